@@ -1,0 +1,345 @@
+/*
+ * conv.c - 2-D convolution dispatch: descriptor validation, algorithm choice
+ * and the kernel launches of each algorithm (kernels/conv.cl, runtime/gemm.c).
+ *
+ * Algorithms (clnn_conv_algo):
+ *  - depthwise_direct: groups == c and k a multiple of c. The input is copied
+ *    into a zero-padded workspace so the direct kernel has no bounds checks
+ *    (branches stop PoCL vectorizing), then each work-item computes an output
+ *    row in float16 strips.
+ *  - gemm_1x1: 1x1 kernel, stride 1, no padding: x itself is the GEMM's B.
+ *  - im2col_gemm: everything else. im2col writes the input patches of a chunk
+ *    of images into the workspace (as 32-wide panels for the own GEMM, row-
+ *    major for CLBlast), then one batched GEMM with the bias and activation
+ *    fused. The chunk is sized so the patches stay cache-sized and under the
+ *    workspace limit.
+ */
+#include "../runtime/internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define PANEL_N 32
+#define DW_STRIP 16
+/* Patches of one chunk: small enough to stay in the last-level cache between
+ * im2col writing and the GEMM reading them. */
+#define IM2COL_CHUNK_BYTES ((size_t)8 << 20)
+
+static const char *const algo_names[CLNN_CONV_ALGO_COUNT_] = {"depthwise_direct", "gemm_1x1",
+                                                              "im2col_gemm"};
+
+const char *clnn_conv_algo_name(clnn_conv_algo algo) {
+  if ((int)algo < 0 || algo >= CLNN_CONV_ALGO_COUNT_) return "unknown";
+  return algo_names[algo];
+}
+
+clnn_conv2d_desc clnn_conv2d_desc_make(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k,
+                                       int64_t kh, int64_t kw) {
+  clnn_conv2d_desc d;
+  memset(&d, 0, sizeof d);
+  d.n = n;
+  d.c = c;
+  d.h = h;
+  d.w = w;
+  d.k = k;
+  d.kh = kh;
+  d.kw = kw;
+  d.stride_h = d.stride_w = 1;
+  d.dilation_h = d.dilation_w = 1;
+  d.groups = 1;
+  d.act = CLNN_ACT_IDENTITY;
+  return d;
+}
+
+/* Sizes above this are rejected before any arithmetic on them can overflow. */
+#define DIM_MAX ((int64_t)1 << 30)
+
+static clnn_status check_range(clnn_context *ctx, const char *name, int64_t v, int64_t lo) {
+  if (v < lo || v > DIM_MAX)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %lld is outside [%lld, 2^30]", name,
+                      (long long)v, (long long)lo);
+  return CLNN_SUCCESS;
+}
+
+static clnn_status numel_fits(clnn_context *ctx, const char *what, int64_t a, int64_t b, int64_t c,
+                              int64_t d) {
+  int64_t dims[4] = {a, b, c, d}, n;
+  if (!clnn__numel_ok(4, dims, &n) || n > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "%s has over 2^31 - 1 elements", what);
+  return CLNN_SUCCESS;
+}
+
+/* Validation shared by clnn_conv2d_desc_check and the ops (messages go to ctx). */
+static clnn_status desc_check(clnn_context *ctx, const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow) {
+  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
+  CLNN_TRY(check_range(ctx, "n", d->n, 1));
+  CLNN_TRY(check_range(ctx, "c", d->c, 1));
+  CLNN_TRY(check_range(ctx, "h", d->h, 1));
+  CLNN_TRY(check_range(ctx, "w", d->w, 1));
+  CLNN_TRY(check_range(ctx, "k", d->k, 1));
+  CLNN_TRY(check_range(ctx, "kh", d->kh, 1));
+  CLNN_TRY(check_range(ctx, "kw", d->kw, 1));
+  CLNN_TRY(check_range(ctx, "stride_h", d->stride_h, 1));
+  CLNN_TRY(check_range(ctx, "stride_w", d->stride_w, 1));
+  CLNN_TRY(check_range(ctx, "pad_h", d->pad_h, 0));
+  CLNN_TRY(check_range(ctx, "pad_w", d->pad_w, 0));
+  CLNN_TRY(check_range(ctx, "dilation_h", d->dilation_h, 1));
+  CLNN_TRY(check_range(ctx, "dilation_w", d->dilation_w, 1));
+  CLNN_TRY(check_range(ctx, "groups", d->groups, 1));
+  if (d->c % d->groups || d->k % d->groups)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "groups = %lld does not divide c = %lld and k = %lld",
+                      (long long)d->groups, (long long)d->c, (long long)d->k);
+  if ((int)d->act < 0 || d->act >= CLNN_ACT_COUNT_)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->act = %d is not a clnn_activation", (int)d->act);
+  int64_t ext_h = d->dilation_h * (d->kh - 1) + 1, ext_w = d->dilation_w * (d->kw - 1) + 1;
+  if (ext_h > d->h + 2 * d->pad_h || ext_w > d->w + 2 * d->pad_w)
+    return clnn__fail(ctx, CLNN_ERR_SHAPE_MISMATCH,
+                      "the dilated kernel (%lld x %lld) is larger than the padded input (%lld x %lld)",
+                      (long long)ext_h, (long long)ext_w, (long long)(d->h + 2 * d->pad_h),
+                      (long long)(d->w + 2 * d->pad_w));
+  int64_t out_h = (d->h + 2 * d->pad_h - ext_h) / d->stride_h + 1;
+  int64_t out_w = (d->w + 2 * d->pad_w - ext_w) / d->stride_w + 1;
+  CLNN_TRY(numel_fits(ctx, "the input", d->n, d->c, d->h, d->w));
+  CLNN_TRY(numel_fits(ctx, "the weight", d->k, d->c / d->groups, d->kh, d->kw));
+  CLNN_TRY(numel_fits(ctx, "the output", d->n, d->k, out_h, out_w));
+  if (oh) *oh = out_h;
+  if (ow) *ow = out_w;
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn_conv2d_desc_check(const clnn_conv2d_desc *desc, int64_t *out_h, int64_t *out_w) {
+  CLNN_ENTER(NULL);
+  return desc_check(NULL, desc, out_h, out_w);
+}
+
+/* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
+static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }
+
+static clnn_conv_algo choose_algo(const clnn_conv2d_desc *d) {
+  if (d->groups == d->c && d->k % d->c == 0) return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
+  if (d->kh == 1 && d->kw == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_h == 0 &&
+      d->pad_w == 0 && !bad_stride(d->h * d->w))
+    return CLNN_CONV_ALGO_GEMM_1X1;
+  return CLNN_CONV_ALGO_IM2COL_GEMM;
+}
+
+clnn_status clnn_conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc *desc,
+                                 clnn_conv_algo *algo) {
+  CLNN_ENTER(NULL);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_CHECK_NULL(NULL, algo);
+  CLNN_TRY(desc_check(NULL, desc, NULL, NULL));
+  *algo = choose_algo(desc);
+  return CLNN_SUCCESS;
+}
+
+/* -------------------------------------------------------------- geometry */
+
+/* Everything the launches need, derived once from the descriptor. */
+typedef struct conv_geom {
+  const clnn_conv2d_desc *d;
+  int64_t oh, ow;
+  int64_t cg, kg; /* channels per group, in and out */
+  int64_t kd;     /* GEMM depth: cg * kh * kw */
+  int64_t npix;   /* oh * ow, the GEMM's N per image */
+} conv_geom;
+
+static conv_geom geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow) {
+  conv_geom g;
+  g.d = d;
+  g.oh = oh;
+  g.ow = ow;
+  g.cg = d->c / d->groups;
+  g.kg = d->k / d->groups;
+  g.kd = g.cg * d->kh * d->kw;
+  g.npix = oh * ow;
+  return g;
+}
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* The GEMM job of one chunk of images: weights x patches (or x) -> y. */
+static clnn_gemm_job gemm_job_for(const conv_geom *g, const clnn_tensor *w, const clnn_tensor *b,
+                                  const clnn_tensor *y, int64_t img0, int64_t nimg) {
+  const clnn_conv2d_desc *d = g->d;
+  clnn_gemm_job j = clnn__gemm_job(g->kg, g->npix, g->kd);
+  j.nb1 = nimg;
+  j.nb2 = d->groups;
+  j.a = clnn__mem(w);
+  j.a_off = (size_t)clnn__off(w);
+  j.lda = g->kd;
+  j.a_s1 = 0;
+  j.a_s2 = g->kg * g->kd;
+  j.c = clnn__mem(y);
+  j.c_off = (size_t)(clnn__off(y) + (cl_ulong)(img0 * d->k * g->npix));
+  j.ldc = g->npix;
+  j.c_s1 = d->k * g->npix;
+  j.c_s2 = g->kg * g->npix;
+  if (b) {
+    j.bias = clnn__mem(b);
+    j.bias_off = (size_t)clnn__off(b);
+    j.bias_s2 = g->kg;
+  }
+  j.act = d->act;
+  j.act_alpha = d->act_alpha;
+  return j;
+}
+
+/* ------------------------------------------------------------- gemm_1x1 */
+
+static clnn_status fwd_gemm_1x1(clnn_context *ctx, const conv_geom *g, const clnn_tensor *x,
+                                const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
+  const clnn_conv2d_desc *d = g->d;
+  clnn_gemm_job j = gemm_job_for(g, w, b, y, 0, d->n);
+  j.b = clnn__mem(x);
+  j.b_off = (size_t)clnn__off(x);
+  j.ldb = g->npix;
+  j.b_s1 = d->c * g->npix;
+  j.b_s2 = g->cg * g->npix;
+  j.b_layout = CLNN_B_ROWMAJOR;
+  return clnn__gemm_run(ctx, &j, "conv2d_fwd:gemm_1x1");
+}
+
+/* ---------------------------------------------------------- im2col_gemm */
+
+static clnn_status launch_im2col(clnn_context *ctx, const conv_geom *g, const clnn_tensor *x,
+                                 cl_mem col, bool panels, int64_t img0, int64_t nimg) {
+  const clnn_conv2d_desc *d = g->d;
+  char opts[32];
+  snprintf(opts, sizeof opts, "-DPANELS=%d", panels ? 1 : 0);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_im2col", &k));
+  size_t global[3] = {(size_t)g->kd, (size_t)d->groups, (size_t)nimg};
+  size_t local[3] = {1, 1, 1};
+  return clnn__launch(
+      ctx, &k,
+      CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_MEM(col), CLNN_ARG_U64(0), CLNN_ARG_I32(d->c),
+                CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow),
+                CLNN_ARG_I32(d->kh), CLNN_ARG_I32(d->kw), CLNN_ARG_I32(d->stride_h),
+                CLNN_ARG_I32(d->stride_w), CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w),
+                CLNN_ARG_I32(d->dilation_h), CLNN_ARG_I32(d->dilation_w), CLNN_ARG_I32(d->groups),
+                CLNN_ARG_I32(img0)),
+      3, global, local, "conv2d_fwd:im2col_gemm");
+}
+
+static clnn_status fwd_im2col_gemm(clnn_context *ctx, const conv_geom *g, const clnn_tensor *x,
+                                   const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
+  const clnn_conv2d_desc *d = g->d;
+  bool panels = clnn__use_own_gemm(ctx);
+  int64_t ncols = panels ? ceil_div(g->npix, PANEL_N) * PANEL_N : g->npix;
+  int64_t per_group = g->kd * ncols; /* elements of one image and group */
+  int64_t per_image = per_group * d->groups;
+  if ((uint64_t)per_image * sizeof(float) > ctx->workspace_limit)
+    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED,
+                      "one image's patches need %lld bytes, over the workspace limit of %zu bytes",
+                      (long long)(per_image * (int64_t)sizeof(float)), ctx->workspace_limit);
+  size_t budget = IM2COL_CHUNK_BYTES < ctx->workspace_limit ? IM2COL_CHUNK_BYTES : ctx->workspace_limit;
+  int64_t chunk = (int64_t)(budget / sizeof(float)) / per_image;
+  if (chunk < 1) chunk = 1;
+  if (chunk > d->n) chunk = d->n;
+  if (chunk * per_image > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the patch matrix of one image is over 2^31 elements");
+  cl_mem col;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(chunk * per_image) * sizeof(float), &col));
+  for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
+    int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk;
+    CLNN_TRY(launch_im2col(ctx, g, x, col, panels, img0, nimg));
+    clnn_gemm_job j = gemm_job_for(g, w, b, y, img0, nimg);
+    j.b = col;
+    j.b_off = 0;
+    j.ldb = panels ? PANEL_N : g->npix;
+    j.b_s1 = per_image;
+    j.b_s2 = per_group;
+    j.b_layout = panels ? CLNN_B_PANELS : CLNN_B_ROWMAJOR;
+    CLNN_TRY(clnn__gemm_run(ctx, &j, "conv2d_fwd:im2col_gemm"));
+  }
+  return CLNN_SUCCESS;
+}
+
+/* ----------------------------------------------------- depthwise_direct */
+
+/* Width of the padded copy: wide enough that every strip load stays inside. */
+static int64_t dw_padded_width(const conv_geom *g) {
+  const clnn_conv2d_desc *d = g->d;
+  int64_t strips_w = ceil_div(g->ow, DW_STRIP) * DW_STRIP;
+  int64_t need = (strips_w - 1) * d->stride_w + (d->kw - 1) * d->dilation_w + 1;
+  if (d->stride_w == 2) need += 1; /* stride-2 strips load 32 columns and keep the even ones */
+  int64_t wp = d->w + 2 * d->pad_w;
+  if (need > wp) wp = need;
+  if (wp % 256 == 0) wp += 1; /* keep rows off power-of-two strides */
+  return wp;
+}
+
+static clnn_status fwd_depthwise(clnn_context *ctx, const conv_geom *g, const clnn_tensor *x,
+                                 const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
+  const clnn_conv2d_desc *d = g->d;
+  int64_t hp = d->h + 2 * d->pad_h, wp = dw_padded_width(g);
+  int64_t plane = hp * wp;
+  int64_t chunk = (int64_t)(ctx->workspace_limit / sizeof(float)) / (plane * d->c);
+  if (chunk < 1)
+    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED,
+                      "the padded input of one image needs %lld bytes, over the workspace limit",
+                      (long long)(plane * d->c * (int64_t)sizeof(float)));
+  if (chunk > d->n) chunk = d->n;
+  if (chunk * d->c * plane > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the padded input is over 2^31 elements");
+  cl_mem xp;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(chunk * d->c * plane) * sizeof(float), &xp));
+  char opts[256], act[64];
+  clnn__act_options(act, sizeof act, d->act, d->act_alpha);
+  snprintf(opts, sizeof opts, "-DDW_KH=%lld -DDW_KW=%lld -DDW_SH=%lld -DDW_SW=%lld -DDW_DH=%lld -DDW_DW=%lld -DHAS_BIAS=%d%s",
+           (long long)d->kh, (long long)d->kw, (long long)d->stride_h, (long long)d->stride_w,
+           (long long)d->dilation_h, (long long)d->dilation_w, b ? 1 : 0, act);
+  clnn_kernel_ref kpad, kdw;
+  CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_pad", &kpad));
+  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_dw_direct", &kdw));
+  size_t local[2] = {1, 1};
+  for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
+    int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk;
+    size_t gpad[2] = {(size_t)hp, (size_t)(nimg * d->c)};
+    CLNN_TRY(clnn__launch(
+        ctx, &kpad,
+        CLNN_ARGS(CLNN_ARG_MEM(clnn__mem(x)), CLNN_ARG_U64(clnn__off(x) + (cl_ulong)(img0 * d->c * d->h * d->w)),
+                  CLNN_ARG_MEM(xp), CLNN_ARG_U64(0), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w),
+                  CLNN_ARG_I32(hp), CLNN_ARG_I32(wp), CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w)),
+        2, gpad, local, "conv2d_fwd:depthwise_direct"));
+    size_t gdw[2] = {(size_t)g->oh, (size_t)(nimg * d->k)};
+    CLNN_TRY(clnn__launch(
+        ctx, &kdw,
+        CLNN_ARGS(CLNN_ARG_MEM(xp), CLNN_ARG_U64(0), CLNN_ARG_TENSOR(w), CLNN_ARG_TENSOR(b),
+                  CLNN_ARG_MEM(clnn__mem(y)), CLNN_ARG_U64(clnn__off(y) + (cl_ulong)(img0 * d->k * g->npix)),
+                  CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k), CLNN_ARG_I32(hp), CLNN_ARG_I32(wp),
+                  CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow)),
+        2, gdw, local, "conv2d_fwd:depthwise_direct"));
+  }
+  return CLNN_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- public */
+
+clnn_status clnn_conv2d_fwd(clnn_context *ctx, const clnn_conv2d_desc *desc, const clnn_tensor *x,
+                            const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  int64_t oh, ow;
+  CLNN_TRY(desc_check(ctx, desc, &oh, &ow));
+  const clnn_conv2d_desc *d = desc;
+  int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, d->c / d->groups, d->kh, d->kw};
+  int64_t yd[4] = {d->n, d->k, oh, ow};
+  CLNN_TRY(clnn__check_tensor(ctx, x, "x", CLNN_FLOAT32, 4, xd));
+  CLNN_TRY(clnn__check_tensor(ctx, w, "w", CLNN_FLOAT32, 4, wd));
+  if (b) CLNN_TRY(clnn__check_tensor(ctx, b, "b", CLNN_FLOAT32, 1, &d->k));
+  CLNN_TRY(clnn__check_tensor(ctx, y, "y", CLNN_FLOAT32, 4, yd));
+  CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", x, "x"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", w, "w"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", b, "b"));
+  conv_geom g = geometry(d, oh, ow);
+  switch (choose_algo(d)) {
+    case CLNN_CONV_ALGO_DEPTHWISE_DIRECT:
+      return fwd_depthwise(ctx, &g, x, w, b, y);
+    case CLNN_CONV_ALGO_GEMM_1X1:
+      return fwd_gemm_1x1(ctx, &g, x, w, b, y);
+    default:
+      return fwd_im2col_gemm(ctx, &g, x, w, b, y);
+  }
+}

@@ -1,0 +1,414 @@
+/*
+ * context.c - device choice, context and queue, profiling records and the
+ * shared workspace.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+clnn_context_options clnn_context_options_default(void) {
+  clnn_context_options o;
+  memset(&o, 0, sizeof o);
+  o.platform_index = -1;
+  o.device_index = -1;
+  o.profiling = -1;
+  o.cache_dir = NULL;
+  o.workspace_limit = 0;
+  o.gemm = CLNN_GEMM_AUTO;
+  o.allow_nondeterministic = 0;
+  return o;
+}
+
+/* ------------------------------------------------------------ device choice */
+
+/* Parse a non-negative decimal index; -1 when s is not one. */
+static int parse_index(const char *s) {
+  if (!s || !*s) return -1;
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || *end || v < 0 || v > 1 << 20) return -1;
+  return (int)v;
+}
+
+typedef struct device_list {
+  cl_platform_id platforms[16];
+  cl_uint n_platforms;
+  cl_device_id devices[16][32];
+  cl_uint n_devices[16];
+} device_list;
+
+static clnn_status list_devices(device_list *dl) {
+  memset(dl, 0, sizeof *dl);
+  cl_int err = clGetPlatformIDs(16, dl->platforms, &dl->n_platforms);
+  if (err == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || (err == CL_SUCCESS && dl->n_platforms == 0))
+    return clnn__fail(NULL, CLNN_ERR_NO_DEVICE,
+                      "no OpenCL platform found (is an ICD such as pocl-opencl-icd installed?)");
+  if (err != CL_SUCCESS) return clnn__cl_fail(NULL, err, "clGetPlatformIDs");
+  if (dl->n_platforms > 16) dl->n_platforms = 16;
+  for (cl_uint p = 0; p < dl->n_platforms; p++) {
+    err = clGetDeviceIDs(dl->platforms[p], CL_DEVICE_TYPE_ALL, 32, dl->devices[p], &dl->n_devices[p]);
+    if (err != CL_SUCCESS) dl->n_devices[p] = 0; /* CL_DEVICE_NOT_FOUND: a platform without devices */
+    if (dl->n_devices[p] > 32) dl->n_devices[p] = 32;
+  }
+  return CLNN_SUCCESS;
+}
+
+static bool device_matches(cl_device_id d, const char *name_part) {
+  char name[256] = "";
+  clGetDeviceInfo(d, CL_DEVICE_NAME, sizeof name, name, NULL);
+  return strstr(name, name_part) != NULL;
+}
+
+static bool platform_matches(cl_platform_id p, const char *name_part) {
+  char name[256] = "";
+  clGetPlatformInfo(p, CL_PLATFORM_NAME, sizeof name, name, NULL);
+  return strstr(name, name_part) != NULL;
+}
+
+/*
+ * Resolve the device: options first, then CLNN_PLATFORM / CLNN_DEVICE (an
+ * index or a substring of the name), then the first GPU, then the first device.
+ */
+static clnn_status choose_device(const clnn_context_options *o, cl_platform_id *pp,
+                                 cl_device_id *pd) {
+  device_list dl;
+  CLNN_TRY(list_devices(&dl));
+  const char *env_p = getenv("CLNN_PLATFORM");
+  const char *env_d = getenv("CLNN_DEVICE");
+  int plat = o->platform_index, dev = o->device_index;
+  const char *plat_name = NULL, *dev_name = NULL;
+  if (plat < 0 && env_p && *env_p) {
+    plat = parse_index(env_p);
+    if (plat < 0) plat_name = env_p;
+  }
+  if (dev < 0 && env_d && *env_d) {
+    dev = parse_index(env_d);
+    if (dev < 0) dev_name = env_d;
+  }
+  if (plat_name) {
+    for (cl_uint p = 0; p < dl.n_platforms && plat < 0; p++)
+      if (platform_matches(dl.platforms[p], plat_name)) plat = (int)p;
+    if (plat < 0)
+      return clnn__fail(NULL, CLNN_ERR_NO_DEVICE, "no OpenCL platform name contains '%s' (CLNN_PLATFORM)",
+                        plat_name);
+  }
+  if (plat >= (int)dl.n_platforms)
+    return clnn__fail(NULL, CLNN_ERR_NO_DEVICE, "platform index %d out of range (%u platforms)", plat,
+                      dl.n_platforms);
+  /* Walk the devices in clnn-info order, restricted to one platform if chosen. */
+  int counter = 0;
+  cl_platform_id first_gpu_p = NULL, first_p = NULL;
+  cl_device_id first_gpu = NULL, first = NULL;
+  for (cl_uint p = 0; p < dl.n_platforms; p++) {
+    if (plat >= 0 && (int)p != plat) continue;
+    for (cl_uint d = 0; d < dl.n_devices[p]; d++, counter++) {
+      cl_device_id id = dl.devices[p][d];
+      if ((dev >= 0 && counter == dev) || (dev_name && device_matches(id, dev_name))) {
+        *pp = dl.platforms[p];
+        *pd = id;
+        return CLNN_SUCCESS;
+      }
+      cl_device_type type = 0;
+      clGetDeviceInfo(id, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+      if (!first) first = id, first_p = dl.platforms[p];
+      if (!first_gpu && (type & CL_DEVICE_TYPE_GPU)) first_gpu = id, first_gpu_p = dl.platforms[p];
+    }
+  }
+  if (dev >= 0)
+    return clnn__fail(NULL, CLNN_ERR_NO_DEVICE, "device index %d out of range (%d devices)", dev, counter);
+  if (dev_name)
+    return clnn__fail(NULL, CLNN_ERR_NO_DEVICE, "no OpenCL device name contains '%s' (CLNN_DEVICE)", dev_name);
+  if (first_gpu) {
+    *pp = first_gpu_p;
+    *pd = first_gpu;
+  } else if (first) {
+    *pp = first_p;
+    *pd = first;
+  } else {
+    return clnn__fail(NULL, CLNN_ERR_NO_DEVICE, "no OpenCL device found on %u platform(s)", dl.n_platforms);
+  }
+  return CLNN_SUCCESS;
+}
+
+/* ----------------------------------------------------------- construction */
+
+static char *default_cache_dir(void) {
+  const char *env = getenv("CLNN_CACHE_DIR");
+  char buf[4096];
+  if (env) {
+    if (!*env) return NULL; /* explicitly disabled */
+    snprintf(buf, sizeof buf, "%s", env);
+  } else if (getenv("XDG_CACHE_HOME") && *getenv("XDG_CACHE_HOME")) {
+    snprintf(buf, sizeof buf, "%s/clnn", getenv("XDG_CACHE_HOME"));
+  } else if (getenv("HOME") && *getenv("HOME")) {
+    snprintf(buf, sizeof buf, "%s/.cache/clnn", getenv("HOME"));
+  } else {
+    return NULL;
+  }
+  return strdup(buf);
+}
+
+static clnn_status parse_gemm_env(clnn_gemm_engine *g) {
+  const char *env = getenv("CLNN_GEMM");
+  if (!env || !*env || *g != CLNN_GEMM_AUTO) return CLNN_SUCCESS;
+  if (!strcmp(env, "own")) *g = CLNN_GEMM_OWN;
+  else if (!strcmp(env, "clblast")) *g = CLNN_GEMM_CLBLAST;
+  else if (strcmp(env, "auto"))
+    return clnn__fail(NULL, CLNN_ERR_INVALID_VALUE, "CLNN_GEMM='%s': expected own, clblast or auto", env);
+  return CLNN_SUCCESS;
+}
+
+/* Allocate the struct and apply the options that do not depend on the device. */
+static clnn_status context_alloc(const clnn_context_options *o, clnn_context **out) {
+  if (o->gemm < CLNN_GEMM_AUTO || o->gemm > CLNN_GEMM_CLBLAST)
+    return clnn__fail(NULL, CLNN_ERR_INVALID_VALUE, "options->gemm = %d is not a clnn_gemm_engine",
+                      (int)o->gemm);
+  clnn_context *ctx = calloc(1, sizeof *ctx);
+  char *msg = malloc(CLNN_ERRMSG_MAX);
+  if (!ctx || !msg) {
+    free(ctx);
+    free(msg);
+    return clnn__fail(NULL, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory");
+  }
+  ctx->errmsg = msg;
+  msg[0] = '\0';
+  ctx->gemm = o->gemm;
+  clnn_status st = parse_gemm_env(&ctx->gemm);
+  if (st != CLNN_SUCCESS) {
+    free(msg);
+    free(ctx);
+    return st;
+  }
+  ctx->allow_nondeterministic = o->allow_nondeterministic != 0;
+  ctx->workspace_limit = o->workspace_limit ? o->workspace_limit : (size_t)256 << 20;
+  ctx->profiling = o->profiling > 0 || (o->profiling < 0 && clnn__env_flag("CLNN_PROFILE"));
+  if (o->cache_dir) ctx->cache_dir = *o->cache_dir ? strdup(o->cache_dir) : NULL;
+  else ctx->cache_dir = default_cache_dir();
+  *out = ctx;
+  return CLNN_SUCCESS;
+}
+
+/* Read the device facts the library decides on. */
+static void query_device(clnn_context *ctx) {
+  cl_device_type type = 0;
+  clGetDeviceInfo(ctx->device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+  ctx->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
+  clGetDeviceInfo(ctx->device, CL_DEVICE_NAME, sizeof ctx->device_name, ctx->device_name, NULL);
+  clGetDeviceInfo(ctx->device, CL_DEVICE_VENDOR, sizeof ctx->device_vendor, ctx->device_vendor, NULL);
+  clGetDeviceInfo(ctx->device, CL_DRIVER_VERSION, sizeof ctx->driver_version, ctx->driver_version, NULL);
+  clGetPlatformInfo(ctx->platform, CL_PLATFORM_VERSION, sizeof ctx->platform_version,
+                    ctx->platform_version, NULL);
+  clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof ctx->max_alloc, &ctx->max_alloc, NULL);
+  clGetDeviceInfo(ctx->device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof ctx->global_mem, &ctx->global_mem, NULL);
+}
+
+clnn_status clnn_context_create(const clnn_context_options *options, clnn_context **out) {
+  CLNN_ENTER(NULL);
+  CLNN_CHECK_NULL(NULL, out);
+  *out = NULL;
+  clnn_context_options o = options ? *options : clnn_context_options_default();
+  cl_platform_id platform;
+  cl_device_id device;
+  CLNN_TRY(choose_device(&o, &platform, &device));
+  clnn_context *ctx;
+  CLNN_TRY(context_alloc(&o, &ctx));
+  ctx->platform = platform;
+  ctx->device = device;
+  cl_int err;
+  cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)platform, 0};
+  ctx->cl = clCreateContext(props, 1, &device, NULL, NULL, &err);
+  if (err != CL_SUCCESS) {
+    clnn_context_free(ctx);
+    return clnn__cl_fail(NULL, err, "clCreateContext");
+  }
+  cl_command_queue_properties qp = ctx->profiling ? CL_QUEUE_PROFILING_ENABLE : 0;
+  ctx->queue = clCreateCommandQueue(ctx->cl, device, qp, &err);
+  if (err != CL_SUCCESS) {
+    clnn_context_free(ctx);
+    return clnn__cl_fail(NULL, err, "clCreateCommandQueue");
+  }
+  query_device(ctx);
+  *out = ctx;
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn_context_wrap(cl_context cl_ctx, cl_command_queue queue,
+                              const clnn_context_options *options, clnn_context **out) {
+  CLNN_ENTER(NULL);
+  CLNN_CHECK_NULL(NULL, out);
+  *out = NULL;
+  CLNN_CHECK_NULL(NULL, cl_ctx);
+  CLNN_CHECK_NULL(NULL, queue);
+  cl_context qctx = NULL;
+  cl_device_id dev = NULL;
+  cl_command_queue_properties qp = 0;
+  CLNN_TRY_CL(NULL, clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof qctx, &qctx, NULL));
+  CLNN_TRY_CL(NULL, clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof dev, &dev, NULL));
+  CLNN_TRY_CL(NULL, clGetCommandQueueInfo(queue, CL_QUEUE_PROPERTIES, sizeof qp, &qp, NULL));
+  if (qctx != cl_ctx)
+    return clnn__fail(NULL, CLNN_ERR_INVALID_VALUE, "the queue does not belong to the given cl_context");
+  if (qp & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE)
+    return clnn__fail(NULL, CLNN_ERR_INVALID_VALUE,
+                      "the queue is out-of-order; libclnn needs an in-order queue");
+  clnn_context_options o = options ? *options : clnn_context_options_default();
+  /* Profiling needs the queue's own property: follow what the caller made. */
+  o.profiling = (qp & CL_QUEUE_PROFILING_ENABLE) ? 1 : 0;
+  clnn_context *ctx;
+  CLNN_TRY(context_alloc(&o, &ctx));
+  ctx->device = dev;
+  clGetDeviceInfo(dev, CL_DEVICE_PLATFORM, sizeof ctx->platform, &ctx->platform, NULL);
+  clRetainContext(cl_ctx);
+  clRetainCommandQueue(queue);
+  ctx->cl = cl_ctx;
+  ctx->queue = queue;
+  query_device(ctx);
+  *out = ctx;
+  return CLNN_SUCCESS;
+}
+
+static void profile_release(clnn_context *ctx) {
+  for (size_t i = 0; i < ctx->n_prof; i++) clReleaseEvent(ctx->prof[i].event);
+  ctx->n_prof = 0;
+}
+
+void clnn_context_free(clnn_context *ctx) {
+  if (!ctx) return;
+  if (ctx->queue) clFinish(ctx->queue);
+  if (ctx->queue) clnn__cache_save_all(ctx);
+  clnn__programs_release(ctx);
+  profile_release(ctx);
+  free(ctx->prof);
+  if (ctx->workspace) clReleaseMemObject(ctx->workspace);
+  if (ctx->queue) clReleaseCommandQueue(ctx->queue);
+  if (ctx->cl) clReleaseContext(ctx->cl);
+  free(ctx->cache_dir);
+  free(ctx->errmsg);
+  free(ctx);
+}
+
+clnn_status clnn_context_finish(clnn_context *ctx) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_TRY_CL(ctx, clFinish(ctx->queue));
+  return CLNN_SUCCESS;
+}
+
+cl_context clnn_context_cl_context(const clnn_context *ctx) { return ctx ? ctx->cl : NULL; }
+cl_command_queue clnn_context_cl_queue(const clnn_context *ctx) { return ctx ? ctx->queue : NULL; }
+cl_device_id clnn_context_cl_device(const clnn_context *ctx) { return ctx ? ctx->device : NULL; }
+const char *clnn_context_device_name(const clnn_context *ctx) { return ctx ? ctx->device_name : ""; }
+int clnn_context_is_cpu(const clnn_context *ctx) { return ctx && ctx->is_cpu; }
+
+clnn_status clnn_context_save_cache(clnn_context *ctx) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_TRY_CL(ctx, clFinish(ctx->queue));
+  return clnn__cache_save_all(ctx);
+}
+
+clnn_status clnn_context_cache_stats(const clnn_context *ctx, clnn_cache_stats *out) {
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_CHECK_NULL(NULL, out);
+  *out = ctx->stats;
+  return CLNN_SUCCESS;
+}
+
+/* -------------------------------------------------------------- profiling */
+
+/* Cap on kept records, so a long run with profiling on cannot grow without end. */
+#define CLNN_PROFILE_MAX ((size_t)1 << 20)
+
+clnn_status clnn_profile_get(clnn_context *ctx, clnn_profile_entry *entries, size_t max,
+                             size_t *count) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_CHECK_NULL(ctx, count);
+  if (!ctx->profiling)
+    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED,
+                      "profiling is off (set CLNN_PROFILE=1 or options.profiling = 1)");
+  CLNN_TRY_CL(ctx, clFinish(ctx->queue));
+  *count = ctx->n_prof;
+  for (size_t i = 0; entries && i < ctx->n_prof && i < max; i++) {
+    cl_ulong t0 = 0, t1 = 0;
+    CLNN_TRY_CL(ctx, clGetEventProfilingInfo(ctx->prof[i].event, CL_PROFILING_COMMAND_START,
+                                             sizeof t0, &t0, NULL));
+    CLNN_TRY_CL(ctx, clGetEventProfilingInfo(ctx->prof[i].event, CL_PROFILING_COMMAND_END,
+                                             sizeof t1, &t1, NULL));
+    memcpy(entries[i].kernel, ctx->prof[i].kernel, sizeof entries[i].kernel);
+    memcpy(entries[i].op, ctx->prof[i].op, sizeof entries[i].op);
+    entries[i].ms = (double)(t1 - t0) * 1e-6;
+  }
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn_profile_reset(clnn_context *ctx) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  profile_release(ctx);
+  return CLNN_SUCCESS;
+}
+
+void clnn__profile_record(clnn_context *ctx, cl_event ev, const char *kernel, const char *op) {
+  if (ctx->n_prof >= CLNN_PROFILE_MAX) {
+    clReleaseEvent(ev);
+    return;
+  }
+  if (ctx->n_prof == ctx->cap_prof) {
+    size_t cap = ctx->cap_prof ? ctx->cap_prof * 2 : 256;
+    clnn_profile_record *p = realloc(ctx->prof, cap * sizeof *p);
+    if (!p) {
+      clReleaseEvent(ev);
+      return; /* profiling is best effort; the launch itself succeeded */
+    }
+    ctx->prof = p;
+    ctx->cap_prof = cap;
+  }
+  clnn_profile_record *r = &ctx->prof[ctx->n_prof++];
+  r->event = ev;
+  snprintf(r->kernel, sizeof r->kernel, "%s", kernel);
+  snprintf(r->op, sizeof r->op, "%s", op ? op : "");
+}
+
+/* ---------------------------------------------------------------- memory */
+
+clnn_status clnn__alloc(clnn_context *ctx, size_t bytes, cl_mem *out) {
+  if (bytes == 0) return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "cannot allocate 0 bytes");
+  if ((cl_ulong)bytes > ctx->max_alloc)
+    return clnn__fail(ctx, CLNN_ERR_DEVICE_OUT_OF_MEMORY,
+                      "allocation of %zu bytes exceeds the device's maximum allocation (%llu bytes)",
+                      bytes, (unsigned long long)ctx->max_alloc);
+  cl_int err;
+  cl_mem m = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
+  if (err != CL_SUCCESS) return clnn__cl_fail(ctx, err, "clCreateBuffer");
+  *out = m;
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn__workspace(clnn_context *ctx, size_t bytes, cl_mem *out) {
+  if (bytes == 0) bytes = 1;
+  if (ctx->workspace && ctx->workspace_size >= bytes) {
+    *out = ctx->workspace;
+    return CLNN_SUCCESS;
+  }
+  /* Grow in 1 MiB steps; releasing the old buffer is safe while queued
+   * commands still use it: OpenCL frees it once they complete. */
+  size_t want = (bytes + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);
+  cl_mem m;
+  CLNN_TRY(clnn__alloc(ctx, want, &m));
+  if (ctx->workspace) clReleaseMemObject(ctx->workspace);
+  ctx->workspace = m;
+  ctx->workspace_size = want;
+  *out = m;
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn__fill_f32(clnn_context *ctx, cl_mem mem, size_t off, size_t count, float value) {
+  if (count == 0) return CLNN_SUCCESS;
+  CLNN_TRY_CL(ctx, clEnqueueFillBuffer(ctx->queue, mem, &value, sizeof value, off * sizeof(float),
+                                       count * sizeof(float), 0, NULL, NULL));
+  return CLNN_SUCCESS;
+}

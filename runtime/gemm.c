@@ -1,0 +1,220 @@
+/*
+ * gemm.c - matrix multiply for every op that needs one, on two engines:
+ *  - own: kernels/gemm.cl, register-tiled for CPU devices, where CLBlast has
+ *    no tuned parameters and runs at 7-14% of peak (../shared/anchors);
+ *  - CLBlast: tuned for GPUs; also the cross-check of the own engine.
+ * CLNN_GEMM_AUTO picks own on CPU devices and CLBlast elsewhere.
+ */
+#include "internal.h"
+
+#include <clblast_c.h>
+#include <stdio.h>
+#include <string.h>
+
+#define TILE_M 8
+#define TILE_N 32
+
+clnn_gemm_job clnn__gemm_job(int64_t m, int64_t n, int64_t k) {
+  clnn_gemm_job j;
+  memset(&j, 0, sizeof j);
+  j.m = m;
+  j.n = n;
+  j.k = k;
+  j.nb1 = j.nb2 = 1;
+  j.alpha = 1.0f;
+  j.act = CLNN_ACT_IDENTITY;
+  return j;
+}
+
+bool clnn__use_own_gemm(const clnn_context *ctx) {
+  return ctx->gemm == CLNN_GEMM_OWN || (ctx->gemm == CLNN_GEMM_AUTO && ctx->is_cpu);
+}
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* ------------------------------------------------------------ own engine */
+
+static clnn_status gemm_own(clnn_context *ctx, const clnn_gemm_job *j, const char *op) {
+  char opts[160], act[64];
+  clnn__act_options(act, sizeof act, j->act, j->act_alpha);
+  snprintf(opts, sizeof opts, "-DA_TRANS=%d -DB_PANELS=%d -DHAS_BIAS=%d%s", j->a_trans ? 1 : 0,
+           j->b_layout == CLNN_B_PANELS ? 1 : 0, j->bias ? 1 : 0, act);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "gemm", opts, "gemm_tile8x32", &k));
+  size_t global[3] = {(size_t)ceil_div(j->m, TILE_M), (size_t)ceil_div(j->n, TILE_N),
+                      (size_t)(j->nb1 * j->nb2)};
+  size_t local[3] = {1, 1, 1};
+  return clnn__launch(
+      ctx, &k,
+      CLNN_ARGS(CLNN_ARG_I32(j->m), CLNN_ARG_I32(j->n), CLNN_ARG_I32(j->k), CLNN_ARG_I32(j->nb2),
+                CLNN_ARG_MEM(j->a), CLNN_ARG_U64(j->a_off), CLNN_ARG_I32(j->lda),
+                CLNN_ARG_U64(j->a_s1), CLNN_ARG_U64(j->a_s2), CLNN_ARG_MEM(j->b),
+                CLNN_ARG_U64(j->b_off), CLNN_ARG_I32(j->ldb), CLNN_ARG_U64(j->b_s1),
+                CLNN_ARG_U64(j->b_s2), CLNN_ARG_MEM(j->c), CLNN_ARG_U64(j->c_off),
+                CLNN_ARG_I32(j->ldc), CLNN_ARG_U64(j->c_s1), CLNN_ARG_U64(j->c_s2),
+                CLNN_ARG_MEM(j->bias), CLNN_ARG_U64(j->bias_off), CLNN_ARG_U64(j->bias_s2),
+                CLNN_ARG_F32(j->alpha), CLNN_ARG_F32(j->beta)),
+      3, global, local, op);
+}
+
+/* -------------------------------------------------------- CLBlast engine */
+
+static clnn_status clblast_fail(clnn_context *ctx, CLBlastStatusCode code, const char *what) {
+  clnn_status st = CLNN_ERR_BLAS;
+  if (code == CLBlastTempBufferAllocFailure || code == CLBlastOpenCLOutOfResources)
+    st = CLNN_ERR_DEVICE_OUT_OF_MEMORY;
+  else if (code == CLBlastOpenCLOutOfHostMemory)
+    st = CLNN_ERR_HOST_OUT_OF_MEMORY;
+  else if (code == CLBlastOpenCLBuildProgramFailure)
+    st = CLNN_ERR_BUILD_FAILED;
+  const char *cl_name = (code > -1000) ? clnn__cl_error_name((cl_int)code) : "CLBlast error";
+  return clnn__fail(ctx, st, "%s failed: CLBlast status %d (%s)", what, (int)code, cl_name);
+}
+
+static clnn_status clblast_record(clnn_context *ctx, CLBlastStatusCode code, cl_event ev,
+                                  const char *op) {
+  if (code != CLBlastSuccess) return clblast_fail(ctx, code, "CLBlastSgemm");
+  if (ev) clnn__profile_record(ctx, ev, "clblast_sgemm", op);
+  return CLNN_SUCCESS;
+}
+
+/* The fused epilogue the own kernel has, as a separate pass. */
+static clnn_status bias_act_pass(clnn_context *ctx, const clnn_gemm_job *j, const char *op) {
+  char opts[128], act[64];
+  clnn__act_options(act, sizeof act, j->act, j->act_alpha);
+  snprintf(opts, sizeof opts, "-DHAS_BIAS=%d%s", j->bias ? 1 : 0, act);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "gemm", opts, "gemm_bias_act", &k));
+  size_t global[3] = {(size_t)j->n, (size_t)j->m, (size_t)(j->nb1 * j->nb2)};
+  size_t local[3] = {1, 1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_I32(j->m), CLNN_ARG_I32(j->n), CLNN_ARG_I32(j->nb2),
+                                CLNN_ARG_MEM(j->c), CLNN_ARG_U64(j->c_off), CLNN_ARG_I32(j->ldc),
+                                CLNN_ARG_U64(j->c_s1), CLNN_ARG_U64(j->c_s2),
+                                CLNN_ARG_MEM(j->bias), CLNN_ARG_U64(j->bias_off),
+                                CLNN_ARG_U64(j->bias_s2)),
+                      3, global, local, op);
+}
+
+static clnn_status gemm_clblast(clnn_context *ctx, const clnn_gemm_job *j, const char *op) {
+  if (j->b_layout != CLNN_B_ROWMAJOR)
+    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED, "CLBlast needs B row-major (internal error)");
+  CLBlastTranspose ta = j->a_trans ? CLBlastTransposeYes : CLBlastTransposeNo;
+  for (int64_t i2 = 0; i2 < j->nb2; i2++) {
+    cl_event ev = NULL;
+    cl_event *evp = ctx->profiling ? &ev : NULL;
+    CLBlastStatusCode code = CLBlastSgemmStridedBatched(
+        CLBlastLayoutRowMajor, ta, CLBlastTransposeNo, (size_t)j->m, (size_t)j->n, (size_t)j->k,
+        j->alpha, j->a, j->a_off + (size_t)(i2 * j->a_s2), (size_t)j->lda, (size_t)j->a_s1, j->b,
+        j->b_off + (size_t)(i2 * j->b_s2), (size_t)j->ldb, (size_t)j->b_s1, j->beta, j->c,
+        j->c_off + (size_t)(i2 * j->c_s2), (size_t)j->ldc, (size_t)j->c_s1, (size_t)j->nb1,
+        &ctx->queue, evp);
+    CLNN_TRY(clblast_record(ctx, code, ev, op));
+  }
+  if (j->bias || j->act != CLNN_ACT_IDENTITY) CLNN_TRY(bias_act_pass(ctx, j, op));
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn__gemm_run(clnn_context *ctx, const clnn_gemm_job *job, const char *op) {
+  if (job->m <= 0 || job->n <= 0 || job->k <= 0 || job->nb1 <= 0 || job->nb2 <= 0)
+    return CLNN_SUCCESS;
+  if (clnn__use_own_gemm(ctx) || job->b_layout == CLNN_B_PANELS) return gemm_own(ctx, job, op);
+  return gemm_clblast(ctx, job, op);
+}
+
+/* ---------------------------------------------------------- public gemm */
+
+/* Does a rows x cols matrix with leading dimension ld from off fit in t? */
+static clnn_status check_matrix(clnn_context *ctx, const clnn_tensor *t, const char *name,
+                                int64_t off, int64_t rows, int64_t cols, int64_t ld) {
+  if (!t) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument '%s' is NULL", name);
+  if (t->ctx != ctx)
+    return clnn__fail(ctx, CLNN_ERR_CONTEXT_MISMATCH, "argument '%s' belongs to another context", name);
+  if (t->dtype != CLNN_FLOAT32)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "argument '%s' is not float32", name);
+  if (off < 0) return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "offset of '%s' is negative", name);
+  if (ld < cols)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
+                      "leading dimension of '%s' is %lld, smaller than its %lld columns", name,
+                      (long long)ld, (long long)cols);
+  int64_t last;
+  if (!clnn__mul_ok(rows - 1, ld, &last) || last > INT64_MAX - off - cols)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the extent of matrix '%s' overflows", name);
+  last += off + cols; /* one past the last element */
+  if ((uint64_t)last > (uint64_t)t->numel)
+    return clnn__fail(ctx, CLNN_ERR_BUFFER_TOO_SMALL,
+                      "matrix '%s' needs %lld elements from its tensor, which has %zu", name,
+                      (long long)last, t->numel);
+  if (last > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "matrix '%s' spans over 2^31 elements", name);
+  return CLNN_SUCCESS;
+}
+
+/* A power-of-two row stride of 4 KiB or more makes rows collide in the cache. */
+static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }
+
+/* Own engine: pack B into panels when it is transposed or has a bad stride. */
+static clnn_status gemm_own_public(clnn_context *ctx, clnn_gemm_job *j, bool b_trans) {
+  if (!b_trans && !bad_stride(j->ldb)) return gemm_own(ctx, j, "gemm");
+  int64_t panel_elems = ceil_div(j->n, TILE_N) * TILE_N * j->k;
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)panel_elems * sizeof(float), &ws));
+  char opts[64];
+  snprintf(opts, sizeof opts, "-DB_TRANS=%d", b_trans ? 1 : 0);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "gemm", opts, "gemm_pack_b", &k));
+  size_t global[3] = {(size_t)j->k, (size_t)ceil_div(j->n, TILE_N), 1};
+  size_t local[3] = {1, 1, 1};
+  CLNN_TRY(clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_I32(j->n), CLNN_ARG_I32(j->k), CLNN_ARG_I32(1),
+                                  CLNN_ARG_MEM(j->b), CLNN_ARG_U64(j->b_off), CLNN_ARG_I32(j->ldb),
+                                  CLNN_ARG_U64(0), CLNN_ARG_U64(0), CLNN_ARG_MEM(ws),
+                                  CLNN_ARG_U64(0), CLNN_ARG_U64(0)),
+                        3, global, local, "gemm:pack_b"));
+  j->b = ws;
+  j->b_off = 0;
+  j->ldb = TILE_N;
+  j->b_layout = CLNN_B_PANELS;
+  return gemm_own(ctx, j, "gemm");
+}
+
+clnn_status clnn_gemm(clnn_context *ctx, clnn_transpose trans_a, clnn_transpose trans_b,
+                      int64_t m, int64_t n, int64_t k, float alpha, const clnn_tensor *a,
+                      int64_t a_off, int64_t lda, const clnn_tensor *b, int64_t b_off, int64_t ldb,
+                      float beta, clnn_tensor *c, int64_t c_off, int64_t ldc) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  if ((trans_a != CLNN_NO_TRANS && trans_a != CLNN_TRANS) ||
+      (trans_b != CLNN_NO_TRANS && trans_b != CLNN_TRANS))
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "trans_a / trans_b must be CLNN_NO_TRANS or CLNN_TRANS");
+  if (m <= 0 || n <= 0 || k <= 0)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "m, n, k = %lld, %lld, %lld must be positive",
+                      (long long)m, (long long)n, (long long)k);
+  bool ta = trans_a == CLNN_TRANS, tb = trans_b == CLNN_TRANS;
+  CLNN_TRY(check_matrix(ctx, a, "a", a_off, ta ? k : m, ta ? m : k, lda));
+  CLNN_TRY(check_matrix(ctx, b, "b", b_off, tb ? n : k, tb ? k : n, ldb));
+  CLNN_TRY(check_matrix(ctx, c, "c", c_off, m, n, ldc));
+  CLNN_TRY(clnn__check_no_overlap(ctx, c, "c", a, "a"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, c, "c", b, "b"));
+  clnn_gemm_job j = clnn__gemm_job(m, n, k);
+  j.alpha = alpha;
+  j.beta = beta;
+  j.a = clnn__mem(a);
+  j.a_off = (size_t)(clnn__off(a) + (cl_ulong)a_off);
+  j.lda = lda;
+  j.a_trans = ta;
+  j.b = clnn__mem(b);
+  j.b_off = (size_t)(clnn__off(b) + (cl_ulong)b_off);
+  j.ldb = ldb;
+  j.c = clnn__mem(c);
+  j.c_off = (size_t)(clnn__off(c) + (cl_ulong)c_off);
+  j.ldc = ldc;
+  if (clnn__use_own_gemm(ctx)) return gemm_own_public(ctx, &j, tb);
+  cl_event ev = NULL;
+  CLBlastStatusCode code = CLBlastSgemm(
+      CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,
+      tb ? CLBlastTransposeYes : CLBlastTransposeNo, (size_t)m, (size_t)n, (size_t)k, alpha, j.a,
+      j.a_off, (size_t)lda, j.b, j.b_off, (size_t)ldb, beta, j.c, j.c_off, (size_t)ldc, &ctx->queue,
+      ctx->profiling ? &ev : NULL);
+  return clblast_record(ctx, code, ev, "gemm");
+}

@@ -1,0 +1,281 @@
+/*
+ * internal.h - what the runtime, the ops and the host reference share and
+ * users never see: the context/buffer/tensor structs, error recording,
+ * program and kernel lookup, kernel launch, workspace and argument checks.
+ */
+#ifndef CLNN_INTERNAL_H
+#define CLNN_INTERNAL_H
+
+#include "clnn.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+/* ------------------------------------------------------------------ structs */
+
+typedef struct clnn_kernel_entry {
+  char *name;
+  cl_kernel kernel;
+  size_t (*local_seen)[3]; /* local sizes launched so far (see POCL-NOTES: each costs a compile) */
+  int n_local_seen, cap_local_seen;
+} clnn_kernel_entry;
+
+typedef struct clnn_program_entry {
+  char *family;
+  char *options;
+  cl_program program;
+  char *disk_key;   /* full identity string written into the cache file */
+  uint64_t key_hash; /* names the cache file */
+  bool dirty;        /* built or extended since last saved */
+  clnn_kernel_entry **kernels;
+  int n_kernels, cap_kernels;
+} clnn_program_entry;
+
+typedef struct clnn_profile_record {
+  cl_event event;
+  char kernel[64];
+  char op[48];
+} clnn_profile_record;
+
+struct clnn_context {
+  cl_platform_id platform;
+  cl_device_id device;
+  cl_context cl;
+  cl_command_queue queue;
+
+  char device_name[256];
+  char device_vendor[128];
+  char driver_version[128];
+  char platform_version[256];
+  bool is_cpu;
+  cl_ulong max_alloc;
+  cl_ulong global_mem;
+
+  clnn_gemm_engine gemm;
+  bool allow_nondeterministic;
+  size_t workspace_limit;
+  cl_mem workspace;
+  size_t workspace_size;
+
+  char *cache_dir; /* NULL: disk cache off */
+  clnn_cache_stats stats;
+  clnn_program_entry **programs;
+  int n_programs, cap_programs;
+
+  bool profiling;
+  clnn_profile_record *prof;
+  size_t n_prof, cap_prof;
+
+  const char *api; /* public function being executed, prefixes messages */
+  char *errmsg;    /* heap, CLNN_ERRMSG_MAX bytes */
+};
+
+struct clnn_buffer {
+  clnn_context *ctx;
+  cl_mem mem;
+  size_t size;
+  int refs; /* the handle plus every tensor view on it */
+};
+
+struct clnn_tensor {
+  clnn_context *ctx;
+  clnn_buffer *buf;
+  size_t offset; /* bytes */
+  clnn_dtype dtype;
+  int ndim;
+  int64_t dims[CLNN_MAX_DIMS];
+  size_t numel;
+};
+
+#define CLNN_ERRMSG_MAX 65536
+
+/* ---------------------------------------------------------- error recording */
+
+/* Mark entry into public function fn: clears the message, sets its prefix. */
+void clnn__enter(clnn_context *ctx, const char *fn);
+#define CLNN_ENTER(ctx) clnn__enter((ctx), __func__)
+
+/* Record "api: message" in ctx (or thread-locally when ctx is NULL); returns st. */
+clnn_status clnn__fail(clnn_context *ctx, clnn_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Map an OpenCL error to a status and record what failed with the raw code. */
+clnn_status clnn__cl_fail(clnn_context *ctx, cl_int err, const char *what);
+const char *clnn__cl_error_name(cl_int err);
+
+/* The status a public function returns for a NULL pointer argument. */
+#define CLNN_CHECK_NULL(ctx, p)                                                           \
+  do {                                                                                    \
+    if ((p) == NULL) return clnn__fail((ctx), CLNN_ERR_NULL_POINTER, "argument '%s' is NULL", #p); \
+  } while (0)
+
+#define CLNN_TRY(expr)                            \
+  do {                                            \
+    clnn_status try_status_ = (expr);             \
+    if (try_status_ != CLNN_SUCCESS) return try_status_; \
+  } while (0)
+
+#define CLNN_TRY_CL(ctx, expr)                                      \
+  do {                                                              \
+    cl_int try_cl_err_ = (expr);                                    \
+    if (try_cl_err_ != CL_SUCCESS) return clnn__cl_fail((ctx), try_cl_err_, #expr); \
+  } while (0)
+
+/* ------------------------------------------------------------ size helpers */
+
+/* a * b into *out; false on overflow of int64 or negative operands. */
+bool clnn__mul_ok(int64_t a, int64_t b, int64_t *out);
+/* Product of dims; false on overflow or a non-positive dim. */
+bool clnn__numel_ok(int ndim, const int64_t *dims, int64_t *out);
+/* Largest element count a kernel indexes with 32-bit ints. */
+#define CLNN_INDEX_MAX ((int64_t)INT32_MAX)
+
+/* ---------------------------------------------------------- tensor checks */
+
+/* t must be non-NULL, of ctx, of dtype, and have exactly ndim dims equal to dims. */
+clnn_status clnn__check_tensor(clnn_context *ctx, const clnn_tensor *t, const char *name,
+                               clnn_dtype dtype, int ndim, const int64_t *dims);
+/* out must not share bytes with in (either may be NULL: then nothing to check). */
+clnn_status clnn__check_no_overlap(clnn_context *ctx, const clnn_tensor *out, const char *out_name,
+                                   const clnn_tensor *in, const char *in_name);
+/* Format dims as "[2,8,13,11]" into buf. */
+const char *clnn__dims_str(char *buf, size_t n, int ndim, const int64_t *dims);
+
+/* Kernel-argument view of a tensor: its cl_mem and its offset in elements. */
+static inline cl_mem clnn__mem(const clnn_tensor *t) { return t ? t->buf->mem : NULL; }
+static inline cl_ulong clnn__off(const clnn_tensor *t) {
+  return t ? (cl_ulong)(t->offset / clnn_dtype_size(t->dtype)) : 0;
+}
+
+/* --------------------------------------------------------- programs/kernels */
+
+/* Embedded kernel sources (generated at build time from kernels/). */
+typedef struct clnn_embedded_source {
+  const char *name; /* "common.h", "conv.cl", ... */
+  const unsigned char *data;
+  size_t size;
+} clnn_embedded_source;
+extern const clnn_embedded_source clnn_embedded_sources[];
+extern const size_t clnn_embedded_source_count;
+
+/* A kernel ready to launch: the program entry it came from, and its entry. */
+typedef struct clnn_kernel_ref {
+  clnn_program_entry *program;
+  clnn_kernel_entry *entry;
+} clnn_kernel_ref;
+
+/*
+ * Find or build the program of family (kernels/<family>.cl after common.h)
+ * with options (the -D list), and the kernel named name inside it.
+ */
+clnn_status clnn__kernel(clnn_context *ctx, const char *family, const char *options,
+                         const char *name, clnn_kernel_ref *out);
+
+/* One kernel argument: its size and where its value is. */
+typedef struct clnn_arg {
+  size_t size;
+  const void *value;
+} clnn_arg;
+#define CLNN_ARG_MEM(m) ((clnn_arg){sizeof(cl_mem), &(cl_mem){(m)}})
+#define CLNN_ARG_I32(v) ((clnn_arg){sizeof(cl_int), &(cl_int){(cl_int)(v)}})
+#define CLNN_ARG_U64(v) ((clnn_arg){sizeof(cl_ulong), &(cl_ulong){(cl_ulong)(v)}})
+#define CLNN_ARG_F32(v) ((clnn_arg){sizeof(cl_float), &(cl_float){(cl_float)(v)}})
+/* A tensor as two arguments: cl_mem then element offset (ulong). */
+#define CLNN_ARG_TENSOR(t) CLNN_ARG_MEM(clnn__mem(t)), CLNN_ARG_U64(clnn__off(t))
+#define CLNN_ARGS(...) \
+  (const clnn_arg[]){__VA_ARGS__}, (int)(sizeof((clnn_arg[]){__VA_ARGS__}) / sizeof(clnn_arg))
+
+/*
+ * Set the arguments and enqueue kernel k over global (rounded up to a
+ * multiple of local; kernels bounds-check). op names the op and path for
+ * the profile ("conv2d_fwd:im2col_gemm").
+ */
+clnn_status clnn__launch(clnn_context *ctx, const clnn_kernel_ref *k, const clnn_arg *args,
+                         int nargs, cl_uint dims, const size_t *global, const size_t *local,
+                         const char *op);
+
+/* Save dirty programs to the disk cache (no-op when disabled). */
+clnn_status clnn__cache_save_all(clnn_context *ctx);
+/* Release every program and kernel. */
+void clnn__programs_release(clnn_context *ctx);
+
+/* ----------------------------------------------------------------- memory */
+
+/* A device scratch buffer of at least bytes, shared by all ops of ctx (the
+ * queue is in order, so consecutive ops may reuse it). */
+clnn_status clnn__workspace(clnn_context *ctx, size_t bytes, cl_mem *out);
+
+/* clCreateBuffer with status mapping (device OOM, too large). */
+clnn_status clnn__alloc(clnn_context *ctx, size_t bytes, cl_mem *out);
+
+/* One more reference to a buffer (tensor views hold one each). */
+void clnn__buffer_retain(clnn_buffer *b);
+/* Size of a caller's cl_mem, after checking that it belongs to ctx. */
+clnn_status clnn__foreign_mem_size(clnn_context *ctx, cl_mem mem, size_t *size);
+/* Keep the event of a launch for clnn_profile_get (takes ownership of ev). */
+void clnn__profile_record(clnn_context *ctx, cl_event ev, const char *kernel, const char *op);
+
+/* Enqueue a fill of count floats at element offset off of mem with value. */
+clnn_status clnn__fill_f32(clnn_context *ctx, cl_mem mem, size_t off, size_t count, float value);
+
+/* ----------------------------------------------------------- misc helpers */
+
+uint64_t clnn__fnv1a(uint64_t h, const void *data, size_t n);
+#define CLNN_FNV_INIT 0xcbf29ce484222325ULL
+/* Whether the environment variable name is set to a true-ish value ("1", "yes", "on"). */
+bool clnn__env_flag(const char *name);
+
+/* -D option text for an activation: " -DACT=<n> -DACT_ALPHA=<a>f". */
+void clnn__act_options(char *buf, size_t n, clnn_activation act, float alpha);
+
+/* Host reference of one activation in double (host/act.c). */
+double clnn__ref_act(double v, clnn_activation act, double alpha);
+
+/* --------------------------------------------------------------- gemm */
+
+/* How B is stored for the own engine. */
+typedef enum clnn_b_layout {
+  CLNN_B_ROWMAJOR = 0, /* K x N, row stride ldb */
+  CLNN_B_PANELS = 1    /* [ceil(N/32)][K][32], zero padded (see kernels/gemm.cl) */
+} clnn_b_layout;
+
+/*
+ * A batched GEMM with a fused epilogue, the building block of conv-like ops:
+ * for i1 < nb1, i2 < nb2, each matrix X starts at x_off + i1*x_s1 + i2*x_s2
+ * (elements), and C = act(alpha * op(A) B + beta * C + bias[i2*bias_s2 + m]).
+ */
+typedef struct clnn_gemm_job {
+  int64_t m, n, k;
+  int64_t nb1, nb2;
+  cl_mem a;
+  size_t a_off;
+  int64_t lda, a_s1, a_s2;
+  bool a_trans;
+  cl_mem b;
+  size_t b_off;
+  int64_t ldb, b_s1, b_s2;
+  clnn_b_layout b_layout;
+  cl_mem c;
+  size_t c_off;
+  int64_t ldc, c_s1, c_s2;
+  cl_mem bias; /* NULL: none */
+  size_t bias_off;
+  int64_t bias_s2;
+  float alpha, beta;
+  clnn_activation act;
+  float act_alpha;
+} clnn_gemm_job;
+
+/* A job with the given sizes, alpha 1, beta 0, one batch, no bias or activation. */
+clnn_gemm_job clnn__gemm_job(int64_t m, int64_t n, int64_t k);
+
+/* Whether ops on ctx should use the own engine (else CLBlast, which needs B row-major). */
+bool clnn__use_own_gemm(const clnn_context *ctx);
+
+/* Run a job on the engine the context chose. */
+clnn_status clnn__gemm_run(clnn_context *ctx, const clnn_gemm_job *job, const char *op);
+
+#endif /* CLNN_INTERNAL_H */

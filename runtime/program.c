@@ -1,0 +1,453 @@
+/*
+ * program.c - kernel sources, program builds and their two caches, kernel
+ * lookup and launch.
+ *
+ * A program is one family's source (kernels/<family>.cl, after common.h)
+ * built with one option string. Built programs live in the context for its
+ * lifetime (memory cache) and, as device binaries, in a directory on disk
+ * (disk cache) keyed by everything that could change the binary: library
+ * version, platform and driver version, device name, options and a hash of
+ * the sources. A cache file that is truncated, corrupt or made for another
+ * key is ignored and rebuilt, never trusted.
+ *
+ * On PoCL a kernel is compiled again for each new work-group size it is
+ * launched with, and the program binary carries those compilations. So a
+ * program is marked dirty when a kernel first runs with a new local size, and
+ * dirty programs are saved again (clnn_context_save_cache, clnn_context_free).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CACHE_MAGIC "CLNNBIN1"
+#define CACHE_FORMAT_VERSION 1u
+#define CACHE_MAX_FILE ((size_t)1 << 30)
+
+/* --------------------------------------------------------------- sources */
+
+typedef struct source_text {
+  char *data;
+  size_t size;
+} source_text;
+
+static clnn_status read_file(clnn_context *ctx, const char *path, source_text *out) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return clnn__fail(ctx, CLNN_ERR_IO, "cannot open kernel source '%s': %s", path, strerror(errno));
+  char *buf = NULL;
+  size_t n = 0, cap = 0;
+  for (;;) {
+    if (n + 65536 + 1 > cap) {
+      cap = (n + 65536 + 1) * 2;
+      char *nb = realloc(buf, cap);
+      if (!nb) {
+        free(buf);
+        fclose(f);
+        return clnn__fail(ctx, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory");
+      }
+      buf = nb;
+    }
+    size_t got = fread(buf + n, 1, 65536, f);
+    n += got;
+    if (got < 65536) break;
+  }
+  bool bad = ferror(f);
+  fclose(f);
+  if (bad) {
+    free(buf);
+    return clnn__fail(ctx, CLNN_ERR_IO, "cannot read kernel source '%s'", path);
+  }
+  buf[n] = '\0';
+  out->data = buf;
+  out->size = n;
+  return CLNN_SUCCESS;
+}
+
+/* The text of kernels/<file>: from $CLNN_KERNEL_DIR when set, else embedded. */
+static clnn_status load_source(clnn_context *ctx, const char *file, source_text *out) {
+  const char *dir = getenv("CLNN_KERNEL_DIR");
+  if (dir && *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    return read_file(ctx, path, out);
+  }
+  for (size_t i = 0; i < clnn_embedded_source_count; i++) {
+    if (strcmp(clnn_embedded_sources[i].name, file)) continue;
+    out->data = malloc(clnn_embedded_sources[i].size + 1);
+    if (!out->data) return clnn__fail(ctx, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory");
+    memcpy(out->data, clnn_embedded_sources[i].data, clnn_embedded_sources[i].size);
+    out->data[clnn_embedded_sources[i].size] = '\0';
+    out->size = clnn_embedded_sources[i].size;
+    return CLNN_SUCCESS;
+  }
+  return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "no kernel source named '%s' is built in", file);
+}
+
+/* ------------------------------------------------------------ disk cache */
+
+static char *make_disk_key(clnn_context *ctx, const char *options, const source_text *src, int nsrc) {
+  uint64_t h = CLNN_FNV_INIT;
+  for (int i = 0; i < nsrc; i++) h = clnn__fnv1a(h, src[i].data, src[i].size);
+  size_t n = strlen(options) + 2048;
+  char *key = malloc(n);
+  if (!key) return NULL;
+  snprintf(key, n,
+           "libclnn %s\nplatform %s\ndevice %s\nvendor %s\ndriver %s\noptions %s\nsources %016llx\n",
+           clnn_version(), ctx->platform_version, ctx->device_name, ctx->device_vendor,
+           ctx->driver_version, options, (unsigned long long)h);
+  return key;
+}
+
+static void cache_path(const clnn_context *ctx, uint64_t key_hash, char *buf, size_t n) {
+  snprintf(buf, n, "%s/%016llx.clbin", ctx->cache_dir, (unsigned long long)key_hash);
+}
+
+/* mkdir -p; errors surface later when the file cannot be written. */
+static void make_dirs(const char *dir) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s", dir);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    mkdir(tmp, 0755);
+    *p = '/';
+  }
+  mkdir(tmp, 0755);
+}
+
+static bool read_exact(FILE *f, void *dst, size_t n) { return fread(dst, 1, n, f) == n; }
+
+/* Read a cache file; true and a malloc'd binary if it is whole and made for key. */
+static bool cache_file_load(const char *path, const char *key, unsigned char **bin, size_t *bin_size) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return false;
+  bool ok = false;
+  unsigned char *data = NULL;
+  char *fkey = NULL;
+  char magic[8];
+  uint32_t version, key_len;
+  uint64_t size, sum;
+  if (!read_exact(f, magic, 8) || memcmp(magic, CACHE_MAGIC, 8)) goto done;
+  if (!read_exact(f, &version, 4) || version != CACHE_FORMAT_VERSION) goto done;
+  if (!read_exact(f, &key_len, 4) || key_len != strlen(key)) goto done;
+  fkey = malloc(key_len + 1u);
+  if (!fkey || !read_exact(f, fkey, key_len) || memcmp(fkey, key, key_len)) goto done;
+  if (!read_exact(f, &size, 8) || size == 0 || size > CACHE_MAX_FILE) goto done;
+  data = malloc((size_t)size);
+  if (!data || !read_exact(f, data, (size_t)size)) goto done;
+  if (!read_exact(f, &sum, 8)) goto done;
+  uint64_t h = clnn__fnv1a(CLNN_FNV_INIT, key, key_len);
+  h = clnn__fnv1a(h, data, (size_t)size);
+  if (h != sum || fgetc(f) != EOF) goto done;
+  *bin = data;
+  *bin_size = (size_t)size;
+  data = NULL;
+  ok = true;
+done:
+  free(data);
+  free(fkey);
+  fclose(f);
+  return ok;
+}
+
+static clnn_status cache_file_save(clnn_context *ctx, clnn_program_entry *pe) {
+  size_t bin_size = 0;
+  CLNN_TRY_CL(ctx, clGetProgramInfo(pe->program, CL_PROGRAM_BINARY_SIZES, sizeof bin_size, &bin_size, NULL));
+  if (bin_size == 0) return CLNN_SUCCESS; /* the device offers no binaries */
+  unsigned char *bin = malloc(bin_size);
+  if (!bin) return clnn__fail(ctx, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory");
+  cl_int err = clGetProgramInfo(pe->program, CL_PROGRAM_BINARIES, sizeof bin, &bin, NULL);
+  if (err != CL_SUCCESS) {
+    free(bin);
+    return clnn__cl_fail(ctx, err, "clGetProgramInfo(CL_PROGRAM_BINARIES)");
+  }
+  make_dirs(ctx->cache_dir);
+  char path[4200], tmp[4300];
+  cache_path(ctx, pe->key_hash, path, sizeof path);
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  FILE *f = fopen(tmp, "wb");
+  bool ok = f != NULL;
+  if (ok) {
+    uint32_t version = CACHE_FORMAT_VERSION, key_len = (uint32_t)strlen(pe->disk_key);
+    uint64_t size = bin_size;
+    uint64_t h = clnn__fnv1a(clnn__fnv1a(CLNN_FNV_INIT, pe->disk_key, key_len), bin, bin_size);
+    ok = fwrite(CACHE_MAGIC, 1, 8, f) == 8 && fwrite(&version, 4, 1, f) == 1 &&
+         fwrite(&key_len, 4, 1, f) == 1 && fwrite(pe->disk_key, 1, key_len, f) == key_len &&
+         fwrite(&size, 8, 1, f) == 1 && fwrite(bin, 1, bin_size, f) == bin_size &&
+         fwrite(&h, 8, 1, f) == 1;
+    ok = (fclose(f) == 0) && ok;
+  }
+  free(bin);
+  /* rename() is atomic: a reader sees the old file or the new one, never half. */
+  if (ok && rename(tmp, path) == 0) {
+    pe->dirty = false;
+    ctx->stats.saved_to_disk++;
+    return CLNN_SUCCESS;
+  }
+  remove(tmp);
+  /* A read-only cache directory is not an error for the op that built the program. */
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn__cache_save_all(clnn_context *ctx) {
+  if (!ctx->cache_dir) return CLNN_SUCCESS;
+  for (int i = 0; i < ctx->n_programs; i++)
+    if (ctx->programs[i]->dirty) CLNN_TRY(cache_file_save(ctx, ctx->programs[i]));
+  return CLNN_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- builds */
+
+static clnn_status build_failed(clnn_context *ctx, cl_program prog, cl_int err, const char *family,
+                                const char *options) {
+  size_t log_size = 0;
+  clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &log_size);
+  char *log = malloc(log_size + 1);
+  if (log) {
+    log[0] = '\0';
+    clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG, log_size, log, NULL);
+    log[log_size] = '\0';
+  }
+  clnn_status st = clnn__fail(ctx, CLNN_ERR_BUILD_FAILED,
+                              "building kernels/%s.cl with options '%s' failed: %s (%d)\nbuild log:\n%s",
+                              family, options, clnn__cl_error_name(err), (int)err, log ? log : "");
+  free(log);
+  return st;
+}
+
+static clnn_status build_from_source(clnn_context *ctx, const char *family, const char *options,
+                                     const source_text *src, int nsrc, cl_program *out) {
+  const char *strings[2];
+  size_t lengths[2];
+  for (int i = 0; i < nsrc; i++) strings[i] = src[i].data, lengths[i] = src[i].size;
+  cl_int err;
+  cl_program prog = clCreateProgramWithSource(ctx->cl, (cl_uint)nsrc, strings, lengths, &err);
+  if (err != CL_SUCCESS) return clnn__cl_fail(ctx, err, "clCreateProgramWithSource");
+  err = clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL);
+  if (err != CL_SUCCESS) {
+    clnn_status st = build_failed(ctx, prog, err, family, options);
+    clReleaseProgram(prog);
+    return st;
+  }
+  *out = prog;
+  ctx->stats.built_from_source++;
+  return CLNN_SUCCESS;
+}
+
+/* Try the disk cache; false (and nothing to clean up) when it does not serve. */
+static bool build_from_cache(clnn_context *ctx, const char *options, const char *key,
+                             uint64_t key_hash, cl_program *out) {
+  if (!ctx->cache_dir) return false;
+  char path[4200];
+  cache_path(ctx, key_hash, path, sizeof path);
+  unsigned char *bin = NULL;
+  size_t size = 0;
+  if (access(path, F_OK) != 0) return false;
+  if (!cache_file_load(path, key, &bin, &size)) {
+    ctx->stats.rejected_disk_files++;
+    return false;
+  }
+  cl_int err, bin_status;
+  const unsigned char *bins[1] = {bin};
+  cl_program prog = clCreateProgramWithBinary(ctx->cl, 1, &ctx->device, &size, bins, &bin_status, &err);
+  free(bin);
+  if (err == CL_SUCCESS && bin_status == CL_SUCCESS)
+    err = clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL);
+  else if (err == CL_SUCCESS)
+    err = bin_status;
+  if (err != CL_SUCCESS) {
+    if (prog) clReleaseProgram(prog);
+    ctx->stats.rejected_disk_files++;
+    return false;
+  }
+  *out = prog;
+  ctx->stats.loaded_from_disk++;
+  return true;
+}
+
+static clnn_status full_options(clnn_context *ctx, const char *options, char **out) {
+  size_t n = strlen(options) + 128;
+  char *s = malloc(n);
+  if (!s) return clnn__fail(ctx, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory");
+  snprintf(s, n, "-cl-std=CL1.2 -DCLNN_DEVICE_CPU=%d %s", ctx->is_cpu ? 1 : 0, options);
+  *out = s;
+  return CLNN_SUCCESS;
+}
+
+static clnn_status grow(clnn_context *ctx, void **arr, int *cap, int need, size_t elem) {
+  if (need <= *cap) return CLNN_SUCCESS;
+  int nc = *cap ? *cap * 2 : 8;
+  while (nc < need) nc *= 2;
+  void *p = realloc(*arr, (size_t)nc * elem);
+  if (!p) return clnn__fail(ctx, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory");
+  memset((char *)p + (size_t)*cap * elem, 0, (size_t)(nc - *cap) * elem);
+  *arr = p;
+  *cap = nc;
+  return CLNN_SUCCESS;
+}
+
+/* Build (or load) the program and append its entry to ctx->programs. */
+static clnn_status program_create(clnn_context *ctx, const char *family, const char *options,
+                                  clnn_program_entry **out) {
+  char file[256];
+  snprintf(file, sizeof file, "%s.cl", family);
+  source_text src[2] = {{0}};
+  clnn_status st = load_source(ctx, "common.h", &src[0]);
+  if (st == CLNN_SUCCESS) st = load_source(ctx, file, &src[1]);
+  char *opts = NULL, *key = NULL;
+  cl_program prog = NULL;
+  if (st == CLNN_SUCCESS) st = full_options(ctx, options, &opts);
+  if (st == CLNN_SUCCESS && !(key = make_disk_key(ctx, opts, src, 2)))
+    st = clnn__fail(ctx, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory");
+  uint64_t key_hash = key ? clnn__fnv1a(CLNN_FNV_INIT, key, strlen(key)) : 0;
+  bool from_source = false;
+  if (st == CLNN_SUCCESS && !build_from_cache(ctx, opts, key, key_hash, &prog)) {
+    st = build_from_source(ctx, family, opts, src, 2, &prog);
+    from_source = true;
+  }
+  free(src[0].data);
+  free(src[1].data);
+  free(opts);
+  if (st == CLNN_SUCCESS)
+    st = grow(ctx, (void **)&ctx->programs, &ctx->cap_programs, ctx->n_programs + 1,
+              sizeof *ctx->programs);
+  char *fam = NULL, *opt_copy = NULL;
+  clnn_program_entry *pe = NULL;
+  if (st == CLNN_SUCCESS && (!(fam = strdup(family)) || !(opt_copy = strdup(options)) ||
+                             !(pe = calloc(1, sizeof *pe))))
+    st = clnn__fail(ctx, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory");
+  if (st != CLNN_SUCCESS) {
+    free(fam);
+    free(opt_copy);
+    free(key);
+    free(pe);
+    if (prog) clReleaseProgram(prog);
+    return st;
+  }
+  ctx->programs[ctx->n_programs++] = pe;
+  pe->family = fam;
+  pe->options = opt_copy;
+  pe->program = prog;
+  pe->disk_key = key;
+  pe->key_hash = key_hash;
+  pe->dirty = from_source;
+  *out = pe;
+  return CLNN_SUCCESS;
+}
+
+static clnn_status program_get(clnn_context *ctx, const char *family, const char *options,
+                               clnn_program_entry **out) {
+  for (int i = 0; i < ctx->n_programs; i++) {
+    clnn_program_entry *pe = ctx->programs[i];
+    if (!strcmp(pe->family, family) && !strcmp(pe->options, options)) {
+      ctx->stats.memory_hits++;
+      *out = pe;
+      return CLNN_SUCCESS;
+    }
+  }
+  return program_create(ctx, family, options, out);
+}
+
+/* Entries are allocated one by one, so refs stay valid for the context's life. */
+clnn_status clnn__kernel(clnn_context *ctx, const char *family, const char *options,
+                         const char *name, clnn_kernel_ref *out) {
+  clnn_program_entry *pe;
+  CLNN_TRY(program_get(ctx, family, options ? options : "", &pe));
+  for (int i = 0; i < pe->n_kernels; i++) {
+    if (!strcmp(pe->kernels[i]->name, name)) {
+      out->program = pe;
+      out->entry = pe->kernels[i];
+      return CLNN_SUCCESS;
+    }
+  }
+  CLNN_TRY(grow(ctx, (void **)&pe->kernels, &pe->cap_kernels, pe->n_kernels + 1, sizeof *pe->kernels));
+  cl_int err;
+  cl_kernel k = clCreateKernel(pe->program, name, &err);
+  if (err != CL_SUCCESS) {
+    return clnn__fail(ctx, err == CL_INVALID_KERNEL_NAME ? CLNN_ERR_BUILD_FAILED : CLNN_ERR_OPENCL,
+                      "clCreateKernel('%s') in kernels/%s.cl failed: %s (%d)", name, family,
+                      clnn__cl_error_name(err), (int)err);
+  }
+  clnn_kernel_entry *ke = calloc(1, sizeof *ke);
+  if (!ke || !(ke->name = strdup(name))) {
+    free(ke);
+    clReleaseKernel(k);
+    return clnn__fail(ctx, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory");
+  }
+  ke->kernel = k;
+  pe->kernels[pe->n_kernels++] = ke;
+  out->program = pe;
+  out->entry = ke;
+  return CLNN_SUCCESS;
+}
+
+void clnn__programs_release(clnn_context *ctx) {
+  for (int i = 0; i < ctx->n_programs; i++) {
+    clnn_program_entry *pe = ctx->programs[i];
+    for (int j = 0; j < pe->n_kernels; j++) {
+      clReleaseKernel(pe->kernels[j]->kernel);
+      free(pe->kernels[j]->name);
+      free(pe->kernels[j]->local_seen);
+      free(pe->kernels[j]);
+    }
+    free(pe->kernels);
+    clReleaseProgram(pe->program);
+    free(pe->family);
+    free(pe->options);
+    free(pe->disk_key);
+    free(pe);
+  }
+  free(ctx->programs);
+  ctx->programs = NULL;
+  ctx->n_programs = ctx->cap_programs = 0;
+}
+
+/* ---------------------------------------------------------------- launch */
+
+/* Remember a local size; a new one marks the program for saving again. */
+static void note_local_size(clnn_context *ctx, const clnn_kernel_ref *k, cl_uint dims, const size_t *local) {
+  size_t key[3] = {1, 1, 1};
+  for (cl_uint d = 0; d < dims && d < 3; d++) key[d] = local ? local[d] : 0;
+  clnn_kernel_entry *ke = k->entry;
+  for (int i = 0; i < ke->n_local_seen; i++)
+    if (!memcmp(ke->local_seen[i], key, sizeof key)) return;
+  if (grow(ctx, (void **)&ke->local_seen, &ke->cap_local_seen, ke->n_local_seen + 1,
+           sizeof *ke->local_seen) != CLNN_SUCCESS)
+    return; /* only costs a re-save */
+  memcpy(ke->local_seen[ke->n_local_seen++], key, sizeof key);
+  k->program->dirty = true;
+}
+
+clnn_status clnn__launch(clnn_context *ctx, const clnn_kernel_ref *k, const clnn_arg *args,
+                         int nargs, cl_uint dims, const size_t *global, const size_t *local,
+                         const char *op) {
+  cl_kernel kernel = k->entry->kernel;
+  for (int i = 0; i < nargs; i++) {
+    cl_int err = clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].value);
+    if (err != CL_SUCCESS) {
+      return clnn__fail(ctx, CLNN_ERR_OPENCL, "clSetKernelArg(%s, %d) failed: %s (%d)", k->entry->name,
+                        i, clnn__cl_error_name(err), (int)err);
+    }
+  }
+  size_t g[3];
+  for (cl_uint d = 0; d < dims; d++) {
+    if (global[d] == 0) return CLNN_SUCCESS; /* nothing to do */
+    size_t l = local ? local[d] : 1;
+    g[d] = (global[d] + l - 1) / l * l;
+  }
+  cl_event ev = NULL;
+  cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, g, local, 0, NULL,
+                                      ctx->profiling ? &ev : NULL);
+  if (err != CL_SUCCESS) {
+    char what[160];
+    snprintf(what, sizeof what, "clEnqueueNDRangeKernel(%s)", k->entry->name);
+    return clnn__cl_fail(ctx, err, what);
+  }
+  note_local_size(ctx, k, dims, local);
+  if (ev) clnn__profile_record(ctx, ev, k->entry->name, op);
+  return CLNN_SUCCESS;
+}

@@ -1,0 +1,140 @@
+/*
+ * testutil.c - see testutil.h.
+ */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static clnn_context *the_ctx;
+
+clnn_context *tu_ctx(void) {
+  if (the_ctx) return the_ctx;
+  clnn_status st = clnn_context_create(NULL, &the_ctx);
+  if (st == CLNN_ERR_NO_DEVICE) {
+    fprintf(stderr, "no OpenCL device (%s): skipping\n", clnn_context_errmsg(NULL));
+    exit(TU_SKIP);
+  }
+  if (st != CLNN_SUCCESS) {
+    fprintf(stderr, "clnn_context_create: %s: %s\n", clnn_status_name(st), clnn_context_errmsg(NULL));
+    exit(1);
+  }
+  return the_ctx;
+}
+
+void tu_ctx_free(void) {
+  clnn_context_free(the_ctx);
+  the_ctx = NULL;
+}
+
+/* splitmix64: tiny, seedable, good enough for test data. */
+tu_rng tu_rng_make(uint64_t seed) {
+  tu_rng r = {seed * 0x9E3779B97F4A7C15ULL + 1};
+  return r;
+}
+
+uint64_t tu_rng_next(tu_rng *r) {
+  uint64_t z = (r->s += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+double tu_rng_uniform(tu_rng *r, double lo, double hi) {
+  return lo + (hi - lo) * ((double)(tu_rng_next(r) >> 11) * 0x1.0p-53);
+}
+
+double tu_rng_normal(tu_rng *r) {
+  double u1 = tu_rng_uniform(r, 0x1.0p-53, 1.0), u2 = tu_rng_uniform(r, 0.0, 1.0);
+  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+void tu_fill_ints(float *p, size_t n, uint64_t seed, int lo, int hi) {
+  tu_rng r = tu_rng_make(seed);
+  uint64_t span = (uint64_t)(hi - lo + 1);
+  for (size_t i = 0; i < n; i++) p[i] = (float)(lo + (int)(tu_rng_next(&r) % span));
+}
+
+void tu_fill_uniform(float *p, size_t n, uint64_t seed, float lo, float hi) {
+  tu_rng r = tu_rng_make(seed);
+  for (size_t i = 0; i < n; i++) p[i] = (float)tu_rng_uniform(&r, lo, hi);
+}
+
+void tu_fill_normal(float *p, size_t n, uint64_t seed, float mean, float stddev) {
+  tu_rng r = tu_rng_make(seed);
+  for (size_t i = 0; i < n; i++) p[i] = (float)(mean + stddev * tu_rng_normal(&r));
+}
+
+float *tu_alloc(size_t n) {
+  float *p = malloc((n ? n : 1) * sizeof *p);
+  ck_assert_msg(p != NULL, "out of host memory (%zu floats)", n);
+  return p;
+}
+
+float *tu_nan_array(size_t n) {
+  float *p = tu_alloc(n);
+  for (size_t i = 0; i < n; i++) p[i] = NAN;
+  return p;
+}
+
+clnn_tensor *tu_tensor(int ndim, const int64_t *dims, const float *host) {
+  clnn_tensor *t = NULL;
+  TU_OK(clnn_tensor_create(tu_ctx(), CLNN_FLOAT32, ndim, dims, &t));
+  if (host) TU_OK(clnn_tensor_write(t, host, clnn_tensor_bytes(t)));
+  return t;
+}
+
+void tu_poison(clnn_tensor *t) { TU_OK(clnn_tensor_fill(t, NAN)); }
+
+float *tu_download(const clnn_tensor *t) {
+  float *p = tu_alloc(clnn_tensor_numel(t));
+  TU_OK(clnn_tensor_read(t, p, clnn_tensor_bytes(t)));
+  return p;
+}
+
+bool tu_compare(const char *what, const float *got, const float *ref, size_t n, double rel_tol,
+                double abs_tol, tu_cmp *out) {
+  tu_cmp c = {0.0, 0.0, SIZE_MAX, 0};
+  double err2 = 0.0, ref2 = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    bool gnan = isnan(got[i]), rnan = isnan(ref[i]);
+    if (gnan || rnan) {
+      if (gnan != rnan || gnan) {
+        if (!(gnan && rnan)) c.n_nan++;
+        if (!(gnan && rnan) && c.first_bad == SIZE_MAX) c.first_bad = i;
+      }
+      continue;
+    }
+    double d = fabs((double)got[i] - (double)ref[i]);
+    if (!(d <= abs_tol + rel_tol * fabs((double)ref[i])) && c.first_bad == SIZE_MAX) c.first_bad = i;
+    if (d > c.max_abs_err || isinf(d)) c.max_abs_err = d;
+    err2 += d * d;
+    ref2 += (double)ref[i] * ref[i];
+  }
+  c.rel_l2_err = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
+  bool ok = c.first_bad == SIZE_MAX && c.n_nan == 0 && c.rel_l2_err <= rel_tol &&
+            !isnan(c.rel_l2_err);
+  if (!ok) {
+    fprintf(stderr, "MISMATCH %s: max_abs_err %.3g rel_l2_err %.3g nan %zu", what, c.max_abs_err,
+            c.rel_l2_err, c.n_nan);
+    if (c.first_bad != SIZE_MAX)
+      fprintf(stderr, "; first bad [%zu]: got %.9g ref %.9g", c.first_bad, (double)got[c.first_bad],
+              (double)ref[c.first_bad]);
+    fprintf(stderr, "\n  reproduce: clnn-bench --mode=C \"%s\"\n", what);
+  }
+  if (out) *out = c;
+  return ok;
+}
+
+int tu_run(Suite *s) {
+  tu_ctx(); /* skip early when there is no device */
+  SRunner *sr = srunner_create(s);
+  srunner_set_fork_status(sr, CK_NOFORK);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  tu_ctx_free();
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,406 @@
+/*
+ * test_conv.c - convolution forward against the host reference: a table of
+ * shapes (odd sizes, strides, padding, dilation, groups, depthwise, 1x1,
+ * 5x5, 7x7, batch 1 and 3), outputs poisoned before each run, bit-identical
+ * repeats, both GEMM engines, chunked workspaces, and bad arguments.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/testutil.h"
+
+typedef struct conv_case {
+  int n, c, h, w, k, kh, kw, sh, sw, ph, pw, dh, dw, g;
+  int bias;
+  clnn_activation act;
+} conv_case;
+
+static const conv_case cases[] = {
+    /* n  c   h   w   k kh kw sh sw ph pw dh dw   g bias act */
+    {1, 3, 13, 11, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, CLNN_ACT_IDENTITY},   /* odd sizes */
+    {2, 8, 13, 11, 16, 3, 3, 2, 2, 1, 1, 2, 2, 2, 1, CLNN_ACT_IDENTITY},  /* stride, dilation, groups */
+    {3, 4, 9, 9, 6, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, CLNN_ACT_IDENTITY},     /* batch 3, no pad/bias */
+    {1, 16, 7, 7, 16, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, CLNN_ACT_IDENTITY},   /* 1x1 */
+    {3, 16, 10, 9, 24, 1, 1, 1, 1, 0, 0, 1, 1, 2, 0, CLNN_ACT_IDENTITY},  /* 1x1 grouped */
+    {2, 8, 15, 13, 8, 1, 1, 2, 2, 0, 0, 1, 1, 1, 1, CLNN_ACT_IDENTITY},   /* 1x1 stride 2 */
+    {1, 4, 17, 19, 5, 5, 5, 1, 1, 2, 2, 1, 1, 1, 1, CLNN_ACT_IDENTITY},   /* 5x5 */
+    {2, 3, 23, 21, 4, 7, 7, 2, 2, 3, 3, 1, 1, 1, 1, CLNN_ACT_IDENTITY},   /* 7x7 stride 2 stem */
+    {3, 12, 11, 13, 12, 3, 3, 1, 1, 1, 1, 1, 1, 12, 1, CLNN_ACT_IDENTITY}, /* depthwise */
+    {2, 12, 11, 13, 12, 3, 3, 2, 2, 1, 1, 1, 1, 12, 0, CLNN_ACT_IDENTITY}, /* depthwise s2 */
+    {1, 10, 20, 18, 10, 5, 5, 2, 2, 2, 2, 1, 1, 10, 1, CLNN_ACT_IDENTITY}, /* depthwise 5x5 s2 */
+    {1, 6, 12, 12, 6, 3, 3, 1, 1, 2, 2, 2, 2, 6, 1, CLNN_ACT_IDENTITY},   /* depthwise dilated */
+    {2, 6, 9, 10, 12, 3, 3, 1, 1, 1, 1, 1, 1, 6, 1, CLNN_ACT_IDENTITY},   /* depthwise multiplier 2 */
+    {1, 5, 14, 15, 5, 3, 3, 3, 3, 1, 1, 1, 1, 5, 1, CLNN_ACT_IDENTITY},   /* depthwise stride 3 */
+    {1, 8, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1, CLNN_ACT_IDENTITY},   /* groups 2 */
+    {3, 9, 12, 10, 6, 3, 3, 1, 1, 1, 1, 1, 1, 3, 0, CLNN_ACT_IDENTITY},   /* groups 3 */
+    {1, 4, 12, 12, 4, 3, 3, 1, 1, 2, 2, 2, 2, 1, 1, CLNN_ACT_IDENTITY},   /* dilation 2 */
+    {2, 4, 20, 13, 8, 3, 5, 1, 2, 1, 2, 1, 1, 1, 1, CLNN_ACT_IDENTITY},   /* non-square kernel/stride */
+    {1, 2, 5, 5, 3, 5, 5, 1, 1, 0, 0, 1, 1, 1, 1, CLNN_ACT_IDENTITY},     /* kernel == input */
+    {1, 3, 1, 1, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, CLNN_ACT_IDENTITY},     /* 1x1 image */
+    {2, 33, 7, 5, 65, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, CLNN_ACT_IDENTITY},   /* channels off the tiles */
+    {1, 8, 32, 32, 16, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, CLNN_ACT_IDENTITY},  /* 1x1, 1024-pixel rows */
+    {1, 8, 13, 11, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, CLNN_ACT_RELU},      /* fused relu */
+    {3, 12, 11, 13, 12, 3, 3, 1, 1, 1, 1, 1, 1, 12, 1, CLNN_ACT_RELU},    /* depthwise + relu */
+    {4, 16, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, CLNN_ACT_IDENTITY}, /* batch 4 */
+    {1, 3, 8, 8, 5, 3, 3, 1, 1, 4, 4, 1, 1, 1, 1, CLNN_ACT_IDENTITY},     /* padding > kernel */
+    {3, 16, 6, 6, 16, 1, 1, 1, 1, 0, 0, 1, 1, 16, 1, CLNN_ACT_IDENTITY},  /* depthwise 1x1 */
+    {1, 64, 9, 9, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, CLNN_ACT_IDENTITY},   /* many channels */
+    {1, 2, 40, 3, 2, 3, 1, 1, 1, 1, 0, 1, 1, 1, 1, CLNN_ACT_IDENTITY},    /* tall and thin */
+    {2, 7, 33, 35, 9, 3, 3, 2, 1, 0, 1, 1, 3, 1, 1, CLNN_ACT_IDENTITY},   /* mixed stride/dilation */
+};
+#define N_CASES (int)(sizeof cases / sizeof cases[0])
+
+static clnn_conv2d_desc desc_of(const conv_case *c) {
+  clnn_conv2d_desc d = clnn_conv2d_desc_make(c->n, c->c, c->h, c->w, c->k, c->kh, c->kw);
+  d.stride_h = c->sh;
+  d.stride_w = c->sw;
+  d.pad_h = c->ph;
+  d.pad_w = c->pw;
+  d.dilation_h = c->dh;
+  d.dilation_w = c->dw;
+  d.groups = c->g;
+  d.act = c->act;
+  return d;
+}
+
+/* The clnn-bench descriptor that reproduces a case. */
+static void describe(const clnn_conv2d_desc *d, int bias, char *buf, size_t n) {
+  snprintf(buf, n, "conv mb%lldic%lldih%lldiw%lldoc%lldkh%lldkw%lldsh%lldsw%lldph%lldpw%llddh%llddw%lldg%lld%s%s%s",
+           (long long)d->n, (long long)d->c, (long long)d->h, (long long)d->w, (long long)d->k,
+           (long long)d->kh, (long long)d->kw, (long long)d->stride_h, (long long)d->stride_w,
+           (long long)d->pad_h, (long long)d->pad_w, (long long)d->dilation_h,
+           (long long)d->dilation_w, (long long)d->groups, d->act ? " act=" : "",
+           d->act ? clnn_activation_name(d->act) : "", bias ? "" : " --no-bias");
+}
+
+/* Host data and reference output of one problem. */
+typedef struct problem {
+  clnn_conv2d_desc d;
+  int64_t oh, ow;
+  size_t nx, nw, nb, ny;
+  float *x, *w, *b, *ref;
+  char what[256];
+} problem;
+
+static void problem_make(problem *p, const clnn_conv2d_desc *d, int bias, bool integers, uint64_t seed) {
+  p->d = *d;
+  TU_OK(clnn_conv2d_desc_check(d, &p->oh, &p->ow));
+  p->nx = (size_t)(d->n * d->c * d->h * d->w);
+  p->nw = (size_t)(d->k * (d->c / d->groups) * d->kh * d->kw);
+  p->nb = (size_t)d->k;
+  p->ny = (size_t)(d->n * d->k * p->oh * p->ow);
+  p->x = tu_alloc(p->nx);
+  p->w = tu_alloc(p->nw);
+  p->b = bias ? tu_alloc(p->nb) : NULL;
+  p->ref = tu_alloc(p->ny);
+  if (integers) {
+    tu_fill_ints(p->x, p->nx, seed, -3, 3);
+    tu_fill_ints(p->w, p->nw, seed + 1, -2, 2);
+    if (p->b) tu_fill_ints(p->b, p->nb, seed + 2, -4, 4);
+  } else {
+    tu_fill_normal(p->x, p->nx, seed, 0.0f, 1.0f);
+    tu_fill_normal(p->w, p->nw, seed + 1, 0.0f, 1.0f / sqrtf((float)(p->nw / (size_t)d->k)));
+    if (p->b) tu_fill_normal(p->b, p->nb, seed + 2, 0.0f, 1.0f);
+  }
+  TU_OK(clnn_ref_conv2d_fwd(d, p->x, p->w, p->b, p->ref));
+  describe(d, bias, p->what, sizeof p->what);
+}
+
+static void problem_free(problem *p) {
+  free(p->x);
+  free(p->w);
+  free(p->b);
+  free(p->ref);
+}
+
+/* Run the device op on ctx with y poisoned first; return y on the host. */
+static float *run_device(clnn_context *ctx, const problem *p) {
+  const clnn_conv2d_desc *d = &p->d;
+  int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, d->c / d->groups, d->kh, d->kw};
+  int64_t yd[4] = {d->n, d->k, p->oh, p->ow};
+  clnn_tensor *x, *w, *b = NULL, *y;
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, xd, &x));
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, wd, &w));
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, yd, &y));
+  TU_OK(clnn_tensor_write(x, p->x, p->nx * sizeof(float)));
+  TU_OK(clnn_tensor_write(w, p->w, p->nw * sizeof(float)));
+  if (p->b) {
+    TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 1, &d->k, &b));
+    TU_OK(clnn_tensor_write(b, p->b, p->nb * sizeof(float)));
+  }
+  TU_OK(clnn_tensor_fill(y, NAN));
+  clnn_status st = clnn_conv2d_fwd(ctx, d, x, w, b, y);
+  ck_assert_msg(st == CLNN_SUCCESS, "%s: %s", p->what, clnn_context_errmsg(ctx));
+  float *out = tu_alloc(p->ny);
+  TU_OK(clnn_tensor_read(y, out, p->ny * sizeof(float)));
+  clnn_tensor_free(x);
+  clnn_tensor_free(w);
+  clnn_tensor_free(b);
+  clnn_tensor_free(y);
+  return out;
+}
+
+/* Integer data: exact for identity/relu, a float tolerance for smooth activations. */
+static double tolerance_for(clnn_activation act) {
+  return (act == CLNN_ACT_IDENTITY || act == CLNN_ACT_RELU) ? 0.0 : 1e-6;
+}
+
+START_TEST(test_fwd_integer_case) {
+  const conv_case *c = &cases[_i];
+  clnn_conv2d_desc d = desc_of(c);
+  problem p;
+  problem_make(&p, &d, c->bias, true, 1000 + (uint64_t)_i);
+  float *got = run_device(tu_ctx(), &p);
+  double tol = tolerance_for(c->act);
+  ck_assert_msg(tu_compare(p.what, got, p.ref, p.ny, tol, tol, NULL), "%s differs from the reference", p.what);
+  free(got);
+  problem_free(&p);
+}
+END_TEST
+
+/* Normal floats: tolerance, and two runs must give the same bits. */
+START_TEST(test_fwd_float_deterministic) {
+  const conv_case *c = &cases[_i];
+  clnn_conv2d_desc d = desc_of(c);
+  d.act = CLNN_ACT_SILU;
+  problem p;
+  problem_make(&p, &d, c->bias, false, 2000 + (uint64_t)_i);
+  float *got1 = run_device(tu_ctx(), &p);
+  float *got2 = run_device(tu_ctx(), &p);
+  tu_cmp cmp;
+  ck_assert_msg(tu_compare(p.what, got1, p.ref, p.ny, 1e-5, 1e-5, &cmp), "%s differs", p.what);
+  ck_assert_msg(cmp.rel_l2_err < 1e-6, "%s: rel L2 %.3g", p.what, cmp.rel_l2_err);
+  ck_assert_msg(!memcmp(got1, got2, p.ny * sizeof(float)), "%s: two runs differ", p.what);
+  free(got1);
+  free(got2);
+  problem_free(&p);
+}
+END_TEST
+
+/* The CLBlast engine (the GPU default) must agree with the reference too. */
+START_TEST(test_fwd_clblast_engine) {
+  static const int picks[] = {1, 4, 7, 14, 20};
+  clnn_context_options o = clnn_context_options_default();
+  o.gemm = CLNN_GEMM_CLBLAST;
+  clnn_context *ctx;
+  TU_OK(clnn_context_create(&o, &ctx));
+  for (size_t i = 0; i < sizeof picks / sizeof picks[0]; i++) {
+    const conv_case *c = &cases[picks[i]];
+    clnn_conv2d_desc d = desc_of(c);
+    problem p;
+    problem_make(&p, &d, c->bias, true, 3000 + i);
+    float *got = run_device(ctx, &p);
+    ck_assert_msg(tu_compare(p.what, got, p.ref, p.ny, 0.0, 0.0, NULL), "CLBlast engine: %s", p.what);
+    free(got);
+    problem_free(&p);
+  }
+  clnn_context_free(ctx);
+}
+END_TEST
+
+/* A workspace limit that holds one image's patches forces chunking by image. */
+START_TEST(test_fwd_chunked_workspace) {
+  clnn_conv2d_desc d = clnn_conv2d_desc_make(5, 6, 14, 13, 10, 3, 3);
+  d.pad_h = d.pad_w = 1;
+  problem p;
+  problem_make(&p, &d, 1, true, 4000);
+  clnn_context_options o = clnn_context_options_default();
+  o.workspace_limit = (size_t)6 * 3 * 3 * (14 * 13 + 31) * sizeof(float) + 64;
+  clnn_context *ctx;
+  TU_OK(clnn_context_create(&o, &ctx));
+  float *got = run_device(ctx, &p);
+  ck_assert(tu_compare(p.what, got, p.ref, p.ny, 0.0, 0.0, NULL));
+  free(got);
+  /* A limit below one image is a clear UNSUPPORTED, not a crash. */
+  clnn_context_free(ctx);
+  o.workspace_limit = 1024;
+  TU_OK(clnn_context_create(&o, &ctx));
+  int64_t xd[4] = {5, 6, 14, 13}, wd[4] = {10, 6, 3, 3}, yd[4] = {5, 10, 14, 13};
+  clnn_tensor *x, *w, *y;
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, xd, &x));
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, wd, &w));
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, yd, &y));
+  ck_assert_int_eq(clnn_conv2d_fwd(ctx, &d, x, w, NULL, y), CLNN_ERR_UNSUPPORTED);
+  ck_assert(strstr(clnn_context_errmsg(ctx), "workspace") != NULL);
+  clnn_tensor_free(x);
+  clnn_tensor_free(w);
+  clnn_tensor_free(y);
+  clnn_context_free(ctx);
+  problem_free(&p);
+}
+END_TEST
+
+START_TEST(test_algo_choice) {
+  clnn_conv_algo a;
+  clnn_conv2d_desc d = clnn_conv2d_desc_make(1, 8, 10, 10, 8, 3, 3);
+  TU_OK(clnn_conv2d_fwd_algo(tu_ctx(), &d, &a));
+  ck_assert_str_eq(clnn_conv_algo_name(a), "im2col_gemm");
+  d.groups = 8;
+  TU_OK(clnn_conv2d_fwd_algo(tu_ctx(), &d, &a));
+  ck_assert_str_eq(clnn_conv_algo_name(a), "depthwise_direct");
+  d = clnn_conv2d_desc_make(1, 8, 10, 10, 8, 1, 1);
+  TU_OK(clnn_conv2d_fwd_algo(tu_ctx(), &d, &a));
+  ck_assert_str_eq(clnn_conv_algo_name(a), "gemm_1x1");
+}
+END_TEST
+
+/* ------------------------------------------------------------ bad input */
+
+/* Fixture of valid tensors for conv mb2ic4ih8iw8oc6kh3kw3ph1pw1. */
+static clnn_tensor *bx, *bw, *bb, *by;
+static clnn_conv2d_desc bd;
+
+static void bad_setup(void) {
+  bd = clnn_conv2d_desc_make(2, 4, 8, 8, 6, 3, 3);
+  bd.pad_h = bd.pad_w = 1;
+  int64_t xd[4] = {2, 4, 8, 8}, wd[4] = {6, 4, 3, 3}, bdim[1] = {6}, yd[4] = {2, 6, 8, 8};
+  bx = tu_tensor(4, xd, NULL);
+  bw = tu_tensor(4, wd, NULL);
+  bb = tu_tensor(1, bdim, NULL);
+  by = tu_tensor(4, yd, NULL);
+  TU_OK(clnn_tensor_fill(bx, 1.0f));
+  TU_OK(clnn_tensor_fill(bw, 1.0f));
+  TU_OK(clnn_tensor_fill(bb, 1.0f));
+  tu_poison(by);
+}
+
+static void bad_teardown(void) {
+  clnn_tensor_free(bx);
+  clnn_tensor_free(bw);
+  clnn_tensor_free(bb);
+  clnn_tensor_free(by);
+}
+
+/* y must still hold its poison: a failed call writes nothing. */
+static void assert_untouched(void) {
+  TU_OK(clnn_context_finish(tu_ctx()));
+  float *y = tu_download(by);
+  for (size_t i = 0; i < clnn_tensor_numel(by); i++) ck_assert_msg(isnan(y[i]), "y[%zu] written", i);
+  free(y);
+}
+
+START_TEST(test_bad_pointers) {
+  clnn_context *ctx = tu_ctx();
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv2d_fwd(NULL, &bd, bx, bw, bb, by));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv2d_fwd(ctx, NULL, bx, bw, bb, by));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv2d_fwd(ctx, &bd, NULL, bw, bb, by));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'x'") != NULL);
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv2d_fwd(ctx, &bd, bx, NULL, bb, by));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv2d_fwd(ctx, &bd, bx, bw, bb, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv2d_desc_check(NULL, NULL, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_conv2d_fwd(&bd, NULL, NULL, NULL, NULL));
+  assert_untouched();
+}
+END_TEST
+
+START_TEST(test_bad_descriptors) {
+  clnn_context *ctx = tu_ctx();
+  clnn_conv2d_desc d = bd;
+  d.stride_h = 0;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_conv2d_fwd(ctx, &d, bx, bw, bb, by));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "stride_h") != NULL);
+  d = bd;
+  d.pad_w = -1;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_conv2d_fwd(ctx, &d, bx, bw, bb, by));
+  d = bd;
+  d.n = -2;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_conv2d_fwd(ctx, &d, bx, bw, bb, by));
+  d = bd;
+  d.groups = 3; /* divides neither 4 nor 6 */
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_conv2d_fwd(ctx, &d, bx, bw, bb, by));
+  d = bd;
+  d.dilation_h = 0;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_conv2d_fwd(ctx, &d, bx, bw, bb, by));
+  d = bd;
+  d.act = (clnn_activation)99;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_conv2d_fwd(ctx, &d, bx, bw, bb, by));
+  d = bd;
+  d.kh = 11; /* larger than the padded input (10) */
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_conv2d_fwd(ctx, &d, bx, bw, bb, by));
+  d = bd;
+  d.n = 1 << 20;
+  d.c = 1 << 10; /* 2^30 * 64 elements */
+  TU_FAILS(CLNN_ERR_SIZE_OVERFLOW, clnn_conv2d_desc_check(&d, NULL, NULL));
+  d = bd;
+  d.h = (int64_t)1 << 40;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_conv2d_desc_check(&d, NULL, NULL));
+  assert_untouched();
+}
+END_TEST
+
+START_TEST(test_bad_shapes) {
+  clnn_context *ctx = tu_ctx();
+  clnn_conv2d_desc d = bd;
+  d.c = 5; /* x and w have 4 channels */
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_conv2d_fwd(ctx, &d, bx, bw, bb, by));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "[2,4,8,8]") != NULL);
+  d = bd;
+  d.stride_h = 2; /* y should be 4 x 8 */
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_conv2d_fwd(ctx, &d, bx, bw, bb, by));
+  /* bias of the wrong length */
+  int64_t five = 5;
+  clnn_tensor *b5 = tu_tensor(1, &five, NULL);
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_conv2d_fwd(ctx, &bd, bx, bw, b5, by));
+  clnn_tensor_free(b5);
+  /* an int32 tensor where float32 is needed */
+  int64_t xd[4] = {2, 4, 8, 8};
+  clnn_tensor *xi;
+  TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 4, xd, &xi));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_conv2d_fwd(ctx, &bd, xi, bw, bb, by));
+  clnn_tensor_free(xi);
+  assert_untouched();
+}
+END_TEST
+
+START_TEST(test_bad_aliasing_and_context) {
+  clnn_context *ctx = tu_ctx();
+  /* y viewing the same memory as x */
+  clnn_conv2d_desc d = clnn_conv2d_desc_make(2, 6, 8, 8, 6, 3, 3);
+  d.pad_h = d.pad_w = 1;
+  int64_t dims[4] = {2, 6, 8, 8}, wd[4] = {6, 6, 3, 3};
+  clnn_buffer *buf;
+  TU_OK(clnn_buffer_create(ctx, 2 * 6 * 8 * 8 * sizeof(float), &buf));
+  clnn_tensor *x, *y, *w = tu_tensor(4, wd, NULL);
+  TU_OK(clnn_tensor_view(buf, 0, CLNN_FLOAT32, 4, dims, &x));
+  TU_OK(clnn_tensor_view(buf, 0, CLNN_FLOAT32, 4, dims, &y));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_conv2d_fwd(ctx, &d, x, w, NULL, y));
+  clnn_tensor_free(x);
+  clnn_tensor_free(y);
+  clnn_tensor_free(w);
+  clnn_buffer_free(buf);
+  /* a tensor of another context */
+  clnn_context *other;
+  TU_OK(clnn_context_create(NULL, &other));
+  int64_t xd[4] = {2, 4, 8, 8};
+  clnn_tensor *xo;
+  TU_OK(clnn_tensor_create(other, CLNN_FLOAT32, 4, xd, &xo));
+  TU_FAILS(CLNN_ERR_CONTEXT_MISMATCH, clnn_conv2d_fwd(ctx, &bd, xo, bw, bb, by));
+  clnn_tensor_free(xo);
+  clnn_context_free(other);
+  assert_untouched();
+}
+END_TEST
+
+static Suite *conv_suite(void) {
+  Suite *s = suite_create("conv");
+  TCase *tc = tcase_create("forward");
+  tcase_set_timeout(tc, 600);
+  tcase_add_loop_test(tc, test_fwd_integer_case, 0, N_CASES);
+  tcase_add_loop_test(tc, test_fwd_float_deterministic, 0, N_CASES);
+  tcase_add_test(tc, test_fwd_clblast_engine);
+  tcase_add_test(tc, test_fwd_chunked_workspace);
+  tcase_add_test(tc, test_algo_choice);
+  suite_add_tcase(s, tc);
+  TCase *bad = tcase_create("bad_input");
+  tcase_add_checked_fixture(bad, bad_setup, bad_teardown);
+  tcase_add_test(bad, test_bad_pointers);
+  tcase_add_test(bad, test_bad_descriptors);
+  tcase_add_test(bad, test_bad_shapes);
+  tcase_add_test(bad, test_bad_aliasing_and_context);
+  suite_add_tcase(s, bad);
+  return s;
+}
+
+int main(void) { return tu_run(conv_suite()); }
