@@ -384,10 +384,11 @@ typedef enum clnn_conv_algo {
   CLNN_CONV_ALGO_DEPTHWISE_DIRECT = 0, /* one channel per group: direct kernel on a padded copy */
   CLNN_CONV_ALGO_GEMM_1X1 = 1,         /* 1x1, stride 1, no padding: the input is the GEMM's B */
   CLNN_CONV_ALGO_IM2COL_GEMM = 2,      /* general: im2col into a workspace, then GEMM */
+  CLNN_CONV_ALGO_IMPLICIT_GEMM = 3,    /* stride 1, own GEMM engine: GEMM over padded input planes */
   CLNN_CONV_ALGO_COUNT_
 } clnn_conv_algo;
 
-/** Name of an algorithm ("depthwise_direct", "gemm_1x1", "im2col_gemm"). */
+/** Name of an algorithm ("depthwise_direct", "gemm_1x1", "im2col_gemm", "implicit_gemm"). */
 const char *clnn_conv_algo_name(clnn_conv_algo algo);
 
 /** The algorithm clnn_conv2d_fwd would run for desc on this context. */

@@ -74,23 +74,24 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pad(
 }
 
 /*
- * conv_dw_direct: depthwise convolution (groups == C, K a multiple of C) on
- * the padded copy: output channel ko reads input channel ko / (K / C).
- * One work-item per output row, computed in 16-wide strips (float16): no
- * bounds checks inside the tap loops, since the padded copy is wide enough.
- * -D: DW_KH, DW_KW, DW_SH, DW_SW, DW_DH, DW_DW (compile-time, so the tap loops unroll),
- *     HAS_BIAS, ACT, ACT_ALPHA.
- * NDRange (Ho, N * K), local (1, 1).
+ * conv_dw_direct: depthwise convolution (groups == C, K a multiple of C):
+ * output channel ko reads input channel ko / (K / C). One work-item per
+ * output row: it copies the DW_KH input rows it needs into a private,
+ * zero-padded row buffer (so the tap loops have no bounds checks, which
+ * would stop PoCL vectorizing), then computes the row in 16-wide strips.
+ * -D: DW_KH, DW_KW, DW_SH, DW_SW, DW_DH, DW_DW (compile-time: the tap loops
+ *     unroll), DW_ROWLEN (row buffer length), HAS_BIAS, ACT, ACT_ALPHA.
+ * NDRange (Ho, N * K), local (1, 1, 1).
  */
 #ifdef DW_KH
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_direct(
-    CTENSOR(xp), CTENSOR(w), CTENSOR(bias), TENSOR(y), const int C, const int K, const int Hp,
-    const int Wp, const int Ho, const int Wo) {
+    CTENSOR(x), CTENSOR(w), CTENSOR(bias), TENSOR(y), const int C, const int K, const int H,
+    const int W, const int Ho, const int Wo, const int PH, const int PW) {
   const int oy = get_global_id(0), plane = get_global_id(1);
   if (oy >= Ho) return;
   const int ko = plane % K, img = plane / K;
   const int ci = ko / (K / C);
-  __global const float *in = AT(xp) + ((size_t)img * C + ci) * Hp * Wp + (size_t)(oy * DW_SH) * Wp;
+  __global const float *in = AT(x) + ((size_t)img * C + ci) * H * W;
   __global float *out = AT(y) + (size_t)plane * Ho * Wo + (size_t)oy * Wo;
   float wv[DW_KH * DW_KW];
   for (int i = 0; i < DW_KH * DW_KW; i++) wv[i] = AT(w)[ko * DW_KH * DW_KW + i];
@@ -99,13 +100,27 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_direct(
 #else
   const float bv = 0.0f;
 #endif
+  /* rows[r] holds input row oy*SH - PH + r*DH at offset PW, zeros around it. */
+  float rows[DW_KH][DW_ROWLEN];
+  bool valid[DW_KH];
+  for (int r = 0; r < DW_KH; r++) {
+    const int iy = oy * DW_SH - PH + r * DW_DH;
+    valid[r] = iy >= 0 && iy < H;
+    for (int j = 0; j < DW_ROWLEN; j++) rows[r][j] = 0.0f;
+    if (!valid[r]) continue;
+    __global const float *src = in + (size_t)iy * W;
+    int j = 0;
+    for (; j + 16 <= W; j += 16) vstore16(vload16(0, src + j), 0, &rows[r][PW + j]);
+    for (; j < W; j++) rows[r][PW + j] = src[j];
+  }
   for (int ox0 = 0; ox0 < Wo; ox0 += 16) {
     float16 acc = (float16)(0.0f);
 #pragma unroll
     for (int r = 0; r < DW_KH; r++) {
+      if (!valid[r]) continue;
 #pragma unroll
       for (int s = 0; s < DW_KW; s++) {
-        __global const float *p = in + r * DW_DH * Wp + ox0 * DW_SW + s * DW_DW;
+        const float *p = &rows[r][ox0 * DW_SW + s * DW_DW];
 #if DW_SW == 1
         const float16 v = vload16(0, p);
 #elif DW_SW == 2
@@ -125,6 +140,120 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_direct(
       float t[16];
       vstore16(acc, 0, t);
       for (int l = 0; l < Wo - ox0; l++) out[ox0 + l] = t[l];
+    }
+  }
+}
+#endif
+
+/*
+ * conv_packed_gemm: a convolution as GEMM (M = output channels of a group,
+ * N = output pixels, K = Cg*KH*KW), one work-item per 32-pixel tile of one
+ * image and group. The work-item packs the tile's patch rows for a block of
+ * KC GEMM rows into local memory (im2col of one tile, cache-resident), then
+ * runs the 8 x 32 register-tile microkernel over that panel for every
+ * 8-channel slice of M: the packing is paid once per pixel, not once per
+ * output channel, and nothing is written to global memory but y.
+ *
+ * Two ways to pack, chosen with -DCP_PADDED:
+ *  1: stride 1, src is zero-padded planes of width Wp (conv_pad). Pixels are
+ *     numbered over the padded width (q = oy*Wp + ox) so that patch row
+ *     (c, r, s) is the contiguous run src_c[q + r*DH*Wp + s*DW]: two vector
+ *     loads per row. Columns ox >= Wo are computed and dropped.
+ *  0: any stride; src is x, pixels q = oy*Wo + ox, and each element is
+ *     gathered with its bounds check (zero outside the image).
+ * When K exceeds KC the tile's partial sums go through y: block 0 writes,
+ * later blocks add, the last applies bias and activation (fixed order).
+ * -D: CP_KC, CP_PADDED, HAS_BIAS, ACT, ACT_ALPHA.
+ * NDRange (ceil(Ho*Wgrid/32), images * G), local (1, 1).
+ */
+#ifdef CP_KC
+#define CP_MR 8
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_packed_gemm(
+    CTENSOR(src), const int Hs, const int Ws, const ulong plane, CTENSOR(w), CTENSOR(bias),
+    TENSOR(y), const int C, const int K, const int G, const int Ho, const int Wo, const int Wgrid,
+    const int KH, const int KW, const int SH, const int SW, const int PH, const int PW,
+    const int DH, const int DW) {
+  __local float panel[CP_KC * 32];
+  const int q0 = get_global_id(0) * 32, bi = get_global_id(1);
+  if (q0 >= Ho * Wgrid) return;
+  const int Cg = C / G, M = K / G, img = bi / G, g = bi % G;
+  const int taps = KH * KW, kd = Cg * taps;
+  __global const float *S = AT(src) + ((size_t)img * C + (size_t)g * Cg) * plane;
+  const int oy0 = q0 / Wgrid, ox0 = q0 % Wgrid;
+  const bool one_row = ox0 + 32 <= Wo && oy0 < Ho;
+#if !CP_PADDED
+  int iy0[32], ix0[32];
+  for (int j = 0, oy = oy0, ox = ox0; j < 32; j++) {
+    iy0[j] = oy < Ho ? oy * SH - PH : -(1 << 28); /* past the last pixel: reads zero */
+    ix0[j] = ox * SW - PW;
+    if (++ox == Wgrid) ox = 0, oy++;
+  }
+#endif
+  for (int kb = 0; kb < kd; kb += CP_KC) {
+    const int kn = min(CP_KC, kd - kb);
+    /* Pack patch rows kb .. kb+kn-1 of this tile. */
+    for (int k = 0; k < kn; k++) {
+      const int row = kb + k, c = row / taps, r = (row / KW) % KH, s = row % KW;
+#if CP_PADDED
+      __global const float *p = S + (size_t)c * plane + q0 + r * DH * Ws + s * DW;
+      vstore16(vload16(0, p), 0, panel + k * 32);
+      vstore16(vload16(1, p), 0, panel + k * 32 + 16);
+#else
+      __global const float *p = S + (size_t)c * plane;
+      for (int j = 0; j < 32; j++) {
+        const int iy = iy0[j] + r * DH, ix = ix0[j] + s * DW;
+        panel[k * 32 + j] = (iy >= 0 && iy < Hs && ix >= 0 && ix < Ws) ? p[iy * Ws + ix] : 0.0f;
+      }
+#endif
+    }
+    const bool first = kb == 0, last = kb + kn >= kd;
+    for (int m0 = 0; m0 < M; m0 += CP_MR) {
+      /* Packed weights: [G][ceil(M/8)][kd][8], see gemm_pack_a. */
+      __global const float *ap = AT(w) + ((size_t)g * ((M + CP_MR - 1) / CP_MR) + m0 / CP_MR) * kd * CP_MR +
+                                 (size_t)kb * CP_MR;
+      float16 acc0[CP_MR], acc1[CP_MR];
+      for (int i = 0; i < CP_MR; i++) acc0[i] = acc1[i] = (float16)(0.0f);
+      for (int k = 0; k < kn; k++) {
+        const float16 b0 = vload16(0, panel + k * 32), b1 = vload16(1, panel + k * 32);
+        const float8 a8 = vload8(0, ap + k * CP_MR);
+        acc0[0] = fma((float16)(a8.s0), b0, acc0[0]); acc1[0] = fma((float16)(a8.s0), b1, acc1[0]);
+        acc0[1] = fma((float16)(a8.s1), b0, acc0[1]); acc1[1] = fma((float16)(a8.s1), b1, acc1[1]);
+        acc0[2] = fma((float16)(a8.s2), b0, acc0[2]); acc1[2] = fma((float16)(a8.s2), b1, acc1[2]);
+        acc0[3] = fma((float16)(a8.s3), b0, acc0[3]); acc1[3] = fma((float16)(a8.s3), b1, acc1[3]);
+        acc0[4] = fma((float16)(a8.s4), b0, acc0[4]); acc1[4] = fma((float16)(a8.s4), b1, acc1[4]);
+        acc0[5] = fma((float16)(a8.s5), b0, acc0[5]); acc1[5] = fma((float16)(a8.s5), b1, acc1[5]);
+        acc0[6] = fma((float16)(a8.s6), b0, acc0[6]); acc1[6] = fma((float16)(a8.s6), b1, acc1[6]);
+        acc0[7] = fma((float16)(a8.s7), b0, acc0[7]); acc1[7] = fma((float16)(a8.s7), b1, acc1[7]);
+      }
+      for (int i = 0; i < CP_MR && m0 + i < M; i++) {
+        const int ko = g * M + m0 + i;
+        __global float *yp = AT(y) + ((size_t)img * K + ko) * Ho * Wo;
+#if HAS_BIAS
+        const float bv = last ? AT(bias)[ko] : 0.0f;
+#else
+        const float bv = 0.0f;
+#endif
+        float16 v0 = acc0[i], v1 = acc1[i];
+        if (one_row) {
+          __global float *o = yp + oy0 * Wo + ox0;
+          if (!first) v0 += vload16(0, o), v1 += vload16(1, o);
+          if (last) v0 = act_f16(v0 + bv), v1 = act_f16(v1 + bv);
+          vstore16(v0, 0, o);
+          vstore16(v1, 1, o);
+        } else {
+          float t[32];
+          vstore16(v0, 0, t);
+          vstore16(v1, 1, t);
+          for (int j = 0, oy = oy0, ox = ox0; j < 32; j++) {
+            if (oy < Ho && ox < Wo) {
+              float v = t[j];
+              if (!first) v += yp[oy * Wo + ox];
+              yp[oy * Wo + ox] = last ? act_f1(v + bv) : v;
+            }
+            if (++ox == Wgrid) ox = 0, oy++;
+          }
+        }
+      }
     }
   }
 }

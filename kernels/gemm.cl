@@ -171,3 +171,22 @@ __kernel void gemm_bias_act(const int M, const int N, const int nb2, TENSOR(c), 
   *C = act_f1(*C);
 #endif
 }
+
+/*
+ * gemm_pack_a: copy row-major A (M x K per batch, row stride lda) into
+ * [batch][ceil(M/8)][K][8] panels, rows past M zero: the microkernels then
+ * read the 8 values of one k with a single vector load.
+ * NDRange (K, ceil(M/8), batches), local (1, 1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_pack_a(
+    const int M, const int K, CTENSOR(a), const int lda, const ulong a_s, TENSOR(p)) {
+  const int k = get_global_id(0), mt = get_global_id(1), bi = get_global_id(2);
+  if (k >= K) return;
+  const int mtiles = (M + MR - 1) / MR;
+  __global const float *A = AT(a) + bi * a_s;
+  __global float *P = AT(p) + (((size_t)bi * mtiles + mt) * K + k) * MR;
+  for (int i = 0; i < MR; i++) {
+    const int m = mt * MR + i;
+    P[i] = m < M ? A[(size_t)m * lda + k] : 0.0f;
+  }
+}

@@ -3,10 +3,13 @@
  * and the kernel launches of each algorithm (kernels/conv.cl, runtime/gemm.c).
  *
  * Algorithms (clnn_conv_algo):
- *  - depthwise_direct: groups == c and k a multiple of c. The input is copied
- *    into a zero-padded workspace so the direct kernel has no bounds checks
- *    (branches stop PoCL vectorizing), then each work-item computes an output
- *    row in float16 strips.
+ *  - depthwise_direct: groups == c and k a multiple of c. Each work-item
+ *    copies the input rows it needs into a zero-padded private buffer (no
+ *    bounds checks in the tap loops: branches stop PoCL vectorizing) and
+ *    computes an output row in float16 strips.
+ *  - implicit_gemm: stride 1 on the own engine. The input is copied once
+ *    into zero-padded planes, and the GEMM reads its B rows as shifted views
+ *    of them: no im2col matrix at all.
  *  - gemm_1x1: 1x1 kernel, stride 1, no padding: x itself is the GEMM's B.
  *  - im2col_gemm: everything else. im2col writes the input patches of a chunk
  *    of images into the workspace (as 32-wide panels for the own GEMM, row-
@@ -25,8 +28,8 @@
  * im2col writing and the GEMM reading them. */
 #define IM2COL_CHUNK_BYTES ((size_t)8 << 20)
 
-static const char *const algo_names[CLNN_CONV_ALGO_COUNT_] = {"depthwise_direct", "gemm_1x1",
-                                                              "im2col_gemm"};
+static const char *const algo_names[CLNN_CONV_ALGO_COUNT_] = {
+    "depthwise_direct", "gemm_1x1", "im2col_gemm", "implicit_gemm"};
 
 const char *clnn_conv_algo_name(clnn_conv_algo algo) {
   if ((int)algo < 0 || algo >= CLNN_CONV_ALGO_COUNT_) return "unknown";
@@ -115,11 +118,20 @@ clnn_status clnn_conv2d_desc_check(const clnn_conv2d_desc *desc, int64_t *out_h,
 /* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
 static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }
 
-static clnn_conv_algo choose_algo(const clnn_conv2d_desc *d) {
-  if (d->groups == d->c && d->k % d->c == 0) return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
-  if (d->kh == 1 && d->kw == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_h == 0 &&
-      d->pad_w == 0 && !bad_stride(d->h * d->w))
+/* Largest private row buffer of the depthwise kernel, in floats. */
+#define DW_ROWBUF_MAX 16384
+
+static int64_t dw_row_len(const clnn_conv2d_desc *d, int64_t ow);
+
+static clnn_conv_algo choose_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
+  int64_t oh, ow;
+  clnn_conv2d_desc_check(d, &oh, &ow);
+  if (d->groups == d->c && d->k % d->c == 0 && d->kh * dw_row_len(d, ow) <= DW_ROWBUF_MAX)
+    return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
+  bool stride1 = d->stride_h == 1 && d->stride_w == 1;
+  if (d->kh == 1 && d->kw == 1 && stride1 && d->pad_h == 0 && d->pad_w == 0 && !bad_stride(d->h * d->w))
     return CLNN_CONV_ALGO_GEMM_1X1;
+  if (stride1 && clnn__use_own_gemm(ctx)) return CLNN_CONV_ALGO_IMPLICIT_GEMM;
   return CLNN_CONV_ALGO_IM2COL_GEMM;
 }
 
@@ -129,7 +141,7 @@ clnn_status clnn_conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_CHECK_NULL(NULL, algo);
   CLNN_TRY(desc_check(NULL, desc, NULL, NULL));
-  *algo = choose_algo(desc);
+  *algo = choose_algo(ctx, desc);
   return CLNN_SUCCESS;
 }
 
@@ -258,61 +270,154 @@ static clnn_status fwd_im2col_gemm(clnn_context *ctx, const conv_geom *g, const 
 
 /* ----------------------------------------------------- depthwise_direct */
 
-/* Width of the padded copy: wide enough that every strip load stays inside. */
-static int64_t dw_padded_width(const conv_geom *g) {
-  const clnn_conv2d_desc *d = g->d;
-  int64_t strips_w = ceil_div(g->ow, DW_STRIP) * DW_STRIP;
+/* Length of the private row buffer: padded row plus what the last strip reads. */
+static int64_t dw_row_len(const clnn_conv2d_desc *d, int64_t ow) {
+  int64_t strips_w = ceil_div(ow, DW_STRIP) * DW_STRIP;
   int64_t need = (strips_w - 1) * d->stride_w + (d->kw - 1) * d->dilation_w + 1;
   if (d->stride_w == 2) need += 1; /* stride-2 strips load 32 columns and keep the even ones */
-  int64_t wp = d->w + 2 * d->pad_w;
-  if (need > wp) wp = need;
-  if (wp % 256 == 0) wp += 1; /* keep rows off power-of-two strides */
-  return wp;
+  int64_t len = d->w + 2 * d->pad_w;
+  return need > len ? need : len;
 }
 
 static clnn_status fwd_depthwise(clnn_context *ctx, const conv_geom *g, const clnn_tensor *x,
                                  const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
   const clnn_conv2d_desc *d = g->d;
-  int64_t hp = d->h + 2 * d->pad_h, wp = dw_padded_width(g);
-  int64_t plane = hp * wp;
-  int64_t chunk = (int64_t)(ctx->workspace_limit / sizeof(float)) / (plane * d->c);
-  if (chunk < 1)
-    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED,
-                      "the padded input of one image needs %lld bytes, over the workspace limit",
-                      (long long)(plane * d->c * (int64_t)sizeof(float)));
-  if (chunk > d->n) chunk = d->n;
-  if (chunk * d->c * plane > CLNN_INDEX_MAX)
-    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the padded input is over 2^31 elements");
-  cl_mem xp;
-  CLNN_TRY(clnn__workspace(ctx, (size_t)(chunk * d->c * plane) * sizeof(float), &xp));
-  char opts[256], act[64];
+  char opts[320], act[64];
   clnn__act_options(act, sizeof act, d->act, d->act_alpha);
-  snprintf(opts, sizeof opts, "-DDW_KH=%lld -DDW_KW=%lld -DDW_SH=%lld -DDW_SW=%lld -DDW_DH=%lld -DDW_DW=%lld -DHAS_BIAS=%d%s",
+  snprintf(opts, sizeof opts,
+           "-DDW_KH=%lld -DDW_KW=%lld -DDW_SH=%lld -DDW_SW=%lld -DDW_DH=%lld -DDW_DW=%lld "
+           "-DDW_ROWLEN=%lld -DHAS_BIAS=%d%s",
            (long long)d->kh, (long long)d->kw, (long long)d->stride_h, (long long)d->stride_w,
-           (long long)d->dilation_h, (long long)d->dilation_w, b ? 1 : 0, act);
-  clnn_kernel_ref kpad, kdw;
-  CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_pad", &kpad));
-  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_dw_direct", &kdw));
+           (long long)d->dilation_h, (long long)d->dilation_w, (long long)dw_row_len(d, g->ow),
+           b ? 1 : 0, act);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_dw_direct", &k));
+  size_t global[2] = {(size_t)g->oh, (size_t)(d->n * d->k)}, local[2] = {1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(w), CLNN_ARG_TENSOR(b),
+                                CLNN_ARG_TENSOR(y), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k),
+                                CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh),
+                                CLNN_ARG_I32(g->ow), CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w)),
+                      2, global, local, "conv2d_fwd:depthwise_direct");
+}
+
+/* -------------------------------------------------------- implicit_gemm */
+
+/* Padded-plane geometry: width W + 2*pad, and enough rows that the last
+ * 32-pixel tile's shifted reads stay inside the plane. */
+typedef struct padded_planes {
+  int64_t wp, hp, plane;
+} padded_planes;
+
+static padded_planes implicit_planes(const conv_geom *g) {
+  const clnn_conv2d_desc *d = g->d;
+  padded_planes pp;
+  pp.wp = d->w + 2 * d->pad_w;
+  int64_t tiles = ceil_div(g->oh * pp.wp, PANEL_N);
+  int64_t need = tiles * PANEL_N + (d->kh - 1) * d->dilation_h * pp.wp + (d->kw - 1) * d->dilation_w;
+  pp.hp = ceil_div(need, pp.wp);
+  pp.plane = pp.hp * pp.wp;
+  return pp;
+}
+
+#ifndef CLNN_CONV_KC
+#define CLNN_CONV_KC 1024
+#endif
+
+/* Elements of the weights packed as [G][ceil(Kg/8)][kd][8]. */
+static int64_t packed_weight_elems(const conv_geom *g) {
+  return g->d->groups * ceil_div(g->kg, 8) * 8 * g->kd;
+}
+
+/* Pack the weights into ws at element 0 (gemm_pack_a). */
+static clnn_status pack_weights(clnn_context *ctx, const conv_geom *g, const clnn_tensor *w, cl_mem ws,
+                                const char *op) {
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "gemm", "", "gemm_pack_a", &k));
+  size_t global[3] = {(size_t)g->kd, (size_t)ceil_div(g->kg, 8), (size_t)g->d->groups};
+  size_t local[3] = {1, 1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_I32(g->kg), CLNN_ARG_I32(g->kd), CLNN_ARG_TENSOR(w),
+                                CLNN_ARG_I32(g->kd), CLNN_ARG_U64(g->kg * g->kd), CLNN_ARG_MEM(ws),
+                                CLNN_ARG_U64(0)),
+                      3, global, local, op);
+}
+
+/* conv_packed_gemm over src (x itself, or padded planes of a chunk of images);
+ * the packed weights are at the start of the workspace ws. */
+static clnn_status launch_packed(clnn_context *ctx, const conv_geom *g, cl_mem ws,
+                                 const clnn_tensor *b, cl_mem src, cl_ulong src_off, int64_t hs,
+                                 int64_t src_w, int64_t plane, bool padded, int64_t wgrid, cl_mem y,
+                                 cl_ulong y_off, int64_t nimg, const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  char opts[160], act[64];
+  clnn__act_options(act, sizeof act, d->act, d->act_alpha);
+  snprintf(opts, sizeof opts, "-DCP_KC=%d -DCP_PADDED=%d -DHAS_BIAS=%d%s", CLNN_CONV_KC, padded ? 1 : 0,
+           b ? 1 : 0, act);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_packed_gemm", &k));
+  size_t global[2] = {(size_t)ceil_div(g->oh * wgrid, PANEL_N), (size_t)(nimg * d->groups)};
   size_t local[2] = {1, 1};
+  return clnn__launch(
+      ctx, &k,
+      CLNN_ARGS(CLNN_ARG_MEM(src), CLNN_ARG_U64(src_off), CLNN_ARG_I32(hs), CLNN_ARG_I32(src_w),
+                CLNN_ARG_U64(plane), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_TENSOR(b), CLNN_ARG_MEM(y),
+                CLNN_ARG_U64(y_off), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->groups),
+                CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow), CLNN_ARG_I32(wgrid), CLNN_ARG_I32(d->kh),
+                CLNN_ARG_I32(d->kw), CLNN_ARG_I32(d->stride_h), CLNN_ARG_I32(d->stride_w),
+                CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(d->dilation_h),
+                CLNN_ARG_I32(d->dilation_w)),
+      2, global, local, op);
+}
+
+/* Stride 1: pad a chunk of images into planes, then GEMM over shifted views. */
+static clnn_status fwd_implicit_gemm(clnn_context *ctx, const conv_geom *g, const clnn_tensor *x,
+                                     const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
+  const clnn_conv2d_desc *d = g->d;
+  padded_planes pp = implicit_planes(g);
+  int64_t per_image = d->c * pp.plane, wpk = packed_weight_elems(g);
+  if ((uint64_t)(per_image + wpk) * sizeof(float) > ctx->workspace_limit)
+    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED,
+                      "one padded image needs %lld bytes, over the workspace limit of %zu bytes",
+                      (long long)((per_image + wpk) * (int64_t)sizeof(float)), ctx->workspace_limit);
+  size_t budget = IM2COL_CHUNK_BYTES < ctx->workspace_limit ? IM2COL_CHUNK_BYTES : ctx->workspace_limit;
+  int64_t chunk = ((int64_t)(budget / sizeof(float)) - wpk) / per_image;
+  if (chunk < 1) chunk = 1;
+  if (chunk > d->n) chunk = d->n;
+  if (chunk * per_image > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the padded input is over 2^31 elements");
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(wpk + chunk * per_image) * sizeof(float), &ws));
+  CLNN_TRY(pack_weights(ctx, g, w, ws, "conv2d_fwd:implicit_gemm"));
+  clnn_kernel_ref kpad;
+  CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_pad", &kpad));
+  size_t local[2] = {1, 1};
+  const char *op = "conv2d_fwd:implicit_gemm";
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
     int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk;
-    size_t gpad[2] = {(size_t)hp, (size_t)(nimg * d->c)};
+    size_t gpad[2] = {(size_t)pp.hp, (size_t)(nimg * d->c)};
     CLNN_TRY(clnn__launch(
         ctx, &kpad,
         CLNN_ARGS(CLNN_ARG_MEM(clnn__mem(x)), CLNN_ARG_U64(clnn__off(x) + (cl_ulong)(img0 * d->c * d->h * d->w)),
-                  CLNN_ARG_MEM(xp), CLNN_ARG_U64(0), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w),
-                  CLNN_ARG_I32(hp), CLNN_ARG_I32(wp), CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w)),
-        2, gpad, local, "conv2d_fwd:depthwise_direct"));
-    size_t gdw[2] = {(size_t)g->oh, (size_t)(nimg * d->k)};
-    CLNN_TRY(clnn__launch(
-        ctx, &kdw,
-        CLNN_ARGS(CLNN_ARG_MEM(xp), CLNN_ARG_U64(0), CLNN_ARG_TENSOR(w), CLNN_ARG_TENSOR(b),
-                  CLNN_ARG_MEM(clnn__mem(y)), CLNN_ARG_U64(clnn__off(y) + (cl_ulong)(img0 * d->k * g->npix)),
-                  CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k), CLNN_ARG_I32(hp), CLNN_ARG_I32(wp),
-                  CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow)),
-        2, gdw, local, "conv2d_fwd:depthwise_direct"));
+                  CLNN_ARG_MEM(ws), CLNN_ARG_U64(wpk), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w),
+                  CLNN_ARG_I32(pp.hp), CLNN_ARG_I32(pp.wp), CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w)),
+        2, gpad, local, op));
+    CLNN_TRY(launch_packed(ctx, g, ws, b, ws, (cl_ulong)wpk, pp.hp, pp.wp, pp.plane, true, pp.wp, clnn__mem(y),
+                           clnn__off(y) + (cl_ulong)(img0 * d->k * g->npix), nimg, op));
   }
   return CLNN_SUCCESS;
+}
+
+/* Any stride on the own engine: patches gathered per tile, straight from x. */
+static clnn_status fwd_gather_gemm(clnn_context *ctx, const conv_geom *g, const clnn_tensor *x,
+                                   const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
+  const clnn_conv2d_desc *d = g->d;
+  const char *op = "conv2d_fwd:im2col_gemm";
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)packed_weight_elems(g) * sizeof(float), &ws));
+  CLNN_TRY(pack_weights(ctx, g, w, ws, op));
+  return launch_packed(ctx, g, ws, b, clnn__mem(x), clnn__off(x), d->h, d->w, d->h * d->w, false, g->ow,
+                       clnn__mem(y), clnn__off(y), d->n, op);
 }
 
 /* ---------------------------------------------------------------- public */
@@ -334,12 +439,15 @@ clnn_status clnn_conv2d_fwd(clnn_context *ctx, const clnn_conv2d_desc *desc, con
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", w, "w"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", b, "b"));
   conv_geom g = geometry(d, oh, ow);
-  switch (choose_algo(d)) {
+  switch (choose_algo(ctx, d)) {
     case CLNN_CONV_ALGO_DEPTHWISE_DIRECT:
       return fwd_depthwise(ctx, &g, x, w, b, y);
+    case CLNN_CONV_ALGO_IMPLICIT_GEMM:
+      return fwd_implicit_gemm(ctx, &g, x, w, b, y);
     case CLNN_CONV_ALGO_GEMM_1X1:
       return fwd_gemm_1x1(ctx, &g, x, w, b, y);
     default:
+      if (clnn__use_own_gemm(ctx)) return fwd_gather_gemm(ctx, &g, x, w, b, y);
       return fwd_im2col_gemm(ctx, &g, x, w, b, y);
   }
 }

@@ -236,7 +236,11 @@ START_TEST(test_algo_choice) {
   clnn_conv_algo a;
   clnn_conv2d_desc d = clnn_conv2d_desc_make(1, 8, 10, 10, 8, 3, 3);
   TU_OK(clnn_conv2d_fwd_algo(tu_ctx(), &d, &a));
+  ck_assert_str_eq(clnn_conv_algo_name(a), clnn_context_is_cpu(tu_ctx()) ? "implicit_gemm" : "im2col_gemm");
+  d.stride_h = 2;
+  TU_OK(clnn_conv2d_fwd_algo(tu_ctx(), &d, &a));
   ck_assert_str_eq(clnn_conv_algo_name(a), "im2col_gemm");
+  d.stride_h = 1;
   d.groups = 8;
   TU_OK(clnn_conv2d_fwd_algo(tu_ctx(), &d, &a));
   ck_assert_str_eq(clnn_conv_algo_name(a), "depthwise_direct");

@@ -1,0 +1,135 @@
+/*
+ * args.c - descriptor arguments. A descriptor is the family name followed
+ * by tokens of three kinds:
+ *   compact pairs   mb2ic8ih13iw11   (letters, then a number; repeated)
+ *   key=value       lr=0.001 act=relu
+ *   bare words      nearest  bilinear
+ * Numbers in compact pairs may carry a sign and a decimal point
+ * ("scale0.0625"); use key=value for exponents.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+static bool add(bench_args *out, const char *key, size_t klen, const char *val, size_t vlen,
+                bool has_val, char *err, size_t errlen) {
+  if (out->n >= (int)(sizeof out->a / sizeof out->a[0])) {
+    snprintf(err, errlen, "too many descriptor arguments");
+    return false;
+  }
+  if (klen == 0 || klen >= sizeof out->a[0].key || vlen >= sizeof out->a[0].val) {
+    snprintf(err, errlen, "descriptor argument '%.*s' is malformed", (int)(klen + vlen), key);
+    return false;
+  }
+  for (int i = 0; i < out->n; i++) {
+    if (strlen(out->a[i].key) == klen && !strncmp(out->a[i].key, key, klen)) {
+      snprintf(err, errlen, "descriptor key '%.*s' given twice", (int)klen, key);
+      return false;
+    }
+  }
+  bench_arg *a = &out->a[out->n++];
+  memcpy(a->key, key, klen);
+  a->key[klen] = '\0';
+  memcpy(a->val, val, vlen);
+  a->val[vlen] = '\0';
+  a->has_val = has_val;
+  a->used = false;
+  return true;
+}
+
+/* One whitespace-free token. */
+static bool parse_token(const char *t, size_t len, bench_args *out, char *err, size_t errlen) {
+  const char *eq = memchr(t, '=', len);
+  if (eq) return add(out, t, (size_t)(eq - t), eq + 1, len - (size_t)(eq - t) - 1, true, err, errlen);
+  size_t i = 0;
+  bool any_digit = false;
+  for (size_t j = 0; j < len; j++) any_digit |= isdigit((unsigned char)t[j]) != 0;
+  if (!any_digit) return add(out, t, len, "", 0, false, err, errlen);
+  while (i < len) {
+    size_t k0 = i;
+    while (i < len && (isalpha((unsigned char)t[i]) || t[i] == '_')) i++;
+    size_t v0 = i;
+    if (i < len && (t[i] == '-' || t[i] == '+')) i++;
+    while (i < len && (isdigit((unsigned char)t[i]) || t[i] == '.')) i++;
+    if (v0 == k0 || i == v0) {
+      snprintf(err, errlen, "cannot read '%.*s': expected letters then a number", (int)len, t);
+      return false;
+    }
+    if (!add(out, t + k0, v0 - k0, t + v0, i - v0, true, err, errlen)) return false;
+  }
+  return true;
+}
+
+bool bench_args_parse(const char *s, bench_args *out, char *err, size_t errlen) {
+  out->n = 0;
+  while (*s) {
+    while (isspace((unsigned char)*s)) s++;
+    if (!*s) break;
+    const char *t = s;
+    while (*s && !isspace((unsigned char)*s)) s++;
+    if (!parse_token(t, (size_t)(s - t), out, err, errlen)) return false;
+  }
+  return true;
+}
+
+static bench_arg *find(bench_args *a, const char *key, bool with_value) {
+  for (int i = 0; i < a->n; i++) {
+    if (!strcmp(a->a[i].key, key) && a->a[i].has_val == with_value) {
+      a->a[i].used = true;
+      return &a->a[i];
+    }
+  }
+  return NULL;
+}
+
+bool bench_arg_int(bench_args *a, const char *key, int64_t *v, bool *ok) {
+  bench_arg *x = find(a, key, true);
+  if (!x) return false;
+  char *end;
+  errno = 0;
+  long long r = strtoll(x->val, &end, 10);
+  if (errno || *end || !*x->val) {
+    *ok = false;
+    return false;
+  }
+  *v = r;
+  return true;
+}
+
+bool bench_arg_real(bench_args *a, const char *key, double *v, bool *ok) {
+  bench_arg *x = find(a, key, true);
+  if (!x) return false;
+  char *end;
+  errno = 0;
+  double r = strtod(x->val, &end);
+  if (errno || *end || !*x->val) {
+    *ok = false;
+    return false;
+  }
+  *v = r;
+  return true;
+}
+
+bool bench_arg_str(bench_args *a, const char *key, const char **v) {
+  bench_arg *x = find(a, key, true);
+  if (!x) return false;
+  *v = x->val;
+  return true;
+}
+
+bool bench_arg_word(bench_args *a, const char *word) { return find(a, word, false) != NULL; }
+
+bool bench_args_all_used(const bench_args *a, char *err, size_t errlen) {
+  for (int i = 0; i < a->n; i++) {
+    if (!a->a[i].used) {
+      snprintf(err, errlen, "unknown descriptor argument '%s%s%s'", a->a[i].key,
+               a->a[i].has_val ? "=" : "", a->a[i].val);
+      return false;
+    }
+  }
+  return true;
+}

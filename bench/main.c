@@ -1,0 +1,675 @@
+/*
+ * main.c - clnn-bench: check ops against the host reference (--mode=C),
+ * time them (--mode=P), or run them on .npy files (--mode=R).
+ *
+ *   clnn-bench [options] DESCRIPTOR...
+ *   clnn-bench --mode=C "conv mb2ic8ih13iw11oc16kh3kw3sh2sw2ph1pw1dh2dw2g2"
+ *   clnn-bench --mode=P --batch bench/inputs/conv --json out.jsonl
+ *   clnn-bench --mode=R --dir DIR "conv mb2ic8ih13oc16kh3ph1"
+ *
+ * Exit status: 0 all good, 1 a check failed, 2 bad usage / descriptor / .npy
+ * file, 3 the library or device failed.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "bench.h"
+#include "npy.h"
+#include "peak.h"
+
+bench_options bench_opt = {NULL, 1, 0};
+
+enum { EXIT_CHECK = 1, EXIT_USAGE = 2, EXIT_DEVICE = 3 };
+
+typedef struct run_config {
+  char mode;             /* 'C', 'P' or 'R' */
+  const char *pass;      /* NULL: the family's default */
+  const char *dir;       /* R mode */
+  bool no_bias;
+  int warmup, min_runs, max_runs;
+  double target_s;       /* P mode: keep timing while under this total */
+  FILE *json;
+  bench_peak peak;       /* 0 when unknown */
+  bool quiet;
+} run_config;
+
+/* ------------------------------------------------------------- helpers */
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static uint64_t hash_str(const char *s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+  return h;
+}
+
+/* Seeded splitmix64 stream for the inputs of one tensor. */
+static uint64_t rng_next(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+static double rng_uniform(uint64_t *s) { return (double)(rng_next(s) >> 11) * 0x1.0p-53; }
+
+static void fill_tensor(bench_problem *p, bench_tensor *t, uint64_t seed) {
+  if (t->fill == BENCH_FILL_CUSTOM && p->fam->fill) {
+    p->fam->fill(p, t, seed);
+    return;
+  }
+  uint64_t s = seed;
+  if (t->dtype == CLNN_INT32) {
+    int32_t *d = t->host;
+    for (size_t i = 0; i < t->numel; i++)
+      d[i] = (int32_t)(t->lo + floor(rng_uniform(&s) * (t->hi - t->lo + 1)));
+    return;
+  }
+  float *d = t->host;
+  for (size_t i = 0; i < t->numel; i++) {
+    if (t->fill == BENCH_FILL_NORMAL) {
+      double u1 = rng_uniform(&s) + 0x1.0p-54, u2 = rng_uniform(&s);
+      d[i] = (float)(t->lo + t->hi * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+    } else {
+      d[i] = (float)(t->lo + (t->hi - t->lo) * rng_uniform(&s));
+    }
+  }
+}
+
+/* -------------------------------------------------------- problem API */
+
+bench_tensor *bench_add(bench_problem *p, const char *name, bench_role role, clnn_dtype dtype,
+                        int ndim, const int64_t *dims) {
+  if (p->nt >= BENCH_MAX_TENSORS) return NULL;
+  bench_tensor *t = &p->t[p->nt++];
+  memset(t, 0, sizeof *t);
+  snprintf(t->name, sizeof t->name, "%s", name);
+  t->role = role;
+  t->dtype = dtype;
+  t->ndim = ndim;
+  t->numel = 1;
+  for (int i = 0; i < ndim; i++) {
+    t->dims[i] = dims[i];
+    t->numel *= (size_t)(dims[i] > 0 ? dims[i] : 0);
+  }
+  t->fill = BENCH_FILL_UNIFORM;
+  t->lo = -1.0;
+  t->hi = 1.0;
+  return t;
+}
+
+bench_tensor *bench_find(bench_problem *p, const char *name) {
+  for (int i = 0; i < p->nt; i++)
+    if (!strcmp(p->t[i].name, name)) return &p->t[i];
+  return NULL;
+}
+
+float *bench_ref_in(bench_problem *p, const char *name) {
+  bench_tensor *t = bench_find(p, name);
+  return t ? t->host : NULL;
+}
+
+float *bench_ref_out(bench_problem *p, const char *name) {
+  bench_tensor *t = bench_find(p, name);
+  return t ? t->ref : NULL;
+}
+
+clnn_tensor *bench_dev(bench_problem *p, const char *name) {
+  bench_tensor *t = bench_find(p, name);
+  return t ? t->dev : NULL;
+}
+
+static void problem_free(bench_problem *p) {
+  for (int i = 0; i < p->nt; i++) {
+    free(p->t[i].host);
+    free(p->t[i].ref);
+    clnn_tensor_free(p->t[i].dev);
+  }
+  free(p->params);
+  memset(p, 0, sizeof *p);
+}
+
+static const bench_family *find_family(const char *name, size_t len) {
+  for (int i = 0; bench_families[i]; i++)
+    if (strlen(bench_families[i]->name) == len && !strncmp(bench_families[i]->name, name, len))
+      return bench_families[i];
+  return NULL;
+}
+
+/* Whether pass is one of the family's comma-separated passes. */
+static bool pass_ok(const char *passes, const char *pass) {
+  size_t n = strlen(pass);
+  for (const char *s = passes; *s;) {
+    const char *e = strchr(s, ',');
+    size_t len = e ? (size_t)(e - s) : strlen(s);
+    if (len == n && !strncmp(s, pass, n)) return true;
+    if (!e) break;
+    s = e + 1;
+  }
+  return false;
+}
+
+static bool file_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+/* Parse and set up; false with a message in err. */
+static bool problem_setup(bench_problem *p, const char *text, const run_config *cfg, char *err,
+                          size_t errlen) {
+  memset(p, 0, sizeof *p);
+  snprintf(p->text, sizeof p->text, "%s", text);
+  while (*text == ' ' || *text == '\t') text++;
+  size_t len = strcspn(text, " \t");
+  p->fam = find_family(text, len);
+  if (!p->fam) {
+    snprintf(err, errlen, "unknown op family '%.*s'", (int)len, text);
+    return false;
+  }
+  bench_args args;
+  char rest[512];
+  snprintf(rest, sizeof rest, "%s", text + len);
+  /* A "--no-bias" inside a descriptor line applies to that problem only. */
+  bool no_bias = cfg->no_bias;
+  char *nb = strstr(rest, "--no-bias");
+  if (nb) {
+    memset(nb, ' ', strlen("--no-bias"));
+    no_bias = true;
+  }
+  if (!bench_args_parse(rest, &args, err, errlen)) return false;
+  const char *pass = cfg->pass;
+  char defpass[16];
+  if (!pass) {
+    snprintf(defpass, sizeof defpass, "%.*s", (int)strcspn(p->fam->passes, ","), p->fam->passes);
+    pass = defpass;
+  }
+  if (!pass_ok(p->fam->passes, pass)) {
+    snprintf(err, errlen, "%s has no pass '%s' (passes: %s)", p->fam->name, pass, p->fam->passes);
+    return false;
+  }
+  snprintf(p->pass, sizeof p->pass, "%s", pass);
+  p->dir = cfg->dir;
+  p->bias = !no_bias;
+  if (cfg->mode == 'R') {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/b.npy", cfg->dir);
+    p->bias = file_exists(path);
+  }
+  p->tol = 1e-5;
+  if (!p->fam->setup(p, &args, err, errlen)) return false;
+  if (!bench_args_all_used(&args, err, errlen)) return false;
+  return true;
+}
+
+/* ------------------------------------------------------------- device */
+
+static clnn_status upload(clnn_context *ctx, bench_problem *p, bool poison_outputs) {
+  for (int i = 0; i < p->nt; i++) {
+    bench_tensor *t = &p->t[i];
+    if (!t->dev) {
+      clnn_status st = clnn_tensor_create(ctx, t->dtype, t->ndim, t->dims, &t->dev);
+      if (st != CLNN_SUCCESS) return st;
+    }
+    clnn_status st = CLNN_SUCCESS;
+    if (t->role != BENCH_OUT) st = clnn_tensor_write(t->dev, t->host, t->numel * 4);
+    else if (poison_outputs) st = clnn_tensor_fill(t->dev, t->dtype == CLNN_INT32 ? -1.0f : NAN);
+    if (st != CLNN_SUCCESS) return st;
+  }
+  return CLNN_SUCCESS;
+}
+
+static clnn_status download(bench_problem *p) {
+  for (int i = 0; i < p->nt; i++) {
+    bench_tensor *t = &p->t[i];
+    if (t->role == BENCH_IN) continue;
+    clnn_status st = clnn_tensor_read(t->dev, t->host, t->numel * 4);
+    if (st != CLNN_SUCCESS) return st;
+  }
+  return CLNN_SUCCESS;
+}
+
+static bool alloc_host(bench_problem *p, bool with_ref) {
+  for (int i = 0; i < p->nt; i++) {
+    bench_tensor *t = &p->t[i];
+    if (!t->host && !(t->host = calloc(t->numel ? t->numel : 1, 4))) return false;
+    if (with_ref && t->role != BENCH_IN && !(t->ref = calloc(t->numel ? t->numel : 1, 4))) return false;
+  }
+  return true;
+}
+
+/* ------------------------------------------------------------- output */
+
+typedef struct result {
+  bool ok;
+  bool checked;
+  double max_abs, rel_l2;
+  char worst[24];
+  double median_ms, min_ms, max_ms;
+  int runs;
+} result;
+
+static void print_header(const run_config *cfg) {
+  if (cfg->quiet) return;
+  if (cfg->mode == 'C')
+    printf("%-4s %-6s %-5s %-10s %-10s %-8s %s\n", "mode", "pass", "ok", "max_abs", "rel_l2", "output",
+           "problem");
+  else if (cfg->mode == 'P')
+    printf("%-4s %-6s %9s %19s %8s %6s %8s %6s  %-24s %s\n", "mode", "pass", "median_ms", "[min, max]",
+           "GFLOP/s", "%fma", "GB/s", "%triad", "algo", "problem");
+}
+
+static void print_row(const run_config *cfg, const bench_problem *p, const result *r) {
+  if (cfg->quiet) return;
+  if (cfg->mode == 'C') {
+    printf("C    %-6s %-5s %-10.3g %-10.3g %-8s %s\n", p->pass, r->ok ? "pass" : "FAIL", r->max_abs,
+           r->rel_l2, r->worst, p->text);
+  } else if (cfg->mode == 'P') {
+    double s = r->median_ms * 1e-3;
+    char gf[16] = "-", pf[16] = "-", gb[16] = "-", pb[16] = "-", mm[40];
+    if (p->flops > 0) {
+      snprintf(gf, sizeof gf, "%.1f", p->flops / s * 1e-9);
+      if (cfg->peak.gflops > 0) snprintf(pf, sizeof pf, "%.0f%%", 100.0 * p->flops / s * 1e-9 / cfg->peak.gflops);
+    }
+    if (p->bytes > 0) {
+      snprintf(gb, sizeof gb, "%.2f", p->bytes / s * 1e-9);
+      if (cfg->peak.gbps > 0) snprintf(pb, sizeof pb, "%.0f%%", 100.0 * p->bytes / s * 1e-9 / cfg->peak.gbps);
+    }
+    snprintf(mm, sizeof mm, "[%.3f, %.3f]", r->min_ms, r->max_ms);
+    printf("P    %-6s %9.3f %19s %8s %6s %8s %6s  %-24s %s\n", p->pass, r->median_ms, mm, gf, pf, gb, pb,
+           p->algo[0] ? p->algo : "-", p->text);
+  } else {
+    printf("R    %-6s done: %s (%s)\n", p->pass, p->text, cfg->dir);
+  }
+  fflush(stdout);
+}
+
+static void json_escape(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
+    else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
+    else fputc(*s, f);
+  }
+  fputc('"', f);
+}
+
+static void print_json(const run_config *cfg, clnn_context *ctx, const bench_problem *p, const result *r) {
+  FILE *f = cfg->json;
+  if (!f) return;
+  fputs("{\"problem\": ", f);
+  json_escape(f, p->text);
+  fprintf(f, ", \"family\": \"%s\", \"mode\": \"%c\", \"pass\": \"%s\", \"device\": ", p->fam->name,
+          cfg->mode, p->pass);
+  json_escape(f, clnn_context_device_name(ctx));
+  fprintf(f, ", \"ok\": %s", r->ok ? "true" : "false");
+  if (r->checked)
+    fprintf(f, ", \"max_abs_err\": %.6g, \"rel_l2_err\": %.6g, \"worst_output\": \"%s\"", r->max_abs,
+            r->rel_l2, r->worst);
+  if (cfg->mode == 'P') {
+    double s = r->median_ms * 1e-3;
+    fprintf(f, ", \"median_ms\": %.6g, \"min_ms\": %.6g, \"max_ms\": %.6g, \"runs\": %d", r->median_ms,
+            r->min_ms, r->max_ms, r->runs);
+    if (p->flops > 0) fprintf(f, ", \"gflops\": %.6g", p->flops / s * 1e-9);
+    if (p->bytes > 0) fprintf(f, ", \"gbps\": %.6g", p->bytes / s * 1e-9);
+    if (cfg->peak.gflops > 0) fprintf(f, ", \"peak_gflops\": %.6g", cfg->peak.gflops);
+    if (cfg->peak.gbps > 0) fprintf(f, ", \"peak_gbps\": %.6g", cfg->peak.gbps);
+  }
+  if (p->algo[0]) {
+    fputs(", \"algo\": ", f);
+    json_escape(f, p->algo);
+  }
+  fputs("}\n", f);
+  fflush(f);
+}
+
+/* Per-kernel device time of the last run, when profiling is on. */
+static void print_profile(clnn_context *ctx, const run_config *cfg) {
+  size_t n = 0;
+  if (cfg->quiet || clnn_profile_get(ctx, NULL, 0, &n) != CLNN_SUCCESS || n == 0) return;
+  clnn_profile_entry *e = calloc(n, sizeof *e);
+  if (!e) return;
+  clnn_profile_get(ctx, e, n, &n);
+  for (size_t i = 0; i < n; i++) printf("       kernel %-28s %-36s %9.3f ms\n", e[i].kernel, e[i].op, e[i].ms);
+  free(e);
+}
+
+/* ---------------------------------------------------------------- modes */
+
+static int report_failure(clnn_context *ctx, const bench_problem *p, clnn_status st) {
+  fprintf(stderr, "clnn-bench: %s: %s: %s\n", p->text, clnn_status_name(st), clnn_context_errmsg(ctx));
+  return EXIT_DEVICE;
+}
+
+static void compare_outputs(bench_problem *p, result *r) {
+  r->ok = true;
+  r->checked = true;
+  for (int i = 0; i < p->nt; i++) {
+    bench_tensor *t = &p->t[i];
+    if (t->role == BENCH_IN) continue;
+    double err2 = 0, ref2 = 0, max_abs = 0;
+    bool nan_bad = false;
+    for (size_t k = 0; k < t->numel; k++) {
+      double g, f;
+      if (t->dtype == CLNN_INT32) {
+        g = ((int32_t *)t->host)[k];
+        f = ((int32_t *)t->ref)[k];
+      } else {
+        g = ((float *)t->host)[k];
+        f = ((float *)t->ref)[k];
+      }
+      if (isnan(g) || isnan(f)) {
+        nan_bad |= !(isnan(g) && isnan(f));
+        continue;
+      }
+      double d = fabs(g - f);
+      if (d > max_abs || isinf(d)) max_abs = d;
+      err2 += d * d;
+      ref2 += f * f;
+    }
+    double rel = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
+    double tol = t->tol > 0 ? t->tol : p->tol;
+    bool ok = !nan_bad && rel <= tol && !isnan(rel);
+    if (nan_bad) rel = NAN;
+    if (!ok || rel > r->rel_l2 || !r->worst[0]) {
+      if (r->ok || !ok) snprintf(r->worst, sizeof r->worst, "%s", t->name);
+    }
+    if (max_abs > r->max_abs) r->max_abs = max_abs;
+    if (isnan(rel) || rel > r->rel_l2) r->rel_l2 = rel;
+    r->ok &= ok;
+  }
+}
+
+static int run_check(clnn_context *ctx, bench_problem *p, const run_config *cfg) {
+  if (!alloc_host(p, true)) return fprintf(stderr, "clnn-bench: out of memory\n"), EXIT_DEVICE;
+  uint64_t seed = hash_str(p->text) ^ bench_opt.seed;
+  for (int i = 0; i < p->nt; i++) {
+    bench_tensor *t = &p->t[i];
+    if (t->role != BENCH_OUT) fill_tensor(p, t, seed + (uint64_t)i * 7919);
+    if (t->role == BENCH_INOUT) memcpy(t->ref, t->host, t->numel * 4);
+  }
+  clnn_status st = p->fam->run_ref(p);
+  if (st != CLNN_SUCCESS) {
+    fprintf(stderr, "clnn-bench: %s: reference: %s: %s\n", p->text, clnn_status_name(st),
+            clnn_context_errmsg(NULL));
+    return EXIT_DEVICE;
+  }
+  if ((st = upload(ctx, p, true)) || (st = p->fam->run_device(ctx, p)) ||
+      (st = clnn_context_finish(ctx)) || (st = download(p)))
+    return report_failure(ctx, p, st);
+  result r = {0};
+  compare_outputs(p, &r);
+  print_row(cfg, p, &r);
+  print_json(cfg, ctx, p, &r);
+  return r.ok ? 0 : EXIT_CHECK;
+}
+
+static int run_perf(clnn_context *ctx, bench_problem *p, const run_config *cfg) {
+  if (!alloc_host(p, false)) return fprintf(stderr, "clnn-bench: out of memory\n"), EXIT_DEVICE;
+  uint64_t seed = hash_str(p->text) ^ bench_opt.seed;
+  for (int i = 0; i < p->nt; i++)
+    if (p->t[i].role != BENCH_OUT) fill_tensor(p, &p->t[i], seed + (uint64_t)i * 7919);
+  clnn_status st = upload(ctx, p, false);
+  if (st != CLNN_SUCCESS) return report_failure(ctx, p, st);
+  for (int i = 0; i < cfg->warmup; i++) {
+    if ((st = p->fam->run_device(ctx, p)) || (st = clnn_context_finish(ctx))) return report_failure(ctx, p, st);
+  }
+  double times[1000];
+  int runs = 0;
+  double total = 0;
+  while (runs < cfg->max_runs && (runs < cfg->min_runs || total < cfg->target_s)) {
+    clnn_profile_reset(ctx);
+    double t0 = now_s();
+    if ((st = p->fam->run_device(ctx, p)) || (st = clnn_context_finish(ctx))) return report_failure(ctx, p, st);
+    times[runs] = now_s() - t0;
+    total += times[runs++];
+  }
+  qsort(times, (size_t)runs, sizeof times[0], cmp_double);
+  result r = {0};
+  r.ok = true;
+  r.runs = runs;
+  r.median_ms = (runs % 2 ? times[runs / 2] : 0.5 * (times[runs / 2 - 1] + times[runs / 2])) * 1e3;
+  r.min_ms = times[0] * 1e3;
+  r.max_ms = times[runs - 1] * 1e3;
+  print_row(cfg, p, &r);
+  print_profile(ctx, cfg);
+  print_json(cfg, ctx, p, &r);
+  return 0;
+}
+
+static int run_files(clnn_context *ctx, bench_problem *p, const run_config *cfg) {
+  char path[4096], err[512];
+  for (int i = 0; i < p->nt; i++) {
+    bench_tensor *t = &p->t[i];
+    if (t->role == BENCH_OUT) continue;
+    snprintf(path, sizeof path, "%s/%s.npy", cfg->dir, t->name);
+    npy_array a;
+    if (!npy_read(path, &a, err, sizeof err)) {
+      fprintf(stderr, "clnn-bench: %s\n", err);
+      return EXIT_USAGE;
+    }
+    bool same = a.dtype == t->dtype && a.ndim == t->ndim;
+    for (int k = 0; same && k < t->ndim; k++) same = a.dims[k] == t->dims[k];
+    if (!same) {
+      char want[160] = "", got[160] = "";
+      for (int k = 0; k < t->ndim; k++)
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", k ? "," : "", (long long)t->dims[k]);
+      for (int k = 0; k < a.ndim; k++)
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", k ? "," : "", (long long)a.dims[k]);
+      fprintf(stderr, "clnn-bench: %s: shape (%s) %s, the descriptor needs (%s) %s\n", path, got,
+              a.dtype == CLNN_INT32 ? "int32" : "float32", want, t->dtype == CLNN_INT32 ? "int32" : "float32");
+      free(a.data);
+      return EXIT_USAGE;
+    }
+    t->host = a.data;
+  }
+  if (!alloc_host(p, false)) return fprintf(stderr, "clnn-bench: out of memory\n"), EXIT_DEVICE;
+  clnn_status st;
+  if ((st = upload(ctx, p, true)) || (st = p->fam->run_device(ctx, p)) ||
+      (st = clnn_context_finish(ctx)) || (st = download(p)))
+    return report_failure(ctx, p, st);
+  for (int i = 0; i < p->nt; i++) {
+    bench_tensor *t = &p->t[i];
+    if (t->role == BENCH_IN) continue;
+    snprintf(path, sizeof path, "%s/%s.npy", cfg->dir, t->name);
+    if (!npy_write(path, t->dtype, t->ndim, t->dims, t->host, err, sizeof err)) {
+      fprintf(stderr, "clnn-bench: %s\n", err);
+      return EXIT_USAGE;
+    }
+  }
+  result r = {0};
+  r.ok = true;
+  print_row(cfg, p, &r);
+  print_json(cfg, ctx, p, &r);
+  return 0;
+}
+
+static int run_one(clnn_context *ctx, const char *text, const run_config *cfg) {
+  bench_problem p;
+  char err[512];
+  if (!problem_setup(&p, text, cfg, err, sizeof err)) {
+    fprintf(stderr, "clnn-bench: \"%s\": %s\n", text, err);
+    problem_free(&p);
+    return EXIT_USAGE;
+  }
+  int rc = cfg->mode == 'C' ? run_check(ctx, &p, cfg)
+           : cfg->mode == 'P' ? run_perf(ctx, &p, cfg)
+                              : run_files(ctx, &p, cfg);
+  problem_free(&p);
+  return rc;
+}
+
+/* ----------------------------------------------------------------- main */
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: clnn-bench [options] DESCRIPTOR...\n"
+          "  --mode=C|P|R      check against the host reference (default), time, or run on .npy files\n"
+          "  --pass=PASS       fwd (default), bwd_d, bwd_w, bwd, ... as the family offers\n"
+          "  --batch FILE      read descriptors from FILE, one per line (# comments); repeatable\n"
+          "  --dir DIR         R mode: read inputs from and write outputs to DIR/<name>.npy\n"
+          "  --json FILE       append one JSON object per problem to FILE\n"
+          "  --device N        OpenCL device N in clnn-info order (default: as the library picks)\n"
+          "  --no-bias         problems without bias (C and P modes)\n"
+          "  --rois FILE       RoI rows \"batch x1 y1 x2 y2\" for the roi families\n"
+          "  --steps K         optimizer steps in R mode (default 1)\n"
+          "  --seed N          seed of the random inputs (default 0)\n"
+          "  --warmup N --min-runs N --max-runs N --time S   P mode timing (2, 7, 30, 0.6)\n"
+          "  --peak-gflops X --peak-gbps Y   fractions of these instead of measuring the device\n"
+          "  --no-peak         do not measure the device's peak in P mode\n"
+          "  --quiet           no table, only JSON and errors\n"
+          "families:");
+  for (int i = 0; bench_families[i]; i++) fprintf(f, " %s", bench_families[i]->name);
+  fprintf(f, "\n");
+}
+
+/* Value of "--name=V" or "--name V"; advances *i for the second form. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name) {
+  size_t n = strlen(name);
+  if (strncmp(argv[*i], name, n)) return NULL;
+  if (argv[*i][n] == '=') return argv[*i] + n + 1;
+  if (argv[*i][n] == '\0' && *i + 1 < argc) return argv[++*i];
+  return NULL;
+}
+
+static int add_batch(const char *path, char ***list, int *n, int *cap) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    fprintf(stderr, "clnn-bench: cannot open batch file %s: %s\n", path, strerror(errno));
+    return EXIT_USAGE;
+  }
+  char line[1024];
+  while (fgets(line, sizeof line, f)) {
+    char *s = line;
+    s[strcspn(s, "#\r\n")] = '\0';
+    while (*s == ' ' || *s == '\t') s++;
+    size_t len = strlen(s);
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t')) s[--len] = '\0';
+    if (!len) continue;
+    if (*n == *cap) {
+      *cap = *cap ? *cap * 2 : 64;
+      *list = realloc(*list, (size_t)*cap * sizeof **list);
+      if (!*list) return EXIT_DEVICE;
+    }
+    (*list)[(*n)++] = strdup(s);
+  }
+  fclose(f);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  run_config cfg = {0};
+  cfg.mode = 'C';
+  cfg.warmup = 2;
+  cfg.min_runs = 7;
+  cfg.max_runs = 30;
+  cfg.target_s = 0.6;
+  bool measure_peak = true;
+  int device = -1;
+  const char *json_path = NULL;
+  char **probs = NULL;
+  int nprobs = 0, cap = 0, rc = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *v;
+    if ((v = opt_value(argc, argv, &i, "--mode"))) {
+      cfg.mode = (char)(v[0] & ~0x20);
+      if (strlen(v) != 1 || !strchr("CPR", cfg.mode)) {
+        fprintf(stderr, "clnn-bench: --mode must be C, P or R\n");
+        return EXIT_USAGE;
+      }
+    } else if ((v = opt_value(argc, argv, &i, "--pass"))) cfg.pass = v;
+    else if ((v = opt_value(argc, argv, &i, "--dir"))) cfg.dir = v;
+    else if ((v = opt_value(argc, argv, &i, "--json"))) json_path = v;
+    else if ((v = opt_value(argc, argv, &i, "--device"))) device = atoi(v);
+    else if ((v = opt_value(argc, argv, &i, "--rois"))) bench_opt.rois_file = v;
+    else if ((v = opt_value(argc, argv, &i, "--steps"))) bench_opt.steps = atoi(v);
+    else if ((v = opt_value(argc, argv, &i, "--seed"))) bench_opt.seed = strtoull(v, NULL, 10);
+    else if ((v = opt_value(argc, argv, &i, "--warmup"))) cfg.warmup = atoi(v);
+    else if ((v = opt_value(argc, argv, &i, "--min-runs"))) cfg.min_runs = atoi(v);
+    else if ((v = opt_value(argc, argv, &i, "--max-runs"))) cfg.max_runs = atoi(v);
+    else if ((v = opt_value(argc, argv, &i, "--time"))) cfg.target_s = atof(v);
+    else if ((v = opt_value(argc, argv, &i, "--peak-gflops"))) cfg.peak.gflops = atof(v), measure_peak = false;
+    else if ((v = opt_value(argc, argv, &i, "--peak-gbps"))) cfg.peak.gbps = atof(v), measure_peak = false;
+    else if ((v = opt_value(argc, argv, &i, "--batch"))) {
+      if ((rc = add_batch(v, &probs, &nprobs, &cap))) return rc;
+    } else if (!strcmp(argv[i], "--no-bias")) cfg.no_bias = true;
+    else if (!strcmp(argv[i], "--no-peak")) measure_peak = false;
+    else if (!strcmp(argv[i], "--quiet")) cfg.quiet = true;
+    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      usage(stdout);
+      return 0;
+    } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+      fprintf(stderr, "clnn-bench: unknown option %s\n", argv[i]);
+      usage(stderr);
+      return EXIT_USAGE;
+    } else {
+      char *list[1] = {argv[i]};
+      if (nprobs == cap) {
+        cap = cap ? cap * 2 : 64;
+        probs = realloc(probs, (size_t)cap * sizeof *probs);
+      }
+      probs[nprobs++] = strdup(list[0]);
+    }
+  }
+  if (nprobs == 0) {
+    usage(stderr);
+    return EXIT_USAGE;
+  }
+  if (cfg.mode == 'R' && !cfg.dir) {
+    fprintf(stderr, "clnn-bench: --mode=R needs --dir DIR\n");
+    return EXIT_USAGE;
+  }
+  if (cfg.min_runs < 1) cfg.min_runs = 1;
+  if (cfg.max_runs > 1000) cfg.max_runs = 1000;
+  if (cfg.max_runs < cfg.min_runs) cfg.max_runs = cfg.min_runs;
+  if (bench_opt.steps < 1) bench_opt.steps = 1;
+  if (json_path && !(cfg.json = fopen(json_path, "a"))) {
+    fprintf(stderr, "clnn-bench: cannot open %s: %s\n", json_path, strerror(errno));
+    return EXIT_USAGE;
+  }
+  clnn_context_options o = clnn_context_options_default();
+  o.device_index = device;
+  if (cfg.mode == 'P' && getenv("CLNN_PROFILE") == NULL) o.profiling = 0;
+  clnn_context *ctx;
+  clnn_status st = clnn_context_create(&o, &ctx);
+  if (st != CLNN_SUCCESS) {
+    fprintf(stderr, "clnn-bench: %s: %s\n", clnn_status_name(st), clnn_context_errmsg(NULL));
+    return EXIT_DEVICE;
+  }
+  if (!cfg.quiet) printf("device: %s\n", clnn_context_device_name(ctx));
+  if (cfg.mode == 'P' && measure_peak) {
+    char err[256];
+    if (bench_measure_peak(ctx, &cfg.peak, err, sizeof err)) {
+      if (!cfg.quiet)
+        printf("device peak (measured now): FMA %.1f GFLOP/s, triad %.1f GB/s\n", cfg.peak.gflops, cfg.peak.gbps);
+    } else {
+      fprintf(stderr, "clnn-bench: %s\n", err);
+    }
+  }
+  print_header(&cfg);
+  int failures = 0;
+  for (int i = 0; i < nprobs; i++) {
+    int r = run_one(ctx, probs[i], &cfg);
+    if (r) failures++;
+    if (r > rc) rc = r;
+    free(probs[i]);
+  }
+  free(probs);
+  if (!cfg.quiet && nprobs > 1)
+    printf("%d problem(s), %d failed\n", nprobs, failures);
+  if (cfg.json) fclose(cfg.json);
+  clnn_context_free(ctx);
+  return rc;
+}
