@@ -1,0 +1,22 @@
+#!/bin/sh
+# main-job.sh - the README's first command: install the packages, build, then
+# validate every op in bench/inputs/ against the CPU reference (clnn-bench
+# --mode=C) and time it (--mode=P) on the default OpenCL device.
+# Results also go to build/bench-check.jsonl and build/bench-perf.jsonl.
+set -eu
+cd "$(dirname "$0")/.."
+sh scripts/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > build-configure.log 2>&1 || { cat build-configure.log; exit 1; }
+rm -f build-configure.log
+cmake --build build -j"$(nproc)"
+batches=""
+for f in bench/inputs/*; do batches="$batches --batch $f"; done
+rm -f build/bench-check.jsonl build/bench-perf.jsonl
+echo
+echo "== correctness: every op against the host reference (clnn-bench --mode=C)"
+status=0
+./build/bench/clnn-bench --mode=C $batches --json build/bench-check.jsonl || status=$?
+echo
+echo "== speed on the default device (clnn-bench --mode=P; median of the timed runs)"
+./build/bench/clnn-bench --mode=P $batches --json build/bench-perf.jsonl
+exit $status

@@ -1,0 +1,28 @@
+#!/bin/sh
+# check_install.sh BUILD_DIR SOURCE_DIR: install libclnn from BUILD_DIR into a
+# temporary prefix, then build and run tests/consumer/main.c against it with
+# pkg-config and with CMake's find_package(clnn). Exit 77 (skip) without a device.
+set -eu
+build=$1
+src=$2
+work=$(mktemp -d /tmp/clnn-consumer-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+prefix=$work/prefix
+cmake --install "$build" --prefix "$prefix" > "$work/install.log"
+libdir=$(ls -d "$prefix"/lib*/pkgconfig | head -n 1 | xargs dirname)
+
+echo "== pkg-config"
+PKG_CONFIG_PATH=$libdir/pkgconfig
+export PKG_CONFIG_PATH
+cc -std=c11 -Wall -Wextra -o "$work/consumer_pc" "$src/tests/consumer/main.c" $(pkg-config --cflags --libs clnn)
+status=0
+LD_LIBRARY_PATH=$libdir "$work/consumer_pc" || status=$?
+[ "$status" -eq 77 ] && exit 77
+[ "$status" -eq 0 ]
+
+echo "== find_package(clnn)"
+cmake -S "$src/tests/consumer" -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" > "$work/configure.log"
+cmake --build "$work/cmake-build" > "$work/build.log"
+LD_LIBRARY_PATH=$libdir "$work/cmake-build/consumer_shared"
+"$work/cmake-build/consumer_static"
+echo "installed package works with pkg-config and find_package"

@@ -1,0 +1,503 @@
+/*
+ * test_runtime.c - the runtime: status texts, device choice, buffers and
+ * tensors (round trips, views, wrapping caller objects, size checks), the
+ * program caches (memory hit, disk hit, corrupt and foreign files rebuilt),
+ * build failures with their log, and profiling.
+ */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/testutil.h"
+
+/* ------------------------------------------------------------- helpers */
+
+static char tmp_root[256];
+
+static const char *tmp_dir(const char *name) {
+  static char path[512];
+  if (!tmp_root[0]) {
+    snprintf(tmp_root, sizeof tmp_root, "/tmp/clnn-test-runtime-XXXXXX");
+    ck_assert(mkdtemp(tmp_root) != NULL);
+  }
+  snprintf(path, sizeof path, "%s/%s", tmp_root, name);
+  mkdir(path, 0755);
+  return path;
+}
+
+static void remove_tree(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *e;
+  char p[1024];
+  while ((e = readdir(d))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    struct stat st;
+    if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) remove_tree(p);
+    else remove(p);
+  }
+  closedir(d);
+  rmdir(dir);
+}
+
+/* Run a small conv on ctx and check it against the reference. */
+static void conv_smoke(clnn_context *ctx) {
+  clnn_conv2d_desc d = clnn_conv2d_desc_make(2, 3, 9, 7, 5, 3, 3);
+  d.pad_h = d.pad_w = 1;
+  float x[2 * 3 * 9 * 7], w[5 * 3 * 3 * 3], b[5], y[2 * 5 * 9 * 7], ref[2 * 5 * 9 * 7];
+  tu_fill_ints(x, sizeof x / 4, 1, -3, 3);
+  tu_fill_ints(w, sizeof w / 4, 2, -2, 2);
+  tu_fill_ints(b, 5, 3, -2, 2);
+  TU_OK(clnn_ref_conv2d_fwd(&d, x, w, b, ref));
+  int64_t xd[4] = {2, 3, 9, 7}, wd[4] = {5, 3, 3, 3}, bd[1] = {5}, yd[4] = {2, 5, 9, 7};
+  clnn_tensor *tx, *tw, *tb, *ty;
+  ck_assert_int_eq(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, xd, &tx), CLNN_SUCCESS);
+  ck_assert_int_eq(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, wd, &tw), CLNN_SUCCESS);
+  ck_assert_int_eq(clnn_tensor_create(ctx, CLNN_FLOAT32, 1, bd, &tb), CLNN_SUCCESS);
+  ck_assert_int_eq(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, yd, &ty), CLNN_SUCCESS);
+  ck_assert_int_eq(clnn_tensor_write(tx, x, sizeof x), CLNN_SUCCESS);
+  ck_assert_int_eq(clnn_tensor_write(tw, w, sizeof w), CLNN_SUCCESS);
+  ck_assert_int_eq(clnn_tensor_write(tb, b, sizeof b), CLNN_SUCCESS);
+  clnn_status st = clnn_conv2d_fwd(ctx, &d, tx, tw, tb, ty);
+  ck_assert_msg(st == CLNN_SUCCESS, "%s", clnn_context_errmsg(ctx));
+  ck_assert_int_eq(clnn_tensor_read(ty, y, sizeof y), CLNN_SUCCESS);
+  ck_assert(tu_compare("conv mb2ic3ih9iw7oc5kh3ph1", y, ref, sizeof y / 4, 0, 0, NULL));
+  clnn_tensor_free(tx);
+  clnn_tensor_free(tw);
+  clnn_tensor_free(tb);
+  clnn_tensor_free(ty);
+}
+
+static clnn_context *context_with_cache(const char *dir) {
+  clnn_context_options o = clnn_context_options_default();
+  o.cache_dir = dir;
+  clnn_context *ctx;
+  ck_assert_int_eq(clnn_context_create(&o, &ctx), CLNN_SUCCESS);
+  return ctx;
+}
+
+/* ----------------------------------------------------------- status/ctx */
+
+START_TEST(test_status_strings) {
+  for (int s = 0; s < CLNN_STATUS_COUNT_; s++) {
+    ck_assert(strlen(clnn_status_str((clnn_status)s)) > 0);
+    ck_assert(!strncmp(clnn_status_name((clnn_status)s), "CLNN_", 5));
+  }
+  ck_assert_str_eq(clnn_status_str(CLNN_SUCCESS), "success");
+  ck_assert_str_eq(clnn_status_name(CLNN_ERR_SHAPE_MISMATCH), "CLNN_ERR_SHAPE_MISMATCH");
+  ck_assert_str_eq(clnn_status_str((clnn_status)-1), "unknown status");
+  ck_assert_str_eq(clnn_status_str(CLNN_STATUS_COUNT_), "unknown status");
+  ck_assert_str_eq(clnn_version(), "0.1.0");
+  ck_assert_str_eq(clnn_activation_name(CLNN_ACT_SILU), "silu");
+  ck_assert(clnn_activation_name(CLNN_ACT_COUNT_) == NULL);
+}
+END_TEST
+
+START_TEST(test_device_choice) {
+  clnn_context *ctx = NULL;
+  clnn_context_options o = clnn_context_options_default();
+  o.device_index = 999;
+  TU_FAILS(CLNN_ERR_NO_DEVICE, clnn_context_create(&o, &ctx));
+  ck_assert(ctx == NULL);
+  ck_assert(strstr(clnn_context_errmsg(NULL), "999") != NULL);
+  o = clnn_context_options_default();
+  o.platform_index = 99;
+  TU_FAILS(CLNN_ERR_NO_DEVICE, clnn_context_create(&o, &ctx));
+  setenv("CLNN_DEVICE", "no-such-device-name", 1);
+  TU_FAILS(CLNN_ERR_NO_DEVICE, clnn_context_create(NULL, &ctx));
+  ck_assert(strstr(clnn_context_errmsg(NULL), "no-such-device-name") != NULL);
+  setenv("CLNN_DEVICE", "0", 1);
+  TU_OK(clnn_context_create(NULL, &ctx));
+  clnn_context_free(ctx);
+  unsetenv("CLNN_DEVICE");
+  setenv("CLNN_GEMM", "fastest", 1);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_context_create(NULL, &ctx));
+  unsetenv("CLNN_GEMM");
+  o = clnn_context_options_default();
+  o.gemm = (clnn_gemm_engine)7;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_context_create(&o, &ctx));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_context_create(NULL, NULL));
+  /* Frees of NULL are no-ops. */
+  clnn_context_free(NULL);
+  clnn_buffer_free(NULL);
+  clnn_tensor_free(NULL);
+  ck_assert(strlen(clnn_context_device_name(tu_ctx())) > 0);
+  TU_OK(clnn_context_finish(tu_ctx()));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_context_finish(NULL));
+}
+END_TEST
+
+/* ------------------------------------------------------ buffers/tensors */
+
+START_TEST(test_buffer_round_trip) {
+  clnn_context *ctx = tu_ctx();
+  clnn_buffer *b;
+  TU_OK(clnn_buffer_create(ctx, 1000, &b));
+  ck_assert_uint_eq(clnn_buffer_size(b), 1000);
+  unsigned char src[1000], dst[1000];
+  for (int i = 0; i < 1000; i++) src[i] = (unsigned char)(i * 7);
+  TU_OK(clnn_buffer_write(b, 0, src, 1000));
+  TU_OK(clnn_buffer_read(b, 0, dst, 1000));
+  ck_assert(!memcmp(src, dst, 1000));
+  uint32_t pat = 0xdeadbeef;
+  TU_OK(clnn_buffer_fill(b, 100, 40, &pat, 4));
+  TU_OK(clnn_buffer_read(b, 96, dst, 48));
+  ck_assert(!memcmp(dst, src + 96, 4));
+  for (int i = 0; i < 10; i++) ck_assert(!memcmp(dst + 4 + 4 * i, &pat, 4));
+  ck_assert(!memcmp(dst + 44, src + 140, 4));
+  TU_FAILS(CLNN_ERR_BUFFER_TOO_SMALL, clnn_buffer_read(b, 990, dst, 20));
+  TU_FAILS(CLNN_ERR_BUFFER_TOO_SMALL, clnn_buffer_write(b, (size_t)-8, src, 16));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_buffer_fill(b, 0, 12, &pat, 3));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_buffer_fill(b, 2, 12, &pat, 4));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_buffer_write(b, 0, NULL, 4));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_buffer_read(NULL, 0, dst, 4));
+  clnn_buffer_free(b);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_buffer_create(ctx, 0, &b));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_buffer_create(ctx, 16, NULL));
+}
+END_TEST
+
+START_TEST(test_device_out_of_memory) {
+  clnn_context *ctx = tu_ctx();
+  clnn_buffer *b = NULL;
+  clnn_status st = clnn_buffer_create(ctx, (size_t)1 << 50, &b);
+  ck_assert_msg(st == CLNN_ERR_DEVICE_OUT_OF_MEMORY, "got %s", clnn_status_name(st));
+  ck_assert(b == NULL);
+  ck_assert(strstr(clnn_context_errmsg(ctx), "bytes") != NULL);
+  int64_t dims[2] = {(int64_t)1 << 24, (int64_t)1 << 24}; /* 2^48 floats */
+  clnn_tensor *t = NULL;
+  TU_FAILS(CLNN_ERR_DEVICE_OUT_OF_MEMORY, clnn_tensor_create(ctx, CLNN_FLOAT32, 2, dims, &t));
+}
+END_TEST
+
+START_TEST(test_tensor_shapes_and_views) {
+  clnn_context *ctx = tu_ctx();
+  int64_t dims[3] = {2, 3, 5};
+  clnn_tensor *t;
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 3, dims, &t));
+  ck_assert_int_eq(clnn_tensor_ndim(t), 3);
+  ck_assert_int_eq(clnn_tensor_dim(t, 2), 5);
+  ck_assert_int_eq(clnn_tensor_dim(t, 3), 0);
+  ck_assert_uint_eq(clnn_tensor_numel(t), 30);
+  ck_assert_uint_eq(clnn_tensor_bytes(t), 120);
+  float v[30], r[30];
+  for (int i = 0; i < 30; i++) v[i] = (float)i - 7.5f;
+  TU_OK(clnn_tensor_write(t, v, sizeof v));
+  TU_OK(clnn_tensor_read(t, r, sizeof r));
+  ck_assert(!memcmp(v, r, sizeof v));
+  TU_FAILS(CLNN_ERR_BUFFER_TOO_SMALL, clnn_tensor_read(t, r, 100));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_tensor_write(t, v, 124));
+  TU_OK(clnn_tensor_fill(t, 2.5f));
+  TU_OK(clnn_tensor_read(t, r, sizeof r));
+  for (int i = 0; i < 30; i++) ck_assert(r[i] == 2.5f);
+  /* A view into the middle of the tensor's buffer sees the same memory. */
+  int64_t vd[1] = {4};
+  clnn_tensor *view;
+  TU_OK(clnn_tensor_view(clnn_tensor_buffer(t), 8 * sizeof(float), CLNN_FLOAT32, 1, vd, &view));
+  float four[4] = {1, 2, 3, 4};
+  TU_OK(clnn_tensor_write(view, four, sizeof four));
+  clnn_tensor_free(t); /* the view keeps the buffer alive */
+  TU_OK(clnn_tensor_read(view, r, sizeof four));
+  ck_assert(!memcmp(r, four, sizeof four));
+  ck_assert_uint_eq(clnn_tensor_offset_bytes(view), 32);
+  int64_t big[1] = {40};
+  clnn_tensor *bad = NULL;
+  TU_FAILS(CLNN_ERR_BUFFER_TOO_SMALL, clnn_tensor_view(clnn_tensor_buffer(view), 0, CLNN_FLOAT32, 1, big, &bad));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_tensor_view(clnn_tensor_buffer(view), 2, CLNN_FLOAT32, 1, vd, &bad));
+  clnn_tensor_free(view);
+  /* Bad shapes. */
+  int64_t neg[2] = {3, -1}, zero[2] = {3, 0}, huge[3] = {(int64_t)1 << 40, (int64_t)1 << 40, 16};
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_tensor_create(ctx, CLNN_FLOAT32, 2, neg, &bad));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_tensor_create(ctx, CLNN_FLOAT32, 2, zero, &bad));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_tensor_create(ctx, CLNN_FLOAT32, 0, dims, &bad));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_tensor_create(ctx, CLNN_FLOAT32, 9, dims, &bad));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_tensor_create(ctx, (clnn_dtype)5, 1, dims, &bad));
+  TU_FAILS(CLNN_ERR_SIZE_OVERFLOW, clnn_tensor_create(ctx, CLNN_FLOAT32, 3, huge, &bad));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_tensor_create(ctx, CLNN_FLOAT32, 1, NULL, &bad));
+  ck_assert(bad == NULL);
+  /* int32 tensors fill with integers. */
+  clnn_tensor *ti;
+  TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 1, vd, &ti));
+  TU_OK(clnn_tensor_fill(ti, -3.0f));
+  int32_t iv[4];
+  TU_OK(clnn_tensor_read(ti, iv, sizeof iv));
+  for (int i = 0; i < 4; i++) ck_assert_int_eq(iv[i], -3);
+  ck_assert_int_eq(clnn_tensor_dtype(ti), CLNN_INT32);
+  clnn_tensor_free(ti);
+}
+END_TEST
+
+/* A caller's cl_context, queue and cl_mem, used without copies. */
+START_TEST(test_wrap_caller_objects) {
+  cl_device_id dev = clnn_context_cl_device(tu_ctx());
+  cl_int err;
+  cl_context cl = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+  ck_assert_int_eq(err, CL_SUCCESS);
+  cl_command_queue q = clCreateCommandQueue(cl, dev, 0, &err);
+  ck_assert_int_eq(err, CL_SUCCESS);
+  clnn_context *ctx;
+  TU_OK(clnn_context_wrap(cl, q, NULL, &ctx));
+  ck_assert(clnn_context_cl_context(ctx) == cl);
+  ck_assert(clnn_context_cl_queue(ctx) == q);
+  conv_smoke(ctx);
+  /* A caller's cl_mem with an offset: write through OpenCL, read through clnn. */
+  float host[64];
+  for (int i = 0; i < 64; i++) host[i] = (float)i;
+  cl_mem mem = clCreateBuffer(cl, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, sizeof host, host, &err);
+  ck_assert_int_eq(err, CL_SUCCESS);
+  int64_t dims[2] = {4, 8};
+  clnn_tensor *t;
+  ck_assert_int_eq(clnn_tensor_wrap(ctx, mem, 16 * sizeof(float), CLNN_FLOAT32, 2, dims, &t), CLNN_SUCCESS);
+  float got[32];
+  ck_assert_int_eq(clnn_tensor_read(t, got, sizeof got), CLNN_SUCCESS);
+  for (int i = 0; i < 32; i++) ck_assert(got[i] == (float)(16 + i));
+  clnn_tensor_free(t);
+  clnn_tensor *bad = NULL;
+  ck_assert_int_eq(clnn_tensor_wrap(ctx, mem, 40 * sizeof(float), CLNN_FLOAT32, 2, dims, &bad),
+                   CLNN_ERR_BUFFER_TOO_SMALL);
+  /* A cl_mem of another OpenCL context is refused. */
+  ck_assert_int_eq(clnn_tensor_wrap(tu_ctx(), mem, 0, CLNN_FLOAT32, 2, dims, &bad), CLNN_ERR_CONTEXT_MISMATCH);
+  clReleaseMemObject(mem); /* the library holds no reference after the tensor is gone */
+  clnn_context_free(ctx);
+  /* The caller's objects are still theirs and alive. */
+  ck_assert_int_eq(clFinish(q), CL_SUCCESS);
+  /* An out-of-order queue is refused. */
+  cl_command_queue ooo = clCreateCommandQueue(cl, dev, CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE, &err);
+  if (err == CL_SUCCESS) {
+    ck_assert_int_eq(clnn_context_wrap(cl, ooo, NULL, &ctx), CLNN_ERR_INVALID_VALUE);
+    clReleaseCommandQueue(ooo);
+  }
+  ck_assert_int_eq(clnn_context_wrap(NULL, q, NULL, &ctx), CLNN_ERR_NULL_POINTER);
+  clReleaseCommandQueue(q);
+  clReleaseContext(cl);
+}
+END_TEST
+
+/* --------------------------------------------------------------- caches */
+
+START_TEST(test_program_caches) {
+  const char *dir = tmp_dir("cache");
+  clnn_cache_stats s;
+  clnn_context *a = context_with_cache(dir);
+  conv_smoke(a);
+  TU_OK(clnn_context_cache_stats(a, &s));
+  ck_assert_int_ge(s.built_from_source, 1);
+  int built = s.built_from_source;
+  conv_smoke(a); /* same programs: memory cache */
+  TU_OK(clnn_context_cache_stats(a, &s));
+  ck_assert_int_eq(s.built_from_source, built);
+  ck_assert_int_ge(s.memory_hits, 1);
+  clnn_context_free(a); /* saves the binaries */
+  clnn_context *b = context_with_cache(dir);
+  conv_smoke(b);
+  TU_OK(clnn_context_cache_stats(b, &s));
+  ck_assert_int_eq(s.built_from_source, 0);
+  ck_assert_int_eq(s.loaded_from_disk, built);
+  clnn_context_free(b);
+}
+END_TEST
+
+/* Apply f to every cache file in dir. */
+static int for_each_file(const char *dir, void (*f)(const char *path, int index)) {
+  DIR *d = opendir(dir);
+  ck_assert(d != NULL);
+  struct dirent *e;
+  char p[1024];
+  int n = 0;
+  while ((e = readdir(d))) {
+    if (!strstr(e->d_name, ".clbin")) continue;
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    f(p, n++);
+  }
+  closedir(d);
+  return n;
+}
+
+static void corrupt(const char *path, int index) {
+  FILE *f = fopen(path, "r+b");
+  ck_assert(f != NULL);
+  if (index % 2 == 0) {
+    fseek(f, 200, SEEK_SET); /* flip bytes in the middle of the binary */
+    fputc(0x5a, f);
+    fputc(0xa5, f);
+    fclose(f);
+  } else {
+    fclose(f);
+    ck_assert_int_eq(truncate(path, 40), 0); /* cut short */
+  }
+}
+
+START_TEST(test_corrupt_cache_rebuilt) {
+  const char *dir = tmp_dir("corrupt");
+  clnn_context *a = context_with_cache(dir);
+  conv_smoke(a);
+  clnn_context_free(a);
+  int files = for_each_file(dir, corrupt);
+  ck_assert_int_ge(files, 1);
+  clnn_cache_stats s;
+  clnn_context *b = context_with_cache(dir);
+  conv_smoke(b); /* still right */
+  TU_OK(clnn_context_cache_stats(b, &s));
+  ck_assert_int_eq(s.rejected_disk_files, files);
+  ck_assert_int_eq(s.loaded_from_disk, 0);
+  ck_assert_int_eq(s.built_from_source, files);
+  clnn_context_free(b); /* rewrites them */
+  clnn_context *c = context_with_cache(dir);
+  conv_smoke(c);
+  TU_OK(clnn_context_cache_stats(c, &s));
+  ck_assert_int_eq(s.loaded_from_disk, files);
+  clnn_context_free(c);
+}
+END_TEST
+
+static char first_file[1024];
+static void remember_first(const char *path, int index) {
+  if (index == 0) snprintf(first_file, sizeof first_file, "%s", path);
+}
+static void overwrite_with_first(const char *path, int index) {
+  if (index == 0) return;
+  FILE *in = fopen(first_file, "rb"), *out = fopen(path, "wb");
+  ck_assert(in && out);
+  int ch;
+  while ((ch = fgetc(in)) != EOF) fputc(ch, out);
+  fclose(in);
+  fclose(out);
+}
+
+/* A whole, valid file made for another key must not be used. */
+START_TEST(test_foreign_cache_file_rebuilt) {
+  const char *dir = tmp_dir("foreign");
+  clnn_context *a = context_with_cache(dir);
+  conv_smoke(a);
+  clnn_context_free(a);
+  int files = for_each_file(dir, remember_first);
+  ck_assert_int_ge(files, 2);
+  for_each_file(dir, overwrite_with_first);
+  clnn_cache_stats s;
+  clnn_context *b = context_with_cache(dir);
+  conv_smoke(b);
+  TU_OK(clnn_context_cache_stats(b, &s));
+  ck_assert_int_eq(s.rejected_disk_files, files - 1);
+  ck_assert_int_eq(s.loaded_from_disk, 1);
+  clnn_context_free(b);
+}
+END_TEST
+
+START_TEST(test_disabled_cache) {
+  clnn_context *a = context_with_cache("");
+  conv_smoke(a);
+  clnn_cache_stats s;
+  TU_OK(clnn_context_save_cache(a));
+  TU_OK(clnn_context_cache_stats(a, &s));
+  ck_assert_int_eq(s.saved_to_disk, 0);
+  clnn_context_free(a);
+}
+END_TEST
+
+/* A kernel that does not compile: BUILD_FAILED with the compiler's log. */
+START_TEST(test_build_failure_has_log) {
+  const char *kdir = tmp_dir("kernels");
+  char path[1024];
+  FILE *f;
+  /* A broken common.h breaks every family's program. */
+  static const char *const files[] = {"common.h", "conv.cl", "gemm.cl"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(path, sizeof path, "%s/%s", kdir, files[i]);
+    f = fopen(path, "w");
+    ck_assert(f != NULL);
+    if (i == 0) fputs("__kernel void broken(__global float *x) { x[0] = undefined_thing_42; }\n", f);
+    fclose(f);
+  }
+  setenv("CLNN_KERNEL_DIR", kdir, 1);
+  clnn_context *ctx = context_with_cache("");
+  clnn_conv2d_desc d = clnn_conv2d_desc_make(1, 2, 5, 5, 2, 3, 3);
+  int64_t xd[4] = {1, 2, 5, 5}, wd[4] = {2, 2, 3, 3}, yd[4] = {1, 2, 3, 3};
+  clnn_tensor *x, *w, *y;
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, xd, &x));
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, wd, &w));
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, yd, &y));
+  clnn_status st = clnn_conv2d_fwd(ctx, &d, x, w, NULL, y);
+  unsetenv("CLNN_KERNEL_DIR");
+  ck_assert_int_eq(st, CLNN_ERR_BUILD_FAILED);
+  const char *msg = clnn_context_errmsg(ctx);
+  ck_assert_msg(strstr(msg, "build log") && strstr(msg, "undefined_thing_42"), "message: %s", msg);
+  ck_assert(strstr(msg, "clnn_conv2d_fwd") == msg);
+  /* A missing source file in CLNN_KERNEL_DIR is an IO error naming the file. */
+  setenv("CLNN_KERNEL_DIR", "/nonexistent-clnn-dir", 1);
+  clnn_context *ctx2 = context_with_cache("");
+  clnn_tensor *x2, *w2, *y2;
+  TU_OK(clnn_tensor_create(ctx2, CLNN_FLOAT32, 4, xd, &x2));
+  TU_OK(clnn_tensor_create(ctx2, CLNN_FLOAT32, 4, wd, &w2));
+  TU_OK(clnn_tensor_create(ctx2, CLNN_FLOAT32, 4, yd, &y2));
+  ck_assert_int_eq(clnn_conv2d_fwd(ctx2, &d, x2, w2, NULL, y2), CLNN_ERR_IO);
+  ck_assert(strstr(clnn_context_errmsg(ctx2), "/nonexistent-clnn-dir/common.h") != NULL);
+  unsetenv("CLNN_KERNEL_DIR");
+  clnn_tensor_free(x);
+  clnn_tensor_free(w);
+  clnn_tensor_free(y);
+  clnn_tensor_free(x2);
+  clnn_tensor_free(w2);
+  clnn_tensor_free(y2);
+  clnn_context_free(ctx);
+  clnn_context_free(ctx2);
+}
+END_TEST
+
+/* ------------------------------------------------------------ profiling */
+
+START_TEST(test_profiling) {
+  size_t n = 0;
+  TU_FAILS(CLNN_ERR_UNSUPPORTED, clnn_profile_get(tu_ctx(), NULL, 0, &n));
+  clnn_context_options o = clnn_context_options_default();
+  o.profiling = 1;
+  clnn_context *ctx;
+  TU_OK(clnn_context_create(&o, &ctx));
+  conv_smoke(ctx);
+  ck_assert_int_eq(clnn_profile_get(ctx, NULL, 0, &n), CLNN_SUCCESS);
+  ck_assert_uint_ge(n, 1);
+  clnn_profile_entry e[16];
+  ck_assert_int_eq(clnn_profile_get(ctx, e, 16, &n), CLNN_SUCCESS);
+  bool saw_conv = false;
+  for (size_t i = 0; i < n && i < 16; i++) {
+    ck_assert(e[i].ms >= 0.0);
+    ck_assert(strlen(e[i].kernel) > 0);
+    saw_conv |= strncmp(e[i].op, "conv2d_fwd:", 11) == 0;
+  }
+  ck_assert(saw_conv);
+  ck_assert_int_eq(clnn_profile_reset(ctx), CLNN_SUCCESS);
+  ck_assert_int_eq(clnn_profile_get(ctx, NULL, 0, &n), CLNN_SUCCESS);
+  ck_assert_uint_eq(n, 0);
+  clnn_context_free(ctx);
+}
+END_TEST
+
+static Suite *runtime_suite(void) {
+  Suite *s = suite_create("runtime");
+  TCase *tc = tcase_create("runtime");
+  tcase_set_timeout(tc, 600);
+  tcase_add_test(tc, test_status_strings);
+  tcase_add_test(tc, test_device_choice);
+  tcase_add_test(tc, test_buffer_round_trip);
+  tcase_add_test(tc, test_device_out_of_memory);
+  tcase_add_test(tc, test_tensor_shapes_and_views);
+  tcase_add_test(tc, test_wrap_caller_objects);
+  tcase_add_test(tc, test_program_caches);
+  tcase_add_test(tc, test_corrupt_cache_rebuilt);
+  tcase_add_test(tc, test_foreign_cache_file_rebuilt);
+  tcase_add_test(tc, test_disabled_cache);
+  tcase_add_test(tc, test_build_failure_has_log);
+  tcase_add_test(tc, test_profiling);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  int rc = tu_run(runtime_suite());
+  if (tmp_root[0]) remove_tree(tmp_root);
+  return rc;
+}
