@@ -12,9 +12,6 @@
 
 #include "bench.h"
 
-/* Read the conv keys into d (shared with the conv-like families). */
-bool bench_conv_desc_parse(bench_args *a, clnn_conv2d_desc *d, char *err, size_t errlen);
-
 bool bench_conv_desc_parse(bench_args *a, clnn_conv2d_desc *d, char *err, size_t errlen) {
   bool ok = true;
   int64_t v;
@@ -99,7 +96,7 @@ static clnn_status conv_run_ref(bench_problem *p) {
                              bench_ref_out(p, "y"));
 }
 
-const bench_family bench_conv_family = {
+static const bench_family conv_family = {
     .name = "conv",
     .passes = "fwd",
     .setup = conv_setup,
@@ -107,3 +104,5 @@ const bench_family bench_conv_family = {
     .run_device = conv_run_device,
     .run_ref = conv_run_ref,
 };
+
+const bench_family *const bench_conv_families[] = {&conv_family, NULL};

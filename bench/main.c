@@ -143,9 +143,11 @@ static void problem_free(bench_problem *p) {
 }
 
 static const bench_family *find_family(const char *name, size_t len) {
-  for (int i = 0; bench_families[i]; i++)
-    if (strlen(bench_families[i]->name) == len && !strncmp(bench_families[i]->name, name, len))
-      return bench_families[i];
+  for (int g = 0; bench_family_groups[g]; g++)
+    for (int i = 0; bench_family_groups[g][i]; i++) {
+      const bench_family *f = bench_family_groups[g][i];
+      if (strlen(f->name) == len && !strncmp(f->name, name, len)) return f;
+    }
   return NULL;
 }
 
@@ -531,7 +533,8 @@ static void usage(FILE *f) {
           "  --no-peak         do not measure the device's peak in P mode\n"
           "  --quiet           no table, only JSON and errors\n"
           "families:");
-  for (int i = 0; bench_families[i]; i++) fprintf(f, " %s", bench_families[i]->name);
+  for (int g = 0; bench_family_groups[g]; g++)
+    for (int i = 0; bench_family_groups[g][i]; i++) fprintf(f, " %s", bench_family_groups[g][i]->name);
   fprintf(f, "\n");
 }
 

@@ -409,7 +409,53 @@ clnn_status clnn_conv2d_fwd(clnn_context *ctx, const clnn_conv2d_desc *desc, con
 clnn_status clnn_ref_conv2d_fwd(const clnn_conv2d_desc *desc, const float *x, const float *w,
                                 const float *b, float *y);
 
-/* (convolution backward: see the conv backward section when present) */
+/* ----------------------------------------------------------- conv backward */
+/* (issue 3: clnn_conv2d_bwd_data, clnn_conv2d_bwd_weights, clnn_conv2d_bwd_bias) */
+
+
+/* ------------------------------------------------------------- deform_conv */
+/* (issue 4: deformable convolution v1/v2, forward and backward) */
+
+
+/* --------------------------------------------------------------------- roi */
+/* (issue 5: RoI pool, RoI align, position-sensitive pool and align) */
+
+
+/* ---------------------------------------------------------------- resample */
+/* (issue 6: transposed convolution, pixel shuffle/unshuffle, nearest and bilinear resize) */
+
+
+/* ------------------------------------------------------------------- optim */
+/* (issue 7: Adam, AdamW, SGD, multi-tensor steps, gradient clipping, EMA) */
+
+
+/* --------------------------------------------------------------------- act */
+/* (issue 8: activation ops, forward and backward) */
+
+
+/* -------------------------------------------------------------------- norm */
+/* (issue 8: batch norm) */
+
+
+/* -------------------------------------------------------------------- pool */
+/* (issue 8: max / average / global average pooling) */
+
+
+/* ------------------------------------------------------------------ linear */
+/* (issue 8: fully connected layer) */
+
+
+/* ----------------------------------------------------------------- eltwise */
+/* (issue 8: add, broadcast multiply, scale) */
+
+
+/* -------------------------------------------------------------------- loss */
+/* (issue 8: softmax cross-entropy, InfoNCE / NT-Xent, soft accuracy) */
+
+
+/* ---------------------------------------------------------- receptive field */
+/* (issue 8: clnn_receptive_field) */
+
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,28 @@
+/*
+ * ref.c - conversions between the public float arrays and the double
+ * arrays the reference ops compute on (see ref.h).
+ */
+#include "ref.h"
+
+#include <stdlib.h>
+
+double *clnn__ref_f64_copy(const float *src, size_t n, bool *ok) {
+  if (!src) return NULL;
+  double *d = malloc((n ? n : 1) * sizeof *d);
+  if (!d) {
+    *ok = false;
+    return NULL;
+  }
+  for (size_t i = 0; i < n; i++) d[i] = src[i];
+  return d;
+}
+
+double *clnn__ref_f64_zeros(size_t n, bool *ok) {
+  double *d = calloc(n ? n : 1, sizeof *d);
+  if (!d) *ok = false;
+  return d;
+}
+
+void clnn__ref_to_f32(float *dst, const double *src, size_t n) {
+  for (size_t i = 0; i < n; i++) dst[i] = (float)src[i];
+}
