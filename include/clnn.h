@@ -437,8 +437,9 @@ clnn_status clnn_ref_conv2d_fwd(const clnn_conv2d_desc *desc, const float *x, co
  * Launches: the tensors whose roles each live in one buffer (views into an
  * arena buffer per role, made with clnn_tensor_view, or a single tensor)
  * are updated by ONE kernel launch whatever their number and sizes: a small
- * table of (offset, size) segments goes with the launch. Tensors in
- * separate buffers cost one launch per distinct combination of buffers.
+ * table of (offset, size) segments goes with the launch. A launch binds up
+ * to 8 such combinations of buffers, so tensors in separate buffers take
+ * one launch per 8 tensors (161 separate ResNet-50 tensors: 21 launches).
  * Keep parameters, gradients and state in arenas for the fastest steps.
  *
  * Every call validates everything before it enqueues anything (a failed

@@ -4,23 +4,22 @@
  * clipping and the non-finite check (ops/optim.c drives them).
  *
  * One launch covers every tensor of a list whose tensors of each role
- * (parameter, gradient, moments, ...) live in one buffer: views into an
- * arena, or a single tensor. The host cuts every tensor into blocks of
- * BLOCK elements (a tensor's last block may be shorter; a block never spans
- * two tensors) and describes the tensors in a segment table, one row of
- * SEG_ROW ulongs per tensor:
+ * (parameter, gradient, moments, ...) live in one buffer (views into an
+ * arena, or a single tensor), and up to SETS such groups of buffers: each
+ * role is passed as SETS buffer arguments (name0 .. name7, NULL when
+ * unused), and each tensor says which set holds it. The host cuts every
+ * tensor into blocks of BLOCK elements (a tensor's last block may be
+ * shorter; a block never spans two tensors) and describes the tensors in a
+ * segment table, one row of SEG_ROW ulongs per tensor:
  *   row[0]       the tensor's first block in this launch (rows ascend)
  *   row[1]       its length in elements
  *   row[2]       its first slot in the per-block outputs (flags, partial
  *                sums), numbered over the whole call in list order so that
  *                reductions do not depend on how tensors share buffers
- *   row[3 + r]   element offset of role r's tensor in role r's buffer
+ *   row[3]       its buffer set, 0 .. SETS-1
+ *   row[4 + r]   element offset of role r's tensor in role r's buffer
  * Work-group b owns block b: it finds its row by binary search (a few
  * steps over a table that stays in cache) and updates the block.
- *
- * Roles: 0 the updated tensor (parameter, EMA), 1 the read-only input
- * (gradient, or the parameter for the EMA), 2 first moment or momentum
- * buffer, 3 second moment, 4 running maximum of the second moment.
  *
  * Build options (every kernel):
  *   OPT    which kernels to compile: 1 Adam, 2 SGD, 3 EMA, 4 gradient
@@ -31,6 +30,7 @@
  *          element. WG > 1 = GPU shape: WG work-items stride through the
  *          block element by element, so neighbours touch neighbours.
  *   BLOCK  elements per block (a multiple of 16 and of WG)
+ *   SETS   buffer sets per launch (8; the argument lists below spell 8 out)
  * Kernel-specific options are listed above each kernel. The arithmetic is
  * PyTorch's formula with scalars the host computes in double (bias
  * corrections, step size, 1 - lr * wd) and rounds to float once.
@@ -45,7 +45,20 @@
 #define BLOCK 4096
 #endif
 
-#define SEG_ROW 8
+#ifndef SETS
+#define SETS 8
+#endif
+#if SETS != 8
+#error "the SET_ARGS / SET_PICK macros spell out 8 sets"
+#endif
+
+#define SEG_ROW 9
+
+/* A role's SETS buffer arguments, and the one a row's set index picks. */
+#define SET_ARGS(T, name) T name##0, T name##1, T name##2, T name##3, T name##4, T name##5, T name##6, T name##7
+#define SET_PICK(name, s)                                                                          \
+  ((s) == 0 ? name##0 : (s) == 1 ? name##1 : (s) == 2 ? name##2 : (s) == 3 ? name##3 : (s) == 4 ? name##4 \
+   : (s) == 5 ? name##5 : (s) == 6 ? name##6 : name##7)
 
 /* The table row of the tensor that holds block blk (rows ascend in row[0]). */
 inline __global const ulong *segment_row(__global const ulong *seg, const int nseg, const ulong blk) {
@@ -69,7 +82,7 @@ inline __global const ulong *segment_row(__global const ulong *seg, const int ns
   const int n = (int)min((ulong)BLOCK, row[1] - start);                  \
   const ulong slot = row[2] + (blk - row[0]);                            \
   (void)slot
-#define ROLE_PTR(base, r) ((base) + row[3 + (r)] + start)
+#define ROLE_PTR(name, r) (SET_PICK(name, row[3]) + row[4 + (r)] + start)
 
 /* The segment table argument: buffer, first row of this launch, row count. */
 #define SEG_ARGS __global const ulong *restrict seg_base, const ulong seg_off, const int nseg
@@ -122,24 +135,24 @@ inline __global const ulong *segment_row(__global const ulong *seg, const int ns
 
 /*
  * optim_adam: one Adam or AdamW step (DECAY, AMSGRAD as above).
- * NDRange (blocks * WG), local (WG). Arguments: the five role buffers
- * (x_base may be NULL without AMSGRAD), the segment table, skip (NULL, or
+ * NDRange (blocks * WG), local (WG). Arguments: the buffer sets of the five
+ * roles (x_ all NULL without AMSGRAD), the segment table, skip (NULL, or
  * an int that makes every work-item return when non-zero: the non-finite
  * check ran before), then the scalars of ADAM_UPDATE.
  */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_adam(
-    __global float *restrict p_base, __global const float *restrict g_base,
-    __global float *restrict m_base, __global float *restrict v_base, __global float *restrict x_base,
-    SEG_ARGS, __global const int *restrict skip_base, const ulong skip_off, const float gmul,
-    const float wd, const float decay, const float beta1, const float omb1, const float beta2,
+    SET_ARGS(__global float *restrict, p_), SET_ARGS(__global const float *restrict, g_),
+    SET_ARGS(__global float *restrict, m_), SET_ARGS(__global float *restrict, v_),
+    SET_ARGS(__global float *restrict, x_), SEG_ARGS, __global const int *restrict skip_base,
+    const ulong skip_off, const float gmul, const float wd, const float decay, const float beta1, const float omb1, const float beta2,
     const float omb2, const float step_size, const float inv_sqrt_bc2, const float eps) {
   if (skip_base && skip_base[skip_off]) return;
   BLOCK_PROLOGUE;
-  __global float *p = ROLE_PTR(p_base, 0);
-  __global const float *g = ROLE_PTR(g_base, 1);
-  __global float *m = ROLE_PTR(m_base, 2);
-  __global float *v = ROLE_PTR(v_base, 3);
-  __global float *x = AMSGRAD ? ROLE_PTR(x_base, 4) : p;
+  __global float *p = ROLE_PTR(p_, 0);
+  __global const float *g = ROLE_PTR(g_, 1);
+  __global float *m = ROLE_PTR(m_, 2);
+  __global float *v = ROLE_PTR(v_, 3);
+  __global float *x = AMSGRAD ? ROLE_PTR(x_, 4) : p;
   int i;
   VEC_LOOP(i) {
     float16 pv = vload16(0, p + i), gv = vload16(0, g + i), mv = vload16(0, m + i);
@@ -193,21 +206,21 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_adam(
 
 /*
  * optim_sgd: one SGD step (SGD_DECAY, MOMENTUM, NESTEROV as above).
- * NDRange (blocks * WG), local (WG). Arguments: parameter, gradient and
- * momentum buffers (b_base NULL without MOMENTUM), the segment table, skip
+ * NDRange (blocks * WG), local (WG). Arguments: the buffer sets of parameter,
+ * gradient and momentum buffer (b_ all NULL without MOMENTUM), the segment table, skip
  * (as optim_adam), gmul, wd, momentum, omd = 1 - dampening, lr, and first
  * (1 on the first step: the buffer is set to d, as PyTorch creates it).
  */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_sgd(
-    __global float *restrict p_base, __global const float *restrict g_base,
-    __global float *restrict b_base, SEG_ARGS, __global const int *restrict skip_base,
+    SET_ARGS(__global float *restrict, p_), SET_ARGS(__global const float *restrict, g_),
+    SET_ARGS(__global float *restrict, b_), SEG_ARGS, __global const int *restrict skip_base,
     const ulong skip_off, const float gmul, const float wd, const float momentum, const float omd,
     const float lr, const int first) {
   if (skip_base && skip_base[skip_off]) return;
   BLOCK_PROLOGUE;
-  __global float *p = ROLE_PTR(p_base, 0);
-  __global const float *g = ROLE_PTR(g_base, 1);
-  __global float *b = MOMENTUM ? ROLE_PTR(b_base, 2) : p;
+  __global float *p = ROLE_PTR(p_, 0);
+  __global const float *g = ROLE_PTR(g_, 1);
+  __global float *b = MOMENTUM ? ROLE_PTR(b_, 2) : p;
   int i;
   VEC_LOOP(i) {
     float16 pv = vload16(0, p + i), gv = vload16(0, g + i);
@@ -236,11 +249,11 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_sgd(
  * NDRange (blocks * WG), local (WG). Roles: 0 the EMA (updated), 1 the parameter.
  */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_ema(
-    __global float *restrict e_base, __global const float *restrict p_base, SEG_ARGS,
+    SET_ARGS(__global float *restrict, e_), SET_ARGS(__global const float *restrict, p_), SEG_ARGS,
     const float coef, const int from_param) {
   BLOCK_PROLOGUE;
-  __global float *e = ROLE_PTR(e_base, 0);
-  __global const float *p = ROLE_PTR(p_base, 1);
+  __global float *e = ROLE_PTR(e_, 0);
+  __global const float *p = ROLE_PTR(p_, 1);
   int i;
   VEC_LOOP(i) {
     const float16 ev = vload16(0, e + i), pv = vload16(0, p + i);
@@ -288,9 +301,9 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_ema(
  * NDRange (blocks * WG), local (WG).
  */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_check_finite(
-    __global const float *restrict g_base, SEG_ARGS, ITENSOR(flags), const float gmul) {
+    SET_ARGS(__global const float *restrict, g_), SEG_ARGS, ITENSOR(flags), const float gmul) {
   BLOCK_PROLOGUE;
-  __global const float *g = ROLE_PTR(g_base, 1);
+  __global const float *g = ROLE_PTR(g_, 1);
   float16 acc16 = (float16)(0.0f);
   float acc = 0.0f;
   int i;
@@ -333,9 +346,9 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_flags_reduce
  * NDRange (blocks * WG), local (WG).
  */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_norm_partial(
-    __global const float *restrict g_base, SEG_ARGS, TENSOR(partial)) {
+    SET_ARGS(__global const float *restrict, g_), SEG_ARGS, TENSOR(partial)) {
   BLOCK_PROLOGUE;
-  __global const float *g = ROLE_PTR(g_base, 1);
+  __global const float *g = ROLE_PTR(g_, 1);
   float16 s16 = (float16)(0.0f), c16 = (float16)(0.0f);
   float s = 0.0f, c = 0.0f;
   int i;
@@ -392,11 +405,11 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_norm_finaliz
  * NDRange (blocks * WG), local (WG).
  */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_scale(
-    __global float *restrict g_base, SEG_ARGS, CTENSOR(coef)) {
+    SET_ARGS(__global float *restrict, g_), SEG_ARGS, CTENSOR(coef)) {
   const float k = AT(coef)[0];
   if (k >= 1.0f) return;
   BLOCK_PROLOGUE;
-  __global float *g = ROLE_PTR(g_base, 1);
+  __global float *g = ROLE_PTR(g_, 1);
   int i;
   VEC_LOOP(i) vstore16(vload16(0, g + i) * k, 0, g + i);
   TAIL_LOOP(i) g[i] *= k;

@@ -6,12 +6,13 @@
  * Launch plan. Every tensor of the list is cut into blocks of BLOCK elements
  * (the last block of a tensor may be short; blocks never span tensors) and
  * given a row of the segment table (see kernels/optim.cl). Tensors whose
- * roles live in the same buffers form a group, and a group is one launch
- * of one work-group per block. Views into arena buffers are one group, so a
- * whole ResNet-50 (161 tensors) steps in one launch. Groups follow the order
- * of their first tensor in the list, and per-block outputs (non-finite
- * flags, partial sums of squares) are numbered over the list, not over the
- * groups: reductions give the same bits however the buffers are shared.
+ * roles live in the same buffers form a group; a launch binds up to SETS
+ * groups (one set of buffer arguments each) and runs one work-group per
+ * block. Views into arena buffers are one group, so a whole ResNet-50 (161
+ * tensors) steps in one launch; 161 separate tensors take 21. Groups follow
+ * the order of their first tensor in the list, and per-block outputs
+ * (non-finite flags, partial sums of squares) are numbered over the list, not
+ * over the groups: reductions give the same bits however buffers are shared.
  *
  * Scalars (bias corrections, step size, 1 - lr * wd, 1 / grad_scale) are
  * computed in double here and rounded to float once.
@@ -32,7 +33,10 @@
 #define ROLE_M 2
 #define ROLE_V 3
 #define ROLE_X 4
-#define SEG_ROW 8
+#define SEG_ROW 9
+/* Buffer sets per launch: tensors in up to SETS different combinations of
+ * buffers share a launch (separate tensors: one launch per SETS tensors). */
+#define SETS 8
 
 /* CPU shape: elements per work-item and block; 16 KiB per stream keeps the
  * seven streams of an Adam block in L2 while the next block is fetched. */
@@ -303,22 +307,28 @@ static clnn_status check_overlaps(const optim_call *c) {
 
 /* ------------------------------------------------------------ launch plan */
 
+/* Tensors whose roles share the same buffers. */
 typedef struct seg_group {
   cl_mem mem[ROLES];
   size_t first_entry, n_entries; /* in the sorted entries */
-  size_t first_index;           /* list index of its first tensor: groups are launched in this order */
-  size_t first_row;             /* its rows in the table */
-  uint64_t nblocks;
+  size_t first_index;            /* list index of its first tensor: groups go in this order */
 } seg_group;
 
+/* One launch: up to SETS groups, each bound to one set of buffer arguments. */
+typedef struct launch_batch {
+  cl_mem mem[SETS][ROLES]; /* NULL where a set or role is unused */
+  size_t first_row, nrows; /* its rows in the table */
+  uint64_t nblocks;
+} launch_batch;
+
 typedef struct plan {
-  int wg;            /* work-group size (1: CPU shape) */
-  uint64_t block;    /* elements per block */
-  uint64_t nslots;   /* blocks of the whole list */
-  size_t ngroups;
-  seg_group *groups;
-  cl_mem table;      /* count rows of SEG_ROW cl_ulongs */
-  char opts[96];     /* "-DWG=.. -DBLOCK=.." */
+  int wg;          /* work-group size (1: CPU shape) */
+  uint64_t block;  /* elements per block */
+  uint64_t nslots; /* blocks of the whole list */
+  size_t nbatches;
+  launch_batch *batches;
+  cl_mem table;    /* count rows of SEG_ROW cl_ulongs */
+  char opts[96];   /* "-DWG=.. -DBLOCK=.. -DSETS=.." */
 } plan;
 
 typedef struct entry {
@@ -350,9 +360,58 @@ static int work_group_size(const clnn_context *ctx) {
 }
 
 static void plan_free(plan *p) {
-  free(p->groups);
+  free(p->batches);
   if (p->table) clReleaseMemObject(p->table);
   memset(p, 0, sizeof *p);
+}
+
+/* Group the entries (sorted by buffers) into runs of equal buffers, in list order. */
+static size_t make_groups(const entry *e, size_t count, seg_group *groups) {
+  size_t n = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (i > 0 && !memcmp(e[i].mem, e[i - 1].mem, sizeof e[i].mem)) {
+      groups[n - 1].n_entries++;
+      continue;
+    }
+    seg_group *g = &groups[n++];
+    memcpy(g->mem, e[i].mem, sizeof g->mem);
+    g->first_entry = i;
+    g->n_entries = 1;
+    g->first_index = e[i].index;
+  }
+  qsort(groups, n, sizeof *groups, group_cmp);
+  return n;
+}
+
+/*
+ * Table rows, batch after batch: each batch takes the next SETS groups, each
+ * group's tensors in list order, blocks numbered from 0 within the batch.
+ */
+static void fill_rows(const optim_call *c, plan *p, const entry *e, const seg_group *groups, size_t ngroups,
+                      const uint64_t *slot0, int first, cl_ulong *rows) {
+  size_t nrow = 0;
+  for (size_t gi = 0; gi < ngroups; gi++) {
+    const int set = (int)(gi % SETS);
+    if (set == 0) {
+      launch_batch *b = &p->batches[p->nbatches++];
+      memset(b, 0, sizeof *b);
+      b->first_row = nrow;
+    }
+    launch_batch *b = &p->batches[p->nbatches - 1];
+    memcpy(b->mem[set], groups[gi].mem, sizeof b->mem[set]);
+    for (size_t k = 0; k < groups[gi].n_entries; k++) {
+      const size_t i = e[groups[gi].first_entry + k].index;
+      const size_t numel = c->role[first][i]->numel;
+      cl_ulong *row = rows + nrow++ * SEG_ROW;
+      row[0] = b->nblocks;
+      row[1] = numel;
+      row[2] = slot0[i];
+      row[3] = (cl_ulong)set;
+      for (int r = 0; r < ROLES; r++) row[4 + r] = c->role[r] ? clnn__off(c->role[r][i]) : 0;
+      b->nblocks += (numel + p->block - 1) / p->block;
+      b->nrows++;
+    }
+  }
 }
 
 static clnn_status plan_make(const optim_call *c, plan *p) {
@@ -360,19 +419,20 @@ static clnn_status plan_make(const optim_call *c, plan *p) {
   memset(p, 0, sizeof *p);
   p->wg = work_group_size(ctx);
   p->block = p->wg == 1 ? BLOCK_CPU : (uint64_t)p->wg * GPU_ELEMS_PER_ITEM;
-  snprintf(p->opts, sizeof p->opts, "-DWG=%d -DBLOCK=%llu", p->wg, (unsigned long long)p->block);
+  snprintf(p->opts, sizeof p->opts, "-DWG=%d -DBLOCK=%llu -DSETS=%d", p->wg, (unsigned long long)p->block, SETS);
   int first = 0;
   while (!c->role[first]) first++;
   entry *e = malloc(c->count * sizeof *e);
   uint64_t *slot0 = malloc(c->count * sizeof *slot0);
   cl_ulong *rows = malloc(c->count * SEG_ROW * sizeof *rows);
-  p->groups = malloc(c->count * sizeof *p->groups);
+  seg_group *groups = malloc(c->count * sizeof *groups);
+  p->batches = malloc((c->count + SETS - 1) / SETS * sizeof *p->batches);
   clnn_status st = CLNN_SUCCESS;
-  if (!e || !slot0 || !rows || !p->groups) {
+  if (!e || !slot0 || !rows || !groups || !p->batches) {
     st = clnn__fail(ctx, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory");
     goto done;
   }
-  /* Slots in list order, then entries sorted by their buffers. */
+  /* Output slots in list order, then entries sorted by their buffers. */
   for (size_t i = 0; i < c->count; i++) {
     slot0[i] = p->nslots;
     p->nslots += (c->role[first][i]->numel + p->block - 1) / p->block;
@@ -385,36 +445,8 @@ static clnn_status plan_make(const optim_call *c, plan *p) {
     goto done;
   }
   qsort(e, c->count, sizeof *e, entry_cmp);
-  for (size_t i = 0; i < c->count; i++) {
-    if (i > 0 && !memcmp(e[i].mem, e[i - 1].mem, sizeof e[i].mem)) {
-      p->groups[p->ngroups - 1].n_entries++;
-      continue;
-    }
-    seg_group *g = &p->groups[p->ngroups++];
-    memset(g, 0, sizeof *g);
-    memcpy(g->mem, e[i].mem, sizeof g->mem);
-    g->first_entry = i;
-    g->n_entries = 1;
-    g->first_index = e[i].index;
-  }
-  qsort(p->groups, p->ngroups, sizeof *p->groups, group_cmp);
-  /* Rows: group after group, each group's tensors in list order. */
-  size_t nrow = 0;
-  for (size_t gi = 0; gi < p->ngroups; gi++) {
-    seg_group *g = &p->groups[gi];
-    g->first_row = nrow;
-    for (size_t k = 0; k < g->n_entries; k++) {
-      const size_t i = e[g->first_entry + k].index;
-      const size_t numel = c->role[first][i]->numel;
-      cl_ulong *row = rows + nrow++ * SEG_ROW;
-      memset(row, 0, SEG_ROW * sizeof *row);
-      row[0] = g->nblocks;
-      row[1] = numel;
-      row[2] = slot0[i];
-      for (int r = 0; r < ROLES; r++) row[3 + r] = c->role[r] ? clnn__off(c->role[r][i]) : 0;
-      g->nblocks += (numel + p->block - 1) / p->block;
-    }
-  }
+  size_t ngroups = make_groups(e, c->count, groups);
+  fill_rows(c, p, e, groups, ngroups, slot0, first, rows);
   /* A buffer initialised from host memory at creation: no enqueued write
    * to order, and releasing it after the launches is safe (OpenCL frees it
    * when the kernels that use it are done). */
@@ -429,36 +461,35 @@ done:
   free(e);
   free(slot0);
   free(rows);
+  free(groups);
   if (st != CLNN_SUCCESS) plan_free(p);
   return st;
 }
 
 /* ----------------------------------------------------------------- launch */
 
-#define MAX_ARGS 32
+#define MAX_ARGS (SETS * ROLES + 24)
 
 /*
- * Launch kernel k once per group: arguments are the group's buffers of the
- * listed roles, the segment table (buffer, first row, rows), then tail.
+ * Launch kernel k once per batch: arguments are, for each listed role, the
+ * batch's SETS buffers of that role, then the segment table (buffer, first
+ * row, rows), then tail.
  */
-static clnn_status launch_groups(clnn_context *ctx, const plan *p, const clnn_kernel_ref *k, const int *roles,
-                                 int nroles, const clnn_arg *tail, int ntail, const char *op) {
-  for (size_t gi = 0; gi < p->ngroups; gi++) {
-    const seg_group *g = &p->groups[gi];
-    cl_mem mems[ROLES];
-    cl_ulong row_off = (cl_ulong)g->first_row * SEG_ROW;
-    cl_int nseg = (cl_int)g->n_entries;
+static clnn_status launch_batches(clnn_context *ctx, const plan *p, const clnn_kernel_ref *k, const int *roles,
+                                  int nroles, const clnn_arg *tail, int ntail, const char *op) {
+  for (size_t bi = 0; bi < p->nbatches; bi++) {
+    const launch_batch *b = &p->batches[bi];
+    cl_ulong row_off = (cl_ulong)b->first_row * SEG_ROW;
+    cl_int nseg = (cl_int)b->nrows;
     clnn_arg args[MAX_ARGS];
     int na = 0;
-    for (int i = 0; i < nroles; i++) {
-      mems[i] = g->mem[roles[i]];
-      args[na++] = (clnn_arg){sizeof(cl_mem), &mems[i]};
-    }
+    for (int i = 0; i < nroles; i++)
+      for (int set = 0; set < SETS; set++) args[na++] = (clnn_arg){sizeof(cl_mem), &b->mem[set][roles[i]]};
     args[na++] = (clnn_arg){sizeof(cl_mem), &p->table};
     args[na++] = (clnn_arg){sizeof row_off, &row_off};
     args[na++] = (clnn_arg){sizeof nseg, &nseg};
     for (int i = 0; i < ntail; i++) args[na++] = tail[i];
-    size_t global = (size_t)g->nblocks * (size_t)p->wg, local = (size_t)p->wg;
+    size_t global = (size_t)b->nblocks * (size_t)p->wg, local = (size_t)p->wg;
     CLNN_TRY(clnn__launch(ctx, k, args, na, 1, &global, &local, op));
   }
   return CLNN_SUCCESS;
@@ -484,7 +515,7 @@ static clnn_status get_check_kernels(clnn_context *ctx, const plan *p, check_ker
 static clnn_status enqueue_check(clnn_context *ctx, const plan *p, const check_kernels *k, cl_mem ws,
                                  float gmul, const clnn_tensor *found_inf, const char *op) {
   static const int roles[] = {ROLE_G};
-  CLNN_TRY(launch_groups(ctx, p, &k->check, roles, 1,
+  CLNN_TRY(launch_batches(ctx, p, &k->check, roles, 1,
                          CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_F32(gmul)), op));
   size_t one = (size_t)p->wg;
   return clnn__launch(ctx, &k->reduce,
@@ -548,7 +579,7 @@ static clnn_status adam_step(clnn_context *ctx, const clnn_adam_desc *d, bool de
   if (st == CLNN_SUCCESS) {
     static const int roles[] = {ROLE_P, ROLE_G, ROLE_M, ROLE_V, ROLE_X};
     cl_mem skip = d->skip_nonfinite ? ws : NULL;
-    st = launch_groups(ctx, &p, &k, roles, 5,
+    st = launch_batches(ctx, &p, &k, roles, 5,
                        CLNN_ARGS(CLNN_ARG_MEM(skip), CLNN_ARG_U64(p.nslots), CLNN_ARG_F32(s.gmul),
                                  CLNN_ARG_F32(s.wd), CLNN_ARG_F32(s.decay), CLNN_ARG_F32(s.beta1),
                                  CLNN_ARG_F32(s.omb1), CLNN_ARG_F32(s.beta2), CLNN_ARG_F32(s.omb2),
@@ -613,7 +644,7 @@ clnn_status clnn_sgd_step(clnn_context *ctx, const clnn_sgd_desc *desc, size_t c
   if (st == CLNN_SUCCESS) {
     static const int roles[] = {ROLE_P, ROLE_G, ROLE_M};
     cl_mem skip = desc->skip_nonfinite ? ws : NULL;
-    st = launch_groups(ctx, &p, &k, roles, 3,
+    st = launch_batches(ctx, &p, &k, roles, 3,
                        CLNN_ARGS(CLNN_ARG_MEM(skip), CLNN_ARG_U64(p.nslots), CLNN_ARG_F32(s.gmul),
                                  CLNN_ARG_F32(s.wd), CLNN_ARG_F32(s.momentum), CLNN_ARG_F32(s.omd),
                                  CLNN_ARG_F32(s.lr), CLNN_ARG_I32(desc->step == 1)),
@@ -649,7 +680,7 @@ clnn_status clnn_ema_update(clnn_context *ctx, double decay, size_t count, clnn_
   clnn_status st = clnn__kernel(ctx, "optim", opts, "optim_ema", &k);
   if (st == CLNN_SUCCESS) {
     static const int roles[] = {ROLE_P, ROLE_G};
-    st = launch_groups(ctx, &p, &k, roles, 2, CLNN_ARGS(CLNN_ARG_F32(coef), CLNN_ARG_I32(from_param)),
+    st = launch_batches(ctx, &p, &k, roles, 2, CLNN_ARGS(CLNN_ARG_F32(coef), CLNN_ARG_I32(from_param)),
                        "ema_update");
   }
   plan_free(&p);
@@ -689,7 +720,7 @@ clnn_status clnn_clip_grad_norm(clnn_context *ctx, size_t count, clnn_tensor *co
   if (st == CLNN_SUCCESS) st = clnn__workspace(ctx, (size_t)(p.nslots + 2) * sizeof(float), &ws);
   static const int roles[] = {ROLE_G};
   if (st == CLNN_SUCCESS)
-    st = launch_groups(ctx, &p, &kp, roles, 1, CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(0)), "clip_grad_norm");
+    st = launch_batches(ctx, &p, &kp, roles, 1, CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(0)), "clip_grad_norm");
   if (st == CLNN_SUCCESS) {
     size_t one = (size_t)p.wg;
     st = clnn__launch(ctx, &kf,
@@ -699,7 +730,7 @@ clnn_status clnn_clip_grad_norm(clnn_context *ctx, size_t count, clnn_tensor *co
                       1, &one, &one, "clip_grad_norm");
   }
   if (st == CLNN_SUCCESS && max_norm <= FLT_MAX)
-    st = launch_groups(ctx, &p, &ks, roles, 1, CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.nslots + 1)),
+    st = launch_batches(ctx, &p, &ks, roles, 1, CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.nslots + 1)),
                        "clip_grad_norm");
   plan_free(&p);
   return st;

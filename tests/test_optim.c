@@ -24,7 +24,7 @@
 #include "common/testutil.h"
 #include "host/ref.h"
 
-#define MAXT 8
+#define MAXT 20
 #define GAP 3 /* floats between the tensors of an arena */
 #define SENTINEL 12345.0f
 
@@ -183,6 +183,11 @@ static const adam_case adam_cases[] = {
     {0, 6, {7, 1, 16, 4099, 33, 9001}, L_MIXED, 1e-3, 0.01, 1, 0, 1, 3},
     {0, 3, {333, 4096, 17}, L_SEPARATE, 5e-4, 0.0, 1, 1, 65536, 0},
     {0, 4, {12289, 5, 4095, 2}, L_CROSS, 1e-3, 0.02, 0, 0, 3, 20}, /* scale not a power of two */
+    /* More buffer groups than one launch binds (8): several launches. */
+    {1, 19, {3, 4097, 1, 17, 250, 16, 31, 4096, 5, 8191, 2, 99, 1000, 7, 64, 129, 4095, 11, 300}, L_SEPARATE,
+     1e-3, 0.01, 1, 0, 1, 2},
+    {0, 19, {3, 4097, 1, 17, 250, 16, 31, 4096, 5, 8191, 2, 99, 1000, 7, 64, 129, 4095, 11, 300}, L_MIXED,
+     1e-3, 0.01, 0, 1, 1, 0},
 };
 #define N_ADAM (int)(sizeof adam_cases / sizeof adam_cases[0])
 
@@ -320,11 +325,75 @@ END_TEST
 
 /* The same problems with the GPU-shaped kernels (work-groups striding a block). */
 START_TEST(test_adam_steps_gpu_shape) {
-  static const int picks[] = {3, 5, 6, 10};
+  static const int picks[] = {3, 5, 6, 10, 12};
   setenv("CLNN_OPTIM_WG", "64", 1);
   for (size_t i = 0; i < sizeof picks / sizeof picks[0]; i++)
     run_adam_case(tu_ctx(), &adam_cases[picks[i]], 5000 + (uint64_t)i);
   unsetenv("CLNN_OPTIM_WG");
+}
+END_TEST
+
+/* Launches per call, counted by the profiler: an arena list of 161 tensors
+ * is one launch, 161 separate tensors take ceil(161 / 8) = 21. */
+static size_t launches_of(clnn_context *ctx) {
+  size_t n = 0;
+  TU_OK(clnn_profile_get(ctx, NULL, 0, &n));
+  TU_OK(clnn_profile_reset(ctx));
+  return n;
+}
+
+START_TEST(test_launch_counts) {
+  clnn_context_options o = clnn_context_options_default();
+  o.profiling = 1;
+  clnn_context *ctx;
+  TU_OK(clnn_context_create(&o, &ctx));
+  enum { NT = 161 };
+  int64_t sizes[NT];
+  for (int i = 0; i < NT; i++) sizes[i] = 1 + (i * 37) % 200;
+  clnn_tensor *found = NULL;
+  int64_t one = 1;
+  TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 1, &one, &found));
+  for (int layout = L_ARENA; layout <= L_SEPARATE; layout++) {
+    clnn_tensor *lists[4][NT];
+    clnn_tensor *arenas[4] = {0};
+    for (int r = 0; r < 4; r++) {
+      int64_t total = 0;
+      for (int i = 0; i < NT; i++) total += sizes[i];
+      if (layout == L_ARENA) TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 1, &total, &arenas[r]));
+      size_t off = 0;
+      for (int i = 0; i < NT; i++) {
+        if (layout == L_ARENA)
+          TU_OK(clnn_tensor_view(clnn_tensor_buffer(arenas[r]), off * 4, CLNN_FLOAT32, 1, &sizes[i], &lists[r][i]));
+        else
+          TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 1, &sizes[i], &lists[r][i]));
+        TU_OK(clnn_tensor_fill(lists[r][i], 0.5f));
+        off += (size_t)sizes[i];
+      }
+    }
+    launches_of(ctx);
+    const size_t per_step = layout == L_ARENA ? 1 : (NT + 7) / 8;
+    clnn_adam_desc d = clnn_adam_desc_make(1e-3, 1);
+    const clnn_tensor *const *G = (const clnn_tensor *const *)lists[1];
+    TU_OK(clnn_adamw_step(ctx, &d, NT, lists[0], G, lists[2], lists[3], NULL, NULL));
+    ck_assert_uint_eq(launches_of(ctx), per_step);
+    d.skip_nonfinite = 1; /* + the check over the same groups + one reduction */
+    TU_OK(clnn_adamw_step(ctx, &d, NT, lists[0], G, lists[2], lists[3], NULL, found));
+    ck_assert_uint_eq(launches_of(ctx), 2 * per_step + 1);
+    clnn_sgd_desc s = clnn_sgd_desc_make(0.1, 2);
+    s.momentum = 0.9;
+    TU_OK(clnn_sgd_step(ctx, &s, NT, lists[0], G, lists[2], NULL));
+    ck_assert_uint_eq(launches_of(ctx), per_step);
+    TU_OK(clnn_ema_update(ctx, 0.99, NT, lists[2], (const clnn_tensor *const *)lists[0]));
+    ck_assert_uint_eq(launches_of(ctx), per_step);
+    TU_OK(clnn_clip_grad_norm(ctx, NT, lists[1], 1e-3, NULL)); /* partial sums, final sum, scaling */
+    ck_assert_uint_eq(launches_of(ctx), 2 * per_step + 1);
+    for (int r = 0; r < 4; r++) {
+      for (int i = 0; i < NT; i++) clnn_tensor_free(lists[r][i]);
+      clnn_tensor_free(arenas[r]);
+    }
+  }
+  clnn_tensor_free(found);
+  clnn_context_free(ctx);
 }
 END_TEST
 
@@ -771,8 +840,9 @@ END_TEST
  */
 START_TEST(test_clip_grad_norm) {
   clnn_context *ctx = tu_ctx();
-  const int64_t sizes[6] = {7, 1, 16, 4099, 33, 9001};
-  const size_t total = 7 + 1 + 16 + 4099 + 33 + 9001;
+  enum { NT = 19 };
+  const int64_t sizes[NT] = {3, 4097, 1, 17, 250, 16, 31, 4096, 5, 8191, 2, 99, 1000, 7, 64, 129, 4095, 11, 300};
+  const size_t total = total_of(NT, sizes);
   float *g = tu_alloc(total), *h = tu_alloc(total), *r = tu_alloc(total);
   tu_fill_normal(g, total, 42, 0.0f, 0.05f);
   int64_t one = 1;
@@ -780,7 +850,7 @@ START_TEST(test_clip_grad_norm) {
   TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 1, &one, &norm_t));
   double ref_norm = 0;
   for (size_t i = 0; i < total; i++) ref_norm += (double)g[i] * g[i];
-  ref_norm = sqrt(ref_norm); /* about 0.05 * sqrt(13157) = 5.7 */
+  ref_norm = sqrt(ref_norm); /* about 0.05 * sqrt(22414) = 7.5 */
   const double max_norms[] = {1.0, 0.0, 100.0, INFINITY};
   float first_norm = 0, shape_norm[2] = {0, 0};
   for (int wg = 0; wg < 2; wg++) {
@@ -788,9 +858,9 @@ START_TEST(test_clip_grad_norm) {
     for (int layout = 0; layout < 4; layout++) {
       for (size_t k = 0; k < sizeof max_norms / sizeof max_norms[0]; k++) {
         tlist G;
-        tlist_make(&G, ctx, 6, sizes, layout, R_G, g);
+        tlist_make(&G, ctx, NT, sizes, layout, R_G, g);
         TU_OK(clnn_tensor_fill(norm_t, NAN));
-        TU_OK(clnn_clip_grad_norm(ctx, 6, G.t, max_norms[k], norm_t));
+        TU_OK(clnn_clip_grad_norm(ctx, NT, G.t, max_norms[k], norm_t));
         float got_norm;
         TU_OK(clnn_tensor_read(norm_t, &got_norm, sizeof got_norm));
         ck_assert_msg(fabs(got_norm - ref_norm) <= 1e-6 * ref_norm, "norm %.9g, double %.9g", got_norm, ref_norm);
@@ -813,8 +883,8 @@ START_TEST(test_clip_grad_norm) {
   /* NaN in one gradient: the norm is NaN and so is every gradient (PyTorch). */
   g[5000] = NAN;
   tlist G;
-  tlist_make(&G, ctx, 6, sizes, L_ARENA, R_G, g);
-  TU_OK(clnn_clip_grad_norm(ctx, 6, G.t, 1.0, norm_t));
+  tlist_make(&G, ctx, NT, sizes, L_ARENA, R_G, g);
+  TU_OK(clnn_clip_grad_norm(ctx, NT, G.t, 1.0, norm_t));
   float got_norm;
   TU_OK(clnn_tensor_read(norm_t, &got_norm, sizeof got_norm));
   ck_assert(isnan(got_norm));
@@ -1259,6 +1329,7 @@ static Suite *optim_suite(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_loop_test(tc, test_adam_steps, 0, N_ADAM);
   tcase_add_test(tc, test_adam_steps_gpu_shape);
+  tcase_add_test(tc, test_launch_counts);
   tcase_add_test(tc, test_adam_constant_gradient_closed_form);
   tcase_add_test(tc, test_reference_matches_textbook);
   tcase_add_test(tc, test_adamw_wd0_equals_adam_bitwise);
