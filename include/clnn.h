@@ -446,10 +446,12 @@ clnn_status clnn_ref_conv2d_fwd(const clnn_conv2d_desc *desc, const float *x, co
  * call writes nothing), then enqueues and returns without waiting, like
  * every op. count == 0 is a no-op (the arrays may then be NULL).
  *
- * The formulas are PyTorch's (torch.optim.Adam, AdamW, SGD in 1.13 and
- * later, without foreach/fused differences): scalars such as the bias
- * corrections 1 - beta^t are computed on the host in double and rounded to
- * float once; the elementwise arithmetic is float32.
+ * The formulas are PyTorch's, as the code of torch.optim.Adam, AdamW and
+ * SGD runs them (maximize negates the gradient before weight decay, as that
+ * code does): scalars such as the bias corrections 1 - beta^t, the step
+ * size and 1 - lr * wd are computed on the host in double and rounded to
+ * float once; the elementwise arithmetic is float32 (fused multiply-adds).
+ * The host references (clnn_ref_*) compute the same in double.
  *
  * Non-finite gradients: with found_inf (an int32 tensor of one element) a
  * step first checks every gradient of the list (the gradient as the step
@@ -473,7 +475,8 @@ typedef struct clnn_adam_desc {
   int64_t step;        /* t of this step, >= 1 (1 on the first step); bias corrections 1 - beta^t */
   int amsgrad;         /* 1: keep the running maximum of v and divide by its root */
   int maximize;        /* 1: ascend (the gradient's sign is flipped) */
-  double grad_scale;   /* > 0: gradients are divided by it (loss scaling), 1 = none */
+  double grad_scale;   /* > 0: gradients are divided by it (loss scaling), 1 = none; the
+                        * kernels multiply by 1 / grad_scale, exact for powers of two */
   int skip_nonfinite;  /* 1: update nothing if any gradient element is NaN or infinite */
 } clnn_adam_desc;
 
@@ -487,7 +490,7 @@ clnn_adam_desc clnn_adam_desc_make(double lr, int64_t step);
 /**
  * Validate a descriptor. Statuses: CLNN_ERR_NULL_POINTER,
  * CLNN_ERR_INVALID_VALUE (negative or non-finite lr, eps or weight decay;
- * a beta outside [0, 1); step < 1; grad_scale not finite and > 0; a flag
+ * a beta outside [0, 1); step < 1; grad_scale not finite or not > 0; a flag
  * other than 0 or 1; a derived float32 scalar such as lr / (1 - beta1^t)
  * that is not finite).
  */
