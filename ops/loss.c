@@ -1,0 +1,438 @@
+/*
+ * loss.c - losses with their gradients in one call (kernels/loss.cl):
+ * softmax cross-entropy and soft accuracy over class logits with int32
+ * labels, and InfoNCE / NT-Xent over two batches of embeddings.
+ *
+ * Classification: count the labels that are not ignored (the mean's
+ * divisor, needed by every gradient row), then one work-item per position
+ * writes its loss term and gradient row, then the terms are summed in a
+ * fixed order (chunks of LCHUNK positions, then the chunk sums).
+ *
+ * InfoNCE: normalise the 2n rows into U (and U^T) in the workspace; per
+ * block of rows, S = U U^T / t by GEMM, then row maxima, sums of exp and
+ * loss terms; then per block the symmetrised gradient G of S overwrites S,
+ * dU = G U / t by GEMM, and dz follows through the normalisation. The
+ * blocks are as tall as the workspace limit allows; with more than one,
+ * the backward recomputes each block's S.
+ */
+#include "../runtime/internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define LCHUNK 4096
+#define DIM_MAX ((int64_t)1 << 30)
+#define MIN_BLOCK_ROWS 8
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* ----------------------------------------------------------- descriptors */
+
+clnn_loss_class_desc clnn_loss_class_desc_make(int64_t n, int64_t classes) {
+  clnn_loss_class_desc d;
+  memset(&d, 0, sizeof d);
+  d.n = n;
+  d.classes = classes;
+  d.inner = 1;
+  d.ignore_index = -100;
+  d.grad_scale = 1.0f;
+  return d;
+}
+
+clnn_loss_infonce_desc clnn_loss_infonce_desc_make(int64_t n, int64_t dim, float temperature) {
+  clnn_loss_infonce_desc d;
+  memset(&d, 0, sizeof d);
+  d.n = n;
+  d.dim = dim;
+  d.temperature = temperature;
+  d.eps = 1e-12f;
+  d.variant = CLNN_INFONCE_NT_XENT;
+  d.grad_scale = 1.0f;
+  return d;
+}
+
+static clnn_status check_size(clnn_context *ctx, const char *name, int64_t v) {
+  if (v < 1 || v > DIM_MAX)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %lld is outside [1, 2^30]", name,
+                      (long long)v);
+  return CLNN_SUCCESS;
+}
+
+static clnn_status check_finite(clnn_context *ctx, const char *name, float v) {
+  if (!isfinite(v)) return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "desc->%s = %g is not finite", name, (double)v);
+  return CLNN_SUCCESS;
+}
+
+static clnn_status check_elems(clnn_context *ctx, const char *what, int ndim, const int64_t *dims) {
+  int64_t n;
+  if (!clnn__numel_ok(ndim, dims, &n) || n > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "%s has over 2^31 - 1 elements", what);
+  return CLNN_SUCCESS;
+}
+
+static clnn_status class_desc_check(clnn_context *ctx, const clnn_loss_class_desc *d) {
+  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
+  CLNN_TRY(check_size(ctx, "n", d->n));
+  CLNN_TRY(check_size(ctx, "classes", d->classes));
+  CLNN_TRY(check_size(ctx, "inner", d->inner));
+  CLNN_TRY(check_finite(ctx, "label_smoothing", d->label_smoothing));
+  CLNN_TRY(check_finite(ctx, "grad_scale", d->grad_scale));
+  if (d->label_smoothing < 0.0f || d->label_smoothing > 1.0f)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->label_smoothing = %g is outside [0, 1]",
+                      (double)d->label_smoothing);
+  int64_t dims[3] = {d->n, d->classes, d->inner};
+  return check_elems(ctx, "the logits", 3, dims);
+}
+
+clnn_status clnn_loss_class_desc_check(const clnn_loss_class_desc *desc) {
+  CLNN_ENTER(NULL);
+  return class_desc_check(NULL, desc);
+}
+
+static clnn_status infonce_desc_check(clnn_context *ctx, const clnn_loss_infonce_desc *d) {
+  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
+  CLNN_TRY(check_size(ctx, "n", d->n));
+  CLNN_TRY(check_size(ctx, "dim", d->dim));
+  CLNN_TRY(check_finite(ctx, "temperature", d->temperature));
+  CLNN_TRY(check_finite(ctx, "eps", d->eps));
+  CLNN_TRY(check_finite(ctx, "grad_scale", d->grad_scale));
+  if (!(d->temperature > 0.0f))
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->temperature = %g must be positive", (double)d->temperature);
+  if (!(d->eps > 0.0f))
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->eps = %g must be positive", (double)d->eps);
+  if (d->variant != CLNN_INFONCE_NT_XENT && d->variant != CLNN_INFONCE_CROSS_VIEW)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->variant = %d is not a clnn_infonce_variant",
+                      (int)d->variant);
+  int64_t zd[2] = {d->n, d->dim}, sd[2] = {2 * d->n, 2 * d->n + 16}, ud[2] = {2 * d->n, d->dim + 16};
+  CLNN_TRY(check_elems(ctx, "z1", 2, zd));
+  CLNN_TRY(check_elems(ctx, "the similarity matrix", 2, sd));
+  return check_elems(ctx, "the normalised embeddings", 2, ud);
+}
+
+clnn_status clnn_loss_infonce_desc_check(const clnn_loss_infonce_desc *desc) {
+  CLNN_ENTER(NULL);
+  return infonce_desc_check(NULL, desc);
+}
+
+/* ---------------------------------------------------------- tensor checks */
+
+/* A one-element float32 tensor for the loss. */
+static clnn_status check_scalar(clnn_context *ctx, const clnn_tensor *t, const char *name) {
+  if (!t) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument '%s' is NULL", name);
+  if (t->numel != 1) {
+    char got[256];
+    return clnn__fail(ctx, CLNN_ERR_SHAPE_MISMATCH, "argument '%s' has shape %s, expected one element",
+                      name, clnn__dims_str(got, sizeof got, t->ndim, t->dims));
+  }
+  return clnn__check_tensor(ctx, t, name, CLNN_FLOAT32, t->ndim, t->dims);
+}
+
+/* logits (n, classes, d1, ...) with d1 * ... == inner; labels (n, d1, ...). */
+static clnn_status check_class_tensors(clnn_context *ctx, const clnn_loss_class_desc *d,
+                                       const clnn_tensor *logits, const clnn_tensor *labels) {
+  CLNN_CHECK_NULL(ctx, logits);
+  CLNN_CHECK_NULL(ctx, labels);
+  int64_t rest = 1;
+  for (int i = 2; i < logits->ndim; i++) rest *= logits->dims[i];
+  if (logits->ndim < 2 || logits->dims[0] != d->n || logits->dims[1] != d->classes || rest != d->inner) {
+    char got[256];
+    return clnn__fail(ctx, CLNN_ERR_SHAPE_MISMATCH,
+                      "argument 'logits' has shape %s, expected [%lld,%lld] followed by dimensions "
+                      "multiplying to inner = %lld",
+                      clnn__dims_str(got, sizeof got, logits->ndim, logits->dims), (long long)d->n,
+                      (long long)d->classes, (long long)d->inner);
+  }
+  CLNN_TRY(clnn__check_tensor(ctx, logits, "logits", CLNN_FLOAT32, logits->ndim, logits->dims));
+  int64_t want[CLNN_MAX_DIMS];
+  want[0] = d->n;
+  for (int i = 2; i < logits->ndim; i++) want[i - 1] = logits->dims[i];
+  return clnn__check_tensor(ctx, labels, "labels", CLNN_INT32, logits->ndim - 1, want);
+}
+
+/* ------------------------------------------------------------ reductions */
+
+/* A region of the workspace: (buffer, element offset). */
+typedef struct ws_slot {
+  cl_mem mem;
+  cl_ulong off;
+} ws_slot;
+
+#define ARG_SLOT(s) CLNN_ARG_MEM((s).mem), CLNN_ARG_U64((s).off)
+
+static ws_slot slot_at(cl_mem ws, int64_t off) { return (ws_slot){ws, (cl_ulong)off}; }
+
+/*
+ * out = (ONE_MINUS ? 1 - s / d : s / d) with s the ordered sum of v[0 .. n)
+ * (chunk sums into parts first when n > LCHUNK), d = *count or divisor.
+ */
+static clnn_status launch_mean(clnn_context *ctx, int64_t n, ws_slot v, ws_slot parts,
+                               const ws_slot *count, float divisor, bool one_minus, cl_mem out,
+                               cl_ulong out_off, const char *op) {
+  const size_t local[3] = {1, 1, 1};
+  clnn_kernel_ref k;
+  char opts[96];
+  ws_slot src = v;
+  int64_t np = n;
+  if (n > LCHUNK) {
+    np = ceil_div(n, LCHUNK);
+    snprintf(opts, sizeof opts, "-DLCHUNK=%d", LCHUNK);
+    CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_sum_chunks", &k));
+    size_t global[3] = {(size_t)np, 1, 1};
+    CLNN_TRY(clnn__launch(ctx, &k, CLNN_ARGS(CLNN_ARG_I32(n), ARG_SLOT(v), ARG_SLOT(parts)), 1, global,
+                          local, op));
+    src = parts;
+  }
+  snprintf(opts, sizeof opts, "-DLCHUNK=%d -DHAS_COUNT=%d -DONE_MINUS=%d", LCHUNK, count ? 1 : 0,
+           one_minus ? 1 : 0);
+  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_finish", &k));
+  ws_slot cnt = count ? *count : slot_at(NULL, 0);
+  size_t global[3] = {1, 1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_I32(np), ARG_SLOT(src), ARG_SLOT(cnt), CLNN_ARG_F32(divisor),
+                                CLNN_ARG_MEM(out), CLNN_ARG_U64(out_off)),
+                      1, global, local, op);
+}
+
+/* ----------------------------------------------------- classification */
+
+typedef enum { KIND_XENT = 0, KIND_SOFTACC = 1 } class_kind;
+
+static clnn_status class_loss(clnn_context *ctx, class_kind kind, const clnn_loss_class_desc *d,
+                              const clnn_tensor *logits, const clnn_tensor *labels, clnn_tensor *loss,
+                              clnn_tensor *dlogits, const char *op) {
+  CLNN_TRY(class_desc_check(ctx, d));
+  if (kind == KIND_SOFTACC && d->label_smoothing != 0.0f)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "label_smoothing applies to cross-entropy only");
+  CLNN_TRY(check_class_tensors(ctx, d, logits, labels));
+  CLNN_TRY(check_scalar(ctx, loss, "loss"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, loss, "loss", logits, "logits"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, loss, "loss", labels, "labels"));
+  if (dlogits) {
+    CLNN_TRY(clnn__check_tensor(ctx, dlogits, "dlogits", CLNN_FLOAT32, logits->ndim, logits->dims));
+    CLNN_TRY(clnn__check_no_overlap(ctx, dlogits, "dlogits", logits, "logits"));
+    CLNN_TRY(clnn__check_no_overlap(ctx, dlogits, "dlogits", labels, "labels"));
+    CLNN_TRY(clnn__check_no_overlap(ctx, loss, "loss", dlogits, "dlogits"));
+  }
+
+  /* workspace: count parts | their chunk sums | count | row losses | loss parts */
+  const int64_t npos = d->n * d->inner, nchunks = ceil_div(npos, LCHUNK);
+  const int64_t o_count_parts2 = nchunks, o_count = o_count_parts2 + ceil_div(nchunks, LCHUNK);
+  const int64_t o_rows = o_count + 1, o_parts = o_rows + npos;
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(o_parts + nchunks) * sizeof(float), &ws));
+  const ws_slot count = slot_at(ws, o_count), rows = slot_at(ws, o_rows);
+  const size_t local1[3] = {1, 1, 1};
+  char opts[96];
+  clnn_kernel_ref k;
+
+  snprintf(opts, sizeof opts, "-DLCHUNK=%d", LCHUNK);
+  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_count_valid", &k));
+  size_t g_chunks[3] = {(size_t)nchunks, 1, 1};
+  const ws_slot count_dst = nchunks > 1 ? slot_at(ws, 0) : count;
+  CLNN_TRY(clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_I32(npos), CLNN_ARG_TENSOR(labels), CLNN_ARG_I32(d->ignore_index),
+                                  ARG_SLOT(count_dst)),
+                        1, g_chunks, local1, op));
+  if (nchunks > 1)
+    CLNN_TRY(launch_mean(ctx, nchunks, slot_at(ws, 0), slot_at(ws, o_count_parts2), NULL, 1.0f, false, ws,
+                         count.off, op));
+
+  snprintf(opts, sizeof opts, "-DKIND=%d -DHAS_GRAD=%d", (int)kind, dlogits ? 1 : 0);
+  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_class_rows", &k));
+  size_t g_rows[3] = {(size_t)npos, 1, 1}, l_rows[3] = {16, 1, 1};
+  CLNN_TRY(clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_I32(npos), CLNN_ARG_I32(d->classes), CLNN_ARG_I32(d->inner),
+                                  CLNN_ARG_TENSOR(logits), CLNN_ARG_TENSOR(labels), CLNN_ARG_TENSOR(dlogits),
+                                  ARG_SLOT(rows), ARG_SLOT(count), CLNN_ARG_F32(d->label_smoothing),
+                                  CLNN_ARG_I32(d->ignore_index), CLNN_ARG_F32(d->grad_scale)),
+                        1, g_rows, l_rows, op));
+  return launch_mean(ctx, npos, rows, slot_at(ws, o_parts), &count, 1.0f, kind == KIND_SOFTACC,
+                     clnn__mem(loss), clnn__off(loss), op);
+}
+
+clnn_status clnn_loss_xent(clnn_context *ctx, const clnn_loss_class_desc *desc,
+                           const clnn_tensor *logits, const clnn_tensor *labels, clnn_tensor *loss,
+                           clnn_tensor *dlogits) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  return class_loss(ctx, KIND_XENT, desc, logits, labels, loss, dlogits, "loss_xent");
+}
+
+clnn_status clnn_loss_soft_accuracy(clnn_context *ctx, const clnn_loss_class_desc *desc,
+                                    const clnn_tensor *logits, const clnn_tensor *labels,
+                                    clnn_tensor *loss, clnn_tensor *dlogits) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  return class_loss(ctx, KIND_SOFTACC, desc, logits, labels, loss, dlogits, "loss_soft_accuracy");
+}
+
+/* ------------------------------------------------------------- InfoNCE */
+
+/* Batch strides of a one-matrix job: unused by the math, but CLBlast's
+ * strided-batched GEMM rejects strides smaller than the matrices. */
+static void one_batch_strides(clnn_gemm_job *j) {
+  j->a_s1 = (j->a_trans ? j->k : j->m) * j->lda;
+  j->b_s1 = j->k * j->ldb;
+  j->c_s1 = j->m * j->ldc;
+}
+
+/* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
+static int64_t padded_ld(int64_t cols) { return cols >= 1024 && (cols & (cols - 1)) == 0 ? cols + 16 : cols; }
+
+/* Where everything lives in the workspace (element offsets) and the block height. */
+typedef struct infonce_plan {
+  int64_t n, m, dim; /* m = 2n anchors */
+  int64_t ldu, ldt, lds;
+  int64_t o_u, o_ut, o_du, o_norm, o_mx, o_se, o_rows, o_parts, o_s;
+  int64_t block; /* rows of S per block */
+  size_t bytes;
+} infonce_plan;
+
+static clnn_status infonce_plan_make(clnn_context *ctx, const clnn_loss_infonce_desc *d, bool grads,
+                                     infonce_plan *p) {
+  memset(p, 0, sizeof *p);
+  p->n = d->n;
+  p->m = 2 * d->n;
+  p->dim = d->dim;
+  p->ldu = padded_ld(d->dim);
+  p->ldt = padded_ld(p->m);
+  p->lds = padded_ld(p->m);
+  p->o_u = 0;
+  p->o_ut = p->o_u + p->m * p->ldu;
+  p->o_du = p->o_ut + p->dim * p->ldt;
+  p->o_norm = p->o_du + (grads ? p->m * p->ldu : 0);
+  p->o_mx = p->o_norm + p->m;
+  p->o_se = p->o_mx + p->m;
+  p->o_rows = p->o_se + p->m;
+  p->o_parts = p->o_rows + p->m;
+  p->o_s = p->o_parts + ceil_div(p->m, LCHUNK);
+  const int64_t limit = (int64_t)(ctx->workspace_limit / sizeof(float));
+  int64_t rows = (limit - p->o_s) / p->lds;
+  if (rows >= p->m) rows = p->m;
+  else rows = rows / MIN_BLOCK_ROWS * MIN_BLOCK_ROWS;
+  if (rows < 1 || (rows < MIN_BLOCK_ROWS && rows < p->m))
+    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED,
+                      "InfoNCE over %lld x %lld embeddings needs at least %lld bytes of workspace, over "
+                      "the limit of %zu bytes",
+                      (long long)p->m, (long long)p->dim,
+                      (long long)((p->o_s + MIN_BLOCK_ROWS * p->lds) * (int64_t)sizeof(float)),
+                      ctx->workspace_limit);
+  p->block = rows;
+  p->bytes = (size_t)(p->o_s + rows * p->lds) * sizeof(float);
+  return CLNN_SUCCESS;
+}
+
+/* S[i0 .. i0 + rows) = U[i0 ..] U^T / t into the block buffer. */
+static clnn_status infonce_sim_block(clnn_context *ctx, const infonce_plan *p, cl_mem ws, int64_t i0,
+                                     int64_t rows, float temperature) {
+  clnn_gemm_job j = clnn__gemm_job(rows, p->m, p->dim);
+  j.alpha = 1.0f / temperature;
+  j.a = ws;
+  j.a_off = (size_t)(p->o_u + i0 * p->ldu);
+  j.lda = p->ldu;
+  j.b = ws;
+  j.b_off = (size_t)p->o_ut;
+  j.ldb = p->ldt;
+  j.c = ws;
+  j.c_off = (size_t)p->o_s;
+  j.ldc = p->lds;
+  one_batch_strides(&j);
+  return clnn__gemm_run(ctx, &j, "loss_infonce:similarity");
+}
+
+static clnn_status check_embeddings(clnn_context *ctx, const clnn_loss_infonce_desc *d,
+                                    const clnn_tensor *z1, const clnn_tensor *z2, const clnn_tensor *loss,
+                                    const clnn_tensor *dz1, const clnn_tensor *dz2) {
+  int64_t zd[2] = {d->n, d->dim};
+  CLNN_TRY(clnn__check_tensor(ctx, z1, "z1", CLNN_FLOAT32, 2, zd));
+  CLNN_TRY(clnn__check_tensor(ctx, z2, "z2", CLNN_FLOAT32, 2, zd));
+  CLNN_TRY(check_scalar(ctx, loss, "loss"));
+  if (dz1) CLNN_TRY(clnn__check_tensor(ctx, dz1, "dz1", CLNN_FLOAT32, 2, zd));
+  if (dz2) CLNN_TRY(clnn__check_tensor(ctx, dz2, "dz2", CLNN_FLOAT32, 2, zd));
+  const clnn_tensor *outs[3] = {loss, dz1, dz2}, *ins[2] = {z1, z2};
+  const char *out_names[3] = {"loss", "dz1", "dz2"}, *in_names[2] = {"z1", "z2"};
+  for (int o = 0; o < 3; o++) {
+    for (int i = 0; i < 2; i++) CLNN_TRY(clnn__check_no_overlap(ctx, outs[o], out_names[o], ins[i], in_names[i]));
+    for (int q = o + 1; q < 3; q++) CLNN_TRY(clnn__check_no_overlap(ctx, outs[o], out_names[o], outs[q], out_names[q]));
+  }
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn_loss_infonce(clnn_context *ctx, const clnn_loss_infonce_desc *desc,
+                              const clnn_tensor *z1, const clnn_tensor *z2, clnn_tensor *loss,
+                              clnn_tensor *dz1, clnn_tensor *dz2) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_TRY(infonce_desc_check(ctx, desc));
+  const clnn_loss_infonce_desc *d = desc;
+  CLNN_TRY(check_embeddings(ctx, d, z1, z2, loss, dz1, dz2));
+  const bool grads = dz1 || dz2;
+  infonce_plan p;
+  CLNN_TRY(infonce_plan_make(ctx, d, grads, &p));
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, p.bytes, &ws));
+  char opts[64];
+  snprintf(opts, sizeof opts, "-DCROSS_VIEW=%d", d->variant == CLNN_INFONCE_CROSS_VIEW ? 1 : 0);
+  clnn_kernel_ref k_norm, k_stats, k_grad, k_back;
+  CLNN_TRY(clnn__kernel(ctx, "loss", "", "infonce_normalize", &k_norm));
+  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "infonce_row_stats", &k_stats));
+  const size_t local[3] = {1, 1, 1};
+  const char *op = "loss_infonce";
+
+  size_t g_all[3] = {(size_t)p.m, 1, 1};
+  CLNN_TRY(clnn__launch(ctx, &k_norm,
+                        CLNN_ARGS(CLNN_ARG_I32(p.n), CLNN_ARG_I32(p.dim), CLNN_ARG_TENSOR(z1), CLNN_ARG_TENSOR(z2),
+                                  CLNN_ARG_F32(d->eps), CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.o_u), CLNN_ARG_I32(p.ldu),
+                                  CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.o_ut), CLNN_ARG_I32(p.ldt), CLNN_ARG_MEM(ws),
+                                  CLNN_ARG_U64(p.o_norm)),
+                        1, g_all, local, op));
+  for (int64_t i0 = 0; i0 < p.m; i0 += p.block) {
+    const int64_t rows = p.m - i0 < p.block ? p.m - i0 : p.block;
+    CLNN_TRY(infonce_sim_block(ctx, &p, ws, i0, rows, d->temperature));
+    size_t g_rows[3] = {(size_t)rows, 1, 1};
+    CLNN_TRY(clnn__launch(ctx, &k_stats,
+                          CLNN_ARGS(CLNN_ARG_I32(p.n), CLNN_ARG_I32(i0), CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.o_s),
+                                    CLNN_ARG_I32(p.lds), CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.o_mx), CLNN_ARG_MEM(ws),
+                                    CLNN_ARG_U64(p.o_se), CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.o_rows)),
+                          1, g_rows, local, op));
+  }
+  CLNN_TRY(launch_mean(ctx, p.m, slot_at(ws, p.o_rows), slot_at(ws, p.o_parts), NULL, (float)p.m, false,
+                       clnn__mem(loss), clnn__off(loss), op));
+  if (!grads) return CLNN_SUCCESS;
+
+  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "infonce_grad_sym", &k_grad));
+  snprintf(opts, sizeof opts, "-DHAS_DZ1=%d -DHAS_DZ2=%d", dz1 ? 1 : 0, dz2 ? 1 : 0);
+  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "infonce_normalize_bwd", &k_back));
+  const float c = d->grad_scale / (float)p.m;
+  for (int64_t i0 = 0; i0 < p.m; i0 += p.block) {
+    const int64_t rows = p.m - i0 < p.block ? p.m - i0 : p.block;
+    if (p.block < p.m) CLNN_TRY(infonce_sim_block(ctx, &p, ws, i0, rows, d->temperature));
+    size_t g_rows[3] = {(size_t)rows, 1, 1};
+    CLNN_TRY(clnn__launch(ctx, &k_grad,
+                          CLNN_ARGS(CLNN_ARG_I32(p.n), CLNN_ARG_I32(i0), CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.o_s),
+                                    CLNN_ARG_I32(p.lds), CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.o_mx), CLNN_ARG_MEM(ws),
+                                    CLNN_ARG_U64(p.o_se), CLNN_ARG_F32(c)),
+                          1, g_rows, local, op));
+    /* dU[i0 ..] = G U / t (G is symmetric, so its block rows give dU's rows) */
+    clnn_gemm_job j = clnn__gemm_job(rows, p.dim, p.m);
+    j.alpha = 1.0f / d->temperature;
+    j.a = ws;
+    j.a_off = (size_t)p.o_s;
+    j.lda = p.lds;
+    j.b = ws;
+    j.b_off = (size_t)p.o_u;
+    j.ldb = p.ldu;
+    j.c = ws;
+    j.c_off = (size_t)(p.o_du + i0 * p.ldu);
+    j.ldc = p.ldu;
+    one_batch_strides(&j);
+    CLNN_TRY(clnn__gemm_run(ctx, &j, "loss_infonce:gradient"));
+  }
+  return clnn__launch(ctx, &k_back,
+                      CLNN_ARGS(CLNN_ARG_I32(p.n), CLNN_ARG_I32(p.dim), CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.o_u),
+                                CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.o_du), CLNN_ARG_I32(p.ldu), CLNN_ARG_MEM(ws),
+                                CLNN_ARG_U64(p.o_norm), CLNN_ARG_F32(d->eps), CLNN_ARG_TENSOR(dz1),
+                                CLNN_ARG_TENSOR(dz2)),
+                      1, g_all, local, op);
+}
