@@ -33,9 +33,9 @@ static clnn_status rf_step(const clnn_rf_info *cur, const clnn_rf_layer *l, int 
   if (!clnn__mul_ok(k_eff - 1, cur->jump, &grow) || grow > RF_RESULT_MAX - cur->size ||
       !clnn__mul_ok(cur->jump, l->stride, &jump) || jump > RF_RESULT_MAX)
     return clnn__fail(NULL, CLNN_ERR_SIZE_OVERFLOW, "the receptive field after layer %d passes 2^62", i);
-  next->size = cur->size + grow;
-  next->jump = jump;
-  next->start = cur->start + ((double)(k_eff - 1) / 2.0 - (double)l->padding) * (double)cur->jump;
+  const clnn_rf_info out = {cur->size + grow, jump,
+                           cur->start + ((double)(k_eff - 1) / 2.0 - (double)l->padding) * (double)cur->jump};
+  *next = out; /* next may be cur */
   return CLNN_SUCCESS;
 }
 
