@@ -198,9 +198,9 @@ static clnn_status launch_mean(clnn_context *ctx, int64_t n, ws_slot v, ws_slot 
 
 typedef enum { KIND_XENT = 0, KIND_SOFTACC = 1 } class_kind;
 
-static clnn_status class_loss(clnn_context *ctx, class_kind kind, const clnn_loss_class_desc *d,
-                              const clnn_tensor *logits, const clnn_tensor *labels, clnn_tensor *loss,
-                              clnn_tensor *dlogits, const char *op) {
+static clnn_status class_loss_check(clnn_context *ctx, class_kind kind, const clnn_loss_class_desc *d,
+                                    const clnn_tensor *logits, const clnn_tensor *labels,
+                                    const clnn_tensor *loss, const clnn_tensor *dlogits) {
   CLNN_TRY(class_desc_check(ctx, d));
   if (kind == KIND_SOFTACC && d->label_smoothing != 0.0f)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "label_smoothing applies to cross-entropy only");
@@ -208,46 +208,73 @@ static clnn_status class_loss(clnn_context *ctx, class_kind kind, const clnn_los
   CLNN_TRY(check_scalar(ctx, loss, "loss"));
   CLNN_TRY(clnn__check_no_overlap(ctx, loss, "loss", logits, "logits"));
   CLNN_TRY(clnn__check_no_overlap(ctx, loss, "loss", labels, "labels"));
-  if (dlogits) {
-    CLNN_TRY(clnn__check_tensor(ctx, dlogits, "dlogits", CLNN_FLOAT32, logits->ndim, logits->dims));
-    CLNN_TRY(clnn__check_no_overlap(ctx, dlogits, "dlogits", logits, "logits"));
-    CLNN_TRY(clnn__check_no_overlap(ctx, dlogits, "dlogits", labels, "labels"));
-    CLNN_TRY(clnn__check_no_overlap(ctx, loss, "loss", dlogits, "dlogits"));
-  }
+  if (!dlogits) return CLNN_SUCCESS;
+  CLNN_TRY(clnn__check_tensor(ctx, dlogits, "dlogits", CLNN_FLOAT32, logits->ndim, logits->dims));
+  CLNN_TRY(clnn__check_no_overlap(ctx, dlogits, "dlogits", logits, "logits"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, dlogits, "dlogits", labels, "labels"));
+  return clnn__check_no_overlap(ctx, loss, "loss", dlogits, "dlogits");
+}
 
-  /* workspace: count parts | their chunk sums | count | row losses | loss parts */
-  const int64_t npos = d->n * d->inner, nchunks = ceil_div(npos, LCHUNK);
-  const int64_t o_count_parts2 = nchunks, o_count = o_count_parts2 + ceil_div(nchunks, LCHUNK);
-  const int64_t o_rows = o_count + 1, o_parts = o_rows + npos;
-  cl_mem ws;
-  CLNN_TRY(clnn__workspace(ctx, (size_t)(o_parts + nchunks) * sizeof(float), &ws));
-  const ws_slot count = slot_at(ws, o_count), rows = slot_at(ws, o_rows);
-  const size_t local1[3] = {1, 1, 1};
-  char opts[96];
-  clnn_kernel_ref k;
+/* Workspace of a classification loss (element offsets). */
+typedef struct class_plan {
+  int64_t npos, nchunks;
+  int64_t o_count_parts, o_count_parts2, o_count, o_rows, o_parts, total;
+} class_plan;
 
+static class_plan class_plan_make(const clnn_loss_class_desc *d) {
+  class_plan p;
+  p.npos = d->n * d->inner;
+  p.nchunks = ceil_div(p.npos, LCHUNK);
+  p.o_count_parts = 0;                                    /* per-chunk label counts */
+  p.o_count_parts2 = p.nchunks;                           /* their chunk sums, when needed */
+  p.o_count = p.o_count_parts2 + ceil_div(p.nchunks, LCHUNK); /* the mean's divisor */
+  p.o_rows = p.o_count + 1;                               /* one loss term per position */
+  p.o_parts = p.o_rows + p.npos;                          /* chunk sums of the terms */
+  p.total = p.o_parts + p.nchunks;
+  return p;
+}
+
+/* ws[o_count] = number of labels that are not ignore_index. */
+static clnn_status launch_count_valid(clnn_context *ctx, const class_plan *p, cl_mem ws,
+                                      const clnn_tensor *labels, int32_t ignore_index, const char *op) {
+  char opts[32];
   snprintf(opts, sizeof opts, "-DLCHUNK=%d", LCHUNK);
+  clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_count_valid", &k));
-  size_t g_chunks[3] = {(size_t)nchunks, 1, 1};
-  const ws_slot count_dst = nchunks > 1 ? slot_at(ws, 0) : count;
+  const size_t global[3] = {(size_t)p->nchunks, 1, 1}, local[3] = {1, 1, 1};
+  /* one chunk: its count is the total */
+  const ws_slot dst = slot_at(ws, p->nchunks > 1 ? p->o_count_parts : p->o_count);
   CLNN_TRY(clnn__launch(ctx, &k,
-                        CLNN_ARGS(CLNN_ARG_I32(npos), CLNN_ARG_TENSOR(labels), CLNN_ARG_I32(d->ignore_index),
-                                  ARG_SLOT(count_dst)),
-                        1, g_chunks, local1, op));
-  if (nchunks > 1)
-    CLNN_TRY(launch_mean(ctx, nchunks, slot_at(ws, 0), slot_at(ws, o_count_parts2), NULL, 1.0f, false, ws,
-                         count.off, op));
+                        CLNN_ARGS(CLNN_ARG_I32(p->npos), CLNN_ARG_TENSOR(labels), CLNN_ARG_I32(ignore_index),
+                                  ARG_SLOT(dst)),
+                        1, global, local, op));
+  if (p->nchunks == 1) return CLNN_SUCCESS;
+  return launch_mean(ctx, p->nchunks, slot_at(ws, p->o_count_parts), slot_at(ws, p->o_count_parts2), NULL, 1.0f,
+                     false, ws, (cl_ulong)p->o_count, op);
+}
 
+static clnn_status class_loss(clnn_context *ctx, class_kind kind, const clnn_loss_class_desc *d,
+                              const clnn_tensor *logits, const clnn_tensor *labels, clnn_tensor *loss,
+                              clnn_tensor *dlogits, const char *op) {
+  CLNN_TRY(class_loss_check(ctx, kind, d, logits, labels, loss, dlogits));
+  const class_plan p = class_plan_make(d);
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)p.total * sizeof(float), &ws));
+  char opts[64];
   snprintf(opts, sizeof opts, "-DKIND=%d -DHAS_GRAD=%d", (int)kind, dlogits ? 1 : 0);
+  clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_class_rows", &k));
-  size_t g_rows[3] = {(size_t)npos, 1, 1}, l_rows[3] = {16, 1, 1};
+
+  CLNN_TRY(launch_count_valid(ctx, &p, ws, labels, d->ignore_index, op));
+  const ws_slot count = slot_at(ws, p.o_count), rows = slot_at(ws, p.o_rows);
+  const size_t global[3] = {(size_t)p.npos, 1, 1}, local[3] = {16, 1, 1};
   CLNN_TRY(clnn__launch(ctx, &k,
-                        CLNN_ARGS(CLNN_ARG_I32(npos), CLNN_ARG_I32(d->classes), CLNN_ARG_I32(d->inner),
+                        CLNN_ARGS(CLNN_ARG_I32(p.npos), CLNN_ARG_I32(d->classes), CLNN_ARG_I32(d->inner),
                                   CLNN_ARG_TENSOR(logits), CLNN_ARG_TENSOR(labels), CLNN_ARG_TENSOR(dlogits),
                                   ARG_SLOT(rows), ARG_SLOT(count), CLNN_ARG_F32(d->label_smoothing),
                                   CLNN_ARG_I32(d->ignore_index), CLNN_ARG_F32(d->grad_scale)),
-                        1, g_rows, l_rows, op));
-  return launch_mean(ctx, npos, rows, slot_at(ws, o_parts), &count, 1.0f, kind == KIND_SOFTACC,
+                        1, global, local, op));
+  return launch_mean(ctx, p.npos, rows, slot_at(ws, p.o_parts), &count, 1.0f, kind == KIND_SOFTACC,
                      clnn__mem(loss), clnn__off(loss), op);
 }
 
@@ -359,80 +386,105 @@ static clnn_status check_embeddings(clnn_context *ctx, const clnn_loss_infonce_d
   return CLNN_SUCCESS;
 }
 
+/* Everything the InfoNCE launches share, set up (kernels built) before any enqueue. */
+typedef struct infonce_run {
+  clnn_context *ctx;
+  const clnn_loss_infonce_desc *d;
+  infonce_plan p;
+  cl_mem ws;
+  clnn_kernel_ref k_norm, k_stats, k_grad, k_back;
+} infonce_run;
+
+#define WS(off) CLNN_ARG_MEM(r->ws), CLNN_ARG_U64((cl_ulong)(off))
+
+static clnn_status infonce_setup(infonce_run *r, clnn_context *ctx, const clnn_loss_infonce_desc *d, bool has_dz1,
+                                 bool has_dz2) {
+  r->ctx = ctx;
+  r->d = d;
+  CLNN_TRY(infonce_plan_make(ctx, d, has_dz1 || has_dz2, &r->p));
+  CLNN_TRY(clnn__workspace(ctx, r->p.bytes, &r->ws));
+  char opts[64];
+  snprintf(opts, sizeof opts, "-DCROSS_VIEW=%d", d->variant == CLNN_INFONCE_CROSS_VIEW ? 1 : 0);
+  CLNN_TRY(clnn__kernel(ctx, "loss", "", "infonce_normalize", &r->k_norm));
+  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "infonce_row_stats", &r->k_stats));
+  if (!has_dz1 && !has_dz2) return CLNN_SUCCESS;
+  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "infonce_grad_sym", &r->k_grad));
+  snprintf(opts, sizeof opts, "-DHAS_DZ1=%d -DHAS_DZ2=%d", has_dz1 ? 1 : 0, has_dz2 ? 1 : 0);
+  return clnn__kernel(ctx, "loss", opts, "infonce_normalize_bwd", &r->k_back);
+}
+
+static const size_t infonce_local[3] = {1, 1, 1};
+
+/* U, U^T and the norms; then per block S, row maxima, sums and loss terms; then the mean. */
+static clnn_status infonce_forward(const infonce_run *r, const clnn_tensor *z1, const clnn_tensor *z2,
+                                   clnn_tensor *loss) {
+  const infonce_plan *p = &r->p;
+  const char *op = "loss_infonce";
+  const size_t g_all[3] = {(size_t)p->m, 1, 1};
+  CLNN_TRY(clnn__launch(r->ctx, &r->k_norm,
+                        CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(p->dim), CLNN_ARG_TENSOR(z1), CLNN_ARG_TENSOR(z2),
+                                  CLNN_ARG_F32(r->d->eps), WS(p->o_u), CLNN_ARG_I32(p->ldu), WS(p->o_ut),
+                                  CLNN_ARG_I32(p->ldt), WS(p->o_norm)),
+                        1, g_all, infonce_local, op));
+  for (int64_t i0 = 0; i0 < p->m; i0 += p->block) {
+    const int64_t rows = p->m - i0 < p->block ? p->m - i0 : p->block;
+    CLNN_TRY(infonce_sim_block(r->ctx, p, r->ws, i0, rows, r->d->temperature));
+    const size_t g_rows[3] = {(size_t)rows, 1, 1};
+    CLNN_TRY(clnn__launch(r->ctx, &r->k_stats,
+                          CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(i0), WS(p->o_s), CLNN_ARG_I32(p->lds),
+                                    WS(p->o_mx), WS(p->o_se), WS(p->o_rows)),
+                          1, g_rows, infonce_local, op));
+  }
+  return launch_mean(r->ctx, p->m, slot_at(r->ws, p->o_rows), slot_at(r->ws, p->o_parts), NULL, (float)p->m,
+                     false, clnn__mem(loss), clnn__off(loss), op);
+}
+
+/* Per block: (S again when blocked,) its symmetrised gradient, dU rows by GEMM; then dz. */
+static clnn_status infonce_backward(const infonce_run *r, clnn_tensor *dz1, clnn_tensor *dz2) {
+  const infonce_plan *p = &r->p;
+  const char *op = "loss_infonce";
+  const float c = r->d->grad_scale / (float)p->m;
+  for (int64_t i0 = 0; i0 < p->m; i0 += p->block) {
+    const int64_t rows = p->m - i0 < p->block ? p->m - i0 : p->block;
+    if (p->block < p->m) CLNN_TRY(infonce_sim_block(r->ctx, p, r->ws, i0, rows, r->d->temperature));
+    const size_t g_rows[3] = {(size_t)rows, 1, 1};
+    CLNN_TRY(clnn__launch(r->ctx, &r->k_grad,
+                          CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(i0), WS(p->o_s), CLNN_ARG_I32(p->lds),
+                                    WS(p->o_mx), WS(p->o_se), CLNN_ARG_F32(c)),
+                          1, g_rows, infonce_local, op));
+    /* dU[i0 ..] = G U / t (G is symmetric, so its block rows give dU's rows) */
+    clnn_gemm_job j = clnn__gemm_job(rows, p->dim, p->m);
+    j.alpha = 1.0f / r->d->temperature;
+    j.a = j.b = j.c = r->ws;
+    j.a_off = (size_t)p->o_s;
+    j.lda = p->lds;
+    j.b_off = (size_t)p->o_u;
+    j.ldb = p->ldu;
+    j.c_off = (size_t)(p->o_du + i0 * p->ldu);
+    j.ldc = p->ldu;
+    one_batch_strides(&j);
+    CLNN_TRY(clnn__gemm_run(r->ctx, &j, "loss_infonce:gradient"));
+  }
+  const size_t g_all[3] = {(size_t)p->m, 1, 1};
+  return clnn__launch(r->ctx, &r->k_back,
+                      CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(p->dim), WS(p->o_u), WS(p->o_du),
+                                CLNN_ARG_I32(p->ldu), WS(p->o_norm), CLNN_ARG_F32(r->d->eps), CLNN_ARG_TENSOR(dz1),
+                                CLNN_ARG_TENSOR(dz2)),
+                      1, g_all, infonce_local, op);
+}
+
+#undef WS
+
 clnn_status clnn_loss_infonce(clnn_context *ctx, const clnn_loss_infonce_desc *desc,
                               const clnn_tensor *z1, const clnn_tensor *z2, clnn_tensor *loss,
                               clnn_tensor *dz1, clnn_tensor *dz2) {
   CLNN_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(infonce_desc_check(ctx, desc));
-  const clnn_loss_infonce_desc *d = desc;
-  CLNN_TRY(check_embeddings(ctx, d, z1, z2, loss, dz1, dz2));
-  const bool grads = dz1 || dz2;
-  infonce_plan p;
-  CLNN_TRY(infonce_plan_make(ctx, d, grads, &p));
-  cl_mem ws;
-  CLNN_TRY(clnn__workspace(ctx, p.bytes, &ws));
-  char opts[64];
-  snprintf(opts, sizeof opts, "-DCROSS_VIEW=%d", d->variant == CLNN_INFONCE_CROSS_VIEW ? 1 : 0);
-  clnn_kernel_ref k_norm, k_stats, k_grad, k_back;
-  CLNN_TRY(clnn__kernel(ctx, "loss", "", "infonce_normalize", &k_norm));
-  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "infonce_row_stats", &k_stats));
-  const size_t local[3] = {1, 1, 1};
-  const char *op = "loss_infonce";
-
-  size_t g_all[3] = {(size_t)p.m, 1, 1};
-  CLNN_TRY(clnn__launch(ctx, &k_norm,
-                        CLNN_ARGS(CLNN_ARG_I32(p.n), CLNN_ARG_I32(p.dim), CLNN_ARG_TENSOR(z1), CLNN_ARG_TENSOR(z2),
-                                  CLNN_ARG_F32(d->eps), CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.o_u), CLNN_ARG_I32(p.ldu),
-                                  CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.o_ut), CLNN_ARG_I32(p.ldt), CLNN_ARG_MEM(ws),
-                                  CLNN_ARG_U64(p.o_norm)),
-                        1, g_all, local, op));
-  for (int64_t i0 = 0; i0 < p.m; i0 += p.block) {
-    const int64_t rows = p.m - i0 < p.block ? p.m - i0 : p.block;
-    CLNN_TRY(infonce_sim_block(ctx, &p, ws, i0, rows, d->temperature));
-    size_t g_rows[3] = {(size_t)rows, 1, 1};
-    CLNN_TRY(clnn__launch(ctx, &k_stats,
-                          CLNN_ARGS(CLNN_ARG_I32(p.n), CLNN_ARG_I32(i0), CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.o_s),
-                                    CLNN_ARG_I32(p.lds), CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.o_mx), CLNN_ARG_MEM(ws),
-                                    CLNN_ARG_U64(p.o_se), CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.o_rows)),
-                          1, g_rows, local, op));
-  }
-  CLNN_TRY(launch_mean(ctx, p.m, slot_at(ws, p.o_rows), slot_at(ws, p.o_parts), NULL, (float)p.m, false,
-                       clnn__mem(loss), clnn__off(loss), op));
-  if (!grads) return CLNN_SUCCESS;
-
-  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "infonce_grad_sym", &k_grad));
-  snprintf(opts, sizeof opts, "-DHAS_DZ1=%d -DHAS_DZ2=%d", dz1 ? 1 : 0, dz2 ? 1 : 0);
-  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "infonce_normalize_bwd", &k_back));
-  const float c = d->grad_scale / (float)p.m;
-  for (int64_t i0 = 0; i0 < p.m; i0 += p.block) {
-    const int64_t rows = p.m - i0 < p.block ? p.m - i0 : p.block;
-    if (p.block < p.m) CLNN_TRY(infonce_sim_block(ctx, &p, ws, i0, rows, d->temperature));
-    size_t g_rows[3] = {(size_t)rows, 1, 1};
-    CLNN_TRY(clnn__launch(ctx, &k_grad,
-                          CLNN_ARGS(CLNN_ARG_I32(p.n), CLNN_ARG_I32(i0), CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.o_s),
-                                    CLNN_ARG_I32(p.lds), CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.o_mx), CLNN_ARG_MEM(ws),
-                                    CLNN_ARG_U64(p.o_se), CLNN_ARG_F32(c)),
-                          1, g_rows, local, op));
-    /* dU[i0 ..] = G U / t (G is symmetric, so its block rows give dU's rows) */
-    clnn_gemm_job j = clnn__gemm_job(rows, p.dim, p.m);
-    j.alpha = 1.0f / d->temperature;
-    j.a = ws;
-    j.a_off = (size_t)p.o_s;
-    j.lda = p.lds;
-    j.b = ws;
-    j.b_off = (size_t)p.o_u;
-    j.ldb = p.ldu;
-    j.c = ws;
-    j.c_off = (size_t)(p.o_du + i0 * p.ldu);
-    j.ldc = p.ldu;
-    one_batch_strides(&j);
-    CLNN_TRY(clnn__gemm_run(ctx, &j, "loss_infonce:gradient"));
-  }
-  return clnn__launch(ctx, &k_back,
-                      CLNN_ARGS(CLNN_ARG_I32(p.n), CLNN_ARG_I32(p.dim), CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.o_u),
-                                CLNN_ARG_MEM(ws), CLNN_ARG_U64(p.o_du), CLNN_ARG_I32(p.ldu), CLNN_ARG_MEM(ws),
-                                CLNN_ARG_U64(p.o_norm), CLNN_ARG_F32(d->eps), CLNN_ARG_TENSOR(dz1),
-                                CLNN_ARG_TENSOR(dz2)),
-                      1, g_all, local, op);
+  CLNN_TRY(check_embeddings(ctx, desc, z1, z2, loss, dz1, dz2));
+  infonce_run r;
+  CLNN_TRY(infonce_setup(&r, ctx, desc, dz1 != NULL, dz2 != NULL));
+  CLNN_TRY(infonce_forward(&r, z1, z2, loss));
+  if (!dz1 && !dz2) return CLNN_SUCCESS;
+  return infonce_backward(&r, dz1, dz2);
 }

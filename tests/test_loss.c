@@ -182,7 +182,8 @@ START_TEST(test_all_ignored) {
 }
 END_TEST
 
-/* A label outside [0, classes): NaN loss and NaN row on the device, INVALID_VALUE on the host. */
+/* A label outside [0, classes): NaN loss and NaN row on the device, INVALID_VALUE on the host.
+ * A NaN logit: NaN loss and NaN row. */
 START_TEST(test_bad_label_values) {
   class_case c = {5, 4, 0, 0, 0.0f, 0, 1.0f, 1.0f};
   class_problem p;
@@ -198,6 +199,15 @@ START_TEST(test_bad_label_values) {
   ck_assert(strstr(clnn_context_errmsg(NULL), "labels[2]") != NULL);
   p.labels[2] = -7;
   TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_ref_loss_soft_accuracy(&p.d, p.logits, p.labels, &ref_loss, NULL));
+  /* a NaN logit is not hidden by the max subtraction: NaN loss, NaN row */
+  p.labels[2] = 1;
+  p.logits[3 * 4 + 2] = NAN;
+  for (int k = 0; k < 2; k++) {
+    class_run(tu_ctx(), (class_kind)k, &p, true, &loss, &g);
+    ck_assert(isnan(loss));
+    for (int c = 0; c < 4; c++) ck_assert(isnan(g[3 * 4 + c]) && !isnan(g[0 * 4 + c]));
+    free(g);
+  }
   class_problem_free(&p);
 }
 END_TEST
