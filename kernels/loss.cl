@@ -77,66 +77,199 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_finish(
 #define HAS_GRAD 1
 #endif
 
+/* Sum of the 16 lanes in a fixed (pairwise) order. */
+inline float hsum16(const float16 v) {
+  const float8 s8 = v.lo + v.hi;
+  const float4 s4 = s8.lo + s8.hi;
+  const float2 s2 = s4.lo + s4.hi;
+  return s2.x + s2.y;
+}
+
+inline float hmax16(const float16 v) {
+  const float8 s8 = fmax(v.lo, v.hi);
+  const float4 s4 = fmax(s8.lo, s8.hi);
+  const float2 s2 = fmax(s4.lo, s4.hi);
+  return fmax(s2.x, s2.y);
+}
+
 /*
- * loss_class_rows: one position per work-item: its loss term into
- * rowloss[r] (cross-entropy: logsumexp(z) - sum_k q_k z_k; soft accuracy:
- * p_y) and, with HAS_GRAD, its gradient row scaled by grad_scale / *count.
- * Ignored positions get 0 and a zero row; labels out of range get NaN.
- * -D: KIND, HAS_GRAD. NDRange (npos rounded up to 16), local (16).
+ * The three class kernels share their arguments:
+ *   n, classes, inner; logits; labels; dlogits (HAS_GRAD); rowloss (one term per
+ *   position); count (the mean's divisor); smoothing; ignore_index; grad_scale.
+ * The loss term of a position is logsumexp(z) - sum_k q_k z_k for
+ * cross-entropy (q = (1 - e) one-hot + e / classes) and p_y for soft
+ * accuracy; its gradient row is scaled by grad_scale / *count. A NaN logit
+ * reaches the sum of exponentials, so the term and the row become NaN;
+ * ignored positions get 0 and a zero row, labels out of range NaN.
+ * Maxima use fmax: a NaN logit still reaches the sum of exponentials.
  */
-__kernel __attribute__((reqd_work_group_size(16, 1, 1))) void loss_class_rows(
-    const int npos, const int classes, const int inner, CTENSOR(logits), CITENSOR(labels),
-    TENSOR(dlogits), TENSOR(rowloss), CTENSOR(count), const float smoothing,
-    const int ignore_index, const float grad_scale) {
-  const int r = get_global_id(0);
-  if (r >= npos) return;
-  const int b = r / inner, p = r % inner;
-  const size_t base = (size_t)b * classes * inner + p;
-  __global const float *z = AT(logits) + base;
-#if HAS_GRAD
-  __global float *g = AT(dlogits) + base;
-#endif
+#define CLASS_ARGS                                                                                 \
+  const int n, const int classes, const int inner, CTENSOR(logits), CITENSOR(labels),               \
+      TENSOR(dlogits), TENSOR(rowloss), CTENSOR(count), const float smoothing, const int ignore_index, \
+      const float grad_scale
+
+/*
+ * loss_class_rows: one position per work-item, positions p0 + i of sample b
+ * (classes strided by inner). Used for per-pixel tails (and inner < 16).
+ * -D: KIND, HAS_GRAD. NDRange (positions, n), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_class_rows(CLASS_ARGS, const int p0) {
+  const int p = p0 + get_global_id(0), b = get_global_id(1);
+  const int r = b * inner + p;
+  __global const float *z = AT(logits) + (size_t)b * classes * inner + p;
   const int y = AT(labels)[r];
   if (y == ignore_index || y < 0 || y >= classes) {
     const float v = y == ignore_index ? 0.0f : NAN;
     AT(rowloss)[r] = v;
 #if HAS_GRAD
+    __global float *g = AT(dlogits) + (size_t)b * classes * inner + p;
     for (int k = 0; k < classes; k++) g[(size_t)k * inner] = v;
 #endif
     return;
   }
-  float m = z[0];
-  for (int k = 1; k < classes; k++) {
-    const float v = z[(size_t)k * inner];
-    m = (v > m || isnan(v)) ? v : m; /* NaN propagates, unlike fmax */
-  }
-  float sum = 0.0f;
-  for (int k = 0; k < classes; k++) sum += exp(z[(size_t)k * inner] - m);
-  const float inv_sum = 1.0f / sum;
-#if HAS_GRAD
-  const float gs = grad_scale / AT(count)[0];
-#endif
-#if KIND == KIND_XENT
-  /* -sum_k q_k log p_k = log(sum) - sum_k q_k (z_k - m), as sum_k q_k = 1 */
-  const float q_off = smoothing / classes, q_on = 1.0f - smoothing + q_off;
-  float qz = 0.0f;
+  float m = -INFINITY;
+  for (int k = 0; k < classes; k++) m = fmax(m, z[(size_t)k * inner]);
+  float sum = 0.0f, zsum = 0.0f; /* zsum: sum of z - m, for the smoothing term */
   for (int k = 0; k < classes; k++) {
-    const float zk = z[(size_t)k * inner] - m, q = k == y ? q_on : q_off;
-    qz += q * zk;
-#if HAS_GRAD
-    g[(size_t)k * inner] = gs * (exp(zk) * inv_sum - q);
-#endif
+    const float v = z[(size_t)k * inner] - m;
+    sum += exp(v);
+    zsum += v;
   }
-  AT(rowloss)[r] = log(sum) - qz;
+  const float zy = z[(size_t)y * inner] - m, q_off = smoothing / classes;
+#if KIND == KIND_XENT
+  AT(rowloss)[r] = log(sum) - ((1.0f - smoothing) * zy + q_off * zsum);
 #else
-  const float py = exp(z[(size_t)y * inner] - m) * inv_sum;
+  const float py = exp(zy) / sum;
   AT(rowloss)[r] = py;
+  (void)zsum;
+  (void)q_off;
+#endif
 #if HAS_GRAD
+  __global float *g = AT(dlogits) + (size_t)b * classes * inner + p;
+  const float gs = grad_scale / AT(count)[0], inv_sum = 1.0f / sum;
   for (int k = 0; k < classes; k++) {
     const float pk = exp(z[(size_t)k * inner] - m) * inv_sum;
+#if KIND == KIND_XENT
+    g[(size_t)k * inner] = gs * (pk - (k == y ? 1.0f - smoothing + q_off : q_off));
+#else
     g[(size_t)k * inner] = -gs * py * ((k == y ? 1.0f : 0.0f) - pk);
+#endif
   }
 #endif
+}
+
+/*
+ * loss_class_contig: plain (n, classes) logits, one row per work-item, the
+ * classes in float16 strides then a scalar tail (vector exp).
+ * -D: KIND, HAS_GRAD. NDRange (n), local (1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_class_contig(CLASS_ARGS) {
+  const int r = get_global_id(0);
+  __global const float *z = AT(logits) + (size_t)r * classes;
+  const int y = AT(labels)[r];
+  const int kv = classes / 16 * 16;
+  if (y == ignore_index || y < 0 || y >= classes) {
+    const float v = y == ignore_index ? 0.0f : NAN;
+    AT(rowloss)[r] = v;
+#if HAS_GRAD
+    __global float *g = AT(dlogits) + (size_t)r * classes;
+    for (int k = 0; k < kv; k += 16) vstore16((float16)(v), 0, g + k);
+    for (int k = kv; k < classes; k++) g[k] = v;
+#endif
+    return;
+  }
+  float16 m16 = (float16)(-INFINITY);
+  for (int k = 0; k < kv; k += 16) m16 = fmax(m16, vload16(0, z + k));
+  float m = hmax16(m16);
+  for (int k = kv; k < classes; k++) m = fmax(m, z[k]);
+  float16 s16 = (float16)(0.0f), zs16 = (float16)(0.0f);
+  for (int k = 0; k < kv; k += 16) {
+    const float16 v = vload16(0, z + k) - m;
+    s16 += exp(v);
+    zs16 += v;
+  }
+  float sum = hsum16(s16), zsum = hsum16(zs16);
+  for (int k = kv; k < classes; k++) {
+    const float v = z[k] - m;
+    sum += exp(v);
+    zsum += v;
+  }
+  const float inv_sum = 1.0f / sum, zy = z[y] - m, q_off = smoothing / classes;
+  (void)inv_sum; /* unused by cross-entropy without gradient */
+#if KIND == KIND_XENT
+  AT(rowloss)[r] = log(sum) - ((1.0f - smoothing) * zy + q_off * zsum);
+#else
+  const float py = exp(zy) * inv_sum;
+  AT(rowloss)[r] = py;
+  (void)zsum;
+  (void)q_off;
+#endif
+#if HAS_GRAD
+  /* every class as if it were not the label, then the label's entry */
+  __global float *g = AT(dlogits) + (size_t)r * classes;
+  const float gs = grad_scale / AT(count)[0];
+#if KIND == KIND_XENT
+  const float a = gs * inv_sum, c = -gs * q_off, label_fix = -gs * (1.0f - smoothing);
+#else
+  const float a = gs * py * inv_sum, c = 0.0f, label_fix = -gs * py;
+#endif
+  for (int k = 0; k < kv; k += 16) vstore16(fma(exp(vload16(0, z + k) - m), a, c), 0, g + k);
+  for (int k = kv; k < classes; k++) g[k] = fma(exp(z[k] - m), a, c);
+  g[y] = fma(exp(zy), a, c) + label_fix;
+#endif
+}
+
+/*
+ * loss_class_pix: per-pixel logits (n, classes, inner), 16 consecutive
+ * positions of one sample per work-item as float16 lanes; positions
+ * 16 * get_global_id(0) + lane of sample get_global_id(1).
+ * -D: KIND, HAS_GRAD. NDRange (inner / 16, n), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_class_pix(CLASS_ARGS) {
+  const int p = get_global_id(0) * 16, b = get_global_id(1);
+  const int r = b * inner + p;
+  __global const float *z = AT(logits) + (size_t)b * classes * inner + p;
+  const int16 y = vload16(0, AT(labels) + r);
+  const int16 ignored = y == (int16)(ignore_index);
+  const int16 bad = ~ignored & (y < (int16)(0) | y >= (int16)(classes));
+  float16 m = (float16)(-INFINITY);
+  for (int k = 0; k < classes; k++) m = fmax(m, vload16(0, z + (size_t)k * inner));
+  float16 sum = (float16)(0.0f), zsum = (float16)(0.0f), zy = (float16)(0.0f);
+  for (int k = 0; k < classes; k++) {
+    const float16 v = vload16(0, z + (size_t)k * inner) - m;
+    sum += exp(v);
+    zsum += v;
+    zy = select(zy, v, y == (int16)(k));
+  }
+  const float16 inv_sum = 1.0f / sum;
+  const float q_off = smoothing / classes, q_on = 1.0f - smoothing + q_off;
+#if KIND == KIND_XENT
+  float16 term = log(sum) - ((1.0f - smoothing) * zy + q_off * zsum);
+#else
+  const float16 py = exp(zy) * inv_sum;
+  float16 term = py;
+  (void)zsum;
+#endif
+  (void)inv_sum;
+  (void)q_on;
+  term = select(term, (float16)(0.0f), ignored);
+  term = select(term, (float16)(NAN), bad);
+  vstore16(term, 0, AT(rowloss) + r);
+#if HAS_GRAD
+  __global float *g = AT(dlogits) + (size_t)b * classes * inner + p;
+  const float gs = grad_scale / AT(count)[0];
+  for (int k = 0; k < classes; k++) {
+    const float16 pk = exp(vload16(0, z + (size_t)k * inner) - m) * inv_sum;
+    const int16 is_y = y == (int16)(k);
+#if KIND == KIND_XENT
+    float16 gk = gs * (pk - select((float16)(q_off), (float16)(q_on), is_y));
+#else
+    float16 gk = -gs * py * (select((float16)(0.0f), (float16)(1.0f), is_y) - pk);
+#endif
+    gk = select(gk, (float16)(0.0f), ignored);
+    gk = select(gk, (float16)(NAN), bad);
+    vstore16(gk, 0, g + (size_t)k * inner);
+  }
 #endif
 }
 
@@ -180,10 +313,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_normalize(
     const float16 v = vload16(0, z + c);
     acc = fma(v, v, acc);
   }
-  const float8 s8 = acc.lo + acc.hi;
-  const float4 s4 = s8.lo + s8.hi;
-  const float2 s2 = s4.lo + s4.hi;
-  float ss = s2.x + s2.y;
+  float ss = hsum16(acc);
   for (; c < dim; c++) ss = fma(z[c], z[c], ss);
   const float r = sqrt(ss);
   const float inv = 1.0f / fmax(r, eps);
@@ -197,6 +327,25 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_normalize(
   AT(norm)[i] = r;
 }
 
+/* Maximum and sum of exp(v - m) of row[k0 .. k1): float16 strides, then the tail. */
+inline float range_max(__global const float *row, const int k0, const int k1) {
+  float16 m16 = (float16)(-INFINITY);
+  int k = k0;
+  for (; k + 16 <= k1; k += 16) m16 = fmax(m16, vload16(0, row + k));
+  float m = hmax16(m16);
+  for (; k < k1; k++) m = fmax(m, row[k]);
+  return m;
+}
+
+inline float range_sum_exp(__global const float *row, const int k0, const int k1, const float m) {
+  float16 s16 = (float16)(0.0f);
+  int k = k0;
+  for (; k + 16 <= k1; k += 16) s16 += exp(vload16(0, row + k) - m);
+  float s = hsum16(s16);
+  for (; k < k1; k++) s += exp(row[k] - m);
+  return s;
+}
+
 /*
  * infonce_row_stats: for the rows i = i0 + r of a block of the similarity
  * matrix S (row r at s + r * lds): mx[i] = max over candidates, se[i] = sum
@@ -208,12 +357,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_row_stats(
   const int r = get_global_id(0), i = i0 + r;
   __global const float *row = AT(s) + (size_t)r * lds;
   CANDIDATE_RANGES(i, n, k0, k1, k2, k3);
-  float m = -INFINITY;
-  for (int k = k0; k < k1; k++) m = fmax(m, row[k]);
-  for (int k = k2; k < k3; k++) m = fmax(m, row[k]);
-  float sum = 0.0f;
-  for (int k = k0; k < k1; k++) sum += exp(row[k] - m);
-  for (int k = k2; k < k3; k++) sum += exp(row[k] - m);
+  const float m = fmax(range_max(row, k0, k1), range_max(row, k2, k3));
+  const float sum = range_sum_exp(row, k0, k1, m) + range_sum_exp(row, k2, k3, m);
   const int pos = i < n ? i + n : i - n;
   AT(mx)[i] = m;
   AT(se)[i] = sum;
@@ -224,23 +369,31 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_row_stats(
  * infonce_grad_sym: overwrite a block of S with the symmetrised gradient
  *   G[i][k] = c (P_ik + P_ki - 2 [k == pos(i)]) for candidates, else 0,
  * with P_ik = exp(S_ik - mx[i]) / se[i], using S_ki = S_ik (S = U U^T / t),
- * c = grad_scale / (2n). Then dU = G U / t (one GEMM).
+ * c = grad_scale / (2n). Then dU = G U / t (one GEMM). Every k is computed
+ * in float16 strides; the positive and the non-candidates are fixed after.
  * -D: CROSS_VIEW. NDRange (rows), local (1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_grad_sym(
     const int n, const int i0, TENSOR(s), const int lds, CTENSOR(mx), CTENSOR(se), const float c) {
-  const int r = get_global_id(0), i = i0 + r;
+  const int r = get_global_id(0), i = i0 + r, m2 = 2 * n;
   __global float *row = AT(s) + (size_t)r * lds;
   __global const float *m = AT(mx);
   __global const float *e = AT(se);
-  const float mi = m[i], inv_ei = 1.0f / e[i];
+  const float mi = m[i], ci = c / e[i];
+  int k = 0;
+  for (; k + 16 <= m2; k += 16) {
+    const float16 v = vload16(0, row + k);
+    const float16 g = exp(v - mi) * ci + c * exp(v - vload16(0, m + k)) / vload16(0, e + k);
+    vstore16(g, 0, row + k);
+  }
+  for (; k < m2; k++) row[k] = exp(row[k] - mi) * ci + c * exp(row[k] - m[k]) / e[k];
   const int pos = i < n ? i + n : i - n;
-  CANDIDATE_RANGES(i, n, k0, k1, k2, k3);
-  for (int k = 0; k < 2 * n; k++) {
-    const bool cand = (k >= k0 && k < k1) || (k >= k2 && k < k3);
-    const float v = row[k];
-    const float g = exp(v - mi) * inv_ei + exp(v - m[k]) / e[k] - (k == pos ? 2.0f : 0.0f);
-    row[k] = cand ? c * g : 0.0f;
+  row[pos] -= 2.0f * c;
+  if (CROSS_VIEW) {
+    const int own = i < n ? 0 : n; /* the anchor's own view: no candidates */
+    for (k = own; k < own + n; k++) row[k] = 0.0f;
+  } else {
+    row[i] = 0.0f;
   }
 }
 

@@ -253,6 +253,44 @@ static clnn_status launch_count_valid(clnn_context *ctx, const class_plan *p, cl
                      false, ws, (cl_ulong)p->o_count, op);
 }
 
+#define CLASS_ARG_LIST(d, logits, labels, dlogits, rows, count)                                          \
+  CLNN_ARG_I32((d)->n), CLNN_ARG_I32((d)->classes), CLNN_ARG_I32((d)->inner), CLNN_ARG_TENSOR(logits),      \
+      CLNN_ARG_TENSOR(labels), CLNN_ARG_TENSOR(dlogits), ARG_SLOT(rows), ARG_SLOT(count),                  \
+      CLNN_ARG_F32((d)->label_smoothing), CLNN_ARG_I32((d)->ignore_index), CLNN_ARG_F32((d)->grad_scale)
+
+/*
+ * The loss term and gradient row of every position: plain logits one row
+ * per work-item (classes in float16 strides); per-pixel logits 16
+ * positions per work-item, and the last inner % 16 positions one each.
+ */
+static clnn_status launch_class_rows(clnn_context *ctx, class_kind kind, const clnn_loss_class_desc *d,
+                                     const clnn_tensor *logits, const clnn_tensor *labels, clnn_tensor *dlogits,
+                                     ws_slot rows, ws_slot count, const char *op) {
+  char opts[64];
+  snprintf(opts, sizeof opts, "-DKIND=%d -DHAS_GRAD=%d", (int)kind, dlogits ? 1 : 0);
+  const size_t local[3] = {1, 1, 1};
+  clnn_kernel_ref k;
+  if (d->inner == 1) {
+    CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_class_contig", &k));
+    const size_t global[3] = {(size_t)d->n, 1, 1};
+    return clnn__launch(ctx, &k, CLNN_ARGS(CLASS_ARG_LIST(d, logits, labels, dlogits, rows, count)), 1, global,
+                        local, op);
+  }
+  const int64_t vec = d->inner / 16 * 16;
+  if (vec > 0) {
+    CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_class_pix", &k));
+    const size_t global[3] = {(size_t)(vec / 16), (size_t)d->n, 1};
+    CLNN_TRY(clnn__launch(ctx, &k, CLNN_ARGS(CLASS_ARG_LIST(d, logits, labels, dlogits, rows, count)), 2, global,
+                          local, op));
+  }
+  if (vec == d->inner) return CLNN_SUCCESS;
+  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_class_rows", &k));
+  const size_t global[3] = {(size_t)(d->inner - vec), (size_t)d->n, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLASS_ARG_LIST(d, logits, labels, dlogits, rows, count), CLNN_ARG_I32(vec)), 2,
+                      global, local, op);
+}
+
 static clnn_status class_loss(clnn_context *ctx, class_kind kind, const clnn_loss_class_desc *d,
                               const clnn_tensor *logits, const clnn_tensor *labels, clnn_tensor *loss,
                               clnn_tensor *dlogits, const char *op) {
@@ -260,20 +298,9 @@ static clnn_status class_loss(clnn_context *ctx, class_kind kind, const clnn_los
   const class_plan p = class_plan_make(d);
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)p.total * sizeof(float), &ws));
-  char opts[64];
-  snprintf(opts, sizeof opts, "-DKIND=%d -DHAS_GRAD=%d", (int)kind, dlogits ? 1 : 0);
-  clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_class_rows", &k));
-
-  CLNN_TRY(launch_count_valid(ctx, &p, ws, labels, d->ignore_index, op));
   const ws_slot count = slot_at(ws, p.o_count), rows = slot_at(ws, p.o_rows);
-  const size_t global[3] = {(size_t)p.npos, 1, 1}, local[3] = {16, 1, 1};
-  CLNN_TRY(clnn__launch(ctx, &k,
-                        CLNN_ARGS(CLNN_ARG_I32(p.npos), CLNN_ARG_I32(d->classes), CLNN_ARG_I32(d->inner),
-                                  CLNN_ARG_TENSOR(logits), CLNN_ARG_TENSOR(labels), CLNN_ARG_TENSOR(dlogits),
-                                  ARG_SLOT(rows), ARG_SLOT(count), CLNN_ARG_F32(d->label_smoothing),
-                                  CLNN_ARG_I32(d->ignore_index), CLNN_ARG_F32(d->grad_scale)),
-                        1, global, local, op));
+  CLNN_TRY(launch_count_valid(ctx, &p, ws, labels, d->ignore_index, op));
+  CLNN_TRY(launch_class_rows(ctx, kind, d, logits, labels, dlogits, rows, count, op));
   return launch_mean(ctx, p.npos, rows, slot_at(ws, p.o_parts), &count, 1.0f, kind == KIND_SOFTACC,
                      clnn__mem(loss), clnn__off(loss), op);
 }

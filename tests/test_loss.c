@@ -209,6 +209,21 @@ START_TEST(test_bad_label_values) {
     free(g);
   }
   class_problem_free(&p);
+  /* per-pixel logits (16-position lanes): only the bad position's gradient is NaN */
+  class_case pc = {2, 3, 4, 8, 0.0f, 0, 1.0f, 1.0f};
+  class_problem_make(&p, &pc, 2101);
+  p.labels[32 + 5] = 3;
+  p.labels[32 + 6] = p.d.ignore_index;
+  for (int k = 0; k < 2; k++) {
+    class_run(tu_ctx(), (class_kind)k, &p, true, &loss, &g);
+    ck_assert(isnan(loss));
+    for (int c = 0; c < 3; c++) {
+      const size_t at = (size_t)(1 * 3 + c) * 32; /* sample 1, class c */
+      ck_assert(isnan(g[at + 5]) && g[at + 6] == 0.0f && !isnan(g[at + 7]) && !isnan(g[c * 32 + 5]));
+    }
+    free(g);
+  }
+  class_problem_free(&p);
 }
 END_TEST
 
