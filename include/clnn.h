@@ -477,7 +477,8 @@ clnn_status clnn_linear_desc_check(const clnn_linear_desc *desc);
  * y = act(x W^T + b). b may be NULL. y must not overlap x, w or b.
  * Statuses: those of clnn_linear_desc_check, CLNN_ERR_NULL_POINTER,
  * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
- * CLNN_ERR_UNSUPPORTED (w needs more scratch than the workspace limit),
+ * CLNN_ERR_UNSUPPORTED (the workspace limit cannot hold 32 columns of a
+ * packed GEMM operand; wider operands are packed in chunks of columns),
  * CLNN_ERR_BUILD_FAILED, CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL, CLNN_ERR_BLAS.
  */
 clnn_status clnn_linear_fwd(clnn_context *ctx, const clnn_linear_desc *desc, const clnn_tensor *x,

@@ -125,69 +125,78 @@ static int64_t panel_elems(int64_t n, int64_t k) { return (n + PANEL_N - 1) / PA
  * or when trans, t holds its transpose (N x K, row stride ld). When the
  * engine cannot read t as it is, B is packed into the workspace (panels for
  * the own engine, a transposed copy for CLBlast) chunk of columns by chunk
- * of columns, so the workspace limit bounds the scratch.
- * gemm_prepare checks and allocates everything (before any enqueue),
- * gemm_run enqueues.
+ * of columns, so the workspace limit bounds the scratch. The packed copy
+ * starts `reserve` floats into the workspace (the caller's own scratch
+ * comes first). gemm_prepare checks and allocates everything before any
+ * enqueue; gemm_run enqueues.
  */
 typedef struct b_operand {
   const clnn_tensor *t;
   int64_t ld;
   bool trans;
-  bool pack;   /* copied into the workspace */
-  int64_t cols; /* columns per chunk when packed */
+  bool pack;       /* copied into the workspace */
+  int64_t cols;    /* columns per chunk when packed */
+  int64_t ws_off;  /* where the copy starts in the workspace (floats) */
   cl_mem ws;
   clnn_kernel_ref pack_kernel;
 } b_operand;
 
+static int64_t workspace_floats(const clnn_context *ctx) { return (int64_t)(ctx->workspace_limit / sizeof(float)); }
+
+/* Columns of a K-deep packed operand that fit after reserve floats (a multiple of 32, 0 if none). */
+static int64_t packable_cols(const clnn_context *ctx, int64_t k, int64_t reserve) {
+  int64_t room = workspace_floats(ctx) - reserve;
+  return room <= 0 ? 0 : room / k / PANEL_N * PANEL_N;
+}
+
 static clnn_status gemm_prepare(clnn_context *ctx, const clnn_gemm_job *j, const clnn_tensor *t,
-                                int64_t ld, bool trans, b_operand *b) {
+                                int64_t ld, bool trans, int64_t reserve, b_operand *b) {
   const bool own = clnn__use_own_gemm(ctx);
   memset(b, 0, sizeof *b);
   b->t = t;
   b->ld = ld;
   b->trans = trans;
   b->pack = trans || (own && bad_stride(ld));
-  if (!b->pack) return CLNN_SUCCESS;
-  /* widest column chunk (a multiple of the panel width) whose copy fits */
-  b->cols = (int64_t)(ctx->workspace_limit / sizeof(float)) / j->k / PANEL_N * PANEL_N;
+  b->ws_off = reserve;
+  if (!b->pack) return reserve ? clnn__workspace(ctx, (size_t)reserve * sizeof(float), &b->ws) : CLNN_SUCCESS;
+  b->cols = packable_cols(ctx, j->k, reserve);
   if (b->cols < PANEL_N)
     return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED,
                       "%lld x %d floats of packed GEMM operand exceed the workspace limit of %zu bytes",
                       (long long)j->k, PANEL_N, ctx->workspace_limit);
   if (b->cols > j->n) b->cols = j->n;
-  if (own) CLNN_TRY(clnn__kernel(ctx, "gemm", trans ? "-DB_TRANS=1" : "-DB_TRANS=0", "gemm_pack_b", &b->pack_kernel));
+  if (own) CLNN_TRY(clnn__kernel(ctx, "linear", trans ? "-DTRANS=1" : "-DTRANS=0", "linear_pack_panels", &b->pack_kernel));
   else CLNN_TRY(clnn__kernel(ctx, "linear", "", "linear_transpose", &b->pack_kernel));
-  return clnn__workspace(ctx, (size_t)panel_elems(b->cols, j->k) * sizeof(float), &b->ws);
+  return clnn__workspace(ctx, (size_t)(reserve + panel_elems(b->cols, j->k)) * sizeof(float), &b->ws);
 }
 
 /* Pack columns [c0, c0 + nc) of B into the workspace and point j at them. */
 static clnn_status pack_chunk(clnn_context *ctx, const b_operand *b, clnn_gemm_job *j, int64_t c0,
                               int64_t nc, const char *op) {
-  const size_t local[3] = {1, 1, 1};
   /* first element of the chunk in t: row c0 of the transpose, or column c0 */
   const cl_ulong t_off = clnn__off(b->t) + (cl_ulong)(b->trans ? c0 * b->ld : c0);
   if (clnn__use_own_gemm(ctx)) {
-    size_t global[3] = {(size_t)j->k, (size_t)((nc + PANEL_N - 1) / PANEL_N), 1};
+    const size_t global[3] = {(size_t)((j->k + 15) / 16), (size_t)((nc + PANEL_N - 1) / PANEL_N), 1};
+    const size_t local[3] = {1, 1, 1};
     CLNN_TRY(clnn__launch(ctx, &b->pack_kernel,
-                          CLNN_ARGS(CLNN_ARG_I32(nc), CLNN_ARG_I32(j->k), CLNN_ARG_I32(1),
-                                    CLNN_ARG_MEM(clnn__mem(b->t)), CLNN_ARG_U64(t_off), CLNN_ARG_I32(b->ld),
-                                    CLNN_ARG_U64(0), CLNN_ARG_U64(0), CLNN_ARG_MEM(b->ws), CLNN_ARG_U64(0),
-                                    CLNN_ARG_U64(0)),
-                          3, global, local, op));
+                          CLNN_ARGS(CLNN_ARG_I32(j->k), CLNN_ARG_I32(nc), CLNN_ARG_MEM(clnn__mem(b->t)),
+                                    CLNN_ARG_U64(t_off), CLNN_ARG_I32(b->ld), CLNN_ARG_MEM(b->ws),
+                                    CLNN_ARG_U64(b->ws_off)),
+                          2, global, local, op));
     j->ldb = PANEL_N;
     j->b_layout = CLNN_B_PANELS;
   } else { /* CLBlast reads row-major B: only the transposed case packs */
-    size_t global[3] = {(size_t)j->k, (size_t)nc, 1};
+    const size_t global[3] = {(size_t)j->k, (size_t)nc, 1};
     CLNN_TRY(clnn__launch(ctx, &b->pack_kernel,
                           CLNN_ARGS(CLNN_ARG_I32(nc), CLNN_ARG_I32(j->k), CLNN_ARG_MEM(clnn__mem(b->t)),
-                                    CLNN_ARG_U64(t_off), CLNN_ARG_MEM(b->ws), CLNN_ARG_U64(0),
-                                    CLNN_ARG_I32(nc)),
-                          3, global, local, op));
+                                    CLNN_ARG_U64(t_off), CLNN_ARG_I32(b->ld), CLNN_ARG_MEM(b->ws),
+                                    CLNN_ARG_U64(b->ws_off), CLNN_ARG_I32(nc)),
+                          2, global, NULL, op));
     j->ldb = nc;
     j->b_layout = CLNN_B_ROWMAJOR;
   }
   j->b = b->ws;
-  j->b_off = 0;
+  j->b_off = (size_t)b->ws_off;
   return CLNN_SUCCESS;
 }
 
@@ -239,15 +248,14 @@ clnn_status clnn_linear_fwd(clnn_context *ctx, const clnn_linear_desc *desc, con
   j.act = d->act;
   j.act_alpha = d->act_alpha;
   b_operand bw;
-  CLNN_TRY(gemm_prepare(ctx, &j, w, d->in_features, true, &bw));
+  CLNN_TRY(gemm_prepare(ctx, &j, w, d->in_features, true, 0, &bw));
   if (b) {
     clnn_kernel_ref k;
     CLNN_TRY(clnn__kernel(ctx, "linear", "", "linear_fill_bias", &k));
-    size_t global[3] = {(size_t)d->out_features, (size_t)d->n, 1}, local[3] = {1, 1, 1};
+    size_t global[3] = {(size_t)d->n, 1, 1}, local[3] = {1, 1, 1};
     CLNN_TRY(clnn__launch(ctx, &k,
-                          CLNN_ARGS(CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->out_features),
-                                    CLNN_ARG_TENSOR(b), CLNN_ARG_TENSOR(y)),
-                          2, global, local, "linear_fwd:bias"));
+                          CLNN_ARGS(CLNN_ARG_I32(d->out_features), CLNN_ARG_TENSOR(b), CLNN_ARG_TENSOR(y)),
+                          1, global, local, "linear_fwd:bias"));
     j.beta = 1.0f;
   }
   return gemm_run(ctx, j, &bw, "linear_fwd");
@@ -273,8 +281,52 @@ clnn_status clnn_linear_bwd_data(clnn_context *ctx, const clnn_linear_desc *desc
   j.c_off = (size_t)clnn__off(dx);
   j.ldc = d->in_features;
   b_operand bw;
-  CLNN_TRY(gemm_prepare(ctx, &j, w, d->in_features, false, &bw));
+  CLNN_TRY(gemm_prepare(ctx, &j, w, d->in_features, false, 0, &bw));
   return gemm_run(ctx, j, &bw, "linear_bwd_data");
+}
+
+/*
+ * dW = dY^T X (M = out, N = in, K = n), overwriting or accumulating. The own
+ * engine's tile kernel reads a row-major A about twice as fast as a
+ * transposed one, so dY^T is first written to the workspace (before the
+ * packed X, if X needs packing) when both fit; otherwise the GEMM reads dY
+ * transposed in place. CLBlast takes the transposed A as it is.
+ */
+static clnn_status weight_grad(clnn_context *ctx, const clnn_linear_desc *d, const clnn_tensor *x,
+                               const clnn_tensor *dy, clnn_tensor *dw, int accumulate) {
+  const char *op = "linear_bwd_weights";
+  clnn_gemm_job j = clnn__gemm_job(d->out_features, d->in_features, d->n);
+  j.c = clnn__mem(dw);
+  j.c_off = (size_t)clnn__off(dw);
+  j.ldc = d->in_features;
+  j.beta = accumulate ? 1.0f : 0.0f;
+  const int64_t ldt = bad_stride(d->n) ? d->n + 16 : d->n, at_elems = d->out_features * ldt;
+  const bool x_packed = bad_stride(d->in_features);
+  const bool transpose_a = clnn__use_own_gemm(ctx) &&
+                           (x_packed ? packable_cols(ctx, d->n, at_elems) >= PANEL_N
+                                     : at_elems <= workspace_floats(ctx));
+  b_operand bx;
+  CLNN_TRY(gemm_prepare(ctx, &j, x, d->in_features, false, transpose_a ? at_elems : 0, &bx));
+  if (!transpose_a) {
+    j.a = clnn__mem(dy);
+    j.a_off = (size_t)clnn__off(dy);
+    j.lda = d->out_features;
+    j.a_trans = true;
+    return gemm_run(ctx, j, &bx, op);
+  }
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "linear", "", "linear_transpose_blocks", &k));
+  const size_t global[3] = {(size_t)((d->out_features + 15) / 16), (size_t)((d->n + 15) / 16), 1};
+  const size_t local[3] = {1, 1, 1};
+  CLNN_TRY(clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->out_features), CLNN_ARG_TENSOR(dy),
+                                  CLNN_ARG_I32(d->out_features), CLNN_ARG_MEM(bx.ws), CLNN_ARG_U64(0),
+                                  CLNN_ARG_I32(ldt)),
+                        2, global, local, "linear_bwd_weights:transpose"));
+  j.a = bx.ws;
+  j.a_off = 0;
+  j.lda = ldt;
+  return gemm_run(ctx, j, &bx, op);
 }
 
 clnn_status clnn_linear_bwd_weights(clnn_context *ctx, const clnn_linear_desc *desc,
@@ -301,26 +353,13 @@ clnn_status clnn_linear_bwd_weights(clnn_context *ctx, const clnn_linear_desc *d
     CLNN_TRY(clnn__check_no_overlap(ctx, db, "db", x, "x"));
   }
 
-  if (dw) {
-    clnn_gemm_job j = clnn__gemm_job(d->out_features, d->in_features, d->n);
-    j.a = clnn__mem(dy);
-    j.a_off = (size_t)clnn__off(dy);
-    j.lda = d->out_features;
-    j.a_trans = true;
-    j.c = clnn__mem(dw);
-    j.c_off = (size_t)clnn__off(dw);
-    j.ldc = d->in_features;
-    j.beta = accumulate ? 1.0f : 0.0f;
-    b_operand bx;
-    CLNN_TRY(gemm_prepare(ctx, &j, x, d->in_features, false, &bx));
-    CLNN_TRY(gemm_run(ctx, j, &bx, "linear_bwd_weights"));
-  }
+  if (dw) CLNN_TRY(weight_grad(ctx, d, x, dy, dw, accumulate));
   if (db) {
     char opts[32];
     snprintf(opts, sizeof opts, "-DACCUMULATE=%d", accumulate);
     clnn_kernel_ref k;
     CLNN_TRY(clnn__kernel(ctx, "linear", opts, "linear_bias_grad", &k));
-    size_t global[3] = {(size_t)d->out_features, 1, 1}, local[3] = {1, 1, 1};
+    size_t global[3] = {(size_t)((d->out_features + 15) / 16), 1, 1}, local[3] = {1, 1, 1};
     CLNN_TRY(clnn__launch(ctx, &k,
                           CLNN_ARGS(CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->out_features),
                                     CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(db)),

@@ -218,13 +218,18 @@ START_TEST(test_chunked_packing) {
     o.workspace_limit = 40 * 32 * sizeof(float) * 2; /* two 32-wide panels of K = 40 */
     clnn_context *ctx;
     TU_OK(clnn_context_create(&o, &ctx));
-    clnn_linear_desc d = clnn_linear_desc_make(9, 40, 150); /* W^T: 150 columns, 3 chunks */
-    problem p;
-    problem_make(&p, &d, 1, true, 400 + (uint64_t)engine);
-    results r = run_device(ctx, &p);
-    compare_all(&p, &r, 0.0, engine ? "CLBlast, chunked" : "own, chunked");
-    results_free(&r);
-    problem_free(&p);
+    /* W^T: 150 columns, 3 chunks; with 70 rows dY^T no longer fits: dW reads dY transposed */
+    static const int rows[2] = {9, 70};
+    for (int i = 0; i < 2; i++) {
+      clnn_linear_desc dc = clnn_linear_desc_make(rows[i], 40, 150);
+      problem p;
+      problem_make(&p, &dc, 1, true, 400 + (uint64_t)(2 * engine + i));
+      results r = run_device(ctx, &p);
+      compare_all(&p, &r, 0.0, engine ? "CLBlast, chunked" : "own, chunked");
+      results_free(&r);
+      problem_free(&p);
+    }
+    clnn_linear_desc d = clnn_linear_desc_make(9, 40, 150);
     /* below one panel: a clear UNSUPPORTED before anything is written */
     clnn_context_free(ctx);
     o.workspace_limit = 1024;
