@@ -147,8 +147,10 @@ static bool infonce_setup(bench_problem *p, bench_args *a, char *err, size_t err
     bench_add(p, "dz1", BENCH_OUT, CLNN_FLOAT32, 2, zd);
     bench_add(p, "dz2", BENCH_OUT, CLNN_FLOAT32, 2, zd);
   }
-  const double m = 2.0 * (double)mb;
-  p->flops = 2.0 * m * m * (double)dim * (is_bwd(p) ? 2.0 : 1.0);
+  /* similarity GEMM (2n x 2n, or n x n cross-view), and the gradient GEMMs (one, or two for cross-view) */
+  const double side = lp->i.variant == CLNN_INFONCE_CROSS_VIEW ? (double)mb : 2.0 * (double)mb;
+  const double gemm = 2.0 * side * side * (double)dim;
+  p->flops = gemm * (is_bwd(p) ? (lp->i.variant == CLNN_INFONCE_CROSS_VIEW ? 3.0 : 2.0) : 1.0);
   p->bytes = 4.0 * 2.0 * (double)(mb * dim) * (is_bwd(p) ? 2.0 : 1.0);
   return true;
 }

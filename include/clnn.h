@@ -694,9 +694,11 @@ clnn_status clnn_loss_infonce_desc_check(const clnn_loss_infonce_desc *desc);
 
 /**
  * The loss into a one-element tensor and, unless both are NULL, the
- * gradients dz1, dz2 (n, dim) (one of them may be NULL). The (2n)^2
- * similarity matrix lives in the workspace, in blocks of rows when it does
- * not fit the context's workspace limit (recomputed for the backward).
+ * gradients dz1, dz2 (n, dim) (one of them may be NULL). The similarity
+ * matrix, 2n x 2n for NT-Xent and n x n for the cross-view form, lives in
+ * the workspace, in blocks of rows when it does not fit the context's
+ * workspace limit (recomputed for the backward; the results stay
+ * deterministic for a given limit, and for NT-Xent independent of it).
  * Statuses: as clnn_loss_xent, CLNN_ERR_UNSUPPORTED (the workspace limit is
  * too small for the normalised embeddings plus 8 rows of similarities).
  */

@@ -276,27 +276,10 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_class_pix(CLAS
 /* -------------------------------------------------------------- InfoNCE */
 
 /*
- * Rows i < 2n of the similarity matrix are the anchors: z1's rows then
- * z2's. Anchor i's positive is (i + n) mod 2n. CROSS_VIEW = 0 (NT-Xent):
- * every k != i is a candidate; CROSS_VIEW = 1: only the other view's rows.
- * Candidates of row i form at most two ranges [k0, k1) and [k2, k3).
+ * NT-Xent: rows i < 2n of the similarity matrix S = U U^T / t are the
+ * anchors, z1's rows then z2's. Anchor i's positive is (i + n) mod 2n; every
+ * k != i is a candidate (two ranges: [0, i) and (i, 2n)).
  */
-#ifndef CROSS_VIEW
-#define CROSS_VIEW 0
-#endif
-#define CANDIDATE_RANGES(i, n, k0, k1, k2, k3) \
-  int k0, k1, k2, k3;                          \
-  if (CROSS_VIEW) {                            \
-    k0 = (i) < (n) ? (n) : 0;                  \
-    k1 = k0 + (n);                             \
-    k2 = k3 = 0;                               \
-  } else {                                     \
-    k0 = 0;                                    \
-    k1 = (i);                                  \
-    k2 = (i) + 1;                              \
-    k3 = 2 * (n);                              \
-  }
-
 /*
  * infonce_normalize: u_i = z_i / max(|z_i|, eps) into U (row i, stride ldu)
  * and U^T (column i, stride ldt); norm[i] = |z_i|.
@@ -350,15 +333,14 @@ inline float range_sum_exp(__global const float *row, const int k0, const int k1
  * infonce_row_stats: for the rows i = i0 + r of a block of the similarity
  * matrix S (row r at s + r * lds): mx[i] = max over candidates, se[i] = sum
  * of exp(S - mx) over candidates, rowloss[i] = log(se) + mx - S[i][pos(i)].
- * -D: CROSS_VIEW. NDRange (rows), local (1).
+ * -D: none. NDRange (rows), local (1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_row_stats(
     const int n, const int i0, CTENSOR(s), const int lds, TENSOR(mx), TENSOR(se), TENSOR(rowloss)) {
   const int r = get_global_id(0), i = i0 + r;
   __global const float *row = AT(s) + (size_t)r * lds;
-  CANDIDATE_RANGES(i, n, k0, k1, k2, k3);
-  const float m = fmax(range_max(row, k0, k1), range_max(row, k2, k3));
-  const float sum = range_sum_exp(row, k0, k1, m) + range_sum_exp(row, k2, k3, m);
+  const float m = fmax(range_max(row, 0, i), range_max(row, i + 1, 2 * n));
+  const float sum = range_sum_exp(row, 0, i, m) + range_sum_exp(row, i + 1, 2 * n, m);
   const int pos = i < n ? i + n : i - n;
   AT(mx)[i] = m;
   AT(se)[i] = sum;
@@ -370,8 +352,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_row_stats(
  *   G[i][k] = c (P_ik + P_ki - 2 [k == pos(i)]) for candidates, else 0,
  * with P_ik = exp(S_ik - mx[i]) / se[i], using S_ki = S_ik (S = U U^T / t),
  * c = grad_scale / (2n). Then dU = G U / t (one GEMM). Every k is computed
- * in float16 strides; the positive and the non-candidates are fixed after.
- * -D: CROSS_VIEW. NDRange (rows), local (1).
+ * in float16 strides; the positive and the diagonal are fixed after.
+ * -D: none. NDRange (rows), local (1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_grad_sym(
     const int n, const int i0, TENSOR(s), const int lds, CTENSOR(mx), CTENSOR(se), const float c) {
@@ -389,12 +371,94 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_grad_sym(
   for (; k < m2; k++) row[k] = exp(row[k] - mi) * ci + c * exp(row[k] - m[k]) / e[k];
   const int pos = i < n ? i + n : i - n;
   row[pos] -= 2.0f * c;
-  if (CROSS_VIEW) {
-    const int own = i < n ? 0 : n; /* the anchor's own view: no candidates */
-    for (k = own; k < own + n; k++) row[k] = 0.0f;
-  } else {
-    row[i] = 0.0f;
+  row[i] = 0.0f; /* not a candidate */
+}
+
+/*
+ * Cross-view InfoNCE needs only S12 = U1 U2^T / t (n x n): anchor i < n
+ * (view 1) sees row i, anchor n + j (view 2) sees column j; the positive
+ * of both is the diagonal. Statistics of view 1 go to mx[i], se[i], of
+ * view 2 to mx[n + j], se[n + j].
+ *
+ * infonce_cv_row_stats: rows i = i0 + r of a block of S12: row maximum and
+ * sum of exponentials, rowloss[i], and the diagonal diag[i] = S12[i][i].
+ * -D: none. NDRange (rows), local (1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_cv_row_stats(
+    const int n, const int i0, CTENSOR(s), const int lds, TENSOR(mx), TENSOR(se), TENSOR(rowloss),
+    TENSOR(diag)) {
+  const int r = get_global_id(0), i = i0 + r;
+  __global const float *row = AT(s) + (size_t)r * lds;
+  const float m = range_max(row, 0, n);
+  const float sum = range_sum_exp(row, 0, n, m);
+  AT(mx)[i] = m;
+  AT(se)[i] = sum;
+  AT(rowloss)[i] = log(sum) + m - row[i];
+  AT(diag)[i] = row[i];
+}
+
+/*
+ * infonce_cv_col_stats: fold the rows of one block of S12 into the column
+ * statistics (a running maximum and sum of exponentials, rows in order;
+ * first: start from nothing), and after the last block write the view-2
+ * loss terms rowloss[n + j] = log(se) + mx - diag[j].
+ * -D: none. NDRange (ceil(n / 16)), local (1): 16 columns per work-item.
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_cv_col_stats(
+    const int n, const int rows, CTENSOR(s), const int lds, TENSOR(mx), TENSOR(se), TENSOR(rowloss),
+    CTENSOR(diag), const int first, const int last) {
+  const int j0 = get_global_id(0) * 16, jn = min(16, n - j0);
+  __global float *m2 = AT(mx) + n + j0;
+  __global float *e2 = AT(se) + n + j0;
+  __global const float *col = AT(s) + j0;
+  if (jn == 16) {
+    float16 m = first ? (float16)(-INFINITY) : vload16(0, m2);
+    float16 e = first ? (float16)(0.0f) : vload16(0, e2);
+    for (int r = 0; r < rows; r++) {
+      const float16 v = vload16(0, col + (size_t)r * lds), m_new = fmax(m, v);
+      e = e * exp(m - m_new) + exp(v - m_new);
+      m = m_new;
+    }
+    vstore16(m, 0, m2);
+    vstore16(e, 0, e2);
+    if (last) vstore16(log(e) + m - vload16(0, AT(diag) + j0), 0, AT(rowloss) + n + j0);
+    return;
   }
+  for (int j = 0; j < jn; j++) {
+    float m = first ? -INFINITY : m2[j], e = first ? 0.0f : e2[j];
+    for (int r = 0; r < rows; r++) {
+      const float v = col[(size_t)r * lds + j], m_new = fmax(m, v);
+      e = e * exp(m - m_new) + exp(v - m_new);
+      m = m_new;
+    }
+    m2[j] = m;
+    e2[j] = e;
+    if (last) AT(rowloss)[n + j0 + j] = log(e) + m - AT(diag)[j0 + j];
+  }
+}
+
+/*
+ * infonce_cv_grad: overwrite rows i = i0 + r of S12 with the gradient of
+ * the loss with respect to S12, times c = grad_scale / (2n):
+ *   G[i][j] = c (P1_ij + P2_ij - 2 [i == j]),
+ *   P1_ij = exp(S_ij - mx[i]) / se[i], P2_ij = exp(S_ij - mx[n + j]) / se[n + j].
+ * Then dU1 = G U2 / t and dU2 = G^T U1 / t (GEMMs).
+ * -D: none. NDRange (rows), local (1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_cv_grad(
+    const int n, const int i0, TENSOR(s), const int lds, CTENSOR(mx), CTENSOR(se), const float c) {
+  const int r = get_global_id(0), i = i0 + r;
+  __global float *row = AT(s) + (size_t)r * lds;
+  __global const float *m2 = AT(mx) + n;
+  __global const float *e2 = AT(se) + n;
+  const float mi = AT(mx)[i], ci = c / AT(se)[i];
+  int j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const float16 v = vload16(0, row + j);
+    vstore16(exp(v - mi) * ci + c * exp(v - vload16(0, m2 + j)) / vload16(0, e2 + j), 0, row + j);
+  }
+  for (; j < n; j++) row[j] = exp(row[j] - mi) * ci + c * exp(row[j] - m2[j]) / e2[j];
+  row[i] -= 2.0f * c;
 }
 
 /*

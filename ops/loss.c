@@ -9,9 +9,10 @@
  * fixed order (chunks of LCHUNK positions, then the chunk sums).
  *
  * InfoNCE: normalise the 2n rows into U (and U^T) in the workspace; per
- * block of rows, S = U U^T / t by GEMM, then row maxima, sums of exp and
- * loss terms; then per block the symmetrised gradient G of S overwrites S,
- * dU = G U / t by GEMM, and dz follows through the normalisation. The
+ * block of rows, S = U U^T / t by GEMM (NT-Xent; the cross-view form needs
+ * only S12 = U1 U2^T / t, whose rows serve view 1 and columns view 2), then
+ * maxima, sums of exp and loss terms; then per block the gradient G of S
+ * overwrites S, dU follows by GEMM, and dz through the normalisation. The
  * blocks are as tall as the workspace limit allows; with more than one,
  * the backward recomputes each block's S.
  */
@@ -334,11 +335,17 @@ static void one_batch_strides(clnn_gemm_job *j) {
 /* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
 static int64_t padded_ld(int64_t cols) { return cols >= 1024 && (cols & (cols - 1)) == 0 ? cols + 16 : cols; }
 
-/* Where everything lives in the workspace (element offsets) and the block height. */
+/*
+ * Where everything lives in the workspace (element offsets) and the block
+ * height. The similarity matrix is S = U U^T / t (2n x 2n) for NT-Xent and
+ * S12 = U1 U2^T / t (n x n) for the cross-view form; s_rows x s_cols.
+ */
 typedef struct infonce_plan {
+  bool cross;
   int64_t n, m, dim; /* m = 2n anchors */
+  int64_t s_rows, s_cols;
   int64_t ldu, ldt, lds;
-  int64_t o_u, o_ut, o_du, o_norm, o_mx, o_se, o_rows, o_parts, o_s;
+  int64_t o_u, o_ut, o_du, o_norm, o_mx, o_se, o_rows, o_diag, o_parts, o_s;
   int64_t block; /* rows of S per block */
   size_t bytes;
 } infonce_plan;
@@ -346,12 +353,14 @@ typedef struct infonce_plan {
 static clnn_status infonce_plan_make(clnn_context *ctx, const clnn_loss_infonce_desc *d, bool grads,
                                      infonce_plan *p) {
   memset(p, 0, sizeof *p);
+  p->cross = d->variant == CLNN_INFONCE_CROSS_VIEW;
   p->n = d->n;
   p->m = 2 * d->n;
   p->dim = d->dim;
+  p->s_rows = p->s_cols = p->cross ? p->n : p->m;
   p->ldu = padded_ld(d->dim);
   p->ldt = padded_ld(p->m);
-  p->lds = padded_ld(p->m);
+  p->lds = padded_ld(p->s_cols);
   p->o_u = 0;
   p->o_ut = p->o_u + p->m * p->ldu;
   p->o_du = p->o_ut + p->dim * p->ldt;
@@ -359,13 +368,14 @@ static clnn_status infonce_plan_make(clnn_context *ctx, const clnn_loss_infonce_
   p->o_mx = p->o_norm + p->m;
   p->o_se = p->o_mx + p->m;
   p->o_rows = p->o_se + p->m;
-  p->o_parts = p->o_rows + p->m;
+  p->o_diag = p->o_rows + p->m;
+  p->o_parts = p->o_diag + p->n;
   p->o_s = p->o_parts + ceil_div(p->m, LCHUNK);
   const int64_t limit = (int64_t)(ctx->workspace_limit / sizeof(float));
   int64_t rows = (limit - p->o_s) / p->lds;
-  if (rows >= p->m) rows = p->m;
+  if (rows >= p->s_rows) rows = p->s_rows;
   else rows = rows / MIN_BLOCK_ROWS * MIN_BLOCK_ROWS;
-  if (rows < 1 || (rows < MIN_BLOCK_ROWS && rows < p->m))
+  if (rows < 1 || (rows < MIN_BLOCK_ROWS && rows < p->s_rows))
     return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED,
                       "InfoNCE over %lld x %lld embeddings needs at least %lld bytes of workspace, over "
                       "the limit of %zu bytes",
@@ -377,22 +387,42 @@ static clnn_status infonce_plan_make(clnn_context *ctx, const clnn_loss_infonce_
   return CLNN_SUCCESS;
 }
 
-/* S[i0 .. i0 + rows) = U[i0 ..] U^T / t into the block buffer. */
+/* Rows [i0, i0 + rows) of S into the block buffer: U[i0 ..] times U^T (all
+ * 2n columns, NT-Xent) or its view-2 columns (cross-view), over t. */
 static clnn_status infonce_sim_block(clnn_context *ctx, const infonce_plan *p, cl_mem ws, int64_t i0,
                                      int64_t rows, float temperature) {
-  clnn_gemm_job j = clnn__gemm_job(rows, p->m, p->dim);
+  clnn_gemm_job j = clnn__gemm_job(rows, p->s_cols, p->dim);
   j.alpha = 1.0f / temperature;
   j.a = ws;
   j.a_off = (size_t)(p->o_u + i0 * p->ldu);
   j.lda = p->ldu;
   j.b = ws;
-  j.b_off = (size_t)p->o_ut;
+  j.b_off = (size_t)(p->o_ut + (p->cross ? p->n : 0));
   j.ldb = p->ldt;
   j.c = ws;
   j.c_off = (size_t)p->o_s;
   j.ldc = p->lds;
   one_batch_strides(&j);
   return clnn__gemm_run(ctx, &j, "loss_infonce:similarity");
+}
+
+/* C = alpha op(A) B on workspace regions (the gradient GEMMs). */
+static clnn_status ws_gemm(clnn_context *ctx, cl_mem ws, int64_t m, int64_t n, int64_t k, float alpha, float beta,
+                           int64_t a_off, int64_t lda, bool a_trans, int64_t b_off, int64_t ldb, int64_t c_off,
+                           int64_t ldc) {
+  clnn_gemm_job j = clnn__gemm_job(m, n, k);
+  j.alpha = alpha;
+  j.beta = beta;
+  j.a = j.b = j.c = ws;
+  j.a_off = (size_t)a_off;
+  j.lda = lda;
+  j.a_trans = a_trans;
+  j.b_off = (size_t)b_off;
+  j.ldb = ldb;
+  j.c_off = (size_t)c_off;
+  j.ldc = ldc;
+  one_batch_strides(&j);
+  return clnn__gemm_run(ctx, &j, "loss_infonce:gradient");
 }
 
 static clnn_status check_embeddings(clnn_context *ctx, const clnn_loss_infonce_desc *d,
@@ -419,7 +449,7 @@ typedef struct infonce_run {
   const clnn_loss_infonce_desc *d;
   infonce_plan p;
   cl_mem ws;
-  clnn_kernel_ref k_norm, k_stats, k_grad, k_back;
+  clnn_kernel_ref k_norm, k_stats, k_cols, k_grad, k_back;
 } infonce_run;
 
 #define WS(off) CLNN_ARG_MEM(r->ws), CLNN_ARG_U64((cl_ulong)(off))
@@ -430,74 +460,96 @@ static clnn_status infonce_setup(infonce_run *r, clnn_context *ctx, const clnn_l
   r->d = d;
   CLNN_TRY(infonce_plan_make(ctx, d, has_dz1 || has_dz2, &r->p));
   CLNN_TRY(clnn__workspace(ctx, r->p.bytes, &r->ws));
-  char opts[64];
-  snprintf(opts, sizeof opts, "-DCROSS_VIEW=%d", d->variant == CLNN_INFONCE_CROSS_VIEW ? 1 : 0);
+  const bool cross = r->p.cross;
   CLNN_TRY(clnn__kernel(ctx, "loss", "", "infonce_normalize", &r->k_norm));
-  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "infonce_row_stats", &r->k_stats));
+  CLNN_TRY(clnn__kernel(ctx, "loss", "", cross ? "infonce_cv_row_stats" : "infonce_row_stats", &r->k_stats));
+  if (cross) CLNN_TRY(clnn__kernel(ctx, "loss", "", "infonce_cv_col_stats", &r->k_cols));
   if (!has_dz1 && !has_dz2) return CLNN_SUCCESS;
-  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "infonce_grad_sym", &r->k_grad));
+  CLNN_TRY(clnn__kernel(ctx, "loss", "", cross ? "infonce_cv_grad" : "infonce_grad_sym", &r->k_grad));
+  char opts[64];
   snprintf(opts, sizeof opts, "-DHAS_DZ1=%d -DHAS_DZ2=%d", has_dz1 ? 1 : 0, has_dz2 ? 1 : 0);
   return clnn__kernel(ctx, "loss", opts, "infonce_normalize_bwd", &r->k_back);
 }
 
 static const size_t infonce_local[3] = {1, 1, 1};
 
-/* U, U^T and the norms; then per block S, row maxima, sums and loss terms; then the mean. */
+/* The loss statistics of one block of rows of S (rows of S12, and its columns folded in, when cross). */
+static clnn_status infonce_block_stats(const infonce_run *r, int64_t i0, int64_t rows) {
+  const infonce_plan *p = &r->p;
+  const size_t g_rows[3] = {(size_t)rows, 1, 1};
+  if (!p->cross)
+    return clnn__launch(r->ctx, &r->k_stats,
+                        CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(i0), WS(p->o_s), CLNN_ARG_I32(p->lds),
+                                  WS(p->o_mx), WS(p->o_se), WS(p->o_rows)),
+                        1, g_rows, infonce_local, "loss_infonce");
+  CLNN_TRY(clnn__launch(r->ctx, &r->k_stats,
+                        CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(i0), WS(p->o_s), CLNN_ARG_I32(p->lds),
+                                  WS(p->o_mx), WS(p->o_se), WS(p->o_rows), WS(p->o_diag)),
+                        1, g_rows, infonce_local, "loss_infonce"));
+  const size_t g_cols[3] = {(size_t)ceil_div(p->n, 16), 1, 1};
+  return clnn__launch(r->ctx, &r->k_cols,
+                      CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(rows), WS(p->o_s), CLNN_ARG_I32(p->lds),
+                                WS(p->o_mx), WS(p->o_se), WS(p->o_rows), WS(p->o_diag),
+                                CLNN_ARG_I32(i0 == 0), CLNN_ARG_I32(i0 + rows == p->s_rows)),
+                      1, g_cols, infonce_local, "loss_infonce");
+}
+
+/* U, U^T and the norms; then per block S and its statistics; then the mean of the 2n terms. */
 static clnn_status infonce_forward(const infonce_run *r, const clnn_tensor *z1, const clnn_tensor *z2,
                                    clnn_tensor *loss) {
   const infonce_plan *p = &r->p;
-  const char *op = "loss_infonce";
   const size_t g_all[3] = {(size_t)p->m, 1, 1};
   CLNN_TRY(clnn__launch(r->ctx, &r->k_norm,
                         CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(p->dim), CLNN_ARG_TENSOR(z1), CLNN_ARG_TENSOR(z2),
                                   CLNN_ARG_F32(r->d->eps), WS(p->o_u), CLNN_ARG_I32(p->ldu), WS(p->o_ut),
                                   CLNN_ARG_I32(p->ldt), WS(p->o_norm)),
-                        1, g_all, infonce_local, op));
-  for (int64_t i0 = 0; i0 < p->m; i0 += p->block) {
-    const int64_t rows = p->m - i0 < p->block ? p->m - i0 : p->block;
+                        1, g_all, infonce_local, "loss_infonce"));
+  for (int64_t i0 = 0; i0 < p->s_rows; i0 += p->block) {
+    const int64_t rows = p->s_rows - i0 < p->block ? p->s_rows - i0 : p->block;
     CLNN_TRY(infonce_sim_block(r->ctx, p, r->ws, i0, rows, r->d->temperature));
-    const size_t g_rows[3] = {(size_t)rows, 1, 1};
-    CLNN_TRY(clnn__launch(r->ctx, &r->k_stats,
-                          CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(i0), WS(p->o_s), CLNN_ARG_I32(p->lds),
-                                    WS(p->o_mx), WS(p->o_se), WS(p->o_rows)),
-                          1, g_rows, infonce_local, op));
+    CLNN_TRY(infonce_block_stats(r, i0, rows));
   }
   return launch_mean(r->ctx, p->m, slot_at(r->ws, p->o_rows), slot_at(r->ws, p->o_parts), NULL, (float)p->m,
-                     false, clnn__mem(loss), clnn__off(loss), op);
+                     false, clnn__mem(loss), clnn__off(loss), "loss_infonce");
 }
 
-/* Per block: (S again when blocked,) its symmetrised gradient, dU rows by GEMM; then dz. */
+/*
+ * dU from one block of the gradient G of S. NT-Xent: G is symmetric, so
+ * dU[i0 ..] = G_block U / t. Cross-view: dU1[i0 ..] = G_block U2 / t and
+ * dU2 += G_block^T U1[i0 ..] / t (blocks in order).
+ */
+static clnn_status infonce_block_du(const infonce_run *r, int64_t i0, int64_t rows) {
+  const infonce_plan *p = &r->p;
+  const float inv_t = 1.0f / r->d->temperature;
+  if (!p->cross)
+    return ws_gemm(r->ctx, r->ws, rows, p->dim, p->m, inv_t, 0.0f, p->o_s, p->lds, false, p->o_u, p->ldu,
+                   p->o_du + i0 * p->ldu, p->ldu);
+  CLNN_TRY(ws_gemm(r->ctx, r->ws, rows, p->dim, p->n, inv_t, 0.0f, p->o_s, p->lds, false, p->o_u + p->n * p->ldu,
+                   p->ldu, p->o_du + i0 * p->ldu, p->ldu));
+  return ws_gemm(r->ctx, r->ws, p->n, p->dim, rows, inv_t, i0 == 0 ? 0.0f : 1.0f, p->o_s, p->lds, true,
+                 p->o_u + i0 * p->ldu, p->ldu, p->o_du + p->n * p->ldu, p->ldu);
+}
+
+/* Per block: (S again when blocked,) its gradient G in place, dU by GEMM; then dz. */
 static clnn_status infonce_backward(const infonce_run *r, clnn_tensor *dz1, clnn_tensor *dz2) {
   const infonce_plan *p = &r->p;
-  const char *op = "loss_infonce";
   const float c = r->d->grad_scale / (float)p->m;
-  for (int64_t i0 = 0; i0 < p->m; i0 += p->block) {
-    const int64_t rows = p->m - i0 < p->block ? p->m - i0 : p->block;
-    if (p->block < p->m) CLNN_TRY(infonce_sim_block(r->ctx, p, r->ws, i0, rows, r->d->temperature));
+  for (int64_t i0 = 0; i0 < p->s_rows; i0 += p->block) {
+    const int64_t rows = p->s_rows - i0 < p->block ? p->s_rows - i0 : p->block;
+    if (p->block < p->s_rows) CLNN_TRY(infonce_sim_block(r->ctx, p, r->ws, i0, rows, r->d->temperature));
     const size_t g_rows[3] = {(size_t)rows, 1, 1};
     CLNN_TRY(clnn__launch(r->ctx, &r->k_grad,
                           CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(i0), WS(p->o_s), CLNN_ARG_I32(p->lds),
                                     WS(p->o_mx), WS(p->o_se), CLNN_ARG_F32(c)),
-                          1, g_rows, infonce_local, op));
-    /* dU[i0 ..] = G U / t (G is symmetric, so its block rows give dU's rows) */
-    clnn_gemm_job j = clnn__gemm_job(rows, p->dim, p->m);
-    j.alpha = 1.0f / r->d->temperature;
-    j.a = j.b = j.c = r->ws;
-    j.a_off = (size_t)p->o_s;
-    j.lda = p->lds;
-    j.b_off = (size_t)p->o_u;
-    j.ldb = p->ldu;
-    j.c_off = (size_t)(p->o_du + i0 * p->ldu);
-    j.ldc = p->ldu;
-    one_batch_strides(&j);
-    CLNN_TRY(clnn__gemm_run(r->ctx, &j, "loss_infonce:gradient"));
+                          1, g_rows, infonce_local, "loss_infonce"));
+    CLNN_TRY(infonce_block_du(r, i0, rows));
   }
   const size_t g_all[3] = {(size_t)p->m, 1, 1};
   return clnn__launch(r->ctx, &r->k_back,
                       CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(p->dim), WS(p->o_u), WS(p->o_du),
                                 CLNN_ARG_I32(p->ldu), WS(p->o_norm), CLNN_ARG_F32(r->d->eps), CLNN_ARG_TENSOR(dz1),
                                 CLNN_ARG_TENSOR(dz2)),
-                      1, g_all, infonce_local, op);
+                      1, g_all, infonce_local, "loss_infonce");
 }
 
 #undef WS

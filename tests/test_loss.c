@@ -370,7 +370,8 @@ START_TEST(test_infonce_blocks_engines_zero_row) {
   o.gemm = CLNN_GEMM_OWN;
   clnn_context *own, *blocked, *blas;
   TU_OK(clnn_context_create(&o, &own));
-  /* room for U, U^T, dU and the small arrays, plus 40 rows of S (200 wide) */
+  /* room for U, U^T, dU and the small arrays, plus about 40 rows of S (200 wide):
+   * blocks of 32 rows for NT-Xent, of 72 rows of S12 (100 wide) for cross-view */
   o.workspace_limit = (size_t)(200 * 24 * 3 + 200 * 4 + 1 + 40 * 200) * sizeof(float);
   TU_OK(clnn_context_create(&o, &blocked));
   o.workspace_limit = 0;
@@ -382,6 +383,15 @@ START_TEST(test_infonce_blocks_engines_zero_row) {
   ck_assert_msg(!memcmp(&a.loss, &b.loss, sizeof(float)) && !memcmp(a.dz1, b.dz1, nz * sizeof(float)) &&
                     !memcmp(a.dz2, b.dz2, nz * sizeof(float)),
                 "blocked similarity matrix changes the bits");
+  /* cross-view in blocks: running column statistics and dU2 accumulated over blocks */
+  clnn_loss_infonce_desc dc = d;
+  dc.variant = CLNN_INFONCE_CROSS_VIEW;
+  TU_OK(clnn_ref_loss_infonce(&dc, z1, z2, &ref_loss, r1, r2));
+  infonce_out cb = infonce_run(blocked, &dc, z1, z2), cu = infonce_run(own, &dc, z1, z2), ce = infonce_run(blas, &dc, z1, z2);
+  infonce_compare("infonce mb100d24 t=0.1 cross --pass=bwd (blocked)", &cb, ref_loss, r1, r2, nz);
+  infonce_compare("infonce mb100d24 t=0.1 cross --pass=bwd (own engine)", &cu, ref_loss, r1, r2, nz);
+  infonce_compare("infonce mb100d24 t=0.1 cross --pass=bwd (CLBlast)", &ce, ref_loss, r1, r2, nz);
+  infonce_free(&cb), infonce_free(&cu), infonce_free(&ce);
   /* too small for 8 rows: a clear UNSUPPORTED */
   clnn_context_free(blocked);
   o.gemm = CLNN_GEMM_OWN;
