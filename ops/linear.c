@@ -5,16 +5,17 @@
  *
  *   forward      Y (n x out)  = X (n x in) . W^T            B = W^T
  *   bwd_data     dX (n x in)  = dY (n x out) . W            B = W, row-major
- *   bwd_weights  dW (out x in) = dY^T . X                   A transposed, B = X
+ *   bwd_weights  dW (out x in) = dY^T . X                   A = dY^T, B = X
  *                db = column sums of dY (fixed order)
  *
  * The own engine reads B either row-major or packed in 32-wide panels; W^T
- * is packed into panels in the workspace (gemm_pack_b with B_TRANS), as is
- * any row-major B whose stride is a power of two of 4 KiB or more (rows
- * collide in the cache). CLBlast takes B row-major: W^T is transposed into
- * the workspace. The GEMM's fused bias is per row of C; the linear bias is
- * per column, so the forward pass writes the bias into y first and runs the
- * GEMM with beta = 1 (the activation stays fused in its epilogue).
+ * is packed into panels in the workspace (linear_pack_panels), as is any
+ * row-major B whose stride is a power of two of 4 KiB or more (rows collide
+ * in the cache); dY^T is written out for dW when it fits. CLBlast takes B
+ * row-major (W^T is transposed into the workspace) and A transposed as it
+ * is. The GEMM's fused bias is per row of C; the linear bias is per column,
+ * so the forward pass writes the bias into y first and runs the GEMM with
+ * beta = 1 (the activation stays fused in its epilogue).
  */
 #include "../runtime/internal.h"
 
