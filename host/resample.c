@@ -45,12 +45,14 @@ static float linear_step(int64_t in, int64_t out, int align_corners, double scal
 }
 
 /*
- * ATen's compute_source_index_and_lambda: the real source position (for
- * align_corners = 0 computed in double from the float step, then rounded to
- * float, and clamped at 0), its integer part i0, the next index i1 (i0 itself
- * at the last input) and the weights l1 = pos - i0, l0 = 1 - l1 in float.
- * i0 and l1 are also clamped to [0, in - 1] and [0, 1], which only matters for
- * a scale that does not fit the sizes (newer torch clamps the same way).
+ * ATen's compute_source_index_and_lambda (torch 1.13 on CPU): the step is a
+ * float, but the source position is computed in double (its accumulate
+ * type): step * dst for align_corners = 1, else step * (dst + 0.5) - 0.5
+ * clamped at 0. i0 is its integer part, i1 the next index (i0 itself at the
+ * last input), l1 = (float)(pos - i0) and l0 = 1 - l1 in float. Checked
+ * against torch's weights bit for bit (bench/torch/resample.py --check).
+ * i0 and l1 are also clamped to [0, in - 1] and [0, 1], which only matters
+ * for a scale that does not fit the sizes (newer torch clamps the same way).
  */
 static void linear_src(int64_t dst, int64_t in, int64_t out, int align_corners, float step,
                        int32_t *i0, int32_t *i1, float *l0, float *l1) {
@@ -60,16 +62,16 @@ static void linear_src(int64_t dst, int64_t in, int64_t out, int align_corners, 
     *l1 = 0.0f;
     return;
   }
-  float pos;
+  double pos;
   if (align_corners) {
-    pos = step * (float)dst;
+    pos = (double)step * (double)dst;
   } else {
-    pos = (float)((double)step * ((double)dst + 0.5) - 0.5);
-    if (pos < 0.0f) pos = 0.0f;
+    pos = (double)step * ((double)dst + 0.5) - 0.5;
+    if (pos < 0.0) pos = 0.0;
   }
   int64_t a = (int64_t)pos;
   if (a > in - 1) a = in - 1;
-  float frac = pos - (float)a;
+  float frac = (float)(pos - (double)a);
   if (frac < 0.0f) frac = 0.0f;
   if (frac > 1.0f) frac = 1.0f;
   *i0 = (int32_t)a;

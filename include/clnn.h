@@ -486,8 +486,9 @@ typedef enum clnn_resize_mode {
 
 /**
  * Resize x (n, c, h, w) to y (n, c, out_h, out_w), any sizes up or down, with
- * PyTorch's index rules (computed in float as ATen does, so the sampled
- * positions match torch bit for bit):
+ * PyTorch's index rules, computed as ATen 1.13 does on the CPU (float steps,
+ * double positions for bilinear), so the sampled positions and weights match
+ * torch bit for bit:
  *  - nearest: src = min(floor(dst * s), in - 1) with s = in / out, or
  *    1 / scale when a scale is given.
  *  - bilinear, align_corners = 1: src = dst * (in - 1) / (out - 1) (0 when
