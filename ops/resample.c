@@ -469,7 +469,10 @@ static clnn_status resize_bwd_run(clnn_context *ctx, const clnn_resize_desc *d, 
     bwd_fast_range(&gx, d->w, bilinear, &flo, &fhi);
     if (fhi - flo >= FAST_MIN) xfast = bilinear ? 2 : 1;
   }
-  const int kx = gx.max_per_input > 0 ? gx.max_per_input : 1;
+  /* The column table's width, rounded up past 4 so that few programs serve
+   * many geometries (each -DKX is a compile); extra entries are empty. */
+  int kx = gx.max_per_input > 0 ? gx.max_per_input : 1;
+  if (kx > 4) kx = (kx + 3) / 4 * 4;
   size_t words;
   int cols_at;
   int32_t *tab = bwd_table(&gy, &gx, d->h, d->w, kx, &words, &cols_at);
