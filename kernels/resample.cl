@@ -181,60 +181,155 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void resample_resize_fwd
   }
 }
 
-/* The horizontal part of one dx element from one dy row, from the column
- * table: KX entries (output column, weight) stored k-major, column -1 = none. */
-inline float resize_col_gather(__global const int *restrict cx, const int w, const int ix,
-                               __global const float *row) {
-  float s = 0.0f;
-  for (int k = 0; k < KX; k++) {
-    const int o = cx[k * w + ix];
-    const float v = row[max(o, 0)];
-#if BILINEAR
-    s += select(0.0f, as_float(cx[(KX + k) * w + ix]) * v, o >= 0);
-#else
-    s += select(0.0f, v, o >= 0);
-#endif
-  }
-  return s;
-}
+/* Backward: dx columns per chunk (the fast kernels' float16 width). */
+#define CHUNK 16
+/* Longest dy column span a chunk may need for the private-row path. */
+#define SPAN_MAX 1024
 
 /*
- * dx row out = the sum over row entries [e0, e1) (dy row, weight) of weight
- * times the column gather of that dy row. Entry-outer, column-inner, so the
- * column loop is the innermost one and the compiler can vectorize it; the
- * order of the sum per element is fixed (entries in table order).
+ * The generic backward of one chunk of dx columns [ix0, ix0 + n) of one dx
+ * row, when the dy columns they read lie in [lo, lo + span) with span <=
+ * SPAN_MAX: first the vertical sum v[j] = sum_e wy_e * dy[row_e][lo + j] over
+ * the row entries [e0, e1) (contiguous, vectorizable), then per column the
+ * KX entries of the column table (k-major: dy column, -1 = none; then the
+ * weights) gathered from v, 16 columns at once for a full chunk. The order
+ * of every sum is fixed by the tables.
  */
-inline void resize_bwd_cols(__global float *out, const int ix0, const int ix1, __global const int *restrict re,
-                            const int e0, const int e1, __global const int *restrict cx, const int w,
-                            __global const float *dyp, const int ow) {
-  for (int ix = ix0; ix < ix1; ix++) out[ix] = 0.0f;
+inline void resize_bwd_chunk(__global float *out, const int ix0, const int n, const int lo, const int span,
+                             __global const int *restrict re, const int e0, const int e1,
+                             __global const int *restrict cx, const int w, __global const float *dyp,
+                             const int ow) {
+  float v[SPAN_MAX];
+  for (int j = 0; j < span; j++) v[j] = 0.0f;
   for (int e = e0; e < e1; e++) {
-    __global const float *row = dyp + (size_t)re[2 * e] * ow;
+    __global const float *row = dyp + (size_t)re[2 * e] * ow + lo;
 #if BILINEAR
     const float wy = as_float(re[2 * e + 1]);
-    for (int ix = ix0; ix < ix1; ix++) out[ix] += wy * resize_col_gather(cx, w, ix, row);
+    for (int j = 0; j < span; j++) v[j] += wy * row[j];
 #else
-    for (int ix = ix0; ix < ix1; ix++) out[ix] += resize_col_gather(cx, w, ix, row);
+    for (int j = 0; j < span; j++) v[j] += row[j];
 #endif
   }
+  if (n == CHUNK) {
+    float16 acc = (float16)(0.0f);
+    for (int k = 0; k < KX; k++) {
+      const int16 o = vload16(0, cx + k * w + ix0);
+      const int16 at = clamp(o - lo, 0, SPAN_MAX - 1);
+      float16 g = (float16)(v[at.s0], v[at.s1], v[at.s2], v[at.s3], v[at.s4], v[at.s5], v[at.s6], v[at.s7],
+                            v[at.s8], v[at.s9], v[at.sa], v[at.sb], v[at.sc], v[at.sd], v[at.se], v[at.sf]);
+#if BILINEAR
+      g *= as_float16(vload16(0, cx + (KX + k) * w + ix0));
+#endif
+      acc += select((float16)(0.0f), g, o >= 0);
+    }
+    vstore16(acc, 0, out);
+    return;
+  }
+  for (int t = 0; t < n; t++) {
+    const int ix = ix0 + t;
+    float s = 0.0f;
+    for (int k = 0; k < KX; k++) {
+      const int o = cx[k * w + ix];
+      float g = v[clamp(o - lo, 0, SPAN_MAX - 1)];
+#if BILINEAR
+      g *= as_float(cx[(KX + k) * w + ix]);
+#endif
+      s += select(0.0f, g, o >= 0);
+    }
+    out[t] = s;
+  }
 }
+
+/* The same sum column by column, straight from dy (chunks whose dy span is
+ * over SPAN_MAX: upscaling by more than about 60x in width). */
+inline void resize_bwd_direct(__global float *out, const int ix0, const int n, __global const int *restrict re,
+                              const int e0, const int e1, __global const int *restrict cx, const int w,
+                              __global const float *dyp, const int ow) {
+  for (int t = 0; t < n; t++) {
+    const int ix = ix0 + t;
+    float acc = 0.0f;
+    for (int e = e0; e < e1; e++) {
+      __global const float *row = dyp + (size_t)re[2 * e] * ow;
+      float s = 0.0f;
+      for (int k = 0; k < KX; k++) {
+        const int o = cx[k * w + ix];
+#if BILINEAR
+        s += select(0.0f, as_float(cx[(KX + k) * w + ix]) * row[max(o, 0)], o >= 0);
+#else
+        s += select(0.0f, row[max(o, 0)], o >= 0);
+#endif
+      }
+#if BILINEAR
+      acc += as_float(re[2 * e + 1]) * s;
+#else
+      acc += s;
+#endif
+    }
+    out[t] = acc;
+  }
+}
+
+#if XFAST
+/*
+ * The 2x pattern for the n <= 16 dx columns from ix (the host marks chunks
+ * where every column matches it exactly). Nearest: dy columns 2ix and 2ix+1
+ * summed; bilinear (align_corners = 0): 0.25, 0.75, 0.75, 0.25 of dy
+ * columns 2ix-1 .. 2ix+2. Rows weighted by the row entries.
+ */
+inline void resize_bwd_fast(__global float *out, const int ix, const int n, __global const int *restrict re,
+                            const int e0, const int e1, __global const float *dyp, const int ow) {
+  if (n == CHUNK) {
+    float16 acc = (float16)(0.0f);
+    for (int e = e0; e < e1; e++) {
+      __global const float *row = dyp + (size_t)re[2 * e] * ow + 2 * ix;
+#if XFAST == 1
+      const float16 a = vload16(0, row), b = vload16(0, row + 16);
+      acc += (float16)(a.even, b.even) + (float16)(a.odd, b.odd);
+#else
+      const float16 p = vload16(0, row - 1), q = vload16(0, row + 15);
+      const float16 r = vload16(0, row + 1), s = vload16(0, row + 17);
+      const float16 g = (float16)(p.even, q.even) * 0.25f + (float16)(p.odd, q.odd) * 0.75f +
+                        (float16)(r.even, s.even) * 0.75f + (float16)(r.odd, s.odd) * 0.25f;
+      acc += as_float(re[2 * e + 1]) * g;
+#endif
+    }
+    vstore16(acc, 0, out);
+    return;
+  }
+  for (int t = 0; t < n; t++) {
+    float acc = 0.0f;
+    for (int e = e0; e < e1; e++) {
+      __global const float *row = dyp + (size_t)re[2 * e] * ow + 2 * (ix + t);
+#if XFAST == 1
+      acc += row[0] + row[1];
+#else
+      acc += as_float(re[2 * e + 1]) * (row[-1] * 0.25f + row[0] * 0.75f + row[1] * 0.75f + row[2] * 0.25f);
+#endif
+    }
+    out[t] = acc;
+  }
+}
+#endif
 
 /*
  * resample_resize_bwd: dx = the gradient of resize for dy, as a gather.
- * -D: BILINEAR, KX (column entries per input column), XFAST (0; 1 = nearest
- *     2x: dx columns [flo, fhi) sum dy columns 2ix and 2ix+1; 2 = bilinear
- *     2x: dx columns [flo, fhi) take 0.25, 0.75, 0.75, 0.25 of dy columns
- *     2ix-1 .. 2ix+2). Columns outside the fast range use the table.
- * Table (32-bit words): rs[h + 1] (row i's entries are [rs[i], rs[i+1])),
- * then the row entries (dy row, weight) in pairs, then the column table: KX*w
- * dy columns (k-major, -1 = none) and KX*w weights.
+ * Each dx row is done chunk by chunk (at most CHUNK columns each, from the
+ * host's chunk list): a fast chunk applies the 2x pattern, the others go
+ * through the tables.
+ * -D: BILINEAR, KX (column entries per dx column), XFAST (0; 1 = nearest
+ *     2x, 2 = bilinear 2x with align_corners = 0: the fast chunks' pattern).
+ * Table (32-bit words): rs[h + 1] (dx row i's entries are [rs[i], rs[i+1])),
+ * then the row entries (dy row, weight bits) in pairs; at cols_at the column
+ * table: KX*w dy columns (k-major, -1 = none) and KX*w weights; at
+ * chunks_at, nch chunks of 5 words: first dx column, column count, first dy
+ * column read, dy span, fast (1 = the 2x pattern holds for these columns).
  * Arguments: dy, dx, tab, h, w, oh, ow, rows (dx rows per work-item),
- * cols_at (word offset of the column table), flo, fhi.
+ * cols_at, chunks_at, nch.
  * NDRange (ceil(h / rows), n * c), local (1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void resample_resize_bwd(
     CTENSOR(dy), TENSOR(dx), __global const int *restrict tab, const int h, const int w, const int oh,
-    const int ow, const int rows, const int cols_at, const int flo, const int fhi) {
+    const int ow, const int rows, const int cols_at, const int chunks_at, const int nch) {
   const int iy0 = get_global_id(0) * rows, plane = get_global_id(1);
   if (iy0 >= h) return;
   const int iy1 = min(iy0 + rows, h);
@@ -244,41 +339,19 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void resample_resize_bwd
   for (int iy = iy0; iy < iy1; iy++) {
     const int e0 = tab[iy], e1 = tab[iy + 1];
     __global float *out = AT(dx) + ((size_t)plane * h + iy) * w;
-#if XFAST == 0
-    resize_bwd_cols(out, 0, w, re, e0, e1, cx, w, dyp, ow);
-#else
-    resize_bwd_cols(out, 0, flo, re, e0, e1, cx, w, dyp, ow);
-    int ix = flo;
-    for (; ix + 16 <= fhi; ix += 16) {
-      float16 acc = (float16)(0.0f);
-      for (int e = e0; e < e1; e++) {
-        __global const float *row = dyp + (size_t)re[2 * e] * ow + 2 * ix;
-#if XFAST == 1
-        const float16 a = vload16(0, row), b = vload16(0, row + 16);
-        acc += (float16)(a.even, b.even) + (float16)(a.odd, b.odd);
-#else
-        const float16 p = vload16(0, row - 1), q = vload16(0, row + 15);
-        const float16 r = vload16(0, row + 1), s = vload16(0, row + 17);
-        const float16 g = (float16)(p.even, q.even) * 0.25f + (float16)(p.odd, q.odd) * 0.75f +
-                          (float16)(r.even, s.even) * 0.75f + (float16)(r.odd, s.odd) * 0.25f;
-        acc += as_float(re[2 * e + 1]) * g;
-#endif
+    for (int c = 0; c < nch; c++) {
+      __global const int *ch = tab + chunks_at + 5 * c;
+      const int ix0 = ch[0], n = ch[1], lo = ch[2], span = ch[3];
+#if XFAST
+      if (ch[4]) {
+        resize_bwd_fast(out + ix0, ix0, n, re, e0, e1, dyp, ow);
+        continue;
       }
-      vstore16(acc, 0, out + ix);
-    }
-    for (; ix < fhi; ix++) {
-      float acc = 0.0f;
-      for (int e = e0; e < e1; e++) {
-        __global const float *row = dyp + (size_t)re[2 * e] * ow + 2 * ix;
-#if XFAST == 1
-        acc += row[0] + row[1];
-#else
-        acc += as_float(re[2 * e + 1]) * (row[-1] * 0.25f + row[0] * 0.75f + row[1] * 0.75f + row[2] * 0.25f);
 #endif
-      }
-      out[ix] = acc;
+      if (span <= SPAN_MAX)
+        resize_bwd_chunk(out + ix0, ix0, n, lo, span, re, e0, e1, cx, w, dyp, ow);
+      else
+        resize_bwd_direct(out + ix0, ix0, n, re, e0, e1, cx, w, dyp, ow);
     }
-    resize_bwd_cols(out, fhi, w, re, e0, e1, cx, w, dyp, ow);
-#endif
   }
 }

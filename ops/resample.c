@@ -17,6 +17,7 @@
  *    pattern; the host finds that range by comparing the tables themselves,
  *    so the fast path can never disagree with the rule.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -430,13 +431,47 @@ static clnn_status resize_fwd_run(clnn_context *ctx, const clnn_resize_desc *d, 
   return st;
 }
 
-/* Backward table: row starts (h + 1), row entries (dy row, weight bits), then
- * the column table: kx dy columns per dx column (k-major, -1 = none) and kx
- * weights. *cols_at is the column table's word offset. */
-static int32_t *bwd_table(const gather_list *gy, const gather_list *gx, int64_t h, int64_t w, int kx,
-                          size_t *words, int *cols_at) {
+/* dx columns per chunk of the backward kernel (CHUNK in kernels/resample.cl). */
+#define BWD_CHUNK 16
+
+/*
+ * Backward table: row starts (h + 1), row entries (dy row, weight bits),
+ * then at *cols_at the column table: kx dy columns per dx column (k-major,
+ * -1 = none) and kx weights; then at *chunks_at the chunk list, 5 words per
+ * chunk of at most BWD_CHUNK dx columns: first column, count, the first dy
+ * column any of them reads, the span of dy columns they read, and whether it
+ * is a fast chunk (inside [flo, fhi), which starts the fast chunks so that
+ * they align with the pattern's range).
+ */
+static void chunk_add(int32_t *ch, int *nch, const gather_list *gx, int64_t ix0, int64_t n, bool fast) {
+  int32_t lo = INT32_MAX, hi = 0;
+  for (int64_t i = ix0; i < ix0 + n; i++) {
+    if (gx->start[i + 1] == gx->start[i]) continue;
+    /* A dx column's entries are sorted by dy column: the first and the last
+     * bound what it reads. */
+    if (gx->out[gx->start[i]] < lo) lo = gx->out[gx->start[i]];
+    if (gx->out[gx->start[i + 1] - 1] + 1 > hi) hi = gx->out[gx->start[i + 1] - 1] + 1;
+  }
+  if (lo > hi) lo = hi = 0; /* no dy column reads these dx columns */
+  int32_t *c = ch + 5 * (*nch)++;
+  c[0] = (int32_t)ix0;
+  c[1] = (int32_t)n;
+  c[2] = lo;
+  c[3] = hi - lo;
+  c[4] = fast;
+}
+
+/* Generic chunks over [a, b). */
+static void chunks_generic(int32_t *ch, int *nch, const gather_list *gx, int64_t a, int64_t b) {
+  for (int64_t i = a; i < b; i += BWD_CHUNK) chunk_add(ch, nch, gx, i, b - i < BWD_CHUNK ? b - i : BWD_CHUNK, false);
+}
+
+static int32_t *bwd_table(const gather_list *gy, const gather_list *gx, int64_t h, int64_t w, int kx, int flo,
+                          int fhi, size_t *words, int *cols_at, int *chunks_at, int *nch) {
+  const int64_t max_chunks = w / BWD_CHUNK + 3;
   *cols_at = (int)(h + 1 + 2 * gy->count);
-  *words = (size_t)*cols_at + (size_t)(2 * kx) * (size_t)w;
+  *chunks_at = (int)(*cols_at + 2 * kx * w);
+  *words = (size_t)*chunks_at + (size_t)(5 * max_chunks);
   int32_t *tab = malloc(*words * sizeof(int32_t));
   if (!tab) return NULL;
   memcpy(tab, gy->start, (size_t)(h + 1) * sizeof(int32_t));
@@ -452,6 +487,15 @@ static int32_t *bwd_table(const gather_list *gy, const gather_list *gx, int64_t 
       c[(kx + k) * w + i] = f32_bits(k < n ? gx->wt[gx->start[i] + k] : 0.0f);
     }
   }
+  int32_t *ch = tab + *chunks_at;
+  *nch = 0;
+  int64_t at = 0;
+  if (fhi - flo >= BWD_CHUNK) {
+    chunks_generic(ch, nch, gx, 0, flo);
+    for (at = flo; at < fhi; at += BWD_CHUNK) chunk_add(ch, nch, gx, at, fhi - at < BWD_CHUNK ? fhi - at : BWD_CHUNK, true);
+    at = fhi;
+  }
+  chunks_generic(ch, nch, gx, at, w);
   return tab;
 }
 
@@ -468,14 +512,15 @@ static clnn_status resize_bwd_run(clnn_context *ctx, const clnn_resize_desc *d, 
   if (d->out_w == 2 * d->w) {
     bwd_fast_range(&gx, d->w, bilinear, &flo, &fhi);
     if (fhi - flo >= FAST_MIN) xfast = bilinear ? 2 : 1;
+    else flo = fhi = 0;
   }
-  /* The column table's width, rounded up past 4 so that few programs serve
-   * many geometries (each -DKX is a compile); extra entries are empty. */
+  /* The column table's width, rounded up past 8 so that few programs serve
+   * the rare large ones (each -DKX is a compile); extra entries are empty. */
   int kx = gx.max_per_input > 0 ? gx.max_per_input : 1;
-  if (kx > 4) kx = (kx + 3) / 4 * 4;
+  if (kx > 8) kx = (kx + 7) / 8 * 8;
   size_t words;
-  int cols_at;
-  int32_t *tab = bwd_table(&gy, &gx, d->h, d->w, kx, &words, &cols_at);
+  int cols_at, chunks_at, nch;
+  int32_t *tab = bwd_table(&gy, &gx, d->h, d->w, kx, flo, fhi, &words, &cols_at, &chunks_at, &nch);
   gather_free(&gy);
   gather_free(&gx);
   if (!tab) return oom(ctx);
@@ -483,7 +528,7 @@ static clnn_status resize_bwd_run(clnn_context *ctx, const clnn_resize_desc *d, 
   snprintf(opts, sizeof opts, "-DBILINEAR=%d -DXFAST=%d -DKX=%d", bilinear ? 1 : 0, xfast, kx);
   const int64_t planes = d->n * d->c;
   const int rows = rows_per_item(d->h, d->w, planes);
-  const int ints[8] = {(int)d->h, (int)d->w, (int)d->out_h, (int)d->out_w, rows, cols_at, flo, fhi};
+  const int ints[8] = {(int)d->h, (int)d->w, (int)d->out_h, (int)d->out_w, rows, cols_at, chunks_at, nch};
   clnn_status st = launch_with_table(ctx, opts, "resample_resize_bwd", tab, words, dy, dx, ints, 8,
                                      (size_t)((d->h + rows - 1) / rows), (size_t)planes, "resize_bwd");
   free(tab);

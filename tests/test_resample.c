@@ -162,6 +162,8 @@ static const rs_case rs_cases[] = {
     {1, 2, 13, 10, 27, 20, NEAR, 0, 2.1, 2.0}, /* scale path and the exact-2x special case */
     {4, 8, 14, 14, 28, 28, BIL, 0, 0, 0},    /* batch 4, 2x */
     {2, 3, 30, 56, 45, 100, BIL, 0, 0, 0},   /* wide rows, generic */
+    {1, 2, 3, 2, 4, 2600, BIL, 0, 0, 0},     /* 1300x in width: dy spans past the private row */
+    {1, 1, 2, 3, 3, 3100, NEAR, 0, 0, 0},
 };
 #define N_RS (int)(sizeof rs_cases / sizeof rs_cases[0])
 
@@ -205,9 +207,12 @@ static void check_resize(const clnn_resize_desc *d, bool integers, uint64_t seed
   }
   TU_OK(clnn_ref_resize_fwd(d, x, y_ref));
   TU_OK(clnn_ref_resize_bwd(d, dy, dx_ref));
-  /* Nearest moves and sums small integers: exact. Blends round in float. */
+  /* Nearest moves and sums small integers: exact. Blends round in float,
+   * and a dx element sums about (oh/h)(ow/w) terms (4x that for bilinear):
+   * float rounding grows with that count. */
   const bool exact = integers && d->mode == CLNN_RESIZE_NEAREST;
-  const double tol = exact ? 0.0 : 2e-6;
+  const double terms = ceil((double)d->out_h / d->h) * ceil((double)d->out_w / d->w) * 4.0;
+  const double tol = exact ? 0.0 : 2e-6 * (terms > 64 ? terms / 64 : 1.0);
   float *first_y = NULL, *first_dx = NULL;
   for (int rep = 0; rep < 2; rep++) {
     float *y = run_device(op_rs_fwd, d, xd, x, yd, what);
@@ -215,8 +220,8 @@ static void check_resize(const clnn_resize_desc *d, bool integers, uint64_t seed
     tu_cmp cy, cdx;
     ck_assert_msg(tu_compare(what, y, y_ref, ny, tol, tol, &cy), "%s: forward differs", what);
     ck_assert_msg(tu_compare(what, dx, dx_ref, nx, tol, tol, &cdx), "%s --pass=bwd: backward differs", what);
-    ck_assert_msg(cy.rel_l2_err <= 1e-6 && cdx.rel_l2_err <= 1e-6, "%s: rel L2 %.3g / %.3g", what, cy.rel_l2_err,
-                  cdx.rel_l2_err);
+    ck_assert_msg(cy.rel_l2_err <= 1e-6 && cdx.rel_l2_err <= tol / 2 + 1e-7, "%s: rel L2 %.3g / %.3g", what,
+                  cy.rel_l2_err, cdx.rel_l2_err);
     if (rep == 0) {
       first_y = y;
       first_dx = dx;
