@@ -383,6 +383,14 @@ static clnn_status resize_validate(clnn_context *ctx, const clnn_resize_desc *d,
   return clnn__check_no_overlap(ctx, dst, dname, src, sname);
 }
 
+/* Kernels index the tables with 32-bit ints, and one buffer holds them. */
+static clnn_status table_fits(clnn_context *ctx, int64_t words) {
+  if (words > CLNN_INDEX_MAX || (cl_ulong)words * sizeof(int32_t) > ctx->max_alloc)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the sampling tables need %lld words, over what one buffer holds",
+                      (long long)words);
+  return CLNN_SUCCESS;
+}
+
 static clnn_status oom(clnn_context *ctx) {
   return clnn__fail(ctx, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory for the sampling tables");
 }
@@ -417,6 +425,7 @@ static clnn_status resize_fwd_run(clnn_context *ctx, const clnn_resize_desc *d, 
     fwd_fast_range(tx, d->w, bilinear, &flo, &fhi);
     if (fhi - flo >= FAST_MIN) xfast = bilinear ? 2 : 1;
   }
+  CLNN_TRY(table_fits(ctx, 4 * (d->out_h + d->out_w)));
   size_t words;
   int32_t *tab = fwd_table(ty, tx, &words);
   if (!tab) return oom(ctx);
@@ -518,6 +527,12 @@ static clnn_status resize_bwd_run(clnn_context *ctx, const clnn_resize_desc *d, 
    * the rare large ones (each -DKX is a compile); extra entries are empty. */
   int kx = gx.max_per_input > 0 ? gx.max_per_input : 1;
   if (kx > 8) kx = (kx + 7) / 8 * 8;
+  const clnn_status fits = table_fits(ctx, d->h + 1 + 2 * gy.count + 2 * (int64_t)kx * d->w + 5 * (d->w / BWD_CHUNK + 3));
+  if (fits != CLNN_SUCCESS) {
+    gather_free(&gy);
+    gather_free(&gx);
+    return fits;
+  }
   size_t words;
   int cols_at, chunks_at, nch;
   int32_t *tab = bwd_table(&gy, &gx, d->h, d->w, kx, flo, fhi, &words, &cols_at, &chunks_at, &nch);
