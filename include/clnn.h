@@ -459,7 +459,8 @@ clnn_status clnn_pixel_unshuffle_desc_check(const clnn_pixel_shuffle_desc *desc,
  * Forward: y = pixel_shuffle(x) (resp. pixel_unshuffle(x)). Backward: dx from
  * dy, which is the inverse permutation (dx and dy have x's and y's shapes).
  * Tensors must have exactly the shapes above, belong to ctx, and the output
- * must not overlap the input. Statuses: those of the _desc_check,
+ * must not overlap the input; they stay the caller's (nothing is retained).
+ * Enqueued on the context's queue. Statuses: those of the _desc_check,
  * CLNN_ERR_NULL_POINTER, CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH,
  * CLNN_ERR_ALIASING, CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
  */
@@ -489,12 +490,13 @@ typedef enum clnn_resize_mode {
  * PyTorch's index rules, computed as ATen 1.13 does on the CPU (float steps,
  * double positions for bilinear), so the sampled positions and weights match
  * torch bit for bit:
- *  - nearest: src = min(floor(dst * s), in - 1) with s = in / out, or
- *    1 / scale when a scale is given.
- *  - bilinear, align_corners = 1: src = dst * (in - 1) / (out - 1) (0 when
- *    out == 1); align_corners = 0: src = max(s * (dst + 0.5) - 0.5, 0) with s
- *    as for nearest. y blends the two neighbours in each dimension; out == in
- *    copies.
+ *  - nearest: src = min(floor(dst * s), in - 1) with the float step s =
+ *    in / out, or 1 / scale when a scale is given; out == in copies and
+ *    out == 2 * in takes dst / 2 (whatever the scale, as torch does).
+ *  - bilinear, align_corners = 1: src = dst * s with s = (in - 1) / (out - 1)
+ *    (0 when out == 1); align_corners = 0: src = max(s * (dst + 0.5) - 0.5, 0)
+ *    with s as for nearest. y blends the two neighbours in each dimension
+ *    (weights l1 = src - floor(src), l0 = 1 - l1); out == in copies.
  * scale_h / scale_w are the scale_factor given to interpolate (0 = not
  * given: s comes from the sizes, as with size=...). With a scale, out_h and
  * out_w still give the output size (torch uses floor(in * scale)); align_corners
@@ -527,9 +529,11 @@ clnn_status clnn_resize_desc_check(const clnn_resize_desc *desc);
  * the shapes above, belong to ctx, and the output must not overlap the
  * input. The sampling tables are computed on the host per call and travel
  * in a small buffer of their own, released once the kernels are done.
+ * The tensors stay the caller's; nothing is retained after the call.
  * Statuses: those of clnn_resize_desc_check, CLNN_ERR_NULL_POINTER,
  * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
- * CLNN_ERR_HOST_OUT_OF_MEMORY, CLNN_ERR_DEVICE_OUT_OF_MEMORY,
+ * CLNN_ERR_SIZE_OVERFLOW (tables too large for one buffer or 32-bit
+ * indices), CLNN_ERR_HOST_OUT_OF_MEMORY, CLNN_ERR_DEVICE_OUT_OF_MEMORY,
  * CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
  */
 clnn_status clnn_resize_fwd(clnn_context *ctx, const clnn_resize_desc *desc, const clnn_tensor *x,
