@@ -22,4 +22,20 @@ void clnn__ref_to_f32(float *dst, const double *src, size_t n);
 clnn_status clnn__ref_conv2d_fwd_f64(const clnn_conv2d_desc *d, const double *x, const double *w,
                                      const double *b, double *y);
 
+/* -------------------------------------------------------------- resample */
+/* Pixel shuffle (unshuffle = false) or unshuffle, forward or backward, from
+ * src to dst (shapes as the public functions; dst fully written). */
+clnn_status clnn__ref_pixel_shuffle_f64(const clnn_pixel_shuffle_desc *d, bool unshuffle, bool backward,
+                                        const double *src, double *dst);
+/* Resize forward (src = x, dst = y) or backward (src = dy, dst = dx). */
+clnn_status clnn__ref_resize_f64(const clnn_resize_desc *d, bool backward, const double *src, double *dst);
+/*
+ * PyTorch's sampling of one dimension of a resize from in to out elements:
+ * output o reads inputs i0[o] and i1[o] with weights l0[o] and l1[o] (for
+ * nearest i1 = i0, l0 = 1, l1 = 0). scale is the descriptor's scale_h or
+ * scale_w. The device op builds its tables with this same function.
+ */
+void clnn__resize_taps(int64_t in, int64_t out, clnn_resize_mode mode, int align_corners, double scale,
+                       int32_t *i0, int32_t *i1, float *l0, float *l1);
+
 #endif

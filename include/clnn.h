@@ -422,7 +422,130 @@ clnn_status clnn_ref_conv2d_fwd(const clnn_conv2d_desc *desc, const float *x, co
 
 
 /* ---------------------------------------------------------------- resample */
-/* (issue 6: transposed convolution, pixel shuffle/unshuffle, nearest and bilinear resize) */
+/*
+ * Raising (and lowering) resolution without learned weights, NCHW float32,
+ * with the semantics of torch.nn.functional: pixel_shuffle / pixel_unshuffle
+ * and interpolate(mode='nearest' | 'bilinear'). Every op has a backward
+ * that gathers (each input gradient sums the output gradients that read it,
+ * in a fixed order): same inputs, same bits, no atomics.
+ * (Transposed convolution, issue 6's fourth op, will join this section; it
+ * reuses the convolution backward.)
+ */
+
+/**
+ * Pixel shuffle and its inverse. The descriptor holds the shape of the op's
+ * forward input x and the factor r:
+ *   pixel_shuffle:   x (n, c, h, w) -> y (n, c/(r*r), h*r, w*r); r*r divides c.
+ *                    y[n, k, h*r + i, w*r + j] = x[n, k*r*r + i*r + j, h, w]
+ *   pixel_unshuffle: x (n, c, h, w) -> y (n, c*r*r, h/r, w/r); r divides h and w.
+ *                    the inverse permutation.
+ */
+typedef struct clnn_pixel_shuffle_desc {
+  int64_t n, c, h, w; /* the forward input's batch, channels, height, width */
+  int64_t r;          /* upscale (shuffle) or downscale (unshuffle) factor, >= 1 */
+} clnn_pixel_shuffle_desc;
+
+/**
+ * Validate a descriptor for pixel_shuffle (resp. pixel_unshuffle) and give
+ * the forward output's shape in y_dims (may be NULL). Statuses:
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (a size or r below 1 or over
+ * 2^30, r*r not dividing c, resp. r not dividing h and w),
+ * CLNN_ERR_SIZE_OVERFLOW (a tensor over 2^31 - 1 elements).
+ */
+clnn_status clnn_pixel_shuffle_desc_check(const clnn_pixel_shuffle_desc *desc, int64_t y_dims[4]);
+clnn_status clnn_pixel_unshuffle_desc_check(const clnn_pixel_shuffle_desc *desc, int64_t y_dims[4]);
+
+/**
+ * Forward: y = pixel_shuffle(x) (resp. pixel_unshuffle(x)). Backward: dx from
+ * dy, which is the inverse permutation (dx and dy have x's and y's shapes).
+ * Tensors must have exactly the shapes above, belong to ctx, and the output
+ * must not overlap the input; they stay the caller's (nothing is retained).
+ * Enqueued on the context's queue. Statuses: those of the _desc_check,
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH,
+ * CLNN_ERR_ALIASING, CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_pixel_shuffle_fwd(clnn_context *ctx, const clnn_pixel_shuffle_desc *desc,
+                                   const clnn_tensor *x, clnn_tensor *y);
+clnn_status clnn_pixel_shuffle_bwd(clnn_context *ctx, const clnn_pixel_shuffle_desc *desc,
+                                   const clnn_tensor *dy, clnn_tensor *dx);
+clnn_status clnn_pixel_unshuffle_fwd(clnn_context *ctx, const clnn_pixel_shuffle_desc *desc,
+                                     const clnn_tensor *x, clnn_tensor *y);
+clnn_status clnn_pixel_unshuffle_bwd(clnn_context *ctx, const clnn_pixel_shuffle_desc *desc,
+                                     const clnn_tensor *dy, clnn_tensor *dx);
+
+/** Host references of the four functions above (plain float arrays). */
+clnn_status clnn_ref_pixel_shuffle_fwd(const clnn_pixel_shuffle_desc *desc, const float *x, float *y);
+clnn_status clnn_ref_pixel_shuffle_bwd(const clnn_pixel_shuffle_desc *desc, const float *dy, float *dx);
+clnn_status clnn_ref_pixel_unshuffle_fwd(const clnn_pixel_shuffle_desc *desc, const float *x, float *y);
+clnn_status clnn_ref_pixel_unshuffle_bwd(const clnn_pixel_shuffle_desc *desc, const float *dy, float *dx);
+
+/** Interpolation of clnn_resize (torch.nn.functional.interpolate's mode). */
+typedef enum clnn_resize_mode {
+  CLNN_RESIZE_NEAREST = 0, /* mode='nearest' (not 'nearest-exact') */
+  CLNN_RESIZE_BILINEAR = 1 /* mode='bilinear' */
+} clnn_resize_mode;
+
+/**
+ * Resize x (n, c, h, w) to y (n, c, out_h, out_w), any sizes up or down, with
+ * PyTorch's index rules, computed as ATen 1.13 does on the CPU (float steps,
+ * double positions for bilinear), so the sampled positions and weights match
+ * torch bit for bit:
+ *  - nearest: src = min(floor(dst * s), in - 1) with the float step s =
+ *    in / out, or 1 / scale when a scale is given; out == in copies and
+ *    out == 2 * in takes dst / 2 (whatever the scale, as torch does).
+ *  - bilinear, align_corners = 1: src = dst * s with s = (in - 1) / (out - 1)
+ *    (0 when out == 1); align_corners = 0: src = max(s * (dst + 0.5) - 0.5, 0)
+ *    with s as for nearest. y blends the two neighbours in each dimension
+ *    (weights l1 = src - floor(src), l0 = 1 - l1); out == in copies.
+ * scale_h / scale_w are the scale_factor given to interpolate (0 = not
+ * given: s comes from the sizes, as with size=...). With a scale, out_h and
+ * out_w still give the output size (torch uses floor(in * scale)); align_corners
+ * = 1 ignores the scale, as torch does. align_corners must be 0 for nearest.
+ */
+typedef struct clnn_resize_desc {
+  int64_t n, c, h, w;    /* input batch, channels, height, width */
+  int64_t out_h, out_w;  /* output height and width */
+  clnn_resize_mode mode;
+  int align_corners;     /* bilinear only: 0 or 1 */
+  double scale_h, scale_w; /* 0, or the scale_factor of torch's interpolate (> 0) */
+} clnn_resize_desc;
+
+/** A descriptor with the given sizes and mode, align_corners 0, no scales. */
+clnn_resize_desc clnn_resize_desc_make(int64_t n, int64_t c, int64_t h, int64_t w, int64_t out_h,
+                                       int64_t out_w, clnn_resize_mode mode);
+
+/**
+ * Validate a descriptor. Statuses: CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_INVALID_VALUE (a size below 1 or over 2^30, unknown mode,
+ * align_corners not 0/1 or set with nearest, negative scale),
+ * CLNN_ERR_NOT_FINITE (a NaN or infinite scale), CLNN_ERR_SIZE_OVERFLOW
+ * (a tensor over 2^31 - 1 elements).
+ */
+clnn_status clnn_resize_desc_check(const clnn_resize_desc *desc);
+
+/**
+ * y = resize(x); dx = the gradient of resize for dy (y's shape), each dx
+ * element gathering the dy elements that read it. Tensors must have exactly
+ * the shapes above, belong to ctx, and the output must not overlap the
+ * input. The sampling tables are computed on the host per call and travel
+ * in a small buffer of their own, released once the kernels are done.
+ * The tensors stay the caller's; nothing is retained after the call.
+ * Statuses: those of clnn_resize_desc_check, CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
+ * CLNN_ERR_SIZE_OVERFLOW (tables too large for one buffer or 32-bit
+ * indices), CLNN_ERR_HOST_OUT_OF_MEMORY, CLNN_ERR_DEVICE_OUT_OF_MEMORY,
+ * CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_resize_fwd(clnn_context *ctx, const clnn_resize_desc *desc, const clnn_tensor *x,
+                            clnn_tensor *y);
+clnn_status clnn_resize_bwd(clnn_context *ctx, const clnn_resize_desc *desc, const clnn_tensor *dy,
+                            clnn_tensor *dx);
+
+/** Host references of clnn_resize_fwd / clnn_resize_bwd (double accumulation). */
+clnn_status clnn_ref_resize_fwd(const clnn_resize_desc *desc, const float *x, float *y);
+clnn_status clnn_ref_resize_bwd(const clnn_resize_desc *desc, const float *dy, float *dx);
+
+/* (transposed convolution: to come, built on the convolution backward) */
 
 
 /* ------------------------------------------------------------------- optim */
