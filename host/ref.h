@@ -22,4 +22,12 @@ void clnn__ref_to_f32(float *dst, const double *src, size_t n);
 clnn_status clnn__ref_conv2d_fwd_f64(const clnn_conv2d_desc *d, const double *x, const double *w,
                                      const double *b, double *y);
 
+/* ------------------------------------------------------------------- roi */
+/* RoI geometry uses the float32 rois (see host/roi.c); values are double.
+ * argmax: int32 pixel indices of ROI_POOL (fwd: may be NULL; bwd: required). */
+clnn_status clnn__ref_roi_fwd_f64(const clnn_roi_desc *d, const double *x, const float *rois, double *y,
+                                  int32_t *argmax);
+clnn_status clnn__ref_roi_bwd_f64(const clnn_roi_desc *d, const double *dy, const float *rois,
+                                  const int32_t *argmax, double *dx);
+
 #endif

@@ -1,0 +1,547 @@
+/*
+ * roi.cl - RoI pooling kernels (torchvision.ops semantics): RoI align, RoI
+ * pool and the position-sensitive (PS) variants, forward and backward.
+ *
+ * Layouts: x, dx (N, C, H, W); rois (K, 5) rows [batch, x1, y1, x2, y2];
+ * y, dy (K, OC, PH, PW); argmax (K, C, PH, PW) int, a pixel index h*W + w.
+ * Panels (RoI align and RoI pool): per image and block of 16 channels, the
+ * H*W pixels as float16 of 16 consecutive channels (lanes past C are 0), so
+ * one bilinear sample or max step serves 16 channels with vector loads. A
+ * chunk's panels are stored [image - n0][block - cb0][H*W][16].
+ * RoI index idx: idx[0..N] offsets and idx[N+1 ..] RoI numbers sorted by
+ * image, ascending within an image: image n owns order[idx[n] .. idx[n+1]).
+ * Backward kernels walk that list, which fixes each dx element's summation
+ * order: same inputs, same bits, no atomics.
+ *
+ * Geometry (box scaling, rounding, bin edges, sample positions and counts)
+ * follows torchvision's CPU kernels in float32 operation by operation, with
+ * contraction off so no FMA changes a rounding: the same cells and samples
+ * are chosen. All kernels run work-groups of one work-item (POCL-NOTES).
+ */
+#pragma OPENCL FP_CONTRACT OFF
+
+#define ROI_FLT_MAX 3.402823466e+38f
+
+/* --------------------------------------------------------------- geometry */
+
+typedef struct roi_align_geom {
+  float start_h, start_w; /* top-left corner in feature pixels */
+  float bin_h, bin_w;     /* bin size */
+  int grid_h, grid_w;     /* bilinear samples per bin side */
+  float count;            /* samples per bin, at least 1 */
+} roi_align_geom;
+
+/* offset: 0.5 for the half-pixel shift; min1: box at least 1x1 (RoI align
+ * without aligned); SR > 0 fixed samples per side, else ceil(bin size). */
+roi_align_geom roi_align_geometry(__global const float *roi, float scale, float offset, int min1, int PH,
+                                  int PW, int SR) {
+  roi_align_geom g;
+  g.start_w = roi[1] * scale - offset;
+  g.start_h = roi[2] * scale - offset;
+  const float end_w = roi[3] * scale - offset, end_h = roi[4] * scale - offset;
+  float rw = end_w - g.start_w, rh = end_h - g.start_h;
+  if (min1) {
+    rw = fmax(rw, 1.0f);
+    rh = fmax(rh, 1.0f);
+  }
+  g.bin_h = rh / (float)PH;
+  g.bin_w = rw / (float)PW;
+  g.grid_h = SR > 0 ? SR : (int)ceil(rh / (float)PH);
+  g.grid_w = SR > 0 ? SR : (int)ceil(rw / (float)PW);
+  g.count = fmax((float)g.grid_h * (float)g.grid_w, 1.0f);
+  return g;
+}
+
+/* Sample (iy, ix) of bin (ph, pw), in torchvision's operation order. */
+float roi_sample_y(const roi_align_geom *g, int ph, int iy) {
+  return g->start_h + (float)ph * g->bin_h + ((float)iy + 0.5f) * g->bin_h / (float)g->grid_h;
+}
+float roi_sample_x(const roi_align_geom *g, int pw, int ix) {
+  return g->start_w + (float)pw * g->bin_w + ((float)ix + 0.5f) * g->bin_w / (float)g->grid_w;
+}
+
+/* Bilinear corners (plane offsets) and weights of a sample at (y, x); false
+ * when it lies outside [-1, H] x [-1, W] and contributes nothing. */
+bool roi_bilinear(float y, float x, int H, int W, int4 *off, float4 *wt) {
+  if (y < -1.0f || y > (float)H || x < -1.0f || x > (float)W) return false;
+  if (y <= 0.0f) y = 0.0f;
+  if (x <= 0.0f) x = 0.0f;
+  int yl = (int)y, xl = (int)x, yh, xh;
+  if (yl >= H - 1) {
+    yh = yl = H - 1;
+    y = (float)yl;
+  } else {
+    yh = yl + 1;
+  }
+  if (xl >= W - 1) {
+    xh = xl = W - 1;
+    x = (float)xl;
+  } else {
+    xh = xl + 1;
+  }
+  const float ly = y - (float)yl, lx = x - (float)xl, hy = 1.0f - ly, hx = 1.0f - lx;
+  *off = (int4)(yl * W + xl, yl * W + xh, yh * W + xl, yh * W + xh);
+  *wt = (float4)(hy * hx, hy * lx, ly * hx, ly * lx);
+  return true;
+}
+
+typedef struct roi_pool_geom {
+  int start_h, start_w; /* rounded box corner */
+  float bin_h, bin_w;
+} roi_pool_geom;
+
+/* plus1: RoI pool counts both end pixels (width x2 - x1 + 1), PS pool not. */
+roi_pool_geom roi_pool_geometry(__global const float *roi, float scale, int plus1, int PH, int PW) {
+  roi_pool_geom g;
+  g.start_w = (int)round(roi[1] * scale);
+  g.start_h = (int)round(roi[2] * scale);
+  const int end_w = (int)round(roi[3] * scale), end_h = (int)round(roi[4] * scale);
+  const int rw = max(end_w - g.start_w + plus1, 1), rh = max(end_h - g.start_h + plus1, 1);
+  g.bin_h = (float)rh / (float)PH;
+  g.bin_w = (float)rw / (float)PW;
+  return g;
+}
+
+/* Rows [s0, s1) and columns [s2, s3) of bin (ph, pw), clipped to [0, lim_h]
+ * x [0, lim_w] (H, W for RoI pool; H - 1, W - 1 for PS pool, as torchvision). */
+int4 roi_pool_bin(const roi_pool_geom *g, int ph, int pw, int lim_h, int lim_w) {
+  int h0 = (int)floor((float)ph * g->bin_h), w0 = (int)floor((float)pw * g->bin_w);
+  int h1 = (int)ceil((float)(ph + 1) * g->bin_h), w1 = (int)ceil((float)(pw + 1) * g->bin_w);
+  h0 = min(max(h0 + g->start_h, 0), lim_h);
+  h1 = min(max(h1 + g->start_h, 0), lim_h);
+  w0 = min(max(w0 + g->start_w, 0), lim_w);
+  w1 = min(max(w1 + g->start_w, 0), lim_w);
+  return (int4)(h0, h1, w0, w1);
+}
+
+/* Gather 16 floats p[0], p[s], ..., p[15 s] (16 channel planes). */
+#define ROI_GATHER16(p, s)                                                                           \
+  (float16)((p)[0], (p)[(s)], (p)[2 * (s)], (p)[3 * (s)], (p)[4 * (s)], (p)[5 * (s)], (p)[6 * (s)], \
+            (p)[7 * (s)], (p)[8 * (s)], (p)[9 * (s)], (p)[10 * (s)], (p)[11 * (s)], (p)[12 * (s)],  \
+            (p)[13 * (s)], (p)[14 * (s)], (p)[15 * (s)])
+
+/* Store the 16 lanes of v to p[0], p[s], ..., p[15 s] (nc == 16), or the
+ * first nc of them. Lane by lane with constant indices: a vector store
+ * followed by scalar reloads would stall on store forwarding. */
+#define ROI_SCATTER16(p, s, v, nc)                                                                    \
+  do {                                                                                               \
+    if ((nc) == 16) {                                                                                \
+      (p)[0] = (v).s0, (p)[(s)] = (v).s1, (p)[2 * (s)] = (v).s2, (p)[3 * (s)] = (v).s3;               \
+      (p)[4 * (s)] = (v).s4, (p)[5 * (s)] = (v).s5, (p)[6 * (s)] = (v).s6, (p)[7 * (s)] = (v).s7;     \
+      (p)[8 * (s)] = (v).s8, (p)[9 * (s)] = (v).s9, (p)[10 * (s)] = (v).sa, (p)[11 * (s)] = (v).sb;   \
+      (p)[12 * (s)] = (v).sc, (p)[13 * (s)] = (v).sd, (p)[14 * (s)] = (v).se, (p)[15 * (s)] = (v).sf; \
+    } else {                                                                                         \
+      float tail_[16];                                                                               \
+      vstore16((v), 0, tail_);                                                                       \
+      for (int l_ = 0; l_ < (nc); l_++) (p)[l_ * (s)] = tail_[l_];                                   \
+    }                                                                                                \
+  } while (0)
+
+#define ROI_ISCATTER16(p, s, v, nc)                                                                   \
+  do {                                                                                               \
+    if ((nc) == 16) {                                                                                \
+      (p)[0] = (v).s0, (p)[(s)] = (v).s1, (p)[2 * (s)] = (v).s2, (p)[3 * (s)] = (v).s3;               \
+      (p)[4 * (s)] = (v).s4, (p)[5 * (s)] = (v).s5, (p)[6 * (s)] = (v).s6, (p)[7 * (s)] = (v).s7;     \
+      (p)[8 * (s)] = (v).s8, (p)[9 * (s)] = (v).s9, (p)[10 * (s)] = (v).sa, (p)[11 * (s)] = (v).sb;   \
+      (p)[12 * (s)] = (v).sc, (p)[13 * (s)] = (v).sd, (p)[14 * (s)] = (v).se, (p)[15 * (s)] = (v).sf; \
+    } else {                                                                                         \
+      int tail_[16];                                                                                 \
+      vstore16((v), 0, tail_);                                                                       \
+      for (int l_ = 0; l_ < (nc); l_++) (p)[l_ * (s)] = tail_[l_];                                   \
+    }                                                                                                \
+  } while (0)
+
+/* p[0], p[s], ..., p[(nc-1) s] as a float16, zeros past nc (nc may be <= 0). */
+float16 roi_gather16(__global const float *p, int s, int nc) {
+  if (nc >= 16) return ROI_GATHER16(p, s);
+  float16 v = (float16)(0.0f);
+  for (int l = 0; l < nc; l++) { /* the partial last block only */
+    switch (l) {
+      case 0: v.s0 = p[0]; break;
+      case 1: v.s1 = p[s]; break;
+      case 2: v.s2 = p[2 * s]; break;
+      case 3: v.s3 = p[3 * s]; break;
+      case 4: v.s4 = p[4 * s]; break;
+      case 5: v.s5 = p[5 * s]; break;
+      case 6: v.s6 = p[6 * s]; break;
+      case 7: v.s7 = p[7 * s]; break;
+      case 8: v.s8 = p[8 * s]; break;
+      case 9: v.s9 = p[9 * s]; break;
+      case 10: v.sa = p[10 * s]; break;
+      case 11: v.sb = p[11 * s]; break;
+      case 12: v.sc = p[12 * s]; break;
+      case 13: v.sd = p[13 * s]; break;
+      default: v.se = p[14 * s]; break;
+    }
+  }
+  return v;
+}
+
+/* ------------------------------------------------------------ pack/unpack */
+
+/*
+ * roi_pack: x -> the chunk's panels (images n0.., channel blocks cb0..).
+ * One work-item per (row h, block in chunk, image in chunk) copies 16
+ * channel rows into W float16 pixels.
+ * Args: x (N, C, H, W); xp panels; C, H, W, n0, cb0, ncb (blocks in chunk).
+ * NDRange (H, ncb, images in chunk), local (1, 1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pack(
+    CTENSOR(x), TENSOR(xp), const int C, const int H, const int W, const int n0, const int cb0,
+    const int ncb) {
+  const int h = get_global_id(0), j = get_global_id(1), i = get_global_id(2);
+  const int HW = H * W, c0 = (cb0 + j) * 16, nc = min(16, C - c0);
+  __global const float *src = AT(x) + ((size_t)(n0 + i) * C + c0) * HW + (size_t)h * W;
+  __global float *dst = AT(xp) + (((size_t)i * ncb + j) * HW + (size_t)h * W) * 16;
+  if (nc == 16) {
+    for (int w = 0; w < W; w++) vstore16(ROI_GATHER16(src + w, HW), w, dst);
+  } else {
+    for (int w = 0; w < W; w++)
+      for (int l = 0; l < 16; l++) dst[w * 16 + l] = l < nc ? src[(size_t)l * HW + w] : 0.0f;
+  }
+}
+
+/*
+ * roi_unpack: the chunk's panels -> x (here dx): the inverse of roi_pack for
+ * the channels that exist. Same arguments and NDRange as roi_pack, with the
+ * roles of the two tensors swapped: x is written, xp read.
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_unpack(
+    TENSOR(x), CTENSOR(xp), const int C, const int H, const int W, const int n0, const int cb0,
+    const int ncb) {
+  const int h = get_global_id(0), j = get_global_id(1), i = get_global_id(2);
+  const int HW = H * W, c0 = (cb0 + j) * 16, nc = min(16, C - c0);
+  __global float *dst = AT(x) + ((size_t)(n0 + i) * C + c0) * HW + (size_t)h * W;
+  __global const float *src = AT(xp) + (((size_t)i * ncb + j) * HW + (size_t)h * W) * 16;
+  for (int w = 0; w < W; w++) {
+    const float16 v = vload16(w, src);
+    ROI_SCATTER16(dst + w, HW, v, nc);
+  }
+}
+
+/* ---------------------------------------------------------- RoI align */
+
+/* Channel blocks per work-item (the host passes both): geometry computed
+ * once serves 16 * V channels. Chunks hold a multiple of V blocks; blocks
+ * past C are zero panels that are read but never stored. */
+#ifndef ROI_FWD_V
+#define ROI_FWD_V 4
+#endif
+#ifndef ROI_BWD_V
+#define ROI_BWD_V 2
+#endif
+
+/*
+ * roi_align_fwd: RoI align on panels. One work-item per (RoI of the chunk's
+ * images, group of ROI_FWD_V channel blocks): for each bin, sums its
+ * bilinear samples for 16 * ROI_FWD_V channels at once, divides by the
+ * count, and writes y[k, c0 .., bin].
+ * -D ROI_FWD_V (blocks per work-item).
+ * Args: xp panels, rois, idx (RoI index), y; N, C, H, W, PH, PW, scale,
+ * offset (0.5 aligned, else 0), min1 (1x1 minimum box), SR (<= 0 adaptive),
+ * n0, cb0, ncb (the chunk), slot0 = idx[n0], nslots (RoIs of the chunk).
+ * NDRange (nslots, ncb / ROI_FWD_V), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_fwd(
+    CTENSOR(xp), CTENSOR(rois), CITENSOR(idx), TENSOR(y), const int N, const int C, const int H,
+    const int W, const int PH, const int PW, const float scale, const float offset, const int min1,
+    const int SR, const int n0, const int cb0, const int ncb, const int slot0, const int nslots) {
+  const int s = get_global_id(0), jb = get_global_id(1) * ROI_FWD_V;
+  if (s >= nslots) return;
+  const int k = AT(idx)[N + 1 + slot0 + s];
+  __global const float *roi = AT(rois) + (size_t)k * 5;
+  const int n = (int)roi[0], HW = H * W, PHW = PH * PW, c0 = (cb0 + jb) * 16;
+  __global const float *panel = AT(xp) + ((size_t)(n - n0) * ncb + jb) * HW * 16;
+  const size_t pstride = (size_t)HW * 16; /* to the next block's panel */
+  __global float *out = AT(y) + ((size_t)k * C + c0) * PHW;
+  const roi_align_geom g = roi_align_geometry(roi, scale, offset, min1, PH, PW, SR);
+  for (int ph = 0; ph < PH; ph++) {
+    for (int pw = 0; pw < PW; pw++) {
+      float16 acc[ROI_FWD_V];
+#pragma unroll
+      for (int v = 0; v < ROI_FWD_V; v++) acc[v] = (float16)(0.0f);
+      for (int iy = 0; iy < g.grid_h; iy++) {
+        const float yy = roi_sample_y(&g, ph, iy);
+        for (int ix = 0; ix < g.grid_w; ix++) {
+          int4 o;
+          float4 wt;
+          if (!roi_bilinear(yy, roi_sample_x(&g, pw, ix), H, W, &o, &wt)) continue;
+#pragma unroll
+          for (int v = 0; v < ROI_FWD_V; v++) {
+            __global const float *pv = panel + v * pstride;
+            acc[v] = fma((float16)(wt.s0), vload16(o.s0, pv), acc[v]);
+            acc[v] = fma((float16)(wt.s1), vload16(o.s1, pv), acc[v]);
+            acc[v] = fma((float16)(wt.s2), vload16(o.s2, pv), acc[v]);
+            acc[v] = fma((float16)(wt.s3), vload16(o.s3, pv), acc[v]);
+          }
+        }
+      }
+#pragma unroll
+      for (int v = 0; v < ROI_FWD_V; v++) {
+        const int nc = min(16, C - c0 - 16 * v);
+        const float16 r = acc[v] / g.count;
+        if (nc > 0) ROI_SCATTER16(out + (size_t)v * 16 * PHW + ph * PW + pw, PHW, r, nc);
+      }
+    }
+  }
+}
+
+/*
+ * roi_align_bwd: RoI align backward into panels. One work-item owns the
+ * panels of (image, group of ROI_BWD_V channel blocks): it zeroes them,
+ * then for each RoI of the image in RoI order, each bin and each sample adds
+ * dy / count times the four bilinear weights (16 channels per vector op).
+ * roi_unpack then writes dx.
+ * -D ROI_BWD_V (blocks per work-item).
+ * Args: xp panels (written), rois, idx, dy; N, C, H, W, PH, PW, scale,
+ * offset, min1, SR, n0, cb0, ncb as roi_align_fwd.
+ * NDRange (ncb / ROI_BWD_V, images in chunk), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_bwd(
+    TENSOR(xp), CTENSOR(rois), CITENSOR(idx), CTENSOR(dy), const int N, const int C, const int H,
+    const int W, const int PH, const int PW, const float scale, const float offset, const int min1,
+    const int SR, const int n0, const int cb0, const int ncb) {
+  const int jb = get_global_id(0) * ROI_BWD_V, i = get_global_id(1);
+  const int n = n0 + i, HW = H * W, PHW = PH * PW, c0 = (cb0 + jb) * 16;
+  __global float *panel = AT(xp) + ((size_t)i * ncb + jb) * HW * 16;
+  const size_t pstride = (size_t)HW * 16;
+  for (int p = 0; p < ROI_BWD_V * HW; p++) vstore16((float16)(0.0f), p, panel);
+  __global const int *order = AT(idx) + N + 1;
+  const int s1 = AT(idx)[n + 1];
+  for (int s = AT(idx)[n]; s < s1; s++) {
+    const int k = order[s];
+    __global const float *roi = AT(rois) + (size_t)k * 5;
+    __global const float *dyk = AT(dy) + ((size_t)k * C + c0) * PHW;
+    const roi_align_geom g = roi_align_geometry(roi, scale, offset, min1, PH, PW, SR);
+    for (int ph = 0; ph < PH; ph++) {
+      for (int pw = 0; pw < PW; pw++) {
+        float16 gv[ROI_BWD_V];
+#pragma unroll
+        for (int v = 0; v < ROI_BWD_V; v++)
+          gv[v] = roi_gather16(dyk + (size_t)v * 16 * PHW + ph * PW + pw, PHW, C - c0 - 16 * v) / g.count;
+        for (int iy = 0; iy < g.grid_h; iy++) {
+          const float yy = roi_sample_y(&g, ph, iy);
+          for (int ix = 0; ix < g.grid_w; ix++) {
+            int4 o;
+            float4 wt;
+            if (!roi_bilinear(yy, roi_sample_x(&g, pw, ix), H, W, &o, &wt)) continue;
+#pragma unroll
+            for (int v = 0; v < ROI_BWD_V; v++) {
+              /* one after the other: corners coincide at the map's edge */
+              __global float *pv = panel + v * pstride;
+              vstore16(fma((float16)(wt.s0), gv[v], vload16(o.s0, pv)), o.s0, pv);
+              vstore16(fma((float16)(wt.s1), gv[v], vload16(o.s1, pv)), o.s1, pv);
+              vstore16(fma((float16)(wt.s2), gv[v], vload16(o.s2, pv)), o.s2, pv);
+              vstore16(fma((float16)(wt.s3), gv[v], vload16(o.s3, pv)), o.s3, pv);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* ----------------------------------------------------------- RoI pool */
+
+/*
+ * roi_pool_fwd: RoI pool (max) on panels. One work-item per (RoI of the
+ * chunk's images, group of ROI_FWD_V channel blocks): for each bin, the
+ * running maximum of 16 * ROI_FWD_V channels and where it was (first
+ * maximum in row-major order; NaN never wins; an empty bin gives 0 and
+ * argmax -1).
+ * -D ROI_FWD_V.
+ * Args: xp, rois, idx, y, argmax (written when has_argmax), has_argmax;
+ * N, C, H, W, PH, PW, scale, n0, cb0, ncb, slot0, nslots as roi_align_fwd.
+ * NDRange (nslots, ncb / ROI_FWD_V), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_fwd(
+    CTENSOR(xp), CTENSOR(rois), CITENSOR(idx), TENSOR(y), ITENSOR(argmax), const int has_argmax,
+    const int N, const int C, const int H, const int W, const int PH, const int PW, const float scale,
+    const int n0, const int cb0, const int ncb, const int slot0, const int nslots) {
+  const int s = get_global_id(0), jb = get_global_id(1) * ROI_FWD_V;
+  if (s >= nslots) return;
+  const int k = AT(idx)[N + 1 + slot0 + s];
+  __global const float *roi = AT(rois) + (size_t)k * 5;
+  const int n = (int)roi[0], HW = H * W, PHW = PH * PW, c0 = (cb0 + jb) * 16;
+  __global const float *panel = AT(xp) + ((size_t)(n - n0) * ncb + jb) * HW * 16;
+  const size_t pstride = (size_t)HW * 16;
+  const size_t out0 = ((size_t)k * C + c0) * PHW;
+  const roi_pool_geom g = roi_pool_geometry(roi, scale, 1, PH, PW);
+  for (int ph = 0; ph < PH; ph++) {
+    for (int pw = 0; pw < PW; pw++) {
+      const int4 r = roi_pool_bin(&g, ph, pw, H, W);
+      const bool empty = r.s1 <= r.s0 || r.s3 <= r.s2;
+      float16 m[ROI_FWD_V];
+      int16 am[ROI_FWD_V];
+#pragma unroll
+      for (int v = 0; v < ROI_FWD_V; v++) {
+        m[v] = (float16)(empty ? 0.0f : -ROI_FLT_MAX);
+        am[v] = (int16)(-1);
+      }
+      for (int h = r.s0; h < r.s1; h++) {
+        for (int w = r.s2; w < r.s3; w++) {
+          const int p = h * W + w;
+#pragma unroll
+          for (int v = 0; v < ROI_FWD_V; v++) {
+            const float16 x = vload16(p, panel + v * pstride);
+            const int16 gt = x > m[v];
+            m[v] = select(m[v], x, gt);
+            am[v] = select(am[v], (int16)(p), gt);
+          }
+        }
+      }
+#pragma unroll
+      for (int v = 0; v < ROI_FWD_V; v++) {
+        const int nc = min(16, C - c0 - 16 * v);
+        const size_t o = out0 + (size_t)v * 16 * PHW + ph * PW + pw;
+        if (nc > 0) {
+          ROI_SCATTER16(AT(y) + o, PHW, m[v], nc);
+          if (has_argmax) ROI_ISCATTER16(AT(argmax) + o, PHW, am[v], nc);
+        }
+      }
+    }
+  }
+}
+
+/*
+ * roi_pool_bwd: RoI pool backward. One work-item owns the dx planes of
+ * (image n, channels c0 .. c0+15): zeroes them, then for each RoI of the
+ * image in RoI order adds dy of every bin at that bin's argmax. Reading the
+ * 16 channels' bins of a RoI together streams one contiguous block of dy and
+ * argmax; argmax entries outside [0, HW) add nothing.
+ * Args: dy, argmax, idx, dx; N, C, HW, PHW.
+ * NDRange (ceil(C / 16), N), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_bwd(
+    CTENSOR(dy), CITENSOR(argmax), CITENSOR(idx), TENSOR(dx), const int N, const int C, const int HW,
+    const int PHW) {
+  const int c0 = get_global_id(0) * 16, n = get_global_id(1), nc = min(16, C - c0);
+  __global float *planes = AT(dx) + ((size_t)n * C + c0) * HW;
+  for (int p = 0; p < nc * HW; p++) planes[p] = 0.0f;
+  __global const int *order = AT(idx) + N + 1;
+  const int s1 = AT(idx)[n + 1];
+  for (int s = AT(idx)[n]; s < s1; s++) {
+    const size_t base = ((size_t)order[s] * C + c0) * PHW;
+    __global const float *g = AT(dy) + base;
+    __global const int *a = AT(argmax) + base;
+    for (int l = 0; l < nc; l++) {
+      __global float *plane = planes + (size_t)l * HW;
+      for (int b = l * PHW; b < (l + 1) * PHW; b++) {
+        const int p = a[b];
+        if ((uint)p < (uint)HW) plane[p] += g[b];
+      }
+    }
+  }
+}
+
+/* ------------------------------------------------- position-sensitive */
+
+/*
+ * roi_ps_fwd: PS RoI align (pool = 0) or PS RoI pool (pool = 1). One
+ * work-item per (bin b, RoI k) computes the bin's geometry once and then
+ * every output channel c, which reads input channel c * PH*PW + b.
+ * Align accumulates sample by sample straight into y (this work-item owns
+ * y[k, :, b]); pool averages its cells (bins clipped to H-1, W-1 as
+ * torchvision; empty bin 0).
+ * Args: x, rois, y; C, H, W, PH, PW, OC (= C / (PH*PW)), scale, SR, pool.
+ * NDRange (PH*PW, K), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_ps_fwd(
+    CTENSOR(x), CTENSOR(rois), TENSOR(y), const int C, const int H, const int W, const int PH,
+    const int PW, const int OC, const float scale, const int SR, const int pool) {
+  const int b = get_global_id(0), k = get_global_id(1);
+  const int ph = b / PW, pw = b % PW, HW = H * W, PHW = PH * PW;
+  __global const float *roi = AT(rois) + (size_t)k * 5;
+  const int n = (int)roi[0];
+  __global const float *in = AT(x) + ((size_t)n * C + b) * HW; /* channel c: + c * PHW * HW */
+  __global float *out = AT(y) + (size_t)k * OC * PHW + b;     /* channel c: + c * PHW */
+  const size_t cstride = (size_t)PHW * HW;
+  if (pool) {
+    const roi_pool_geom g = roi_pool_geometry(roi, scale, 0, PH, PW);
+    const int4 r = roi_pool_bin(&g, ph, pw, H - 1, W - 1);
+    const bool empty = r.s1 <= r.s0 || r.s3 <= r.s2;
+    const float area = (float)((r.s1 - r.s0) * (r.s3 - r.s2));
+    for (int c = 0; c < OC; c++) {
+      __global const float *plane = in + c * cstride;
+      float sum = 0.0f;
+      for (int h = r.s0; h < r.s1; h++)
+        for (int w = r.s2; w < r.s3; w++) sum += plane[h * W + w];
+      out[(size_t)c * PHW] = empty ? 0.0f : sum / area;
+    }
+    return;
+  }
+  const roi_align_geom g = roi_align_geometry(roi, scale, 0.5f, 0, PH, PW, SR);
+  for (int c = 0; c < OC; c++) out[(size_t)c * PHW] = 0.0f;
+  for (int iy = 0; iy < g.grid_h; iy++) {
+    const float yy = roi_sample_y(&g, ph, iy);
+    for (int ix = 0; ix < g.grid_w; ix++) {
+      int4 o;
+      float4 wt;
+      if (!roi_bilinear(yy, roi_sample_x(&g, pw, ix), H, W, &o, &wt)) continue;
+      for (int c = 0; c < OC; c++) {
+        __global const float *plane = in + c * cstride;
+        out[(size_t)c * PHW] += wt.s0 * plane[o.s0] + wt.s1 * plane[o.s1] + wt.s2 * plane[o.s2] +
+                                wt.s3 * plane[o.s3];
+      }
+    }
+  }
+  for (int c = 0; c < OC; c++) out[(size_t)c * PHW] /= g.count;
+}
+
+/*
+ * roi_ps_bwd: PS RoI align / pool backward. One work-item per (bin b,
+ * image n) owns the dx planes that bin reads (channels c * PH*PW + b for
+ * every c): it zeroes them, then for each RoI of the image in RoI order
+ * computes the bin's geometry once and adds dy[k, c, b] / count times the
+ * bilinear weights (align) or dy / area to each cell (pool) of every plane.
+ * Args: dy, rois, idx, dx; N, C, H, W, PH, PW, OC, scale, SR, pool.
+ * NDRange (PH*PW, N), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_ps_bwd(
+    CTENSOR(dy), CTENSOR(rois), CITENSOR(idx), TENSOR(dx), const int N, const int C, const int H,
+    const int W, const int PH, const int PW, const int OC, const float scale, const int SR,
+    const int pool) {
+  const int b = get_global_id(0), n = get_global_id(1);
+  const int ph = b / PW, pw = b % PW, HW = H * W, PHW = PH * PW;
+  const size_t cstride = (size_t)PHW * HW;
+  __global float *base = AT(dx) + ((size_t)n * C + b) * HW; /* channel c: + c * cstride */
+  for (int c = 0; c < OC; c++)
+    for (int p = 0; p < HW; p++) base[c * cstride + p] = 0.0f;
+  __global const int *order = AT(idx) + N + 1;
+  const int s1 = AT(idx)[n + 1];
+  for (int s = AT(idx)[n]; s < s1; s++) {
+    const int k = order[s];
+    __global const float *roi = AT(rois) + (size_t)k * 5;
+    __global const float *g_k = AT(dy) + (size_t)k * OC * PHW + b; /* channel c: + c * PHW */
+    if (pool) {
+      const roi_pool_geom g = roi_pool_geometry(roi, scale, 0, PH, PW);
+      const int4 r = roi_pool_bin(&g, ph, pw, H - 1, W - 1);
+      if (r.s1 <= r.s0 || r.s3 <= r.s2) continue;
+      const float area = (float)((r.s1 - r.s0) * (r.s3 - r.s2));
+      for (int c = 0; c < OC; c++) {
+        __global float *plane = base + c * cstride;
+        const float gv = g_k[(size_t)c * PHW] / area;
+        for (int h = r.s0; h < r.s1; h++)
+          for (int w = r.s2; w < r.s3; w++) plane[h * W + w] += gv;
+      }
+      continue;
+    }
+    const roi_align_geom g = roi_align_geometry(roi, scale, 0.5f, 0, PH, PW, SR);
+    for (int iy = 0; iy < g.grid_h; iy++) {
+      const float yy = roi_sample_y(&g, ph, iy);
+      for (int ix = 0; ix < g.grid_w; ix++) {
+        int4 o;
+        float4 wt;
+        if (!roi_bilinear(yy, roi_sample_x(&g, pw, ix), H, W, &o, &wt)) continue;
+        for (int c = 0; c < OC; c++) {
+          __global float *plane = base + c * cstride;
+          const float gv = g_k[(size_t)c * PHW] / g.count;
+          plane[o.s0] += gv * wt.s0;
+          plane[o.s1] += gv * wt.s1;
+          plane[o.s2] += gv * wt.s2;
+          plane[o.s3] += gv * wt.s3;
+        }
+      }
+    }
+  }
+}
