@@ -11,13 +11,17 @@
  *  - the reference backward against central finite differences of the
  *    reference forward (double);
  *  - images without RoIs, out-of-range argmax entries, workspace chunking;
+ *  - clnn-bench's R mode on .npy files (x, rois, dy in; y, argmax, dx out);
  *  - bad arguments: right status, a message, nothing written.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "bench/npy.h"
 #include "common/fd.h"
 #include "common/testutil.h"
 #include "host/ref.h"
@@ -438,6 +442,73 @@ START_TEST(test_chunked_workspace) {
 }
 END_TEST
 
+/* ------------------------------------------------------- clnn-bench R mode */
+
+static void npy_put(const char *dir, const char *name, clnn_dtype t, int ndim, const int64_t *dims, const void *data) {
+  char path[512], err[256];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  ck_assert_msg(npy_write(path, t, ndim, dims, data, err, sizeof err), "%s", err);
+}
+
+static void *npy_get(const char *dir, const char *name, size_t numel) {
+  char path[512], err[256];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  npy_array a;
+  ck_assert_msg(npy_read(path, &a, err, sizeof err), "%s", err);
+  ck_assert_msg(a.numel == numel, "%s has %zu elements, expected %zu", name, a.numel, numel);
+  return a.data;
+}
+
+/* clnn-bench --mode=R --pass=bwd reads x, rois and dy and writes y, dx and
+ * (roi_pool) argmax, equal to the reference. $CLNN_BENCH names the binary
+ * (CTest sets it); without it the test has nothing to run. */
+START_TEST(test_bench_r_mode) {
+  const char *bench = getenv("CLNN_BENCH");
+  if (!bench) {
+    fprintf(stderr, "test_bench_r_mode: CLNN_BENCH not set, skipped\n");
+    return;
+  }
+  static const char *const descs[] = {"roi_align mb2ic20ih9iw11 n12 oh3ow2 sr0 scale0.5 aligned1",
+                                      "roi_pool mb2ic20ih9iw11 n12 oh3ow2 scale0.5",
+                                      "ps_roi_align mb2ic18ih9iw11 n12 oh3ow3 sr2 scale0.5",
+                                      "ps_roi_pool mb2ic18ih9iw11 n12 oh3ow3 scale0.5"};
+  static const clnn_roi_op ops[] = {CLNN_ROI_ALIGN, CLNN_ROI_POOL, CLNN_PS_ROI_ALIGN, CLNN_PS_ROI_POOL};
+  char dir[] = "/tmp/clnn-test-roi-XXXXXX";
+  ck_assert(mkdtemp(dir) != NULL);
+  for (int i = 0; i < 4; i++) {
+    const bool ps = i >= 2;
+    clnn_roi_desc d = clnn_roi_desc_make(ops[i], 2, ps ? 18 : 20, 9, 11, 12, 3, ps ? 3 : 2, 0.5f);
+    d.sampling_ratio = i == 2 ? 2 : 0;
+    d.aligned = i == 0;
+    problem p;
+    problem_make(&p, &d, 9500 + (uint64_t)i, NULL);
+    int64_t xd[4] = {d.n, d.c, d.h, d.w}, rd[2] = {d.num_rois, 5};
+    int64_t yd[4] = {d.num_rois, p.oc, d.pooled_h, d.pooled_w};
+    npy_put(dir, "x.npy", CLNN_FLOAT32, 4, xd, p.x);
+    npy_put(dir, "rois.npy", CLNN_FLOAT32, 2, rd, p.rois);
+    npy_put(dir, "dy.npy", CLNN_FLOAT32, 4, yd, p.dy);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s --mode=R --pass=bwd --quiet --dir %s \"%s\"", bench, dir, descs[i]);
+    int rc = system(cmd);
+    ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "%s failed", cmd);
+    float *y = npy_get(dir, "y.npy", p.ny), *dx = npy_get(dir, "dx.npy", p.nx);
+    ck_assert(tu_compare(descs[i], y, p.y_ref, p.ny, 1e-5, 1e-5, NULL));
+    ck_assert(tu_compare(descs[i], dx, p.dx_ref, p.nx, 1e-5, 1e-5, NULL));
+    if (p.am_ref) {
+      int32_t *am = npy_get(dir, "argmax.npy", p.ny);
+      assert_same_ints(descs[i], am, p.am_ref, p.ny);
+      free(am);
+    }
+    free(y);
+    free(dx);
+    problem_free(&p);
+  }
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------ bad input */
 
 /* Valid tensors for roi_align mb2ic8ih6iw5 n3 oh2ow2 (and roi_pool's argmax). */
@@ -684,6 +755,7 @@ static Suite *roi_suite(void) {
   tcase_add_test(tc, test_pool_bwd_ignores_bad_argmax);
   tcase_add_test(tc, test_chunked_workspace);
   tcase_add_test(tc, test_names_and_defaults);
+  tcase_add_test(tc, test_bench_r_mode);
   suite_add_tcase(s, tc);
   TCase *bad = tcase_create("bad_input");
   tcase_add_checked_fixture(bad, bad_setup, bad_teardown);
