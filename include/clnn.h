@@ -502,7 +502,7 @@ clnn_roi_desc clnn_roi_desc_make(clnn_roi_op op, int64_t n, int64_t c, int64_t h
  * sizes outside [1, 2^30], spatial_scale not finite or <= 0, aligned not 0/1,
  * sampling_ratio above 2^15, c not divisible by pooled_h * pooled_w for the
  * position-sensitive ops), CLNN_ERR_SIZE_OVERFLOW (a tensor over 2^31 - 1
- * elements).
+ * elements, or n + num_rois over 2^31 - 2).
  */
 clnn_status clnn_roi_desc_check(const clnn_roi_desc *desc, int64_t *out_c);
 
@@ -522,9 +522,9 @@ clnn_status clnn_roi_rois_check(const clnn_roi_desc *desc, const float *rois);
  * or each other. Blocks until rois can be read (see above).
  * Statuses: those of clnn_roi_desc_check and clnn_roi_rois_check,
  * CLNN_ERR_NULL_POINTER, CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH,
- * CLNN_ERR_ALIASING, CLNN_ERR_UNSUPPORTED (one feature plane of 16 channels
- * does not fit the workspace limit), CLNN_ERR_BUILD_FAILED,
- * CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL.
+ * CLNN_ERR_ALIASING, CLNN_ERR_UNSUPPORTED (the feature planes of one work-item's
+ * channel block do not fit the context's workspace limit), CLNN_ERR_BUILD_FAILED,
+ * CLNN_ERR_HOST_OUT_OF_MEMORY, CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL.
  */
 clnn_status clnn_roi_fwd(clnn_context *ctx, const clnn_roi_desc *desc, const clnn_tensor *x,
                          const clnn_tensor *rois, clnn_tensor *y, clnn_tensor *argmax);

@@ -221,32 +221,30 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_unpack(
 
 /* ---------------------------------------------------------- RoI align */
 
-/* Channel blocks per work-item (the host passes both): geometry computed
- * once serves 16 * V channels. Chunks hold a multiple of V blocks; blocks
- * past C are zero panels that are read but never stored. */
-#ifndef ROI_FWD_V
-#define ROI_FWD_V 4
-#endif
-#ifndef ROI_BWD_V
-#define ROI_BWD_V 2
+/* Channel blocks per work-item of the panel kernels (-D ROI_V, chosen by the
+ * host per problem): geometry computed once serves 16 * ROI_V channels.
+ * Chunks hold a multiple of ROI_V blocks; blocks past C are zero panels that
+ * are read but never stored. */
+#ifndef ROI_V
+#define ROI_V 1
 #endif
 
 /*
  * roi_align_fwd: RoI align on panels. One work-item per (RoI of the chunk's
- * images, group of ROI_FWD_V channel blocks): for each bin, sums its
- * bilinear samples for 16 * ROI_FWD_V channels at once, divides by the
+ * images, group of ROI_V channel blocks): for each bin, sums its
+ * bilinear samples for 16 * ROI_V channels at once, divides by the
  * count, and writes y[k, c0 .., bin].
- * -D ROI_FWD_V (blocks per work-item).
+ * -D ROI_V (blocks per work-item).
  * Args: xp panels, rois, idx (RoI index), y; N, C, H, W, PH, PW, scale,
  * offset (0.5 aligned, else 0), min1 (1x1 minimum box), SR (<= 0 adaptive),
  * n0, cb0, ncb (the chunk), slot0 = idx[n0], nslots (RoIs of the chunk).
- * NDRange (nslots, ncb / ROI_FWD_V), local (1, 1).
+ * NDRange (nslots, ncb / ROI_V), local (1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_fwd(
     CTENSOR(xp), CTENSOR(rois), CITENSOR(idx), TENSOR(y), const int N, const int C, const int H,
     const int W, const int PH, const int PW, const float scale, const float offset, const int min1,
     const int SR, const int n0, const int cb0, const int ncb, const int slot0, const int nslots) {
-  const int s = get_global_id(0), jb = get_global_id(1) * ROI_FWD_V;
+  const int s = get_global_id(0), jb = get_global_id(1) * ROI_V;
   if (s >= nslots) return;
   const int k = AT(idx)[N + 1 + slot0 + s];
   __global const float *roi = AT(rois) + (size_t)k * 5;
@@ -257,9 +255,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_fwd(
   const roi_align_geom g = roi_align_geometry(roi, scale, offset, min1, PH, PW, SR);
   for (int ph = 0; ph < PH; ph++) {
     for (int pw = 0; pw < PW; pw++) {
-      float16 acc[ROI_FWD_V];
+      float16 acc[ROI_V];
 #pragma unroll
-      for (int v = 0; v < ROI_FWD_V; v++) acc[v] = (float16)(0.0f);
+      for (int v = 0; v < ROI_V; v++) acc[v] = (float16)(0.0f);
       for (int iy = 0; iy < g.grid_h; iy++) {
         const float yy = roi_sample_y(&g, ph, iy);
         for (int ix = 0; ix < g.grid_w; ix++) {
@@ -267,7 +265,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_fwd(
           float4 wt;
           if (!roi_bilinear(yy, roi_sample_x(&g, pw, ix), H, W, &o, &wt)) continue;
 #pragma unroll
-          for (int v = 0; v < ROI_FWD_V; v++) {
+          for (int v = 0; v < ROI_V; v++) {
             __global const float *pv = panel + v * pstride;
             acc[v] = fma((float16)(wt.s0), vload16(o.s0, pv), acc[v]);
             acc[v] = fma((float16)(wt.s1), vload16(o.s1, pv), acc[v]);
@@ -277,7 +275,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_fwd(
         }
       }
 #pragma unroll
-      for (int v = 0; v < ROI_FWD_V; v++) {
+      for (int v = 0; v < ROI_V; v++) {
         const int nc = min(16, C - c0 - 16 * v);
         const float16 r = acc[v] / g.count;
         if (nc > 0) ROI_SCATTER16(out + (size_t)v * 16 * PHW + ph * PW + pw, PHW, r, nc);
@@ -288,24 +286,24 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_fwd(
 
 /*
  * roi_align_bwd: RoI align backward into panels. One work-item owns the
- * panels of (image, group of ROI_BWD_V channel blocks): it zeroes them,
+ * panels of (image, group of ROI_V channel blocks): it zeroes them,
  * then for each RoI of the image in RoI order, each bin and each sample adds
  * dy / count times the four bilinear weights (16 channels per vector op).
  * roi_unpack then writes dx.
- * -D ROI_BWD_V (blocks per work-item).
+ * -D ROI_V (blocks per work-item).
  * Args: xp panels (written), rois, idx, dy; N, C, H, W, PH, PW, scale,
  * offset, min1, SR, n0, cb0, ncb as roi_align_fwd.
- * NDRange (ncb / ROI_BWD_V, images in chunk), local (1, 1).
+ * NDRange (ncb / ROI_V, images in chunk), local (1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_bwd(
     TENSOR(xp), CTENSOR(rois), CITENSOR(idx), CTENSOR(dy), const int N, const int C, const int H,
     const int W, const int PH, const int PW, const float scale, const float offset, const int min1,
     const int SR, const int n0, const int cb0, const int ncb) {
-  const int jb = get_global_id(0) * ROI_BWD_V, i = get_global_id(1);
+  const int jb = get_global_id(0) * ROI_V, i = get_global_id(1);
   const int n = n0 + i, HW = H * W, PHW = PH * PW, c0 = (cb0 + jb) * 16;
   __global float *panel = AT(xp) + ((size_t)i * ncb + jb) * HW * 16;
   const size_t pstride = (size_t)HW * 16;
-  for (int p = 0; p < ROI_BWD_V * HW; p++) vstore16((float16)(0.0f), p, panel);
+  for (int p = 0; p < ROI_V * HW; p++) vstore16((float16)(0.0f), p, panel);
   __global const int *order = AT(idx) + N + 1;
   const int s1 = AT(idx)[n + 1];
   for (int s = AT(idx)[n]; s < s1; s++) {
@@ -315,9 +313,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_bwd(
     const roi_align_geom g = roi_align_geometry(roi, scale, offset, min1, PH, PW, SR);
     for (int ph = 0; ph < PH; ph++) {
       for (int pw = 0; pw < PW; pw++) {
-        float16 gv[ROI_BWD_V];
+        float16 gv[ROI_V];
 #pragma unroll
-        for (int v = 0; v < ROI_BWD_V; v++)
+        for (int v = 0; v < ROI_V; v++)
           gv[v] = roi_gather16(dyk + (size_t)v * 16 * PHW + ph * PW + pw, PHW, C - c0 - 16 * v) / g.count;
         for (int iy = 0; iy < g.grid_h; iy++) {
           const float yy = roi_sample_y(&g, ph, iy);
@@ -326,7 +324,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_bwd(
             float4 wt;
             if (!roi_bilinear(yy, roi_sample_x(&g, pw, ix), H, W, &o, &wt)) continue;
 #pragma unroll
-            for (int v = 0; v < ROI_BWD_V; v++) {
+            for (int v = 0; v < ROI_V; v++) {
               /* one after the other: corners coincide at the map's edge */
               __global float *pv = panel + v * pstride;
               vstore16(fma((float16)(wt.s0), gv[v], vload16(o.s0, pv)), o.s0, pv);
@@ -345,20 +343,20 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_bwd(
 
 /*
  * roi_pool_fwd: RoI pool (max) on panels. One work-item per (RoI of the
- * chunk's images, group of ROI_FWD_V channel blocks): for each bin, the
- * running maximum of 16 * ROI_FWD_V channels and where it was (first
+ * chunk's images, group of ROI_V channel blocks): for each bin, the
+ * running maximum of 16 * ROI_V channels and where it was (first
  * maximum in row-major order; NaN never wins; an empty bin gives 0 and
  * argmax -1).
- * -D ROI_FWD_V.
+ * -D ROI_V.
  * Args: xp, rois, idx, y, argmax (written when has_argmax), has_argmax;
  * N, C, H, W, PH, PW, scale, n0, cb0, ncb, slot0, nslots as roi_align_fwd.
- * NDRange (nslots, ncb / ROI_FWD_V), local (1, 1).
+ * NDRange (nslots, ncb / ROI_V), local (1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_fwd(
     CTENSOR(xp), CTENSOR(rois), CITENSOR(idx), TENSOR(y), ITENSOR(argmax), const int has_argmax,
     const int N, const int C, const int H, const int W, const int PH, const int PW, const float scale,
     const int n0, const int cb0, const int ncb, const int slot0, const int nslots) {
-  const int s = get_global_id(0), jb = get_global_id(1) * ROI_FWD_V;
+  const int s = get_global_id(0), jb = get_global_id(1) * ROI_V;
   if (s >= nslots) return;
   const int k = AT(idx)[N + 1 + slot0 + s];
   __global const float *roi = AT(rois) + (size_t)k * 5;
@@ -371,10 +369,10 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_fwd(
     for (int pw = 0; pw < PW; pw++) {
       const int4 r = roi_pool_bin(&g, ph, pw, H, W);
       const bool empty = r.s1 <= r.s0 || r.s3 <= r.s2;
-      float16 m[ROI_FWD_V];
-      int16 am[ROI_FWD_V];
+      float16 m[ROI_V];
+      int16 am[ROI_V];
 #pragma unroll
-      for (int v = 0; v < ROI_FWD_V; v++) {
+      for (int v = 0; v < ROI_V; v++) {
         m[v] = (float16)(empty ? 0.0f : -ROI_FLT_MAX);
         am[v] = (int16)(-1);
       }
@@ -382,7 +380,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_fwd(
         for (int w = r.s2; w < r.s3; w++) {
           const int p = h * W + w;
 #pragma unroll
-          for (int v = 0; v < ROI_FWD_V; v++) {
+          for (int v = 0; v < ROI_V; v++) {
             const float16 x = vload16(p, panel + v * pstride);
             const int16 gt = x > m[v];
             m[v] = select(m[v], x, gt);
@@ -391,7 +389,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_fwd(
         }
       }
 #pragma unroll
-      for (int v = 0; v < ROI_FWD_V; v++) {
+      for (int v = 0; v < ROI_V; v++) {
         const int nc = min(16, C - c0 - 16 * v);
         const size_t o = out0 + (size_t)v * 16 * PHW + ph * PW + pw;
         if (nc > 0) {

@@ -30,10 +30,9 @@
 #include <string.h>
 
 #define CB 16 /* channels per panel pixel (one float16) */
-/* Channel blocks per work-item of the panel kernels (kernels/roi.cl). */
-#define FWD_V 4
-#define BWD_V 2
-#define ROI_OPTIONS "-DROI_FWD_V=4 -DROI_BWD_V=2"
+/* Most channel blocks per work-item of the panel kernels (kernels/roi.cl). */
+#define FWD_V_MAX 4
+#define BWD_V_MAX 4
 /* Scaled RoI coordinates beyond this are rejected: the kernels convert them
  * to int, and float32 has no integer resolution past 2^24 anyway. */
 #define COORD_MAX 16777216.0f
@@ -118,6 +117,8 @@ static clnn_status desc_check(clnn_context *ctx, const clnn_roi_desc *d, int64_t
   }
   CLNN_TRY(numel_fits(ctx, "the input", d->n, d->c, d->h, d->w));
   CLNN_TRY(numel_fits(ctx, "the output", d->num_rois, d->c, d->pooled_h, d->pooled_w));
+  if (d->n + 1 + d->num_rois > CLNN_INDEX_MAX) /* the per-image RoI index is indexed with ints */
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "n + num_rois + 1 is over 2^31 - 1");
   if (out_c) *out_c = oc;
   return CLNN_SUCCESS;
 }
@@ -136,7 +137,7 @@ static clnn_status rois_check(clnn_context *ctx, const clnn_roi_desc *d, const f
       if (!isfinite(r[i]))
         return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "rois[%lld] = [%g, %g, %g, %g, %g] has a NaN or infinite value",
                           (long long)k, (double)r[0], (double)r[1], (double)r[2], (double)r[3], (double)r[4]);
-    if (r[0] != floorf(r[0]) || r[0] < 0.0f || r[0] >= (float)d->n)
+    if (r[0] != floorf(r[0]) || r[0] < 0.0f || (double)r[0] >= (double)d->n)
       return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
                         "rois[%lld]: batch index %g is not an integer in [0, %lld)", (long long)k,
                         (double)r[0], (long long)d->n);
@@ -281,11 +282,39 @@ static bool next_chunk(const clnn_roi_desc *d, const chunk_plan *p, chunk *c) {
 
 static const size_t local1[3] = {1, 1, 1};
 
+/* A kernel of kernels/roi.cl built with -DROI_V=v (1 for the kernels that
+ * do not use it, so they share one program). */
+static clnn_status roi_kernel(clnn_context *ctx, int v, const char *name, clnn_kernel_ref *k) {
+  char opts[32];
+  snprintf(opts, sizeof opts, "-DROI_V=%d", v);
+  return clnn__kernel(ctx, "roi", opts, name, k);
+}
+
+/*
+ * Channel blocks per work-item. Forward: the most (up to FWD_V_MAX, a power
+ * of two) whose padding adds at most a quarter of the blocks; the RoIs give
+ * the parallelism. Backward: work-items are (image, group), so also keep at
+ * least two per compute unit.
+ */
+static int choose_v(const clnn_context *ctx, const clnn_roi_desc *d, bool bwd) {
+  const int64_t ncb = (d->c + CB - 1) / CB;
+  cl_uint cu = 1;
+  if (bwd) clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
+  int v = bwd ? BWD_V_MAX : FWD_V_MAX;
+  for (; v > 1; v /= 2) {
+    const int64_t groups = (ncb + v - 1) / v;
+    if (4 * groups * v > 5 * ncb) continue;         /* over 25% padding */
+    if (bwd && d->n * groups < 2 * (int64_t)cu) continue; /* too few work-items */
+    break;
+  }
+  return v;
+}
+
 /* roi_pack / roi_unpack between x (or dx) and the chunk's panels at ws + panel_off. */
-static clnn_status launch_pack(clnn_context *ctx, const char *name, const clnn_roi_desc *d, const clnn_tensor *x,
-                               cl_mem ws, size_t panel_off, const chunk *c, const char *op) {
+static clnn_status launch_pack(clnn_context *ctx, int v, const char *name, const clnn_roi_desc *d,
+                               const clnn_tensor *x, cl_mem ws, size_t panel_off, const chunk *c, const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "roi", ROI_OPTIONS, name, &k));
+  CLNN_TRY(roi_kernel(ctx, v, name, &k));
   size_t global[3] = {(size_t)d->h, (size_t)c->ncb, (size_t)c->nimg};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(panel_off),
@@ -310,19 +339,20 @@ static clnn_status fwd_packed(clnn_context *ctx, const clnn_roi_desc *d, const r
   const bool pool = d->op == CLNN_ROI_POOL;
   const char *op = pool ? "roi_fwd:roi_pool" : "roi_fwd:roi_align";
   chunk_plan plan = {0, 0, 0, 0};
-  CLNN_TRY(plan_chunks(ctx, d, h, FWD_V, &plan));
+  const int v = choose_v(ctx, d, false);
+  CLNN_TRY(plan_chunks(ctx, d, h, v, &plan));
   cl_mem ws;
   size_t ioff = index_floats(h);
   CLNN_TRY(workspace_with_index(ctx, h, (size_t)(plan.panel_floats * plan.cbs * plan.imgs), &ws));
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "roi", ROI_OPTIONS, pool ? "roi_pool_fwd" : "roi_align_fwd", &k));
+  CLNN_TRY(roi_kernel(ctx, v, pool ? "roi_pool_fwd" : "roi_align_fwd", &k));
   const cl_int *off = h->idx;
   chunk c = {0, 0, 0, 0};
   while (next_chunk(d, &plan, &c)) {
     int64_t slot0 = off[c.n0], nslots = off[c.n0 + c.nimg] - slot0;
     if (nslots == 0) continue; /* no RoI reads these images */
-    CLNN_TRY(launch_pack(ctx, "roi_pack", d, x, ws, ioff, &c, op));
-    size_t global[2] = {(size_t)nslots, (size_t)(c.ncb / FWD_V)};
+    CLNN_TRY(launch_pack(ctx, v, "roi_pack", d, x, ws, ioff, &c, op));
+    size_t global[2] = {(size_t)nslots, (size_t)(c.ncb / v)};
     if (pool) {
       CLNN_TRY(clnn__launch(
           ctx, &k,
@@ -353,15 +383,16 @@ static clnn_status bwd_align_packed(clnn_context *ctx, const clnn_roi_desc *d, c
                                     const clnn_tensor *dy, const clnn_tensor *rois, clnn_tensor *dx) {
   const char *op = "roi_bwd:roi_align";
   chunk_plan plan = {0, 0, 0, 0};
-  CLNN_TRY(plan_chunks(ctx, d, h, BWD_V, &plan));
+  const int v = choose_v(ctx, d, true);
+  CLNN_TRY(plan_chunks(ctx, d, h, v, &plan));
   cl_mem ws;
   size_t ioff = index_floats(h);
   CLNN_TRY(workspace_with_index(ctx, h, (size_t)(plan.panel_floats * plan.cbs * plan.imgs), &ws));
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "roi", ROI_OPTIONS, "roi_align_bwd", &k));
+  CLNN_TRY(roi_kernel(ctx, v, "roi_align_bwd", &k));
   chunk c = {0, 0, 0, 0};
   while (next_chunk(d, &plan, &c)) {
-    size_t global[2] = {(size_t)(c.ncb / BWD_V), (size_t)c.nimg};
+    size_t global[2] = {(size_t)(c.ncb / v), (size_t)c.nimg};
     CLNN_TRY(clnn__launch(
         ctx, &k,
         CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(ioff), CLNN_ARG_TENSOR(rois), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
@@ -370,7 +401,7 @@ static clnn_status bwd_align_packed(clnn_context *ctx, const clnn_roi_desc *d, c
                   CLNN_ARG_F32(d->spatial_scale), CLNN_ARG_F32(align_offset(d)), CLNN_ARG_I32(align_min1(d)),
                   CLNN_ARG_I32(sampling(d)), CLNN_ARG_I32(c.n0), CLNN_ARG_I32(c.cb0), CLNN_ARG_I32(c.ncb)),
         2, global, local1, op));
-    CLNN_TRY(launch_pack(ctx, "roi_unpack", d, dx, ws, ioff, &c, op));
+    CLNN_TRY(launch_pack(ctx, v, "roi_unpack", d, dx, ws, ioff, &c, op));
   }
   return CLNN_SUCCESS;
 }
@@ -381,7 +412,7 @@ static clnn_status bwd_pool_planes(clnn_context *ctx, const clnn_roi_desc *d, co
   cl_mem ws;
   CLNN_TRY(workspace_with_index(ctx, h, 0, &ws));
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "roi", ROI_OPTIONS, "roi_pool_bwd", &k));
+  CLNN_TRY(roi_kernel(ctx, 1, "roi_pool_bwd", &k));
   size_t global[2] = {(size_t)((d->c + CB - 1) / CB), (size_t)d->n};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(argmax), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
@@ -395,7 +426,7 @@ static clnn_status fwd_ps(clnn_context *ctx, const clnn_roi_desc *d, int64_t oc,
                           const clnn_tensor *rois, clnn_tensor *y) {
   const bool pool = d->op == CLNN_PS_ROI_POOL;
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "roi", ROI_OPTIONS, "roi_ps_fwd", &k));
+  CLNN_TRY(roi_kernel(ctx, 1, "roi_ps_fwd", &k));
   size_t global[2] = {(size_t)(d->pooled_h * d->pooled_w), (size_t)d->num_rois};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(rois), CLNN_ARG_TENSOR(y), CLNN_ARG_I32(d->c),
@@ -413,7 +444,7 @@ static clnn_status bwd_ps(clnn_context *ctx, const clnn_roi_desc *d, int64_t oc,
   cl_mem ws;
   CLNN_TRY(workspace_with_index(ctx, h, 0, &ws));
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "roi", ROI_OPTIONS, "roi_ps_bwd", &k));
+  CLNN_TRY(roi_kernel(ctx, 1, "roi_ps_bwd", &k));
   size_t global[2] = {(size_t)(d->pooled_h * d->pooled_w), (size_t)d->n};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(rois), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
