@@ -5,14 +5,14 @@
  *
  * Paths:
  *  - RoI align / RoI pool forward: the features are packed into panels of
- *    16 channels per pixel (roi_pack), then one work-item per (RoI, channel
- *    block) computes all bins with float16 loads: one bilinear sample or one
- *    max step serves 16 channels.
- *  - RoI align backward: one work-item per (image, channel block) owns a
- *    zeroed panel and adds the contributions of its image's RoIs in RoI
- *    order (roi_align_bwd); roi_unpack writes dx. No atomics, fixed order.
- *  - RoI pool backward: one work-item per (image, channel) owns that plane
- *    of dx and adds dy at the argmax of each bin of its image's RoIs.
+ *    16 channels per pixel (roi_pack), then one work-item per (RoI, group of
+ *    v channel blocks) computes all bins with float16 loads: one bilinear
+ *    sample or one max step serves 16 channels, one geometry 16 * v.
+ *  - RoI align backward: one work-item per (image, group of channel blocks)
+ *    owns zeroed panels and adds the contributions of its image's RoIs in
+ *    RoI order (roi_align_bwd); roi_unpack writes dx. No atomics, fixed order.
+ *  - RoI pool backward: one work-item per (image, 16 channels) owns those
+ *    planes of dx and adds dy at the argmax of each bin of its image's RoIs.
  *  - PS variants: each output channel reads one input plane, so packing does
  *    not pay; the forward runs one work-item per (bin, RoI), the backward one
  *    per (bin, image) owning the planes that bin reads.
