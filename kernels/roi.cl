@@ -177,6 +177,50 @@ float16 roi_gather16(__global const float *p, int s, int nc) {
   return v;
 }
 
+/* --------------------------------------------------------- staged output */
+
+/* Bins of one RoI and channel block staged in private memory (16 * this many
+ * floats per block) so they leave as whole cache lines: y[k, c0 .. c0+15, :]
+ * is exactly PH*PW lines. Larger bin counts store lane by lane instead. */
+#define ROI_TILE_BINS 64
+
+#if defined(__clang__) && defined(__has_builtin)
+#if __has_builtin(__builtin_nontemporal_store)
+#define ROI_NT_STORE 1
+#endif
+#endif
+#ifndef ROI_NT_STORE
+#define ROI_NT_STORE 0
+#endif
+
+/*
+ * Copy n staged floats (ints) to dst. When dst is 64-byte aligned and n is
+ * whole lines, the stores are non-temporal: the lines are overwritten
+ * completely, and reading them first (read-for-ownership) would double the
+ * memory traffic of these write-bound kernels.
+ */
+void roi_stream_out(__global float *dst, const float *src, int n) {
+#if ROI_NT_STORE
+  if ((((ulong)dst) & 63) == 0 && (n & 15) == 0) {
+    __global float16 *d = (__global float16 *)dst;
+    for (int i = 0; i < n / 16; i++) __builtin_nontemporal_store(vload16(i, src), d + i);
+    return;
+  }
+#endif
+  for (int i = 0; i < n; i++) dst[i] = src[i];
+}
+
+void roi_stream_out_int(__global int *dst, const int *src, int n) {
+#if ROI_NT_STORE
+  if ((((ulong)dst) & 63) == 0 && (n & 15) == 0) {
+    __global int16 *d = (__global int16 *)dst;
+    for (int i = 0; i < n / 16; i++) __builtin_nontemporal_store(vload16(i, src), d + i);
+    return;
+  }
+#endif
+  for (int i = 0; i < n; i++) dst[i] = src[i];
+}
+
 /* ------------------------------------------------------------ pack/unpack */
 
 /*
@@ -253,6 +297,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_fwd(
   const size_t pstride = (size_t)HW * 16; /* to the next block's panel */
   __global float *out = AT(y) + ((size_t)k * C + c0) * PHW;
   const roi_align_geom g = roi_align_geometry(roi, scale, offset, min1, PH, PW, SR);
+  const bool staged = PHW <= ROI_TILE_BINS;
+  float tile[ROI_V * 16 * ROI_TILE_BINS];
   for (int ph = 0; ph < PH; ph++) {
     for (int pw = 0; pw < PW; pw++) {
       float16 acc[ROI_V];
@@ -276,11 +322,16 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_fwd(
       }
 #pragma unroll
       for (int v = 0; v < ROI_V; v++) {
-        const int nc = min(16, C - c0 - 16 * v);
+        const int nc = min(16, C - c0 - 16 * v), b = ph * PW + pw;
         const float16 r = acc[v] / g.count;
-        if (nc > 0) ROI_SCATTER16(out + (size_t)v * 16 * PHW + ph * PW + pw, PHW, r, nc);
+        if (staged) ROI_SCATTER16(tile + v * 16 * PHW + b, PHW, r, 16);
+        else if (nc > 0) ROI_SCATTER16(out + (size_t)v * 16 * PHW + b, PHW, r, nc);
       }
     }
+  }
+  for (int v = 0; staged && v < ROI_V; v++) {
+    const int nc = min(16, C - c0 - 16 * v);
+    if (nc > 0) roi_stream_out(out + (size_t)v * 16 * PHW, tile + v * 16 * PHW, nc * PHW);
   }
 }
 
@@ -365,6 +416,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_fwd(
   const size_t pstride = (size_t)HW * 16;
   const size_t out0 = ((size_t)k * C + c0) * PHW;
   const roi_pool_geom g = roi_pool_geometry(roi, scale, 1, PH, PW);
+  const bool staged = PHW <= ROI_TILE_BINS;
+  float tile[ROI_V * 16 * ROI_TILE_BINS];
+  int itile[ROI_V * 16 * ROI_TILE_BINS];
   for (int ph = 0; ph < PH; ph++) {
     for (int pw = 0; pw < PW; pw++) {
       const int4 r = roi_pool_bin(&g, ph, pw, H, W);
@@ -390,14 +444,23 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_fwd(
       }
 #pragma unroll
       for (int v = 0; v < ROI_V; v++) {
-        const int nc = min(16, C - c0 - 16 * v);
-        const size_t o = out0 + (size_t)v * 16 * PHW + ph * PW + pw;
-        if (nc > 0) {
+        const int nc = min(16, C - c0 - 16 * v), b = ph * PW + pw;
+        const size_t o = out0 + (size_t)v * 16 * PHW + b;
+        if (staged) {
+          ROI_SCATTER16(tile + v * 16 * PHW + b, PHW, m[v], 16);
+          ROI_ISCATTER16(itile + v * 16 * PHW + b, PHW, am[v], 16);
+        } else if (nc > 0) {
           ROI_SCATTER16(AT(y) + o, PHW, m[v], nc);
           if (has_argmax) ROI_ISCATTER16(AT(argmax) + o, PHW, am[v], nc);
         }
       }
     }
+  }
+  for (int v = 0; staged && v < ROI_V; v++) {
+    const int nc = min(16, C - c0 - 16 * v);
+    if (nc <= 0) continue;
+    roi_stream_out(AT(y) + out0 + (size_t)v * 16 * PHW, tile + v * 16 * PHW, nc * PHW);
+    if (has_argmax) roi_stream_out_int(AT(argmax) + out0 + (size_t)v * 16 * PHW, itile + v * 16 * PHW, nc * PHW);
   }
 }
 

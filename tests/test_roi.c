@@ -42,10 +42,12 @@ static const roi_case cases[] = {
     {CLNN_ROI_ALIGN, 2, 70, 7, 5, 17, 1, 1, 0.125f, 0, 1},     /* 1x1 bins, 5 blocks */
     {CLNN_ROI_ALIGN, 1, 3, 1, 1, 9, 2, 2, 1.0f, 2, 0},         /* 1x1 map */
     {CLNN_ROI_ALIGN, 3, 128, 5, 6, 20, 2, 2, 0.5f, 2, 1},      /* 8 blocks: 4 per work-item */
+    {CLNN_ROI_ALIGN, 2, 40, 13, 11, 10, 9, 8, 0.5f, 1, 1},     /* 72 bins: not staged */
     {CLNN_ROI_POOL, 2, 20, 13, 11, 24, 3, 4, 0.5f, 0, 0},      /* odd sizes */
     {CLNN_ROI_POOL, 3, 37, 9, 14, 40, 7, 7, 0.25f, 0, 0},      /* batch 3, 7x7 bins */
     {CLNN_ROI_POOL, 1, 130, 6, 7, 9, 2, 3, 1.0f, 0, 0},        /* 9 blocks */
     {CLNN_ROI_POOL, 2, 64, 5, 9, 12, 3, 3, 0.25f, 0, 0},       /* 4 blocks */
+    {CLNN_ROI_POOL, 2, 40, 13, 11, 10, 9, 8, 0.5f, 0, 0},      /* 72 bins: not staged */
     {CLNN_PS_ROI_ALIGN, 2, 36, 13, 11, 24, 3, 3, 0.5f, 2, 0},  /* 4 output channels */
     {CLNN_PS_ROI_ALIGN, 3, 50, 9, 14, 40, 5, 5, 0.25f, 0, 0},  /* adaptive */
     {CLNN_PS_ROI_ALIGN, 1, 12, 8, 8, 16, 2, 3, 1.0f, 1, 0},    /* sr 1, non-square bins */
