@@ -181,7 +181,8 @@ float16 roi_gather16(__global const float *p, int s, int nc) {
 
 /* Bins of one RoI and channel block staged in private memory (16 * this many
  * floats per block) so they leave as whole cache lines: y[k, c0 .. c0+15, :]
- * is exactly PH*PW lines. Larger bin counts store lane by lane instead. */
+ * is exactly PH*PW lines (when y is 64-byte aligned). Larger bin counts
+ * store lane by lane instead. */
 #define ROI_TILE_BINS 64
 
 #if defined(__clang__) && defined(__has_builtin)
@@ -194,31 +195,35 @@ float16 roi_gather16(__global const float *p, int s, int nc) {
 #endif
 
 /*
- * Copy n staged floats (ints) to dst. When dst is 64-byte aligned and n is
- * whole lines, the stores are non-temporal: the lines are overwritten
- * completely, and reading them first (read-for-ownership) would double the
- * memory traffic of these write-bound kernels.
+ * Copy n staged floats (ints) to dst. The cache lines dst covers completely
+ * are written with non-temporal stores: reading them first (read-for-
+ * ownership) would double the memory traffic of these write-bound kernels.
+ * Lines shared with a neighbour's data at either end get ordinary stores.
+ * (x86 makes non-temporal stores visible at the next locked instruction,
+ * which the runtime executes when the work-group completes.)
  */
 void roi_stream_out(__global float *dst, const float *src, int n) {
+  int i = 0;
 #if ROI_NT_STORE
-  if ((((ulong)dst) & 63) == 0 && (n & 15) == 0) {
-    __global float16 *d = (__global float16 *)dst;
-    for (int i = 0; i < n / 16; i++) __builtin_nontemporal_store(vload16(i, src), d + i);
-    return;
+  const int head = (int)((64 - ((ulong)dst & 63)) & 63) / 4; /* floats up to a line boundary */
+  if (((ulong)dst & 3) == 0 && head + 16 <= n) {
+    for (; i < head; i++) dst[i] = src[i];
+    for (; i + 16 <= n; i += 16) __builtin_nontemporal_store(vload16(0, src + i), (__global float16 *)(dst + i));
   }
 #endif
-  for (int i = 0; i < n; i++) dst[i] = src[i];
+  for (; i < n; i++) dst[i] = src[i];
 }
 
 void roi_stream_out_int(__global int *dst, const int *src, int n) {
+  int i = 0;
 #if ROI_NT_STORE
-  if ((((ulong)dst) & 63) == 0 && (n & 15) == 0) {
-    __global int16 *d = (__global int16 *)dst;
-    for (int i = 0; i < n / 16; i++) __builtin_nontemporal_store(vload16(i, src), d + i);
-    return;
+  const int head = (int)((64 - ((ulong)dst & 63)) & 63) / 4;
+  if (((ulong)dst & 3) == 0 && head + 16 <= n) {
+    for (; i < head; i++) dst[i] = src[i];
+    for (; i + 16 <= n; i += 16) __builtin_nontemporal_store(vload16(0, src + i), (__global int16 *)(dst + i));
   }
 #endif
-  for (int i = 0; i < n; i++) dst[i] = src[i];
+  for (; i < n; i++) dst[i] = src[i];
 }
 
 /* ------------------------------------------------------------ pack/unpack */
@@ -550,18 +555,53 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_ps_fwd(
 }
 
 /*
- * roi_ps_bwd: PS RoI align / pool backward. One work-item per (bin b,
- * image n) owns the dx planes that bin reads (channels c * PH*PW + b for
- * every c): it zeroes them, then for each RoI of the image in RoI order
- * computes the bin's geometry once and adds dy[k, c, b] / count times the
- * bilinear weights (align) or dy / area to each cell (pool) of every plane.
- * Args: dy, rois, idx, dx; N, C, H, W, PH, PW, OC, scale, SR, pool.
+ * roi_ps_pool_bwd: PS RoI pool backward. One work-item per (bin b, image
+ * n) owns the dx planes that bin reads (channels c * PH*PW + b for every c):
+ * it zeroes them, then for each RoI of the image in RoI order computes the
+ * bin's cells once (clipped to H-1, W-1 as the forward) and adds
+ * dy[k, c, b] / area to each of them in every plane.
+ * Args: dy, rois, idx, dx; N, C, H, W, PH, PW, OC, scale.
  * NDRange (PH*PW, N), local (1, 1).
  */
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_ps_bwd(
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_ps_pool_bwd(
     CTENSOR(dy), CTENSOR(rois), CITENSOR(idx), TENSOR(dx), const int N, const int C, const int H,
-    const int W, const int PH, const int PW, const int OC, const float scale, const int SR,
-    const int pool) {
+    const int W, const int PH, const int PW, const int OC, const float scale) {
+  const int b = get_global_id(0), n = get_global_id(1);
+  const int ph = b / PW, pw = b % PW, HW = H * W, PHW = PH * PW;
+  const size_t cstride = (size_t)PHW * HW;
+  __global float *base = AT(dx) + ((size_t)n * C + b) * HW; /* channel c: + c * cstride */
+  for (int c = 0; c < OC; c++)
+    for (int p = 0; p < HW; p++) base[c * cstride + p] = 0.0f;
+  __global const int *order = AT(idx) + N + 1;
+  const int s1 = AT(idx)[n + 1];
+  for (int s = AT(idx)[n]; s < s1; s++) {
+    const int k = order[s];
+    const roi_pool_geom g = roi_pool_geometry(AT(rois) + (size_t)k * 5, scale, 0, PH, PW);
+    const int4 r = roi_pool_bin(&g, ph, pw, H - 1, W - 1);
+    if (r.s1 <= r.s0 || r.s3 <= r.s2) continue;
+    const float area = (float)((r.s1 - r.s0) * (r.s3 - r.s2));
+    __global const float *g_k = AT(dy) + (size_t)k * OC * PHW + b; /* channel c: + c * PHW */
+    for (int c = 0; c < OC; c++) {
+      __global float *plane = base + c * cstride;
+      const float gv = g_k[(size_t)c * PHW] / area;
+      for (int h = r.s0; h < r.s1; h++)
+        for (int w = r.s2; w < r.s3; w++) plane[h * W + w] += gv;
+    }
+  }
+}
+
+/*
+ * roi_ps_align_bwd: PS RoI align backward. One work-item per (bin b, image
+ * n) owns the dx planes that bin reads (channels c * PH*PW + b for every
+ * c): it zeroes them, then for each RoI of the image in RoI order computes
+ * the bin's samples once and adds dy[k, c, b] / count times the bilinear
+ * weights to every plane.
+ * Args: dy, rois, idx, dx; N, C, H, W, PH, PW, OC, scale, SR.
+ * NDRange (PH*PW, N), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_ps_align_bwd(
+    CTENSOR(dy), CTENSOR(rois), CITENSOR(idx), TENSOR(dx), const int N, const int C, const int H,
+    const int W, const int PH, const int PW, const int OC, const float scale, const int SR) {
   const int b = get_global_id(0), n = get_global_id(1);
   const int ph = b / PW, pw = b % PW, HW = H * W, PHW = PH * PW;
   const size_t cstride = (size_t)PHW * HW;
@@ -574,19 +614,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_ps_bwd(
     const int k = order[s];
     __global const float *roi = AT(rois) + (size_t)k * 5;
     __global const float *g_k = AT(dy) + (size_t)k * OC * PHW + b; /* channel c: + c * PHW */
-    if (pool) {
-      const roi_pool_geom g = roi_pool_geometry(roi, scale, 0, PH, PW);
-      const int4 r = roi_pool_bin(&g, ph, pw, H - 1, W - 1);
-      if (r.s1 <= r.s0 || r.s3 <= r.s2) continue;
-      const float area = (float)((r.s1 - r.s0) * (r.s3 - r.s2));
-      for (int c = 0; c < OC; c++) {
-        __global float *plane = base + c * cstride;
-        const float gv = g_k[(size_t)c * PHW] / area;
-        for (int h = r.s0; h < r.s1; h++)
-          for (int w = r.s2; w < r.s3; w++) plane[h * W + w] += gv;
-      }
-      continue;
-    }
     const roi_align_geom g = roi_align_geometry(roi, scale, 0.5f, 0, PH, PW, SR);
     for (int iy = 0; iy < g.grid_h; iy++) {
       const float yy = roi_sample_y(&g, ph, iy);

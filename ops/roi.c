@@ -444,15 +444,21 @@ static clnn_status bwd_ps(clnn_context *ctx, const clnn_roi_desc *d, int64_t oc,
   cl_mem ws;
   CLNN_TRY(workspace_with_index(ctx, h, 0, &ws));
   clnn_kernel_ref k;
-  CLNN_TRY(roi_kernel(ctx, 1, "roi_ps_bwd", &k));
+  CLNN_TRY(roi_kernel(ctx, 1, pool ? "roi_ps_pool_bwd" : "roi_ps_align_bwd", &k));
   size_t global[2] = {(size_t)(d->pooled_h * d->pooled_w), (size_t)d->n};
+  if (pool)
+    return clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(rois), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
+                                  CLNN_ARG_TENSOR(dx), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h),
+                                  CLNN_ARG_I32(d->w), CLNN_ARG_I32(d->pooled_h), CLNN_ARG_I32(d->pooled_w),
+                                  CLNN_ARG_I32(oc), CLNN_ARG_F32(d->spatial_scale)),
+                        2, global, local1, "roi_bwd:ps_roi_pool");
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(rois), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
                                 CLNN_ARG_TENSOR(dx), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h),
                                 CLNN_ARG_I32(d->w), CLNN_ARG_I32(d->pooled_h), CLNN_ARG_I32(d->pooled_w),
-                                CLNN_ARG_I32(oc), CLNN_ARG_F32(d->spatial_scale), CLNN_ARG_I32(sampling(d)),
-                                CLNN_ARG_I32(pool)),
-                      2, global, local1, pool ? "roi_bwd:ps_roi_pool" : "roi_bwd:ps_roi_align");
+                                CLNN_ARG_I32(oc), CLNN_ARG_F32(d->spatial_scale), CLNN_ARG_I32(sampling(d))),
+                      2, global, local1, "roi_bwd:ps_roi_align");
 }
 
 /* ---------------------------------------------------------------- public */
