@@ -177,6 +177,25 @@ float16 roi_gather16(__global const float *p, int s, int nc) {
   return v;
 }
 
+/* Software prefetch (Clang targets; a no-op elsewhere). Backward kernels walk
+ * one RoI's block of dy after another at a large stride, where the hardware
+ * prefetchers lose the stream; fetching the next RoI's block while adding
+ * the current one hides that latency. PoCL's prefetch() emits nothing. */
+#if defined(__clang__) && defined(__has_builtin)
+#if __has_builtin(__builtin_prefetch)
+#define ROI_PREFETCH(p) __builtin_prefetch(p)
+#endif
+#endif
+#ifndef ROI_PREFETCH
+#define ROI_PREFETCH(p) ((void)0)
+#endif
+
+/* Prefetch n floats (ints) from p, one cache line at a time. */
+#define ROI_PREFETCH_BLOCK(p, n)                              \
+  do {                                                        \
+    for (int q_ = 0; q_ < (n); q_ += 16) ROI_PREFETCH((p) + q_); \
+  } while (0)
+
 /* --------------------------------------------------------- staged output */
 
 /* Bins of one RoI and channel block staged in private memory (16 * this many
@@ -474,7 +493,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_fwd(
  * (image n, channels c0 .. c0+15): zeroes them, then for each RoI of the
  * image in RoI order adds dy of every bin at that bin's argmax. Reading the
  * 16 channels' bins of a RoI together streams one contiguous block of dy and
- * argmax; argmax entries outside [0, HW) add nothing.
+ * argmax (the next RoI's blocks are prefetched); argmax entries outside
+ * [0, HW) add nothing.
  * Args: dy, argmax, idx, dx; N, C, HW, PHW.
  * NDRange (ceil(C / 16), N), local (1, 1).
  */
@@ -490,6 +510,11 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_bwd(
     const size_t base = ((size_t)order[s] * C + c0) * PHW;
     __global const float *g = AT(dy) + base;
     __global const int *a = AT(argmax) + base;
+    if (s + 1 < s1) {
+      const size_t next = ((size_t)order[s + 1] * C + c0) * PHW;
+      ROI_PREFETCH_BLOCK(AT(dy) + next, nc * PHW);
+      ROI_PREFETCH_BLOCK(AT(argmax) + next, nc * PHW);
+    }
     for (int l = 0; l < nc; l++) {
       __global float *plane = planes + (size_t)l * HW;
       for (int b = l * PHW; b < (l + 1) * PHW; b++) {
