@@ -529,54 +529,59 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_bwd(
 
 /*
  * roi_ps_fwd: PS RoI align (pool = 0) or PS RoI pool (pool = 1). One
- * work-item per (bin b, RoI k) computes the bin's geometry once and then
- * every output channel c, which reads input channel c * PH*PW + b.
- * Align accumulates sample by sample straight into y (this work-item owns
- * y[k, :, b]); pool averages its cells (bins clipped to H-1, W-1 as
- * torchvision; empty bin 0).
+ * work-item per (bin row ph, RoI k) takes the row's bins one by one: the
+ * bin's geometry once, then every output channel c, which reads input
+ * channel c * PH*PW + b. Align accumulates sample by sample straight into y
+ * (this work-item owns y[k, :, b]); pool averages the bin's cells (bins
+ * clipped to H-1, W-1 as torchvision; empty bin 0). A row per work-item
+ * rather than a bin keeps the work-group count (each costs the runtime
+ * some scheduling) well below the bin count.
  * Args: x, rois, y; C, H, W, PH, PW, OC (= C / (PH*PW)), scale, SR, pool.
- * NDRange (PH*PW, K), local (1, 1).
+ * NDRange (PH, K), local (1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_ps_fwd(
     CTENSOR(x), CTENSOR(rois), TENSOR(y), const int C, const int H, const int W, const int PH,
     const int PW, const int OC, const float scale, const int SR, const int pool) {
-  const int b = get_global_id(0), k = get_global_id(1);
-  const int ph = b / PW, pw = b % PW, HW = H * W, PHW = PH * PW;
+  const int ph = get_global_id(0), k = get_global_id(1);
+  const int HW = H * W, PHW = PH * PW;
+  const size_t cstride = (size_t)PHW * HW;
   __global const float *roi = AT(rois) + (size_t)k * 5;
   const int n = (int)roi[0];
-  __global const float *in = AT(x) + ((size_t)n * C + b) * HW; /* channel c: + c * PHW * HW */
-  __global float *out = AT(y) + (size_t)k * OC * PHW + b;     /* channel c: + c * PHW */
-  const size_t cstride = (size_t)PHW * HW;
-  if (pool) {
-    const roi_pool_geom g = roi_pool_geometry(roi, scale, 0, PH, PW);
-    const int4 r = roi_pool_bin(&g, ph, pw, H - 1, W - 1);
-    const bool empty = r.s1 <= r.s0 || r.s3 <= r.s2;
-    const float area = (float)((r.s1 - r.s0) * (r.s3 - r.s2));
-    for (int c = 0; c < OC; c++) {
-      __global const float *plane = in + c * cstride;
-      float sum = 0.0f;
-      for (int h = r.s0; h < r.s1; h++)
-        for (int w = r.s2; w < r.s3; w++) sum += plane[h * W + w];
-      out[(size_t)c * PHW] = empty ? 0.0f : sum / area;
-    }
-    return;
-  }
-  const roi_align_geom g = roi_align_geometry(roi, scale, 0.5f, 0, PH, PW, SR);
-  for (int c = 0; c < OC; c++) out[(size_t)c * PHW] = 0.0f;
-  for (int iy = 0; iy < g.grid_h; iy++) {
-    const float yy = roi_sample_y(&g, ph, iy);
-    for (int ix = 0; ix < g.grid_w; ix++) {
-      int4 o;
-      float4 wt;
-      if (!roi_bilinear(yy, roi_sample_x(&g, pw, ix), H, W, &o, &wt)) continue;
+  const roi_pool_geom gp = roi_pool_geometry(roi, scale, 0, PH, PW);
+  const roi_align_geom ga = roi_align_geometry(roi, scale, 0.5f, 0, PH, PW, SR);
+  for (int pw = 0; pw < PW; pw++) {
+    const int b = ph * PW + pw;
+    __global const float *in = AT(x) + ((size_t)n * C + b) * HW; /* channel c: + c * cstride */
+    __global float *out = AT(y) + (size_t)k * OC * PHW + b;     /* channel c: + c * PHW */
+    if (pool) {
+      const int4 r = roi_pool_bin(&gp, ph, pw, H - 1, W - 1);
+      const bool empty = r.s1 <= r.s0 || r.s3 <= r.s2;
+      const float area = (float)((r.s1 - r.s0) * (r.s3 - r.s2));
       for (int c = 0; c < OC; c++) {
         __global const float *plane = in + c * cstride;
-        out[(size_t)c * PHW] += wt.s0 * plane[o.s0] + wt.s1 * plane[o.s1] + wt.s2 * plane[o.s2] +
-                                wt.s3 * plane[o.s3];
+        float sum = 0.0f;
+        for (int h = r.s0; h < r.s1; h++)
+          for (int w = r.s2; w < r.s3; w++) sum += plane[h * W + w];
+        out[(size_t)c * PHW] = empty ? 0.0f : sum / area;
+      }
+      continue;
+    }
+    for (int c = 0; c < OC; c++) out[(size_t)c * PHW] = 0.0f;
+    for (int iy = 0; iy < ga.grid_h; iy++) {
+      const float yy = roi_sample_y(&ga, ph, iy);
+      for (int ix = 0; ix < ga.grid_w; ix++) {
+        int4 o;
+        float4 wt;
+        if (!roi_bilinear(yy, roi_sample_x(&ga, pw, ix), H, W, &o, &wt)) continue;
+        for (int c = 0; c < OC; c++) {
+          __global const float *plane = in + c * cstride;
+          out[(size_t)c * PHW] += wt.s0 * plane[o.s0] + wt.s1 * plane[o.s1] + wt.s2 * plane[o.s2] +
+                                  wt.s3 * plane[o.s3];
+        }
       }
     }
+    for (int c = 0; c < OC; c++) out[(size_t)c * PHW] /= ga.count;
   }
-  for (int c = 0; c < OC; c++) out[(size_t)c * PHW] /= g.count;
 }
 
 /*

@@ -14,8 +14,8 @@
  *  - RoI pool backward: one work-item per (image, 16 channels) owns those
  *    planes of dx and adds dy at the argmax of each bin of its image's RoIs.
  *  - PS variants: each output channel reads one input plane, so packing does
- *    not pay; the forward runs one work-item per (bin, RoI), the backward one
- *    per (bin, image) owning the planes that bin reads.
+ *    not pay; the forward runs one work-item per (bin row, RoI), the
+ *    backward one per (bin, image) owning the planes that bin reads.
  *
  * Every call first reads the RoIs back (blocking) to validate them - a bad
  * RoI fails before anything is enqueued - and to build the per-image RoI
@@ -421,13 +421,13 @@ static clnn_status bwd_pool_planes(clnn_context *ctx, const clnn_roi_desc *d, co
                       2, global, local1, "roi_bwd:roi_pool");
 }
 
-/* Position-sensitive forward: one work-item per (bin, RoI). */
+/* Position-sensitive forward: one work-item per (bin row, RoI). */
 static clnn_status fwd_ps(clnn_context *ctx, const clnn_roi_desc *d, int64_t oc, const clnn_tensor *x,
                           const clnn_tensor *rois, clnn_tensor *y) {
   const bool pool = d->op == CLNN_PS_ROI_POOL;
   clnn_kernel_ref k;
   CLNN_TRY(roi_kernel(ctx, 1, "roi_ps_fwd", &k));
-  size_t global[2] = {(size_t)(d->pooled_h * d->pooled_w), (size_t)d->num_rois};
+  size_t global[2] = {(size_t)d->pooled_h, (size_t)d->num_rois};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(rois), CLNN_ARG_TENSOR(y), CLNN_ARG_I32(d->c),
                                 CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(d->pooled_h),
