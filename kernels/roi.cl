@@ -120,10 +120,11 @@ int4 roi_pool_bin(const roi_pool_geom *g, int ph, int pw, int lim_h, int lim_w) 
             (p)[7 * (s)], (p)[8 * (s)], (p)[9 * (s)], (p)[10 * (s)], (p)[11 * (s)], (p)[12 * (s)],  \
             (p)[13 * (s)], (p)[14 * (s)], (p)[15 * (s)])
 
-/* Store the 16 lanes of v to p[0], p[s], ..., p[15 s] (nc == 16), or the
- * first nc of them. Lane by lane with constant indices: a vector store
- * followed by scalar reloads would stall on store forwarding. */
-#define ROI_SCATTER16(p, s, v, nc)                                                                    \
+/* Store the 16 lanes of v (T16, scalar type T) to p[0], p[s], ..., p[15 s]
+ * when nc == 16, or the first nc of them. Lane by lane with constant
+ * indices: a vector store followed by scalar reloads would stall on store
+ * forwarding. */
+#define ROI_SCATTER16(T, p, s, v, nc)                                                                 \
   do {                                                                                               \
     if ((nc) == 16) {                                                                                \
       (p)[0] = (v).s0, (p)[(s)] = (v).s1, (p)[2 * (s)] = (v).s2, (p)[3 * (s)] = (v).s3;               \
@@ -131,21 +132,7 @@ int4 roi_pool_bin(const roi_pool_geom *g, int ph, int pw, int lim_h, int lim_w) 
       (p)[8 * (s)] = (v).s8, (p)[9 * (s)] = (v).s9, (p)[10 * (s)] = (v).sa, (p)[11 * (s)] = (v).sb;   \
       (p)[12 * (s)] = (v).sc, (p)[13 * (s)] = (v).sd, (p)[14 * (s)] = (v).se, (p)[15 * (s)] = (v).sf; \
     } else {                                                                                         \
-      float tail_[16];                                                                               \
-      vstore16((v), 0, tail_);                                                                       \
-      for (int l_ = 0; l_ < (nc); l_++) (p)[l_ * (s)] = tail_[l_];                                   \
-    }                                                                                                \
-  } while (0)
-
-#define ROI_ISCATTER16(p, s, v, nc)                                                                   \
-  do {                                                                                               \
-    if ((nc) == 16) {                                                                                \
-      (p)[0] = (v).s0, (p)[(s)] = (v).s1, (p)[2 * (s)] = (v).s2, (p)[3 * (s)] = (v).s3;               \
-      (p)[4 * (s)] = (v).s4, (p)[5 * (s)] = (v).s5, (p)[6 * (s)] = (v).s6, (p)[7 * (s)] = (v).s7;     \
-      (p)[8 * (s)] = (v).s8, (p)[9 * (s)] = (v).s9, (p)[10 * (s)] = (v).sa, (p)[11 * (s)] = (v).sb;   \
-      (p)[12 * (s)] = (v).sc, (p)[13 * (s)] = (v).sd, (p)[14 * (s)] = (v).se, (p)[15 * (s)] = (v).sf; \
-    } else {                                                                                         \
-      int tail_[16];                                                                                 \
+      T tail_[16];                                                                                   \
       vstore16((v), 0, tail_);                                                                       \
       for (int l_ = 0; l_ < (nc); l_++) (p)[l_ * (s)] = tail_[l_];                                   \
     }                                                                                                \
@@ -154,27 +141,9 @@ int4 roi_pool_bin(const roi_pool_geom *g, int ph, int pw, int lim_h, int lim_w) 
 /* p[0], p[s], ..., p[(nc-1) s] as a float16, zeros past nc (nc may be <= 0). */
 float16 roi_gather16(__global const float *p, int s, int nc) {
   if (nc >= 16) return ROI_GATHER16(p, s);
-  float16 v = (float16)(0.0f);
-  for (int l = 0; l < nc; l++) { /* the partial last block only */
-    switch (l) {
-      case 0: v.s0 = p[0]; break;
-      case 1: v.s1 = p[s]; break;
-      case 2: v.s2 = p[2 * s]; break;
-      case 3: v.s3 = p[3 * s]; break;
-      case 4: v.s4 = p[4 * s]; break;
-      case 5: v.s5 = p[5 * s]; break;
-      case 6: v.s6 = p[6 * s]; break;
-      case 7: v.s7 = p[7 * s]; break;
-      case 8: v.s8 = p[8 * s]; break;
-      case 9: v.s9 = p[9 * s]; break;
-      case 10: v.sa = p[10 * s]; break;
-      case 11: v.sb = p[11 * s]; break;
-      case 12: v.sc = p[12 * s]; break;
-      case 13: v.sd = p[13 * s]; break;
-      default: v.se = p[14 * s]; break;
-    }
-  }
-  return v;
+  float part[16]; /* the partial last block only */
+  for (int l = 0; l < 16; l++) part[l] = l < nc ? p[l * s] : 0.0f;
+  return vload16(0, part);
 }
 
 /* Software prefetch (Clang targets; a no-op elsewhere). Backward kernels walk
@@ -214,36 +183,31 @@ float16 roi_gather16(__global const float *p, int s, int nc) {
 #endif
 
 /*
- * Copy n staged floats (ints) to dst. The cache lines dst covers completely
- * are written with non-temporal stores: reading them first (read-for-
- * ownership) would double the memory traffic of these write-bound kernels.
- * Lines shared with a neighbour's data at either end get ordinary stores.
- * (x86 makes non-temporal stores visible at the next locked instruction,
- * which the runtime executes when the work-group completes.)
+ * roi_stream_out(_int): copy n staged floats (ints) to dst. The cache lines
+ * dst covers completely are written with non-temporal stores: reading them
+ * first (read-for-ownership) would double the memory traffic of these
+ * write-bound kernels. Lines shared with a neighbour's data at either end
+ * get ordinary stores. (x86 makes non-temporal stores visible at the next
+ * locked instruction, which the runtime executes when the work-group ends.)
  */
-void roi_stream_out(__global float *dst, const float *src, int n) {
-  int i = 0;
 #if ROI_NT_STORE
-  const int head = (int)((64 - ((ulong)dst & 63)) & 63) / 4; /* floats up to a line boundary */
-  if (((ulong)dst & 3) == 0 && head + 16 <= n) {
-    for (; i < head; i++) dst[i] = src[i];
-    for (; i + 16 <= n; i += 16) __builtin_nontemporal_store(vload16(0, src + i), (__global float16 *)(dst + i));
+#define ROI_NT_BODY(T16)                                                                        \
+  const int head = (int)((64 - ((ulong)dst & 63)) & 63) / 4; /* elements up to a line boundary */ \
+  if (((ulong)dst & 3) == 0 && head + 16 <= n) {                                                \
+    for (; i < head; i++) dst[i] = src[i];                                                      \
+    for (; i + 16 <= n; i += 16) __builtin_nontemporal_store(vload16(0, src + i), (__global T16 *)(dst + i)); \
   }
+#else
+#define ROI_NT_BODY(T16)
 #endif
-  for (; i < n; i++) dst[i] = src[i];
-}
-
-void roi_stream_out_int(__global int *dst, const int *src, int n) {
-  int i = 0;
-#if ROI_NT_STORE
-  const int head = (int)((64 - ((ulong)dst & 63)) & 63) / 4;
-  if (((ulong)dst & 3) == 0 && head + 16 <= n) {
-    for (; i < head; i++) dst[i] = src[i];
-    for (; i + 16 <= n; i += 16) __builtin_nontemporal_store(vload16(0, src + i), (__global int16 *)(dst + i));
+#define ROI_DEFINE_STREAM_OUT(name, T, T16)                   \
+  void name(__global T *dst, const T *src, int n) {           \
+    int i = 0;                                                \
+    ROI_NT_BODY(T16)                                          \
+    for (; i < n; i++) dst[i] = src[i];                       \
   }
-#endif
-  for (; i < n; i++) dst[i] = src[i];
-}
+ROI_DEFINE_STREAM_OUT(roi_stream_out, float, float16)
+ROI_DEFINE_STREAM_OUT(roi_stream_out_int, int, int16)
 
 /* ------------------------------------------------------------ pack/unpack */
 
@@ -283,7 +247,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_unpack(
   __global const float *src = AT(xp) + (((size_t)i * ncb + j) * HW + (size_t)h * W) * 16;
   for (int w = 0; w < W; w++) {
     const float16 v = vload16(w, src);
-    ROI_SCATTER16(dst + w, HW, v, nc);
+    ROI_SCATTER16(float, dst + w, HW, v, nc);
   }
 }
 
@@ -348,8 +312,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_fwd(
       for (int v = 0; v < ROI_V; v++) {
         const int nc = min(16, C - c0 - 16 * v), b = ph * PW + pw;
         const float16 r = acc[v] / g.count;
-        if (staged) ROI_SCATTER16(tile + v * 16 * PHW + b, PHW, r, 16);
-        else if (nc > 0) ROI_SCATTER16(out + (size_t)v * 16 * PHW + b, PHW, r, nc);
+        if (staged) ROI_SCATTER16(float, tile + v * 16 * PHW + b, PHW, r, 16);
+        else if (nc > 0) ROI_SCATTER16(float, out + (size_t)v * 16 * PHW + b, PHW, r, nc);
       }
     }
   }
@@ -471,11 +435,11 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_fwd(
         const int nc = min(16, C - c0 - 16 * v), b = ph * PW + pw;
         const size_t o = out0 + (size_t)v * 16 * PHW + b;
         if (staged) {
-          ROI_SCATTER16(tile + v * 16 * PHW + b, PHW, m[v], 16);
-          ROI_ISCATTER16(itile + v * 16 * PHW + b, PHW, am[v], 16);
+          ROI_SCATTER16(float, tile + v * 16 * PHW + b, PHW, m[v], 16);
+          ROI_SCATTER16(int, itile + v * 16 * PHW + b, PHW, am[v], 16);
         } else if (nc > 0) {
-          ROI_SCATTER16(AT(y) + o, PHW, m[v], nc);
-          if (has_argmax) ROI_ISCATTER16(AT(argmax) + o, PHW, am[v], nc);
+          ROI_SCATTER16(float, AT(y) + o, PHW, m[v], nc);
+          if (has_argmax) ROI_SCATTER16(int, AT(argmax) + o, PHW, am[v], nc);
         }
       }
     }
