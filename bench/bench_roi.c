@@ -42,7 +42,8 @@ typedef struct roi_params {
 
 /* The path the library takes, for the report's algo column. */
 static const char *path_name(clnn_roi_op op, bool bwd) {
-  if (op == CLNN_PS_ROI_ALIGN || op == CLNN_PS_ROI_POOL) return bwd ? "ps_plane_owner" : "ps_direct";
+  if (op == CLNN_PS_ROI_POOL) return bwd ? "ps_plane_owner" : "ps_direct";
+  if (op == CLNN_PS_ROI_ALIGN) return bwd ? "ps_plane_owner" : "panels16";
   if (op == CLNN_ROI_POOL) return bwd ? "plane_owner" : "panels16";
   return bwd ? "panel_owner" : "panels16";
 }

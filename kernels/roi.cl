@@ -213,30 +213,37 @@ ROI_DEFINE_STREAM_OUT(roi_stream_out_int, int, int16)
 
 /*
  * roi_pack: x -> the chunk's panels (images n0.., channel blocks cb0..).
- * One work-item per (row h, block in chunk, image in chunk) copies 16
- * channel rows into W float16 pixels.
- * Args: x (N, C, H, W); xp panels; C, H, W, n0, cb0, ncb (blocks in chunk).
- * NDRange (H, ncb, images in chunk), local (1, 1, 1).
+ * With PB > 1 (PS RoI align) the input channels are (c * PB + b) for output
+ * channel c of bin b, and each block has PB panels, one per bin: block jb
+ * of image i, bin b is panel (i * ncb + jb) * PB + b. PB = 1 is plain
+ * channel order. One work-item per (row h, panel in chunk, image in chunk)
+ * copies 16 channel rows into W float16 pixels.
+ * Args: x (N, C, H, W); xp panels; C, H, W, n0, cb0, ncb (blocks in chunk),
+ * PB (bins per channel group: 1, or PH*PW for PS).
+ * NDRange (H, ncb * PB, images in chunk), local (1, 1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pack(
     CTENSOR(x), TENSOR(xp), const int C, const int H, const int W, const int n0, const int cb0,
-    const int ncb) {
+    const int ncb, const int PB) {
   const int h = get_global_id(0), j = get_global_id(1), i = get_global_id(2);
-  const int HW = H * W, c0 = (cb0 + j) * 16, nc = min(16, C - c0);
-  __global const float *src = AT(x) + ((size_t)(n0 + i) * C + c0) * HW + (size_t)h * W;
-  __global float *dst = AT(xp) + (((size_t)i * ncb + j) * HW + (size_t)h * W) * 16;
+  const int jb = j / PB, b = j % PB;
+  const int HW = H * W, c0 = (cb0 + jb) * 16, nc = min(16, C / PB - c0);
+  const size_t lane = (size_t)PB * HW; /* between consecutive channels of a block */
+  __global const float *src = AT(x) + ((size_t)(n0 + i) * C + (size_t)c0 * PB + b) * HW + (size_t)h * W;
+  __global float *dst = AT(xp) + (((size_t)i * ncb * PB + j) * HW + (size_t)h * W) * 16;
   if (nc == 16) {
-    for (int w = 0; w < W; w++) vstore16(ROI_GATHER16(src + w, HW), w, dst);
+    for (int w = 0; w < W; w++) vstore16(ROI_GATHER16(src + w, lane), w, dst);
   } else {
     for (int w = 0; w < W; w++)
-      for (int l = 0; l < 16; l++) dst[w * 16 + l] = l < nc ? src[(size_t)l * HW + w] : 0.0f;
+      for (int l = 0; l < 16; l++) dst[w * 16 + l] = l < nc ? src[l * lane + w] : 0.0f;
   }
 }
 
 /*
- * roi_unpack: the chunk's panels -> x (here dx): the inverse of roi_pack for
- * the channels that exist. Same arguments and NDRange as roi_pack, with the
- * roles of the two tensors swapped: x is written, xp read.
+ * roi_unpack: the chunk's panels -> x (here dx): the inverse of roi_pack
+ * (with PB = 1) for the channels that exist. Same arguments and NDRange as
+ * roi_pack less PB, with the roles of the two tensors swapped: x is
+ * written, xp read.
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_unpack(
     TENSOR(x), CTENSOR(xp), const int C, const int H, const int W, const int n0, const int cb0,
@@ -262,33 +269,37 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_unpack(
 #endif
 
 /*
- * roi_align_fwd: RoI align on panels. One work-item per (RoI of the chunk's
- * images, group of ROI_V channel blocks): for each bin, sums its
- * bilinear samples for 16 * ROI_V channels at once, divides by the
- * count, and writes y[k, c0 .., bin].
+ * roi_align_fwd: RoI align (PB = 1) or PS RoI align (PB = PH*PW) on panels.
+ * One work-item per (RoI of the chunk's images, group of ROI_V channel
+ * blocks): for each bin, sums its bilinear samples for 16 * ROI_V output
+ * channels at once (PS: from the bin's own panels), divides by the count,
+ * and writes y[k, c0 .., bin].
  * -D ROI_V (blocks per work-item).
- * Args: xp panels, rois, idx (RoI index), y; N, C, H, W, PH, PW, scale,
- * offset (0.5 aligned, else 0), min1 (1x1 minimum box), SR (<= 0 adaptive),
- * n0, cb0, ncb (the chunk), slot0 = idx[n0], nslots (RoIs of the chunk).
+ * Args: xp panels, rois, idx (RoI index), y; N, OC (output channels), H, W,
+ * PH, PW, scale, offset (0.5 aligned, else 0), min1 (1x1 minimum box), SR
+ * (<= 0 adaptive), n0, cb0, ncb (the chunk), slot0 = idx[n0], nslots (RoIs
+ * of the chunk), PB (panels per block, see roi_pack).
  * NDRange (nslots, ncb / ROI_V), local (1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_fwd(
-    CTENSOR(xp), CTENSOR(rois), CITENSOR(idx), TENSOR(y), const int N, const int C, const int H,
+    CTENSOR(xp), CTENSOR(rois), CITENSOR(idx), TENSOR(y), const int N, const int OC, const int H,
     const int W, const int PH, const int PW, const float scale, const float offset, const int min1,
-    const int SR, const int n0, const int cb0, const int ncb, const int slot0, const int nslots) {
+    const int SR, const int n0, const int cb0, const int ncb, const int slot0, const int nslots,
+    const int PB) {
   const int s = get_global_id(0), jb = get_global_id(1) * ROI_V;
   if (s >= nslots) return;
   const int k = AT(idx)[N + 1 + slot0 + s];
   __global const float *roi = AT(rois) + (size_t)k * 5;
-  const int n = (int)roi[0], HW = H * W, PHW = PH * PW, c0 = (cb0 + jb) * 16;
-  __global const float *panel = AT(xp) + ((size_t)(n - n0) * ncb + jb) * HW * 16;
-  const size_t pstride = (size_t)HW * 16; /* to the next block's panel */
+  const int n = (int)roi[0], HW = H * W, PHW = PH * PW, c0 = (cb0 + jb) * 16, C = OC;
+  __global const float *panels = AT(xp) + ((size_t)(n - n0) * ncb + jb) * PB * HW * 16;
+  const size_t pstride = (size_t)PB * HW * 16; /* to the next block's panels */
   __global float *out = AT(y) + ((size_t)k * C + c0) * PHW;
   const roi_align_geom g = roi_align_geometry(roi, scale, offset, min1, PH, PW, SR);
   const bool staged = PHW <= ROI_TILE_BINS;
   float tile[ROI_V * 16 * ROI_TILE_BINS];
   for (int ph = 0; ph < PH; ph++) {
     for (int pw = 0; pw < PW; pw++) {
+      __global const float *panel = panels + (PB > 1 ? (size_t)(ph * PW + pw) * HW * 16 : 0);
       float16 acc[ROI_V];
 #pragma unroll
       for (int v = 0; v < ROI_V; v++) acc[v] = (float16)(0.0f);

@@ -4,18 +4,21 @@
  * RoI index, workspace chunking and the kernel launches (kernels/roi.cl).
  *
  * Paths:
- *  - RoI align / RoI pool forward: the features are packed into panels of
- *    16 channels per pixel (roi_pack), then one work-item per (RoI, group of
- *    v channel blocks) computes all bins with float16 loads: one bilinear
- *    sample or one max step serves 16 channels, one geometry 16 * v.
+ *  - RoI align / RoI pool / PS RoI align forward: the features are packed
+ *    into panels of 16 channels per pixel (roi_pack; for PS RoI align one
+ *    panel per bin, holding the channels that bin reads), then one work-item
+ *    per (RoI, group of v channel blocks) computes all bins with float16
+ *    loads: one bilinear sample or one max step serves 16 channels, one
+ *    geometry 16 * v.
  *  - RoI align backward: one work-item per (image, group of channel blocks)
  *    owns zeroed panels and adds the contributions of its image's RoIs in
  *    RoI order (roi_align_bwd); roi_unpack writes dx. No atomics, fixed order.
  *  - RoI pool backward: one work-item per (image, 16 channels) owns those
  *    planes of dx and adds dy at the argmax of each bin of its image's RoIs.
- *  - PS variants: each output channel reads one input plane, so packing does
- *    not pay; the forward runs one work-item per (bin row, RoI), the
- *    backward one per (bin, image) owning the planes that bin reads.
+ *  - PS RoI pool forward: bins average few cells, so packing does not pay:
+ *    one work-item per (bin row, RoI) reads the planes directly.
+ *  - PS backward: one work-item per (bin, image) owns the dx planes that
+ *    bin reads and adds the image's RoIs in RoI order.
  *
  * Every call first reads the RoIs back (blocking) to validate them - a bad
  * RoI fails before anything is enqueued - and to build the per-image RoI
@@ -223,28 +226,28 @@ static clnn_status workspace_with_index(clnn_context *ctx, const roi_host *h, si
 /* ------------------------------------------------------------ chunking */
 
 /*
- * Panels of one image and channel block take h*w*16 floats. A chunk covers
- * either whole images (all channel blocks) or, when one image does not fit
- * the workspace limit, the channel blocks of one image that fit.
+ * The panels of one image and channel block take pb*h*w*16 floats (pb: one
+ * panel per bin for PS RoI align, else 1). A chunk covers either whole
+ * images (all channel blocks) or, when one image does not fit the workspace
+ * limit, the channel blocks of one image that fit.
  */
 typedef struct chunk_plan {
-  int64_t ncb;          /* channel blocks of the tensor, rounded up to a multiple of v */
-  int64_t panel_floats; /* h * w * 16 */
+  int64_t ncb;          /* channel blocks of the output channels, rounded up to a multiple of v */
+  int64_t panel_floats; /* pb * h * w * 16: one block's panels */
   int64_t imgs;         /* images per chunk (whole-image chunks) */
   int64_t cbs;          /* channel blocks per chunk (imgs == 1 when < ncb) */
 } chunk_plan;
 
 static clnn_status plan_chunks(clnn_context *ctx, const clnn_roi_desc *d, const roi_host *h, int64_t v,
-                               chunk_plan *p) {
-  p->ncb = ((d->c + CB - 1) / CB + v - 1) / v * v;
-  p->panel_floats = d->h * d->w * CB;
+                               int64_t pb, chunk_plan *p) {
+  p->ncb = ((d->c / pb + CB - 1) / CB + v - 1) / v * v;
+  p->panel_floats = pb * d->h * d->w * CB;
   int64_t avail = (int64_t)(ctx->workspace_limit / sizeof(float)) - (int64_t)index_floats(h);
   if (avail > CLNN_INDEX_MAX) avail = CLNN_INDEX_MAX; /* kernels index panels in 32-bit ints */
   if (avail < v * p->panel_floats)
     return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED,
-                      "one feature plane of %lld channels (%lld bytes) does not fit the workspace limit of %zu bytes",
-                      (long long)(v * CB), (long long)(v * p->panel_floats * (int64_t)sizeof(float)),
-                      ctx->workspace_limit);
+                      "the feature panels one work-item reads (%lld bytes) do not fit the workspace limit of %zu bytes",
+                      (long long)(v * p->panel_floats * (int64_t)sizeof(float)), ctx->workspace_limit);
   int64_t per_image = p->ncb * p->panel_floats;
   if (per_image <= avail) {
     p->cbs = p->ncb;
@@ -291,13 +294,13 @@ static clnn_status roi_kernel(clnn_context *ctx, int v, const char *name, clnn_k
 }
 
 /*
- * Channel blocks per work-item. Forward: the most (up to FWD_V_MAX, a power
- * of two) whose padding adds at most a quarter of the blocks; the RoIs give
- * the parallelism. Backward: work-items are (image, group), so also keep at
- * least two per compute unit.
+ * Channel blocks per work-item for oc channels. Forward: the most (up to
+ * FWD_V_MAX, a power of two) whose padding adds at most a quarter of the
+ * blocks; the RoIs give the parallelism. Backward: work-items are (image,
+ * group), so also keep at least two per compute unit.
  */
-static int choose_v(const clnn_context *ctx, const clnn_roi_desc *d, bool bwd) {
-  const int64_t ncb = (d->c + CB - 1) / CB;
+static int choose_v(const clnn_context *ctx, const clnn_roi_desc *d, int64_t oc, bool bwd) {
+  const int64_t ncb = (oc + CB - 1) / CB;
   cl_uint cu = 1;
   if (bwd) clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
   int v = bwd ? BWD_V_MAX : FWD_V_MAX;
@@ -310,14 +313,27 @@ static int choose_v(const clnn_context *ctx, const clnn_roi_desc *d, bool bwd) {
   return v;
 }
 
-/* roi_pack / roi_unpack between x (or dx) and the chunk's panels at ws + panel_off. */
-static clnn_status launch_pack(clnn_context *ctx, int v, const char *name, const clnn_roi_desc *d,
-                               const clnn_tensor *x, cl_mem ws, size_t panel_off, const chunk *c, const char *op) {
+/* roi_pack: x into the chunk's panels at ws + panel_off (pb panels per block). */
+static clnn_status launch_pack(clnn_context *ctx, int v, const clnn_roi_desc *d, int64_t pb, const clnn_tensor *x,
+                               cl_mem ws, size_t panel_off, const chunk *c, const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(roi_kernel(ctx, v, name, &k));
-  size_t global[3] = {(size_t)d->h, (size_t)c->ncb, (size_t)c->nimg};
+  CLNN_TRY(roi_kernel(ctx, v, "roi_pack", &k));
+  size_t global[3] = {(size_t)d->h, (size_t)(c->ncb * pb), (size_t)c->nimg};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(panel_off),
+                                CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w),
+                                CLNN_ARG_I32(c->n0), CLNN_ARG_I32(c->cb0), CLNN_ARG_I32(c->ncb), CLNN_ARG_I32(pb)),
+                      3, global, local1, op);
+}
+
+/* roi_unpack: the chunk's panels at ws + panel_off into dx. */
+static clnn_status launch_unpack(clnn_context *ctx, int v, const clnn_roi_desc *d, clnn_tensor *dx, cl_mem ws,
+                                 size_t panel_off, const chunk *c, const char *op) {
+  clnn_kernel_ref k;
+  CLNN_TRY(roi_kernel(ctx, v, "roi_unpack", &k));
+  size_t global[3] = {(size_t)d->h, (size_t)c->ncb, (size_t)c->nimg};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(dx), CLNN_ARG_MEM(ws), CLNN_ARG_U64(panel_off),
                                 CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w),
                                 CLNN_ARG_I32(c->n0), CLNN_ARG_I32(c->cb0), CLNN_ARG_I32(c->ncb)),
                       3, global, local1, op);
@@ -332,15 +348,16 @@ static int sampling(const clnn_roi_desc *d) {
   return d->sampling_ratio > 0 ? (int)d->sampling_ratio : 0;
 }
 
-/* RoI align / RoI pool forward over panels, chunk by chunk. */
-static clnn_status fwd_packed(clnn_context *ctx, const clnn_roi_desc *d, const roi_host *h,
+/* RoI align, RoI pool and PS RoI align forward over panels, chunk by chunk. */
+static clnn_status fwd_packed(clnn_context *ctx, const clnn_roi_desc *d, int64_t oc, const roi_host *h,
                               const clnn_tensor *x, const clnn_tensor *rois, clnn_tensor *y,
                               clnn_tensor *argmax) {
   const bool pool = d->op == CLNN_ROI_POOL;
-  const char *op = pool ? "roi_fwd:roi_pool" : "roi_fwd:roi_align";
+  const int64_t pb = d->op == CLNN_PS_ROI_ALIGN ? d->pooled_h * d->pooled_w : 1;
+  const char *op = pool ? "roi_fwd:roi_pool" : d->op == CLNN_ROI_ALIGN ? "roi_fwd:roi_align" : "roi_fwd:ps_roi_align";
   chunk_plan plan = {0, 0, 0, 0};
-  const int v = choose_v(ctx, d, false);
-  CLNN_TRY(plan_chunks(ctx, d, h, v, &plan));
+  const int v = choose_v(ctx, d, oc, false);
+  CLNN_TRY(plan_chunks(ctx, d, h, v, pb, &plan));
   cl_mem ws;
   size_t ioff = index_floats(h);
   CLNN_TRY(workspace_with_index(ctx, h, (size_t)(plan.panel_floats * plan.cbs * plan.imgs), &ws));
@@ -351,7 +368,7 @@ static clnn_status fwd_packed(clnn_context *ctx, const clnn_roi_desc *d, const r
   while (next_chunk(d, &plan, &c)) {
     int64_t slot0 = off[c.n0], nslots = off[c.n0 + c.nimg] - slot0;
     if (nslots == 0) continue; /* no RoI reads these images */
-    CLNN_TRY(launch_pack(ctx, v, "roi_pack", d, x, ws, ioff, &c, op));
+    CLNN_TRY(launch_pack(ctx, v, d, pb, x, ws, ioff, &c, op));
     size_t global[2] = {(size_t)nslots, (size_t)(c.ncb / v)};
     if (pool) {
       CLNN_TRY(clnn__launch(
@@ -367,11 +384,11 @@ static clnn_status fwd_packed(clnn_context *ctx, const clnn_roi_desc *d, const r
       CLNN_TRY(clnn__launch(
           ctx, &k,
           CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(ioff), CLNN_ARG_TENSOR(rois), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
-                    CLNN_ARG_TENSOR(y), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h),
+                    CLNN_ARG_TENSOR(y), CLNN_ARG_I32(d->n), CLNN_ARG_I32(oc), CLNN_ARG_I32(d->h),
                     CLNN_ARG_I32(d->w), CLNN_ARG_I32(d->pooled_h), CLNN_ARG_I32(d->pooled_w),
                     CLNN_ARG_F32(d->spatial_scale), CLNN_ARG_F32(align_offset(d)), CLNN_ARG_I32(align_min1(d)),
                     CLNN_ARG_I32(sampling(d)), CLNN_ARG_I32(c.n0), CLNN_ARG_I32(c.cb0), CLNN_ARG_I32(c.ncb),
-                    CLNN_ARG_I32(slot0), CLNN_ARG_I32(nslots)),
+                    CLNN_ARG_I32(slot0), CLNN_ARG_I32(nslots), CLNN_ARG_I32(pb)),
           2, global, local1, op));
     }
   }
@@ -383,8 +400,8 @@ static clnn_status bwd_align_packed(clnn_context *ctx, const clnn_roi_desc *d, c
                                     const clnn_tensor *dy, const clnn_tensor *rois, clnn_tensor *dx) {
   const char *op = "roi_bwd:roi_align";
   chunk_plan plan = {0, 0, 0, 0};
-  const int v = choose_v(ctx, d, true);
-  CLNN_TRY(plan_chunks(ctx, d, h, v, &plan));
+  const int v = choose_v(ctx, d, d->c, true);
+  CLNN_TRY(plan_chunks(ctx, d, h, v, 1, &plan));
   cl_mem ws;
   size_t ioff = index_floats(h);
   CLNN_TRY(workspace_with_index(ctx, h, (size_t)(plan.panel_floats * plan.cbs * plan.imgs), &ws));
@@ -401,7 +418,7 @@ static clnn_status bwd_align_packed(clnn_context *ctx, const clnn_roi_desc *d, c
                   CLNN_ARG_F32(d->spatial_scale), CLNN_ARG_F32(align_offset(d)), CLNN_ARG_I32(align_min1(d)),
                   CLNN_ARG_I32(sampling(d)), CLNN_ARG_I32(c.n0), CLNN_ARG_I32(c.cb0), CLNN_ARG_I32(c.ncb)),
         2, global, local1, op));
-    CLNN_TRY(launch_pack(ctx, v, "roi_unpack", d, dx, ws, ioff, &c, op));
+    CLNN_TRY(launch_unpack(ctx, v, d, dx, ws, ioff, &c, op));
   }
   return CLNN_SUCCESS;
 }
@@ -421,7 +438,7 @@ static clnn_status bwd_pool_planes(clnn_context *ctx, const clnn_roi_desc *d, co
                       2, global, local1, "roi_bwd:roi_pool");
 }
 
-/* Position-sensitive forward: one work-item per (bin row, RoI). */
+/* PS RoI pool forward: one work-item per (bin row, RoI). */
 static clnn_status fwd_ps(clnn_context *ctx, const clnn_roi_desc *d, int64_t oc, const clnn_tensor *x,
                           const clnn_tensor *rois, clnn_tensor *y) {
   const bool pool = d->op == CLNN_PS_ROI_POOL;
@@ -495,7 +512,8 @@ clnn_status clnn_roi_fwd(clnn_context *ctx, const clnn_roi_desc *desc, const cln
   CLNN_TRY(clnn__check_no_overlap(ctx, argmax, "argmax", y, "y"));
   roi_host h;
   CLNN_TRY(load_rois(ctx, d, rois, &h));
-  clnn_status st = is_ps(d) ? fwd_ps(ctx, d, oc, x, rois, y) : fwd_packed(ctx, d, &h, x, rois, y, argmax);
+  clnn_status st = d->op == CLNN_PS_ROI_POOL ? fwd_ps(ctx, d, oc, x, rois, y)
+                                             : fwd_packed(ctx, d, oc, &h, x, rois, y, argmax);
   roi_host_free(&h);
   return st;
 }

@@ -413,14 +413,18 @@ END_TEST
 /* Workspace limits that force chunks of one image, then chunks of channel
  * blocks within an image (the last one partial), give the same results
  * whatever number of blocks per work-item the library picks; a limit below
- * one panel is a clear UNSUPPORTED. */
+ * one block's panels is a clear UNSUPPORTED. */
 START_TEST(test_chunked_workspace) {
-  static const clnn_roi_op ops[] = {CLNN_ROI_ALIGN, CLNN_ROI_POOL};
-  const int64_t n = 3, c = 150, h = 6, w = 7, k = 20;
-  const size_t panel = (size_t)(h * w * 16) * sizeof(float), index = 64 * sizeof(float);
-  /* 150 channels = 10 blocks of 16, padded to at most 12 */
-  const size_t limits[] = {index + 12 * panel + 64, index + 9 * panel};
-  for (size_t o = 0; o < 2; o++) {
+  static const clnn_roi_op ops[] = {CLNN_ROI_ALIGN, CLNN_ROI_POOL, CLNN_PS_ROI_ALIGN};
+  const int64_t n = 3, h = 6, w = 7, k = 20;
+  const size_t index = 64 * sizeof(float);
+  for (size_t o = 0; o < 3; o++) {
+    const bool ps = ops[o] == CLNN_PS_ROI_ALIGN;
+    /* non-PS: 150 channels = 10 blocks (at most 12 with padding), one panel
+     * each; PS: 3x3 bins of 40 channels = 3 blocks (at most 4), 9 panels each */
+    const int64_t c = ps ? 360 : 150;
+    const size_t unit = (size_t)(ps ? 9 : 1) * (size_t)(h * w * 16) * sizeof(float);
+    const size_t limits[] = {index + (ps ? 4 : 12) * unit + 64, index + (ps ? 2 : 9) * unit};
     clnn_roi_desc d = clnn_roi_desc_make(ops[o], n, c, h, w, k, 3, 3, 0.5f);
     d.sampling_ratio = 2;
     problem p;
@@ -434,7 +438,7 @@ START_TEST(test_chunked_workspace) {
       clnn_context_free(ctx);
     }
     clnn_context_options opt = clnn_context_options_default();
-    opt.workspace_limit = index + panel / 2;
+    opt.workspace_limit = index + unit / 2;
     clnn_context *ctx;
     TU_OK(clnn_context_create(&opt, &ctx));
     float *y = tu_alloc(p.ny);
