@@ -522,8 +522,8 @@ clnn_status clnn_roi_rois_check(const clnn_roi_desc *desc, const float *rois);
  * or each other. Blocks until rois can be read (see above).
  * Statuses: those of clnn_roi_desc_check and clnn_roi_rois_check,
  * CLNN_ERR_NULL_POINTER, CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH,
- * CLNN_ERR_ALIASING, CLNN_ERR_UNSUPPORTED (the feature planes of one work-item's
- * channel block do not fit the context's workspace limit), CLNN_ERR_BUILD_FAILED,
+ * CLNN_ERR_ALIASING, CLNN_ERR_UNSUPPORTED (RoI align and RoI pool: the feature
+ * planes one work-item reads do not fit the context's workspace limit), CLNN_ERR_BUILD_FAILED,
  * CLNN_ERR_HOST_OUT_OF_MEMORY, CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL.
  */
 clnn_status clnn_roi_fwd(clnn_context *ctx, const clnn_roi_desc *desc, const clnn_tensor *x,

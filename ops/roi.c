@@ -15,7 +15,8 @@
  *    RoI order (roi_align_bwd); roi_unpack writes dx. No atomics, fixed order.
  *  - RoI pool backward: one work-item per (image, 16 channels) owns those
  *    planes of dx and adds dy at the argmax of each bin of its image's RoIs.
- *  - PS RoI pool forward: bins average few cells, so packing does not pay:
+ *  - PS RoI pool forward (bins average few cells, so packing does not pay)
+ *    and PS RoI align forward when its panels exceed the workspace limit:
  *    one work-item per (bin row, RoI) reads the planes directly.
  *  - PS backward: one work-item per (bin, image) owns the dx planes that
  *    bin reads and adds the image's RoIs in RoI order.
@@ -238,16 +239,15 @@ typedef struct chunk_plan {
   int64_t cbs;          /* channel blocks per chunk (imgs == 1 when < ncb) */
 } chunk_plan;
 
-static clnn_status plan_chunks(clnn_context *ctx, const clnn_roi_desc *d, const roi_host *h, int64_t v,
-                               int64_t pb, chunk_plan *p) {
+/* Plan the chunks; false when the panels one work-item reads (v blocks)
+ * exceed the workspace limit. */
+static bool plan_chunks(const clnn_context *ctx, const clnn_roi_desc *d, const roi_host *h, int64_t v, int64_t pb,
+                        chunk_plan *p) {
   p->ncb = ((d->c / pb + CB - 1) / CB + v - 1) / v * v;
   p->panel_floats = pb * d->h * d->w * CB;
   int64_t avail = (int64_t)(ctx->workspace_limit / sizeof(float)) - (int64_t)index_floats(h);
   if (avail > CLNN_INDEX_MAX) avail = CLNN_INDEX_MAX; /* kernels index panels in 32-bit ints */
-  if (avail < v * p->panel_floats)
-    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED,
-                      "the feature panels one work-item reads (%lld bytes) do not fit the workspace limit of %zu bytes",
-                      (long long)(v * p->panel_floats * (int64_t)sizeof(float)), ctx->workspace_limit);
+  if (avail < v * p->panel_floats) return false;
   int64_t per_image = p->ncb * p->panel_floats;
   if (per_image <= avail) {
     p->cbs = p->ncb;
@@ -256,7 +256,13 @@ static clnn_status plan_chunks(clnn_context *ctx, const clnn_roi_desc *d, const 
     p->imgs = 1;
     p->cbs = avail / p->panel_floats / v * v;
   }
-  return CLNN_SUCCESS;
+  return true;
+}
+
+static clnn_status panels_too_big(clnn_context *ctx, const chunk_plan *p, int64_t v) {
+  return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED,
+                    "the feature panels one work-item reads (%lld bytes) do not fit the workspace limit of %zu bytes",
+                    (long long)(v * p->panel_floats * (int64_t)sizeof(float)), ctx->workspace_limit);
 }
 
 /* One chunk: images [n0, n0 + nimg), channel blocks [cb0, cb0 + ncb). */
@@ -348,19 +354,16 @@ static int sampling(const clnn_roi_desc *d) {
   return d->sampling_ratio > 0 ? (int)d->sampling_ratio : 0;
 }
 
-/* RoI align, RoI pool and PS RoI align forward over panels, chunk by chunk. */
+/* RoI align, RoI pool and PS RoI align forward over panels, chunk by chunk
+ * (the plan was made by the caller). */
 static clnn_status fwd_packed(clnn_context *ctx, const clnn_roi_desc *d, int64_t oc, const roi_host *h,
-                              const clnn_tensor *x, const clnn_tensor *rois, clnn_tensor *y,
-                              clnn_tensor *argmax) {
+                              const chunk_plan *plan, int v, int64_t pb, const clnn_tensor *x,
+                              const clnn_tensor *rois, clnn_tensor *y, clnn_tensor *argmax) {
   const bool pool = d->op == CLNN_ROI_POOL;
-  const int64_t pb = d->op == CLNN_PS_ROI_ALIGN ? d->pooled_h * d->pooled_w : 1;
   const char *op = pool ? "roi_fwd:roi_pool" : d->op == CLNN_ROI_ALIGN ? "roi_fwd:roi_align" : "roi_fwd:ps_roi_align";
-  chunk_plan plan = {0, 0, 0, 0};
-  const int v = choose_v(ctx, d, oc, false);
-  CLNN_TRY(plan_chunks(ctx, d, h, v, pb, &plan));
   cl_mem ws;
   size_t ioff = index_floats(h);
-  CLNN_TRY(workspace_with_index(ctx, h, (size_t)(plan.panel_floats * plan.cbs * plan.imgs), &ws));
+  CLNN_TRY(workspace_with_index(ctx, h, (size_t)(plan->panel_floats * plan->cbs * plan->imgs), &ws));
   clnn_kernel_ref k;
   CLNN_TRY(roi_kernel(ctx, v, pool ? "roi_pool_fwd" : "roi_align_fwd", &k));
   const cl_int *off = h->idx;
@@ -401,7 +404,7 @@ static clnn_status bwd_align_packed(clnn_context *ctx, const clnn_roi_desc *d, c
   const char *op = "roi_bwd:roi_align";
   chunk_plan plan = {0, 0, 0, 0};
   const int v = choose_v(ctx, d, d->c, true);
-  CLNN_TRY(plan_chunks(ctx, d, h, v, 1, &plan));
+  if (!plan_chunks(ctx, d, h, v, 1, &plan)) return panels_too_big(ctx, &plan, v);
   cl_mem ws;
   size_t ioff = index_floats(h);
   CLNN_TRY(workspace_with_index(ctx, h, (size_t)(plan.panel_floats * plan.cbs * plan.imgs), &ws));
@@ -438,7 +441,7 @@ static clnn_status bwd_pool_planes(clnn_context *ctx, const clnn_roi_desc *d, co
                       2, global, local1, "roi_bwd:roi_pool");
 }
 
-/* PS RoI pool forward: one work-item per (bin row, RoI). */
+/* PS forward straight from x: one work-item per (bin row, RoI). */
 static clnn_status fwd_ps(clnn_context *ctx, const clnn_roi_desc *d, int64_t oc, const clnn_tensor *x,
                           const clnn_tensor *rois, clnn_tensor *y) {
   const bool pool = d->op == CLNN_PS_ROI_POOL;
@@ -512,8 +515,16 @@ clnn_status clnn_roi_fwd(clnn_context *ctx, const clnn_roi_desc *desc, const cln
   CLNN_TRY(clnn__check_no_overlap(ctx, argmax, "argmax", y, "y"));
   roi_host h;
   CLNN_TRY(load_rois(ctx, d, rois, &h));
-  clnn_status st = d->op == CLNN_PS_ROI_POOL ? fwd_ps(ctx, d, oc, x, rois, y)
-                                             : fwd_packed(ctx, d, oc, &h, x, rois, y, argmax);
+  /* PS RoI pool, and PS RoI align whose panels do not fit the workspace,
+   * read x directly; the others need their panels. */
+  const int64_t pb = d->op == CLNN_PS_ROI_ALIGN ? d->pooled_h * d->pooled_w : 1;
+  const int v = choose_v(ctx, d, oc, false);
+  chunk_plan plan = {0, 0, 0, 0};
+  const bool fits = d->op != CLNN_PS_ROI_POOL && plan_chunks(ctx, d, &h, v, pb, &plan);
+  clnn_status st;
+  if (fits) st = fwd_packed(ctx, d, oc, &h, &plan, v, pb, x, rois, y, argmax);
+  else if (is_ps(d)) st = fwd_ps(ctx, d, oc, x, rois, y);
+  else st = panels_too_big(ctx, &plan, v);
   roi_host_free(&h);
   return st;
 }
