@@ -368,7 +368,7 @@ static clnn_status fwd_packed(clnn_context *ctx, const clnn_roi_desc *d, int64_t
   CLNN_TRY(roi_kernel(ctx, v, pool ? "roi_pool_fwd" : "roi_align_fwd", &k));
   const cl_int *off = h->idx;
   chunk c = {0, 0, 0, 0};
-  while (next_chunk(d, &plan, &c)) {
+  while (next_chunk(d, plan, &c)) {
     int64_t slot0 = off[c.n0], nslots = off[c.n0 + c.nimg] - slot0;
     if (nslots == 0) continue; /* no RoI reads these images */
     CLNN_TRY(launch_pack(ctx, v, d, pb, x, ws, ioff, &c, op));
