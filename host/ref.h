@@ -38,4 +38,12 @@ clnn_status clnn__ref_resize_f64(const clnn_resize_desc *d, bool backward, const
 void clnn__resize_taps(int64_t in, int64_t out, clnn_resize_mode mode, int align_corners, double scale,
                        int32_t *i0, int32_t *i1, float *l0, float *l1);
 
+/* ------------------------------------------------------------------- roi */
+/* RoI geometry uses the float32 rois (see host/roi.c); values are double.
+ * argmax: int32 pixel indices of ROI_POOL (fwd: may be NULL; bwd: required). */
+clnn_status clnn__ref_roi_fwd_f64(const clnn_roi_desc *d, const double *x, const float *rois, double *y,
+                                  int32_t *argmax);
+clnn_status clnn__ref_roi_bwd_f64(const clnn_roi_desc *d, const double *dy, const float *rois,
+                                  const int32_t *argmax, double *dx);
+
 #endif

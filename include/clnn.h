@@ -418,7 +418,134 @@ clnn_status clnn_ref_conv2d_fwd(const clnn_conv2d_desc *desc, const float *x, co
 
 
 /* --------------------------------------------------------------------- roi */
-/* (issue 5: RoI pool, RoI align, position-sensitive pool and align) */
+
+/*
+ * RoI pooling, the feature extraction of two-stage detectors, with the
+ * semantics of torchvision.ops (roi_align, roi_pool, ps_roi_align,
+ * ps_roi_pool), forward and backward (gradient w.r.t. the features).
+ *
+ *   x:      (n, c, h, w) features
+ *   rois:   (num_rois, 5) float32 rows [batch_index, x1, y1, x2, y2] in image
+ *           coordinates; spatial_scale maps them onto the feature map
+ *   y:      (num_rois, out_c, pooled_h, pooled_w); out_c = c for ROI_ALIGN and
+ *           ROI_POOL, c / (pooled_h * pooled_w) for the position-sensitive ops,
+ *           where output channel k of bin (i, j) reads input channel
+ *           (k * pooled_h + i) * pooled_w + j
+ *   argmax: ROI_POOL only: (num_rois, c, pooled_h, pooled_w) int32, the index
+ *           y * w + x within its feature plane of each bin's maximum, -1 for
+ *           an empty bin
+ *
+ * ROI_ALIGN: bins of (x2 - x1) * scale / pooled_w feature pixels (at least 1
+ *   pixel per RoI side unless aligned); each bin averages a grid of bilinear
+ *   samples: sampling_ratio > 0 per side, or adaptive ceil(bin size) when
+ *   <= 0. aligned = 1 shifts the box by -0.5 pixel (torchvision aligned=True).
+ *   Samples outside [-1, h] x [-1, w] contribute 0.
+ * ROI_POOL: the box is rounded to feature pixels (round half away from
+ *   zero), bins are split with floor/ceil and clipped to the map; each bin
+ *   takes its maximum (0 for an empty bin, first maximum in row-major order).
+ * PS_ROI_ALIGN: as ROI_ALIGN with the half-pixel shift always on and no
+ *   minimum size. A zero-size RoI with adaptive sampling averages zero
+ *   samples: libclnn gives 0 where torchvision gives 0/0 = NaN.
+ * PS_ROI_POOL: average over the bin. As in torchvision's forward, bins are
+ *   clipped to [0, h-1) x [0, w-1) (the last row and column are never pooled).
+ *   The backward is the exact gradient of that forward; torchvision's
+ *   backward clips to [0, h) x [0, w) instead and so differs for bins that
+ *   reach the last row or column.
+ *
+ * Bin geometry (box scaling, rounding, bin edges, sample positions and
+ * counts) is computed in float32 in torchvision's operation order, so the
+ * same cells and samples are chosen; sums are float32 on the device and
+ * double in the host reference.
+ *
+ * RoIs partly or wholly outside the feature map are valid (outside parts
+ * read as 0 / empty bins). Invalid RoIs are rejected before anything is
+ * written (see clnn_roi_rois_check). The device ops read the RoIs back to
+ * the host to validate them and to index them per image, so each call waits
+ * for the work that produces rois.
+ *
+ * Backward passes are deterministic without atomics: each work-item owns
+ * whole planes (or channel blocks) of dx and adds the contributions of the
+ * RoIs of its image in RoI order, so the same inputs give the same bits.
+ */
+typedef enum clnn_roi_op {
+  CLNN_ROI_ALIGN = 0,    /* torchvision.ops.roi_align */
+  CLNN_ROI_POOL = 1,     /* torchvision.ops.roi_pool (max) */
+  CLNN_PS_ROI_ALIGN = 2, /* torchvision.ops.ps_roi_align */
+  CLNN_PS_ROI_POOL = 3,  /* torchvision.ops.ps_roi_pool (average) */
+  CLNN_ROI_OP_COUNT_
+} clnn_roi_op;
+
+/** Name of an op ("roi_align", "roi_pool", "ps_roi_align", "ps_roi_pool"), or NULL if out of range. */
+const char *clnn_roi_op_name(clnn_roi_op op);
+
+typedef struct clnn_roi_desc {
+  clnn_roi_op op;
+  int64_t n, c, h, w;         /* features */
+  int64_t num_rois;           /* rows of rois (>= 1) */
+  int64_t pooled_h, pooled_w; /* output bins per RoI */
+  float spatial_scale;        /* feature pixels per image pixel, finite and > 0 (e.g. 1/16) */
+  int64_t sampling_ratio;     /* align ops: samples per bin side, <= 0 = adaptive; pool ops ignore it */
+  int aligned;                /* ROI_ALIGN: 0 or 1 (half-pixel shift); the other ops ignore it */
+} clnn_roi_desc;
+
+/**
+ * A descriptor with the given sizes and torchvision's defaults:
+ * sampling_ratio = -1 (adaptive), aligned = 0.
+ */
+clnn_roi_desc clnn_roi_desc_make(clnn_roi_op op, int64_t n, int64_t c, int64_t h, int64_t w,
+                                 int64_t num_rois, int64_t pooled_h, int64_t pooled_w,
+                                 float spatial_scale);
+
+/**
+ * Validate a descriptor and give the output channel count (out_c may be
+ * NULL). Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (unknown op,
+ * sizes outside [1, 2^30], spatial_scale not finite or <= 0, aligned not 0/1,
+ * sampling_ratio above 2^15, c not divisible by pooled_h * pooled_w for the
+ * position-sensitive ops), CLNN_ERR_SIZE_OVERFLOW (a tensor over 2^31 - 1
+ * elements, or n + num_rois over 2^31 - 2).
+ */
+clnn_status clnn_roi_desc_check(const clnn_roi_desc *desc, int64_t *out_c);
+
+/**
+ * Validate RoI rows on the host (desc->num_rois rows of 5 floats). Statuses:
+ * CLNN_ERR_NULL_POINTER, those of clnn_roi_desc_check, CLNN_ERR_NOT_FINITE
+ * (a NaN or infinite value), CLNN_ERR_INVALID_VALUE (batch index not an
+ * integer in [0, n), x2 < x1 or y2 < y1, a coordinate whose scaled magnitude
+ * exceeds 2^24). The message names the first bad row.
+ */
+clnn_status clnn_roi_rois_check(const clnn_roi_desc *desc, const float *rois);
+
+/**
+ * y = roi_op(x, rois); for ROI_POOL also argmax (may be NULL when no backward
+ * follows). argmax must be NULL for the other ops. Tensors must have exactly
+ * the shapes above, belong to ctx, and y / argmax must not overlap the inputs
+ * or each other. Blocks until rois can be read (see above).
+ * Statuses: those of clnn_roi_desc_check and clnn_roi_rois_check,
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH,
+ * CLNN_ERR_ALIASING, CLNN_ERR_UNSUPPORTED (RoI align and RoI pool: the feature
+ * planes one work-item reads do not fit the context's workspace limit), CLNN_ERR_BUILD_FAILED,
+ * CLNN_ERR_HOST_OUT_OF_MEMORY, CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_roi_fwd(clnn_context *ctx, const clnn_roi_desc *desc, const clnn_tensor *x,
+                         const clnn_tensor *rois, clnn_tensor *y, clnn_tensor *argmax);
+
+/**
+ * dx = d(sum(y * dy)) / dx: the gradient w.r.t. the features, every element
+ * of dx written (zero where no RoI reaches). ROI_POOL needs the argmax of its
+ * forward (entries outside [-1, h*w) are ignored); the other ops need
+ * argmax == NULL. dx must not overlap dy, rois or argmax.
+ * Statuses: as clnn_roi_fwd.
+ */
+clnn_status clnn_roi_bwd(clnn_context *ctx, const clnn_roi_desc *desc, const clnn_tensor *dy,
+                         const clnn_tensor *rois, const clnn_tensor *argmax, clnn_tensor *dx);
+
+/** Host reference of clnn_roi_fwd (argmax: int32, ROI_POOL only, may be NULL). */
+clnn_status clnn_ref_roi_fwd(const clnn_roi_desc *desc, const float *x, const float *rois, float *y,
+                             int32_t *argmax);
+
+/** Host reference of clnn_roi_bwd (argmax: ROI_POOL only, required there). */
+clnn_status clnn_ref_roi_bwd(const clnn_roi_desc *desc, const float *dy, const float *rois,
+                             const int32_t *argmax, float *dx);
 
 
 /* ---------------------------------------------------------------- resample */
