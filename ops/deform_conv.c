@@ -497,6 +497,7 @@ static clnn_status bwd_dw_gemms(clnn_context *ctx, const dc_geom *g, const clnn_
     j.c_off = (size_t)l->dwperm;
     j.ldc = g->kd;
     j.c_s2 = g->kg * g->kd;
+    j.c_s1 = d->k * g->kd; /* one batch: unused, but CLBlast rejects a zero C stride */
     j.beta = (img0 + i == 0) ? 0.0f : 1.0f;
     CLNN_TRY(clnn__gemm_run(ctx, &j, op));
   }
