@@ -329,9 +329,11 @@ __kernel void deform_conv_im2col(CTENSOR(x), CTENSOR(offset), CTENSOR(mask), TEN
  *  - WANT_DMASK: dmask = sum over channels of dcol * sample.
  * Channel sums are a gather in a fixed order (vector lanes, then a pairwise
  * horizontal sum): no atomics.
+ * Works on a band of output rows from oy0. dcol and col hold, per image,
+ * dcol_img / col_img elements whose first row is pixel dcol_p0 / col_p0.
  * -D: VEC, MODULATED, WANT_COL, WANT_DOFF, WANT_DMASK.
  * Args: xt, offset, mask, dcol, col, doffset, dmask at the chunk's first image.
- * NDRange (Ho, taps, images * DG), local (1, 1, 1).
+ * NDRange (rows in the band, taps, images * DG), local (1, 1, 1).
  */
 #ifndef WANT_COL
 #define WANT_COL 0
@@ -345,10 +347,11 @@ __kernel void deform_conv_im2col(CTENSOR(x), CTENSOR(offset), CTENSOR(mask), TEN
 #define WANT_DSAMPLE (WANT_DOFF || WANT_DMASK)
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bwd_sample(
     CTENSOR(xt), CTENSOR(offset), CTENSOR(mask), CTENSOR(dcol), TENSOR(col), TENSOR(doffset),
-    TENSOR(dmask), const int C, const int G, const int DG, const int H, const int W, const int Ho,
-    const int Wo, const int KH, const int KW, const int SH, const int SW, const int PH,
-    const int PW, const int DH, const int DW) {
-  const int oy = get_global_id(0), t = get_global_id(1), bi = get_global_id(2);
+    TENSOR(dmask), const int oy0, const int dcol_img, const int dcol_p0, const int col_img,
+    const int col_p0, const int C, const int G, const int DG, const int H, const int W,
+    const int Ho, const int Wo, const int KH, const int KW, const int SH, const int SW,
+    const int PH, const int PW, const int DH, const int DW) {
+  const int oy = oy0 + get_global_id(0), t = get_global_id(1), bi = get_global_id(2);
   if (oy >= Ho) return;
   const int img = bi / DG, og = bi % DG;
   const int npix = Ho * Wo, taps = KH * KW, Cg = C / G, Cog = C / DG, Kd = taps * Cg;
@@ -356,7 +359,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bwd_sam
   __global const float *X = AT(xt) + (size_t)img * (H + 3) * Wp * C;
   __global const float *OFF = AT(offset) + ((size_t)bi * taps + t) * 2 * npix;
   __global const float *MSK = AT(mask) + ((size_t)bi * taps + t) * npix;
-  const size_t col0 = (size_t)img * npix * ldcol;
+  __global const float *DCOL = AT(dcol) + (size_t)img * dcol_img;
+  __global float *COL = AT(col) + (size_t)img * col_img;
   for (int ox = 0; ox < Wo; ox++) {
     const int p = oy * Wo + ox;
     const dc_point pt = dc_point_at(OFF, MSK, npix, p, oy, ox, t / KW, t % KW, SH, SW, PH, PW, DH, DW);
@@ -375,21 +379,27 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bwd_sam
         open ? (float4)((1.0f - ly) * (1.0f - lx), (1.0f - ly) * lx, ly * (1.0f - lx), ly * lx) : (float4)(0.0f);
     VT gy = (VT)(0.0f), gx = (VT)(0.0f), gm = (VT)(0.0f);
     __global const float *q = X + (size_t)base * C;
-    for (int c = og * Cog; c < (og + 1) * Cog; c += VEC) {
-      const int g = c / Cg;
-      const size_t ci = col0 + (size_t)p * ldcol + g * Kd + t * Cg + (c - g * Cg);
-      const VT v00 = VLOAD(q + c), v01 = VLOAD(q + C + c);
-      const VT v10 = VLOAD(q + (size_t)Wp * C + c), v11 = VLOAD(q + (size_t)(Wp + 1) * C + c);
-      const VT bil = bw.s0 * v00 + bw.s1 * v01 + bw.s2 * v10 + bw.s3 * v11;
+    /* The offset group's channels, one conv group's run at a time: channel c of
+     * group g sits at g * Kd + t * Cg + (c - g * Cg) in a dcolT / colT row. */
+    for (int c = og * Cog; c < (og + 1) * Cog;) {
+      const int g = c / Cg, c_end = min((og + 1) * Cog, (g + 1) * Cg);
+      const int shift = g * Kd + t * Cg - g * Cg;
+      __global const float *dcol_row = DCOL + (size_t)(p - dcol_p0) * ldcol + shift;
+      __global float *col_row = COL + (size_t)(p - col_p0) * ldcol + shift;
+      for (; c < c_end; c += VEC) {
+        const VT v00 = VLOAD(q + c), v01 = VLOAD(q + C + c);
+        const VT v10 = VLOAD(q + (size_t)Wp * C + c), v11 = VLOAD(q + (size_t)(Wp + 1) * C + c);
+        const VT bil = bw.s0 * v00 + bw.s1 * v01 + bw.s2 * v10 + bw.s3 * v11;
 #if WANT_COL
-      VSTORE(pt.m * bil, AT(col) + ci);
+        VSTORE(pt.m * bil, col_row + c);
 #endif
 #if WANT_DSAMPLE
-      const VT d = VLOAD(AT(dcol) + ci);
-      gm += d * bil;
-      gy += d * (lx * (v11 - v01) + (1.0f - lx) * (v10 - v00));
-      gx += d * (ly * (v11 - v10) + (1.0f - ly) * (v01 - v00));
+        const VT d = VLOAD(dcol_row + c);
+        gm += d * bil;
+        gy += d * (lx * (v11 - v01) + (1.0f - lx) * (v10 - v00));
+        gx += d * (ly * (v11 - v10) + (1.0f - ly) * (v01 - v00));
 #endif
+      }
     }
 #if WANT_DOFF
     __global float *dof = AT(doffset) + ((size_t)bi * taps + t) * 2 * npix + p;
@@ -494,17 +504,27 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bucket_
 }
 
 /*
- * deform_conv_dx_gather: dx[img][c0 .. c0+VEC-1][iy][ix] for one input row and
- * one channel vector, from the buckets of the four cells around each pixel:
- * cell (iy-1, ix-1) holds points whose bottom-right corner is the pixel,
- * (iy-1, ix) bottom-left, (iy, ix-1) top-right, (iy, ix) top-left.
- * -D: VEC. Args: cell_start, sidx, sw (buckets), dcol, dx at the chunk's first image.
- * NDRange (H, C / VEC, images), local (1, 1, 1).
+ * deform_conv_dx_gather: dx[img][c0 .. c0 + DXV*VEC - 1][iy][ix] for one input
+ * row and DXV channel vectors (one index and weight load serves them all),
+ * from the buckets of the four cells around each pixel: cell (iy-1, ix-1)
+ * holds points whose bottom-right corner is the pixel, (iy-1, ix)
+ * bottom-left, (iy, ix-1) top-right, (iy, ix) top-left.
+ * -D: VEC, DXV. Args: cell_start, sidx, sw (buckets), dcol, dx at the chunk's
+ * first image. NDRange (H, C / (DXV * VEC), images), local (1, 1, 1).
  */
+#ifndef DXV
+#define DXV 1
+#endif
+#define DX_GATHER(first, end, corner)                                      \
+  for (int k = (first); k < (end); k++) {                                  \
+    const float wk = wts[4 * k + (corner)];                                \
+    __global const float *src = D + idx[k];                                \
+    _Pragma("unroll") for (int v = 0; v < DXV; v++) acc[v] += wk * VLOAD(src + v * VEC); \
+  }
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_dx_gather(
     CITENSOR(cell_start), CITENSOR(sidx), CTENSOR(sw), CTENSOR(dcol), TENSOR(dx), const int C,
     const int G, const int DG, const int H, const int W, const int npix, const int taps) {
-  const int iy = get_global_id(0), c0 = get_global_id(1) * VEC, img = get_global_id(2);
+  const int iy = get_global_id(0), c0 = get_global_id(1) * VEC * DXV, img = get_global_id(2);
   if (iy >= H) return;
   const int Cg = C / G, Cog = C / DG, og = c0 / Cog, g = c0 / Cg, bi = img * DG + og;
   const int ncells = (H + 1) * (W + 1);
@@ -514,15 +534,16 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_dx_gath
   __global const float *D = AT(dcol) + (size_t)img * npix * C * taps + g * Cg * taps + (c0 - g * Cg);
   __global float *out = AT(dx) + ((size_t)img * C + c0) * H * W + (size_t)iy * W;
   for (int ix = 0; ix < W; ix++) {
-    VT acc = (VT)(0.0f);
+    VT acc[DXV];
+    for (int v = 0; v < DXV; v++) acc[v] = (VT)(0.0f);
     const int above = iy * (W + 1) + ix, here = (iy + 1) * (W + 1) + ix;
-    for (int k = cs[above]; k < cs[above + 1]; k++) acc += wts[4 * k + 3] * VLOAD(D + idx[k]);
-    for (int k = cs[above + 1]; k < cs[above + 2]; k++) acc += wts[4 * k + 2] * VLOAD(D + idx[k]);
-    for (int k = cs[here]; k < cs[here + 1]; k++) acc += wts[4 * k + 1] * VLOAD(D + idx[k]);
-    for (int k = cs[here + 1]; k < cs[here + 2]; k++) acc += wts[4 * k + 0] * VLOAD(D + idx[k]);
-    float lanes[VEC];
-    VSTORE(acc, lanes);
-    for (int v = 0; v < VEC; v++) out[(size_t)v * H * W + ix] = lanes[v];
+    DX_GATHER(cs[above], cs[above + 1], 3);
+    DX_GATHER(cs[above + 1], cs[above + 2], 2);
+    DX_GATHER(cs[here], cs[here + 1], 1);
+    DX_GATHER(cs[here + 1], cs[here + 2], 0);
+    float lanes[DXV * VEC];
+    for (int v = 0; v < DXV; v++) VSTORE(acc[v], lanes + v * VEC);
+    for (int v = 0; v < DXV * VEC; v++) out[(size_t)v * H * W + ix] = lanes[v];
   }
 }
 

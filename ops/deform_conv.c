@@ -11,12 +11,16 @@
  *    them with all output channels of its group (deform_conv_fwd_fused).
  *  - im2col_gemm (other engines): deform_conv_im2col writes the patch matrix
  *    of a chunk of images, one batched GEMM with the bias and activation fused.
- * Backward, per chunk of images (every step deterministic, no atomics):
+ * Backward, per chunk of images (every step deterministic, no atomics), and
+ * within a chunk per band of about 512 output pixels, so that what one step
+ * writes the next reads from cache:
  *  1. dcolT = dy^T W' (GEMM, W' = weights in K' order): the gradient of every
  *     sample, channel-contiguous per sampling point;
- *  2. deform_conv_bwd_sample walks the sampling points once: colT (for dw),
- *     doffset and dmask (sums over the offset group's channels);
- *  3. dW' += dy colT, one GEMM per image in image order (beta = 1 after the first);
+ *  2. deform_conv_bwd_sample walks the band's sampling points once: colT (for
+ *     dw), doffset and dmask (sums over the offset group's channels);
+ *  3. dW' += dy colT over the band's pixels, image by image (beta = 1 after
+ *     the very first), a fixed order;
+ * then per chunk:
  *  4. dx: bucket the sampling points by cell (count, scan, fill), then every
  *     input pixel gathers from the four cells around it.
  * Then dw = dW' back in (c, kh, kw) order, and db = sum of dy.
@@ -28,11 +32,14 @@
 
 /* K' rows of A kept in local memory by the fused forward kernel. */
 #define FUSED_FK 2048
-/* Scratch per chunk of images: the forward's planes stay cache-sized; the
- * backward's patch and gradient matrices are large anyway, so bigger chunks
- * just mean fewer, fuller launches. */
+/* Scratch per chunk of images. The forward's planes stay cache-sized. The
+ * backward's budget holds one 64-channel 56 x 56 image with its whole dcolT:
+ * measured on the anchor problem, one image per chunk beat four (the band
+ * matrices of four images no longer fit the caches). */
 #define FWD_CHUNK_BYTES ((size_t)16 << 20)
-#define BWD_CHUNK_BYTES ((size_t)64 << 20)
+#define BWD_CHUNK_BYTES ((size_t)16 << 20)
+/* Output pixels per band of the backward pass (see bwd_plan). */
+#define BWD_BAND_PIXELS 512
 
 static const char *const algo_names[CLNN_DEFORM_CONV_ALGO_COUNT_] = {"fused", "im2col_gemm"};
 
@@ -109,6 +116,7 @@ typedef struct dc_geom {
   int64_t hp, wp;   /* padded planes of xt */
   int64_t ncells;   /* (h + 1) * (w + 1) bucket cells */
   int vec;          /* channel vector width */
+  int dxv;          /* channel vectors per work-item of the dx gather */
 } dc_geom;
 
 static int64_t gcd64(int64_t a, int64_t b) {
@@ -141,6 +149,8 @@ static dc_geom geometry(const clnn_deform_conv2d_desc *desc, int64_t oh, int64_t
   int64_t common = gcd64(g.cg, g.cog);
   g.vec = 1;
   while (g.vec < 16 && common % (g.vec * 2) == 0) g.vec *= 2;
+  g.dxv = 1;
+  while (g.dxv < 4 && (common / g.vec) % (g.dxv * 2) == 0) g.dxv *= 2;
   return g;
 }
 
@@ -378,13 +388,20 @@ clnn_status clnn_deform_conv2d_fwd(clnn_context *ctx, const clnn_deform_conv2d_d
 
 /* ------------------------------------------------------------- backward */
 
-/* What the requested outputs need, and where it lives in the workspace (floats). */
+/*
+ * What the requested outputs need, and where it lives in the workspace
+ * (floats). Within a chunk of images the work goes in bands of output rows
+ * (about BWD_BAND_PIXELS pixels): the band's dcolT and colT are written and
+ * read again right away, while they are still in cache. dcolT holds whole
+ * images only when dx is wanted (its gather reads any pixel's samples).
+ */
 typedef struct bwd_plan {
   bool dx, doff, dmask, dw, db;
   bool dsample; /* dcolT is needed: dx, doffset or dmask */
   bool sample;  /* deform_conv_bwd_sample runs: doffset, dmask or dw */
-  int64_t wperm, dwperm;            /* fixed: K x Kd each */
-  int64_t fixed;                    /* their total */
+  int64_t band_rows, band_pix;
+  int64_t wperm, dwperm; /* fixed: K x Kd each */
+  int64_t fixed;         /* their total */
   int64_t xt, dcol, col, cnt, cstart, sidx, sw; /* per-image sizes; 0 when unused */
   int64_t per_image;
   int64_t chunk;
@@ -396,13 +413,17 @@ static bwd_plan plan_bwd(const dc_geom *g, bool dx, bool doff, bool dmask, bool 
   p.dx = dx, p.doff = doff, p.dmask = dmask, p.dw = dw, p.db = db;
   p.dsample = dx || doff || dmask;
   p.sample = doff || dmask || dw;
-  const int64_t kkd = g->d->k * g->kd, mat = g->npix * g->ldcol, pts = g->dg * g->taps * g->npix;
+  p.band_rows = BWD_BAND_PIXELS / g->ow;
+  if (p.band_rows < 1) p.band_rows = 1;
+  if (p.band_rows > g->oh) p.band_rows = g->oh;
+  p.band_pix = p.band_rows * g->ow;
+  const int64_t kkd = g->d->k * g->kd, pts = g->dg * g->taps * g->npix;
   p.wperm = p.dsample ? kkd : 0;
   p.dwperm = dw ? kkd : 0;
   p.fixed = p.wperm + p.dwperm;
   p.xt = p.sample ? g->hp * g->wp * g->d->c : 0;
-  p.dcol = p.dsample ? mat : 0;
-  p.col = dw ? mat : 0;
+  p.dcol = p.dsample ? (dx ? g->npix : p.band_pix) * g->ldcol : 0;
+  p.col = dw ? p.band_pix * g->ldcol : 0;
   p.cnt = dx ? g->dg * g->taps * g->ncells : 0;
   p.cstart = dx ? g->dg * (g->ncells + 1) : 0;
   p.sidx = dx ? pts : 0;
@@ -411,7 +432,7 @@ static bwd_plan plan_bwd(const dc_geom *g, bool dx, bool doff, bool dmask, bool 
   return p;
 }
 
-/* Workspace offsets of a chunk of nimg images: fixed part, then each array for all images. */
+/* Workspace offsets of a chunk: fixed part, then each array for all its images. */
 typedef struct bwd_layout {
   int64_t wperm, dwperm, xt, dcol, col, cnt, cstart, sidx, sw;
 } bwd_layout;
@@ -431,15 +452,22 @@ static bwd_layout layout_bwd(const bwd_plan *p) {
   return l;
 }
 
+/* One band: output rows [r0, r1) of every image of the chunk [img0, img0 + nimg). */
+typedef struct bwd_band {
+  int64_t img0, nimg, r0, r1;
+  int64_t p0, npix;   /* its first pixel and pixel count per image */
+  int64_t dcol_p0;    /* pixel of dcolT's first row: 0 (whole images) or p0 */
+} bwd_band;
+
 /* Step 1: dcolT[img][p][g*Kd + k'] = sum over the group's output channels of dy * W'. */
-static clnn_status bwd_dcol(clnn_context *ctx, const dc_geom *g, const clnn_tensor *dy, cl_mem ws,
-                            const bwd_layout *l, int64_t img0, int64_t nimg, const char *op) {
+static clnn_status bwd_dcol(clnn_context *ctx, const dc_geom *g, const bwd_plan *p, const bwd_layout *l,
+                            const clnn_tensor *dy, cl_mem ws, const bwd_band *b, const char *op) {
   const clnn_conv2d_desc *d = g->d;
-  clnn_gemm_job j = clnn__gemm_job(g->npix, g->kd, g->kg);
-  j.nb1 = nimg;
+  clnn_gemm_job j = clnn__gemm_job(b->npix, g->kd, g->kg);
+  j.nb1 = b->nimg;
   j.nb2 = d->groups;
-  j.a = clnn__mem(dy); /* dy_g is Kg x npix: A = dy_g^T */
-  j.a_off = (size_t)(clnn__off(dy) + (cl_ulong)(img0 * d->k * g->npix));
+  j.a = clnn__mem(dy); /* dy_g is Kg x npix: A = (the band's columns of dy_g)^T */
+  j.a_off = (size_t)(clnn__off(dy) + (cl_ulong)(b->img0 * d->k * g->npix + b->p0));
   j.a_trans = true;
   j.lda = g->npix;
   j.a_s1 = d->k * g->npix;
@@ -449,18 +477,17 @@ static clnn_status bwd_dcol(clnn_context *ctx, const dc_geom *g, const clnn_tens
   j.ldb = g->kd;
   j.b_s2 = g->kg * g->kd;
   j.c = ws;
-  j.c_off = (size_t)l->dcol;
+  j.c_off = (size_t)(l->dcol + (b->p0 - b->dcol_p0) * g->ldcol);
   j.ldc = g->ldcol;
-  j.c_s1 = g->npix * g->ldcol;
+  j.c_s1 = p->dcol;
   j.c_s2 = g->kd;
   return clnn__gemm_run(ctx, &j, op);
 }
 
-/* Step 2: colT, doffset, dmask of the chunk. */
+/* Step 2: the band's colT, doffset and dmask. */
 static clnn_status bwd_sample(clnn_context *ctx, const dc_geom *g, const bwd_plan *p, const bwd_layout *l,
                               cl_mem ws, const clnn_tensor *offset, const clnn_tensor *mask,
-                              clnn_tensor *doffset, clnn_tensor *dmask, int64_t img0, int64_t nimg,
-                              const char *op) {
+                              clnn_tensor *doffset, clnn_tensor *dmask, const bwd_band *b, const char *op) {
   const clnn_conv2d_desc *d = g->d;
   char opts[160], extra[96];
   snprintf(extra, sizeof extra, " -DWANT_COL=%d -DWANT_DOFF=%d -DWANT_DMASK=%d", p->dw, p->doff, p->dmask);
@@ -468,29 +495,32 @@ static clnn_status bwd_sample(clnn_context *ctx, const dc_geom *g, const bwd_pla
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, "deform_conv_bwd_sample", &k));
   const int64_t off_image = 2 * g->dg * g->taps * g->npix, mask_image = g->dg * g->taps * g->npix;
-  size_t global[3] = {(size_t)g->oh, (size_t)g->taps, (size_t)(nimg * g->dg)};
+  size_t global[3] = {(size_t)(b->r1 - b->r0), (size_t)g->taps, (size_t)(b->nimg * g->dg)};
   return clnn__launch(
       ctx, &k,
-      CLNN_ARGS(DC_ARG(ws_at(ws, l->xt)), DC_ARG(at_image(offset, img0, off_image)),
-                DC_ARG(at_image(mask, img0, mask_image)), DC_ARG(ws_at(ws, l->dcol)), DC_ARG(ws_at(ws, l->col)),
-                DC_ARG(at_image(doffset, img0, off_image)), DC_ARG(at_image(dmask, img0, mask_image)),
-                CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
+      CLNN_ARGS(DC_ARG(ws_at(ws, l->xt)), DC_ARG(at_image(offset, b->img0, off_image)),
+                DC_ARG(at_image(mask, b->img0, mask_image)), DC_ARG(ws_at(ws, l->dcol)), DC_ARG(ws_at(ws, l->col)),
+                DC_ARG(at_image(doffset, b->img0, off_image)), DC_ARG(at_image(dmask, b->img0, mask_image)),
+                CLNN_ARG_I32(b->r0), CLNN_ARG_I32(p->dcol), CLNN_ARG_I32(b->dcol_p0), CLNN_ARG_I32(p->col),
+                CLNN_ARG_I32(b->p0), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->dg),
+                DC_GEOM_ARGS(g)),
       3, global, LOCAL1, op);
 }
 
-/* Step 3: dW' (+)= dy_img colT_img per group, image by image in order. */
-static clnn_status bwd_dw_gemms(clnn_context *ctx, const dc_geom *g, const clnn_tensor *dy, cl_mem ws,
-                                const bwd_layout *l, int64_t img0, int64_t nimg, const char *op) {
+/* Step 3: dW' (+)= dy colT per group, over the band's pixels, image by image
+ * (bands in order, images in order within a band: a fixed summation order). */
+static clnn_status bwd_dw_gemms(clnn_context *ctx, const dc_geom *g, const bwd_plan *p, const bwd_layout *l,
+                                const clnn_tensor *dy, cl_mem ws, const bwd_band *b, const char *op) {
   const clnn_conv2d_desc *d = g->d;
-  for (int64_t i = 0; i < nimg; i++) {
-    clnn_gemm_job j = clnn__gemm_job(g->kg, g->kd, g->npix);
+  for (int64_t i = 0; i < b->nimg; i++) {
+    clnn_gemm_job j = clnn__gemm_job(g->kg, g->kd, b->npix);
     j.nb2 = d->groups;
     j.a = clnn__mem(dy);
-    j.a_off = (size_t)(clnn__off(dy) + (cl_ulong)((img0 + i) * d->k * g->npix));
+    j.a_off = (size_t)(clnn__off(dy) + (cl_ulong)((b->img0 + i) * d->k * g->npix + b->p0));
     j.lda = g->npix;
     j.a_s2 = g->kg * g->npix;
     j.b = ws;
-    j.b_off = (size_t)(l->col + i * g->npix * g->ldcol);
+    j.b_off = (size_t)(l->col + i * p->col);
     j.ldb = g->ldcol;
     j.b_s2 = g->kd;
     j.c = ws;
@@ -498,7 +528,7 @@ static clnn_status bwd_dw_gemms(clnn_context *ctx, const dc_geom *g, const clnn_
     j.ldc = g->kd;
     j.c_s2 = g->kg * g->kd;
     j.c_s1 = d->k * g->kd; /* one batch: unused, but CLBlast rejects a zero C stride */
-    j.beta = (img0 + i == 0) ? 0.0f : 1.0f;
+    j.beta = (b->img0 + i == 0 && b->r0 == 0) ? 0.0f : 1.0f;
     CLNN_TRY(clnn__gemm_run(ctx, &j, op));
   }
   return CLNN_SUCCESS;
@@ -509,8 +539,9 @@ static clnn_status bwd_dx(clnn_context *ctx, const dc_geom *g, const bwd_layout 
                           const clnn_tensor *offset, const clnn_tensor *mask, clnn_tensor *dx, int64_t img0,
                           int64_t nimg, const char *op) {
   const clnn_conv2d_desc *d = g->d;
-  char opts[96];
-  base_options(opts, sizeof opts, g, "");
+  char opts[96], extra[32];
+  snprintf(extra, sizeof extra, " -DDXV=%d", g->dxv);
+  base_options(opts, sizeof opts, g, extra);
   clnn_kernel_ref kcount, kscan, kfill, kgather;
   CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, "deform_conv_bucket_count", &kcount));
   CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, "deform_conv_bucket_scan", &kscan));
@@ -532,7 +563,7 @@ static clnn_status bwd_dx(clnn_context *ctx, const dc_geom *g, const bwd_layout 
                                   DC_ARG(ws_at(ws, l->sidx)), DC_ARG(ws_at(ws, l->sw)), CLNN_ARG_I32(d->c),
                                   CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
                         2, gtaps, LOCAL1, op));
-  size_t ggather[3] = {(size_t)d->h, (size_t)(d->c / g->vec), (size_t)nimg};
+  size_t ggather[3] = {(size_t)d->h, (size_t)(d->c / (g->vec * g->dxv)), (size_t)nimg};
   return clnn__launch(ctx, &kgather,
                       CLNN_ARGS(DC_ARG(ws_at(ws, l->cstart)), DC_ARG(ws_at(ws, l->sidx)), DC_ARG(ws_at(ws, l->sw)),
                                 DC_ARG(ws_at(ws, l->dcol)), DC_ARG(at_image(dx, img0, d->c * d->h * d->w)),
@@ -599,9 +630,15 @@ clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_d
     for (int64_t img0 = 0; img0 < d->n; img0 += p.chunk) {
       const int64_t nimg = d->n - img0 < p.chunk ? d->n - img0 : p.chunk;
       if (p.sample) CLNN_TRY(launch_to_nhwc(ctx, &g, x, img0, nimg, ws_at(ws, l.xt), op));
-      if (p.dsample) CLNN_TRY(bwd_dcol(ctx, &g, dy, ws, &l, img0, nimg, op));
-      if (p.sample) CLNN_TRY(bwd_sample(ctx, &g, &p, &l, ws, offset, mask, doffset, dmask, img0, nimg, op));
-      if (p.dw) CLNN_TRY(bwd_dw_gemms(ctx, &g, dy, ws, &l, img0, nimg, op));
+      for (int64_t r0 = 0; r0 < oh; r0 += p.band_rows) {
+        bwd_band b = {img0, nimg, r0, r0 + p.band_rows < oh ? r0 + p.band_rows : oh, 0, 0, 0};
+        b.p0 = r0 * ow;
+        b.npix = (b.r1 - b.r0) * ow;
+        b.dcol_p0 = p.dx ? 0 : b.p0;
+        if (p.dsample) CLNN_TRY(bwd_dcol(ctx, &g, &p, &l, dy, ws, &b, op));
+        if (p.sample) CLNN_TRY(bwd_sample(ctx, &g, &p, &l, ws, offset, mask, doffset, dmask, &b, op));
+        if (p.dw) CLNN_TRY(bwd_dw_gemms(ctx, &g, &p, &l, dy, ws, &b, op));
+      }
       if (p.dx) CLNN_TRY(bwd_dx(ctx, &g, &l, ws, offset, mask, dx, img0, nimg, op));
     }
     if (p.dw) CLNN_TRY(launch_permute(ctx, &g, "deform_conv_unpermute_dw", ws_at(ws, l.dwperm), at_image(dw, 0, 0), op));

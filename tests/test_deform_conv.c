@@ -40,7 +40,9 @@ static const dc_case cases[] = {
     {3, 32, 10, 9, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1},   /* batch 3, vector width 16 */
     {1, 12, 17, 15, 10, 5, 5, 2, 2, 2, 2, 1, 1, 1, 3, 1, 1},  /* 5x5 stride 2, vector width 4 */
     {2, 4, 6, 8, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2, 2, 0, 1},      /* vector width 2 */
+    {2, 8, 20, 70, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1},    /* wide: the backward works in 3 row bands */
 };
+#define CASE_BANDS 15
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
 static clnn_deform_conv2d_desc desc_of(const dc_case *c) {
@@ -387,10 +389,10 @@ END_TEST
 
 /* Only some gradients requested: the others are skipped, the requested ones are right. */
 START_TEST(test_partial_gradients) {
-  const dc_case *c = &cases[0];
+  const dc_case *c = &cases[_i ? CASE_BANDS : 0];
   clnn_deform_conv2d_desc d = desc_of(c);
   problem p;
-  problem_make(&p, &d, true, false, OFF_RANDOM, 700);
+  problem_make(&p, &d, true, false, OFF_RANDOM, 700 + (uint64_t)_i);
   results ref;
   reference(&p, &ref);
   clnn_context *ctx = tu_ctx();
@@ -733,7 +735,7 @@ static Suite *deform_conv_suite(void) {
   tcase_add_test(tc, test_zero_offsets_equal_conv);
   tcase_add_test(tc, test_all_outside);
   tcase_add_test(tc, test_nonfinite_offsets);
-  tcase_add_test(tc, test_partial_gradients);
+  tcase_add_loop_test(tc, test_partial_gradients, 0, 2);
   tcase_add_test(tc, test_chunked_workspace);
   suite_add_tcase(s, tc);
   TCase *ref = tcase_create("reference");
