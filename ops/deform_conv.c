@@ -241,6 +241,16 @@ static clnn_status plan_chunk(clnn_context *ctx, const dc_geom *g, int64_t fixed
   return CLNN_SUCCESS;
 }
 
+/* The patch matrix of one image (npix x c*taps) must be indexable with 32-bit ints. */
+static clnn_status check_patch_size(clnn_context *ctx, const dc_geom *g) {
+  int64_t n;
+  if (!clnn__mul_ok(g->npix, g->ldcol, &n) || n > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW,
+                      "the patch matrix of one image (%lld pixels x %lld) has over 2^31 - 1 elements",
+                      (long long)g->npix, (long long)g->ldcol);
+  return CLNN_SUCCESS;
+}
+
 /* ------------------------------------------------------- shared launches */
 
 /* xt planes of images [img0, img0 + nimg) at ws element offset xt_off. */
@@ -316,6 +326,7 @@ static clnn_status fwd_im2col_gemm(clnn_context *ctx, const dc_geom *g, const cl
                                    const clnn_tensor *b, clnn_tensor *y) {
   const clnn_conv2d_desc *d = g->d;
   const char *op = "deform_conv2d_fwd:im2col_gemm";
+  CLNN_TRY(check_patch_size(ctx, g));
   const int64_t per_image = g->ldcol * g->npix;
   int64_t chunk = 1;
   CLNN_TRY(plan_chunk(ctx, g, 0, per_image, FWD_CHUNK_BYTES, &chunk));
@@ -611,6 +622,7 @@ clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_d
   CLNN_TRY(desc_check(ctx, desc, &oh, &ow));
   const dc_geom g = geometry(desc, oh, ow);
   const clnn_conv2d_desc *d = &desc->conv;
+  CLNN_TRY(check_patch_size(ctx, &g));
   CLNN_TRY(check_inputs(ctx, &g, x, offset, mask, w));
   int64_t yd[4] = {d->n, d->k, oh, ow};
   CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", CLNN_FLOAT32, 4, yd));

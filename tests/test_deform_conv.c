@@ -650,6 +650,12 @@ START_TEST(test_bad_descriptors) {
   d.conv.pad_h = d.conv.pad_w = 3;
   d.offset_groups = 4; /* x has 2^26 elements, the offset 392 * 2^24 */
   TU_FAILS(CLNN_ERR_SIZE_OVERFLOW, clnn_deform_conv2d_desc_check(&d, NULL, NULL));
+  /* valid tensors' sizes, but the backward's per-image patch matrix (65536 x 50176) is over 2^31 */
+  d = clnn_deform_conv2d_desc_make(1, 1024, 256, 256, 1, 7, 7);
+  d.conv.pad_h = d.conv.pad_w = 3;
+  TU_OK(clnn_deform_conv2d_desc_check(&d, NULL, NULL));
+  TU_FAILS(CLNN_ERR_SIZE_OVERFLOW, BWD(ctx, &d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.dx, bt.doff, bt.dmask, bt.dw, bt.db));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "patch matrix") != NULL);
   assert_untouched();
 }
 END_TEST

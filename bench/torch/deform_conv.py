@@ -99,6 +99,7 @@ CHECK_CASES = [
     ("deform_conv mb1ic4ih8oc4kh3ph1dg2m1", "halves"),
     ("deform_conv mb2ic8ih9oc8kh3ph1m1", "outside"),
     ("deform_conv mb4ic64ih20oc64kh3ph1m1 --no-bias", "random"),
+    ("deform_conv mb2ic16ih24iw70oc8kh3ph1dg2m1", "random"),  # several row bands in the backward
 ]
 
 
