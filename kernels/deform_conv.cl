@@ -320,6 +320,77 @@ __kernel void deform_conv_im2col(CTENSOR(x), CTENSOR(offset), CTENSOR(mask), TEN
 }
 
 /*
+ * deform_conv_dcol: the backward's first GEMM on CPU devices, for one band of
+ * output pixels: dcolT[img][p][g*Kd + k'] = sum over k < Kg of
+ * dy[img][g*Kg + k][p] * W'[g*Kg + k][k']. The depth Kg is small (often 64),
+ * so one 8 x 32 tile is too little work for a work-group of its own (PoCL's
+ * per-work-group cost dominated: 68 GFLOP/s through gemm_tile8x32); here one
+ * work-item takes 8 pixels and every 32-column tile of K', the 8 x Kg slice of
+ * dy staying in L1 across the tiles.
+ * Args: dy (at the chunk's first image), W' (K x Kd), dcol; npix (pixels per
+ * image), p0 / nband (the band's first pixel and pixel count), dcol_img /
+ * dcol_p0 (dcolT elements per image, pixel of its first row).
+ * NDRange (ceil(nband / 8), G, images), local (1, 1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_dcol(
+    CTENSOR(dy), CTENSOR(wperm), TENSOR(dcol), const int K, const int G, const int npix,
+    const int p0, const int nband, const int Kd, const int ldcol, const int dcol_img,
+    const int dcol_p0) {
+  const int m0 = get_global_id(0) * 8, g = get_global_id(1), img = get_global_id(2);
+  if (m0 >= nband) return;
+  const int Kg = K / G;
+  __global const float *A = AT(dy) + ((size_t)img * K + (size_t)g * Kg) * npix + p0 + m0;
+  __global const float *B = AT(wperm) + (size_t)g * Kg * Kd;
+  __global float *Cm = AT(dcol) + (size_t)img * dcol_img + (size_t)(p0 + m0 - dcol_p0) * ldcol + (size_t)g * Kd;
+  const int mvalid = min(8, nband - m0);
+  for (int n0 = 0; n0 < Kd; n0 += 32) {
+    float16 acc0[8], acc1[8];
+    for (int i = 0; i < 8; i++) acc0[i] = acc1[i] = (float16)(0.0f);
+    const int nvalid = min(32, Kd - n0);
+    for (int k = 0; k < Kg; k++) {
+      float8 a8;
+      if (mvalid == 8) {
+        a8 = vload8(0, A + (size_t)k * npix);
+      } else {
+        float t8[8];
+        for (int i = 0; i < 8; i++) t8[i] = A[(size_t)k * npix + min(i, mvalid - 1)];
+        a8 = vload8(0, t8);
+      }
+      float16 b0, b1;
+      if (nvalid == 32) {
+        b0 = vload16(0, B + (size_t)k * Kd + n0);
+        b1 = vload16(1, B + (size_t)k * Kd + n0);
+      } else {
+        float row[32];
+        for (int j = 0; j < 32; j++) row[j] = j < nvalid ? B[(size_t)k * Kd + n0 + j] : 0.0f;
+        b0 = vload16(0, row);
+        b1 = vload16(1, row);
+      }
+      acc0[0] = fma((float16)(a8.s0), b0, acc0[0]); acc1[0] = fma((float16)(a8.s0), b1, acc1[0]);
+      acc0[1] = fma((float16)(a8.s1), b0, acc0[1]); acc1[1] = fma((float16)(a8.s1), b1, acc1[1]);
+      acc0[2] = fma((float16)(a8.s2), b0, acc0[2]); acc1[2] = fma((float16)(a8.s2), b1, acc1[2]);
+      acc0[3] = fma((float16)(a8.s3), b0, acc0[3]); acc1[3] = fma((float16)(a8.s3), b1, acc1[3]);
+      acc0[4] = fma((float16)(a8.s4), b0, acc0[4]); acc1[4] = fma((float16)(a8.s4), b1, acc1[4]);
+      acc0[5] = fma((float16)(a8.s5), b0, acc0[5]); acc1[5] = fma((float16)(a8.s5), b1, acc1[5]);
+      acc0[6] = fma((float16)(a8.s6), b0, acc0[6]); acc1[6] = fma((float16)(a8.s6), b1, acc1[6]);
+      acc0[7] = fma((float16)(a8.s7), b0, acc0[7]); acc1[7] = fma((float16)(a8.s7), b1, acc1[7]);
+    }
+    for (int i = 0; i < mvalid; i++) {
+      __global float *crow = Cm + (size_t)i * ldcol + n0;
+      if (nvalid == 32) {
+        vstore16(acc0[i], 0, crow);
+        vstore16(acc1[i], 1, crow);
+      } else {
+        float row[32];
+        vstore16(acc0[i], 0, row);
+        vstore16(acc1[i], 1, row);
+        for (int j = 0; j < nvalid; j++) crow[j] = row[j];
+      }
+    }
+  }
+}
+
+/*
  * deform_conv_bwd_sample: everything of the backward pass that walks the
  * sampling points once, per (image, offset group, tap, output row):
  *  - WANT_COL: colT = m * sample (the dW GEMM's operand);
@@ -444,11 +515,14 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bucket_
   __global int *cn = AT(cnt) + ((size_t)bi * taps + t) * ncells;
   for (int cell = 0; cell < ncells; cell++) cn[cell] = 0;
   __global const float *OFF = AT(offset) + ((size_t)bi * taps + t) * 2 * npix;
-  for (int p = 0; p < npix; p++) {
-    const dc_point pt = dc_point_at(OFF, OFF, npix, p, p / Wo, p % Wo, t / KW, t % KW, SH, SW, PH, PW, DH, DW);
-    const int cell = dc_cell(pt, H, W);
-    if (cell >= 0) cn[cell]++;
-  }
+  const int ki = t / KW, kj = t % KW;
+  for (int oy = 0, p = 0; oy < Ho; oy++)
+    for (int ox = 0; ox < Wo; ox++, p++) {
+      /* the mask does not move a point: pass the offsets as a dummy mask */
+      const dc_point pt = dc_point_at(OFF, OFF, npix, p, oy, ox, ki, kj, SH, SW, PH, PW, DH, DW);
+      const int cell = dc_cell(pt, H, W);
+      if (cell >= 0) cn[cell]++;
+    }
 }
 
 /*
@@ -491,16 +565,18 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bucket_
   __global float *wts = AT(sw) + (size_t)bi * taps * npix * 4;
   __global const float *OFF = AT(offset) + ((size_t)bi * taps + t) * 2 * npix;
   __global const float *MSK = AT(mask) + ((size_t)bi * taps + t) * npix;
-  for (int p = 0; p < npix; p++) {
-    const dc_point pt = dc_point_at(OFF, MSK, npix, p, p / Wo, p % Wo, t / KW, t % KW, SH, SW, PH, PW, DH, DW);
-    const int cell = dc_cell(pt, H, W);
-    if (cell < 0) continue;
-    const int pos = cursor[cell]++;
-    const float fy = floor(pt.y), fx = floor(pt.x);
-    const float ly = pt.y - fy, lx = pt.x - fx, hy = 1.0f - ly, hx = 1.0f - lx;
-    idx[pos] = p * C * taps + t * Cg;
-    vstore4((float4)(hy * hx, hy * lx, ly * hx, ly * lx) * pt.m, pos, wts);
-  }
+  const int ki = t / KW, kj = t % KW;
+  for (int oy = 0, p = 0; oy < Ho; oy++)
+    for (int ox = 0; ox < Wo; ox++, p++) {
+      const dc_point pt = dc_point_at(OFF, MSK, npix, p, oy, ox, ki, kj, SH, SW, PH, PW, DH, DW);
+      const int cell = dc_cell(pt, H, W);
+      if (cell < 0) continue;
+      const int pos = cursor[cell]++;
+      const float fy = floor(pt.y), fx = floor(pt.x);
+      const float ly = pt.y - fy, lx = pt.x - fx, hy = 1.0f - ly, hx = 1.0f - lx;
+      idx[pos] = p * C * taps + t * Cg;
+      vstore4((float4)(hy * hx, hy * lx, ly * hx, ly * lx) * pt.m, pos, wts);
+    }
 }
 
 /*
