@@ -301,6 +301,35 @@ START_TEST(test_clblast_engine) {
 }
 END_TEST
 
+/* A fused activation after the bias, on both forward algorithms (K' over one
+ * block and over two); the backward ignores it (dy is the pre-activation gradient). */
+START_TEST(test_forward_activation) {
+  static const int picks[] = {0, 8};
+  clnn_context_options o = clnn_context_options_default();
+  o.gemm = CLNN_GEMM_CLBLAST;
+  clnn_context *blast;
+  TU_OK(clnn_context_create(&o, &blast));
+  for (size_t i = 0; i < sizeof picks / sizeof picks[0]; i++) {
+    clnn_deform_conv2d_desc d = desc_of(&cases[picks[i]]);
+    d.conv.act = i ? CLNN_ACT_RELU : CLNN_ACT_SILU;
+    problem p;
+    problem_make(&p, &d, true, false, OFF_RANDOM, 350 + i);
+    results ref, got, got_blast;
+    reference(&p, &ref);
+    run_device(tu_ctx(), &p, &got);
+    run_device(blast, &p, &got_blast);
+    ck_assert_msg(close_to(p.what, "y", got.y, ref.y, p.ny, 1e-5), "%s %s: fused", p.what, clnn_activation_name(d.conv.act));
+    ck_assert_msg(close_to(p.what, "y", got_blast.y, ref.y, p.ny, 1e-5), "%s: im2col_gemm", p.what);
+    compare_all(&p, &got, &ref, 1e-5);
+    results_free(&ref);
+    results_free(&got);
+    results_free(&got_blast);
+    problem_free(&p);
+  }
+  clnn_context_free(blast);
+}
+END_TEST
+
 /* Zero offsets (mask 1) sample exactly on the pixels: the forward equals the
  * plain convolution bit for bit on integer data, on both engines, and the
  * gradients equal the reference exactly. */
@@ -738,6 +767,7 @@ static Suite *deform_conv_suite(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_loop_test(tc, test_case_float_deterministic, 0, N_CASES);
   tcase_add_test(tc, test_clblast_engine);
+  tcase_add_test(tc, test_forward_activation);
   tcase_add_test(tc, test_zero_offsets_equal_conv);
   tcase_add_test(tc, test_all_outside);
   tcase_add_test(tc, test_nonfinite_offsets);
