@@ -14,17 +14,18 @@
  *    the sampling loops work on channel vectors (VEC floats).
  *  - colT / dcolT: per image [npix][C * taps], group g's K' block at g*Cg*taps.
  *
- * Channel vectors: -DVEC=16, 8, 4, 2 or 1 divides both the channels of a
- * group and of an offset group, so a vector never crosses either.
+ * Channel vectors: -DVEC=16, 4 or 1 divides both the channels of a group
+ * and of an offset group, so a vector never crosses either.
+ *
+ * A program compiles one section of this file (every kernel of a program
+ * is compiled with it, and PoCL compiles slowly): -DDC_FWD the fused
+ * forward kernel, -DDC_BWD the backward kernels that work on channel
+ * vectors, neither the small layout kernels. Switches that cost nothing at
+ * run time (mask, bias, which gradients) are arguments, not -D options, so
+ * few programs exist.
  */
 #ifndef VEC
 #define VEC 1
-#endif
-#ifndef MODULATED
-#define MODULATED 0
-#endif
-#ifndef HAS_BIAS
-#define HAS_BIAS 0
 #endif
 
 #if VEC == 16
@@ -32,21 +33,11 @@
 #define VLOAD(p) vload16(0, (p))
 #define VSTORE(v, p) vstore16((v), 0, (p))
 #define VSUM(v) dc_sum16(v)
-#elif VEC == 8
-#define VT float8
-#define VLOAD(p) vload8(0, (p))
-#define VSTORE(v, p) vstore8((v), 0, (p))
-#define VSUM(v) dc_sum8(v)
 #elif VEC == 4
 #define VT float4
 #define VLOAD(p) vload4(0, (p))
 #define VSTORE(v, p) vstore4((v), 0, (p))
 #define VSUM(v) dc_sum4(v)
-#elif VEC == 2
-#define VT float2
-#define VLOAD(p) vload2(0, (p))
-#define VSTORE(v, p) vstore2((v), 0, (p))
-#define VSUM(v) ((v).s0 + (v).s1)
 #else
 #define VT float
 #define VLOAD(p) (*(p))
@@ -59,27 +50,22 @@ float dc_sum4(float4 v) { return (v.s0 + v.s1) + (v.s2 + v.s3); }
 float dc_sum8(float8 v) { return dc_sum4(v.lo) + dc_sum4(v.hi); }
 float dc_sum16(float16 v) { return dc_sum8(v.lo) + dc_sum8(v.hi); }
 
-CLNN_DEFINE_ACT(float8, dc_f8)
-
 /* Where tap (ki, kj) of output pixel (oy, ox) samples: offset channels 2t, 2t+1
- * of the pixel's offset group, read at p with plane stride npix. */
+ * of the pixel's offset group, read at p with plane stride npix; mask m when
+ * modulated, else 1. */
 typedef struct dc_point {
   float y, x, m;
 } dc_point;
 
-dc_point dc_point_at(__global const float *off, __global const float *msk, const int npix,
-                     const int p, const int oy, const int ox, const int ki, const int kj,
-                     const int SH, const int SW, const int PH, const int PW, const int DH,
-                     const int DW) {
+dc_point dc_point_at(__global const float *off, __global const float *msk, const int modulated,
+                     const int npix, const int p, const int oy, const int ox, const int ki,
+                     const int kj, const int SH, const int SW, const int PH, const int PW,
+                     const int DH, const int DW) {
   dc_point pt;
   /* As torchvision: integer base position plus the float shift, one rounding. */
   pt.y = (float)(oy * SH - PH + ki * DH) + off[p];
   pt.x = (float)(ox * SW - PW + kj * DW) + off[npix + p];
-#if MODULATED
-  pt.m = msk[p];
-#else
-  pt.m = 1.0f;
-#endif
+  pt.m = modulated ? msk[p] : 1.0f;
   return pt;
 }
 
@@ -111,6 +97,333 @@ dc_sample dc_locate(const dc_point pt, const int H, const int W) {
   }
   return s;
 }
+
+/* ============================================== forward (-DDC_FWD) */
+#if defined(DC_FWD)
+
+CLNN_DEFINE_ACT(float8, dc_f8)
+
+/*
+ * deform_conv_fwd_fused: the forward pass as a GEMM (M = 8 output pixels,
+ * N = output channels of a group, K = Cg * taps) whose A operand is sampled
+ * on the fly. One work-item per 8-pixel tile of one image and group: it
+ * samples the tile's patches for a block of FK rows of K' into local memory
+ * (A[i][k'], channel vectors straight from xt), then runs the 8 x 32
+ * register-tile microkernel over that block for every 32-channel slice of the
+ * output channels, B being the packed weights (deform_conv_pack_w). The
+ * sampling is paid once per pixel, not once per output channel.
+ * When K' exceeds FK the partial sums go through y: block 0 writes, later
+ * blocks add, the last adds the bias and applies the activation.
+ * -D: DC_FWD, FK, VEC, ACT, ACT_ALPHA.
+ * Args: xt (this chunk's planes), offset, mask, wp (packed weights), bias,
+ * y (at the chunk's first image), has_bias, modulated, then sizes.
+ * NDRange (ceil(Ho*Wo / 8), images * G), local (1, 1).
+ */
+#define FM 8
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_fwd_fused(
+    CTENSOR(xt), CTENSOR(offset), CTENSOR(mask), CTENSOR(wp), CTENSOR(bias), TENSOR(y),
+    const int has_bias, const int modulated, const int C, const int K, const int G, const int DG, const int H, const int W, const int Ho,
+    const int Wo, const int KH, const int KW, const int SH, const int SW, const int PH,
+    const int PW, const int DH, const int DW) {
+  __local float A[FM * FK];
+  const int npix = Ho * Wo;
+  const int p0 = get_global_id(0) * FM, bi = get_global_id(1);
+  if (p0 >= npix) return;
+  const int img = bi / G, g = bi % G;
+  const int Cg = C / G, Kg = K / G, Cog = C / DG, taps = KH * KW, Kd = taps * Cg;
+  const int Wp = W + 2, ntiles = (Kg + 31) / 32;
+  __global const float *X = AT(xt) + (size_t)img * (H + 3) * Wp * C + g * Cg;
+  __global const float *OFF = AT(offset) + (size_t)img * DG * 2 * taps * npix;
+  __global const float *MSK = AT(mask) + (size_t)img * DG * taps * npix;
+
+  for (int kb = 0; kb < Kd; kb += FK) {
+    const int kn = min(FK, Kd - kb);
+    /* Sample rows kb .. kb+kn-1 of A (tap-major: a tap's channels are a run). */
+    for (int t = kb / Cg; t < taps && t * Cg < kb + kn; t++) {
+      const int c_lo = max(kb - t * Cg, 0), c_hi = min(kb + kn - t * Cg, Cg);
+      const int ki = t / KW, kj = t % KW;
+      for (int i = 0; i < FM; i++) {
+        const int p = min(p0 + i, npix - 1); /* rows past the end: computed, not stored */
+        __local float *arow = A + i * FK + t * Cg - kb;
+        for (int c = c_lo; c < c_hi;) {
+          const int og = (g * Cg + c) / Cog;
+          const int c_end = min(c_hi, (og + 1) * Cog - g * Cg);
+          const dc_point pt = dc_point_at(OFF + (size_t)(og * taps + t) * 2 * npix,
+                                          MSK + (size_t)(og * taps + t) * npix, modulated, npix, p, p / Wo,
+                                          p % Wo, ki, kj, SH, SW, PH, PW, DH, DW);
+          const dc_sample s = dc_locate(pt, H, W);
+          __global const float *q = X + (size_t)s.base * C;
+          for (; c < c_end; c += VEC) {
+            const VT v = s.w.s0 * VLOAD(q + c) + s.w.s1 * VLOAD(q + C + c) +
+                         s.w.s2 * VLOAD(q + (size_t)Wp * C + c) + s.w.s3 * VLOAD(q + (size_t)(Wp + 1) * C + c);
+            VSTORE(v, arow + c);
+          }
+        }
+      }
+    }
+    const bool first = kb == 0, last = kb + kn >= Kd;
+    for (int nt = 0; nt < ntiles; nt++) {
+      __global const float *B = AT(wp) + ((size_t)(g * ntiles + nt) * Kd + kb) * 32;
+      float16 acc0[FM], acc1[FM];
+      for (int i = 0; i < FM; i++) acc0[i] = acc1[i] = (float16)(0.0f);
+      for (int k = 0; k < kn; k++) {
+        const float16 b0 = vload16(0, B + k * 32), b1 = vload16(1, B + k * 32);
+#pragma unroll
+        for (int i = 0; i < FM; i++) {
+          const float16 a = (float16)(A[i * FK + k]);
+          acc0[i] = fma(a, b0, acc0[i]);
+          acc1[i] = fma(a, b1, acc1[i]);
+        }
+      }
+      /* The tile is [pixel][channel]; y wants channel rows of contiguous pixels. */
+      float tile[FM][32];
+      for (int i = 0; i < FM; i++) {
+        vstore16(acc0[i], 0, tile[i]);
+        vstore16(acc1[i], 1, tile[i]);
+      }
+      const int ncols = min(32, Kg - nt * 32);
+      for (int j = 0; j < ncols; j++) {
+        const int ko = g * Kg + nt * 32 + j;
+        __global float *yp = AT(y) + ((size_t)img * K + ko) * npix + p0;
+        const float bv = (has_bias && last) ? AT(bias)[ko] : 0.0f;
+        if (p0 + FM <= npix) {
+          float8 v = (float8)(tile[0][j], tile[1][j], tile[2][j], tile[3][j], tile[4][j], tile[5][j],
+                              tile[6][j], tile[7][j]);
+          if (!first) v += vload8(0, yp);
+          if (last) v = act_dc_f8(v + bv);
+          vstore8(v, 0, yp);
+        } else {
+          for (int i = 0; i < npix - p0; i++) {
+            float v = tile[i][j];
+            if (!first) v += yp[i];
+            yp[i] = last ? act_f1(v + bv) : v;
+          }
+        }
+      }
+    }
+  }
+}
+
+/* ============================================= backward (-DDC_BWD) */
+#elif defined(DC_BWD)
+
+/*
+ * deform_conv_bwd_sample: everything of the backward pass that walks the
+ * sampling points once, per (image, offset group, tap, output row):
+ *  - want_col: colT = m * sample (the dW GEMM's operand);
+ *  - want_doff: doffset = m * sum over the group's channels of
+ *    dcol * d sample / d (y, x) (torchvision's coordinate weight: corner
+ *    differences on the closed box [-1, H) x [-1, W), one-sided at integers);
+ *  - want_dmask: dmask = sum over channels of dcol * sample.
+ * Channel sums are a gather in a fixed order (vector lanes, then a pairwise
+ * horizontal sum): no atomics.
+ * Works on a band of output rows from oy0. dcol and col hold, per image,
+ * dcol_img / col_img elements whose first row is pixel dcol_p0 / col_p0.
+ * -D: DC_BWD, VEC.
+ * Args: xt, offset, mask, dcol, col, doffset, dmask at the chunk's first image.
+ * NDRange (rows in the band, taps, images * DG), local (1, 1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bwd_sample(
+    CTENSOR(xt), CTENSOR(offset), CTENSOR(mask), CTENSOR(dcol), TENSOR(col), TENSOR(doffset),
+    TENSOR(dmask), const int modulated, const int want_col, const int want_doff,
+    const int want_dmask, const int oy0, const int dcol_img, const int dcol_p0, const int col_img,
+    const int col_p0, const int C, const int G, const int DG, const int H, const int W,
+    const int Ho, const int Wo, const int KH, const int KW, const int SH, const int SW,
+    const int PH, const int PW, const int DH, const int DW) {
+  const int oy = oy0 + get_global_id(0), t = get_global_id(1), bi = get_global_id(2);
+  if (oy >= Ho) return;
+  const int img = bi / DG, og = bi % DG;
+  const int npix = Ho * Wo, taps = KH * KW, Cg = C / G, Cog = C / DG, Kd = taps * Cg;
+  const int Wp = W + 2, ldcol = C * taps;
+  const bool want_dsample = want_doff || want_dmask;
+  __global const float *X = AT(xt) + (size_t)img * (H + 3) * Wp * C;
+  __global const float *OFF = AT(offset) + ((size_t)bi * taps + t) * 2 * npix;
+  __global const float *MSK = AT(mask) + ((size_t)bi * taps + t) * npix;
+  __global const float *DCOL = AT(dcol) + (size_t)img * dcol_img;
+  __global float *COL = AT(col) + (size_t)img * col_img;
+  for (int ox = 0; ox < Wo; ox++) {
+    const int p = oy * Wo + ox;
+    const dc_point pt = dc_point_at(OFF, MSK, modulated, npix, p, oy, ox, t / KW, t % KW, SH, SW, PH, PW, DH, DW);
+    /* The coordinate gradient lives on the closed box, the sample on the open one. */
+    const bool closed = pt.y >= -1.0f && pt.y < (float)H && pt.x >= -1.0f && pt.x < (float)W;
+    const bool open = closed && pt.y > -1.0f && pt.x > -1.0f;
+    int base = (H + 1) * Wp;
+    float ly = 0.0f, lx = 0.0f;
+    if (closed) {
+      const float fy = floor(pt.y), fx = floor(pt.x);
+      ly = pt.y - fy;
+      lx = pt.x - fx;
+      base = ((int)fy + 1) * Wp + (int)fx + 1;
+    }
+    const float4 bw =
+        open ? (float4)((1.0f - ly) * (1.0f - lx), (1.0f - ly) * lx, ly * (1.0f - lx), ly * lx) : (float4)(0.0f);
+    VT gy = (VT)(0.0f), gx = (VT)(0.0f), gm = (VT)(0.0f);
+    __global const float *q = X + (size_t)base * C;
+    /* The offset group's channels, one conv group's run at a time: channel c of
+     * group g sits at g * Kd + t * Cg + (c - g * Cg) in a dcolT / colT row. */
+    for (int c = og * Cog; c < (og + 1) * Cog;) {
+      const int g = c / Cg, c_end = min((og + 1) * Cog, (g + 1) * Cg);
+      const int shift = g * Kd + t * Cg - g * Cg;
+      __global const float *dcol_row = DCOL + (size_t)(p - dcol_p0) * ldcol + shift;
+      __global float *col_row = COL + (size_t)(p - col_p0) * ldcol + shift;
+      for (; c < c_end; c += VEC) {
+        const VT v00 = VLOAD(q + c), v01 = VLOAD(q + C + c);
+        const VT v10 = VLOAD(q + (size_t)Wp * C + c), v11 = VLOAD(q + (size_t)(Wp + 1) * C + c);
+        const VT bil = bw.s0 * v00 + bw.s1 * v01 + bw.s2 * v10 + bw.s3 * v11;
+        if (want_col) VSTORE(pt.m * bil, col_row + c);
+        if (want_dsample) {
+          const VT d = VLOAD(dcol_row + c);
+          gm += d * bil;
+          gy += d * (lx * (v11 - v01) + (1.0f - lx) * (v10 - v00));
+          gx += d * (ly * (v11 - v10) + (1.0f - ly) * (v01 - v00));
+        }
+      }
+    }
+    if (want_doff) {
+      __global float *dof = AT(doffset) + ((size_t)bi * taps + t) * 2 * npix + p;
+      dof[0] = pt.m * VSUM(gy);
+      dof[npix] = pt.m * VSUM(gx);
+    }
+    if (want_dmask) AT(dmask)[((size_t)bi * taps + t) * npix + p] = VSUM(gm);
+  }
+}
+
+/*
+ * dx as a gather. The sampling points of one (image, offset group) that read
+ * the image are bucketed by the cell they fall in: cell (floor(y) + 1,
+ * floor(x) + 1) of a (H + 1) x (W + 1) grid. Input pixel (iy, ix) is a corner
+ * of exactly the points in the four cells around it, so it sums those, in a
+ * fixed order (cells, then taps, then pixels): same bits on every run.
+ * Three steps build the buckets (a counting sort, parallel over taps):
+ *  count: cnt[bi][t][cell] = points of tap t in cell;
+ *  scan:  cnt becomes each (cell, tap) run's start, cell-major; cell_start[bi][cell];
+ *  fill:  each tap walks its points in pixel order and appends them to its
+ *         runs: sidx = the point's row in dcolT (p * C * taps + t * Cg),
+ *         sw = its four corner weights times the mask.
+ */
+int dc_cell(const dc_point pt, const int H, const int W) {
+  if (!dc_reads(pt.y, pt.x, H, W)) return -1;
+  return ((int)floor(pt.y) + 1) * (W + 1) + (int)floor(pt.x) + 1;
+}
+
+/*
+ * deform_conv_bucket_count: NDRange (taps, images * DG), local (1, 1).
+ * Args: offset at the chunk's first image, cnt [bi][taps][ncells].
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bucket_count(
+    CTENSOR(offset), ITENSOR(cnt), const int DG, const int H, const int W, const int Ho,
+    const int Wo, const int KH, const int KW, const int SH, const int SW, const int PH,
+    const int PW, const int DH, const int DW) {
+  const int t = get_global_id(0), bi = get_global_id(1), taps = KH * KW;
+  if (t >= taps) return;
+  const int npix = Ho * Wo, ncells = (H + 1) * (W + 1);
+  __global int *cn = AT(cnt) + ((size_t)bi * taps + t) * ncells;
+  for (int cell = 0; cell < ncells; cell++) cn[cell] = 0;
+  __global const float *OFF = AT(offset) + ((size_t)bi * taps + t) * 2 * npix;
+  const int ki = t / KW, kj = t % KW;
+  for (int oy = 0, p = 0; oy < Ho; oy++)
+    for (int ox = 0; ox < Wo; ox++, p++) {
+      const dc_point pt = dc_point_at(OFF, OFF, 0, npix, p, oy, ox, ki, kj, SH, SW, PH, PW, DH, DW);
+      const int cell = dc_cell(pt, H, W);
+      if (cell >= 0) cn[cell]++;
+    }
+}
+
+/*
+ * deform_conv_bucket_fill: NDRange (taps, images * DG), local (1, 1).
+ * Args: offset, mask at the chunk's first image; cnt (run
+ * starts, used as cursors), sidx [bi][taps * npix], sw [bi][taps * npix][4].
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bucket_fill(
+    CTENSOR(offset), CTENSOR(mask), ITENSOR(cnt), ITENSOR(sidx), TENSOR(sw), const int modulated, const int C,
+    const int G, const int DG, const int H, const int W, const int Ho, const int Wo, const int KH,
+    const int KW, const int SH, const int SW, const int PH, const int PW, const int DH,
+    const int DW) {
+  const int t = get_global_id(0), bi = get_global_id(1), taps = KH * KW;
+  if (t >= taps) return;
+  const int npix = Ho * Wo, ncells = (H + 1) * (W + 1), Cg = C / G;
+  __global int *cursor = AT(cnt) + ((size_t)bi * taps + t) * ncells;
+  __global int *idx = AT(sidx) + (size_t)bi * taps * npix;
+  __global float *wts = AT(sw) + (size_t)bi * taps * npix * 4;
+  __global const float *OFF = AT(offset) + ((size_t)bi * taps + t) * 2 * npix;
+  __global const float *MSK = AT(mask) + ((size_t)bi * taps + t) * npix;
+  const int ki = t / KW, kj = t % KW;
+  for (int oy = 0, p = 0; oy < Ho; oy++)
+    for (int ox = 0; ox < Wo; ox++, p++) {
+      const dc_point pt = dc_point_at(OFF, MSK, modulated, npix, p, oy, ox, ki, kj, SH, SW, PH, PW, DH, DW);
+      const int cell = dc_cell(pt, H, W);
+      if (cell < 0) continue;
+      const int pos = cursor[cell]++;
+      const float fy = floor(pt.y), fx = floor(pt.x);
+      const float ly = pt.y - fy, lx = pt.x - fx, hy = 1.0f - ly, hx = 1.0f - lx;
+      idx[pos] = p * C * taps + t * Cg;
+      vstore4((float4)(hy * hx, hy * lx, ly * hx, ly * lx) * pt.m, pos, wts);
+    }
+}
+
+/*
+ * deform_conv_dx_gather: dx[img][c0 .. c0 + DXV*VEC - 1][iy][ix] for one input
+ * row and DXV channel vectors (one index and weight load serves them all),
+ * from the buckets of the four cells around each pixel: cell (iy-1, ix-1)
+ * holds points whose bottom-right corner is the pixel, (iy-1, ix)
+ * bottom-left, (iy, ix-1) top-right, (iy, ix) top-left.
+ * Three kernels, deform_conv_dx_gather1, 2 and 4, by DXV.
+ * -D: DC_BWD, VEC. Args: cell_start, sidx, sw (buckets), dcol, dx at the
+ * chunk's first image. NDRange (H, C / (DXV * VEC), images), local (1, 1, 1).
+ */
+#define DX_GATHER(first, end, corner)                                                 \
+  for (int k = (first); k < (end); k++) {                                             \
+    const float wk = wts[4 * k + (corner)];                                           \
+    __global const float *src = D + idx[k];                                           \
+    _Pragma("unroll") for (int v = 0; v < 4; v++) if (v < nv) acc[v] += wk * VLOAD(src + v * VEC); \
+  }
+
+/* The body; nv is a constant after inlining into the three kernels below, so
+ * the constant-trip loops over v unroll and the tests on nv disappear. */
+inline void dc_dx_gather(const int nv, __global const int *cell_start, __global const int *sidx,
+                         __global const float *sw, __global const float *dcol,
+                         __global float *dx, const int C, const int G, const int DG,
+                         const int H, const int W, const int npix, const int taps) {
+  const int iy = get_global_id(0), c0 = get_global_id(1) * VEC * nv, img = get_global_id(2);
+  if (iy >= H) return;
+  const int Cg = C / G, Cog = C / DG, og = c0 / Cog, g = c0 / Cg, bi = img * DG + og;
+  const int ncells = (H + 1) * (W + 1);
+  __global const int *cs = cell_start + (size_t)bi * (ncells + 1);
+  __global const int *idx = sidx + (size_t)bi * taps * npix;
+  __global const float *wts = sw + (size_t)bi * taps * npix * 4;
+  __global const float *D = dcol + (size_t)img * npix * C * taps + g * Cg * taps + (c0 - g * Cg);
+  __global float *out = dx + ((size_t)img * C + c0) * H * W + (size_t)iy * W;
+  for (int ix = 0; ix < W; ix++) {
+    VT acc[4];
+#pragma unroll
+    for (int v = 0; v < 4; v++) acc[v] = (VT)(0.0f);
+    const int above = iy * (W + 1) + ix, here = (iy + 1) * (W + 1) + ix;
+    DX_GATHER(cs[above], cs[above + 1], 3);
+    DX_GATHER(cs[above + 1], cs[above + 2], 2);
+    DX_GATHER(cs[here], cs[here + 1], 1);
+    DX_GATHER(cs[here + 1], cs[here + 2], 0);
+    float lanes[4 * VEC];
+    for (int v = 0; v < nv; v++) VSTORE(acc[v], lanes + v * VEC);
+    for (int v = 0; v < nv * VEC; v++) out[(size_t)v * H * W + ix] = lanes[v];
+  }
+}
+
+#define DX_GATHER_ARGS                                                                    \
+  CITENSOR(cell_start), CITENSOR(sidx), CTENSOR(sw), CTENSOR(dcol), TENSOR(dx), const int C, \
+      const int G, const int DG, const int H, const int W, const int npix, const int taps
+#define DX_GATHER_PASS AT(cell_start), AT(sidx), AT(sw), AT(dcol), AT(dx), C, G, DG, H, W, npix, taps
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_dx_gather1(DX_GATHER_ARGS) {
+  dc_dx_gather(1, DX_GATHER_PASS);
+}
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_dx_gather2(DX_GATHER_ARGS) {
+  dc_dx_gather(2, DX_GATHER_PASS);
+}
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_dx_gather4(DX_GATHER_ARGS) {
+  dc_dx_gather(4, DX_GATHER_PASS);
+}
+
+/* ===================================== layouts, small GEMMs, GPU path */
+#else
 
 /*
  * deform_conv_to_nhwc: copy images of x (NCHW) into the zero-bordered
@@ -178,121 +491,14 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_unpermu
 }
 
 /*
- * deform_conv_fwd_fused: the forward pass as a GEMM (M = 8 output pixels,
- * N = output channels of a group, K = Cg * taps) whose A operand is sampled
- * on the fly. One work-item per 8-pixel tile of one image and group: it
- * samples the tile's patches for a block of FK rows of K' into local memory
- * (A[i][k'], channel vectors straight from xt), then runs the 8 x 32
- * register-tile microkernel over that block for every 32-channel slice of the
- * output channels, B being the packed weights (deform_conv_pack_w). The
- * sampling is paid once per pixel, not once per output channel.
- * When K' exceeds FK the partial sums go through y: block 0 writes, later
- * blocks add, the last adds the bias and applies the activation.
- * -D: FK, VEC, MODULATED, HAS_BIAS, ACT, ACT_ALPHA.
- * Args: xt (this chunk's planes), offset, mask, y (at the chunk's first
- * image), wp (packed weights), bias, then sizes.
- * NDRange (ceil(Ho*Wo / 8), images * G), local (1, 1).
- */
-#ifdef FK
-#define FM 8
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_fwd_fused(
-    CTENSOR(xt), CTENSOR(offset), CTENSOR(mask), CTENSOR(wp), CTENSOR(bias), TENSOR(y),
-    const int C, const int K, const int G, const int DG, const int H, const int W, const int Ho,
-    const int Wo, const int KH, const int KW, const int SH, const int SW, const int PH,
-    const int PW, const int DH, const int DW) {
-  __local float A[FM * FK];
-  const int npix = Ho * Wo;
-  const int p0 = get_global_id(0) * FM, bi = get_global_id(1);
-  if (p0 >= npix) return;
-  const int img = bi / G, g = bi % G;
-  const int Cg = C / G, Kg = K / G, Cog = C / DG, taps = KH * KW, Kd = taps * Cg;
-  const int Wp = W + 2, ntiles = (Kg + 31) / 32;
-  __global const float *X = AT(xt) + (size_t)img * (H + 3) * Wp * C + g * Cg;
-  __global const float *OFF = AT(offset) + (size_t)img * DG * 2 * taps * npix;
-  __global const float *MSK = AT(mask) + (size_t)img * DG * taps * npix;
-
-  for (int kb = 0; kb < Kd; kb += FK) {
-    const int kn = min(FK, Kd - kb);
-    /* Sample rows kb .. kb+kn-1 of A (tap-major: a tap's channels are a run). */
-    for (int t = kb / Cg; t < taps && t * Cg < kb + kn; t++) {
-      const int c_lo = max(kb - t * Cg, 0), c_hi = min(kb + kn - t * Cg, Cg);
-      const int ki = t / KW, kj = t % KW;
-      for (int i = 0; i < FM; i++) {
-        const int p = min(p0 + i, npix - 1); /* rows past the end: computed, not stored */
-        __local float *arow = A + i * FK + t * Cg - kb;
-        for (int c = c_lo; c < c_hi;) {
-          const int og = (g * Cg + c) / Cog;
-          const int c_end = min(c_hi, (og + 1) * Cog - g * Cg);
-          const dc_point pt = dc_point_at(OFF + (size_t)(og * taps + t) * 2 * npix,
-                                          MSK + (size_t)(og * taps + t) * npix, npix, p, p / Wo,
-                                          p % Wo, ki, kj, SH, SW, PH, PW, DH, DW);
-          const dc_sample s = dc_locate(pt, H, W);
-          __global const float *q = X + (size_t)s.base * C;
-          for (; c < c_end; c += VEC) {
-            const VT v = s.w.s0 * VLOAD(q + c) + s.w.s1 * VLOAD(q + C + c) +
-                         s.w.s2 * VLOAD(q + (size_t)Wp * C + c) + s.w.s3 * VLOAD(q + (size_t)(Wp + 1) * C + c);
-            VSTORE(v, arow + c);
-          }
-        }
-      }
-    }
-    const bool first = kb == 0, last = kb + kn >= Kd;
-    for (int nt = 0; nt < ntiles; nt++) {
-      __global const float *B = AT(wp) + ((size_t)(g * ntiles + nt) * Kd + kb) * 32;
-      float16 acc0[FM], acc1[FM];
-      for (int i = 0; i < FM; i++) acc0[i] = acc1[i] = (float16)(0.0f);
-      for (int k = 0; k < kn; k++) {
-        const float16 b0 = vload16(0, B + k * 32), b1 = vload16(1, B + k * 32);
-#pragma unroll
-        for (int i = 0; i < FM; i++) {
-          const float16 a = (float16)(A[i * FK + k]);
-          acc0[i] = fma(a, b0, acc0[i]);
-          acc1[i] = fma(a, b1, acc1[i]);
-        }
-      }
-      /* The tile is [pixel][channel]; y wants channel rows of contiguous pixels. */
-      float tile[FM][32];
-      for (int i = 0; i < FM; i++) {
-        vstore16(acc0[i], 0, tile[i]);
-        vstore16(acc1[i], 1, tile[i]);
-      }
-      const int ncols = min(32, Kg - nt * 32);
-      for (int j = 0; j < ncols; j++) {
-        const int ko = g * Kg + nt * 32 + j;
-        __global float *yp = AT(y) + ((size_t)img * K + ko) * npix + p0;
-#if HAS_BIAS
-        const float bv = last ? AT(bias)[ko] : 0.0f;
-#else
-        const float bv = 0.0f;
-#endif
-        if (p0 + FM <= npix) {
-          float8 v = (float8)(tile[0][j], tile[1][j], tile[2][j], tile[3][j], tile[4][j], tile[5][j],
-                              tile[6][j], tile[7][j]);
-          if (!first) v += vload8(0, yp);
-          if (last) v = act_dc_f8(v + bv);
-          vstore8(v, 0, yp);
-        } else {
-          for (int i = 0; i < npix - p0; i++) {
-            float v = tile[i][j];
-            if (!first) v += yp[i];
-            yp[i] = last ? act_f1(v + bv) : v;
-          }
-        }
-      }
-    }
-  }
-}
-#endif
-
-/*
  * deform_conv_im2col: the deformable patch matrix of a chunk of images for
  * the GEMM path (GPUs): col[img][ci * taps + t][p] = m * sample, read from x
  * (NCHW) with per-corner bounds checks, torchvision's row order (the weights
  * are used as they are). One element per work-item.
- * -D: MODULATED. NDRange (npix, C * taps, images), any local size.
+ * NDRange (npix, C * taps, images), any local size.
  */
 __kernel void deform_conv_im2col(CTENSOR(x), CTENSOR(offset), CTENSOR(mask), TENSOR(col),
-                                 const int C, const int DG, const int H, const int W, const int Ho,
+                                 const int modulated, const int C, const int DG, const int H, const int W, const int Ho,
                                  const int Wo, const int KH, const int KW, const int SH,
                                  const int SW, const int PH, const int PW, const int DH,
                                  const int DW) {
@@ -302,7 +508,7 @@ __kernel void deform_conv_im2col(CTENSOR(x), CTENSOR(offset), CTENSOR(mask), TEN
   const int ci = row / taps, t = row % taps, og = ci / (C / DG);
   const dc_point pt =
       dc_point_at(AT(offset) + ((size_t)(img * DG + og) * taps + t) * 2 * npix,
-                  AT(mask) + ((size_t)(img * DG + og) * taps + t) * npix, npix, p, p / Wo, p % Wo,
+                  AT(mask) + ((size_t)(img * DG + og) * taps + t) * npix, modulated, npix, p, p / Wo, p % Wo,
                   t / KW, t % KW, SH, SW, PH, PW, DH, DW);
   float v = 0.0f;
   if (dc_reads(pt.y, pt.x, H, W)) {
@@ -391,141 +597,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_dcol(
 }
 
 /*
- * deform_conv_bwd_sample: everything of the backward pass that walks the
- * sampling points once, per (image, offset group, tap, output row):
- *  - WANT_COL: colT = m * sample (the dW GEMM's operand);
- *  - WANT_DOFF: doffset = m * sum over the group's channels of
- *    dcol * d sample / d (y, x) (torchvision's coordinate weight: corner
- *    differences on the closed box [-1, H) x [-1, W), one-sided at integers);
- *  - WANT_DMASK: dmask = sum over channels of dcol * sample.
- * Channel sums are a gather in a fixed order (vector lanes, then a pairwise
- * horizontal sum): no atomics.
- * Works on a band of output rows from oy0. dcol and col hold, per image,
- * dcol_img / col_img elements whose first row is pixel dcol_p0 / col_p0.
- * -D: VEC, MODULATED, WANT_COL, WANT_DOFF, WANT_DMASK.
- * Args: xt, offset, mask, dcol, col, doffset, dmask at the chunk's first image.
- * NDRange (rows in the band, taps, images * DG), local (1, 1, 1).
- */
-#ifndef WANT_COL
-#define WANT_COL 0
-#endif
-#ifndef WANT_DOFF
-#define WANT_DOFF 0
-#endif
-#ifndef WANT_DMASK
-#define WANT_DMASK 0
-#endif
-#define WANT_DSAMPLE (WANT_DOFF || WANT_DMASK)
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bwd_sample(
-    CTENSOR(xt), CTENSOR(offset), CTENSOR(mask), CTENSOR(dcol), TENSOR(col), TENSOR(doffset),
-    TENSOR(dmask), const int oy0, const int dcol_img, const int dcol_p0, const int col_img,
-    const int col_p0, const int C, const int G, const int DG, const int H, const int W,
-    const int Ho, const int Wo, const int KH, const int KW, const int SH, const int SW,
-    const int PH, const int PW, const int DH, const int DW) {
-  const int oy = oy0 + get_global_id(0), t = get_global_id(1), bi = get_global_id(2);
-  if (oy >= Ho) return;
-  const int img = bi / DG, og = bi % DG;
-  const int npix = Ho * Wo, taps = KH * KW, Cg = C / G, Cog = C / DG, Kd = taps * Cg;
-  const int Wp = W + 2, ldcol = C * taps;
-  __global const float *X = AT(xt) + (size_t)img * (H + 3) * Wp * C;
-  __global const float *OFF = AT(offset) + ((size_t)bi * taps + t) * 2 * npix;
-  __global const float *MSK = AT(mask) + ((size_t)bi * taps + t) * npix;
-  __global const float *DCOL = AT(dcol) + (size_t)img * dcol_img;
-  __global float *COL = AT(col) + (size_t)img * col_img;
-  for (int ox = 0; ox < Wo; ox++) {
-    const int p = oy * Wo + ox;
-    const dc_point pt = dc_point_at(OFF, MSK, npix, p, oy, ox, t / KW, t % KW, SH, SW, PH, PW, DH, DW);
-    /* The coordinate gradient lives on the closed box, the sample on the open one. */
-    const bool closed = pt.y >= -1.0f && pt.y < (float)H && pt.x >= -1.0f && pt.x < (float)W;
-    const bool open = closed && pt.y > -1.0f && pt.x > -1.0f;
-    int base = (H + 1) * Wp;
-    float ly = 0.0f, lx = 0.0f;
-    if (closed) {
-      const float fy = floor(pt.y), fx = floor(pt.x);
-      ly = pt.y - fy;
-      lx = pt.x - fx;
-      base = ((int)fy + 1) * Wp + (int)fx + 1;
-    }
-    const float4 bw =
-        open ? (float4)((1.0f - ly) * (1.0f - lx), (1.0f - ly) * lx, ly * (1.0f - lx), ly * lx) : (float4)(0.0f);
-    VT gy = (VT)(0.0f), gx = (VT)(0.0f), gm = (VT)(0.0f);
-    __global const float *q = X + (size_t)base * C;
-    /* The offset group's channels, one conv group's run at a time: channel c of
-     * group g sits at g * Kd + t * Cg + (c - g * Cg) in a dcolT / colT row. */
-    for (int c = og * Cog; c < (og + 1) * Cog;) {
-      const int g = c / Cg, c_end = min((og + 1) * Cog, (g + 1) * Cg);
-      const int shift = g * Kd + t * Cg - g * Cg;
-      __global const float *dcol_row = DCOL + (size_t)(p - dcol_p0) * ldcol + shift;
-      __global float *col_row = COL + (size_t)(p - col_p0) * ldcol + shift;
-      for (; c < c_end; c += VEC) {
-        const VT v00 = VLOAD(q + c), v01 = VLOAD(q + C + c);
-        const VT v10 = VLOAD(q + (size_t)Wp * C + c), v11 = VLOAD(q + (size_t)(Wp + 1) * C + c);
-        const VT bil = bw.s0 * v00 + bw.s1 * v01 + bw.s2 * v10 + bw.s3 * v11;
-#if WANT_COL
-        VSTORE(pt.m * bil, col_row + c);
-#endif
-#if WANT_DSAMPLE
-        const VT d = VLOAD(dcol_row + c);
-        gm += d * bil;
-        gy += d * (lx * (v11 - v01) + (1.0f - lx) * (v10 - v00));
-        gx += d * (ly * (v11 - v10) + (1.0f - ly) * (v01 - v00));
-#endif
-      }
-    }
-#if WANT_DOFF
-    __global float *dof = AT(doffset) + ((size_t)bi * taps + t) * 2 * npix + p;
-    dof[0] = pt.m * VSUM(gy);
-    dof[npix] = pt.m * VSUM(gx);
-#endif
-#if WANT_DMASK
-    AT(dmask)[((size_t)bi * taps + t) * npix + p] = VSUM(gm);
-#endif
-  }
-}
-
-/*
- * dx as a gather. The sampling points of one (image, offset group) that read
- * the image are bucketed by the cell they fall in: cell (floor(y) + 1,
- * floor(x) + 1) of a (H + 1) x (W + 1) grid. Input pixel (iy, ix) is a corner
- * of exactly the points in the four cells around it, so it sums those, in a
- * fixed order (cells, then taps, then pixels): same bits on every run.
- * Three steps build the buckets (a counting sort, parallel over taps):
- *  count: cnt[bi][t][cell] = points of tap t in cell;
- *  scan:  cnt becomes each (cell, tap) run's start, cell-major; cell_start[bi][cell];
- *  fill:  each tap walks its points in pixel order and appends them to its
- *         runs: sidx = the point's row in dcolT (p * C * taps + t * Cg),
- *         sw = its four corner weights times the mask.
- */
-int dc_cell(const dc_point pt, const int H, const int W) {
-  if (!dc_reads(pt.y, pt.x, H, W)) return -1;
-  return ((int)floor(pt.y) + 1) * (W + 1) + (int)floor(pt.x) + 1;
-}
-
-/*
- * deform_conv_bucket_count: NDRange (taps, images * DG), local (1, 1).
- * -D: MODULATED. Args: offset at the chunk's first image, cnt [bi][taps][ncells].
- */
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bucket_count(
-    CTENSOR(offset), ITENSOR(cnt), const int DG, const int H, const int W, const int Ho,
-    const int Wo, const int KH, const int KW, const int SH, const int SW, const int PH,
-    const int PW, const int DH, const int DW) {
-  const int t = get_global_id(0), bi = get_global_id(1), taps = KH * KW;
-  if (t >= taps) return;
-  const int npix = Ho * Wo, ncells = (H + 1) * (W + 1);
-  __global int *cn = AT(cnt) + ((size_t)bi * taps + t) * ncells;
-  for (int cell = 0; cell < ncells; cell++) cn[cell] = 0;
-  __global const float *OFF = AT(offset) + ((size_t)bi * taps + t) * 2 * npix;
-  const int ki = t / KW, kj = t % KW;
-  for (int oy = 0, p = 0; oy < Ho; oy++)
-    for (int ox = 0; ox < Wo; ox++, p++) {
-      /* the mask does not move a point: pass the offsets as a dummy mask */
-      const dc_point pt = dc_point_at(OFF, OFF, npix, p, oy, ox, ki, kj, SH, SW, PH, PW, DH, DW);
-      const int cell = dc_cell(pt, H, W);
-      if (cell >= 0) cn[cell]++;
-    }
-}
-
-/*
  * deform_conv_bucket_scan: exclusive scan of cnt over (cell, tap), in place,
  * and cell_start[bi][0 .. ncells] (the last entry: the point count).
  * NDRange (images * DG), local (1).
@@ -545,82 +616,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bucket_
     }
   }
   cs[ncells] = run;
-}
-
-/*
- * deform_conv_bucket_fill: NDRange (taps, images * DG), local (1, 1).
- * -D: MODULATED. Args: offset, mask at the chunk's first image; cnt (run
- * starts, used as cursors), sidx [bi][taps * npix], sw [bi][taps * npix][4].
- */
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bucket_fill(
-    CTENSOR(offset), CTENSOR(mask), ITENSOR(cnt), ITENSOR(sidx), TENSOR(sw), const int C,
-    const int G, const int DG, const int H, const int W, const int Ho, const int Wo, const int KH,
-    const int KW, const int SH, const int SW, const int PH, const int PW, const int DH,
-    const int DW) {
-  const int t = get_global_id(0), bi = get_global_id(1), taps = KH * KW;
-  if (t >= taps) return;
-  const int npix = Ho * Wo, ncells = (H + 1) * (W + 1), Cg = C / G;
-  __global int *cursor = AT(cnt) + ((size_t)bi * taps + t) * ncells;
-  __global int *idx = AT(sidx) + (size_t)bi * taps * npix;
-  __global float *wts = AT(sw) + (size_t)bi * taps * npix * 4;
-  __global const float *OFF = AT(offset) + ((size_t)bi * taps + t) * 2 * npix;
-  __global const float *MSK = AT(mask) + ((size_t)bi * taps + t) * npix;
-  const int ki = t / KW, kj = t % KW;
-  for (int oy = 0, p = 0; oy < Ho; oy++)
-    for (int ox = 0; ox < Wo; ox++, p++) {
-      const dc_point pt = dc_point_at(OFF, MSK, npix, p, oy, ox, ki, kj, SH, SW, PH, PW, DH, DW);
-      const int cell = dc_cell(pt, H, W);
-      if (cell < 0) continue;
-      const int pos = cursor[cell]++;
-      const float fy = floor(pt.y), fx = floor(pt.x);
-      const float ly = pt.y - fy, lx = pt.x - fx, hy = 1.0f - ly, hx = 1.0f - lx;
-      idx[pos] = p * C * taps + t * Cg;
-      vstore4((float4)(hy * hx, hy * lx, ly * hx, ly * lx) * pt.m, pos, wts);
-    }
-}
-
-/*
- * deform_conv_dx_gather: dx[img][c0 .. c0 + DXV*VEC - 1][iy][ix] for one input
- * row and DXV channel vectors (one index and weight load serves them all),
- * from the buckets of the four cells around each pixel: cell (iy-1, ix-1)
- * holds points whose bottom-right corner is the pixel, (iy-1, ix)
- * bottom-left, (iy, ix-1) top-right, (iy, ix) top-left.
- * -D: VEC, DXV. Args: cell_start, sidx, sw (buckets), dcol, dx at the chunk's
- * first image. NDRange (H, C / (DXV * VEC), images), local (1, 1, 1).
- */
-#ifndef DXV
-#define DXV 1
-#endif
-#define DX_GATHER(first, end, corner)                                      \
-  for (int k = (first); k < (end); k++) {                                  \
-    const float wk = wts[4 * k + (corner)];                                \
-    __global const float *src = D + idx[k];                                \
-    _Pragma("unroll") for (int v = 0; v < DXV; v++) acc[v] += wk * VLOAD(src + v * VEC); \
-  }
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_dx_gather(
-    CITENSOR(cell_start), CITENSOR(sidx), CTENSOR(sw), CTENSOR(dcol), TENSOR(dx), const int C,
-    const int G, const int DG, const int H, const int W, const int npix, const int taps) {
-  const int iy = get_global_id(0), c0 = get_global_id(1) * VEC * DXV, img = get_global_id(2);
-  if (iy >= H) return;
-  const int Cg = C / G, Cog = C / DG, og = c0 / Cog, g = c0 / Cg, bi = img * DG + og;
-  const int ncells = (H + 1) * (W + 1);
-  __global const int *cs = AT(cell_start) + (size_t)bi * (ncells + 1);
-  __global const int *idx = AT(sidx) + (size_t)bi * taps * npix;
-  __global const float *wts = AT(sw) + (size_t)bi * taps * npix * 4;
-  __global const float *D = AT(dcol) + (size_t)img * npix * C * taps + g * Cg * taps + (c0 - g * Cg);
-  __global float *out = AT(dx) + ((size_t)img * C + c0) * H * W + (size_t)iy * W;
-  for (int ix = 0; ix < W; ix++) {
-    VT acc[DXV];
-    for (int v = 0; v < DXV; v++) acc[v] = (VT)(0.0f);
-    const int above = iy * (W + 1) + ix, here = (iy + 1) * (W + 1) + ix;
-    DX_GATHER(cs[above], cs[above + 1], 3);
-    DX_GATHER(cs[above + 1], cs[above + 2], 2);
-    DX_GATHER(cs[here], cs[here + 1], 1);
-    DX_GATHER(cs[here + 1], cs[here + 2], 0);
-    float lanes[DXV * VEC];
-    for (int v = 0; v < DXV; v++) VSTORE(acc[v], lanes + v * VEC);
-    for (int v = 0; v < DXV * VEC; v++) out[(size_t)v * H * W + ix] = lanes[v];
-  }
 }
 
 /*
@@ -644,3 +639,5 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_db(
   }
   AT(db)[k] = total;
 }
+
+#endif

@@ -146,9 +146,9 @@ static dc_geom geometry(const clnn_deform_conv2d_desc *desc, int64_t oh, int64_t
   g.hp = d->h + 3;
   g.wp = d->w + 2;
   g.ncells = (d->h + 1) * (d->w + 1);
+  /* Three widths only: each is a separate program build. */
   int64_t common = gcd64(g.cg, g.cog);
-  g.vec = 1;
-  while (g.vec < 16 && common % (g.vec * 2) == 0) g.vec *= 2;
+  g.vec = common % 16 == 0 ? 16 : common % 4 == 0 ? 4 : 1;
   g.dxv = 1;
   while (g.dxv < 4 && (common / g.vec) % (g.dxv * 2) == 0) g.dxv *= 2;
   return g;
@@ -182,9 +182,10 @@ static dc_mem ws_at(cl_mem ws, int64_t off) {
 
 static const size_t LOCAL1[3] = {1, 1, 1};
 
-/* Program options every deform_conv kernel of a problem shares. */
-static void base_options(char *buf, size_t n, const dc_geom *g, const char *extra) {
-  snprintf(buf, n, "-DVEC=%d -DMODULATED=%d%s", g->vec, g->desc->modulated, extra);
+/* Options of the program holding a section of kernels/deform_conv.cl
+ * ("DC_FWD" or "DC_BWD"; the small kernels are in the program without options). */
+static void section_options(char *buf, size_t n, const char *section, const dc_geom *g, const char *extra) {
+  snprintf(buf, n, "-D%s -DVEC=%d%s", section, g->vec, extra);
 }
 
 /* ------------------------------------------------------------ validation */
@@ -294,8 +295,8 @@ static clnn_status fwd_fused(clnn_context *ctx, const dc_geom *g, const clnn_ten
   clnn_kernel_ref kpack, kfused;
   CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_pack_w", &kpack));
   clnn__act_options(act, sizeof act, d->act, d->act_alpha);
-  snprintf(extra, sizeof extra, " -DFK=%d -DHAS_BIAS=%d%s", FUSED_FK, b ? 1 : 0, act);
-  base_options(opts, sizeof opts, g, extra);
+  snprintf(extra, sizeof extra, " -DFK=%d%s", FUSED_FK, act);
+  section_options(opts, sizeof opts, "DC_FWD", g, extra);
   CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, "deform_conv_fwd_fused", &kfused));
 
   size_t gpack[3] = {(size_t)g->kd, (size_t)ntiles, (size_t)d->groups};
@@ -312,7 +313,8 @@ static clnn_status fwd_fused(clnn_context *ctx, const dc_geom *g, const clnn_ten
         ctx, &kfused,
         CLNN_ARGS(DC_ARG(ws_at(ws, wp_elems)), DC_ARG(at_image(offset, img0, off_image)),
                   DC_ARG(at_image(mask, img0, mask_image)), DC_ARG(ws_at(ws, 0)), CLNN_ARG_TENSOR(b),
-                  DC_ARG(at_image(y, img0, d->k * g->npix)), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k),
+                  DC_ARG(at_image(y, img0, d->k * g->npix)), CLNN_ARG_I32(b != NULL),
+                  CLNN_ARG_I32(g->desc->modulated), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k),
                   CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
         2, global, LOCAL1, op));
   }
@@ -332,10 +334,8 @@ static clnn_status fwd_im2col_gemm(clnn_context *ctx, const dc_geom *g, const cl
   CLNN_TRY(plan_chunk(ctx, g, 0, per_image, FWD_CHUNK_BYTES, &chunk));
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)(chunk * per_image) * sizeof(float), &ws));
-  char opts[96];
-  base_options(opts, sizeof opts, g, "");
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, "deform_conv_im2col", &k));
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_im2col", &k));
   const int64_t off_image = 2 * g->dg * g->taps * g->npix, mask_image = g->dg * g->taps * g->npix;
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
     const int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk;
@@ -345,7 +345,7 @@ static clnn_status fwd_im2col_gemm(clnn_context *ctx, const dc_geom *g, const cl
                           CLNN_ARGS(DC_ARG(at_image(x, img0, d->c * d->h * d->w)),
                                     DC_ARG(at_image(offset, img0, off_image)),
                                     DC_ARG(at_image(mask, img0, mask_image)), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
-                                    CLNN_ARG_I32(d->c), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
+                                    CLNN_ARG_I32(g->desc->modulated), CLNN_ARG_I32(d->c), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
                           3, global, local, op));
     /* y_g = W_g col_g for every image of the chunk and group, bias and activation fused. */
     clnn_gemm_job j = clnn__gemm_job(g->kg, g->npix, g->kd);
@@ -515,9 +515,8 @@ static clnn_status bwd_sample(clnn_context *ctx, const dc_geom *g, const bwd_pla
                               cl_mem ws, const clnn_tensor *offset, const clnn_tensor *mask,
                               clnn_tensor *doffset, clnn_tensor *dmask, const bwd_band *b, const char *op) {
   const clnn_conv2d_desc *d = g->d;
-  char opts[160], extra[96];
-  snprintf(extra, sizeof extra, " -DWANT_COL=%d -DWANT_DOFF=%d -DWANT_DMASK=%d", p->dw, p->doff, p->dmask);
-  base_options(opts, sizeof opts, g, extra);
+  char opts[64];
+  section_options(opts, sizeof opts, "DC_BWD", g, "");
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, "deform_conv_bwd_sample", &k));
   const int64_t off_image = 2 * g->dg * g->taps * g->npix, mask_image = g->dg * g->taps * g->npix;
@@ -527,6 +526,7 @@ static clnn_status bwd_sample(clnn_context *ctx, const dc_geom *g, const bwd_pla
       CLNN_ARGS(DC_ARG(ws_at(ws, l->xt)), DC_ARG(at_image(offset, b->img0, off_image)),
                 DC_ARG(at_image(mask, b->img0, mask_image)), DC_ARG(ws_at(ws, l->dcol)), DC_ARG(ws_at(ws, l->col)),
                 DC_ARG(at_image(doffset, b->img0, off_image)), DC_ARG(at_image(dmask, b->img0, mask_image)),
+                CLNN_ARG_I32(g->desc->modulated), CLNN_ARG_I32(p->dw), CLNN_ARG_I32(p->doff), CLNN_ARG_I32(p->dmask),
                 CLNN_ARG_I32(b->r0), CLNN_ARG_I32(p->dcol), CLNN_ARG_I32(b->dcol_p0), CLNN_ARG_I32(p->col),
                 CLNN_ARG_I32(b->p0), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->dg),
                 DC_GEOM_ARGS(g)),
@@ -565,14 +565,14 @@ static clnn_status bwd_dx(clnn_context *ctx, const dc_geom *g, const bwd_layout 
                           const clnn_tensor *offset, const clnn_tensor *mask, clnn_tensor *dx, int64_t img0,
                           int64_t nimg, const char *op) {
   const clnn_conv2d_desc *d = g->d;
-  char opts[96], extra[32];
-  snprintf(extra, sizeof extra, " -DDXV=%d", g->dxv);
-  base_options(opts, sizeof opts, g, extra);
+  char opts[64], gather[32];
+  section_options(opts, sizeof opts, "DC_BWD", g, "");
+  snprintf(gather, sizeof gather, "deform_conv_dx_gather%d", g->dxv);
   clnn_kernel_ref kcount, kscan, kfill, kgather;
   CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, "deform_conv_bucket_count", &kcount));
-  CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, "deform_conv_bucket_scan", &kscan));
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_bucket_scan", &kscan));
   CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, "deform_conv_bucket_fill", &kfill));
-  CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, "deform_conv_dx_gather", &kgather));
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, gather, &kgather));
   const int64_t off_image = 2 * g->dg * g->taps * g->npix, mask_image = g->dg * g->taps * g->npix;
   const dc_mem off = at_image(offset, img0, off_image);
   size_t gtaps[3] = {(size_t)g->taps, (size_t)(nimg * g->dg), 1};
@@ -586,7 +586,8 @@ static clnn_status bwd_dx(clnn_context *ctx, const dc_geom *g, const bwd_layout 
                         1, gscan, LOCAL1, op));
   CLNN_TRY(clnn__launch(ctx, &kfill,
                         CLNN_ARGS(DC_ARG(off), DC_ARG(at_image(mask, img0, mask_image)), DC_ARG(ws_at(ws, l->cnt)),
-                                  DC_ARG(ws_at(ws, l->sidx)), DC_ARG(ws_at(ws, l->sw)), CLNN_ARG_I32(d->c),
+                                  DC_ARG(ws_at(ws, l->sidx)), DC_ARG(ws_at(ws, l->sw)),
+                                  CLNN_ARG_I32(g->desc->modulated), CLNN_ARG_I32(d->c),
                                   CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
                         2, gtaps, LOCAL1, op));
   size_t ggather[3] = {(size_t)d->h, (size_t)(d->c / (g->vec * g->dxv)), (size_t)nimg};
