@@ -58,8 +58,9 @@ static bool dc_setup(bench_problem *p, bench_args *a, char *err, size_t errlen) 
   bench_add(p, "w", BENCH_IN, CLNN_FLOAT32, 4, wd);
   if (p->bias) bench_add(p, "b", BENCH_IN, CLNN_FLOAT32, 1, &d->k);
   double macs = (double)d->n * d->k * (d->c / d->groups) * taps * oh * ow;
-  double in_bytes = 4.0 * ((double)d->n * d->c * d->h * d->w + (double)d->n * (2 + m) * dg * taps * oh * ow +
-                           (double)d->k * (d->c / d->groups) * taps);
+  double in_bytes =
+      4.0 * ((double)d->n * d->c * d->h * d->w + (double)d->n * (2 + m) * dg * taps * oh * ow +
+             (double)d->k * (d->c / d->groups) * taps);
   double y_bytes = 4.0 * (double)d->n * d->k * oh * ow;
   if (!bwd) {
     bench_add(p, "y", BENCH_OUT, CLNN_FLOAT32, 4, yd);
@@ -83,10 +84,10 @@ static bool dc_setup(bench_problem *p, bench_args *a, char *err, size_t errlen) 
 static clnn_status dc_run_device(clnn_context *ctx, bench_problem *p) {
   const clnn_deform_conv2d_desc *d = p->params;
   if (!strcmp(p->pass, "bwd"))
-    return clnn_deform_conv2d_bwd(ctx, d, bench_dev(p, "x"), bench_dev(p, "offset"), bench_dev(p, "mask"),
-                                  bench_dev(p, "w"), bench_dev(p, "dy"), bench_dev(p, "dx"),
-                                  bench_dev(p, "doffset"), bench_dev(p, "dmask"), bench_dev(p, "dw"),
-                                  bench_dev(p, "db"));
+    return clnn_deform_conv2d_bwd(ctx, d, bench_dev(p, "x"), bench_dev(p, "offset"),
+                                  bench_dev(p, "mask"), bench_dev(p, "w"), bench_dev(p, "dy"),
+                                  bench_dev(p, "dx"), bench_dev(p, "doffset"), bench_dev(p, "dmask"),
+                                  bench_dev(p, "dw"), bench_dev(p, "db"));
   clnn_deform_conv_algo algo;
   if (clnn_deform_conv2d_fwd_algo(ctx, d, &algo) == CLNN_SUCCESS)
     snprintf(p->algo, sizeof p->algo, "%s", clnn_deform_conv_algo_name(algo));
@@ -97,12 +98,13 @@ static clnn_status dc_run_device(clnn_context *ctx, bench_problem *p) {
 static clnn_status dc_run_ref(bench_problem *p) {
   const clnn_deform_conv2d_desc *d = p->params;
   if (!strcmp(p->pass, "bwd"))
-    return clnn_ref_deform_conv2d_bwd(d, bench_ref_in(p, "x"), bench_ref_in(p, "offset"), bench_ref_in(p, "mask"),
-                                      bench_ref_in(p, "w"), bench_ref_in(p, "dy"), bench_ref_out(p, "dx"),
-                                      bench_ref_out(p, "doffset"), bench_ref_out(p, "dmask"),
-                                      bench_ref_out(p, "dw"), bench_ref_out(p, "db"));
-  return clnn_ref_deform_conv2d_fwd(d, bench_ref_in(p, "x"), bench_ref_in(p, "offset"), bench_ref_in(p, "mask"),
-                                    bench_ref_in(p, "w"), bench_ref_in(p, "b"), bench_ref_out(p, "y"));
+    return clnn_ref_deform_conv2d_bwd(
+        d, bench_ref_in(p, "x"), bench_ref_in(p, "offset"), bench_ref_in(p, "mask"),
+        bench_ref_in(p, "w"), bench_ref_in(p, "dy"), bench_ref_out(p, "dx"), bench_ref_out(p, "doffset"),
+        bench_ref_out(p, "dmask"), bench_ref_out(p, "dw"), bench_ref_out(p, "db"));
+  return clnn_ref_deform_conv2d_fwd(d, bench_ref_in(p, "x"), bench_ref_in(p, "offset"),
+                                    bench_ref_in(p, "mask"), bench_ref_in(p, "w"), bench_ref_in(p, "b"),
+                                    bench_ref_out(p, "y"));
 }
 
 static const bench_family deform_conv_family = {

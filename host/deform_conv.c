@@ -174,15 +174,16 @@ static void sampling_backward(const dc_geom *g, const double *x, const double *o
           dof[0] += pt.m * gc * coord_weight(g, plane, pt.y, pt.x, true);
           dof[g->npix] += pt.m * gc * coord_weight(g, plane, pt.y, pt.x, false);
         }
-        if (dmask) dmask[((n * g->dg + og) * g->taps + t) * g->npix + p] += gc * bilinear(g, plane, pt.y, pt.x);
+        if (dmask)
+          dmask[((n * g->dg + og) * g->taps + t) * g->npix + p] += gc * bilinear(g, plane, pt.y, pt.x);
       }
   }
 }
 
 clnn_status clnn__ref_deform_conv2d_bwd_f64(const clnn_deform_conv2d_desc *desc, const double *x,
                                             const double *offset, const double *mask, const double *w,
-                                            const double *dy, double *dx, double *doffset,
-                                            double *dmask, double *dw, double *db) {
+                                            const double *dy, double *dx, double *doffset, double *dmask,
+                                            double *dw, double *db) {
   int64_t oh, ow;
   CLNN_TRY(check_desc(desc, &oh, &ow));
   const dc_geom g = geometry(desc, oh, ow);
@@ -252,8 +253,8 @@ static dc_sizes sizes_of(const clnn_deform_conv2d_desc *desc, int64_t oh, int64_
 
 /* Shared checks of the float entry points; leaves messages thread-locally. */
 static clnn_status check_ref_args(const clnn_deform_conv2d_desc *desc, const float *x,
-                                  const float *offset, const float *mask, const float *w,
-                                  int64_t *oh, int64_t *ow) {
+                                  const float *offset, const float *mask, const float *w, int64_t *oh,
+                                  int64_t *ow) {
   CLNN_TRY(check_desc(desc, oh, ow));
   CLNN_CHECK_NULL(NULL, x);
   CLNN_CHECK_NULL(NULL, offset);

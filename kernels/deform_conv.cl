@@ -7,8 +7,9 @@
  *    [Hp = H + 3][Wp = W + 2][C], pixel (iy, ix) at row iy + 1, column ix + 1.
  *    Every corner of a point inside (-1, H) x (-1, W) (and of the closed box
  *    [-1, H) x [-1, W) the offset gradient uses) lies in the plane, so the
- *    sampling loops need no bounds checks; rows H + 1 and H + 2 are a 2 x 2
- *    block of zeros that points reading nothing (outside, NaN, Inf) aim at.
+ *    sampling loops need no bounds checks. Padded rows H + 1 and H + 2 are
+ *    zero: points that read nothing (outside, NaN, Inf) aim at their first
+ *    2 x 2 block.
  *  - K' order of the patch matrix: k' = t * Cg + c (tap-major, channel
  *    fastest), so one sampling point gives a contiguous run of channels and
  *    the sampling loops work on channel vectors (VEC floats).
@@ -122,9 +123,9 @@ CLNN_DEFINE_ACT(float8, dc_f8)
 #define FM 8
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_fwd_fused(
     CTENSOR(xt), CTENSOR(offset), CTENSOR(mask), CTENSOR(wp), CTENSOR(bias), TENSOR(y),
-    const int has_bias, const int modulated, const int C, const int K, const int G, const int DG, const int H, const int W, const int Ho,
-    const int Wo, const int KH, const int KW, const int SH, const int SW, const int PH,
-    const int PW, const int DH, const int DW) {
+    const int has_bias, const int modulated, const int C, const int K, const int G, const int DG,
+    const int H, const int W, const int Ho, const int Wo, const int KH, const int KW, const int SH,
+    const int SW, const int PH, const int PW, const int DH, const int DW) {
   __local float A[FM * FK];
   const int npix = Ho * Wo;
   const int p0 = get_global_id(0) * FM, bi = get_global_id(1);
@@ -149,13 +150,14 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_fwd_fus
           const int og = (g * Cg + c) / Cog;
           const int c_end = min(c_hi, (og + 1) * Cog - g * Cg);
           const dc_point pt = dc_point_at(OFF + (size_t)(og * taps + t) * 2 * npix,
-                                          MSK + (size_t)(og * taps + t) * npix, modulated, npix, p, p / Wo,
-                                          p % Wo, ki, kj, SH, SW, PH, PW, DH, DW);
+                                          MSK + (size_t)(og * taps + t) * npix, modulated, npix, p,
+                                          p / Wo, p % Wo, ki, kj, SH, SW, PH, PW, DH, DW);
           const dc_sample s = dc_locate(pt, H, W);
           __global const float *q = X + (size_t)s.base * C;
           for (; c < c_end; c += VEC) {
             const VT v = s.w.s0 * VLOAD(q + c) + s.w.s1 * VLOAD(q + C + c) +
-                         s.w.s2 * VLOAD(q + (size_t)Wp * C + c) + s.w.s3 * VLOAD(q + (size_t)(Wp + 1) * C + c);
+                         s.w.s2 * VLOAD(q + (size_t)Wp * C + c) +
+                         s.w.s3 * VLOAD(q + (size_t)(Wp + 1) * C + c);
             VSTORE(v, arow + c);
           }
         }
@@ -243,7 +245,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bwd_sam
   __global float *COL = AT(col) + (size_t)img * col_img;
   for (int ox = 0; ox < Wo; ox++) {
     const int p = oy * Wo + ox;
-    const dc_point pt = dc_point_at(OFF, MSK, modulated, npix, p, oy, ox, t / KW, t % KW, SH, SW, PH, PW, DH, DW);
+    const dc_point pt =
+        dc_point_at(OFF, MSK, modulated, npix, p, oy, ox, t / KW, t % KW, SH, SW, PH, PW, DH, DW);
     /* The coordinate gradient lives on the closed box, the sample on the open one. */
     const bool closed = pt.y >= -1.0f && pt.y < (float)H && pt.x >= -1.0f && pt.x < (float)W;
     const bool open = closed && pt.y > -1.0f && pt.x > -1.0f;
@@ -255,8 +258,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bwd_sam
       lx = pt.x - fx;
       base = ((int)fy + 1) * Wp + (int)fx + 1;
     }
-    const float4 bw =
-        open ? (float4)((1.0f - ly) * (1.0f - lx), (1.0f - ly) * lx, ly * (1.0f - lx), ly * lx) : (float4)(0.0f);
+    const float hy = 1.0f - ly, hx = 1.0f - lx;
+    const float4 bw = open ? (float4)(hy * hx, hy * lx, ly * hx, ly * lx) : (float4)(0.0f);
     VT gy = (VT)(0.0f), gx = (VT)(0.0f), gm = (VT)(0.0f);
     __global const float *q = X + (size_t)base * C;
     /* The offset group's channels, one conv group's run at a time: channel c of
@@ -335,10 +338,10 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bucket_
  * starts, used as cursors), sidx [bi][taps * npix], sw [bi][taps * npix][4].
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bucket_fill(
-    CTENSOR(offset), CTENSOR(mask), ITENSOR(cnt), ITENSOR(sidx), TENSOR(sw), const int modulated, const int C,
-    const int G, const int DG, const int H, const int W, const int Ho, const int Wo, const int KH,
-    const int KW, const int SH, const int SW, const int PH, const int PW, const int DH,
-    const int DW) {
+    CTENSOR(offset), CTENSOR(mask), ITENSOR(cnt), ITENSOR(sidx), TENSOR(sw), const int modulated,
+    const int C, const int G, const int DG, const int H, const int W, const int Ho, const int Wo,
+    const int KH, const int KW, const int SH, const int SW, const int PH, const int PW,
+    const int DH, const int DW) {
   const int t = get_global_id(0), bi = get_global_id(1), taps = KH * KW;
   if (t >= taps) return;
   const int npix = Ho * Wo, ncells = (H + 1) * (W + 1), Cg = C / G;
@@ -498,18 +501,18 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_unpermu
  * NDRange (npix, C * taps, images), any local size.
  */
 __kernel void deform_conv_im2col(CTENSOR(x), CTENSOR(offset), CTENSOR(mask), TENSOR(col),
-                                 const int modulated, const int C, const int DG, const int H, const int W, const int Ho,
-                                 const int Wo, const int KH, const int KW, const int SH,
-                                 const int SW, const int PH, const int PW, const int DH,
-                                 const int DW) {
+                                 const int modulated, const int C, const int DG, const int H,
+                                 const int W, const int Ho, const int Wo, const int KH,
+                                 const int KW, const int SH, const int SW, const int PH,
+                                 const int PW, const int DH, const int DW) {
   const int npix = Ho * Wo, taps = KH * KW;
   const int p = get_global_id(0), row = get_global_id(1), img = get_global_id(2);
   if (p >= npix || row >= C * taps) return;
   const int ci = row / taps, t = row % taps, og = ci / (C / DG);
   const dc_point pt =
       dc_point_at(AT(offset) + ((size_t)(img * DG + og) * taps + t) * 2 * npix,
-                  AT(mask) + ((size_t)(img * DG + og) * taps + t) * npix, modulated, npix, p, p / Wo, p % Wo,
-                  t / KW, t % KW, SH, SW, PH, PW, DH, DW);
+                  AT(mask) + ((size_t)(img * DG + og) * taps + t) * npix, modulated, npix, p,
+                  p / Wo, p % Wo, t / KW, t % KW, SH, SW, PH, PW, DH, DW);
   float v = 0.0f;
   if (dc_reads(pt.y, pt.x, H, W)) {
     __global const float *plane = AT(x) + ((size_t)img * C + ci) * H * W;
@@ -547,7 +550,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_dcol(
   const int Kg = K / G;
   __global const float *A = AT(dy) + ((size_t)img * K + (size_t)g * Kg) * npix + p0 + m0;
   __global const float *B = AT(wperm) + (size_t)g * Kg * Kd;
-  __global float *Cm = AT(dcol) + (size_t)img * dcol_img + (size_t)(p0 + m0 - dcol_p0) * ldcol + (size_t)g * Kd;
+  __global float *Cm =
+      AT(dcol) + (size_t)img * dcol_img + (size_t)(p0 + m0 - dcol_p0) * ldcol + (size_t)g * Kd;
   const int mvalid = min(8, nband - m0);
   for (int n0 = 0; n0 < Kd; n0 += 32) {
     float16 acc0[8], acc1[8];

@@ -111,12 +111,12 @@ typedef struct dc_geom {
   const clnn_conv2d_desc *d;
   int64_t oh, ow, npix;
   int64_t cg, kg, cog, dg, taps;
-  int64_t kd;       /* GEMM depth of a group: cg * taps */
-  int64_t ldcol;    /* row of colT / dcolT: c * taps */
-  int64_t hp, wp;   /* padded planes of xt */
-  int64_t ncells;   /* (h + 1) * (w + 1) bucket cells */
-  int vec;          /* channel vector width */
-  int dxv;          /* channel vectors per work-item of the dx gather */
+  int64_t kd;     /* GEMM depth of a group: cg * taps */
+  int64_t ldcol;  /* row of colT / dcolT: c * taps */
+  int64_t hp, wp; /* padded planes of xt */
+  int64_t ncells; /* (h + 1) * (w + 1) bucket cells */
+  int vec;        /* channel vector width */
+  int dxv;        /* channel vectors per work-item of the dx gather */
 } dc_geom;
 
 static int64_t gcd64(int64_t a, int64_t b) {
@@ -184,7 +184,8 @@ static const size_t LOCAL1[3] = {1, 1, 1};
 
 /* Options of the program holding a section of kernels/deform_conv.cl
  * ("DC_FWD" or "DC_BWD"; the small kernels are in the program without options). */
-static void section_options(char *buf, size_t n, const char *section, const dc_geom *g, const char *extra) {
+static void section_options(char *buf, size_t n, const char *section, const dc_geom *g,
+                            const char *extra) {
   snprintf(buf, n, "-D%s -DVEC=%d%s", section, g->vec, extra);
 }
 
@@ -195,7 +196,8 @@ static clnn_status check_inputs(clnn_context *ctx, const dc_geom *g, const clnn_
                                 const clnn_tensor *w) {
   const clnn_conv2d_desc *d = g->d;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, g->cg, d->kh, d->kw};
-  int64_t od[4] = {d->n, 2 * g->dg * g->taps, g->oh, g->ow}, md[4] = {d->n, g->dg * g->taps, g->oh, g->ow};
+  int64_t od[4] = {d->n, 2 * g->dg * g->taps, g->oh, g->ow},
+          md[4] = {d->n, g->dg * g->taps, g->oh, g->ow};
   CLNN_TRY(clnn__check_tensor(ctx, x, "x", CLNN_FLOAT32, 4, xd));
   CLNN_TRY(clnn__check_tensor(ctx, offset, "offset", CLNN_FLOAT32, 4, od));
   if (g->desc->modulated && !mask)
@@ -216,8 +218,10 @@ typedef struct dc_named {
 static clnn_status check_overlaps(clnn_context *ctx, const dc_named *outs, int nout, const dc_named *ins,
                                   int nin) {
   for (int i = 0; i < nout; i++) {
-    for (int j = 0; j < nin; j++) CLNN_TRY(clnn__check_no_overlap(ctx, outs[i].t, outs[i].name, ins[j].t, ins[j].name));
-    for (int j = 0; j < i; j++) CLNN_TRY(clnn__check_no_overlap(ctx, outs[i].t, outs[i].name, outs[j].t, outs[j].name));
+    for (int j = 0; j < nin; j++)
+      CLNN_TRY(clnn__check_no_overlap(ctx, outs[i].t, outs[i].name, ins[j].t, ins[j].name));
+    for (int j = 0; j < i; j++)
+      CLNN_TRY(clnn__check_no_overlap(ctx, outs[i].t, outs[i].name, outs[j].t, outs[j].name));
   }
   return CLNN_SUCCESS;
 }
@@ -234,10 +238,10 @@ static clnn_status plan_chunk(clnn_context *ctx, const dc_geom *g, int64_t fixed
   int64_t n = ((int64_t)(budget / sizeof(float)) - fixed) / per_image;
   if (n < 1) n = 1;
   if (n > g->d->n) n = g->d->n;
-  if (fixed + n * per_image > CLNN_INDEX_MAX)
-    n = (CLNN_INDEX_MAX - fixed) / per_image;
+  if (fixed + n * per_image > CLNN_INDEX_MAX) n = (CLNN_INDEX_MAX - fixed) / per_image;
   if (n < 1 || g->npix * g->ldcol > CLNN_INDEX_MAX)
-    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the scratch matrices of one image exceed 2^31 elements");
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW,
+                      "the scratch matrices of one image exceed 2^31 elements");
   *chunk = n;
   return CLNN_SUCCESS;
 }
@@ -255,26 +259,27 @@ static clnn_status check_patch_size(clnn_context *ctx, const dc_geom *g) {
 /* ------------------------------------------------------- shared launches */
 
 /* xt planes of images [img0, img0 + nimg) at ws element offset xt_off. */
-static clnn_status launch_to_nhwc(clnn_context *ctx, const dc_geom *g, const clnn_tensor *x, int64_t img0,
-                                  int64_t nimg, dc_mem xt, const char *op) {
+static clnn_status launch_to_nhwc(clnn_context *ctx, const dc_geom *g, const clnn_tensor *x,
+                                  int64_t img0, int64_t nimg, dc_mem xt, const char *op) {
   const clnn_conv2d_desc *d = g->d;
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_to_nhwc", &k));
   size_t global[3] = {(size_t)g->hp, (size_t)ceil_div(d->c, 16), (size_t)nimg};
   return clnn__launch(ctx, &k,
-                      CLNN_ARGS(DC_ARG(at_image(x, img0, d->c * d->h * d->w)), DC_ARG(xt), CLNN_ARG_I32(d->c),
-                                CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w)),
+                      CLNN_ARGS(DC_ARG(at_image(x, img0, d->c * d->h * d->w)), DC_ARG(xt),
+                                CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w)),
                       3, global, LOCAL1, op);
 }
 
 /* w (K, Cg, KH, KW) <-> K'-ordered rows; inverse: dW' back to w's order. */
-static clnn_status launch_permute(clnn_context *ctx, const dc_geom *g, const char *name, dc_mem src, dc_mem dst,
-                                  const char *op) {
+static clnn_status launch_permute(clnn_context *ctx, const dc_geom *g, const char *name, dc_mem src,
+                                  dc_mem dst, const char *op) {
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", name, &k));
   size_t global[3] = {(size_t)g->kd, (size_t)g->d->k, 1};
-  return clnn__launch(ctx, &k, CLNN_ARGS(DC_ARG(src), DC_ARG(dst), CLNN_ARG_I32(g->cg), CLNN_ARG_I32(g->taps)),
-                      2, global, LOCAL1, op);
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(DC_ARG(src), DC_ARG(dst), CLNN_ARG_I32(g->cg), CLNN_ARG_I32(g->taps)), 2,
+                      global, LOCAL1, op);
 }
 
 /* ---------------------------------------------------------------- fused */
@@ -300,10 +305,11 @@ static clnn_status fwd_fused(clnn_context *ctx, const dc_geom *g, const clnn_ten
   CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, "deform_conv_fwd_fused", &kfused));
 
   size_t gpack[3] = {(size_t)g->kd, (size_t)ntiles, (size_t)d->groups};
-  CLNN_TRY(clnn__launch(ctx, &kpack,
-                        CLNN_ARGS(CLNN_ARG_TENSOR(w), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(d->k),
-                                  CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->cg), CLNN_ARG_I32(g->taps)),
-                        3, gpack, LOCAL1, op));
+  CLNN_TRY(
+      clnn__launch(ctx, &kpack,
+                   CLNN_ARGS(CLNN_ARG_TENSOR(w), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(d->k),
+                             CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->cg), CLNN_ARG_I32(g->taps)),
+                   3, gpack, LOCAL1, op));
   const int64_t off_image = 2 * g->dg * g->taps * g->npix, mask_image = g->dg * g->taps * g->npix;
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
     const int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk;
@@ -324,8 +330,8 @@ static clnn_status fwd_fused(clnn_context *ctx, const dc_geom *g, const clnn_ten
 /* ---------------------------------------------------------- im2col_gemm */
 
 static clnn_status fwd_im2col_gemm(clnn_context *ctx, const dc_geom *g, const clnn_tensor *x,
-                                   const clnn_tensor *offset, const clnn_tensor *mask, const clnn_tensor *w,
-                                   const clnn_tensor *b, clnn_tensor *y) {
+                                   const clnn_tensor *offset, const clnn_tensor *mask,
+                                   const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
   const clnn_conv2d_desc *d = g->d;
   const char *op = "deform_conv2d_fwd:im2col_gemm";
   CLNN_TRY(check_patch_size(ctx, g));
@@ -341,12 +347,13 @@ static clnn_status fwd_im2col_gemm(clnn_context *ctx, const dc_geom *g, const cl
     const int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk;
     size_t global[3] = {(size_t)ceil_div(g->npix, 64) * 64, (size_t)g->ldcol, (size_t)nimg};
     size_t local[3] = {64, 1, 1};
-    CLNN_TRY(clnn__launch(ctx, &k,
-                          CLNN_ARGS(DC_ARG(at_image(x, img0, d->c * d->h * d->w)),
-                                    DC_ARG(at_image(offset, img0, off_image)),
-                                    DC_ARG(at_image(mask, img0, mask_image)), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
-                                    CLNN_ARG_I32(g->desc->modulated), CLNN_ARG_I32(d->c), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
-                          3, global, local, op));
+    CLNN_TRY(clnn__launch(
+        ctx, &k,
+        CLNN_ARGS(DC_ARG(at_image(x, img0, d->c * d->h * d->w)),
+                  DC_ARG(at_image(offset, img0, off_image)), DC_ARG(at_image(mask, img0, mask_image)),
+                  CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(g->desc->modulated),
+                  CLNN_ARG_I32(d->c), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
+        3, global, local, op));
     /* y_g = W_g col_g for every image of the chunk and group, bias and activation fused. */
     clnn_gemm_job j = clnn__gemm_job(g->kg, g->npix, g->kd);
     j.nb1 = nimg;
@@ -378,8 +385,8 @@ static clnn_status fwd_im2col_gemm(clnn_context *ctx, const dc_geom *g, const cl
 
 clnn_status clnn_deform_conv2d_fwd(clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
                                    const clnn_tensor *x, const clnn_tensor *offset,
-                                   const clnn_tensor *mask, const clnn_tensor *w,
-                                   const clnn_tensor *b, clnn_tensor *y) {
+                                   const clnn_tensor *mask, const clnn_tensor *w, const clnn_tensor *b,
+                                   clnn_tensor *y) {
   CLNN_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oh, ow;
@@ -393,7 +400,8 @@ clnn_status clnn_deform_conv2d_fwd(clnn_context *ctx, const clnn_deform_conv2d_d
   const dc_named outs[] = {{y, "y"}};
   const dc_named ins[] = {{x, "x"}, {offset, "offset"}, {mask, "mask"}, {w, "w"}, {b, "b"}};
   CLNN_TRY(check_overlaps(ctx, outs, 1, ins, 5));
-  if (choose_algo(ctx) == CLNN_DEFORM_CONV_ALGO_FUSED) return fwd_fused(ctx, &g, x, offset, mask, w, b, y);
+  if (choose_algo(ctx) == CLNN_DEFORM_CONV_ALGO_FUSED)
+    return fwd_fused(ctx, &g, x, offset, mask, w, b, y);
   return fwd_im2col_gemm(ctx, &g, x, offset, mask, w, b, y);
 }
 
@@ -411,8 +419,8 @@ typedef struct bwd_plan {
   bool dsample; /* dcolT is needed: dx, doffset or dmask */
   bool sample;  /* deform_conv_bwd_sample runs: doffset, dmask or dw */
   int64_t band_rows, band_pix;
-  int64_t wperm, dwperm; /* fixed: K x Kd each */
-  int64_t fixed;         /* their total */
+  int64_t wperm, dwperm;                        /* fixed: K x Kd each */
+  int64_t fixed;                                /* their total */
   int64_t xt, dcol, col, cnt, cstart, sidx, sw; /* per-image sizes; 0 when unused */
   int64_t per_image;
   int64_t chunk;
@@ -466,8 +474,8 @@ static bwd_layout layout_bwd(const bwd_plan *p) {
 /* One band: output rows [r0, r1) of every image of the chunk [img0, img0 + nimg). */
 typedef struct bwd_band {
   int64_t img0, nimg, r0, r1;
-  int64_t p0, npix;   /* its first pixel and pixel count per image */
-  int64_t dcol_p0;    /* pixel of dcolT's first row: 0 (whole images) or p0 */
+  int64_t p0, npix; /* its first pixel and pixel count per image */
+  int64_t dcol_p0;  /* pixel of dcolT's first row: 0 (whole images) or p0 */
 } bwd_band;
 
 /* Step 1: dcolT[img][p][g*Kd + k'] = sum over the group's output channels of
@@ -481,13 +489,13 @@ static clnn_status bwd_dcol(clnn_context *ctx, const dc_geom *g, const bwd_plan 
     clnn_kernel_ref k;
     CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_dcol", &k));
     size_t global[3] = {(size_t)ceil_div(b->npix, 8), (size_t)d->groups, (size_t)b->nimg};
-    return clnn__launch(ctx, &k,
-                        CLNN_ARGS(DC_ARG(at_image(dy, b->img0, d->k * g->npix)), DC_ARG(ws_at(ws, l->wperm)),
-                                  DC_ARG(ws_at(ws, l->dcol)), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->groups),
-                                  CLNN_ARG_I32(g->npix), CLNN_ARG_I32(b->p0), CLNN_ARG_I32(b->npix),
-                                  CLNN_ARG_I32(g->kd), CLNN_ARG_I32(g->ldcol), CLNN_ARG_I32(p->dcol),
-                                  CLNN_ARG_I32(b->dcol_p0)),
-                        3, global, LOCAL1, op);
+    return clnn__launch(
+        ctx, &k,
+        CLNN_ARGS(DC_ARG(at_image(dy, b->img0, d->k * g->npix)), DC_ARG(ws_at(ws, l->wperm)),
+                  DC_ARG(ws_at(ws, l->dcol)), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->groups),
+                  CLNN_ARG_I32(g->npix), CLNN_ARG_I32(b->p0), CLNN_ARG_I32(b->npix), CLNN_ARG_I32(g->kd),
+                  CLNN_ARG_I32(g->ldcol), CLNN_ARG_I32(p->dcol), CLNN_ARG_I32(b->dcol_p0)),
+        3, global, LOCAL1, op);
   }
   clnn_gemm_job j = clnn__gemm_job(b->npix, g->kd, g->kg);
   j.nb1 = b->nimg;
@@ -511,9 +519,10 @@ static clnn_status bwd_dcol(clnn_context *ctx, const dc_geom *g, const bwd_plan 
 }
 
 /* Step 2: the band's colT, doffset and dmask. */
-static clnn_status bwd_sample(clnn_context *ctx, const dc_geom *g, const bwd_plan *p, const bwd_layout *l,
-                              cl_mem ws, const clnn_tensor *offset, const clnn_tensor *mask,
-                              clnn_tensor *doffset, clnn_tensor *dmask, const bwd_band *b, const char *op) {
+static clnn_status bwd_sample(clnn_context *ctx, const dc_geom *g, const bwd_plan *p,
+                              const bwd_layout *l, cl_mem ws, const clnn_tensor *offset,
+                              const clnn_tensor *mask, clnn_tensor *doffset, clnn_tensor *dmask,
+                              const bwd_band *b, const char *op) {
   const clnn_conv2d_desc *d = g->d;
   char opts[64];
   section_options(opts, sizeof opts, "DC_BWD", g, "");
@@ -524,10 +533,11 @@ static clnn_status bwd_sample(clnn_context *ctx, const dc_geom *g, const bwd_pla
   return clnn__launch(
       ctx, &k,
       CLNN_ARGS(DC_ARG(ws_at(ws, l->xt)), DC_ARG(at_image(offset, b->img0, off_image)),
-                DC_ARG(at_image(mask, b->img0, mask_image)), DC_ARG(ws_at(ws, l->dcol)), DC_ARG(ws_at(ws, l->col)),
-                DC_ARG(at_image(doffset, b->img0, off_image)), DC_ARG(at_image(dmask, b->img0, mask_image)),
-                CLNN_ARG_I32(g->desc->modulated), CLNN_ARG_I32(p->dw), CLNN_ARG_I32(p->doff), CLNN_ARG_I32(p->dmask),
-                CLNN_ARG_I32(b->r0), CLNN_ARG_I32(p->dcol), CLNN_ARG_I32(b->dcol_p0), CLNN_ARG_I32(p->col),
+                DC_ARG(at_image(mask, b->img0, mask_image)), DC_ARG(ws_at(ws, l->dcol)),
+                DC_ARG(ws_at(ws, l->col)), DC_ARG(at_image(doffset, b->img0, off_image)),
+                DC_ARG(at_image(dmask, b->img0, mask_image)), CLNN_ARG_I32(g->desc->modulated),
+                CLNN_ARG_I32(p->dw), CLNN_ARG_I32(p->doff), CLNN_ARG_I32(p->dmask), CLNN_ARG_I32(b->r0),
+                CLNN_ARG_I32(p->dcol), CLNN_ARG_I32(b->dcol_p0), CLNN_ARG_I32(p->col),
                 CLNN_ARG_I32(b->p0), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->dg),
                 DC_GEOM_ARGS(g)),
       3, global, LOCAL1, op);
@@ -535,8 +545,9 @@ static clnn_status bwd_sample(clnn_context *ctx, const dc_geom *g, const bwd_pla
 
 /* Step 3: dW' (+)= dy colT per group, over the band's pixels, image by image
  * (bands in order, images in order within a band: a fixed summation order). */
-static clnn_status bwd_dw_gemms(clnn_context *ctx, const dc_geom *g, const bwd_plan *p, const bwd_layout *l,
-                                const clnn_tensor *dy, cl_mem ws, const bwd_band *b, const char *op) {
+static clnn_status bwd_dw_gemms(clnn_context *ctx, const dc_geom *g, const bwd_plan *p,
+                                const bwd_layout *l, const clnn_tensor *dy, cl_mem ws, const bwd_band *b,
+                                const char *op) {
   const clnn_conv2d_desc *d = g->d;
   for (int64_t i = 0; i < b->nimg; i++) {
     clnn_gemm_job j = clnn__gemm_job(g->kg, g->kd, b->npix);
@@ -562,8 +573,8 @@ static clnn_status bwd_dw_gemms(clnn_context *ctx, const dc_geom *g, const bwd_p
 
 /* Step 4: buckets of the chunk's sampling points, then the dx gather. */
 static clnn_status bwd_dx(clnn_context *ctx, const dc_geom *g, const bwd_layout *l, cl_mem ws,
-                          const clnn_tensor *offset, const clnn_tensor *mask, clnn_tensor *dx, int64_t img0,
-                          int64_t nimg, const char *op) {
+                          const clnn_tensor *offset, const clnn_tensor *mask, clnn_tensor *dx,
+                          int64_t img0, int64_t nimg, const char *op) {
   const clnn_conv2d_desc *d = g->d;
   char opts[64], gather[32];
   section_options(opts, sizeof opts, "DC_BWD", g, "");
@@ -576,28 +587,29 @@ static clnn_status bwd_dx(clnn_context *ctx, const dc_geom *g, const bwd_layout 
   const int64_t off_image = 2 * g->dg * g->taps * g->npix, mask_image = g->dg * g->taps * g->npix;
   const dc_mem off = at_image(offset, img0, off_image);
   size_t gtaps[3] = {(size_t)g->taps, (size_t)(nimg * g->dg), 1};
-  CLNN_TRY(clnn__launch(ctx, &kcount,
-                        CLNN_ARGS(DC_ARG(off), DC_ARG(ws_at(ws, l->cnt)), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
-                        2, gtaps, LOCAL1, op));
+  CLNN_TRY(clnn__launch(
+      ctx, &kcount,
+      CLNN_ARGS(DC_ARG(off), DC_ARG(ws_at(ws, l->cnt)), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)), 2, gtaps,
+      LOCAL1, op));
   size_t gscan[3] = {(size_t)(nimg * g->dg), 1, 1};
   CLNN_TRY(clnn__launch(ctx, &kscan,
-                        CLNN_ARGS(DC_ARG(ws_at(ws, l->cnt)), DC_ARG(ws_at(ws, l->cstart)), CLNN_ARG_I32(g->taps),
-                                  CLNN_ARG_I32(g->ncells)),
+                        CLNN_ARGS(DC_ARG(ws_at(ws, l->cnt)), DC_ARG(ws_at(ws, l->cstart)),
+                                  CLNN_ARG_I32(g->taps), CLNN_ARG_I32(g->ncells)),
                         1, gscan, LOCAL1, op));
-  CLNN_TRY(clnn__launch(ctx, &kfill,
-                        CLNN_ARGS(DC_ARG(off), DC_ARG(at_image(mask, img0, mask_image)), DC_ARG(ws_at(ws, l->cnt)),
-                                  DC_ARG(ws_at(ws, l->sidx)), DC_ARG(ws_at(ws, l->sw)),
-                                  CLNN_ARG_I32(g->desc->modulated), CLNN_ARG_I32(d->c),
-                                  CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
-                        2, gtaps, LOCAL1, op));
+  CLNN_TRY(clnn__launch(
+      ctx, &kfill,
+      CLNN_ARGS(DC_ARG(off), DC_ARG(at_image(mask, img0, mask_image)), DC_ARG(ws_at(ws, l->cnt)),
+                DC_ARG(ws_at(ws, l->sidx)), DC_ARG(ws_at(ws, l->sw)), CLNN_ARG_I32(g->desc->modulated),
+                CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
+      2, gtaps, LOCAL1, op));
   size_t ggather[3] = {(size_t)d->h, (size_t)(d->c / (g->vec * g->dxv)), (size_t)nimg};
-  return clnn__launch(ctx, &kgather,
-                      CLNN_ARGS(DC_ARG(ws_at(ws, l->cstart)), DC_ARG(ws_at(ws, l->sidx)), DC_ARG(ws_at(ws, l->sw)),
-                                DC_ARG(ws_at(ws, l->dcol)), DC_ARG(at_image(dx, img0, d->c * d->h * d->w)),
-                                CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->dg),
-                                CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->npix),
-                                CLNN_ARG_I32(g->taps)),
-                      3, ggather, LOCAL1, op);
+  return clnn__launch(
+      ctx, &kgather,
+      CLNN_ARGS(DC_ARG(ws_at(ws, l->cstart)), DC_ARG(ws_at(ws, l->sidx)), DC_ARG(ws_at(ws, l->sw)),
+                DC_ARG(ws_at(ws, l->dcol)), DC_ARG(at_image(dx, img0, d->c * d->h * d->w)),
+                CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->dg), CLNN_ARG_I32(d->h),
+                CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->npix), CLNN_ARG_I32(g->taps)),
+      3, ggather, LOCAL1, op);
 }
 
 static clnn_status launch_db(clnn_context *ctx, const dc_geom *g, const clnn_tensor *dy, clnn_tensor *db,
@@ -616,7 +628,8 @@ static clnn_status check_bwd_outputs(clnn_context *ctx, const dc_geom *g, const 
                                      const clnn_tensor *dw, const clnn_tensor *db) {
   const clnn_conv2d_desc *d = g->d;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, g->cg, d->kh, d->kw};
-  int64_t od[4] = {d->n, 2 * g->dg * g->taps, g->oh, g->ow}, md[4] = {d->n, g->dg * g->taps, g->oh, g->ow};
+  int64_t od[4] = {d->n, 2 * g->dg * g->taps, g->oh, g->ow},
+          md[4] = {d->n, g->dg * g->taps, g->oh, g->ow};
   if (dx) CLNN_TRY(clnn__check_tensor(ctx, dx, "dx", CLNN_FLOAT32, 4, xd));
   if (doffset) CLNN_TRY(clnn__check_tensor(ctx, doffset, "doffset", CLNN_FLOAT32, 4, od));
   if (dmask && !g->desc->modulated)
@@ -629,9 +642,9 @@ static clnn_status check_bwd_outputs(clnn_context *ctx, const dc_geom *g, const 
 
 clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
                                    const clnn_tensor *x, const clnn_tensor *offset,
-                                   const clnn_tensor *mask, const clnn_tensor *w,
-                                   const clnn_tensor *dy, clnn_tensor *dx, clnn_tensor *doffset,
-                                   clnn_tensor *dmask, clnn_tensor *dw, clnn_tensor *db) {
+                                   const clnn_tensor *mask, const clnn_tensor *w, const clnn_tensor *dy,
+                                   clnn_tensor *dx, clnn_tensor *doffset, clnn_tensor *dmask,
+                                   clnn_tensor *dw, clnn_tensor *db) {
   CLNN_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oh, ow;
@@ -654,7 +667,9 @@ clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_d
     const bwd_layout l = layout_bwd(&p);
     cl_mem ws;
     CLNN_TRY(clnn__workspace(ctx, (size_t)(p.fixed + p.chunk * p.per_image) * sizeof(float), &ws));
-    if (p.dsample) CLNN_TRY(launch_permute(ctx, &g, "deform_conv_permute_w", at_image(w, 0, 0), ws_at(ws, l.wperm), op));
+    if (p.dsample)
+      CLNN_TRY(
+          launch_permute(ctx, &g, "deform_conv_permute_w", at_image(w, 0, 0), ws_at(ws, l.wperm), op));
     for (int64_t img0 = 0; img0 < d->n; img0 += p.chunk) {
       const int64_t nimg = d->n - img0 < p.chunk ? d->n - img0 : p.chunk;
       if (p.sample) CLNN_TRY(launch_to_nhwc(ctx, &g, x, img0, nimg, ws_at(ws, l.xt), op));
@@ -669,7 +684,9 @@ clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_d
       }
       if (p.dx) CLNN_TRY(bwd_dx(ctx, &g, &l, ws, offset, mask, dx, img0, nimg, op));
     }
-    if (p.dw) CLNN_TRY(launch_permute(ctx, &g, "deform_conv_unpermute_dw", ws_at(ws, l.dwperm), at_image(dw, 0, 0), op));
+    if (p.dw)
+      CLNN_TRY(launch_permute(ctx, &g, "deform_conv_unpermute_dw", ws_at(ws, l.dwperm),
+                              at_image(dw, 0, 0), op));
   }
   if (p.db) CLNN_TRY(launch_db(ctx, &g, dy, db, op));
   return CLNN_SUCCESS;

@@ -23,6 +23,7 @@ typedef struct dc_case {
   int n, c, h, w, k, kh, kw, sh, sw, ph, pw, dh, dw, g, dg, m, bias;
 } dc_case;
 
+// clang-format off
 static const dc_case cases[] = {
     /* n   c   h   w   k kh kw sh sw ph pw dh dw  g dg  m bias */
     {2, 8, 13, 11, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1},   /* the example (v2, dg 2) */
@@ -42,6 +43,7 @@ static const dc_case cases[] = {
     {2, 4, 6, 8, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2, 2, 0, 1},      /* 2 channels per group: vector width 1 */
     {2, 8, 20, 70, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1},    /* wide: the backward works in 3 row bands */
 };
+// clang-format on
 #define CASE_BANDS 15
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
@@ -62,12 +64,14 @@ static clnn_deform_conv2d_desc desc_of(const dc_case *c) {
 /* The clnn-bench descriptor that reproduces a problem. */
 static void describe(const clnn_deform_conv2d_desc *dd, bool bias, char *buf, size_t n) {
   const clnn_conv2d_desc *d = &dd->conv;
-  snprintf(buf, n,
-           "deform_conv mb%lldic%lldih%lldiw%lldoc%lldkh%lldkw%lldsh%lldsw%lldph%lldpw%llddh%llddw%lldg%llddg%lldm%d%s",
-           (long long)d->n, (long long)d->c, (long long)d->h, (long long)d->w, (long long)d->k, (long long)d->kh,
-           (long long)d->kw, (long long)d->stride_h, (long long)d->stride_w, (long long)d->pad_h,
-           (long long)d->pad_w, (long long)d->dilation_h, (long long)d->dilation_w, (long long)d->groups,
-           (long long)dd->offset_groups, dd->modulated, bias ? "" : " --no-bias");
+  snprintf(
+      buf, n,
+      "deform_conv "
+      "mb%lldic%lldih%lldiw%lldoc%lldkh%lldkw%lldsh%lldsw%lldph%lldpw%llddh%llddw%lldg%llddg%lldm%d%s",
+      (long long)d->n, (long long)d->c, (long long)d->h, (long long)d->w, (long long)d->k,
+      (long long)d->kh, (long long)d->kw, (long long)d->stride_h, (long long)d->stride_w,
+      (long long)d->pad_h, (long long)d->pad_w, (long long)d->dilation_h, (long long)d->dilation_w,
+      (long long)d->groups, (long long)dd->offset_groups, dd->modulated, bias ? "" : " --no-bias");
 }
 
 /* ------------------------------------------------------------- problems */
@@ -167,8 +171,8 @@ static void reference(const problem *p, results *r) {
   r->dw = tu_alloc(p->nw);
   r->db = tu_alloc(p->nb);
   TU_OK(clnn_ref_deform_conv2d_fwd(&p->d, p->x, p->off, p->mask, p->w, p->b, r->y));
-  TU_OK(clnn_ref_deform_conv2d_bwd(&p->d, p->x, p->off, p->mask, p->w, p->dy, r->dx, r->doff, r->dmask, r->dw,
-                                   r->db));
+  TU_OK(clnn_ref_deform_conv2d_bwd(&p->d, p->x, p->off, p->mask, p->w, p->dy, r->dx, r->doff, r->dmask,
+                                   r->dw, r->db));
 }
 
 /* Device tensors of a problem, created on ctx. */
@@ -189,20 +193,31 @@ static void dev_make(clnn_context *ctx, const problem *p, dev *t) {
     const int64_t *dims;
     const float *host;
     bool want;
-  } all[] = {{&t->x, 4, xd, p->x, true},       {&t->off, 4, od, p->off, true},     {&t->mask, 4, md, p->mask, p->mask != NULL},
-             {&t->w, 4, wd, p->w, true},       {&t->b, 1, &c->k, p->b, p->b != NULL}, {&t->dy, 4, yd, p->dy, true},
-             {&t->y, 4, yd, NULL, true},       {&t->dx, 4, xd, NULL, true},       {&t->doff, 4, od, NULL, true},
-             {&t->dmask, 4, md, NULL, p->mask != NULL}, {&t->dw, 4, wd, NULL, true}, {&t->db, 1, &c->k, NULL, true}};
+  } all[] = {{&t->x, 4, xd, p->x, true},
+             {&t->off, 4, od, p->off, true},
+             {&t->mask, 4, md, p->mask, p->mask != NULL},
+             {&t->w, 4, wd, p->w, true},
+             {&t->b, 1, &c->k, p->b, p->b != NULL},
+             {&t->dy, 4, yd, p->dy, true},
+             {&t->y, 4, yd, NULL, true},
+             {&t->dx, 4, xd, NULL, true},
+             {&t->doff, 4, od, NULL, true},
+             {&t->dmask, 4, md, NULL, p->mask != NULL},
+             {&t->dw, 4, wd, NULL, true},
+             {&t->db, 1, &c->k, NULL, true}};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
     if (!all[i].want) continue;
     TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, all[i].ndim, all[i].dims, all[i].t));
-    if (all[i].host) TU_OK(clnn_tensor_write(*all[i].t, all[i].host, clnn_tensor_bytes(*all[i].t)));
-    else TU_OK(clnn_tensor_fill(*all[i].t, NAN)); /* an element the op never writes fails */
+    if (all[i].host)
+      TU_OK(clnn_tensor_write(*all[i].t, all[i].host, clnn_tensor_bytes(*all[i].t)));
+    else
+      TU_OK(clnn_tensor_fill(*all[i].t, NAN)); /* an element the op never writes fails */
   }
 }
 
 static void dev_free(dev *t) {
-  clnn_tensor *all[] = {t->x, t->off, t->mask, t->w, t->b, t->dy, t->y, t->dx, t->doff, t->dmask, t->dw, t->db};
+  clnn_tensor *all[] = {t->x, t->off, t->mask, t->w,     t->b,  t->dy,
+                        t->y, t->dx,  t->doff, t->dmask, t->dw, t->db};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
 }
 
@@ -214,7 +229,8 @@ static void run_device(clnn_context *ctx, const problem *p, results *r) {
   dev_make(ctx, p, &t);
   clnn_status st = clnn_deform_conv2d_fwd(ctx, &p->d, t.x, t.off, t.mask, t.w, t.b, t.y);
   ck_assert_msg(st == CLNN_SUCCESS, "%s: fwd: %s", p->what, clnn_context_errmsg(ctx));
-  st = clnn_deform_conv2d_bwd(ctx, &p->d, t.x, t.off, t.mask, t.w, t.dy, t.dx, t.doff, t.dmask, t.dw, t.db);
+  st = clnn_deform_conv2d_bwd(ctx, &p->d, t.x, t.off, t.mask, t.w, t.dy, t.dx, t.doff, t.dmask, t.dw,
+                              t.db);
   ck_assert_msg(st == CLNN_SUCCESS, "%s: bwd: %s", p->what, clnn_context_errmsg(ctx));
   r->y = tu_download(t.y);
   r->dx = tu_download(t.dx);
@@ -239,14 +255,18 @@ static bool close_to(const char *what, const char *name, const float *got, const
 static void compare_all(const problem *p, const results *got, const results *ref, double tol) {
   ck_assert_msg(close_to(p->what, "y", got->y, ref->y, p->ny, tol), "%s: y differs", p->what);
   ck_assert_msg(close_to(p->what, "dx", got->dx, ref->dx, p->nx, tol), "%s: dx differs", p->what);
-  ck_assert_msg(close_to(p->what, "doffset", got->doff, ref->doff, p->noff, tol), "%s: doffset differs", p->what);
+  ck_assert_msg(close_to(p->what, "doffset", got->doff, ref->doff, p->noff, tol), "%s: doffset differs",
+                p->what);
   if (p->mask)
-    ck_assert_msg(close_to(p->what, "dmask", got->dmask, ref->dmask, p->nmask, tol), "%s: dmask differs", p->what);
+    ck_assert_msg(close_to(p->what, "dmask", got->dmask, ref->dmask, p->nmask, tol), "%s: dmask differs",
+                  p->what);
   ck_assert_msg(close_to(p->what, "dw", got->dw, ref->dw, p->nw, tol), "%s: dw differs", p->what);
   ck_assert_msg(close_to(p->what, "db", got->db, ref->db, p->nb, tol), "%s: db differs", p->what);
 }
 
-static bool same_bits(const float *a, const float *b, size_t n) { return !a || !memcmp(a, b, n * sizeof(float)); }
+static bool same_bits(const float *a, const float *b, size_t n) {
+  return !a || !memcmp(a, b, n * sizeof(float));
+}
 
 /* --------------------------------------------------------------- tests */
 
@@ -344,7 +364,8 @@ START_TEST(test_zero_offsets_equal_conv) {
     run_device(tu_ctx(), &p, &got);
     run_device(blast, &p, &got_blast);
     ck_assert_msg(tu_compare(p.what, got.y, conv, p.ny, 0.0, 0.0, NULL), "%s: fused != conv", p.what);
-    ck_assert_msg(tu_compare(p.what, got_blast.y, conv, p.ny, 0.0, 0.0, NULL), "%s: im2col_gemm != conv", p.what);
+    ck_assert_msg(tu_compare(p.what, got_blast.y, conv, p.ny, 0.0, 0.0, NULL), "%s: im2col_gemm != conv",
+                  p.what);
     compare_all(&p, &got, &ref, 0.0);
     results_free(&ref);
     results_free(&got);
@@ -369,11 +390,13 @@ START_TEST(test_all_outside) {
     run_device(tu_ctx(), &p, &got);
     const int64_t npix = p.oh * p.ow;
     for (size_t j = 0; j < p.ny; j++)
-      ck_assert_msg(got.y[j] == p.b[(j / (size_t)npix) % p.nb], "%s: y[%zu] = %g is not the bias", p.what, j,
-                    (double)got.y[j]);
+      ck_assert_msg(got.y[j] == p.b[(j / (size_t)npix) % p.nb], "%s: y[%zu] = %g is not the bias",
+                    p.what, j, (double)got.y[j]);
     for (size_t j = 0; j < p.nx; j++) ck_assert_msg(got.dx[j] == 0.0f, "%s: dx[%zu] != 0", p.what, j);
-    for (size_t j = 0; j < p.noff; j++) ck_assert_msg(got.doff[j] == 0.0f, "%s: doffset[%zu] != 0", p.what, j);
-    for (size_t j = 0; p.mask && j < p.nmask; j++) ck_assert_msg(got.dmask[j] == 0.0f, "%s: dmask[%zu] != 0", p.what, j);
+    for (size_t j = 0; j < p.noff; j++)
+      ck_assert_msg(got.doff[j] == 0.0f, "%s: doffset[%zu] != 0", p.what, j);
+    for (size_t j = 0; p.mask && j < p.nmask; j++)
+      ck_assert_msg(got.dmask[j] == 0.0f, "%s: dmask[%zu] != 0", p.what, j);
     for (size_t j = 0; j < p.nw; j++) ck_assert_msg(got.dw[j] == 0.0f, "%s: dw[%zu] != 0", p.what, j);
     ck_assert_msg(close_to(p.what, "db", got.db, ref.db, p.nb, 1e-5), "%s: db", p.what);
     results_free(&got);
@@ -395,10 +418,12 @@ START_TEST(test_nonfinite_offsets) {
     results got, ref;
     reference(&p, &ref);
     run_device(tu_ctx(), &p, &got);
-    for (size_t j = 0; j < p.ny; j++) ck_assert_msg(isfinite(got.y[j]), "%s: y[%zu] not finite", p.what, j);
+    for (size_t j = 0; j < p.ny; j++)
+      ck_assert_msg(isfinite(got.y[j]), "%s: y[%zu] not finite", p.what, j);
     for (size_t j = 0; j < p.noff; j++) {
       ck_assert_msg(isfinite(got.doff[j]), "%s: doffset[%zu] not finite", p.what, j);
-      if (!isfinite(p.off[j])) ck_assert_msg(got.doff[j] == 0.0f, "%s: doffset of a NaN/Inf offset != 0", p.what);
+      if (!isfinite(p.off[j]))
+        ck_assert_msg(got.doff[j] == 0.0f, "%s: doffset of a NaN/Inf offset != 0", p.what);
     }
     compare_all(&p, &got, &ref, 1e-5);
     results_free(&got);
@@ -421,7 +446,8 @@ START_TEST(test_partial_gradients) {
     dev t;
     dev_make(ctx, &p, &t);
     clnn_tensor *dx = mode == 0 ? t.dx : NULL, *doff = mode == 1 ? t.doff : NULL;
-    clnn_tensor *dmask = mode == 1 ? t.dmask : NULL, *dw = mode == 2 ? t.dw : NULL, *db = mode == 2 ? t.db : NULL;
+    clnn_tensor *dmask = mode == 1 ? t.dmask : NULL, *dw = mode == 2 ? t.dw : NULL,
+                *db = mode == 2 ? t.db : NULL;
     TU_OK(clnn_deform_conv2d_bwd(ctx, &p.d, t.x, t.off, t.mask, t.w, t.dy, dx, doff, dmask, dw, db));
     clnn_tensor *all[] = {t.dx, t.doff, t.dmask, t.dw, t.db}, *asked[] = {dx, doff, dmask, dw, db};
     const float *refs[] = {ref.dx, ref.doff, ref.dmask, ref.dw, ref.db};
@@ -429,8 +455,11 @@ START_TEST(test_partial_gradients) {
     for (int k = 0; k < 5; k++) {
       float *h = tu_download(all[k]);
       size_t n = clnn_tensor_numel(all[k]);
-      if (asked[k]) ck_assert_msg(close_to(p.what, names[k], h, refs[k], n, 1e-5), "%s: %s", p.what, names[k]);
-      else ck_assert_msg(isnan(h[0]) && isnan(h[n - 1]), "%s: %s written though not asked", p.what, names[k]);
+      if (asked[k])
+        ck_assert_msg(close_to(p.what, names[k], h, refs[k], n, 1e-5), "%s: %s", p.what, names[k]);
+      else
+        ck_assert_msg(isnan(h[0]) && isnan(h[n - 1]), "%s: %s written though not asked", p.what,
+                      names[k]);
       free(h);
     }
     dev_free(&t);
@@ -462,10 +491,12 @@ START_TEST(test_chunked_workspace) {
   TU_OK(clnn_context_create(&o, &ctx));
   dev t;
   dev_make(ctx, &p, &t);
-  ck_assert_int_eq(clnn_deform_conv2d_fwd(ctx, &p.d, t.x, t.off, t.mask, t.w, t.b, t.y), CLNN_ERR_UNSUPPORTED);
-  ck_assert(strstr(clnn_context_errmsg(ctx), "workspace") != NULL);
-  ck_assert_int_eq(clnn_deform_conv2d_bwd(ctx, &p.d, t.x, t.off, t.mask, t.w, t.dy, t.dx, NULL, NULL, NULL, NULL),
+  ck_assert_int_eq(clnn_deform_conv2d_fwd(ctx, &p.d, t.x, t.off, t.mask, t.w, t.b, t.y),
                    CLNN_ERR_UNSUPPORTED);
+  ck_assert(strstr(clnn_context_errmsg(ctx), "workspace") != NULL);
+  ck_assert_int_eq(
+      clnn_deform_conv2d_bwd(ctx, &p.d, t.x, t.off, t.mask, t.w, t.dy, t.dx, NULL, NULL, NULL, NULL),
+      CLNN_ERR_UNSUPPORTED);
   float *y = tu_download(t.y), *dx = tu_download(t.dx);
   ck_assert(isnan(y[0]) && isnan(dx[0]));
   free(y);
@@ -488,7 +519,8 @@ typedef struct fd_problem {
 
 static double fd_loss(void *arg) {
   fd_problem *p = arg;
-  ck_assert_int_eq(clnn__ref_deform_conv2d_fwd_f64(&p->d, p->x, p->off, p->mask, p->w, p->b, p->y), CLNN_SUCCESS);
+  ck_assert_int_eq(clnn__ref_deform_conv2d_fwd_f64(&p->d, p->x, p->off, p->mask, p->w, p->b, p->y),
+                   CLNN_SUCCESS);
   double s = 0.0;
   for (size_t i = 0; i < p->ny; i++) s += p->y[i] * p->dy[i];
   return s;
@@ -530,7 +562,8 @@ static void fd_offsets(fd_problem *p, int64_t oh, int64_t ow, tu_rng *r) {
             } else if (kind == 1) {
               pos = (double)(base + (int64_t)(tu_rng_next(r) % 3) - 1) + side;
             } else {
-              const double spots[] = {-1.0 + 1e-3, 0.0 + side, (double)(size - 1) + side, (double)size - 1e-3};
+              const double spots[] = {-1.0 + 1e-3, 0.0 + side, (double)(size - 1) + side,
+                                      (double)size - 1e-3};
               pos = spots[tu_rng_next(r) % 4];
             }
             p->off[((n * dg + og) * taps + t) * 2 * npix + axis * npix + q] = pos - (double)base;
@@ -561,14 +594,18 @@ static void fd_run(const clnn_deform_conv2d_desc *d, uint64_t seed) {
   p.dy = fd_array(p.ny, &r, -1, 1);
   p.y = fd_array(p.ny, &r, 0, 0);
   double *gx = fd_array(p.nx, &r, 0, 0), *goff = fd_array(p.noff, &r, 0, 0);
-  double *gm = fd_array(p.nmask, &r, 0, 0), *gw = fd_array(p.nw, &r, 0, 0), *gb = fd_array(p.nb, &r, 0, 0);
-  TU_OK(clnn__ref_deform_conv2d_bwd_f64(d, p.x, p.off, p.mask, p.w, p.dy, gx, goff, d->modulated ? gm : NULL, gw, gb));
+  double *gm = fd_array(p.nmask, &r, 0, 0), *gw = fd_array(p.nw, &r, 0, 0),
+         *gb = fd_array(p.nb, &r, 0, 0);
+  TU_OK(clnn__ref_deform_conv2d_bwd_f64(d, p.x, p.off, p.mask, p.w, p.dy, gx, goff,
+                                        d->modulated ? gm : NULL, gw, gb));
   char what[320];
   describe(d, true, what, sizeof what);
   const double h = 1e-6, tol = 1e-7;
-  ck_assert_msg(tu_fd_check(what, fd_loss, &p, p.x, p.nx, gx, h, tol), "%s: dx vs finite differences", what);
+  ck_assert_msg(tu_fd_check(what, fd_loss, &p, p.x, p.nx, gx, h, tol), "%s: dx vs finite differences",
+                what);
   ck_assert_msg(tu_fd_check(what, fd_loss, &p, p.off, p.noff, goff, h, tol), "%s: doffset vs FD", what);
-  if (d->modulated) ck_assert_msg(tu_fd_check(what, fd_loss, &p, p.mask, p.nmask, gm, h, tol), "%s: dmask vs FD", what);
+  if (d->modulated)
+    ck_assert_msg(tu_fd_check(what, fd_loss, &p, p.mask, p.nmask, gm, h, tol), "%s: dmask vs FD", what);
   ck_assert_msg(tu_fd_check(what, fd_loss, &p, p.w, p.nw, gw, h, tol), "%s: dw vs FD", what);
   ck_assert_msg(tu_fd_check(what, fd_loss, &p, p.b, p.nb, gb, h, tol), "%s: db vs FD", what);
   double *all[] = {p.x, p.off, p.mask, p.w, p.b, p.dy, p.y, gx, goff, gm, gw, gb};
@@ -611,7 +648,8 @@ static void assert_untouched(void) {
   clnn_tensor *outs[] = {bt.y, bt.dx, bt.doff, bt.dmask, bt.dw, bt.db};
   for (size_t k = 0; k < sizeof outs / sizeof outs[0]; k++) {
     float *h = tu_download(outs[k]);
-    for (size_t i = 0; i < clnn_tensor_numel(outs[k]); i++) ck_assert_msg(isnan(h[i]), "output %zu [%zu] written", k, i);
+    for (size_t i = 0; i < clnn_tensor_numel(outs[k]); i++)
+      ck_assert_msg(isnan(h[i]), "output %zu [%zu] written", k, i);
     free(h);
   }
 }
@@ -630,10 +668,13 @@ START_TEST(test_bad_pointers) {
   ck_assert(strstr(clnn_context_errmsg(ctx), "'offset'") != NULL);
   TU_FAILS(CLNN_ERR_NULL_POINTER, FWD(ctx, d, bt.x, bt.off, bt.mask, NULL, bt.b, bt.y));
   TU_FAILS(CLNN_ERR_NULL_POINTER, FWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, bt.b, NULL));
-  TU_FAILS(CLNN_ERR_NULL_POINTER, BWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, NULL, bt.dx, bt.doff, bt.dmask, bt.dw, bt.db));
+  TU_FAILS(CLNN_ERR_NULL_POINTER,
+           BWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, NULL, bt.dx, bt.doff, bt.dmask, bt.dw, bt.db));
   TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_deform_conv2d_desc_check(NULL, NULL, NULL));
-  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_deform_conv2d_fwd(d, NULL, bp.off, bp.mask, bp.w, NULL, bp.x));
-  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_deform_conv2d_bwd(d, bp.x, bp.off, bp.mask, bp.w, NULL, NULL, NULL, NULL, NULL, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER,
+           clnn_ref_deform_conv2d_fwd(d, NULL, bp.off, bp.mask, bp.w, NULL, bp.x));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_deform_conv2d_bwd(d, bp.x, bp.off, bp.mask, bp.w, NULL, NULL,
+                                                             NULL, NULL, NULL, NULL));
   assert_untouched();
 }
 END_TEST
@@ -645,7 +686,8 @@ START_TEST(test_bad_descriptors) {
   TU_FAILS(CLNN_ERR_INVALID_VALUE, FWD(ctx, &d, bt.x, bt.off, bt.mask, bt.w, bt.b, bt.y));
   ck_assert(strstr(clnn_context_errmsg(ctx), "offset_groups") != NULL);
   d.offset_groups = 0;
-  TU_FAILS(CLNN_ERR_INVALID_VALUE, BWD(ctx, &d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.dx, bt.doff, bt.dmask, bt.dw, bt.db));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE,
+           BWD(ctx, &d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.dx, bt.doff, bt.dmask, bt.dw, bt.db));
   d.offset_groups = -2;
   TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_deform_conv2d_desc_check(&d, NULL, NULL));
   d = bp.d;
@@ -660,7 +702,8 @@ START_TEST(test_bad_descriptors) {
   TU_FAILS(CLNN_ERR_INVALID_VALUE, FWD(ctx, &d, bt.x, bt.off, bt.mask, bt.w, bt.b, bt.y));
   d = bp.d;
   d.conv.n = -1;
-  TU_FAILS(CLNN_ERR_INVALID_VALUE, BWD(ctx, &d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.dx, bt.doff, bt.dmask, bt.dw, bt.db));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE,
+           BWD(ctx, &d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.dx, bt.doff, bt.dmask, bt.dw, bt.db));
   d = bp.d;
   d.conv.kh = 11;
   TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, FWD(ctx, &d, bt.x, bt.off, bt.mask, bt.w, bt.b, bt.y));
@@ -675,7 +718,8 @@ START_TEST(test_bad_descriptors) {
   d = clnn_deform_conv2d_desc_make(1, 1024, 256, 256, 1, 7, 7);
   d.conv.pad_h = d.conv.pad_w = 3;
   TU_OK(clnn_deform_conv2d_desc_check(&d, NULL, NULL));
-  TU_FAILS(CLNN_ERR_SIZE_OVERFLOW, BWD(ctx, &d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.dx, bt.doff, bt.dmask, bt.dw, bt.db));
+  TU_FAILS(CLNN_ERR_SIZE_OVERFLOW,
+           BWD(ctx, &d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.dx, bt.doff, bt.dmask, bt.dw, bt.db));
   ck_assert(strstr(clnn_context_errmsg(ctx), "patch matrix") != NULL);
   assert_untouched();
 }
@@ -686,16 +730,21 @@ START_TEST(test_bad_shapes) {
   const clnn_deform_conv2d_desc *d = &bp.d;
   /* offset / mask of the wrong shape: dg 1 instead of 2 */
   int64_t od[4] = {2, 18, 8, 8}, md[4] = {2, 9, 8, 8}, wd[4] = {6, 2, 3, 3};
-  clnn_tensor *off1 = tu_tensor(4, od, NULL), *mask1 = tu_tensor(4, md, NULL), *w2 = tu_tensor(4, wd, NULL);
+  clnn_tensor *off1 = tu_tensor(4, od, NULL), *mask1 = tu_tensor(4, md, NULL),
+              *w2 = tu_tensor(4, wd, NULL);
   TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, FWD(ctx, d, bt.x, off1, bt.mask, bt.w, bt.b, bt.y));
   ck_assert(strstr(clnn_context_errmsg(ctx), "[2,18,8,8]") != NULL);
   TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, FWD(ctx, d, bt.x, bt.off, mask1, bt.w, bt.b, bt.y));
-  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, BWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.dx, bt.doff, mask1, bt.dw, bt.db));
-  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, BWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.dx, off1, bt.dmask, bt.dw, bt.db));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH,
+           BWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.dx, bt.doff, mask1, bt.dw, bt.db));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH,
+           BWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.dx, off1, bt.dmask, bt.dw, bt.db));
   TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, FWD(ctx, d, bt.x, bt.off, bt.mask, w2, bt.b, bt.y));
-  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, BWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.dx, bt.doff, bt.dmask, w2, bt.db));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH,
+           BWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.dx, bt.doff, bt.dmask, w2, bt.db));
   /* dy with x's shape (4 channels, not 6) */
-  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, BWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, bt.x, bt.dx, bt.doff, bt.dmask, bt.dw, bt.db));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH,
+           BWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, bt.x, bt.dx, bt.doff, bt.dmask, bt.dw, bt.db));
   ck_assert(strstr(clnn_context_errmsg(ctx), "'dy'") != NULL);
   /* mask given for v1, missing for v2; dmask for v1 */
   clnn_deform_conv2d_desc v1 = bp.d;
@@ -703,8 +752,10 @@ START_TEST(test_bad_shapes) {
   TU_FAILS(CLNN_ERR_INVALID_VALUE, FWD(ctx, &v1, bt.x, bt.off, bt.mask, bt.w, bt.b, bt.y));
   TU_FAILS(CLNN_ERR_INVALID_VALUE, FWD(ctx, d, bt.x, bt.off, NULL, bt.w, bt.b, bt.y));
   ck_assert(strstr(clnn_context_errmsg(ctx), "mask") != NULL);
-  TU_FAILS(CLNN_ERR_INVALID_VALUE, BWD(ctx, &v1, bt.x, bt.off, NULL, bt.w, bt.dy, bt.dx, bt.doff, bt.dmask, bt.dw, bt.db));
-  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_ref_deform_conv2d_fwd(&v1, bp.x, bp.off, bp.mask, bp.w, NULL, bp.x));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE,
+           BWD(ctx, &v1, bt.x, bt.off, NULL, bt.w, bt.dy, bt.dx, bt.doff, bt.dmask, bt.dw, bt.db));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE,
+           clnn_ref_deform_conv2d_fwd(&v1, bp.x, bp.off, bp.mask, bp.w, NULL, bp.x));
   /* an int32 offset */
   clnn_tensor *oi;
   int64_t odd[4] = {2, 36, 8, 8};
@@ -729,15 +780,18 @@ START_TEST(test_bad_aliasing_and_context) {
   TU_OK(clnn_tensor_view(buf, 0, CLNN_FLOAT32, 4, od, &off_view));
   TU_OK(clnn_tensor_view(buf, 0, CLNN_FLOAT32, 4, od, &doff_view));
   TU_OK(clnn_tensor_view(buf, 64, CLNN_FLOAT32, 4, md, &dmask_view));
-  TU_FAILS(CLNN_ERR_ALIASING, BWD(ctx, d, bt.x, off_view, bt.mask, bt.w, bt.dy, bt.dx, doff_view, bt.dmask, bt.dw, bt.db));
-  TU_FAILS(CLNN_ERR_ALIASING, BWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.dx, doff_view, dmask_view, bt.dw, bt.db));
+  TU_FAILS(CLNN_ERR_ALIASING,
+           BWD(ctx, d, bt.x, off_view, bt.mask, bt.w, bt.dy, bt.dx, doff_view, bt.dmask, bt.dw, bt.db));
+  TU_FAILS(CLNN_ERR_ALIASING,
+           BWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.dx, doff_view, dmask_view, bt.dw, bt.db));
   ck_assert(strstr(clnn_context_errmsg(ctx), "dmask") != NULL);
   clnn_tensor_free(off_view);
   clnn_tensor_free(doff_view);
   clnn_tensor_free(dmask_view);
   clnn_buffer_free(buf);
   /* dx written over x itself */
-  TU_FAILS(CLNN_ERR_ALIASING, BWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.x, bt.doff, bt.dmask, bt.dw, bt.db));
+  TU_FAILS(CLNN_ERR_ALIASING,
+           BWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.x, bt.doff, bt.dmask, bt.dw, bt.db));
   ck_assert(strstr(clnn_context_errmsg(ctx), "'dx'") != NULL);
   /* a tensor of another context */
   clnn_context *other;
@@ -746,7 +800,8 @@ START_TEST(test_bad_aliasing_and_context) {
   clnn_tensor *xo;
   TU_OK(clnn_tensor_create(other, CLNN_FLOAT32, 4, xd, &xo));
   TU_FAILS(CLNN_ERR_CONTEXT_MISMATCH, FWD(ctx, d, xo, bt.off, bt.mask, bt.w, bt.b, bt.y));
-  TU_FAILS(CLNN_ERR_CONTEXT_MISMATCH, BWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, bt.dy, xo, bt.doff, bt.dmask, bt.dw, bt.db));
+  TU_FAILS(CLNN_ERR_CONTEXT_MISMATCH,
+           BWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, bt.dy, xo, bt.doff, bt.dmask, bt.dw, bt.db));
   clnn_tensor_free(xo);
   clnn_context_free(other);
   assert_untouched();
