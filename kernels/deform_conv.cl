@@ -13,7 +13,11 @@
  *  - K' order of the patch matrix: k' = t * Cg + c (tap-major, channel
  *    fastest), so one sampling point gives a contiguous run of channels and
  *    the sampling loops work on channel vectors (VEC floats).
- *  - colT / dcolT: per image [npix][C * taps], group g's K' block at g*Cg*taps.
+ *  - colT (the dW GEMM's B): per image [npix][C * taps], row p holding group
+ *    g's K' block at g * Cg * taps.
+ *  - dcolT (the gradient of every sample): per image [taps][pixels][C], so
+ *    that one tap's consecutive pixels are consecutive memory for the
+ *    backward kernels that walk them.
  *
  * Channel vectors: -DVEC=16, 4 or 1 divides both the channels of a group
  * and of an offset group, so a vector never crosses either.
@@ -219,8 +223,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_fwd_fus
  *  - want_dmask: dmask = sum over channels of dcol * sample.
  * Channel sums are a gather in a fixed order (vector lanes, then a pairwise
  * horizontal sum): no atomics.
- * Works on a band of output rows from oy0. dcol and col hold, per image,
- * dcol_img / col_img elements whose first row is pixel dcol_p0 / col_p0.
+ * Works on a band of output rows from oy0. dcolT holds dcol_pix pixels per
+ * tap plane from pixel dcol_p0; colT col_img elements per image from pixel
+ * col_p0.
  * -D: DC_BWD, VEC.
  * Args: xt, offset, mask, dcol, col, doffset, dmask at the chunk's first image.
  * NDRange (rows in the band, taps, images * DG), local (1, 1, 1).
@@ -228,7 +233,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_fwd_fus
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bwd_sample(
     CTENSOR(xt), CTENSOR(offset), CTENSOR(mask), CTENSOR(dcol), TENSOR(col), TENSOR(doffset),
     TENSOR(dmask), const int modulated, const int want_col, const int want_doff,
-    const int want_dmask, const int oy0, const int dcol_img, const int dcol_p0, const int col_img,
+    const int want_dmask, const int oy0, const int dcol_pix, const int dcol_p0, const int col_img,
     const int col_p0, const int C, const int G, const int DG, const int H, const int W,
     const int Ho, const int Wo, const int KH, const int KW, const int SH, const int SW,
     const int PH, const int PW, const int DH, const int DW) {
@@ -241,7 +246,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bwd_sam
   __global const float *X = AT(xt) + (size_t)img * (H + 3) * Wp * C;
   __global const float *OFF = AT(offset) + ((size_t)bi * taps + t) * 2 * npix;
   __global const float *MSK = AT(mask) + ((size_t)bi * taps + t) * npix;
-  __global const float *DCOL = AT(dcol) + (size_t)img * dcol_img;
+  __global const float *DCOL = AT(dcol) + (size_t)img * taps * dcol_pix * C + (size_t)t * dcol_pix * C;
   __global float *COL = AT(col) + (size_t)img * col_img;
   for (int ox = 0; ox < Wo; ox++) {
     const int p = oy * Wo + ox;
@@ -262,13 +267,12 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bwd_sam
     const float4 bw = open ? (float4)(hy * hx, hy * lx, ly * hx, ly * lx) : (float4)(0.0f);
     VT gy = (VT)(0.0f), gx = (VT)(0.0f), gm = (VT)(0.0f);
     __global const float *q = X + (size_t)base * C;
+    __global const float *dcol_row = DCOL + (size_t)(p - dcol_p0) * C;
     /* The offset group's channels, one conv group's run at a time: channel c of
-     * group g sits at g * Kd + t * Cg + (c - g * Cg) in a dcolT / colT row. */
+     * group g sits at g * Kd + t * Cg + (c - g * Cg) in a colT row. */
     for (int c = og * Cog; c < (og + 1) * Cog;) {
       const int g = c / Cg, c_end = min((og + 1) * Cog, (g + 1) * Cg);
-      const int shift = g * Kd + t * Cg - g * Cg;
-      __global const float *dcol_row = DCOL + (size_t)(p - dcol_p0) * ldcol + shift;
-      __global float *col_row = COL + (size_t)(p - col_p0) * ldcol + shift;
+      __global float *col_row = COL + (size_t)(p - col_p0) * ldcol + g * Kd + t * Cg - g * Cg;
       for (; c < c_end; c += VEC) {
         const VT v00 = VLOAD(q + c), v01 = VLOAD(q + C + c);
         const VT v10 = VLOAD(q + (size_t)Wp * C + c), v11 = VLOAD(q + (size_t)(Wp + 1) * C + c);
@@ -301,7 +305,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bwd_sam
  *  count: cnt[bi][t][cell] = points of tap t in cell;
  *  scan:  cnt becomes each (cell, tap) run's start, cell-major; cell_start[bi][cell];
  *  fill:  each tap walks its points in pixel order and appends them to its
- *         runs: sidx = the point's row in dcolT (p * C * taps + t * Cg),
+ *         runs: sidx = where the point's channels start in dcolT ((t * npix + p) * C),
  *         sw = its four corner weights times the mask.
  */
 int dc_cell(const dc_point pt, const int H, const int W) {
@@ -339,12 +343,12 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bucket_
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bucket_fill(
     CTENSOR(offset), CTENSOR(mask), ITENSOR(cnt), ITENSOR(sidx), TENSOR(sw), const int modulated,
-    const int C, const int G, const int DG, const int H, const int W, const int Ho, const int Wo,
+    const int C, const int DG, const int H, const int W, const int Ho, const int Wo,
     const int KH, const int KW, const int SH, const int SW, const int PH, const int PW,
     const int DH, const int DW) {
   const int t = get_global_id(0), bi = get_global_id(1), taps = KH * KW;
   if (t >= taps) return;
-  const int npix = Ho * Wo, ncells = (H + 1) * (W + 1), Cg = C / G;
+  const int npix = Ho * Wo, ncells = (H + 1) * (W + 1);
   __global int *cursor = AT(cnt) + ((size_t)bi * taps + t) * ncells;
   __global int *idx = AT(sidx) + (size_t)bi * taps * npix;
   __global float *wts = AT(sw) + (size_t)bi * taps * npix * 4;
@@ -359,7 +363,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bucket_
       const int pos = cursor[cell]++;
       const float fy = floor(pt.y), fx = floor(pt.x);
       const float ly = pt.y - fy, lx = pt.x - fx, hy = 1.0f - ly, hx = 1.0f - lx;
-      idx[pos] = p * C * taps + t * Cg;
+      idx[pos] = (t * npix + p) * C;
       vstore4((float4)(hy * hx, hy * lx, ly * hx, ly * lx) * pt.m, pos, wts);
     }
 }
@@ -385,16 +389,16 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_bucket_
  * the constant-trip loops over v unroll and the tests on nv disappear. */
 inline void dc_dx_gather(const int nv, __global const int *cell_start, __global const int *sidx,
                          __global const float *sw, __global const float *dcol,
-                         __global float *dx, const int C, const int G, const int DG,
+                         __global float *dx, const int C, const int DG,
                          const int H, const int W, const int npix, const int taps) {
   const int iy = get_global_id(0), c0 = get_global_id(1) * VEC * nv, img = get_global_id(2);
   if (iy >= H) return;
-  const int Cg = C / G, Cog = C / DG, og = c0 / Cog, g = c0 / Cg, bi = img * DG + og;
+  const int Cog = C / DG, og = c0 / Cog, bi = img * DG + og;
   const int ncells = (H + 1) * (W + 1);
   __global const int *cs = cell_start + (size_t)bi * (ncells + 1);
   __global const int *idx = sidx + (size_t)bi * taps * npix;
   __global const float *wts = sw + (size_t)bi * taps * npix * 4;
-  __global const float *D = dcol + (size_t)img * npix * C * taps + g * Cg * taps + (c0 - g * Cg);
+  __global const float *D = dcol + (size_t)img * taps * npix * C + c0;
   __global float *out = dx + ((size_t)img * C + c0) * H * W + (size_t)iy * W;
   for (int ix = 0; ix < W; ix++) {
     VT acc[4];
@@ -413,8 +417,8 @@ inline void dc_dx_gather(const int nv, __global const int *cell_start, __global 
 
 #define DX_GATHER_ARGS                                                                    \
   CITENSOR(cell_start), CITENSOR(sidx), CTENSOR(sw), CTENSOR(dcol), TENSOR(dx), const int C, \
-      const int G, const int DG, const int H, const int W, const int npix, const int taps
-#define DX_GATHER_PASS AT(cell_start), AT(sidx), AT(sw), AT(dcol), AT(dx), C, G, DG, H, W, npix, taps
+      const int DG, const int H, const int W, const int npix, const int taps
+#define DX_GATHER_PASS AT(cell_start), AT(sidx), AT(sw), AT(dcol), AT(dx), C, DG, H, W, npix, taps
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_dx_gather1(DX_GATHER_ARGS) {
   dc_dx_gather(1, DX_GATHER_PASS);
 }
@@ -530,71 +534,73 @@ __kernel void deform_conv_im2col(CTENSOR(x), CTENSOR(offset), CTENSOR(mask), TEN
 
 /*
  * deform_conv_dcol: the backward's first GEMM on CPU devices, for one band of
- * output pixels: dcolT[img][p][g*Kd + k'] = sum over k < Kg of
- * dy[img][g*Kg + k][p] * W'[g*Kg + k][k']. The depth Kg is small (often 64),
- * so one 8 x 32 tile is too little work for a work-group of its own (PoCL's
- * per-work-group cost dominated: 68 GFLOP/s through gemm_tile8x32); here one
- * work-item takes 8 pixels and every 32-column tile of K', the 8 x Kg slice of
- * dy staying in L1 across the tiles.
+ * output pixels: dcolT[img][t][p][g*Cg + c] = sum over k < Kg of
+ * dy[img][g*Kg + k][p] * W'[g*Kg + k][t*Cg + c]. The depth Kg is small (often
+ * 64), so one 8 x 32 tile is too little work for a work-group of its own
+ * (PoCL's per-work-group cost dominated: 68 GFLOP/s through gemm_tile8x32);
+ * here one work-item takes 8 pixels and every 32-channel tile of every tap,
+ * the 8 x Kg slice of dy staying in L1 across the tiles.
  * Args: dy (at the chunk's first image), W' (K x Kd), dcol; npix (pixels per
- * image), p0 / nband (the band's first pixel and pixel count), dcol_img /
- * dcol_p0 (dcolT elements per image, pixel of its first row).
+ * image), p0 / nband (the band's first pixel and pixel count), dcol_pix /
+ * dcol_p0 (pixels per tap plane of dcolT, pixel of its first row).
  * NDRange (ceil(nband / 8), G, images), local (1, 1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_dcol(
-    CTENSOR(dy), CTENSOR(wperm), TENSOR(dcol), const int K, const int G, const int npix,
-    const int p0, const int nband, const int Kd, const int ldcol, const int dcol_img,
-    const int dcol_p0) {
+    CTENSOR(dy), CTENSOR(wperm), TENSOR(dcol), const int K, const int G, const int C, const int taps,
+    const int npix, const int p0, const int nband, const int dcol_pix, const int dcol_p0) {
   const int m0 = get_global_id(0) * 8, g = get_global_id(1), img = get_global_id(2);
   if (m0 >= nband) return;
-  const int Kg = K / G;
+  const int Kg = K / G, Cg = C / G, Kd = taps * Cg;
   __global const float *A = AT(dy) + ((size_t)img * K + (size_t)g * Kg) * npix + p0 + m0;
   __global const float *B = AT(wperm) + (size_t)g * Kg * Kd;
-  __global float *Cm =
-      AT(dcol) + (size_t)img * dcol_img + (size_t)(p0 + m0 - dcol_p0) * ldcol + (size_t)g * Kd;
+  __global float *out = AT(dcol) + (size_t)img * taps * dcol_pix * C + (size_t)(p0 + m0 - dcol_p0) * C + g * Cg;
   const int mvalid = min(8, nband - m0);
-  for (int n0 = 0; n0 < Kd; n0 += 32) {
-    float16 acc0[8], acc1[8];
-    for (int i = 0; i < 8; i++) acc0[i] = acc1[i] = (float16)(0.0f);
-    const int nvalid = min(32, Kd - n0);
-    for (int k = 0; k < Kg; k++) {
-      float8 a8;
-      if (mvalid == 8) {
-        a8 = vload8(0, A + (size_t)k * npix);
-      } else {
-        float t8[8];
-        for (int i = 0; i < 8; i++) t8[i] = A[(size_t)k * npix + min(i, mvalid - 1)];
-        a8 = vload8(0, t8);
+  for (int t = 0; t < taps; t++) {
+    for (int n0 = 0; n0 < Cg; n0 += 32) {
+      const int nvalid = min(32, Cg - n0);
+      __global const float *Bt = B + t * Cg + n0;
+      float16 acc0[8], acc1[8];
+      for (int i = 0; i < 8; i++) acc0[i] = acc1[i] = (float16)(0.0f);
+      for (int k = 0; k < Kg; k++) {
+        float8 a8;
+        if (mvalid == 8) {
+          a8 = vload8(0, A + (size_t)k * npix);
+        } else {
+          float t8[8];
+          for (int i = 0; i < 8; i++) t8[i] = A[(size_t)k * npix + min(i, mvalid - 1)];
+          a8 = vload8(0, t8);
+        }
+        float16 b0, b1;
+        if (nvalid == 32) {
+          b0 = vload16(0, Bt + (size_t)k * Kd);
+          b1 = vload16(1, Bt + (size_t)k * Kd);
+        } else {
+          float row[32];
+          for (int j = 0; j < 32; j++) row[j] = j < nvalid ? Bt[(size_t)k * Kd + j] : 0.0f;
+          b0 = vload16(0, row);
+          b1 = vload16(1, row);
+        }
+        acc0[0] = fma((float16)(a8.s0), b0, acc0[0]); acc1[0] = fma((float16)(a8.s0), b1, acc1[0]);
+        acc0[1] = fma((float16)(a8.s1), b0, acc0[1]); acc1[1] = fma((float16)(a8.s1), b1, acc1[1]);
+        acc0[2] = fma((float16)(a8.s2), b0, acc0[2]); acc1[2] = fma((float16)(a8.s2), b1, acc1[2]);
+        acc0[3] = fma((float16)(a8.s3), b0, acc0[3]); acc1[3] = fma((float16)(a8.s3), b1, acc1[3]);
+        acc0[4] = fma((float16)(a8.s4), b0, acc0[4]); acc1[4] = fma((float16)(a8.s4), b1, acc1[4]);
+        acc0[5] = fma((float16)(a8.s5), b0, acc0[5]); acc1[5] = fma((float16)(a8.s5), b1, acc1[5]);
+        acc0[6] = fma((float16)(a8.s6), b0, acc0[6]); acc1[6] = fma((float16)(a8.s6), b1, acc1[6]);
+        acc0[7] = fma((float16)(a8.s7), b0, acc0[7]); acc1[7] = fma((float16)(a8.s7), b1, acc1[7]);
       }
-      float16 b0, b1;
-      if (nvalid == 32) {
-        b0 = vload16(0, B + (size_t)k * Kd + n0);
-        b1 = vload16(1, B + (size_t)k * Kd + n0);
-      } else {
-        float row[32];
-        for (int j = 0; j < 32; j++) row[j] = j < nvalid ? B[(size_t)k * Kd + n0 + j] : 0.0f;
-        b0 = vload16(0, row);
-        b1 = vload16(1, row);
-      }
-      acc0[0] = fma((float16)(a8.s0), b0, acc0[0]); acc1[0] = fma((float16)(a8.s0), b1, acc1[0]);
-      acc0[1] = fma((float16)(a8.s1), b0, acc0[1]); acc1[1] = fma((float16)(a8.s1), b1, acc1[1]);
-      acc0[2] = fma((float16)(a8.s2), b0, acc0[2]); acc1[2] = fma((float16)(a8.s2), b1, acc1[2]);
-      acc0[3] = fma((float16)(a8.s3), b0, acc0[3]); acc1[3] = fma((float16)(a8.s3), b1, acc1[3]);
-      acc0[4] = fma((float16)(a8.s4), b0, acc0[4]); acc1[4] = fma((float16)(a8.s4), b1, acc1[4]);
-      acc0[5] = fma((float16)(a8.s5), b0, acc0[5]); acc1[5] = fma((float16)(a8.s5), b1, acc1[5]);
-      acc0[6] = fma((float16)(a8.s6), b0, acc0[6]); acc1[6] = fma((float16)(a8.s6), b1, acc1[6]);
-      acc0[7] = fma((float16)(a8.s7), b0, acc0[7]); acc1[7] = fma((float16)(a8.s7), b1, acc1[7]);
-    }
-    for (int i = 0; i < mvalid; i++) {
-      __global float *crow = Cm + (size_t)i * ldcol + n0;
-      if (nvalid == 32) {
-        vstore16(acc0[i], 0, crow);
-        vstore16(acc1[i], 1, crow);
-      } else {
-        float row[32];
-        vstore16(acc0[i], 0, row);
-        vstore16(acc1[i], 1, row);
-        for (int j = 0; j < nvalid; j++) crow[j] = row[j];
+      __global float *tap_out = out + (size_t)t * dcol_pix * C + n0;
+      for (int i = 0; i < mvalid; i++) {
+        __global float *crow = tap_out + (size_t)i * C;
+        if (nvalid == 32) {
+          vstore16(acc0[i], 0, crow);
+          vstore16(acc1[i], 1, crow);
+        } else {
+          float row[32];
+          vstore16(acc0[i], 0, row);
+          vstore16(acc1[i], 1, row);
+          for (int j = 0; j < nvalid; j++) crow[j] = row[j];
+        }
       }
     }
   }

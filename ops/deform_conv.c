@@ -15,7 +15,7 @@
  * within a chunk per band of about 512 output pixels, so that what one step
  * writes the next reads from cache:
  *  1. dcolT = dy^T W' (GEMM, W' = weights in K' order): the gradient of every
- *     sample, channel-contiguous per sampling point;
+ *     sample, stored [tap][pixel][channel];
  *  2. deform_conv_bwd_sample walks the band's sampling points once: colT (for
  *     dw), doffset and dmask (sums over the offset group's channels);
  *  3. dW' += dy colT over the band's pixels, image by image (beta = 1 after
@@ -419,6 +419,7 @@ typedef struct bwd_plan {
   bool dsample; /* dcolT is needed: dx, doffset or dmask */
   bool sample;  /* deform_conv_bwd_sample runs: doffset, dmask or dw */
   int64_t band_rows, band_pix;
+  int64_t dcol_pix; /* pixels per tap plane of dcolT: the image (dx wanted) or a band */
   int64_t wperm, dwperm;                        /* fixed: K x Kd each */
   int64_t fixed;                                /* their total */
   int64_t xt, dcol, col, cnt, cstart, sidx, sw; /* per-image sizes; 0 when unused */
@@ -441,7 +442,8 @@ static bwd_plan plan_bwd(const dc_geom *g, bool dx, bool doff, bool dmask, bool 
   p.dwperm = dw ? kkd : 0;
   p.fixed = p.wperm + p.dwperm;
   p.xt = p.sample ? g->hp * g->wp * g->d->c : 0;
-  p.dcol = p.dsample ? (dx ? g->npix : p.band_pix) * g->ldcol : 0;
+  p.dcol_pix = dx ? g->npix : p.band_pix;
+  p.dcol = p.dsample ? p.dcol_pix * g->ldcol : 0;
   p.col = dw ? p.band_pix * g->ldcol : 0;
   p.cnt = dx ? g->dg * g->taps * g->ncells : 0;
   p.cstart = dx ? g->dg * (g->ncells + 1) : 0;
@@ -478,10 +480,10 @@ typedef struct bwd_band {
   int64_t dcol_p0;  /* pixel of dcolT's first row: 0 (whole images) or p0 */
 } bwd_band;
 
-/* Step 1: dcolT[img][p][g*Kd + k'] = sum over the group's output channels of
+/* Step 1: dcolT[img][t][p][g*Cg + c] = sum over the group's output channels of
  * dy * W'. CPU devices: deform_conv_dcol (the depth Kg is too small for
  * gemm_tile8x32's one tile per work-group: measured on the anchor problem,
- * interleaved, 10.9 against 15 ms); elsewhere the GEMM engine. */
+ * interleaved, 10.9 against 15 ms); elsewhere one GEMM per tap. */
 static clnn_status bwd_dcol(clnn_context *ctx, const dc_geom *g, const bwd_plan *p, const bwd_layout *l,
                             const clnn_tensor *dy, cl_mem ws, const bwd_band *b, const char *op) {
   const clnn_conv2d_desc *d = g->d;
@@ -489,33 +491,36 @@ static clnn_status bwd_dcol(clnn_context *ctx, const dc_geom *g, const bwd_plan 
     clnn_kernel_ref k;
     CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_dcol", &k));
     size_t global[3] = {(size_t)ceil_div(b->npix, 8), (size_t)d->groups, (size_t)b->nimg};
-    return clnn__launch(
-        ctx, &k,
-        CLNN_ARGS(DC_ARG(at_image(dy, b->img0, d->k * g->npix)), DC_ARG(ws_at(ws, l->wperm)),
-                  DC_ARG(ws_at(ws, l->dcol)), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->groups),
-                  CLNN_ARG_I32(g->npix), CLNN_ARG_I32(b->p0), CLNN_ARG_I32(b->npix), CLNN_ARG_I32(g->kd),
-                  CLNN_ARG_I32(g->ldcol), CLNN_ARG_I32(p->dcol), CLNN_ARG_I32(b->dcol_p0)),
-        3, global, LOCAL1, op);
+    return clnn__launch(ctx, &k,
+                        CLNN_ARGS(DC_ARG(at_image(dy, b->img0, d->k * g->npix)), DC_ARG(ws_at(ws, l->wperm)),
+                                  DC_ARG(ws_at(ws, l->dcol)), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->groups),
+                                  CLNN_ARG_I32(d->c), CLNN_ARG_I32(g->taps), CLNN_ARG_I32(g->npix),
+                                  CLNN_ARG_I32(b->p0), CLNN_ARG_I32(b->npix), CLNN_ARG_I32(p->dcol_pix),
+                                  CLNN_ARG_I32(b->dcol_p0)),
+                        3, global, LOCAL1, op);
   }
-  clnn_gemm_job j = clnn__gemm_job(b->npix, g->kd, g->kg);
-  j.nb1 = b->nimg;
-  j.nb2 = d->groups;
-  j.a = clnn__mem(dy); /* dy_g is Kg x npix: A = (the band's columns of dy_g)^T */
-  j.a_off = (size_t)(clnn__off(dy) + (cl_ulong)(b->img0 * d->k * g->npix + b->p0));
-  j.a_trans = true;
-  j.lda = g->npix;
-  j.a_s1 = d->k * g->npix;
-  j.a_s2 = g->kg * g->npix;
-  j.b = ws;
-  j.b_off = (size_t)l->wperm;
-  j.ldb = g->kd;
-  j.b_s2 = g->kg * g->kd;
-  j.c = ws;
-  j.c_off = (size_t)(l->dcol + (b->p0 - b->dcol_p0) * g->ldcol);
-  j.ldc = g->ldcol;
-  j.c_s1 = p->dcol;
-  j.c_s2 = g->kd;
-  return clnn__gemm_run(ctx, &j, op);
+  for (int64_t t = 0; t < g->taps; t++) {
+    clnn_gemm_job j = clnn__gemm_job(b->npix, g->cg, g->kg);
+    j.nb1 = b->nimg;
+    j.nb2 = d->groups;
+    j.a = clnn__mem(dy); /* dy_g is Kg x npix: A = (the band's columns of dy_g)^T */
+    j.a_off = (size_t)(clnn__off(dy) + (cl_ulong)(b->img0 * d->k * g->npix + b->p0));
+    j.a_trans = true;
+    j.lda = g->npix;
+    j.a_s1 = d->k * g->npix;
+    j.a_s2 = g->kg * g->npix;
+    j.b = ws; /* the tap's Cg columns of W'_g */
+    j.b_off = (size_t)(l->wperm + t * g->cg);
+    j.ldb = g->kd;
+    j.b_s2 = g->kg * g->kd;
+    j.c = ws;
+    j.c_off = (size_t)(l->dcol + (t * p->dcol_pix + b->p0 - b->dcol_p0) * d->c);
+    j.ldc = d->c;
+    j.c_s1 = p->dcol;
+    j.c_s2 = g->cg;
+    CLNN_TRY(clnn__gemm_run(ctx, &j, op));
+  }
+  return CLNN_SUCCESS;
 }
 
 /* Step 2: the band's colT, doffset and dmask. */
@@ -537,7 +542,7 @@ static clnn_status bwd_sample(clnn_context *ctx, const dc_geom *g, const bwd_pla
                 DC_ARG(ws_at(ws, l->col)), DC_ARG(at_image(doffset, b->img0, off_image)),
                 DC_ARG(at_image(dmask, b->img0, mask_image)), CLNN_ARG_I32(g->desc->modulated),
                 CLNN_ARG_I32(p->dw), CLNN_ARG_I32(p->doff), CLNN_ARG_I32(p->dmask), CLNN_ARG_I32(b->r0),
-                CLNN_ARG_I32(p->dcol), CLNN_ARG_I32(b->dcol_p0), CLNN_ARG_I32(p->col),
+                CLNN_ARG_I32(p->dcol_pix), CLNN_ARG_I32(b->dcol_p0), CLNN_ARG_I32(p->col),
                 CLNN_ARG_I32(b->p0), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->dg),
                 DC_GEOM_ARGS(g)),
       3, global, LOCAL1, op);
@@ -600,15 +605,15 @@ static clnn_status bwd_dx(clnn_context *ctx, const dc_geom *g, const bwd_layout 
       ctx, &kfill,
       CLNN_ARGS(DC_ARG(off), DC_ARG(at_image(mask, img0, mask_image)), DC_ARG(ws_at(ws, l->cnt)),
                 DC_ARG(ws_at(ws, l->sidx)), DC_ARG(ws_at(ws, l->sw)), CLNN_ARG_I32(g->desc->modulated),
-                CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
+                CLNN_ARG_I32(d->c), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
       2, gtaps, LOCAL1, op));
   size_t ggather[3] = {(size_t)d->h, (size_t)(d->c / (g->vec * g->dxv)), (size_t)nimg};
   return clnn__launch(
       ctx, &kgather,
       CLNN_ARGS(DC_ARG(ws_at(ws, l->cstart)), DC_ARG(ws_at(ws, l->sidx)), DC_ARG(ws_at(ws, l->sw)),
                 DC_ARG(ws_at(ws, l->dcol)), DC_ARG(at_image(dx, img0, d->c * d->h * d->w)),
-                CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->dg), CLNN_ARG_I32(d->h),
-                CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->npix), CLNN_ARG_I32(g->taps)),
+                CLNN_ARG_I32(d->c), CLNN_ARG_I32(g->dg), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w),
+                CLNN_ARG_I32(g->npix), CLNN_ARG_I32(g->taps)),
       3, ggather, LOCAL1, op);
 }
 
