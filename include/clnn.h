@@ -500,8 +500,9 @@ clnn_status clnn_deform_conv2d_fwd_algo(const clnn_context *ctx, const clnn_defo
  * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (mask given for v1 or missing
  * for v2, a tensor not float32), CLNN_ERR_SHAPE_MISMATCH,
  * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING, CLNN_ERR_UNSUPPORTED,
- * CLNN_ERR_BUILD_FAILED, CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL,
- * CLNN_ERR_BLAS.
+ * CLNN_ERR_SIZE_OVERFLOW (im2col_gemm only: one image's patch matrix,
+ * out_h*out_w x c*kh*kw, over 2^31 - 1 elements), CLNN_ERR_BUILD_FAILED,
+ * CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL, CLNN_ERR_BLAS.
  */
 clnn_status clnn_deform_conv2d_fwd(clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
                                    const clnn_tensor *x, const clnn_tensor *offset,
@@ -519,7 +520,10 @@ clnn_status clnn_deform_conv2d_fwd(clnn_context *ctx, const clnn_deform_conv2d_d
  * contributions in a fixed order, so repeated calls give the same bits (dx is
  * a gather over sampling points bucketed by the pixel cell they fall in).
  * Inputs as for clnn_deform_conv2d_fwd (no bias is needed). Outputs must not
- * overlap the inputs or each other. Statuses: as clnn_deform_conv2d_fwd.
+ * overlap the inputs or each other. Statuses: as clnn_deform_conv2d_fwd, with
+ * CLNN_ERR_SIZE_OVERFLOW whenever one image's patch matrix (out_h*out_w x
+ * c*kh*kw) has over 2^31 - 1 elements, and CLNN_ERR_INVALID_VALUE for a
+ * dmask with v1.
  */
 clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
                                    const clnn_tensor *x, const clnn_tensor *offset,
