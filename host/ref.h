@@ -46,4 +46,15 @@ clnn_status clnn__ref_roi_fwd_f64(const clnn_roi_desc *d, const double *x, const
 clnn_status clnn__ref_roi_bwd_f64(const clnn_roi_desc *d, const double *dy, const float *rois,
                                   const int32_t *argmax, double *dx);
 
+/* ----------------------------------------------------------- deform_conv */
+/* Deformable convolution v1/v2 (clnn_deform_conv2d_desc); mask NULL for v1,
+ * b may be NULL; backward outputs may be NULL to skip them. */
+clnn_status clnn__ref_deform_conv2d_fwd_f64(const clnn_deform_conv2d_desc *d, const double *x,
+                                            const double *offset, const double *mask, const double *w,
+                                            const double *b, double *y);
+clnn_status clnn__ref_deform_conv2d_bwd_f64(const clnn_deform_conv2d_desc *d, const double *x,
+                                            const double *offset, const double *mask, const double *w,
+                                            const double *dy, double *dx, double *doffset,
+                                            double *dmask, double *dw, double *db);
+
 #endif

@@ -414,7 +414,133 @@ clnn_status clnn_ref_conv2d_fwd(const clnn_conv2d_desc *desc, const float *x, co
 
 
 /* ------------------------------------------------------------- deform_conv */
-/* (issue 4: deformable convolution v1/v2, forward and backward) */
+
+/**
+ * Deformable 2-D convolution: v1 (Dai et al. 2017) and v2, modulated by a
+ * mask (Zhu et al. 2019), with torchvision.ops.deform_conv2d's semantics, NCHW:
+ *   x: (n, c, h, w)              offset: (n, 2*dg*kh*kw, out_h, out_w)
+ *   w: (k, c/groups, kh, kw)     mask:   (n, dg*kh*kw, out_h, out_w)  (v2 only)
+ *   b: (k) or NULL               y:      (n, k, out_h, out_w)
+ * where dg = offset_groups and out_h, out_w are those of the plain
+ * convolution conv (clnn_conv2d_desc). Input channel ci belongs to offset
+ * group ci / (c / dg). For tap (i, j) (tap index t = i*kw + j) of offset
+ * group g, offset channel 2*(g*kh*kw + t) holds the vertical shift dy and
+ * channel 2*(g*kh*kw + t) + 1 the horizontal shift dx; mask channel
+ * g*kh*kw + t holds the modulation m (m = 1 for v1).
+ *
+ * Output (oy, ox) reads tap (i, j) of channel ci at
+ *   py = (oy*stride_h - pad_h + i*dilation_h) + dy,
+ *   px = (ox*stride_w - pad_w + j*dilation_w) + dx
+ * by bilinear interpolation between the four pixels around (py, px), a pixel
+ * outside the image counting as zero; a point with py <= -1, py >= h,
+ * px <= -1 or px >= w reads zero. Then
+ *   y[k] = act(sum over ci, i, j of w[k][ci][i][j] * m * sample + b[k]).
+ *
+ * Non-finite offsets: a NaN or infinite shift makes its sample read zero (no
+ * memory outside x is ever read); that sample adds nothing to y, dx or dmask,
+ * and its doffset is zero. A NaN or infinite mask value propagates (NaN).
+ *
+ * Gradients are those of torchvision: bilinear interpolation has kinks where
+ * py or px is an integer; there doffset is the one-sided derivative toward
+ * larger coordinates (torchvision's get_coordinate_weight), including at
+ * py = -1 or px = -1 exactly, where the forward value is still zero.
+ *
+ * conv.act / conv.act_alpha apply to the forward output after the bias, as for
+ * clnn_conv2d_fwd; the backward function ignores them (dy is the gradient of
+ * the output before the activation).
+ */
+typedef struct clnn_deform_conv2d_desc {
+  clnn_conv2d_desc conv; /* sizes, stride, padding, dilation, groups, activation */
+  int64_t offset_groups; /* dg >= 1, divides conv.c */
+  int modulated;         /* 1: v2, a mask tensor is passed; 0: v1, mask must be NULL */
+} clnn_deform_conv2d_desc;
+
+/**
+ * A descriptor with the given sizes, stride 1, no padding, dilation 1, one
+ * group, one offset group, no mask (v1) and no activation.
+ */
+clnn_deform_conv2d_desc clnn_deform_conv2d_desc_make(int64_t n, int64_t c, int64_t h, int64_t w,
+                                                     int64_t k, int64_t kh, int64_t kw);
+
+/**
+ * Validate a descriptor and compute the output size (out_h / out_w may be
+ * NULL). Statuses: those of clnn_conv2d_desc_check, and CLNN_ERR_INVALID_VALUE
+ * (offset_groups not in [1, c] or not dividing c, modulated not 0 or 1),
+ * CLNN_ERR_SIZE_OVERFLOW (offset or mask over 2^31 - 1 elements).
+ */
+clnn_status clnn_deform_conv2d_desc_check(const clnn_deform_conv2d_desc *desc, int64_t *out_h,
+                                          int64_t *out_w);
+
+/** Algorithms of the forward deformable convolution. */
+typedef enum clnn_deform_conv_algo {
+  /* CPU devices (own GEMM engine): x is copied once into zero-bordered
+   * channel-last planes; each work-item samples the patches of 8 output
+   * pixels into local memory and multiplies them with every output channel
+   * of its group (no patch matrix in global memory). */
+  CLNN_DEFORM_CONV_ALGO_FUSED = 0,
+  /* elsewhere: deformable im2col into the workspace, then a GEMM (CLBlast). */
+  CLNN_DEFORM_CONV_ALGO_IM2COL_GEMM = 1,
+  CLNN_DEFORM_CONV_ALGO_COUNT_
+} clnn_deform_conv_algo;
+
+/** Name of an algorithm ("fused", "im2col_gemm"; "unknown" out of range). */
+const char *clnn_deform_conv_algo_name(clnn_deform_conv_algo algo);
+
+/** The algorithm clnn_deform_conv2d_fwd would run for desc on this context. */
+clnn_status clnn_deform_conv2d_fwd_algo(const clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
+                                        clnn_deform_conv_algo *algo);
+
+/**
+ * y = act(deform_conv(x, offset, mask, w) + b). mask must be given exactly
+ * when desc->modulated is 1; b may be NULL. Tensors must have exactly the
+ * shapes above and belong to ctx; y must not overlap any input. Scratch memory
+ * comes from the context's workspace: images are processed in chunks under
+ * workspace_limit (CLNN_ERR_UNSUPPORTED, with the size needed, when one image
+ * does not fit). Statuses: those of clnn_deform_conv2d_desc_check,
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (mask given for v1 or missing
+ * for v2, a tensor not float32), CLNN_ERR_SHAPE_MISMATCH,
+ * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING, CLNN_ERR_UNSUPPORTED,
+ * CLNN_ERR_SIZE_OVERFLOW (im2col_gemm only: one image's patch matrix,
+ * out_h*out_w x c*kh*kw, over 2^31 - 1 elements), CLNN_ERR_BUILD_FAILED,
+ * CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL, CLNN_ERR_BLAS.
+ */
+clnn_status clnn_deform_conv2d_fwd(clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
+                                   const clnn_tensor *x, const clnn_tensor *offset,
+                                   const clnn_tensor *mask, const clnn_tensor *w,
+                                   const clnn_tensor *b, clnn_tensor *y);
+
+/**
+ * Backward pass: given dy (n, k, out_h, out_w), the gradient of the loss with
+ * respect to y (before any activation), compute
+ *   dx (shape of x), doffset (shape of offset), dmask (shape of mask, v2
+ *   only), dw (shape of w) and db (k).
+ * Every output may be NULL to skip it (dmask must be NULL for v1); work that
+ * only a skipped output needs is not done. Each output is overwritten, not
+ * accumulated into. Deterministic: no atomics; every element sums its
+ * contributions in a fixed order, so repeated calls give the same bits (dx is
+ * a gather over sampling points bucketed by the pixel cell they fall in).
+ * Inputs as for clnn_deform_conv2d_fwd (no bias is needed). Outputs must not
+ * overlap the inputs or each other. Statuses: as clnn_deform_conv2d_fwd, with
+ * CLNN_ERR_SIZE_OVERFLOW whenever one image's patch matrix (out_h*out_w x
+ * c*kh*kw) has over 2^31 - 1 elements, and CLNN_ERR_INVALID_VALUE for a
+ * dmask with v1.
+ */
+clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
+                                   const clnn_tensor *x, const clnn_tensor *offset,
+                                   const clnn_tensor *mask, const clnn_tensor *w,
+                                   const clnn_tensor *dy, clnn_tensor *dx, clnn_tensor *doffset,
+                                   clnn_tensor *dmask, clnn_tensor *dw, clnn_tensor *db);
+
+/** Host reference of clnn_deform_conv2d_fwd (mask NULL for v1, b may be NULL). */
+clnn_status clnn_ref_deform_conv2d_fwd(const clnn_deform_conv2d_desc *desc, const float *x,
+                                       const float *offset, const float *mask, const float *w,
+                                       const float *b, float *y);
+
+/** Host reference of clnn_deform_conv2d_bwd; NULL outputs are skipped. */
+clnn_status clnn_ref_deform_conv2d_bwd(const clnn_deform_conv2d_desc *desc, const float *x,
+                                       const float *offset, const float *mask, const float *w,
+                                       const float *dy, float *dx, float *doffset, float *dmask,
+                                       float *dw, float *db);
 
 
 /* --------------------------------------------------------------------- roi */
