@@ -22,4 +22,11 @@ void clnn__ref_to_f32(float *dst, const double *src, size_t n);
 clnn_status clnn__ref_conv2d_fwd_f64(const clnn_conv2d_desc *d, const double *x, const double *w,
                                      const double *b, double *y);
 
+/* ------------------------------------------------------------------- act */
+/* f'(v) of one activation (clnn__ref_act is f itself, in runtime/internal.h);
+ * PyTorch's one-sided choices at the kinks, as kernels/common.h act_grad_*. */
+double clnn__ref_act_deriv(double v, clnn_activation act, double alpha);
+clnn_status clnn__ref_act_fwd_f64(const clnn_act_desc *d, const double *x, double *y);
+clnn_status clnn__ref_act_bwd_f64(const clnn_act_desc *d, const double *x, const double *dy, double *dx);
+
 #endif

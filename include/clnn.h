@@ -430,7 +430,80 @@ clnn_status clnn_ref_conv2d_fwd(const clnn_conv2d_desc *desc, const float *x, co
 
 
 /* --------------------------------------------------------------------- act */
-/* (issue 8: activation ops, forward and backward) */
+
+/*
+ * Activation layers, forward and backward, on NCHW float32 tensors.
+ *
+ * Plain form (gate = CLNN_GATE_NONE): y = f(x) element by element, with f one
+ * of clnn_activation (alpha: LeakyReLU's negative slope, ELU's alpha).
+ *
+ * Gated forms split x along the channel axis into a = x[:, :c/2] and
+ * b = x[:, c/2:] and give y of c/2 channels:
+ *   CLNN_GATE_FIRST:  y = f(a) * b   SwiGLU with CLNN_ACT_SILU, GeGLU with
+ *                                    CLNN_ACT_GELU (or GELU_TANH), as in
+ *                                    `a, b = x.chunk(2, 1); F.silu(a) * b`
+ *   CLNN_GATE_SECOND: y = a * f(b)   PyTorch's F.glu(x, 1) with CLNN_ACT_SIGMOID
+ *
+ * Shapes: x is (n, c, h, w); y and dy are (n, c, h, w), or (n, c/2, h, w)
+ * when gated; dx has x's shape. For outputs of fully connected layers a
+ * tensor may also be (n, c) when h == w == 1, or (n, c, h) when w == 1.
+ *
+ * NaN propagates as in PyTorch: f(NaN) is NaN for every f; the backward of
+ * the piecewise functions at NaN takes PyTorch's branch (see kernels/common.h).
+ */
+typedef enum clnn_act_gate {
+  CLNN_GATE_NONE = 0,
+  CLNN_GATE_FIRST = 1,
+  CLNN_GATE_SECOND = 2,
+  CLNN_GATE_COUNT_
+} clnn_act_gate;
+
+typedef struct clnn_act_desc {
+  int64_t n, c, h, w; /* input batch, channels (even when gated), height, width */
+  clnn_activation act;
+  float alpha;        /* LEAKY_RELU slope, ELU alpha; must be finite */
+  clnn_act_gate gate;
+} clnn_act_desc;
+
+/** A plain (ungated) descriptor; alpha is 0.01 for LEAKY_RELU, 1 for ELU, else 0. */
+clnn_act_desc clnn_act_desc_make(int64_t n, int64_t c, int64_t h, int64_t w, clnn_activation act);
+
+/** SwiGLU: gate CLNN_GATE_FIRST with SiLU. c is the input's channel count (even). */
+clnn_act_desc clnn_act_desc_swiglu(int64_t n, int64_t c, int64_t h, int64_t w);
+
+/** GeGLU: gate CLNN_GATE_FIRST with the erf form of GELU. */
+clnn_act_desc clnn_act_desc_geglu(int64_t n, int64_t c, int64_t h, int64_t w);
+
+/**
+ * Validate a descriptor; *out_c (may be NULL) receives y's channel count.
+ * Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (non-positive or
+ * over 2^30 sizes, unknown act or gate, odd c when gated),
+ * CLNN_ERR_NOT_FINITE (alpha NaN or infinite), CLNN_ERR_SIZE_OVERFLOW (a
+ * tensor over 2^31 - 1 elements).
+ */
+clnn_status clnn_act_desc_check(const clnn_act_desc *desc, int64_t *out_c);
+
+/**
+ * y = f(x) (or the gated form). Ungated, y may be x itself (same buffer and
+ * offset: in place); any other overlap is CLNN_ERR_ALIASING.
+ * Statuses: those of clnn_act_desc_check, CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
+ * CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_act_fwd(clnn_context *ctx, const clnn_act_desc *desc, const clnn_tensor *x,
+                         clnn_tensor *y);
+
+/**
+ * dx = dL/dx given x (the forward's input) and dy = dL/dy. Ungated,
+ * dx = dy * f'(x) and dx may be dy itself (in place); gated,
+ * dx = [dy * f'(a) * b, dy * f(a)] (GATE_FIRST). Statuses: as clnn_act_fwd.
+ */
+clnn_status clnn_act_bwd(clnn_context *ctx, const clnn_act_desc *desc, const clnn_tensor *x,
+                         const clnn_tensor *dy, clnn_tensor *dx);
+
+/** Host references of clnn_act_fwd / clnn_act_bwd on plain arrays (computed in double). */
+clnn_status clnn_ref_act_fwd(const clnn_act_desc *desc, const float *x, float *y);
+clnn_status clnn_ref_act_bwd(const clnn_act_desc *desc, const float *x, const float *dy, float *dx);
 
 
 /* -------------------------------------------------------------------- norm */
