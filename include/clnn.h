@@ -507,7 +507,130 @@ clnn_status clnn_ref_act_bwd(const clnn_act_desc *desc, const float *x, const fl
 
 
 /* -------------------------------------------------------------------- norm */
-/* (issue 8: batch norm) */
+
+/*
+ * Batch normalisation over (n, c, h, w): per channel, the statistics run over
+ * the n * h * w values of that channel (PyTorch's BatchNorm1d/2d).
+ *
+ *   training:   y = act(gamma * (x - mean_B) / sqrt(var_B + eps) + beta) with
+ *               the batch mean and biased variance; the running statistics
+ *               (optional) take one step:
+ *                 r <- (1 - m) r + m * stat   (stat: mean_B, and the unbiased
+ *                                              variance var_B * M / (M - 1))
+ *               with m = momentum, or m = 1 / num_batches_tracked after its
+ *               increment when cumulative (PyTorch's momentum=None: the
+ *               running stats are the plain average over all batches seen).
+ *   inference:  y = act(gamma * (x - running_mean) / sqrt(running_var + eps) + beta)
+ *
+ * M = n * h * w. affine = 0 means gamma = 1 and beta = 0 (pass NULL). act is
+ * an optional fused activation (CLNN_ACT_IDENTITY for none; BN + SiLU is
+ * EfficientNet's pattern); the backward recomputes the pre-activation.
+ * Statistics are reduced in two levels with a fixed order (per chunk of a
+ * plane with a shifted two-pass sum, then Chan's pairwise combination per
+ * channel): the variance is right for inputs with a large mean (1e4 + N(0,1)),
+ * and results are bit-identical from run to run. No float atomics.
+ *
+ * Shapes: x, y, dy, dx (n, c, h, w), or (n, c, h) when w == 1, or (n, c)
+ * when h == w == 1; every per-channel tensor (gamma, beta, running_mean,
+ * running_var, save_mean, save_invstd, dgamma, dbeta) is (c).
+ */
+typedef struct clnn_batchnorm_desc {
+  int64_t n, c, h, w;
+  float eps;           /* added to the variance; finite, >= 0 */
+  float momentum;      /* running-stat factor in [0, 1] (ignored when cumulative) */
+  int cumulative;      /* 1: momentum = None, factor 1 / num_batches_tracked */
+  int affine;          /* 1: gamma and beta are used (and their gradients exist) */
+  clnn_activation act; /* fused activation after the affine transform */
+  float act_alpha;
+} clnn_batchnorm_desc;
+
+/** Defaults as PyTorch's: eps 1e-5, momentum 0.1, not cumulative, affine, no activation. */
+clnn_batchnorm_desc clnn_batchnorm_desc_make(int64_t n, int64_t c, int64_t h, int64_t w);
+
+/**
+ * Validate a descriptor. Statuses: CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_INVALID_VALUE (sizes outside [1, 2^30], eps < 0, momentum outside
+ * [0, 1], unknown act), CLNN_ERR_NOT_FINITE (eps, momentum or act_alpha NaN or
+ * infinite), CLNN_ERR_SIZE_OVERFLOW (over 2^31 - 1 elements).
+ */
+clnn_status clnn_batchnorm_desc_check(const clnn_batchnorm_desc *desc);
+
+/**
+ * Training-mode forward. gamma, beta: (c), required when desc->affine, else
+ * NULL. save_mean / save_invstd (both or neither): receive the batch mean and
+ * 1 / sqrt(var_B + eps), which clnn_batchnorm_bwd needs. running_mean /
+ * running_var (both or neither) are read and updated in place.
+ * num_batches_tracked: a host counter, incremented by one when the call
+ * succeeds (may be NULL unless desc->cumulative and running stats are given).
+ * Needs M > 1 (CLNN_ERR_INVALID_VALUE otherwise, as PyTorch). y must not
+ * overlap any input. Statuses: those of clnn_batchnorm_desc_check,
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (a tensor given that the
+ * descriptor excludes, one of a pair missing), CLNN_ERR_SHAPE_MISMATCH,
+ * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING, CLNN_ERR_BUILD_FAILED,
+ * CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_batchnorm_fwd_training(clnn_context *ctx, const clnn_batchnorm_desc *desc,
+                                        const clnn_tensor *x, const clnn_tensor *gamma,
+                                        const clnn_tensor *beta, clnn_tensor *y,
+                                        clnn_tensor *save_mean, clnn_tensor *save_invstd,
+                                        clnn_tensor *running_mean, clnn_tensor *running_var,
+                                        int64_t *num_batches_tracked);
+
+/**
+ * Inference-mode forward with the running statistics (required). y may be x
+ * itself (in place). Statuses: as clnn_batchnorm_fwd_training.
+ */
+clnn_status clnn_batchnorm_fwd_inference(clnn_context *ctx, const clnn_batchnorm_desc *desc,
+                                         const clnn_tensor *x, const clnn_tensor *gamma,
+                                         const clnn_tensor *beta, const clnn_tensor *running_mean,
+                                         const clnn_tensor *running_var, clnn_tensor *y);
+
+/**
+ * Training-mode backward: from x, dy and the forward's save_mean and
+ * save_invstd, dx (may be NULL), and when desc->affine dgamma and dbeta
+ * (either may be NULL; both NULL when not affine). beta is needed only with
+ * a fused activation (to recompute its input); pass it whenever affine.
+ * At least one output. Statuses: as clnn_batchnorm_fwd_training.
+ */
+clnn_status clnn_batchnorm_bwd(clnn_context *ctx, const clnn_batchnorm_desc *desc,
+                               const clnn_tensor *x, const clnn_tensor *dy, const clnn_tensor *gamma,
+                               const clnn_tensor *beta, const clnn_tensor *save_mean,
+                               const clnn_tensor *save_invstd, clnn_tensor *dx, clnn_tensor *dgamma,
+                               clnn_tensor *dbeta);
+
+/**
+ * Backward of the inference-mode forward (frozen statistics, e.g. fine-tuning
+ * with BN in eval mode): dx = dy' * gamma / sqrt(running_var + eps),
+ * dgamma = sum dy' * xhat, dbeta = sum dy' (dy' = dy through the activation).
+ * Outputs as clnn_batchnorm_bwd. Statuses: as clnn_batchnorm_fwd_training.
+ */
+clnn_status clnn_batchnorm_bwd_inference(clnn_context *ctx, const clnn_batchnorm_desc *desc,
+                                         const clnn_tensor *x, const clnn_tensor *dy,
+                                         const clnn_tensor *gamma, const clnn_tensor *beta,
+                                         const clnn_tensor *running_mean,
+                                         const clnn_tensor *running_var, clnn_tensor *dx,
+                                         clnn_tensor *dgamma, clnn_tensor *dbeta);
+
+/**
+ * Host references (double accumulation, the exact two-pass statistics), same
+ * arguments as plain arrays; NULL where the device op takes NULL.
+ */
+clnn_status clnn_ref_batchnorm_fwd_training(const clnn_batchnorm_desc *desc, const float *x,
+                                            const float *gamma, const float *beta, float *y,
+                                            float *save_mean, float *save_invstd,
+                                            float *running_mean, float *running_var,
+                                            int64_t *num_batches_tracked);
+clnn_status clnn_ref_batchnorm_fwd_inference(const clnn_batchnorm_desc *desc, const float *x,
+                                             const float *gamma, const float *beta,
+                                             const float *running_mean, const float *running_var,
+                                             float *y);
+clnn_status clnn_ref_batchnorm_bwd(const clnn_batchnorm_desc *desc, const float *x, const float *dy,
+                                   const float *gamma, const float *beta, const float *save_mean,
+                                   const float *save_invstd, float *dx, float *dgamma, float *dbeta);
+clnn_status clnn_ref_batchnorm_bwd_inference(const clnn_batchnorm_desc *desc, const float *x,
+                                             const float *dy, const float *gamma, const float *beta,
+                                             const float *running_mean, const float *running_var,
+                                             float *dx, float *dgamma, float *dbeta);
 
 
 /* -------------------------------------------------------------------- pool */
