@@ -46,4 +46,9 @@ clnn_status clnn__ref_batchnorm_bwd_inference_f64(const clnn_batchnorm_desc *d, 
                                                   const double *running_mean, const double *running_var,
                                                   double *dx, double *dgamma, double *dbeta);
 
+/* ------------------------------------------------------------------ pool */
+clnn_status clnn__ref_pool2d_fwd_f64(const clnn_pool2d_desc *d, const double *x, double *y, int32_t *indices);
+clnn_status clnn__ref_pool2d_bwd_f64(const clnn_pool2d_desc *d, const double *dy, const int32_t *indices,
+                                     double *dx);
+
 #endif

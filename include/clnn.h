@@ -634,7 +634,87 @@ clnn_status clnn_ref_batchnorm_bwd_inference(const clnn_batchnorm_desc *desc, co
 
 
 /* -------------------------------------------------------------------- pool */
-/* (issue 8: max / average / global average pooling) */
+
+/*
+ * 2-D pooling over NCHW float32, with PyTorch's semantics (max_pool2d with
+ * return_indices, avg_pool2d):
+ *   x: (n, c, h, w)   y: (n, c, out_h, out_w)   indices: int32, like y
+ *   out = floor((in + 2*pad - kernel) / stride) + 1, or with ceil_mode the
+ *   ceiling, less one when the last window would start in the right or
+ *   bottom padding. pad <= kernel / 2.
+ * MAX: y is the window's maximum over the input positions it covers
+ *   (padding never wins); a NaN in the window wins (the last one); ties keep
+ *   the first position in row-major order. indices[o] = iy * w + ix, the
+ *   position within the plane (as PyTorch's return_indices).
+ * AVG: the sum of the covered inputs divided by the window's area including
+ *   the padding (count_include_pad, PyTorch's default; with ceil_mode the
+ *   area stops at the padded edge), AVG_EXCLUDE_PAD by the number of
+ *   covered inputs; divisor > 0 replaces either (divisor_override).
+ * Global average pooling is the AVG case with kernel = (h, w) and no padding
+ * (clnn_pool2d_desc_global); it runs as a plane reduction. When out_h ==
+ * out_w == 1, y, indices and dy may also be (n, c).
+ * The backward gathers: each dx element sums, in a fixed order, the dy of
+ * the outputs that chose it (MAX: indices[o] equals its position) or cover
+ * it (AVG: dy / divisor). Same inputs, same bits; no atomics.
+ */
+typedef enum clnn_pool_mode {
+  CLNN_POOL_MAX = 0,
+  CLNN_POOL_AVG = 1,             /* count_include_pad = True */
+  CLNN_POOL_AVG_EXCLUDE_PAD = 2, /* count_include_pad = False */
+  CLNN_POOL_MODE_COUNT_
+} clnn_pool_mode;
+
+typedef struct clnn_pool2d_desc {
+  int64_t n, c, h, w;
+  int64_t kh, kw;
+  int64_t stride_h, stride_w;
+  int64_t pad_h, pad_w;
+  clnn_pool_mode mode;
+  int ceil_mode;   /* 1: ceiling in the output size */
+  int64_t divisor; /* AVG only: > 0 overrides the divisor; 0: none */
+} clnn_pool2d_desc;
+
+/** A descriptor with the given kernel, stride = kernel (PyTorch's default), no padding. */
+clnn_pool2d_desc clnn_pool2d_desc_make(int64_t n, int64_t c, int64_t h, int64_t w, clnn_pool_mode mode,
+                                       int64_t kh, int64_t kw);
+
+/** Global average pooling of (n, c, h, w) to (n, c, 1, 1). */
+clnn_pool2d_desc clnn_pool2d_desc_global(int64_t n, int64_t c, int64_t h, int64_t w);
+
+/**
+ * Validate a descriptor and compute the output size (out_h / out_w may be
+ * NULL). Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (sizes
+ * outside [1, 2^30], negative padding, pad > kernel / 2, unknown mode,
+ * negative divisor or a divisor with MAX), CLNN_ERR_SHAPE_MISMATCH (no output
+ * position: the kernel is larger than the padded input),
+ * CLNN_ERR_SIZE_OVERFLOW (a tensor over 2^31 - 1 elements).
+ */
+clnn_status clnn_pool2d_desc_check(const clnn_pool2d_desc *desc, int64_t *out_h, int64_t *out_w);
+
+/**
+ * Forward pooling. indices (int32) is optional with MAX (NULL when no
+ * backward follows) and must be NULL with AVG. y and indices must not
+ * overlap x or each other. Statuses: those of clnn_pool2d_desc_check,
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (indices with AVG, wrong
+ * dtype), CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH,
+ * CLNN_ERR_ALIASING, CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_pool2d_fwd(clnn_context *ctx, const clnn_pool2d_desc *desc, const clnn_tensor *x,
+                            clnn_tensor *y, clnn_tensor *indices);
+
+/**
+ * dx from dy (and, for MAX, the indices the forward wrote; required). Every
+ * element of dx is written (zero where no output depends on it). An index
+ * that does not name a position of its own window adds nothing. Statuses:
+ * as clnn_pool2d_fwd.
+ */
+clnn_status clnn_pool2d_bwd(clnn_context *ctx, const clnn_pool2d_desc *desc, const clnn_tensor *dy,
+                            const clnn_tensor *indices, clnn_tensor *dx);
+
+/** Host references (indices as int32_t; NULL where the device op allows NULL). */
+clnn_status clnn_ref_pool2d_fwd(const clnn_pool2d_desc *desc, const float *x, float *y, int32_t *indices);
+clnn_status clnn_ref_pool2d_bwd(const clnn_pool2d_desc *desc, const float *dy, const int32_t *indices,
+                                float *dx);
 
 
 /* ------------------------------------------------------------------ linear */
