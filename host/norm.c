@@ -104,7 +104,8 @@ clnn_status clnn__ref_batchnorm_fwd_inference_f64(const clnn_batchnorm_desc *d, 
 
 /*
  * The backward of one channel given its statistics. dz = dy * act'(z);
- * frozen statistics: dx = gamma invstd dz; batch statistics:
+ * frozen statistics: dx = gamma invstd dz; batch statistics (the mean is
+ * x's own, exact in double; the given one is the forward's float rounding):
  * dx = gamma invstd (dz - sum(dz) / M - xhat sum(dz xhat) / M).
  */
 static void backward_channel(const clnn_batchnorm_desc *d, int64_t ch, const double *x, const double *dy,
@@ -112,6 +113,12 @@ static void backward_channel(const clnn_batchnorm_desc *d, int64_t ch, const dou
                              double *dx, double *dgamma, double *dbeta) {
   const int64_t hw = d->h * d->w, m = d->n * hw;
   const double g = gamma_of(d, gamma, ch), b = beta_of(d, beta, ch);
+  if (!frozen) { /* the batch mean of x itself: the saved float mean only shifts the sum */
+    double dev = 0.0;
+    for (int64_t img = 0; img < d->n; img++)
+      for (int64_t i = 0; i < hw; i++) dev += x[BN_AT(d, img, ch, i)] - mean;
+    mean += dev / (double)m;
+  }
   double sdz = 0.0, sdz_xhat = 0.0;
   for (int64_t img = 0; img < d->n; img++)
     for (int64_t i = 0; i < hw; i++) {

@@ -189,9 +189,10 @@ __kernel void bnorm_apply(__global const float *x_base, const ulong x_off, __glo
   (ACT == ACT_IDENTITY ? (dyv) : act_grad_##suffix(fma((xv) - mean, (T)(scale), (T)(shift)), (dyv)))
 
 /*
- * bnorm_bwd_partial: over one unit, sum(dz) and sum(dz * (x - mean)) with
- * the forward coefficient record of the channel at ws[coef_off + 4c];
- * partial (c, q) goes to ws[(c * P + q) * 2 ...].
+ * bnorm_bwd_partial: over one unit, sum(dz), sum(dz * (x - mean)) and
+ * sum(x - mean) with the coefficient record of the channel at
+ * ws[coef_off + 4c] (mean: the forward's saved float mean); partial (c, q)
+ * goes to ws[(c * P + q) * 3 ...].
  * NDRange (chunks, groups * C), local (1, 1).
  */
 __kernel void bnorm_bwd_partial(CTENSOR(x), CTENSOR(dy), TENSOR(ws), const ulong coef_off, const int N,
@@ -203,33 +204,40 @@ __kernel void bnorm_bwd_partial(CTENSOR(x), CTENSOR(dy), TENSOR(ws), const ulong
   const int nvec = u.len >> 4;
   __global const float *coef = AT(ws) + coef_off + 4 * (size_t)u.c;
   const float mean = coef[0], scale = coef[2], shift = coef[3];
-  float16 s1 = (float16)(0.0f), s2 = (float16)(0.0f);
-  float t1 = 0.0f, t2 = 0.0f;
+  float16 s1 = (float16)(0.0f), s2 = (float16)(0.0f), s3 = (float16)(0.0f);
+  float t1 = 0.0f, t2 = 0.0f, t3 = 0.0f;
   for (int img = u.img0; img < u.img1; img++) {
     const size_t off = ((size_t)img * C + u.c) * HW + u.start;
     __global const float *xv = AT(x) + off, *g = AT(dy) + off;
     for (int j = 0; j < nvec; j++) {
-      const float16 xj = vload16(j, xv), dz = BN_DZ(float16, f16, xj, vload16(j, g));
+      const float16 xj = vload16(j, xv), dz = BN_DZ(float16, f16, xj, vload16(j, g)), dev = xj - mean;
       s1 += dz;
-      s2 = fma(dz, xj - mean, s2);
+      s2 = fma(dz, dev, s2);
+      s3 += dev;
     }
     for (int j = nvec << 4; j < u.len; j++) {
-      const float dz = BN_DZ(float, f1, xv[j], g[j]);
+      const float dz = BN_DZ(float, f1, xv[j], g[j]), dev = xv[j] - mean;
       t1 += dz;
-      t2 = fma(dz, xv[j] - mean, t2);
+      t2 = fma(dz, dev, t2);
+      t3 += dev;
     }
   }
-  __global float *out = AT(ws) + ((size_t)u.c * P + u.q) * 2;
+  __global float *out = AT(ws) + ((size_t)u.c * P + u.q) * 3;
   out[0] = hsum16(s1) + t1;
   out[1] = hsum16(s2) + t2;
+  out[2] = hsum16(s3) + t3;
 }
 
 /*
- * bnorm_bwd_final: channel c's sums from its P partials (fixed order):
- * dbeta = sum dz, dgamma = invstd * sum dz (x - mean), written when asked
- * (affine); then the dx record {k1, k2, k3} at ws[dcoef_off + 4c]:
- * training (frozen = 0) k1 = gamma invstd, k2 = -gamma invstd^2 dgamma / M,
- * k3 = -gamma invstd dbeta / M; frozen statistics (1): k2 = k3 = 0.
+ * bnorm_bwd_final: channel c's sums from its P partials (fixed order). With
+ * batch statistics the saved mean m is a float rounding of the true mean
+ * m + delta, delta = sum(x - m) / M: the sums are re-centred on it, so the
+ * gradients stay accurate when |mean| >> std (1e4 + N(0,1): |delta| ~ 5e-4).
+ * dbeta = sum dz, dgamma = invstd * sum dz (x - mean), written when asked;
+ * then the dx record {k1, k2, k3} at ws[dcoef_off + 4c] for
+ * dx = k1 dz + k2 (x - m) + k3: training (frozen = 0) k1 = gamma invstd,
+ * k2 = -gamma invstd^2 dgamma / M, k3 = -gamma invstd dbeta / M - k2 delta;
+ * frozen statistics (1): k2 = k3 = 0 and no re-centring.
  * NDRange (C), local (1).
  */
 __kernel void bnorm_bwd_final(TENSOR(ws), const ulong coef_off, const ulong dcoef_off, const int C,
@@ -238,21 +246,24 @@ __kernel void bnorm_bwd_final(TENSOR(ws), const ulong coef_off, const ulong dcoe
                               const int want_dbeta, TENSOR(dbeta)) {
   const int c = get_global_id(0);
   if (c >= C) return;
-  __global const float *part = AT(ws) + (size_t)c * P * 2;
-  float sdz = 0.0f, sdzx = 0.0f;
+  __global const float *part = AT(ws) + (size_t)c * P * 3;
+  float sdz = 0.0f, sdzx = 0.0f, sx = 0.0f;
   for (int q = 0; q < P; q++) {
-    sdz += part[2 * q];
-    sdzx += part[2 * q + 1];
+    sdz += part[3 * q];
+    sdzx += part[3 * q + 1];
+    sx += part[3 * q + 2];
   }
+  const float delta = frozen ? 0.0f : sx / M;
   const float invstd = AT(ws)[coef_off + 4 * (size_t)c + 1];
-  const float db = sdz, dg = invstd * sdzx;
+  const float db = sdz, dg = invstd * (sdzx - delta * sdz);
   if (want_dgamma) AT(dgamma)[c] = dg;
   if (want_dbeta) AT(dbeta)[c] = db;
   const float g = affine ? AT(gamma)[c] : 1.0f;
+  const float k2 = frozen ? 0.0f : -g * invstd * invstd * dg / M;
   __global float *rec = AT(ws) + dcoef_off + 4 * (size_t)c;
   rec[0] = g * invstd;
-  rec[1] = frozen ? 0.0f : -g * invstd * invstd * dg / M;
-  rec[2] = frozen ? 0.0f : -g * invstd * db / M;
+  rec[1] = k2;
+  rec[2] = frozen ? 0.0f : -g * invstd * db / M - k2 * delta;
   rec[3] = 0.0f;
 }
 

@@ -126,7 +126,7 @@ static clnn_status check_out(clnn_context *ctx, const clnn_tensor *out, const ch
 
 typedef struct bn_split {
   int64_t hw, chunk, chunks, ipi, groups, p; /* see bn_unit in norm.cl */
-  size_t part_floats;                        /* partials of every channel, 3 per partial */
+  size_t part_floats;                        /* partials of every channel, 3 floats each */
   size_t coef_off, dcoef_off, ws_floats;
 } bn_split;
 

@@ -339,11 +339,16 @@ static bwd_result ref_backward(const problem *p, bool frozen, const float *mean,
   return r;
 }
 
-/* Parameter gradients are sums over n*h*w terms: compare relative to their size. */
-static void compare_backward(const problem *p, const bwd_result *got, const bwd_result *ref, const char *mode) {
+/* Parameter gradients are sums over n*h*w terms: compare relative to their
+ * size. dx with a fused activation and a mean of 1e4: the device recomputes
+ * the activation's input from the saved float mean, ulp(1e4) / 2 = 5e-4
+ * away from the true one (the reference uses the exact mean), hence 1e-3. */
+static void compare_backward(const problem *p, const bwd_result *got, const bwd_result *ref, const char *mode,
+                             float mean) {
   char what[220];
   snprintf(what, sizeof what, "%s: %s dx", p->what, mode);
-  if (got->dx) ck_assert_msg(tu_compare(what, got->dx, ref->dx, p->nx, 1e-4, TOL, NULL), "%s", what);
+  double dx_tol = p->d.act != CLNN_ACT_IDENTITY && fabs(mean) > 1e3 ? 1e-3 : 1e-4;
+  if (got->dx) ck_assert_msg(tu_compare(what, got->dx, ref->dx, p->nx, dx_tol, dx_tol > 1e-4 ? dx_tol : TOL, NULL), "%s", what);
   double scale = sqrt((double)(p->d.n * p->d.h * p->d.w));
   snprintf(what, sizeof what, "%s: %s dgamma", p->what, mode);
   if (got->dgamma) ck_assert_msg(tu_compare(what, got->dgamma, ref->dgamma, p->nc, 1e-5, TOL * scale, NULL), "%s", what);
@@ -361,20 +366,20 @@ START_TEST(test_backward) {
   bwd_result ref = ref_backward(&p, false, fwd.save_mean, fwd.save_invstd);
   bwd_result got = run_backward(&p, false, fwd.save_mean, fwd.save_invstd, "xgb");
   bwd_result again = run_backward(&p, false, fwd.save_mean, fwd.save_invstd, "xgb");
-  compare_backward(&p, &got, &ref, "training");
+  compare_backward(&p, &got, &ref, "training", c->mean);
   ck_assert_msg(!memcmp(got.dx, again.dx, p.nx * sizeof(float)), "%s: two backward runs differ", p.what);
   if (d.affine) ck_assert(!memcmp(got.dgamma, again.dgamma, p.nc * sizeof(float)));
   bwd_result_free(&again);
   /* only some outputs */
   bwd_result part = run_backward(&p, false, fwd.save_mean, fwd.save_invstd, d.affine ? "g" : "x");
-  compare_backward(&p, &part, &ref, "training, one output");
+  compare_backward(&p, &part, &ref, "training, one output", c->mean);
   bwd_result_free(&part);
   bwd_result_free(&got);
   bwd_result_free(&ref);
   /* frozen statistics */
   ref = ref_backward(&p, true, p.rmean, p.rvar);
   got = run_backward(&p, true, p.rmean, p.rvar, "xgb");
-  compare_backward(&p, &got, &ref, "inference");
+  compare_backward(&p, &got, &ref, "inference", c->mean);
   bwd_result_free(&got);
   bwd_result_free(&ref);
   fwd_result_free(&fwd);
