@@ -1,7 +1,7 @@
 """PyTorch equivalents of clnn-bench "pool" problems (fwd, bwd).
 
 max fwd asks for the indices, as clnn-bench's max pool writes them.
-global is adaptive_avg_pool2d(x, 1). bwd times torch.autograd.grad with
+global is adaptive_avg_pool2d(x, 1) (adaptive_max_pool2d with max). bwd times torch.autograd.grad with
 respect to x, given grad_output.
 """
 import torch
@@ -11,6 +11,8 @@ from descriptor import hw
 
 
 def function(keys, flags):
+    if "global" in flags and "max" in flags:
+        return lambda x: F.adaptive_max_pool2d(x, 1, return_indices=True)[0]
     if "global" in flags:
         return lambda x: F.adaptive_avg_pool2d(x, 1)
     kh, kw = hw(keys, "kh", "kw")
