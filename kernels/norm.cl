@@ -4,15 +4,16 @@
  * activation, common.h's act_f16), and the backward.
  *
  * Reductions are deterministic and free of atomics: level one gives each
- * work-item one chunk of one (image, channel) plane and writes a partial
- * result; level two gives each channel one work-item that combines its
- * partials in a fixed order (image-major, then chunk).
+ * work-item one unit of about 4096 values of one channel (a chunk of a big
+ * plane, or the same small plane of several images; see bn_unit) and writes
+ * a partial result; level two gives each channel one work-item that combines
+ * its partials in a fixed order (image group, then chunk).
  *
- * Statistics are numerically sound for data with a large mean: a chunk's
- * partial is (shift, dmean, m2) with shift = the chunk's first value, dmean
+ * Statistics are numerically sound for data with a large mean: a unit's
+ * partial is (shift, dmean, m2) with shift = the unit's first value, dmean
  * the mean of (x - shift) and m2 the sum of squared deviations from
- * shift + dmean (two passes over the chunk, the second from cache). Level two
- * expresses every chunk mean relative to the first chunk's shift S (a
+ * shift + dmean (two passes over the unit, the second from cache). Level two
+ * expresses every unit's mean relative to the first unit's shift S (a
  * difference of nearby floats, exact) and merges them with Chan et al.'s
  * pairwise update. The mean is kept as S + rel, split into a float mean_hi
  * and the remainder mean_lo, and the apply computes

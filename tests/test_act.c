@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/fd.h"
+#include "common/rmode.h"
 #include "common/testutil.h"
 #include "host/ref.h"
 
@@ -304,6 +305,28 @@ START_TEST(test_conv_epilogue) {
 }
 END_TEST
 
+/* clnn-bench R mode: .npy in, the same results as the library's reference out. */
+START_TEST(test_bench_r_mode) {
+  rm_dir dir;
+  if (!rm_open(&dir)) return;
+  clnn_act_desc d = clnn_act_desc_swiglu(2, 6, 5, 7);
+  problem p;
+  problem_make(&p, &d, 31);
+  problem_ref(&p);
+  rm_write(&dir, "x", CLNN_FLOAT32, 4, p.xdims, p.x);
+  rm_write(&dir, "dy", CLNN_FLOAT32, 4, p.ydims, p.dy);
+  rm_run(&dir, "fwd", "act mb2ic6ih5iw7 swiglu");
+  rm_run(&dir, "bwd", "act mb2ic6ih5iw7 swiglu");
+  float *y = rm_read(&dir, "y", CLNN_FLOAT32, p.ny), *dx = rm_read(&dir, "dx", CLNN_FLOAT32, p.nx);
+  ck_assert(tu_compare("R mode y", y, p.y_ref, p.ny, REL_TOL, ABS_TOL, NULL));
+  ck_assert(tu_compare("R mode dx", dx, p.dx_ref, p.nx, REL_TOL, ABS_TOL, NULL));
+  free(y);
+  free(dx);
+  problem_free(&p);
+  rm_close(&dir);
+}
+END_TEST
+
 /* ------------------------------------------------------------ bad input */
 
 static clnn_tensor *bx, *by, *bdy, *bdx;
@@ -441,6 +464,7 @@ static Suite *act_suite(void) {
   tcase_add_loop_test(tc, test_special_values, 0, CLNN_ACT_COUNT_);
   tcase_add_test(tc, test_in_place_and_2d);
   tcase_add_test(tc, test_conv_epilogue);
+  tcase_add_test(tc, test_bench_r_mode);
   suite_add_tcase(s, tc);
   TCase *ref = tcase_create("reference");
   tcase_add_test(ref, test_reference_values);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/fd.h"
+#include "common/rmode.h"
 #include "common/testutil.h"
 #include "host/ref.h"
 
@@ -387,6 +388,45 @@ START_TEST(test_backward) {
 }
 END_TEST
 
+/* clnn-bench R mode: a training forward updates the running statistics in
+ * their files and saves the batch statistics, which the backward then reads. */
+START_TEST(test_bench_r_mode) {
+  rm_dir dir;
+  if (!rm_open(&dir)) return;
+  clnn_batchnorm_desc d = clnn_batchnorm_desc_make(3, 4, 5, 6);
+  d.cumulative = 1;
+  problem p;
+  problem_make(&p, &d, 0.0f, 41);
+  int64_t c = 4;
+  rm_write(&dir, "x", CLNN_FLOAT32, 4, p.dims, p.x);
+  rm_write(&dir, "dy", CLNN_FLOAT32, 4, p.dims, p.dy);
+  rm_write(&dir, "gamma", CLNN_FLOAT32, 1, &c, p.gamma);
+  rm_write(&dir, "beta", CLNN_FLOAT32, 1, &c, p.beta);
+  rm_write(&dir, "running_mean", CLNN_FLOAT32, 1, &c, p.rmean);
+  rm_write(&dir, "running_var", CLNN_FLOAT32, 1, &c, p.rvar);
+  rm_run(&dir, "fwd", "bnorm mb3ic4ih5iw6 momentum=none nbt=2");
+  fwd_result ref = ref_training(&p, 2), got;
+  got.y = rm_read(&dir, "y", CLNN_FLOAT32, p.nx);
+  got.save_mean = rm_read(&dir, "save_mean", CLNN_FLOAT32, p.nc);
+  got.save_invstd = rm_read(&dir, "save_invstd", CLNN_FLOAT32, p.nc);
+  got.rmean = rm_read(&dir, "running_mean", CLNN_FLOAT32, p.nc);
+  got.rvar = rm_read(&dir, "running_var", CLNN_FLOAT32, p.nc);
+  got.nbt = ref.nbt;
+  compare_training(&p, &got, &ref);
+  rm_run(&dir, "bwd", "bnorm mb3ic4ih5iw6");
+  bwd_result bref = ref_backward(&p, false, got.save_mean, got.save_invstd);
+  bwd_result bgot = {rm_read(&dir, "dx", CLNN_FLOAT32, p.nx), rm_read(&dir, "dgamma", CLNN_FLOAT32, p.nc),
+                     rm_read(&dir, "dbeta", CLNN_FLOAT32, p.nc)};
+  compare_backward(&p, &bgot, &bref, "R mode", 0.0f);
+  bwd_result_free(&bgot);
+  bwd_result_free(&bref);
+  fwd_result_free(&got);
+  fwd_result_free(&ref);
+  problem_free(&p);
+  rm_close(&dir);
+}
+END_TEST
+
 /* ------------------------------------------------- finite differences */
 
 typedef struct fd_problem {
@@ -628,6 +668,7 @@ static Suite *norm_suite(void) {
   tcase_add_test(tc, test_cumulative_average);
   tcase_add_loop_test(tc, test_inference_forward, 0, N_CASES);
   tcase_add_loop_test(tc, test_backward, 0, N_CASES);
+  tcase_add_test(tc, test_bench_r_mode);
   suite_add_tcase(s, tc);
   TCase *ref = tcase_create("reference");
   tcase_add_test(ref, test_reference_backward_fd);

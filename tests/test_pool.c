@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/fd.h"
+#include "common/rmode.h"
 #include "common/testutil.h"
 #include "host/ref.h"
 
@@ -253,6 +254,31 @@ START_TEST(test_global_2d) {
   clnn_tensor_free(dy);
   clnn_tensor_free(dx);
   problem_free(&p);
+}
+END_TEST
+
+/* clnn-bench R mode: the forward writes y and int32 indices, the backward
+ * reads the indices back with dy. */
+START_TEST(test_bench_r_mode) {
+  rm_dir dir;
+  if (!rm_open(&dir)) return;
+  clnn_pool2d_desc d = desc_of(&cases[0]);
+  problem p;
+  problem_make(&p, &d, false, 51);
+  rm_write(&dir, "x", CLNN_FLOAT32, 4, p.xdims, p.x);
+  rm_write(&dir, "dy", CLNN_FLOAT32, 4, p.ydims, p.dy);
+  rm_run(&dir, "fwd", "pool mb2ic3ih13iw11 max kh3sh2ph1");
+  rm_run(&dir, "bwd", "pool mb2ic3ih13iw11 max kh3sh2ph1");
+  float *y = rm_read(&dir, "y", CLNN_FLOAT32, p.ny), *dx = rm_read(&dir, "dx", CLNN_FLOAT32, p.nx);
+  int32_t *idx = rm_read(&dir, "indices", CLNN_INT32, p.ny);
+  ck_assert(tu_compare("R mode y", y, p.y_ref, p.ny, 0.0, 0.0, NULL));
+  assert_same_indices(&p, idx);
+  ck_assert(tu_compare("R mode dx", dx, p.dx_ref, p.nx, 1e-6, 1e-6, NULL));
+  free(y);
+  free(dx);
+  free(idx);
+  problem_free(&p);
+  rm_close(&dir);
 }
 END_TEST
 
@@ -499,6 +525,7 @@ static Suite *pool_suite(void) {
   tcase_add_loop_test(tc, test_float_case_deterministic, 0, N_CASES);
   tcase_add_test(tc, test_nan_and_inf);
   tcase_add_test(tc, test_global_2d);
+  tcase_add_test(tc, test_bench_r_mode);
   suite_add_tcase(s, tc);
   TCase *ref = tcase_create("reference");
   tcase_add_test(ref, test_output_sizes);
