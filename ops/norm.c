@@ -161,6 +161,14 @@ static clnn_status kernel_of(clnn_context *ctx, const clnn_batchnorm_desc *d, co
   return clnn__kernel(ctx, "norm", opts, name, k);
 }
 
+/* Build (or find) every kernel an entry point launches before enqueueing
+ * the first, so a build failure leaves the outputs and running stats alone. */
+static clnn_status prepare(clnn_context *ctx, const clnn_batchnorm_desc *d, const char *const *names, int n) {
+  clnn_kernel_ref k;
+  for (int i = 0; i < n; i++) CLNN_TRY(kernel_of(ctx, d, names[i], &k));
+  return CLNN_SUCCESS;
+}
+
 /* -------------------------------------------------------------- launches */
 
 static clnn_status launch_stats(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s,
@@ -220,6 +228,8 @@ static clnn_status launch_apply(clnn_context *ctx, const clnn_batchnorm_desc *d,
                       2, global, local, op);
 }
 
+static const char *const bwd_kernels[] = {"bnorm_coef", "bnorm_bwd_partial", "bnorm_bwd_final", "bnorm_bwd_apply"};
+
 /* The backward after the coefficient record is in place. */
 static clnn_status launch_bwd(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s, cl_mem ws,
                               const clnn_tensor *x, const clnn_tensor *dy, const clnn_tensor *gamma, bool frozen,
@@ -256,16 +266,12 @@ static clnn_status launch_bwd(clnn_context *ctx, const clnn_batchnorm_desc *d, c
 
 /* ---------------------------------------------------------------- public */
 
-clnn_status clnn_batchnorm_fwd_training(clnn_context *ctx, const clnn_batchnorm_desc *desc,
-                                        const clnn_tensor *x, const clnn_tensor *gamma,
-                                        const clnn_tensor *beta, clnn_tensor *y,
-                                        clnn_tensor *save_mean, clnn_tensor *save_invstd,
-                                        clnn_tensor *running_mean, clnn_tensor *running_var,
-                                        int64_t *num_batches_tracked) {
-  CLNN_ENTER(ctx);
-  CLNN_CHECK_NULL(NULL, ctx);
-  CLNN_TRY(desc_check(ctx, desc));
-  const clnn_batchnorm_desc *d = desc;
+/* Every check of the training forward's arguments (nothing is enqueued yet). */
+static clnn_status check_training(clnn_context *ctx, const clnn_batchnorm_desc *d, const clnn_tensor *x,
+                                  const clnn_tensor *gamma, const clnn_tensor *beta, const clnn_tensor *y,
+                                  const clnn_tensor *save_mean, const clnn_tensor *save_invstd,
+                                  const clnn_tensor *running_mean, const clnn_tensor *running_var,
+                                  const int64_t *num_batches_tracked) {
   if (d->n * d->h * d->w < 2)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
                       "training needs more than one value per channel (n * h * w = %lld)",
@@ -280,23 +286,40 @@ clnn_status clnn_batchnorm_fwd_training(clnn_context *ctx, const clnn_batchnorm_
   if (num_batches_tracked && (*num_batches_tracked < 0 || *num_batches_tracked == INT64_MAX))
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "*num_batches_tracked = %lld is out of range",
                       (long long)*num_batches_tracked);
+  /* outputs overlap no input and no other output; the running stats (read
+   * and written) overlap none of x, gamma, beta */
   const clnn_tensor *ins[5] = {x, gamma, beta, running_mean, running_var};
   const char *names[5] = {"x", "gamma", "beta", "running_mean", "running_var"};
-  clnn_tensor *outs[3] = {y, save_mean, save_invstd};
+  const clnn_tensor *outs[3] = {y, save_mean, save_invstd};
   const char *out_names[3] = {"y", "save_mean", "save_invstd"};
   for (int i = 0; i < 3; i++) CLNN_TRY(check_out(ctx, outs[i], out_names[i], ins, names, 5));
   for (int i = 0; i < 3; i++)
     for (int j = i + 1; j < 3; j++) CLNN_TRY(clnn__check_no_overlap(ctx, outs[i], out_names[i], outs[j], out_names[j]));
   CLNN_TRY(clnn__check_no_overlap(ctx, running_mean, "running_mean", running_var, "running_var"));
-  const clnn_tensor *sinks[3] = {x, gamma, beta};
-  for (int i = 0; i < 2 && running_mean; i++)
-    CLNN_TRY(check_out(ctx, i ? running_var : running_mean, i ? "running_var" : "running_mean", sinks, names, 3));
+  CLNN_TRY(check_out(ctx, running_mean, "running_mean", ins, names, 3));
+  return check_out(ctx, running_var, "running_var", ins, names, 3);
+}
+
+clnn_status clnn_batchnorm_fwd_training(clnn_context *ctx, const clnn_batchnorm_desc *desc,
+                                        const clnn_tensor *x, const clnn_tensor *gamma,
+                                        const clnn_tensor *beta, clnn_tensor *y,
+                                        clnn_tensor *save_mean, clnn_tensor *save_invstd,
+                                        clnn_tensor *running_mean, clnn_tensor *running_var,
+                                        int64_t *num_batches_tracked) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_TRY(desc_check(ctx, desc));
+  const clnn_batchnorm_desc *d = desc;
+  CLNN_TRY(check_training(ctx, d, x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var,
+                          num_batches_tracked));
   const int64_t tracked = num_batches_tracked ? *num_batches_tracked + 1 : 1;
   const float factor = d->cumulative ? (float)(1.0 / (double)tracked) : d->momentum;
   bn_split s = split_of(d);
   cl_mem ws;
   CLNN_TRY(get_workspace(ctx, &s, &ws));
   const char *op = "batchnorm_fwd_training";
+  static const char *const kernels[] = {"bnorm_stats_partial", "bnorm_stats_final", "bnorm_apply"};
+  CLNN_TRY(prepare(ctx, d, kernels, 3));
   CLNN_TRY(launch_stats(ctx, d, &s, x, ws, op));
   CLNN_TRY(launch_stats_final(ctx, d, &s, ws, gamma, beta, save_mean, save_invstd, running_mean, running_var,
                               factor, op));
@@ -329,6 +352,8 @@ clnn_status clnn_batchnorm_fwd_inference(clnn_context *ctx, const clnn_batchnorm
   cl_mem ws;
   CLNN_TRY(get_workspace(ctx, &s, &ws));
   const char *op = "batchnorm_fwd_inference";
+  static const char *const kernels[] = {"bnorm_coef", "bnorm_apply"};
+  CLNN_TRY(prepare(ctx, d, kernels, 2));
   CLNN_TRY(launch_coef(ctx, d, &s, running_mean, running_var, true, gamma, beta, ws, op));
   return launch_apply(ctx, d, &s, x, y, ws, op);
 }
@@ -374,6 +399,7 @@ clnn_status clnn_batchnorm_bwd(clnn_context *ctx, const clnn_batchnorm_desc *des
   cl_mem ws;
   CLNN_TRY(get_workspace(ctx, &s, &ws));
   const char *op = "batchnorm_bwd";
+  CLNN_TRY(prepare(ctx, d, bwd_kernels, 4));
   CLNN_TRY(launch_coef(ctx, d, &s, save_mean, save_invstd, false, gamma, beta, ws, op));
   return launch_bwd(ctx, d, &s, ws, x, dy, gamma, false, dx, dgamma, dbeta, op);
 }
@@ -393,6 +419,7 @@ clnn_status clnn_batchnorm_bwd_inference(clnn_context *ctx, const clnn_batchnorm
   cl_mem ws;
   CLNN_TRY(get_workspace(ctx, &s, &ws));
   const char *op = "batchnorm_bwd_inference";
+  CLNN_TRY(prepare(ctx, d, bwd_kernels, 4));
   CLNN_TRY(launch_coef(ctx, d, &s, running_mean, running_var, true, gamma, beta, ws, op));
   return launch_bwd(ctx, d, &s, ws, x, dy, gamma, true, dx, dgamma, dbeta, op);
 }
