@@ -22,7 +22,9 @@
  * many, small planes grouped until a unit holds about this many. 16 KiB
  * stays in L1/L2 for the second pass of the statistics. */
 #define BN_CHUNK 4096
-/* Work-items per work-group of the element-wise kernels (16 floats each). */
+/* Work-items per work-group of the element-wise kernels (16 floats each):
+ * more than 1 (see ops/act.c), and small enough that rounding a plane's
+ * HW / 16 + 1 work-items up to it leaves few idle. */
 #define BN_LOCAL 16
 
 #define DIM_MAX ((int64_t)1 << 30)
