@@ -230,6 +230,29 @@ START_TEST(test_large_mean_variance) {
 }
 END_TEST
 
+/* A NaN poisons its own channel (its batch statistics), as in PyTorch, and
+ * no other: y, the saved and the running statistics of channel 1 are NaN. */
+START_TEST(test_nan_propagation) {
+  clnn_batchnorm_desc d = clnn_batchnorm_desc_make(2, 3, 4, 5);
+  problem p;
+  problem_make(&p, &d, 0.0f, 77);
+  p.x[(1 * 3 + 1) * 20 + 7] = NAN; /* image 1, channel 1 */
+  fwd_result got = run_training(&p, 0), ref = ref_training(&p, 0);
+  for (int img = 0; img < 2; img++)
+    for (int ch = 0; ch < 3; ch++)
+      for (int i = 0; i < 20; i++) {
+        const float v = got.y[(img * 3 + ch) * 20 + i];
+        ck_assert_msg(isnan(v) == (ch == 1), "y[%d][%d][%d] = %g", img, ch, i, (double)v);
+      }
+  ck_assert(isnan(got.save_mean[1]) && isnan(got.save_invstd[1]) && isnan(got.rmean[1]) && isnan(got.rvar[1]));
+  ck_assert(!isnan(got.save_mean[0]) && !isnan(got.rvar[2]));
+  ck_assert(tu_compare(p.what, got.y, ref.y, p.nx, TOL, TOL, NULL));
+  fwd_result_free(&got);
+  fwd_result_free(&ref);
+  problem_free(&p);
+}
+END_TEST
+
 /* momentum = None: after k batches the running mean is the plain average of
  * the k batch means (PyTorch starts it from 0 and the variance from 1). */
 START_TEST(test_cumulative_average) {
@@ -666,6 +689,7 @@ static Suite *norm_suite(void) {
   tcase_add_loop_test(tc, test_training_forward, 0, N_CASES);
   tcase_add_test(tc, test_large_mean_variance);
   tcase_add_test(tc, test_cumulative_average);
+  tcase_add_test(tc, test_nan_propagation);
   tcase_add_loop_test(tc, test_inference_forward, 0, N_CASES);
   tcase_add_loop_test(tc, test_backward, 0, N_CASES);
   tcase_add_test(tc, test_bench_r_mode);
