@@ -185,6 +185,29 @@ __kernel void bnorm_apply(__global const float *x_base, const ulong x_off, __glo
   }
 }
 
+/*
+ * bnorm_apply_flat: the same for small planes (h * w < 16, BatchNorm1d's
+ * h * w = 1), where per-plane work-items would idle: 16 consecutive elements
+ * of the whole tensor per work-item, each with its own channel (the
+ * channel and the position in the plane advance without divisions).
+ * NDRange (numel / 16 + 1), any local size.
+ */
+__kernel void bnorm_apply_flat(__global const float *x_base, const ulong x_off, __global float *y_base,
+                               const ulong y_off, __global const float *ws_base, const ulong coef_off,
+                               const int C, const int HW, const int numel) {
+  if (get_global_id(0) * 16 >= (size_t)numel) return;
+  const int start = get_global_id(0) * 16, end = min(start, numel - 16) + 16;
+  int c = (start / HW) % C, r = start % HW;
+  __global const float *x = x_base + x_off;
+  __global float *y = y_base + y_off;
+  __global const float *coefs = ws_base + coef_off;
+  for (int e = start; e < end; e++) {
+    __global const float *coef = coefs + 4 * c;
+    y[e] = act_f1(fma(x[e] - coef[0], coef[2], coef[3]));
+    if (++r == HW) r = 0, c = c + 1 == C ? 0 : c + 1;
+  }
+}
+
 /* dz: dy taken back through the fused activation, whose input is recomputed. */
 #define BN_DZ(T, suffix, xv, dyv) \
   (ACT == ACT_IDENTITY ? (dyv) : act_grad_##suffix(fma((xv) - mean, (T)(scale), (T)(shift)), (dyv)))
@@ -290,5 +313,25 @@ __kernel void bnorm_bwd_apply(CTENSOR(x), CTENSOR(dy), TENSOR(dx), __global cons
       const float dz = BN_DZ(float, f1, xv[j], g[j]);
       out[j] = fma(k1, dz, fma(k2, xv[j] - mean, k3));
     }
+  }
+}
+
+/*
+ * bnorm_bwd_apply_flat: bnorm_bwd_apply for small planes (see
+ * bnorm_apply_flat): 16 consecutive elements per work-item.
+ * NDRange (numel / 16 + 1), any local size.
+ */
+__kernel void bnorm_bwd_apply_flat(CTENSOR(x), CTENSOR(dy), TENSOR(dx), __global const float *restrict ws_base,
+                                   const ulong coef_off, const ulong dcoef_off, const int C, const int HW,
+                                   const int numel) {
+  if (get_global_id(0) * 16 >= (size_t)numel) return;
+  const int start = get_global_id(0) * 16, end = min(start, numel - 16) + 16;
+  int c = (start / HW) % C, r = start % HW;
+  for (int e = start; e < end; e++) {
+    __global const float *coef = ws_base + coef_off + 4 * c, *rec = ws_base + dcoef_off + 4 * c;
+    const float mean = coef[0], scale = coef[2], shift = coef[3];
+    const float xv = AT(x)[e], dz = BN_DZ(float, f1, xv, AT(dy)[e]);
+    AT(dx)[e] = fma(rec[0], dz, fma(rec[1], xv - mean, rec[2]));
+    if (++r == HW) r = 0, c = c + 1 == C ? 0 : c + 1;
   }
 }

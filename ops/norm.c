@@ -218,10 +218,28 @@ static clnn_status launch_coef(clnn_context *ctx, const clnn_batchnorm_desc *d, 
                       1, global, local, op);
 }
 
+/* Planes smaller than this take the flat element-wise kernels. */
+#define BN_SMALL_PLANE 16
+
+static const char *apply_kernel(const bn_split *s) {
+  return s->hw < BN_SMALL_PLANE ? "bnorm_apply_flat" : "bnorm_apply";
+}
+static const char *bwd_apply_kernel(const bn_split *s) {
+  return s->hw < BN_SMALL_PLANE ? "bnorm_bwd_apply_flat" : "bnorm_bwd_apply";
+}
+
 static clnn_status launch_apply(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s,
                                 const clnn_tensor *x, clnn_tensor *y, cl_mem ws, const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(kernel_of(ctx, d, "bnorm_apply", &k));
+  CLNN_TRY(kernel_of(ctx, d, apply_kernel(s), &k));
+  if (s->hw < BN_SMALL_PLANE) {
+    const int64_t numel = d->n * d->c * s->hw;
+    size_t global[1] = {(size_t)(numel / 16 + 1)}, local[1] = {BN_LOCAL};
+    return clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(y), CLNN_ARG_MEM(ws), CLNN_ARG_U64(s->coef_off),
+                                  CLNN_ARG_I32(d->c), CLNN_ARG_I32(s->hw), CLNN_ARG_I32(numel)),
+                        1, global, local, op);
+  }
   size_t global[2] = {(size_t)(s->hw / 16 + 1), (size_t)(d->n * d->c)}, local[2] = {BN_LOCAL, 1};
   if (s->hw < 16 * BN_LOCAL) local[0] = 1; /* small planes: no idle work-items */
   return clnn__launch(ctx, &k,
@@ -229,8 +247,6 @@ static clnn_status launch_apply(clnn_context *ctx, const clnn_batchnorm_desc *d,
                                 CLNN_ARG_I32(d->c), CLNN_ARG_I32(s->hw)),
                       2, global, local, op);
 }
-
-static const char *const bwd_kernels[] = {"bnorm_coef", "bnorm_bwd_partial", "bnorm_bwd_final", "bnorm_bwd_apply"};
 
 /* The backward after the coefficient record is in place. */
 static clnn_status launch_bwd(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s, cl_mem ws,
@@ -256,7 +272,16 @@ static clnn_status launch_bwd(clnn_context *ctx, const clnn_batchnorm_desc *d, c
                 CLNN_ARG_TENSOR(dbeta)),
       1, gf, lf, op));
   if (!dx) return CLNN_SUCCESS;
-  CLNN_TRY(kernel_of(ctx, d, "bnorm_bwd_apply", &k));
+  CLNN_TRY(kernel_of(ctx, d, bwd_apply_kernel(s), &k));
+  if (s->hw < BN_SMALL_PLANE) {
+    const int64_t numel = d->n * d->c * s->hw;
+    size_t gf1[1] = {(size_t)(numel / 16 + 1)}, lf1[1] = {BN_LOCAL};
+    return clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(dx), CLNN_ARG_MEM(ws),
+                                  CLNN_ARG_U64(s->coef_off), CLNN_ARG_U64(s->dcoef_off), CLNN_ARG_I32(d->c),
+                                  CLNN_ARG_I32(s->hw), CLNN_ARG_I32(numel)),
+                        1, gf1, lf1, op);
+  }
   size_t ga[2] = {(size_t)(s->hw / 16 + 1), (size_t)(d->n * d->c)}, la[2] = {BN_LOCAL, 1};
   if (s->hw < 16 * BN_LOCAL) la[0] = 1;
   return clnn__launch(ctx, &k,
@@ -320,7 +345,7 @@ clnn_status clnn_batchnorm_fwd_training(clnn_context *ctx, const clnn_batchnorm_
   cl_mem ws;
   CLNN_TRY(get_workspace(ctx, &s, &ws));
   const char *op = "batchnorm_fwd_training";
-  static const char *const kernels[] = {"bnorm_stats_partial", "bnorm_stats_final", "bnorm_apply"};
+  const char *const kernels[] = {"bnorm_stats_partial", "bnorm_stats_final", apply_kernel(&s)};
   CLNN_TRY(prepare(ctx, d, kernels, 3));
   CLNN_TRY(launch_stats(ctx, d, &s, x, ws, op));
   CLNN_TRY(launch_stats_final(ctx, d, &s, ws, gamma, beta, save_mean, save_invstd, running_mean, running_var,
@@ -354,7 +379,7 @@ clnn_status clnn_batchnorm_fwd_inference(clnn_context *ctx, const clnn_batchnorm
   cl_mem ws;
   CLNN_TRY(get_workspace(ctx, &s, &ws));
   const char *op = "batchnorm_fwd_inference";
-  static const char *const kernels[] = {"bnorm_coef", "bnorm_apply"};
+  const char *const kernels[] = {"bnorm_coef", apply_kernel(&s)};
   CLNN_TRY(prepare(ctx, d, kernels, 2));
   CLNN_TRY(launch_coef(ctx, d, &s, running_mean, running_var, true, gamma, beta, ws, op));
   return launch_apply(ctx, d, &s, x, y, ws, op);
@@ -401,7 +426,8 @@ clnn_status clnn_batchnorm_bwd(clnn_context *ctx, const clnn_batchnorm_desc *des
   cl_mem ws;
   CLNN_TRY(get_workspace(ctx, &s, &ws));
   const char *op = "batchnorm_bwd";
-  CLNN_TRY(prepare(ctx, d, bwd_kernels, 4));
+  const char *const kernels[] = {"bnorm_coef", "bnorm_bwd_partial", "bnorm_bwd_final", bwd_apply_kernel(&s)};
+  CLNN_TRY(prepare(ctx, d, kernels, 4));
   CLNN_TRY(launch_coef(ctx, d, &s, save_mean, save_invstd, false, gamma, beta, ws, op));
   return launch_bwd(ctx, d, &s, ws, x, dy, gamma, false, dx, dgamma, dbeta, op);
 }
@@ -421,7 +447,8 @@ clnn_status clnn_batchnorm_bwd_inference(clnn_context *ctx, const clnn_batchnorm
   cl_mem ws;
   CLNN_TRY(get_workspace(ctx, &s, &ws));
   const char *op = "batchnorm_bwd_inference";
-  CLNN_TRY(prepare(ctx, d, bwd_kernels, 4));
+  const char *const kernels[] = {"bnorm_coef", "bnorm_bwd_partial", "bnorm_bwd_final", bwd_apply_kernel(&s)};
+  CLNN_TRY(prepare(ctx, d, kernels, 4));
   CLNN_TRY(launch_coef(ctx, d, &s, running_mean, running_var, true, gamma, beta, ws, op));
   return launch_bwd(ctx, d, &s, ws, x, dy, gamma, true, dx, dgamma, dbeta, op);
 }
