@@ -65,6 +65,26 @@ float pool_divisor(pool_span r, pool_span c, int divisor) {
   return COUNT_PAD ? (float)(r.area * c.area) : (float)((r.hi - r.lo) * (c.hi - c.lo));
 }
 
+/* The divisors of the 16 outputs ox0 .. ox0 + 15 of an output row with row
+ * span r, in integer vector arithmetic (lanes past the row are unused). */
+float16 pool_divisor16(pool_span r, int ox0, int SW, int PW, int KW, int W, int divisor) {
+  if (divisor > 0) return (float16)((float)divisor);
+  const int16 start = ((int16)(ox0) + (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)) * SW - PW;
+  const int16 end = min(start + KW, (int16)(W + PW));
+#if COUNT_PAD
+  return convert_float16((end - start) * r.area);
+#else
+  return convert_float16((min(end, (int16)(W)) - max(start, (int16)(0))) * (r.hi - r.lo));
+#endif
+}
+
+/* dst[0 .. n) = src[0 .. n): 16 at a time, then the tail. */
+void pool_copy_row(__global float *dst, const float *src, int n) {
+  int j = 0;
+  for (; j + 16 <= n; j += 16) vstore16(vload16(0, src + j), 0, dst + j);
+  for (; j < n; j++) dst[j] = src[j];
+}
+
 /*
  * pool_fwd (generic): one output row oy of plane p (p = image * C + channel) per
  * work-item. Max: a NaN wins (the last one), ties keep the first position,
@@ -216,15 +236,16 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_fwd_rows(
 #endif
     }
   }
-  __global float *yp = AT(y) + ((size_t)p * OH + oy) * OW;
-#if POOL_MAX
-  for (int ox = 0; ox < OW; ox++) yp[ox] = acc[ox];
-#if WRITE_IDX
-  __global int *ip = AT(idx) + ((size_t)p * OH + oy) * OW;
-  for (int ox = 0; ox < OW; ox++) ip[ox] = arg[ox];
+#if !POOL_MAX
+  for (int t = 0; t < strips; t++)
+    vstore16(vload16(t, acc) / pool_divisor16(r, t * 16, SW, PW, KW, W, divisor), t, acc);
 #endif
-#else
-  for (int ox = 0; ox < OW; ox++) yp[ox] = acc[ox] / pool_divisor(r, span_of(ox, SW, PW, KW, W), divisor);
+  pool_copy_row(AT(y) + ((size_t)p * OH + oy) * OW, acc, OW);
+#if POOL_MAX && WRITE_IDX
+  __global int *ip = AT(idx) + ((size_t)p * OH + oy) * OW;
+  int j = 0;
+  for (; j + 16 <= OW; j += 16) vstore16(vload16(0, arg + j), 0, ip + j);
+  for (; j < OW; j++) ip[j] = arg[j];
 #endif
 }
 
@@ -237,9 +258,11 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_fwd_rows(
  *    (W + 1 <= POOL_ROWBUF + 1 floats; a miss lands in the spare slot W).
  *  - average: per covering output row, the shares dy[o] / divisor of all
  *    its outputs first (a vector loop), then for each kernel column k every
- *    output adds its share at padded column ox * SW + k: a row of
- *    (OW - 1) * SW + KW <= POOL_ROWBUF floats starting PW left of the input,
- *    whose padding is dropped (OW <= POOL_OUTBUF).
+ *    output adds its share at padded column ox * SW + k (with stride 1 each
+ *    column gathers its KW shares, 16 columns per vector): a row of
+ *    max((OW - 1) * SW + KW, OW + KW - 1 rounded up to 16) <= POOL_ROWBUF
+ *    floats starting PW left of the input, whose padding is dropped; the
+ *    shares take OW + KW - 1 rounded up to 16, plus KW - 1, <= POOL_OUTBUF.
  * NDRange (H, N * C), local (1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_bwd_rows(
@@ -264,21 +287,37 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_bwd_rows(
     }
   const float *res = acc;
 #else
-  const int padded = (OW - 1) * SW + KW;
+  /* share[KW - 1 + ox] = dy[oy][ox] / divisor for 0 <= ox < OW, zero around it:
+   * with stride 1 the padded column j collects share[KW - 1 + j - k] over k,
+   * read as whole vectors (adding into acc at shifted offsets instead made
+   * every load straddle the previous stores and stall). */
+  const int strips = (OW + KW - 1 + 15) >> 4, lead = KW - 1;
+  const int padded = max((OW - 1) * SW + KW, strips * 16);
   for (int j = 0; j < padded; j++) acc[j] = 0.0f;
   float share[POOL_OUTBUF];
+  for (int j = 0; j < strips * 16 + lead; j++) share[j] = 0.0f;
   for (int oy = oy0; oy <= oy1; oy++) {
     const pool_span r = span_of(oy, SH, PH, KH, H);
-    for (int ox = 0; ox < OW; ox++) share[ox] = gp[oy * OW + ox] / pool_divisor(r, span_of(ox, SW, PW, KW, W), divisor);
+    for (int ox = 0; ox < OW; ox++) share[lead + ox] = gp[oy * OW + ox];
+    for (int t = 0; t < (OW + 15) >> 4; t++) {
+      const int16 ox = (int16)(t * 16) + (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+      const float16 g = vload16(0, share + lead + t * 16) / pool_divisor16(r, t * 16, SW, PW, KW, W, divisor);
+      vstore16(select(g, (float16)(0.0f), ox >= OW), 0, share + lead + t * 16); /* lanes past the row: 0 */
+    }
+#if POOL_SW == 1
+    for (int t = 0; t < strips; t++) {
+      float16 a = vload16(t, acc);
+      for (int k = 0; k < KW; k++) a += vload16(0, share + lead + t * 16 - k);
+      vstore16(a, t, acc);
+    }
+#else
     for (int k = 0; k < KW; k++)
-      for (int ox = 0; ox < OW; ox++) acc[ox * SW + k] += share[ox];
+      for (int ox = 0; ox < OW; ox++) acc[ox * SW + k] += share[lead + ox];
+#endif
   }
   const float *res = acc + PW;
 #endif
-  __global float *out = AT(dx) + ((size_t)p * H + iy) * W;
-  int j = 0;
-  for (; j + 16 <= W; j += 16) vstore16(vload16(0, res + j), 0, out + j);
-  for (; j < W; j++) out[j] = res[j];
+  pool_copy_row(AT(dx) + ((size_t)p * H + iy) * W, res, W);
 }
 
 /* Sum of the 16 lanes in a fixed pairwise order. */

@@ -134,7 +134,9 @@ static bool fwd_rows_fit(const clnn_pool2d_desc *d, int64_t ow) {
  * one output row's windows and its shares (average). */
 static bool bwd_rows_fit(const clnn_pool2d_desc *d, int64_t ow) {
   if (d->mode == CLNN_POOL_MAX) return d->w <= POOL_ROWBUF;
-  return (ow - 1) * d->stride_w + d->kw <= POOL_ROWBUF && ow <= POOL_OUTBUF && d->pad_w + d->w <= POOL_ROWBUF;
+  const int64_t cols16 = (ow + d->kw - 1 + 15) / 16 * 16; /* see pool_bwd_rows */
+  return (ow - 1) * d->stride_w + d->kw <= POOL_ROWBUF && cols16 <= POOL_ROWBUF &&
+         cols16 + d->kw - 1 <= POOL_OUTBUF && d->pad_w + d->w <= POOL_ROWBUF;
 }
 
 /* Arguments shared by the windowed kernels, after their three tensors. */
