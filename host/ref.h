@@ -57,4 +57,33 @@ clnn_status clnn__ref_deform_conv2d_bwd_f64(const clnn_deform_conv2d_desc *d, co
                                             const double *dy, double *dx, double *doffset,
                                             double *dmask, double *dw, double *db);
 
+/* ------------------------------------------------------------------- act */
+/* f'(v) of one activation (clnn__ref_act is f itself, in runtime/internal.h);
+ * PyTorch's one-sided choices at the kinks, as kernels/common.h act_grad_*. */
+double clnn__ref_act_deriv(double v, clnn_activation act, double alpha);
+clnn_status clnn__ref_act_fwd_f64(const clnn_act_desc *d, const double *x, double *y);
+clnn_status clnn__ref_act_bwd_f64(const clnn_act_desc *d, const double *x, const double *dy, double *dx);
+
+/* ------------------------------------------------------------------ norm */
+clnn_status clnn__ref_batchnorm_fwd_training_f64(const clnn_batchnorm_desc *d, const double *x,
+                                                 const double *gamma, const double *beta, double *y,
+                                                 double *save_mean, double *save_invstd, double *running_mean,
+                                                 double *running_var, int64_t *num_batches_tracked);
+clnn_status clnn__ref_batchnorm_fwd_inference_f64(const clnn_batchnorm_desc *d, const double *x,
+                                                  const double *gamma, const double *beta,
+                                                  const double *running_mean, const double *running_var,
+                                                  double *y);
+clnn_status clnn__ref_batchnorm_bwd_f64(const clnn_batchnorm_desc *d, const double *x, const double *dy,
+                                        const double *gamma, const double *beta, const double *save_mean,
+                                        const double *save_invstd, double *dx, double *dgamma, double *dbeta);
+clnn_status clnn__ref_batchnorm_bwd_inference_f64(const clnn_batchnorm_desc *d, const double *x, const double *dy,
+                                                  const double *gamma, const double *beta,
+                                                  const double *running_mean, const double *running_var,
+                                                  double *dx, double *dgamma, double *dbeta);
+
+/* ------------------------------------------------------------------ pool */
+clnn_status clnn__ref_pool2d_fwd_f64(const clnn_pool2d_desc *d, const double *x, double *y, int32_t *indices);
+clnn_status clnn__ref_pool2d_bwd_f64(const clnn_pool2d_desc *d, const double *dy, const int32_t *indices,
+                                     double *dx);
+
 #endif

@@ -806,15 +806,297 @@ clnn_status clnn_ref_resize_bwd(const clnn_resize_desc *desc, const float *dy, f
 
 
 /* --------------------------------------------------------------------- act */
-/* (issue 8: activation ops, forward and backward) */
+
+/*
+ * Activation layers, forward and backward, on NCHW float32 tensors.
+ *
+ * Plain form (gate = CLNN_GATE_NONE): y = f(x) element by element, with f one
+ * of clnn_activation (alpha: LeakyReLU's negative slope, ELU's alpha).
+ *
+ * Gated forms split x along the channel axis into a = x[:, :c/2] and
+ * b = x[:, c/2:] and give y of c/2 channels:
+ *   CLNN_GATE_FIRST:  y = f(a) * b   SwiGLU with CLNN_ACT_SILU, GeGLU with
+ *                                    CLNN_ACT_GELU (or GELU_TANH), as in
+ *                                    `a, b = x.chunk(2, 1); F.silu(a) * b`
+ *   CLNN_GATE_SECOND: y = a * f(b)   PyTorch's F.glu(x, 1) with CLNN_ACT_SIGMOID
+ *
+ * Shapes: x is (n, c, h, w); y and dy are (n, c, h, w), or (n, c/2, h, w)
+ * when gated; dx has x's shape. For outputs of fully connected layers a
+ * tensor may also be (n, c) when h == w == 1, or (n, c, h) when w == 1.
+ *
+ * NaN propagates as in PyTorch: f(NaN) is NaN for every f; the backward of
+ * the piecewise functions at NaN takes PyTorch's branch (see kernels/common.h).
+ */
+typedef enum clnn_act_gate {
+  CLNN_GATE_NONE = 0,
+  CLNN_GATE_FIRST = 1,
+  CLNN_GATE_SECOND = 2,
+  CLNN_GATE_COUNT_
+} clnn_act_gate;
+
+typedef struct clnn_act_desc {
+  int64_t n, c, h, w; /* input batch, channels (even when gated), height, width */
+  clnn_activation act;
+  float alpha;        /* LEAKY_RELU slope, ELU alpha; must be finite */
+  clnn_act_gate gate;
+} clnn_act_desc;
+
+/** A plain (ungated) descriptor; alpha is 0.01 for LEAKY_RELU, 1 for ELU, else 0. */
+clnn_act_desc clnn_act_desc_make(int64_t n, int64_t c, int64_t h, int64_t w, clnn_activation act);
+
+/** SwiGLU: gate CLNN_GATE_FIRST with SiLU. c is the input's channel count (even). */
+clnn_act_desc clnn_act_desc_swiglu(int64_t n, int64_t c, int64_t h, int64_t w);
+
+/** GeGLU: gate CLNN_GATE_FIRST with the erf form of GELU. */
+clnn_act_desc clnn_act_desc_geglu(int64_t n, int64_t c, int64_t h, int64_t w);
+
+/**
+ * Validate a descriptor; *out_c (may be NULL) receives y's channel count.
+ * Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (non-positive or
+ * over 2^30 sizes, unknown act or gate, odd c when gated),
+ * CLNN_ERR_NOT_FINITE (alpha NaN or infinite), CLNN_ERR_SIZE_OVERFLOW (a
+ * tensor over 2^31 - 1 elements).
+ */
+clnn_status clnn_act_desc_check(const clnn_act_desc *desc, int64_t *out_c);
+
+/**
+ * y = f(x) (or the gated form). Ungated, y may be x itself (same buffer and
+ * offset: in place); any other overlap is CLNN_ERR_ALIASING.
+ * Statuses: those of clnn_act_desc_check, CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
+ * CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_act_fwd(clnn_context *ctx, const clnn_act_desc *desc, const clnn_tensor *x,
+                         clnn_tensor *y);
+
+/**
+ * dx = dL/dx given x (the forward's input) and dy = dL/dy. Ungated,
+ * dx = dy * f'(x) and dx may be dy itself (in place); gated,
+ * dx = [dy * f'(a) * b, dy * f(a)] (GATE_FIRST). Statuses: as clnn_act_fwd.
+ */
+clnn_status clnn_act_bwd(clnn_context *ctx, const clnn_act_desc *desc, const clnn_tensor *x,
+                         const clnn_tensor *dy, clnn_tensor *dx);
+
+/** Host references of clnn_act_fwd / clnn_act_bwd on plain arrays (computed in double). */
+clnn_status clnn_ref_act_fwd(const clnn_act_desc *desc, const float *x, float *y);
+clnn_status clnn_ref_act_bwd(const clnn_act_desc *desc, const float *x, const float *dy, float *dx);
 
 
 /* -------------------------------------------------------------------- norm */
-/* (issue 8: batch norm) */
+
+/*
+ * Batch normalisation over (n, c, h, w): per channel, the statistics run over
+ * the n * h * w values of that channel (PyTorch's BatchNorm1d/2d).
+ *
+ *   training:   y = act(gamma * (x - mean_B) / sqrt(var_B + eps) + beta) with
+ *               the batch mean and biased variance; the running statistics
+ *               (optional) take one step:
+ *                 r <- (1 - m) r + m * stat   (stat: mean_B, and the unbiased
+ *                                              variance var_B * M / (M - 1))
+ *               with m = momentum, or m = 1 / num_batches_tracked after its
+ *               increment when cumulative (PyTorch's momentum=None: the
+ *               running stats are the plain average over all batches seen).
+ *   inference:  y = act(gamma * (x - running_mean) / sqrt(running_var + eps) + beta)
+ *
+ * M = n * h * w. affine = 0 means gamma = 1 and beta = 0 (pass NULL). act is
+ * an optional fused activation (CLNN_ACT_IDENTITY for none; BN + SiLU is
+ * EfficientNet's pattern); the backward recomputes the pre-activation.
+ * Statistics are reduced in two levels with a fixed order (per chunk of a
+ * plane with a shifted two-pass sum, then Chan's pairwise combination per
+ * channel): the variance is right for inputs with a large mean (1e4 + N(0,1)),
+ * and results are bit-identical from run to run. No float atomics.
+ *
+ * Shapes: x, y, dy, dx (n, c, h, w), or (n, c, h) when w == 1, or (n, c)
+ * when h == w == 1; every per-channel tensor (gamma, beta, running_mean,
+ * running_var, save_mean, save_invstd, dgamma, dbeta) is (c).
+ */
+typedef struct clnn_batchnorm_desc {
+  int64_t n, c, h, w;
+  float eps;           /* added to the variance; finite, >= 0 */
+  float momentum;      /* running-stat factor in [0, 1] (ignored when cumulative) */
+  int cumulative;      /* 1: momentum = None, factor 1 / num_batches_tracked */
+  int affine;          /* 1: gamma and beta are used (and their gradients exist) */
+  clnn_activation act; /* fused activation after the affine transform */
+  float act_alpha;
+} clnn_batchnorm_desc;
+
+/** Defaults as PyTorch's: eps 1e-5, momentum 0.1, not cumulative, affine, no activation. */
+clnn_batchnorm_desc clnn_batchnorm_desc_make(int64_t n, int64_t c, int64_t h, int64_t w);
+
+/**
+ * Validate a descriptor. Statuses: CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_INVALID_VALUE (sizes outside [1, 2^30], eps < 0, momentum outside
+ * [0, 1], unknown act), CLNN_ERR_NOT_FINITE (eps, momentum or act_alpha NaN or
+ * infinite), CLNN_ERR_SIZE_OVERFLOW (over 2^31 - 1 elements).
+ */
+clnn_status clnn_batchnorm_desc_check(const clnn_batchnorm_desc *desc);
+
+/**
+ * Training-mode forward. gamma, beta: (c), required when desc->affine, else
+ * NULL. save_mean / save_invstd (both or neither): receive the batch mean and
+ * 1 / sqrt(var_B + eps), which clnn_batchnorm_bwd needs. running_mean /
+ * running_var (both or neither) are read and updated in place.
+ * num_batches_tracked: a host counter, incremented by one when the call
+ * succeeds (may be NULL unless desc->cumulative and running stats are given).
+ * Needs M > 1 (CLNN_ERR_INVALID_VALUE otherwise, as PyTorch). y must not
+ * overlap any input. Statuses: those of clnn_batchnorm_desc_check,
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (a tensor given that the
+ * descriptor excludes, one of a pair missing), CLNN_ERR_SHAPE_MISMATCH,
+ * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING, CLNN_ERR_BUILD_FAILED,
+ * CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_batchnorm_fwd_training(clnn_context *ctx, const clnn_batchnorm_desc *desc,
+                                        const clnn_tensor *x, const clnn_tensor *gamma,
+                                        const clnn_tensor *beta, clnn_tensor *y,
+                                        clnn_tensor *save_mean, clnn_tensor *save_invstd,
+                                        clnn_tensor *running_mean, clnn_tensor *running_var,
+                                        int64_t *num_batches_tracked);
+
+/**
+ * Inference-mode forward with the running statistics (required). y may be x
+ * itself (in place). Statuses: as clnn_batchnorm_fwd_training.
+ */
+clnn_status clnn_batchnorm_fwd_inference(clnn_context *ctx, const clnn_batchnorm_desc *desc,
+                                         const clnn_tensor *x, const clnn_tensor *gamma,
+                                         const clnn_tensor *beta, const clnn_tensor *running_mean,
+                                         const clnn_tensor *running_var, clnn_tensor *y);
+
+/**
+ * Training-mode backward: from x, dy and the forward's save_mean and
+ * save_invstd, dx (may be NULL), and when desc->affine dgamma and dbeta
+ * (either may be NULL; both NULL when not affine). beta is needed only with
+ * a fused activation (to recompute its input); pass it whenever affine.
+ * At least one output. save_mean must be what the training forward saved
+ * for this x: the backward re-centres its sums on x's own batch mean (one
+ * more sum in the same pass), so the gradients stay accurate when
+ * |mean| >> std. With a fused activation, the activation's input is
+ * recomputed from the saved float mean: relative error about
+ * ulp(mean) / std (5e-4 for 1e4 + N(0,1) inputs, 1e-7 for centred ones).
+ * Statuses: as clnn_batchnorm_fwd_training.
+ */
+clnn_status clnn_batchnorm_bwd(clnn_context *ctx, const clnn_batchnorm_desc *desc,
+                               const clnn_tensor *x, const clnn_tensor *dy, const clnn_tensor *gamma,
+                               const clnn_tensor *beta, const clnn_tensor *save_mean,
+                               const clnn_tensor *save_invstd, clnn_tensor *dx, clnn_tensor *dgamma,
+                               clnn_tensor *dbeta);
+
+/**
+ * Backward of the inference-mode forward (frozen statistics, e.g. fine-tuning
+ * with BN in eval mode): dx = dy' * gamma / sqrt(running_var + eps),
+ * dgamma = sum dy' * xhat, dbeta = sum dy' (dy' = dy through the activation).
+ * Outputs as clnn_batchnorm_bwd. Statuses: as clnn_batchnorm_fwd_training.
+ */
+clnn_status clnn_batchnorm_bwd_inference(clnn_context *ctx, const clnn_batchnorm_desc *desc,
+                                         const clnn_tensor *x, const clnn_tensor *dy,
+                                         const clnn_tensor *gamma, const clnn_tensor *beta,
+                                         const clnn_tensor *running_mean,
+                                         const clnn_tensor *running_var, clnn_tensor *dx,
+                                         clnn_tensor *dgamma, clnn_tensor *dbeta);
+
+/**
+ * Host references (double accumulation, the exact two-pass statistics), same
+ * arguments as plain arrays; NULL where the device op takes NULL.
+ */
+clnn_status clnn_ref_batchnorm_fwd_training(const clnn_batchnorm_desc *desc, const float *x,
+                                            const float *gamma, const float *beta, float *y,
+                                            float *save_mean, float *save_invstd,
+                                            float *running_mean, float *running_var,
+                                            int64_t *num_batches_tracked);
+clnn_status clnn_ref_batchnorm_fwd_inference(const clnn_batchnorm_desc *desc, const float *x,
+                                             const float *gamma, const float *beta,
+                                             const float *running_mean, const float *running_var,
+                                             float *y);
+clnn_status clnn_ref_batchnorm_bwd(const clnn_batchnorm_desc *desc, const float *x, const float *dy,
+                                   const float *gamma, const float *beta, const float *save_mean,
+                                   const float *save_invstd, float *dx, float *dgamma, float *dbeta);
+clnn_status clnn_ref_batchnorm_bwd_inference(const clnn_batchnorm_desc *desc, const float *x,
+                                             const float *dy, const float *gamma, const float *beta,
+                                             const float *running_mean, const float *running_var,
+                                             float *dx, float *dgamma, float *dbeta);
 
 
 /* -------------------------------------------------------------------- pool */
-/* (issue 8: max / average / global average pooling) */
+
+/*
+ * 2-D pooling over NCHW float32, with PyTorch's semantics (max_pool2d with
+ * return_indices, avg_pool2d):
+ *   x: (n, c, h, w)   y: (n, c, out_h, out_w)   indices: int32, like y
+ *   out = floor((in + 2*pad - kernel) / stride) + 1, or with ceil_mode the
+ *   ceiling, less one when the last window would start in the right or
+ *   bottom padding. pad <= kernel / 2.
+ * MAX: y is the window's maximum over the input positions it covers
+ *   (padding never wins); a NaN in the window wins (the last one); ties keep
+ *   the first position in row-major order. indices[o] = iy * w + ix, the
+ *   position within the plane (as PyTorch's return_indices).
+ * AVG: the sum of the covered inputs divided by the window's area including
+ *   the padding (count_include_pad, PyTorch's default; with ceil_mode the
+ *   area stops at the padded edge), AVG_EXCLUDE_PAD by the number of
+ *   covered inputs; divisor > 0 replaces either (divisor_override).
+ * Global average pooling is the AVG case with kernel = (h, w) and no padding
+ * (clnn_pool2d_desc_global); it runs as a plane reduction. When out_h ==
+ * out_w == 1, y, indices and dy may also be (n, c).
+ * The backward gathers: each dx element sums, in a fixed order, the dy of
+ * the outputs that chose it (MAX: indices[o] equals its position) or cover
+ * it (AVG: dy / divisor). Same inputs, same bits; no atomics.
+ */
+typedef enum clnn_pool_mode {
+  CLNN_POOL_MAX = 0,
+  CLNN_POOL_AVG = 1,             /* count_include_pad = True */
+  CLNN_POOL_AVG_EXCLUDE_PAD = 2, /* count_include_pad = False */
+  CLNN_POOL_MODE_COUNT_
+} clnn_pool_mode;
+
+typedef struct clnn_pool2d_desc {
+  int64_t n, c, h, w;
+  int64_t kh, kw;
+  int64_t stride_h, stride_w;
+  int64_t pad_h, pad_w;
+  clnn_pool_mode mode;
+  int ceil_mode;   /* 1: ceiling in the output size */
+  int64_t divisor; /* AVG only: > 0 overrides the divisor; 0: none */
+} clnn_pool2d_desc;
+
+/** A descriptor with the given kernel, stride = kernel (PyTorch's default), no padding. */
+clnn_pool2d_desc clnn_pool2d_desc_make(int64_t n, int64_t c, int64_t h, int64_t w, clnn_pool_mode mode,
+                                       int64_t kh, int64_t kw);
+
+/** Global average pooling of (n, c, h, w) to (n, c, 1, 1). */
+clnn_pool2d_desc clnn_pool2d_desc_global(int64_t n, int64_t c, int64_t h, int64_t w);
+
+/**
+ * Validate a descriptor and compute the output size (out_h / out_w may be
+ * NULL). Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (sizes
+ * outside [1, 2^30], negative padding, pad > kernel / 2, unknown mode,
+ * negative divisor or a divisor with MAX), CLNN_ERR_SHAPE_MISMATCH (no output
+ * position: the kernel is larger than the padded input),
+ * CLNN_ERR_SIZE_OVERFLOW (a tensor over 2^31 - 1 elements).
+ */
+clnn_status clnn_pool2d_desc_check(const clnn_pool2d_desc *desc, int64_t *out_h, int64_t *out_w);
+
+/**
+ * Forward pooling. indices (int32) is optional with MAX (NULL when no
+ * backward follows) and must be NULL with AVG. y and indices must not
+ * overlap x or each other. Statuses: those of clnn_pool2d_desc_check,
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (indices with AVG, wrong
+ * dtype), CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH,
+ * CLNN_ERR_ALIASING, CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_pool2d_fwd(clnn_context *ctx, const clnn_pool2d_desc *desc, const clnn_tensor *x,
+                            clnn_tensor *y, clnn_tensor *indices);
+
+/**
+ * dx from dy (and, for MAX, the indices the forward wrote; required). Every
+ * element of dx is written (zero where no output depends on it). An index
+ * that does not name a position of its own window adds nothing. Statuses:
+ * as clnn_pool2d_fwd.
+ */
+clnn_status clnn_pool2d_bwd(clnn_context *ctx, const clnn_pool2d_desc *desc, const clnn_tensor *dy,
+                            const clnn_tensor *indices, clnn_tensor *dx);
+
+/** Host references (indices as int32_t; NULL where the device op allows NULL). */
+clnn_status clnn_ref_pool2d_fwd(const clnn_pool2d_desc *desc, const float *x, float *y, int32_t *indices);
+clnn_status clnn_ref_pool2d_bwd(const clnn_pool2d_desc *desc, const float *dy, const int32_t *indices,
+                                float *dx);
 
 
 /* ------------------------------------------------------------------ linear */
