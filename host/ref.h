@@ -22,6 +22,70 @@ void clnn__ref_to_f32(float *dst, const double *src, size_t n);
 clnn_status clnn__ref_conv2d_fwd_f64(const clnn_conv2d_desc *d, const double *x, const double *w,
                                      const double *b, double *y);
 
+/* -------------------------------------------------------------- resample */
+/* Pixel shuffle (unshuffle = false) or unshuffle, forward or backward, from
+ * src to dst (shapes as the public functions; dst fully written). */
+clnn_status clnn__ref_pixel_shuffle_f64(const clnn_pixel_shuffle_desc *d, bool unshuffle, bool backward,
+                                        const double *src, double *dst);
+/* Resize forward (src = x, dst = y) or backward (src = dy, dst = dx). */
+clnn_status clnn__ref_resize_f64(const clnn_resize_desc *d, bool backward, const double *src, double *dst);
+/*
+ * PyTorch's sampling of one dimension of a resize from in to out elements:
+ * output o reads inputs i0[o] and i1[o] with weights l0[o] and l1[o] (for
+ * nearest i1 = i0, l0 = 1, l1 = 0). scale is the descriptor's scale_h or
+ * scale_w. The device op builds its tables with this same function.
+ */
+void clnn__resize_taps(int64_t in, int64_t out, clnn_resize_mode mode, int align_corners, double scale,
+                       int32_t *i0, int32_t *i1, float *l0, float *l1);
+
+/* ------------------------------------------------------------------- roi */
+/* RoI geometry uses the float32 rois (see host/roi.c); values are double.
+ * argmax: int32 pixel indices of ROI_POOL (fwd: may be NULL; bwd: required). */
+clnn_status clnn__ref_roi_fwd_f64(const clnn_roi_desc *d, const double *x, const float *rois, double *y,
+                                  int32_t *argmax);
+clnn_status clnn__ref_roi_bwd_f64(const clnn_roi_desc *d, const double *dy, const float *rois,
+                                  const int32_t *argmax, double *dx);
+
+/* ----------------------------------------------------------- deform_conv */
+/* Deformable convolution v1/v2 (clnn_deform_conv2d_desc); mask NULL for v1,
+ * b may be NULL; backward outputs may be NULL to skip them. */
+clnn_status clnn__ref_deform_conv2d_fwd_f64(const clnn_deform_conv2d_desc *d, const double *x,
+                                            const double *offset, const double *mask, const double *w,
+                                            const double *b, double *y);
+clnn_status clnn__ref_deform_conv2d_bwd_f64(const clnn_deform_conv2d_desc *d, const double *x,
+                                            const double *offset, const double *mask, const double *w,
+                                            const double *dy, double *dx, double *doffset,
+                                            double *dmask, double *dw, double *db);
+
+/* ------------------------------------------------------------------- act */
+/* f'(v) of one activation (clnn__ref_act is f itself, in runtime/internal.h);
+ * PyTorch's one-sided choices at the kinks, as kernels/common.h act_grad_*. */
+double clnn__ref_act_deriv(double v, clnn_activation act, double alpha);
+clnn_status clnn__ref_act_fwd_f64(const clnn_act_desc *d, const double *x, double *y);
+clnn_status clnn__ref_act_bwd_f64(const clnn_act_desc *d, const double *x, const double *dy, double *dx);
+
+/* ------------------------------------------------------------------ norm */
+clnn_status clnn__ref_batchnorm_fwd_training_f64(const clnn_batchnorm_desc *d, const double *x,
+                                                 const double *gamma, const double *beta, double *y,
+                                                 double *save_mean, double *save_invstd, double *running_mean,
+                                                 double *running_var, int64_t *num_batches_tracked);
+clnn_status clnn__ref_batchnorm_fwd_inference_f64(const clnn_batchnorm_desc *d, const double *x,
+                                                  const double *gamma, const double *beta,
+                                                  const double *running_mean, const double *running_var,
+                                                  double *y);
+clnn_status clnn__ref_batchnorm_bwd_f64(const clnn_batchnorm_desc *d, const double *x, const double *dy,
+                                        const double *gamma, const double *beta, const double *save_mean,
+                                        const double *save_invstd, double *dx, double *dgamma, double *dbeta);
+clnn_status clnn__ref_batchnorm_bwd_inference_f64(const clnn_batchnorm_desc *d, const double *x, const double *dy,
+                                                  const double *gamma, const double *beta,
+                                                  const double *running_mean, const double *running_var,
+                                                  double *dx, double *dgamma, double *dbeta);
+
+/* ------------------------------------------------------------------ pool */
+clnn_status clnn__ref_pool2d_fwd_f64(const clnn_pool2d_desc *d, const double *x, double *y, int32_t *indices);
+clnn_status clnn__ref_pool2d_bwd_f64(const clnn_pool2d_desc *d, const double *dy, const int32_t *indices,
+                                     double *dx);
+
 /* ---------------------------------------------------------------- linear */
 clnn_status clnn__ref_linear_fwd_f64(const clnn_linear_desc *d, const double *x, const double *w,
                                      const double *b, double *y);

@@ -107,13 +107,6 @@ static clnn_status check_bias(clnn_context *ctx, const clnn_linear_desc *d, cons
 
 /* --------------------------------------------------------- B operands */
 
-/* Batch strides of a one-matrix job: unused by the math, but CLBlast's
- * strided-batched GEMM rejects strides smaller than the matrices. */
-static void one_batch_strides(clnn_gemm_job *j) {
-  j->a_s1 = (j->a_trans ? j->k : j->m) * j->lda;
-  j->b_s1 = j->k * j->ldb;
-  j->c_s1 = j->m * j->ldc;
-}
 
 
 /* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
@@ -207,7 +200,6 @@ static clnn_status gemm_run(clnn_context *ctx, clnn_gemm_job j, const b_operand 
     j.b_off = (size_t)clnn__off(b->t);
     j.ldb = b->ld;
     j.b_layout = CLNN_B_ROWMAJOR;
-    one_batch_strides(&j);
     return clnn__gemm_run(ctx, &j, op);
   }
   const int64_t n_total = j.n;
@@ -217,7 +209,6 @@ static clnn_status gemm_run(clnn_context *ctx, clnn_gemm_job j, const b_operand 
     CLNN_TRY(pack_chunk(ctx, b, &j, c0, nc, op));
     j.n = nc;
     j.c_off = c_off0 + (size_t)c0;
-    one_batch_strides(&j);
     CLNN_TRY(clnn__gemm_run(ctx, &j, op));
   }
   return CLNN_SUCCESS;

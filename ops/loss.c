@@ -324,13 +324,6 @@ clnn_status clnn_loss_soft_accuracy(clnn_context *ctx, const clnn_loss_class_des
 
 /* ------------------------------------------------------------- InfoNCE */
 
-/* Batch strides of a one-matrix job: unused by the math, but CLBlast's
- * strided-batched GEMM rejects strides smaller than the matrices. */
-static void one_batch_strides(clnn_gemm_job *j) {
-  j->a_s1 = (j->a_trans ? j->k : j->m) * j->lda;
-  j->b_s1 = j->k * j->ldb;
-  j->c_s1 = j->m * j->ldc;
-}
 
 /* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
 static int64_t padded_ld(int64_t cols) { return cols >= 1024 && (cols & (cols - 1)) == 0 ? cols + 16 : cols; }
@@ -402,7 +395,6 @@ static clnn_status infonce_sim_block(clnn_context *ctx, const infonce_plan *p, c
   j.c = ws;
   j.c_off = (size_t)p->o_s;
   j.ldc = p->lds;
-  one_batch_strides(&j);
   return clnn__gemm_run(ctx, &j, "loss_infonce:similarity");
 }
 
@@ -421,7 +413,6 @@ static clnn_status ws_gemm(clnn_context *ctx, cl_mem ws, int64_t m, int64_t n, i
   j.ldb = ldb;
   j.c_off = (size_t)c_off;
   j.ldc = ldc;
-  one_batch_strides(&j);
   return clnn__gemm_run(ctx, &j, "loss_infonce:gradient");
 }
 

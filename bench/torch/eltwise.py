@@ -1,7 +1,5 @@
 """PyTorch equivalents of the clnn-bench element-wise families "add", "mul"
-and "scale" (passes fwd and bwd); bench/torch/add.py, mul.py and scale.py
-forward to the make_* functions here (compare.py imports a module named
-after the family).
+and "scale" (passes fwd and bwd); compare.py finds them through FAMILIES.
 
 Backward passes time torch.autograd.grad on a graph built once, computing
 exactly the gradients clnn-bench's bwd pass writes: add (da, db), mul (dx,
@@ -10,6 +8,8 @@ dy itself on as both gradients (no copy), while clnn_eltwise_add_bwd writes
 two new tensors.
 """
 import torch
+
+FAMILIES = ("add", "mul", "scale")
 
 
 def _grad_fn(y, inputs):
@@ -59,3 +59,7 @@ def make_scale(keys, flags, bias, pass_):
         xg, ag = x.clone().requires_grad_(), torch.tensor(alpha, requires_grad=True)
         return _grad_fn(xg * ag, [xg, ag])
     return None
+
+
+def make_family(family, keys, flags, bias, pass_):
+    return {"add": make_add, "mul": make_mul, "scale": make_scale}[family](keys, flags, bias, pass_)

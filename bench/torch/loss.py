@@ -1,6 +1,6 @@
 """PyTorch equivalents of the clnn-bench loss families "xent", "softacc" and
-"infonce" (bench/torch/xent.py, softacc.py and infonce.py forward here), and
-a check that clnn-bench computes the same losses and gradients:
+"infonce" (compare.py finds them through FAMILIES), and a check that
+clnn-bench computes the same losses and gradients:
 
     /usr/bin/python3 bench/torch/loss.py --bench build/bench/clnn-bench
 
@@ -20,6 +20,8 @@ call); "fwd" the loss alone.
 """
 import torch
 import torch.nn.functional as F
+
+FAMILIES = ("xent", "softacc", "infonce")
 
 
 def xent(logits, labels, smooth=0.0, ignore=-100):
@@ -89,6 +91,10 @@ def make_infonce(keys, flags, bias, pass_):
     n, d, t = keys["mb"], keys["d"], float(keys.get("t", 0.1))
     z1, z2 = torch.randn(n, d), torch.randn(n, d)
     return _timed(lambda a, b: infonce(a, b, t, "cross" in flags), [z1, z2], pass_, float(keys.get("gs", 1.0)))
+
+
+def make_family(family, keys, flags, bias, pass_):
+    return {"xent": make_xent, "softacc": make_softacc, "infonce": make_infonce}[family](keys, flags, bias, pass_)
 
 
 # ------------------------------------------------------------ verification
