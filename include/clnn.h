@@ -1181,7 +1181,8 @@ clnn_status clnn_ref_linear_bwd_weights(const clnn_linear_desc *desc, const floa
  * Common statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_SHAPE_MISMATCH,
  * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_INVALID_VALUE (not float32),
  * CLNN_ERR_SIZE_OVERFLOW (over 2^31 - 1 elements), CLNN_ERR_ALIASING,
- * CLNN_ERR_NOT_FINITE, CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
+ * CLNN_ERR_NOT_FINITE, CLNN_ERR_DEVICE_OUT_OF_MEMORY (the reductions' chunk
+ * sums live in the workspace), CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
  */
 
 /** y = alpha * a + beta * b; a, b and y of one shape. */
@@ -1224,7 +1225,10 @@ clnn_status clnn_eltwise_scale_bwd(clnn_context *ctx, float alpha, const clnn_te
 /*
  * Host references. n: elements; for mul, x is viewed as (outer, inner) and s
  * as (outer): outer = the number of elements of s, inner = numel(x) / outer.
- * Optional outputs may be NULL as in the device functions.
+ * Optional outputs may be NULL as in the device functions. Statuses:
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (a size outside
+ * [1, 2^31 - 1]), CLNN_ERR_SIZE_OVERFLOW, CLNN_ERR_NOT_FINITE,
+ * CLNN_ERR_HOST_OUT_OF_MEMORY.
  */
 clnn_status clnn_ref_eltwise_add(int64_t n, float alpha, const float *a, float beta, const float *b,
                                  float *y);
@@ -1286,8 +1290,10 @@ clnn_status clnn_loss_class_desc_check(const clnn_loss_class_desc *desc);
  *   loss = mean_i [ logsumexp(z_i) - sum_k q_ik z_ik ],
  *   q_ik = (1 - e) [k == y_i] + e / classes
  *   dlogits_ik = grad_scale * (softmax(z_i)_k - q_ik) / count
+ * with i over the positions whose label is not ignored (count of them).
  * loss: one-element tensor. dlogits: logits' shape, or NULL for the loss
- * alone. Outputs must not overlap the inputs.
+ * alone. Outputs must not overlap the inputs. A NaN logit makes its
+ * position's gradient row and the loss NaN.
  * Statuses: those of clnn_loss_class_desc_check, CLNN_ERR_NULL_POINTER,
  * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
  * CLNN_ERR_INVALID_VALUE (wrong dtype), CLNN_ERR_DEVICE_OUT_OF_MEMORY,
