@@ -1100,19 +1100,315 @@ clnn_status clnn_ref_pool2d_bwd(const clnn_pool2d_desc *desc, const float *dy, c
 
 
 /* ------------------------------------------------------------------ linear */
-/* (issue 8: fully connected layer) */
 
+/**
+ * Fully connected layer: y = act(x W^T + b), the GEMM running on the
+ * context's engine (own register-tiled kernels on CPU devices, CLBlast
+ * elsewhere; see clnn_gemm_engine).
+ *   x: n rows of in_features     w: (out_features, in_features)
+ *   b: (out_features) or NULL    y: n rows of out_features
+ * x, dx, y and dy are tensors whose first dimension is n and whose remaining
+ * dimensions multiply to the feature count, so (n, c) and (n, c, 1, 1)
+ * (a global-average-pooled activation) are both accepted.
+ * act/act_alpha: activation fused after the bias in the forward pass; the
+ * backward functions ignore them (apply the activation's backward first).
+ */
+typedef struct clnn_linear_desc {
+  int64_t n;            /* rows (batch) */
+  int64_t in_features;  /* columns of x and w */
+  int64_t out_features; /* rows of w, columns of y */
+  clnn_activation act;
+  float act_alpha;
+} clnn_linear_desc;
+
+/** A descriptor with the given sizes and no activation. */
+clnn_linear_desc clnn_linear_desc_make(int64_t n, int64_t in_features, int64_t out_features);
+
+/**
+ * Validate a descriptor. Statuses: CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_INVALID_VALUE (a size outside [1, 2^30], unknown activation),
+ * CLNN_ERR_SIZE_OVERFLOW (a tensor over 2^31 - 1 elements).
+ */
+clnn_status clnn_linear_desc_check(const clnn_linear_desc *desc);
+
+/**
+ * y = act(x W^T + b). b may be NULL. y must not overlap x, w or b.
+ * Statuses: those of clnn_linear_desc_check, CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
+ * CLNN_ERR_UNSUPPORTED (the workspace limit cannot hold 32 columns of a
+ * packed GEMM operand; wider operands are packed in chunks of columns),
+ * CLNN_ERR_BUILD_FAILED, CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL, CLNN_ERR_BLAS.
+ */
+clnn_status clnn_linear_fwd(clnn_context *ctx, const clnn_linear_desc *desc, const clnn_tensor *x,
+                            const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y);
+
+/**
+ * dx = dy W (the gradient with respect to the input; overwritten).
+ * dx must not overlap dy or w. Statuses: as clnn_linear_fwd.
+ */
+clnn_status clnn_linear_bwd_data(clnn_context *ctx, const clnn_linear_desc *desc,
+                                 const clnn_tensor *dy, const clnn_tensor *w, clnn_tensor *dx);
+
+/**
+ * Weight and bias gradients: dw = dy^T x and db = sum over rows of dy.
+ * accumulate = 0 overwrites dw and db; 1 adds to what they hold (gradient
+ * accumulation over micro-batches). Either dw or db may be NULL (not both).
+ * The sums run in a fixed order: same inputs, same bits.
+ * Statuses: as clnn_linear_fwd, CLNN_ERR_INVALID_VALUE (accumulate not 0/1).
+ */
+clnn_status clnn_linear_bwd_weights(clnn_context *ctx, const clnn_linear_desc *desc,
+                                    const clnn_tensor *x, const clnn_tensor *dy, clnn_tensor *dw,
+                                    clnn_tensor *db, int accumulate);
+
+/** Host references of the three linear passes (b, dw or db may be NULL as above). */
+clnn_status clnn_ref_linear_fwd(const clnn_linear_desc *desc, const float *x, const float *w,
+                                const float *b, float *y);
+clnn_status clnn_ref_linear_bwd_data(const clnn_linear_desc *desc, const float *dy, const float *w,
+                                     float *dx);
+clnn_status clnn_ref_linear_bwd_weights(const clnn_linear_desc *desc, const float *x,
+                                        const float *dy, float *dw, float *db, int accumulate);
 
 /* ----------------------------------------------------------------- eltwise */
-/* (issue 8: add, broadcast multiply, scale) */
 
+/*
+ * Element-wise ops on float32 tensors: add (residual connections),
+ * multiply with broadcast (squeeze-excitation scaling), scale; each with its
+ * backward. Sizes come from the tensors. Outputs may be the very same memory
+ * as an input of the same shape (in place: same buffer, same offset); any
+ * other overlap is CLNN_ERR_ALIASING. Scale factors must be finite
+ * (CLNN_ERR_NOT_FINITE). Reductions (the gradients of broadcast factors)
+ * run in a fixed order, without atomics: same inputs, same bits.
+ * Common statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_SHAPE_MISMATCH,
+ * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_INVALID_VALUE (not float32),
+ * CLNN_ERR_SIZE_OVERFLOW (over 2^31 - 1 elements), CLNN_ERR_ALIASING,
+ * CLNN_ERR_NOT_FINITE, CLNN_ERR_DEVICE_OUT_OF_MEMORY (the reductions' chunk
+ * sums live in the workspace), CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
+ */
+
+/** y = alpha * a + beta * b; a, b and y of one shape. */
+clnn_status clnn_eltwise_add(clnn_context *ctx, float alpha, const clnn_tensor *a, float beta,
+                             const clnn_tensor *b, clnn_tensor *y);
+
+/** Backward of clnn_eltwise_add: da = alpha * dy, db = beta * dy; da or db may be NULL (not both). */
+clnn_status clnn_eltwise_add_bwd(clnn_context *ctx, float alpha, float beta, const clnn_tensor *dy,
+                                 clnn_tensor *da, clnn_tensor *db);
+
+/**
+ * y = x * s with s broadcast: s has the rank of x, its leading dimensions
+ * equal x's and its trailing ones are 1. s (N, C, 1, 1) scales each channel
+ * of each image of x (N, C, H, W) (squeeze-excitation); s of x's shape is a
+ * plain element-wise product; s (N, 1, 1, 1) scales whole images.
+ */
+clnn_status clnn_eltwise_mul(clnn_context *ctx, const clnn_tensor *x, const clnn_tensor *s,
+                             clnn_tensor *y);
+
+/**
+ * Backward of clnn_eltwise_mul: dx = dy * s and ds = dy * x summed over the
+ * broadcast (trailing) dimensions, in a fixed order. dx or ds may be NULL
+ * (not both); x is only read when ds is wanted (it may then be NULL otherwise).
+ */
+clnn_status clnn_eltwise_mul_bwd(clnn_context *ctx, const clnn_tensor *x, const clnn_tensor *s,
+                                 const clnn_tensor *dy, clnn_tensor *dx, clnn_tensor *ds);
+
+/** y = alpha * x. */
+clnn_status clnn_eltwise_scale(clnn_context *ctx, float alpha, const clnn_tensor *x, clnn_tensor *y);
+
+/**
+ * Backward of clnn_eltwise_scale: dx = alpha * dy, and when dalpha (a
+ * one-element tensor) is given, dalpha = sum(dy * x) in a fixed order (for a
+ * learned scale such as LayerScale). dx or dalpha may be NULL (not both); x
+ * is only read for dalpha.
+ */
+clnn_status clnn_eltwise_scale_bwd(clnn_context *ctx, float alpha, const clnn_tensor *x,
+                                   const clnn_tensor *dy, clnn_tensor *dx, clnn_tensor *dalpha);
+
+/*
+ * Host references. n: elements; for mul, x is viewed as (outer, inner) and s
+ * as (outer): outer = the number of elements of s, inner = numel(x) / outer.
+ * Optional outputs may be NULL as in the device functions. Statuses:
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (a size outside
+ * [1, 2^31 - 1]), CLNN_ERR_SIZE_OVERFLOW, CLNN_ERR_NOT_FINITE,
+ * CLNN_ERR_HOST_OUT_OF_MEMORY.
+ */
+clnn_status clnn_ref_eltwise_add(int64_t n, float alpha, const float *a, float beta, const float *b,
+                                 float *y);
+clnn_status clnn_ref_eltwise_add_bwd(int64_t n, float alpha, float beta, const float *dy, float *da,
+                                     float *db);
+clnn_status clnn_ref_eltwise_mul(int64_t outer, int64_t inner, const float *x, const float *s,
+                                 float *y);
+clnn_status clnn_ref_eltwise_mul_bwd(int64_t outer, int64_t inner, const float *x, const float *s,
+                                     const float *dy, float *dx, float *ds);
+clnn_status clnn_ref_eltwise_scale(int64_t n, float alpha, const float *x, float *y);
+clnn_status clnn_ref_eltwise_scale_bwd(int64_t n, float alpha, const float *x, const float *dy,
+                                       float *dx, float *dalpha);
 
 /* -------------------------------------------------------------------- loss */
-/* (issue 8: softmax cross-entropy, InfoNCE / NT-Xent, soft accuracy) */
 
+/*
+ * Losses compute the scalar loss and its gradient in one call; the loss goes
+ * to a one-element float32 tensor on the device. Every reduction (the mean
+ * over rows, softmax sums) runs in a fixed order without atomics: same
+ * inputs, same bits. Softmaxes subtract the row maximum (log-sum-exp), so
+ * logits of magnitude 1e4 give finite losses and gradients.
+ */
+
+/**
+ * Classification losses over class logits with int32 labels.
+ *   logits: (n, classes) or (n, classes, d1, d2, ...) with inner = d1*d2*...
+ *           (per-pixel classification, as PyTorch's cross_entropy)
+ *   labels: (n) or (n, d1, d2, ...), int32 in [0, classes) or ignore_index
+ * A position whose label is ignore_index adds no loss and gets a zero
+ * gradient, and the mean is over the other positions (all ignored: the loss
+ * is NaN, as in PyTorch). A label outside [0, classes) that is not
+ * ignore_index cannot be detected before the device runs: it makes that
+ * position's gradient row and the loss NaN (the host reference returns
+ * CLNN_ERR_INVALID_VALUE instead).
+ */
+typedef struct clnn_loss_class_desc {
+  int64_t n;             /* batch */
+  int64_t classes;       /* number of classes (>= 1) */
+  int64_t inner;         /* positions per sample: 1 for plain classification */
+  float label_smoothing; /* cross-entropy only, in [0, 1]: target (1 - e) one-hot + e / classes */
+  int32_t ignore_index;  /* label value to skip (default -100, as PyTorch) */
+  float grad_scale;      /* the gradient is multiplied by this (upstream gradient; default 1) */
+} clnn_loss_class_desc;
+
+/** Defaults: inner 1, no smoothing, ignore_index -100, grad_scale 1. */
+clnn_loss_class_desc clnn_loss_class_desc_make(int64_t n, int64_t classes);
+
+/**
+ * Validate a descriptor. Statuses: CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_INVALID_VALUE (a size outside [1, 2^30], label_smoothing outside
+ * [0, 1]), CLNN_ERR_NOT_FINITE (NaN or infinite smoothing or grad_scale),
+ * CLNN_ERR_SIZE_OVERFLOW.
+ */
+clnn_status clnn_loss_class_desc_check(const clnn_loss_class_desc *desc);
+
+/**
+ * Softmax cross-entropy with mean reduction, as PyTorch's
+ * cross_entropy(logits, labels, label_smoothing=e, ignore_index=..):
+ *   loss = mean_i [ logsumexp(z_i) - sum_k q_ik z_ik ],
+ *   q_ik = (1 - e) [k == y_i] + e / classes
+ *   dlogits_ik = grad_scale * (softmax(z_i)_k - q_ik) / count
+ * with i over the positions whose label is not ignored (count of them).
+ * loss: one-element tensor. dlogits: logits' shape, or NULL for the loss
+ * alone. Outputs must not overlap the inputs. A NaN logit makes its
+ * position's gradient row and the loss NaN.
+ * Statuses: those of clnn_loss_class_desc_check, CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
+ * CLNN_ERR_INVALID_VALUE (wrong dtype), CLNN_ERR_DEVICE_OUT_OF_MEMORY,
+ * CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_loss_xent(clnn_context *ctx, const clnn_loss_class_desc *desc,
+                           const clnn_tensor *logits, const clnn_tensor *labels, clnn_tensor *loss,
+                           clnn_tensor *dlogits);
+
+/**
+ * Soft accuracy, the smooth surrogate of accuracy:
+ *   loss = 1 - mean_i softmax(z_i)[y_i]
+ *   dlogits_ik = -grad_scale * p_iy ([k == y_i] - p_ik) / count
+ * Arguments and statuses as clnn_loss_xent; label_smoothing must be 0.
+ */
+clnn_status clnn_loss_soft_accuracy(clnn_context *ctx, const clnn_loss_class_desc *desc,
+                                    const clnn_tensor *logits, const clnn_tensor *labels,
+                                    clnn_tensor *loss, clnn_tensor *dlogits);
+
+/** Which contrastive loss clnn_loss_infonce computes. */
+typedef enum clnn_infonce_variant {
+  /* SimCLR's NT-Xent (Chen et al. 2020): the 2n embeddings of both views
+   * together; anchor i's positive is its other view, its negatives the
+   * other 2n - 2 embeddings of both views; mean over all 2n anchors. */
+  CLNN_INFONCE_NT_XENT = 0,
+  /* Symmetric cross-view InfoNCE (CLIP): logits u1 u2^T / t, cross-entropy
+   * with the diagonal as target over rows and over columns, averaged:
+   * negatives come from the other view only. */
+  CLNN_INFONCE_CROSS_VIEW = 1
+} clnn_infonce_variant;
+
+/**
+ * Contrastive loss of two views z1, z2 (n, dim), row i of z1 and of z2 being
+ * a positive pair (the diagonal of the cross-similarity matrix). Rows are
+ * L2-normalised as u = z / max(|z|, eps) (PyTorch's F.normalize), the
+ * similarities are u_i . u_j / temperature. For CLNN_INFONCE_NT_XENT:
+ *   l_i = -log( exp(s(i, p(i))) / sum_{k != i} exp(s(i, k)) ), i < 2n
+ *   loss = mean_i l_i
+ * which equals PyTorch's
+ *   u = F.normalize(cat([z1, z2]), dim=1); s = u @ u.T / t
+ *   s.fill_diagonal_(-inf); labels = cat([arange(n) + n, arange(n)])
+ *   loss = F.cross_entropy(s, labels)
+ */
+typedef struct clnn_loss_infonce_desc {
+  int64_t n;          /* pairs (>= 1; NT-Xent needs n >= 1, cross-view n >= 1) */
+  int64_t dim;        /* embedding size */
+  float temperature;  /* > 0, e.g. 0.1 or 0.5 */
+  float eps;          /* normalisation floor, default 1e-12 */
+  clnn_infonce_variant variant;
+  float grad_scale;   /* the gradients are multiplied by this (default 1) */
+} clnn_loss_infonce_desc;
+
+/** Defaults: NT-Xent, eps 1e-12, grad_scale 1. */
+clnn_loss_infonce_desc clnn_loss_infonce_desc_make(int64_t n, int64_t dim, float temperature);
+
+/**
+ * Validate a descriptor. Statuses: CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_INVALID_VALUE (size outside [1, 2^30], temperature or eps not
+ * positive, unknown variant), CLNN_ERR_NOT_FINITE, CLNN_ERR_SIZE_OVERFLOW.
+ */
+clnn_status clnn_loss_infonce_desc_check(const clnn_loss_infonce_desc *desc);
+
+/**
+ * The loss into a one-element tensor and, unless both are NULL, the
+ * gradients dz1, dz2 (n, dim) (one of them may be NULL). The similarity
+ * matrix, 2n x 2n for NT-Xent and n x n for the cross-view form, lives in
+ * the workspace, in blocks of rows when it does not fit the context's
+ * workspace limit (recomputed for the backward; the results stay
+ * deterministic for a given limit, and for NT-Xent independent of it).
+ * Statuses: as clnn_loss_xent, CLNN_ERR_UNSUPPORTED (the workspace limit is
+ * too small for the normalised embeddings plus 8 rows of similarities).
+ */
+clnn_status clnn_loss_infonce(clnn_context *ctx, const clnn_loss_infonce_desc *desc,
+                              const clnn_tensor *z1, const clnn_tensor *z2, clnn_tensor *loss,
+                              clnn_tensor *dz1, clnn_tensor *dz2);
+
+/** Host references: *loss gets the loss; gradient outputs may be NULL. */
+clnn_status clnn_ref_loss_xent(const clnn_loss_class_desc *desc, const float *logits,
+                               const int32_t *labels, float *loss, float *dlogits);
+clnn_status clnn_ref_loss_soft_accuracy(const clnn_loss_class_desc *desc, const float *logits,
+                                        const int32_t *labels, float *loss, float *dlogits);
+clnn_status clnn_ref_loss_infonce(const clnn_loss_infonce_desc *desc, const float *z1,
+                                  const float *z2, float *loss, float *dz1, float *dz2);
 
 /* ---------------------------------------------------------- receptive field */
-/* (issue 8: clnn_receptive_field) */
+
+/** One layer of a stack: a convolution or pooling window (square or along one axis). */
+typedef struct clnn_rf_layer {
+  int64_t kernel;   /* >= 1 */
+  int64_t stride;   /* >= 1 */
+  int64_t padding;  /* >= 0 */
+  int64_t dilation; /* >= 1; the effective kernel is dilation * (kernel - 1) + 1 */
+} clnn_rf_layer;
+
+/** The receptive field after a layer, in input pixels. */
+typedef struct clnn_rf_info {
+  int64_t size;  /* receptive field size r: input pixels one output sees */
+  int64_t jump;  /* distance in input pixels between neighbouring outputs */
+  double start;  /* centre of the first output's field, in input pixel indices
+                    (pixel i spans [i - 0.5, i + 0.5]); negative when it
+                    hangs over the padding */
+} clnn_rf_info;
+
+/**
+ * Walk a stack of count layers from the input: r_0 = 1, j_0 = 1, start_0 = 0,
+ *   k_eff = dilation (kernel - 1) + 1
+ *   r_out = r_in + (k_eff - 1) j_in,   j_out = j_in stride,
+ *   start_out = start_in + ((k_eff - 1) / 2 - padding) j_in.
+ * *out gets the last layer's field; per_layer (count entries) may be NULL,
+ * else it gets the field after every layer. Pure host arithmetic.
+ * Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (count < 1, a
+ * field out of range), CLNN_ERR_SIZE_OVERFLOW (r or j past 2^62).
+ */
+clnn_status clnn_receptive_field(const clnn_rf_layer *layers, int count, clnn_rf_info *per_layer,
+                                 clnn_rf_info *out);
 
 
 #ifdef __cplusplus
