@@ -22,7 +22,7 @@
 #include "npy.h"
 #include "peak.h"
 
-bench_options bench_opt = {NULL, 1, 0};
+bench_options bench_opt = {NULL, 1, 0, 'C'};
 
 enum { EXIT_CHECK = 1, EXIT_USAGE = 2, EXIT_DEVICE = 3 };
 
@@ -632,6 +632,7 @@ int main(int argc, char **argv) {
     usage(stderr);
     return EXIT_USAGE;
   }
+  bench_opt.mode = cfg.mode;
   if (cfg.mode == 'R' && !cfg.dir) {
     fprintf(stderr, "clnn-bench: --mode=R needs --dir DIR\n");
     rc = EXIT_USAGE;

@@ -11,10 +11,11 @@ n and tensors= split the parameters exactly as bench/bench_optim.c does
 (tensors=resnet50: the 161 ResNet-50 sizes of ../shared/anchors/suite.json,
 scaled to add up to n). Keys without a PyTorch counterpart in these classes
 (scale, skip) make the twin return None: those problems are not compared.
-adamw.py, adam.py, sgd.py, ema.py and clip_grad_norm.py re-export make()
-because compare.py imports the module named after the family.
+compare.py finds this module through FAMILIES and calls make_family().
 """
 import torch
+
+FAMILIES = ("adamw", "adam", "sgd", "ema", "clip_grad_norm")
 
 RESNET50 = [
     9408, 64, 64, 4096, 64, 64, 36864, 64, 64, 16384, 256, 256, 16384, 256, 256, 16384, 64, 64,
@@ -118,3 +119,9 @@ def make_clip_grad_norm(keys, flags, bias, pass_):
     def run():
         return torch.nn.utils.clip_grad_norm_(params, max_norm)
     return run
+
+
+def make_family(family, keys, flags, bias, pass_):
+    """compare.py's entry point: the twin of one of FAMILIES."""
+    return {"adamw": make_adamw, "adam": make_adam, "sgd": make_sgd, "ema": make_ema,
+            "clip_grad_norm": make_clip_grad_norm}[family](keys, flags, bias, pass_)
