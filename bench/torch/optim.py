@@ -12,6 +12,9 @@ n and tensors= split the parameters exactly as bench/bench_optim.c does
 scaled to add up to n). Keys without a PyTorch counterpart in these classes
 (scale, skip) make the twin return None: those problems are not compared.
 compare.py finds this module through FAMILIES and calls make_family().
+
+Run as a script it checks clnn-bench's R mode against torch.optim:
+    /usr/bin/python3 bench/torch/optim.py build/bench/clnn-bench
 """
 import torch
 
@@ -125,3 +128,71 @@ def make_family(family, keys, flags, bias, pass_):
     """compare.py's entry point: the twin of one of FAMILIES."""
     return {"adamw": make_adamw, "adam": make_adam, "sgd": make_sgd, "ema": make_ema,
             "clip_grad_norm": make_clip_grad_norm}[family](keys, flags, bias, pass_)
+
+
+# ------------------------------------------------------------------ check
+# /usr/bin/python3 bench/torch/optim.py [build/bench/clnn-bench]
+# runs clnn-bench R mode on random .npy files and the same steps with
+# torch.optim, and prints the largest difference of the parameters.
+
+def _check_one(bench, tmp, desc, ctor, steps, t=0, amsgrad=False, sgd=False, n=1003, seed=1):
+    import os
+    import subprocess
+    import numpy as np
+    r = np.random.default_rng(seed)
+    p0, g = r.standard_normal(n).astype(np.float32), r.standard_normal(n).astype(np.float32)
+    m0 = (0.1 * r.standard_normal(n)).astype(np.float32)
+    v0 = (0.01 * r.random(n)).astype(np.float32)
+    x0 = (v0 + 0.005 * r.random(n)).astype(np.float32)
+    for name, a in (("param", p0), ("grad", g), ("m", m0), ("v", v0), ("vmax", x0)):
+        np.save(os.path.join(tmp, name + ".npy"), a)
+    subprocess.run([bench, "--mode=R", "--dir", tmp, "--steps", str(steps), desc], check=True,
+                   stdout=subprocess.DEVNULL)
+    p = torch.tensor(p0, requires_grad=True)
+    p.grad = torch.tensor(g)
+    opt = ctor([p])
+    st = opt.state[p]
+    if sgd:
+        if t > 0:
+            st["momentum_buffer"] = torch.tensor(m0)
+    else:
+        st["step"] = torch.tensor(float(t))
+        st["exp_avg"], st["exp_avg_sq"] = torch.tensor(m0), torch.tensor(v0)
+        if amsgrad:
+            st["max_exp_avg_sq"] = torch.tensor(x0)
+    for _ in range(steps):
+        opt.step()
+    got, want = np.load(os.path.join(tmp, "param.npy")), p.detach().numpy()
+    diff = float(np.abs(got - want).max())
+    print("%-72s max |clnn - torch| %.3g" % (desc + " --steps %d" % steps, diff))
+    return diff
+
+
+def check(bench):
+    import tempfile
+    O = torch.optim
+    cases = [
+        ("adamw n1003 lr=0.001 beta1=0.9 beta2=0.999 eps=1e-08 wd=0.01 amsgrad=0 t=0",
+         lambda ps: O.AdamW(ps, lr=1e-3, weight_decay=0.01), 3, dict()),
+        ("adamw n1003 lr=0.01 wd=0.1 amsgrad=1 maximize=1 t=5",
+         lambda ps: O.AdamW(ps, lr=1e-2, weight_decay=0.1, amsgrad=True, maximize=True), 4,
+         dict(t=5, amsgrad=True)),
+        ("adam n1003 lr=0.003 wd=0.05 t=2", lambda ps: O.Adam(ps, lr=3e-3, weight_decay=0.05), 2, dict(t=2)),
+        ("sgd n1003 lr=0.1 momentum=0.9 dampening=0 nesterov=1 wd=0.0001",
+         lambda ps: O.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4), 3, dict(sgd=True)),
+        ("sgd n1003 lr=0.1 momentum=0.9 dampening=0.3 wd=0.001 maximize=1 t=4",
+         lambda ps: O.SGD(ps, lr=0.1, momentum=0.9, dampening=0.3, weight_decay=1e-3, maximize=True), 3,
+         dict(sgd=True, t=4)),
+    ]
+    worst = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for desc, ctor, steps, kw in cases:
+            worst = max(worst, _check_one(bench, tmp, desc, ctor, steps, **kw))
+    # Parameters are O(1): a few float32 ulps of difference is rounding.
+    print("worst %.3g: %s" % (worst, "ok" if worst < 1e-5 else "MISMATCH"))
+    return worst < 1e-5
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(0 if check(sys.argv[1] if len(sys.argv) > 1 else "build/bench/clnn-bench") else 1)
