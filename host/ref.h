@@ -117,4 +117,14 @@ clnn_status clnn__ref_loss_soft_accuracy_f64(const clnn_loss_class_desc *d, cons
 clnn_status clnn__ref_loss_infonce_f64(const clnn_loss_infonce_desc *d, const double *z1,
                                        const double *z2, double *loss, double *dz1, double *dz2);
 
+/* ----------------------------------------------------------------- optim */
+/* Steps on one flat array of n elements (a list step is the same step on the
+ * concatenation); arrays are updated in place. found_inf may be NULL. */
+clnn_status clnn__ref_adam_step_f64(const clnn_adam_desc *d, bool decoupled, size_t n, double *p,
+                                    const double *g, double *m, double *v, double *vmax, int *found_inf);
+clnn_status clnn__ref_sgd_step_f64(const clnn_sgd_desc *d, size_t n, double *p, const double *g,
+                                   double *buf, int *found_inf);
+clnn_status clnn__ref_clip_grad_norm_f64(size_t n, double *g, double max_norm, double *total_norm);
+clnn_status clnn__ref_ema_update_f64(double decay, size_t n, double *ema, const double *p);
+
 #endif

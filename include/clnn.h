@@ -802,7 +802,203 @@ clnn_status clnn_ref_resize_bwd(const clnn_resize_desc *desc, const float *dy, f
 
 
 /* ------------------------------------------------------------------- optim */
-/* (issue 7: Adam, AdamW, SGD, multi-tensor steps, gradient clipping, EMA) */
+/*
+ * Optimizer steps, gradient clipping and the parameter EMA, each over a LIST
+ * of tensors in one call. Entry i of every array describes parameter i:
+ * params[i], grads[i] and its state tensors must all be float32 tensors of
+ * ctx with the same number of elements (their shapes may differ, e.g. a
+ * flat state view for a 4-D weight), and no tensor that a call writes may
+ * overlap any other tensor of the call (CLNN_ERR_ALIASING).
+ *
+ * Launches: the tensors whose roles each live in one buffer (views into an
+ * arena buffer per role, made with clnn_tensor_view, or a single tensor)
+ * are updated by ONE kernel launch whatever their number and sizes: a small
+ * table of (offset, size) segments goes with the launch. A launch binds up
+ * to 8 such combinations of buffers, so tensors in separate buffers take
+ * one launch per 8 tensors (161 separate ResNet-50 tensors: 21 launches).
+ * Keep parameters, gradients and state in arenas for the fastest steps.
+ *
+ * Every call validates everything before it enqueues anything (a failed
+ * call writes nothing), then enqueues and returns without waiting, like
+ * every op. count == 0 is a no-op (the arrays may then be NULL).
+ *
+ * The formulas are PyTorch's, as the code of torch.optim.Adam, AdamW and
+ * SGD runs them (maximize negates the gradient before weight decay, as that
+ * code does): scalars such as the bias corrections 1 - beta^t, the step
+ * size and 1 - lr * wd are computed on the host in double and rounded to
+ * float once; the elementwise arithmetic is float32 (fused multiply-adds).
+ * The host references (clnn_ref_*) compute the same in double.
+ *
+ * Non-finite gradients: with found_inf (an int32 tensor of one element) a
+ * step first checks every gradient of the list (the gradient as the step
+ * uses it, i.e. divided by grad_scale) and writes 1 there if any element is
+ * NaN or infinite, else 0. With desc->skip_nonfinite = 1 the step then
+ * updates nothing at all when that happens (the check runs whether or not
+ * found_inf is given). The check and the skip happen on the device: the
+ * call stays asynchronous. found_inf is an ordinary device tensor: read it
+ * with clnn_tensor_read, which waits for the step. A skipped step must not
+ * advance desc->step for the next call (PyTorch's GradScaler skips
+ * optimizer.step() the same way). The check costs one more read of the
+ * gradients (28 -> 32 bytes per element for Adam).
+ */
+
+/** Hyperparameters of one Adam or AdamW step (torch.optim.Adam / AdamW). */
+typedef struct clnn_adam_desc {
+  double lr;           /* learning rate, >= 0 */
+  double beta1, beta2; /* moment decay rates, each in [0, 1) */
+  double eps;          /* >= 0, added after the square root of the bias-corrected v */
+  double weight_decay; /* >= 0. Adam: g += wd * p (L2). AdamW: p *= 1 - lr * wd (decoupled) */
+  int64_t step;        /* t of this step, >= 1 (1 on the first step); bias corrections 1 - beta^t */
+  int amsgrad;         /* 1: keep the running maximum of v and divide by its root */
+  int maximize;        /* 1: ascend (the gradient's sign is flipped) */
+  double grad_scale;   /* > 0: gradients are divided by it (loss scaling), 1 = none; the
+                        * kernels multiply by 1 / grad_scale, exact for powers of two */
+  int skip_nonfinite;  /* 1: update nothing if any gradient element is NaN or infinite */
+} clnn_adam_desc;
+
+/**
+ * PyTorch's defaults with the given learning rate and step: betas 0.9 and
+ * 0.999, eps 1e-8, weight decay 0 (AdamW's PyTorch default is 0.01: set it),
+ * no amsgrad, no maximize, grad_scale 1, no skip.
+ */
+clnn_adam_desc clnn_adam_desc_make(double lr, int64_t step);
+
+/**
+ * Validate a descriptor. Statuses: CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_INVALID_VALUE (negative or non-finite lr, eps or weight decay;
+ * a beta outside [0, 1); step < 1; grad_scale not finite or not > 0; a flag
+ * other than 0 or 1; a derived float32 scalar such as lr / (1 - beta1^t)
+ * that is not finite).
+ */
+clnn_status clnn_adam_desc_check(const clnn_adam_desc *desc);
+
+/**
+ * One Adam step (L2 weight decay added to the gradient) on count tensors:
+ *   g = grad / grad_scale (negated with maximize);  g += wd * p
+ *   m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g^2
+ *   vmax = max(vmax, v) (amsgrad);  p -= lr / (1 - beta1^t) * m / (sqrt(v or vmax) / sqrt(1 - beta2^t) + eps)
+ * params, exp_avgs (m), exp_avg_sqs (v) and, with amsgrad, max_exp_avg_sqs
+ * (vmax) are updated in place; grads is read. max_exp_avg_sqs is ignored
+ * (may be NULL) without amsgrad. found_inf may be NULL (see above).
+ * Statuses: those of clnn_adam_desc_check, CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_SHAPE_MISMATCH (element counts differ), CLNN_ERR_INVALID_VALUE
+ * (not float32; found_inf not an int32 tensor of one element),
+ * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING, CLNN_ERR_SIZE_OVERFLOW,
+ * CLNN_ERR_BUILD_FAILED, CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_HOST_OUT_OF_MEMORY,
+ * CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_adam_step(clnn_context *ctx, const clnn_adam_desc *desc, size_t count,
+                           clnn_tensor *const *params, const clnn_tensor *const *grads,
+                           clnn_tensor *const *exp_avgs, clnn_tensor *const *exp_avg_sqs,
+                           clnn_tensor *const *max_exp_avg_sqs, clnn_tensor *found_inf);
+
+/**
+ * One AdamW step: as clnn_adam_step except that the weight decay is
+ * decoupled (Loshchilov and Hutter): p *= 1 - lr * wd before the update, and
+ * g is not changed. With weight_decay == 0 it gives the same bits as
+ * clnn_adam_step. Same arguments and statuses.
+ */
+clnn_status clnn_adamw_step(clnn_context *ctx, const clnn_adam_desc *desc, size_t count,
+                            clnn_tensor *const *params, const clnn_tensor *const *grads,
+                            clnn_tensor *const *exp_avgs, clnn_tensor *const *exp_avg_sqs,
+                            clnn_tensor *const *max_exp_avg_sqs, clnn_tensor *found_inf);
+
+/**
+ * Host references of the two steps on one flat array of n elements (a list
+ * step is the same step on the concatenation). Computes in double and
+ * rounds the updated p, m, v, vmax to float. vmax may be NULL without
+ * amsgrad; found_inf may be NULL (receives 0 or 1 as the device writes it).
+ * Statuses: those of clnn_adam_desc_check, CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_HOST_OUT_OF_MEMORY.
+ */
+clnn_status clnn_ref_adam_step(const clnn_adam_desc *desc, size_t n, float *param, const float *grad,
+                               float *exp_avg, float *exp_avg_sq, float *max_exp_avg_sq,
+                               int *found_inf);
+clnn_status clnn_ref_adamw_step(const clnn_adam_desc *desc, size_t n, float *param, const float *grad,
+                                float *exp_avg, float *exp_avg_sq, float *max_exp_avg_sq,
+                                int *found_inf);
+
+/** Hyperparameters of one SGD step (torch.optim.SGD). */
+typedef struct clnn_sgd_desc {
+  double lr;           /* >= 0 */
+  double momentum;     /* >= 0; 0 = plain SGD (no buffer) */
+  double dampening;    /* finite; the buffer adds (1 - dampening) * g */
+  double weight_decay; /* >= 0: g += wd * p */
+  int nesterov;        /* 1: Nesterov momentum (needs momentum > 0 and dampening == 0) */
+  int maximize;
+  int64_t step;        /* >= 1; on step 1 the momentum buffer is set to g (PyTorch creates it then) */
+  double grad_scale;   /* > 0: gradients are divided by it, 1 = none */
+  int skip_nonfinite;
+} clnn_sgd_desc;
+
+/** lr and step, everything else PyTorch's default (0), grad_scale 1. */
+clnn_sgd_desc clnn_sgd_desc_make(double lr, int64_t step);
+
+/**
+ * Validate. Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (lr,
+ * momentum or weight decay negative or not finite, dampening not finite,
+ * nesterov without momentum or with dampening, step < 1, bad grad_scale or flag).
+ */
+clnn_status clnn_sgd_desc_check(const clnn_sgd_desc *desc);
+
+/**
+ * One SGD step on count tensors:
+ *   g = grad / grad_scale (negated with maximize);  g += wd * p
+ *   buf = step == 1 ? g : momentum * buf + (1 - dampening) * g   (momentum > 0)
+ *   g = nesterov ? g + momentum * buf : buf                       (momentum > 0)
+ *   p -= lr * g
+ * momentum_bufs is required with momentum > 0 (its contents are not read
+ * on step 1) and ignored (may be NULL) otherwise. found_inf as for Adam.
+ * Statuses: as clnn_adam_step, with clnn_sgd_desc_check's.
+ */
+clnn_status clnn_sgd_step(clnn_context *ctx, const clnn_sgd_desc *desc, size_t count,
+                          clnn_tensor *const *params, const clnn_tensor *const *grads,
+                          clnn_tensor *const *momentum_bufs, clnn_tensor *found_inf);
+
+/** Host reference of clnn_sgd_step on one flat array (momentum_buf may be NULL without momentum). */
+clnn_status clnn_ref_sgd_step(const clnn_sgd_desc *desc, size_t n, float *param, const float *grad,
+                              float *momentum_buf, int *found_inf);
+
+/**
+ * Gradient clipping by the global L2 norm over count tensors, as
+ * torch.nn.utils.clip_grad_norm_: norm = sqrt(sum over every element of
+ * every gradient of g^2), then every gradient is multiplied by
+ * min(max_norm / (norm + 1e-6), 1). A non-finite gradient makes the norm
+ * and then every gradient NaN, as in PyTorch; pair it with a step's
+ * skip_nonfinite. max_norm >= 0; max_norm = INFINITY only computes the norm.
+ * The sum is deterministic: each tensor is summed in fixed blocks with
+ * Kahan compensation and the blocks are added in list order, so the same
+ * list gives the same bits however its tensors share buffers.
+ * total_norm: NULL, or a float32 tensor of one element that receives the
+ * norm before clipping (on the device; read it to wait).
+ * Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (max_norm negative
+ * or NaN, total_norm not a float32 tensor of one element),
+ * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING (gradients overlapping each
+ * other or total_norm), CLNN_ERR_SIZE_OVERFLOW, CLNN_ERR_BUILD_FAILED,
+ * CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_HOST_OUT_OF_MEMORY, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_clip_grad_norm(clnn_context *ctx, size_t count, clnn_tensor *const *grads,
+                                double max_norm, clnn_tensor *total_norm);
+
+/** Host reference of clnn_clip_grad_norm on one flat array; total_norm may be NULL. */
+clnn_status clnn_ref_clip_grad_norm(size_t n, float *grad, double max_norm, float *total_norm);
+
+/**
+ * Exponential moving average of parameters, a step of its own:
+ *   ema = decay * ema + (1 - decay) * p
+ * computed as torch.lerp(ema, p, 1 - decay) (exact when ema == p, and at
+ * decay 0 and 1). decay in [0, 1]. ema[i] is updated, params[i] read.
+ * Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (decay),
+ * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
+ * CLNN_ERR_SIZE_OVERFLOW, CLNN_ERR_BUILD_FAILED, CLNN_ERR_DEVICE_OUT_OF_MEMORY,
+ * CLNN_ERR_HOST_OUT_OF_MEMORY, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_ema_update(clnn_context *ctx, double decay, size_t count, clnn_tensor *const *ema,
+                            const clnn_tensor *const *params);
+
+/** Host reference of clnn_ema_update on one flat array. */
+clnn_status clnn_ref_ema_update(double decay, size_t n, float *ema, const float *param);
+
 
 
 /* --------------------------------------------------------------------- act */

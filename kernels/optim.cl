@@ -1,0 +1,417 @@
+/*
+ * optim.cl - optimizer steps over lists of tensors: Adam / AdamW, SGD with
+ * momentum, the parameter EMA, and the gradient utilities behind gradient
+ * clipping and the non-finite check (ops/optim.c drives them).
+ *
+ * One launch covers every tensor of a list whose tensors of each role
+ * (parameter, gradient, moments, ...) live in one buffer (views into an
+ * arena, or a single tensor), and up to SETS such groups of buffers: each
+ * role is passed as SETS buffer arguments (name0 .. name7, NULL when
+ * unused), and each tensor says which set holds it. The host cuts every
+ * tensor into blocks of BLOCK elements (a tensor's last block may be
+ * shorter; a block never spans two tensors) and describes the tensors in a
+ * segment table, one row of SEG_ROW ulongs per tensor:
+ *   row[0]       the tensor's first block in this launch (rows ascend)
+ *   row[1]       its length in elements
+ *   row[2]       its first slot in the per-block outputs (flags, partial
+ *                sums), numbered over the whole call in list order so that
+ *                reductions do not depend on how tensors share buffers
+ *   row[3]       its buffer set, 0 .. SETS-1
+ *   row[4 + r]   element offset of role r's tensor in role r's buffer
+ * Work-group b owns block b: it finds its row by binary search (a few
+ * steps over a table that stays in cache) and updates the block.
+ *
+ * Build options (every kernel):
+ *   OPT    which kernels to compile: 1 Adam, 2 SGD, 3 EMA, 4 gradient
+ *          utilities (one option set builds only what a call needs)
+ *   WG     work-group size. 1 = CPU shape: one work-item owns a block and
+ *          walks it with float16 (POCL-NOTES: only float16 gets 512-bit
+ *          registers; float4 is not widened); its tail goes element by
+ *          element. WG > 1 = GPU shape: WG work-items stride through the
+ *          block element by element, so neighbours touch neighbours.
+ *   BLOCK  elements per block (a multiple of 16 and of WG)
+ *   SETS   buffer sets per launch (8; the argument lists below spell 8 out)
+ * Kernel-specific options are listed above each kernel. The arithmetic is
+ * PyTorch's formula with scalars the host computes in double (bias
+ * corrections, step size, 1 - lr * wd) and rounds to float once.
+ */
+#ifndef OPT
+#define OPT 1
+#endif
+#ifndef WG
+#define WG 1
+#endif
+#ifndef BLOCK
+#define BLOCK 4096
+#endif
+
+#ifndef SETS
+#define SETS 8
+#endif
+#if SETS != 8
+#error "the SET_ARGS / SET_PICK macros spell out 8 sets"
+#endif
+
+#define SEG_ROW 9
+
+/* A role's SETS buffer arguments, and the one a row's set index picks. */
+#define SET_ARGS(T, name) T name##0, T name##1, T name##2, T name##3, T name##4, T name##5, T name##6, T name##7
+#define SET_PICK(name, s)                                                                          \
+  ((s) == 0 ? name##0 : (s) == 1 ? name##1 : (s) == 2 ? name##2 : (s) == 3 ? name##3 : (s) == 4 ? name##4 \
+   : (s) == 5 ? name##5 : (s) == 6 ? name##6 : name##7)
+
+/* The table row of the tensor that holds block blk (rows ascend in row[0]). */
+inline __global const ulong *segment_row(__global const ulong *seg, const int nseg, const ulong blk) {
+  int lo = 0, hi = nseg - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) >> 1;
+    if (seg[(size_t)mid * SEG_ROW] <= blk) lo = mid;
+    else hi = mid - 1;
+  }
+  return seg + (size_t)lo * SEG_ROW;
+}
+
+/*
+ * Common prologue: this work-group's block -> its row, the block's first
+ * element within the tensor (start), its length (n) and its output slot.
+ */
+#define BLOCK_PROLOGUE                                                   \
+  const ulong blk = get_group_id(0);                                     \
+  __global const ulong *row = segment_row(seg_base + seg_off, nseg, blk); \
+  const ulong start = (blk - row[0]) * (ulong)BLOCK;                     \
+  const int n = (int)min((ulong)BLOCK, row[1] - start);                  \
+  const ulong slot = row[2] + (blk - row[0]);                            \
+  (void)slot
+#define ROLE_PTR(name, r) (SET_PICK(name, row[3]) + row[4 + (r)] + start)
+
+/* The segment table argument: buffer, first row of this launch, row count. */
+#define SEG_ARGS __global const ulong *restrict seg_base, const ulong seg_off, const int nseg
+
+/* Element loops: CPU shape walks 16 at a time then the tail; GPU shape strides. */
+#if WG == 1
+#define VEC_LOOP(i) for (i = 0; i + 16 <= n; i += 16)
+#define TAIL_LOOP(i) for (; i < n; i++)
+#else
+#define VEC_LOOP(i) for (i = 0; i < 0; i += 16)
+#define TAIL_LOOP(i) for (i = (int)get_local_id(0); i < n; i += WG)
+#endif
+
+/* torch.maximum: the larger of a and b, NaN when either is NaN. */
+#define MAX_NAN(a, b) select((a), (b), isless((a), (b)) | isnan(b))
+
+#if OPT == 1
+/* ------------------------------------------------------------ Adam, AdamW */
+#ifndef DECAY
+#define DECAY 0 /* 0 none, 1 L2 (Adam: g += wd * p), 2 decoupled (AdamW: p *= 1 - lr * wd) */
+#endif
+#ifndef AMSGRAD
+#define AMSGRAD 0
+#endif
+
+/*
+ * One Adam update on values of type T (float or float16), in place:
+ *   g = grad * gmul                (gmul = +-1 / grad_scale: maximize, loss scaling)
+ *   g += wd * p                    (DECAY 1)      p *= decay (DECAY 2)
+ *   m = beta1 * m + (1 - beta1) * g
+ *   v = beta2 * v + (1 - beta2) * g * g
+ *   x = max(x, v)                  (AMSGRAD; the denominator then uses x)
+ *   p -= step_size * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+ */
+#define ADAM_UPDATE(T, p, g, m, v, x)                                    \
+  do {                                                                   \
+    g = g * (T)(gmul);                                                   \
+    if (DECAY == 1) g = fma((T)(wd), p, g);                              \
+    if (DECAY == 2) p = p * (T)(decay);                                  \
+    m = fma((T)(beta1), m, (T)(omb1)*g);                                 \
+    v = fma((T)(beta2), v, (T)(omb2)*g * g);                             \
+    T den_src_ = v;                                                      \
+    if (AMSGRAD) {                                                       \
+      x = MAX_NAN(v, x);                                                 \
+      den_src_ = x;                                                      \
+    }                                                                    \
+    const T den_ = fma(sqrt(den_src_), (T)(inv_sqrt_bc2), (T)(eps));     \
+    p = fma((T)(-step_size), m / den_, p);                               \
+  } while (0)
+
+/*
+ * optim_adam: one Adam or AdamW step (DECAY, AMSGRAD as above).
+ * NDRange (blocks * WG), local (WG). Arguments: the buffer sets of the five
+ * roles (x_ all NULL without AMSGRAD), the segment table, skip (NULL, or
+ * an int that makes every work-item return when non-zero: the non-finite
+ * check ran before), then the scalars of ADAM_UPDATE.
+ */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_adam(
+    SET_ARGS(__global float *restrict, p_), SET_ARGS(__global const float *restrict, g_),
+    SET_ARGS(__global float *restrict, m_), SET_ARGS(__global float *restrict, v_),
+    SET_ARGS(__global float *restrict, x_), SEG_ARGS, __global const int *restrict skip_base,
+    const ulong skip_off, const float gmul, const float wd, const float decay, const float beta1, const float omb1, const float beta2,
+    const float omb2, const float step_size, const float inv_sqrt_bc2, const float eps) {
+  if (skip_base && skip_base[skip_off]) return;
+  BLOCK_PROLOGUE;
+  __global float *p = ROLE_PTR(p_, 0);
+  __global const float *g = ROLE_PTR(g_, 1);
+  __global float *m = ROLE_PTR(m_, 2);
+  __global float *v = ROLE_PTR(v_, 3);
+  __global float *x = AMSGRAD ? ROLE_PTR(x_, 4) : p;
+  int i;
+  VEC_LOOP(i) {
+    float16 pv = vload16(0, p + i), gv = vload16(0, g + i), mv = vload16(0, m + i);
+    float16 vv = vload16(0, v + i), xv = AMSGRAD ? vload16(0, x + i) : pv;
+    ADAM_UPDATE(float16, pv, gv, mv, vv, xv);
+    vstore16(pv, 0, p + i);
+    vstore16(mv, 0, m + i);
+    vstore16(vv, 0, v + i);
+    if (AMSGRAD) vstore16(xv, 0, x + i);
+  }
+  TAIL_LOOP(i) {
+    float pv = p[i], gv = g[i], mv = m[i], vv = v[i], xv = AMSGRAD ? x[i] : pv;
+    ADAM_UPDATE(float, pv, gv, mv, vv, xv);
+    p[i] = pv;
+    m[i] = mv;
+    v[i] = vv;
+    if (AMSGRAD) x[i] = xv;
+  }
+}
+#endif /* OPT == 1 */
+
+#if OPT == 2
+/* -------------------------------------------------------------------- SGD */
+#ifndef SGD_DECAY
+#define SGD_DECAY 0 /* 1: d += wd * p */
+#endif
+#ifndef MOMENTUM
+#define MOMENTUM 0 /* 1: momentum buffer in role 2 */
+#endif
+#ifndef NESTEROV
+#define NESTEROV 0
+#endif
+
+/*
+ * One SGD update (PyTorch's torch.optim.SGD) on values of type T:
+ *   d = grad * gmul;  d += wd * p               (SGD_DECAY)
+ *   b = first ? d : momentum * b + (1 - dampening) * d      (MOMENTUM)
+ *   d = NESTEROV ? d + momentum * b : b                      (MOMENTUM)
+ *   p -= lr * d
+ */
+#define SGD_UPDATE(T, p, g, b)                                 \
+  do {                                                         \
+    T d_ = g * (T)(gmul);                                      \
+    if (SGD_DECAY) d_ = fma((T)(wd), p, d_);                   \
+    if (MOMENTUM) {                                            \
+      b = first ? d_ : fma((T)(momentum), b, (T)(omd)*d_);     \
+      d_ = NESTEROV ? fma((T)(momentum), b, d_) : b;           \
+    }                                                          \
+    p = fma((T)(-lr), d_, p);                                  \
+  } while (0)
+
+/*
+ * optim_sgd: one SGD step (SGD_DECAY, MOMENTUM, NESTEROV as above).
+ * NDRange (blocks * WG), local (WG). Arguments: the buffer sets of parameter,
+ * gradient and momentum buffer (b_ all NULL without MOMENTUM), the segment table, skip
+ * (as optim_adam), gmul, wd, momentum, omd = 1 - dampening, lr, and first
+ * (1 on the first step: the buffer is set to d, as PyTorch creates it).
+ */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_sgd(
+    SET_ARGS(__global float *restrict, p_), SET_ARGS(__global const float *restrict, g_),
+    SET_ARGS(__global float *restrict, b_), SEG_ARGS, __global const int *restrict skip_base,
+    const ulong skip_off, const float gmul, const float wd, const float momentum, const float omd,
+    const float lr, const int first) {
+  if (skip_base && skip_base[skip_off]) return;
+  BLOCK_PROLOGUE;
+  __global float *p = ROLE_PTR(p_, 0);
+  __global const float *g = ROLE_PTR(g_, 1);
+  __global float *b = MOMENTUM ? ROLE_PTR(b_, 2) : p;
+  int i;
+  VEC_LOOP(i) {
+    float16 pv = vload16(0, p + i), gv = vload16(0, g + i);
+    float16 bv = MOMENTUM && !first ? vload16(0, b + i) : (float16)(0.0f);
+    SGD_UPDATE(float16, pv, gv, bv);
+    vstore16(pv, 0, p + i);
+    if (MOMENTUM) vstore16(bv, 0, b + i);
+  }
+  TAIL_LOOP(i) {
+    float pv = p[i], gv = g[i], bv = MOMENTUM && !first ? b[i] : 0.0f;
+    SGD_UPDATE(float, pv, gv, bv);
+    p[i] = pv;
+    if (MOMENTUM) b[i] = bv;
+  }
+}
+#endif /* OPT == 2 */
+
+#if OPT == 3
+/* -------------------------------------------------------------------- EMA */
+
+/*
+ * optim_ema: ema = lerp(ema, p, w), w = 1 - decay, with torch.lerp's two
+ * forms (exact at both ends): ema + w * (p - ema) when w < 0.5, else
+ * p - (1 - w) * (p - ema). The host passes coef = w or -(1 - w) and
+ * from_param = 0 or 1 accordingly.
+ * NDRange (blocks * WG), local (WG). Roles: 0 the EMA (updated), 1 the parameter.
+ */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_ema(
+    SET_ARGS(__global float *restrict, e_), SET_ARGS(__global const float *restrict, p_), SEG_ARGS,
+    const float coef, const int from_param) {
+  BLOCK_PROLOGUE;
+  __global float *e = ROLE_PTR(e_, 0);
+  __global const float *p = ROLE_PTR(p_, 1);
+  int i;
+  VEC_LOOP(i) {
+    const float16 ev = vload16(0, e + i), pv = vload16(0, p + i);
+    vstore16(fma((float16)(coef), pv - ev, from_param ? pv : ev), 0, e + i);
+  }
+  TAIL_LOOP(i) {
+    const float ev = e[i], pv = p[i];
+    e[i] = fma(coef, pv - ev, from_param ? pv : ev);
+  }
+}
+#endif /* OPT == 3 */
+
+#if OPT == 4
+/* ----------------------------------------------------- gradient utilities */
+
+#if WG > 1
+/* Tree reduction of one value per work-item in local memory, fixed order. */
+#define LOCAL_REDUCE(T, scratch, value, OPX)                      \
+  do {                                                            \
+    const int lid_ = (int)get_local_id(0);                        \
+    scratch[lid_] = (value);                                      \
+    barrier(CLK_LOCAL_MEM_FENCE);                                 \
+    for (int w_ = WG / 2; w_ > 0; w_ >>= 1) {                     \
+      if (lid_ < w_) scratch[lid_] = OPX(scratch[lid_], scratch[lid_ + w_]); \
+      barrier(CLK_LOCAL_MEM_FENCE);                               \
+    }                                                             \
+  } while (0)
+#define OP_ADD(a, b) ((a) + (b))
+#define OP_OR(a, b) ((a) | (b))
+#endif
+
+/* Kahan summation: add y to the running (sum, compensation). */
+#define KAHAN_ADD(T, sum, comp, y)     \
+  do {                                 \
+    const T y_ = (y) - (comp);         \
+    const T t_ = (sum) + y_;           \
+    comp = (t_ - (sum)) - y_;          \
+    sum = t_;                          \
+  } while (0)
+
+/*
+ * optim_check_finite: flags[slot] = 1 if an element of the block's
+ * gradient (role 1), times gmul, is NaN or infinite, else 0. x * 0 is NaN
+ * exactly when x is not finite, so the loop carries no branch.
+ * NDRange (blocks * WG), local (WG).
+ */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_check_finite(
+    SET_ARGS(__global const float *restrict, g_), SEG_ARGS, ITENSOR(flags), const float gmul) {
+  BLOCK_PROLOGUE;
+  __global const float *g = ROLE_PTR(g_, 1);
+  float16 acc16 = (float16)(0.0f);
+  float acc = 0.0f;
+  int i;
+  VEC_LOOP(i) acc16 += vload16(0, g + i) * gmul * 0.0f;
+  TAIL_LOOP(i) acc += g[i] * gmul * 0.0f;
+  int bad = any(isnan(acc16)) | isnan(acc);
+#if WG > 1
+  __local int scratch[WG];
+  LOCAL_REDUCE(int, scratch, bad, OP_OR);
+  if (get_local_id(0) == 0) AT(flags)[slot] = scratch[0] ? 1 : 0;
+#else
+  AT(flags)[slot] = bad ? 1 : 0;
+#endif
+}
+
+/*
+ * optim_flags_reduce: out = 1 if any of flags[0 .. nflags) is set, else 0;
+ * the same into found (an int32 tensor) unless found_base is NULL.
+ * NDRange (WG), local (WG): one work-group.
+ */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_flags_reduce(
+    CITENSOR(flags), const int nflags, ITENSOR(out), __global int *restrict found_base,
+    const ulong found_off) {
+  int any_set = 0;
+  for (int i = (int)get_local_id(0); i < nflags; i += WG) any_set |= AT(flags)[i];
+#if WG > 1
+  __local int scratch[WG];
+  LOCAL_REDUCE(int, scratch, any_set, OP_OR);
+  any_set = scratch[0];
+  if (get_local_id(0) != 0) return;
+#endif
+  AT(out)[0] = any_set ? 1 : 0;
+  if (found_base) found_base[found_off] = any_set ? 1 : 0;
+}
+
+/*
+ * optim_norm_partial: partial[slot] = sum of squares of the block's
+ * gradient (role 1). CPU shape: 16 Kahan lanes, then the lanes and the
+ * tail in order; GPU shape: a Kahan sum per work-item, then a fixed tree.
+ * NDRange (blocks * WG), local (WG).
+ */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_norm_partial(
+    SET_ARGS(__global const float *restrict, g_), SEG_ARGS, TENSOR(partial)) {
+  BLOCK_PROLOGUE;
+  __global const float *g = ROLE_PTR(g_, 1);
+  float16 s16 = (float16)(0.0f), c16 = (float16)(0.0f);
+  float s = 0.0f, c = 0.0f;
+  int i;
+  VEC_LOOP(i) {
+    const float16 x = vload16(0, g + i);
+    KAHAN_ADD(float16, s16, c16, x * x);
+  }
+#if WG == 1
+  float lanes[16];
+  vstore16(s16 - c16, 0, lanes);
+  for (int l = 0; l < 16; l++) KAHAN_ADD(float, s, c, lanes[l]);
+#endif
+  TAIL_LOOP(i) KAHAN_ADD(float, s, c, g[i] * g[i]);
+#if WG > 1
+  __local float scratch[WG];
+  LOCAL_REDUCE(float, scratch, s - c, OP_ADD);
+  if (get_local_id(0) == 0) AT(partial)[slot] = scratch[0];
+#else
+  AT(partial)[slot] = s - c;
+#endif
+}
+
+/*
+ * optim_norm_finalize: the global L2 norm from npart partial sums (Kahan,
+ * in slot order, so the same list gives the same bits), and the clipping
+ * coefficient min(max_norm / (norm + 1e-6), 1) as torch.nn.utils.
+ * clip_grad_norm_ (NaN stays NaN). Writes res[0] = norm, res[1] = coef,
+ * and the norm into total (a float tensor) unless total_base is NULL.
+ * NDRange (WG), local (WG): one work-group.
+ */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_norm_finalize(
+    CTENSOR(partial), const int npart, TENSOR(res), __global float *restrict total_base,
+    const ulong total_off, const float max_norm) {
+  float s = 0.0f, c = 0.0f;
+  for (int i = (int)get_local_id(0); i < npart; i += WG) KAHAN_ADD(float, s, c, AT(partial)[i]);
+#if WG > 1
+  __local float scratch[WG];
+  LOCAL_REDUCE(float, scratch, s - c, OP_ADD);
+  if (get_local_id(0) != 0) return;
+  s = scratch[0];
+  c = 0.0f;
+#endif
+  const float norm = sqrt(s - c);
+  float coef = max_norm / (norm + 1e-6f);
+  if (coef > 1.0f) coef = 1.0f;
+  AT(res)[0] = norm;
+  AT(res)[1] = coef;
+  if (total_base) total_base[total_off] = norm;
+}
+
+/*
+ * optim_scale: multiply the gradient (role 1) by coef = coef_base[coef_off]
+ * unless coef >= 1 (x * 1 == x, so the write is skipped; NaN multiplies).
+ * NDRange (blocks * WG), local (WG).
+ */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_scale(
+    SET_ARGS(__global float *restrict, g_), SEG_ARGS, CTENSOR(coef)) {
+  const float k = AT(coef)[0];
+  if (k >= 1.0f) return;
+  BLOCK_PROLOGUE;
+  __global float *g = ROLE_PTR(g_, 1);
+  int i;
+  VEC_LOOP(i) vstore16(vload16(0, g + i) * k, 0, g + i);
+  TAIL_LOOP(i) g[i] *= k;
+}
+#endif /* OPT == 4 */
