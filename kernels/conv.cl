@@ -1,10 +1,18 @@
 /*
- * conv.cl - 2-D convolution kernels (NCHW, float32): im2col into GEMM
- * panels, zero-padded copies, and the direct depthwise kernel.
- * The GEMM itself is kernels/gemm.cl.
+ * conv.cl - 2-D convolution kernels (NCHW, float32).
+ * Forward: im2col into GEMM panels, zero-padded copies, the direct depthwise
+ * kernel and the packed implicit GEMM (the GEMM itself is kernels/gemm.cl).
+ * Backward: flipped/transposed weight packing (bwd_data as the forward's
+ * packed GEMM), col2im as a gather, the packed weight-gradient GEMM and its
+ * fixed-order reduction, direct depthwise data and weight gradients, and
+ * the bias gradient. No atomics anywhere: every sum has a fixed order.
+ * Kernels with compile-time shapes sit behind their -D macro so a program
+ * compiles only what it runs.
  */
 #ifndef PANELS
-#define PANELS 1 /* im2col output: 1 = [ceil(N/32)][Kd][32] panels, 0 = row-major Kd x N */
+/* im2col output: 1 = [ceil(N/32)][Kd][32] panels, 0 = row-major Kd x N,
+ * 2 = transposed, row-major N x Kd (the B of dw = dy * col^T on CLBlast) */
+#define PANELS 1
 #endif
 
 /*
@@ -13,6 +21,7 @@
  * output pixel. Row kd = (c * KH + r) * KW + s holds x[c, oy*SH - PH + r*DH,
  * ox*SW - PW + s*DW] (zero outside the image) for pixel p = oy * Wo + ox.
  * The matrix of (image ii, group g) starts at (ii * G + g) * Kd * ncols.
+ * -D: PANELS (layout, see above).
  * NDRange (Kd, G, images in chunk), local (1, 1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_im2col(
@@ -25,11 +34,14 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_im2col(
   const int c = kd / (KH * KW), r = (kd / KW) % KH, s = kd % KW;
   const int npix = Ho * Wo;
   __global const float *plane = AT(x) + ((size_t)(img0 + ii) * C + g * Cg + c) * H * W;
-#if PANELS
+#if PANELS == 1
   const int ntiles = (npix + 31) / 32;
   __global float *out = AT(col) + (size_t)(ii * G + g) * Kd * ntiles * 32 + (size_t)kd * 32;
   const size_t tile_stride = (size_t)Kd * 32;
 #define COL_AT(p) out[((p) >> 5) * tile_stride + ((p)&31)]
+#elif PANELS == 2
+  __global float *out = AT(col) + (size_t)(ii * G + g) * Kd * npix + kd;
+#define COL_AT(p) out[(size_t)(p) * Kd]
 #else
   __global float *out = AT(col) + ((size_t)(ii * G + g) * Kd + kd) * npix;
 #define COL_AT(p) out[p]
@@ -45,7 +57,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_im2col(
     int ix = -PW + s * DW;
     for (int ox = 0; ox < Wo; ox++, p++, ix += SW) COL_AT(p) = (ix >= 0 && ix < W) ? row[ix] : 0.0f;
   }
-#if PANELS
+#if PANELS == 1
   for (; p < ntiles * 32; p++) COL_AT(p) = 0.0f; /* pad the last panel with zeros */
 #endif
 #undef COL_AT
@@ -258,3 +270,464 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_packed_gemm(
   }
 }
 #endif
+
+/* =============================================================== backward */
+
+/* Sum of the 16 lanes in a fixed tree order (deterministic). */
+float conv_hsum16(float16 v) {
+  const float8 a = v.lo + v.hi;
+  const float4 b = a.lo + a.hi;
+  const float2 c = b.lo + b.hi;
+  return c.x + c.y;
+}
+
+/*
+ * conv_pack_wt: the weights of bwd_data's packed GEMM. bwd_data with stride
+ * 1 is a forward convolution of dy whose weights are w with input and
+ * output channels swapped and the taps flipped in both directions:
+ *   wt[g][ci][kl][taps-1-t] = w[g*Kin + kl][ci][t]   (t = r*KW + s).
+ * They are packed as conv_packed_gemm reads them, [G][ceil(M/8)][Kd][8]
+ * with Kd = Kin * taps and rows past M zero (as gemm_pack_a does).
+ * Args: M = input channels per group of the forward (the GEMM's rows),
+ * Kin = output channels per group of the forward, taps = KH * KW.
+ * NDRange (Kd, ceil(M/8), G), local (1, 1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pack_wt(
+    const int M, const int Kin, const int taps, CTENSOR(w), TENSOR(p)) {
+  const int row = get_global_id(0), mt = get_global_id(1), g = get_global_id(2);
+  const int Kd = Kin * taps;
+  if (row >= Kd) return;
+  const int kl = row / taps, t = row % taps, mtiles = (M + 7) / 8;
+  __global const float *src = AT(w) + (size_t)(g * Kin + kl) * M * taps + (taps - 1 - t);
+  __global float *dst = AT(p) + (((size_t)g * mtiles + mt) * Kd + row) * 8;
+  for (int i = 0; i < 8; i++) {
+    const int m = mt * 8 + i;
+    dst[i] = m < M ? src[(size_t)m * taps] : 0.0f;
+  }
+}
+
+/*
+ * conv_transpose_w: wt[g][j][i] = w[g][i][j] for G row-major rows x cols
+ * matrices: the weights of bwd_data's GEMMs (dcol = w_g^T dy_g) stored so
+ * the GEMM reads A untransposed, its fast path.
+ * NDRange (cols, rows, G), local (16, 1, 1).
+ */
+__kernel void conv_transpose_w(CTENSOR(w), TENSOR(wt), const int rows, const int cols) {
+  const int j = get_global_id(0), i = get_global_id(1), g = get_global_id(2);
+  if (j >= cols || i >= rows) return;
+  AT(wt)[((size_t)g * cols + j) * rows + i] = AT(w)[((size_t)g * rows + i) * cols + j];
+}
+
+/*
+ * conv_col2im: dx from the columns dcol = w^T dy of a chunk of images,
+ * written as a gather: each dx element sums, in the fixed order (r, s), the
+ * column entries of the output pixels its taps reach, so no two work-items
+ * write the same element and no atomics are needed.
+ *   dx[c, iy, ix] = act(bias[c] + sum over (r, s) with iy = oy*SH - PH + r*DH,
+ *                   ix = ox*SW - PW + s*DW of dcol[(cl*KH + r)*KW + s][oy*Wo + ox])
+ * dcol of (image ii, group g) is row-major Kd x (Ho*Wo) at (ii*G + g)*Kd*Ho*Wo.
+ * -D: COL2IM (selects this kernel), HAS_BIAS, ACT, ACT_ALPHA.
+ * NDRange (H, images in chunk * C), local (1, 1). One work-item per dx row.
+ */
+#ifdef COL2IM
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_col2im(
+    CTENSOR(col), CTENSOR(bias), TENSOR(dx), const int C, const int H, const int W, const int Ho,
+    const int Wo, const int KH, const int KW, const int SH, const int SW, const int PH, const int PW,
+    const int DH, const int DW, const int G) {
+  const int iy = get_global_id(0), plane = get_global_id(1);
+  if (iy >= H) return;
+  const int c = plane % C, ii = plane / C, Cg = C / G, g = c / Cg, cl = c % Cg;
+  const int npix = Ho * Wo, Kd = Cg * KH * KW;
+  __global const float *cb = AT(col) + ((size_t)(ii * G + g) * Kd + (size_t)cl * KH * KW) * npix;
+  __global float *out = AT(dx) + ((size_t)plane * H + iy) * W;
+#if HAS_BIAS
+  const float bv = AT(bias)[c];
+#else
+  const float bv = 0.0f;
+#endif
+  for (int ix = 0; ix < W; ix++) {
+    float acc = 0.0f;
+    for (int r = 0; r < KH; r++) {
+      const int ty = iy + PH - r * DH, oy = ty / SH;
+      if (ty < 0 || oy * SH != ty || oy >= Ho) continue;
+      for (int s = 0; s < KW; s++) {
+        const int tx = ix + PW - s * DW, ox = tx / SW;
+        if (tx < 0 || ox * SW != tx || ox >= Wo) continue;
+        acc += cb[(size_t)(r * KW + s) * npix + oy * Wo + ox];
+      }
+    }
+    out[ix] = act_f1(acc + bv);
+  }
+}
+#endif
+
+/*
+ * conv_dw_bwd_data: dx of a depthwise convolution (groups == C, K = C*mult),
+ * any stride and dilation, written as a gather:
+ *   dx[c, iy, ix] = act(bias[c] + sum over m < mult and taps (r, s) of
+ *                   dy[c*mult + m, oy, ox] * w[c*mult + m, r, s])
+ * where iy = oy*SH - PH + r*DH and ix = ox*SW - PW + s*DW.
+ * One work-item per dx plane walks its rows. Each dy row it needs is spread
+ * once into a private, zero-filled ring row at stride SW ("zero insertion":
+ * dy[ox] lands at DWB_OFF + ox*SW). Then for every stride a 16-wide strip of
+ * dx is KW contiguous vector loads per tap row, with no bounds checks:
+ *   dx[ix0 .. ix0+15] += ring[row][ix0 + PW - s*DW + DWB_OFF ..] * w[r][s].
+ * With mult > 1 the planes of the m > 0 channels add to what m - 1 stored.
+ * -D: DWB_KH, DWB_KW, DWB_SH, DWB_SW, DWB_DH, DWB_DW (compile-time: the tap
+ *     loops unroll), DWB_OFF = (KW-1)*DW, DWB_ROWLEN (ring row length),
+ *     DWB_RING (dy rows kept), HAS_BIAS, ACT, ACT_ALPHA.
+ * NDRange (N * C), local (1).
+ */
+#ifdef DWB_KH
+#define DWB_TAPS (DWB_KH * DWB_KW)
+/* Spread dy row src (Wo values) into ring row dst at stride DWB_SW. */
+void conv_dwb_prepare_row(float *dst, __global const float *src, const int Wo) {
+#if DWB_SW == 1
+  for (int j = 0; j < DWB_OFF; j++) dst[j] = 0.0f;
+  int j = 0;
+  for (; j + 16 <= Wo; j += 16) vstore16(vload16(0, src + j), 0, dst + DWB_OFF + j);
+  for (; j < Wo; j++) dst[DWB_OFF + j] = src[j];
+  for (j = DWB_OFF + Wo; j < DWB_ROWLEN; j++) dst[j] = 0.0f;
+#else
+  for (int j = 0; j < DWB_ROWLEN; j++) dst[j] = 0.0f;
+  for (int ox = 0; ox < Wo; ox++) dst[DWB_OFF + ox * DWB_SW] = src[ox];
+#endif
+}
+
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
+    CTENSOR(dy), CTENSOR(w), CTENSOR(bias), TENSOR(dx), const int C, const int K, const int H,
+    const int W, const int Ho, const int Wo, const int PH, const int PW) {
+  const int plane = get_global_id(0);
+  const int c = plane % C, img = plane / C, mult = K / C;
+  __global float *out = AT(dx) + (size_t)plane * H * W;
+  float ring[DWB_RING][DWB_ROWLEN];
+#if HAS_BIAS
+  const float bv = AT(bias)[c];
+#else
+  const float bv = 0.0f;
+#endif
+  for (int m = 0; m < mult; m++) {
+    const int ko = c * mult + m;
+    __global const float *src = AT(dy) + ((size_t)img * K + ko) * Ho * Wo;
+    float wv[DWB_TAPS];
+    for (int i = 0; i < DWB_TAPS; i++) wv[i] = AT(w)[ko * DWB_TAPS + i];
+    int next_oy = 0; /* the next dy row to bring into the ring */
+    for (int iy = 0; iy < H; iy++) {
+      /* Tap row r reaches dy row (iy + PH - r*DH) / SH when that divides. */
+      const int newest = min(Ho - 1, (iy + PH) / DWB_SH);
+      for (; next_oy <= newest; next_oy++)
+        conv_dwb_prepare_row(ring[next_oy % DWB_RING], src + (size_t)next_oy * Wo, Wo);
+      int slot[DWB_KH];
+      for (int r = 0; r < DWB_KH; r++) {
+        const int t = iy + PH - r * DWB_DH, oy = t / DWB_SH;
+        slot[r] = (t >= 0 && oy * DWB_SH == t && oy < Ho) ? oy % DWB_RING : -1;
+      }
+      __global float *orow = out + (size_t)iy * W;
+      for (int ix0 = 0; ix0 < W; ix0 += 16) {
+        const bool full = ix0 + 16 <= W;
+        float16 acc = (float16)(0.0f);
+        if (m > 0) {
+          if (full) {
+            acc = vload16(0, orow + ix0);
+          } else {
+            float t[16];
+            for (int l = 0; l < 16; l++) t[l] = ix0 + l < W ? orow[ix0 + l] : 0.0f;
+            acc = vload16(0, t);
+          }
+        }
+#pragma unroll
+        for (int r = 0; r < DWB_KH; r++) {
+          if (slot[r] < 0) continue;
+          const float *row = ring[slot[r]] + ix0 + PW + DWB_OFF;
+#pragma unroll
+          for (int s = 0; s < DWB_KW; s++)
+            acc = fma(vload16(0, row - s * DWB_DW), (float16)(wv[r * DWB_KW + s]), acc);
+        }
+        if (m == mult - 1) acc = act_f16(acc + bv);
+        if (full) {
+          vstore16(acc, 0, orow + ix0);
+        } else {
+          float t[16];
+          vstore16(acc, 0, t);
+          for (int l = 0; l < W - ix0; l++) orow[ix0 + l] = t[l];
+        }
+      }
+    }
+  }
+}
+#endif
+
+/*
+ * conv_dw_bwd_weights: dw of a depthwise convolution, one work-item per
+ * (output channel ko, part of the batch):
+ *   out[ko, r, s] (+)= sum over the part's images and the output pixels of
+ *                     dy[img, ko, oy, ox] * x[img, ko/mult, oy*SH - PH + r*DH, ox*SW - PW + s*DW]
+ * Each input row is loaded once per image into a private ring: zero-padded
+ * (no bounds checks in the tap loops) and split by column phase modulo SW,
+ * so that the tap s of a 16-wide strip of output columns reads a contiguous
+ * vector: x[.., ox*SW + s*DW - PW] = phase[(s*DW) % SW][ox + (s*DW) / SW].
+ * Every tap keeps 16 lane sums over rows, strips and images in order; the
+ * lanes are added in a fixed tree at the end. Deterministic.
+ * -D: DWW_KH, DWW_KW, DWW_SH, DWW_SW, DWW_DH, DWW_DW, DWW_NSTRIP = ceil(Wo/16),
+ *     DWW_PLEN (phase row length, a multiple of 16), DWW_RING (rows kept).
+ * Args: img_per_part images per part; out is dw itself (accumulate 0 or 1)
+ * or, with several parts, the partial sums [part][K][KH*KW].
+ * NDRange (K, parts), local (1, 1).
+ */
+#ifdef DWW_KH
+#define DWW_TAPS (DWW_KH * DWW_KW)
+#define DWW_LIN (DWW_PLEN * DWW_SW)
+/* Load input row src (W values) zero-padded by PW on the left, split by phase. */
+void conv_dww_prepare_row(float ph[DWW_SW][DWW_PLEN], __global const float *src, const int W, const int PW) {
+  float lin[DWW_LIN];
+  const int n = min(W, DWW_LIN - PW);
+  for (int j = 0; j < min(PW, DWW_LIN); j++) lin[j] = 0.0f;
+  int j = 0;
+  for (; j + 16 <= n; j += 16) vstore16(vload16(0, src + j), 0, lin + PW + j);
+  for (; j < n; j++) lin[PW + j] = src[j];
+  for (j = PW + n; j < DWW_LIN; j++) lin[j] = 0.0f;
+#if DWW_SW == 1
+  for (j = 0; j < DWW_PLEN; j += 16) vstore16(vload16(0, lin + j), 0, ph[0] + j);
+#elif DWW_SW == 2
+  for (j = 0; j < DWW_PLEN; j += 16) {
+    const float16 a = vload16(0, lin + 2 * j), b = vload16(1, lin + 2 * j);
+    vstore16((float16)(a.even, b.even), 0, ph[0] + j);
+    vstore16((float16)(a.odd, b.odd), 0, ph[1] + j);
+  }
+#else
+  for (j = 0; j < DWW_PLEN; j++)
+    for (int f = 0; f < DWW_SW; f++) ph[f][j] = lin[j * DWW_SW + f];
+#endif
+}
+
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_weights(
+    CTENSOR(x), CTENSOR(dy), TENSOR(out), const int N, const int C, const int K, const int H,
+    const int W, const int Ho, const int Wo, const int PH, const int PW, const int img_per_part,
+    const int accumulate) {
+  const int ko = get_global_id(0), part = get_global_id(1);
+  if (ko >= K) return;
+  const int ci = ko / (K / C);
+  float16 acc[DWW_TAPS];
+  for (int t = 0; t < DWW_TAPS; t++) acc[t] = (float16)(0.0f);
+  float ring[DWW_RING][DWW_SW][DWW_PLEN];
+  float dyrow[DWW_NSTRIP * 16];
+  const int img_end = min(N, (part + 1) * img_per_part);
+  for (int img = part * img_per_part; img < img_end; img++) {
+    __global const float *xp = AT(x) + ((size_t)img * C + ci) * H * W;
+    __global const float *dp = AT(dy) + ((size_t)img * K + ko) * Ho * Wo;
+    int next_iy = 0; /* the next input row to bring into the ring */
+    for (int oy = 0; oy < Ho; oy++) {
+      const int iy0 = oy * DWW_SH - PH;
+      next_iy = max(next_iy, iy0);
+      for (; next_iy <= min(H - 1, iy0 + (DWW_KH - 1) * DWW_DH); next_iy++)
+        conv_dww_prepare_row(ring[next_iy % DWW_RING], xp + (size_t)next_iy * W, W, PW);
+      int j = 0;
+      for (; j + 16 <= Wo; j += 16) vstore16(vload16(0, dp + (size_t)oy * Wo + j), 0, dyrow + j);
+      for (; j < Wo; j++) dyrow[j] = dp[(size_t)oy * Wo + j];
+      for (; j < DWW_NSTRIP * 16; j++) dyrow[j] = 0.0f;
+#pragma unroll
+      for (int r = 0; r < DWW_KH; r++) {
+        const int iy = iy0 + r * DWW_DH;
+        if (iy < 0 || iy >= H) continue;
+        const int slot = iy % DWW_RING;
+        for (int st = 0; st < DWW_NSTRIP; st++) {
+          const float16 d = vload16(st, dyrow);
+#pragma unroll
+          for (int s = 0; s < DWW_KW; s++) {
+            const float *xv = ring[slot][(s * DWW_DW) % DWW_SW] + st * 16 + (s * DWW_DW) / DWW_SW;
+            acc[r * DWW_KW + s] = fma(d, vload16(0, xv), acc[r * DWW_KW + s]);
+          }
+        }
+      }
+    }
+  }
+  __global float *o = AT(out) + ((size_t)part * K + ko) * DWW_TAPS;
+  for (int t = 0; t < DWW_TAPS; t++) o[t] = (accumulate ? o[t] : 0.0f) + conv_hsum16(acc[t]);
+}
+#endif
+
+/*
+ * conv_sum_parts: out[i] = (accumulate ? out[i] : 0) + sum over p < nparts
+ * of parts[p * n + i], p in order. NDRange (n), local (any).
+ */
+__kernel void conv_sum_parts(CTENSOR(parts), TENSOR(out), const int n, const int nparts, const int accumulate) {
+  const int i = get_global_id(0);
+  if (i >= n) return;
+  float v = 0.0f;
+  for (int p = 0; p < nparts; p++) v += AT(parts)[(size_t)p * n + i];
+  AT(out)[i] = (accumulate ? AT(out)[i] : 0.0f) + v;
+}
+
+/*
+ * conv_bwd_bias: db[k] (+)= sum over images and pixels of dy[img, k, :],
+ * one work-item per channel: 16-lane sums in order, then a fixed tree.
+ * NDRange (K), local (1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_bwd_bias(
+    CTENSOR(dy), TENSOR(db), const int N, const int K, const int P, const int accumulate) {
+  const int k = get_global_id(0);
+  if (k >= K) return;
+  float16 acc = (float16)(0.0f);
+  float tail = 0.0f;
+  for (int img = 0; img < N; img++) {
+    __global const float *p = AT(dy) + ((size_t)img * K + k) * P;
+    int j = 0;
+    for (; j + 16 <= P; j += 16) acc += vload16(0, p + j);
+    for (; j < P; j++) tail += p[j];
+  }
+  AT(db)[k] = (accumulate ? AT(db)[k] : 0.0f) + (conv_hsum16(acc) + tail);
+}
+
+/*
+ * conv_bwdw_packed: the weight gradient of a convolution on CPU devices, as
+ * a GEMM per group with the pixels as the reduction axis:
+ *   dW_g (Kg x Kd) = sum over images and pixels of dY_g (Kg x P) Patches_g^T (P x Kd).
+ * One work-item per (slot, block of BW_NB output channels, group). A slot
+ * is one part of one image's pixels; it keeps its own partial sums
+ * part[slot][g][Kdp][Kgp] (row = patch row, column = output channel), which
+ * conv_bwdw_reduce adds up in slot order: no atomics, fixed order.
+ * The work-item walks its pixels in sub-chunks of BW_PC. Per sub-chunk it
+ * packs dy transposed into local memory (dyt[p][j] = dy[nb0 + j][pixel p],
+ * zero for columns past the image and channels past Kg) and, per block of
+ * BW_KC patch rows, the patch rows (panel[row][p]); then for every 8 x 32
+ * tile of (patch rows x output channels) it adds the sub-chunk's products
+ * to the tile in sixteen float16 registers: per pixel, two vector loads of
+ * dy and eight broadcasts of patch values, sixteen FMAs.
+ * Pixels are q = oy*Wgrid + ox. As in conv_packed_gemm, -DBW_PADDED picks:
+ *  1: stride 1, src is padded planes (or x itself when there is no
+ *     padding), Wgrid = the plane width: a patch row is the contiguous run
+ *     src_c[q + r*DH*Ws + s*DW]; columns ox >= Wo read junk that dy's zeros
+ *     cancel.
+ *  0: any stride, src is x, Wgrid = Wo, each element gathered with its
+ *     bounds check.
+ * first_launch: 1 when the slot starts from zero (first chunk of images),
+ * 0 when it adds to what an earlier launch left.
+ * -D: BW_PC, BW_KC, BW_NB, BW_PADDED.
+ * NDRange (slots, ceil(Kgp / BW_NB), G), local (1, 1, 1).
+ */
+#ifdef BW_PC
+#define BW_FMA_ROW(i)                                             \
+  do {                                                            \
+    const float16 a_ = (float16)(a[(i)*BW_PC + p]);               \
+    acc0[i] = fma(a_, b0, acc0[i]);                               \
+    acc1[i] = fma(a_, b1, acc1[i]);                               \
+  } while (0)
+
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_bwdw_packed(
+    CTENSOR(src), const int Hs, const int Ws, const ulong plane, const int src_img0, CTENSOR(dy),
+    TENSOR(part), const int C, const int K, const int G, const int Ho, const int Wo, const int Wgrid,
+    const int KH, const int KW, const int SH, const int SW, const int PH, const int PW, const int DH,
+    const int DW, const int img0, const int nimg, const int ppi, const int q_per_part, const int Kgp,
+    const int Kdp, const int first_launch) {
+  __local float panel[BW_KC * BW_PC];
+  __local float dyt[BW_PC * BW_NB];
+  const int slot = get_global_id(0), nbi = get_global_id(1), g = get_global_id(2);
+  const int il = slot / ppi, pi = slot % ppi;
+  if (il >= nimg) return;
+  const int img = img0 + il;
+  const int Cg = C / G, M = K / G, taps = KH * KW, Kd = Cg * taps;
+  const int Q = Ho * Wgrid, qa = pi * q_per_part, qb = min(Q, qa + q_per_part);
+  const int nb0 = nbi * BW_NB, nbn = min(BW_NB, Kgp - nb0);
+  __global const float *S = AT(src) + ((size_t)(img - src_img0) * C + (size_t)g * Cg) * plane;
+  __global const float *D = AT(dy) + ((size_t)img * K + (size_t)g * M) * Ho * Wo;
+  __global float *P = AT(part) + ((size_t)slot * G + g) * Kdp * Kgp + nb0;
+  if (qa >= qb && first_launch) { /* an empty part still starts its slot at zero */
+    for (int row = 0; row < Kdp; row++)
+      for (int j = 0; j < nbn; j++) P[(size_t)row * Kgp + j] = 0.0f;
+    return;
+  }
+  for (int q0 = qa; q0 < qb; q0 += BW_PC) {
+    const int qn = min(BW_PC, qb - q0);
+    const bool first = first_launch && q0 == qa;
+    /* dy transposed: dyt[p][j] for the channels of this block. */
+    for (int j = 0; j < nbn; j++) {
+      const int k = nb0 + j;
+      __global const float *dk = D + (size_t)k * Ho * Wo;
+      int oy = q0 / Wgrid, ox = q0 - oy * Wgrid;
+      for (int p = 0; p < BW_PC; p++) {
+        dyt[p * BW_NB + j] = (k < M && p < qn && ox < Wo) ? dk[oy * Wo + ox] : 0.0f;
+        if (++ox == Wgrid) ox = 0, oy++;
+      }
+    }
+#if !BW_PADDED
+    int iy0[BW_PC], ix0[BW_PC];
+    for (int p = 0, oy = q0 / Wo, ox = q0 % Wo; p < BW_PC; p++) {
+      iy0[p] = p < qn ? oy * SH - PH : -(1 << 28); /* past the part: reads zero */
+      ix0[p] = ox * SW - PW;
+      if (++ox == Wo) ox = 0, oy++;
+    }
+#endif
+    for (int kb = 0; kb < Kd; kb += BW_KC) {
+      const int kn = min(BW_KC, Kd - kb), kn8 = (kn + 7) & ~7;
+      for (int k = 0; k < kn8; k++) {
+        __local float *dst = panel + k * BW_PC;
+        if (k >= kn) {
+          for (int p = 0; p < BW_PC; p++) dst[p] = 0.0f;
+          continue;
+        }
+        const int row = kb + k, c = row / taps, r = (row / KW) % KH, s = row % KW;
+#if BW_PADDED
+        const ulong at = (ulong)q0 + (ulong)(r * DH * Ws + s * DW);
+        __global const float *sp = S + (size_t)c * plane + at;
+        if (at + BW_PC <= plane) {
+          for (int p = 0; p < BW_PC; p += 16) vstore16(vload16(0, sp + p), 0, dst + p);
+        } else {
+          for (int p = 0; p < BW_PC; p++) dst[p] = at + p < plane ? sp[p] : 0.0f;
+        }
+#else
+        __global const float *sp = S + (size_t)c * plane;
+        for (int p = 0; p < BW_PC; p++) {
+          const int iy = iy0[p] + r * DH, ix = ix0[p] + s * DW;
+          dst[p] = (iy >= 0 && iy < Hs && ix >= 0 && ix < Ws) ? sp[iy * Ws + ix] : 0.0f;
+        }
+#endif
+      }
+      for (int n0 = 0; n0 < nbn; n0 += 32) {
+        for (int m0 = 0; m0 < kn; m0 += 8) {
+          __global float *o = P + (size_t)(kb + m0) * Kgp + n0;
+          float16 acc0[8], acc1[8];
+          for (int i = 0; i < 8; i++) {
+            acc0[i] = first ? (float16)(0.0f) : vload16(0, o + (size_t)i * Kgp);
+            acc1[i] = first ? (float16)(0.0f) : vload16(1, o + (size_t)i * Kgp);
+          }
+          __local const float *a = panel + m0 * BW_PC;
+          __local const float *b = dyt + n0;
+          for (int p = 0; p < qn; p++) {
+            const float16 b0 = vload16(0, b + p * BW_NB), b1 = vload16(1, b + p * BW_NB);
+            BW_FMA_ROW(0);
+            BW_FMA_ROW(1);
+            BW_FMA_ROW(2);
+            BW_FMA_ROW(3);
+            BW_FMA_ROW(4);
+            BW_FMA_ROW(5);
+            BW_FMA_ROW(6);
+            BW_FMA_ROW(7);
+          }
+          for (int i = 0; i < 8; i++) {
+            vstore16(acc0[i], 0, o + (size_t)i * Kgp);
+            vstore16(acc1[i], 1, o + (size_t)i * Kgp);
+          }
+        }
+      }
+    }
+  }
+}
+#endif
+
+/*
+ * conv_bwdw_reduce: dw[g*M + kl][row] (+)= sum over slots s in order of
+ * part[s][g][row][kl] (see conv_bwdw_packed).
+ * NDRange (K rounded up to 16, Kd), local (16, 1): neighbours read neighbouring columns.
+ */
+__kernel void conv_bwdw_reduce(CTENSOR(part), TENSOR(dw), const int slots, const int G, const int M,
+                               const int Kd, const int Kdp, const int Kgp, const int accumulate) {
+  const int kk = get_global_id(0), row = get_global_id(1);
+  if (kk >= G * M || row >= Kd) return;
+  const int g = kk / M, kl = kk % M;
+  __global const float *p = AT(part) + ((size_t)g * Kdp + row) * Kgp + kl;
+  const size_t slot_stride = (size_t)G * Kdp * Kgp;
+  float v = 0.0f;
+  for (int s = 0; s < slots; s++) v += p[(size_t)s * slot_stride];
+  __global float *o = AT(dw) + (size_t)kk * Kd + row;
+  *o = (accumulate ? *o : 0.0f) + v;
+}
