@@ -362,45 +362,54 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_col2im(
 #endif
 
 /*
- * conv_dw_bwd_data: dx of a depthwise convolution (groups == C, K = C*mult),
- * any stride and dilation, written as a gather:
+ * The two direct depthwise backward kernels (groups == C, K = C * mult) share
+ * one program per kernel size and horizontal stride:
+ * -D: DWB_KH, DWB_KW, DWB_SW (compile-time: the tap loops unroll and the
+ *     column layout depends on SW), DWB_ROWLEN (private row length, a
+ *     multiple of 64 * SW), DWB_RING (rows the private ring can hold),
+ *     HAS_BIAS, ACT, ACT_ALPHA (conv_dw_bwd_data's epilogue).
+ * The vertical stride, the dilations and the ring length in use (<= DWB_RING)
+ * are arguments, so problems that differ only in those share the program.
+ */
+#ifdef DWB_KH
+#define DWB_TAPS (DWB_KH * DWB_KW)
+
+/*
+ * conv_dw_bwd_data: dx of a depthwise convolution, any stride and dilation,
+ * written as a gather:
  *   dx[c, iy, ix] = act(bias[c] + sum over m < mult and taps (r, s) of
  *                   dy[c*mult + m, oy, ox] * w[c*mult + m, r, s])
  * where iy = oy*SH - PH + r*DH and ix = ox*SW - PW + s*DW.
  * One work-item per dx plane walks its rows. Each dy row it needs is spread
  * once into a private, zero-filled ring row at stride SW ("zero insertion":
- * dy[ox] lands at DWB_OFF + ox*SW). Then for every stride a 16-wide strip of
- * dx is KW contiguous vector loads per tap row, with no bounds checks:
- *   dx[ix0 .. ix0+15] += ring[row][ix0 + PW - s*DW + DWB_OFF ..] * w[r][s].
- * With mult > 1 the planes of the m > 0 channels add to what m - 1 stored.
- * -D: DWB_KH, DWB_KW, DWB_SH, DWB_SW, DWB_DH, DWB_DW (compile-time: the tap
- *     loops unroll), DWB_OFF = (KW-1)*DW, DWB_ROWLEN (ring row length),
- *     DWB_RING (dy rows kept), HAS_BIAS, ACT, ACT_ALPHA.
+ * dy[ox] lands at off + ox*SW, off = (KW-1)*DW). Then, for every stride, a
+ * 16-wide strip of dx is one contiguous vector load per tap, no bounds checks:
+ *   dx[ix0 .. ix0+15] += ring[row][ix0 + PW + off - s*DW ..] * w[r][s].
+ * With mult > 1 the channels m > 0 add to what m - 1 stored (fixed order).
  * NDRange (N * C), local (1).
  */
-#ifdef DWB_KH
-#define DWB_TAPS (DWB_KH * DWB_KW)
-/* Spread dy row src (Wo values) into ring row dst at stride DWB_SW. */
-void conv_dwb_prepare_row(float *dst, __global const float *src, const int Wo) {
+/* Spread dy row src (Wo values) into ring row dst at stride DWB_SW from off. */
+void conv_dwb_prepare_row(float *dst, __global const float *src, const int Wo, const int off) {
 #if DWB_SW == 1
-  for (int j = 0; j < DWB_OFF; j++) dst[j] = 0.0f;
+  for (int j = 0; j < off; j++) dst[j] = 0.0f;
   int j = 0;
-  for (; j + 16 <= Wo; j += 16) vstore16(vload16(0, src + j), 0, dst + DWB_OFF + j);
-  for (; j < Wo; j++) dst[DWB_OFF + j] = src[j];
-  for (j = DWB_OFF + Wo; j < DWB_ROWLEN; j++) dst[j] = 0.0f;
+  for (; j + 16 <= Wo; j += 16) vstore16(vload16(0, src + j), 0, dst + off + j);
+  for (; j < Wo; j++) dst[off + j] = src[j];
+  for (j = off + Wo; j < DWB_ROWLEN; j++) dst[j] = 0.0f;
 #else
-  for (int j = 0; j < DWB_ROWLEN; j++) dst[j] = 0.0f;
-  for (int ox = 0; ox < Wo; ox++) dst[DWB_OFF + ox * DWB_SW] = src[ox];
+  for (int j = 0; j < DWB_ROWLEN; j += 16) vstore16((float16)(0.0f), 0, dst + j);
+  for (int ox = 0; ox < Wo; ox++) dst[off + ox * DWB_SW] = src[ox];
 #endif
 }
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
     CTENSOR(dy), CTENSOR(w), CTENSOR(bias), TENSOR(dx), const int C, const int K, const int H,
-    const int W, const int Ho, const int Wo, const int PH, const int PW) {
+    const int W, const int Ho, const int Wo, const int SH, const int PH, const int PW, const int DH,
+    const int DW, const int ring_n) {
   const int plane = get_global_id(0);
-  const int c = plane % C, img = plane / C, mult = K / C;
+  const int c = plane % C, img = plane / C, mult = K / C, off = (DWB_KW - 1) * DW;
   __global float *out = AT(dx) + (size_t)plane * H * W;
-  float ring[DWB_RING][DWB_ROWLEN];
+  float ring[DWB_RING * DWB_ROWLEN];
 #if HAS_BIAS
   const float bv = AT(bias)[c];
 #else
@@ -414,13 +423,13 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
     int next_oy = 0; /* the next dy row to bring into the ring */
     for (int iy = 0; iy < H; iy++) {
       /* Tap row r reaches dy row (iy + PH - r*DH) / SH when that divides. */
-      const int newest = min(Ho - 1, (iy + PH) / DWB_SH);
+      const int newest = min(Ho - 1, (iy + PH) / SH);
       for (; next_oy <= newest; next_oy++)
-        conv_dwb_prepare_row(ring[next_oy % DWB_RING], src + (size_t)next_oy * Wo, Wo);
-      int slot[DWB_KH];
+        conv_dwb_prepare_row(ring + (next_oy % ring_n) * DWB_ROWLEN, src + (size_t)next_oy * Wo, Wo, off);
+      int row_at[DWB_KH];
       for (int r = 0; r < DWB_KH; r++) {
-        const int t = iy + PH - r * DWB_DH, oy = t / DWB_SH;
-        slot[r] = (t >= 0 && oy * DWB_SH == t && oy < Ho) ? oy % DWB_RING : -1;
+        const int t = iy + PH - r * DH, oy = t / SH;
+        row_at[r] = (t >= 0 && oy * SH == t && oy < Ho) ? (oy % ring_n) * DWB_ROWLEN + PW + off : -1;
       }
       __global float *orow = out + (size_t)iy * W;
       for (int ix0 = 0; ix0 < W; ix0 += 16) {
@@ -437,11 +446,10 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
         }
 #pragma unroll
         for (int r = 0; r < DWB_KH; r++) {
-          if (slot[r] < 0) continue;
-          const float *row = ring[slot[r]] + ix0 + PW + DWB_OFF;
+          if (row_at[r] < 0) continue;
+          const float *row = ring + row_at[r] + ix0;
 #pragma unroll
-          for (int s = 0; s < DWB_KW; s++)
-            acc = fma(vload16(0, row - s * DWB_DW), (float16)(wv[r * DWB_KW + s]), acc);
+          for (int s = 0; s < DWB_KW; s++) acc = fma(vload16(0, row - s * DW), (float16)(wv[r * DWB_KW + s]), acc);
         }
         if (m == mult - 1) acc = act_f16(acc + bv);
         if (full) {
@@ -455,7 +463,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
     }
   }
 }
-#endif
 
 /*
  * conv_dw_bwd_weights: dw of a depthwise convolution, one work-item per
@@ -464,85 +471,83 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
  *                     dy[img, ko, oy, ox] * x[img, ko/mult, oy*SH - PH + r*DH, ox*SW - PW + s*DW]
  * Each input row is loaded once per image into a private ring: zero-padded
  * (no bounds checks in the tap loops) and split by column phase modulo SW,
- * so that the tap s of a 16-wide strip of output columns reads a contiguous
+ * so that tap s of a 16-wide strip of output columns reads a contiguous
  * vector: x[.., ox*SW + s*DW - PW] = phase[(s*DW) % SW][ox + (s*DW) / SW].
  * Every tap keeps 16 lane sums over rows, strips and images in order; the
  * lanes are added in a fixed tree at the end. Deterministic.
- * -D: DWW_KH, DWW_KW, DWW_SH, DWW_SW, DWW_DH, DWW_DW, DWW_NSTRIP = ceil(Wo/16),
- *     DWW_PLEN (phase row length, a multiple of 16), DWW_RING (rows kept).
- * Args: img_per_part images per part; out is dw itself (accumulate 0 or 1)
- * or, with several parts, the partial sums [part][K][KH*KW].
+ * Args: nstrip = ceil(Wo / 16); img_per_part images per part; out is dw
+ * itself (accumulate 0 or 1) or, with several parts, partial sums
+ * [part][K][KH*KW] (accumulate 0).
  * NDRange (K, parts), local (1, 1).
  */
-#ifdef DWW_KH
-#define DWW_TAPS (DWW_KH * DWW_KW)
-#define DWW_LIN (DWW_PLEN * DWW_SW)
+#define DWB_PLEN (DWB_ROWLEN / DWB_SW)
 /* Load input row src (W values) zero-padded by PW on the left, split by phase. */
-void conv_dww_prepare_row(float ph[DWW_SW][DWW_PLEN], __global const float *src, const int W, const int PW) {
-  float lin[DWW_LIN];
-  const int n = min(W, DWW_LIN - PW);
-  for (int j = 0; j < min(PW, DWW_LIN); j++) lin[j] = 0.0f;
+void conv_dww_prepare_row(float *ph, __global const float *src, const int W, const int PW) {
+  float lin[DWB_ROWLEN];
+  const int n = min(W, DWB_ROWLEN - PW);
+  for (int j = 0; j < min(PW, DWB_ROWLEN); j++) lin[j] = 0.0f;
   int j = 0;
   for (; j + 16 <= n; j += 16) vstore16(vload16(0, src + j), 0, lin + PW + j);
   for (; j < n; j++) lin[PW + j] = src[j];
-  for (j = PW + n; j < DWW_LIN; j++) lin[j] = 0.0f;
-#if DWW_SW == 1
-  for (j = 0; j < DWW_PLEN; j += 16) vstore16(vload16(0, lin + j), 0, ph[0] + j);
-#elif DWW_SW == 2
-  for (j = 0; j < DWW_PLEN; j += 16) {
+  for (j = PW + n; j < DWB_ROWLEN; j++) lin[j] = 0.0f;
+#if DWB_SW == 1
+  for (j = 0; j < DWB_ROWLEN; j += 16) vstore16(vload16(0, lin + j), 0, ph + j);
+#elif DWB_SW == 2
+  for (j = 0; j < DWB_PLEN; j += 16) {
     const float16 a = vload16(0, lin + 2 * j), b = vload16(1, lin + 2 * j);
-    vstore16((float16)(a.even, b.even), 0, ph[0] + j);
-    vstore16((float16)(a.odd, b.odd), 0, ph[1] + j);
+    vstore16((float16)(a.even, b.even), 0, ph + j);
+    vstore16((float16)(a.odd, b.odd), 0, ph + DWB_PLEN + j);
   }
 #else
-  for (j = 0; j < DWW_PLEN; j++)
-    for (int f = 0; f < DWW_SW; f++) ph[f][j] = lin[j * DWW_SW + f];
+  for (j = 0; j < DWB_PLEN; j++)
+    for (int f = 0; f < DWB_SW; f++) ph[f * DWB_PLEN + j] = lin[j * DWB_SW + f];
 #endif
 }
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_weights(
     CTENSOR(x), CTENSOR(dy), TENSOR(out), const int N, const int C, const int K, const int H,
-    const int W, const int Ho, const int Wo, const int PH, const int PW, const int img_per_part,
-    const int accumulate) {
+    const int W, const int Ho, const int Wo, const int SH, const int PH, const int PW, const int DH,
+    const int DW, const int ring_n, const int nstrip, const int img_per_part, const int accumulate) {
   const int ko = get_global_id(0), part = get_global_id(1);
   if (ko >= K) return;
   const int ci = ko / (K / C);
-  float16 acc[DWW_TAPS];
-  for (int t = 0; t < DWW_TAPS; t++) acc[t] = (float16)(0.0f);
-  float ring[DWW_RING][DWW_SW][DWW_PLEN];
-  float dyrow[DWW_NSTRIP * 16];
+  float16 acc[DWB_TAPS];
+  for (int t = 0; t < DWB_TAPS; t++) acc[t] = (float16)(0.0f);
+  float ring[DWB_RING * DWB_ROWLEN];
+  float dyrow[DWB_PLEN];
+  int tap_at[DWB_KW]; /* where tap s starts in a phase-split row */
+  for (int s = 0; s < DWB_KW; s++) tap_at[s] = ((s * DW) % DWB_SW) * DWB_PLEN + (s * DW) / DWB_SW;
   const int img_end = min(N, (part + 1) * img_per_part);
   for (int img = part * img_per_part; img < img_end; img++) {
     __global const float *xp = AT(x) + ((size_t)img * C + ci) * H * W;
     __global const float *dp = AT(dy) + ((size_t)img * K + ko) * Ho * Wo;
     int next_iy = 0; /* the next input row to bring into the ring */
     for (int oy = 0; oy < Ho; oy++) {
-      const int iy0 = oy * DWW_SH - PH;
+      const int iy0 = oy * SH - PH;
       next_iy = max(next_iy, iy0);
-      for (; next_iy <= min(H - 1, iy0 + (DWW_KH - 1) * DWW_DH); next_iy++)
-        conv_dww_prepare_row(ring[next_iy % DWW_RING], xp + (size_t)next_iy * W, W, PW);
+      for (; next_iy <= min(H - 1, iy0 + (DWB_KH - 1) * DH); next_iy++)
+        conv_dww_prepare_row(ring + (next_iy % ring_n) * DWB_ROWLEN, xp + (size_t)next_iy * W, W, PW);
+      __global const float *drow = dp + (size_t)oy * Wo;
       int j = 0;
-      for (; j + 16 <= Wo; j += 16) vstore16(vload16(0, dp + (size_t)oy * Wo + j), 0, dyrow + j);
-      for (; j < Wo; j++) dyrow[j] = dp[(size_t)oy * Wo + j];
-      for (; j < DWW_NSTRIP * 16; j++) dyrow[j] = 0.0f;
+      for (; j + 16 <= Wo; j += 16) vstore16(vload16(0, drow + j), 0, dyrow + j);
+      for (; j < Wo; j++) dyrow[j] = drow[j];
+      for (; j < nstrip * 16; j++) dyrow[j] = 0.0f;
 #pragma unroll
-      for (int r = 0; r < DWW_KH; r++) {
-        const int iy = iy0 + r * DWW_DH;
+      for (int r = 0; r < DWB_KH; r++) {
+        const int iy = iy0 + r * DH;
         if (iy < 0 || iy >= H) continue;
-        const int slot = iy % DWW_RING;
-        for (int st = 0; st < DWW_NSTRIP; st++) {
+        const float *row = ring + (iy % ring_n) * DWB_ROWLEN;
+        for (int st = 0; st < nstrip; st++) {
           const float16 d = vload16(st, dyrow);
 #pragma unroll
-          for (int s = 0; s < DWW_KW; s++) {
-            const float *xv = ring[slot][(s * DWW_DW) % DWW_SW] + st * 16 + (s * DWW_DW) / DWW_SW;
-            acc[r * DWW_KW + s] = fma(d, vload16(0, xv), acc[r * DWW_KW + s]);
-          }
+          for (int s = 0; s < DWB_KW; s++)
+            acc[r * DWB_KW + s] = fma(d, vload16(0, row + tap_at[s] + st * 16), acc[r * DWB_KW + s]);
         }
       }
     }
   }
-  __global float *o = AT(out) + ((size_t)part * K + ko) * DWW_TAPS;
-  for (int t = 0; t < DWW_TAPS; t++) o[t] = (accumulate ? o[t] : 0.0f) + conv_hsum16(acc[t]);
+  __global float *o = AT(out) + ((size_t)part * K + ko) * DWB_TAPS;
+  for (int t = 0; t < DWB_TAPS; t++) o[t] = (accumulate ? o[t] : 0.0f) + conv_hsum16(acc[t]);
 }
 #endif
 

@@ -54,41 +54,46 @@ static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; 
 
 /* --------------------------------------------------- depthwise geometry */
 
-/* conv_dw_bwd_data's ring of zero-inserted dy rows. */
+/* The private buffers of conv_dw_bwd_data and conv_dw_bwd_weights (one
+ * program serves both; see kernels/conv.cl). Sizes are rounded up so that
+ * problems of one kernel size and horizontal stride share a program. */
 typedef struct dwb_geom {
-  int64_t off, rowlen, ring;
+  int64_t rowlen;    /* DWB_ROWLEN: a multiple of 64 * stride_w */
+  int64_t ring;      /* DWB_RING: rows the ring can hold, a multiple of 4 */
+  int64_t ring_data; /* rows conv_dw_bwd_data keeps */
+  int64_t ring_wgt;  /* rows conv_dw_bwd_weights keeps */
+  int64_t nstrip;    /* 16-wide strips of an output row */
 } dwb_geom;
 
 static dwb_geom dwb_geometry(const clnn_conv2d_desc *d, int64_t ow) {
   dwb_geom b;
-  b.off = (d->kw - 1) * d->dilation_w;
-  /* reads reach round16(w) - 1 + pad_w + off; writes off + (ow-1)*stride_w */
-  b.rowlen = max64(round_up(d->w, 16) + d->pad_w + b.off, b.off + (ow - 1) * d->stride_w + 1);
-  b.ring = (d->kh - 1) * d->dilation_h / d->stride_h + 2;
-  return b;
-}
-
-/* conv_dw_bwd_weights's phase-split input rows. */
-typedef struct dww_geom {
-  int64_t nstrip, plen, ring;
-} dww_geom;
-
-static dww_geom dww_geometry(const clnn_conv2d_desc *d, int64_t ow) {
-  dww_geom b;
+  int64_t off = (d->kw - 1) * d->dilation_w;
+  /* bwd_data reads reach round16(w) - 1 + pad_w + off and write off + (ow-1)*stride_w */
+  int64_t data_len = max64(round_up(d->w, 16) + d->pad_w + off, off + (ow - 1) * d->stride_w + 1);
+  /* bwd_weights: per phase, the strips plus the largest tap offset */
   b.nstrip = ceil_div(ow, 16);
-  b.plen = round_up(b.nstrip * 16 + (d->kw - 1) * d->dilation_w / d->stride_w, 16);
-  b.ring = (d->kh - 1) * d->dilation_h + 1;
+  int64_t wgt_len = (b.nstrip * 16 + off / d->stride_w) * d->stride_w;
+  b.rowlen = round_up(max64(data_len, wgt_len), 64 * d->stride_w);
+  b.ring_data = (d->kh - 1) * d->dilation_h / d->stride_h + 2;
+  b.ring_wgt = (d->kh - 1) * d->dilation_h + 1;
+  b.ring = round_up(max64(b.ring_data, b.ring_wgt), 4);
   return b;
 }
 
+/* Whether the private buffers fit (else the GEMM paths run depthwise too). */
 static bool dwb_fits(const clnn_conv2d_desc *d, int64_t ow) {
   dwb_geom b = dwb_geometry(d, ow);
-  return b.ring * b.rowlen <= DW_PRIV_MAX;
+  return (b.ring + 2) * b.rowlen <= DW_PRIV_MAX;
 }
 
-static bool dww_fits(const clnn_conv2d_desc *d, int64_t ow) {
-  dww_geom b = dww_geometry(d, ow);
-  return (b.ring + 1) * d->stride_w * b.plen + b.nstrip * 16 <= DW_PRIV_MAX;
+static clnn_status dwb_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, const dwb_geom *b, bool bias,
+                              clnn_activation act, float act_alpha, const char *name, clnn_kernel_ref *k) {
+  char opts[256], acts[64];
+  clnn__act_options(acts, sizeof acts, act, act_alpha);
+  snprintf(opts, sizeof opts, "-DDWB_KH=%lld -DDWB_KW=%lld -DDWB_SW=%lld -DDWB_ROWLEN=%lld -DDWB_RING=%lld -DHAS_BIAS=%d%s",
+           (long long)d->kh, (long long)d->kw, (long long)d->stride_w, (long long)b->rowlen, (long long)b->ring,
+           bias ? 1 : 0, acts);
+  return clnn__kernel(ctx, "conv", opts, name, k);
 }
 
 /* ------------------------------------------------------------ algorithms */
@@ -111,7 +116,7 @@ clnn_conv_algo clnn__conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_co
 clnn_conv_algo clnn__conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
   int64_t oh, ow;
   out_size(d, &oh, &ow);
-  if (is_depthwise(d) && dww_fits(d, ow)) return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
+  if (is_depthwise(d) && dwb_fits(d, ow)) return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
   if (is_stride1(d) && clnn__use_own_gemm(ctx)) return CLNN_CONV_ALGO_IMPLICIT_GEMM;
   return CLNN_CONV_ALGO_IM2COL_GEMM;
 }
@@ -122,22 +127,15 @@ static clnn_status bwd_data_depthwise(clnn_context *ctx, const conv_geom *g, cln
                                       clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx) {
   const clnn_conv2d_desc *d = g->d;
   dwb_geom b = dwb_geometry(d, g->ow);
-  char opts[400], acts[64];
-  clnn__act_options(acts, sizeof acts, act, act_alpha);
-  snprintf(opts, sizeof opts,
-           "-DDWB_KH=%lld -DDWB_KW=%lld -DDWB_SH=%lld -DDWB_SW=%lld -DDWB_DH=%lld -DDWB_DW=%lld -DDWB_OFF=%lld "
-           "-DDWB_ROWLEN=%lld -DDWB_RING=%lld -DHAS_BIAS=%d%s",
-           (long long)d->kh, (long long)d->kw, (long long)d->stride_h, (long long)d->stride_w,
-           (long long)d->dilation_h, (long long)d->dilation_w, (long long)b.off, (long long)b.rowlen,
-           (long long)b.ring, bias.mem ? 1 : 0, acts);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_dw_bwd_data", &k));
+  CLNN_TRY(dwb_kernel(ctx, d, &b, bias.mem != NULL, act, act_alpha, "conv_dw_bwd_data", &k));
   size_t global[1] = {(size_t)(d->n * d->c)}, local[1] = {1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(bias),
                                 CLNN_ARG_CONV_MEM(dx), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->h),
-                                CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow), CLNN_ARG_I32(d->pad_h),
-                                CLNN_ARG_I32(d->pad_w)),
+                                CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow), CLNN_ARG_I32(d->stride_h),
+                                CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(d->dilation_h),
+                                CLNN_ARG_I32(d->dilation_w), CLNN_ARG_I32(b.ring_data)),
                       1, global, local, "conv2d_bwd_data:depthwise_direct");
 }
 
@@ -304,36 +302,29 @@ static clnn_status bwd_weights_depthwise(clnn_context *ctx, const conv_geom *g, 
                                          clnn_conv_mem dw, bool accumulate) {
   const clnn_conv2d_desc *d = g->d;
   const char *op = "conv2d_bwd_weights:depthwise_direct";
-  dww_geom b = dww_geometry(d, g->ow);
+  dwb_geom b = dwb_geometry(d, g->ow);
   int64_t taps = d->kh * d->kw;
   int64_t parts = min64(d->n, ceil_div(BWD_TARGET_ITEMS, d->k));
   int64_t img_per_part = ceil_div(d->n, parts);
   parts = ceil_div(d->n, img_per_part);
+  if ((uint64_t)(parts * d->k * taps) * sizeof(float) > ctx->workspace_limit) parts = 1, img_per_part = d->n;
   clnn_conv_mem out = dw;
   cl_mem ws = NULL;
-  if (parts > 1) {
-    if ((uint64_t)(parts * d->k * taps) * sizeof(float) > ctx->workspace_limit) parts = 1, img_per_part = d->n;
-  }
   if (parts > 1) {
     CLNN_TRY(clnn__workspace(ctx, (size_t)(parts * d->k * taps) * sizeof(float), &ws));
     out.mem = ws;
     out.off = 0;
   }
-  char opts[320];
-  snprintf(opts, sizeof opts,
-           "-DDWW_KH=%lld -DDWW_KW=%lld -DDWW_SH=%lld -DDWW_SW=%lld -DDWW_DH=%lld -DDWW_DW=%lld -DDWW_NSTRIP=%lld "
-           "-DDWW_PLEN=%lld -DDWW_RING=%lld",
-           (long long)d->kh, (long long)d->kw, (long long)d->stride_h, (long long)d->stride_w,
-           (long long)d->dilation_h, (long long)d->dilation_w, (long long)b.nstrip, (long long)b.plen,
-           (long long)b.ring);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_dw_bwd_weights", &k));
+  CLNN_TRY(dwb_kernel(ctx, d, &b, false, CLNN_ACT_IDENTITY, 0.0f, "conv_dw_bwd_weights", &k));
   size_t global[2] = {(size_t)d->k, (size_t)parts}, local[2] = {1, 1};
   CLNN_TRY(clnn__launch(ctx, &k,
                         CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(out),
                                   CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->h),
                                   CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow),
-                                  CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(img_per_part),
+                                  CLNN_ARG_I32(d->stride_h), CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w),
+                                  CLNN_ARG_I32(d->dilation_h), CLNN_ARG_I32(d->dilation_w), CLNN_ARG_I32(b.ring_wgt),
+                                  CLNN_ARG_I32(b.nstrip), CLNN_ARG_I32(img_per_part),
                                   CLNN_ARG_I32(parts > 1 ? 0 : accumulate)),
                         2, global, local, op));
   if (parts > 1) return launch_sum_parts(ctx, ws, d->k * taps, parts, dw, accumulate, op);
@@ -431,6 +422,11 @@ static clnn_status bwd_weights_im2col(clnn_context *ctx, const conv_geom *g, cln
       j.c_off = dw.off;
       j.ldc = g->kd;
       j.c_s2 = g->kg * g->kd;
+      /* One matrix per group (nb1 = 1); CLBlast's strided batched GEMM
+       * rejects zero strides even where they go unused. */
+      j.a_s1 = d->k * g->npix;
+      j.b_s1 = per_image;
+      j.c_s1 = d->k * g->kd;
       j.beta = (img0 + i == 0 && !accumulate) ? 0.0f : 1.0f;
       CLNN_TRY(clnn__gemm_run(ctx, &j, op));
     }
