@@ -225,18 +225,28 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_packed_gemm(
                                  (size_t)kb * CP_MR;
       float16 acc0[CP_MR], acc1[CP_MR];
       for (int i = 0; i < CP_MR; i++) acc0[i] = acc1[i] = (float16)(0.0f);
+      /* Each weight is broadcast straight from memory (a load-port
+       * broadcast): extracting lanes of a vector load would put shuffles on
+       * the port the second FMA unit uses. */
+#define CP_FMA_ROW(i)                                    \
+  do {                                                   \
+    const float16 a_ = (float16)(a[i]);                  \
+    acc0[i] = fma(a_, b0, acc0[i]);                      \
+    acc1[i] = fma(a_, b1, acc1[i]);                      \
+  } while (0)
       for (int k = 0; k < kn; k++) {
         const float16 b0 = vload16(0, panel + k * 32), b1 = vload16(1, panel + k * 32);
-        const float8 a8 = vload8(0, ap + k * CP_MR);
-        acc0[0] = fma((float16)(a8.s0), b0, acc0[0]); acc1[0] = fma((float16)(a8.s0), b1, acc1[0]);
-        acc0[1] = fma((float16)(a8.s1), b0, acc0[1]); acc1[1] = fma((float16)(a8.s1), b1, acc1[1]);
-        acc0[2] = fma((float16)(a8.s2), b0, acc0[2]); acc1[2] = fma((float16)(a8.s2), b1, acc1[2]);
-        acc0[3] = fma((float16)(a8.s3), b0, acc0[3]); acc1[3] = fma((float16)(a8.s3), b1, acc1[3]);
-        acc0[4] = fma((float16)(a8.s4), b0, acc0[4]); acc1[4] = fma((float16)(a8.s4), b1, acc1[4]);
-        acc0[5] = fma((float16)(a8.s5), b0, acc0[5]); acc1[5] = fma((float16)(a8.s5), b1, acc1[5]);
-        acc0[6] = fma((float16)(a8.s6), b0, acc0[6]); acc1[6] = fma((float16)(a8.s6), b1, acc1[6]);
-        acc0[7] = fma((float16)(a8.s7), b0, acc0[7]); acc1[7] = fma((float16)(a8.s7), b1, acc1[7]);
+        __global const float *a = ap + k * CP_MR;
+        CP_FMA_ROW(0);
+        CP_FMA_ROW(1);
+        CP_FMA_ROW(2);
+        CP_FMA_ROW(3);
+        CP_FMA_ROW(4);
+        CP_FMA_ROW(5);
+        CP_FMA_ROW(6);
+        CP_FMA_ROW(7);
       }
+#undef CP_FMA_ROW
       for (int i = 0; i < CP_MR && m0 + i < M; i++) {
         const int ko = g * M + m0 + i;
         __global float *yp = AT(y) + ((size_t)img * K + ko) * Ho * Wo;
@@ -279,6 +289,31 @@ float conv_hsum16(float16 v) {
   const float4 b = a.lo + a.hi;
   const float2 c = b.lo + b.hi;
   return c.x + c.y;
+}
+
+/* 16 floats from p, of which only the first n (may be <= 0) exist: zeros after. */
+float16 conv_load16_upto(__global const float *p, const int n) {
+  if (n >= 16) return vload16(0, p);
+  float t[16];
+  for (int l = 0; l < 16; l++) t[l] = l < n ? p[l] : 0.0f;
+  return vload16(0, t);
+}
+
+/* Store the first n (may be <= 0) of 16 floats to p, in vector pieces
+ * straight from registers (a round trip through a private array stalls on
+ * store forwarding). */
+void conv_store16_upto(const float16 v, __global float *p, int n) {
+  if (n >= 16) {
+    vstore16(v, 0, p);
+    return;
+  }
+  float8 h = v.lo;
+  if (n >= 8) vstore8(h, 0, p), p += 8, n -= 8, h = v.hi;
+  float4 q = h.lo;
+  if (n >= 4) vstore4(q, 0, p), p += 4, n -= 4, q = h.hi;
+  float2 d = q.lo;
+  if (n >= 2) vstore2(d, 0, p), p += 2, n -= 2, d = q.hi;
+  if (n >= 1) p[0] = d.x;
 }
 
 /*
@@ -363,16 +398,18 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_col2im(
 
 /*
  * The two direct depthwise backward kernels (groups == C, K = C * mult) share
- * one program per kernel size and horizontal stride:
- * -D: DWB_KH, DWB_KW, DWB_SW (compile-time: the tap loops unroll and the
- *     column layout depends on SW), DWB_ROWLEN (private row length, a
- *     multiple of 64 * SW), DWB_RING (rows the private ring can hold),
- *     HAS_BIAS, ACT, ACT_ALPHA (conv_dw_bwd_data's epilogue).
- * The vertical stride, the dilations and the ring length in use (<= DWB_RING)
- * are arguments, so problems that differ only in those share the program.
+ * one program per kernel size and stride:
+ * -D: DWB_KH, DWB_KW, DWB_SH, DWB_SW (compile-time: the tap loops unroll, the
+ *     column layout depends on SW, and row arithmetic divides by SH),
+ *     DWB_ROWLEN (private row length, a multiple of 64 * SW), DWB_RING (rows
+ *     of the private ring, a power of two), HAS_BIAS, ACT, ACT_ALPHA
+ *     (conv_dw_bwd_data's epilogue).
+ * The dilations are arguments, so problems that differ only in those (or in
+ * sizes that round to the same buffers) share the program.
  */
 #ifdef DWB_KH
 #define DWB_TAPS (DWB_KH * DWB_KW)
+#define DWB_AHEAD 2 /* rows prepared ahead of use (the host sizes the ring for it) */
 
 /*
  * conv_dw_bwd_data: dx of a depthwise convolution, any stride and dilation,
@@ -382,9 +419,10 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_col2im(
  * where iy = oy*SH - PH + r*DH and ix = ox*SW - PW + s*DW.
  * One work-item per dx plane walks its rows. Each dy row it needs is spread
  * once into a private, zero-filled ring row at stride SW ("zero insertion":
- * dy[ox] lands at off + ox*SW, off = (KW-1)*DW). Then, for every stride, a
- * 16-wide strip of dx is one contiguous vector load per tap, no bounds checks:
- *   dx[ix0 .. ix0+15] += ring[row][ix0 + PW + off - s*DW ..] * w[r][s].
+ * dy[ox] lands at off + ox*SW, off = (KW-1)*DW). Then, for every stride, 16
+ * columns of dx are one contiguous vector load per tap, no bounds checks:
+ *   dx[ix0 .. ix0+15] += ring[row][ix0 + PW + off - s*DW ..] * w[r][s],
+ * four such strips at a time (independent FMA chains).
  * With mult > 1 the channels m > 0 add to what m - 1 stored (fixed order).
  * NDRange (N * C), local (1).
  */
@@ -404,8 +442,7 @@ void conv_dwb_prepare_row(float *dst, __global const float *src, const int Wo, c
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
     CTENSOR(dy), CTENSOR(w), CTENSOR(bias), TENSOR(dx), const int C, const int K, const int H,
-    const int W, const int Ho, const int Wo, const int SH, const int PH, const int PW, const int DH,
-    const int DW, const int ring_n) {
+    const int W, const int Ho, const int Wo, const int PH, const int PW, const int DH, const int DW) {
   const int plane = get_global_id(0);
   const int c = plane % C, img = plane / C, mult = K / C, off = (DWB_KW - 1) * DW;
   __global float *out = AT(dx) + (size_t)plane * H * W;
@@ -422,42 +459,41 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
     for (int i = 0; i < DWB_TAPS; i++) wv[i] = AT(w)[ko * DWB_TAPS + i];
     int next_oy = 0; /* the next dy row to bring into the ring */
     for (int iy = 0; iy < H; iy++) {
-      /* Tap row r reaches dy row (iy + PH - r*DH) / SH when that divides. */
-      const int newest = min(Ho - 1, (iy + PH) / SH);
+      /* Tap row r reaches dy row (iy + PH - r*DH) / SH when that divides.
+       * Rows are prepared DWB_AHEAD rows before they are needed: vector
+       * loads right after the scattered stores that wrote them would stall
+       * on store forwarding. */
+      const int newest = min(Ho - 1, (iy + PH) / DWB_SH + DWB_AHEAD);
       for (; next_oy <= newest; next_oy++)
-        conv_dwb_prepare_row(ring + (next_oy % ring_n) * DWB_ROWLEN, src + (size_t)next_oy * Wo, Wo, off);
+        conv_dwb_prepare_row(ring + (next_oy & (DWB_RING - 1)) * DWB_ROWLEN, src + (size_t)next_oy * Wo, Wo, off);
       int row_at[DWB_KH];
       for (int r = 0; r < DWB_KH; r++) {
-        const int t = iy + PH - r * DH, oy = t / SH;
-        row_at[r] = (t >= 0 && oy * SH == t && oy < Ho) ? (oy % ring_n) * DWB_ROWLEN + PW + off : -1;
+        const int t = iy + PH - r * DH, oy = t / DWB_SH;
+        row_at[r] = (t >= 0 && oy * DWB_SH == t && oy < Ho) ? (oy & (DWB_RING - 1)) * DWB_ROWLEN + PW + off : -1;
       }
       __global float *orow = out + (size_t)iy * W;
-      for (int ix0 = 0; ix0 < W; ix0 += 16) {
-        const bool full = ix0 + 16 <= W;
-        float16 acc = (float16)(0.0f);
-        if (m > 0) {
-          if (full) {
-            acc = vload16(0, orow + ix0);
-          } else {
-            float t[16];
-            for (int l = 0; l < 16; l++) t[l] = ix0 + l < W ? orow[ix0 + l] : 0.0f;
-            acc = vload16(0, t);
-          }
-        }
+      /* 64 columns (four independent FMA chains) per block: one chain per
+       * strip would wait on the FMA latency. */
+      for (int ix0 = 0; ix0 < W; ix0 += 64) {
+        float16 acc[4];
+        for (int q = 0; q < 4; q++) acc[q] = m > 0 ? conv_load16_upto(orow + ix0 + 16 * q, W - ix0 - 16 * q) : (float16)(0.0f);
 #pragma unroll
         for (int r = 0; r < DWB_KH; r++) {
           if (row_at[r] < 0) continue;
           const float *row = ring + row_at[r] + ix0;
 #pragma unroll
-          for (int s = 0; s < DWB_KW; s++) acc = fma(vload16(0, row - s * DW), (float16)(wv[r * DWB_KW + s]), acc);
+          for (int s = 0; s < DWB_KW; s++) {
+            const float16 wsv = (float16)(wv[r * DWB_KW + s]);
+            const float *rs = row - s * DW;
+            acc[0] = fma(vload16(0, rs), wsv, acc[0]);
+            acc[1] = fma(vload16(1, rs), wsv, acc[1]);
+            acc[2] = fma(vload16(2, rs), wsv, acc[2]);
+            acc[3] = fma(vload16(3, rs), wsv, acc[3]);
+          }
         }
-        if (m == mult - 1) acc = act_f16(acc + bv);
-        if (full) {
-          vstore16(acc, 0, orow + ix0);
-        } else {
-          float t[16];
-          vstore16(acc, 0, t);
-          for (int l = 0; l < W - ix0; l++) orow[ix0 + l] = t[l];
+        for (int q = 0; q < 4; q++) {
+          const float16 v = m == mult - 1 ? act_f16(acc[q] + bv) : acc[q];
+          conv_store16_upto(v, orow + ix0 + 16 * q, W - ix0 - 16 * q);
         }
       }
     }
@@ -506,8 +542,8 @@ void conv_dww_prepare_row(float *ph, __global const float *src, const int W, con
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_weights(
     CTENSOR(x), CTENSOR(dy), TENSOR(out), const int N, const int C, const int K, const int H,
-    const int W, const int Ho, const int Wo, const int SH, const int PH, const int PW, const int DH,
-    const int DW, const int ring_n, const int nstrip, const int img_per_part, const int accumulate) {
+    const int W, const int Ho, const int Wo, const int PH, const int PW, const int DH, const int DW,
+    const int nstrip, const int img_per_part, const int accumulate) {
   const int ko = get_global_id(0), part = get_global_id(1);
   if (ko >= K) return;
   const int ci = ko / (K / C);
@@ -523,10 +559,10 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_weights
     __global const float *dp = AT(dy) + ((size_t)img * K + ko) * Ho * Wo;
     int next_iy = 0; /* the next input row to bring into the ring */
     for (int oy = 0; oy < Ho; oy++) {
-      const int iy0 = oy * SH - PH;
+      const int iy0 = oy * DWB_SH - PH;
       next_iy = max(next_iy, iy0);
-      for (; next_iy <= min(H - 1, iy0 + (DWB_KH - 1) * DH); next_iy++)
-        conv_dww_prepare_row(ring + (next_iy % ring_n) * DWB_ROWLEN, xp + (size_t)next_iy * W, W, PW);
+      for (; next_iy <= min(H - 1, iy0 + (DWB_KH - 1) * DH + DWB_AHEAD); next_iy++)
+        conv_dww_prepare_row(ring + (next_iy & (DWB_RING - 1)) * DWB_ROWLEN, xp + (size_t)next_iy * W, W, PW);
       __global const float *drow = dp + (size_t)oy * Wo;
       int j = 0;
       for (; j + 16 <= Wo; j += 16) vstore16(vload16(0, drow + j), 0, dyrow + j);
@@ -536,7 +572,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_weights
       for (int r = 0; r < DWB_KH; r++) {
         const int iy = iy0 + r * DH;
         if (iy < 0 || iy >= H) continue;
-        const float *row = ring + (iy % ring_n) * DWB_ROWLEN;
+        const float *row = ring + (iy & (DWB_RING - 1)) * DWB_ROWLEN;
         for (int st = 0; st < nstrip; st++) {
           const float16 d = vload16(st, dyrow);
 #pragma unroll
@@ -641,22 +677,39 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_bwdw_packed(
       for (int j = 0; j < nbn; j++) P[(size_t)row * Kgp + j] = 0.0f;
     return;
   }
-  for (int q0 = qa; q0 < qb; q0 += BW_PC) {
-    const int qn = min(BW_PC, qb - q0);
+  /* Sub-chunks of equal length (a multiple of 16, at most BW_PC): no short
+   * last one paying a whole sub-chunk's packing and tile updates. */
+  const int nsub = (qb - qa + BW_PC - 1) / BW_PC, sub = ((qb - qa + nsub - 1) / nsub + 15) & ~15;
+  for (int q0 = qa; q0 < qb; q0 += sub) {
+    const int qn = min(sub, qb - q0), qn16 = (qn + 15) & ~15;
     const bool first = first_launch && q0 == qa;
-    /* dy transposed: dyt[p][j] for the channels of this block. */
-    for (int j = 0; j < nbn; j++) {
-      const int k = nb0 + j;
-      __global const float *dk = D + (size_t)k * Ho * Wo;
+    /* dy transposed: dyt[p][j] = dy[nb0 + j][pixel q0 + p], zero past Kg
+     * and for pixels outside the image; 16 channels per vector store. */
+    {
+      const int jn = min(nbn, M - nb0), HoWo = Ho * Wo;
+      __global const float *Db = D + (size_t)nb0 * HoWo;
       int oy = q0 / Wgrid, ox = q0 - oy * Wgrid;
-      for (int p = 0; p < BW_PC; p++) {
-        dyt[p * BW_NB + j] = (k < M && p < qn && ox < Wo) ? dk[oy * Wo + ox] : 0.0f;
+      for (int p = 0; p < qn16; p++) {
+        __local float *dst = dyt + p * BW_NB;
+        int j = 0;
+        if (p < qn && ox < Wo) {
+          __global const float *src = Db + oy * Wo + ox;
+          for (; j + 16 <= jn; j += 16) {
+            __global const float *c = src + (size_t)j * HoWo;
+            vstore16((float16)(c[0], c[HoWo], c[2 * HoWo], c[3 * HoWo], c[4 * HoWo], c[5 * HoWo], c[6 * HoWo],
+                               c[7 * HoWo], c[8 * HoWo], c[9 * HoWo], c[10 * HoWo], c[11 * HoWo], c[12 * HoWo],
+                               c[13 * HoWo], c[14 * HoWo], c[15 * HoWo]),
+                     0, dst + j);
+          }
+          for (; j < jn; j++) dst[j] = src[(size_t)j * HoWo];
+        }
+        for (; j < nbn; j++) dst[j] = 0.0f;
         if (++ox == Wgrid) ox = 0, oy++;
       }
     }
 #if !BW_PADDED
     int iy0[BW_PC], ix0[BW_PC];
-    for (int p = 0, oy = q0 / Wo, ox = q0 % Wo; p < BW_PC; p++) {
+    for (int p = 0, oy = q0 / Wo, ox = q0 % Wo; p < qn16; p++) {
       iy0[p] = p < qn ? oy * SH - PH : -(1 << 28); /* past the part: reads zero */
       ix0[p] = ox * SW - PW;
       if (++ox == Wo) ox = 0, oy++;
@@ -667,21 +720,21 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_bwdw_packed(
       for (int k = 0; k < kn8; k++) {
         __local float *dst = panel + k * BW_PC;
         if (k >= kn) {
-          for (int p = 0; p < BW_PC; p++) dst[p] = 0.0f;
+          for (int p = 0; p < qn16; p += 16) vstore16((float16)(0.0f), 0, dst + p);
           continue;
         }
         const int row = kb + k, c = row / taps, r = (row / KW) % KH, s = row % KW;
 #if BW_PADDED
         const ulong at = (ulong)q0 + (ulong)(r * DH * Ws + s * DW);
         __global const float *sp = S + (size_t)c * plane + at;
-        if (at + BW_PC <= plane) {
-          for (int p = 0; p < BW_PC; p += 16) vstore16(vload16(0, sp + p), 0, dst + p);
+        if (at + qn16 <= plane) {
+          for (int p = 0; p < qn16; p += 16) vstore16(vload16(0, sp + p), 0, dst + p);
         } else {
-          for (int p = 0; p < BW_PC; p++) dst[p] = at + p < plane ? sp[p] : 0.0f;
+          for (int p = 0; p < qn16; p++) dst[p] = at + p < plane ? sp[p] : 0.0f;
         }
 #else
         __global const float *sp = S + (size_t)c * plane;
-        for (int p = 0; p < BW_PC; p++) {
+        for (int p = 0; p < qn16; p++) {
           const int iy = iy0[p] + r * DH, ix = ix0[p] + s * DW;
           dst[p] = (iy >= 0 && iy < Hs && ix >= 0 && ix < Ws) ? sp[iy * Ws + ix] : 0.0f;
         }

@@ -54,29 +54,31 @@ static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; 
 
 /* --------------------------------------------------- depthwise geometry */
 
+/* Rows the depthwise kernels prepare ahead of use (DWB_AHEAD in kernels/conv.cl). */
+#define DWB_AHEAD 2
+
 /* The private buffers of conv_dw_bwd_data and conv_dw_bwd_weights (one
  * program serves both; see kernels/conv.cl). Sizes are rounded up so that
  * problems of one kernel size and horizontal stride share a program. */
 typedef struct dwb_geom {
   int64_t rowlen;    /* DWB_ROWLEN: a multiple of 64 * stride_w */
-  int64_t ring;      /* DWB_RING: rows the ring can hold, a multiple of 4 */
-  int64_t ring_data; /* rows conv_dw_bwd_data keeps */
-  int64_t ring_wgt;  /* rows conv_dw_bwd_weights keeps */
+  int64_t ring;      /* DWB_RING: rows the ring holds, a power of two */
   int64_t nstrip;    /* 16-wide strips of an output row */
 } dwb_geom;
 
 static dwb_geom dwb_geometry(const clnn_conv2d_desc *d, int64_t ow) {
   dwb_geom b;
   int64_t off = (d->kw - 1) * d->dilation_w;
-  /* bwd_data reads reach round16(w) - 1 + pad_w + off and write off + (ow-1)*stride_w */
-  int64_t data_len = max64(round_up(d->w, 16) + d->pad_w + off, off + (ow - 1) * d->stride_w + 1);
+  /* bwd_data reads reach round64(w) - 1 + pad_w + off and write off + (ow-1)*stride_w */
+  int64_t data_len = max64(round_up(d->w, 64) + d->pad_w + off, off + (ow - 1) * d->stride_w + 1);
   /* bwd_weights: per phase, the strips plus the largest tap offset */
   b.nstrip = ceil_div(ow, 16);
   int64_t wgt_len = (b.nstrip * 16 + off / d->stride_w) * d->stride_w;
   b.rowlen = round_up(max64(data_len, wgt_len), 64 * d->stride_w);
-  b.ring_data = (d->kh - 1) * d->dilation_h / d->stride_h + 2;
-  b.ring_wgt = (d->kh - 1) * d->dilation_h + 1;
-  b.ring = round_up(max64(b.ring_data, b.ring_wgt), 4);
+  /* dy rows one dx row reads (plus those prepared ahead); x rows one dy row reads */
+  int64_t ring_data = (d->kh - 1) * d->dilation_h / d->stride_h + 2 + DWB_AHEAD;
+  int64_t ring_wgt = (d->kh - 1) * d->dilation_h + 1 + DWB_AHEAD;
+  for (b.ring = 4; b.ring < max64(ring_data, ring_wgt);) b.ring *= 2;
   return b;
 }
 
@@ -90,9 +92,10 @@ static clnn_status dwb_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, cons
                               clnn_activation act, float act_alpha, const char *name, clnn_kernel_ref *k) {
   char opts[256], acts[64];
   clnn__act_options(acts, sizeof acts, act, act_alpha);
-  snprintf(opts, sizeof opts, "-DDWB_KH=%lld -DDWB_KW=%lld -DDWB_SW=%lld -DDWB_ROWLEN=%lld -DDWB_RING=%lld -DHAS_BIAS=%d%s",
-           (long long)d->kh, (long long)d->kw, (long long)d->stride_w, (long long)b->rowlen, (long long)b->ring,
-           bias ? 1 : 0, acts);
+  snprintf(opts, sizeof opts,
+           "-DDWB_KH=%lld -DDWB_KW=%lld -DDWB_SH=%lld -DDWB_SW=%lld -DDWB_ROWLEN=%lld -DDWB_RING=%lld -DHAS_BIAS=%d%s",
+           (long long)d->kh, (long long)d->kw, (long long)d->stride_h, (long long)d->stride_w, (long long)b->rowlen,
+           (long long)b->ring, bias ? 1 : 0, acts);
   return clnn__kernel(ctx, "conv", opts, name, k);
 }
 
@@ -133,9 +136,8 @@ static clnn_status bwd_data_depthwise(clnn_context *ctx, const conv_geom *g, cln
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(bias),
                                 CLNN_ARG_CONV_MEM(dx), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->h),
-                                CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow), CLNN_ARG_I32(d->stride_h),
-                                CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(d->dilation_h),
-                                CLNN_ARG_I32(d->dilation_w), CLNN_ARG_I32(b.ring_data)),
+                                CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow), CLNN_ARG_I32(d->pad_h),
+                                CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(d->dilation_h), CLNN_ARG_I32(d->dilation_w)),
                       1, global, local, "conv2d_bwd_data:depthwise_direct");
 }
 
@@ -322,9 +324,8 @@ static clnn_status bwd_weights_depthwise(clnn_context *ctx, const conv_geom *g, 
                         CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(out),
                                   CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->h),
                                   CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow),
-                                  CLNN_ARG_I32(d->stride_h), CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w),
-                                  CLNN_ARG_I32(d->dilation_h), CLNN_ARG_I32(d->dilation_w), CLNN_ARG_I32(b.ring_wgt),
-                                  CLNN_ARG_I32(b.nstrip), CLNN_ARG_I32(img_per_part),
+                                  CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(d->dilation_h),
+                                  CLNN_ARG_I32(d->dilation_w), CLNN_ARG_I32(b.nstrip), CLNN_ARG_I32(img_per_part),
                                   CLNN_ARG_I32(parts > 1 ? 0 : accumulate)),
                         2, global, local, op));
   if (parts > 1) return launch_sum_parts(ctx, ws, d->k * taps, parts, dw, accumulate, op);
