@@ -422,13 +422,14 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_col2im(
  * dy[ox] lands at off + ox*SW, off = (KW-1)*DW). Then, for every stride, 16
  * columns of dx are one contiguous vector load per tap, no bounds checks:
  *   dx[ix0 .. ix0+15] += ring[row][ix0 + PW + off - s*DW ..] * w[r][s],
- * four such strips at a time (independent FMA chains).
+ * four such strips at a time (independent FMA chains). Stride 2 instead
+ * splits dx columns by parity (see below): half the FMAs.
  * With mult > 1 the channels m > 0 add to what m - 1 stored (fixed order).
  * NDRange (N * C), local (1).
  */
 /* Spread dy row src (Wo values) into ring row dst at stride DWB_SW from off. */
 void conv_dwb_prepare_row(float *dst, __global const float *src, const int Wo, const int off) {
-#if DWB_SW == 1
+#if DWB_SW <= 2
   for (int j = 0; j < off; j++) dst[j] = 0.0f;
   int j = 0;
   for (; j + 16 <= Wo; j += 16) vstore16(vload16(0, src + j), 0, dst + off + j);
@@ -440,11 +441,30 @@ void conv_dwb_prepare_row(float *dst, __global const float *src, const int Wo, c
 #endif
 }
 
+/* Interleave the even (e) and odd (o) columns of 32 dx columns: lanes 0-15 / 16-31. */
+#define DWB_EVEN_ODD_LO (uint16)(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define DWB_EVEN_ODD_HI (uint16)(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
     CTENSOR(dy), CTENSOR(w), CTENSOR(bias), TENSOR(dx), const int C, const int K, const int H,
     const int W, const int Ho, const int Wo, const int PH, const int PW, const int DH, const int DW) {
   const int plane = get_global_id(0);
-  const int c = plane % C, img = plane / C, mult = K / C, off = (DWB_KW - 1) * DW;
+  const int c = plane % C, img = plane / C, mult = K / C;
+#if DWB_SW == 2
+  /* Stride 2: even and odd dx columns are computed apart, each a stride-1
+   * correlation of the plain (zero-padded) dy row: no FMA on inserted
+   * zeros. Tap s feeds the columns of parity (PW - s*DW) & 1, at dy offset
+   * (PW - s*DW + parity) / 2; off leaves room for the most negative one. */
+  const int off = ((DWB_KW - 1) * DW + 1) / 2;
+  int tap_odd[DWB_KW], tap_at[DWB_KW];
+  for (int s = 0; s < DWB_KW; s++) {
+    const int e = PW - s * DW;
+    tap_odd[s] = e & 1;
+    tap_at[s] = off + (e + tap_odd[s]) / 2;
+  }
+#else
+  const int off = (DWB_KW - 1) * DW;
+#endif
   __global float *out = AT(dx) + (size_t)plane * H * W;
   float ring[DWB_RING * DWB_ROWLEN];
 #if HAS_BIAS
@@ -469,18 +489,42 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
       int row_at[DWB_KH];
       for (int r = 0; r < DWB_KH; r++) {
         const int t = iy + PH - r * DH, oy = t / DWB_SH;
-        row_at[r] = (t >= 0 && oy * DWB_SH == t && oy < Ho) ? (oy & (DWB_RING - 1)) * DWB_ROWLEN + PW + off : -1;
+        row_at[r] = (t >= 0 && oy * DWB_SH == t && oy < Ho) ? (oy & (DWB_RING - 1)) * DWB_ROWLEN : -1;
       }
       __global float *orow = out + (size_t)iy * W;
       /* 64 columns (four independent FMA chains) per block: one chain per
        * strip would wait on the FMA latency. */
       for (int ix0 = 0; ix0 < W; ix0 += 64) {
         float16 acc[4];
-        for (int q = 0; q < 4; q++) acc[q] = m > 0 ? conv_load16_upto(orow + ix0 + 16 * q, W - ix0 - 16 * q) : (float16)(0.0f);
+#if DWB_SW == 2
+        float16 e0 = (float16)(0.0f), e1 = e0, o0 = e0, o1 = e0;
 #pragma unroll
         for (int r = 0; r < DWB_KH; r++) {
           if (row_at[r] < 0) continue;
-          const float *row = ring + row_at[r] + ix0;
+          const float *row = ring + row_at[r] + ix0 / 2;
+#pragma unroll
+          for (int s = 0; s < DWB_KW; s++) {
+            const float16 wsv = (float16)(wv[r * DWB_KW + s]);
+            const float *rs = row + tap_at[s];
+            if (tap_odd[s]) {
+              o0 = fma(vload16(0, rs), wsv, o0);
+              o1 = fma(vload16(1, rs), wsv, o1);
+            } else {
+              e0 = fma(vload16(0, rs), wsv, e0);
+              e1 = fma(vload16(1, rs), wsv, e1);
+            }
+          }
+        }
+        acc[0] = shuffle2(e0, o0, DWB_EVEN_ODD_LO);
+        acc[1] = shuffle2(e0, o0, DWB_EVEN_ODD_HI);
+        acc[2] = shuffle2(e1, o1, DWB_EVEN_ODD_LO);
+        acc[3] = shuffle2(e1, o1, DWB_EVEN_ODD_HI);
+#else
+        for (int q = 0; q < 4; q++) acc[q] = (float16)(0.0f);
+#pragma unroll
+        for (int r = 0; r < DWB_KH; r++) {
+          if (row_at[r] < 0) continue;
+          const float *row = ring + row_at[r] + PW + off + ix0;
 #pragma unroll
           for (int s = 0; s < DWB_KW; s++) {
             const float16 wsv = (float16)(wv[r * DWB_KW + s]);
@@ -491,8 +535,11 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
             acc[3] = fma(vload16(3, rs), wsv, acc[3]);
           }
         }
+#endif
         for (int q = 0; q < 4; q++) {
-          const float16 v = m == mult - 1 ? act_f16(acc[q] + bv) : acc[q];
+          float16 v = acc[q];
+          if (m > 0) v += conv_load16_upto(orow + ix0 + 16 * q, W - ix0 - 16 * q);
+          if (m == mult - 1) v = act_f16(v + bv);
           conv_store16_upto(v, orow + ix0 + 16 * q, W - ix0 - 16 * q);
         }
       }

@@ -68,9 +68,15 @@ typedef struct dwb_geom {
 
 static dwb_geom dwb_geometry(const clnn_conv2d_desc *d, int64_t ow) {
   dwb_geom b;
-  int64_t off = (d->kw - 1) * d->dilation_w;
-  /* bwd_data reads reach round64(w) - 1 + pad_w + off and write off + (ow-1)*stride_w */
-  int64_t data_len = max64(round_up(d->w, 64) + d->pad_w + off, off + (ow - 1) * d->stride_w + 1);
+  int64_t off = (d->kw - 1) * d->dilation_w, data_len;
+  if (d->stride_w == 2) {
+    /* even/odd columns apart: dy at off2 + ox; reads reach off2 + round64(w)/2 + (pad_w+1)/2 + 15 */
+    int64_t off2 = (off + 1) / 2;
+    data_len = max64(off2 + round_up(d->w, 64) / 2 + (d->pad_w + 1) / 2 + 1, off2 + ow);
+  } else {
+    /* zero insertion: reads reach round64(w) - 1 + pad_w + off, writes off + (ow-1)*stride_w */
+    data_len = max64(round_up(d->w, 64) + d->pad_w + off, off + (ow - 1) * d->stride_w + 1);
+  }
   /* bwd_weights: per phase, the strips plus the largest tap offset */
   b.nstrip = ceil_div(ow, 16);
   int64_t wgt_len = (b.nstrip * 16 + off / d->stride_w) * d->stride_w;
