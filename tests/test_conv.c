@@ -53,6 +53,8 @@ static const conv_case cases[] = {
     {1, 64, 9, 9, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, CLNN_ACT_IDENTITY},   /* many channels */
     {1, 2, 40, 3, 2, 3, 1, 1, 1, 1, 0, 1, 1, 1, 1, CLNN_ACT_IDENTITY},    /* tall and thin */
     {2, 7, 33, 35, 9, 3, 3, 2, 1, 0, 1, 1, 3, 1, 1, CLNN_ACT_IDENTITY},   /* mixed stride/dilation */
+    {2, 6, 17, 21, 12, 5, 5, 2, 2, 3, 4, 2, 3, 6, 1, CLNN_ACT_IDENTITY},  /* depthwise x2, s2, odd pads/dilations */
+    {1, 4, 9, 70, 4, 3, 3, 1, 2, 1, 1, 1, 1, 4, 0, CLNN_ACT_IDENTITY},    /* depthwise, rows over 64 columns */
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
