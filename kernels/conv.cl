@@ -344,54 +344,67 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pack_wt(
 /*
  * conv_transpose_w: wt[g][j][i] = w[g][i][j] for G row-major rows x cols
  * matrices: the weights of bwd_data's GEMMs (dcol = w_g^T dy_g) stored so
- * the GEMM reads A untransposed, its fast path.
- * NDRange (cols, rows, G), local (16, 1, 1).
+ * the GEMM reads A untransposed, its fast path. One work-item per output
+ * row (wt[g][j]), neighbours reading neighbouring columns of w.
+ * NDRange (cols rounded up to 16, G), local (16, 1).
  */
 __kernel void conv_transpose_w(CTENSOR(w), TENSOR(wt), const int rows, const int cols) {
-  const int j = get_global_id(0), i = get_global_id(1), g = get_global_id(2);
-  if (j >= cols || i >= rows) return;
-  AT(wt)[((size_t)g * cols + j) * rows + i] = AT(w)[((size_t)g * rows + i) * cols + j];
+  const int j = get_global_id(0), g = get_global_id(1);
+  if (j >= cols) return;
+  __global const float *src = AT(w) + (size_t)g * rows * cols + j;
+  __global float *dst = AT(wt) + ((size_t)g * cols + j) * rows;
+  for (int i = 0; i < rows; i++) dst[i] = src[(size_t)i * cols];
 }
 
 /*
  * conv_col2im: dx from the columns dcol = w^T dy of a chunk of images,
- * written as a gather: each dx element sums, in the fixed order (r, s), the
- * column entries of the output pixels its taps reach, so no two work-items
- * write the same element and no atomics are needed.
+ * written as a gather: a work-item owns C2I_ROWS rows of one dx plane and
+ * sums into a private row buffer, tap by tap in the fixed order (r, s), the
+ * column entries of the output pixels that reach each of its elements:
  *   dx[c, iy, ix] = act(bias[c] + sum over (r, s) with iy = oy*SH - PH + r*DH,
  *                   ix = ox*SW - PW + s*DW of dcol[(cl*KH + r)*KW + s][oy*Wo + ox])
+ * No two work-items write the same element; no atomics. A tap row r that
+ * reaches no output row, and the columns a tap s cannot reach, cost nothing.
  * dcol of (image ii, group g) is row-major Kd x (Ho*Wo) at (ii*G + g)*Kd*Ho*Wo.
  * -D: COL2IM (selects this kernel), HAS_BIAS, ACT, ACT_ALPHA.
- * NDRange (H, images in chunk * C), local (1, 1). One work-item per dx row.
+ * NDRange (ceil(H / C2I_ROWS), images in chunk * C), local (1, 1).
  */
 #ifdef COL2IM
+#define C2I_ROWS 8
+#define C2I_COLS 256
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_col2im(
     CTENSOR(col), CTENSOR(bias), TENSOR(dx), const int C, const int H, const int W, const int Ho,
     const int Wo, const int KH, const int KW, const int SH, const int SW, const int PH, const int PW,
     const int DH, const int DW, const int G) {
-  const int iy = get_global_id(0), plane = get_global_id(1);
-  if (iy >= H) return;
+  const int iy_begin = get_global_id(0) * C2I_ROWS, plane = get_global_id(1);
   const int c = plane % C, ii = plane / C, Cg = C / G, g = c / Cg, cl = c % Cg;
   const int npix = Ho * Wo, Kd = Cg * KH * KW;
   __global const float *cb = AT(col) + ((size_t)(ii * G + g) * Kd + (size_t)cl * KH * KW) * npix;
-  __global float *out = AT(dx) + ((size_t)plane * H + iy) * W;
 #if HAS_BIAS
   const float bv = AT(bias)[c];
 #else
   const float bv = 0.0f;
 #endif
-  for (int ix = 0; ix < W; ix++) {
-    float acc = 0.0f;
-    for (int r = 0; r < KH; r++) {
-      const int ty = iy + PH - r * DH, oy = ty / SH;
-      if (ty < 0 || oy * SH != ty || oy >= Ho) continue;
-      for (int s = 0; s < KW; s++) {
-        const int tx = ix + PW - s * DW, ox = tx / SW;
-        if (tx < 0 || ox * SW != tx || ox >= Wo) continue;
-        acc += cb[(size_t)(r * KW + s) * npix + oy * Wo + ox];
+  float buf[C2I_COLS];
+  for (int iy = iy_begin; iy < min(H, iy_begin + C2I_ROWS); iy++) {
+    __global float *out = AT(dx) + ((size_t)plane * H + iy) * W;
+    for (int ix0 = 0; ix0 < W; ix0 += C2I_COLS) {
+      const int n = min(C2I_COLS, W - ix0);
+      for (int j = 0; j < C2I_COLS; j++) buf[j] = 0.0f;
+      for (int r = 0; r < KH; r++) {
+        const int ty = iy + PH - r * DH, oy = ty / SH;
+        if (ty < 0 || oy * SH != ty || oy >= Ho) continue;
+        for (int s = 0; s < KW; s++) {
+          /* output columns ox with ix = ox*SW - PW + s*DW inside [ix0, ix0 + n) */
+          const int t0 = ix0 + PW - s * DW, t1 = t0 + n - 1;
+          if (t1 < 0) continue;
+          const int ox_lo = t0 <= 0 ? 0 : (t0 + SW - 1) / SW, ox_hi = min(Wo - 1, t1 / SW);
+          __global const float *src = cb + (size_t)(r * KW + s) * npix + (size_t)oy * Wo;
+          for (int ox = ox_lo; ox <= ox_hi; ox++) buf[ox * SW - t0] += src[ox];
+        }
       }
+      for (int j = 0; j < n; j++) out[ix0 + j] = act_f1(buf[j] + bv);
     }
-    out[ix] = act_f1(acc + bv);
   }
 }
 #endif
@@ -566,6 +579,15 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
 #define DWB_PLEN (DWB_ROWLEN / DWB_SW)
 /* Load input row src (W values) zero-padded by PW on the left, split by phase. */
 void conv_dww_prepare_row(float *ph, __global const float *src, const int W, const int PW) {
+#if DWB_SW == 1
+  /* one phase: the padded row itself */
+  const int n = min(W, DWB_ROWLEN - PW);
+  for (int j = 0; j < min(PW, DWB_ROWLEN); j++) ph[j] = 0.0f;
+  int j = 0;
+  for (; j + 16 <= n; j += 16) vstore16(vload16(0, src + j), 0, ph + PW + j);
+  for (; j < n; j++) ph[PW + j] = src[j];
+  for (j = PW + n; j < DWB_ROWLEN; j++) ph[j] = 0.0f;
+#else
   float lin[DWB_ROWLEN];
   const int n = min(W, DWB_ROWLEN - PW);
   for (int j = 0; j < min(PW, DWB_ROWLEN); j++) lin[j] = 0.0f;
@@ -573,9 +595,7 @@ void conv_dww_prepare_row(float *ph, __global const float *src, const int W, con
   for (; j + 16 <= n; j += 16) vstore16(vload16(0, src + j), 0, lin + PW + j);
   for (; j < n; j++) lin[PW + j] = src[j];
   for (j = PW + n; j < DWB_ROWLEN; j++) lin[j] = 0.0f;
-#if DWB_SW == 1
-  for (j = 0; j < DWB_ROWLEN; j += 16) vstore16(vload16(0, lin + j), 0, ph + j);
-#elif DWB_SW == 2
+#if DWB_SW == 2
   for (j = 0; j < DWB_PLEN; j += 16) {
     const float16 a = vload16(0, lin + 2 * j), b = vload16(1, lin + 2 * j);
     vstore16((float16)(a.even, b.even), 0, ph + j);
@@ -584,6 +604,7 @@ void conv_dww_prepare_row(float *ph, __global const float *src, const int W, con
 #else
   for (j = 0; j < DWB_PLEN; j++)
     for (int f = 0; f < DWB_SW; f++) ph[f * DWB_PLEN + j] = lin[j * DWB_SW + f];
+#endif
 #endif
 }
 

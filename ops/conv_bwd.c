@@ -39,6 +39,8 @@
 #define BWD_TARGET_ITEMS 16
 /* Partial sums and padded planes of one chunk of images. */
 #define BW_BUDGET ((size_t)64 << 20)
+/* dx rows per work-item of conv_col2im (C2I_ROWS in kernels/conv.cl). */
+#define C2I_ROWS 8
 
 typedef clnn_conv_geom conv_geom;
 #define ceil_div clnn__ceil_div
@@ -154,11 +156,11 @@ static clnn_status transpose_weights(clnn_context *ctx, const conv_geom *g, clnn
   int64_t rest = g->kd; /* cg * kh * kw */
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_transpose_w", &k));
-  size_t global[3] = {(size_t)round_up(rest, 16), (size_t)g->kg, (size_t)g->d->groups}, local[3] = {16, 1, 1};
+  size_t global[2] = {(size_t)round_up(rest, 16), (size_t)g->d->groups}, local[2] = {16, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(w), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(g->kg),
                                 CLNN_ARG_I32(rest)),
-                      3, global, local, op);
+                      2, global, local, op);
 }
 
 /* 1x1, stride 1, no padding: dx_g = w_g^T dy_g for every image, one GEMM. */
@@ -226,7 +228,7 @@ static clnn_status launch_col2im(clnn_context *ctx, const conv_geom *g, cl_mem c
   snprintf(opts, sizeof opts, "-DCOL2IM=1 -DHAS_BIAS=%d%s", bias.mem ? 1 : 0, acts);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_col2im", &k));
-  size_t global[2] = {(size_t)d->h, (size_t)(nimg * d->c)}, local[2] = {1, 1};
+  size_t global[2] = {(size_t)ceil_div(d->h, C2I_ROWS), (size_t)(nimg * d->c)}, local[2] = {1, 1};
   return clnn__launch(
       ctx, &k,
       CLNN_ARGS(CLNN_ARG_MEM(col), CLNN_ARG_U64(col_off), CLNN_ARG_CONV_MEM(bias), CLNN_ARG_CONV_MEM(dx),
