@@ -86,78 +86,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pad(
 }
 
 /*
- * conv_dw_direct: depthwise convolution (groups == C, K a multiple of C):
- * output channel ko reads input channel ko / (K / C). One work-item per
- * output row: it copies the DW_KH input rows it needs into a private,
- * zero-padded row buffer (so the tap loops have no bounds checks, which
- * would stop PoCL vectorizing), then computes the row in 16-wide strips.
- * -D: DW_KH, DW_KW, DW_SH, DW_SW, DW_DH, DW_DW (compile-time: the tap loops
- *     unroll), DW_ROWLEN (row buffer length), HAS_BIAS, ACT, ACT_ALPHA.
- * NDRange (Ho, N * K), local (1, 1, 1).
- */
-#ifdef DW_KH
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_direct(
-    CTENSOR(x), CTENSOR(w), CTENSOR(bias), TENSOR(y), const int C, const int K, const int H,
-    const int W, const int Ho, const int Wo, const int PH, const int PW) {
-  const int oy = get_global_id(0), plane = get_global_id(1);
-  if (oy >= Ho) return;
-  const int ko = plane % K, img = plane / K;
-  const int ci = ko / (K / C);
-  __global const float *in = AT(x) + ((size_t)img * C + ci) * H * W;
-  __global float *out = AT(y) + (size_t)plane * Ho * Wo + (size_t)oy * Wo;
-  float wv[DW_KH * DW_KW];
-  for (int i = 0; i < DW_KH * DW_KW; i++) wv[i] = AT(w)[ko * DW_KH * DW_KW + i];
-#if HAS_BIAS
-  const float bv = AT(bias)[ko];
-#else
-  const float bv = 0.0f;
-#endif
-  /* rows[r] holds input row oy*SH - PH + r*DH at offset PW, zeros around it. */
-  float rows[DW_KH][DW_ROWLEN];
-  bool valid[DW_KH];
-  for (int r = 0; r < DW_KH; r++) {
-    const int iy = oy * DW_SH - PH + r * DW_DH;
-    valid[r] = iy >= 0 && iy < H;
-    for (int j = 0; j < DW_ROWLEN; j++) rows[r][j] = 0.0f;
-    if (!valid[r]) continue;
-    __global const float *src = in + (size_t)iy * W;
-    int j = 0;
-    for (; j + 16 <= W; j += 16) vstore16(vload16(0, src + j), 0, &rows[r][PW + j]);
-    for (; j < W; j++) rows[r][PW + j] = src[j];
-  }
-  for (int ox0 = 0; ox0 < Wo; ox0 += 16) {
-    float16 acc = (float16)(0.0f);
-#pragma unroll
-    for (int r = 0; r < DW_KH; r++) {
-      if (!valid[r]) continue;
-#pragma unroll
-      for (int s = 0; s < DW_KW; s++) {
-        const float *p = &rows[r][ox0 * DW_SW + s * DW_DW];
-#if DW_SW == 1
-        const float16 v = vload16(0, p);
-#elif DW_SW == 2
-        const float16 v = (float16)(vload16(0, p).even, vload16(1, p).even);
-#else
-        float t[16];
-        for (int l = 0; l < 16; l++) t[l] = p[l * DW_SW];
-        const float16 v = vload16(0, t);
-#endif
-        acc = fma(v, (float16)(wv[r * DW_KW + s]), acc);
-      }
-    }
-    acc = act_f16(acc + bv);
-    if (ox0 + 16 <= Wo) {
-      vstore16(acc, 0, out + ox0);
-    } else {
-      float t[16];
-      vstore16(acc, 0, t);
-      for (int l = 0; l < Wo - ox0; l++) out[ox0 + l] = t[l];
-    }
-  }
-}
-#endif
-
-/*
  * conv_packed_gemm: a convolution as GEMM (M = output channels of a group,
  * N = output pixels, K = Cg*KH*KW), one work-item per 32-pixel tile of one
  * image and group. The work-item packs the tile's patch rows for a block of
@@ -561,14 +489,139 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
 }
 
 /*
+ * Input rows of conv_dw_fwd and conv_dw_bwd_weights are kept zero-padded
+ * and split by column phase modulo SW, so that tap s of a 16-wide strip of
+ * output columns reads one contiguous vector:
+ *   x[.., ox*SW + s*DW - PW] = phase[(s*DW) % SW][ox + (s*DW) / SW]
+ * (for stride 1 the single phase is the padded row itself).
+ */
+#define DWB_PLEN (DWB_ROWLEN / DWB_SW)
+/* Load input row src (W values) zero-padded by PW on the left, split by
+ * phase: the first nj (a multiple of 16, <= DWB_PLEN) elements of each
+ * phase, all the tap loops read; lanes past them only feed discarded
+ * output lanes. */
+inline void conv_dww_prepare_row(float *ph, __global const float *src, const int W, const int PW, const int nj) {
+#if DWB_SW == 1
+  /* one phase: the padded row itself */
+  const int n = min(W, nj - PW);
+  for (int j = 0; j < min(PW, nj); j++) ph[j] = 0.0f;
+  int j = 0;
+  for (; j + 16 <= n; j += 16) vstore16(vload16(0, src + j), 0, ph + PW + j);
+  for (; j < n; j++) ph[PW + j] = src[j];
+  for (j = max(PW + n, 0); j < nj; j++) ph[j] = 0.0f;
+#else
+  float lin[DWB_ROWLEN];
+  const int len = nj * DWB_SW, n = min(W, len - PW);
+  for (int j = 0; j < min(PW, len); j++) lin[j] = 0.0f;
+  int j = 0;
+  for (; j + 16 <= n; j += 16) vstore16(vload16(0, src + j), 0, lin + PW + j);
+  for (; j < n; j++) lin[PW + j] = src[j];
+  for (j = max(PW + n, 0); j < len; j++) lin[j] = 0.0f;
+#if DWB_SW == 2
+  for (j = 0; j < nj; j += 16) {
+    const float16 a = vload16(0, lin + 2 * j), b = vload16(1, lin + 2 * j);
+    vstore16((float16)(a.even, b.even), 0, ph + j);
+    vstore16((float16)(a.odd, b.odd), 0, ph + DWB_PLEN + j);
+  }
+#else
+  for (j = 0; j < nj; j++)
+    for (int f = 0; f < DWB_SW; f++) ph[f * DWB_PLEN + j] = lin[j * DWB_SW + f];
+#endif
+#endif
+}
+
+/* Zero a private buffer of n floats (n a multiple of 16). */
+inline void conv_zero_private(float *p, const int n) {
+  for (int j = 0; j < n; j += 16) vstore16((float16)(0.0f), 0, p + j);
+}
+
+/*
+ * conv_dw_fwd: the forward depthwise convolution, one work-item per output
+ * plane (image, ko):
+ *   y[ko, oy, ox] = act(b[ko] + sum over (r, s) of
+ *                   w[ko, r, s] * x[ko/mult, oy*SH - PH + r*DH, ox*SW - PW + s*DW])
+ * Input rows go once into the private ring (conv_dww_prepare_row:
+ * zero-padded, split by column phase), prepared ahead of use. Four 16-wide
+ * strips are computed at a time, four independent FMA chains: 64 columns of
+ * one output row, or for rows of at most 32 columns, 32 columns of two rows.
+ * Tap rows outside the image read a row of zeros: no branches per strip.
+ * NDRange (N * K), local (1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_fwd(
+    CTENSOR(x), CTENSOR(w), CTENSOR(bias), TENSOR(y), const int C, const int K, const int H, const int W,
+    const int Ho, const int Wo, const int PH, const int PW, const int DH, const int DW) {
+  const int plane = get_global_id(0);
+  const int ko = plane % K, img = plane / K, ci = ko / (K / C);
+  __global const float *xp = AT(x) + ((size_t)img * C + ci) * H * W;
+  __global float *out = AT(y) + (size_t)plane * Ho * Wo;
+  float wv[DWB_TAPS];
+  for (int i = 0; i < DWB_TAPS; i++) wv[i] = AT(w)[ko * DWB_TAPS + i];
+#if HAS_BIAS
+  const float bv = AT(bias)[ko];
+#else
+  const float bv = 0.0f;
+#endif
+  float ring[(DWB_RING + 1) * DWB_ROWLEN]; /* the last row stays zero */
+  float *const zero_row = ring + DWB_RING * DWB_ROWLEN;
+  conv_zero_private(ring, (DWB_RING + 1) * DWB_ROWLEN);
+  int tap_at[DWB_KW]; /* where tap s starts in a phase-split row */
+  for (int s = 0; s < DWB_KW; s++) tap_at[s] = ((s * DW) % DWB_SW) * DWB_PLEN + (s * DW) / DWB_SW;
+  const bool two_rows = Wo <= 32;
+  const int rows_per_pass = two_rows ? 2 : 1, cols_per_pass = two_rows ? 32 : 64;
+  /* phase elements the tap loops read */
+  const int nj = min(DWB_PLEN, (((Wo + cols_per_pass - 1) / cols_per_pass * cols_per_pass +
+                                  ((DWB_KW - 1) * DW) / DWB_SW) + 15) & ~15);
+  int next_iy = 0; /* the next input row to bring into the ring */
+  for (int oy = 0; oy < Ho; oy += rows_per_pass) {
+    const int iy_first = oy * DWB_SH - PH;
+    const int iy_last = iy_first + (rows_per_pass - 1) * DWB_SH + (DWB_KH - 1) * DH;
+    next_iy = max(next_iy, iy_first);
+    for (; next_iy <= min(H - 1, iy_last + DWB_AHEAD); next_iy++)
+      conv_dww_prepare_row(ring + (next_iy & (DWB_RING - 1)) * DWB_ROWLEN, xp + (size_t)next_iy * W, W, PW, nj);
+    /* Strip q: output row oy + q_row, columns from q_col; its tap rows. */
+    int q_row[4], q_col[4];
+    const float *tap_row[4][DWB_KH];
+    for (int q = 0; q < 4; q++) {
+      q_row[q] = two_rows ? q >> 1 : 0;
+      q_col[q] = two_rows ? (q & 1) * 16 : q * 16;
+      for (int r = 0; r < DWB_KH; r++) {
+        const int iy = iy_first + q_row[q] * DWB_SH + r * DH;
+        const bool in = iy >= 0 && iy < H && oy + q_row[q] < Ho;
+        tap_row[q][r] = (in ? ring + (iy & (DWB_RING - 1)) * DWB_ROWLEN : zero_row) + q_col[q];
+      }
+    }
+    for (int ox0 = 0; ox0 < Wo; ox0 += cols_per_pass) {
+      float16 acc0 = (float16)(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+#pragma unroll
+      for (int r = 0; r < DWB_KH; r++) {
+        const float *r0 = tap_row[0][r] + ox0, *r1 = tap_row[1][r] + ox0;
+        const float *r2 = tap_row[2][r] + ox0, *r3 = tap_row[3][r] + ox0;
+#pragma unroll
+        for (int s = 0; s < DWB_KW; s++) {
+          const float16 wsv = (float16)(wv[r * DWB_KW + s]);
+          const int t = tap_at[s];
+          acc0 = fma(vload16(0, r0 + t), wsv, acc0);
+          acc1 = fma(vload16(0, r1 + t), wsv, acc1);
+          acc2 = fma(vload16(0, r2 + t), wsv, acc2);
+          acc3 = fma(vload16(0, r3 + t), wsv, acc3);
+        }
+      }
+      const float16 acc[4] = {acc0, acc1, acc2, acc3};
+      for (int q = 0; q < 4; q++)
+        if (oy + q_row[q] < Ho)
+          conv_store16_upto(act_f16(acc[q] + bv), out + (size_t)(oy + q_row[q]) * Wo + ox0 + q_col[q],
+                            Wo - ox0 - q_col[q]);
+    }
+  }
+}
+
+/*
  * conv_dw_bwd_weights: dw of a depthwise convolution, one work-item per
  * (output channel ko, part of the batch):
  *   out[ko, r, s] (+)= sum over the part's images and the output pixels of
  *                     dy[img, ko, oy, ox] * x[img, ko/mult, oy*SH - PH + r*DH, ox*SW - PW + s*DW]
- * Each input row is loaded once per image into a private ring: zero-padded
- * (no bounds checks in the tap loops) and split by column phase modulo SW,
- * so that tap s of a 16-wide strip of output columns reads a contiguous
- * vector: x[.., ox*SW + s*DW - PW] = phase[(s*DW) % SW][ox + (s*DW) / SW].
+ * Each input row is loaded once per image into a private ring (zero-padded,
+ * split by phase, prepared ahead of use: no bounds checks in the tap loops).
  * Every tap keeps 16 lane sums over rows, strips and images in order; the
  * lanes are added in a fixed tree at the end. Deterministic.
  * Args: nstrip = ceil(Wo / 16); img_per_part images per part; out is dw
@@ -576,38 +629,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
  * [part][K][KH*KW] (accumulate 0).
  * NDRange (K, parts), local (1, 1).
  */
-#define DWB_PLEN (DWB_ROWLEN / DWB_SW)
-/* Load input row src (W values) zero-padded by PW on the left, split by phase. */
-void conv_dww_prepare_row(float *ph, __global const float *src, const int W, const int PW) {
-#if DWB_SW == 1
-  /* one phase: the padded row itself */
-  const int n = min(W, DWB_ROWLEN - PW);
-  for (int j = 0; j < min(PW, DWB_ROWLEN); j++) ph[j] = 0.0f;
-  int j = 0;
-  for (; j + 16 <= n; j += 16) vstore16(vload16(0, src + j), 0, ph + PW + j);
-  for (; j < n; j++) ph[PW + j] = src[j];
-  for (j = PW + n; j < DWB_ROWLEN; j++) ph[j] = 0.0f;
-#else
-  float lin[DWB_ROWLEN];
-  const int n = min(W, DWB_ROWLEN - PW);
-  for (int j = 0; j < min(PW, DWB_ROWLEN); j++) lin[j] = 0.0f;
-  int j = 0;
-  for (; j + 16 <= n; j += 16) vstore16(vload16(0, src + j), 0, lin + PW + j);
-  for (; j < n; j++) lin[PW + j] = src[j];
-  for (j = PW + n; j < DWB_ROWLEN; j++) lin[j] = 0.0f;
-#if DWB_SW == 2
-  for (j = 0; j < DWB_PLEN; j += 16) {
-    const float16 a = vload16(0, lin + 2 * j), b = vload16(1, lin + 2 * j);
-    vstore16((float16)(a.even, b.even), 0, ph + j);
-    vstore16((float16)(a.odd, b.odd), 0, ph + DWB_PLEN + j);
-  }
-#else
-  for (j = 0; j < DWB_PLEN; j++)
-    for (int f = 0; f < DWB_SW; f++) ph[f * DWB_PLEN + j] = lin[j * DWB_SW + f];
-#endif
-#endif
-}
-
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_weights(
     CTENSOR(x), CTENSOR(dy), TENSOR(out), const int N, const int C, const int K, const int H,
     const int W, const int Ho, const int Wo, const int PH, const int PW, const int DH, const int DW,
@@ -618,7 +639,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_weights
   float16 acc[DWB_TAPS];
   for (int t = 0; t < DWB_TAPS; t++) acc[t] = (float16)(0.0f);
   float ring[DWB_RING * DWB_ROWLEN];
+  conv_zero_private(ring, DWB_RING * DWB_ROWLEN);
   float dyrow[DWB_PLEN];
+  const int nj = min(DWB_PLEN, (nstrip * 16 + ((DWB_KW - 1) * DW) / DWB_SW + 15) & ~15);
   int tap_at[DWB_KW]; /* where tap s starts in a phase-split row */
   for (int s = 0; s < DWB_KW; s++) tap_at[s] = ((s * DW) % DWB_SW) * DWB_PLEN + (s * DW) / DWB_SW;
   const int img_end = min(N, (part + 1) * img_per_part);
@@ -630,7 +653,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_weights
       const int iy0 = oy * DWB_SH - PH;
       next_iy = max(next_iy, iy0);
       for (; next_iy <= min(H - 1, iy0 + (DWB_KH - 1) * DH + DWB_AHEAD); next_iy++)
-        conv_dww_prepare_row(ring + (next_iy & (DWB_RING - 1)) * DWB_ROWLEN, xp + (size_t)next_iy * W, W, PW);
+        conv_dww_prepare_row(ring + (next_iy & (DWB_RING - 1)) * DWB_ROWLEN, xp + (size_t)next_iy * W, W, PW, nj);
       __global const float *drow = dp + (size_t)oy * Wo;
       int j = 0;
       for (; j + 16 <= Wo; j += 16) vstore16(vload16(0, drow + j), 0, dyrow + j);

@@ -4,9 +4,11 @@
  *
  * Algorithms (clnn_conv_algo):
  *  - depthwise_direct: groups == c and k a multiple of c. Each work-item
- *    copies the input rows it needs into a zero-padded private buffer (no
- *    bounds checks in the tap loops: branches stop PoCL vectorizing) and
- *    computes an output row in float16 strips.
+ *    walks one output plane, keeping the input rows it needs in a private
+ *    ring, zero-padded (no bounds checks in the tap loops: branches stop PoCL
+ *    vectorizing) and split by column phase for strides; four 16-wide
+ *    strips at a time (independent FMA chains). The backward depthwise
+ *    kernels share its program (kernels/conv.cl, DWB_*).
  *  - implicit_gemm: stride 1 on the own engine. The input is copied once
  *    into zero-padded planes, and the GEMM reads its B rows as shifted views
  *    of them: no im2col matrix at all.
@@ -26,7 +28,6 @@
 #include <string.h>
 
 #define PANEL_N CLNN_CONV_PANEL_N
-#define DW_STRIP 16
 #define IM2COL_CHUNK_BYTES CLNN_CONV_CHUNK_BYTES
 
 static const char *const algo_names[CLNN_CONV_ALGO_COUNT_] = {
@@ -119,15 +120,10 @@ clnn_status clnn_conv2d_desc_check(const clnn_conv2d_desc *desc, int64_t *out_h,
 /* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
 static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }
 
-/* Largest private row buffer of the depthwise kernel, in floats. */
-#define DW_ROWBUF_MAX 16384
-
-static int64_t dw_row_len(const clnn_conv2d_desc *d, int64_t ow);
-
 clnn_conv_algo clnn__conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
   int64_t oh, ow;
   clnn_conv2d_desc_check(d, &oh, &ow);
-  if (d->groups == d->c && d->k % d->c == 0 && d->kh * dw_row_len(d, ow) <= DW_ROWBUF_MAX)
+  if (d->groups == d->c && d->k % d->c == 0 && clnn__conv_dw_fits(d, ow))
     return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
   bool stride1 = d->stride_h == 1 && d->stride_w == 1;
   if (d->kh == 1 && d->kw == 1 && stride1 && d->pad_h == 0 && d->pad_w == 0 && !bad_stride(d->h * d->w))
@@ -270,35 +266,66 @@ static clnn_status fwd_im2col_gemm(clnn_context *ctx, const conv_geom *g, clnn_c
 
 /* ----------------------------------------------------- depthwise_direct */
 
-/* Length of the private row buffer: padded row plus what the last strip reads. */
-static int64_t dw_row_len(const clnn_conv2d_desc *d, int64_t ow) {
-  int64_t strips_w = ceil_div(ow, DW_STRIP) * DW_STRIP;
-  int64_t need = (strips_w - 1) * d->stride_w + (d->kw - 1) * d->dilation_w + 1;
-  if (d->stride_w == 2) need += 1; /* stride-2 strips load 32 columns and keep the even ones */
-  int64_t len = d->w + 2 * d->pad_w;
-  return need > len ? need : len;
+/* Largest private buffer of the direct depthwise kernels, in floats. */
+#define DW_PRIV_MAX 16384
+/* Rows the depthwise kernels prepare ahead of use (DWB_AHEAD in kernels/conv.cl). */
+#define DWB_AHEAD 2
+
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+clnn_conv_dw_geom clnn__conv_dw_geometry(const clnn_conv2d_desc *d, int64_t ow) {
+  clnn_conv_dw_geom b;
+  int64_t off = (d->kw - 1) * d->dilation_w, sw = d->stride_w, data_len;
+  if (sw == 2) {
+    /* bwd_data, even/odd columns apart: dy at off2 + ox; reads reach off2 + round64(w)/2 + (pad_w+1)/2 + 15 */
+    int64_t off2 = (off + 1) / 2;
+    data_len = max64(off2 + ceil_div(d->w, 64) * 32 + (d->pad_w + 1) / 2 + 1, off2 + ow);
+  } else {
+    /* bwd_data, zero insertion: reads reach round64(w) - 1 + pad_w + off, writes off + (ow-1)*stride_w */
+    data_len = max64(ceil_div(d->w, 64) * 64 + d->pad_w + off, off + (ow - 1) * sw + 1);
+  }
+  /* forward and bwd_weights: per phase, 64-column blocks plus the largest tap offset */
+  b.nstrip = ceil_div(ow, 16);
+  int64_t phase_len = (ceil_div(ow, 64) * 64 + off / sw) * sw;
+  b.rowlen = ceil_div(max64(data_len, phase_len), 64 * sw) * 64 * sw;
+  /* bwd_data: dy rows one dx row reads; forward: x rows of two output rows;
+   * bwd_weights: x rows of one output row; each plus the rows prepared ahead */
+  int64_t ring_data = (d->kh - 1) * d->dilation_h / d->stride_h + 2 + DWB_AHEAD;
+  int64_t ring_x = (d->kh - 1) * d->dilation_h + 1 + d->stride_h + DWB_AHEAD;
+  for (b.ring = 4; b.ring < max64(ring_data, ring_x);) b.ring *= 2;
+  return b;
+}
+
+bool clnn__conv_dw_fits(const clnn_conv2d_desc *d, int64_t ow) {
+  clnn_conv_dw_geom b = clnn__conv_dw_geometry(d, ow);
+  return (b.ring + 2) * b.rowlen <= DW_PRIV_MAX;
+}
+
+clnn_status clnn__conv_dw_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, const clnn_conv_dw_geom *b,
+                                 bool bias, clnn_activation act, float act_alpha, const char *name,
+                                 clnn_kernel_ref *k) {
+  char opts[256], acts[64];
+  clnn__act_options(acts, sizeof acts, act, act_alpha);
+  snprintf(opts, sizeof opts,
+           "-DDWB_KH=%lld -DDWB_KW=%lld -DDWB_SH=%lld -DDWB_SW=%lld -DDWB_ROWLEN=%lld -DDWB_RING=%lld -DHAS_BIAS=%d%s",
+           (long long)d->kh, (long long)d->kw, (long long)d->stride_h, (long long)d->stride_w, (long long)b->rowlen,
+           (long long)b->ring, bias ? 1 : 0, acts);
+  return clnn__kernel(ctx, "conv", opts, name, k);
 }
 
 static clnn_status fwd_depthwise(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
                                  clnn_conv_mem b, clnn_conv_mem y) {
   const clnn_conv2d_desc *d = g->d;
-  char opts[320], act[64];
-  clnn__act_options(act, sizeof act, d->act, d->act_alpha);
-  snprintf(opts, sizeof opts,
-           "-DDW_KH=%lld -DDW_KW=%lld -DDW_SH=%lld -DDW_SW=%lld -DDW_DH=%lld -DDW_DW=%lld "
-           "-DDW_ROWLEN=%lld -DHAS_BIAS=%d%s",
-           (long long)d->kh, (long long)d->kw, (long long)d->stride_h, (long long)d->stride_w,
-           (long long)d->dilation_h, (long long)d->dilation_w, (long long)dw_row_len(d, g->ow),
-           b.mem ? 1 : 0, act);
+  clnn_conv_dw_geom dg = clnn__conv_dw_geometry(d, g->ow);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_dw_direct", &k));
-  size_t global[2] = {(size_t)g->oh, (size_t)(d->n * d->k)}, local[2] = {1, 1};
+  CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &dg, b.mem != NULL, d->act, d->act_alpha, "conv_dw_fwd", &k));
+  size_t global[1] = {(size_t)(d->n * d->k)}, local[1] = {1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(b),
-                                CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k),
-                                CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh),
-                                CLNN_ARG_I32(g->ow), CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w)),
-                      2, global, local, "conv2d_fwd:depthwise_direct");
+                                CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->h),
+                                CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow), CLNN_ARG_I32(d->pad_h),
+                                CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(d->dilation_h), CLNN_ARG_I32(d->dilation_w)),
+                      1, global, local, "conv2d_fwd:depthwise_direct");
 }
 
 /* -------------------------------------------------------- implicit_gemm */

@@ -27,8 +27,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Largest private buffer of the direct depthwise kernels, in floats. */
-#define DW_PRIV_MAX 16384
 /* conv_bwdw_packed: pixels per sub-chunk, patch rows per block, output
  * channels per work-item (see the kernel). */
 #define BW_PC 128
@@ -54,59 +52,6 @@ static bool is_stride1(const clnn_conv2d_desc *d) { return d->stride_h == 1 && d
 /* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
 static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }
 
-/* --------------------------------------------------- depthwise geometry */
-
-/* Rows the depthwise kernels prepare ahead of use (DWB_AHEAD in kernels/conv.cl). */
-#define DWB_AHEAD 2
-
-/* The private buffers of conv_dw_bwd_data and conv_dw_bwd_weights (one
- * program serves both; see kernels/conv.cl). Sizes are rounded up so that
- * problems of one kernel size and horizontal stride share a program. */
-typedef struct dwb_geom {
-  int64_t rowlen;    /* DWB_ROWLEN: a multiple of 64 * stride_w */
-  int64_t ring;      /* DWB_RING: rows the ring holds, a power of two */
-  int64_t nstrip;    /* 16-wide strips of an output row */
-} dwb_geom;
-
-static dwb_geom dwb_geometry(const clnn_conv2d_desc *d, int64_t ow) {
-  dwb_geom b;
-  int64_t off = (d->kw - 1) * d->dilation_w, data_len;
-  if (d->stride_w == 2) {
-    /* even/odd columns apart: dy at off2 + ox; reads reach off2 + round64(w)/2 + (pad_w+1)/2 + 15 */
-    int64_t off2 = (off + 1) / 2;
-    data_len = max64(off2 + round_up(d->w, 64) / 2 + (d->pad_w + 1) / 2 + 1, off2 + ow);
-  } else {
-    /* zero insertion: reads reach round64(w) - 1 + pad_w + off, writes off + (ow-1)*stride_w */
-    data_len = max64(round_up(d->w, 64) + d->pad_w + off, off + (ow - 1) * d->stride_w + 1);
-  }
-  /* bwd_weights: per phase, the strips plus the largest tap offset */
-  b.nstrip = ceil_div(ow, 16);
-  int64_t wgt_len = (b.nstrip * 16 + off / d->stride_w) * d->stride_w;
-  b.rowlen = round_up(max64(data_len, wgt_len), 64 * d->stride_w);
-  /* dy rows one dx row reads (plus those prepared ahead); x rows one dy row reads */
-  int64_t ring_data = (d->kh - 1) * d->dilation_h / d->stride_h + 2 + DWB_AHEAD;
-  int64_t ring_wgt = (d->kh - 1) * d->dilation_h + 1 + DWB_AHEAD;
-  for (b.ring = 4; b.ring < max64(ring_data, ring_wgt);) b.ring *= 2;
-  return b;
-}
-
-/* Whether the private buffers fit (else the GEMM paths run depthwise too). */
-static bool dwb_fits(const clnn_conv2d_desc *d, int64_t ow) {
-  dwb_geom b = dwb_geometry(d, ow);
-  return (b.ring + 2) * b.rowlen <= DW_PRIV_MAX;
-}
-
-static clnn_status dwb_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, const dwb_geom *b, bool bias,
-                              clnn_activation act, float act_alpha, const char *name, clnn_kernel_ref *k) {
-  char opts[256], acts[64];
-  clnn__act_options(acts, sizeof acts, act, act_alpha);
-  snprintf(opts, sizeof opts,
-           "-DDWB_KH=%lld -DDWB_KW=%lld -DDWB_SH=%lld -DDWB_SW=%lld -DDWB_ROWLEN=%lld -DDWB_RING=%lld -DHAS_BIAS=%d%s",
-           (long long)d->kh, (long long)d->kw, (long long)d->stride_h, (long long)d->stride_w, (long long)b->rowlen,
-           (long long)b->ring, bias ? 1 : 0, acts);
-  return clnn__kernel(ctx, "conv", opts, name, k);
-}
-
 /* ------------------------------------------------------------ algorithms */
 
 static void out_size(const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow) {
@@ -117,7 +62,7 @@ static void out_size(const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow) {
 clnn_conv_algo clnn__conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
   int64_t oh, ow;
   out_size(d, &oh, &ow);
-  if (is_depthwise(d) && dwb_fits(d, ow)) return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
+  if (is_depthwise(d) && clnn__conv_dw_fits(d, ow)) return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
   if (d->kh == 1 && d->kw == 1 && is_stride1(d) && d->pad_h == 0 && d->pad_w == 0 && !bad_stride(d->h * d->w))
     return CLNN_CONV_ALGO_GEMM_1X1;
   if (is_stride1(d) && clnn__use_own_gemm(ctx)) return CLNN_CONV_ALGO_IMPLICIT_GEMM;
@@ -127,7 +72,7 @@ clnn_conv_algo clnn__conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_co
 clnn_conv_algo clnn__conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
   int64_t oh, ow;
   out_size(d, &oh, &ow);
-  if (is_depthwise(d) && dwb_fits(d, ow)) return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
+  if (is_depthwise(d) && clnn__conv_dw_fits(d, ow)) return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
   if (is_stride1(d) && clnn__use_own_gemm(ctx)) return CLNN_CONV_ALGO_IMPLICIT_GEMM;
   return CLNN_CONV_ALGO_IM2COL_GEMM;
 }
@@ -137,9 +82,9 @@ clnn_conv_algo clnn__conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn
 static clnn_status bwd_data_depthwise(clnn_context *ctx, const conv_geom *g, clnn_conv_mem dy, clnn_conv_mem w,
                                       clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx) {
   const clnn_conv2d_desc *d = g->d;
-  dwb_geom b = dwb_geometry(d, g->ow);
+  clnn_conv_dw_geom b = clnn__conv_dw_geometry(d, g->ow);
   clnn_kernel_ref k;
-  CLNN_TRY(dwb_kernel(ctx, d, &b, bias.mem != NULL, act, act_alpha, "conv_dw_bwd_data", &k));
+  CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &b, bias.mem != NULL, act, act_alpha, "conv_dw_bwd_data", &k));
   size_t global[1] = {(size_t)(d->n * d->c)}, local[1] = {1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(bias),
@@ -312,7 +257,7 @@ static clnn_status bwd_weights_depthwise(clnn_context *ctx, const conv_geom *g, 
                                          clnn_conv_mem dw, bool accumulate) {
   const clnn_conv2d_desc *d = g->d;
   const char *op = "conv2d_bwd_weights:depthwise_direct";
-  dwb_geom b = dwb_geometry(d, g->ow);
+  clnn_conv_dw_geom b = clnn__conv_dw_geometry(d, g->ow);
   int64_t taps = d->kh * d->kw;
   int64_t parts = min64(d->n, ceil_div(BWD_TARGET_ITEMS, d->k));
   int64_t img_per_part = ceil_div(d->n, parts);
@@ -326,7 +271,7 @@ static clnn_status bwd_weights_depthwise(clnn_context *ctx, const conv_geom *g, 
     out.off = 0;
   }
   clnn_kernel_ref k;
-  CLNN_TRY(dwb_kernel(ctx, d, &b, false, CLNN_ACT_IDENTITY, 0.0f, "conv_dw_bwd_weights", &k));
+  CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &b, false, CLNN_ACT_IDENTITY, 0.0f, "conv_dw_bwd_weights", &k));
   size_t global[2] = {(size_t)d->k, (size_t)parts}, local[2] = {1, 1};
   CLNN_TRY(clnn__launch(ctx, &k,
                         CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(out),

@@ -105,6 +105,23 @@ enum { CLNN_COL_ROWMAJOR = 0, CLNN_COL_PANELS = 1, CLNN_COL_TRANSPOSED = 2 };
 clnn_status clnn__conv_im2col(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem x, cl_mem col, int layout,
                              int64_t img0, int64_t nimg, const char *op);
 
+/* The direct depthwise kernels (conv_dw_fwd, conv_dw_bwd_data,
+ * conv_dw_bwd_weights) share one program per kernel size and stride; their
+ * private buffers are sized from the descriptor and rounded up so that
+ * similar problems share the program too. */
+typedef struct clnn_conv_dw_geom {
+  int64_t rowlen; /* DWB_ROWLEN: private row length, a multiple of 64 * stride_w */
+  int64_t ring;   /* DWB_RING: rows of the private ring, a power of two */
+  int64_t nstrip; /* 16-wide strips of an output row */
+} clnn_conv_dw_geom;
+clnn_conv_dw_geom clnn__conv_dw_geometry(const clnn_conv2d_desc *d, int64_t ow);
+/* Whether the private buffers fit (else the GEMM paths run depthwise problems too). */
+bool clnn__conv_dw_fits(const clnn_conv2d_desc *d, int64_t ow);
+/* The kernel name of the depthwise program for d, with bias and activation epilogue options. */
+clnn_status clnn__conv_dw_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, const clnn_conv_dw_geom *b,
+                                 bool bias, clnn_activation act, float act_alpha, const char *name,
+                                 clnn_kernel_ref *k);
+
 /* Pick images per chunk so that per_image elements (plus fixed) fit both
  * budget bytes and the workspace limit; UNSUPPORTED if one image does not. */
 clnn_status clnn__conv_chunk(clnn_context *ctx, int64_t n, int64_t per_image, int64_t fixed, size_t budget,
