@@ -227,6 +227,11 @@ float16 conv_load16_upto(__global const float *p, const int n) {
   return vload16(0, t);
 }
 
+/* Zero a private buffer of n floats (n a multiple of 16). */
+inline void conv_zero_private(float *p, const int n) {
+  for (int j = 0; j < n; j += 16) vstore16((float16)(0.0f), 0, p + j);
+}
+
 /* Store the first n (may be <= 0) of 16 floats to p, in vector pieces
  * straight from registers (a round trip through a private array stalls on
  * store forwarding). */
@@ -368,16 +373,15 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_col2im(
  * With mult > 1 the channels m > 0 add to what m - 1 stored (fixed order).
  * NDRange (N * C), local (1).
  */
-/* Spread dy row src (Wo values) into ring row dst at stride DWB_SW from off. */
-void conv_dwb_prepare_row(float *dst, __global const float *src, const int Wo, const int off) {
+/* Spread dy row src (Wo values) into ring row dst at stride DWB_SW (1 for
+ * SW <= 2) from off. Everything else in the ring stays zero from the start:
+ * no row writes anywhere else. */
+inline void conv_dwb_prepare_row(float *dst, __global const float *src, const int Wo, const int off) {
 #if DWB_SW <= 2
-  for (int j = 0; j < off; j++) dst[j] = 0.0f;
   int j = 0;
   for (; j + 16 <= Wo; j += 16) vstore16(vload16(0, src + j), 0, dst + off + j);
   for (; j < Wo; j++) dst[off + j] = src[j];
-  for (j = off + Wo; j < DWB_ROWLEN; j++) dst[j] = 0.0f;
 #else
-  for (int j = 0; j < DWB_ROWLEN; j += 16) vstore16((float16)(0.0f), 0, dst + j);
   for (int ox = 0; ox < Wo; ox++) dst[off + ox * DWB_SW] = src[ox];
 #endif
 }
@@ -408,6 +412,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
 #endif
   __global float *out = AT(dx) + (size_t)plane * H * W;
   float ring[DWB_RING * DWB_ROWLEN];
+  conv_zero_private(ring, DWB_RING * DWB_ROWLEN);
 #if HAS_BIAS
   const float bv = AT(bias)[c];
 #else
@@ -499,40 +504,30 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
 /* Load input row src (W values) zero-padded by PW on the left, split by
  * phase: the first nj (a multiple of 16, <= DWB_PLEN) elements of each
  * phase, all the tap loops read; lanes past them only feed discarded
- * output lanes. */
-inline void conv_dww_prepare_row(float *ph, __global const float *src, const int W, const int PW, const int nj) {
+ * output lanes. Only the data columns are written: the padding of ph (one
+ * phase) or of lin (the row before the split, kept by the caller) is zero
+ * from the start and stays so. */
+inline void conv_dww_prepare_row(float *ph, float *lin, __global const float *src, const int W, const int PW,
+                                 const int nj) {
 #if DWB_SW == 1
-  /* one phase: the padded row itself */
-  const int n = min(W, nj - PW);
-  for (int j = 0; j < min(PW, nj); j++) ph[j] = 0.0f;
-  int j = 0;
-  for (; j + 16 <= n; j += 16) vstore16(vload16(0, src + j), 0, ph + PW + j);
-  for (; j < n; j++) ph[PW + j] = src[j];
-  for (j = max(PW + n, 0); j < nj; j++) ph[j] = 0.0f;
+  float *dst = ph;
 #else
-  float lin[DWB_ROWLEN];
-  const int len = nj * DWB_SW, n = min(W, len - PW);
-  for (int j = 0; j < min(PW, len); j++) lin[j] = 0.0f;
+  float *dst = lin;
+#endif
+  const int n = min(W, nj * DWB_SW - PW);
   int j = 0;
-  for (; j + 16 <= n; j += 16) vstore16(vload16(0, src + j), 0, lin + PW + j);
-  for (; j < n; j++) lin[PW + j] = src[j];
-  for (j = max(PW + n, 0); j < len; j++) lin[j] = 0.0f;
+  for (; j + 16 <= n; j += 16) vstore16(vload16(0, src + j), 0, dst + PW + j);
+  for (; j < n; j++) dst[PW + j] = src[j];
 #if DWB_SW == 2
   for (j = 0; j < nj; j += 16) {
     const float16 a = vload16(0, lin + 2 * j), b = vload16(1, lin + 2 * j);
     vstore16((float16)(a.even, b.even), 0, ph + j);
     vstore16((float16)(a.odd, b.odd), 0, ph + DWB_PLEN + j);
   }
-#else
+#elif DWB_SW > 2
   for (j = 0; j < nj; j++)
     for (int f = 0; f < DWB_SW; f++) ph[f * DWB_PLEN + j] = lin[j * DWB_SW + f];
 #endif
-#endif
-}
-
-/* Zero a private buffer of n floats (n a multiple of 16). */
-inline void conv_zero_private(float *p, const int n) {
-  for (int j = 0; j < n; j += 16) vstore16((float16)(0.0f), 0, p + j);
 }
 
 /*
@@ -561,9 +556,10 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_fwd(
 #else
   const float bv = 0.0f;
 #endif
-  float ring[(DWB_RING + 1) * DWB_ROWLEN]; /* the last row stays zero */
+  float ring[(DWB_RING + 1) * DWB_ROWLEN], lin[DWB_ROWLEN]; /* the last ring row stays zero */
   float *const zero_row = ring + DWB_RING * DWB_ROWLEN;
   conv_zero_private(ring, (DWB_RING + 1) * DWB_ROWLEN);
+  conv_zero_private(lin, DWB_ROWLEN);
   int tap_at[DWB_KW]; /* where tap s starts in a phase-split row */
   for (int s = 0; s < DWB_KW; s++) tap_at[s] = ((s * DW) % DWB_SW) * DWB_PLEN + (s * DW) / DWB_SW;
   const bool two_rows = Wo <= 32;
@@ -577,7 +573,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_fwd(
     const int iy_last = iy_first + (rows_per_pass - 1) * DWB_SH + (DWB_KH - 1) * DH;
     next_iy = max(next_iy, iy_first);
     for (; next_iy <= min(H - 1, iy_last + DWB_AHEAD); next_iy++)
-      conv_dww_prepare_row(ring + (next_iy & (DWB_RING - 1)) * DWB_ROWLEN, xp + (size_t)next_iy * W, W, PW, nj);
+      conv_dww_prepare_row(ring + (next_iy & (DWB_RING - 1)) * DWB_ROWLEN, lin, xp + (size_t)next_iy * W, W, PW, nj);
     /* Strip q: output row oy + q_row, columns from q_col; its tap rows. */
     int q_row[4], q_col[4];
     const float *tap_row[4][DWB_KH];
@@ -638,8 +634,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_weights
   const int ci = ko / (K / C);
   float16 acc[DWB_TAPS];
   for (int t = 0; t < DWB_TAPS; t++) acc[t] = (float16)(0.0f);
-  float ring[DWB_RING * DWB_ROWLEN];
+  float ring[DWB_RING * DWB_ROWLEN], lin[DWB_ROWLEN];
   conv_zero_private(ring, DWB_RING * DWB_ROWLEN);
+  conv_zero_private(lin, DWB_ROWLEN);
   float dyrow[DWB_PLEN];
   const int nj = min(DWB_PLEN, (nstrip * 16 + ((DWB_KW - 1) * DW) / DWB_SW + 15) & ~15);
   int tap_at[DWB_KW]; /* where tap s starts in a phase-split row */
@@ -653,7 +650,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_weights
       const int iy0 = oy * DWB_SH - PH;
       next_iy = max(next_iy, iy0);
       for (; next_iy <= min(H - 1, iy0 + (DWB_KH - 1) * DH + DWB_AHEAD); next_iy++)
-        conv_dww_prepare_row(ring + (next_iy & (DWB_RING - 1)) * DWB_ROWLEN, xp + (size_t)next_iy * W, W, PW, nj);
+        conv_dww_prepare_row(ring + (next_iy & (DWB_RING - 1)) * DWB_ROWLEN, lin, xp + (size_t)next_iy * W, W, PW, nj);
       __global const float *drow = dp + (size_t)oy * Wo;
       int j = 0;
       for (; j + 16 <= Wo; j += 16) vstore16(vload16(0, drow + j), 0, dyrow + j);
