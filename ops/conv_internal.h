@@ -6,7 +6,9 @@
  *   bwd_data  = clnn__conv2d_fwd_run,
  *   bwd_weights = clnn__conv2d_bwd_weights_run with x := its output gradient
  *               and dy := its input,
- * all on the descriptor of the equivalent forward convolution.
+ *   bias gradient = clnn__conv2d_bwd_bias_run on a 1x1 descriptor whose k is
+ *               its output channel count and whose image is its output,
+ * all (but the last) on the descriptor of the equivalent forward convolution.
  *
  * The *_run functions take a descriptor already validated with
  * clnn__conv2d_check, and raw (cl_mem, element offset) operands whose sizes

@@ -17,6 +17,7 @@
 #include "common/fd.h"
 #include "common/testutil.h"
 #include "host/ref.h"
+#include "ops/conv_internal.h"
 
 typedef struct conv_case {
   int n, c, h, w, k, kh, kw, sh, sw, ph, pw, dh, dw, g;
@@ -562,6 +563,44 @@ START_TEST(test_bwd_float_deterministic) {
 }
 END_TEST
 
+/* The internal bwd_data entry point with a bias and an activation (what
+ * transposed convolution's forward runs) on every path: depthwise, 1x1
+ * GEMM, implicit GEMM, col2im; exact on integers (leaky slope 0.25). */
+START_TEST(test_bwd_data_epilogue) {
+  static const int picks[] = {0, 1, 3, 5, 8, 10, 12, 25};
+  clnn_context *ctx = tu_ctx();
+  for (size_t i = 0; i < sizeof picks / sizeof picks[0]; i++) {
+    clnn_conv2d_desc d = desc_of(&cases[picks[i]]);
+    bwd_problem p;
+    bwd_make(&p, &d, true, 9500 + i);
+    float *bias = tu_alloc((size_t)d.c), *want = tu_alloc(p.nx);
+    tu_fill_ints(bias, (size_t)d.c, 9600 + i, -4, 4);
+    size_t plane = (size_t)(d.h * d.w);
+    for (size_t e = 0; e < p.nx; e++) {
+      float v = p.ref_dx[e] + bias[(e / plane) % (size_t)d.c];
+      want[e] = v < 0 ? 0.25f * v : v;
+    }
+    int64_t xd[4] = {d.n, d.c, d.h, d.w}, wd[4] = {d.k, d.c / d.groups, d.kh, d.kw}, yd[4] = {d.n, d.k, p.oh, p.ow};
+    clnn_tensor *w = tu_tensor(4, wd, p.w), *dy = tu_tensor(4, yd, p.dy), *b = tu_tensor(1, &d.c, bias);
+    clnn_tensor *dx = tu_tensor(4, xd, NULL);
+    tu_poison(dx);
+    TU_OK(clnn__conv2d_bwd_data_run(ctx, &d, clnn__conv_mem(dy), clnn__conv_mem(w), clnn__conv_mem(b),
+                                    CLNN_ACT_LEAKY_RELU, 0.25f, clnn__conv_mem(dx)));
+    float *got = tu_download(dx);
+    char what[300];
+    snprintf(what, sizeof what, "%s (dx + bias, leaky_relu, algo %s)", p.what,
+             clnn_conv_algo_name(clnn__conv2d_bwd_data_algo(ctx, &d)));
+    ck_assert_msg(tu_compare(what, got, want, p.nx, 0.0, 0.0, NULL), "%s differs", what);
+    free(got);
+    free(bias);
+    free(want);
+    clnn_tensor *all[] = {w, dy, b, dx};
+    for (size_t t = 0; t < 4; t++) clnn_tensor_free(all[t]);
+    bwd_free(&p);
+  }
+}
+END_TEST
+
 /* ------------------------------------------- reference by finite differences */
 
 /* loss(x, w, b) = sum((conv(x, w) + b) * dy) in double: its gradients are the backward passes. */
@@ -985,6 +1024,7 @@ static Suite *conv_suite(void) {
   tcase_add_test(bwd, test_ref_bwd_finite_differences);
   tcase_add_loop_test(bwd, test_bwd_integer_case, 0, N_CASES);
   tcase_add_loop_test(bwd, test_bwd_float_deterministic, 0, N_CASES);
+  tcase_add_test(bwd, test_bwd_data_epilogue);
   tcase_add_test(bwd, test_bwd_clblast_engine);
   tcase_add_test(bwd, test_bwd_chunked_workspace);
   tcase_add_test(bwd, test_bwd_algo_choice);
