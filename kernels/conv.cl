@@ -816,7 +816,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_bwdw_packed(
         const ulong at = (ulong)q0 + (ulong)(r * DH * Ws + s * DW);
         __global const float *sp = S + (size_t)c * plane + at;
         if (at + qn16 <= plane) {
-          for (int p = 0; p < qn16; p += 16) vstore16(vload16(0, sp + p), 0, dst + p);
+          /* a plain loop: LLVM copies in whole vectors, where vload16 of
+           * unaligned global memory comes out in 16-byte pieces */
+          for (int p = 0; p < qn16; p++) dst[p] = sp[p];
         } else {
           for (int p = 0; p < qn16; p++) dst[p] = at + p < plane ? sp[p] : 0.0f;
         }

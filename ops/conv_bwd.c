@@ -31,7 +31,7 @@
  * channels per work-item (see the kernel). */
 #define BW_PC 128
 #define BW_KC 256
-#define BW_NB 64
+#define BW_NB 128
 /* Work-items the weight-gradient kernels aim for: enough to keep every
  * core of a CPU device busy with some balance. */
 #define BWD_TARGET_ITEMS 16
