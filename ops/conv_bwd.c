@@ -5,7 +5,8 @@
  *
  * bwd_data (dx = transposed convolution of dy with w):
  *  - depthwise_direct: groups == c; conv_dw_bwd_data, one work-item per dx
- *    plane, dy rows zero-inserted at stride SW into a private ring.
+ *    plane, dy rows in a private ring (stride 2: even and odd dx columns
+ *    computed apart; larger strides: dy rows zero-inserted).
  *  - gemm_1x1: 1x1, stride 1, no padding: dx = w^T dy, one batched GEMM.
  *  - implicit_gemm: stride 1 on the own engine. bwd_data is then a forward
  *    convolution of dy (padding dil*(k-1) - pad) with the weights' channels
@@ -113,6 +114,8 @@ static clnn_status bwd_data_gemm_1x1(clnn_context *ctx, const conv_geom *g, clnn
                                      clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx) {
   const clnn_conv2d_desc *d = g->d;
   const char *op = "conv2d_bwd_data:gemm_1x1";
+  int64_t chunk;
+  CLNN_TRY(clnn__conv_chunk(ctx, 1, d->k * g->cg, 0, ctx->workspace_limit, "transposed weights", &chunk));
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)(d->k * g->cg) * sizeof(float), &ws));
   CLNN_TRY(transpose_weights(ctx, g, w, ws, op));
