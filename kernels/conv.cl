@@ -9,10 +9,16 @@
  * Kernels with compile-time shapes sit behind their -D macro so a program
  * compiles only what it runs.
  */
-#ifndef PANELS
-/* im2col output: 1 = [ceil(N/32)][Kd][32] panels, 0 = row-major Kd x N,
- * 2 = transposed, row-major N x Kd (the B of dw = dy * col^T on CLBlast) */
-#define PANELS 1
+/*
+ * The kernels that take no -D options are compiled only in the program
+ * built without options (CONV_BASE): PoCL compiles every kernel of a program
+ * when its binary is saved, so each specialised program (conv_im2col with
+ * PANELS, conv_packed_gemm with CP_KC, ...) holds just its own kernel.
+ */
+#if !defined(PANELS) && !defined(CP_KC) && !defined(COL2IM) && !defined(DWB_KH) && !defined(BW_PC)
+#define CONV_BASE 1
+#else
+#define CONV_BASE 0
 #endif
 
 /*
@@ -21,9 +27,11 @@
  * output pixel. Row kd = (c * KH + r) * KW + s holds x[c, oy*SH - PH + r*DH,
  * ox*SW - PW + s*DW] (zero outside the image) for pixel p = oy * Wo + ox.
  * The matrix of (image ii, group g) starts at (ii * G + g) * Kd * ncols.
- * -D: PANELS (layout, see above).
+ * -D: PANELS, the layout: 1 = [ceil(N/32)][Kd][32] panels, 0 = row-major
+ *     Kd x N, 2 = transposed, row-major N x Kd (the B of dw = dy col^T on CLBlast).
  * NDRange (Kd, G, images in chunk), local (1, 1, 1).
  */
+#ifdef PANELS
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_im2col(
     CTENSOR(x), TENSOR(col), const int C, const int H, const int W, const int Ho, const int Wo,
     const int KH, const int KW, const int SH, const int SW, const int PH, const int PW,
@@ -62,12 +70,14 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_im2col(
 #endif
 #undef COL_AT
 }
+#endif
 
 /*
  * conv_pad: copy planes of H x W into zero-filled planes of Hp x Wp with the
  * data at (PH, PW). One work-item per padded row.
  * NDRange (Hp, planes), local (1, 1).
  */
+#if CONV_BASE
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pad(
     CTENSOR(x), TENSOR(xp), const int H, const int W, const int Hp, const int Wp, const int PH,
     const int PW) {
@@ -84,6 +94,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pad(
   for (int j = 0; j < W; j++) out[PW + j] = in[j];
   for (int j = PW + W; j < Wp; j++) out[j] = 0.0f;
 }
+#endif
 
 /*
  * conv_packed_gemm: a convolution as GEMM (M = output channels of a group,
@@ -260,6 +271,7 @@ void conv_store16_upto(const float16 v, __global float *p, int n) {
  * Kin = output channels per group of the forward, taps = KH * KW.
  * NDRange (Kd, ceil(M/8), G), local (1, 1, 1).
  */
+#if CONV_BASE
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pack_wt(
     const int M, const int Kin, const int taps, CTENSOR(w), TENSOR(p)) {
   const int row = get_global_id(0), mt = get_global_id(1), g = get_global_id(2);
@@ -273,6 +285,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pack_wt(
     dst[i] = m < M ? src[(size_t)m * taps] : 0.0f;
   }
 }
+#endif
 
 /*
  * conv_transpose_w: wt[g][j][i] = w[g][i][j] for G row-major rows x cols
@@ -281,6 +294,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pack_wt(
  * row (wt[g][j]), neighbours reading neighbouring columns of w.
  * NDRange (cols rounded up to 16, G), local (16, 1).
  */
+#if CONV_BASE
 __kernel void conv_transpose_w(CTENSOR(w), TENSOR(wt), const int rows, const int cols) {
   const int j = get_global_id(0), g = get_global_id(1);
   if (j >= cols) return;
@@ -288,6 +302,7 @@ __kernel void conv_transpose_w(CTENSOR(w), TENSOR(wt), const int rows, const int
   __global float *dst = AT(wt) + ((size_t)g * cols + j) * rows;
   for (int i = 0; i < rows; i++) dst[i] = src[(size_t)i * cols];
 }
+#endif
 
 /*
  * conv_col2im: dx from the columns dcol = w^T dy of a chunk of images,
@@ -343,15 +358,17 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_col2im(
 #endif
 
 /*
- * The two direct depthwise backward kernels (groups == C, K = C * mult) share
- * one program per kernel size and stride:
- * -D: DWB_KH, DWB_KW, DWB_SH, DWB_SW (compile-time: the tap loops unroll, the
+ * The direct depthwise kernels (groups == C, K = C * mult): one program for
+ * the forward and one for both backward kernels, per kernel size and stride:
+ * -D: DWB_FWD (1: conv_dw_fwd, 0: conv_dw_bwd_data and conv_dw_bwd_weights),
+ *     DWB_KH, DWB_KW, DWB_SH, DWB_SW (compile-time: the tap loops unroll, the
  *     column layout depends on SW, and row arithmetic divides by SH),
  *     DWB_ROWLEN (private row length, a multiple of 64 * SW), DWB_RING (rows
- *     of the private ring, a power of two), HAS_BIAS, ACT, ACT_ALPHA
- *     (conv_dw_bwd_data's epilogue).
- * The dilations are arguments, so problems that differ only in those (or in
- * sizes that round to the same buffers) share the program.
+ *     of the private ring, a power of two), ACT, ACT_ALPHA (the epilogue of
+ *     conv_dw_fwd and conv_dw_bwd_data).
+ * The dilations and whether there is a bias are arguments, so problems that
+ * differ only in those (or in sizes that round to the same buffers) share
+ * the program.
  */
 #ifdef DWB_KH
 #define DWB_TAPS (DWB_KH * DWB_KW)
@@ -373,6 +390,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_col2im(
  * With mult > 1 the channels m > 0 add to what m - 1 stored (fixed order).
  * NDRange (N * C), local (1).
  */
+#if !DWB_FWD
 /* Spread dy row src (Wo values) into ring row dst at stride DWB_SW (1 for
  * SW <= 2) from off. Everything else in the ring stays zero from the start:
  * no row writes anywhere else. */
@@ -392,7 +410,8 @@ inline void conv_dwb_prepare_row(float *dst, __global const float *src, const in
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
     CTENSOR(dy), CTENSOR(w), CTENSOR(bias), TENSOR(dx), const int C, const int K, const int H,
-    const int W, const int Ho, const int Wo, const int PH, const int PW, const int DH, const int DW) {
+    const int W, const int Ho, const int Wo, const int PH, const int PW, const int DH, const int DW,
+    const int has_bias) {
   const int plane = get_global_id(0);
   const int c = plane % C, img = plane / C, mult = K / C;
 #if DWB_SW == 2
@@ -413,11 +432,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
   __global float *out = AT(dx) + (size_t)plane * H * W;
   float ring[DWB_RING * DWB_ROWLEN];
   conv_zero_private(ring, DWB_RING * DWB_ROWLEN);
-#if HAS_BIAS
-  const float bv = AT(bias)[c];
-#else
-  const float bv = 0.0f;
-#endif
+  const float bv = has_bias ? AT(bias)[c] : 0.0f;
   for (int m = 0; m < mult; m++) {
     const int ko = c * mult + m;
     __global const float *src = AT(dy) + ((size_t)img * K + ko) * Ho * Wo;
@@ -493,6 +508,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
   }
 }
 
+#endif
+
 /*
  * Input rows of conv_dw_fwd and conv_dw_bwd_weights are kept zero-padded
  * and split by column phase modulo SW, so that tap s of a 16-wide strip of
@@ -530,6 +547,7 @@ inline void conv_dww_prepare_row(float *ph, float *lin, __global const float *sr
 #endif
 }
 
+#if DWB_FWD
 /*
  * conv_dw_fwd: the forward depthwise convolution, one work-item per output
  * plane (image, ko):
@@ -544,18 +562,14 @@ inline void conv_dww_prepare_row(float *ph, float *lin, __global const float *sr
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_fwd(
     CTENSOR(x), CTENSOR(w), CTENSOR(bias), TENSOR(y), const int C, const int K, const int H, const int W,
-    const int Ho, const int Wo, const int PH, const int PW, const int DH, const int DW) {
+    const int Ho, const int Wo, const int PH, const int PW, const int DH, const int DW, const int has_bias) {
   const int plane = get_global_id(0);
   const int ko = plane % K, img = plane / K, ci = ko / (K / C);
   __global const float *xp = AT(x) + ((size_t)img * C + ci) * H * W;
   __global float *out = AT(y) + (size_t)plane * Ho * Wo;
   float wv[DWB_TAPS];
   for (int i = 0; i < DWB_TAPS; i++) wv[i] = AT(w)[ko * DWB_TAPS + i];
-#if HAS_BIAS
-  const float bv = AT(bias)[ko];
-#else
-  const float bv = 0.0f;
-#endif
+  const float bv = has_bias ? AT(bias)[ko] : 0.0f;
   float ring[(DWB_RING + 1) * DWB_ROWLEN], lin[DWB_ROWLEN]; /* the last ring row stays zero */
   float *const zero_row = ring + DWB_RING * DWB_ROWLEN;
   conv_zero_private(ring, (DWB_RING + 1) * DWB_ROWLEN);
@@ -611,6 +625,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_fwd(
   }
 }
 
+#endif
+
+#if !DWB_FWD
 /*
  * conv_dw_bwd_weights: dw of a depthwise convolution, one work-item per
  * (output channel ko, part of the batch):
@@ -674,11 +691,13 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_weights
   for (int t = 0; t < DWB_TAPS; t++) o[t] = (accumulate ? o[t] : 0.0f) + conv_hsum16(acc[t]);
 }
 #endif
+#endif
 
 /*
  * conv_sum_parts: out[i] = (accumulate ? out[i] : 0) + sum over p < nparts
  * of parts[p * n + i], p in order. NDRange (n), local (any).
  */
+#if CONV_BASE
 __kernel void conv_sum_parts(CTENSOR(parts), TENSOR(out), const int n, const int nparts, const int accumulate) {
   const int i = get_global_id(0);
   if (i >= n) return;
@@ -686,12 +705,14 @@ __kernel void conv_sum_parts(CTENSOR(parts), TENSOR(out), const int n, const int
   for (int p = 0; p < nparts; p++) v += AT(parts)[(size_t)p * n + i];
   AT(out)[i] = (accumulate ? AT(out)[i] : 0.0f) + v;
 }
+#endif
 
 /*
  * conv_bwd_bias: db[k] (+)= sum over images and pixels of dy[img, k, :],
  * one work-item per channel: 16-lane sums in order, then a fixed tree.
  * NDRange (K), local (1).
  */
+#if CONV_BASE
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_bwd_bias(
     CTENSOR(dy), TENSOR(db), const int N, const int K, const int P, const int accumulate) {
   const int k = get_global_id(0);
@@ -706,6 +727,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_bwd_bias(
   }
   AT(db)[k] = (accumulate ? AT(db)[k] : 0.0f) + (conv_hsum16(acc) + tail);
 }
+#endif
 
 /*
  * conv_bwdw_packed: the weight gradient of a convolution on CPU devices, as
@@ -867,6 +889,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_bwdw_packed(
  * part[s][g][row][kl] (see conv_bwdw_packed).
  * NDRange (K rounded up to 16, Kd), local (16, 1): neighbours read neighbouring columns.
  */
+#if CONV_BASE
 __kernel void conv_bwdw_reduce(CTENSOR(part), TENSOR(dw), const int slots, const int G, const int M,
                                const int Kd, const int Kdp, const int Kgp, const int accumulate) {
   const int kk = get_global_id(0), row = get_global_id(1);
@@ -879,3 +902,4 @@ __kernel void conv_bwdw_reduce(CTENSOR(part), TENSOR(dw), const int slots, const
   __global float *o = AT(dw) + (size_t)kk * Kd + row;
   *o = (accumulate ? *o : 0.0f) + v;
 }
+#endif

@@ -302,14 +302,13 @@ bool clnn__conv_dw_fits(const clnn_conv2d_desc *d, int64_t ow) {
 }
 
 clnn_status clnn__conv_dw_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, const clnn_conv_dw_geom *b,
-                                 bool bias, clnn_activation act, float act_alpha, const char *name,
-                                 clnn_kernel_ref *k) {
+                                 clnn_activation act, float act_alpha, const char *name, clnn_kernel_ref *k) {
   char opts[256], acts[64];
   clnn__act_options(acts, sizeof acts, act, act_alpha);
   snprintf(opts, sizeof opts,
-           "-DDWB_KH=%lld -DDWB_KW=%lld -DDWB_SH=%lld -DDWB_SW=%lld -DDWB_ROWLEN=%lld -DDWB_RING=%lld -DHAS_BIAS=%d%s",
-           (long long)d->kh, (long long)d->kw, (long long)d->stride_h, (long long)d->stride_w, (long long)b->rowlen,
-           (long long)b->ring, bias ? 1 : 0, acts);
+           "-DDWB_FWD=%d -DDWB_KH=%lld -DDWB_KW=%lld -DDWB_SH=%lld -DDWB_SW=%lld -DDWB_ROWLEN=%lld -DDWB_RING=%lld%s",
+           strcmp(name, "conv_dw_fwd") == 0, (long long)d->kh, (long long)d->kw, (long long)d->stride_h,
+           (long long)d->stride_w, (long long)b->rowlen, (long long)b->ring, acts);
   return clnn__kernel(ctx, "conv", opts, name, k);
 }
 
@@ -318,13 +317,14 @@ static clnn_status fwd_depthwise(clnn_context *ctx, const conv_geom *g, clnn_con
   const clnn_conv2d_desc *d = g->d;
   clnn_conv_dw_geom dg = clnn__conv_dw_geometry(d, g->ow);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &dg, b.mem != NULL, d->act, d->act_alpha, "conv_dw_fwd", &k));
+  CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &dg, d->act, d->act_alpha, "conv_dw_fwd", &k));
   size_t global[1] = {(size_t)(d->n * d->k)}, local[1] = {1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(b),
                                 CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->h),
                                 CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow), CLNN_ARG_I32(d->pad_h),
-                                CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(d->dilation_h), CLNN_ARG_I32(d->dilation_w)),
+                                CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(d->dilation_h), CLNN_ARG_I32(d->dilation_w),
+                                CLNN_ARG_I32(b.mem ? 1 : 0)),
                       1, global, local, "conv2d_fwd:depthwise_direct");
 }
 

@@ -85,13 +85,14 @@ static clnn_status bwd_data_depthwise(clnn_context *ctx, const conv_geom *g, cln
   const clnn_conv2d_desc *d = g->d;
   clnn_conv_dw_geom b = clnn__conv_dw_geometry(d, g->ow);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &b, bias.mem != NULL, act, act_alpha, "conv_dw_bwd_data", &k));
+  CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &b, act, act_alpha, "conv_dw_bwd_data", &k));
   size_t global[1] = {(size_t)(d->n * d->c)}, local[1] = {1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(bias),
                                 CLNN_ARG_CONV_MEM(dx), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->h),
                                 CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow), CLNN_ARG_I32(d->pad_h),
-                                CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(d->dilation_h), CLNN_ARG_I32(d->dilation_w)),
+                                CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(d->dilation_h), CLNN_ARG_I32(d->dilation_w),
+                                CLNN_ARG_I32(bias.mem ? 1 : 0)),
                       1, global, local, "conv2d_bwd_data:depthwise_direct");
 }
 
@@ -274,7 +275,7 @@ static clnn_status bwd_weights_depthwise(clnn_context *ctx, const conv_geom *g, 
     out.off = 0;
   }
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &b, false, CLNN_ACT_IDENTITY, 0.0f, "conv_dw_bwd_weights", &k));
+  CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &b, CLNN_ACT_IDENTITY, 0.0f, "conv_dw_bwd_weights", &k));
   size_t global[2] = {(size_t)d->k, (size_t)parts}, local[2] = {1, 1};
   CLNN_TRY(clnn__launch(ctx, &k,
                         CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(out),

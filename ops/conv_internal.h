@@ -119,10 +119,9 @@ typedef struct clnn_conv_dw_geom {
 clnn_conv_dw_geom clnn__conv_dw_geometry(const clnn_conv2d_desc *d, int64_t ow);
 /* Whether the private buffers fit (else the GEMM paths run depthwise problems too). */
 bool clnn__conv_dw_fits(const clnn_conv2d_desc *d, int64_t ow);
-/* The kernel name of the depthwise program for d, with bias and activation epilogue options. */
+/* Kernel name of the depthwise program for d with activation act (the epilogue). */
 clnn_status clnn__conv_dw_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, const clnn_conv_dw_geom *b,
-                                 bool bias, clnn_activation act, float act_alpha, const char *name,
-                                 clnn_kernel_ref *k);
+                                 clnn_activation act, float act_alpha, const char *name, clnn_kernel_ref *k);
 
 /* Pick images per chunk so that per_image elements (plus fixed) fit both
  * budget bytes and the workspace limit; UNSUPPORTED if one image does not. */
