@@ -116,6 +116,7 @@ typedef struct bench_options {
   const char *rois_file; /* --rois FILE: RoI rows "batch x1 y1 x2 y2" */
   int steps;             /* --steps K: optimizer steps in R mode (default 1) */
   uint64_t seed;         /* --seed */
+  char mode;             /* --mode: 'C', 'P' or 'R' (set before any setup) */
 } bench_options;
 extern bench_options bench_opt;
 

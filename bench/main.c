@@ -22,7 +22,7 @@
 #include "npy.h"
 #include "peak.h"
 
-bench_options bench_opt = {NULL, 1, 0};
+bench_options bench_opt = {NULL, 1, 0, 'C'};
 
 enum { EXIT_CHECK = 1, EXIT_USAGE = 2, EXIT_DEVICE = 3 };
 
@@ -590,7 +590,8 @@ int main(int argc, char **argv) {
       cfg.mode = (char)(v[0] & ~0x20);
       if (strlen(v) != 1 || !strchr("CPR", cfg.mode)) {
         fprintf(stderr, "clnn-bench: --mode must be C, P or R\n");
-        return EXIT_USAGE;
+        rc = EXIT_USAGE;
+        goto done;
       }
     } else if ((v = opt_value(argc, argv, &i, "--pass"))) cfg.pass = v;
     else if ((v = opt_value(argc, argv, &i, "--dir"))) cfg.dir = v;
@@ -606,7 +607,7 @@ int main(int argc, char **argv) {
     else if ((v = opt_value(argc, argv, &i, "--peak-gflops"))) cfg.peak.gflops = atof(v), measure_peak = false;
     else if ((v = opt_value(argc, argv, &i, "--peak-gbps"))) cfg.peak.gbps = atof(v), measure_peak = false;
     else if ((v = opt_value(argc, argv, &i, "--batch"))) {
-      if ((rc = add_batch(v, &probs, &nprobs, &cap))) return rc;
+      if ((rc = add_batch(v, &probs, &nprobs, &cap))) goto done;
     } else if (!strcmp(argv[i], "--no-bias")) cfg.no_bias = true;
     else if (!strcmp(argv[i], "--no-peak")) measure_peak = false;
     else if (!strcmp(argv[i], "--quiet")) cfg.quiet = true;
@@ -616,23 +617,26 @@ int main(int argc, char **argv) {
     } else if (argv[i][0] == '-' && argv[i][1] == '-') {
       fprintf(stderr, "clnn-bench: unknown option %s\n", argv[i]);
       usage(stderr);
-      return EXIT_USAGE;
+      rc = EXIT_USAGE;
+      goto done;
     } else {
-      char *list[1] = {argv[i]};
       if (nprobs == cap) {
         cap = cap ? cap * 2 : 64;
         probs = realloc(probs, (size_t)cap * sizeof *probs);
+        if (!probs) return EXIT_DEVICE;
       }
-      probs[nprobs++] = strdup(list[0]);
+      probs[nprobs++] = strdup(argv[i]);
     }
   }
   if (nprobs == 0) {
     usage(stderr);
     return EXIT_USAGE;
   }
+  bench_opt.mode = cfg.mode;
   if (cfg.mode == 'R' && !cfg.dir) {
     fprintf(stderr, "clnn-bench: --mode=R needs --dir DIR\n");
-    return EXIT_USAGE;
+    rc = EXIT_USAGE;
+    goto done;
   }
   if (cfg.min_runs < 1) cfg.min_runs = 1;
   if (cfg.max_runs > 1000) cfg.max_runs = 1000;
@@ -640,7 +644,8 @@ int main(int argc, char **argv) {
   if (bench_opt.steps < 1) bench_opt.steps = 1;
   if (json_path && !(cfg.json = fopen(json_path, "a"))) {
     fprintf(stderr, "clnn-bench: cannot open %s: %s\n", json_path, strerror(errno));
-    return EXIT_USAGE;
+    rc = EXIT_USAGE;
+    goto done;
   }
   clnn_context_options o = clnn_context_options_default();
   o.device_index = device;
@@ -649,7 +654,8 @@ int main(int argc, char **argv) {
   clnn_status st = clnn_context_create(&o, &ctx);
   if (st != CLNN_SUCCESS) {
     fprintf(stderr, "clnn-bench: %s: %s\n", clnn_status_name(st), clnn_context_errmsg(NULL));
-    return EXIT_DEVICE;
+    rc = EXIT_DEVICE;
+    goto done;
   }
   if (!cfg.quiet) printf("device: %s\n", clnn_context_device_name(ctx));
   if (cfg.mode == 'P' && measure_peak) {
@@ -667,12 +673,12 @@ int main(int argc, char **argv) {
     int r = run_one(ctx, probs[i], &cfg);
     if (r) failures++;
     if (r > rc) rc = r;
-    free(probs[i]);
   }
-  free(probs);
-  if (!cfg.quiet && nprobs > 1)
-    printf("%d problem(s), %d failed\n", nprobs, failures);
-  if (cfg.json) fclose(cfg.json);
+  if (!cfg.quiet && nprobs > 1) printf("%d problem(s), %d failed\n", nprobs, failures);
   clnn_context_free(ctx);
+done:
+  for (int i = 0; i < nprobs; i++) free(probs[i]);
+  free(probs);
+  if (cfg.json) fclose(cfg.json);
   return rc;
 }

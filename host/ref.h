@@ -31,4 +31,99 @@ clnn_status clnn__ref_conv2d_bwd_weights_f64(const clnn_conv2d_desc *d, const do
                                              double *dw);
 clnn_status clnn__ref_conv2d_bwd_bias_f64(const clnn_conv2d_desc *d, const double *dy, double *db);
 
+/* -------------------------------------------------------------- resample */
+/* Pixel shuffle (unshuffle = false) or unshuffle, forward or backward, from
+ * src to dst (shapes as the public functions; dst fully written). */
+clnn_status clnn__ref_pixel_shuffle_f64(const clnn_pixel_shuffle_desc *d, bool unshuffle, bool backward,
+                                        const double *src, double *dst);
+/* Resize forward (src = x, dst = y) or backward (src = dy, dst = dx). */
+clnn_status clnn__ref_resize_f64(const clnn_resize_desc *d, bool backward, const double *src, double *dst);
+/*
+ * PyTorch's sampling of one dimension of a resize from in to out elements:
+ * output o reads inputs i0[o] and i1[o] with weights l0[o] and l1[o] (for
+ * nearest i1 = i0, l0 = 1, l1 = 0). scale is the descriptor's scale_h or
+ * scale_w. The device op builds its tables with this same function.
+ */
+void clnn__resize_taps(int64_t in, int64_t out, clnn_resize_mode mode, int align_corners, double scale,
+                       int32_t *i0, int32_t *i1, float *l0, float *l1);
+
+/* ------------------------------------------------------------------- roi */
+/* RoI geometry uses the float32 rois (see host/roi.c); values are double.
+ * argmax: int32 pixel indices of ROI_POOL (fwd: may be NULL; bwd: required). */
+clnn_status clnn__ref_roi_fwd_f64(const clnn_roi_desc *d, const double *x, const float *rois, double *y,
+                                  int32_t *argmax);
+clnn_status clnn__ref_roi_bwd_f64(const clnn_roi_desc *d, const double *dy, const float *rois,
+                                  const int32_t *argmax, double *dx);
+
+/* ----------------------------------------------------------- deform_conv */
+/* Deformable convolution v1/v2 (clnn_deform_conv2d_desc); mask NULL for v1,
+ * b may be NULL; backward outputs may be NULL to skip them. */
+clnn_status clnn__ref_deform_conv2d_fwd_f64(const clnn_deform_conv2d_desc *d, const double *x,
+                                            const double *offset, const double *mask, const double *w,
+                                            const double *b, double *y);
+clnn_status clnn__ref_deform_conv2d_bwd_f64(const clnn_deform_conv2d_desc *d, const double *x,
+                                            const double *offset, const double *mask, const double *w,
+                                            const double *dy, double *dx, double *doffset,
+                                            double *dmask, double *dw, double *db);
+
+/* ------------------------------------------------------------------- act */
+/* f'(v) of one activation (clnn__ref_act is f itself, in runtime/internal.h);
+ * PyTorch's one-sided choices at the kinks, as kernels/common.h act_grad_*. */
+double clnn__ref_act_deriv(double v, clnn_activation act, double alpha);
+clnn_status clnn__ref_act_fwd_f64(const clnn_act_desc *d, const double *x, double *y);
+clnn_status clnn__ref_act_bwd_f64(const clnn_act_desc *d, const double *x, const double *dy, double *dx);
+
+/* ------------------------------------------------------------------ norm */
+clnn_status clnn__ref_batchnorm_fwd_training_f64(const clnn_batchnorm_desc *d, const double *x,
+                                                 const double *gamma, const double *beta, double *y,
+                                                 double *save_mean, double *save_invstd, double *running_mean,
+                                                 double *running_var, int64_t *num_batches_tracked);
+clnn_status clnn__ref_batchnorm_fwd_inference_f64(const clnn_batchnorm_desc *d, const double *x,
+                                                  const double *gamma, const double *beta,
+                                                  const double *running_mean, const double *running_var,
+                                                  double *y);
+clnn_status clnn__ref_batchnorm_bwd_f64(const clnn_batchnorm_desc *d, const double *x, const double *dy,
+                                        const double *gamma, const double *beta, const double *save_mean,
+                                        const double *save_invstd, double *dx, double *dgamma, double *dbeta);
+clnn_status clnn__ref_batchnorm_bwd_inference_f64(const clnn_batchnorm_desc *d, const double *x, const double *dy,
+                                                  const double *gamma, const double *beta,
+                                                  const double *running_mean, const double *running_var,
+                                                  double *dx, double *dgamma, double *dbeta);
+
+/* ------------------------------------------------------------------ pool */
+clnn_status clnn__ref_pool2d_fwd_f64(const clnn_pool2d_desc *d, const double *x, double *y, int32_t *indices);
+clnn_status clnn__ref_pool2d_bwd_f64(const clnn_pool2d_desc *d, const double *dy, const int32_t *indices,
+                                     double *dx);
+
+/* ---------------------------------------------------------------- linear */
+clnn_status clnn__ref_linear_fwd_f64(const clnn_linear_desc *d, const double *x, const double *w,
+                                     const double *b, double *y);
+clnn_status clnn__ref_linear_bwd_data_f64(const clnn_linear_desc *d, const double *dy,
+                                          const double *w, double *dx);
+clnn_status clnn__ref_linear_bwd_weights_f64(const clnn_linear_desc *d, const double *x,
+                                             const double *dy, double *dw, double *db,
+                                             int accumulate);
+
+/* --------------------------------------------------------------- eltwise */
+void clnn__ref_eltwise_add_f64(int64_t n, double alpha, const double *a, double beta,
+                               const double *b, double *y);
+void clnn__ref_eltwise_add_bwd_f64(int64_t n, double alpha, double beta, const double *dy,
+                                   double *da, double *db);
+void clnn__ref_eltwise_mul_f64(int64_t outer, int64_t inner, const double *x, const double *s,
+                               double *y);
+void clnn__ref_eltwise_mul_bwd_f64(int64_t outer, int64_t inner, const double *x, const double *s,
+                                   const double *dy, double *dx, double *ds);
+void clnn__ref_eltwise_scale_f64(int64_t n, double alpha, const double *x, double *y);
+void clnn__ref_eltwise_scale_bwd_f64(int64_t n, double alpha, const double *x, const double *dy,
+                                     double *dx, double *dalpha);
+
+/* ------------------------------------------------------------------ loss */
+/* *loss gets the loss; dlogits / dz1 / dz2 may be NULL. */
+clnn_status clnn__ref_loss_xent_f64(const clnn_loss_class_desc *d, const double *logits,
+                                    const int32_t *labels, double *loss, double *dlogits);
+clnn_status clnn__ref_loss_soft_accuracy_f64(const clnn_loss_class_desc *d, const double *logits,
+                                             const int32_t *labels, double *loss, double *dlogits);
+clnn_status clnn__ref_loss_infonce_f64(const clnn_loss_infonce_desc *d, const double *z1,
+                                       const double *z2, double *loss, double *dz1, double *dz2);
+
 #endif

@@ -488,15 +488,391 @@ clnn_status clnn_ref_conv2d_bwd_bias(const clnn_conv2d_desc *desc, const float *
 
 
 /* ------------------------------------------------------------- deform_conv */
-/* (issue 4: deformable convolution v1/v2, forward and backward) */
+
+/**
+ * Deformable 2-D convolution: v1 (Dai et al. 2017) and v2, modulated by a
+ * mask (Zhu et al. 2019), with torchvision.ops.deform_conv2d's semantics, NCHW:
+ *   x: (n, c, h, w)              offset: (n, 2*dg*kh*kw, out_h, out_w)
+ *   w: (k, c/groups, kh, kw)     mask:   (n, dg*kh*kw, out_h, out_w)  (v2 only)
+ *   b: (k) or NULL               y:      (n, k, out_h, out_w)
+ * where dg = offset_groups and out_h, out_w are those of the plain
+ * convolution conv (clnn_conv2d_desc). Input channel ci belongs to offset
+ * group ci / (c / dg). For tap (i, j) (tap index t = i*kw + j) of offset
+ * group g, offset channel 2*(g*kh*kw + t) holds the vertical shift dy and
+ * channel 2*(g*kh*kw + t) + 1 the horizontal shift dx; mask channel
+ * g*kh*kw + t holds the modulation m (m = 1 for v1).
+ *
+ * Output (oy, ox) reads tap (i, j) of channel ci at
+ *   py = (oy*stride_h - pad_h + i*dilation_h) + dy,
+ *   px = (ox*stride_w - pad_w + j*dilation_w) + dx
+ * by bilinear interpolation between the four pixels around (py, px), a pixel
+ * outside the image counting as zero; a point with py <= -1, py >= h,
+ * px <= -1 or px >= w reads zero. Then
+ *   y[k] = act(sum over ci, i, j of w[k][ci][i][j] * m * sample + b[k]).
+ *
+ * Non-finite offsets: a NaN or infinite shift makes its sample read zero (no
+ * memory outside x is ever read); that sample adds nothing to y, dx or dmask,
+ * and its doffset is zero. A NaN or infinite mask value propagates (NaN).
+ *
+ * Gradients are those of torchvision: bilinear interpolation has kinks where
+ * py or px is an integer; there doffset is the one-sided derivative toward
+ * larger coordinates (torchvision's get_coordinate_weight), including at
+ * py = -1 or px = -1 exactly, where the forward value is still zero.
+ *
+ * conv.act / conv.act_alpha apply to the forward output after the bias, as for
+ * clnn_conv2d_fwd; the backward function ignores them (dy is the gradient of
+ * the output before the activation).
+ */
+typedef struct clnn_deform_conv2d_desc {
+  clnn_conv2d_desc conv; /* sizes, stride, padding, dilation, groups, activation */
+  int64_t offset_groups; /* dg >= 1, divides conv.c */
+  int modulated;         /* 1: v2, a mask tensor is passed; 0: v1, mask must be NULL */
+} clnn_deform_conv2d_desc;
+
+/**
+ * A descriptor with the given sizes, stride 1, no padding, dilation 1, one
+ * group, one offset group, no mask (v1) and no activation.
+ */
+clnn_deform_conv2d_desc clnn_deform_conv2d_desc_make(int64_t n, int64_t c, int64_t h, int64_t w,
+                                                     int64_t k, int64_t kh, int64_t kw);
+
+/**
+ * Validate a descriptor and compute the output size (out_h / out_w may be
+ * NULL). Statuses: those of clnn_conv2d_desc_check, and CLNN_ERR_INVALID_VALUE
+ * (offset_groups not in [1, c] or not dividing c, modulated not 0 or 1),
+ * CLNN_ERR_SIZE_OVERFLOW (offset or mask over 2^31 - 1 elements).
+ */
+clnn_status clnn_deform_conv2d_desc_check(const clnn_deform_conv2d_desc *desc, int64_t *out_h,
+                                          int64_t *out_w);
+
+/** Algorithms of the forward deformable convolution. */
+typedef enum clnn_deform_conv_algo {
+  /* CPU devices (own GEMM engine): x is copied once into zero-bordered
+   * channel-last planes; each work-item samples the patches of 8 output
+   * pixels into local memory and multiplies them with every output channel
+   * of its group (no patch matrix in global memory). */
+  CLNN_DEFORM_CONV_ALGO_FUSED = 0,
+  /* elsewhere: deformable im2col into the workspace, then a GEMM (CLBlast). */
+  CLNN_DEFORM_CONV_ALGO_IM2COL_GEMM = 1,
+  CLNN_DEFORM_CONV_ALGO_COUNT_
+} clnn_deform_conv_algo;
+
+/** Name of an algorithm ("fused", "im2col_gemm"; "unknown" out of range). */
+const char *clnn_deform_conv_algo_name(clnn_deform_conv_algo algo);
+
+/** The algorithm clnn_deform_conv2d_fwd would run for desc on this context. */
+clnn_status clnn_deform_conv2d_fwd_algo(const clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
+                                        clnn_deform_conv_algo *algo);
+
+/**
+ * y = act(deform_conv(x, offset, mask, w) + b). mask must be given exactly
+ * when desc->modulated is 1; b may be NULL. Tensors must have exactly the
+ * shapes above and belong to ctx; y must not overlap any input. Scratch memory
+ * comes from the context's workspace: images are processed in chunks under
+ * workspace_limit (CLNN_ERR_UNSUPPORTED, with the size needed, when one image
+ * does not fit). Statuses: those of clnn_deform_conv2d_desc_check,
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (mask given for v1 or missing
+ * for v2, a tensor not float32), CLNN_ERR_SHAPE_MISMATCH,
+ * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING, CLNN_ERR_UNSUPPORTED,
+ * CLNN_ERR_SIZE_OVERFLOW (im2col_gemm only: one image's patch matrix,
+ * out_h*out_w x c*kh*kw, over 2^31 - 1 elements), CLNN_ERR_BUILD_FAILED,
+ * CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL, CLNN_ERR_BLAS.
+ */
+clnn_status clnn_deform_conv2d_fwd(clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
+                                   const clnn_tensor *x, const clnn_tensor *offset,
+                                   const clnn_tensor *mask, const clnn_tensor *w,
+                                   const clnn_tensor *b, clnn_tensor *y);
+
+/**
+ * Backward pass: given dy (n, k, out_h, out_w), the gradient of the loss with
+ * respect to y (before any activation), compute
+ *   dx (shape of x), doffset (shape of offset), dmask (shape of mask, v2
+ *   only), dw (shape of w) and db (k).
+ * Every output may be NULL to skip it (dmask must be NULL for v1); work that
+ * only a skipped output needs is not done. Each output is overwritten, not
+ * accumulated into. Deterministic: no atomics; every element sums its
+ * contributions in a fixed order, so repeated calls give the same bits (dx is
+ * a gather over sampling points bucketed by the pixel cell they fall in).
+ * Inputs as for clnn_deform_conv2d_fwd (no bias is needed). Outputs must not
+ * overlap the inputs or each other. Statuses: as clnn_deform_conv2d_fwd, with
+ * CLNN_ERR_SIZE_OVERFLOW whenever one image's patch matrix (out_h*out_w x
+ * c*kh*kw) has over 2^31 - 1 elements, and CLNN_ERR_INVALID_VALUE for a
+ * dmask with v1.
+ */
+clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
+                                   const clnn_tensor *x, const clnn_tensor *offset,
+                                   const clnn_tensor *mask, const clnn_tensor *w,
+                                   const clnn_tensor *dy, clnn_tensor *dx, clnn_tensor *doffset,
+                                   clnn_tensor *dmask, clnn_tensor *dw, clnn_tensor *db);
+
+/** Host reference of clnn_deform_conv2d_fwd (mask NULL for v1, b may be NULL). */
+clnn_status clnn_ref_deform_conv2d_fwd(const clnn_deform_conv2d_desc *desc, const float *x,
+                                       const float *offset, const float *mask, const float *w,
+                                       const float *b, float *y);
+
+/** Host reference of clnn_deform_conv2d_bwd; NULL outputs are skipped. */
+clnn_status clnn_ref_deform_conv2d_bwd(const clnn_deform_conv2d_desc *desc, const float *x,
+                                       const float *offset, const float *mask, const float *w,
+                                       const float *dy, float *dx, float *doffset, float *dmask,
+                                       float *dw, float *db);
 
 
 /* --------------------------------------------------------------------- roi */
-/* (issue 5: RoI pool, RoI align, position-sensitive pool and align) */
+
+/*
+ * RoI pooling, the feature extraction of two-stage detectors, with the
+ * semantics of torchvision.ops (roi_align, roi_pool, ps_roi_align,
+ * ps_roi_pool), forward and backward (gradient w.r.t. the features).
+ *
+ *   x:      (n, c, h, w) features
+ *   rois:   (num_rois, 5) float32 rows [batch_index, x1, y1, x2, y2] in image
+ *           coordinates; spatial_scale maps them onto the feature map
+ *   y:      (num_rois, out_c, pooled_h, pooled_w); out_c = c for ROI_ALIGN and
+ *           ROI_POOL, c / (pooled_h * pooled_w) for the position-sensitive ops,
+ *           where output channel k of bin (i, j) reads input channel
+ *           (k * pooled_h + i) * pooled_w + j
+ *   argmax: ROI_POOL only: (num_rois, c, pooled_h, pooled_w) int32, the index
+ *           y * w + x within its feature plane of each bin's maximum, -1 for
+ *           an empty bin
+ *
+ * ROI_ALIGN: bins of (x2 - x1) * scale / pooled_w feature pixels (at least 1
+ *   pixel per RoI side unless aligned); each bin averages a grid of bilinear
+ *   samples: sampling_ratio > 0 per side, or adaptive ceil(bin size) when
+ *   <= 0. aligned = 1 shifts the box by -0.5 pixel (torchvision aligned=True).
+ *   Samples outside [-1, h] x [-1, w] contribute 0.
+ * ROI_POOL: the box is rounded to feature pixels (round half away from
+ *   zero), bins are split with floor/ceil and clipped to the map; each bin
+ *   takes its maximum (0 for an empty bin, first maximum in row-major order).
+ * PS_ROI_ALIGN: as ROI_ALIGN with the half-pixel shift always on and no
+ *   minimum size. A zero-size RoI with adaptive sampling averages zero
+ *   samples: libclnn gives 0 where torchvision gives 0/0 = NaN.
+ * PS_ROI_POOL: average over the bin. As in torchvision's forward, bins are
+ *   clipped to [0, h-1) x [0, w-1) (the last row and column are never pooled).
+ *   The backward is the exact gradient of that forward; torchvision's
+ *   backward clips to [0, h) x [0, w) instead and so differs for bins that
+ *   reach the last row or column.
+ *
+ * Bin geometry (box scaling, rounding, bin edges, sample positions and
+ * counts) is computed in float32 in torchvision's operation order, so the
+ * same cells and samples are chosen; sums are float32 on the device and
+ * double in the host reference.
+ *
+ * RoIs partly or wholly outside the feature map are valid (outside parts
+ * read as 0 / empty bins). Invalid RoIs are rejected before anything is
+ * written (see clnn_roi_rois_check). The device ops read the RoIs back to
+ * the host to validate them and to index them per image, so each call waits
+ * for the work that produces rois.
+ *
+ * Backward passes are deterministic without atomics: each work-item owns
+ * whole planes (or channel blocks) of dx and adds the contributions of the
+ * RoIs of its image in RoI order, so the same inputs give the same bits.
+ */
+typedef enum clnn_roi_op {
+  CLNN_ROI_ALIGN = 0,    /* torchvision.ops.roi_align */
+  CLNN_ROI_POOL = 1,     /* torchvision.ops.roi_pool (max) */
+  CLNN_PS_ROI_ALIGN = 2, /* torchvision.ops.ps_roi_align */
+  CLNN_PS_ROI_POOL = 3,  /* torchvision.ops.ps_roi_pool (average) */
+  CLNN_ROI_OP_COUNT_
+} clnn_roi_op;
+
+/** Name of an op ("roi_align", "roi_pool", "ps_roi_align", "ps_roi_pool"), or NULL if out of range. */
+const char *clnn_roi_op_name(clnn_roi_op op);
+
+typedef struct clnn_roi_desc {
+  clnn_roi_op op;
+  int64_t n, c, h, w;         /* features */
+  int64_t num_rois;           /* rows of rois (>= 1) */
+  int64_t pooled_h, pooled_w; /* output bins per RoI */
+  float spatial_scale;        /* feature pixels per image pixel, finite and > 0 (e.g. 1/16) */
+  int64_t sampling_ratio;     /* align ops: samples per bin side, <= 0 = adaptive; pool ops ignore it */
+  int aligned;                /* ROI_ALIGN: 0 or 1 (half-pixel shift); the other ops ignore it */
+} clnn_roi_desc;
+
+/**
+ * A descriptor with the given sizes and torchvision's defaults:
+ * sampling_ratio = -1 (adaptive), aligned = 0.
+ */
+clnn_roi_desc clnn_roi_desc_make(clnn_roi_op op, int64_t n, int64_t c, int64_t h, int64_t w,
+                                 int64_t num_rois, int64_t pooled_h, int64_t pooled_w,
+                                 float spatial_scale);
+
+/**
+ * Validate a descriptor and give the output channel count (out_c may be
+ * NULL). Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (unknown op,
+ * sizes outside [1, 2^30], spatial_scale not finite or <= 0, aligned not 0/1,
+ * sampling_ratio above 2^15, c not divisible by pooled_h * pooled_w for the
+ * position-sensitive ops), CLNN_ERR_SIZE_OVERFLOW (a tensor over 2^31 - 1
+ * elements, or n + num_rois over 2^31 - 2).
+ */
+clnn_status clnn_roi_desc_check(const clnn_roi_desc *desc, int64_t *out_c);
+
+/**
+ * Validate RoI rows on the host (desc->num_rois rows of 5 floats). Statuses:
+ * CLNN_ERR_NULL_POINTER, those of clnn_roi_desc_check, CLNN_ERR_NOT_FINITE
+ * (a NaN or infinite value), CLNN_ERR_INVALID_VALUE (batch index not an
+ * integer in [0, n), x2 < x1 or y2 < y1, a coordinate whose scaled magnitude
+ * exceeds 2^24). The message names the first bad row.
+ */
+clnn_status clnn_roi_rois_check(const clnn_roi_desc *desc, const float *rois);
+
+/**
+ * y = roi_op(x, rois); for ROI_POOL also argmax (may be NULL when no backward
+ * follows). argmax must be NULL for the other ops. Tensors must have exactly
+ * the shapes above, belong to ctx, and y / argmax must not overlap the inputs
+ * or each other. Blocks until rois can be read (see above).
+ * Statuses: those of clnn_roi_desc_check and clnn_roi_rois_check,
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH,
+ * CLNN_ERR_ALIASING, CLNN_ERR_UNSUPPORTED (RoI align and RoI pool: the feature
+ * planes one work-item reads do not fit the context's workspace limit), CLNN_ERR_BUILD_FAILED,
+ * CLNN_ERR_HOST_OUT_OF_MEMORY, CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_roi_fwd(clnn_context *ctx, const clnn_roi_desc *desc, const clnn_tensor *x,
+                         const clnn_tensor *rois, clnn_tensor *y, clnn_tensor *argmax);
+
+/**
+ * dx = d(sum(y * dy)) / dx: the gradient w.r.t. the features, every element
+ * of dx written (zero where no RoI reaches). ROI_POOL needs the argmax of its
+ * forward (entries outside [-1, h*w) are ignored); the other ops need
+ * argmax == NULL. dx must not overlap dy, rois or argmax.
+ * Statuses: as clnn_roi_fwd.
+ */
+clnn_status clnn_roi_bwd(clnn_context *ctx, const clnn_roi_desc *desc, const clnn_tensor *dy,
+                         const clnn_tensor *rois, const clnn_tensor *argmax, clnn_tensor *dx);
+
+/** Host reference of clnn_roi_fwd (argmax: int32, ROI_POOL only, may be NULL). */
+clnn_status clnn_ref_roi_fwd(const clnn_roi_desc *desc, const float *x, const float *rois, float *y,
+                             int32_t *argmax);
+
+/** Host reference of clnn_roi_bwd (argmax: ROI_POOL only, required there). */
+clnn_status clnn_ref_roi_bwd(const clnn_roi_desc *desc, const float *dy, const float *rois,
+                             const int32_t *argmax, float *dx);
 
 
 /* ---------------------------------------------------------------- resample */
-/* (issue 6: transposed convolution, pixel shuffle/unshuffle, nearest and bilinear resize) */
+/*
+ * Raising (and lowering) resolution without learned weights, NCHW float32,
+ * with the semantics of torch.nn.functional: pixel_shuffle / pixel_unshuffle
+ * and interpolate(mode='nearest' | 'bilinear'). Every op has a backward
+ * that gathers (each input gradient sums the output gradients that read it,
+ * in a fixed order): same inputs, same bits, no atomics.
+ * (Transposed convolution, issue 6's fourth op, will join this section; it
+ * reuses the convolution backward.)
+ */
+
+/**
+ * Pixel shuffle and its inverse. The descriptor holds the shape of the op's
+ * forward input x and the factor r:
+ *   pixel_shuffle:   x (n, c, h, w) -> y (n, c/(r*r), h*r, w*r); r*r divides c.
+ *                    y[n, k, h*r + i, w*r + j] = x[n, k*r*r + i*r + j, h, w]
+ *   pixel_unshuffle: x (n, c, h, w) -> y (n, c*r*r, h/r, w/r); r divides h and w.
+ *                    the inverse permutation.
+ */
+typedef struct clnn_pixel_shuffle_desc {
+  int64_t n, c, h, w; /* the forward input's batch, channels, height, width */
+  int64_t r;          /* upscale (shuffle) or downscale (unshuffle) factor, >= 1 */
+} clnn_pixel_shuffle_desc;
+
+/**
+ * Validate a descriptor for pixel_shuffle (resp. pixel_unshuffle) and give
+ * the forward output's shape in y_dims (may be NULL). Statuses:
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (a size or r below 1 or over
+ * 2^30, r*r not dividing c, resp. r not dividing h and w),
+ * CLNN_ERR_SIZE_OVERFLOW (a tensor over 2^31 - 1 elements).
+ */
+clnn_status clnn_pixel_shuffle_desc_check(const clnn_pixel_shuffle_desc *desc, int64_t y_dims[4]);
+clnn_status clnn_pixel_unshuffle_desc_check(const clnn_pixel_shuffle_desc *desc, int64_t y_dims[4]);
+
+/**
+ * Forward: y = pixel_shuffle(x) (resp. pixel_unshuffle(x)). Backward: dx from
+ * dy, which is the inverse permutation (dx and dy have x's and y's shapes).
+ * Tensors must have exactly the shapes above, belong to ctx, and the output
+ * must not overlap the input; they stay the caller's (nothing is retained).
+ * Enqueued on the context's queue. Statuses: those of the _desc_check,
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH,
+ * CLNN_ERR_ALIASING, CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_pixel_shuffle_fwd(clnn_context *ctx, const clnn_pixel_shuffle_desc *desc,
+                                   const clnn_tensor *x, clnn_tensor *y);
+clnn_status clnn_pixel_shuffle_bwd(clnn_context *ctx, const clnn_pixel_shuffle_desc *desc,
+                                   const clnn_tensor *dy, clnn_tensor *dx);
+clnn_status clnn_pixel_unshuffle_fwd(clnn_context *ctx, const clnn_pixel_shuffle_desc *desc,
+                                     const clnn_tensor *x, clnn_tensor *y);
+clnn_status clnn_pixel_unshuffle_bwd(clnn_context *ctx, const clnn_pixel_shuffle_desc *desc,
+                                     const clnn_tensor *dy, clnn_tensor *dx);
+
+/** Host references of the four functions above (plain float arrays). */
+clnn_status clnn_ref_pixel_shuffle_fwd(const clnn_pixel_shuffle_desc *desc, const float *x, float *y);
+clnn_status clnn_ref_pixel_shuffle_bwd(const clnn_pixel_shuffle_desc *desc, const float *dy, float *dx);
+clnn_status clnn_ref_pixel_unshuffle_fwd(const clnn_pixel_shuffle_desc *desc, const float *x, float *y);
+clnn_status clnn_ref_pixel_unshuffle_bwd(const clnn_pixel_shuffle_desc *desc, const float *dy, float *dx);
+
+/** Interpolation of clnn_resize (torch.nn.functional.interpolate's mode). */
+typedef enum clnn_resize_mode {
+  CLNN_RESIZE_NEAREST = 0, /* mode='nearest' (not 'nearest-exact') */
+  CLNN_RESIZE_BILINEAR = 1 /* mode='bilinear' */
+} clnn_resize_mode;
+
+/**
+ * Resize x (n, c, h, w) to y (n, c, out_h, out_w), any sizes up or down, with
+ * PyTorch's index rules, computed as ATen 1.13 does on the CPU (float steps,
+ * double positions for bilinear), so the sampled positions and weights match
+ * torch bit for bit:
+ *  - nearest: src = min(floor(dst * s), in - 1) with the float step s =
+ *    in / out, or 1 / scale when a scale is given; out == in copies and
+ *    out == 2 * in takes dst / 2 (whatever the scale, as torch does).
+ *  - bilinear, align_corners = 1: src = dst * s with s = (in - 1) / (out - 1)
+ *    (0 when out == 1); align_corners = 0: src = max(s * (dst + 0.5) - 0.5, 0)
+ *    with s as for nearest. y blends the two neighbours in each dimension
+ *    (weights l1 = src - floor(src), l0 = 1 - l1); out == in copies.
+ * scale_h / scale_w are the scale_factor given to interpolate (0 = not
+ * given: s comes from the sizes, as with size=...). With a scale, out_h and
+ * out_w still give the output size (torch uses floor(in * scale)); align_corners
+ * = 1 ignores the scale, as torch does. align_corners must be 0 for nearest.
+ */
+typedef struct clnn_resize_desc {
+  int64_t n, c, h, w;    /* input batch, channels, height, width */
+  int64_t out_h, out_w;  /* output height and width */
+  clnn_resize_mode mode;
+  int align_corners;     /* bilinear only: 0 or 1 */
+  double scale_h, scale_w; /* 0, or the scale_factor of torch's interpolate (> 0) */
+} clnn_resize_desc;
+
+/** A descriptor with the given sizes and mode, align_corners 0, no scales. */
+clnn_resize_desc clnn_resize_desc_make(int64_t n, int64_t c, int64_t h, int64_t w, int64_t out_h,
+                                       int64_t out_w, clnn_resize_mode mode);
+
+/**
+ * Validate a descriptor. Statuses: CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_INVALID_VALUE (a size below 1 or over 2^30, unknown mode,
+ * align_corners not 0/1 or set with nearest, negative scale),
+ * CLNN_ERR_NOT_FINITE (a NaN or infinite scale), CLNN_ERR_SIZE_OVERFLOW
+ * (a tensor over 2^31 - 1 elements).
+ */
+clnn_status clnn_resize_desc_check(const clnn_resize_desc *desc);
+
+/**
+ * y = resize(x); dx = the gradient of resize for dy (y's shape), each dx
+ * element gathering the dy elements that read it. Tensors must have exactly
+ * the shapes above, belong to ctx, and the output must not overlap the
+ * input. The sampling tables are computed on the host per call and travel
+ * in a small buffer of their own, released once the kernels are done.
+ * The tensors stay the caller's; nothing is retained after the call.
+ * Statuses: those of clnn_resize_desc_check, CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
+ * CLNN_ERR_SIZE_OVERFLOW (tables too large for one buffer or 32-bit
+ * indices), CLNN_ERR_HOST_OUT_OF_MEMORY, CLNN_ERR_DEVICE_OUT_OF_MEMORY,
+ * CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_resize_fwd(clnn_context *ctx, const clnn_resize_desc *desc, const clnn_tensor *x,
+                            clnn_tensor *y);
+clnn_status clnn_resize_bwd(clnn_context *ctx, const clnn_resize_desc *desc, const clnn_tensor *dy,
+                            clnn_tensor *dx);
+
+/** Host references of clnn_resize_fwd / clnn_resize_bwd (double accumulation). */
+clnn_status clnn_ref_resize_fwd(const clnn_resize_desc *desc, const float *x, float *y);
+clnn_status clnn_ref_resize_bwd(const clnn_resize_desc *desc, const float *dy, float *dx);
+
+/* (transposed convolution: to come, built on the convolution backward) */
 
 
 /* ------------------------------------------------------------------- optim */
@@ -504,31 +880,609 @@ clnn_status clnn_ref_conv2d_bwd_bias(const clnn_conv2d_desc *desc, const float *
 
 
 /* --------------------------------------------------------------------- act */
-/* (issue 8: activation ops, forward and backward) */
+
+/*
+ * Activation layers, forward and backward, on NCHW float32 tensors.
+ *
+ * Plain form (gate = CLNN_GATE_NONE): y = f(x) element by element, with f one
+ * of clnn_activation (alpha: LeakyReLU's negative slope, ELU's alpha).
+ *
+ * Gated forms split x along the channel axis into a = x[:, :c/2] and
+ * b = x[:, c/2:] and give y of c/2 channels:
+ *   CLNN_GATE_FIRST:  y = f(a) * b   SwiGLU with CLNN_ACT_SILU, GeGLU with
+ *                                    CLNN_ACT_GELU (or GELU_TANH), as in
+ *                                    `a, b = x.chunk(2, 1); F.silu(a) * b`
+ *   CLNN_GATE_SECOND: y = a * f(b)   PyTorch's F.glu(x, 1) with CLNN_ACT_SIGMOID
+ *
+ * Shapes: x is (n, c, h, w); y and dy are (n, c, h, w), or (n, c/2, h, w)
+ * when gated; dx has x's shape. For outputs of fully connected layers a
+ * tensor may also be (n, c) when h == w == 1, or (n, c, h) when w == 1.
+ *
+ * NaN propagates as in PyTorch: f(NaN) is NaN for every f; the backward of
+ * the piecewise functions at NaN takes PyTorch's branch (see kernels/common.h).
+ */
+typedef enum clnn_act_gate {
+  CLNN_GATE_NONE = 0,
+  CLNN_GATE_FIRST = 1,
+  CLNN_GATE_SECOND = 2,
+  CLNN_GATE_COUNT_
+} clnn_act_gate;
+
+typedef struct clnn_act_desc {
+  int64_t n, c, h, w; /* input batch, channels (even when gated), height, width */
+  clnn_activation act;
+  float alpha;        /* LEAKY_RELU slope, ELU alpha; must be finite */
+  clnn_act_gate gate;
+} clnn_act_desc;
+
+/** A plain (ungated) descriptor; alpha is 0.01 for LEAKY_RELU, 1 for ELU, else 0. */
+clnn_act_desc clnn_act_desc_make(int64_t n, int64_t c, int64_t h, int64_t w, clnn_activation act);
+
+/** SwiGLU: gate CLNN_GATE_FIRST with SiLU. c is the input's channel count (even). */
+clnn_act_desc clnn_act_desc_swiglu(int64_t n, int64_t c, int64_t h, int64_t w);
+
+/** GeGLU: gate CLNN_GATE_FIRST with the erf form of GELU. */
+clnn_act_desc clnn_act_desc_geglu(int64_t n, int64_t c, int64_t h, int64_t w);
+
+/**
+ * Validate a descriptor; *out_c (may be NULL) receives y's channel count.
+ * Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (non-positive or
+ * over 2^30 sizes, unknown act or gate, odd c when gated),
+ * CLNN_ERR_NOT_FINITE (alpha NaN or infinite), CLNN_ERR_SIZE_OVERFLOW (a
+ * tensor over 2^31 - 1 elements).
+ */
+clnn_status clnn_act_desc_check(const clnn_act_desc *desc, int64_t *out_c);
+
+/**
+ * y = f(x) (or the gated form). Ungated, y may be x itself (same buffer and
+ * offset: in place); any other overlap is CLNN_ERR_ALIASING.
+ * Statuses: those of clnn_act_desc_check, CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
+ * CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_act_fwd(clnn_context *ctx, const clnn_act_desc *desc, const clnn_tensor *x,
+                         clnn_tensor *y);
+
+/**
+ * dx = dL/dx given x (the forward's input) and dy = dL/dy. Ungated,
+ * dx = dy * f'(x) and dx may be dy itself (in place); gated,
+ * dx = [dy * f'(a) * b, dy * f(a)] (GATE_FIRST). Statuses: as clnn_act_fwd.
+ */
+clnn_status clnn_act_bwd(clnn_context *ctx, const clnn_act_desc *desc, const clnn_tensor *x,
+                         const clnn_tensor *dy, clnn_tensor *dx);
+
+/** Host references of clnn_act_fwd / clnn_act_bwd on plain arrays (computed in double). */
+clnn_status clnn_ref_act_fwd(const clnn_act_desc *desc, const float *x, float *y);
+clnn_status clnn_ref_act_bwd(const clnn_act_desc *desc, const float *x, const float *dy, float *dx);
 
 
 /* -------------------------------------------------------------------- norm */
-/* (issue 8: batch norm) */
+
+/*
+ * Batch normalisation over (n, c, h, w): per channel, the statistics run over
+ * the n * h * w values of that channel (PyTorch's BatchNorm1d/2d).
+ *
+ *   training:   y = act(gamma * (x - mean_B) / sqrt(var_B + eps) + beta) with
+ *               the batch mean and biased variance; the running statistics
+ *               (optional) take one step:
+ *                 r <- (1 - m) r + m * stat   (stat: mean_B, and the unbiased
+ *                                              variance var_B * M / (M - 1))
+ *               with m = momentum, or m = 1 / num_batches_tracked after its
+ *               increment when cumulative (PyTorch's momentum=None: the
+ *               running stats are the plain average over all batches seen).
+ *   inference:  y = act(gamma * (x - running_mean) / sqrt(running_var + eps) + beta)
+ *
+ * M = n * h * w. affine = 0 means gamma = 1 and beta = 0 (pass NULL). act is
+ * an optional fused activation (CLNN_ACT_IDENTITY for none; BN + SiLU is
+ * EfficientNet's pattern); the backward recomputes the pre-activation.
+ * Statistics are reduced in two levels with a fixed order (per chunk of a
+ * plane with a shifted two-pass sum, then Chan's pairwise combination per
+ * channel): the variance is right for inputs with a large mean (1e4 + N(0,1)),
+ * and results are bit-identical from run to run. No float atomics.
+ *
+ * Shapes: x, y, dy, dx (n, c, h, w), or (n, c, h) when w == 1, or (n, c)
+ * when h == w == 1; every per-channel tensor (gamma, beta, running_mean,
+ * running_var, save_mean, save_invstd, dgamma, dbeta) is (c).
+ */
+typedef struct clnn_batchnorm_desc {
+  int64_t n, c, h, w;
+  float eps;           /* added to the variance; finite, >= 0 */
+  float momentum;      /* running-stat factor in [0, 1] (ignored when cumulative) */
+  int cumulative;      /* 1: momentum = None, factor 1 / num_batches_tracked */
+  int affine;          /* 1: gamma and beta are used (and their gradients exist) */
+  clnn_activation act; /* fused activation after the affine transform */
+  float act_alpha;
+} clnn_batchnorm_desc;
+
+/** Defaults as PyTorch's: eps 1e-5, momentum 0.1, not cumulative, affine, no activation. */
+clnn_batchnorm_desc clnn_batchnorm_desc_make(int64_t n, int64_t c, int64_t h, int64_t w);
+
+/**
+ * Validate a descriptor. Statuses: CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_INVALID_VALUE (sizes outside [1, 2^30], eps < 0, momentum outside
+ * [0, 1], unknown act), CLNN_ERR_NOT_FINITE (eps, momentum or act_alpha NaN or
+ * infinite), CLNN_ERR_SIZE_OVERFLOW (over 2^31 - 1 elements).
+ */
+clnn_status clnn_batchnorm_desc_check(const clnn_batchnorm_desc *desc);
+
+/**
+ * Training-mode forward. gamma, beta: (c), required when desc->affine, else
+ * NULL. save_mean / save_invstd (both or neither): receive the batch mean and
+ * 1 / sqrt(var_B + eps), which clnn_batchnorm_bwd needs. running_mean /
+ * running_var (both or neither) are read and updated in place.
+ * num_batches_tracked: a host counter, incremented by one when the call
+ * succeeds (may be NULL unless desc->cumulative and running stats are given).
+ * Needs M > 1 (CLNN_ERR_INVALID_VALUE otherwise, as PyTorch). y must not
+ * overlap any input. Statuses: those of clnn_batchnorm_desc_check,
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (a tensor given that the
+ * descriptor excludes, one of a pair missing), CLNN_ERR_SHAPE_MISMATCH,
+ * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING, CLNN_ERR_BUILD_FAILED,
+ * CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_batchnorm_fwd_training(clnn_context *ctx, const clnn_batchnorm_desc *desc,
+                                        const clnn_tensor *x, const clnn_tensor *gamma,
+                                        const clnn_tensor *beta, clnn_tensor *y,
+                                        clnn_tensor *save_mean, clnn_tensor *save_invstd,
+                                        clnn_tensor *running_mean, clnn_tensor *running_var,
+                                        int64_t *num_batches_tracked);
+
+/**
+ * Inference-mode forward with the running statistics (required). y may be x
+ * itself (in place). Statuses: as clnn_batchnorm_fwd_training.
+ */
+clnn_status clnn_batchnorm_fwd_inference(clnn_context *ctx, const clnn_batchnorm_desc *desc,
+                                         const clnn_tensor *x, const clnn_tensor *gamma,
+                                         const clnn_tensor *beta, const clnn_tensor *running_mean,
+                                         const clnn_tensor *running_var, clnn_tensor *y);
+
+/**
+ * Training-mode backward: from x, dy and the forward's save_mean and
+ * save_invstd, dx (may be NULL), and when desc->affine dgamma and dbeta
+ * (either may be NULL; both NULL when not affine). beta is needed only with
+ * a fused activation (to recompute its input); pass it whenever affine.
+ * At least one output. save_mean must be what the training forward saved
+ * for this x: the backward re-centres its sums on x's own batch mean (one
+ * more sum in the same pass), so the gradients stay accurate when
+ * |mean| >> std. With a fused activation, the activation's input is
+ * recomputed from the saved float mean: relative error about
+ * ulp(mean) / std (5e-4 for 1e4 + N(0,1) inputs, 1e-7 for centred ones).
+ * Statuses: as clnn_batchnorm_fwd_training.
+ */
+clnn_status clnn_batchnorm_bwd(clnn_context *ctx, const clnn_batchnorm_desc *desc,
+                               const clnn_tensor *x, const clnn_tensor *dy, const clnn_tensor *gamma,
+                               const clnn_tensor *beta, const clnn_tensor *save_mean,
+                               const clnn_tensor *save_invstd, clnn_tensor *dx, clnn_tensor *dgamma,
+                               clnn_tensor *dbeta);
+
+/**
+ * Backward of the inference-mode forward (frozen statistics, e.g. fine-tuning
+ * with BN in eval mode): dx = dy' * gamma / sqrt(running_var + eps),
+ * dgamma = sum dy' * xhat, dbeta = sum dy' (dy' = dy through the activation).
+ * Outputs as clnn_batchnorm_bwd. Statuses: as clnn_batchnorm_fwd_training.
+ */
+clnn_status clnn_batchnorm_bwd_inference(clnn_context *ctx, const clnn_batchnorm_desc *desc,
+                                         const clnn_tensor *x, const clnn_tensor *dy,
+                                         const clnn_tensor *gamma, const clnn_tensor *beta,
+                                         const clnn_tensor *running_mean,
+                                         const clnn_tensor *running_var, clnn_tensor *dx,
+                                         clnn_tensor *dgamma, clnn_tensor *dbeta);
+
+/**
+ * Host references (double accumulation, the exact two-pass statistics), same
+ * arguments as plain arrays; NULL where the device op takes NULL.
+ */
+clnn_status clnn_ref_batchnorm_fwd_training(const clnn_batchnorm_desc *desc, const float *x,
+                                            const float *gamma, const float *beta, float *y,
+                                            float *save_mean, float *save_invstd,
+                                            float *running_mean, float *running_var,
+                                            int64_t *num_batches_tracked);
+clnn_status clnn_ref_batchnorm_fwd_inference(const clnn_batchnorm_desc *desc, const float *x,
+                                             const float *gamma, const float *beta,
+                                             const float *running_mean, const float *running_var,
+                                             float *y);
+clnn_status clnn_ref_batchnorm_bwd(const clnn_batchnorm_desc *desc, const float *x, const float *dy,
+                                   const float *gamma, const float *beta, const float *save_mean,
+                                   const float *save_invstd, float *dx, float *dgamma, float *dbeta);
+clnn_status clnn_ref_batchnorm_bwd_inference(const clnn_batchnorm_desc *desc, const float *x,
+                                             const float *dy, const float *gamma, const float *beta,
+                                             const float *running_mean, const float *running_var,
+                                             float *dx, float *dgamma, float *dbeta);
 
 
 /* -------------------------------------------------------------------- pool */
-/* (issue 8: max / average / global average pooling) */
+
+/*
+ * 2-D pooling over NCHW float32, with PyTorch's semantics (max_pool2d with
+ * return_indices, avg_pool2d):
+ *   x: (n, c, h, w)   y: (n, c, out_h, out_w)   indices: int32, like y
+ *   out = floor((in + 2*pad - kernel) / stride) + 1, or with ceil_mode the
+ *   ceiling, less one when the last window would start in the right or
+ *   bottom padding. pad <= kernel / 2.
+ * MAX: y is the window's maximum over the input positions it covers
+ *   (padding never wins); a NaN in the window wins (the last one); ties keep
+ *   the first position in row-major order. indices[o] = iy * w + ix, the
+ *   position within the plane (as PyTorch's return_indices).
+ * AVG: the sum of the covered inputs divided by the window's area including
+ *   the padding (count_include_pad, PyTorch's default; with ceil_mode the
+ *   area stops at the padded edge), AVG_EXCLUDE_PAD by the number of
+ *   covered inputs; divisor > 0 replaces either (divisor_override).
+ * Global average pooling is the AVG case with kernel = (h, w) and no padding
+ * (clnn_pool2d_desc_global); it runs as a plane reduction. When out_h ==
+ * out_w == 1, y, indices and dy may also be (n, c).
+ * The backward gathers: each dx element sums, in a fixed order, the dy of
+ * the outputs that chose it (MAX: indices[o] equals its position) or cover
+ * it (AVG: dy / divisor). Same inputs, same bits; no atomics.
+ */
+typedef enum clnn_pool_mode {
+  CLNN_POOL_MAX = 0,
+  CLNN_POOL_AVG = 1,             /* count_include_pad = True */
+  CLNN_POOL_AVG_EXCLUDE_PAD = 2, /* count_include_pad = False */
+  CLNN_POOL_MODE_COUNT_
+} clnn_pool_mode;
+
+typedef struct clnn_pool2d_desc {
+  int64_t n, c, h, w;
+  int64_t kh, kw;
+  int64_t stride_h, stride_w;
+  int64_t pad_h, pad_w;
+  clnn_pool_mode mode;
+  int ceil_mode;   /* 1: ceiling in the output size */
+  int64_t divisor; /* AVG only: > 0 overrides the divisor; 0: none */
+} clnn_pool2d_desc;
+
+/** A descriptor with the given kernel, stride = kernel (PyTorch's default), no padding. */
+clnn_pool2d_desc clnn_pool2d_desc_make(int64_t n, int64_t c, int64_t h, int64_t w, clnn_pool_mode mode,
+                                       int64_t kh, int64_t kw);
+
+/** Global average pooling of (n, c, h, w) to (n, c, 1, 1). */
+clnn_pool2d_desc clnn_pool2d_desc_global(int64_t n, int64_t c, int64_t h, int64_t w);
+
+/**
+ * Validate a descriptor and compute the output size (out_h / out_w may be
+ * NULL). Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (sizes
+ * outside [1, 2^30], negative padding, pad > kernel / 2, unknown mode,
+ * negative divisor or a divisor with MAX), CLNN_ERR_SHAPE_MISMATCH (no output
+ * position: the kernel is larger than the padded input),
+ * CLNN_ERR_SIZE_OVERFLOW (a tensor over 2^31 - 1 elements).
+ */
+clnn_status clnn_pool2d_desc_check(const clnn_pool2d_desc *desc, int64_t *out_h, int64_t *out_w);
+
+/**
+ * Forward pooling. indices (int32) is optional with MAX (NULL when no
+ * backward follows) and must be NULL with AVG. y and indices must not
+ * overlap x or each other. Statuses: those of clnn_pool2d_desc_check,
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (indices with AVG, wrong
+ * dtype), CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH,
+ * CLNN_ERR_ALIASING, CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_pool2d_fwd(clnn_context *ctx, const clnn_pool2d_desc *desc, const clnn_tensor *x,
+                            clnn_tensor *y, clnn_tensor *indices);
+
+/**
+ * dx from dy (and, for MAX, the indices the forward wrote; required). Every
+ * element of dx is written (zero where no output depends on it). An index
+ * that does not name a position of its own window adds nothing. Statuses:
+ * as clnn_pool2d_fwd.
+ */
+clnn_status clnn_pool2d_bwd(clnn_context *ctx, const clnn_pool2d_desc *desc, const clnn_tensor *dy,
+                            const clnn_tensor *indices, clnn_tensor *dx);
+
+/** Host references (indices as int32_t; NULL where the device op allows NULL). */
+clnn_status clnn_ref_pool2d_fwd(const clnn_pool2d_desc *desc, const float *x, float *y, int32_t *indices);
+clnn_status clnn_ref_pool2d_bwd(const clnn_pool2d_desc *desc, const float *dy, const int32_t *indices,
+                                float *dx);
 
 
 /* ------------------------------------------------------------------ linear */
-/* (issue 8: fully connected layer) */
 
+/**
+ * Fully connected layer: y = act(x W^T + b), the GEMM running on the
+ * context's engine (own register-tiled kernels on CPU devices, CLBlast
+ * elsewhere; see clnn_gemm_engine).
+ *   x: n rows of in_features     w: (out_features, in_features)
+ *   b: (out_features) or NULL    y: n rows of out_features
+ * x, dx, y and dy are tensors whose first dimension is n and whose remaining
+ * dimensions multiply to the feature count, so (n, c) and (n, c, 1, 1)
+ * (a global-average-pooled activation) are both accepted.
+ * act/act_alpha: activation fused after the bias in the forward pass; the
+ * backward functions ignore them (apply the activation's backward first).
+ */
+typedef struct clnn_linear_desc {
+  int64_t n;            /* rows (batch) */
+  int64_t in_features;  /* columns of x and w */
+  int64_t out_features; /* rows of w, columns of y */
+  clnn_activation act;
+  float act_alpha;
+} clnn_linear_desc;
+
+/** A descriptor with the given sizes and no activation. */
+clnn_linear_desc clnn_linear_desc_make(int64_t n, int64_t in_features, int64_t out_features);
+
+/**
+ * Validate a descriptor. Statuses: CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_INVALID_VALUE (a size outside [1, 2^30], unknown activation),
+ * CLNN_ERR_SIZE_OVERFLOW (a tensor over 2^31 - 1 elements).
+ */
+clnn_status clnn_linear_desc_check(const clnn_linear_desc *desc);
+
+/**
+ * y = act(x W^T + b). b may be NULL. y must not overlap x, w or b.
+ * Statuses: those of clnn_linear_desc_check, CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
+ * CLNN_ERR_UNSUPPORTED (the workspace limit cannot hold 32 columns of a
+ * packed GEMM operand; wider operands are packed in chunks of columns),
+ * CLNN_ERR_BUILD_FAILED, CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL, CLNN_ERR_BLAS.
+ */
+clnn_status clnn_linear_fwd(clnn_context *ctx, const clnn_linear_desc *desc, const clnn_tensor *x,
+                            const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y);
+
+/**
+ * dx = dy W (the gradient with respect to the input; overwritten).
+ * dx must not overlap dy or w. Statuses: as clnn_linear_fwd.
+ */
+clnn_status clnn_linear_bwd_data(clnn_context *ctx, const clnn_linear_desc *desc,
+                                 const clnn_tensor *dy, const clnn_tensor *w, clnn_tensor *dx);
+
+/**
+ * Weight and bias gradients: dw = dy^T x and db = sum over rows of dy.
+ * accumulate = 0 overwrites dw and db; 1 adds to what they hold (gradient
+ * accumulation over micro-batches). Either dw or db may be NULL (not both).
+ * The sums run in a fixed order: same inputs, same bits.
+ * Statuses: as clnn_linear_fwd, CLNN_ERR_INVALID_VALUE (accumulate not 0/1).
+ */
+clnn_status clnn_linear_bwd_weights(clnn_context *ctx, const clnn_linear_desc *desc,
+                                    const clnn_tensor *x, const clnn_tensor *dy, clnn_tensor *dw,
+                                    clnn_tensor *db, int accumulate);
+
+/** Host references of the three linear passes (b, dw or db may be NULL as above). */
+clnn_status clnn_ref_linear_fwd(const clnn_linear_desc *desc, const float *x, const float *w,
+                                const float *b, float *y);
+clnn_status clnn_ref_linear_bwd_data(const clnn_linear_desc *desc, const float *dy, const float *w,
+                                     float *dx);
+clnn_status clnn_ref_linear_bwd_weights(const clnn_linear_desc *desc, const float *x,
+                                        const float *dy, float *dw, float *db, int accumulate);
 
 /* ----------------------------------------------------------------- eltwise */
-/* (issue 8: add, broadcast multiply, scale) */
 
+/*
+ * Element-wise ops on float32 tensors: add (residual connections),
+ * multiply with broadcast (squeeze-excitation scaling), scale; each with its
+ * backward. Sizes come from the tensors. Outputs may be the very same memory
+ * as an input of the same shape (in place: same buffer, same offset); any
+ * other overlap is CLNN_ERR_ALIASING. Scale factors must be finite
+ * (CLNN_ERR_NOT_FINITE). Reductions (the gradients of broadcast factors)
+ * run in a fixed order, without atomics: same inputs, same bits.
+ * Common statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_SHAPE_MISMATCH,
+ * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_INVALID_VALUE (not float32),
+ * CLNN_ERR_SIZE_OVERFLOW (over 2^31 - 1 elements), CLNN_ERR_ALIASING,
+ * CLNN_ERR_NOT_FINITE, CLNN_ERR_DEVICE_OUT_OF_MEMORY (the reductions' chunk
+ * sums live in the workspace), CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
+ */
+
+/** y = alpha * a + beta * b; a, b and y of one shape. */
+clnn_status clnn_eltwise_add(clnn_context *ctx, float alpha, const clnn_tensor *a, float beta,
+                             const clnn_tensor *b, clnn_tensor *y);
+
+/** Backward of clnn_eltwise_add: da = alpha * dy, db = beta * dy; da or db may be NULL (not both). */
+clnn_status clnn_eltwise_add_bwd(clnn_context *ctx, float alpha, float beta, const clnn_tensor *dy,
+                                 clnn_tensor *da, clnn_tensor *db);
+
+/**
+ * y = x * s with s broadcast: s has the rank of x, its leading dimensions
+ * equal x's and its trailing ones are 1. s (N, C, 1, 1) scales each channel
+ * of each image of x (N, C, H, W) (squeeze-excitation); s of x's shape is a
+ * plain element-wise product; s (N, 1, 1, 1) scales whole images.
+ */
+clnn_status clnn_eltwise_mul(clnn_context *ctx, const clnn_tensor *x, const clnn_tensor *s,
+                             clnn_tensor *y);
+
+/**
+ * Backward of clnn_eltwise_mul: dx = dy * s and ds = dy * x summed over the
+ * broadcast (trailing) dimensions, in a fixed order. dx or ds may be NULL
+ * (not both); x is only read when ds is wanted (it may then be NULL otherwise).
+ */
+clnn_status clnn_eltwise_mul_bwd(clnn_context *ctx, const clnn_tensor *x, const clnn_tensor *s,
+                                 const clnn_tensor *dy, clnn_tensor *dx, clnn_tensor *ds);
+
+/** y = alpha * x. */
+clnn_status clnn_eltwise_scale(clnn_context *ctx, float alpha, const clnn_tensor *x, clnn_tensor *y);
+
+/**
+ * Backward of clnn_eltwise_scale: dx = alpha * dy, and when dalpha (a
+ * one-element tensor) is given, dalpha = sum(dy * x) in a fixed order (for a
+ * learned scale such as LayerScale). dx or dalpha may be NULL (not both); x
+ * is only read for dalpha.
+ */
+clnn_status clnn_eltwise_scale_bwd(clnn_context *ctx, float alpha, const clnn_tensor *x,
+                                   const clnn_tensor *dy, clnn_tensor *dx, clnn_tensor *dalpha);
+
+/*
+ * Host references. n: elements; for mul, x is viewed as (outer, inner) and s
+ * as (outer): outer = the number of elements of s, inner = numel(x) / outer.
+ * Optional outputs may be NULL as in the device functions. Statuses:
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (a size outside
+ * [1, 2^31 - 1]), CLNN_ERR_SIZE_OVERFLOW, CLNN_ERR_NOT_FINITE,
+ * CLNN_ERR_HOST_OUT_OF_MEMORY.
+ */
+clnn_status clnn_ref_eltwise_add(int64_t n, float alpha, const float *a, float beta, const float *b,
+                                 float *y);
+clnn_status clnn_ref_eltwise_add_bwd(int64_t n, float alpha, float beta, const float *dy, float *da,
+                                     float *db);
+clnn_status clnn_ref_eltwise_mul(int64_t outer, int64_t inner, const float *x, const float *s,
+                                 float *y);
+clnn_status clnn_ref_eltwise_mul_bwd(int64_t outer, int64_t inner, const float *x, const float *s,
+                                     const float *dy, float *dx, float *ds);
+clnn_status clnn_ref_eltwise_scale(int64_t n, float alpha, const float *x, float *y);
+clnn_status clnn_ref_eltwise_scale_bwd(int64_t n, float alpha, const float *x, const float *dy,
+                                       float *dx, float *dalpha);
 
 /* -------------------------------------------------------------------- loss */
-/* (issue 8: softmax cross-entropy, InfoNCE / NT-Xent, soft accuracy) */
 
+/*
+ * Losses compute the scalar loss and its gradient in one call; the loss goes
+ * to a one-element float32 tensor on the device. Every reduction (the mean
+ * over rows, softmax sums) runs in a fixed order without atomics: same
+ * inputs, same bits. Softmaxes subtract the row maximum (log-sum-exp), so
+ * logits of magnitude 1e4 give finite losses and gradients.
+ */
+
+/**
+ * Classification losses over class logits with int32 labels.
+ *   logits: (n, classes) or (n, classes, d1, d2, ...) with inner = d1*d2*...
+ *           (per-pixel classification, as PyTorch's cross_entropy)
+ *   labels: (n) or (n, d1, d2, ...), int32 in [0, classes) or ignore_index
+ * A position whose label is ignore_index adds no loss and gets a zero
+ * gradient, and the mean is over the other positions (all ignored: the loss
+ * is NaN, as in PyTorch). A label outside [0, classes) that is not
+ * ignore_index cannot be detected before the device runs: it makes that
+ * position's gradient row and the loss NaN (the host reference returns
+ * CLNN_ERR_INVALID_VALUE instead).
+ */
+typedef struct clnn_loss_class_desc {
+  int64_t n;             /* batch */
+  int64_t classes;       /* number of classes (>= 1) */
+  int64_t inner;         /* positions per sample: 1 for plain classification */
+  float label_smoothing; /* cross-entropy only, in [0, 1]: target (1 - e) one-hot + e / classes */
+  int32_t ignore_index;  /* label value to skip (default -100, as PyTorch) */
+  float grad_scale;      /* the gradient is multiplied by this (upstream gradient; default 1) */
+} clnn_loss_class_desc;
+
+/** Defaults: inner 1, no smoothing, ignore_index -100, grad_scale 1. */
+clnn_loss_class_desc clnn_loss_class_desc_make(int64_t n, int64_t classes);
+
+/**
+ * Validate a descriptor. Statuses: CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_INVALID_VALUE (a size outside [1, 2^30], label_smoothing outside
+ * [0, 1]), CLNN_ERR_NOT_FINITE (NaN or infinite smoothing or grad_scale),
+ * CLNN_ERR_SIZE_OVERFLOW.
+ */
+clnn_status clnn_loss_class_desc_check(const clnn_loss_class_desc *desc);
+
+/**
+ * Softmax cross-entropy with mean reduction, as PyTorch's
+ * cross_entropy(logits, labels, label_smoothing=e, ignore_index=..):
+ *   loss = mean_i [ logsumexp(z_i) - sum_k q_ik z_ik ],
+ *   q_ik = (1 - e) [k == y_i] + e / classes
+ *   dlogits_ik = grad_scale * (softmax(z_i)_k - q_ik) / count
+ * with i over the positions whose label is not ignored (count of them).
+ * loss: one-element tensor. dlogits: logits' shape, or NULL for the loss
+ * alone. Outputs must not overlap the inputs. A NaN logit makes its
+ * position's gradient row and the loss NaN.
+ * Statuses: those of clnn_loss_class_desc_check, CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
+ * CLNN_ERR_INVALID_VALUE (wrong dtype), CLNN_ERR_DEVICE_OUT_OF_MEMORY,
+ * CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_loss_xent(clnn_context *ctx, const clnn_loss_class_desc *desc,
+                           const clnn_tensor *logits, const clnn_tensor *labels, clnn_tensor *loss,
+                           clnn_tensor *dlogits);
+
+/**
+ * Soft accuracy, the smooth surrogate of accuracy:
+ *   loss = 1 - mean_i softmax(z_i)[y_i]
+ *   dlogits_ik = -grad_scale * p_iy ([k == y_i] - p_ik) / count
+ * Arguments and statuses as clnn_loss_xent; label_smoothing must be 0.
+ */
+clnn_status clnn_loss_soft_accuracy(clnn_context *ctx, const clnn_loss_class_desc *desc,
+                                    const clnn_tensor *logits, const clnn_tensor *labels,
+                                    clnn_tensor *loss, clnn_tensor *dlogits);
+
+/** Which contrastive loss clnn_loss_infonce computes. */
+typedef enum clnn_infonce_variant {
+  /* SimCLR's NT-Xent (Chen et al. 2020): the 2n embeddings of both views
+   * together; anchor i's positive is its other view, its negatives the
+   * other 2n - 2 embeddings of both views; mean over all 2n anchors. */
+  CLNN_INFONCE_NT_XENT = 0,
+  /* Symmetric cross-view InfoNCE (CLIP): logits u1 u2^T / t, cross-entropy
+   * with the diagonal as target over rows and over columns, averaged:
+   * negatives come from the other view only. */
+  CLNN_INFONCE_CROSS_VIEW = 1
+} clnn_infonce_variant;
+
+/**
+ * Contrastive loss of two views z1, z2 (n, dim), row i of z1 and of z2 being
+ * a positive pair (the diagonal of the cross-similarity matrix). Rows are
+ * L2-normalised as u = z / max(|z|, eps) (PyTorch's F.normalize), the
+ * similarities are u_i . u_j / temperature. For CLNN_INFONCE_NT_XENT:
+ *   l_i = -log( exp(s(i, p(i))) / sum_{k != i} exp(s(i, k)) ), i < 2n
+ *   loss = mean_i l_i
+ * which equals PyTorch's
+ *   u = F.normalize(cat([z1, z2]), dim=1); s = u @ u.T / t
+ *   s.fill_diagonal_(-inf); labels = cat([arange(n) + n, arange(n)])
+ *   loss = F.cross_entropy(s, labels)
+ */
+typedef struct clnn_loss_infonce_desc {
+  int64_t n;          /* pairs (>= 1; NT-Xent needs n >= 1, cross-view n >= 1) */
+  int64_t dim;        /* embedding size */
+  float temperature;  /* > 0, e.g. 0.1 or 0.5 */
+  float eps;          /* normalisation floor, default 1e-12 */
+  clnn_infonce_variant variant;
+  float grad_scale;   /* the gradients are multiplied by this (default 1) */
+} clnn_loss_infonce_desc;
+
+/** Defaults: NT-Xent, eps 1e-12, grad_scale 1. */
+clnn_loss_infonce_desc clnn_loss_infonce_desc_make(int64_t n, int64_t dim, float temperature);
+
+/**
+ * Validate a descriptor. Statuses: CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_INVALID_VALUE (size outside [1, 2^30], temperature or eps not
+ * positive, unknown variant), CLNN_ERR_NOT_FINITE, CLNN_ERR_SIZE_OVERFLOW.
+ */
+clnn_status clnn_loss_infonce_desc_check(const clnn_loss_infonce_desc *desc);
+
+/**
+ * The loss into a one-element tensor and, unless both are NULL, the
+ * gradients dz1, dz2 (n, dim) (one of them may be NULL). The similarity
+ * matrix, 2n x 2n for NT-Xent and n x n for the cross-view form, lives in
+ * the workspace, in blocks of rows when it does not fit the context's
+ * workspace limit (recomputed for the backward; the results stay
+ * deterministic for a given limit, and for NT-Xent independent of it).
+ * Statuses: as clnn_loss_xent, CLNN_ERR_UNSUPPORTED (the workspace limit is
+ * too small for the normalised embeddings plus 8 rows of similarities).
+ */
+clnn_status clnn_loss_infonce(clnn_context *ctx, const clnn_loss_infonce_desc *desc,
+                              const clnn_tensor *z1, const clnn_tensor *z2, clnn_tensor *loss,
+                              clnn_tensor *dz1, clnn_tensor *dz2);
+
+/** Host references: *loss gets the loss; gradient outputs may be NULL. */
+clnn_status clnn_ref_loss_xent(const clnn_loss_class_desc *desc, const float *logits,
+                               const int32_t *labels, float *loss, float *dlogits);
+clnn_status clnn_ref_loss_soft_accuracy(const clnn_loss_class_desc *desc, const float *logits,
+                                        const int32_t *labels, float *loss, float *dlogits);
+clnn_status clnn_ref_loss_infonce(const clnn_loss_infonce_desc *desc, const float *z1,
+                                  const float *z2, float *loss, float *dz1, float *dz2);
 
 /* ---------------------------------------------------------- receptive field */
-/* (issue 8: clnn_receptive_field) */
+
+/** One layer of a stack: a convolution or pooling window (square or along one axis). */
+typedef struct clnn_rf_layer {
+  int64_t kernel;   /* >= 1 */
+  int64_t stride;   /* >= 1 */
+  int64_t padding;  /* >= 0 */
+  int64_t dilation; /* >= 1; the effective kernel is dilation * (kernel - 1) + 1 */
+} clnn_rf_layer;
+
+/** The receptive field after a layer, in input pixels. */
+typedef struct clnn_rf_info {
+  int64_t size;  /* receptive field size r: input pixels one output sees */
+  int64_t jump;  /* distance in input pixels between neighbouring outputs */
+  double start;  /* centre of the first output's field, in input pixel indices
+                    (pixel i spans [i - 0.5, i + 0.5]); negative when it
+                    hangs over the padding */
+} clnn_rf_info;
+
+/**
+ * Walk a stack of count layers from the input: r_0 = 1, j_0 = 1, start_0 = 0,
+ *   k_eff = dilation (kernel - 1) + 1
+ *   r_out = r_in + (k_eff - 1) j_in,   j_out = j_in stride,
+ *   start_out = start_in + ((k_eff - 1) / 2 - padding) j_in.
+ * *out gets the last layer's field; per_layer (count entries) may be NULL,
+ * else it gets the field after every layer. Pure host arithmetic.
+ * Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (count < 1, a
+ * field out of range), CLNN_ERR_SIZE_OVERFLOW (r or j past 2^62).
+ */
+clnn_status clnn_receptive_field(const clnn_rf_layer *layers, int count, clnn_rf_info *per_layer,
+                                 clnn_rf_info *out);
 
 
 #ifdef __cplusplus

@@ -103,7 +103,17 @@ static clnn_status gemm_clblast(clnn_context *ctx, const clnn_gemm_job *j, const
   for (int64_t i2 = 0; i2 < j->nb2; i2++) {
     cl_event ev = NULL;
     cl_event *evp = ctx->profiling ? &ev : NULL;
-    CLBlastStatusCode code = CLBlastSgemmStridedBatched(
+    CLBlastStatusCode code;
+    if (j->nb1 == 1) {
+      /* CLBlast's batched call rejects zero strides (status -1017) even for one batch. */
+      code = CLBlastSgemm(CLBlastLayoutRowMajor, ta, CLBlastTransposeNo, (size_t)j->m, (size_t)j->n,
+                          (size_t)j->k, j->alpha, j->a, j->a_off + (size_t)(i2 * j->a_s2), (size_t)j->lda, j->b,
+                          j->b_off + (size_t)(i2 * j->b_s2), (size_t)j->ldb, j->beta, j->c,
+                          j->c_off + (size_t)(i2 * j->c_s2), (size_t)j->ldc, &ctx->queue, evp);
+      CLNN_TRY(clblast_record(ctx, code, ev, op));
+      continue;
+    }
+    code = CLBlastSgemmStridedBatched(
         CLBlastLayoutRowMajor, ta, CLBlastTransposeNo, (size_t)j->m, (size_t)j->n, (size_t)j->k,
         j->alpha, j->a, j->a_off + (size_t)(i2 * j->a_s2), (size_t)j->lda, (size_t)j->a_s1, j->b,
         j->b_off + (size_t)(i2 * j->b_s2), (size_t)j->ldb, (size_t)j->b_s1, j->beta, j->c,

@@ -10,7 +10,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > build-configure.log 2>&1 || { c
 rm -f build-configure.log
 cmake --build build -j"$(nproc)"
 batches=""
-for f in bench/inputs/*; do batches="$batches --batch $f"; done
+for f in bench/inputs/*; do [ -f "$f" ] && batches="$batches --batch $f"; done
 rm -f build/bench-check.jsonl build/bench-perf.jsonl
 echo
 echo "== correctness: every op against the host reference (clnn-bench --mode=C)"

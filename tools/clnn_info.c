@@ -4,7 +4,9 @@
  * picks by default (CLNN_PLATFORM / CLNN_DEVICE change that choice).
  *
  *   clnn-info
+ *   clnn-info --rf "k7s2p3,k3s2p1,k3p1*4"   receptive field of a layer stack
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,11 +63,71 @@ static void print_device(int index, cl_device_id d, cl_device_id chosen) {
          uint_info(d, CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT));
 }
 
+/* One layer "k3s2p1d1" (s, p, d optional) with an optional repeat "*4"; false if malformed. */
+static bool parse_rf_layer(const char *tok, clnn_rf_layer *l, long *repeat) {
+  *l = (clnn_rf_layer){0, 1, 0, 1};
+  *repeat = 1;
+  while (*tok && *tok != '*') {
+    char key = *tok++;
+    char *end;
+    long v = strtol(tok, &end, 10);
+    if (end == tok) return false;
+    tok = end;
+    if (key == 'k') l->kernel = v;
+    else if (key == 's') l->stride = v;
+    else if (key == 'p') l->padding = v;
+    else if (key == 'd') l->dilation = v;
+    else return false;
+  }
+  if (*tok == '*') {
+    char *end;
+    *repeat = strtol(tok + 1, &end, 10);
+    if (end == tok + 1 || *end || *repeat < 1) return false;
+  }
+  return l->kernel > 0;
+}
+
+/* --rf SPEC: print the receptive field after every layer of the stack. */
+static int print_receptive_field(const char *spec) {
+  enum { MAX_LAYERS = 1024 };
+  static clnn_rf_layer layers[MAX_LAYERS];
+  static clnn_rf_info info[MAX_LAYERS];
+  char buf[4096], *save = NULL;
+  snprintf(buf, sizeof buf, "%s", spec);
+  int n = 0;
+  for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+    clnn_rf_layer l;
+    long repeat;
+    if (!parse_rf_layer(tok, &l, &repeat) || n + repeat > MAX_LAYERS) {
+      fprintf(stderr, "clnn-info: cannot read layer '%s' (expected e.g. k3s2p1d1, or k3p1*4)\n", tok);
+      return 2;
+    }
+    while (repeat--) layers[n++] = l;
+  }
+  clnn_rf_info last;
+  if (clnn_receptive_field(layers, n, info, &last) != CLNN_SUCCESS) {
+    fprintf(stderr, "clnn-info: %s\n", clnn_context_errmsg(NULL));
+    return 2;
+  }
+  printf("%5s %6s %6s %7s %8s %10s %8s %10s\n", "layer", "kernel", "stride", "padding", "dilation", "rf", "jump",
+         "start");
+  for (int i = 0; i < n; i++)
+    printf("%5d %6lld %6lld %7lld %8lld %10lld %8lld %10.1f\n", i + 1, (long long)layers[i].kernel,
+           (long long)layers[i].stride, (long long)layers[i].padding, (long long)layers[i].dilation,
+           (long long)info[i].size, (long long)info[i].jump, info[i].start);
+  printf("receptive field %lld, jump %lld, first centre %.1f\n", (long long)last.size, (long long)last.jump,
+         last.start);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-    printf("usage: clnn-info\n  Lists OpenCL platforms and devices and marks the one libclnn uses by default.\n");
+    printf("usage: clnn-info\n  Lists OpenCL platforms and devices and marks the one libclnn uses by default.\n"
+           "usage: clnn-info --rf SPEC\n  Receptive field of a stack of layers, e.g. \"k7s2p3,k3s2p1,k3p1*4\"\n"
+           "  (k kernel, s stride, p padding, d dilation; s1 p0 d1 by default; *N repeats a layer).\n");
     return 0;
   }
+  if (argc == 3 && !strcmp(argv[1], "--rf")) return print_receptive_field(argv[2]);
   printf("libclnn %s\n", clnn_version());
   cl_platform_id plats[16];
   cl_uint np = 0;

@@ -12,9 +12,11 @@ least 7 runs, up to 0.6 s). Needs Debian's python3-torch (and
 python3-torchvision for the RoI and deformable families).
 """
 import argparse
+import functools
 import importlib
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -62,6 +64,25 @@ def time_clnn(bench, desc, pass_, extra):
         os.unlink(path)
 
 
+def twin(family):
+    """The function that builds PyTorch problems of a family: make() of
+    bench/torch/<family>.py, or, for a module that serves several families
+    (a line `FAMILIES = ("a", "b")` in it), its make_family bound to the
+    family. None when no twin exists."""
+    try:
+        return importlib.import_module(family).make
+    except ImportError:
+        pass
+    for name in sorted(os.listdir(HERE)):
+        if not name.endswith(".py"):
+            continue
+        with open(os.path.join(HERE, name)) as f:
+            m = re.search(r"^FAMILIES\s*=\s*\(([^)]*)\)", f.read(), re.M)
+        if m and re.search(r"[\"']%s[\"']" % re.escape(family), m.group(1)):
+            return functools.partial(importlib.import_module(name[:-3]).make_family, family)
+    return None
+
+
 def read_batch(path):
     out = []
     with open(path) as f:
@@ -90,12 +111,11 @@ def main():
     print("%-10s %-6s %10s %10s %8s  %-18s %s" % ("family", "pass", "torch_ms", "clnn_ms", "speedup", "algo", "problem"))
     for desc in descs:
         family, keys, flags, bias = parse(desc)
-        try:
-            mod = importlib.import_module(family)
-        except ImportError:
+        make = twin(family)
+        if make is None:
             print("%-10s %-6s %10s %10s %8s  %-18s %s" % (family, args.pass_, "-", "-", "-", "no torch twin", desc))
             continue
-        fn = mod.make(keys, flags, bias, args.pass_)
+        fn = make(keys, flags, bias, args.pass_)
         if fn is None:
             continue
         t_torch, t_clnn, algo = [], [], ""

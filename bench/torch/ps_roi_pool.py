@@ -1,0 +1,6 @@
+"""compare.py's twin of clnn-bench "ps_roi_pool": see roi.py."""
+from roi import make_op
+
+
+def make(keys, flags, bias, pass_):
+    return make_op("ps_roi_pool", keys, flags, bias, pass_)

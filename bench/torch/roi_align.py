@@ -1,0 +1,6 @@
+"""compare.py's twin of clnn-bench "roi_align": see roi.py."""
+from roi import make_op
+
+
+def make(keys, flags, bias, pass_):
+    return make_op("roi_align", keys, flags, bias, pass_)

@@ -1,0 +1,115 @@
+/*
+ * act.cl - activation layers, forward and backward: the plain element-wise
+ * form y = ACT(x) and the gated forms (SwiGLU, GeGLU, GLU) that split the
+ * input in two halves along the channel axis. The activation itself
+ * (act_f16 / act_grad_f16 and their scalar twins) lives in common.h, shared
+ * with the fused epilogues of conv and GEMM.
+ *
+ * Every kernel gives each work-item 16 consecutive elements as one float16
+ * (POCL-NOTES: only explicit float16 gets 512-bit registers on PoCL), and the
+ * one work-item past the last full vector does the scalar tail, so no bounds
+ * check sits on the vector path. Pointers are not restrict: the ungated ops
+ * run in place (y == x, dx == dy), each element read before it is written by
+ * the same work-item.
+ *
+ * Common -D: ACT, ACT_ALPHA (common.h), GATE (1 = y = ACT(a) * b,
+ * 2 = y = a * ACT(b); gated kernels only).
+ */
+#ifndef GATE
+#define GATE 1
+#endif
+
+/*
+ * act_fwd: y[i] = ACT(x[i]) for i < n.
+ * NDRange (n / 16 + 1), any local size (the launch rounds up; extra
+ * work-items return).
+ */
+__kernel void act_fwd(__global const float *x_base, const ulong x_off, __global float *y_base,
+                      const ulong y_off, const int n) {
+  const int i = get_global_id(0), nvec = n >> 4;
+  __global const float *x = x_base + x_off;
+  __global float *y = y_base + y_off;
+  if (i < nvec) {
+    vstore16(act_f16(vload16(i, x)), i, y);
+  } else if (i == nvec) {
+    for (int j = nvec << 4; j < n; j++) y[j] = act_f1(x[j]);
+  }
+}
+
+/*
+ * act_bwd: dx[i] = dy[i] * ACT'(x[i]) for i < n.
+ * NDRange (n / 16 + 1), any local size.
+ */
+__kernel void act_bwd(__global const float *x_base, const ulong x_off, __global const float *dy_base,
+                      const ulong dy_off, __global float *dx_base, const ulong dx_off, const int n) {
+  const int i = get_global_id(0), nvec = n >> 4;
+  __global const float *x = x_base + x_off;
+  __global const float *dy = dy_base + dy_off;
+  __global float *dx = dx_base + dx_off;
+  if (i < nvec) {
+    vstore16(act_grad_f16(vload16(i, x), vload16(i, dy)), i, dx);
+  } else if (i == nvec) {
+    for (int j = nvec << 4; j < n; j++) dx[j] = act_grad_f1(x[j], dy[j]);
+  }
+}
+
+/* The gated value and its two partial gradients, for one element or 16. */
+#define GLU_DEFINE(T, suffix)                                                     \
+  T glu_##suffix(T a, T b) { return GATE == 1 ? act_##suffix(a) * b : a * act_##suffix(b); } \
+  void glu_grad_##suffix(T a, T b, T dy, T *da, T *db) {                          \
+    if (GATE == 1) {                                                              \
+      *da = act_grad_##suffix(a, dy * b);                                         \
+      *db = dy * act_##suffix(a);                                                 \
+    } else {                                                                      \
+      *da = dy * act_##suffix(b);                                                 \
+      *db = act_grad_##suffix(b, dy * a);                                         \
+    }                                                                             \
+  }
+GLU_DEFINE(float, f1)
+GLU_DEFINE(float16, f16)
+
+/*
+ * act_glu_fwd: per image, a = x[img][0 .. hlen), b = x[img][hlen .. 2*hlen)
+ * (hlen = c/2 * h * w elements), y[img][i] = glu(a[i], b[i]).
+ * NDRange (hlen / 16 + 1, n images), any local size.
+ */
+__kernel void act_glu_fwd(__global const float *restrict x_base, const ulong x_off,
+                          __global float *restrict y_base, const ulong y_off, const int hlen) {
+  const int i = get_global_id(0), img = get_global_id(1), nvec = hlen >> 4;
+  __global const float *a = x_base + x_off + (size_t)img * 2 * hlen;
+  __global const float *b = a + hlen;
+  __global float *y = y_base + y_off + (size_t)img * hlen;
+  if (i < nvec) {
+    vstore16(glu_f16(vload16(i, a), vload16(i, b)), i, y);
+  } else if (i == nvec) {
+    for (int j = nvec << 4; j < hlen; j++) y[j] = glu_f1(a[j], b[j]);
+  }
+}
+
+/*
+ * act_glu_bwd: dx[img] = [da, db] from x[img] = [a, b] and dy[img].
+ * NDRange (hlen / 16 + 1, n images), any local size.
+ */
+__kernel void act_glu_bwd(__global const float *restrict x_base, const ulong x_off,
+                          __global const float *restrict dy_base, const ulong dy_off,
+                          __global float *restrict dx_base, const ulong dx_off, const int hlen) {
+  const int i = get_global_id(0), img = get_global_id(1), nvec = hlen >> 4;
+  __global const float *a = x_base + x_off + (size_t)img * 2 * hlen;
+  __global const float *b = a + hlen;
+  __global const float *dy = dy_base + dy_off + (size_t)img * hlen;
+  __global float *da = dx_base + dx_off + (size_t)img * 2 * hlen;
+  __global float *db = da + hlen;
+  if (i < nvec) {
+    float16 ga, gb;
+    glu_grad_f16(vload16(i, a), vload16(i, b), vload16(i, dy), &ga, &gb);
+    vstore16(ga, i, da);
+    vstore16(gb, i, db);
+  } else if (i == nvec) {
+    for (int j = nvec << 4; j < hlen; j++) {
+      float ga, gb;
+      glu_grad_f1(a[j], b[j], dy[j], &ga, &gb);
+      da[j] = ga;
+      db[j] = gb;
+    }
+  }
+}

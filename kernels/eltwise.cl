@@ -1,0 +1,157 @@
+/*
+ * eltwise.cl - element-wise ops (add, broadcast multiply, scale) and their
+ * backward passes. Shaped for PoCL on CPUs (../shared/POCL-NOTES.md):
+ * each work-item of the main kernels handles 16 consecutive floats as one
+ * float16, with no bounds checks; the few elements past the last full
+ * group of 8 work-items go to a scalar tail kernel. Reductions (gradients
+ * of broadcast factors) are gathers in a fixed order: a work-item sums one
+ * chunk of a row, then one work-item per row sums the chunks in order.
+ *
+ * Every kernel takes the same tensors (unused ones may be NULL):
+ *   a, b, c  inputs        y, z  outputs        alpha, beta  scalars
+ *   inner    elements per row of x for the broadcast multiply (s[i / inner])
+ */
+#define OP_ADD 0      /* y = alpha a + beta b */
+#define OP_SCALE 1    /* y = alpha a */
+#define OP_ADD_BWD 2  /* y = alpha a, z = beta a (a = dy; HAS_Y / HAS_Z) */
+#define OP_MUL_FULL 3 /* y = a b (s of x's shape) */
+#define OP_MUL_ROW 4  /* y = a b[i / inner]; the vector kernel needs inner % 16 == 0 */
+#define OP_MUL_BWD_FULL 5 /* y = a c (dx = dy s), z = a b (ds = dy x) with a = dy, b = x, c = s */
+
+#ifndef OP
+#define OP OP_ADD
+#endif
+#ifndef HAS_Y
+#define HAS_Y 1
+#endif
+#ifndef HAS_Z
+#define HAS_Z 0
+#endif
+
+#define ELT_ARGS                                                                              \
+  CTENSOR(a), CTENSOR(b), CTENSOR(c), TENSOR(y), TENSOR(z), const float alpha, const float beta, \
+      const int inner
+
+/* Load / store one element (S_) or 16 (V_) at element index i. */
+#define S_LD(t, i) AT(t)[i]
+#define S_ST(v, t, i) (AT(t)[i] = (v))
+#define V_LD(t, i) vload16(0, AT(t) + (i))
+#define V_ST(v, t, i) vstore16((v), 0, AT(t) + (i))
+
+/* The op on element(s) from index i; S is the factor of OP_MUL_ROW. */
+#if OP == OP_ADD
+#define ELT_BODY(LD, ST, i) ST(alpha * LD(a, i) + beta * LD(b, i), y, i)
+#elif OP == OP_SCALE
+#define ELT_BODY(LD, ST, i) ST(alpha * LD(a, i), y, i)
+#elif OP == OP_ADD_BWD
+#define ELT_BODY(LD, ST, i)              \
+  do {                                   \
+    if (HAS_Y) ST(alpha * LD(a, i), y, i); \
+    if (HAS_Z) ST(beta * LD(a, i), z, i);  \
+  } while (0)
+#elif OP == OP_MUL_FULL
+#define ELT_BODY(LD, ST, i) ST(LD(a, i) * LD(b, i), y, i)
+#elif OP == OP_MUL_ROW
+#define ELT_BODY(LD, ST, i) ST(LD(a, i) * AT(b)[(i) / inner], y, i)
+#elif OP == OP_MUL_BWD_FULL
+#define ELT_BODY(LD, ST, i)                 \
+  do {                                      \
+    if (HAS_Y) ST(LD(a, i) * LD(c, i), y, i); \
+    if (HAS_Z) ST(LD(a, i) * LD(b, i), z, i); \
+  } while (0)
+#endif
+
+/*
+ * eltwise_vec: the op on 16 elements per work-item, from element 0.
+ * -D: OP, HAS_Y, HAS_Z. NDRange (a multiple of 8 vectors), local (8).
+ */
+__kernel __attribute__((reqd_work_group_size(8, 1, 1))) void eltwise_vec(ELT_ARGS) {
+  const int i = get_global_id(0) * 16;
+  ELT_BODY(V_LD, V_ST, i);
+}
+
+/*
+ * eltwise_tail: the op on one element per work-item, elements [start, n).
+ * -D: as eltwise_vec. NDRange (n - start), any local size.
+ */
+__kernel void eltwise_tail(const int start, const int n, ELT_ARGS) {
+  const int i = start + get_global_id(0);
+  if (i >= n) return;
+  ELT_BODY(S_LD, S_ST, i);
+}
+
+/* Sum of the 16 lanes in a fixed order (pairwise). */
+inline float hsum16(const float16 v) {
+  const float8 s8 = v.lo + v.hi;
+  const float4 s4 = s8.lo + s8.hi;
+  const float2 s2 = s4.lo + s4.hi;
+  return s2.x + s2.y;
+}
+
+/*
+ * eltwise_mul_rows: y[o][i] = x[o][i] * s[o] for rows whose length (inner)
+ * is not a multiple of 16: one work-item per row, float16 then scalar tail.
+ * -D: none. NDRange (outer), local (1). a = x, b = s.
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_mul_rows(ELT_ARGS) {
+  const int o = get_global_id(0);
+  const size_t base = (size_t)o * inner;
+  const float s = AT(b)[o];
+  int i = 0;
+  for (; i + 16 <= inner; i += 16) V_ST(V_LD(a, base + i) * s, y, base + i);
+  for (; i < inner; i++) S_ST(S_LD(a, base + i) * s, y, base + i);
+}
+
+/*
+ * eltwise_rowdot: the reduction of the broadcast backward. Row o of length
+ * inner is split in chunks of CHUNK elements; work-item (ch, o) writes
+ *   dx[o][i] = dy[o][i] * s[o]            (HAS_Y, for i in the chunk)
+ *   part[o * nchunks + ch] = sum dy * x   (HAS_Z; lanes then tail, in order)
+ * s[o] is alpha instead when SCALAR_S (the scale op, one row).
+ * -D: CHUNK, HAS_Y, HAS_Z, SCALAR_S. NDRange (nchunks, outer), local (1, 1).
+ * a = dy, b = x, c = s, y = dx, z = part.
+ */
+#ifndef CHUNK
+#define CHUNK 4096
+#endif
+#ifndef SCALAR_S
+#define SCALAR_S 0
+#endif
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_rowdot(ELT_ARGS) {
+  const int ch = get_global_id(0), o = get_global_id(1);
+  const int nchunks = get_global_size(0);
+  const size_t base = (size_t)o * inner;
+  const int i0 = ch * CHUNK, i1 = min(inner, i0 + CHUNK);
+#if SCALAR_S
+  const float s = alpha;
+#else
+  const float s = AT(c)[o];
+#endif
+  float16 acc = (float16)(0.0f);
+  int i = i0;
+  for (; i + 16 <= i1; i += 16) {
+    const float16 g = V_LD(a, base + i);
+    if (HAS_Y) V_ST(g * s, y, base + i);
+    if (HAS_Z) acc = fma(g, V_LD(b, base + i), acc);
+  }
+  float sum = hsum16(acc);
+  for (; i < i1; i++) {
+    const float g = S_LD(a, base + i);
+    if (HAS_Y) S_ST(g * s, y, base + i);
+    if (HAS_Z) sum = fma(g, S_LD(b, base + i), sum);
+  }
+  if (HAS_Z) AT(z)[(size_t)o * nchunks + ch] = sum;
+}
+
+/*
+ * eltwise_sum_chunks: out[o] = sum over ch of part[o * nchunks + ch], in
+ * order. -D: none. NDRange (outer), local (1). a = part, y = out,
+ * inner = nchunks.
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_sum_chunks(ELT_ARGS) {
+  const int o = get_global_id(0);
+  __global const float *p = AT(a) + (size_t)o * inner;
+  float sum = 0.0f;
+  for (int ch = 0; ch < inner; ch++) sum += p[ch];
+  AT(y)[o] = sum;
+}

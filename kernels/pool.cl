@@ -1,0 +1,361 @@
+/*
+ * pool.cl - 2-D max and average pooling over NCHW float32, forward and
+ * backward, and the global-average special case as a plane reduction.
+ *
+ * Windows follow PyTorch: output o covers rows [o*SH - PH, o*SH - PH + KH)
+ * clipped to [0, H) for the data, and (average, count_include_pad) to
+ * [.., H + PH) for the divisor.
+ *
+ * Two kernel pairs:
+ *  - pool_fwd_rows / pool_bwd_rows (rows up to POOL_ROWBUF floats): the
+ *    forward copies each input row it needs into a private row padded with
+ *    -inf (max) or 0 (average), then updates 16 outputs at a time as one
+ *    float16, with no bounds checks (POCL-NOTES: branches stop PoCL
+ *    vectorising). Padding never wins a max and adds nothing to a sum, so
+ *    the results equal the clipped windows'. The backward gives each
+ *    work-item one input row and lets the outputs that depend on it add
+ *    into a private row, in ascending output order: a gather per row, so no
+ *    two work-items write the same element and the order is fixed.
+ *  - pool_fwd / pool_bwd: plain loops over the clipped windows, for rows
+ *    too long for the private buffers.
+ *
+ * -D: POOL_MAX (1: max, 0: average), COUNT_PAD (average: 1 = divide by the
+ *     padded window area, 0 = by the covered inputs), WRITE_IDX (max: also
+ *     write the argmax), POOL_SW (the rows kernels: column stride 1 or 2
+ *     read the row with vector loads; 0 gathers any stride).
+ */
+#ifndef POOL_MAX
+#define POOL_MAX 1
+#endif
+#ifndef COUNT_PAD
+#define COUNT_PAD 1
+#endif
+#ifndef WRITE_IDX
+#define WRITE_IDX 0
+#endif
+#ifndef POOL_SW
+#define POOL_SW 0
+#endif
+/* Private row buffers of the rows kernels, in floats (ops/pool.c checks). */
+#define POOL_ROWBUF 2048
+#define POOL_OUTBUF 1024
+#if POOL_MAX
+#define POOL_PAD (-INFINITY)
+#else
+#define POOL_PAD 0.0f
+#endif
+
+/* One dimension of a window: data range [lo, hi), padded end for the divisor. */
+typedef struct pool_span {
+  int lo, hi, area;
+} pool_span;
+
+pool_span span_of(int o, int S, int P, int K, int n) {
+  pool_span s;
+  const int start = o * S - P, end = min(start + K, n + P);
+  s.lo = max(start, 0);
+  s.hi = min(end, n);
+  s.area = end - start;
+  return s;
+}
+
+/* The average's divisor of one window. */
+float pool_divisor(pool_span r, pool_span c, int divisor) {
+  if (divisor > 0) return (float)divisor;
+  return COUNT_PAD ? (float)(r.area * c.area) : (float)((r.hi - r.lo) * (c.hi - c.lo));
+}
+
+/* The divisors of the 16 outputs ox0 .. ox0 + 15 of an output row with row
+ * span r, in integer vector arithmetic (lanes past the row are unused). */
+float16 pool_divisor16(pool_span r, int ox0, int SW, int PW, int KW, int W, int divisor) {
+  if (divisor > 0) return (float16)((float)divisor);
+  const int16 start = ((int16)(ox0) + (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)) * SW - PW;
+  const int16 end = min(start + KW, (int16)(W + PW));
+#if COUNT_PAD
+  return convert_float16((end - start) * r.area);
+#else
+  return convert_float16((min(end, (int16)(W)) - max(start, (int16)(0))) * (r.hi - r.lo));
+#endif
+}
+
+/* dst[0 .. n) = src[0 .. n): 16 at a time, then the tail. */
+void pool_copy_row(__global float *dst, const float *src, int n) {
+  int j = 0;
+  for (; j + 16 <= n; j += 16) vstore16(vload16(0, src + j), 0, dst + j);
+  for (; j < n; j++) dst[j] = src[j];
+}
+
+/*
+ * pool_fwd (generic): one output row oy of plane p (p = image * C + channel) per
+ * work-item. Max: a NaN wins (the last one), ties keep the first position,
+ * the index is iy * W + ix; the initial index is the window's first covered
+ * position (PyTorch's choice for a window of -inf).
+ * NDRange (OH, N * C), local (1, 1).
+ */
+__kernel void pool_fwd(CTENSOR(x), TENSOR(y), ITENSOR(idx), const int H, const int W, const int OH,
+                       const int OW, const int KH, const int KW, const int SH, const int SW, const int PH,
+                       const int PW, const int divisor) {
+  const int oy = get_global_id(0), p = get_global_id(1);
+  if (oy >= OH) return;
+  __global const float *xp = AT(x) + (size_t)p * H * W;
+  __global float *yp = AT(y) + ((size_t)p * OH + oy) * OW;
+  const pool_span r = span_of(oy, SH, PH, KH, H);
+#if POOL_MAX && WRITE_IDX
+  __global int *ip = AT(idx) + ((size_t)p * OH + oy) * OW;
+#endif
+  for (int ox = 0; ox < OW; ox++) {
+    const pool_span c = span_of(ox, SW, PW, KW, W);
+#if POOL_MAX
+    float best = -INFINITY;
+    int best_i = r.lo * W + c.lo;
+    for (int iy = r.lo; iy < r.hi; iy++)
+      for (int ix = c.lo; ix < c.hi; ix++) {
+        const float v = xp[iy * W + ix];
+        const bool take = v > best || isnan(v);
+        best = take ? v : best;
+        best_i = take ? iy * W + ix : best_i;
+      }
+    yp[ox] = best;
+#if WRITE_IDX
+    ip[ox] = best_i;
+#endif
+#else
+    float sum = 0.0f;
+    for (int iy = r.lo; iy < r.hi; iy++)
+      for (int ix = c.lo; ix < c.hi; ix++) sum += xp[iy * W + ix];
+    yp[ox] = sum / pool_divisor(r, c, divisor);
+#endif
+  }
+}
+
+/*
+ * pool_bwd (generic): one input row iy of plane p per work-item. Each dx element sums
+ * over the outputs whose window holds it, rows then columns ascending:
+ * max adds dy[o] where idx[o] names this position, average dy[o] / divisor.
+ * NDRange (H, N * C), local (1, 1).
+ */
+__kernel void pool_bwd(CTENSOR(dy), CITENSOR(idx), TENSOR(dx), const int H, const int W, const int OH,
+                       const int OW, const int KH, const int KW, const int SH, const int SW, const int PH,
+                       const int PW, const int divisor) {
+  const int iy = get_global_id(0), p = get_global_id(1);
+  if (iy >= H) return;
+  __global const float *gp = AT(dy) + (size_t)p * OH * OW;
+#if POOL_MAX
+  __global const int *ip = AT(idx) + (size_t)p * OH * OW;
+#endif
+  __global float *out = AT(dx) + ((size_t)p * H + iy) * W;
+  /* outputs oy with oy*SH - PH <= iy < oy*SH - PH + KH */
+  const int ty = iy + PH - KH + 1;
+  const int oy0 = ty <= 0 ? 0 : (ty + SH - 1) / SH, oy1 = min(OH - 1, (iy + PH) / SH);
+  for (int ix = 0; ix < W; ix++) {
+    const int tx = ix + PW - KW + 1;
+    const int ox0 = tx <= 0 ? 0 : (tx + SW - 1) / SW, ox1 = min(OW - 1, (ix + PW) / SW);
+    float sum = 0.0f;
+    for (int oy = oy0; oy <= oy1; oy++) {
+#if !POOL_MAX
+      const pool_span r = span_of(oy, SH, PH, KH, H);
+#endif
+      for (int ox = ox0; ox <= ox1; ox++) {
+#if POOL_MAX
+        sum += ip[oy * OW + ox] == iy * W + ix ? gp[oy * OW + ox] : 0.0f;
+#else
+        sum += gp[oy * OW + ox] / pool_divisor(r, span_of(ox, SW, PW, KW, W), divisor);
+#endif
+      }
+    }
+    out[ix] = sum;
+  }
+}
+
+/* 16 values of the padded row at columns (ox0 + j) * SW + s, j = 0..15. */
+float16 pool_gather(const float *row, int ox0, int s, int SW) {
+#if POOL_SW == 1
+  return vload16(0, row + ox0 + s);
+#elif POOL_SW == 2
+  const float16 lo = vload16(0, row + 2 * ox0 + s), hi = vload16(0, row + 2 * ox0 + s + 16);
+  return (float16)(lo.even, hi.even);
+#else
+  float t[16];
+  for (int j = 0; j < 16; j++) t[j] = row[(ox0 + j) * SW + s];
+  return vload16(0, t);
+#endif
+}
+
+/*
+ * pool_fwd_rows: output row oy of plane p per work-item, 16 outputs per
+ * float16. Each covered input row goes into a private row padded with
+ * POOL_PAD at [0, PW) and [PW + W, rowlen); rowlen (>= what the last strip
+ * reads) and OW rounded up to 16 fit POOL_ROWBUF and POOL_OUTBUF.
+ * NDRange (OH, N * C), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_fwd_rows(
+    CTENSOR(x), TENSOR(y), ITENSOR(idx), const int H, const int W, const int OH, const int OW, const int KH,
+    const int KW, const int SH, const int SW, const int PH, const int PW, const int divisor, const int rowlen) {
+  const int oy = get_global_id(0), p = get_global_id(1);
+  if (oy >= OH) return;
+  __global const float *xp = AT(x) + (size_t)p * H * W;
+  const pool_span r = span_of(oy, SH, PH, KH, H);
+  const int strips = (OW + 15) >> 4;
+  float row[POOL_ROWBUF], acc[POOL_OUTBUF];
+#if POOL_MAX
+  int arg[POOL_OUTBUF];
+  for (int ox = 0; ox < strips * 16; ox++) {
+    acc[ox] = -INFINITY;
+    arg[ox] = r.lo * W + max(ox * SW - PW, 0); /* the first covered position */
+  }
+  const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) * SW;
+#else
+  for (int ox = 0; ox < strips * 16; ox++) acc[ox] = 0.0f;
+#endif
+  for (int j = 0; j < rowlen; j++) row[j] = POOL_PAD;
+  for (int iy = r.lo; iy < r.hi; iy++) {
+    __global const float *src = xp + (size_t)iy * W;
+    int j = 0;
+    for (; j + 16 <= W; j += 16) vstore16(vload16(0, src + j), 0, row + PW + j);
+    for (; j < W; j++) row[PW + j] = src[j];
+    for (int t = 0; t < strips; t++) {
+      const int ox0 = t * 16;
+      float16 a = vload16(t, acc);
+#if POOL_MAX
+      int16 ai = vload16(t, arg);
+      const int16 base = (int16)(iy * W + ox0 * SW - PW) + lane;
+#endif
+      for (int s = 0; s < KW; s++) {
+        const float16 v = pool_gather(row, ox0, s, SW);
+#if POOL_MAX
+        const int16 take = isgreater(v, a) | isnan(v);
+        a = select(a, v, take);
+        ai = select(ai, base + s, take);
+#else
+        a += v;
+#endif
+      }
+      vstore16(a, t, acc);
+#if POOL_MAX
+      vstore16(ai, t, arg);
+#endif
+    }
+  }
+#if !POOL_MAX
+  for (int t = 0; t < strips; t++)
+    vstore16(vload16(t, acc) / pool_divisor16(r, t * 16, SW, PW, KW, W, divisor), t, acc);
+#endif
+  pool_copy_row(AT(y) + ((size_t)p * OH + oy) * OW, acc, OW);
+#if POOL_MAX && WRITE_IDX
+  __global int *ip = AT(idx) + ((size_t)p * OH + oy) * OW;
+  int j = 0;
+  for (; j + 16 <= OW; j += 16) vstore16(vload16(0, arg + j), 0, ip + j);
+  for (; j < OW; j++) ip[j] = arg[j];
+#endif
+}
+
+/*
+ * pool_bwd_rows: input row iy of plane p per work-item; the outputs whose
+ * windows cover the row add into a private row, so no two work-items write
+ * the same element and each element sums its terms in a fixed order.
+ *  - max: output rows then columns ascending, dy[o] goes to the column
+ *    indices[o] names when that position is in this row and in o's window
+ *    (W + 1 <= POOL_ROWBUF + 1 floats; a miss lands in the spare slot W).
+ *  - average: per covering output row, the shares dy[o] / divisor of all
+ *    its outputs first (a vector loop), then for each kernel column k every
+ *    output adds its share at padded column ox * SW + k (with stride 1 each
+ *    column gathers its KW shares, 16 columns per vector): a row of
+ *    max((OW - 1) * SW + KW, OW + KW - 1 rounded up to 16) <= POOL_ROWBUF
+ *    floats starting PW left of the input, whose padding is dropped; the
+ *    shares take OW + KW - 1 rounded up to 16, plus KW - 1, <= POOL_OUTBUF.
+ * NDRange (H, N * C), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_bwd_rows(
+    CTENSOR(dy), CITENSOR(idx), TENSOR(dx), const int H, const int W, const int OH, const int OW, const int KH,
+    const int KW, const int SH, const int SW, const int PH, const int PW, const int divisor) {
+  const int iy = get_global_id(0), p = get_global_id(1);
+  if (iy >= H) return;
+  const int ty = iy + PH - KH + 1;
+  const int oy0 = ty <= 0 ? 0 : (ty + SH - 1) / SH, oy1 = min(OH - 1, (iy + PH) / SH);
+  __global const float *gp = AT(dy) + (size_t)p * OH * OW;
+  float acc[POOL_ROWBUF + 1];
+#if POOL_MAX
+  for (int ix = 0; ix <= W; ix++) acc[ix] = 0.0f;
+  __global const int *ip = AT(idx) + (size_t)p * OH * OW;
+  const int row0 = iy * W;
+  for (int oy = oy0; oy <= oy1; oy++)
+    for (int ox = 0; ox < OW; ox++) {
+      const pool_span c = span_of(ox, SW, PW, KW, W);
+      /* no branch on the data (it would be mispredicted half the time) */
+      const int col = ip[oy * OW + ox] - row0;
+      acc[col >= c.lo && col < c.hi ? col : W] += gp[oy * OW + ox];
+    }
+  const float *res = acc;
+#else
+  /* share[KW - 1 + ox] = dy[oy][ox] / divisor for 0 <= ox < OW, zero around it:
+   * with stride 1 the padded column j collects share[KW - 1 + j - k] over k,
+   * read as whole vectors (adding into acc at shifted offsets instead made
+   * every load straddle the previous stores and stall). */
+  const int strips = (OW + KW - 1 + 15) >> 4, lead = KW - 1;
+  const int padded = max((OW - 1) * SW + KW, strips * 16);
+  for (int j = 0; j < padded; j++) acc[j] = 0.0f;
+  float share[POOL_OUTBUF];
+  for (int j = 0; j < strips * 16 + lead; j++) share[j] = 0.0f;
+  for (int oy = oy0; oy <= oy1; oy++) {
+    const pool_span r = span_of(oy, SH, PH, KH, H);
+    for (int ox = 0; ox < OW; ox++) share[lead + ox] = gp[oy * OW + ox];
+    for (int t = 0; t < (OW + 15) >> 4; t++) {
+      const int16 ox = (int16)(t * 16) + (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+      const float16 g = vload16(0, share + lead + t * 16) / pool_divisor16(r, t * 16, SW, PW, KW, W, divisor);
+      vstore16(select(g, (float16)(0.0f), ox >= OW), 0, share + lead + t * 16); /* lanes past the row: 0 */
+    }
+#if POOL_SW == 1
+    for (int t = 0; t < strips; t++) {
+      float16 a = vload16(t, acc);
+      for (int k = 0; k < KW; k++) a += vload16(0, share + lead + t * 16 - k);
+      vstore16(a, t, acc);
+    }
+#else
+    for (int k = 0; k < KW; k++)
+      for (int ox = 0; ox < OW; ox++) acc[ox * SW + k] += share[lead + ox];
+#endif
+  }
+  const float *res = acc + PW;
+#endif
+  pool_copy_row(AT(dx) + ((size_t)p * H + iy) * W, res, W);
+}
+
+/* Sum of the 16 lanes in a fixed pairwise order. */
+float pool_hsum16(float16 v) {
+  float8 a = v.lo + v.hi;
+  float4 b = a.lo + a.hi;
+  float2 c = b.lo + b.hi;
+  return c.x + c.y;
+}
+
+/*
+ * pool_global_avg_fwd: y[p] = sum(plane p) / div, 16 lanes at a time.
+ * NDRange (N * C), local (1).
+ */
+__kernel void pool_global_avg_fwd(CTENSOR(x), TENSOR(y), const int HW, const float div, const int planes) {
+  const int p = get_global_id(0);
+  if (p >= planes) return;
+  __global const float *xp = AT(x) + (size_t)p * HW;
+  const int nvec = HW >> 4;
+  float16 acc = (float16)(0.0f);
+  for (int j = 0; j < nvec; j++) acc += vload16(j, xp);
+  float sum = pool_hsum16(acc);
+  for (int j = nvec << 4; j < HW; j++) sum += xp[j];
+  AT(y)[p] = sum / div;
+}
+
+/*
+ * pool_global_avg_bwd: dx[p][i] = dy[p] / div, 16 per work-item, the tail
+ * by the work-item past the last full vector.
+ * NDRange (HW / 16 + 1, N * C), any local size.
+ */
+__kernel void pool_global_avg_bwd(CTENSOR(dy), TENSOR(dx), const int HW, const float div) {
+  const int i = get_global_id(0), p = get_global_id(1), nvec = HW >> 4;
+  const float g = AT(dy)[p] / div;
+  __global float *out = AT(dx) + (size_t)p * HW;
+  if (i < nvec) {
+    vstore16((float16)(g), i, out);
+  } else if (i == nvec) {
+    for (int j = nvec << 4; j < HW; j++) out[j] = g;
+  }
+}

@@ -1,0 +1,357 @@
+/*
+ * resample.cl - pixel shuffle / unshuffle and nearest / bilinear resize,
+ * forward and backward (NCHW, float32). Written for CPU devices after
+ * ../shared/POCL-NOTES.md: work-groups of one work-item that each stream
+ * whole rows in float16 pieces, no bounds checks inside the element loops
+ * (the host hands every kernel the ranges where the fast pattern holds; the
+ * rest goes through the generic table code).
+ *
+ * Resize never computes sampling positions on the device: the host builds
+ * them once per call with PyTorch's float rules (host/resample.c) and passes
+ * them as a table of 32-bit words (weights as float bits, read back with
+ * as_float). The backward kernels gather: every dx element sums, in a fixed
+ * order, the dy elements whose forward read it.
+ */
+
+/* ------------------------------------------------------------ pixel shuffle */
+
+#ifndef PS_R
+#define PS_R 2
+#endif
+
+/*
+ * Pixel shuffle moves data between a "deep" tensor (n, k*R*R, h, w) and a
+ * "wide" one (n, k, h*R, w*R): wide[b, q, y*R + i, x*R + j] =
+ * deep[b, q*R*R + i*R + j, y, x]. resample_to_wide copies deep -> wide
+ * (pixel_shuffle forward, pixel_unshuffle backward); resample_to_deep copies
+ * wide -> deep (pixel_unshuffle forward, pixel_shuffle backward).
+ *
+ * -D: PS_R (the factor; 2 uses float16 shuffles, others a plain loop).
+ * Arguments: src, dst (tensors), h, w (the deep plane's size), rows (deep
+ * rows per work-item).
+ * NDRange (ceil(h / rows), n * k), local (1, 1): work-item (t, plane) does
+ * deep rows [t*rows, t*rows + rows) of every deep plane of wide plane `plane`.
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void resample_to_wide(
+    CTENSOR(src), TENSOR(dst), const int h, const int w, const int rows) {
+  const int y0 = get_global_id(0) * rows, plane = get_global_id(1);
+  if (y0 >= h) return;
+  const int y1 = min(y0 + rows, h);
+  const size_t deep_plane = (size_t)h * w;
+  __global const float *deep = AT(src) + (size_t)plane * PS_R * PS_R * deep_plane;
+  __global float *wide = AT(dst) + (size_t)plane * deep_plane * PS_R * PS_R;
+  for (int y = y0; y < y1; y++) {
+    for (int i = 0; i < PS_R; i++) {
+      __global const float *in = deep + (size_t)(i * PS_R) * deep_plane + (size_t)y * w;
+      __global float *out = wide + ((size_t)y * PS_R + i) * w * PS_R;
+      int x = 0;
+#if PS_R == 2
+      __global const float *in1 = in + deep_plane;
+      for (; x + 16 <= w; x += 16) {
+        const float16 a = vload16(0, in + x), b = vload16(0, in1 + x);
+        vstore16(shuffle2(a, b, (uint16)(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)), 0,
+                 out + 2 * x);
+        vstore16(shuffle2(a, b, (uint16)(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)), 0,
+                 out + 2 * x + 16);
+      }
+#endif
+      for (; x < w; x++)
+        for (int j = 0; j < PS_R; j++) out[x * PS_R + j] = in[(size_t)j * deep_plane + x];
+    }
+  }
+}
+
+/* resample_to_deep: the inverse of resample_to_wide; same -D, arguments and NDRange. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void resample_to_deep(
+    CTENSOR(src), TENSOR(dst), const int h, const int w, const int rows) {
+  const int y0 = get_global_id(0) * rows, plane = get_global_id(1);
+  if (y0 >= h) return;
+  const int y1 = min(y0 + rows, h);
+  const size_t deep_plane = (size_t)h * w;
+  __global const float *wide = AT(src) + (size_t)plane * deep_plane * PS_R * PS_R;
+  __global float *deep = AT(dst) + (size_t)plane * PS_R * PS_R * deep_plane;
+  for (int y = y0; y < y1; y++) {
+    for (int i = 0; i < PS_R; i++) {
+      __global const float *in = wide + ((size_t)y * PS_R + i) * w * PS_R;
+      __global float *out = deep + (size_t)(i * PS_R) * deep_plane + (size_t)y * w;
+      int x = 0;
+#if PS_R == 2
+      __global float *out1 = out + deep_plane;
+      for (; x + 16 <= w; x += 16) {
+        const float16 a = vload16(0, in + 2 * x), b = vload16(0, in + 2 * x + 16);
+        vstore16((float16)(a.even, b.even), 0, out + x);
+        vstore16((float16)(a.odd, b.odd), 0, out1 + x);
+      }
+#endif
+      for (; x < w; x++)
+        for (int j = 0; j < PS_R; j++) out[(size_t)j * deep_plane + x] = in[x * PS_R + j];
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ resize */
+
+#ifndef BILINEAR
+#define BILINEAR 0
+#endif
+/* Horizontal fast path: 0 none, 1 nearest 2x, 2 bilinear 2x (align_corners = 0). */
+#ifndef XFAST
+#define XFAST 0
+#endif
+/* Backward: column entries per input column (the table's fixed width). */
+#ifndef KX
+#define KX 1
+#endif
+
+#define TAB_F(i) as_float(tab[i])
+
+/* Interleave a and b: (a0, b0, a1, b1, ...) as two float16 halves. */
+#define ZIP_LO (uint16)(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define ZIP_HI (uint16)(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+
+/* One output element from the column table: x0 at cx[ox], x1 at cx[ow+ox],
+ * weights at cx[2ow+ox], cx[3ow+ox]. */
+inline float resize_one(__global const int *restrict cx, const int ow, const int ox,
+                        __global const float *r0, __global const float *r1, const float ly0,
+                        const float ly1) {
+#if BILINEAR
+  const int u = cx[ox], v = cx[ow + ox];
+  const float lx0 = as_float(cx[2 * ow + ox]), lx1 = as_float(cx[3 * ow + ox]);
+  return ly0 * (r0[u] * lx0 + r0[v] * lx1) + ly1 * (r1[u] * lx0 + r1[v] * lx1);
+#else
+  return r0[cx[ox]];
+#endif
+}
+
+/*
+ * resample_resize_fwd: y = resize(x).
+ * -D: BILINEAR (0 nearest, 1 bilinear), XFAST (0, 1 = nearest 2x: inputs
+ *     [flo, fhi) of a row are duplicated; 2 = bilinear 2x: pairs m in
+ *     [flo, fhi) give outputs 2m+1, 2m+2 from inputs m, m+1 with weights
+ *     (0.75, 0.25) and (0.25, 0.75)). Outputs outside the fast range use the
+ *     table.
+ * Table (32-bit words): y0[oh], y1[oh], ly0[oh], ly1[oh], then x0[ow],
+ * x1[ow], lx0[ow], lx1[ow] (weights as float bits).
+ * Arguments: x, y, tab, h, w, oh, ow, rows (output rows per work-item),
+ * flo, fhi.
+ * NDRange (ceil(oh / rows), n * c), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void resample_resize_fwd(
+    CTENSOR(x), TENSOR(y), __global const int *restrict tab, const int h, const int w, const int oh,
+    const int ow, const int rows, const int flo, const int fhi) {
+  const int oy0 = get_global_id(0) * rows, plane = get_global_id(1);
+  if (oy0 >= oh) return;
+  const int oy1 = min(oy0 + rows, oh);
+  __global const float *in = AT(x) + (size_t)plane * h * w;
+  __global const int *restrict cx = tab + 4 * oh;
+  for (int oy = oy0; oy < oy1; oy++) {
+    __global const float *r0 = in + (size_t)tab[oy] * w;
+    __global const float *r1 = in + (size_t)tab[oh + oy] * w;
+    const float ly0 = TAB_F(2 * oh + oy), ly1 = TAB_F(3 * oh + oy);
+    __global float *out = AT(y) + ((size_t)plane * oh + oy) * ow;
+#if XFAST == 0
+    for (int ox = 0; ox < ow; ox++) out[ox] = resize_one(cx, ow, ox, r0, r1, ly0, ly1);
+#elif XFAST == 1
+    for (int ox = 0; ox < 2 * flo; ox++) out[ox] = resize_one(cx, ow, ox, r0, r1, ly0, ly1);
+    int m = flo;
+    for (; m + 16 <= fhi; m += 16) {
+      const float16 a = vload16(0, r0 + m);
+      vstore16(shuffle2(a, a, ZIP_LO), 0, out + 2 * m);
+      vstore16(shuffle2(a, a, ZIP_HI), 0, out + 2 * m + 16);
+    }
+    for (; m < fhi; m++) out[2 * m] = out[2 * m + 1] = r0[m];
+    for (int ox = 2 * fhi; ox < ow; ox++) out[ox] = resize_one(cx, ow, ox, r0, r1, ly0, ly1);
+#else
+    for (int ox = 0; ox < 2 * flo + 1; ox++) out[ox] = resize_one(cx, ow, ox, r0, r1, ly0, ly1);
+    int m = flo;
+    for (; m + 16 <= fhi; m += 16) {
+      const float16 a0 = vload16(0, r0 + m), b0 = vload16(0, r0 + m + 1);
+      const float16 a1 = vload16(0, r1 + m), b1 = vload16(0, r1 + m + 1);
+      const float16 odd = ly0 * (a0 * 0.75f + b0 * 0.25f) + ly1 * (a1 * 0.75f + b1 * 0.25f);
+      const float16 even = ly0 * (a0 * 0.25f + b0 * 0.75f) + ly1 * (a1 * 0.25f + b1 * 0.75f);
+      vstore16(shuffle2(odd, even, ZIP_LO), 0, out + 2 * m + 1);
+      vstore16(shuffle2(odd, even, ZIP_HI), 0, out + 2 * m + 17);
+    }
+    for (; m < fhi; m++) {
+      out[2 * m + 1] = ly0 * (r0[m] * 0.75f + r0[m + 1] * 0.25f) + ly1 * (r1[m] * 0.75f + r1[m + 1] * 0.25f);
+      out[2 * m + 2] = ly0 * (r0[m] * 0.25f + r0[m + 1] * 0.75f) + ly1 * (r1[m] * 0.25f + r1[m + 1] * 0.75f);
+    }
+    for (int ox = 2 * fhi + 1; ox < ow; ox++) out[ox] = resize_one(cx, ow, ox, r0, r1, ly0, ly1);
+#endif
+  }
+}
+
+/* Backward: dx columns per chunk (the fast kernels' float16 width). */
+#define CHUNK 16
+/* Longest dy column span a chunk may need for the private-row path. */
+#define SPAN_MAX 1024
+
+/*
+ * The generic backward of one chunk of dx columns [ix0, ix0 + n) of one dx
+ * row, when the dy columns they read lie in [lo, lo + span) with span <=
+ * SPAN_MAX: first the vertical sum v[j] = sum_e wy_e * dy[row_e][lo + j] over
+ * the row entries [e0, e1) (contiguous, vectorizable), then per column the
+ * KX entries of the column table (k-major: dy column, -1 = none; then the
+ * weights) gathered from v, 16 columns at once for a full chunk. The order
+ * of every sum is fixed by the tables.
+ */
+inline void resize_bwd_chunk(__global float *out, const int ix0, const int n, const int lo, const int span,
+                             __global const int *restrict re, const int e0, const int e1,
+                             __global const int *restrict cx, const int w, __global const float *dyp,
+                             const int ow) {
+  float v[SPAN_MAX];
+  for (int j = 0; j < span; j++) v[j] = 0.0f;
+  for (int e = e0; e < e1; e++) {
+    __global const float *row = dyp + (size_t)re[2 * e] * ow + lo;
+#if BILINEAR
+    const float wy = as_float(re[2 * e + 1]);
+    for (int j = 0; j < span; j++) v[j] += wy * row[j];
+#else
+    for (int j = 0; j < span; j++) v[j] += row[j];
+#endif
+  }
+  if (n == CHUNK) {
+    float16 acc = (float16)(0.0f);
+    for (int k = 0; k < KX; k++) {
+      const int16 o = vload16(0, cx + k * w + ix0);
+      const int16 at = clamp(o - lo, 0, SPAN_MAX - 1);
+      float16 g = (float16)(v[at.s0], v[at.s1], v[at.s2], v[at.s3], v[at.s4], v[at.s5], v[at.s6], v[at.s7],
+                            v[at.s8], v[at.s9], v[at.sa], v[at.sb], v[at.sc], v[at.sd], v[at.se], v[at.sf]);
+#if BILINEAR
+      g *= as_float16(vload16(0, cx + (KX + k) * w + ix0));
+#endif
+      acc += select((float16)(0.0f), g, o >= 0);
+    }
+    vstore16(acc, 0, out);
+    return;
+  }
+  for (int t = 0; t < n; t++) {
+    const int ix = ix0 + t;
+    float s = 0.0f;
+    for (int k = 0; k < KX; k++) {
+      const int o = cx[k * w + ix];
+      float g = v[clamp(o - lo, 0, SPAN_MAX - 1)];
+#if BILINEAR
+      g *= as_float(cx[(KX + k) * w + ix]);
+#endif
+      s += select(0.0f, g, o >= 0);
+    }
+    out[t] = s;
+  }
+}
+
+/* The same sum column by column, straight from dy (chunks whose dy span is
+ * over SPAN_MAX: upscaling by more than about 60x in width). */
+inline void resize_bwd_direct(__global float *out, const int ix0, const int n, __global const int *restrict re,
+                              const int e0, const int e1, __global const int *restrict cx, const int w,
+                              __global const float *dyp, const int ow) {
+  for (int t = 0; t < n; t++) {
+    const int ix = ix0 + t;
+    float acc = 0.0f;
+    for (int e = e0; e < e1; e++) {
+      __global const float *row = dyp + (size_t)re[2 * e] * ow;
+      float s = 0.0f;
+      for (int k = 0; k < KX; k++) {
+        const int o = cx[k * w + ix];
+#if BILINEAR
+        s += select(0.0f, as_float(cx[(KX + k) * w + ix]) * row[max(o, 0)], o >= 0);
+#else
+        s += select(0.0f, row[max(o, 0)], o >= 0);
+#endif
+      }
+#if BILINEAR
+      acc += as_float(re[2 * e + 1]) * s;
+#else
+      acc += s;
+#endif
+    }
+    out[t] = acc;
+  }
+}
+
+#if XFAST
+/*
+ * The 2x pattern for the n <= 16 dx columns from ix (the host marks chunks
+ * where every column matches it exactly). Nearest: dy columns 2ix and 2ix+1
+ * summed; bilinear (align_corners = 0): 0.25, 0.75, 0.75, 0.25 of dy
+ * columns 2ix-1 .. 2ix+2. Rows weighted by the row entries.
+ */
+inline void resize_bwd_fast(__global float *out, const int ix, const int n, __global const int *restrict re,
+                            const int e0, const int e1, __global const float *dyp, const int ow) {
+  if (n == CHUNK) {
+    float16 acc = (float16)(0.0f);
+    for (int e = e0; e < e1; e++) {
+      __global const float *row = dyp + (size_t)re[2 * e] * ow + 2 * ix;
+#if XFAST == 1
+      const float16 a = vload16(0, row), b = vload16(0, row + 16);
+      acc += (float16)(a.even, b.even) + (float16)(a.odd, b.odd);
+#else
+      const float16 p = vload16(0, row - 1), q = vload16(0, row + 15);
+      const float16 r = vload16(0, row + 1), s = vload16(0, row + 17);
+      const float16 g = (float16)(p.even, q.even) * 0.25f + (float16)(p.odd, q.odd) * 0.75f +
+                        (float16)(r.even, s.even) * 0.75f + (float16)(r.odd, s.odd) * 0.25f;
+      acc += as_float(re[2 * e + 1]) * g;
+#endif
+    }
+    vstore16(acc, 0, out);
+    return;
+  }
+  for (int t = 0; t < n; t++) {
+    float acc = 0.0f;
+    for (int e = e0; e < e1; e++) {
+      __global const float *row = dyp + (size_t)re[2 * e] * ow + 2 * (ix + t);
+#if XFAST == 1
+      acc += row[0] + row[1];
+#else
+      acc += as_float(re[2 * e + 1]) * (row[-1] * 0.25f + row[0] * 0.75f + row[1] * 0.75f + row[2] * 0.25f);
+#endif
+    }
+    out[t] = acc;
+  }
+}
+#endif
+
+/*
+ * resample_resize_bwd: dx = the gradient of resize for dy, as a gather.
+ * Each dx row is done chunk by chunk (at most CHUNK columns each, from the
+ * host's chunk list): a fast chunk applies the 2x pattern, the others go
+ * through the tables.
+ * -D: BILINEAR, KX (column entries per dx column), XFAST (0; 1 = nearest
+ *     2x, 2 = bilinear 2x with align_corners = 0: the fast chunks' pattern).
+ * Table (32-bit words): rs[h + 1] (dx row i's entries are [rs[i], rs[i+1])),
+ * then the row entries (dy row, weight bits) in pairs; at cols_at the column
+ * table: KX*w dy columns (k-major, -1 = none) and KX*w weights; at
+ * chunks_at, nch chunks of 5 words: first dx column, column count, first dy
+ * column read, dy span, fast (1 = the 2x pattern holds for these columns).
+ * Arguments: dy, dx, tab, h, w, oh, ow, rows (dx rows per work-item),
+ * cols_at, chunks_at, nch.
+ * NDRange (ceil(h / rows), n * c), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void resample_resize_bwd(
+    CTENSOR(dy), TENSOR(dx), __global const int *restrict tab, const int h, const int w, const int oh,
+    const int ow, const int rows, const int cols_at, const int chunks_at, const int nch) {
+  const int iy0 = get_global_id(0) * rows, plane = get_global_id(1);
+  if (iy0 >= h) return;
+  const int iy1 = min(iy0 + rows, h);
+  __global const float *dyp = AT(dy) + (size_t)plane * oh * ow;
+  __global const int *restrict re = tab + h + 1;
+  __global const int *restrict cx = tab + cols_at;
+  for (int iy = iy0; iy < iy1; iy++) {
+    const int e0 = tab[iy], e1 = tab[iy + 1];
+    __global float *out = AT(dx) + ((size_t)plane * h + iy) * w;
+    for (int c = 0; c < nch; c++) {
+      __global const int *ch = tab + chunks_at + 5 * c;
+      const int ix0 = ch[0], n = ch[1], lo = ch[2], span = ch[3];
+#if XFAST
+      if (ch[4]) {
+        resize_bwd_fast(out + ix0, ix0, n, re, e0, e1, dyp, ow);
+        continue;
+      }
+#endif
+      if (span <= SPAN_MAX)
+        resize_bwd_chunk(out + ix0, ix0, n, lo, span, re, e0, e1, cx, w, dyp, ow);
+      else
+        resize_bwd_direct(out + ix0, ix0, n, re, e0, e1, cx, w, dyp, ow);
+    }
+  }
+}

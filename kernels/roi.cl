@@ -1,0 +1,640 @@
+/*
+ * roi.cl - RoI pooling kernels (torchvision.ops semantics): RoI align, RoI
+ * pool and the position-sensitive (PS) variants, forward and backward.
+ *
+ * Layouts: x, dx (N, C, H, W); rois (K, 5) rows [batch, x1, y1, x2, y2];
+ * y, dy (K, OC, PH, PW); argmax (K, C, PH, PW) int, a pixel index h*W + w.
+ * Panels (RoI align and RoI pool): per image and block of 16 channels, the
+ * H*W pixels as float16 of 16 consecutive channels (lanes past C are 0), so
+ * one bilinear sample or max step serves 16 channels with vector loads. A
+ * chunk's panels are stored [image - n0][block - cb0][H*W][16].
+ * RoI index idx: idx[0..N] offsets and idx[N+1 ..] RoI numbers sorted by
+ * image, ascending within an image: image n owns order[idx[n] .. idx[n+1]).
+ * Backward kernels walk that list, which fixes each dx element's summation
+ * order: same inputs, same bits, no atomics.
+ *
+ * Geometry (box scaling, rounding, bin edges, sample positions and counts)
+ * follows torchvision's CPU kernels in float32 operation by operation, with
+ * contraction off so no FMA changes a rounding: the same cells and samples
+ * are chosen. All kernels run work-groups of one work-item (POCL-NOTES).
+ */
+#pragma OPENCL FP_CONTRACT OFF
+
+#define ROI_FLT_MAX 3.402823466e+38f
+
+/* --------------------------------------------------------------- geometry */
+
+typedef struct roi_align_geom {
+  float start_h, start_w; /* top-left corner in feature pixels */
+  float bin_h, bin_w;     /* bin size */
+  int grid_h, grid_w;     /* bilinear samples per bin side */
+  float count;            /* samples per bin, at least 1 */
+} roi_align_geom;
+
+/* offset: 0.5 for the half-pixel shift; min1: box at least 1x1 (RoI align
+ * without aligned); SR > 0 fixed samples per side, else ceil(bin size). */
+roi_align_geom roi_align_geometry(__global const float *roi, float scale, float offset, int min1, int PH,
+                                  int PW, int SR) {
+  roi_align_geom g;
+  g.start_w = roi[1] * scale - offset;
+  g.start_h = roi[2] * scale - offset;
+  const float end_w = roi[3] * scale - offset, end_h = roi[4] * scale - offset;
+  float rw = end_w - g.start_w, rh = end_h - g.start_h;
+  if (min1) {
+    rw = fmax(rw, 1.0f);
+    rh = fmax(rh, 1.0f);
+  }
+  g.bin_h = rh / (float)PH;
+  g.bin_w = rw / (float)PW;
+  g.grid_h = SR > 0 ? SR : (int)ceil(rh / (float)PH);
+  g.grid_w = SR > 0 ? SR : (int)ceil(rw / (float)PW);
+  g.count = fmax((float)g.grid_h * (float)g.grid_w, 1.0f);
+  return g;
+}
+
+/* Sample (iy, ix) of bin (ph, pw), in torchvision's operation order. */
+float roi_sample_y(const roi_align_geom *g, int ph, int iy) {
+  return g->start_h + (float)ph * g->bin_h + ((float)iy + 0.5f) * g->bin_h / (float)g->grid_h;
+}
+float roi_sample_x(const roi_align_geom *g, int pw, int ix) {
+  return g->start_w + (float)pw * g->bin_w + ((float)ix + 0.5f) * g->bin_w / (float)g->grid_w;
+}
+
+/* Bilinear corners (plane offsets) and weights of a sample at (y, x); false
+ * when it lies outside [-1, H] x [-1, W] and contributes nothing. */
+bool roi_bilinear(float y, float x, int H, int W, int4 *off, float4 *wt) {
+  if (y < -1.0f || y > (float)H || x < -1.0f || x > (float)W) return false;
+  if (y <= 0.0f) y = 0.0f;
+  if (x <= 0.0f) x = 0.0f;
+  int yl = (int)y, xl = (int)x, yh, xh;
+  if (yl >= H - 1) {
+    yh = yl = H - 1;
+    y = (float)yl;
+  } else {
+    yh = yl + 1;
+  }
+  if (xl >= W - 1) {
+    xh = xl = W - 1;
+    x = (float)xl;
+  } else {
+    xh = xl + 1;
+  }
+  const float ly = y - (float)yl, lx = x - (float)xl, hy = 1.0f - ly, hx = 1.0f - lx;
+  *off = (int4)(yl * W + xl, yl * W + xh, yh * W + xl, yh * W + xh);
+  *wt = (float4)(hy * hx, hy * lx, ly * hx, ly * lx);
+  return true;
+}
+
+typedef struct roi_pool_geom {
+  int start_h, start_w; /* rounded box corner */
+  float bin_h, bin_w;
+} roi_pool_geom;
+
+/* plus1: RoI pool counts both end pixels (width x2 - x1 + 1), PS pool not. */
+roi_pool_geom roi_pool_geometry(__global const float *roi, float scale, int plus1, int PH, int PW) {
+  roi_pool_geom g;
+  g.start_w = (int)round(roi[1] * scale);
+  g.start_h = (int)round(roi[2] * scale);
+  const int end_w = (int)round(roi[3] * scale), end_h = (int)round(roi[4] * scale);
+  const int rw = max(end_w - g.start_w + plus1, 1), rh = max(end_h - g.start_h + plus1, 1);
+  g.bin_h = (float)rh / (float)PH;
+  g.bin_w = (float)rw / (float)PW;
+  return g;
+}
+
+/* Rows [s0, s1) and columns [s2, s3) of bin (ph, pw), clipped to [0, lim_h]
+ * x [0, lim_w] (H, W for RoI pool; H - 1, W - 1 for PS pool, as torchvision). */
+int4 roi_pool_bin(const roi_pool_geom *g, int ph, int pw, int lim_h, int lim_w) {
+  int h0 = (int)floor((float)ph * g->bin_h), w0 = (int)floor((float)pw * g->bin_w);
+  int h1 = (int)ceil((float)(ph + 1) * g->bin_h), w1 = (int)ceil((float)(pw + 1) * g->bin_w);
+  h0 = min(max(h0 + g->start_h, 0), lim_h);
+  h1 = min(max(h1 + g->start_h, 0), lim_h);
+  w0 = min(max(w0 + g->start_w, 0), lim_w);
+  w1 = min(max(w1 + g->start_w, 0), lim_w);
+  return (int4)(h0, h1, w0, w1);
+}
+
+/* Gather 16 floats p[0], p[s], ..., p[15 s] (16 channel planes). */
+#define ROI_GATHER16(p, s)                                                                           \
+  (float16)((p)[0], (p)[(s)], (p)[2 * (s)], (p)[3 * (s)], (p)[4 * (s)], (p)[5 * (s)], (p)[6 * (s)], \
+            (p)[7 * (s)], (p)[8 * (s)], (p)[9 * (s)], (p)[10 * (s)], (p)[11 * (s)], (p)[12 * (s)],  \
+            (p)[13 * (s)], (p)[14 * (s)], (p)[15 * (s)])
+
+/* Store the 16 lanes of v (T16, scalar type T) to p[0], p[s], ..., p[15 s]
+ * when nc == 16, or the first nc of them. Lane by lane with constant
+ * indices: a vector store followed by scalar reloads would stall on store
+ * forwarding. */
+#define ROI_SCATTER16(T, p, s, v, nc)                                                                 \
+  do {                                                                                               \
+    if ((nc) == 16) {                                                                                \
+      (p)[0] = (v).s0, (p)[(s)] = (v).s1, (p)[2 * (s)] = (v).s2, (p)[3 * (s)] = (v).s3;               \
+      (p)[4 * (s)] = (v).s4, (p)[5 * (s)] = (v).s5, (p)[6 * (s)] = (v).s6, (p)[7 * (s)] = (v).s7;     \
+      (p)[8 * (s)] = (v).s8, (p)[9 * (s)] = (v).s9, (p)[10 * (s)] = (v).sa, (p)[11 * (s)] = (v).sb;   \
+      (p)[12 * (s)] = (v).sc, (p)[13 * (s)] = (v).sd, (p)[14 * (s)] = (v).se, (p)[15 * (s)] = (v).sf; \
+    } else {                                                                                         \
+      T tail_[16];                                                                                   \
+      vstore16((v), 0, tail_);                                                                       \
+      for (int l_ = 0; l_ < (nc); l_++) (p)[l_ * (s)] = tail_[l_];                                   \
+    }                                                                                                \
+  } while (0)
+
+/* p[0], p[s], ..., p[(nc-1) s] as a float16, zeros past nc (nc may be <= 0). */
+float16 roi_gather16(__global const float *p, int s, int nc) {
+  if (nc >= 16) return ROI_GATHER16(p, s);
+  float part[16]; /* the partial last block only */
+  for (int l = 0; l < 16; l++) part[l] = l < nc ? p[l * s] : 0.0f;
+  return vload16(0, part);
+}
+
+/* Software prefetch (Clang targets; a no-op elsewhere). Backward kernels walk
+ * one RoI's block of dy after another at a large stride, where the hardware
+ * prefetchers lose the stream; fetching the next RoI's block while adding
+ * the current one hides that latency. PoCL's prefetch() emits nothing. */
+#if defined(__clang__) && defined(__has_builtin)
+#if __has_builtin(__builtin_prefetch)
+#define ROI_PREFETCH(p) __builtin_prefetch(p)
+#endif
+#endif
+#ifndef ROI_PREFETCH
+#define ROI_PREFETCH(p) ((void)0)
+#endif
+
+/* Prefetch n floats (ints) from p, one cache line at a time. */
+#define ROI_PREFETCH_BLOCK(p, n)                              \
+  do {                                                        \
+    for (int q_ = 0; q_ < (n); q_ += 16) ROI_PREFETCH((p) + q_); \
+  } while (0)
+
+/* --------------------------------------------------------- staged output */
+
+/* Bins of one RoI and channel block staged in private memory (16 * this many
+ * floats per block) so they leave as whole cache lines: y[k, c0 .. c0+15, :]
+ * is exactly PH*PW lines (when y is 64-byte aligned). Larger bin counts
+ * store lane by lane instead. */
+#define ROI_TILE_BINS 64
+
+#if defined(__clang__) && defined(__has_builtin)
+#if __has_builtin(__builtin_nontemporal_store)
+#define ROI_NT_STORE 1
+#endif
+#endif
+#ifndef ROI_NT_STORE
+#define ROI_NT_STORE 0
+#endif
+
+/*
+ * roi_stream_out(_int): copy n staged floats (ints) to dst. The cache lines
+ * dst covers completely are written with non-temporal stores: reading them
+ * first (read-for-ownership) would double the memory traffic of these
+ * write-bound kernels. Lines shared with a neighbour's data at either end
+ * get ordinary stores. (x86 makes non-temporal stores visible at the next
+ * locked instruction, which the runtime executes when the work-group ends.)
+ */
+#if ROI_NT_STORE
+#define ROI_NT_BODY(T16)                                                                        \
+  const int head = (int)((64 - ((ulong)dst & 63)) & 63) / 4; /* elements up to a line boundary */ \
+  if (((ulong)dst & 3) == 0 && head + 16 <= n) {                                                \
+    for (; i < head; i++) dst[i] = src[i];                                                      \
+    for (; i + 16 <= n; i += 16) __builtin_nontemporal_store(vload16(0, src + i), (__global T16 *)(dst + i)); \
+  }
+#else
+#define ROI_NT_BODY(T16)
+#endif
+#define ROI_DEFINE_STREAM_OUT(name, T, T16)                   \
+  void name(__global T *dst, const T *src, int n) {           \
+    int i = 0;                                                \
+    ROI_NT_BODY(T16)                                          \
+    for (; i < n; i++) dst[i] = src[i];                       \
+  }
+ROI_DEFINE_STREAM_OUT(roi_stream_out, float, float16)
+ROI_DEFINE_STREAM_OUT(roi_stream_out_int, int, int16)
+
+/* ------------------------------------------------------------ pack/unpack */
+
+/*
+ * roi_pack: x -> the chunk's panels (images n0.., channel blocks cb0..).
+ * With PB > 1 (PS RoI align) the input channels are (c * PB + b) for output
+ * channel c of bin b, and each block has PB panels, one per bin: block jb
+ * of image i, bin b is panel (i * ncb + jb) * PB + b. PB = 1 is plain
+ * channel order. One work-item per (row h, panel in chunk, image in chunk)
+ * copies 16 channel rows into W float16 pixels.
+ * Args: x (N, C, H, W); xp panels; C, H, W, n0, cb0, ncb (blocks in chunk),
+ * PB (bins per channel group: 1, or PH*PW for PS).
+ * NDRange (H, ncb * PB, images in chunk), local (1, 1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pack(
+    CTENSOR(x), TENSOR(xp), const int C, const int H, const int W, const int n0, const int cb0,
+    const int ncb, const int PB) {
+  const int h = get_global_id(0), j = get_global_id(1), i = get_global_id(2);
+  const int jb = j / PB, b = j % PB;
+  const int HW = H * W, c0 = (cb0 + jb) * 16, nc = min(16, C / PB - c0);
+  const size_t lane = (size_t)PB * HW; /* between consecutive channels of a block */
+  __global const float *src = AT(x) + ((size_t)(n0 + i) * C + (size_t)c0 * PB + b) * HW + (size_t)h * W;
+  __global float *dst = AT(xp) + (((size_t)i * ncb * PB + j) * HW + (size_t)h * W) * 16;
+  if (nc == 16) {
+    for (int w = 0; w < W; w++) vstore16(ROI_GATHER16(src + w, lane), w, dst);
+  } else {
+    for (int w = 0; w < W; w++)
+      for (int l = 0; l < 16; l++) dst[w * 16 + l] = l < nc ? src[l * lane + w] : 0.0f;
+  }
+}
+
+/*
+ * roi_unpack: the chunk's panels -> x (here dx): the inverse of roi_pack
+ * (with PB = 1) for the channels that exist. Same arguments and NDRange as
+ * roi_pack less PB, with the roles of the two tensors swapped: x is
+ * written, xp read.
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_unpack(
+    TENSOR(x), CTENSOR(xp), const int C, const int H, const int W, const int n0, const int cb0,
+    const int ncb) {
+  const int h = get_global_id(0), j = get_global_id(1), i = get_global_id(2);
+  const int HW = H * W, c0 = (cb0 + j) * 16, nc = min(16, C - c0);
+  __global float *dst = AT(x) + ((size_t)(n0 + i) * C + c0) * HW + (size_t)h * W;
+  __global const float *src = AT(xp) + (((size_t)i * ncb + j) * HW + (size_t)h * W) * 16;
+  for (int w = 0; w < W; w++) {
+    const float16 v = vload16(w, src);
+    ROI_SCATTER16(float, dst + w, HW, v, nc);
+  }
+}
+
+/* ---------------------------------------------------------- RoI align */
+
+/* Channel blocks per work-item of the panel kernels (-D ROI_V, chosen by the
+ * host per problem): geometry computed once serves 16 * ROI_V channels.
+ * Chunks hold a multiple of ROI_V blocks; blocks past C are zero panels that
+ * are read but never stored. */
+#ifndef ROI_V
+#define ROI_V 1
+#endif
+
+/*
+ * roi_align_fwd: RoI align (PB = 1) or PS RoI align (PB = PH*PW) on panels.
+ * One work-item per (RoI of the chunk's images, group of ROI_V channel
+ * blocks): for each bin, sums its bilinear samples for 16 * ROI_V output
+ * channels at once (PS: from the bin's own panels), divides by the count,
+ * and writes y[k, c0 .., bin].
+ * -D ROI_V (blocks per work-item).
+ * Args: xp panels, rois, idx (RoI index), y; N, OC (output channels), H, W,
+ * PH, PW, scale, offset (0.5 aligned, else 0), min1 (1x1 minimum box), SR
+ * (<= 0 adaptive), n0, cb0, ncb (the chunk), slot0 = idx[n0], nslots (RoIs
+ * of the chunk), PB (panels per block, see roi_pack).
+ * NDRange (nslots, ncb / ROI_V), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_fwd(
+    CTENSOR(xp), CTENSOR(rois), CITENSOR(idx), TENSOR(y), const int N, const int OC, const int H,
+    const int W, const int PH, const int PW, const float scale, const float offset, const int min1,
+    const int SR, const int n0, const int cb0, const int ncb, const int slot0, const int nslots,
+    const int PB) {
+  const int s = get_global_id(0), jb = get_global_id(1) * ROI_V;
+  if (s >= nslots) return;
+  const int k = AT(idx)[N + 1 + slot0 + s];
+  __global const float *roi = AT(rois) + (size_t)k * 5;
+  const int n = (int)roi[0], HW = H * W, PHW = PH * PW, c0 = (cb0 + jb) * 16, C = OC;
+  __global const float *panels = AT(xp) + ((size_t)(n - n0) * ncb + jb) * PB * HW * 16;
+  const size_t pstride = (size_t)PB * HW * 16; /* to the next block's panels */
+  __global float *out = AT(y) + ((size_t)k * C + c0) * PHW;
+  const roi_align_geom g = roi_align_geometry(roi, scale, offset, min1, PH, PW, SR);
+  const bool staged = PHW <= ROI_TILE_BINS;
+  float tile[ROI_V * 16 * ROI_TILE_BINS];
+  for (int ph = 0; ph < PH; ph++) {
+    for (int pw = 0; pw < PW; pw++) {
+      __global const float *panel = panels + (PB > 1 ? (size_t)(ph * PW + pw) * HW * 16 : 0);
+      float16 acc[ROI_V];
+#pragma unroll
+      for (int v = 0; v < ROI_V; v++) acc[v] = (float16)(0.0f);
+      for (int iy = 0; iy < g.grid_h; iy++) {
+        const float yy = roi_sample_y(&g, ph, iy);
+        for (int ix = 0; ix < g.grid_w; ix++) {
+          int4 o;
+          float4 wt;
+          if (!roi_bilinear(yy, roi_sample_x(&g, pw, ix), H, W, &o, &wt)) continue;
+#pragma unroll
+          for (int v = 0; v < ROI_V; v++) {
+            __global const float *pv = panel + v * pstride;
+            acc[v] = fma((float16)(wt.s0), vload16(o.s0, pv), acc[v]);
+            acc[v] = fma((float16)(wt.s1), vload16(o.s1, pv), acc[v]);
+            acc[v] = fma((float16)(wt.s2), vload16(o.s2, pv), acc[v]);
+            acc[v] = fma((float16)(wt.s3), vload16(o.s3, pv), acc[v]);
+          }
+        }
+      }
+#pragma unroll
+      for (int v = 0; v < ROI_V; v++) {
+        const int nc = min(16, C - c0 - 16 * v), b = ph * PW + pw;
+        const float16 r = acc[v] / g.count;
+        if (staged) ROI_SCATTER16(float, tile + v * 16 * PHW + b, PHW, r, 16);
+        else if (nc > 0) ROI_SCATTER16(float, out + (size_t)v * 16 * PHW + b, PHW, r, nc);
+      }
+    }
+  }
+  for (int v = 0; staged && v < ROI_V; v++) {
+    const int nc = min(16, C - c0 - 16 * v);
+    if (nc > 0) roi_stream_out(out + (size_t)v * 16 * PHW, tile + v * 16 * PHW, nc * PHW);
+  }
+}
+
+/*
+ * roi_align_bwd: RoI align backward into panels. One work-item owns the
+ * panels of (image, group of ROI_V channel blocks): it zeroes them,
+ * then for each RoI of the image in RoI order, each bin and each sample adds
+ * dy / count times the four bilinear weights (16 channels per vector op).
+ * roi_unpack then writes dx.
+ * -D ROI_V (blocks per work-item).
+ * Args: xp panels (written), rois, idx, dy; N, C, H, W, PH, PW, scale,
+ * offset, min1, SR, n0, cb0, ncb as roi_align_fwd.
+ * NDRange (ncb / ROI_V, images in chunk), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_bwd(
+    TENSOR(xp), CTENSOR(rois), CITENSOR(idx), CTENSOR(dy), const int N, const int C, const int H,
+    const int W, const int PH, const int PW, const float scale, const float offset, const int min1,
+    const int SR, const int n0, const int cb0, const int ncb) {
+  const int jb = get_global_id(0) * ROI_V, i = get_global_id(1);
+  const int n = n0 + i, HW = H * W, PHW = PH * PW, c0 = (cb0 + jb) * 16;
+  __global float *panel = AT(xp) + ((size_t)i * ncb + jb) * HW * 16;
+  const size_t pstride = (size_t)HW * 16;
+  for (int p = 0; p < ROI_V * HW; p++) vstore16((float16)(0.0f), p, panel);
+  __global const int *order = AT(idx) + N + 1;
+  const int s1 = AT(idx)[n + 1];
+  for (int s = AT(idx)[n]; s < s1; s++) {
+    const int k = order[s];
+    __global const float *roi = AT(rois) + (size_t)k * 5;
+    __global const float *dyk = AT(dy) + ((size_t)k * C + c0) * PHW;
+    const roi_align_geom g = roi_align_geometry(roi, scale, offset, min1, PH, PW, SR);
+    for (int ph = 0; ph < PH; ph++) {
+      for (int pw = 0; pw < PW; pw++) {
+        float16 gv[ROI_V];
+#pragma unroll
+        for (int v = 0; v < ROI_V; v++)
+          gv[v] = roi_gather16(dyk + (size_t)v * 16 * PHW + ph * PW + pw, PHW, C - c0 - 16 * v) / g.count;
+        for (int iy = 0; iy < g.grid_h; iy++) {
+          const float yy = roi_sample_y(&g, ph, iy);
+          for (int ix = 0; ix < g.grid_w; ix++) {
+            int4 o;
+            float4 wt;
+            if (!roi_bilinear(yy, roi_sample_x(&g, pw, ix), H, W, &o, &wt)) continue;
+#pragma unroll
+            for (int v = 0; v < ROI_V; v++) {
+              /* one after the other: corners coincide at the map's edge */
+              __global float *pv = panel + v * pstride;
+              vstore16(fma((float16)(wt.s0), gv[v], vload16(o.s0, pv)), o.s0, pv);
+              vstore16(fma((float16)(wt.s1), gv[v], vload16(o.s1, pv)), o.s1, pv);
+              vstore16(fma((float16)(wt.s2), gv[v], vload16(o.s2, pv)), o.s2, pv);
+              vstore16(fma((float16)(wt.s3), gv[v], vload16(o.s3, pv)), o.s3, pv);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* ----------------------------------------------------------- RoI pool */
+
+/*
+ * roi_pool_fwd: RoI pool (max) on panels. One work-item per (RoI of the
+ * chunk's images, group of ROI_V channel blocks): for each bin, the
+ * running maximum of 16 * ROI_V channels and where it was (first
+ * maximum in row-major order; NaN never wins; an empty bin gives 0 and
+ * argmax -1).
+ * -D ROI_V.
+ * Args: xp, rois, idx, y, argmax (written when has_argmax), has_argmax;
+ * N, C, H, W, PH, PW, scale, n0, cb0, ncb, slot0, nslots as roi_align_fwd.
+ * NDRange (nslots, ncb / ROI_V), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_fwd(
+    CTENSOR(xp), CTENSOR(rois), CITENSOR(idx), TENSOR(y), ITENSOR(argmax), const int has_argmax,
+    const int N, const int C, const int H, const int W, const int PH, const int PW, const float scale,
+    const int n0, const int cb0, const int ncb, const int slot0, const int nslots) {
+  const int s = get_global_id(0), jb = get_global_id(1) * ROI_V;
+  if (s >= nslots) return;
+  const int k = AT(idx)[N + 1 + slot0 + s];
+  __global const float *roi = AT(rois) + (size_t)k * 5;
+  const int n = (int)roi[0], HW = H * W, PHW = PH * PW, c0 = (cb0 + jb) * 16;
+  __global const float *panel = AT(xp) + ((size_t)(n - n0) * ncb + jb) * HW * 16;
+  const size_t pstride = (size_t)HW * 16;
+  const size_t out0 = ((size_t)k * C + c0) * PHW;
+  const roi_pool_geom g = roi_pool_geometry(roi, scale, 1, PH, PW);
+  const bool staged = PHW <= ROI_TILE_BINS;
+  float tile[ROI_V * 16 * ROI_TILE_BINS];
+  int itile[ROI_V * 16 * ROI_TILE_BINS];
+  for (int ph = 0; ph < PH; ph++) {
+    for (int pw = 0; pw < PW; pw++) {
+      const int4 r = roi_pool_bin(&g, ph, pw, H, W);
+      const bool empty = r.s1 <= r.s0 || r.s3 <= r.s2;
+      float16 m[ROI_V];
+      int16 am[ROI_V];
+#pragma unroll
+      for (int v = 0; v < ROI_V; v++) {
+        m[v] = (float16)(empty ? 0.0f : -ROI_FLT_MAX);
+        am[v] = (int16)(-1);
+      }
+      for (int h = r.s0; h < r.s1; h++) {
+        for (int w = r.s2; w < r.s3; w++) {
+          const int p = h * W + w;
+#pragma unroll
+          for (int v = 0; v < ROI_V; v++) {
+            const float16 x = vload16(p, panel + v * pstride);
+            const int16 gt = x > m[v];
+            m[v] = select(m[v], x, gt);
+            am[v] = select(am[v], (int16)(p), gt);
+          }
+        }
+      }
+#pragma unroll
+      for (int v = 0; v < ROI_V; v++) {
+        const int nc = min(16, C - c0 - 16 * v), b = ph * PW + pw;
+        const size_t o = out0 + (size_t)v * 16 * PHW + b;
+        if (staged) {
+          ROI_SCATTER16(float, tile + v * 16 * PHW + b, PHW, m[v], 16);
+          ROI_SCATTER16(int, itile + v * 16 * PHW + b, PHW, am[v], 16);
+        } else if (nc > 0) {
+          ROI_SCATTER16(float, AT(y) + o, PHW, m[v], nc);
+          if (has_argmax) ROI_SCATTER16(int, AT(argmax) + o, PHW, am[v], nc);
+        }
+      }
+    }
+  }
+  for (int v = 0; staged && v < ROI_V; v++) {
+    const int nc = min(16, C - c0 - 16 * v);
+    if (nc <= 0) continue;
+    roi_stream_out(AT(y) + out0 + (size_t)v * 16 * PHW, tile + v * 16 * PHW, nc * PHW);
+    if (has_argmax) roi_stream_out_int(AT(argmax) + out0 + (size_t)v * 16 * PHW, itile + v * 16 * PHW, nc * PHW);
+  }
+}
+
+/*
+ * roi_pool_bwd: RoI pool backward. One work-item owns the dx planes of
+ * (image n, channels c0 .. c0+15): zeroes them, then for each RoI of the
+ * image in RoI order adds dy of every bin at that bin's argmax. Reading the
+ * 16 channels' bins of a RoI together streams one contiguous block of dy and
+ * argmax (the next RoI's blocks are prefetched); argmax entries outside
+ * [0, HW) add nothing.
+ * Args: dy, argmax, idx, dx; N, C, HW, PHW.
+ * NDRange (ceil(C / 16), N), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_bwd(
+    CTENSOR(dy), CITENSOR(argmax), CITENSOR(idx), TENSOR(dx), const int N, const int C, const int HW,
+    const int PHW) {
+  const int c0 = get_global_id(0) * 16, n = get_global_id(1), nc = min(16, C - c0);
+  __global float *planes = AT(dx) + ((size_t)n * C + c0) * HW;
+  for (int p = 0; p < nc * HW; p++) planes[p] = 0.0f;
+  __global const int *order = AT(idx) + N + 1;
+  const int s1 = AT(idx)[n + 1];
+  for (int s = AT(idx)[n]; s < s1; s++) {
+    const size_t base = ((size_t)order[s] * C + c0) * PHW;
+    __global const float *g = AT(dy) + base;
+    __global const int *a = AT(argmax) + base;
+    if (s + 1 < s1) {
+      const size_t next = ((size_t)order[s + 1] * C + c0) * PHW;
+      ROI_PREFETCH_BLOCK(AT(dy) + next, nc * PHW);
+      ROI_PREFETCH_BLOCK(AT(argmax) + next, nc * PHW);
+    }
+    for (int l = 0; l < nc; l++) {
+      __global float *plane = planes + (size_t)l * HW;
+      for (int b = l * PHW; b < (l + 1) * PHW; b++) {
+        const int p = a[b];
+        if ((uint)p < (uint)HW) plane[p] += g[b];
+      }
+    }
+  }
+}
+
+/* ------------------------------------------------- position-sensitive */
+
+/*
+ * roi_ps_fwd: PS RoI align (pool = 0) or PS RoI pool (pool = 1). One
+ * work-item per (bin row ph, RoI k) takes the row's bins one by one: the
+ * bin's geometry once, then every output channel c, which reads input
+ * channel c * PH*PW + b. Align accumulates sample by sample straight into y
+ * (this work-item owns y[k, :, b]); pool averages the bin's cells (bins
+ * clipped to H-1, W-1 as torchvision; empty bin 0). A row per work-item
+ * rather than a bin keeps the work-group count (each costs the runtime
+ * some scheduling) well below the bin count.
+ * Args: x, rois, y; C, H, W, PH, PW, OC (= C / (PH*PW)), scale, SR, pool.
+ * NDRange (PH, K), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_ps_fwd(
+    CTENSOR(x), CTENSOR(rois), TENSOR(y), const int C, const int H, const int W, const int PH,
+    const int PW, const int OC, const float scale, const int SR, const int pool) {
+  const int ph = get_global_id(0), k = get_global_id(1);
+  const int HW = H * W, PHW = PH * PW;
+  const size_t cstride = (size_t)PHW * HW;
+  __global const float *roi = AT(rois) + (size_t)k * 5;
+  const int n = (int)roi[0];
+  const roi_pool_geom gp = roi_pool_geometry(roi, scale, 0, PH, PW);
+  const roi_align_geom ga = roi_align_geometry(roi, scale, 0.5f, 0, PH, PW, SR);
+  for (int pw = 0; pw < PW; pw++) {
+    const int b = ph * PW + pw;
+    __global const float *in = AT(x) + ((size_t)n * C + b) * HW; /* channel c: + c * cstride */
+    __global float *out = AT(y) + (size_t)k * OC * PHW + b;     /* channel c: + c * PHW */
+    if (pool) {
+      const int4 r = roi_pool_bin(&gp, ph, pw, H - 1, W - 1);
+      const bool empty = r.s1 <= r.s0 || r.s3 <= r.s2;
+      const float area = (float)((r.s1 - r.s0) * (r.s3 - r.s2));
+      for (int c = 0; c < OC; c++) {
+        __global const float *plane = in + c * cstride;
+        float sum = 0.0f;
+        for (int h = r.s0; h < r.s1; h++)
+          for (int w = r.s2; w < r.s3; w++) sum += plane[h * W + w];
+        out[(size_t)c * PHW] = empty ? 0.0f : sum / area;
+      }
+      continue;
+    }
+    for (int c = 0; c < OC; c++) out[(size_t)c * PHW] = 0.0f;
+    for (int iy = 0; iy < ga.grid_h; iy++) {
+      const float yy = roi_sample_y(&ga, ph, iy);
+      for (int ix = 0; ix < ga.grid_w; ix++) {
+        int4 o;
+        float4 wt;
+        if (!roi_bilinear(yy, roi_sample_x(&ga, pw, ix), H, W, &o, &wt)) continue;
+        for (int c = 0; c < OC; c++) {
+          __global const float *plane = in + c * cstride;
+          out[(size_t)c * PHW] += wt.s0 * plane[o.s0] + wt.s1 * plane[o.s1] + wt.s2 * plane[o.s2] +
+                                  wt.s3 * plane[o.s3];
+        }
+      }
+    }
+    for (int c = 0; c < OC; c++) out[(size_t)c * PHW] /= ga.count;
+  }
+}
+
+/*
+ * roi_ps_pool_bwd: PS RoI pool backward. One work-item per (bin b, image
+ * n) owns the dx planes that bin reads (channels c * PH*PW + b for every c):
+ * it zeroes them, then for each RoI of the image in RoI order computes the
+ * bin's cells once (clipped to H-1, W-1 as the forward) and adds
+ * dy[k, c, b] / area to each of them in every plane.
+ * Args: dy, rois, idx, dx; N, C, H, W, PH, PW, OC, scale.
+ * NDRange (PH*PW, N), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_ps_pool_bwd(
+    CTENSOR(dy), CTENSOR(rois), CITENSOR(idx), TENSOR(dx), const int N, const int C, const int H,
+    const int W, const int PH, const int PW, const int OC, const float scale) {
+  const int b = get_global_id(0), n = get_global_id(1);
+  const int ph = b / PW, pw = b % PW, HW = H * W, PHW = PH * PW;
+  const size_t cstride = (size_t)PHW * HW;
+  __global float *base = AT(dx) + ((size_t)n * C + b) * HW; /* channel c: + c * cstride */
+  for (int c = 0; c < OC; c++)
+    for (int p = 0; p < HW; p++) base[c * cstride + p] = 0.0f;
+  __global const int *order = AT(idx) + N + 1;
+  const int s1 = AT(idx)[n + 1];
+  for (int s = AT(idx)[n]; s < s1; s++) {
+    const int k = order[s];
+    const roi_pool_geom g = roi_pool_geometry(AT(rois) + (size_t)k * 5, scale, 0, PH, PW);
+    const int4 r = roi_pool_bin(&g, ph, pw, H - 1, W - 1);
+    if (r.s1 <= r.s0 || r.s3 <= r.s2) continue;
+    const float area = (float)((r.s1 - r.s0) * (r.s3 - r.s2));
+    __global const float *g_k = AT(dy) + (size_t)k * OC * PHW + b; /* channel c: + c * PHW */
+    for (int c = 0; c < OC; c++) {
+      __global float *plane = base + c * cstride;
+      const float gv = g_k[(size_t)c * PHW] / area;
+      for (int h = r.s0; h < r.s1; h++)
+        for (int w = r.s2; w < r.s3; w++) plane[h * W + w] += gv;
+    }
+  }
+}
+
+/*
+ * roi_ps_align_bwd: PS RoI align backward. One work-item per (bin b, image
+ * n) owns the dx planes that bin reads (channels c * PH*PW + b for every
+ * c): it zeroes them, then for each RoI of the image in RoI order computes
+ * the bin's samples once and adds dy[k, c, b] / count times the bilinear
+ * weights to every plane.
+ * Args: dy, rois, idx, dx; N, C, H, W, PH, PW, OC, scale, SR.
+ * NDRange (PH*PW, N), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_ps_align_bwd(
+    CTENSOR(dy), CTENSOR(rois), CITENSOR(idx), TENSOR(dx), const int N, const int C, const int H,
+    const int W, const int PH, const int PW, const int OC, const float scale, const int SR) {
+  const int b = get_global_id(0), n = get_global_id(1);
+  const int ph = b / PW, pw = b % PW, HW = H * W, PHW = PH * PW;
+  const size_t cstride = (size_t)PHW * HW;
+  __global float *base = AT(dx) + ((size_t)n * C + b) * HW; /* channel c: + c * cstride */
+  for (int c = 0; c < OC; c++)
+    for (int p = 0; p < HW; p++) base[c * cstride + p] = 0.0f;
+  __global const int *order = AT(idx) + N + 1;
+  const int s1 = AT(idx)[n + 1];
+  for (int s = AT(idx)[n]; s < s1; s++) {
+    const int k = order[s];
+    __global const float *roi = AT(rois) + (size_t)k * 5;
+    __global const float *g_k = AT(dy) + (size_t)k * OC * PHW + b; /* channel c: + c * PHW */
+    const roi_align_geom g = roi_align_geometry(roi, scale, 0.5f, 0, PH, PW, SR);
+    for (int iy = 0; iy < g.grid_h; iy++) {
+      const float yy = roi_sample_y(&g, ph, iy);
+      for (int ix = 0; ix < g.grid_w; ix++) {
+        int4 o;
+        float4 wt;
+        if (!roi_bilinear(yy, roi_sample_x(&g, pw, ix), H, W, &o, &wt)) continue;
+        for (int c = 0; c < OC; c++) {
+          __global float *plane = base + c * cstride;
+          const float gv = g_k[(size_t)c * PHW] / g.count;
+          plane[o.s0] += gv * wt.s0;
+          plane[o.s1] += gv * wt.s1;
+          plane[o.s2] += gv * wt.s2;
+          plane[o.s3] += gv * wt.s3;
+        }
+      }
+    }
+  }
+}

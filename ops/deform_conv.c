@@ -1,0 +1,698 @@
+/*
+ * deform_conv.c - deformable convolution v1/v2 dispatch: descriptor and
+ * tensor validation, workspace planning, and the launches of
+ * kernels/deform_conv.cl and runtime/gemm.c.
+ *
+ * Forward:
+ *  - fused (own GEMM engine, CPU devices): x is copied once per chunk of
+ *    images into zero-bordered channel-last planes (deform_conv_to_nhwc), the
+ *    weights into K'-ordered panels (deform_conv_pack_w); then each work-item
+ *    samples the patches of 8 output pixels into local memory and multiplies
+ *    them with all output channels of its group (deform_conv_fwd_fused).
+ *  - im2col_gemm (other engines): deform_conv_im2col writes the patch matrix
+ *    of a chunk of images, one batched GEMM with the bias and activation fused.
+ * Backward, per chunk of images (every step deterministic, no atomics), and
+ * within a chunk per band of about 512 output pixels, so that what one step
+ * writes the next reads from cache:
+ *  1. dcolT = dy^T W' (GEMM, W' = weights in K' order): the gradient of every
+ *     sample, stored [tap][pixel][channel];
+ *  2. deform_conv_bwd_sample walks the band's sampling points once: colT (for
+ *     dw), doffset and dmask (sums over the offset group's channels);
+ *  3. dW' += dy colT over the band's pixels, image by image (beta = 1 after
+ *     the very first), a fixed order;
+ * then per chunk:
+ *  4. dx: bucket the sampling points by cell (count, scan, fill), then every
+ *     input pixel gathers from the four cells around it.
+ * Then dw = dW' back in (c, kh, kw) order, and db = sum of dy.
+ */
+#include "../runtime/internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* K' rows of A kept in local memory by the fused forward kernel. */
+#define FUSED_FK 2048
+/* Scratch per chunk of images. The forward's planes stay cache-sized. The
+ * backward's budget holds one 64-channel 56 x 56 image with its whole dcolT:
+ * measured on the anchor problem, one image per chunk beat four (the band
+ * matrices of four images no longer fit the caches). */
+#define FWD_CHUNK_BYTES ((size_t)16 << 20)
+#define BWD_CHUNK_BYTES ((size_t)16 << 20)
+/* Output pixels per band of the backward pass (see bwd_plan). */
+#define BWD_BAND_PIXELS 512
+
+static const char *const algo_names[CLNN_DEFORM_CONV_ALGO_COUNT_] = {"fused", "im2col_gemm"};
+
+const char *clnn_deform_conv_algo_name(clnn_deform_conv_algo algo) {
+  if ((int)algo < 0 || algo >= CLNN_DEFORM_CONV_ALGO_COUNT_) return "unknown";
+  return algo_names[algo];
+}
+
+clnn_deform_conv2d_desc clnn_deform_conv2d_desc_make(int64_t n, int64_t c, int64_t h, int64_t w,
+                                                     int64_t k, int64_t kh, int64_t kw) {
+  clnn_deform_conv2d_desc d;
+  memset(&d, 0, sizeof d);
+  d.conv = clnn_conv2d_desc_make(n, c, h, w, k, kh, kw);
+  d.offset_groups = 1;
+  d.modulated = 0;
+  return d;
+}
+
+/* Validation shared by clnn_deform_conv2d_desc_check and the ops (messages to ctx). */
+static clnn_status desc_check(clnn_context *ctx, const clnn_deform_conv2d_desc *d, int64_t *oh,
+                              int64_t *ow) {
+  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
+  int64_t out_h, out_w;
+  clnn_status st = clnn_conv2d_desc_check(&d->conv, &out_h, &out_w);
+  if (st != CLNN_SUCCESS) {
+    const char *msg = clnn_context_errmsg(NULL), *prefix = "clnn_conv2d_desc_check: ";
+    if (!strncmp(msg, prefix, strlen(prefix))) msg += strlen(prefix);
+    return clnn__fail(ctx, st, "%s", msg); /* desc->conv's problem, e.g. "desc->stride_h = 0 ..." */
+  }
+  if (d->offset_groups < 1 || d->offset_groups > d->conv.c || d->conv.c % d->offset_groups)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->offset_groups = %lld does not divide c = %lld",
+                      (long long)d->offset_groups, (long long)d->conv.c);
+  if (d->modulated != 0 && d->modulated != 1)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->modulated = %d is not 0 or 1", d->modulated);
+  /* offset: n * 2*dg*kh*kw * out_h * out_w elements; every factor is <= 2^30. */
+  int64_t dims[5] = {d->conv.n, 2 * d->offset_groups, d->conv.kh * d->conv.kw, out_h, out_w}, numel;
+  if (!clnn__numel_ok(5, dims, &numel) || numel > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the offset tensor has over 2^31 - 1 elements");
+  if (oh) *oh = out_h;
+  if (ow) *ow = out_w;
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn_deform_conv2d_desc_check(const clnn_deform_conv2d_desc *desc, int64_t *out_h,
+                                          int64_t *out_w) {
+  CLNN_ENTER(NULL);
+  return desc_check(NULL, desc, out_h, out_w);
+}
+
+static clnn_deform_conv_algo choose_algo(const clnn_context *ctx) {
+  return clnn__use_own_gemm(ctx) ? CLNN_DEFORM_CONV_ALGO_FUSED : CLNN_DEFORM_CONV_ALGO_IM2COL_GEMM;
+}
+
+clnn_status clnn_deform_conv2d_fwd_algo(const clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
+                                        clnn_deform_conv_algo *algo) {
+  CLNN_ENTER(NULL);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_CHECK_NULL(NULL, algo);
+  CLNN_TRY(desc_check(NULL, desc, NULL, NULL));
+  *algo = choose_algo(ctx);
+  return CLNN_SUCCESS;
+}
+
+/* -------------------------------------------------------------- geometry */
+
+/* Everything the launches need, derived once from the descriptor. */
+typedef struct dc_geom {
+  const clnn_deform_conv2d_desc *desc;
+  const clnn_conv2d_desc *d;
+  int64_t oh, ow, npix;
+  int64_t cg, kg, cog, dg, taps;
+  int64_t kd;     /* GEMM depth of a group: cg * taps */
+  int64_t ldcol;  /* row of colT / dcolT: c * taps */
+  int64_t hp, wp; /* padded planes of xt */
+  int64_t ncells; /* (h + 1) * (w + 1) bucket cells */
+  int vec;        /* channel vector width */
+  int dxv;        /* channel vectors per work-item of the dx gather */
+} dc_geom;
+
+static int64_t gcd64(int64_t a, int64_t b) {
+  while (b) {
+    int64_t t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+static dc_geom geometry(const clnn_deform_conv2d_desc *desc, int64_t oh, int64_t ow) {
+  const clnn_conv2d_desc *d = &desc->conv;
+  dc_geom g;
+  g.desc = desc;
+  g.d = d;
+  g.oh = oh;
+  g.ow = ow;
+  g.npix = oh * ow;
+  g.cg = d->c / d->groups;
+  g.kg = d->k / d->groups;
+  g.dg = desc->offset_groups;
+  g.cog = d->c / g.dg;
+  g.taps = d->kh * d->kw;
+  g.kd = g.cg * g.taps;
+  g.ldcol = d->c * g.taps;
+  g.hp = d->h + 3;
+  g.wp = d->w + 2;
+  g.ncells = (d->h + 1) * (d->w + 1);
+  /* Three widths only: each is a separate program build. */
+  int64_t common = gcd64(g.cg, g.cog);
+  g.vec = common % 16 == 0 ? 16 : common % 4 == 0 ? 4 : 1;
+  g.dxv = 1;
+  while (g.dxv < 4 && (common / g.vec) % (g.dxv * 2) == 0) g.dxv *= 2;
+  return g;
+}
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* The sizes every sampling kernel takes, after its tensors: H W Ho Wo KH KW SH SW PH PW DH DW. */
+#define DC_GEOM_ARGS(g)                                                                           \
+  CLNN_ARG_I32((g)->d->h), CLNN_ARG_I32((g)->d->w), CLNN_ARG_I32((g)->oh), CLNN_ARG_I32((g)->ow), \
+      CLNN_ARG_I32((g)->d->kh), CLNN_ARG_I32((g)->d->kw), CLNN_ARG_I32((g)->d->stride_h),         \
+      CLNN_ARG_I32((g)->d->stride_w), CLNN_ARG_I32((g)->d->pad_h), CLNN_ARG_I32((g)->d->pad_w),   \
+      CLNN_ARG_I32((g)->d->dilation_h), CLNN_ARG_I32((g)->d->dilation_w)
+
+/* A (buffer, element offset) pair for kernel arguments: a tensor at an image, or workspace. */
+typedef struct dc_mem {
+  cl_mem mem;
+  cl_ulong off;
+} dc_mem;
+#define DC_ARG(m) CLNN_ARG_MEM((m).mem), CLNN_ARG_U64((m).off)
+
+static dc_mem at_image(const clnn_tensor *t, int64_t img, int64_t per_image) {
+  dc_mem m = {clnn__mem(t), clnn__off(t) + (cl_ulong)(img * per_image)};
+  return m;
+}
+
+static dc_mem ws_at(cl_mem ws, int64_t off) {
+  dc_mem m = {ws, (cl_ulong)off};
+  return m;
+}
+
+static const size_t LOCAL1[3] = {1, 1, 1};
+
+/* Options of the program holding a section of kernels/deform_conv.cl
+ * ("DC_FWD" or "DC_BWD"; the small kernels are in the program without options). */
+static void section_options(char *buf, size_t n, const char *section, const dc_geom *g,
+                            const char *extra) {
+  snprintf(buf, n, "-D%s -DVEC=%d%s", section, g->vec, extra);
+}
+
+/* ------------------------------------------------------------ validation */
+
+static clnn_status check_inputs(clnn_context *ctx, const dc_geom *g, const clnn_tensor *x,
+                                const clnn_tensor *offset, const clnn_tensor *mask,
+                                const clnn_tensor *w) {
+  const clnn_conv2d_desc *d = g->d;
+  int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, g->cg, d->kh, d->kw};
+  int64_t od[4] = {d->n, 2 * g->dg * g->taps, g->oh, g->ow},
+          md[4] = {d->n, g->dg * g->taps, g->oh, g->ow};
+  CLNN_TRY(clnn__check_tensor(ctx, x, "x", CLNN_FLOAT32, 4, xd));
+  CLNN_TRY(clnn__check_tensor(ctx, offset, "offset", CLNN_FLOAT32, 4, od));
+  if (g->desc->modulated && !mask)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->modulated is 1 but 'mask' is NULL");
+  if (!g->desc->modulated && mask)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->modulated is 0 but a 'mask' is given");
+  if (mask) CLNN_TRY(clnn__check_tensor(ctx, mask, "mask", CLNN_FLOAT32, 4, md));
+  CLNN_TRY(clnn__check_tensor(ctx, w, "w", CLNN_FLOAT32, 4, wd));
+  return CLNN_SUCCESS;
+}
+
+/* An output must overlap no input and no other output. */
+typedef struct dc_named {
+  const clnn_tensor *t;
+  const char *name;
+} dc_named;
+
+static clnn_status check_overlaps(clnn_context *ctx, const dc_named *outs, int nout, const dc_named *ins,
+                                  int nin) {
+  for (int i = 0; i < nout; i++) {
+    for (int j = 0; j < nin; j++)
+      CLNN_TRY(clnn__check_no_overlap(ctx, outs[i].t, outs[i].name, ins[j].t, ins[j].name));
+    for (int j = 0; j < i; j++)
+      CLNN_TRY(clnn__check_no_overlap(ctx, outs[i].t, outs[i].name, outs[j].t, outs[j].name));
+  }
+  return CLNN_SUCCESS;
+}
+
+/* Images per chunk so that fixed + chunk * per_image floats fit the budget. */
+static clnn_status plan_chunk(clnn_context *ctx, const dc_geom *g, int64_t fixed, int64_t per_image,
+                              size_t budget_bytes, int64_t *chunk) {
+  size_t limit = ctx->workspace_limit;
+  if ((uint64_t)(fixed + per_image) * sizeof(float) > limit)
+    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED,
+                      "one image needs %lld bytes of scratch, over the workspace limit of %zu bytes",
+                      (long long)((fixed + per_image) * (int64_t)sizeof(float)), limit);
+  size_t budget = budget_bytes < limit ? budget_bytes : limit;
+  int64_t n = ((int64_t)(budget / sizeof(float)) - fixed) / per_image;
+  if (n < 1) n = 1;
+  if (n > g->d->n) n = g->d->n;
+  if (fixed + n * per_image > CLNN_INDEX_MAX) n = (CLNN_INDEX_MAX - fixed) / per_image;
+  if (n < 1 || g->npix * g->ldcol > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW,
+                      "the scratch matrices of one image exceed 2^31 elements");
+  *chunk = n;
+  return CLNN_SUCCESS;
+}
+
+/* The patch matrix of one image (npix x c*taps) must be indexable with 32-bit ints. */
+static clnn_status check_patch_size(clnn_context *ctx, const dc_geom *g) {
+  int64_t n;
+  if (!clnn__mul_ok(g->npix, g->ldcol, &n) || n > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW,
+                      "the patch matrix of one image (%lld pixels x %lld) has over 2^31 - 1 elements",
+                      (long long)g->npix, (long long)g->ldcol);
+  return CLNN_SUCCESS;
+}
+
+/* ------------------------------------------------------- shared launches */
+
+/* xt planes of images [img0, img0 + nimg) at ws element offset xt_off. */
+static clnn_status launch_to_nhwc(clnn_context *ctx, const dc_geom *g, const clnn_tensor *x,
+                                  int64_t img0, int64_t nimg, dc_mem xt, const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_to_nhwc", &k));
+  size_t global[3] = {(size_t)g->hp, (size_t)ceil_div(d->c, 16), (size_t)nimg};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(DC_ARG(at_image(x, img0, d->c * d->h * d->w)), DC_ARG(xt),
+                                CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w)),
+                      3, global, LOCAL1, op);
+}
+
+/* w (K, Cg, KH, KW) <-> K'-ordered rows; inverse: dW' back to w's order. */
+static clnn_status launch_permute(clnn_context *ctx, const dc_geom *g, const char *name, dc_mem src,
+                                  dc_mem dst, const char *op) {
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", name, &k));
+  size_t global[3] = {(size_t)g->kd, (size_t)g->d->k, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(DC_ARG(src), DC_ARG(dst), CLNN_ARG_I32(g->cg), CLNN_ARG_I32(g->taps)), 2,
+                      global, LOCAL1, op);
+}
+
+/* ---------------------------------------------------------------- fused */
+
+static clnn_status fwd_fused(clnn_context *ctx, const dc_geom *g, const clnn_tensor *x,
+                             const clnn_tensor *offset, const clnn_tensor *mask, const clnn_tensor *w,
+                             const clnn_tensor *b, clnn_tensor *y) {
+  const clnn_conv2d_desc *d = g->d;
+  const char *op = "deform_conv2d_fwd:fused";
+  const int64_t ntiles = ceil_div(g->kg, 32);
+  const int64_t wp_elems = d->groups * ntiles * g->kd * 32, xt_image = g->hp * g->wp * d->c;
+  int64_t chunk = 1;
+  CLNN_TRY(plan_chunk(ctx, g, wp_elems, xt_image, FWD_CHUNK_BYTES, &chunk));
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(wp_elems + chunk * xt_image) * sizeof(float), &ws));
+
+  char opts[192], act[64], extra[128];
+  clnn_kernel_ref kpack, kfused;
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_pack_w", &kpack));
+  clnn__act_options(act, sizeof act, d->act, d->act_alpha);
+  snprintf(extra, sizeof extra, " -DFK=%d%s", FUSED_FK, act);
+  section_options(opts, sizeof opts, "DC_FWD", g, extra);
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, "deform_conv_fwd_fused", &kfused));
+
+  size_t gpack[3] = {(size_t)g->kd, (size_t)ntiles, (size_t)d->groups};
+  CLNN_TRY(
+      clnn__launch(ctx, &kpack,
+                   CLNN_ARGS(CLNN_ARG_TENSOR(w), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(d->k),
+                             CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->cg), CLNN_ARG_I32(g->taps)),
+                   3, gpack, LOCAL1, op));
+  const int64_t off_image = 2 * g->dg * g->taps * g->npix, mask_image = g->dg * g->taps * g->npix;
+  for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
+    const int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk;
+    CLNN_TRY(launch_to_nhwc(ctx, g, x, img0, nimg, ws_at(ws, wp_elems), op));
+    size_t global[3] = {(size_t)ceil_div(g->npix, 8), (size_t)(nimg * d->groups), 1};
+    CLNN_TRY(clnn__launch(
+        ctx, &kfused,
+        CLNN_ARGS(DC_ARG(ws_at(ws, wp_elems)), DC_ARG(at_image(offset, img0, off_image)),
+                  DC_ARG(at_image(mask, img0, mask_image)), DC_ARG(ws_at(ws, 0)), CLNN_ARG_TENSOR(b),
+                  DC_ARG(at_image(y, img0, d->k * g->npix)), CLNN_ARG_I32(b != NULL),
+                  CLNN_ARG_I32(g->desc->modulated), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k),
+                  CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
+        2, global, LOCAL1, op));
+  }
+  return CLNN_SUCCESS;
+}
+
+/* ---------------------------------------------------------- im2col_gemm */
+
+static clnn_status fwd_im2col_gemm(clnn_context *ctx, const dc_geom *g, const clnn_tensor *x,
+                                   const clnn_tensor *offset, const clnn_tensor *mask,
+                                   const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
+  const clnn_conv2d_desc *d = g->d;
+  const char *op = "deform_conv2d_fwd:im2col_gemm";
+  CLNN_TRY(check_patch_size(ctx, g));
+  const int64_t per_image = g->ldcol * g->npix;
+  int64_t chunk = 1;
+  CLNN_TRY(plan_chunk(ctx, g, 0, per_image, FWD_CHUNK_BYTES, &chunk));
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(chunk * per_image) * sizeof(float), &ws));
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_im2col", &k));
+  const int64_t off_image = 2 * g->dg * g->taps * g->npix, mask_image = g->dg * g->taps * g->npix;
+  for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
+    const int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk;
+    size_t global[3] = {(size_t)ceil_div(g->npix, 64) * 64, (size_t)g->ldcol, (size_t)nimg};
+    size_t local[3] = {64, 1, 1};
+    CLNN_TRY(clnn__launch(
+        ctx, &k,
+        CLNN_ARGS(DC_ARG(at_image(x, img0, d->c * d->h * d->w)),
+                  DC_ARG(at_image(offset, img0, off_image)), DC_ARG(at_image(mask, img0, mask_image)),
+                  CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(g->desc->modulated),
+                  CLNN_ARG_I32(d->c), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
+        3, global, local, op));
+    /* y_g = W_g col_g for every image of the chunk and group, bias and activation fused. */
+    clnn_gemm_job j = clnn__gemm_job(g->kg, g->npix, g->kd);
+    j.nb1 = nimg;
+    j.nb2 = d->groups;
+    j.a = clnn__mem(w);
+    j.a_off = (size_t)clnn__off(w);
+    j.lda = g->kd;
+    j.a_s2 = g->kg * g->kd;
+    j.b = ws;
+    j.ldb = g->npix;
+    j.b_s1 = per_image;
+    j.b_s2 = g->kd * g->npix;
+    j.c = clnn__mem(y);
+    j.c_off = (size_t)(clnn__off(y) + (cl_ulong)(img0 * d->k * g->npix));
+    j.ldc = g->npix;
+    j.c_s1 = d->k * g->npix;
+    j.c_s2 = g->kg * g->npix;
+    if (b) {
+      j.bias = clnn__mem(b);
+      j.bias_off = (size_t)clnn__off(b);
+      j.bias_s2 = g->kg;
+    }
+    j.act = d->act;
+    j.act_alpha = d->act_alpha;
+    CLNN_TRY(clnn__gemm_run(ctx, &j, op));
+  }
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn_deform_conv2d_fwd(clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
+                                   const clnn_tensor *x, const clnn_tensor *offset,
+                                   const clnn_tensor *mask, const clnn_tensor *w, const clnn_tensor *b,
+                                   clnn_tensor *y) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  int64_t oh, ow;
+  CLNN_TRY(desc_check(ctx, desc, &oh, &ow));
+  const dc_geom g = geometry(desc, oh, ow);
+  const clnn_conv2d_desc *d = &desc->conv;
+  CLNN_TRY(check_inputs(ctx, &g, x, offset, mask, w));
+  if (b) CLNN_TRY(clnn__check_tensor(ctx, b, "b", CLNN_FLOAT32, 1, &d->k));
+  int64_t yd[4] = {d->n, d->k, oh, ow};
+  CLNN_TRY(clnn__check_tensor(ctx, y, "y", CLNN_FLOAT32, 4, yd));
+  const dc_named outs[] = {{y, "y"}};
+  const dc_named ins[] = {{x, "x"}, {offset, "offset"}, {mask, "mask"}, {w, "w"}, {b, "b"}};
+  CLNN_TRY(check_overlaps(ctx, outs, 1, ins, 5));
+  if (choose_algo(ctx) == CLNN_DEFORM_CONV_ALGO_FUSED)
+    return fwd_fused(ctx, &g, x, offset, mask, w, b, y);
+  return fwd_im2col_gemm(ctx, &g, x, offset, mask, w, b, y);
+}
+
+/* ------------------------------------------------------------- backward */
+
+/*
+ * What the requested outputs need, and where it lives in the workspace
+ * (floats). Within a chunk of images the work goes in bands of output rows
+ * (about BWD_BAND_PIXELS pixels): the band's dcolT and colT are written and
+ * read again right away, while they are still in cache. dcolT holds whole
+ * images only when dx is wanted (its gather reads any pixel's samples).
+ */
+typedef struct bwd_plan {
+  bool dx, doff, dmask, dw, db;
+  bool dsample; /* dcolT is needed: dx, doffset or dmask */
+  bool sample;  /* deform_conv_bwd_sample runs: doffset, dmask or dw */
+  int64_t band_rows, band_pix;
+  int64_t dcol_pix; /* pixels per tap plane of dcolT: the image (dx wanted) or a band */
+  int64_t wperm, dwperm;                        /* fixed: K x Kd each */
+  int64_t fixed;                                /* their total */
+  int64_t xt, dcol, col, cnt, cstart, sidx, sw; /* per-image sizes; 0 when unused */
+  int64_t per_image;
+  int64_t chunk;
+} bwd_plan;
+
+static bwd_plan plan_bwd(const dc_geom *g, bool dx, bool doff, bool dmask, bool dw, bool db) {
+  bwd_plan p;
+  memset(&p, 0, sizeof p);
+  p.dx = dx, p.doff = doff, p.dmask = dmask, p.dw = dw, p.db = db;
+  p.dsample = dx || doff || dmask;
+  p.sample = doff || dmask || dw;
+  p.band_rows = BWD_BAND_PIXELS / g->ow;
+  if (p.band_rows < 1) p.band_rows = 1;
+  if (p.band_rows > g->oh) p.band_rows = g->oh;
+  p.band_pix = p.band_rows * g->ow;
+  const int64_t kkd = g->d->k * g->kd, pts = g->dg * g->taps * g->npix;
+  p.wperm = p.dsample ? kkd : 0;
+  p.dwperm = dw ? kkd : 0;
+  p.fixed = p.wperm + p.dwperm;
+  p.xt = p.sample ? g->hp * g->wp * g->d->c : 0;
+  p.dcol_pix = dx ? g->npix : p.band_pix;
+  p.dcol = p.dsample ? p.dcol_pix * g->ldcol : 0;
+  p.col = dw ? p.band_pix * g->ldcol : 0;
+  p.cnt = dx ? g->dg * g->taps * g->ncells : 0;
+  p.cstart = dx ? g->dg * (g->ncells + 1) : 0;
+  p.sidx = dx ? pts : 0;
+  p.sw = dx ? 4 * pts : 0;
+  p.per_image = p.xt + p.dcol + p.col + p.cnt + p.cstart + p.sidx + p.sw;
+  return p;
+}
+
+/* Workspace offsets of a chunk: fixed part, then each array for all its images. */
+typedef struct bwd_layout {
+  int64_t wperm, dwperm, xt, dcol, col, cnt, cstart, sidx, sw;
+} bwd_layout;
+
+static bwd_layout layout_bwd(const bwd_plan *p) {
+  bwd_layout l;
+  int64_t at = 0, n = p->chunk;
+  l.wperm = at, at += p->wperm;
+  l.dwperm = at, at += p->dwperm;
+  l.xt = at, at += n * p->xt;
+  l.dcol = at, at += n * p->dcol;
+  l.col = at, at += n * p->col;
+  l.cnt = at, at += n * p->cnt;
+  l.cstart = at, at += n * p->cstart;
+  l.sidx = at, at += n * p->sidx;
+  l.sw = at;
+  return l;
+}
+
+/* One band: output rows [r0, r1) of every image of the chunk [img0, img0 + nimg). */
+typedef struct bwd_band {
+  int64_t img0, nimg, r0, r1;
+  int64_t p0, npix; /* its first pixel and pixel count per image */
+  int64_t dcol_p0;  /* pixel of dcolT's first row: 0 (whole images) or p0 */
+} bwd_band;
+
+/* Step 1: dcolT[img][t][p][g*Cg + c] = sum over the group's output channels of
+ * dy * W'. CPU devices: deform_conv_dcol (the depth Kg is too small for
+ * gemm_tile8x32's one tile per work-group: measured on the anchor problem,
+ * interleaved, 10.9 against 15 ms); elsewhere one GEMM per tap. */
+static clnn_status bwd_dcol(clnn_context *ctx, const dc_geom *g, const bwd_plan *p, const bwd_layout *l,
+                            const clnn_tensor *dy, cl_mem ws, const bwd_band *b, const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  if (clnn__use_own_gemm(ctx)) {
+    clnn_kernel_ref k;
+    CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_dcol", &k));
+    size_t global[3] = {(size_t)ceil_div(b->npix, 8), (size_t)d->groups, (size_t)b->nimg};
+    return clnn__launch(ctx, &k,
+                        CLNN_ARGS(DC_ARG(at_image(dy, b->img0, d->k * g->npix)), DC_ARG(ws_at(ws, l->wperm)),
+                                  DC_ARG(ws_at(ws, l->dcol)), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->groups),
+                                  CLNN_ARG_I32(d->c), CLNN_ARG_I32(g->taps), CLNN_ARG_I32(g->npix),
+                                  CLNN_ARG_I32(b->p0), CLNN_ARG_I32(b->npix), CLNN_ARG_I32(p->dcol_pix),
+                                  CLNN_ARG_I32(b->dcol_p0)),
+                        3, global, LOCAL1, op);
+  }
+  for (int64_t t = 0; t < g->taps; t++) {
+    clnn_gemm_job j = clnn__gemm_job(b->npix, g->cg, g->kg);
+    j.nb1 = b->nimg;
+    j.nb2 = d->groups;
+    j.a = clnn__mem(dy); /* dy_g is Kg x npix: A = (the band's columns of dy_g)^T */
+    j.a_off = (size_t)(clnn__off(dy) + (cl_ulong)(b->img0 * d->k * g->npix + b->p0));
+    j.a_trans = true;
+    j.lda = g->npix;
+    j.a_s1 = d->k * g->npix;
+    j.a_s2 = g->kg * g->npix;
+    j.b = ws; /* the tap's Cg columns of W'_g */
+    j.b_off = (size_t)(l->wperm + t * g->cg);
+    j.ldb = g->kd;
+    j.b_s2 = g->kg * g->kd;
+    j.c = ws;
+    j.c_off = (size_t)(l->dcol + (t * p->dcol_pix + b->p0 - b->dcol_p0) * d->c);
+    j.ldc = d->c;
+    j.c_s1 = p->dcol;
+    j.c_s2 = g->cg;
+    CLNN_TRY(clnn__gemm_run(ctx, &j, op));
+  }
+  return CLNN_SUCCESS;
+}
+
+/* Step 2: the band's colT, doffset and dmask. */
+static clnn_status bwd_sample(clnn_context *ctx, const dc_geom *g, const bwd_plan *p,
+                              const bwd_layout *l, cl_mem ws, const clnn_tensor *offset,
+                              const clnn_tensor *mask, clnn_tensor *doffset, clnn_tensor *dmask,
+                              const bwd_band *b, const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  char opts[64];
+  section_options(opts, sizeof opts, "DC_BWD", g, "");
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, "deform_conv_bwd_sample", &k));
+  const int64_t off_image = 2 * g->dg * g->taps * g->npix, mask_image = g->dg * g->taps * g->npix;
+  size_t global[3] = {(size_t)(b->r1 - b->r0), (size_t)g->taps, (size_t)(b->nimg * g->dg)};
+  return clnn__launch(
+      ctx, &k,
+      CLNN_ARGS(DC_ARG(ws_at(ws, l->xt)), DC_ARG(at_image(offset, b->img0, off_image)),
+                DC_ARG(at_image(mask, b->img0, mask_image)), DC_ARG(ws_at(ws, l->dcol)),
+                DC_ARG(ws_at(ws, l->col)), DC_ARG(at_image(doffset, b->img0, off_image)),
+                DC_ARG(at_image(dmask, b->img0, mask_image)), CLNN_ARG_I32(g->desc->modulated),
+                CLNN_ARG_I32(p->dw), CLNN_ARG_I32(p->doff), CLNN_ARG_I32(p->dmask), CLNN_ARG_I32(b->r0),
+                CLNN_ARG_I32(p->dcol_pix), CLNN_ARG_I32(b->dcol_p0), CLNN_ARG_I32(p->col),
+                CLNN_ARG_I32(b->p0), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->dg),
+                DC_GEOM_ARGS(g)),
+      3, global, LOCAL1, op);
+}
+
+/* Step 3: dW' (+)= dy colT per group, over the band's pixels, image by image
+ * (bands in order, images in order within a band: a fixed summation order). */
+static clnn_status bwd_dw_gemms(clnn_context *ctx, const dc_geom *g, const bwd_plan *p,
+                                const bwd_layout *l, const clnn_tensor *dy, cl_mem ws, const bwd_band *b,
+                                const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  for (int64_t i = 0; i < b->nimg; i++) {
+    clnn_gemm_job j = clnn__gemm_job(g->kg, g->kd, b->npix);
+    j.nb2 = d->groups;
+    j.a = clnn__mem(dy);
+    j.a_off = (size_t)(clnn__off(dy) + (cl_ulong)((b->img0 + i) * d->k * g->npix + b->p0));
+    j.lda = g->npix;
+    j.a_s2 = g->kg * g->npix;
+    j.b = ws;
+    j.b_off = (size_t)(l->col + i * p->col);
+    j.ldb = g->ldcol;
+    j.b_s2 = g->kd;
+    j.c = ws;
+    j.c_off = (size_t)l->dwperm;
+    j.ldc = g->kd;
+    j.c_s2 = g->kg * g->kd;
+    j.c_s1 = d->k * g->kd; /* one batch: unused, but CLBlast rejects a zero C stride */
+    j.beta = (b->img0 + i == 0 && b->r0 == 0) ? 0.0f : 1.0f;
+    CLNN_TRY(clnn__gemm_run(ctx, &j, op));
+  }
+  return CLNN_SUCCESS;
+}
+
+/* Step 4: buckets of the chunk's sampling points, then the dx gather. */
+static clnn_status bwd_dx(clnn_context *ctx, const dc_geom *g, const bwd_layout *l, cl_mem ws,
+                          const clnn_tensor *offset, const clnn_tensor *mask, clnn_tensor *dx,
+                          int64_t img0, int64_t nimg, const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  char opts[64], gather[32];
+  section_options(opts, sizeof opts, "DC_BWD", g, "");
+  snprintf(gather, sizeof gather, "deform_conv_dx_gather%d", g->dxv);
+  clnn_kernel_ref kcount, kscan, kfill, kgather;
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, "deform_conv_bucket_count", &kcount));
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_bucket_scan", &kscan));
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, "deform_conv_bucket_fill", &kfill));
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, gather, &kgather));
+  const int64_t off_image = 2 * g->dg * g->taps * g->npix, mask_image = g->dg * g->taps * g->npix;
+  const dc_mem off = at_image(offset, img0, off_image);
+  size_t gtaps[3] = {(size_t)g->taps, (size_t)(nimg * g->dg), 1};
+  CLNN_TRY(clnn__launch(
+      ctx, &kcount,
+      CLNN_ARGS(DC_ARG(off), DC_ARG(ws_at(ws, l->cnt)), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)), 2, gtaps,
+      LOCAL1, op));
+  size_t gscan[3] = {(size_t)(nimg * g->dg), 1, 1};
+  CLNN_TRY(clnn__launch(ctx, &kscan,
+                        CLNN_ARGS(DC_ARG(ws_at(ws, l->cnt)), DC_ARG(ws_at(ws, l->cstart)),
+                                  CLNN_ARG_I32(g->taps), CLNN_ARG_I32(g->ncells)),
+                        1, gscan, LOCAL1, op));
+  CLNN_TRY(clnn__launch(
+      ctx, &kfill,
+      CLNN_ARGS(DC_ARG(off), DC_ARG(at_image(mask, img0, mask_image)), DC_ARG(ws_at(ws, l->cnt)),
+                DC_ARG(ws_at(ws, l->sidx)), DC_ARG(ws_at(ws, l->sw)), CLNN_ARG_I32(g->desc->modulated),
+                CLNN_ARG_I32(d->c), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
+      2, gtaps, LOCAL1, op));
+  size_t ggather[3] = {(size_t)d->h, (size_t)(d->c / (g->vec * g->dxv)), (size_t)nimg};
+  return clnn__launch(
+      ctx, &kgather,
+      CLNN_ARGS(DC_ARG(ws_at(ws, l->cstart)), DC_ARG(ws_at(ws, l->sidx)), DC_ARG(ws_at(ws, l->sw)),
+                DC_ARG(ws_at(ws, l->dcol)), DC_ARG(at_image(dx, img0, d->c * d->h * d->w)),
+                CLNN_ARG_I32(d->c), CLNN_ARG_I32(g->dg), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w),
+                CLNN_ARG_I32(g->npix), CLNN_ARG_I32(g->taps)),
+      3, ggather, LOCAL1, op);
+}
+
+static clnn_status launch_db(clnn_context *ctx, const dc_geom *g, const clnn_tensor *dy, clnn_tensor *db,
+                             const char *op) {
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_db", &k));
+  size_t global[3] = {(size_t)g->d->k, 1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(db), CLNN_ARG_I32(g->d->n),
+                                CLNN_ARG_I32(g->d->k), CLNN_ARG_I32(g->npix)),
+                      1, global, LOCAL1, op);
+}
+
+static clnn_status check_bwd_outputs(clnn_context *ctx, const dc_geom *g, const clnn_tensor *dx,
+                                     const clnn_tensor *doffset, const clnn_tensor *dmask,
+                                     const clnn_tensor *dw, const clnn_tensor *db) {
+  const clnn_conv2d_desc *d = g->d;
+  int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, g->cg, d->kh, d->kw};
+  int64_t od[4] = {d->n, 2 * g->dg * g->taps, g->oh, g->ow},
+          md[4] = {d->n, g->dg * g->taps, g->oh, g->ow};
+  if (dx) CLNN_TRY(clnn__check_tensor(ctx, dx, "dx", CLNN_FLOAT32, 4, xd));
+  if (doffset) CLNN_TRY(clnn__check_tensor(ctx, doffset, "doffset", CLNN_FLOAT32, 4, od));
+  if (dmask && !g->desc->modulated)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->modulated is 0 but a 'dmask' is given");
+  if (dmask) CLNN_TRY(clnn__check_tensor(ctx, dmask, "dmask", CLNN_FLOAT32, 4, md));
+  if (dw) CLNN_TRY(clnn__check_tensor(ctx, dw, "dw", CLNN_FLOAT32, 4, wd));
+  if (db) CLNN_TRY(clnn__check_tensor(ctx, db, "db", CLNN_FLOAT32, 1, &d->k));
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
+                                   const clnn_tensor *x, const clnn_tensor *offset,
+                                   const clnn_tensor *mask, const clnn_tensor *w, const clnn_tensor *dy,
+                                   clnn_tensor *dx, clnn_tensor *doffset, clnn_tensor *dmask,
+                                   clnn_tensor *dw, clnn_tensor *db) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  int64_t oh, ow;
+  CLNN_TRY(desc_check(ctx, desc, &oh, &ow));
+  const dc_geom g = geometry(desc, oh, ow);
+  const clnn_conv2d_desc *d = &desc->conv;
+  CLNN_TRY(check_patch_size(ctx, &g));
+  CLNN_TRY(check_inputs(ctx, &g, x, offset, mask, w));
+  int64_t yd[4] = {d->n, d->k, oh, ow};
+  CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", CLNN_FLOAT32, 4, yd));
+  CLNN_TRY(check_bwd_outputs(ctx, &g, dx, doffset, dmask, dw, db));
+  const dc_named outs[] = {{dx, "dx"}, {doffset, "doffset"}, {dmask, "dmask"}, {dw, "dw"}, {db, "db"}};
+  const dc_named ins[] = {{x, "x"}, {offset, "offset"}, {mask, "mask"}, {w, "w"}, {dy, "dy"}};
+  CLNN_TRY(check_overlaps(ctx, outs, 5, ins, 5));
+
+  bwd_plan p = plan_bwd(&g, dx != NULL, doffset != NULL, dmask != NULL, dw != NULL, db != NULL);
+  const char *op = "deform_conv2d_bwd";
+  if (p.per_image > 0) {
+    CLNN_TRY(plan_chunk(ctx, &g, p.fixed, p.per_image, BWD_CHUNK_BYTES, &p.chunk));
+    const bwd_layout l = layout_bwd(&p);
+    cl_mem ws;
+    CLNN_TRY(clnn__workspace(ctx, (size_t)(p.fixed + p.chunk * p.per_image) * sizeof(float), &ws));
+    if (p.dsample)
+      CLNN_TRY(
+          launch_permute(ctx, &g, "deform_conv_permute_w", at_image(w, 0, 0), ws_at(ws, l.wperm), op));
+    for (int64_t img0 = 0; img0 < d->n; img0 += p.chunk) {
+      const int64_t nimg = d->n - img0 < p.chunk ? d->n - img0 : p.chunk;
+      if (p.sample) CLNN_TRY(launch_to_nhwc(ctx, &g, x, img0, nimg, ws_at(ws, l.xt), op));
+      for (int64_t r0 = 0; r0 < oh; r0 += p.band_rows) {
+        bwd_band b = {img0, nimg, r0, r0 + p.band_rows < oh ? r0 + p.band_rows : oh, 0, 0, 0};
+        b.p0 = r0 * ow;
+        b.npix = (b.r1 - b.r0) * ow;
+        b.dcol_p0 = p.dx ? 0 : b.p0;
+        if (p.dsample) CLNN_TRY(bwd_dcol(ctx, &g, &p, &l, dy, ws, &b, op));
+        if (p.sample) CLNN_TRY(bwd_sample(ctx, &g, &p, &l, ws, offset, mask, doffset, dmask, &b, op));
+        if (p.dw) CLNN_TRY(bwd_dw_gemms(ctx, &g, &p, &l, dy, ws, &b, op));
+      }
+      if (p.dx) CLNN_TRY(bwd_dx(ctx, &g, &l, ws, offset, mask, dx, img0, nimg, op));
+    }
+    if (p.dw)
+      CLNN_TRY(launch_permute(ctx, &g, "deform_conv_unpermute_dw", ws_at(ws, l.dwperm),
+                              at_image(dw, 0, 0), op));
+  }
+  if (p.db) CLNN_TRY(launch_db(ctx, &g, dy, db, op));
+  return CLNN_SUCCESS;
+}

@@ -1,0 +1,361 @@
+/*
+ * linear.c - the fully connected layer y = act(x W^T + b) and its
+ * gradients, as GEMMs on the context's engine (runtime/gemm.c) plus the
+ * small kernels of kernels/linear.cl.
+ *
+ *   forward      Y (n x out)  = X (n x in) . W^T            B = W^T
+ *   bwd_data     dX (n x in)  = dY (n x out) . W            B = W, row-major
+ *   bwd_weights  dW (out x in) = dY^T . X                   A = dY^T, B = X
+ *                db = column sums of dY (fixed order)
+ *
+ * The own engine reads B either row-major or packed in 32-wide panels; W^T
+ * is packed into panels in the workspace (linear_pack_panels), as is any
+ * row-major B whose stride is a power of two of 4 KiB or more (rows collide
+ * in the cache); dY^T is written out for dW when it fits. CLBlast takes B
+ * row-major (W^T is transposed into the workspace) and A transposed as it
+ * is. The GEMM's fused bias is per row of C; the linear bias is per column,
+ * so the forward pass writes the bias into y first and runs the GEMM with
+ * beta = 1 (the activation stays fused in its epilogue).
+ */
+#include "../runtime/internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define PANEL_N 32
+#define DIM_MAX ((int64_t)1 << 30)
+
+clnn_linear_desc clnn_linear_desc_make(int64_t n, int64_t in_features, int64_t out_features) {
+  clnn_linear_desc d;
+  memset(&d, 0, sizeof d);
+  d.n = n;
+  d.in_features = in_features;
+  d.out_features = out_features;
+  d.act = CLNN_ACT_IDENTITY;
+  return d;
+}
+
+static clnn_status check_size(clnn_context *ctx, const char *name, int64_t v) {
+  if (v < 1 || v > DIM_MAX)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %lld is outside [1, 2^30]", name,
+                      (long long)v);
+  return CLNN_SUCCESS;
+}
+
+static clnn_status check_elems(clnn_context *ctx, const char *what, int64_t a, int64_t b) {
+  int64_t n;
+  if (!clnn__mul_ok(a, b, &n) || n > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "%s has over 2^31 - 1 elements", what);
+  return CLNN_SUCCESS;
+}
+
+static clnn_status desc_check(clnn_context *ctx, const clnn_linear_desc *d) {
+  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
+  CLNN_TRY(check_size(ctx, "n", d->n));
+  CLNN_TRY(check_size(ctx, "in_features", d->in_features));
+  CLNN_TRY(check_size(ctx, "out_features", d->out_features));
+  if ((int)d->act < 0 || d->act >= CLNN_ACT_COUNT_)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->act = %d is not a clnn_activation", (int)d->act);
+  CLNN_TRY(check_elems(ctx, "x", d->n, d->in_features));
+  CLNN_TRY(check_elems(ctx, "w", d->out_features, d->in_features));
+  CLNN_TRY(check_elems(ctx, "y", d->n, d->out_features));
+  /* packed operands (up to 31 columns of padding) are indexed with 32-bit ints too */
+  int64_t padded_out = (d->out_features + PANEL_N - 1) / PANEL_N * PANEL_N;
+  int64_t padded_in = (d->in_features + PANEL_N - 1) / PANEL_N * PANEL_N;
+  CLNN_TRY(check_elems(ctx, "the packed weight", padded_out, d->in_features));
+  CLNN_TRY(check_elems(ctx, "the packed weight", padded_in, d->out_features));
+  return check_elems(ctx, "the packed input", padded_in, d->n);
+}
+
+clnn_status clnn_linear_desc_check(const clnn_linear_desc *desc) {
+  CLNN_ENTER(NULL);
+  return desc_check(NULL, desc);
+}
+
+/* ---------------------------------------------------------- tensor checks */
+
+/* A float32 tensor of rows x cols: first dim rows, the others multiplying to cols. */
+static clnn_status check_rows(clnn_context *ctx, const clnn_tensor *t, const char *name, int64_t rows,
+                              int64_t cols) {
+  if (!t) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument '%s' is NULL", name);
+  int64_t want[2] = {rows, cols};
+  if (t->ndim < 2) return clnn__check_tensor(ctx, t, name, CLNN_FLOAT32, 2, want);
+  int64_t rest = 1;
+  for (int i = 1; i < t->ndim; i++) rest *= t->dims[i];
+  if (t->dims[0] == rows && rest == cols) {
+    int64_t same[CLNN_MAX_DIMS];
+    memcpy(same, t->dims, sizeof same);
+    return clnn__check_tensor(ctx, t, name, CLNN_FLOAT32, t->ndim, same); /* context and dtype */
+  }
+  char got[256];
+  return clnn__fail(ctx, CLNN_ERR_SHAPE_MISMATCH,
+                    "argument '%s' has shape %s, expected %lld rows of %lld features ([%lld,%lld] or [%lld,%lld,1,1])",
+                    name, clnn__dims_str(got, sizeof got, t->ndim, t->dims), (long long)rows,
+                    (long long)cols, (long long)rows, (long long)cols, (long long)rows, (long long)cols);
+}
+
+static clnn_status check_weight(clnn_context *ctx, const clnn_linear_desc *d, const clnn_tensor *w,
+                                const char *name) {
+  int64_t wd[2] = {d->out_features, d->in_features};
+  return clnn__check_tensor(ctx, w, name, CLNN_FLOAT32, 2, wd);
+}
+
+static clnn_status check_bias(clnn_context *ctx, const clnn_linear_desc *d, const clnn_tensor *b,
+                              const char *name) {
+  return clnn__check_tensor(ctx, b, name, CLNN_FLOAT32, 1, &d->out_features);
+}
+
+/* --------------------------------------------------------- B operands */
+
+
+
+/* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
+static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }
+
+static int64_t panel_elems(int64_t n, int64_t k) { return (n + PANEL_N - 1) / PANEL_N * PANEL_N * k; }
+
+/*
+ * A GEMM whose B is a K x N operand t: stored row-major with row stride ld,
+ * or when trans, t holds its transpose (N x K, row stride ld). When the
+ * engine cannot read t as it is, B is packed into the workspace (panels for
+ * the own engine, a transposed copy for CLBlast) chunk of columns by chunk
+ * of columns, so the workspace limit bounds the scratch. The packed copy
+ * starts `reserve` floats into the workspace (the caller's own scratch
+ * comes first). gemm_prepare checks and allocates everything before any
+ * enqueue; gemm_run enqueues.
+ */
+typedef struct b_operand {
+  const clnn_tensor *t;
+  int64_t ld;
+  bool trans;
+  bool pack;       /* copied into the workspace */
+  int64_t cols;    /* columns per chunk when packed */
+  int64_t ws_off;  /* where the copy starts in the workspace (floats) */
+  cl_mem ws;
+  clnn_kernel_ref pack_kernel;
+} b_operand;
+
+static int64_t workspace_floats(const clnn_context *ctx) { return (int64_t)(ctx->workspace_limit / sizeof(float)); }
+
+/* Columns of a K-deep packed operand that fit after reserve floats (a multiple of 32, 0 if none). */
+static int64_t packable_cols(const clnn_context *ctx, int64_t k, int64_t reserve) {
+  int64_t room = workspace_floats(ctx) - reserve;
+  return room <= 0 ? 0 : room / k / PANEL_N * PANEL_N;
+}
+
+static clnn_status gemm_prepare(clnn_context *ctx, const clnn_gemm_job *j, const clnn_tensor *t,
+                                int64_t ld, bool trans, int64_t reserve, b_operand *b) {
+  const bool own = clnn__use_own_gemm(ctx);
+  memset(b, 0, sizeof *b);
+  b->t = t;
+  b->ld = ld;
+  b->trans = trans;
+  b->pack = trans || (own && bad_stride(ld));
+  b->ws_off = reserve;
+  if (!b->pack) return reserve ? clnn__workspace(ctx, (size_t)reserve * sizeof(float), &b->ws) : CLNN_SUCCESS;
+  b->cols = packable_cols(ctx, j->k, reserve);
+  if (b->cols < PANEL_N)
+    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED,
+                      "%lld x %d floats of packed GEMM operand exceed the workspace limit of %zu bytes",
+                      (long long)j->k, PANEL_N, ctx->workspace_limit);
+  if (b->cols > j->n) b->cols = j->n;
+  if (own) CLNN_TRY(clnn__kernel(ctx, "linear", trans ? "-DTRANS=1" : "-DTRANS=0", "linear_pack_panels", &b->pack_kernel));
+  else CLNN_TRY(clnn__kernel(ctx, "linear", "", "linear_transpose", &b->pack_kernel));
+  return clnn__workspace(ctx, (size_t)(reserve + panel_elems(b->cols, j->k)) * sizeof(float), &b->ws);
+}
+
+/* Pack columns [c0, c0 + nc) of B into the workspace and point j at them. */
+static clnn_status pack_chunk(clnn_context *ctx, const b_operand *b, clnn_gemm_job *j, int64_t c0,
+                              int64_t nc, const char *op) {
+  /* first element of the chunk in t: row c0 of the transpose, or column c0 */
+  const cl_ulong t_off = clnn__off(b->t) + (cl_ulong)(b->trans ? c0 * b->ld : c0);
+  if (clnn__use_own_gemm(ctx)) {
+    const size_t global[3] = {(size_t)((j->k + 15) / 16), (size_t)((nc + PANEL_N - 1) / PANEL_N), 1};
+    const size_t local[3] = {1, 1, 1};
+    CLNN_TRY(clnn__launch(ctx, &b->pack_kernel,
+                          CLNN_ARGS(CLNN_ARG_I32(j->k), CLNN_ARG_I32(nc), CLNN_ARG_MEM(clnn__mem(b->t)),
+                                    CLNN_ARG_U64(t_off), CLNN_ARG_I32(b->ld), CLNN_ARG_MEM(b->ws),
+                                    CLNN_ARG_U64(b->ws_off)),
+                          2, global, local, op));
+    j->ldb = PANEL_N;
+    j->b_layout = CLNN_B_PANELS;
+  } else { /* CLBlast reads row-major B: only the transposed case packs */
+    const size_t global[3] = {(size_t)j->k, (size_t)nc, 1};
+    CLNN_TRY(clnn__launch(ctx, &b->pack_kernel,
+                          CLNN_ARGS(CLNN_ARG_I32(nc), CLNN_ARG_I32(j->k), CLNN_ARG_MEM(clnn__mem(b->t)),
+                                    CLNN_ARG_U64(t_off), CLNN_ARG_I32(b->ld), CLNN_ARG_MEM(b->ws),
+                                    CLNN_ARG_U64(b->ws_off), CLNN_ARG_I32(nc)),
+                          2, global, NULL, op));
+    j->ldb = nc;
+    j->b_layout = CLNN_B_ROWMAJOR;
+  }
+  j->b = b->ws;
+  j->b_off = (size_t)b->ws_off;
+  return CLNN_SUCCESS;
+}
+
+static clnn_status gemm_run(clnn_context *ctx, clnn_gemm_job j, const b_operand *b, const char *op) {
+  if (!b->pack) {
+    j.b = clnn__mem(b->t);
+    j.b_off = (size_t)clnn__off(b->t);
+    j.ldb = b->ld;
+    j.b_layout = CLNN_B_ROWMAJOR;
+    return clnn__gemm_run(ctx, &j, op);
+  }
+  const int64_t n_total = j.n;
+  const size_t c_off0 = j.c_off;
+  for (int64_t c0 = 0; c0 < n_total; c0 += b->cols) {
+    const int64_t nc = n_total - c0 < b->cols ? n_total - c0 : b->cols;
+    CLNN_TRY(pack_chunk(ctx, b, &j, c0, nc, op));
+    j.n = nc;
+    j.c_off = c_off0 + (size_t)c0;
+    CLNN_TRY(clnn__gemm_run(ctx, &j, op));
+  }
+  return CLNN_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- ops */
+
+clnn_status clnn_linear_fwd(clnn_context *ctx, const clnn_linear_desc *desc, const clnn_tensor *x,
+                            const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_TRY(desc_check(ctx, desc));
+  const clnn_linear_desc *d = desc;
+  CLNN_TRY(check_rows(ctx, x, "x", d->n, d->in_features));
+  CLNN_TRY(check_weight(ctx, d, w, "w"));
+  if (b) CLNN_TRY(check_bias(ctx, d, b, "b"));
+  CLNN_TRY(check_rows(ctx, y, "y", d->n, d->out_features));
+  CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", x, "x"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", w, "w"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", b, "b"));
+
+  clnn_gemm_job j = clnn__gemm_job(d->n, d->out_features, d->in_features);
+  j.a = clnn__mem(x);
+  j.a_off = (size_t)clnn__off(x);
+  j.lda = d->in_features;
+  j.c = clnn__mem(y);
+  j.c_off = (size_t)clnn__off(y);
+  j.ldc = d->out_features;
+  j.act = d->act;
+  j.act_alpha = d->act_alpha;
+  b_operand bw;
+  CLNN_TRY(gemm_prepare(ctx, &j, w, d->in_features, true, 0, &bw));
+  if (b) {
+    clnn_kernel_ref k;
+    CLNN_TRY(clnn__kernel(ctx, "linear", "", "linear_fill_bias", &k));
+    size_t global[3] = {(size_t)d->n, 1, 1}, local[3] = {1, 1, 1};
+    CLNN_TRY(clnn__launch(ctx, &k,
+                          CLNN_ARGS(CLNN_ARG_I32(d->out_features), CLNN_ARG_TENSOR(b), CLNN_ARG_TENSOR(y)),
+                          1, global, local, "linear_fwd:bias"));
+    j.beta = 1.0f;
+  }
+  return gemm_run(ctx, j, &bw, "linear_fwd");
+}
+
+clnn_status clnn_linear_bwd_data(clnn_context *ctx, const clnn_linear_desc *desc,
+                                 const clnn_tensor *dy, const clnn_tensor *w, clnn_tensor *dx) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_TRY(desc_check(ctx, desc));
+  const clnn_linear_desc *d = desc;
+  CLNN_TRY(check_rows(ctx, dy, "dy", d->n, d->out_features));
+  CLNN_TRY(check_weight(ctx, d, w, "w"));
+  CLNN_TRY(check_rows(ctx, dx, "dx", d->n, d->in_features));
+  CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", dy, "dy"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", w, "w"));
+
+  clnn_gemm_job j = clnn__gemm_job(d->n, d->in_features, d->out_features);
+  j.a = clnn__mem(dy);
+  j.a_off = (size_t)clnn__off(dy);
+  j.lda = d->out_features;
+  j.c = clnn__mem(dx);
+  j.c_off = (size_t)clnn__off(dx);
+  j.ldc = d->in_features;
+  b_operand bw;
+  CLNN_TRY(gemm_prepare(ctx, &j, w, d->in_features, false, 0, &bw));
+  return gemm_run(ctx, j, &bw, "linear_bwd_data");
+}
+
+/*
+ * dW = dY^T X (M = out, N = in, K = n), overwriting or accumulating. The own
+ * engine's tile kernel reads a row-major A about twice as fast as a
+ * transposed one, so dY^T is first written to the workspace (before the
+ * packed X, if X needs packing) when both fit; otherwise the GEMM reads dY
+ * transposed in place. CLBlast takes the transposed A as it is.
+ */
+static clnn_status weight_grad(clnn_context *ctx, const clnn_linear_desc *d, const clnn_tensor *x,
+                               const clnn_tensor *dy, clnn_tensor *dw, int accumulate) {
+  const char *op = "linear_bwd_weights";
+  clnn_gemm_job j = clnn__gemm_job(d->out_features, d->in_features, d->n);
+  j.c = clnn__mem(dw);
+  j.c_off = (size_t)clnn__off(dw);
+  j.ldc = d->in_features;
+  j.beta = accumulate ? 1.0f : 0.0f;
+  const int64_t ldt = bad_stride(d->n) ? d->n + 16 : d->n, at_elems = d->out_features * ldt;
+  const bool x_packed = bad_stride(d->in_features);
+  const bool transpose_a = clnn__use_own_gemm(ctx) &&
+                           (x_packed ? packable_cols(ctx, d->n, at_elems) >= PANEL_N
+                                     : at_elems <= workspace_floats(ctx));
+  b_operand bx;
+  CLNN_TRY(gemm_prepare(ctx, &j, x, d->in_features, false, transpose_a ? at_elems : 0, &bx));
+  if (!transpose_a) {
+    j.a = clnn__mem(dy);
+    j.a_off = (size_t)clnn__off(dy);
+    j.lda = d->out_features;
+    j.a_trans = true;
+    return gemm_run(ctx, j, &bx, op);
+  }
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "linear", "", "linear_transpose_blocks", &k));
+  const size_t global[3] = {(size_t)((d->out_features + 15) / 16), (size_t)((d->n + 15) / 16), 1};
+  const size_t local[3] = {1, 1, 1};
+  CLNN_TRY(clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->out_features), CLNN_ARG_TENSOR(dy),
+                                  CLNN_ARG_I32(d->out_features), CLNN_ARG_MEM(bx.ws), CLNN_ARG_U64(0),
+                                  CLNN_ARG_I32(ldt)),
+                        2, global, local, "linear_bwd_weights:transpose"));
+  j.a = bx.ws;
+  j.a_off = 0;
+  j.lda = ldt;
+  return gemm_run(ctx, j, &bx, op);
+}
+
+clnn_status clnn_linear_bwd_weights(clnn_context *ctx, const clnn_linear_desc *desc,
+                                    const clnn_tensor *x, const clnn_tensor *dy, clnn_tensor *dw,
+                                    clnn_tensor *db, int accumulate) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_TRY(desc_check(ctx, desc));
+  const clnn_linear_desc *d = desc;
+  if (!dw && !db) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "dw and db are both NULL");
+  if (accumulate != 0 && accumulate != 1)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "accumulate = %d is not 0 or 1", accumulate);
+  CLNN_TRY(check_rows(ctx, dy, "dy", d->n, d->out_features));
+  if (dw) {
+    CLNN_TRY(check_rows(ctx, x, "x", d->n, d->in_features));
+    CLNN_TRY(check_weight(ctx, d, dw, "dw"));
+    CLNN_TRY(clnn__check_no_overlap(ctx, dw, "dw", x, "x"));
+    CLNN_TRY(clnn__check_no_overlap(ctx, dw, "dw", dy, "dy"));
+    CLNN_TRY(clnn__check_no_overlap(ctx, dw, "dw", db, "db"));
+  }
+  if (db) {
+    CLNN_TRY(check_bias(ctx, d, db, "db"));
+    CLNN_TRY(clnn__check_no_overlap(ctx, db, "db", dy, "dy"));
+    CLNN_TRY(clnn__check_no_overlap(ctx, db, "db", x, "x"));
+  }
+
+  if (dw) CLNN_TRY(weight_grad(ctx, d, x, dy, dw, accumulate));
+  if (db) {
+    char opts[32];
+    snprintf(opts, sizeof opts, "-DACCUMULATE=%d", accumulate);
+    clnn_kernel_ref k;
+    CLNN_TRY(clnn__kernel(ctx, "linear", opts, "linear_bias_grad", &k));
+    size_t global[3] = {(size_t)((d->out_features + 15) / 16), 1, 1}, local[3] = {1, 1, 1};
+    CLNN_TRY(clnn__launch(ctx, &k,
+                          CLNN_ARGS(CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->out_features),
+                                    CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(db)),
+                          1, global, local, "linear_bwd_weights:bias"));
+  }
+  return CLNN_SUCCESS;
+}

@@ -1,0 +1,560 @@
+/*
+ * loss.c - losses with their gradients in one call (kernels/loss.cl):
+ * softmax cross-entropy and soft accuracy over class logits with int32
+ * labels, and InfoNCE / NT-Xent over two batches of embeddings.
+ *
+ * Classification: count the labels that are not ignored (the mean's
+ * divisor, needed by every gradient row), then one work-item per position
+ * writes its loss term and gradient row, then the terms are summed in a
+ * fixed order (chunks of LCHUNK positions, then the chunk sums).
+ *
+ * InfoNCE: normalise the 2n rows into U (and U^T) in the workspace; per
+ * block of rows, S = U U^T / t by GEMM (NT-Xent; the cross-view form needs
+ * only S12 = U1 U2^T / t, whose rows serve view 1 and columns view 2), then
+ * maxima, sums of exp and loss terms; then per block the gradient G of S
+ * overwrites S, dU follows by GEMM, and dz through the normalisation. The
+ * blocks are as tall as the workspace limit allows; with more than one,
+ * the backward recomputes each block's S.
+ */
+#include "../runtime/internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define LCHUNK 4096
+#define DIM_MAX ((int64_t)1 << 30)
+#define MIN_BLOCK_ROWS 8
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* ----------------------------------------------------------- descriptors */
+
+clnn_loss_class_desc clnn_loss_class_desc_make(int64_t n, int64_t classes) {
+  clnn_loss_class_desc d;
+  memset(&d, 0, sizeof d);
+  d.n = n;
+  d.classes = classes;
+  d.inner = 1;
+  d.ignore_index = -100;
+  d.grad_scale = 1.0f;
+  return d;
+}
+
+clnn_loss_infonce_desc clnn_loss_infonce_desc_make(int64_t n, int64_t dim, float temperature) {
+  clnn_loss_infonce_desc d;
+  memset(&d, 0, sizeof d);
+  d.n = n;
+  d.dim = dim;
+  d.temperature = temperature;
+  d.eps = 1e-12f;
+  d.variant = CLNN_INFONCE_NT_XENT;
+  d.grad_scale = 1.0f;
+  return d;
+}
+
+static clnn_status check_size(clnn_context *ctx, const char *name, int64_t v) {
+  if (v < 1 || v > DIM_MAX)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %lld is outside [1, 2^30]", name,
+                      (long long)v);
+  return CLNN_SUCCESS;
+}
+
+static clnn_status check_finite(clnn_context *ctx, const char *name, float v) {
+  if (!isfinite(v)) return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "desc->%s = %g is not finite", name, (double)v);
+  return CLNN_SUCCESS;
+}
+
+static clnn_status check_elems(clnn_context *ctx, const char *what, int ndim, const int64_t *dims) {
+  int64_t n;
+  if (!clnn__numel_ok(ndim, dims, &n) || n > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "%s has over 2^31 - 1 elements", what);
+  return CLNN_SUCCESS;
+}
+
+static clnn_status class_desc_check(clnn_context *ctx, const clnn_loss_class_desc *d) {
+  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
+  CLNN_TRY(check_size(ctx, "n", d->n));
+  CLNN_TRY(check_size(ctx, "classes", d->classes));
+  CLNN_TRY(check_size(ctx, "inner", d->inner));
+  CLNN_TRY(check_finite(ctx, "label_smoothing", d->label_smoothing));
+  CLNN_TRY(check_finite(ctx, "grad_scale", d->grad_scale));
+  if (d->label_smoothing < 0.0f || d->label_smoothing > 1.0f)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->label_smoothing = %g is outside [0, 1]",
+                      (double)d->label_smoothing);
+  int64_t dims[3] = {d->n, d->classes, d->inner};
+  return check_elems(ctx, "the logits", 3, dims);
+}
+
+clnn_status clnn_loss_class_desc_check(const clnn_loss_class_desc *desc) {
+  CLNN_ENTER(NULL);
+  return class_desc_check(NULL, desc);
+}
+
+static clnn_status infonce_desc_check(clnn_context *ctx, const clnn_loss_infonce_desc *d) {
+  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
+  CLNN_TRY(check_size(ctx, "n", d->n));
+  CLNN_TRY(check_size(ctx, "dim", d->dim));
+  CLNN_TRY(check_finite(ctx, "temperature", d->temperature));
+  CLNN_TRY(check_finite(ctx, "eps", d->eps));
+  CLNN_TRY(check_finite(ctx, "grad_scale", d->grad_scale));
+  if (!(d->temperature > 0.0f))
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->temperature = %g must be positive", (double)d->temperature);
+  if (!(d->eps > 0.0f))
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->eps = %g must be positive", (double)d->eps);
+  if (d->variant != CLNN_INFONCE_NT_XENT && d->variant != CLNN_INFONCE_CROSS_VIEW)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->variant = %d is not a clnn_infonce_variant",
+                      (int)d->variant);
+  int64_t zd[2] = {d->n, d->dim}, sd[2] = {2 * d->n, 2 * d->n + 16}, ud[2] = {2 * d->n, d->dim + 16};
+  CLNN_TRY(check_elems(ctx, "z1", 2, zd));
+  CLNN_TRY(check_elems(ctx, "the similarity matrix", 2, sd));
+  return check_elems(ctx, "the normalised embeddings", 2, ud);
+}
+
+clnn_status clnn_loss_infonce_desc_check(const clnn_loss_infonce_desc *desc) {
+  CLNN_ENTER(NULL);
+  return infonce_desc_check(NULL, desc);
+}
+
+/* ---------------------------------------------------------- tensor checks */
+
+/* A one-element float32 tensor for the loss. */
+static clnn_status check_scalar(clnn_context *ctx, const clnn_tensor *t, const char *name) {
+  if (!t) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument '%s' is NULL", name);
+  if (t->numel != 1) {
+    char got[256];
+    return clnn__fail(ctx, CLNN_ERR_SHAPE_MISMATCH, "argument '%s' has shape %s, expected one element",
+                      name, clnn__dims_str(got, sizeof got, t->ndim, t->dims));
+  }
+  return clnn__check_tensor(ctx, t, name, CLNN_FLOAT32, t->ndim, t->dims);
+}
+
+/* logits (n, classes, d1, ...) with d1 * ... == inner; labels (n, d1, ...). */
+static clnn_status check_class_tensors(clnn_context *ctx, const clnn_loss_class_desc *d,
+                                       const clnn_tensor *logits, const clnn_tensor *labels) {
+  CLNN_CHECK_NULL(ctx, logits);
+  CLNN_CHECK_NULL(ctx, labels);
+  int64_t rest = 1;
+  for (int i = 2; i < logits->ndim; i++) rest *= logits->dims[i];
+  if (logits->ndim < 2 || logits->dims[0] != d->n || logits->dims[1] != d->classes || rest != d->inner) {
+    char got[256];
+    return clnn__fail(ctx, CLNN_ERR_SHAPE_MISMATCH,
+                      "argument 'logits' has shape %s, expected [%lld,%lld] followed by dimensions "
+                      "multiplying to inner = %lld",
+                      clnn__dims_str(got, sizeof got, logits->ndim, logits->dims), (long long)d->n,
+                      (long long)d->classes, (long long)d->inner);
+  }
+  CLNN_TRY(clnn__check_tensor(ctx, logits, "logits", CLNN_FLOAT32, logits->ndim, logits->dims));
+  int64_t want[CLNN_MAX_DIMS];
+  want[0] = d->n;
+  for (int i = 2; i < logits->ndim; i++) want[i - 1] = logits->dims[i];
+  return clnn__check_tensor(ctx, labels, "labels", CLNN_INT32, logits->ndim - 1, want);
+}
+
+/* ------------------------------------------------------------ reductions */
+
+/* A region of the workspace: (buffer, element offset). */
+typedef struct ws_slot {
+  cl_mem mem;
+  cl_ulong off;
+} ws_slot;
+
+#define ARG_SLOT(s) CLNN_ARG_MEM((s).mem), CLNN_ARG_U64((s).off)
+
+static ws_slot slot_at(cl_mem ws, int64_t off) { return (ws_slot){ws, (cl_ulong)off}; }
+
+/*
+ * out = (ONE_MINUS ? 1 - s / d : s / d) with s the ordered sum of v[0 .. n)
+ * (chunk sums into parts first when n > LCHUNK), d = *count or divisor.
+ */
+static clnn_status launch_mean(clnn_context *ctx, int64_t n, ws_slot v, ws_slot parts,
+                               const ws_slot *count, float divisor, bool one_minus, cl_mem out,
+                               cl_ulong out_off, const char *op) {
+  const size_t local[3] = {1, 1, 1};
+  clnn_kernel_ref k;
+  char opts[96];
+  ws_slot src = v;
+  int64_t np = n;
+  if (n > LCHUNK) {
+    np = ceil_div(n, LCHUNK);
+    snprintf(opts, sizeof opts, "-DLCHUNK=%d", LCHUNK);
+    CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_sum_chunks", &k));
+    size_t global[3] = {(size_t)np, 1, 1};
+    CLNN_TRY(clnn__launch(ctx, &k, CLNN_ARGS(CLNN_ARG_I32(n), ARG_SLOT(v), ARG_SLOT(parts)), 1, global,
+                          local, op));
+    src = parts;
+  }
+  snprintf(opts, sizeof opts, "-DLCHUNK=%d -DHAS_COUNT=%d -DONE_MINUS=%d", LCHUNK, count ? 1 : 0,
+           one_minus ? 1 : 0);
+  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_finish", &k));
+  ws_slot cnt = count ? *count : slot_at(NULL, 0);
+  size_t global[3] = {1, 1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_I32(np), ARG_SLOT(src), ARG_SLOT(cnt), CLNN_ARG_F32(divisor),
+                                CLNN_ARG_MEM(out), CLNN_ARG_U64(out_off)),
+                      1, global, local, op);
+}
+
+/* ----------------------------------------------------- classification */
+
+typedef enum { KIND_XENT = 0, KIND_SOFTACC = 1 } class_kind;
+
+static clnn_status class_loss_check(clnn_context *ctx, class_kind kind, const clnn_loss_class_desc *d,
+                                    const clnn_tensor *logits, const clnn_tensor *labels,
+                                    const clnn_tensor *loss, const clnn_tensor *dlogits) {
+  CLNN_TRY(class_desc_check(ctx, d));
+  if (kind == KIND_SOFTACC && d->label_smoothing != 0.0f)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "label_smoothing applies to cross-entropy only");
+  CLNN_TRY(check_class_tensors(ctx, d, logits, labels));
+  CLNN_TRY(check_scalar(ctx, loss, "loss"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, loss, "loss", logits, "logits"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, loss, "loss", labels, "labels"));
+  if (!dlogits) return CLNN_SUCCESS;
+  CLNN_TRY(clnn__check_tensor(ctx, dlogits, "dlogits", CLNN_FLOAT32, logits->ndim, logits->dims));
+  CLNN_TRY(clnn__check_no_overlap(ctx, dlogits, "dlogits", logits, "logits"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, dlogits, "dlogits", labels, "labels"));
+  return clnn__check_no_overlap(ctx, loss, "loss", dlogits, "dlogits");
+}
+
+/* Workspace of a classification loss (element offsets). */
+typedef struct class_plan {
+  int64_t npos, nchunks;
+  int64_t o_count_parts, o_count_parts2, o_count, o_rows, o_parts, total;
+} class_plan;
+
+static class_plan class_plan_make(const clnn_loss_class_desc *d) {
+  class_plan p;
+  p.npos = d->n * d->inner;
+  p.nchunks = ceil_div(p.npos, LCHUNK);
+  p.o_count_parts = 0;                                    /* per-chunk label counts */
+  p.o_count_parts2 = p.nchunks;                           /* their chunk sums, when needed */
+  p.o_count = p.o_count_parts2 + ceil_div(p.nchunks, LCHUNK); /* the mean's divisor */
+  p.o_rows = p.o_count + 1;                               /* one loss term per position */
+  p.o_parts = p.o_rows + p.npos;                          /* chunk sums of the terms */
+  p.total = p.o_parts + p.nchunks;
+  return p;
+}
+
+/* ws[o_count] = number of labels that are not ignore_index. */
+static clnn_status launch_count_valid(clnn_context *ctx, const class_plan *p, cl_mem ws,
+                                      const clnn_tensor *labels, int32_t ignore_index, const char *op) {
+  char opts[32];
+  snprintf(opts, sizeof opts, "-DLCHUNK=%d", LCHUNK);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_count_valid", &k));
+  const size_t global[3] = {(size_t)p->nchunks, 1, 1}, local[3] = {1, 1, 1};
+  /* one chunk: its count is the total */
+  const ws_slot dst = slot_at(ws, p->nchunks > 1 ? p->o_count_parts : p->o_count);
+  CLNN_TRY(clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_I32(p->npos), CLNN_ARG_TENSOR(labels), CLNN_ARG_I32(ignore_index),
+                                  ARG_SLOT(dst)),
+                        1, global, local, op));
+  if (p->nchunks == 1) return CLNN_SUCCESS;
+  return launch_mean(ctx, p->nchunks, slot_at(ws, p->o_count_parts), slot_at(ws, p->o_count_parts2), NULL, 1.0f,
+                     false, ws, (cl_ulong)p->o_count, op);
+}
+
+#define CLASS_ARG_LIST(d, logits, labels, dlogits, rows, count)                                          \
+  CLNN_ARG_I32((d)->n), CLNN_ARG_I32((d)->classes), CLNN_ARG_I32((d)->inner), CLNN_ARG_TENSOR(logits),      \
+      CLNN_ARG_TENSOR(labels), CLNN_ARG_TENSOR(dlogits), ARG_SLOT(rows), ARG_SLOT(count),                  \
+      CLNN_ARG_F32((d)->label_smoothing), CLNN_ARG_I32((d)->ignore_index), CLNN_ARG_F32((d)->grad_scale)
+
+/*
+ * The loss term and gradient row of every position: plain logits one row
+ * per work-item (classes in float16 strides); per-pixel logits 16
+ * positions per work-item, and the last inner % 16 positions one each.
+ */
+static clnn_status launch_class_rows(clnn_context *ctx, class_kind kind, const clnn_loss_class_desc *d,
+                                     const clnn_tensor *logits, const clnn_tensor *labels, clnn_tensor *dlogits,
+                                     ws_slot rows, ws_slot count, const char *op) {
+  char opts[64];
+  snprintf(opts, sizeof opts, "-DKIND=%d -DHAS_GRAD=%d", (int)kind, dlogits ? 1 : 0);
+  const size_t local[3] = {1, 1, 1};
+  clnn_kernel_ref k;
+  if (d->inner == 1) {
+    CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_class_contig", &k));
+    const size_t global[3] = {(size_t)d->n, 1, 1};
+    return clnn__launch(ctx, &k, CLNN_ARGS(CLASS_ARG_LIST(d, logits, labels, dlogits, rows, count)), 1, global,
+                        local, op);
+  }
+  const int64_t vec = d->inner / 16 * 16;
+  if (vec > 0) {
+    CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_class_pix", &k));
+    const size_t global[3] = {(size_t)(vec / 16), (size_t)d->n, 1};
+    CLNN_TRY(clnn__launch(ctx, &k, CLNN_ARGS(CLASS_ARG_LIST(d, logits, labels, dlogits, rows, count)), 2, global,
+                          local, op));
+  }
+  if (vec == d->inner) return CLNN_SUCCESS;
+  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_class_rows", &k));
+  const size_t global[3] = {(size_t)(d->inner - vec), (size_t)d->n, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLASS_ARG_LIST(d, logits, labels, dlogits, rows, count), CLNN_ARG_I32(vec)), 2,
+                      global, local, op);
+}
+
+static clnn_status class_loss(clnn_context *ctx, class_kind kind, const clnn_loss_class_desc *d,
+                              const clnn_tensor *logits, const clnn_tensor *labels, clnn_tensor *loss,
+                              clnn_tensor *dlogits, const char *op) {
+  CLNN_TRY(class_loss_check(ctx, kind, d, logits, labels, loss, dlogits));
+  const class_plan p = class_plan_make(d);
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)p.total * sizeof(float), &ws));
+  const ws_slot count = slot_at(ws, p.o_count), rows = slot_at(ws, p.o_rows);
+  CLNN_TRY(launch_count_valid(ctx, &p, ws, labels, d->ignore_index, op));
+  CLNN_TRY(launch_class_rows(ctx, kind, d, logits, labels, dlogits, rows, count, op));
+  return launch_mean(ctx, p.npos, rows, slot_at(ws, p.o_parts), &count, 1.0f, kind == KIND_SOFTACC,
+                     clnn__mem(loss), clnn__off(loss), op);
+}
+
+clnn_status clnn_loss_xent(clnn_context *ctx, const clnn_loss_class_desc *desc,
+                           const clnn_tensor *logits, const clnn_tensor *labels, clnn_tensor *loss,
+                           clnn_tensor *dlogits) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  return class_loss(ctx, KIND_XENT, desc, logits, labels, loss, dlogits, "loss_xent");
+}
+
+clnn_status clnn_loss_soft_accuracy(clnn_context *ctx, const clnn_loss_class_desc *desc,
+                                    const clnn_tensor *logits, const clnn_tensor *labels,
+                                    clnn_tensor *loss, clnn_tensor *dlogits) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  return class_loss(ctx, KIND_SOFTACC, desc, logits, labels, loss, dlogits, "loss_soft_accuracy");
+}
+
+/* ------------------------------------------------------------- InfoNCE */
+
+
+/* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
+static int64_t padded_ld(int64_t cols) { return cols >= 1024 && (cols & (cols - 1)) == 0 ? cols + 16 : cols; }
+
+/*
+ * Where everything lives in the workspace (element offsets) and the block
+ * height. The similarity matrix is S = U U^T / t (2n x 2n) for NT-Xent and
+ * S12 = U1 U2^T / t (n x n) for the cross-view form; s_rows x s_cols.
+ */
+typedef struct infonce_plan {
+  bool cross;
+  int64_t n, m, dim; /* m = 2n anchors */
+  int64_t s_rows, s_cols;
+  int64_t ldu, ldt, lds;
+  int64_t o_u, o_ut, o_du, o_norm, o_mx, o_se, o_rows, o_diag, o_parts, o_s;
+  int64_t block; /* rows of S per block */
+  size_t bytes;
+} infonce_plan;
+
+static clnn_status infonce_plan_make(clnn_context *ctx, const clnn_loss_infonce_desc *d, bool grads,
+                                     infonce_plan *p) {
+  memset(p, 0, sizeof *p);
+  p->cross = d->variant == CLNN_INFONCE_CROSS_VIEW;
+  p->n = d->n;
+  p->m = 2 * d->n;
+  p->dim = d->dim;
+  p->s_rows = p->s_cols = p->cross ? p->n : p->m;
+  p->ldu = padded_ld(d->dim);
+  p->ldt = padded_ld(p->m);
+  p->lds = padded_ld(p->s_cols);
+  p->o_u = 0;
+  p->o_ut = p->o_u + p->m * p->ldu;
+  p->o_du = p->o_ut + p->dim * p->ldt;
+  p->o_norm = p->o_du + (grads ? p->m * p->ldu : 0);
+  p->o_mx = p->o_norm + p->m;
+  p->o_se = p->o_mx + p->m;
+  p->o_rows = p->o_se + p->m;
+  p->o_diag = p->o_rows + p->m;
+  p->o_parts = p->o_diag + p->n;
+  p->o_s = p->o_parts + ceil_div(p->m, LCHUNK);
+  const int64_t limit = (int64_t)(ctx->workspace_limit / sizeof(float));
+  int64_t rows = (limit - p->o_s) / p->lds;
+  if (rows >= p->s_rows) rows = p->s_rows;
+  else rows = rows / MIN_BLOCK_ROWS * MIN_BLOCK_ROWS;
+  if (rows < 1 || (rows < MIN_BLOCK_ROWS && rows < p->s_rows))
+    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED,
+                      "InfoNCE over %lld x %lld embeddings needs at least %lld bytes of workspace, over "
+                      "the limit of %zu bytes",
+                      (long long)p->m, (long long)p->dim,
+                      (long long)((p->o_s + MIN_BLOCK_ROWS * p->lds) * (int64_t)sizeof(float)),
+                      ctx->workspace_limit);
+  p->block = rows;
+  p->bytes = (size_t)(p->o_s + rows * p->lds) * sizeof(float);
+  return CLNN_SUCCESS;
+}
+
+/* Rows [i0, i0 + rows) of S into the block buffer: U[i0 ..] times U^T (all
+ * 2n columns, NT-Xent) or its view-2 columns (cross-view), over t. */
+static clnn_status infonce_sim_block(clnn_context *ctx, const infonce_plan *p, cl_mem ws, int64_t i0,
+                                     int64_t rows, float temperature) {
+  clnn_gemm_job j = clnn__gemm_job(rows, p->s_cols, p->dim);
+  j.alpha = 1.0f / temperature;
+  j.a = ws;
+  j.a_off = (size_t)(p->o_u + i0 * p->ldu);
+  j.lda = p->ldu;
+  j.b = ws;
+  j.b_off = (size_t)(p->o_ut + (p->cross ? p->n : 0));
+  j.ldb = p->ldt;
+  j.c = ws;
+  j.c_off = (size_t)p->o_s;
+  j.ldc = p->lds;
+  return clnn__gemm_run(ctx, &j, "loss_infonce:similarity");
+}
+
+/* C = alpha op(A) B on workspace regions (the gradient GEMMs). */
+static clnn_status ws_gemm(clnn_context *ctx, cl_mem ws, int64_t m, int64_t n, int64_t k, float alpha, float beta,
+                           int64_t a_off, int64_t lda, bool a_trans, int64_t b_off, int64_t ldb, int64_t c_off,
+                           int64_t ldc) {
+  clnn_gemm_job j = clnn__gemm_job(m, n, k);
+  j.alpha = alpha;
+  j.beta = beta;
+  j.a = j.b = j.c = ws;
+  j.a_off = (size_t)a_off;
+  j.lda = lda;
+  j.a_trans = a_trans;
+  j.b_off = (size_t)b_off;
+  j.ldb = ldb;
+  j.c_off = (size_t)c_off;
+  j.ldc = ldc;
+  return clnn__gemm_run(ctx, &j, "loss_infonce:gradient");
+}
+
+static clnn_status check_embeddings(clnn_context *ctx, const clnn_loss_infonce_desc *d,
+                                    const clnn_tensor *z1, const clnn_tensor *z2, const clnn_tensor *loss,
+                                    const clnn_tensor *dz1, const clnn_tensor *dz2) {
+  int64_t zd[2] = {d->n, d->dim};
+  CLNN_TRY(clnn__check_tensor(ctx, z1, "z1", CLNN_FLOAT32, 2, zd));
+  CLNN_TRY(clnn__check_tensor(ctx, z2, "z2", CLNN_FLOAT32, 2, zd));
+  CLNN_TRY(check_scalar(ctx, loss, "loss"));
+  if (dz1) CLNN_TRY(clnn__check_tensor(ctx, dz1, "dz1", CLNN_FLOAT32, 2, zd));
+  if (dz2) CLNN_TRY(clnn__check_tensor(ctx, dz2, "dz2", CLNN_FLOAT32, 2, zd));
+  const clnn_tensor *outs[3] = {loss, dz1, dz2}, *ins[2] = {z1, z2};
+  const char *out_names[3] = {"loss", "dz1", "dz2"}, *in_names[2] = {"z1", "z2"};
+  for (int o = 0; o < 3; o++) {
+    for (int i = 0; i < 2; i++) CLNN_TRY(clnn__check_no_overlap(ctx, outs[o], out_names[o], ins[i], in_names[i]));
+    for (int q = o + 1; q < 3; q++) CLNN_TRY(clnn__check_no_overlap(ctx, outs[o], out_names[o], outs[q], out_names[q]));
+  }
+  return CLNN_SUCCESS;
+}
+
+/* Everything the InfoNCE launches share, set up (kernels built) before any enqueue. */
+typedef struct infonce_run {
+  clnn_context *ctx;
+  const clnn_loss_infonce_desc *d;
+  infonce_plan p;
+  cl_mem ws;
+  clnn_kernel_ref k_norm, k_stats, k_cols, k_grad, k_back;
+} infonce_run;
+
+#define WS(off) CLNN_ARG_MEM(r->ws), CLNN_ARG_U64((cl_ulong)(off))
+
+static clnn_status infonce_setup(infonce_run *r, clnn_context *ctx, const clnn_loss_infonce_desc *d, bool has_dz1,
+                                 bool has_dz2) {
+  r->ctx = ctx;
+  r->d = d;
+  CLNN_TRY(infonce_plan_make(ctx, d, has_dz1 || has_dz2, &r->p));
+  CLNN_TRY(clnn__workspace(ctx, r->p.bytes, &r->ws));
+  const bool cross = r->p.cross;
+  CLNN_TRY(clnn__kernel(ctx, "loss", "", "infonce_normalize", &r->k_norm));
+  CLNN_TRY(clnn__kernel(ctx, "loss", "", cross ? "infonce_cv_row_stats" : "infonce_row_stats", &r->k_stats));
+  if (cross) CLNN_TRY(clnn__kernel(ctx, "loss", "", "infonce_cv_col_stats", &r->k_cols));
+  if (!has_dz1 && !has_dz2) return CLNN_SUCCESS;
+  CLNN_TRY(clnn__kernel(ctx, "loss", "", cross ? "infonce_cv_grad" : "infonce_grad_sym", &r->k_grad));
+  char opts[64];
+  snprintf(opts, sizeof opts, "-DHAS_DZ1=%d -DHAS_DZ2=%d", has_dz1 ? 1 : 0, has_dz2 ? 1 : 0);
+  return clnn__kernel(ctx, "loss", opts, "infonce_normalize_bwd", &r->k_back);
+}
+
+static const size_t infonce_local[3] = {1, 1, 1};
+
+/* The loss statistics of one block of rows of S (rows of S12, and its columns folded in, when cross). */
+static clnn_status infonce_block_stats(const infonce_run *r, int64_t i0, int64_t rows) {
+  const infonce_plan *p = &r->p;
+  const size_t g_rows[3] = {(size_t)rows, 1, 1};
+  if (!p->cross)
+    return clnn__launch(r->ctx, &r->k_stats,
+                        CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(i0), WS(p->o_s), CLNN_ARG_I32(p->lds),
+                                  WS(p->o_mx), WS(p->o_se), WS(p->o_rows)),
+                        1, g_rows, infonce_local, "loss_infonce");
+  CLNN_TRY(clnn__launch(r->ctx, &r->k_stats,
+                        CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(i0), WS(p->o_s), CLNN_ARG_I32(p->lds),
+                                  WS(p->o_mx), WS(p->o_se), WS(p->o_rows), WS(p->o_diag)),
+                        1, g_rows, infonce_local, "loss_infonce"));
+  const size_t g_cols[3] = {(size_t)ceil_div(p->n, 16), 1, 1};
+  return clnn__launch(r->ctx, &r->k_cols,
+                      CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(rows), WS(p->o_s), CLNN_ARG_I32(p->lds),
+                                WS(p->o_mx), WS(p->o_se), WS(p->o_rows), WS(p->o_diag),
+                                CLNN_ARG_I32(i0 == 0), CLNN_ARG_I32(i0 + rows == p->s_rows)),
+                      1, g_cols, infonce_local, "loss_infonce");
+}
+
+/* U, U^T and the norms; then per block S and its statistics; then the mean of the 2n terms. */
+static clnn_status infonce_forward(const infonce_run *r, const clnn_tensor *z1, const clnn_tensor *z2,
+                                   clnn_tensor *loss) {
+  const infonce_plan *p = &r->p;
+  const size_t g_all[3] = {(size_t)p->m, 1, 1};
+  CLNN_TRY(clnn__launch(r->ctx, &r->k_norm,
+                        CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(p->dim), CLNN_ARG_TENSOR(z1), CLNN_ARG_TENSOR(z2),
+                                  CLNN_ARG_F32(r->d->eps), WS(p->o_u), CLNN_ARG_I32(p->ldu), WS(p->o_ut),
+                                  CLNN_ARG_I32(p->ldt), WS(p->o_norm)),
+                        1, g_all, infonce_local, "loss_infonce"));
+  for (int64_t i0 = 0; i0 < p->s_rows; i0 += p->block) {
+    const int64_t rows = p->s_rows - i0 < p->block ? p->s_rows - i0 : p->block;
+    CLNN_TRY(infonce_sim_block(r->ctx, p, r->ws, i0, rows, r->d->temperature));
+    CLNN_TRY(infonce_block_stats(r, i0, rows));
+  }
+  return launch_mean(r->ctx, p->m, slot_at(r->ws, p->o_rows), slot_at(r->ws, p->o_parts), NULL, (float)p->m,
+                     false, clnn__mem(loss), clnn__off(loss), "loss_infonce");
+}
+
+/*
+ * dU from one block of the gradient G of S. NT-Xent: G is symmetric, so
+ * dU[i0 ..] = G_block U / t. Cross-view: dU1[i0 ..] = G_block U2 / t and
+ * dU2 += G_block^T U1[i0 ..] / t (blocks in order).
+ */
+static clnn_status infonce_block_du(const infonce_run *r, int64_t i0, int64_t rows) {
+  const infonce_plan *p = &r->p;
+  const float inv_t = 1.0f / r->d->temperature;
+  if (!p->cross)
+    return ws_gemm(r->ctx, r->ws, rows, p->dim, p->m, inv_t, 0.0f, p->o_s, p->lds, false, p->o_u, p->ldu,
+                   p->o_du + i0 * p->ldu, p->ldu);
+  CLNN_TRY(ws_gemm(r->ctx, r->ws, rows, p->dim, p->n, inv_t, 0.0f, p->o_s, p->lds, false, p->o_u + p->n * p->ldu,
+                   p->ldu, p->o_du + i0 * p->ldu, p->ldu));
+  return ws_gemm(r->ctx, r->ws, p->n, p->dim, rows, inv_t, i0 == 0 ? 0.0f : 1.0f, p->o_s, p->lds, true,
+                 p->o_u + i0 * p->ldu, p->ldu, p->o_du + p->n * p->ldu, p->ldu);
+}
+
+/* Per block: (S again when blocked,) its gradient G in place, dU by GEMM; then dz. */
+static clnn_status infonce_backward(const infonce_run *r, clnn_tensor *dz1, clnn_tensor *dz2) {
+  const infonce_plan *p = &r->p;
+  const float c = r->d->grad_scale / (float)p->m;
+  for (int64_t i0 = 0; i0 < p->s_rows; i0 += p->block) {
+    const int64_t rows = p->s_rows - i0 < p->block ? p->s_rows - i0 : p->block;
+    if (p->block < p->s_rows) CLNN_TRY(infonce_sim_block(r->ctx, p, r->ws, i0, rows, r->d->temperature));
+    const size_t g_rows[3] = {(size_t)rows, 1, 1};
+    CLNN_TRY(clnn__launch(r->ctx, &r->k_grad,
+                          CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(i0), WS(p->o_s), CLNN_ARG_I32(p->lds),
+                                    WS(p->o_mx), WS(p->o_se), CLNN_ARG_F32(c)),
+                          1, g_rows, infonce_local, "loss_infonce"));
+    CLNN_TRY(infonce_block_du(r, i0, rows));
+  }
+  const size_t g_all[3] = {(size_t)p->m, 1, 1};
+  return clnn__launch(r->ctx, &r->k_back,
+                      CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(p->dim), WS(p->o_u), WS(p->o_du),
+                                CLNN_ARG_I32(p->ldu), WS(p->o_norm), CLNN_ARG_F32(r->d->eps), CLNN_ARG_TENSOR(dz1),
+                                CLNN_ARG_TENSOR(dz2)),
+                      1, g_all, infonce_local, "loss_infonce");
+}
+
+#undef WS
+
+clnn_status clnn_loss_infonce(clnn_context *ctx, const clnn_loss_infonce_desc *desc,
+                              const clnn_tensor *z1, const clnn_tensor *z2, clnn_tensor *loss,
+                              clnn_tensor *dz1, clnn_tensor *dz2) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_TRY(infonce_desc_check(ctx, desc));
+  CLNN_TRY(check_embeddings(ctx, desc, z1, z2, loss, dz1, dz2));
+  infonce_run r;
+  CLNN_TRY(infonce_setup(&r, ctx, desc, dz1 != NULL, dz2 != NULL));
+  CLNN_TRY(infonce_forward(&r, z1, z2, loss));
+  if (!dz1 && !dz2) return CLNN_SUCCESS;
+  return infonce_backward(&r, dz1, dz2);
+}

@@ -1,0 +1,454 @@
+/*
+ * norm.c - batch normalisation (kernels/norm.cl): descriptor and argument
+ * validation, the work split of the two-level reductions, and the launch
+ * sequences of the four entry points:
+ *
+ *   training forward:   stats_partial -> stats_final -> apply
+ *   inference forward:  coef (from running stats) -> apply
+ *   backward:           coef (from save_mean/invstd or running stats)
+ *                       -> bwd_partial -> bwd_final -> bwd_apply (if dx)
+ *
+ * Partials and per-channel coefficient records live in the context's
+ * workspace; the queue is in order, so one op's launches see each other's
+ * results and the next op may reuse the space.
+ */
+#include "../runtime/internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Values per level-one work unit: big planes are cut into chunks of this
+ * many, small planes grouped until a unit holds about this many. 16 KiB
+ * stays in L1/L2 for the second pass of the statistics. */
+#define BN_CHUNK 4096
+/* Work-items per work-group of the element-wise kernels (16 floats each):
+ * more than 1 (see ops/act.c), and small enough that rounding a plane's
+ * HW / 16 + 1 work-items up to it leaves few idle. */
+#define BN_LOCAL 16
+
+#define DIM_MAX ((int64_t)1 << 30)
+
+clnn_batchnorm_desc clnn_batchnorm_desc_make(int64_t n, int64_t c, int64_t h, int64_t w) {
+  clnn_batchnorm_desc d;
+  memset(&d, 0, sizeof d);
+  d.n = n;
+  d.c = c;
+  d.h = h;
+  d.w = w;
+  d.eps = 1e-5f;
+  d.momentum = 0.1f;
+  d.cumulative = 0;
+  d.affine = 1;
+  d.act = CLNN_ACT_IDENTITY;
+  return d;
+}
+
+static clnn_status check_range(clnn_context *ctx, const char *name, int64_t v) {
+  if (v < 1 || v > DIM_MAX)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %lld is outside [1, 2^30]", name, (long long)v);
+  return CLNN_SUCCESS;
+}
+
+static clnn_status desc_check(clnn_context *ctx, const clnn_batchnorm_desc *d) {
+  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
+  CLNN_TRY(check_range(ctx, "n", d->n));
+  CLNN_TRY(check_range(ctx, "c", d->c));
+  CLNN_TRY(check_range(ctx, "h", d->h));
+  CLNN_TRY(check_range(ctx, "w", d->w));
+  if (!isfinite(d->eps)) return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "desc->eps is %g", (double)d->eps);
+  if (d->eps < 0) return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->eps = %g is negative", (double)d->eps);
+  if (!isfinite(d->momentum))
+    return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "desc->momentum is %g", (double)d->momentum);
+  if (d->momentum < 0 || d->momentum > 1)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->momentum = %g is outside [0, 1]", (double)d->momentum);
+  if ((int)d->act < 0 || d->act >= CLNN_ACT_COUNT_)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->act = %d is not a clnn_activation", (int)d->act);
+  if (!isfinite(d->act_alpha))
+    return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "desc->act_alpha is %g", (double)d->act_alpha);
+  int64_t dims[4] = {d->n, d->c, d->h, d->w}, numel;
+  if (!clnn__numel_ok(4, dims, &numel) || numel > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the input has over 2^31 - 1 elements");
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn_batchnorm_desc_check(const clnn_batchnorm_desc *desc) {
+  CLNN_ENTER(NULL);
+  return desc_check(NULL, desc);
+}
+
+/* ------------------------------------------------------------ arguments */
+
+/* An activation tensor: (n, c, h, w); (n, c, h) when w == 1; (n, c) when h == w == 1. */
+static clnn_status check_nchw(clnn_context *ctx, const clnn_tensor *t, const char *name,
+                              const clnn_batchnorm_desc *d) {
+  int64_t dims[4] = {d->n, d->c, d->h, d->w};
+  int ndim = 4;
+  if (t && t->ndim == 3 && d->w == 1) ndim = 3;
+  if (t && t->ndim == 2 && d->h == 1 && d->w == 1) ndim = 2;
+  return clnn__check_tensor(ctx, t, name, CLNN_FLOAT32, ndim, dims);
+}
+
+static clnn_status check_channel(clnn_context *ctx, const clnn_tensor *t, const char *name,
+                                 const clnn_batchnorm_desc *d) {
+  return clnn__check_tensor(ctx, t, name, CLNN_FLOAT32, 1, &d->c);
+}
+
+/* gamma and beta: both present when affine, both absent otherwise. */
+static clnn_status check_affine(clnn_context *ctx, const clnn_batchnorm_desc *d, const clnn_tensor *gamma,
+                                const clnn_tensor *beta) {
+  if (!d->affine) {
+    if (gamma || beta)
+      return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->affine is 0 but '%s' is given", gamma ? "gamma" : "beta");
+    return CLNN_SUCCESS;
+  }
+  CLNN_TRY(check_channel(ctx, gamma, "gamma", d));
+  return check_channel(ctx, beta, "beta", d);
+}
+
+/* Two optional tensors that come as a pair. */
+static clnn_status check_pair(clnn_context *ctx, const clnn_tensor *a, const char *an, const clnn_tensor *b,
+                              const char *bn, const clnn_batchnorm_desc *d) {
+  if (!a && !b) return CLNN_SUCCESS;
+  if (!a || !b)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "'%s' and '%s' go together: one is NULL", an, bn);
+  CLNN_TRY(check_channel(ctx, a, an, d));
+  return check_channel(ctx, b, bn, d);
+}
+
+/* out must overlap none of the inputs (NULL entries skipped). */
+static clnn_status check_out(clnn_context *ctx, const clnn_tensor *out, const char *name,
+                             const clnn_tensor *const *ins, const char *const *in_names, int nin) {
+  if (!out) return CLNN_SUCCESS;
+  for (int i = 0; i < nin; i++) CLNN_TRY(clnn__check_no_overlap(ctx, out, name, ins[i], in_names[i]));
+  return CLNN_SUCCESS;
+}
+
+/* ----------------------------------------------------------- work split */
+
+typedef struct bn_split {
+  int64_t hw, chunk, chunks, ipi, groups, p; /* see bn_unit in norm.cl */
+  size_t part_floats;                        /* partials of every channel, 3 floats each */
+  size_t coef_off, dcoef_off, ws_floats;
+} bn_split;
+
+static bn_split split_of(const clnn_batchnorm_desc *d) {
+  bn_split s;
+  s.hw = d->h * d->w;
+  s.chunk = s.hw < BN_CHUNK ? s.hw : BN_CHUNK;
+  s.chunks = (s.hw + s.chunk - 1) / s.chunk;
+  s.ipi = s.hw >= BN_CHUNK ? 1 : BN_CHUNK / s.hw;
+  if (s.ipi > d->n) s.ipi = d->n;
+  s.groups = (d->n + s.ipi - 1) / s.ipi;
+  s.p = s.groups * s.chunks;
+  s.part_floats = (size_t)(d->c * s.p * 3);
+  s.coef_off = s.part_floats;
+  s.dcoef_off = s.coef_off + (size_t)(4 * d->c);
+  s.ws_floats = s.dcoef_off + (size_t)(4 * d->c);
+  return s;
+}
+
+static clnn_status get_workspace(clnn_context *ctx, const bn_split *s, cl_mem *ws) {
+  size_t bytes = s->ws_floats * sizeof(float);
+  if (bytes > ctx->workspace_limit)
+    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED, "batch norm needs %zu bytes of workspace, over the limit of %zu",
+                      bytes, ctx->workspace_limit);
+  return clnn__workspace(ctx, bytes, ws);
+}
+
+static clnn_status kernel_of(clnn_context *ctx, const clnn_batchnorm_desc *d, const char *name,
+                             clnn_kernel_ref *k) {
+  char opts[64];
+  clnn__act_options(opts, sizeof opts, d->act, d->act_alpha);
+  return clnn__kernel(ctx, "norm", opts, name, k);
+}
+
+/* Build (or find) every kernel an entry point launches before enqueueing
+ * the first, so a build failure leaves the outputs and running stats alone. */
+static clnn_status prepare(clnn_context *ctx, const clnn_batchnorm_desc *d, const char *const *names, int n) {
+  clnn_kernel_ref k;
+  for (int i = 0; i < n; i++) CLNN_TRY(kernel_of(ctx, d, names[i], &k));
+  return CLNN_SUCCESS;
+}
+
+/* -------------------------------------------------------------- launches */
+
+static clnn_status launch_stats(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s,
+                                const clnn_tensor *x, cl_mem ws, const char *op) {
+  clnn_kernel_ref k;
+  CLNN_TRY(kernel_of(ctx, d, "bnorm_stats_partial", &k));
+  size_t global[2] = {(size_t)s->chunks, (size_t)(s->groups * d->c)}, local[2] = {1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(d->n),
+                                CLNN_ARG_I32(d->c), CLNN_ARG_I32(s->hw), CLNN_ARG_I32(s->chunk),
+                                CLNN_ARG_I32(s->chunks), CLNN_ARG_I32(s->ipi), CLNN_ARG_I32(s->p)),
+                      2, global, local, op);
+}
+
+static clnn_status launch_stats_final(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s,
+                                      cl_mem ws, const clnn_tensor *gamma, const clnn_tensor *beta,
+                                      clnn_tensor *save_mean, clnn_tensor *save_invstd, clnn_tensor *rmean,
+                                      clnn_tensor *rvar, float factor, const char *op) {
+  clnn_kernel_ref k;
+  CLNN_TRY(kernel_of(ctx, d, "bnorm_stats_final", &k));
+  size_t global[1] = {(size_t)d->c}, local[1] = {1};
+  return clnn__launch(
+      ctx, &k,
+      CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_U64(s->coef_off), CLNN_ARG_I32(d->n),
+                CLNN_ARG_I32(d->c), CLNN_ARG_I32(s->hw), CLNN_ARG_I32(s->chunk), CLNN_ARG_I32(s->chunks),
+                CLNN_ARG_I32(s->ipi), CLNN_ARG_I32(s->p), CLNN_ARG_F32(d->eps), CLNN_ARG_I32(d->affine ? 1 : 0),
+                CLNN_ARG_TENSOR(gamma), CLNN_ARG_TENSOR(beta), CLNN_ARG_I32(save_mean ? 1 : 0),
+                CLNN_ARG_TENSOR(save_mean), CLNN_ARG_TENSOR(save_invstd), CLNN_ARG_I32(rmean ? 1 : 0),
+                CLNN_ARG_TENSOR(rmean), CLNN_ARG_TENSOR(rvar), CLNN_ARG_F32(factor)),
+      1, global, local, op);
+}
+
+/* Coefficient record from (mean, invstd) or (mean, variance). */
+static clnn_status launch_coef(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s,
+                               const clnn_tensor *mean, const clnn_tensor *stat, bool is_var,
+                               const clnn_tensor *gamma, const clnn_tensor *beta, cl_mem ws, const char *op) {
+  clnn_kernel_ref k;
+  CLNN_TRY(kernel_of(ctx, d, "bnorm_coef", &k));
+  size_t global[1] = {(size_t)d->c}, local[1] = {1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(mean), CLNN_ARG_TENSOR(stat), CLNN_ARG_I32(is_var ? 1 : 0),
+                                CLNN_ARG_F32(d->eps), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->affine ? 1 : 0),
+                                CLNN_ARG_TENSOR(gamma), CLNN_ARG_TENSOR(beta), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
+                                CLNN_ARG_U64(s->coef_off)),
+                      1, global, local, op);
+}
+
+/* Planes smaller than this take the flat element-wise kernels. */
+#define BN_SMALL_PLANE 16
+
+static const char *apply_kernel(const bn_split *s) {
+  return s->hw < BN_SMALL_PLANE ? "bnorm_apply_flat" : "bnorm_apply";
+}
+static const char *bwd_apply_kernel(const bn_split *s) {
+  return s->hw < BN_SMALL_PLANE ? "bnorm_bwd_apply_flat" : "bnorm_bwd_apply";
+}
+
+static clnn_status launch_apply(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s,
+                                const clnn_tensor *x, clnn_tensor *y, cl_mem ws, const char *op) {
+  clnn_kernel_ref k;
+  CLNN_TRY(kernel_of(ctx, d, apply_kernel(s), &k));
+  if (s->hw < BN_SMALL_PLANE) {
+    const int64_t numel = d->n * d->c * s->hw;
+    size_t global[1] = {(size_t)(numel / 16 + 1)}, local[1] = {BN_LOCAL};
+    return clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(y), CLNN_ARG_MEM(ws), CLNN_ARG_U64(s->coef_off),
+                                  CLNN_ARG_I32(d->c), CLNN_ARG_I32(s->hw), CLNN_ARG_I32(numel)),
+                        1, global, local, op);
+  }
+  size_t global[2] = {(size_t)(s->hw / 16 + 1), (size_t)(d->n * d->c)}, local[2] = {BN_LOCAL, 1};
+  if (s->hw < 16 * BN_LOCAL) local[0] = 1; /* small planes: no idle work-items */
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(y), CLNN_ARG_MEM(ws), CLNN_ARG_U64(s->coef_off),
+                                CLNN_ARG_I32(d->c), CLNN_ARG_I32(s->hw)),
+                      2, global, local, op);
+}
+
+/* The backward after the coefficient record is in place. */
+static clnn_status launch_bwd(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s, cl_mem ws,
+                              const clnn_tensor *x, const clnn_tensor *dy, const clnn_tensor *gamma, bool frozen,
+                              clnn_tensor *dx, clnn_tensor *dgamma, clnn_tensor *dbeta, const char *op) {
+  clnn_kernel_ref k;
+  CLNN_TRY(kernel_of(ctx, d, "bnorm_bwd_partial", &k));
+  size_t gp[2] = {(size_t)s->chunks, (size_t)(s->groups * d->c)}, lp[2] = {1, 1};
+  CLNN_TRY(clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(dy), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
+                                  CLNN_ARG_U64(s->coef_off), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c),
+                                  CLNN_ARG_I32(s->hw), CLNN_ARG_I32(s->chunk), CLNN_ARG_I32(s->chunks),
+                                  CLNN_ARG_I32(s->ipi), CLNN_ARG_I32(s->p)),
+                        2, gp, lp, op));
+  CLNN_TRY(kernel_of(ctx, d, "bnorm_bwd_final", &k));
+  size_t gf[1] = {(size_t)d->c}, lf[1] = {1};
+  CLNN_TRY(clnn__launch(
+      ctx, &k,
+      CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_U64(s->coef_off), CLNN_ARG_U64(s->dcoef_off),
+                CLNN_ARG_I32(d->c), CLNN_ARG_I32(s->p), CLNN_ARG_F32((float)(d->n * s->hw)),
+                CLNN_ARG_I32(frozen ? 1 : 0), CLNN_ARG_I32(d->affine ? 1 : 0), CLNN_ARG_TENSOR(gamma),
+                CLNN_ARG_I32(dgamma ? 1 : 0), CLNN_ARG_TENSOR(dgamma), CLNN_ARG_I32(dbeta ? 1 : 0),
+                CLNN_ARG_TENSOR(dbeta)),
+      1, gf, lf, op));
+  if (!dx) return CLNN_SUCCESS;
+  CLNN_TRY(kernel_of(ctx, d, bwd_apply_kernel(s), &k));
+  if (s->hw < BN_SMALL_PLANE) {
+    const int64_t numel = d->n * d->c * s->hw;
+    size_t gf1[1] = {(size_t)(numel / 16 + 1)}, lf1[1] = {BN_LOCAL};
+    return clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(dx), CLNN_ARG_MEM(ws),
+                                  CLNN_ARG_U64(s->coef_off), CLNN_ARG_U64(s->dcoef_off), CLNN_ARG_I32(d->c),
+                                  CLNN_ARG_I32(s->hw), CLNN_ARG_I32(numel)),
+                        1, gf1, lf1, op);
+  }
+  size_t ga[2] = {(size_t)(s->hw / 16 + 1), (size_t)(d->n * d->c)}, la[2] = {BN_LOCAL, 1};
+  if (s->hw < 16 * BN_LOCAL) la[0] = 1;
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(dx), CLNN_ARG_MEM(ws),
+                                CLNN_ARG_U64(s->coef_off), CLNN_ARG_U64(s->dcoef_off), CLNN_ARG_I32(d->c),
+                                CLNN_ARG_I32(s->hw)),
+                      2, ga, la, op);
+}
+
+/* ---------------------------------------------------------------- public */
+
+/* Every check of the training forward's arguments (nothing is enqueued yet). */
+static clnn_status check_training(clnn_context *ctx, const clnn_batchnorm_desc *d, const clnn_tensor *x,
+                                  const clnn_tensor *gamma, const clnn_tensor *beta, const clnn_tensor *y,
+                                  const clnn_tensor *save_mean, const clnn_tensor *save_invstd,
+                                  const clnn_tensor *running_mean, const clnn_tensor *running_var,
+                                  const int64_t *num_batches_tracked) {
+  if (d->n * d->h * d->w < 2)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
+                      "training needs more than one value per channel (n * h * w = %lld)",
+                      (long long)(d->n * d->h * d->w));
+  CLNN_TRY(check_nchw(ctx, x, "x", d));
+  CLNN_TRY(check_affine(ctx, d, gamma, beta));
+  CLNN_TRY(check_nchw(ctx, y, "y", d));
+  CLNN_TRY(check_pair(ctx, save_mean, "save_mean", save_invstd, "save_invstd", d));
+  CLNN_TRY(check_pair(ctx, running_mean, "running_mean", running_var, "running_var", d));
+  if (d->cumulative && running_mean && !num_batches_tracked)
+    return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'num_batches_tracked' is NULL (desc->cumulative)");
+  if (num_batches_tracked && (*num_batches_tracked < 0 || *num_batches_tracked == INT64_MAX))
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "*num_batches_tracked = %lld is out of range",
+                      (long long)*num_batches_tracked);
+  /* outputs overlap no input and no other output; the running stats (read
+   * and written) overlap none of x, gamma, beta */
+  const clnn_tensor *ins[5] = {x, gamma, beta, running_mean, running_var};
+  const char *names[5] = {"x", "gamma", "beta", "running_mean", "running_var"};
+  const clnn_tensor *outs[3] = {y, save_mean, save_invstd};
+  const char *out_names[3] = {"y", "save_mean", "save_invstd"};
+  for (int i = 0; i < 3; i++) CLNN_TRY(check_out(ctx, outs[i], out_names[i], ins, names, 5));
+  for (int i = 0; i < 3; i++)
+    for (int j = i + 1; j < 3; j++) CLNN_TRY(clnn__check_no_overlap(ctx, outs[i], out_names[i], outs[j], out_names[j]));
+  CLNN_TRY(clnn__check_no_overlap(ctx, running_mean, "running_mean", running_var, "running_var"));
+  CLNN_TRY(check_out(ctx, running_mean, "running_mean", ins, names, 3));
+  return check_out(ctx, running_var, "running_var", ins, names, 3);
+}
+
+clnn_status clnn_batchnorm_fwd_training(clnn_context *ctx, const clnn_batchnorm_desc *desc,
+                                        const clnn_tensor *x, const clnn_tensor *gamma,
+                                        const clnn_tensor *beta, clnn_tensor *y,
+                                        clnn_tensor *save_mean, clnn_tensor *save_invstd,
+                                        clnn_tensor *running_mean, clnn_tensor *running_var,
+                                        int64_t *num_batches_tracked) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_TRY(desc_check(ctx, desc));
+  const clnn_batchnorm_desc *d = desc;
+  CLNN_TRY(check_training(ctx, d, x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var,
+                          num_batches_tracked));
+  const int64_t tracked = num_batches_tracked ? *num_batches_tracked + 1 : 1;
+  const float factor = d->cumulative ? (float)(1.0 / (double)tracked) : d->momentum;
+  bn_split s = split_of(d);
+  cl_mem ws;
+  CLNN_TRY(get_workspace(ctx, &s, &ws));
+  const char *op = "batchnorm_fwd_training";
+  const char *const kernels[] = {"bnorm_stats_partial", "bnorm_stats_final", apply_kernel(&s)};
+  CLNN_TRY(prepare(ctx, d, kernels, 3));
+  CLNN_TRY(launch_stats(ctx, d, &s, x, ws, op));
+  CLNN_TRY(launch_stats_final(ctx, d, &s, ws, gamma, beta, save_mean, save_invstd, running_mean, running_var,
+                              factor, op));
+  CLNN_TRY(launch_apply(ctx, d, &s, x, y, ws, op));
+  if (num_batches_tracked) *num_batches_tracked = tracked;
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn_batchnorm_fwd_inference(clnn_context *ctx, const clnn_batchnorm_desc *desc,
+                                         const clnn_tensor *x, const clnn_tensor *gamma,
+                                         const clnn_tensor *beta, const clnn_tensor *running_mean,
+                                         const clnn_tensor *running_var, clnn_tensor *y) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_TRY(desc_check(ctx, desc));
+  const clnn_batchnorm_desc *d = desc;
+  CLNN_TRY(check_nchw(ctx, x, "x", d));
+  CLNN_TRY(check_affine(ctx, d, gamma, beta));
+  CLNN_TRY(check_channel(ctx, running_mean, "running_mean", d));
+  CLNN_TRY(check_channel(ctx, running_var, "running_var", d));
+  CLNN_TRY(check_nchw(ctx, y, "y", d));
+  bool in_place = y->buf->mem == x->buf->mem && y->offset == x->offset;
+  const clnn_tensor *ins[5] = {in_place ? NULL : x, gamma, beta, running_mean, running_var};
+  const char *names[5] = {"x", "gamma", "beta", "running_mean", "running_var"};
+  CLNN_TRY(check_out(ctx, y, "y", ins, names, 5));
+  bn_split s = split_of(d);
+  s.p = 0; /* no partials: only the coefficient records */
+  s.coef_off = 0;
+  s.dcoef_off = s.ws_floats = (size_t)(4 * d->c);
+  cl_mem ws;
+  CLNN_TRY(get_workspace(ctx, &s, &ws));
+  const char *op = "batchnorm_fwd_inference";
+  const char *const kernels[] = {"bnorm_coef", apply_kernel(&s)};
+  CLNN_TRY(prepare(ctx, d, kernels, 2));
+  CLNN_TRY(launch_coef(ctx, d, &s, running_mean, running_var, true, gamma, beta, ws, op));
+  return launch_apply(ctx, d, &s, x, y, ws, op);
+}
+
+/* Checks shared by both backward entry points. */
+static clnn_status check_bwd(clnn_context *ctx, const clnn_batchnorm_desc *d, const clnn_tensor *x,
+                             const clnn_tensor *dy, const clnn_tensor *gamma, const clnn_tensor *beta,
+                             const clnn_tensor *mean, const char *mean_name, const clnn_tensor *stat,
+                             const char *stat_name, clnn_tensor *dx, clnn_tensor *dgamma, clnn_tensor *dbeta) {
+  CLNN_TRY(check_nchw(ctx, x, "x", d));
+  CLNN_TRY(check_nchw(ctx, dy, "dy", d));
+  CLNN_TRY(check_affine(ctx, d, gamma, beta));
+  CLNN_TRY(check_channel(ctx, mean, mean_name, d));
+  CLNN_TRY(check_channel(ctx, stat, stat_name, d));
+  if (!dx && !dgamma && !dbeta)
+    return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "'dx', 'dgamma' and 'dbeta' are all NULL");
+  if (dx) CLNN_TRY(check_nchw(ctx, dx, "dx", d));
+  if (!d->affine && (dgamma || dbeta))
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->affine is 0 but '%s' is given", dgamma ? "dgamma" : "dbeta");
+  if (dgamma) CLNN_TRY(check_channel(ctx, dgamma, "dgamma", d));
+  if (dbeta) CLNN_TRY(check_channel(ctx, dbeta, "dbeta", d));
+  const clnn_tensor *ins[6] = {x, dy, gamma, beta, mean, stat};
+  const char *names[6] = {"x", "dy", "gamma", "beta", mean_name, stat_name};
+  clnn_tensor *outs[3] = {dx, dgamma, dbeta};
+  const char *out_names[3] = {"dx", "dgamma", "dbeta"};
+  for (int i = 0; i < 3; i++) CLNN_TRY(check_out(ctx, outs[i], out_names[i], ins, names, 6));
+  for (int i = 0; i < 3; i++)
+    for (int j = i + 1; j < 3; j++) CLNN_TRY(clnn__check_no_overlap(ctx, outs[i], out_names[i], outs[j], out_names[j]));
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn_batchnorm_bwd(clnn_context *ctx, const clnn_batchnorm_desc *desc, const clnn_tensor *x,
+                               const clnn_tensor *dy, const clnn_tensor *gamma, const clnn_tensor *beta,
+                               const clnn_tensor *save_mean, const clnn_tensor *save_invstd, clnn_tensor *dx,
+                               clnn_tensor *dgamma, clnn_tensor *dbeta) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_TRY(desc_check(ctx, desc));
+  const clnn_batchnorm_desc *d = desc;
+  CLNN_TRY(check_bwd(ctx, d, x, dy, gamma, beta, save_mean, "save_mean", save_invstd, "save_invstd", dx, dgamma,
+                     dbeta));
+  bn_split s = split_of(d);
+  cl_mem ws;
+  CLNN_TRY(get_workspace(ctx, &s, &ws));
+  const char *op = "batchnorm_bwd";
+  const char *const kernels[] = {"bnorm_coef", "bnorm_bwd_partial", "bnorm_bwd_final", bwd_apply_kernel(&s)};
+  CLNN_TRY(prepare(ctx, d, kernels, 4));
+  CLNN_TRY(launch_coef(ctx, d, &s, save_mean, save_invstd, false, gamma, beta, ws, op));
+  return launch_bwd(ctx, d, &s, ws, x, dy, gamma, false, dx, dgamma, dbeta, op);
+}
+
+clnn_status clnn_batchnorm_bwd_inference(clnn_context *ctx, const clnn_batchnorm_desc *desc,
+                                         const clnn_tensor *x, const clnn_tensor *dy, const clnn_tensor *gamma,
+                                         const clnn_tensor *beta, const clnn_tensor *running_mean,
+                                         const clnn_tensor *running_var, clnn_tensor *dx, clnn_tensor *dgamma,
+                                         clnn_tensor *dbeta) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_TRY(desc_check(ctx, desc));
+  const clnn_batchnorm_desc *d = desc;
+  CLNN_TRY(check_bwd(ctx, d, x, dy, gamma, beta, running_mean, "running_mean", running_var, "running_var", dx,
+                     dgamma, dbeta));
+  bn_split s = split_of(d);
+  cl_mem ws;
+  CLNN_TRY(get_workspace(ctx, &s, &ws));
+  const char *op = "batchnorm_bwd_inference";
+  const char *const kernels[] = {"bnorm_coef", "bnorm_bwd_partial", "bnorm_bwd_final", bwd_apply_kernel(&s)};
+  CLNN_TRY(prepare(ctx, d, kernels, 4));
+  CLNN_TRY(launch_coef(ctx, d, &s, running_mean, running_var, true, gamma, beta, ws, op));
+  return launch_bwd(ctx, d, &s, ws, x, dy, gamma, true, dx, dgamma, dbeta, op);
+}

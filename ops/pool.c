@@ -1,0 +1,233 @@
+/*
+ * pool.c - 2-D pooling (kernels/pool.cl): descriptor validation with
+ * PyTorch's output-size rules, argument checks, and the launches: the row
+ * kernels (one output row or input row per work-item, private padded rows,
+ * 16 outputs per vector), the generic windowed kernels when a row does not
+ * fit the private buffers, or the plane reductions when the pooling is
+ * global (kernel = input, no padding).
+ */
+#include "../runtime/internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define DIM_MAX ((int64_t)1 << 30)
+/* Work-items per work-group of the element-wise global backward. */
+#define POOL_LOCAL 16
+/* The rows kernels' private buffers (kernels/pool.cl POOL_ROWBUF, POOL_OUTBUF). */
+#define POOL_ROWBUF 2048
+#define POOL_OUTBUF 1024
+
+clnn_pool2d_desc clnn_pool2d_desc_make(int64_t n, int64_t c, int64_t h, int64_t w, clnn_pool_mode mode,
+                                       int64_t kh, int64_t kw) {
+  clnn_pool2d_desc d;
+  memset(&d, 0, sizeof d);
+  d.n = n;
+  d.c = c;
+  d.h = h;
+  d.w = w;
+  d.kh = kh;
+  d.kw = kw;
+  d.stride_h = kh;
+  d.stride_w = kw;
+  d.mode = mode;
+  return d;
+}
+
+clnn_pool2d_desc clnn_pool2d_desc_global(int64_t n, int64_t c, int64_t h, int64_t w) {
+  clnn_pool2d_desc d = clnn_pool2d_desc_make(n, c, h, w, CLNN_POOL_AVG, h, w);
+  d.stride_h = d.stride_w = 1;
+  return d;
+}
+
+static clnn_status check_range(clnn_context *ctx, const char *name, int64_t v, int64_t lo) {
+  if (v < lo || v > DIM_MAX)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %lld is outside [%lld, 2^30]", name, (long long)v,
+                      (long long)lo);
+  return CLNN_SUCCESS;
+}
+
+/* PyTorch's pooling_output_shape (dilation 1); < 1 means no output. */
+static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, bool ceil_mode) {
+  int64_t num = in + 2 * p - k + (ceil_mode ? s - 1 : 0);
+  int64_t out = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1;
+  if (ceil_mode && (out - 1) * s >= in + p) out--;
+  return out;
+}
+
+static clnn_status desc_check(clnn_context *ctx, const clnn_pool2d_desc *d, int64_t *oh, int64_t *ow) {
+  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
+  CLNN_TRY(check_range(ctx, "n", d->n, 1));
+  CLNN_TRY(check_range(ctx, "c", d->c, 1));
+  CLNN_TRY(check_range(ctx, "h", d->h, 1));
+  CLNN_TRY(check_range(ctx, "w", d->w, 1));
+  CLNN_TRY(check_range(ctx, "kh", d->kh, 1));
+  CLNN_TRY(check_range(ctx, "kw", d->kw, 1));
+  CLNN_TRY(check_range(ctx, "stride_h", d->stride_h, 1));
+  CLNN_TRY(check_range(ctx, "stride_w", d->stride_w, 1));
+  CLNN_TRY(check_range(ctx, "pad_h", d->pad_h, 0));
+  CLNN_TRY(check_range(ctx, "pad_w", d->pad_w, 0));
+  if ((int)d->mode < 0 || d->mode >= CLNN_POOL_MODE_COUNT_)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->mode = %d is not a clnn_pool_mode", (int)d->mode);
+  if (d->pad_h > d->kh / 2 || d->pad_w > d->kw / 2)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
+                      "padding (%lld, %lld) is more than half the kernel (%lld, %lld), as PyTorch forbids",
+                      (long long)d->pad_h, (long long)d->pad_w, (long long)d->kh, (long long)d->kw);
+  if (d->divisor < 0 || d->divisor > CLNN_INDEX_MAX || (d->divisor && d->mode == CLNN_POOL_MAX))
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->divisor = %lld is invalid%s", (long long)d->divisor,
+                      d->mode == CLNN_POOL_MAX ? " (max pooling has no divisor)" : "");
+  const int64_t out_h = out_size(d->h, d->kh, d->stride_h, d->pad_h, d->ceil_mode != 0);
+  const int64_t out_w = out_size(d->w, d->kw, d->stride_w, d->pad_w, d->ceil_mode != 0);
+  if (out_h < 1 || out_w < 1)
+    return clnn__fail(ctx, CLNN_ERR_SHAPE_MISMATCH, "the kernel (%lld x %lld) is larger than the padded input (%lld x %lld)",
+                      (long long)d->kh, (long long)d->kw, (long long)(d->h + 2 * d->pad_h),
+                      (long long)(d->w + 2 * d->pad_w));
+  int64_t dims[4] = {d->n, d->c, d->h, d->w}, numel;
+  if (!clnn__numel_ok(4, dims, &numel) || numel > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the input has over 2^31 - 1 elements");
+  if (oh) *oh = out_h;
+  if (ow) *ow = out_w;
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn_pool2d_desc_check(const clnn_pool2d_desc *desc, int64_t *out_h, int64_t *out_w) {
+  CLNN_ENTER(NULL);
+  return desc_check(NULL, desc, out_h, out_w);
+}
+
+/* Global average pooling: one window per plane, exactly the plane. */
+static bool is_global_avg(const clnn_pool2d_desc *d) {
+  return d->mode != CLNN_POOL_MAX && d->kh == d->h && d->kw == d->w && d->pad_h == 0 && d->pad_w == 0;
+}
+
+/* An output-shaped tensor: (n, c, oh, ow), or (n, c) when oh == ow == 1. */
+static clnn_status check_out_shape(clnn_context *ctx, const clnn_tensor *t, const char *name, clnn_dtype dtype,
+                                   const clnn_pool2d_desc *d, int64_t oh, int64_t ow) {
+  int64_t dims[4] = {d->n, d->c, oh, ow};
+  int ndim = t && t->ndim == 2 && oh == 1 && ow == 1 ? 2 : 4;
+  return clnn__check_tensor(ctx, t, name, dtype, ndim, dims);
+}
+
+static void program_options(const clnn_pool2d_desc *d, bool write_idx, char *buf, size_t n) {
+  const int sw = d->stride_w == 1 || d->stride_w == 2 ? (int)d->stride_w : 0;
+  snprintf(buf, n, "-DPOOL_MAX=%d -DCOUNT_PAD=%d -DWRITE_IDX=%d -DPOOL_SW=%d", d->mode == CLNN_POOL_MAX ? 1 : 0,
+           d->mode == CLNN_POOL_AVG ? 1 : 0, write_idx ? 1 : 0, sw);
+}
+
+/* Length of pool_fwd_rows' padded row: the input with its left padding,
+ * and whatever the last 16-output strip reads (see pool_gather). */
+static int64_t fwd_row_len(const clnn_pool2d_desc *d, int64_t ow) {
+  const int64_t strips = (ow + 15) / 16;
+  int64_t need;
+  if (d->stride_w == 1) need = 16 * strips + d->kw - 1;
+  else if (d->stride_w == 2) need = 32 * strips + d->kw - 1;
+  else need = (16 * strips - 1) * d->stride_w + d->kw;
+  const int64_t data = d->pad_w + d->w;
+  return need > data ? need : data;
+}
+
+static bool fwd_rows_fit(const clnn_pool2d_desc *d, int64_t ow) {
+  return fwd_row_len(d, ow) <= POOL_ROWBUF && (ow + 15) / 16 * 16 <= POOL_OUTBUF;
+}
+
+/* pool_bwd_rows' private rows: the input row (max), or the padded span of
+ * one output row's windows and its shares (average). */
+static bool bwd_rows_fit(const clnn_pool2d_desc *d, int64_t ow) {
+  if (d->mode == CLNN_POOL_MAX) return d->w <= POOL_ROWBUF;
+  const int64_t cols16 = (ow + d->kw - 1 + 15) / 16 * 16; /* see pool_bwd_rows */
+  return (ow - 1) * d->stride_w + d->kw <= POOL_ROWBUF && cols16 <= POOL_ROWBUF &&
+         cols16 + d->kw - 1 <= POOL_OUTBUF && d->pad_w + d->w <= POOL_ROWBUF;
+}
+
+/* Arguments shared by the windowed kernels, after their three tensors. */
+#define POOL_GEOMETRY_ARGS(d, oh, ow)                                                                  \
+  CLNN_ARG_I32((d)->h), CLNN_ARG_I32((d)->w), CLNN_ARG_I32(oh), CLNN_ARG_I32(ow), CLNN_ARG_I32((d)->kh), \
+      CLNN_ARG_I32((d)->kw), CLNN_ARG_I32((d)->stride_h), CLNN_ARG_I32((d)->stride_w),                   \
+      CLNN_ARG_I32((d)->pad_h), CLNN_ARG_I32((d)->pad_w), CLNN_ARG_I32((d)->divisor)
+
+/* The divisor of the global average: the plane's size unless overridden. */
+static float global_divisor(const clnn_pool2d_desc *d) {
+  return (float)(d->divisor > 0 ? d->divisor : d->h * d->w);
+}
+
+clnn_status clnn_pool2d_fwd(clnn_context *ctx, const clnn_pool2d_desc *desc, const clnn_tensor *x,
+                            clnn_tensor *y, clnn_tensor *indices) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  int64_t oh, ow;
+  CLNN_TRY(desc_check(ctx, desc, &oh, &ow));
+  const clnn_pool2d_desc *d = desc;
+  int64_t xd[4] = {d->n, d->c, d->h, d->w};
+  CLNN_TRY(clnn__check_tensor(ctx, x, "x", CLNN_FLOAT32, 4, xd));
+  CLNN_TRY(check_out_shape(ctx, y, "y", CLNN_FLOAT32, d, oh, ow));
+  if (indices && d->mode != CLNN_POOL_MAX)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "average pooling writes no 'indices'");
+  if (indices) CLNN_TRY(check_out_shape(ctx, indices, "indices", CLNN_INT32, d, oh, ow));
+  CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", x, "x"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, indices, "indices", x, "x"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, indices, "indices", y, "y"));
+  clnn_kernel_ref k;
+  if (is_global_avg(d)) {
+    CLNN_TRY(clnn__kernel(ctx, "pool", "-DPOOL_MAX=0", "pool_global_avg_fwd", &k));
+    size_t global[1] = {(size_t)(d->n * d->c)}, local[1] = {1};
+    return clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(y), CLNN_ARG_I32(d->h * d->w),
+                                  CLNN_ARG_F32(global_divisor(d)), CLNN_ARG_I32(d->n * d->c)),
+                        1, global, local, "pool2d_fwd:global_avg");
+  }
+  char opts[128];
+  program_options(d, indices != NULL, opts, sizeof opts);
+  const char *op = d->mode == CLNN_POOL_MAX ? "pool2d_fwd:max" : "pool2d_fwd:avg";
+  size_t global[2] = {(size_t)oh, (size_t)(d->n * d->c)}, local[2] = {1, 1};
+  if (fwd_rows_fit(d, ow)) {
+    CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_fwd_rows", &k));
+    return clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(y), CLNN_ARG_TENSOR(indices),
+                                  POOL_GEOMETRY_ARGS(d, oh, ow), CLNN_ARG_I32(fwd_row_len(d, ow))),
+                        2, global, local, op);
+  }
+  CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_fwd", &k));
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(y), CLNN_ARG_TENSOR(indices),
+                                POOL_GEOMETRY_ARGS(d, oh, ow)),
+                      2, global, local, op);
+}
+
+clnn_status clnn_pool2d_bwd(clnn_context *ctx, const clnn_pool2d_desc *desc, const clnn_tensor *dy,
+                            const clnn_tensor *indices, clnn_tensor *dx) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  int64_t oh, ow;
+  CLNN_TRY(desc_check(ctx, desc, &oh, &ow));
+  const clnn_pool2d_desc *d = desc;
+  int64_t xd[4] = {d->n, d->c, d->h, d->w};
+  CLNN_TRY(check_out_shape(ctx, dy, "dy", CLNN_FLOAT32, d, oh, ow));
+  if (d->mode == CLNN_POOL_MAX) {
+    if (!indices)
+      return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'indices' is NULL (max pooling needs them)");
+    CLNN_TRY(check_out_shape(ctx, indices, "indices", CLNN_INT32, d, oh, ow));
+  } else if (indices) {
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "average pooling takes no 'indices'");
+  }
+  CLNN_TRY(clnn__check_tensor(ctx, dx, "dx", CLNN_FLOAT32, 4, xd));
+  CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", dy, "dy"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", indices, "indices"));
+  clnn_kernel_ref k;
+  if (is_global_avg(d)) {
+    CLNN_TRY(clnn__kernel(ctx, "pool", "-DPOOL_MAX=0", "pool_global_avg_bwd", &k));
+    size_t global[2] = {(size_t)(d->h * d->w / 16 + 1), (size_t)(d->n * d->c)};
+    size_t local[2] = {d->h * d->w >= 16 * POOL_LOCAL ? POOL_LOCAL : 1, 1};
+    return clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(dx), CLNN_ARG_I32(d->h * d->w),
+                                  CLNN_ARG_F32(global_divisor(d))),
+                        2, global, local, "pool2d_bwd:global_avg");
+  }
+  char opts[128];
+  program_options(d, false, opts, sizeof opts);
+  CLNN_TRY(clnn__kernel(ctx, "pool", opts, bwd_rows_fit(d, ow) ? "pool_bwd_rows" : "pool_bwd", &k));
+  size_t global[2] = {(size_t)d->h, (size_t)(d->n * d->c)}, local[2] = {1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(indices), CLNN_ARG_TENSOR(dx),
+                                POOL_GEOMETRY_ARGS(d, oh, ow)),
+                      2, global, local, d->mode == CLNN_POOL_MAX ? "pool2d_bwd:max" : "pool2d_bwd:avg");
+}

@@ -1,0 +1,580 @@
+/*
+ * resample.c - dispatch of the resample family: pixel shuffle / unshuffle
+ * and nearest / bilinear resize, forward and backward (kernels/resample.cl).
+ *
+ *  - Pixel shuffle in either direction is one permutation between a "deep"
+ *    (n, k*r*r, h, w) and a "wide" (n, k, h*r, w*r) tensor; two kernels
+ *    (to_wide, to_deep) serve the four calls.
+ *  - Resize: the host computes PyTorch's sampling positions once per call
+ *    (clnn__resize_taps, host/resample.c), lays them out as tables, and
+ *    sends them in a read-only buffer created with the data (no queue
+ *    stall; the buffer is released after the launch and lives until the
+ *    kernel is done). Backward tables are the transposed lists: for every
+ *    input row and column, the output rows and columns that read it, in
+ *    ascending order, so each dx element is a fixed-order gather.
+ *  - Exact 2x (nearest, and bilinear with align_corners = 0) gets float16
+ *    kernels over the range of columns where the table matches the 2x
+ *    pattern; the host finds that range by comparing the tables themselves,
+ *    so the fast path can never disagree with the rule.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../host/ref.h"
+
+/* Sizes above this are rejected before any arithmetic on them can overflow. */
+#define DIM_MAX ((int64_t)1 << 30)
+/* Elements a work-item writes per launch, about: enough to amortise its
+ * start, small enough to leave many work-groups for the compute units. */
+#define ITEM_ELEMS 4096
+/* Work-items to aim for at least (both compute units busy, balanced). */
+#define MIN_ITEMS 64
+/* A fast horizontal range shorter than this is not worth another program. */
+#define FAST_MIN 16
+
+static clnn_status check_range(clnn_context *ctx, const char *name, int64_t v) {
+  if (v < 1 || v > DIM_MAX)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %lld is outside [1, 2^30]", name, (long long)v);
+  return CLNN_SUCCESS;
+}
+
+static clnn_status numel_fits(clnn_context *ctx, const char *what, const int64_t dims[4]) {
+  int64_t n;
+  if (!clnn__numel_ok(4, dims, &n) || n > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "%s has over 2^31 - 1 elements", what);
+  return CLNN_SUCCESS;
+}
+
+/* --------------------------------------------------------- pixel shuffle */
+
+static clnn_status ps_check(clnn_context *ctx, const clnn_pixel_shuffle_desc *d, bool unshuffle,
+                            int64_t y_dims[4]) {
+  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
+  CLNN_TRY(check_range(ctx, "n", d->n));
+  CLNN_TRY(check_range(ctx, "c", d->c));
+  CLNN_TRY(check_range(ctx, "h", d->h));
+  CLNN_TRY(check_range(ctx, "w", d->w));
+  CLNN_TRY(check_range(ctx, "r", d->r));
+  const int64_t r = d->r, xd[4] = {d->n, d->c, d->h, d->w};
+  CLNN_TRY(numel_fits(ctx, "x", xd));
+  int64_t yd[4];
+  if (!unshuffle) {
+    if (r > d->c || d->c % (r * r))
+      return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
+                        "pixel_shuffle needs channels divisible by r*r: c = %lld, r = %lld", (long long)d->c,
+                        (long long)r);
+    yd[0] = d->n, yd[1] = d->c / (r * r), yd[2] = d->h * r, yd[3] = d->w * r;
+  } else {
+    if (d->h % r || d->w % r)
+      return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
+                        "pixel_unshuffle needs h and w divisible by r: h = %lld, w = %lld, r = %lld",
+                        (long long)d->h, (long long)d->w, (long long)r);
+    if (d->c > DIM_MAX / (r * r))
+      return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "c * r * r is over 2^30");
+    yd[0] = d->n, yd[1] = d->c * r * r, yd[2] = d->h / r, yd[3] = d->w / r;
+  }
+  /* y has x's element count, so it fits when x does. */
+  if (y_dims) memcpy(y_dims, yd, sizeof yd);
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn_pixel_shuffle_desc_check(const clnn_pixel_shuffle_desc *desc, int64_t y_dims[4]) {
+  CLNN_ENTER(NULL);
+  return ps_check(NULL, desc, false, y_dims);
+}
+
+clnn_status clnn_pixel_unshuffle_desc_check(const clnn_pixel_shuffle_desc *desc, int64_t y_dims[4]) {
+  CLNN_ENTER(NULL);
+  return ps_check(NULL, desc, true, y_dims);
+}
+
+/* Rows per work-item: about ITEM_ELEMS elements each, but at least
+ * MIN_ITEMS work-items when the problem allows. */
+static int rows_per_item(int64_t nrows, int64_t elems_per_row, int64_t planes) {
+  int64_t rows = (ITEM_ELEMS + elems_per_row - 1) / elems_per_row;
+  if (rows > nrows) rows = nrows;
+  while (rows > 1 && planes * ((nrows + rows - 1) / rows) < MIN_ITEMS) rows = (rows + 1) / 2;
+  return (int)(rows < 1 ? 1 : rows);
+}
+
+/* Validate, then run to_wide (deep -> wide) or to_deep on src -> dst. */
+static clnn_status ps_run(clnn_context *ctx, const clnn_pixel_shuffle_desc *d, bool unshuffle, bool backward,
+                          const clnn_tensor *src, clnn_tensor *dst) {
+  CLNN_CHECK_NULL(NULL, ctx);
+  int64_t yd[4];
+  CLNN_TRY(ps_check(ctx, d, unshuffle, yd));
+  const int64_t xd[4] = {d->n, d->c, d->h, d->w};
+  const char *sname = backward ? "dy" : "x", *dname = backward ? "dx" : "y";
+  CLNN_TRY(clnn__check_tensor(ctx, src, sname, CLNN_FLOAT32, 4, backward ? yd : xd));
+  CLNN_TRY(clnn__check_tensor(ctx, dst, dname, CLNN_FLOAT32, 4, backward ? xd : yd));
+  CLNN_TRY(clnn__check_no_overlap(ctx, dst, dname, src, sname));
+  /* The deep side's geometry: x for shuffle, y for unshuffle. */
+  const int64_t *deep = unshuffle ? yd : xd;
+  const int64_t r = d->r, k = deep[1] / (r * r), h = deep[2], w = deep[3];
+  const bool to_wide = unshuffle == backward;
+  char opts[32];
+  snprintf(opts, sizeof opts, "-DPS_R=%d", (int)r);
+  clnn_kernel_ref kr;
+  CLNN_TRY(clnn__kernel(ctx, "resample", opts, to_wide ? "resample_to_wide" : "resample_to_deep", &kr));
+  const int rows = rows_per_item(h, r * r * w, d->n * k);
+  size_t global[2] = {(size_t)((h + rows - 1) / rows), (size_t)(d->n * k)}, local[2] = {1, 1};
+  const char *op = unshuffle ? (backward ? "pixel_unshuffle_bwd" : "pixel_unshuffle_fwd")
+                             : (backward ? "pixel_shuffle_bwd" : "pixel_shuffle_fwd");
+  return clnn__launch(ctx, &kr,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(src), CLNN_ARG_TENSOR(dst), CLNN_ARG_I32(h), CLNN_ARG_I32(w),
+                                CLNN_ARG_I32(rows)),
+                      2, global, local, op);
+}
+
+clnn_status clnn_pixel_shuffle_fwd(clnn_context *ctx, const clnn_pixel_shuffle_desc *desc,
+                                   const clnn_tensor *x, clnn_tensor *y) {
+  CLNN_ENTER(ctx);
+  return ps_run(ctx, desc, false, false, x, y);
+}
+
+clnn_status clnn_pixel_shuffle_bwd(clnn_context *ctx, const clnn_pixel_shuffle_desc *desc,
+                                   const clnn_tensor *dy, clnn_tensor *dx) {
+  CLNN_ENTER(ctx);
+  return ps_run(ctx, desc, false, true, dy, dx);
+}
+
+clnn_status clnn_pixel_unshuffle_fwd(clnn_context *ctx, const clnn_pixel_shuffle_desc *desc,
+                                     const clnn_tensor *x, clnn_tensor *y) {
+  CLNN_ENTER(ctx);
+  return ps_run(ctx, desc, true, false, x, y);
+}
+
+clnn_status clnn_pixel_unshuffle_bwd(clnn_context *ctx, const clnn_pixel_shuffle_desc *desc,
+                                     const clnn_tensor *dy, clnn_tensor *dx) {
+  CLNN_ENTER(ctx);
+  return ps_run(ctx, desc, true, true, dy, dx);
+}
+
+/* ---------------------------------------------------------------- resize */
+
+clnn_resize_desc clnn_resize_desc_make(int64_t n, int64_t c, int64_t h, int64_t w, int64_t out_h,
+                                       int64_t out_w, clnn_resize_mode mode) {
+  clnn_resize_desc d;
+  memset(&d, 0, sizeof d);
+  d.n = n;
+  d.c = c;
+  d.h = h;
+  d.w = w;
+  d.out_h = out_h;
+  d.out_w = out_w;
+  d.mode = mode;
+  return d;
+}
+
+static clnn_status check_scale(clnn_context *ctx, const char *name, double s) {
+  if (s != s || s - s != 0.0)
+    return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "desc->%s = %g is not finite", name, s);
+  if (s < 0.0) return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %g is negative (0 = none)", name, s);
+  return CLNN_SUCCESS;
+}
+
+static clnn_status resize_check(clnn_context *ctx, const clnn_resize_desc *d) {
+  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
+  CLNN_TRY(check_range(ctx, "n", d->n));
+  CLNN_TRY(check_range(ctx, "c", d->c));
+  CLNN_TRY(check_range(ctx, "h", d->h));
+  CLNN_TRY(check_range(ctx, "w", d->w));
+  CLNN_TRY(check_range(ctx, "out_h", d->out_h));
+  CLNN_TRY(check_range(ctx, "out_w", d->out_w));
+  if (d->mode != CLNN_RESIZE_NEAREST && d->mode != CLNN_RESIZE_BILINEAR)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->mode = %d is not a clnn_resize_mode", (int)d->mode);
+  if (d->align_corners != 0 && d->align_corners != 1)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->align_corners = %d is not 0 or 1", d->align_corners);
+  if (d->align_corners && d->mode == CLNN_RESIZE_NEAREST)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "align_corners applies to bilinear only (as in torch)");
+  CLNN_TRY(check_scale(ctx, "scale_h", d->scale_h));
+  CLNN_TRY(check_scale(ctx, "scale_w", d->scale_w));
+  const int64_t xd[4] = {d->n, d->c, d->h, d->w}, yd[4] = {d->n, d->c, d->out_h, d->out_w};
+  CLNN_TRY(numel_fits(ctx, "x", xd));
+  CLNN_TRY(numel_fits(ctx, "y", yd));
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn_resize_desc_check(const clnn_resize_desc *desc) {
+  CLNN_ENTER(NULL);
+  return resize_check(NULL, desc);
+}
+
+/* The taps of one dimension (see clnn__resize_taps). */
+typedef struct taps {
+  int64_t n;
+  int32_t *i0, *i1;
+  float *l0, *l1;
+} taps;
+
+static void taps_free(taps *t) {
+  free(t->i0);
+  free(t->i1);
+  free(t->l0);
+  free(t->l1);
+}
+
+static bool taps_make(taps *t, int64_t in, int64_t out, const clnn_resize_desc *d, double scale) {
+  t->n = out;
+  t->i0 = malloc((size_t)out * sizeof(int32_t));
+  t->i1 = malloc((size_t)out * sizeof(int32_t));
+  t->l0 = malloc((size_t)out * sizeof(float));
+  t->l1 = malloc((size_t)out * sizeof(float));
+  if (!t->i0 || !t->i1 || !t->l0 || !t->l1) return false;
+  clnn__resize_taps(in, out, d->mode, d->align_corners, scale, t->i0, t->i1, t->l0, t->l1);
+  return true;
+}
+
+static int32_t f32_bits(float f) {
+  int32_t i;
+  memcpy(&i, &f, sizeof i);
+  return i;
+}
+
+/* Whether output o has taps (a, b, la, lb) exactly. */
+static bool tap_is(const taps *t, int64_t o, int32_t a, int32_t b, float la, float lb) {
+  return t->i0[o] == a && t->i1[o] == b && t->l0[o] == la && t->l1[o] == lb;
+}
+
+/*
+ * The longest run [*lo, *hi) of m where the forward 2x pattern holds:
+ * nearest: outputs 2m and 2m+1 read input m; bilinear: outputs 2m+1 and 2m+2
+ * read inputs (m, m+1) with weights (0.75, 0.25) and (0.25, 0.75).
+ */
+static void fwd_fast_range(const taps *t, int64_t in, bool bilinear, int *lo, int *hi) {
+  int64_t best_lo = 0, best_hi = 0, run_lo = 0;
+  const int64_t count = bilinear ? in - 1 : in;
+  for (int64_t m = 0; m <= count; m++) {
+    bool ok = m < count;
+    if (ok && bilinear)
+      ok = tap_is(t, 2 * m + 1, (int32_t)m, (int32_t)m + 1, 0.75f, 0.25f) &&
+           tap_is(t, 2 * m + 2, (int32_t)m, (int32_t)m + 1, 0.25f, 0.75f);
+    else if (ok)
+      ok = t->i0[2 * m] == m && t->i0[2 * m + 1] == m;
+    if (!ok) {
+      if (m - run_lo > best_hi - best_lo) best_lo = run_lo, best_hi = m;
+      run_lo = m + 1;
+    }
+  }
+  *lo = (int)best_lo;
+  *hi = (int)best_hi;
+}
+
+/* -------------------------------------------------- transposed tables */
+
+/* For every input index, the (output index, weight) entries that read it,
+ * outputs ascending, tap 0 before tap 1. start has in + 1 entries. */
+typedef struct gather_list {
+  int32_t *start, *out;
+  float *wt;
+  int64_t count;
+  int max_per_input;
+} gather_list;
+
+static void gather_free(gather_list *g) {
+  free(g->start);
+  free(g->out);
+  free(g->wt);
+}
+
+static bool gather_make(gather_list *g, const taps *t, int64_t in, bool bilinear) {
+  const int per = bilinear ? 2 : 1;
+  g->count = t->n * per;
+  g->start = calloc((size_t)in + 1, sizeof(int32_t));
+  g->out = malloc((size_t)g->count * sizeof(int32_t));
+  g->wt = malloc((size_t)g->count * sizeof(float));
+  int32_t *fill = calloc((size_t)in + 1, sizeof(int32_t));
+  if (!g->start || !g->out || !g->wt || !fill) {
+    free(fill);
+    return false;
+  }
+  for (int64_t o = 0; o < t->n; o++) {
+    g->start[t->i0[o] + 1]++;
+    if (bilinear) g->start[t->i1[o] + 1]++;
+  }
+  g->max_per_input = 0;
+  for (int64_t i = 0; i < in; i++) {
+    if (g->start[i + 1] > g->max_per_input) g->max_per_input = g->start[i + 1];
+    g->start[i + 1] += g->start[i];
+  }
+  for (int64_t o = 0; o < t->n; o++) {
+    for (int tap = 0; tap < per; tap++) {
+      const int32_t i = tap ? t->i1[o] : t->i0[o];
+      const int32_t at = g->start[i] + fill[i]++;
+      g->out[at] = (int32_t)o;
+      g->wt[at] = tap ? t->l1[o] : t->l0[o];
+    }
+  }
+  free(fill);
+  return true;
+}
+
+/* Whether input column i's entries are exactly the 2x backward pattern:
+ * nearest (2i, 1), (2i+1, 1); bilinear (2i-1, .25), (2i, .75), (2i+1, .75), (2i+2, .25). */
+static bool bwd_pattern(const gather_list *g, int64_t i, bool bilinear) {
+  static const float wb[4] = {0.25f, 0.75f, 0.75f, 0.25f};
+  const int n = bilinear ? 4 : 2;
+  if (g->start[i + 1] - g->start[i] != n) return false;
+  for (int k = 0; k < n; k++) {
+    const int32_t at = g->start[i] + k;
+    const int64_t want = bilinear ? 2 * i - 1 + k : 2 * i + k;
+    if (g->out[at] != want || g->wt[at] != (bilinear ? wb[k] : 1.0f)) return false;
+  }
+  return true;
+}
+
+static void bwd_fast_range(const gather_list *g, int64_t in, bool bilinear, int *lo, int *hi) {
+  int64_t best_lo = 0, best_hi = 0, run_lo = 0;
+  for (int64_t i = 0; i <= in; i++) {
+    if (i < in && bwd_pattern(g, i, bilinear)) continue;
+    if (i - run_lo > best_hi - best_lo) best_lo = run_lo, best_hi = i;
+    run_lo = i + 1;
+  }
+  *lo = (int)best_lo;
+  *hi = (int)best_hi;
+}
+
+/* ---------------------------------------------------------- launches */
+
+/* A read-only buffer holding words, created with the data (no enqueue, so
+ * no wait on the queue); the caller releases it after the launch. */
+static clnn_status table_buffer(clnn_context *ctx, const int32_t *words, size_t count, cl_mem *out) {
+  cl_int err;
+  *out = clCreateBuffer(ctx->cl, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, count * sizeof(int32_t),
+                        (void *)words, &err);
+  if (err != CL_SUCCESS) return clnn__cl_fail(ctx, err, "clCreateBuffer(resize table)");
+  return CLNN_SUCCESS;
+}
+
+/* Launch with the table in its own buffer, released once enqueued. */
+static clnn_status launch_with_table(clnn_context *ctx, const char *opts, const char *name, const int32_t *tab,
+                                     size_t tab_words, const clnn_tensor *src, clnn_tensor *dst,
+                                     const int *ints, int nints, size_t nrows_items, size_t planes,
+                                     const char *op) {
+  clnn_kernel_ref kr;
+  CLNN_TRY(clnn__kernel(ctx, "resample", opts, name, &kr));
+  cl_mem buf;
+  CLNN_TRY(table_buffer(ctx, tab, tab_words, &buf));
+  clnn_arg args[16];
+  int na = 0;
+  args[na++] = CLNN_ARG_MEM(clnn__mem(src));
+  args[na++] = CLNN_ARG_U64(clnn__off(src));
+  args[na++] = CLNN_ARG_MEM(clnn__mem(dst));
+  args[na++] = CLNN_ARG_U64(clnn__off(dst));
+  args[na++] = CLNN_ARG_MEM(buf);
+  /* Point at the caller's ints: a compound literal made inside this loop
+   * would not outlive its iteration. */
+  for (int i = 0; i < nints; i++) args[na++] = (clnn_arg){sizeof(cl_int), &ints[i]};
+  size_t global[2] = {nrows_items, planes}, local[2] = {1, 1};
+  clnn_status st = clnn__launch(ctx, &kr, args, na, 2, global, local, op);
+  clReleaseMemObject(buf);
+  return st;
+}
+
+static clnn_status resize_validate(clnn_context *ctx, const clnn_resize_desc *d, bool backward,
+                                   const clnn_tensor *src, const clnn_tensor *dst) {
+  CLNN_TRY(resize_check(ctx, d));
+  const int64_t xd[4] = {d->n, d->c, d->h, d->w}, yd[4] = {d->n, d->c, d->out_h, d->out_w};
+  const char *sname = backward ? "dy" : "x", *dname = backward ? "dx" : "y";
+  CLNN_TRY(clnn__check_tensor(ctx, src, sname, CLNN_FLOAT32, 4, backward ? yd : xd));
+  CLNN_TRY(clnn__check_tensor(ctx, dst, dname, CLNN_FLOAT32, 4, backward ? xd : yd));
+  return clnn__check_no_overlap(ctx, dst, dname, src, sname);
+}
+
+/* Kernels index the tables with 32-bit ints, and one buffer holds them. */
+static clnn_status table_fits(clnn_context *ctx, int64_t words) {
+  if (words > CLNN_INDEX_MAX || (cl_ulong)words * sizeof(int32_t) > ctx->max_alloc)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the sampling tables need %lld words, over what one buffer holds",
+                      (long long)words);
+  return CLNN_SUCCESS;
+}
+
+static clnn_status oom(clnn_context *ctx) {
+  return clnn__fail(ctx, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory for the sampling tables");
+}
+
+/* Forward table: y0, y1, ly0, ly1 per output row, then x0, x1, lx0, lx1 per output column. */
+static int32_t *fwd_table(const taps *ty, const taps *tx, size_t *words) {
+  const int64_t oh = ty->n, ow = tx->n;
+  *words = (size_t)(4 * oh + 4 * ow);
+  int32_t *tab = malloc(*words * sizeof(int32_t));
+  if (!tab) return NULL;
+  for (int64_t o = 0; o < oh; o++) {
+    tab[o] = ty->i0[o];
+    tab[oh + o] = ty->i1[o];
+    tab[2 * oh + o] = f32_bits(ty->l0[o]);
+    tab[3 * oh + o] = f32_bits(ty->l1[o]);
+  }
+  int32_t *c = tab + 4 * oh;
+  for (int64_t o = 0; o < ow; o++) {
+    c[o] = tx->i0[o];
+    c[ow + o] = tx->i1[o];
+    c[2 * ow + o] = f32_bits(tx->l0[o]);
+    c[3 * ow + o] = f32_bits(tx->l1[o]);
+  }
+  return tab;
+}
+
+static clnn_status resize_fwd_run(clnn_context *ctx, const clnn_resize_desc *d, const taps *ty, const taps *tx,
+                                  const clnn_tensor *x, clnn_tensor *y) {
+  const bool bilinear = d->mode == CLNN_RESIZE_BILINEAR;
+  int xfast = 0, flo = 0, fhi = 0;
+  if (d->out_w == 2 * d->w) {
+    fwd_fast_range(tx, d->w, bilinear, &flo, &fhi);
+    if (fhi - flo >= FAST_MIN) xfast = bilinear ? 2 : 1;
+  }
+  CLNN_TRY(table_fits(ctx, 4 * (d->out_h + d->out_w)));
+  size_t words;
+  int32_t *tab = fwd_table(ty, tx, &words);
+  if (!tab) return oom(ctx);
+  char opts[64];
+  snprintf(opts, sizeof opts, "-DBILINEAR=%d -DXFAST=%d", bilinear ? 1 : 0, xfast);
+  const int64_t planes = d->n * d->c;
+  const int rows = rows_per_item(d->out_h, d->out_w, planes);
+  const int ints[7] = {(int)d->h, (int)d->w, (int)d->out_h, (int)d->out_w, rows, flo, fhi};
+  clnn_status st = launch_with_table(ctx, opts, "resample_resize_fwd", tab, words, x, y, ints, 7,
+                                     (size_t)((d->out_h + rows - 1) / rows), (size_t)planes, "resize_fwd");
+  free(tab);
+  return st;
+}
+
+/* dx columns per chunk of the backward kernel (CHUNK in kernels/resample.cl). */
+#define BWD_CHUNK 16
+
+/*
+ * Backward table: row starts (h + 1), row entries (dy row, weight bits),
+ * then at *cols_at the column table: kx dy columns per dx column (k-major,
+ * -1 = none) and kx weights; then at *chunks_at the chunk list, 5 words per
+ * chunk of at most BWD_CHUNK dx columns: first column, count, the first dy
+ * column any of them reads, the span of dy columns they read, and whether it
+ * is a fast chunk (inside [flo, fhi), which starts the fast chunks so that
+ * they align with the pattern's range).
+ */
+static void chunk_add(int32_t *ch, int *nch, const gather_list *gx, int64_t ix0, int64_t n, bool fast) {
+  int32_t lo = INT32_MAX, hi = 0;
+  for (int64_t i = ix0; i < ix0 + n; i++) {
+    if (gx->start[i + 1] == gx->start[i]) continue;
+    /* A dx column's entries are sorted by dy column: the first and the last
+     * bound what it reads. */
+    if (gx->out[gx->start[i]] < lo) lo = gx->out[gx->start[i]];
+    if (gx->out[gx->start[i + 1] - 1] + 1 > hi) hi = gx->out[gx->start[i + 1] - 1] + 1;
+  }
+  if (lo > hi) lo = hi = 0; /* no dy column reads these dx columns */
+  int32_t *c = ch + 5 * (*nch)++;
+  c[0] = (int32_t)ix0;
+  c[1] = (int32_t)n;
+  c[2] = lo;
+  c[3] = hi - lo;
+  c[4] = fast;
+}
+
+/* Generic chunks over [a, b). */
+static void chunks_generic(int32_t *ch, int *nch, const gather_list *gx, int64_t a, int64_t b) {
+  for (int64_t i = a; i < b; i += BWD_CHUNK) chunk_add(ch, nch, gx, i, b - i < BWD_CHUNK ? b - i : BWD_CHUNK, false);
+}
+
+static int32_t *bwd_table(const gather_list *gy, const gather_list *gx, int64_t h, int64_t w, int kx, int flo,
+                          int fhi, size_t *words, int *cols_at, int *chunks_at, int *nch) {
+  const int64_t max_chunks = w / BWD_CHUNK + 3;
+  *cols_at = (int)(h + 1 + 2 * gy->count);
+  *chunks_at = (int)(*cols_at + 2 * kx * w);
+  *words = (size_t)*chunks_at + (size_t)(5 * max_chunks);
+  int32_t *tab = malloc(*words * sizeof(int32_t));
+  if (!tab) return NULL;
+  memcpy(tab, gy->start, (size_t)(h + 1) * sizeof(int32_t));
+  for (int64_t e = 0; e < gy->count; e++) {
+    tab[h + 1 + 2 * e] = gy->out[e];
+    tab[h + 2 + 2 * e] = f32_bits(gy->wt[e]);
+  }
+  int32_t *c = tab + *cols_at;
+  for (int64_t i = 0; i < w; i++) {
+    const int32_t n = gx->start[i + 1] - gx->start[i];
+    for (int k = 0; k < kx; k++) {
+      c[k * w + i] = k < n ? gx->out[gx->start[i] + k] : -1;
+      c[(kx + k) * w + i] = f32_bits(k < n ? gx->wt[gx->start[i] + k] : 0.0f);
+    }
+  }
+  int32_t *ch = tab + *chunks_at;
+  *nch = 0;
+  int64_t at = 0;
+  if (fhi - flo >= BWD_CHUNK) {
+    chunks_generic(ch, nch, gx, 0, flo);
+    for (at = flo; at < fhi; at += BWD_CHUNK) chunk_add(ch, nch, gx, at, fhi - at < BWD_CHUNK ? fhi - at : BWD_CHUNK, true);
+    at = fhi;
+  }
+  chunks_generic(ch, nch, gx, at, w);
+  return tab;
+}
+
+static clnn_status resize_bwd_run(clnn_context *ctx, const clnn_resize_desc *d, const taps *ty, const taps *tx,
+                                  const clnn_tensor *dy, clnn_tensor *dx) {
+  const bool bilinear = d->mode == CLNN_RESIZE_BILINEAR;
+  gather_list gy = {0}, gx = {0};
+  if (!gather_make(&gy, ty, d->h, bilinear) || !gather_make(&gx, tx, d->w, bilinear)) {
+    gather_free(&gy);
+    gather_free(&gx);
+    return oom(ctx);
+  }
+  int xfast = 0, flo = 0, fhi = 0;
+  if (d->out_w == 2 * d->w) {
+    bwd_fast_range(&gx, d->w, bilinear, &flo, &fhi);
+    if (fhi - flo >= FAST_MIN) xfast = bilinear ? 2 : 1;
+    else flo = fhi = 0;
+  }
+  /* The column table's width, rounded up past 8 so that few programs serve
+   * the rare large ones (each -DKX is a compile); extra entries are empty. */
+  int kx = gx.max_per_input > 0 ? gx.max_per_input : 1;
+  if (kx > 8) kx = (kx + 7) / 8 * 8;
+  const clnn_status fits = table_fits(ctx, d->h + 1 + 2 * gy.count + 2 * (int64_t)kx * d->w + 5 * (d->w / BWD_CHUNK + 3));
+  if (fits != CLNN_SUCCESS) {
+    gather_free(&gy);
+    gather_free(&gx);
+    return fits;
+  }
+  size_t words;
+  int cols_at, chunks_at, nch;
+  int32_t *tab = bwd_table(&gy, &gx, d->h, d->w, kx, flo, fhi, &words, &cols_at, &chunks_at, &nch);
+  gather_free(&gy);
+  gather_free(&gx);
+  if (!tab) return oom(ctx);
+  char opts[80];
+  snprintf(opts, sizeof opts, "-DBILINEAR=%d -DXFAST=%d -DKX=%d", bilinear ? 1 : 0, xfast, kx);
+  const int64_t planes = d->n * d->c;
+  const int rows = rows_per_item(d->h, d->w, planes);
+  const int ints[8] = {(int)d->h, (int)d->w, (int)d->out_h, (int)d->out_w, rows, cols_at, chunks_at, nch};
+  clnn_status st = launch_with_table(ctx, opts, "resample_resize_bwd", tab, words, dy, dx, ints, 8,
+                                     (size_t)((d->h + rows - 1) / rows), (size_t)planes, "resize_bwd");
+  free(tab);
+  return st;
+}
+
+static clnn_status resize_run(clnn_context *ctx, const clnn_resize_desc *d, bool backward, const clnn_tensor *src,
+                              clnn_tensor *dst) {
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_TRY(resize_validate(ctx, d, backward, src, dst));
+  taps ty = {0}, tx = {0};
+  clnn_status st;
+  if (!taps_make(&ty, d->h, d->out_h, d, d->scale_h) || !taps_make(&tx, d->w, d->out_w, d, d->scale_w))
+    st = oom(ctx);
+  else if (backward)
+    st = resize_bwd_run(ctx, d, &ty, &tx, src, dst);
+  else
+    st = resize_fwd_run(ctx, d, &ty, &tx, src, dst);
+  taps_free(&ty);
+  taps_free(&tx);
+  return st;
+}
+
+clnn_status clnn_resize_fwd(clnn_context *ctx, const clnn_resize_desc *desc, const clnn_tensor *x,
+                            clnn_tensor *y) {
+  CLNN_ENTER(ctx);
+  return resize_run(ctx, desc, false, x, y);
+}
+
+clnn_status clnn_resize_bwd(clnn_context *ctx, const clnn_resize_desc *desc, const clnn_tensor *dy,
+                            clnn_tensor *dx) {
+  CLNN_ENTER(ctx);
+  return resize_run(ctx, desc, true, dy, dx);
+}

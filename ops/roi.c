@@ -1,0 +1,564 @@
+/*
+ * roi.c - RoI pooling dispatch (RoI align, RoI pool, PS-RoI align, PS-RoI
+ * pool; forward and backward): descriptor and RoI validation, the per-image
+ * RoI index, workspace chunking and the kernel launches (kernels/roi.cl).
+ *
+ * Paths:
+ *  - RoI align / RoI pool / PS RoI align forward: the features are packed
+ *    into panels of 16 channels per pixel (roi_pack; for PS RoI align one
+ *    panel per bin, holding the channels that bin reads), then one work-item
+ *    per (RoI, group of v channel blocks) computes all bins with float16
+ *    loads: one bilinear sample or one max step serves 16 channels, one
+ *    geometry 16 * v.
+ *  - RoI align backward: one work-item per (image, group of channel blocks)
+ *    owns zeroed panels and adds the contributions of its image's RoIs in
+ *    RoI order (roi_align_bwd); roi_unpack writes dx. No atomics, fixed order.
+ *  - RoI pool backward: one work-item per (image, 16 channels) owns those
+ *    planes of dx and adds dy at the argmax of each bin of its image's RoIs.
+ *  - PS RoI pool forward (bins average few cells, so packing does not pay)
+ *    and PS RoI align forward when its panels exceed the workspace limit:
+ *    one work-item per (bin row, RoI) reads the planes directly.
+ *  - PS backward: one work-item per (bin, image) owns the dx planes that
+ *    bin reads and adds the image's RoIs in RoI order.
+ *
+ * Every call first reads the RoIs back (blocking) to validate them - a bad
+ * RoI fails before anything is enqueued - and to build the per-image RoI
+ * index [offsets (n + 1) | RoI numbers sorted by image], which it writes at
+ * the start of the workspace.
+ */
+#include "../runtime/internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CB 16 /* channels per panel pixel (one float16) */
+/* Most channel blocks per work-item of the panel kernels (kernels/roi.cl). */
+#define FWD_V_MAX 4
+#define BWD_V_MAX 4
+/* Scaled RoI coordinates beyond this are rejected: the kernels convert them
+ * to int, and float32 has no integer resolution past 2^24 anyway. */
+#define COORD_MAX 16777216.0f
+
+static const char *const op_names[CLNN_ROI_OP_COUNT_] = {"roi_align", "roi_pool", "ps_roi_align",
+                                                         "ps_roi_pool"};
+
+const char *clnn_roi_op_name(clnn_roi_op op) {
+  if ((int)op < 0 || op >= CLNN_ROI_OP_COUNT_) return NULL;
+  return op_names[op];
+}
+
+clnn_roi_desc clnn_roi_desc_make(clnn_roi_op op, int64_t n, int64_t c, int64_t h, int64_t w,
+                                 int64_t num_rois, int64_t pooled_h, int64_t pooled_w,
+                                 float spatial_scale) {
+  clnn_roi_desc d;
+  memset(&d, 0, sizeof d);
+  d.op = op;
+  d.n = n;
+  d.c = c;
+  d.h = h;
+  d.w = w;
+  d.num_rois = num_rois;
+  d.pooled_h = pooled_h;
+  d.pooled_w = pooled_w;
+  d.spatial_scale = spatial_scale;
+  d.sampling_ratio = -1;
+  d.aligned = 0;
+  return d;
+}
+
+static bool is_ps(const clnn_roi_desc *d) { return d->op == CLNN_PS_ROI_ALIGN || d->op == CLNN_PS_ROI_POOL; }
+
+/* ------------------------------------------------------------ validation */
+
+#define DIM_MAX ((int64_t)1 << 30)
+
+static clnn_status check_range(clnn_context *ctx, const char *name, int64_t v) {
+  if (v < 1 || v > DIM_MAX)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %lld is outside [1, 2^30]", name, (long long)v);
+  return CLNN_SUCCESS;
+}
+
+static clnn_status numel_fits(clnn_context *ctx, const char *what, int64_t a, int64_t b, int64_t c,
+                              int64_t d) {
+  int64_t dims[4] = {a, b, c, d}, n;
+  if (!clnn__numel_ok(4, dims, &n) || n > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "%s has over 2^31 - 1 elements", what);
+  return CLNN_SUCCESS;
+}
+
+/* Validation shared by clnn_roi_desc_check, the ops and the reference. */
+static clnn_status desc_check(clnn_context *ctx, const clnn_roi_desc *d, int64_t *out_c) {
+  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
+  if ((int)d->op < 0 || d->op >= CLNN_ROI_OP_COUNT_)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->op = %d is not a clnn_roi_op", (int)d->op);
+  CLNN_TRY(check_range(ctx, "n", d->n));
+  CLNN_TRY(check_range(ctx, "c", d->c));
+  CLNN_TRY(check_range(ctx, "h", d->h));
+  CLNN_TRY(check_range(ctx, "w", d->w));
+  CLNN_TRY(check_range(ctx, "num_rois", d->num_rois));
+  CLNN_TRY(check_range(ctx, "pooled_h", d->pooled_h));
+  CLNN_TRY(check_range(ctx, "pooled_w", d->pooled_w));
+  if (!isfinite(d->spatial_scale) || !(d->spatial_scale > 0.0f))
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->spatial_scale = %g must be finite and > 0",
+                      (double)d->spatial_scale);
+  if (d->aligned != 0 && d->aligned != 1)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->aligned = %d must be 0 or 1", d->aligned);
+  if (d->sampling_ratio > (1 << 15))
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->sampling_ratio = %lld is above 2^15",
+                      (long long)d->sampling_ratio);
+  int64_t bins;
+  if (!clnn__mul_ok(d->pooled_h, d->pooled_w, &bins) || bins > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "pooled_h * pooled_w is over 2^31 - 1");
+  int64_t oc = d->c;
+  if (is_ps(d)) {
+    if (d->c % bins)
+      return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
+                        "%s needs c = %lld divisible by pooled_h * pooled_w = %lld", op_names[d->op],
+                        (long long)d->c, (long long)bins);
+    oc = d->c / bins;
+  }
+  CLNN_TRY(numel_fits(ctx, "the input", d->n, d->c, d->h, d->w));
+  CLNN_TRY(numel_fits(ctx, "the output", d->num_rois, d->c, d->pooled_h, d->pooled_w));
+  if (d->n + 1 + d->num_rois > CLNN_INDEX_MAX) /* the per-image RoI index is indexed with ints */
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "n + num_rois + 1 is over 2^31 - 1");
+  if (out_c) *out_c = oc;
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn_roi_desc_check(const clnn_roi_desc *desc, int64_t *out_c) {
+  CLNN_ENTER(NULL);
+  return desc_check(NULL, desc, out_c);
+}
+
+/* Every row: finite, integer batch index in range, x1 <= x2, y1 <= y2, and
+ * scaled coordinates within +-2^24. */
+static clnn_status rois_check(clnn_context *ctx, const clnn_roi_desc *d, const float *rois) {
+  for (int64_t k = 0; k < d->num_rois; k++) {
+    const float *r = rois + k * 5;
+    for (int i = 0; i < 5; i++)
+      if (!isfinite(r[i]))
+        return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "rois[%lld] = [%g, %g, %g, %g, %g] has a NaN or infinite value",
+                          (long long)k, (double)r[0], (double)r[1], (double)r[2], (double)r[3], (double)r[4]);
+    if (r[0] != floorf(r[0]) || r[0] < 0.0f || (double)r[0] >= (double)d->n)
+      return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
+                        "rois[%lld]: batch index %g is not an integer in [0, %lld)", (long long)k,
+                        (double)r[0], (long long)d->n);
+    if (r[3] < r[1] || r[4] < r[2])
+      return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
+                        "rois[%lld] = [%g, %g, %g, %g, %g] has x2 < x1 or y2 < y1", (long long)k,
+                        (double)r[0], (double)r[1], (double)r[2], (double)r[3], (double)r[4]);
+    for (int i = 1; i < 5; i++)
+      if (!(fabsf(r[i] * d->spatial_scale) <= COORD_MAX))
+        return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
+                          "rois[%lld]: coordinate %g times spatial_scale is beyond +-2^24", (long long)k,
+                          (double)r[i]);
+  }
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn_roi_rois_check(const clnn_roi_desc *desc, const float *rois) {
+  CLNN_ENTER(NULL);
+  CLNN_TRY(desc_check(NULL, desc, NULL));
+  CLNN_CHECK_NULL(NULL, rois);
+  return rois_check(NULL, desc, rois);
+}
+
+/* -------------------------------------------------------- RoI index */
+
+/* The RoIs read back and the per-image index built from them. */
+typedef struct roi_host {
+  float *rois;  /* num_rois x 5 */
+  cl_int *idx;  /* [n + 1 offsets][num_rois RoI numbers, by image then RoI number] */
+  size_t idx_len;
+} roi_host;
+
+static void roi_host_free(roi_host *h) {
+  free(h->rois);
+  free(h->idx);
+}
+
+/* Counting sort by batch index (next: n scratch ints); stable, so the RoIs
+ * of an image stay in RoI order. */
+static void build_index(const clnn_roi_desc *d, const float *rois, cl_int *idx, cl_int *next) {
+  cl_int *off = idx, *order = idx + d->n + 1;
+  memset(off, 0, (size_t)(d->n + 1) * sizeof *off);
+  for (int64_t k = 0; k < d->num_rois; k++) off[(int64_t)rois[k * 5] + 1]++;
+  for (int64_t i = 0; i < d->n; i++) off[i + 1] += off[i];
+  memcpy(next, off, (size_t)d->n * sizeof *next);
+  for (int64_t k = 0; k < d->num_rois; k++) order[next[(int64_t)rois[k * 5]]++] = (cl_int)k;
+}
+
+/* Read rois (blocking), validate them and build the index. */
+static clnn_status load_rois(clnn_context *ctx, const clnn_roi_desc *d, const clnn_tensor *rois,
+                             roi_host *h) {
+  memset(h, 0, sizeof *h);
+  size_t bytes = (size_t)d->num_rois * 5 * sizeof(float);
+  h->idx_len = (size_t)(d->n + 1 + d->num_rois);
+  h->rois = malloc(bytes);
+  h->idx = malloc(h->idx_len * sizeof *h->idx);
+  cl_int *next = malloc((size_t)d->n * sizeof *next);
+  if (!h->rois || !h->idx || !next) {
+    free(next);
+    roi_host_free(h);
+    return clnn__fail(ctx, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory for %lld RoIs", (long long)d->num_rois);
+  }
+  cl_int err = clEnqueueReadBuffer(ctx->queue, rois->buf->mem, CL_TRUE, rois->offset, bytes, h->rois, 0, NULL, NULL);
+  clnn_status st = err == CL_SUCCESS ? rois_check(ctx, d, h->rois) : clnn__cl_fail(ctx, err, "reading rois");
+  if (st == CLNN_SUCCESS) build_index(d, h->rois, h->idx, next);
+  else roi_host_free(h);
+  free(next);
+  return st;
+}
+
+/* Floats the index takes at the start of the workspace (rounded to 64 bytes
+ * so the panels after it stay aligned). */
+static size_t index_floats(const roi_host *h) { return (h->idx_len + CB - 1) / CB * CB; }
+
+/* Workspace of index + extra floats, with the index written (blocking). */
+static clnn_status workspace_with_index(clnn_context *ctx, const roi_host *h, size_t extra_floats, cl_mem *ws) {
+  CLNN_TRY(clnn__workspace(ctx, (index_floats(h) + extra_floats) * sizeof(float), ws));
+  CLNN_TRY_CL(ctx, clEnqueueWriteBuffer(ctx->queue, *ws, CL_TRUE, 0, h->idx_len * sizeof(cl_int), h->idx, 0,
+                                        NULL, NULL));
+  return CLNN_SUCCESS;
+}
+
+/* ------------------------------------------------------------ chunking */
+
+/*
+ * The panels of one image and channel block take pb*h*w*16 floats (pb: one
+ * panel per bin for PS RoI align, else 1). A chunk covers either whole
+ * images (all channel blocks) or, when one image does not fit the workspace
+ * limit, the channel blocks of one image that fit.
+ */
+typedef struct chunk_plan {
+  int64_t ncb;          /* channel blocks of the output channels, rounded up to a multiple of v */
+  int64_t panel_floats; /* pb * h * w * 16: one block's panels */
+  int64_t imgs;         /* images per chunk (whole-image chunks) */
+  int64_t cbs;          /* channel blocks per chunk (imgs == 1 when < ncb) */
+} chunk_plan;
+
+/* Plan the chunks; false when the panels one work-item reads (v blocks)
+ * exceed the workspace limit. */
+static bool plan_chunks(const clnn_context *ctx, const clnn_roi_desc *d, const roi_host *h, int64_t v, int64_t pb,
+                        chunk_plan *p) {
+  p->ncb = ((d->c / pb + CB - 1) / CB + v - 1) / v * v;
+  p->panel_floats = pb * d->h * d->w * CB;
+  int64_t avail = (int64_t)(ctx->workspace_limit / sizeof(float)) - (int64_t)index_floats(h);
+  if (avail > CLNN_INDEX_MAX) avail = CLNN_INDEX_MAX; /* kernels index panels in 32-bit ints */
+  if (avail < v * p->panel_floats) return false;
+  int64_t per_image = p->ncb * p->panel_floats;
+  if (per_image <= avail) {
+    p->cbs = p->ncb;
+    p->imgs = avail / per_image < d->n ? avail / per_image : d->n;
+  } else {
+    p->imgs = 1;
+    p->cbs = avail / p->panel_floats / v * v;
+  }
+  return true;
+}
+
+static clnn_status panels_too_big(clnn_context *ctx, const chunk_plan *p, int64_t v) {
+  return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED,
+                    "the feature panels one work-item reads (%lld bytes) do not fit the workspace limit of %zu bytes",
+                    (long long)(v * p->panel_floats * (int64_t)sizeof(float)), ctx->workspace_limit);
+}
+
+/* One chunk: images [n0, n0 + nimg), channel blocks [cb0, cb0 + ncb). */
+typedef struct chunk {
+  int64_t n0, nimg, cb0, ncb;
+} chunk;
+
+/* Advance *c through the plan; false when done. Start with c->nimg == 0. */
+static bool next_chunk(const clnn_roi_desc *d, const chunk_plan *p, chunk *c) {
+  if (c->nimg == 0) {
+    c->n0 = 0;
+    c->cb0 = 0;
+  } else if (c->cb0 + c->ncb < p->ncb) {
+    c->cb0 += c->ncb;
+  } else {
+    c->n0 += c->nimg;
+    c->cb0 = 0;
+  }
+  if (c->n0 >= d->n) return false;
+  c->nimg = d->n - c->n0 < p->imgs ? d->n - c->n0 : p->imgs;
+  c->ncb = p->ncb - c->cb0 < p->cbs ? p->ncb - c->cb0 : p->cbs;
+  return true;
+}
+
+/* ------------------------------------------------------------ launches */
+
+static const size_t local1[3] = {1, 1, 1};
+
+/* A kernel of kernels/roi.cl built with -DROI_V=v (1 for the kernels that
+ * do not use it, so they share one program). */
+static clnn_status roi_kernel(clnn_context *ctx, int v, const char *name, clnn_kernel_ref *k) {
+  char opts[32];
+  snprintf(opts, sizeof opts, "-DROI_V=%d", v);
+  return clnn__kernel(ctx, "roi", opts, name, k);
+}
+
+/*
+ * Channel blocks per work-item for oc channels. Forward: the most (up to
+ * FWD_V_MAX, a power of two) whose padding adds at most a quarter of the
+ * blocks; the RoIs give the parallelism. Backward: work-items are (image,
+ * group), so also keep at least two per compute unit.
+ */
+static int choose_v(const clnn_context *ctx, const clnn_roi_desc *d, int64_t oc, bool bwd) {
+  const int64_t ncb = (oc + CB - 1) / CB;
+  cl_uint cu = 1;
+  if (bwd) clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
+  int v = bwd ? BWD_V_MAX : FWD_V_MAX;
+  for (; v > 1; v /= 2) {
+    const int64_t groups = (ncb + v - 1) / v;
+    if (4 * groups * v > 5 * ncb) continue;         /* over 25% padding */
+    if (bwd && d->n * groups < 2 * (int64_t)cu) continue; /* too few work-items */
+    break;
+  }
+  return v;
+}
+
+/* roi_pack: x into the chunk's panels at ws + panel_off (pb panels per block). */
+static clnn_status launch_pack(clnn_context *ctx, int v, const clnn_roi_desc *d, int64_t pb, const clnn_tensor *x,
+                               cl_mem ws, size_t panel_off, const chunk *c, const char *op) {
+  clnn_kernel_ref k;
+  CLNN_TRY(roi_kernel(ctx, v, "roi_pack", &k));
+  size_t global[3] = {(size_t)d->h, (size_t)(c->ncb * pb), (size_t)c->nimg};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(panel_off),
+                                CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w),
+                                CLNN_ARG_I32(c->n0), CLNN_ARG_I32(c->cb0), CLNN_ARG_I32(c->ncb), CLNN_ARG_I32(pb)),
+                      3, global, local1, op);
+}
+
+/* roi_unpack: the chunk's panels at ws + panel_off into dx. */
+static clnn_status launch_unpack(clnn_context *ctx, int v, const clnn_roi_desc *d, clnn_tensor *dx, cl_mem ws,
+                                 size_t panel_off, const chunk *c, const char *op) {
+  clnn_kernel_ref k;
+  CLNN_TRY(roi_kernel(ctx, v, "roi_unpack", &k));
+  size_t global[3] = {(size_t)d->h, (size_t)c->ncb, (size_t)c->nimg};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(dx), CLNN_ARG_MEM(ws), CLNN_ARG_U64(panel_off),
+                                CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w),
+                                CLNN_ARG_I32(c->n0), CLNN_ARG_I32(c->cb0), CLNN_ARG_I32(c->ncb)),
+                      3, global, local1, op);
+}
+
+/* Align geometry knobs: the half-pixel offset and the 1x1 minimum box. */
+static float align_offset(const clnn_roi_desc *d) {
+  return (d->op == CLNN_PS_ROI_ALIGN || d->aligned) ? 0.5f : 0.0f;
+}
+static int align_min1(const clnn_roi_desc *d) { return d->op == CLNN_ROI_ALIGN && !d->aligned; }
+static int sampling(const clnn_roi_desc *d) {
+  return d->sampling_ratio > 0 ? (int)d->sampling_ratio : 0;
+}
+
+/* RoI align, RoI pool and PS RoI align forward over panels, chunk by chunk
+ * (the plan was made by the caller). */
+static clnn_status fwd_packed(clnn_context *ctx, const clnn_roi_desc *d, int64_t oc, const roi_host *h,
+                              const chunk_plan *plan, int v, int64_t pb, const clnn_tensor *x,
+                              const clnn_tensor *rois, clnn_tensor *y, clnn_tensor *argmax) {
+  const bool pool = d->op == CLNN_ROI_POOL;
+  const char *op = pool ? "roi_fwd:roi_pool" : d->op == CLNN_ROI_ALIGN ? "roi_fwd:roi_align" : "roi_fwd:ps_roi_align";
+  cl_mem ws;
+  size_t ioff = index_floats(h);
+  CLNN_TRY(workspace_with_index(ctx, h, (size_t)(plan->panel_floats * plan->cbs * plan->imgs), &ws));
+  clnn_kernel_ref k;
+  CLNN_TRY(roi_kernel(ctx, v, pool ? "roi_pool_fwd" : "roi_align_fwd", &k));
+  const cl_int *off = h->idx;
+  chunk c = {0, 0, 0, 0};
+  while (next_chunk(d, plan, &c)) {
+    int64_t slot0 = off[c.n0], nslots = off[c.n0 + c.nimg] - slot0;
+    if (nslots == 0) continue; /* no RoI reads these images */
+    CLNN_TRY(launch_pack(ctx, v, d, pb, x, ws, ioff, &c, op));
+    size_t global[2] = {(size_t)nslots, (size_t)(c.ncb / v)};
+    if (pool) {
+      CLNN_TRY(clnn__launch(
+          ctx, &k,
+          CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(ioff), CLNN_ARG_TENSOR(rois), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
+                    CLNN_ARG_TENSOR(y), CLNN_ARG_TENSOR(argmax), CLNN_ARG_I32(argmax != NULL),
+                    CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w),
+                    CLNN_ARG_I32(d->pooled_h), CLNN_ARG_I32(d->pooled_w), CLNN_ARG_F32(d->spatial_scale),
+                    CLNN_ARG_I32(c.n0), CLNN_ARG_I32(c.cb0), CLNN_ARG_I32(c.ncb), CLNN_ARG_I32(slot0),
+                    CLNN_ARG_I32(nslots)),
+          2, global, local1, op));
+    } else {
+      CLNN_TRY(clnn__launch(
+          ctx, &k,
+          CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(ioff), CLNN_ARG_TENSOR(rois), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
+                    CLNN_ARG_TENSOR(y), CLNN_ARG_I32(d->n), CLNN_ARG_I32(oc), CLNN_ARG_I32(d->h),
+                    CLNN_ARG_I32(d->w), CLNN_ARG_I32(d->pooled_h), CLNN_ARG_I32(d->pooled_w),
+                    CLNN_ARG_F32(d->spatial_scale), CLNN_ARG_F32(align_offset(d)), CLNN_ARG_I32(align_min1(d)),
+                    CLNN_ARG_I32(sampling(d)), CLNN_ARG_I32(c.n0), CLNN_ARG_I32(c.cb0), CLNN_ARG_I32(c.ncb),
+                    CLNN_ARG_I32(slot0), CLNN_ARG_I32(nslots), CLNN_ARG_I32(pb)),
+          2, global, local1, op));
+    }
+  }
+  return CLNN_SUCCESS;
+}
+
+/* RoI align backward: accumulate into panels, then unpack into dx. */
+static clnn_status bwd_align_packed(clnn_context *ctx, const clnn_roi_desc *d, const roi_host *h,
+                                    const clnn_tensor *dy, const clnn_tensor *rois, clnn_tensor *dx) {
+  const char *op = "roi_bwd:roi_align";
+  chunk_plan plan = {0, 0, 0, 0};
+  const int v = choose_v(ctx, d, d->c, true);
+  if (!plan_chunks(ctx, d, h, v, 1, &plan)) return panels_too_big(ctx, &plan, v);
+  cl_mem ws;
+  size_t ioff = index_floats(h);
+  CLNN_TRY(workspace_with_index(ctx, h, (size_t)(plan.panel_floats * plan.cbs * plan.imgs), &ws));
+  clnn_kernel_ref k;
+  CLNN_TRY(roi_kernel(ctx, v, "roi_align_bwd", &k));
+  chunk c = {0, 0, 0, 0};
+  while (next_chunk(d, &plan, &c)) {
+    size_t global[2] = {(size_t)(c.ncb / v), (size_t)c.nimg};
+    CLNN_TRY(clnn__launch(
+        ctx, &k,
+        CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(ioff), CLNN_ARG_TENSOR(rois), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
+                  CLNN_ARG_TENSOR(dy), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h),
+                  CLNN_ARG_I32(d->w), CLNN_ARG_I32(d->pooled_h), CLNN_ARG_I32(d->pooled_w),
+                  CLNN_ARG_F32(d->spatial_scale), CLNN_ARG_F32(align_offset(d)), CLNN_ARG_I32(align_min1(d)),
+                  CLNN_ARG_I32(sampling(d)), CLNN_ARG_I32(c.n0), CLNN_ARG_I32(c.cb0), CLNN_ARG_I32(c.ncb)),
+        2, global, local1, op));
+    CLNN_TRY(launch_unpack(ctx, v, d, dx, ws, ioff, &c, op));
+  }
+  return CLNN_SUCCESS;
+}
+
+/* RoI pool backward: one work-item per 16 dx planes, gathering through argmax. */
+static clnn_status bwd_pool_planes(clnn_context *ctx, const clnn_roi_desc *d, const roi_host *h,
+                                   const clnn_tensor *dy, const clnn_tensor *argmax, clnn_tensor *dx) {
+  cl_mem ws;
+  CLNN_TRY(workspace_with_index(ctx, h, 0, &ws));
+  clnn_kernel_ref k;
+  CLNN_TRY(roi_kernel(ctx, 1, "roi_pool_bwd", &k));
+  size_t global[2] = {(size_t)((d->c + CB - 1) / CB), (size_t)d->n};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(argmax), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
+                                CLNN_ARG_TENSOR(dx), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c),
+                                CLNN_ARG_I32(d->h * d->w), CLNN_ARG_I32(d->pooled_h * d->pooled_w)),
+                      2, global, local1, "roi_bwd:roi_pool");
+}
+
+/* PS forward straight from x: one work-item per (bin row, RoI). */
+static clnn_status fwd_ps(clnn_context *ctx, const clnn_roi_desc *d, int64_t oc, const clnn_tensor *x,
+                          const clnn_tensor *rois, clnn_tensor *y) {
+  const bool pool = d->op == CLNN_PS_ROI_POOL;
+  clnn_kernel_ref k;
+  CLNN_TRY(roi_kernel(ctx, 1, "roi_ps_fwd", &k));
+  size_t global[2] = {(size_t)d->pooled_h, (size_t)d->num_rois};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(rois), CLNN_ARG_TENSOR(y), CLNN_ARG_I32(d->c),
+                                CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(d->pooled_h),
+                                CLNN_ARG_I32(d->pooled_w), CLNN_ARG_I32(oc), CLNN_ARG_F32(d->spatial_scale),
+                                CLNN_ARG_I32(sampling(d)), CLNN_ARG_I32(pool)),
+                      2, global, local1, pool ? "roi_fwd:ps_roi_pool" : "roi_fwd:ps_roi_align");
+}
+
+/* Position-sensitive backward: one work-item per (bin, image) owns the dx
+ * planes that bin reads. */
+static clnn_status bwd_ps(clnn_context *ctx, const clnn_roi_desc *d, int64_t oc, const roi_host *h,
+                          const clnn_tensor *dy, const clnn_tensor *rois, clnn_tensor *dx) {
+  const bool pool = d->op == CLNN_PS_ROI_POOL;
+  cl_mem ws;
+  CLNN_TRY(workspace_with_index(ctx, h, 0, &ws));
+  clnn_kernel_ref k;
+  CLNN_TRY(roi_kernel(ctx, 1, pool ? "roi_ps_pool_bwd" : "roi_ps_align_bwd", &k));
+  size_t global[2] = {(size_t)(d->pooled_h * d->pooled_w), (size_t)d->n};
+  if (pool)
+    return clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(rois), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
+                                  CLNN_ARG_TENSOR(dx), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h),
+                                  CLNN_ARG_I32(d->w), CLNN_ARG_I32(d->pooled_h), CLNN_ARG_I32(d->pooled_w),
+                                  CLNN_ARG_I32(oc), CLNN_ARG_F32(d->spatial_scale)),
+                        2, global, local1, "roi_bwd:ps_roi_pool");
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(rois), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
+                                CLNN_ARG_TENSOR(dx), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h),
+                                CLNN_ARG_I32(d->w), CLNN_ARG_I32(d->pooled_h), CLNN_ARG_I32(d->pooled_w),
+                                CLNN_ARG_I32(oc), CLNN_ARG_F32(d->spatial_scale), CLNN_ARG_I32(sampling(d))),
+                      2, global, local1, "roi_bwd:ps_roi_align");
+}
+
+/* ---------------------------------------------------------------- public */
+
+/* argmax: required (ROI_POOL backward), optional (ROI_POOL forward) or absent. */
+static clnn_status check_argmax(clnn_context *ctx, const clnn_roi_desc *d, const clnn_tensor *argmax, bool required) {
+  if (d->op != CLNN_ROI_POOL) {
+    if (argmax)
+      return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "argument 'argmax' must be NULL for %s", op_names[d->op]);
+    return CLNN_SUCCESS;
+  }
+  if (!argmax && !required) return CLNN_SUCCESS;
+  int64_t ad[4] = {d->num_rois, d->c, d->pooled_h, d->pooled_w};
+  return clnn__check_tensor(ctx, argmax, "argmax", CLNN_INT32, 4, ad);
+}
+
+clnn_status clnn_roi_fwd(clnn_context *ctx, const clnn_roi_desc *desc, const clnn_tensor *x,
+                         const clnn_tensor *rois, clnn_tensor *y, clnn_tensor *argmax) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  int64_t oc;
+  CLNN_TRY(desc_check(ctx, desc, &oc));
+  const clnn_roi_desc *d = desc;
+  int64_t xd[4] = {d->n, d->c, d->h, d->w}, rd[2] = {d->num_rois, 5};
+  int64_t yd[4] = {d->num_rois, oc, d->pooled_h, d->pooled_w};
+  CLNN_TRY(clnn__check_tensor(ctx, x, "x", CLNN_FLOAT32, 4, xd));
+  CLNN_TRY(clnn__check_tensor(ctx, rois, "rois", CLNN_FLOAT32, 2, rd));
+  CLNN_TRY(clnn__check_tensor(ctx, y, "y", CLNN_FLOAT32, 4, yd));
+  CLNN_TRY(check_argmax(ctx, d, argmax, false));
+  CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", x, "x"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", rois, "rois"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, argmax, "argmax", x, "x"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, argmax, "argmax", rois, "rois"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, argmax, "argmax", y, "y"));
+  roi_host h;
+  CLNN_TRY(load_rois(ctx, d, rois, &h));
+  /* PS RoI pool, and PS RoI align whose panels do not fit the workspace,
+   * read x directly; the others need their panels. */
+  const int64_t pb = d->op == CLNN_PS_ROI_ALIGN ? d->pooled_h * d->pooled_w : 1;
+  const int v = choose_v(ctx, d, oc, false);
+  chunk_plan plan = {0, 0, 0, 0};
+  const bool fits = d->op != CLNN_PS_ROI_POOL && plan_chunks(ctx, d, &h, v, pb, &plan);
+  clnn_status st;
+  if (fits) st = fwd_packed(ctx, d, oc, &h, &plan, v, pb, x, rois, y, argmax);
+  else if (is_ps(d)) st = fwd_ps(ctx, d, oc, x, rois, y);
+  else st = panels_too_big(ctx, &plan, v);
+  roi_host_free(&h);
+  return st;
+}
+
+clnn_status clnn_roi_bwd(clnn_context *ctx, const clnn_roi_desc *desc, const clnn_tensor *dy,
+                         const clnn_tensor *rois, const clnn_tensor *argmax, clnn_tensor *dx) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  int64_t oc;
+  CLNN_TRY(desc_check(ctx, desc, &oc));
+  const clnn_roi_desc *d = desc;
+  int64_t xd[4] = {d->n, d->c, d->h, d->w}, rd[2] = {d->num_rois, 5};
+  int64_t yd[4] = {d->num_rois, oc, d->pooled_h, d->pooled_w};
+  CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", CLNN_FLOAT32, 4, yd));
+  CLNN_TRY(clnn__check_tensor(ctx, rois, "rois", CLNN_FLOAT32, 2, rd));
+  CLNN_TRY(check_argmax(ctx, d, argmax, true));
+  CLNN_TRY(clnn__check_tensor(ctx, dx, "dx", CLNN_FLOAT32, 4, xd));
+  CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", dy, "dy"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", rois, "rois"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", argmax, "argmax"));
+  roi_host h;
+  CLNN_TRY(load_rois(ctx, d, rois, &h));
+  clnn_status st;
+  switch (d->op) {
+    case CLNN_ROI_ALIGN:
+      st = bwd_align_packed(ctx, d, &h, dy, rois, dx);
+      break;
+    case CLNN_ROI_POOL:
+      st = bwd_pool_planes(ctx, d, &h, dy, argmax, dx);
+      break;
+    default:
+      st = bwd_ps(ctx, d, oc, &h, dy, rois, dx);
+      break;
+  }
+  roi_host_free(&h);
+  return st;
+}

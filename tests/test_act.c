@@ -1,0 +1,482 @@
+/*
+ * test_act.c - activation layers against the host reference: every
+ * activation, plain and gated (SwiGLU, GeGLU, GLU), forward and backward, on
+ * sizes that are not multiples of the 16-wide vectors, batch > 1, special
+ * values (NaN, +-inf, +-0, the kinks, +-100), in place, bit-identical
+ * repeats, the fused conv epilogue sharing the same functions, the reference
+ * backward against double-precision finite differences, and bad arguments.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/fd.h"
+#include "common/rmode.h"
+#include "common/testutil.h"
+#include "host/ref.h"
+
+typedef struct act_case {
+  int n, c, h, w;
+  clnn_activation act;
+  float alpha;
+  clnn_act_gate gate;
+} act_case;
+
+#define NONE CLNN_GATE_NONE
+#define FIRST CLNN_GATE_FIRST
+#define SECOND CLNN_GATE_SECOND
+
+static const act_case cases[] = {
+    /* n  c   h   w  act                      alpha  gate */
+    {2, 3, 7, 5, CLNN_ACT_IDENTITY, 0.0f, NONE},      /* 210 elements: 13 vectors + tail */
+    {3, 5, 9, 7, CLNN_ACT_RELU, 0.0f, NONE},
+    {1, 1, 1, 1, CLNN_ACT_RELU, 0.0f, NONE},          /* a single element: tail only */
+    {2, 4, 6, 6, CLNN_ACT_LEAKY_RELU, 0.2f, NONE},
+    {2, 3, 11, 3, CLNN_ACT_ELU, 1.5f, NONE},
+    {4, 3, 5, 7, CLNN_ACT_SIGMOID, 0.0f, NONE},
+    {2, 7, 5, 5, CLNN_ACT_TANH, 0.0f, NONE},
+    {2, 6, 7, 9, CLNN_ACT_GELU, 0.0f, NONE},
+    {1, 5, 13, 11, CLNN_ACT_GELU_TANH, 0.0f, NONE},
+    {3, 4, 8, 4, CLNN_ACT_SILU, 0.0f, NONE},          /* 384: exactly 24 vectors */
+    {2, 5, 9, 9, CLNN_ACT_HARDSWISH, 0.0f, NONE},
+    {2, 6, 5, 7, CLNN_ACT_SILU, 0.0f, FIRST},         /* SwiGLU: 105 per half, tail */
+    {3, 8, 4, 4, CLNN_ACT_GELU, 0.0f, FIRST},         /* GeGLU: 64 per half */
+    {2, 10, 3, 3, CLNN_ACT_SIGMOID, 0.0f, SECOND},    /* GLU */
+    {1, 2, 1, 1, CLNN_ACT_GELU_TANH, 0.0f, FIRST},    /* one element per half */
+    {2, 14, 9, 1, CLNN_ACT_TANH, 0.0f, SECOND},
+    {8, 16, 17, 19, CLNN_ACT_SILU, 0.0f, NONE},       /* larger, batch 8 */
+};
+#define N_CASES (int)(sizeof cases / sizeof cases[0])
+
+static clnn_act_desc desc_of(const act_case *c) {
+  clnn_act_desc d = clnn_act_desc_make(c->n, c->c, c->h, c->w, c->act);
+  d.alpha = c->alpha;
+  d.gate = c->gate;
+  return d;
+}
+
+static void describe(const clnn_act_desc *d, char *buf, size_t n) {
+  static const char *const gates[] = {"none", "first", "second"};
+  snprintf(buf, n, "act mb%lldic%lldih%lldiw%lld %s alpha=%g gate=%s", (long long)d->n, (long long)d->c,
+           (long long)d->h, (long long)d->w, clnn_activation_name(d->act), (double)d->alpha, gates[d->gate]);
+}
+
+/* Host data, reference outputs and the device results of one problem. */
+typedef struct problem {
+  clnn_act_desc d;
+  size_t nx, ny;
+  int64_t xdims[4], ydims[4];
+  float *x, *dy, *y_ref, *dx_ref;
+  char what[160];
+} problem;
+
+static void problem_make(problem *p, const clnn_act_desc *d, uint64_t seed) {
+  int64_t yc;
+  p->d = *d;
+  TU_OK(clnn_act_desc_check(d, &yc));
+  p->nx = (size_t)(d->n * d->c * d->h * d->w);
+  p->ny = (size_t)(d->n * yc * d->h * d->w);
+  int64_t xd[4] = {d->n, d->c, d->h, d->w}, ydm[4] = {d->n, yc, d->h, d->w};
+  memcpy(p->xdims, xd, sizeof xd);
+  memcpy(p->ydims, ydm, sizeof ydm);
+  p->x = tu_alloc(p->nx);
+  p->dy = tu_alloc(p->ny);
+  p->y_ref = tu_alloc(p->ny);
+  p->dx_ref = tu_alloc(p->nx);
+  tu_fill_uniform(p->x, p->nx, seed, -5.0f, 5.0f);
+  tu_fill_normal(p->dy, p->ny, seed + 1, 0.0f, 1.0f);
+  describe(d, p->what, sizeof p->what);
+}
+
+static void problem_ref(problem *p) {
+  TU_OK(clnn_ref_act_fwd(&p->d, p->x, p->y_ref));
+  TU_OK(clnn_ref_act_bwd(&p->d, p->x, p->dy, p->dx_ref));
+}
+
+static void problem_free(problem *p) {
+  free(p->x);
+  free(p->dy);
+  free(p->y_ref);
+  free(p->dx_ref);
+}
+
+/* Device forward (y poisoned first) and backward (dx poisoned first). */
+static void run_device(const problem *p, float **y_out, float **dx_out) {
+  clnn_context *ctx = tu_ctx();
+  clnn_tensor *x = tu_tensor(4, p->xdims, p->x), *dy = tu_tensor(4, p->ydims, p->dy);
+  clnn_tensor *y = tu_tensor(4, p->ydims, NULL), *dx = tu_tensor(4, p->xdims, NULL);
+  tu_poison(y);
+  tu_poison(dx);
+  clnn_status st = clnn_act_fwd(ctx, &p->d, x, y);
+  ck_assert_msg(st == CLNN_SUCCESS, "%s: %s", p->what, clnn_context_errmsg(ctx));
+  st = clnn_act_bwd(ctx, &p->d, x, dy, dx);
+  ck_assert_msg(st == CLNN_SUCCESS, "%s: %s", p->what, clnn_context_errmsg(ctx));
+  *y_out = tu_download(y);
+  *dx_out = tu_download(dx);
+  clnn_tensor_free(x);
+  clnn_tensor_free(dy);
+  clnn_tensor_free(y);
+  clnn_tensor_free(dx);
+}
+
+/* A few float ulps: the device uses its own exp-based erf/tanh/expm1. */
+#define REL_TOL 2e-6
+#define ABS_TOL 1e-6
+
+START_TEST(test_case_fwd_bwd) {
+  clnn_act_desc d = desc_of(&cases[_i]);
+  problem p;
+  problem_make(&p, &d, 100 + (uint64_t)_i);
+  problem_ref(&p);
+  float *y1, *dx1, *y2, *dx2;
+  run_device(&p, &y1, &dx1);
+  run_device(&p, &y2, &dx2);
+  tu_cmp c;
+  ck_assert_msg(tu_compare(p.what, y1, p.y_ref, p.ny, REL_TOL, ABS_TOL, &c), "%s: forward differs", p.what);
+  ck_assert_msg(c.rel_l2_err < 1e-6, "%s: forward rel L2 %.3g", p.what, c.rel_l2_err);
+  ck_assert_msg(tu_compare(p.what, dx1, p.dx_ref, p.nx, REL_TOL, ABS_TOL, &c), "%s: backward differs", p.what);
+  ck_assert_msg(c.rel_l2_err < 1e-6, "%s: backward rel L2 %.3g", p.what, c.rel_l2_err);
+  ck_assert_msg(!memcmp(y1, y2, p.ny * sizeof(float)), "%s: two forward runs differ", p.what);
+  ck_assert_msg(!memcmp(dx1, dx2, p.nx * sizeof(float)), "%s: two backward runs differ", p.what);
+  free(y1);
+  free(dx1);
+  free(y2);
+  free(dx2);
+  problem_free(&p);
+}
+END_TEST
+
+/* NaN where the reference has NaN, the same infinity, else within tolerance. */
+static bool agrees(float got, float ref) {
+  if (isnan(got) || isnan(ref)) return isnan(got) && isnan(ref);
+  if (isinf(got) || isinf(ref)) return got == ref;
+  return fabs((double)got - ref) <= ABS_TOL + REL_TOL * fabs((double)ref);
+}
+
+/* Special values: NaN propagates forward; +-inf, +-0, kinks and large
+ * magnitudes give what the reference gives (NaN where it gives NaN). */
+static const float specials[] = {NAN,  INFINITY, -INFINITY, 0.0f,  -0.0f, 3.0f,   -3.0f,  1e-4f,
+                                 -1e-4f, 100.0f, -100.0f,   30.0f, -30.0f, 1e-30f, -9.0f, 0.5f};
+
+START_TEST(test_special_values) {
+  const clnn_activation act = (clnn_activation)_i;
+  clnn_act_desc d = clnn_act_desc_make(1, 3, 1, 21, act); /* 63 elements: vectors and tail */
+  problem p;
+  problem_make(&p, &d, 7);
+  for (size_t i = 0; i < p.nx; i++) p.x[i] = specials[i % (sizeof specials / sizeof specials[0])];
+  problem_ref(&p);
+  for (size_t i = 0; i < p.nx; i++)
+    if (isnan(p.x[i])) ck_assert_msg(isnan(p.y_ref[i]), "reference %s(NaN) is not NaN", clnn_activation_name(act));
+  float *y, *dx;
+  run_device(&p, &y, &dx);
+  for (size_t i = 0; i < p.nx; i++) {
+    ck_assert_msg(agrees(y[i], p.y_ref[i]), "%s(%g): device %.9g, reference %.9g", clnn_activation_name(act),
+                  (double)p.x[i], (double)y[i], (double)p.y_ref[i]);
+    ck_assert_msg(agrees(dx[i], p.dx_ref[i]), "%s'(%g) * %g: device %.9g, reference %.9g",
+                  clnn_activation_name(act), (double)p.x[i], (double)p.dy[i], (double)dx[i], (double)p.dx_ref[i]);
+  }
+  free(y);
+  free(dx);
+  problem_free(&p);
+}
+END_TEST
+
+/* Known values pin the definitions (and PyTorch's kink conventions). */
+START_TEST(test_reference_values) {
+  const double a = 0.1;
+  ck_assert(fabs(clnn__ref_act(1.0, CLNN_ACT_GELU, 0) - 0.8413447460685429) < 1e-12);
+  ck_assert(fabs(clnn__ref_act(1.0, CLNN_ACT_GELU_TANH, 0) - 0.8411919906082768) < 1e-12);
+  ck_assert(fabs(clnn__ref_act(-1.0, CLNN_ACT_ELU, 1.0) - (exp(-1.0) - 1.0)) < 1e-15);
+  ck_assert(fabs(clnn__ref_act(1.0, CLNN_ACT_HARDSWISH, 0) - 4.0 / 6.0) < 1e-15);
+  ck_assert(clnn__ref_act_deriv(0.0, CLNN_ACT_RELU, 0) == 0.0);
+  ck_assert(clnn__ref_act_deriv(0.0, CLNN_ACT_LEAKY_RELU, a) == a);
+  ck_assert(clnn__ref_act_deriv(0.0, CLNN_ACT_ELU, 2.0) == 2.0);
+  ck_assert(clnn__ref_act_deriv(-3.0, CLNN_ACT_HARDSWISH, 0) == -0.5);
+  ck_assert(clnn__ref_act_deriv(3.0, CLNN_ACT_HARDSWISH, 0) == 1.5);
+  ck_assert(clnn__ref_act_deriv(NAN, CLNN_ACT_RELU, 0) == 1.0);
+  ck_assert(clnn__ref_act_deriv(NAN, CLNN_ACT_LEAKY_RELU, a) == a);
+}
+END_TEST
+
+/* ------------------------------------------------- finite differences */
+
+typedef struct fd_problem {
+  clnn_act_desc d;
+  double *x, *dy, *y;
+} fd_problem;
+
+/* sum(y * dy): its gradient with respect to x is the backward's dx. */
+static double fd_loss(void *ptr) {
+  fd_problem *p = ptr;
+  int64_t yc;
+  clnn_act_desc_check(&p->d, &yc);
+  size_t ny = (size_t)(p->d.n * yc * p->d.h * p->d.w);
+  clnn__ref_act_fwd_f64(&p->d, p->x, p->y);
+  double s = 0.0;
+  for (size_t i = 0; i < ny; i++) s += p->y[i] * p->dy[i];
+  return s;
+}
+
+START_TEST(test_reference_backward_fd) {
+  static const clnn_act_gate gates[] = {CLNN_GATE_NONE, CLNN_GATE_FIRST, CLNN_GATE_SECOND};
+  for (int a = 0; a < CLNN_ACT_COUNT_; a++) {
+    for (int g = 0; g < 3; g++) {
+      fd_problem p;
+      p.d = clnn_act_desc_make(2, 4, 3, 3, (clnn_activation)a);
+      if (a == CLNN_ACT_ELU) p.d.alpha = 1.3f;
+      p.d.gate = gates[g];
+      size_t n = 72;
+      p.x = malloc(n * sizeof(double));
+      p.dy = malloc(n * sizeof(double));
+      p.y = malloc(n * sizeof(double));
+      double *dx = malloc(n * sizeof(double));
+      tu_rng r = tu_rng_make(500 + (uint64_t)(a * 3 + g));
+      for (size_t i = 0; i < n; i++) {
+        p.x[i] = tu_rng_uniform(&r, -4.0, 4.0);
+        p.dy[i] = tu_rng_normal(&r);
+      }
+      TU_OK(clnn__ref_act_bwd_f64(&p.d, p.x, p.dy, dx));
+      char what[128];
+      describe(&p.d, what, sizeof what);
+      ck_assert_msg(tu_fd_check(what, fd_loss, &p, p.x, n, dx, 1e-6, 1e-7), "%s: reference backward", what);
+      free(p.x);
+      free(p.dy);
+      free(p.y);
+      free(dx);
+    }
+  }
+}
+END_TEST
+
+/* ------------------------------------------------------ in place, 2-D */
+
+START_TEST(test_in_place_and_2d) {
+  clnn_context *ctx = tu_ctx();
+  clnn_act_desc d = clnn_act_desc_make(5, 37, 1, 1, CLNN_ACT_SILU); /* a linear layer's output */
+  problem p;
+  problem_make(&p, &d, 77);
+  problem_ref(&p);
+  int64_t dims2[2] = {5, 37};
+  clnn_tensor *x = tu_tensor(2, dims2, p.x), *dy = tu_tensor(2, dims2, p.dy);
+  clnn_tensor *x_copy = tu_tensor(2, dims2, p.x);
+  TU_OK(clnn_act_fwd(ctx, &d, x, x)); /* y == x */
+  TU_OK(clnn_act_bwd(ctx, &d, x_copy, dy, dy)); /* dx == dy */
+  float *y = tu_download(x), *dx = tu_download(dy);
+  ck_assert(tu_compare("in-place forward", y, p.y_ref, p.ny, REL_TOL, ABS_TOL, NULL));
+  ck_assert(tu_compare("in-place backward", dx, p.dx_ref, p.nx, REL_TOL, ABS_TOL, NULL));
+  free(y);
+  free(dx);
+  clnn_tensor_free(x);
+  clnn_tensor_free(dy);
+  clnn_tensor_free(x_copy);
+  problem_free(&p);
+}
+END_TEST
+
+/* The conv epilogue uses the same act_f16 / act_f1: check it after the
+ * exp-based rewrites of erf, tanh and expm1. */
+START_TEST(test_conv_epilogue) {
+  static const clnn_activation acts[] = {CLNN_ACT_GELU, CLNN_ACT_TANH, CLNN_ACT_ELU, CLNN_ACT_GELU_TANH};
+  for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) {
+    clnn_conv2d_desc d = clnn_conv2d_desc_make(2, 8, 9, 7, 16, 1, 1);
+    d.act = acts[i];
+    d.act_alpha = 1.0f;
+    int64_t xd[4] = {2, 8, 9, 7}, wd[4] = {16, 8, 1, 1}, yd[4] = {2, 16, 9, 7};
+    size_t nx = 2 * 8 * 9 * 7, nw = 16 * 8, ny = 2 * 16 * 9 * 7;
+    float *x = tu_alloc(nx), *w = tu_alloc(nw), *ref = tu_alloc(ny);
+    tu_fill_normal(x, nx, 900 + i, 0.0f, 1.0f);
+    tu_fill_normal(w, nw, 901 + i, 0.0f, 0.5f);
+    TU_OK(clnn_ref_conv2d_fwd(&d, x, w, NULL, ref));
+    clnn_tensor *tx = tu_tensor(4, xd, x), *tw = tu_tensor(4, wd, w), *ty = tu_tensor(4, yd, NULL);
+    tu_poison(ty);
+    TU_OK(clnn_conv2d_fwd(tu_ctx(), &d, tx, tw, NULL, ty));
+    float *got = tu_download(ty);
+    ck_assert_msg(tu_compare(clnn_activation_name(acts[i]), got, ref, ny, 1e-5, 1e-5, NULL), "conv + %s",
+                  clnn_activation_name(acts[i]));
+    free(got);
+    free(x);
+    free(w);
+    free(ref);
+    clnn_tensor_free(tx);
+    clnn_tensor_free(tw);
+    clnn_tensor_free(ty);
+  }
+}
+END_TEST
+
+/* clnn-bench R mode: .npy in, the same results as the library's reference out. */
+START_TEST(test_bench_r_mode) {
+  rm_dir dir;
+  if (!rm_open(&dir)) return;
+  clnn_act_desc d = clnn_act_desc_swiglu(2, 6, 5, 7);
+  problem p;
+  problem_make(&p, &d, 31);
+  problem_ref(&p);
+  rm_write(&dir, "x", CLNN_FLOAT32, 4, p.xdims, p.x);
+  rm_write(&dir, "dy", CLNN_FLOAT32, 4, p.ydims, p.dy);
+  rm_run(&dir, "fwd", "act mb2ic6ih5iw7 swiglu");
+  rm_run(&dir, "bwd", "act mb2ic6ih5iw7 swiglu");
+  float *y = rm_read(&dir, "y", CLNN_FLOAT32, p.ny), *dx = rm_read(&dir, "dx", CLNN_FLOAT32, p.nx);
+  ck_assert(tu_compare("R mode y", y, p.y_ref, p.ny, REL_TOL, ABS_TOL, NULL));
+  ck_assert(tu_compare("R mode dx", dx, p.dx_ref, p.nx, REL_TOL, ABS_TOL, NULL));
+  free(y);
+  free(dx);
+  problem_free(&p);
+  rm_close(&dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------ bad input */
+
+static clnn_tensor *bx, *by, *bdy, *bdx;
+static clnn_act_desc bd;
+static int64_t bxd[4] = {2, 6, 5, 5}, byd[4] = {2, 3, 5, 5};
+
+static void bad_setup(void) {
+  bd = clnn_act_desc_swiglu(2, 6, 5, 5);
+  bx = tu_tensor(4, bxd, NULL);
+  bdy = tu_tensor(4, byd, NULL);
+  by = tu_tensor(4, byd, NULL);
+  bdx = tu_tensor(4, bxd, NULL);
+  TU_OK(clnn_tensor_fill(bx, 1.0f));
+  TU_OK(clnn_tensor_fill(bdy, 1.0f));
+  tu_poison(by);
+  tu_poison(bdx);
+}
+
+static void bad_teardown(void) {
+  clnn_tensor_free(bx);
+  clnn_tensor_free(by);
+  clnn_tensor_free(bdy);
+  clnn_tensor_free(bdx);
+}
+
+/* Failed calls write nothing: y and dx still hold their poison. */
+static void assert_untouched(void) {
+  TU_OK(clnn_context_finish(tu_ctx()));
+  float *y = tu_download(by), *dx = tu_download(bdx);
+  for (size_t i = 0; i < clnn_tensor_numel(by); i++) ck_assert_msg(isnan(y[i]), "y[%zu] written", i);
+  for (size_t i = 0; i < clnn_tensor_numel(bdx); i++) ck_assert_msg(isnan(dx[i]), "dx[%zu] written", i);
+  free(y);
+  free(dx);
+}
+
+START_TEST(test_bad_pointers) {
+  clnn_context *ctx = tu_ctx();
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_act_fwd(NULL, &bd, bx, by));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_act_fwd(ctx, NULL, bx, by));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_act_fwd(ctx, &bd, NULL, by));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'x'") != NULL);
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_act_fwd(ctx, &bd, bx, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_act_bwd(ctx, &bd, bx, NULL, bdx));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_act_bwd(ctx, &bd, bx, bdy, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_act_desc_check(NULL, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_act_fwd(&bd, NULL, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_act_bwd(&bd, NULL, NULL, NULL));
+  assert_untouched();
+}
+END_TEST
+
+START_TEST(test_bad_descriptors) {
+  clnn_context *ctx = tu_ctx();
+  clnn_act_desc d = bd;
+  d.n = 0;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_act_fwd(ctx, &d, bx, by));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "desc->n") != NULL);
+  d = bd;
+  d.h = -5;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_act_bwd(ctx, &d, bx, bdy, bdx));
+  d = bd;
+  d.act = (clnn_activation)99;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_act_fwd(ctx, &d, bx, by));
+  d = bd;
+  d.gate = (clnn_act_gate)7;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_act_fwd(ctx, &d, bx, by));
+  d = bd;
+  d.c = 5; /* odd channel count cannot be split */
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_act_desc_check(&d, NULL));
+  d = bd;
+  d.alpha = NAN;
+  TU_FAILS(CLNN_ERR_NOT_FINITE, clnn_act_fwd(ctx, &d, bx, by));
+  d.alpha = INFINITY;
+  TU_FAILS(CLNN_ERR_NOT_FINITE, clnn_act_bwd(ctx, &d, bx, bdy, bdx));
+  d = bd;
+  d.n = 1 << 20;
+  d.c = 1 << 12; /* 2^32 * 25 elements */
+  TU_FAILS(CLNN_ERR_SIZE_OVERFLOW, clnn_act_desc_check(&d, NULL));
+  d = bd;
+  d.w = (int64_t)1 << 40;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_act_desc_check(&d, NULL));
+  assert_untouched();
+}
+END_TEST
+
+START_TEST(test_bad_shapes_and_aliasing) {
+  clnn_context *ctx = tu_ctx();
+  /* y with the input's channel count although the gate halves it */
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_act_fwd(ctx, &bd, bx, bdx));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "[2,3,5,5]") != NULL);
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_act_bwd(ctx, &bd, bx, bdx, bdx));
+  /* 2-D tensors only when h == w == 1 */
+  int64_t d2[2] = {2, 6};
+  clnn_tensor *t2 = tu_tensor(2, d2, NULL);
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_act_fwd(ctx, &bd, t2, by));
+  clnn_tensor_free(t2);
+  /* int32 data */
+  clnn_tensor *xi;
+  TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 4, bxd, &xi));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_act_fwd(ctx, &bd, xi, by));
+  clnn_tensor_free(xi);
+  /* gated ops never run in place; plain ones only exactly in place */
+  clnn_buffer *buf;
+  TU_OK(clnn_buffer_create(ctx, 2 * 6 * 25 * sizeof(float) + 64, &buf));
+  clnn_tensor *x, *y;
+  TU_OK(clnn_tensor_view(buf, 0, CLNN_FLOAT32, 4, bxd, &x));
+  TU_OK(clnn_tensor_view(buf, 0, CLNN_FLOAT32, 4, byd, &y));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_act_fwd(ctx, &bd, x, y));
+  clnn_act_desc plain = clnn_act_desc_make(2, 6, 5, 5, CLNN_ACT_RELU);
+  clnn_tensor *x_shift;
+  TU_OK(clnn_tensor_view(buf, 16, CLNN_FLOAT32, 4, bxd, &x_shift));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_act_fwd(ctx, &plain, x, x_shift));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_act_bwd(ctx, &plain, x, x_shift, x_shift)); /* dx overlaps x */
+  clnn_tensor_free(x);
+  clnn_tensor_free(y);
+  clnn_tensor_free(x_shift);
+  clnn_buffer_free(buf);
+  /* a tensor of another context */
+  clnn_context *other;
+  TU_OK(clnn_context_create(NULL, &other));
+  clnn_tensor *xo;
+  TU_OK(clnn_tensor_create(other, CLNN_FLOAT32, 4, bxd, &xo));
+  TU_FAILS(CLNN_ERR_CONTEXT_MISMATCH, clnn_act_fwd(ctx, &bd, xo, by));
+  clnn_tensor_free(xo);
+  clnn_context_free(other);
+  assert_untouched();
+}
+END_TEST
+
+static Suite *act_suite(void) {
+  Suite *s = suite_create("act");
+  TCase *tc = tcase_create("device");
+  tcase_set_timeout(tc, 600);
+  tcase_add_loop_test(tc, test_case_fwd_bwd, 0, N_CASES);
+  tcase_add_loop_test(tc, test_special_values, 0, CLNN_ACT_COUNT_);
+  tcase_add_test(tc, test_in_place_and_2d);
+  tcase_add_test(tc, test_conv_epilogue);
+  tcase_add_test(tc, test_bench_r_mode);
+  suite_add_tcase(s, tc);
+  TCase *ref = tcase_create("reference");
+  tcase_add_test(ref, test_reference_values);
+  tcase_add_test(ref, test_reference_backward_fd);
+  suite_add_tcase(s, ref);
+  TCase *bad = tcase_create("bad_input");
+  tcase_add_checked_fixture(bad, bad_setup, bad_teardown);
+  tcase_add_test(bad, test_bad_pointers);
+  tcase_add_test(bad, test_bad_descriptors);
+  tcase_add_test(bad, test_bad_shapes_and_aliasing);
+  suite_add_tcase(s, bad);
+  return s;
+}
+
+int main(void) { return tu_run(act_suite()); }

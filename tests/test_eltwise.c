@@ -1,0 +1,438 @@
+/*
+ * test_eltwise.c - add, broadcast multiply and scale with their backward
+ * passes against the host reference: sizes around the 128-element vector
+ * groups (tails), every broadcast path (s of x's shape, rows of 16k
+ * elements, other rows, whole tensors, rows longer than one reduction
+ * chunk), in-place calls, bit-identical repeats of the reductions, the
+ * reference backward against finite differences, and bad arguments.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/fd.h"
+#include "common/testutil.h"
+#include "host/ref.h"
+
+/* ----------------------------------------------------------- helpers */
+
+static clnn_tensor *dev(int ndim, const int64_t *dims, const float *host) {
+  clnn_tensor *t = tu_tensor(ndim, dims, host);
+  if (!host) tu_poison(t);
+  return t;
+}
+
+static float *fetch_free(clnn_tensor *t) {
+  float *h = tu_download(t);
+  clnn_tensor_free(t);
+  return h;
+}
+
+static size_t numel_of(int ndim, const int64_t *dims) {
+  size_t n = 1;
+  for (int i = 0; i < ndim; i++) n *= (size_t)dims[i];
+  return n;
+}
+
+static float *ints(size_t n, uint64_t seed, int lo, int hi) {
+  float *p = tu_alloc(n);
+  tu_fill_ints(p, n, seed, lo, hi);
+  return p;
+}
+
+static float *normals(size_t n, uint64_t seed) {
+  float *p = tu_alloc(n);
+  tu_fill_normal(p, n, seed, 0.0f, 1.0f);
+  return p;
+}
+
+/* ---------------------------------------------------------------- add */
+
+static const int64_t flat_sizes[] = {1, 15, 128, 129, 1000, 1155, 4096 + 77};
+#define N_FLAT (int)(sizeof flat_sizes / sizeof flat_sizes[0])
+
+START_TEST(test_add_and_scale) {
+  const int64_t n = flat_sizes[_i];
+  char what[96];
+  float *a = ints((size_t)n, 10 + (uint64_t)_i, -50, 50), *b = ints((size_t)n, 20 + (uint64_t)_i, -50, 50);
+  float *ref = tu_alloc((size_t)n), *ref2 = tu_alloc((size_t)n);
+  static const float coef[][2] = {{1.0f, 1.0f}, {0.5f, -2.0f}};
+  for (int c = 0; c < 2; c++) {
+    const float alpha = coef[c][0], beta = coef[c][1];
+    clnn_tensor *ta = dev(1, &n, a), *tb = dev(1, &n, b), *ty = dev(1, &n, NULL);
+    TU_OK(clnn_eltwise_add(tu_ctx(), alpha, ta, beta, tb, ty));
+    float *got = fetch_free(ty);
+    TU_OK(clnn_ref_eltwise_add(n, alpha, a, beta, b, ref));
+    snprintf(what, sizeof what, "add n%lld alpha=%g beta=%g", (long long)n, alpha, beta);
+    ck_assert(tu_compare(what, got, ref, (size_t)n, 0.0, 0.0, NULL));
+    free(got);
+    /* backward: da = alpha dy, db = beta dy; each alone */
+    clnn_tensor *da = dev(1, &n, NULL), *db = dev(1, &n, NULL);
+    TU_OK(clnn_eltwise_add_bwd(tu_ctx(), alpha, beta, ta, da, db));
+    TU_OK(clnn_ref_eltwise_add_bwd(n, alpha, beta, a, ref, ref2));
+    float *gda = fetch_free(da), *gdb = fetch_free(db);
+    snprintf(what, sizeof what, "add n%lld alpha=%g beta=%g --pass=bwd", (long long)n, alpha, beta);
+    ck_assert(tu_compare(what, gda, ref, (size_t)n, 0.0, 0.0, NULL));
+    ck_assert(tu_compare(what, gdb, ref2, (size_t)n, 0.0, 0.0, NULL));
+    free(gda);
+    free(gdb);
+    db = dev(1, &n, NULL);
+    TU_OK(clnn_eltwise_add_bwd(tu_ctx(), alpha, beta, ta, NULL, db));
+    gdb = fetch_free(db);
+    ck_assert(tu_compare(what, gdb, ref2, (size_t)n, 0.0, 0.0, NULL));
+    free(gdb);
+    /* scale forward and dx-only backward */
+    ty = dev(1, &n, NULL);
+    TU_OK(clnn_eltwise_scale(tu_ctx(), beta, ta, ty));
+    got = fetch_free(ty);
+    TU_OK(clnn_ref_eltwise_scale(n, beta, a, ref));
+    snprintf(what, sizeof what, "scale n%lld alpha=%g", (long long)n, beta);
+    ck_assert(tu_compare(what, got, ref, (size_t)n, 0.0, 0.0, NULL));
+    free(got);
+    clnn_tensor_free(ta);
+    clnn_tensor_free(tb);
+  }
+  free(a);
+  free(b);
+  free(ref);
+  free(ref2);
+}
+END_TEST
+
+/* y = a + y and x *= alpha on the very same tensor. */
+START_TEST(test_in_place) {
+  const int64_t n = 1155;
+  float *a = ints((size_t)n, 30, -9, 9), *b = ints((size_t)n, 31, -9, 9), *ref = tu_alloc((size_t)n);
+  clnn_tensor *ta = dev(1, &n, a), *tb = dev(1, &n, b);
+  TU_OK(clnn_eltwise_add(tu_ctx(), 1.0f, ta, 2.0f, tb, tb));
+  TU_OK(clnn_eltwise_scale(tu_ctx(), -0.5f, ta, ta));
+  TU_OK(clnn_ref_eltwise_add(n, 1.0f, a, 2.0f, b, ref));
+  float *got = tu_download(tb);
+  ck_assert(tu_compare("add in place", got, ref, (size_t)n, 0.0, 0.0, NULL));
+  free(got);
+  TU_OK(clnn_ref_eltwise_scale(n, -0.5f, a, ref));
+  got = tu_download(ta);
+  ck_assert(tu_compare("scale in place", got, ref, (size_t)n, 0.0, 0.0, NULL));
+  free(got);
+  clnn_tensor_free(ta);
+  clnn_tensor_free(tb);
+  free(a);
+  free(b);
+  free(ref);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- mul */
+
+typedef struct mul_case {
+  int64_t x[4], s[4];
+} mul_case;
+
+static const mul_case mul_cases[] = {
+    {{2, 3, 5, 5}, {2, 3, 1, 1}},     /* rows of 25: one work-item per row */
+    {{2, 3, 8, 8}, {2, 3, 1, 1}},     /* rows of 64: flat float16 path */
+    {{2, 5, 56, 56}, {2, 5, 1, 1}},   /* squeeze-excitation plane */
+    {{3, 4, 7, 9}, {3, 4, 1, 1}},     /* 63: row path with a 15-element tail */
+    {{2, 3, 4, 4}, {2, 3, 1, 1}},     /* exactly 16 */
+    {{3, 3, 3, 3}, {3, 3, 3, 3}},     /* same shape: element-wise */
+    {{2, 3, 4, 5}, {2, 1, 1, 1}},     /* one factor per image */
+    {{2, 2, 2, 2}, {1, 1, 1, 1}},     /* one factor for all */
+    {{1, 2, 100, 100}, {1, 2, 1, 1}}, /* rows longer than one reduction chunk */
+    {{1, 1, 1, 1}, {1, 1, 1, 1}},     /* one element */
+};
+#define N_MUL (int)(sizeof mul_cases / sizeof mul_cases[0])
+
+static void mul_what(const mul_case *c, const char *pass, char *buf, size_t n) {
+  bool full = c->s[2] != 1 || c->s[3] != 1;
+  snprintf(buf, n, "mul mb%lldic%lldih%lldiw%lld%s --pass=%s (s [%lld,%lld,%lld,%lld])", (long long)c->x[0],
+           (long long)c->x[1], (long long)c->x[2], (long long)c->x[3], full ? " full" : "", pass,
+           (long long)c->s[0], (long long)c->s[1], (long long)c->s[2], (long long)c->s[3]);
+}
+
+/* Integer data: forward and both gradients exact. */
+START_TEST(test_mul_integer) {
+  const mul_case *c = &mul_cases[_i];
+  const size_t nx = numel_of(4, c->x), ns = numel_of(4, c->s);
+  const int64_t outer = (int64_t)ns, inner = (int64_t)(nx / ns);
+  float *x = ints(nx, 40 + (uint64_t)_i, -4, 4), *s = ints(ns, 50 + (uint64_t)_i, -3, 3);
+  float *dy = ints(nx, 60 + (uint64_t)_i, -4, 4);
+  float *ry = tu_alloc(nx), *rdx = tu_alloc(nx), *rds = tu_alloc(ns);
+  TU_OK(clnn_ref_eltwise_mul(outer, inner, x, s, ry));
+  TU_OK(clnn_ref_eltwise_mul_bwd(outer, inner, x, s, dy, rdx, rds));
+  char what[160];
+  clnn_tensor *tx = dev(4, c->x, x), *ts = dev(4, c->s, s), *tdy = dev(4, c->x, dy);
+  clnn_tensor *ty = dev(4, c->x, NULL), *tdx = dev(4, c->x, NULL), *tds = dev(4, c->s, NULL);
+  TU_OK(clnn_eltwise_mul(tu_ctx(), tx, ts, ty));
+  TU_OK(clnn_eltwise_mul_bwd(tu_ctx(), tx, ts, tdy, tdx, tds));
+  float *gy = fetch_free(ty), *gdx = fetch_free(tdx), *gds = fetch_free(tds);
+  mul_what(c, "fwd", what, sizeof what);
+  ck_assert(tu_compare(what, gy, ry, nx, 0.0, 0.0, NULL));
+  mul_what(c, "bwd", what, sizeof what);
+  ck_assert(tu_compare(what, gdx, rdx, nx, 0.0, 0.0, NULL));
+  ck_assert(tu_compare(what, gds, rds, ns, 0.0, 0.0, NULL));
+  free(gy), free(gdx), free(gds);
+  /* each gradient alone; dx in place over dy */
+  tds = dev(4, c->s, NULL);
+  TU_OK(clnn_eltwise_mul_bwd(tu_ctx(), tx, ts, tdy, NULL, tds));
+  gds = fetch_free(tds);
+  ck_assert(tu_compare(what, gds, rds, ns, 0.0, 0.0, NULL));
+  TU_OK(clnn_eltwise_mul_bwd(tu_ctx(), NULL, ts, tdy, tdy, NULL));
+  gdx = tu_download(tdy);
+  ck_assert(tu_compare(what, gdx, rdx, nx, 0.0, 0.0, NULL));
+  free(gds), free(gdx);
+  clnn_tensor_free(tx), clnn_tensor_free(ts), clnn_tensor_free(tdy);
+  free(x), free(s), free(dy), free(ry), free(rdx), free(rds);
+}
+END_TEST
+
+/* Real data: the reductions within tolerance and bit-identical twice. */
+START_TEST(test_reductions_float_deterministic) {
+  const mul_case *c = &mul_cases[_i];
+  const size_t nx = numel_of(4, c->x), ns = numel_of(4, c->s);
+  const int64_t outer = (int64_t)ns, inner = (int64_t)(nx / ns);
+  float *x = normals(nx, 70 + (uint64_t)_i), *s = normals(ns, 80 + (uint64_t)_i), *dy = normals(nx, 90 + (uint64_t)_i);
+  float *rdx = tu_alloc(nx), *rds = tu_alloc(ns), rda;
+  TU_OK(clnn_ref_eltwise_mul_bwd(outer, inner, x, s, dy, rdx, rds));
+  clnn_tensor *tx = dev(4, c->x, x), *ts = dev(4, c->s, s), *tdy = dev(4, c->x, dy);
+  float *gds[2], *gda[2], *gdx = NULL;
+  int64_t one = 1;
+  for (int rep = 0; rep < 2; rep++) {
+    clnn_tensor *tdx = dev(4, c->x, NULL), *tds = dev(4, c->s, NULL), *tda = dev(1, &one, NULL);
+    TU_OK(clnn_eltwise_mul_bwd(tu_ctx(), tx, ts, tdy, tdx, tds));
+    TU_OK(clnn_eltwise_scale_bwd(tu_ctx(), 0.75f, tx, tdy, NULL, tda));
+    free(gdx);
+    gdx = fetch_free(tdx);
+    gds[rep] = fetch_free(tds);
+    gda[rep] = fetch_free(tda);
+  }
+  TU_OK(clnn_ref_eltwise_scale_bwd((int64_t)nx, 0.75f, x, dy, NULL, &rda));
+  char what[160];
+  mul_what(c, "bwd", what, sizeof what);
+  tu_cmp cmp;
+  ck_assert(tu_compare(what, gdx, rdx, nx, 1e-6, 1e-6, NULL));
+  ck_assert(tu_compare(what, gds[0], rds, ns, 1e-5, 1e-5, &cmp));
+  ck_assert(tu_compare("scale bwd dalpha", gda[0], &rda, 1, 1e-5, 1e-5, NULL));
+  ck_assert_msg(!memcmp(gds[0], gds[1], ns * sizeof(float)), "%s: ds differs between runs", what);
+  ck_assert_msg(!memcmp(gda[0], gda[1], sizeof(float)), "dalpha differs between runs");
+  clnn_tensor_free(tx), clnn_tensor_free(ts), clnn_tensor_free(tdy);
+  free(x), free(s), free(dy), free(rdx), free(rds), free(gdx);
+  free(gds[0]), free(gds[1]), free(gda[0]), free(gda[1]);
+}
+END_TEST
+
+/* scale backward with dalpha over sizes around the chunks, dx in place. */
+START_TEST(test_scale_bwd) {
+  const int64_t n = flat_sizes[_i], one = 1;
+  float *x = ints((size_t)n, 100 + (uint64_t)_i, -7, 7), *dy = ints((size_t)n, 110 + (uint64_t)_i, -7, 7);
+  float *rdx = tu_alloc((size_t)n), rda;
+  TU_OK(clnn_ref_eltwise_scale_bwd(n, 1.5f, x, dy, rdx, &rda));
+  clnn_tensor *tx = dev(1, &n, x), *tdy = dev(1, &n, dy), *tda = dev(1, &one, NULL);
+  TU_OK(clnn_eltwise_scale_bwd(tu_ctx(), 1.5f, tx, tdy, tdy, tda));
+  float *gdx = tu_download(tdy), *gda = fetch_free(tda);
+  char what[64];
+  snprintf(what, sizeof what, "scale n%lld alpha=1.5 --pass=bwd", (long long)n);
+  ck_assert(tu_compare(what, gdx, rdx, (size_t)n, 0.0, 0.0, NULL));
+  ck_assert(tu_compare(what, gda, &rda, 1, 0.0, 0.0, NULL));
+  clnn_tensor_free(tx), clnn_tensor_free(tdy);
+  free(x), free(dy), free(rdx), free(gdx), free(gda);
+}
+END_TEST
+
+/* ------------------------------------------- reference vs finite differences */
+
+typedef struct fd_problem {
+  int64_t outer, inner;
+  double alpha, beta;
+  double *x, *s, *g, *y;
+  int op; /* 0 mul, 1 scale (alpha is param[0] of a one-element array), 2 add */
+  double *alpha_p, *b;
+} fd_problem;
+
+static double fd_loss(void *arg) {
+  fd_problem *p = arg;
+  const int64_t n = p->outer * p->inner;
+  if (p->op == 0) clnn__ref_eltwise_mul_f64(p->outer, p->inner, p->x, p->s, p->y);
+  else if (p->op == 1) clnn__ref_eltwise_scale_f64(n, p->alpha_p[0], p->x, p->y);
+  else clnn__ref_eltwise_add_f64(n, p->alpha, p->x, p->beta, p->b, p->y);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; i++) sum += p->y[i] * p->g[i];
+  return sum;
+}
+
+static double *random_f64(size_t n, uint64_t seed) {
+  double *d = malloc(n * sizeof *d);
+  tu_rng r = tu_rng_make(seed);
+  for (size_t i = 0; i < n; i++) d[i] = tu_rng_normal(&r);
+  return d;
+}
+
+START_TEST(test_reference_backward_fd) {
+  fd_problem p = {3, 7, 0.7, -1.3, NULL, NULL, NULL, NULL, 0, NULL, NULL};
+  const size_t n = 21;
+  p.x = random_f64(n, 1);
+  p.s = random_f64(3, 2);
+  p.g = random_f64(n, 3);
+  p.b = random_f64(n, 4);
+  p.y = calloc(n, sizeof(double));
+  double alpha[1] = {0.7};
+  p.alpha_p = alpha;
+  double *dx = calloc(n, sizeof(double)), *ds = calloc(3, sizeof(double)), *db = calloc(n, sizeof(double)), da;
+  clnn__ref_eltwise_mul_bwd_f64(3, 7, p.x, p.s, p.g, dx, ds);
+  ck_assert(tu_fd_check("mul dx", fd_loss, &p, p.x, n, dx, 1e-6, 1e-8));
+  ck_assert(tu_fd_check("mul ds", fd_loss, &p, p.s, 3, ds, 1e-6, 1e-8));
+  p.op = 1;
+  clnn__ref_eltwise_scale_bwd_f64((int64_t)n, alpha[0], p.x, p.g, dx, &da);
+  ck_assert(tu_fd_check("scale dx", fd_loss, &p, p.x, n, dx, 1e-6, 1e-8));
+  ck_assert(tu_fd_check("scale dalpha", fd_loss, &p, alpha, 1, &da, 1e-6, 1e-8));
+  p.op = 2;
+  clnn__ref_eltwise_add_bwd_f64((int64_t)n, p.alpha, p.beta, p.g, dx, db);
+  ck_assert(tu_fd_check("add da", fd_loss, &p, p.x, n, dx, 1e-6, 1e-8));
+  ck_assert(tu_fd_check("add db", fd_loss, &p, p.b, n, db, 1e-6, 1e-8));
+  free(p.x), free(p.s), free(p.g), free(p.b), free(p.y), free(dx), free(ds), free(db);
+}
+END_TEST
+
+/* ------------------------------------------------------------ bad input */
+
+static clnn_tensor *bx, *bs, *by, *bdx, *bds, *bda;
+static const int64_t bxd[4] = {2, 3, 4, 4}, bsd[4] = {2, 3, 1, 1};
+
+static void bad_setup(void) {
+  int64_t one = 1;
+  bx = dev(4, bxd, NULL);
+  bs = dev(4, bsd, NULL);
+  TU_OK(clnn_tensor_fill(bx, 1.0f));
+  TU_OK(clnn_tensor_fill(bs, 1.0f));
+  by = dev(4, bxd, NULL);
+  bdx = dev(4, bxd, NULL);
+  bds = dev(4, bsd, NULL);
+  bda = dev(1, &one, NULL);
+}
+
+static void bad_teardown(void) {
+  clnn_tensor *all[] = {bx, bs, by, bdx, bds, bda};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
+}
+
+static void assert_untouched(void) {
+  TU_OK(clnn_context_finish(tu_ctx()));
+  clnn_tensor *outs[] = {by, bdx, bds, bda};
+  for (size_t k = 0; k < sizeof outs / sizeof outs[0]; k++) {
+    float *h = tu_download(outs[k]);
+    for (size_t i = 0; i < clnn_tensor_numel(outs[k]); i++) ck_assert_msg(isnan(h[i]), "output %zu written", k);
+    free(h);
+  }
+}
+
+START_TEST(test_bad_pointers) {
+  clnn_context *ctx = tu_ctx();
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_eltwise_add(NULL, 1.0f, bx, 1.0f, bx, by));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_eltwise_add(ctx, 1.0f, NULL, 1.0f, bx, by));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'a'") != NULL);
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_eltwise_add(ctx, 1.0f, bx, 1.0f, NULL, by));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_eltwise_add(ctx, 1.0f, bx, 1.0f, bx, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_eltwise_add_bwd(ctx, 1.0f, 1.0f, bx, NULL, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_eltwise_mul(ctx, bx, NULL, by));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_eltwise_mul_bwd(ctx, bx, bs, bx, NULL, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_eltwise_mul_bwd(ctx, NULL, bs, bx, bdx, bds)); /* ds needs x */
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_eltwise_scale(ctx, 1.0f, bx, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_eltwise_scale_bwd(ctx, 1.0f, NULL, bx, bdx, bda));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_eltwise_mul(2, 3, NULL, NULL, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_eltwise_scale_bwd(4, 1.0f, NULL, NULL, NULL, NULL));
+  assert_untouched();
+}
+END_TEST
+
+START_TEST(test_bad_values_and_shapes) {
+  clnn_context *ctx = tu_ctx();
+  TU_FAILS(CLNN_ERR_NOT_FINITE, clnn_eltwise_add(ctx, NAN, bx, 1.0f, bx, by));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "alpha") != NULL);
+  TU_FAILS(CLNN_ERR_NOT_FINITE, clnn_eltwise_add(ctx, 1.0f, bx, INFINITY, bx, by));
+  TU_FAILS(CLNN_ERR_NOT_FINITE, clnn_eltwise_scale(ctx, NAN, bx, by));
+  TU_FAILS(CLNN_ERR_NOT_FINITE, clnn_eltwise_scale_bwd(ctx, INFINITY, bx, bx, bdx, NULL));
+  TU_FAILS(CLNN_ERR_NOT_FINITE, clnn_ref_eltwise_add(3, 1.0f, NULL, NAN, NULL, NULL));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_ref_eltwise_scale(-1, 1.0f, NULL, NULL));
+  TU_FAILS(CLNN_ERR_SIZE_OVERFLOW, clnn_ref_eltwise_mul((int64_t)1 << 20, (int64_t)1 << 20, NULL, NULL, NULL));
+  /* mismatched shapes */
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_eltwise_add(ctx, 1.0f, bx, 1.0f, bs, by));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_eltwise_add(ctx, 1.0f, bx, 1.0f, bx, bds));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_eltwise_add_bwd(ctx, 1.0f, 1.0f, bx, bds, NULL));
+  /* s broadcasting over a leading dimension, or of another rank */
+  int64_t s_lead[4] = {1, 3, 1, 1}, s_mid[4] = {2, 1, 4, 4}, s_rank[2] = {2, 3};
+  clnn_tensor *t1 = dev(4, s_lead, NULL), *t2 = dev(4, s_mid, NULL), *t3 = dev(2, s_rank, NULL);
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_eltwise_mul(ctx, bx, t1, by));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "[1,3,1,1]") != NULL);
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_eltwise_mul(ctx, bx, t2, by));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_eltwise_mul_bwd(ctx, bx, t3, bx, bdx, NULL));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_eltwise_mul_bwd(ctx, bx, bs, bx, bdx, bdx));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_eltwise_scale_bwd(ctx, 1.0f, bx, bx, NULL, bds));
+  clnn_tensor_free(t1), clnn_tensor_free(t2), clnn_tensor_free(t3);
+  /* int32 */
+  clnn_tensor *xi;
+  TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 4, bxd, &xi));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_eltwise_scale(ctx, 2.0f, xi, by));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_eltwise_mul(ctx, bx, bs, xi));
+  clnn_tensor_free(xi);
+  assert_untouched();
+}
+END_TEST
+
+START_TEST(test_bad_aliasing_and_context) {
+  clnn_context *ctx = tu_ctx();
+  /* y overlapping a at another offset: not in place, so refused */
+  const int64_t n = 64, buf_n = 80;
+  clnn_buffer *buf;
+  TU_OK(clnn_buffer_create(ctx, (size_t)buf_n * sizeof(float), &buf));
+  clnn_tensor *a, *y;
+  TU_OK(clnn_tensor_view(buf, 0, CLNN_FLOAT32, 1, &n, &a));
+  TU_OK(clnn_tensor_view(buf, 16 * sizeof(float), CLNN_FLOAT32, 1, &n, &y));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_eltwise_add(ctx, 1.0f, a, 1.0f, a, y));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_eltwise_scale(ctx, 1.0f, a, y));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_eltwise_add_bwd(ctx, 1.0f, 1.0f, a, y, NULL));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_eltwise_add_bwd(ctx, 1.0f, 1.0f, bx, bdx, bdx)); /* da is db */
+  clnn_tensor_free(a), clnn_tensor_free(y);
+  clnn_buffer_free(buf);
+  /* ds inside x */
+  TU_OK(clnn_buffer_create(ctx, 96 * sizeof(float), &buf));
+  clnn_tensor *x, *ds;
+  TU_OK(clnn_tensor_view(buf, 0, CLNN_FLOAT32, 4, bxd, &x));
+  TU_OK(clnn_tensor_view(buf, 0, CLNN_FLOAT32, 4, bsd, &ds));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_eltwise_mul_bwd(ctx, x, bs, bx, NULL, ds));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_eltwise_mul(ctx, bx, ds, x)); /* y (here x) over s */
+  clnn_tensor_free(x), clnn_tensor_free(ds);
+  clnn_buffer_free(buf);
+  /* another context */
+  clnn_context *other;
+  TU_OK(clnn_context_create(NULL, &other));
+  clnn_tensor *xo;
+  TU_OK(clnn_tensor_create(other, CLNN_FLOAT32, 4, bxd, &xo));
+  TU_FAILS(CLNN_ERR_CONTEXT_MISMATCH, clnn_eltwise_mul(ctx, xo, bs, by));
+  TU_FAILS(CLNN_ERR_CONTEXT_MISMATCH, clnn_eltwise_add(ctx, 1.0f, bx, 1.0f, xo, by));
+  clnn_tensor_free(xo);
+  clnn_context_free(other);
+  assert_untouched();
+}
+END_TEST
+
+static Suite *eltwise_suite(void) {
+  Suite *s = suite_create("eltwise");
+  TCase *tc = tcase_create("ops");
+  tcase_set_timeout(tc, 600);
+  tcase_add_loop_test(tc, test_add_and_scale, 0, N_FLAT);
+  tcase_add_test(tc, test_in_place);
+  tcase_add_loop_test(tc, test_mul_integer, 0, N_MUL);
+  tcase_add_loop_test(tc, test_reductions_float_deterministic, 0, N_MUL);
+  tcase_add_loop_test(tc, test_scale_bwd, 0, N_FLAT);
+  tcase_add_test(tc, test_reference_backward_fd);
+  suite_add_tcase(s, tc);
+  TCase *bad = tcase_create("bad_input");
+  tcase_add_checked_fixture(bad, bad_setup, bad_teardown);
+  tcase_add_test(bad, test_bad_pointers);
+  tcase_add_test(bad, test_bad_values_and_shapes);
+  tcase_add_test(bad, test_bad_aliasing_and_context);
+  suite_add_tcase(s, bad);
+  return s;
+}
+
+int main(void) { return tu_run(eltwise_suite()); }

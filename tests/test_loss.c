@@ -1,0 +1,640 @@
+/*
+ * test_loss.c - softmax cross-entropy, soft accuracy and InfoNCE / NT-Xent
+ * against the host reference: loss and gradient, label smoothing, ignored
+ * labels, per-pixel logits, more positions than one reduction chunk,
+ * logits of magnitude 1e4, bad labels, both InfoNCE variants, blocked
+ * similarity matrices under a small workspace limit, the CLBlast engine,
+ * bit-identical repeats, the reference gradients against finite
+ * differences, and bad arguments.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/fd.h"
+#include "common/testutil.h"
+#include "host/ref.h"
+
+/* ---------------------------------------------------------- helpers */
+
+static clnn_tensor *dev_f32(clnn_context *ctx, int ndim, const int64_t *dims, const float *host) {
+  clnn_tensor *t;
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, ndim, dims, &t));
+  if (host) TU_OK(clnn_tensor_write(t, host, clnn_tensor_bytes(t)));
+  else TU_OK(clnn_tensor_fill(t, NAN));
+  return t;
+}
+
+static clnn_tensor *dev_i32(clnn_context *ctx, int ndim, const int64_t *dims, const int32_t *host) {
+  clnn_tensor *t;
+  TU_OK(clnn_tensor_create(ctx, CLNN_INT32, ndim, dims, &t));
+  TU_OK(clnn_tensor_write(t, host, clnn_tensor_bytes(t)));
+  return t;
+}
+
+static float *fetch_free(clnn_tensor *t) {
+  float *h = tu_alloc(clnn_tensor_numel(t));
+  TU_OK(clnn_tensor_read(t, h, clnn_tensor_bytes(t)));
+  clnn_tensor_free(t);
+  return h;
+}
+
+/* ------------------------------------------------- classification losses */
+
+typedef struct class_case {
+  int n, classes, h, w; /* h = w = 0: plain (n, classes) logits */
+  float smoothing;
+  int ignore_every; /* every k-th label is ignore_index (0: none) */
+  float grad_scale;
+  float scale; /* logits ~ N(0, scale) */
+} class_case;
+
+static const class_case class_cases[] = {
+    {1, 1, 0, 0, 0.0f, 0, 1.0f, 1.0f},        /* one class: loss 0 */
+    {4, 10, 0, 0, 0.0f, 0, 1.0f, 2.0f},
+    {128, 10, 0, 0, 0.1f, 0, 1.0f, 3.0f},     /* CIFAR head, smoothing */
+    {3, 5, 3, 4, 0.0f, 3, 1.0f, 2.0f},        /* per-pixel, ignored labels */
+    {7, 1000, 0, 0, 0.2f, 0, 0.5f, 3.0f},     /* many classes, grad_scale */
+    {5000, 3, 0, 0, 0.05f, 7, 1.0f, 1.0f},    /* more positions than one chunk */
+    {2, 4, 50, 50, 0.0f, 5, 2.0f, 1.0f},      /* 5000 pixels in chunks */
+    {16, 100, 0, 0, 0.0f, 0, 1.0f, 1e4f},     /* logits of magnitude 1e4 */
+    {9, 7, 0, 0, 0.3f, 0, 1.0f, 1e4f},        /* 1e4 with smoothing */
+};
+#define N_CLASS (int)(sizeof class_cases / sizeof class_cases[0])
+
+typedef struct class_problem {
+  clnn_loss_class_desc d;
+  int ndim;
+  int64_t ldims[4], ydims[3];
+  size_t nl, ny;
+  float *logits;
+  int32_t *labels;
+} class_problem;
+
+static void class_problem_make(class_problem *p, const class_case *c, uint64_t seed) {
+  p->d = clnn_loss_class_desc_make(c->n, c->classes);
+  p->d.inner = c->h ? (int64_t)c->h * c->w : 1;
+  p->d.label_smoothing = c->smoothing;
+  p->d.grad_scale = c->grad_scale;
+  p->ndim = c->h ? 4 : 2;
+  int64_t ld[4] = {c->n, c->classes, c->h, c->w}, yd[3] = {c->n, c->h, c->w};
+  memcpy(p->ldims, ld, sizeof ld);
+  memcpy(p->ydims, yd, sizeof yd);
+  p->ny = (size_t)(c->n * p->d.inner);
+  p->nl = p->ny * (size_t)c->classes;
+  p->logits = tu_alloc(p->nl);
+  tu_fill_normal(p->logits, p->nl, seed, 0.0f, c->scale);
+  p->labels = malloc(p->ny * sizeof(int32_t));
+  tu_rng r = tu_rng_make(seed + 1);
+  for (size_t i = 0; i < p->ny; i++) {
+    p->labels[i] = (int32_t)(tu_rng_next(&r) % (uint64_t)c->classes);
+    if (c->ignore_every && i % (size_t)c->ignore_every == 1) p->labels[i] = p->d.ignore_index;
+  }
+}
+
+static void class_problem_free(class_problem *p) {
+  free(p->logits);
+  free(p->labels);
+}
+
+typedef enum { XENT, SOFTACC } class_kind;
+
+static clnn_status class_device(clnn_context *ctx, class_kind k, const clnn_loss_class_desc *d, clnn_tensor *logits,
+                                clnn_tensor *labels, clnn_tensor *loss, clnn_tensor *dlogits) {
+  return k == XENT ? clnn_loss_xent(ctx, d, logits, labels, loss, dlogits)
+                   : clnn_loss_soft_accuracy(ctx, d, logits, labels, loss, dlogits);
+}
+
+static clnn_status class_ref(class_kind k, const clnn_loss_class_desc *d, const float *logits, const int32_t *labels,
+                             float *loss, float *dlogits) {
+  return k == XENT ? clnn_ref_loss_xent(d, logits, labels, loss, dlogits)
+                   : clnn_ref_loss_soft_accuracy(d, logits, labels, loss, dlogits);
+}
+
+/* Loss and dlogits on the device (outputs poisoned first); dlogits may be skipped. */
+static void class_run(clnn_context *ctx, class_kind k, const class_problem *p, bool grad, float *loss,
+                      float **dlogits) {
+  int64_t one = 1;
+  clnn_tensor *tl = dev_f32(ctx, p->ndim, p->ldims, p->logits), *ty = dev_i32(ctx, p->ndim - 1, p->ydims, p->labels);
+  clnn_tensor *tloss = dev_f32(ctx, 1, &one, NULL), *tg = grad ? dev_f32(ctx, p->ndim, p->ldims, NULL) : NULL;
+  TU_OK(class_device(ctx, k, &p->d, tl, ty, tloss, tg));
+  TU_OK(clnn_tensor_read(tloss, loss, sizeof(float)));
+  if (grad) *dlogits = fetch_free(tg);
+  clnn_tensor_free(tl);
+  clnn_tensor_free(ty);
+  clnn_tensor_free(tloss);
+}
+
+static void class_what(class_kind k, const class_case *c, char *buf, size_t n) {
+  char sp[32] = "", sm[32] = "";
+  if (c->h) snprintf(sp, sizeof sp, "ih%diw%d", c->h, c->w);
+  if (k == XENT && c->smoothing) snprintf(sm, sizeof sm, " smooth=%g", (double)c->smoothing);
+  snprintf(buf, n, "%s mb%dnc%d%s%s%s gs=%g --pass=bwd (logits scale %g)", k == XENT ? "xent" : "softacc", c->n,
+           c->classes, sp, sm, c->ignore_every ? " ignore=-100" : "", (double)c->grad_scale, (double)c->scale);
+}
+
+static void check_class_case(class_kind k, int i) {
+  class_case c = class_cases[i];
+  if (k == SOFTACC) c.smoothing = 0.0f;
+  class_problem p;
+  class_problem_make(&p, &c, 1000 + (uint64_t)i);
+  float ref_loss, got_loss, got_loss2, got_loss3, *ref_g = tu_alloc(p.nl), *got_g, *got_g2;
+  TU_OK(class_ref(k, &p.d, p.logits, p.labels, &ref_loss, ref_g));
+  class_run(tu_ctx(), k, &p, true, &got_loss, &got_g);
+  class_run(tu_ctx(), k, &p, true, &got_loss2, &got_g2);
+  class_run(tu_ctx(), k, &p, false, &got_loss3, NULL);
+  char what[192];
+  class_what(k, &c, what, sizeof what);
+  ck_assert_msg(isfinite(got_loss), "%s: loss %g", what, (double)got_loss);
+  ck_assert(tu_compare(what, &got_loss, &ref_loss, 1, 1e-5, 1e-6, NULL));
+  ck_assert(tu_compare(what, got_g, ref_g, p.nl, 1e-5, 1e-7, NULL));
+  ck_assert_msg(!memcmp(&got_loss, &got_loss2, sizeof(float)) && !memcmp(got_g, got_g2, p.nl * sizeof(float)),
+                "%s: two runs differ", what);
+  ck_assert_msg(!memcmp(&got_loss, &got_loss3, sizeof(float)), "%s: the loss depends on dlogits", what);
+  free(ref_g);
+  free(got_g);
+  free(got_g2);
+  class_problem_free(&p);
+}
+
+START_TEST(test_xent_case) { check_class_case(XENT, _i); }
+END_TEST
+
+START_TEST(test_softacc_case) { check_class_case(SOFTACC, _i); }
+END_TEST
+
+/* Every label ignored: NaN loss (0 / 0, as PyTorch) and a zero gradient. */
+START_TEST(test_all_ignored) {
+  class_case c = {6, 4, 0, 0, 0.0f, 1, 1.0f, 1.0f};
+  class_problem p;
+  class_problem_make(&p, &c, 2000);
+  for (size_t i = 0; i < p.ny; i++) p.labels[i] = p.d.ignore_index;
+  for (int k = 0; k < 2; k++) {
+    float loss, ref_loss, *g;
+    class_run(tu_ctx(), (class_kind)k, &p, true, &loss, &g);
+    TU_OK(class_ref((class_kind)k, &p.d, p.logits, p.labels, &ref_loss, NULL));
+    ck_assert(isnan(loss) && isnan(ref_loss));
+    for (size_t i = 0; i < p.nl; i++) ck_assert_msg(g[i] == 0.0f, "dlogits[%zu] = %g", i, (double)g[i]);
+    free(g);
+  }
+  class_problem_free(&p);
+}
+END_TEST
+
+/* A label outside [0, classes): NaN loss and NaN row on the device, INVALID_VALUE on the host.
+ * A NaN logit: NaN loss and NaN row. */
+START_TEST(test_bad_label_values) {
+  class_case c = {5, 4, 0, 0, 0.0f, 0, 1.0f, 1.0f};
+  class_problem p;
+  class_problem_make(&p, &c, 2100);
+  p.labels[2] = 4;
+  float loss, ref_loss, *g;
+  class_run(tu_ctx(), XENT, &p, true, &loss, &g);
+  ck_assert(isnan(loss));
+  for (int k = 0; k < 4; k++) ck_assert(isnan(g[2 * 4 + k]));
+  for (int k = 0; k < 4; k++) ck_assert(!isnan(g[1 * 4 + k]));
+  free(g);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_ref_loss_xent(&p.d, p.logits, p.labels, &ref_loss, NULL));
+  ck_assert(strstr(clnn_context_errmsg(NULL), "labels[2]") != NULL);
+  p.labels[2] = -7;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_ref_loss_soft_accuracy(&p.d, p.logits, p.labels, &ref_loss, NULL));
+  /* a NaN logit is not hidden by the max subtraction: NaN loss, NaN row */
+  p.labels[2] = 1;
+  p.logits[3 * 4 + 2] = NAN;
+  for (int k = 0; k < 2; k++) {
+    class_run(tu_ctx(), (class_kind)k, &p, true, &loss, &g);
+    ck_assert(isnan(loss));
+    for (int c = 0; c < 4; c++) ck_assert(isnan(g[3 * 4 + c]) && !isnan(g[0 * 4 + c]));
+    free(g);
+  }
+  class_problem_free(&p);
+  /* per-pixel logits (16-position lanes): only the bad position's gradient is NaN */
+  class_case pc = {2, 3, 4, 8, 0.0f, 0, 1.0f, 1.0f};
+  class_problem_make(&p, &pc, 2101);
+  p.labels[32 + 5] = 3;
+  p.labels[32 + 6] = p.d.ignore_index;
+  for (int k = 0; k < 2; k++) {
+    class_run(tu_ctx(), (class_kind)k, &p, true, &loss, &g);
+    ck_assert(isnan(loss));
+    for (int c = 0; c < 3; c++) {
+      const size_t at = (size_t)(1 * 3 + c) * 32; /* sample 1, class c */
+      ck_assert(isnan(g[at + 5]) && g[at + 6] == 0.0f && !isnan(g[at + 7]) && !isnan(g[c * 32 + 5]));
+    }
+    free(g);
+  }
+  class_problem_free(&p);
+}
+END_TEST
+
+/* Reference gradients of both classification losses against finite differences. */
+typedef struct class_fd {
+  class_kind kind;
+  clnn_loss_class_desc d;
+  double *logits;
+  const int32_t *labels;
+} class_fd;
+
+static double class_fd_loss(void *arg) {
+  class_fd *f = arg;
+  double loss;
+  TU_OK(f->kind == XENT ? clnn__ref_loss_xent_f64(&f->d, f->logits, f->labels, &loss, NULL)
+                        : clnn__ref_loss_soft_accuracy_f64(&f->d, f->logits, f->labels, &loss, NULL));
+  return loss;
+}
+
+START_TEST(test_class_reference_fd) {
+  class_case c = {3, 5, 2, 3, 0.15f, 4, 1.0f, 2.0f}; /* per-pixel, smoothing, ignored labels */
+  class_problem p;
+  class_problem_make(&p, &c, 2200);
+  for (int k = 0; k < 2; k++) {
+    class_fd f = {(class_kind)k, p.d, malloc(p.nl * sizeof(double)), p.labels};
+    if (k == SOFTACC) f.d.label_smoothing = 0.0f;
+    for (size_t i = 0; i < p.nl; i++) f.logits[i] = p.logits[i];
+    double *g = calloc(p.nl, sizeof(double)), loss;
+    TU_OK(k == XENT ? clnn__ref_loss_xent_f64(&f.d, f.logits, p.labels, &loss, g)
+                    : clnn__ref_loss_soft_accuracy_f64(&f.d, f.logits, p.labels, &loss, g));
+    ck_assert(tu_fd_check(k == XENT ? "xent dlogits" : "softacc dlogits", class_fd_loss, &f, f.logits, p.nl, g,
+                          1e-6, 1e-7));
+    free(f.logits);
+    free(g);
+  }
+  class_problem_free(&p);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- InfoNCE */
+
+typedef struct infonce_case {
+  int n, dim;
+  float t;
+  clnn_infonce_variant variant;
+  float grad_scale;
+} infonce_case;
+
+static const infonce_case infonce_cases[] = {
+    {1, 3, 0.5f, CLNN_INFONCE_NT_XENT, 1.0f}, /* one pair: loss 0 */
+    {5, 7, 0.5f, CLNN_INFONCE_CROSS_VIEW, 1.0f},
+    {5, 7, 0.5f, CLNN_INFONCE_NT_XENT, 1.0f},
+    {33, 20, 0.1f, CLNN_INFONCE_NT_XENT, 3.0f},
+    {64, 128, 0.1f, CLNN_INFONCE_NT_XENT, 1.0f}, /* SimCLR's projection size */
+    {40, 1024, 0.2f, CLNN_INFONCE_CROSS_VIEW, 1.0f}, /* power-of-two embedding stride */
+    {300, 16, 0.07f, CLNN_INFONCE_NT_XENT, 1.0f},
+};
+#define N_INFONCE (int)(sizeof infonce_cases / sizeof infonce_cases[0])
+
+typedef struct infonce_out {
+  float loss;
+  float *dz1, *dz2;
+} infonce_out;
+
+static infonce_out infonce_run(clnn_context *ctx, const clnn_loss_infonce_desc *d, const float *z1, const float *z2) {
+  int64_t zd[2] = {d->n, d->dim}, one = 1;
+  clnn_tensor *t1 = dev_f32(ctx, 2, zd, z1), *t2 = dev_f32(ctx, 2, zd, z2), *tl = dev_f32(ctx, 1, &one, NULL);
+  clnn_tensor *g1 = dev_f32(ctx, 2, zd, NULL), *g2 = dev_f32(ctx, 2, zd, NULL);
+  TU_OK(clnn_loss_infonce(ctx, d, t1, t2, tl, g1, g2));
+  infonce_out o;
+  TU_OK(clnn_tensor_read(tl, &o.loss, sizeof(float)));
+  o.dz1 = fetch_free(g1);
+  o.dz2 = fetch_free(g2);
+  clnn_tensor_free(t1), clnn_tensor_free(t2), clnn_tensor_free(tl);
+  return o;
+}
+
+static void infonce_free(infonce_out *o) {
+  free(o->dz1);
+  free(o->dz2);
+}
+
+static clnn_loss_infonce_desc infonce_desc(const infonce_case *c) {
+  clnn_loss_infonce_desc d = clnn_loss_infonce_desc_make(c->n, c->dim, c->t);
+  d.variant = c->variant;
+  d.grad_scale = c->grad_scale;
+  return d;
+}
+
+static void infonce_compare(const char *what, const infonce_out *got, float ref_loss, const float *r1,
+                            const float *r2, size_t nz) {
+  ck_assert(tu_compare(what, &got->loss, &ref_loss, 1, 1e-5, 1e-6, NULL));
+  ck_assert(tu_compare(what, got->dz1, r1, nz, 2e-5, 1e-7, NULL));
+  ck_assert(tu_compare(what, got->dz2, r2, nz, 2e-5, 1e-7, NULL));
+}
+
+START_TEST(test_infonce_case) {
+  const infonce_case *c = &infonce_cases[_i];
+  clnn_loss_infonce_desc d = infonce_desc(c);
+  const size_t nz = (size_t)(c->n * c->dim);
+  float *z1 = tu_alloc(nz), *z2 = tu_alloc(nz), *r1 = tu_alloc(nz), *r2 = tu_alloc(nz), ref_loss;
+  tu_fill_normal(z1, nz, 3000 + (uint64_t)_i, 0.0f, 1.0f);
+  tu_fill_normal(z2, nz, 3100 + (uint64_t)_i, 0.0f, 1.0f);
+  for (size_t i = 0; i < nz; i++) z2[i] = 0.7f * z1[i] + 0.5f * z2[i]; /* positives resemble each other */
+  TU_OK(clnn_ref_loss_infonce(&d, z1, z2, &ref_loss, r1, r2));
+  char what[160];
+  snprintf(what, sizeof what, "infonce mb%dd%d t=%g%s gs=%g --pass=bwd", c->n, c->dim, (double)c->t,
+           c->variant == CLNN_INFONCE_CROSS_VIEW ? " cross" : "", (double)c->grad_scale);
+  infonce_out a = infonce_run(tu_ctx(), &d, z1, z2), b = infonce_run(tu_ctx(), &d, z1, z2);
+  infonce_compare(what, &a, ref_loss, r1, r2, nz);
+  ck_assert_msg(!memcmp(&a.loss, &b.loss, sizeof(float)) && !memcmp(a.dz1, b.dz1, nz * sizeof(float)) &&
+                    !memcmp(a.dz2, b.dz2, nz * sizeof(float)),
+                "%s: two runs differ", what);
+  /* the loss alone, and one gradient alone */
+  int64_t zd[2] = {c->n, c->dim}, one = 1;
+  clnn_tensor *t1 = dev_f32(tu_ctx(), 2, zd, z1), *t2 = dev_f32(tu_ctx(), 2, zd, z2), *tl = dev_f32(tu_ctx(), 1, &one, NULL);
+  clnn_tensor *g2 = dev_f32(tu_ctx(), 2, zd, NULL);
+  TU_OK(clnn_loss_infonce(tu_ctx(), &d, t1, t2, tl, NULL, NULL));
+  float *loss_only = fetch_free(tl);
+  ck_assert(!memcmp(loss_only, &a.loss, sizeof(float)));
+  tl = dev_f32(tu_ctx(), 1, &one, NULL);
+  TU_OK(clnn_loss_infonce(tu_ctx(), &d, t1, t2, tl, NULL, g2));
+  float *only2 = fetch_free(g2);
+  ck_assert(!memcmp(only2, a.dz2, nz * sizeof(float)));
+  clnn_tensor_free(t1), clnn_tensor_free(t2), clnn_tensor_free(tl);
+  free(loss_only), free(only2);
+  infonce_free(&a), infonce_free(&b);
+  free(z1), free(z2), free(r1), free(r2);
+}
+END_TEST
+
+/* Blocks of rows under a small workspace limit give the same bits (own engine);
+ * CLBlast agrees with the reference; a zero embedding follows the eps clamp. */
+START_TEST(test_infonce_blocks_engines_zero_row) {
+  infonce_case c = {100, 24, 0.1f, CLNN_INFONCE_NT_XENT, 1.0f};
+  clnn_loss_infonce_desc d = infonce_desc(&c);
+  const size_t nz = 100 * 24;
+  float *z1 = tu_alloc(nz), *z2 = tu_alloc(nz), *r1 = tu_alloc(nz), *r2 = tu_alloc(nz), ref_loss;
+  tu_fill_normal(z1, nz, 3200, 0.0f, 1.0f);
+  tu_fill_normal(z2, nz, 3201, 0.0f, 1.0f);
+  for (int k = 0; k < 24; k++) z1[5 * 24 + k] = 0.0f; /* |z| = 0 < eps */
+  TU_OK(clnn_ref_loss_infonce(&d, z1, z2, &ref_loss, r1, r2));
+  clnn_context_options o = clnn_context_options_default();
+  o.gemm = CLNN_GEMM_OWN;
+  clnn_context *own, *blocked, *blas;
+  TU_OK(clnn_context_create(&o, &own));
+  /* room for U, U^T, dU and the small arrays, plus about 40 rows of S (200 wide):
+   * blocks of 32 rows for NT-Xent, of 72 rows of S12 (100 wide) for cross-view */
+  o.workspace_limit = (size_t)(200 * 24 * 3 + 200 * 4 + 1 + 40 * 200) * sizeof(float);
+  TU_OK(clnn_context_create(&o, &blocked));
+  o.workspace_limit = 0;
+  o.gemm = CLNN_GEMM_CLBLAST;
+  TU_OK(clnn_context_create(&o, &blas));
+  infonce_out a = infonce_run(own, &d, z1, z2), b = infonce_run(blocked, &d, z1, z2), e = infonce_run(blas, &d, z1, z2);
+  infonce_compare("infonce mb100d24 t=0.1 --pass=bwd (own engine)", &a, ref_loss, r1, r2, nz);
+  infonce_compare("infonce mb100d24 t=0.1 --pass=bwd (CLBlast)", &e, ref_loss, r1, r2, nz);
+  ck_assert_msg(!memcmp(&a.loss, &b.loss, sizeof(float)) && !memcmp(a.dz1, b.dz1, nz * sizeof(float)) &&
+                    !memcmp(a.dz2, b.dz2, nz * sizeof(float)),
+                "blocked similarity matrix changes the bits");
+  /* cross-view in blocks: running column statistics and dU2 accumulated over blocks */
+  clnn_loss_infonce_desc dc = d;
+  dc.variant = CLNN_INFONCE_CROSS_VIEW;
+  TU_OK(clnn_ref_loss_infonce(&dc, z1, z2, &ref_loss, r1, r2));
+  infonce_out cb = infonce_run(blocked, &dc, z1, z2), cu = infonce_run(own, &dc, z1, z2), ce = infonce_run(blas, &dc, z1, z2);
+  infonce_compare("infonce mb100d24 t=0.1 cross --pass=bwd (blocked)", &cb, ref_loss, r1, r2, nz);
+  infonce_compare("infonce mb100d24 t=0.1 cross --pass=bwd (own engine)", &cu, ref_loss, r1, r2, nz);
+  infonce_compare("infonce mb100d24 t=0.1 cross --pass=bwd (CLBlast)", &ce, ref_loss, r1, r2, nz);
+  infonce_free(&cb), infonce_free(&cu), infonce_free(&ce);
+  /* too small for 8 rows: a clear UNSUPPORTED */
+  clnn_context_free(blocked);
+  o.gemm = CLNN_GEMM_OWN;
+  o.workspace_limit = (size_t)(200 * 24 * 2) * sizeof(float); /* U and U^T, no room for S */
+  TU_OK(clnn_context_create(&o, &blocked));
+  int64_t zd[2] = {100, 24}, one = 1;
+  clnn_tensor *t1 = dev_f32(blocked, 2, zd, z1), *t2 = dev_f32(blocked, 2, zd, z2), *tl = dev_f32(blocked, 1, &one, NULL);
+  TU_FAILS(CLNN_ERR_UNSUPPORTED, clnn_loss_infonce(blocked, &d, t1, t2, tl, NULL, NULL));
+  ck_assert(strstr(clnn_context_errmsg(blocked), "workspace") != NULL);
+  clnn_tensor_free(t1), clnn_tensor_free(t2), clnn_tensor_free(tl);
+  infonce_free(&a), infonce_free(&b), infonce_free(&e);
+  clnn_context_free(own), clnn_context_free(blocked), clnn_context_free(blas);
+  free(z1), free(z2), free(r1), free(r2);
+}
+END_TEST
+
+/* The reference InfoNCE gradients of both variants against finite differences. */
+typedef struct infonce_fd {
+  clnn_loss_infonce_desc d;
+  double *z1, *z2;
+} infonce_fd;
+
+static double infonce_fd_loss(void *arg) {
+  infonce_fd *f = arg;
+  double loss;
+  TU_OK(clnn__ref_loss_infonce_f64(&f->d, f->z1, f->z2, &loss, NULL, NULL));
+  return loss;
+}
+
+START_TEST(test_infonce_reference_fd) {
+  for (int v = 0; v < 2; v++) {
+    infonce_fd f;
+    f.d = clnn_loss_infonce_desc_make(4, 5, 0.3f);
+    f.d.variant = (clnn_infonce_variant)v;
+    const size_t nz = 20;
+    f.z1 = malloc(nz * sizeof(double));
+    f.z2 = malloc(nz * sizeof(double));
+    tu_rng r = tu_rng_make(3300 + (uint64_t)v);
+    for (size_t i = 0; i < nz; i++) f.z1[i] = tu_rng_normal(&r), f.z2[i] = tu_rng_normal(&r);
+    double loss, *g1 = calloc(nz, sizeof(double)), *g2 = calloc(nz, sizeof(double));
+    TU_OK(clnn__ref_loss_infonce_f64(&f.d, f.z1, f.z2, &loss, g1, g2));
+    ck_assert(tu_fd_check(v ? "infonce cross dz1" : "nt-xent dz1", infonce_fd_loss, &f, f.z1, nz, g1, 1e-6, 1e-7));
+    ck_assert(tu_fd_check(v ? "infonce cross dz2" : "nt-xent dz2", infonce_fd_loss, &f, f.z2, nz, g2, 1e-6, 1e-7));
+    free(f.z1), free(f.z2), free(g1), free(g2);
+  }
+}
+END_TEST
+
+/* NT-Xent of known embeddings by hand: two orthogonal pairs, t = 1. */
+START_TEST(test_infonce_hand_value) {
+  /* u1 = (e1, e2), u2 = (e1, e2): s = u u^T has 1 for (i, i+-2) and i == k, 0 elsewhere.
+   * Anchor 0: candidates k = 1, 2, 3 with s = 0, 1, 0: loss = log(e^0 + e^1 + e^0) - 1. */
+  const float z1[4] = {2, 0, 0, 3}, z2[4] = {5, 0, 0, 0.5f};
+  clnn_loss_infonce_desc d = clnn_loss_infonce_desc_make(2, 2, 1.0f);
+  float loss;
+  TU_OK(clnn_ref_loss_infonce(&d, z1, z2, &loss, NULL, NULL));
+  const double want = log(2.0 + exp(1.0)) - 1.0;
+  ck_assert_msg(fabs(loss - want) < 1e-6, "loss %.9g, by hand %.9g", (double)loss, want);
+  infonce_out o = infonce_run(tu_ctx(), &d, z1, z2);
+  ck_assert_msg(fabs(o.loss - want) < 1e-6, "device loss %.9g, by hand %.9g", (double)o.loss, want);
+  infonce_free(&o);
+  d.variant = CLNN_INFONCE_CROSS_VIEW; /* candidates: the other view only, s = 1, 0 */
+  TU_OK(clnn_ref_loss_infonce(&d, z1, z2, &loss, NULL, NULL));
+  ck_assert(fabs(loss - (log(1.0 + exp(1.0)) - 1.0)) < 1e-6);
+}
+END_TEST
+
+/* ------------------------------------------------------------ bad input */
+
+static clnn_tensor *blog, *blab, *bloss, *bdlog, *bz, *bdz1, *bdz2;
+static clnn_loss_class_desc bcd;
+static clnn_loss_infonce_desc bid;
+
+static void bad_setup(void) {
+  clnn_context *ctx = tu_ctx();
+  bcd = clnn_loss_class_desc_make(4, 3);
+  bid = clnn_loss_infonce_desc_make(4, 3, 0.1f);
+  int64_t ld[2] = {4, 3}, one = 1, yd[1] = {4};
+  int32_t labels[4] = {0, 1, 2, 1};
+  float ones[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  blog = dev_f32(ctx, 2, ld, ones);
+  blab = dev_i32(ctx, 1, yd, labels);
+  bz = dev_f32(ctx, 2, ld, ones);
+  bloss = dev_f32(ctx, 1, &one, NULL);
+  bdlog = dev_f32(ctx, 2, ld, NULL);
+  bdz1 = dev_f32(ctx, 2, ld, NULL);
+  bdz2 = dev_f32(ctx, 2, ld, NULL);
+}
+
+static void bad_teardown(void) {
+  clnn_tensor *all[] = {blog, blab, bloss, bdlog, bz, bdz1, bdz2};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
+}
+
+static void assert_untouched(void) {
+  TU_OK(clnn_context_finish(tu_ctx()));
+  clnn_tensor *outs[] = {bloss, bdlog, bdz1, bdz2};
+  for (size_t k = 0; k < sizeof outs / sizeof outs[0]; k++) {
+    float *h = tu_download(outs[k]);
+    for (size_t i = 0; i < clnn_tensor_numel(outs[k]); i++) ck_assert_msg(isnan(h[i]), "output %zu written", k);
+    free(h);
+  }
+}
+
+START_TEST(test_bad_pointers) {
+  clnn_context *ctx = tu_ctx();
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_loss_xent(NULL, &bcd, blog, blab, bloss, bdlog));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_loss_xent(ctx, NULL, blog, blab, bloss, bdlog));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_loss_xent(ctx, &bcd, NULL, blab, bloss, bdlog));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "logits") != NULL);
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_loss_soft_accuracy(ctx, &bcd, blog, NULL, bloss, bdlog));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_loss_xent(ctx, &bcd, blog, blab, NULL, bdlog));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_loss_infonce(ctx, &bid, NULL, bz, bloss, bdz1, bdz2));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_loss_infonce(ctx, &bid, bz, bz, NULL, bdz1, bdz2));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_loss_infonce(ctx, NULL, bz, bz, bloss, bdz1, bdz2));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_loss_class_desc_check(NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_loss_infonce_desc_check(NULL));
+  float loss;
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_loss_xent(&bcd, NULL, NULL, &loss, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_loss_infonce(&bid, NULL, NULL, &loss, NULL, NULL));
+  assert_untouched();
+}
+END_TEST
+
+START_TEST(test_bad_descriptors) {
+  clnn_context *ctx = tu_ctx();
+  clnn_loss_class_desc c = bcd;
+  c.classes = 0;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_loss_xent(ctx, &c, blog, blab, bloss, bdlog));
+  c = bcd;
+  c.label_smoothing = 1.5f;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_loss_xent(ctx, &c, blog, blab, bloss, bdlog));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "label_smoothing") != NULL);
+  c.label_smoothing = NAN;
+  TU_FAILS(CLNN_ERR_NOT_FINITE, clnn_loss_xent(ctx, &c, blog, blab, bloss, bdlog));
+  c = bcd;
+  c.label_smoothing = 0.1f; /* soft accuracy has no smoothing */
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_loss_soft_accuracy(ctx, &c, blog, blab, bloss, bdlog));
+  c = bcd;
+  c.grad_scale = INFINITY;
+  TU_FAILS(CLNN_ERR_NOT_FINITE, clnn_loss_class_desc_check(&c));
+  c = bcd;
+  c.n = c.classes = (int64_t)1 << 16;
+  c.inner = 1 << 10; /* 2^42 logits */
+  TU_FAILS(CLNN_ERR_SIZE_OVERFLOW, clnn_loss_class_desc_check(&c));
+  clnn_loss_infonce_desc i = bid;
+  i.temperature = 0.0f;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_loss_infonce(ctx, &i, bz, bz, bloss, bdz1, bdz2));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "temperature") != NULL);
+  i.temperature = NAN;
+  TU_FAILS(CLNN_ERR_NOT_FINITE, clnn_loss_infonce(ctx, &i, bz, bz, bloss, bdz1, bdz2));
+  i = bid;
+  i.eps = -1.0f;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_loss_infonce_desc_check(&i));
+  i = bid;
+  i.variant = (clnn_infonce_variant)7;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_loss_infonce_desc_check(&i));
+  i = bid;
+  i.dim = -3;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_loss_infonce_desc_check(&i));
+  assert_untouched();
+}
+END_TEST
+
+START_TEST(test_bad_shapes_and_types) {
+  clnn_context *ctx = tu_ctx();
+  clnn_loss_class_desc c = bcd;
+  c.n = 5;
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_loss_xent(ctx, &c, blog, blab, bloss, bdlog));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "[4,3]") != NULL);
+  c = bcd;
+  c.inner = 2;
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_loss_xent(ctx, &c, blog, blab, bloss, bdlog));
+  /* float labels, int logits, labels of the wrong length, two-element loss */
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_loss_xent(ctx, &bcd, blog, blog, bloss, bdlog));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_loss_xent(ctx, &bcd, blab, blab, bloss, bdlog));
+  int64_t five = 5, two = 2, ld[2] = {4, 3}, bad_ld[2] = {3, 4};
+  int32_t lab5[5] = {0, 0, 0, 0, 0};
+  clnn_tensor *y5 = dev_i32(ctx, 1, &five, lab5), *l2 = dev_f32(ctx, 1, &two, NULL), *g_t = dev_f32(ctx, 2, bad_ld, NULL);
+  clnn_tensor *logits_i;
+  TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 2, ld, &logits_i));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_loss_xent(ctx, &bcd, logits_i, blab, bloss, bdlog));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_loss_xent(ctx, &bcd, blog, y5, bloss, bdlog));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_loss_soft_accuracy(ctx, &bcd, blog, blab, l2, bdlog));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_loss_xent(ctx, &bcd, blog, blab, bloss, g_t));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_loss_infonce(ctx, &bid, bz, g_t, bloss, bdz1, bdz2));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_loss_infonce(ctx, &bid, bz, bz, bloss, g_t, bdz2));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_loss_infonce(ctx, &bid, bz, bz, l2, bdz1, bdz2));
+  clnn_tensor_free(y5), clnn_tensor_free(l2), clnn_tensor_free(g_t), clnn_tensor_free(logits_i);
+  assert_untouched();
+}
+END_TEST
+
+START_TEST(test_bad_aliasing_and_context) {
+  clnn_context *ctx = tu_ctx();
+  /* dlogits over logits; the loss inside dlogits; dz1 is dz2 */
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_loss_xent(ctx, &bcd, blog, blab, bloss, blog));
+  clnn_buffer *buf;
+  TU_OK(clnn_buffer_create(ctx, 12 * sizeof(float), &buf));
+  int64_t ld[2] = {4, 3}, one = 1;
+  clnn_tensor *g, *l;
+  TU_OK(clnn_tensor_view(buf, 0, CLNN_FLOAT32, 2, ld, &g));
+  TU_OK(clnn_tensor_view(buf, 5 * sizeof(float), CLNN_FLOAT32, 1, &one, &l));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_loss_soft_accuracy(ctx, &bcd, blog, blab, l, g));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_loss_infonce(ctx, &bid, bz, bz, l, g, NULL));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_loss_infonce(ctx, &bid, bz, bz, bloss, bdz1, bdz1));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_loss_infonce(ctx, &bid, bz, bdz2, bloss, bdz1, bdz2));
+  clnn_tensor_free(g), clnn_tensor_free(l);
+  clnn_buffer_free(buf);
+  clnn_context *other;
+  TU_OK(clnn_context_create(NULL, &other));
+  clnn_tensor *zo;
+  TU_OK(clnn_tensor_create(other, CLNN_FLOAT32, 2, ld, &zo));
+  TU_FAILS(CLNN_ERR_CONTEXT_MISMATCH, clnn_loss_infonce(ctx, &bid, bz, zo, bloss, bdz1, bdz2));
+  TU_FAILS(CLNN_ERR_CONTEXT_MISMATCH, clnn_loss_xent(ctx, &bcd, zo, blab, bloss, bdlog));
+  clnn_tensor_free(zo);
+  clnn_context_free(other);
+  assert_untouched();
+}
+END_TEST
+
+static Suite *loss_suite(void) {
+  Suite *s = suite_create("loss");
+  TCase *tc = tcase_create("losses");
+  tcase_set_timeout(tc, 600);
+  tcase_add_loop_test(tc, test_xent_case, 0, N_CLASS);
+  tcase_add_loop_test(tc, test_softacc_case, 0, N_CLASS);
+  tcase_add_test(tc, test_all_ignored);
+  tcase_add_test(tc, test_bad_label_values);
+  tcase_add_test(tc, test_class_reference_fd);
+  tcase_add_loop_test(tc, test_infonce_case, 0, N_INFONCE);
+  tcase_add_test(tc, test_infonce_blocks_engines_zero_row);
+  tcase_add_test(tc, test_infonce_reference_fd);
+  tcase_add_test(tc, test_infonce_hand_value);
+  suite_add_tcase(s, tc);
+  TCase *bad = tcase_create("bad_input");
+  tcase_add_checked_fixture(bad, bad_setup, bad_teardown);
+  tcase_add_test(bad, test_bad_pointers);
+  tcase_add_test(bad, test_bad_descriptors);
+  tcase_add_test(bad, test_bad_shapes_and_types);
+  tcase_add_test(bad, test_bad_aliasing_and_context);
+  suite_add_tcase(s, bad);
+  return s;
+}
+
+int main(void) { return tu_run(loss_suite()); }

@@ -1,0 +1,785 @@
+/*
+ * test_roi.c - the RoI family (RoI align, RoI pool, PS-RoI align, PS-RoI
+ * pool), forward and backward:
+ *  - device against the host reference on a table of shapes (odd sizes,
+ *    channels off the 16/64-channel blocks, batch 1 and 3, sampling ratio
+ *    0/1/2, aligned on and off, a 1x1 map) with RoIs inside, on the border,
+ *    partly and wholly outside the map, of zero width, points, tiny and
+ *    larger than the map, batch indices 0 .. N-1; outputs poisoned first,
+ *    repeats bit-identical;
+ *  - device and reference against torchvision's own numbers (roi_golden.h);
+ *  - the reference backward against central finite differences of the
+ *    reference forward (double);
+ *  - images without RoIs, out-of-range argmax entries, workspace chunking;
+ *  - clnn-bench's R mode on .npy files (x, rois, dy in; y, argmax, dx out);
+ *  - bad arguments: right status, a message, nothing written.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench/npy.h"
+#include "common/fd.h"
+#include "common/testutil.h"
+#include "host/ref.h"
+#include "roi_golden.h"
+
+typedef struct roi_case {
+  clnn_roi_op op;
+  int n, c, h, w, k, ph, pw;
+  float scale;
+  int sr, aligned;
+} roi_case;
+
+static const roi_case cases[] = {
+    /* op            n   c   h   w   k  ph pw  scale  sr al */
+    {CLNN_ROI_ALIGN, 2, 20, 13, 11, 24, 3, 4, 0.5f, 2, 1},     /* odd sizes, 2 channel blocks */
+    {CLNN_ROI_ALIGN, 3, 37, 9, 14, 40, 7, 7, 0.25f, 0, 0},     /* adaptive, unaligned, batch 3 */
+    {CLNN_ROI_ALIGN, 1, 16, 8, 8, 16, 2, 2, 1.0f, 1, 0},       /* sr 1, batch 1 */
+    {CLNN_ROI_ALIGN, 2, 70, 7, 5, 17, 1, 1, 0.125f, 0, 1},     /* 1x1 bins, 5 blocks */
+    {CLNN_ROI_ALIGN, 1, 3, 1, 1, 9, 2, 2, 1.0f, 2, 0},         /* 1x1 map */
+    {CLNN_ROI_ALIGN, 3, 128, 5, 6, 20, 2, 2, 0.5f, 2, 1},      /* 8 blocks: 4 per work-item */
+    {CLNN_ROI_ALIGN, 2, 40, 13, 11, 10, 9, 8, 0.5f, 1, 1},     /* 72 bins: not staged */
+    {CLNN_ROI_POOL, 2, 20, 13, 11, 24, 3, 4, 0.5f, 0, 0},      /* odd sizes */
+    {CLNN_ROI_POOL, 3, 37, 9, 14, 40, 7, 7, 0.25f, 0, 0},      /* batch 3, 7x7 bins */
+    {CLNN_ROI_POOL, 1, 130, 6, 7, 9, 2, 3, 1.0f, 0, 0},        /* 9 blocks */
+    {CLNN_ROI_POOL, 2, 64, 5, 9, 12, 3, 3, 0.25f, 0, 0},       /* 4 blocks */
+    {CLNN_ROI_POOL, 2, 40, 13, 11, 10, 9, 8, 0.5f, 0, 0},      /* 72 bins: not staged */
+    {CLNN_PS_ROI_ALIGN, 2, 36, 13, 11, 24, 3, 3, 0.5f, 2, 0},  /* 4 output channels */
+    {CLNN_PS_ROI_ALIGN, 3, 50, 9, 14, 40, 5, 5, 0.25f, 0, 0},  /* adaptive */
+    {CLNN_PS_ROI_ALIGN, 1, 12, 8, 8, 16, 2, 3, 1.0f, 1, 0},    /* sr 1, non-square bins */
+    {CLNN_PS_ROI_POOL, 2, 36, 13, 11, 24, 3, 3, 0.5f, 0, 0},
+    {CLNN_PS_ROI_POOL, 3, 50, 9, 14, 40, 5, 5, 0.25f, 0, 0},
+    {CLNN_PS_ROI_POOL, 1, 12, 1, 8, 16, 2, 3, 1.0f, 0, 0},     /* one row: every bin empty */
+};
+#define N_CASES (int)(sizeof cases / sizeof cases[0])
+
+static clnn_roi_desc desc_of(const roi_case *c) {
+  clnn_roi_desc d = clnn_roi_desc_make(c->op, c->n, c->c, c->h, c->w, c->k, c->ph, c->pw, c->scale);
+  d.sampling_ratio = c->sr;
+  d.aligned = c->aligned;
+  return d;
+}
+
+/*
+ * RoIs of every kind, cycling by k % 8 (batch index k % n, so 0 and n-1
+ * appear): inside (on half feature pixels for even k, so roi_pool's round
+ * meets ties), the whole image on the border, partly outside, wholly
+ * outside, zero width, a point, tiny (under one feature pixel), larger
+ * than the map.
+ */
+static void make_rois(const clnn_roi_desc *d, uint64_t seed, float *r) {
+  tu_rng g = tu_rng_make(seed);
+  const double iw = (double)d->w / d->spatial_scale, ih = (double)d->h / d->spatial_scale;
+  const double px = 1.0 / d->spatial_scale;
+  for (int64_t k = 0; k < d->num_rois; k++) {
+    double x1, y1, x2, y2;
+    double ux = tu_rng_uniform(&g, 0, 1), uy = tu_rng_uniform(&g, 0, 1);
+    double vx = tu_rng_uniform(&g, 0, 1), vy = tu_rng_uniform(&g, 0, 1);
+    switch (k % 8) {
+      case 0:
+        x1 = ux * iw * 0.6, y1 = uy * ih * 0.6, x2 = x1 + vx * iw * 0.4, y2 = y1 + vy * ih * 0.4;
+        if (k % 16 == 0) x1 = (floor(x1 / px) + 0.5) * px, y2 = (floor(y2 / px) + 0.5) * px + px;
+        break;
+      case 1:
+        x1 = 0, y1 = 0, x2 = iw, y2 = ih;
+        break;
+      case 2:
+        x1 = -ux * iw * 0.5 - px, y1 = uy * ih * 0.5, x2 = vx * iw * 0.5, y2 = ih + vy * ih;
+        break;
+      case 3:
+        x1 = iw + 2 * px + ux * iw, y1 = -ih - 2 * px - uy * ih, x2 = x1 + vx * iw, y2 = y1 + vy * ih * 0.5;
+        break;
+      case 4:
+        x1 = x2 = ux * iw, y1 = uy * ih * 0.5, y2 = y1 + vy * ih * 0.5;
+        break;
+      case 5:
+        x1 = x2 = ux * iw, y1 = y2 = uy * ih;
+        break;
+      case 6:
+        x1 = ux * iw, y1 = uy * ih, x2 = x1 + vx * 0.6 * px, y2 = y1 + vy * 0.6 * px;
+        break;
+      default:
+        x1 = -ux * iw - px, y1 = -uy * ih, x2 = iw + vx * iw, y2 = ih + vy * ih + px;
+        break;
+    }
+    float *row = r + k * 5;
+    row[0] = (float)(k % d->n);
+    row[1] = (float)x1, row[2] = (float)y1, row[3] = (float)x2, row[4] = (float)y2;
+    if (row[3] < row[1]) row[3] = row[1];
+    if (row[4] < row[2]) row[4] = row[2];
+  }
+}
+
+/* ---------------------------------------------------------------- problem */
+
+/* Host data of one problem and its reference results. */
+typedef struct problem {
+  clnn_roi_desc d;
+  int64_t oc;
+  size_t nx, ny;
+  float *x, *rois, *dy, *y_ref, *dx_ref;
+  int32_t *am_ref; /* ROI_POOL only */
+  char what[256];
+} problem;
+
+static void describe(const clnn_roi_desc *d, char *buf, size_t n) {
+  int len = snprintf(buf, n, "%s mb%lldic%lldih%lldiw%lld n%lld oh%lldow%lld scale%g", clnn_roi_op_name(d->op),
+                     (long long)d->n, (long long)d->c, (long long)d->h, (long long)d->w, (long long)d->num_rois,
+                     (long long)d->pooled_h, (long long)d->pooled_w, (double)d->spatial_scale);
+  if (d->op == CLNN_ROI_ALIGN || d->op == CLNN_PS_ROI_ALIGN)
+    len += snprintf(buf + len, n - (size_t)len, " sr%lld", (long long)(d->sampling_ratio > 0 ? d->sampling_ratio : 0));
+  if (d->op == CLNN_ROI_ALIGN) len += snprintf(buf + len, n - (size_t)len, " aligned%d", d->aligned);
+  snprintf(buf + len, n - (size_t)len, " (with the test's RoIs)");
+}
+
+/* x ~ N(0, 1), dy ~ N(0, 1), the given RoIs (or the test mix), references. */
+static void problem_make(problem *p, const clnn_roi_desc *d, uint64_t seed, const float *rois) {
+  memset(p, 0, sizeof *p);
+  p->d = *d;
+  TU_OK(clnn_roi_desc_check(d, &p->oc));
+  p->nx = (size_t)(d->n * d->c * d->h * d->w);
+  p->ny = (size_t)(d->num_rois * p->oc * d->pooled_h * d->pooled_w);
+  p->x = tu_alloc(p->nx);
+  p->dy = tu_alloc(p->ny);
+  p->rois = tu_alloc((size_t)d->num_rois * 5);
+  p->y_ref = tu_alloc(p->ny);
+  p->dx_ref = tu_alloc(p->nx);
+  tu_fill_normal(p->x, p->nx, seed, 0.0f, 1.0f);
+  tu_fill_normal(p->dy, p->ny, seed + 1, 0.0f, 1.0f);
+  if (rois) memcpy(p->rois, rois, (size_t)d->num_rois * 5 * sizeof(float));
+  else make_rois(d, seed + 2, p->rois);
+  if (d->op == CLNN_ROI_POOL) p->am_ref = malloc(p->ny * sizeof *p->am_ref);
+  TU_OK(clnn_ref_roi_fwd(d, p->x, p->rois, p->y_ref, p->am_ref));
+  TU_OK(clnn_ref_roi_bwd(d, p->dy, p->rois, p->am_ref, p->dx_ref));
+  describe(d, p->what, sizeof p->what);
+}
+
+static void problem_free(problem *p) {
+  free(p->x);
+  free(p->dy);
+  free(p->rois);
+  free(p->y_ref);
+  free(p->dx_ref);
+  free(p->am_ref);
+}
+
+static clnn_tensor *int_tensor(clnn_context *ctx, int ndim, const int64_t *dims, const int32_t *host) {
+  clnn_tensor *t;
+  TU_OK(clnn_tensor_create(ctx, CLNN_INT32, ndim, dims, &t));
+  if (host) TU_OK(clnn_tensor_write(t, host, clnn_tensor_bytes(t)));
+  return t;
+}
+
+static clnn_tensor *float_tensor(clnn_context *ctx, int ndim, const int64_t *dims, const float *host) {
+  clnn_tensor *t;
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, ndim, dims, &t));
+  if (host) TU_OK(clnn_tensor_write(t, host, clnn_tensor_bytes(t)));
+  return t;
+}
+
+/* Device forward with y poisoned (NaN) and argmax poisoned (-7); y and,
+ * for ROI_POOL, argmax (when am is not NULL) come back to the host. */
+static clnn_status dev_fwd(clnn_context *ctx, const problem *p, float *y, int32_t *am) {
+  const clnn_roi_desc *d = &p->d;
+  int64_t xd[4] = {d->n, d->c, d->h, d->w}, rd[2] = {d->num_rois, 5};
+  int64_t yd[4] = {d->num_rois, p->oc, d->pooled_h, d->pooled_w}, ad[4] = {d->num_rois, d->c, d->pooled_h, d->pooled_w};
+  clnn_tensor *tx = float_tensor(ctx, 4, xd, p->x), *tr = float_tensor(ctx, 2, rd, p->rois);
+  clnn_tensor *ty = float_tensor(ctx, 4, yd, NULL), *ta = am ? int_tensor(ctx, 4, ad, NULL) : NULL;
+  TU_OK(clnn_tensor_fill(ty, NAN));
+  if (ta) TU_OK(clnn_tensor_fill(ta, -7.0f));
+  clnn_status st = clnn_roi_fwd(ctx, d, tx, tr, ty, ta);
+  if (st == CLNN_SUCCESS) {
+    TU_OK(clnn_tensor_read(ty, y, p->ny * sizeof(float)));
+    if (ta) TU_OK(clnn_tensor_read(ta, am, p->ny * sizeof(int32_t)));
+  }
+  clnn_tensor_free(tx);
+  clnn_tensor_free(tr);
+  clnn_tensor_free(ty);
+  clnn_tensor_free(ta);
+  return st;
+}
+
+/* Device backward (dx poisoned with NaN) given argmax (ROI_POOL). */
+static clnn_status dev_bwd(clnn_context *ctx, const problem *p, const int32_t *am, float *dx) {
+  const clnn_roi_desc *d = &p->d;
+  int64_t xd[4] = {d->n, d->c, d->h, d->w}, rd[2] = {d->num_rois, 5};
+  int64_t yd[4] = {d->num_rois, p->oc, d->pooled_h, d->pooled_w};
+  clnn_tensor *tdy = float_tensor(ctx, 4, yd, p->dy), *tr = float_tensor(ctx, 2, rd, p->rois);
+  clnn_tensor *tdx = float_tensor(ctx, 4, xd, NULL), *ta = am ? int_tensor(ctx, 4, yd, am) : NULL;
+  TU_OK(clnn_tensor_fill(tdx, NAN));
+  clnn_status st = clnn_roi_bwd(ctx, d, tdy, tr, ta, tdx);
+  if (st == CLNN_SUCCESS) TU_OK(clnn_tensor_read(tdx, dx, p->nx * sizeof(float)));
+  clnn_tensor_free(tdy);
+  clnn_tensor_free(tr);
+  clnn_tensor_free(tdx);
+  clnn_tensor_free(ta);
+  return st;
+}
+
+static void assert_same_ints(const char *what, const int32_t *got, const int32_t *ref, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    ck_assert_msg(got[i] == ref[i], "%s: argmax[%zu] = %d, reference %d", what, i, (int)got[i], (int)ref[i]);
+}
+
+/* Forward and backward of one problem on ctx against its reference, each
+ * run twice: the repeats must give the same bits. */
+static void check_problem(clnn_context *ctx, const problem *p) {
+  const bool pool = p->d.op == CLNN_ROI_POOL;
+  float *y1 = tu_alloc(p->ny), *y2 = tu_alloc(p->ny), *dx1 = tu_alloc(p->nx), *dx2 = tu_alloc(p->nx);
+  int32_t *am = pool ? malloc(p->ny * sizeof *am) : NULL;
+  ck_assert_msg(dev_fwd(ctx, p, y1, am) == CLNN_SUCCESS, "%s: %s", p->what, clnn_context_errmsg(ctx));
+  ck_assert_msg(tu_compare(p->what, y1, p->y_ref, p->ny, 1e-5, 1e-5, NULL), "%s: y differs", p->what);
+  if (pool) assert_same_ints(p->what, am, p->am_ref, p->ny);
+  TU_OK(dev_fwd(ctx, p, y2, am));
+  ck_assert_msg(!memcmp(y1, y2, p->ny * sizeof *y1), "%s: two forward runs differ", p->what);
+  ck_assert_msg(dev_bwd(ctx, p, p->am_ref, dx1) == CLNN_SUCCESS, "%s: %s", p->what, clnn_context_errmsg(ctx));
+  ck_assert_msg(tu_compare(p->what, dx1, p->dx_ref, p->nx, 1e-5, 1e-5, NULL), "%s: dx differs", p->what);
+  TU_OK(dev_bwd(ctx, p, p->am_ref, dx2));
+  ck_assert_msg(!memcmp(dx1, dx2, p->nx * sizeof *dx1), "%s: two backward runs differ", p->what);
+  free(y1);
+  free(y2);
+  free(dx1);
+  free(dx2);
+  free(am);
+}
+
+START_TEST(test_case_against_reference) {
+  clnn_roi_desc d = desc_of(&cases[_i]);
+  problem p;
+  problem_make(&p, &d, 5000 + 17 * (uint64_t)_i, NULL);
+  check_problem(tu_ctx(), &p);
+  problem_free(&p);
+}
+END_TEST
+
+/* RoI align with every sampling mode (adaptive as 0 and as -1, 1, 2),
+ * aligned on and off, on one shape. */
+START_TEST(test_sampling_and_alignment_grid) {
+  static const int srs[] = {0, 1, 2, -1};
+  for (int a = 0; a < 2; a++)
+    for (size_t i = 0; i < sizeof srs / sizeof srs[0]; i++) {
+      clnn_roi_desc d = clnn_roi_desc_make(CLNN_ROI_ALIGN, 2, 17, 10, 12, 16, 3, 2, 0.5f);
+      d.sampling_ratio = srs[i];
+      d.aligned = a;
+      problem p;
+      problem_make(&p, &d, 6000 + 10 * (uint64_t)a + i, NULL);
+      check_problem(tu_ctx(), &p);
+      problem_free(&p);
+    }
+}
+END_TEST
+
+/* ------------------------------------------------------------- torchvision */
+
+static float golden_x_value(size_t i) { return (float)((i * 7919) % 101) / 8.0f - 6.0f; }
+static float golden_dy_value(size_t i) { return (float)((i * 31) % 17) / 4.0f - 2.0f; }
+
+/* Where torchvision gives NaN (ps_roi_align, zero-size RoI, adaptive
+ * sampling: 0/0), libclnn gives 0 (see clnn.h). */
+static void expected_of(const float *golden, float *out, size_t n) {
+  for (size_t i = 0; i < n; i++) out[i] = isnan(golden[i]) ? 0.0f : golden[i];
+}
+
+START_TEST(test_matches_torchvision) {
+  const golden_case *gc = &golden_cases[_i];
+  clnn_roi_desc d = clnn_roi_desc_make(gc->op, GOLDEN_N, GOLDEN_C, GOLDEN_H, GOLDEN_W, GOLDEN_K, gc->ph, gc->pw,
+                                       GOLDEN_SCALE);
+  d.sampling_ratio = gc->sr;
+  d.aligned = gc->aligned;
+  problem p;
+  problem_make(&p, &d, 1, golden_rois);
+  ck_assert_int_eq((int)p.ny, gc->ny);
+  for (size_t i = 0; i < p.nx; i++) p.x[i] = golden_x_value(i);
+  for (size_t i = 0; i < p.ny; i++) p.dy[i] = golden_dy_value(i);
+  TU_OK(clnn_ref_roi_fwd(&d, p.x, p.rois, p.y_ref, p.am_ref));
+  TU_OK(clnn_ref_roi_bwd(&d, p.dy, p.rois, p.am_ref, p.dx_ref));
+  float *want = tu_alloc(p.ny), *got = tu_alloc(p.ny), *dx = tu_alloc(p.nx);
+  expected_of(gc->y, want, p.ny);
+  char what[300];
+  snprintf(what, sizeof what, "torchvision %s", gc->name);
+  ck_assert_msg(tu_compare(what, p.y_ref, want, p.ny, 1e-6, 1e-6, NULL), "reference vs %s (y)", what);
+  TU_OK(dev_fwd(tu_ctx(), &p, got, NULL));
+  ck_assert_msg(tu_compare(what, got, want, p.ny, 1e-6, 1e-6, NULL), "device vs %s (y)", what);
+  if (gc->dx) {
+    ck_assert_msg(tu_compare(what, p.dx_ref, gc->dx, p.nx, 1e-6, 1e-6, NULL), "reference vs %s (dx)", what);
+    TU_OK(dev_bwd(tu_ctx(), &p, p.am_ref, dx));
+    ck_assert_msg(tu_compare(what, dx, gc->dx, p.nx, 1e-6, 1e-6, NULL), "device vs %s (dx)", what);
+  }
+  free(want);
+  free(got);
+  free(dx);
+  problem_free(&p);
+}
+END_TEST
+
+/* --------------------------------------------------- reference gradients */
+
+typedef struct fd_problem {
+  clnn_roi_desc d;
+  const float *rois;
+  double *x, *y, *dy;
+  int32_t *am;
+  size_t ny;
+} fd_problem;
+
+static double fd_loss(void *arg) {
+  fd_problem *f = arg;
+  if (clnn__ref_roi_fwd_f64(&f->d, f->x, f->rois, f->y, f->am) != CLNN_SUCCESS) return NAN;
+  double s = 0.0;
+  for (size_t i = 0; i < f->ny; i++) s += f->y[i] * f->dy[i];
+  return s;
+}
+
+/* The reference backward is the derivative of sum(y * dy) w.r.t. x. RoI
+ * pool is piecewise linear: random normal values keep every maximum apart
+ * by much more than the step, so the argmax does not move. */
+START_TEST(test_reference_backward_by_finite_differences) {
+  static const clnn_roi_op ops[] = {CLNN_ROI_ALIGN, CLNN_ROI_POOL, CLNN_PS_ROI_ALIGN, CLNN_PS_ROI_POOL};
+  clnn_roi_op op = ops[_i % 4];
+  const bool ps = op == CLNN_PS_ROI_ALIGN || op == CLNN_PS_ROI_POOL;
+  clnn_roi_desc d = clnn_roi_desc_make(op, 2, ps ? 8 : 3, 5, 6, 9, 2, 2, 0.5f);
+  d.sampling_ratio = _i < 4 ? 2 : 0;
+  d.aligned = _i < 4;
+  problem p;
+  problem_make(&p, &d, 7000 + (uint64_t)_i, NULL);
+  fd_problem f = {d, p.rois, NULL, NULL, NULL, p.am_ref, p.ny};
+  f.x = malloc(p.nx * sizeof *f.x);
+  f.y = malloc(p.ny * sizeof *f.y);
+  f.dy = malloc(p.ny * sizeof *f.dy);
+  double *dx = malloc(p.nx * sizeof *dx);
+  for (size_t i = 0; i < p.nx; i++) f.x[i] = p.x[i];
+  for (size_t i = 0; i < p.ny; i++) f.dy[i] = p.dy[i];
+  TU_OK(clnn__ref_roi_fwd_f64(&d, f.x, p.rois, f.y, p.am_ref));
+  TU_OK(clnn__ref_roi_bwd_f64(&d, f.dy, p.rois, p.am_ref, dx));
+  ck_assert_msg(tu_fd_check(p.what, fd_loss, &f, f.x, p.nx, dx, 1e-4, 1e-7), "%s: backward is not the gradient",
+                p.what);
+  free(f.x);
+  free(f.y);
+  free(f.dy);
+  free(dx);
+  problem_free(&p);
+}
+END_TEST
+
+/* ------------------------------------------------------------ special cases */
+
+/* Images no RoI reads get dx = 0 (not left unwritten). */
+START_TEST(test_images_without_rois) {
+  static const clnn_roi_op ops[] = {CLNN_ROI_ALIGN, CLNN_ROI_POOL, CLNN_PS_ROI_ALIGN, CLNN_PS_ROI_POOL};
+  clnn_roi_desc d = clnn_roi_desc_make(ops[_i], 3, 18, 7, 8, 6, 3, 3, 0.5f);
+  d.sampling_ratio = 2;
+  float rois[6 * 5];
+  make_rois(&d, 8000, rois);
+  for (int k = 0; k < 6; k++) rois[k * 5] = 1.0f; /* every RoI on image 1 */
+  problem p;
+  problem_make(&p, &d, 8000 + (uint64_t)_i, rois);
+  check_problem(tu_ctx(), &p);
+  float *dx = tu_alloc(p.nx);
+  TU_OK(dev_bwd(tu_ctx(), &p, p.am_ref, dx));
+  size_t plane = (size_t)(d.c * d.h * d.w);
+  for (size_t i = 0; i < plane; i++) {
+    ck_assert_msg(dx[i] == 0.0f && dx[2 * plane + i] == 0.0f, "dx of an image without RoIs is not 0 at %zu", i);
+  }
+  free(dx);
+  problem_free(&p);
+}
+END_TEST
+
+/* RoI pool backward ignores argmax entries outside [-1, h*w) instead of
+ * writing out of bounds. */
+START_TEST(test_pool_bwd_ignores_bad_argmax) {
+  clnn_roi_desc d = clnn_roi_desc_make(CLNN_ROI_POOL, 2, 20, 6, 7, 8, 2, 2, 1.0f);
+  problem p;
+  problem_make(&p, &d, 9000, NULL);
+  int32_t *am = malloc(p.ny * sizeof *am);
+  memcpy(am, p.am_ref, p.ny * sizeof *am);
+  static const int32_t bad[] = {6 * 7, 6 * 7 + 5, -2, -100000, INT32_MAX, INT32_MIN};
+  for (size_t i = 0; i < p.ny; i += 5) am[i] = bad[(i / 5) % 6];
+  float *want = tu_alloc(p.nx), *got = tu_alloc(p.nx);
+  TU_OK(clnn_ref_roi_bwd(&d, p.dy, p.rois, am, want));
+  TU_OK(dev_bwd(tu_ctx(), &p, am, got));
+  ck_assert(tu_compare("roi_pool backward with bad argmax", got, want, p.nx, 1e-6, 1e-6, NULL));
+  free(am);
+  free(want);
+  free(got);
+  problem_free(&p);
+}
+END_TEST
+
+/* Workspace limits that force chunks of one image, then chunks of channel
+ * blocks within an image (the last one partial), give the same results
+ * whatever number of blocks per work-item the library picks. A limit below
+ * one block's panels is a clear UNSUPPORTED for RoI align and pool, while
+ * PS RoI align falls back to reading x directly. */
+START_TEST(test_chunked_workspace) {
+  static const clnn_roi_op ops[] = {CLNN_ROI_ALIGN, CLNN_ROI_POOL, CLNN_PS_ROI_ALIGN};
+  const int64_t n = 3, h = 6, w = 7, k = 20;
+  const size_t index = 64 * sizeof(float);
+  for (size_t o = 0; o < 3; o++) {
+    const bool ps = ops[o] == CLNN_PS_ROI_ALIGN;
+    /* non-PS: 150 channels = 10 blocks (at most 12 with padding), one panel
+     * each; PS: 3x3 bins of 40 channels = 3 blocks (at most 4), 9 panels each */
+    const int64_t c = ps ? 360 : 150;
+    const size_t unit = (size_t)(ps ? 9 : 1) * (size_t)(h * w * 16) * sizeof(float);
+    const size_t limits[] = {index + (ps ? 4 : 12) * unit + 64, index + (ps ? 2 : 9) * unit};
+    clnn_roi_desc d = clnn_roi_desc_make(ops[o], n, c, h, w, k, 3, 3, 0.5f);
+    d.sampling_ratio = 2;
+    problem p;
+    problem_make(&p, &d, 9100 + o, NULL);
+    for (size_t l = 0; l < 2; l++) {
+      clnn_context_options opt = clnn_context_options_default();
+      opt.workspace_limit = limits[l];
+      clnn_context *ctx;
+      TU_OK(clnn_context_create(&opt, &ctx));
+      check_problem(ctx, &p);
+      clnn_context_free(ctx);
+    }
+    clnn_context_options opt = clnn_context_options_default();
+    opt.workspace_limit = index + unit / 2;
+    clnn_context *ctx;
+    TU_OK(clnn_context_create(&opt, &ctx));
+    if (ps) {
+      check_problem(ctx, &p);
+    } else {
+      float *y = tu_alloc(p.ny);
+      ck_assert_int_eq(dev_fwd(ctx, &p, y, NULL), CLNN_ERR_UNSUPPORTED);
+      ck_assert(strstr(clnn_context_errmsg(ctx), "workspace") != NULL);
+      free(y);
+    }
+    clnn_context_free(ctx);
+    problem_free(&p);
+  }
+}
+END_TEST
+
+/* ------------------------------------------------------- clnn-bench R mode */
+
+static void npy_put(const char *dir, const char *name, clnn_dtype t, int ndim, const int64_t *dims, const void *data) {
+  char path[512], err[256];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  ck_assert_msg(npy_write(path, t, ndim, dims, data, err, sizeof err), "%s", err);
+}
+
+static void *npy_get(const char *dir, const char *name, size_t numel) {
+  char path[512], err[256];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  npy_array a;
+  ck_assert_msg(npy_read(path, &a, err, sizeof err), "%s", err);
+  ck_assert_msg(a.numel == numel, "%s has %zu elements, expected %zu", name, a.numel, numel);
+  return a.data;
+}
+
+/* clnn-bench --mode=R --pass=bwd reads x, rois and dy and writes y, dx and
+ * (roi_pool) argmax, equal to the reference. $CLNN_BENCH names the binary
+ * (CTest sets it); without it the test has nothing to run. */
+START_TEST(test_bench_r_mode) {
+  const char *bench = getenv("CLNN_BENCH");
+  if (!bench) {
+    fprintf(stderr, "test_bench_r_mode: CLNN_BENCH not set, skipped\n");
+    return;
+  }
+  static const char *const descs[] = {"roi_align mb2ic20ih9iw11 n12 oh3ow2 sr0 scale0.5 aligned1",
+                                      "roi_pool mb2ic20ih9iw11 n12 oh3ow2 scale0.5",
+                                      "ps_roi_align mb2ic18ih9iw11 n12 oh3ow3 sr2 scale0.5",
+                                      "ps_roi_pool mb2ic18ih9iw11 n12 oh3ow3 scale0.5"};
+  static const clnn_roi_op ops[] = {CLNN_ROI_ALIGN, CLNN_ROI_POOL, CLNN_PS_ROI_ALIGN, CLNN_PS_ROI_POOL};
+  char dir[] = "/tmp/clnn-test-roi-XXXXXX";
+  ck_assert(mkdtemp(dir) != NULL);
+  for (int i = 0; i < 4; i++) {
+    const bool ps = i >= 2;
+    clnn_roi_desc d = clnn_roi_desc_make(ops[i], 2, ps ? 18 : 20, 9, 11, 12, 3, ps ? 3 : 2, 0.5f);
+    d.sampling_ratio = i == 2 ? 2 : 0;
+    d.aligned = i == 0;
+    problem p;
+    problem_make(&p, &d, 9500 + (uint64_t)i, NULL);
+    int64_t xd[4] = {d.n, d.c, d.h, d.w}, rd[2] = {d.num_rois, 5};
+    int64_t yd[4] = {d.num_rois, p.oc, d.pooled_h, d.pooled_w};
+    npy_put(dir, "x.npy", CLNN_FLOAT32, 4, xd, p.x);
+    npy_put(dir, "rois.npy", CLNN_FLOAT32, 2, rd, p.rois);
+    npy_put(dir, "dy.npy", CLNN_FLOAT32, 4, yd, p.dy);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s --mode=R --pass=bwd --quiet --dir %s \"%s\"", bench, dir, descs[i]);
+    int rc = system(cmd);
+    ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "%s failed", cmd);
+    float *y = npy_get(dir, "y.npy", p.ny), *dx = npy_get(dir, "dx.npy", p.nx);
+    ck_assert(tu_compare(descs[i], y, p.y_ref, p.ny, 1e-5, 1e-5, NULL));
+    ck_assert(tu_compare(descs[i], dx, p.dx_ref, p.nx, 1e-5, 1e-5, NULL));
+    if (p.am_ref) {
+      int32_t *am = npy_get(dir, "argmax.npy", p.ny);
+      assert_same_ints(descs[i], am, p.am_ref, p.ny);
+      free(am);
+    }
+    free(y);
+    free(dx);
+    problem_free(&p);
+  }
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------ bad input */
+
+/* Valid tensors for roi_align mb2ic8ih6iw5 n3 oh2ow2 (and roi_pool's argmax). */
+static clnn_tensor *bx, *brois, *by, *bam, *bdy, *bdx;
+static clnn_roi_desc bd;
+static const float good_rois[3 * 5] = {0, 1, 1, 4, 5, 1, 0, 0, 2, 2, 1, -3, -2, 9, 9};
+
+static void bad_setup(void) {
+  clnn_context *ctx = tu_ctx();
+  bd = clnn_roi_desc_make(CLNN_ROI_ALIGN, 2, 8, 6, 5, 3, 2, 2, 1.0f);
+  int64_t xd[4] = {2, 8, 6, 5}, rd[2] = {3, 5}, yd[4] = {3, 8, 2, 2};
+  bx = float_tensor(ctx, 4, xd, NULL);
+  brois = float_tensor(ctx, 2, rd, good_rois);
+  by = float_tensor(ctx, 4, yd, NULL);
+  bam = int_tensor(ctx, 4, yd, NULL);
+  bdy = float_tensor(ctx, 4, yd, NULL);
+  bdx = float_tensor(ctx, 4, xd, NULL);
+  TU_OK(clnn_tensor_fill(bx, 1.0f));
+  TU_OK(clnn_tensor_fill(bdy, 1.0f));
+  TU_OK(clnn_tensor_fill(bam, -5.0f));
+  tu_poison(by);
+  tu_poison(bdx);
+}
+
+static void bad_teardown(void) {
+  clnn_tensor_free(bx);
+  clnn_tensor_free(brois);
+  clnn_tensor_free(by);
+  clnn_tensor_free(bam);
+  clnn_tensor_free(bdy);
+  clnn_tensor_free(bdx);
+}
+
+/* A failed call wrote nothing: y and dx hold NaN, argmax -5. */
+static void assert_untouched(void) {
+  TU_OK(clnn_context_finish(tu_ctx()));
+  float *y = tu_download(by), *dx = tu_download(bdx);
+  for (size_t i = 0; i < clnn_tensor_numel(by); i++) ck_assert_msg(isnan(y[i]), "y[%zu] written", i);
+  for (size_t i = 0; i < clnn_tensor_numel(bdx); i++) ck_assert_msg(isnan(dx[i]), "dx[%zu] written", i);
+  int32_t am[3 * 8 * 2 * 2];
+  TU_OK(clnn_tensor_read(bam, am, sizeof am));
+  for (size_t i = 0; i < sizeof am / sizeof am[0]; i++) ck_assert_msg(am[i] == -5, "argmax[%zu] written", i);
+  free(y);
+  free(dx);
+}
+
+START_TEST(test_bad_pointers) {
+  clnn_context *ctx = tu_ctx();
+  clnn_roi_desc pd = bd;
+  pd.op = CLNN_ROI_POOL;
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_roi_fwd(NULL, &bd, bx, brois, by, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_roi_fwd(ctx, NULL, bx, brois, by, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_roi_fwd(ctx, &bd, NULL, brois, by, NULL));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'x'") != NULL);
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_roi_fwd(ctx, &bd, bx, NULL, by, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_roi_fwd(ctx, &bd, bx, brois, NULL, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_roi_bwd(NULL, &bd, bdy, brois, NULL, bdx));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_roi_bwd(ctx, &bd, NULL, brois, NULL, bdx));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_roi_bwd(ctx, &bd, bdy, NULL, NULL, bdx));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_roi_bwd(ctx, &bd, bdy, brois, NULL, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_roi_bwd(ctx, &pd, bdy, brois, NULL, bdx)); /* roi_pool needs argmax */
+  ck_assert(strstr(clnn_context_errmsg(ctx), "argmax") != NULL);
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_roi_desc_check(NULL, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_roi_rois_check(&bd, NULL));
+  float host[2 * 8 * 6 * 5];
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_roi_fwd(&bd, NULL, good_rois, host, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_roi_fwd(&bd, host, NULL, host, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_roi_bwd(&bd, host, good_rois, NULL, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_roi_bwd(&pd, host, good_rois, NULL, host));
+  assert_untouched();
+}
+END_TEST
+
+START_TEST(test_bad_descriptors) {
+  clnn_context *ctx = tu_ctx();
+  struct {
+    const char *field;
+    clnn_status want;
+  } checks[] = {{"op", CLNN_ERR_INVALID_VALUE},        {"n", CLNN_ERR_INVALID_VALUE},
+                {"c", CLNN_ERR_INVALID_VALUE},         {"pooled_h", CLNN_ERR_INVALID_VALUE},
+                {"num_rois", CLNN_ERR_INVALID_VALUE},  {"spatial_scale", CLNN_ERR_INVALID_VALUE},
+                {"spatial_scale", CLNN_ERR_INVALID_VALUE}, {"aligned", CLNN_ERR_INVALID_VALUE},
+                {"sampling_ratio", CLNN_ERR_INVALID_VALUE}, {"divisible", CLNN_ERR_INVALID_VALUE},
+                {"2^31", CLNN_ERR_SIZE_OVERFLOW},      {"2^30", CLNN_ERR_INVALID_VALUE}};
+  for (int i = 0; i < (int)(sizeof checks / sizeof checks[0]); i++) {
+    clnn_roi_desc d = bd;
+    switch (i) {
+      case 0: d.op = (clnn_roi_op)7; break;
+      case 1: d.n = 0; break;
+      case 2: d.c = -8; break;
+      case 3: d.pooled_h = 0; break;
+      case 4: d.num_rois = -1; break;
+      case 5: d.spatial_scale = 0.0f; break;
+      case 6: d.spatial_scale = NAN; break;
+      case 7: d.aligned = 2; break;
+      case 8: d.sampling_ratio = 1 << 20; break;
+      case 9: d.op = CLNN_PS_ROI_ALIGN; break; /* 8 channels, 2x2 bins: fine; 3x2 below is not */
+      case 10: d.n = 1 << 20, d.c = 1 << 12; break;
+      default: d.h = (int64_t)1 << 40; break;
+    }
+    if (i == 9) d.pooled_w = 3;
+    TU_FAILS(checks[i].want, clnn_roi_fwd(ctx, &d, bx, brois, by, NULL));
+    ck_assert_msg(strstr(clnn_context_errmsg(ctx), checks[i].field) != NULL, "message '%s' does not name %s",
+                  clnn_context_errmsg(ctx), checks[i].field);
+    TU_FAILS(checks[i].want, clnn_roi_bwd(ctx, &d, bdy, brois, NULL, bdx));
+    TU_FAILS(checks[i].want, clnn_roi_desc_check(&d, NULL));
+  }
+  assert_untouched();
+}
+END_TEST
+
+/* Each bad RoI row, in the device ops (read back before anything runs), the
+ * host check and the reference. */
+START_TEST(test_bad_rois) {
+  clnn_context *ctx = tu_ctx();
+  struct {
+    float row[5];
+    clnn_status want;
+  } bad[] = {
+      {{0, NAN, 1, 4, 5}, CLNN_ERR_NOT_FINITE},      {{0, 1, 1, 4, INFINITY}, CLNN_ERR_NOT_FINITE},
+      {{NAN, 1, 1, 4, 5}, CLNN_ERR_NOT_FINITE},      {{2, 1, 1, 4, 5}, CLNN_ERR_INVALID_VALUE},
+      {{-1, 1, 1, 4, 5}, CLNN_ERR_INVALID_VALUE},    {{0.5f, 1, 1, 4, 5}, CLNN_ERR_INVALID_VALUE},
+      {{0, 4, 1, 3.5f, 5}, CLNN_ERR_INVALID_VALUE},  {{0, 1, 5, 4, 1}, CLNN_ERR_INVALID_VALUE},
+      {{0, -1e30f, 1, 4, 5}, CLNN_ERR_INVALID_VALUE},
+  };
+  static const clnn_roi_op ops[] = {CLNN_ROI_ALIGN, CLNN_ROI_POOL, CLNN_PS_ROI_ALIGN, CLNN_PS_ROI_POOL};
+  int64_t rd[2] = {3, 5}, yps[4] = {3, 2, 2, 2};
+  clnn_tensor *ty_ps = float_tensor(ctx, 4, yps, NULL), *tr = float_tensor(ctx, 2, rd, NULL);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    float rois[15];
+    memcpy(rois, good_rois, sizeof rois);
+    memcpy(rois + 5, bad[i].row, sizeof bad[i].row); /* row 1 is the bad one */
+    TU_OK(clnn_tensor_write(tr, rois, sizeof rois));
+    for (int o = 0; o < 4; o++) {
+      clnn_roi_desc d = bd;
+      d.op = ops[o];
+      const bool ps = o >= 2, pool = ops[o] == CLNN_ROI_POOL;
+      clnn_tensor *y = ps ? ty_ps : by, *dy = ps ? ty_ps : bdy;
+      TU_FAILS(bad[i].want, clnn_roi_fwd(ctx, &d, bx, tr, y, pool ? bam : NULL));
+      ck_assert_msg(strstr(clnn_context_errmsg(ctx), "rois[1]") != NULL, "'%s' does not name rois[1]",
+                    clnn_context_errmsg(ctx));
+      TU_FAILS(bad[i].want, clnn_roi_bwd(ctx, &d, dy, tr, pool ? bam : NULL, bdx));
+      ck_assert_int_eq(clnn_roi_rois_check(&d, rois), bad[i].want);
+      float x[2 * 8 * 6 * 5] = {0}, out[3 * 8 * 2 * 2];
+      ck_assert_int_eq(clnn_ref_roi_fwd(&d, x, rois, out, NULL), bad[i].want);
+    }
+  }
+  clnn_tensor_free(ty_ps);
+  clnn_tensor_free(tr);
+  assert_untouched();
+}
+END_TEST
+
+START_TEST(test_bad_shapes_and_types) {
+  clnn_context *ctx = tu_ctx();
+  clnn_roi_desc pd = bd;
+  pd.op = CLNN_ROI_POOL;
+  clnn_roi_desc d = bd;
+  d.num_rois = 4; /* rois has 3 rows */
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_roi_fwd(ctx, &d, bx, brois, by, NULL));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "rois") != NULL);
+  d = bd;
+  d.pooled_w = 3; /* y should be 3 x 8 x 2 x 3 */
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_roi_fwd(ctx, &d, bx, brois, by, NULL));
+  d = bd;
+  d.h = 7; /* x and dx are 6 high */
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_roi_fwd(ctx, &d, bx, brois, by, NULL));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_roi_bwd(ctx, &d, bdy, brois, NULL, bdx));
+  int64_t r4[2] = {3, 4};
+  clnn_tensor *rois4 = float_tensor(ctx, 2, r4, NULL);
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_roi_fwd(ctx, &bd, bx, rois4, by, NULL));
+  clnn_tensor_free(rois4);
+  /* argmax: only roi_pool takes it, as int32 */
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_roi_fwd(ctx, &bd, bx, brois, by, bam));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "argmax") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_roi_bwd(ctx, &bd, bdy, brois, bam, bdx));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_roi_fwd(ctx, &pd, bx, brois, by, bdy)); /* float argmax */
+  int64_t xd[4] = {2, 8, 6, 5};
+  clnn_tensor *xi = int_tensor(ctx, 4, xd, NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_roi_fwd(ctx, &bd, xi, brois, by, NULL));
+  clnn_tensor_free(xi);
+  assert_untouched();
+}
+END_TEST
+
+START_TEST(test_bad_aliasing_and_context) {
+  clnn_context *ctx = tu_ctx();
+  /* y viewing the memory of x */
+  clnn_buffer *buf;
+  TU_OK(clnn_buffer_create(ctx, 2 * 8 * 6 * 5 * sizeof(float), &buf));
+  int64_t xd[4] = {2, 8, 6, 5}, yd[4] = {3, 8, 2, 2};
+  clnn_tensor *x, *y;
+  TU_OK(clnn_tensor_view(buf, 0, CLNN_FLOAT32, 4, xd, &x));
+  TU_OK(clnn_tensor_view(buf, 64, CLNN_FLOAT32, 4, yd, &y));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_roi_fwd(ctx, &bd, x, brois, y, NULL));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_roi_bwd(ctx, &bd, y, brois, NULL, x)); /* dx over dy */
+  clnn_tensor_free(x);
+  clnn_tensor_free(y);
+  clnn_buffer_free(buf);
+  /* argmax over y */
+  clnn_roi_desc pd = bd;
+  pd.op = CLNN_ROI_POOL;
+  TU_OK(clnn_buffer_create(ctx, 2 * 3 * 8 * 2 * 2 * sizeof(float), &buf));
+  clnn_tensor *am;
+  TU_OK(clnn_tensor_view(buf, 0, CLNN_FLOAT32, 4, yd, &y));
+  TU_OK(clnn_tensor_view(buf, 16, CLNN_INT32, 4, yd, &am));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_roi_fwd(ctx, &pd, bx, brois, y, am));
+  clnn_tensor_free(y);
+  clnn_tensor_free(am);
+  clnn_buffer_free(buf);
+  /* a tensor of another context */
+  clnn_context *other;
+  TU_OK(clnn_context_create(NULL, &other));
+  clnn_tensor *xo = float_tensor(other, 4, xd, NULL);
+  TU_FAILS(CLNN_ERR_CONTEXT_MISMATCH, clnn_roi_fwd(ctx, &bd, xo, brois, by, NULL));
+  clnn_tensor_free(xo);
+  clnn_context_free(other);
+  assert_untouched();
+}
+END_TEST
+
+START_TEST(test_names_and_defaults) {
+  ck_assert_str_eq(clnn_roi_op_name(CLNN_ROI_ALIGN), "roi_align");
+  ck_assert_str_eq(clnn_roi_op_name(CLNN_PS_ROI_POOL), "ps_roi_pool");
+  ck_assert_ptr_null(clnn_roi_op_name(CLNN_ROI_OP_COUNT_));
+  clnn_roi_desc d = clnn_roi_desc_make(CLNN_PS_ROI_ALIGN, 1, 1029, 38, 50, 300, 7, 7, 0.0625f);
+  ck_assert_int_eq(d.sampling_ratio, -1);
+  ck_assert_int_eq(d.aligned, 0);
+  int64_t oc;
+  TU_OK(clnn_roi_desc_check(&d, &oc));
+  ck_assert_int_eq(oc, 21);
+}
+END_TEST
+
+static Suite *roi_suite(void) {
+  Suite *s = suite_create("roi");
+  TCase *tc = tcase_create("against_reference");
+  tcase_set_timeout(tc, 600);
+  tcase_add_loop_test(tc, test_case_against_reference, 0, N_CASES);
+  tcase_add_test(tc, test_sampling_and_alignment_grid);
+  tcase_add_loop_test(tc, test_matches_torchvision, 0, (int)(sizeof golden_cases / sizeof golden_cases[0]));
+  tcase_add_loop_test(tc, test_reference_backward_by_finite_differences, 0, 8);
+  tcase_add_loop_test(tc, test_images_without_rois, 0, 4);
+  tcase_add_test(tc, test_pool_bwd_ignores_bad_argmax);
+  tcase_add_test(tc, test_chunked_workspace);
+  tcase_add_test(tc, test_names_and_defaults);
+  tcase_add_test(tc, test_bench_r_mode);
+  suite_add_tcase(s, tc);
+  TCase *bad = tcase_create("bad_input");
+  tcase_add_checked_fixture(bad, bad_setup, bad_teardown);
+  tcase_add_test(bad, test_bad_pointers);
+  tcase_add_test(bad, test_bad_descriptors);
+  tcase_add_test(bad, test_bad_rois);
+  tcase_add_test(bad, test_bad_shapes_and_types);
+  tcase_add_test(bad, test_bad_aliasing_and_context);
+  suite_add_tcase(s, bad);
+  return s;
+}
+
+int main(void) { return tu_run(roi_suite()); }
