@@ -3,7 +3,7 @@
  * ops/conv_bwd.c (backward) share, and the entry points other op families
  * reuse instead of copying the math. Transposed convolution, for one, is
  *   forward   = clnn__conv2d_bwd_data_run (with its bias and activation),
- *   bwd_data  = clnn__conv2d_fwd_run,
+ *   bwd_data  = clnn__conv2d_fwd_run (act identity in its descriptor),
  *   bwd_weights = clnn__conv2d_bwd_weights_run with x := its output gradient
  *               and dy := its input,
  *   bias gradient = clnn__conv2d_bwd_bias_run on a 1x1 descriptor whose k is
