@@ -22,6 +22,15 @@ void clnn__ref_to_f32(float *dst, const double *src, size_t n);
 clnn_status clnn__ref_conv2d_fwd_f64(const clnn_conv2d_desc *d, const double *x, const double *w,
                                      const double *b, double *y);
 
+/* ---------------------------------------------------------- conv backward */
+/* Gradients of clnn__ref_conv2d_fwd_f64 without its activation: dx, dw and db
+ * are overwritten (the float wrappers add when asked to accumulate). */
+clnn_status clnn__ref_conv2d_bwd_data_f64(const clnn_conv2d_desc *d, const double *dy, const double *w,
+                                          double *dx);
+clnn_status clnn__ref_conv2d_bwd_weights_f64(const clnn_conv2d_desc *d, const double *x, const double *dy,
+                                             double *dw);
+clnn_status clnn__ref_conv2d_bwd_bias_f64(const clnn_conv2d_desc *d, const double *dy, double *db);
+
 /* -------------------------------------------------------------- resample */
 /* Pixel shuffle (unshuffle = false) or unshuffle, forward or backward, from
  * src to dst (shapes as the public functions; dst fully written). */

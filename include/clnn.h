@@ -410,7 +410,81 @@ clnn_status clnn_ref_conv2d_fwd(const clnn_conv2d_desc *desc, const float *x, co
                                 const float *b, float *y);
 
 /* ----------------------------------------------------------- conv backward */
-/* (issue 3: clnn_conv2d_bwd_data, clnn_conv2d_bwd_weights, clnn_conv2d_bwd_bias) */
+
+/*
+ * Gradients of clnn_conv2d_fwd, for every descriptor it accepts (stride,
+ * padding, dilation, groups, depthwise with a channel multiplier, 1x1).
+ * desc is the forward problem's descriptor; its act and act_alpha are
+ * ignored: dy is the gradient with respect to the convolution's output
+ * before any activation (run the activation's backward first).
+ *   x: (n, c, h, w)   w: (k, c/groups, kh, kw)   dy: (n, k, out_h, out_w)
+ *   dx: like x        dw: like w                 db: (k)
+ * Deterministic: no atomics; every sum is taken in a fixed order, so the
+ * same inputs give the same bits on every run (on the same device, engine
+ * and workspace limit).
+ * Statuses of all three: those of clnn_conv2d_desc_check,
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_SHAPE_MISMATCH (a tensor does not have the
+ * shape above), CLNN_ERR_INVALID_VALUE (not float32, accumulate not 0 or 1),
+ * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING (the output overlaps an
+ * input), CLNN_ERR_UNSUPPORTED (one image's scratch data exceeds the
+ * context's workspace limit), CLNN_ERR_BUILD_FAILED,
+ * CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL, CLNN_ERR_BLAS. A call that
+ * fails validation enqueues nothing and writes nothing.
+ */
+
+/**
+ * dx = d loss / d x given dy = d loss / d y: the transposed convolution of
+ * dy with w. dx is overwritten; it must not overlap dy or w.
+ */
+clnn_status clnn_conv2d_bwd_data(clnn_context *ctx, const clnn_conv2d_desc *desc, const clnn_tensor *dy,
+                                 const clnn_tensor *w, clnn_tensor *dx);
+
+/**
+ * dw = d loss / d w (accumulate = 0), or dw += d loss / d w (accumulate = 1,
+ * e.g. over micro-batches): the correlation of x with dy, summed over the
+ * batch and the output pixels. dw must not overlap x or dy.
+ */
+clnn_status clnn_conv2d_bwd_weights(clnn_context *ctx, const clnn_conv2d_desc *desc, const clnn_tensor *x,
+                                    const clnn_tensor *dy, clnn_tensor *dw, int accumulate);
+
+/**
+ * db = d loss / d b = the sum of dy over the batch and the output pixels,
+ * per output channel (accumulate = 1: db += that sum). db must not overlap dy.
+ */
+clnn_status clnn_conv2d_bwd_bias(clnn_context *ctx, const clnn_conv2d_desc *desc, const clnn_tensor *dy,
+                                 clnn_tensor *db, int accumulate);
+
+/**
+ * The algorithm clnn_conv2d_bwd_data / clnn_conv2d_bwd_weights would run for
+ * desc on this context (the same names as the forward's):
+ *  bwd_data:    depthwise_direct (groups == c: direct kernel on zero-inserted
+ *               rows of dy, any stride); implicit_gemm (stride 1, own engine:
+ *               the forward's packed GEMM over padded planes of dy with the
+ *               weights flipped and transposed); gemm_1x1 (1x1, stride 1, no
+ *               padding: dx = w^T dy); im2col_gemm (otherwise: GEMM into
+ *               columns, then col2im as a gather: each dx element sums its
+ *               own contributions in a fixed order).
+ *  bwd_weights: depthwise_direct (groups == c); implicit_gemm (stride 1, own
+ *               engine: dy times patches of padded planes of x, packed per
+ *               tile); im2col_gemm (otherwise: on the own engine patches are
+ *               gathered per tile; on CLBlast im2col, then one GEMM per image).
+ * The own engine reduces per-part partial sums in a fixed order; CLBlast
+ * accumulates image after image.
+ */
+clnn_status clnn_conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_conv2d_desc *desc,
+                                      clnn_conv_algo *algo);
+clnn_status clnn_conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn_conv2d_desc *desc,
+                                         clnn_conv_algo *algo);
+
+/** Host reference of clnn_conv2d_bwd_data (double accumulation). */
+clnn_status clnn_ref_conv2d_bwd_data(const clnn_conv2d_desc *desc, const float *dy, const float *w, float *dx);
+
+/** Host reference of clnn_conv2d_bwd_weights (accumulate: 0 overwrite, 1 add). */
+clnn_status clnn_ref_conv2d_bwd_weights(const clnn_conv2d_desc *desc, const float *x, const float *dy, float *dw,
+                                        int accumulate);
+
+/** Host reference of clnn_conv2d_bwd_bias (accumulate: 0 overwrite, 1 add). */
+clnn_status clnn_ref_conv2d_bwd_bias(const clnn_conv2d_desc *desc, const float *dy, float *db, int accumulate);
 
 
 /* ------------------------------------------------------------- deform_conv */

@@ -1,10 +1,24 @@
 /*
- * conv.cl - 2-D convolution kernels (NCHW, float32): im2col into GEMM
- * panels, zero-padded copies, and the direct depthwise kernel.
- * The GEMM itself is kernels/gemm.cl.
+ * conv.cl - 2-D convolution kernels (NCHW, float32).
+ * Forward: im2col into GEMM panels, zero-padded copies, the direct depthwise
+ * kernel and the packed implicit GEMM (the GEMM itself is kernels/gemm.cl).
+ * Backward: flipped/transposed weight packing (bwd_data as the forward's
+ * packed GEMM), col2im as a gather, the packed weight-gradient GEMM and its
+ * fixed-order reduction, direct depthwise data and weight gradients, and
+ * the bias gradient. No atomics anywhere: every sum has a fixed order.
+ * Kernels with compile-time shapes sit behind their -D macro so a program
+ * compiles only what it runs.
  */
-#ifndef PANELS
-#define PANELS 1 /* im2col output: 1 = [ceil(N/32)][Kd][32] panels, 0 = row-major Kd x N */
+/*
+ * The kernels that take no -D options are compiled only in the program
+ * built without options (CONV_BASE): PoCL compiles every kernel of a program
+ * when its binary is saved, so each specialised program (conv_im2col with
+ * PANELS, conv_packed_gemm with CP_KC, ...) holds just its own kernel.
+ */
+#if !defined(PANELS) && !defined(CP_KC) && !defined(COL2IM) && !defined(DWB_KH) && !defined(BW_PC)
+#define CONV_BASE 1
+#else
+#define CONV_BASE 0
 #endif
 
 /*
@@ -13,8 +27,11 @@
  * output pixel. Row kd = (c * KH + r) * KW + s holds x[c, oy*SH - PH + r*DH,
  * ox*SW - PW + s*DW] (zero outside the image) for pixel p = oy * Wo + ox.
  * The matrix of (image ii, group g) starts at (ii * G + g) * Kd * ncols.
+ * -D: PANELS, the layout: 1 = [ceil(N/32)][Kd][32] panels, 0 = row-major
+ *     Kd x N, 2 = transposed, row-major N x Kd (the B of dw = dy col^T on CLBlast).
  * NDRange (Kd, G, images in chunk), local (1, 1, 1).
  */
+#ifdef PANELS
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_im2col(
     CTENSOR(x), TENSOR(col), const int C, const int H, const int W, const int Ho, const int Wo,
     const int KH, const int KW, const int SH, const int SW, const int PH, const int PW,
@@ -25,11 +42,14 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_im2col(
   const int c = kd / (KH * KW), r = (kd / KW) % KH, s = kd % KW;
   const int npix = Ho * Wo;
   __global const float *plane = AT(x) + ((size_t)(img0 + ii) * C + g * Cg + c) * H * W;
-#if PANELS
+#if PANELS == 1
   const int ntiles = (npix + 31) / 32;
   __global float *out = AT(col) + (size_t)(ii * G + g) * Kd * ntiles * 32 + (size_t)kd * 32;
   const size_t tile_stride = (size_t)Kd * 32;
 #define COL_AT(p) out[((p) >> 5) * tile_stride + ((p)&31)]
+#elif PANELS == 2
+  __global float *out = AT(col) + (size_t)(ii * G + g) * Kd * npix + kd;
+#define COL_AT(p) out[(size_t)(p) * Kd]
 #else
   __global float *out = AT(col) + ((size_t)(ii * G + g) * Kd + kd) * npix;
 #define COL_AT(p) out[p]
@@ -45,17 +65,19 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_im2col(
     int ix = -PW + s * DW;
     for (int ox = 0; ox < Wo; ox++, p++, ix += SW) COL_AT(p) = (ix >= 0 && ix < W) ? row[ix] : 0.0f;
   }
-#if PANELS
+#if PANELS == 1
   for (; p < ntiles * 32; p++) COL_AT(p) = 0.0f; /* pad the last panel with zeros */
 #endif
 #undef COL_AT
 }
+#endif
 
 /*
  * conv_pad: copy planes of H x W into zero-filled planes of Hp x Wp with the
  * data at (PH, PW). One work-item per padded row.
  * NDRange (Hp, planes), local (1, 1).
  */
+#if CONV_BASE
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pad(
     CTENSOR(x), TENSOR(xp), const int H, const int W, const int Hp, const int Wp, const int PH,
     const int PW) {
@@ -71,77 +93,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pad(
   for (int j = 0; j < PW; j++) out[j] = 0.0f;
   for (int j = 0; j < W; j++) out[PW + j] = in[j];
   for (int j = PW + W; j < Wp; j++) out[j] = 0.0f;
-}
-
-/*
- * conv_dw_direct: depthwise convolution (groups == C, K a multiple of C):
- * output channel ko reads input channel ko / (K / C). One work-item per
- * output row: it copies the DW_KH input rows it needs into a private,
- * zero-padded row buffer (so the tap loops have no bounds checks, which
- * would stop PoCL vectorizing), then computes the row in 16-wide strips.
- * -D: DW_KH, DW_KW, DW_SH, DW_SW, DW_DH, DW_DW (compile-time: the tap loops
- *     unroll), DW_ROWLEN (row buffer length), HAS_BIAS, ACT, ACT_ALPHA.
- * NDRange (Ho, N * K), local (1, 1, 1).
- */
-#ifdef DW_KH
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_direct(
-    CTENSOR(x), CTENSOR(w), CTENSOR(bias), TENSOR(y), const int C, const int K, const int H,
-    const int W, const int Ho, const int Wo, const int PH, const int PW) {
-  const int oy = get_global_id(0), plane = get_global_id(1);
-  if (oy >= Ho) return;
-  const int ko = plane % K, img = plane / K;
-  const int ci = ko / (K / C);
-  __global const float *in = AT(x) + ((size_t)img * C + ci) * H * W;
-  __global float *out = AT(y) + (size_t)plane * Ho * Wo + (size_t)oy * Wo;
-  float wv[DW_KH * DW_KW];
-  for (int i = 0; i < DW_KH * DW_KW; i++) wv[i] = AT(w)[ko * DW_KH * DW_KW + i];
-#if HAS_BIAS
-  const float bv = AT(bias)[ko];
-#else
-  const float bv = 0.0f;
-#endif
-  /* rows[r] holds input row oy*SH - PH + r*DH at offset PW, zeros around it. */
-  float rows[DW_KH][DW_ROWLEN];
-  bool valid[DW_KH];
-  for (int r = 0; r < DW_KH; r++) {
-    const int iy = oy * DW_SH - PH + r * DW_DH;
-    valid[r] = iy >= 0 && iy < H;
-    for (int j = 0; j < DW_ROWLEN; j++) rows[r][j] = 0.0f;
-    if (!valid[r]) continue;
-    __global const float *src = in + (size_t)iy * W;
-    int j = 0;
-    for (; j + 16 <= W; j += 16) vstore16(vload16(0, src + j), 0, &rows[r][PW + j]);
-    for (; j < W; j++) rows[r][PW + j] = src[j];
-  }
-  for (int ox0 = 0; ox0 < Wo; ox0 += 16) {
-    float16 acc = (float16)(0.0f);
-#pragma unroll
-    for (int r = 0; r < DW_KH; r++) {
-      if (!valid[r]) continue;
-#pragma unroll
-      for (int s = 0; s < DW_KW; s++) {
-        const float *p = &rows[r][ox0 * DW_SW + s * DW_DW];
-#if DW_SW == 1
-        const float16 v = vload16(0, p);
-#elif DW_SW == 2
-        const float16 v = (float16)(vload16(0, p).even, vload16(1, p).even);
-#else
-        float t[16];
-        for (int l = 0; l < 16; l++) t[l] = p[l * DW_SW];
-        const float16 v = vload16(0, t);
-#endif
-        acc = fma(v, (float16)(wv[r * DW_KW + s]), acc);
-      }
-    }
-    acc = act_f16(acc + bv);
-    if (ox0 + 16 <= Wo) {
-      vstore16(acc, 0, out + ox0);
-    } else {
-      float t[16];
-      vstore16(acc, 0, t);
-      for (int l = 0; l < Wo - ox0; l++) out[ox0 + l] = t[l];
-    }
-  }
 }
 #endif
 
@@ -213,18 +164,28 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_packed_gemm(
                                  (size_t)kb * CP_MR;
       float16 acc0[CP_MR], acc1[CP_MR];
       for (int i = 0; i < CP_MR; i++) acc0[i] = acc1[i] = (float16)(0.0f);
+      /* Each weight is broadcast straight from memory (a load-port
+       * broadcast): extracting lanes of a vector load would put shuffles on
+       * the port the second FMA unit uses. */
+#define CP_FMA_ROW(i)                                    \
+  do {                                                   \
+    const float16 a_ = (float16)(a[i]);                  \
+    acc0[i] = fma(a_, b0, acc0[i]);                      \
+    acc1[i] = fma(a_, b1, acc1[i]);                      \
+  } while (0)
       for (int k = 0; k < kn; k++) {
         const float16 b0 = vload16(0, panel + k * 32), b1 = vload16(1, panel + k * 32);
-        const float8 a8 = vload8(0, ap + k * CP_MR);
-        acc0[0] = fma((float16)(a8.s0), b0, acc0[0]); acc1[0] = fma((float16)(a8.s0), b1, acc1[0]);
-        acc0[1] = fma((float16)(a8.s1), b0, acc0[1]); acc1[1] = fma((float16)(a8.s1), b1, acc1[1]);
-        acc0[2] = fma((float16)(a8.s2), b0, acc0[2]); acc1[2] = fma((float16)(a8.s2), b1, acc1[2]);
-        acc0[3] = fma((float16)(a8.s3), b0, acc0[3]); acc1[3] = fma((float16)(a8.s3), b1, acc1[3]);
-        acc0[4] = fma((float16)(a8.s4), b0, acc0[4]); acc1[4] = fma((float16)(a8.s4), b1, acc1[4]);
-        acc0[5] = fma((float16)(a8.s5), b0, acc0[5]); acc1[5] = fma((float16)(a8.s5), b1, acc1[5]);
-        acc0[6] = fma((float16)(a8.s6), b0, acc0[6]); acc1[6] = fma((float16)(a8.s6), b1, acc1[6]);
-        acc0[7] = fma((float16)(a8.s7), b0, acc0[7]); acc1[7] = fma((float16)(a8.s7), b1, acc1[7]);
+        __global const float *a = ap + k * CP_MR;
+        CP_FMA_ROW(0);
+        CP_FMA_ROW(1);
+        CP_FMA_ROW(2);
+        CP_FMA_ROW(3);
+        CP_FMA_ROW(4);
+        CP_FMA_ROW(5);
+        CP_FMA_ROW(6);
+        CP_FMA_ROW(7);
       }
+#undef CP_FMA_ROW
       for (int i = 0; i < CP_MR && m0 + i < M; i++) {
         const int ko = g * M + m0 + i;
         __global float *yp = AT(y) + ((size_t)img * K + ko) * Ho * Wo;
@@ -256,5 +217,689 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_packed_gemm(
       }
     }
   }
+}
+#endif
+
+/* =============================================================== backward */
+
+/* Sum of the 16 lanes in a fixed tree order (deterministic). */
+float conv_hsum16(float16 v) {
+  const float8 a = v.lo + v.hi;
+  const float4 b = a.lo + a.hi;
+  const float2 c = b.lo + b.hi;
+  return c.x + c.y;
+}
+
+/* 16 floats from p, of which only the first n (may be <= 0) exist: zeros after. */
+float16 conv_load16_upto(__global const float *p, const int n) {
+  if (n >= 16) return vload16(0, p);
+  float t[16];
+  for (int l = 0; l < 16; l++) t[l] = l < n ? p[l] : 0.0f;
+  return vload16(0, t);
+}
+
+/* Zero a private buffer of n floats (n a multiple of 16). */
+inline void conv_zero_private(float *p, const int n) {
+  for (int j = 0; j < n; j += 16) vstore16((float16)(0.0f), 0, p + j);
+}
+
+/* Store the first n (may be <= 0) of 16 floats to p, in vector pieces
+ * straight from registers (a round trip through a private array stalls on
+ * store forwarding). */
+void conv_store16_upto(const float16 v, __global float *p, int n) {
+  if (n >= 16) {
+    vstore16(v, 0, p);
+    return;
+  }
+  float8 h = v.lo;
+  if (n >= 8) vstore8(h, 0, p), p += 8, n -= 8, h = v.hi;
+  float4 q = h.lo;
+  if (n >= 4) vstore4(q, 0, p), p += 4, n -= 4, q = h.hi;
+  float2 d = q.lo;
+  if (n >= 2) vstore2(d, 0, p), p += 2, n -= 2, d = q.hi;
+  if (n >= 1) p[0] = d.x;
+}
+
+/*
+ * conv_pack_wt: the weights of bwd_data's packed GEMM. bwd_data with stride
+ * 1 is a forward convolution of dy whose weights are w with input and
+ * output channels swapped and the taps flipped in both directions:
+ *   wt[g][ci][kl][taps-1-t] = w[g*Kin + kl][ci][t]   (t = r*KW + s).
+ * They are packed as conv_packed_gemm reads them, [G][ceil(M/8)][Kd][8]
+ * with Kd = Kin * taps and rows past M zero (as gemm_pack_a does).
+ * Args: M = input channels per group of the forward (the GEMM's rows),
+ * Kin = output channels per group of the forward, taps = KH * KW.
+ * NDRange (Kd, ceil(M/8), G), local (1, 1, 1).
+ */
+#if CONV_BASE
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pack_wt(
+    const int M, const int Kin, const int taps, CTENSOR(w), TENSOR(p)) {
+  const int row = get_global_id(0), mt = get_global_id(1), g = get_global_id(2);
+  const int Kd = Kin * taps;
+  if (row >= Kd) return;
+  const int kl = row / taps, t = row % taps, mtiles = (M + 7) / 8;
+  __global const float *src = AT(w) + (size_t)(g * Kin + kl) * M * taps + (taps - 1 - t);
+  __global float *dst = AT(p) + (((size_t)g * mtiles + mt) * Kd + row) * 8;
+  for (int i = 0; i < 8; i++) {
+    const int m = mt * 8 + i;
+    dst[i] = m < M ? src[(size_t)m * taps] : 0.0f;
+  }
+}
+#endif
+
+/*
+ * conv_transpose_w: wt[g][j][i] = w[g][i][j] for G row-major rows x cols
+ * matrices: the weights of bwd_data's GEMMs (dcol = w_g^T dy_g) stored so
+ * the GEMM reads A untransposed, its fast path. One work-item per output
+ * row (wt[g][j]), neighbours reading neighbouring columns of w.
+ * NDRange (cols rounded up to 16, G), local (16, 1).
+ */
+#if CONV_BASE
+__kernel void conv_transpose_w(CTENSOR(w), TENSOR(wt), const int rows, const int cols) {
+  const int j = get_global_id(0), g = get_global_id(1);
+  if (j >= cols) return;
+  __global const float *src = AT(w) + (size_t)g * rows * cols + j;
+  __global float *dst = AT(wt) + ((size_t)g * cols + j) * rows;
+  for (int i = 0; i < rows; i++) dst[i] = src[(size_t)i * cols];
+}
+#endif
+
+/*
+ * conv_col2im: dx from the columns dcol = w^T dy of a chunk of images,
+ * written as a gather: a work-item owns C2I_ROWS rows of one dx plane and
+ * sums into a private row buffer, tap by tap in the fixed order (r, s), the
+ * column entries of the output pixels that reach each of its elements:
+ *   dx[c, iy, ix] = act(bias[c] + sum over (r, s) with iy = oy*SH - PH + r*DH,
+ *                   ix = ox*SW - PW + s*DW of dcol[(cl*KH + r)*KW + s][oy*Wo + ox])
+ * No two work-items write the same element; no atomics. A tap row r that
+ * reaches no output row, and the columns a tap s cannot reach, cost nothing.
+ * dcol of (image ii, group g) is row-major Kd x (Ho*Wo) at (ii*G + g)*Kd*Ho*Wo.
+ * -D: COL2IM (selects this kernel), HAS_BIAS, ACT, ACT_ALPHA.
+ * NDRange (ceil(H / C2I_ROWS), images in chunk * C), local (1, 1).
+ */
+#ifdef COL2IM
+#define C2I_ROWS 8
+#define C2I_COLS 256
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_col2im(
+    CTENSOR(col), CTENSOR(bias), TENSOR(dx), const int C, const int H, const int W, const int Ho,
+    const int Wo, const int KH, const int KW, const int SH, const int SW, const int PH, const int PW,
+    const int DH, const int DW, const int G) {
+  const int iy_begin = get_global_id(0) * C2I_ROWS, plane = get_global_id(1);
+  const int c = plane % C, ii = plane / C, Cg = C / G, g = c / Cg, cl = c % Cg;
+  const int npix = Ho * Wo, Kd = Cg * KH * KW;
+  __global const float *cb = AT(col) + ((size_t)(ii * G + g) * Kd + (size_t)cl * KH * KW) * npix;
+#if HAS_BIAS
+  const float bv = AT(bias)[c];
+#else
+  const float bv = 0.0f;
+#endif
+  float buf[C2I_COLS];
+  for (int iy = iy_begin; iy < min(H, iy_begin + C2I_ROWS); iy++) {
+    __global float *out = AT(dx) + ((size_t)plane * H + iy) * W;
+    for (int ix0 = 0; ix0 < W; ix0 += C2I_COLS) {
+      const int n = min(C2I_COLS, W - ix0);
+      for (int j = 0; j < C2I_COLS; j++) buf[j] = 0.0f;
+      for (int r = 0; r < KH; r++) {
+        const int ty = iy + PH - r * DH, oy = ty / SH;
+        if (ty < 0 || oy * SH != ty || oy >= Ho) continue;
+        for (int s = 0; s < KW; s++) {
+          /* output columns ox with ix = ox*SW - PW + s*DW inside [ix0, ix0 + n) */
+          const int t0 = ix0 + PW - s * DW, t1 = t0 + n - 1;
+          if (t1 < 0) continue;
+          const int ox_lo = t0 <= 0 ? 0 : (t0 + SW - 1) / SW, ox_hi = min(Wo - 1, t1 / SW);
+          __global const float *src = cb + (size_t)(r * KW + s) * npix + (size_t)oy * Wo;
+          for (int ox = ox_lo; ox <= ox_hi; ox++) buf[ox * SW - t0] += src[ox];
+        }
+      }
+      for (int j = 0; j < n; j++) out[ix0 + j] = act_f1(buf[j] + bv);
+    }
+  }
+}
+#endif
+
+/*
+ * The direct depthwise kernels (groups == C, K = C * mult): one program for
+ * the forward and one for both backward kernels, per kernel size and stride:
+ * -D: DWB_FWD (1: conv_dw_fwd, 0: conv_dw_bwd_data and conv_dw_bwd_weights),
+ *     DWB_KH, DWB_KW, DWB_SH, DWB_SW (compile-time: the tap loops unroll, the
+ *     column layout depends on SW, and row arithmetic divides by SH),
+ *     DWB_ROWLEN (private row length, a multiple of 64 * SW), DWB_RING (rows
+ *     of the private ring, a power of two), ACT, ACT_ALPHA (the epilogue of
+ *     conv_dw_fwd and conv_dw_bwd_data).
+ * The dilations and whether there is a bias are arguments, so problems that
+ * differ only in those (or in sizes that round to the same buffers) share
+ * the program.
+ */
+#ifdef DWB_KH
+#define DWB_TAPS (DWB_KH * DWB_KW)
+#define DWB_AHEAD 2 /* rows prepared ahead of use (the host sizes the ring for it) */
+
+/*
+ * conv_dw_bwd_data: dx of a depthwise convolution, any stride and dilation,
+ * written as a gather:
+ *   dx[c, iy, ix] = act(bias[c] + sum over m < mult and taps (r, s) of
+ *                   dy[c*mult + m, oy, ox] * w[c*mult + m, r, s])
+ * where iy = oy*SH - PH + r*DH and ix = ox*SW - PW + s*DW.
+ * One work-item per dx plane walks its rows. Each dy row it needs is spread
+ * once into a private, zero-filled ring row at stride SW ("zero insertion":
+ * dy[ox] lands at off + ox*SW, off = (KW-1)*DW). Then, for every stride, 16
+ * columns of dx are one contiguous vector load per tap, no bounds checks:
+ *   dx[ix0 .. ix0+15] += ring[row][ix0 + PW + off - s*DW ..] * w[r][s],
+ * four such strips at a time (independent FMA chains). Stride 2 instead
+ * splits dx columns by parity (see below): half the FMAs.
+ * With mult > 1 the channels m > 0 add to what m - 1 stored (fixed order).
+ * NDRange (N * C), local (1).
+ */
+#if !DWB_FWD
+/* Spread dy row src (Wo values) into ring row dst at stride DWB_SW (1 for
+ * SW <= 2) from off. Everything else in the ring stays zero from the start:
+ * no row writes anywhere else. */
+inline void conv_dwb_prepare_row(float *dst, __global const float *src, const int Wo, const int off) {
+#if DWB_SW <= 2
+  int j = 0;
+  for (; j + 16 <= Wo; j += 16) vstore16(vload16(0, src + j), 0, dst + off + j);
+  for (; j < Wo; j++) dst[off + j] = src[j];
+#else
+  for (int ox = 0; ox < Wo; ox++) dst[off + ox * DWB_SW] = src[ox];
+#endif
+}
+
+/* Interleave the even (e) and odd (o) columns of 32 dx columns: lanes 0-15 / 16-31. */
+#define DWB_EVEN_ODD_LO (uint16)(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define DWB_EVEN_ODD_HI (uint16)(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
+    CTENSOR(dy), CTENSOR(w), CTENSOR(bias), TENSOR(dx), const int C, const int K, const int H,
+    const int W, const int Ho, const int Wo, const int PH, const int PW, const int DH, const int DW,
+    const int has_bias) {
+  const int plane = get_global_id(0);
+  const int c = plane % C, img = plane / C, mult = K / C;
+#if DWB_SW == 2
+  /* Stride 2: even and odd dx columns are computed apart, each a stride-1
+   * correlation of the plain (zero-padded) dy row: no FMA on inserted
+   * zeros. Tap s feeds the columns of parity (PW - s*DW) & 1, at dy offset
+   * (PW - s*DW + parity) / 2; off leaves room for the most negative one. */
+  const int off = ((DWB_KW - 1) * DW + 1) / 2;
+  int tap_odd[DWB_KW], tap_at[DWB_KW];
+  for (int s = 0; s < DWB_KW; s++) {
+    const int e = PW - s * DW;
+    tap_odd[s] = e & 1;
+    tap_at[s] = off + (e + tap_odd[s]) / 2;
+  }
+#else
+  const int off = (DWB_KW - 1) * DW;
+#endif
+  __global float *out = AT(dx) + (size_t)plane * H * W;
+  float ring[DWB_RING * DWB_ROWLEN];
+  conv_zero_private(ring, DWB_RING * DWB_ROWLEN);
+  const float bv = has_bias ? AT(bias)[c] : 0.0f;
+  for (int m = 0; m < mult; m++) {
+    const int ko = c * mult + m;
+    __global const float *src = AT(dy) + ((size_t)img * K + ko) * Ho * Wo;
+    float wv[DWB_TAPS];
+    for (int i = 0; i < DWB_TAPS; i++) wv[i] = AT(w)[ko * DWB_TAPS + i];
+    int next_oy = 0; /* the next dy row to bring into the ring */
+    for (int iy = 0; iy < H; iy++) {
+      /* Tap row r reaches dy row (iy + PH - r*DH) / SH when that divides.
+       * Rows are prepared DWB_AHEAD rows before they are needed: vector
+       * loads right after the scattered stores that wrote them would stall
+       * on store forwarding. */
+      const int newest = min(Ho - 1, (iy + PH) / DWB_SH + DWB_AHEAD);
+      for (; next_oy <= newest; next_oy++)
+        conv_dwb_prepare_row(ring + (next_oy & (DWB_RING - 1)) * DWB_ROWLEN, src + (size_t)next_oy * Wo, Wo, off);
+      int row_at[DWB_KH];
+      for (int r = 0; r < DWB_KH; r++) {
+        const int t = iy + PH - r * DH, oy = t / DWB_SH;
+        row_at[r] = (t >= 0 && oy * DWB_SH == t && oy < Ho) ? (oy & (DWB_RING - 1)) * DWB_ROWLEN : -1;
+      }
+      __global float *orow = out + (size_t)iy * W;
+      /* 64 columns (four independent FMA chains) per block: one chain per
+       * strip would wait on the FMA latency. */
+      for (int ix0 = 0; ix0 < W; ix0 += 64) {
+        float16 acc[4];
+#if DWB_SW == 2
+        float16 e0 = (float16)(0.0f), e1 = e0, o0 = e0, o1 = e0;
+#pragma unroll
+        for (int r = 0; r < DWB_KH; r++) {
+          if (row_at[r] < 0) continue;
+          const float *row = ring + row_at[r] + ix0 / 2;
+#pragma unroll
+          for (int s = 0; s < DWB_KW; s++) {
+            const float16 wsv = (float16)(wv[r * DWB_KW + s]);
+            const float *rs = row + tap_at[s];
+            if (tap_odd[s]) {
+              o0 = fma(vload16(0, rs), wsv, o0);
+              o1 = fma(vload16(1, rs), wsv, o1);
+            } else {
+              e0 = fma(vload16(0, rs), wsv, e0);
+              e1 = fma(vload16(1, rs), wsv, e1);
+            }
+          }
+        }
+        acc[0] = shuffle2(e0, o0, DWB_EVEN_ODD_LO);
+        acc[1] = shuffle2(e0, o0, DWB_EVEN_ODD_HI);
+        acc[2] = shuffle2(e1, o1, DWB_EVEN_ODD_LO);
+        acc[3] = shuffle2(e1, o1, DWB_EVEN_ODD_HI);
+#else
+        for (int q = 0; q < 4; q++) acc[q] = (float16)(0.0f);
+#pragma unroll
+        for (int r = 0; r < DWB_KH; r++) {
+          if (row_at[r] < 0) continue;
+          const float *row = ring + row_at[r] + PW + off + ix0;
+#pragma unroll
+          for (int s = 0; s < DWB_KW; s++) {
+            const float16 wsv = (float16)(wv[r * DWB_KW + s]);
+            const float *rs = row - s * DW;
+            acc[0] = fma(vload16(0, rs), wsv, acc[0]);
+            acc[1] = fma(vload16(1, rs), wsv, acc[1]);
+            acc[2] = fma(vload16(2, rs), wsv, acc[2]);
+            acc[3] = fma(vload16(3, rs), wsv, acc[3]);
+          }
+        }
+#endif
+        for (int q = 0; q < 4; q++) {
+          float16 v = acc[q];
+          if (m > 0) v += conv_load16_upto(orow + ix0 + 16 * q, W - ix0 - 16 * q);
+          if (m == mult - 1) v = act_f16(v + bv);
+          conv_store16_upto(v, orow + ix0 + 16 * q, W - ix0 - 16 * q);
+        }
+      }
+    }
+  }
+}
+
+#endif
+
+/*
+ * Input rows of conv_dw_fwd and conv_dw_bwd_weights are kept zero-padded
+ * and split by column phase modulo SW, so that tap s of a 16-wide strip of
+ * output columns reads one contiguous vector:
+ *   x[.., ox*SW + s*DW - PW] = phase[(s*DW) % SW][ox + (s*DW) / SW]
+ * (for stride 1 the single phase is the padded row itself).
+ */
+#define DWB_PLEN (DWB_ROWLEN / DWB_SW)
+/* Load input row src (W values) zero-padded by PW on the left, split by
+ * phase: the first nj (a multiple of 16, <= DWB_PLEN) elements of each
+ * phase, all the tap loops read; lanes past them only feed discarded
+ * output lanes. Only the data columns are written: the padding of ph (one
+ * phase) or of lin (the row before the split, kept by the caller) is zero
+ * from the start and stays so. */
+inline void conv_dww_prepare_row(float *ph, float *lin, __global const float *src, const int W, const int PW,
+                                 const int nj) {
+#if DWB_SW == 1
+  float *dst = ph;
+#else
+  float *dst = lin;
+#endif
+  const int n = min(W, nj * DWB_SW - PW);
+  int j = 0;
+  for (; j + 16 <= n; j += 16) vstore16(vload16(0, src + j), 0, dst + PW + j);
+  for (; j < n; j++) dst[PW + j] = src[j];
+#if DWB_SW == 2
+  for (j = 0; j < nj; j += 16) {
+    const float16 a = vload16(0, lin + 2 * j), b = vload16(1, lin + 2 * j);
+    vstore16((float16)(a.even, b.even), 0, ph + j);
+    vstore16((float16)(a.odd, b.odd), 0, ph + DWB_PLEN + j);
+  }
+#elif DWB_SW > 2
+  for (j = 0; j < nj; j++)
+    for (int f = 0; f < DWB_SW; f++) ph[f * DWB_PLEN + j] = lin[j * DWB_SW + f];
+#endif
+}
+
+#if DWB_FWD
+/*
+ * conv_dw_fwd: the forward depthwise convolution, one work-item per output
+ * plane (image, ko):
+ *   y[ko, oy, ox] = act(b[ko] + sum over (r, s) of
+ *                   w[ko, r, s] * x[ko/mult, oy*SH - PH + r*DH, ox*SW - PW + s*DW])
+ * Input rows go once into the private ring (conv_dww_prepare_row:
+ * zero-padded, split by column phase), prepared ahead of use. Four 16-wide
+ * strips are computed at a time, four independent FMA chains: 64 columns of
+ * one output row, or for rows of at most 32 columns, 32 columns of two rows.
+ * Tap rows outside the image read a row of zeros: no branches per strip.
+ * NDRange (N * K), local (1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_fwd(
+    CTENSOR(x), CTENSOR(w), CTENSOR(bias), TENSOR(y), const int C, const int K, const int H, const int W,
+    const int Ho, const int Wo, const int PH, const int PW, const int DH, const int DW, const int has_bias) {
+  const int plane = get_global_id(0);
+  const int ko = plane % K, img = plane / K, ci = ko / (K / C);
+  __global const float *xp = AT(x) + ((size_t)img * C + ci) * H * W;
+  __global float *out = AT(y) + (size_t)plane * Ho * Wo;
+  float wv[DWB_TAPS];
+  for (int i = 0; i < DWB_TAPS; i++) wv[i] = AT(w)[ko * DWB_TAPS + i];
+  const float bv = has_bias ? AT(bias)[ko] : 0.0f;
+  float ring[(DWB_RING + 1) * DWB_ROWLEN], lin[DWB_ROWLEN]; /* the last ring row stays zero */
+  float *const zero_row = ring + DWB_RING * DWB_ROWLEN;
+  conv_zero_private(ring, (DWB_RING + 1) * DWB_ROWLEN);
+  conv_zero_private(lin, DWB_ROWLEN);
+  int tap_at[DWB_KW]; /* where tap s starts in a phase-split row */
+  for (int s = 0; s < DWB_KW; s++) tap_at[s] = ((s * DW) % DWB_SW) * DWB_PLEN + (s * DW) / DWB_SW;
+  const bool two_rows = Wo <= 32;
+  const int rows_per_pass = two_rows ? 2 : 1, cols_per_pass = two_rows ? 32 : 64;
+  /* phase elements the tap loops read */
+  const int nj = min(DWB_PLEN, (((Wo + cols_per_pass - 1) / cols_per_pass * cols_per_pass +
+                                  ((DWB_KW - 1) * DW) / DWB_SW) + 15) & ~15);
+  int next_iy = 0; /* the next input row to bring into the ring */
+  for (int oy = 0; oy < Ho; oy += rows_per_pass) {
+    const int iy_first = oy * DWB_SH - PH;
+    const int iy_last = iy_first + (rows_per_pass - 1) * DWB_SH + (DWB_KH - 1) * DH;
+    next_iy = max(next_iy, iy_first);
+    for (; next_iy <= min(H - 1, iy_last + DWB_AHEAD); next_iy++)
+      conv_dww_prepare_row(ring + (next_iy & (DWB_RING - 1)) * DWB_ROWLEN, lin, xp + (size_t)next_iy * W, W, PW, nj);
+    /* Strip q: output row oy + q_row, columns from q_col; its tap rows. */
+    int q_row[4], q_col[4];
+    const float *tap_row[4][DWB_KH];
+    for (int q = 0; q < 4; q++) {
+      q_row[q] = two_rows ? q >> 1 : 0;
+      q_col[q] = two_rows ? (q & 1) * 16 : q * 16;
+      for (int r = 0; r < DWB_KH; r++) {
+        const int iy = iy_first + q_row[q] * DWB_SH + r * DH;
+        const bool in = iy >= 0 && iy < H && oy + q_row[q] < Ho;
+        tap_row[q][r] = (in ? ring + (iy & (DWB_RING - 1)) * DWB_ROWLEN : zero_row) + q_col[q];
+      }
+    }
+    for (int ox0 = 0; ox0 < Wo; ox0 += cols_per_pass) {
+      float16 acc0 = (float16)(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+#pragma unroll
+      for (int r = 0; r < DWB_KH; r++) {
+        const float *r0 = tap_row[0][r] + ox0, *r1 = tap_row[1][r] + ox0;
+        const float *r2 = tap_row[2][r] + ox0, *r3 = tap_row[3][r] + ox0;
+#pragma unroll
+        for (int s = 0; s < DWB_KW; s++) {
+          const float16 wsv = (float16)(wv[r * DWB_KW + s]);
+          const int t = tap_at[s];
+          acc0 = fma(vload16(0, r0 + t), wsv, acc0);
+          acc1 = fma(vload16(0, r1 + t), wsv, acc1);
+          acc2 = fma(vload16(0, r2 + t), wsv, acc2);
+          acc3 = fma(vload16(0, r3 + t), wsv, acc3);
+        }
+      }
+      const float16 acc[4] = {acc0, acc1, acc2, acc3};
+      for (int q = 0; q < 4; q++)
+        if (oy + q_row[q] < Ho)
+          conv_store16_upto(act_f16(acc[q] + bv), out + (size_t)(oy + q_row[q]) * Wo + ox0 + q_col[q],
+                            Wo - ox0 - q_col[q]);
+    }
+  }
+}
+
+#endif
+
+#if !DWB_FWD
+/*
+ * conv_dw_bwd_weights: dw of a depthwise convolution, one work-item per
+ * (output channel ko, part of the batch):
+ *   out[ko, r, s] (+)= sum over the part's images and the output pixels of
+ *                     dy[img, ko, oy, ox] * x[img, ko/mult, oy*SH - PH + r*DH, ox*SW - PW + s*DW]
+ * Each input row is loaded once per image into a private ring (zero-padded,
+ * split by phase, prepared ahead of use: no bounds checks in the tap loops).
+ * Every tap keeps 16 lane sums over rows, strips and images in order; the
+ * lanes are added in a fixed tree at the end. Deterministic.
+ * Args: nstrip = ceil(Wo / 16); img_per_part images per part; out is dw
+ * itself (accumulate 0 or 1) or, with several parts, partial sums
+ * [part][K][KH*KW] (accumulate 0).
+ * NDRange (K, parts), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_weights(
+    CTENSOR(x), CTENSOR(dy), TENSOR(out), const int N, const int C, const int K, const int H,
+    const int W, const int Ho, const int Wo, const int PH, const int PW, const int DH, const int DW,
+    const int nstrip, const int img_per_part, const int accumulate) {
+  const int ko = get_global_id(0), part = get_global_id(1);
+  if (ko >= K) return;
+  const int ci = ko / (K / C);
+  float16 acc[DWB_TAPS];
+  for (int t = 0; t < DWB_TAPS; t++) acc[t] = (float16)(0.0f);
+  float ring[DWB_RING * DWB_ROWLEN], lin[DWB_ROWLEN];
+  conv_zero_private(ring, DWB_RING * DWB_ROWLEN);
+  conv_zero_private(lin, DWB_ROWLEN);
+  float dyrow[DWB_PLEN];
+  const int nj = min(DWB_PLEN, (nstrip * 16 + ((DWB_KW - 1) * DW) / DWB_SW + 15) & ~15);
+  int tap_at[DWB_KW]; /* where tap s starts in a phase-split row */
+  for (int s = 0; s < DWB_KW; s++) tap_at[s] = ((s * DW) % DWB_SW) * DWB_PLEN + (s * DW) / DWB_SW;
+  const int img_end = min(N, (part + 1) * img_per_part);
+  for (int img = part * img_per_part; img < img_end; img++) {
+    __global const float *xp = AT(x) + ((size_t)img * C + ci) * H * W;
+    __global const float *dp = AT(dy) + ((size_t)img * K + ko) * Ho * Wo;
+    int next_iy = 0; /* the next input row to bring into the ring */
+    for (int oy = 0; oy < Ho; oy++) {
+      const int iy0 = oy * DWB_SH - PH;
+      next_iy = max(next_iy, iy0);
+      for (; next_iy <= min(H - 1, iy0 + (DWB_KH - 1) * DH + DWB_AHEAD); next_iy++)
+        conv_dww_prepare_row(ring + (next_iy & (DWB_RING - 1)) * DWB_ROWLEN, lin, xp + (size_t)next_iy * W, W, PW, nj);
+      __global const float *drow = dp + (size_t)oy * Wo;
+      int j = 0;
+      for (; j + 16 <= Wo; j += 16) vstore16(vload16(0, drow + j), 0, dyrow + j);
+      for (; j < Wo; j++) dyrow[j] = drow[j];
+      for (; j < nstrip * 16; j++) dyrow[j] = 0.0f;
+#pragma unroll
+      for (int r = 0; r < DWB_KH; r++) {
+        const int iy = iy0 + r * DH;
+        if (iy < 0 || iy >= H) continue;
+        const float *row = ring + (iy & (DWB_RING - 1)) * DWB_ROWLEN;
+        for (int st = 0; st < nstrip; st++) {
+          const float16 d = vload16(st, dyrow);
+#pragma unroll
+          for (int s = 0; s < DWB_KW; s++)
+            acc[r * DWB_KW + s] = fma(d, vload16(0, row + tap_at[s] + st * 16), acc[r * DWB_KW + s]);
+        }
+      }
+    }
+  }
+  __global float *o = AT(out) + ((size_t)part * K + ko) * DWB_TAPS;
+  for (int t = 0; t < DWB_TAPS; t++) o[t] = (accumulate ? o[t] : 0.0f) + conv_hsum16(acc[t]);
+}
+#endif
+#endif
+
+/*
+ * conv_sum_parts: out[i] = (accumulate ? out[i] : 0) + sum over p < nparts
+ * of parts[p * n + i], p in order. NDRange (n), local (any).
+ */
+#if CONV_BASE
+__kernel void conv_sum_parts(CTENSOR(parts), TENSOR(out), const int n, const int nparts, const int accumulate) {
+  const int i = get_global_id(0);
+  if (i >= n) return;
+  float v = 0.0f;
+  for (int p = 0; p < nparts; p++) v += AT(parts)[(size_t)p * n + i];
+  AT(out)[i] = (accumulate ? AT(out)[i] : 0.0f) + v;
+}
+#endif
+
+/*
+ * conv_bwd_bias: db[k] (+)= sum over images and pixels of dy[img, k, :],
+ * one work-item per channel: 16-lane sums in order, then a fixed tree.
+ * NDRange (K), local (1).
+ */
+#if CONV_BASE
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_bwd_bias(
+    CTENSOR(dy), TENSOR(db), const int N, const int K, const int P, const int accumulate) {
+  const int k = get_global_id(0);
+  if (k >= K) return;
+  float16 acc = (float16)(0.0f);
+  float tail = 0.0f;
+  for (int img = 0; img < N; img++) {
+    __global const float *p = AT(dy) + ((size_t)img * K + k) * P;
+    int j = 0;
+    for (; j + 16 <= P; j += 16) acc += vload16(0, p + j);
+    for (; j < P; j++) tail += p[j];
+  }
+  AT(db)[k] = (accumulate ? AT(db)[k] : 0.0f) + (conv_hsum16(acc) + tail);
+}
+#endif
+
+/*
+ * conv_bwdw_packed: the weight gradient of a convolution on CPU devices, as
+ * a GEMM per group with the pixels as the reduction axis:
+ *   dW_g (Kg x Kd) = sum over images and pixels of dY_g (Kg x P) Patches_g^T (P x Kd).
+ * One work-item per (slot, block of BW_NB output channels, group). A slot
+ * is one part of one image's pixels; it keeps its own partial sums
+ * part[slot][g][Kdp][Kgp] (row = patch row, column = output channel), which
+ * conv_bwdw_reduce adds up in slot order: no atomics, fixed order.
+ * The work-item walks its pixels in sub-chunks of BW_PC. Per sub-chunk it
+ * packs dy transposed into local memory (dyt[p][j] = dy[nb0 + j][pixel p],
+ * zero for columns past the image and channels past Kg) and, per block of
+ * BW_KC patch rows, the patch rows (panel[row][p]); then for every 8 x 32
+ * tile of (patch rows x output channels) it adds the sub-chunk's products
+ * to the tile in sixteen float16 registers: per pixel, two vector loads of
+ * dy and eight broadcasts of patch values, sixteen FMAs.
+ * Pixels are q = oy*Wgrid + ox. As in conv_packed_gemm, -DBW_PADDED picks:
+ *  1: stride 1, src is padded planes (or x itself when there is no
+ *     padding), Wgrid = the plane width: a patch row is the contiguous run
+ *     src_c[q + r*DH*Ws + s*DW]; columns ox >= Wo read junk that dy's zeros
+ *     cancel.
+ *  0: any stride, src is x, Wgrid = Wo, each element gathered with its
+ *     bounds check.
+ * first_launch: 1 when the slot starts from zero (first chunk of images),
+ * 0 when it adds to what an earlier launch left.
+ * -D: BW_PC, BW_KC, BW_NB, BW_PADDED.
+ * NDRange (slots, ceil(Kgp / BW_NB), G), local (1, 1, 1).
+ */
+#ifdef BW_PC
+#define BW_FMA_ROW(i)                                             \
+  do {                                                            \
+    const float16 a_ = (float16)(a[(i)*BW_PC + p]);               \
+    acc0[i] = fma(a_, b0, acc0[i]);                               \
+    acc1[i] = fma(a_, b1, acc1[i]);                               \
+  } while (0)
+
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_bwdw_packed(
+    CTENSOR(src), const int Hs, const int Ws, const ulong plane, const int src_img0, CTENSOR(dy),
+    TENSOR(part), const int C, const int K, const int G, const int Ho, const int Wo, const int Wgrid,
+    const int KH, const int KW, const int SH, const int SW, const int PH, const int PW, const int DH,
+    const int DW, const int img0, const int nimg, const int ppi, const int q_per_part, const int Kgp,
+    const int Kdp, const int first_launch) {
+  __local float panel[BW_KC * BW_PC];
+  __local float dyt[BW_PC * BW_NB];
+  const int slot = get_global_id(0), nbi = get_global_id(1), g = get_global_id(2);
+  const int il = slot / ppi, pi = slot % ppi;
+  if (il >= nimg) return;
+  const int img = img0 + il;
+  const int Cg = C / G, M = K / G, taps = KH * KW, Kd = Cg * taps;
+  const int Q = Ho * Wgrid, qa = pi * q_per_part, qb = min(Q, qa + q_per_part);
+  const int nb0 = nbi * BW_NB, nbn = min(BW_NB, Kgp - nb0);
+  __global const float *S = AT(src) + ((size_t)(img - src_img0) * C + (size_t)g * Cg) * plane;
+  __global const float *D = AT(dy) + ((size_t)img * K + (size_t)g * M) * Ho * Wo;
+  __global float *P = AT(part) + ((size_t)slot * G + g) * Kdp * Kgp + nb0;
+  if (qa >= qb && first_launch) { /* an empty part still starts its slot at zero */
+    for (int row = 0; row < Kdp; row++)
+      for (int j = 0; j < nbn; j++) P[(size_t)row * Kgp + j] = 0.0f;
+    return;
+  }
+  /* Sub-chunks of equal length (a multiple of 16, at most BW_PC): no short
+   * last one paying a whole sub-chunk's packing and tile updates. */
+  const int nsub = (qb - qa + BW_PC - 1) / BW_PC, sub = ((qb - qa + nsub - 1) / nsub + 15) & ~15;
+  for (int q0 = qa; q0 < qb; q0 += sub) {
+    const int qn = min(sub, qb - q0), qn16 = (qn + 15) & ~15;
+    const bool first = first_launch && q0 == qa;
+    /* dy transposed: dyt[p][j] = dy[nb0 + j][pixel q0 + p], zero past Kg
+     * and for pixels outside the image; 16 channels per vector store. */
+    {
+      const int jn = min(nbn, M - nb0), HoWo = Ho * Wo;
+      __global const float *Db = D + (size_t)nb0 * HoWo;
+      int oy = q0 / Wgrid, ox = q0 - oy * Wgrid;
+      for (int p = 0; p < qn16; p++) {
+        __local float *dst = dyt + p * BW_NB;
+        int j = 0;
+        if (p < qn && ox < Wo) {
+          __global const float *src = Db + oy * Wo + ox;
+          for (; j + 16 <= jn; j += 16) {
+            __global const float *c = src + (size_t)j * HoWo;
+            vstore16((float16)(c[0], c[HoWo], c[2 * HoWo], c[3 * HoWo], c[4 * HoWo], c[5 * HoWo], c[6 * HoWo],
+                               c[7 * HoWo], c[8 * HoWo], c[9 * HoWo], c[10 * HoWo], c[11 * HoWo], c[12 * HoWo],
+                               c[13 * HoWo], c[14 * HoWo], c[15 * HoWo]),
+                     0, dst + j);
+          }
+          for (; j < jn; j++) dst[j] = src[(size_t)j * HoWo];
+        }
+        for (; j < nbn; j++) dst[j] = 0.0f;
+        if (++ox == Wgrid) ox = 0, oy++;
+      }
+    }
+#if !BW_PADDED
+    int iy0[BW_PC], ix0[BW_PC];
+    for (int p = 0, oy = q0 / Wo, ox = q0 % Wo; p < qn16; p++) {
+      iy0[p] = p < qn ? oy * SH - PH : -(1 << 28); /* past the part: reads zero */
+      ix0[p] = ox * SW - PW;
+      if (++ox == Wo) ox = 0, oy++;
+    }
+#endif
+    for (int kb = 0; kb < Kd; kb += BW_KC) {
+      const int kn = min(BW_KC, Kd - kb), kn8 = (kn + 7) & ~7;
+      for (int k = 0; k < kn8; k++) {
+        __local float *dst = panel + k * BW_PC;
+        if (k >= kn) {
+          for (int p = 0; p < qn16; p += 16) vstore16((float16)(0.0f), 0, dst + p);
+          continue;
+        }
+        const int row = kb + k, c = row / taps, r = (row / KW) % KH, s = row % KW;
+#if BW_PADDED
+        const ulong at = (ulong)q0 + (ulong)(r * DH * Ws + s * DW);
+        __global const float *sp = S + (size_t)c * plane + at;
+        if (at + qn16 <= plane) {
+          /* a plain loop: LLVM copies in whole vectors, where vload16 of
+           * unaligned global memory comes out in 16-byte pieces */
+          for (int p = 0; p < qn16; p++) dst[p] = sp[p];
+        } else {
+          for (int p = 0; p < qn16; p++) dst[p] = at + p < plane ? sp[p] : 0.0f;
+        }
+#else
+        __global const float *sp = S + (size_t)c * plane;
+        for (int p = 0; p < qn16; p++) {
+          const int iy = iy0[p] + r * DH, ix = ix0[p] + s * DW;
+          dst[p] = (iy >= 0 && iy < Hs && ix >= 0 && ix < Ws) ? sp[iy * Ws + ix] : 0.0f;
+        }
+#endif
+      }
+      for (int n0 = 0; n0 < nbn; n0 += 32) {
+        for (int m0 = 0; m0 < kn; m0 += 8) {
+          __global float *o = P + (size_t)(kb + m0) * Kgp + n0;
+          float16 acc0[8], acc1[8];
+          for (int i = 0; i < 8; i++) {
+            acc0[i] = first ? (float16)(0.0f) : vload16(0, o + (size_t)i * Kgp);
+            acc1[i] = first ? (float16)(0.0f) : vload16(1, o + (size_t)i * Kgp);
+          }
+          __local const float *a = panel + m0 * BW_PC;
+          __local const float *b = dyt + n0;
+          for (int p = 0; p < qn; p++) {
+            const float16 b0 = vload16(0, b + p * BW_NB), b1 = vload16(1, b + p * BW_NB);
+            BW_FMA_ROW(0);
+            BW_FMA_ROW(1);
+            BW_FMA_ROW(2);
+            BW_FMA_ROW(3);
+            BW_FMA_ROW(4);
+            BW_FMA_ROW(5);
+            BW_FMA_ROW(6);
+            BW_FMA_ROW(7);
+          }
+          for (int i = 0; i < 8; i++) {
+            vstore16(acc0[i], 0, o + (size_t)i * Kgp);
+            vstore16(acc1[i], 1, o + (size_t)i * Kgp);
+          }
+        }
+      }
+    }
+  }
+}
+#endif
+
+/*
+ * conv_bwdw_reduce: dw[g*M + kl][row] (+)= sum over slots s in order of
+ * part[s][g][row][kl] (see conv_bwdw_packed).
+ * NDRange (K rounded up to 16, Kd), local (16, 1): neighbours read neighbouring columns.
+ */
+#if CONV_BASE
+__kernel void conv_bwdw_reduce(CTENSOR(part), TENSOR(dw), const int slots, const int G, const int M,
+                               const int Kd, const int Kdp, const int Kgp, const int accumulate) {
+  const int kk = get_global_id(0), row = get_global_id(1);
+  if (kk >= G * M || row >= Kd) return;
+  const int g = kk / M, kl = kk % M;
+  __global const float *p = AT(part) + ((size_t)g * Kdp + row) * Kgp + kl;
+  const size_t slot_stride = (size_t)G * Kdp * Kgp;
+  float v = 0.0f;
+  for (int s = 0; s < slots; s++) v += p[(size_t)s * slot_stride];
+  __global float *o = AT(dw) + (size_t)kk * Kd + row;
+  *o = (accumulate ? *o : 0.0f) + v;
 }
 #endif

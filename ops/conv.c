@@ -4,9 +4,11 @@
  *
  * Algorithms (clnn_conv_algo):
  *  - depthwise_direct: groups == c and k a multiple of c. Each work-item
- *    copies the input rows it needs into a zero-padded private buffer (no
- *    bounds checks in the tap loops: branches stop PoCL vectorizing) and
- *    computes an output row in float16 strips.
+ *    walks one output plane, keeping the input rows it needs in a private
+ *    ring, zero-padded (no bounds checks in the tap loops: branches stop PoCL
+ *    vectorizing) and split by column phase for strides; four 16-wide
+ *    strips at a time (independent FMA chains). The backward depthwise
+ *    kernels share its program (kernels/conv.cl, DWB_*).
  *  - implicit_gemm: stride 1 on the own engine. The input is copied once
  *    into zero-padded planes, and the GEMM reads its B rows as shifted views
  *    of them: no im2col matrix at all.
@@ -15,18 +17,18 @@
  *    of images into the workspace (as 32-wide panels for the own GEMM, row-
  *    major for CLBlast), then one batched GEMM with the bias and activation
  *    fused. The chunk is sized so the patches stay cache-sized and under the
- *    workspace limit.
+ *    workspace limit. On the own engine, patches are instead gathered per
+ *    32-pixel tile by conv_packed_gemm, straight from x.
+ * The backward passes are in ops/conv_bwd.c; ops/conv_internal.h holds what
+ * both files (and transposed convolution) share.
  */
-#include "../runtime/internal.h"
+#include "conv_internal.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define PANEL_N 32
-#define DW_STRIP 16
-/* Patches of one chunk: small enough to stay in the last-level cache between
- * im2col writing and the GEMM reading them. */
-#define IM2COL_CHUNK_BYTES ((size_t)8 << 20)
+#define PANEL_N CLNN_CONV_PANEL_N
+#define IM2COL_CHUNK_BYTES CLNN_CONV_CHUNK_BYTES
 
 static const char *const algo_names[CLNN_CONV_ALGO_COUNT_] = {
     "depthwise_direct", "gemm_1x1", "im2col_gemm", "implicit_gemm"};
@@ -73,7 +75,7 @@ static clnn_status numel_fits(clnn_context *ctx, const char *what, int64_t a, in
 }
 
 /* Validation shared by clnn_conv2d_desc_check and the ops (messages go to ctx). */
-static clnn_status desc_check(clnn_context *ctx, const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow) {
+clnn_status clnn__conv2d_check(clnn_context *ctx, const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
   CLNN_TRY(check_range(ctx, "n", d->n, 1));
   CLNN_TRY(check_range(ctx, "c", d->c, 1));
@@ -112,21 +114,16 @@ static clnn_status desc_check(clnn_context *ctx, const clnn_conv2d_desc *d, int6
 
 clnn_status clnn_conv2d_desc_check(const clnn_conv2d_desc *desc, int64_t *out_h, int64_t *out_w) {
   CLNN_ENTER(NULL);
-  return desc_check(NULL, desc, out_h, out_w);
+  return clnn__conv2d_check(NULL, desc, out_h, out_w);
 }
 
 /* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
 static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }
 
-/* Largest private row buffer of the depthwise kernel, in floats. */
-#define DW_ROWBUF_MAX 16384
-
-static int64_t dw_row_len(const clnn_conv2d_desc *d, int64_t ow);
-
-static clnn_conv_algo choose_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
+clnn_conv_algo clnn__conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
   int64_t oh, ow;
   clnn_conv2d_desc_check(d, &oh, &ow);
-  if (d->groups == d->c && d->k % d->c == 0 && d->kh * dw_row_len(d, ow) <= DW_ROWBUF_MAX)
+  if (d->groups == d->c && d->k % d->c == 0 && clnn__conv_dw_fits(d, ow))
     return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
   bool stride1 = d->stride_h == 1 && d->stride_w == 1;
   if (d->kh == 1 && d->kw == 1 && stride1 && d->pad_h == 0 && d->pad_w == 0 && !bad_stride(d->h * d->w))
@@ -140,24 +137,15 @@ clnn_status clnn_conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc
   CLNN_ENTER(NULL);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_CHECK_NULL(NULL, algo);
-  CLNN_TRY(desc_check(NULL, desc, NULL, NULL));
-  *algo = choose_algo(ctx, desc);
+  CLNN_TRY(clnn__conv2d_check(NULL, desc, NULL, NULL));
+  *algo = clnn__conv2d_fwd_algo(ctx, desc);
   return CLNN_SUCCESS;
 }
 
 /* -------------------------------------------------------------- geometry */
 
-/* Everything the launches need, derived once from the descriptor. */
-typedef struct conv_geom {
-  const clnn_conv2d_desc *d;
-  int64_t oh, ow;
-  int64_t cg, kg; /* channels per group, in and out */
-  int64_t kd;     /* GEMM depth: cg * kh * kw */
-  int64_t npix;   /* oh * ow, the GEMM's N per image */
-} conv_geom;
-
-static conv_geom geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow) {
-  conv_geom g;
+clnn_conv_geom clnn__conv_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow) {
+  clnn_conv_geom g;
   g.d = d;
   g.oh = oh;
   g.ow = ow;
@@ -168,28 +156,44 @@ static conv_geom geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow) {
   return g;
 }
 
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+typedef clnn_conv_geom conv_geom;
+#define ceil_div clnn__ceil_div
+
+clnn_status clnn__conv_chunk(clnn_context *ctx, int64_t n, int64_t per_image, int64_t fixed, size_t budget,
+                             const char *what, int64_t *chunk) {
+  if ((uint64_t)(per_image + fixed) * sizeof(float) > ctx->workspace_limit)
+    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED, "one image's %s need %lld bytes, over the workspace limit of %zu bytes",
+                      what, (long long)((per_image + fixed) * (int64_t)sizeof(float)), ctx->workspace_limit);
+  if (budget > ctx->workspace_limit) budget = ctx->workspace_limit;
+  int64_t c = ((int64_t)(budget / sizeof(float)) - fixed) / per_image;
+  if (c < 1) c = 1;
+  if (c > n) c = n;
+  if (c * per_image > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the %s of one image are over 2^31 elements", what);
+  *chunk = c;
+  return CLNN_SUCCESS;
+}
 
 /* The GEMM job of one chunk of images: weights x patches (or x) -> y. */
-static clnn_gemm_job gemm_job_for(const conv_geom *g, const clnn_tensor *w, const clnn_tensor *b,
-                                  const clnn_tensor *y, int64_t img0, int64_t nimg) {
+static clnn_gemm_job gemm_job_for(const conv_geom *g, clnn_conv_mem w, clnn_conv_mem b, clnn_conv_mem y,
+                                  int64_t img0, int64_t nimg) {
   const clnn_conv2d_desc *d = g->d;
   clnn_gemm_job j = clnn__gemm_job(g->kg, g->npix, g->kd);
   j.nb1 = nimg;
   j.nb2 = d->groups;
-  j.a = clnn__mem(w);
-  j.a_off = (size_t)clnn__off(w);
+  j.a = w.mem;
+  j.a_off = w.off;
   j.lda = g->kd;
   j.a_s1 = 0;
   j.a_s2 = g->kg * g->kd;
-  j.c = clnn__mem(y);
-  j.c_off = (size_t)(clnn__off(y) + (cl_ulong)(img0 * d->k * g->npix));
+  j.c = y.mem;
+  j.c_off = y.off + (size_t)(img0 * d->k * g->npix);
   j.ldc = g->npix;
   j.c_s1 = d->k * g->npix;
   j.c_s2 = g->kg * g->npix;
-  if (b) {
-    j.bias = clnn__mem(b);
-    j.bias_off = (size_t)clnn__off(b);
+  if (b.mem) {
+    j.bias = b.mem;
+    j.bias_off = b.off;
     j.bias_s2 = g->kg;
   }
   j.act = d->act;
@@ -199,12 +203,12 @@ static clnn_gemm_job gemm_job_for(const conv_geom *g, const clnn_tensor *w, cons
 
 /* ------------------------------------------------------------- gemm_1x1 */
 
-static clnn_status fwd_gemm_1x1(clnn_context *ctx, const conv_geom *g, const clnn_tensor *x,
-                                const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
+static clnn_status fwd_gemm_1x1(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                                clnn_conv_mem b, clnn_conv_mem y) {
   const clnn_conv2d_desc *d = g->d;
   clnn_gemm_job j = gemm_job_for(g, w, b, y, 0, d->n);
-  j.b = clnn__mem(x);
-  j.b_off = (size_t)clnn__off(x);
+  j.b = x.mem;
+  j.b_off = x.off;
   j.ldb = g->npix;
   j.b_s1 = d->c * g->npix;
   j.b_s2 = g->cg * g->npix;
@@ -214,48 +218,40 @@ static clnn_status fwd_gemm_1x1(clnn_context *ctx, const conv_geom *g, const cln
 
 /* ---------------------------------------------------------- im2col_gemm */
 
-static clnn_status launch_im2col(clnn_context *ctx, const conv_geom *g, const clnn_tensor *x,
-                                 cl_mem col, bool panels, int64_t img0, int64_t nimg) {
+clnn_status clnn__conv_im2col(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, cl_mem col, int layout,
+                             int64_t img0, int64_t nimg, const char *op) {
   const clnn_conv2d_desc *d = g->d;
   char opts[32];
-  snprintf(opts, sizeof opts, "-DPANELS=%d", panels ? 1 : 0);
+  snprintf(opts, sizeof opts, "-DPANELS=%d", layout);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_im2col", &k));
   size_t global[3] = {(size_t)g->kd, (size_t)d->groups, (size_t)nimg};
   size_t local[3] = {1, 1, 1};
   return clnn__launch(
       ctx, &k,
-      CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_MEM(col), CLNN_ARG_U64(0), CLNN_ARG_I32(d->c),
+      CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_MEM(col), CLNN_ARG_U64(0), CLNN_ARG_I32(d->c),
                 CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow),
                 CLNN_ARG_I32(d->kh), CLNN_ARG_I32(d->kw), CLNN_ARG_I32(d->stride_h),
                 CLNN_ARG_I32(d->stride_w), CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w),
                 CLNN_ARG_I32(d->dilation_h), CLNN_ARG_I32(d->dilation_w), CLNN_ARG_I32(d->groups),
                 CLNN_ARG_I32(img0)),
-      3, global, local, "conv2d_fwd:im2col_gemm");
+      3, global, local, op);
 }
 
-static clnn_status fwd_im2col_gemm(clnn_context *ctx, const conv_geom *g, const clnn_tensor *x,
-                                   const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
+static clnn_status fwd_im2col_gemm(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                                   clnn_conv_mem b, clnn_conv_mem y) {
   const clnn_conv2d_desc *d = g->d;
   bool panels = clnn__use_own_gemm(ctx);
   int64_t ncols = panels ? ceil_div(g->npix, PANEL_N) * PANEL_N : g->npix;
   int64_t per_group = g->kd * ncols; /* elements of one image and group */
-  int64_t per_image = per_group * d->groups;
-  if ((uint64_t)per_image * sizeof(float) > ctx->workspace_limit)
-    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED,
-                      "one image's patches need %lld bytes, over the workspace limit of %zu bytes",
-                      (long long)(per_image * (int64_t)sizeof(float)), ctx->workspace_limit);
-  size_t budget = IM2COL_CHUNK_BYTES < ctx->workspace_limit ? IM2COL_CHUNK_BYTES : ctx->workspace_limit;
-  int64_t chunk = (int64_t)(budget / sizeof(float)) / per_image;
-  if (chunk < 1) chunk = 1;
-  if (chunk > d->n) chunk = d->n;
-  if (chunk * per_image > CLNN_INDEX_MAX)
-    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the patch matrix of one image is over 2^31 elements");
+  int64_t per_image = per_group * d->groups, chunk;
+  CLNN_TRY(clnn__conv_chunk(ctx, d->n, per_image, 0, IM2COL_CHUNK_BYTES, "patches", &chunk));
   cl_mem col;
   CLNN_TRY(clnn__workspace(ctx, (size_t)(chunk * per_image) * sizeof(float), &col));
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
     int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk;
-    CLNN_TRY(launch_im2col(ctx, g, x, col, panels, img0, nimg));
+    CLNN_TRY(clnn__conv_im2col(ctx, g, x, col, panels ? CLNN_COL_PANELS : CLNN_COL_ROWMAJOR, img0, nimg,
+                               "conv2d_fwd:im2col_gemm"));
     clnn_gemm_job j = gemm_job_for(g, w, b, y, img0, nimg);
     j.b = col;
     j.b_off = 0;
@@ -270,54 +266,92 @@ static clnn_status fwd_im2col_gemm(clnn_context *ctx, const conv_geom *g, const 
 
 /* ----------------------------------------------------- depthwise_direct */
 
-/* Length of the private row buffer: padded row plus what the last strip reads. */
-static int64_t dw_row_len(const clnn_conv2d_desc *d, int64_t ow) {
-  int64_t strips_w = ceil_div(ow, DW_STRIP) * DW_STRIP;
-  int64_t need = (strips_w - 1) * d->stride_w + (d->kw - 1) * d->dilation_w + 1;
-  if (d->stride_w == 2) need += 1; /* stride-2 strips load 32 columns and keep the even ones */
-  int64_t len = d->w + 2 * d->pad_w;
-  return need > len ? need : len;
+/* Largest private buffer of the direct depthwise kernels, in floats. */
+#define DW_PRIV_MAX 16384
+/* Rows the depthwise kernels prepare ahead of use (DWB_AHEAD in kernels/conv.cl). */
+#define DWB_AHEAD 2
+
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+clnn_conv_dw_geom clnn__conv_dw_geometry(const clnn_conv2d_desc *d, int64_t ow) {
+  clnn_conv_dw_geom b;
+  int64_t off = (d->kw - 1) * d->dilation_w, sw = d->stride_w, data_len;
+  if (sw == 2) {
+    /* bwd_data, even/odd columns apart: dy at off2 + ox; reads reach off2 + round64(w)/2 + (pad_w+1)/2 + 15 */
+    int64_t off2 = (off + 1) / 2;
+    data_len = max64(off2 + ceil_div(d->w, 64) * 32 + (d->pad_w + 1) / 2 + 1, off2 + ow);
+  } else {
+    /* bwd_data, zero insertion: reads reach round64(w) - 1 + pad_w + off, writes off + (ow-1)*stride_w */
+    data_len = max64(ceil_div(d->w, 64) * 64 + d->pad_w + off, off + (ow - 1) * sw + 1);
+  }
+  /* forward and bwd_weights: per phase, 64-column blocks plus the largest tap offset */
+  b.nstrip = ceil_div(ow, 16);
+  int64_t phase_len = (ceil_div(ow, 64) * 64 + off / sw) * sw;
+  b.rowlen = ceil_div(max64(data_len, phase_len), 64 * sw) * 64 * sw;
+  /* bwd_data: dy rows one dx row reads; forward: x rows of two output rows;
+   * bwd_weights: x rows of one output row; each plus the rows prepared ahead */
+  int64_t ring_data = (d->kh - 1) * d->dilation_h / d->stride_h + 2 + DWB_AHEAD;
+  int64_t ring_x = (d->kh - 1) * d->dilation_h + 1 + d->stride_h + DWB_AHEAD;
+  for (b.ring = 4; b.ring < max64(ring_data, ring_x);) b.ring *= 2;
+  return b;
 }
 
-static clnn_status fwd_depthwise(clnn_context *ctx, const conv_geom *g, const clnn_tensor *x,
-                                 const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
-  const clnn_conv2d_desc *d = g->d;
-  char opts[320], act[64];
-  clnn__act_options(act, sizeof act, d->act, d->act_alpha);
+bool clnn__conv_dw_fits(const clnn_conv2d_desc *d, int64_t ow) {
+  clnn_conv_dw_geom b = clnn__conv_dw_geometry(d, ow);
+  return (b.ring + 2) * b.rowlen <= DW_PRIV_MAX;
+}
+
+clnn_status clnn__conv_dw_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, const clnn_conv_dw_geom *b,
+                                 clnn_activation act, float act_alpha, const char *name, clnn_kernel_ref *k) {
+  char opts[256], acts[64];
+  clnn__act_options(acts, sizeof acts, act, act_alpha);
   snprintf(opts, sizeof opts,
-           "-DDW_KH=%lld -DDW_KW=%lld -DDW_SH=%lld -DDW_SW=%lld -DDW_DH=%lld -DDW_DW=%lld "
-           "-DDW_ROWLEN=%lld -DHAS_BIAS=%d%s",
-           (long long)d->kh, (long long)d->kw, (long long)d->stride_h, (long long)d->stride_w,
-           (long long)d->dilation_h, (long long)d->dilation_w, (long long)dw_row_len(d, g->ow),
-           b ? 1 : 0, act);
+           "-DDWB_FWD=%d -DDWB_KH=%lld -DDWB_KW=%lld -DDWB_SH=%lld -DDWB_SW=%lld -DDWB_ROWLEN=%lld -DDWB_RING=%lld%s",
+           strcmp(name, "conv_dw_fwd") == 0, (long long)d->kh, (long long)d->kw, (long long)d->stride_h,
+           (long long)d->stride_w, (long long)b->rowlen, (long long)b->ring, acts);
+  return clnn__kernel(ctx, "conv", opts, name, k);
+}
+
+static clnn_status fwd_depthwise(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                                 clnn_conv_mem b, clnn_conv_mem y) {
+  const clnn_conv2d_desc *d = g->d;
+  clnn_conv_dw_geom dg = clnn__conv_dw_geometry(d, g->ow);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_dw_direct", &k));
-  size_t global[2] = {(size_t)g->oh, (size_t)(d->n * d->k)}, local[2] = {1, 1};
+  CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &dg, d->act, d->act_alpha, "conv_dw_fwd", &k));
+  size_t global[1] = {(size_t)(d->n * d->k)}, local[1] = {1};
   return clnn__launch(ctx, &k,
-                      CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(w), CLNN_ARG_TENSOR(b),
-                                CLNN_ARG_TENSOR(y), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k),
-                                CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh),
-                                CLNN_ARG_I32(g->ow), CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w)),
-                      2, global, local, "conv2d_fwd:depthwise_direct");
+                      CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(b),
+                                CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->h),
+                                CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow), CLNN_ARG_I32(d->pad_h),
+                                CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(d->dilation_h), CLNN_ARG_I32(d->dilation_w),
+                                CLNN_ARG_I32(b.mem ? 1 : 0)),
+                      1, global, local, "conv2d_fwd:depthwise_direct");
 }
 
 /* -------------------------------------------------------- implicit_gemm */
 
-/* Padded-plane geometry: width W + 2*pad, and enough rows that the last
- * 32-pixel tile's shifted reads stay inside the plane. */
-typedef struct padded_planes {
-  int64_t wp, hp, plane;
-} padded_planes;
-
-static padded_planes implicit_planes(const conv_geom *g) {
+clnn_conv_planes clnn__conv_planes(const conv_geom *g) {
   const clnn_conv2d_desc *d = g->d;
-  padded_planes pp;
+  clnn_conv_planes pp;
   pp.wp = d->w + 2 * d->pad_w;
   int64_t tiles = ceil_div(g->oh * pp.wp, PANEL_N);
   int64_t need = tiles * PANEL_N + (d->kh - 1) * d->dilation_h * pp.wp + (d->kw - 1) * d->dilation_w;
   pp.hp = ceil_div(need, pp.wp);
   pp.plane = pp.hp * pp.wp;
   return pp;
+}
+
+clnn_status clnn__conv_pad(clnn_context *ctx, clnn_conv_mem src, int64_t nplanes, int64_t h, int64_t w,
+                           cl_mem ws, int64_t ws_off, const clnn_conv_planes *pp, int64_t pad_h, int64_t pad_w,
+                           const char *op) {
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_pad", &k));
+  size_t global[2] = {(size_t)pp->hp, (size_t)nplanes}, local[2] = {1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_CONV_MEM(src), CLNN_ARG_MEM(ws), CLNN_ARG_U64(ws_off), CLNN_ARG_I32(h),
+                                CLNN_ARG_I32(w), CLNN_ARG_I32(pp->hp), CLNN_ARG_I32(pp->wp), CLNN_ARG_I32(pad_h),
+                                CLNN_ARG_I32(pad_w)),
+                      2, global, local, op);
 }
 
 #ifndef CLNN_CONV_KC
@@ -329,15 +363,23 @@ static int64_t packed_weight_elems(const conv_geom *g) {
   return g->d->groups * ceil_div(g->kg, 8) * 8 * g->kd;
 }
 
-/* Pack the weights into ws at element 0 (gemm_pack_a). */
-static clnn_status pack_weights(clnn_context *ctx, const conv_geom *g, const clnn_tensor *w, cl_mem ws,
-                                const char *op) {
+/* Pack the weights into ws at element 0: gemm_pack_a, or conv_pack_wt for
+ * the flipped, transposed weights of the convolution g is the transpose of. */
+static clnn_status pack_weights(clnn_context *ctx, const conv_geom *g, clnn_conv_mem w, bool transposed,
+                                cl_mem ws, const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "gemm", "", "gemm_pack_a", &k));
   size_t global[3] = {(size_t)g->kd, (size_t)ceil_div(g->kg, 8), (size_t)g->d->groups};
   size_t local[3] = {1, 1, 1};
+  if (transposed) {
+    CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_pack_wt", &k));
+    return clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_I32(g->kg), CLNN_ARG_I32(g->cg), CLNN_ARG_I32(g->d->kh * g->d->kw),
+                                  CLNN_ARG_CONV_MEM(w), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0)),
+                        3, global, local, op);
+  }
+  CLNN_TRY(clnn__kernel(ctx, "gemm", "", "gemm_pack_a", &k));
   return clnn__launch(ctx, &k,
-                      CLNN_ARGS(CLNN_ARG_I32(g->kg), CLNN_ARG_I32(g->kd), CLNN_ARG_TENSOR(w),
+                      CLNN_ARGS(CLNN_ARG_I32(g->kg), CLNN_ARG_I32(g->kd), CLNN_ARG_CONV_MEM(w),
                                 CLNN_ARG_I32(g->kd), CLNN_ARG_U64(g->kg * g->kd), CLNN_ARG_MEM(ws),
                                 CLNN_ARG_U64(0)),
                       3, global, local, op);
@@ -345,89 +387,95 @@ static clnn_status pack_weights(clnn_context *ctx, const conv_geom *g, const cln
 
 /* conv_packed_gemm over src (x itself, or padded planes of a chunk of images);
  * the packed weights are at the start of the workspace ws. */
-static clnn_status launch_packed(clnn_context *ctx, const conv_geom *g, cl_mem ws,
-                                 const clnn_tensor *b, cl_mem src, cl_ulong src_off, int64_t hs,
-                                 int64_t src_w, int64_t plane, bool padded, int64_t wgrid, cl_mem y,
-                                 cl_ulong y_off, int64_t nimg, const char *op) {
+static clnn_status launch_packed(clnn_context *ctx, const conv_geom *g, cl_mem ws, clnn_conv_mem b,
+                                 clnn_conv_mem src, int64_t hs, int64_t src_w, int64_t plane, bool padded,
+                                 int64_t wgrid, clnn_conv_mem y, int64_t nimg, const char *op) {
   const clnn_conv2d_desc *d = g->d;
   char opts[160], act[64];
   clnn__act_options(act, sizeof act, d->act, d->act_alpha);
   snprintf(opts, sizeof opts, "-DCP_KC=%d -DCP_PADDED=%d -DHAS_BIAS=%d%s", CLNN_CONV_KC, padded ? 1 : 0,
-           b ? 1 : 0, act);
+           b.mem ? 1 : 0, act);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_packed_gemm", &k));
   size_t global[2] = {(size_t)ceil_div(g->oh * wgrid, PANEL_N), (size_t)(nimg * d->groups)};
   size_t local[2] = {1, 1};
   return clnn__launch(
       ctx, &k,
-      CLNN_ARGS(CLNN_ARG_MEM(src), CLNN_ARG_U64(src_off), CLNN_ARG_I32(hs), CLNN_ARG_I32(src_w),
-                CLNN_ARG_U64(plane), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_TENSOR(b), CLNN_ARG_MEM(y),
-                CLNN_ARG_U64(y_off), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->groups),
-                CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow), CLNN_ARG_I32(wgrid), CLNN_ARG_I32(d->kh),
-                CLNN_ARG_I32(d->kw), CLNN_ARG_I32(d->stride_h), CLNN_ARG_I32(d->stride_w),
-                CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(d->dilation_h),
-                CLNN_ARG_I32(d->dilation_w)),
+      CLNN_ARGS(CLNN_ARG_CONV_MEM(src), CLNN_ARG_I32(hs), CLNN_ARG_I32(src_w), CLNN_ARG_U64(plane),
+                CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(b), CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(d->c),
+                CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow),
+                CLNN_ARG_I32(wgrid), CLNN_ARG_I32(d->kh), CLNN_ARG_I32(d->kw), CLNN_ARG_I32(d->stride_h),
+                CLNN_ARG_I32(d->stride_w), CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w),
+                CLNN_ARG_I32(d->dilation_h), CLNN_ARG_I32(d->dilation_w)),
       2, global, local, op);
 }
 
 /* Stride 1: pad a chunk of images into planes, then GEMM over shifted views. */
-static clnn_status fwd_implicit_gemm(clnn_context *ctx, const conv_geom *g, const clnn_tensor *x,
-                                     const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
+static clnn_status implicit_gemm_padded(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                                        bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
   const clnn_conv2d_desc *d = g->d;
-  padded_planes pp = implicit_planes(g);
-  int64_t per_image = d->c * pp.plane, wpk = packed_weight_elems(g);
-  if ((uint64_t)(per_image + wpk) * sizeof(float) > ctx->workspace_limit)
-    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED,
-                      "one padded image needs %lld bytes, over the workspace limit of %zu bytes",
-                      (long long)((per_image + wpk) * (int64_t)sizeof(float)), ctx->workspace_limit);
-  size_t budget = IM2COL_CHUNK_BYTES < ctx->workspace_limit ? IM2COL_CHUNK_BYTES : ctx->workspace_limit;
-  int64_t chunk = ((int64_t)(budget / sizeof(float)) - wpk) / per_image;
-  if (chunk < 1) chunk = 1;
-  if (chunk > d->n) chunk = d->n;
-  if (chunk * per_image > CLNN_INDEX_MAX)
-    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the padded input is over 2^31 elements");
+  clnn_conv_planes pp = clnn__conv_planes(g);
+  int64_t per_image = d->c * pp.plane, wpk = packed_weight_elems(g), chunk;
+  CLNN_TRY(clnn__conv_chunk(ctx, d->n, per_image, wpk, IM2COL_CHUNK_BYTES, "padded planes", &chunk));
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)(wpk + chunk * per_image) * sizeof(float), &ws));
-  CLNN_TRY(pack_weights(ctx, g, w, ws, "conv2d_fwd:implicit_gemm"));
-  clnn_kernel_ref kpad;
-  CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_pad", &kpad));
-  size_t local[2] = {1, 1};
-  const char *op = "conv2d_fwd:implicit_gemm";
+  CLNN_TRY(pack_weights(ctx, g, w, transposed_w, ws, op));
+  clnn_conv_mem planes = {ws, (size_t)wpk};
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
     int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk;
-    size_t gpad[2] = {(size_t)pp.hp, (size_t)(nimg * d->c)};
-    CLNN_TRY(clnn__launch(
-        ctx, &kpad,
-        CLNN_ARGS(CLNN_ARG_MEM(clnn__mem(x)), CLNN_ARG_U64(clnn__off(x) + (cl_ulong)(img0 * d->c * d->h * d->w)),
-                  CLNN_ARG_MEM(ws), CLNN_ARG_U64(wpk), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w),
-                  CLNN_ARG_I32(pp.hp), CLNN_ARG_I32(pp.wp), CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w)),
-        2, gpad, local, op));
-    CLNN_TRY(launch_packed(ctx, g, ws, b, ws, (cl_ulong)wpk, pp.hp, pp.wp, pp.plane, true, pp.wp, clnn__mem(y),
-                           clnn__off(y) + (cl_ulong)(img0 * d->k * g->npix), nimg, op));
+    CLNN_TRY(clnn__conv_pad(ctx, clnn__conv_mem_at(x, img0 * d->c * d->h * d->w), nimg * d->c, d->h, d->w, ws,
+                            wpk, &pp, d->pad_h, d->pad_w, op));
+    CLNN_TRY(launch_packed(ctx, g, ws, b, planes, pp.hp, pp.wp, pp.plane, true, pp.wp,
+                           clnn__conv_mem_at(y, img0 * d->k * g->npix), nimg, op));
   }
   return CLNN_SUCCESS;
 }
 
-/* Any stride on the own engine: patches gathered per tile, straight from x. */
-static clnn_status fwd_gather_gemm(clnn_context *ctx, const conv_geom *g, const clnn_tensor *x,
-                                   const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
+/* Any stride (or negative padding): patches gathered per tile, straight from x. */
+static clnn_status implicit_gemm_gather(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                                        bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
   const clnn_conv2d_desc *d = g->d;
-  const char *op = "conv2d_fwd:im2col_gemm";
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)packed_weight_elems(g) * sizeof(float), &ws));
-  CLNN_TRY(pack_weights(ctx, g, w, ws, op));
-  return launch_packed(ctx, g, ws, b, clnn__mem(x), clnn__off(x), d->h, d->w, d->h * d->w, false, g->ow,
-                       clnn__mem(y), clnn__off(y), d->n, op);
+  CLNN_TRY(pack_weights(ctx, g, w, transposed_w, ws, op));
+  return launch_packed(ctx, g, ws, b, x, d->h, d->w, d->h * d->w, false, g->ow, y, d->n, op);
+}
+
+clnn_status clnn__conv_packed_gemm(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                                   bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  bool stride1 = d->stride_h == 1 && d->stride_w == 1;
+  if (stride1 && d->pad_h >= 0 && d->pad_w >= 0)
+    return implicit_gemm_padded(ctx, g, x, w, transposed_w, b, y, op);
+  return implicit_gemm_gather(ctx, g, x, w, transposed_w, b, y, op);
 }
 
 /* ---------------------------------------------------------------- public */
+
+clnn_status clnn__conv2d_fwd_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem x, clnn_conv_mem w,
+                                 clnn_conv_mem b, clnn_conv_mem y) {
+  int64_t oh, ow;
+  CLNN_TRY(clnn__conv2d_check(ctx, d, &oh, &ow));
+  conv_geom g = clnn__conv_geometry(d, oh, ow);
+  switch (clnn__conv2d_fwd_algo(ctx, d)) {
+    case CLNN_CONV_ALGO_DEPTHWISE_DIRECT:
+      return fwd_depthwise(ctx, &g, x, w, b, y);
+    case CLNN_CONV_ALGO_IMPLICIT_GEMM:
+      return clnn__conv_packed_gemm(ctx, &g, x, w, false, b, y, "conv2d_fwd:implicit_gemm");
+    case CLNN_CONV_ALGO_GEMM_1X1:
+      return fwd_gemm_1x1(ctx, &g, x, w, b, y);
+    default:
+      if (clnn__use_own_gemm(ctx)) return clnn__conv_packed_gemm(ctx, &g, x, w, false, b, y, "conv2d_fwd:im2col_gemm");
+      return fwd_im2col_gemm(ctx, &g, x, w, b, y);
+  }
+}
 
 clnn_status clnn_conv2d_fwd(clnn_context *ctx, const clnn_conv2d_desc *desc, const clnn_tensor *x,
                             const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
   CLNN_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oh, ow;
-  CLNN_TRY(desc_check(ctx, desc, &oh, &ow));
+  CLNN_TRY(clnn__conv2d_check(ctx, desc, &oh, &ow));
   const clnn_conv2d_desc *d = desc;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, d->c / d->groups, d->kh, d->kw};
   int64_t yd[4] = {d->n, d->k, oh, ow};
@@ -438,16 +486,5 @@ clnn_status clnn_conv2d_fwd(clnn_context *ctx, const clnn_conv2d_desc *desc, con
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", w, "w"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", b, "b"));
-  conv_geom g = geometry(d, oh, ow);
-  switch (choose_algo(ctx, d)) {
-    case CLNN_CONV_ALGO_DEPTHWISE_DIRECT:
-      return fwd_depthwise(ctx, &g, x, w, b, y);
-    case CLNN_CONV_ALGO_IMPLICIT_GEMM:
-      return fwd_implicit_gemm(ctx, &g, x, w, b, y);
-    case CLNN_CONV_ALGO_GEMM_1X1:
-      return fwd_gemm_1x1(ctx, &g, x, w, b, y);
-    default:
-      if (clnn__use_own_gemm(ctx)) return fwd_gather_gemm(ctx, &g, x, w, b, y);
-      return fwd_im2col_gemm(ctx, &g, x, w, b, y);
-  }
+  return clnn__conv2d_fwd_run(ctx, d, clnn__conv_mem(x), clnn__conv_mem(w), clnn__conv_mem(b), clnn__conv_mem(y));
 }

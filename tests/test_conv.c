@@ -1,15 +1,23 @@
 /*
- * test_conv.c - convolution forward against the host reference: a table of
- * shapes (odd sizes, strides, padding, dilation, groups, depthwise, 1x1,
- * 5x5, 7x7, batch 1 and 3), outputs poisoned before each run, bit-identical
- * repeats, both GEMM engines, chunked workspaces, and bad arguments.
+ * test_conv.c - convolution forward and backward against the host
+ * reference: a table of shapes (odd sizes, strides, padding, dilation,
+ * groups, depthwise, 1x1, 5x5, 7x7, batch 1 and 3), outputs poisoned before
+ * each run, bit-identical repeats, both GEMM engines, chunked workspaces,
+ * and bad arguments. The reference's own backward passes are checked by
+ * central finite differences in double.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "../bench/npy.h"
+#include "common/fd.h"
 #include "common/testutil.h"
+#include "host/ref.h"
+#include "ops/conv_internal.h"
 
 typedef struct conv_case {
   int n, c, h, w, k, kh, kw, sh, sw, ph, pw, dh, dw, g;
@@ -49,6 +57,8 @@ static const conv_case cases[] = {
     {1, 64, 9, 9, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, CLNN_ACT_IDENTITY},   /* many channels */
     {1, 2, 40, 3, 2, 3, 1, 1, 1, 1, 0, 1, 1, 1, 1, CLNN_ACT_IDENTITY},    /* tall and thin */
     {2, 7, 33, 35, 9, 3, 3, 2, 1, 0, 1, 1, 3, 1, 1, CLNN_ACT_IDENTITY},   /* mixed stride/dilation */
+    {2, 6, 17, 21, 12, 5, 5, 2, 2, 3, 4, 2, 3, 6, 1, CLNN_ACT_IDENTITY},  /* depthwise x2, s2, odd pads/dilations */
+    {1, 4, 9, 70, 4, 3, 3, 1, 2, 1, 1, 1, 1, 4, 0, CLNN_ACT_IDENTITY},    /* depthwise, rows over 64 columns */
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
@@ -387,6 +397,613 @@ START_TEST(test_bad_aliasing_and_context) {
 }
 END_TEST
 
+/* =============================================================== backward */
+
+/* Host data of one backward problem and its reference gradients. */
+typedef struct bwd_problem {
+  clnn_conv2d_desc d;
+  int64_t oh, ow;
+  size_t nx, nw, ny, nb;
+  float *x, *w, *dy, *dw0, *db0;              /* inputs; dw0, db0: what accumulate adds to */
+  float *ref_dx, *ref_dw, *ref_db;            /* overwrite */
+  float *ref_dw_acc, *ref_db_acc;             /* accumulate onto dw0, db0 */
+  char what[256];
+} bwd_problem;
+
+static void bwd_make(bwd_problem *p, const clnn_conv2d_desc *d, bool integers, uint64_t seed) {
+  memset(p, 0, sizeof *p);
+  p->d = *d;
+  TU_OK(clnn_conv2d_desc_check(d, &p->oh, &p->ow));
+  p->nx = (size_t)(d->n * d->c * d->h * d->w);
+  p->nw = (size_t)(d->k * (d->c / d->groups) * d->kh * d->kw);
+  p->ny = (size_t)(d->n * d->k * p->oh * p->ow);
+  p->nb = (size_t)d->k;
+  p->x = tu_alloc(p->nx);
+  p->w = tu_alloc(p->nw);
+  p->dy = tu_alloc(p->ny);
+  p->dw0 = tu_alloc(p->nw);
+  p->db0 = tu_alloc(p->nb);
+  if (integers) {
+    tu_fill_ints(p->x, p->nx, seed, -3, 3);
+    tu_fill_ints(p->w, p->nw, seed + 1, -2, 2);
+    tu_fill_ints(p->dy, p->ny, seed + 2, -3, 3);
+    tu_fill_ints(p->dw0, p->nw, seed + 3, -5, 5);
+    tu_fill_ints(p->db0, p->nb, seed + 4, -5, 5);
+  } else {
+    tu_fill_normal(p->x, p->nx, seed, 0.0f, 1.0f);
+    tu_fill_normal(p->w, p->nw, seed + 1, 0.0f, 1.0f / sqrtf((float)(p->nw / (size_t)d->k)));
+    tu_fill_normal(p->dy, p->ny, seed + 2, 0.0f, 1.0f);
+    tu_fill_normal(p->dw0, p->nw, seed + 3, 0.0f, 1.0f);
+    tu_fill_normal(p->db0, p->nb, seed + 4, 0.0f, 1.0f);
+  }
+  p->ref_dx = tu_alloc(p->nx);
+  p->ref_dw = tu_alloc(p->nw);
+  p->ref_db = tu_alloc(p->nb);
+  p->ref_dw_acc = tu_alloc(p->nw);
+  p->ref_db_acc = tu_alloc(p->nb);
+  memcpy(p->ref_dw_acc, p->dw0, p->nw * sizeof(float));
+  memcpy(p->ref_db_acc, p->db0, p->nb * sizeof(float));
+  TU_OK(clnn_ref_conv2d_bwd_data(d, p->dy, p->w, p->ref_dx));
+  TU_OK(clnn_ref_conv2d_bwd_weights(d, p->x, p->dy, p->ref_dw, 0));
+  TU_OK(clnn_ref_conv2d_bwd_bias(d, p->dy, p->ref_db, 0));
+  TU_OK(clnn_ref_conv2d_bwd_weights(d, p->x, p->dy, p->ref_dw_acc, 1));
+  TU_OK(clnn_ref_conv2d_bwd_bias(d, p->dy, p->ref_db_acc, 1));
+  describe(d, 1, p->what, sizeof p->what);
+  snprintf(p->what + strlen(p->what), sizeof p->what - strlen(p->what), " --pass=bwd");
+}
+
+static void bwd_free(bwd_problem *p) {
+  float *all[] = {p->x, p->w, p->dy, p->dw0, p->db0, p->ref_dx, p->ref_dw, p->ref_db, p->ref_dw_acc, p->ref_db_acc};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
+}
+
+/* Device gradients of one run. */
+typedef struct bwd_result {
+  float *dx, *dw, *db;
+} bwd_result;
+
+static void bwd_result_free(bwd_result *r) {
+  free(r->dx);
+  free(r->dw);
+  free(r->db);
+}
+
+/* Run the three backward ops on ctx; accumulate: start dw, db from dw0, db0
+ * (else they are poisoned with NaN, as dx always is). */
+static bwd_result bwd_run(clnn_context *ctx, const bwd_problem *p, int accumulate) {
+  const clnn_conv2d_desc *d = &p->d;
+  int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, d->c / d->groups, d->kh, d->kw};
+  int64_t yd[4] = {d->n, d->k, p->oh, p->ow};
+  clnn_tensor *x, *w, *dy, *dx, *dw, *db;
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, xd, &x));
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, wd, &w));
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, yd, &dy));
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, xd, &dx));
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, wd, &dw));
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 1, &d->k, &db));
+  TU_OK(clnn_tensor_write(x, p->x, p->nx * sizeof(float)));
+  TU_OK(clnn_tensor_write(w, p->w, p->nw * sizeof(float)));
+  TU_OK(clnn_tensor_write(dy, p->dy, p->ny * sizeof(float)));
+  TU_OK(clnn_tensor_fill(dx, NAN));
+  if (accumulate) {
+    TU_OK(clnn_tensor_write(dw, p->dw0, p->nw * sizeof(float)));
+    TU_OK(clnn_tensor_write(db, p->db0, p->nb * sizeof(float)));
+  } else {
+    TU_OK(clnn_tensor_fill(dw, NAN));
+    TU_OK(clnn_tensor_fill(db, NAN));
+  }
+  clnn_status st = clnn_conv2d_bwd_data(ctx, d, dy, w, dx);
+  ck_assert_msg(st == CLNN_SUCCESS, "%s: bwd_data: %s", p->what, clnn_context_errmsg(ctx));
+  st = clnn_conv2d_bwd_weights(ctx, d, x, dy, dw, accumulate);
+  ck_assert_msg(st == CLNN_SUCCESS, "%s: bwd_weights: %s", p->what, clnn_context_errmsg(ctx));
+  st = clnn_conv2d_bwd_bias(ctx, d, dy, db, accumulate);
+  ck_assert_msg(st == CLNN_SUCCESS, "%s: bwd_bias: %s", p->what, clnn_context_errmsg(ctx));
+  bwd_result r = {tu_alloc(p->nx), tu_alloc(p->nw), tu_alloc(p->nb)};
+  TU_OK(clnn_tensor_read(dx, r.dx, p->nx * sizeof(float)));
+  TU_OK(clnn_tensor_read(dw, r.dw, p->nw * sizeof(float)));
+  TU_OK(clnn_tensor_read(db, r.db, p->nb * sizeof(float)));
+  clnn_tensor *all[] = {x, w, dy, dx, dw, db};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
+  return r;
+}
+
+/* Root mean square of a reference output: the scale of its elements. */
+static double rms(const float *v, size_t n) {
+  double s = 0.0;
+  for (size_t i = 0; i < n; i++) s += (double)v[i] * v[i];
+  return n ? sqrt(s / (double)n) : 0.0;
+}
+
+/* Compare one output: relative L2 error <= tol, and each element within tol
+ * of the output's scale (a long float sum that cancels to a small value
+ * keeps the absolute error of its terms). tol 0: exact. */
+static void bwd_compare(const char *what, const float *got, const float *ref, size_t n, double tol) {
+  ck_assert_msg(tu_compare(what, got, ref, n, tol, tol * rms(ref, n), NULL), "%s differs", what);
+}
+
+/* Compare one run with the reference; tol 0 for integer data (exact). */
+static void bwd_check(const bwd_problem *p, const bwd_result *r, int accumulate, double tol) {
+  char what[300];
+  snprintf(what, sizeof what, "%s (dx)", p->what);
+  bwd_compare(what, r->dx, p->ref_dx, p->nx, tol);
+  snprintf(what, sizeof what, "%s (dw%s)", p->what, accumulate ? ", accumulate" : "");
+  bwd_compare(what, r->dw, accumulate ? p->ref_dw_acc : p->ref_dw, p->nw, tol);
+  snprintf(what, sizeof what, "%s (db%s)", p->what, accumulate ? ", accumulate" : "");
+  bwd_compare(what, r->db, accumulate ? p->ref_db_acc : p->ref_db, p->nb, tol);
+}
+
+/* Integer data: every backward path must equal the reference exactly,
+ * overwriting poisoned outputs and accumulating onto given ones. */
+START_TEST(test_bwd_integer_case) {
+  clnn_conv2d_desc d = desc_of(&cases[_i]);
+  bwd_problem p;
+  bwd_make(&p, &d, true, 5000 + (uint64_t)_i);
+  for (int acc = 0; acc <= 1; acc++) {
+    bwd_result r = bwd_run(tu_ctx(), &p, acc);
+    bwd_check(&p, &r, acc, 0.0);
+    bwd_result_free(&r);
+  }
+  bwd_free(&p);
+}
+END_TEST
+
+/* Normal floats: tolerance, and two runs must give the same bits. */
+START_TEST(test_bwd_float_deterministic) {
+  clnn_conv2d_desc d = desc_of(&cases[_i]);
+  bwd_problem p;
+  bwd_make(&p, &d, false, 6000 + (uint64_t)_i);
+  bwd_result r1 = bwd_run(tu_ctx(), &p, 0), r2 = bwd_run(tu_ctx(), &p, 0);
+  bwd_check(&p, &r1, 0, 1e-5);
+  ck_assert_msg(!memcmp(r1.dx, r2.dx, p.nx * sizeof(float)), "%s: dx of two runs differ", p.what);
+  ck_assert_msg(!memcmp(r1.dw, r2.dw, p.nw * sizeof(float)), "%s: dw of two runs differ", p.what);
+  ck_assert_msg(!memcmp(r1.db, r2.db, p.nb * sizeof(float)), "%s: db of two runs differ", p.what);
+  bwd_result_free(&r1);
+  bwd_result_free(&r2);
+  bwd_free(&p);
+}
+END_TEST
+
+/* The internal bwd_data entry point with a bias and an activation (what
+ * transposed convolution's forward runs) on every path: implicit GEMM over
+ * padded planes and gathered (negative padding), col2im, 1x1 GEMM and
+ * depthwise; exact on integers. ReLU, as in the forward cases, so that
+ * most programs are shared with them (cold compiles cost test time). */
+START_TEST(test_bwd_data_epilogue) {
+  static const int picks[] = {0, 1, 3, 8, 25};
+  clnn_context *ctx = tu_ctx();
+  for (size_t i = 0; i < sizeof picks / sizeof picks[0]; i++) {
+    clnn_conv2d_desc d = desc_of(&cases[picks[i]]);
+    bwd_problem p;
+    bwd_make(&p, &d, true, 9500 + i);
+    float *bias = tu_alloc((size_t)d.c), *want = tu_alloc(p.nx);
+    tu_fill_ints(bias, (size_t)d.c, 9600 + i, -4, 4);
+    size_t plane = (size_t)(d.h * d.w);
+    for (size_t e = 0; e < p.nx; e++) {
+      float v = p.ref_dx[e] + bias[(e / plane) % (size_t)d.c];
+      want[e] = v < 0 ? 0.0f : v;
+    }
+    int64_t xd[4] = {d.n, d.c, d.h, d.w}, wd[4] = {d.k, d.c / d.groups, d.kh, d.kw}, yd[4] = {d.n, d.k, p.oh, p.ow};
+    clnn_tensor *w = tu_tensor(4, wd, p.w), *dy = tu_tensor(4, yd, p.dy), *b = tu_tensor(1, &d.c, bias);
+    clnn_tensor *dx = tu_tensor(4, xd, NULL);
+    tu_poison(dx);
+    TU_OK(clnn__conv2d_bwd_data_run(ctx, &d, clnn__conv_mem(dy), clnn__conv_mem(w), clnn__conv_mem(b),
+                                    CLNN_ACT_RELU, 0.0f, clnn__conv_mem(dx)));
+    float *got = tu_download(dx);
+    char what[300];
+    snprintf(what, sizeof what, "%s (relu(dx + bias), algo %s)", p.what,
+             clnn_conv_algo_name(clnn__conv2d_bwd_data_algo(ctx, &d)));
+    ck_assert_msg(tu_compare(what, got, want, p.nx, 0.0, 0.0, NULL), "%s differs", what);
+    free(got);
+    free(bias);
+    free(want);
+    clnn_tensor *all[] = {w, dy, b, dx};
+    for (size_t t = 0; t < 4; t++) clnn_tensor_free(all[t]);
+    bwd_free(&p);
+  }
+}
+END_TEST
+
+/* ------------------------------------------- reference by finite differences */
+
+/* loss(x, w, b) = sum((conv(x, w) + b) * dy) in double: its gradients are the backward passes. */
+typedef struct fd_problem {
+  clnn_conv2d_desc d;
+  size_t nx, nw, ny;
+  double *x, *w, *b, *dy, *y;
+} fd_problem;
+
+static double fd_loss(void *vp) {
+  fd_problem *p = vp;
+  ck_assert_int_eq(clnn__ref_conv2d_fwd_f64(&p->d, p->x, p->w, p->b, p->y), CLNN_SUCCESS);
+  double s = 0.0;
+  for (size_t i = 0; i < p->ny; i++) s += p->y[i] * p->dy[i];
+  return s;
+}
+
+static double *fd_random(size_t n, uint64_t seed) {
+  double *v = malloc(n * sizeof *v);
+  ck_assert(v != NULL);
+  tu_rng r = tu_rng_make(seed);
+  for (size_t i = 0; i < n; i++) v[i] = tu_rng_normal(&r);
+  return v;
+}
+
+START_TEST(test_ref_bwd_finite_differences) {
+  /* Small shapes covering stride, padding, dilation, groups, depthwise with a
+   * multiplier, 1x1 stride 2 and padding beyond the kernel. */
+  static const conv_case fd_cases[] = {
+      {2, 4, 7, 6, 6, 3, 3, 2, 1, 1, 2, 2, 1, 2, 1, CLNN_ACT_IDENTITY},
+      {1, 3, 6, 7, 6, 3, 2, 1, 2, 1, 0, 1, 2, 3, 1, CLNN_ACT_IDENTITY},
+      {2, 3, 5, 5, 2, 1, 1, 2, 2, 0, 0, 1, 1, 1, 1, CLNN_ACT_IDENTITY},
+      {1, 2, 4, 4, 3, 3, 3, 1, 1, 3, 3, 1, 1, 1, 1, CLNN_ACT_IDENTITY},
+  };
+  for (size_t ci = 0; ci < sizeof fd_cases / sizeof fd_cases[0]; ci++) {
+    fd_problem p;
+    p.d = desc_of(&fd_cases[ci]);
+    int64_t oh, ow;
+    TU_OK(clnn_conv2d_desc_check(&p.d, &oh, &ow));
+    p.nx = (size_t)(p.d.n * p.d.c * p.d.h * p.d.w);
+    p.nw = (size_t)(p.d.k * (p.d.c / p.d.groups) * p.d.kh * p.d.kw);
+    p.ny = (size_t)(p.d.n * p.d.k * oh * ow);
+    p.x = fd_random(p.nx, 100 + ci);
+    p.w = fd_random(p.nw, 200 + ci);
+    p.b = fd_random((size_t)p.d.k, 300 + ci);
+    p.dy = fd_random(p.ny, 400 + ci);
+    p.y = fd_random(p.ny, 500 + ci);
+    double *gx = fd_random(p.nx, 1), *gw = fd_random(p.nw, 2), *gb = fd_random((size_t)p.d.k, 3);
+    clnn_conv2d_desc with_act = p.d; /* the backward ignores the activation */
+    with_act.act = CLNN_ACT_SILU;
+    TU_OK(clnn__ref_conv2d_bwd_data_f64(&with_act, p.dy, p.w, gx));
+    TU_OK(clnn__ref_conv2d_bwd_weights_f64(&with_act, p.x, p.dy, gw));
+    TU_OK(clnn__ref_conv2d_bwd_bias_f64(&with_act, p.dy, gb));
+    ck_assert(tu_fd_check("ref bwd_data", fd_loss, &p, p.x, p.nx, gx, 1e-3, 1e-8));
+    ck_assert(tu_fd_check("ref bwd_weights", fd_loss, &p, p.w, p.nw, gw, 1e-3, 1e-8));
+    ck_assert(tu_fd_check("ref bwd_bias", fd_loss, &p, p.b, (size_t)p.d.k, gb, 1e-3, 1e-8));
+    double *all[] = {p.x, p.w, p.b, p.dy, p.y, gx, gw, gb};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
+  }
+}
+END_TEST
+
+/* The CLBlast engine takes the GEMM paths of the backward passes. */
+START_TEST(test_bwd_clblast_engine) {
+  static const int picks[] = {1, 4, 5, 7, 14, 25};
+  clnn_context_options o = clnn_context_options_default();
+  o.gemm = CLNN_GEMM_CLBLAST;
+  clnn_context *ctx;
+  TU_OK(clnn_context_create(&o, &ctx));
+  for (size_t i = 0; i < sizeof picks / sizeof picks[0]; i++) {
+    clnn_conv2d_desc d = desc_of(&cases[picks[i]]);
+    bwd_problem p;
+    bwd_make(&p, &d, true, 7000 + i);
+    for (int acc = 0; acc <= 1; acc++) {
+      bwd_result r = bwd_run(ctx, &p, acc);
+      bwd_check(&p, &r, acc, 0.0);
+      bwd_result_free(&r);
+    }
+    bwd_free(&p);
+  }
+  clnn_context_free(ctx);
+}
+END_TEST
+
+/* Small workspace limits split the work into chunks of images (and, for the
+ * weight gradient, fewer partial-sum slots); results must not change. */
+START_TEST(test_bwd_chunked_workspace) {
+  static const conv_case chunk_cases[] = {
+      {5, 6, 14, 13, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, CLNN_ACT_IDENTITY}, /* padded planes */
+      {5, 6, 14, 13, 10, 3, 3, 2, 2, 1, 1, 1, 1, 2, 1, CLNN_ACT_IDENTITY}, /* col2im, gathered patches */
+  };
+  for (int engine = 0; engine < 2; engine++) {
+    clnn_context_options o = clnn_context_options_default();
+    o.gemm = engine ? CLNN_GEMM_CLBLAST : CLNN_GEMM_OWN;
+    o.workspace_limit = 48 << 10; /* a couple of images' scratch at most */
+    clnn_context *ctx;
+    TU_OK(clnn_context_create(&o, &ctx));
+    for (size_t ci = 0; ci < sizeof chunk_cases / sizeof chunk_cases[0]; ci++) {
+      clnn_conv2d_desc d = desc_of(&chunk_cases[ci]);
+      bwd_problem p;
+      bwd_make(&p, &d, true, 8000 + ci);
+      bwd_result r = bwd_run(ctx, &p, 1);
+      bwd_check(&p, &r, 1, 0.0);
+      bwd_result_free(&r);
+      bwd_free(&p);
+    }
+    clnn_context_free(ctx);
+  }
+  /* Below one image: a clear UNSUPPORTED, nothing written. */
+  clnn_conv2d_desc d = desc_of(&chunk_cases[0]);
+  clnn_context_options o = clnn_context_options_default();
+  o.workspace_limit = 1024;
+  clnn_context *ctx;
+  TU_OK(clnn_context_create(&o, &ctx));
+  int64_t xd[4] = {5, 6, 14, 13}, wd[4] = {10, 6, 3, 3}, yd[4] = {5, 10, 14, 13};
+  clnn_tensor *x, *w, *dy;
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, xd, &x));
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, wd, &w));
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, yd, &dy));
+  ck_assert_int_eq(clnn_conv2d_bwd_weights(ctx, &d, x, dy, w, 0), CLNN_ERR_UNSUPPORTED);
+  ck_assert(strstr(clnn_context_errmsg(ctx), "workspace") != NULL);
+  ck_assert_int_eq(clnn_conv2d_bwd_data(ctx, &d, dy, w, x), CLNN_ERR_UNSUPPORTED);
+  clnn_tensor_free(x);
+  clnn_tensor_free(w);
+  clnn_tensor_free(dy);
+  clnn_context_free(ctx);
+}
+END_TEST
+
+/* ------------------------------------------------- clnn-bench R mode, backward */
+
+static char rdir[128];
+
+static void rdir_path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", rdir, name); }
+
+static void rdir_write(const char *name, int ndim, const int64_t *dims, const float *data) {
+  char p[256], err[256];
+  rdir_path(p, sizeof p, name);
+  ck_assert_msg(npy_write(p, CLNN_FLOAT32, ndim, dims, data, err, sizeof err), "%s", err);
+}
+
+/* Read DIR/name.npy (NULL if absent) after checking its element count. */
+static float *rdir_read(const char *name, size_t numel) {
+  char p[256], err[256];
+  rdir_path(p, sizeof p, name);
+  if (access(p, F_OK) != 0) return NULL;
+  npy_array a;
+  ck_assert_msg(npy_read(p, &a, err, sizeof err), "%s", err);
+  ck_assert_int_eq(a.numel, numel);
+  return a.data;
+}
+
+static int rdir_bench(const char *pass, const char *desc) {
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "%s --mode=R --pass=%s --dir %s \"%s\" > %s/log.txt 2>&1", getenv("CLNN_BENCH"), pass,
+           rdir, desc, rdir);
+  int rc = system(cmd);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void rdir_remove(const char *name) {
+  char p[256];
+  rdir_path(p, sizeof p, name);
+  unlink(p);
+}
+
+/* R mode reads x, w, dy (b.npy only says there is a bias) and writes dx, dw, db. */
+START_TEST(test_bwd_bench_r_mode) {
+  if (!getenv("CLNN_BENCH")) {
+    fprintf(stderr, "CLNN_BENCH not set (CTest sets it): skipping the clnn-bench R-mode test\n");
+    return;
+  }
+  snprintf(rdir, sizeof rdir, "/tmp/clnn-test-conv-bwd-XXXXXX");
+  ck_assert(mkdtemp(rdir) != NULL);
+  const char *desc = "conv mb2ic8ih13iw11oc16kh3kw3sh2sw2ph1pw1dh2dw2g2";
+  clnn_conv2d_desc d = desc_of(&cases[1]); /* the same problem */
+  bwd_problem p;
+  bwd_make(&p, &d, false, 9000);
+  int64_t xd[4] = {d.n, d.c, d.h, d.w}, wd[4] = {d.k, d.c / d.groups, d.kh, d.kw}, yd[4] = {d.n, d.k, p.oh, p.ow};
+  rdir_write("x.npy", 4, xd, p.x);
+  rdir_write("w.npy", 4, wd, p.w);
+  rdir_write("dy.npy", 4, yd, p.dy);
+  rdir_write("b.npy", 1, &d.k, p.db0); /* values unused: it marks the bias */
+  ck_assert_int_eq(rdir_bench("bwd", desc), 0);
+  float *dx = rdir_read("dx.npy", p.nx), *dw = rdir_read("dw.npy", p.nw), *db = rdir_read("db.npy", p.nb);
+  ck_assert(dx && dw && db);
+  bwd_compare("R mode dx", dx, p.ref_dx, p.nx, 1e-5);
+  bwd_compare("R mode dw", dw, p.ref_dw, p.nw, 1e-5);
+  bwd_compare("R mode db", db, p.ref_db, p.nb, 1e-5);
+  free(dx);
+  free(dw);
+  free(db);
+  /* Without b.npy: bwd_w writes dw only; bwd_d needs no x.npy. */
+  rdir_remove("b.npy");
+  rdir_remove("db.npy");
+  rdir_remove("dw.npy");
+  ck_assert_int_eq(rdir_bench("bwd_w", desc), 0);
+  ck_assert_ptr_null(rdir_read("db.npy", p.nb));
+  dw = rdir_read("dw.npy", p.nw);
+  ck_assert_ptr_nonnull(dw);
+  bwd_compare("R mode bwd_w dw", dw, p.ref_dw, p.nw, 1e-5);
+  free(dw);
+  rdir_remove("x.npy");
+  rdir_remove("dx.npy");
+  ck_assert_int_eq(rdir_bench("bwd_d", desc), 0);
+  dx = rdir_read("dx.npy", p.nx);
+  ck_assert_ptr_nonnull(dx);
+  bwd_compare("R mode bwd_d dx", dx, p.ref_dx, p.nx, 1e-5);
+  free(dx);
+  /* A dy of the wrong shape is a usage error (exit 2). */
+  int64_t yd_bad[4] = {d.n, d.k, p.oh, p.ow + 1};
+  float *junk = tu_alloc(p.ny + (size_t)(d.n * d.k * p.oh));
+  memset(junk, 0, (p.ny + (size_t)(d.n * d.k * p.oh)) * sizeof(float));
+  rdir_write("dy.npy", 4, yd_bad, junk);
+  free(junk);
+  ck_assert_int_eq(rdir_bench("bwd_d", desc), 2);
+  bwd_free(&p);
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", rdir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+START_TEST(test_bwd_algo_choice) {
+  clnn_context *ctx = tu_ctx();
+  bool cpu = clnn_context_is_cpu(ctx);
+  clnn_conv_algo a;
+  clnn_conv2d_desc d = clnn_conv2d_desc_make(1, 8, 10, 10, 8, 3, 3);
+  TU_OK(clnn_conv2d_bwd_data_algo(ctx, &d, &a));
+  ck_assert_str_eq(clnn_conv_algo_name(a), cpu ? "implicit_gemm" : "im2col_gemm");
+  TU_OK(clnn_conv2d_bwd_weights_algo(ctx, &d, &a));
+  ck_assert_str_eq(clnn_conv_algo_name(a), cpu ? "implicit_gemm" : "im2col_gemm");
+  d.stride_h = 2;
+  TU_OK(clnn_conv2d_bwd_data_algo(ctx, &d, &a));
+  ck_assert_str_eq(clnn_conv_algo_name(a), "im2col_gemm");
+  TU_OK(clnn_conv2d_bwd_weights_algo(ctx, &d, &a));
+  ck_assert_str_eq(clnn_conv_algo_name(a), "im2col_gemm");
+  d.groups = 8;
+  TU_OK(clnn_conv2d_bwd_data_algo(ctx, &d, &a));
+  ck_assert_str_eq(clnn_conv_algo_name(a), "depthwise_direct");
+  TU_OK(clnn_conv2d_bwd_weights_algo(ctx, &d, &a));
+  ck_assert_str_eq(clnn_conv_algo_name(a), "depthwise_direct");
+  d = clnn_conv2d_desc_make(1, 8, 10, 10, 8, 1, 1);
+  TU_OK(clnn_conv2d_bwd_data_algo(ctx, &d, &a));
+  ck_assert_str_eq(clnn_conv_algo_name(a), "gemm_1x1");
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv2d_bwd_data_algo(ctx, &d, NULL));
+  d.kh = 0;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_conv2d_bwd_weights_algo(ctx, &d, &a));
+}
+END_TEST
+
+/* ------------------------------------------------------ backward bad input */
+
+/* Fixture: conv mb2ic4ih8iw8oc6kh3kw3ph1pw1 with valid tensors, the outputs poisoned. */
+static clnn_tensor *gx, *gw, *gdy, *gdx, *gdw, *gdb;
+
+static void bwd_bad_setup(void) {
+  bad_setup(); /* bd, bx, bw, bb, by */
+  int64_t xd[4] = {2, 4, 8, 8}, wd[4] = {6, 4, 3, 3}, yd[4] = {2, 6, 8, 8}, k = 6;
+  gx = bx;
+  gw = bw;
+  gdy = tu_tensor(4, yd, NULL);
+  TU_OK(clnn_tensor_fill(gdy, 1.0f));
+  gdx = tu_tensor(4, xd, NULL);
+  gdw = tu_tensor(4, wd, NULL);
+  gdb = tu_tensor(1, &k, NULL);
+  tu_poison(gdx);
+  tu_poison(gdw);
+  tu_poison(gdb);
+}
+
+static void bwd_bad_teardown(void) {
+  clnn_tensor_free(gdy);
+  clnn_tensor_free(gdx);
+  clnn_tensor_free(gdw);
+  clnn_tensor_free(gdb);
+  bad_teardown();
+}
+
+/* The gradient outputs must still hold their poison. */
+static void assert_grads_untouched(void) {
+  TU_OK(clnn_context_finish(tu_ctx()));
+  clnn_tensor *outs[] = {gdx, gdw, gdb};
+  for (size_t t = 0; t < 3; t++) {
+    float *v = tu_download(outs[t]);
+    for (size_t i = 0; i < clnn_tensor_numel(outs[t]); i++) ck_assert_msg(isnan(v[i]), "output %zu [%zu] written", t, i);
+    free(v);
+  }
+}
+
+START_TEST(test_bwd_bad_pointers) {
+  clnn_context *ctx = tu_ctx();
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv2d_bwd_data(NULL, &bd, gdy, gw, gdx));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv2d_bwd_data(ctx, NULL, gdy, gw, gdx));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv2d_bwd_data(ctx, &bd, NULL, gw, gdx));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'dy'") != NULL);
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv2d_bwd_data(ctx, &bd, gdy, NULL, gdx));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv2d_bwd_data(ctx, &bd, gdy, gw, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv2d_bwd_weights(ctx, &bd, NULL, gdy, gdw, 0));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv2d_bwd_weights(ctx, &bd, gx, NULL, gdw, 0));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv2d_bwd_weights(ctx, &bd, gx, gdy, NULL, 0));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'dw'") != NULL);
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv2d_bwd_bias(ctx, &bd, NULL, gdb, 0));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv2d_bwd_bias(ctx, &bd, gdy, NULL, 0));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv2d_bwd_bias(NULL, &bd, gdy, gdb, 0));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_conv2d_bwd_data(&bd, NULL, NULL, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_conv2d_bwd_weights(&bd, NULL, NULL, NULL, 0));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_conv2d_bwd_bias(&bd, NULL, NULL, 0));
+  assert_grads_untouched();
+}
+END_TEST
+
+START_TEST(test_bwd_bad_shapes_and_values) {
+  clnn_context *ctx = tu_ctx();
+  /* dy of the wrong shape: the forward output is 2 x 6 x 8 x 8. */
+  int64_t yd_bad[4] = {2, 6, 8, 7};
+  clnn_tensor *dy_bad = tu_tensor(4, yd_bad, NULL);
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_conv2d_bwd_data(ctx, &bd, dy_bad, gw, gdx));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'dy'") && strstr(clnn_context_errmsg(ctx), "[2,6,8,8]"));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_conv2d_bwd_weights(ctx, &bd, gx, dy_bad, gdw, 0));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_conv2d_bwd_bias(ctx, &bd, dy_bad, gdb, 0));
+  clnn_tensor_free(dy_bad);
+  /* dw of the wrong shape (groups 2 would need 6 x 2 x 3 x 3) */
+  clnn_conv2d_desc d = bd;
+  d.groups = 2;
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_conv2d_bwd_weights(ctx, &d, gx, gdy, gdw, 0));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'dw'") != NULL);
+  /* dx of the wrong shape, db of the wrong length */
+  int64_t xd_bad[4] = {2, 4, 8, 9}, five = 5;
+  clnn_tensor *dx_bad = tu_tensor(4, xd_bad, NULL), *db_bad = tu_tensor(1, &five, NULL);
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_conv2d_bwd_data(ctx, &bd, gdy, gw, dx_bad));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_conv2d_bwd_bias(ctx, &bd, gdy, db_bad, 0));
+  clnn_tensor_free(dx_bad);
+  clnn_tensor_free(db_bad);
+  /* accumulate must be 0 or 1 */
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_conv2d_bwd_weights(ctx, &bd, gx, gdy, gdw, 2));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "accumulate") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_conv2d_bwd_bias(ctx, &bd, gdy, gdb, -1));
+  float host[6];
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_ref_conv2d_bwd_bias(&bd, host, host, 3));
+  /* bad descriptors */
+  d = bd;
+  d.stride_w = 0;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_conv2d_bwd_data(ctx, &d, gdy, gw, gdx));
+  d = bd;
+  d.kh = 11;
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_conv2d_bwd_weights(ctx, &d, gx, gdy, gdw, 0));
+  /* int32 where float32 is needed */
+  int64_t yd[4] = {2, 6, 8, 8};
+  clnn_tensor *dyi;
+  TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 4, yd, &dyi));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_conv2d_bwd_bias(ctx, &bd, dyi, gdb, 0));
+  clnn_tensor_free(dyi);
+  assert_grads_untouched();
+}
+END_TEST
+
+START_TEST(test_bwd_bad_aliasing_and_context) {
+  clnn_context *ctx = tu_ctx();
+  /* dx viewing dy's memory (same shapes when c == k and stride 1) */
+  clnn_conv2d_desc d = clnn_conv2d_desc_make(2, 6, 8, 8, 6, 3, 3);
+  d.pad_h = d.pad_w = 1;
+  int64_t dims[4] = {2, 6, 8, 8}, wd[4] = {6, 6, 3, 3};
+  clnn_buffer *buf;
+  TU_OK(clnn_buffer_create(ctx, 2 * 6 * 8 * 8 * sizeof(float), &buf));
+  clnn_tensor *a, *b2, *w = tu_tensor(4, wd, NULL);
+  TU_OK(clnn_tensor_view(buf, 0, CLNN_FLOAT32, 4, dims, &a));
+  TU_OK(clnn_tensor_view(buf, 0, CLNN_FLOAT32, 4, dims, &b2));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_conv2d_bwd_data(ctx, &d, a, w, b2));
+  /* dw overlapping x */
+  clnn_tensor *wv, *dy = tu_tensor(4, dims, NULL);
+  TU_OK(clnn_tensor_view(buf, 64, CLNN_FLOAT32, 4, wd, &wv));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_conv2d_bwd_weights(ctx, &d, a, dy, wv, 0));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'dw'") && strstr(clnn_context_errmsg(ctx), "'x'"));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_conv2d_bwd_weights(ctx, &d, dy, a, wv, 0));
+  clnn_tensor_free(dy);
+  int64_t six = 6;
+  clnn_tensor *dbv;
+  TU_OK(clnn_tensor_view(buf, 0, CLNN_FLOAT32, 1, &six, &dbv));
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_conv2d_bwd_bias(ctx, &d, a, dbv, 1));
+  clnn_tensor_free(a);
+  clnn_tensor_free(b2);
+  clnn_tensor_free(wv);
+  clnn_tensor_free(dbv);
+  clnn_tensor_free(w);
+  clnn_buffer_free(buf);
+  /* a tensor of another context */
+  clnn_context *other;
+  TU_OK(clnn_context_create(NULL, &other));
+  int64_t yd[4] = {2, 6, 8, 8};
+  clnn_tensor *dyo;
+  TU_OK(clnn_tensor_create(other, CLNN_FLOAT32, 4, yd, &dyo));
+  TU_FAILS(CLNN_ERR_CONTEXT_MISMATCH, clnn_conv2d_bwd_data(ctx, &bd, dyo, gw, gdx));
+  TU_FAILS(CLNN_ERR_CONTEXT_MISMATCH, clnn_conv2d_bwd_weights(ctx, &bd, gx, dyo, gdw, 0));
+  TU_FAILS(CLNN_ERR_CONTEXT_MISMATCH, clnn_conv2d_bwd_bias(ctx, &bd, dyo, gdb, 0));
+  clnn_tensor_free(dyo);
+  clnn_context_free(other);
+  assert_grads_untouched();
+}
+END_TEST
+
 static Suite *conv_suite(void) {
   Suite *s = suite_create("conv");
   TCase *tc = tcase_create("forward");
@@ -404,6 +1021,23 @@ static Suite *conv_suite(void) {
   tcase_add_test(bad, test_bad_shapes);
   tcase_add_test(bad, test_bad_aliasing_and_context);
   suite_add_tcase(s, bad);
+  TCase *bwd = tcase_create("backward");
+  tcase_set_timeout(bwd, 600);
+  tcase_add_test(bwd, test_ref_bwd_finite_differences);
+  tcase_add_loop_test(bwd, test_bwd_integer_case, 0, N_CASES);
+  tcase_add_loop_test(bwd, test_bwd_float_deterministic, 0, N_CASES);
+  tcase_add_test(bwd, test_bwd_data_epilogue);
+  tcase_add_test(bwd, test_bwd_clblast_engine);
+  tcase_add_test(bwd, test_bwd_chunked_workspace);
+  tcase_add_test(bwd, test_bwd_algo_choice);
+  tcase_add_test(bwd, test_bwd_bench_r_mode);
+  suite_add_tcase(s, bwd);
+  TCase *bwd_bad = tcase_create("backward_bad_input");
+  tcase_add_checked_fixture(bwd_bad, bwd_bad_setup, bwd_bad_teardown);
+  tcase_add_test(bwd_bad, test_bwd_bad_pointers);
+  tcase_add_test(bwd_bad, test_bwd_bad_shapes_and_values);
+  tcase_add_test(bwd_bad, test_bwd_bad_aliasing_and_context);
+  suite_add_tcase(s, bwd_bad);
   return s;
 }
 

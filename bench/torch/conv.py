@@ -1,4 +1,14 @@
-"""PyTorch equivalents of clnn-bench "conv" problems (fwd)."""
+"""PyTorch equivalents of clnn-bench "conv" problems.
+
+Passes as in clnn-bench: fwd (no autograd), and for the backward passes the
+gradients PyTorch's autograd computes given grad_output, the way
+../shared/anchors/torch_suite.py measures them (forward not timed):
+  bwd_d  the input only             torch.autograd.grad(y, [x], dy)
+  bwd_w  the weight (and the bias)  torch.autograd.grad(y, [w, b], dy)
+  bwd    all of them                torch.autograd.grad(y, [x, w, b], dy)
+The backward passes leave out the activation, as clnn's do (dy is the
+gradient of the convolution's output).
+"""
 import torch
 import torch.nn.functional as F
 
@@ -19,9 +29,24 @@ def make(keys, flags, bias, pass_):
     w = torch.randn(k, c // g, kh, kw) / (c // g * kh * kw) ** 0.5
     b = torch.randn(k) if bias else None
     act = ACTS.get(keys.get("act"), lambda t: t)
-    if pass_ != "fwd":
+    conv = lambda xx, ww, bb: F.conv2d(xx, ww, bb, (sh, sw), (ph, pw), (dh, dw), g)
+
+    if pass_ == "fwd":
+        def run():
+            return act(conv(x, w, b))
+        return run
+    if pass_ not in ("bwd_d", "bwd_w", "bwd"):
         return None
+    want_x = pass_ in ("bwd_d", "bwd")
+    want_w = pass_ in ("bwd_w", "bwd")
+    xg = x.clone().requires_grad_(want_x)
+    wg = w.clone().requires_grad_(want_w)
+    bg = b.clone().requires_grad_(want_w) if b is not None else None
+    inputs = ([xg] if want_x else []) + ([wg] if want_w else []) + ([bg] if want_w and bg is not None else [])
+    y = conv(xg, wg, bg)
+    dy = torch.randn_like(y)
 
     def run():
-        return act(F.conv2d(x, w, b, (sh, sw), (ph, pw), (dh, dw), g))
+        return torch.autograd.grad(y, inputs, dy, retain_graph=True)
+    run.no_grad = False
     return run

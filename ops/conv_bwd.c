@@ -1,0 +1,505 @@
+/*
+ * conv_bwd.c - 2-D convolution backward: the data, weight and bias
+ * gradients (kernels/conv.cl). Every algorithm is deterministic: scatters
+ * are written as gathers and every reduction has a fixed order.
+ *
+ * bwd_data (dx = transposed convolution of dy with w):
+ *  - depthwise_direct: groups == c; conv_dw_bwd_data, one work-item per dx
+ *    plane, dy rows in a private ring (stride 2: even and odd dx columns
+ *    computed apart; larger strides: dy rows zero-inserted).
+ *  - gemm_1x1: 1x1, stride 1, no padding: dx = w^T dy, one batched GEMM.
+ *  - implicit_gemm: stride 1 on the own engine. bwd_data is then a forward
+ *    convolution of dy (padding dil*(k-1) - pad) with the weights' channels
+ *    swapped and taps flipped: the forward's conv_packed_gemm runs it.
+ *  - im2col_gemm: otherwise. dcol = w^T dy (GEMM, chunks of images), then
+ *    conv_col2im, where each dx element gathers its own contributions.
+ * bwd_weights (dw = correlation of x with dy, summed over images):
+ *  - depthwise_direct: conv_dw_bwd_weights, per (channel, part of the batch).
+ *  - implicit_gemm / im2col_gemm on the own engine: conv_bwdw_packed, a GEMM
+ *    with the pixels as its reduction axis, per-slot partial sums added in
+ *    slot order by conv_bwdw_reduce (stride 1 reads padded planes of x,
+ *    other strides gather patches).
+ *  - im2col_gemm on CLBlast: transposed im2col, then one GEMM per image
+ *    accumulating into dw (beta = 1) in image order.
+ * bwd_bias: conv_bwd_bias, one work-item per channel.
+ */
+#include "conv_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* conv_bwdw_packed: pixels per sub-chunk, patch rows per block, output
+ * channels per work-item (see the kernel). */
+#define BW_PC 128
+#define BW_KC 256
+#define BW_NB 128
+/* Work-items the weight-gradient kernels aim for: enough to keep every
+ * core of a CPU device busy with some balance. */
+#define BWD_TARGET_ITEMS 16
+/* Partial sums and padded planes of one chunk of images. */
+#define BW_BUDGET ((size_t)64 << 20)
+/* dx rows per work-item of conv_col2im (C2I_ROWS in kernels/conv.cl). */
+#define C2I_ROWS 8
+
+typedef clnn_conv_geom conv_geom;
+#define ceil_div clnn__ceil_div
+
+static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+static bool is_depthwise(const clnn_conv2d_desc *d) { return d->groups == d->c && d->k % d->c == 0; }
+static bool is_stride1(const clnn_conv2d_desc *d) { return d->stride_h == 1 && d->stride_w == 1; }
+/* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
+static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }
+
+/* ------------------------------------------------------------ algorithms */
+
+static void out_size(const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow) {
+  *oh = (d->h + 2 * d->pad_h - d->dilation_h * (d->kh - 1) - 1) / d->stride_h + 1;
+  *ow = (d->w + 2 * d->pad_w - d->dilation_w * (d->kw - 1) - 1) / d->stride_w + 1;
+}
+
+clnn_conv_algo clnn__conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
+  int64_t oh, ow;
+  out_size(d, &oh, &ow);
+  if (is_depthwise(d) && clnn__conv_dw_fits(d, ow)) return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
+  if (d->kh == 1 && d->kw == 1 && is_stride1(d) && d->pad_h == 0 && d->pad_w == 0 && !bad_stride(d->h * d->w))
+    return CLNN_CONV_ALGO_GEMM_1X1;
+  if (is_stride1(d) && clnn__use_own_gemm(ctx)) return CLNN_CONV_ALGO_IMPLICIT_GEMM;
+  return CLNN_CONV_ALGO_IM2COL_GEMM;
+}
+
+clnn_conv_algo clnn__conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
+  int64_t oh, ow;
+  out_size(d, &oh, &ow);
+  if (is_depthwise(d) && clnn__conv_dw_fits(d, ow)) return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
+  if (is_stride1(d) && clnn__use_own_gemm(ctx)) return CLNN_CONV_ALGO_IMPLICIT_GEMM;
+  return CLNN_CONV_ALGO_IM2COL_GEMM;
+}
+
+/* ================================================================ bwd_data */
+
+static clnn_status bwd_data_depthwise(clnn_context *ctx, const conv_geom *g, clnn_conv_mem dy, clnn_conv_mem w,
+                                      clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx) {
+  const clnn_conv2d_desc *d = g->d;
+  clnn_conv_dw_geom b = clnn__conv_dw_geometry(d, g->ow);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &b, act, act_alpha, "conv_dw_bwd_data", &k));
+  size_t global[1] = {(size_t)(d->n * d->c)}, local[1] = {1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(bias),
+                                CLNN_ARG_CONV_MEM(dx), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->h),
+                                CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow), CLNN_ARG_I32(d->pad_h),
+                                CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(d->dilation_h), CLNN_ARG_I32(d->dilation_w),
+                                CLNN_ARG_I32(bias.mem ? 1 : 0)),
+                      1, global, local, "conv2d_bwd_data:depthwise_direct");
+}
+
+/* Transpose each group's weights (kg x rest) into ws at element 0, so the
+ * GEMMs dx = w^T dy read A untransposed (the engines' fast path). */
+static clnn_status transpose_weights(clnn_context *ctx, const conv_geom *g, clnn_conv_mem w, cl_mem ws,
+                                     const char *op) {
+  int64_t rest = g->kd; /* cg * kh * kw */
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_transpose_w", &k));
+  size_t global[2] = {(size_t)round_up(rest, 16), (size_t)g->d->groups}, local[2] = {16, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_CONV_MEM(w), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(g->kg),
+                                CLNN_ARG_I32(rest)),
+                      2, global, local, op);
+}
+
+/* 1x1, stride 1, no padding: dx_g = w_g^T dy_g for every image, one GEMM. */
+static clnn_status bwd_data_gemm_1x1(clnn_context *ctx, const conv_geom *g, clnn_conv_mem dy, clnn_conv_mem w,
+                                     clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx) {
+  const clnn_conv2d_desc *d = g->d;
+  const char *op = "conv2d_bwd_data:gemm_1x1";
+  int64_t chunk;
+  CLNN_TRY(clnn__conv_chunk(ctx, 1, d->k * g->cg, 0, ctx->workspace_limit, "transposed weights", &chunk));
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(d->k * g->cg) * sizeof(float), &ws));
+  CLNN_TRY(transpose_weights(ctx, g, w, ws, op));
+  clnn_gemm_job j = clnn__gemm_job(g->cg, g->npix, g->kg);
+  j.nb1 = d->n;
+  j.nb2 = d->groups;
+  j.a = ws; /* w_g^T: cg x kg */
+  j.a_off = 0;
+  j.lda = g->kg;
+  j.a_s2 = g->kg * g->cg;
+  j.b = dy.mem;
+  j.b_off = dy.off;
+  j.ldb = g->npix;
+  j.b_s1 = d->k * g->npix;
+  j.b_s2 = g->kg * g->npix;
+  j.c = dx.mem;
+  j.c_off = dx.off;
+  j.ldc = g->npix;
+  j.c_s1 = d->c * g->npix;
+  j.c_s2 = g->cg * g->npix;
+  if (bias.mem) {
+    j.bias = bias.mem;
+    j.bias_off = bias.off;
+    j.bias_s2 = g->cg;
+  }
+  j.act = act;
+  j.act_alpha = act_alpha;
+  return clnn__gemm_run(ctx, &j, op);
+}
+
+/*
+ * Stride 1 on the own engine: the forward convolution of dy, padded by
+ * dil*(k-1) - pad (negative: cropped, then patches are gathered), with the
+ * weights' channels swapped and taps flipped, gives dx.
+ */
+static clnn_status bwd_data_implicit(clnn_context *ctx, const conv_geom *g, clnn_conv_mem dy, clnn_conv_mem w,
+                                     clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx) {
+  const clnn_conv2d_desc *d = g->d;
+  clnn_conv2d_desc td = *d;
+  td.c = d->k;
+  td.h = g->oh;
+  td.w = g->ow;
+  td.k = d->c;
+  td.pad_h = d->dilation_h * (d->kh - 1) - d->pad_h;
+  td.pad_w = d->dilation_w * (d->kw - 1) - d->pad_w;
+  td.act = act;
+  td.act_alpha = act_alpha;
+  conv_geom tg = clnn__conv_geometry(&td, d->h, d->w);
+  return clnn__conv_packed_gemm(ctx, &tg, dy, w, true, bias, dx, "conv2d_bwd_data:implicit_gemm");
+}
+
+static clnn_status launch_col2im(clnn_context *ctx, const conv_geom *g, cl_mem col, size_t col_off, clnn_conv_mem bias,
+                                 clnn_activation act, float act_alpha, clnn_conv_mem dx, int64_t nimg,
+                                 const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  char opts[128], acts[64];
+  clnn__act_options(acts, sizeof acts, act, act_alpha);
+  snprintf(opts, sizeof opts, "-DCOL2IM=1 -DHAS_BIAS=%d%s", bias.mem ? 1 : 0, acts);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_col2im", &k));
+  size_t global[2] = {(size_t)ceil_div(d->h, C2I_ROWS), (size_t)(nimg * d->c)}, local[2] = {1, 1};
+  return clnn__launch(
+      ctx, &k,
+      CLNN_ARGS(CLNN_ARG_MEM(col), CLNN_ARG_U64(col_off), CLNN_ARG_CONV_MEM(bias), CLNN_ARG_CONV_MEM(dx),
+                CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow),
+                CLNN_ARG_I32(d->kh), CLNN_ARG_I32(d->kw), CLNN_ARG_I32(d->stride_h), CLNN_ARG_I32(d->stride_w),
+                CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(d->dilation_h),
+                CLNN_ARG_I32(d->dilation_w), CLNN_ARG_I32(d->groups)),
+      2, global, local, op);
+}
+
+/* General: dcol = w^T dy per (image, group) in chunks, then col2im as a gather. */
+static clnn_status bwd_data_col2im(clnn_context *ctx, const conv_geom *g, clnn_conv_mem dy, clnn_conv_mem w,
+                                   clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx) {
+  const clnn_conv2d_desc *d = g->d;
+  const char *op = "conv2d_bwd_data:im2col_gemm";
+  int64_t per_group = g->kd * g->npix, per_image = per_group * d->groups, wt = d->k * g->kd, chunk;
+  CLNN_TRY(clnn__conv_chunk(ctx, d->n, per_image, wt, CLNN_CONV_CHUNK_BYTES, "columns", &chunk));
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(wt + chunk * per_image) * sizeof(float), &ws));
+  CLNN_TRY(transpose_weights(ctx, g, w, ws, op));
+  for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
+    int64_t nimg = min64(chunk, d->n - img0);
+    clnn_gemm_job j = clnn__gemm_job(g->kd, g->npix, g->kg);
+    j.nb1 = nimg;
+    j.nb2 = d->groups;
+    j.a = ws; /* w_g^T: kd x kg */
+    j.a_off = 0;
+    j.lda = g->kg;
+    j.a_s2 = g->kg * g->kd;
+    j.b = dy.mem;
+    j.b_off = dy.off + (size_t)(img0 * d->k * g->npix);
+    j.ldb = g->npix;
+    j.b_s1 = d->k * g->npix;
+    j.b_s2 = g->kg * g->npix;
+    j.c = ws;
+    j.c_off = (size_t)wt;
+    j.ldc = g->npix;
+    j.c_s1 = per_image;
+    j.c_s2 = per_group;
+    CLNN_TRY(clnn__gemm_run(ctx, &j, op));
+    CLNN_TRY(launch_col2im(ctx, g, ws, (size_t)wt, bias, act, act_alpha,
+                           clnn__conv_mem_at(dx, img0 * d->c * d->h * d->w), nimg, op));
+  }
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn__conv2d_bwd_data_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
+                                      clnn_conv_mem w, clnn_conv_mem bias, clnn_activation act, float act_alpha,
+                                      clnn_conv_mem dx) {
+  int64_t oh, ow;
+  out_size(d, &oh, &ow);
+  conv_geom g = clnn__conv_geometry(d, oh, ow);
+  switch (clnn__conv2d_bwd_data_algo(ctx, d)) {
+    case CLNN_CONV_ALGO_DEPTHWISE_DIRECT:
+      return bwd_data_depthwise(ctx, &g, dy, w, bias, act, act_alpha, dx);
+    case CLNN_CONV_ALGO_GEMM_1X1:
+      return bwd_data_gemm_1x1(ctx, &g, dy, w, bias, act, act_alpha, dx);
+    case CLNN_CONV_ALGO_IMPLICIT_GEMM:
+      return bwd_data_implicit(ctx, &g, dy, w, bias, act, act_alpha, dx);
+    default:
+      return bwd_data_col2im(ctx, &g, dy, w, bias, act, act_alpha, dx);
+  }
+}
+
+/* ============================================================= bwd_weights */
+
+static clnn_status launch_sum_parts(clnn_context *ctx, cl_mem parts, int64_t n, int64_t nparts, clnn_conv_mem out,
+                                    bool accumulate, const char *op) {
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_sum_parts", &k));
+  size_t global[1] = {(size_t)round_up(n, 16)}, local[1] = {16};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_MEM(parts), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(out), CLNN_ARG_I32(n),
+                                CLNN_ARG_I32(nparts), CLNN_ARG_I32(accumulate ? 1 : 0)),
+                      1, global, local, op);
+}
+
+/* Depthwise: per (channel, part of the batch); parts only when there are
+ * too few channels to keep the device busy, then summed in part order. */
+static clnn_status bwd_weights_depthwise(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem dy,
+                                         clnn_conv_mem dw, bool accumulate) {
+  const clnn_conv2d_desc *d = g->d;
+  const char *op = "conv2d_bwd_weights:depthwise_direct";
+  clnn_conv_dw_geom b = clnn__conv_dw_geometry(d, g->ow);
+  int64_t taps = d->kh * d->kw;
+  int64_t parts = min64(d->n, ceil_div(BWD_TARGET_ITEMS, d->k));
+  int64_t img_per_part = ceil_div(d->n, parts);
+  parts = ceil_div(d->n, img_per_part);
+  if ((uint64_t)(parts * d->k * taps) * sizeof(float) > ctx->workspace_limit) parts = 1, img_per_part = d->n;
+  clnn_conv_mem out = dw;
+  cl_mem ws = NULL;
+  if (parts > 1) {
+    CLNN_TRY(clnn__workspace(ctx, (size_t)(parts * d->k * taps) * sizeof(float), &ws));
+    out.mem = ws;
+    out.off = 0;
+  }
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &b, CLNN_ACT_IDENTITY, 0.0f, "conv_dw_bwd_weights", &k));
+  size_t global[2] = {(size_t)d->k, (size_t)parts}, local[2] = {1, 1};
+  CLNN_TRY(clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(out),
+                                  CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->h),
+                                  CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow),
+                                  CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(d->dilation_h),
+                                  CLNN_ARG_I32(d->dilation_w), CLNN_ARG_I32(b.nstrip), CLNN_ARG_I32(img_per_part),
+                                  CLNN_ARG_I32(parts > 1 ? 0 : accumulate)),
+                        2, global, local, op));
+  if (parts > 1) return launch_sum_parts(ctx, ws, d->k * taps, parts, dw, accumulate, op);
+  return CLNN_SUCCESS;
+}
+
+/* How conv_bwdw_packed reads patches. */
+typedef enum bw_mode { BW_DIRECT, BW_PADDED, BW_GATHER } bw_mode;
+
+/* The own engine: conv_bwdw_packed into per-slot partial sums, then the reduction. */
+static clnn_status bwd_weights_packed(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem dy,
+                                      clnn_conv_mem dw, bool accumulate, const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  bw_mode mode = !is_stride1(d) ? BW_GATHER : (d->pad_h == 0 && d->pad_w == 0) ? BW_DIRECT : BW_PADDED;
+  clnn_conv_planes pp = clnn__conv_planes(g);
+  int64_t hs = d->h, ws_w = d->w, plane = d->h * d->w, wgrid = mode == BW_GATHER ? g->ow : d->w;
+  if (mode == BW_PADDED) hs = pp.hp, ws_w = pp.wp, plane = pp.plane, wgrid = pp.wp;
+  int64_t q = g->oh * wgrid;
+  int64_t kgp = round_up(g->kg, 32), kdp = round_up(g->kd, 8), nblk = ceil_div(kgp, BW_NB);
+  /* Parts per image: enough work-items, each at least one sub-chunk. */
+  int64_t ppi = ceil_div(BWD_TARGET_ITEMS, d->n * d->groups * nblk);
+  ppi = max64(1, min64(ppi, ceil_div(q, BW_PC)));
+  int64_t q_per_part = round_up(ceil_div(q, ppi), BW_PC);
+  ppi = ceil_div(q, q_per_part);
+  int64_t slot_elems = d->groups * kdp * kgp;
+  int64_t planes_per_image = mode == BW_PADDED ? d->c * pp.plane : 0, chunk;
+  CLNN_TRY(clnn__conv_chunk(ctx, d->n, ppi * slot_elems + planes_per_image, 0, BW_BUDGET,
+                            "weight-gradient partial sums and padded planes", &chunk));
+  int64_t slots = chunk * ppi, planes_off = slots * slot_elems;
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(planes_off + chunk * planes_per_image) * sizeof(float), &ws));
+  char opts[128];
+  snprintf(opts, sizeof opts, "-DBW_PC=%d -DBW_KC=%d -DBW_NB=%d -DBW_PADDED=%d", BW_PC, BW_KC, BW_NB,
+           mode == BW_GATHER ? 0 : 1);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_bwdw_packed", &k));
+  for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
+    int64_t nimg = min64(chunk, d->n - img0);
+    clnn_conv_mem src = x;
+    int64_t src_img0 = 0;
+    if (mode == BW_PADDED) {
+      CLNN_TRY(clnn__conv_pad(ctx, clnn__conv_mem_at(x, img0 * d->c * d->h * d->w), nimg * d->c, d->h, d->w, ws,
+                              planes_off, &pp, d->pad_h, d->pad_w, op));
+      src.mem = ws;
+      src.off = (size_t)planes_off;
+      src_img0 = img0;
+    }
+    size_t global[3] = {(size_t)slots, (size_t)nblk, (size_t)d->groups}, local[3] = {1, 1, 1};
+    CLNN_TRY(clnn__launch(
+        ctx, &k,
+        CLNN_ARGS(CLNN_ARG_CONV_MEM(src), CLNN_ARG_I32(hs), CLNN_ARG_I32(ws_w), CLNN_ARG_U64(plane),
+                  CLNN_ARG_I32(src_img0), CLNN_ARG_CONV_MEM(dy), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
+                  CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->oh),
+                  CLNN_ARG_I32(g->ow), CLNN_ARG_I32(wgrid), CLNN_ARG_I32(d->kh), CLNN_ARG_I32(d->kw),
+                  CLNN_ARG_I32(d->stride_h), CLNN_ARG_I32(d->stride_w), CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w),
+                  CLNN_ARG_I32(d->dilation_h), CLNN_ARG_I32(d->dilation_w), CLNN_ARG_I32(img0), CLNN_ARG_I32(nimg),
+                  CLNN_ARG_I32(ppi), CLNN_ARG_I32(q_per_part), CLNN_ARG_I32(kgp), CLNN_ARG_I32(kdp),
+                  CLNN_ARG_I32(img0 == 0 ? 1 : 0)),
+        3, global, local, op));
+  }
+  clnn_kernel_ref kr;
+  CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_bwdw_reduce", &kr));
+  size_t global[2] = {(size_t)round_up(d->k, 16), (size_t)g->kd}, local[2] = {16, 1};
+  return clnn__launch(ctx, &kr,
+                      CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(dw), CLNN_ARG_I32(slots),
+                                CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->kg), CLNN_ARG_I32(g->kd),
+                                CLNN_ARG_I32(kdp), CLNN_ARG_I32(kgp), CLNN_ARG_I32(accumulate ? 1 : 0)),
+                      2, global, local, op);
+}
+
+/* CLBlast: transposed im2col per chunk, then dw_g (+)= dy_g col_g^T image after image. */
+static clnn_status bwd_weights_im2col(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem dy,
+                                      clnn_conv_mem dw, bool accumulate) {
+  const clnn_conv2d_desc *d = g->d;
+  const char *op = "conv2d_bwd_weights:im2col_gemm";
+  int64_t per_group = g->npix * g->kd, per_image = per_group * d->groups, chunk;
+  CLNN_TRY(clnn__conv_chunk(ctx, d->n, per_image, 0, CLNN_CONV_CHUNK_BYTES, "patches", &chunk));
+  cl_mem col;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(chunk * per_image) * sizeof(float), &col));
+  for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
+    int64_t nimg = min64(chunk, d->n - img0);
+    CLNN_TRY(clnn__conv_im2col(ctx, g, x, col, CLNN_COL_TRANSPOSED, img0, nimg, op));
+    for (int64_t i = 0; i < nimg; i++) {
+      clnn_gemm_job j = clnn__gemm_job(g->kg, g->kd, g->npix);
+      j.nb2 = d->groups;
+      j.a = dy.mem;
+      j.a_off = dy.off + (size_t)((img0 + i) * d->k * g->npix);
+      j.lda = g->npix;
+      j.a_s2 = g->kg * g->npix;
+      j.b = col;
+      j.b_off = (size_t)(i * per_image);
+      j.ldb = g->kd;
+      j.b_s2 = per_group;
+      j.c = dw.mem;
+      j.c_off = dw.off;
+      j.ldc = g->kd;
+      j.c_s2 = g->kg * g->kd;
+      /* One matrix per group (nb1 = 1); CLBlast's strided batched GEMM
+       * rejects zero strides even where they go unused. */
+      j.a_s1 = d->k * g->npix;
+      j.b_s1 = per_image;
+      j.c_s1 = d->k * g->kd;
+      j.beta = (img0 + i == 0 && !accumulate) ? 0.0f : 1.0f;
+      CLNN_TRY(clnn__gemm_run(ctx, &j, op));
+    }
+  }
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn__conv2d_bwd_weights_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem x,
+                                         clnn_conv_mem dy, clnn_conv_mem dw, bool accumulate) {
+  int64_t oh, ow;
+  out_size(d, &oh, &ow);
+  conv_geom g = clnn__conv_geometry(d, oh, ow);
+  switch (clnn__conv2d_bwd_weights_algo(ctx, d)) {
+    case CLNN_CONV_ALGO_DEPTHWISE_DIRECT:
+      return bwd_weights_depthwise(ctx, &g, x, dy, dw, accumulate);
+    case CLNN_CONV_ALGO_IMPLICIT_GEMM:
+      return bwd_weights_packed(ctx, &g, x, dy, dw, accumulate, "conv2d_bwd_weights:implicit_gemm");
+    default:
+      if (clnn__use_own_gemm(ctx)) return bwd_weights_packed(ctx, &g, x, dy, dw, accumulate, "conv2d_bwd_weights:im2col_gemm");
+      return bwd_weights_im2col(ctx, &g, x, dy, dw, accumulate);
+  }
+}
+
+/* ================================================================ bwd_bias */
+
+clnn_status clnn__conv2d_bwd_bias_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
+                                      clnn_conv_mem db, bool accumulate) {
+  int64_t oh, ow;
+  out_size(d, &oh, &ow);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_bwd_bias", &k));
+  size_t global[1] = {(size_t)d->k}, local[1] = {1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(db), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->k),
+                                CLNN_ARG_I32(oh * ow), CLNN_ARG_I32(accumulate ? 1 : 0)),
+                      1, global, local, "conv2d_bwd_bias");
+}
+
+/* ================================================================== public */
+
+/* The checks every backward call starts with: context, descriptor, accumulate. */
+static clnn_status bwd_enter(clnn_context *ctx, const clnn_conv2d_desc *desc, int accumulate, int64_t *oh,
+                             int64_t *ow) {
+  CLNN_TRY(clnn__conv2d_check(ctx, desc, oh, ow));
+  if (accumulate != 0 && accumulate != 1)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "accumulate = %d must be 0 or 1", accumulate);
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn_conv2d_bwd_data(clnn_context *ctx, const clnn_conv2d_desc *desc, const clnn_tensor *dy,
+                                 const clnn_tensor *w, clnn_tensor *dx) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  int64_t oh, ow;
+  CLNN_TRY(bwd_enter(ctx, desc, 0, &oh, &ow));
+  const clnn_conv2d_desc *d = desc;
+  int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, d->c / d->groups, d->kh, d->kw};
+  int64_t yd[4] = {d->n, d->k, oh, ow};
+  CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", CLNN_FLOAT32, 4, yd));
+  CLNN_TRY(clnn__check_tensor(ctx, w, "w", CLNN_FLOAT32, 4, wd));
+  CLNN_TRY(clnn__check_tensor(ctx, dx, "dx", CLNN_FLOAT32, 4, xd));
+  CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", dy, "dy"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", w, "w"));
+  clnn_conv_mem none = {NULL, 0};
+  return clnn__conv2d_bwd_data_run(ctx, d, clnn__conv_mem(dy), clnn__conv_mem(w), none, CLNN_ACT_IDENTITY, 0.0f,
+                                   clnn__conv_mem(dx));
+}
+
+clnn_status clnn_conv2d_bwd_weights(clnn_context *ctx, const clnn_conv2d_desc *desc, const clnn_tensor *x,
+                                    const clnn_tensor *dy, clnn_tensor *dw, int accumulate) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  int64_t oh, ow;
+  CLNN_TRY(bwd_enter(ctx, desc, accumulate, &oh, &ow));
+  const clnn_conv2d_desc *d = desc;
+  int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, d->c / d->groups, d->kh, d->kw};
+  int64_t yd[4] = {d->n, d->k, oh, ow};
+  CLNN_TRY(clnn__check_tensor(ctx, x, "x", CLNN_FLOAT32, 4, xd));
+  CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", CLNN_FLOAT32, 4, yd));
+  CLNN_TRY(clnn__check_tensor(ctx, dw, "dw", CLNN_FLOAT32, 4, wd));
+  CLNN_TRY(clnn__check_no_overlap(ctx, dw, "dw", x, "x"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, dw, "dw", dy, "dy"));
+  return clnn__conv2d_bwd_weights_run(ctx, d, clnn__conv_mem(x), clnn__conv_mem(dy), clnn__conv_mem(dw),
+                                      accumulate == 1);
+}
+
+clnn_status clnn_conv2d_bwd_bias(clnn_context *ctx, const clnn_conv2d_desc *desc, const clnn_tensor *dy,
+                                 clnn_tensor *db, int accumulate) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  int64_t oh, ow;
+  CLNN_TRY(bwd_enter(ctx, desc, accumulate, &oh, &ow));
+  const clnn_conv2d_desc *d = desc;
+  int64_t yd[4] = {d->n, d->k, oh, ow};
+  CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", CLNN_FLOAT32, 4, yd));
+  CLNN_TRY(clnn__check_tensor(ctx, db, "db", CLNN_FLOAT32, 1, &d->k));
+  CLNN_TRY(clnn__check_no_overlap(ctx, db, "db", dy, "dy"));
+  return clnn__conv2d_bwd_bias_run(ctx, d, clnn__conv_mem(dy), clnn__conv_mem(db), accumulate == 1);
+}
+
+clnn_status clnn_conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_conv2d_desc *desc, clnn_conv_algo *algo) {
+  CLNN_ENTER(NULL);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_CHECK_NULL(NULL, algo);
+  CLNN_TRY(clnn__conv2d_check(NULL, desc, NULL, NULL));
+  *algo = clnn__conv2d_bwd_data_algo(ctx, desc);
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn_conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn_conv2d_desc *desc,
+                                         clnn_conv_algo *algo) {
+  CLNN_ENTER(NULL);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_CHECK_NULL(NULL, algo);
+  CLNN_TRY(clnn__conv2d_check(NULL, desc, NULL, NULL));
+  *algo = clnn__conv2d_bwd_weights_algo(ctx, desc);
+  return CLNN_SUCCESS;
+}

@@ -1,0 +1,141 @@
+/*
+ * conv_internal.h - what ops/conv.c (descriptor, forward) and
+ * ops/conv_bwd.c (backward) share, and the entry points other op families
+ * reuse instead of copying the math. Transposed convolution, for one, is
+ *   forward   = clnn__conv2d_bwd_data_run (with its bias and activation),
+ *   bwd_data  = clnn__conv2d_fwd_run (act identity in its descriptor),
+ *   bwd_weights = clnn__conv2d_bwd_weights_run with x := its output gradient
+ *               and dy := its input,
+ *   bias gradient = clnn__conv2d_bwd_bias_run on a 1x1 descriptor whose k is
+ *               its output channel count and whose image is its output,
+ * all (but the last) on the descriptor of the equivalent forward convolution.
+ *
+ * The *_run functions take a descriptor already validated with
+ * clnn__conv2d_check, and raw (cl_mem, element offset) operands whose sizes
+ * the caller has checked. They only enqueue. They use the context's shared
+ * workspace, so a caller must not hold workspace data across them.
+ */
+#ifndef CLNN_OPS_CONV_INTERNAL_H
+#define CLNN_OPS_CONV_INTERNAL_H
+
+#include "../runtime/internal.h"
+
+/* An operand: a buffer and an element offset into it; mem NULL = absent. */
+typedef struct clnn_conv_mem {
+  cl_mem mem;
+  size_t off;
+} clnn_conv_mem;
+
+static inline clnn_conv_mem clnn__conv_mem(const clnn_tensor *t) {
+  clnn_conv_mem m = {clnn__mem(t), (size_t)clnn__off(t)};
+  return m;
+}
+
+/* The operand moved on by elems elements. */
+static inline clnn_conv_mem clnn__conv_mem_at(clnn_conv_mem m, int64_t elems) {
+  m.off += (size_t)elems;
+  return m;
+}
+
+#define CLNN_ARG_CONV_MEM(m) CLNN_ARG_MEM((m).mem), CLNN_ARG_U64((m).off)
+
+/* Validate a descriptor (messages go to ctx) and give the output size. */
+clnn_status clnn__conv2d_check(clnn_context *ctx, const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow);
+
+/* ------------------------------------------------------------ entry points */
+
+/* y = act(conv(x, w) + b); b.mem may be NULL. */
+clnn_status clnn__conv2d_fwd_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem x, clnn_conv_mem w,
+                                 clnn_conv_mem b, clnn_conv_mem y);
+
+/* dx = act(conv_transpose(dy, w) + bias[c]): the gradient of the forward
+ * with respect to x when bias.mem is NULL and act is identity. */
+clnn_status clnn__conv2d_bwd_data_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
+                                      clnn_conv_mem w, clnn_conv_mem bias, clnn_activation act, float act_alpha,
+                                      clnn_conv_mem dx);
+
+/* dw (+)= the gradient of the forward with respect to w. */
+clnn_status clnn__conv2d_bwd_weights_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem x,
+                                         clnn_conv_mem dy, clnn_conv_mem dw, bool accumulate);
+
+/* db (+)= the sum of dy over images and pixels, per output channel. */
+clnn_status clnn__conv2d_bwd_bias_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
+                                      clnn_conv_mem db, bool accumulate);
+
+/* The algorithm each pass picks for a validated descriptor. */
+clnn_conv_algo clnn__conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc *d);
+clnn_conv_algo clnn__conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_conv2d_desc *d);
+clnn_conv_algo clnn__conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn_conv2d_desc *d);
+
+/* ----------------------------------------------- building blocks (ops only) */
+
+#define CLNN_CONV_PANEL_N 32
+/* Scratch of one chunk of images (patches, padded planes): small enough to
+ * stay in the last-level cache between the kernel writing it and the next
+ * reading it. */
+#define CLNN_CONV_CHUNK_BYTES ((size_t)8 << 20)
+
+/* Everything the launches need, derived once from a descriptor. */
+typedef struct clnn_conv_geom {
+  const clnn_conv2d_desc *d;
+  int64_t oh, ow;
+  int64_t cg, kg; /* channels per group, in and out */
+  int64_t kd;     /* GEMM depth: cg * kh * kw */
+  int64_t npix;   /* oh * ow */
+} clnn_conv_geom;
+
+clnn_conv_geom clnn__conv_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow);
+
+static inline int64_t clnn__ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* Zero-padded planes for stride-1 shifted reads: width w + 2*pad_w and
+ * enough rows that reads of the last 32-pixel tile stay inside. */
+typedef struct clnn_conv_planes {
+  int64_t wp, hp, plane;
+} clnn_conv_planes;
+clnn_conv_planes clnn__conv_planes(const clnn_conv_geom *g);
+
+/* conv_pad: copy nplanes planes of h x w from src into ws at element ws_off
+ * as hp x wp planes, data at (pad_h, pad_w), zeros around (pads >= 0). */
+clnn_status clnn__conv_pad(clnn_context *ctx, clnn_conv_mem src, int64_t nplanes, int64_t h, int64_t w,
+                           cl_mem ws, int64_t ws_off, const clnn_conv_planes *pp, int64_t pad_h, int64_t pad_w,
+                           const char *op);
+
+/* conv_im2col of images img0 .. img0+nimg-1 of x into col at element 0,
+ * one matrix per (image, group), in one of three layouts. */
+enum { CLNN_COL_ROWMAJOR = 0, CLNN_COL_PANELS = 1, CLNN_COL_TRANSPOSED = 2 };
+clnn_status clnn__conv_im2col(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem x, cl_mem col, int layout,
+                             int64_t img0, int64_t nimg, const char *op);
+
+/* The direct depthwise kernels (conv_dw_fwd, conv_dw_bwd_data,
+ * conv_dw_bwd_weights) share one program per kernel size and stride; their
+ * private buffers are sized from the descriptor and rounded up so that
+ * similar problems share the program too. */
+typedef struct clnn_conv_dw_geom {
+  int64_t rowlen; /* DWB_ROWLEN: private row length, a multiple of 64 * stride_w */
+  int64_t ring;   /* DWB_RING: rows of the private ring, a power of two */
+  int64_t nstrip; /* 16-wide strips of an output row */
+} clnn_conv_dw_geom;
+clnn_conv_dw_geom clnn__conv_dw_geometry(const clnn_conv2d_desc *d, int64_t ow);
+/* Whether the private buffers fit (else the GEMM paths run depthwise problems too). */
+bool clnn__conv_dw_fits(const clnn_conv2d_desc *d, int64_t ow);
+/* Kernel name of the depthwise program for d with activation act (the epilogue). */
+clnn_status clnn__conv_dw_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, const clnn_conv_dw_geom *b,
+                                 clnn_activation act, float act_alpha, const char *name, clnn_kernel_ref *k);
+
+/* Pick images per chunk so that per_image elements (plus fixed) fit both
+ * budget bytes and the workspace limit; UNSUPPORTED if one image does not. */
+clnn_status clnn__conv_chunk(clnn_context *ctx, int64_t n, int64_t per_image, int64_t fixed, size_t budget,
+                             const char *what, int64_t *chunk);
+
+/*
+ * The packed implicit GEMM (kernels/conv.cl conv_packed_gemm) of the
+ * convolution g describes, over all its images: stride 1 through padded
+ * planes, otherwise gathering patches. With transposed_w the weights are
+ * those of the convolution g is the transpose of (shape (c, k/groups, kh,
+ * kw) in g's terms), flipped in space: this is how bwd_data runs.
+ */
+clnn_status clnn__conv_packed_gemm(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                                   bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op);
+
+#endif /* CLNN_OPS_CONV_INTERNAL_H */
