@@ -1,0 +1,783 @@
+/*
+ * train.c - clnn-train: trains an EfficientNet-style network on
+ * Fashion-MNIST entirely through libclnn on the default OpenCL device.
+ *
+ *   clnn-train [--epochs 10] [--batch 128] [--phi 0] [--out DIR] ...
+ *   clnn-train --eval CHECKPOINT          test accuracy of a checkpoint
+ *   clnn-train --predict CHECKPOINT       a few test images, predicted
+ *
+ * Each step (forward, loss, backward, AdamW) is enqueued without waiting;
+ * the host reads the loss and logits once per step. Writes DIR/log.csv,
+ * DIR/curves.svg and DIR/checkpoint.safetensors (every epoch).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "chart.h"
+#include "data.h"
+#include "graph.h"
+#include "idx.h"
+#include "model.h"
+#include "safetensors.h"
+
+static const char *const class_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                            "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+
+typedef struct options {
+  const char *data_dir, *out_dir, *resume, *eval, *predict, *parity;
+  int epochs, batch, warmup_epochs, train_limit, test_limit, device, predict_count;
+  double lr, weight_decay, label_smoothing, phi;
+  int crop_pad;
+  bool flip, quiet;
+  uint64_t seed;
+} options;
+
+/* Everything a run holds on the device. */
+typedef struct trainer {
+  clnn_context *ctx;
+  graph g;
+  model m;
+  options opt;
+  clnn_tensor *labels, *loss, *dlogits2, *logits2; /* 2-D views for the loss */
+  clnn_tensor *m_arena_decay, *v_arena_decay, *m_arena_rest, *v_arena_rest;
+  clnn_tensor *p_decay, *g_decay, *p_rest, *g_rest;
+  clnn_buffer *m_arena, *v_arena;
+  size_t n_decay, n_rest;
+  int64_t step; /* optimizer steps taken */
+  int epoch;    /* epochs completed */
+  float *host_x, *host_logits;
+  int32_t *host_labels;
+} trainer;
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+#define CHECK(tr, expr)                                                                             \
+  do {                                                                                              \
+    clnn_status st_ = (expr);                                                                       \
+    if (st_ != CLNN_SUCCESS) {                                                                      \
+      fprintf(stderr, "clnn-train: %s failed: %s: %s\n", #expr, clnn_status_name(st_),           \
+              clnn_context_errmsg((tr)->ctx));                                                      \
+      return false;                                                                                 \
+    }                                                                                               \
+  } while (0)
+
+/* ------------------------------------------------------------ options */
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: clnn-train [options]\n"
+          "  --data DIR             Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)\n"
+          "  --out DIR              log.csv, curves.svg, checkpoint.safetensors (default clnn-train-out)\n"
+          "  --epochs N             training epochs (10)\n"
+          "  --batch N              batch size (128)\n"
+          "  --lr X                 peak AdamW learning rate (0.002)\n"
+          "  --wd X                 weight decay on conv and linear weights, not BN or biases (0.05)\n"
+          "  --warmup-epochs N      linear warm-up before the cosine schedule (1)\n"
+          "  --label-smoothing X    (0.1)\n"
+          "  --phi X                EfficientNet compound scaling coefficient (0)\n"
+          "  --crop-pad N           random-crop padding in pixels, 0 = off (2)\n"
+          "  --no-flip              no random horizontal flips\n"
+          "  --train-limit N        use the first N training images (all)\n"
+          "  --test-limit N         use the first N test images (all)\n"
+          "  --seed N               initialisation, shuffling and augmentation seed (1)\n"
+          "  --device N             OpenCL device index as clnn-info lists them\n"
+          "  --resume CKPT          continue training from a checkpoint\n"
+          "  --eval CKPT            print the test accuracy of a checkpoint and exit\n"
+          "  --predict CKPT         print predictions for a few test images and exit (--count N)\n"
+          "  --parity DIR           write a parity record for examples/parity_fmnist.py and exit\n"
+          "  --quiet                only the per-epoch lines\n");
+}
+
+static bool parse_options(int argc, char **argv, options *o) {
+  memset(o, 0, sizeof *o);
+  o->data_dir = "/usr/share/datasets/fashion-mnist";
+  o->out_dir = "clnn-train-out";
+  o->epochs = 10;
+  o->batch = 128;
+  o->warmup_epochs = 1;
+  o->lr = 0.002;
+  o->weight_decay = 0.05;
+  o->label_smoothing = 0.1;
+  o->crop_pad = 2;
+  o->flip = true;
+  o->seed = 1;
+  o->device = -1;
+  o->predict_count = 8;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define OPT(name) (!strcmp(a, name) && v && (i++, 1))
+    if (OPT("--data")) o->data_dir = v;
+    else if (OPT("--out")) o->out_dir = v;
+    else if (OPT("--epochs")) o->epochs = atoi(v);
+    else if (OPT("--batch")) o->batch = atoi(v);
+    else if (OPT("--lr")) o->lr = atof(v);
+    else if (OPT("--wd")) o->weight_decay = atof(v);
+    else if (OPT("--warmup-epochs")) o->warmup_epochs = atoi(v);
+    else if (OPT("--label-smoothing")) o->label_smoothing = atof(v);
+    else if (OPT("--phi")) o->phi = atof(v);
+    else if (OPT("--crop-pad")) o->crop_pad = atoi(v);
+    else if (OPT("--train-limit")) o->train_limit = atoi(v);
+    else if (OPT("--test-limit")) o->test_limit = atoi(v);
+    else if (OPT("--seed")) o->seed = strtoull(v, NULL, 10);
+    else if (OPT("--device")) o->device = atoi(v);
+    else if (OPT("--resume")) o->resume = v;
+    else if (OPT("--eval")) o->eval = v;
+    else if (OPT("--predict")) o->predict = v;
+    else if (OPT("--parity")) o->parity = v;
+    else if (OPT("--count")) o->predict_count = atoi(v);
+    else if (!strcmp(a, "--no-flip")) o->flip = false;
+    else if (!strcmp(a, "--quiet")) o->quiet = true;
+    else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      exit(0);
+    } else {
+      fprintf(stderr, "clnn-train: unknown or incomplete option '%s'\n", a);
+      usage(stderr);
+      return false;
+    }
+#undef OPT
+  }
+  if (o->epochs < 1 || o->batch < 1 || o->lr < 0 || o->weight_decay < 0 || o->label_smoothing < 0 ||
+      o->label_smoothing > 1 || o->phi < 0 || o->phi > 8 || o->crop_pad < 0 || o->warmup_epochs < 0 ||
+      o->predict_count < 1) {
+    fprintf(stderr, "clnn-train: an option is out of range\n");
+    return false;
+  }
+  return true;
+}
+
+/* ------------------------------------------------------------- set-up */
+
+static bool trainer_init(trainer *tr, const options *opt) {
+  memset(tr, 0, sizeof *tr);
+  tr->opt = *opt;
+  clnn_context_options co = clnn_context_options_default();
+  co.device_index = opt->device;
+  clnn_status st = clnn_context_create(&co, &tr->ctx);
+  if (st != CLNN_SUCCESS) {
+    fprintf(stderr, "clnn-train: %s: %s\n", clnn_status_name(st), clnn_context_errmsg(NULL));
+    return false;
+  }
+  graph_init(&tr->g, tr->ctx);
+  model_config cfg = {opt->phi, 1, 28, 10};
+  if (!model_build(&tr->m, &tr->g, &cfg, opt->batch)) {
+    fprintf(stderr, "clnn-train: the network does not fit the graph limits\n");
+    return false;
+  }
+  CHECK(tr, graph_finalize(&tr->g));
+  graph *g = &tr->g;
+  int64_t n = opt->batch, classes = 10, one = 1, d2[2] = {n, classes};
+  CHECK(tr, clnn_tensor_create(tr->ctx, CLNN_INT32, 1, &n, &tr->labels));
+  CHECK(tr, clnn_tensor_create(tr->ctx, CLNN_FLOAT32, 1, &one, &tr->loss));
+  CHECK(tr, clnn_tensor_view(clnn_tensor_buffer(g->nodes[tr->m.logits].t), 0, CLNN_FLOAT32, 2, d2, &tr->logits2));
+  CHECK(tr, clnn_tensor_view(clnn_tensor_buffer(g->nodes[tr->m.logits].g), 0, CLNN_FLOAT32, 2, d2, &tr->dlogits2));
+  /* Optimizer state mirrors the parameter arena: decayed group first. */
+  for (int i = 0; i < g->n_params; i++) {
+    if (g->params[i].decay) tr->n_decay += g->params[i].numel;
+    else tr->n_rest += g->params[i].numel;
+  }
+  size_t bytes = g->arena_size * sizeof(float);
+  CHECK(tr, clnn_buffer_create(tr->ctx, bytes, &tr->m_arena));
+  CHECK(tr, clnn_buffer_create(tr->ctx, bytes, &tr->v_arena));
+  float zero = 0.0f;
+  CHECK(tr, clnn_buffer_fill(tr->m_arena, 0, bytes, &zero, 4));
+  CHECK(tr, clnn_buffer_fill(tr->v_arena, 0, bytes, &zero, 4));
+  int64_t nd = (int64_t)tr->n_decay, nr = (int64_t)tr->n_rest;
+  size_t off = tr->n_decay * sizeof(float);
+  CHECK(tr, clnn_tensor_view(g->param_arena, 0, CLNN_FLOAT32, 1, &nd, &tr->p_decay));
+  CHECK(tr, clnn_tensor_view(g->grad_arena, 0, CLNN_FLOAT32, 1, &nd, &tr->g_decay));
+  CHECK(tr, clnn_tensor_view(tr->m_arena, 0, CLNN_FLOAT32, 1, &nd, &tr->m_arena_decay));
+  CHECK(tr, clnn_tensor_view(tr->v_arena, 0, CLNN_FLOAT32, 1, &nd, &tr->v_arena_decay));
+  CHECK(tr, clnn_tensor_view(g->param_arena, off, CLNN_FLOAT32, 1, &nr, &tr->p_rest));
+  CHECK(tr, clnn_tensor_view(g->grad_arena, off, CLNN_FLOAT32, 1, &nr, &tr->g_rest));
+  CHECK(tr, clnn_tensor_view(tr->m_arena, off, CLNN_FLOAT32, 1, &nr, &tr->m_arena_rest));
+  CHECK(tr, clnn_tensor_view(tr->v_arena, off, CLNN_FLOAT32, 1, &nr, &tr->v_arena_rest));
+  int side = tr->m.image_size;
+  tr->host_x = malloc((size_t)n * side * side * sizeof(float));
+  tr->host_logits = malloc((size_t)n * classes * sizeof(float));
+  tr->host_labels = malloc((size_t)n * sizeof(int32_t));
+  if (!tr->host_x || !tr->host_logits || !tr->host_labels) {
+    fprintf(stderr, "clnn-train: out of host memory\n");
+    return false;
+  }
+  CHECK(tr, model_init_params(g, opt->seed));
+  return true;
+}
+
+static void trainer_free(trainer *tr) {
+  clnn_tensor *ts[] = {tr->labels, tr->loss, tr->dlogits2, tr->logits2, tr->m_arena_decay, tr->v_arena_decay,
+                       tr->m_arena_rest, tr->v_arena_rest, tr->p_decay, tr->g_decay, tr->p_rest, tr->g_rest};
+  for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) clnn_tensor_free(ts[i]);
+  clnn_buffer_free(tr->m_arena);
+  clnn_buffer_free(tr->v_arena);
+  graph_free(&tr->g);
+  clnn_context_free(tr->ctx);
+  free(tr->host_x);
+  free(tr->host_logits);
+  free(tr->host_labels);
+}
+
+/* ---------------------------------------------------------------- step */
+
+/* Linear warm-up, then cosine decay to zero (per optimizer step). */
+static double learning_rate(const options *o, int64_t step, int64_t total, int64_t warmup) {
+  if (step < warmup) return o->lr * (double)(step + 1) / (double)warmup;
+  double t = (double)(step - warmup) / (double)(total > warmup ? total - warmup : 1);
+  return o->lr * 0.5 * (1.0 + cos(3.14159265358979323846 * t));
+}
+
+/* Upload a batch; x and labels on the host. */
+static bool upload_batch(trainer *tr) {
+  graph *g = &tr->g;
+  int side = tr->m.image_size;
+  CHECK(tr, clnn_tensor_write(g->nodes[tr->m.input].t, tr->host_x, (size_t)tr->opt.batch * side * side * sizeof(float)));
+  CHECK(tr, clnn_tensor_write(tr->labels, tr->host_labels, (size_t)tr->opt.batch * sizeof(int32_t)));
+  return true;
+}
+
+/* Count of argmax(logits_i) == label_i over the first n rows. */
+static int count_correct(const float *logits, const int32_t *labels, int n) {
+  int ok = 0;
+  for (int i = 0; i < n; i++) {
+    int best = 0;
+    for (int c = 1; c < 10; c++)
+      if (logits[i * 10 + c] > logits[i * 10 + best]) best = c;
+    ok += best == labels[i];
+  }
+  return ok;
+}
+
+/* One training step on the uploaded batch; returns its loss and correct count. */
+static bool train_step(trainer *tr, double lr, float *loss, int *correct) {
+  graph *g = &tr->g;
+  clnn_loss_class_desc ld = clnn_loss_class_desc_make(tr->opt.batch, 10);
+  ld.label_smoothing = (float)tr->opt.label_smoothing;
+  CHECK(tr, graph_forward(g, true));
+  CHECK(tr, clnn_loss_xent(tr->ctx, &ld, tr->logits2, tr->labels, tr->loss, tr->dlogits2));
+  CHECK(tr, graph_backward(g, tr->m.logits));
+  tr->step++;
+  clnn_adam_desc ad = clnn_adam_desc_make(lr, tr->step);
+  ad.weight_decay = tr->opt.weight_decay;
+  CHECK(tr, clnn_adamw_step(tr->ctx, &ad, 1, &tr->p_decay, (const clnn_tensor *const *)&tr->g_decay,
+                            &tr->m_arena_decay, &tr->v_arena_decay, NULL, NULL));
+  ad.weight_decay = 0.0;
+  CHECK(tr, clnn_adamw_step(tr->ctx, &ad, 1, &tr->p_rest, (const clnn_tensor *const *)&tr->g_rest,
+                            &tr->m_arena_rest, &tr->v_arena_rest, NULL, NULL));
+  CHECK(tr, clnn_tensor_read(tr->loss, loss, sizeof *loss));
+  CHECK(tr, clnn_tensor_read(tr->logits2, tr->host_logits, (size_t)tr->opt.batch * 10 * sizeof(float)));
+  *correct = count_correct(tr->host_logits, tr->host_labels, tr->opt.batch);
+  return true;
+}
+
+/* Accuracy (and mean loss) over a dataset with BN in inference mode. */
+static bool evaluate(trainer *tr, const idx_dataset *test, int limit, double *acc, double *loss) {
+  data_loader l;
+  if (!loader_init(&l, test, limit, 0, 0, false, tr->m.image_size)) return false;
+  int correct = 0, seen = 0;
+  double loss_sum = 0;
+  for (int first = 0; first < l.limit; first += tr->opt.batch) {
+    int n = l.limit - first < tr->opt.batch ? l.limit - first : tr->opt.batch;
+    loader_batch(&l, first, tr->opt.batch, false, tr->host_x, tr->host_labels); /* wraps: padding rows */
+    if (!upload_batch(tr)) break;
+    CHECK(tr, graph_forward(&tr->g, false));
+    CHECK(tr, clnn_tensor_read(tr->logits2, tr->host_logits, (size_t)tr->opt.batch * 10 * sizeof(float)));
+    correct += count_correct(tr->host_logits, tr->host_labels, n);
+    for (int i = 0; i < n; i++) {
+      const float *z = tr->host_logits + i * 10;
+      double mx = z[0], s = 0;
+      for (int c = 1; c < 10; c++) mx = fmax(mx, z[c]);
+      for (int c = 0; c < 10; c++) s += exp(z[c] - mx);
+      loss_sum += mx + log(s) - z[tr->host_labels[i]];
+    }
+    seen += n;
+  }
+  loader_free(&l);
+  *acc = seen ? (double)correct / seen : 0;
+  *loss = seen ? loss_sum / seen : 0;
+  return seen == l.limit || l.limit == 0;
+}
+
+/* --------------------------------------------------------- checkpoints */
+
+/* Parameters, BN running statistics and optimizer moments, PyTorch names. */
+static bool save_checkpoint(trainer *tr, const char *path) {
+  graph *g = &tr->g;
+  int cap = g->n_params * 3 + g->n_ops * 2, n = 0;
+  st_tensor *ts = calloc((size_t)cap, sizeof *ts);
+  float **bufs = calloc((size_t)cap, sizeof *bufs);
+  bool ok = ts && bufs;
+  for (int i = 0; ok && i < g->n_params; i++) {
+    g_param *p = &g->params[i];
+    const char *prefix[3] = {"", "optimizer.exp_avg.", "optimizer.exp_avg_sq."};
+    clnn_buffer *arena[3] = {g->param_arena, tr->m_arena, tr->v_arena};
+    for (int k = 0; ok && k < 3; k++) {
+      st_tensor *t = &ts[n];
+      snprintf(t->name, sizeof t->name, "%s%s", prefix[k], p->name);
+      t->ndim = p->ndim;
+      memcpy(t->dims, p->dims, sizeof p->dims);
+      t->numel = p->numel;
+      t->data = bufs[n] = malloc(p->numel * sizeof(float));
+      ok = t->data && clnn_buffer_read(arena[k], p->offset * sizeof(float), t->data, p->numel * sizeof(float)) ==
+                          CLNN_SUCCESS;
+      n++;
+    }
+  }
+  for (int i = 0; ok && i < g->n_ops; i++) {
+    g_op *op = &g->ops[i];
+    if (op->kind != G_BN) continue;
+    clnn_tensor *stat[2] = {op->running_mean, op->running_var};
+    const char *suffix[2] = {"running_mean", "running_var"};
+    for (int k = 0; ok && k < 2; k++) {
+      st_tensor *t = &ts[n];
+      snprintf(t->name, sizeof t->name, "%s.%s", op->name, suffix[k]);
+      t->ndim = 1;
+      t->dims[0] = op->bn.c;
+      t->numel = (size_t)op->bn.c;
+      t->data = bufs[n] = malloc(t->numel * sizeof(float));
+      ok = t->data && clnn_tensor_read(stat[k], t->data, t->numel * sizeof(float)) == CLNN_SUCCESS;
+      n++;
+    }
+  }
+  char meta[512], err[512];
+  int64_t nbt = 0;
+  for (int i = 0; i < g->n_ops; i++)
+    if (g->ops[i].kind == G_BN) nbt = g->ops[i].num_batches_tracked;
+  snprintf(meta, sizeof meta,
+           "{\"format\":\"pt\",\"producer\":\"clnn-train\",\"epoch\":\"%d\",\"step\":\"%lld\",\"phi\":\"%g\","
+           "\"num_batches_tracked\":\"%lld\",\"seed\":\"%llu\"}",
+           tr->epoch, (long long)tr->step, tr->opt.phi, (long long)nbt, (unsigned long long)tr->opt.seed);
+  if (ok && !st_write(path, ts, n, meta, err, sizeof err)) {
+    fprintf(stderr, "clnn-train: %s\n", err);
+    ok = false;
+  }
+  for (int i = 0; i < n; i++) free(bufs[i]);
+  free(bufs);
+  free(ts);
+  return ok;
+}
+
+/* The integer value of "key":"N" in a safetensors metadata object (0 if absent). */
+static long long meta_int(const char *meta, const char *key) {
+  char pat[64];
+  snprintf(pat, sizeof pat, "\"%s\":\"", key);
+  const char *p = strstr(meta, pat);
+  return p ? strtoll(p + strlen(pat), NULL, 10) : 0;
+}
+
+/* Copy a named tensor of the expected shape into a buffer range. */
+static bool load_tensor(trainer *tr, const st_file *f, const char *name, int ndim, const int64_t *dims,
+                        clnn_buffer *buf, size_t offset_floats, bool required) {
+  const st_tensor *t = st_find(f, name);
+  if (!t) {
+    if (required) fprintf(stderr, "clnn-train: checkpoint has no tensor '%s'\n", name);
+    return !required;
+  }
+  bool same = t->ndim == ndim;
+  for (int i = 0; same && i < ndim; i++) same = t->dims[i] == dims[i];
+  if (!same) {
+    fprintf(stderr, "clnn-train: checkpoint tensor '%s' has another shape than this network's (phi?)\n", name);
+    return false;
+  }
+  CHECK(tr, clnn_buffer_write(buf, offset_floats * sizeof(float), t->data, t->numel * sizeof(float)));
+  return true;
+}
+
+static bool load_checkpoint(trainer *tr, const char *path, bool with_optimizer) {
+  st_file f;
+  char err[512];
+  if (!st_read(path, &f, err, sizeof err)) {
+    fprintf(stderr, "clnn-train: %s\n", err);
+    return false;
+  }
+  graph *g = &tr->g;
+  bool ok = true;
+  char name[160];
+  for (int i = 0; ok && i < g->n_params; i++) {
+    g_param *p = &g->params[i];
+    ok = load_tensor(tr, &f, p->name, p->ndim, p->dims, g->param_arena, p->offset, true);
+    snprintf(name, sizeof name, "optimizer.exp_avg.%s", p->name);
+    if (ok && with_optimizer) ok = load_tensor(tr, &f, name, p->ndim, p->dims, tr->m_arena, p->offset, true);
+    snprintf(name, sizeof name, "optimizer.exp_avg_sq.%s", p->name);
+    if (ok && with_optimizer) ok = load_tensor(tr, &f, name, p->ndim, p->dims, tr->v_arena, p->offset, true);
+  }
+  long long nbt = meta_int(f.metadata, "num_batches_tracked");
+  for (int i = 0; ok && i < g->n_ops; i++) {
+    g_op *op = &g->ops[i];
+    if (op->kind != G_BN) continue;
+    snprintf(name, sizeof name, "%s.running_mean", op->name);
+    ok = load_tensor(tr, &f, name, 1, &op->bn.c, clnn_tensor_buffer(op->running_mean), 0, true);
+    snprintf(name, sizeof name, "%s.running_var", op->name);
+    if (ok) ok = load_tensor(tr, &f, name, 1, &op->bn.c, clnn_tensor_buffer(op->running_var), 0, true);
+    op->num_batches_tracked = nbt;
+  }
+  if (ok) {
+    tr->epoch = (int)meta_int(f.metadata, "epoch");
+    tr->step = meta_int(f.metadata, "step");
+  }
+  st_free(&f);
+  return ok;
+}
+
+/* ------------------------------------------------------------- logging */
+
+typedef struct history {
+  double x[1000], train_loss[1000], train_acc[1000], test_acc[1000], test_loss[1000];
+  int n;
+} history;
+
+static void write_chart(const options *o, const history *h) {
+  char path[4096], err[512];
+  snprintf(path, sizeof path, "%s/curves.svg", o->out_dir);
+  chart_series loss[2] = {{"train (smoothed labels)", "#1f77b4", h->x, h->train_loss, h->n},
+                          {"test", "#d62728", h->x, h->test_loss, h->n}};
+  chart_series acc[2] = {{"train", "#1f77b4", h->x, h->train_acc, h->n},
+                         {"test", "#d62728", h->x, h->test_acc, h->n}};
+  chart_panel panels[2] = {{"Loss (cross-entropy)", "epoch", "loss", loss, 2},
+                           {"Accuracy (%)", "epoch", "accuracy %", acc, 2}};
+  if (!chart_write_svg(path, panels, 2, err, sizeof err)) fprintf(stderr, "clnn-train: %s\n", err);
+}
+
+static void format_eta(double s, char *buf, size_t n) {
+  int t = (int)(s + 0.5);
+  if (t >= 3600) snprintf(buf, n, "%dh%02dm", t / 3600, t / 60 % 60);
+  else snprintf(buf, n, "%dm%02ds", t / 60, t % 60);
+}
+
+/* With CLNN_PROFILE=1: device time per op and path over the last epoch. */
+static void print_profile(trainer *tr, int steps) {
+  size_t n = 0;
+  if (clnn_profile_get(tr->ctx, NULL, 0, &n) != CLNN_SUCCESS || n == 0) return;
+  clnn_profile_entry *e = calloc(n, sizeof *e);
+  struct agg {
+    char op[48];
+    double ms;
+    int count;
+  } *a = calloc(n, sizeof *a);
+  if (!e || !a || clnn_profile_get(tr->ctx, e, n, &n) != CLNN_SUCCESS) {
+    free(e);
+    free(a);
+    return;
+  }
+  int na = 0;
+  double total = 0;
+  for (size_t i = 0; i < n; i++) {
+    int k = 0;
+    while (k < na && strcmp(a[k].op, e[i].op)) k++;
+    if (k == na) snprintf(a[na++].op, sizeof a[0].op, "%s", e[i].op);
+    a[k].ms += e[i].ms;
+    a[k].count++;
+    total += e[i].ms;
+  }
+  for (int i = 0; i < na; i++) /* selection sort by time, largest first */
+    for (int j = i + 1; j < na; j++)
+      if (a[j].ms > a[i].ms) {
+        struct agg t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+      }
+  printf("device time per step by op (CLNN_PROFILE=1, %zu kernels over %d steps): %.1f ms\n", n, steps,
+         total / steps);
+  for (int i = 0; i < na && i < 25; i++)
+    printf("  %-44s %8.2f ms %6.1f%%  (%d launches)\n", a[i].op, a[i].ms / steps, 100 * a[i].ms / total,
+           a[i].count / steps);
+  free(e);
+  free(a);
+  clnn_profile_reset(tr->ctx);
+}
+
+/* ---------------------------------------------------------------- modes */
+
+static bool load_data(const options *o, const char *prefix, idx_dataset *d) {
+  char err[1024];
+  if (!idx_load(o->data_dir, prefix, d, err, sizeof err)) {
+    fprintf(stderr, "clnn-train: %s\n(install the Debian package dataset-fashion-mnist or pass --data DIR)\n", err);
+    return false;
+  }
+  return true;
+}
+
+static int run_eval(trainer *tr, const idx_dataset *test) {
+  if (!load_checkpoint(tr, tr->opt.eval, false)) return 1;
+  double acc, loss;
+  if (!evaluate(tr, test, tr->opt.test_limit, &acc, &loss)) return 1;
+  printf("%s: test accuracy %.2f%% (loss %.4f) on %d images, epoch %d\n", tr->opt.eval, 100 * acc, loss,
+         tr->opt.test_limit > 0 && tr->opt.test_limit < test->count ? tr->opt.test_limit : test->count, tr->epoch);
+  return 0;
+}
+
+static int run_predict(trainer *tr, const idx_dataset *test) {
+  if (!load_checkpoint(tr, tr->opt.predict, false)) return 1;
+  data_loader l;
+  if (!loader_init(&l, test, 0, 0, 0, false, tr->m.image_size)) return 1;
+  int n = tr->opt.predict_count < tr->opt.batch ? tr->opt.predict_count : tr->opt.batch;
+  loader_batch(&l, 0, tr->opt.batch, false, tr->host_x, tr->host_labels);
+  loader_free(&l);
+  if (!upload_batch(tr)) return 1;
+  if (graph_forward(&tr->g, false) != CLNN_SUCCESS ||
+      clnn_tensor_read(tr->logits2, tr->host_logits, (size_t)tr->opt.batch * 10 * sizeof(float)) != CLNN_SUCCESS) {
+    fprintf(stderr, "clnn-train: %s\n", clnn_context_errmsg(tr->ctx));
+    return 1;
+  }
+  for (int i = 0; i < n; i++) {
+    const float *z = tr->host_logits + i * 10;
+    int best = 0;
+    double mx = z[0], s = 0;
+    for (int c = 1; c < 10; c++) {
+      if (z[c] > z[best]) best = c;
+      mx = fmax(mx, z[c]);
+    }
+    for (int c = 0; c < 10; c++) s += exp(z[c] - mx);
+    printf("test image %d: predicted %-12s (p = %.3f), label %-12s %s\n", i, class_names[best],
+           exp(z[best] - mx) / s, class_names[tr->host_labels[i]], best == tr->host_labels[i] ? "" : "  <- wrong");
+  }
+  return 0;
+}
+
+static int run_training(trainer *tr, const idx_dataset *train, const idx_dataset *test) {
+  options *o = &tr->opt;
+  if (o->resume && !load_checkpoint(tr, o->resume, true)) return 1;
+  if (mkdir(o->out_dir, 0755) != 0 && errno != EEXIST) {
+    fprintf(stderr, "clnn-train: cannot create %s: %s\n", o->out_dir, strerror(errno));
+    return 1;
+  }
+  data_loader l;
+  if (!loader_init(&l, train, o->train_limit, o->seed, o->crop_pad, o->flip, tr->m.image_size)) return 1;
+  int steps_per_epoch = l.limit / o->batch; /* the last partial batch is dropped */
+  if (steps_per_epoch < 1) {
+    fprintf(stderr, "clnn-train: fewer training images (%d) than one batch (%d)\n", l.limit, o->batch);
+    loader_free(&l);
+    return 1;
+  }
+  int64_t total = (int64_t)steps_per_epoch * o->epochs, warmup = (int64_t)steps_per_epoch * o->warmup_epochs;
+  char path[4096];
+  snprintf(path, sizeof path, "%s/log.csv", o->out_dir);
+  FILE *csv = fopen(path, tr->epoch > 0 ? "a" : "w");
+  if (!csv) {
+    fprintf(stderr, "clnn-train: cannot write %s\n", path);
+    loader_free(&l);
+    return 1;
+  }
+  if (tr->epoch == 0) fprintf(csv, "epoch,steps,lr,train_loss,train_acc,test_loss,test_acc,epoch_s,images_per_s\n");
+  static history h; /* large: keep it off the stack */
+  memset(&h, 0, sizeof h);
+  printf("training on %s: %d images, %d steps of %d per epoch, %d epochs\n", clnn_context_device_name(tr->ctx),
+         l.limit, steps_per_epoch, o->batch, o->epochs);
+  double run_start = now_s();
+  int first_epoch = tr->epoch;
+  for (int epoch = tr->epoch; epoch < o->epochs; epoch++) {
+    /* Each epoch's order depends only on (seed, epoch): resuming reproduces it. */
+    l.rng = o->seed * 0x9E3779B97F4A7C15ULL + 1000003ULL * (uint64_t)(epoch + 1);
+    for (int i = 0; i < l.limit; i++) l.order[i] = i;
+    loader_shuffle(&l);
+    clnn_profile_reset(tr->ctx);
+    double t0 = now_s(), loss_sum = 0, lr = 0;
+    int correct = 0;
+    for (int s = 0; s < steps_per_epoch; s++) {
+      loader_batch(&l, s * o->batch, o->batch, true, tr->host_x, tr->host_labels);
+      if (!upload_batch(tr)) goto fail;
+      lr = learning_rate(o, tr->step, total, warmup);
+      float loss;
+      int ok;
+      if (!train_step(tr, lr, &loss, &ok)) goto fail;
+      if (!isfinite(loss)) {
+        fprintf(stderr, "clnn-train: the loss became %g at step %lld\n", loss, (long long)tr->step);
+        goto fail;
+      }
+      loss_sum += loss;
+      correct += ok;
+      if (!o->quiet && ((s + 1) % 50 == 0 || s + 1 == steps_per_epoch)) {
+        double el = now_s() - t0, ips = (s + 1) * o->batch / el;
+        double left = (double)(total - tr->step) * o->batch / ips;
+        char eta[32];
+        format_eta(left, eta, sizeof eta);
+        printf("  epoch %d/%d  step %d/%d  loss %.4f  acc %.2f%%  %.0f img/s  ETA %s\n", epoch + 1, o->epochs, s + 1,
+               steps_per_epoch, loss_sum / (s + 1), 100.0 * correct / ((s + 1) * o->batch), ips, eta);
+        fflush(stdout);
+      }
+    }
+    double train_s = now_s() - t0;
+    if (getenv("CLNN_PROFILE")) print_profile(tr, steps_per_epoch);
+    double test_acc, test_loss;
+    if (!evaluate(tr, test, o->test_limit, &test_acc, &test_loss)) goto fail;
+    tr->epoch = epoch + 1;
+    double ips = steps_per_epoch * o->batch / train_s;
+    double train_loss = loss_sum / steps_per_epoch, train_acc = (double)correct / (steps_per_epoch * o->batch);
+    char eta[32];
+    format_eta((now_s() - run_start) / (epoch + 1 - first_epoch) * (o->epochs - epoch - 1), eta, sizeof eta);
+    printf("epoch %d/%d: %d batches, loss %.4f, train acc %.2f%%, test acc %.2f%%, %.1f s, %.0f img/s, ETA %s\n",
+           epoch + 1, o->epochs, steps_per_epoch, train_loss, 100 * train_acc, 100 * test_acc, train_s, ips, eta);
+    fflush(stdout);
+    fprintf(csv, "%d,%lld,%.6g,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f\n", epoch + 1, (long long)tr->step, lr, train_loss,
+            train_acc, test_loss, test_acc, train_s, ips);
+    fflush(csv);
+    if (h.n < 1000) {
+      h.x[h.n] = epoch + 1;
+      h.train_loss[h.n] = train_loss;
+      h.test_loss[h.n] = test_loss;
+      h.train_acc[h.n] = 100 * train_acc;
+      h.test_acc[h.n] = 100 * test_acc;
+      h.n++;
+    }
+    write_chart(o, &h);
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", o->out_dir);
+    if (!save_checkpoint(tr, path)) goto fail;
+  }
+  fclose(csv);
+  loader_free(&l);
+  return 0;
+fail:
+  fclose(csv);
+  loader_free(&l);
+  return 1;
+}
+
+/* ----------------------------------------------------------------- parity */
+
+/* Write g's parameters (or their gradients) and BN statistics as named tensors. */
+static bool dump_state(trainer *tr, const char *path, bool grads, const float *extra_logits, float extra_loss) {
+  graph *g = &tr->g;
+  int cap = g->n_params + 2 * g->n_ops + 2, n = 0;
+  st_tensor *ts = calloc((size_t)cap, sizeof *ts);
+  bool ok = ts != NULL;
+  for (int i = 0; ok && i < g->n_params; i++) {
+    g_param *p = &g->params[i];
+    st_tensor *t = &ts[n++];
+    snprintf(t->name, sizeof t->name, "%s%s", grads ? "grad." : "", p->name);
+    t->ndim = p->ndim;
+    memcpy(t->dims, p->dims, sizeof p->dims);
+    t->numel = p->numel;
+    t->data = malloc(p->numel * sizeof(float));
+    ok = t->data && clnn_tensor_read(grads ? p->g : p->w, t->data, p->numel * sizeof(float)) == CLNN_SUCCESS;
+  }
+  for (int i = 0; ok && !grads && i < g->n_ops; i++) {
+    g_op *op = &g->ops[i];
+    if (op->kind != G_BN) continue;
+    clnn_tensor *stat[2] = {op->running_mean, op->running_var};
+    const char *suffix[2] = {"running_mean", "running_var"};
+    for (int k = 0; ok && k < 2; k++) {
+      st_tensor *t = &ts[n++];
+      snprintf(t->name, sizeof t->name, "%s.%s", op->name, suffix[k]);
+      t->ndim = 1;
+      t->dims[0] = op->bn.c;
+      t->numel = (size_t)op->bn.c;
+      t->data = malloc(t->numel * sizeof(float));
+      ok = t->data && clnn_tensor_read(stat[k], t->data, t->numel * sizeof(float)) == CLNN_SUCCESS;
+    }
+  }
+  float loss_copy = extra_loss;
+  if (ok && extra_logits) {
+    st_tensor *t = &ts[n++];
+    snprintf(t->name, sizeof t->name, "logits");
+    t->ndim = 2;
+    t->dims[0] = tr->opt.batch;
+    t->dims[1] = 10;
+    t->numel = (size_t)tr->opt.batch * 10;
+    t->data = malloc(t->numel * sizeof(float));
+    if ((ok = t->data != NULL)) memcpy(t->data, extra_logits, t->numel * sizeof(float));
+    t = &ts[n++];
+    snprintf(t->name, sizeof t->name, "loss");
+    t->ndim = 1;
+    t->dims[0] = 1;
+    t->numel = 1;
+    t->data = malloc(sizeof(float));
+    if (t->data) *t->data = loss_copy;
+    else ok = false;
+  }
+  char err[512];
+  if (ok && !st_write(path, ts, n, NULL, err, sizeof err)) {
+    fprintf(stderr, "clnn-train: %s\n", err);
+    ok = false;
+  }
+  for (int i = 0; ts && i < n; i++) free(ts[i].data);
+  free(ts);
+  return ok;
+}
+
+/*
+ * Parity record: initial weights, 20 batches (in order, no augmentation),
+ * logits, loss and every gradient of the first step, and the weights after
+ * 20 AdamW steps at a constant learning rate. parity_fmnist.py replays it in
+ * PyTorch.
+ */
+static int run_parity(trainer *tr, const idx_dataset *train) {
+  const int steps = 20;
+  const options *o = &tr->opt;
+  char path[4096];
+  if (mkdir(o->parity, 0755) != 0 && errno != EEXIST) {
+    fprintf(stderr, "clnn-train: cannot create %s\n", o->parity);
+    return 1;
+  }
+  snprintf(path, sizeof path, "%s/init.safetensors", o->parity);
+  if (!dump_state(tr, path, false, NULL, 0)) return 1;
+  data_loader l;
+  if (!loader_init(&l, train, steps * o->batch, 0, 0, false, tr->m.image_size)) return 1;
+  int side = tr->m.image_size;
+  size_t per = (size_t)o->batch * side * side;
+  float *xs = malloc(per * steps * sizeof(float)), *ys = malloc((size_t)o->batch * steps * sizeof(float));
+  int rc = 1;
+  if (!xs || !ys) goto done;
+  for (int s = 0; s < steps; s++) {
+    loader_batch(&l, s * o->batch, o->batch, false, tr->host_x, tr->host_labels);
+    memcpy(xs + per * s, tr->host_x, per * sizeof(float));
+    for (int i = 0; i < o->batch; i++) ys[s * o->batch + i] = (float)tr->host_labels[i];
+    if (!upload_batch(tr)) goto done;
+    float loss;
+    int correct;
+    if (!train_step(tr, o->lr, &loss, &correct)) goto done;
+    if (s == 0) {
+      snprintf(path, sizeof path, "%s/step0.safetensors", o->parity);
+      if (!dump_state(tr, path, true, tr->host_logits, loss)) goto done;
+    }
+  }
+  st_tensor batch[2] = {{"x", 5, {steps, o->batch, 1, side, side}, per * steps, xs},
+                        {"labels", 2, {steps, o->batch}, (size_t)o->batch * steps, ys}};
+  char err[512];
+  snprintf(path, sizeof path, "%s/batches.safetensors", o->parity);
+  if (!st_write(path, batch, 2, NULL, err, sizeof err)) {
+    fprintf(stderr, "clnn-train: %s\n", err);
+    goto done;
+  }
+  snprintf(path, sizeof path, "%s/final.safetensors", o->parity);
+  if (!dump_state(tr, path, false, NULL, 0)) goto done;
+  printf("parity record of %d steps (batch %d, lr %g, wd %g) written to %s\n", steps, o->batch, o->lr,
+         o->weight_decay, o->parity);
+  rc = 0;
+done:
+  free(xs);
+  free(ys);
+  loader_free(&l);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  options o;
+  if (!parse_options(argc, argv, &o)) return 2;
+  idx_dataset train = {0}, test = {0};
+  if (!load_data(&o, "t10k", &test)) return 2;
+  if (!o.eval && !o.predict && !load_data(&o, "train", &train)) {
+    idx_free(&test);
+    return 2;
+  }
+  trainer tr;
+  int rc = 1;
+  if (trainer_init(&tr, &o)) {
+    if (!o.quiet && !o.eval && !o.predict && !o.parity) model_print(&tr.m, &tr.g, stdout);
+    if (o.parity) rc = run_parity(&tr, &train);
+    else if (o.eval) rc = run_eval(&tr, &test);
+    else if (o.predict) rc = run_predict(&tr, &test);
+    else rc = run_training(&tr, &train, &test);
+  }
+  trainer_free(&tr);
+  idx_free(&train);
+  idx_free(&test);
+  return rc;
+}

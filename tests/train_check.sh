@@ -1,0 +1,86 @@
+#!/bin/sh
+# train_check.sh CLNN_TRAIN - the end-to-end check of examples/train in CI:
+#  1. a short run (3840 training images, 2 epochs of batch 64) must lower the loss and
+#     reach a test accuracy far above chance (10%);
+#  2. --resume continues from its checkpoint, --eval and --predict read it;
+#  3. missing or corrupt data files and malformed checkpoints give a clear
+#     error and a non-zero exit, never a crash.
+# Exits 77 (skip) when Fashion-MNIST (dataset-fashion-mnist) is not installed.
+set -u
+train=$1
+data=${CLNN_FMNIST_DIR:-/usr/share/datasets/fashion-mnist}
+[ -f "$data/train-images-idx3-ubyte.gz" ] || { echo "no Fashion-MNIST in $data: skipping"; exit 77; }
+work=$(mktemp -d /tmp/clnn-train-check-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+echo "== short training run"
+"$train" --epochs 2 --batch 64 --train-limit 3840 --test-limit 2000 --warmup-epochs 0 --quiet --out "$work/run" ||
+  fail "training run exited $?"
+csv=$work/run/log.csv
+[ -f "$csv" ] || fail "no log.csv"
+[ -f "$work/run/curves.svg" ] || fail "no curves.svg"
+[ -f "$work/run/checkpoint.safetensors" ] || fail "no checkpoint"
+cat "$csv"
+# columns: epoch,steps,lr,train_loss,train_acc,test_loss,test_acc,...
+awk -F, 'NR == 2 { l1 = $4 } NR == 3 { l2 = $4; acc = $7 }
+         END { if (!(l2 < l1)) { print "loss did not fall: " l1 " -> " l2; exit 1 }
+               if (!(acc > 0.5)) { print "test accuracy " acc " is not far above chance"; exit 1 } }' "$csv" ||
+  fail "training did not learn"
+
+echo "== resume, eval, predict"
+"$train" --epochs 3 --batch 64 --train-limit 3840 --test-limit 1000 --warmup-epochs 0 --quiet --out "$work/run" \
+  --resume "$work/run/checkpoint.safetensors" || fail "resume exited $?"
+[ "$(wc -l < "$csv")" -eq 4 ] || fail "resume did not append exactly one epoch"
+"$train" --eval "$work/run/checkpoint.safetensors" --test-limit 1000 > "$work/eval.txt" || fail "eval exited $?"
+grep -q "test accuracy" "$work/eval.txt" || fail "eval printed no accuracy"
+"$train" --predict "$work/run/checkpoint.safetensors" --count 4 > "$work/predict.txt" || fail "predict exited $?"
+[ "$(grep -c '^test image' "$work/predict.txt")" -eq 4 ] || fail "predict did not print 4 images"
+
+# expect_error EXPECTED_TEXT COMMAND...: must exit non-zero and print EXPECTED_TEXT.
+expect_error() {
+  want=$1
+  shift
+  "$@" > "$work/err.txt" 2>&1
+  rc=$?
+  [ "$rc" -ne 0 ] || fail "'$*' succeeded"
+  [ "$rc" -lt 128 ] || fail "'$*' crashed (exit $rc)"
+  grep -q "$want" "$work/err.txt" || { cat "$work/err.txt"; fail "'$*' did not say '$want'"; }
+}
+
+echo "== data errors"
+mkdir -p "$work/bad"
+expect_error "cannot open" "$train" --data "$work/bad" --epochs 1
+cp "$data"/*.gz "$work/bad/"
+printf '\000\000\010\004\000\000\000\001\000\000\000\034\000\000\000\034' | gzip > "$work/bad/t10k-images-idx3-ubyte.gz"
+expect_error "bad magic" "$train" --data "$work/bad" --eval x
+printf '\000\000\010\003\000\000\047\020\000\000\000\034\000\000\000\034abc' | gzip > "$work/bad/t10k-images-idx3-ubyte.gz"
+expect_error "truncated" "$train" --data "$work/bad" --eval x
+printf '\000\000\010\003\000\000\000\002\000\000\000\002\000\000\000\002abcdefgh' | gzip > "$work/bad/t10k-images-idx3-ubyte.gz"
+expect_error "labels but" "$train" --data "$work/bad" --eval x
+
+echo "== checkpoint errors"
+ck=$work/run/checkpoint.safetensors
+expect_error "cannot open" "$train" --eval "$work/none.safetensors" --test-limit 10
+head -c 5 "$ck" > "$work/short.st"
+expect_error "too short" "$train" --eval "$work/short.st" --test-limit 10
+head -c 100000 "$ck" > "$work/cut.st"
+expect_error "run past the data" "$train" --eval "$work/cut.st" --test-limit 10
+printf '\377\377\377\377\377\377\377\177{}' > "$work/huge.st"
+expect_error "header length" "$train" --eval "$work/huge.st" --test-limit 10
+# mkst FILE JSON DATA: a safetensors file with that header (under 256 bytes) and data.
+mkst() {
+  len=$(printf '%s' "$2" | wc -c)
+  printf "\\$(printf '%03o' "$len")\\000\\000\\000\\000\\000\\000\\000%s%s" "$2" "$3" > "$1"
+}
+mkst "$work/json.st" '{"a":{"dtype":}' ''
+expect_error "malformed header" "$train" --eval "$work/json.st" --test-limit 10
+mkst "$work/f16.st" '{"x":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}}' 'ab'
+expect_error "only F32" "$train" --eval "$work/f16.st" --test-limit 10
+mkst "$work/range.st" '{"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}' 'abcd'
+expect_error "byte ranges" "$train" --eval "$work/range.st" --test-limit 10
+mkst "$work/size.st" '{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}' 'abcd'
+expect_error "float32 elements" "$train" --eval "$work/size.st" --test-limit 10
+mkst "$work/other.st" '{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}' 'abcd'
+expect_error "no tensor" "$train" --eval "$work/other.st" --test-limit 10
+echo "clnn-train end-to-end checks passed"
