@@ -31,36 +31,35 @@ inline int deconv_floor_div(const int a, const int b) { return a >= 0 ? a / b : 
  *    w[g*Cgi + ci][co][SH*(AH-1-th) + bh][SW*(AW-1-tw) + bw].
  *  backward = 1: the convolution Q -> dx, layout (Cin, P*Cgo, AH, AW):
  *    wq[ci][ph*Cgo + co][th][tw] = w[ci][co][SH*th + bh][SW*tw + bw].
- * Taps past the kernel are zero. One work-item per element of the result.
- * NDRange (G*P*Cgo*Cgi*AH*AW rounded up to 16), local (16).
+ * Taps past the kernel are zero. Work-item i writes elements
+ * [i*DECONV_ITEM, (i+1)*DECONV_ITEM) of the result.
+ * NDRange (ceil(G*P*Cgo*Cgi*AH*AW / DECONV_ITEM)), local (1).
  */
+#define DECONV_ITEM 256
 #if DECONV_BASE
-__kernel void deconv_pack_w(CTENSOR(w), TENSOR(out), const int G, const int Cgi, const int Cgo, const int KH,
-                            const int KW, const int SH, const int SW, const int AH, const int AW,
-                            const int backward) {
-  const int e = get_global_id(0), P = SH * SW, taps = AH * AW;
-  if (e >= G * P * Cgo * Cgi * taps) return;
-  const int tw = e % AW, th = (e / AW) % AH;
-  int ci, co, ph, rh, rw;
-  if (backward) {
-    co = (e / taps) % Cgo;
-    ph = (e / (taps * Cgo)) % P;
-    ci = e / (taps * Cgo * P);
-  } else {
-    const int cil = (e / taps) % Cgi, kz = e / (taps * Cgi);
-    co = kz % Cgo;
-    ph = (kz / Cgo) % P;
-    ci = (kz / (Cgo * P)) * Cgi + cil;
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deconv_pack_w(
+    CTENSOR(w), TENSOR(out), const int G, const int Cgi, const int Cgo, const int KH, const int KW, const int SH,
+    const int SW, const int AH, const int AW, const int backward) {
+  const int P = SH * SW, taps = AH * AW, total = G * P * Cgo * Cgi * taps;
+  const int e1 = min(total, (int)get_global_id(0) * DECONV_ITEM + DECONV_ITEM);
+  for (int e = get_global_id(0) * DECONV_ITEM; e < e1; e++) {
+    const int tw = e % AW, th = (e / AW) % AH;
+    int ci, co, ph;
+    if (backward) {
+      co = (e / taps) % Cgo;
+      ph = (e / (taps * Cgo)) % P;
+      ci = e / (taps * Cgo * P);
+    } else {
+      const int cil = (e / taps) % Cgi, kz = e / (taps * Cgi);
+      co = kz % Cgo;
+      ph = (kz / Cgo) % P;
+      ci = (kz / (Cgo * P)) * Cgi + cil;
+    }
+    const int bh = ph / SW, bw = ph % SW;
+    const int rh = backward ? SH * th + bh : SH * (AH - 1 - th) + bh;
+    const int rw = backward ? SW * tw + bw : SW * (AW - 1 - tw) + bw;
+    AT(out)[e] = (rh < KH && rw < KW) ? AT(w)[(((size_t)ci * Cgo + co) * KH + rh) * KW + rw] : 0.0f;
   }
-  const int bh = ph / SW, bw = ph % SW;
-  if (backward) {
-    rh = SH * th + bh;
-    rw = SW * tw + bw;
-  } else {
-    rh = SH * (AH - 1 - th) + bh;
-    rw = SW * (AW - 1 - tw) + bw;
-  }
-  AT(out)[e] = (rh < KH && rw < KW) ? AT(w)[(((size_t)ci * Cgo + co) * KH + rh) * KW + rw] : 0.0f;
 }
 #endif
 
@@ -68,20 +67,26 @@ __kernel void deconv_pack_w(CTENSOR(w), TENSOR(out), const int G, const int Cgi,
  * deconv_unpack_dw: dw (Cin, Cgo, KH, KW) (+)= the weight gradient of the
  * convolution Q -> dx, dwq (Cin, P*Cgo, AH, AW), taps regrouped back:
  *   dw[ci][co][r][s] = dwq[ci][ph*Cgo + co][r / SH][s / SW], ph = (r % SH)*SW + s % SW.
- * NDRange (Cin*Cgo*KH*KW rounded up to 16), local (16).
+ * Work-item i writes elements [i*DECONV_ITEM, (i+1)*DECONV_ITEM) of dw.
+ * NDRange (ceil(Cin*Cgo*KH*KW / DECONV_ITEM)), local (1).
  */
 #if DECONV_BASE
-__kernel void deconv_unpack_dw(CTENSOR(dwq), TENSOR(dw), const int Cin, const int Cgo, const int KH,
-                               const int KW, const int SH, const int SW, const int AH, const int AW,
-                               const int accumulate) {
-  const int e = get_global_id(0);
-  if (e >= Cin * Cgo * KH * KW) return;
-  const int s = e % KW, r = (e / KW) % KH, co = (e / (KW * KH)) % Cgo, ci = e / (KW * KH * Cgo);
-  const int ph = (r % SH) * SW + s % SW;
-  const float v = AT(dwq)[((((size_t)ci * SH * SW + ph) * Cgo + co) * AH + r / SH) * AW + s / SW];
-  AT(dw)[e] = accumulate ? AT(dw)[e] + v : v;
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deconv_unpack_dw(
+    CTENSOR(dwq), TENSOR(dw), const int Cin, const int Cgo, const int KH, const int KW, const int SH, const int SW,
+    const int AH, const int AW, const int accumulate) {
+  const int e1 = min(Cin * Cgo * KH * KW, (int)get_global_id(0) * DECONV_ITEM + DECONV_ITEM);
+  for (int e = get_global_id(0) * DECONV_ITEM; e < e1; e++) {
+    const int s = e % KW, r = (e / KW) % KH, co = (e / (KW * KH)) % Cgo, ci = e / (KW * KH * Cgo);
+    const int ph = (r % SH) * SW + s % SW;
+    const float v = AT(dwq)[((((size_t)ci * SH * SW + ph) * Cgo + co) * AH + r / SH) * AW + s / SW];
+    AT(dw)[e] = accumulate ? AT(dw)[e] + v : v;
+  }
 }
 #endif
+
+/* Interleave a and b: (a0, b0, a1, b1, ...) as two float16 halves. */
+#define DECONV_ZIP_LO (uint16)(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define DECONV_ZIP_HI (uint16)(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
 
 /*
  * deconv_s2d: regroup planes into phase channels (space to depth with an
@@ -89,35 +94,49 @@ __kernel void deconv_unpack_dw(CTENSOR(dwq), TENSOR(dw), const int Cin, const in
  *   dst[img][(g*P + ph)*Cgo + co][jh][jw] = src[img][g*Cgo + co][SH*jh + bh - PH][SW*jw + bw - PW]
  * with ph = bh*SW + bw. dst planes are Hd x Wd, src planes Hs x Ws. With
  * strides 1 and no offset it copies a window: it zero-extends planes
- * (Hd >= Hs) or crops them (Hd <= Hs). One work-item per dst row: the
- * columns that have a source element form one range, found arithmetically,
- * so the copy loop has no bounds checks.
- * NDRange (Hd, images * G * P * Cgo), local (1, 1).
+ * (Hd >= Hs) or crops them (Hd <= Hs).
+ * Work-item (t, plane) fills rows [t*rows, t*rows + rows) of the P dst
+ * planes of src plane `plane`. The columns of a row that have a source
+ * element form one range, found arithmetically, so the copy has no bounds
+ * checks; with SW == 2 it takes 16 columns at a time from two vector loads
+ * (even or odd lanes).
+ * NDRange (ceil(Hd / rows), images * G * Cgo), local (1, 1).
  */
 #if DECONV_BASE
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deconv_s2d(
     CTENSOR(src), TENSOR(dst), const int G, const int Cgo, const int Hs, const int Ws, const int Hd, const int Wd,
-    const int SH, const int SW, const int PH, const int PW) {
-  const int jh = get_global_id(0), plane = get_global_id(1);
-  if (jh >= Hd) return;
-  const int P = SH * SW, cq = plane % (G * P * Cgo), img = plane / (G * P * Cgo);
-  const int co = cq % Cgo, ph = (cq / Cgo) % P, g = cq / (Cgo * P);
-  const int bh = ph / SW, bw = ph % SW, iy = SH * jh + bh - PH;
-  __global float *out = AT(dst) + ((size_t)plane * Hd + jh) * Wd;
-  if (iy < 0 || iy >= Hs) {
-    for (int j = 0; j < Wd; j++) out[j] = 0.0f;
-    return;
+    const int SH, const int SW, const int PH, const int PW, const int rows) {
+  const int j0 = get_global_id(0) * rows, plane = get_global_id(1);
+  if (j0 >= Hd) return;
+  const int j1 = min(j0 + rows, Hd), P = SH * SW;
+  const int co = plane % Cgo, g = (plane / Cgo) % G, img = plane / (Cgo * G);
+  __global const float *sp = AT(src) + (size_t)plane * Hs * Ws;
+  for (int ph = 0; ph < P; ph++) {
+    const int bh = ph / SW, bw = ph % SW, base = bw - PW;
+    __global float *dp = AT(dst) + ((((size_t)img * G + g) * P + ph) * Cgo + co) * Hd * Wd;
+    /* Columns j with 0 <= SW*j + base < Ws: j in [lo, hi). */
+    const int lo = min(Wd, max(0, -deconv_floor_div(base, SW)));
+    const int hi = max(lo, min(Wd, deconv_floor_div(Ws - 1 - base, SW) + 1));
+    for (int jh = j0; jh < j1; jh++) {
+      __global float *out = dp + (size_t)jh * Wd;
+      const int iy = SH * jh + bh - PH;
+      if (iy < 0 || iy >= Hs) {
+        for (int j = 0; j < Wd; j++) out[j] = 0.0f;
+        continue;
+      }
+      __global const float *in = sp + (size_t)iy * Ws + base;
+      for (int j = 0; j < lo; j++) out[j] = 0.0f;
+      int j = lo;
+      if (SW == 2)
+        /* 32 source columns 2j + base .. 2j + base + 31, all inside the row. */
+        for (; j + 16 <= hi && 2 * j + base + 31 < Ws; j += 16) {
+          const float16 a = vload16(0, in + 2 * j), b = vload16(0, in + 2 * j + 16);
+          vstore16((float16)(a.even, b.even), 0, out + j);
+        }
+      for (; j < hi; j++) out[j] = in[SW * j];
+      for (j = hi; j < Wd; j++) out[j] = 0.0f;
+    }
   }
-  __global const float *in = AT(src) + (((size_t)img * G * Cgo + g * Cgo + co) * Hs + iy) * Ws + bw - PW;
-  /* Columns j with 0 <= SW*j + bw - PW < Ws: j in [lo, hi). */
-  const int lo = min(Wd, max(0, -deconv_floor_div(bw - PW, SW)));
-  const int hi = max(lo, min(Wd, deconv_floor_div(Ws - 1 - bw + PW, SW) + 1));
-  for (int j = 0; j < lo; j++) out[j] = 0.0f;
-  if (SW == 1)
-    for (int j = lo; j < hi; j++) out[j] = in[j];
-  else
-    for (int j = lo; j < hi; j++) out[j] = in[SW * j];
-  for (int j = hi; j < Wd; j++) out[j] = 0.0f;
 }
 #endif
 
@@ -127,30 +146,47 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deconv_s2d(
  *   y[img][g*Cgo + co][oy][ox] = act(b[g*Cgo + co] +
  *       Z[img][(g*P + ph)*Cgo + co][(oy + OFFH)/SH + SHIFTH][(ox + OFFW)/SW + SHIFTW])
  * with ph = ((oy + OFFH) % SH)*SW + (ox + OFFW) % SW. The host sized Z so
- * that every index lands inside it. One work-item per y row; per column
- * phase bw it walks the row's columns ox = SW*j + bw - OFFW, a strided
- * copy without bounds checks.
+ * that every index lands inside it. Work-item (t, plane) writes rows
+ * [t*rows, t*rows + rows) of y plane `plane`. Per column phase bw a row is
+ * a strided copy without bounds checks; with SW == 2 the two phase rows are
+ * interleaved 32 columns at a time (two vector loads, two shuffles).
  * -D: DECONV_D2S, ACT, ACT_ALPHA.
- * NDRange (Ho, images * G * Cgo), local (1, 1).
+ * NDRange (ceil(Ho / rows), images * G * Cgo), local (1, 1).
  */
 #ifdef DECONV_D2S
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deconv_d2s(
     CTENSOR(z), CTENSOR(bias), TENSOR(y), const int G, const int Cgo, const int Zh, const int Zw, const int Ho,
     const int Wo, const int SH, const int SW, const int OFFH, const int OFFW, const int SHIFTH, const int SHIFTW,
-    const int has_bias) {
-  const int oy = get_global_id(0), plane = get_global_id(1);
-  if (oy >= Ho) return;
-  const int K = G * Cgo, P = SH * SW, k = plane % K, img = plane / K, g = k / Cgo, co = k % Cgo;
-  const int bh = (oy + OFFH) % SH, jz = (oy + OFFH) / SH + SHIFTH;
+    const int has_bias, const int rows) {
+  const int oy0 = get_global_id(0) * rows, plane = get_global_id(1);
+  if (oy0 >= Ho) return;
+  const int oy1 = min(oy0 + rows, Ho), K = G * Cgo, P = SH * SW;
+  const int k = plane % K, img = plane / K, g = k / Cgo, co = k % Cgo;
   const float bv = has_bias ? AT(bias)[k] : 0.0f;
-  __global float *out = AT(y) + ((size_t)plane * Ho + oy) * Wo;
-  for (int bw = 0; bw < SW; bw++) {
-    const int ph = bh * SW + bw;
-    __global const float *zr =
-        AT(z) + ((((size_t)img * G + g) * P + ph) * Cgo + co) * Zh * Zw + (size_t)jz * Zw + SHIFTW;
-    /* Columns ox = SW*j + bw - OFFW >= 0; OFFW < SW, so j starts at 0 or 1. */
-    const int j0 = bw < OFFW ? 1 : 0;
-    for (int j = j0, ox = SW * j0 + bw - OFFW; ox < Wo; j++, ox += SW) out[ox] = act_f1(zr[j] + bv);
+  /* Z plane of phase 0 of this channel; phase ph is ph * Cgo planes on. */
+  __global const float *zp = AT(z) + (((size_t)img * G + g) * P * Cgo + co) * Zh * Zw + SHIFTW;
+  const size_t phase_stride = (size_t)Cgo * Zh * Zw;
+  for (int oy = oy0; oy < oy1; oy++) {
+    const int bh = (oy + OFFH) % SH, jz = (oy + OFFH) / SH + SHIFTH;
+    __global const float *zr = zp + (size_t)bh * SW * phase_stride + (size_t)jz * Zw;
+    __global float *out = AT(y) + ((size_t)plane * Ho + oy) * Wo;
+    int done = 0; /* columns below this are written */
+    if (SW == 2) {
+      /* ox = 2m + e reads phase (e + OFFW) % 2 at column m + (e + OFFW) / 2. */
+      __global const float *ze = zr + OFFW * phase_stride;
+      __global const float *zo = zr + ((1 + OFFW) % 2) * phase_stride + (1 + OFFW) / 2;
+      for (; done + 32 <= Wo; done += 32) {
+        const float16 a = vload16(0, ze + done / 2), b = vload16(0, zo + done / 2);
+        vstore16(act_f16(shuffle2(a, b, DECONV_ZIP_LO) + bv), 0, out + done);
+        vstore16(act_f16(shuffle2(a, b, DECONV_ZIP_HI) + bv), 0, out + done + 16);
+      }
+    }
+    for (int bw = 0; bw < SW; bw++) {
+      __global const float *zb = zr + (size_t)bw * phase_stride;
+      /* Columns ox = SW*j + bw - OFFW >= done; OFFW < SW. */
+      int j = (done + OFFW - bw + SW - 1) / SW;
+      for (int ox = SW * j + bw - OFFW; ox < Wo; j++, ox += SW) out[ox] = act_f1(zb[j] + bv);
+    }
   }
 }
 #endif

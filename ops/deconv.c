@@ -276,6 +276,19 @@ clnn_status clnn_conv_transpose2d_algo(const clnn_context *ctx, const clnn_conv_
 
 static clnn_conv_mem at(clnn_conv_mem m, int64_t elems) { return clnn__conv_mem_at(m, elems); }
 
+/* Rows per work-item of the regrouping kernels: about ITEM_ELEMS elements
+ * each (a work-group of one item costs a few microseconds to schedule),
+ * yet at least MIN_ITEMS work-items when there are rows enough. */
+#define ITEM_ELEMS 8192
+/* Elements per work-item of deconv_pack_w and deconv_unpack_dw (DECONV_ITEM in kernels/deconv.cl). */
+#define DECONV_ITEM 256
+#define MIN_ITEMS 64
+static int64_t rows_per_item(int64_t nrows, int64_t row_elems, int64_t planes) {
+  int64_t rows = max64(1, ITEM_ELEMS / max64(1, row_elems));
+  while (rows > 1 && ceil_div(nrows, rows) * planes < MIN_ITEMS) rows = ceil_div(rows, 2);
+  return min64(rows, nrows);
+}
+
 /* deconv_pack_w: regrouped weights (backward = 0: wz, 1: wq) into out. */
 static clnn_status launch_pack_w(clnn_context *ctx, const deconv_plan *pl, clnn_conv_mem w, clnn_conv_mem out,
                                  int backward, const char *op) {
@@ -283,7 +296,7 @@ static clnn_status launch_pack_w(clnn_context *ctx, const deconv_plan *pl, clnn_
   int64_t total = d->groups * pl->phases * pl->cgo * pl->cgi * pl->ah.taps * pl->aw.taps;
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "deconv", "", "deconv_pack_w", &k));
-  size_t global[1] = {(size_t)(ceil_div(total, 16) * 16)}, local[1] = {16};
+  size_t global[1] = {(size_t)ceil_div(total, DECONV_ITEM)}, local[1] = {1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(out), CLNN_ARG_I32(d->groups),
                                 CLNN_ARG_I32(pl->cgi), CLNN_ARG_I32(pl->cgo), CLNN_ARG_I32(d->kh),
@@ -299,7 +312,7 @@ static clnn_status launch_unpack_dw(clnn_context *ctx, const deconv_plan *pl, cl
   int64_t total = d->c * pl->cgo * d->kh * d->kw;
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "deconv", "", "deconv_unpack_dw", &k));
-  size_t global[1] = {(size_t)(ceil_div(total, 16) * 16)}, local[1] = {16};
+  size_t global[1] = {(size_t)ceil_div(total, DECONV_ITEM)}, local[1] = {1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(dwq), CLNN_ARG_CONV_MEM(dw), CLNN_ARG_I32(d->c),
                                 CLNN_ARG_I32(pl->cgo), CLNN_ARG_I32(d->kh), CLNN_ARG_I32(d->kw),
@@ -318,12 +331,13 @@ static clnn_status launch_s2d(clnn_context *ctx, const s2d_geom *s, clnn_conv_me
                               int64_t nimg, const char *op) {
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "deconv", "", "deconv_s2d", &k));
-  size_t global[2] = {(size_t)s->hd, (size_t)(nimg * s->groups * s->sh * s->sw * s->cgo)}, local[2] = {1, 1};
+  int64_t planes = nimg * s->groups * s->cgo, rows = rows_per_item(s->hd, s->sh * s->sw * s->wd, planes);
+  size_t global[2] = {(size_t)ceil_div(s->hd, rows), (size_t)planes}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(src), CLNN_ARG_CONV_MEM(dst), CLNN_ARG_I32(s->groups),
                                 CLNN_ARG_I32(s->cgo), CLNN_ARG_I32(s->hs), CLNN_ARG_I32(s->ws), CLNN_ARG_I32(s->hd),
                                 CLNN_ARG_I32(s->wd), CLNN_ARG_I32(s->sh), CLNN_ARG_I32(s->sw), CLNN_ARG_I32(s->ph),
-                                CLNN_ARG_I32(s->pw)),
+                                CLNN_ARG_I32(s->pw), CLNN_ARG_I32(rows)),
                       2, global, local, op);
 }
 
@@ -343,14 +357,15 @@ static clnn_status launch_d2s(clnn_context *ctx, const deconv_plan *pl, clnn_con
   snprintf(opts, sizeof opts, "-DDECONV_D2S=1%s", acts);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "deconv", opts, "deconv_d2s", &k));
-  size_t global[2] = {(size_t)pl->oh, (size_t)(nimg * d->k)}, local[2] = {1, 1};
+  int64_t rows = rows_per_item(pl->oh, pl->ow, nimg * d->k);
+  size_t global[2] = {(size_t)ceil_div(pl->oh, rows), (size_t)(nimg * d->k)}, local[2] = {1, 1};
   return clnn__launch(
       ctx, &k,
       CLNN_ARGS(CLNN_ARG_CONV_MEM(z), CLNN_ARG_CONV_MEM(b), CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(d->groups),
                 CLNN_ARG_I32(pl->cgo), CLNN_ARG_I32(pl->ah.zlen), CLNN_ARG_I32(pl->aw.zlen), CLNN_ARG_I32(pl->oh),
                 CLNN_ARG_I32(pl->ow), CLNN_ARG_I32(d->stride_h), CLNN_ARG_I32(d->stride_w),
                 CLNN_ARG_I32(pl->ah.off), CLNN_ARG_I32(pl->aw.off), CLNN_ARG_I32(pl->ah.shift),
-                CLNN_ARG_I32(pl->aw.shift), CLNN_ARG_I32(b.mem ? 1 : 0)),
+                CLNN_ARG_I32(pl->aw.shift), CLNN_ARG_I32(b.mem ? 1 : 0), CLNN_ARG_I32(rows)),
       2, global, local, op);
 }
 
