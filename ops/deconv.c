@@ -53,7 +53,9 @@
 #define DECONV_CHUNK_BYTES ((size_t)32 << 20)
 /* Sub-pixel only while the regrouped kernels hold at most this many times
  * the original taps (the rest are zeros, multiplied all the same). */
-#define SUBPIXEL_MAX_WASTE 2.0
+#ifndef CLNN_DECONV_MAX_WASTE
+#define CLNN_DECONV_MAX_WASTE 2.0
+#endif
 
 #define ceil_div clnn__ceil_div
 
@@ -209,7 +211,7 @@ static bool subpixel_fits(const deconv_plan *pl) {
   const clnn_conv_transpose2d_desc *d = pl->d;
   if ((d->stride_h > 1 && d->dilation_h > 1) || (d->stride_w > 1 && d->dilation_w > 1)) return false;
   double waste = (double)(pl->phases * pl->ah.taps * pl->aw.taps) / (double)(d->kh * d->kw);
-  if (waste > SUBPIXEL_MAX_WASTE) return false;
+  if (waste > CLNN_DECONV_MAX_WASTE) return false;
   int64_t n;
   int64_t zd[4] = {d->n, pl->phases * d->k, pl->ah.zlen, pl->aw.zlen};
   int64_t qd[4] = {d->n, pl->phases * d->k, pl->ah.qlen, pl->aw.qlen};
