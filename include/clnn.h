@@ -959,9 +959,9 @@ clnn_status clnn_conv_transpose2d_algo(const clnn_context *ctx, const clnn_conv_
  * They run the convolution family's kernels (the convolution's passes on
  * regrouped data, see clnn_conv_transpose_algo), deterministically: no
  * atomics, every sum in a fixed order, so the same inputs give the same
- * bits (on the same device, engine and workspace limit). Scratch beyond the
- * context's workspace (the regrouped tensors and weights) lives in a buffer
- * of the call's own, released as soon as the queued kernels are done;
+ * bits (on the same device, engine and workspace limit). The regrouped
+ * tensors and weights live in a second scratch buffer of the context, kept
+ * like the workspace (the convolutions inside use the workspace itself);
  * images are processed in chunks so that one chunk's scratch stays under
  * 32 MiB and the workspace limit (CLNN_ERR_UNSUPPORTED, with the size
  * needed, when one image does not fit; the convolutions inside check their

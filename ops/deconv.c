@@ -38,9 +38,8 @@
  * whatever algorithm those pick (implicit GEMM on CPU devices).
  *
  * The regrouped tensors must outlive the convolution calls, which use the
- * context's workspace, so they live in a scratch buffer of the call's own
- * (released right after enqueueing: OpenCL frees it once the kernels are
- * done), filled chunk of images by chunk of images.
+ * context's workspace, so they live in its second one, the outer workspace
+ * (clnn__outer_workspace), filled chunk of images by chunk of images.
  */
 #include "conv_internal.h"
 
@@ -374,9 +373,10 @@ static clnn_status launch_d2s(clnn_context *ctx, const deconv_plan *pl, clnn_con
 /* ================================================================ scratch */
 
 /*
- * The call's own scratch: fixed elements plus per_image elements for each
- * image of a chunk. The chunk is sized by clnn__conv_chunk (the budget and
- * the workspace limit; UNSUPPORTED when one image does not fit).
+ * Scratch for fixed elements plus per_image elements for each image of a
+ * chunk, in the context's outer workspace (the convolutions inside use the
+ * workspace itself). The chunk is sized by clnn__conv_chunk: the budget and
+ * the workspace limit (UNSUPPORTED when one image does not fit).
  */
 typedef struct scratch {
   cl_mem mem;
@@ -385,16 +385,8 @@ typedef struct scratch {
 
 static clnn_status scratch_get(clnn_context *ctx, int64_t n, int64_t per_image, int64_t fixed, const char *what,
                                scratch *s) {
-  s->mem = NULL;
   CLNN_TRY(clnn__conv_chunk(ctx, n, per_image, fixed, DECONV_CHUNK_BYTES, what, &s->chunk));
-  return clnn__alloc(ctx, (size_t)(fixed + s->chunk * per_image) * sizeof(float), &s->mem);
-}
-
-/* Release the scratch (queued kernels keep it alive until they are done). */
-static clnn_status scratch_put(scratch *s, clnn_status st) {
-  if (s->mem) clReleaseMemObject(s->mem);
-  s->mem = NULL;
-  return st;
+  return clnn__outer_workspace(ctx, (size_t)(fixed + s->chunk * per_image) * sizeof(float), &s->mem);
 }
 
 /* ================================================================ forward */
@@ -425,7 +417,7 @@ static clnn_status fwd_subpixel(clnn_context *ctx, const deconv_plan *pl, clnn_c
   int64_t fixed = pl->phases * d->k * pl->cgi * pl->ah.taps * pl->aw.taps;
   scratch s;
   CLNN_TRY(scratch_get(ctx, d->n, per_image, fixed, "sub-pixel planes", &s));
-  return scratch_put(&s, fwd_subpixel_chunks(ctx, pl, &s, x, w, b, y, op));
+  return fwd_subpixel_chunks(ctx, pl, &s, x, w, b, y, op);
 }
 
 /* E.bwd_data with the bias and activation fused; when output padding makes
@@ -439,17 +431,15 @@ static clnn_status fwd_conv(clnn_context *ctx, const deconv_plan *pl, clnn_conv_
   int64_t he = d->h + pl->ah.ext, we = d->w + pl->aw.ext;
   scratch s;
   CLNN_TRY(scratch_get(ctx, d->n, d->c * he * we, 0, "zero-extended input", &s));
-  clnn_status st = CLNN_SUCCESS;
   clnn_conv2d_desc ec = pl->ec;
   clnn_conv_mem xe = {s.mem, 0};
-  for (int64_t img0 = 0; img0 < d->n && st == CLNN_SUCCESS; img0 += s.chunk) {
+  for (int64_t img0 = 0; img0 < d->n; img0 += s.chunk) {
     ec.n = min64(s.chunk, d->n - img0);
-    st = launch_window(ctx, d->c, d->h, d->w, he, we, at(x, img0 * d->c * d->h * d->w), xe, ec.n, op);
-    if (st == CLNN_SUCCESS)
-      st = clnn__conv2d_bwd_data_run(ctx, &ec, xe, w, b, d->act, d->act_alpha,
-                                     at(y, img0 * d->k * pl->oh * pl->ow));
+    CLNN_TRY(launch_window(ctx, d->c, d->h, d->w, he, we, at(x, img0 * d->c * d->h * d->w), xe, ec.n, op));
+    CLNN_TRY(clnn__conv2d_bwd_data_run(ctx, &ec, xe, w, b, d->act, d->act_alpha,
+                                       at(y, img0 * d->k * pl->oh * pl->ow)));
   }
-  return scratch_put(&s, st);
+  return CLNN_SUCCESS;
 }
 
 /* =============================================================== backward */
@@ -490,7 +480,7 @@ static clnn_status bwd_subpixel(clnn_context *ctx, const deconv_plan *pl, const 
   int64_t per_image = pl->phases * d->k * pl->ah.qlen * pl->aw.qlen;
   scratch s;
   CLNN_TRY(scratch_get(ctx, d->n, per_image, 2 * wq_elems, "regrouped output gradient", &s));
-  return scratch_put(&s, bwd_subpixel_chunks(ctx, pl, &s, a, wq_elems, op));
+  return bwd_subpixel_chunks(ctx, pl, &s, a, wq_elems, op);
 }
 
 /* dx = E.fwd(dy), dw (+)= E.bwd_weights(dy, x), straight on the tensors. */
@@ -530,7 +520,7 @@ static clnn_status bwd_conv(clnn_context *ctx, const deconv_plan *pl, const bwd_
   int64_t he = d->h + pl->ah.ext, we = d->w + pl->aw.ext;
   scratch s;
   CLNN_TRY(scratch_get(ctx, d->n, 2 * d->c * he * we, 0, "zero-extended input and its gradient", &s));
-  return scratch_put(&s, bwd_conv_extended_chunks(ctx, pl, &s, a, he, we, "conv_transpose2d_bwd:conv"));
+  return bwd_conv_extended_chunks(ctx, pl, &s, a, he, we, "conv_transpose2d_bwd:conv");
 }
 
 static clnn_status bwd_run(clnn_context *ctx, const deconv_plan *pl, const bwd_args *a) {
