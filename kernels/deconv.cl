@@ -31,34 +31,44 @@ inline int deconv_floor_div(const int a, const int b) { return a >= 0 ? a / b : 
  *    w[g*Cgi + ci][co][SH*(AH-1-th) + bh][SW*(AW-1-tw) + bw].
  *  backward = 1: the convolution Q -> dx, layout (Cin, P*Cgo, AH, AW):
  *    wq[ci][ph*Cgo + co][th][tw] = w[ci][co][SH*th + bh][SW*tw + bw].
- * Taps past the kernel are zero. Work-item i writes elements
- * [i*DECONV_ITEM, (i+1)*DECONV_ITEM) of the result.
- * NDRange (ceil(G*P*Cgo*Cgi*AH*AW / DECONV_ITEM)), local (1).
+ * Taps past the kernel are zero. Work-item (ph, i) writes, for phase ph,
+ * the rows of one output channel (backward = 0: i = g*Cgo + co) or of one
+ * input channel (backward = 1: i = ci): plain nested loops, no division
+ * per element.
+ * NDRange (P, backward ? Cin : G*Cgo), local (1, 1).
  */
-#define DECONV_ITEM 256
 #if DECONV_BASE
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deconv_pack_w(
     CTENSOR(w), TENSOR(out), const int G, const int Cgi, const int Cgo, const int KH, const int KW, const int SH,
     const int SW, const int AH, const int AW, const int backward) {
-  const int P = SH * SW, taps = AH * AW, total = G * P * Cgo * Cgi * taps;
-  const int e1 = min(total, (int)get_global_id(0) * DECONV_ITEM + DECONV_ITEM);
-  for (int e = get_global_id(0) * DECONV_ITEM; e < e1; e++) {
-    const int tw = e % AW, th = (e / AW) % AH;
-    int ci, co, ph;
-    if (backward) {
-      co = (e / taps) % Cgo;
-      ph = (e / (taps * Cgo)) % P;
-      ci = e / (taps * Cgo * P);
-    } else {
-      const int cil = (e / taps) % Cgi, kz = e / (taps * Cgi);
-      co = kz % Cgo;
-      ph = (kz / Cgo) % P;
-      ci = (kz / (Cgo * P)) * Cgi + cil;
+  const int ph = get_global_id(0), i = get_global_id(1), P = SH * SW, bh = ph / SW, bw = ph % SW;
+  const int taps = AH * AW;
+  if (!backward) {
+    const int g = i / Cgo, co = i % Cgo;
+    __global float *o = AT(out) + (((size_t)g * P + ph) * Cgo + co) * Cgi * taps;
+    for (int cil = 0; cil < Cgi; cil++) {
+      __global const float *src = AT(w) + ((size_t)(g * Cgi + cil) * Cgo + co) * KH * KW;
+      for (int th = 0; th < AH; th++) {
+        const int rh = SH * (AH - 1 - th) + bh;
+        for (int tw = 0; tw < AW; tw++) {
+          const int rw = SW * (AW - 1 - tw) + bw;
+          o[(cil * AH + th) * AW + tw] = (rh < KH && rw < KW) ? src[rh * KW + rw] : 0.0f;
+        }
+      }
     }
-    const int bh = ph / SW, bw = ph % SW;
-    const int rh = backward ? SH * th + bh : SH * (AH - 1 - th) + bh;
-    const int rw = backward ? SW * tw + bw : SW * (AW - 1 - tw) + bw;
-    AT(out)[e] = (rh < KH && rw < KW) ? AT(w)[(((size_t)ci * Cgo + co) * KH + rh) * KW + rw] : 0.0f;
+  } else {
+    const int ci = i;
+    __global float *o = AT(out) + ((size_t)ci * P + ph) * Cgo * taps;
+    for (int co = 0; co < Cgo; co++) {
+      __global const float *src = AT(w) + ((size_t)ci * Cgo + co) * KH * KW;
+      for (int th = 0; th < AH; th++) {
+        const int rh = SH * th + bh;
+        for (int tw = 0; tw < AW; tw++) {
+          const int rw = SW * tw + bw;
+          o[(co * AH + th) * AW + tw] = (rh < KH && rw < KW) ? src[rh * KW + rw] : 0.0f;
+        }
+      }
+    }
   }
 }
 #endif
@@ -67,20 +77,27 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deconv_pack_w(
  * deconv_unpack_dw: dw (Cin, Cgo, KH, KW) (+)= the weight gradient of the
  * convolution Q -> dx, dwq (Cin, P*Cgo, AH, AW), taps regrouped back:
  *   dw[ci][co][r][s] = dwq[ci][ph*Cgo + co][r / SH][s / SW], ph = (r % SH)*SW + s % SW.
- * Work-item i writes elements [i*DECONV_ITEM, (i+1)*DECONV_ITEM) of dw.
- * NDRange (ceil(Cin*Cgo*KH*KW / DECONV_ITEM)), local (1).
+ * Work-item ci writes dw[ci].
+ * NDRange (Cin), local (1).
  */
 #if DECONV_BASE
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deconv_unpack_dw(
     CTENSOR(dwq), TENSOR(dw), const int Cin, const int Cgo, const int KH, const int KW, const int SH, const int SW,
     const int AH, const int AW, const int accumulate) {
-  const int e1 = min(Cin * Cgo * KH * KW, (int)get_global_id(0) * DECONV_ITEM + DECONV_ITEM);
-  for (int e = get_global_id(0) * DECONV_ITEM; e < e1; e++) {
-    const int s = e % KW, r = (e / KW) % KH, co = (e / (KW * KH)) % Cgo, ci = e / (KW * KH * Cgo);
-    const int ph = (r % SH) * SW + s % SW;
-    const float v = AT(dwq)[((((size_t)ci * SH * SW + ph) * Cgo + co) * AH + r / SH) * AW + s / SW];
-    AT(dw)[e] = accumulate ? AT(dw)[e] + v : v;
-  }
+  const int ci = get_global_id(0);
+  if (ci >= Cin) return;
+  __global const float *src = AT(dwq) + (size_t)ci * SH * SW * Cgo * AH * AW;
+  __global float *o = AT(dw) + (size_t)ci * Cgo * KH * KW;
+  for (int r = 0; r < KH; r++)
+    for (int s = 0; s < KW; s++) {
+      const int ph = (r % SH) * SW + s % SW;
+      __global const float *sp = src + ((size_t)ph * Cgo * AH + r / SH) * AW + s / SW;
+      for (int co = 0; co < Cgo; co++) {
+        const float v = sp[(size_t)co * AH * AW];
+        __global float *dst = &o[((size_t)co * KH + r) * KW + s];
+        *dst = accumulate ? *dst + v : v;
+      }
+    }
 }
 #endif
 

@@ -281,8 +281,6 @@ static clnn_conv_mem at(clnn_conv_mem m, int64_t elems) { return clnn__conv_mem_
  * each (a work-group of one item costs a few microseconds to schedule),
  * yet at least MIN_ITEMS work-items when there are rows enough. */
 #define ITEM_ELEMS 8192
-/* Elements per work-item of deconv_pack_w and deconv_unpack_dw (DECONV_ITEM in kernels/deconv.cl). */
-#define DECONV_ITEM 256
 #define MIN_ITEMS 64
 static int64_t rows_per_item(int64_t nrows, int64_t row_elems, int64_t planes) {
   int64_t rows = max64(1, ITEM_ELEMS / max64(1, row_elems));
@@ -294,26 +292,24 @@ static int64_t rows_per_item(int64_t nrows, int64_t row_elems, int64_t planes) {
 static clnn_status launch_pack_w(clnn_context *ctx, const deconv_plan *pl, clnn_conv_mem w, clnn_conv_mem out,
                                  int backward, const char *op) {
   const clnn_conv_transpose2d_desc *d = pl->d;
-  int64_t total = d->groups * pl->phases * pl->cgo * pl->cgi * pl->ah.taps * pl->aw.taps;
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "deconv", "", "deconv_pack_w", &k));
-  size_t global[1] = {(size_t)ceil_div(total, DECONV_ITEM)}, local[1] = {1};
+  size_t global[2] = {(size_t)pl->phases, (size_t)(backward ? d->c : d->k)}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(out), CLNN_ARG_I32(d->groups),
                                 CLNN_ARG_I32(pl->cgi), CLNN_ARG_I32(pl->cgo), CLNN_ARG_I32(d->kh),
                                 CLNN_ARG_I32(d->kw), CLNN_ARG_I32(d->stride_h), CLNN_ARG_I32(d->stride_w),
                                 CLNN_ARG_I32(pl->ah.taps), CLNN_ARG_I32(pl->aw.taps), CLNN_ARG_I32(backward)),
-                      1, global, local, op);
+                      2, global, local, op);
 }
 
 /* deconv_unpack_dw: dw (+)= the regrouped weight gradient dwq. */
 static clnn_status launch_unpack_dw(clnn_context *ctx, const deconv_plan *pl, clnn_conv_mem dwq, clnn_conv_mem dw,
                                    bool accumulate, const char *op) {
   const clnn_conv_transpose2d_desc *d = pl->d;
-  int64_t total = d->c * pl->cgo * d->kh * d->kw;
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "deconv", "", "deconv_unpack_dw", &k));
-  size_t global[1] = {(size_t)ceil_div(total, DECONV_ITEM)}, local[1] = {1};
+  size_t global[1] = {(size_t)d->c}, local[1] = {1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(dwq), CLNN_ARG_CONV_MEM(dw), CLNN_ARG_I32(d->c),
                                 CLNN_ARG_I32(pl->cgo), CLNN_ARG_I32(d->kh), CLNN_ARG_I32(d->kw),
