@@ -102,8 +102,9 @@ static bool deconv_setup(bench_problem *p, bench_args *a, char *err, size_t errl
 static clnn_status deconv_run_device(clnn_context *ctx, bench_problem *p) {
   const clnn_conv_transpose2d_desc *d = p->params;
   clnn_conv_transpose_algo algo;
-  if (clnn_conv_transpose2d_algo(ctx, d, &algo) == CLNN_SUCCESS)
-    snprintf(p->algo, sizeof p->algo, "%s", clnn_conv_transpose_algo_name(algo));
+  clnn_status ast = strcmp(p->pass, "fwd") ? clnn_conv_transpose2d_bwd_algo(ctx, d, &algo)
+                                           : clnn_conv_transpose2d_fwd_algo(ctx, d, &algo);
+  if (ast == CLNN_SUCCESS) snprintf(p->algo, sizeof p->algo, "%s", clnn_conv_transpose_algo_name(algo));
   clnn_tensor *y = bench_dev(p, "y"), *dx = bench_dev(p, "dx"), *dw = bench_dev(p, "dw"), *db = bench_dev(p, "db");
   if (y) {
     clnn_status st = clnn_conv_transpose2d_fwd(ctx, d, bench_dev(p, "x"), bench_dev(p, "w"), bench_dev(p, "b"), y);

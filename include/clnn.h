@@ -925,16 +925,17 @@ clnn_conv_transpose2d_desc clnn_conv_transpose2d_desc_make(int64_t n, int64_t c,
 clnn_status clnn_conv_transpose2d_desc_check(const clnn_conv_transpose2d_desc *desc, int64_t *out_h,
                                              int64_t *out_w);
 
-/** How the transposed convolution runs (the same path for all its passes). */
+/** How the transposed convolution runs (the forward and the backward choose apart). */
 typedef enum clnn_conv_transpose_algo {
   /* Sub-pixel: the stride's phases become channels. Forward: one stride-1
-   * convolution of x gives every phase of y (weights regrouped per phase,
-   * then a gather interleaves the phases, adding bias and activation).
+   * convolution of x gives every phase of y (weights regrouped per phase),
+   * then a gather interleaves the phases, adding bias and activation.
    * Backward: a gather regroups dy into phase channels; a stride-1
    * convolution of those gives dx, and that convolution's weight gradient,
    * regrouped, gives dw. For strides above 1 with dilation 1 (and dilation
-   * wherever the stride is 1), unless most regrouped taps would be zero
-   * (a kernel much smaller than the stride). */
+   * wherever the stride is 1), while the zero taps of kernels that the
+   * stride does not divide, and the borders of small images, add little
+   * work (the bounds are tuned on CPU devices; see ops/deconv.c). */
   CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL = 0,
   /* The equivalent convolution's passes themselves: forward = its
    * clnn_conv2d_bwd_data (with bias and activation fused), dx = its forward,
@@ -947,9 +948,17 @@ typedef enum clnn_conv_transpose_algo {
 /** Name of an algorithm ("subpixel", "conv"; "unknown" out of range). */
 const char *clnn_conv_transpose_algo_name(clnn_conv_transpose_algo algo);
 
-/** The algorithm the transposed convolution runs for desc on this context. */
-clnn_status clnn_conv_transpose2d_algo(const clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,
-                                       clnn_conv_transpose_algo *algo);
+/**
+ * The algorithm clnn_conv_transpose2d_fwd (resp. the gradients dx and dw of
+ * the backward calls) runs for desc on this context. The environment
+ * variable CLNN_CONV_TRANSPOSE_ALGO=subpixel or =conv overrides the choice
+ * for every pass (subpixel only where it applies), e.g. to compare them.
+ * Statuses: those of clnn_conv_transpose2d_desc_check, CLNN_ERR_NULL_POINTER.
+ */
+clnn_status clnn_conv_transpose2d_fwd_algo(const clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,
+                                           clnn_conv_transpose_algo *algo);
+clnn_status clnn_conv_transpose2d_bwd_algo(const clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,
+                                           clnn_conv_transpose_algo *algo);
 
 /*
  * All transposed-convolution calls: tensors must have exactly the shapes

@@ -44,17 +44,26 @@
 #include "conv_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Sizes above this are rejected before any arithmetic on them can overflow. */
 #define DIM_MAX ((int64_t)1 << 30)
 /* Scratch of one chunk of images at most (and never over the workspace limit). */
 #define DECONV_CHUNK_BYTES ((size_t)32 << 20)
-/* Sub-pixel only while the regrouped kernels hold at most this many times
- * the original taps (the rest are zeros, multiplied all the same). */
-#ifndef CLNN_DECONV_MAX_WASTE
-#define CLNN_DECONV_MAX_WASTE 2.0
-#endif
+/*
+ * Sub-pixel is chosen (unless CLNN_CONV_TRANSPOSE_ALGO says otherwise)
+ * while its waste, the multiply-adds it runs per useful one, stays under
+ * these bounds: the zero taps of the regrouped kernels (ceil(k/s)*s of them
+ * per k) times the spatial overhead of the stride-1 convolutions (rows and
+ * columns of Z that y does not need, and the padded columns the implicit
+ * GEMM computes and drops). Measured on the CPU device against the conv
+ * algorithm (docs/BENCHMARKS.md): the forward gains about 1.4x at no waste
+ * and breaks even near 1.4; the backward gains 5-10% at no waste and loses
+ * from about 1.15 on.
+ */
+#define FWD_MAX_WASTE 1.35
+#define BWD_MAX_WASTE 1.1
 
 #define ceil_div clnn__ceil_div
 
@@ -193,7 +202,7 @@ static deconv_axis axis_make(int64_t in, int64_t out, int64_t k, int64_t s, int6
 
 typedef struct deconv_plan {
   const clnn_conv_transpose2d_desc *d;
-  clnn_conv_transpose_algo algo;
+  clnn_conv_transpose_algo fwd_algo, bwd_algo;
   int64_t oh, ow;
   int64_t cgi, cgo; /* channels per group: input (x), output (y) */
   int64_t phases;   /* stride_h * stride_w */
@@ -204,13 +213,11 @@ typedef struct deconv_plan {
   clnn_conv2d_desc bc; /* the bias gradient: a 1x1 convolution whose output is y */
 } deconv_plan;
 
-/* Whether the sub-pixel rewrite fits: dilation only where the stride is 1,
- * not too many zero taps, regrouped tensors within 32-bit indexing. */
-static bool subpixel_fits(const deconv_plan *pl) {
+/* Whether the sub-pixel rewrite applies: dilation only where the stride is
+ * 1, regrouped tensors within 32-bit indexing. */
+static bool subpixel_applies(const deconv_plan *pl) {
   const clnn_conv_transpose2d_desc *d = pl->d;
   if ((d->stride_h > 1 && d->dilation_h > 1) || (d->stride_w > 1 && d->dilation_w > 1)) return false;
-  double waste = (double)(pl->phases * pl->ah.taps * pl->aw.taps) / (double)(d->kh * d->kw);
-  if (waste > CLNN_DECONV_MAX_WASTE) return false;
   int64_t n;
   int64_t zd[4] = {d->n, pl->phases * d->k, pl->ah.zlen, pl->aw.zlen};
   int64_t qd[4] = {d->n, pl->phases * d->k, pl->ah.qlen, pl->aw.qlen};
@@ -218,6 +225,20 @@ static bool subpixel_fits(const deconv_plan *pl) {
   return clnn__numel_ok(4, zd, &n) && n <= CLNN_INDEX_MAX && clnn__numel_ok(4, qd, &n) && n <= CLNN_INDEX_MAX &&
          clnn__numel_ok(4, wd, &n) && n <= CLNN_INDEX_MAX && pl->phases * d->k <= DIM_MAX;
 }
+
+/* Multiply-adds of the regrouped kernels per original one. */
+static double tap_waste(const deconv_plan *pl) {
+  return (double)(pl->phases * pl->ah.taps * pl->aw.taps) / (double)(pl->d->kh * pl->d->kw);
+}
+
+/* Forward: Z's rows times its padded width, per element of y's phases. */
+static double fwd_waste(const deconv_plan *pl) {
+  double grid = (double)pl->ah.zlen * (double)(pl->d->w + 2 * pl->aw.zpad);
+  return tap_waste(pl) * grid * (double)pl->phases / ((double)pl->oh * (double)pl->ow);
+}
+
+/* Backward: dx's rows times Q's width, per element of dx. */
+static double bwd_waste(const deconv_plan *pl) { return tap_waste(pl) * (double)pl->aw.qlen / (double)pl->d->w; }
 
 /* The plan of a descriptor already validated (deconv_check gave oh, ow). */
 static deconv_plan plan_make(const clnn_conv_transpose2d_desc *d, int64_t oh, int64_t ow) {
@@ -258,19 +279,41 @@ static deconv_plan plan_make(const clnn_conv_transpose2d_desc *d, int64_t oh, in
   /* Stride 1 without output padding: E's own passes are already stride-1
    * convolutions, with nothing to regroup. */
   bool plain = d->stride_h == 1 && d->stride_w == 1 && d->output_pad_h == 0 && d->output_pad_w == 0;
-  pl.algo = !plain && subpixel_fits(&pl) ? CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL : CLNN_CONV_TRANSPOSE_ALGO_CONV;
+  bool sub = !plain && subpixel_applies(&pl);
+  pl.fwd_algo = pl.bwd_algo = CLNN_CONV_TRANSPOSE_ALGO_CONV;
+  if (sub && fwd_waste(&pl) <= FWD_MAX_WASTE) pl.fwd_algo = CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL;
+  if (sub && bwd_waste(&pl) <= BWD_MAX_WASTE) pl.bwd_algo = CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL;
+  /* CLNN_CONV_TRANSPOSE_ALGO=subpixel or conv overrides the choice (for
+   * tests and experiments); subpixel still only where it applies. */
+  const char *force = getenv("CLNN_CONV_TRANSPOSE_ALGO");
+  if (force && !strcmp(force, "conv")) pl.fwd_algo = pl.bwd_algo = CLNN_CONV_TRANSPOSE_ALGO_CONV;
+  if (force && !strcmp(force, "subpixel") && subpixel_applies(&pl))
+    pl.fwd_algo = pl.bwd_algo = CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL;
   return pl;
 }
 
-clnn_status clnn_conv_transpose2d_algo(const clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,
-                                       clnn_conv_transpose_algo *algo) {
-  CLNN_ENTER(NULL);
+/* The algorithm of the forward (bwd = false) or of the gradients of dx and dw. */
+static clnn_status algo_query(const clnn_context *ctx, const clnn_conv_transpose2d_desc *desc, bool bwd,
+                              clnn_conv_transpose_algo *algo) {
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_CHECK_NULL(NULL, algo);
   int64_t oh, ow;
   CLNN_TRY(deconv_check(NULL, desc, &oh, &ow));
-  *algo = plan_make(desc, oh, ow).algo;
+  deconv_plan pl = plan_make(desc, oh, ow);
+  *algo = bwd ? pl.bwd_algo : pl.fwd_algo;
   return CLNN_SUCCESS;
+}
+
+clnn_status clnn_conv_transpose2d_fwd_algo(const clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,
+                                           clnn_conv_transpose_algo *algo) {
+  CLNN_ENTER(NULL);
+  return algo_query(ctx, desc, false, algo);
+}
+
+clnn_status clnn_conv_transpose2d_bwd_algo(const clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,
+                                           clnn_conv_transpose_algo *algo) {
+  CLNN_ENTER(NULL);
+  return algo_query(ctx, desc, true, algo);
 }
 
 /* ============================================================== launches */
@@ -521,7 +564,7 @@ static clnn_status bwd_conv(clnn_context *ctx, const deconv_plan *pl, const bwd_
 
 static clnn_status bwd_run(clnn_context *ctx, const deconv_plan *pl, const bwd_args *a) {
   if (a->dx.mem || a->dw.mem) {
-    if (pl->algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL)
+    if (pl->bwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL)
       CLNN_TRY(bwd_subpixel(ctx, pl, a));
     else
       CLNN_TRY(bwd_conv(ctx, pl, a));
@@ -542,12 +585,10 @@ static clnn_status enter(clnn_context *ctx, const clnn_conv_transpose2d_desc *de
   if (accumulate != 0 && accumulate != 1)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "accumulate = %d must be 0 or 1", accumulate);
   *pl = plan_make(desc, oh, ow);
-  if (pl->algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL) {
-    CLNN_TRY(clnn__conv2d_check(ctx, &pl->zc, NULL, NULL));
-    CLNN_TRY(clnn__conv2d_check(ctx, &pl->qc, NULL, NULL));
-  } else {
+  if (pl->fwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL) CLNN_TRY(clnn__conv2d_check(ctx, &pl->zc, NULL, NULL));
+  if (pl->bwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL) CLNN_TRY(clnn__conv2d_check(ctx, &pl->qc, NULL, NULL));
+  if (pl->fwd_algo == CLNN_CONV_TRANSPOSE_ALGO_CONV || pl->bwd_algo == CLNN_CONV_TRANSPOSE_ALGO_CONV)
     CLNN_TRY(clnn__conv2d_check(ctx, &pl->ec, NULL, NULL));
-  }
   return clnn__conv2d_check(ctx, &pl->bc, NULL, NULL);
 }
 
@@ -579,7 +620,7 @@ clnn_status clnn_conv_transpose2d_fwd(clnn_context *ctx, const clnn_conv_transpo
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", w, "w"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", b, "b"));
-  if (pl.algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL)
+  if (pl.fwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL)
     return fwd_subpixel(ctx, &pl, clnn__conv_mem(x), clnn__conv_mem(w), clnn__conv_mem(b), clnn__conv_mem(y));
   return fwd_conv(ctx, &pl, clnn__conv_mem(x), clnn__conv_mem(w), clnn__conv_mem(b), clnn__conv_mem(y));
 }

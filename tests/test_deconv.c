@@ -230,32 +230,54 @@ static bool same_bits(const float *a, const float *b, size_t n) { return !memcmp
 
 /* ----------------------------------------------------------------- cases */
 
+/* The algorithm every call of a test runs: chosen by the library, or forced
+ * through CLNN_CONV_TRANSPOSE_ALGO (subpixel falls back to conv where it
+ * does not apply). */
+static const char *const modes[3] = {NULL, "subpixel", "conv"};
+
+static void force_algo(const char *algo) {
+  if (algo)
+    setenv("CLNN_CONV_TRANSPOSE_ALGO", algo, 1);
+  else
+    unsetenv("CLNN_CONV_TRANSPOSE_ALGO");
+}
+
 /* Integer data: sums are exact in float32, so every path must equal the
- * reference bit for bit (smooth activations get a float tolerance). */
+ * reference bit for bit (smooth activations get a float tolerance). Each
+ * case runs under each algorithm: _i = mode * N_CASES + case. */
 START_TEST(test_integer_case) {
-  const dc_case *c = &cases[_i];
+  const int ci = _i % N_CASES, mode = _i / N_CASES;
+  const dc_case *c = &cases[ci];
   clnn_conv_transpose2d_desc d = desc_of(c);
   problem p;
-  problem_make(&p, &d, c->bias, true, 1000 + 10 * (uint64_t)_i);
+  problem_make(&p, &d, c->bias, true, 1000 + 10 * (uint64_t)ci);
+  if (modes[mode]) snprintf(p.what + strlen(p.what), sizeof p.what - strlen(p.what), " [%s]", modes[mode]);
+  force_algo(modes[mode]);
   double fwd_tol = (c->act == CLNN_ACT_IDENTITY || c->act == CLNN_ACT_RELU) ? 0.0 : 1e-6;
-  result r = run(tu_ctx(), &p, _i % 2 ? BWD_COMBINED : BWD_SEPARATE, 0);
+  result r = run(tu_ctx(), &p, ci % 2 ? BWD_COMBINED : BWD_SEPARATE, 0);
   check(&p, &r, 0, fwd_tol, 0.0);
   result_free(&r);
-  r = run(tu_ctx(), &p, _i % 2 ? BWD_SEPARATE : BWD_COMBINED, 1);
+  r = run(tu_ctx(), &p, ci % 2 ? BWD_SEPARATE : BWD_COMBINED, 1);
   check(&p, &r, 1, fwd_tol, 0.0);
   result_free(&r);
+  force_algo(NULL);
   problem_free(&p);
 }
 END_TEST
 
 /* Normal floats: within tolerance; repeats, and combined against separate
- * backward calls, give the same bits. */
+ * backward calls, give the same bits. Chosen and forced sub-pixel
+ * algorithms: _i = mode * N_CASES + case. */
 START_TEST(test_float_deterministic) {
-  const dc_case *c = &cases[_i];
+  const int ci = _i % N_CASES, mode = _i / N_CASES;
+  const dc_case *c = &cases[ci];
   clnn_conv_transpose2d_desc d = desc_of(c);
   problem p;
-  problem_make(&p, &d, c->bias, false, 2000 + 10 * (uint64_t)_i);
+  problem_make(&p, &d, c->bias, false, 2000 + 10 * (uint64_t)ci);
+  if (modes[mode]) snprintf(p.what + strlen(p.what), sizeof p.what - strlen(p.what), " [%s]", modes[mode]);
+  force_algo(modes[mode]);
   result r1 = run(tu_ctx(), &p, BWD_COMBINED, 0), r2 = run(tu_ctx(), &p, BWD_SEPARATE, 0);
+  force_algo(NULL);
   check(&p, &r1, 0, 1e-5, 1e-5);
   tu_cmp cmp;
   ck_assert(tu_compare(p.what, r1.y, p.ref_y, p.ny, 1e-5, 1e-5, &cmp));
@@ -270,27 +292,53 @@ START_TEST(test_float_deterministic) {
 }
 END_TEST
 
-/* Cases chosen to cover each algorithm and each special path. */
+/* The library's choice per pass, and the override. */
 START_TEST(test_algo_choice) {
   static const struct {
     int index;
-    const char *algo;
-  } want[] = {{0, "subpixel"}, {1, "subpixel"}, {2, "subpixel"}, {3, "conv"}, {4, "subpixel"},
-              {5, "conv"},     {6, "conv"},     {8, "subpixel"}, {9, "conv"}, {15, "subpixel"},
-              {19, "subpixel"}, {20, "conv"}};
+    const char *fwd, *bwd;
+  } want[] = {{0, "conv", "conv"},         /* small image: the borders cost sub-pixel too much */
+              {1, "conv", "conv"},         /* 3x3 stride 2: 7 zero taps in 16 */
+              {2, "conv", "subpixel"},     /* stride 3, kernel 3: no zero taps */
+              {3, "conv", "conv"},         /* stride 1 */
+              {7, "subpixel", "subpixel"}, /* 2x2 stride 2: no borders either */
+              {10, "conv", "subpixel"},
+              {11, "subpixel", "subpixel"},
+              {18, "subpixel", "subpixel"}};
+  clnn_conv_transpose_algo a;
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
     clnn_conv_transpose2d_desc d = desc_of(&cases[want[i].index]);
-    clnn_conv_transpose_algo a;
-    TU_OK(clnn_conv_transpose2d_algo(tu_ctx(), &d, &a));
-    ck_assert_msg(!strcmp(clnn_conv_transpose_algo_name(a), want[i].algo), "case %d: %s, expected %s",
-                  want[i].index, clnn_conv_transpose_algo_name(a), want[i].algo);
+    TU_OK(clnn_conv_transpose2d_fwd_algo(tu_ctx(), &d, &a));
+    ck_assert_msg(!strcmp(clnn_conv_transpose_algo_name(a), want[i].fwd), "case %d fwd: %s, expected %s",
+                  want[i].index, clnn_conv_transpose_algo_name(a), want[i].fwd);
+    TU_OK(clnn_conv_transpose2d_bwd_algo(tu_ctx(), &d, &a));
+    ck_assert_msg(!strcmp(clnn_conv_transpose_algo_name(a), want[i].bwd), "case %d bwd: %s, expected %s",
+                  want[i].index, clnn_conv_transpose_algo_name(a), want[i].bwd);
   }
+  /* The anchor problem runs sub-pixel both ways. */
+  clnn_conv_transpose2d_desc anchor = clnn_conv_transpose2d_desc_make(8, 64, 56, 56, 32, 4, 4);
+  anchor.stride_h = anchor.stride_w = 2;
+  anchor.pad_h = anchor.pad_w = 1;
+  TU_OK(clnn_conv_transpose2d_fwd_algo(tu_ctx(), &anchor, &a));
+  ck_assert_str_eq(clnn_conv_transpose_algo_name(a), "subpixel");
+  TU_OK(clnn_conv_transpose2d_bwd_algo(tu_ctx(), &anchor, &a));
+  ck_assert_str_eq(clnn_conv_transpose_algo_name(a), "subpixel");
+  /* Forced: sub-pixel where it applies (not with stride and dilation both), conv anywhere. */
+  clnn_conv_transpose2d_desc d1 = desc_of(&cases[1]), d5 = desc_of(&cases[5]);
+  force_algo("subpixel");
+  TU_OK(clnn_conv_transpose2d_fwd_algo(tu_ctx(), &d1, &a));
+  ck_assert_str_eq(clnn_conv_transpose_algo_name(a), "subpixel");
+  TU_OK(clnn_conv_transpose2d_bwd_algo(tu_ctx(), &d5, &a));
+  ck_assert_str_eq(clnn_conv_transpose_algo_name(a), "conv");
+  force_algo("conv");
+  TU_OK(clnn_conv_transpose2d_fwd_algo(tu_ctx(), &anchor, &a));
+  ck_assert_str_eq(clnn_conv_transpose_algo_name(a), "conv");
+  force_algo(NULL);
   ck_assert_str_eq(clnn_conv_transpose_algo_name((clnn_conv_transpose_algo)7), "unknown");
-  clnn_conv_transpose2d_desc d = desc_of(&cases[0]);
-  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv_transpose2d_algo(tu_ctx(), &d, NULL));
-  d.kh = 0;
-  clnn_conv_transpose_algo a;
-  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_conv_transpose2d_algo(tu_ctx(), &d, &a));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv_transpose2d_fwd_algo(tu_ctx(), &d1, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_conv_transpose2d_bwd_algo(NULL, &d1, &a));
+  d1.kh = 0;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_conv_transpose2d_fwd_algo(tu_ctx(), &d1, &a));
 }
 END_TEST
 
@@ -372,10 +420,12 @@ START_TEST(test_chunked_scratch) {
       {5, 4, 9, 10, 4, 3, 3, 2, 2, 2, 1, 2, 2, 3, 3, 1, 1, CLNN_ACT_IDENTITY},
       {5, 5, 9, 8, 4, 3, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, CLNN_ACT_IDENTITY},
   };
+  static const char *const algos[] = {"subpixel", "conv", "conv"};
   for (size_t i = 0; i < sizeof chunk_cases / sizeof chunk_cases[0]; i++) {
     clnn_conv_transpose2d_desc d = desc_of(&chunk_cases[i]);
     problem p;
     problem_make(&p, &d, 1, true, 4000 + i);
+    force_algo(algos[i]);
     for (int pass = 0; pass < 2; pass++) {
       size_t limit = 2 << 10;
       while (run_limited(&p, limit, pass == 1) != CLNN_SUCCESS) {
@@ -384,6 +434,7 @@ START_TEST(test_chunked_scratch) {
       }
       ck_assert_msg(limit > (2 << 10), "%s: even 2 KiB was enough", p.what);
     }
+    force_algo(NULL);
     problem_free(&p);
   }
 }
@@ -821,8 +872,8 @@ static Suite *deconv_suite(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, test_ref_finite_differences);
   tcase_add_test(tc, test_ref_is_conv_adjoint);
-  tcase_add_loop_test(tc, test_integer_case, 0, N_CASES);
-  tcase_add_loop_test(tc, test_float_deterministic, 0, N_CASES);
+  tcase_add_loop_test(tc, test_integer_case, 0, 3 * N_CASES);
+  tcase_add_loop_test(tc, test_float_deterministic, 0, 2 * N_CASES);
   tcase_add_test(tc, test_algo_choice);
   tcase_add_test(tc, test_clblast_engine);
   tcase_add_test(tc, test_chunked_scratch);
