@@ -498,7 +498,7 @@ static int run_files(clnn_context *ctx, bench_problem *p, const run_config *cfg)
   return 0;
 }
 
-static int run_one(clnn_context *ctx, const char *text, const run_config *cfg) {
+static int run_one_pass(clnn_context *ctx, const char *text, const run_config *cfg) {
   bench_problem p;
   char err[512];
   if (!problem_setup(&p, text, cfg, err, sizeof err)) {
@@ -513,13 +513,34 @@ static int run_one(clnn_context *ctx, const char *text, const run_config *cfg) {
   return rc;
 }
 
+/* One problem; with --pass=all, every pass its family offers, in order. */
+static int run_one(clnn_context *ctx, const char *text, const run_config *cfg) {
+  if (!cfg->pass || strcmp(cfg->pass, "all")) return run_one_pass(ctx, text, cfg);
+  while (*text == ' ' || *text == '\t') text++;
+  const bench_family *fam = find_family(text, strcspn(text, " \t"));
+  if (!fam) return run_one_pass(ctx, text, cfg); /* reports the unknown family */
+  int rc = 0;
+  for (const char *s = fam->passes; *s;) {
+    size_t len = strcspn(s, ",");
+    char pass[16];
+    snprintf(pass, sizeof pass, "%.*s", (int)len, s);
+    run_config one = *cfg;
+    one.pass = pass;
+    int r = run_one_pass(ctx, text, &one);
+    if (r > rc) rc = r;
+    s += len;
+    if (*s == ',') s++;
+  }
+  return rc;
+}
+
 /* ----------------------------------------------------------------- main */
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: clnn-bench [options] DESCRIPTOR...\n"
           "  --mode=C|P|R      check against the host reference (default), time, or run on .npy files\n"
-          "  --pass=PASS       fwd (default), bwd_d, bwd_w, bwd, ... as the family offers\n"
+          "  --pass=PASS       fwd (default), bwd_d, bwd_w, bwd, ... as the family offers; all: each in turn\n"
           "  --batch FILE      read descriptors from FILE, one per line (# comments); repeatable\n"
           "  --dir DIR         R mode: read inputs from and write outputs to DIR/<name>.npy\n"
           "  --json FILE       append one JSON object per problem to FILE\n"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # main-job.sh - the README's first command: install the packages, build, then
-# validate every op in bench/inputs/ against the CPU reference (clnn-bench
+# validate every op in bench/inputs/, forward and backward, against the CPU reference (clnn-bench
 # --mode=C) and time it (--mode=P) on the default OpenCL device.
 # Results also go to build/bench-check.jsonl and build/bench-perf.jsonl.
 set -eu
@@ -15,8 +15,8 @@ rm -f build/bench-check.jsonl build/bench-perf.jsonl
 echo
 echo "== correctness: every op against the host reference (clnn-bench --mode=C)"
 status=0
-./build/bench/clnn-bench --mode=C $batches --json build/bench-check.jsonl || status=$?
+./build/bench/clnn-bench --mode=C --pass=all $batches --json build/bench-check.jsonl || status=$?
 echo
 echo "== speed on the default device (clnn-bench --mode=P; median of the timed runs)"
-./build/bench/clnn-bench --mode=P $batches --json build/bench-perf.jsonl
+./build/bench/clnn-bench --mode=P --pass=all $batches --json build/bench-perf.jsonl
 exit $status
