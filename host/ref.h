@@ -136,4 +136,17 @@ clnn_status clnn__ref_sgd_step_f64(const clnn_sgd_desc *d, size_t n, double *p, 
 clnn_status clnn__ref_clip_grad_norm_f64(size_t n, double *g, double max_norm, double *total_norm);
 clnn_status clnn__ref_ema_update_f64(double decay, size_t n, double *ema, const double *p);
 
+/* ------------------------------------------------- transposed convolution */
+/* conv_transpose2d (clnn_conv_transpose2d_desc): outputs are overwritten
+ * (the float wrappers add when asked to accumulate); b may be NULL; the
+ * backward passes leave out the activation. */
+clnn_status clnn__ref_conv_transpose2d_fwd_f64(const clnn_conv_transpose2d_desc *d, const double *x,
+                                               const double *w, const double *b, double *y);
+clnn_status clnn__ref_conv_transpose2d_bwd_data_f64(const clnn_conv_transpose2d_desc *d, const double *dy,
+                                                    const double *w, double *dx);
+clnn_status clnn__ref_conv_transpose2d_bwd_weights_f64(const clnn_conv_transpose2d_desc *d, const double *x,
+                                                       const double *dy, double *dw);
+clnn_status clnn__ref_conv_transpose2d_bwd_bias_f64(const clnn_conv_transpose2d_desc *d, const double *dy,
+                                                    double *db);
+
 #endif

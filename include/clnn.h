@@ -872,7 +872,160 @@ clnn_status clnn_resize_bwd(clnn_context *ctx, const clnn_resize_desc *desc, con
 clnn_status clnn_ref_resize_fwd(const clnn_resize_desc *desc, const float *x, float *y);
 clnn_status clnn_ref_resize_bwd(const clnn_resize_desc *desc, const float *dy, float *dx);
 
-/* (transposed convolution: to come, built on the convolution backward) */
+/* ------------------------------------------------- transposed convolution */
+
+/**
+ * Transposed 2-D convolution (torch.nn.functional.conv_transpose2d), NCHW:
+ *   x: (n, c, h, w)   w: (c, k/groups, kh, kw)   b: (k) or NULL
+ *   y: (n, k, out_h, out_w),
+ *   out_h = (h - 1)*stride_h - 2*pad_h + dilation_h*(kh - 1) + output_pad_h + 1
+ *   (out_w likewise). Every input pixel scatters its weighted kernel:
+ *   y[n, co, iy*stride_h - pad_h + r*dilation_h, ix*stride_w - pad_w + s*dilation_w]
+ *     += x[n, ci, iy, ix] * w[ci, co - g*(k/groups), r, s]
+ *   for input channels ci of co's group g (groups divide c and k), then
+ *   y = act(y + b[co]). It is the gradient, with respect to its input, of the
+ *   convolution from (n, k, out_h, out_w) to (n, c, h, w) with the same
+ *   weights, stride, padding, dilation and groups (the "equivalent
+ *   convolution"); output_pad adds rows and columns at the bottom and right
+ *   that the convolution's size formula rounds away. As in PyTorch,
+ *   output_pad must be smaller than the stride or the dilation of its
+ *   dimension. act / act_alpha: the forward's fused activation
+ *   (CLNN_ACT_IDENTITY for none); the backward functions ignore them.
+ */
+typedef struct clnn_conv_transpose2d_desc {
+  int64_t n, c, h, w; /* input batch, channels, height, width */
+  int64_t k;          /* output channels */
+  int64_t kh, kw;     /* kernel size */
+  int64_t stride_h, stride_w;
+  int64_t pad_h, pad_w;               /* removed from both sides of the output */
+  int64_t output_pad_h, output_pad_w; /* added at the bottom / right of the output */
+  int64_t dilation_h, dilation_w;
+  int64_t groups;
+  clnn_activation act;
+  float act_alpha;
+} clnn_conv_transpose2d_desc;
+
+/**
+ * A descriptor with the given sizes, stride 1, no padding or output padding,
+ * dilation 1, one group and no activation.
+ */
+clnn_conv_transpose2d_desc clnn_conv_transpose2d_desc_make(int64_t n, int64_t c, int64_t h, int64_t w,
+                                                           int64_t k, int64_t kh, int64_t kw);
+
+/**
+ * Validate a descriptor and compute the output size (out_h / out_w may be
+ * NULL). Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (a size,
+ * stride or dilation below 1 or over 2^30, negative padding or output
+ * padding, output padding not smaller than the stride or the dilation,
+ * groups not dividing c and k, unknown activation),
+ * CLNN_ERR_SHAPE_MISMATCH (an output size below 1: padding larger than the
+ * dilated kernel covers), CLNN_ERR_SIZE_OVERFLOW (a tensor over 2^31 - 1
+ * elements).
+ */
+clnn_status clnn_conv_transpose2d_desc_check(const clnn_conv_transpose2d_desc *desc, int64_t *out_h,
+                                             int64_t *out_w);
+
+/** How the transposed convolution runs (the forward and the backward choose apart). */
+typedef enum clnn_conv_transpose_algo {
+  /* Sub-pixel: the stride's phases become channels. Forward: one stride-1
+   * convolution of x gives every phase of y (weights regrouped per phase),
+   * then a gather interleaves the phases, adding bias and activation.
+   * Backward: a gather regroups dy into phase channels; a stride-1
+   * convolution of those gives dx, and that convolution's weight gradient,
+   * regrouped, gives dw. For strides above 1 with dilation 1 (and dilation
+   * wherever the stride is 1), while the zero taps of kernels that the
+   * stride does not divide, and the borders of small images, add little
+   * work (the bounds are tuned on CPU devices; see ops/deconv.c). */
+  CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL = 0,
+  /* The equivalent convolution's passes themselves: forward = its
+   * clnn_conv2d_bwd_data (with bias and activation fused), dx = its forward,
+   * dw = its weight gradient. Stride 1 without output padding, and the
+   * cases the sub-pixel path does not take. */
+  CLNN_CONV_TRANSPOSE_ALGO_CONV = 1,
+  CLNN_CONV_TRANSPOSE_ALGO_COUNT_
+} clnn_conv_transpose_algo;
+
+/** Name of an algorithm ("subpixel", "conv"; "unknown" out of range). */
+const char *clnn_conv_transpose_algo_name(clnn_conv_transpose_algo algo);
+
+/**
+ * The algorithm clnn_conv_transpose2d_fwd (resp. the gradients dx and dw of
+ * the backward calls) runs for desc on this context. The environment
+ * variable CLNN_CONV_TRANSPOSE_ALGO=subpixel or =conv overrides the choice
+ * for every pass (subpixel only where it applies), e.g. to compare them.
+ * Statuses: those of clnn_conv_transpose2d_desc_check, CLNN_ERR_NULL_POINTER.
+ */
+clnn_status clnn_conv_transpose2d_fwd_algo(const clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,
+                                           clnn_conv_transpose_algo *algo);
+clnn_status clnn_conv_transpose2d_bwd_algo(const clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,
+                                           clnn_conv_transpose_algo *algo);
+
+/*
+ * All transposed-convolution calls: tensors must have exactly the shapes
+ * above, be float32 and belong to ctx; outputs must not overlap inputs (or
+ * each other); everything is validated before anything is enqueued, so a
+ * call that fails validation writes nothing. The calls enqueue and return.
+ * They run the convolution family's kernels (the convolution's passes on
+ * regrouped data, see clnn_conv_transpose_algo), deterministically: no
+ * atomics, every sum in a fixed order, so the same inputs give the same
+ * bits (on the same device, engine and workspace limit). The regrouped
+ * tensors and weights live in a second scratch buffer of the context, kept
+ * like the workspace (the convolutions inside use the workspace itself);
+ * images are processed in chunks so that one chunk's scratch stays under
+ * 32 MiB and the workspace limit (CLNN_ERR_UNSUPPORTED, with the size
+ * needed, when one image does not fit; the convolutions inside check their
+ * own needs against the limit as they run, so a backward call computing
+ * several gradients may then have written those it finished first).
+ * Statuses of all of them: those of clnn_conv_transpose2d_desc_check,
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_INVALID_VALUE
+ * (a tensor not float32, accumulate not 0 or 1), CLNN_ERR_CONTEXT_MISMATCH,
+ * CLNN_ERR_ALIASING, CLNN_ERR_UNSUPPORTED, CLNN_ERR_BUILD_FAILED,
+ * CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL, CLNN_ERR_BLAS.
+ */
+
+/** y = act(conv_transpose(x, w) + b); b may be NULL. */
+clnn_status clnn_conv_transpose2d_fwd(clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,
+                                      const clnn_tensor *x, const clnn_tensor *w, const clnn_tensor *b,
+                                      clnn_tensor *y);
+
+/**
+ * dx = d loss / d x given dy = d loss / d y (y before the activation: run
+ * the activation's backward first): the equivalent convolution of dy.
+ */
+clnn_status clnn_conv_transpose2d_bwd_data(clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,
+                                           const clnn_tensor *dy, const clnn_tensor *w, clnn_tensor *dx);
+
+/** dw = d loss / d w (accumulate = 0), or dw += it (accumulate = 1). */
+clnn_status clnn_conv_transpose2d_bwd_weights(clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,
+                                              const clnn_tensor *x, const clnn_tensor *dy, clnn_tensor *dw,
+                                              int accumulate);
+
+/** db = the sum of dy over the batch and pixels per channel (accumulate = 1: db += it). */
+clnn_status clnn_conv_transpose2d_bwd_bias(clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,
+                                           const clnn_tensor *dy, clnn_tensor *db, int accumulate);
+
+/**
+ * All gradients in one call, sharing the regrouped dy between dx and dw:
+ * dx, dw and db may each be NULL to skip it (not all three); x is needed
+ * for dw and w for dx (either may be NULL when not needed). accumulate
+ * applies to dw and db; dx is overwritten. The results equal those of the
+ * three separate calls bit for bit.
+ */
+clnn_status clnn_conv_transpose2d_bwd(clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,
+                                      const clnn_tensor *x, const clnn_tensor *w, const clnn_tensor *dy,
+                                      clnn_tensor *dx, clnn_tensor *dw, clnn_tensor *db, int accumulate);
+
+/** Host reference of clnn_conv_transpose2d_fwd (b may be NULL; double accumulation). */
+clnn_status clnn_ref_conv_transpose2d_fwd(const clnn_conv_transpose2d_desc *desc, const float *x,
+                                          const float *w, const float *b, float *y);
+
+/** Host references of the three gradients (accumulate: 0 overwrite, 1 add). */
+clnn_status clnn_ref_conv_transpose2d_bwd_data(const clnn_conv_transpose2d_desc *desc, const float *dy,
+                                               const float *w, float *dx);
+clnn_status clnn_ref_conv_transpose2d_bwd_weights(const clnn_conv_transpose2d_desc *desc, const float *x,
+                                                  const float *dy, float *dw, int accumulate);
+clnn_status clnn_ref_conv_transpose2d_bwd_bias(const clnn_conv_transpose2d_desc *desc, const float *dy,
+                                               float *db, int accumulate);
 
 
 /* ------------------------------------------------------------------- optim */

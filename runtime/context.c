@@ -283,6 +283,7 @@ void clnn_context_free(clnn_context *ctx) {
   profile_release(ctx);
   free(ctx->prof);
   if (ctx->workspace) clReleaseMemObject(ctx->workspace);
+  if (ctx->outer_workspace) clReleaseMemObject(ctx->outer_workspace);
   if (ctx->queue) clReleaseCommandQueue(ctx->queue);
   if (ctx->cl) clReleaseContext(ctx->cl);
   free(ctx->cache_dir);
@@ -402,6 +403,22 @@ clnn_status clnn__workspace(clnn_context *ctx, size_t bytes, cl_mem *out) {
   if (ctx->workspace) clReleaseMemObject(ctx->workspace);
   ctx->workspace = m;
   ctx->workspace_size = want;
+  *out = m;
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn__outer_workspace(clnn_context *ctx, size_t bytes, cl_mem *out) {
+  if (bytes == 0) bytes = 1;
+  if (ctx->outer_workspace && ctx->outer_workspace_size >= bytes) {
+    *out = ctx->outer_workspace;
+    return CLNN_SUCCESS;
+  }
+  size_t want = (bytes + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);
+  cl_mem m;
+  CLNN_TRY(clnn__alloc(ctx, want, &m));
+  if (ctx->outer_workspace) clReleaseMemObject(ctx->outer_workspace);
+  ctx->outer_workspace = m;
+  ctx->outer_workspace_size = want;
   *out = m;
   return CLNN_SUCCESS;
 }

@@ -56,6 +56,8 @@ struct clnn_context {
   size_t workspace_limit;
   cl_mem workspace;
   size_t workspace_size;
+  cl_mem outer_workspace; /* clnn__outer_workspace: held across inner ops' calls */
+  size_t outer_workspace_size;
 
   char *cache_dir; /* NULL: disk cache off */
   clnn_cache_stats stats;
@@ -207,6 +209,12 @@ void clnn__programs_release(clnn_context *ctx);
 /* A device scratch buffer of at least bytes, shared by all ops of ctx (the
  * queue is in order, so consecutive ops may reuse it). */
 clnn_status clnn__workspace(clnn_context *ctx, size_t bytes, cl_mem *out);
+
+/* A second scratch buffer of at least bytes, for an op that runs other
+ * ops' internal entry points (which use clnn__workspace) and keeps data in
+ * it across those calls (ops/deconv.c around the convolution's passes).
+ * Grown like the workspace, released with the context. */
+clnn_status clnn__outer_workspace(clnn_context *ctx, size_t bytes, cl_mem *out);
 
 /* clCreateBuffer with status mapping (device OOM, too large). */
 clnn_status clnn__alloc(clnn_context *ctx, size_t bytes, cl_mem *out);
