@@ -63,7 +63,9 @@ static void out_size(const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow) {
 clnn_conv_algo clnn__conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
   int64_t oh, ow;
   out_size(d, &oh, &ow);
-  if (is_depthwise(d) && clnn__conv_dw_fits(d, ow)) return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
+  clnn_conv_dwf_geom f;
+  if (is_depthwise(d) && (clnn__conv_dw_fits(d, ow) || clnn__conv_dw_flat(d, oh, ow, true, &f)))
+    return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
   if (d->kh == 1 && d->kw == 1 && is_stride1(d) && d->pad_h == 0 && d->pad_w == 0 && !bad_stride(d->h * d->w))
     return CLNN_CONV_ALGO_GEMM_1X1;
   if (is_stride1(d) && clnn__use_own_gemm(ctx)) return CLNN_CONV_ALGO_IMPLICIT_GEMM;
@@ -73,16 +75,39 @@ clnn_conv_algo clnn__conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_co
 clnn_conv_algo clnn__conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
   int64_t oh, ow;
   out_size(d, &oh, &ow);
-  if (is_depthwise(d) && clnn__conv_dw_fits(d, ow)) return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
+  clnn_conv_dwf_geom f;
+  if (is_depthwise(d) && (clnn__conv_dw_fits(d, ow) || clnn__conv_dw_flat(d, oh, ow, false, &f)))
+    return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
   if (is_stride1(d) && clnn__use_own_gemm(ctx)) return CLNN_CONV_ALGO_IMPLICIT_GEMM;
   return CLNN_CONV_ALGO_IM2COL_GEMM;
 }
 
 /* ================================================================ bwd_data */
 
+/* Small planes: conv_dwf_bwd_data, G images per work-item. */
+static clnn_status bwd_data_depthwise_flat(clnn_context *ctx, const conv_geom *g, const clnn_conv_dwf_geom *f,
+                                           clnn_conv_mem dy, clnn_conv_mem w, clnn_conv_mem bias, clnn_activation act,
+                                           float act_alpha, clnn_conv_mem dx) {
+  const clnn_conv2d_desc *d = g->d;
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__conv_dwf_kernel(ctx, d, f, act, act_alpha, "conv_dwf_bwd_data", &k));
+  size_t global[2] = {(size_t)d->c, (size_t)ceil_div(d->n, f->g)}, local[2] = {1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(bias),
+                                CLNN_ARG_CONV_MEM(dx), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k),
+                                CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow),
+                                CLNN_ARG_I32(f->pt), CLNN_ARG_I32(f->pl), CLNN_ARG_I32(f->g), CLNN_ARG_I32(f->hs),
+                                CLNN_ARG_I32(f->ws), CLNN_ARG_I32(f->phs), CLNN_ARG_I32(f->nq),
+                                CLNN_ARG_I32(bias.mem ? 1 : 0)),
+                      2, global, local, "conv2d_bwd_data:depthwise_flat");
+}
+
 static clnn_status bwd_data_depthwise(clnn_context *ctx, const conv_geom *g, clnn_conv_mem dy, clnn_conv_mem w,
                                       clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx) {
   const clnn_conv2d_desc *d = g->d;
+  clnn_conv_dwf_geom f;
+  if (clnn__conv_dw_flat(d, g->oh, g->ow, true, &f))
+    return bwd_data_depthwise_flat(ctx, g, &f, dy, w, bias, act, act_alpha, dx);
   clnn_conv_dw_geom b = clnn__conv_dw_geometry(d, g->ow);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &b, act, act_alpha, "conv_dw_bwd_data", &k));
@@ -255,11 +280,51 @@ static clnn_status launch_sum_parts(clnn_context *ctx, cl_mem parts, int64_t n, 
                       1, global, local, op);
 }
 
+/* Work-items the flat depthwise weight gradient aims for: parts of the
+ * batch are added while there are fewer (channels x parts). */
+#define DWF_BWDW_ITEMS 64
+
+/* Small planes: conv_dwf_bwd_weights per (channel, part of the batch),
+ * parts of whole buffer fills, then summed in part order. */
+static clnn_status bwd_weights_depthwise_flat(clnn_context *ctx, const conv_geom *g, const clnn_conv_dwf_geom *f,
+                                              clnn_conv_mem x, clnn_conv_mem dy, clnn_conv_mem dw, bool accumulate) {
+  const clnn_conv2d_desc *d = g->d;
+  const char *op = "conv2d_bwd_weights:depthwise_flat";
+  int64_t taps = d->kh * d->kw, fills = ceil_div(d->n, f->g);
+  int64_t parts = min64(fills, ceil_div(DWF_BWDW_ITEMS, d->k));
+  int64_t img_per_part = ceil_div(fills, parts) * f->g;
+  parts = ceil_div(d->n, img_per_part);
+  if ((uint64_t)(parts * d->k * taps) * sizeof(float) > ctx->workspace_limit) parts = 1, img_per_part = d->n;
+  clnn_conv_mem out = dw;
+  cl_mem ws = NULL;
+  if (parts > 1) {
+    CLNN_TRY(clnn__workspace(ctx, (size_t)(parts * d->k * taps) * sizeof(float), &ws));
+    out.mem = ws;
+    out.off = 0;
+  }
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__conv_dwf_kernel(ctx, d, f, CLNN_ACT_IDENTITY, 0.0f, "conv_dwf_bwd_weights", &k));
+  size_t global[2] = {(size_t)d->k, (size_t)parts}, local[2] = {1, 1};
+  CLNN_TRY(clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(out),
+                                  CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->h),
+                                  CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow),
+                                  CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(f->g), CLNN_ARG_I32(f->hs),
+                                  CLNN_ARG_I32(f->ws), CLNN_ARG_I32(f->phs), CLNN_ARG_I32(f->nq),
+                                  CLNN_ARG_I32(img_per_part), CLNN_ARG_I32(parts > 1 ? 0 : accumulate)),
+                        2, global, local, op));
+  if (parts > 1) return launch_sum_parts(ctx, ws, d->k * taps, parts, dw, accumulate, op);
+  return CLNN_SUCCESS;
+}
+
 /* Depthwise: per (channel, part of the batch); parts only when there are
  * too few channels to keep the device busy, then summed in part order. */
 static clnn_status bwd_weights_depthwise(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem dy,
                                          clnn_conv_mem dw, bool accumulate) {
   const clnn_conv2d_desc *d = g->d;
+  clnn_conv_dwf_geom f;
+  if (clnn__conv_dw_flat(d, g->oh, g->ow, false, &f))
+    return bwd_weights_depthwise_flat(ctx, g, &f, x, dy, dw, accumulate);
   const char *op = "conv2d_bwd_weights:depthwise_direct";
   clnn_conv_dw_geom b = clnn__conv_dw_geometry(d, g->ow);
   int64_t taps = d->kh * d->kw;
