@@ -205,9 +205,44 @@ static clnn_gemm_job gemm_job_for(const conv_geom *g, clnn_conv_mem w, clnn_conv
 
 /* ------------------------------------------------------------- gemm_1x1 */
 
+bool clnn__conv_1x1_chunked(const clnn_context *ctx, const clnn_conv2d_desc *d) {
+  const char *env = getenv("CLNN_C1"); /* TEMP: benchmarking */
+  if (env && env[0] == '0') return false;
+  return clnn__use_own_gemm(ctx) && d->groups == 1 && d->kh == 1 && d->kw == 1 && d->stride_h == 1 &&
+         d->stride_w == 1 && d->pad_h == 0 && d->pad_w == 0 && d->h * d->w >= 16;
+}
+
+clnn_status clnn__conv_1x1_gemm(clnn_context *ctx, int64_t n, int64_t m, int64_t kd, int64_t hw, clnn_conv_mem w,
+                                bool trans, clnn_conv_mem bias, clnn_activation act, float act_alpha,
+                                clnn_conv_mem x, clnn_conv_mem y, const char *op) {
+  int64_t mtiles = ceil_div(m, 8), nch = ceil_div(hw, 16);
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(mtiles * 8 * kd) * sizeof(float), &ws));
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_1x1_pack_a", &k));
+  size_t gp[2] = {(size_t)kd, (size_t)mtiles}, lp[2] = {1, 1};
+  CLNN_TRY(clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_CONV_MEM(w), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(m),
+                                  CLNN_ARG_I32(kd), CLNN_ARG_I32(trans ? 1 : 0)),
+                        2, gp, lp, op));
+  char opts[128], acts[64];
+  clnn__act_options(acts, sizeof acts, act, act_alpha);
+  snprintf(opts, sizeof opts, "-DC1_GEMM=1 -DHAS_BIAS=%d%s", bias.mem ? 1 : 0, acts);
+  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_1x1_gemm", &k));
+  size_t global[2] = {(size_t)mtiles, (size_t)ceil_div(n * nch, 2)}, local[2] = {1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(bias),
+                                CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(n), CLNN_ARG_I32(m), CLNN_ARG_I32(kd),
+                                CLNN_ARG_I32(hw), CLNN_ARG_I32(nch)),
+                      2, global, local, op);
+}
+
 static clnn_status fwd_gemm_1x1(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
                                 clnn_conv_mem b, clnn_conv_mem y) {
   const clnn_conv2d_desc *d = g->d;
+  if (clnn__conv_1x1_chunked(ctx, d))
+    return clnn__conv_1x1_gemm(ctx, d->n, d->k, d->c, g->npix, w, false, b, d->act, d->act_alpha, x, y,
+                               "conv2d_fwd:gemm_1x1");
   clnn_gemm_job j = gemm_job_for(g, w, b, y, 0, d->n);
   j.b = x.mem;
   j.b_off = x.off;

@@ -147,6 +147,17 @@ bool clnn__conv_dw_flat(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool 
 clnn_status clnn__conv_dwf_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, const clnn_conv_dwf_geom *f,
                                   clnn_activation act, float act_alpha, const char *name, clnn_kernel_ref *k);
 
+/* The chunked 1x1 kernels (kernels/conv.cl conv_1x1_gemm, conv_1x1_bwdw):
+ * planes cut into 16-pixel chunks, so planes of any size >= 16 fill the
+ * vectors. Whether they run for d (own engine, groups 1, 1x1, stride 1, no
+ * padding, 16 <= h*w). */
+bool clnn__conv_1x1_chunked(const clnn_context *ctx, const clnn_conv2d_desc *d);
+/* y[img] (m x hw) = act(A x[img] + bias) for n images, A = w (k x c
+ * weights: trans 0, m = k, kd = c) or w^T (trans 1, m = c, kd = k). */
+clnn_status clnn__conv_1x1_gemm(clnn_context *ctx, int64_t n, int64_t m, int64_t kd, int64_t hw, clnn_conv_mem w,
+                                bool trans, clnn_conv_mem bias, clnn_activation act, float act_alpha,
+                                clnn_conv_mem x, clnn_conv_mem y, const char *op);
+
 /* Pick images per chunk so that per_image elements (plus fixed) fit both
  * budget bytes and the workspace limit; UNSUPPORTED if one image does not. */
 clnn_status clnn__conv_chunk(clnn_context *ctx, int64_t n, int64_t per_image, int64_t fixed, size_t budget,
