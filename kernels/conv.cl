@@ -1030,10 +1030,14 @@ c1_chunk c1_chunk_of(const int ci, const int nch, const int HW) {
 }
 
 #ifdef C1_GEMM
-/* Store lanes skip..15 of v to p[skip..15]. */
-void c1_store_from(const float16 v, __global float *p, const int skip) {
+/* Store lanes skip..15 of v to p[skip..15] (a streaming store when
+ * stream and the whole vector goes out). */
+void c1_store_from(const float16 v, __global float *p, const int skip, const int stream) {
   if (skip == 0) {
-    vstore16(v, 0, p);
+    if (stream)
+      clnn_store16_stream(v, p);
+    else
+      vstore16(v, 0, p);
     return;
   }
   float t[16];
@@ -1056,7 +1060,7 @@ void c1_store_from(const float16 v, __global float *p, const int skip) {
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_1x1_gemm(
     CTENSOR(x), CTENSOR(a), CTENSOR(bias), TENSOR(y), const int N, const int M, const int Kd, const int HW,
-    const int nch) {
+    const int nch, const int stream) {
   const int mt = get_global_id(0), ci0 = 2 * get_global_id(1);
   const int nchunks = N * nch;
   if (mt * 8 >= M || ci0 >= nchunks) return;
@@ -1093,8 +1097,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_1x1_gemm(
 #else
     const float bv = 0.0f;
 #endif
-    c1_store_from(act_f16(acc0[i] + bv), AT(y) + ((size_t)c0.img * M + m) * HW + c0.p0, c0.skip);
-    if (second) c1_store_from(act_f16(acc1[i] + bv), AT(y) + ((size_t)c1.img * M + m) * HW + c1.p0, c1.skip);
+    c1_store_from(act_f16(acc0[i] + bv), AT(y) + ((size_t)c0.img * M + m) * HW + c0.p0, c0.skip, stream);
+    if (second)
+      c1_store_from(act_f16(acc1[i] + bv), AT(y) + ((size_t)c1.img * M + m) * HW + c1.p0, c1.skip, stream);
   }
 }
 #endif

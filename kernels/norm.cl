@@ -219,12 +219,17 @@ __kernel void bnorm_apply(__global const float *x_base, const ulong x_off, __glo
   }
 }
 
-/* One whole plane of bnorm_apply. */
+/* One whole plane of bnorm_apply (streaming stores when stream). */
 inline void bn_apply_plane(__global const float *restrict x, __global float *restrict y, const int HW,
-                           const float mean, const float scale, const float shift) {
+                           const float mean, const float scale, const float shift, const int stream) {
   const int nvec = HW >> 4;
-  for (int i = 0; i < nvec; i++)
-    vstore16(act_f16(fma(vload16(i, x) - mean, (float16)(scale), (float16)(shift))), i, y);
+  for (int i = 0; i < nvec; i++) {
+    const float16 v = act_f16(fma(vload16(i, x) - mean, (float16)(scale), (float16)(shift)));
+    if (stream)
+      clnn_store16_stream(v, y + 16 * i);
+    else
+      vstore16(v, i, y);
+  }
   for (int j = nvec << 4; j < HW; j++) y[j] = act_f1(fma(x[j] - mean, scale, shift));
 }
 
@@ -234,14 +239,15 @@ inline void bn_apply_plane(__global const float *restrict x, __global float *res
  * statistics (as bnorm_stats_partial), merged in the same order (as
  * bnorm_stats_final), the outputs the flags ask for, then the apply over
  * the channel's planes, read again from the cache. x comes from memory
- * once instead of twice, and nothing goes through the workspace.
+ * once instead of twice, and nothing goes through the workspace. stream:
+ * streaming stores for y (an output too large for the cache).
  * NDRange (C), local (1).
  */
 __kernel void bnorm_fwd_channel(CTENSOR(x), TENSOR(y), const int N, const int C, const int HW, const int chunk,
                                 const int chunks, const int ipi, const int P, const float eps, const int affine,
                                 CTENSOR(gamma), CTENSOR(beta), const int save, TENSOR(save_mean),
                                 TENSOR(save_invstd), const int running, TENSOR(running_mean),
-                                TENSOR(running_var), const float momentum) {
+                                TENSOR(running_var), const float momentum, const int stream) {
   const int c = get_global_id(0);
   if (c >= C) return;
   bn_merge m = bn_merge_start(0.0f);
@@ -255,7 +261,7 @@ __kernel void bnorm_fwd_channel(CTENSOR(x), TENSOR(y), const int N, const int C,
                                       AT(save_invstd), running, AT(running_mean), AT(running_var), momentum);
   for (int img = 0; img < N; img++) {
     const size_t off = ((size_t)img * C + c) * HW;
-    bn_apply_plane(AT(x) + off, AT(y) + off, HW, coef.x, coef.z, coef.w);
+    bn_apply_plane(AT(x) + off, AT(y) + off, HW, coef.x, coef.z, coef.w, stream);
   }
 }
 
@@ -409,12 +415,16 @@ __kernel void bnorm_bwd_apply(CTENSOR(x), CTENSOR(dy), TENSOR(dx), __global cons
 /* One whole plane of bnorm_bwd_apply. */
 inline void bn_bwd_apply_plane(__global const float *restrict xv, __global const float *restrict g,
                                __global float *restrict out, const int HW, const float mean, const float scale,
-                               const float shift, const float4 rec) {
+                               const float shift, const float4 rec, const int stream) {
   const int nvec = HW >> 4;
   const float k1 = rec.x, k2 = rec.y, k3 = rec.z;
   for (int i = 0; i < nvec; i++) {
     const float16 xj = vload16(i, xv), dz = BN_DZ(float16, f16, xj, vload16(i, g));
-    vstore16(fma((float16)(k1), dz, fma((float16)(k2), xj - mean, (float16)(k3))), i, out);
+    const float16 v = fma((float16)(k1), dz, fma((float16)(k2), xj - mean, (float16)(k3)));
+    if (stream)
+      clnn_store16_stream(v, out + 16 * i);
+    else
+      vstore16(v, i, out);
   }
   for (int j = nvec << 4; j < HW; j++) {
     const float dz = BN_DZ(float, f1, xv[j], g[j]);
@@ -422,13 +432,59 @@ inline void bn_bwd_apply_plane(__global const float *restrict xv, __global const
   }
 }
 
+/* Over one unit, as bn_unit_bwd_sums, also storing dz into dz_out (the
+ * same positions as x): the second pass then reads dz instead of
+ * recomputing the activation's gradient. */
+inline float3 bn_unit_bwd_sums_keep(__global const float *x, __global const float *dy, __global float *dz_out,
+                                    const bn_unit u, const int C, const int HW, const float mean,
+                                    const float scale, const float shift) {
+  const int nvec = u.len >> 4;
+  float16 s1 = (float16)(0.0f), s2 = (float16)(0.0f), s3 = (float16)(0.0f);
+  float t1 = 0.0f, t2 = 0.0f, t3 = 0.0f;
+  for (int img = u.img0; img < u.img1; img++) {
+    const size_t off = ((size_t)img * C + u.c) * HW + u.start;
+    __global const float *xv = x + off, *g = dy + off;
+    __global float *o = dz_out + off;
+    for (int j = 0; j < nvec; j++) {
+      const float16 xj = vload16(j, xv), dz = BN_DZ(float16, f16, xj, vload16(j, g)), dev = xj - mean;
+      vstore16(dz, j, o);
+      s1 += dz;
+      s2 = fma(dz, dev, s2);
+      s3 += dev;
+    }
+    for (int j = nvec << 4; j < u.len; j++) {
+      const float dz = BN_DZ(float, f1, xv[j], g[j]), dev = xv[j] - mean;
+      o[j] = dz;
+      t1 += dz;
+      t2 = fma(dz, dev, t2);
+      t3 += dev;
+    }
+  }
+  return (float3)(hsum16(s1) + t1, hsum16(s2) + t2, hsum16(s3) + t3);
+}
+
+/* dx = k1 * dz + k2 * (x - mean) + k3 over one plane, dz read from (and dx
+ * written over) io. */
+inline void bn_bwd_apply_plane_dz(__global const float *restrict xv, __global float *restrict io, const int HW,
+                                  const float mean, const float4 rec) {
+  const int nvec = HW >> 4;
+  const float k1 = rec.x, k2 = rec.y, k3 = rec.z;
+  for (int i = 0; i < nvec; i++)
+    vstore16(fma((float16)(k1), vload16(i, io), fma((float16)(k2), vload16(i, xv) - mean, (float16)(k3))), i, io);
+  for (int j = nvec << 4; j < HW; j++) io[j] = fma(k1, io[j], fma(k2, xv[j] - mean, k3));
+}
+
 /*
  * bnorm_bwd_channel: the whole backward of channel c in one work-item, for
  * channels small enough to stay in the cache: the coefficient record (as
  * bnorm_coef, from mean and invstd or variance), the unit sums (as
  * bnorm_bwd_partial) added in the same order, dgamma / dbeta and the dx
- * record (as bnorm_bwd_final), then dx over the channel's planes, whose x
- * and dy are read again from the cache: from memory once instead of twice.
+ * record (as bnorm_bwd_final), then dx over the channel's planes. x and dy
+ * come from memory once instead of twice; with dx asked and an activation,
+ * the first pass keeps dz (dy through the activation) in dx, so the second
+ * reads x and dz from the cache and the activation's gradient is computed
+ * once. stream: streaming stores for dx (too large for the cache); dz is
+ * then recomputed rather than kept.
  * NDRange (C), local (1).
  */
 __kernel void bnorm_bwd_channel(CTENSOR(x), CTENSOR(dy), TENSOR(dx), CTENSOR(mean), CTENSOR(stat),
@@ -436,17 +492,25 @@ __kernel void bnorm_bwd_channel(CTENSOR(x), CTENSOR(dy), TENSOR(dx), CTENSOR(mea
                                 const int chunk, const int chunks, const int ipi, const int P, const float M,
                                 const int frozen, const int affine, CTENSOR(gamma), CTENSOR(beta),
                                 const int want_dgamma, TENSOR(dgamma), const int want_dbeta, TENSOR(dbeta),
-                                const int want_dx) {
+                                const int want_dx, const int stream) {
   const int c = get_global_id(0);
   if (c >= C) return;
   const float s = AT(stat)[c];
   const float invstd = is_var ? 1.0f / sqrt(s + eps) : s;
   const float g = affine ? AT(gamma)[c] : 1.0f, shift = affine ? AT(beta)[c] : 0.0f;
   const float mu = AT(mean)[c], scale = g * invstd;
+  /* without an activation dz is dy itself: nothing to keep; dx streamed
+   * to memory: keeping dz there would read it back from memory */
+#if ACT == ACT_IDENTITY
+  const bool keep = false;
+#else
+  const bool keep = want_dx && !stream;
+#endif
   float sdz = 0.0f, sdzx = 0.0f, sx = 0.0f;
   for (int q = 0; q < P; q++) {
     const bn_unit u = bn_unit_of(q % chunks, (q / chunks) * C + c, C, N, HW, chunk, chunks, ipi);
-    const float3 t = bn_unit_bwd_sums(AT(x), AT(dy), u, C, HW, mu, scale, shift);
+    const float3 t = keep ? bn_unit_bwd_sums_keep(AT(x), AT(dy), AT(dx), u, C, HW, mu, scale, shift)
+                          : bn_unit_bwd_sums(AT(x), AT(dy), u, C, HW, mu, scale, shift);
     sdz += t.x;
     sdzx += t.y;
     sx += t.z;
@@ -456,7 +520,10 @@ __kernel void bnorm_bwd_channel(CTENSOR(x), CTENSOR(dy), TENSOR(dx), CTENSOR(mea
   if (!want_dx) return;
   for (int img = 0; img < N; img++) {
     const size_t off = ((size_t)img * C + c) * HW;
-    bn_bwd_apply_plane(AT(x) + off, AT(dy) + off, AT(dx) + off, HW, mu, scale, shift, rec);
+    if (keep)
+      bn_bwd_apply_plane_dz(AT(x) + off, AT(dx) + off, HW, mu, rec);
+    else
+      bn_bwd_apply_plane(AT(x) + off, AT(dy) + off, AT(dx) + off, HW, mu, scale, shift, rec, stream);
   }
 }
 

@@ -233,7 +233,8 @@ clnn_status clnn__conv_1x1_gemm(clnn_context *ctx, int64_t n, int64_t m, int64_t
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(bias),
                                 CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(n), CLNN_ARG_I32(m), CLNN_ARG_I32(kd),
-                                CLNN_ARG_I32(hw), CLNN_ARG_I32(nch)),
+                                CLNN_ARG_I32(hw), CLNN_ARG_I32(nch),
+                                CLNN_ARG_I32(clnn__stream_output(ctx, (size_t)(n * m * hw) * sizeof(float)))),
                       2, global, local, op);
 }
 

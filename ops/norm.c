@@ -320,7 +320,8 @@ static clnn_status launch_fwd_channel(clnn_context *ctx, const clnn_batchnorm_de
                 CLNN_ARG_I32(s->chunk), CLNN_ARG_I32(s->chunks), CLNN_ARG_I32(s->ipi), CLNN_ARG_I32(s->p),
                 CLNN_ARG_F32(d->eps), CLNN_ARG_I32(d->affine ? 1 : 0), CLNN_ARG_TENSOR(gamma), CLNN_ARG_TENSOR(beta),
                 CLNN_ARG_I32(save_mean ? 1 : 0), CLNN_ARG_TENSOR(save_mean), CLNN_ARG_TENSOR(save_invstd),
-                CLNN_ARG_I32(rmean ? 1 : 0), CLNN_ARG_TENSOR(rmean), CLNN_ARG_TENSOR(rvar), CLNN_ARG_F32(factor)),
+                CLNN_ARG_I32(rmean ? 1 : 0), CLNN_ARG_TENSOR(rmean), CLNN_ARG_TENSOR(rvar), CLNN_ARG_F32(factor),
+                CLNN_ARG_I32(clnn__stream_output(ctx, clnn_tensor_bytes(y)))),
       1, global, local, op);
 }
 
@@ -341,7 +342,8 @@ static clnn_status launch_bwd_channel(clnn_context *ctx, const clnn_batchnorm_de
                 CLNN_ARG_I32(s->ipi), CLNN_ARG_I32(s->p), CLNN_ARG_F32((float)(d->n * s->hw)),
                 CLNN_ARG_I32(frozen ? 1 : 0), CLNN_ARG_I32(d->affine ? 1 : 0), CLNN_ARG_TENSOR(gamma),
                 CLNN_ARG_TENSOR(beta), CLNN_ARG_I32(dgamma ? 1 : 0), CLNN_ARG_TENSOR(dgamma),
-                CLNN_ARG_I32(dbeta ? 1 : 0), CLNN_ARG_TENSOR(dbeta), CLNN_ARG_I32(dx ? 1 : 0)),
+                CLNN_ARG_I32(dbeta ? 1 : 0), CLNN_ARG_TENSOR(dbeta), CLNN_ARG_I32(dx ? 1 : 0),
+                CLNN_ARG_I32(dx && clnn__stream_output(ctx, clnn_tensor_bytes(dx)))),
       1, global, local, op);
 }
 
