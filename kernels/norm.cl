@@ -24,7 +24,8 @@
  *   forward:  {mean_hi, invstd, scale = gamma * invstd, shift = beta - mean_lo * scale}
  *   backward: {k1, k2, k3, 0}: dx = k1 * dz + k2 * (x - mean) + k3
  *
- * -D (every kernel): ACT, ACT_ALPHA (the fused activation).
+ * -D (every kernel): ACT, ACT_ALPHA (the fused activation); BN_HW (the
+ * per-channel kernels: the plane size, when small).
  */
 
 /* Sum of the 16 lanes in a fixed pairwise order. */
@@ -234,6 +235,18 @@ inline void bn_apply_plane(__global const float *restrict x, __global float *res
 }
 
 /*
+ * The plane size of the per-channel kernels: -DBN_HW=<h*w> makes it a
+ * compile-time constant for small planes (whole plane one unit chunk), so
+ * the loops over a plane's 1-4 vectors unroll: on 4x4 and 7x7 planes the
+ * per-image loop overhead cost as much as the arithmetic.
+ */
+#ifdef BN_HW
+#define BN_CHANNEL_PLANE const int HW = BN_HW, chunk = BN_HW, chunks = 1
+#else
+#define BN_CHANNEL_PLANE const int HW = HW_arg, chunk = chunk_arg, chunks = chunks_arg
+#endif
+
+/*
  * bnorm_fwd_channel: the whole training forward of channel c in one
  * work-item, for channels small enough to stay in the cache: the unit
  * statistics (as bnorm_stats_partial), merged in the same order (as
@@ -243,13 +256,15 @@ inline void bn_apply_plane(__global const float *restrict x, __global float *res
  * streaming stores for y (an output too large for the cache).
  * NDRange (C), local (1).
  */
-__kernel void bnorm_fwd_channel(CTENSOR(x), TENSOR(y), const int N, const int C, const int HW, const int chunk,
-                                const int chunks, const int ipi, const int P, const float eps, const int affine,
-                                CTENSOR(gamma), CTENSOR(beta), const int save, TENSOR(save_mean),
-                                TENSOR(save_invstd), const int running, TENSOR(running_mean),
-                                TENSOR(running_var), const float momentum, const int stream) {
+__kernel void bnorm_fwd_channel(CTENSOR(x), TENSOR(y), const int N, const int C, const int HW_arg,
+                                const int chunk_arg, const int chunks_arg, const int ipi, const int P,
+                                const float eps, const int affine, CTENSOR(gamma), CTENSOR(beta), const int save,
+                                TENSOR(save_mean), TENSOR(save_invstd), const int running,
+                                TENSOR(running_mean), TENSOR(running_var), const float momentum,
+                                const int stream) {
   const int c = get_global_id(0);
   if (c >= C) return;
+  BN_CHANNEL_PLANE;
   bn_merge m = bn_merge_start(0.0f);
   for (int q = 0; q < P; q++) {
     const bn_unit u = bn_unit_of(q % chunks, (q / chunks) * C + c, C, N, HW, chunk, chunks, ipi);
@@ -488,13 +503,14 @@ inline void bn_bwd_apply_plane_dz(__global const float *restrict xv, __global fl
  * NDRange (C), local (1).
  */
 __kernel void bnorm_bwd_channel(CTENSOR(x), CTENSOR(dy), TENSOR(dx), CTENSOR(mean), CTENSOR(stat),
-                                const int is_var, const float eps, const int N, const int C, const int HW,
-                                const int chunk, const int chunks, const int ipi, const int P, const float M,
+                                const int is_var, const float eps, const int N, const int C, const int HW_arg,
+                                const int chunk_arg, const int chunks_arg, const int ipi, const int P, const float M,
                                 const int frozen, const int affine, CTENSOR(gamma), CTENSOR(beta),
                                 const int want_dgamma, TENSOR(dgamma), const int want_dbeta, TENSOR(dbeta),
                                 const int want_dx, const int stream) {
   const int c = get_global_id(0);
   if (c >= C) return;
+  BN_CHANNEL_PLANE;
   const float s = AT(stat)[c];
   const float invstd = is_var ? 1.0f / sqrt(s + eps) : s;
   const float g = affine ? AT(gamma)[c] : 1.0f, shift = affine ? AT(beta)[c] : 0.0f;

@@ -307,12 +307,27 @@ static bool use_channel_kernels(const clnn_batchnorm_desc *d, const bn_split *s)
   return s->hw >= BN_SMALL_PLANE && d->c >= BN_CHANNEL_MIN_C && d->n * s->hw <= BN_CHANNEL_MAX_VALUES;
 }
 
+/* Planes up to this many values compile their size into the per-channel
+ * kernels (-DBN_HW): their few vectors per plane then unroll. */
+#define BN_CHANNEL_CONST_HW 256
+
+static clnn_status channel_kernel(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s,
+                                  const char *name, clnn_kernel_ref *k) {
+  char opts[96];
+  clnn__act_options(opts, sizeof opts, d->act, d->act_alpha);
+  if (s->hw <= BN_CHANNEL_CONST_HW) {
+    size_t len = strlen(opts);
+    snprintf(opts + len, sizeof opts - len, " -DBN_HW=%lld", (long long)s->hw);
+  }
+  return clnn__kernel(ctx, "norm", opts, name, k);
+}
+
 static clnn_status launch_fwd_channel(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s,
                                       const clnn_tensor *x, const clnn_tensor *gamma, const clnn_tensor *beta,
                                       clnn_tensor *y, clnn_tensor *save_mean, clnn_tensor *save_invstd,
                                       clnn_tensor *rmean, clnn_tensor *rvar, float factor, const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(kernel_of(ctx, d, "bnorm_fwd_channel", &k));
+  CLNN_TRY(channel_kernel(ctx, d, s, "bnorm_fwd_channel", &k));
   size_t global[1] = {(size_t)d->c}, local[1] = {1};
   return clnn__launch(
       ctx, &k,
@@ -332,7 +347,7 @@ static clnn_status launch_bwd_channel(clnn_context *ctx, const clnn_batchnorm_de
                                       const clnn_tensor *beta, clnn_tensor *dx, clnn_tensor *dgamma,
                                       clnn_tensor *dbeta, const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(kernel_of(ctx, d, "bnorm_bwd_channel", &k));
+  CLNN_TRY(channel_kernel(ctx, d, s, "bnorm_bwd_channel", &k));
   size_t global[1] = {(size_t)d->c}, local[1] = {1};
   return clnn__launch(
       ctx, &k,
