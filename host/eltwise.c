@@ -38,6 +38,12 @@ void clnn__ref_eltwise_mul_bwd_f64(int64_t outer, int64_t inner, const double *x
   }
 }
 
+void clnn__ref_eltwise_mul_add_f64(int64_t outer, int64_t inner, const double *x, const double *s, double beta,
+                                   const double *t, double *y) {
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t i = 0; i < inner; i++) y[o * inner + i] = x[o * inner + i] * s[o] + beta * t[o];
+}
+
 void clnn__ref_eltwise_scale_f64(int64_t n, double alpha, const double *x, double *y) {
   for (int64_t i = 0; i < n; i++) y[i] = alpha * x[i];
 }
@@ -142,6 +148,30 @@ clnn_status clnn_ref_eltwise_mul(int64_t outer, int64_t inner, const float *x, c
   }
   free(xd);
   free(sd);
+  free(yd);
+  return ok ? CLNN_SUCCESS : out_of_memory();
+}
+
+clnn_status clnn_ref_eltwise_mul_add(int64_t outer, int64_t inner, const float *x, const float *s, float beta,
+                                     const float *t, float *y) {
+  CLNN_ENTER(NULL);
+  CLNN_TRY(check_outer_inner(outer, inner));
+  CLNN_TRY(check_finite("beta", beta));
+  CLNN_CHECK_NULL(NULL, x);
+  CLNN_CHECK_NULL(NULL, s);
+  CLNN_CHECK_NULL(NULL, t);
+  CLNN_CHECK_NULL(NULL, y);
+  size_t n = (size_t)(outer * inner);
+  bool ok = true;
+  double *xd = clnn__ref_f64_copy(x, n, &ok), *sd = clnn__ref_f64_copy(s, (size_t)outer, &ok);
+  double *td = clnn__ref_f64_copy(t, (size_t)outer, &ok), *yd = clnn__ref_f64_zeros(n, &ok);
+  if (ok) {
+    clnn__ref_eltwise_mul_add_f64(outer, inner, xd, sd, beta, td, yd);
+    clnn__ref_to_f32(y, yd, n);
+  }
+  free(xd);
+  free(sd);
+  free(td);
   free(yd);
   return ok ? CLNN_SUCCESS : out_of_memory();
 }

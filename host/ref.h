@@ -113,6 +113,8 @@ void clnn__ref_eltwise_mul_f64(int64_t outer, int64_t inner, const double *x, co
                                double *y);
 void clnn__ref_eltwise_mul_bwd_f64(int64_t outer, int64_t inner, const double *x, const double *s,
                                    const double *dy, double *dx, double *ds);
+void clnn__ref_eltwise_mul_add_f64(int64_t outer, int64_t inner, const double *x, const double *s, double beta,
+                                   const double *t, double *y);
 void clnn__ref_eltwise_scale_f64(int64_t n, double alpha, const double *x, double *y);
 void clnn__ref_eltwise_scale_bwd_f64(int64_t n, double alpha, const double *x, const double *dy,
                                      double *dx, double *dalpha);

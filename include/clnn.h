@@ -1633,6 +1633,16 @@ clnn_status clnn_eltwise_mul(clnn_context *ctx, const clnn_tensor *x, const clnn
 clnn_status clnn_eltwise_mul_bwd(clnn_context *ctx, const clnn_tensor *x, const clnn_tensor *s,
                                  const clnn_tensor *dy, clnn_tensor *dx, clnn_tensor *ds);
 
+/**
+ * y = x * s + beta * t with s and t broadcast over x as clnn_eltwise_mul's s
+ * (t of s's shape), in one pass. For instance the gradient of a
+ * squeeze-excitation input, which feeds both the scaling and the pooling:
+ * dy * s plus beta = 1 / (H*W) times the pooled gradient. y may be x itself
+ * (in place); s and t must not overlap y. beta must be finite.
+ */
+clnn_status clnn_eltwise_mul_add(clnn_context *ctx, const clnn_tensor *x, const clnn_tensor *s, float beta,
+                                 const clnn_tensor *t, clnn_tensor *y);
+
 /** y = alpha * x. */
 clnn_status clnn_eltwise_scale(clnn_context *ctx, float alpha, const clnn_tensor *x, clnn_tensor *y);
 
@@ -1661,6 +1671,8 @@ clnn_status clnn_ref_eltwise_mul(int64_t outer, int64_t inner, const float *x, c
                                  float *y);
 clnn_status clnn_ref_eltwise_mul_bwd(int64_t outer, int64_t inner, const float *x, const float *s,
                                      const float *dy, float *dx, float *ds);
+clnn_status clnn_ref_eltwise_mul_add(int64_t outer, int64_t inner, const float *x, const float *s, float beta,
+                                     const float *t, float *y);
 clnn_status clnn_ref_eltwise_scale(int64_t n, float alpha, const float *x, float *y);
 clnn_status clnn_ref_eltwise_scale_bwd(int64_t n, float alpha, const float *x, const float *dy,
                                        float *dx, float *dalpha);

@@ -103,6 +103,20 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_mul_rows(EL
 }
 
 /*
+ * eltwise_mul_add_rows: y[o][i] = x[o][i] * s[o] + beta * t[o], one
+ * work-item per row of any length: float16, then the scalar tail.
+ * -D: none. NDRange (outer), local (1). a = x, b = s, c = t.
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_mul_add_rows(ELT_ARGS) {
+  const int o = get_global_id(0);
+  const size_t base = (size_t)o * inner;
+  const float s = AT(b)[o], bt = beta * AT(c)[o];
+  int i = 0;
+  for (; i + 16 <= inner; i += 16) V_ST(fma(V_LD(a, base + i), (float16)(s), (float16)(bt)), y, base + i);
+  for (; i < inner; i++) S_ST(fma(S_LD(a, base + i), s, bt), y, base + i);
+}
+
+/*
  * eltwise_rowdot: the reduction of the broadcast backward. Row o of length
  * inner is split in chunks of CHUNK elements; work-item (ch, o) writes
  *   dx[o][i] = dy[o][i] * s[o]            (HAS_Y, for i in the chunk)

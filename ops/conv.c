@@ -25,6 +25,7 @@
 #include "conv_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PANEL_N CLNN_CONV_PANEL_N
@@ -123,7 +124,8 @@ static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; 
 clnn_conv_algo clnn__conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
   int64_t oh, ow;
   clnn_conv2d_desc_check(d, &oh, &ow);
-  if (d->groups == d->c && d->k % d->c == 0 && clnn__conv_dw_fits(d, ow))
+  clnn_conv_dwf_geom f;
+  if (d->groups == d->c && d->k % d->c == 0 && (clnn__conv_dw_fits(d, ow) || clnn__conv_dw_flat(d, oh, ow, false, &f)))
     return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
   bool stride1 = d->stride_h == 1 && d->stride_w == 1;
   if (d->kh == 1 && d->kw == 1 && stride1 && d->pad_h == 0 && d->pad_w == 0 && !bad_stride(d->h * d->w))
@@ -203,9 +205,45 @@ static clnn_gemm_job gemm_job_for(const conv_geom *g, clnn_conv_mem w, clnn_conv
 
 /* ------------------------------------------------------------- gemm_1x1 */
 
+bool clnn__conv_1x1_chunked(const clnn_context *ctx, const clnn_conv2d_desc *d) {
+  const char *env = getenv("CLNN_C1"); /* TEMP: benchmarking */
+  if (env && env[0] == '0') return false;
+  return clnn__use_own_gemm(ctx) && d->groups == 1 && d->kh == 1 && d->kw == 1 && d->stride_h == 1 &&
+         d->stride_w == 1 && d->pad_h == 0 && d->pad_w == 0 && d->h * d->w >= 16;
+}
+
+clnn_status clnn__conv_1x1_gemm(clnn_context *ctx, int64_t n, int64_t m, int64_t kd, int64_t hw, clnn_conv_mem w,
+                                bool trans, clnn_conv_mem bias, clnn_activation act, float act_alpha,
+                                clnn_conv_mem x, clnn_conv_mem y, const char *op) {
+  int64_t mtiles = ceil_div(m, 8), nch = ceil_div(hw, 16);
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(mtiles * 8 * kd) * sizeof(float), &ws));
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_1x1_pack_a", &k));
+  size_t gp[2] = {(size_t)kd, (size_t)mtiles}, lp[2] = {1, 1};
+  CLNN_TRY(clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_CONV_MEM(w), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(m),
+                                  CLNN_ARG_I32(kd), CLNN_ARG_I32(trans ? 1 : 0)),
+                        2, gp, lp, op));
+  char opts[128], acts[64];
+  clnn__act_options(acts, sizeof acts, act, act_alpha);
+  snprintf(opts, sizeof opts, "-DC1_GEMM=1 -DHAS_BIAS=%d%s", bias.mem ? 1 : 0, acts);
+  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_1x1_gemm", &k));
+  size_t global[2] = {(size_t)mtiles, (size_t)ceil_div(n * nch, 2)}, local[2] = {1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(bias),
+                                CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(n), CLNN_ARG_I32(m), CLNN_ARG_I32(kd),
+                                CLNN_ARG_I32(hw), CLNN_ARG_I32(nch),
+                                CLNN_ARG_I32(clnn__stream_output(ctx, (size_t)(n * m * hw) * sizeof(float)))),
+                      2, global, local, op);
+}
+
 static clnn_status fwd_gemm_1x1(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
                                 clnn_conv_mem b, clnn_conv_mem y) {
   const clnn_conv2d_desc *d = g->d;
+  if (clnn__conv_1x1_chunked(ctx, d))
+    return clnn__conv_1x1_gemm(ctx, d->n, d->k, d->c, g->npix, w, false, b, d->act, d->act_alpha, x, y,
+                               "conv2d_fwd:gemm_1x1");
   clnn_gemm_job j = gemm_job_for(g, w, b, y, 0, d->n);
   j.b = x.mem;
   j.b_off = x.off;
@@ -312,9 +350,100 @@ clnn_status clnn__conv_dw_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, c
   return clnn__kernel(ctx, "conv", opts, name, k);
 }
 
+/* ------------------------------------------------------ depthwise flat */
+
+/* Floats of one buffer fill the flat kernels aim for (images are added
+ * until a fill holds about this many): long enough that the last 64-wide
+ * block's waste and the per-fill costs stay small. */
+#define DWF_TARGET 512
+/* Largest input plane (h * w) the flat kernels take: on 56 x 56 planes the
+ * strip kernels were as fast or faster (stride-2 bwd_data twice as fast),
+ * on 40 x 40 and below the flat ones faster (clnn-bench, CPU time). */
+#define DWF_MAX_PLANE 2047
+/* Private buffer size classes of the flat kernels, in floats. */
+static const int64_t dwf_buf_classes[] = {1024, 2048, 4096};
+#define DWF_BUF_MAX 4096
+
+static int64_t round_up64(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+bool clnn__conv_dwf_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool bwd_data,
+                             clnn_conv_dwf_geom *f) {
+  memset(f, 0, sizeof *f);
+  (void)ow;
+  int64_t ext_h = (d->kh - 1) * d->dilation_h, ext_w = (d->kw - 1) * d->dilation_w;
+  int64_t nph = 1, max_off;
+  if (bwd_data) {
+    /* dy zero-inserted into planes of (h + ext_h) x (w + ext_w) */
+    f->pt = ext_h - d->pad_h;
+    f->pl = ext_w - d->pad_w;
+    if (f->pt < 0 || f->pl < 0) return false;
+    f->hs = d->h + ext_h;
+    f->ws = d->w + ext_w;
+    max_off = ext_h * f->ws + ext_w;
+    (void)oh;
+  } else {
+    nph = d->stride_h * d->stride_w;
+    f->hs = ceil_div(d->h + 2 * d->pad_h, d->stride_h);
+    f->ws = ceil_div(d->w + 2 * d->pad_w, d->stride_w);
+    max_off = ext_h / d->stride_h * f->ws + ext_w / d->stride_w;
+  }
+  int64_t plane = f->hs * f->ws;
+  for (f->g = DWF_TARGET / plane < 1 ? 1 : DWF_TARGET / plane; f->g >= 1; f->g--) {
+    if (f->g > d->n) f->g = d->n;
+    f->nq = round_up64(f->g * plane, 64);
+    f->phs = round_up64(f->nq + max_off, 16);
+    int64_t need = nph * f->phs > f->nq ? nph * f->phs : f->nq;
+    if (need > DWF_BUF_MAX) continue;
+    for (size_t i = 0; i < sizeof dwf_buf_classes / sizeof dwf_buf_classes[0]; i++)
+      if (need <= dwf_buf_classes[i]) {
+        f->buf = dwf_buf_classes[i];
+        break;
+      }
+    return true;
+  }
+  return false;
+}
+
+bool clnn__conv_dw_flat(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool bwd_data, clnn_conv_dwf_geom *f) {
+  if (d->groups != d->c || d->k % d->c) return false;
+  if (!clnn__conv_dwf_geometry(d, oh, ow, bwd_data, f)) return false;
+  const char *env = getenv("CLNN_DW_FLAT"); /* TEMP: benchmarking */
+  if (env) return env[0] == '1';
+  return d->h * d->w <= DWF_MAX_PLANE;
+}
+
+clnn_status clnn__conv_dwf_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, const clnn_conv_dwf_geom *f,
+                                  clnn_activation act, float act_alpha, const char *name, clnn_kernel_ref *k) {
+  char opts[192], acts[64];
+  clnn__act_options(acts, sizeof acts, act, act_alpha);
+  snprintf(opts, sizeof opts,
+           "-DDWF_KH=%lld -DDWF_KW=%lld -DDWF_SH=%lld -DDWF_SW=%lld -DDWF_DH=%lld -DDWF_DW=%lld -DDWF_BUF=%lld%s",
+           (long long)d->kh, (long long)d->kw, (long long)d->stride_h, (long long)d->stride_w,
+           (long long)d->dilation_h, (long long)d->dilation_w, (long long)f->buf, acts);
+  return clnn__kernel(ctx, "conv", opts, name, k);
+}
+
+static clnn_status fwd_depthwise_flat(clnn_context *ctx, const conv_geom *g, const clnn_conv_dwf_geom *f,
+                                      clnn_conv_mem x, clnn_conv_mem w, clnn_conv_mem b, clnn_conv_mem y) {
+  const clnn_conv2d_desc *d = g->d;
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__conv_dwf_kernel(ctx, d, f, d->act, d->act_alpha, "conv_dwf_fwd", &k));
+  size_t global[2] = {(size_t)d->k, (size_t)ceil_div(d->n, f->g)}, local[2] = {1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(b),
+                                CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k),
+                                CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow),
+                                CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(f->g), CLNN_ARG_I32(f->hs),
+                                CLNN_ARG_I32(f->ws), CLNN_ARG_I32(f->phs), CLNN_ARG_I32(f->nq),
+                                CLNN_ARG_I32(b.mem ? 1 : 0)),
+                      2, global, local, "conv2d_fwd:depthwise_flat");
+}
+
 static clnn_status fwd_depthwise(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
                                  clnn_conv_mem b, clnn_conv_mem y) {
   const clnn_conv2d_desc *d = g->d;
+  clnn_conv_dwf_geom f;
+  if (clnn__conv_dw_flat(d, g->oh, g->ow, false, &f)) return fwd_depthwise_flat(ctx, g, &f, x, w, b, y);
   clnn_conv_dw_geom dg = clnn__conv_dw_geometry(d, g->ow);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &dg, d->act, d->act_alpha, "conv_dw_fwd", &k));

@@ -63,7 +63,9 @@ static void out_size(const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow) {
 clnn_conv_algo clnn__conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
   int64_t oh, ow;
   out_size(d, &oh, &ow);
-  if (is_depthwise(d) && clnn__conv_dw_fits(d, ow)) return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
+  clnn_conv_dwf_geom f;
+  if (is_depthwise(d) && (clnn__conv_dw_fits(d, ow) || clnn__conv_dw_flat(d, oh, ow, true, &f)))
+    return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
   if (d->kh == 1 && d->kw == 1 && is_stride1(d) && d->pad_h == 0 && d->pad_w == 0 && !bad_stride(d->h * d->w))
     return CLNN_CONV_ALGO_GEMM_1X1;
   if (is_stride1(d) && clnn__use_own_gemm(ctx)) return CLNN_CONV_ALGO_IMPLICIT_GEMM;
@@ -73,16 +75,40 @@ clnn_conv_algo clnn__conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_co
 clnn_conv_algo clnn__conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
   int64_t oh, ow;
   out_size(d, &oh, &ow);
-  if (is_depthwise(d) && clnn__conv_dw_fits(d, ow)) return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
+  clnn_conv_dwf_geom f;
+  if (is_depthwise(d) && (clnn__conv_dw_fits(d, ow) || clnn__conv_dw_flat(d, oh, ow, false, &f)))
+    return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
+  if (clnn__conv_1x1_chunked(ctx, d)) return CLNN_CONV_ALGO_GEMM_1X1;
   if (is_stride1(d) && clnn__use_own_gemm(ctx)) return CLNN_CONV_ALGO_IMPLICIT_GEMM;
   return CLNN_CONV_ALGO_IM2COL_GEMM;
 }
 
 /* ================================================================ bwd_data */
 
+/* Small planes: conv_dwf_bwd_data, G images per work-item. */
+static clnn_status bwd_data_depthwise_flat(clnn_context *ctx, const conv_geom *g, const clnn_conv_dwf_geom *f,
+                                           clnn_conv_mem dy, clnn_conv_mem w, clnn_conv_mem bias, clnn_activation act,
+                                           float act_alpha, clnn_conv_mem dx) {
+  const clnn_conv2d_desc *d = g->d;
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__conv_dwf_kernel(ctx, d, f, act, act_alpha, "conv_dwf_bwd_data", &k));
+  size_t global[2] = {(size_t)d->c, (size_t)ceil_div(d->n, f->g)}, local[2] = {1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(bias),
+                                CLNN_ARG_CONV_MEM(dx), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k),
+                                CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow),
+                                CLNN_ARG_I32(f->pt), CLNN_ARG_I32(f->pl), CLNN_ARG_I32(f->g), CLNN_ARG_I32(f->hs),
+                                CLNN_ARG_I32(f->ws), CLNN_ARG_I32(f->phs), CLNN_ARG_I32(f->nq),
+                                CLNN_ARG_I32(bias.mem ? 1 : 0)),
+                      2, global, local, "conv2d_bwd_data:depthwise_flat");
+}
+
 static clnn_status bwd_data_depthwise(clnn_context *ctx, const conv_geom *g, clnn_conv_mem dy, clnn_conv_mem w,
                                       clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx) {
   const clnn_conv2d_desc *d = g->d;
+  clnn_conv_dwf_geom f;
+  if (clnn__conv_dw_flat(d, g->oh, g->ow, true, &f))
+    return bwd_data_depthwise_flat(ctx, g, &f, dy, w, bias, act, act_alpha, dx);
   clnn_conv_dw_geom b = clnn__conv_dw_geometry(d, g->ow);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &b, act, act_alpha, "conv_dw_bwd_data", &k));
@@ -115,6 +141,8 @@ static clnn_status bwd_data_gemm_1x1(clnn_context *ctx, const conv_geom *g, clnn
                                      clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx) {
   const clnn_conv2d_desc *d = g->d;
   const char *op = "conv2d_bwd_data:gemm_1x1";
+  if (clnn__conv_1x1_chunked(ctx, d))
+    return clnn__conv_1x1_gemm(ctx, d->n, d->c, d->k, g->npix, w, true, bias, act, act_alpha, dy, dx, op);
   int64_t chunk;
   CLNN_TRY(clnn__conv_chunk(ctx, 1, d->k * g->cg, 0, ctx->workspace_limit, "transposed weights", &chunk));
   cl_mem ws;
@@ -255,11 +283,51 @@ static clnn_status launch_sum_parts(clnn_context *ctx, cl_mem parts, int64_t n, 
                       1, global, local, op);
 }
 
+/* Work-items the flat depthwise weight gradient aims for: parts of the
+ * batch are added while there are fewer (channels x parts). */
+#define DWF_BWDW_ITEMS 64
+
+/* Small planes: conv_dwf_bwd_weights per (channel, part of the batch),
+ * parts of whole buffer fills, then summed in part order. */
+static clnn_status bwd_weights_depthwise_flat(clnn_context *ctx, const conv_geom *g, const clnn_conv_dwf_geom *f,
+                                              clnn_conv_mem x, clnn_conv_mem dy, clnn_conv_mem dw, bool accumulate) {
+  const clnn_conv2d_desc *d = g->d;
+  const char *op = "conv2d_bwd_weights:depthwise_flat";
+  int64_t taps = d->kh * d->kw, fills = ceil_div(d->n, f->g);
+  int64_t parts = min64(fills, ceil_div(DWF_BWDW_ITEMS, d->k));
+  int64_t img_per_part = ceil_div(fills, parts) * f->g;
+  parts = ceil_div(d->n, img_per_part);
+  if ((uint64_t)(parts * d->k * taps) * sizeof(float) > ctx->workspace_limit) parts = 1, img_per_part = d->n;
+  clnn_conv_mem out = dw;
+  cl_mem ws = NULL;
+  if (parts > 1) {
+    CLNN_TRY(clnn__workspace(ctx, (size_t)(parts * d->k * taps) * sizeof(float), &ws));
+    out.mem = ws;
+    out.off = 0;
+  }
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__conv_dwf_kernel(ctx, d, f, CLNN_ACT_IDENTITY, 0.0f, "conv_dwf_bwd_weights", &k));
+  size_t global[2] = {(size_t)d->k, (size_t)parts}, local[2] = {1, 1};
+  CLNN_TRY(clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(out),
+                                  CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->h),
+                                  CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow),
+                                  CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(f->g), CLNN_ARG_I32(f->hs),
+                                  CLNN_ARG_I32(f->ws), CLNN_ARG_I32(f->phs), CLNN_ARG_I32(f->nq),
+                                  CLNN_ARG_I32(img_per_part), CLNN_ARG_I32(parts > 1 ? 0 : accumulate)),
+                        2, global, local, op));
+  if (parts > 1) return launch_sum_parts(ctx, ws, d->k * taps, parts, dw, accumulate, op);
+  return CLNN_SUCCESS;
+}
+
 /* Depthwise: per (channel, part of the batch); parts only when there are
  * too few channels to keep the device busy, then summed in part order. */
 static clnn_status bwd_weights_depthwise(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem dy,
                                          clnn_conv_mem dw, bool accumulate) {
   const clnn_conv2d_desc *d = g->d;
+  clnn_conv_dwf_geom f;
+  if (clnn__conv_dw_flat(d, g->oh, g->ow, false, &f))
+    return bwd_weights_depthwise_flat(ctx, g, &f, x, dy, dw, accumulate);
   const char *op = "conv2d_bwd_weights:depthwise_direct";
   clnn_conv_dw_geom b = clnn__conv_dw_geometry(d, g->ow);
   int64_t taps = d->kh * d->kw;
@@ -287,6 +355,44 @@ static clnn_status bwd_weights_depthwise(clnn_context *ctx, const conv_geom *g, 
                         2, global, local, op));
   if (parts > 1) return launch_sum_parts(ctx, ws, d->k * taps, parts, dw, accumulate, op);
   return CLNN_SUCCESS;
+}
+
+/* conv_1x1_bwdw's register tile (outputs x inputs); the bytes of dy and x
+ * one part of the batch may span (the work-item sweeps them once per
+ * tile: they should stay in the L2 cache); the parts it aims for at least
+ * (enough work-items to balance the cores). */
+#ifndef C1W_TM
+#define C1W_TM 6
+#endif
+#ifndef C1W_TN
+#define C1W_TN 4
+#endif
+#define C1W_PART_BYTES ((int64_t)1 << 20)
+#define C1W_MIN_PARTS 8
+
+/* 1x1 on planes of 16 pixels or more: dot products of dy and x rows along
+ * the planes per part of the batch, then the parts added in order. */
+static clnn_status bwd_weights_1x1(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem dy,
+                                   clnn_conv_mem dw, bool accumulate) {
+  const clnn_conv2d_desc *d = g->d;
+  const char *op = "conv2d_bwd_weights:gemm_1x1";
+  int64_t per_image = (d->k + d->c) * g->npix * (int64_t)sizeof(float);
+  int64_t img_per_part = max64(1, min64(C1W_PART_BYTES / per_image, ceil_div(d->n, C1W_MIN_PARTS)));
+  int64_t parts = ceil_div(d->n, img_per_part);
+  if ((uint64_t)(parts * d->k * d->c) * sizeof(float) > ctx->workspace_limit) parts = 1, img_per_part = d->n;
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(parts * d->k * d->c) * sizeof(float), &ws));
+  char opts[64];
+  snprintf(opts, sizeof opts, "-DC1W_TM=%d -DC1W_TN=%d", C1W_TM, C1W_TN);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_1x1_bwdw", &k));
+  size_t global[1] = {(size_t)parts}, local[1] = {1};
+  CLNN_TRY(clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(dy), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
+                                  CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->c),
+                                  CLNN_ARG_I32(g->npix), CLNN_ARG_I32(img_per_part)),
+                        1, global, local, op));
+  return launch_sum_parts(ctx, ws, d->k * d->c, parts, dw, accumulate, op);
 }
 
 /* How conv_bwdw_packed reads patches. */
@@ -400,6 +506,8 @@ clnn_status clnn__conv2d_bwd_weights_run(clnn_context *ctx, const clnn_conv2d_de
   switch (clnn__conv2d_bwd_weights_algo(ctx, d)) {
     case CLNN_CONV_ALGO_DEPTHWISE_DIRECT:
       return bwd_weights_depthwise(ctx, &g, x, dy, dw, accumulate);
+    case CLNN_CONV_ALGO_GEMM_1X1:
+      return bwd_weights_1x1(ctx, &g, x, dy, dw, accumulate);
     case CLNN_CONV_ALGO_IMPLICIT_GEMM:
       return bwd_weights_packed(ctx, &g, x, dy, dw, accumulate, "conv2d_bwd_weights:implicit_gemm");
     default:

@@ -123,6 +123,41 @@ bool clnn__conv_dw_fits(const clnn_conv2d_desc *d, int64_t ow);
 clnn_status clnn__conv_dw_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, const clnn_conv_dw_geom *b,
                                  clnn_activation act, float act_alpha, const char *name, clnn_kernel_ref *k);
 
+/* The flat depthwise kernels (conv_dwf_fwd, conv_dwf_bwd_data,
+ * conv_dwf_bwd_weights in kernels/conv.cl) for small planes: each buffer
+ * fill holds the zero-padded (phase-split) planes of g images as one flat
+ * array, and every tap is one shift of the flat output position. */
+typedef struct clnn_conv_dwf_geom {
+  int64_t g;      /* images per buffer fill */
+  int64_t hs, ws; /* rows and row stride of one image's plane (per phase) */
+  int64_t phs;    /* floats per phase in the buffer (bwd_data: floats to clear) */
+  int64_t nq;     /* flat positions computed per fill: a multiple of 64, >= g * hs * ws */
+  int64_t buf;    /* DWF_BUF: floats of each private buffer, a size class */
+  int64_t pt, pl; /* bwd_data: row and column of dy's first element in its plane */
+} clnn_conv_dwf_geom;
+/* The flat kernels' geometry for d (bwd_data: that pass, else the forward
+ * and bwd_weights); false when they do not apply (mult > 1 in bwd_data is
+ * fine; padding beyond the kernel's extent in bwd_data is not). */
+bool clnn__conv_dwf_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool bwd_data,
+                             clnn_conv_dwf_geom *f);
+/* Whether the depthwise pass runs the flat kernels (small planes) rather
+ * than the strip kernels; fills *f when it does. */
+bool clnn__conv_dw_flat(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool bwd_data, clnn_conv_dwf_geom *f);
+/* Kernel name of the flat depthwise program for d with activation act. */
+clnn_status clnn__conv_dwf_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, const clnn_conv_dwf_geom *f,
+                                  clnn_activation act, float act_alpha, const char *name, clnn_kernel_ref *k);
+
+/* The chunked 1x1 kernels (kernels/conv.cl conv_1x1_gemm, conv_1x1_bwdw):
+ * planes cut into 16-pixel chunks, so planes of any size >= 16 fill the
+ * vectors. Whether they run for d (own engine, groups 1, 1x1, stride 1, no
+ * padding, 16 <= h*w). */
+bool clnn__conv_1x1_chunked(const clnn_context *ctx, const clnn_conv2d_desc *d);
+/* y[img] (m x hw) = act(A x[img] + bias) for n images, A = w (k x c
+ * weights: trans 0, m = k, kd = c) or w^T (trans 1, m = c, kd = k). */
+clnn_status clnn__conv_1x1_gemm(clnn_context *ctx, int64_t n, int64_t m, int64_t kd, int64_t hw, clnn_conv_mem w,
+                                bool trans, clnn_conv_mem bias, clnn_activation act, float act_alpha,
+                                clnn_conv_mem x, clnn_conv_mem y, const char *op);
+
 /* Pick images per chunk so that per_image elements (plus fixed) fit both
  * budget bytes and the workspace limit; UNSUPPORTED if one image does not. */
 clnn_status clnn__conv_chunk(clnn_context *ctx, int64_t n, int64_t per_image, int64_t fixed, size_t budget,

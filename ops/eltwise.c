@@ -1,7 +1,7 @@
 /*
  * eltwise.c - element-wise ops: add (residual), multiply with broadcast
- * (squeeze-excitation scaling), scale, and their backward passes
- * (kernels/eltwise.cl).
+ * (squeeze-excitation scaling), the fused multiply-add with broadcast
+ * factors, scale, and their backward passes (kernels/eltwise.cl).
  *
  * Flat ops run eltwise_vec (16 floats per work-item, groups of 8) over the
  * largest multiple of 128 elements, then eltwise_tail over the rest. The
@@ -248,6 +248,27 @@ clnn_status clnn_eltwise_mul_bwd(clnn_context *ctx, const clnn_tensor *x, const 
     return launch_flat(ctx, OP_MUL_BWD_FULL, outer, &e, "eltwise_mul_bwd");
   }
   return launch_rowdot(ctx, dy, x, s, 1.0f, dx, ds, outer, inner, "eltwise_mul_bwd");
+}
+
+clnn_status clnn_eltwise_mul_add(clnn_context *ctx, const clnn_tensor *x, const clnn_tensor *s, float beta,
+                                 const clnn_tensor *t, clnn_tensor *y) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_TRY(check_finite(ctx, "beta", beta));
+  CLNN_TRY(check_float(ctx, x, "x"));
+  CLNN_TRY(check_float(ctx, s, "s"));
+  int64_t outer, inner;
+  CLNN_TRY(broadcast_split(ctx, x, s, &outer, &inner));
+  CLNN_TRY(check_like(ctx, t, "t", s));
+  CLNN_TRY(check_like(ctx, y, "y", x));
+  CLNN_TRY(check_inplace(ctx, y, "y", x, "x"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", s, "s"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", t, "t"));
+  elt_args e = {x, s, t, y, NULL, 1.0f, beta, inner};
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "eltwise", "", "eltwise_mul_add_rows", &k));
+  size_t global[3] = {(size_t)outer, 1, 1}, local[3] = {1, 1, 1};
+  return clnn__launch(ctx, &k, CLNN_ARGS(ELT_ARG_LIST(&e)), 1, global, local, "eltwise_mul_add");
 }
 
 clnn_status clnn_eltwise_scale(clnn_context *ctx, float alpha, const clnn_tensor *x, clnn_tensor *y) {

@@ -16,6 +16,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Values per level-one work unit: big planes are cut into chunks of this
@@ -291,6 +292,76 @@ static clnn_status launch_bwd(clnn_context *ctx, const clnn_batchnorm_desc *d, c
                       2, ga, la, op);
 }
 
+/* ------------------------------------------------------ per-channel path */
+
+/* A channel's values above which the one-work-item-per-channel kernels
+ * would not find their second pass in the cache (256K floats: 1 MiB of x,
+ * plus as much dy in the backward), and channel counts below which they
+ * would leave cores idle. Planes under 16 values take the flat kernels. */
+#define BN_CHANNEL_MAX_VALUES ((int64_t)1 << 18)
+#define BN_CHANNEL_MIN_C 8
+
+static bool use_channel_kernels(const clnn_batchnorm_desc *d, const bn_split *s) {
+  const char *env = getenv("CLNN_BN_CHANNEL"); /* TEMP: benchmarking */
+  if (env && env[0] == '0') return false;
+  return s->hw >= BN_SMALL_PLANE && d->c >= BN_CHANNEL_MIN_C && d->n * s->hw <= BN_CHANNEL_MAX_VALUES;
+}
+
+/* Planes up to this many values compile their size into the per-channel
+ * kernels (-DBN_HW): their few vectors per plane then unroll. */
+#define BN_CHANNEL_CONST_HW 256
+
+static clnn_status channel_kernel(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s,
+                                  const char *name, clnn_kernel_ref *k) {
+  char opts[96];
+  clnn__act_options(opts, sizeof opts, d->act, d->act_alpha);
+  if (s->hw <= BN_CHANNEL_CONST_HW) {
+    size_t len = strlen(opts);
+    snprintf(opts + len, sizeof opts - len, " -DBN_HW=%lld", (long long)s->hw);
+  }
+  return clnn__kernel(ctx, "norm", opts, name, k);
+}
+
+static clnn_status launch_fwd_channel(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s,
+                                      const clnn_tensor *x, const clnn_tensor *gamma, const clnn_tensor *beta,
+                                      clnn_tensor *y, clnn_tensor *save_mean, clnn_tensor *save_invstd,
+                                      clnn_tensor *rmean, clnn_tensor *rvar, float factor, const char *op) {
+  clnn_kernel_ref k;
+  CLNN_TRY(channel_kernel(ctx, d, s, "bnorm_fwd_channel", &k));
+  size_t global[1] = {(size_t)d->c}, local[1] = {1};
+  return clnn__launch(
+      ctx, &k,
+      CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(y), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(s->hw),
+                CLNN_ARG_I32(s->chunk), CLNN_ARG_I32(s->chunks), CLNN_ARG_I32(s->ipi), CLNN_ARG_I32(s->p),
+                CLNN_ARG_F32(d->eps), CLNN_ARG_I32(d->affine ? 1 : 0), CLNN_ARG_TENSOR(gamma), CLNN_ARG_TENSOR(beta),
+                CLNN_ARG_I32(save_mean ? 1 : 0), CLNN_ARG_TENSOR(save_mean), CLNN_ARG_TENSOR(save_invstd),
+                CLNN_ARG_I32(rmean ? 1 : 0), CLNN_ARG_TENSOR(rmean), CLNN_ARG_TENSOR(rvar), CLNN_ARG_F32(factor),
+                CLNN_ARG_I32(clnn__stream_output(ctx, clnn_tensor_bytes(y)))),
+      1, global, local, op);
+}
+
+/* The whole backward per channel, from (mean, invstd) or (mean, variance). */
+static clnn_status launch_bwd_channel(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s,
+                                      const clnn_tensor *x, const clnn_tensor *dy, const clnn_tensor *mean,
+                                      const clnn_tensor *stat, bool frozen, const clnn_tensor *gamma,
+                                      const clnn_tensor *beta, clnn_tensor *dx, clnn_tensor *dgamma,
+                                      clnn_tensor *dbeta, const char *op) {
+  clnn_kernel_ref k;
+  CLNN_TRY(channel_kernel(ctx, d, s, "bnorm_bwd_channel", &k));
+  size_t global[1] = {(size_t)d->c}, local[1] = {1};
+  return clnn__launch(
+      ctx, &k,
+      CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(dx), CLNN_ARG_TENSOR(mean),
+                CLNN_ARG_TENSOR(stat), CLNN_ARG_I32(frozen ? 1 : 0), CLNN_ARG_F32(d->eps), CLNN_ARG_I32(d->n),
+                CLNN_ARG_I32(d->c), CLNN_ARG_I32(s->hw), CLNN_ARG_I32(s->chunk), CLNN_ARG_I32(s->chunks),
+                CLNN_ARG_I32(s->ipi), CLNN_ARG_I32(s->p), CLNN_ARG_F32((float)(d->n * s->hw)),
+                CLNN_ARG_I32(frozen ? 1 : 0), CLNN_ARG_I32(d->affine ? 1 : 0), CLNN_ARG_TENSOR(gamma),
+                CLNN_ARG_TENSOR(beta), CLNN_ARG_I32(dgamma ? 1 : 0), CLNN_ARG_TENSOR(dgamma),
+                CLNN_ARG_I32(dbeta ? 1 : 0), CLNN_ARG_TENSOR(dbeta), CLNN_ARG_I32(dx ? 1 : 0),
+                CLNN_ARG_I32(dx && clnn__stream_output(ctx, clnn_tensor_bytes(dx)))),
+      1, global, local, op);
+}
+
 /* ---------------------------------------------------------------- public */
 
 /* Every check of the training forward's arguments (nothing is enqueued yet). */
@@ -342,9 +413,15 @@ clnn_status clnn_batchnorm_fwd_training(clnn_context *ctx, const clnn_batchnorm_
   const int64_t tracked = num_batches_tracked ? *num_batches_tracked + 1 : 1;
   const float factor = d->cumulative ? (float)(1.0 / (double)tracked) : d->momentum;
   bn_split s = split_of(d);
+  const char *op = "batchnorm_fwd_training";
+  if (use_channel_kernels(d, &s)) {
+    CLNN_TRY(launch_fwd_channel(ctx, d, &s, x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var,
+                                factor, op));
+    if (num_batches_tracked) *num_batches_tracked = tracked;
+    return CLNN_SUCCESS;
+  }
   cl_mem ws;
   CLNN_TRY(get_workspace(ctx, &s, &ws));
-  const char *op = "batchnorm_fwd_training";
   const char *const kernels[] = {"bnorm_stats_partial", "bnorm_stats_final", apply_kernel(&s)};
   CLNN_TRY(prepare(ctx, d, kernels, 3));
   CLNN_TRY(launch_stats(ctx, d, &s, x, ws, op));
@@ -423,9 +500,11 @@ clnn_status clnn_batchnorm_bwd(clnn_context *ctx, const clnn_batchnorm_desc *des
   CLNN_TRY(check_bwd(ctx, d, x, dy, gamma, beta, save_mean, "save_mean", save_invstd, "save_invstd", dx, dgamma,
                      dbeta));
   bn_split s = split_of(d);
+  const char *op = "batchnorm_bwd";
+  if (use_channel_kernels(d, &s))
+    return launch_bwd_channel(ctx, d, &s, x, dy, save_mean, save_invstd, false, gamma, beta, dx, dgamma, dbeta, op);
   cl_mem ws;
   CLNN_TRY(get_workspace(ctx, &s, &ws));
-  const char *op = "batchnorm_bwd";
   const char *const kernels[] = {"bnorm_coef", "bnorm_bwd_partial", "bnorm_bwd_final", bwd_apply_kernel(&s)};
   CLNN_TRY(prepare(ctx, d, kernels, 4));
   CLNN_TRY(launch_coef(ctx, d, &s, save_mean, save_invstd, false, gamma, beta, ws, op));
@@ -444,9 +523,12 @@ clnn_status clnn_batchnorm_bwd_inference(clnn_context *ctx, const clnn_batchnorm
   CLNN_TRY(check_bwd(ctx, d, x, dy, gamma, beta, running_mean, "running_mean", running_var, "running_var", dx,
                      dgamma, dbeta));
   bn_split s = split_of(d);
+  const char *op = "batchnorm_bwd_inference";
+  if (use_channel_kernels(d, &s))
+    return launch_bwd_channel(ctx, d, &s, x, dy, running_mean, running_var, true, gamma, beta, dx, dgamma, dbeta,
+                              op);
   cl_mem ws;
   CLNN_TRY(get_workspace(ctx, &s, &ws));
-  const char *op = "batchnorm_bwd_inference";
   const char *const kernels[] = {"bnorm_coef", "bnorm_bwd_partial", "bnorm_bwd_final", bwd_apply_kernel(&s)};
   CLNN_TRY(prepare(ctx, d, kernels, 4));
   CLNN_TRY(launch_coef(ctx, d, &s, running_mean, running_var, true, gamma, beta, ws, op));

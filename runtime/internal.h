@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdlib.h>
 
 /* ------------------------------------------------------------------ structs */
 
@@ -134,6 +135,17 @@ bool clnn__mul_ok(int64_t a, int64_t b, int64_t *out);
 bool clnn__numel_ok(int ndim, const int64_t *dims, int64_t *out);
 /* Largest element count a kernel indexes with 32-bit ints. */
 #define CLNN_INDEX_MAX ((int64_t)INT32_MAX)
+/* Outputs of at least this many bytes are written with streaming stores on
+ * CPU devices (clnn_store16_stream in kernels/common.h): larger than what
+ * stays in this kind of machine's last-level cache until the next op reads
+ * it (reads slowed down past 32-64 MB working sets, measured), so reading
+ * each line before writing it is pure cost. */
+#define CLNN_STREAM_MIN_BYTES ((size_t)24 << 20)
+static inline int clnn__stream_output(const clnn_context *ctx, size_t bytes) {
+  const char *env = getenv("CLNN_STREAM"); /* TEMP: benchmarking */
+  if (env && env[0] == '0') return 0;
+  return ctx->is_cpu && bytes >= CLNN_STREAM_MIN_BYTES;
+}
 
 /* ---------------------------------------------------------- tensor checks */
 

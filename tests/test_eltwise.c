@@ -1,6 +1,6 @@
 /*
- * test_eltwise.c - add, broadcast multiply and scale with their backward
- * passes against the host reference: sizes around the 128-element vector
+ * test_eltwise.c - add, broadcast multiply (and the fused multiply-add)
+ * and scale with their backward passes against the host reference: sizes around the 128-element vector
  * groups (tails), every broadcast path (s of x's shape, rows of 16k
  * elements, other rows, whole tensors, rows longer than one reduction
  * chunk), in-place calls, bit-identical repeats of the reductions, the
@@ -181,6 +181,20 @@ START_TEST(test_mul_integer) {
   gdx = tu_download(tdy);
   ck_assert(tu_compare(what, gdx, rdx, nx, 0.0, 0.0, NULL));
   free(gds), free(gdx);
+  /* the fused multiply-add: y = x * s + beta * t (exact: beta a power of two), then in place over x */
+  float *t = ints(ns, 70 + (uint64_t)_i, -5, 5), *rma = tu_alloc(nx);
+  TU_OK(clnn_ref_eltwise_mul_add(outer, inner, x, s, 0.25f, t, rma));
+  clnn_tensor *tt = dev(4, c->s, t), *tma = dev(4, c->x, NULL);
+  TU_OK(clnn_eltwise_mul_add(tu_ctx(), tx, ts, 0.25f, tt, tma));
+  float *gma = fetch_free(tma);
+  mul_what(c, "mul_add", what, sizeof what);
+  ck_assert(tu_compare(what, gma, rma, nx, 0.0, 0.0, NULL));
+  free(gma);
+  TU_OK(clnn_eltwise_mul_add(tu_ctx(), tx, ts, 0.25f, tt, tx));
+  gma = tu_download(tx);
+  ck_assert(tu_compare(what, gma, rma, nx, 0.0, 0.0, NULL));
+  free(gma), free(t), free(rma);
+  clnn_tensor_free(tt);
   clnn_tensor_free(tx), clnn_tensor_free(ts), clnn_tensor_free(tdy);
   free(x), free(s), free(dy), free(ry), free(rdx), free(rds);
 }
@@ -336,6 +350,9 @@ START_TEST(test_bad_pointers) {
   TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_eltwise_mul(ctx, bx, NULL, by));
   TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_eltwise_mul_bwd(ctx, bx, bs, bx, NULL, NULL));
   TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_eltwise_mul_bwd(ctx, NULL, bs, bx, bdx, bds)); /* ds needs x */
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_eltwise_mul_add(ctx, bx, bs, 1.0f, NULL, by));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_eltwise_mul_add(ctx, bx, bs, 1.0f, bs, NULL));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_eltwise_mul_add(2, 3, NULL, NULL, 1.0f, NULL, NULL));
   TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_eltwise_scale(ctx, 1.0f, bx, NULL));
   TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_eltwise_scale_bwd(ctx, 1.0f, NULL, bx, bdx, bda));
   TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_ref_eltwise_mul(2, 3, NULL, NULL, NULL));
@@ -367,6 +384,9 @@ START_TEST(test_bad_values_and_shapes) {
   TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_eltwise_mul_bwd(ctx, bx, t3, bx, bdx, NULL));
   TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_eltwise_mul_bwd(ctx, bx, bs, bx, bdx, bdx));
   TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_eltwise_scale_bwd(ctx, 1.0f, bx, bx, NULL, bds));
+  TU_FAILS(CLNN_ERR_SHAPE_MISMATCH, clnn_eltwise_mul_add(ctx, bx, bs, 1.0f, bx, by)); /* t not of s's shape */
+  TU_FAILS(CLNN_ERR_NOT_FINITE, clnn_eltwise_mul_add(ctx, bx, bs, NAN, bs, by));
+  TU_FAILS(CLNN_ERR_NOT_FINITE, clnn_ref_eltwise_mul_add(2, 3, NULL, NULL, INFINITY, NULL, NULL));
   clnn_tensor_free(t1), clnn_tensor_free(t2), clnn_tensor_free(t3);
   /* int32 */
   clnn_tensor *xi;
@@ -400,6 +420,7 @@ START_TEST(test_bad_aliasing_and_context) {
   TU_OK(clnn_tensor_view(buf, 0, CLNN_FLOAT32, 4, bsd, &ds));
   TU_FAILS(CLNN_ERR_ALIASING, clnn_eltwise_mul_bwd(ctx, x, bs, bx, NULL, ds));
   TU_FAILS(CLNN_ERR_ALIASING, clnn_eltwise_mul(ctx, bx, ds, x)); /* y (here x) over s */
+  TU_FAILS(CLNN_ERR_ALIASING, clnn_eltwise_mul_add(ctx, bx, bs, 1.0f, ds, x)); /* y over t */
   clnn_tensor_free(x), clnn_tensor_free(ds);
   clnn_buffer_free(buf);
   /* another context */

@@ -134,7 +134,20 @@ int graph_act(graph *g, int in, clnn_activation act) {
 int graph_mul(graph *g, int x, int s) {
   if (x < 0 || s < 0) return -1;
   g_op *op = new_op(g, G_MUL, NULL, x, s);
-  return op_output(g, op, 4, g->nodes[x].dims);
+  int out = op_output(g, op, 4, g->nodes[x].dims);
+  if (out < 0) return -1;
+  /* x pooled earlier into s's shape (squeeze-excitation): fuse the backward */
+  for (int i = 0; i < g->n_ops - 1; i++) {
+    g_op *gap = &g->ops[i];
+    if (gap->kind == G_GAP && gap->in0 == x && !gap->se_fused && g->nodes[gap->out].ndim == g->nodes[s].ndim &&
+        !memcmp(g->nodes[gap->out].dims, g->nodes[s].dims, sizeof(int64_t) * 4)) {
+      gap->se_fused = op->se_fused = true;
+      gap->partner = (int)(op - g->ops);
+      op->partner = i;
+      break;
+    }
+  }
+  return out;
 }
 
 int graph_add(graph *g, int a, int b) {
@@ -294,7 +307,14 @@ static clnn_status op_backward(graph *g, g_op *op) {
                              dx, op->w->g, op->b->g));
       break;
     case G_GAP:
-      if (dx) TRY(clnn_pool2d_bwd(ctx, &op->pool, dy, NULL, dx));
+      if (dx && op->se_fused) {
+        /* dx = dy_mul * s + dpool / (h*w): both gradients of x in one pass */
+        const g_op *mul = &g->ops[op->partner];
+        const float inv_hw = (float)(1.0 / (double)(in->dims[2] * in->dims[3]));
+        TRY(clnn_eltwise_mul_add(ctx, g->nodes[mul->out].g, g->nodes[mul->in1].t, inv_hw, dy, dx));
+      } else if (dx) {
+        TRY(clnn_pool2d_bwd(ctx, &op->pool, dy, NULL, dx));
+      }
       break;
     case G_LINEAR:
       if (dx) TRY(clnn_linear_bwd_data(ctx, &op->linear, dy, op->w->w, dx));
@@ -305,6 +325,10 @@ static clnn_status op_backward(graph *g, g_op *op) {
       break;
     case G_MUL:
       TRY(grad_target(g, op->in1, &ds));
+      if (op->se_fused) { /* dx comes with the pooling's backward (G_GAP) */
+        if (ds) TRY(clnn_eltwise_mul_bwd(ctx, in->t, g->nodes[op->in1].t, dy, NULL, ds));
+        return grad_done(g, op->in1);
+      }
       TRY(clnn_eltwise_mul_bwd(ctx, in->t, g->nodes[op->in1].t, dy, dx, ds));
       TRY(grad_done(g, op->in1));
       break;

@@ -59,6 +59,12 @@ typedef struct g_op {
   clnn_pool2d_desc pool;
   clnn_linear_desc linear;
   clnn_act_desc act;
+  /* A G_GAP and a G_MUL that read the same node (squeeze-excitation): the
+   * input's gradient dy * s + dpool / (h*w) is computed in one pass when
+   * the G_GAP's backward runs, after the G_MUL's (which then only reduces
+   * ds). partner: the other op's index. */
+  bool se_fused;
+  int partner;
   char name[64]; /* the layer's name prefix, for checkpoints */
 } g_op;
 

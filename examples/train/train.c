@@ -484,6 +484,15 @@ static void print_profile(trainer *tr, int steps) {
         a[i] = a[j];
         a[j] = t;
       }
+  if (getenv("CLNN_PROFILE_LAUNCHES") && n % (size_t)steps == 0) {
+    /* per launch of one step, summed over the steps (launch sequences repeat) */
+    size_t per = n / (size_t)steps;
+    for (size_t i = 0; i < per; i++) {
+      double ms = 0;
+      for (int s = 0; s < steps; s++) ms += e[(size_t)s * per + i].ms;
+      printf("  #%-4zu %-28s %-40s %8.3f ms\n", i, e[i].kernel, e[i].op, ms / steps);
+    }
+  }
   printf("device time per step by op (CLNN_PROFILE=1, %zu kernels over %d steps): %.1f ms\n", n, steps,
          total / steps);
   for (int i = 0; i < na && i < 25; i++)
