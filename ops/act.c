@@ -19,9 +19,6 @@
 #define ACT_LOCAL 64
 #endif
 
-/* Sizes above this are rejected before any arithmetic on them can overflow. */
-#define DIM_MAX ((int64_t)1 << 30)
-
 clnn_act_desc clnn_act_desc_make(int64_t n, int64_t c, int64_t h, int64_t w, clnn_activation act) {
   clnn_act_desc d;
   memset(&d, 0, sizeof d);
@@ -47,19 +44,13 @@ clnn_act_desc clnn_act_desc_geglu(int64_t n, int64_t c, int64_t h, int64_t w) {
   return d;
 }
 
-static clnn_status check_range(clnn_context *ctx, const char *name, int64_t v) {
-  if (v < 1 || v > DIM_MAX)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %lld is outside [1, 2^30]", name, (long long)v);
-  return CLNN_SUCCESS;
-}
-
 /* Validation shared by clnn_act_desc_check and the ops (messages go to ctx). */
 static clnn_status desc_check(clnn_context *ctx, const clnn_act_desc *d, int64_t *out_c) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(check_range(ctx, "n", d->n));
-  CLNN_TRY(check_range(ctx, "c", d->c));
-  CLNN_TRY(check_range(ctx, "h", d->h));
-  CLNN_TRY(check_range(ctx, "w", d->w));
+  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
   if ((int)d->act < 0 || d->act >= CLNN_ACT_COUNT_)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->act = %d is not a clnn_activation", (int)d->act);
   if ((int)d->gate < 0 || d->gate >= CLNN_GATE_COUNT_)

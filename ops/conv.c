@@ -57,41 +57,23 @@ clnn_conv2d_desc clnn_conv2d_desc_make(int64_t n, int64_t c, int64_t h, int64_t 
   return d;
 }
 
-/* Sizes above this are rejected before any arithmetic on them can overflow. */
-#define DIM_MAX ((int64_t)1 << 30)
-
-static clnn_status check_range(clnn_context *ctx, const char *name, int64_t v, int64_t lo) {
-  if (v < lo || v > DIM_MAX)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %lld is outside [%lld, 2^30]", name,
-                      (long long)v, (long long)lo);
-  return CLNN_SUCCESS;
-}
-
-static clnn_status numel_fits(clnn_context *ctx, const char *what, int64_t a, int64_t b, int64_t c,
-                              int64_t d) {
-  int64_t dims[4] = {a, b, c, d}, n;
-  if (!clnn__numel_ok(4, dims, &n) || n > CLNN_INDEX_MAX)
-    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "%s has over 2^31 - 1 elements", what);
-  return CLNN_SUCCESS;
-}
-
 /* Validation shared by clnn_conv2d_desc_check and the ops (messages go to ctx). */
 clnn_status clnn__conv2d_check(clnn_context *ctx, const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(check_range(ctx, "n", d->n, 1));
-  CLNN_TRY(check_range(ctx, "c", d->c, 1));
-  CLNN_TRY(check_range(ctx, "h", d->h, 1));
-  CLNN_TRY(check_range(ctx, "w", d->w, 1));
-  CLNN_TRY(check_range(ctx, "k", d->k, 1));
-  CLNN_TRY(check_range(ctx, "kh", d->kh, 1));
-  CLNN_TRY(check_range(ctx, "kw", d->kw, 1));
-  CLNN_TRY(check_range(ctx, "stride_h", d->stride_h, 1));
-  CLNN_TRY(check_range(ctx, "stride_w", d->stride_w, 1));
-  CLNN_TRY(check_range(ctx, "pad_h", d->pad_h, 0));
-  CLNN_TRY(check_range(ctx, "pad_w", d->pad_w, 0));
-  CLNN_TRY(check_range(ctx, "dilation_h", d->dilation_h, 1));
-  CLNN_TRY(check_range(ctx, "dilation_w", d->dilation_w, 1));
-  CLNN_TRY(check_range(ctx, "groups", d->groups, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "k", d->k, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "kh", d->kh, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "kw", d->kw, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "stride_h", d->stride_h, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "stride_w", d->stride_w, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "pad_h", d->pad_h, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "pad_w", d->pad_w, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "dilation_h", d->dilation_h, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "dilation_w", d->dilation_w, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "groups", d->groups, 1));
   if (d->c % d->groups || d->k % d->groups)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "groups = %lld does not divide c = %lld and k = %lld",
                       (long long)d->groups, (long long)d->c, (long long)d->k);
@@ -105,9 +87,9 @@ clnn_status clnn__conv2d_check(clnn_context *ctx, const clnn_conv2d_desc *d, int
                       (long long)(d->w + 2 * d->pad_w));
   int64_t out_h = (d->h + 2 * d->pad_h - ext_h) / d->stride_h + 1;
   int64_t out_w = (d->w + 2 * d->pad_w - ext_w) / d->stride_w + 1;
-  CLNN_TRY(numel_fits(ctx, "the input", d->n, d->c, d->h, d->w));
-  CLNN_TRY(numel_fits(ctx, "the weight", d->k, d->c / d->groups, d->kh, d->kw));
-  CLNN_TRY(numel_fits(ctx, "the output", d->n, d->k, out_h, out_w));
+  CLNN_TRY(clnn__check_numel(ctx, "the input", 4, (int64_t[]){d->n, d->c, d->h, d->w}));
+  CLNN_TRY(clnn__check_numel(ctx, "the weight", 4, (int64_t[]){d->k, d->c / d->groups, d->kh, d->kw}));
+  CLNN_TRY(clnn__check_numel(ctx, "the output", 4, (int64_t[]){d->n, d->k, out_h, out_w}));
   if (oh) *oh = out_h;
   if (ow) *ow = out_w;
   return CLNN_SUCCESS;

@@ -47,8 +47,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Sizes above this are rejected before any arithmetic on them can overflow. */
-#define DIM_MAX ((int64_t)1 << 30)
 /* Scratch of one chunk of images at most (and never over the workspace limit). */
 #define DECONV_CHUNK_BYTES ((size_t)32 << 20)
 /*
@@ -97,20 +95,6 @@ clnn_conv_transpose2d_desc clnn_conv_transpose2d_desc_make(int64_t n, int64_t c,
   return d;
 }
 
-static clnn_status check_range(clnn_context *ctx, const char *name, int64_t v, int64_t lo) {
-  if (v < lo || v > DIM_MAX)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %lld is outside [%lld, 2^30]", name, (long long)v,
-                      (long long)lo);
-  return CLNN_SUCCESS;
-}
-
-static clnn_status numel_fits(clnn_context *ctx, const char *what, int64_t a, int64_t b, int64_t c, int64_t d) {
-  int64_t dims[4] = {a, b, c, d}, n;
-  if (!clnn__numel_ok(4, dims, &n) || n > CLNN_INDEX_MAX)
-    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "%s has over 2^31 - 1 elements", what);
-  return CLNN_SUCCESS;
-}
-
 /* PyTorch's rule: output padding below the stride or below the dilation. */
 static clnn_status check_output_pad(clnn_context *ctx, const char *name, int64_t op, int64_t s, int64_t dil) {
   if (op >= s && op >= dil)
@@ -128,22 +112,22 @@ static int64_t out_len(int64_t in, int64_t k, int64_t s, int64_t p, int64_t op, 
 /* Validation shared by clnn_conv_transpose2d_desc_check and the ops (messages go to ctx). */
 static clnn_status deconv_check(clnn_context *ctx, const clnn_conv_transpose2d_desc *d, int64_t *oh, int64_t *ow) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(check_range(ctx, "n", d->n, 1));
-  CLNN_TRY(check_range(ctx, "c", d->c, 1));
-  CLNN_TRY(check_range(ctx, "h", d->h, 1));
-  CLNN_TRY(check_range(ctx, "w", d->w, 1));
-  CLNN_TRY(check_range(ctx, "k", d->k, 1));
-  CLNN_TRY(check_range(ctx, "kh", d->kh, 1));
-  CLNN_TRY(check_range(ctx, "kw", d->kw, 1));
-  CLNN_TRY(check_range(ctx, "stride_h", d->stride_h, 1));
-  CLNN_TRY(check_range(ctx, "stride_w", d->stride_w, 1));
-  CLNN_TRY(check_range(ctx, "pad_h", d->pad_h, 0));
-  CLNN_TRY(check_range(ctx, "pad_w", d->pad_w, 0));
-  CLNN_TRY(check_range(ctx, "output_pad_h", d->output_pad_h, 0));
-  CLNN_TRY(check_range(ctx, "output_pad_w", d->output_pad_w, 0));
-  CLNN_TRY(check_range(ctx, "dilation_h", d->dilation_h, 1));
-  CLNN_TRY(check_range(ctx, "dilation_w", d->dilation_w, 1));
-  CLNN_TRY(check_range(ctx, "groups", d->groups, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "k", d->k, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "kh", d->kh, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "kw", d->kw, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "stride_h", d->stride_h, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "stride_w", d->stride_w, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "pad_h", d->pad_h, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "pad_w", d->pad_w, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "output_pad_h", d->output_pad_h, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "output_pad_w", d->output_pad_w, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "dilation_h", d->dilation_h, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "dilation_w", d->dilation_w, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "groups", d->groups, 1));
   CLNN_TRY(check_output_pad(ctx, "output_pad_h", d->output_pad_h, d->stride_h, d->dilation_h));
   CLNN_TRY(check_output_pad(ctx, "output_pad_w", d->output_pad_w, d->stride_w, d->dilation_w));
   if (d->c % d->groups || d->k % d->groups)
@@ -158,9 +142,9 @@ static clnn_status deconv_check(clnn_context *ctx, const clnn_conv_transpose2d_d
                       "the output would be %lld x %lld: the padding (%lld, %lld) removes more than the input and "
                       "the dilated kernel cover",
                       (long long)out_h, (long long)out_w, (long long)d->pad_h, (long long)d->pad_w);
-  CLNN_TRY(numel_fits(ctx, "the input", d->n, d->c, d->h, d->w));
-  CLNN_TRY(numel_fits(ctx, "the weight", d->c, d->k / d->groups, d->kh, d->kw));
-  CLNN_TRY(numel_fits(ctx, "the output", d->n, d->k, out_h, out_w));
+  CLNN_TRY(clnn__check_numel(ctx, "the input", 4, (int64_t[]){d->n, d->c, d->h, d->w}));
+  CLNN_TRY(clnn__check_numel(ctx, "the weight", 4, (int64_t[]){d->c, d->k / d->groups, d->kh, d->kw}));
+  CLNN_TRY(clnn__check_numel(ctx, "the output", 4, (int64_t[]){d->n, d->k, out_h, out_w}));
   if (oh) *oh = out_h;
   if (ow) *ow = out_w;
   return CLNN_SUCCESS;
@@ -223,7 +207,7 @@ static bool subpixel_applies(const deconv_plan *pl) {
   int64_t qd[4] = {d->n, pl->phases * d->k, pl->ah.qlen, pl->aw.qlen};
   int64_t wd[4] = {pl->phases * d->k, pl->cgi, pl->ah.taps, pl->aw.taps};
   return clnn__numel_ok(4, zd, &n) && n <= CLNN_INDEX_MAX && clnn__numel_ok(4, qd, &n) && n <= CLNN_INDEX_MAX &&
-         clnn__numel_ok(4, wd, &n) && n <= CLNN_INDEX_MAX && pl->phases * d->k <= DIM_MAX;
+         clnn__numel_ok(4, wd, &n) && n <= CLNN_INDEX_MAX && pl->phases * d->k <= CLNN_DIM_MAX;
 }
 
 /* Multiply-adds of the regrouped kernels per original one. */

@@ -23,7 +23,6 @@
 #include <string.h>
 
 #define PANEL_N 32
-#define DIM_MAX ((int64_t)1 << 30)
 
 clnn_linear_desc clnn_linear_desc_make(int64_t n, int64_t in_features, int64_t out_features) {
   clnn_linear_desc d;
@@ -35,36 +34,22 @@ clnn_linear_desc clnn_linear_desc_make(int64_t n, int64_t in_features, int64_t o
   return d;
 }
 
-static clnn_status check_size(clnn_context *ctx, const char *name, int64_t v) {
-  if (v < 1 || v > DIM_MAX)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %lld is outside [1, 2^30]", name,
-                      (long long)v);
-  return CLNN_SUCCESS;
-}
-
-static clnn_status check_elems(clnn_context *ctx, const char *what, int64_t a, int64_t b) {
-  int64_t n;
-  if (!clnn__mul_ok(a, b, &n) || n > CLNN_INDEX_MAX)
-    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "%s has over 2^31 - 1 elements", what);
-  return CLNN_SUCCESS;
-}
-
 static clnn_status desc_check(clnn_context *ctx, const clnn_linear_desc *d) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(check_size(ctx, "n", d->n));
-  CLNN_TRY(check_size(ctx, "in_features", d->in_features));
-  CLNN_TRY(check_size(ctx, "out_features", d->out_features));
+  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "in_features", d->in_features, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "out_features", d->out_features, 1));
   if ((int)d->act < 0 || d->act >= CLNN_ACT_COUNT_)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->act = %d is not a clnn_activation", (int)d->act);
-  CLNN_TRY(check_elems(ctx, "x", d->n, d->in_features));
-  CLNN_TRY(check_elems(ctx, "w", d->out_features, d->in_features));
-  CLNN_TRY(check_elems(ctx, "y", d->n, d->out_features));
+  CLNN_TRY(clnn__check_numel(ctx, "x", 2, (int64_t[]){d->n, d->in_features}));
+  CLNN_TRY(clnn__check_numel(ctx, "w", 2, (int64_t[]){d->out_features, d->in_features}));
+  CLNN_TRY(clnn__check_numel(ctx, "y", 2, (int64_t[]){d->n, d->out_features}));
   /* packed operands (up to 31 columns of padding) are indexed with 32-bit ints too */
   int64_t padded_out = (d->out_features + PANEL_N - 1) / PANEL_N * PANEL_N;
   int64_t padded_in = (d->in_features + PANEL_N - 1) / PANEL_N * PANEL_N;
-  CLNN_TRY(check_elems(ctx, "the packed weight", padded_out, d->in_features));
-  CLNN_TRY(check_elems(ctx, "the packed weight", padded_in, d->out_features));
-  return check_elems(ctx, "the packed input", padded_in, d->n);
+  CLNN_TRY(clnn__check_numel(ctx, "the packed weight", 2, (int64_t[]){padded_out, d->in_features}));
+  CLNN_TRY(clnn__check_numel(ctx, "the packed weight", 2, (int64_t[]){padded_in, d->out_features}));
+  return clnn__check_numel(ctx, "the packed input", 2, (int64_t[]){padded_in, d->n});
 }
 
 clnn_status clnn_linear_desc_check(const clnn_linear_desc *desc) {
@@ -106,8 +91,6 @@ static clnn_status check_bias(clnn_context *ctx, const clnn_linear_desc *d, cons
 }
 
 /* --------------------------------------------------------- B operands */
-
-
 
 /* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
 static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }

@@ -23,7 +23,6 @@
 #include <string.h>
 
 #define LCHUNK 4096
-#define DIM_MAX ((int64_t)1 << 30)
 #define MIN_BLOCK_ROWS 8
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -53,37 +52,23 @@ clnn_loss_infonce_desc clnn_loss_infonce_desc_make(int64_t n, int64_t dim, float
   return d;
 }
 
-static clnn_status check_size(clnn_context *ctx, const char *name, int64_t v) {
-  if (v < 1 || v > DIM_MAX)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %lld is outside [1, 2^30]", name,
-                      (long long)v);
-  return CLNN_SUCCESS;
-}
-
 static clnn_status check_finite(clnn_context *ctx, const char *name, float v) {
   if (!isfinite(v)) return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "desc->%s = %g is not finite", name, (double)v);
   return CLNN_SUCCESS;
 }
 
-static clnn_status check_elems(clnn_context *ctx, const char *what, int ndim, const int64_t *dims) {
-  int64_t n;
-  if (!clnn__numel_ok(ndim, dims, &n) || n > CLNN_INDEX_MAX)
-    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "%s has over 2^31 - 1 elements", what);
-  return CLNN_SUCCESS;
-}
-
 static clnn_status class_desc_check(clnn_context *ctx, const clnn_loss_class_desc *d) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(check_size(ctx, "n", d->n));
-  CLNN_TRY(check_size(ctx, "classes", d->classes));
-  CLNN_TRY(check_size(ctx, "inner", d->inner));
+  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "classes", d->classes, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "inner", d->inner, 1));
   CLNN_TRY(check_finite(ctx, "label_smoothing", d->label_smoothing));
   CLNN_TRY(check_finite(ctx, "grad_scale", d->grad_scale));
   if (d->label_smoothing < 0.0f || d->label_smoothing > 1.0f)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->label_smoothing = %g is outside [0, 1]",
                       (double)d->label_smoothing);
   int64_t dims[3] = {d->n, d->classes, d->inner};
-  return check_elems(ctx, "the logits", 3, dims);
+  return clnn__check_numel(ctx, "the logits", 3, dims);
 }
 
 clnn_status clnn_loss_class_desc_check(const clnn_loss_class_desc *desc) {
@@ -93,8 +78,8 @@ clnn_status clnn_loss_class_desc_check(const clnn_loss_class_desc *desc) {
 
 static clnn_status infonce_desc_check(clnn_context *ctx, const clnn_loss_infonce_desc *d) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(check_size(ctx, "n", d->n));
-  CLNN_TRY(check_size(ctx, "dim", d->dim));
+  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "dim", d->dim, 1));
   CLNN_TRY(check_finite(ctx, "temperature", d->temperature));
   CLNN_TRY(check_finite(ctx, "eps", d->eps));
   CLNN_TRY(check_finite(ctx, "grad_scale", d->grad_scale));
@@ -106,9 +91,9 @@ static clnn_status infonce_desc_check(clnn_context *ctx, const clnn_loss_infonce
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->variant = %d is not a clnn_infonce_variant",
                       (int)d->variant);
   int64_t zd[2] = {d->n, d->dim}, sd[2] = {2 * d->n, 2 * d->n + 16}, ud[2] = {2 * d->n, d->dim + 16};
-  CLNN_TRY(check_elems(ctx, "z1", 2, zd));
-  CLNN_TRY(check_elems(ctx, "the similarity matrix", 2, sd));
-  return check_elems(ctx, "the normalised embeddings", 2, ud);
+  CLNN_TRY(clnn__check_numel(ctx, "z1", 2, zd));
+  CLNN_TRY(clnn__check_numel(ctx, "the similarity matrix", 2, sd));
+  return clnn__check_numel(ctx, "the normalised embeddings", 2, ud);
 }
 
 clnn_status clnn_loss_infonce_desc_check(const clnn_loss_infonce_desc *desc) {
@@ -323,7 +308,6 @@ clnn_status clnn_loss_soft_accuracy(clnn_context *ctx, const clnn_loss_class_des
 }
 
 /* ------------------------------------------------------------- InfoNCE */
-
 
 /* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
 static int64_t padded_ld(int64_t cols) { return cols >= 1024 && (cols & (cols - 1)) == 0 ? cols + 16 : cols; }

@@ -28,8 +28,6 @@
  * HW / 16 + 1 work-items up to it leaves few idle. */
 #define BN_LOCAL 16
 
-#define DIM_MAX ((int64_t)1 << 30)
-
 clnn_batchnorm_desc clnn_batchnorm_desc_make(int64_t n, int64_t c, int64_t h, int64_t w) {
   clnn_batchnorm_desc d;
   memset(&d, 0, sizeof d);
@@ -45,18 +43,12 @@ clnn_batchnorm_desc clnn_batchnorm_desc_make(int64_t n, int64_t c, int64_t h, in
   return d;
 }
 
-static clnn_status check_range(clnn_context *ctx, const char *name, int64_t v) {
-  if (v < 1 || v > DIM_MAX)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %lld is outside [1, 2^30]", name, (long long)v);
-  return CLNN_SUCCESS;
-}
-
 static clnn_status desc_check(clnn_context *ctx, const clnn_batchnorm_desc *d) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(check_range(ctx, "n", d->n));
-  CLNN_TRY(check_range(ctx, "c", d->c));
-  CLNN_TRY(check_range(ctx, "h", d->h));
-  CLNN_TRY(check_range(ctx, "w", d->w));
+  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
   if (!isfinite(d->eps)) return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "desc->eps is %g", (double)d->eps);
   if (d->eps < 0) return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->eps = %g is negative", (double)d->eps);
   if (!isfinite(d->momentum))

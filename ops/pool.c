@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define DIM_MAX ((int64_t)1 << 30)
 /* Work-items per work-group of the element-wise global backward. */
 #define POOL_LOCAL 16
 /* The rows kernels' private buffers (kernels/pool.cl POOL_ROWBUF, POOL_OUTBUF). */
@@ -40,13 +39,6 @@ clnn_pool2d_desc clnn_pool2d_desc_global(int64_t n, int64_t c, int64_t h, int64_
   return d;
 }
 
-static clnn_status check_range(clnn_context *ctx, const char *name, int64_t v, int64_t lo) {
-  if (v < lo || v > DIM_MAX)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %lld is outside [%lld, 2^30]", name, (long long)v,
-                      (long long)lo);
-  return CLNN_SUCCESS;
-}
-
 /* PyTorch's pooling_output_shape (dilation 1); < 1 means no output. */
 static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, bool ceil_mode) {
   int64_t num = in + 2 * p - k + (ceil_mode ? s - 1 : 0);
@@ -57,16 +49,16 @@ static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, bool ceil_m
 
 static clnn_status desc_check(clnn_context *ctx, const clnn_pool2d_desc *d, int64_t *oh, int64_t *ow) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(check_range(ctx, "n", d->n, 1));
-  CLNN_TRY(check_range(ctx, "c", d->c, 1));
-  CLNN_TRY(check_range(ctx, "h", d->h, 1));
-  CLNN_TRY(check_range(ctx, "w", d->w, 1));
-  CLNN_TRY(check_range(ctx, "kh", d->kh, 1));
-  CLNN_TRY(check_range(ctx, "kw", d->kw, 1));
-  CLNN_TRY(check_range(ctx, "stride_h", d->stride_h, 1));
-  CLNN_TRY(check_range(ctx, "stride_w", d->stride_w, 1));
-  CLNN_TRY(check_range(ctx, "pad_h", d->pad_h, 0));
-  CLNN_TRY(check_range(ctx, "pad_w", d->pad_w, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "kh", d->kh, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "kw", d->kw, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "stride_h", d->stride_h, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "stride_w", d->stride_w, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "pad_h", d->pad_h, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "pad_w", d->pad_w, 0));
   if ((int)d->mode < 0 || d->mode >= CLNN_POOL_MODE_COUNT_)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->mode = %d is not a clnn_pool_mode", (int)d->mode);
   if (d->pad_h > d->kh / 2 || d->pad_w > d->kw / 2)

@@ -24,8 +24,6 @@
 
 #include "../host/ref.h"
 
-/* Sizes above this are rejected before any arithmetic on them can overflow. */
-#define DIM_MAX ((int64_t)1 << 30)
 /* Elements a work-item writes per launch, about: enough to amortise its
  * start, small enough to leave many work-groups for the compute units. */
 #define ITEM_ELEMS 4096
@@ -34,31 +32,18 @@
 /* A fast horizontal range shorter than this is not worth another program. */
 #define FAST_MIN 16
 
-static clnn_status check_range(clnn_context *ctx, const char *name, int64_t v) {
-  if (v < 1 || v > DIM_MAX)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %lld is outside [1, 2^30]", name, (long long)v);
-  return CLNN_SUCCESS;
-}
-
-static clnn_status numel_fits(clnn_context *ctx, const char *what, const int64_t dims[4]) {
-  int64_t n;
-  if (!clnn__numel_ok(4, dims, &n) || n > CLNN_INDEX_MAX)
-    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "%s has over 2^31 - 1 elements", what);
-  return CLNN_SUCCESS;
-}
-
 /* --------------------------------------------------------- pixel shuffle */
 
 static clnn_status ps_check(clnn_context *ctx, const clnn_pixel_shuffle_desc *d, bool unshuffle,
                             int64_t y_dims[4]) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(check_range(ctx, "n", d->n));
-  CLNN_TRY(check_range(ctx, "c", d->c));
-  CLNN_TRY(check_range(ctx, "h", d->h));
-  CLNN_TRY(check_range(ctx, "w", d->w));
-  CLNN_TRY(check_range(ctx, "r", d->r));
+  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "r", d->r, 1));
   const int64_t r = d->r, xd[4] = {d->n, d->c, d->h, d->w};
-  CLNN_TRY(numel_fits(ctx, "x", xd));
+  CLNN_TRY(clnn__check_numel(ctx, "x", 4, xd));
   int64_t yd[4];
   if (!unshuffle) {
     if (r > d->c || d->c % (r * r))
@@ -71,7 +56,7 @@ static clnn_status ps_check(clnn_context *ctx, const clnn_pixel_shuffle_desc *d,
       return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
                         "pixel_unshuffle needs h and w divisible by r: h = %lld, w = %lld, r = %lld",
                         (long long)d->h, (long long)d->w, (long long)r);
-    if (d->c > DIM_MAX / (r * r))
+    if (d->c > CLNN_DIM_MAX / (r * r))
       return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "c * r * r is over 2^30");
     yd[0] = d->n, yd[1] = d->c * r * r, yd[2] = d->h / r, yd[3] = d->w / r;
   }
@@ -177,12 +162,12 @@ static clnn_status check_scale(clnn_context *ctx, const char *name, double s) {
 
 static clnn_status resize_check(clnn_context *ctx, const clnn_resize_desc *d) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(check_range(ctx, "n", d->n));
-  CLNN_TRY(check_range(ctx, "c", d->c));
-  CLNN_TRY(check_range(ctx, "h", d->h));
-  CLNN_TRY(check_range(ctx, "w", d->w));
-  CLNN_TRY(check_range(ctx, "out_h", d->out_h));
-  CLNN_TRY(check_range(ctx, "out_w", d->out_w));
+  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "out_h", d->out_h, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "out_w", d->out_w, 1));
   if (d->mode != CLNN_RESIZE_NEAREST && d->mode != CLNN_RESIZE_BILINEAR)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->mode = %d is not a clnn_resize_mode", (int)d->mode);
   if (d->align_corners != 0 && d->align_corners != 1)
@@ -192,8 +177,8 @@ static clnn_status resize_check(clnn_context *ctx, const clnn_resize_desc *d) {
   CLNN_TRY(check_scale(ctx, "scale_h", d->scale_h));
   CLNN_TRY(check_scale(ctx, "scale_w", d->scale_w));
   const int64_t xd[4] = {d->n, d->c, d->h, d->w}, yd[4] = {d->n, d->c, d->out_h, d->out_w};
-  CLNN_TRY(numel_fits(ctx, "x", xd));
-  CLNN_TRY(numel_fits(ctx, "y", yd));
+  CLNN_TRY(clnn__check_numel(ctx, "x", 4, xd));
+  CLNN_TRY(clnn__check_numel(ctx, "y", 4, yd));
   return CLNN_SUCCESS;
 }
 

@@ -72,34 +72,18 @@ static bool is_ps(const clnn_roi_desc *d) { return d->op == CLNN_PS_ROI_ALIGN ||
 
 /* ------------------------------------------------------------ validation */
 
-#define DIM_MAX ((int64_t)1 << 30)
-
-static clnn_status check_range(clnn_context *ctx, const char *name, int64_t v) {
-  if (v < 1 || v > DIM_MAX)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %lld is outside [1, 2^30]", name, (long long)v);
-  return CLNN_SUCCESS;
-}
-
-static clnn_status numel_fits(clnn_context *ctx, const char *what, int64_t a, int64_t b, int64_t c,
-                              int64_t d) {
-  int64_t dims[4] = {a, b, c, d}, n;
-  if (!clnn__numel_ok(4, dims, &n) || n > CLNN_INDEX_MAX)
-    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "%s has over 2^31 - 1 elements", what);
-  return CLNN_SUCCESS;
-}
-
 /* Validation shared by clnn_roi_desc_check, the ops and the reference. */
 static clnn_status desc_check(clnn_context *ctx, const clnn_roi_desc *d, int64_t *out_c) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
   if ((int)d->op < 0 || d->op >= CLNN_ROI_OP_COUNT_)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->op = %d is not a clnn_roi_op", (int)d->op);
-  CLNN_TRY(check_range(ctx, "n", d->n));
-  CLNN_TRY(check_range(ctx, "c", d->c));
-  CLNN_TRY(check_range(ctx, "h", d->h));
-  CLNN_TRY(check_range(ctx, "w", d->w));
-  CLNN_TRY(check_range(ctx, "num_rois", d->num_rois));
-  CLNN_TRY(check_range(ctx, "pooled_h", d->pooled_h));
-  CLNN_TRY(check_range(ctx, "pooled_w", d->pooled_w));
+  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "num_rois", d->num_rois, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "pooled_h", d->pooled_h, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "pooled_w", d->pooled_w, 1));
   if (!isfinite(d->spatial_scale) || !(d->spatial_scale > 0.0f))
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->spatial_scale = %g must be finite and > 0",
                       (double)d->spatial_scale);
@@ -119,8 +103,8 @@ static clnn_status desc_check(clnn_context *ctx, const clnn_roi_desc *d, int64_t
                         (long long)d->c, (long long)bins);
     oc = d->c / bins;
   }
-  CLNN_TRY(numel_fits(ctx, "the input", d->n, d->c, d->h, d->w));
-  CLNN_TRY(numel_fits(ctx, "the output", d->num_rois, d->c, d->pooled_h, d->pooled_w));
+  CLNN_TRY(clnn__check_numel(ctx, "the input", 4, (int64_t[]){d->n, d->c, d->h, d->w}));
+  CLNN_TRY(clnn__check_numel(ctx, "the output", 4, (int64_t[]){d->num_rois, d->c, d->pooled_h, d->pooled_w}));
   if (d->n + 1 + d->num_rois > CLNN_INDEX_MAX) /* the per-image RoI index is indexed with ints */
     return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "n + num_rois + 1 is over 2^31 - 1");
   if (out_c) *out_c = oc;
@@ -499,7 +483,7 @@ clnn_status clnn_roi_fwd(clnn_context *ctx, const clnn_roi_desc *desc, const cln
                          const clnn_tensor *rois, clnn_tensor *y, clnn_tensor *argmax) {
   CLNN_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
-  int64_t oc;
+  int64_t oc = 0; /* set by desc_check; initialised for the compiler */
   CLNN_TRY(desc_check(ctx, desc, &oc));
   const clnn_roi_desc *d = desc;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, rd[2] = {d->num_rois, 5};
@@ -533,7 +517,7 @@ clnn_status clnn_roi_bwd(clnn_context *ctx, const clnn_roi_desc *desc, const cln
                          const clnn_tensor *rois, const clnn_tensor *argmax, clnn_tensor *dx) {
   CLNN_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
-  int64_t oc;
+  int64_t oc = 0; /* set by desc_check; initialised for the compiler */
   CLNN_TRY(desc_check(ctx, desc, &oc));
   const clnn_roi_desc *d = desc;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, rd[2] = {d->num_rois, 5};

@@ -135,6 +135,17 @@ bool clnn__mul_ok(int64_t a, int64_t b, int64_t *out);
 bool clnn__numel_ok(int ndim, const int64_t *dims, int64_t *out);
 /* Largest element count a kernel indexes with 32-bit ints. */
 #define CLNN_INDEX_MAX ((int64_t)INT32_MAX)
+/* Largest size a descriptor field (batch, channels, extent, kernel size,
+ * stride...) may take: 2^30, so that sums and products of a few of them stay
+ * far inside int64 while validating. */
+#define CLNN_DIM_MAX ((int64_t)1 << 30)
+/* The descriptor checks every op family shares. clnn__check_dim:
+ * CLNN_ERR_INVALID_VALUE "desc->NAME = V is outside [LO, 2^30]" unless
+ * lo <= v <= CLNN_DIM_MAX. clnn__check_numel: CLNN_ERR_SIZE_OVERFLOW "WHAT
+ * has over 2^31 - 1 elements" unless the product of dims fits a 32-bit
+ * kernel index (and every dim is positive). */
+clnn_status clnn__check_dim(clnn_context *ctx, const char *name, int64_t v, int64_t lo);
+clnn_status clnn__check_numel(clnn_context *ctx, const char *what, int ndim, const int64_t *dims);
 /* Outputs of at least this many bytes are written with streaming stores on
  * CPU devices (clnn_store16_stream in kernels/common.h): larger than what
  * stays in this kind of machine's last-level cache until the next op reads

@@ -126,6 +126,20 @@ bool clnn__numel_ok(int ndim, const int64_t *dims, int64_t *out) {
   return true;
 }
 
+clnn_status clnn__check_dim(clnn_context *ctx, const char *name, int64_t v, int64_t lo) {
+  if (v < lo || v > CLNN_DIM_MAX)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %lld is outside [%lld, 2^30]", name, (long long)v,
+                      (long long)lo);
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn__check_numel(clnn_context *ctx, const char *what, int ndim, const int64_t *dims) {
+  int64_t n;
+  if (!clnn__numel_ok(ndim, dims, &n) || n > CLNN_INDEX_MAX)
+    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "%s has over 2^31 - 1 elements", what);
+  return CLNN_SUCCESS;
+}
+
 const char *clnn__dims_str(char *buf, size_t n, int ndim, const int64_t *dims) {
   size_t used = 0;
   buf[0] = '\0';
