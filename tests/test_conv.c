@@ -839,13 +839,8 @@ static void bwd_bad_teardown(void) {
 
 /* The gradient outputs must still hold their poison. */
 static void assert_grads_untouched(void) {
-  TU_OK(clnn_context_finish(tu_ctx()));
   clnn_tensor *outs[] = {gdx, gdw, gdb};
-  for (size_t t = 0; t < 3; t++) {
-    float *v = tu_download(outs[t]);
-    for (size_t i = 0; i < clnn_tensor_numel(outs[t]); i++) ck_assert_msg(isnan(v[i]), "output %zu [%zu] written", t, i);
-    free(v);
-  }
+  tu_assert_poisoned(outs, sizeof outs / sizeof outs[0]);
 }
 
 START_TEST(test_bwd_bad_pointers) {

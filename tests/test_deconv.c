@@ -572,13 +572,8 @@ static void bad_teardown(void) {
 
 /* Every output must still hold its poison: a failed call writes nothing. */
 static void assert_untouched(void) {
-  TU_OK(clnn_context_finish(tu_ctx()));
   clnn_tensor *outs[] = {by, bdx, bdw, bdb};
-  for (size_t t = 0; t < 4; t++) {
-    float *v = tu_download(outs[t]);
-    for (size_t i = 0; i < clnn_tensor_numel(outs[t]); i++) ck_assert_msg(isnan(v[i]), "output %zu [%zu] written", t, i);
-    free(v);
-  }
+  tu_assert_poisoned(outs, sizeof outs / sizeof outs[0]);
 }
 
 START_TEST(test_bad_pointers) {
