@@ -123,6 +123,26 @@ bool bench_arg_str(bench_args *a, const char *key, const char **v) {
 
 bool bench_arg_word(bench_args *a, const char *word) { return find(a, word, false) != NULL; }
 
+void bench_arg_pair(bench_args *a, const char *kh, const char *kw, int64_t def, int64_t *h, int64_t *w, bool *ok) {
+  int64_t v;
+  *h = def;
+  if (bench_arg_int(a, kh, &v, ok)) *h = v;
+  *w = *h;
+  if (bench_arg_int(a, kw, &v, ok)) *w = v;
+}
+
+bool bench_arg_act(bench_args *a, clnn_activation *act, char *err, size_t errlen) {
+  const char *name;
+  if (!bench_arg_str(a, "act", &name)) return true;
+  for (int i = 0; i < CLNN_ACT_COUNT_; i++)
+    if (!strcmp(name, clnn_activation_name((clnn_activation)i))) {
+      *act = (clnn_activation)i;
+      return true;
+    }
+  snprintf(err, errlen, "unknown activation '%s'", name);
+  return false;
+}
+
 bool bench_args_all_used(const bench_args *a, char *err, size_t errlen) {
   for (int i = 0; i < a->n; i++) {
     if (!a->a[i].used) {

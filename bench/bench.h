@@ -40,6 +40,12 @@ bool bench_arg_str(bench_args *a, const char *key, const char **v);
 bool bench_arg_word(bench_args *a, const char *word);
 /* Error for any argument no lookup used (a typo must not be silently ignored). */
 bool bench_args_all_used(const bench_args *a, char *err, size_t errlen);
+/* An h/w key pair such as kh/kw: *h is the h key's value or def, *w the w
+ * key's value or *h (so "kh3" alone means 3x3). A non-number is an error via *ok. */
+void bench_arg_pair(bench_args *a, const char *kh, const char *kw, int64_t def, int64_t *h, int64_t *w, bool *ok);
+/* act=NAME (a clnn_activation_name) into *act, left as it is when absent;
+ * false with a message for an unknown name. */
+bool bench_arg_act(bench_args *a, clnn_activation *act, char *err, size_t errlen);
 
 /* -------------------------------------------------------------- problem */
 

@@ -21,37 +21,17 @@ bool bench_conv_desc_parse(bench_args *a, clnn_conv2d_desc *d, char *err, size_t
   bool ok = true;
   int64_t v;
   *d = clnn_conv2d_desc_make(0, 0, 0, 0, 0, 0, 0);
-  struct {
-    const char *h, *w;
-    int64_t *ph, *pw;
-    int64_t def;
-  } pairs[] = {{"ih", "iw", &d->h, &d->w, 0},
-               {"kh", "kw", &d->kh, &d->kw, 0},
-               {"sh", "sw", &d->stride_h, &d->stride_w, 1},
-               {"ph", "pw", &d->pad_h, &d->pad_w, 0},
-               {"dh", "dw", &d->dilation_h, &d->dilation_w, 1}};
-  for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
-    *pairs[i].ph = pairs[i].def;
-    if (bench_arg_int(a, pairs[i].h, &v, &ok)) *pairs[i].ph = v;
-    *pairs[i].pw = *pairs[i].ph;
-    if (bench_arg_int(a, pairs[i].w, &v, &ok)) *pairs[i].pw = v;
-  }
+  bench_arg_pair(a, "ih", "iw", 0, &d->h, &d->w, &ok);
+  bench_arg_pair(a, "kh", "kw", 0, &d->kh, &d->kw, &ok);
+  bench_arg_pair(a, "sh", "sw", 1, &d->stride_h, &d->stride_w, &ok);
+  bench_arg_pair(a, "ph", "pw", 0, &d->pad_h, &d->pad_w, &ok);
+  bench_arg_pair(a, "dh", "dw", 1, &d->dilation_h, &d->dilation_w, &ok);
   if (bench_arg_int(a, "mb", &v, &ok)) d->n = v;
   if (bench_arg_int(a, "ic", &v, &ok)) d->c = v;
   if (bench_arg_int(a, "oc", &v, &ok)) d->k = v;
   d->groups = 1;
   if (bench_arg_int(a, "g", &v, &ok)) d->groups = v;
-  const char *act;
-  if (bench_arg_str(a, "act", &act)) {
-    int found = -1;
-    for (int i = 0; i < CLNN_ACT_COUNT_; i++)
-      if (!strcmp(act, clnn_activation_name((clnn_activation)i))) found = i;
-    if (found < 0) {
-      snprintf(err, errlen, "unknown activation '%s'", act);
-      return false;
-    }
-    d->act = (clnn_activation)found;
-  }
+  if (!bench_arg_act(a, &d->act, err, errlen)) return false;
   if (!ok) {
     snprintf(err, errlen, "a conv key has a non-integer value");
     return false;

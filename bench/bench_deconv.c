@@ -21,39 +21,20 @@
 
 #include "bench.h"
 
-/* Read an h/w key pair: the w value copies h unless given. */
-static void read_pair(bench_args *a, const char *kh, const char *kw, int64_t def, int64_t *h, int64_t *w, bool *ok) {
-  int64_t v;
-  *h = def;
-  if (bench_arg_int(a, kh, &v, ok)) *h = v;
-  *w = *h;
-  if (bench_arg_int(a, kw, &v, ok)) *w = v;
-}
-
 static bool parse_desc(bench_args *a, clnn_conv_transpose2d_desc *d, char *err, size_t errlen) {
   bool ok = true;
   *d = clnn_conv_transpose2d_desc_make(0, 0, 0, 0, 0, 0, 0);
   bench_arg_int(a, "mb", &d->n, &ok);
   bench_arg_int(a, "ic", &d->c, &ok);
   bench_arg_int(a, "oc", &d->k, &ok);
-  read_pair(a, "ih", "iw", 0, &d->h, &d->w, &ok);
-  read_pair(a, "kh", "kw", 0, &d->kh, &d->kw, &ok);
-  read_pair(a, "sh", "sw", 1, &d->stride_h, &d->stride_w, &ok);
-  read_pair(a, "ph", "pw", 0, &d->pad_h, &d->pad_w, &ok);
-  read_pair(a, "oph", "opw", 0, &d->output_pad_h, &d->output_pad_w, &ok);
-  read_pair(a, "dh", "dw", 1, &d->dilation_h, &d->dilation_w, &ok);
+  bench_arg_pair(a, "ih", "iw", 0, &d->h, &d->w, &ok);
+  bench_arg_pair(a, "kh", "kw", 0, &d->kh, &d->kw, &ok);
+  bench_arg_pair(a, "sh", "sw", 1, &d->stride_h, &d->stride_w, &ok);
+  bench_arg_pair(a, "ph", "pw", 0, &d->pad_h, &d->pad_w, &ok);
+  bench_arg_pair(a, "oph", "opw", 0, &d->output_pad_h, &d->output_pad_w, &ok);
+  bench_arg_pair(a, "dh", "dw", 1, &d->dilation_h, &d->dilation_w, &ok);
   bench_arg_int(a, "g", &d->groups, &ok);
-  const char *act;
-  if (bench_arg_str(a, "act", &act)) {
-    int found = -1;
-    for (int i = 0; i < CLNN_ACT_COUNT_; i++)
-      if (!strcmp(act, clnn_activation_name((clnn_activation)i))) found = i;
-    if (found < 0) {
-      snprintf(err, errlen, "unknown activation '%s'", act);
-      return false;
-    }
-    d->act = (clnn_activation)found;
-  }
+  if (!bench_arg_act(a, &d->act, err, errlen)) return false;
   if (!ok) {
     snprintf(err, errlen, "a deconv key has a non-integer value");
     return false;

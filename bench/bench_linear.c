@@ -31,17 +31,7 @@ static bool linear_setup(bench_problem *p, bench_args *a, char *err, size_t errl
   bench_arg_int(a, "oc", &oc, &ok);
   lp->d = clnn_linear_desc_make(mb, ic, oc);
   lp->accumulate = bench_arg_word(a, "acc");
-  const char *act;
-  if (bench_arg_str(a, "act", &act)) {
-    int found = -1;
-    for (int i = 0; i < CLNN_ACT_COUNT_; i++)
-      if (!strcmp(act, clnn_activation_name((clnn_activation)i))) found = i;
-    if (found < 0) {
-      snprintf(err, errlen, "unknown activation '%s'", act);
-      return false;
-    }
-    lp->d.act = (clnn_activation)found;
-  }
+  if (!bench_arg_act(a, &lp->d.act, err, errlen)) return false;
   if (!ok || !mb || !ic || !oc) {
     snprintf(err, errlen, "linear needs integer mb, ic and oc");
     return false;

@@ -10,11 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "../bench/npy.h"
 #include "common/fd.h"
+#include "common/rmode.h"
 #include "common/testutil.h"
 #include "host/ref.h"
 #include "ops/conv_internal.h"
@@ -734,61 +732,22 @@ END_TEST
 
 /* ------------------------------------------------- clnn-bench R mode, backward */
 
-static char rdir[128];
-
-static void rdir_path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", rdir, name); }
-
-static void rdir_write(const char *name, int ndim, const int64_t *dims, const float *data) {
-  char p[256], err[256];
-  rdir_path(p, sizeof p, name);
-  ck_assert_msg(npy_write(p, CLNN_FLOAT32, ndim, dims, data, err, sizeof err), "%s", err);
-}
-
-/* Read DIR/name.npy (NULL if absent) after checking its element count. */
-static float *rdir_read(const char *name, size_t numel) {
-  char p[256], err[256];
-  rdir_path(p, sizeof p, name);
-  if (access(p, F_OK) != 0) return NULL;
-  npy_array a;
-  ck_assert_msg(npy_read(p, &a, err, sizeof err), "%s", err);
-  ck_assert_int_eq(a.numel, numel);
-  return a.data;
-}
-
-static int rdir_bench(const char *pass, const char *desc) {
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "%s --mode=R --pass=%s --dir %s \"%s\" > %s/log.txt 2>&1", getenv("CLNN_BENCH"), pass,
-           rdir, desc, rdir);
-  int rc = system(cmd);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static void rdir_remove(const char *name) {
-  char p[256];
-  rdir_path(p, sizeof p, name);
-  unlink(p);
-}
-
 /* R mode reads x, w, dy (b.npy only says there is a bias) and writes dx, dw, db. */
 START_TEST(test_bwd_bench_r_mode) {
-  if (!getenv("CLNN_BENCH")) {
-    fprintf(stderr, "CLNN_BENCH not set (CTest sets it): skipping the clnn-bench R-mode test\n");
-    return;
-  }
-  snprintf(rdir, sizeof rdir, "/tmp/clnn-test-conv-bwd-XXXXXX");
-  ck_assert(mkdtemp(rdir) != NULL);
+  rm_dir dir;
+  if (!rm_open(&dir)) return;
   const char *desc = "conv mb2ic8ih13iw11oc16kh3kw3sh2sw2ph1pw1dh2dw2g2";
   clnn_conv2d_desc d = desc_of(&cases[1]); /* the same problem */
   bwd_problem p;
   bwd_make(&p, &d, false, 9000);
   int64_t xd[4] = {d.n, d.c, d.h, d.w}, wd[4] = {d.k, d.c / d.groups, d.kh, d.kw}, yd[4] = {d.n, d.k, p.oh, p.ow};
-  rdir_write("x.npy", 4, xd, p.x);
-  rdir_write("w.npy", 4, wd, p.w);
-  rdir_write("dy.npy", 4, yd, p.dy);
-  rdir_write("b.npy", 1, &d.k, p.db0); /* values unused: it marks the bias */
-  ck_assert_int_eq(rdir_bench("bwd", desc), 0);
-  float *dx = rdir_read("dx.npy", p.nx), *dw = rdir_read("dw.npy", p.nw), *db = rdir_read("db.npy", p.nb);
-  ck_assert(dx && dw && db);
+  rm_write(&dir, "x", CLNN_FLOAT32, 4, xd, p.x);
+  rm_write(&dir, "w", CLNN_FLOAT32, 4, wd, p.w);
+  rm_write(&dir, "dy", CLNN_FLOAT32, 4, yd, p.dy);
+  rm_write(&dir, "b", CLNN_FLOAT32, 1, &d.k, p.db0); /* values unused: it marks the bias */
+  rm_run(&dir, "bwd", desc);
+  float *dx = rm_read(&dir, "dx", CLNN_FLOAT32, p.nx), *dw = rm_read(&dir, "dw", CLNN_FLOAT32, p.nw),
+        *db = rm_read(&dir, "db", CLNN_FLOAT32, p.nb);
   bwd_compare("R mode dx", dx, p.ref_dx, p.nx, 1e-5);
   bwd_compare("R mode dw", dw, p.ref_dw, p.nw, 1e-5);
   bwd_compare("R mode db", db, p.ref_db, p.nb, 1e-5);
@@ -796,33 +755,29 @@ START_TEST(test_bwd_bench_r_mode) {
   free(dw);
   free(db);
   /* Without b.npy: bwd_w writes dw only; bwd_d needs no x.npy. */
-  rdir_remove("b.npy");
-  rdir_remove("db.npy");
-  rdir_remove("dw.npy");
-  ck_assert_int_eq(rdir_bench("bwd_w", desc), 0);
-  ck_assert_ptr_null(rdir_read("db.npy", p.nb));
-  dw = rdir_read("dw.npy", p.nw);
-  ck_assert_ptr_nonnull(dw);
+  rm_remove(&dir, "b");
+  rm_remove(&dir, "db");
+  rm_remove(&dir, "dw");
+  rm_run(&dir, "bwd_w", desc);
+  ck_assert_ptr_null(rm_read_opt(&dir, "db", CLNN_FLOAT32, p.nb));
+  dw = rm_read(&dir, "dw", CLNN_FLOAT32, p.nw);
   bwd_compare("R mode bwd_w dw", dw, p.ref_dw, p.nw, 1e-5);
   free(dw);
-  rdir_remove("x.npy");
-  rdir_remove("dx.npy");
-  ck_assert_int_eq(rdir_bench("bwd_d", desc), 0);
-  dx = rdir_read("dx.npy", p.nx);
-  ck_assert_ptr_nonnull(dx);
+  rm_remove(&dir, "x");
+  rm_remove(&dir, "dx");
+  rm_run(&dir, "bwd_d", desc);
+  dx = rm_read(&dir, "dx", CLNN_FLOAT32, p.nx);
   bwd_compare("R mode bwd_d dx", dx, p.ref_dx, p.nx, 1e-5);
   free(dx);
   /* A dy of the wrong shape is a usage error (exit 2). */
   int64_t yd_bad[4] = {d.n, d.k, p.oh, p.ow + 1};
   float *junk = tu_alloc(p.ny + (size_t)(d.n * d.k * p.oh));
   memset(junk, 0, (p.ny + (size_t)(d.n * d.k * p.oh)) * sizeof(float));
-  rdir_write("dy.npy", 4, yd_bad, junk);
+  rm_write(&dir, "dy", CLNN_FLOAT32, 4, yd_bad, junk);
   free(junk);
-  ck_assert_int_eq(rdir_bench("bwd_d", desc), 2);
+  ck_assert_int_eq(rm_run_status(&dir, "bwd_d", desc), 2);
   bwd_free(&p);
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", rdir);
-  ck_assert_int_eq(system(cmd), 0);
+  rm_close(&dir);
 }
 END_TEST
 
@@ -884,13 +839,8 @@ static void bwd_bad_teardown(void) {
 
 /* The gradient outputs must still hold their poison. */
 static void assert_grads_untouched(void) {
-  TU_OK(clnn_context_finish(tu_ctx()));
   clnn_tensor *outs[] = {gdx, gdw, gdb};
-  for (size_t t = 0; t < 3; t++) {
-    float *v = tu_download(outs[t]);
-    for (size_t i = 0; i < clnn_tensor_numel(outs[t]); i++) ck_assert_msg(isnan(v[i]), "output %zu [%zu] written", t, i);
-    free(v);
-  }
+  tu_assert_poisoned(outs, sizeof outs / sizeof outs[0]);
 }
 
 START_TEST(test_bwd_bad_pointers) {

@@ -14,11 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "../bench/npy.h"
 #include "common/fd.h"
+#include "common/rmode.h"
 #include "common/testutil.h"
 #include "host/ref.h"
 
@@ -574,13 +572,8 @@ static void bad_teardown(void) {
 
 /* Every output must still hold its poison: a failed call writes nothing. */
 static void assert_untouched(void) {
-  TU_OK(clnn_context_finish(tu_ctx()));
   clnn_tensor *outs[] = {by, bdx, bdw, bdb};
-  for (size_t t = 0; t < 4; t++) {
-    float *v = tu_download(outs[t]);
-    for (size_t i = 0; i < clnn_tensor_numel(outs[t]); i++) ck_assert_msg(isnan(v[i]), "output %zu [%zu] written", t, i);
-    free(v);
-  }
+  tu_assert_poisoned(outs, sizeof outs / sizeof outs[0]);
 }
 
 START_TEST(test_bad_pointers) {
@@ -766,103 +759,59 @@ END_TEST
 
 /* ------------------------------------------------------------ clnn-bench */
 
-static char rdir[128];
-
-static void rdir_path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", rdir, name); }
-
-static void rdir_write(const char *name, int ndim, const int64_t *dims, const float *data) {
-  char p[256], err[256];
-  rdir_path(p, sizeof p, name);
-  ck_assert_msg(npy_write(p, CLNN_FLOAT32, ndim, dims, data, err, sizeof err), "%s", err);
-}
-
-/* Read DIR/name.npy (NULL if absent) after checking its element count. */
-static float *rdir_read(const char *name, size_t numel) {
-  char p[256], err[256];
-  rdir_path(p, sizeof p, name);
-  if (access(p, F_OK) != 0) return NULL;
-  npy_array a;
-  ck_assert_msg(npy_read(p, &a, err, sizeof err), "%s", err);
-  ck_assert_int_eq(a.numel, numel);
-  return a.data;
-}
-
-static void rdir_remove(const char *name) {
-  char p[256];
-  rdir_path(p, sizeof p, name);
-  unlink(p);
-}
-
-static int bench(const char *args) {
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "%s %s > %s/log.txt 2>&1", getenv("CLNN_BENCH"), args, rdir);
-  int rc = system(cmd);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static void expect_file(const problem *p, const char *file, const float *ref, size_t n) {
-  float *v = rdir_read(file, n);
-  ck_assert_msg(v != NULL, "%s not written", file);
-  compare(p, file, v, ref, n, 1e-5);
+static void expect_file(const rm_dir *dir, const problem *p, const char *name, const float *ref, size_t n) {
+  float *v = rm_read(dir, name, CLNN_FLOAT32, n);
+  compare(p, name, v, ref, n, 1e-5);
   free(v);
 }
 
 /* The issue's descriptor syntax (omitted w-keys copy the h-keys), C mode,
  * usage errors, and R mode: x, w, b, dy in; y, dx, dw, db out. */
 START_TEST(test_bench) {
-  if (!getenv("CLNN_BENCH")) {
-    fprintf(stderr, "CLNN_BENCH not set (CTest sets it): skipping the clnn-bench tests\n");
-    return;
-  }
-  snprintf(rdir, sizeof rdir, "/tmp/clnn-test-deconv-XXXXXX");
-  ck_assert(mkdtemp(rdir) != NULL);
-  ck_assert_int_eq(bench("--mode=C --pass=bwd \"deconv mb2ic8ih7iw7oc6kh4kw4sh2sw2ph1pw1oph0opw0dh1dw1g1\""), 0);
-  ck_assert_int_eq(bench("--mode=C \"deconv mb2ic8ih7oc6kh4sh2ph1oph1 act=relu\""), 0);
-  ck_assert_int_eq(bench("--mode=C \"deconv mb2ic8ih7oc6kh4sh2ph1oph2\""), 2); /* output padding 2 >= stride 2 */
-  ck_assert_int_eq(bench("--mode=C \"deconv mb2ic8ih7oc6kh4sh2xx1\""), 2);     /* unknown key */
-  ck_assert_int_eq(bench("--mode=C --pass=sideways \"deconv mb2ic8ih7oc6kh4\""), 2);
+  rm_dir dir;
+  if (!rm_open(&dir)) return;
+  ck_assert_int_eq(
+      rm_bench(&dir, "--mode=C --pass=bwd \"deconv mb2ic8ih7iw7oc6kh4kw4sh2sw2ph1pw1oph0opw0dh1dw1g1\""), 0);
+  ck_assert_int_eq(rm_bench(&dir, "--mode=C \"deconv mb2ic8ih7oc6kh4sh2ph1oph1 act=relu\""), 0);
+  /* output padding 2 >= stride 2, then an unknown key */
+  ck_assert_int_eq(rm_bench(&dir, "--mode=C \"deconv mb2ic8ih7oc6kh4sh2ph1oph2\""), 2);
+  ck_assert_int_eq(rm_bench(&dir, "--mode=C \"deconv mb2ic8ih7oc6kh4sh2xx1\""), 2);
+  ck_assert_int_eq(rm_bench(&dir, "--mode=C --pass=sideways \"deconv mb2ic8ih7oc6kh4\""), 2);
 
   /* case 10: non-square, both output paddings, silu; w-keys given */
   clnn_conv_transpose2d_desc d = desc_of(&cases[10]);
   problem p;
   problem_make(&p, &d, 1, false, 9000);
   int64_t xd[4] = {d.n, d.c, d.h, d.w}, wd[4] = {d.c, d.k / d.groups, d.kh, d.kw}, yd[4] = {d.n, d.k, p.oh, p.ow};
-  rdir_write("x.npy", 4, xd, p.x);
-  rdir_write("w.npy", 4, wd, p.w);
-  rdir_write("b.npy", 1, &d.k, p.b);
-  rdir_write("dy.npy", 4, yd, p.dy);
-  char args[512];
-  snprintf(args, sizeof args, "--mode=R --pass=bwd --dir %s \"%s\"", rdir, p.what);
-  ck_assert_int_eq(bench(args), 0);
-  expect_file(&p, "y.npy", p.ref_y, p.ny);
-  expect_file(&p, "dx.npy", p.ref_dx, p.nx);
-  expect_file(&p, "dw.npy", p.ref_dw, p.nw);
-  expect_file(&p, "db.npy", p.ref_db, p.nb);
-  /* Without b.npy: no bias in y, no db; fwd reads x and w only. */
-  rdir_remove("b.npy");
-  rdir_remove("db.npy");
-  rdir_remove("y.npy");
-  snprintf(args, sizeof args, "--mode=R --dir %s \"%s\"", rdir, p.what);
-  ck_assert_int_eq(bench(args), 0);
+  rm_write(&dir, "x", CLNN_FLOAT32, 4, xd, p.x);
+  rm_write(&dir, "w", CLNN_FLOAT32, 4, wd, p.w);
+  rm_write(&dir, "b", CLNN_FLOAT32, 1, &d.k, p.b);
+  rm_write(&dir, "dy", CLNN_FLOAT32, 4, yd, p.dy);
+  rm_run(&dir, "bwd", p.what);
+  expect_file(&dir, &p, "y", p.ref_y, p.ny);
+  expect_file(&dir, &p, "dx", p.ref_dx, p.nx);
+  expect_file(&dir, &p, "dw", p.ref_dw, p.nw);
+  expect_file(&dir, &p, "db", p.ref_db, p.nb);
+  /* Without b.npy: no bias in y, no db; the default pass (fwd) reads x and w only. */
+  rm_remove(&dir, "b");
+  rm_remove(&dir, "db");
+  rm_remove(&dir, "y");
+  rm_run(&dir, NULL, p.what);
   float *y_nobias = tu_alloc(p.ny);
   TU_OK(clnn_ref_conv_transpose2d_fwd(&d, p.x, p.w, NULL, y_nobias));
-  expect_file(&p, "y.npy", y_nobias, p.ny);
+  expect_file(&dir, &p, "y", y_nobias, p.ny);
   free(y_nobias);
-  snprintf(args, sizeof args, "--mode=R --pass=bwd_w --dir %s \"%s\"", rdir, p.what);
-  ck_assert_int_eq(bench(args), 0);
-  ck_assert_ptr_null(rdir_read("db.npy", p.nb));
+  rm_run(&dir, "bwd_w", p.what);
+  ck_assert_ptr_null(rm_read_opt(&dir, "db", CLNN_FLOAT32, p.nb));
   /* A dy of the wrong shape is a usage error (exit 2). */
   int64_t yd_bad[4] = {d.n, d.k, p.oh, p.ow - 1};
   float *junk = tu_alloc(p.ny);
   memset(junk, 0, p.ny * sizeof(float));
-  rdir_write("dy.npy", 4, yd_bad, junk);
+  rm_write(&dir, "dy", CLNN_FLOAT32, 4, yd_bad, junk);
   free(junk);
-  snprintf(args, sizeof args, "--mode=R --pass=bwd_d --dir %s \"%s\"", rdir, p.what);
-  ck_assert_int_eq(bench(args), 2);
+  ck_assert_int_eq(rm_run_status(&dir, "bwd_d", p.what), 2);
   problem_free(&p);
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", rdir);
-  ck_assert_int_eq(system(cmd), 0);
+  rm_close(&dir);
 }
 END_TEST
 

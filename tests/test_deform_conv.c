@@ -644,14 +644,8 @@ static void bad_teardown(void) {
 
 /* Every output must still hold its poison: a failed call writes nothing. */
 static void assert_untouched(void) {
-  TU_OK(clnn_context_finish(tu_ctx()));
   clnn_tensor *outs[] = {bt.y, bt.dx, bt.doff, bt.dmask, bt.dw, bt.db};
-  for (size_t k = 0; k < sizeof outs / sizeof outs[0]; k++) {
-    float *h = tu_download(outs[k]);
-    for (size_t i = 0; i < clnn_tensor_numel(outs[k]); i++)
-      ck_assert_msg(isnan(h[i]), "output %zu [%zu] written", k, i);
-    free(h);
-  }
+  tu_assert_poisoned(outs, sizeof outs / sizeof outs[0]);
 }
 
 #define FWD(ctx, d, x, off, mask, w, b, y) clnn_deform_conv2d_fwd(ctx, d, x, off, mask, w, b, y)

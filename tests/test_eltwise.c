@@ -330,13 +330,8 @@ static void bad_teardown(void) {
 }
 
 static void assert_untouched(void) {
-  TU_OK(clnn_context_finish(tu_ctx()));
   clnn_tensor *outs[] = {by, bdx, bds, bda};
-  for (size_t k = 0; k < sizeof outs / sizeof outs[0]; k++) {
-    float *h = tu_download(outs[k]);
-    for (size_t i = 0; i < clnn_tensor_numel(outs[k]); i++) ck_assert_msg(isnan(h[i]), "output %zu written", k);
-    free(h);
-  }
+  tu_assert_poisoned(outs, sizeof outs / sizeof outs[0]);
 }
 
 START_TEST(test_bad_pointers) {

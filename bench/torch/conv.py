@@ -30,10 +30,16 @@ def make(keys, flags, bias, pass_):
     b = torch.randn(k) if bias else None
     act = ACTS.get(keys.get("act"), lambda t: t)
     conv = lambda xx, ww, bb: F.conv2d(xx, ww, bb, (sh, sw), (ph, pw), (dh, dw), g)
+    return make_passes(conv, x, w, b, act, pass_)
 
+
+def make_passes(op, x, w, b, act, pass_):
+    """The callable of pass_ for a conv-like op(x, w, b) (b may be None)
+    followed by act: fwd, or the autograd gradients bwd_d / bwd_w / bwd
+    listed above; None for another pass. Also used by deconv.py."""
     if pass_ == "fwd":
         def run():
-            return act(conv(x, w, b))
+            return act(op(x, w, b))
         return run
     if pass_ not in ("bwd_d", "bwd_w", "bwd"):
         return None
@@ -43,7 +49,7 @@ def make(keys, flags, bias, pass_):
     wg = w.clone().requires_grad_(want_w)
     bg = b.clone().requires_grad_(want_w) if b is not None else None
     inputs = ([xg] if want_x else []) + ([wg] if want_w else []) + ([bg] if want_w and bg is not None else [])
-    y = conv(xg, wg, bg)
+    y = op(xg, wg, bg)
     dy = torch.randn_like(y)
 
     def run():

@@ -29,10 +29,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from conv import ACTS, make_passes  # noqa: E402
 from descriptor import hw, parse  # noqa: E402
-
-ACTS = {"relu": F.relu, "silu": F.silu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-        "gelu": F.gelu, "hardswish": F.hardswish}
 
 
 def _problem(keys, gen=None):
@@ -55,26 +53,7 @@ def _problem(keys, gen=None):
 
 def make(keys, flags, bias, pass_):
     x, w, b, op, act = _problem(keys)
-    b = b if bias else None
-    if pass_ == "fwd":
-        def run():
-            return act(op(x, w, b))
-        return run
-    if pass_ not in ("bwd_d", "bwd_w", "bwd"):
-        return None
-    want_x = pass_ in ("bwd_d", "bwd")
-    want_w = pass_ in ("bwd_w", "bwd")
-    xg = x.clone().requires_grad_(want_x)
-    wg = w.clone().requires_grad_(want_w)
-    bg = b.clone().requires_grad_(want_w) if b is not None else None
-    inputs = ([xg] if want_x else []) + ([wg] if want_w else []) + ([bg] if want_w and bg is not None else [])
-    y = op(xg, wg, bg)
-    dy = torch.randn_like(y)
-
-    def run():
-        return torch.autograd.grad(y, inputs, dy, retain_graph=True)
-    run.no_grad = False
-    return run
+    return make_passes(op, x, w, b if bias else None, act, pass_)
 
 
 # --------------------------------------------------------------- R-mode check

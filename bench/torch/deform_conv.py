@@ -19,13 +19,10 @@ import tempfile
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import torchvision.ops as tvo
 
+from conv import ACTS
 from descriptor import hw
-
-ACTS = {"relu": F.relu, "silu": F.silu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-        "gelu": F.gelu, "hardswish": F.hardswish}
 
 
 def shapes(keys):

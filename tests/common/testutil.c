@@ -94,6 +94,15 @@ float *tu_download(const clnn_tensor *t) {
   return p;
 }
 
+void tu_assert_poisoned(clnn_tensor *const *outs, size_t n) {
+  TU_OK(clnn_context_finish(tu_ctx()));
+  for (size_t t = 0; t < n; t++) {
+    float *v = tu_download(outs[t]);
+    for (size_t i = 0; i < clnn_tensor_numel(outs[t]); i++) ck_assert_msg(isnan(v[i]), "output %zu [%zu] written", t, i);
+    free(v);
+  }
+}
+
 bool tu_compare(const char *what, const float *got, const float *ref, size_t n, double rel_tol,
                 double abs_tol, tu_cmp *out) {
   tu_cmp c = {0.0, 0.0, SIZE_MAX, 0};

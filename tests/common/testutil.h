@@ -51,6 +51,9 @@ clnn_tensor *tu_tensor(int ndim, const int64_t *dims, const float *host);
 void tu_poison(clnn_tensor *t);
 /* Read a tensor back into a new host array. */
 float *tu_download(const clnn_tensor *t);
+/* Finish the context, then fail unless every element of the n tensors
+ * still holds the NaN of tu_poison (a failed call must write nothing). */
+void tu_assert_poisoned(clnn_tensor *const *outs, size_t n);
 
 /* ---------------------------------------------------------- comparison */
 
