@@ -6,9 +6,10 @@
  * with a mask, default 0).
  * Passes:
  *   fwd  x, offset, mask (m1), w, b (with bias) -> y
- *   bwd  x, offset, mask (m1), w, dy -> dx, doffset, dmask (m1), dw, db (with
- *        bias; b is then read too, only to say so). Backward only: y is not
- *        recomputed.
+ *   bwd  x, offset, mask (m1), w, b (with bias), dy -> y, dx, doffset,
+ *        dmask (m1), dw, db (with bias). C and R modes run the forward too
+ *        (R mode writes y.npy, as the other families' bwd passes do); P mode
+ *        times the gradients alone.
  * Random inputs (C, P) follow ../shared/anchors/suite.json: offsets N(0, 1),
  * mask U(0, 1), the rest U(-1, 1).
  */
@@ -69,6 +70,7 @@ static bool dc_setup(bench_problem *p, bench_args *a, char *err, size_t errlen) 
     return true;
   }
   bench_add(p, "dy", BENCH_IN, CLNN_FLOAT32, 4, yd);
+  if (bench_opt.mode != 'P') bench_add(p, "y", BENCH_OUT, CLNN_FLOAT32, 4, yd);
   bench_add(p, "dx", BENCH_OUT, CLNN_FLOAT32, 4, xd);
   /* doffset sums differences of neighbouring pixels: a little more rounding. */
   bench_add(p, "doffset", BENCH_OUT, CLNN_FLOAT32, 4, od)->tol = 1e-4;
@@ -83,28 +85,43 @@ static bool dc_setup(bench_problem *p, bench_args *a, char *err, size_t errlen) 
 
 static clnn_status dc_run_device(clnn_context *ctx, bench_problem *p) {
   const clnn_deform_conv2d_desc *d = p->params;
-  if (!strcmp(p->pass, "bwd"))
+  clnn_tensor *y = bench_dev(p, "y");
+  if (!strcmp(p->pass, "bwd")) {
+    if (y) {
+      clnn_status st = clnn_deform_conv2d_fwd(ctx, d, bench_dev(p, "x"), bench_dev(p, "offset"),
+                                              bench_dev(p, "mask"), bench_dev(p, "w"), bench_dev(p, "b"), y);
+      if (st != CLNN_SUCCESS) return st;
+    }
     return clnn_deform_conv2d_bwd(ctx, d, bench_dev(p, "x"), bench_dev(p, "offset"),
                                   bench_dev(p, "mask"), bench_dev(p, "w"), bench_dev(p, "dy"),
                                   bench_dev(p, "dx"), bench_dev(p, "doffset"), bench_dev(p, "dmask"),
                                   bench_dev(p, "dw"), bench_dev(p, "db"));
+  }
   clnn_deform_conv_algo algo;
   if (clnn_deform_conv2d_fwd_algo(ctx, d, &algo) == CLNN_SUCCESS)
     snprintf(p->algo, sizeof p->algo, "%s", clnn_deform_conv_algo_name(algo));
   return clnn_deform_conv2d_fwd(ctx, d, bench_dev(p, "x"), bench_dev(p, "offset"), bench_dev(p, "mask"),
-                                bench_dev(p, "w"), bench_dev(p, "b"), bench_dev(p, "y"));
+                                bench_dev(p, "w"), bench_dev(p, "b"), y);
 }
 
 static clnn_status dc_run_ref(bench_problem *p) {
   const clnn_deform_conv2d_desc *d = p->params;
-  if (!strcmp(p->pass, "bwd"))
+  float *y = bench_ref_out(p, "y");
+  if (!strcmp(p->pass, "bwd")) {
+    if (y) {
+      clnn_status st = clnn_ref_deform_conv2d_fwd(d, bench_ref_in(p, "x"), bench_ref_in(p, "offset"),
+                                                  bench_ref_in(p, "mask"), bench_ref_in(p, "w"),
+                                                  bench_ref_in(p, "b"), y);
+      if (st != CLNN_SUCCESS) return st;
+    }
     return clnn_ref_deform_conv2d_bwd(
         d, bench_ref_in(p, "x"), bench_ref_in(p, "offset"), bench_ref_in(p, "mask"),
         bench_ref_in(p, "w"), bench_ref_in(p, "dy"), bench_ref_out(p, "dx"), bench_ref_out(p, "doffset"),
         bench_ref_out(p, "dmask"), bench_ref_out(p, "dw"), bench_ref_out(p, "db"));
+  }
   return clnn_ref_deform_conv2d_fwd(d, bench_ref_in(p, "x"), bench_ref_in(p, "offset"),
                                     bench_ref_in(p, "mask"), bench_ref_in(p, "w"), bench_ref_in(p, "b"),
-                                    bench_ref_out(p, "y"));
+                                    y);
 }
 
 static const bench_family deform_conv_family = {

@@ -93,6 +93,11 @@ static bool norm_setup(bench_problem *p, bench_args *a, char *err, size_t errlen
     snprintf(err, errlen, "%s", clnn_context_errmsg(NULL));
     return false;
   }
+  if (!np->infer && n * h * w < 2) { /* the library says so at run time; say it as a descriptor error */
+    snprintf(err, errlen, "training batch norm needs more than one value per channel (mb*ih*iw = %lld)",
+             (long long)(n * h * w));
+    return false;
+  }
   int64_t xd[4] = {n, c, h, w};
   bool fwd = !strcmp(p->pass, "fwd");
   bench_tensor *x = bench_add(p, "x", BENCH_IN, CLNN_FLOAT32, 4, xd);

@@ -754,9 +754,8 @@ clnn_status clnn_ref_roi_bwd(const clnn_roi_desc *desc, const float *dy, const f
  * with the semantics of torch.nn.functional: pixel_shuffle / pixel_unshuffle
  * and interpolate(mode='nearest' | 'bilinear'). Every op has a backward
  * that gathers (each input gradient sums the output gradients that read it,
- * in a fixed order): same inputs, same bits, no atomics.
- * (Transposed convolution, issue 6's fourth op, will join this section; it
- * reuses the convolution backward.)
+ * in a fixed order): same inputs, same bits, no atomics. Transposed
+ * convolution, the learned way up, has its own section below.
  */
 
 /**

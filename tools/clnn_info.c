@@ -128,6 +128,10 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (argc == 3 && !strcmp(argv[1], "--rf")) return print_receptive_field(argv[2]);
+  if (argc > 1) {
+    fprintf(stderr, "clnn-info: unknown arguments (clnn-info, clnn-info --rf SPEC, clnn-info --help)\n");
+    return 2;
+  }
   printf("libclnn %s\n", clnn_version());
   cl_platform_id plats[16];
   cl_uint np = 0;
