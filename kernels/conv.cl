@@ -16,7 +16,7 @@
  * PANELS, conv_packed_gemm with CP_KC, ...) holds just its own kernel.
  */
 #if !defined(PANELS) && !defined(CP_KC) && !defined(COL2IM) && !defined(DWB_KH) && !defined(BW_PC) && \
-    !defined(DWF_KH) && !defined(C1_GEMM) && !defined(C1W_TM)
+    !defined(DWF_KH) && !defined(C1_GEMM) && !defined(C1W_TM) && !defined(CR_KH)
 #define CONV_BASE 1
 #else
 #define CONV_BASE 0
@@ -94,6 +94,34 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pad(
   for (int j = 0; j < PW; j++) out[j] = 0.0f;
   for (int j = 0; j < W; j++) out[PW + j] = in[j];
   for (int j = PW + W; j < Wp; j++) out[j] = 0.0f;
+}
+#endif
+
+/*
+ * conv_pad_rows: x (planes of H x W) into the row-interleaved padded layout
+ * xr[img][Hp][C][Wp] that conv_direct_rows reads, the data at (PH, PW) and
+ * zeros around it. One work-item per (padded row, image) writes that row of
+ * every channel: one contiguous run of C*Wp floats (enough work per
+ * work-item to amortise PoCL's per-work-group cost).
+ * NDRange (Hp, images), local (1, 1).
+ */
+#if CONV_BASE
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pad_rows(
+    CTENSOR(x), TENSOR(xr), const int C, const int H, const int W, const int Hp, const int Wp, const int PH,
+    const int PW) {
+  const int row = get_global_id(0), img = get_global_id(1);
+  __global float *out = AT(xr) + ((size_t)img * Hp + row) * C * Wp;
+  const int iy = row - PH;
+  if (iy < 0 || iy >= H) {
+    for (int j = 0; j < C * Wp; j++) out[j] = 0.0f;
+    return;
+  }
+  __global const float *in = AT(x) + ((size_t)img * C * H + iy) * W;
+  for (int c = 0; c < C; c++, out += Wp, in += (size_t)H * W) {
+    for (int j = 0; j < PW; j++) out[j] = 0.0f;
+    for (int j = 0; j < W; j++) out[PW + j] = in[j];
+    for (int j = PW + W; j < Wp; j++) out[j] = 0.0f;
+  }
 }
 #endif
 
@@ -221,6 +249,102 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_packed_gemm(
 }
 #endif
 
+/*
+ * conv_direct_rows: stride-1 convolution over a row-interleaved zero-padded
+ * copy of x, xr[img][Hp][C][Wp] (conv_pad_rows), with the vectors along
+ * OUTPUT CHANNELS. A work-item computes up to CR_SEG consecutive output
+ * pixels of one output row, for one image, group and block of 16*CR_NV
+ * output channels, as micro-tiles of CR_NP pixels x 16*CR_NV channels held
+ * in registers over the whole K = Cg*KH*KW. Per tap: CR_NV aligned vector
+ * loads of packed weights and one 4-byte broadcast per pixel straight from
+ * xr (never split across cache lines, unlike unaligned vector loads of
+ * shifted pixel runs). Tap (r, s) of channel c for output (oy, ox) is
+ * xr[img][oy + r*DH][c][ox + s*DW]: all the input a work-item reads lies in
+ * KH runs of C*Wp floats, a few pages instead of one page per channel plane.
+ * Sum order: c, then r, then s, for every output (deterministic).
+ * Pixels of the last micro-tile past Wo are computed and dropped (their
+ * reads may run up to CR_NP-1 floats past the last row: the caller leaves
+ * that slack after xr).
+ * Weights: [G][ceil(M/(16*CR_NV))][Cg*KH*KW][16*CR_NV], rows past M zero
+ * (conv_pack_blocks).
+ * -D: CR_KH, CR_KW (taps, unrolled), CR_NV, CR_NP, CR_SEG (a multiple of
+ *     CR_NP), HAS_BIAS, ACT, ACT_ALPHA.
+ * NDRange (Ho * ceil(Wo/CR_SEG), images * G * ceil(M/(16*CR_NV))), local (1, 1).
+ */
+#ifdef CR_KH
+#define CR_MB (16 * CR_NV) /* output channels per work-item */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_direct_rows(
+    CTENSOR(src), const int Hp, const int Wp, CTENSOR(w), CTENSOR(bias), TENSOR(y), const int C, const int K,
+    const int G, const int Ho, const int Wo, const int DH, const int DW) {
+  const int nseg = (Wo + CR_SEG - 1) / CR_SEG;
+  const int oy = get_global_id(0) / nseg, ox0 = get_global_id(0) % nseg * CR_SEG, bi = get_global_id(1);
+  if (oy >= Ho) return;
+  const int Cg = C / G, M = K / G, nmb = (M + CR_MB - 1) / CR_MB;
+  const int mb = bi % nmb, g = (bi / nmb) % G, img = bi / (nmb * G);
+  const int kd = Cg * CR_KH * CR_KW, rstride = DH * C * Wp;
+  const int mn = min(CR_MB, M - mb * CR_MB), xend = min(ox0 + CR_SEG, Wo);
+  __global const float *S = AT(src) + (((size_t)img * Hp + oy) * C + (size_t)g * Cg) * Wp;
+  __global const float *Wt = AT(w) + ((size_t)g * nmb + mb) * kd * CR_MB;
+  __global float *Y = AT(y) + ((size_t)img * K + g * M + mb * CR_MB) * Ho * Wo + oy * Wo;
+  float16 bv[CR_NV];
+  for (int v = 0; v < CR_NV; v++) {
+    bv[v] = (float16)(0.0f);
+#if HAS_BIAS
+    for (int l = 0; l < 16 && v * 16 + l < mn; l++) ((float *)&bv[v])[l] = AT(bias)[g * M + mb * CR_MB + v * 16 + l];
+#endif
+  }
+  for (int ox = ox0; ox < xend; ox += CR_NP) {
+    float16 acc[CR_NP][CR_NV];
+#pragma unroll
+    for (int j = 0; j < CR_NP; j++)
+#pragma unroll
+      for (int v = 0; v < CR_NV; v++) acc[j][v] = (float16)(0.0f);
+    __global const float *sc = S + ox, *a = Wt;
+    for (int c = 0; c < Cg; c++, sc += Wp) {
+#pragma unroll
+      for (int r = 0; r < CR_KH; r++) {
+#pragma unroll
+        for (int s = 0; s < CR_KW; s++, a += CR_MB) {
+          __global const float *p = sc + r * rstride + s * DW;
+          float16 wv[CR_NV];
+#pragma unroll
+          for (int v = 0; v < CR_NV; v++) wv[v] = vload16(v, a);
+#pragma unroll
+          for (int j = 0; j < CR_NP; j++) {
+            const float16 xj = (float16)(p[j]);
+#pragma unroll
+            for (int v = 0; v < CR_NV; v++) acc[j][v] = fma(xj, wv[v], acc[j][v]);
+          }
+        }
+      }
+    }
+    /* Bias, activation, then the transposed store into NCHW rows. */
+    float out[CR_MB][CR_NP];
+#pragma unroll
+    for (int v = 0; v < CR_NV; v++) {
+#pragma unroll
+      for (int j = 0; j < CR_NP; j++) {
+        float o[16];
+        vstore16(act_f16(acc[j][v] + bv[v]), 0, o);
+#pragma unroll
+        for (int l = 0; l < 16; l++) out[v * 16 + l][j] = o[l];
+      }
+    }
+    const int pn = min(CR_NP, Wo - ox);
+    __global float *yq = Y + ox;
+    if (pn == CR_NP) {
+      for (int m = 0; m < mn; m++) {
+#pragma unroll
+        for (int j = 0; j < CR_NP; j++) yq[(size_t)m * Ho * Wo + j] = out[m][j];
+      }
+    } else {
+      for (int m = 0; m < mn; m++)
+        for (int j = 0; j < pn; j++) yq[(size_t)m * Ho * Wo + j] = out[m][j];
+    }
+  }
+}
+#endif
+
 /* =============================================================== backward */
 
 /* Sum of the 16 lanes in a fixed tree order (deterministic). */
@@ -284,6 +408,37 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pack_wt(
   for (int i = 0; i < 8; i++) {
     const int m = mt * 8 + i;
     dst[i] = m < M ? src[(size_t)m * taps] : 0.0f;
+  }
+}
+#endif
+
+/*
+ * conv_pack_blocks: weights as [G][ceil(M/MB)][Kd][MB] (Kd = Cg*KH*KW, the
+ * MB rows of a block contiguous per GEMM column, rows past M zero), the
+ * layout conv_direct_oc reads. transposed = 0: the forward's own weights
+ * (M = output channels per group). transposed = 1: bwd_data's flipped,
+ * transposed weights as conv_pack_wt describes (M = the forward's input
+ * channels per group, Kin = its output channels per group).
+ * NDRange (Kd, ceil(M/MB), G), local (1, 1, 1).
+ */
+#if CONV_BASE
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pack_blocks(
+    const int M, const int Kin, const int taps, const int transposed, const int MB, CTENSOR(w), TENSOR(p)) {
+  const int row = get_global_id(0), mt = get_global_id(1), g = get_global_id(2);
+  const int Kd = Kin * taps;
+  if (row >= Kd) return;
+  const int mtiles = (M + MB - 1) / MB;
+  __global float *dst = AT(p) + (((size_t)g * mtiles + mt) * Kd + row) * MB;
+  for (int i = 0; i < MB; i++) {
+    const int m = mt * MB + i;
+    float v = 0.0f;
+    if (m < M && transposed) {
+      const int kl = row / taps, t = row % taps;
+      v = AT(w)[((size_t)(g * Kin + kl) * M + m) * taps + (taps - 1 - t)];
+    } else if (m < M) {
+      v = AT(w)[((size_t)g * M + m) * Kd + row];
+    }
+    dst[i] = v;
   }
 }
 #endif
