@@ -111,16 +111,22 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pad_rows(
     const int PW) {
   const int row = get_global_id(0), img = get_global_id(1);
   __global float *out = AT(xr) + ((size_t)img * Hp + row) * C * Wp;
-  const int iy = row - PH;
+  const int iy = row - PH, n = C * Wp;
   if (iy < 0 || iy >= H) {
-    for (int j = 0; j < C * Wp; j++) out[j] = 0.0f;
+    int j = 0;
+    for (; j + 16 <= n; j += 16) vstore16((float16)(0.0f), 0, out + j);
+    for (; j < n; j++) out[j] = 0.0f;
     return;
   }
+  /* Explicit float16 moves: the scalar loops ran at a third of the copy
+   * speed the memory allows. */
   __global const float *in = AT(x) + ((size_t)img * C * H + iy) * W;
   for (int c = 0; c < C; c++, out += Wp, in += (size_t)H * W) {
     for (int j = 0; j < PW; j++) out[j] = 0.0f;
-    for (int j = 0; j < W; j++) out[PW + j] = in[j];
-    for (int j = PW + W; j < Wp; j++) out[j] = 0.0f;
+    int j = 0;
+    for (; j + 16 <= W; j += 16) vstore16(vload16(0, in + j), 0, out + PW + j);
+    for (; j < W; j++) out[PW + j] = in[j];
+    for (j = PW + W; j < Wp; j++) out[j] = 0.0f;
   }
 }
 #endif
