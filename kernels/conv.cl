@@ -16,7 +16,7 @@
  * PANELS, conv_packed_gemm with CP_KC, ...) holds just its own kernel.
  */
 #if !defined(PANELS) && !defined(CP_KC) && !defined(COL2IM) && !defined(DWB_KH) && !defined(BW_PC) && \
-    !defined(DWF_KH) && !defined(C1_GEMM) && !defined(C1W_TM) && !defined(CR_KH)
+    !defined(DWF_KH) && !defined(C1_GEMM) && !defined(C1W_TM) && !defined(CB_KH)
 #define CONV_BASE 1
 #else
 #define CONV_BASE 0
@@ -94,40 +94,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pad(
   for (int j = 0; j < PW; j++) out[j] = 0.0f;
   for (int j = 0; j < W; j++) out[PW + j] = in[j];
   for (int j = PW + W; j < Wp; j++) out[j] = 0.0f;
-}
-#endif
-
-/*
- * conv_pad_rows: x (planes of H x W) into the row-interleaved padded layout
- * xr[img][Hp][C][Wp] that conv_direct_rows reads, the data at (PH, PW) and
- * zeros around it. One work-item per (padded row, image) writes that row of
- * every channel: one contiguous run of C*Wp floats (enough work per
- * work-item to amortise PoCL's per-work-group cost).
- * NDRange (Hp, images), local (1, 1).
- */
-#if CONV_BASE
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pad_rows(
-    CTENSOR(x), TENSOR(xr), const int C, const int H, const int W, const int Hp, const int Wp, const int PH,
-    const int PW) {
-  const int row = get_global_id(0), img = get_global_id(1);
-  __global float *out = AT(xr) + ((size_t)img * Hp + row) * C * Wp;
-  const int iy = row - PH, n = C * Wp;
-  if (iy < 0 || iy >= H) {
-    int j = 0;
-    for (; j + 16 <= n; j += 16) vstore16((float16)(0.0f), 0, out + j);
-    for (; j < n; j++) out[j] = 0.0f;
-    return;
-  }
-  /* Explicit float16 moves: the scalar loops ran at a third of the copy
-   * speed the memory allows. */
-  __global const float *in = AT(x) + ((size_t)img * C * H + iy) * W;
-  for (int c = 0; c < C; c++, out += Wp, in += (size_t)H * W) {
-    for (int j = 0; j < PW; j++) out[j] = 0.0f;
-    int j = 0;
-    for (; j + 16 <= W; j += 16) vstore16(vload16(0, in + j), 0, out + PW + j);
-    for (; j < W; j++) out[PW + j] = in[j];
-    for (j = PW + W; j < Wp; j++) out[j] = 0.0f;
-  }
 }
 #endif
 
@@ -256,96 +222,121 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_packed_gemm(
 #endif
 
 /*
- * conv_direct_rows: stride-1 convolution over a row-interleaved zero-padded
- * copy of x, xr[img][Hp][C][Wp] (conv_pad_rows), with the vectors along
- * OUTPUT CHANNELS. A work-item computes up to CR_SEG consecutive output
- * pixels of one output row, for one image, group and block of 16*CR_NV
- * output channels, as micro-tiles of CR_NP pixels x 16*CR_NV channels held
- * in registers over the whole K = Cg*KH*KW. Per tap: CR_NV aligned vector
- * loads of packed weights and one 4-byte broadcast per pixel straight from
- * xr (never split across cache lines, unlike unaligned vector loads of
- * shifted pixel runs). Tap (r, s) of channel c for output (oy, ox) is
- * xr[img][oy + r*DH][c][ox + s*DW]: all the input a work-item reads lies in
- * KH runs of C*Wp floats, a few pages instead of one page per channel plane.
- * Sum order: c, then r, then s, for every output (deterministic).
- * Pixels of the last micro-tile past Wo are computed and dropped (their
- * reads may run up to CR_NP-1 floats past the last row: the caller leaves
- * that slack after xr).
- * Weights: [G][ceil(M/(16*CR_NV))][Cg*KH*KW][16*CR_NV], rows past M zero
+ * conv_direct_band: stride-1 convolution straight from x, with the output
+ * channels along the vectors and the zero padding folded in. A work-item
+ * owns a band of `rows` output rows of one image and group and all the
+ * group's output channels. It keeps the padded input rows its taps need,
+ * all Cg channels, in a ring of span = (KH-1)*DH+1 rows in local memory
+ * ([slot][Cg][Wp], padded row q in slot q % span) and copies in one new
+ * input row per output row: x is read (rows + span - 1) / rows times, and
+ * nothing padded goes through global memory. Micro-tiles of CB_NP pixels x
+ * 16*CB_NV output channels stay in registers over the whole K = Cg*KH*KW;
+ * per tap, CB_NV aligned vector loads of packed weights and one 4-byte
+ * broadcast per pixel from the ring (never split across cache lines, unlike
+ * unaligned vector loads of shifted pixel runs). Sum order c, r, s for
+ * every output (deterministic). Pixels of the last micro-tile past Wo are
+ * computed and dropped (they read at most CB_NP-1 floats past a ring row:
+ * the ring has that slack).
+ * Weights: [G][ceil(M/(16*CB_NV))][Cg*KH*KW][16*CB_NV], rows past M zero
  * (conv_pack_blocks).
- * -D: CR_KH, CR_KW (taps, unrolled), CR_NV, CR_NP, CR_SEG (a multiple of
- *     CR_NP), HAS_BIAS, ACT, ACT_ALPHA.
- * NDRange (Ho * ceil(Wo/CR_SEG), images * G * ceil(M/(16*CR_NV))), local (1, 1).
+ * -D: CB_KH, CB_KW (taps, unrolled), CB_NV, CB_NP, CB_RING (floats of the
+ *     ring, a size class >= span*Cg*Wp + CB_NP), HAS_BIAS, ACT, ACT_ALPHA.
+ * NDRange (ceil(Ho/rows), images * G), local (1, 1).
  */
-#ifdef CR_KH
-#define CR_MB (16 * CR_NV) /* output channels per work-item */
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_direct_rows(
-    CTENSOR(src), const int Hp, const int Wp, CTENSOR(w), CTENSOR(bias), TENSOR(y), const int C, const int K,
-    const int G, const int Ho, const int Wo, const int DH, const int DW) {
-  const int nseg = (Wo + CR_SEG - 1) / CR_SEG;
-  const int oy = get_global_id(0) / nseg, ox0 = get_global_id(0) % nseg * CR_SEG, bi = get_global_id(1);
-  if (oy >= Ho) return;
-  const int Cg = C / G, M = K / G, nmb = (M + CR_MB - 1) / CR_MB;
-  const int mb = bi % nmb, g = (bi / nmb) % G, img = bi / (nmb * G);
-  const int kd = Cg * CR_KH * CR_KW, rstride = DH * C * Wp;
-  const int mn = min(CR_MB, M - mb * CR_MB), xend = min(ox0 + CR_SEG, Wo);
-  __global const float *S = AT(src) + (((size_t)img * Hp + oy) * C + (size_t)g * Cg) * Wp;
-  __global const float *Wt = AT(w) + ((size_t)g * nmb + mb) * kd * CR_MB;
-  __global float *Y = AT(y) + ((size_t)img * K + g * M + mb * CR_MB) * Ho * Wo + oy * Wo;
-  float16 bv[CR_NV];
-  for (int v = 0; v < CR_NV; v++) {
-    bv[v] = (float16)(0.0f);
+#ifdef CB_KH
+#define CB_MB (16 * CB_NV)
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_direct_band(
+    CTENSOR(x), CTENSOR(w), CTENSOR(bias), TENSOR(y), const int C, const int H, const int W, const int K,
+    const int G, const int Ho, const int Wo, const int PH, const int PW, const int DH, const int DW,
+    const int rows) {
+  __local float ring[CB_RING];
+  const int oy0 = get_global_id(0) * rows, bi = get_global_id(1);
+  if (oy0 >= Ho) return;
+  const int Cg = C / G, M = K / G, nmb = (M + CB_MB - 1) / CB_MB, img = bi / G, g = bi % G;
+  const int Wp = W + 2 * PW, span = (CB_KH - 1) * DH + 1, kd = Cg * CB_KH * CB_KW, plane = Cg * Wp;
+  __global const float *X = AT(x) + ((size_t)img * C + (size_t)g * Cg) * H * W;
+  const int oy1 = min(oy0 + rows, Ho);
+  for (int oy = oy0; oy < oy1; oy++) {
+    /* Padded rows oy .. oy+span-1 must be in the ring: all of them for the
+     * band's first row, then the one new row. */
+    for (int q = (oy == oy0 ? oy : oy + span - 1); q < oy + span; q++) {
+      __local float *dst = ring + (q % span) * plane;
+      const int iy = q - PH;
+      if (iy < 0 || iy >= H) {
+        for (int j = 0; j < plane; j++) dst[j] = 0.0f;
+        continue;
+      }
+      __global const float *src = X + (size_t)iy * W;
+      for (int c = 0; c < Cg; c++, dst += Wp, src += (size_t)H * W) {
+        for (int j = 0; j < PW; j++) dst[j] = 0.0f;
+        int j = 0;
+        for (; j + 16 <= W; j += 16) vstore16(vload16(0, src + j), 0, dst + PW + j);
+        for (; j < W; j++) dst[PW + j] = src[j];
+        for (j = PW + W; j < Wp; j++) dst[j] = 0.0f;
+      }
+    }
+    int slot[CB_KH];
+    for (int r = 0; r < CB_KH; r++) slot[r] = ((oy + r * DH) % span) * plane;
+    for (int mb = 0; mb < nmb; mb++) {
+      const int mn = min(CB_MB, M - mb * CB_MB);
+      __global const float *Wt = AT(w) + ((size_t)g * nmb + mb) * kd * CB_MB;
+      __global float *Y = AT(y) + ((size_t)img * K + g * M + mb * CB_MB) * Ho * Wo + oy * Wo;
+      float16 bv[CB_NV];
+      for (int v = 0; v < CB_NV; v++) {
+        bv[v] = (float16)(0.0f);
 #if HAS_BIAS
-    for (int l = 0; l < 16 && v * 16 + l < mn; l++) ((float *)&bv[v])[l] = AT(bias)[g * M + mb * CR_MB + v * 16 + l];
+        for (int l = 0; l < 16 && v * 16 + l < mn; l++) ((float *)&bv[v])[l] = AT(bias)[g * M + mb * CB_MB + v * 16 + l];
 #endif
-  }
-  for (int ox = ox0; ox < xend; ox += CR_NP) {
-    float16 acc[CR_NP][CR_NV];
+      }
+      for (int ox = 0; ox < Wo; ox += CB_NP) {
+        float16 acc[CB_NP][CB_NV];
 #pragma unroll
-    for (int j = 0; j < CR_NP; j++)
+        for (int j = 0; j < CB_NP; j++)
 #pragma unroll
-      for (int v = 0; v < CR_NV; v++) acc[j][v] = (float16)(0.0f);
-    __global const float *sc = S + ox, *a = Wt;
-    for (int c = 0; c < Cg; c++, sc += Wp) {
+          for (int v = 0; v < CB_NV; v++) acc[j][v] = (float16)(0.0f);
+        __global const float *a = Wt;
+        for (int c = 0; c < Cg; c++) {
 #pragma unroll
-      for (int r = 0; r < CR_KH; r++) {
+          for (int r = 0; r < CB_KH; r++) {
+            __local const float *row = ring + slot[r] + c * Wp + ox;
 #pragma unroll
-        for (int s = 0; s < CR_KW; s++, a += CR_MB) {
-          __global const float *p = sc + r * rstride + s * DW;
-          float16 wv[CR_NV];
+            for (int s = 0; s < CB_KW; s++, a += CB_MB) {
+              __local const float *p = row + s * DW;
+              float16 wv[CB_NV];
 #pragma unroll
-          for (int v = 0; v < CR_NV; v++) wv[v] = vload16(v, a);
+              for (int v = 0; v < CB_NV; v++) wv[v] = vload16(v, a);
 #pragma unroll
-          for (int j = 0; j < CR_NP; j++) {
-            const float16 xj = (float16)(p[j]);
+              for (int j = 0; j < CB_NP; j++) {
+                const float16 xj = (float16)(p[j]);
 #pragma unroll
-            for (int v = 0; v < CR_NV; v++) acc[j][v] = fma(xj, wv[v], acc[j][v]);
+                for (int v = 0; v < CB_NV; v++) acc[j][v] = fma(xj, wv[v], acc[j][v]);
+              }
+            }
           }
         }
+        float out[CB_MB][CB_NP];
+#pragma unroll
+        for (int v = 0; v < CB_NV; v++) {
+#pragma unroll
+          for (int j = 0; j < CB_NP; j++) {
+            float o[16];
+            vstore16(act_f16(acc[j][v] + bv[v]), 0, o);
+#pragma unroll
+            for (int l = 0; l < 16; l++) out[v * 16 + l][j] = o[l];
+          }
+        }
+        const int pn = min(CB_NP, Wo - ox);
+        __global float *yq = Y + ox;
+        if (pn == CB_NP) {
+          for (int m = 0; m < mn; m++) {
+#pragma unroll
+            for (int j = 0; j < CB_NP; j++) yq[(size_t)m * Ho * Wo + j] = out[m][j];
+          }
+        } else {
+          for (int m = 0; m < mn; m++)
+            for (int j = 0; j < pn; j++) yq[(size_t)m * Ho * Wo + j] = out[m][j];
+        }
       }
-    }
-    /* Bias, activation, then the transposed store into NCHW rows. */
-    float out[CR_MB][CR_NP];
-#pragma unroll
-    for (int v = 0; v < CR_NV; v++) {
-#pragma unroll
-      for (int j = 0; j < CR_NP; j++) {
-        float o[16];
-        vstore16(act_f16(acc[j][v] + bv[v]), 0, o);
-#pragma unroll
-        for (int l = 0; l < 16; l++) out[v * 16 + l][j] = o[l];
-      }
-    }
-    const int pn = min(CR_NP, Wo - ox);
-    __global float *yq = Y + ox;
-    if (pn == CR_NP) {
-      for (int m = 0; m < mn; m++) {
-#pragma unroll
-        for (int j = 0; j < CR_NP; j++) yq[(size_t)m * Ho * Wo + j] = out[m][j];
-      }
-    } else {
-      for (int m = 0; m < mn; m++)
-        for (int j = 0; j < pn; j++) yq[(size_t)m * Ho * Wo + j] = out[m][j];
     }
   }
 }
