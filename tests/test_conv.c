@@ -57,6 +57,9 @@ static const conv_case cases[] = {
     {2, 7, 33, 35, 9, 3, 3, 2, 1, 0, 1, 1, 3, 1, 1, CLNN_ACT_IDENTITY},   /* mixed stride/dilation */
     {2, 6, 17, 21, 12, 5, 5, 2, 2, 3, 4, 2, 3, 6, 1, CLNN_ACT_IDENTITY},  /* depthwise x2, s2, odd pads/dilations */
     {1, 4, 9, 70, 4, 3, 3, 1, 2, 1, 1, 1, 1, 4, 0, CLNN_ACT_IDENTITY},    /* depthwise, rows over 64 columns */
+    {2, 32, 6, 70, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, CLNN_ACT_RELU},     /* direct_band: 70-pixel rows, bwd_data too */
+    {1, 64, 10, 12, 64, 3, 3, 1, 1, 2, 2, 2, 2, 2, 1, CLNN_ACT_IDENTITY}, /* direct_band: 2 groups of 32, dilation 2 */
+    {2, 32, 70, 6, 32, 3, 3, 1, 1, 2, 2, 2, 2, 1, 0, CLNN_ACT_IDENTITY},  /* direct_band: bands of 2 rows, dilation 2 */
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
