@@ -188,8 +188,6 @@ static clnn_gemm_job gemm_job_for(const conv_geom *g, clnn_conv_mem w, clnn_conv
 /* ------------------------------------------------------------- gemm_1x1 */
 
 bool clnn__conv_1x1_chunked(const clnn_context *ctx, const clnn_conv2d_desc *d) {
-  const char *env = getenv("CLNN_C1"); /* TEMP: benchmarking */
-  if (env && env[0] == '0') return false;
   return clnn__use_own_gemm(ctx) && d->groups == 1 && d->kh == 1 && d->kw == 1 && d->stride_h == 1 &&
          d->stride_w == 1 && d->pad_h == 0 && d->pad_w == 0 && d->h * d->w >= 16;
 }
@@ -238,7 +236,7 @@ static clnn_status fwd_gemm_1x1(clnn_context *ctx, const conv_geom *g, clnn_conv
 
 /* ---------------------------------------------------------- im2col_gemm */
 
-clnn_status clnn__conv_im2col(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, cl_mem col, int layout,
+clnn_status clnn__conv_im2col(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem col, int layout,
                              int64_t img0, int64_t nimg, const char *op) {
   const clnn_conv2d_desc *d = g->d;
   char opts[32];
@@ -249,13 +247,45 @@ clnn_status clnn__conv_im2col(clnn_context *ctx, const conv_geom *g, clnn_conv_m
   size_t local[3] = {1, 1, 1};
   return clnn__launch(
       ctx, &k,
-      CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_MEM(col), CLNN_ARG_U64(0), CLNN_ARG_I32(d->c),
+      CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(col), CLNN_ARG_I32(d->c),
                 CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow),
                 CLNN_ARG_I32(d->kh), CLNN_ARG_I32(d->kw), CLNN_ARG_I32(d->stride_h),
                 CLNN_ARG_I32(d->stride_w), CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w),
                 CLNN_ARG_I32(d->dilation_h), CLNN_ARG_I32(d->dilation_w), CLNN_ARG_I32(d->groups),
                 CLNN_ARG_I32(img0)),
       3, global, local, op);
+}
+
+/*
+ * A strided (or padded) 1x1 convolution, e.g. ResNet's downsampling
+ * shortcut: its im2col is the subsampled input, already in the layout
+ * conv_1x1_gemm reads (channels x pixels per image), so the chunked 1x1
+ * GEMM runs on it instead of the generic panel GEMM (170 -> 250+ GFLOP/s on
+ * the 256 -> 512 stride-2 shortcut). One workspace holds both: the 1x1
+ * GEMM's packed weights at its start (clnn__conv_1x1_gemm asks for that
+ * much of the same buffer), the subsampled images after them.
+ */
+static bool strided_1x1(const clnn_context *ctx, const conv_geom *g) {
+  const clnn_conv2d_desc *d = g->d;
+  return clnn__use_own_gemm(ctx) && d->groups == 1 && d->kh == 1 && d->kw == 1 && g->npix >= 16;
+}
+
+static clnn_status fwd_strided_1x1(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                                   clnn_conv_mem b, clnn_conv_mem y) {
+  const clnn_conv2d_desc *d = g->d;
+  const int64_t packed_w = ceil_div(d->k, 8) * 8 * d->c, per_image = d->c * g->npix;
+  int64_t chunk;
+  CLNN_TRY(clnn__conv_chunk(ctx, d->n, per_image, packed_w, IM2COL_CHUNK_BYTES, "subsampled input", &chunk));
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(packed_w + chunk * per_image) * sizeof(float), &ws));
+  clnn_conv_mem col = {ws, (size_t)packed_w};
+  for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
+    int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk;
+    CLNN_TRY(clnn__conv_im2col(ctx, g, x, col, CLNN_COL_ROWMAJOR, img0, nimg, "conv2d_fwd:im2col_gemm"));
+    CLNN_TRY(clnn__conv_1x1_gemm(ctx, nimg, d->k, d->c, g->npix, w, false, b, d->act, d->act_alpha, col,
+                                 clnn__conv_mem_at(y, img0 * d->k * g->npix), "conv2d_fwd:im2col_gemm"));
+  }
+  return CLNN_SUCCESS;
 }
 
 static clnn_status fwd_im2col_gemm(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
@@ -270,7 +300,7 @@ static clnn_status fwd_im2col_gemm(clnn_context *ctx, const conv_geom *g, clnn_c
   CLNN_TRY(clnn__workspace(ctx, (size_t)(chunk * per_image) * sizeof(float), &col));
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
     int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk;
-    CLNN_TRY(clnn__conv_im2col(ctx, g, x, col, panels ? CLNN_COL_PANELS : CLNN_COL_ROWMAJOR, img0, nimg,
+    CLNN_TRY(clnn__conv_im2col(ctx, g, x, (clnn_conv_mem){col, 0}, panels ? CLNN_COL_PANELS : CLNN_COL_ROWMAJOR, img0, nimg,
                                "conv2d_fwd:im2col_gemm"));
     clnn_gemm_job j = gemm_job_for(g, w, b, y, img0, nimg);
     j.b = col;
@@ -389,8 +419,6 @@ bool clnn__conv_dwf_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, 
 bool clnn__conv_dw_flat(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool bwd_data, clnn_conv_dwf_geom *f) {
   if (d->groups != d->c || d->k % d->c) return false;
   if (!clnn__conv_dwf_geometry(d, oh, ow, bwd_data, f)) return false;
-  const char *env = getenv("CLNN_DW_FLAT"); /* TEMP: benchmarking */
-  if (env) return env[0] == '1';
   return d->h * d->w <= DWF_MAX_PLANE;
 }
 
@@ -657,6 +685,7 @@ clnn_status clnn__conv2d_fwd_run(clnn_context *ctx, const clnn_conv2d_desc *d, c
     case CLNN_CONV_ALGO_GEMM_1X1:
       return fwd_gemm_1x1(ctx, &g, x, w, b, y);
     default:
+      if (strided_1x1(ctx, &g)) return fwd_strided_1x1(ctx, &g, x, w, b, y);
       if (clnn__use_own_gemm(ctx)) return clnn__conv_packed_gemm(ctx, &g, x, w, false, b, y, "conv2d_fwd:im2col_gemm");
       return fwd_im2col_gemm(ctx, &g, x, w, b, y);
   }

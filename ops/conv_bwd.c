@@ -470,7 +470,7 @@ static clnn_status bwd_weights_im2col(clnn_context *ctx, const conv_geom *g, cln
   CLNN_TRY(clnn__workspace(ctx, (size_t)(chunk * per_image) * sizeof(float), &col));
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
     int64_t nimg = min64(chunk, d->n - img0);
-    CLNN_TRY(clnn__conv_im2col(ctx, g, x, col, CLNN_COL_TRANSPOSED, img0, nimg, op));
+    CLNN_TRY(clnn__conv_im2col(ctx, g, x, (clnn_conv_mem){col, 0}, CLNN_COL_TRANSPOSED, img0, nimg, op));
     for (int64_t i = 0; i < nimg; i++) {
       clnn_gemm_job j = clnn__gemm_job(g->kg, g->kd, g->npix);
       j.nb2 = d->groups;

@@ -101,10 +101,10 @@ clnn_status clnn__conv_pad(clnn_context *ctx, clnn_conv_mem src, int64_t nplanes
                            cl_mem ws, int64_t ws_off, const clnn_conv_planes *pp, int64_t pad_h, int64_t pad_w,
                            const char *op);
 
-/* conv_im2col of images img0 .. img0+nimg-1 of x into col at element 0,
+/* conv_im2col of images img0 .. img0+nimg-1 of x into col (from its element offset),
  * one matrix per (image, group), in one of three layouts. */
 enum { CLNN_COL_ROWMAJOR = 0, CLNN_COL_PANELS = 1, CLNN_COL_TRANSPOSED = 2 };
-clnn_status clnn__conv_im2col(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem x, cl_mem col, int layout,
+clnn_status clnn__conv_im2col(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem x, clnn_conv_mem col, int layout,
                              int64_t img0, int64_t nimg, const char *op);
 
 /* The direct depthwise kernels (conv_dw_fwd, conv_dw_bwd_data,

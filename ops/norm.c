@@ -294,8 +294,6 @@ static clnn_status launch_bwd(clnn_context *ctx, const clnn_batchnorm_desc *d, c
 #define BN_CHANNEL_MIN_C 8
 
 static bool use_channel_kernels(const clnn_batchnorm_desc *d, const bn_split *s) {
-  const char *env = getenv("CLNN_BN_CHANNEL"); /* TEMP: benchmarking */
-  if (env && env[0] == '0') return false;
   return s->hw >= BN_SMALL_PLANE && d->c >= BN_CHANNEL_MIN_C && d->n * s->hw <= BN_CHANNEL_MAX_VALUES;
 }
 

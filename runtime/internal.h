@@ -153,8 +153,6 @@ clnn_status clnn__check_numel(clnn_context *ctx, const char *what, int ndim, con
  * each line before writing it is pure cost. */
 #define CLNN_STREAM_MIN_BYTES ((size_t)24 << 20)
 static inline int clnn__stream_output(const clnn_context *ctx, size_t bytes) {
-  const char *env = getenv("CLNN_STREAM"); /* TEMP: benchmarking */
-  if (env && env[0] == '0') return 0;
   return ctx->is_cpu && bytes >= CLNN_STREAM_MIN_BYTES;
 }
 

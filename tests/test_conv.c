@@ -60,6 +60,7 @@ static const conv_case cases[] = {
     {2, 32, 6, 70, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, CLNN_ACT_RELU},     /* direct_band: 70-pixel rows, bwd_data too */
     {1, 64, 10, 12, 64, 3, 3, 1, 1, 2, 2, 2, 2, 2, 1, CLNN_ACT_IDENTITY}, /* direct_band: 2 groups of 32, dilation 2 */
     {2, 32, 70, 6, 32, 3, 3, 1, 1, 2, 2, 2, 2, 1, 0, CLNN_ACT_IDENTITY},  /* direct_band: bands of 2 rows, dilation 2 */
+    {3, 9, 17, 15, 13, 1, 1, 2, 2, 1, 1, 1, 1, 1, 1, CLNN_ACT_RELU},      /* strided 1x1: padded, relu, k off the tiles */
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
