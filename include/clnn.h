@@ -972,9 +972,8 @@ clnn_status clnn_conv_transpose2d_bwd_algo(const clnn_context *ctx, const clnn_c
  * like the workspace (the convolutions inside use the workspace itself);
  * images are processed in chunks so that one chunk's scratch stays under
  * 32 MiB and the workspace limit (CLNN_ERR_UNSUPPORTED, with the size
- * needed, when one image does not fit; the convolutions inside check their
- * own needs against the limit as they run, so a backward call computing
- * several gradients may then have written those it finished first).
+ * needed, when one image does not fit; a backward call plans all its inner
+ * convolutions before it enqueues any, so it fails before writing anything).
  * Statuses of all of them: those of clnn_conv_transpose2d_desc_check,
  * CLNN_ERR_NULL_POINTER, CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_INVALID_VALUE
  * (a tensor not float32, accumulate not 0 or 1), CLNN_ERR_CONTEXT_MISMATCH,

@@ -643,6 +643,13 @@ static clnn_status bwd_checked(clnn_context *ctx, const clnn_conv_transpose2d_de
   }
   bwd_args a = {clnn__conv_mem(dw ? x : NULL), clnn__conv_mem(dx ? w : NULL), clnn__conv_mem(dy),
                 clnn__conv_mem(dx), clnn__conv_mem(dw), clnn__conv_mem(db), accumulate == 1};
+  /* The inner convolutions size their chunks (and refuse one image over the
+   * workspace limit) as they go: a first pass that enqueues nothing finds
+   * any such failure before the second writes a gradient. */
+  ctx->plan_only = true;
+  clnn_status planned = bwd_run(ctx, &pl, &a);
+  ctx->plan_only = false;
+  CLNN_TRY(planned);
   return bwd_run(ctx, &pl, &a);
 }
 

@@ -424,7 +424,7 @@ clnn_status clnn__outer_workspace(clnn_context *ctx, size_t bytes, cl_mem *out) 
 }
 
 clnn_status clnn__fill_f32(clnn_context *ctx, cl_mem mem, size_t off, size_t count, float value) {
-  if (count == 0) return CLNN_SUCCESS;
+  if (count == 0 || ctx->plan_only) return CLNN_SUCCESS;
   CLNN_TRY_CL(ctx, clEnqueueFillBuffer(ctx->queue, mem, &value, sizeof value, off * sizeof(float),
                                        count * sizeof(float), 0, NULL, NULL));
   return CLNN_SUCCESS;

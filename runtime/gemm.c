@@ -99,6 +99,7 @@ static clnn_status bias_act_pass(clnn_context *ctx, const clnn_gemm_job *j, cons
 static clnn_status gemm_clblast(clnn_context *ctx, const clnn_gemm_job *j, const char *op) {
   if (j->b_layout != CLNN_B_ROWMAJOR)
     return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED, "CLBlast needs B row-major (internal error)");
+  if (ctx->plan_only) return CLNN_SUCCESS;
   CLBlastTranspose ta = j->a_trans ? CLBlastTransposeYes : CLBlastTransposeNo;
   for (int64_t i2 = 0; i2 < j->nb2; i2++) {
     cl_event ev = NULL;

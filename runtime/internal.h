@@ -66,6 +66,11 @@ struct clnn_context {
   int n_programs, cap_programs;
 
   bool profiling;
+  /* Set by clnn__plan_run: launches, fills and CLBlast calls return success
+   * without enqueueing, while everything before them (checks, chunk sizes
+   * against the workspace limit, workspace allocation, program builds) runs
+   * as usual. */
+  bool plan_only;
   clnn_profile_record *prof;
   size_t n_prof, cap_prof;
 

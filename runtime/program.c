@@ -425,6 +425,7 @@ static void note_local_size(clnn_context *ctx, const clnn_kernel_ref *k, cl_uint
 clnn_status clnn__launch(clnn_context *ctx, const clnn_kernel_ref *k, const clnn_arg *args,
                          int nargs, cl_uint dims, const size_t *global, const size_t *local,
                          const char *op) {
+  if (ctx->plan_only) return CLNN_SUCCESS;
   cl_kernel kernel = k->entry->kernel;
   for (int i = 0; i < nargs; i++) {
     cl_int err = clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].value);

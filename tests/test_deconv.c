@@ -395,6 +395,7 @@ static clnn_status run_limited(const problem *p, size_t limit, bool bwd) {
     for (size_t i = 0; i < p->ny; i++) ck_assert_msg(isnan(vy[i]), "%s: y[%zu] written", p->what, i);
     for (size_t i = 0; i < p->nx; i++) ck_assert_msg(isnan(vdx[i]), "%s: dx[%zu] written", p->what, i);
     ck_assert_msg(same_bits(vdw, p->dw0, p->nw), "%s: dw written", p->what);
+    ck_assert_msg(same_bits(vdb, p->db0, p->nb), "%s: db written", p->what);
   }
   free(vy);
   free(vdx);
