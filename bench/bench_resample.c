@@ -19,14 +19,17 @@
 #include "bench.h"
 
 /* Parse mb ic ih iw: the input's shape. */
+/* False when mb, ic or ih is missing; a given but non-positive size is left
+ * for the descriptor check, which names it. */
+#define KEY_MISSING INT64_MIN
 static bool parse_input(bench_args *a, int64_t *n, int64_t *c, int64_t *h, int64_t *w, bool *ok) {
-  *n = *c = *h = 0;
+  *n = *c = *h = KEY_MISSING;
   bench_arg_int(a, "mb", n, ok);
   bench_arg_int(a, "ic", c, ok);
   bench_arg_int(a, "ih", h, ok);
   *w = *h;
   bench_arg_int(a, "iw", w, ok);
-  return *n && *c && *h;
+  return *n != KEY_MISSING && *c != KEY_MISSING && *h != KEY_MISSING;
 }
 
 /* Declare x, y (fwd; bwd outside P mode) and dy, dx (bwd), with byte counts. */
@@ -62,13 +65,13 @@ static bool ps_setup_dir(bench_problem *p, bench_args *a, char *err, size_t errl
   clnn_pixel_shuffle_desc *d = &pp->d;
   bool ok = true;
   const bool have = parse_input(a, &d->n, &d->c, &d->h, &d->w, &ok);
-  d->r = 0;
+  d->r = KEY_MISSING;
   bench_arg_int(a, "r", &d->r, &ok);
   if (!ok) {
     snprintf(err, errlen, "a %s key has a non-integer value", p->fam->name);
     return false;
   }
-  if (!have || !d->r) {
+  if (!have || d->r == KEY_MISSING) {
     snprintf(err, errlen, "%s needs mb, ic, ih and r", p->fam->name);
     return false;
   }
@@ -139,7 +142,7 @@ static bool resize_setup(bench_problem *p, bench_args *a, char *err, size_t errl
   p->params = d;
   bool ok = true;
   const bool have = parse_input(a, &d->n, &d->c, &d->h, &d->w, &ok);
-  d->out_h = 0;
+  d->out_h = KEY_MISSING;
   bench_arg_int(a, "oh", &d->out_h, &ok);
   d->out_w = d->out_h;
   bench_arg_int(a, "ow", &d->out_w, &ok);
@@ -153,7 +156,7 @@ static bool resize_setup(bench_problem *p, bench_args *a, char *err, size_t errl
     snprintf(err, errlen, "a resize key has a non-numeric value");
     return false;
   }
-  if (!have || !d->out_h) {
+  if (!have || d->out_h == KEY_MISSING) {
     snprintf(err, errlen, "resize needs mb, ic, ih and oh");
     return false;
   }
