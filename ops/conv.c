@@ -11,7 +11,9 @@
  *    kernels share its program (kernels/conv.cl, DWB_*).
  *  - implicit_gemm: stride 1 on the own engine. The input is copied once
  *    into zero-padded planes, and the GEMM reads its B rows as shifted views
- *    of them: no im2col matrix at all.
+ *    of them: no im2col matrix at all. Grouped convolutions with at most
+ *    16 output channels per group (ResNeXt / RegNet), under this algorithm
+ *    or im2col_gemm, run conv_grouped_direct instead (clnn__conv_packed_gemm).
  *  - gemm_1x1: 1x1 kernel, stride 1, no padding: x itself is the GEMM's B.
  *  - im2col_gemm: everything else. im2col writes the input patches of a chunk
  *    of images into the workspace (as 32-wide panels for the own GEMM, row-
@@ -570,16 +572,16 @@ static bool use_direct_band(const conv_geom *g) {
          ceil_div(g->kg, BAND_MB) * BAND_MB * 8 <= g->kg * 9;
 }
 
-/* Pack w as [G][ceil(Kg/BAND_MB)][kd][BAND_MB] at element 0 of ws. */
+/* Pack w as [G][ceil(Kg/mb)][kd][mb] at element 0 of ws. */
 static clnn_status pack_weight_blocks(clnn_context *ctx, const conv_geom *g, clnn_conv_mem w, bool transposed,
-                                      cl_mem ws, const char *op) {
+                                      int64_t mb, cl_mem ws, const char *op) {
   clnn_kernel_ref k;
-  size_t global[3] = {(size_t)g->kd, (size_t)ceil_div(g->kg, BAND_MB), (size_t)g->d->groups};
+  size_t global[3] = {(size_t)g->kd, (size_t)ceil_div(g->kg, mb), (size_t)g->d->groups};
   size_t local[3] = {1, 1, 1};
   CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_pack_blocks", &k));
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_I32(g->kg), CLNN_ARG_I32(g->cg), CLNN_ARG_I32(g->d->kh * g->d->kw),
-                                CLNN_ARG_I32(transposed ? 1 : 0), CLNN_ARG_I32(BAND_MB), CLNN_ARG_CONV_MEM(w),
+                                CLNN_ARG_I32(transposed ? 1 : 0), CLNN_ARG_I32(mb), CLNN_ARG_CONV_MEM(w),
                                 CLNN_ARG_MEM(ws), CLNN_ARG_U64(0)),
                       3, global, local, op);
 }
@@ -612,7 +614,7 @@ static clnn_status direct_band(clnn_context *ctx, const conv_geom *g, clnn_conv_
   rows = rows < 1 ? 1 : rows > 8 ? 8 : rows;
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)wpk * sizeof(float), &ws));
-  CLNN_TRY(pack_weight_blocks(ctx, g, w, transposed_w, ws, op));
+  CLNN_TRY(pack_weight_blocks(ctx, g, w, transposed_w, BAND_MB, ws, op));
   char opts[160], act[64];
   clnn__act_options(act, sizeof act, d->act, d->act_alpha);
   snprintf(opts, sizeof opts, "-DCB_KH=%lld -DCB_KW=%lld -DCB_NV=%d -DCB_NP=%d -DCB_RING=%lld -DHAS_BIAS=%d%s",
@@ -626,6 +628,85 @@ static clnn_status direct_band(clnn_context *ctx, const conv_geom *g, clnn_conv_
                                 CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow),
                                 CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(d->dilation_h),
                                 CLNN_ARG_I32(d->dilation_w), CLNN_ARG_I32(rows)),
+                      2, global, local, op);
+}
+
+/* ------------------------------------------------------ grouped_direct
+ * conv_grouped_direct: few channels per group (ResNeXt / RegNet). Pixels
+ * along the vectors as in the depthwise kernels, all output channels of a
+ * group per work-item; see kernels/conv.cl. */
+#define GROUPED_MAX_M 16 /* output channels per group it takes */
+#define GROUPED_MAX_ACC 24 /* float16 accumulators per block (POCL-NOTES: ~24 before spills) */
+
+/* Block and window of conv_grouped_direct for g. */
+typedef struct grouped_plan {
+  int64_t ns, r;       /* GD_NS 16-wide strips x GD_R output rows */
+  int64_t rowlen, win; /* window row length (floats) and rows per channel */
+  int64_t local;       /* GD_LOCAL: size class of the window */
+} grouped_plan;
+
+static grouped_plan grouped_make_plan(const conv_geom *g) {
+  const clnn_conv2d_desc *d = g->d;
+  grouped_plan p;
+  int64_t nstrip = ceil_div(g->ow, 16), most = GROUPED_MAX_M / g->kg;
+  p.ns = nstrip < most ? nstrip : most;
+  if (p.ns < 1) p.ns = 1;
+  if (p.ns > 4) p.ns = 4;
+  p.r = GROUPED_MAX_ACC / (p.ns * g->kg);
+  if (p.r > 4) p.r = 4;
+  if (p.r < 1) p.r = 1;
+  int64_t sw = d->stride_w, cols = ceil_div(g->ow, p.ns * 16) * p.ns * 16;
+  int64_t plen = cols + (d->kw - 1) * d->dilation_w / sw, need = ceil_div(d->w + 2 * d->pad_w, sw);
+  if (plen < need) plen = need;
+  p.rowlen = sw * ceil_div(plen, 16) * 16;
+  int64_t span = (p.r - 1) * d->stride_h + (d->kh - 1) * d->dilation_h + 1;
+  for (p.win = 1; p.win < span;) p.win *= 2;
+  int64_t floats = g->cg * p.win * p.rowlen + p.rowlen;
+  for (p.local = 4096; p.local < floats;) p.local *= 2;
+  return p;
+}
+
+/* Whether conv_grouped_direct suits g: real groups of 2+ input and at most
+ * GROUPED_MAX_M output channels (depthwise has its own kernels, dense the
+ * GEMMs), no negative padding, and a window in half the local memory. */
+static bool use_grouped_direct(clnn_context *ctx, const conv_geom *g) {
+  const clnn_conv2d_desc *d = g->d;
+  if (d->groups < 2 || g->cg < 2 || g->kg > GROUPED_MAX_M || d->pad_h < 0 || d->pad_w < 0 || d->stride_w > 4)
+    return false;
+  cl_ulong local_mem = 0;
+  if (clGetDeviceInfo(ctx->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local_mem, &local_mem, NULL) != CL_SUCCESS)
+    return false;
+  return (cl_ulong)grouped_make_plan(g).local * sizeof(float) <= local_mem / 2;
+}
+
+/* conv_grouped_direct over x itself: pack the weights as [G][kd][Kg], one
+ * launch. Bands of rows only where images x groups alone give under 64
+ * work-items (each band reloads the rows its taps share with the last). */
+static clnn_status grouped_direct(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                                  bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  grouped_plan p = grouped_make_plan(g);
+  int64_t items = d->n * d->groups, bands = ceil_div(64, items);
+  if (bands > g->oh) bands = g->oh;
+  int64_t rows = ceil_div(ceil_div(g->oh, bands), p.r) * p.r;
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(d->groups * g->kd * g->kg) * sizeof(float), &ws));
+  CLNN_TRY(pack_weight_blocks(ctx, g, w, transposed_w, g->kg, ws, op));
+  char opts[200], act[64];
+  clnn__act_options(act, sizeof act, d->act, d->act_alpha);
+  snprintf(opts, sizeof opts, "-DGD_M=%lld -DGD_KH=%lld -DGD_KW=%lld -DGD_SW=%lld -DGD_NS=%lld -DGD_R=%lld "
+           "-DGD_LOCAL=%lld -DHAS_BIAS=%d%s", (long long)g->kg, (long long)d->kh, (long long)d->kw,
+           (long long)d->stride_w, (long long)p.ns, (long long)p.r, (long long)p.local, b.mem ? 1 : 0, act);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_grouped_direct", &k));
+  size_t global[2] = {(size_t)ceil_div(g->oh, rows), (size_t)items}, local[2] = {1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(b),
+                                CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w),
+                                CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow),
+                                CLNN_ARG_I32(d->stride_h), CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w),
+                                CLNN_ARG_I32(d->dilation_h), CLNN_ARG_I32(d->dilation_w), CLNN_ARG_I32(p.rowlen),
+                                CLNN_ARG_I32(p.win), CLNN_ARG_I32(rows)),
                       2, global, local, op);
 }
 
@@ -663,6 +744,7 @@ static clnn_status implicit_gemm_gather(clnn_context *ctx, const conv_geom *g, c
 clnn_status clnn__conv_packed_gemm(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
                                    bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
   const clnn_conv2d_desc *d = g->d;
+  if (use_grouped_direct(ctx, g)) return grouped_direct(ctx, g, x, w, transposed_w, b, y, op);
   if (use_direct_band(g) && band_fits(ctx, g)) return direct_band(ctx, g, x, w, transposed_w, b, y, op);
   bool stride1 = d->stride_h == 1 && d->stride_w == 1;
   if (stride1 && d->pad_h >= 0 && d->pad_w >= 0)

@@ -61,6 +61,13 @@ static const conv_case cases[] = {
     {1, 64, 10, 12, 64, 3, 3, 1, 1, 2, 2, 2, 2, 2, 1, CLNN_ACT_IDENTITY}, /* direct_band: 2 groups of 32, dilation 2 */
     {2, 32, 70, 6, 32, 3, 3, 1, 1, 2, 2, 2, 2, 1, 0, CLNN_ACT_IDENTITY},  /* direct_band: bands of 2 rows, dilation 2 */
     {3, 9, 17, 15, 13, 1, 1, 2, 2, 1, 1, 1, 1, 1, 1, CLNN_ACT_RELU},      /* strided 1x1: padded, relu, k off the tiles */
+    {2, 16, 13, 11, 16, 3, 3, 1, 1, 1, 1, 1, 1, 4, 1, CLNN_ACT_RELU},     /* grouped_direct: 4 per group, bias + relu */
+    {3, 32, 15, 17, 32, 3, 3, 2, 2, 1, 1, 1, 1, 4, 1, CLNN_ACT_IDENTITY}, /* grouped_direct: 8 per group, stride 2 */
+    {2, 16, 9, 37, 16, 3, 3, 2, 2, 1, 1, 1, 1, 4, 0, CLNN_ACT_IDENTITY},  /* grouped_direct: 4 per group, s2, 3 strips */
+    {2, 32, 11, 40, 64, 3, 3, 1, 1, 1, 1, 1, 1, 4, 1, CLNN_ACT_SILU},     /* grouped_direct: 8 in, 16 out per group */
+    {1, 24, 30, 9, 24, 3, 3, 1, 1, 1, 1, 1, 1, 6, 1, CLNN_ACT_IDENTITY},  /* grouped_direct: bands of rows */
+    {2, 16, 19, 23, 16, 5, 5, 2, 2, 2, 3, 2, 1, 2, 1, CLNN_ACT_IDENTITY}, /* grouped_direct: 5x5, s2, dilation, odd pads */
+    {1, 8, 14, 17, 8, 3, 3, 3, 3, 1, 1, 1, 1, 2, 1, CLNN_ACT_RELU},       /* grouped_direct: stride 3 */
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
