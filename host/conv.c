@@ -138,11 +138,6 @@ static clnn_status ref_enter(const clnn_conv2d_desc *desc, const char *api, int 
   return CLNN_SUCCESS;
 }
 
-/* out[i] = (accumulate ? out[i] : 0) + (float)... in double, then rounded once. */
-static void ref_store(float *out, const double *v, size_t n, int accumulate) {
-  for (size_t i = 0; i < n; i++) out[i] = (float)((accumulate ? (double)out[i] : 0.0) + v[i]);
-}
-
 clnn_status clnn_ref_conv2d_bwd_data(const clnn_conv2d_desc *desc, const float *dy, const float *w, float *dx) {
   CLNN_ENTER(NULL);
   int64_t oh, ow;
@@ -181,7 +176,7 @@ clnn_status clnn_ref_conv2d_bwd_weights(const clnn_conv2d_desc *desc, const floa
   double *dwd = clnn__ref_f64_zeros(nw, &ok);
   clnn_status st = ok ? clnn__ref_conv2d_bwd_weights_f64(d, xd, dyd, dwd)
                       : clnn__fail(NULL, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory");
-  if (st == CLNN_SUCCESS) ref_store(dw, dwd, nw, accumulate);
+  if (st == CLNN_SUCCESS) clnn__ref_store_f32(dw, dwd, nw, accumulate);
   free(xd);
   free(dyd);
   free(dwd);
@@ -200,7 +195,7 @@ clnn_status clnn_ref_conv2d_bwd_bias(const clnn_conv2d_desc *desc, const float *
   double *dyd = clnn__ref_f64_copy(dy, ny, &ok), *dbd = clnn__ref_f64_zeros((size_t)d->k, &ok);
   clnn_status st = ok ? clnn__ref_conv2d_bwd_bias_f64(d, dyd, dbd)
                       : clnn__fail(NULL, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory");
-  if (st == CLNN_SUCCESS) ref_store(db, dbd, (size_t)d->k, accumulate);
+  if (st == CLNN_SUCCESS) clnn__ref_store_f32(db, dbd, (size_t)d->k, accumulate);
   free(dyd);
   free(dbd);
   return st;

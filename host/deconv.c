@@ -105,11 +105,6 @@ static clnn_status ref_enter(const clnn_conv_transpose2d_desc *desc, const char 
   return CLNN_SUCCESS;
 }
 
-/* out[i] = (accumulate ? out[i] : 0) + v[i], in double, rounded once. */
-static void ref_store(float *out, const double *v, size_t n, int accumulate) {
-  for (size_t i = 0; i < n; i++) out[i] = (float)((accumulate ? (double)out[i] : 0.0) + v[i]);
-}
-
 static clnn_status oom(void) { return clnn__fail(NULL, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory"); }
 
 clnn_status clnn_ref_conv_transpose2d_fwd(const clnn_conv_transpose2d_desc *desc, const float *x, const float *w,
@@ -166,7 +161,7 @@ clnn_status clnn_ref_conv_transpose2d_bwd_weights(const clnn_conv_transpose2d_de
   double *xd = clnn__ref_f64_copy(x, nx, &ok), *dyd = clnn__ref_f64_copy(dy, ny, &ok);
   double *dwd = clnn__ref_f64_zeros(nw, &ok);
   clnn_status st = ok ? clnn__ref_conv_transpose2d_bwd_weights_f64(desc, xd, dyd, dwd) : oom();
-  if (st == CLNN_SUCCESS) ref_store(dw, dwd, nw, accumulate);
+  if (st == CLNN_SUCCESS) clnn__ref_store_f32(dw, dwd, nw, accumulate);
   free(xd);
   free(dyd);
   free(dwd);
@@ -184,7 +179,7 @@ clnn_status clnn_ref_conv_transpose2d_bwd_bias(const clnn_conv_transpose2d_desc 
   bool ok = true;
   double *dyd = clnn__ref_f64_copy(dy, ny, &ok), *dbd = clnn__ref_f64_zeros((size_t)desc->k, &ok);
   clnn_status st = ok ? clnn__ref_conv_transpose2d_bwd_bias_f64(desc, dyd, dbd) : oom();
-  if (st == CLNN_SUCCESS) ref_store(db, dbd, (size_t)desc->k, accumulate);
+  if (st == CLNN_SUCCESS) clnn__ref_store_f32(db, dbd, (size_t)desc->k, accumulate);
   free(dyd);
   free(dbd);
   return st;

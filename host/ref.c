@@ -26,3 +26,7 @@ double *clnn__ref_f64_zeros(size_t n, bool *ok) {
 void clnn__ref_to_f32(float *dst, const double *src, size_t n) {
   for (size_t i = 0; i < n; i++) dst[i] = (float)src[i];
 }
+
+void clnn__ref_store_f32(float *dst, const double *src, size_t n, int accumulate) {
+  for (size_t i = 0; i < n; i++) dst[i] = (float)((accumulate ? (double)dst[i] : 0.0) + src[i]);
+}

@@ -17,6 +17,8 @@ double *clnn__ref_f64_copy(const float *src, size_t n, bool *ok);
 double *clnn__ref_f64_zeros(size_t n, bool *ok);
 /* dst[i] = (float)src[i]. */
 void clnn__ref_to_f32(float *dst, const double *src, size_t n);
+/* dst[i] = (float)((accumulate ? dst[i] : 0) + src[i]): added in double, rounded once. */
+void clnn__ref_store_f32(float *dst, const double *src, size_t n, int accumulate);
 
 /* ------------------------------------------------------------------ conv */
 clnn_status clnn__ref_conv2d_fwd_f64(const clnn_conv2d_desc *d, const double *x, const double *w,
