@@ -13,6 +13,11 @@
  *    swapped and taps flipped: the forward's conv_packed_gemm runs it.
  *  - im2col_gemm: otherwise. dcol = w^T dy (GEMM, chunks of images), then
  *    conv_col2im, where each dx element gathers its own contributions.
+ *    On the own engine, strided problems where it pays (grouped 3x3 s2,
+ *    5x5 s2, ...) run instead as the transposed convolution's sub-pixel
+ *    forward (ops/deconv_internal.h): weights regrouped into stride_h *
+ *    stride_w phase kernels, one stride-1 forward convolution, the phases
+ *    interleaved. The algorithm query still names these im2col_gemm.
  * bwd_weights (dw = correlation of x with dy, summed over images):
  *  - depthwise_direct: conv_dw_bwd_weights, per (channel, part of the batch).
  *  - implicit_gemm / im2col_gemm on the own engine: conv_bwdw_packed, a GEMM
@@ -24,6 +29,7 @@
  * bwd_bias: conv_bwd_bias, one work-item per channel.
  */
 #include "conv_internal.h"
+#include "deconv_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -252,9 +258,9 @@ static clnn_status bwd_data_col2im(clnn_context *ctx, const conv_geom *g, clnn_c
   return CLNN_SUCCESS;
 }
 
-clnn_status clnn__conv2d_bwd_data_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
-                                      clnn_conv_mem w, clnn_conv_mem bias, clnn_activation act, float act_alpha,
-                                      clnn_conv_mem dx) {
+clnn_status clnn__conv2d_bwd_data_run_no_subpixel(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
+                                                  clnn_conv_mem w, clnn_conv_mem bias, clnn_activation act,
+                                                  float act_alpha, clnn_conv_mem dx) {
   int64_t oh, ow;
   out_size(d, &oh, &ow);
   conv_geom g = clnn__conv_geometry(d, oh, ow);
@@ -268,6 +274,25 @@ clnn_status clnn__conv2d_bwd_data_run(clnn_context *ctx, const clnn_conv2d_desc 
     default:
       return bwd_data_col2im(ctx, &g, dy, w, bias, act, act_alpha, dx);
   }
+}
+
+/* Whether bwd_data runs as the sub-pixel forward of the equivalent
+ * transposed convolution (ops/deconv_internal.h) instead of im2col_gemm:
+ * strided, own GEMM engine (the stride-1 convolutions inside are its fast
+ * direct and implicit-GEMM kernels), no fused epilogue, and where the
+ * transposed-convolution planner itself would pick sub-pixel. */
+static bool bwd_data_subpixel(const clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem bias,
+                              clnn_activation act) {
+  return !bias.mem && act == CLNN_ACT_IDENTITY && clnn__use_own_gemm(ctx) &&
+         clnn__conv2d_bwd_data_algo(ctx, d) == CLNN_CONV_ALGO_IM2COL_GEMM &&
+         clnn__deconv_subpixel_bwd_data_applies(d);
+}
+
+clnn_status clnn__conv2d_bwd_data_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
+                                      clnn_conv_mem w, clnn_conv_mem bias, clnn_activation act, float act_alpha,
+                                      clnn_conv_mem dx) {
+  if (bwd_data_subpixel(ctx, d, bias, act)) return clnn__deconv_subpixel_bwd_data(ctx, d, dy, w, dx);
+  return clnn__conv2d_bwd_data_run_no_subpixel(ctx, d, dy, w, bias, act, act_alpha, dx);
 }
 
 /* ============================================================= bwd_weights */

@@ -54,6 +54,14 @@ clnn_status clnn__conv2d_bwd_data_run(clnn_context *ctx, const clnn_conv2d_desc 
                                       clnn_conv_mem w, clnn_conv_mem bias, clnn_activation act, float act_alpha,
                                       clnn_conv_mem dx);
 
+/* The same without the sub-pixel route (ops/deconv_internal.h), which
+ * uses the outer workspace: for callers that hold data there (deconv's
+ * "conv" algorithm). clnn__conv2d_bwd_data_run takes that route for
+ * strided problems without bias and activation where it pays. */
+clnn_status clnn__conv2d_bwd_data_run_no_subpixel(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
+                                                  clnn_conv_mem w, clnn_conv_mem bias, clnn_activation act,
+                                                  float act_alpha, clnn_conv_mem dx);
+
 /* dw (+)= the gradient of the forward with respect to w. */
 clnn_status clnn__conv2d_bwd_weights_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem x,
                                          clnn_conv_mem dy, clnn_conv_mem dw, bool accumulate);

@@ -42,6 +42,7 @@
  * (clnn__outer_workspace), filled chunk of images by chunk of images.
  */
 #include "conv_internal.h"
+#include "deconv_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -443,6 +444,63 @@ static clnn_status fwd_subpixel(clnn_context *ctx, const deconv_plan *pl, clnn_c
   return fwd_subpixel_chunks(ctx, pl, &s, x, w, b, y, op);
 }
 
+/* ============================================ conv bwd_data (deconv_internal.h) */
+
+/* The transposed convolution whose forward is d's data gradient. */
+static clnn_conv_transpose2d_desc transposed_of(const clnn_conv2d_desc *d) {
+  int64_t oh = (d->h + 2 * d->pad_h - d->dilation_h * (d->kh - 1) - 1) / d->stride_h + 1;
+  int64_t ow = (d->w + 2 * d->pad_w - d->dilation_w * (d->kw - 1) - 1) / d->stride_w + 1;
+  clnn_conv_transpose2d_desc t = clnn_conv_transpose2d_desc_make(d->n, d->k, oh, ow, d->c, d->kh, d->kw);
+  t.stride_h = d->stride_h;
+  t.stride_w = d->stride_w;
+  t.pad_h = d->pad_h;
+  t.pad_w = d->pad_w;
+  t.dilation_h = d->dilation_h;
+  t.dilation_w = d->dilation_w;
+  t.groups = d->groups;
+  t.output_pad_h = d->h - out_len(oh, d->kh, d->stride_h, d->pad_h, 0, d->dilation_h);
+  t.output_pad_w = d->w - out_len(ow, d->kw, d->stride_w, d->pad_w, 0, d->dilation_w);
+  return t; /* act identity: the data gradient has no bias or activation */
+}
+
+/*
+ * Conv bwd_data takes the sub-pixel route where the planner picks it for
+ * the transposed convolution, and also up to a larger waste than the
+ * planner's: there the alternative is conv bwd_data's own column matrix +
+ * col2im, which grouped problems (many small GEMMs) run far slower than
+ * the stride-1 grouped kernels. Measured (clnn-bench --pass=bwd_d, CPU
+ * device, waste in parentheses): 3x3 stride 2 g32 with 4 and 8 channels
+ * per group 2.9x and 2.3x faster (1.97); 5x5 stride 2 groups 1 1.3x
+ * faster (1.54); 3x3 stride 2 groups 1 1.2x slower (1.97); 1x1 stride 2
+ * 3x slower (4.3).
+ */
+#define CONV_BWD_DATA_MAX_WASTE 1.6
+#define CONV_BWD_DATA_MAX_WASTE_GROUPED 2.0
+
+bool clnn__deconv_subpixel_bwd_data_applies(const clnn_conv2d_desc *d) {
+  if (d->stride_h == 1 && d->stride_w == 1) return false;
+  clnn_conv_transpose2d_desc t = transposed_of(d);
+  int64_t oh, ow;
+  if (deconv_check(NULL, &t, &oh, &ow) != CLNN_SUCCESS) return false;
+  deconv_plan pl = plan_make(&t, oh, ow);
+  if (pl.fwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL) return true;
+  const char *force = getenv("CLNN_CONV_TRANSPOSE_ALGO");
+  if ((force && !strcmp(force, "conv")) || !subpixel_applies(&pl)) return false;
+  double bound = d->groups > 1 ? CONV_BWD_DATA_MAX_WASTE_GROUPED : CONV_BWD_DATA_MAX_WASTE;
+  return fwd_waste(&pl) <= bound;
+}
+
+clnn_status clnn__deconv_subpixel_bwd_data(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
+                                           clnn_conv_mem w, clnn_conv_mem dx) {
+  clnn_conv_transpose2d_desc t = transposed_of(d);
+  int64_t oh, ow;
+  CLNN_TRY(deconv_check(ctx, &t, &oh, &ow));
+  deconv_plan pl = plan_make(&t, oh, ow);
+  CLNN_TRY(clnn__conv2d_check(ctx, &pl.zc, NULL, NULL));
+  clnn_conv_mem none = {NULL, 0};
+  return fwd_subpixel(ctx, &pl, dy, w, none, dx);
+}
+
 /* E.bwd_data with the bias and activation fused; when output padding makes
  * E's output larger than x (ext > 0), x is zero-extended chunk by chunk. */
 static clnn_status fwd_conv(clnn_context *ctx, const deconv_plan *pl, clnn_conv_mem x, clnn_conv_mem w,
@@ -450,7 +508,7 @@ static clnn_status fwd_conv(clnn_context *ctx, const deconv_plan *pl, clnn_conv_
   const clnn_conv_transpose2d_desc *d = pl->d;
   const char *op = "conv_transpose2d_fwd:conv";
   if (pl->ah.ext == 0 && pl->aw.ext == 0)
-    return clnn__conv2d_bwd_data_run(ctx, &pl->ec, x, w, b, d->act, d->act_alpha, y);
+    return clnn__conv2d_bwd_data_run_no_subpixel(ctx, &pl->ec, x, w, b, d->act, d->act_alpha, y);
   int64_t he = d->h + pl->ah.ext, we = d->w + pl->aw.ext;
   scratch s;
   CLNN_TRY(scratch_get(ctx, d->n, d->c * he * we, 0, "zero-extended input", &s));
@@ -459,8 +517,8 @@ static clnn_status fwd_conv(clnn_context *ctx, const deconv_plan *pl, clnn_conv_
   for (int64_t img0 = 0; img0 < d->n; img0 += s.chunk) {
     ec.n = min64(s.chunk, d->n - img0);
     CLNN_TRY(launch_window(ctx, d->c, d->h, d->w, he, we, at(x, img0 * d->c * d->h * d->w), xe, ec.n, op));
-    CLNN_TRY(clnn__conv2d_bwd_data_run(ctx, &ec, xe, w, b, d->act, d->act_alpha,
-                                       at(y, img0 * d->k * pl->oh * pl->ow)));
+    CLNN_TRY(clnn__conv2d_bwd_data_run_no_subpixel(ctx, &ec, xe, w, b, d->act, d->act_alpha,
+                                                   at(y, img0 * d->k * pl->oh * pl->ow)));
   }
   return CLNN_SUCCESS;
 }

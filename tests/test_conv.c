@@ -16,6 +16,7 @@
 #include "common/testutil.h"
 #include "host/ref.h"
 #include "ops/conv_internal.h"
+#include "ops/deconv_internal.h"
 
 typedef struct conv_case {
   int n, c, h, w, k, kh, kw, sh, sw, ph, pw, dh, dw, g;
@@ -68,6 +69,10 @@ static const conv_case cases[] = {
     {1, 24, 30, 9, 24, 3, 3, 1, 1, 1, 1, 1, 1, 6, 1, CLNN_ACT_IDENTITY},  /* grouped_direct: bands of rows */
     {2, 16, 19, 23, 16, 5, 5, 2, 2, 2, 3, 2, 1, 2, 1, CLNN_ACT_IDENTITY}, /* grouped_direct: 5x5, s2, dilation, odd pads */
     {1, 8, 14, 17, 8, 3, 3, 3, 3, 1, 1, 1, 1, 2, 1, CLNN_ACT_RELU},       /* grouped_direct: stride 3 */
+    /* bwd_data through deconv's sub-pixel forward (ops/deconv_internal.h), output padding 1: */
+    {2, 6, 16, 14, 5, 5, 5, 2, 2, 2, 2, 1, 1, 1, 0, CLNN_ACT_IDENTITY},   /* 5x5 stride 2, groups 1 */
+    {2, 128, 10, 9, 128, 3, 3, 2, 2, 1, 1, 1, 1, 32, 0, CLNN_ACT_IDENTITY}, /* ResNeXt g32x4d, stride 2 */
+    {1, 6, 13, 11, 7, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, CLNN_ACT_IDENTITY},   /* stride 3, groups 1 */
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
@@ -577,6 +582,30 @@ END_TEST
  * padded planes and gathered (negative padding), col2im, 1x1 GEMM and
  * depthwise; exact on integers. ReLU, as in the forward cases, so that
  * most programs are shared with them (cold compiles cost test time). */
+/* The strided bwd_data cases above run partly through deconv's sub-pixel
+ * forward (their results are checked by the cases' tests): make sure the
+ * route is really taken by several of them, across strides and groups. */
+START_TEST(test_bwd_data_subpixel_route) {
+  int routed = 0, strides3 = 0, grouped = 0;
+  for (int i = 0; i < N_CASES; i++) {
+    clnn_conv2d_desc d = desc_of(&cases[i]);
+    if (!clnn__deconv_subpixel_bwd_data_applies(&d)) continue;
+    routed++;
+    strides3 += d.stride_h == 3;
+    grouped += d.groups > 1;
+  }
+  ck_assert_msg(routed >= 5 && strides3 >= 1 && grouped >= 2, "sub-pixel bwd_data: %d cases (%d stride 3, %d grouped)",
+                routed, strides3, grouped);
+  /* 1x1 stride 2 (3 of 4 phases empty) and dilation with stride stay on col2im. */
+  clnn_conv2d_desc d = clnn_conv2d_desc_make(2, 8, 15, 13, 8, 1, 1);
+  d.stride_h = d.stride_w = 2;
+  ck_assert(!clnn__deconv_subpixel_bwd_data_applies(&d));
+  d = clnn_conv2d_desc_make(2, 8, 13, 11, 16, 3, 3);
+  d.stride_h = d.stride_w = d.dilation_h = d.dilation_w = d.groups = 2;
+  ck_assert(!clnn__deconv_subpixel_bwd_data_applies(&d));
+}
+END_TEST
+
 START_TEST(test_bwd_data_epilogue) {
   static const int picks[] = {0, 1, 3, 8, 25};
   clnn_context *ctx = tu_ctx();
@@ -987,6 +1016,7 @@ static Suite *conv_suite(void) {
   tcase_add_test(bwd, test_ref_bwd_finite_differences);
   tcase_add_loop_test(bwd, test_bwd_integer_case, 0, N_CASES);
   tcase_add_loop_test(bwd, test_bwd_float_deterministic, 0, N_CASES);
+  tcase_add_test(bwd, test_bwd_data_subpixel_route);
   tcase_add_test(bwd, test_bwd_data_epilogue);
   tcase_add_test(bwd, test_bwd_clblast_engine);
   tcase_add_test(bwd, test_bwd_chunked_workspace);
