@@ -456,14 +456,6 @@ static double fd_loss(void *vp) {
   return s;
 }
 
-static double *fd_random(size_t n, uint64_t seed) {
-  double *v = malloc((n ? n : 1) * sizeof *v);
-  ck_assert(v != NULL);
-  tu_rng r = tu_rng_make(seed);
-  for (size_t i = 0; i < n; i++) v[i] = tu_rng_normal(&r);
-  return v;
-}
-
 START_TEST(test_ref_finite_differences) {
   static const int picks[] = {1, 2, 6, 8, 15};
   for (size_t ci = 0; ci < sizeof picks / sizeof picks[0]; ci++) {
@@ -475,12 +467,12 @@ START_TEST(test_ref_finite_differences) {
     p.nx = (size_t)(p.d.n * p.d.c * p.d.h * p.d.w);
     p.nw = (size_t)(p.d.c * (p.d.k / p.d.groups) * p.d.kh * p.d.kw);
     p.ny = (size_t)(p.d.n * p.d.k * oh * ow);
-    p.x = fd_random(p.nx, 100 + ci);
-    p.w = fd_random(p.nw, 200 + ci);
-    p.b = fd_random((size_t)p.d.k, 300 + ci);
-    p.dy = fd_random(p.ny, 400 + ci);
-    p.y = fd_random(p.ny, 500 + ci);
-    double *gx = fd_random(p.nx, 1), *gw = fd_random(p.nw, 2), *gb = fd_random((size_t)p.d.k, 3);
+    p.x = tu_normal_f64(p.nx, 100 + ci);
+    p.w = tu_normal_f64(p.nw, 200 + ci);
+    p.b = tu_normal_f64((size_t)p.d.k, 300 + ci);
+    p.dy = tu_normal_f64(p.ny, 400 + ci);
+    p.y = tu_normal_f64(p.ny, 500 + ci);
+    double *gx = tu_normal_f64(p.nx, 1), *gw = tu_normal_f64(p.nw, 2), *gb = tu_normal_f64((size_t)p.d.k, 3);
     clnn_conv_transpose2d_desc with_act = p.d; /* the backward ignores the activation */
     with_act.act = CLNN_ACT_SILU;
     TU_OK(clnn__ref_conv_transpose2d_bwd_data_f64(&with_act, p.dy, p.w, gx));

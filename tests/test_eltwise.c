@@ -274,20 +274,13 @@ static double fd_loss(void *arg) {
   return sum;
 }
 
-static double *random_f64(size_t n, uint64_t seed) {
-  double *d = malloc(n * sizeof *d);
-  tu_rng r = tu_rng_make(seed);
-  for (size_t i = 0; i < n; i++) d[i] = tu_rng_normal(&r);
-  return d;
-}
-
 START_TEST(test_reference_backward_fd) {
   fd_problem p = {3, 7, 0.7, -1.3, NULL, NULL, NULL, NULL, 0, NULL, NULL};
   const size_t n = 21;
-  p.x = random_f64(n, 1);
-  p.s = random_f64(3, 2);
-  p.g = random_f64(n, 3);
-  p.b = random_f64(n, 4);
+  p.x = tu_normal_f64(n, 1);
+  p.s = tu_normal_f64(3, 2);
+  p.g = tu_normal_f64(n, 3);
+  p.b = tu_normal_f64(n, 4);
   p.y = calloc(n, sizeof(double));
   double alpha[1] = {0.7};
   p.alpha_p = alpha;

@@ -303,21 +303,14 @@ static double fd_loss(void *arg) {
   return s;
 }
 
-static double *random_f64(size_t n, uint64_t seed) {
-  double *d = malloc(n * sizeof *d);
-  tu_rng r = tu_rng_make(seed);
-  for (size_t i = 0; i < n; i++) d[i] = tu_rng_normal(&r);
-  return d;
-}
-
 START_TEST(test_reference_backward_fd) {
   fd_problem p;
   p.d = clnn_linear_desc_make(3, 5, 4);
   const size_t nx = 15, nw = 20, ny = 12;
-  p.x = random_f64(nx, 1);
-  p.w = random_f64(nw, 2);
-  p.b = random_f64(4, 3);
-  p.g = random_f64(ny, 4);
+  p.x = tu_normal_f64(nx, 1);
+  p.w = tu_normal_f64(nw, 2);
+  p.b = tu_normal_f64(4, 3);
+  p.g = tu_normal_f64(ny, 4);
   p.y = calloc(ny, sizeof(double));
   double *dx = calloc(nx, sizeof(double)), *dw = calloc(nw, sizeof(double)), *db = calloc(4, sizeof(double));
   TU_OK(clnn__ref_linear_bwd_data_f64(&p.d, p.g, p.w, dx));

@@ -73,6 +73,14 @@ float *tu_alloc(size_t n) {
   return p;
 }
 
+double *tu_normal_f64(size_t n, uint64_t seed) {
+  double *v = malloc((n ? n : 1) * sizeof *v);
+  ck_assert_msg(v != NULL, "out of host memory (%zu doubles)", n);
+  tu_rng r = tu_rng_make(seed);
+  for (size_t i = 0; i < n; i++) v[i] = tu_rng_normal(&r);
+  return v;
+}
+
 float *tu_nan_array(size_t n) {
   float *p = tu_alloc(n);
   for (size_t i = 0; i < n; i++) p[i] = NAN;

@@ -41,6 +41,9 @@ void tu_fill_normal(float *p, size_t n, uint64_t seed, float mean, float stddev)
 
 /* Host allocation that fails the test on OOM. Free with free(). */
 float *tu_alloc(size_t n);
+/* n standard-normal doubles from seed (malloc'd, fails the test on OOM):
+ * inputs of the finite-difference checks of the double-precision reference. */
+double *tu_normal_f64(size_t n, uint64_t seed);
 float *tu_nan_array(size_t n);
 
 /* -------------------------------------------------------------- device */
