@@ -226,6 +226,12 @@ static double fwd_waste(const deconv_plan *pl) {
 static double bwd_waste(const deconv_plan *pl) { return tap_waste(pl) * (double)pl->aw.qlen / (double)pl->d->w; }
 
 /* The plan of a descriptor already validated (deconv_check gave oh, ow). */
+/* Whether CLNN_CONV_TRANSPOSE_ALGO names this algorithm ("subpixel", "conv"). */
+static bool algo_forced(const char *name) {
+  const char *force = getenv("CLNN_CONV_TRANSPOSE_ALGO");
+  return force && !strcmp(force, name);
+}
+
 static deconv_plan plan_make(const clnn_conv_transpose2d_desc *d, int64_t oh, int64_t ow) {
   deconv_plan pl;
   memset(&pl, 0, sizeof pl);
@@ -270,10 +276,8 @@ static deconv_plan plan_make(const clnn_conv_transpose2d_desc *d, int64_t oh, in
   if (sub && bwd_waste(&pl) <= BWD_MAX_WASTE) pl.bwd_algo = CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL;
   /* CLNN_CONV_TRANSPOSE_ALGO=subpixel or conv overrides the choice (for
    * tests and experiments); subpixel still only where it applies. */
-  const char *force = getenv("CLNN_CONV_TRANSPOSE_ALGO");
-  if (force && !strcmp(force, "conv")) pl.fwd_algo = pl.bwd_algo = CLNN_CONV_TRANSPOSE_ALGO_CONV;
-  if (force && !strcmp(force, "subpixel") && subpixel_applies(&pl))
-    pl.fwd_algo = pl.bwd_algo = CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL;
+  if (algo_forced("conv")) pl.fwd_algo = pl.bwd_algo = CLNN_CONV_TRANSPOSE_ALGO_CONV;
+  if (algo_forced("subpixel") && subpixel_applies(&pl)) pl.fwd_algo = pl.bwd_algo = CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL;
   return pl;
 }
 
@@ -448,8 +452,8 @@ static clnn_status fwd_subpixel(clnn_context *ctx, const deconv_plan *pl, clnn_c
 
 /* The transposed convolution whose forward is d's data gradient. */
 static clnn_conv_transpose2d_desc transposed_of(const clnn_conv2d_desc *d) {
-  int64_t oh = (d->h + 2 * d->pad_h - d->dilation_h * (d->kh - 1) - 1) / d->stride_h + 1;
-  int64_t ow = (d->w + 2 * d->pad_w - d->dilation_w * (d->kw - 1) - 1) / d->stride_w + 1;
+  int64_t oh = 0, ow = 0;
+  clnn_conv2d_desc_check(d, &oh, &ow); /* d is validated: only its output size is wanted */
   clnn_conv_transpose2d_desc t = clnn_conv_transpose2d_desc_make(d->n, d->k, oh, ow, d->c, d->kh, d->kw);
   t.stride_h = d->stride_h;
   t.stride_w = d->stride_w;
@@ -484,8 +488,7 @@ bool clnn__deconv_subpixel_bwd_data_applies(const clnn_conv2d_desc *d) {
   if (deconv_check(NULL, &t, &oh, &ow) != CLNN_SUCCESS) return false;
   deconv_plan pl = plan_make(&t, oh, ow);
   if (pl.fwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL) return true;
-  const char *force = getenv("CLNN_CONV_TRANSPOSE_ALGO");
-  if ((force && !strcmp(force, "conv")) || !subpixel_applies(&pl)) return false;
+  if (algo_forced("conv") || !subpixel_applies(&pl)) return false;
   double bound = d->groups > 1 ? CONV_BWD_DATA_MAX_WASTE_GROUPED : CONV_BWD_DATA_MAX_WASTE;
   return fwd_waste(&pl) <= bound;
 }
