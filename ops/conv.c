@@ -194,12 +194,16 @@ bool clnn__conv_1x1_chunked(const clnn_context *ctx, const clnn_conv2d_desc *d) 
          d->stride_w == 1 && d->pad_h == 0 && d->pad_w == 0 && d->h * d->w >= 16;
 }
 
+/* Floats of conv_1x1_gemm's packed weights (rows of 8 output channels), at
+ * the start of the workspace. */
+static int64_t conv_1x1_packed_floats(int64_t m, int64_t kd) { return ceil_div(m, 8) * 8 * kd; }
+
 clnn_status clnn__conv_1x1_gemm(clnn_context *ctx, int64_t n, int64_t m, int64_t kd, int64_t hw, clnn_conv_mem w,
                                 bool trans, clnn_conv_mem bias, clnn_activation act, float act_alpha,
                                 clnn_conv_mem x, clnn_conv_mem y, const char *op) {
   int64_t mtiles = ceil_div(m, 8), nch = ceil_div(hw, 16);
   cl_mem ws;
-  CLNN_TRY(clnn__workspace(ctx, (size_t)(mtiles * 8 * kd) * sizeof(float), &ws));
+  CLNN_TRY(clnn__workspace(ctx, (size_t)conv_1x1_packed_floats(m, kd) * sizeof(float), &ws));
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_1x1_pack_a", &k));
   size_t gp[2] = {(size_t)kd, (size_t)mtiles}, lp[2] = {1, 1};
@@ -275,7 +279,7 @@ static bool strided_1x1(const clnn_context *ctx, const conv_geom *g) {
 static clnn_status fwd_strided_1x1(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
                                    clnn_conv_mem b, clnn_conv_mem y) {
   const clnn_conv2d_desc *d = g->d;
-  const int64_t packed_w = ceil_div(d->k, 8) * 8 * d->c, per_image = d->c * g->npix;
+  const int64_t packed_w = conv_1x1_packed_floats(d->k, d->c), per_image = d->c * g->npix;
   int64_t chunk;
   CLNN_TRY(clnn__conv_chunk(ctx, d->n, per_image, packed_w, IM2COL_CHUNK_BYTES, "subsampled input", &chunk));
   cl_mem ws;
