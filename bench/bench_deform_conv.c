@@ -83,45 +83,37 @@ static bool dc_setup(bench_problem *p, bench_args *a, char *err, size_t errlen) 
   return true;
 }
 
+/* The forward runs whenever y is an output (fwd; bwd outside P mode), then
+ * the backward when the pass asks for it. */
 static clnn_status dc_run_device(clnn_context *ctx, bench_problem *p) {
   const clnn_deform_conv2d_desc *d = p->params;
+  const bool bwd = !strcmp(p->pass, "bwd");
   clnn_tensor *y = bench_dev(p, "y");
-  if (!strcmp(p->pass, "bwd")) {
-    if (y) {
-      clnn_status st = clnn_deform_conv2d_fwd(ctx, d, bench_dev(p, "x"), bench_dev(p, "offset"),
-                                              bench_dev(p, "mask"), bench_dev(p, "w"), bench_dev(p, "b"), y);
-      if (st != CLNN_SUCCESS) return st;
-    }
-    return clnn_deform_conv2d_bwd(ctx, d, bench_dev(p, "x"), bench_dev(p, "offset"),
-                                  bench_dev(p, "mask"), bench_dev(p, "w"), bench_dev(p, "dy"),
-                                  bench_dev(p, "dx"), bench_dev(p, "doffset"), bench_dev(p, "dmask"),
-                                  bench_dev(p, "dw"), bench_dev(p, "db"));
-  }
   clnn_deform_conv_algo algo;
-  if (clnn_deform_conv2d_fwd_algo(ctx, d, &algo) == CLNN_SUCCESS)
+  if (!bwd && clnn_deform_conv2d_fwd_algo(ctx, d, &algo) == CLNN_SUCCESS)
     snprintf(p->algo, sizeof p->algo, "%s", clnn_deform_conv_algo_name(algo));
-  return clnn_deform_conv2d_fwd(ctx, d, bench_dev(p, "x"), bench_dev(p, "offset"), bench_dev(p, "mask"),
-                                bench_dev(p, "w"), bench_dev(p, "b"), y);
+  if (y) {
+    clnn_status st = clnn_deform_conv2d_fwd(ctx, d, bench_dev(p, "x"), bench_dev(p, "offset"),
+                                            bench_dev(p, "mask"), bench_dev(p, "w"), bench_dev(p, "b"), y);
+    if (st != CLNN_SUCCESS || !bwd) return st;
+  }
+  return clnn_deform_conv2d_bwd(ctx, d, bench_dev(p, "x"), bench_dev(p, "offset"), bench_dev(p, "mask"),
+                                bench_dev(p, "w"), bench_dev(p, "dy"), bench_dev(p, "dx"), bench_dev(p, "doffset"),
+                                bench_dev(p, "dmask"), bench_dev(p, "dw"), bench_dev(p, "db"));
 }
 
 static clnn_status dc_run_ref(bench_problem *p) {
   const clnn_deform_conv2d_desc *d = p->params;
   float *y = bench_ref_out(p, "y");
-  if (!strcmp(p->pass, "bwd")) {
-    if (y) {
-      clnn_status st = clnn_ref_deform_conv2d_fwd(d, bench_ref_in(p, "x"), bench_ref_in(p, "offset"),
-                                                  bench_ref_in(p, "mask"), bench_ref_in(p, "w"),
-                                                  bench_ref_in(p, "b"), y);
-      if (st != CLNN_SUCCESS) return st;
-    }
-    return clnn_ref_deform_conv2d_bwd(
-        d, bench_ref_in(p, "x"), bench_ref_in(p, "offset"), bench_ref_in(p, "mask"),
-        bench_ref_in(p, "w"), bench_ref_in(p, "dy"), bench_ref_out(p, "dx"), bench_ref_out(p, "doffset"),
-        bench_ref_out(p, "dmask"), bench_ref_out(p, "dw"), bench_ref_out(p, "db"));
+  if (y) {
+    clnn_status st = clnn_ref_deform_conv2d_fwd(d, bench_ref_in(p, "x"), bench_ref_in(p, "offset"),
+                                                bench_ref_in(p, "mask"), bench_ref_in(p, "w"), bench_ref_in(p, "b"), y);
+    if (st != CLNN_SUCCESS || strcmp(p->pass, "bwd")) return st;
   }
-  return clnn_ref_deform_conv2d_fwd(d, bench_ref_in(p, "x"), bench_ref_in(p, "offset"),
-                                    bench_ref_in(p, "mask"), bench_ref_in(p, "w"), bench_ref_in(p, "b"),
-                                    y);
+  return clnn_ref_deform_conv2d_bwd(d, bench_ref_in(p, "x"), bench_ref_in(p, "offset"), bench_ref_in(p, "mask"),
+                                    bench_ref_in(p, "w"), bench_ref_in(p, "dy"), bench_ref_out(p, "dx"),
+                                    bench_ref_out(p, "doffset"), bench_ref_out(p, "dmask"), bench_ref_out(p, "dw"),
+                                    bench_ref_out(p, "db"));
 }
 
 static const bench_family deform_conv_family = {
