@@ -56,6 +56,7 @@ double clnn__ref_act_deriv(double v, clnn_activation act, double alpha) {
       return 1.0 - t * t;
     }
     case CLNN_ACT_GELU: {
+      if (isinf(v)) return v > 0 ? 1.0 : 0.0; /* the limits; the formula gives inf * 0 */
       double cdf = 0.5 * (1.0 + erf(v * 0.70710678118654752));
       double pdf = exp(-0.5 * v * v) * 0.39894228040143268;
       return cdf + v * pdf;
