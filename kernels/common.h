@@ -43,8 +43,8 @@
  * exponential, no built-in exp/expm1/tanh/erf. On PoCL 3.1 the built-ins
  * made ELU, tanh and GELU 2-7x slower than ReLU on 8x144x56x56, and the
  * exp()-based forms that first replaced them still left tanh and GELU
- * compute-bound at 2x ReLU's time (GELU: 75 vector instructions per 16
- * values). With these helpers every activation runs within about 1.3x of
+ * compute-bound at 2x ReLU's time (tanh: about 55 vector instructions per
+ * 16 values). With these helpers every activation runs within about 1.4x of
  * ReLU (clnn-bench, docs/BENCHMARKS.md).
  * Coefficients come from scripts/fit-act-math.py, which fits them and checks
  * each helper in float32 arithmetic; tests/test_act.c sweeps every

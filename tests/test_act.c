@@ -305,7 +305,7 @@ START_TEST(test_in_place_and_2d) {
 END_TEST
 
 /* The conv epilogue uses the same act_f16 / act_f1: check it after the
- * exp-based rewrites of erf, tanh and expm1. */
+ * rational tanh and GELU and the scalef-based exp and expm1. */
 START_TEST(test_conv_epilogue) {
   static const clnn_activation acts[] = {CLNN_ACT_GELU, CLNN_ACT_TANH, CLNN_ACT_ELU, CLNN_ACT_GELU_TANH};
   for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) {
