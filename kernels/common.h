@@ -52,7 +52,7 @@
  *
  * clnn_exp_<T>(v): e^v, relative error about 1 ulp. v = n ln2 + r with
  *   |r| <= ln2/2 (n rounded with the 1.5 * 2^23 trick: PoCL's rint() is a
- *   long software routine), e^r = 1 + r + r^2 E(r), then clnn_scale2.
+ *   long software routine), e^r = 1 + r + r^2 E(r), then clnn_scale2_<suffix>.
  *   v is first clamped to [-104, 89] so that r stays finite for +-inf; the
  *   scaling then saturates to 0 or inf as exp does. NaN propagates.
  * clnn_expm1_<T>(v): e^v - 1 without cancellation near 0, from the same
@@ -73,111 +73,114 @@
  */
 
 /*
- * clnn_scale2(p, n): p * 2^n for an integral-valued float n in [-150, 128]
- * (what clnn_exp_reduced gives), saturating to 0 and inf like ldexp. With
- * AVX-512 (PoCL on such a CPU) the float16 form is one vscalefps
- * instruction. Elsewhere 2^n is built from exponent bits in two halves
+ * clnn_scale2_<suffix>(p, n): p * 2^n for an integral-valued float n in
+ * [-150, 128] (what clnn_exp_reduced gives), saturating to 0 and inf like
+ * ldexp. With AVX-512 (PoCL on such a CPU) the float16 form is one
+ * vscalefps instruction. Elsewhere 2^n is built from exponent bits in two halves
  * (each of 2^(n/2) and 2^(n - n/2) is a normal float). On 8x144x56x56
  * here SiLU forward took 0.66-0.75 ms with vscalefps, 0.83-0.86 ms with the
  * bits and 1.19-1.25 ms with PoCL's vector ldexp. -DCLNN_NO_X86_BUILTINS
  * forces the bits (tests/portable_math.sh tests that path on AVX-512 too).
  */
-#define CLNN_SCALE2_BITS(T, IT)                                      \
-  const IT k = convert_##IT(n), k1 = k >> 1, k2 = k - k1;            \
-  return p * as_##T((k1 + 127) << 23) * as_##T((k2 + 127) << 23);
-inline float __attribute__((overloadable)) clnn_scale2(float p, float n) { CLNN_SCALE2_BITS(float, int) }
-inline float8 __attribute__((overloadable)) clnn_scale2(float8 p, float8 n) { CLNN_SCALE2_BITS(float8, int8) }
-inline float16 __attribute__((overloadable)) clnn_scale2(float16 p, float16 n) {
+#define CLNN_DEFINE_SCALE2_BITS(T, IT, suffix)                      \
+  inline T clnn_scale2_##suffix(T p, T n) {                         \
+    const IT k = convert_##IT(n), k1 = k >> 1, k2 = k - k1;         \
+    return p * as_##T((k1 + 127) << 23) * as_##T((k2 + 127) << 23); \
+  }
+CLNN_DEFINE_SCALE2_BITS(float, int, f1)
 #if CLNN_DEVICE_CPU && defined(__AVX512F__) && defined(__clang__) && !defined(CLNN_NO_X86_BUILTINS)
+inline float16 clnn_scale2_f16(float16 p, float16 n) {
   return __builtin_ia32_scalefps512_mask(p, n, p, (ushort)0xffff, 4 /* current rounding mode */);
-#else
-  CLNN_SCALE2_BITS(float16, int16)
-#endif
 }
+#else
+CLNN_DEFINE_SCALE2_BITS(float16, int16, f16)
+#endif
 
-#define CLNN_DEFINE_ACT_MATH(T, suffix)                                           \
-  /* e^r - 1 of v = n ln2 + r; n returned */                                      \
-  T clnn_exp_reduced_##suffix(T v, T *n) {                                        \
-    T x = select(v, (T)(-104.0f), v < (T)(-104.0f));                              \
-    x = select(x, (T)(89.0f), x > (T)(89.0f));                                    \
-    *n = fma(x, (T)(1.44269504088896341f), (T)(12582912.0f)) - 12582912.0f;       \
-    T r = fma(*n, (T)(-0.693145751953125f), x); /* ln2 = hi + lo, n * hi exact */ \
-    r = fma(*n, (T)(-1.428606765330187e-06f), r);                                 \
-    T e = 1.381313162e-03f;                                                       \
-    e = fma(e, r, (T)(8.369418679e-03f));                                         \
-    e = fma(e, r, (T)(4.166845695e-02f));                                         \
-    e = fma(e, r, (T)(1.666651479e-01f));                                         \
-    e = fma(e, r, (T)(4.999999305e-01f));                                         \
-    return fma(r * r, e, r);                                                      \
-  }                                                                               \
-  T clnn_exp_##suffix(T v) {                                                      \
-    T n;                                                                          \
-    const T em1 = clnn_exp_reduced_##suffix(v, &n);                               \
-    return clnn_scale2(1.0f + em1, n);                                            \
-  }                                                                               \
-  T clnn_expm1_##suffix(T v) {                                                    \
-    T n;                                                                          \
-    const T em1 = clnn_exp_reduced_##suffix(v, &n);                               \
-    return clnn_scale2(em1, n) + (clnn_scale2((T)(1.0f), n) - 1.0f);              \
-  }                                                                               \
-  T clnn_tanh_##suffix(T v) {                                                     \
-    T x = fabs(v);                                                                \
-    x = select(x, (T)(9.1f), x > (T)(9.1f));                                      \
-    const T s = x * x;                                                            \
-    T p = 1.317754461e-08f, q = 7.704054754e-07f;                                 \
-    p = fma(p, s, (T)(2.048120102e-05f));                                         \
-    q = fma(q, s, (T)(3.272921519e-04f));                                         \
-    p = fma(p, s, (T)(3.487811813e-03f));                                         \
-    q = fma(q, s, (T)(2.584739135e-02f));                                         \
-    p = fma(p, s, (T)(1.337447578e-01f));                                         \
-    q = fma(q, s, (T)(4.670778956e-01f));                                         \
-    p = fma(p, s, (T)(9.999999772e-01f));                                         \
-    q = fma(q, s, (T)(1.0f));                                                     \
-    const T t = x * p / q;                                                        \
-    return copysign(select(t, (T)(1.0f), t > (T)(1.0f)), v);                      \
-  }                                                                               \
-  T clnn_one_minus_sigmoid_##suffix(T v, T s, T e) {                              \
-    return select(e * s, 1.0f - s, v < (T)(0.0f));                                \
-  }                                                                               \
-  T clnn_phi_##suffix(T v) {                                                      \
-    const T x = fabs(v);                                                          \
-    T p = -1.177584625e-04f, q = 6.717083068e-05f;                                \
-    p = fma(p, x, (T)(3.092861090e-03f));                                         \
-    q = fma(q, x, (T)(-2.620441700e-04f));                                        \
-    p = fma(p, x, (T)(-3.266816051e-02f));                                        \
-    q = fma(q, x, (T)(1.167841209e-03f));                                         \
-    p = fma(p, x, (T)(1.735646876e-01f));                                         \
-    q = fma(q, x, (T)(-5.707361717e-04f));                                        \
-    p = fma(p, x, (T)(-4.641199928e-01f));                                        \
-    q = fma(q, x, (T)(4.540000039e-03f));                                         \
-    p = fma(p, x, (T)(5.000000078e-01f));                                         \
-    q = fma(q, x, (T)(1.943142012e-02f));                                         \
-    q = fma(q, x, (T)(-4.141243785e-03f));                                        \
-    q = fma(q, x, (T)(2.430913759e-01f));                                         \
-    q = fma(q, x, (T)(-1.303537197e-01f));                                        \
-    q = fma(q, x, (T)(1.0f));                                                     \
-    const T tail = select(p / q, (T)(0.0f), x > (T)(5.7f)); /* Phi(-x); inf: 0 */ \
-    return select(tail, 1.0f - tail, v > (T)(0.0f));                              \
-  }                                                                               \
-  T clnn_gelu_grad_##suffix(T v) {                                                \
-    T x = fabs(v);                                                                \
-    x = select(x, (T)(6.0f), x > (T)(6.0f));                                      \
-    const T s = x * x;                                                            \
-    T p = 1.704658746e-08f, q = 1.314776980e-09f;                                 \
-    q = fma(q, s, (T)(3.389866087e-07f));                                         \
-    p = fma(p, s, (T)(9.225581900e-07f));                                         \
-    q = fma(q, s, (T)(1.030786972e-05f));                                         \
-    p = fma(p, s, (T)(3.409190797e-05f));                                         \
-    q = fma(q, s, (T)(2.453268075e-04f));                                         \
-    p = fma(p, s, (T)(2.027418004e-04f));                                         \
-    q = fma(q, s, (T)(3.971538149e-03f));                                         \
-    p = fma(p, s, (T)(1.385731745e-02f));                                         \
-    q = fma(q, s, (T)(4.413380695e-02f));                                         \
-    p = fma(p, s, (T)(-2.237067354e-02f));                                        \
-    q = fma(q, s, (T)(3.052954802e-01f));                                         \
-    p = fma(p, s, (T)(7.978845312e-01f));                                         \
-    q = fma(q, s, (T)(1.0f));                                                     \
-    return 0.5f + copysign(x * p / q, v);                                         \
+/* CLNN_DEFINE_ACT_MATH(T, suffix) defines the helpers for type T; it needs
+ * clnn_scale2_<suffix> (CLNN_DEFINE_SCALE2_BITS makes one for other widths). */
+#define CLNN_DEFINE_ACT_MATH(T, suffix)                                                \
+  /* e^r - 1 of v = n ln2 + r; n returned */                                           \
+  T clnn_exp_reduced_##suffix(T v, T *n) {                                             \
+    T x = select(v, (T)(-104.0f), v < (T)(-104.0f));                                   \
+    x = select(x, (T)(89.0f), x > (T)(89.0f));                                         \
+    *n = fma(x, (T)(1.44269504088896341f), (T)(12582912.0f)) - 12582912.0f;            \
+    T r = fma(*n, (T)(-0.693145751953125f), x); /* ln2 = hi + lo, n * hi exact */      \
+    r = fma(*n, (T)(-1.428606765330187e-06f), r);                                      \
+    T e = 1.381313162e-03f;                                                            \
+    e = fma(e, r, (T)(8.369418679e-03f));                                              \
+    e = fma(e, r, (T)(4.166845695e-02f));                                              \
+    e = fma(e, r, (T)(1.666651479e-01f));                                              \
+    e = fma(e, r, (T)(4.999999305e-01f));                                              \
+    return fma(r * r, e, r);                                                           \
+  }                                                                                    \
+  T clnn_exp_##suffix(T v) {                                                           \
+    T n;                                                                               \
+    const T em1 = clnn_exp_reduced_##suffix(v, &n);                                    \
+    return clnn_scale2_##suffix(1.0f + em1, n);                                        \
+  }                                                                                    \
+  T clnn_expm1_##suffix(T v) {                                                         \
+    T n;                                                                               \
+    const T em1 = clnn_exp_reduced_##suffix(v, &n);                                    \
+    return clnn_scale2_##suffix(em1, n) + (clnn_scale2_##suffix((T)(1.0f), n) - 1.0f); \
+  }                                                                                    \
+  T clnn_tanh_##suffix(T v) {                                                          \
+    T x = fabs(v);                                                                     \
+    x = select(x, (T)(9.1f), x > (T)(9.1f));                                           \
+    const T s = x * x;                                                                 \
+    T p = 1.317754461e-08f, q = 7.704054754e-07f;                                      \
+    p = fma(p, s, (T)(2.048120102e-05f));                                              \
+    q = fma(q, s, (T)(3.272921519e-04f));                                              \
+    p = fma(p, s, (T)(3.487811813e-03f));                                              \
+    q = fma(q, s, (T)(2.584739135e-02f));                                              \
+    p = fma(p, s, (T)(1.337447578e-01f));                                              \
+    q = fma(q, s, (T)(4.670778956e-01f));                                              \
+    p = fma(p, s, (T)(9.999999772e-01f));                                              \
+    q = fma(q, s, (T)(1.0f));                                                          \
+    const T t = x * p / q;                                                             \
+    return copysign(select(t, (T)(1.0f), t > (T)(1.0f)), v);                           \
+  }                                                                                    \
+  T clnn_one_minus_sigmoid_##suffix(T v, T s, T e) {                                   \
+    return select(e * s, 1.0f - s, v < (T)(0.0f));                                     \
+  }                                                                                    \
+  T clnn_phi_##suffix(T v) {                                                           \
+    const T x = fabs(v);                                                               \
+    T p = -1.177584625e-04f, q = 6.717083068e-05f;                                     \
+    p = fma(p, x, (T)(3.092861090e-03f));                                              \
+    q = fma(q, x, (T)(-2.620441700e-04f));                                             \
+    p = fma(p, x, (T)(-3.266816051e-02f));                                             \
+    q = fma(q, x, (T)(1.167841209e-03f));                                              \
+    p = fma(p, x, (T)(1.735646876e-01f));                                              \
+    q = fma(q, x, (T)(-5.707361717e-04f));                                             \
+    p = fma(p, x, (T)(-4.641199928e-01f));                                             \
+    q = fma(q, x, (T)(4.540000039e-03f));                                              \
+    p = fma(p, x, (T)(5.000000078e-01f));                                              \
+    q = fma(q, x, (T)(1.943142012e-02f));                                              \
+    q = fma(q, x, (T)(-4.141243785e-03f));                                             \
+    q = fma(q, x, (T)(2.430913759e-01f));                                              \
+    q = fma(q, x, (T)(-1.303537197e-01f));                                             \
+    q = fma(q, x, (T)(1.0f));                                                          \
+    const T tail = select(p / q, (T)(0.0f), x > (T)(5.7f)); /* Phi(-x); inf: 0 */      \
+    return select(tail, 1.0f - tail, v > (T)(0.0f));                                   \
+  }                                                                                    \
+  T clnn_gelu_grad_##suffix(T v) {                                                     \
+    T x = fabs(v);                                                                     \
+    x = select(x, (T)(6.0f), x > (T)(6.0f));                                           \
+    const T s = x * x;                                                                 \
+    T p = 1.704658746e-08f, q = 1.314776980e-09f;                                      \
+    q = fma(q, s, (T)(3.389866087e-07f));                                              \
+    p = fma(p, s, (T)(9.225581900e-07f));                                              \
+    q = fma(q, s, (T)(1.030786972e-05f));                                              \
+    p = fma(p, s, (T)(3.409190797e-05f));                                              \
+    q = fma(q, s, (T)(2.453268075e-04f));                                              \
+    p = fma(p, s, (T)(2.027418004e-04f));                                              \
+    q = fma(q, s, (T)(3.971538149e-03f));                                              \
+    p = fma(p, s, (T)(1.385731745e-02f));                                              \
+    q = fma(q, s, (T)(4.413380695e-02f));                                              \
+    p = fma(p, s, (T)(-2.237067354e-02f));                                             \
+    q = fma(q, s, (T)(3.052954802e-01f));                                              \
+    p = fma(p, s, (T)(7.978845312e-01f));                                              \
+    q = fma(q, s, (T)(1.0f));                                                          \
+    return 0.5f + copysign(x * p / q, v);                                              \
   }
 
 CLNN_DEFINE_ACT_MATH(float, f1)

@@ -106,6 +106,7 @@ dc_sample dc_locate(const dc_point pt, const int H, const int W) {
 /* ============================================== forward (-DDC_FWD) */
 #if defined(DC_FWD)
 
+CLNN_DEFINE_SCALE2_BITS(float8, int8, dc_f8)
 CLNN_DEFINE_ACT_MATH(float8, dc_f8)
 CLNN_DEFINE_ACT(float8, dc_f8)
 
