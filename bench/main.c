@@ -553,6 +553,7 @@ static void usage(FILE *f) {
           "  --peak-gflops X --peak-gbps Y   fractions of these instead of measuring the device\n"
           "  --no-peak         do not measure the device's peak in P mode\n"
           "  --quiet           no table, only JSON and errors\n"
+          "P mode sets POCL_AFFINITY=1 (PoCL's worker threads pinned) unless POCL_AFFINITY is set.\n"
           "families:");
   for (int g = 0; bench_family_groups[g]; g++)
     for (int i = 0; bench_family_groups[g][i]; i++) fprintf(f, " %s", bench_family_groups[g][i]->name);
@@ -668,6 +669,12 @@ int main(int argc, char **argv) {
     rc = EXIT_USAGE;
     goto done;
   }
+  /* P mode pins PoCL's worker threads unless the caller chose: unpinned,
+   * the same kernel runs at either of two speeds about 2x apart for a whole
+   * series of launches (docs/BENCHMARKS.md). Read by PoCL when the platform
+   * is first opened, so it must be set before the context. */
+  const bool pinned_here = cfg.mode == 'P' && getenv("POCL_AFFINITY") == NULL;
+  if (pinned_here) setenv("POCL_AFFINITY", "1", 0);
   clnn_context_options o = clnn_context_options_default();
   o.device_index = device;
   if (cfg.mode == 'P' && getenv("CLNN_PROFILE") == NULL) o.profiling = 0;
@@ -679,6 +686,7 @@ int main(int argc, char **argv) {
     goto done;
   }
   if (!cfg.quiet) printf("device: %s\n", clnn_context_device_name(ctx));
+  if (!cfg.quiet && pinned_here) printf("POCL_AFFINITY=1 set for steady timings (POCL_AFFINITY=0: unpinned)\n");
   if (cfg.mode == 'P' && measure_peak) {
     char err[256];
     if (bench_measure_peak(ctx, &cfg.peak, err, sizeof err)) {
