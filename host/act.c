@@ -1,7 +1,9 @@
 /*
  * act.c - host reference of the activation functions and the activation
- * layers (plain and gated), in double. Same formulas, and the same one-sided
- * choices at the kinks, as kernels/common.h (act_f1 / act_grad_f1).
+ * layers (plain and gated), in double. The same functions, and the same
+ * one-sided choices at the kinks and limits at +-inf, as kernels/common.h
+ * (act_f1 / act_grad_f1), computed with libm where the device has its own
+ * approximations.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -62,6 +64,7 @@ double clnn__ref_act_deriv(double v, clnn_activation act, double alpha) {
       return cdf + v * pdf;
     }
     case CLNN_ACT_GELU_TANH: {
+      if (isinf(v)) return v > 0 ? 1.0 : 0.0; /* the limits; the formula gives inf * 0 */
       const double k = 0.79788456080286536;
       double t = tanh(k * (v + 0.044715 * v * v * v));
       return 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * v * v);

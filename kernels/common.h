@@ -44,10 +44,12 @@
  * made ELU, tanh and GELU 2-7x slower than ReLU on 8x144x56x56, and the
  * exp()-based forms that first replaced them still left tanh and GELU
  * compute-bound at 2x ReLU's time (tanh: about 55 vector instructions per
- * 16 values). With these helpers every activation runs within about 1.4x of
- * ReLU (clnn-bench, docs/BENCHMARKS.md).
+ * 16 values in objdump of PoCL's cached kernel binary). With these helpers
+ * every activation runs within about 1.4x of ReLU (clnn-bench,
+ * docs/BENCHMARKS.md).
  * Coefficients come from scripts/fit-act-math.py, which fits them and checks
- * each helper in float32 arithmetic; tests/test_act.c sweeps every
+ * the polynomial and rational parts in float32 with fused multiply-adds;
+ * tests/test_act.c checks the complete helpers on the device: it sweeps every
  * activation over [-30, 30] against the double-precision reference.
  *
  * clnn_exp_<T>(v): e^v, relative error about 1 ulp. v = n ln2 + r with
@@ -56,20 +58,24 @@
  *   v is first clamped to [-104, 89] so that r stays finite for +-inf; the
  *   scaling then saturates to 0 or inf as exp does. NaN propagates.
  * clnn_expm1_<T>(v): e^v - 1 without cancellation near 0, from the same
- *   reduction: 2^n (e^r - 1) + (2^n - 1), both terms exact or nearly.
- * clnn_tanh_<T>(v): x P(x^2) / Q(x^2) for x = |v| <= 9.1 (beyond, tanh is 1
- *   in float), capped at 1, sign of v restored; relative error under 4e-7.
+ *   reduction: 2^n (e^r - 1) + (2^n - 1). Valid for v < 88.37 (2^128
+ *   overflows above); ELU uses it for v < 0 only.
+ * clnn_tanh_<T>(v): x P(x^2) / Q(x^2) for x = |v| <= 9.02, exactly 1 beyond
+ *   (where 1 - tanh is under half an ulp of 1), sign of v restored;
+ *   relative error under 4e-7.
  * clnn_one_minus_sigmoid_<T>(v, s, e): 1 - s for s = 1 / (1 + e), e = exp(-v),
  *   as e * s where s is near 1 (v >= 0: no cancellation), 1 - s elsewhere
  *   (e may be inf there).
  * clnn_phi_<T>(v): the standard normal CDF. The tail Phi(-x) = P(x) / Q(x)
- *   for x = |v| <= 5.7 (0 beyond, where it is under 6e-9), Phi(v) = 1 -
- *   tail for v > 0. Absolute error under 1e-7: like PyTorch's
+ *   for x = |v| <= 5.7 (0 beyond, where it is under 6e-9, and where the fit
+ *   dips under 0 just below 5.7), Phi(v) = 1 - tail for v > 0. Absolute error under 1e-7: like PyTorch's
  *   0.5 (1 + erf(v / sqrt2)), not relative in the far negative tail.
  * clnn_gelu_grad_<T>(v): Phi(v) + v pdf(v), the GELU derivative, as
  *   1/2 + x P(x^2) / Q(x^2) with the sign of v (x = |v| capped at 6, where
- *   the function is 1 or 0 to 4e-8); absolute error under 3e-7. At +-inf it
- *   gives the limits 1 and 0, as host/act.c does (Phi + v pdf would be NaN).
+ *   the function is 1 or 0 to 4e-8); exactly 0 for v <= -5.65, where the
+ *   true value is under 2.6e-7 and the rational's error could flip its
+ *   sign. Absolute error under 3e-7. At +-inf it gives the limits 1 and 0,
+ *   as host/act.c does (Phi + v pdf would be NaN).
  */
 
 /*
@@ -83,13 +89,13 @@
  * forces the bits (tests/portable_math.sh tests that path on AVX-512 too).
  */
 #define CLNN_DEFINE_SCALE2_BITS(T, IT, suffix)                      \
-  inline T clnn_scale2_##suffix(T p, T n) {                         \
+  static inline T clnn_scale2_##suffix(T p, T n) {                  \
     const IT k = convert_##IT(n), k1 = k >> 1, k2 = k - k1;         \
     return p * as_##T((k1 + 127) << 23) * as_##T((k2 + 127) << 23); \
   }
 CLNN_DEFINE_SCALE2_BITS(float, int, f1)
 #if CLNN_DEVICE_CPU && defined(__AVX512F__) && defined(__clang__) && !defined(CLNN_NO_X86_BUILTINS)
-inline float16 clnn_scale2_f16(float16 p, float16 n) {
+static inline float16 clnn_scale2_f16(float16 p, float16 n) {
   return __builtin_ia32_scalefps512_mask(p, n, p, (ushort)0xffff, 4 /* current rounding mode */);
 }
 #else
@@ -98,89 +104,91 @@ CLNN_DEFINE_SCALE2_BITS(float16, int16, f16)
 
 /* CLNN_DEFINE_ACT_MATH(T, suffix) defines the helpers for type T; it needs
  * clnn_scale2_<suffix> (CLNN_DEFINE_SCALE2_BITS makes one for other widths). */
-#define CLNN_DEFINE_ACT_MATH(T, suffix)                                                \
-  /* e^r - 1 of v = n ln2 + r; n returned */                                           \
-  T clnn_exp_reduced_##suffix(T v, T *n) {                                             \
-    T x = select(v, (T)(-104.0f), v < (T)(-104.0f));                                   \
-    x = select(x, (T)(89.0f), x > (T)(89.0f));                                         \
-    *n = fma(x, (T)(1.44269504088896341f), (T)(12582912.0f)) - 12582912.0f;            \
-    T r = fma(*n, (T)(-0.693145751953125f), x); /* ln2 = hi + lo, n * hi exact */      \
-    r = fma(*n, (T)(-1.428606765330187e-06f), r);                                      \
-    T e = 1.381313162e-03f;                                                            \
-    e = fma(e, r, (T)(8.369418679e-03f));                                              \
-    e = fma(e, r, (T)(4.166845695e-02f));                                              \
-    e = fma(e, r, (T)(1.666651479e-01f));                                              \
-    e = fma(e, r, (T)(4.999999305e-01f));                                              \
-    return fma(r * r, e, r);                                                           \
-  }                                                                                    \
-  T clnn_exp_##suffix(T v) {                                                           \
-    T n;                                                                               \
-    const T em1 = clnn_exp_reduced_##suffix(v, &n);                                    \
-    return clnn_scale2_##suffix(1.0f + em1, n);                                        \
-  }                                                                                    \
-  T clnn_expm1_##suffix(T v) {                                                         \
-    T n;                                                                               \
-    const T em1 = clnn_exp_reduced_##suffix(v, &n);                                    \
-    return clnn_scale2_##suffix(em1, n) + (clnn_scale2_##suffix((T)(1.0f), n) - 1.0f); \
-  }                                                                                    \
-  T clnn_tanh_##suffix(T v) {                                                          \
-    T x = fabs(v);                                                                     \
-    x = select(x, (T)(9.1f), x > (T)(9.1f));                                           \
-    const T s = x * x;                                                                 \
-    T p = 1.317754461e-08f, q = 7.704054754e-07f;                                      \
-    p = fma(p, s, (T)(2.048120102e-05f));                                              \
-    q = fma(q, s, (T)(3.272921519e-04f));                                              \
-    p = fma(p, s, (T)(3.487811813e-03f));                                              \
-    q = fma(q, s, (T)(2.584739135e-02f));                                              \
-    p = fma(p, s, (T)(1.337447578e-01f));                                              \
-    q = fma(q, s, (T)(4.670778956e-01f));                                              \
-    p = fma(p, s, (T)(9.999999772e-01f));                                              \
-    q = fma(q, s, (T)(1.0f));                                                          \
-    const T t = x * p / q;                                                             \
-    return copysign(select(t, (T)(1.0f), t > (T)(1.0f)), v);                           \
-  }                                                                                    \
-  T clnn_one_minus_sigmoid_##suffix(T v, T s, T e) {                                   \
-    return select(e * s, 1.0f - s, v < (T)(0.0f));                                     \
-  }                                                                                    \
-  T clnn_phi_##suffix(T v) {                                                           \
-    const T x = fabs(v);                                                               \
-    T p = -1.177584625e-04f, q = 6.717083068e-05f;                                     \
-    p = fma(p, x, (T)(3.092861090e-03f));                                              \
-    q = fma(q, x, (T)(-2.620441700e-04f));                                             \
-    p = fma(p, x, (T)(-3.266816051e-02f));                                             \
-    q = fma(q, x, (T)(1.167841209e-03f));                                              \
-    p = fma(p, x, (T)(1.735646876e-01f));                                              \
-    q = fma(q, x, (T)(-5.707361717e-04f));                                             \
-    p = fma(p, x, (T)(-4.641199928e-01f));                                             \
-    q = fma(q, x, (T)(4.540000039e-03f));                                              \
-    p = fma(p, x, (T)(5.000000078e-01f));                                              \
-    q = fma(q, x, (T)(1.943142012e-02f));                                              \
-    q = fma(q, x, (T)(-4.141243785e-03f));                                             \
-    q = fma(q, x, (T)(2.430913759e-01f));                                              \
-    q = fma(q, x, (T)(-1.303537197e-01f));                                             \
-    q = fma(q, x, (T)(1.0f));                                                          \
-    const T tail = select(p / q, (T)(0.0f), x > (T)(5.7f)); /* Phi(-x); inf: 0 */      \
-    return select(tail, 1.0f - tail, v > (T)(0.0f));                                   \
-  }                                                                                    \
-  T clnn_gelu_grad_##suffix(T v) {                                                     \
-    T x = fabs(v);                                                                     \
-    x = select(x, (T)(6.0f), x > (T)(6.0f));                                           \
-    const T s = x * x;                                                                 \
-    T p = 1.704658746e-08f, q = 1.314776980e-09f;                                      \
-    q = fma(q, s, (T)(3.389866087e-07f));                                              \
-    p = fma(p, s, (T)(9.225581900e-07f));                                              \
-    q = fma(q, s, (T)(1.030786972e-05f));                                              \
-    p = fma(p, s, (T)(3.409190797e-05f));                                              \
-    q = fma(q, s, (T)(2.453268075e-04f));                                              \
-    p = fma(p, s, (T)(2.027418004e-04f));                                              \
-    q = fma(q, s, (T)(3.971538149e-03f));                                              \
-    p = fma(p, s, (T)(1.385731745e-02f));                                              \
-    q = fma(q, s, (T)(4.413380695e-02f));                                              \
-    p = fma(p, s, (T)(-2.237067354e-02f));                                             \
-    q = fma(q, s, (T)(3.052954802e-01f));                                              \
-    p = fma(p, s, (T)(7.978845312e-01f));                                              \
-    q = fma(q, s, (T)(1.0f));                                                          \
-    return 0.5f + copysign(x * p / q, v);                                              \
+#define CLNN_DEFINE_ACT_MATH(T, suffix)                                                    \
+  /* e^r - 1 of v = n ln2 + r; n returned */                                               \
+  T clnn_exp_reduced_##suffix(T v, T *n) {                                                 \
+    T x = select(v, (T)(-104.0f), v < (T)(-104.0f));                                       \
+    x = select(x, (T)(89.0f), x > (T)(89.0f));                                             \
+    *n = fma(x, (T)(1.44269504088896341f), (T)(12582912.0f)) - 12582912.0f;                \
+    T r = fma(*n, (T)(-0.693145751953125f), x); /* ln2 = hi + lo, n * hi exact */          \
+    r = fma(*n, (T)(-1.428606765330187e-06f), r);                                          \
+    T e = 1.381313162e-03f;                                                                \
+    e = fma(e, r, (T)(8.369418679e-03f));                                                  \
+    e = fma(e, r, (T)(4.166845695e-02f));                                                  \
+    e = fma(e, r, (T)(1.666651479e-01f));                                                  \
+    e = fma(e, r, (T)(4.999999305e-01f));                                                  \
+    return fma(r * r, e, r);                                                               \
+  }                                                                                        \
+  T clnn_exp_##suffix(T v) {                                                               \
+    T n;                                                                                   \
+    const T em1 = clnn_exp_reduced_##suffix(v, &n);                                        \
+    return clnn_scale2_##suffix(1.0f + em1, n);                                            \
+  }                                                                                        \
+  T clnn_expm1_##suffix(T v) {                                                             \
+    T n;                                                                                   \
+    const T em1 = clnn_exp_reduced_##suffix(v, &n);                                        \
+    return clnn_scale2_##suffix(em1, n) + (clnn_scale2_##suffix((T)(1.0f), n) - 1.0f);     \
+  }                                                                                        \
+  T clnn_tanh_##suffix(T v) {                                                              \
+    T x = fabs(v);                                                                         \
+    x = select(x, (T)(9.1f), x > (T)(9.1f));                                               \
+    const T s = x * x;                                                                     \
+    T p = 1.317754461e-08f, q = 7.704054754e-07f;                                          \
+    p = fma(p, s, (T)(2.048120102e-05f));                                                  \
+    q = fma(q, s, (T)(3.272921519e-04f));                                                  \
+    p = fma(p, s, (T)(3.487811813e-03f));                                                  \
+    q = fma(q, s, (T)(2.584739135e-02f));                                                  \
+    p = fma(p, s, (T)(1.337447578e-01f));                                                  \
+    q = fma(q, s, (T)(4.670778956e-01f));                                                  \
+    p = fma(p, s, (T)(9.999999772e-01f));                                                  \
+    q = fma(q, s, (T)(1.0f));                                                              \
+    const T t = x * p / q; /* P/Q stays just under 1 at the clamp: 1 from 9.02 on */       \
+    return copysign(select(t, (T)(1.0f), (t > (T)(1.0f)) | (x > (T)(9.02f))), v);          \
+  }                                                                                        \
+  T clnn_one_minus_sigmoid_##suffix(T v, T s, T e) {                                       \
+    return select(e * s, 1.0f - s, v < (T)(0.0f));                                         \
+  }                                                                                        \
+  T clnn_phi_##suffix(T v) {                                                               \
+    const T x = fabs(v);                                                                   \
+    T p = -1.177584625e-04f, q = 6.717083068e-05f;                                         \
+    p = fma(p, x, (T)(3.092861090e-03f));                                                  \
+    q = fma(q, x, (T)(-2.620441700e-04f));                                                 \
+    p = fma(p, x, (T)(-3.266816051e-02f));                                                 \
+    q = fma(q, x, (T)(1.167841209e-03f));                                                  \
+    p = fma(p, x, (T)(1.735646876e-01f));                                                  \
+    q = fma(q, x, (T)(-5.707361717e-04f));                                                 \
+    p = fma(p, x, (T)(-4.641199928e-01f));                                                 \
+    q = fma(q, x, (T)(4.540000039e-03f));                                                  \
+    p = fma(p, x, (T)(5.000000078e-01f));                                                  \
+    q = fma(q, x, (T)(1.943142012e-02f));                                                  \
+    q = fma(q, x, (T)(-4.141243785e-03f));                                                 \
+    q = fma(q, x, (T)(2.430913759e-01f));                                                  \
+    q = fma(q, x, (T)(-1.303537197e-01f));                                                 \
+    q = fma(q, x, (T)(1.0f));                                                              \
+    const T pq = p / q; /* Phi(-x); dips to -4e-9 just below 5.7: 0 there, and for inf */  \
+    const T tail = select(pq, (T)(0.0f), (x > (T)(5.7f)) | (pq < (T)(0.0f)));              \
+    return select(tail, 1.0f - tail, v > (T)(0.0f));                                       \
+  }                                                                                        \
+  T clnn_gelu_grad_##suffix(T v) {                                                         \
+    T x = fabs(v);                                                                         \
+    x = select(x, (T)(6.0f), x > (T)(6.0f));                                               \
+    const T s = x * x;                                                                     \
+    T p = 1.704658746e-08f, q = 1.314776980e-09f;                                          \
+    q = fma(q, s, (T)(3.389866087e-07f));                                                  \
+    p = fma(p, s, (T)(9.225581900e-07f));                                                  \
+    q = fma(q, s, (T)(1.030786972e-05f));                                                  \
+    p = fma(p, s, (T)(3.409190797e-05f));                                                  \
+    q = fma(q, s, (T)(2.453268075e-04f));                                                  \
+    p = fma(p, s, (T)(2.027418004e-04f));                                                  \
+    q = fma(q, s, (T)(3.971538149e-03f));                                                  \
+    p = fma(p, s, (T)(1.385731745e-02f));                                                  \
+    q = fma(q, s, (T)(4.413380695e-02f));                                                  \
+    p = fma(p, s, (T)(-2.237067354e-02f));                                                 \
+    q = fma(q, s, (T)(3.052954802e-01f));                                                  \
+    p = fma(p, s, (T)(7.978845312e-01f));                                                  \
+    q = fma(q, s, (T)(1.0f));                                                              \
+    const T g = 0.5f + copysign(x * p / q, v);                                             \
+    return select(g, (T)(0.0f), v <= (T)(-5.65f)); /* |g| < 2.6e-7 there: no sign flips */ \
   }
 
 CLNN_DEFINE_ACT_MATH(float, f1)
@@ -204,7 +212,7 @@ CLNN_DEFINE_ACT_MATH(float16, f16)
     if (ACT == ACT_GELU_TANH) /* v (1 + tanh(u)) / 2 = v sigmoid(2u): no cancellation */              \
       return v / ((T)(1.0f) + clnn_exp_##suffix(-1.5957691216057307f * (v + 0.044715f * v * v * v))); \
     if (ACT == ACT_SILU) return v / ((T)(1.0f) + clnn_exp_##suffix(-v));                              \
-    if (ACT == ACT_HARDSWISH) return v * clamp(v + 3.0f, 0.0f, 6.0f) * (1.0f / 6.0f);                 \
+    if (ACT == ACT_HARDSWISH) return v * (clamp(v + 3.0f, 0.0f, 6.0f) * (1.0f / 6.0f));               \
     return v;                                                                                         \
   }
 
@@ -217,7 +225,8 @@ CLNN_DEFINE_ACT(float16, f16)
  * leaky_relu'(0) = alpha, elu'(0) = alpha, hardswish'(-3) = -0.5 and
  * hardswish'(3) = 1.5; a NaN input gives what PyTorch gives (dy for relu,
  * elu and hardswish, alpha * dy for leaky_relu, NaN for the smooth ones).
- * host/act.c (clnn__ref_act_deriv) uses the same formulas in double; other
+ * host/act.c (clnn__ref_act_deriv) computes the same functions in double (with
+ * libm's tanh and erf where the device has its own approximations); other
  * families (fused epilogues, batch norm with an activation) call these to
  * turn dy into the gradient before the activation.
  */
@@ -238,10 +247,13 @@ CLNN_DEFINE_ACT(float16, f16)
     }                                                                                          \
     if (ACT == ACT_GELU) return dy * clnn_gelu_grad_##suffix(v);                               \
     if (ACT == ACT_GELU_TANH) { /* d/dv v s(2u) = s + v s (1 - s) 2u'; sign(u) = sign(v) */    \
-      const T e = clnn_exp_##suffix(-1.5957691216057307f * (v + 0.044715f * v * v * v));       \
+      /* beyond |v| = 20 the derivative is 1 or 0 in float: clamped, v^3 cannot overflow */    \
+      T c = select(v, (T)(-20.0f), v < (T)(-20.0f));                                           \
+      c = select(c, (T)(20.0f), c > (T)(20.0f));                                               \
+      const T e = clnn_exp_##suffix(-1.5957691216057307f * (c + 0.044715f * c * c * c));       \
       const T s = one / (one + e);                                                             \
-      const T du2 = 1.5957691216057307f * (one + 0.134145f * v * v);                           \
-      return dy * (s + v * s * clnn_one_minus_sigmoid_##suffix(v, s, e) * du2);                \
+      const T du2 = 1.5957691216057307f * (one + 0.134145f * c * c);                           \
+      return dy * (s + c * s * clnn_one_minus_sigmoid_##suffix(c, s, e) * du2);                \
     }                                                                                          \
     if (ACT == ACT_SILU) { /* s (1 + v (1 - s)) */                                             \
       const T e = clnn_exp_##suffix(-v), s = one / (one + e);                                  \

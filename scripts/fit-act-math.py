@@ -2,7 +2,7 @@
 """fit-act-math.py - derive the polynomial and rational coefficients of the
 activation math in kernels/common.h, and check them in float32 arithmetic.
 
-    python3 scripts/fit-act-math.py        # needs numpy; about 20 s
+    python3 scripts/fit-act-math.py        # needs numpy; a few seconds
 
 Each approximation is fitted in double precision on a dense grid: weighted
 linear least squares for a rational P(s)/Q(s) with Q(0) = 1, iterated
@@ -12,16 +12,19 @@ error (Lawson) towards the minimax fit; the best iterate is kept. The fits:
   exp      e^r = 1 + r + r^2 E(r), r in [-ln2/2, ln2/2], E of degree 4,
            relative error.
   tanh     tanh(x) = x P(x^2) / Q(x^2) for 0 <= x <= 9.1 (degrees 4 / 4),
-           relative error; beyond 9.1 tanh rounds to 1 in float.
+           relative error; the kernel returns exactly 1 from x = 9.02 on, where
+           1 - tanh(x) is under half an ulp of 1.
   phi      the normal tail Phi(-x) = P(x) / Q(x) for 0 <= x <= 5.7 (5 / 9),
            absolute error; beyond 5.7 the tail is taken as 0. Fitting the
            tail itself, not Phi - 1/2, keeps the error of small values small.
   gelu'    Phi(v) + v pdf(v) - 1/2 = v P(v^2) / Q(v^2), 0 <= v <= 6 (6 / 7),
            absolute error.
 
-Then every approximation is evaluated the way the kernels evaluate it (float32
-Horner steps) over a dense float32 sweep and its worst error printed, next
-to the float32 rounding error of the exact function for scale.
+Then each fitted polynomial or rational function is evaluated as the kernels
+evaluate it (float32 coefficients, float32 Horner steps with a fused
+multiply-add) over a dense float32 sweep and its worst error printed. The
+complete helpers (range reduction, cut-offs, 1 - tail, ...) are checked on the
+device by tests/test_act.c.
 """
 import math
 
@@ -60,9 +63,10 @@ def f32(c):
 
 
 def horner(c, s):
+    """Horner in float32 with fma(): r * s + a rounded once (the float64 product of two floats is exact)."""
     r = np.full_like(s, c[-1])
     for a in c[-2::-1]:
-        r = (r * s + a).astype(np.float32)
+        r = (r.astype(np.float64) * s.astype(np.float64) + np.float64(a)).astype(np.float32)
     return r
 
 

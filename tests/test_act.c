@@ -157,9 +157,21 @@ static bool agrees(float got, float ref) {
 }
 
 /* Special values: NaN propagates forward; +-inf, +-0, kinks and large
- * magnitudes give what the reference gives (NaN where it gives NaN). */
-static const float specials[] = {NAN,  INFINITY, -INFINITY, 0.0f,  -0.0f, 3.0f,   -3.0f,  1e-4f,
-                                 -1e-4f, 100.0f, -100.0f,   30.0f, -30.0f, 1e-30f, -9.0f, 0.5f};
+ * magnitudes give what the reference gives (NaN where it gives NaN), and
+ * exactly what it gives, rounded to float, where that is a saturated value:
+ * +-1 or x itself for y (tanh(9.05) = 1, silu(30) = 30), +-dy for dx. Where
+ * the reference is 0 the device may hold what double rounding lost
+ * (sigmoid'(100) is 3.7e-44, not 0) but nothing near float resolution:
+ * under 1e-20 of the scale (GELU'(-30) once came out as -6e-8). */
+static bool saturates_alike(float got, double ref, float unit, float same) {
+  const float r = (float)ref;
+  if (r == 0.0f) return fabs((double)got) < 1e-20 * fmax(1.0, fabs((double)unit));
+  const bool saturated = r == unit || r == -unit || r == same;
+  return !saturated || got == r;
+}
+static const float specials[] = {NAN,   INFINITY, -INFINITY, 0.0f,    -0.0f, 3.0f,   -3.0f,
+                                 1e-4f, -1e-4f,   100.0f,    -100.0f, 30.0f, -30.0f, 1e-30f,
+                                 -9.0f, 0.5f,     9.05f,     -9.05f,  1e20f, -1e20f, 3e38f};
 
 START_TEST(test_special_values) {
   const clnn_activation act = (clnn_activation)_i;
@@ -175,8 +187,13 @@ START_TEST(test_special_values) {
   for (size_t i = 0; i < p.nx; i++) {
     ck_assert_msg(agrees(y[i], p.y_ref[i]), "%s(%g): device %.9g, reference %.9g", clnn_activation_name(act),
                   (double)p.x[i], (double)y[i], (double)p.y_ref[i]);
-    ck_assert_msg(agrees(dx[i], p.dx_ref[i]), "%s'(%g) * %g: device %.9g, reference %.9g",
-                  clnn_activation_name(act), (double)p.x[i], (double)p.dy[i], (double)dx[i], (double)p.dx_ref[i]);
+    ck_assert_msg(agrees(dx[i], p.dx_ref[i]), "%s'(%g) * %g: device %.9g, reference %.9g", clnn_activation_name(act),
+                  (double)p.x[i], (double)p.dy[i], (double)dx[i], (double)p.dx_ref[i]);
+    ck_assert_msg(saturates_alike(y[i], p.y_ref[i], 1.0f, p.x[i]), "%s(%g): device %.9g, reference exactly %.9g",
+                  clnn_activation_name(act), (double)p.x[i], (double)y[i], (double)p.y_ref[i]);
+    ck_assert_msg(saturates_alike(dx[i], p.dx_ref[i], p.dy[i], NAN),
+                  "%s'(%g) * %g: device %.9g, reference exactly %.9g", clnn_activation_name(act), (double)p.x[i],
+                  (double)p.dy[i], (double)dx[i], (double)p.dx_ref[i]);
   }
   free(y);
   free(dx);
@@ -184,31 +201,45 @@ START_TEST(test_special_values) {
 }
 END_TEST
 
-/* Every activation and its derivative over [-30, 30] in steps of 1/2000,
- * 120001 values: crosses each approximation's pieces and cut-offs (tanh's
- * at 9.1, GELU's at 5.7 and 6, exp's range reduction) and the saturation of
- * sigmoid, SiLU and ELU. dy = 1, so dx is the derivative itself. */
-START_TEST(test_range_sweep) {
-  const clnn_activation act = (clnn_activation)_i;
-  clnn_act_desc d = clnn_act_desc_make(1, 1, 1, 120001, act);
+/* Opposite signs: a sign error hides under the absolute tolerance where
+ * values are tiny (GELU's far negative tail). */
+static bool same_sign(float got, double ref) { return !((got > 0 && ref < 0) || (got < 0 && ref > 0)); }
+
+/* n values x_i = x0 + i * step of activation act, dy = 1 (dx is then the
+ * derivative itself), against the reference: within tolerance, same sign. */
+static void check_sweep(clnn_activation act, double x0, double step, int64_t n) {
+  clnn_act_desc d = clnn_act_desc_make(1, 1, 1, n, act);
   problem p;
   problem_make(&p, &d, 8);
   for (size_t i = 0; i < p.nx; i++) {
-    p.x[i] = (float)(-30.0 + (double)i / 2000.0);
+    p.x[i] = (float)(x0 + (double)i * step);
     p.dy[i] = 1.0f;
   }
   problem_ref(&p);
   float *y, *dx;
   run_device(&p, &y, &dx);
   for (size_t i = 0; i < p.nx; i++) {
-    ck_assert_msg(agrees(y[i], p.y_ref[i]), "%s(%.9g): device %.9g, reference %.9g", clnn_activation_name(act),
-                  (double)p.x[i], (double)y[i], (double)p.y_ref[i]);
-    ck_assert_msg(agrees(dx[i], p.dx_ref[i]), "%s'(%.9g): device %.9g, reference %.9g", clnn_activation_name(act),
-                  (double)p.x[i], (double)dx[i], (double)p.dx_ref[i]);
+    ck_assert_msg(agrees(y[i], p.y_ref[i]) && same_sign(y[i], p.y_ref[i]), "%s(%.9g): device %.9g, reference %.9g",
+                  clnn_activation_name(act), (double)p.x[i], (double)y[i], (double)p.y_ref[i]);
+    ck_assert_msg(agrees(dx[i], p.dx_ref[i]) && same_sign(dx[i], p.dx_ref[i]), "%s'(%.9g): device %.9g, reference %.9g",
+                  clnn_activation_name(act), (double)p.x[i], (double)dx[i], (double)p.dx_ref[i]);
   }
   free(y);
   free(dx);
   problem_free(&p);
+}
+
+/* Every activation and its derivative over [-30, 30] in steps of 1/2000,
+ * 120001 values: crosses each approximation's pieces and cut-offs (tanh's
+ * at 9.02, GELU's at 5.7 and 6, exp's range reduction) and the saturation
+ * of sigmoid, SiLU and ELU. Those values run through the 16-wide path; the
+ * one-value path (a launch's last n % 16 values) gets 15-value sweeps
+ * across each cut-off, exp's range limits included. */
+START_TEST(test_range_sweep) {
+  const clnn_activation act = (clnn_activation)_i;
+  check_sweep(act, -30.0, 1.0 / 2000.0, 120001);
+  static const double cutoffs[] = {-104.0, -88.0, -20.0, -9.02, -6.0, -5.7, 0.0, 5.7, 6.0, 9.02, 20.0, 88.3, 89.0};
+  for (size_t i = 0; i < sizeof cutoffs / sizeof cutoffs[0]; i++) check_sweep(act, cutoffs[i] - 0.07, 0.01, 15);
 }
 END_TEST
 
@@ -290,7 +321,7 @@ START_TEST(test_in_place_and_2d) {
   int64_t dims2[2] = {5, 37};
   clnn_tensor *x = tu_tensor(2, dims2, p.x), *dy = tu_tensor(2, dims2, p.dy);
   clnn_tensor *x_copy = tu_tensor(2, dims2, p.x);
-  TU_OK(clnn_act_fwd(ctx, &d, x, x)); /* y == x */
+  TU_OK(clnn_act_fwd(ctx, &d, x, x));           /* y == x */
   TU_OK(clnn_act_bwd(ctx, &d, x_copy, dy, dy)); /* dx == dy */
   float *y = tu_download(x), *dx = tu_download(dy);
   ck_assert(tu_compare("in-place forward", y, p.y_ref, p.ny, REL_TOL, ABS_TOL, NULL));
