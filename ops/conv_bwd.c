@@ -445,9 +445,13 @@ static clnn_status bwd_weights_packed(clnn_context *ctx, const conv_geom *g, cln
   int64_t slots = chunk * ppi, planes_off = slots * slot_elems;
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)(planes_off + chunk * planes_per_image) * sizeof(float), &ws));
-  char opts[128];
-  snprintf(opts, sizeof opts, "-DBW_PC=%d -DBW_KC=%d -DBW_NB=%d -DBW_PADDED=%d", BW_PC, BW_KC, BW_NB,
-           mode == BW_GATHER ? 0 : 1);
+  /* Rows in place: the padded planes leave room for every tap of the last
+   * tile (clnn__conv_planes), so the kernel reads patch rows where they lie
+   * instead of copying them to local memory. Not on x itself (BW_DIRECT):
+   * its last plane has no such room. */
+  char opts[160];
+  snprintf(opts, sizeof opts, "-DBW_PC=%d -DBW_KC=%d -DBW_NB=%d -DBW_PADDED=%d -DBW_ROWS_IN_PLACE=%d", BW_PC, BW_KC,
+           BW_NB, mode == BW_GATHER ? 0 : 1, mode == BW_PADDED ? 1 : 0);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_bwdw_packed", &k));
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
