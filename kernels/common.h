@@ -45,7 +45,7 @@
  * exp()-based forms that first replaced them still left tanh and GELU
  * compute-bound at 2x ReLU's time (tanh: about 55 vector instructions per
  * 16 values in objdump of PoCL's cached kernel binary). With these helpers
- * every activation runs within about 1.4x of ReLU (clnn-bench,
+ * every activation runs within about 1.5x of ReLU (clnn-bench,
  * docs/BENCHMARKS.md).
  * Coefficients come from scripts/fit-act-math.py, which fits them and checks
  * the polynomial and rational parts in float32 with fused multiply-adds;
