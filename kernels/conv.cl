@@ -1484,8 +1484,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_bwdw_packed(
     }
 #endif
     for (int kb = 0; kb < Kd; kb += BW_KC) {
-      const int kn = min(BW_KC, Kd - kb), kn8 = (kn + 7) & ~7;
+      const int kn = min(BW_KC, Kd - kb);
 #if !BW_ROWS_IN_PLACE
+      const int kn8 = (kn + 7) & ~7;
       for (int k = 0; k < kn8; k++) {
         __local float *dst = panel + k * BW_PC;
         if (k >= kn) {

@@ -85,19 +85,9 @@ def fit_exp():
     h = math.log(2) / 2
     r = np.linspace(-1.01 * h, 1.01 * h, 20000)
     r = r[r != 0]
-    a = np.vander(r, 5, increasing=True)
     f, w = (np.expm1(r) - r) / r**2, r**2 / np.exp(r)
-    lw = np.ones_like(r) / len(r)
-    best = None
-    for _ in range(300):
-        sw = np.sqrt(lw) * w
-        c, *_ = np.linalg.lstsq(a * sw[:, None], f * sw, rcond=None)
-        err = w * (a @ c - f)
-        if best is None or np.abs(err).max() < best[0]:
-            best = (np.abs(err).max(), c.copy())
-        lw = lw * (np.abs(err) + 1e-300)
-        lw /= lw.sum()
-    e, c = best
+    # a polynomial is the rational fit with Q = 1: no SK steps, Lawson only
+    e, c, _ = fit_rational(r, f, w, 4, 0, iters=0, lawson=300)
     print("exp: 1 + r + r^2 E(r), fit error %.2e" % e)
     show("E (r^0 first)", c)
     x = np.linspace(-h, h, 200001).astype(np.float32)
