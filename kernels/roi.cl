@@ -146,11 +146,16 @@ float16 roi_gather16(__global const float *p, int s, int nc) {
   return vload16(0, part);
 }
 
-/* Software prefetch (Clang targets; a no-op elsewhere). Backward kernels walk
- * one RoI's block of dy after another at a large stride, where the hardware
- * prefetchers lose the stream; fetching the next RoI's block while adding
- * the current one hides that latency. PoCL's prefetch() emits nothing. */
-#if defined(__clang__) && defined(__has_builtin)
+/* Software prefetch (CPU devices compiled by Clang; a no-op elsewhere).
+ * Backward kernels walk one RoI's block of dy after another at a large
+ * stride, where the hardware prefetchers lose the stream; fetching the next
+ * RoI's block while adding the current one hides that latency. PoCL's
+ * prefetch() emits nothing. Only on CPUs: __builtin_prefetch takes a
+ * private `const void *`, and a stricter front end such as NVIDIA's rejects
+ * a __global pointer there (seen on an H200: CL_BUILD_PROGRAM_FAILURE);
+ * tests/kernel_lint.sh keeps compiler built-ins out of the other devices'
+ * code. */
+#if CLNN_DEVICE_CPU && defined(__clang__) && defined(__has_builtin)
 #if __has_builtin(__builtin_prefetch)
 #define ROI_PREFETCH(p) __builtin_prefetch(p)
 #endif

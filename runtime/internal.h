@@ -49,6 +49,7 @@ struct clnn_context {
   char driver_version[128];
   char platform_version[256];
   bool is_cpu;
+  bool correct_div; /* CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT: programs ask for it */
   cl_ulong max_alloc;
   cl_ulong global_mem;
 

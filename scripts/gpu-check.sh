@@ -51,7 +51,9 @@ run_step() {
 
 # ------------------------------------------------------------ 1. environment
 : > "$LOG"
-say "gpu-check in $ROOT, commit $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || cat "$DEBS/commit" 2>/dev/null || echo unknown)"
+# $DEBS/commit, written where the tree was sent from, names the commit: the
+# copy on the GPU machine may carry a stale .git.
+say "gpu-check in $ROOT, commit $(cat "$DEBS/commit" 2>/dev/null || (cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null) || echo unknown)"
 {
   uname -a
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1

@@ -318,6 +318,35 @@ static int for_each_file(const char *dir, void (*f)(const char *path, int index)
   return n;
 }
 
+static bool correct_div_wanted;
+static void check_div_option(const char *path, int index) {
+  (void)index;
+  FILE *f = fopen(path, "rb");
+  ck_assert(f != NULL);
+  char head[4096];
+  size_t n = fread(head, 1, sizeof head, f);
+  fclose(f);
+  const char *opt = "-cl-fp32-correctly-rounded-divide-sqrt";
+  bool has = false; /* the key sits in a binary header: search past NUL bytes */
+  for (size_t i = 0; !has && i + strlen(opt) <= n; i++) has = !memcmp(head + i, opt, strlen(opt));
+  ck_assert_msg(has == correct_div_wanted, "%s: correctly rounded division %s in the build options", path,
+                has ? "asked for, but the device does not offer it" : "missing, though the device offers it");
+}
+
+/* Programs ask for correctly rounded division and sqrt wherever the device
+ * offers them (found on an H200, whose default division is 1 ulp off C's). */
+START_TEST(test_correct_division_asked) {
+  const char *dir = tmp_dir("div");
+  clnn_context *a = context_with_cache(dir);
+  cl_device_fp_config fp = 0;
+  clGetDeviceInfo(clnn_context_cl_device(a), CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
+  correct_div_wanted = (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) != 0;
+  conv_smoke(a);
+  clnn_context_free(a); /* saves the binaries with their build options */
+  ck_assert_int_ge(for_each_file(dir, check_div_option), 1);
+}
+END_TEST
+
 static void corrupt(const char *path, int index) {
   FILE *f = fopen(path, "r+b");
   ck_assert(f != NULL);
@@ -487,6 +516,7 @@ static Suite *runtime_suite(void) {
   tcase_add_test(tc, test_tensor_shapes_and_views);
   tcase_add_test(tc, test_wrap_caller_objects);
   tcase_add_test(tc, test_program_caches);
+  tcase_add_test(tc, test_correct_division_asked);
   tcase_add_test(tc, test_corrupt_cache_rebuilt);
   tcase_add_test(tc, test_foreign_cache_file_rebuilt);
   tcase_add_test(tc, test_disabled_cache);

@@ -15,7 +15,7 @@ trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 echo "== short training run"
-"$train" --epochs 2 --batch 64 --train-limit 3840 --test-limit 2000 --warmup-epochs 0 --quiet --out "$work/run" ||
+"$train" --data "$data" --epochs 2 --batch 64 --train-limit 3840 --test-limit 2000 --warmup-epochs 0 --quiet --out "$work/run" ||
   fail "training run exited $?"
 csv=$work/run/log.csv
 [ -f "$csv" ] || fail "no log.csv"
@@ -29,12 +29,12 @@ awk -F, 'NR == 2 { l1 = $4 } NR == 3 { l2 = $4; acc = $7 }
   fail "training did not learn"
 
 echo "== resume, eval, predict"
-"$train" --epochs 3 --batch 64 --train-limit 3840 --test-limit 1000 --warmup-epochs 0 --quiet --out "$work/run" \
+"$train" --data "$data" --epochs 3 --batch 64 --train-limit 3840 --test-limit 1000 --warmup-epochs 0 --quiet --out "$work/run" \
   --resume "$work/run/checkpoint.safetensors" || fail "resume exited $?"
 [ "$(wc -l < "$csv")" -eq 4 ] || fail "resume did not append exactly one epoch"
-"$train" --eval "$work/run/checkpoint.safetensors" --test-limit 1000 > "$work/eval.txt" || fail "eval exited $?"
+"$train" --data "$data" --eval "$work/run/checkpoint.safetensors" --test-limit 1000 > "$work/eval.txt" || fail "eval exited $?"
 grep -q "test accuracy" "$work/eval.txt" || fail "eval printed no accuracy"
-"$train" --predict "$work/run/checkpoint.safetensors" --count 4 > "$work/predict.txt" || fail "predict exited $?"
+"$train" --data "$data" --predict "$work/run/checkpoint.safetensors" --count 4 > "$work/predict.txt" || fail "predict exited $?"
 [ "$(grep -c '^test image' "$work/predict.txt")" -eq 4 ] || fail "predict did not print 4 images"
 
 # expect_error EXPECTED_TEXT COMMAND...: must exit non-zero and print EXPECTED_TEXT.
@@ -61,26 +61,26 @@ expect_error "labels but" "$train" --data "$work/bad" --eval x
 
 echo "== checkpoint errors"
 ck=$work/run/checkpoint.safetensors
-expect_error "cannot open" "$train" --eval "$work/none.safetensors" --test-limit 10
+expect_error "cannot open" "$train" --data "$data" --eval "$work/none.safetensors" --test-limit 10
 head -c 5 "$ck" > "$work/short.st"
-expect_error "too short" "$train" --eval "$work/short.st" --test-limit 10
+expect_error "too short" "$train" --data "$data" --eval "$work/short.st" --test-limit 10
 head -c 100000 "$ck" > "$work/cut.st"
-expect_error "run past the data" "$train" --eval "$work/cut.st" --test-limit 10
+expect_error "run past the data" "$train" --data "$data" --eval "$work/cut.st" --test-limit 10
 printf '\377\377\377\377\377\377\377\177{}' > "$work/huge.st"
-expect_error "header length" "$train" --eval "$work/huge.st" --test-limit 10
+expect_error "header length" "$train" --data "$data" --eval "$work/huge.st" --test-limit 10
 # mkst FILE JSON DATA: a safetensors file with that header (under 256 bytes) and data.
 mkst() {
   len=$(printf '%s' "$2" | wc -c)
   printf "\\$(printf '%03o' "$len")\\000\\000\\000\\000\\000\\000\\000%s%s" "$2" "$3" > "$1"
 }
 mkst "$work/json.st" '{"a":{"dtype":}' ''
-expect_error "malformed header" "$train" --eval "$work/json.st" --test-limit 10
+expect_error "malformed header" "$train" --data "$data" --eval "$work/json.st" --test-limit 10
 mkst "$work/f16.st" '{"x":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}}' 'ab'
-expect_error "only F32" "$train" --eval "$work/f16.st" --test-limit 10
+expect_error "only F32" "$train" --data "$data" --eval "$work/f16.st" --test-limit 10
 mkst "$work/range.st" '{"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}' 'abcd'
-expect_error "byte ranges" "$train" --eval "$work/range.st" --test-limit 10
+expect_error "byte ranges" "$train" --data "$data" --eval "$work/range.st" --test-limit 10
 mkst "$work/size.st" '{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}' 'abcd'
-expect_error "float32 elements" "$train" --eval "$work/size.st" --test-limit 10
+expect_error "float32 elements" "$train" --data "$data" --eval "$work/size.st" --test-limit 10
 mkst "$work/other.st" '{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}' 'abcd'
-expect_error "no tensor" "$train" --eval "$work/other.st" --test-limit 10
+expect_error "no tensor" "$train" --data "$data" --eval "$work/other.st" --test-limit 10
 echo "clnn-train end-to-end checks passed"

@@ -12,17 +12,17 @@ cmake --install "$build" --prefix "$prefix" > "$work/install.log"
 libdir=$(ls -d "$prefix"/lib*/pkgconfig | head -n 1 | xargs dirname)
 
 echo "== pkg-config"
-PKG_CONFIG_PATH=$libdir/pkgconfig
+PKG_CONFIG_PATH=$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH} # keep where CLBlast's own .pc is
 export PKG_CONFIG_PATH
 cc -std=c11 -Wall -Wextra -o "$work/consumer_pc" "$src/tests/consumer/main.c" $(pkg-config --cflags --libs clnn)
 status=0
-LD_LIBRARY_PATH=$libdir "$work/consumer_pc" || status=$?
+LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$work/consumer_pc" || status=$?
 [ "$status" -eq 77 ] && exit 77
 [ "$status" -eq 0 ]
 
 echo "== find_package(clnn)"
 cmake -S "$src/tests/consumer" -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" > "$work/configure.log"
 cmake --build "$work/cmake-build" > "$work/build.log"
-LD_LIBRARY_PATH=$libdir "$work/cmake-build/consumer_shared"
+LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$work/cmake-build/consumer_shared"
 "$work/cmake-build/consumer_static"
 echo "installed package works with pkg-config and find_package"
