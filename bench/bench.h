@@ -91,6 +91,8 @@ typedef struct bench_problem {
   double bytes;     /* per run, each API tensor counted once */
   double tol;       /* default relative L2 tolerance of outputs */
   char algo[96];    /* which path ran, when the family can tell */
+  char variant[512]; /* the variants the library ran (clnn_context_last_variant) */
+  size_t wg;         /* work-items per group of its main kernel */
 } bench_problem;
 
 typedef struct bench_family {

@@ -270,7 +270,7 @@ static void print_header(const run_config *cfg) {
            "problem");
   else if (cfg->mode == 'P')
     printf("%-4s %-6s %9s %19s %8s %6s %8s %6s  %-24s %s\n", "mode", "pass", "median_ms", "[min, max]",
-           "GFLOP/s", "%fma", "GB/s", "%triad", "algo", "problem");
+           "GFLOP/s", "%fma", "GB/s", "%triad", "variant (wg)", "problem");
 }
 
 static void print_row(const run_config *cfg, const bench_problem *p, const result *r) {
@@ -290,8 +290,10 @@ static void print_row(const run_config *cfg, const bench_problem *p, const resul
       if (cfg->peak.gbps > 0) snprintf(pb, sizeof pb, "%.0f%%", 100.0 * p->bytes / s * 1e-9 / cfg->peak.gbps);
     }
     snprintf(mm, sizeof mm, "[%.3f, %.3f]", r->min_ms, r->max_ms);
-    printf("P    %-6s %9.3f %19s %8s %6s %8s %6s  %-24s %s\n", p->pass, r->median_ms, mm, gf, pf, gb, pb,
-           p->algo[0] ? p->algo : "-", p->text);
+    char variant[560];
+    snprintf(variant, sizeof variant, "%s (%zu)", p->variant[0] ? p->variant : "-", p->wg);
+    printf("P    %-6s %9.3f %19s %8s %6s %8s %6s  %-24s %s\n", p->pass, r->median_ms, mm, gf, pf, gb, pb, variant,
+           p->text);
   } else {
     printf("R    %-6s done: %s (%s)\n", p->pass, p->text, cfg->dir);
   }
@@ -332,6 +334,11 @@ static void print_json(const run_config *cfg, clnn_context *ctx, const bench_pro
   if (p->algo[0]) {
     fputs(", \"algo\": ", f);
     json_escape(f, p->algo);
+  }
+  if (p->variant[0]) {
+    fputs(", \"variant\": ", f);
+    json_escape(f, p->variant);
+    fprintf(f, ", \"wg\": %zu", p->wg);
   }
   fputs("}\n", f);
   fflush(f);
@@ -394,6 +401,11 @@ static void compare_outputs(bench_problem *p, result *r) {
   }
 }
 
+/* What the library ran for the problem's last call. */
+static void note_variant(clnn_context *ctx, bench_problem *p) {
+  snprintf(p->variant, sizeof p->variant, "%s", clnn_context_last_variant(ctx, &p->wg));
+}
+
 static int run_check(clnn_context *ctx, bench_problem *p, const run_config *cfg) {
   if (!alloc_host(p, true)) return fprintf(stderr, "clnn-bench: out of memory\n"), EXIT_DEVICE;
   uint64_t seed = hash_str(p->text) ^ bench_opt.seed;
@@ -408,9 +420,11 @@ static int run_check(clnn_context *ctx, bench_problem *p, const run_config *cfg)
             clnn_context_errmsg(NULL));
     return EXIT_DEVICE;
   }
+  clnn_context_clear_variants(ctx);
   if ((st = upload(ctx, p, true)) || (st = p->fam->run_device(ctx, p)) ||
       (st = clnn_context_finish(ctx)) || (st = download(p)))
     return report_failure(ctx, p, st);
+  note_variant(ctx, p);
   result r = {0};
   compare_outputs(p, &r);
   print_row(cfg, p, &r);
@@ -433,11 +447,13 @@ static int run_perf(clnn_context *ctx, bench_problem *p, const run_config *cfg) 
   double total = 0;
   while (runs < cfg->max_runs && (runs < cfg->min_runs || total < cfg->target_s)) {
     clnn_profile_reset(ctx);
+    clnn_context_clear_variants(ctx);
     double t0 = now_s();
     if ((st = p->fam->run_device(ctx, p)) || (st = clnn_context_finish(ctx))) return report_failure(ctx, p, st);
     times[runs] = now_s() - t0;
     total += times[runs++];
   }
+  note_variant(ctx, p);
   qsort(times, (size_t)runs, sizeof times[0], cmp_double);
   result r = {0};
   r.ok = true;
@@ -479,9 +495,11 @@ static int run_files(clnn_context *ctx, bench_problem *p, const run_config *cfg)
   }
   if (!alloc_host(p, false)) return fprintf(stderr, "clnn-bench: out of memory\n"), EXIT_DEVICE;
   clnn_status st;
+  clnn_context_clear_variants(ctx);
   if ((st = upload(ctx, p, true)) || (st = p->fam->run_device(ctx, p)) ||
       (st = clnn_context_finish(ctx)) || (st = download(p)))
     return report_failure(ctx, p, st);
+  note_variant(ctx, p);
   for (int i = 0; i < p->nt; i++) {
     bench_tensor *t = &p->t[i];
     if (t->role == BENCH_IN) continue;
@@ -498,6 +516,26 @@ static int run_files(clnn_context *ctx, bench_problem *p, const run_config *cfg)
   return 0;
 }
 
+/* I mode: write the inputs C mode would draw for the problem to DIR, so that
+ * R mode can run two builds on the very same data (scripts/compare-builds.sh). */
+static int run_inputs(bench_problem *p, const run_config *cfg) {
+  if (!alloc_host(p, false)) return fprintf(stderr, "clnn-bench: out of memory\n"), EXIT_DEVICE;
+  uint64_t seed = hash_str(p->text) ^ bench_opt.seed;
+  char path[4096], err[512];
+  for (int i = 0; i < p->nt; i++) {
+    bench_tensor *t = &p->t[i];
+    if (t->role == BENCH_OUT) continue;
+    fill_tensor(p, t, seed + (uint64_t)i * 7919);
+    snprintf(path, sizeof path, "%s/%s.npy", cfg->dir, t->name);
+    if (!npy_write(path, t->dtype, t->ndim, t->dims, t->host, err, sizeof err)) {
+      fprintf(stderr, "clnn-bench: %s\n", err);
+      return EXIT_USAGE;
+    }
+  }
+  if (!cfg->quiet) printf("I    %-6s inputs of %s written to %s\n", p->pass, p->text, cfg->dir);
+  return 0;
+}
+
 static int run_one_pass(clnn_context *ctx, const char *text, const run_config *cfg) {
   bench_problem p;
   char err[512];
@@ -506,8 +544,9 @@ static int run_one_pass(clnn_context *ctx, const char *text, const run_config *c
     problem_free(&p);
     return EXIT_USAGE;
   }
-  int rc = cfg->mode == 'C' ? run_check(ctx, &p, cfg)
+  int rc = cfg->mode == 'C'   ? run_check(ctx, &p, cfg)
            : cfg->mode == 'P' ? run_perf(ctx, &p, cfg)
+           : cfg->mode == 'I' ? run_inputs(&p, cfg)
                               : run_files(ctx, &p, cfg);
   problem_free(&p);
   return rc;
@@ -539,10 +578,12 @@ static int run_one(clnn_context *ctx, const char *text, const run_config *cfg) {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: clnn-bench [options] DESCRIPTOR...\n"
-          "  --mode=C|P|R      check against the host reference (default), time, or run on .npy files\n"
+          "  --mode=C|P|R|I    check against the host reference (default), time, run on .npy files,\n"
+          "                    or write the inputs C mode draws as .npy files (for R mode)\n"
           "  --pass=PASS       fwd (default), bwd_d, bwd_w, bwd, ... as the family offers; all: each in turn\n"
           "  --batch FILE      read descriptors from FILE, one per line (# comments); repeatable\n"
-          "  --dir DIR         R mode: read inputs from and write outputs to DIR/<name>.npy\n"
+          "  --dir DIR         R mode: read inputs from and write outputs to DIR/<name>.npy;\n"
+          "                    I mode: write the inputs there\n"
           "  --json FILE       append one JSON object per problem to FILE\n"
           "  --device N        OpenCL device N in clnn-info order (default: as the library picks)\n"
           "  --no-bias         problems without bias (C and P modes)\n"
@@ -553,6 +594,7 @@ static void usage(FILE *f) {
           "  --peak-gflops X --peak-gbps Y   fractions of these instead of measuring the device\n"
           "  --no-peak         do not measure the device's peak in P mode\n"
           "  --quiet           no table, only JSON and errors\n"
+          "  --passes FAMILY   print the passes FAMILY offers (comma-separated) and exit\n"
           "P mode sets POCL_AFFINITY=1 (PoCL's worker threads pinned) unless POCL_AFFINITY is set.\n"
           "families:");
   for (int g = 0; bench_family_groups[g]; g++)
@@ -610,11 +652,20 @@ int main(int argc, char **argv) {
     const char *v;
     if ((v = opt_value(argc, argv, &i, "--mode"))) {
       cfg.mode = (char)(v[0] & ~0x20);
-      if (strlen(v) != 1 || !strchr("CPR", cfg.mode)) {
-        fprintf(stderr, "clnn-bench: --mode must be C, P or R\n");
+      if (strlen(v) != 1 || !strchr("CPRI", cfg.mode)) {
+        fprintf(stderr, "clnn-bench: --mode must be C, P, R or I\n");
         rc = EXIT_USAGE;
         goto done;
       }
+    } else if ((v = opt_value(argc, argv, &i, "--passes"))) {
+      const bench_family *fam = find_family(v, strlen(v));
+      if (!fam) {
+        fprintf(stderr, "clnn-bench: no family '%s'\n", v);
+        rc = EXIT_USAGE;
+      } else {
+        printf("%s\n", fam->passes);
+      }
+      goto done;
     } else if ((v = opt_value(argc, argv, &i, "--pass"))) cfg.pass = v;
     else if ((v = opt_value(argc, argv, &i, "--dir"))) cfg.dir = v;
     else if ((v = opt_value(argc, argv, &i, "--json"))) json_path = v;
@@ -655,8 +706,8 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   bench_opt.mode = cfg.mode;
-  if (cfg.mode == 'R' && !cfg.dir) {
-    fprintf(stderr, "clnn-bench: --mode=R needs --dir DIR\n");
+  if ((cfg.mode == 'R' || cfg.mode == 'I') && !cfg.dir) {
+    fprintf(stderr, "clnn-bench: --mode=%c needs --dir DIR\n", cfg.mode);
     rc = EXIT_USAGE;
     goto done;
   }

@@ -164,8 +164,87 @@ cl_device_id clnn_context_cl_device(const clnn_context *ctx);
 /** The device's name as OpenCL reports it (static until the context is freed). */
 const char *clnn_context_device_name(const clnn_context *ctx);
 
-/** 1 if the device is a CPU (libclnn then picks CPU-shaped kernels), else 0. */
+/** 1 if libclnn plans CPU-shaped kernels for the device (a CPU, unless
+ * CLNN_DEVICE_CLASS=gpu), else 0. */
 int clnn_context_is_cpu(const clnn_context *ctx);
+
+/* ------------------------------------------------------------ device model */
+
+/** The kinds of kernels libclnn plans for (bits, so a variant can list several). */
+typedef enum clnn_device_class {
+  CLNN_DEVICE_CLASS_CPU = 1, /* CPU-shaped kernels: one work-item owns a large register tile */
+  CLNN_DEVICE_CLASS_GPU = 2  /* GPU-shaped kernels: work-groups of 64-256, coalesced, local tiles */
+} clnn_device_class;
+
+/**
+ * What libclnn knows of a context's device, read once when the context is
+ * made. Sizes in bytes. simd_width is the warp (NVIDIA), wavefront (AMD) or
+ * largest sub-group size (Intel) where the driver tells it, else 0.
+ */
+typedef struct clnn_device_caps {
+  char name[256];
+  char vendor[128];
+  char driver_version[128];
+  char device_version[128];   /* "OpenCL 3.0 CUDA" */
+  char opencl_c_version[128]; /* "OpenCL C 1.2 " */
+  char platform_version[256];
+  int is_cpu, is_gpu, is_accelerator; /* CL_DEVICE_TYPE */
+  /* The class libclnn plans for: GPU for GPUs and accelerators, CPU for CPUs,
+   * unless CLNN_DEVICE_CLASS=cpu|gpu says otherwise. */
+  clnn_device_class plan_class;
+  unsigned compute_units;
+  unsigned max_clock_mhz;
+  size_t max_work_group_size;
+  size_t max_work_item_sizes[3];
+  uint64_t local_mem_size;
+  int local_mem_dedicated; /* CL_LOCAL; 0 for CL_GLOBAL (emulated in global memory) or none */
+  unsigned preferred_vector_width_float;
+  unsigned native_vector_width_float;
+  unsigned simd_width;
+  int subgroups; /* cl_khr_subgroups or cl_intel_subgroups */
+  int fp16, fp64;
+  int correct_div_sqrt; /* CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT: libclnn's programs ask for it */
+  uint64_t global_mem_size;
+  uint64_t max_mem_alloc_size;
+  uint64_t global_mem_cache_size;
+  unsigned global_mem_cacheline;
+} clnn_device_caps;
+
+/** Copy the context's device caps into *out. */
+clnn_status clnn_context_device_caps(const clnn_context *ctx, clnn_device_caps *out);
+
+/* ---------------------------------------------------------------- variants */
+
+/*
+ * Every op family and pass chooses among named kernel variants, listed
+ * best-first per device class ("conv.fwd.direct_band", "act.fwd.gpu_vec4").
+ * The planner takes the first variant of the device's class that applies to
+ * the problem. CLNN_VARIANT=name[,name...] forces variants wherever they
+ * apply (of any class); where a forced variant does not apply, the op fails
+ * with CLNN_ERR_UNSUPPORTED and a message naming it and saying why.
+ */
+
+/** Number of variants libclnn has, over all families and passes. */
+size_t clnn_variant_count(void);
+
+/** Variant i (< clnn_variant_count()): its family, pass and full name, and
+ * the device classes (clnn_device_class bits) it is planned for. NULL names
+ * when i is out of range. */
+void clnn_variant_info(size_t i, const char **family, const char **pass, const char **name,
+                       unsigned *classes);
+
+/**
+ * What the op calls on ctx since clnn_context_clear_variants (or since the
+ * context was made) ran: the names of the variants they chose, each once, in
+ * order, separated by commas (so that the string works as a CLNN_VARIANT
+ * value), and in *wg (may be NULL) the work-group size, in work-items, of
+ * their largest launch: the main kernel. The string stays valid until the
+ * next call on ctx.
+ */
+const char *clnn_context_last_variant(const clnn_context *ctx, size_t *wg);
+
+/** Forget the variants and work-group size recorded so far. */
+void clnn_context_clear_variants(clnn_context *ctx);
 
 /**
  * Save the binaries of programs built or extended (new work-group sizes

@@ -67,6 +67,7 @@ __kernel void act_bwd(__global const float *x_base, const ulong x_off, __global 
   }
 GLU_DEFINE(float, f1)
 GLU_DEFINE(float16, f16)
+GLU_DEFINE(float4, f4)
 
 /*
  * act_glu_fwd: per image, a = x[img][0 .. hlen), b = x[img][hlen .. 2*hlen)
@@ -111,5 +112,73 @@ __kernel void act_glu_bwd(__global const float *restrict x_base, const ulong x_o
       da[j] = ga;
       db[j] = gb;
     }
+  }
+}
+
+/* ------------------------------------------------------------ GPU variants
+ * One float4 per work-item per step, neighbouring work-items on neighbouring
+ * float4s (coalesced), in a grid-stride loop over a grid the host sizes to
+ * fill the device; the n % 4 tail goes to the first work-items after the
+ * loop. Any work-group size (the host picks 256 or the device's maximum).
+ */
+
+/* act_fwd_gpu: y[i] = ACT(x[i]) for i < n. */
+__kernel void act_fwd_gpu(__global const float *x_base, const ulong x_off, __global float *y_base,
+                          const ulong y_off, const int n) {
+  __global const float *x = x_base + x_off;
+  __global float *y = y_base + y_off;
+  const int nvec = n >> 2, step = get_global_size(0);
+  for (int i = get_global_id(0); i < nvec; i += step) vstore4(act_f4(vload4(i, x)), i, y);
+  const int j = (nvec << 2) + get_global_id(0);
+  if (j < n) y[j] = act_f1(x[j]);
+}
+
+/* act_bwd_gpu: dx[i] = dy[i] * ACT'(x[i]) for i < n. */
+__kernel void act_bwd_gpu(__global const float *x_base, const ulong x_off, __global const float *dy_base,
+                          const ulong dy_off, __global float *dx_base, const ulong dx_off, const int n) {
+  __global const float *x = x_base + x_off;
+  __global const float *dy = dy_base + dy_off;
+  __global float *dx = dx_base + dx_off;
+  const int nvec = n >> 2, step = get_global_size(0);
+  for (int i = get_global_id(0); i < nvec; i += step) vstore4(act_grad_f4(vload4(i, x), vload4(i, dy)), i, dx);
+  const int j = (nvec << 2) + get_global_id(0);
+  if (j < n) dx[j] = act_grad_f1(x[j], dy[j]);
+}
+
+/* act_glu_fwd_gpu: the gated forward (see act_glu_fwd), images along the
+ * second NDRange axis. */
+__kernel void act_glu_fwd_gpu(__global const float *restrict x_base, const ulong x_off,
+                              __global float *restrict y_base, const ulong y_off, const int hlen) {
+  const int img = get_global_id(1), nvec = hlen >> 2, step = get_global_size(0);
+  __global const float *a = x_base + x_off + (size_t)img * 2 * hlen;
+  __global const float *b = a + hlen;
+  __global float *y = y_base + y_off + (size_t)img * hlen;
+  for (int i = get_global_id(0); i < nvec; i += step) vstore4(glu_f4(vload4(i, a), vload4(i, b)), i, y);
+  const int j = (nvec << 2) + get_global_id(0);
+  if (j < hlen) y[j] = glu_f1(a[j], b[j]);
+}
+
+/* act_glu_bwd_gpu: the gated backward (see act_glu_bwd). */
+__kernel void act_glu_bwd_gpu(__global const float *restrict x_base, const ulong x_off,
+                              __global const float *restrict dy_base, const ulong dy_off,
+                              __global float *restrict dx_base, const ulong dx_off, const int hlen) {
+  const int img = get_global_id(1), nvec = hlen >> 2, step = get_global_size(0);
+  __global const float *a = x_base + x_off + (size_t)img * 2 * hlen;
+  __global const float *b = a + hlen;
+  __global const float *dy = dy_base + dy_off + (size_t)img * hlen;
+  __global float *da = dx_base + dx_off + (size_t)img * 2 * hlen;
+  __global float *db = da + hlen;
+  for (int i = get_global_id(0); i < nvec; i += step) {
+    float4 ga, gb;
+    glu_grad_f4(vload4(i, a), vload4(i, b), vload4(i, dy), &ga, &gb);
+    vstore4(ga, i, da);
+    vstore4(gb, i, db);
+  }
+  const int j = (nvec << 2) + get_global_id(0);
+  if (j < hlen) {
+    float ga, gb;
+    glu_grad_f1(a[j], b[j], dy[j], &ga, &gb);
+    da[j] = ga;
+    db[j] = gb;
   }
 }

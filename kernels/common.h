@@ -94,6 +94,7 @@
     return p * as_##T((k1 + 127) << 23) * as_##T((k2 + 127) << 23); \
   }
 CLNN_DEFINE_SCALE2_BITS(float, int, f1)
+CLNN_DEFINE_SCALE2_BITS(float4, int4, f4) /* GPU kernels: one float4 per work-item */
 #if CLNN_DEVICE_CPU && defined(__AVX512F__) && defined(__clang__) && !defined(CLNN_NO_X86_BUILTINS)
 static inline float16 clnn_scale2_f16(float16 p, float16 n) {
   return __builtin_ia32_scalefps512_mask(p, n, p, (ushort)0xffff, 4 /* current rounding mode */);
@@ -193,6 +194,7 @@ CLNN_DEFINE_SCALE2_BITS(float16, int16, f16)
 
 CLNN_DEFINE_ACT_MATH(float, f1)
 CLNN_DEFINE_ACT_MATH(float16, f16)
+CLNN_DEFINE_ACT_MATH(float4, f4)
 
 /*
  * act_<T>(v): the activation ACT on a float or float vector. Written with
@@ -218,6 +220,7 @@ CLNN_DEFINE_ACT_MATH(float16, f16)
 
 CLNN_DEFINE_ACT(float, f1)
 CLNN_DEFINE_ACT(float16, f16)
+CLNN_DEFINE_ACT(float4, f4)
 
 /*
  * act_grad_<T>(v, dy): dy * ACT'(v), the backward of act_<T> given its input
@@ -268,6 +271,7 @@ CLNN_DEFINE_ACT(float16, f16)
 
 CLNN_DEFINE_ACT_GRAD(float, f1)
 CLNN_DEFINE_ACT_GRAD(float16, f16)
+CLNN_DEFINE_ACT_GRAD(float4, f4)
 
 /* ------------------------------------------------------- streaming stores */
 

@@ -102,30 +102,79 @@ static void program_options(const clnn_act_desc *d, char *buf, size_t n) {
   snprintf(buf, n, "-DGATE=%d%s", d->gate == CLNN_GATE_SECOND ? 2 : 1, act);
 }
 
-/* Launch a plain kernel over numel elements, or a gated one over images. */
-static clnn_status launch(clnn_context *ctx, const clnn_act_desc *d, const char *name,
-                          const clnn_arg *args, int nargs, const char *op) {
-  char opts[128];
-  program_options(d, opts, sizeof opts);
-  clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "act", opts, name, &k));
-  size_t local[2] = {ACT_LOCAL, 1};
-  if (d->gate == CLNN_GATE_NONE) {
-    size_t global[1] = {(size_t)(d->n * d->c * d->h * d->w / 16 + 1)};
-    return clnn__launch(ctx, &k, args, nargs, 1, global, local, op);
-  }
-  size_t global[2] = {(size_t)(d->c / 2 * d->h * d->w / 16 + 1), (size_t)d->n};
-  return clnn__launch(ctx, &k, args, nargs, 2, global, local, op);
-}
-
 /* Elements the kernels walk: all of them, or one image's half when gated. */
 static int64_t kernel_count(const clnn_act_desc *d) {
   return d->gate == CLNN_GATE_NONE ? d->n * d->c * d->h * d->w : d->c / 2 * d->h * d->w;
 }
 
+/* ------------------------------------------------------------- variants
+ * Two shapes, each with a plain and a gated kernel:
+ *  - vec16 (CPU): 16 consecutive elements per work-item as one float16,
+ *    work-groups of ACT_LOCAL, the scalar tail on one work-item;
+ *  - gpu (GPU): one float4 per work-item and step of a grid-stride loop,
+ *    work-groups of 256 (coalesced, GPU-NOTES "memory-bound ops").
+ */
+
+typedef struct act_variant {
+  clnn_variant v;
+  const char *fwd_kernel, *bwd_kernel;
+  bool gpu_grid; /* grid-stride launch (clnn__gpu_stride_grid) */
+} act_variant;
+
+static bool plain_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  return ((const clnn_act_desc *)problem)->gate == CLNN_GATE_NONE || clnn__why(why, n, "a gated activation");
+}
+
+static bool gated_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  return ((const clnn_act_desc *)problem)->gate != CLNN_GATE_NONE || clnn__why(why, n, "not a gated activation");
+}
+
+#define ACT_TABLE(pass)                                                                                         \
+  static const act_variant act_##pass##_table[] = {                                                           \
+      {{"act." #pass ".gpu_vec4", CLNN_DEVICE_CLASS_GPU, plain_applies}, "act_fwd_gpu", "act_bwd_gpu", true},   \
+      {{"act." #pass ".gpu_glu_vec4", CLNN_DEVICE_CLASS_GPU, gated_applies}, "act_glu_fwd_gpu", "act_glu_bwd_gpu", \
+       true},                                                                                                   \
+      {{"act." #pass ".vec16", CLNN_DEVICE_CLASS_CPU, plain_applies}, "act_fwd", "act_bwd", false},             \
+      {{"act." #pass ".glu_vec16", CLNN_DEVICE_CLASS_CPU, gated_applies}, "act_glu_fwd", "act_glu_bwd", false}, \
+  };                                                                                                            \
+  const clnn_variant_table clnn__act_##pass##_variants = {                                                     \
+      "act", #pass, &act_##pass##_table[0].v, sizeof act_##pass##_table / sizeof act_##pass##_table[0],         \
+      sizeof act_##pass##_table[0]}
+ACT_TABLE(fwd);
+ACT_TABLE(bwd);
+
+/* Plan the pass and launch its kernel: plain over numel elements, gated over images. */
+static clnn_status launch(clnn_context *ctx, const clnn_act_desc *d, bool bwd, const clnn_arg *args, int nargs) {
+  const clnn_variant_table *t = bwd ? &clnn__act_bwd_variants : &clnn__act_fwd_variants;
+  size_t i;
+  CLNN_TRY(clnn__plan_pick(ctx, t, d, &i));
+  const act_variant *v = (const act_variant *)CLNN_VARIANT_AT(t, i);
+  char opts[128], op[48];
+  program_options(d, opts, sizeof opts);
+  snprintf(op, sizeof op, "act_%s:%s", bwd ? "bwd" : "fwd", v->v.name + strlen("act.fwd."));
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "act", opts, bwd ? v->bwd_kernel : v->fwd_kernel, &k));
+  const bool gated = d->gate != CLNN_GATE_NONE;
+  size_t global[2], local[2] = {ACT_LOCAL, 1};
+  if (v->gpu_grid) {
+    size_t items = (size_t)(kernel_count(d) / 4 + 1) * (gated ? (size_t)d->n : 1);
+    clnn__gpu_stride_grid(ctx, items, &global[0], &local[0]);
+    if (gated) { /* the images are the second axis: split the groups over them */
+      size_t per_image = global[0] / (size_t)d->n;
+      global[0] = per_image > local[0] ? per_image / local[0] * local[0] : local[0];
+    }
+  } else {
+    global[0] = (size_t)(kernel_count(d) / 16 + 1);
+  }
+  global[1] = gated ? (size_t)d->n : 1;
+  return clnn__launch(ctx, &k, args, nargs, gated ? 2 : 1, global, local, op);
+}
+
 clnn_status clnn_act_fwd(clnn_context *ctx, const clnn_act_desc *desc, const clnn_tensor *x,
                          clnn_tensor *y) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t yc = 0;
   CLNN_TRY(desc_check(ctx, desc, &yc));
@@ -133,15 +182,12 @@ clnn_status clnn_act_fwd(clnn_context *ctx, const clnn_act_desc *desc, const cln
   CLNN_TRY(check_nchw(ctx, x, "x", d->n, d->c, d->h, d->w));
   CLNN_TRY(check_nchw(ctx, y, "y", d->n, yc, d->h, d->w));
   CLNN_TRY(check_out(ctx, d, y, "y", x, "x"));
-  bool gated = d->gate != CLNN_GATE_NONE;
-  return launch(ctx, d, gated ? "act_glu_fwd" : "act_fwd",
-                CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(y), CLNN_ARG_I32(kernel_count(d))),
-                gated ? "act_fwd:gated" : "act_fwd");
+  return launch(ctx, d, false, CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(y), CLNN_ARG_I32(kernel_count(d))));
 }
 
 clnn_status clnn_act_bwd(clnn_context *ctx, const clnn_act_desc *desc, const clnn_tensor *x,
                          const clnn_tensor *dy, clnn_tensor *dx) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t yc = 0;
   CLNN_TRY(desc_check(ctx, desc, &yc));
@@ -151,9 +197,6 @@ clnn_status clnn_act_bwd(clnn_context *ctx, const clnn_act_desc *desc, const cln
   CLNN_TRY(check_nchw(ctx, dx, "dx", d->n, d->c, d->h, d->w));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", x, "x"));
   CLNN_TRY(check_out(ctx, d, dx, "dx", dy, "dy"));
-  bool gated = d->gate != CLNN_GATE_NONE;
-  return launch(ctx, d, gated ? "act_glu_bwd" : "act_bwd",
-                CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(dx),
-                          CLNN_ARG_I32(kernel_count(d))),
-                gated ? "act_bwd:gated" : "act_bwd");
+  return launch(ctx, d, true,
+                CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(dx), CLNN_ARG_I32(kernel_count(d))));
 }

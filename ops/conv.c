@@ -105,19 +105,6 @@ clnn_status clnn_conv2d_desc_check(const clnn_conv2d_desc *desc, int64_t *out_h,
 /* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
 static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }
 
-clnn_conv_algo clnn__conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
-  int64_t oh, ow;
-  clnn_conv2d_desc_check(d, &oh, &ow);
-  clnn_conv_dwf_geom f;
-  if (d->groups == d->c && d->k % d->c == 0 && (clnn__conv_dw_fits(d, ow) || clnn__conv_dw_flat(d, oh, ow, false, &f)))
-    return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
-  bool stride1 = d->stride_h == 1 && d->stride_w == 1;
-  if (d->kh == 1 && d->kw == 1 && stride1 && d->pad_h == 0 && d->pad_w == 0 && !bad_stride(d->h * d->w))
-    return CLNN_CONV_ALGO_GEMM_1X1;
-  if (stride1 && clnn__use_own_gemm(ctx)) return CLNN_CONV_ALGO_IMPLICIT_GEMM;
-  return CLNN_CONV_ALGO_IM2COL_GEMM;
-}
-
 clnn_status clnn_conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc *desc,
                                  clnn_conv_algo *algo) {
   CLNN_ENTER(NULL);
@@ -600,11 +587,8 @@ static int64_t band_ring_class(const conv_geom *g) {
 }
 
 /* Whether the ring fits in half of the device's local memory. */
-static bool band_fits(clnn_context *ctx, const conv_geom *g) {
-  cl_ulong local_mem = 0;
-  if (clGetDeviceInfo(ctx->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local_mem, &local_mem, NULL) != CL_SUCCESS)
-    return false;
-  return (cl_ulong)band_ring_class(g) * sizeof(float) <= local_mem / 2;
+static bool band_fits(const clnn_context *ctx, const conv_geom *g) {
+  return (uint64_t)band_ring_class(g) * sizeof(float) <= ctx->caps.local_mem_size / 2;
 }
 
 /* conv_direct_band over x itself: pack the weights, one launch. Bands of
@@ -673,14 +657,11 @@ static grouped_plan grouped_make_plan(const conv_geom *g) {
 /* Whether conv_grouped_direct suits g: real groups of 2+ input and at most
  * GROUPED_MAX_M output channels (depthwise has its own kernels, dense the
  * GEMMs), no negative padding, and a window in half the local memory. */
-static bool use_grouped_direct(clnn_context *ctx, const conv_geom *g) {
+static bool use_grouped_direct(const clnn_context *ctx, const conv_geom *g) {
   const clnn_conv2d_desc *d = g->d;
   if (d->groups < 2 || g->cg < 2 || g->kg > GROUPED_MAX_M || d->pad_h < 0 || d->pad_w < 0 || d->stride_w > 4)
     return false;
-  cl_ulong local_mem = 0;
-  if (clGetDeviceInfo(ctx->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local_mem, &local_mem, NULL) != CL_SUCCESS)
-    return false;
-  return (cl_ulong)grouped_make_plan(g).local * sizeof(float) <= local_mem / 2;
+  return (uint64_t)grouped_make_plan(g).local * sizeof(float) <= ctx->caps.local_mem_size / 2;
 }
 
 /* conv_grouped_direct over x itself: pack the weights as [G][kd][Kg], one
@@ -745,15 +726,200 @@ static clnn_status implicit_gemm_gather(clnn_context *ctx, const conv_geom *g, c
   return launch_packed(ctx, g, ws, b, x, d->h, d->w, d->h * d->w, false, g->ow, y, d->n, op);
 }
 
-clnn_status clnn__conv_packed_gemm(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+/* ------------------------------------------------------------- variants
+ * The forward's variants, best first. The CPU ones are the own engine's
+ * kernels (so CLNN_GEMM=clblast sends a CPU to im2col_gemm, the GPU route);
+ * the ANY ones run everywhere. The packed variants (grouped_direct ..
+ * gather_gemm) also run transposed weights: bwd_data and the transposed
+ * convolution plan their stride-1 work as such forwards. */
+
+typedef clnn_status (*conv_fwd_fn)(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                                   bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op);
+
+typedef struct conv_fwd_variant {
+  clnn_variant v;
+  clnn_conv_algo algo; /* what clnn_conv2d_fwd_algo reports for it */
+  conv_fwd_fn run;
+} conv_fwd_variant;
+
+#define FWD_PROBLEM(p) ((const clnn_conv_fwd_problem *)(p))
+
+static bool is_depthwise(const clnn_conv2d_desc *d) { return d->groups == d->c && d->k % d->c == 0; }
+static bool is_stride1(const clnn_conv2d_desc *d) { return d->stride_h == 1 && d->stride_w == 1; }
+static bool is_1x1_plain(const clnn_conv2d_desc *d) {
+  return d->kh == 1 && d->kw == 1 && is_stride1(d) && d->pad_h == 0 && d->pad_w == 0;
+}
+
+/* The checks most variants start with; false with a reason when one fails. */
+static bool plain_weights(const clnn_conv_fwd_problem *p, char *why, size_t n) {
+  return !p->transposed_w || clnn__why(why, n, "runs plain convolutions, not transposed weights");
+}
+static bool own_engine(const clnn_context *ctx, char *why, size_t n) {
+  return clnn__use_own_gemm(ctx) || clnn__why(why, n, "an own-engine kernel, and the GEMM engine is CLBlast");
+}
+
+static bool depthwise_flat_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
+  const conv_geom *g = p->g;
+  clnn_conv_dwf_geom f;
+  if (!plain_weights(p, why, n)) return false;
+  if (!is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  return clnn__conv_dw_flat(g->d, g->oh, g->ow, false, &f) ||
+         clnn__why(why, n, "planes too large for its private buffers");
+}
+
+static clnn_status depthwise_flat_run(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                                      bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
+  (void)transposed_w;
+  (void)op;
+  clnn_conv_dwf_geom f;
+  clnn__conv_dw_flat(g->d, g->oh, g->ow, false, &f);
+  return fwd_depthwise_flat(ctx, g, &f, x, w, b, y);
+}
+
+static bool depthwise_strips_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
+  if (!plain_weights(p, why, n)) return false;
+  if (!is_depthwise(p->g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  return clnn__conv_dw_fits(p->g->d, p->g->ow) || clnn__why(why, n, "rows too long for its private ring");
+}
+
+static clnn_status depthwise_strips_run(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                                        bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
+  (void)transposed_w;
+  (void)op;
+  return fwd_depthwise(ctx, g, x, w, b, y);
+}
+
+static bool gemm_1x1_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
+  const clnn_conv2d_desc *d = p->g->d;
+  if (!plain_weights(p, why, n)) return false;
+  if (!is_1x1_plain(d)) return clnn__why(why, n, "not a 1x1 kernel with stride 1 and no padding");
+  return !bad_stride(d->h * d->w) || clnn__why(why, n, "h * w is a power of two of 1024 or more (cache conflicts)");
+}
+
+static bool gemm_1x1_packed_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  if (!gemm_1x1_applies(ctx, problem, why, n) || !own_engine(ctx, why, n)) return false;
+  return clnn__conv_1x1_chunked(ctx, FWD_PROBLEM(problem)->g->d) ||
+         clnn__why(why, n, "needs groups == 1 and planes of 16 pixels or more");
+}
+
+static clnn_status gemm_1x1_run(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                                bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
+  (void)transposed_w;
+  (void)op;
+  return fwd_gemm_1x1(ctx, g, x, w, b, y);
+}
+
+static bool strided_1x1_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
+  if (!plain_weights(p, why, n) || !own_engine(ctx, why, n)) return false;
+  if (is_stride1(p->g->d)) return clnn__why(why, n, "stride 1 (the 1x1 and implicit GEMMs take those)");
+  return strided_1x1(ctx, p->g) || clnn__why(why, n, "not a 1x1 kernel with groups == 1 and 16+ output pixels");
+}
+
+static clnn_status strided_1x1_run(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
                                    bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
-  const clnn_conv2d_desc *d = g->d;
-  if (use_grouped_direct(ctx, g)) return grouped_direct(ctx, g, x, w, transposed_w, b, y, op);
-  if (use_direct_band(g) && band_fits(ctx, g)) return direct_band(ctx, g, x, w, transposed_w, b, y, op);
-  bool stride1 = d->stride_h == 1 && d->stride_w == 1;
-  if (stride1 && d->pad_h >= 0 && d->pad_w >= 0)
-    return implicit_gemm_padded(ctx, g, x, w, transposed_w, b, y, op);
-  return implicit_gemm_gather(ctx, g, x, w, transposed_w, b, y, op);
+  (void)transposed_w;
+  (void)op;
+  return fwd_strided_1x1(ctx, g, x, w, b, y);
+}
+
+static bool grouped_direct_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
+  if (!own_engine(ctx, why, n)) return false;
+  return use_grouped_direct(ctx, p->g) ||
+         clnn__why(why, n, "needs 2+ input and at most %d output channels per group, stride_w <= 4, "
+                           "no negative padding and its window in half the local memory", GROUPED_MAX_M);
+}
+
+static bool direct_band_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
+  if (!own_engine(ctx, why, n)) return false;
+  if (!use_direct_band(p->g))
+    return clnn__why(why, n, "needs stride 1, no negative padding and output channels in blocks of %d", BAND_MB);
+  return band_fits(ctx, p->g) || clnn__why(why, n, "its row ring is over half the local memory");
+}
+
+static bool implicit_gemm_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  const clnn_conv2d_desc *d = FWD_PROBLEM(problem)->g->d;
+  if (!own_engine(ctx, why, n)) return false;
+  return (is_stride1(d) && d->pad_h >= 0 && d->pad_w >= 0) ||
+         clnn__why(why, n, "needs stride 1 and no negative padding");
+}
+
+static bool own_engine_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)problem;
+  return own_engine(ctx, why, n);
+}
+
+static bool plain_weights_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  return plain_weights(FWD_PROBLEM(problem), why, n);
+}
+
+static clnn_status im2col_gemm_run(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                                   bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
+  (void)transposed_w;
+  (void)op;
+  return fwd_im2col_gemm(ctx, g, x, w, b, y);
+}
+
+static const conv_fwd_variant fwd_variants[] = {
+    {{"conv.fwd.depthwise_flat", CLNN_CLASS_ANY, depthwise_flat_applies}, CLNN_CONV_ALGO_DEPTHWISE_DIRECT,
+     depthwise_flat_run},
+    {{"conv.fwd.depthwise_strips", CLNN_CLASS_ANY, depthwise_strips_applies}, CLNN_CONV_ALGO_DEPTHWISE_DIRECT,
+     depthwise_strips_run},
+    {{"conv.fwd.gemm_1x1_packed", CLNN_DEVICE_CLASS_CPU, gemm_1x1_packed_applies}, CLNN_CONV_ALGO_GEMM_1X1,
+     gemm_1x1_run},
+    {{"conv.fwd.gemm_1x1", CLNN_CLASS_ANY, gemm_1x1_applies}, CLNN_CONV_ALGO_GEMM_1X1, gemm_1x1_run},
+    {{"conv.fwd.strided_1x1", CLNN_DEVICE_CLASS_CPU, strided_1x1_applies}, CLNN_CONV_ALGO_IM2COL_GEMM,
+     strided_1x1_run},
+    {{"conv.fwd.grouped_direct", CLNN_DEVICE_CLASS_CPU, grouped_direct_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM,
+     grouped_direct},
+    {{"conv.fwd.direct_band", CLNN_DEVICE_CLASS_CPU, direct_band_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM,
+     direct_band},
+    {{"conv.fwd.implicit_gemm", CLNN_DEVICE_CLASS_CPU, implicit_gemm_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM,
+     implicit_gemm_padded},
+    {{"conv.fwd.gather_gemm", CLNN_DEVICE_CLASS_CPU, own_engine_applies}, CLNN_CONV_ALGO_IM2COL_GEMM,
+     implicit_gemm_gather},
+    {{"conv.fwd.im2col_gemm", CLNN_CLASS_ANY, plain_weights_applies}, CLNN_CONV_ALGO_IM2COL_GEMM, im2col_gemm_run},
+};
+
+const clnn_variant_table clnn__conv_fwd_variants = {"conv", "fwd", &fwd_variants[0].v,
+                                                    sizeof fwd_variants / sizeof fwd_variants[0],
+                                                    sizeof fwd_variants[0]};
+
+clnn_status clnn__conv_fwd_plan(clnn_context *ctx, const clnn_conv_fwd_problem *p, const char *op) {
+  (void)op;
+  size_t i;
+  return clnn__plan_pick(ctx, &clnn__conv_fwd_variants, p, &i);
+}
+
+clnn_status clnn__conv_fwd_problem_run(clnn_context *ctx, const clnn_conv_fwd_problem *p, clnn_conv_mem x,
+                                       clnn_conv_mem w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
+  size_t i;
+  CLNN_TRY(clnn__plan_pick(ctx, &clnn__conv_fwd_variants, p, &i));
+  char own_op[64];
+  if (!op) { /* the profile's name: the op and the variant */
+    snprintf(own_op, sizeof own_op, "conv2d_fwd:%s", fwd_variants[i].v.name + strlen("conv.fwd."));
+    op = own_op;
+  }
+  return fwd_variants[i].run(ctx, p->g, x, w, p->transposed_w, b, y, op);
+}
+
+clnn_conv_algo clnn__conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
+  int64_t oh, ow;
+  clnn_conv2d_desc_check(d, &oh, &ow);
+  conv_geom g = clnn__conv_geometry(d, oh, ow);
+  clnn_conv_fwd_problem p = {&g, false};
+  size_t i;
+  if (clnn__plan_query(ctx, &clnn__conv_fwd_variants, &p, &i) != CLNN_SUCCESS) return CLNN_CONV_ALGO_IM2COL_GEMM;
+  return fwd_variants[i].algo;
 }
 
 /* ---------------------------------------------------------------- public */
@@ -763,23 +929,13 @@ clnn_status clnn__conv2d_fwd_run(clnn_context *ctx, const clnn_conv2d_desc *d, c
   int64_t oh, ow;
   CLNN_TRY(clnn__conv2d_check(ctx, d, &oh, &ow));
   conv_geom g = clnn__conv_geometry(d, oh, ow);
-  switch (clnn__conv2d_fwd_algo(ctx, d)) {
-    case CLNN_CONV_ALGO_DEPTHWISE_DIRECT:
-      return fwd_depthwise(ctx, &g, x, w, b, y);
-    case CLNN_CONV_ALGO_IMPLICIT_GEMM:
-      return clnn__conv_packed_gemm(ctx, &g, x, w, false, b, y, "conv2d_fwd:implicit_gemm");
-    case CLNN_CONV_ALGO_GEMM_1X1:
-      return fwd_gemm_1x1(ctx, &g, x, w, b, y);
-    default:
-      if (strided_1x1(ctx, &g)) return fwd_strided_1x1(ctx, &g, x, w, b, y);
-      if (clnn__use_own_gemm(ctx)) return clnn__conv_packed_gemm(ctx, &g, x, w, false, b, y, "conv2d_fwd:im2col_gemm");
-      return fwd_im2col_gemm(ctx, &g, x, w, b, y);
-  }
+  clnn_conv_fwd_problem p = {&g, false};
+  return clnn__conv_fwd_problem_run(ctx, &p, x, w, b, y, NULL);
 }
 
 clnn_status clnn_conv2d_fwd(clnn_context *ctx, const clnn_conv2d_desc *desc, const clnn_tensor *x,
                             const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oh, ow;
   CLNN_TRY(clnn__conv2d_check(ctx, desc, &oh, &ow));

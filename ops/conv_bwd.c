@@ -66,29 +66,6 @@ static void out_size(const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow) {
   *ow = (d->w + 2 * d->pad_w - d->dilation_w * (d->kw - 1) - 1) / d->stride_w + 1;
 }
 
-clnn_conv_algo clnn__conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
-  int64_t oh, ow;
-  out_size(d, &oh, &ow);
-  clnn_conv_dwf_geom f;
-  if (is_depthwise(d) && (clnn__conv_dw_fits(d, ow) || clnn__conv_dw_flat(d, oh, ow, true, &f)))
-    return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
-  if (d->kh == 1 && d->kw == 1 && is_stride1(d) && d->pad_h == 0 && d->pad_w == 0 && !bad_stride(d->h * d->w))
-    return CLNN_CONV_ALGO_GEMM_1X1;
-  if (is_stride1(d) && clnn__use_own_gemm(ctx)) return CLNN_CONV_ALGO_IMPLICIT_GEMM;
-  return CLNN_CONV_ALGO_IM2COL_GEMM;
-}
-
-clnn_conv_algo clnn__conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
-  int64_t oh, ow;
-  out_size(d, &oh, &ow);
-  clnn_conv_dwf_geom f;
-  if (is_depthwise(d) && (clnn__conv_dw_fits(d, ow) || clnn__conv_dw_flat(d, oh, ow, false, &f)))
-    return CLNN_CONV_ALGO_DEPTHWISE_DIRECT;
-  if (clnn__conv_1x1_chunked(ctx, d)) return CLNN_CONV_ALGO_GEMM_1X1;
-  if (is_stride1(d) && clnn__use_own_gemm(ctx)) return CLNN_CONV_ALGO_IMPLICIT_GEMM;
-  return CLNN_CONV_ALGO_IM2COL_GEMM;
-}
-
 /* ================================================================ bwd_data */
 
 /* Small planes: conv_dwf_bwd_data, G images per work-item. */
@@ -199,7 +176,8 @@ static clnn_status bwd_data_implicit(clnn_context *ctx, const conv_geom *g, clnn
   td.act = act;
   td.act_alpha = act_alpha;
   conv_geom tg = clnn__conv_geometry(&td, d->h, d->w);
-  return clnn__conv_packed_gemm(ctx, &tg, dy, w, true, bias, dx, "conv2d_bwd_data:implicit_gemm");
+  clnn_conv_fwd_problem p = {&tg, true};
+  return clnn__conv_fwd_problem_run(ctx, &p, dy, w, bias, dx, "conv2d_bwd_data:implicit_gemm");
 }
 
 static clnn_status launch_col2im(clnn_context *ctx, const conv_geom *g, cl_mem col, size_t col_off, clnn_conv_mem bias,
@@ -258,41 +236,145 @@ static clnn_status bwd_data_col2im(clnn_context *ctx, const conv_geom *g, clnn_c
   return CLNN_SUCCESS;
 }
 
-clnn_status clnn__conv2d_bwd_data_run_no_subpixel(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
-                                                  clnn_conv_mem w, clnn_conv_mem bias, clnn_activation act,
-                                                  float act_alpha, clnn_conv_mem dx) {
+/* ------------------------------------------------------ bwd_data variants */
+
+/* What the bwd_data planner sees: the geometry and the fused epilogue
+ * (transposed convolution's forward adds a bias and an activation). */
+typedef struct bwd_data_problem {
+  const conv_geom *g;
+  bool has_bias;
+  clnn_activation act;
+  bool allow_subpixel; /* false where the caller holds the outer workspace */
+} bwd_data_problem;
+
+typedef clnn_status (*bwd_data_fn)(clnn_context *ctx, const conv_geom *g, clnn_conv_mem dy, clnn_conv_mem w,
+                                   clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx);
+
+typedef struct bwd_data_variant {
+  clnn_variant v;
+  clnn_conv_algo algo; /* what clnn_conv2d_bwd_data_algo reports for it */
+  bwd_data_fn run;
+} bwd_data_variant;
+
+#define BD_PROBLEM(p) ((const bwd_data_problem *)(p))
+
+static bool own_engine(const clnn_context *ctx, char *why, size_t n) {
+  return clnn__use_own_gemm(ctx) || clnn__why(why, n, "an own-engine kernel, and the GEMM engine is CLBlast");
+}
+
+static bool bd_depthwise_flat_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  const conv_geom *g = BD_PROBLEM(problem)->g;
+  clnn_conv_dwf_geom f;
+  if (!is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  return clnn__conv_dw_flat(g->d, g->oh, g->ow, true, &f) ||
+         clnn__why(why, n, "planes too large for its private buffers, or padding beyond the kernel's extent");
+}
+
+static clnn_status bd_depthwise_flat_run(clnn_context *ctx, const conv_geom *g, clnn_conv_mem dy, clnn_conv_mem w,
+                                         clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx) {
+  clnn_conv_dwf_geom f;
+  clnn__conv_dw_flat(g->d, g->oh, g->ow, true, &f);
+  return bwd_data_depthwise_flat(ctx, g, &f, dy, w, bias, act, act_alpha, dx);
+}
+
+static bool bd_depthwise_strips_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  const conv_geom *g = BD_PROBLEM(problem)->g;
+  if (!is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  return clnn__conv_dw_fits(g->d, g->ow) || clnn__why(why, n, "rows too long for its private ring");
+}
+
+static bool bd_gemm_1x1_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  const clnn_conv2d_desc *d = BD_PROBLEM(problem)->g->d;
+  if (!(d->kh == 1 && d->kw == 1 && is_stride1(d) && d->pad_h == 0 && d->pad_w == 0))
+    return clnn__why(why, n, "not a 1x1 kernel with stride 1 and no padding");
+  return !bad_stride(d->h * d->w) || clnn__why(why, n, "h * w is a power of two of 1024 or more (cache conflicts)");
+}
+
+static bool bd_gemm_1x1_packed_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  if (!bd_gemm_1x1_applies(ctx, problem, why, n) || !own_engine(ctx, why, n)) return false;
+  return clnn__conv_1x1_chunked(ctx, BD_PROBLEM(problem)->g->d) ||
+         clnn__why(why, n, "needs groups == 1 and planes of 16 pixels or more");
+}
+
+static bool bd_as_fwd_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  if (!own_engine(ctx, why, n)) return false;
+  return is_stride1(BD_PROBLEM(problem)->g->d) || clnn__why(why, n, "needs stride 1");
+}
+
+/* Strided, own engine, no fused epilogue: the transposed convolution's
+ * sub-pixel forward (ops/deconv_internal.h). */
+static bool bd_subpixel_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  const bwd_data_problem *p = BD_PROBLEM(problem);
+  if (!own_engine(ctx, why, n)) return false;
+  if (!p->allow_subpixel) return clnn__why(why, n, "the caller holds the outer workspace it needs");
+  if (p->has_bias || p->act != CLNN_ACT_IDENTITY) return clnn__why(why, n, "no fused bias or activation");
+  if (is_stride1(p->g->d)) return clnn__why(why, n, "needs a stride above 1");
+  return clnn__deconv_subpixel_bwd_data_applies(p->g->d) ||
+         clnn__why(why, n, "the transposed convolution's planner would not pick sub-pixel here");
+}
+
+static clnn_status bd_subpixel_run(clnn_context *ctx, const conv_geom *g, clnn_conv_mem dy, clnn_conv_mem w,
+                                   clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx) {
+  (void)bias;
+  (void)act;
+  (void)act_alpha;
+  return clnn__deconv_subpixel_bwd_data(ctx, g->d, dy, w, dx);
+}
+
+static const bwd_data_variant bwd_data_variants[] = {
+    {{"conv.bwd_d.depthwise_flat", CLNN_CLASS_ANY, bd_depthwise_flat_applies}, CLNN_CONV_ALGO_DEPTHWISE_DIRECT,
+     bd_depthwise_flat_run},
+    {{"conv.bwd_d.depthwise_strips", CLNN_CLASS_ANY, bd_depthwise_strips_applies},
+     CLNN_CONV_ALGO_DEPTHWISE_DIRECT, bwd_data_depthwise},
+    {{"conv.bwd_d.gemm_1x1_packed", CLNN_DEVICE_CLASS_CPU, bd_gemm_1x1_packed_applies}, CLNN_CONV_ALGO_GEMM_1X1,
+     bwd_data_gemm_1x1},
+    {{"conv.bwd_d.gemm_1x1", CLNN_CLASS_ANY, bd_gemm_1x1_applies}, CLNN_CONV_ALGO_GEMM_1X1, bwd_data_gemm_1x1},
+    {{"conv.bwd_d.as_fwd", CLNN_DEVICE_CLASS_CPU, bd_as_fwd_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM,
+     bwd_data_implicit},
+    {{"conv.bwd_d.subpixel", CLNN_DEVICE_CLASS_CPU, bd_subpixel_applies}, CLNN_CONV_ALGO_IM2COL_GEMM,
+     bd_subpixel_run},
+    {{"conv.bwd_d.col2im", CLNN_CLASS_ANY, NULL}, CLNN_CONV_ALGO_IM2COL_GEMM, bwd_data_col2im},
+};
+
+const clnn_variant_table clnn__conv_bwd_data_variants = {"conv", "bwd_d", &bwd_data_variants[0].v,
+                                                         sizeof bwd_data_variants / sizeof bwd_data_variants[0],
+                                                         sizeof bwd_data_variants[0]};
+
+static clnn_status bwd_data_dispatch(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy, clnn_conv_mem w,
+                                     clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx,
+                                     bool allow_subpixel) {
   int64_t oh, ow;
   out_size(d, &oh, &ow);
   conv_geom g = clnn__conv_geometry(d, oh, ow);
-  switch (clnn__conv2d_bwd_data_algo(ctx, d)) {
-    case CLNN_CONV_ALGO_DEPTHWISE_DIRECT:
-      return bwd_data_depthwise(ctx, &g, dy, w, bias, act, act_alpha, dx);
-    case CLNN_CONV_ALGO_GEMM_1X1:
-      return bwd_data_gemm_1x1(ctx, &g, dy, w, bias, act, act_alpha, dx);
-    case CLNN_CONV_ALGO_IMPLICIT_GEMM:
-      return bwd_data_implicit(ctx, &g, dy, w, bias, act, act_alpha, dx);
-    default:
-      return bwd_data_col2im(ctx, &g, dy, w, bias, act, act_alpha, dx);
-  }
+  bwd_data_problem p = {&g, bias.mem != NULL, act, allow_subpixel};
+  size_t i;
+  CLNN_TRY(clnn__plan_pick(ctx, &clnn__conv_bwd_data_variants, &p, &i));
+  return bwd_data_variants[i].run(ctx, &g, dy, w, bias, act, act_alpha, dx);
 }
 
-/* Whether bwd_data runs as the sub-pixel forward of the equivalent
- * transposed convolution (ops/deconv_internal.h) instead of im2col_gemm:
- * strided, own GEMM engine (the stride-1 convolutions inside are its fast
- * direct and implicit-GEMM kernels), no fused epilogue, and where the
- * transposed-convolution planner itself would pick sub-pixel. */
-static bool bwd_data_subpixel(const clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem bias,
-                              clnn_activation act) {
-  return !bias.mem && act == CLNN_ACT_IDENTITY && clnn__use_own_gemm(ctx) &&
-         clnn__conv2d_bwd_data_algo(ctx, d) == CLNN_CONV_ALGO_IM2COL_GEMM &&
-         clnn__deconv_subpixel_bwd_data_applies(d);
+clnn_status clnn__conv2d_bwd_data_run_no_subpixel(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
+                                                  clnn_conv_mem w, clnn_conv_mem bias, clnn_activation act,
+                                                  float act_alpha, clnn_conv_mem dx) {
+  return bwd_data_dispatch(ctx, d, dy, w, bias, act, act_alpha, dx, false);
 }
 
 clnn_status clnn__conv2d_bwd_data_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
                                       clnn_conv_mem w, clnn_conv_mem bias, clnn_activation act, float act_alpha,
                                       clnn_conv_mem dx) {
-  if (bwd_data_subpixel(ctx, d, bias, act)) return clnn__deconv_subpixel_bwd_data(ctx, d, dy, w, dx);
-  return clnn__conv2d_bwd_data_run_no_subpixel(ctx, d, dy, w, bias, act, act_alpha, dx);
+  return bwd_data_dispatch(ctx, d, dy, w, bias, act, act_alpha, dx, true);
+}
+
+clnn_conv_algo clnn__conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
+  int64_t oh, ow;
+  out_size(d, &oh, &ow);
+  conv_geom g = clnn__conv_geometry(d, oh, ow);
+  bwd_data_problem p = {&g, false, CLNN_ACT_IDENTITY, true};
+  size_t i;
+  if (clnn__plan_query(ctx, &clnn__conv_bwd_data_variants, &p, &i) != CLNN_SUCCESS) return CLNN_CONV_ALGO_IM2COL_GEMM;
+  return bwd_data_variants[i].algo;
 }
 
 /* ============================================================= bwd_weights */
@@ -527,37 +609,131 @@ static clnn_status bwd_weights_im2col(clnn_context *ctx, const conv_geom *g, cln
   return CLNN_SUCCESS;
 }
 
+/* --------------------------------------------------- bwd_weights variants */
+
+typedef clnn_status (*bwd_weights_fn)(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem dy,
+                                      clnn_conv_mem dw, bool accumulate);
+
+typedef struct bwd_weights_variant {
+  clnn_variant v;
+  clnn_conv_algo algo; /* what clnn_conv2d_bwd_weights_algo reports for it */
+  bwd_weights_fn run;
+} bwd_weights_variant;
+
+#define BW_GEOM(p) ((const conv_geom *)(p))
+
+static bool bw_depthwise_flat_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  const conv_geom *g = BW_GEOM(problem);
+  clnn_conv_dwf_geom f;
+  if (!is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  return clnn__conv_dw_flat(g->d, g->oh, g->ow, false, &f) || clnn__why(why, n, "planes too large for its buffers");
+}
+
+static clnn_status bw_depthwise_flat_run(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem dy,
+                                         clnn_conv_mem dw, bool accumulate) {
+  clnn_conv_dwf_geom f;
+  clnn__conv_dw_flat(g->d, g->oh, g->ow, false, &f);
+  return bwd_weights_depthwise_flat(ctx, g, &f, x, dy, dw, accumulate);
+}
+
+static bool bw_depthwise_strips_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  const conv_geom *g = BW_GEOM(problem);
+  if (!is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  return clnn__conv_dw_fits(g->d, g->ow) || clnn__why(why, n, "rows too long for its private ring");
+}
+
+static bool bw_gemm_1x1_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  if (!own_engine(ctx, why, n)) return false;
+  return clnn__conv_1x1_chunked(ctx, BW_GEOM(problem)->d) ||
+         clnn__why(why, n, "needs a 1x1 kernel, stride 1, no padding, groups == 1 and 16+ pixel planes");
+}
+
+static bool bw_packed_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)problem;
+  return own_engine(ctx, why, n);
+}
+
+static clnn_status bw_packed_run(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem dy,
+                                 clnn_conv_mem dw, bool accumulate) {
+  const char *op = is_stride1(g->d) ? "conv2d_bwd_weights:implicit_gemm" : "conv2d_bwd_weights:im2col_gemm";
+  return bwd_weights_packed(ctx, g, x, dy, dw, accumulate, op);
+}
+
+static const bwd_weights_variant bwd_weights_variants[] = {
+    {{"conv.bwd_w.depthwise_flat", CLNN_CLASS_ANY, bw_depthwise_flat_applies}, CLNN_CONV_ALGO_DEPTHWISE_DIRECT,
+     bw_depthwise_flat_run},
+    {{"conv.bwd_w.depthwise_strips", CLNN_CLASS_ANY, bw_depthwise_strips_applies},
+     CLNN_CONV_ALGO_DEPTHWISE_DIRECT, bwd_weights_depthwise},
+    {{"conv.bwd_w.gemm_1x1_packed", CLNN_DEVICE_CLASS_CPU, bw_gemm_1x1_applies}, CLNN_CONV_ALGO_GEMM_1X1,
+     bwd_weights_1x1},
+    {{"conv.bwd_w.packed", CLNN_DEVICE_CLASS_CPU, bw_packed_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM, bw_packed_run},
+    {{"conv.bwd_w.im2col_gemm", CLNN_CLASS_ANY, NULL}, CLNN_CONV_ALGO_IM2COL_GEMM, bwd_weights_im2col},
+};
+
+const clnn_variant_table clnn__conv_bwd_weights_variants = {
+    "conv", "bwd_w", &bwd_weights_variants[0].v, sizeof bwd_weights_variants / sizeof bwd_weights_variants[0],
+    sizeof bwd_weights_variants[0]};
+
 clnn_status clnn__conv2d_bwd_weights_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem x,
                                          clnn_conv_mem dy, clnn_conv_mem dw, bool accumulate) {
   int64_t oh, ow;
   out_size(d, &oh, &ow);
   conv_geom g = clnn__conv_geometry(d, oh, ow);
-  switch (clnn__conv2d_bwd_weights_algo(ctx, d)) {
-    case CLNN_CONV_ALGO_DEPTHWISE_DIRECT:
-      return bwd_weights_depthwise(ctx, &g, x, dy, dw, accumulate);
-    case CLNN_CONV_ALGO_GEMM_1X1:
-      return bwd_weights_1x1(ctx, &g, x, dy, dw, accumulate);
-    case CLNN_CONV_ALGO_IMPLICIT_GEMM:
-      return bwd_weights_packed(ctx, &g, x, dy, dw, accumulate, "conv2d_bwd_weights:implicit_gemm");
-    default:
-      if (clnn__use_own_gemm(ctx)) return bwd_weights_packed(ctx, &g, x, dy, dw, accumulate, "conv2d_bwd_weights:im2col_gemm");
-      return bwd_weights_im2col(ctx, &g, x, dy, dw, accumulate);
-  }
+  size_t i;
+  CLNN_TRY(clnn__plan_pick(ctx, &clnn__conv_bwd_weights_variants, &g, &i));
+  return bwd_weights_variants[i].run(ctx, &g, x, dy, dw, accumulate);
+}
+
+clnn_conv_algo clnn__conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
+  int64_t oh, ow;
+  out_size(d, &oh, &ow);
+  conv_geom g = clnn__conv_geometry(d, oh, ow);
+  size_t i;
+  if (clnn__plan_query(ctx, &clnn__conv_bwd_weights_variants, &g, &i) != CLNN_SUCCESS)
+    return CLNN_CONV_ALGO_IM2COL_GEMM;
+  /* the packed GEMM is named implicit_gemm at stride 1 and im2col_gemm otherwise */
+  if (bwd_weights_variants[i].algo == CLNN_CONV_ALGO_IMPLICIT_GEMM && !is_stride1(d)) return CLNN_CONV_ALGO_IM2COL_GEMM;
+  return bwd_weights_variants[i].algo;
 }
 
 /* ================================================================ bwd_bias */
 
-clnn_status clnn__conv2d_bwd_bias_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
-                                      clnn_conv_mem db, bool accumulate) {
-  int64_t oh, ow;
-  out_size(d, &oh, &ow);
+static clnn_status bias_reduce_run(clnn_context *ctx, const clnn_conv2d_desc *d, int64_t npix, clnn_conv_mem dy,
+                                   clnn_conv_mem db, bool accumulate) {
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_bwd_bias", &k));
   size_t global[1] = {(size_t)d->k}, local[1] = {1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(db), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->k),
-                                CLNN_ARG_I32(oh * ow), CLNN_ARG_I32(accumulate ? 1 : 0)),
+                                CLNN_ARG_I32(npix), CLNN_ARG_I32(accumulate ? 1 : 0)),
                       1, global, local, "conv2d_bwd_bias");
+}
+
+typedef clnn_status (*bwd_bias_fn)(clnn_context *ctx, const clnn_conv2d_desc *d, int64_t npix, clnn_conv_mem dy,
+                                   clnn_conv_mem db, bool accumulate);
+
+typedef struct bwd_bias_variant {
+  clnn_variant v;
+  bwd_bias_fn run;
+} bwd_bias_variant;
+
+static const bwd_bias_variant bwd_bias_variants[] = {
+    {{"conv.bwd_b.per_channel", CLNN_CLASS_ANY, NULL}, bias_reduce_run},
+};
+
+const clnn_variant_table clnn__conv_bwd_bias_variants = {"conv", "bwd_b", &bwd_bias_variants[0].v,
+                                                         sizeof bwd_bias_variants / sizeof bwd_bias_variants[0],
+                                                         sizeof bwd_bias_variants[0]};
+
+clnn_status clnn__conv2d_bwd_bias_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
+                                      clnn_conv_mem db, bool accumulate) {
+  int64_t oh, ow;
+  out_size(d, &oh, &ow);
+  size_t i;
+  CLNN_TRY(clnn__plan_pick(ctx, &clnn__conv_bwd_bias_variants, d, &i));
+  return bwd_bias_variants[i].run(ctx, d, oh * ow, dy, db, accumulate);
 }
 
 /* ================================================================== public */
@@ -573,7 +749,7 @@ static clnn_status bwd_enter(clnn_context *ctx, const clnn_conv2d_desc *desc, in
 
 clnn_status clnn_conv2d_bwd_data(clnn_context *ctx, const clnn_conv2d_desc *desc, const clnn_tensor *dy,
                                  const clnn_tensor *w, clnn_tensor *dx) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oh, ow;
   CLNN_TRY(bwd_enter(ctx, desc, 0, &oh, &ow));
@@ -592,7 +768,7 @@ clnn_status clnn_conv2d_bwd_data(clnn_context *ctx, const clnn_conv2d_desc *desc
 
 clnn_status clnn_conv2d_bwd_weights(clnn_context *ctx, const clnn_conv2d_desc *desc, const clnn_tensor *x,
                                     const clnn_tensor *dy, clnn_tensor *dw, int accumulate) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oh, ow;
   CLNN_TRY(bwd_enter(ctx, desc, accumulate, &oh, &ow));
@@ -610,7 +786,7 @@ clnn_status clnn_conv2d_bwd_weights(clnn_context *ctx, const clnn_conv2d_desc *d
 
 clnn_status clnn_conv2d_bwd_bias(clnn_context *ctx, const clnn_conv2d_desc *desc, const clnn_tensor *dy,
                                  clnn_tensor *db, int accumulate) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oh, ow;
   CLNN_TRY(bwd_enter(ctx, desc, accumulate, &oh, &ow));

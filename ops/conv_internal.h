@@ -172,13 +172,18 @@ clnn_status clnn__conv_chunk(clnn_context *ctx, int64_t n, int64_t per_image, in
                              const char *what, int64_t *chunk);
 
 /*
- * The packed implicit GEMM (kernels/conv.cl conv_packed_gemm) of the
- * convolution g describes, over all its images: stride 1 through padded
- * planes, otherwise gathering patches. With transposed_w the weights are
- * those of the convolution g is the transpose of (shape (c, k/groups, kh,
- * kw) in g's terms), flipped in space: this is how bwd_data runs.
+ * A forward convolution as the planner sees it: the geometry, and whether
+ * w holds the weights of the convolution g is the transpose of (shape (c,
+ * k/groups, kh, kw) in g's terms, flipped in space). bwd_data's stride-1
+ * route and the transposed convolution plan their work as such forwards.
  */
-clnn_status clnn__conv_packed_gemm(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
-                                   bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op);
+typedef struct clnn_conv_fwd_problem {
+  const clnn_conv_geom *g;
+  bool transposed_w;
+} clnn_conv_fwd_problem;
+
+/* Plan (ops/conv.c's variant table) and run the forward problem p. */
+clnn_status clnn__conv_fwd_problem_run(clnn_context *ctx, const clnn_conv_fwd_problem *p, clnn_conv_mem x,
+                                       clnn_conv_mem w, clnn_conv_mem b, clnn_conv_mem y, const char *op);
 
 #endif /* CLNN_OPS_CONV_INTERNAL_H */

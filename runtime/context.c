@@ -136,12 +136,13 @@ static clnn_status choose_device(const clnn_context_options *o, cl_platform_id *
 
 /* ----------------------------------------------------------- construction */
 
-static char *default_cache_dir(void) {
-  const char *env = getenv("CLNN_CACHE_DIR");
+/* The disk cache's folder: options, else CLNN_CACHE_DIR ("" disables it),
+ * else $XDG_CACHE_HOME/clnn, else ~/.cache/clnn. */
+static char *default_cache_dir(const clnn_env *e) {
   char buf[4096];
-  if (env) {
-    if (!*env) return NULL; /* explicitly disabled */
-    snprintf(buf, sizeof buf, "%s", env);
+  if (e->cache_dir_set) {
+    if (!e->cache_dir || !*e->cache_dir) return NULL; /* explicitly disabled */
+    snprintf(buf, sizeof buf, "%s", e->cache_dir);
   } else if (getenv("XDG_CACHE_HOME") && *getenv("XDG_CACHE_HOME")) {
     snprintf(buf, sizeof buf, "%s/clnn", getenv("XDG_CACHE_HOME"));
   } else if (getenv("HOME") && *getenv("HOME")) {
@@ -152,61 +153,40 @@ static char *default_cache_dir(void) {
   return strdup(buf);
 }
 
-static clnn_status parse_gemm_env(clnn_gemm_engine *g) {
-  const char *env = getenv("CLNN_GEMM");
-  if (!env || !*env || *g != CLNN_GEMM_AUTO) return CLNN_SUCCESS;
-  if (!strcmp(env, "own")) *g = CLNN_GEMM_OWN;
-  else if (!strcmp(env, "clblast")) *g = CLNN_GEMM_CLBLAST;
-  else if (strcmp(env, "auto"))
-    return clnn__fail(NULL, CLNN_ERR_INVALID_VALUE, "CLNN_GEMM='%s': expected own, clblast or auto", env);
-  return CLNN_SUCCESS;
-}
-
 /* Allocate the struct and apply the options that do not depend on the device. */
 static clnn_status context_alloc(const clnn_context_options *o, clnn_context **out) {
   if (o->gemm < CLNN_GEMM_AUTO || o->gemm > CLNN_GEMM_CLBLAST)
     return clnn__fail(NULL, CLNN_ERR_INVALID_VALUE, "options->gemm = %d is not a clnn_gemm_engine",
                       (int)o->gemm);
+  clnn_env env;
+  CLNN_TRY(clnn__env_read(&env));
   clnn_context *ctx = calloc(1, sizeof *ctx);
   char *msg = malloc(CLNN_ERRMSG_MAX);
   if (!ctx || !msg) {
     free(ctx);
     free(msg);
+    clnn__env_free(&env);
     return clnn__fail(NULL, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory");
   }
   ctx->errmsg = msg;
   msg[0] = '\0';
-  ctx->gemm = o->gemm;
-  clnn_status st = parse_gemm_env(&ctx->gemm);
-  if (st != CLNN_SUCCESS) {
-    free(msg);
-    free(ctx);
-    return st;
-  }
+  ctx->env = env;
+  ctx->gemm = o->gemm != CLNN_GEMM_AUTO ? o->gemm : env.gemm;
   ctx->allow_nondeterministic = o->allow_nondeterministic != 0;
   ctx->workspace_limit = o->workspace_limit ? o->workspace_limit : (size_t)256 << 20;
-  ctx->profiling = o->profiling > 0 || (o->profiling < 0 && clnn__env_flag("CLNN_PROFILE"));
+  ctx->profiling = o->profiling > 0 || (o->profiling < 0 && env.profile);
   if (o->cache_dir) ctx->cache_dir = *o->cache_dir ? strdup(o->cache_dir) : NULL;
-  else ctx->cache_dir = default_cache_dir();
+  else ctx->cache_dir = default_cache_dir(&env);
   *out = ctx;
   return CLNN_SUCCESS;
 }
 
-/* Read the device facts the library decides on. */
+/* Read the device facts the library decides on, once. */
 static void query_device(clnn_context *ctx) {
-  cl_device_type type = 0;
-  clGetDeviceInfo(ctx->device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
-  ctx->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
-  clGetDeviceInfo(ctx->device, CL_DEVICE_NAME, sizeof ctx->device_name, ctx->device_name, NULL);
-  clGetDeviceInfo(ctx->device, CL_DEVICE_VENDOR, sizeof ctx->device_vendor, ctx->device_vendor, NULL);
-  clGetDeviceInfo(ctx->device, CL_DRIVER_VERSION, sizeof ctx->driver_version, ctx->driver_version, NULL);
-  clGetPlatformInfo(ctx->platform, CL_PLATFORM_VERSION, sizeof ctx->platform_version,
-                    ctx->platform_version, NULL);
-  clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof ctx->max_alloc, &ctx->max_alloc, NULL);
-  clGetDeviceInfo(ctx->device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof ctx->global_mem, &ctx->global_mem, NULL);
-  cl_device_fp_config fp = 0;
-  clGetDeviceInfo(ctx->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
-  ctx->correct_div = (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) != 0;
+  clnn__device_caps_query(ctx->platform, ctx->device, ctx->env.device_class, &ctx->caps);
+  ctx->is_cpu = ctx->caps.plan_class == CLNN_DEVICE_CLASS_CPU;
+  ctx->max_alloc = ctx->caps.max_mem_alloc_size;
+  ctx->global_mem = ctx->caps.global_mem_size;
 }
 
 clnn_status clnn_context_create(const clnn_context_options *options, clnn_context **out) {
@@ -217,7 +197,7 @@ clnn_status clnn_context_create(const clnn_context_options *options, clnn_contex
   cl_platform_id platform;
   cl_device_id device;
   CLNN_TRY(choose_device(&o, &platform, &device));
-  clnn_context *ctx;
+  clnn_context *ctx = NULL;
   CLNN_TRY(context_alloc(&o, &ctx));
   ctx->platform = platform;
   ctx->device = device;
@@ -260,7 +240,7 @@ clnn_status clnn_context_wrap(cl_context cl_ctx, cl_command_queue queue,
   clnn_context_options o = options ? *options : clnn_context_options_default();
   /* Profiling needs the queue's own property: follow what the caller made. */
   o.profiling = (qp & CL_QUEUE_PROFILING_ENABLE) ? 1 : 0;
-  clnn_context *ctx;
+  clnn_context *ctx = NULL;
   CLNN_TRY(context_alloc(&o, &ctx));
   ctx->device = dev;
   clGetDeviceInfo(dev, CL_DEVICE_PLATFORM, sizeof ctx->platform, &ctx->platform, NULL);
@@ -290,6 +270,7 @@ void clnn_context_free(clnn_context *ctx) {
   if (ctx->queue) clReleaseCommandQueue(ctx->queue);
   if (ctx->cl) clReleaseContext(ctx->cl);
   free(ctx->cache_dir);
+  clnn__env_free(&ctx->env);
   free(ctx->errmsg);
   free(ctx);
 }
@@ -304,7 +285,12 @@ clnn_status clnn_context_finish(clnn_context *ctx) {
 cl_context clnn_context_cl_context(const clnn_context *ctx) { return ctx ? ctx->cl : NULL; }
 cl_command_queue clnn_context_cl_queue(const clnn_context *ctx) { return ctx ? ctx->queue : NULL; }
 cl_device_id clnn_context_cl_device(const clnn_context *ctx) { return ctx ? ctx->device : NULL; }
-const char *clnn_context_device_name(const clnn_context *ctx) { return ctx ? ctx->device_name : ""; }
+const char *clnn_context_device_name(const clnn_context *ctx) { return ctx ? ctx->caps.name : ""; }
+
+const char *clnn_context_last_variant(const clnn_context *ctx, size_t *wg) {
+  if (wg) *wg = ctx ? ctx->last_wg : 0;
+  return ctx ? ctx->last_variant : "";
+}
 int clnn_context_is_cpu(const clnn_context *ctx) { return ctx && ctx->is_cpu; }
 
 clnn_status clnn_context_save_cache(clnn_context *ctx) {

@@ -38,20 +38,45 @@ typedef struct clnn_profile_record {
   char op[48];
 } clnn_profile_record;
 
+/* The CLNN_* environment variables, read once per context (runtime/device.c).
+ * CLNN_PLATFORM and CLNN_DEVICE are read where the device is chosen. */
+typedef struct clnn_env {
+  clnn_gemm_engine gemm; /* CLNN_GEMM; AUTO when unset */
+  int device_class;      /* CLNN_DEVICE_CLASS: 0 (from the device) or a clnn_device_class */
+  int transpose_algo;    /* CLNN_CONV_TRANSPOSE_ALGO: -1 or a clnn_conv_transpose_algo */
+  int optim_wg;          /* CLNN_OPTIM_WG: 0 or the optimizer kernels' work-group size */
+  bool profile;          /* CLNN_PROFILE */
+  bool cache_dir_set;    /* CLNN_CACHE_DIR present (an empty value disables the cache) */
+  char *cache_dir;
+  char *kernel_dir; /* CLNN_KERNEL_DIR, or NULL */
+  char *variants;   /* CLNN_VARIANT, a comma list, or NULL */
+  char *tune_file;  /* CLNN_TUNE_FILE, or NULL */
+} clnn_env;
+
+/* Read the environment; CLNN_ERR_INVALID_VALUE for a malformed value. */
+clnn_status clnn__env_read(clnn_env *e);
+void clnn__env_free(clnn_env *e);
+/* Fill the caps of device d; class_override 0 or a clnn_device_class. */
+void clnn__device_caps_query(cl_platform_id platform, cl_device_id d, int class_override,
+                             clnn_device_caps *c);
+
+/* The variant names of the last op call, comma-separated (clnn_context_last_variant). */
+#define CLNN_LAST_VARIANT_MAX 4096
+
 struct clnn_context {
   cl_platform_id platform;
   cl_device_id device;
   cl_context cl;
   cl_command_queue queue;
 
-  char device_name[256];
-  char device_vendor[128];
-  char driver_version[128];
-  char platform_version[256];
-  bool is_cpu;
-  bool correct_div; /* CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT: programs ask for it */
+  clnn_device_caps caps;
+  clnn_env env;
+  bool is_cpu; /* caps.plan_class == CPU: CPU-shaped kernels */
   cl_ulong max_alloc;
   cl_ulong global_mem;
+
+  char last_variant[CLNN_LAST_VARIANT_MAX];
+  size_t last_wg, last_global; /* the largest launch of the last op call */
 
   clnn_gemm_engine gemm;
   bool allow_nondeterministic;
@@ -103,6 +128,9 @@ struct clnn_tensor {
 /* Mark entry into public function fn: clears the message, sets its prefix. */
 void clnn__enter(clnn_context *ctx, const char *fn);
 #define CLNN_ENTER(ctx) clnn__enter((ctx), __func__)
+/* Entry into a public op (one that plans and launches); as CLNN_ENTER today,
+ * kept apart so that ops are easy to find. */
+#define CLNN_OP_ENTER(ctx) CLNN_ENTER(ctx)
 
 /* Record "api: message" in ctx (or thread-locally when ctx is NULL); returns st. */
 clnn_status clnn__fail(clnn_context *ctx, clnn_status st, const char *fmt, ...)
@@ -255,6 +283,71 @@ void clnn__profile_record(clnn_context *ctx, cl_event ev, const char *kernel, co
 
 /* Enqueue a fill of count floats at element offset off of mem with value. */
 clnn_status clnn__fill_f32(clnn_context *ctx, cl_mem mem, size_t off, size_t count, float value);
+
+/* --------------------------------------------------------------- variants */
+
+/*
+ * A kernel variant of one op family and pass. Families keep tables of
+ * structs whose first member is a clnn_variant (so the planner can walk them
+ * with a stride) followed by their typed launch function; the tables are
+ * ordered best-first and listed in runtime/variant.c.
+ */
+typedef struct clnn_variant {
+  const char *name; /* "<family>.<pass>.<variant>" */
+  unsigned classes; /* clnn_device_class bits it is planned for */
+  /* Whether the variant can run the problem (family-specific) on ctx; NULL
+   * means always. On false it writes why into why[0 .. n). */
+  bool (*applies)(const clnn_context *ctx, const void *problem, char *why, size_t n);
+} clnn_variant;
+
+/* One family and pass: its variants, best first. */
+typedef struct clnn_variant_table {
+  const char *family, *pass;
+  const clnn_variant *first; /* &table[0].v */
+  size_t count, stride;      /* entries, sizeof table[0] */
+} clnn_variant_table;
+
+#define CLNN_VARIANT_AT(t, i) ((const clnn_variant *)((const char *)(t)->first + (i) * (t)->stride))
+#define CLNN_CLASS_ANY (CLNN_DEVICE_CLASS_CPU | CLNN_DEVICE_CLASS_GPU)
+
+/*
+ * Plan: the index of the variant of table t that runs problem on ctx. The
+ * first variant forced by CLNN_VARIANT in t, if any, when it applies (else
+ * CLNN_ERR_UNSUPPORTED naming it and why); otherwise the first variant of
+ * the context's device class that applies (CLNN_ERR_UNSUPPORTED listing
+ * each one's reason when none does). Adds the name to the op's record
+ * (clnn_context_last_variant).
+ */
+clnn_status clnn__plan_pick(clnn_context *ctx, const clnn_variant_table *t, const void *problem, size_t *index);
+/* The same choice without recording it (algorithm queries). */
+clnn_status clnn__plan_query(const clnn_context *ctx, const clnn_variant_table *t, const void *problem,
+                             size_t *index);
+/* Write a reason into why[0 .. n) and return false: the tail of an applies(). */
+bool clnn__why(char *why, size_t n, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* CLNN_ERR_INVALID_VALUE unless every name of the comma list is a variant. */
+clnn_status clnn__check_forced_variants(const char *list);
+/* Whether name appears in the comma list (NULL: no). */
+bool clnn__name_in_list(const char *list, const char *name);
+
+/* ------------------------------------------------------ GPU launch shapes */
+
+/* Work-items per work-group of the GPU-class memory-bound kernels: a
+ * multiple of every vendor's SIMD width (32, 64) that leaves room for
+ * several groups per compute unit (GPU-NOTES: 64-256). */
+#define CLNN_GPU_WG 256
+/* Work-groups per compute unit a grid-stride kernel launches at most: enough
+ * resident groups to hide memory latency, few enough that each work-item
+ * loops a while (launch and scheduling costs amortised). */
+#define CLNN_GPU_GROUPS_PER_CU 16
+
+/* The grid of a 1-D grid-stride GPU kernel over `items` work-items' worth of
+ * work: local = CLNN_GPU_WG (or the device's maximum, if smaller), global a
+ * multiple of it, no more than the work needs nor than fills the device. */
+void clnn__gpu_stride_grid(const clnn_context *ctx, size_t items, size_t *global, size_t *local);
 
 /* ----------------------------------------------------------- misc helpers */
 

@@ -69,8 +69,8 @@ static clnn_status read_file(clnn_context *ctx, const char *path, source_text *o
 
 /* The text of kernels/<file>: from $CLNN_KERNEL_DIR when set, else embedded. */
 static clnn_status load_source(clnn_context *ctx, const char *file, source_text *out) {
-  const char *dir = getenv("CLNN_KERNEL_DIR");
-  if (dir && *dir) {
+  const char *dir = ctx->env.kernel_dir;
+  if (dir) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, file);
     return read_file(ctx, path, out);
@@ -97,8 +97,8 @@ static char *make_disk_key(clnn_context *ctx, const char *options, const source_
   if (!key) return NULL;
   snprintf(key, n,
            "libclnn %s\nplatform %s\ndevice %s\nvendor %s\ndriver %s\noptions %s\nsources %016llx\n",
-           clnn_version(), ctx->platform_version, ctx->device_name, ctx->device_vendor,
-           ctx->driver_version, options, (unsigned long long)h);
+           clnn_version(), ctx->caps.platform_version, ctx->caps.name, ctx->caps.vendor,
+           ctx->caps.driver_version, options, (unsigned long long)h);
   return key;
 }
 
@@ -278,7 +278,7 @@ static clnn_status full_options(clnn_context *ctx, const char *options, char **o
    * takes it (an average pool of integers came out 1 ulp from the reference
    * on an H200). */
   snprintf(s, n, "-cl-std=CL1.2 -DCLNN_DEVICE_CPU=%d%s %s", ctx->is_cpu ? 1 : 0,
-           ctx->correct_div ? " -cl-fp32-correctly-rounded-divide-sqrt" : "", options);
+           ctx->caps.correct_div_sqrt ? " -cl-fp32-correctly-rounded-divide-sqrt" : "", options);
   *out = s;
   return CLNN_SUCCESS;
 }
@@ -427,6 +427,20 @@ static void note_local_size(clnn_context *ctx, const clnn_kernel_ref *k, cl_uint
   k->program->dirty = true;
 }
 
+/* Keep the work-group size of the op's largest launch so far (its main
+ * kernel) for clnn_context_last_variant. */
+static void note_main_launch(clnn_context *ctx, cl_uint dims, const size_t *global, const size_t *local) {
+  size_t items = 1, wg = 1;
+  for (cl_uint d = 0; d < dims; d++) {
+    items *= global[d];
+    wg *= local ? local[d] : 1;
+  }
+  if (items >= ctx->last_global) {
+    ctx->last_global = items;
+    ctx->last_wg = wg;
+  }
+}
+
 clnn_status clnn__launch(clnn_context *ctx, const clnn_kernel_ref *k, const clnn_arg *args,
                          int nargs, cl_uint dims, const size_t *global, const size_t *local,
                          const char *op) {
@@ -454,6 +468,7 @@ clnn_status clnn__launch(clnn_context *ctx, const clnn_kernel_ref *k, const clnn
     return clnn__cl_fail(ctx, err, what);
   }
   note_local_size(ctx, k, dims, local);
+  note_main_launch(ctx, dims, g, local);
   if (ev) clnn__profile_record(ctx, ev, k->entry->name, op);
   return CLNN_SUCCESS;
 }

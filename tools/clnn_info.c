@@ -120,16 +120,55 @@ static int print_receptive_field(const char *spec) {
   return 0;
 }
 
+/* --variants: every kernel variant, one line each, best first within a
+ * family and pass, with the device classes it is planned for. */
+static int print_variants(void) {
+  for (size_t i = 0; i < clnn_variant_count(); i++) {
+    const char *family, *pass, *name;
+    unsigned classes;
+    clnn_variant_info(i, &family, &pass, &name, &classes);
+    printf("%-14s %-6s %-40s %s\n", family, pass, name,
+           classes == (CLNN_DEVICE_CLASS_CPU | CLNN_DEVICE_CLASS_GPU) ? "cpu,gpu"
+           : classes == CLNN_DEVICE_CLASS_GPU                         ? "gpu"
+                                                                      : "cpu");
+  }
+  return 0;
+}
+
+/* The device model libclnn planned with, for the default device. */
+static void print_caps(const clnn_context *ctx) {
+  clnn_device_caps c;
+  if (clnn_context_device_caps(ctx, &c) != CLNN_SUCCESS) return;
+  printf("libclnn plans for: %s (%s-class kernels%s)\n", c.name,
+         c.plan_class == CLNN_DEVICE_CLASS_CPU ? "CPU" : "GPU",
+         (c.plan_class == CLNN_DEVICE_CLASS_CPU) != (c.is_cpu && !c.is_gpu) ? ", set by CLNN_DEVICE_CLASS" : "");
+  printf("  max work-group %zu (%zu x %zu x %zu), local memory %llu KiB%s, SIMD width %u%s\n",
+         c.max_work_group_size, c.max_work_item_sizes[0], c.max_work_item_sizes[1], c.max_work_item_sizes[2],
+         (unsigned long long)(c.local_mem_size >> 10), c.local_mem_dedicated ? "" : " (not dedicated)",
+         c.simd_width, c.simd_width ? "" : " (not reported)");
+  printf("  vector width float preferred %u native %u, sub-groups %s, fp16 %s, fp64 %s, "
+         "correctly rounded divide/sqrt %s\n",
+         c.preferred_vector_width_float, c.native_vector_width_float, c.subgroups ? "yes" : "no",
+         c.fp16 ? "yes" : "no", c.fp64 ? "yes" : "no", c.correct_div_sqrt ? "yes" : "no");
+  printf("  global memory cache %llu KiB, line %u B\n", (unsigned long long)(c.global_mem_cache_size >> 10),
+         c.global_mem_cacheline);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-    printf("usage: clnn-info\n  Lists OpenCL platforms and devices and marks the one libclnn uses by default.\n"
+    printf("usage: clnn-info\n  Lists OpenCL platforms and devices, marks the one libclnn uses by default and\n"
+           "  prints the device model it plans with.\n"
+           "usage: clnn-info --variants\n  Lists every kernel variant: family, pass, name (CLNN_VARIANT takes\n"
+           "  these names) and the device classes it is planned for, best first.\n"
            "usage: clnn-info --rf SPEC\n  Receptive field of a stack of layers, e.g. \"k7s2p3,k3s2p1,k3p1*4\"\n"
            "  (k kernel, s stride, p padding, d dilation; s1 p0 d1 by default; *N repeats a layer).\n");
     return 0;
   }
   if (argc == 3 && !strcmp(argv[1], "--rf")) return print_receptive_field(argv[2]);
+  if (argc == 2 && !strcmp(argv[1], "--variants")) return print_variants();
   if (argc > 1) {
-    fprintf(stderr, "clnn-info: unknown arguments (clnn-info, clnn-info --rf SPEC, clnn-info --help)\n");
+    fprintf(stderr,
+            "clnn-info: unknown arguments (clnn-info, clnn-info --variants, clnn-info --rf SPEC, clnn-info --help)\n");
     return 2;
   }
   printf("libclnn %s\n", clnn_version());
@@ -156,6 +195,7 @@ int main(int argc, char **argv) {
     for (cl_uint i = 0; i < nd && i < 32; i++) print_device(index++, devs[i], chosen);
   }
   printf("select with CLNN_DEVICE=<index or name part> (and CLNN_PLATFORM=<index or name part>)\n");
+  if (ctx) print_caps(ctx);
   clnn_context_free(ctx);
   return 0;
 }
