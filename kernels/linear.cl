@@ -86,17 +86,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void linear_transpose_bl
 }
 
 /*
- * linear_transpose: the same, one element per work-item (GPU-shaped: the
- * CLBlast engine's transposed weight). NDRange (cols, rows), any local size.
- */
-__kernel void linear_transpose(const int rows, const int cols, CTENSOR(src), const int lds, TENSOR(dst),
-                               const int ldd) {
-  const int c = get_global_id(0), r = get_global_id(1);
-  if (c >= cols || r >= rows) return;
-  AT(dst)[(size_t)c * ldd + r] = AT(src)[(size_t)r * lds + c];
-}
-
-/*
  * linear_fill_bias: y[i][o] = b[o], so the forward GEMM with beta = 1 adds
  * the bias per column (the GEMM's own fused bias is per row). One row per
  * work-item, 16 floats per store. -D: none. NDRange (n), local (1).
@@ -139,4 +128,27 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void linear_bias_grad(co
 #endif
     AT(db)[o0 + o] = acc;
   }
+}
+
+/* ------------------------------------------------------------ GPU variants */
+
+/* linear_fill_bias_gpu: y[i][o] = b[o], one element per work-item, along the
+ * rows (coalesced). NDRange (out, n), any local size. */
+__kernel void linear_fill_bias_gpu(const int n, const int out, CTENSOR(b), TENSOR(y)) {
+  const int o = get_global_id(0), i = get_global_id(1);
+  if (o < out && i < n) AT(y)[(size_t)i * out + o] = AT(b)[o];
+}
+
+/* linear_bias_grad_gpu: db[o] (+)= sum over rows i of dy[i][o], rows in order,
+ * one column per work-item: neighbouring work-items read neighbouring
+ * columns of each row (coalesced). -D: ACCUMULATE. NDRange (out), any local. */
+__kernel void linear_bias_grad_gpu(const int n, const int out, CTENSOR(dy), TENSOR(db)) {
+  const int o = get_global_id(0);
+  if (o >= out) return;
+  float acc = 0.0f;
+  for (int i = 0; i < n; i++) acc += AT(dy)[(size_t)i * out + o];
+#if ACCUMULATE
+  acc = AT(db)[o] + acc;
+#endif
+  AT(db)[o] = acc;
 }

@@ -869,7 +869,20 @@ static clnn_status im2col_gemm_run(clnn_context *ctx, const conv_geom *g, clnn_c
   return fwd_im2col_gemm(ctx, g, x, w, b, y);
 }
 
+static bool gpu_depthwise_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
+  return plain_weights(p, why, n) && clnn__conv_gpu_dw_applies(ctx, p->g->d, why, n);
+}
+
+static bool gpu_implicit_gemm_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  return plain_weights(FWD_PROBLEM(problem), why, n) && clnn__conv_gpu_gemm_fits(ctx, why, n);
+}
+
 static const conv_fwd_variant fwd_variants[] = {
+    {{"conv.fwd.gpu_depthwise", CLNN_DEVICE_CLASS_GPU, gpu_depthwise_applies}, CLNN_CONV_ALGO_DEPTHWISE_DIRECT,
+     clnn__conv_gpu_dw_fwd},
+    {{"conv.fwd.gpu_implicit_gemm", CLNN_DEVICE_CLASS_GPU, gpu_implicit_gemm_applies},
+     CLNN_CONV_ALGO_IMPLICIT_GEMM, clnn__conv_gpu_fwd},
     {{"conv.fwd.depthwise_flat", CLNN_CLASS_ANY, depthwise_flat_applies}, CLNN_CONV_ALGO_DEPTHWISE_DIRECT,
      depthwise_flat_run},
     {{"conv.fwd.depthwise_strips", CLNN_CLASS_ANY, depthwise_strips_applies}, CLNN_CONV_ALGO_DEPTHWISE_DIRECT,

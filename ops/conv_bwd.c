@@ -324,7 +324,20 @@ static clnn_status bd_subpixel_run(clnn_context *ctx, const conv_geom *g, clnn_c
   return clnn__deconv_subpixel_bwd_data(ctx, g->d, dy, w, dx);
 }
 
+static bool bd_gpu_depthwise_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  return clnn__conv_gpu_dw_applies(ctx, BD_PROBLEM(problem)->g->d, why, n);
+}
+
+static bool bd_gpu_implicit_gemm_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)problem;
+  return clnn__conv_gpu_gemm_fits(ctx, why, n);
+}
+
 static const bwd_data_variant bwd_data_variants[] = {
+    {{"conv.bwd_d.gpu_depthwise", CLNN_DEVICE_CLASS_GPU, bd_gpu_depthwise_applies}, CLNN_CONV_ALGO_DEPTHWISE_DIRECT,
+     clnn__conv_gpu_dw_bwd_data},
+    {{"conv.bwd_d.gpu_implicit_gemm", CLNN_DEVICE_CLASS_GPU, bd_gpu_implicit_gemm_applies},
+     CLNN_CONV_ALGO_IMPLICIT_GEMM, clnn__conv_gpu_bwd_data},
     {{"conv.bwd_d.depthwise_flat", CLNN_CLASS_ANY, bd_depthwise_flat_applies}, CLNN_CONV_ALGO_DEPTHWISE_DIRECT,
      bd_depthwise_flat_run},
     {{"conv.bwd_d.depthwise_strips", CLNN_CLASS_ANY, bd_depthwise_strips_applies},
@@ -661,7 +674,20 @@ static clnn_status bw_packed_run(clnn_context *ctx, const conv_geom *g, clnn_con
   return bwd_weights_packed(ctx, g, x, dy, dw, accumulate, op);
 }
 
+static bool bw_gpu_depthwise_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  return clnn__conv_gpu_dw_applies(ctx, BW_GEOM(problem)->d, why, n);
+}
+
+static bool bw_gpu_implicit_gemm_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)problem;
+  return clnn__conv_gpu_gemm_fits(ctx, why, n);
+}
+
 static const bwd_weights_variant bwd_weights_variants[] = {
+    {{"conv.bwd_w.gpu_depthwise", CLNN_DEVICE_CLASS_GPU, bw_gpu_depthwise_applies},
+     CLNN_CONV_ALGO_DEPTHWISE_DIRECT, clnn__conv_gpu_dw_bwd_weights},
+    {{"conv.bwd_w.gpu_implicit_gemm", CLNN_DEVICE_CLASS_GPU, bw_gpu_implicit_gemm_applies},
+     CLNN_CONV_ALGO_IMPLICIT_GEMM, clnn__conv_gpu_bwd_weights},
     {{"conv.bwd_w.depthwise_flat", CLNN_CLASS_ANY, bw_depthwise_flat_applies}, CLNN_CONV_ALGO_DEPTHWISE_DIRECT,
      bw_depthwise_flat_run},
     {{"conv.bwd_w.depthwise_strips", CLNN_CLASS_ANY, bw_depthwise_strips_applies},
@@ -719,7 +745,13 @@ typedef struct bwd_bias_variant {
   bwd_bias_fn run;
 } bwd_bias_variant;
 
+static bool bb_gpu_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)problem;
+  return ctx->caps.max_work_group_size >= CLNN_GPU_WG || clnn__why(why, n, "needs work-groups of %d", CLNN_GPU_WG);
+}
+
 static const bwd_bias_variant bwd_bias_variants[] = {
+    {{"conv.bwd_b.gpu_reduce", CLNN_DEVICE_CLASS_GPU, bb_gpu_applies}, clnn__conv_gpu_bwd_bias},
     {{"conv.bwd_b.per_channel", CLNN_CLASS_ANY, NULL}, bias_reduce_run},
 };
 

@@ -186,4 +186,31 @@ typedef struct clnn_conv_fwd_problem {
 clnn_status clnn__conv_fwd_problem_run(clnn_context *ctx, const clnn_conv_fwd_problem *p, clnn_conv_mem x,
                                        clnn_conv_mem w, clnn_conv_mem b, clnn_conv_mem y, const char *op);
 
+/* ------------------------------------------- GPU-class variants (conv_gpu.c) */
+
+/* Whether the device takes kernels/gemm_gpu.cl's smallest tile (work-group
+ * size and local memory); false with a reason. */
+bool clnn__conv_gpu_gemm_fits(const clnn_context *ctx, char *why, size_t n);
+/* Whether the depthwise GPU kernels take d; false with a reason. */
+bool clnn__conv_gpu_dw_applies(const clnn_context *ctx, const clnn_conv2d_desc *d, char *why, size_t n);
+/* The passes as implicit GEMMs (plain weights only for the forward). */
+clnn_status clnn__conv_gpu_fwd(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                               bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op);
+clnn_status clnn__conv_gpu_bwd_data(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem dy, clnn_conv_mem w,
+                                    clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx);
+clnn_status clnn__conv_gpu_bwd_weights(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem x, clnn_conv_mem dy,
+                                       clnn_conv_mem dw, bool accumulate);
+/* The depthwise passes, one output element per work-item (weights: a
+ * work-group tree per output channel). */
+clnn_status clnn__conv_gpu_dw_fwd(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                                  bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op);
+clnn_status clnn__conv_gpu_dw_bwd_data(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem dy,
+                                       clnn_conv_mem w, clnn_conv_mem bias, clnn_activation act, float act_alpha,
+                                       clnn_conv_mem dx);
+clnn_status clnn__conv_gpu_dw_bwd_weights(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem x,
+                                          clnn_conv_mem dy, clnn_conv_mem dw, bool accumulate);
+/* The bias gradient, a work-group tree per output channel. */
+clnn_status clnn__conv_gpu_bwd_bias(clnn_context *ctx, const clnn_conv2d_desc *d, int64_t npix, clnn_conv_mem dy,
+                                    clnn_conv_mem db, bool accumulate);
+
 #endif /* CLNN_OPS_CONV_INTERNAL_H */

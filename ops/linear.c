@@ -99,10 +99,11 @@ static int64_t panel_elems(int64_t n, int64_t k) { return (n + PANEL_N - 1) / PA
 
 /*
  * A GEMM whose B is a K x N operand t: stored row-major with row stride ld,
- * or when trans, t holds its transpose (N x K, row stride ld). When the
- * engine cannot read t as it is, B is packed into the workspace (panels for
- * the own engine, a transposed copy for CLBlast) chunk of columns by chunk
- * of columns, so the workspace limit bounds the scratch. The packed copy
+ * or when trans, t holds its transpose (N x K, row stride ld). The CPU
+ * engine reads neither a transposed B nor rows at a bad stride fast, so
+ * there B is packed into panels in the workspace chunk of columns by chunk
+ * of columns (the workspace limit bounds the scratch); the GPU engine and
+ * CLBlast read t as it is. The packed copy
  * starts `reserve` floats into the workspace (the caller's own scratch
  * comes first). gemm_prepare checks and allocates everything before any
  * enqueue; gemm_run enqueues.
@@ -133,7 +134,7 @@ static clnn_status gemm_prepare(clnn_context *ctx, const clnn_gemm_job *j, const
   b->t = t;
   b->ld = ld;
   b->trans = trans;
-  b->pack = trans || (own && bad_stride(ld));
+  b->pack = own && (trans || bad_stride(ld)); /* the other engines read B transposed as it is */
   b->ws_off = reserve;
   if (!b->pack) return reserve ? clnn__workspace(ctx, (size_t)reserve * sizeof(float), &b->ws) : CLNN_SUCCESS;
   b->cols = packable_cols(ctx, j->k, reserve);
@@ -142,8 +143,7 @@ static clnn_status gemm_prepare(clnn_context *ctx, const clnn_gemm_job *j, const
                       "%lld x %d floats of packed GEMM operand exceed the workspace limit of %zu bytes",
                       (long long)j->k, PANEL_N, ctx->workspace_limit);
   if (b->cols > j->n) b->cols = j->n;
-  if (own) CLNN_TRY(clnn__kernel(ctx, "linear", trans ? "-DTRANS=1" : "-DTRANS=0", "linear_pack_panels", &b->pack_kernel));
-  else CLNN_TRY(clnn__kernel(ctx, "linear", "", "linear_transpose", &b->pack_kernel));
+  CLNN_TRY(clnn__kernel(ctx, "linear", trans ? "-DTRANS=1" : "-DTRANS=0", "linear_pack_panels", &b->pack_kernel));
   return clnn__workspace(ctx, (size_t)(reserve + panel_elems(b->cols, j->k)) * sizeof(float), &b->ws);
 }
 
@@ -152,26 +152,15 @@ static clnn_status pack_chunk(clnn_context *ctx, const b_operand *b, clnn_gemm_j
                               int64_t nc, const char *op) {
   /* first element of the chunk in t: row c0 of the transpose, or column c0 */
   const cl_ulong t_off = clnn__off(b->t) + (cl_ulong)(b->trans ? c0 * b->ld : c0);
-  if (clnn__use_own_gemm(ctx)) {
-    const size_t global[3] = {(size_t)((j->k + 15) / 16), (size_t)((nc + PANEL_N - 1) / PANEL_N), 1};
-    const size_t local[3] = {1, 1, 1};
-    CLNN_TRY(clnn__launch(ctx, &b->pack_kernel,
-                          CLNN_ARGS(CLNN_ARG_I32(j->k), CLNN_ARG_I32(nc), CLNN_ARG_MEM(clnn__mem(b->t)),
-                                    CLNN_ARG_U64(t_off), CLNN_ARG_I32(b->ld), CLNN_ARG_MEM(b->ws),
-                                    CLNN_ARG_U64(b->ws_off)),
-                          2, global, local, op));
-    j->ldb = PANEL_N;
-    j->b_layout = CLNN_B_PANELS;
-  } else { /* CLBlast reads row-major B: only the transposed case packs */
-    const size_t global[3] = {(size_t)j->k, (size_t)nc, 1};
-    CLNN_TRY(clnn__launch(ctx, &b->pack_kernel,
-                          CLNN_ARGS(CLNN_ARG_I32(nc), CLNN_ARG_I32(j->k), CLNN_ARG_MEM(clnn__mem(b->t)),
-                                    CLNN_ARG_U64(t_off), CLNN_ARG_I32(b->ld), CLNN_ARG_MEM(b->ws),
-                                    CLNN_ARG_U64(b->ws_off), CLNN_ARG_I32(nc)),
-                          2, global, NULL, op));
-    j->ldb = nc;
-    j->b_layout = CLNN_B_ROWMAJOR;
-  }
+  const size_t global[3] = {(size_t)((j->k + 15) / 16), (size_t)((nc + PANEL_N - 1) / PANEL_N), 1};
+  const size_t local[3] = {1, 1, 1};
+  CLNN_TRY(clnn__launch(ctx, &b->pack_kernel,
+                        CLNN_ARGS(CLNN_ARG_I32(j->k), CLNN_ARG_I32(nc), CLNN_ARG_MEM(clnn__mem(b->t)),
+                                  CLNN_ARG_U64(t_off), CLNN_ARG_I32(b->ld), CLNN_ARG_MEM(b->ws),
+                                  CLNN_ARG_U64(b->ws_off)),
+                        2, global, local, op));
+  j->ldb = PANEL_N;
+  j->b_layout = CLNN_B_PANELS;
   j->b = b->ws;
   j->b_off = (size_t)b->ws_off;
   return CLNN_SUCCESS;
@@ -183,6 +172,7 @@ static clnn_status gemm_run(clnn_context *ctx, clnn_gemm_job j, const b_operand 
     j.b_off = (size_t)clnn__off(b->t);
     j.ldb = b->ld;
     j.b_layout = CLNN_B_ROWMAJOR;
+    j.b_trans = b->trans;
     return clnn__gemm_run(ctx, &j, op);
   }
   const int64_t n_total = j.n;
@@ -197,11 +187,47 @@ static clnn_status gemm_run(clnn_context *ctx, clnn_gemm_job j, const b_operand 
   return CLNN_SUCCESS;
 }
 
+/* ------------------------------------------------------------- variants
+ * The GEMMs plan themselves (gemm.mm); what the linear variants choose is
+ * the shape of the bias kernels around them: one row per work-item (CPU)
+ * or one element per work-item, coalesced (GPU). */
+
+typedef struct linear_variant {
+  clnn_variant v;
+  const char *bias_kernel; /* fwd: fills y with the bias; bwd_w: the bias gradient */
+  bool gpu;
+} linear_variant;
+
+static const linear_variant fwd_variants[] = {
+    {{"linear.fwd.gpu_gemm", CLNN_DEVICE_CLASS_GPU, NULL}, "linear_fill_bias_gpu", true},
+    {{"linear.fwd.gemm", CLNN_DEVICE_CLASS_CPU, NULL}, "linear_fill_bias", false},
+};
+static const linear_variant bwd_data_variants[] = {
+    {{"linear.bwd_d.gemm", CLNN_CLASS_ANY, NULL}, NULL, false},
+};
+static const linear_variant bwd_weights_variants[] = {
+    {{"linear.bwd_w.gpu_gemm", CLNN_DEVICE_CLASS_GPU, NULL}, "linear_bias_grad_gpu", true},
+    {{"linear.bwd_w.gemm", CLNN_DEVICE_CLASS_CPU, NULL}, "linear_bias_grad", false},
+};
+#define LINEAR_TABLE(sym, pass, arr) \
+  const clnn_variant_table sym = {"linear", pass, &arr[0].v, sizeof arr / sizeof arr[0], sizeof arr[0]}
+LINEAR_TABLE(clnn__linear_fwd_variants, "fwd", fwd_variants);
+LINEAR_TABLE(clnn__linear_bwd_data_variants, "bwd_d", bwd_data_variants);
+LINEAR_TABLE(clnn__linear_bwd_weights_variants, "bwd_w", bwd_weights_variants);
+
+static clnn_status pick(clnn_context *ctx, const clnn_variant_table *t, const clnn_linear_desc *d,
+                        const linear_variant **out) {
+  size_t i;
+  CLNN_TRY(clnn__plan_pick(ctx, t, d, &i));
+  *out = (const linear_variant *)CLNN_VARIANT_AT(t, i);
+  return CLNN_SUCCESS;
+}
+
 /* ---------------------------------------------------------------- ops */
 
 clnn_status clnn_linear_fwd(clnn_context *ctx, const clnn_linear_desc *desc, const clnn_tensor *x,
                             const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(desc_check(ctx, desc));
   const clnn_linear_desc *d = desc;
@@ -222,15 +248,25 @@ clnn_status clnn_linear_fwd(clnn_context *ctx, const clnn_linear_desc *desc, con
   j.ldc = d->out_features;
   j.act = d->act;
   j.act_alpha = d->act_alpha;
+  const linear_variant *v;
+  CLNN_TRY(pick(ctx, &clnn__linear_fwd_variants, d, &v));
   b_operand bw;
   CLNN_TRY(gemm_prepare(ctx, &j, w, d->in_features, true, 0, &bw));
   if (b) {
     clnn_kernel_ref k;
-    CLNN_TRY(clnn__kernel(ctx, "linear", "", "linear_fill_bias", &k));
-    size_t global[3] = {(size_t)d->n, 1, 1}, local[3] = {1, 1, 1};
-    CLNN_TRY(clnn__launch(ctx, &k,
-                          CLNN_ARGS(CLNN_ARG_I32(d->out_features), CLNN_ARG_TENSOR(b), CLNN_ARG_TENSOR(y)),
-                          1, global, local, "linear_fwd:bias"));
+    CLNN_TRY(clnn__kernel(ctx, "linear", "", v->bias_kernel, &k));
+    if (v->gpu) {
+      size_t global[2] = {(size_t)d->out_features, (size_t)d->n}, local[2] = {64, 1};
+      CLNN_TRY(clnn__launch(ctx, &k,
+                            CLNN_ARGS(CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->out_features), CLNN_ARG_TENSOR(b),
+                                      CLNN_ARG_TENSOR(y)),
+                            2, global, local, "linear_fwd:bias"));
+    } else {
+      size_t global[3] = {(size_t)d->n, 1, 1}, local[3] = {1, 1, 1};
+      CLNN_TRY(clnn__launch(ctx, &k,
+                            CLNN_ARGS(CLNN_ARG_I32(d->out_features), CLNN_ARG_TENSOR(b), CLNN_ARG_TENSOR(y)),
+                            1, global, local, "linear_fwd:bias"));
+    }
     j.beta = 1.0f;
   }
   return gemm_run(ctx, j, &bw, "linear_fwd");
@@ -238,7 +274,7 @@ clnn_status clnn_linear_fwd(clnn_context *ctx, const clnn_linear_desc *desc, con
 
 clnn_status clnn_linear_bwd_data(clnn_context *ctx, const clnn_linear_desc *desc,
                                  const clnn_tensor *dy, const clnn_tensor *w, clnn_tensor *dx) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(desc_check(ctx, desc));
   const clnn_linear_desc *d = desc;
@@ -255,6 +291,8 @@ clnn_status clnn_linear_bwd_data(clnn_context *ctx, const clnn_linear_desc *desc
   j.c = clnn__mem(dx);
   j.c_off = (size_t)clnn__off(dx);
   j.ldc = d->in_features;
+  const linear_variant *v;
+  CLNN_TRY(pick(ctx, &clnn__linear_bwd_data_variants, d, &v));
   b_operand bw;
   CLNN_TRY(gemm_prepare(ctx, &j, w, d->in_features, false, 0, &bw));
   return gemm_run(ctx, j, &bw, "linear_bwd_data");
@@ -307,7 +345,7 @@ static clnn_status weight_grad(clnn_context *ctx, const clnn_linear_desc *d, con
 clnn_status clnn_linear_bwd_weights(clnn_context *ctx, const clnn_linear_desc *desc,
                                     const clnn_tensor *x, const clnn_tensor *dy, clnn_tensor *dw,
                                     clnn_tensor *db, int accumulate) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(desc_check(ctx, desc));
   const clnn_linear_desc *d = desc;
@@ -328,13 +366,16 @@ clnn_status clnn_linear_bwd_weights(clnn_context *ctx, const clnn_linear_desc *d
     CLNN_TRY(clnn__check_no_overlap(ctx, db, "db", x, "x"));
   }
 
+  const linear_variant *v;
+  CLNN_TRY(pick(ctx, &clnn__linear_bwd_weights_variants, d, &v));
   if (dw) CLNN_TRY(weight_grad(ctx, d, x, dy, dw, accumulate));
   if (db) {
     char opts[32];
     snprintf(opts, sizeof opts, "-DACCUMULATE=%d", accumulate);
     clnn_kernel_ref k;
-    CLNN_TRY(clnn__kernel(ctx, "linear", opts, "linear_bias_grad", &k));
-    size_t global[3] = {(size_t)((d->out_features + 15) / 16), 1, 1}, local[3] = {1, 1, 1};
+    CLNN_TRY(clnn__kernel(ctx, "linear", opts, v->bias_kernel, &k));
+    size_t global[3] = {(size_t)(v->gpu ? d->out_features : (d->out_features + 15) / 16), 1, 1};
+    size_t local[3] = {v->gpu ? 64 : 1, 1, 1};
     CLNN_TRY(clnn__launch(ctx, &k,
                           CLNN_ARGS(CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->out_features),
                                     CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(db)),

@@ -1,9 +1,15 @@
 /*
- * gemm.c - matrix multiply for every op that needs one, on two engines:
- *  - own: kernels/gemm.cl, register-tiled for CPU devices, where CLBlast has
- *    no tuned parameters and runs at 7-14% of peak (../shared/anchors);
- *  - CLBlast: tuned for GPUs; also the cross-check of the own engine.
- * CLNN_GEMM_AUTO picks own on CPU devices and CLBlast elsewhere.
+ * gemm.c - matrix multiply for every op that needs one. The variants of
+ * gemm.mm, best first:
+ *  - gpu_tiled (GPU class): kernels/gemm_gpu.cl, local-memory tiles and a
+ *    register block per work-item, bias and activation fused, one launch for
+ *    every batch;
+ *  - tile8x32 (CPU class): kernels/gemm.cl, one work-item per 8 x 32 register
+ *    tile, for CPU devices, where CLBlast has no tuned parameters and ran at
+ *    7-14% of peak on PoCL;
+ *  - clblast (any): CLBlast, tuned for GPUs; also the cross-check of the own
+ *    engines. CLNN_GEMM=clblast makes it the only one for row-major jobs,
+ *    CLNN_GEMM=own keeps it out.
  */
 #include "internal.h"
 
@@ -26,15 +32,63 @@ clnn_gemm_job clnn__gemm_job(int64_t m, int64_t n, int64_t k) {
   return j;
 }
 
-bool clnn__use_own_gemm(const clnn_context *ctx) {
-  return ctx->gemm == CLNN_GEMM_OWN || (ctx->gemm == CLNN_GEMM_AUTO && ctx->is_cpu);
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+bool clnn__use_own_gemm(const clnn_context *ctx) { return ctx->is_cpu && ctx->gemm != CLNN_GEMM_CLBLAST; }
+
+/* ------------------------------------------------------------ GPU engine */
+
+/* Tile shapes of kernels/gemm_gpu.cl: a 128 x 128 tile with 8 x 8 outputs
+ * per work-item where the output is large enough to give every compute unit
+ * two such tiles, else 64 x 64 with 4 x 4 (GPU-NOTES: 4x4 to 8x8 register
+ * blocks, 256 work-items). Both stage 16 K-values per slice: with the row
+ * padding, (16 x 129) x 2 floats = 16.5 KiB of local memory at most. */
+static const clnn_gpu_tile tile_large = {128, 128, 16, 16, 16};
+static const clnn_gpu_tile tile_small = {64, 64, 16, 16, 16};
+
+clnn_gpu_tile clnn__gpu_tile_for(const clnn_context *ctx, int64_t m, int64_t n, int64_t nb) {
+  int64_t big_tiles = ceil_div(m, tile_large.mwg) * ceil_div(n, tile_large.nwg) * nb;
+  size_t wg = (size_t)(tile_large.mdim * tile_large.ndim);
+  uint64_t local = (uint64_t)tile_large.kwg * (uint64_t)(tile_large.mwg + tile_large.nwg + 2) * sizeof(float);
+  bool fits = ctx->caps.max_work_group_size >= wg && ctx->caps.local_mem_size >= local;
+  if (fits && m >= 96 && n >= 96 && big_tiles >= 2 * (int64_t)ctx->caps.compute_units) return tile_large;
+  return tile_small;
 }
 
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+void clnn__gpu_tile_options(const clnn_gpu_tile *t, char *buf, size_t n) {
+  snprintf(buf, n, "-DGG_MWG=%d -DGG_NWG=%d -DGG_KWG=%d -DGG_MDIM=%d -DGG_NDIM=%d", t->mwg, t->nwg, t->kwg, t->mdim,
+           t->ndim);
+}
+
+static clnn_status gemm_gpu(clnn_context *ctx, const clnn_gemm_job *j, const char *op) {
+  clnn_gpu_tile t = clnn__gpu_tile_for(ctx, j->m, j->n, j->nb1 * j->nb2);
+  char opts[256], tile[128], act[64];
+  clnn__gpu_tile_options(&t, tile, sizeof tile);
+  clnn__act_options(act, sizeof act, j->act, j->act_alpha);
+  snprintf(opts, sizeof opts, "%s -DGG_MODE=0 -DGG_A_TRANS=%d -DGG_B_TRANS=%d -DHAS_BIAS=%d%s", tile,
+           j->a_trans ? 1 : 0, j->b_trans ? 1 : 0, j->bias ? 1 : 0, act);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "gemm_gpu", opts, "gemm_gpu", &k));
+  size_t global[3] = {(size_t)(ceil_div(j->n, t.nwg) * t.ndim), (size_t)(ceil_div(j->m, t.mwg) * t.mdim),
+                      (size_t)(j->nb1 * j->nb2)};
+  size_t local[3] = {(size_t)t.ndim, (size_t)t.mdim, 1};
+  return clnn__launch(
+      ctx, &k,
+      CLNN_ARGS(CLNN_ARG_I32(j->m), CLNN_ARG_I32(j->n), CLNN_ARG_I32(j->k), CLNN_ARG_I32(j->nb2),
+                CLNN_ARG_MEM(j->a), CLNN_ARG_U64(j->a_off), CLNN_ARG_I32(j->lda), CLNN_ARG_U64(j->a_s1),
+                CLNN_ARG_U64(j->a_s2), CLNN_ARG_MEM(j->b), CLNN_ARG_U64(j->b_off), CLNN_ARG_I32(j->ldb),
+                CLNN_ARG_U64(j->b_s1), CLNN_ARG_U64(j->b_s2), CLNN_ARG_MEM(j->c), CLNN_ARG_U64(j->c_off),
+                CLNN_ARG_I32(j->ldc), CLNN_ARG_U64(j->c_s1), CLNN_ARG_U64(j->c_s2), CLNN_ARG_MEM(j->bias),
+                CLNN_ARG_U64(j->bias_off), CLNN_ARG_U64(j->bias_s2), CLNN_ARG_F32(j->alpha), CLNN_ARG_F32(j->beta)),
+      3, global, local, op);
+}
+
 
 /* ------------------------------------------------------------ own engine */
 
 static clnn_status gemm_own(clnn_context *ctx, const clnn_gemm_job *j, const char *op) {
+  if (j->b_trans) /* clnn_gemm packs a transposed B into panels before it gets here */
+    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED, "the CPU GEMM engine reads B untransposed (internal error)");
   char opts[160], act[64];
   clnn__act_options(act, sizeof act, j->act, j->act_alpha);
   snprintf(opts, sizeof opts, "-DA_TRANS=%d -DB_PANELS=%d -DHAS_BIAS=%d%s", j->a_trans ? 1 : 0,
@@ -101,13 +155,14 @@ static clnn_status gemm_clblast(clnn_context *ctx, const clnn_gemm_job *j, const
     return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED, "CLBlast needs B row-major (internal error)");
   if (ctx->plan_only) return CLNN_SUCCESS;
   CLBlastTranspose ta = j->a_trans ? CLBlastTransposeYes : CLBlastTransposeNo;
+  CLBlastTranspose tb = j->b_trans ? CLBlastTransposeYes : CLBlastTransposeNo;
   for (int64_t i2 = 0; i2 < j->nb2; i2++) {
     cl_event ev = NULL;
     cl_event *evp = ctx->profiling ? &ev : NULL;
     CLBlastStatusCode code;
     if (j->nb1 == 1) {
       /* CLBlast's batched call rejects zero strides (status -1017) even for one batch. */
-      code = CLBlastSgemm(CLBlastLayoutRowMajor, ta, CLBlastTransposeNo, (size_t)j->m, (size_t)j->n,
+      code = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, (size_t)j->m, (size_t)j->n,
                           (size_t)j->k, j->alpha, j->a, j->a_off + (size_t)(i2 * j->a_s2), (size_t)j->lda, j->b,
                           j->b_off + (size_t)(i2 * j->b_s2), (size_t)j->ldb, j->beta, j->c,
                           j->c_off + (size_t)(i2 * j->c_s2), (size_t)j->ldc, &ctx->queue, evp);
@@ -115,7 +170,7 @@ static clnn_status gemm_clblast(clnn_context *ctx, const clnn_gemm_job *j, const
       continue;
     }
     code = CLBlastSgemmStridedBatched(
-        CLBlastLayoutRowMajor, ta, CLBlastTransposeNo, (size_t)j->m, (size_t)j->n, (size_t)j->k,
+        CLBlastLayoutRowMajor, ta, tb, (size_t)j->m, (size_t)j->n, (size_t)j->k,
         j->alpha, j->a, j->a_off + (size_t)(i2 * j->a_s2), (size_t)j->lda, (size_t)j->a_s1, j->b,
         j->b_off + (size_t)(i2 * j->b_s2), (size_t)j->ldb, (size_t)j->b_s1, j->beta, j->c,
         j->c_off + (size_t)(i2 * j->c_s2), (size_t)j->ldc, (size_t)j->c_s1, (size_t)j->nb1,
@@ -126,11 +181,48 @@ static clnn_status gemm_clblast(clnn_context *ctx, const clnn_gemm_job *j, const
   return CLNN_SUCCESS;
 }
 
+/* ------------------------------------------------------------- variants */
+
+typedef struct gemm_variant {
+  clnn_variant v;
+  clnn_status (*run)(clnn_context *ctx, const clnn_gemm_job *j, const char *op);
+} gemm_variant;
+
+#define JOB(p) ((const clnn_gemm_job *)(p))
+
+static bool gpu_tiled_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  if (ctx->gemm == CLNN_GEMM_CLBLAST) return clnn__why(why, n, "CLNN_GEMM=clblast");
+  if (JOB(problem)->b_layout != CLNN_B_ROWMAJOR) return clnn__why(why, n, "B is in the CPU engine's panels");
+  if (ctx->caps.max_work_group_size < 256) return clnn__why(why, n, "needs work-groups of 256");
+  return true;
+}
+
+static bool tile8x32_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  if (JOB(problem)->b_layout == CLNN_B_PANELS) return true; /* only this engine reads panels */
+  return ctx->gemm != CLNN_GEMM_CLBLAST || clnn__why(why, n, "CLNN_GEMM=clblast");
+}
+
+static bool clblast_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  if (ctx->gemm == CLNN_GEMM_OWN) return clnn__why(why, n, "CLNN_GEMM=own");
+  return JOB(problem)->b_layout == CLNN_B_ROWMAJOR || clnn__why(why, n, "B is in the CPU engine's panels");
+}
+
+static const gemm_variant gemm_variants[] = {
+    {{"gemm.mm.gpu_tiled", CLNN_DEVICE_CLASS_GPU, gpu_tiled_applies}, gemm_gpu},
+    {{"gemm.mm.tile8x32", CLNN_DEVICE_CLASS_CPU, tile8x32_applies}, gemm_own},
+    {{"gemm.mm.clblast", CLNN_CLASS_ANY, clblast_applies}, gemm_clblast},
+};
+
+const clnn_variant_table clnn__gemm_variants = {"gemm", "mm", &gemm_variants[0].v,
+                                                sizeof gemm_variants / sizeof gemm_variants[0],
+                                                sizeof gemm_variants[0]};
+
 clnn_status clnn__gemm_run(clnn_context *ctx, const clnn_gemm_job *job, const char *op) {
   if (job->m <= 0 || job->n <= 0 || job->k <= 0 || job->nb1 <= 0 || job->nb2 <= 0)
     return CLNN_SUCCESS;
-  if (clnn__use_own_gemm(ctx) || job->b_layout == CLNN_B_PANELS) return gemm_own(ctx, job, op);
-  return gemm_clblast(ctx, job, op);
+  size_t i;
+  CLNN_TRY(clnn__plan_pick(ctx, &clnn__gemm_variants, job, &i));
+  return gemm_variants[i].run(ctx, job, op);
 }
 
 /* ---------------------------------------------------------- public gemm */
@@ -193,7 +285,7 @@ clnn_status clnn_gemm(clnn_context *ctx, clnn_transpose trans_a, clnn_transpose 
                       int64_t m, int64_t n, int64_t k, float alpha, const clnn_tensor *a,
                       int64_t a_off, int64_t lda, const clnn_tensor *b, int64_t b_off, int64_t ldb,
                       float beta, clnn_tensor *c, int64_t c_off, int64_t ldc) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   if ((trans_a != CLNN_NO_TRANS && trans_a != CLNN_TRANS) ||
       (trans_b != CLNN_NO_TRANS && trans_b != CLNN_TRANS))
@@ -220,7 +312,14 @@ clnn_status clnn_gemm(clnn_context *ctx, clnn_transpose trans_a, clnn_transpose 
   j.c = clnn__mem(c);
   j.c_off = (size_t)(clnn__off(c) + (cl_ulong)c_off);
   j.ldc = ldc;
-  if (clnn__use_own_gemm(ctx)) return gemm_own_public(ctx, &j, tb);
+  j.b_trans = tb;
+  size_t vi;
+  CLNN_TRY(clnn__plan_pick(ctx, &clnn__gemm_variants, &j, &vi));
+  if (gemm_variants[vi].run == gemm_own) {
+    j.b_trans = false;
+    return gemm_own_public(ctx, &j, tb);
+  }
+  if (gemm_variants[vi].run == gemm_gpu) return gemm_gpu(ctx, &j, "gemm");
   cl_event ev = NULL;
   CLBlastStatusCode code = CLBlastSgemm(
       CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,

@@ -386,6 +386,7 @@ typedef struct clnn_gemm_job {
   size_t b_off;
   int64_t ldb, b_s1, b_s2;
   clnn_b_layout b_layout;
+  bool b_trans; /* B stored N x K (row-major layout only; not on the CPU tile engine) */
   cl_mem c;
   size_t c_off;
   int64_t ldc, c_s1, c_s2;
@@ -400,10 +401,21 @@ typedef struct clnn_gemm_job {
 /* A job with the given sizes, alpha 1, beta 0, one batch, no bias or activation. */
 clnn_gemm_job clnn__gemm_job(int64_t m, int64_t n, int64_t k);
 
-/* Whether ops on ctx should use the own engine (else CLBlast, which needs B row-major). */
+/* Whether ops on ctx use libclnn's own GEMM-shaped kernels (CLNN_GEMM own, or
+ * auto on a CPU-class context) rather than routing GEMMs through CLBlast. */
 bool clnn__use_own_gemm(const clnn_context *ctx);
 
-/* Run a job on the engine the context chose. */
+/* Plan (gemm.mm's variant table) and run a job. */
 clnn_status clnn__gemm_run(clnn_context *ctx, const clnn_gemm_job *job, const char *op);
+
+/* The GPU engine's tile shape (kernels/gemm_gpu.cl): work-group tile
+ * mwg x nwg of C, K slices of kwg, mdim x ndim work-items. */
+typedef struct clnn_gpu_tile {
+  int mwg, nwg, kwg, mdim, ndim;
+} clnn_gpu_tile;
+/* The tile the GPU engine uses for an m x n output (batch of nb matrices). */
+clnn_gpu_tile clnn__gpu_tile_for(const clnn_context *ctx, int64_t m, int64_t n, int64_t nb);
+/* "-DGG_MWG=.. -DGG_NWG=.. -DGG_KWG=.. -DGG_MDIM=.. -DGG_NDIM=.." into buf. */
+void clnn__gpu_tile_options(const clnn_gpu_tile *t, char *buf, size_t n);
 
 #endif /* CLNN_INTERNAL_H */

@@ -9,12 +9,16 @@
 #include "internal.h"
 
 #define CLNN_ALL_VARIANT_TABLES                      \
+  CLNN_VARIANT_TABLE(clnn__gemm_variants)            \
   CLNN_VARIANT_TABLE(clnn__conv_fwd_variants)        \
   CLNN_VARIANT_TABLE(clnn__conv_bwd_data_variants)   \
   CLNN_VARIANT_TABLE(clnn__conv_bwd_weights_variants) \
   CLNN_VARIANT_TABLE(clnn__conv_bwd_bias_variants)    \
   CLNN_VARIANT_TABLE(clnn__act_fwd_variants)          \
-  CLNN_VARIANT_TABLE(clnn__act_bwd_variants)
+  CLNN_VARIANT_TABLE(clnn__act_bwd_variants)          \
+  CLNN_VARIANT_TABLE(clnn__linear_fwd_variants)       \
+  CLNN_VARIANT_TABLE(clnn__linear_bwd_data_variants)  \
+  CLNN_VARIANT_TABLE(clnn__linear_bwd_weights_variants)
 
 #define CLNN_VARIANT_TABLE(sym) extern const clnn_variant_table sym;
 CLNN_ALL_VARIANT_TABLES

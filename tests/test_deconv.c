@@ -431,7 +431,9 @@ START_TEST(test_chunked_scratch) {
         limit *= 2;
         ck_assert_msg(limit <= (4 << 20), "%s: no workspace limit up to 4 MiB works", p.what);
       }
-      ck_assert_msg(limit > (2 << 10), "%s: even 2 KiB was enough", p.what);
+      /* The CPU variants need scratch here; the GPU ones (CLNN_DEVICE_CLASS=gpu)
+       * read patches in place and may not, which is fine. */
+      if (clnn_context_is_cpu(tu_ctx())) ck_assert_msg(limit > (2 << 10), "%s: even 2 KiB was enough", p.what);
     }
     force_algo(NULL);
     problem_free(&p);

@@ -210,7 +210,10 @@ START_TEST(test_clblast_engine) {
 }
 END_TEST
 
-/* A workspace limit of a few panels makes the packed operands go in column chunks. */
+/* A workspace limit of a few panels makes the packed operands of the CPU
+ * engine go in column chunks; the other engines (CLBlast, and the GPU engine
+ * under CLNN_DEVICE_CLASS=gpu) read the transposed operands as they are and
+ * need no workspace at all. */
 START_TEST(test_chunked_packing) {
   for (int engine = 0; engine < 2; engine++) {
     clnn_context_options o = clnn_context_options_default();
@@ -236,8 +239,12 @@ START_TEST(test_chunked_packing) {
     TU_OK(clnn_context_create(&o, &ctx));
     int64_t xd[2] = {9, 40}, wd[2] = {150, 40}, yd[2] = {9, 150};
     clnn_tensor *x = upload(ctx, 2, xd, NULL), *w = upload(ctx, 2, wd, NULL), *y = upload(ctx, 2, yd, NULL);
-    ck_assert_int_eq(clnn_linear_fwd(ctx, &d, x, w, NULL, y), CLNN_ERR_UNSUPPORTED);
-    ck_assert(strstr(clnn_context_errmsg(ctx), "workspace") != NULL);
+    if (clnn_context_is_cpu(ctx) && engine == 0) {
+      ck_assert_int_eq(clnn_linear_fwd(ctx, &d, x, w, NULL, y), CLNN_ERR_UNSUPPORTED);
+      ck_assert(strstr(clnn_context_errmsg(ctx), "workspace") != NULL);
+    } else {
+      TU_OK(clnn_linear_fwd(ctx, &d, x, w, NULL, y));
+    }
     clnn_tensor_free(x);
     clnn_tensor_free(w);
     clnn_tensor_free(y);

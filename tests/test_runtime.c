@@ -67,6 +67,10 @@ static void conv_smoke(clnn_context *ctx) {
   ck_assert_msg(st == CLNN_SUCCESS, "%s", clnn_context_errmsg(ctx));
   ck_assert_int_eq(clnn_tensor_read(ty, y, sizeof y), CLNN_SUCCESS);
   ck_assert(tu_compare("conv mb2ic3ih9iw7oc5kh3ph1", y, ref, sizeof y / 4, 0, 0, NULL));
+  /* A second family, so that the context builds at least two programs
+   * whatever variants the device class plans (the cache tests count them). */
+  clnn_act_desc ad = clnn_act_desc_make(2, 5, 9, 7, CLNN_ACT_RELU);
+  TU_OK(clnn_act_fwd(ctx, &ad, ty, ty));
   clnn_tensor_free(tx);
   clnn_tensor_free(tw);
   clnn_tensor_free(tb);
@@ -434,8 +438,8 @@ START_TEST(test_build_failure_has_log) {
   char path[1024];
   FILE *f;
   /* A broken common.h breaks every family's program. */
-  static const char *const files[] = {"common.h", "conv.cl", "gemm.cl"};
-  for (int i = 0; i < 3; i++) {
+  static const char *const files[] = {"common.h", "conv.cl", "gemm.cl", "gemm_gpu.cl", "conv_gpu.cl"};
+  for (int i = 0; i < 5; i++) {
     snprintf(path, sizeof path, "%s/%s", kdir, files[i]);
     f = fopen(path, "w");
     ck_assert(f != NULL);
