@@ -312,7 +312,7 @@ static bool bd_subpixel_applies(const clnn_context *ctx, const void *problem, ch
   if (!p->allow_subpixel) return clnn__why(why, n, "the caller holds the outer workspace it needs");
   if (p->has_bias || p->act != CLNN_ACT_IDENTITY) return clnn__why(why, n, "no fused bias or activation");
   if (is_stride1(p->g->d)) return clnn__why(why, n, "needs a stride above 1");
-  return clnn__deconv_subpixel_bwd_data_applies(p->g->d) ||
+  return clnn__deconv_subpixel_bwd_data_applies(ctx, p->g->d) ||
          clnn__why(why, n, "the transposed convolution's planner would not pick sub-pixel here");
 }
 

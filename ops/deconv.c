@@ -227,12 +227,11 @@ static double bwd_waste(const deconv_plan *pl) { return tap_waste(pl) * (double)
 
 /* The plan of a descriptor already validated (deconv_check gave oh, ow). */
 /* Whether CLNN_CONV_TRANSPOSE_ALGO names this algorithm ("subpixel", "conv"). */
-static bool algo_forced(const char *name) {
-  const char *force = getenv("CLNN_CONV_TRANSPOSE_ALGO");
-  return force && !strcmp(force, name);
+static bool algo_forced(const clnn_context *ctx, clnn_conv_transpose_algo algo) {
+  return ctx->env.transpose_algo == (int)algo;
 }
 
-static deconv_plan plan_make(const clnn_conv_transpose2d_desc *d, int64_t oh, int64_t ow) {
+static deconv_plan plan_make(const clnn_context *ctx, const clnn_conv_transpose2d_desc *d, int64_t oh, int64_t ow) {
   deconv_plan pl;
   memset(&pl, 0, sizeof pl);
   pl.d = d;
@@ -276,8 +275,9 @@ static deconv_plan plan_make(const clnn_conv_transpose2d_desc *d, int64_t oh, in
   if (sub && bwd_waste(&pl) <= BWD_MAX_WASTE) pl.bwd_algo = CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL;
   /* CLNN_CONV_TRANSPOSE_ALGO=subpixel or conv overrides the choice (for
    * tests and experiments); subpixel still only where it applies. */
-  if (algo_forced("conv")) pl.fwd_algo = pl.bwd_algo = CLNN_CONV_TRANSPOSE_ALGO_CONV;
-  if (algo_forced("subpixel") && subpixel_applies(&pl)) pl.fwd_algo = pl.bwd_algo = CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL;
+  if (algo_forced(ctx, CLNN_CONV_TRANSPOSE_ALGO_CONV)) pl.fwd_algo = pl.bwd_algo = CLNN_CONV_TRANSPOSE_ALGO_CONV;
+  if (algo_forced(ctx, CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL) && subpixel_applies(&pl))
+    pl.fwd_algo = pl.bwd_algo = CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL;
   return pl;
 }
 
@@ -288,7 +288,7 @@ static clnn_status algo_query(const clnn_context *ctx, const clnn_conv_transpose
   CLNN_CHECK_NULL(NULL, algo);
   int64_t oh, ow;
   CLNN_TRY(deconv_check(NULL, desc, &oh, &ow));
-  deconv_plan pl = plan_make(desc, oh, ow);
+  deconv_plan pl = plan_make(ctx, desc, oh, ow);
   *algo = bwd ? pl.bwd_algo : pl.fwd_algo;
   return CLNN_SUCCESS;
 }
@@ -481,14 +481,14 @@ static clnn_conv_transpose2d_desc transposed_of(const clnn_conv2d_desc *d) {
 #define CONV_BWD_DATA_MAX_WASTE 1.6
 #define CONV_BWD_DATA_MAX_WASTE_GROUPED 2.0
 
-bool clnn__deconv_subpixel_bwd_data_applies(const clnn_conv2d_desc *d) {
+bool clnn__deconv_subpixel_bwd_data_applies(const clnn_context *ctx, const clnn_conv2d_desc *d) {
   if (d->stride_h == 1 && d->stride_w == 1) return false;
   clnn_conv_transpose2d_desc t = transposed_of(d);
   int64_t oh, ow;
   if (deconv_check(NULL, &t, &oh, &ow) != CLNN_SUCCESS) return false;
-  deconv_plan pl = plan_make(&t, oh, ow);
+  deconv_plan pl = plan_make(ctx, &t, oh, ow);
   if (pl.fwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL) return true;
-  if (algo_forced("conv") || !subpixel_applies(&pl)) return false;
+  if (algo_forced(ctx, CLNN_CONV_TRANSPOSE_ALGO_CONV) || !subpixel_applies(&pl)) return false;
   double bound = d->groups > 1 ? CONV_BWD_DATA_MAX_WASTE_GROUPED : CONV_BWD_DATA_MAX_WASTE;
   return fwd_waste(&pl) <= bound;
 }
@@ -498,7 +498,7 @@ clnn_status clnn__deconv_subpixel_bwd_data(clnn_context *ctx, const clnn_conv2d_
   clnn_conv_transpose2d_desc t = transposed_of(d);
   int64_t oh, ow;
   CLNN_TRY(deconv_check(ctx, &t, &oh, &ow));
-  deconv_plan pl = plan_make(&t, oh, ow);
+  deconv_plan pl = plan_make(ctx, &t, oh, ow);
   CLNN_TRY(clnn__conv2d_check(ctx, &pl.zc, NULL, NULL));
   clnn_conv_mem none = {NULL, 0};
   return fwd_subpixel(ctx, &pl, dy, w, none, dx);
@@ -618,6 +618,70 @@ static clnn_status bwd_run(clnn_context *ctx, const deconv_plan *pl, const bwd_a
   return CLNN_SUCCESS;
 }
 
+/* ============================================================== variants
+ * The forward and the backward each choose between the two algorithms
+ * above. plan_make scores sub-pixel against conv with the waste bounds
+ * measured on CPU devices (and CLNN_CONV_TRANSPOSE_ALGO); sub-pixel's
+ * regrouping kernels are CPU-shaped, so on GPU-class devices the conv
+ * algorithm runs, whose passes are the convolution's GPU variants. */
+
+typedef struct deconv_variant {
+  clnn_variant v;
+  clnn_conv_transpose_algo algo;
+} deconv_variant;
+
+/* What the planner asks about: the plan, and which pass. */
+typedef struct deconv_problem {
+  const deconv_plan *pl;
+  bool bwd;
+} deconv_problem;
+
+static const deconv_variant fwd_variants[2], bwd_variants[2]; /* below: applies() names its own entry */
+
+static bool subpixel_variant_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  const deconv_problem *p = problem;
+  if (!subpixel_applies(p->pl)) return clnn__why(why, n, "the regrouped kernels would not fit this problem");
+  const deconv_variant *self = p->bwd ? &bwd_variants[0] : &fwd_variants[0];
+  if (clnn__variant_forced(ctx, &self->v)) return true; /* forced: the waste bound is only the default */
+  clnn_conv_transpose_algo chosen = p->bwd ? p->pl->bwd_algo : p->pl->fwd_algo;
+  return chosen == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL ||
+         clnn__why(why, n, "wastes more multiply-adds than the conv algorithm pays for, or "
+                           "CLNN_CONV_TRANSPOSE_ALGO=conv");
+}
+
+static const deconv_variant fwd_variants[] = {
+    {{"deconv.fwd.subpixel", CLNN_DEVICE_CLASS_CPU, subpixel_variant_applies}, CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL},
+    {{"deconv.fwd.conv", CLNN_CLASS_ANY, NULL}, CLNN_CONV_TRANSPOSE_ALGO_CONV},
+};
+static const deconv_variant bwd_variants[] = {
+    {{"deconv.bwd.subpixel", CLNN_DEVICE_CLASS_CPU, subpixel_variant_applies}, CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL},
+    {{"deconv.bwd.conv", CLNN_CLASS_ANY, NULL}, CLNN_CONV_TRANSPOSE_ALGO_CONV},
+};
+const clnn_variant_table clnn__deconv_fwd_variants = {"deconv", "fwd", &fwd_variants[0].v,
+                                                      sizeof fwd_variants / sizeof fwd_variants[0],
+                                                      sizeof fwd_variants[0]};
+const clnn_variant_table clnn__deconv_bwd_variants = {"deconv", "bwd", &bwd_variants[0].v,
+                                                      sizeof bwd_variants / sizeof bwd_variants[0],
+                                                      sizeof bwd_variants[0]};
+
+/* Settle the plan's two algorithms through the variant tables. */
+static clnn_status pick_algos(clnn_context *ctx, deconv_plan *pl) {
+  deconv_problem fp = {pl, false}, bp = {pl, true};
+  size_t fi, bi;
+  CLNN_TRY(clnn__plan_check(ctx, &clnn__deconv_fwd_variants, &fp, &fi));
+  CLNN_TRY(clnn__plan_check(ctx, &clnn__deconv_bwd_variants, &bp, &bi));
+  pl->fwd_algo = fwd_variants[fi].algo;
+  pl->bwd_algo = bwd_variants[bi].algo;
+  return CLNN_SUCCESS;
+}
+
+/* Record the variant of the pass about to run (clnn_context_last_variant). */
+static clnn_status note_algo(clnn_context *ctx, deconv_plan *pl, bool bwd) {
+  deconv_problem p = {pl, bwd};
+  size_t i;
+  return clnn__plan_pick(ctx, bwd ? &clnn__deconv_bwd_variants : &clnn__deconv_fwd_variants, &p, &i);
+}
+
 /* ================================================================= public */
 
 /* Context, descriptor and accumulate checks every call starts with; the
@@ -629,7 +693,8 @@ static clnn_status enter(clnn_context *ctx, const clnn_conv_transpose2d_desc *de
   CLNN_TRY(deconv_check(ctx, desc, &oh, &ow));
   if (accumulate != 0 && accumulate != 1)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "accumulate = %d must be 0 or 1", accumulate);
-  *pl = plan_make(desc, oh, ow);
+  *pl = plan_make(ctx, desc, oh, ow);
+  CLNN_TRY(pick_algos(ctx, pl));
   if (pl->fwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL) CLNN_TRY(clnn__conv2d_check(ctx, &pl->zc, NULL, NULL));
   if (pl->bwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL) CLNN_TRY(clnn__conv2d_check(ctx, &pl->qc, NULL, NULL));
   if (pl->fwd_algo == CLNN_CONV_TRANSPOSE_ALGO_CONV || pl->bwd_algo == CLNN_CONV_TRANSPOSE_ALGO_CONV)
@@ -650,7 +715,7 @@ static void dims_y(const deconv_plan *pl, int64_t out[4]) {
 clnn_status clnn_conv_transpose2d_fwd(clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,
                                       const clnn_tensor *x, const clnn_tensor *w, const clnn_tensor *b,
                                       clnn_tensor *y) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   deconv_plan pl;
   CLNN_TRY(enter(ctx, desc, 0, &pl));
@@ -665,6 +730,7 @@ clnn_status clnn_conv_transpose2d_fwd(clnn_context *ctx, const clnn_conv_transpo
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", w, "w"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", b, "b"));
+  CLNN_TRY(note_algo(ctx, &pl, false));
   if (pl.fwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL)
     return fwd_subpixel(ctx, &pl, clnn__conv_mem(x), clnn__conv_mem(w), clnn__conv_mem(b), clnn__conv_mem(y));
   return fwd_conv(ctx, &pl, clnn__conv_mem(x), clnn__conv_mem(w), clnn__conv_mem(b), clnn__conv_mem(y));
@@ -707,6 +773,7 @@ static clnn_status bwd_checked(clnn_context *ctx, const clnn_conv_transpose2d_de
   /* The inner convolutions size their chunks (and refuse one image over the
    * workspace limit) as they go: a first pass that enqueues nothing finds
    * any such failure before the second writes a gradient. */
+  if (dx || dw) CLNN_TRY(note_algo(ctx, &pl, true));
   ctx->plan_only = true;
   clnn_status planned = bwd_run(ctx, &pl, &a);
   ctx->plan_only = false;
@@ -717,14 +784,14 @@ static clnn_status bwd_checked(clnn_context *ctx, const clnn_conv_transpose2d_de
 clnn_status clnn_conv_transpose2d_bwd(clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,
                                       const clnn_tensor *x, const clnn_tensor *w, const clnn_tensor *dy,
                                       clnn_tensor *dx, clnn_tensor *dw, clnn_tensor *db, int accumulate) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   return bwd_checked(ctx, desc, x, w, dy, dx, dw, db, accumulate);
 }
 
 /* The single-gradient calls: every argument required. */
 clnn_status clnn_conv_transpose2d_bwd_data(clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,
                                            const clnn_tensor *dy, const clnn_tensor *w, clnn_tensor *dx) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_CHECK_NULL(ctx, dx);
   return bwd_checked(ctx, desc, NULL, w, dy, dx, NULL, NULL, 0);
@@ -733,7 +800,7 @@ clnn_status clnn_conv_transpose2d_bwd_data(clnn_context *ctx, const clnn_conv_tr
 clnn_status clnn_conv_transpose2d_bwd_weights(clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,
                                               const clnn_tensor *x, const clnn_tensor *dy, clnn_tensor *dw,
                                               int accumulate) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_CHECK_NULL(ctx, dw);
   return bwd_checked(ctx, desc, x, NULL, dy, NULL, dw, NULL, accumulate);
@@ -741,7 +808,7 @@ clnn_status clnn_conv_transpose2d_bwd_weights(clnn_context *ctx, const clnn_conv
 
 clnn_status clnn_conv_transpose2d_bwd_bias(clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,
                                            const clnn_tensor *dy, clnn_tensor *db, int accumulate) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_CHECK_NULL(ctx, db);
   return bwd_checked(ctx, desc, NULL, NULL, dy, NULL, NULL, db, accumulate);

@@ -28,7 +28,7 @@
 
 /* Whether the transposed-convolution planner picks its sub-pixel forward
  * for the equivalent of d's data gradient (d validated; stride > 1). */
-bool clnn__deconv_subpixel_bwd_data_applies(const clnn_conv2d_desc *d);
+bool clnn__deconv_subpixel_bwd_data_applies(const clnn_context *ctx, const clnn_conv2d_desc *d);
 
 /* dx = the data gradient of d for dy, through the sub-pixel forward (no
  * bias, identity activation; bit-deterministic). Only where

@@ -319,9 +319,15 @@ typedef struct clnn_variant_table {
  * (clnn_context_last_variant).
  */
 clnn_status clnn__plan_pick(clnn_context *ctx, const clnn_variant_table *t, const void *problem, size_t *index);
-/* The same choice without recording it (algorithm queries). */
+/* The same choice without recording it (algorithm queries); a failure's
+ * message goes to the thread (clnn_context_errmsg(NULL)). */
 clnn_status clnn__plan_query(const clnn_context *ctx, const clnn_variant_table *t, const void *problem,
                              size_t *index);
+/* The same choice without recording it, a failure's message in ctx. */
+clnn_status clnn__plan_check(clnn_context *ctx, const clnn_variant_table *t, const void *problem, size_t *index);
+/* Whether CLNN_VARIANT names this variant (a forced variant may skip a
+ * default policy, such as a waste bound, that applies() enforces). */
+bool clnn__variant_forced(const clnn_context *ctx, const clnn_variant *v);
 /* Write a reason into why[0 .. n) and return false: the tail of an applies(). */
 bool clnn__why(char *why, size_t n, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -127,6 +127,16 @@ clnn_status clnn__plan_query(const clnn_context *ctx, const clnn_variant_table *
   return clnn__fail(NULL, CLNN_ERR_UNSUPPORTED, "%s", msg);
 }
 
+clnn_status clnn__plan_check(clnn_context *ctx, const clnn_variant_table *t, const void *problem, size_t *index) {
+  char msg[1024];
+  if (choose(ctx, t, problem, index, msg, sizeof msg)) return CLNN_SUCCESS;
+  return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED, "%s", msg);
+}
+
+bool clnn__variant_forced(const clnn_context *ctx, const clnn_variant *v) {
+  return clnn__name_in_list(ctx->env.variants, v->name);
+}
+
 clnn_status clnn__plan_pick(clnn_context *ctx, const clnn_variant_table *t, const void *problem, size_t *index) {
   char msg[1024];
   if (!choose(ctx, t, problem, index, msg, sizeof msg)) return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED, "%s", msg);

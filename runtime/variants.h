@@ -18,7 +18,9 @@
   CLNN_VARIANT_TABLE(clnn__act_bwd_variants)          \
   CLNN_VARIANT_TABLE(clnn__linear_fwd_variants)       \
   CLNN_VARIANT_TABLE(clnn__linear_bwd_data_variants)  \
-  CLNN_VARIANT_TABLE(clnn__linear_bwd_weights_variants)
+  CLNN_VARIANT_TABLE(clnn__linear_bwd_weights_variants) \
+  CLNN_VARIANT_TABLE(clnn__deconv_fwd_variants)        \
+  CLNN_VARIANT_TABLE(clnn__deconv_bwd_variants)
 
 #define CLNN_VARIANT_TABLE(sym) extern const clnn_variant_table sym;
 CLNN_ALL_VARIANT_TABLES

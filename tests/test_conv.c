@@ -589,7 +589,7 @@ START_TEST(test_bwd_data_subpixel_route) {
   int routed = 0, strides3 = 0, grouped = 0;
   for (int i = 0; i < N_CASES; i++) {
     clnn_conv2d_desc d = desc_of(&cases[i]);
-    if (!clnn__deconv_subpixel_bwd_data_applies(&d)) continue;
+    if (!clnn__deconv_subpixel_bwd_data_applies(tu_ctx(), &d)) continue;
     routed++;
     strides3 += d.stride_h == 3;
     grouped += d.groups > 1;
@@ -599,10 +599,10 @@ START_TEST(test_bwd_data_subpixel_route) {
   /* 1x1 stride 2 (3 of 4 phases empty) and dilation with stride stay on col2im. */
   clnn_conv2d_desc d = clnn_conv2d_desc_make(2, 8, 15, 13, 8, 1, 1);
   d.stride_h = d.stride_w = 2;
-  ck_assert(!clnn__deconv_subpixel_bwd_data_applies(&d));
+  ck_assert(!clnn__deconv_subpixel_bwd_data_applies(tu_ctx(), &d));
   d = clnn_conv2d_desc_make(2, 8, 13, 11, 16, 3, 3);
   d.stride_h = d.stride_w = d.dilation_h = d.dilation_w = d.groups = 2;
-  ck_assert(!clnn__deconv_subpixel_bwd_data_applies(&d));
+  ck_assert(!clnn__deconv_subpixel_bwd_data_applies(tu_ctx(), &d));
 }
 END_TEST
 

@@ -234,10 +234,13 @@ static bool same_bits(const float *a, const float *b, size_t n) { return !memcmp
 static const char *const modes[3] = {NULL, "subpixel", "conv"};
 
 static void force_algo(const char *algo) {
+  const char *now = getenv("CLNN_CONV_TRANSPOSE_ALGO");
+  if ((now == NULL) == (algo == NULL) && (!algo || !strcmp(now, algo))) return;
   if (algo)
     setenv("CLNN_CONV_TRANSPOSE_ALGO", algo, 1);
   else
     unsetenv("CLNN_CONV_TRANSPOSE_ALGO");
+  tu_ctx_free(); /* a context reads the environment once, when it is made */
 }
 
 /* Integer data: sums are exact in float32, so every path must equal the
