@@ -14,7 +14,11 @@
   CLNN_VARIANT_TABLE(clnn__conv_bwd_weights_variants) \
   CLNN_VARIANT_TABLE(clnn__conv_bwd_bias_variants)    \
   CLNN_VARIANT_TABLE(clnn__act_fwd_variants)          \
-  CLNN_VARIANT_TABLE(clnn__act_bwd_variants)
+  CLNN_VARIANT_TABLE(clnn__act_bwd_variants)          \
+  /* deform_conv (ops/deform_conv.c) */              \
+  CLNN_VARIANT_TABLE(clnn__deform_conv_fwd_variants)  \
+  CLNN_VARIANT_TABLE(clnn__deform_conv_bwd_variants)  \
+  CLNN_VARIANT_TABLE(clnn__deform_conv_bwd_bias_variants)
 
 #define CLNN_VARIANT_TABLE(sym) extern const clnn_variant_table sym;
 CLNN_ALL_VARIANT_TABLES
