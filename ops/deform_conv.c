@@ -662,8 +662,8 @@ static clnn_status bwd_bands(clnn_context *ctx, const dc_geom *g, bwd_plan *p, c
  * GEMM y_g = W_g col_g per image and group, bias and activation fused as the
  * GEMM engine does. A fused implicit GEMM (sampling while staging B tiles)
  * would save the patch matrix's round trip through memory, but would be a
- * GEMM of our own against CLBlast's tuned ones; the patch matrix costs
- * C*taps*npix*8 bytes of traffic per image against Kg times as many FMAs.
+ * GEMM of our own against CLBlast's tuned ones; the round trip costs 8 bytes
+ * per patch element (one write, one read) against Kg FMAs on it.
  *
  * Backward (gpu_gather), per chunk:
  *  1. dcol = W_g^T dy_g (one batched GEMM): [C*taps][q];
