@@ -25,7 +25,8 @@
  * A program compiles one section of this file (every kernel of a program
  * is compiled with it, and PoCL compiles slowly): -DDC_FWD the fused
  * forward kernel, -DDC_BWD the backward kernels that work on channel
- * vectors, neither the small layout kernels. Switches that cost nothing at
+ * vectors, -DDC_GPU the GPU-class variants' kernels (layouts of their own,
+ * described there), none the small layout kernels. Switches that cost nothing at
  * run time (mask, bias, which gradients) are arguments, not -D options, so
  * few programs exist.
  */
@@ -431,7 +432,441 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_dx_gath
   dc_dx_gather(4, DX_GATHER_PASS);
 }
 
-/* ===================================== layouts, small GEMMs, GPU path */
+/* ============================================ GPU class (-DDC_GPU) */
+#elif defined(DC_GPU)
+
+/*
+ * The GPU-class variants (ops/deform_conv.c, "GPU variants"): work-groups of
+ * DC_WG work-items (a power of two, 64 to 256), neighbouring work-items on
+ * neighbouring addresses, no atomics. Their scratch layouts:
+ *  - col / dcol of a chunk of images: [C * taps][NQ], row ci * taps + t
+ *    (torchvision's order: the weights are GEMM operands as they are),
+ *    column q = image * npix + p. The chunk's images lie side by side along
+ *    a row, so consecutive work-items (consecutive q) touch consecutive
+ *    addresses, across image boundaries too, and no work-group idles on a
+ *    short image's tail.
+ *  - sampling points of a chunk: s = (bi * taps + t) * npix + p with
+ *    bi = image * DG + og, the order of the offset tensor.
+ * -D: DC_GPU, DC_WG.
+ */
+#ifndef DC_WG
+#define DC_WG 256
+#endif
+#define DC_RADIX 16 /* digits of one radix-sort pass (4 bits) */
+#define DC_ITEMS 4  /* keys per work-item of the radix kernels */
+#define DC_TILE 32  /* side of a transpose tile */
+
+/* Pixel (iy, ix) of a plane; zero outside the image, which is never read. */
+float dc_gpu_pixel(__global const float *plane, const int iy, const int ix, const int H, const int W) {
+  return (iy >= 0 && iy < H && ix >= 0 && ix < W) ? plane[iy * W + ix] : 0.0f;
+}
+
+/* Where sampling point (bi, t, p) of a chunk reads (dc_point_at on its planes). */
+dc_point dc_gpu_point(__global const float *offset, __global const float *mask, const int modulated,
+                      const int bi, const int t, const int p, const int taps, const int Wo, const int npix,
+                      const int KW, const int SH, const int SW, const int PH, const int PW, const int DH,
+                      const int DW) {
+  const size_t plane = (size_t)bi * taps + t;
+  return dc_point_at(offset + plane * 2 * npix, mask + plane * npix, modulated, npix, p, p / Wo, p % Wo, t / KW,
+                     t % KW, SH, SW, PH, PW, DH, DW);
+}
+
+/*
+ * deform_conv_gpu_im2col: the forward's patch matrix, one element per
+ * work-item: col[ci * taps + t][q] = m * bilinear sample of channel ci
+ * (torchvision's bilinear_interpolate: zero outside the open box
+ * (-1, H) x (-1, W), corners outside the image zero).
+ * Args: x, offset, mask at the chunk's first image; col; nq = images * npix.
+ * NDRange (nq rounded up to the work-group, C * taps), local (DC_WG, 1).
+ */
+__kernel void deform_conv_gpu_im2col(CTENSOR(x), CTENSOR(offset), CTENSOR(mask), TENSOR(col),
+                                     const int modulated, const int nq, const int C, const int DG,
+                                     const int H, const int W, const int Ho, const int Wo, const int KH,
+                                     const int KW, const int SH, const int SW, const int PH, const int PW,
+                                     const int DH, const int DW) {
+  const int q = get_global_id(0), row = get_global_id(1);
+  if (q >= nq) return;
+  const int npix = Ho * Wo, taps = KH * KW;
+  const int img = q / npix, p = q - img * npix;
+  const int ci = row / taps, t = row - ci * taps, og = ci / (C / DG);
+  const dc_point pt = dc_gpu_point(AT(offset), AT(mask), modulated, img * DG + og, t, p, taps, Wo, npix, KW, SH,
+                                   SW, PH, PW, DH, DW);
+  float v = 0.0f;
+  if (dc_reads(pt.y, pt.x, H, W)) {
+    __global const float *plane = AT(x) + ((size_t)img * C + ci) * H * W;
+    const float fy = floor(pt.y), fx = floor(pt.x);
+    const int y0 = (int)fy, x0 = (int)fx;
+    const float ly = pt.y - fy, lx = pt.x - fx, hy = 1.0f - ly, hx = 1.0f - lx;
+    v = hy * hx * dc_gpu_pixel(plane, y0, x0, H, W) + hy * lx * dc_gpu_pixel(plane, y0, x0 + 1, H, W) +
+        ly * hx * dc_gpu_pixel(plane, y0 + 1, x0, H, W) + ly * lx * dc_gpu_pixel(plane, y0 + 1, x0 + 1, H, W);
+  }
+  AT(col)[(size_t)row * nq + q] = pt.m * v; /* m * 0 keeps a NaN mask, as torchvision */
+}
+
+/*
+ * deform_conv_gpu_sample: the backward's work per sampling point, one
+ * (offset group, tap, column q) per work-item, over the offset group's
+ * channels in order (a fixed summation order):
+ *  - want_doff: doffset = m * sum of dcol * d sample / d (y, x), torchvision's
+ *    coordinate weight (corner differences on the closed box
+ *    [-1, H) x [-1, W), one-sided at integers);
+ *  - want_dmask: dmask = sum of dcol * sample;
+ *  - want_col: col = m * sample, written over dcol in place (each element
+ *    is read and then written by the same work-item only), for the dw GEMM.
+ * Args: x, offset, mask, doffset, dmask at the chunk's first image; dcol.
+ * NDRange (nq rounded up, taps, DG), local (DC_WG, 1, 1).
+ */
+__kernel void deform_conv_gpu_sample(CTENSOR(x), CTENSOR(offset), CTENSOR(mask), TENSOR(dcol),
+                                     TENSOR(doffset), TENSOR(dmask), const int modulated, const int want_col,
+                                     const int want_doff, const int want_dmask, const int nq, const int C,
+                                     const int DG, const int H, const int W, const int Ho, const int Wo,
+                                     const int KH, const int KW, const int SH, const int SW, const int PH,
+                                     const int PW, const int DH, const int DW) {
+  const int q = get_global_id(0), t = get_global_id(1), og = get_global_id(2);
+  if (q >= nq) return;
+  const int npix = Ho * Wo, taps = KH * KW, Cog = C / DG;
+  const int img = q / npix, p = q - img * npix, bi = img * DG + og;
+  const dc_point pt =
+      dc_gpu_point(AT(offset), AT(mask), modulated, bi, t, p, taps, Wo, npix, KW, SH, SW, PH, PW, DH, DW);
+  /* The coordinate gradient lives on the closed box, the sample on the open one. */
+  const bool closed = pt.y >= -1.0f && pt.y < (float)H && pt.x >= -1.0f && pt.x < (float)W;
+  const bool open = closed && pt.y > -1.0f && pt.x > -1.0f;
+  int y0 = 0, x0 = 0;
+  float ly = 0.0f, lx = 0.0f;
+  if (closed) {
+    const float fy = floor(pt.y), fx = floor(pt.x);
+    y0 = (int)fy;
+    x0 = (int)fx;
+    ly = pt.y - fy;
+    lx = pt.x - fx;
+  }
+  const float hy = 1.0f - ly, hx = 1.0f - lx;
+  const float4 bw = open ? (float4)(hy * hx, hy * lx, ly * hx, ly * lx) : (float4)(0.0f);
+  /* Which corners lie in the image (none for a point outside the closed box). */
+  const bool top = closed && y0 >= 0, bottom = closed && y0 + 1 < H;
+  const bool left = x0 >= 0, right = x0 + 1 < W;
+  const bool in00 = top && left, in01 = top && right, in10 = bottom && left, in11 = bottom && right;
+  const int at00 = y0 * W + x0;
+  const bool want_dsample = want_doff || want_dmask;
+  float gy = 0.0f, gx = 0.0f, gm = 0.0f;
+  __global const float *X = AT(x) + (size_t)img * C * H * W;
+  __global float *D = AT(dcol) + q;
+  for (int c = og * Cog; c < (og + 1) * Cog; c++) {
+    __global const float *plane = X + (size_t)c * H * W;
+    const float v00 = in00 ? plane[at00] : 0.0f, v01 = in01 ? plane[at00 + 1] : 0.0f;
+    const float v10 = in10 ? plane[at00 + W] : 0.0f, v11 = in11 ? plane[at00 + W + 1] : 0.0f;
+    const float bil = bw.s0 * v00 + bw.s1 * v01 + bw.s2 * v10 + bw.s3 * v11;
+    __global float *elem = D + ((size_t)c * taps + t) * nq;
+    if (want_dsample) {
+      const float d = *elem;
+      gm += d * bil;
+      gy += d * (lx * (v11 - v01) + hx * (v10 - v00));
+      gx += d * (ly * (v11 - v10) + hy * (v01 - v00));
+    }
+    if (want_col) *elem = pt.m * bil;
+  }
+  const size_t plane = (size_t)bi * taps + t;
+  if (want_doff) {
+    __global float *dof = AT(doffset) + plane * 2 * npix + p;
+    dof[0] = pt.m * gy;
+    dof[npix] = pt.m * gx;
+  }
+  if (want_dmask) AT(dmask)[plane * npix + p] = gm;
+}
+
+/*
+ * dx as a gather, GPU-shaped. The sampling points of a chunk that read the
+ * image are sorted by key bi * ncells + cell (cell = (floor(y) + 1) *
+ * (W + 1) + floor(x) + 1 of a (H + 1) x (W + 1) grid, as the CPU path's
+ * buckets) with a stable LSD radix sort (4 bits a pass: histogram per
+ * block, one scan, scatter by local ranks; no atomics), points that read
+ * nothing keyed nkeys, after every cell. Stability keeps the points of a
+ * cell in (tap, pixel) order, the CPU path's order. Then every input pixel
+ * sums the points of the four cells around it, in a fixed order.
+ */
+
+/* The bucket key of sampling point s (or nkeys when it reads nothing); vals = s.
+ * NDRange (npts rounded up), local (DC_WG). */
+__kernel void deform_conv_gpu_keys(CTENSOR(offset), ITENSOR(keys), ITENSOR(vals), const int npts, const int nkeys,
+                                   const int DG, const int H, const int W, const int Ho, const int Wo, const int KH,
+                                   const int KW, const int SH, const int SW, const int PH, const int PW, const int DH,
+                                   const int DW) {
+  const int s = get_global_id(0);
+  if (s >= npts) return;
+  const int npix = Ho * Wo, taps = KH * KW;
+  const int r = s / npix, p = s - r * npix, bi = r / taps, t = r - bi * taps;
+  const dc_point pt = dc_gpu_point(AT(offset), AT(offset), 0, bi, t, p, taps, Wo, npix, KW, SH, SW, PH, PW, DH, DW);
+  int key = nkeys;
+  if (dc_reads(pt.y, pt.x, H, W))
+    key = bi * (H + 1) * (W + 1) + ((int)floor(pt.y) + 1) * (W + 1) + (int)floor(pt.x) + 1;
+  AT(keys)[s] = key;
+  AT(vals)[s] = s;
+}
+
+/* The radix digit of a key, or DC_RADIX for an index past the end. */
+int dc_gpu_digit(__global const int *keys, const int i, const int n, const int shift) {
+  return i < n ? (keys[i] >> shift) & (DC_RADIX - 1) : DC_RADIX;
+}
+
+/*
+ * deform_conv_gpu_radix_hist: hist[d * nblocks + block] = keys of the block
+ * (DC_WG * DC_ITEMS consecutive keys) with digit d. Counts per work-item in
+ * a local column each, then a tree sum per digit.
+ * NDRange (nblocks * DC_WG), local (DC_WG).
+ */
+__kernel __attribute__((reqd_work_group_size(DC_WG, 1, 1))) void deform_conv_gpu_radix_hist(
+    CITENSOR(keys), ITENSOR(hist), const int n, const int shift, const int nblocks) {
+  __local int counts[DC_RADIX * DC_WG];
+  const int lid = get_local_id(0), block = get_group_id(0);
+  const int first = (block * DC_WG + lid) * DC_ITEMS;
+  for (int d = 0; d < DC_RADIX; d++) counts[d * DC_WG + lid] = 0;
+  for (int j = 0; j < DC_ITEMS; j++) {
+    const int d = dc_gpu_digit(AT(keys), first + j, n, shift);
+    if (d < DC_RADIX) counts[d * DC_WG + lid]++;
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int span = DC_WG / 2; span > 0; span >>= 1) {
+    if (lid < span)
+      for (int d = 0; d < DC_RADIX; d++) counts[d * DC_WG + lid] += counts[d * DC_WG + lid + span];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (lid < DC_RADIX) AT(hist)[lid * nblocks + block] = counts[lid * DC_WG];
+}
+
+/*
+ * deform_conv_gpu_radix_scan: exclusive scan of hist[0 .. m) in place, by one
+ * work-group (m = DC_RADIX * blocks is small): each work-item sums a run,
+ * the run sums are scanned in local memory, each run is rewritten.
+ * NDRange (DC_WG), local (DC_WG).
+ */
+__kernel __attribute__((reqd_work_group_size(DC_WG, 1, 1))) void deform_conv_gpu_radix_scan(ITENSOR(hist),
+                                                                                            const int m) {
+  __local int runs[DC_WG];
+  const int lid = get_local_id(0), per = (m + DC_WG - 1) / DC_WG;
+  const int lo = min(lid * per, m), hi = min(lo + per, m);
+  __global int *h = AT(hist);
+  int sum = 0;
+  for (int i = lo; i < hi; i++) sum += h[i];
+  runs[lid] = sum;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int step = 1; step < DC_WG; step <<= 1) { /* inclusive scan (Hillis-Steele) */
+    const int add = lid >= step ? runs[lid - step] : 0;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    runs[lid] += add;
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  int at = runs[lid] - sum;
+  for (int i = lo; i < hi; i++) {
+    const int c = h[i];
+    h[i] = at;
+    at += c;
+  }
+}
+
+/*
+ * deform_conv_gpu_radix_scatter: one stable pass. A key goes to
+ * hist[digit][block] (the scanned start of its digit's run from this block)
+ * + the block's keys of that digit before it: those of earlier work-items
+ * (an inclusive scan along the work-items, per digit, in local memory)
+ * and this work-item's earlier ones.
+ * NDRange (nblocks * DC_WG), local (DC_WG).
+ */
+__kernel __attribute__((reqd_work_group_size(DC_WG, 1, 1))) void deform_conv_gpu_radix_scatter(
+    CITENSOR(keys_in), CITENSOR(vals_in), ITENSOR(keys_out), ITENSOR(vals_out), CITENSOR(hist), const int n,
+    const int shift, const int nblocks) {
+  __local int counts[DC_RADIX * DC_WG];
+  const int lid = get_local_id(0), block = get_group_id(0);
+  const int first = (block * DC_WG + lid) * DC_ITEMS;
+  int digit[DC_ITEMS];
+#pragma unroll
+  for (int j = 0; j < DC_ITEMS; j++) digit[j] = dc_gpu_digit(AT(keys_in), first + j, n, shift);
+  for (int d = 0; d < DC_RADIX; d++) counts[d * DC_WG + lid] = 0;
+#pragma unroll
+  for (int j = 0; j < DC_ITEMS; j++)
+    if (digit[j] < DC_RADIX) counts[digit[j] * DC_WG + lid]++;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int step = 1; step < DC_WG; step <<= 1) {
+    int add[DC_RADIX];
+#pragma unroll
+    for (int d = 0; d < DC_RADIX; d++) add[d] = lid >= step ? counts[d * DC_WG + lid - step] : 0;
+    barrier(CLK_LOCAL_MEM_FENCE);
+#pragma unroll
+    for (int d = 0; d < DC_RADIX; d++) counts[d * DC_WG + lid] += add[d];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+#pragma unroll
+  for (int j = 0; j < DC_ITEMS; j++) {
+    if (digit[j] == DC_RADIX) continue;
+    int mine = 0, before = 0; /* this work-item's keys of the digit: all, and before key j */
+#pragma unroll
+    for (int i = 0; i < DC_ITEMS; i++) {
+      const bool same = digit[i] == digit[j];
+      mine += same;
+      before += same && i < j;
+    }
+    const int pos = AT(hist)[digit[j] * nblocks + block] + counts[digit[j] * DC_WG + lid] - mine + before;
+    AT(keys_out)[pos] = AT(keys_in)[first + j];
+    AT(vals_out)[pos] = AT(vals_in)[first + j];
+  }
+}
+
+/* start[k] = the first sorted position whose key is >= k, for k <= nkeys (a
+ * binary search). NDRange (nkeys + 1 rounded up), local (DC_WG). */
+__kernel void deform_conv_gpu_cell_start(CITENSOR(keys), ITENSOR(start), const int n, const int nkeys) {
+  const int k = get_global_id(0);
+  if (k > nkeys) return;
+  __global const int *keys = AT(keys);
+  int lo = 0, hi = n;
+  while (lo < hi) {
+    const int mid = lo + (hi - lo) / 2;
+    if (keys[mid] < k)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  AT(start)[k] = lo;
+}
+
+/* For every sorted point that reads the image: where its samples start in
+ * dcol (stq = t * nq + q; channel ci adds ci * taps * nq) and its corner
+ * weights times the mask (sw, as the CPU path's buckets).
+ * NDRange (npts rounded up), local (DC_WG). */
+__kernel void deform_conv_gpu_bucket_weights(CITENSOR(keys), CITENSOR(vals), CTENSOR(offset), CTENSOR(mask),
+                                             ITENSOR(stq), TENSOR(sw), const int modulated, const int npts,
+                                             const int nkeys, const int nq, const int DG, const int H,
+                                             const int W, const int Ho, const int Wo, const int KH, const int KW,
+                                             const int SH, const int SW, const int PH, const int PW, const int DH,
+                                             const int DW) {
+  const int i = get_global_id(0);
+  if (i >= npts || AT(keys)[i] == nkeys) return;
+  const int npix = Ho * Wo, taps = KH * KW, s = AT(vals)[i];
+  const int r = s / npix, p = s - r * npix, bi = r / taps, t = r - bi * taps;
+  const dc_point pt =
+      dc_gpu_point(AT(offset), AT(mask), modulated, bi, t, p, taps, Wo, npix, KW, SH, SW, PH, PW, DH, DW);
+  const float fy = floor(pt.y), fx = floor(pt.x);
+  const float ly = pt.y - fy, lx = pt.x - fx, hy = 1.0f - ly, hx = 1.0f - lx;
+  AT(stq)[i] = t * nq + (bi / DG) * npix + p;
+  vstore4((float4)(hy * hx, hy * lx, ly * hx, ly * lx) * pt.m, i, AT(sw));
+}
+
+/* The points of cell range [start[a], start[a + 1]) seen from the pixel that is their corner `corner`. */
+#define DC_GPU_GATHER(a, corner)                                     \
+  {                                                                 \
+    const int end = cs[(a) + 1];                                    \
+    for (int k = cs[(a)]; k < end; k++) {                           \
+      const float wk = AT(sw)[4 * k + (corner)];                    \
+      __global const float *src = D + AT(stq)[k];                   \
+      acc0 += wk * src[0];                                          \
+      if (nc > 1) acc1 += wk * src[cstride];                        \
+      if (nc > 2) acc2 += wk * src[2 * cstride];                    \
+      if (nc > 3) acc3 += wk * src[3 * cstride];                    \
+    }                                                               \
+  }
+
+/*
+ * deform_conv_gpu_dx_gather: dx[img][c0 .. c0 + nc)[iy][ix], one input pixel
+ * and nc (1, 2 or 4, within one offset group) channels per work-item,
+ * neighbouring work-items on neighbouring pixels (coalesced writes; their
+ * cells, hence their points, are neighbours in the sorted lists). Cell
+ * (iy, ix) holds points whose bottom-right corner is the pixel, (iy, ix + 1)
+ * bottom-left, (iy + 1, ix) top-right, (iy + 1, ix + 1) top-left; summed in
+ * that order, each in sorted order.
+ * NDRange (H * W rounded up, C / nc, images), local (DC_WG, 1, 1).
+ */
+__kernel void deform_conv_gpu_dx_gather(CITENSOR(start), CITENSOR(stq), CTENSOR(sw), CTENSOR(dcol), TENSOR(dx),
+                                        const int nc, const int nq, const int C, const int DG, const int H,
+                                        const int W, const int taps) {
+  const int pix = get_global_id(0), c0 = get_global_id(1) * nc, img = get_global_id(2);
+  if (pix >= H * W) return;
+  const int iy = pix / W, ix = pix - iy * W;
+  const int bi = img * DG + c0 / (C / DG);
+  const size_t cstride = (size_t)taps * nq;
+  __global const int *cs = AT(start) + (size_t)bi * (H + 1) * (W + 1);
+  __global const float *D = AT(dcol) + (size_t)c0 * cstride;
+  float acc0 = 0.0f, acc1 = 0.0f, acc2 = 0.0f, acc3 = 0.0f;
+  const int above = iy * (W + 1) + ix, here = above + W + 1;
+  DC_GPU_GATHER(above, 3);
+  DC_GPU_GATHER(above + 1, 2);
+  DC_GPU_GATHER(here, 1);
+  DC_GPU_GATHER(here + 1, 0);
+  __global float *out = AT(dx) + ((size_t)img * C + c0) * H * W + pix;
+  const size_t plane = (size_t)H * W;
+  out[0] = acc0;
+  if (nc > 1) out[plane] = acc1;
+  if (nc > 2) out[2 * plane] = acc2;
+  if (nc > 3) out[3 * plane] = acc3;
+}
+
+/*
+ * deform_conv_gpu_transpose_dy: dyt[q][k] = dy[img][k][p] for the chunk
+ * (q = img * npix + p), the dw GEMM's B operand, through a local tile
+ * (reads along p, writes along k; the row padding avoids bank conflicts).
+ * NDRange (npix rounded up to 32, ceil(K / 32) * rows, images), local (32, rows, 1) with
+ * rows = DC_WG / 32.
+ */
+__kernel __attribute__((reqd_work_group_size(DC_TILE, DC_WG / DC_TILE, 1))) void deform_conv_gpu_transpose_dy(
+    CTENSOR(dy), TENSOR(dyt), const int K, const int npix) {
+  __local float tile[DC_TILE][DC_TILE + 1];
+  const int lx = get_local_id(0), ly = get_local_id(1), rows = DC_WG / DC_TILE;
+  const int p0 = get_group_id(0) * DC_TILE, k0 = get_group_id(1) * DC_TILE, img = get_global_id(2);
+  __global const float *src = AT(dy) + (size_t)img * K * npix;
+  for (int i = ly; i < DC_TILE; i += rows) {
+    const int k = k0 + i, p = p0 + lx;
+    tile[i][lx] = (k < K && p < npix) ? src[(size_t)k * npix + p] : 0.0f;
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  __global float *dst = AT(dyt) + (size_t)img * npix * K;
+  for (int i = ly; i < DC_TILE; i += rows) {
+    const int p = p0 + i, k = k0 + lx;
+    if (p < npix && k < K) dst[(size_t)p * K + k] = tile[lx][i];
+  }
+}
+
+/* dw[g * Kg + k][r] = dwt[g][r][k] (the dw GEMM computes dw transposed).
+ * NDRange (K * Kd rounded up), local (DC_WG). */
+__kernel void deform_conv_gpu_untranspose_dw(CTENSOR(dwt), TENSOR(dw), const int K, const int G, const int Kd) {
+  const int i = get_global_id(0);
+  if (i >= K * Kd) return;
+  const int Kg = K / G, ko = i / Kd, r = i - ko * Kd, g = ko / Kg, k = ko - g * Kg;
+  AT(dw)[i] = AT(dwt)[((size_t)g * Kd + r) * Kg + k];
+}
+
+/*
+ * deform_conv_gpu_db_partial: part[k * slices + s] = sum of dy[.][k][.] over
+ * slice s of the n * npix elements of channel k: strided sums per
+ * work-item, then a tree in local memory (a fixed order). With one slice
+ * part is db itself.
+ * NDRange (slices * DC_WG, K), local (DC_WG, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(DC_WG, 1, 1))) void deform_conv_gpu_db_partial(
+    CTENSOR(dy), TENSOR(part), const int N, const int K, const int npix, const int slices, const int slice_len) {
+  __local float sums[DC_WG];
+  const int lid = get_local_id(0), s = get_group_id(0), k = get_group_id(1);
+  const int total = N * npix, lo = min(s * slice_len, total), hi = min(lo + slice_len, total);
+  float acc = 0.0f;
+  for (int e = lo + lid; e < hi; e += DC_WG) {
+    const int img = e / npix, p = e - img * npix;
+    acc += AT(dy)[((size_t)img * K + k) * npix + p];
+  }
+  sums[lid] = acc;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int span = DC_WG / 2; span > 0; span >>= 1) {
+    if (lid < span) sums[lid] += sums[lid + span];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (lid == 0) AT(part)[(size_t)k * slices + s] = sums[0];
+}
+
+/* db[k] = the slices' partial sums in order. NDRange (K rounded up), local (DC_WG). */
+__kernel void deform_conv_gpu_db_final(CTENSOR(part), TENSOR(db), const int K, const int slices) {
+  const int k = get_global_id(0);
+  if (k >= K) return;
+  float total = 0.0f;
+  for (int s = 0; s < slices; s++) total += AT(part)[(size_t)k * slices + s];
+  AT(db)[k] = total;
+}
+
+/* ======================= layouts, small GEMMs, the CLBlast path on CPUs */
 #else
 
 /*

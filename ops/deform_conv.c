@@ -1,21 +1,22 @@
 /*
  * deform_conv.c - deformable convolution v1/v2 dispatch: descriptor and
- * tensor validation, workspace planning, and the launches of
- * kernels/deform_conv.cl and runtime/gemm.c.
+ * tensor validation, workspace planning, the variant tables (fwd, bwd, bwd_b;
+ * at the end) and the launches of kernels/deform_conv.cl and runtime/gemm.c.
  *
- * Forward:
- *  - fused (own GEMM engine, CPU devices): x is copied once per chunk of
- *    images into zero-bordered channel-last planes (deform_conv_to_nhwc), the
- *    weights into K'-ordered panels (deform_conv_pack_w); then each work-item
+ * CPU-class variants. Forward:
+ *  - fused (own GEMM engine): x is copied once per chunk of images into
+ *    zero-bordered channel-last planes (deform_conv_to_nhwc), the weights
+ *    into K'-ordered panels (deform_conv_pack_w); then each work-item
  *    samples the patches of 8 output pixels into local memory and multiplies
  *    them with all output channels of its group (deform_conv_fwd_fused).
  *  - im2col_gemm (other engines): deform_conv_im2col writes the patch matrix
  *    of a chunk of images, one batched GEMM with the bias and activation fused.
- * Backward, per chunk of images (every step deterministic, no atomics), and
- * within a chunk per band of about 512 output pixels, so that what one step
- * writes the next reads from cache:
- *  1. dcolT = dy^T W' (GEMM, W' = weights in K' order): the gradient of every
- *     sample, stored [tap][pixel][channel];
+ * Backward (bands_own with the own engine, bands_gemm otherwise), per chunk
+ * of images (every step deterministic, no atomics), and within a chunk per
+ * band of about 512 output pixels, so that what one step writes the next
+ * reads from cache:
+ *  1. dcolT = dy^T W' (W' = weights in K' order; deform_conv_dcol or one
+ *     GEMM per tap): the gradient of every sample, stored [tap][pixel][channel];
  *  2. deform_conv_bwd_sample walks the band's sampling points once: colT (for
  *     dw), doffset and dmask (sums over the offset group's channels);
  *  3. dW' += dy colT over the band's pixels, image by image (beta = 1 after
@@ -23,7 +24,9 @@
  * then per chunk:
  *  4. dx: bucket the sampling points by cell (count, scan, fill), then every
  *     input pixel gathers from the four cells around it.
- * Then dw = dW' back in (c, kh, kw) order, and db = sum of dy.
+ * Then dw = dW' back in (c, kh, kw) order; db = sum of dy (bwd_b.lanes16).
+ *
+ * GPU-class variants: see "GPU variants" below.
  */
 #include "../runtime/internal.h"
 
@@ -87,20 +90,6 @@ clnn_status clnn_deform_conv2d_desc_check(const clnn_deform_conv2d_desc *desc, i
                                           int64_t *out_w) {
   CLNN_ENTER(NULL);
   return desc_check(NULL, desc, out_h, out_w);
-}
-
-static clnn_deform_conv_algo choose_algo(const clnn_context *ctx) {
-  return clnn__use_own_gemm(ctx) ? CLNN_DEFORM_CONV_ALGO_FUSED : CLNN_DEFORM_CONV_ALGO_IM2COL_GEMM;
-}
-
-clnn_status clnn_deform_conv2d_fwd_algo(const clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
-                                        clnn_deform_conv_algo *algo) {
-  CLNN_ENTER(NULL);
-  CLNN_CHECK_NULL(NULL, ctx);
-  CLNN_CHECK_NULL(NULL, algo);
-  CLNN_TRY(desc_check(NULL, desc, NULL, NULL));
-  *algo = choose_algo(ctx);
-  return CLNN_SUCCESS;
 }
 
 /* -------------------------------------------------------------- geometry */
@@ -383,28 +372,6 @@ static clnn_status fwd_im2col_gemm(clnn_context *ctx, const dc_geom *g, const cl
   return CLNN_SUCCESS;
 }
 
-clnn_status clnn_deform_conv2d_fwd(clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
-                                   const clnn_tensor *x, const clnn_tensor *offset,
-                                   const clnn_tensor *mask, const clnn_tensor *w, const clnn_tensor *b,
-                                   clnn_tensor *y) {
-  CLNN_ENTER(ctx);
-  CLNN_CHECK_NULL(NULL, ctx);
-  int64_t oh, ow;
-  CLNN_TRY(desc_check(ctx, desc, &oh, &ow));
-  const dc_geom g = geometry(desc, oh, ow);
-  const clnn_conv2d_desc *d = &desc->conv;
-  CLNN_TRY(check_inputs(ctx, &g, x, offset, mask, w));
-  if (b) CLNN_TRY(clnn__check_tensor(ctx, b, "b", CLNN_FLOAT32, 1, &d->k));
-  int64_t yd[4] = {d->n, d->k, oh, ow};
-  CLNN_TRY(clnn__check_tensor(ctx, y, "y", CLNN_FLOAT32, 4, yd));
-  const dc_named outs[] = {{y, "y"}};
-  const dc_named ins[] = {{x, "x"}, {offset, "offset"}, {mask, "mask"}, {w, "w"}, {b, "b"}};
-  CLNN_TRY(check_overlaps(ctx, outs, 1, ins, 5));
-  if (choose_algo(ctx) == CLNN_DEFORM_CONV_ALGO_FUSED)
-    return fwd_fused(ctx, &g, x, offset, mask, w, b, y);
-  return fwd_im2col_gemm(ctx, &g, x, offset, mask, w, b, y);
-}
-
 /* ------------------------------------------------------------- backward */
 
 /*
@@ -481,13 +448,15 @@ typedef struct bwd_band {
 } bwd_band;
 
 /* Step 1: dcolT[img][t][p][g*Cg + c] = sum over the group's output channels of
- * dy * W'. CPU devices: deform_conv_dcol (the depth Kg is too small for
- * gemm_tile8x32's one tile per work-group: measured on the anchor problem,
- * interleaved, 10.9 against 15 ms); elsewhere one GEMM per tap. */
+ * dy * W'. With the own engine (bands_own): deform_conv_dcol (the depth Kg is
+ * too small for gemm_tile8x32's one tile per work-group: measured on the
+ * anchor problem, interleaved, 10.9 against 15 ms); else (bands_gemm) one
+ * GEMM per tap. */
 static clnn_status bwd_dcol(clnn_context *ctx, const dc_geom *g, const bwd_plan *p, const bwd_layout *l,
-                            const clnn_tensor *dy, cl_mem ws, const bwd_band *b, const char *op) {
+                            const clnn_tensor *dy, cl_mem ws, const bwd_band *b, bool own_kernel,
+                            const char *op) {
   const clnn_conv2d_desc *d = g->d;
-  if (clnn__use_own_gemm(ctx)) {
+  if (own_kernel) {
     clnn_kernel_ref k;
     CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_dcol", &k));
     size_t global[3] = {(size_t)ceil_div(b->npix, 8), (size_t)d->groups, (size_t)b->nimg};
@@ -645,12 +614,572 @@ static clnn_status check_bwd_outputs(clnn_context *ctx, const dc_geom *g, const 
   return CLNN_SUCCESS;
 }
 
+/* The backward of the CPU-class variants (the steps at the top of this file),
+ * dcol by deform_conv_dcol (own_dcol) or by GEMMs. */
+static clnn_status bwd_bands(clnn_context *ctx, const dc_geom *g, bwd_plan *p, const clnn_tensor *x,
+                             const clnn_tensor *offset, const clnn_tensor *mask, const clnn_tensor *w,
+                             const clnn_tensor *dy, clnn_tensor *dx, clnn_tensor *doffset, clnn_tensor *dmask,
+                             clnn_tensor *dw, bool own_dcol) {
+  const clnn_conv2d_desc *d = g->d;
+  const int64_t oh = g->oh, ow = g->ow;
+  const char *op = "deform_conv2d_bwd";
+  CLNN_TRY(plan_chunk(ctx, g, p->fixed, p->per_image, BWD_CHUNK_BYTES, &p->chunk));
+  const bwd_layout l = layout_bwd(p);
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(p->fixed + p->chunk * p->per_image) * sizeof(float), &ws));
+  if (p->dsample)
+    CLNN_TRY(launch_permute(ctx, g, "deform_conv_permute_w", at_image(w, 0, 0), ws_at(ws, l.wperm), op));
+  for (int64_t img0 = 0; img0 < d->n; img0 += p->chunk) {
+    const int64_t nimg = d->n - img0 < p->chunk ? d->n - img0 : p->chunk;
+    if (p->sample) CLNN_TRY(launch_to_nhwc(ctx, g, x, img0, nimg, ws_at(ws, l.xt), op));
+    for (int64_t r0 = 0; r0 < oh; r0 += p->band_rows) {
+      bwd_band b = {img0, nimg, r0, r0 + p->band_rows < oh ? r0 + p->band_rows : oh, 0, 0, 0};
+      b.p0 = r0 * ow;
+      b.npix = (b.r1 - b.r0) * ow;
+      b.dcol_p0 = p->dx ? 0 : b.p0;
+      if (p->dsample) CLNN_TRY(bwd_dcol(ctx, g, p, &l, dy, ws, &b, own_dcol, op));
+      if (p->sample) CLNN_TRY(bwd_sample(ctx, g, p, &l, ws, offset, mask, doffset, dmask, &b, op));
+      if (p->dw) CLNN_TRY(bwd_dw_gemms(ctx, g, p, &l, dy, ws, &b, op));
+    }
+    if (p->dx) CLNN_TRY(bwd_dx(ctx, g, &l, ws, offset, mask, dx, img0, nimg, op));
+  }
+  if (p->dw)
+    CLNN_TRY(launch_permute(ctx, g, "deform_conv_unpermute_dw", ws_at(ws, l.dwperm), at_image(dw, 0, 0), op));
+  return CLNN_SUCCESS;
+}
+
+/* ========================================================= GPU variants
+ * Shaped for GPUs (kernels/deform_conv.cl, section DC_GPU): work-groups of
+ * dc_gpu_wg work-items, one sampling point or element per work-item with
+ * neighbouring work-items on neighbouring output pixels, the GEMMs through
+ * clnn__gemm_run (CLBlast on GPU-class contexts), no atomics anywhere.
+ * Chunks of images share one column axis q = image * npix + p in the
+ * scratch matrices (kernels/deform_conv.cl, DC_GPU), sized by
+ * GPU_CHUNK_BYTES: large GEMMs, few launches.
+ *
+ * Forward (gpu_im2col_gemm): deform_conv_gpu_im2col writes the chunk's
+ * patch matrix col [C*taps][q], one element per work-item; then one batched
+ * GEMM y_g = W_g col_g per image and group, bias and activation fused as the
+ * GEMM engine does. A fused implicit GEMM (sampling while staging B tiles)
+ * would save the patch matrix's round trip through memory, but would be a
+ * GEMM of our own against CLBlast's tuned ones; the round trip costs 8 bytes
+ * per patch element (one write, one read) against Kg FMAs on it.
+ *
+ * Backward (gpu_gather), per chunk:
+ *  1. dcol = W_g^T dy_g (one batched GEMM): [C*taps][q];
+ *  2. dx (wanted): the chunk's sampling points sorted by (image, offset
+ *     group, cell) with a stable radix sort, cell starts by binary search,
+ *     corner weights per sorted point, then every input pixel gathers the
+ *     points of the four cells around it (the CPU path's buckets, built
+ *     in parallel);
+ *  3. deform_conv_gpu_sample, one (offset group, tap, q) per work-item:
+ *     doffset, dmask, and col over dcol in place (dw wanted);
+ *  4. dw^T += col_g dyT_g (dyT: dy transposed through local tiles), chunks
+ *     in order (beta = 1 after the first): a fixed summation order;
+ * then dw = (dw^T)^T; db by a two-level tree reduction (bwd_b.gpu_tree).
+ */
+
+/* Scratch per chunk for the GPU variants: larger than the CPU path's
+ * cache-sized chunks, GEMMs on GPUs want many columns. */
+#define GPU_CHUNK_BYTES ((size_t)64 << 20)
+/* Keys per work-item of the radix kernels (DC_ITEMS in the kernels) and digits per pass. */
+#define GPU_RADIX_ITEMS 4
+#define GPU_RADIX 16
+/* Slices of the db reduction: enough work-groups to fill a GPU when K is small. */
+#define GPU_DB_MAX_SLICES 64
+
+/* Work-group size of the GPU kernels: CLNN_GPU_WG or the largest power of two
+ * the device allows, and so that the radix kernels' counters (DC_RADIX ints a
+ * work-item) take at most half the local memory; 0 when under 64. */
+static size_t dc_gpu_wg(const clnn_context *ctx) {
+  size_t wg = CLNN_GPU_WG;
+  while (wg > 64 && ctx->caps.max_work_group_size && wg > ctx->caps.max_work_group_size) wg /= 2;
+  while (wg > 64 && ctx->caps.local_mem_size && (uint64_t)wg * GPU_RADIX * sizeof(int) > ctx->caps.local_mem_size / 2)
+    wg /= 2;
+  if (ctx->caps.max_work_group_size && wg > ctx->caps.max_work_group_size) return 0;
+  if (ctx->caps.local_mem_size && (uint64_t)wg * GPU_RADIX * sizeof(int) > ctx->caps.local_mem_size / 2) return 0;
+  return wg;
+}
+
+static clnn_status gpu_kernel(clnn_context *ctx, size_t wg, const char *name, clnn_kernel_ref *k) {
+  char opts[48];
+  snprintf(opts, sizeof opts, "-DDC_GPU -DDC_WG=%zu", wg);
+  return clnn__kernel(ctx, "deform_conv", opts, name, k);
+}
+
+static clnn_status fwd_gpu_im2col_gemm(clnn_context *ctx, const dc_geom *g, const clnn_tensor *x,
+                                       const clnn_tensor *offset, const clnn_tensor *mask, const clnn_tensor *w,
+                                       const clnn_tensor *b, clnn_tensor *y) {
+  const clnn_conv2d_desc *d = g->d;
+  const char *op = "deform_conv2d_fwd:gpu_im2col_gemm";
+  const size_t wg = dc_gpu_wg(ctx);
+  CLNN_TRY(check_patch_size(ctx, g));
+  const int64_t per_image = g->ldcol * g->npix;
+  int64_t chunk = 1;
+  CLNN_TRY(plan_chunk(ctx, g, 0, per_image, GPU_CHUNK_BYTES, &chunk));
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(chunk * per_image) * sizeof(float), &ws));
+  clnn_kernel_ref k;
+  CLNN_TRY(gpu_kernel(ctx, wg, "deform_conv_gpu_im2col", &k));
+  const int64_t off_image = 2 * g->dg * g->taps * g->npix, mask_image = g->dg * g->taps * g->npix;
+  for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
+    const int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk, nq = nimg * g->npix;
+    size_t global[2] = {(size_t)nq, (size_t)g->ldcol}, local[2] = {wg, 1};
+    CLNN_TRY(clnn__launch(
+        ctx, &k,
+        CLNN_ARGS(DC_ARG(at_image(x, img0, d->c * d->h * d->w)), DC_ARG(at_image(offset, img0, off_image)),
+                  DC_ARG(at_image(mask, img0, mask_image)), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
+                  CLNN_ARG_I32(g->desc->modulated), CLNN_ARG_I32(nq), CLNN_ARG_I32(d->c), CLNN_ARG_I32(g->dg),
+                  DC_GEOM_ARGS(g)),
+        2, global, local, op));
+    /* y_g = W_g col_g for every image of the chunk and group (image i's
+     * columns start at i * npix of the rows of nq), bias and activation fused. */
+    clnn_gemm_job j = clnn__gemm_job(g->kg, g->npix, g->kd);
+    j.nb1 = nimg;
+    j.nb2 = d->groups;
+    j.a = clnn__mem(w);
+    j.a_off = (size_t)clnn__off(w);
+    j.lda = g->kd;
+    j.a_s2 = g->kg * g->kd;
+    j.b = ws;
+    j.ldb = nq;
+    j.b_s1 = g->npix;
+    j.b_s2 = g->kd * nq;
+    j.c = clnn__mem(y);
+    j.c_off = (size_t)(clnn__off(y) + (cl_ulong)(img0 * d->k * g->npix));
+    j.ldc = g->npix;
+    j.c_s1 = d->k * g->npix;
+    j.c_s2 = g->kg * g->npix;
+    if (b) {
+      j.bias = clnn__mem(b);
+      j.bias_off = (size_t)clnn__off(b);
+      j.bias_s2 = g->kg;
+    }
+    j.act = d->act;
+    j.act_alpha = d->act_alpha;
+    CLNN_TRY(clnn__gemm_run(ctx, &j, op));
+  }
+  return CLNN_SUCCESS;
+}
+
+/* The GPU backward's scratch (floats or ints), per image of a chunk and fixed. */
+typedef struct gpu_bwd_plan {
+  bool dx, doff, dmask, dw;
+  bool dsample; /* dcol is needed: dx, doffset or dmask */
+  bool sample;  /* deform_conv_gpu_sample runs: doffset, dmask or dw */
+  size_t wg;
+  int64_t pts;    /* sampling points per image: DG * taps * npix */
+  int64_t blocks; /* radix blocks per image (rounded up) */
+  int64_t fixed, per_image, chunk;
+} gpu_bwd_plan;
+
+/* Offsets in the workspace for a chunk of n images. */
+typedef struct gpu_bwd_layout {
+  int64_t dwt, col, dyt, keys[2], vals[2], stq, sw, start, hist;
+} gpu_bwd_layout;
+
+static gpu_bwd_plan plan_gpu_bwd(const clnn_context *ctx, const dc_geom *g, bool dx, bool doff, bool dmask,
+                                 bool dw) {
+  gpu_bwd_plan p;
+  memset(&p, 0, sizeof p);
+  p.dx = dx, p.doff = doff, p.dmask = dmask, p.dw = dw;
+  p.dsample = dx || doff || dmask;
+  p.sample = doff || dmask || dw;
+  p.wg = dc_gpu_wg(ctx);
+  p.pts = g->dg * g->taps * g->npix;
+  p.blocks = ceil_div(p.pts, (int64_t)p.wg * GPU_RADIX_ITEMS);
+  const int64_t col = (p.dsample || dw) ? g->ldcol * g->npix : 0, dyt = dw ? g->d->k * g->npix : 0;
+  /* dx: keys and values twice (the sort's ping-pong), stq, sw (4 a point), cell starts, histograms */
+  const int64_t sort = dx ? 9 * p.pts + g->dg * g->ncells + GPU_RADIX * p.blocks : 0;
+  p.fixed = (dw ? g->d->k * g->kd : 0) + (dx ? 1 : 0);
+  p.per_image = col + dyt + sort;
+  return p;
+}
+
+static gpu_bwd_layout layout_gpu_bwd(const dc_geom *g, const gpu_bwd_plan *p, int64_t n) {
+  gpu_bwd_layout l;
+  memset(&l, 0, sizeof l);
+  int64_t at = 0;
+  const int64_t npts = n * p->pts;
+  l.dwt = at, at += p->dw ? g->d->k * g->kd : 0;
+  l.col = at, at += (p->dsample || p->dw) ? n * g->ldcol * g->npix : 0;
+  l.dyt = at, at += p->dw ? n * g->d->k * g->npix : 0;
+  if (p->dx) {
+    for (int i = 0; i < 2; i++) {
+      l.keys[i] = at, at += npts;
+      l.vals[i] = at, at += npts;
+    }
+    l.stq = at, at += npts;
+    l.sw = at, at += 4 * npts;
+    l.start = at, at += n * g->dg * g->ncells + 1;
+    l.hist = at;
+  }
+  return l;
+}
+
+/* Step 1: dcol[ci*taps + t][q] = sum over the group's output channels of w * dy. */
+static clnn_status gpu_bwd_dcol(clnn_context *ctx, const dc_geom *g, const clnn_tensor *w, const clnn_tensor *dy,
+                                cl_mem ws, const gpu_bwd_layout *l, int64_t img0, int64_t nimg, const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  const int64_t nq = nimg * g->npix;
+  clnn_gemm_job j = clnn__gemm_job(g->kd, g->npix, g->kg);
+  j.nb1 = nimg;
+  j.nb2 = d->groups;
+  j.a = clnn__mem(w); /* W_g is Kg x Kd: A = W_g^T */
+  j.a_off = (size_t)clnn__off(w);
+  j.a_trans = true;
+  j.lda = g->kd;
+  j.a_s2 = g->kg * g->kd;
+  j.b = clnn__mem(dy);
+  j.b_off = (size_t)(clnn__off(dy) + (cl_ulong)(img0 * d->k * g->npix));
+  j.ldb = g->npix;
+  j.b_s1 = d->k * g->npix;
+  j.b_s2 = g->kg * g->npix;
+  j.c = ws;
+  j.c_off = (size_t)l->col;
+  j.ldc = nq;
+  j.c_s1 = g->npix;
+  j.c_s2 = g->kd * nq;
+  return clnn__gemm_run(ctx, &j, op);
+}
+
+/* Bits of the largest key: the radix passes needed (4 bits each). */
+static int radix_passes(int64_t max_key) {
+  int bits = 0;
+  while (bits < 31 && (max_key >> bits) != 0) bits++;
+  return (bits + 3) / 4;
+}
+
+/* Step 2: the dx gather (sort the chunk's points into cells, then gather). */
+static clnn_status gpu_bwd_dx(clnn_context *ctx, const dc_geom *g, const gpu_bwd_plan *p, const gpu_bwd_layout *l,
+                              cl_mem ws, const clnn_tensor *offset, const clnn_tensor *mask, clnn_tensor *dx,
+                              int64_t img0, int64_t nimg, const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  const size_t wg = p->wg;
+  const int64_t npts = nimg * p->pts, nkeys = nimg * g->dg * g->ncells, nq = nimg * g->npix;
+  const int64_t nblocks = ceil_div(npts, (int64_t)wg * GPU_RADIX_ITEMS);
+  const int64_t off_image = 2 * g->dg * g->taps * g->npix, mask_image = g->dg * g->taps * g->npix;
+  const dc_mem off = at_image(offset, img0, off_image), msk = at_image(mask, img0, mask_image);
+  clnn_kernel_ref kkeys, khist, kscan, kscatter, kstart, kweights, kgather;
+  CLNN_TRY(gpu_kernel(ctx, wg, "deform_conv_gpu_keys", &kkeys));
+  CLNN_TRY(gpu_kernel(ctx, wg, "deform_conv_gpu_radix_hist", &khist));
+  CLNN_TRY(gpu_kernel(ctx, wg, "deform_conv_gpu_radix_scan", &kscan));
+  CLNN_TRY(gpu_kernel(ctx, wg, "deform_conv_gpu_radix_scatter", &kscatter));
+  CLNN_TRY(gpu_kernel(ctx, wg, "deform_conv_gpu_cell_start", &kstart));
+  CLNN_TRY(gpu_kernel(ctx, wg, "deform_conv_gpu_bucket_weights", &kweights));
+  CLNN_TRY(gpu_kernel(ctx, wg, "deform_conv_gpu_dx_gather", &kgather));
+  size_t local[3] = {wg, 1, 1}, gpts[3] = {(size_t)npts, 1, 1};
+  CLNN_TRY(clnn__launch(ctx, &kkeys,
+                        CLNN_ARGS(DC_ARG(off), DC_ARG(ws_at(ws, l->keys[0])), DC_ARG(ws_at(ws, l->vals[0])),
+                                  CLNN_ARG_I32(npts), CLNN_ARG_I32(nkeys), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
+                        1, gpts, local, op));
+  /* Least significant digit first; each pass stable: ties keep point order. */
+  const int passes = radix_passes(nkeys);
+  int cur = 0;
+  size_t gblocks[3] = {(size_t)nblocks * wg, 1, 1}, gone[3] = {wg, 1, 1};
+  for (int pass = 0; pass < passes; pass++, cur ^= 1) {
+    const int shift = 4 * pass;
+    CLNN_TRY(clnn__launch(ctx, &khist,
+                          CLNN_ARGS(DC_ARG(ws_at(ws, l->keys[cur])), DC_ARG(ws_at(ws, l->hist)), CLNN_ARG_I32(npts),
+                                    CLNN_ARG_I32(shift), CLNN_ARG_I32(nblocks)),
+                          1, gblocks, local, op));
+    CLNN_TRY(clnn__launch(ctx, &kscan,
+                          CLNN_ARGS(DC_ARG(ws_at(ws, l->hist)), CLNN_ARG_I32(GPU_RADIX * nblocks)), 1, gone, local,
+                          op));
+    CLNN_TRY(clnn__launch(ctx, &kscatter,
+                          CLNN_ARGS(DC_ARG(ws_at(ws, l->keys[cur])), DC_ARG(ws_at(ws, l->vals[cur])),
+                                    DC_ARG(ws_at(ws, l->keys[cur ^ 1])), DC_ARG(ws_at(ws, l->vals[cur ^ 1])),
+                                    DC_ARG(ws_at(ws, l->hist)), CLNN_ARG_I32(npts), CLNN_ARG_I32(shift),
+                                    CLNN_ARG_I32(nblocks)),
+                          1, gblocks, local, op));
+  }
+  const dc_mem keys = ws_at(ws, l->keys[cur]), vals = ws_at(ws, l->vals[cur]);
+  size_t gkeys[3] = {(size_t)nkeys + 1, 1, 1};
+  CLNN_TRY(clnn__launch(ctx, &kstart,
+                        CLNN_ARGS(DC_ARG(keys), DC_ARG(ws_at(ws, l->start)), CLNN_ARG_I32(npts), CLNN_ARG_I32(nkeys)),
+                        1, gkeys, local, op));
+  CLNN_TRY(clnn__launch(ctx, &kweights,
+                        CLNN_ARGS(DC_ARG(keys), DC_ARG(vals), DC_ARG(off), DC_ARG(msk), DC_ARG(ws_at(ws, l->stq)),
+                                  DC_ARG(ws_at(ws, l->sw)), CLNN_ARG_I32(g->desc->modulated), CLNN_ARG_I32(npts),
+                                  CLNN_ARG_I32(nkeys), CLNN_ARG_I32(nq), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
+                        1, gpts, local, op));
+  /* Channels per work-item: one index and weight load serves nc channels of the offset group. */
+  const int nc = g->cog % 4 == 0 ? 4 : g->cog % 2 == 0 ? 2 : 1;
+  size_t ggather[3] = {(size_t)(d->h * d->w), (size_t)(d->c / nc), (size_t)nimg};
+  return clnn__launch(ctx, &kgather,
+                      CLNN_ARGS(DC_ARG(ws_at(ws, l->start)), DC_ARG(ws_at(ws, l->stq)), DC_ARG(ws_at(ws, l->sw)),
+                                DC_ARG(ws_at(ws, l->col)), DC_ARG(at_image(dx, img0, d->c * d->h * d->w)),
+                                CLNN_ARG_I32(nc), CLNN_ARG_I32(nq), CLNN_ARG_I32(d->c), CLNN_ARG_I32(g->dg),
+                                CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->taps)),
+                      3, ggather, local, op);
+}
+
+/* Step 3: doffset, dmask and col (over dcol) per sampling point. */
+static clnn_status gpu_bwd_sample(clnn_context *ctx, const dc_geom *g, const gpu_bwd_plan *p,
+                                  const gpu_bwd_layout *l, cl_mem ws, const clnn_tensor *x, const clnn_tensor *offset,
+                                  const clnn_tensor *mask, clnn_tensor *doffset, clnn_tensor *dmask, int64_t img0,
+                                  int64_t nimg, const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  clnn_kernel_ref k;
+  CLNN_TRY(gpu_kernel(ctx, p->wg, "deform_conv_gpu_sample", &k));
+  const int64_t off_image = 2 * g->dg * g->taps * g->npix, mask_image = g->dg * g->taps * g->npix;
+  const int64_t nq = nimg * g->npix;
+  size_t global[3] = {(size_t)nq, (size_t)g->taps, (size_t)g->dg}, local[3] = {p->wg, 1, 1};
+  return clnn__launch(
+      ctx, &k,
+      CLNN_ARGS(DC_ARG(at_image(x, img0, d->c * d->h * d->w)), DC_ARG(at_image(offset, img0, off_image)),
+                DC_ARG(at_image(mask, img0, mask_image)), DC_ARG(ws_at(ws, l->col)),
+                DC_ARG(at_image(doffset, img0, off_image)), DC_ARG(at_image(dmask, img0, mask_image)),
+                CLNN_ARG_I32(g->desc->modulated), CLNN_ARG_I32(p->dw), CLNN_ARG_I32(p->doff), CLNN_ARG_I32(p->dmask),
+                CLNN_ARG_I32(nq), CLNN_ARG_I32(d->c), CLNN_ARG_I32(g->dg), DC_GEOM_ARGS(g)),
+      3, global, local, op);
+}
+
+/* Step 4: dyT, then dw_g^T (+)= col_g dyT_g (Kd x Kg per group). */
+static clnn_status gpu_bwd_dw(clnn_context *ctx, const dc_geom *g, const gpu_bwd_plan *p, const gpu_bwd_layout *l,
+                              cl_mem ws, const clnn_tensor *dy, int64_t img0, int64_t nimg, const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  const int64_t nq = nimg * g->npix;
+  clnn_kernel_ref k;
+  CLNN_TRY(gpu_kernel(ctx, p->wg, "deform_conv_gpu_transpose_dy", &k));
+  const size_t rows = p->wg / 32;
+  size_t global[3] = {(size_t)ceil_div(g->npix, 32) * 32, (size_t)ceil_div(d->k, 32) * rows, (size_t)nimg};
+  size_t local[3] = {32, rows, 1};
+  CLNN_TRY(clnn__launch(ctx, &k,
+                        CLNN_ARGS(DC_ARG(at_image(dy, img0, d->k * g->npix)), DC_ARG(ws_at(ws, l->dyt)),
+                                  CLNN_ARG_I32(d->k), CLNN_ARG_I32(g->npix)),
+                        3, global, local, op));
+  clnn_gemm_job j = clnn__gemm_job(g->kd, g->kg, nq);
+  j.nb2 = d->groups;
+  j.a = ws;
+  j.a_off = (size_t)l->col;
+  j.lda = nq;
+  j.a_s2 = g->kd * nq;
+  j.b = ws;
+  j.b_off = (size_t)l->dyt;
+  j.ldb = d->k;
+  j.b_s2 = g->kg;
+  j.c = ws;
+  j.c_off = (size_t)l->dwt;
+  j.ldc = g->kg;
+  j.c_s2 = g->kd * g->kg;
+  j.c_s1 = d->k * g->kd; /* one batch: unused, but CLBlast rejects a zero C stride */
+  j.beta = img0 == 0 ? 0.0f : 1.0f;
+  return clnn__gemm_run(ctx, &j, op);
+}
+
+static clnn_status bwd_gpu_gather(clnn_context *ctx, const dc_geom *g, const clnn_tensor *x,
+                                  const clnn_tensor *offset, const clnn_tensor *mask, const clnn_tensor *w,
+                                  const clnn_tensor *dy, clnn_tensor *dx, clnn_tensor *doffset, clnn_tensor *dmask,
+                                  clnn_tensor *dw) {
+  const clnn_conv2d_desc *d = g->d;
+  const char *op = "deform_conv2d_bwd:gpu_gather";
+  gpu_bwd_plan p = plan_gpu_bwd(ctx, g, dx != NULL, doffset != NULL, dmask != NULL, dw != NULL);
+  /* The chunk's scratch stays under 2^31 elements, so do its sort keys
+   * (image * DG + og) * ncells + cell: per_image counts DG * ncells starts. */
+  CLNN_TRY(plan_chunk(ctx, g, p.fixed, p.per_image, GPU_CHUNK_BYTES, &p.chunk));
+  const gpu_bwd_layout l = layout_gpu_bwd(g, &p, p.chunk);
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(p.fixed + p.chunk * p.per_image) * sizeof(float), &ws));
+  for (int64_t img0 = 0; img0 < d->n; img0 += p.chunk) {
+    /* A last, smaller chunk uses the start of each array of the layout. */
+    const int64_t nimg = d->n - img0 < p.chunk ? d->n - img0 : p.chunk;
+    if (p.dsample) CLNN_TRY(gpu_bwd_dcol(ctx, g, w, dy, ws, &l, img0, nimg, op));
+    if (p.dx) CLNN_TRY(gpu_bwd_dx(ctx, g, &p, &l, ws, offset, mask, dx, img0, nimg, op));
+    if (p.sample) CLNN_TRY(gpu_bwd_sample(ctx, g, &p, &l, ws, x, offset, mask, doffset, dmask, img0, nimg, op));
+    if (p.dw) CLNN_TRY(gpu_bwd_dw(ctx, g, &p, &l, ws, dy, img0, nimg, op));
+  }
+  if (p.dw) {
+    clnn_kernel_ref k;
+    CLNN_TRY(gpu_kernel(ctx, p.wg, "deform_conv_gpu_untranspose_dw", &k));
+    size_t global[3] = {(size_t)(d->k * g->kd), 1, 1}, local[3] = {p.wg, 1, 1};
+    CLNN_TRY(clnn__launch(ctx, &k,
+                          CLNN_ARGS(DC_ARG(ws_at(ws, l.dwt)), CLNN_ARG_TENSOR(dw), CLNN_ARG_I32(d->k),
+                                    CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->kd)),
+                          1, global, local, op));
+  }
+  return CLNN_SUCCESS;
+}
+
+/* db as a two-level tree: slices of each channel's n * npix values reduce to
+ * partials in local memory, then each channel sums its partials in order
+ * (one slice: the first level writes db). */
+static clnn_status db_gpu_tree(clnn_context *ctx, const dc_geom *g, const clnn_tensor *dy, clnn_tensor *db) {
+  const clnn_conv2d_desc *d = g->d;
+  const char *op = "deform_conv2d_bwd:gpu_tree";
+  const size_t wg = dc_gpu_wg(ctx);
+  const int64_t total = d->n * g->npix;
+  int64_t slices = ceil_div(total, (int64_t)wg * 16);
+  if (slices > GPU_DB_MAX_SLICES) slices = GPU_DB_MAX_SLICES;
+  if ((uint64_t)(d->k * slices) * sizeof(float) > ctx->workspace_limit) slices = 1;
+  const int64_t slice_len = ceil_div(total, slices);
+  clnn_kernel_ref kpart, kfinal;
+  CLNN_TRY(gpu_kernel(ctx, wg, "deform_conv_gpu_db_partial", &kpart));
+  cl_mem part = clnn__mem(db);
+  cl_ulong part_off = clnn__off(db);
+  if (slices > 1) {
+    CLNN_TRY(gpu_kernel(ctx, wg, "deform_conv_gpu_db_final", &kfinal));
+    CLNN_TRY(clnn__workspace(ctx, (size_t)(d->k * slices) * sizeof(float), &part));
+    part_off = 0;
+  }
+  size_t global[3] = {(size_t)slices * wg, (size_t)d->k, 1}, local[3] = {wg, 1, 1};
+  CLNN_TRY(clnn__launch(ctx, &kpart,
+                        CLNN_ARGS(CLNN_ARG_TENSOR(dy), CLNN_ARG_MEM(part), CLNN_ARG_U64(part_off), CLNN_ARG_I32(d->n),
+                                  CLNN_ARG_I32(d->k), CLNN_ARG_I32(g->npix), CLNN_ARG_I32(slices),
+                                  CLNN_ARG_I32(slice_len)),
+                        2, global, local, op));
+  if (slices == 1) return CLNN_SUCCESS;
+  size_t gfinal[3] = {(size_t)d->k, 1, 1};
+  return clnn__launch(ctx, &kfinal,
+                      CLNN_ARGS(CLNN_ARG_MEM(part), CLNN_ARG_U64(0), CLNN_ARG_TENSOR(db), CLNN_ARG_I32(d->k),
+                                CLNN_ARG_I32(slices)),
+                      1, gfinal, local, op);
+}
+
+/* ============================================================= variants
+ * Per pass, best first. The CPU class keeps the kernels chosen before the
+ * tables existed, picked by the same rule (the own engine or not); the GPU
+ * class runs the variants above. */
+
+/* What every variant's applies() sees: the geometry of the call. */
+typedef struct dc_problem {
+  const dc_geom *g;
+} dc_problem;
+
+static bool own_engine_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)problem;
+  return clnn__use_own_gemm(ctx) || clnn__why(why, n, "an own-engine kernel, and the GEMM engine is CLBlast");
+}
+
+static bool gpu_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)problem;
+  return dc_gpu_wg(ctx) >= 64 ||
+         clnn__why(why, n, "needs work-groups of 64 work-items and 8 KiB of local memory");
+}
+
+typedef clnn_status (*dc_fwd_fn)(clnn_context *ctx, const dc_geom *g, const clnn_tensor *x,
+                                 const clnn_tensor *offset, const clnn_tensor *mask, const clnn_tensor *w,
+                                 const clnn_tensor *b, clnn_tensor *y);
+
+typedef struct dc_fwd_variant {
+  clnn_variant v;
+  clnn_deform_conv_algo algo; /* what clnn_deform_conv2d_fwd_algo reports for it */
+  dc_fwd_fn run;
+} dc_fwd_variant;
+
+static const dc_fwd_variant fwd_variants[] = {
+    {{"deform_conv.fwd.gpu_im2col_gemm", CLNN_DEVICE_CLASS_GPU, gpu_applies}, CLNN_DEFORM_CONV_ALGO_IM2COL_GEMM,
+     fwd_gpu_im2col_gemm},
+    {{"deform_conv.fwd.fused", CLNN_DEVICE_CLASS_CPU, own_engine_applies}, CLNN_DEFORM_CONV_ALGO_FUSED, fwd_fused},
+    {{"deform_conv.fwd.im2col_gemm", CLNN_DEVICE_CLASS_CPU, NULL}, CLNN_DEFORM_CONV_ALGO_IM2COL_GEMM,
+     fwd_im2col_gemm},
+};
+const clnn_variant_table clnn__deform_conv_fwd_variants = {"deform_conv", "fwd", &fwd_variants[0].v,
+                                                           sizeof fwd_variants / sizeof fwd_variants[0],
+                                                           sizeof fwd_variants[0]};
+
+/* The backward's gradients but db. */
+typedef struct dc_bwd_args {
+  const clnn_tensor *x, *offset, *mask, *w, *dy;
+  clnn_tensor *dx, *doffset, *dmask, *dw;
+} dc_bwd_args;
+
+typedef clnn_status (*dc_bwd_fn)(clnn_context *ctx, const dc_geom *g, const dc_bwd_args *a);
+
+typedef struct dc_bwd_variant {
+  clnn_variant v;
+  dc_bwd_fn run;
+} dc_bwd_variant;
+
+static clnn_status run_bands(clnn_context *ctx, const dc_geom *g, const dc_bwd_args *a, bool own_dcol) {
+  bwd_plan p = plan_bwd(g, a->dx != NULL, a->doffset != NULL, a->dmask != NULL, a->dw != NULL, false);
+  return bwd_bands(ctx, g, &p, a->x, a->offset, a->mask, a->w, a->dy, a->dx, a->doffset, a->dmask, a->dw, own_dcol);
+}
+static clnn_status run_bands_own(clnn_context *ctx, const dc_geom *g, const dc_bwd_args *a) {
+  return run_bands(ctx, g, a, true);
+}
+static clnn_status run_bands_gemm(clnn_context *ctx, const dc_geom *g, const dc_bwd_args *a) {
+  return run_bands(ctx, g, a, false);
+}
+static clnn_status run_gpu_gather(clnn_context *ctx, const dc_geom *g, const dc_bwd_args *a) {
+  return bwd_gpu_gather(ctx, g, a->x, a->offset, a->mask, a->w, a->dy, a->dx, a->doffset, a->dmask, a->dw);
+}
+
+static const dc_bwd_variant bwd_variants[] = {
+    {{"deform_conv.bwd.gpu_gather", CLNN_DEVICE_CLASS_GPU, gpu_applies}, run_gpu_gather},
+    {{"deform_conv.bwd.bands_own", CLNN_DEVICE_CLASS_CPU, own_engine_applies}, run_bands_own},
+    {{"deform_conv.bwd.bands_gemm", CLNN_DEVICE_CLASS_CPU, NULL}, run_bands_gemm},
+};
+const clnn_variant_table clnn__deform_conv_bwd_variants = {"deform_conv", "bwd", &bwd_variants[0].v,
+                                                           sizeof bwd_variants / sizeof bwd_variants[0],
+                                                           sizeof bwd_variants[0]};
+
+typedef clnn_status (*dc_db_fn)(clnn_context *ctx, const dc_geom *g, const clnn_tensor *dy, clnn_tensor *db);
+
+typedef struct dc_db_variant {
+  clnn_variant v;
+  dc_db_fn run;
+} dc_db_variant;
+
+static clnn_status db_lanes16(clnn_context *ctx, const dc_geom *g, const clnn_tensor *dy, clnn_tensor *db) {
+  return launch_db(ctx, g, dy, db, "deform_conv2d_bwd");
+}
+
+static const dc_db_variant db_variants[] = {
+    {{"deform_conv.bwd_b.gpu_tree", CLNN_DEVICE_CLASS_GPU, gpu_applies}, db_gpu_tree},
+    {{"deform_conv.bwd_b.lanes16", CLNN_DEVICE_CLASS_CPU, NULL}, db_lanes16},
+};
+const clnn_variant_table clnn__deform_conv_bwd_bias_variants = {"deform_conv", "bwd_b", &db_variants[0].v,
+                                                                sizeof db_variants / sizeof db_variants[0],
+                                                                sizeof db_variants[0]};
+
+/* --------------------------------------------------------------- public */
+
+clnn_status clnn_deform_conv2d_fwd_algo(const clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
+                                        clnn_deform_conv_algo *algo) {
+  CLNN_ENTER(NULL);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_CHECK_NULL(NULL, algo);
+  int64_t oh = 0, ow = 0;
+  CLNN_TRY(desc_check(NULL, desc, &oh, &ow));
+  const dc_geom g = geometry(desc, oh, ow);
+  const dc_problem prob = {&g};
+  size_t i;
+  CLNN_TRY(clnn__plan_query(ctx, &clnn__deform_conv_fwd_variants, &prob, &i));
+  *algo = fwd_variants[i].algo;
+  return CLNN_SUCCESS;
+}
+
+clnn_status clnn_deform_conv2d_fwd(clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
+                                   const clnn_tensor *x, const clnn_tensor *offset,
+                                   const clnn_tensor *mask, const clnn_tensor *w, const clnn_tensor *b,
+                                   clnn_tensor *y) {
+  CLNN_OP_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  int64_t oh, ow;
+  CLNN_TRY(desc_check(ctx, desc, &oh, &ow));
+  const dc_geom g = geometry(desc, oh, ow);
+  const clnn_conv2d_desc *d = &desc->conv;
+  CLNN_TRY(check_inputs(ctx, &g, x, offset, mask, w));
+  if (b) CLNN_TRY(clnn__check_tensor(ctx, b, "b", CLNN_FLOAT32, 1, &d->k));
+  int64_t yd[4] = {d->n, d->k, oh, ow};
+  CLNN_TRY(clnn__check_tensor(ctx, y, "y", CLNN_FLOAT32, 4, yd));
+  const dc_named outs[] = {{y, "y"}};
+  const dc_named ins[] = {{x, "x"}, {offset, "offset"}, {mask, "mask"}, {w, "w"}, {b, "b"}};
+  CLNN_TRY(check_overlaps(ctx, outs, 1, ins, 5));
+  const dc_problem prob = {&g};
+  size_t i;
+  CLNN_TRY(clnn__plan_pick(ctx, &clnn__deform_conv_fwd_variants, &prob, &i));
+  return fwd_variants[i].run(ctx, &g, x, offset, mask, w, b, y);
+}
+
+
 clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
                                    const clnn_tensor *x, const clnn_tensor *offset,
                                    const clnn_tensor *mask, const clnn_tensor *w, const clnn_tensor *dy,
                                    clnn_tensor *dx, clnn_tensor *doffset, clnn_tensor *dmask,
                                    clnn_tensor *dw, clnn_tensor *db) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oh, ow;
   CLNN_TRY(desc_check(ctx, desc, &oh, &ow));
@@ -665,34 +1194,16 @@ clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_d
   const dc_named ins[] = {{x, "x"}, {offset, "offset"}, {mask, "mask"}, {w, "w"}, {dy, "dy"}};
   CLNN_TRY(check_overlaps(ctx, outs, 5, ins, 5));
 
-  bwd_plan p = plan_bwd(&g, dx != NULL, doffset != NULL, dmask != NULL, dw != NULL, db != NULL);
-  const char *op = "deform_conv2d_bwd";
-  if (p.per_image > 0) {
-    CLNN_TRY(plan_chunk(ctx, &g, p.fixed, p.per_image, BWD_CHUNK_BYTES, &p.chunk));
-    const bwd_layout l = layout_bwd(&p);
-    cl_mem ws;
-    CLNN_TRY(clnn__workspace(ctx, (size_t)(p.fixed + p.chunk * p.per_image) * sizeof(float), &ws));
-    if (p.dsample)
-      CLNN_TRY(
-          launch_permute(ctx, &g, "deform_conv_permute_w", at_image(w, 0, 0), ws_at(ws, l.wperm), op));
-    for (int64_t img0 = 0; img0 < d->n; img0 += p.chunk) {
-      const int64_t nimg = d->n - img0 < p.chunk ? d->n - img0 : p.chunk;
-      if (p.sample) CLNN_TRY(launch_to_nhwc(ctx, &g, x, img0, nimg, ws_at(ws, l.xt), op));
-      for (int64_t r0 = 0; r0 < oh; r0 += p.band_rows) {
-        bwd_band b = {img0, nimg, r0, r0 + p.band_rows < oh ? r0 + p.band_rows : oh, 0, 0, 0};
-        b.p0 = r0 * ow;
-        b.npix = (b.r1 - b.r0) * ow;
-        b.dcol_p0 = p.dx ? 0 : b.p0;
-        if (p.dsample) CLNN_TRY(bwd_dcol(ctx, &g, &p, &l, dy, ws, &b, op));
-        if (p.sample) CLNN_TRY(bwd_sample(ctx, &g, &p, &l, ws, offset, mask, doffset, dmask, &b, op));
-        if (p.dw) CLNN_TRY(bwd_dw_gemms(ctx, &g, &p, &l, dy, ws, &b, op));
-      }
-      if (p.dx) CLNN_TRY(bwd_dx(ctx, &g, &l, ws, offset, mask, dx, img0, nimg, op));
-    }
-    if (p.dw)
-      CLNN_TRY(launch_permute(ctx, &g, "deform_conv_unpermute_dw", ws_at(ws, l.dwperm),
-                              at_image(dw, 0, 0), op));
+  const dc_problem prob = {&g};
+  size_t i;
+  if (dx || doffset || dmask || dw) {
+    CLNN_TRY(clnn__plan_pick(ctx, &clnn__deform_conv_bwd_variants, &prob, &i));
+    const dc_bwd_args a = {x, offset, mask, w, dy, dx, doffset, dmask, dw};
+    CLNN_TRY(bwd_variants[i].run(ctx, &g, &a));
   }
-  if (p.db) CLNN_TRY(launch_db(ctx, &g, dy, db, op));
+  if (db) {
+    CLNN_TRY(clnn__plan_pick(ctx, &clnn__deform_conv_bwd_bias_variants, &prob, &i));
+    CLNN_TRY(db_variants[i].run(ctx, &g, dy, db));
+  }
   return CLNN_SUCCESS;
 }

@@ -20,7 +20,11 @@
   CLNN_VARIANT_TABLE(clnn__linear_bwd_data_variants)  \
   CLNN_VARIANT_TABLE(clnn__linear_bwd_weights_variants) \
   CLNN_VARIANT_TABLE(clnn__deconv_fwd_variants)        \
-  CLNN_VARIANT_TABLE(clnn__deconv_bwd_variants)
+  CLNN_VARIANT_TABLE(clnn__deconv_bwd_variants) \
+  /* deform_conv (ops/deform_conv.c) */              \
+  CLNN_VARIANT_TABLE(clnn__deform_conv_fwd_variants)  \
+  CLNN_VARIANT_TABLE(clnn__deform_conv_bwd_variants)  \
+  CLNN_VARIANT_TABLE(clnn__deform_conv_bwd_bias_variants)
 
 #define CLNN_VARIANT_TABLE(sym) extern const clnn_variant_table sym;
 CLNN_ALL_VARIANT_TABLES

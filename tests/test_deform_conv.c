@@ -76,7 +76,14 @@ static void describe(const clnn_deform_conv2d_desc *dd, bool bias, char *buf, si
 
 /* ------------------------------------------------------------- problems */
 
-typedef enum offset_kind { OFF_RANDOM, OFF_ZERO, OFF_OUTSIDE, OFF_NONFINITE } offset_kind;
+typedef enum offset_kind {
+  OFF_RANDOM,
+  OFF_ZERO,
+  OFF_OUTSIDE,
+  OFF_NONFINITE,
+  OFF_HALVES, /* multiples of 1/2: points on integers, on -1 and h - 1 exactly, just outside */
+  OFF_CLUSTER /* every point of an image at one place: one cell holds them all */
+} offset_kind;
 
 typedef struct problem {
   clnn_deform_conv2d_desc d;
@@ -90,6 +97,23 @@ typedef struct problem {
 typedef struct results {
   float *y, *dx, *doff, *dmask, *dw, *db;
 } results;
+
+/* Offsets that move every sampling point of image n to (1.25 + n % 2, 2.5). */
+static void cluster_offsets(problem *p) {
+  const clnn_conv2d_desc *c = &p->d.conv;
+  const int64_t taps = c->kh * c->kw, npix = p->oh * p->ow, dg = p->d.offset_groups;
+  for (int64_t n = 0; n < c->n; n++)
+    for (int64_t og = 0; og < dg; og++)
+      for (int64_t t = 0; t < taps; t++)
+        for (int64_t q = 0; q < npix; q++) {
+          const int64_t oy = q / p->ow, ox = q % p->ow;
+          const int64_t by = oy * c->stride_h - c->pad_h + (t / c->kw) * c->dilation_h;
+          const int64_t bx = ox * c->stride_w - c->pad_w + (t % c->kw) * c->dilation_w;
+          float *off = p->off + ((n * dg + og) * 2 * taps + 2 * t) * npix + q;
+          off[0] = (float)(1.25 + (double)(n % 2) - (double)by);
+          off[npix] = (float)(2.5 - (double)bx);
+        }
+}
 
 static void problem_make(problem *p, const clnn_deform_conv2d_desc *d, bool bias, bool integers,
                          offset_kind kind, uint64_t seed) {
@@ -139,6 +163,13 @@ static void problem_make(problem *p, const clnn_deform_conv2d_desc *d, bool bias
       for (size_t i = 0; i < p->noff; i += 3) p->off[i] = specials[(i / 3) % 5];
       break;
     }
+    case OFF_HALVES:
+      tu_fill_ints(p->off, p->noff, seed + 5, -5, 5);
+      for (size_t i = 0; i < p->noff; i++) p->off[i] *= 0.5f;
+      break;
+    case OFF_CLUSTER:
+      cluster_offsets(p);
+      break;
   }
   describe(d, bias, p->what, sizeof p->what);
 }
@@ -508,6 +539,62 @@ START_TEST(test_chunked_workspace) {
 }
 END_TEST
 
+/*
+ * Shapes and offsets that the GPU-class kernels (bwd.gpu_gather and friends)
+ * treat as edge cases, run on the suite's context in either class: column
+ * counts around the work-group (255, 256, 257 pixels; images side by side),
+ * points on half-integers (exactly -1, h - 1, kinks), every point of an
+ * image in one cell (a bucket over several radix blocks), one channel per
+ * offset group (dx gathers one channel a work-item), db over several
+ * slices (n * npix > 4096). Repeats are bit-identical, and the variants run
+ * are those of the context's class.
+ */
+START_TEST(test_gpu_edges) {
+  static const struct {
+    dc_case c;
+    offset_kind kind;
+    double tol;
+  } edges[] = {
+      /*   n  c   h    w   k kh kw sh sw ph pw dh dw  g dg  m bias */
+      {{2, 8, 15, 17, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1}, OFF_HALVES, 1e-5},  /* 255 pixels, two images */
+      {{1, 4, 16, 16, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2, 2, 1, 1}, OFF_CLUSTER, 1e-5}, /* 256 pixels, 2304 points a cell */
+      /* 257 pixels, 1 channel an offset group; positions near 256 carry
+       * float32's 3e-5 rounding into the bilinear weights (the reference
+       * samples the exact position): 1e-4 */
+      {{3, 5, 1, 257, 4, 1, 3, 1, 1, 0, 1, 1, 1, 1, 5, 1, 1}, OFF_RANDOM, 1e-4},
+      {{2, 6, 48, 50, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3, 3, 0, 1}, OFF_RANDOM, 1e-5}, /* db in slices, v1 */
+      {{2, 4, 9, 11, 6, 3, 3, 2, 1, 0, 2, 2, 1, 2, 4, 1, 0}, OFF_HALVES, 1e-5},  /* stride, dilation, dg > g */
+  };
+  clnn_context *ctx = tu_ctx();
+  clnn_device_caps caps;
+  TU_OK(clnn_context_device_caps(ctx, &caps));
+  const bool gpu = caps.plan_class == CLNN_DEVICE_CLASS_GPU;
+  for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+    clnn_deform_conv2d_desc d = desc_of(&edges[i].c);
+    problem p;
+    problem_make(&p, &d, edges[i].c.bias, false, edges[i].kind, 900 + i);
+    results ref, got1, got2;
+    reference(&p, &ref);
+    clnn_context_clear_variants(ctx);
+    run_device(ctx, &p, &got1);
+    const char *ran = clnn_context_last_variant(ctx, NULL);
+    ck_assert_msg(strstr(ran, gpu ? "deform_conv.bwd.gpu_gather" : "deform_conv.bwd.bands") != NULL &&
+                      strstr(ran, gpu ? "deform_conv.fwd.gpu_im2col_gemm" : "deform_conv.fwd.") != NULL,
+                  "%s: ran %s on a %s-class context", p.what, ran, gpu ? "GPU" : "CPU");
+    compare_all(&p, &got1, &ref, edges[i].tol);
+    run_device(ctx, &p, &got2);
+    ck_assert_msg(same_bits(got1.y, got2.y, p.ny) && same_bits(got1.dx, got2.dx, p.nx) &&
+                      same_bits(got1.doff, got2.doff, p.noff) && same_bits(got1.dmask, got2.dmask, p.nmask) &&
+                      same_bits(got1.dw, got2.dw, p.nw) && same_bits(got1.db, got2.db, p.nb),
+                  "%s: two runs differ", p.what);
+    results_free(&ref);
+    results_free(&got1);
+    results_free(&got2);
+    problem_free(&p);
+  }
+}
+END_TEST
+
 /* ------------------------------------------- reference vs finite differences */
 
 /* A problem in double for the f64 reference. */
@@ -814,6 +901,7 @@ static Suite *deform_conv_suite(void) {
   tcase_add_test(tc, test_nonfinite_offsets);
   tcase_add_loop_test(tc, test_partial_gradients, 0, 2);
   tcase_add_test(tc, test_chunked_workspace);
+  tcase_add_test(tc, test_gpu_edges);
   suite_add_tcase(s, tc);
   TCase *ref = tcase_create("reference");
   tcase_set_timeout(ref, 600);
