@@ -213,6 +213,14 @@ typedef struct clnn_device_caps {
 /** Copy the context's device caps into *out. */
 clnn_status clnn_context_device_caps(const clnn_context *ctx, clnn_device_caps *out);
 
+/**
+ * Where the GPU-class kernels' parameters come from: the table and section
+ * that matched the device ("built-in [device NVIDIA H200]", "FILE [vendor
+ * AMD]", "built-in [default]"). Tables: CLNN_TUNE_FILE's, then the one built
+ * in (kernels/tune.txt); tools/clnn-tune writes a device's section.
+ */
+const char *clnn_context_tuning(const clnn_context *ctx);
+
 /* ---------------------------------------------------------------- variants */
 
 /*

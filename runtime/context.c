@@ -181,12 +181,13 @@ static clnn_status context_alloc(const clnn_context_options *o, clnn_context **o
   return CLNN_SUCCESS;
 }
 
-/* Read the device facts the library decides on, once. */
-static void query_device(clnn_context *ctx) {
+/* Read the device facts the library decides on, and its tuning, once. */
+static clnn_status query_device(clnn_context *ctx) {
   clnn__device_caps_query(ctx->platform, ctx->device, ctx->env.device_class, &ctx->caps);
   ctx->is_cpu = ctx->caps.plan_class == CLNN_DEVICE_CLASS_CPU;
   ctx->max_alloc = ctx->caps.max_mem_alloc_size;
   ctx->global_mem = ctx->caps.global_mem_size;
+  return clnn__tune_load(&ctx->caps, ctx->env.tune_file, &ctx->tune);
 }
 
 clnn_status clnn_context_create(const clnn_context_options *options, clnn_context **out) {
@@ -214,7 +215,11 @@ clnn_status clnn_context_create(const clnn_context_options *options, clnn_contex
     clnn_context_free(ctx);
     return clnn__cl_fail(NULL, err, "clCreateCommandQueue");
   }
-  query_device(ctx);
+  clnn_status st = query_device(ctx);
+  if (st != CLNN_SUCCESS) {
+    clnn_context_free(ctx);
+    return st;
+  }
   *out = ctx;
   return CLNN_SUCCESS;
 }
@@ -248,7 +253,11 @@ clnn_status clnn_context_wrap(cl_context cl_ctx, cl_command_queue queue,
   clRetainCommandQueue(queue);
   ctx->cl = cl_ctx;
   ctx->queue = queue;
-  query_device(ctx);
+  clnn_status st = query_device(ctx);
+  if (st != CLNN_SUCCESS) {
+    clnn_context_free(ctx);
+    return st;
+  }
   *out = ctx;
   return CLNN_SUCCESS;
 }

@@ -38,21 +38,31 @@ bool clnn__use_own_gemm(const clnn_context *ctx) { return ctx->is_cpu && ctx->ge
 
 /* ------------------------------------------------------------ GPU engine */
 
-/* Tile shapes of kernels/gemm_gpu.cl: a 128 x 128 tile with 8 x 8 outputs
- * per work-item where the output is large enough to give every compute unit
- * two such tiles, else 64 x 64 with 4 x 4 (GPU-NOTES: 4x4 to 8x8 register
- * blocks, 256 work-items). Both stage 16 K-values per slice: with the row
- * padding, (16 x 129) x 2 floats = 16.5 KiB of local memory at most. */
-static const clnn_gpu_tile tile_large = {128, 128, 16, 16, 16};
-static const clnn_gpu_tile tile_small = {64, 64, 16, 16, 16};
+bool clnn__gpu_tile_valid(const clnn_gpu_tile *t) {
+  if (t->mwg <= 0 || t->nwg <= 0 || t->kwg <= 0 || t->mdim <= 0 || t->ndim <= 0) return false;
+  int wg = t->mdim * t->ndim;
+  if (wg < 64 || wg > 1024 || t->mwg % t->mdim || t->nwg % t->ndim) return false;
+  if (t->mwg / t->mdim > 8 || t->nwg / t->ndim > 8) return false;
+  return wg % t->kwg == 0 && (t->mwg * t->kwg) % wg == 0 && (t->kwg * t->nwg) % wg == 0;
+}
 
+/* Whether the device takes a tile: work-group size and local memory (both
+ * staged slices, rows padded by one float). */
+static bool tile_fits(const clnn_context *ctx, const clnn_gpu_tile *t) {
+  uint64_t local = (uint64_t)t->kwg * (uint64_t)(t->mwg + t->nwg + 2) * sizeof(float);
+  return ctx->caps.max_work_group_size >= (size_t)(t->mdim * t->ndim) && ctx->caps.local_mem_size >= local;
+}
+
+/* The large tile (kernels/tune.txt: 128 x 128, 8 x 8 outputs per work-item
+ * by default) where the output gives every compute unit two such tiles and
+ * the device takes it, else the small one (64 x 64, 4 x 4). */
 clnn_gpu_tile clnn__gpu_tile_for(const clnn_context *ctx, int64_t m, int64_t n, int64_t nb) {
-  int64_t big_tiles = ceil_div(m, tile_large.mwg) * ceil_div(n, tile_large.nwg) * nb;
-  size_t wg = (size_t)(tile_large.mdim * tile_large.ndim);
-  uint64_t local = (uint64_t)tile_large.kwg * (uint64_t)(tile_large.mwg + tile_large.nwg + 2) * sizeof(float);
-  bool fits = ctx->caps.max_work_group_size >= wg && ctx->caps.local_mem_size >= local;
-  if (fits && m >= 96 && n >= 96 && big_tiles >= 2 * (int64_t)ctx->caps.compute_units) return tile_large;
-  return tile_small;
+  const clnn_gpu_tile *big = &ctx->tune.tile_large;
+  int64_t big_tiles = ceil_div(m, big->mwg) * ceil_div(n, big->nwg) * nb;
+  if (tile_fits(ctx, big) && m >= big->mwg * 3 / 4 && n >= big->nwg * 3 / 4 &&
+      big_tiles >= 2 * (int64_t)ctx->caps.compute_units)
+    return *big;
+  return ctx->tune.tile_small;
 }
 
 void clnn__gpu_tile_options(const clnn_gpu_tile *t, char *buf, size_t n) {
@@ -188,12 +198,17 @@ typedef struct gemm_variant {
   clnn_status (*run)(clnn_context *ctx, const clnn_gemm_job *j, const char *op);
 } gemm_variant;
 
+static const gemm_variant gemm_variants[3]; /* below: applies() names its own entry */
+
 #define JOB(p) ((const clnn_gemm_job *)(p))
 
 static bool gpu_tiled_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   if (ctx->gemm == CLNN_GEMM_CLBLAST) return clnn__why(why, n, "CLNN_GEMM=clblast");
   if (JOB(problem)->b_layout != CLNN_B_ROWMAJOR) return clnn__why(why, n, "B is in the CPU engine's panels");
-  if (ctx->caps.max_work_group_size < 256) return clnn__why(why, n, "needs work-groups of 256");
+  if (!tile_fits(ctx, &ctx->tune.tile_small))
+    return clnn__why(why, n, "the device takes no tile of the tuning table (%s)", ctx->tune.source);
+  if (ctx->tune.plain_clblast && ctx->gemm != CLNN_GEMM_OWN && !clnn__variant_forced(ctx, &gemm_variants[0].v))
+    return clnn__why(why, n, "the tuning table (%s) gives plain GEMMs to CLBlast", ctx->tune.source);
   return true;
 }
 

@@ -60,6 +60,20 @@ void clnn__env_free(clnn_env *e);
 void clnn__device_caps_query(cl_platform_id platform, cl_device_id d, int class_override,
                              clnn_device_caps *c);
 
+/* The per-device parameters of the GPU-class kernels (runtime/tune.c). */
+typedef struct clnn_gpu_tile_ {
+  int mwg, nwg, kwg, mdim, ndim;
+} clnn_gpu_tile_;
+typedef struct clnn_tune {
+  clnn_gpu_tile_ tile_large, tile_small; /* kernels/gemm_gpu.cl's tiles */
+  bool plain_clblast;                    /* plain GEMMs on CLBlast rather than gemm_gpu */
+  char source[600];                      /* which table and section gave them */
+} clnn_tune;
+/* Read the tables for a device: CLNN_TUNE_FILE's (user_file, may be NULL)
+ * first, then the built-in one. CLNN_ERR_IO / CLNN_ERR_INVALID_VALUE with
+ * the line at fault for a bad user table. */
+clnn_status clnn__tune_load(const clnn_device_caps *caps, const char *user_file, clnn_tune *tune);
+
 /* The variant names of the last op call, comma-separated (clnn_context_last_variant). */
 #define CLNN_LAST_VARIANT_MAX 4096
 
@@ -71,6 +85,7 @@ struct clnn_context {
 
   clnn_device_caps caps;
   clnn_env env;
+  clnn_tune tune;
   bool is_cpu; /* caps.plan_class == CPU: CPU-shaped kernels */
   cl_ulong max_alloc;
   cl_ulong global_mem;
@@ -416,9 +431,11 @@ clnn_status clnn__gemm_run(clnn_context *ctx, const clnn_gemm_job *job, const ch
 
 /* The GPU engine's tile shape (kernels/gemm_gpu.cl): work-group tile
  * mwg x nwg of C, K slices of kwg, mdim x ndim work-items. */
-typedef struct clnn_gpu_tile {
-  int mwg, nwg, kwg, mdim, ndim;
-} clnn_gpu_tile;
+typedef clnn_gpu_tile_ clnn_gpu_tile;
+/* Whether a tile satisfies the kernel's shape rules: MDIM | MWG, NDIM | NWG,
+ * KWG | WG, WG | MWG*KWG and WG | KWG*NWG (WG = MDIM*NDIM), at most 8 x 8
+ * outputs per work-item, a work-group of 64 to 1024. */
+bool clnn__gpu_tile_valid(const clnn_gpu_tile *t);
 /* The tile the GPU engine uses for an m x n output (batch of nb matrices). */
 clnn_gpu_tile clnn__gpu_tile_for(const clnn_context *ctx, int64_t m, int64_t n, int64_t nb);
 /* "-DGG_MWG=.. -DGG_NWG=.. -DGG_KWG=.. -DGG_MDIM=.. -DGG_NDIM=.." into buf. */

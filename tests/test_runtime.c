@@ -481,6 +481,53 @@ START_TEST(test_build_failure_has_log) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- tuning */
+
+static void write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  ck_assert(f != NULL);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* CLNN_TUNE_FILE: the device's section is used (device name before vendor
+ * before default), a bad table fails context creation naming the line. */
+START_TEST(test_tune_file) {
+  const char *dir = tmp_dir("tune");
+  char path[1024];
+  snprintf(path, sizeof path, "%s/table.txt", dir);
+  clnn_context *ctx = NULL;
+  char table[2048];
+  snprintf(table, sizeof table,
+           "# test table\n[vendor no-such-vendor]\ngemm.plain = clblast\n[default]\ngemm.tile_small = 32 32 8 8 8\n"
+           "[device %s]\ngemm.tile_small = 64 32 16 16 8  # a comment\n",
+           clnn_context_device_name(tu_ctx()));
+  write_text(path, table);
+  setenv("CLNN_TUNE_FILE", path, 1);
+  TU_OK(clnn_context_create(NULL, &ctx));
+  ck_assert_msg(strstr(clnn_context_tuning(ctx), "[device ") != NULL, "%s", clnn_context_tuning(ctx));
+  conv_smoke(ctx); /* the tile must work wherever the GPU engine runs */
+  clnn_context_free(ctx);
+  static const char *const bad[] = {"[default]\ngemm.tile_small = 64 64 16 16\n",
+                                    "[default]\ngemm.tile_small = 64 64 16 16 24\n",
+                                    "[default]\ngemm.plain = fastest\n", "[default]\nno equals sign\n",
+                                    "[default]\ngemm.bogus = 1\n"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    write_text(path, bad[i]);
+    ck_assert_int_eq(clnn_context_create(NULL, &ctx), CLNN_ERR_INVALID_VALUE);
+    ck_assert(ctx == NULL);
+    ck_assert_msg(strstr(clnn_context_errmsg(NULL), "line 2") != NULL, "%s", clnn_context_errmsg(NULL));
+  }
+  snprintf(path, sizeof path, "%s/missing.txt", dir);
+  setenv("CLNN_TUNE_FILE", path, 1);
+  ck_assert_int_eq(clnn_context_create(NULL, &ctx), CLNN_ERR_IO);
+  unsetenv("CLNN_TUNE_FILE");
+  TU_OK(clnn_context_create(NULL, &ctx));
+  ck_assert_str_eq(clnn_context_tuning(ctx), "built-in [default]");
+  clnn_context_free(ctx);
+}
+END_TEST
+
 /* ------------------------------------------------------------ profiling */
 
 START_TEST(test_profiling) {
@@ -521,6 +568,7 @@ static Suite *runtime_suite(void) {
   tcase_add_test(tc, test_wrap_caller_objects);
   tcase_add_test(tc, test_program_caches);
   tcase_add_test(tc, test_correct_division_asked);
+  tcase_add_test(tc, test_tune_file);
   tcase_add_test(tc, test_corrupt_cache_rebuilt);
   tcase_add_test(tc, test_foreign_cache_file_rebuilt);
   tcase_add_test(tc, test_disabled_cache);

@@ -152,6 +152,7 @@ static void print_caps(const clnn_context *ctx) {
          c.fp16 ? "yes" : "no", c.fp64 ? "yes" : "no", c.correct_div_sqrt ? "yes" : "no");
   printf("  global memory cache %llu KiB, line %u B\n", (unsigned long long)(c.global_mem_cache_size >> 10),
          c.global_mem_cacheline);
+  printf("  tuning: %s\n", clnn_context_tuning(ctx));
 }
 
 int main(int argc, char **argv) {
