@@ -89,8 +89,12 @@ clnn_status clnn_deform_conv2d_desc_check(const clnn_deform_conv2d_desc *desc, i
   return desc_check(NULL, desc, out_h, out_w);
 }
 
+/* The fused kernel keeps 8 x FUSED_FK floats of A (FM x FK in the kernel)
+ * in local memory; a device with less (Intel's CPU runtime and Oclgrind
+ * have 32 KiB) would fail its launch with CL_OUT_OF_RESOURCES. */
 static clnn_deform_conv_algo choose_algo(const clnn_context *ctx) {
-  return clnn__use_own_gemm(ctx) ? CLNN_DEFORM_CONV_ALGO_FUSED : CLNN_DEFORM_CONV_ALGO_IM2COL_GEMM;
+  const bool fused_fits = (uint64_t)8 * FUSED_FK * sizeof(float) <= ctx->caps.local_mem_size;
+  return clnn__use_own_gemm(ctx) && fused_fits ? CLNN_DEFORM_CONV_ALGO_FUSED : CLNN_DEFORM_CONV_ALGO_IM2COL_GEMM;
 }
 
 clnn_status clnn_deform_conv2d_fwd_algo(const clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
