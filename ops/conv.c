@@ -845,16 +845,27 @@ static bool direct_band_applies(const clnn_context *ctx, const void *problem, ch
   return band_fits(ctx, p->g) || clnn__why(why, n, "its row ring is over half the local memory");
 }
 
+/* conv_packed_gemm keeps a CLNN_CONV_KC x PANEL_N panel in local memory,
+ * sized for a CPU's; a device with less (Intel's CPU runtime and Oclgrind
+ * have 32 KiB) would fail the launch with CL_OUT_OF_RESOURCES, so its
+ * variants step aside there. */
+static bool packed_panel_fits(const clnn_context *ctx, char *why, size_t n) {
+  const uint64_t need = (uint64_t)CLNN_CONV_KC * PANEL_N * sizeof(float);
+  return need <= ctx->caps.local_mem_size ||
+         clnn__why(why, n, "needs %llu KiB of local memory", (unsigned long long)(need >> 10));
+}
+
 static bool implicit_gemm_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const clnn_conv2d_desc *d = FWD_PROBLEM(problem)->g->d;
   if (!own_engine(ctx, why, n)) return false;
-  return (is_stride1(d) && d->pad_h >= 0 && d->pad_w >= 0) ||
-         clnn__why(why, n, "needs stride 1 and no negative padding");
+  if (!is_stride1(d) || d->pad_h < 0 || d->pad_w < 0)
+    return clnn__why(why, n, "needs stride 1 and no negative padding");
+  return packed_panel_fits(ctx, why, n);
 }
 
-static bool own_engine_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+static bool gather_gemm_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)problem;
-  return own_engine(ctx, why, n);
+  return own_engine(ctx, why, n) && packed_panel_fits(ctx, why, n);
 }
 
 static bool plain_weights_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
@@ -898,7 +909,7 @@ static const conv_fwd_variant fwd_variants[] = {
      direct_band},
     {{"conv.fwd.implicit_gemm", CLNN_DEVICE_CLASS_CPU, implicit_gemm_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM,
      implicit_gemm_padded},
-    {{"conv.fwd.gather_gemm", CLNN_DEVICE_CLASS_CPU, own_engine_applies}, CLNN_CONV_ALGO_IM2COL_GEMM,
+    {{"conv.fwd.gather_gemm", CLNN_DEVICE_CLASS_CPU, gather_gemm_applies}, CLNN_CONV_ALGO_IM2COL_GEMM,
      implicit_gemm_gather},
     {{"conv.fwd.im2col_gemm", CLNN_CLASS_ANY, plain_weights_applies}, CLNN_CONV_ALGO_IM2COL_GEMM, im2col_gemm_run},
 };

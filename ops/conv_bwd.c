@@ -30,6 +30,7 @@
  */
 #include "conv_internal.h"
 #include "deconv_internal.h"
+#include "../runtime/variants.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -163,8 +164,9 @@ static clnn_status bwd_data_gemm_1x1(clnn_context *ctx, const conv_geom *g, clnn
  * dil*(k-1) - pad (negative: cropped, then patches are gathered), with the
  * weights' channels swapped and taps flipped, gives dx.
  */
-static clnn_status bwd_data_implicit(clnn_context *ctx, const conv_geom *g, clnn_conv_mem dy, clnn_conv_mem w,
-                                     clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx) {
+/* dx of a stride-1 convolution as the forward convolution of dy with its
+ * flipped, transposed weights: that forward's descriptor. */
+static clnn_conv2d_desc as_fwd_desc(const conv_geom *g, clnn_activation act, float act_alpha) {
   const clnn_conv2d_desc *d = g->d;
   clnn_conv2d_desc td = *d;
   td.c = d->k;
@@ -175,6 +177,13 @@ static clnn_status bwd_data_implicit(clnn_context *ctx, const conv_geom *g, clnn
   td.pad_w = d->dilation_w * (d->kw - 1) - d->pad_w;
   td.act = act;
   td.act_alpha = act_alpha;
+  return td;
+}
+
+static clnn_status bwd_data_implicit(clnn_context *ctx, const conv_geom *g, clnn_conv_mem dy, clnn_conv_mem w,
+                                     clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx) {
+  const clnn_conv2d_desc *d = g->d;
+  clnn_conv2d_desc td = as_fwd_desc(g, act, act_alpha);
   conv_geom tg = clnn__conv_geometry(&td, d->h, d->w);
   clnn_conv_fwd_problem p = {&tg, true};
   return clnn__conv_fwd_problem_run(ctx, &p, dy, w, bias, dx, "conv2d_bwd_data:implicit_gemm");
@@ -299,9 +308,19 @@ static bool bd_gemm_1x1_packed_applies(const clnn_context *ctx, const void *prob
          clnn__why(why, n, "needs groups == 1 and planes of 16 pixels or more");
 }
 
+/* Only the forward's own-engine variants take transposed weights, and some
+ * of them need more local memory than a device may have (32 KiB on Intel's
+ * CPU runtime and Oclgrind): ask the forward's plan, as the run will. */
 static bool bd_as_fwd_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  const bwd_data_problem *p = BD_PROBLEM(problem);
   if (!own_engine(ctx, why, n)) return false;
-  return is_stride1(BD_PROBLEM(problem)->g->d) || clnn__why(why, n, "needs stride 1");
+  if (!is_stride1(p->g->d)) return clnn__why(why, n, "needs stride 1");
+  clnn_conv2d_desc td = as_fwd_desc(p->g, p->act, 0.0f);
+  conv_geom tg = clnn__conv_geometry(&td, p->g->d->h, p->g->d->w);
+  clnn_conv_fwd_problem fp = {&tg, true};
+  size_t i;
+  return clnn__plan_query(ctx, &clnn__conv_fwd_variants, &fp, &i) == CLNN_SUCCESS ||
+         clnn__why(why, n, "no forward variant takes its transposed weights on this device");
 }
 
 /* Strided, own engine, no fused epilogue: the transposed convolution's
@@ -518,11 +537,21 @@ static clnn_status bwd_weights_1x1(clnn_context *ctx, const conv_geom *g, clnn_c
 /* How conv_bwdw_packed reads patches. */
 typedef enum bw_mode { BW_DIRECT, BW_PADDED, BW_GATHER } bw_mode;
 
+static bw_mode bwd_weights_mode(const clnn_conv2d_desc *d) {
+  return !is_stride1(d) ? BW_GATHER : (d->pad_h == 0 && d->pad_w == 0) ? BW_DIRECT : BW_PADDED;
+}
+
+/* Bytes of local memory conv_bwdw_packed declares in a mode: the dy tile,
+ * and the patch panel unless the rows are read in place (BW_PADDED). */
+static uint64_t bwd_weights_local_bytes(bw_mode mode) {
+  return (uint64_t)(BW_PC * BW_NB + (mode == BW_PADDED ? 0 : BW_KC * BW_PC)) * sizeof(float);
+}
+
 /* The own engine: conv_bwdw_packed into per-slot partial sums, then the reduction. */
 static clnn_status bwd_weights_packed(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem dy,
                                       clnn_conv_mem dw, bool accumulate, const char *op) {
   const clnn_conv2d_desc *d = g->d;
-  bw_mode mode = !is_stride1(d) ? BW_GATHER : (d->pad_h == 0 && d->pad_w == 0) ? BW_DIRECT : BW_PADDED;
+  bw_mode mode = bwd_weights_mode(d);
   clnn_conv_planes pp = clnn__conv_planes(g);
   int64_t hs = d->h, ws_w = d->w, plane = d->h * d->w, wgrid = mode == BW_GATHER ? g->ow : d->w;
   if (mode == BW_PADDED) hs = pp.hp, ws_w = pp.wp, plane = pp.plane, wgrid = pp.wp;
@@ -663,9 +692,14 @@ static bool bw_gemm_1x1_applies(const clnn_context *ctx, const void *problem, ch
          clnn__why(why, n, "needs a 1x1 kernel, stride 1, no padding, groups == 1 and 16+ pixel planes");
 }
 
+/* Its tiles are sized for a CPU's large local memory; a device with less
+ * (Intel's CPU runtime and Oclgrind have 32 KiB) would fail the launch with
+ * CL_OUT_OF_RESOURCES, so it steps aside there. */
 static bool bw_packed_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
-  (void)problem;
-  return own_engine(ctx, why, n);
+  if (!own_engine(ctx, why, n)) return false;
+  uint64_t need = bwd_weights_local_bytes(bwd_weights_mode(BW_GEOM(problem)->d));
+  return need <= ctx->caps.local_mem_size ||
+         clnn__why(why, n, "needs %llu KiB of local memory", (unsigned long long)(need >> 10));
 }
 
 static clnn_status bw_packed_run(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem dy,

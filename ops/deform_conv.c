@@ -1051,6 +1051,15 @@ static bool own_engine_applies(const clnn_context *ctx, const void *problem, cha
   return clnn__use_own_gemm(ctx) || clnn__why(why, n, "an own-engine kernel, and the GEMM engine is CLBlast");
 }
 
+/* The fused kernel keeps 8 x FUSED_FK floats of A in local memory; a device
+ * with less (Intel's CPU runtime and Oclgrind have 32 KiB) would fail its
+ * launch with CL_OUT_OF_RESOURCES. */
+static bool fused_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  if (!own_engine_applies(ctx, problem, why, n)) return false;
+  return (uint64_t)8 * FUSED_FK * sizeof(float) <= ctx->caps.local_mem_size ||
+         clnn__why(why, n, "needs %d KiB of local memory", (int)(8 * FUSED_FK * sizeof(float) / 1024));
+}
+
 static bool gpu_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)problem;
   return dc_gpu_wg(ctx) >= 64 ||
@@ -1070,7 +1079,7 @@ typedef struct dc_fwd_variant {
 static const dc_fwd_variant fwd_variants[] = {
     {{"deform_conv.fwd.gpu_im2col_gemm", CLNN_DEVICE_CLASS_GPU, gpu_applies}, CLNN_DEFORM_CONV_ALGO_IM2COL_GEMM,
      fwd_gpu_im2col_gemm},
-    {{"deform_conv.fwd.fused", CLNN_DEVICE_CLASS_CPU, own_engine_applies}, CLNN_DEFORM_CONV_ALGO_FUSED, fwd_fused},
+    {{"deform_conv.fwd.fused", CLNN_DEVICE_CLASS_CPU, fused_applies}, CLNN_DEFORM_CONV_ALGO_FUSED, fwd_fused},
     {{"deform_conv.fwd.im2col_gemm", CLNN_DEVICE_CLASS_CPU, NULL}, CLNN_DEFORM_CONV_ALGO_IM2COL_GEMM,
      fwd_im2col_gemm},
 };

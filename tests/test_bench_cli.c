@@ -203,6 +203,17 @@ START_TEST(test_bad_descriptors) {
 }
 END_TEST
 
+/* --pass takes a comma-separated list (tests/oclgrind.sh runs fwd,bwd in
+ * one process): each pass in turn, and an unknown one still fails. */
+START_TEST(test_pass_list) {
+  char out[8192];
+  ck_assert_msg(run_bench("--mode=C --pass=fwd,bwd_w \"conv mb1ic3ih5oc4kh3ph1\"", out, sizeof out) == 0, "%s", out);
+  ck_assert_msg(strstr(out, " fwd ") && strstr(out, " bwd_w ") && !strstr(out, " bwd_d "), "%s", out);
+  ck_assert_int_eq(run_bench("--mode=C --pass=fwd,sideways \"conv mb1ic3ih5oc4kh3ph1\"", out, sizeof out), 2);
+  ck_assert_msg(strstr(out, "sideways"), "%s", out);
+}
+END_TEST
+
 static Suite *bench_suite(void) {
   Suite *s = suite_create("bench_cli");
   TCase *tc = tcase_create("cli");
@@ -212,6 +223,7 @@ static Suite *bench_suite(void) {
   tcase_add_test(tc, test_r_mode_bad_files);
   tcase_add_test(tc, test_c_and_p_modes_json);
   tcase_add_test(tc, test_bad_descriptors);
+  tcase_add_test(tc, test_pass_list);
   suite_add_tcase(s, tc);
   return s;
 }
