@@ -14,7 +14,15 @@
   CLNN_VARIANT_TABLE(clnn__conv_bwd_weights_variants) \
   CLNN_VARIANT_TABLE(clnn__conv_bwd_bias_variants)    \
   CLNN_VARIANT_TABLE(clnn__act_fwd_variants)          \
-  CLNN_VARIANT_TABLE(clnn__act_bwd_variants)
+  CLNN_VARIANT_TABLE(clnn__act_bwd_variants)          \
+  CLNN_OPTIM_ROI_VARIANT_TABLES
+
+/* optim and roi (ops/optim.c, ops/roi.c) */
+#define CLNN_OPTIM_ROI_VARIANT_TABLES                   \
+  CLNN_VARIANT_TABLE(clnn__optim_adam_variants)        \
+  CLNN_VARIANT_TABLE(clnn__optim_sgd_variants)         \
+  CLNN_VARIANT_TABLE(clnn__optim_ema_variants)         \
+  CLNN_VARIANT_TABLE(clnn__optim_clip_variants)
 
 #define CLNN_VARIANT_TABLE(sym) extern const clnn_variant_table sym;
 CLNN_ALL_VARIANT_TABLES
