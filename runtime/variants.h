@@ -22,7 +22,9 @@
   CLNN_VARIANT_TABLE(clnn__optim_adam_variants)        \
   CLNN_VARIANT_TABLE(clnn__optim_sgd_variants)         \
   CLNN_VARIANT_TABLE(clnn__optim_ema_variants)         \
-  CLNN_VARIANT_TABLE(clnn__optim_clip_variants)
+  CLNN_VARIANT_TABLE(clnn__optim_clip_variants)        \
+  CLNN_VARIANT_TABLE(clnn__roi_fwd_variants)           \
+  CLNN_VARIANT_TABLE(clnn__roi_bwd_variants)
 
 #define CLNN_VARIANT_TABLE(sym) extern const clnn_variant_table sym;
 CLNN_ALL_VARIANT_TABLES
