@@ -751,8 +751,9 @@ clnn_status clnn_ref_deform_conv2d_bwd(const clnn_deform_conv2d_desc *desc, cons
  * for the work that produces rois.
  *
  * Backward passes are deterministic without atomics: each work-item owns
- * whole planes (or channel blocks) of dx and adds the contributions of the
- * RoIs of its image in RoI order, so the same inputs give the same bits.
+ * whole planes (or channel blocks) of dx (CPU-class kernels) or one pixel
+ * of a few channels of dx (GPU-class kernels) and adds the contributions of
+ * the RoIs of its image in RoI order, so the same inputs give the same bits.
  */
 typedef enum clnn_roi_op {
   CLNN_ROI_ALIGN = 0,    /* torchvision.ops.roi_align */

@@ -24,12 +24,21 @@
  * Build options (every kernel):
  *   OPT    which kernels to compile: 1 Adam, 2 SGD, 3 EMA, 4 gradient
  *          utilities (one option set builds only what a call needs)
- *   WG     work-group size. 1 = CPU shape: one work-item owns a block and
- *          walks it with float16 (POCL-NOTES: only float16 gets 512-bit
- *          registers; float4 is not widened); its tail goes element by
- *          element. WG > 1 = GPU shape: WG work-items stride through the
- *          block element by element, so neighbours touch neighbours.
- *   BLOCK  elements per block (a multiple of 16 and of WG)
+ *   GPU_SHAPE  0 (default) = CPU shape, the optim.*.vec16 variants: WG is
+ *          1, one work-item owns a block and walks it with float16
+ *          (POCL-NOTES: only float16 gets 512-bit registers; float4 is not
+ *          widened); its tail goes element by element.
+ *          1 = GPU shape, the optim.*.gpu_vec4 variants: the WG work-items
+ *          of a group walk the block one float4 each per step, neighbours
+ *          on neighbouring float4s (coalesced; GPU-NOTES "memory-bound
+ *          ops"), then the block's n % 4 tail element by element. Where the
+ *          row's offsets are all multiples of 4 (16-byte aligned: buffers
+ *          start aligned) the float4s are loaded as such, else with vload4
+ *          (4-byte alignment); which elements a work-item owns is the same
+ *          either way, so reductions give the same bits for every layout.
+ *   WG     work-group size (1 in the CPU shape; a power of two in the GPU
+ *          shape: the tree reductions halve it)
+ *   BLOCK  elements per block (a multiple of 16, and of 4 * WG)
  *   SETS   buffer sets per launch (8; the argument lists below spell 8 out)
  * Kernel-specific options are listed above each kernel. The arithmetic is
  * PyTorch's formula with scalars the host computes in double (bias
@@ -37,6 +46,9 @@
  */
 #ifndef OPT
 #define OPT 1
+#endif
+#ifndef GPU_SHAPE
+#define GPU_SHAPE 0
 #endif
 #ifndef WG
 #define WG 1
@@ -73,27 +85,54 @@ inline __global const ulong *segment_row(__global const ulong *seg, const int ns
 
 /*
  * Common prologue: this work-group's block -> its row, the block's first
- * element within the tensor (start), its length (n) and its output slot.
+ * element within the tensor (start), its length (n) and its output slot;
+ * in the GPU shape also row_aligned: whether every role's tensor of the row
+ * starts 16-byte aligned (unused roles have offset 0, start is a multiple
+ * of BLOCK), uniform over the work-group so VLOAD / VSTORE never diverge.
  */
-#define BLOCK_PROLOGUE                                                   \
+#define BLOCK_PROLOGUE_ROW                                               \
   const ulong blk = get_group_id(0);                                     \
   __global const ulong *row = segment_row(seg_base + seg_off, nseg, blk); \
   const ulong start = (blk - row[0]) * (ulong)BLOCK;                     \
   const int n = (int)min((ulong)BLOCK, row[1] - start);                  \
   const ulong slot = row[2] + (blk - row[0]);                            \
   (void)slot
+#if GPU_SHAPE
+#define BLOCK_PROLOGUE \
+  BLOCK_PROLOGUE_ROW;  \
+  const bool row_aligned = ((row[4] | row[5] | row[6] | row[7] | row[8]) & 3) == 0
+#else
+#define BLOCK_PROLOGUE BLOCK_PROLOGUE_ROW
+#endif
 #define ROLE_PTR(name, r) (SET_PICK(name, row[3]) + row[4 + (r)] + start)
 
 /* The segment table argument: buffer, first row of this launch, row count. */
 #define SEG_ARGS __global const ulong *restrict seg_base, const ulong seg_off, const int nseg
 
-/* Element loops: CPU shape walks 16 at a time then the tail; GPU shape strides. */
-#if WG == 1
+/*
+ * Element loops and their vectors. VEC_LOOP walks whole vectors of type VT
+ * (VLOAD / VSTORE at an element pointer), TAIL_LOOP the rest one element at
+ * a time. CPU shape: float16 from the block's start, then the tail. GPU
+ * shape: work-item l takes float4 number l, l + WG, ... of the block (the
+ * same elements whatever the alignment, see the header), then the n % 4
+ * tail goes to the first work-items.
+ */
+#if !GPU_SHAPE
+#define VT float16
+#define VLOAD(p) vload16(0, (p))
+#define VSTORE(v, p) vstore16((v), 0, (p))
 #define VEC_LOOP(i) for (i = 0; i + 16 <= n; i += 16)
 #define TAIL_LOOP(i) for (; i < n; i++)
 #else
-#define VEC_LOOP(i) for (i = 0; i < 0; i += 16)
-#define TAIL_LOOP(i) for (i = (int)get_local_id(0); i < n; i += WG)
+#define VT float4
+#define VLOAD(p) (row_aligned ? *(__global const float4 *)(p) : vload4(0, (p)))
+#define VSTORE(v, p)                          \
+  do {                                        \
+    if (row_aligned) *(__global float4 *)(p) = (v); \
+    else vstore4((v), 0, (p));                \
+  } while (0)
+#define VEC_LOOP(i) for (i = (int)get_local_id(0) * 4; i + 4 <= n; i += 4 * WG)
+#define TAIL_LOOP(i) for (i = (n & ~3) + (int)get_local_id(0); i < n; i += WG)
 #endif
 
 /* torch.maximum: the larger of a and b, NaN when either is NaN. */
@@ -155,13 +194,13 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_adam(
   __global float *x = AMSGRAD ? ROLE_PTR(x_, 4) : p;
   int i;
   VEC_LOOP(i) {
-    float16 pv = vload16(0, p + i), gv = vload16(0, g + i), mv = vload16(0, m + i);
-    float16 vv = vload16(0, v + i), xv = AMSGRAD ? vload16(0, x + i) : pv;
-    ADAM_UPDATE(float16, pv, gv, mv, vv, xv);
-    vstore16(pv, 0, p + i);
-    vstore16(mv, 0, m + i);
-    vstore16(vv, 0, v + i);
-    if (AMSGRAD) vstore16(xv, 0, x + i);
+    VT pv = VLOAD(p + i), gv = VLOAD(g + i), mv = VLOAD(m + i);
+    VT vv = VLOAD(v + i), xv = AMSGRAD ? VLOAD(x + i) : pv;
+    ADAM_UPDATE(VT, pv, gv, mv, vv, xv);
+    VSTORE(pv, p + i);
+    VSTORE(mv, m + i);
+    VSTORE(vv, v + i);
+    if (AMSGRAD) VSTORE(xv, x + i);
   }
   TAIL_LOOP(i) {
     float pv = p[i], gv = g[i], mv = m[i], vv = v[i], xv = AMSGRAD ? x[i] : pv;
@@ -223,11 +262,11 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_sgd(
   __global float *b = MOMENTUM ? ROLE_PTR(b_, 2) : p;
   int i;
   VEC_LOOP(i) {
-    float16 pv = vload16(0, p + i), gv = vload16(0, g + i);
-    float16 bv = MOMENTUM && !first ? vload16(0, b + i) : (float16)(0.0f);
-    SGD_UPDATE(float16, pv, gv, bv);
-    vstore16(pv, 0, p + i);
-    if (MOMENTUM) vstore16(bv, 0, b + i);
+    VT pv = VLOAD(p + i), gv = VLOAD(g + i);
+    VT bv = MOMENTUM && !first ? VLOAD(b + i) : (VT)(0.0f);
+    SGD_UPDATE(VT, pv, gv, bv);
+    VSTORE(pv, p + i);
+    if (MOMENTUM) VSTORE(bv, b + i);
   }
   TAIL_LOOP(i) {
     float pv = p[i], gv = g[i], bv = MOMENTUM && !first ? b[i] : 0.0f;
@@ -256,8 +295,8 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_ema(
   __global const float *p = ROLE_PTR(p_, 1);
   int i;
   VEC_LOOP(i) {
-    const float16 ev = vload16(0, e + i), pv = vload16(0, p + i);
-    vstore16(fma((float16)(coef), pv - ev, from_param ? pv : ev), 0, e + i);
+    const VT ev = VLOAD(e + i), pv = VLOAD(p + i);
+    VSTORE(fma((VT)(coef), pv - ev, from_param ? pv : ev), e + i);
   }
   TAIL_LOOP(i) {
     const float ev = e[i], pv = p[i];
@@ -269,8 +308,9 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_ema(
 #if OPT == 4
 /* ----------------------------------------------------- gradient utilities */
 
-#if WG > 1
-/* Tree reduction of one value per work-item in local memory, fixed order. */
+#if GPU_SHAPE
+/* Tree reduction of one value per work-item in local memory, fixed order
+ * (WG a power of two): every work-item reaches every barrier. */
 #define LOCAL_REDUCE(T, scratch, value, OPX)                      \
   do {                                                            \
     const int lid_ = (int)get_local_id(0);                        \
@@ -304,13 +344,13 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_check_finite
     SET_ARGS(__global const float *restrict, g_), SEG_ARGS, ITENSOR(flags), const float gmul) {
   BLOCK_PROLOGUE;
   __global const float *g = ROLE_PTR(g_, 1);
-  float16 acc16 = (float16)(0.0f);
+  VT accv = (VT)(0.0f);
   float acc = 0.0f;
   int i;
-  VEC_LOOP(i) acc16 += vload16(0, g + i) * gmul * 0.0f;
+  VEC_LOOP(i) accv += VLOAD(g + i) * gmul * 0.0f;
   TAIL_LOOP(i) acc += g[i] * gmul * 0.0f;
-  int bad = any(isnan(acc16)) | isnan(acc);
-#if WG > 1
+  int bad = any(isnan(accv)) | isnan(acc);
+#if GPU_SHAPE
   __local int scratch[WG];
   LOCAL_REDUCE(int, scratch, bad, OP_OR);
   if (get_local_id(0) == 0) AT(flags)[slot] = scratch[0] ? 1 : 0;
@@ -329,7 +369,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_flags_reduce
     const ulong found_off) {
   int any_set = 0;
   for (int i = (int)get_local_id(0); i < nflags; i += WG) any_set |= AT(flags)[i];
-#if WG > 1
+#if GPU_SHAPE
   __local int scratch[WG];
   LOCAL_REDUCE(int, scratch, any_set, OP_OR);
   any_set = scratch[0];
@@ -342,27 +382,36 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_flags_reduce
 /*
  * optim_norm_partial: partial[slot] = sum of squares of the block's
  * gradient (role 1). CPU shape: 16 Kahan lanes, then the lanes and the
- * tail in order; GPU shape: a Kahan sum per work-item, then a fixed tree.
+ * tail in order; GPU shape: 4 Kahan lanes per work-item, its lanes and tail
+ * element in order, then a tree over the work-items (the first level of
+ * the global norm's two-level reduction; optim_norm_finalize is the
+ * second).
  * NDRange (blocks * WG), local (WG).
  */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_norm_partial(
     SET_ARGS(__global const float *restrict, g_), SEG_ARGS, TENSOR(partial)) {
   BLOCK_PROLOGUE;
   __global const float *g = ROLE_PTR(g_, 1);
-  float16 s16 = (float16)(0.0f), c16 = (float16)(0.0f);
+  VT sv = (VT)(0.0f), cv = (VT)(0.0f);
   float s = 0.0f, c = 0.0f;
   int i;
   VEC_LOOP(i) {
-    const float16 x = vload16(0, g + i);
-    KAHAN_ADD(float16, s16, c16, x * x);
+    const VT x = VLOAD(g + i);
+    KAHAN_ADD(VT, sv, cv, x * x);
   }
-#if WG == 1
+#if !GPU_SHAPE
   float lanes[16];
-  vstore16(s16 - c16, 0, lanes);
+  vstore16(sv - cv, 0, lanes);
   for (int l = 0; l < 16; l++) KAHAN_ADD(float, s, c, lanes[l]);
+#else
+  const float4 lanes = sv - cv; /* the four lanes in order */
+  KAHAN_ADD(float, s, c, lanes.x);
+  KAHAN_ADD(float, s, c, lanes.y);
+  KAHAN_ADD(float, s, c, lanes.z);
+  KAHAN_ADD(float, s, c, lanes.w);
 #endif
   TAIL_LOOP(i) KAHAN_ADD(float, s, c, g[i] * g[i]);
-#if WG > 1
+#if GPU_SHAPE
   __local float scratch[WG];
   LOCAL_REDUCE(float, scratch, s - c, OP_ADD);
   if (get_local_id(0) == 0) AT(partial)[slot] = scratch[0];
@@ -372,8 +421,10 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_norm_partial
 }
 
 /*
- * optim_norm_finalize: the global L2 norm from npart partial sums (Kahan,
- * in slot order, so the same list gives the same bits), and the clipping
+ * optim_norm_finalize: the global L2 norm from npart partial sums (CPU
+ * shape: Kahan in slot order; GPU shape: a Kahan sum per work-item over
+ * slots lid, lid + WG, ..., then a tree: a fixed order either way, so the
+ * same list gives the same bits), and the clipping
  * coefficient min(max_norm / (norm + 1e-6), 1) as torch.nn.utils.
  * clip_grad_norm_ (NaN stays NaN). Writes res[0] = norm, res[1] = coef,
  * and the norm into total (a float tensor) unless total_base is NULL.
@@ -384,7 +435,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_norm_finaliz
     const ulong total_off, const float max_norm) {
   float s = 0.0f, c = 0.0f;
   for (int i = (int)get_local_id(0); i < npart; i += WG) KAHAN_ADD(float, s, c, AT(partial)[i]);
-#if WG > 1
+#if GPU_SHAPE
   __local float scratch[WG];
   LOCAL_REDUCE(float, scratch, s - c, OP_ADD);
   if (get_local_id(0) != 0) return;
@@ -411,7 +462,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_scale(
   BLOCK_PROLOGUE;
   __global float *g = ROLE_PTR(g_, 1);
   int i;
-  VEC_LOOP(i) vstore16(vload16(0, g + i) * k, 0, g + i);
+  VEC_LOOP(i) VSTORE(VLOAD(g + i) * k, g + i);
   TAIL_LOOP(i) g[i] *= k;
 }
 #endif /* OPT == 4 */

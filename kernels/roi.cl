@@ -643,3 +643,459 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_ps_align_bwd(
     }
   }
 }
+
+/* ===================================================== GPU-class kernels
+ * Built only with -DROI_WG (the work-group size, a power of two the host
+ * sizes from the device's limits), so the CPU programs above stay as they
+ * were. No private arrays, no atomics; every barrier is reached by every
+ * work-item of the group.
+ *
+ * Forward: one output element (k, c, ph, pw) per work-item, in y's order.
+ * Neighbouring work-items take neighbouring bins pw (then ph, then
+ * channels): they share the RoI, so the geometry and loop trip counts are
+ * uniform across a SIMD group, their samples fall in the same rows of one
+ * feature plane (reads a bin width apart, in the same cache lines for the
+ * small bins of detection heads), and their stores are contiguous.
+ * Neighbouring channels instead would read H*W floats apart, one cache line
+ * per work-item per corner.
+ *
+ * Backward, as gathers: one work-item per pixel of four dx channels of
+ * image n (roi_lanes; a group's work-items take consecutive pixels: any
+ * plane size, several channel blocks per group when planes are small,
+ * coalesced stores per channel). The
+ * group stages the geometry of the image's RoIs in local memory, ROI_WG
+ * RoIs at a time, in RoI order (the per-image index idx), with the box of
+ * pixels each can reach; each work-item then walks them in that order,
+ * skips those whose box misses its pixel (most, and whole SIMD groups
+ * together: neighbours share rows), and adds what the others' bins give
+ * its element. Same inputs, same order, same bits.
+ */
+#ifdef ROI_WG
+
+/* ---------------------------------------------------- separable bilinear */
+
+/*
+ * Bilinear sampling is separable: sample (y, x) gives pixel (h, w) the
+ * weight wy(h) * wx(w), valid when y and x both are. For one axis (start,
+ * bin size, grid of samples of bin pb; torchvision's positions as
+ * roi_sample_y / roi_sample_x, clamps as roi_bilinear), the summed weight
+ * of pixel row h over the bin's valid samples; false when no valid sample
+ * touches h (a corner of weight 0 touches it, as in the scatter).
+ */
+bool roi_axis_weight(float start, float bin, int grid, int pb, int h, int H, float *wsum) {
+  float s = 0.0f;
+  bool hit = false;
+  for (int i = 0; i < grid; i++) {
+    float y = start + (float)pb * bin + ((float)i + 0.5f) * bin / (float)grid;
+    if (y < -1.0f || y > (float)H) continue;
+    if (y <= 0.0f) y = 0.0f;
+    int lo = (int)y, hi;
+    if (lo >= H - 1) {
+      hi = lo = H - 1;
+      y = (float)lo;
+    } else {
+      hi = lo + 1;
+    }
+    const float l = y - (float)lo;
+    if (lo == h) s += 1.0f - l, hit = true;
+    if (hi == h) s += l, hit = true;
+  }
+  *wsum = s;
+  return hit;
+}
+
+/* The bins [*lo, *hi] (clamped to [0, P - 1]) whose index lies in
+ * [q0 - eps, q1 + eps]; clamping first keeps the conversions in int range. */
+void roi_bin_span(float q0, float q1, float eps, int P, int *lo, int *hi) {
+  *lo = max((int)ceil(fmin(fmax(q0 - eps, -1.0f), (float)P)), 0);
+  *hi = min((int)floor(fmin(fmax(q1 + eps, -1.0f), (float)P)), P - 1);
+}
+
+/* Relative rounding error allowed for in the bin ranges below (a few ulp
+ * of float, whose epsilon is 1.2e-7), and an absolute floor in bins. */
+#define ROI_REL_SLACK 4.0e-7f
+#define ROI_BIN_SLACK 1.0e-3f
+
+/*
+ * The bins [*lo, *hi] of one align axis (P bins of size bin from start)
+ * whose samples may touch pixel h. Bin pb's samples lie in (start + pb*bin,
+ * start + (pb+1)*bin) and touch h only from y in [h - 1, h + 1] (y in
+ * [-1, 0] reaches rows 0 and 1 after the clamp, y in [H - 1, H] row H - 1);
+ * the range allows for the rounding of the sample positions, and
+ * roi_axis_weight decides exactly. A box of size 0 puts every bin's
+ * samples at start: all bins.
+ */
+void roi_align_bin_range(float start, float bin, int h, int P, int *lo, int *hi) {
+  if (!(bin > 0.0f)) {
+    *lo = 0, *hi = P - 1;
+    return;
+  }
+  const float y0 = h <= 1 ? -1.0f : (float)h - 1.0f, y1 = (float)h + 1.0f;
+  const float q0 = (y0 - start) / bin - 1.0f, q1 = (y1 - start) / bin;
+  const float err = ROI_REL_SLACK * (fabs(start) + y1 + 2.0f + bin * (float)P) / bin;
+  roi_bin_span(q0, q1, err + ROI_REL_SLACK * (fabs(q0) + fabs(q1)) + ROI_BIN_SLACK, P, lo, hi);
+}
+
+/*
+ * The bins [*lo, *hi] of one pooling axis whose cells may hold pixel h:
+ * bin pb covers [floor(pb*bin), ceil((pb+1)*bin)) from the box start, so
+ * pb is in (h'/bin - 1, (h' + 1)/bin), h' = h - start, allowing for the
+ * rounding of the products; roi_pool_bin decides exactly (bin >= 1/P: a
+ * pooled box is at least one pixel).
+ */
+void roi_pool_bin_range(int start, float bin, int h, int P, int *lo, int *hi) {
+  const float d = (float)(h - start), q0 = d / bin - 1.0f, q1 = (d + 1.0f) / bin;
+  roi_bin_span(q0, q1, ROI_REL_SLACK * (fabs(q0) + fabs(q1) + (float)P) + ROI_BIN_SLACK, P, lo, hi);
+}
+
+/* lo, hi of v clamped to [0, n - 1] as ints (v may be far outside int's range). */
+int roi_clamp_index(float v, int n) { return (int)fmin(fmax(v, 0.0f), (float)(n - 1)); }
+
+/*
+ * The pixels a RoI's bilinear samples can touch, as (row lo, row hi, column
+ * lo, column hi), inclusive, conservative (a cheap test before the exact
+ * work; an empty box has lo > hi): samples lie within [start, start +
+ * bins * bin] per axis, and touch the rows of floor(y) and floor(y) + 1
+ * after the clamps.
+ */
+int4 roi_align_box(const roi_align_geom *g, int PH, int PW, int H, int W) {
+  const float y0 = g->start_h, y1 = g->start_h + (float)PH * g->bin_h;
+  const float x0 = g->start_w, x1 = g->start_w + (float)PW * g->bin_w;
+  const float sy = ROI_BIN_SLACK + ROI_REL_SLACK * (fabs(y0) + fabs(y1)), sx = ROI_BIN_SLACK + ROI_REL_SLACK * (fabs(x0) + fabs(x1));
+  if (y1 + sy < -1.0f || y0 - sy > (float)H || x1 + sx < -1.0f || x0 - sx > (float)W) return (int4)(1, 0, 1, 0);
+  return (int4)(roi_clamp_index(floor(y0 - sy) - 1.0f, H), roi_clamp_index(floor(y1 + sy) + 1.0f, H),
+                roi_clamp_index(floor(x0 - sx) - 1.0f, W), roi_clamp_index(floor(x1 + sx) + 1.0f, W));
+}
+
+/* The cells a pooled RoI's bins can cover (as roi_align_box): from the box
+ * start to start + ceil(bins * bin), a pixel of slack each side. */
+int4 roi_pool_box(const roi_pool_geom *g, int PH, int PW, int H, int W) {
+  const float y0 = (float)g->start_h, y1 = y0 + ceil((float)PH * g->bin_h);
+  const float x0 = (float)g->start_w, x1 = x0 + ceil((float)PW * g->bin_w);
+  if (y1 + 1.0f < 0.0f || y0 - 1.0f > (float)H || x1 + 1.0f < 0.0f || x0 - 1.0f > (float)W) return (int4)(1, 0, 1, 0);
+  return (int4)(roi_clamp_index(y0 - 1.0f, H), roi_clamp_index(y1 + 1.0f, H), roi_clamp_index(x0 - 1.0f, W),
+                roi_clamp_index(x1 + 1.0f, W));
+}
+
+bool roi_box_has(int4 box, int h, int w) { return h >= box.s0 && h <= box.s1 && w >= box.s2 && w <= box.s3; }
+
+bool roi_cell_in(int4 r, int h, int w) { return h >= r.s0 && h < r.s1 && w >= r.s2 && w < r.s3; }
+
+/* ------------------------------------------------------------- forward */
+
+/*
+ * roi_align_fwd_gpu: RoI align (ps = 0) or PS RoI align (ps = 1), one
+ * output element i = ((k * OC + c) * PH + ph) * PW + pw per work-item: the
+ * bin's bilinear samples in torchvision's order, summed with fma, divided
+ * by the sample count (at least 1).
+ * Args: x, rois, y; C (input channels), H, W, PH, PW, OC, scale, offset,
+ * min1, SR as roi_align_fwd, ps, total = K * OC * PH * PW.
+ * NDRange (total rounded up to ROI_WG), local (ROI_WG).
+ */
+__kernel __attribute__((reqd_work_group_size(ROI_WG, 1, 1))) void roi_align_fwd_gpu(
+    CTENSOR(x), CTENSOR(rois), TENSOR(y), const int C, const int H, const int W, const int PH, const int PW,
+    const int OC, const float scale, const float offset, const int min1, const int SR, const int ps,
+    const int total) {
+  const size_t gid = get_global_id(0);
+  if (gid >= (size_t)total) return;
+  const int i = (int)gid, PHW = PH * PW, b = i % PHW, kc = i / PHW, c = kc % OC, k = kc / OC;
+  const int ph = b / PW, pw = b % PW;
+  __global const float *roi = AT(rois) + (size_t)k * 5;
+  const int n = (int)roi[0], cin = ps ? c * PHW + b : c;
+  __global const float *plane = AT(x) + ((size_t)n * C + cin) * H * W;
+  const roi_align_geom g = roi_align_geometry(roi, scale, offset, min1, PH, PW, SR);
+  float acc = 0.0f;
+  for (int iy = 0; iy < g.grid_h; iy++) {
+    const float yy = roi_sample_y(&g, ph, iy);
+    for (int ix = 0; ix < g.grid_w; ix++) {
+      int4 o;
+      float4 wt;
+      if (!roi_bilinear(yy, roi_sample_x(&g, pw, ix), H, W, &o, &wt)) continue;
+      acc = fma(wt.s0, plane[o.s0], acc);
+      acc = fma(wt.s1, plane[o.s1], acc);
+      acc = fma(wt.s2, plane[o.s2], acc);
+      acc = fma(wt.s3, plane[o.s3], acc);
+    }
+  }
+  AT(y)[i] = acc / g.count;
+}
+
+/*
+ * roi_pool_fwd_gpu: RoI pool (ps = 0: the bin's maximum, first in
+ * row-major order, NaN never wins, empty bin 0 and argmax -1; argmax
+ * written when has_argmax) or PS RoI pool (ps = 1: the bin's average,
+ * bins clipped to H-1, W-1, empty bin 0), one output element per
+ * work-item as roi_align_fwd_gpu.
+ * Args: x, rois, y, argmax, has_argmax; C, H, W, PH, PW, OC, scale, ps,
+ * total. NDRange (total rounded up to ROI_WG), local (ROI_WG).
+ */
+__kernel __attribute__((reqd_work_group_size(ROI_WG, 1, 1))) void roi_pool_fwd_gpu(
+    CTENSOR(x), CTENSOR(rois), TENSOR(y), ITENSOR(argmax), const int has_argmax, const int C, const int H,
+    const int W, const int PH, const int PW, const int OC, const float scale, const int ps, const int total) {
+  const size_t gid = get_global_id(0);
+  if (gid >= (size_t)total) return;
+  const int i = (int)gid, PHW = PH * PW, b = i % PHW, kc = i / PHW, c = kc % OC, k = kc / OC;
+  const int ph = b / PW, pw = b % PW;
+  __global const float *roi = AT(rois) + (size_t)k * 5;
+  const int n = (int)roi[0], cin = ps ? c * PHW + b : c;
+  __global const float *plane = AT(x) + ((size_t)n * C + cin) * H * W;
+  const roi_pool_geom g = roi_pool_geometry(roi, scale, ps ? 0 : 1, PH, PW);
+  const int4 r = roi_pool_bin(&g, ph, pw, ps ? H - 1 : H, ps ? W - 1 : W);
+  const bool empty = r.s1 <= r.s0 || r.s3 <= r.s2;
+  if (ps) {
+    float sum = 0.0f;
+    for (int h = r.s0; h < r.s1; h++)
+      for (int w = r.s2; w < r.s3; w++) sum += plane[h * W + w];
+    AT(y)[i] = empty ? 0.0f : sum / (float)((r.s1 - r.s0) * (r.s3 - r.s2));
+    return;
+  }
+  float m = empty ? 0.0f : -ROI_FLT_MAX;
+  int am = -1;
+  for (int h = r.s0; h < r.s1; h++)
+    for (int w = r.s2; w < r.s3; w++) {
+      const float v = plane[h * W + w];
+      if (v > m) m = v, am = h * W + w;
+    }
+  AT(y)[i] = m;
+  if (has_argmax) AT(argmax)[i] = am;
+}
+
+/* ------------------------------------------------------------ backward */
+
+/*
+ * Work-item lanes. A backward work-item owns one pixel of ROI_LANES input
+ * channels whose gradients share every weight: consecutive channels for
+ * RoI align and pool (all bins of a RoI read each), and channels c * PH*PW
+ * + b of consecutive output channels c for the PS ops (bin b reads them).
+ * The bin and sample geometry is then worked out once for four channels.
+ * Lane j's dy is PH*PW floats after lane j-1's in both cases; its dx plane
+ * is cstride planes after it (1, or PH*PW for PS).
+ */
+#define ROI_LANES 4
+
+/* The lanes of a work-item: e = group * H*W + pixel within image n, group
+ * = block of ROI_LANES channels (PS: (output channel block, bin)). */
+typedef struct roi_lanes {
+  int h, w, p; /* pixel */
+  int oc0;     /* output channel of lane 0 (dy's channel) */
+  int cin0;    /* input channel of lane 0 (dx's channel) */
+  int cstride; /* input channels between lanes */
+  int nl;      /* lanes that exist, 0 .. ROI_LANES (0: work-item past the end) */
+  int b;       /* PS: the bin every lane feeds; -1: all bins */
+} roi_lanes;
+
+roi_lanes roi_lanes_of(size_t e, int C, int OC, int H, int W, int PHW, int ps) {
+  roi_lanes l;
+  const int HW = H * W;
+  const int groups = ps ? (OC + ROI_LANES - 1) / ROI_LANES * PHW : (C + ROI_LANES - 1) / ROI_LANES;
+  const bool live = e < (size_t)groups * HW;
+  const int g = live ? (int)(e / HW) : 0;
+  l.p = live ? (int)(e % HW) : 0;
+  l.h = l.p / W;
+  l.w = l.p % W;
+  l.b = ps ? g % PHW : -1;
+  l.oc0 = (ps ? g / PHW : g) * ROI_LANES;
+  l.cin0 = ps ? l.oc0 * PHW + l.b : l.oc0;
+  l.cstride = ps ? PHW : 1;
+  l.nl = live ? min(ROI_LANES, (ps ? OC : C) - l.oc0) : 0;
+  return l;
+}
+
+/* p[0], p[s], p[2s], p[3s], zeros past nl lanes (nothing read there). */
+float4 roi_load_lanes(__global const float *p, size_t s, int nl) {
+  return (float4)(p[0], nl > 1 ? p[s] : 0.0f, nl > 2 ? p[2 * s] : 0.0f, nl > 3 ? p[3 * s] : 0.0f);
+}
+int4 roi_load_lanes_int(__global const int *p, size_t s, int nl) {
+  return (int4)(p[0], nl > 1 ? p[s] : -1, nl > 2 ? p[2 * s] : -1, nl > 3 ? p[3 * s] : -1);
+}
+
+/*
+ * What one RoI of align geometry g gives the lanes' pixel (h, w): over the
+ * bins (all of them, or bin b for PS), dy[bin] * wy * wx / count with wy,
+ * wx the axes' summed sample weights. dyk: lane 0's dy bins of the RoI.
+ */
+float4 roi_align_pixel_grad(const roi_align_geom *g, __global const float *dyk, const roi_lanes *l, int H, int W,
+                            int PH, int PW) {
+  int ph0, ph1, pw0, pw1;
+  if (l->b >= 0) {
+    ph0 = ph1 = l->b / PW;
+    pw0 = pw1 = l->b % PW;
+  } else {
+    roi_align_bin_range(g->start_h, g->bin_h, l->h, PH, &ph0, &ph1);
+    roi_align_bin_range(g->start_w, g->bin_w, l->w, PW, &pw0, &pw1);
+  }
+  const size_t lane = (size_t)PH * PW;
+  float4 sum = (float4)(0.0f);
+  for (int ph = ph0; ph <= ph1; ph++) {
+    float wy;
+    if (!roi_axis_weight(g->start_h, g->bin_h, g->grid_h, ph, l->h, H, &wy)) continue;
+    float4 row = (float4)(0.0f);
+    bool hit = false;
+    for (int pw = pw0; pw <= pw1; pw++) {
+      float wx;
+      if (!roi_axis_weight(g->start_w, g->bin_w, g->grid_w, pw, l->w, W, &wx)) continue;
+      row = fma(roi_load_lanes(dyk + ph * PW + pw, lane, l->nl), (float4)(wx), row);
+      hit = true;
+    }
+    if (hit) sum = fma((float4)(wy), row, sum);
+  }
+  return sum / g->count;
+}
+
+/* Write the lanes' gradients into dx of image n. */
+void roi_store_lanes(__global float *dxn, const roi_lanes *l, int HW, float4 v) {
+  __global float *at = dxn + (size_t)l->cin0 * HW + l->p;
+  const size_t s = (size_t)l->cstride * HW;
+  at[0] = v.x;
+  if (l->nl > 1) at[s] = v.y;
+  if (l->nl > 2) at[2 * s] = v.z;
+  if (l->nl > 3) at[3 * s] = v.w;
+}
+
+/*
+ * roi_align_bwd_gpu: RoI align (ps = 0) or PS RoI align (ps = 1) backward.
+ * Work-group: ROI_WG consecutive work-items of image n (see roi_lanes);
+ * each adds, RoI by RoI in RoI order, what each RoI of image n gives its
+ * lanes (roi_align_pixel_grad), and writes dx once. The RoIs' geometry and
+ * pixel boxes are staged in local memory ROI_WG at a time.
+ * Args: dy, rois, idx, dx; N, C, H, W, PH, PW, OC, scale, offset, min1,
+ * SR, ps, groups (work-groups per image).
+ * NDRange (groups * N * ROI_WG), local (ROI_WG).
+ */
+__kernel __attribute__((reqd_work_group_size(ROI_WG, 1, 1))) void roi_align_bwd_gpu(
+    CTENSOR(dy), CTENSOR(rois), CITENSOR(idx), TENSOR(dx), const int N, const int C, const int H, const int W,
+    const int PH, const int PW, const int OC, const float scale, const float offset, const int min1, const int SR,
+    const int ps, const int groups) {
+  __local roi_align_geom geo[ROI_WG];
+  __local int4 box[ROI_WG];
+  __local int roi_of[ROI_WG];
+  const int lid = get_local_id(0), n = get_group_id(0) / groups, HW = H * W, PHW = PH * PW;
+  const roi_lanes l = roi_lanes_of((size_t)(get_group_id(0) % groups) * ROI_WG + lid, C, OC, H, W, PHW, ps);
+  __global const int *order = AT(idx) + N + 1;
+  const int s_end = AT(idx)[n + 1];
+  float4 acc = (float4)(0.0f);
+  for (int s0 = AT(idx)[n]; s0 < s_end; s0 += ROI_WG) {
+    const int cnt = min(ROI_WG, s_end - s0);
+    if (lid < cnt) {
+      const int k = order[s0 + lid];
+      const roi_align_geom g = roi_align_geometry(AT(rois) + (size_t)k * 5, scale, offset, min1, PH, PW, SR);
+      roi_of[lid] = k;
+      geo[lid] = g;
+      box[lid] = roi_align_box(&g, PH, PW, H, W);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int j = 0; l.nl > 0 && j < cnt; j++) {
+      if (!roi_box_has(box[j], l.h, l.w)) continue;
+      const roi_align_geom g = geo[j];
+      acc += roi_align_pixel_grad(&g, AT(dy) + ((size_t)roi_of[j] * OC + l.oc0) * PHW, &l, H, W, PH, PW);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (l.nl > 0) roi_store_lanes(AT(dx) + (size_t)n * C * HW, &l, HW, acc);
+}
+
+/*
+ * roi_pool_bwd_gpu: RoI pool (ps = 0) or PS RoI pool (ps = 1) backward,
+ * shaped as roi_align_bwd_gpu. RoI pool: for each RoI of the image, the
+ * bins whose cells hold the pixel add each lane's dy where that lane's
+ * argmax is the pixel (an argmax outside its bin is no forward's;
+ * roi_pool_bwd_strays adds those). PS RoI pool: bin b adds dy / area when
+ * its cells (clipped to H-1, W-1) hold the pixel.
+ * Args: dy, argmax (RoI pool), rois, idx, dx; N, C, H, W, PH, PW, OC,
+ * scale, ps, groups. NDRange (groups * N * ROI_WG), local (ROI_WG).
+ */
+__kernel __attribute__((reqd_work_group_size(ROI_WG, 1, 1))) void roi_pool_bwd_gpu(
+    CTENSOR(dy), CITENSOR(argmax), CTENSOR(rois), CITENSOR(idx), TENSOR(dx), const int N, const int C,
+    const int H, const int W, const int PH, const int PW, const int OC, const float scale, const int ps,
+    const int groups) {
+  __local roi_pool_geom geo[ROI_WG];
+  __local int4 box[ROI_WG];
+  __local int roi_of[ROI_WG];
+  const int lid = get_local_id(0), n = get_group_id(0) / groups, HW = H * W, PHW = PH * PW;
+  const roi_lanes l = roi_lanes_of((size_t)(get_group_id(0) % groups) * ROI_WG + lid, C, OC, H, W, PHW, ps);
+  __global const int *order = AT(idx) + N + 1;
+  const int s_end = AT(idx)[n + 1];
+  float4 acc = (float4)(0.0f);
+  for (int s0 = AT(idx)[n]; s0 < s_end; s0 += ROI_WG) {
+    const int cnt = min(ROI_WG, s_end - s0);
+    if (lid < cnt) {
+      const int k = order[s0 + lid];
+      const roi_pool_geom g = roi_pool_geometry(AT(rois) + (size_t)k * 5, scale, ps ? 0 : 1, PH, PW);
+      roi_of[lid] = k;
+      geo[lid] = g;
+      box[lid] = roi_pool_box(&g, PH, PW, H, W);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int j = 0; l.nl > 0 && j < cnt; j++) {
+      if (!roi_box_has(box[j], l.h, l.w)) continue;
+      const roi_pool_geom g = geo[j];
+      const size_t base = ((size_t)roi_of[j] * OC + l.oc0) * PHW; /* lane 0's bins of dy (and argmax) */
+      if (ps) {
+        const int4 r = roi_pool_bin(&g, l.b / PW, l.b % PW, H - 1, W - 1);
+        if (!roi_cell_in(r, l.h, l.w)) continue;
+        const float area = (float)((r.s1 - r.s0) * (r.s3 - r.s2));
+        acc += roi_load_lanes(AT(dy) + base + l.b, PHW, l.nl) / area;
+        continue;
+      }
+      int ph0, ph1, pw0, pw1;
+      roi_pool_bin_range(g.start_h, g.bin_h, l.h, PH, &ph0, &ph1);
+      roi_pool_bin_range(g.start_w, g.bin_w, l.w, PW, &pw0, &pw1);
+      for (int ph = ph0; ph <= ph1; ph++)
+        for (int pw = pw0; pw <= pw1; pw++) {
+          if (!roi_cell_in(roi_pool_bin(&g, ph, pw, H, W), l.h, l.w)) continue;
+          const size_t at = base + ph * PW + pw;
+          const int4 hit = roi_load_lanes_int(AT(argmax) + at, PHW, l.nl) == (int4)(l.p);
+          acc += select((float4)(0.0f), roi_load_lanes(AT(dy) + at, PHW, l.nl), hit);
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (l.nl > 0) roi_store_lanes(AT(dx) + (size_t)n * C * HW, &l, HW, acc);
+}
+
+/*
+ * roi_pool_bwd_strays: after roi_pool_bwd_gpu, the argmax entries that lie
+ * in [0, H*W) but outside their bin (no forward writes them; the CPU
+ * kernels and the reference add dy there all the same). Work-group (c, n)
+ * checks the image's entries of channel c together (a tree OR in local
+ * memory); only when one is found does work-item 0 add them, RoI by RoI
+ * and bin by bin, to dx[n, c]: a fixed order, so the same bits every run.
+ * Args: dy, argmax, rois, idx, dx; N, C, H, W, PH, PW, scale.
+ * NDRange (C * N * ROI_WG), local (ROI_WG).
+ */
+bool roi_pool_stray(__global const float *roi, float scale, int PH, int PW, int H, int W, int bin, int a) {
+  if (a < 0 || a >= H * W) return false;
+  const roi_pool_geom g = roi_pool_geometry(roi, scale, 1, PH, PW);
+  return !roi_cell_in(roi_pool_bin(&g, bin / PW, bin % PW, H, W), a / W, a % W);
+}
+
+__kernel __attribute__((reqd_work_group_size(ROI_WG, 1, 1))) void roi_pool_bwd_strays(
+    CTENSOR(dy), CITENSOR(argmax), CTENSOR(rois), CITENSOR(idx), TENSOR(dx), const int N, const int C,
+    const int H, const int W, const int PH, const int PW, const float scale) {
+  __local int found[ROI_WG];
+  const int lid = get_local_id(0), c = get_group_id(0) % C, n = get_group_id(0) / C, PHW = PH * PW;
+  __global const int *order = AT(idx) + N + 1;
+  const int s_begin = AT(idx)[n], entries = (AT(idx)[n + 1] - s_begin) * PHW;
+  int any = 0;
+  for (int j = lid; j < entries; j += ROI_WG) {
+    const int k = order[s_begin + j / PHW], bin = j % PHW;
+    any |= roi_pool_stray(AT(rois) + (size_t)k * 5, scale, PH, PW, H, W, bin,
+                          AT(argmax)[((size_t)k * C + c) * PHW + bin]);
+  }
+  found[lid] = any;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int width = ROI_WG / 2; width > 0; width >>= 1) {
+    if (lid < width) found[lid] |= found[lid + width];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (!found[0] || lid != 0) return;
+  __global float *plane = AT(dx) + ((size_t)n * C + c) * H * W;
+  for (int j = 0; j < entries; j++) {
+    const int k = order[s_begin + j / PHW], bin = j % PHW;
+    const size_t at = ((size_t)k * C + c) * PHW + bin;
+    const int a = AT(argmax)[at];
+    if (roi_pool_stray(AT(rois) + (size_t)k * 5, scale, PH, PW, H, W, bin, a)) plane[a] += AT(dy)[at];
+  }
+}
+
+#endif /* ROI_WG */

@@ -41,8 +41,9 @@
 /* CPU shape: elements per work-item and block; 16 KiB per stream keeps the
  * seven streams of an Adam block in L2 while the next block is fetched. */
 #define BLOCK_CPU 4096
-/* GPU shape: each of the WG work-items handles 16 elements of a block. */
-#define WG_GPU 256
+/* GPU shape: each work-item of a group handles 16 elements (four float4s)
+ * of a block: 4096 elements per block at 256 work-items, enough work per
+ * group to hide the segment-table lookup. */
 #define GPU_ELEMS_PER_ITEM 16
 
 /* ------------------------------------------------------------ descriptors */
@@ -348,15 +349,43 @@ static int group_cmp(const void *a, const void *b) {
   return (x->first_index > y->first_index) - (x->first_index < y->first_index);
 }
 
-/* Work-group size: 1 on CPUs, WG_GPU elsewhere; CLNN_OPTIM_WG (a power of
- * two up to 256) overrides, so tests can run the GPU shape on a CPU. */
-static int work_group_size(const clnn_context *ctx) {
-  const char *e = getenv("CLNN_OPTIM_WG");
-  if (e && *e) {
-    int v = atoi(e);
-    if (v >= 1 && v <= 256 && (v & (v - 1)) == 0) return v;
-  }
-  return ctx->is_cpu ? 1 : WG_GPU;
+/* ------------------------------------------------------------- variants
+ * Each pass (adam: Adam and AdamW; sgd; ema; clip: the global norm and the
+ * scaling) has two shapes of the same kernels (kernels/optim.cl):
+ *  - vec16 (CPU): work-groups of one work-item, each owning a block of
+ *    BLOCK_CPU elements walked with float16;
+ *  - gpu_vec4 (GPU): work-groups of 256 work-items (CLNN_GPU_WG, or the
+ *    device's maximum; CLNN_OPTIM_WG sets another power of two), blocks of
+ *    16 elements per work-item walked one float4 per work-item and step,
+ *    neighbours on neighbouring float4s; reductions as trees in local
+ *    memory. The non-finite check runs in the shape of its step.
+ * Both bind up to SETS buffer groups per launch (one launch for an arena).
+ */
+typedef struct optim_variant {
+  clnn_variant v;
+  bool gpu_shape;
+} optim_variant;
+
+#define OPTIM_TABLE(pass)                                                                                    \
+  static const optim_variant optim_##pass##_table[] = {                                                    \
+      {{"optim." #pass ".gpu_vec4", CLNN_DEVICE_CLASS_GPU, NULL}, true},                                     \
+      {{"optim." #pass ".vec16", CLNN_DEVICE_CLASS_CPU, NULL}, false},                                       \
+  };                                                                                                         \
+  const clnn_variant_table clnn__optim_##pass##_variants = {                                                \
+      "optim", #pass, &optim_##pass##_table[0].v, sizeof optim_##pass##_table / sizeof optim_##pass##_table[0], \
+      sizeof optim_##pass##_table[0]}
+OPTIM_TABLE(adam);
+OPTIM_TABLE(sgd);
+OPTIM_TABLE(ema);
+OPTIM_TABLE(clip);
+
+/* The GPU shape's work-group size: CLNN_OPTIM_WG when set, else
+ * CLNN_GPU_WG; halved while above the device's maximum (a power of two: the
+ * tree reductions halve it). */
+static int gpu_work_group_size(const clnn_context *ctx) {
+  size_t wg = ctx->env.optim_wg > 0 ? (size_t)ctx->env.optim_wg : CLNN_GPU_WG;
+  while (ctx->caps.max_work_group_size && wg > ctx->caps.max_work_group_size) wg /= 2;
+  return (int)wg;
 }
 
 static void plan_free(plan *p) {
@@ -414,12 +443,13 @@ static void fill_rows(const optim_call *c, plan *p, const entry *e, const seg_gr
   }
 }
 
-static clnn_status plan_make(const optim_call *c, plan *p) {
+static clnn_status plan_make(const optim_call *c, bool gpu_shape, plan *p) {
   clnn_context *ctx = c->ctx;
   memset(p, 0, sizeof *p);
-  p->wg = work_group_size(ctx);
-  p->block = p->wg == 1 ? BLOCK_CPU : (uint64_t)p->wg * GPU_ELEMS_PER_ITEM;
-  snprintf(p->opts, sizeof p->opts, "-DWG=%d -DBLOCK=%llu -DSETS=%d", p->wg, (unsigned long long)p->block, SETS);
+  p->wg = gpu_shape ? gpu_work_group_size(ctx) : 1;
+  p->block = gpu_shape ? (uint64_t)p->wg * GPU_ELEMS_PER_ITEM : BLOCK_CPU;
+  snprintf(p->opts, sizeof p->opts, "%s-DWG=%d -DBLOCK=%llu -DSETS=%d", gpu_shape ? "-DGPU_SHAPE=1 " : "", p->wg,
+           (unsigned long long)p->block, SETS);
   int first = 0;
   while (!c->role[first]) first++;
   entry *e = malloc(c->count * sizeof *e);
@@ -525,12 +555,15 @@ static clnn_status enqueue_check(clnn_context *ctx, const plan *p, const check_k
                       1, &one, &one, op);
 }
 
-/* The common part of every list call: validate, then plan. */
-static clnn_status prepare(const optim_call *c, plan *p) {
+/* The common part of every list call: validate, pick the pass's variant
+ * (table), then plan. */
+static clnn_status prepare(const optim_call *c, const clnn_variant_table *table, plan *p) {
   CLNN_TRY(check_lists(c));
   CLNN_TRY(check_overlaps(c));
   if (c->count == 0) return CLNN_SUCCESS;
-  return plan_make(c, p);
+  size_t i;
+  CLNN_TRY(clnn__plan_pick(c->ctx, table, c, &i));
+  return plan_make(c, ((const optim_variant *)CLNN_VARIANT_AT(table, i))->gpu_shape, p);
 }
 
 /* count == 0 with a found_inf: nothing is non-finite. */
@@ -561,7 +594,7 @@ static clnn_status adam_step(clnn_context *ctx, const clnn_adam_desc *d, bool de
   c.scalar_dtype = CLNN_INT32;
   plan p;
   memset(&p, 0, sizeof p);
-  CLNN_TRY(prepare(&c, &p));
+  CLNN_TRY(prepare(&c, &clnn__optim_adam_variants, &p));
   if (count == 0) return write_no_inf(ctx, found_inf);
 
   /* Weight decay 0 builds the same program for Adam and AdamW: same bits. */
@@ -594,7 +627,7 @@ clnn_status clnn_adam_step(clnn_context *ctx, const clnn_adam_desc *desc, size_t
                            clnn_tensor *const *params, const clnn_tensor *const *grads,
                            clnn_tensor *const *exp_avgs, clnn_tensor *const *exp_avg_sqs,
                            clnn_tensor *const *max_exp_avg_sqs, clnn_tensor *found_inf) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   return adam_step(ctx, desc, false, count, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, found_inf);
 }
 
@@ -602,7 +635,7 @@ clnn_status clnn_adamw_step(clnn_context *ctx, const clnn_adam_desc *desc, size_
                             clnn_tensor *const *params, const clnn_tensor *const *grads,
                             clnn_tensor *const *exp_avgs, clnn_tensor *const *exp_avg_sqs,
                             clnn_tensor *const *max_exp_avg_sqs, clnn_tensor *found_inf) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   return adam_step(ctx, desc, true, count, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, found_inf);
 }
 
@@ -611,7 +644,7 @@ clnn_status clnn_adamw_step(clnn_context *ctx, const clnn_adam_desc *desc, size_
 clnn_status clnn_sgd_step(clnn_context *ctx, const clnn_sgd_desc *desc, size_t count,
                           clnn_tensor *const *params, const clnn_tensor *const *grads,
                           clnn_tensor *const *momentum_bufs, clnn_tensor *found_inf) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(ctx, ctx);
   const char *op = "sgd_step";
   sgd_scalars s = {0};
@@ -627,7 +660,7 @@ clnn_status clnn_sgd_step(clnn_context *ctx, const clnn_sgd_desc *desc, size_t c
   c.scalar_dtype = CLNN_INT32;
   plan p;
   memset(&p, 0, sizeof p);
-  CLNN_TRY(prepare(&c, &p));
+  CLNN_TRY(prepare(&c, &clnn__optim_sgd_variants, &p));
   if (count == 0) return write_no_inf(ctx, found_inf);
 
   char opts[160];
@@ -658,7 +691,7 @@ clnn_status clnn_sgd_step(clnn_context *ctx, const clnn_sgd_desc *desc, size_t c
 
 clnn_status clnn_ema_update(clnn_context *ctx, double decay, size_t count, clnn_tensor *const *ema,
                             const clnn_tensor *const *params) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(ctx, ctx);
   if (!(decay >= 0.0 && decay <= 1.0))
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "decay = %g is outside [0, 1]", decay);
@@ -668,7 +701,7 @@ clnn_status clnn_ema_update(clnn_context *ctx, double decay, size_t count, clnn_
   call_role(&c, ROLE_G, "params", params, false);
   plan p;
   memset(&p, 0, sizeof p);
-  CLNN_TRY(prepare(&c, &p));
+  CLNN_TRY(prepare(&c, &clnn__optim_ema_variants, &p));
   if (count == 0) return CLNN_SUCCESS;
   /* torch.lerp(ema, p, w): ema + w (p - ema) for w < 0.5, else p - (1 - w)(p - ema). */
   const double w = 1.0 - decay;
@@ -691,7 +724,7 @@ clnn_status clnn_ema_update(clnn_context *ctx, double decay, size_t count, clnn_
 
 clnn_status clnn_clip_grad_norm(clnn_context *ctx, size_t count, clnn_tensor *const *grads, double max_norm,
                                 clnn_tensor *total_norm) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(ctx, ctx);
   if (!(max_norm >= 0.0))
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "max_norm = %g must be >= 0 (INFINITY: no clipping)",
@@ -704,7 +737,7 @@ clnn_status clnn_clip_grad_norm(clnn_context *ctx, size_t count, clnn_tensor *co
   c.scalar_dtype = CLNN_FLOAT32;
   plan p;
   memset(&p, 0, sizeof p);
-  CLNN_TRY(prepare(&c, &p));
+  CLNN_TRY(prepare(&c, &clnn__optim_clip_variants, &p));
   if (count == 0) {
     if (!total_norm) return CLNN_SUCCESS;
     return clnn__fill_f32(ctx, clnn__mem(total_norm), (size_t)clnn__off(total_norm), 1, 0.0f);

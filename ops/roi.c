@@ -21,10 +21,23 @@
  *  - PS backward: one work-item per (bin, image) owns the dx planes that
  *    bin reads and adds the image's RoIs in RoI order.
  *
+ * Those are the CPU-class variants. The GPU-class ones (kernels at the end
+ * of kernels/roi.cl, work-groups of up to CLNN_GPU_WG):
+ *  - forward: one output element per work-item, bins along the fastest
+ *    axis (roi.fwd.gpu_align, roi.fwd.gpu_pool);
+ *  - backward, as gathers: one work-item per pixel of four dx channels
+ *    that share their weights, adding what each RoI of its image gives
+ *    them in RoI order, the RoIs' geometry staged in local memory per
+ *    work-group (roi.bwd.gpu_align_gather,
+ *    roi.bwd.gpu_pool_gather; RoI pool then adds argmax entries outside
+ *    their bins, which no forward writes, in a second small launch).
+ * Variant tables (roi.fwd, roi.bwd) pick among them, best first.
+ *
  * Every call first reads the RoIs back (blocking) to validate them - a bad
  * RoI fails before anything is enqueued - and to build the per-image RoI
  * index [offsets (n + 1) | RoI numbers sorted by image], which it writes at
- * the start of the workspace.
+ * the start of the workspace (the backward passes and the panel forward
+ * read it).
  */
 #include "../runtime/internal.h"
 
@@ -196,8 +209,9 @@ static clnn_status load_rois(clnn_context *ctx, const clnn_roi_desc *d, const cl
   return st;
 }
 
-/* Floats the index takes at the start of the workspace (rounded to 64 bytes
- * so the panels after it stay aligned). */
+/* Floats the index of a problem takes at the start of the workspace
+ * (rounded to 64 bytes so the panels after it stay aligned). */
+static size_t index_floats_of(const clnn_roi_desc *d) { return ((size_t)(d->n + 1 + d->num_rois) + CB - 1) / CB * CB; }
 static size_t index_floats(const roi_host *h) { return (h->idx_len + CB - 1) / CB * CB; }
 
 /* Workspace of index + extra floats, with the index written (blocking). */
@@ -225,11 +239,10 @@ typedef struct chunk_plan {
 
 /* Plan the chunks; false when the panels one work-item reads (v blocks)
  * exceed the workspace limit. */
-static bool plan_chunks(const clnn_context *ctx, const clnn_roi_desc *d, const roi_host *h, int64_t v, int64_t pb,
-                        chunk_plan *p) {
+static bool plan_chunks(const clnn_context *ctx, const clnn_roi_desc *d, int64_t v, int64_t pb, chunk_plan *p) {
   p->ncb = ((d->c / pb + CB - 1) / CB + v - 1) / v * v;
   p->panel_floats = pb * d->h * d->w * CB;
-  int64_t avail = (int64_t)(ctx->workspace_limit / sizeof(float)) - (int64_t)index_floats(h);
+  int64_t avail = (int64_t)(ctx->workspace_limit / sizeof(float)) - (int64_t)index_floats_of(d);
   if (avail > CLNN_INDEX_MAX) avail = CLNN_INDEX_MAX; /* kernels index panels in 32-bit ints */
   if (avail < v * p->panel_floats) return false;
   int64_t per_image = p->ncb * p->panel_floats;
@@ -241,12 +254,6 @@ static bool plan_chunks(const clnn_context *ctx, const clnn_roi_desc *d, const r
     p->cbs = avail / p->panel_floats / v * v;
   }
   return true;
-}
-
-static clnn_status panels_too_big(clnn_context *ctx, const chunk_plan *p, int64_t v) {
-  return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED,
-                    "the feature panels one work-item reads (%lld bytes) do not fit the workspace limit of %zu bytes",
-                    (long long)(v * p->panel_floats * (int64_t)sizeof(float)), ctx->workspace_limit);
 }
 
 /* One chunk: images [n0, n0 + nimg), channel blocks [cb0, cb0 + ncb). */
@@ -291,8 +298,7 @@ static clnn_status roi_kernel(clnn_context *ctx, int v, const char *name, clnn_k
  */
 static int choose_v(const clnn_context *ctx, const clnn_roi_desc *d, int64_t oc, bool bwd) {
   const int64_t ncb = (oc + CB - 1) / CB;
-  cl_uint cu = 1;
-  if (bwd) clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
+  const unsigned cu = bwd ? ctx->caps.compute_units : 1;
   int v = bwd ? BWD_V_MAX : FWD_V_MAX;
   for (; v > 1; v /= 2) {
     const int64_t groups = (ncb + v - 1) / v;
@@ -388,7 +394,7 @@ static clnn_status bwd_align_packed(clnn_context *ctx, const clnn_roi_desc *d, c
   const char *op = "roi_bwd:roi_align";
   chunk_plan plan = {0, 0, 0, 0};
   const int v = choose_v(ctx, d, d->c, true);
-  if (!plan_chunks(ctx, d, h, v, 1, &plan)) return panels_too_big(ctx, &plan, v);
+  plan_chunks(ctx, d, v, 1, &plan); /* fits: roi.bwd.align_panels applies */
   cl_mem ws;
   size_t ioff = index_floats(h);
   CLNN_TRY(workspace_with_index(ctx, h, (size_t)(plan.panel_floats * plan.cbs * plan.imgs), &ws));
@@ -465,6 +471,237 @@ static clnn_status bwd_ps(clnn_context *ctx, const clnn_roi_desc *d, int64_t oc,
                       2, global, local1, "roi_bwd:ps_roi_align");
 }
 
+/* ------------------------------------------------------- GPU launches */
+
+/* One call's problem and tensors: what the variants' applies() and run()
+ * see. h is the RoIs read back and indexed; fwd: x, y, argmax (written or
+ * NULL); bwd: dy, argmax (read, RoI pool), dx. */
+typedef struct roi_call {
+  const clnn_roi_desc *d;
+  int64_t oc;
+  const roi_host *h;
+  const clnn_tensor *rois, *x, *dy, *argmax_in;
+  clnn_tensor *y, *argmax_out, *dx;
+} roi_call;
+
+/* Bytes of local memory per work-item of the GPU backward kernels: one
+ * RoI's staged geometry (roi_align_geom, the larger: 28 bytes), pixel box
+ * (16) and number (4). */
+#define GPU_LOCAL_PER_ITEM 48
+/* Channels per work-item of the GPU backward kernels (ROI_LANES). */
+#define GPU_LANES 4
+
+/* The GPU kernels' work-group size: CLNN_GPU_WG, halved while above the
+ * device's maximum or while the staged RoIs would not fit its local
+ * memory (a power of two: the stray check's OR tree halves it). */
+static int gpu_wg(const clnn_context *ctx) {
+  size_t wg = CLNN_GPU_WG;
+  const size_t max = ctx->caps.max_work_group_size;
+  const uint64_t local = ctx->caps.local_mem_size;
+  while (wg > 1 && ((max && wg > max) || (local && wg * GPU_LOCAL_PER_ITEM > local))) wg /= 2;
+  return (int)wg;
+}
+
+static clnn_status gpu_kernel(clnn_context *ctx, const char *name, clnn_kernel_ref *k) {
+  char opts[48];
+  snprintf(opts, sizeof opts, "-DROI_V=1 -DROI_WG=%d", gpu_wg(ctx));
+  return clnn__kernel(ctx, "roi", opts, name, k);
+}
+
+/* Work-items rounded up to whole work-groups of wg. */
+static size_t round_up(size_t items, size_t wg) { return (items + wg - 1) / wg * wg; }
+
+/* roi.fwd.gpu_align / gpu_pool: one output element per work-item. */
+static clnn_status run_fwd_gpu(clnn_context *ctx, const roi_call *c) {
+  const clnn_roi_desc *d = c->d;
+  const bool pool = d->op == CLNN_ROI_POOL || d->op == CLNN_PS_ROI_POOL;
+  const int ps = is_ps(d);
+  const int64_t total = d->num_rois * c->oc * d->pooled_h * d->pooled_w;
+  clnn_kernel_ref k;
+  CLNN_TRY(gpu_kernel(ctx, pool ? "roi_pool_fwd_gpu" : "roi_align_fwd_gpu", &k));
+  size_t local = (size_t)gpu_wg(ctx), global = round_up((size_t)total, local);
+  char op[48];
+  snprintf(op, sizeof op, "roi_fwd:%s_gpu", op_names[d->op]);
+  if (pool)
+    return clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_TENSOR(c->x), CLNN_ARG_TENSOR(c->rois), CLNN_ARG_TENSOR(c->y),
+                                  CLNN_ARG_TENSOR(c->argmax_out), CLNN_ARG_I32(c->argmax_out != NULL),
+                                  CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w),
+                                  CLNN_ARG_I32(d->pooled_h), CLNN_ARG_I32(d->pooled_w), CLNN_ARG_I32(c->oc),
+                                  CLNN_ARG_F32(d->spatial_scale), CLNN_ARG_I32(ps), CLNN_ARG_I32(total)),
+                        1, &global, &local, op);
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(c->x), CLNN_ARG_TENSOR(c->rois), CLNN_ARG_TENSOR(c->y),
+                                CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(d->pooled_h),
+                                CLNN_ARG_I32(d->pooled_w), CLNN_ARG_I32(c->oc), CLNN_ARG_F32(d->spatial_scale),
+                                CLNN_ARG_F32(align_offset(d)), CLNN_ARG_I32(align_min1(d)), CLNN_ARG_I32(sampling(d)),
+                                CLNN_ARG_I32(ps), CLNN_ARG_I32(total)),
+                      1, &global, &local, op);
+}
+
+/* roi.bwd.gpu_align_gather / gpu_pool_gather: one work-item per pixel of
+ * GPU_LANES dx channels, work-groups of consecutive work-items of one
+ * image; RoI pool then adds the argmax entries outside their bins. */
+static clnn_status run_bwd_gpu(clnn_context *ctx, const roi_call *c) {
+  const clnn_roi_desc *d = c->d;
+  const bool pool = d->op == CLNN_ROI_POOL || d->op == CLNN_PS_ROI_POOL;
+  const int ps = is_ps(d);
+  /* Work-items per image: a pixel of 4 channels each (roi_lanes_of in kernels/roi.cl). */
+  const int64_t lane_groups = ps ? (c->oc + GPU_LANES - 1) / GPU_LANES * d->pooled_h * d->pooled_w
+                                       : (d->c + GPU_LANES - 1) / GPU_LANES;
+  const size_t wg = (size_t)gpu_wg(ctx), groups = round_up((size_t)(lane_groups * d->h * d->w), wg) / wg;
+  cl_mem ws;
+  CLNN_TRY(workspace_with_index(ctx, c->h, 0, &ws));
+  clnn_kernel_ref k, strays;
+  CLNN_TRY(gpu_kernel(ctx, pool ? "roi_pool_bwd_gpu" : "roi_align_bwd_gpu", &k));
+  if (d->op == CLNN_ROI_POOL) CLNN_TRY(gpu_kernel(ctx, "roi_pool_bwd_strays", &strays));
+  size_t global = groups * (size_t)d->n * wg, local = wg;
+  char op[48];
+  snprintf(op, sizeof op, "roi_bwd:%s_gpu", op_names[d->op]);
+  if (!pool)
+    return clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_TENSOR(c->dy), CLNN_ARG_TENSOR(c->rois), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
+                                  CLNN_ARG_TENSOR(c->dx), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h),
+                                  CLNN_ARG_I32(d->w), CLNN_ARG_I32(d->pooled_h), CLNN_ARG_I32(d->pooled_w),
+                                  CLNN_ARG_I32(c->oc), CLNN_ARG_F32(d->spatial_scale), CLNN_ARG_F32(align_offset(d)),
+                                  CLNN_ARG_I32(align_min1(d)), CLNN_ARG_I32(sampling(d)), CLNN_ARG_I32(ps),
+                                  CLNN_ARG_I32(groups)),
+                        1, &global, &local, op);
+  CLNN_TRY(clnn__launch(ctx, &k,
+                        CLNN_ARGS(CLNN_ARG_TENSOR(c->dy), CLNN_ARG_TENSOR(c->argmax_in), CLNN_ARG_TENSOR(c->rois),
+                                  CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_TENSOR(c->dx), CLNN_ARG_I32(d->n),
+                                  CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w),
+                                  CLNN_ARG_I32(d->pooled_h), CLNN_ARG_I32(d->pooled_w), CLNN_ARG_I32(c->oc),
+                                  CLNN_ARG_F32(d->spatial_scale), CLNN_ARG_I32(ps), CLNN_ARG_I32(groups)),
+                        1, &global, &local, op));
+  if (d->op != CLNN_ROI_POOL) return CLNN_SUCCESS;
+  global = (size_t)(d->c * d->n) * wg;
+  return clnn__launch(ctx, &strays,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(c->dy), CLNN_ARG_TENSOR(c->argmax_in), CLNN_ARG_TENSOR(c->rois),
+                                CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_TENSOR(c->dx), CLNN_ARG_I32(d->n),
+                                CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(d->pooled_h),
+                                CLNN_ARG_I32(d->pooled_w), CLNN_ARG_F32(d->spatial_scale)),
+                      1, &global, &local, op);
+}
+
+/* ----------------------------------------------------------- CPU runs */
+
+/* roi.fwd.panels: RoI align, RoI pool and PS RoI align over panels. */
+static clnn_status run_fwd_panels(clnn_context *ctx, const roi_call *c) {
+  const clnn_roi_desc *d = c->d;
+  const int64_t pb = d->op == CLNN_PS_ROI_ALIGN ? d->pooled_h * d->pooled_w : 1;
+  const int v = choose_v(ctx, d, c->oc, false);
+  chunk_plan plan = {0, 0, 0, 0};
+  plan_chunks(ctx, d, v, pb, &plan); /* fits: roi.fwd.panels applies */
+  return fwd_packed(ctx, d, c->oc, c->h, &plan, v, pb, c->x, c->rois, c->y, c->argmax_out);
+}
+
+/* roi.fwd.ps_direct: the PS ops straight from x. */
+static clnn_status run_fwd_ps_direct(clnn_context *ctx, const roi_call *c) {
+  return fwd_ps(ctx, c->d, c->oc, c->x, c->rois, c->y);
+}
+
+static clnn_status run_bwd_align_panels(clnn_context *ctx, const roi_call *c) {
+  return bwd_align_packed(ctx, c->d, c->h, c->dy, c->rois, c->dx);
+}
+
+static clnn_status run_bwd_pool_planes(clnn_context *ctx, const roi_call *c) {
+  return bwd_pool_planes(ctx, c->d, c->h, c->dy, c->argmax_in, c->dx);
+}
+
+static clnn_status run_bwd_ps_planes(clnn_context *ctx, const roi_call *c) {
+  return bwd_ps(ctx, c->d, c->oc, c->h, c->dy, c->rois, c->dx);
+}
+
+/* ------------------------------------------------------------- variants
+ * roi.fwd: gpu_align, gpu_pool (GPU); panels, then ps_direct (CPU: PS RoI
+ * pool, and PS RoI align whose panels do not fit the workspace).
+ * roi.bwd: gpu_align_gather, gpu_pool_gather (GPU); align_panels,
+ * pool_planes, ps_planes (CPU).
+ */
+typedef struct roi_variant {
+  clnn_variant v;
+  clnn_status (*run)(clnn_context *ctx, const roi_call *c);
+} roi_variant;
+
+static bool is_align(const clnn_roi_desc *d) { return d->op == CLNN_ROI_ALIGN || d->op == CLNN_PS_ROI_ALIGN; }
+
+static bool align_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  return is_align(((const roi_call *)problem)->d) || clnn__why(why, n, "not an align op");
+}
+
+static bool pool_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  return !is_align(((const roi_call *)problem)->d) || clnn__why(why, n, "not a pool op");
+}
+
+static bool ps_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  return is_ps(((const roi_call *)problem)->d) || clnn__why(why, n, "not position-sensitive");
+}
+
+static bool roi_pool_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  return ((const roi_call *)problem)->d->op == CLNN_ROI_POOL || clnn__why(why, n, "not RoI pool");
+}
+
+/* Whether the panels of v channel blocks fit the workspace (panel variants). */
+static bool panels_fit(const clnn_context *ctx, const clnn_roi_desc *d, int v, int64_t pb, char *why, size_t n) {
+  chunk_plan plan = {0, 0, 0, 0};
+  if (plan_chunks(ctx, d, v, pb, &plan)) return true;
+  return clnn__why(why, n,
+                   "the feature panels one work-item reads (%lld bytes) do not fit the workspace limit of %zu bytes",
+                   (long long)(v * plan.panel_floats * (int64_t)sizeof(float)), ctx->workspace_limit);
+}
+
+static bool fwd_panels_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  const roi_call *c = problem;
+  if (c->d->op == CLNN_PS_ROI_POOL) return clnn__why(why, n, "PS RoI pool reads x directly");
+  const int64_t pb = c->d->op == CLNN_PS_ROI_ALIGN ? c->d->pooled_h * c->d->pooled_w : 1;
+  return panels_fit(ctx, c->d, choose_v(ctx, c->d, c->oc, false), pb, why, n);
+}
+
+static bool bwd_align_panels_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  const roi_call *c = problem;
+  if (c->d->op != CLNN_ROI_ALIGN) return clnn__why(why, n, "not RoI align");
+  return panels_fit(ctx, c->d, choose_v(ctx, c->d, c->d->c, true), 1, why, n);
+}
+
+static const roi_variant roi_fwd_table[] = {
+    {{"roi.fwd.gpu_align", CLNN_DEVICE_CLASS_GPU, align_applies}, run_fwd_gpu},
+    {{"roi.fwd.gpu_pool", CLNN_DEVICE_CLASS_GPU, pool_applies}, run_fwd_gpu},
+    {{"roi.fwd.panels", CLNN_DEVICE_CLASS_CPU, fwd_panels_applies}, run_fwd_panels},
+    {{"roi.fwd.ps_direct", CLNN_DEVICE_CLASS_CPU, ps_applies}, run_fwd_ps_direct},
+};
+const clnn_variant_table clnn__roi_fwd_variants = {"roi", "fwd", &roi_fwd_table[0].v,
+                                                   sizeof roi_fwd_table / sizeof roi_fwd_table[0],
+                                                   sizeof roi_fwd_table[0]};
+
+static const roi_variant roi_bwd_table[] = {
+    {{"roi.bwd.gpu_align_gather", CLNN_DEVICE_CLASS_GPU, align_applies}, run_bwd_gpu},
+    {{"roi.bwd.gpu_pool_gather", CLNN_DEVICE_CLASS_GPU, pool_applies}, run_bwd_gpu},
+    {{"roi.bwd.align_panels", CLNN_DEVICE_CLASS_CPU, bwd_align_panels_applies}, run_bwd_align_panels},
+    {{"roi.bwd.pool_planes", CLNN_DEVICE_CLASS_CPU, roi_pool_applies}, run_bwd_pool_planes},
+    {{"roi.bwd.ps_planes", CLNN_DEVICE_CLASS_CPU, ps_applies}, run_bwd_ps_planes},
+};
+const clnn_variant_table clnn__roi_bwd_variants = {"roi", "bwd", &roi_bwd_table[0].v,
+                                                   sizeof roi_bwd_table / sizeof roi_bwd_table[0],
+                                                   sizeof roi_bwd_table[0]};
+
+/* Read and index the RoIs (validating them), plan the pass, run it. */
+static clnn_status plan_and_run(clnn_context *ctx, const clnn_variant_table *t, roi_call *c) {
+  roi_host h;
+  CLNN_TRY(load_rois(ctx, c->d, c->rois, &h));
+  c->h = &h;
+  size_t i;
+  clnn_status st = clnn__plan_pick(ctx, t, c, &i);
+  if (st == CLNN_SUCCESS) st = ((const roi_variant *)CLNN_VARIANT_AT(t, i))->run(ctx, c);
+  roi_host_free(&h);
+  c->h = NULL;
+  return st;
+}
+
 /* ---------------------------------------------------------------- public */
 
 /* argmax: required (ROI_POOL backward), optional (ROI_POOL forward) or absent. */
@@ -481,7 +718,7 @@ static clnn_status check_argmax(clnn_context *ctx, const clnn_roi_desc *d, const
 
 clnn_status clnn_roi_fwd(clnn_context *ctx, const clnn_roi_desc *desc, const clnn_tensor *x,
                          const clnn_tensor *rois, clnn_tensor *y, clnn_tensor *argmax) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oc = 0; /* set by desc_check; initialised for the compiler */
   CLNN_TRY(desc_check(ctx, desc, &oc));
@@ -497,25 +734,13 @@ clnn_status clnn_roi_fwd(clnn_context *ctx, const clnn_roi_desc *desc, const cln
   CLNN_TRY(clnn__check_no_overlap(ctx, argmax, "argmax", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, argmax, "argmax", rois, "rois"));
   CLNN_TRY(clnn__check_no_overlap(ctx, argmax, "argmax", y, "y"));
-  roi_host h;
-  CLNN_TRY(load_rois(ctx, d, rois, &h));
-  /* PS RoI pool, and PS RoI align whose panels do not fit the workspace,
-   * read x directly; the others need their panels. */
-  const int64_t pb = d->op == CLNN_PS_ROI_ALIGN ? d->pooled_h * d->pooled_w : 1;
-  const int v = choose_v(ctx, d, oc, false);
-  chunk_plan plan = {0, 0, 0, 0};
-  const bool fits = d->op != CLNN_PS_ROI_POOL && plan_chunks(ctx, d, &h, v, pb, &plan);
-  clnn_status st;
-  if (fits) st = fwd_packed(ctx, d, oc, &h, &plan, v, pb, x, rois, y, argmax);
-  else if (is_ps(d)) st = fwd_ps(ctx, d, oc, x, rois, y);
-  else st = panels_too_big(ctx, &plan, v);
-  roi_host_free(&h);
-  return st;
+  roi_call c = {d, oc, NULL, rois, x, NULL, NULL, y, argmax, NULL};
+  return plan_and_run(ctx, &clnn__roi_fwd_variants, &c);
 }
 
 clnn_status clnn_roi_bwd(clnn_context *ctx, const clnn_roi_desc *desc, const clnn_tensor *dy,
                          const clnn_tensor *rois, const clnn_tensor *argmax, clnn_tensor *dx) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oc = 0; /* set by desc_check; initialised for the compiler */
   CLNN_TRY(desc_check(ctx, desc, &oc));
@@ -529,20 +754,6 @@ clnn_status clnn_roi_bwd(clnn_context *ctx, const clnn_roi_desc *desc, const cln
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", dy, "dy"));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", rois, "rois"));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", argmax, "argmax"));
-  roi_host h;
-  CLNN_TRY(load_rois(ctx, d, rois, &h));
-  clnn_status st;
-  switch (d->op) {
-    case CLNN_ROI_ALIGN:
-      st = bwd_align_packed(ctx, d, &h, dy, rois, dx);
-      break;
-    case CLNN_ROI_POOL:
-      st = bwd_pool_planes(ctx, d, &h, dy, argmax, dx);
-      break;
-    default:
-      st = bwd_ps(ctx, d, oc, &h, dy, rois, dx);
-      break;
-  }
-  roi_host_free(&h);
-  return st;
+  roi_call c = {d, oc, NULL, rois, NULL, dy, argmax, NULL, NULL, dx};
+  return plan_and_run(ctx, &clnn__roi_bwd_variants, &c);
 }

@@ -9,7 +9,10 @@
  *  - AdamW with weight_decay 0 equals Adam with weight_decay 0 bit for bit;
  *  - the non-finite check and skip, gradient scaling, maximize, amsgrad;
  *  - clipping by the global norm (same bits for every layout), the EMA;
- *  - the GPU-shaped kernels (CLNN_OPTIM_WG) on this device;
+ *  - the GPU-class variants (optim.*.gpu_vec4) on this device at several
+ *    work-group sizes (CLNN_OPTIM_WG), with sizes around the work-group and
+ *    the block and tensors off 16-byte alignment (every test runs them
+ *    again at 256 as test_optim.gpu);
  *  - bad arguments: right status, a message, nothing written;
  *  - clnn-bench R mode (.npy in, .npy out, --steps K) for adamw, amsgrad, sgd.
  */
@@ -136,6 +139,33 @@ static float *copy_of(const float *src, size_t n) {
 }
 
 static bool same_bits(const float *a, const float *b, size_t n) { return !memcmp(a, b, n * sizeof *a); }
+
+/* Set (value) or unset (NULL) an environment variable; returns the old value (heap) or NULL. */
+static char *swap_env(const char *name, const char *value) {
+  const char *old = getenv(name);
+  char *saved = old ? strdup(old) : NULL;
+  if (value) setenv(name, value, 1);
+  else unsetenv(name);
+  return saved;
+}
+
+/*
+ * A context that plans the optimizers' GPU-class variants (CLNN_VARIANT)
+ * whatever the device, with work-groups of wg (CLNN_OPTIM_WG; NULL: the
+ * default 256). The environment is read when a context is made, so these
+ * tests make their own; it is restored at once.
+ */
+static clnn_context *gpu_shape_ctx(const char *wg) {
+  char *variant = swap_env("CLNN_VARIANT", "optim.adam.gpu_vec4,optim.sgd.gpu_vec4,optim.ema.gpu_vec4,optim.clip.gpu_vec4");
+  char *owg = swap_env("CLNN_OPTIM_WG", wg);
+  clnn_context *ctx;
+  TU_OK(clnn_context_create(NULL, &ctx));
+  free(swap_env("CLNN_VARIANT", variant));
+  free(swap_env("CLNN_OPTIM_WG", owg));
+  free(variant);
+  free(owg);
+  return ctx;
+}
 
 /*
  * Compare and print the errors. float32 state carries rounding errors of
@@ -323,15 +353,16 @@ static void run_adam_case(clnn_context *ctx, const adam_case *c, uint64_t seed) 
 START_TEST(test_adam_steps) { run_adam_case(tu_ctx(), &adam_cases[_i], 1000 + 17 * (uint64_t)_i); }
 END_TEST
 
-/* The same problems with the GPU-shaped kernels (work-groups striding a block). */
+/* The same problems with the GPU-class kernels (float4 per work-item, work-groups of 64). */
 START_TEST(test_adam_steps_gpu_shape) {
   static const int picks[] = {3, 5, 6, 10, 12};
-  setenv("CLNN_OPTIM_WG", "64", 1);
+  clnn_context *ctx = gpu_shape_ctx("64");
   for (size_t i = 0; i < sizeof picks / sizeof picks[0]; i++)
-    run_adam_case(tu_ctx(), &adam_cases[picks[i]], 5000 + (uint64_t)i);
-  unsetenv("CLNN_OPTIM_WG");
+    run_adam_case(ctx, &adam_cases[picks[i]], 5000 + (uint64_t)i);
+  clnn_context_free(ctx);
 }
 END_TEST
+
 
 /* Launches per call, counted by the profiler: an arena list of 161 tensors
  * is one launch, 161 separate tensors take ceil(161 / 8) = 21. */
@@ -649,9 +680,8 @@ static clnn_tensor *int_scalar(clnn_context *ctx) {
  * a finite gradient that overflows when divided by grad_scale counts.
  */
 START_TEST(test_adam_skip_nonfinite) {
-  clnn_context *ctx = tu_ctx();
   for (int wg = 0; wg < 2; wg++) {
-    if (wg) setenv("CLNN_OPTIM_WG", "32", 1);
+    clnn_context *ctx = wg ? gpu_shape_ctx("32") : tu_ctx();
     adam_case c = {1, 4, {19, 4113, 2, 77}, L_MIXED, 1e-3, 0.01, 1, 0, 1, 2};
     size_t total = total_of(c.n, c.sizes);
     const size_t bad_at[] = {0, 18, 19 + 5, 19 + 4100, 19 + 4113 + 1, total - 1};
@@ -725,7 +755,7 @@ START_TEST(test_adam_skip_nonfinite) {
       free(g);
     }
     clnn_tensor_free(found);
-    unsetenv("CLNN_OPTIM_WG");
+    if (wg) clnn_context_free(ctx);
   }
 }
 END_TEST
@@ -799,11 +829,11 @@ START_TEST(test_sgd_steps) { run_sgd_case(tu_ctx(), &sgd_cases[_i], 2000 + 31 * 
 END_TEST
 
 START_TEST(test_sgd_gpu_shape_and_skip) {
+  clnn_context *gpu = gpu_shape_ctx("64");
+  run_sgd_case(gpu, &sgd_cases[2], 2500);
+  run_sgd_case(gpu, &sgd_cases[4], 2600);
+  clnn_context_free(gpu);
   clnn_context *ctx = tu_ctx();
-  setenv("CLNN_OPTIM_WG", "64", 1);
-  run_sgd_case(ctx, &sgd_cases[2], 2500);
-  run_sgd_case(ctx, &sgd_cases[4], 2600);
-  unsetenv("CLNN_OPTIM_WG");
   /* skip_nonfinite: a NaN gradient leaves parameters and buffers alone. */
   const int64_t sizes[2] = {100, 5000};
   float *p = tu_alloc(5100), *b = tu_alloc(5100), *g = tu_alloc(5100), *hp = tu_alloc(5100), *hb = tu_alloc(5100);
@@ -839,7 +869,6 @@ END_TEST
  * a NaN gradient makes everything NaN as in PyTorch.
  */
 START_TEST(test_clip_grad_norm) {
-  clnn_context *ctx = tu_ctx();
   enum { NT = 19 };
   const int64_t sizes[NT] = {3, 4097, 1, 17, 250, 16, 31, 4096, 5, 8191, 2, 99, 1000, 7, 64, 129, 4095, 11, 300};
   const size_t total = total_of(NT, sizes);
@@ -847,14 +876,14 @@ START_TEST(test_clip_grad_norm) {
   tu_fill_normal(g, total, 42, 0.0f, 0.05f);
   int64_t one = 1;
   clnn_tensor *norm_t;
-  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 1, &one, &norm_t));
   double ref_norm = 0;
   for (size_t i = 0; i < total; i++) ref_norm += (double)g[i] * g[i];
   ref_norm = sqrt(ref_norm); /* about 0.05 * sqrt(22414) = 7.5 */
   const double max_norms[] = {1.0, 0.0, 100.0, INFINITY};
   float first_norm = 0, shape_norm[2] = {0, 0};
   for (int wg = 0; wg < 2; wg++) {
-    if (wg) setenv("CLNN_OPTIM_WG", "128", 1);
+    clnn_context *ctx = wg ? gpu_shape_ctx("128") : tu_ctx();
+    TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 1, &one, &norm_t));
     for (int layout = 0; layout < 4; layout++) {
       for (size_t k = 0; k < sizeof max_norms / sizeof max_norms[0]; k++) {
         tlist G;
@@ -876,10 +905,13 @@ START_TEST(test_clip_grad_norm) {
         tlist_free(&G);
       }
     }
-    unsetenv("CLNN_OPTIM_WG");
+    clnn_tensor_free(norm_t);
+    if (wg) clnn_context_free(ctx);
   }
-  printf("  clip_grad_norm: norm %.9g (CPU shape), %.9g (GPU shape), double %.9g\n", shape_norm[0], shape_norm[1],
-         ref_norm);
+  printf("  clip_grad_norm: norm %.9g (this suite's class), %.9g (GPU class, wg 128), double %.9g\n", shape_norm[0],
+         shape_norm[1], ref_norm);
+  clnn_context *ctx = tu_ctx();
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 1, &one, &norm_t));
   /* NaN in one gradient: the norm is NaN and so is every gradient (PyTorch). */
   g[5000] = NAN;
   tlist G;
@@ -899,7 +931,6 @@ END_TEST
 /* -------------------------------------------------------------------- EMA */
 
 START_TEST(test_ema_update) {
-  clnn_context *ctx = tu_ctx();
   const int64_t sizes[4] = {5, 4097, 1, 300};
   const size_t total = 5 + 4097 + 1 + 300;
   float *e = tu_alloc(total), *p = tu_alloc(total), *h = tu_alloc(total), *r = tu_alloc(total);
@@ -907,7 +938,7 @@ START_TEST(test_ema_update) {
   tu_fill_normal(p, total, 2, 0, 1);
   const double decays[] = {0.999, 0.9, 0.5, 0.3, 0.0, 1.0};
   for (int wg = 0; wg < 2; wg++) {
-    if (wg) setenv("CLNN_OPTIM_WG", "16", 1);
+    clnn_context *ctx = wg ? gpu_shape_ctx("16") : tu_ctx();
     for (size_t k = 0; k < sizeof decays / sizeof decays[0]; k++) {
       tlist E, P;
       tlist_make(&E, ctx, 4, sizes, L_MIXED, R_P, e);
@@ -934,9 +965,105 @@ START_TEST(test_ema_update) {
     ck_assert_msg(same_bits(h, p, total), "the EMA of a constant must stay that constant");
     tlist_free(&E);
     tlist_free(&P);
-    unsetenv("CLNN_OPTIM_WG");
+    if (wg) clnn_context_free(ctx);
   }
   free(e), free(p), free(h), free(r);
+}
+END_TEST
+
+/* ------------------------------------------------ GPU-class edge cases */
+
+/* The op calls since the last check ran variant name with work-groups of wg. */
+static void expect_variant(clnn_context *ctx, const char *name, size_t wg) {
+  size_t got_wg = 0;
+  const char *got = clnn_context_last_variant(ctx, &got_wg);
+  ck_assert_msg(!strcmp(got, name) && got_wg == wg, "ran %s (wg %zu), expected %s (wg %zu)", got, got_wg, name, wg);
+  clnn_context_clear_variants(ctx);
+}
+
+/* Clipping to half the norm of a random list: norm and gradients against the
+ * reference, the gaps untouched, and a second run with the same bits. */
+static void clip_case(clnn_context *ctx, int n, const int64_t *sizes, int layout, uint64_t seed) {
+  const size_t total = total_of(n, sizes);
+  float *g = tu_alloc(total), *h = tu_alloc(total), *r = tu_alloc(total);
+  tu_fill_normal(g, total, seed, 0.0f, 0.1f);
+  double ref_norm = 0;
+  for (size_t i = 0; i < total; i++) ref_norm += (double)g[i] * g[i];
+  ref_norm = sqrt(ref_norm);
+  int64_t one = 1;
+  clnn_tensor *norm_t;
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 1, &one, &norm_t));
+  float norms[2];
+  for (int run = 0; run < 2; run++) {
+    tlist G;
+    tlist_make(&G, ctx, n, sizes, layout, R_G, g);
+    TU_OK(clnn_clip_grad_norm(ctx, (size_t)n, G.t, 0.5 * ref_norm, norm_t));
+    TU_OK(clnn_tensor_read(norm_t, &norms[run], sizeof norms[run]));
+    tlist_read(&G, h);
+    tlist_check_gaps(&G, "clip_grad_norm (GPU edges)");
+    tlist_free(&G);
+  }
+  ck_assert_msg(fabs(norms[0] - ref_norm) <= 1e-6 * ref_norm, "norm %.9g, double %.9g", norms[0], ref_norm);
+  ck_assert_msg(norms[0] == norms[1], "two runs gave norms %.9g and %.9g", norms[0], norms[1]);
+  memcpy(r, g, total * sizeof *r);
+  float rn;
+  TU_OK(clnn_ref_clip_grad_norm(total, r, 0.5 * ref_norm, &rn));
+  expect_close("clip_grad_norm (GPU edges)", "grad", 1, h, r, total);
+  clnn_tensor_free(norm_t);
+  free(g), free(h), free(r);
+}
+
+/* Two EMA steps of a random list against the reference. */
+static void ema_case(clnn_context *ctx, int n, const int64_t *sizes, int layout, uint64_t seed) {
+  const size_t total = total_of(n, sizes);
+  float *e = tu_alloc(total), *p = tu_alloc(total), *h = tu_alloc(total);
+  tu_fill_normal(e, total, seed, 0, 1);
+  tu_fill_normal(p, total, seed + 1, 0, 1);
+  tlist E, P;
+  tlist_make(&E, ctx, n, sizes, layout, R_P, e);
+  tlist_make(&P, ctx, n, sizes, layout, R_G, p);
+  for (int step = 0; step < 2; step++) {
+    TU_OK(clnn_ema_update(ctx, 0.9, (size_t)n, E.t, (const clnn_tensor *const *)P.t));
+    TU_OK(clnn_ref_ema_update(0.9, total, e, p));
+  }
+  tlist_read(&E, h);
+  expect_close("ema (GPU edges)", "ema", 1, h, e, total);
+  tlist_check_gaps(&E, "ema (GPU edges)");
+  tlist_free(&E);
+  tlist_free(&P);
+  free(e), free(p), free(h);
+}
+
+/*
+ * GPU-class edge cases at the default work-group (256, block 4096): tensors
+ * of 1-3 elements, sizes around 4, 256, 1024 (256 float4s) and the block,
+ * none a multiple of 4 next to ones that are; arenas put them at offsets
+ * off 16-byte alignment (GAP 3), separate buffers on it, the mixed layout
+ * both in one launch. Each runs every optimizer and checks the variant ran.
+ */
+static const adam_case gpu_edge_cases[] = {
+    {1, 12, {1, 2, 3, 4, 5, 255, 256, 257, 1023, 1024, 1025, 4097}, L_ARENA, 1e-3, 0.01, 1, 0, 1, 0},
+    {0, 12, {1, 2, 3, 4, 5, 255, 256, 257, 1023, 1024, 1025, 4097}, L_SEPARATE, 1e-3, 0.01, 0, 1, 8, 3},
+    {1, 12, {4096, 3, 4095, 1, 8192, 7, 16, 17, 1021, 2, 260, 8193}, L_MIXED, 2e-3, 0.1, 1, 1, 1, 0},
+};
+
+START_TEST(test_gpu_variant_edges) {
+  clnn_context *ctx = gpu_shape_ctx(NULL);
+  for (size_t i = 0; i < sizeof gpu_edge_cases / sizeof gpu_edge_cases[0]; i++) {
+    const adam_case *c = &gpu_edge_cases[i];
+    clnn_context_clear_variants(ctx);
+    run_adam_case(ctx, c, 5100 + (uint64_t)i);
+    expect_variant(ctx, "optim.adam.gpu_vec4", 256);
+    sgd_case sc = {c->n, {0}, c->layout, 0.05, 0.9, 0.1 * (double)i, 1e-4, 0, (int)i & 1, c->scale};
+    memcpy(sc.sizes, c->sizes, sizeof sc.sizes);
+    run_sgd_case(ctx, &sc, 5200 + (uint64_t)i);
+    expect_variant(ctx, "optim.sgd.gpu_vec4", 256);
+    clip_case(ctx, c->n, c->sizes, c->layout, 5300 + (uint64_t)i);
+    expect_variant(ctx, "optim.clip.gpu_vec4", 256);
+    ema_case(ctx, c->n, c->sizes, c->layout, 5400 + (uint64_t)i);
+    expect_variant(ctx, "optim.ema.gpu_vec4", 256);
+  }
+  clnn_context_free(ctx);
 }
 END_TEST
 
@@ -1339,6 +1466,7 @@ static Suite *optim_suite(void) {
   tcase_add_test(tc, test_sgd_gpu_shape_and_skip);
   tcase_add_test(tc, test_clip_grad_norm);
   tcase_add_test(tc, test_ema_update);
+  tcase_add_test(tc, test_gpu_variant_edges);
   suite_add_tcase(s, tc);
   TCase *bad = tcase_create("bad_input");
   tcase_set_timeout(bad, 600);

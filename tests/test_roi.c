@@ -10,7 +10,13 @@
  *  - device and reference against torchvision's own numbers (roi_golden.h);
  *  - the reference backward against central finite differences of the
  *    reference forward (double);
- *  - images without RoIs, out-of-range argmax entries, workspace chunking;
+ *  - images without RoIs, out-of-range argmax entries and in-range ones
+ *    outside their bins, workspace chunking;
+ *  - the GPU-class variants forced on any device (CLNN_VARIANT) on their
+ *    edge cases: more RoIs per image than a work-group stages at once,
+ *    planes smaller and larger than a work-group, 1x1 outputs and maps,
+ *    RoIs outside the map, zero-size boxes (every suite runs again as
+ *    test_roi.gpu on those variants);
  *  - clnn-bench's R mode on .npy files (x, rois, dy in; y, argmax, dx out);
  *  - bad arguments: right status, a message, nothing written.
  */
@@ -54,6 +60,11 @@ static const roi_case cases[] = {
     {CLNN_PS_ROI_POOL, 2, 36, 13, 11, 24, 3, 3, 0.5f, 0, 0},
     {CLNN_PS_ROI_POOL, 3, 50, 9, 14, 40, 5, 5, 0.25f, 0, 0},
     {CLNN_PS_ROI_POOL, 1, 12, 1, 8, 16, 2, 3, 1.0f, 0, 0},     /* one row: every bin empty */
+    /* planes larger than a GPU work-group (256 elements), odd channel counts */
+    {CLNN_ROI_ALIGN, 2, 3, 23, 29, 30, 2, 3, 0.5f, 0, 1},      /* 667-pixel planes */
+    {CLNN_ROI_POOL, 2, 3, 23, 29, 30, 4, 3, 0.5f, 0, 0},
+    {CLNN_PS_ROI_ALIGN, 2, 4, 19, 17, 11, 1, 1, 0.5f, 2, 0},   /* 1x1 bins */
+    {CLNN_PS_ROI_POOL, 2, 18, 19, 17, 11, 3, 3, 0.5f, 0, 0},
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
@@ -410,11 +421,95 @@ START_TEST(test_pool_bwd_ignores_bad_argmax) {
 }
 END_TEST
 
+/* RoI pool backward adds dy at argmax entries inside the map but outside
+ * their bin (no forward writes them) as the reference does. */
+static void check_stray_argmax(clnn_context *ctx) {
+  clnn_roi_desc d = clnn_roi_desc_make(CLNN_ROI_POOL, 2, 5, 6, 7, 11, 2, 3, 1.0f);
+  problem p;
+  problem_make(&p, &d, 9050, NULL);
+  int32_t *am = malloc(p.ny * sizeof *am);
+  memcpy(am, p.am_ref, p.ny * sizeof *am);
+  for (size_t i = 0; i < p.ny; i += 7) am[i] = (int32_t)((i * 13) % 42); /* anywhere in the 6x7 plane */
+  float *want = tu_alloc(p.nx), *got = tu_alloc(p.nx), *again = tu_alloc(p.nx);
+  TU_OK(clnn_ref_roi_bwd(&d, p.dy, p.rois, am, want));
+  TU_OK(dev_bwd(ctx, &p, am, got));
+  ck_assert(tu_compare("roi_pool backward with argmax outside the bins", got, want, p.nx, 1e-6, 1e-6, NULL));
+  TU_OK(dev_bwd(ctx, &p, am, again));
+  ck_assert_msg(!memcmp(got, again, p.nx * sizeof *got), "two backward runs with stray argmax differ");
+  free(am);
+  free(want);
+  free(got);
+  free(again);
+  problem_free(&p);
+}
+
+START_TEST(test_pool_bwd_adds_stray_argmax) { check_stray_argmax(tu_ctx()); }
+END_TEST
+
+/* --------------------------------------------------- GPU-class variants */
+
+/* A context that plans the GPU-class RoI variants of the align ops (align)
+ * or of the pool ops on any device (CLNN_VARIANT forces one variant per
+ * table; the environment is read when a context is made). */
+static clnn_context *gpu_variant_ctx(bool align) {
+  const char *old = getenv("CLNN_VARIANT");
+  char *saved = old ? strdup(old) : NULL;
+  setenv("CLNN_VARIANT", align ? "roi.fwd.gpu_align,roi.bwd.gpu_align_gather" : "roi.fwd.gpu_pool,roi.bwd.gpu_pool_gather",
+         1);
+  clnn_context *ctx;
+  TU_OK(clnn_context_create(NULL, &ctx));
+  if (saved) setenv("CLNN_VARIANT", saved, 1);
+  else unsetenv("CLNN_VARIANT");
+  free(saved);
+  return ctx;
+}
+
+/* GPU edge cases: RoIs per image beyond one staging round (256), planes
+ * and images of every size around a work-group, 1x1 outputs and a 1x1
+ * map, both sampling modes and both alignments; the test's RoI mix puts
+ * RoIs outside the map, zero-size ones and points in every problem. */
+static const roi_case gpu_edge_cases[] = {
+    /* op            n   c   h   w    k  ph pw  scale  sr al */
+    {CLNN_ROI_ALIGN, 2, 3, 6, 7, 700, 2, 2, 0.5f, 0, 0},     /* 350 RoIs per image */
+    {CLNN_ROI_POOL, 2, 3, 6, 7, 700, 2, 2, 0.5f, 0, 0},
+    {CLNN_PS_ROI_ALIGN, 2, 8, 6, 7, 600, 2, 2, 0.5f, 2, 0},
+    {CLNN_PS_ROI_POOL, 2, 8, 6, 7, 600, 2, 2, 0.5f, 0, 0},
+    {CLNN_ROI_ALIGN, 3, 2, 16, 16, 13, 1, 1, 0.25f, 2, 1},   /* 256-pixel planes, 1x1 outputs */
+    {CLNN_ROI_POOL, 3, 2, 16, 16, 13, 1, 1, 0.25f, 0, 0},
+    {CLNN_ROI_ALIGN, 2, 7, 1, 1, 9, 3, 2, 1.0f, 0, 1},       /* 1x1 map, 7 elements per image */
+    {CLNN_ROI_POOL, 2, 7, 1, 1, 9, 3, 2, 1.0f, 0, 0},
+    {CLNN_ROI_ALIGN, 1, 1, 40, 37, 5, 7, 7, 0.125f, 0, 0},   /* one plane over 5 work-groups */
+    {CLNN_PS_ROI_ALIGN, 1, 49, 9, 31, 7, 7, 7, 0.5f, 0, 0},  /* adaptive, 1 output channel */
+};
+
+START_TEST(test_gpu_variants_edges) {
+  clnn_context *align_ctx = gpu_variant_ctx(true), *pool_ctx = gpu_variant_ctx(false);
+  for (size_t i = 0; i < sizeof gpu_edge_cases / sizeof gpu_edge_cases[0]; i++) {
+    clnn_roi_desc d = desc_of(&gpu_edge_cases[i]);
+    problem p;
+    problem_make(&p, &d, 9300 + (uint64_t)i, NULL);
+    const bool align = d.op == CLNN_ROI_ALIGN || d.op == CLNN_PS_ROI_ALIGN;
+    clnn_context *ctx = align ? align_ctx : pool_ctx;
+    clnn_context_clear_variants(ctx);
+    check_problem(ctx, &p);
+    const char *want = align ? "roi.fwd.gpu_align,roi.bwd.gpu_align_gather" : "roi.fwd.gpu_pool,roi.bwd.gpu_pool_gather";
+    size_t wg = 0;
+    ck_assert_str_eq(clnn_context_last_variant(ctx, &wg), want);
+    ck_assert_uint_ge(wg, 1);
+    problem_free(&p);
+  }
+  check_stray_argmax(pool_ctx);
+  clnn_context_free(align_ctx);
+  clnn_context_free(pool_ctx);
+}
+END_TEST
+
 /* Workspace limits that force chunks of one image, then chunks of channel
  * blocks within an image (the last one partial), give the same results
  * whatever number of blocks per work-item the library picks. A limit below
  * one block's panels is a clear UNSUPPORTED for RoI align and pool, while
- * PS RoI align falls back to reading x directly. */
+ * PS RoI align falls back to reading x directly (and the GPU-class
+ * variants, which need no panels, run). */
 START_TEST(test_chunked_workspace) {
   static const clnn_roi_op ops[] = {CLNN_ROI_ALIGN, CLNN_ROI_POOL, CLNN_PS_ROI_ALIGN};
   const int64_t n = 3, h = 6, w = 7, k = 20;
@@ -442,7 +537,9 @@ START_TEST(test_chunked_workspace) {
     opt.workspace_limit = index + unit / 2;
     clnn_context *ctx;
     TU_OK(clnn_context_create(&opt, &ctx));
-    if (ps) {
+    clnn_device_caps caps;
+    TU_OK(clnn_context_device_caps(ctx, &caps));
+    if (ps || caps.plan_class == CLNN_DEVICE_CLASS_GPU) { /* the GPU variants read x itself */
       check_problem(ctx, &p);
     } else {
       float *y = tu_alloc(p.ny);
@@ -767,6 +864,8 @@ static Suite *roi_suite(void) {
   tcase_add_loop_test(tc, test_reference_backward_by_finite_differences, 0, 8);
   tcase_add_loop_test(tc, test_images_without_rois, 0, 4);
   tcase_add_test(tc, test_pool_bwd_ignores_bad_argmax);
+  tcase_add_test(tc, test_pool_bwd_adds_stray_argmax);
+  tcase_add_test(tc, test_gpu_variants_edges);
   tcase_add_test(tc, test_chunked_workspace);
   tcase_add_test(tc, test_names_and_defaults);
   tcase_add_test(tc, test_bench_r_mode);
