@@ -14,7 +14,15 @@
   CLNN_VARIANT_TABLE(clnn__conv_bwd_weights_variants) \
   CLNN_VARIANT_TABLE(clnn__conv_bwd_bias_variants)    \
   CLNN_VARIANT_TABLE(clnn__act_fwd_variants)          \
-  CLNN_VARIANT_TABLE(clnn__act_bwd_variants)
+  CLNN_VARIANT_TABLE(clnn__act_bwd_variants)          \
+  /* eltwise, loss and resample (ops/eltwise.c, ops/loss.c, ops/resample.c) */ \
+  CLNN_VARIANT_TABLE(clnn__eltwise_add_fwd_variants)   \
+  CLNN_VARIANT_TABLE(clnn__eltwise_add_bwd_variants)   \
+  CLNN_VARIANT_TABLE(clnn__eltwise_scale_fwd_variants) \
+  CLNN_VARIANT_TABLE(clnn__eltwise_scale_bwd_variants) \
+  CLNN_VARIANT_TABLE(clnn__eltwise_mul_fwd_variants)   \
+  CLNN_VARIANT_TABLE(clnn__eltwise_mul_bwd_variants)   \
+  CLNN_VARIANT_TABLE(clnn__eltwise_mul_add_fwd_variants)
 
 #define CLNN_VARIANT_TABLE(sym) extern const clnn_variant_table sym;
 CLNN_ALL_VARIANT_TABLES
