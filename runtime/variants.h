@@ -22,7 +22,11 @@
   CLNN_VARIANT_TABLE(clnn__eltwise_scale_bwd_variants) \
   CLNN_VARIANT_TABLE(clnn__eltwise_mul_fwd_variants)   \
   CLNN_VARIANT_TABLE(clnn__eltwise_mul_bwd_variants)   \
-  CLNN_VARIANT_TABLE(clnn__eltwise_mul_add_fwd_variants)
+  CLNN_VARIANT_TABLE(clnn__eltwise_mul_add_fwd_variants) \
+  CLNN_VARIANT_TABLE(clnn__loss_class_fwd_variants)    \
+  CLNN_VARIANT_TABLE(clnn__loss_class_bwd_variants)    \
+  CLNN_VARIANT_TABLE(clnn__loss_infonce_fwd_variants)  \
+  CLNN_VARIANT_TABLE(clnn__loss_infonce_bwd_variants)
 
 #define CLNN_VARIANT_TABLE(sym) extern const clnn_variant_table sym;
 CLNN_ALL_VARIANT_TABLES
