@@ -3,10 +3,14 @@
  *   add n3612672 [alpha=1 beta=1]          y = alpha a + beta b
  *   mul mb8ic144ih56 [iw56] [full]         y = x * s, s (mb, ic, 1, 1) or x's shape
  *   scale n3612672 [alpha=0.5]             y = alpha x
- * Passes: fwd, bwd. Tensors (the .npy names in R mode):
+ *   mul_add mb8ic144ih56 [iw56] [beta=1]   y = x * s + beta * t, s and t (mb, ic, 1, 1)
+ * Passes: fwd, bwd (mul_add: fwd). Tensors (the .npy names in R mode):
  *   add   fwd: a, b -> y              bwd: dy -> da, db
  *   mul   fwd: x, s -> y              bwd: x, s, dy -> dx, ds
  *   scale fwd: x -> y                 bwd: x, dy -> dx, dalpha (1)
+ *   mul_add fwd: x, s, t -> y
+ * The word dx_only makes mul's and scale's backward compute dx alone (no ds,
+ * no dalpha; the backward that is the forward of dy).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +22,7 @@ typedef struct elt_params {
   int64_t n;              /* add, scale: elements */
   int64_t mb, ic, ih, iw; /* mul: x's shape */
   bool full;              /* mul: s has x's shape */
+  bool dx_only;           /* mul, scale bwd: no gradient of the factor */
   double alpha, beta;
 } elt_params;
 
@@ -103,6 +108,7 @@ static bool mul_setup(bench_problem *p, bench_args *a, char *err, size_t errlen)
   e->iw = e->ih;
   bench_arg_int(a, "iw", &e->iw, &ok);
   e->full = bench_arg_word(a, "full");
+  e->dx_only = bench_arg_word(a, "dx_only");
   int64_t xd[4] = {e->mb, e->ic, e->ih, e->iw}, numel;
   if (!ok || !numel_ok(4, xd, &numel)) {
     snprintf(err, errlen, "mul needs positive mb, ic, ih (iw = ih by default)");
@@ -114,30 +120,33 @@ static bool mul_setup(bench_problem *p, bench_args *a, char *err, size_t errlen)
     bench_add(p, "s", BENCH_IN, CLNN_FLOAT32, 4, sd);
     bench_add(p, "dy", BENCH_IN, CLNN_FLOAT32, 4, xd);
     bench_add(p, "dx", BENCH_OUT, CLNN_FLOAT32, 4, xd);
-    bench_add(p, "ds", BENCH_OUT, CLNN_FLOAT32, 4, sd);
+    if (!e->dx_only) bench_add(p, "ds", BENCH_OUT, CLNN_FLOAT32, 4, sd);
   } else {
     bench_add(p, "x", BENCH_IN, CLNN_FLOAT32, 4, xd);
     bench_add(p, "s", BENCH_IN, CLNN_FLOAT32, 4, sd);
     bench_add(p, "y", BENCH_OUT, CLNN_FLOAT32, 4, xd);
   }
   double ns = (double)(sd[0] * sd[1] * sd[2] * sd[3]);
-  p->bytes = 4.0 * (is_bwd(p) ? 3.0 * (double)numel + 2.0 * ns : 2.0 * (double)numel + ns);
+  const bool reduces = is_bwd(p) && !e->dx_only;
+  p->bytes = 4.0 * (reduces ? 3.0 * (double)numel + 2.0 * ns : 2.0 * (double)numel + ns);
   return true;
 }
 
 static clnn_status mul_run_device(clnn_context *ctx, bench_problem *p) {
+  const elt_params *e = p->params;
   if (is_bwd(p))
     return clnn_eltwise_mul_bwd(ctx, bench_dev(p, "x"), bench_dev(p, "s"), bench_dev(p, "dy"), bench_dev(p, "dx"),
-                                bench_dev(p, "ds"));
+                                e->dx_only ? NULL : bench_dev(p, "ds"));
   return clnn_eltwise_mul(ctx, bench_dev(p, "x"), bench_dev(p, "s"), bench_dev(p, "y"));
 }
 
 static clnn_status mul_run_ref(bench_problem *p) {
   const bench_tensor *x = bench_find(p, "x"), *s = bench_find(p, "s");
   const int64_t outer = (int64_t)s->numel, inner = (int64_t)(x->numel / s->numel);
+  const elt_params *e = p->params;
   if (is_bwd(p))
     return clnn_ref_eltwise_mul_bwd(outer, inner, bench_ref_in(p, "x"), bench_ref_in(p, "s"), bench_ref_in(p, "dy"),
-                                    bench_ref_out(p, "dx"), bench_ref_out(p, "ds"));
+                                    bench_ref_out(p, "dx"), e->dx_only ? NULL : bench_ref_out(p, "ds"));
   return clnn_ref_eltwise_mul(outer, inner, bench_ref_in(p, "x"), bench_ref_in(p, "s"), bench_ref_out(p, "y"));
 }
 
@@ -146,18 +155,20 @@ static clnn_status mul_run_ref(bench_problem *p) {
 static bool scale_setup(bench_problem *p, bench_args *a, char *err, size_t errlen) {
   elt_params *e = params_new(p);
   if (!e || !parse_flat(a, e, 0.5, err, errlen)) return false;
+  e->dx_only = bench_arg_word(a, "dx_only");
   int64_t one = 1;
+  const bool reduces = is_bwd(p) && !e->dx_only;
   if (is_bwd(p)) {
     bench_add(p, "x", BENCH_IN, CLNN_FLOAT32, 1, &e->n);
     bench_add(p, "dy", BENCH_IN, CLNN_FLOAT32, 1, &e->n);
     bench_add(p, "dx", BENCH_OUT, CLNN_FLOAT32, 1, &e->n);
     /* a sum of n products: float32 rounding grows with n */
-    bench_add(p, "dalpha", BENCH_OUT, CLNN_FLOAT32, 1, &one)->tol = 1e-4;
+    if (reduces) bench_add(p, "dalpha", BENCH_OUT, CLNN_FLOAT32, 1, &one)->tol = 1e-4;
   } else {
     bench_add(p, "x", BENCH_IN, CLNN_FLOAT32, 1, &e->n);
     bench_add(p, "y", BENCH_OUT, CLNN_FLOAT32, 1, &e->n);
   }
-  p->bytes = 4.0 * (is_bwd(p) ? 3.0 * (double)e->n + 1.0 : 2.0 * (double)e->n);
+  p->bytes = 4.0 * (reduces ? 3.0 * (double)e->n + 1.0 : 2.0 * (double)e->n);
   return true;
 }
 
@@ -165,7 +176,7 @@ static clnn_status scale_run_device(clnn_context *ctx, bench_problem *p) {
   const elt_params *e = p->params;
   if (is_bwd(p))
     return clnn_eltwise_scale_bwd(ctx, (float)e->alpha, bench_dev(p, "x"), bench_dev(p, "dy"), bench_dev(p, "dx"),
-                                  bench_dev(p, "dalpha"));
+                                  e->dx_only ? NULL : bench_dev(p, "dalpha"));
   return clnn_eltwise_scale(ctx, (float)e->alpha, bench_dev(p, "x"), bench_dev(p, "y"));
 }
 
@@ -173,8 +184,47 @@ static clnn_status scale_run_ref(bench_problem *p) {
   const elt_params *e = p->params;
   if (is_bwd(p))
     return clnn_ref_eltwise_scale_bwd(e->n, (float)e->alpha, bench_ref_in(p, "x"), bench_ref_in(p, "dy"),
-                                      bench_ref_out(p, "dx"), bench_ref_out(p, "dalpha"));
+                                      bench_ref_out(p, "dx"), e->dx_only ? NULL : bench_ref_out(p, "dalpha"));
   return clnn_ref_eltwise_scale(e->n, (float)e->alpha, bench_ref_in(p, "x"), bench_ref_out(p, "y"));
+}
+
+/* -------------------------------------------------------------- mul_add */
+
+static bool mul_add_setup(bench_problem *p, bench_args *a, char *err, size_t errlen) {
+  elt_params *e = params_new(p);
+  if (!e) return false;
+  bool ok = true;
+  e->beta = 1.0;
+  bench_arg_int(a, "mb", &e->mb, &ok);
+  bench_arg_int(a, "ic", &e->ic, &ok);
+  bench_arg_int(a, "ih", &e->ih, &ok);
+  e->iw = e->ih;
+  bench_arg_int(a, "iw", &e->iw, &ok);
+  bench_arg_real(a, "beta", &e->beta, &ok);
+  int64_t xd[4] = {e->mb, e->ic, e->ih, e->iw}, sd[4] = {e->mb, e->ic, 1, 1}, numel;
+  if (!ok || !numel_ok(4, xd, &numel)) {
+    snprintf(err, errlen, "mul_add needs positive mb, ic, ih (iw = ih by default) and a numeric beta");
+    return false;
+  }
+  bench_add(p, "x", BENCH_IN, CLNN_FLOAT32, 4, xd);
+  bench_add(p, "s", BENCH_IN, CLNN_FLOAT32, 4, sd);
+  bench_add(p, "t", BENCH_IN, CLNN_FLOAT32, 4, sd);
+  bench_add(p, "y", BENCH_OUT, CLNN_FLOAT32, 4, xd);
+  p->bytes = 4.0 * (2.0 * (double)numel + 2.0 * (double)(e->mb * e->ic));
+  return true;
+}
+
+static clnn_status mul_add_run_device(clnn_context *ctx, bench_problem *p) {
+  const elt_params *e = p->params;
+  return clnn_eltwise_mul_add(ctx, bench_dev(p, "x"), bench_dev(p, "s"), (float)e->beta, bench_dev(p, "t"),
+                              bench_dev(p, "y"));
+}
+
+static clnn_status mul_add_run_ref(bench_problem *p) {
+  const elt_params *e = p->params;
+  const int64_t outer = e->mb * e->ic, inner = e->ih * e->iw;
+  return clnn_ref_eltwise_mul_add(outer, inner, bench_ref_in(p, "x"), bench_ref_in(p, "s"), (float)e->beta,
+                                  bench_ref_in(p, "t"), bench_ref_out(p, "y"));
 }
 
 static const bench_family add_family = {"add", "fwd,bwd", add_setup, NULL, add_run_device, add_run_ref};
@@ -182,4 +232,8 @@ static const bench_family mul_family = {"mul", "fwd,bwd", mul_setup, NULL, mul_r
 static const bench_family scale_family = {"scale", "fwd,bwd", scale_setup, NULL, scale_run_device,
                                           scale_run_ref};
 
-const bench_family *const bench_eltwise_families[] = {&add_family, &mul_family, &scale_family, NULL};
+static const bench_family mul_add_family = {"mul_add", "fwd", mul_add_setup, NULL, mul_add_run_device,
+                                            mul_add_run_ref};
+
+const bench_family *const bench_eltwise_families[] = {&add_family, &mul_family, &scale_family, &mul_add_family,
+                                                      NULL};

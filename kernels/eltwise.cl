@@ -169,3 +169,162 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_sum_chunks(
   for (int ch = 0; ch < inner; ch++) sum += p[ch];
   AT(y)[o] = sum;
 }
+
+/* ------------------------------------------------------------ GPU variants
+ * Shaped for GPUs (../shared/GPU-NOTES.md, "memory-bound ops" and
+ * "deterministic reductions"); the host plans them for GPU-class devices.
+ *
+ * eltwise_gpu: one float4 per work-item per step of a grid-stride loop
+ * (neighbouring work-items on neighbouring float4s: coalesced), the n % 4
+ * tail on the first work-items after the loop. The op is -DGOP (the CPU
+ * kernels' -DOP stays at its default in these programs). A broadcast factor
+ * s[e / inner] is one value for the whole float4 unless the float4 crosses
+ * a row boundary (rows of any length, e.g. 7 x 7 planes).
+ *
+ * eltwise_rowdot_gpu / eltwise_sum_parts_gpu: the gradient of a broadcast
+ * factor, sum over a row of dy * x, as a work-group tree reduction in local
+ * memory: the row is cut in slices of SLICE elements (the cut depends on the
+ * shape and WG only), each work-group sums one slice (each work-item its
+ * float4s strided by the work-group, then the tree) and writes a partial;
+ * with more than one slice a second launch sums each row's partials the
+ * same way. Same inputs, same bits; no atomics.
+ */
+#define GOP_ADD 0          /* y = alpha a + beta b */
+#define GOP_SCALE 1        /* y = alpha a */
+#define GOP_ADD_BWD 2      /* y = alpha a, z = beta a (HAS_Y / HAS_Z) */
+#define GOP_MUL_FULL 3     /* y = a b (s of x's shape) */
+#define GOP_MUL_BCAST 4    /* y = a b[e / inner] */
+#define GOP_MUL_BWD_FULL 5 /* y = a c (dx = dy s), z = a b (ds = dy x); a = dy, b = x, c = s */
+#define GOP_MUL_ADD 6      /* y = a b[e / inner] + beta c[e / inner] (x s + beta t) */
+#ifndef GOP
+#define GOP GOP_ADD
+#endif
+
+/* The factors t[e / inner] of elements e .. e + 3 (all inside the tensor). */
+inline float4 bcast4(__global const float *t, const int e, const int inner) {
+  const int o = e / inner;
+  if (e - o * inner + 4 <= inner) return (float4)(t[o]);
+  return (float4)(t[o], t[(e + 1) / inner], t[(e + 2) / inner], t[(e + 3) / inner]);
+}
+
+#define G4_LD(t, i) vload4(0, AT(t) + (i))
+#define G4_ST(v, t, i) vstore4((v), 0, AT(t) + (i))
+#define G4_FAC(t, i) bcast4(AT(t), (i), inner)
+#define G1_FAC(t, i) AT(t)[(i) / inner]
+
+/* The op on the element(s) at index i; FAC reads a broadcast factor. */
+#if GOP == GOP_ADD
+#define GPU_BODY(LD, ST, FAC, i) ST(alpha * LD(a, i) + beta * LD(b, i), y, i)
+#elif GOP == GOP_SCALE
+#define GPU_BODY(LD, ST, FAC, i) ST(alpha * LD(a, i), y, i)
+#elif GOP == GOP_ADD_BWD
+#define GPU_BODY(LD, ST, FAC, i)             \
+  do {                                       \
+    if (HAS_Y) ST(alpha * LD(a, i), y, i); \
+    if (HAS_Z) ST(beta * LD(a, i), z, i);  \
+  } while (0)
+#elif GOP == GOP_MUL_FULL
+#define GPU_BODY(LD, ST, FAC, i) ST(LD(a, i) * LD(b, i), y, i)
+#elif GOP == GOP_MUL_BCAST
+#define GPU_BODY(LD, ST, FAC, i) ST(LD(a, i) * FAC(b, i), y, i)
+#elif GOP == GOP_MUL_BWD_FULL
+#define GPU_BODY(LD, ST, FAC, i)                \
+  do {                                          \
+    if (HAS_Y) ST(LD(a, i) * LD(c, i), y, i); \
+    if (HAS_Z) ST(LD(a, i) * LD(b, i), z, i); \
+  } while (0)
+#elif GOP == GOP_MUL_ADD
+#define GPU_BODY(LD, ST, FAC, i) ST(fma(LD(a, i), FAC(b, i), beta * FAC(c, i)), y, i)
+#endif
+
+/*
+ * eltwise_gpu: the op GOP on elements [0, n).
+ * -D: GOP, HAS_Y, HAS_Z. NDRange: any multiple of the work-group (the host
+ * sizes it to fill the device), local: any.
+ */
+__kernel void eltwise_gpu(const int n, ELT_ARGS) {
+  const int nvec = n >> 2, step = get_global_size(0);
+  for (int v = get_global_id(0); v < nvec; v += step) GPU_BODY(G4_LD, G4_ST, G4_FAC, v << 2);
+  const int j = (nvec << 2) + get_global_id(0);
+  if (j < n) GPU_BODY(S_LD, S_ST, G1_FAC, j);
+}
+
+#ifndef WG
+#define WG 256
+#endif
+#ifndef SLICE
+#define SLICE 4096
+#endif
+
+/* The sum of v over the work-group, as a tree in red[WG] (WG a power of
+ * two); every work-item gets it. All work-items must call it. */
+inline float group_sum(float v, __local float *red) {
+  const int lid = get_local_id(0);
+  red[lid] = v;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int span = WG / 2; span > 0; span >>= 1) {
+    if (lid < span) red[lid] += red[lid + span];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  const float sum = red[0];
+  barrier(CLK_LOCAL_MEM_FENCE); /* red is free again when this returns */
+  return sum;
+}
+
+/*
+ * eltwise_rowdot_gpu: work-group (sl, o) takes elements [sl * SLICE,
+ * min(inner, (sl + 1) * SLICE)) of row o (rows of inner elements):
+ *   dx = dy * s[o]                (HAS_Y; s[o] is alpha when SCALAR_S)
+ *   part[o * slices + sl] = sum dy * x   (each work-item in order over its
+ *   float4s, lanes in order, then the slice's n % 4 tail, then the tree).
+ * -D: WG, SLICE (a multiple of 4), HAS_Y, SCALAR_S.
+ * NDRange (slices * WG, outer), local (WG, 1). a = dy, b = x, c = s,
+ * y = dx, z = part.
+ */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void eltwise_rowdot_gpu(ELT_ARGS) {
+  __local float red[WG];
+  const int lid = get_local_id(0), sl = get_group_id(0), o = get_global_id(1);
+  const int slices = get_num_groups(0);
+  const size_t base = (size_t)o * inner;
+  const int i0 = sl * SLICE, len = min(inner - i0, SLICE), nvec = len >> 2;
+#if SCALAR_S
+  const float s = alpha;
+#else
+  const float s = AT(c)[o];
+#endif
+  __global const float *dy = AT(a) + base + i0;
+  __global const float *x = AT(b) + base + i0;
+  __global float *dx = AT(y) + base + i0;
+  float acc = 0.0f;
+  for (int v = lid; v < nvec; v += WG) {
+    const float4 g = vload4(v, dy), xv = vload4(v, x);
+    if (HAS_Y) vstore4(g * s, v, dx);
+    acc = fma(g.x, xv.x, acc);
+    acc = fma(g.y, xv.y, acc);
+    acc = fma(g.z, xv.z, acc);
+    acc = fma(g.w, xv.w, acc);
+  }
+  const int t = (nvec << 2) + lid;
+  if (t < len) {
+    const float g = dy[t];
+    if (HAS_Y) dx[t] = g * s;
+    acc = fma(g, x[t], acc);
+  }
+  const float sum = group_sum(acc, red);
+  if (lid == 0) AT(z)[(size_t)o * slices + sl] = sum;
+}
+
+/*
+ * eltwise_sum_parts_gpu: out[o] = the sum of part[o * inner ...] over one
+ * row of inner partials (each work-item its strided partials in order, then
+ * the tree). -D: WG. NDRange (WG, outer), local (WG, 1). a = part, y = out.
+ */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void eltwise_sum_parts_gpu(ELT_ARGS) {
+  __local float red[WG];
+  const int lid = get_local_id(0), o = get_global_id(1);
+  __global const float *p = AT(a) + (size_t)o * inner;
+  float acc = 0.0f;
+  for (int i = lid; i < inner; i += WG) acc += p[i];
+  const float sum = group_sum(acc, red);
+  if (lid == 0) AT(y)[o] = sum;
+}

@@ -493,3 +493,366 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_normalize_b
     for (int c = 0; c < dim; c++) dz[c] = dur[c] * inv;
   }
 }
+
+/* ------------------------------------------------------------ GPU variants
+ * Shaped for GPUs (../shared/GPU-NOTES.md); the host plans them for
+ * GPU-class devices. Work-groups of WG work-items (a power of two, -DWG):
+ *  - a row of classes (plain logits), a row of the similarity matrix, an
+ *    embedding: one work-group, each work-item over its elements strided by
+ *    WG (coalesced), then a tree in local memory for the maximum and the
+ *    sums, in a fixed order;
+ *  - per-pixel logits: one position per work-item, neighbouring work-items
+ *    on neighbouring pixels (coalesced for every class), the classes of a
+ *    position in order;
+ *  - means: work-groups sum slices of SLICE values (tree), one work-group
+ *    sums the partials (tree) and divides.
+ * The cut of every reduction depends on the shape and WG only: same inputs,
+ * same bits; no atomics. Every barrier is reached by every work-item: no
+ * work-item returns before the last barrier of its kernel.
+ */
+#ifndef WG
+#define WG 256
+#endif
+#ifndef SLICE
+#define SLICE (16 * WG)
+#endif
+/* Means: sum floats (0) or count the labels that are not ignore_index (1). */
+#define MODE_SUM 0
+#define MODE_COUNT 1
+#ifndef MODE
+#define MODE MODE_SUM
+#endif
+
+/* The sum of v over the work-group by a tree in red[WG]; every work-item
+ * gets it. All work-items must call it. */
+inline float group_sum(const float v, __local float *red) {
+  const int lid = get_local_id(0);
+  red[lid] = v;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int span = WG / 2; span > 0; span >>= 1) {
+    if (lid < span) red[lid] += red[lid + span];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  const float r = red[0];
+  barrier(CLK_LOCAL_MEM_FENCE); /* red is free again when this returns */
+  return r;
+}
+
+/* The maximum likewise (fmax: a NaN is passed over, as in the CPU kernels). */
+inline float group_max(const float v, __local float *red) {
+  const int lid = get_local_id(0);
+  red[lid] = v;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int span = WG / 2; span > 0; span >>= 1) {
+    if (lid < span) red[lid] = fmax(red[lid], red[lid + span]);
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  const float r = red[0];
+  barrier(CLK_LOCAL_MEM_FENCE);
+  return r;
+}
+
+/* This work-item's share, in order, of elements [i0, i1) of v (MODE_SUM)
+ * or of the labels that are not ignore_index (MODE_COUNT, exact as an int). */
+inline float strided_share(__global const float *v, __global const int *labels, const int ignore_index,
+                           const int i0, const int i1) {
+#if MODE == MODE_COUNT
+  int count = 0;
+  for (int i = i0 + (int)get_local_id(0); i < i1; i += WG) count += labels[i] != ignore_index;
+  return (float)count;
+#else
+  float sum = 0.0f;
+  for (int i = i0 + (int)get_local_id(0); i < i1; i += WG) sum += v[i];
+  return sum;
+#endif
+}
+
+/*
+ * loss_reduce_gpu: part[g] = the sum (MODE_SUM) or count (MODE_COUNT) of
+ * slice g, elements [g * SLICE, min(n, (g + 1) * SLICE)).
+ * -D: WG, SLICE, MODE. NDRange (slices * WG), local (WG).
+ */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void loss_reduce_gpu(
+    const int n, CTENSOR(v), CITENSOR(labels), const int ignore_index, TENSOR(part)) {
+  __local float red[WG];
+  const int g = get_group_id(0), i0 = g * SLICE, i1 = min(n, i0 + SLICE);
+  const float s = group_sum(strided_share(AT(v), AT(labels), ignore_index, i0, i1), red);
+  if (get_local_id(0) == 0) AT(part)[g] = s;
+}
+
+/*
+ * loss_finish_gpu: s = the sum or count of the np values (one work-group);
+ * d = *count when HAS_COUNT else divisor; out[0] = ONE_MINUS ? 1 - s / d : s / d.
+ * -D: WG, MODE, HAS_COUNT, ONE_MINUS. NDRange (WG), local (WG).
+ */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void loss_finish_gpu(
+    const int np, CTENSOR(v), CITENSOR(labels), const int ignore_index, CTENSOR(count), const float divisor,
+    TENSOR(out)) {
+  __local float red[WG];
+  const float s = group_sum(strided_share(AT(v), AT(labels), ignore_index, 0, np), red);
+  if (get_local_id(0) != 0) return;
+#if HAS_COUNT
+  const float d = AT(count)[0];
+#else
+  const float d = divisor;
+#endif
+  const float mean = s / d; /* 0 / 0 = NaN when every label is ignored, as PyTorch */
+  AT(out)[0] = ONE_MINUS ? 1.0f - mean : mean;
+}
+
+/*
+ * The loss term of a position and its gradient row as g_k = fma(e_k, a, c)
+ * (+ fix at the label), e_k = exp(z_k - max): from sum = the sum of e_k,
+ * zy = z_y - max, zsum = the sum of z_k - max (for the smoothing), gs =
+ * grad_scale / count. The same algebra as loss_class_contig.
+ */
+typedef struct class_coefs {
+  float term, a, c, fix;
+} class_coefs;
+
+inline class_coefs class_coefs_of(const float sum, const float zy, const float zsum, const float smoothing,
+                                  const int classes, const float gs) {
+  class_coefs r;
+  const float inv_sum = 1.0f / sum, q_off = smoothing / classes;
+#if KIND == KIND_XENT
+  r.term = log(sum) - ((1.0f - smoothing) * zy + q_off * zsum);
+  r.a = gs * inv_sum;
+  r.c = -gs * q_off;
+  r.fix = -gs * (1.0f - smoothing);
+#else
+  const float py = exp(zy) * inv_sum;
+  r.term = py;
+  r.a = gs * py * inv_sum;
+  r.c = 0.0f;
+  r.fix = -gs * py;
+  (void)zsum;
+  (void)q_off;
+#endif
+  return r;
+}
+
+/* An ignored label: term 0 and a zero row; a label out of range: NaN. */
+inline float skipped_value(const int y, const int ignore_index) { return y == ignore_index ? 0.0f : NAN; }
+inline bool skipped(const int y, const int ignore_index, const int classes) {
+  return y == ignore_index || y < 0 || y >= classes;
+}
+
+/*
+ * loss_class_row_gpu: plain (n, classes) logits, one work-group per row:
+ * maximum, sum of exponentials (and of z - max for the smoothing) by trees,
+ * then every work-item writes its classes' gradients.
+ * -D: WG, KIND, HAS_GRAD. NDRange (n * WG), local (WG).
+ */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void loss_class_row_gpu(CLASS_ARGS) {
+  __local float red[WG];
+  const int r = get_group_id(0), lid = get_local_id(0);
+  __global const float *z = AT(logits) + (size_t)r * classes;
+  __global float *g = AT(dlogits) + (size_t)r * classes;
+  const int y = AT(labels)[r];
+  /* The reductions run for a skipped row too, so that no work-item leaves
+   * before the barriers (the whole group would, but PoCL's work-group
+   * loops do not take an early return before a barrier). */
+  float m = -INFINITY;
+  for (int k = lid; k < classes; k += WG) m = fmax(m, z[k]);
+  m = group_max(m, red);
+  float sum = 0.0f, zsum = 0.0f;
+  for (int k = lid; k < classes; k += WG) {
+    const float v = z[k] - m;
+    sum += exp(v);
+    zsum += v;
+  }
+  sum = group_sum(sum, red);
+#if KIND == KIND_XENT
+  zsum = group_sum(zsum, red);
+#endif
+  if (skipped(y, ignore_index, classes)) {
+    const float v = skipped_value(y, ignore_index);
+    if (lid == 0) AT(rowloss)[r] = v;
+    if (HAS_GRAD)
+      for (int k = lid; k < classes; k += WG) g[k] = v;
+    return;
+  }
+  const float gs = HAS_GRAD ? grad_scale / AT(count)[0] : 0.0f;
+  const class_coefs q = class_coefs_of(sum, z[y] - m, zsum, smoothing, classes, gs);
+  if (lid == 0) AT(rowloss)[r] = q.term;
+#if HAS_GRAD
+  for (int k = lid; k < classes; k += WG) g[k] = fma(exp(z[k] - m), q.a, q.c) + (k == y ? q.fix : 0.0f);
+#endif
+}
+
+/*
+ * loss_class_pix_gpu: per-pixel (n, classes, inner) logits, one position
+ * r = b * inner + p per work-item (classes strided by inner, in order).
+ * -D: KIND, HAS_GRAD. NDRange (n * inner rounded up to the work-group), local: any.
+ */
+__kernel void loss_class_pix_gpu(CLASS_ARGS) {
+  const int r = get_global_id(0);
+  if (r >= n * inner) return;
+  const int b = r / inner, p = r - b * inner;
+  const size_t at = (size_t)b * classes * inner + p;
+  __global const float *z = AT(logits) + at;
+  __global float *g = AT(dlogits) + at;
+  const int y = AT(labels)[r];
+  if (skipped(y, ignore_index, classes)) {
+    const float v = skipped_value(y, ignore_index);
+    AT(rowloss)[r] = v;
+    if (HAS_GRAD)
+      for (int k = 0; k < classes; k++) g[(size_t)k * inner] = v;
+    return;
+  }
+  float m = -INFINITY;
+  for (int k = 0; k < classes; k++) m = fmax(m, z[(size_t)k * inner]);
+  float sum = 0.0f, zsum = 0.0f;
+  for (int k = 0; k < classes; k++) {
+    const float v = z[(size_t)k * inner] - m;
+    sum += exp(v);
+    zsum += v;
+  }
+  const float gs = HAS_GRAD ? grad_scale / AT(count)[0] : 0.0f;
+  const class_coefs q = class_coefs_of(sum, z[(size_t)y * inner] - m, zsum, smoothing, classes, gs);
+  AT(rowloss)[r] = q.term;
+#if HAS_GRAD
+  for (int k = 0; k < classes; k++)
+    g[(size_t)k * inner] = fma(exp(z[(size_t)k * inner] - m), q.a, q.c) + (k == y ? q.fix : 0.0f);
+#endif
+}
+
+/* ------------------------------------------------------ InfoNCE on GPUs
+ * The same arguments as the CPU kernels above; one work-group per row
+ * (NDRange rows * WG, local WG) unless said otherwise.
+ */
+
+/* infonce_normalize_gpu: as infonce_normalize; the sum of squares by a tree. */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void infonce_normalize_gpu(
+    const int n, const int dim, CTENSOR(z1), CTENSOR(z2), const float eps, TENSOR(u), const int ldu,
+    TENSOR(ut), const int ldt, TENSOR(norm)) {
+  __local float red[WG];
+  const int i = get_group_id(0), lid = get_local_id(0);
+  __global const float *z = i < n ? AT(z1) + (size_t)i * dim : AT(z2) + (size_t)(i - n) * dim;
+  float ss = 0.0f;
+  for (int c = lid; c < dim; c += WG) ss = fma(z[c], z[c], ss);
+  const float r = sqrt(group_sum(ss, red));
+  const float inv = 1.0f / fmax(r, eps);
+  __global float *urow = AT(u) + (size_t)i * ldu;
+  __global float *ucol = AT(ut) + i;
+  for (int c = lid; c < dim; c += WG) {
+    const float v = z[c] * inv;
+    urow[c] = v;
+    ucol[(size_t)c * ldt] = v;
+  }
+  if (lid == 0) AT(norm)[i] = r;
+}
+
+/* infonce_row_stats_gpu: as infonce_row_stats (candidates k != i of 2n). */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void infonce_row_stats_gpu(
+    const int n, const int i0, CTENSOR(s), const int lds, TENSOR(mx), TENSOR(se), TENSOR(rowloss)) {
+  __local float red[WG];
+  const int r = get_group_id(0), i = i0 + r, lid = get_local_id(0);
+  __global const float *row = AT(s) + (size_t)r * lds;
+  float m = -INFINITY;
+  for (int k = lid; k < 2 * n; k += WG)
+    if (k != i) m = fmax(m, row[k]);
+  m = group_max(m, red);
+  float sum = 0.0f;
+  for (int k = lid; k < 2 * n; k += WG)
+    if (k != i) sum += exp(row[k] - m);
+  sum = group_sum(sum, red);
+  if (lid != 0) return;
+  const int pos = i < n ? i + n : i - n;
+  AT(mx)[i] = m;
+  AT(se)[i] = sum;
+  AT(rowloss)[i] = log(sum) + m - row[pos];
+}
+
+/* infonce_cv_row_stats_gpu: as infonce_cv_row_stats (all n columns). */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void infonce_cv_row_stats_gpu(
+    const int n, const int i0, CTENSOR(s), const int lds, TENSOR(mx), TENSOR(se), TENSOR(rowloss),
+    TENSOR(diag)) {
+  __local float red[WG];
+  const int r = get_group_id(0), i = i0 + r, lid = get_local_id(0);
+  __global const float *row = AT(s) + (size_t)r * lds;
+  float m = -INFINITY;
+  for (int k = lid; k < n; k += WG) m = fmax(m, row[k]);
+  m = group_max(m, red);
+  float sum = 0.0f;
+  for (int k = lid; k < n; k += WG) sum += exp(row[k] - m);
+  sum = group_sum(sum, red);
+  if (lid != 0) return;
+  AT(mx)[i] = m;
+  AT(se)[i] = sum;
+  AT(rowloss)[i] = log(sum) + m - row[i];
+  AT(diag)[i] = row[i];
+}
+
+/*
+ * infonce_cv_col_stats_gpu: as infonce_cv_col_stats with one column per
+ * work-item (neighbouring work-items on neighbouring columns), the block's
+ * rows folded in order. NDRange (n rounded up to the work-group), local: any.
+ */
+__kernel void infonce_cv_col_stats_gpu(const int n, const int rows, CTENSOR(s), const int lds, TENSOR(mx),
+                                       TENSOR(se), TENSOR(rowloss), CTENSOR(diag), const int first,
+                                       const int last) {
+  const int j = get_global_id(0);
+  if (j >= n) return;
+  __global const float *col = AT(s) + j;
+  float m = first ? -INFINITY : AT(mx)[n + j], e = first ? 0.0f : AT(se)[n + j];
+  for (int r = 0; r < rows; r++) {
+    const float v = col[(size_t)r * lds], m_new = fmax(m, v);
+    e = e * exp(m - m_new) + exp(v - m_new);
+    m = m_new;
+  }
+  AT(mx)[n + j] = m;
+  AT(se)[n + j] = e;
+  if (last) AT(rowloss)[n + j] = log(e) + m - AT(diag)[j];
+}
+
+/* infonce_grad_sym_gpu: as infonce_grad_sym; the work-item that owns the
+ * positive or the diagonal writes its fixed value (no second pass). */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void infonce_grad_sym_gpu(
+    const int n, const int i0, TENSOR(s), const int lds, CTENSOR(mx), CTENSOR(se), const float c) {
+  const int r = get_group_id(0), i = i0 + r, lid = get_local_id(0);
+  __global float *row = AT(s) + (size_t)r * lds;
+  __global const float *m = AT(mx);
+  __global const float *e = AT(se);
+  const float mi = m[i], ci = c / e[i];
+  const int pos = i < n ? i + n : i - n;
+  for (int k = lid; k < 2 * n; k += WG) {
+    const float v = row[k];
+    const float g = exp(v - mi) * ci + c * exp(v - m[k]) / e[k];
+    row[k] = k == i ? 0.0f : k == pos ? g - 2.0f * c : g;
+  }
+}
+
+/* infonce_cv_grad_gpu: as infonce_cv_grad. */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void infonce_cv_grad_gpu(
+    const int n, const int i0, TENSOR(s), const int lds, CTENSOR(mx), CTENSOR(se), const float c) {
+  const int r = get_group_id(0), i = i0 + r, lid = get_local_id(0);
+  __global float *row = AT(s) + (size_t)r * lds;
+  __global const float *m2 = AT(mx) + n;
+  __global const float *e2 = AT(se) + n;
+  const float mi = AT(mx)[i], ci = c / AT(se)[i];
+  for (int j = lid; j < n; j += WG) {
+    const float v = row[j];
+    const float g = exp(v - mi) * ci + c * exp(v - m2[j]) / e2[j];
+    row[j] = j == i ? g - 2.0f * c : g;
+  }
+}
+
+/* infonce_normalize_bwd_gpu: as infonce_normalize_bwd; u_i . du_i by a tree. */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void infonce_normalize_bwd_gpu(
+    const int n, const int dim, CTENSOR(u), CTENSOR(du), const int ldu, CTENSOR(norm), const float eps,
+    TENSOR(dz1), TENSOR(dz2)) {
+  __local float red[WG];
+  const int i = get_group_id(0), lid = get_local_id(0);
+  const bool wanted = i < n ? HAS_DZ1 : HAS_DZ2;
+  __global float *dz = i < n ? AT(dz1) + (size_t)i * dim : AT(dz2) + (size_t)(i - n) * dim;
+  __global const float *ur = AT(u) + (size_t)i * ldu;
+  __global const float *dur = AT(du) + (size_t)i * ldu;
+  const float r = AT(norm)[i];
+  float dot = 0.0f;
+  for (int c = lid; c < dim; c += WG) dot = fma(ur[c], dur[c], dot);
+  dot = group_sum(dot, red);
+  if (!wanted) return; /* after the barriers (see loss_class_row_gpu) */
+  const float inv = 1.0f / (r > eps ? r : eps);
+  for (int c = lid; c < dim; c += WG) dz[c] = r > eps ? (dur[c] - ur[c] * dot) * inv : dur[c] * inv;
+}

@@ -355,3 +355,107 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void resample_resize_bwd
     }
   }
 }
+
+/* ------------------------------------------------------------ GPU variants
+ * Shaped for GPUs (../shared/GPU-NOTES.md): one output element per
+ * work-item, consecutive work-items on consecutive output elements (along
+ * the output width), so that every store is coalesced and the loads of
+ * neighbouring work-items are close; 1-D NDRange over the output rounded up
+ * to the work-group, the tail guarded. Any work-group size. The backward of
+ * resize is a gather too (no atomics): each dx element sums, in the fixed
+ * order of the host's tables, the dy elements whose forward read it.
+ */
+
+/*
+ * resample_to_wide_gpu: wide[b, q, y*R + i, x*R + j] = deep[b, q*R*R + i*R + j, y, x]
+ * for every wide element e < total (R = PS_R; h, w: the deep plane).
+ * resample_to_deep_gpu: the inverse, over every deep element.
+ * -D: PS_R. NDRange (total, rounded up), local: any.
+ */
+__kernel void resample_to_wide_gpu(CTENSOR(src), TENSOR(dst), const int h, const int w, const int total) {
+  const int e = get_global_id(0);
+  if (e >= total) return;
+  const int ww = w * PS_R, hw = h * PS_R;
+  const int X = e % ww, t = e / ww, Y = t % hw, plane = t / hw;
+  const int y = Y / PS_R, i = Y - y * PS_R, x = X / PS_R, j = X - x * PS_R;
+  const size_t from = (((size_t)plane * PS_R * PS_R + i * PS_R + j) * h + y) * w + x;
+  AT(dst)[e] = AT(src)[from];
+}
+
+__kernel void resample_to_deep_gpu(CTENSOR(src), TENSOR(dst), const int h, const int w, const int total) {
+  const int e = get_global_id(0);
+  if (e >= total) return;
+  const int x = e % w, t = e / w, y = t % h, t2 = t / h;
+  const int sub = t2 % (PS_R * PS_R), plane = t2 / (PS_R * PS_R);
+  const int i = sub / PS_R, j = sub - i * PS_R;
+  const size_t from = ((size_t)plane * h * PS_R + (size_t)y * PS_R + i) * ((size_t)w * PS_R) + (size_t)x * PS_R + j;
+  AT(dst)[e] = AT(src)[from];
+}
+
+/*
+ * resample_resize_fwd_gpu: y = resize(x), one output element per work-item
+ * e < total = planes * oh * ow, from the same table as resample_resize_fwd
+ * (y0[oh], y1[oh], ly0[oh], ly1[oh], x0[ow], x1[ow], lx0[ow], lx1[ow]) and
+ * the same arithmetic as resize_one (written out here: Oclgrind 21.10
+ * cannot run the noalias scope that inlining its restrict pointers makes).
+ * -D: BILINEAR. NDRange (total, rounded up), local: any.
+ */
+__kernel void resample_resize_fwd_gpu(CTENSOR(x), TENSOR(y), __global const int *restrict tab, const int h,
+                                      const int w, const int oh, const int ow, const int total) {
+  const int e = get_global_id(0);
+  if (e >= total) return;
+  const int ox = e % ow, t = e / ow, oy = t % oh, plane = t / oh;
+  __global const float *in = AT(x) + (size_t)plane * h * w;
+  __global const float *r0 = in + (size_t)tab[oy] * w;
+  __global const int *cx = tab + 4 * oh;
+#if BILINEAR
+  __global const float *r1 = in + (size_t)tab[oh + oy] * w;
+  const float ly0 = TAB_F(2 * oh + oy), ly1 = TAB_F(3 * oh + oy);
+  const int u = cx[ox], v = cx[ow + ox];
+  const float lx0 = as_float(cx[2 * ow + ox]), lx1 = as_float(cx[3 * ow + ox]);
+  AT(y)[e] = ly0 * (r0[u] * lx0 + r0[v] * lx1) + ly1 * (r1[u] * lx0 + r1[v] * lx1);
+#else
+  AT(y)[e] = r0[cx[ox]];
+#endif
+}
+
+/*
+ * resample_resize_bwd_gpu: dx = the gradient of resize for dy, one dx
+ * element per work-item e < total = planes * h * w:
+ *   dx[iy][ix] = sum over column entries k of ix, in order, of
+ *                wx_k * (sum over row entries r of iy, in order, of wy_r * dy[row_r][col_k])
+ * (nearest: every weight 1, not multiplied). Table (32-bit words): rs[h + 1]
+ * (dx row i's entries are [rs[i], rs[i + 1])) and the row entries (dy row,
+ * weight bits) in pairs; at cols_at, cs[w + 1] and the column entries
+ * (dy column, weight bits) in pairs. Entries are in ascending dy order.
+ * -D: BILINEAR. NDRange (total, rounded up), local: any.
+ */
+__kernel void resample_resize_bwd_gpu(CTENSOR(dy), TENSOR(dx), __global const int *restrict tab, const int h,
+                                      const int w, const int oh, const int ow, const int cols_at, const int total) {
+  const int e = get_global_id(0);
+  if (e >= total) return;
+  const int ix = e % w, t = e / w, iy = t % h, plane = t / h;
+  __global const float *dyp = AT(dy) + (size_t)plane * oh * ow;
+  __global const int *restrict re = tab + h + 1;
+  __global const int *restrict cs = tab + cols_at;
+  __global const int *restrict ce = cs + w + 1;
+  const int r0 = tab[iy], r1 = tab[iy + 1];
+  float acc = 0.0f;
+  for (int k = cs[ix]; k < cs[ix + 1]; k++) {
+    __global const float *col = dyp + ce[2 * k];
+    float v = 0.0f;
+    for (int r = r0; r < r1; r++) {
+#if BILINEAR
+      v += as_float(re[2 * r + 1]) * col[(size_t)re[2 * r] * ow];
+#else
+      v += col[(size_t)re[2 * r] * ow];
+#endif
+    }
+#if BILINEAR
+    acc += as_float(ce[2 * k + 1]) * v;
+#else
+    acc += v;
+#endif
+  }
+  AT(dx)[e] = acc;
+}

@@ -12,6 +12,8 @@
  * Its backward, and dalpha of scale, reduce each row in chunks of CHUNK
  * elements (eltwise_rowdot) and sum the chunks in order (eltwise_sum_chunks):
  * the chunking depends on the shape only, so the bits never change.
+ * Those are the CPU-class variants; the GPU-class ones (float4 grid-stride
+ * kernels, work-group tree reductions) and the tables are at the end.
  */
 #include "../runtime/internal.h"
 
@@ -122,18 +124,6 @@ static clnn_status launch_flat(clnn_context *ctx, int op, int64_t n, const elt_a
   return CLNN_SUCCESS;
 }
 
-/* y = x * s[row] over (outer, inner) rows, by the path that suits inner. */
-static clnn_status launch_mul(clnn_context *ctx, const clnn_tensor *x, const clnn_tensor *s,
-                              clnn_tensor *y, int64_t outer, int64_t inner, const char *name) {
-  elt_args e = {x, s, NULL, y, NULL, 1.0f, 0.0f, inner};
-  if (inner == 1) return launch_flat(ctx, OP_MUL_FULL, outer, &e, name);
-  if (inner % VEC == 0) return launch_flat(ctx, OP_MUL_ROW, outer * inner, &e, name);
-  clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "eltwise", "", "eltwise_mul_rows", &k));
-  size_t global[3] = {(size_t)outer, 1, 1}, local[3] = {1, 1, 1};
-  return clnn__launch(ctx, &k, CLNN_ARGS(ELT_ARG_LIST(&e)), 1, global, local, name);
-}
-
 /*
  * Row reductions: out[o] = sum_i dy[o][i] * x[o][i] over (outer, inner), and
  * optionally dx = dy * s (s[o], or alpha when s is NULL) in the same pass.
@@ -171,11 +161,249 @@ static clnn_status launch_rowdot(clnn_context *ctx, const clnn_tensor *dy, const
                       1, global2, local, name);
 }
 
+
+/* ------------------------------------------------------------- variants
+ * One table per pass. Each pass's call is an elt_call: the kernel tensors
+ * and scalars in the roles of ELT_ARGS (per pass below), the element count
+ * and the broadcast's rows.
+ *   add_fwd    a, b -> y           add_bwd    a = dy -> y = da, z = db
+ *   scale_fwd  a = x -> y          scale_bwd  a = dy, b = x -> y = dx, z = dalpha
+ *   mul_fwd    a = x, b = s -> y   mul_bwd    a = dy, b = x, c = s -> y = dx, z = ds
+ *   mul_add_fwd  a = x, b = s, c = t -> y
+ * CPU class: today's kernels, chosen by the same tests as before (float16
+ * per work-item in groups of 8; rows of a broadcast one work-item each;
+ * reductions in chunks of CHUNK). GPU class: eltwise_gpu (float4, grid
+ * stride, work-groups of 256) and the tree reductions.
+ * A backward with only dx (mul, scale) is the forward applied to dy: it is
+ * planned as that forward (a nested plan, "...as_fwd,...fwd.<variant>").
+ */
+
+typedef struct elt_call {
+  elt_args e;
+  int64_t n;     /* elements (outer * inner for the broadcast ops) */
+  int64_t outer; /* rows of the broadcast: elements of s */
+  const char *op;
+} elt_call;
+
+typedef struct elt_variant {
+  clnn_variant v;
+  clnn_status (*run)(clnn_context *ctx, const elt_call *c);
+} elt_variant;
+
+static const elt_call *as_call(const void *problem) { return (const elt_call *)problem; }
+
+static bool full_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  return as_call(problem)->e.inner == 1 || clnn__why(why, n, "s does not have x's shape");
+}
+
+static bool row16_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  const int64_t inner = as_call(problem)->e.inner;
+  return (inner > 1 && inner % VEC == 0) || clnn__why(why, n, "rows of %lld elements, not a multiple of %d",
+                                                       (long long)inner, VEC);
+}
+
+/* The backward asks for the factor's gradient (ds, dalpha). */
+static bool reduces_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  return as_call(problem)->e.z != NULL || clnn__why(why, n, "no gradient of the factor is asked for");
+}
+
+static bool dx_only_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  return as_call(problem)->e.z == NULL || clnn__why(why, n, "the factor's gradient is asked for");
+}
+
+static bool full_reduces_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  return reduces_applies(ctx, problem, why, n) && full_applies(ctx, problem, why, n);
+}
+
+/* Plan call c on table t and run the variant. */
+static clnn_status plan_run(clnn_context *ctx, const clnn_variant_table *t, const elt_call *c) {
+  size_t i;
+  CLNN_TRY(clnn__plan_pick(ctx, t, c, &i));
+  return ((const elt_variant *)CLNN_VARIANT_AT(t, i))->run(ctx, c);
+}
+
+/* ------------------------------------------------ CPU-class launches */
+
+static clnn_status add_vec16(clnn_context *ctx, const elt_call *c) {
+  return launch_flat(ctx, OP_ADD, c->n, &c->e, c->op);
+}
+static clnn_status add_bwd_vec16(clnn_context *ctx, const elt_call *c) {
+  return launch_flat(ctx, OP_ADD_BWD, c->n, &c->e, c->op);
+}
+static clnn_status scale_vec16(clnn_context *ctx, const elt_call *c) {
+  return launch_flat(ctx, OP_SCALE, c->n, &c->e, c->op);
+}
+static clnn_status scale_bwd_rowdot(clnn_context *ctx, const elt_call *c) {
+  return launch_rowdot(ctx, c->e.a, c->e.b, NULL, c->e.alpha, c->e.y, c->e.z, 1, c->n, c->op);
+}
+static clnn_status mul_full_vec16(clnn_context *ctx, const elt_call *c) {
+  return launch_flat(ctx, OP_MUL_FULL, c->outer, &c->e, c->op);
+}
+static clnn_status mul_row_vec16(clnn_context *ctx, const elt_call *c) {
+  return launch_flat(ctx, OP_MUL_ROW, c->n, &c->e, c->op);
+}
+
+/* One work-item per row: kernel (eltwise_mul_rows, eltwise_mul_add_rows) over outer rows. */
+static clnn_status launch_rows(clnn_context *ctx, const char *kernel, const elt_call *c) {
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "eltwise", "", kernel, &k));
+  size_t global[3] = {(size_t)c->outer, 1, 1}, local[3] = {1, 1, 1};
+  return clnn__launch(ctx, &k, CLNN_ARGS(ELT_ARG_LIST(&c->e)), 1, global, local, c->op);
+}
+static clnn_status mul_rows(clnn_context *ctx, const elt_call *c) { return launch_rows(ctx, "eltwise_mul_rows", c); }
+static clnn_status mul_add_rows(clnn_context *ctx, const elt_call *c) {
+  return launch_rows(ctx, "eltwise_mul_add_rows", c);
+}
+static clnn_status mul_bwd_full_vec16(clnn_context *ctx, const elt_call *c) {
+  return launch_flat(ctx, OP_MUL_BWD_FULL, c->outer, &c->e, c->op);
+}
+static clnn_status mul_bwd_rowdot(clnn_context *ctx, const elt_call *c) {
+  return launch_rowdot(ctx, c->e.a, c->e.b, c->e.c, 1.0f, c->e.y, c->e.z, c->outer, c->e.inner, c->op);
+}
+
+/* ------------------------------------------------ GPU-class launches */
+
+enum { GOP_ADD = 0, GOP_SCALE, GOP_ADD_BWD, GOP_MUL_FULL, GOP_MUL_BCAST, GOP_MUL_BWD_FULL, GOP_MUL_ADD };
+
+/* eltwise_gpu with op gop over the call's n elements. */
+static clnn_status launch_gpu(clnn_context *ctx, int gop, const elt_call *c) {
+  char opts[64];
+  snprintf(opts, sizeof opts, "-DGOP=%d -DHAS_Y=%d -DHAS_Z=%d", gop, c->e.y ? 1 : 0, c->e.z ? 1 : 0);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "eltwise", opts, "eltwise_gpu", &k));
+  size_t global, local;
+  clnn__gpu_stride_grid(ctx, (size_t)(c->n / 4 + 1), &global, &local);
+  return clnn__launch(ctx, &k, CLNN_ARGS(CLNN_ARG_I32(c->n), ELT_ARG_LIST(&c->e)), 1, &global, &local, c->op);
+}
+
+static clnn_status add_gpu(clnn_context *ctx, const elt_call *c) { return launch_gpu(ctx, GOP_ADD, c); }
+static clnn_status add_bwd_gpu(clnn_context *ctx, const elt_call *c) { return launch_gpu(ctx, GOP_ADD_BWD, c); }
+static clnn_status scale_gpu(clnn_context *ctx, const elt_call *c) { return launch_gpu(ctx, GOP_SCALE, c); }
+static clnn_status mul_full_gpu(clnn_context *ctx, const elt_call *c) { return launch_gpu(ctx, GOP_MUL_FULL, c); }
+static clnn_status mul_bcast_gpu(clnn_context *ctx, const elt_call *c) { return launch_gpu(ctx, GOP_MUL_BCAST, c); }
+static clnn_status mul_add_gpu(clnn_context *ctx, const elt_call *c) { return launch_gpu(ctx, GOP_MUL_ADD, c); }
+static clnn_status mul_bwd_full_gpu(clnn_context *ctx, const elt_call *c) {
+  return launch_gpu(ctx, GOP_MUL_BWD_FULL, c);
+}
+
+/* Elements per work-item and slice of the GPU row reduction: 4 float4s. */
+#define GPU_SLICE_PER_ITEM 16
+
+/* The tree reduction's work-group: a power of two, one float4 per
+ * work-item of a row or more, 64 at least (two warps; a wavefront), at most
+ * CLNN_GPU_WG and what the device's work-group and local memory allow. */
+static size_t gpu_tree_wg(const clnn_context *ctx, int64_t inner) {
+  size_t wg = 64;
+  while (wg < CLNN_GPU_WG && (int64_t)wg * 4 < inner) wg <<= 1;
+  while (wg > 1 && ((ctx->caps.max_work_group_size && wg > ctx->caps.max_work_group_size) ||
+                    (ctx->caps.local_mem_size && wg * sizeof(float) > ctx->caps.local_mem_size)))
+    wg >>= 1;
+  return wg;
+}
+
+/*
+ * out[o] = sum over row o of dy * x, and dx = dy * s[o] (alpha when s is
+ * NULL) when dx is given: one work-group per slice of a row, partials in
+ * the workspace and a second launch when a row has more than one slice.
+ */
+static clnn_status launch_rowdot_gpu(clnn_context *ctx, const clnn_tensor *dy, const clnn_tensor *x,
+                                     const clnn_tensor *s, float alpha, clnn_tensor *dx, clnn_tensor *out,
+                                     int64_t outer, int64_t inner, const char *name) {
+  const size_t wg = gpu_tree_wg(ctx, inner);
+  const int64_t slice = (int64_t)wg * GPU_SLICE_PER_ITEM, slices = (inner + slice - 1) / slice;
+  char opts[128];
+  snprintf(opts, sizeof opts, "-DWG=%zu -DSLICE=%lld -DHAS_Y=%d -DSCALAR_S=%d", wg, (long long)slice, dx ? 1 : 0,
+           s ? 0 : 1);
+  clnn_kernel_ref k_dot, k_sum;
+  cl_mem parts = NULL;
+  CLNN_TRY(clnn__kernel(ctx, "eltwise", opts, "eltwise_rowdot_gpu", &k_dot));
+  if (slices > 1) {
+    CLNN_TRY(clnn__kernel(ctx, "eltwise", opts, "eltwise_sum_parts_gpu", &k_sum));
+    CLNN_TRY(clnn__workspace(ctx, (size_t)(outer * slices) * sizeof(float), &parts));
+  }
+  const cl_mem zmem = parts ? parts : clnn__mem(out);
+  const cl_ulong zoff = parts ? 0 : clnn__off(out);
+  const size_t local[2] = {wg, 1}, global[2] = {(size_t)slices * wg, (size_t)outer};
+  CLNN_TRY(clnn__launch(ctx, &k_dot,
+                        CLNN_ARGS(CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(s), CLNN_ARG_TENSOR(dx),
+                                  CLNN_ARG_MEM(zmem), CLNN_ARG_U64(zoff), CLNN_ARG_F32(alpha), CLNN_ARG_F32(0.0f),
+                                  CLNN_ARG_I32(inner)),
+                        2, global, local, name));
+  if (!parts) return CLNN_SUCCESS;
+  const size_t global2[2] = {wg, (size_t)outer};
+  return clnn__launch(ctx, &k_sum,
+                      CLNN_ARGS(CLNN_ARG_MEM(parts), CLNN_ARG_U64(0), CLNN_ARG_TENSOR(NULL), CLNN_ARG_TENSOR(NULL),
+                                CLNN_ARG_TENSOR(out), CLNN_ARG_TENSOR(NULL), CLNN_ARG_F32(0.0f), CLNN_ARG_F32(0.0f),
+                                CLNN_ARG_I32(slices)),
+                      2, global2, local, name);
+}
+
+static clnn_status scale_bwd_gpu_tree(clnn_context *ctx, const elt_call *c) {
+  return launch_rowdot_gpu(ctx, c->e.a, c->e.b, NULL, c->e.alpha, c->e.y, c->e.z, 1, c->n, c->op);
+}
+static clnn_status mul_bwd_gpu_tree(clnn_context *ctx, const elt_call *c) {
+  return launch_rowdot_gpu(ctx, c->e.a, c->e.b, c->e.c, 1.0f, c->e.y, c->e.z, c->outer, c->e.inner, c->op);
+}
+
+/* ------------------------------------------------------------- tables */
+
+static clnn_status mul_bwd_as_fwd(clnn_context *ctx, const elt_call *c);
+static clnn_status scale_bwd_as_fwd(clnn_context *ctx, const elt_call *c);
+
+#define GPU CLNN_DEVICE_CLASS_GPU
+#define CPU CLNN_DEVICE_CLASS_CPU
+#define ELT_TABLE(pass, ...)                                                                                  \
+  static const elt_variant elt_##pass##_table[] = {__VA_ARGS__};                                             \
+  const clnn_variant_table clnn__eltwise_##pass##_variants = {                                              \
+      "eltwise", #pass, &elt_##pass##_table[0].v, sizeof elt_##pass##_table / sizeof elt_##pass##_table[0], \
+      sizeof elt_##pass##_table[0]}
+
+ELT_TABLE(add_fwd, {{"eltwise.add_fwd.gpu_vec4", GPU, NULL}, add_gpu},
+          {{"eltwise.add_fwd.vec16", CPU, NULL}, add_vec16});
+ELT_TABLE(add_bwd, {{"eltwise.add_bwd.gpu_vec4", GPU, NULL}, add_bwd_gpu},
+          {{"eltwise.add_bwd.vec16", CPU, NULL}, add_bwd_vec16});
+ELT_TABLE(scale_fwd, {{"eltwise.scale_fwd.gpu_vec4", GPU, NULL}, scale_gpu},
+          {{"eltwise.scale_fwd.vec16", CPU, NULL}, scale_vec16});
+ELT_TABLE(scale_bwd, {{"eltwise.scale_bwd.as_fwd", CLNN_CLASS_ANY, dx_only_applies}, scale_bwd_as_fwd},
+          {{"eltwise.scale_bwd.gpu_tree", GPU, reduces_applies}, scale_bwd_gpu_tree},
+          {{"eltwise.scale_bwd.rowdot", CPU, reduces_applies}, scale_bwd_rowdot});
+ELT_TABLE(mul_fwd, {{"eltwise.mul_fwd.gpu_full_vec4", GPU, full_applies}, mul_full_gpu},
+          {{"eltwise.mul_fwd.gpu_bcast_vec4", GPU, NULL}, mul_bcast_gpu},
+          {{"eltwise.mul_fwd.full_vec16", CPU, full_applies}, mul_full_vec16},
+          {{"eltwise.mul_fwd.row_vec16", CPU, row16_applies}, mul_row_vec16},
+          {{"eltwise.mul_fwd.rows", CPU, NULL}, mul_rows});
+ELT_TABLE(mul_bwd, {{"eltwise.mul_bwd.as_fwd", CLNN_CLASS_ANY, dx_only_applies}, mul_bwd_as_fwd},
+          {{"eltwise.mul_bwd.gpu_full_vec4", GPU, full_reduces_applies}, mul_bwd_full_gpu},
+          {{"eltwise.mul_bwd.gpu_tree", GPU, reduces_applies}, mul_bwd_gpu_tree},
+          {{"eltwise.mul_bwd.full_vec16", CPU, full_reduces_applies}, mul_bwd_full_vec16},
+          {{"eltwise.mul_bwd.rowdot", CPU, reduces_applies}, mul_bwd_rowdot});
+ELT_TABLE(mul_add_fwd, {{"eltwise.mul_add_fwd.gpu_bcast_vec4", GPU, NULL}, mul_add_gpu},
+          {{"eltwise.mul_add_fwd.rows", CPU, NULL}, mul_add_rows});
+#undef ELT_TABLE
+#undef GPU
+#undef CPU
+
+/* dx = dy * s: the forward of dy. */
+static clnn_status mul_bwd_as_fwd(clnn_context *ctx, const elt_call *c) {
+  elt_call f = {{c->e.a, c->e.c, NULL, c->e.y, NULL, 1.0f, 0.0f, c->e.inner}, c->n, c->outer, c->op};
+  return plan_run(ctx, &clnn__eltwise_mul_fwd_variants, &f);
+}
+
+/* dx = alpha dy: the forward of dy. */
+static clnn_status scale_bwd_as_fwd(clnn_context *ctx, const elt_call *c) {
+  elt_call f = {{c->e.a, NULL, NULL, c->e.y, NULL, c->e.alpha, 0.0f, 1}, c->n, c->n, c->op};
+  return plan_run(ctx, &clnn__eltwise_scale_fwd_variants, &f);
+}
+
 /* ------------------------------------------------------------------- ops */
 
 clnn_status clnn_eltwise_add(clnn_context *ctx, float alpha, const clnn_tensor *a, float beta,
                              const clnn_tensor *b, clnn_tensor *y) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(check_finite(ctx, "alpha", alpha));
   CLNN_TRY(check_finite(ctx, "beta", beta));
@@ -184,13 +412,14 @@ clnn_status clnn_eltwise_add(clnn_context *ctx, float alpha, const clnn_tensor *
   CLNN_TRY(check_like(ctx, y, "y", a));
   CLNN_TRY(check_inplace(ctx, y, "y", a, "a"));
   CLNN_TRY(check_inplace(ctx, y, "y", b, "b"));
-  elt_args e = {a, b, NULL, y, NULL, alpha, beta, 1};
-  return launch_flat(ctx, OP_ADD, (int64_t)a->numel, &e, "eltwise_add");
+  const int64_t n = (int64_t)a->numel;
+  elt_call c = {{a, b, NULL, y, NULL, alpha, beta, 1}, n, n, "eltwise_add"};
+  return plan_run(ctx, &clnn__eltwise_add_fwd_variants, &c);
 }
 
 clnn_status clnn_eltwise_add_bwd(clnn_context *ctx, float alpha, float beta, const clnn_tensor *dy,
                                  clnn_tensor *da, clnn_tensor *db) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(check_finite(ctx, "alpha", alpha));
   CLNN_TRY(check_finite(ctx, "beta", beta));
@@ -201,13 +430,14 @@ clnn_status clnn_eltwise_add_bwd(clnn_context *ctx, float alpha, float beta, con
   CLNN_TRY(check_inplace(ctx, da, "da", dy, "dy"));
   CLNN_TRY(check_inplace(ctx, db, "db", dy, "dy"));
   CLNN_TRY(clnn__check_no_overlap(ctx, da, "da", db, "db"));
-  elt_args e = {dy, NULL, NULL, da, db, alpha, beta, 1};
-  return launch_flat(ctx, OP_ADD_BWD, (int64_t)dy->numel, &e, "eltwise_add_bwd");
+  const int64_t n = (int64_t)dy->numel;
+  elt_call c = {{dy, NULL, NULL, da, db, alpha, beta, 1}, n, n, "eltwise_add_bwd"};
+  return plan_run(ctx, &clnn__eltwise_add_bwd_variants, &c);
 }
 
 clnn_status clnn_eltwise_mul(clnn_context *ctx, const clnn_tensor *x, const clnn_tensor *s,
                              clnn_tensor *y) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(check_float(ctx, x, "x"));
   CLNN_TRY(check_float(ctx, s, "s"));
@@ -216,12 +446,13 @@ clnn_status clnn_eltwise_mul(clnn_context *ctx, const clnn_tensor *x, const clnn
   CLNN_TRY(check_like(ctx, y, "y", x));
   CLNN_TRY(check_inplace(ctx, y, "y", x, "x"));
   CLNN_TRY(inner == 1 ? check_inplace(ctx, y, "y", s, "s") : clnn__check_no_overlap(ctx, y, "y", s, "s"));
-  return launch_mul(ctx, x, s, y, outer, inner, "eltwise_mul");
+  elt_call c = {{x, s, NULL, y, NULL, 1.0f, 0.0f, inner}, outer * inner, outer, "eltwise_mul"};
+  return plan_run(ctx, &clnn__eltwise_mul_fwd_variants, &c);
 }
 
 clnn_status clnn_eltwise_mul_bwd(clnn_context *ctx, const clnn_tensor *x, const clnn_tensor *s,
                                  const clnn_tensor *dy, clnn_tensor *dx, clnn_tensor *ds) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   if (!dx && !ds) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "dx and ds are both NULL");
   CLNN_TRY(check_float(ctx, dy, "dy"));
@@ -242,17 +473,13 @@ clnn_status clnn_eltwise_mul_bwd(clnn_context *ctx, const clnn_tensor *x, const 
     if (ds) CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", x, "x"));
     CLNN_TRY(inner == 1 ? check_inplace(ctx, dx, "dx", s, "s") : clnn__check_no_overlap(ctx, dx, "dx", s, "s"));
   }
-  if (!ds) return launch_mul(ctx, dy, s, dx, outer, inner, "eltwise_mul_bwd");
-  if (inner == 1) {
-    elt_args e = {dy, x, s, dx, ds, 1.0f, 0.0f, 1};
-    return launch_flat(ctx, OP_MUL_BWD_FULL, outer, &e, "eltwise_mul_bwd");
-  }
-  return launch_rowdot(ctx, dy, x, s, 1.0f, dx, ds, outer, inner, "eltwise_mul_bwd");
+  elt_call c = {{dy, ds ? x : NULL, s, dx, ds, 1.0f, 0.0f, inner}, outer * inner, outer, "eltwise_mul_bwd"};
+  return plan_run(ctx, &clnn__eltwise_mul_bwd_variants, &c);
 }
 
 clnn_status clnn_eltwise_mul_add(clnn_context *ctx, const clnn_tensor *x, const clnn_tensor *s, float beta,
                                  const clnn_tensor *t, clnn_tensor *y) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(check_finite(ctx, "beta", beta));
   CLNN_TRY(check_float(ctx, x, "x"));
@@ -264,27 +491,25 @@ clnn_status clnn_eltwise_mul_add(clnn_context *ctx, const clnn_tensor *x, const 
   CLNN_TRY(check_inplace(ctx, y, "y", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", s, "s"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", t, "t"));
-  elt_args e = {x, s, t, y, NULL, 1.0f, beta, inner};
-  clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "eltwise", "", "eltwise_mul_add_rows", &k));
-  size_t global[3] = {(size_t)outer, 1, 1}, local[3] = {1, 1, 1};
-  return clnn__launch(ctx, &k, CLNN_ARGS(ELT_ARG_LIST(&e)), 1, global, local, "eltwise_mul_add");
+  elt_call c = {{x, s, t, y, NULL, 1.0f, beta, inner}, outer * inner, outer, "eltwise_mul_add"};
+  return plan_run(ctx, &clnn__eltwise_mul_add_fwd_variants, &c);
 }
 
 clnn_status clnn_eltwise_scale(clnn_context *ctx, float alpha, const clnn_tensor *x, clnn_tensor *y) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(check_finite(ctx, "alpha", alpha));
   CLNN_TRY(check_float(ctx, x, "x"));
   CLNN_TRY(check_like(ctx, y, "y", x));
   CLNN_TRY(check_inplace(ctx, y, "y", x, "x"));
-  elt_args e = {x, NULL, NULL, y, NULL, alpha, 0.0f, 1};
-  return launch_flat(ctx, OP_SCALE, (int64_t)x->numel, &e, "eltwise_scale");
+  const int64_t n = (int64_t)x->numel;
+  elt_call c = {{x, NULL, NULL, y, NULL, alpha, 0.0f, 1}, n, n, "eltwise_scale"};
+  return plan_run(ctx, &clnn__eltwise_scale_fwd_variants, &c);
 }
 
 clnn_status clnn_eltwise_scale_bwd(clnn_context *ctx, float alpha, const clnn_tensor *x,
                                    const clnn_tensor *dy, clnn_tensor *dx, clnn_tensor *dalpha) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(check_finite(ctx, "alpha", alpha));
   if (!dx && !dalpha) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "dx and dalpha are both NULL");
@@ -293,20 +518,20 @@ clnn_status clnn_eltwise_scale_bwd(clnn_context *ctx, float alpha, const clnn_te
     CLNN_TRY(check_like(ctx, dx, "dx", dy));
     CLNN_TRY(check_inplace(ctx, dx, "dx", dy, "dy"));
   }
-  if (!dalpha) {
-    elt_args e = {dy, NULL, NULL, dx, NULL, alpha, 0.0f, 1};
-    return launch_flat(ctx, OP_SCALE, (int64_t)dy->numel, &e, "eltwise_scale_bwd");
+  const int64_t n = (int64_t)dy->numel;
+  if (dalpha) {
+    CLNN_TRY(check_like(ctx, x, "x", dy));
+    CLNN_TRY(check_float(ctx, dalpha, "dalpha"));
+    if (dalpha->numel != 1) {
+      char got[256];
+      return clnn__fail(ctx, CLNN_ERR_SHAPE_MISMATCH, "argument 'dalpha' has shape %s, expected one element",
+                        clnn__dims_str(got, sizeof got, dalpha->ndim, dalpha->dims));
+    }
+    CLNN_TRY(clnn__check_no_overlap(ctx, dalpha, "dalpha", dy, "dy"));
+    CLNN_TRY(clnn__check_no_overlap(ctx, dalpha, "dalpha", x, "x"));
+    CLNN_TRY(clnn__check_no_overlap(ctx, dalpha, "dalpha", dx, "dx"));
+    CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", x, "x"));
   }
-  CLNN_TRY(check_like(ctx, x, "x", dy));
-  CLNN_TRY(check_float(ctx, dalpha, "dalpha"));
-  if (dalpha->numel != 1) {
-    char got[256];
-    return clnn__fail(ctx, CLNN_ERR_SHAPE_MISMATCH, "argument 'dalpha' has shape %s, expected one element",
-                      clnn__dims_str(got, sizeof got, dalpha->ndim, dalpha->dims));
-  }
-  CLNN_TRY(clnn__check_no_overlap(ctx, dalpha, "dalpha", dy, "dy"));
-  CLNN_TRY(clnn__check_no_overlap(ctx, dalpha, "dalpha", x, "x"));
-  CLNN_TRY(clnn__check_no_overlap(ctx, dalpha, "dalpha", dx, "dx"));
-  CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", x, "x"));
-  return launch_rowdot(ctx, dy, x, NULL, alpha, dx, dalpha, 1, (int64_t)dy->numel, "eltwise_scale_bwd");
+  elt_call c = {{dy, dalpha ? x : NULL, NULL, dx, dalpha, alpha, 0.0f, 1}, n, n, "eltwise_scale_bwd"};
+  return plan_run(ctx, &clnn__eltwise_scale_bwd_variants, &c);
 }

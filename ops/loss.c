@@ -15,6 +15,13 @@
  * overwrites S, dU follows by GEMM, and dz through the normalisation. The
  * blocks are as tall as the workspace limit allows; with more than one,
  * the backward recomputes each block's S.
+ *
+ * Those are the CPU-class variants (one row or 16 pixels per work-item,
+ * means as ordered chunk gathers). The GPU-class ones use work-groups: one
+ * per row of classes, of S or per embedding with local-memory trees for
+ * the maxima and sums, one pixel per work-item, and means as work-group
+ * trees over slices plus one work-group over the partials. Tables per pass
+ * (fwd: the loss alone; bwd: loss and gradients in one call).
  */
 #include "../runtime/internal.h"
 
@@ -239,62 +246,259 @@ static clnn_status launch_count_valid(clnn_context *ctx, const class_plan *p, cl
                      false, ws, (cl_ulong)p->o_count, op);
 }
 
-#define CLASS_ARG_LIST(d, logits, labels, dlogits, rows, count)                                          \
-  CLNN_ARG_I32((d)->n), CLNN_ARG_I32((d)->classes), CLNN_ARG_I32((d)->inner), CLNN_ARG_TENSOR(logits),      \
-      CLNN_ARG_TENSOR(labels), CLNN_ARG_TENSOR(dlogits), ARG_SLOT(rows), ARG_SLOT(count),                  \
-      CLNN_ARG_F32((d)->label_smoothing), CLNN_ARG_I32((d)->ignore_index), CLNN_ARG_F32((d)->grad_scale)
+/* One classification call: the kind, the descriptor and the tensors
+ * (dlogits NULL: the loss alone, the "fwd" pass; else "bwd"). */
+typedef struct class_call {
+  class_kind kind;
+  const clnn_loss_class_desc *d;
+  const clnn_tensor *logits, *labels;
+  clnn_tensor *loss, *dlogits;
+  const char *op;
+} class_call;
 
-/*
- * The loss term and gradient row of every position: plain logits one row
- * per work-item (classes in float16 strides); per-pixel logits 16
- * positions per work-item, and the last inner % 16 positions one each.
- */
-static clnn_status launch_class_rows(clnn_context *ctx, class_kind kind, const clnn_loss_class_desc *d,
-                                     const clnn_tensor *logits, const clnn_tensor *labels, clnn_tensor *dlogits,
-                                     ws_slot rows, ws_slot count, const char *op) {
+/* The class kernels' arguments (CLASS_ARGS in kernels/loss.cl). */
+#define CLASS_ARG_LIST(c, rows, count)                                                                       \
+  CLNN_ARG_I32((c)->d->n), CLNN_ARG_I32((c)->d->classes), CLNN_ARG_I32((c)->d->inner),                       \
+      CLNN_ARG_TENSOR((c)->logits), CLNN_ARG_TENSOR((c)->labels), CLNN_ARG_TENSOR((c)->dlogits),             \
+      ARG_SLOT(rows), ARG_SLOT(count), CLNN_ARG_F32((c)->d->label_smoothing),                                \
+      CLNN_ARG_I32((c)->d->ignore_index), CLNN_ARG_F32((c)->d->grad_scale)
+
+static void class_options(const class_call *c, char *buf, size_t n) {
+  snprintf(buf, n, "-DKIND=%d -DHAS_GRAD=%d", (int)c->kind, c->dlogits ? 1 : 0);
+}
+
+/* The kernel(s) writing every position's loss term and gradient row. */
+typedef clnn_status (*rows_launch)(clnn_context *ctx, const class_call *c, ws_slot rows, ws_slot count);
+
+/* ----------------------------------------------- CPU-class launches */
+
+/* Plain logits: one row per work-item, classes in float16 strides. */
+static clnn_status launch_rows_contig(clnn_context *ctx, const class_call *c, ws_slot rows, ws_slot count) {
   char opts[64];
-  snprintf(opts, sizeof opts, "-DKIND=%d -DHAS_GRAD=%d", (int)kind, dlogits ? 1 : 0);
+  class_options(c, opts, sizeof opts);
+  const size_t local[3] = {1, 1, 1}, global[3] = {(size_t)c->d->n, 1, 1};
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_class_contig", &k));
+  return clnn__launch(ctx, &k, CLNN_ARGS(CLASS_ARG_LIST(c, rows, count)), 1, global, local, c->op);
+}
+
+/* Per-pixel logits: 16 positions per work-item, and the last inner % 16
+ * positions one each. */
+static clnn_status launch_rows_pix(clnn_context *ctx, const class_call *c, ws_slot rows, ws_slot count) {
+  const clnn_loss_class_desc *d = c->d;
+  char opts[64];
+  class_options(c, opts, sizeof opts);
   const size_t local[3] = {1, 1, 1};
   clnn_kernel_ref k;
-  if (d->inner == 1) {
-    CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_class_contig", &k));
-    const size_t global[3] = {(size_t)d->n, 1, 1};
-    return clnn__launch(ctx, &k, CLNN_ARGS(CLASS_ARG_LIST(d, logits, labels, dlogits, rows, count)), 1, global,
-                        local, op);
-  }
   const int64_t vec = d->inner / 16 * 16;
   if (vec > 0) {
     CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_class_pix", &k));
     const size_t global[3] = {(size_t)(vec / 16), (size_t)d->n, 1};
-    CLNN_TRY(clnn__launch(ctx, &k, CLNN_ARGS(CLASS_ARG_LIST(d, logits, labels, dlogits, rows, count)), 2, global,
-                          local, op));
+    CLNN_TRY(clnn__launch(ctx, &k, CLNN_ARGS(CLASS_ARG_LIST(c, rows, count)), 2, global, local, c->op));
   }
   if (vec == d->inner) return CLNN_SUCCESS;
   CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_class_rows", &k));
   const size_t global[3] = {(size_t)(d->inner - vec), (size_t)d->n, 1};
-  return clnn__launch(ctx, &k,
-                      CLNN_ARGS(CLASS_ARG_LIST(d, logits, labels, dlogits, rows, count), CLNN_ARG_I32(vec)), 2,
-                      global, local, op);
+  return clnn__launch(ctx, &k, CLNN_ARGS(CLASS_ARG_LIST(c, rows, count), CLNN_ARG_I32(vec)), 2, global, local,
+                      c->op);
 }
+
+/* Count the labels, the rows kernel, then the ordered mean of the terms
+ * (chunks of LCHUNK, one work-item each). */
+static clnn_status class_run_cpu(clnn_context *ctx, const class_call *c, rows_launch rows_kernel) {
+  const class_plan p = class_plan_make(c->d);
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)p.total * sizeof(float), &ws));
+  const ws_slot count = slot_at(ws, p.o_count), rows = slot_at(ws, p.o_rows);
+  CLNN_TRY(launch_count_valid(ctx, &p, ws, c->labels, c->d->ignore_index, c->op));
+  CLNN_TRY(rows_kernel(ctx, c, rows, count));
+  return launch_mean(ctx, p.npos, rows, slot_at(ws, p.o_parts), &count, 1.0f, c->kind == KIND_SOFTACC,
+                     clnn__mem(c->loss), clnn__off(c->loss), c->op);
+}
+
+static clnn_status class_contig16(clnn_context *ctx, const class_call *c) {
+  return class_run_cpu(ctx, c, launch_rows_contig);
+}
+static clnn_status class_pix16(clnn_context *ctx, const class_call *c) { return class_run_cpu(ctx, c, launch_rows_pix); }
+
+/* ----------------------------------------------- GPU-class launches */
+
+/* Values per work-item of one slice of the GPU means. */
+#define GPU_SLICE_PER_ITEM 16
+
+/* The work-group of a GPU reduction over rows of `len` values: a power of
+ * two, one value per work-item or more, from 64 (two warps, a wavefront) to
+ * CLNN_GPU_WG, within the device's work-group and local memory limits. */
+static size_t gpu_tree_wg(const clnn_context *ctx, int64_t len) {
+  size_t wg = 64;
+  while (wg < CLNN_GPU_WG && (int64_t)wg < len) wg <<= 1;
+  while (wg > 1 && ((ctx->caps.max_work_group_size && wg > ctx->caps.max_work_group_size) ||
+                    (ctx->caps.local_mem_size && wg * sizeof(float) > ctx->caps.local_mem_size)))
+    wg >>= 1;
+  return wg;
+}
+
+/* Work-groups of CLNN_GPU_WG, or the device's maximum if smaller. */
+static size_t gpu_flat_wg(const clnn_context *ctx) {
+  const size_t max = ctx->caps.max_work_group_size;
+  return max && max < CLNN_GPU_WG ? max : CLNN_GPU_WG;
+}
+
+/* Slices of a GPU mean over n values with work-groups of wg. */
+static int64_t gpu_slices(int64_t n, size_t wg) { return ceil_div(n, (int64_t)wg * GPU_SLICE_PER_ITEM); }
+
+/*
+ * A GPU mean: out = (one_minus ? 1 - s / d : s / d), s the sum of v[0 ..
+ * n) (or, with labels, how many of labels[0 .. n) are not ignore_index),
+ * d = *count or divisor. Work-group trees over slices into parts when
+ * there is more than one slice, then one work-group.
+ */
+typedef struct gpu_mean {
+  int64_t n;
+  ws_slot v;                 /* the values, or unused */
+  const clnn_tensor *labels; /* the labels to count, or NULL */
+  int32_t ignore_index;
+  ws_slot parts;             /* room for gpu_slices(n, 1) partials */
+  const ws_slot *count;      /* where the divisor is, or NULL: divisor */
+  float divisor;
+  bool one_minus;
+  cl_mem out;
+  cl_ulong out_off;
+} gpu_mean;
+
+static clnn_status launch_mean_gpu(clnn_context *ctx, const gpu_mean *m, const char *op) {
+  const size_t wg = gpu_tree_wg(ctx, m->n);
+  const int64_t slices = gpu_slices(m->n, wg);
+  char opts[128];
+  clnn_kernel_ref k;
+  ws_slot src = m->v;
+  int mode = m->labels ? 1 : 0; /* MODE_COUNT: labels, MODE_SUM: floats */
+  int64_t np = m->n;
+  if (slices > 1) {
+    snprintf(opts, sizeof opts, "-DWG=%zu -DSLICE=%lld -DMODE=%d", wg, (long long)wg * GPU_SLICE_PER_ITEM, mode);
+    CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_reduce_gpu", &k));
+    const size_t global = (size_t)slices * wg;
+    CLNN_TRY(clnn__launch(ctx, &k,
+                          CLNN_ARGS(CLNN_ARG_I32(m->n), ARG_SLOT(m->v), CLNN_ARG_TENSOR(m->labels),
+                                    CLNN_ARG_I32(m->ignore_index), ARG_SLOT(m->parts)),
+                          1, &global, &wg, op));
+    src = m->parts;
+    mode = 0; /* the partials are sums (of counts) */
+    np = slices;
+  }
+  snprintf(opts, sizeof opts, "-DWG=%zu -DMODE=%d -DHAS_COUNT=%d -DONE_MINUS=%d", wg, mode, m->count ? 1 : 0,
+           m->one_minus ? 1 : 0);
+  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_finish_gpu", &k));
+  const ws_slot cnt = m->count ? *m->count : slot_at(NULL, 0);
+  const clnn_tensor *labels = mode ? m->labels : NULL;
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_I32(np), ARG_SLOT(src), CLNN_ARG_TENSOR(labels),
+                                CLNN_ARG_I32(m->ignore_index), ARG_SLOT(cnt), CLNN_ARG_F32(m->divisor),
+                                CLNN_ARG_MEM(m->out), CLNN_ARG_U64(m->out_off)),
+                      1, &wg, &wg, op);
+}
+
+/* Plain logits: one work-group per row, sized to the classes. */
+static clnn_status launch_rows_gpu(clnn_context *ctx, const class_call *c, ws_slot rows, ws_slot count) {
+  const size_t wg = gpu_tree_wg(ctx, c->d->classes);
+  char opts[96];
+  snprintf(opts, sizeof opts, "-DWG=%zu -DKIND=%d -DHAS_GRAD=%d", wg, (int)c->kind, c->dlogits ? 1 : 0);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_class_row_gpu", &k));
+  const size_t global = (size_t)c->d->n * wg;
+  return clnn__launch(ctx, &k, CLNN_ARGS(CLASS_ARG_LIST(c, rows, count)), 1, &global, &wg, c->op);
+}
+
+/* Per-pixel logits: one position per work-item. */
+static clnn_status launch_pixels_gpu(clnn_context *ctx, const class_call *c, ws_slot rows, ws_slot count) {
+  const size_t wg = gpu_flat_wg(ctx), global = (size_t)(c->d->n * c->d->inner);
+  char opts[64];
+  class_options(c, opts, sizeof opts);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_class_pix_gpu", &k));
+  return clnn__launch(ctx, &k, CLNN_ARGS(CLASS_ARG_LIST(c, rows, count)), 1, &global, &wg, c->op);
+}
+
+/* The GPU classification losses: count, rows, mean. Workspace: the count,
+ * one term per position, then the partials of either mean (one after the
+ * other on the in-order queue). */
+static clnn_status class_run_gpu(clnn_context *ctx, const class_call *c, rows_launch rows_kernel) {
+  const int64_t npos = c->d->n * c->d->inner;
+  const int64_t o_count = 0, o_rows = 1, o_parts = o_rows + npos, total = o_parts + gpu_slices(npos, 1);
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)total * sizeof(float), &ws));
+  const ws_slot count = slot_at(ws, o_count), rows = slot_at(ws, o_rows), parts = slot_at(ws, o_parts);
+  const gpu_mean counting = {npos, slot_at(NULL, 0), c->labels, c->d->ignore_index, parts, NULL, 1.0f, false,
+                             ws, (cl_ulong)o_count};
+  CLNN_TRY(launch_mean_gpu(ctx, &counting, c->op));
+  CLNN_TRY(rows_kernel(ctx, c, rows, count));
+  const gpu_mean mean = {npos, rows, NULL, c->d->ignore_index, parts, &count, 1.0f, c->kind == KIND_SOFTACC,
+                         clnn__mem(c->loss), clnn__off(c->loss)};
+  return launch_mean_gpu(ctx, &mean, c->op);
+}
+
+static clnn_status class_gpu_rows(clnn_context *ctx, const class_call *c) {
+  return class_run_gpu(ctx, c, launch_rows_gpu);
+}
+static clnn_status class_gpu_pixels(clnn_context *ctx, const class_call *c) {
+  return class_run_gpu(ctx, c, launch_pixels_gpu);
+}
+
+/* ------------------------------------------------------------- tables
+ * Per pass (fwd: the loss alone; bwd: loss and dlogits in one call), for
+ * cross-entropy and soft accuracy alike:
+ *  - contig16 / pix16 (CPU): one row per work-item in float16 strides;
+ *    16 pixels per work-item as float16 lanes (and a scalar tail);
+ *  - gpu_rows / gpu_pixels (GPU): one work-group per row with tree
+ *    reductions; one pixel per work-item.
+ * The CPU means are ordered chunk gathers, the GPU means work-group trees.
+ */
+
+typedef struct class_variant {
+  clnn_variant v;
+  clnn_status (*run)(clnn_context *ctx, const class_call *c);
+} class_variant;
+
+static bool plain_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  const class_call *c = problem;
+  return c->d->inner == 1 || clnn__why(why, n, "per-pixel logits (inner = %lld)", (long long)c->d->inner);
+}
+
+static bool pixel_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  const class_call *c = problem;
+  return c->d->inner > 1 || clnn__why(why, n, "plain logits (inner = 1)");
+}
+
+#define CLASS_TABLE(pass)                                                                                       \
+  static const class_variant class_##pass##_table[] = {                                                         \
+      {{"loss.class_" #pass ".gpu_rows", CLNN_DEVICE_CLASS_GPU, plain_applies}, class_gpu_rows},                \
+      {{"loss.class_" #pass ".gpu_pixels", CLNN_DEVICE_CLASS_GPU, pixel_applies}, class_gpu_pixels},            \
+      {{"loss.class_" #pass ".contig16", CLNN_DEVICE_CLASS_CPU, plain_applies}, class_contig16},                \
+      {{"loss.class_" #pass ".pix16", CLNN_DEVICE_CLASS_CPU, pixel_applies}, class_pix16},                      \
+  };                                                                                                            \
+  const clnn_variant_table clnn__loss_class_##pass##_variants = {                                              \
+      "loss", "class_" #pass, &class_##pass##_table[0].v,                                                       \
+      sizeof class_##pass##_table / sizeof class_##pass##_table[0], sizeof class_##pass##_table[0]}
+CLASS_TABLE(fwd);
+CLASS_TABLE(bwd);
 
 static clnn_status class_loss(clnn_context *ctx, class_kind kind, const clnn_loss_class_desc *d,
                               const clnn_tensor *logits, const clnn_tensor *labels, clnn_tensor *loss,
                               clnn_tensor *dlogits, const char *op) {
   CLNN_TRY(class_loss_check(ctx, kind, d, logits, labels, loss, dlogits));
-  const class_plan p = class_plan_make(d);
-  cl_mem ws;
-  CLNN_TRY(clnn__workspace(ctx, (size_t)p.total * sizeof(float), &ws));
-  const ws_slot count = slot_at(ws, p.o_count), rows = slot_at(ws, p.o_rows);
-  CLNN_TRY(launch_count_valid(ctx, &p, ws, labels, d->ignore_index, op));
-  CLNN_TRY(launch_class_rows(ctx, kind, d, logits, labels, dlogits, rows, count, op));
-  return launch_mean(ctx, p.npos, rows, slot_at(ws, p.o_parts), &count, 1.0f, kind == KIND_SOFTACC,
-                     clnn__mem(loss), clnn__off(loss), op);
+  const class_call c = {kind, d, logits, labels, loss, dlogits, op};
+  const clnn_variant_table *t = dlogits ? &clnn__loss_class_bwd_variants : &clnn__loss_class_fwd_variants;
+  size_t i;
+  CLNN_TRY(clnn__plan_pick(ctx, t, &c, &i));
+  return ((const class_variant *)CLNN_VARIANT_AT(t, i))->run(ctx, &c);
 }
 
 clnn_status clnn_loss_xent(clnn_context *ctx, const clnn_loss_class_desc *desc,
                            const clnn_tensor *logits, const clnn_tensor *labels, clnn_tensor *loss,
                            clnn_tensor *dlogits) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   return class_loss(ctx, KIND_XENT, desc, logits, labels, loss, dlogits, "loss_xent");
 }
@@ -302,7 +506,7 @@ clnn_status clnn_loss_xent(clnn_context *ctx, const clnn_loss_class_desc *desc,
 clnn_status clnn_loss_soft_accuracy(clnn_context *ctx, const clnn_loss_class_desc *desc,
                                     const clnn_tensor *logits, const clnn_tensor *labels,
                                     clnn_tensor *loss, clnn_tensor *dlogits) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   return class_loss(ctx, KIND_SOFTACC, desc, logits, labels, loss, dlogits, "loss_soft_accuracy");
 }
@@ -418,71 +622,113 @@ static clnn_status check_embeddings(clnn_context *ctx, const clnn_loss_infonce_d
   return CLNN_SUCCESS;
 }
 
+/*
+ * The kernels of an InfoNCE variant: the CPU ones (rows16: one row per
+ * work-item in float16 strides, 16 columns per work-item for the column
+ * statistics) or the GPU ones (gpu_rows: one work-group per row with tree
+ * reductions, one column per work-item); both take the same arguments.
+ */
+typedef struct infonce_kernels {
+  const char *norm, *stats, *cv_stats, *cv_cols, *grad, *cv_grad, *back;
+  bool gpu; /* launch shapes: work-groups per row, and a GPU mean */
+} infonce_kernels;
+
 /* Everything the InfoNCE launches share, set up (kernels built) before any enqueue. */
 typedef struct infonce_run {
   clnn_context *ctx;
   const clnn_loss_infonce_desc *d;
+  const infonce_kernels *kn;
   infonce_plan p;
   cl_mem ws;
+  size_t wg_rows, wg_embed; /* GPU: work-groups over S's rows and over embeddings */
   clnn_kernel_ref k_norm, k_stats, k_cols, k_grad, k_back;
 } infonce_run;
 
 #define WS(off) CLNN_ARG_MEM(r->ws), CLNN_ARG_U64((cl_ulong)(off))
 
-static clnn_status infonce_setup(infonce_run *r, clnn_context *ctx, const clnn_loss_infonce_desc *d, bool has_dz1,
-                                 bool has_dz2) {
+static clnn_status infonce_setup(infonce_run *r, clnn_context *ctx, const clnn_loss_infonce_desc *d,
+                                 const infonce_kernels *kn, bool has_dz1, bool has_dz2) {
   r->ctx = ctx;
   r->d = d;
+  r->kn = kn;
   CLNN_TRY(infonce_plan_make(ctx, d, has_dz1 || has_dz2, &r->p));
   CLNN_TRY(clnn__workspace(ctx, r->p.bytes, &r->ws));
   const bool cross = r->p.cross;
-  CLNN_TRY(clnn__kernel(ctx, "loss", "", "infonce_normalize", &r->k_norm));
-  CLNN_TRY(clnn__kernel(ctx, "loss", "", cross ? "infonce_cv_row_stats" : "infonce_row_stats", &r->k_stats));
-  if (cross) CLNN_TRY(clnn__kernel(ctx, "loss", "", "infonce_cv_col_stats", &r->k_cols));
+  /* GPU: one program per work-group size (-DWG), sized to S's rows and to
+   * the embeddings; the CPU kernels' programs keep their options. */
+  char rows_opts[32] = "", embed_opts[32] = "";
+  r->wg_rows = r->wg_embed = 1;
+  if (kn->gpu) {
+    r->wg_rows = gpu_tree_wg(ctx, r->p.s_cols);
+    r->wg_embed = gpu_tree_wg(ctx, d->dim);
+    snprintf(rows_opts, sizeof rows_opts, "-DWG=%zu", r->wg_rows);
+    snprintf(embed_opts, sizeof embed_opts, "-DWG=%zu", r->wg_embed);
+  }
+  CLNN_TRY(clnn__kernel(ctx, "loss", embed_opts, kn->norm, &r->k_norm));
+  CLNN_TRY(clnn__kernel(ctx, "loss", rows_opts, cross ? kn->cv_stats : kn->stats, &r->k_stats));
+  if (cross) CLNN_TRY(clnn__kernel(ctx, "loss", rows_opts, kn->cv_cols, &r->k_cols));
   if (!has_dz1 && !has_dz2) return CLNN_SUCCESS;
-  CLNN_TRY(clnn__kernel(ctx, "loss", "", cross ? "infonce_cv_grad" : "infonce_grad_sym", &r->k_grad));
+  CLNN_TRY(clnn__kernel(ctx, "loss", rows_opts, cross ? kn->cv_grad : kn->grad, &r->k_grad));
   char opts[64];
-  snprintf(opts, sizeof opts, "-DHAS_DZ1=%d -DHAS_DZ2=%d", has_dz1 ? 1 : 0, has_dz2 ? 1 : 0);
-  return clnn__kernel(ctx, "loss", opts, "infonce_normalize_bwd", &r->k_back);
+  snprintf(opts, sizeof opts, "%s%s-DHAS_DZ1=%d -DHAS_DZ2=%d", embed_opts, kn->gpu ? " " : "", has_dz1 ? 1 : 0,
+           has_dz2 ? 1 : 0);
+  return clnn__kernel(ctx, "loss", opts, kn->back, &r->k_back);
 }
 
 static const size_t infonce_local[3] = {1, 1, 1};
 
+/* A launch over `items` rows: one work-item each (CPU) or one work-group
+ * of wg each (GPU). */
+static clnn_status launch_per_row(const infonce_run *r, const clnn_kernel_ref *k, const clnn_arg *args, int nargs,
+                                  int64_t items, size_t wg) {
+  if (!r->kn->gpu) {
+    const size_t global[3] = {(size_t)items, 1, 1};
+    return clnn__launch(r->ctx, k, args, nargs, 1, global, infonce_local, "loss_infonce");
+  }
+  const size_t global = (size_t)items * wg;
+  return clnn__launch(r->ctx, k, args, nargs, 1, &global, &wg, "loss_infonce");
+}
+
 /* The loss statistics of one block of rows of S (rows of S12, and its columns folded in, when cross). */
 static clnn_status infonce_block_stats(const infonce_run *r, int64_t i0, int64_t rows) {
   const infonce_plan *p = &r->p;
-  const size_t g_rows[3] = {(size_t)rows, 1, 1};
   if (!p->cross)
-    return clnn__launch(r->ctx, &r->k_stats,
-                        CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(i0), WS(p->o_s), CLNN_ARG_I32(p->lds),
-                                  WS(p->o_mx), WS(p->o_se), WS(p->o_rows)),
-                        1, g_rows, infonce_local, "loss_infonce");
-  CLNN_TRY(clnn__launch(r->ctx, &r->k_stats,
-                        CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(i0), WS(p->o_s), CLNN_ARG_I32(p->lds),
-                                  WS(p->o_mx), WS(p->o_se), WS(p->o_rows), WS(p->o_diag)),
-                        1, g_rows, infonce_local, "loss_infonce"));
-  const size_t g_cols[3] = {(size_t)ceil_div(p->n, 16), 1, 1};
+    return launch_per_row(r, &r->k_stats,
+                          CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(i0), WS(p->o_s), CLNN_ARG_I32(p->lds),
+                                    WS(p->o_mx), WS(p->o_se), WS(p->o_rows)),
+                          rows, r->wg_rows);
+  CLNN_TRY(launch_per_row(r, &r->k_stats,
+                          CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(i0), WS(p->o_s), CLNN_ARG_I32(p->lds),
+                                    WS(p->o_mx), WS(p->o_se), WS(p->o_rows), WS(p->o_diag)),
+                          rows, r->wg_rows));
+  /* the columns: 16 per work-item (CPU) or one (GPU, work-groups of up to CLNN_GPU_WG) */
+  const size_t g_cols[3] = {(size_t)(r->kn->gpu ? p->n : ceil_div(p->n, 16)), 1, 1};
+  const size_t l_cols[3] = {r->kn->gpu ? gpu_flat_wg(r->ctx) : 1, 1, 1};
   return clnn__launch(r->ctx, &r->k_cols,
                       CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(rows), WS(p->o_s), CLNN_ARG_I32(p->lds),
                                 WS(p->o_mx), WS(p->o_se), WS(p->o_rows), WS(p->o_diag),
                                 CLNN_ARG_I32(i0 == 0), CLNN_ARG_I32(i0 + rows == p->s_rows)),
-                      1, g_cols, infonce_local, "loss_infonce");
+                      1, g_cols, l_cols, "loss_infonce");
 }
 
 /* U, U^T and the norms; then per block S and its statistics; then the mean of the 2n terms. */
 static clnn_status infonce_forward(const infonce_run *r, const clnn_tensor *z1, const clnn_tensor *z2,
                                    clnn_tensor *loss) {
   const infonce_plan *p = &r->p;
-  const size_t g_all[3] = {(size_t)p->m, 1, 1};
-  CLNN_TRY(clnn__launch(r->ctx, &r->k_norm,
-                        CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(p->dim), CLNN_ARG_TENSOR(z1), CLNN_ARG_TENSOR(z2),
-                                  CLNN_ARG_F32(r->d->eps), WS(p->o_u), CLNN_ARG_I32(p->ldu), WS(p->o_ut),
-                                  CLNN_ARG_I32(p->ldt), WS(p->o_norm)),
-                        1, g_all, infonce_local, "loss_infonce"));
+  CLNN_TRY(launch_per_row(r, &r->k_norm,
+                          CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(p->dim), CLNN_ARG_TENSOR(z1),
+                                    CLNN_ARG_TENSOR(z2), CLNN_ARG_F32(r->d->eps), WS(p->o_u), CLNN_ARG_I32(p->ldu),
+                                    WS(p->o_ut), CLNN_ARG_I32(p->ldt), WS(p->o_norm)),
+                          p->m, r->wg_embed));
   for (int64_t i0 = 0; i0 < p->s_rows; i0 += p->block) {
     const int64_t rows = p->s_rows - i0 < p->block ? p->s_rows - i0 : p->block;
     CLNN_TRY(infonce_sim_block(r->ctx, p, r->ws, i0, rows, r->d->temperature));
     CLNN_TRY(infonce_block_stats(r, i0, rows));
+  }
+  if (r->kn->gpu) {
+    const gpu_mean mean = {p->m, slot_at(r->ws, p->o_rows), NULL, 0, slot_at(r->ws, p->o_parts), NULL,
+                           (float)p->m, false, clnn__mem(loss), clnn__off(loss)};
+    return launch_mean_gpu(r->ctx, &mean, "loss_infonce");
   }
   return launch_mean(r->ctx, p->m, slot_at(r->ws, p->o_rows), slot_at(r->ws, p->o_parts), NULL, (float)p->m,
                      false, clnn__mem(loss), clnn__off(loss), "loss_infonce");
@@ -512,32 +758,61 @@ static clnn_status infonce_backward(const infonce_run *r, clnn_tensor *dz1, clnn
   for (int64_t i0 = 0; i0 < p->s_rows; i0 += p->block) {
     const int64_t rows = p->s_rows - i0 < p->block ? p->s_rows - i0 : p->block;
     if (p->block < p->s_rows) CLNN_TRY(infonce_sim_block(r->ctx, p, r->ws, i0, rows, r->d->temperature));
-    const size_t g_rows[3] = {(size_t)rows, 1, 1};
-    CLNN_TRY(clnn__launch(r->ctx, &r->k_grad,
-                          CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(i0), WS(p->o_s), CLNN_ARG_I32(p->lds),
-                                    WS(p->o_mx), WS(p->o_se), CLNN_ARG_F32(c)),
-                          1, g_rows, infonce_local, "loss_infonce"));
+    CLNN_TRY(launch_per_row(r, &r->k_grad,
+                            CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(i0), WS(p->o_s), CLNN_ARG_I32(p->lds),
+                                      WS(p->o_mx), WS(p->o_se), CLNN_ARG_F32(c)),
+                            rows, r->wg_rows));
     CLNN_TRY(infonce_block_du(r, i0, rows));
   }
-  const size_t g_all[3] = {(size_t)p->m, 1, 1};
-  return clnn__launch(r->ctx, &r->k_back,
-                      CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(p->dim), WS(p->o_u), WS(p->o_du),
-                                CLNN_ARG_I32(p->ldu), WS(p->o_norm), CLNN_ARG_F32(r->d->eps), CLNN_ARG_TENSOR(dz1),
-                                CLNN_ARG_TENSOR(dz2)),
-                      1, g_all, infonce_local, "loss_infonce");
+  return launch_per_row(r, &r->k_back,
+                        CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(p->dim), WS(p->o_u), WS(p->o_du),
+                                  CLNN_ARG_I32(p->ldu), WS(p->o_norm), CLNN_ARG_F32(r->d->eps), CLNN_ARG_TENSOR(dz1),
+                                  CLNN_ARG_TENSOR(dz2)),
+                        p->m, r->wg_embed);
 }
 
 #undef WS
 
+/* ------------------------------------------------------------- tables
+ * Per pass (fwd: the loss alone; bwd: loss, dz1 and/or dz2 in one call),
+ * NT-Xent and the cross-view form alike; the GEMMs are runtime/gemm.c's.
+ */
+typedef struct infonce_variant {
+  clnn_variant v;
+  infonce_kernels kernels;
+} infonce_variant;
+
+#define INFONCE_CPU_KERNELS                                                                                \
+  {"infonce_normalize", "infonce_row_stats", "infonce_cv_row_stats", "infonce_cv_col_stats", "infonce_grad_sym", \
+   "infonce_cv_grad", "infonce_normalize_bwd", false}
+#define INFONCE_GPU_KERNELS                                                                                  \
+  {"infonce_normalize_gpu", "infonce_row_stats_gpu", "infonce_cv_row_stats_gpu", "infonce_cv_col_stats_gpu",     \
+   "infonce_grad_sym_gpu", "infonce_cv_grad_gpu", "infonce_normalize_bwd_gpu", true}
+#define INFONCE_TABLE(pass)                                                                                     \
+  static const infonce_variant infonce_##pass##_table[] = {                                                     \
+      {{"loss.infonce_" #pass ".gpu_rows", CLNN_DEVICE_CLASS_GPU, NULL}, INFONCE_GPU_KERNELS},                  \
+      {{"loss.infonce_" #pass ".rows16", CLNN_DEVICE_CLASS_CPU, NULL}, INFONCE_CPU_KERNELS},                    \
+  };                                                                                                            \
+  const clnn_variant_table clnn__loss_infonce_##pass##_variants = {                                            \
+      "loss", "infonce_" #pass, &infonce_##pass##_table[0].v,                                                   \
+      sizeof infonce_##pass##_table / sizeof infonce_##pass##_table[0], sizeof infonce_##pass##_table[0]}
+INFONCE_TABLE(fwd);
+INFONCE_TABLE(bwd);
+
 clnn_status clnn_loss_infonce(clnn_context *ctx, const clnn_loss_infonce_desc *desc,
                               const clnn_tensor *z1, const clnn_tensor *z2, clnn_tensor *loss,
                               clnn_tensor *dz1, clnn_tensor *dz2) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(infonce_desc_check(ctx, desc));
   CLNN_TRY(check_embeddings(ctx, desc, z1, z2, loss, dz1, dz2));
+  const bool grads = dz1 || dz2;
+  const clnn_variant_table *t = grads ? &clnn__loss_infonce_bwd_variants : &clnn__loss_infonce_fwd_variants;
+  size_t i;
+  CLNN_TRY(clnn__plan_pick(ctx, t, desc, &i));
   infonce_run r;
-  CLNN_TRY(infonce_setup(&r, ctx, desc, dz1 != NULL, dz2 != NULL));
+  CLNN_TRY(infonce_setup(&r, ctx, desc, &((const infonce_variant *)CLNN_VARIANT_AT(t, i))->kernels, dz1 != NULL,
+                         dz2 != NULL));
   CLNN_TRY(infonce_forward(&r, z1, z2, loss));
   if (!dz1 && !dz2) return CLNN_SUCCESS;
   return infonce_backward(&r, dz1, dz2);

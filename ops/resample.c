@@ -16,6 +16,10 @@
  *    kernels over the range of columns where the table matches the 2x
  *    pattern; the host finds that range by comparing the tables themselves,
  *    so the fast path can never disagree with the rule.
+ * Those are the CPU-class variants. The GPU-class ones (one output element
+ * per work-item, neighbours along the output width; the resize backward as
+ * a gather per dx element over the same transposed lists) and the variant
+ * tables follow each op's CPU code.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -84,7 +88,70 @@ static int rows_per_item(int64_t nrows, int64_t elems_per_row, int64_t planes) {
   return (int)(rows < 1 ? 1 : rows);
 }
 
-/* Validate, then run to_wide (deep -> wide) or to_deep on src -> dst. */
+/* One pixel shuffle call: deep side (n, k*r*r, h, w), the direction of
+ * the copy (to_wide: deep -> wide) and the tensors. */
+typedef struct ps_call {
+  int64_t n, k, h, w, r;
+  bool to_wide;
+  const clnn_tensor *src;
+  clnn_tensor *dst;
+  const char *op;
+} ps_call;
+
+typedef struct ps_variant {
+  clnn_variant v;
+  clnn_status (*run)(clnn_context *ctx, const ps_call *c);
+} ps_variant;
+
+/* CPU: deep rows per work-item (about ITEM_ELEMS elements), float16 shuffles for r = 2. */
+static clnn_status ps_rows(clnn_context *ctx, const ps_call *c) {
+  char opts[32];
+  snprintf(opts, sizeof opts, "-DPS_R=%d", (int)c->r);
+  clnn_kernel_ref kr;
+  CLNN_TRY(clnn__kernel(ctx, "resample", opts, c->to_wide ? "resample_to_wide" : "resample_to_deep", &kr));
+  const int rows = rows_per_item(c->h, c->r * c->r * c->w, c->n * c->k);
+  size_t global[2] = {(size_t)((c->h + rows - 1) / rows), (size_t)(c->n * c->k)}, local[2] = {1, 1};
+  return clnn__launch(ctx, &kr,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(c->src), CLNN_ARG_TENSOR(c->dst), CLNN_ARG_I32(c->h),
+                                CLNN_ARG_I32(c->w), CLNN_ARG_I32(rows)),
+                      2, global, local, c->op);
+}
+
+/* Work-groups of the GPU kernels: CLNN_GPU_WG, or the device's maximum if smaller. */
+static size_t gpu_wg(const clnn_context *ctx) {
+  const size_t max = ctx->caps.max_work_group_size;
+  return max && max < CLNN_GPU_WG ? max : CLNN_GPU_WG;
+}
+
+/* GPU: one output element per work-item (a gather). */
+static clnn_status ps_gpu_gather(clnn_context *ctx, const ps_call *c) {
+  char opts[32];
+  snprintf(opts, sizeof opts, "-DPS_R=%d", (int)c->r);
+  clnn_kernel_ref kr;
+  CLNN_TRY(clnn__kernel(ctx, "resample", opts, c->to_wide ? "resample_to_wide_gpu" : "resample_to_deep_gpu", &kr));
+  const int64_t total = c->n * c->k * c->r * c->r * c->h * c->w;
+  const size_t global = (size_t)total, local = gpu_wg(ctx);
+  return clnn__launch(ctx, &kr,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(c->src), CLNN_ARG_TENSOR(c->dst), CLNN_ARG_I32(c->h),
+                                CLNN_ARG_I32(c->w), CLNN_ARG_I32(total)),
+                      1, &global, &local, c->op);
+}
+
+/* One table per call: shuffle and unshuffle, forward and backward. */
+#define PS_TABLE(op, pass)                                                                                      \
+  static const ps_variant op##_##pass##_table[] = {                                                             \
+      {{"resample." #op "_" #pass ".gpu_gather", CLNN_DEVICE_CLASS_GPU, NULL}, ps_gpu_gather},                  \
+      {{"resample." #op "_" #pass ".rows", CLNN_DEVICE_CLASS_CPU, NULL}, ps_rows},                              \
+  };                                                                                                            \
+  const clnn_variant_table clnn__resample_##op##_##pass##_variants = {                                         \
+      "resample", #op "_" #pass, &op##_##pass##_table[0].v,                                                     \
+      sizeof op##_##pass##_table / sizeof op##_##pass##_table[0], sizeof op##_##pass##_table[0]}
+PS_TABLE(shuffle, fwd);
+PS_TABLE(shuffle, bwd);
+PS_TABLE(unshuffle, fwd);
+PS_TABLE(unshuffle, bwd);
+
+/* Validate, then plan and run to_wide (deep -> wide) or to_deep on src -> dst. */
 static clnn_status ps_run(clnn_context *ctx, const clnn_pixel_shuffle_desc *d, bool unshuffle, bool backward,
                           const clnn_tensor *src, clnn_tensor *dst) {
   CLNN_CHECK_NULL(NULL, ctx);
@@ -97,43 +164,40 @@ static clnn_status ps_run(clnn_context *ctx, const clnn_pixel_shuffle_desc *d, b
   CLNN_TRY(clnn__check_no_overlap(ctx, dst, dname, src, sname));
   /* The deep side's geometry: x for shuffle, y for unshuffle. */
   const int64_t *deep = unshuffle ? yd : xd;
-  const int64_t r = d->r, k = deep[1] / (r * r), h = deep[2], w = deep[3];
-  const bool to_wide = unshuffle == backward;
-  char opts[32];
-  snprintf(opts, sizeof opts, "-DPS_R=%d", (int)r);
-  clnn_kernel_ref kr;
-  CLNN_TRY(clnn__kernel(ctx, "resample", opts, to_wide ? "resample_to_wide" : "resample_to_deep", &kr));
-  const int rows = rows_per_item(h, r * r * w, d->n * k);
-  size_t global[2] = {(size_t)((h + rows - 1) / rows), (size_t)(d->n * k)}, local[2] = {1, 1};
-  const char *op = unshuffle ? (backward ? "pixel_unshuffle_bwd" : "pixel_unshuffle_fwd")
-                             : (backward ? "pixel_shuffle_bwd" : "pixel_shuffle_fwd");
-  return clnn__launch(ctx, &kr,
-                      CLNN_ARGS(CLNN_ARG_TENSOR(src), CLNN_ARG_TENSOR(dst), CLNN_ARG_I32(h), CLNN_ARG_I32(w),
-                                CLNN_ARG_I32(rows)),
-                      2, global, local, op);
+  const int64_t r = d->r;
+  const ps_call c = {d->n, deep[1] / (r * r), deep[2], deep[3], r, unshuffle == backward, src, dst,
+                     unshuffle ? (backward ? "pixel_unshuffle_bwd" : "pixel_unshuffle_fwd")
+                               : (backward ? "pixel_shuffle_bwd" : "pixel_shuffle_fwd")};
+  const clnn_variant_table *t = unshuffle ? (backward ? &clnn__resample_unshuffle_bwd_variants
+                                                      : &clnn__resample_unshuffle_fwd_variants)
+                                          : (backward ? &clnn__resample_shuffle_bwd_variants
+                                                      : &clnn__resample_shuffle_fwd_variants);
+  size_t i;
+  CLNN_TRY(clnn__plan_pick(ctx, t, &c, &i));
+  return ((const ps_variant *)CLNN_VARIANT_AT(t, i))->run(ctx, &c);
 }
 
 clnn_status clnn_pixel_shuffle_fwd(clnn_context *ctx, const clnn_pixel_shuffle_desc *desc,
                                    const clnn_tensor *x, clnn_tensor *y) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   return ps_run(ctx, desc, false, false, x, y);
 }
 
 clnn_status clnn_pixel_shuffle_bwd(clnn_context *ctx, const clnn_pixel_shuffle_desc *desc,
                                    const clnn_tensor *dy, clnn_tensor *dx) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   return ps_run(ctx, desc, false, true, dy, dx);
 }
 
 clnn_status clnn_pixel_unshuffle_fwd(clnn_context *ctx, const clnn_pixel_shuffle_desc *desc,
                                      const clnn_tensor *x, clnn_tensor *y) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   return ps_run(ctx, desc, true, false, x, y);
 }
 
 clnn_status clnn_pixel_unshuffle_bwd(clnn_context *ctx, const clnn_pixel_shuffle_desc *desc,
                                      const clnn_tensor *dy, clnn_tensor *dx) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   return ps_run(ctx, desc, true, true, dy, dx);
 }
 
@@ -535,18 +599,141 @@ static clnn_status resize_bwd_run(clnn_context *ctx, const clnn_resize_desc *d, 
   return st;
 }
 
+/* ------------------------------------------------------ GPU launches */
+
+/* A 1-D launch over total elements (work-groups of gpu_wg) with the table
+ * in its own buffer, released once enqueued; ints follow src, dst, table. */
+static clnn_status launch_gpu_with_table(clnn_context *ctx, const char *opts, const char *name, const int32_t *tab,
+                                         size_t tab_words, const clnn_tensor *src, clnn_tensor *dst,
+                                         const int *ints, int nints, int64_t total, const char *op) {
+  clnn_kernel_ref kr;
+  CLNN_TRY(clnn__kernel(ctx, "resample", opts, name, &kr));
+  cl_mem buf;
+  CLNN_TRY(table_buffer(ctx, tab, tab_words, &buf));
+  clnn_arg args[16];
+  int na = 0;
+  args[na++] = CLNN_ARG_MEM(clnn__mem(src));
+  args[na++] = CLNN_ARG_U64(clnn__off(src));
+  args[na++] = CLNN_ARG_MEM(clnn__mem(dst));
+  args[na++] = CLNN_ARG_U64(clnn__off(dst));
+  args[na++] = CLNN_ARG_MEM(buf);
+  for (int i = 0; i < nints; i++) args[na++] = (clnn_arg){sizeof(cl_int), &ints[i]};
+  const size_t global = (size_t)total, local = gpu_wg(ctx);
+  clnn_status st = clnn__launch(ctx, &kr, args, na, 1, &global, &local, op);
+  clReleaseMemObject(buf);
+  return st;
+}
+
+/* GPU forward: one output element per work-item, the CPU kernel's table. */
+static clnn_status resize_fwd_gpu(clnn_context *ctx, const clnn_resize_desc *d, const taps *ty, const taps *tx,
+                                  const clnn_tensor *x, clnn_tensor *y) {
+  CLNN_TRY(table_fits(ctx, 4 * (d->out_h + d->out_w)));
+  size_t words;
+  int32_t *tab = fwd_table(ty, tx, &words);
+  if (!tab) return oom(ctx);
+  char opts[32];
+  snprintf(opts, sizeof opts, "-DBILINEAR=%d", d->mode == CLNN_RESIZE_BILINEAR ? 1 : 0);
+  const int64_t total = d->n * d->c * d->out_h * d->out_w;
+  const int ints[5] = {(int)d->h, (int)d->w, (int)d->out_h, (int)d->out_w, (int)total};
+  clnn_status st =
+      launch_gpu_with_table(ctx, opts, "resample_resize_fwd_gpu", tab, words, x, y, ints, 5, total, "resize_fwd");
+  free(tab);
+  return st;
+}
+
+/* The GPU backward's table: row starts (h + 1) and row entries (dy row,
+ * weight bits), then at *cols_at column starts (w + 1) and column entries
+ * (dy column, weight bits); entries in ascending dy order (gather_make). */
+static int32_t *bwd_gpu_table(const gather_list *gy, const gather_list *gx, int64_t h, int64_t w, size_t *words,
+                              int *cols_at) {
+  *cols_at = (int)(h + 1 + 2 * gy->count);
+  *words = (size_t)(*cols_at + w + 1 + 2 * gx->count);
+  int32_t *tab = malloc(*words * sizeof(int32_t));
+  if (!tab) return NULL;
+  memcpy(tab, gy->start, (size_t)(h + 1) * sizeof(int32_t));
+  for (int64_t e = 0; e < gy->count; e++) {
+    tab[h + 1 + 2 * e] = gy->out[e];
+    tab[h + 2 + 2 * e] = f32_bits(gy->wt[e]);
+  }
+  int32_t *c = tab + *cols_at;
+  memcpy(c, gx->start, (size_t)(w + 1) * sizeof(int32_t));
+  for (int64_t e = 0; e < gx->count; e++) {
+    c[w + 1 + 2 * e] = gx->out[e];
+    c[w + 2 + 2 * e] = f32_bits(gx->wt[e]);
+  }
+  return tab;
+}
+
+/* GPU backward: one dx element per work-item, gathering its taps' dy in
+ * the tables' order (no atomics). */
+static clnn_status resize_bwd_gpu(clnn_context *ctx, const clnn_resize_desc *d, const taps *ty, const taps *tx,
+                                  const clnn_tensor *dy, clnn_tensor *dx) {
+  const bool bilinear = d->mode == CLNN_RESIZE_BILINEAR;
+  gather_list gy = {0}, gx = {0};
+  int32_t *tab = NULL;
+  size_t words = 0;
+  int cols_at = 0;
+  clnn_status st = CLNN_SUCCESS;
+  if (!gather_make(&gy, ty, d->h, bilinear) || !gather_make(&gx, tx, d->w, bilinear))
+    st = oom(ctx);
+  else
+    st = table_fits(ctx, d->h + 1 + 2 * gy.count + d->w + 1 + 2 * gx.count);
+  if (st == CLNN_SUCCESS && !(tab = bwd_gpu_table(&gy, &gx, d->h, d->w, &words, &cols_at))) st = oom(ctx);
+  gather_free(&gy);
+  gather_free(&gx);
+  if (st != CLNN_SUCCESS) return st;
+  char opts[32];
+  snprintf(opts, sizeof opts, "-DBILINEAR=%d", bilinear ? 1 : 0);
+  const int64_t total = d->n * d->c * d->h * d->w;
+  const int ints[6] = {(int)d->h, (int)d->w, (int)d->out_h, (int)d->out_w, cols_at, (int)total};
+  st = launch_gpu_with_table(ctx, opts, "resample_resize_bwd_gpu", tab, words, dy, dx, ints, 6, total,
+                             "resize_bwd");
+  free(tab);
+  return st;
+}
+
+/* ------------------------------------------------------------- tables
+ * resize_fwd / resize_bwd: rows16 (CPU: rows of outputs per work-item,
+ * float16 2x fast paths, backward in column chunks) and gpu_gather (GPU:
+ * one output per work-item; backward one dx element per work-item). Both
+ * sample with clnn__resize_taps (PyTorch 1.13's rules, both align_corners).
+ */
+typedef struct resize_variant {
+  clnn_variant v;
+  clnn_status (*run)(clnn_context *ctx, const clnn_resize_desc *d, const taps *ty, const taps *tx,
+                     const clnn_tensor *src, clnn_tensor *dst);
+} resize_variant;
+
+static const resize_variant resize_fwd_table[] = {
+    {{"resample.resize_fwd.gpu_gather", CLNN_DEVICE_CLASS_GPU, NULL}, resize_fwd_gpu},
+    {{"resample.resize_fwd.rows16", CLNN_DEVICE_CLASS_CPU, NULL}, resize_fwd_run},
+};
+const clnn_variant_table clnn__resample_resize_fwd_variants = {
+    "resample", "resize_fwd", &resize_fwd_table[0].v, sizeof resize_fwd_table / sizeof resize_fwd_table[0],
+    sizeof resize_fwd_table[0]};
+
+static const resize_variant resize_bwd_table[] = {
+    {{"resample.resize_bwd.gpu_gather", CLNN_DEVICE_CLASS_GPU, NULL}, resize_bwd_gpu},
+    {{"resample.resize_bwd.rows16", CLNN_DEVICE_CLASS_CPU, NULL}, resize_bwd_run},
+};
+const clnn_variant_table clnn__resample_resize_bwd_variants = {
+    "resample", "resize_bwd", &resize_bwd_table[0].v, sizeof resize_bwd_table / sizeof resize_bwd_table[0],
+    sizeof resize_bwd_table[0]};
+
 static clnn_status resize_run(clnn_context *ctx, const clnn_resize_desc *d, bool backward, const clnn_tensor *src,
                               clnn_tensor *dst) {
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(resize_validate(ctx, d, backward, src, dst));
+  const clnn_variant_table *t = backward ? &clnn__resample_resize_bwd_variants : &clnn__resample_resize_fwd_variants;
+  size_t i;
+  CLNN_TRY(clnn__plan_pick(ctx, t, d, &i));
+  const resize_variant *v = (const resize_variant *)CLNN_VARIANT_AT(t, i);
   taps ty = {0}, tx = {0};
   clnn_status st;
   if (!taps_make(&ty, d->h, d->out_h, d, d->scale_h) || !taps_make(&tx, d->w, d->out_w, d, d->scale_w))
     st = oom(ctx);
-  else if (backward)
-    st = resize_bwd_run(ctx, d, &ty, &tx, src, dst);
   else
-    st = resize_fwd_run(ctx, d, &ty, &tx, src, dst);
+    st = v->run(ctx, d, &ty, &tx, src, dst);
   taps_free(&ty);
   taps_free(&tx);
   return st;
@@ -554,12 +741,12 @@ static clnn_status resize_run(clnn_context *ctx, const clnn_resize_desc *d, bool
 
 clnn_status clnn_resize_fwd(clnn_context *ctx, const clnn_resize_desc *desc, const clnn_tensor *x,
                             clnn_tensor *y) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   return resize_run(ctx, desc, false, x, y);
 }
 
 clnn_status clnn_resize_bwd(clnn_context *ctx, const clnn_resize_desc *desc, const clnn_tensor *dy,
                             clnn_tensor *dx) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   return resize_run(ctx, desc, true, dy, dx);
 }

@@ -29,7 +29,24 @@
   CLNN_VARIANT_TABLE(clnn__optim_ema_variants)                 \
   CLNN_VARIANT_TABLE(clnn__optim_clip_variants)                \
   CLNN_VARIANT_TABLE(clnn__roi_fwd_variants)                   \
-  CLNN_VARIANT_TABLE(clnn__roi_bwd_variants)
+  CLNN_VARIANT_TABLE(clnn__roi_bwd_variants)                   \
+  CLNN_VARIANT_TABLE(clnn__eltwise_add_fwd_variants)           \
+  CLNN_VARIANT_TABLE(clnn__eltwise_add_bwd_variants)           \
+  CLNN_VARIANT_TABLE(clnn__eltwise_scale_fwd_variants)         \
+  CLNN_VARIANT_TABLE(clnn__eltwise_scale_bwd_variants)         \
+  CLNN_VARIANT_TABLE(clnn__eltwise_mul_fwd_variants)           \
+  CLNN_VARIANT_TABLE(clnn__eltwise_mul_bwd_variants)           \
+  CLNN_VARIANT_TABLE(clnn__eltwise_mul_add_fwd_variants)       \
+  CLNN_VARIANT_TABLE(clnn__loss_class_fwd_variants)            \
+  CLNN_VARIANT_TABLE(clnn__loss_class_bwd_variants)            \
+  CLNN_VARIANT_TABLE(clnn__loss_infonce_fwd_variants)          \
+  CLNN_VARIANT_TABLE(clnn__loss_infonce_bwd_variants)          \
+  CLNN_VARIANT_TABLE(clnn__resample_shuffle_fwd_variants)      \
+  CLNN_VARIANT_TABLE(clnn__resample_shuffle_bwd_variants)      \
+  CLNN_VARIANT_TABLE(clnn__resample_unshuffle_fwd_variants)    \
+  CLNN_VARIANT_TABLE(clnn__resample_unshuffle_bwd_variants)    \
+  CLNN_VARIANT_TABLE(clnn__resample_resize_fwd_variants)       \
+  CLNN_VARIANT_TABLE(clnn__resample_resize_bwd_variants)
 
 #define CLNN_VARIANT_TABLE(sym) extern const clnn_variant_table sym;
 CLNN_ALL_VARIANT_TABLES

@@ -4,7 +4,11 @@
  * groups (tails), every broadcast path (s of x's shape, rows of 16k
  * elements, other rows, whole tensors, rows longer than one reduction
  * chunk), in-place calls, bit-identical repeats of the reductions, the
- * reference backward against finite differences, and bad arguments.
+ * reference backward against finite differences, and bad arguments. The
+ * GPU variants' edges too (sizes around float4s and work-groups of 256,
+ * more elements than one pass of the grid, rows of 2 and 3 elements and
+ * rows that float4s cross, reductions over several slices of 4096), and
+ * that each suite runs its class's variants (test_eltwise.gpu the GPU ones).
  */
 #include <math.h>
 #include <stdio.h>
@@ -47,9 +51,30 @@ static float *normals(size_t n, uint64_t seed) {
   return p;
 }
 
+/* The variants of the calls since the last check are of the context's
+ * class: ".gpu_" names under CLNN_DEVICE_CLASS=gpu, others otherwise (a
+ * backward planned as its forward, ".as_fwd", serves both). Clears the record. */
+static void assert_planned_class(const char *what) {
+  clnn_context *ctx = tu_ctx();
+  clnn_device_caps caps;
+  TU_OK(clnn_context_device_caps(ctx, &caps));
+  const bool gpu = caps.plan_class == CLNN_DEVICE_CLASS_GPU;
+  char ran[1024];
+  snprintf(ran, sizeof ran, "%s", clnn_context_last_variant(ctx, NULL));
+  ck_assert_msg(*ran, "%s: no variant recorded", what);
+  for (char *name = strtok(ran, ","); name; name = strtok(NULL, ",")) {
+    if (strstr(name, ".as_fwd")) continue;
+    ck_assert_msg((strstr(name, ".gpu_") != NULL) == gpu, "%s ran %s on a %s-class context", what, name,
+                  gpu ? "GPU" : "CPU");
+  }
+  clnn_context_clear_variants(ctx);
+}
+
 /* ---------------------------------------------------------------- add */
 
-static const int64_t flat_sizes[] = {1, 15, 128, 129, 1000, 1155, 4096 + 77};
+/* 1023, 1025: around one float4 per work-item of 256; 70001: more than
+ * one pass of the GPU grid on a small device, and 18 slices of dalpha. */
+static const int64_t flat_sizes[] = {1, 3, 15, 128, 129, 1000, 1023, 1025, 1155, 4096 + 77, 70001};
 #define N_FLAT (int)(sizeof flat_sizes / sizeof flat_sizes[0])
 
 START_TEST(test_add_and_scale) {
@@ -82,6 +107,7 @@ START_TEST(test_add_and_scale) {
     gdb = fetch_free(db);
     ck_assert(tu_compare(what, gdb, ref2, (size_t)n, 0.0, 0.0, NULL));
     free(gdb);
+    assert_planned_class(what);
     /* scale forward and dx-only backward */
     ty = dev(1, &n, NULL);
     TU_OK(clnn_eltwise_scale(tu_ctx(), beta, ta, ty));
@@ -90,6 +116,7 @@ START_TEST(test_add_and_scale) {
     snprintf(what, sizeof what, "scale n%lld alpha=%g", (long long)n, beta);
     ck_assert(tu_compare(what, got, ref, (size_t)n, 0.0, 0.0, NULL));
     free(got);
+    assert_planned_class(what);
     clnn_tensor_free(ta);
     clnn_tensor_free(tb);
   }
@@ -140,6 +167,10 @@ static const mul_case mul_cases[] = {
     {{2, 2, 2, 2}, {1, 1, 1, 1}},     /* one factor for all */
     {{1, 2, 100, 100}, {1, 2, 1, 1}}, /* rows longer than one reduction chunk */
     {{1, 1, 1, 1}, {1, 1, 1, 1}},     /* one element */
+    {{2, 3, 1, 3}, {2, 3, 1, 1}},     /* rows of 3: a float4 spans 2 rows */
+    {{3, 2, 2, 1}, {3, 2, 1, 1}},     /* rows of 2 */
+    {{2, 3, 33, 33}, {2, 3, 1, 1}},   /* 1089: over one float4 per work-item of 256 */
+    {{1, 1, 97, 131}, {1, 1, 1, 1}},  /* 12707: 4 slices of 4096 and a tail */
 };
 #define N_MUL (int)(sizeof mul_cases / sizeof mul_cases[0])
 
@@ -167,6 +198,7 @@ START_TEST(test_mul_integer) {
   TU_OK(clnn_eltwise_mul_bwd(tu_ctx(), tx, ts, tdy, tdx, tds));
   float *gy = fetch_free(ty), *gdx = fetch_free(tdx), *gds = fetch_free(tds);
   mul_what(c, "fwd", what, sizeof what);
+  assert_planned_class(what);
   ck_assert(tu_compare(what, gy, ry, nx, 0.0, 0.0, NULL));
   mul_what(c, "bwd", what, sizeof what);
   ck_assert(tu_compare(what, gdx, rdx, nx, 0.0, 0.0, NULL));
@@ -193,6 +225,7 @@ START_TEST(test_mul_integer) {
   TU_OK(clnn_eltwise_mul_add(tu_ctx(), tx, ts, 0.25f, tt, tx));
   gma = tu_download(tx);
   ck_assert(tu_compare(what, gma, rma, nx, 0.0, 0.0, NULL));
+  assert_planned_class(what);
   free(gma), free(t), free(rma);
   clnn_tensor_free(tt);
   clnn_tensor_free(tx), clnn_tensor_free(ts), clnn_tensor_free(tdy);

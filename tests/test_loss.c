@@ -5,7 +5,10 @@
  * logits of magnitude 1e4, bad labels, both InfoNCE variants, blocked
  * similarity matrices under a small workspace limit, the CLBlast engine,
  * bit-identical repeats, the reference gradients against finite
- * differences, and bad arguments.
+ * differences, and bad arguments. The GPU variants' edges too (rows of
+ * classes, of S and embeddings longer than a work-group of 256, pixel
+ * counts that no work-group divides, means over more than one slice of
+ * 4096), and that each suite runs its class's variants.
  */
 #include <math.h>
 #include <stdio.h>
@@ -40,6 +43,22 @@ static float *fetch_free(clnn_tensor *t) {
   return h;
 }
 
+/* The variants of the calls since the last check are of the context's
+ * class: ".gpu_" names under CLNN_DEVICE_CLASS=gpu, others otherwise.
+ * Clears the record. */
+static void assert_planned_class(clnn_context *ctx, const char *what) {
+  clnn_device_caps caps;
+  TU_OK(clnn_context_device_caps(ctx, &caps));
+  const bool gpu = caps.plan_class == CLNN_DEVICE_CLASS_GPU;
+  char ran[1024];
+  snprintf(ran, sizeof ran, "%s", clnn_context_last_variant(ctx, NULL));
+  ck_assert_msg(*ran, "%s: no variant recorded", what);
+  for (char *name = strtok(ran, ","); name; name = strtok(NULL, ","))
+    ck_assert_msg((strstr(name, ".gpu_") != NULL) == gpu, "%s ran %s on a %s-class context", what, name,
+                  gpu ? "GPU" : "CPU");
+  clnn_context_clear_variants(ctx);
+}
+
 /* ------------------------------------------------- classification losses */
 
 typedef struct class_case {
@@ -60,6 +79,9 @@ static const class_case class_cases[] = {
     {2, 4, 50, 50, 0.0f, 5, 2.0f, 1.0f},      /* 5000 pixels in chunks */
     {16, 100, 0, 0, 0.0f, 0, 1.0f, 1e4f},     /* logits of magnitude 1e4 */
     {9, 7, 0, 0, 0.3f, 0, 1.0f, 1e4f},        /* 1e4 with smoothing */
+    {3, 257, 0, 0, 0.1f, 2, 1.0f, 2.0f},      /* a row one over a work-group of 256, an ignored row */
+    {2, 21, 9, 13, 0.05f, 4, 1.0f, 2.0f},     /* 234 pixels: under one work-group, ignored pixels */
+    {1, 2, 1, 1, 0.0f, 0, 1.0f, 1.0f},        /* one pixel */
 };
 #define N_CLASS (int)(sizeof class_cases / sizeof class_cases[0])
 
@@ -141,11 +163,13 @@ static void check_class_case(class_kind k, int i) {
   class_problem_make(&p, &c, 1000 + (uint64_t)i);
   float ref_loss, got_loss, got_loss2, got_loss3, *ref_g = tu_alloc(p.nl), *got_g, *got_g2;
   TU_OK(class_ref(k, &p.d, p.logits, p.labels, &ref_loss, ref_g));
+  char what[192];
+  class_what(k, &c, what, sizeof what);
+  clnn_context_clear_variants(tu_ctx());
   class_run(tu_ctx(), k, &p, true, &got_loss, &got_g);
   class_run(tu_ctx(), k, &p, true, &got_loss2, &got_g2);
   class_run(tu_ctx(), k, &p, false, &got_loss3, NULL);
-  char what[192];
-  class_what(k, &c, what, sizeof what);
+  assert_planned_class(tu_ctx(), what);
   ck_assert_msg(isfinite(got_loss), "%s: loss %g", what, (double)got_loss);
   ck_assert(tu_compare(what, &got_loss, &ref_loss, 1, 1e-5, 1e-6, NULL));
   ck_assert(tu_compare(what, got_g, ref_g, p.nl, 1e-5, 1e-7, NULL));
@@ -280,6 +304,8 @@ static const infonce_case infonce_cases[] = {
     {64, 128, 0.1f, CLNN_INFONCE_NT_XENT, 1.0f}, /* SimCLR's projection size */
     {40, 1024, 0.2f, CLNN_INFONCE_CROSS_VIEW, 1.0f}, /* power-of-two embedding stride */
     {300, 16, 0.07f, CLNN_INFONCE_NT_XENT, 1.0f},
+    {130, 5, 0.2f, CLNN_INFONCE_NT_XENT, 1.0f},    /* rows of S of 260: over a work-group of 256 */
+    {150, 300, 0.1f, CLNN_INFONCE_CROSS_VIEW, 2.0f}, /* embeddings of 300, 150 columns */
 };
 #define N_INFONCE (int)(sizeof infonce_cases / sizeof infonce_cases[0])
 
@@ -332,7 +358,9 @@ START_TEST(test_infonce_case) {
   char what[160];
   snprintf(what, sizeof what, "infonce mb%dd%d t=%g%s gs=%g --pass=bwd", c->n, c->dim, (double)c->t,
            c->variant == CLNN_INFONCE_CROSS_VIEW ? " cross" : "", (double)c->grad_scale);
+  clnn_context_clear_variants(tu_ctx());
   infonce_out a = infonce_run(tu_ctx(), &d, z1, z2), b = infonce_run(tu_ctx(), &d, z1, z2);
+  assert_planned_class(tu_ctx(), what);
   infonce_compare(what, &a, ref_loss, r1, r2, nz);
   ck_assert_msg(!memcmp(&a.loss, &b.loss, sizeof(float)) && !memcmp(a.dz1, b.dz1, nz * sizeof(float)) &&
                     !memcmp(a.dz2, b.dz2, nz * sizeof(float)),

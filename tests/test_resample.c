@@ -6,7 +6,11 @@
  * both, scale factors), forward and backward, with outputs poisoned before
  * each run and bit-identical repeats; PyTorch's index rules against values
  * taken from torch 1.13; the reference backward against central finite
- * differences in double; tensor views at offsets; bad arguments.
+ * differences in double; tensor views at offsets; bad arguments. Every
+ * device run checks that the variant planned is of the context's class
+ * (test_resample.gpu: the GPU gathers), and the cases include the GPU
+ * kernels' edges: element counts no work-group of 256 divides, planes of one
+ * element, rows longer than a work-group.
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +23,19 @@
 
 static size_t numel4(const int64_t d[4]) { return (size_t)(d[0] * d[1] * d[2] * d[3]); }
 
+/* The variant of the last call is of the context's class: ".gpu_" under
+ * CLNN_DEVICE_CLASS=gpu, a CPU one otherwise. Clears the record. */
+static void assert_planned_class(const char *what) {
+  clnn_context *ctx = tu_ctx();
+  clnn_device_caps caps;
+  TU_OK(clnn_context_device_caps(ctx, &caps));
+  const bool gpu = caps.plan_class == CLNN_DEVICE_CLASS_GPU;
+  const char *ran = clnn_context_last_variant(ctx, NULL);
+  ck_assert_msg(*ran && (strstr(ran, ".gpu_") != NULL) == gpu, "%s ran '%s' on a %s-class context", what, ran,
+                gpu ? "GPU" : "CPU");
+  clnn_context_clear_variants(ctx);
+}
+
 /* Run a device op on src (host) -> dst of dst_dims with dst poisoned first. */
 typedef clnn_status (*op_fn)(clnn_context *ctx, const void *desc, const clnn_tensor *src, clnn_tensor *dst);
 
@@ -26,8 +43,10 @@ static float *run_device(op_fn op, const void *desc, const int64_t src_dims[4], 
                          const int64_t dst_dims[4], const char *what) {
   clnn_tensor *s = tu_tensor(4, src_dims, src), *d = tu_tensor(4, dst_dims, NULL);
   tu_poison(d);
+  clnn_context_clear_variants(tu_ctx());
   clnn_status st = op(tu_ctx(), desc, s, d);
   ck_assert_msg(st == CLNN_SUCCESS, "%s: %s: %s", what, clnn_status_name(st), clnn_context_errmsg(tu_ctx()));
+  assert_planned_class(what);
   float *out = tu_download(d);
   clnn_tensor_free(s);
   clnn_tensor_free(d);
@@ -50,6 +69,9 @@ static const ps_case ps_cases[] = {
     {1, 32, 4, 9, 4},  /* r = 4 */
     {2, 5, 3, 4, 1},   /* r = 1: a copy */
     {2, 64, 9, 40, 2}, /* several work-items per plane */
+    {3, 9, 7, 15, 3},  /* 2835 elements: no work-group divides them */
+    {1, 1, 1, 1, 1},   /* one element */
+    {1, 4, 2, 300, 2}, /* wide rows of 600: over a work-group of 256 */
 };
 #define N_PS (int)(sizeof ps_cases / sizeof ps_cases[0])
 
@@ -164,6 +186,10 @@ static const rs_case rs_cases[] = {
     {2, 3, 30, 56, 45, 100, BIL, 0, 0, 0},   /* wide rows, generic */
     {1, 2, 3, 2, 4, 2600, BIL, 0, 0, 0},     /* 1300x in width: dy spans past the private row */
     {1, 1, 2, 3, 3, 3100, NEAR, 0, 0, 0},
+    {1, 1, 1, 1, 1, 1, NEAR, 0, 0, 0},       /* one element */
+    {3, 5, 7, 9, 13, 11, BIL, 1, 0, 0},      /* 2145 outputs, 945 inputs: no work-group divides them */
+    {2, 3, 17, 19, 5, 7, NEAR, 0, 0, 0},     /* nearest down: inputs read by nobody get 0 */
+    {1, 2, 1, 300, 1, 700, BIL, 0, 0, 0},    /* one row, wider than a work-group */
 };
 #define N_RS (int)(sizeof rs_cases / sizeof rs_cases[0])
 
