@@ -33,6 +33,7 @@ typedef struct run_config {
   bool no_bias;
   int warmup, min_runs, max_runs;
   double target_s;       /* P mode: keep timing while under this total */
+  bool device_timer;     /* P mode: time by OpenCL profiling events (--timer device) */
   FILE *json;
   bench_peak peak;       /* 0 when unknown */
   bool quiet;
@@ -324,8 +325,8 @@ static void print_json(const run_config *cfg, clnn_context *ctx, const bench_pro
             r->rel_l2, r->worst);
   if (cfg->mode == 'P') {
     double s = r->median_ms * 1e-3;
-    fprintf(f, ", \"median_ms\": %.6g, \"min_ms\": %.6g, \"max_ms\": %.6g, \"runs\": %d", r->median_ms,
-            r->min_ms, r->max_ms, r->runs);
+    fprintf(f, ", \"median_ms\": %.6g, \"min_ms\": %.6g, \"max_ms\": %.6g, \"runs\": %d, \"timer\": \"%s\"",
+            r->median_ms, r->min_ms, r->max_ms, r->runs, cfg->device_timer ? "device" : "wall");
     if (p->flops > 0) fprintf(f, ", \"gflops\": %.6g", p->flops / s * 1e-9);
     if (p->bytes > 0) fprintf(f, ", \"gbps\": %.6g", p->bytes / s * 1e-9);
     if (cfg->peak.gflops > 0) fprintf(f, ", \"peak_gflops\": %.6g", cfg->peak.gflops);
@@ -451,6 +452,11 @@ static int run_perf(clnn_context *ctx, bench_problem *p, const run_config *cfg) 
     double t0 = now_s();
     if ((st = p->fam->run_device(ctx, p)) || (st = clnn_context_finish(ctx))) return report_failure(ctx, p, st);
     times[runs] = now_s() - t0;
+    if (cfg->device_timer) { /* first launch's start to last launch's end, on the device */
+      double ms = 0.0;
+      if ((st = clnn_profile_span(ctx, &ms))) return report_failure(ctx, p, st);
+      times[runs] = ms * 1e-3;
+    }
     total += times[runs++];
   }
   note_variant(ctx, p);
@@ -598,6 +604,9 @@ static void usage(FILE *f) {
           "  --steps K         optimizer steps in R mode (default 1)\n"
           "  --seed N          seed of the random inputs (default 0)\n"
           "  --warmup N --min-runs N --max-runs N --time S   P mode timing (2, 7, 30, 0.6)\n"
+          "  --timer wall|device  P mode: wall clock around each run and clFinish (default), or the\n"
+          "                    device time from the first launch's start to the last's end\n"
+          "                    (OpenCL profiling events; what CUDA events measure)\n"
           "  --peak-gflops X --peak-gbps Y   fractions of these instead of measuring the device\n"
           "  --no-peak         do not measure the device's peak in P mode\n"
           "  --quiet           no table, only JSON and errors\n"
@@ -683,7 +692,14 @@ int main(int argc, char **argv) {
     else if ((v = opt_value(argc, argv, &i, "--warmup"))) cfg.warmup = atoi(v);
     else if ((v = opt_value(argc, argv, &i, "--min-runs"))) cfg.min_runs = atoi(v);
     else if ((v = opt_value(argc, argv, &i, "--max-runs"))) cfg.max_runs = atoi(v);
-    else if ((v = opt_value(argc, argv, &i, "--time"))) cfg.target_s = atof(v);
+    else if ((v = opt_value(argc, argv, &i, "--timer"))) {
+      if (strcmp(v, "wall") && strcmp(v, "device")) {
+        fprintf(stderr, "clnn-bench: --timer must be wall or device\n");
+        rc = EXIT_USAGE;
+        goto done;
+      }
+      cfg.device_timer = !strcmp(v, "device");
+    } else if ((v = opt_value(argc, argv, &i, "--time"))) cfg.target_s = atof(v);
     else if ((v = opt_value(argc, argv, &i, "--peak-gflops"))) cfg.peak.gflops = atof(v), measure_peak = false;
     else if ((v = opt_value(argc, argv, &i, "--peak-gbps"))) cfg.peak.gbps = atof(v), measure_peak = false;
     else if ((v = opt_value(argc, argv, &i, "--batch"))) {
@@ -736,6 +752,7 @@ int main(int argc, char **argv) {
   clnn_context_options o = clnn_context_options_default();
   o.device_index = device;
   if (cfg.mode == 'P' && getenv("CLNN_PROFILE") == NULL) o.profiling = 0;
+  if (cfg.mode == 'P' && cfg.device_timer) o.profiling = 1;
   clnn_context *ctx;
   clnn_status st = clnn_context_create(&o, &ctx);
   if (st != CLNN_SUCCESS) {

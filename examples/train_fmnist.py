@@ -159,12 +159,13 @@ def save_tensors(path, tensors):
 
 
 # ---------------------------------------------------------------- train
-def evaluate(net, x, y, batch=500):
+def evaluate(net, x, y, batch=500, device="cpu"):
     net.eval()
     correct = 0
     with torch.no_grad():
         for i in range(0, len(x), batch):
-            correct += (net(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum().item()
+            pred = net(x[i:i + batch].to(device)).argmax(1).cpu()
+            correct += (pred == y[i:i + batch]).sum().item()
     net.train()
     return correct / len(x)
 
@@ -174,6 +175,9 @@ def train(args):
     net = Net(args.phi)
     if args.init:
         load_checkpoint(net, args.init)
+    # --device cuda: the network and each batch on the GPU; data loading and
+    # augmentation stay on the CPU as they are (the same images either way).
+    net = net.to(args.device)
     xtr, ytr = load_idx(args.data, "train")
     xte, yte = load_idx(args.data, "t10k")
     if args.train_limit:
@@ -196,16 +200,17 @@ def train(args):
             xb = augment(xtr[idx], args.crop_pad, not args.no_flip, gen)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, warmup, args.lr)
+            xb, yb = xb.to(args.device), ytr[idx].to(args.device)
             logits = net(xb)
-            loss = F.cross_entropy(logits, ytr[idx], label_smoothing=args.label_smoothing)
+            loss = F.cross_entropy(logits, yb, label_smoothing=args.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             step += 1
             loss_sum += loss.item()
-            correct += (logits.argmax(1) == ytr[idx]).sum().item()
+            correct += (logits.argmax(1) == yb).sum().item()
         dt = time.perf_counter() - t0
-        acc = evaluate(net, xte, yte)
+        acc = evaluate(net, xte, yte, device=args.device)
         print("epoch %d/%d: loss %.4f, train acc %.2f%%, test acc %.2f%%, %.1f s, %.0f img/s" % (
             epoch + 1, args.epochs, loss_sum / steps, 100 * correct / (steps * args.batch), 100 * acc, dt,
             steps * args.batch / dt), flush=True)
@@ -227,7 +232,11 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--init", help="start from a clnn-train safetensors checkpoint")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda to train the twin on a GPU (TF32 off)")
     args = ap.parse_args()
+    if args.device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     torch.set_num_threads(args.threads)
     train(args)
 

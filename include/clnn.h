@@ -294,6 +294,14 @@ clnn_status clnn_profile_get(clnn_context *ctx, clnn_profile_entry *entries, siz
 /** Forget the recorded entries. */
 clnn_status clnn_profile_reset(clnn_context *ctx);
 
+/**
+ * Wait for the queue, then give in *ms the device time from the start of the
+ * first recorded launch to the end of the last (gaps between launches
+ * included, as CUDA events around the same work would measure it); 0 when
+ * nothing is recorded. Statuses: CLNN_ERR_UNSUPPORTED when profiling is off.
+ */
+clnn_status clnn_profile_span(clnn_context *ctx, double *ms);
+
 /* ------------------------------------------------------------------ buffer */
 
 typedef struct clnn_buffer clnn_buffer;

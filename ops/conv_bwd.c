@@ -754,7 +754,7 @@ clnn_conv_algo clnn__conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn
   if (clnn__plan_query(ctx, &clnn__conv_bwd_weights_variants, &g, &i) != CLNN_SUCCESS)
     return CLNN_CONV_ALGO_IM2COL_GEMM;
   /* the packed GEMM is named implicit_gemm at stride 1 and im2col_gemm otherwise */
-  if (bwd_weights_variants[i].algo == CLNN_CONV_ALGO_IMPLICIT_GEMM && !is_stride1(d)) return CLNN_CONV_ALGO_IM2COL_GEMM;
+  if (bwd_weights_variants[i].run == bw_packed_run && !is_stride1(d)) return CLNN_CONV_ALGO_IM2COL_GEMM;
   return bwd_weights_variants[i].algo;
 }
 

@@ -78,6 +78,9 @@ clnn_status clnn__conv_gpu_bwd_data(clnn_context *ctx, const clnn_conv_geom *g, 
   const clnn_conv2d_desc *d = g->d;
   const char *op = "conv2d_bwd_data:gpu_implicit_gemm";
   const int64_t taps = d->kh * d->kw, wt_elems = d->k * g->cg * taps, nn = d->n * d->h * d->w;
+  if ((uint64_t)wt_elems * sizeof(float) > ctx->workspace_limit)
+    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED, "the transposed weights (%lld bytes) exceed the workspace limit of %zu bytes",
+                      (long long)(wt_elems * (int64_t)sizeof(float)), ctx->workspace_limit);
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)wt_elems * sizeof(float), &ws));
   clnn_gpu_tile t = clnn__gpu_tile_for(ctx, g->cg, nn, d->groups);

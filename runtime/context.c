@@ -344,6 +344,25 @@ clnn_status clnn_profile_get(clnn_context *ctx, clnn_profile_entry *entries, siz
   return CLNN_SUCCESS;
 }
 
+clnn_status clnn_profile_span(clnn_context *ctx, double *ms) {
+  CLNN_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_CHECK_NULL(ctx, ms);
+  if (!ctx->profiling)
+    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED, "profiling is off (set CLNN_PROFILE=1 or options.profiling = 1)");
+  CLNN_TRY_CL(ctx, clFinish(ctx->queue));
+  cl_ulong first = 0, last = 0;
+  for (size_t i = 0; i < ctx->n_prof; i++) {
+    cl_ulong t0 = 0, t1 = 0;
+    CLNN_TRY_CL(ctx, clGetEventProfilingInfo(ctx->prof[i].event, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL));
+    CLNN_TRY_CL(ctx, clGetEventProfilingInfo(ctx->prof[i].event, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL));
+    if (i == 0 || t0 < first) first = t0;
+    if (i == 0 || t1 > last) last = t1;
+  }
+  *ms = ctx->n_prof ? (double)(last - first) * 1e-6 : 0.0;
+  return CLNN_SUCCESS;
+}
+
 clnn_status clnn_profile_reset(clnn_context *ctx) {
   CLNN_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);

@@ -55,9 +55,12 @@ static bool tile_fits(const clnn_context *ctx, const clnn_gpu_tile *t) {
 
 /* The large tile (kernels/tune.txt: 128 x 128, 8 x 8 outputs per work-item
  * by default) where the output gives every compute unit two such tiles and
- * the device takes it, else the small one (64 x 64, 4 x 4). */
+ * the device takes it; the narrow one (32 x 128) for outputs of no more rows
+ * than it has, where the small one would compute mostly padding; else the
+ * small one (64 x 64, 4 x 4). */
 clnn_gpu_tile clnn__gpu_tile_for(const clnn_context *ctx, int64_t m, int64_t n, int64_t nb) {
-  const clnn_gpu_tile *big = &ctx->tune.tile_large;
+  const clnn_gpu_tile *big = &ctx->tune.tile_large, *narrow = &ctx->tune.tile_narrow;
+  if (m <= narrow->mwg && tile_fits(ctx, narrow)) return *narrow;
   int64_t big_tiles = ceil_div(m, big->mwg) * ceil_div(n, big->nwg) * nb;
   if (tile_fits(ctx, big) && m >= big->mwg * 3 / 4 && n >= big->nwg * 3 / 4 &&
       big_tiles >= 2 * (int64_t)ctx->caps.compute_units)

@@ -65,7 +65,7 @@ typedef struct clnn_gpu_tile_ {
   int mwg, nwg, kwg, mdim, ndim;
 } clnn_gpu_tile_;
 typedef struct clnn_tune {
-  clnn_gpu_tile_ tile_large, tile_small; /* kernels/gemm_gpu.cl's tiles */
+  clnn_gpu_tile_ tile_large, tile_small, tile_narrow; /* kernels/gemm_gpu.cl's tiles */
   bool plain_clblast;                    /* plain GEMMs on CLBlast rather than gemm_gpu */
   char source[600];                      /* which table and section gave them */
 } clnn_tune;

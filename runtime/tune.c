@@ -133,6 +133,7 @@ static bool apply_section(const char *text, int first_line, clnn_tune *tune, cha
     bool ok = true;
     if (!strcmp(key, "gemm.tile_large")) ok = parse_tile(value, &tune->tile_large);
     else if (!strcmp(key, "gemm.tile_small")) ok = parse_tile(value, &tune->tile_small);
+    else if (!strcmp(key, "gemm.tile_narrow")) ok = parse_tile(value, &tune->tile_narrow);
     else if (!strcmp(key, "gemm.plain")) {
       ok = !strcmp(value, "gpu_tiled") || !strcmp(value, "clblast");
       tune->plain_clblast = !strcmp(value, "clblast");

@@ -14,12 +14,19 @@
 #   2. build with -j16 into build-gpu/;
 #   3. clnn-info;
 #   4. ctest and clnn-bench --mode=C over bench/inputs/, side by side;
-#   5. bench/torch/compare.py --device cuda: clnn-bench --mode=P against PyTorch
-#      on the same GPU, alternating, over $CLNN_GPU_COMPARE (default
-#      bench/gpu/anchors);
-#   6. optionally (CLNN_GPU_TRAIN=1) a clnn-train epoch against its PyTorch twin.
-# The step limits are T_BUILD, T_TEST, T_COMPARE and T_TRAIN seconds (env).
-# Everything lands in at most eight files in OUTDIR (the device tool returns eight).
+#   5. clnn-tune: the device's tuning-table section (tune.txt), used from here on
+#      through CLNN_TUNE_FILE (T_TUNE seconds; 0 skips it);
+#   6. bench/torch/compare.py --device cuda: clnn-bench --mode=P (device time
+#      from OpenCL profiling events, as PyTorch's side is timed with CUDA events)
+#      against PyTorch on the same GPU, alternating, over $CLNN_GPU_COMPARE
+#      (default bench/gpu/anchors);
+#   7. with CLNN_GPU_TRAIN=1, one clnn-train epoch and one epoch of its PyTorch
+#      twin on the GPU (Fashion-MNIST from $CLNN_FMNIST_DIR, default
+#      $CLNN_GPU_DEBS/fashion-mnist: scripts/gpu-debs.sh copies it there).
+# The step limits are T_BUILD, T_TEST, T_TUNE, T_COMPARE and T_TRAIN seconds.
+# Everything lands in at most eight files in OUTDIR (the device tool returns
+# eight): gpu-check.log (the summary, with the build and training output),
+# ctest.log, check.jsonl, check.log, tune.txt, compare.log, compare.jsonl.
 # For a dry run on a machine without a GPU: CLNN_GPU_OCL_LIB names the vendor
 # library to put in the .icd file (PoCL's, say) and CLNN_GPU_TORCH_DEVICE=cpu.
 set -u
@@ -33,6 +40,7 @@ BUILD=${CLNN_GPU_BUILD:-$ROOT/build-gpu}
 T_BUILD=${T_BUILD:-150}
 T_TEST=${T_TEST:-180}
 T_COMPARE=${T_COMPARE:-150}
+T_TUNE=${T_TUNE:-120}
 T_TRAIN=${T_TRAIN:-240}
 LOG=$OUTDIR/gpu-check.log
 START=$(date +%s)
@@ -102,6 +110,8 @@ run_step build "$T_BUILD" sh -c "cmake -S '$ROOT' -B '$BUILD' ${gen[*]} -DCMAKE_
   tail -40 "$OUTDIR/build.log" | tee -a "$LOG"
   exit 1
 }
+tail -3 "$OUTDIR/build.log" >> "$LOG"
+mv "$OUTDIR/build.log" /tmp/clnn-gpu-build.log
 BENCH=$BUILD/bench/clnn-bench
 
 # -------------------------------------------------------------------- 3. info
@@ -144,7 +154,18 @@ cat /tmp/clnn-gpu-check/*.log >> "$OUTDIR/check.log" 2> /dev/null
   grep -B3 '^exit [1-9]' "$OUTDIR/check.log" | head -60
 } 2>&1 | tee -a "$LOG"
 
-# ---------------------------------------------- 5. against PyTorch on the GPU
+# --------------------------------------------------------------- 5. tuning
+if [ "$T_TUNE" -gt 0 ]; then
+  run_step tune "$((T_TUNE + 30))" "$BUILD/tools/clnn-tune" --max-seconds "$T_TUNE" --out "$OUTDIR/tune.txt"
+  if [ -s "$OUTDIR/tune.txt" ]; then
+    export CLNN_TUNE_FILE=$OUTDIR/tune.txt
+    cat "$OUTDIR/tune.txt" >> "$LOG"
+  fi
+  tail -5 "$OUTDIR/tune.log" >> "$LOG"
+  rm -f "$OUTDIR/tune.log"
+fi
+
+# ---------------------------------------------- 6. against PyTorch on the GPU
 COMPARE=${CLNN_GPU_COMPARE:-$ROOT/bench/gpu/anchors}
 rm -f "$OUTDIR/compare.jsonl"
 if [ -f "$COMPARE" ]; then
@@ -156,7 +177,8 @@ if [ -f "$COMPARE" ]; then
     [ "$left" -gt 5 ] || { say "compare: out of time before '$passes'"; break; }
     grep "^$passes " "$COMPARE" | cut -d' ' -f2- > /tmp/clnn-gpu-batch
     run_step compare "$left" python3 "$ROOT/bench/torch/compare.py" --device "${CLNN_GPU_TORCH_DEVICE:-cuda}" --per-round \
-      --rounds "${CLNN_GPU_ROUNDS:-3}" --bench "$BENCH" --bench-args "${CLNN_GPU_BENCH_ARGS:-}" \
+      --rounds "${CLNN_GPU_ROUNDS:-3}" --bench "$BENCH" \
+      --bench-args "${CLNN_GPU_BENCH_ARGS:---timer device --time 0.2 --max-runs 15}" \
       --pass "$passes" --batch /tmp/clnn-gpu-batch \
       --json "$OUTDIR/compare.jsonl"
   done < /tmp/clnn-gpu-passes
@@ -164,11 +186,12 @@ if [ -f "$COMPARE" ]; then
   say "compare: $(wc -l < "$OUTDIR/compare.jsonl" 2>/dev/null || echo 0) problems"
 fi
 
-# -------------------------------------------------- 6. training (optional)
+# -------------------------------------------------- 7. training (optional)
 if [ "${CLNN_GPU_TRAIN:-0}" = 1 ] && [ -f "$CLNN_FMNIST_DIR/train-images-idx3-ubyte.gz" ]; then
   run_step train "$T_TRAIN" sh -c "'$BUILD/examples/clnn-train' --data '$CLNN_FMNIST_DIR' --epochs 1 \
-      --test-limit 2000 --quiet --out /tmp/clnn-gpu-train && python3 '$ROOT/examples/train_fmnist.py' \
+      --test-limit 2000 --out /tmp/clnn-gpu-train && python3 '$ROOT/examples/train_fmnist.py' \
       --device cuda --data '$CLNN_FMNIST_DIR' --epochs 1"
-  grep -E '^epoch' "$OUTDIR/train.log" | tee -a "$LOG"
+  cat "$OUTDIR/train.log" >> "$LOG"
+  rm -f "$OUTDIR/train.log"
 fi
 say "done"

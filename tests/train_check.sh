@@ -14,8 +14,15 @@ work=$(mktemp -d /tmp/clnn-train-check-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-echo "== short training run"
-"$train" --data "$data" --epochs 2 --batch 64 --train-limit 3840 --test-limit 2000 --warmup-epochs 0 --quiet --out "$work/run" ||
+# CLNN_TRAIN_CHECK_IMAGES shrinks the runs (the GPU-class kernels run slowly
+# on a CPU device): then the training accuracy, not the test accuracy, must
+# show learning (batch-norm statistics need more steps to serve the test set).
+images=${CLNN_TRAIN_CHECK_IMAGES:-3840}
+acc_col=7
+[ "$images" -lt 3840 ] && acc_col=5
+
+echo "== short training run ($images images)"
+"$train" --data "$data" --epochs 2 --batch 64 --train-limit "$images" --test-limit 2000 --warmup-epochs 0 --quiet --out "$work/run" ||
   fail "training run exited $?"
 csv=$work/run/log.csv
 [ -f "$csv" ] || fail "no log.csv"
@@ -23,13 +30,13 @@ csv=$work/run/log.csv
 [ -f "$work/run/checkpoint.safetensors" ] || fail "no checkpoint"
 cat "$csv"
 # columns: epoch,steps,lr,train_loss,train_acc,test_loss,test_acc,...
-awk -F, 'NR == 2 { l1 = $4 } NR == 3 { l2 = $4; acc = $7 }
+awk -F, -v col="$acc_col" 'NR == 2 { l1 = $4 } NR == 3 { l2 = $4; acc = $col }
          END { if (!(l2 < l1)) { print "loss did not fall: " l1 " -> " l2; exit 1 }
-               if (!(acc > 0.5)) { print "test accuracy " acc " is not far above chance"; exit 1 } }' "$csv" ||
+               if (!(acc > 0.5)) { print "accuracy " acc " is not far above chance"; exit 1 } }' "$csv" ||
   fail "training did not learn"
 
 echo "== resume, eval, predict"
-"$train" --data "$data" --epochs 3 --batch 64 --train-limit 3840 --test-limit 1000 --warmup-epochs 0 --quiet --out "$work/run" \
+"$train" --data "$data" --epochs 3 --batch 64 --train-limit "$images" --test-limit 1000 --warmup-epochs 0 --quiet --out "$work/run" \
   --resume "$work/run/checkpoint.safetensors" || fail "resume exited $?"
 [ "$(wc -l < "$csv")" -eq 4 ] || fail "resume did not append exactly one epoch"
 "$train" --data "$data" --eval "$work/run/checkpoint.safetensors" --test-limit 1000 > "$work/eval.txt" || fail "eval exited $?"
