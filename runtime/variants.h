@@ -14,7 +14,11 @@
   CLNN_VARIANT_TABLE(clnn__conv_bwd_weights_variants) \
   CLNN_VARIANT_TABLE(clnn__conv_bwd_bias_variants)    \
   CLNN_VARIANT_TABLE(clnn__act_fwd_variants)          \
-  CLNN_VARIANT_TABLE(clnn__act_bwd_variants)
+  CLNN_VARIANT_TABLE(clnn__act_bwd_variants)          \
+  /* batch norm and pooling (ops/norm.c, ops/pool.c) */ \
+  CLNN_VARIANT_TABLE(clnn__bnorm_fwd_train_variants)  \
+  CLNN_VARIANT_TABLE(clnn__bnorm_fwd_infer_variants)  \
+  CLNN_VARIANT_TABLE(clnn__bnorm_bwd_variants)
 
 #define CLNN_VARIANT_TABLE(sym) extern const clnn_variant_table sym;
 CLNN_ALL_VARIANT_TABLES
