@@ -18,7 +18,9 @@
   /* batch norm and pooling (ops/norm.c, ops/pool.c) */ \
   CLNN_VARIANT_TABLE(clnn__bnorm_fwd_train_variants)  \
   CLNN_VARIANT_TABLE(clnn__bnorm_fwd_infer_variants)  \
-  CLNN_VARIANT_TABLE(clnn__bnorm_bwd_variants)
+  CLNN_VARIANT_TABLE(clnn__bnorm_bwd_variants)        \
+  CLNN_VARIANT_TABLE(clnn__pool_fwd_variants)         \
+  CLNN_VARIANT_TABLE(clnn__pool_bwd_variants)
 
 #define CLNN_VARIANT_TABLE(sym) extern const clnn_variant_table sym;
 CLNN_ALL_VARIANT_TABLES
