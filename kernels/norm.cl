@@ -602,7 +602,8 @@ typedef struct bn_walk {
 } bn_walk;
 
 inline bn_walk bn_walk_at(const int j, const int HW) {
-  bn_walk w = {j / HW, j % HW};
+  const int img = j / HW;
+  bn_walk w = {img, j - img * HW}; /* not j % HW: see pool_fwd_gpu */
   return w;
 }
 

@@ -392,7 +392,9 @@ __kernel void pool_fwd_gpu(CTENSOR(x), TENSOR(y), ITENSOR(idx), const int H, con
                            const int PW, const int divisor, const int total) {
   const int o = get_global_id(0);
   if (o >= total) return;
-  const int ox = o % OW, t = o / OW, oy = t % OH, p = t / OH;
+  /* remainders as differences: a / and % pair becomes an LLVM freeze,
+   * which Oclgrind 21.10's --uninitialized cannot interpret */
+  const int t = o / OW, p = t / OH, ox = o - t * OW, oy = t - p * OH;
   __global const float *xp = AT(x) + (size_t)p * H * W;
   const pool_span r = span_of(oy, SH, PH, KH, H), c = span_of(ox, SW, PW, KW, W);
 #if POOL_MAX
@@ -429,7 +431,7 @@ __kernel void pool_bwd_gpu(CTENSOR(dy), CITENSOR(idx), TENSOR(dx), const int H, 
                            const int PW, const int divisor, const int total) {
   const int i = get_global_id(0);
   if (i >= total) return;
-  const int ix = i % W, t = i / W, iy = t % H, p = t / H;
+  const int t = i / W, p = t / H, ix = i - t * W, iy = t - p * H; /* see pool_fwd_gpu */
   __global const float *gp = AT(dy) + (size_t)p * OH * OW;
 #if POOL_MAX
   __global const int *ip = AT(idx) + (size_t)p * OH * OW;
