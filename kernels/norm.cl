@@ -723,13 +723,51 @@ __kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1))) void bnorm_stats_gpu
   }
 }
 
-/* The channels of the four elements e .. e + 3 of an NCHW tensor; same:
- * whether they are one channel (the float4 lies in one plane). */
-inline int4 bn_channels4(const int e, const int C, const int HW, bool *same) {
-  const int p = e / HW, r = e - p * HW;
-  *same = r + 3 < HW;
-  if (*same) return (int4)(p % C);
-  return (int4)(p % C, (e + 1) / HW % C, (e + 2) / HW % C, (e + 3) / HW % C);
+/*
+ * The element-wise passes' position: the channel c and place r in its
+ * plane of the float4 a work-item is at, moved on by the grid's stride
+ * without divisions (integer division is a long sequence on GPUs and a
+ * scalar instruction on CPUs): dc, dr are the stride's planes (mod C) and
+ * remainder, computed once per work-item.
+ */
+typedef struct bn_pos {
+  int c, r, dc, dr;
+} bn_pos;
+
+inline bn_pos bn_pos_start(const int e, const int stride, const int C, const int HW) {
+  const int p = e / HW, dp = stride / HW;
+  bn_pos s = {p - p / C * C, e - p * HW, dp - dp / C * C, stride - dp * HW};
+  return s;
+}
+
+inline void bn_pos_next(bn_pos *s, const int C, const int HW) {
+  s->r += s->dr;
+  s->c += s->dc;
+  if (s->r >= HW) {
+    s->r -= HW;
+    s->c++;
+  }
+  if (s->c >= C) s->c -= C;
+}
+
+/* The channel after c (one place further, r = HW wraps to the next plane). */
+inline int bn_next_channel(const int c, const int C) { return c + 1 == C ? 0 : c + 1; }
+
+/* The channels of the four elements at s (the float4 may cross planes, and
+ * cross several when HW < 4); same: all four in c's plane. */
+inline int4 bn_channels4(const bn_pos s, const int C, const int HW, bool *same) {
+  *same = s.r + 3 < HW;
+  if (*same) return (int4)(s.c);
+  int4 ch;
+  int r = s.r, c = s.c;
+  ch.x = c;
+  if (++r == HW) r = 0, c = bn_next_channel(c, C);
+  ch.y = c;
+  if (++r == HW) r = 0, c = bn_next_channel(c, C);
+  ch.z = c;
+  if (++r == HW) r = 0, c = bn_next_channel(c, C);
+  ch.w = c;
+  return ch;
 }
 
 /* The records recs[4c .. 4c + 4) of the channels ch, as four vectors:
@@ -763,9 +801,10 @@ __kernel void bnorm_apply_gpu(CTENSOR(x), TENSOR(y), __global const float *restr
   __global const float *xv = AT(x), *recs = ws_base + coef_off;
   __global float *yv = AT(y);
   const int nvec = n >> 2, step = get_global_size(0);
-  for (int i = get_global_id(0); i < nvec; i += step) {
+  bn_pos at = bn_pos_start(get_global_id(0) << 2, step << 2, C, HW);
+  for (int i = get_global_id(0); i < nvec; i += step, bn_pos_next(&at, C, HW)) {
     bool same;
-    const int4 ch = bn_channels4(i << 2, C, HW, &same);
+    const int4 ch = bn_channels4(at, C, HW, &same);
     float4 mean, invstd, scale, shift;
     bn_records4(recs, ch, same, &mean, &invstd, &scale, &shift);
     vstore4(act_f4(fma(vload4(i, xv) - mean, scale, shift)), i, yv);
@@ -804,9 +843,10 @@ __kernel void bnorm_infer_gpu(__global const float *x_base, const ulong x_off, _
   __global float *yv = y_base + y_off;
   __global const float *rm = AT(running_mean), *rv = AT(running_var), *gm = AT(gamma), *bt = AT(beta);
   const int nvec = n >> 2, step = get_global_size(0);
-  for (int i = get_global_id(0); i < nvec; i += step) {
+  bn_pos at = bn_pos_start(get_global_id(0) << 2, step << 2, C, HW);
+  for (int i = get_global_id(0); i < nvec; i += step, bn_pos_next(&at, C, HW)) {
     bool same;
-    const int4 ch = bn_channels4(i << 2, C, HW, &same);
+    const int4 ch = bn_channels4(at, C, HW, &same);
     const float4 a = bn_record_of(rm, rv, 1, eps, affine, gm, bt, ch.x);
     float4 mean = (float4)(a.x), scale = (float4)(a.z), shift = (float4)(a.w);
     if (!same) {
@@ -904,9 +944,10 @@ __kernel void bnorm_bwd_apply_gpu(CTENSOR(x), CTENSOR(dy), TENSOR(dx), __global 
   __global const float *xv = AT(x), *gv = AT(dy), *recs = ws_base + coef_off, *drecs = ws_base + dcoef_off;
   __global float *out = AT(dx);
   const int nvec = n >> 2, step = get_global_size(0);
-  for (int i = get_global_id(0); i < nvec; i += step) {
+  bn_pos at = bn_pos_start(get_global_id(0) << 2, step << 2, C, HW);
+  for (int i = get_global_id(0); i < nvec; i += step, bn_pos_next(&at, C, HW)) {
     bool same;
-    const int4 ch = bn_channels4(i << 2, C, HW, &same);
+    const int4 ch = bn_channels4(at, C, HW, &same);
     float4 mean, invstd, scale, shift, k1, k2, k3, unused;
     bn_records4(recs, ch, same, &mean, &invstd, &scale, &shift);
     bn_records4(drecs, ch, same, &k1, &k2, &k3, &unused);

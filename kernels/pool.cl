@@ -489,14 +489,20 @@ __kernel void pool_global_avg_bwd_gpu(CTENSOR(dy), TENSOR(dx), const int HW, con
   __global const float *g = AT(dy);
   __global float *out = AT(dx);
   const int nvec = n >> 2, step = get_global_size(0);
+  /* plane p and place r of the work-item's float4, moved on by the grid's
+   * stride (dp planes and dr places) without divisions */
+  const int e0 = get_global_id(0) << 2, dp = (step << 2) / HW, dr = (step << 2) - dp * HW;
+  int p = e0 / HW, r = e0 - p * HW;
   for (int i = get_global_id(0); i < nvec; i += step) {
-    const int e = i << 2, p = e / HW;
     float4 v;
-    if (e + 3 - p * HW < HW)
+    if (r + 3 < HW)
       v = (float4)(g[p] / div);
-    else
-      v = (float4)(g[p] / div, g[(e + 1) / HW] / div, g[(e + 2) / HW] / div, g[(e + 3) / HW] / div);
+    else /* lanes of the next planes (several when HW < 4) */
+      v = (float4)(g[p] / div, g[p + (r + 1) / HW] / div, g[p + (r + 2) / HW] / div, g[p + (r + 3) / HW] / div);
     vstore4(v, i, out);
+    p += dp;
+    r += dr;
+    if (r >= HW) r -= HW, p++;
   }
   const int j = (nvec << 2) + get_global_id(0);
   if (j < n) out[j] = g[j / HW] / div;
