@@ -562,3 +562,405 @@ __kernel void bnorm_bwd_apply_flat(CTENSOR(x), CTENSOR(dy), TENSOR(dx), __global
     if (++r == HW) r = 0, c = c + 1 == C ? 0 : c + 1;
   }
 }
+
+/* ------------------------------------------------------------ GPU variants
+ * Compiled into GPU-class programs, and into any program of a GPU variant
+ * (those pass -DBN_WG): CPU-class programs stay as they were.
+ *
+ * Statistics and backward sums are two-level, deterministic and free of
+ * atomics. Level one: work-group g of channel c (NDRange (G * BN_WG, C),
+ * local (BN_WG, 1)) takes the slice [g * S, min((g + 1) * S, M)) of the
+ * channel's M = N * HW values in their order j = img * HW + r, S = BN_WG *
+ * BN_ITEMS; work-item l holds j = g * S + l + k * BN_WG, k < BN_ITEMS, so
+ * neighbouring work-items read neighbouring addresses (a plane's values are
+ * contiguous), and the group reduces as a tree in local memory in a fixed
+ * order, writing one partial. Level two: one work-group per channel merges
+ * its G partials (work-item l takes partials l, l + BN_WG, ... in order,
+ * then the same tree) and finishes the channel as the CPU kernels do
+ * (bn_stats_finish, bn_bwd_finish). Element-wise passes: one float4 per
+ * work-item per step of a grid-stride loop, coalesced, any work-group size.
+ *
+ * The statistics keep the CPU kernels' numerics: a slice's partial is
+ * (shift, dmean, m2) around its first value, two passes over the values
+ * held in registers, and level two merges with Chan et al.'s update
+ * relative to the first slice's shift, so data with mean 1e4 normalise to
+ * float accuracy.
+ */
+#if !CLNN_DEVICE_CPU || defined(BN_WG)
+#ifndef BN_WG
+#define BN_WG 256
+#endif
+/* Values per work-item of a level-one slice (kept in registers: the loops
+ * over them unroll, so the array needs no memory). */
+#define BN_ITEMS 16
+#define BN_SLICE (BN_WG * BN_ITEMS)
+
+/* A position in a channel's values: image and place in the plane, advanced
+ * BN_WG values at a time without divisions (q = BN_WG / HW, rem = BN_WG % HW). */
+typedef struct bn_walk {
+  int img, r;
+} bn_walk;
+
+inline bn_walk bn_walk_at(const int j, const int HW) {
+  const int img = j / HW;
+  bn_walk w = {img, j - img * HW}; /* not j % HW: see pool_fwd_gpu */
+  return w;
+}
+
+inline void bn_walk_step(bn_walk *w, const int q, const int rem, const int HW) {
+  w->img += q;
+  w->r += rem;
+  if (w->r >= HW) {
+    w->r -= HW;
+    w->img++;
+  }
+}
+
+/* Sum of v over the work-group, as a tree in red[0 .. BN_WG) in a fixed
+ * order; every work-item gets it. All work-items must call it. */
+inline float4 bn_group_sum4(const float4 v, __local float4 *red) {
+  const int lid = get_local_id(0);
+  red[lid] = v;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int s = BN_WG / 2; s > 0; s >>= 1) {
+    if (lid < s) red[lid] += red[lid + s];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  const float4 total = red[0];
+  barrier(CLK_LOCAL_MEM_FENCE); /* red may be reused at once */
+  return total;
+}
+
+/* Chan et al.'s merge of two (count, mean, m2) triples; either may be empty. */
+inline float4 bn_chan_merge(const float4 a, const float4 b) {
+  if (b.x == 0.0f) return a;
+  if (a.x == 0.0f) return b;
+  const float n = a.x + b.x, delta = b.y - a.y;
+  return (float4)(n, a.y + delta * (b.x / n), a.z + b.z + delta * delta * (a.x / n) * b.x, 0.0f);
+}
+
+/* The same merge over the work-group (tree in red, fixed order); the
+ * result is valid in work-item 0. All work-items must call it. */
+inline float4 bn_group_merge(const float4 v, __local float4 *red) {
+  const int lid = get_local_id(0);
+  red[lid] = v;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int s = BN_WG / 2; s > 0; s >>= 1) {
+    if (lid < s) red[lid] = bn_chan_merge(red[lid], red[lid + s]);
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  return red[0];
+}
+
+/*
+ * bnorm_stats_gpu: level one of the statistics: slice g of channel c gives
+ * (shift, dmean, m2) as bn_unit_stats does for a unit, at
+ * ws[(c * G + g) * 3 ...]. M = N * HW.
+ * NDRange (G * BN_WG, C), local (BN_WG, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1))) void bnorm_stats_gpu(CTENSOR(x), TENSOR(ws),
+                                                                                 const int C, const int HW,
+                                                                                 const int M, const int G) {
+  __local float4 red[BN_WG];
+  const int lid = get_local_id(0), g = get_group_id(0), c = get_global_id(1);
+  const int start = g * BN_SLICE, n = min(BN_SLICE, M - start);
+  const size_t img_stride = (size_t)C * HW;
+  __global const float *xc = AT(x) + (size_t)c * HW;
+  const bn_walk first = bn_walk_at(start, HW);
+  const float shift = xc[first.img * img_stride + first.r];
+  const int q = BN_WG / HW, rem = BN_WG % HW;
+  bn_walk w = bn_walk_at(start + lid, HW);
+  float v[BN_ITEMS], sum = 0.0f;
+#pragma unroll
+  for (int k = 0; k < BN_ITEMS; k++) {
+    v[k] = 0.0f;
+    if (lid + k * BN_WG < n) v[k] = xc[w.img * img_stride + w.r] - shift;
+    sum += v[k];
+    bn_walk_step(&w, q, rem, HW);
+  }
+  const float dmean = bn_group_sum4((float4)(sum, 0.0f, 0.0f, 0.0f), red).x / (float)n;
+  float m2 = 0.0f;
+#pragma unroll
+  for (int k = 0; k < BN_ITEMS; k++) {
+    const float d = v[k] - dmean;
+    if (lid + k * BN_WG < n) m2 = fma(d, d, m2);
+  }
+  m2 = bn_group_sum4((float4)(m2, 0.0f, 0.0f, 0.0f), red).x;
+  if (lid == 0) {
+    __global float *out = AT(ws) + ((size_t)c * G + g) * 3;
+    out[0] = shift;
+    out[1] = dmean;
+    out[2] = m2;
+  }
+}
+
+/*
+ * bnorm_stats_gpu_final: level two of the statistics: channel c's G
+ * partials merged relative to the first one's shift, then what
+ * bnorm_stats_final writes: save_mean / save_invstd, the running-stat
+ * step, and the forward record at ws[coef_off + 4c].
+ * NDRange (C * BN_WG), local (BN_WG).
+ */
+__kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1))) void bnorm_stats_gpu_final(
+    TENSOR(ws), const ulong coef_off, const int C, const int M, const int G, const float eps, const int affine,
+    CTENSOR(gamma), CTENSOR(beta), const int save, TENSOR(save_mean), TENSOR(save_invstd), const int running,
+    TENSOR(running_mean), TENSOR(running_var), const float momentum) {
+  __local float4 red[BN_WG];
+  const int lid = get_local_id(0), c = get_group_id(0);
+  __global const float *part = AT(ws) + (size_t)c * G * 3;
+  const float S = part[0];
+  float4 acc = (float4)(0.0f);
+  for (int g = lid; g < G; g += BN_WG) {
+    const float ng = (float)min(BN_SLICE, M - g * BN_SLICE);
+    acc = bn_chan_merge(acc, (float4)(ng, (part[3 * g] - S) + part[3 * g + 1], part[3 * g + 2], 0.0f));
+  }
+  acc = bn_group_merge(acc, red);
+  if (lid == 0) {
+    bn_merge m = {S, acc.x, acc.y, acc.z};
+    const float4 coef = bn_stats_finish(m, c, eps, affine, AT(gamma), AT(beta), save, AT(save_mean),
+                                        AT(save_invstd), running, AT(running_mean), AT(running_var), momentum);
+    vstore4(coef, c, AT(ws) + coef_off);
+  }
+}
+
+/*
+ * The element-wise passes' position: the channel c and place r in its
+ * plane of the float4 a work-item is at, moved on by the grid's stride
+ * without divisions (integer division is a long sequence on GPUs and a
+ * scalar instruction on CPUs): dc, dr are the stride's planes (mod C) and
+ * remainder, computed once per work-item.
+ */
+typedef struct bn_pos {
+  int c, r, dc, dr;
+} bn_pos;
+
+inline bn_pos bn_pos_start(const int e, const int stride, const int C, const int HW) {
+  const int p = e / HW, dp = stride / HW;
+  bn_pos s = {p - p / C * C, e - p * HW, dp - dp / C * C, stride - dp * HW};
+  return s;
+}
+
+inline void bn_pos_next(bn_pos *s, const int C, const int HW) {
+  s->r += s->dr;
+  s->c += s->dc;
+  if (s->r >= HW) {
+    s->r -= HW;
+    s->c++;
+  }
+  if (s->c >= C) s->c -= C;
+}
+
+/* The channel after c (one place further, r = HW wraps to the next plane). */
+inline int bn_next_channel(const int c, const int C) { return c + 1 == C ? 0 : c + 1; }
+
+/* The channels of the four elements at s (the float4 may cross planes, and
+ * cross several when HW < 4); same: all four in c's plane. */
+inline int4 bn_channels4(const bn_pos s, const int C, const int HW, bool *same) {
+  *same = s.r + 3 < HW;
+  if (*same) return (int4)(s.c);
+  int4 ch;
+  int r = s.r, c = s.c;
+  ch.x = c;
+  if (++r == HW) r = 0, c = bn_next_channel(c, C);
+  ch.y = c;
+  if (++r == HW) r = 0, c = bn_next_channel(c, C);
+  ch.z = c;
+  if (++r == HW) r = 0, c = bn_next_channel(c, C);
+  ch.w = c;
+  return ch;
+}
+
+/* The records recs[4c .. 4c + 4) of the channels ch, as four vectors:
+ * out[i] = (rec_i of lane 0, ..., rec_i of lane 3). */
+inline void bn_records4(__global const float *recs, const int4 ch, const bool same, float4 *r0, float4 *r1,
+                        float4 *r2, float4 *r3) {
+  const float4 a = vload4(ch.x, recs);
+  if (same) {
+    *r0 = (float4)(a.x);
+    *r1 = (float4)(a.y);
+    *r2 = (float4)(a.z);
+    *r3 = (float4)(a.w);
+    return;
+  }
+  const float4 b = vload4(ch.y, recs), cc = vload4(ch.z, recs), d = vload4(ch.w, recs);
+  *r0 = (float4)(a.x, b.x, cc.x, d.x);
+  *r1 = (float4)(a.y, b.y, cc.y, d.y);
+  *r2 = (float4)(a.z, b.z, cc.z, d.z);
+  *r3 = (float4)(a.w, b.w, cc.w, d.w);
+}
+
+/*
+ * bnorm_apply_gpu: y = ACT((x - mean_hi) * scale + shift) over the whole
+ * tensor (n elements), with channel records {mean_hi, invstd, scale, shift}
+ * at ws[coef_off + 4c]; one float4 per work-item per step, the n % 4 tail
+ * to the first work-items after the loop.
+ * NDRange: a grid-stride grid, any local size.
+ */
+__kernel void bnorm_apply_gpu(CTENSOR(x), TENSOR(y), __global const float *restrict ws_base, const ulong coef_off,
+                              const int C, const int HW, const int n) {
+  __global const float *xv = AT(x), *recs = ws_base + coef_off;
+  __global float *yv = AT(y);
+  const int nvec = n >> 2, step = get_global_size(0);
+  bn_pos at = bn_pos_start(get_global_id(0) << 2, step << 2, C, HW);
+  for (int i = get_global_id(0); i < nvec; i += step, bn_pos_next(&at, C, HW)) {
+    bool same;
+    const int4 ch = bn_channels4(at, C, HW, &same);
+    float4 mean, invstd, scale, shift;
+    bn_records4(recs, ch, same, &mean, &invstd, &scale, &shift);
+    vstore4(act_f4(fma(vload4(i, xv) - mean, scale, shift)), i, yv);
+  }
+  const int j = (nvec << 2) + get_global_id(0);
+  if (j < n) {
+    const float4 rec = vload4(j / HW % C, recs);
+    yv[j] = act_f1(fma(xv[j] - rec.x, rec.z, rec.w));
+  }
+}
+
+/* Channel c's record {mean, invstd, gamma * invstd, beta} from given
+ * statistics, as bnorm_coef computes it: invstd itself (is_var = 0) or a
+ * variance (is_var = 1). */
+inline float4 bn_record_of(__global const float *mean, __global const float *stat, const int is_var,
+                           const float eps, const int affine, __global const float *gamma,
+                           __global const float *beta, const int c) {
+  const float s = stat[c];
+  const float invstd = is_var ? 1.0f / sqrt(s + eps) : s;
+  const float g = affine ? gamma[c] : 1.0f, b = affine ? beta[c] : 0.0f;
+  return (float4)(mean[c], invstd, g * invstd, b);
+}
+
+/*
+ * bnorm_infer_gpu: the inference forward in one pass: y = ACT((x - mean) *
+ * scale + beta) with each channel's record computed on the fly from the
+ * running statistics (bn_record_of), one float4 per work-item per step. y
+ * may be x (in place): no restrict.
+ * NDRange: a grid-stride grid, any local size.
+ */
+__kernel void bnorm_infer_gpu(__global const float *x_base, const ulong x_off, __global float *y_base,
+                              const ulong y_off, CTENSOR(running_mean), CTENSOR(running_var), const float eps,
+                              const int affine, CTENSOR(gamma), CTENSOR(beta), const int C, const int HW,
+                              const int n) {
+  __global const float *xv = x_base + x_off;
+  __global float *yv = y_base + y_off;
+  __global const float *rm = AT(running_mean), *rv = AT(running_var), *gm = AT(gamma), *bt = AT(beta);
+  const int nvec = n >> 2, step = get_global_size(0);
+  bn_pos at = bn_pos_start(get_global_id(0) << 2, step << 2, C, HW);
+  for (int i = get_global_id(0); i < nvec; i += step, bn_pos_next(&at, C, HW)) {
+    bool same;
+    const int4 ch = bn_channels4(at, C, HW, &same);
+    const float4 a = bn_record_of(rm, rv, 1, eps, affine, gm, bt, ch.x);
+    float4 mean = (float4)(a.x), scale = (float4)(a.z), shift = (float4)(a.w);
+    if (!same) {
+      const float4 b = bn_record_of(rm, rv, 1, eps, affine, gm, bt, ch.y);
+      const float4 cc = bn_record_of(rm, rv, 1, eps, affine, gm, bt, ch.z);
+      const float4 d = bn_record_of(rm, rv, 1, eps, affine, gm, bt, ch.w);
+      mean = (float4)(a.x, b.x, cc.x, d.x);
+      scale = (float4)(a.z, b.z, cc.z, d.z);
+      shift = (float4)(a.w, b.w, cc.w, d.w);
+    }
+    vstore4(act_f4(fma(vload4(i, xv) - mean, scale, shift)), i, yv);
+  }
+  const int j = (nvec << 2) + get_global_id(0);
+  if (j < n) {
+    const float4 rec = bn_record_of(rm, rv, 1, eps, affine, gm, bt, j / HW % C);
+    yv[j] = act_f1(fma(xv[j] - rec.x, rec.z, rec.w));
+  }
+}
+
+/*
+ * bnorm_bwd_gpu_partial: level one of the backward: over slice g of channel
+ * c, sum(dz), sum(dz * (x - mean)) and sum(x - mean) (as bn_unit_bwd_sums),
+ * with the channel's record from mean and stat (bn_record_of), at
+ * ws[(c * G + g) * 3 ...].
+ * NDRange (G * BN_WG, C), local (BN_WG, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1))) void bnorm_bwd_gpu_partial(
+    CTENSOR(x), CTENSOR(dy), TENSOR(ws), CTENSOR(mean_in), CTENSOR(stat), const int is_var, const float eps,
+    const int affine, CTENSOR(gamma), CTENSOR(beta), const int C, const int HW, const int M, const int G) {
+  __local float4 red[BN_WG];
+  const int lid = get_local_id(0), g = get_group_id(0), c = get_global_id(1);
+  const float4 rec = bn_record_of(AT(mean_in), AT(stat), is_var, eps, affine, AT(gamma), AT(beta), c);
+  const float mean = rec.x, scale = rec.z, shift = rec.w; /* BN_DZ's names */
+  const int start = g * BN_SLICE, n = min(BN_SLICE, M - start);
+  const size_t img_stride = (size_t)C * HW;
+  __global const float *xc = AT(x) + (size_t)c * HW, *gc = AT(dy) + (size_t)c * HW;
+  const int q = BN_WG / HW, rem = BN_WG % HW;
+  bn_walk w = bn_walk_at(start + lid, HW);
+  float4 acc = (float4)(0.0f);
+#pragma unroll
+  for (int k = 0; k < BN_ITEMS; k++) {
+    if (lid + k * BN_WG < n) {
+      const size_t at = w.img * img_stride + w.r;
+      const float xv = xc[at], dz = BN_DZ(float, f1, xv, gc[at]), dev = xv - mean;
+      acc.x += dz;
+      acc.y = fma(dz, dev, acc.y);
+      acc.z += dev;
+    }
+    bn_walk_step(&w, q, rem, HW);
+  }
+  acc = bn_group_sum4(acc, red);
+  if (lid == 0) {
+    __global float *out = AT(ws) + ((size_t)c * G + g) * 3;
+    out[0] = acc.x;
+    out[1] = acc.y;
+    out[2] = acc.z;
+  }
+}
+
+/*
+ * bnorm_bwd_gpu_final: level two of the backward: channel c's G partials
+ * summed (fixed order), then what bnorm_bwd_final writes (dgamma, dbeta as
+ * asked, the dx record at ws[dcoef_off + 4c]) and the channel's forward
+ * record at ws[coef_off + 4c] for bnorm_bwd_apply_gpu.
+ * NDRange (C * BN_WG), local (BN_WG).
+ */
+__kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1))) void bnorm_bwd_gpu_final(
+    TENSOR(ws), const ulong coef_off, const ulong dcoef_off, CTENSOR(mean_in), CTENSOR(stat), const int is_var,
+    const float eps, const int affine, CTENSOR(gamma), CTENSOR(beta), const int C, const int G, const float M,
+    const int frozen, const int want_dgamma, TENSOR(dgamma), const int want_dbeta, TENSOR(dbeta)) {
+  __local float4 red[BN_WG];
+  const int lid = get_local_id(0), c = get_group_id(0);
+  __global const float *part = AT(ws) + (size_t)c * G * 3;
+  float4 acc = (float4)(0.0f);
+  for (int g = lid; g < G; g += BN_WG) acc += (float4)(part[3 * g], part[3 * g + 1], part[3 * g + 2], 0.0f);
+  acc = bn_group_sum4(acc, red);
+  if (lid == 0) {
+    const float4 rec = bn_record_of(AT(mean_in), AT(stat), is_var, eps, affine, AT(gamma), AT(beta), c);
+    vstore4(rec, c, AT(ws) + coef_off);
+    const float4 drec = bn_bwd_finish(acc.x, acc.y, acc.z, rec.y, c, M, frozen, affine, AT(gamma), want_dgamma,
+                                      AT(dgamma), want_dbeta, AT(dbeta));
+    vstore4(drec, c, AT(ws) + dcoef_off);
+  }
+}
+
+/*
+ * bnorm_bwd_apply_gpu: dx = k1 * dz + k2 * (x - mean) + k3 over the whole
+ * tensor, with the records bnorm_bwd_gpu_final wrote; one float4 per
+ * work-item per step, the tail after the loop.
+ * NDRange: a grid-stride grid, any local size.
+ */
+__kernel void bnorm_bwd_apply_gpu(CTENSOR(x), CTENSOR(dy), TENSOR(dx), __global const float *restrict ws_base,
+                                  const ulong coef_off, const ulong dcoef_off, const int C, const int HW,
+                                  const int n) {
+  __global const float *xv = AT(x), *gv = AT(dy), *recs = ws_base + coef_off, *drecs = ws_base + dcoef_off;
+  __global float *out = AT(dx);
+  const int nvec = n >> 2, step = get_global_size(0);
+  bn_pos at = bn_pos_start(get_global_id(0) << 2, step << 2, C, HW);
+  for (int i = get_global_id(0); i < nvec; i += step, bn_pos_next(&at, C, HW)) {
+    bool same;
+    const int4 ch = bn_channels4(at, C, HW, &same);
+    float4 mean, invstd, scale, shift, k1, k2, k3, unused;
+    bn_records4(recs, ch, same, &mean, &invstd, &scale, &shift);
+    bn_records4(drecs, ch, same, &k1, &k2, &k3, &unused);
+    const float4 xj = vload4(i, xv), dz = BN_DZ(float4, f4, xj, vload4(i, gv));
+    vstore4(fma(k1, dz, fma(k2, xj - mean, k3)), i, out);
+  }
+  const int j = (nvec << 2) + get_global_id(0);
+  if (j < n) {
+    const int c = j / HW % C;
+    const float4 rec = vload4(c, recs), drec = vload4(c, drecs);
+    const float mean = rec.x, scale = rec.z, shift = rec.w;
+    const float dz = BN_DZ(float, f1, xv[j], gv[j]);
+    out[j] = fma(drec.x, dz, fma(drec.y, xv[j] - mean, drec.z));
+  }
+}
+#endif /* GPU variants */

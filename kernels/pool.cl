@@ -359,3 +359,152 @@ __kernel void pool_global_avg_bwd(CTENSOR(dy), TENSOR(dx), const int HW, const f
     for (int j = nvec << 4; j < HW; j++) out[j] = g;
   }
 }
+
+/* ------------------------------------------------------------ GPU variants
+ * Compiled into GPU-class programs, and into any program of a GPU variant
+ * (those pass -DPOOL_GPU_WG): CPU-class programs stay as they were.
+ *  - pool_fwd_gpu: one output per work-item over the flat output, so
+ *    neighbouring work-items compute neighbouring outputs along a row and
+ *    the small planes of late layers leave no work-item idle; the window
+ *    loops are pool_fwd's, in its order (same bits).
+ *  - pool_bwd_gpu: one dx element per work-item, a gather: it sums dy of
+ *    the windows that cover it, rows then columns ascending (pool_bwd's
+ *    order); max adds the outputs whose index names it. No atomics.
+ *  - pool_global_avg_fwd_gpu: one work-group per plane, strided loads
+ *    (coalesced), a tree in local memory in a fixed order.
+ *  - pool_global_avg_bwd_gpu: dy[p] / div broadcast, one float4 per
+ *    work-item per step of a grid-stride loop.
+ */
+#if !CLNN_DEVICE_CPU || defined(POOL_GPU_WG)
+#ifndef POOL_GPU_WG
+#define POOL_GPU_WG 256
+#endif
+
+/*
+ * pool_fwd_gpu: output o < total (o = (p * OH + oy) * OW + ox) per
+ * work-item, as pool_fwd computes it (max: NaN wins, the last one; ties keep
+ * the first position; the index of a window of -inf is its first covered
+ * position).
+ * NDRange (total rounded up to the work-group), any local size.
+ */
+__kernel void pool_fwd_gpu(CTENSOR(x), TENSOR(y), ITENSOR(idx), const int H, const int W, const int OH,
+                           const int OW, const int KH, const int KW, const int SH, const int SW, const int PH,
+                           const int PW, const int divisor, const int total) {
+  const int o = get_global_id(0);
+  if (o >= total) return;
+  /* remainders as differences: a / and % pair becomes an LLVM freeze,
+   * which Oclgrind 21.10's --uninitialized cannot interpret */
+  const int t = o / OW, p = t / OH, ox = o - t * OW, oy = t - p * OH;
+  __global const float *xp = AT(x) + (size_t)p * H * W;
+  const pool_span r = span_of(oy, SH, PH, KH, H), c = span_of(ox, SW, PW, KW, W);
+#if POOL_MAX
+  float best = -INFINITY;
+  int best_i = r.lo * W + c.lo;
+  for (int iy = r.lo; iy < r.hi; iy++)
+    for (int ix = c.lo; ix < c.hi; ix++) {
+      const float v = xp[iy * W + ix];
+      const bool take = v > best || isnan(v);
+      best = take ? v : best;
+      best_i = take ? iy * W + ix : best_i;
+    }
+  AT(y)[o] = best;
+#if WRITE_IDX
+  AT(idx)[o] = best_i;
+#endif
+#else
+  float sum = 0.0f;
+  for (int iy = r.lo; iy < r.hi; iy++)
+    for (int ix = c.lo; ix < c.hi; ix++) sum += xp[iy * W + ix];
+  AT(y)[o] = sum / pool_divisor(r, c, divisor);
+#endif
+}
+
+/*
+ * pool_bwd_gpu: dx element i < total (i = (p * H + iy) * W + ix) per
+ * work-item: the sum, over the outputs whose window holds it (rows then
+ * columns ascending), of dy[o] where indices[o] names it (max) or of
+ * dy[o] / divisor (average).
+ * NDRange (total rounded up to the work-group), any local size.
+ */
+__kernel void pool_bwd_gpu(CTENSOR(dy), CITENSOR(idx), TENSOR(dx), const int H, const int W, const int OH,
+                           const int OW, const int KH, const int KW, const int SH, const int SW, const int PH,
+                           const int PW, const int divisor, const int total) {
+  const int i = get_global_id(0);
+  if (i >= total) return;
+  const int t = i / W, p = t / H, ix = i - t * W, iy = t - p * H; /* see pool_fwd_gpu */
+  __global const float *gp = AT(dy) + (size_t)p * OH * OW;
+#if POOL_MAX
+  __global const int *ip = AT(idx) + (size_t)p * OH * OW;
+  const int here = iy * W + ix;
+#endif
+  /* outputs oy with oy*SH - PH <= iy < oy*SH - PH + KH, and the same for ox */
+  const int ty = iy + PH - KH + 1, tx = ix + PW - KW + 1;
+  const int oy0 = ty <= 0 ? 0 : (ty + SH - 1) / SH, oy1 = min(OH - 1, (iy + PH) / SH);
+  const int ox0 = tx <= 0 ? 0 : (tx + SW - 1) / SW, ox1 = min(OW - 1, (ix + PW) / SW);
+  float sum = 0.0f;
+  for (int oy = oy0; oy <= oy1; oy++) {
+#if !POOL_MAX
+    const pool_span r = span_of(oy, SH, PH, KH, H);
+#endif
+    for (int ox = ox0; ox <= ox1; ox++) {
+#if POOL_MAX
+      sum += ip[oy * OW + ox] == here ? gp[oy * OW + ox] : 0.0f;
+#else
+      sum += gp[oy * OW + ox] / pool_divisor(r, span_of(ox, SW, PW, KW, W), divisor);
+#endif
+    }
+  }
+  AT(dx)[i] = sum;
+}
+
+/*
+ * pool_global_avg_fwd_gpu: y[p] = sum(plane p) / div, plane p per
+ * work-group: work-item l adds the values l, l + POOL_GPU_WG, ... then a
+ * tree in local memory (fixed order).
+ * NDRange (N * C * POOL_GPU_WG), local (POOL_GPU_WG), a power of two.
+ */
+__kernel __attribute__((reqd_work_group_size(POOL_GPU_WG, 1, 1))) void pool_global_avg_fwd_gpu(
+    CTENSOR(x), TENSOR(y), const int HW, const float div) {
+  __local float red[POOL_GPU_WG];
+  const int lid = get_local_id(0), p = get_group_id(0);
+  __global const float *xp = AT(x) + (size_t)p * HW;
+  float sum = 0.0f;
+  for (int j = lid; j < HW; j += POOL_GPU_WG) sum += xp[j];
+  red[lid] = sum;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int s = POOL_GPU_WG / 2; s > 0; s >>= 1) {
+    if (lid < s) red[lid] += red[lid + s];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (lid == 0) AT(y)[p] = red[0] / div;
+}
+
+/*
+ * pool_global_avg_bwd_gpu: dx[e] = dy[e / HW] / div for e < n, one float4
+ * per work-item per step (lanes of two planes take each its own), the
+ * n % 4 tail after the loop.
+ * NDRange: a grid-stride grid, any local size.
+ */
+__kernel void pool_global_avg_bwd_gpu(CTENSOR(dy), TENSOR(dx), const int HW, const float div, const int n) {
+  __global const float *g = AT(dy);
+  __global float *out = AT(dx);
+  const int nvec = n >> 2, step = get_global_size(0);
+  /* plane p and place r of the work-item's float4, moved on by the grid's
+   * stride (dp planes and dr places) without divisions */
+  const int e0 = get_global_id(0) << 2, dp = (step << 2) / HW, dr = (step << 2) - dp * HW;
+  int p = e0 / HW, r = e0 - p * HW;
+  for (int i = get_global_id(0); i < nvec; i += step) {
+    float4 v;
+    if (r + 3 < HW)
+      v = (float4)(g[p] / div);
+    else /* lanes of the next planes (several when HW < 4) */
+      v = (float4)(g[p] / div, g[p + (r + 1) / HW] / div, g[p + (r + 2) / HW] / div, g[p + (r + 3) / HW] / div);
+    vstore4(v, i, out);
+    p += dp;
+    r += dr;
+    if (r >= HW) r -= HW, p++;
+  }
+  const int j = (nvec << 2) + get_global_id(0);
+  if (j < n) out[j] = g[j / HW] / div;
+}
+#endif /* GPU variants */

@@ -11,6 +11,10 @@
  * Partials and per-channel coefficient records live in the context's
  * workspace; the queue is in order, so one op's launches see each other's
  * results and the next op may reuse the space.
+ *
+ * Those are the CPU-class variants (and the per-channel kernels that do a
+ * whole pass per work-item); the GPU-class variants (work-group
+ * reductions, float4 passes) and the variant tables are after them.
  */
 #include "../runtime/internal.h"
 
@@ -352,6 +356,315 @@ static clnn_status launch_bwd_channel(clnn_context *ctx, const clnn_batchnorm_de
       1, global, local, op);
 }
 
+/* ------------------------------------------------------------- variants
+ * Three tables, each best first per device class:
+ *  - bnorm.fwd_train (training forward), bnorm.fwd_infer (inference
+ *    forward), bnorm.bwd (backward with batch or frozen statistics);
+ *  - CPU: the per-channel kernels (one work-item per channel, from the
+ *    cache), else the units (stats_partial / bwd_partial, one work-item
+ *    per unit) with the per-plane apply, or the flat apply for planes under
+ *    16 values;
+ *  - GPU: the two-level work-group reductions and float4 grid-stride
+ *    passes at the end of kernels/norm.cl.
+ * Every variant answers for a clnn_batchnorm_desc and runs a bn_call.
+ */
+
+/* One call's arguments, whichever the pass (unused members NULL). */
+typedef struct bn_call {
+  const clnn_batchnorm_desc *d;
+  const clnn_tensor *x, *dy, *gamma, *beta;
+  /* inference: the running statistics; backward: save_mean / save_invstd,
+   * or the running statistics when frozen */
+  const clnn_tensor *mean, *stat;
+  bool frozen;
+  clnn_tensor *y, *save_mean, *save_invstd, *rmean, *rvar; /* training forward */
+  float factor;                                             /* its running-stat factor */
+  clnn_tensor *dx, *dgamma, *dbeta;
+  const char *op;
+} bn_call;
+
+typedef struct bn_variant {
+  clnn_variant v;
+  clnn_status (*run)(clnn_context *ctx, const bn_call *call);
+} bn_variant;
+
+static bool channel_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  const clnn_batchnorm_desc *d = problem;
+  const bn_split s = split_of(d);
+  return use_channel_kernels(d, &s) ||
+         clnn__why(why, n, "needs planes of %d+ values, %d+ channels and at most %lld values per channel",
+                   BN_SMALL_PLANE, BN_CHANNEL_MIN_C, (long long)BN_CHANNEL_MAX_VALUES);
+}
+
+static bool planes_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  const clnn_batchnorm_desc *d = problem;
+  return d->h * d->w >= BN_SMALL_PLANE || clnn__why(why, n, "planes under %d values take the flat apply", BN_SMALL_PLANE);
+}
+
+static bool flat_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  const clnn_batchnorm_desc *d = problem;
+  return d->h * d->w < BN_SMALL_PLANE || clnn__why(why, n, "planes of %d+ values take the per-plane apply", BN_SMALL_PLANE);
+}
+
+/* ------------------------------------------------------------ CPU runs */
+
+static clnn_status train_channel(clnn_context *ctx, const bn_call *k) {
+  const bn_split s = split_of(k->d);
+  return launch_fwd_channel(ctx, k->d, &s, k->x, k->gamma, k->beta, k->y, k->save_mean, k->save_invstd, k->rmean,
+                            k->rvar, k->factor, k->op);
+}
+
+static clnn_status train_units(clnn_context *ctx, const bn_call *k) {
+  const clnn_batchnorm_desc *d = k->d;
+  const bn_split s = split_of(d);
+  cl_mem ws;
+  CLNN_TRY(get_workspace(ctx, &s, &ws));
+  const char *const kernels[] = {"bnorm_stats_partial", "bnorm_stats_final", apply_kernel(&s)};
+  CLNN_TRY(prepare(ctx, d, kernels, 3));
+  CLNN_TRY(launch_stats(ctx, d, &s, k->x, ws, k->op));
+  CLNN_TRY(launch_stats_final(ctx, d, &s, ws, k->gamma, k->beta, k->save_mean, k->save_invstd, k->rmean, k->rvar,
+                              k->factor, k->op));
+  return launch_apply(ctx, d, &s, k->x, k->y, ws, k->op);
+}
+
+static clnn_status infer_coef_apply(clnn_context *ctx, const bn_call *k) {
+  const clnn_batchnorm_desc *d = k->d;
+  bn_split s = split_of(d);
+  s.p = 0; /* no partials: only the coefficient records */
+  s.coef_off = 0;
+  s.dcoef_off = s.ws_floats = (size_t)(4 * d->c);
+  cl_mem ws;
+  CLNN_TRY(get_workspace(ctx, &s, &ws));
+  const char *const kernels[] = {"bnorm_coef", apply_kernel(&s)};
+  CLNN_TRY(prepare(ctx, d, kernels, 2));
+  CLNN_TRY(launch_coef(ctx, d, &s, k->mean, k->stat, true, k->gamma, k->beta, ws, k->op));
+  return launch_apply(ctx, d, &s, k->x, k->y, ws, k->op);
+}
+
+static clnn_status bwd_channel(clnn_context *ctx, const bn_call *k) {
+  const bn_split s = split_of(k->d);
+  return launch_bwd_channel(ctx, k->d, &s, k->x, k->dy, k->mean, k->stat, k->frozen, k->gamma, k->beta, k->dx,
+                            k->dgamma, k->dbeta, k->op);
+}
+
+static clnn_status bwd_units(clnn_context *ctx, const bn_call *k) {
+  const clnn_batchnorm_desc *d = k->d;
+  const bn_split s = split_of(d);
+  cl_mem ws;
+  CLNN_TRY(get_workspace(ctx, &s, &ws));
+  const char *const kernels[] = {"bnorm_coef", "bnorm_bwd_partial", "bnorm_bwd_final", bwd_apply_kernel(&s)};
+  CLNN_TRY(prepare(ctx, d, kernels, 4));
+  CLNN_TRY(launch_coef(ctx, d, &s, k->mean, k->stat, k->frozen, k->gamma, k->beta, ws, k->op));
+  return launch_bwd(ctx, d, &s, ws, k->x, k->dy, k->gamma, k->frozen, k->dx, k->dgamma, k->dbeta, k->op);
+}
+
+/* ------------------------------------------------------------ GPU runs */
+
+/* Values per work-item of a level-one slice (kernels/norm.cl BN_ITEMS). */
+#define BN_GPU_ITEMS 16
+
+/* The GPU reductions' work-group: CLNN_GPU_WG, halved while over the
+ * device's limit (the trees need a power of two). */
+static int gpu_wg(const clnn_context *ctx) {
+  size_t wg = CLNN_GPU_WG, max = ctx->caps.max_work_group_size ? ctx->caps.max_work_group_size : CLNN_GPU_WG;
+  while (wg > max && wg > 1) wg >>= 1;
+  return (int)wg;
+}
+
+static bool gpu_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)problem;
+  const uint64_t need = (uint64_t)gpu_wg(ctx) * 4 * sizeof(float); /* the trees' float4 per work-item */
+  return !ctx->caps.local_mem_size || need <= ctx->caps.local_mem_size ||
+         clnn__why(why, n, "needs %llu bytes of local memory, the device has %llu", (unsigned long long)need,
+                   (unsigned long long)ctx->caps.local_mem_size);
+}
+
+/* The GPU passes' work split and workspace: per channel G slice partials
+ * (3 floats each), then the forward and dx records (4 floats per channel). */
+typedef struct bn_gpu_split {
+  int wg;
+  int64_t m, groups;
+  size_t coef_off, dcoef_off, ws_floats;
+} bn_gpu_split;
+
+static bn_gpu_split gpu_split_of(const clnn_context *ctx, const clnn_batchnorm_desc *d) {
+  bn_gpu_split s;
+  s.wg = gpu_wg(ctx);
+  s.m = d->n * d->h * d->w;
+  const int64_t slice = (int64_t)s.wg * BN_GPU_ITEMS;
+  s.groups = (s.m + slice - 1) / slice;
+  s.coef_off = (size_t)(d->c * s.groups * 3);
+  s.dcoef_off = s.coef_off + (size_t)(4 * d->c);
+  s.ws_floats = s.dcoef_off + (size_t)(4 * d->c);
+  return s;
+}
+
+static clnn_status gpu_workspace(clnn_context *ctx, const bn_gpu_split *s, cl_mem *ws) {
+  size_t bytes = s->ws_floats * sizeof(float);
+  if (bytes > ctx->workspace_limit)
+    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED, "batch norm needs %zu bytes of workspace, over the limit of %zu",
+                      bytes, ctx->workspace_limit);
+  return clnn__workspace(ctx, bytes, ws);
+}
+
+static clnn_status gpu_kernel(clnn_context *ctx, const clnn_batchnorm_desc *d, int wg, const char *name,
+                              clnn_kernel_ref *k) {
+  char opts[96];
+  clnn__act_options(opts, sizeof opts, d->act, d->act_alpha);
+  size_t len = strlen(opts);
+  snprintf(opts + len, sizeof opts - len, " -DBN_WG=%d", wg);
+  return clnn__kernel(ctx, "norm", opts, name, k);
+}
+
+/* Build every kernel of a GPU run before the first launch (see prepare). */
+static clnn_status gpu_prepare(clnn_context *ctx, const clnn_batchnorm_desc *d, int wg, const char *const *names,
+                               int n) {
+  clnn_kernel_ref k;
+  for (int i = 0; i < n; i++) CLNN_TRY(gpu_kernel(ctx, d, wg, names[i], &k));
+  return CLNN_SUCCESS;
+}
+
+/* The launch shapes: level one a work-group per (slice, channel), level
+ * two a work-group per channel, the element-wise pass a grid-stride grid. */
+static void gpu_slices_grid(const bn_gpu_split *s, const clnn_batchnorm_desc *d, size_t *global, size_t *local) {
+  global[0] = (size_t)s->groups * (size_t)s->wg;
+  global[1] = (size_t)d->c;
+  local[0] = (size_t)s->wg;
+  local[1] = 1;
+}
+
+static clnn_status gpu_launch_elementwise(clnn_context *ctx, const clnn_batchnorm_desc *d, const clnn_kernel_ref *k,
+                                          const clnn_arg *args, int nargs, const char *op) {
+  size_t global, local;
+  clnn__gpu_stride_grid(ctx, (size_t)(d->n * d->c * d->h * d->w / 4 + 1), &global, &local);
+  return clnn__launch(ctx, k, args, nargs, 1, &global, &local, op);
+}
+
+static clnn_status train_gpu(clnn_context *ctx, const bn_call *k) {
+  const clnn_batchnorm_desc *d = k->d;
+  const bn_gpu_split s = gpu_split_of(ctx, d);
+  cl_mem ws;
+  CLNN_TRY(gpu_workspace(ctx, &s, &ws));
+  const char *const kernels[] = {"bnorm_stats_gpu", "bnorm_stats_gpu_final", "bnorm_apply_gpu"};
+  CLNN_TRY(gpu_prepare(ctx, d, s.wg, kernels, 3));
+  const int hw = (int)(d->h * d->w);
+  clnn_kernel_ref kr;
+  size_t global[2], local[2];
+  CLNN_TRY(gpu_kernel(ctx, d, s.wg, "bnorm_stats_gpu", &kr));
+  gpu_slices_grid(&s, d, global, local);
+  CLNN_TRY(clnn__launch(ctx, &kr,
+                        CLNN_ARGS(CLNN_ARG_TENSOR(k->x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(d->c),
+                                  CLNN_ARG_I32(hw), CLNN_ARG_I32(s.m), CLNN_ARG_I32(s.groups)),
+                        2, global, local, k->op));
+  CLNN_TRY(gpu_kernel(ctx, d, s.wg, "bnorm_stats_gpu_final", &kr));
+  global[0] = (size_t)d->c * (size_t)s.wg;
+  CLNN_TRY(clnn__launch(
+      ctx, &kr,
+      CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_U64(s.coef_off), CLNN_ARG_I32(d->c), CLNN_ARG_I32(s.m),
+                CLNN_ARG_I32(s.groups), CLNN_ARG_F32(d->eps), CLNN_ARG_I32(d->affine ? 1 : 0),
+                CLNN_ARG_TENSOR(k->gamma), CLNN_ARG_TENSOR(k->beta), CLNN_ARG_I32(k->save_mean ? 1 : 0),
+                CLNN_ARG_TENSOR(k->save_mean), CLNN_ARG_TENSOR(k->save_invstd), CLNN_ARG_I32(k->rmean ? 1 : 0),
+                CLNN_ARG_TENSOR(k->rmean), CLNN_ARG_TENSOR(k->rvar), CLNN_ARG_F32(k->factor)),
+      1, global, local, k->op));
+  CLNN_TRY(gpu_kernel(ctx, d, s.wg, "bnorm_apply_gpu", &kr));
+  return gpu_launch_elementwise(ctx, d, &kr,
+                                CLNN_ARGS(CLNN_ARG_TENSOR(k->x), CLNN_ARG_TENSOR(k->y), CLNN_ARG_MEM(ws),
+                                          CLNN_ARG_U64(s.coef_off), CLNN_ARG_I32(d->c), CLNN_ARG_I32(hw),
+                                          CLNN_ARG_I32(d->n * d->c * hw)),
+                                k->op);
+}
+
+static clnn_status infer_gpu(clnn_context *ctx, const bn_call *k) {
+  const clnn_batchnorm_desc *d = k->d;
+  clnn_kernel_ref kr;
+  CLNN_TRY(gpu_kernel(ctx, d, gpu_wg(ctx), "bnorm_infer_gpu", &kr));
+  const int hw = (int)(d->h * d->w);
+  return gpu_launch_elementwise(
+      ctx, d, &kr,
+      CLNN_ARGS(CLNN_ARG_TENSOR(k->x), CLNN_ARG_TENSOR(k->y), CLNN_ARG_TENSOR(k->mean), CLNN_ARG_TENSOR(k->stat),
+                CLNN_ARG_F32(d->eps), CLNN_ARG_I32(d->affine ? 1 : 0), CLNN_ARG_TENSOR(k->gamma),
+                CLNN_ARG_TENSOR(k->beta), CLNN_ARG_I32(d->c), CLNN_ARG_I32(hw), CLNN_ARG_I32(d->n * d->c * hw)),
+      k->op);
+}
+
+static clnn_status bwd_gpu(clnn_context *ctx, const bn_call *k) {
+  const clnn_batchnorm_desc *d = k->d;
+  const bn_gpu_split s = gpu_split_of(ctx, d);
+  cl_mem ws;
+  CLNN_TRY(gpu_workspace(ctx, &s, &ws));
+  const char *const kernels[] = {"bnorm_bwd_gpu_partial", "bnorm_bwd_gpu_final", "bnorm_bwd_apply_gpu"};
+  CLNN_TRY(gpu_prepare(ctx, d, s.wg, kernels, k->dx ? 3 : 2));
+  const int hw = (int)(d->h * d->w), is_var = k->frozen ? 1 : 0;
+  clnn_kernel_ref kr;
+  size_t global[2], local[2];
+  CLNN_TRY(gpu_kernel(ctx, d, s.wg, "bnorm_bwd_gpu_partial", &kr));
+  gpu_slices_grid(&s, d, global, local);
+  CLNN_TRY(clnn__launch(ctx, &kr,
+                        CLNN_ARGS(CLNN_ARG_TENSOR(k->x), CLNN_ARG_TENSOR(k->dy), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
+                                  CLNN_ARG_TENSOR(k->mean), CLNN_ARG_TENSOR(k->stat), CLNN_ARG_I32(is_var),
+                                  CLNN_ARG_F32(d->eps), CLNN_ARG_I32(d->affine ? 1 : 0), CLNN_ARG_TENSOR(k->gamma),
+                                  CLNN_ARG_TENSOR(k->beta), CLNN_ARG_I32(d->c), CLNN_ARG_I32(hw), CLNN_ARG_I32(s.m),
+                                  CLNN_ARG_I32(s.groups)),
+                        2, global, local, k->op));
+  CLNN_TRY(gpu_kernel(ctx, d, s.wg, "bnorm_bwd_gpu_final", &kr));
+  global[0] = (size_t)d->c * (size_t)s.wg;
+  CLNN_TRY(clnn__launch(
+      ctx, &kr,
+      CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_U64(s.coef_off), CLNN_ARG_U64(s.dcoef_off),
+                CLNN_ARG_TENSOR(k->mean), CLNN_ARG_TENSOR(k->stat), CLNN_ARG_I32(is_var), CLNN_ARG_F32(d->eps),
+                CLNN_ARG_I32(d->affine ? 1 : 0), CLNN_ARG_TENSOR(k->gamma), CLNN_ARG_TENSOR(k->beta),
+                CLNN_ARG_I32(d->c), CLNN_ARG_I32(s.groups), CLNN_ARG_F32((float)s.m), CLNN_ARG_I32(k->frozen ? 1 : 0),
+                CLNN_ARG_I32(k->dgamma ? 1 : 0), CLNN_ARG_TENSOR(k->dgamma), CLNN_ARG_I32(k->dbeta ? 1 : 0),
+                CLNN_ARG_TENSOR(k->dbeta)),
+      1, global, local, k->op));
+  if (!k->dx) return CLNN_SUCCESS;
+  CLNN_TRY(gpu_kernel(ctx, d, s.wg, "bnorm_bwd_apply_gpu", &kr));
+  return gpu_launch_elementwise(ctx, d, &kr,
+                                CLNN_ARGS(CLNN_ARG_TENSOR(k->x), CLNN_ARG_TENSOR(k->dy), CLNN_ARG_TENSOR(k->dx),
+                                          CLNN_ARG_MEM(ws), CLNN_ARG_U64(s.coef_off), CLNN_ARG_U64(s.dcoef_off),
+                                          CLNN_ARG_I32(d->c), CLNN_ARG_I32(hw), CLNN_ARG_I32(d->n * d->c * hw)),
+                                k->op);
+}
+
+/* ---------------------------------------------------------------- tables */
+
+#define BN_CPU CLNN_DEVICE_CLASS_CPU
+#define BN_GPU CLNN_DEVICE_CLASS_GPU
+
+static const bn_variant fwd_train_table[] = {
+    {{"bnorm.fwd_train.gpu_slices", BN_GPU, gpu_applies}, train_gpu},
+    {{"bnorm.fwd_train.channel", BN_CPU, channel_applies}, train_channel},
+    {{"bnorm.fwd_train.units", BN_CPU, planes_applies}, train_units},
+    {{"bnorm.fwd_train.units_flat", BN_CPU, flat_applies}, train_units},
+};
+static const bn_variant fwd_infer_table[] = {
+    {{"bnorm.fwd_infer.gpu_vec4", BN_GPU, NULL}, infer_gpu},
+    {{"bnorm.fwd_infer.planes", BN_CPU, planes_applies}, infer_coef_apply},
+    {{"bnorm.fwd_infer.flat", BN_CPU, flat_applies}, infer_coef_apply},
+};
+static const bn_variant bwd_table[] = {
+    {{"bnorm.bwd.gpu_slices", BN_GPU, gpu_applies}, bwd_gpu},
+    {{"bnorm.bwd.channel", BN_CPU, channel_applies}, bwd_channel},
+    {{"bnorm.bwd.units", BN_CPU, planes_applies}, bwd_units},
+    {{"bnorm.bwd.units_flat", BN_CPU, flat_applies}, bwd_units},
+};
+
+#define BN_TABLE(sym, pass, table) \
+  const clnn_variant_table sym = {"bnorm", pass, &table[0].v, sizeof table / sizeof table[0], sizeof table[0]}
+BN_TABLE(clnn__bnorm_fwd_train_variants, "fwd_train", fwd_train_table);
+BN_TABLE(clnn__bnorm_fwd_infer_variants, "fwd_infer", fwd_infer_table);
+BN_TABLE(clnn__bnorm_bwd_variants, "bwd", bwd_table);
+
+/* Plan the pass of table t for the call and run the chosen variant. */
+static clnn_status plan_and_run(clnn_context *ctx, const clnn_variant_table *t, const bn_call *call) {
+  size_t i;
+  CLNN_TRY(clnn__plan_pick(ctx, t, call->d, &i));
+  return ((const bn_variant *)CLNN_VARIANT_AT(t, i))->run(ctx, call);
+}
+
 /* ---------------------------------------------------------------- public */
 
 /* Every check of the training forward's arguments (nothing is enqueued yet). */
@@ -394,30 +707,25 @@ clnn_status clnn_batchnorm_fwd_training(clnn_context *ctx, const clnn_batchnorm_
                                         clnn_tensor *save_mean, clnn_tensor *save_invstd,
                                         clnn_tensor *running_mean, clnn_tensor *running_var,
                                         int64_t *num_batches_tracked) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(desc_check(ctx, desc));
   const clnn_batchnorm_desc *d = desc;
   CLNN_TRY(check_training(ctx, d, x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var,
                           num_batches_tracked));
   const int64_t tracked = num_batches_tracked ? *num_batches_tracked + 1 : 1;
-  const float factor = d->cumulative ? (float)(1.0 / (double)tracked) : d->momentum;
-  bn_split s = split_of(d);
-  const char *op = "batchnorm_fwd_training";
-  if (use_channel_kernels(d, &s)) {
-    CLNN_TRY(launch_fwd_channel(ctx, d, &s, x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var,
-                                factor, op));
-    if (num_batches_tracked) *num_batches_tracked = tracked;
-    return CLNN_SUCCESS;
-  }
-  cl_mem ws;
-  CLNN_TRY(get_workspace(ctx, &s, &ws));
-  const char *const kernels[] = {"bnorm_stats_partial", "bnorm_stats_final", apply_kernel(&s)};
-  CLNN_TRY(prepare(ctx, d, kernels, 3));
-  CLNN_TRY(launch_stats(ctx, d, &s, x, ws, op));
-  CLNN_TRY(launch_stats_final(ctx, d, &s, ws, gamma, beta, save_mean, save_invstd, running_mean, running_var,
-                              factor, op));
-  CLNN_TRY(launch_apply(ctx, d, &s, x, y, ws, op));
+  const bn_call call = {.d = d,
+                        .x = x,
+                        .gamma = gamma,
+                        .beta = beta,
+                        .y = y,
+                        .save_mean = save_mean,
+                        .save_invstd = save_invstd,
+                        .rmean = running_mean,
+                        .rvar = running_var,
+                        .factor = d->cumulative ? (float)(1.0 / (double)tracked) : d->momentum,
+                        .op = "batchnorm_fwd_training"};
+  CLNN_TRY(plan_and_run(ctx, &clnn__bnorm_fwd_train_variants, &call));
   if (num_batches_tracked) *num_batches_tracked = tracked;
   return CLNN_SUCCESS;
 }
@@ -426,7 +734,7 @@ clnn_status clnn_batchnorm_fwd_inference(clnn_context *ctx, const clnn_batchnorm
                                          const clnn_tensor *x, const clnn_tensor *gamma,
                                          const clnn_tensor *beta, const clnn_tensor *running_mean,
                                          const clnn_tensor *running_var, clnn_tensor *y) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(desc_check(ctx, desc));
   const clnn_batchnorm_desc *d = desc;
@@ -439,17 +747,15 @@ clnn_status clnn_batchnorm_fwd_inference(clnn_context *ctx, const clnn_batchnorm
   const clnn_tensor *ins[5] = {in_place ? NULL : x, gamma, beta, running_mean, running_var};
   const char *names[5] = {"x", "gamma", "beta", "running_mean", "running_var"};
   CLNN_TRY(check_out(ctx, y, "y", ins, names, 5));
-  bn_split s = split_of(d);
-  s.p = 0; /* no partials: only the coefficient records */
-  s.coef_off = 0;
-  s.dcoef_off = s.ws_floats = (size_t)(4 * d->c);
-  cl_mem ws;
-  CLNN_TRY(get_workspace(ctx, &s, &ws));
-  const char *op = "batchnorm_fwd_inference";
-  const char *const kernels[] = {"bnorm_coef", apply_kernel(&s)};
-  CLNN_TRY(prepare(ctx, d, kernels, 2));
-  CLNN_TRY(launch_coef(ctx, d, &s, running_mean, running_var, true, gamma, beta, ws, op));
-  return launch_apply(ctx, d, &s, x, y, ws, op);
+  const bn_call call = {.d = d,
+                        .x = x,
+                        .gamma = gamma,
+                        .beta = beta,
+                        .mean = running_mean,
+                        .stat = running_var,
+                        .y = y,
+                        .op = "batchnorm_fwd_inference"};
+  return plan_and_run(ctx, &clnn__bnorm_fwd_infer_variants, &call);
 }
 
 /* Checks shared by both backward entry points. */
@@ -479,26 +785,30 @@ static clnn_status check_bwd(clnn_context *ctx, const clnn_batchnorm_desc *d, co
   return CLNN_SUCCESS;
 }
 
+
 clnn_status clnn_batchnorm_bwd(clnn_context *ctx, const clnn_batchnorm_desc *desc, const clnn_tensor *x,
                                const clnn_tensor *dy, const clnn_tensor *gamma, const clnn_tensor *beta,
                                const clnn_tensor *save_mean, const clnn_tensor *save_invstd, clnn_tensor *dx,
                                clnn_tensor *dgamma, clnn_tensor *dbeta) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(desc_check(ctx, desc));
   const clnn_batchnorm_desc *d = desc;
   CLNN_TRY(check_bwd(ctx, d, x, dy, gamma, beta, save_mean, "save_mean", save_invstd, "save_invstd", dx, dgamma,
                      dbeta));
-  bn_split s = split_of(d);
-  const char *op = "batchnorm_bwd";
-  if (use_channel_kernels(d, &s))
-    return launch_bwd_channel(ctx, d, &s, x, dy, save_mean, save_invstd, false, gamma, beta, dx, dgamma, dbeta, op);
-  cl_mem ws;
-  CLNN_TRY(get_workspace(ctx, &s, &ws));
-  const char *const kernels[] = {"bnorm_coef", "bnorm_bwd_partial", "bnorm_bwd_final", bwd_apply_kernel(&s)};
-  CLNN_TRY(prepare(ctx, d, kernels, 4));
-  CLNN_TRY(launch_coef(ctx, d, &s, save_mean, save_invstd, false, gamma, beta, ws, op));
-  return launch_bwd(ctx, d, &s, ws, x, dy, gamma, false, dx, dgamma, dbeta, op);
+  const bn_call call = {.d = d,
+                        .x = x,
+                        .dy = dy,
+                        .gamma = gamma,
+                        .beta = beta,
+                        .mean = save_mean,
+                        .stat = save_invstd,
+                        .frozen = false,
+                        .dx = dx,
+                        .dgamma = dgamma,
+                        .dbeta = dbeta,
+                        .op = "batchnorm_bwd"};
+  return plan_and_run(ctx, &clnn__bnorm_bwd_variants, &call);
 }
 
 clnn_status clnn_batchnorm_bwd_inference(clnn_context *ctx, const clnn_batchnorm_desc *desc,
@@ -506,21 +816,23 @@ clnn_status clnn_batchnorm_bwd_inference(clnn_context *ctx, const clnn_batchnorm
                                          const clnn_tensor *beta, const clnn_tensor *running_mean,
                                          const clnn_tensor *running_var, clnn_tensor *dx, clnn_tensor *dgamma,
                                          clnn_tensor *dbeta) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(desc_check(ctx, desc));
   const clnn_batchnorm_desc *d = desc;
   CLNN_TRY(check_bwd(ctx, d, x, dy, gamma, beta, running_mean, "running_mean", running_var, "running_var", dx,
                      dgamma, dbeta));
-  bn_split s = split_of(d);
-  const char *op = "batchnorm_bwd_inference";
-  if (use_channel_kernels(d, &s))
-    return launch_bwd_channel(ctx, d, &s, x, dy, running_mean, running_var, true, gamma, beta, dx, dgamma, dbeta,
-                              op);
-  cl_mem ws;
-  CLNN_TRY(get_workspace(ctx, &s, &ws));
-  const char *const kernels[] = {"bnorm_coef", "bnorm_bwd_partial", "bnorm_bwd_final", bwd_apply_kernel(&s)};
-  CLNN_TRY(prepare(ctx, d, kernels, 4));
-  CLNN_TRY(launch_coef(ctx, d, &s, running_mean, running_var, true, gamma, beta, ws, op));
-  return launch_bwd(ctx, d, &s, ws, x, dy, gamma, true, dx, dgamma, dbeta, op);
+  const bn_call call = {.d = d,
+                        .x = x,
+                        .dy = dy,
+                        .gamma = gamma,
+                        .beta = beta,
+                        .mean = running_mean,
+                        .stat = running_var,
+                        .frozen = true,
+                        .dx = dx,
+                        .dgamma = dgamma,
+                        .dbeta = dbeta,
+                        .op = "batchnorm_bwd_inference"};
+  return plan_and_run(ctx, &clnn__bnorm_bwd_variants, &call);
 }

@@ -4,7 +4,9 @@
  * kernels (one output row or input row per work-item, private padded rows,
  * 16 outputs per vector), the generic windowed kernels when a row does not
  * fit the private buffers, or the plane reductions when the pooling is
- * global (kernel = input, no padding).
+ * global (kernel = input, no padding). Those are the CPU-class variants;
+ * the GPU-class ones (one output or one dx element per work-item, the
+ * global average as a work-group reduction) and the variant tables follow.
  */
 #include "../runtime/internal.h"
 
@@ -142,9 +144,249 @@ static float global_divisor(const clnn_pool2d_desc *d) {
   return (float)(d->divisor > 0 ? d->divisor : d->h * d->w);
 }
 
+/* ------------------------------------------------------------- variants
+ * Two tables, fwd and bwd, best first per device class:
+ *  - CPU: the global average's plane reduction; the rows kernels (private
+ *    padded rows, 16 outputs per vector) where a row fits their buffers;
+ *    the generic windowed kernels otherwise;
+ *  - GPU: the global average as a work-group reduction per plane (forward)
+ *    and a float4 broadcast (backward); any other pooling one output per
+ *    work-item (forward) and one dx element per work-item gathering the
+ *    windows over it (backward).
+ */
+
+/* What the variants answer for: the descriptor and its output size. */
+typedef struct pool_problem {
+  const clnn_pool2d_desc *d;
+  int64_t oh, ow;
+} pool_problem;
+
+/* One call: fwd reads x and writes y (and indices); bwd reads dy (and
+ * indices) and writes dx. */
+typedef struct pool_call {
+  pool_problem pb;
+  const clnn_tensor *x, *dy;
+  clnn_tensor *y, *dx;
+  const clnn_tensor *indices; /* written by the forward, read by the backward */
+} pool_call;
+
+typedef struct pool_variant {
+  clnn_variant v;
+  clnn_status (*run)(clnn_context *ctx, const pool_call *call);
+} pool_variant;
+
+static bool global_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  return is_global_avg(((const pool_problem *)problem)->d) ||
+         clnn__why(why, n, "not a global average (window = plane, no padding)");
+}
+
+static bool fwd_rows_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  const pool_problem *pb = problem;
+  return fwd_rows_fit(pb->d, pb->ow) || clnn__why(why, n, "a row is too long for the private buffers");
+}
+
+static bool bwd_rows_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  const pool_problem *pb = problem;
+  return bwd_rows_fit(pb->d, pb->ow) || clnn__why(why, n, "a row is too long for the private buffers");
+}
+
+/* ------------------------------------------------------------ CPU runs */
+
+static clnn_status fwd_global_cpu(clnn_context *ctx, const pool_call *k) {
+  const clnn_pool2d_desc *d = k->pb.d;
+  clnn_kernel_ref kr;
+  CLNN_TRY(clnn__kernel(ctx, "pool", "-DPOOL_MAX=0", "pool_global_avg_fwd", &kr));
+  size_t global[1] = {(size_t)(d->n * d->c)}, local[1] = {1};
+  return clnn__launch(ctx, &kr,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(k->x), CLNN_ARG_TENSOR(k->y), CLNN_ARG_I32(d->h * d->w),
+                                CLNN_ARG_F32(global_divisor(d)), CLNN_ARG_I32(d->n * d->c)),
+                      1, global, local, "pool2d_fwd:global_avg");
+}
+
+/* The windowed forward on one output row per work-item (kernel: pool_fwd_rows or pool_fwd). */
+static clnn_status fwd_rows_kernel(clnn_context *ctx, const pool_call *k, bool rows) {
+  const clnn_pool2d_desc *d = k->pb.d;
+  const int64_t oh = k->pb.oh, ow = k->pb.ow;
+  char opts[128];
+  program_options(d, k->indices != NULL, opts, sizeof opts);
+  const char *op = d->mode == CLNN_POOL_MAX ? "pool2d_fwd:max" : "pool2d_fwd:avg";
+  size_t global[2] = {(size_t)oh, (size_t)(d->n * d->c)}, local[2] = {1, 1};
+  clnn_kernel_ref kr;
+  if (rows) {
+    CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_fwd_rows", &kr));
+    return clnn__launch(ctx, &kr,
+                        CLNN_ARGS(CLNN_ARG_TENSOR(k->x), CLNN_ARG_TENSOR(k->y), CLNN_ARG_TENSOR(k->indices),
+                                  POOL_GEOMETRY_ARGS(d, oh, ow), CLNN_ARG_I32(fwd_row_len(d, ow))),
+                        2, global, local, op);
+  }
+  CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_fwd", &kr));
+  return clnn__launch(ctx, &kr,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(k->x), CLNN_ARG_TENSOR(k->y), CLNN_ARG_TENSOR(k->indices),
+                                POOL_GEOMETRY_ARGS(d, oh, ow)),
+                      2, global, local, op);
+}
+
+static clnn_status fwd_rows_cpu(clnn_context *ctx, const pool_call *k) { return fwd_rows_kernel(ctx, k, true); }
+static clnn_status fwd_generic_cpu(clnn_context *ctx, const pool_call *k) { return fwd_rows_kernel(ctx, k, false); }
+
+static clnn_status bwd_global_cpu(clnn_context *ctx, const pool_call *k) {
+  const clnn_pool2d_desc *d = k->pb.d;
+  clnn_kernel_ref kr;
+  CLNN_TRY(clnn__kernel(ctx, "pool", "-DPOOL_MAX=0", "pool_global_avg_bwd", &kr));
+  size_t global[2] = {(size_t)(d->h * d->w / 16 + 1), (size_t)(d->n * d->c)};
+  size_t local[2] = {d->h * d->w >= 16 * POOL_LOCAL ? POOL_LOCAL : 1, 1};
+  return clnn__launch(ctx, &kr,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(k->dy), CLNN_ARG_TENSOR(k->dx), CLNN_ARG_I32(d->h * d->w),
+                                CLNN_ARG_F32(global_divisor(d))),
+                      2, global, local, "pool2d_bwd:global_avg");
+}
+
+/* The windowed backward on one input row per work-item (pool_bwd_rows or pool_bwd). */
+static clnn_status bwd_rows_kernel(clnn_context *ctx, const pool_call *k, bool rows) {
+  const clnn_pool2d_desc *d = k->pb.d;
+  const int64_t oh = k->pb.oh, ow = k->pb.ow;
+  char opts[128];
+  program_options(d, false, opts, sizeof opts);
+  clnn_kernel_ref kr;
+  CLNN_TRY(clnn__kernel(ctx, "pool", opts, rows ? "pool_bwd_rows" : "pool_bwd", &kr));
+  size_t global[2] = {(size_t)d->h, (size_t)(d->n * d->c)}, local[2] = {1, 1};
+  return clnn__launch(ctx, &kr,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(k->dy), CLNN_ARG_TENSOR(k->indices), CLNN_ARG_TENSOR(k->dx),
+                                POOL_GEOMETRY_ARGS(d, oh, ow)),
+                      2, global, local, d->mode == CLNN_POOL_MAX ? "pool2d_bwd:max" : "pool2d_bwd:avg");
+}
+
+static clnn_status bwd_rows_cpu(clnn_context *ctx, const pool_call *k) { return bwd_rows_kernel(ctx, k, true); }
+static clnn_status bwd_generic_cpu(clnn_context *ctx, const pool_call *k) { return bwd_rows_kernel(ctx, k, false); }
+
+/* ------------------------------------------------------------ GPU runs */
+
+/* Work-items per work-group of the one-element-per-work-item kernels. */
+static size_t gpu_wg(const clnn_context *ctx) {
+  size_t max = ctx->caps.max_work_group_size ? ctx->caps.max_work_group_size : CLNN_GPU_WG;
+  return max < CLNN_GPU_WG ? max : CLNN_GPU_WG;
+}
+
+/* The global average's work-group: a power of two from 64 (a wavefront)
+ * to CLNN_GPU_WG, about one per 8 values of the plane, within the device's
+ * limit and local memory (the tree's floats). */
+static size_t gpu_global_wg(const clnn_context *ctx, int64_t hw) {
+  size_t wg = 64;
+  while (wg < CLNN_GPU_WG && (int64_t)wg * 8 < hw) wg <<= 1;
+  while (wg > 1 && ((ctx->caps.max_work_group_size && wg > ctx->caps.max_work_group_size) ||
+                    (ctx->caps.local_mem_size && wg * sizeof(float) > ctx->caps.local_mem_size)))
+    wg >>= 1;
+  return wg;
+}
+
+/* The flat output (forward) or input (backward) is indexed with 32-bit ints. */
+static bool gpu_per_output_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  const pool_problem *pb = problem;
+  const clnn_pool2d_desc *d = pb->d;
+  return d->n * d->c * pb->oh * pb->ow <= CLNN_INDEX_MAX || clnn__why(why, n, "the output has over 2^31 - 1 elements");
+}
+
+static void gpu_options(const clnn_pool2d_desc *d, bool write_idx, size_t wg, char *buf, size_t n) {
+  program_options(d, write_idx, buf, n);
+  size_t len = strlen(buf);
+  snprintf(buf + len, n - len, " -DPOOL_GPU_WG=%zu", wg);
+}
+
+static clnn_status fwd_global_gpu(clnn_context *ctx, const pool_call *k) {
+  const clnn_pool2d_desc *d = k->pb.d;
+  const size_t wg = gpu_global_wg(ctx, d->h * d->w);
+  char opts[64];
+  snprintf(opts, sizeof opts, "-DPOOL_MAX=0 -DPOOL_GPU_WG=%zu", wg);
+  clnn_kernel_ref kr;
+  CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_global_avg_fwd_gpu", &kr));
+  size_t global[1] = {(size_t)(d->n * d->c) * wg}, local[1] = {wg};
+  return clnn__launch(ctx, &kr,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(k->x), CLNN_ARG_TENSOR(k->y), CLNN_ARG_I32(d->h * d->w),
+                                CLNN_ARG_F32(global_divisor(d))),
+                      1, global, local, "pool2d_fwd:global_avg");
+}
+
+static clnn_status fwd_per_output_gpu(clnn_context *ctx, const pool_call *k) {
+  const clnn_pool2d_desc *d = k->pb.d;
+  const int64_t oh = k->pb.oh, ow = k->pb.ow, total = d->n * d->c * oh * ow;
+  const size_t wg = gpu_wg(ctx);
+  char opts[160];
+  gpu_options(d, k->indices != NULL, wg, opts, sizeof opts);
+  clnn_kernel_ref kr;
+  CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_fwd_gpu", &kr));
+  size_t global[1] = {(size_t)total}, local[1] = {wg};
+  return clnn__launch(ctx, &kr,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(k->x), CLNN_ARG_TENSOR(k->y), CLNN_ARG_TENSOR(k->indices),
+                                POOL_GEOMETRY_ARGS(d, oh, ow), CLNN_ARG_I32(total)),
+                      1, global, local, d->mode == CLNN_POOL_MAX ? "pool2d_fwd:max" : "pool2d_fwd:avg");
+}
+
+static clnn_status bwd_global_gpu(clnn_context *ctx, const pool_call *k) {
+  const clnn_pool2d_desc *d = k->pb.d;
+  const int64_t numel = d->n * d->c * d->h * d->w;
+  char opts[64];
+  snprintf(opts, sizeof opts, "-DPOOL_MAX=0 -DPOOL_GPU_WG=%zu", gpu_wg(ctx));
+  clnn_kernel_ref kr;
+  CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_global_avg_bwd_gpu", &kr));
+  size_t global, local;
+  clnn__gpu_stride_grid(ctx, (size_t)(numel / 4 + 1), &global, &local);
+  return clnn__launch(ctx, &kr,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(k->dy), CLNN_ARG_TENSOR(k->dx), CLNN_ARG_I32(d->h * d->w),
+                                CLNN_ARG_F32(global_divisor(d)), CLNN_ARG_I32(numel)),
+                      1, &global, &local, "pool2d_bwd:global_avg");
+}
+
+static clnn_status bwd_gather_gpu(clnn_context *ctx, const pool_call *k) {
+  const clnn_pool2d_desc *d = k->pb.d;
+  const int64_t oh = k->pb.oh, ow = k->pb.ow, total = d->n * d->c * d->h * d->w;
+  const size_t wg = gpu_wg(ctx);
+  char opts[160];
+  gpu_options(d, false, wg, opts, sizeof opts);
+  clnn_kernel_ref kr;
+  CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_bwd_gpu", &kr));
+  size_t global[1] = {(size_t)total}, local[1] = {wg};
+  return clnn__launch(ctx, &kr,
+                      CLNN_ARGS(CLNN_ARG_TENSOR(k->dy), CLNN_ARG_TENSOR(k->indices), CLNN_ARG_TENSOR(k->dx),
+                                POOL_GEOMETRY_ARGS(d, oh, ow), CLNN_ARG_I32(total)),
+                      1, global, local, d->mode == CLNN_POOL_MAX ? "pool2d_bwd:max" : "pool2d_bwd:avg");
+}
+
+/* ---------------------------------------------------------------- tables */
+
+static const pool_variant fwd_table[] = {
+    {{"pool.fwd.gpu_global_avg", CLNN_DEVICE_CLASS_GPU, global_applies}, fwd_global_gpu},
+    {{"pool.fwd.gpu_per_output", CLNN_DEVICE_CLASS_GPU, gpu_per_output_applies}, fwd_per_output_gpu},
+    {{"pool.fwd.global_avg", CLNN_DEVICE_CLASS_CPU, global_applies}, fwd_global_cpu},
+    {{"pool.fwd.rows", CLNN_DEVICE_CLASS_CPU, fwd_rows_applies}, fwd_rows_cpu},
+    {{"pool.fwd.generic", CLNN_DEVICE_CLASS_CPU, NULL}, fwd_generic_cpu},
+};
+static const pool_variant bwd_table[] = {
+    {{"pool.bwd.gpu_global_avg", CLNN_DEVICE_CLASS_GPU, global_applies}, bwd_global_gpu},
+    {{"pool.bwd.gpu_gather", CLNN_DEVICE_CLASS_GPU, NULL}, bwd_gather_gpu},
+    {{"pool.bwd.global_avg", CLNN_DEVICE_CLASS_CPU, global_applies}, bwd_global_cpu},
+    {{"pool.bwd.rows", CLNN_DEVICE_CLASS_CPU, bwd_rows_applies}, bwd_rows_cpu},
+    {{"pool.bwd.generic", CLNN_DEVICE_CLASS_CPU, NULL}, bwd_generic_cpu},
+};
+const clnn_variant_table clnn__pool_fwd_variants = {"pool", "fwd", &fwd_table[0].v,
+                                                    sizeof fwd_table / sizeof fwd_table[0], sizeof fwd_table[0]};
+const clnn_variant_table clnn__pool_bwd_variants = {"pool", "bwd", &bwd_table[0].v,
+                                                    sizeof bwd_table / sizeof bwd_table[0], sizeof bwd_table[0]};
+
+static clnn_status plan_and_run(clnn_context *ctx, const clnn_variant_table *t, const pool_call *call) {
+  size_t i;
+  CLNN_TRY(clnn__plan_pick(ctx, t, &call->pb, &i));
+  return ((const pool_variant *)CLNN_VARIANT_AT(t, i))->run(ctx, call);
+}
+
+/* ---------------------------------------------------------------- public */
+
 clnn_status clnn_pool2d_fwd(clnn_context *ctx, const clnn_pool2d_desc *desc, const clnn_tensor *x,
                             clnn_tensor *y, clnn_tensor *indices) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oh, ow;
   CLNN_TRY(desc_check(ctx, desc, &oh, &ow));
@@ -158,36 +400,13 @@ clnn_status clnn_pool2d_fwd(clnn_context *ctx, const clnn_pool2d_desc *desc, con
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, indices, "indices", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, indices, "indices", y, "y"));
-  clnn_kernel_ref k;
-  if (is_global_avg(d)) {
-    CLNN_TRY(clnn__kernel(ctx, "pool", "-DPOOL_MAX=0", "pool_global_avg_fwd", &k));
-    size_t global[1] = {(size_t)(d->n * d->c)}, local[1] = {1};
-    return clnn__launch(ctx, &k,
-                        CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(y), CLNN_ARG_I32(d->h * d->w),
-                                  CLNN_ARG_F32(global_divisor(d)), CLNN_ARG_I32(d->n * d->c)),
-                        1, global, local, "pool2d_fwd:global_avg");
-  }
-  char opts[128];
-  program_options(d, indices != NULL, opts, sizeof opts);
-  const char *op = d->mode == CLNN_POOL_MAX ? "pool2d_fwd:max" : "pool2d_fwd:avg";
-  size_t global[2] = {(size_t)oh, (size_t)(d->n * d->c)}, local[2] = {1, 1};
-  if (fwd_rows_fit(d, ow)) {
-    CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_fwd_rows", &k));
-    return clnn__launch(ctx, &k,
-                        CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(y), CLNN_ARG_TENSOR(indices),
-                                  POOL_GEOMETRY_ARGS(d, oh, ow), CLNN_ARG_I32(fwd_row_len(d, ow))),
-                        2, global, local, op);
-  }
-  CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_fwd", &k));
-  return clnn__launch(ctx, &k,
-                      CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(y), CLNN_ARG_TENSOR(indices),
-                                POOL_GEOMETRY_ARGS(d, oh, ow)),
-                      2, global, local, op);
+  const pool_call call = {.pb = {d, oh, ow}, .x = x, .y = y, .indices = indices};
+  return plan_and_run(ctx, &clnn__pool_fwd_variants, &call);
 }
 
 clnn_status clnn_pool2d_bwd(clnn_context *ctx, const clnn_pool2d_desc *desc, const clnn_tensor *dy,
                             const clnn_tensor *indices, clnn_tensor *dx) {
-  CLNN_ENTER(ctx);
+  CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oh, ow;
   CLNN_TRY(desc_check(ctx, desc, &oh, &ow));
@@ -204,22 +423,6 @@ clnn_status clnn_pool2d_bwd(clnn_context *ctx, const clnn_pool2d_desc *desc, con
   CLNN_TRY(clnn__check_tensor(ctx, dx, "dx", CLNN_FLOAT32, 4, xd));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", dy, "dy"));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", indices, "indices"));
-  clnn_kernel_ref k;
-  if (is_global_avg(d)) {
-    CLNN_TRY(clnn__kernel(ctx, "pool", "-DPOOL_MAX=0", "pool_global_avg_bwd", &k));
-    size_t global[2] = {(size_t)(d->h * d->w / 16 + 1), (size_t)(d->n * d->c)};
-    size_t local[2] = {d->h * d->w >= 16 * POOL_LOCAL ? POOL_LOCAL : 1, 1};
-    return clnn__launch(ctx, &k,
-                        CLNN_ARGS(CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(dx), CLNN_ARG_I32(d->h * d->w),
-                                  CLNN_ARG_F32(global_divisor(d))),
-                        2, global, local, "pool2d_bwd:global_avg");
-  }
-  char opts[128];
-  program_options(d, false, opts, sizeof opts);
-  CLNN_TRY(clnn__kernel(ctx, "pool", opts, bwd_rows_fit(d, ow) ? "pool_bwd_rows" : "pool_bwd", &k));
-  size_t global[2] = {(size_t)d->h, (size_t)(d->n * d->c)}, local[2] = {1, 1};
-  return clnn__launch(ctx, &k,
-                      CLNN_ARGS(CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(indices), CLNN_ARG_TENSOR(dx),
-                                POOL_GEOMETRY_ARGS(d, oh, ow)),
-                      2, global, local, d->mode == CLNN_POOL_MAX ? "pool2d_bwd:max" : "pool2d_bwd:avg");
+  const pool_call call = {.pb = {d, oh, ow}, .dy = dy, .dx = dx, .indices = indices};
+  return plan_and_run(ctx, &clnn__pool_bwd_variants, &call);
 }

@@ -24,6 +24,11 @@
   CLNN_VARIANT_TABLE(clnn__linear_bwd_weights_variants)        \
   CLNN_VARIANT_TABLE(clnn__act_fwd_variants)                   \
   CLNN_VARIANT_TABLE(clnn__act_bwd_variants)                   \
+  CLNN_VARIANT_TABLE(clnn__bnorm_fwd_train_variants)           \
+  CLNN_VARIANT_TABLE(clnn__bnorm_fwd_infer_variants)           \
+  CLNN_VARIANT_TABLE(clnn__bnorm_bwd_variants)                 \
+  CLNN_VARIANT_TABLE(clnn__pool_fwd_variants)                  \
+  CLNN_VARIANT_TABLE(clnn__pool_bwd_variants)                  \
   CLNN_VARIANT_TABLE(clnn__optim_adam_variants)                \
   CLNN_VARIANT_TABLE(clnn__optim_sgd_variants)                 \
   CLNN_VARIANT_TABLE(clnn__optim_ema_variants)                 \

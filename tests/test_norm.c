@@ -4,8 +4,10 @@
  * momentum and with the cumulative average), training and frozen-statistics
  * backward (dx, dgamma, dbeta, and subsets of them), fused activations, no
  * affine, 2-D and 3-D tensors, planes split in chunks and small planes
- * grouped, inputs with mean 1e4, bit-identical repeats, the reference
- * backward against double-precision finite differences, and bad arguments.
+ * grouped, channels over several GPU work-groups, one value per channel,
+ * inputs with mean 1e4, bit-identical repeats, the variants' device class
+ * (GPU-class ones in test_norm.gpu), the reference backward against
+ * double-precision finite differences, and bad arguments.
  */
 #include <math.h>
 #include <stdio.h>
@@ -37,6 +39,11 @@ static const bn_case cases[] = {
     {4, 6, 5, 5, 1, CLNN_ACT_IDENTITY, 1e4f, 0},   /* large mean: the variance must stay right */
     {2, 3, 6, 6, 0, CLNN_ACT_TANH, 1e4f, 1},
     {8, 16, 12, 12, 1, CLNN_ACT_HARDSWISH, -3.0f, 0},
+    /* the GPU variants' edges: 16 values per work-item of 256 make slices
+     * of 4096, so these channels span 3 slices cut inside planes */
+    {3, 2, 61, 59, 1, CLNN_ACT_SILU, 0.0f, 0},     /* M = 10797 */
+    {2, 3, 75, 77, 1, CLNN_ACT_IDENTITY, 1e4f, 0}, /* large mean over 3 slices */
+    {1, 5, 257, 1, 0, CLNN_ACT_RELU, 0.0f, 0},     /* planes one past the work-group */
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
@@ -112,6 +119,20 @@ static clnn_tensor *chan_tensor(const problem *p, const float *data) {
   return data ? tu_tensor(1, &c, data) : NULL;
 }
 
+/* The variants that ran are of the context's class: GPU-class ones
+ * (".gpu_" names) in test_norm.gpu (CLNN_DEVICE_CLASS=gpu), CPU-class ones
+ * otherwise. Clears the record for the next call. */
+static void assert_planned_class(const char *what) {
+  clnn_context *ctx = tu_ctx();
+  clnn_device_caps caps;
+  TU_OK(clnn_context_device_caps(ctx, &caps));
+  const char *ran = clnn_context_last_variant(ctx, NULL);
+  const bool gpu = caps.plan_class == CLNN_DEVICE_CLASS_GPU;
+  ck_assert_msg(*ran && (strstr(ran, ".gpu_") != NULL) == gpu, "%s ran '%s' on a %s-class context", what, ran,
+                gpu ? "GPU" : "CPU");
+  clnn_context_clear_variants(ctx);
+}
+
 /* ------------------------------------------------------------ training */
 
 /* Device results of a training forward. */
@@ -139,8 +160,10 @@ static fwd_result run_training(const problem *p, int64_t nbt) {
   tu_poison(si);
   fwd_result r;
   r.nbt = nbt;
+  clnn_context_clear_variants(ctx);
   clnn_status st = clnn_batchnorm_fwd_training(ctx, &p->d, x, g, b, y, sm, si, rm, rv, &r.nbt);
   ck_assert_msg(st == CLNN_SUCCESS, "%s: %s", p->what, clnn_context_errmsg(ctx));
+  assert_planned_class(p->what);
   r.y = tu_download(y);
   r.save_mean = tu_download(sm);
   r.save_invstd = tu_download(si);
@@ -303,7 +326,9 @@ START_TEST(test_inference_forward) {
   clnn_tensor *g = chan_tensor(&p, p.gamma), *b = chan_tensor(&p, p.beta);
   clnn_tensor *rm = chan_tensor(&p, p.rmean), *rv = chan_tensor(&p, p.rvar);
   tu_poison(y);
+  clnn_context_clear_variants(tu_ctx());
   TU_OK(clnn_batchnorm_fwd_inference(tu_ctx(), &d, x, g, b, rm, rv, y));
+  assert_planned_class(p.what);
   TU_OK(clnn_batchnorm_fwd_inference(tu_ctx(), &d, x, g, b, rm, rv, x)); /* in place */
   float *got = tu_download(y), *in_place = tu_download(x);
   ck_assert_msg(tu_compare(p.what, got, ref, p.nx, TOL, TOL, NULL), "%s: inference y", p.what);
@@ -344,9 +369,11 @@ static bwd_result run_backward(const problem *p, bool frozen, const float *mean,
   if (dx) tu_poison(dx);
   if (dg) tu_poison(dg);
   if (db) tu_poison(db);
+  clnn_context_clear_variants(ctx);
   clnn_status st = frozen ? clnn_batchnorm_bwd_inference(ctx, &p->d, x, dy, g, b, tm, ts, dx, dg, db)
                           : clnn_batchnorm_bwd(ctx, &p->d, x, dy, g, b, tm, ts, dx, dg, db);
   ck_assert_msg(st == CLNN_SUCCESS, "%s: %s", p->what, clnn_context_errmsg(ctx));
+  assert_planned_class(p->what);
   bwd_result r = {dx ? tu_download(dx) : NULL, dg ? tu_download(dg) : NULL, db ? tu_download(db) : NULL};
   clnn_tensor *all[] = {x, dy, g, b, tm, ts, dx, dg, db};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
@@ -407,6 +434,39 @@ START_TEST(test_backward) {
   bwd_result_free(&got);
   bwd_result_free(&ref);
   fwd_result_free(&fwd);
+  problem_free(&p);
+}
+END_TEST
+
+/* One value per channel (n * h * w = 1, BatchNorm1d on a batch of one):
+ * training refuses it, inference and the frozen backward take it (each
+ * channel's reduction is a single value, less than a GPU work-group). */
+START_TEST(test_single_value_per_channel) {
+  clnn_batchnorm_desc d = clnn_batchnorm_desc_make(1, 7, 1, 1);
+  d.act = CLNN_ACT_SILU;
+  d.act_alpha = 1.0f;
+  problem p;
+  problem_make(&p, &d, 0.0f, 55);
+  float *ref = tu_alloc(p.nx);
+  TU_OK(clnn_ref_batchnorm_fwd_inference(&d, p.x, p.gamma, p.beta, p.rmean, p.rvar, ref));
+  clnn_tensor *x = act_tensor(&p, p.x), *y = act_tensor(&p, NULL);
+  clnn_tensor *g = chan_tensor(&p, p.gamma), *b = chan_tensor(&p, p.beta);
+  clnn_tensor *rm = chan_tensor(&p, p.rmean), *rv = chan_tensor(&p, p.rvar);
+  tu_poison(y);
+  clnn_context_clear_variants(tu_ctx());
+  TU_OK(clnn_batchnorm_fwd_inference(tu_ctx(), &d, x, g, b, rm, rv, y));
+  assert_planned_class(p.what);
+  float *got = tu_download(y);
+  ck_assert_msg(tu_compare(p.what, got, ref, p.nx, TOL, TOL, NULL), "%s: inference y", p.what);
+  free(got);
+  free(ref);
+  clnn_tensor *ts[] = {x, y, g, b, rm, rv};
+  for (size_t i = 0; i < 6; i++) clnn_tensor_free(ts[i]);
+  /* the training backward needs the batch statistics of a training forward */
+  bwd_result r = ref_backward(&p, true, p.rmean, p.rvar), gd = run_backward(&p, true, p.rmean, p.rvar, "xgb");
+  compare_backward(&p, &gd, &r, "inference", 0.0f);
+  bwd_result_free(&r);
+  bwd_result_free(&gd);
   problem_free(&p);
 }
 END_TEST
@@ -692,6 +752,7 @@ static Suite *norm_suite(void) {
   tcase_add_test(tc, test_nan_propagation);
   tcase_add_loop_test(tc, test_inference_forward, 0, N_CASES);
   tcase_add_loop_test(tc, test_backward, 0, N_CASES);
+  tcase_add_test(tc, test_single_value_per_channel);
   tcase_add_test(tc, test_bench_r_mode);
   suite_add_tcase(s, tc);
   TCase *ref = tcase_create("reference");

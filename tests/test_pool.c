@@ -3,10 +3,12 @@
  * average counting the padding or not, divisor override, ceil mode, strides
  * 1, 2 and 3 (the vector paths and the gather), non-square windows, global
  * average pooling (4-D and 2-D outputs), rows too long for the private
- * buffers (the generic kernels), integer inputs where results must be exact
- * (ties included), NaN and -inf windows, bit-identical repeats, the reference
- * backward against double-precision finite differences, output sizes
- * against PyTorch's, and bad arguments.
+ * buffers (the generic kernels), the GPU variants' edges (global planes of
+ * one value and of many per work-item, planes smaller than a work-group)
+ * and that they are what test_pool.gpu runs, integer inputs where results
+ * must be exact (ties included), NaN and -inf windows, bit-identical
+ * repeats, the reference backward against double-precision finite
+ * differences, output sizes against PyTorch's, and bad arguments.
  */
 #include <math.h>
 #include <stdio.h>
@@ -47,6 +49,12 @@ static const pool_case cases[] = {
     {1, 2, 3, 2100, AVG, 3, 3, 2, 2, 1, 1, 0, 0},
     {4, 16, 28, 28, MAX, 3, 3, 2, 2, 1, 1, 0, 0},   /* batch 4 */
     {2, 8, 35, 33, AVG, 2, 2, 2, 2, 0, 0, 1, 0},    /* more than 16 outputs per row */
+    /* the GPU variants' edges (work-groups of 256; the global average's of
+     * 64 to 256 work-items, about one per 8 values) */
+    {3, 5, 45, 47, AVGX, 45, 47, 1, 1, 0, 0, 0, 0}, /* global over 2115 values: 9 per work-item */
+    {2, 3, 1, 1, AVG, 1, 1, 1, 1, 0, 0, 0, 0},      /* global over one value */
+    {2, 7, 5, 3, AVG, 5, 3, 1, 1, 0, 0, 0, 4},      /* global, divisor override */
+    {5, 3, 3, 3, MAX, 2, 2, 1, 1, 0, 0, 0, 0},      /* planes of 4 outputs, 9 inputs */
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
@@ -112,6 +120,20 @@ static void problem_free(problem *p) {
   free(p->idx_ref);
 }
 
+/* The variants that ran are of the context's class: GPU-class ones
+ * (".gpu_" names) in test_pool.gpu (CLNN_DEVICE_CLASS=gpu), CPU-class ones
+ * otherwise. Clears the record for the next call. */
+static void assert_planned_class(const char *what) {
+  clnn_context *ctx = tu_ctx();
+  clnn_device_caps caps;
+  TU_OK(clnn_context_device_caps(ctx, &caps));
+  const char *ran = clnn_context_last_variant(ctx, NULL);
+  const bool gpu = caps.plan_class == CLNN_DEVICE_CLASS_GPU;
+  ck_assert_msg(*ran && (strstr(ran, ".gpu_") != NULL) == gpu, "%s ran '%s' on a %s-class context", what, ran,
+                gpu ? "GPU" : "CPU");
+  clnn_context_clear_variants(ctx);
+}
+
 /* Device forward and backward (outputs poisoned first); the backward uses
  * the device forward's indices. */
 typedef struct device_result {
@@ -129,10 +151,13 @@ static device_result run_device(const problem *p) {
   }
   tu_poison(y);
   tu_poison(dx);
+  clnn_context_clear_variants(ctx);
   clnn_status st = clnn_pool2d_fwd(ctx, &p->d, x, y, idx);
   ck_assert_msg(st == CLNN_SUCCESS, "%s: %s", p->what, clnn_context_errmsg(ctx));
+  assert_planned_class(p->what);
   st = clnn_pool2d_bwd(ctx, &p->d, dy, idx, dx);
   ck_assert_msg(st == CLNN_SUCCESS, "%s: %s", p->what, clnn_context_errmsg(ctx));
+  assert_planned_class(p->what);
   device_result r = {tu_download(y), tu_download(dx), NULL};
   if (idx) {
     r.idx = malloc(p->ny * sizeof(int32_t));
