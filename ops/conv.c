@@ -102,9 +102,6 @@ clnn_status clnn_conv2d_desc_check(const clnn_conv2d_desc *desc, int64_t *out_h,
   return clnn__conv2d_check(NULL, desc, out_h, out_w);
 }
 
-/* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
-static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }
-
 clnn_status clnn_conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc *desc,
                                  clnn_conv_algo *algo) {
   CLNN_ENTER(NULL);
@@ -130,7 +127,6 @@ clnn_conv_geom clnn__conv_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_
 }
 
 typedef clnn_conv_geom conv_geom;
-#define ceil_div clnn__ceil_div
 
 clnn_status clnn__conv_chunk(clnn_context *ctx, int64_t n, int64_t per_image, int64_t fixed, size_t budget,
                              const char *what, int64_t *chunk) {
@@ -183,12 +179,12 @@ bool clnn__conv_1x1_chunked(const clnn_context *ctx, const clnn_conv2d_desc *d) 
 
 /* Floats of conv_1x1_gemm's packed weights (rows of 8 output channels), at
  * the start of the workspace. */
-static int64_t conv_1x1_packed_floats(int64_t m, int64_t kd) { return ceil_div(m, 8) * 8 * kd; }
+static int64_t conv_1x1_packed_floats(int64_t m, int64_t kd) { return clnn__ceil_div(m, 8) * 8 * kd; }
 
 clnn_status clnn__conv_1x1_gemm(clnn_context *ctx, int64_t n, int64_t m, int64_t kd, int64_t hw, clnn_conv_mem w,
                                 bool trans, clnn_conv_mem bias, clnn_activation act, float act_alpha,
                                 clnn_conv_mem x, clnn_conv_mem y, const char *op) {
-  int64_t mtiles = ceil_div(m, 8), nch = ceil_div(hw, 16);
+  int64_t mtiles = clnn__ceil_div(m, 8), nch = clnn__ceil_div(hw, 16);
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)conv_1x1_packed_floats(m, kd) * sizeof(float), &ws));
   clnn_kernel_ref k;
@@ -202,7 +198,7 @@ clnn_status clnn__conv_1x1_gemm(clnn_context *ctx, int64_t n, int64_t m, int64_t
   clnn__act_options(acts, sizeof acts, act, act_alpha);
   snprintf(opts, sizeof opts, "-DC1_GEMM=1 -DHAS_BIAS=%d%s", bias.mem ? 1 : 0, acts);
   CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_1x1_gemm", &k));
-  size_t global[2] = {(size_t)mtiles, (size_t)ceil_div(n * nch, 2)}, local[2] = {1, 1};
+  size_t global[2] = {(size_t)mtiles, (size_t)clnn__ceil_div(n * nch, 2)}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(bias),
                                 CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(n), CLNN_ARG_I32(m), CLNN_ARG_I32(kd),
@@ -285,7 +281,7 @@ static clnn_status fwd_im2col_gemm(clnn_context *ctx, const conv_geom *g, clnn_c
                                    clnn_conv_mem b, clnn_conv_mem y) {
   const clnn_conv2d_desc *d = g->d;
   bool panels = clnn__use_own_gemm(ctx);
-  int64_t ncols = panels ? ceil_div(g->npix, PANEL_N) * PANEL_N : g->npix;
+  int64_t ncols = panels ? clnn__ceil_div(g->npix, PANEL_N) * PANEL_N : g->npix;
   int64_t per_group = g->kd * ncols; /* elements of one image and group */
   int64_t per_image = per_group * d->groups, chunk;
   CLNN_TRY(clnn__conv_chunk(ctx, d->n, per_image, 0, IM2COL_CHUNK_BYTES, "patches", &chunk));
@@ -314,28 +310,26 @@ static clnn_status fwd_im2col_gemm(clnn_context *ctx, const conv_geom *g, clnn_c
 /* Rows the depthwise kernels prepare ahead of use (DWB_AHEAD in kernels/conv.cl). */
 #define DWB_AHEAD 2
 
-static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-
 clnn_conv_dw_geom clnn__conv_dw_geometry(const clnn_conv2d_desc *d, int64_t ow) {
   clnn_conv_dw_geom b;
   int64_t off = (d->kw - 1) * d->dilation_w, sw = d->stride_w, data_len;
   if (sw == 2) {
     /* bwd_data, even/odd columns apart: dy at off2 + ox; reads reach off2 + round64(w)/2 + (pad_w+1)/2 + 15 */
     int64_t off2 = (off + 1) / 2;
-    data_len = max64(off2 + ceil_div(d->w, 64) * 32 + (d->pad_w + 1) / 2 + 1, off2 + ow);
+    data_len = clnn__max64(off2 + clnn__ceil_div(d->w, 64) * 32 + (d->pad_w + 1) / 2 + 1, off2 + ow);
   } else {
     /* bwd_data, zero insertion: reads reach round64(w) - 1 + pad_w + off, writes off + (ow-1)*stride_w */
-    data_len = max64(ceil_div(d->w, 64) * 64 + d->pad_w + off, off + (ow - 1) * sw + 1);
+    data_len = clnn__max64(clnn__ceil_div(d->w, 64) * 64 + d->pad_w + off, off + (ow - 1) * sw + 1);
   }
   /* forward and bwd_weights: per phase, 64-column blocks plus the largest tap offset */
-  b.nstrip = ceil_div(ow, 16);
-  int64_t phase_len = (ceil_div(ow, 64) * 64 + off / sw) * sw;
-  b.rowlen = ceil_div(max64(data_len, phase_len), 64 * sw) * 64 * sw;
+  b.nstrip = clnn__ceil_div(ow, 16);
+  int64_t phase_len = (clnn__ceil_div(ow, 64) * 64 + off / sw) * sw;
+  b.rowlen = clnn__ceil_div(clnn__max64(data_len, phase_len), 64 * sw) * 64 * sw;
   /* bwd_data: dy rows one dx row reads; forward: x rows of two output rows;
    * bwd_weights: x rows of one output row; each plus the rows prepared ahead */
   int64_t ring_data = (d->kh - 1) * d->dilation_h / d->stride_h + 2 + DWB_AHEAD;
   int64_t ring_x = (d->kh - 1) * d->dilation_h + 1 + d->stride_h + DWB_AHEAD;
-  for (b.ring = 4; b.ring < max64(ring_data, ring_x);) b.ring *= 2;
+  for (b.ring = 4; b.ring < clnn__max64(ring_data, ring_x);) b.ring *= 2;
   return b;
 }
 
@@ -369,8 +363,6 @@ clnn_status clnn__conv_dw_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, c
 static const int64_t dwf_buf_classes[] = {1024, 2048, 4096};
 #define DWF_BUF_MAX 4096
 
-static int64_t round_up64(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
-
 bool clnn__conv_dwf_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool bwd_data,
                              clnn_conv_dwf_geom *f) {
   memset(f, 0, sizeof *f);
@@ -388,15 +380,15 @@ bool clnn__conv_dwf_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, 
     (void)oh;
   } else {
     nph = d->stride_h * d->stride_w;
-    f->hs = ceil_div(d->h + 2 * d->pad_h, d->stride_h);
-    f->ws = ceil_div(d->w + 2 * d->pad_w, d->stride_w);
+    f->hs = clnn__ceil_div(d->h + 2 * d->pad_h, d->stride_h);
+    f->ws = clnn__ceil_div(d->w + 2 * d->pad_w, d->stride_w);
     max_off = ext_h / d->stride_h * f->ws + ext_w / d->stride_w;
   }
   int64_t plane = f->hs * f->ws;
   for (f->g = DWF_TARGET / plane < 1 ? 1 : DWF_TARGET / plane; f->g >= 1; f->g--) {
     if (f->g > d->n) f->g = d->n;
-    f->nq = round_up64(f->g * plane, 64);
-    f->phs = round_up64(f->nq + max_off, 16);
+    f->nq = clnn__round_up(f->g * plane, 64);
+    f->phs = clnn__round_up(f->nq + max_off, 16);
     int64_t need = nph * f->phs > f->nq ? nph * f->phs : f->nq;
     if (need > DWF_BUF_MAX) continue;
     for (size_t i = 0; i < sizeof dwf_buf_classes / sizeof dwf_buf_classes[0]; i++)
@@ -431,7 +423,7 @@ static clnn_status fwd_depthwise_flat(clnn_context *ctx, const conv_geom *g, con
   const clnn_conv2d_desc *d = g->d;
   clnn_kernel_ref k;
   CLNN_TRY(clnn__conv_dwf_kernel(ctx, d, f, d->act, d->act_alpha, "conv_dwf_fwd", &k));
-  size_t global[2] = {(size_t)d->k, (size_t)ceil_div(d->n, f->g)}, local[2] = {1, 1};
+  size_t global[2] = {(size_t)d->k, (size_t)clnn__ceil_div(d->n, f->g)}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(b),
                                 CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k),
@@ -466,9 +458,9 @@ clnn_conv_planes clnn__conv_planes(const conv_geom *g) {
   const clnn_conv2d_desc *d = g->d;
   clnn_conv_planes pp;
   pp.wp = d->w + 2 * d->pad_w;
-  int64_t tiles = ceil_div(g->oh * pp.wp, PANEL_N);
+  int64_t tiles = clnn__ceil_div(g->oh * pp.wp, PANEL_N);
   int64_t need = tiles * PANEL_N + (d->kh - 1) * d->dilation_h * pp.wp + (d->kw - 1) * d->dilation_w;
-  pp.hp = ceil_div(need, pp.wp);
+  pp.hp = clnn__ceil_div(need, pp.wp);
   pp.plane = pp.hp * pp.wp;
   return pp;
 }
@@ -492,7 +484,7 @@ clnn_status clnn__conv_pad(clnn_context *ctx, clnn_conv_mem src, int64_t nplanes
 
 /* Elements of the weights packed as [G][ceil(Kg/8)][kd][8]. */
 static int64_t packed_weight_elems(const conv_geom *g) {
-  return g->d->groups * ceil_div(g->kg, 8) * 8 * g->kd;
+  return g->d->groups * clnn__ceil_div(g->kg, 8) * 8 * g->kd;
 }
 
 /* Pack the weights into ws at element 0: gemm_pack_a, or conv_pack_wt for
@@ -500,7 +492,7 @@ static int64_t packed_weight_elems(const conv_geom *g) {
 static clnn_status pack_weights(clnn_context *ctx, const conv_geom *g, clnn_conv_mem w, bool transposed,
                                 cl_mem ws, const char *op) {
   clnn_kernel_ref k;
-  size_t global[3] = {(size_t)g->kd, (size_t)ceil_div(g->kg, 8), (size_t)g->d->groups};
+  size_t global[3] = {(size_t)g->kd, (size_t)clnn__ceil_div(g->kg, 8), (size_t)g->d->groups};
   size_t local[3] = {1, 1, 1};
   if (transposed) {
     CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_pack_wt", &k));
@@ -529,7 +521,7 @@ static clnn_status launch_packed(clnn_context *ctx, const conv_geom *g, cl_mem w
            b.mem ? 1 : 0, act);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_packed_gemm", &k));
-  size_t global[2] = {(size_t)ceil_div(g->oh * wgrid, PANEL_N), (size_t)(nimg * d->groups)};
+  size_t global[2] = {(size_t)clnn__ceil_div(g->oh * wgrid, PANEL_N), (size_t)(nimg * d->groups)};
   size_t local[2] = {1, 1};
   return clnn__launch(
       ctx, &k,
@@ -560,14 +552,14 @@ static clnn_status launch_packed(clnn_context *ctx, const conv_geom *g, cl_mem w
 static bool use_direct_band(const conv_geom *g) {
   const clnn_conv2d_desc *d = g->d;
   return d->stride_h == 1 && d->stride_w == 1 && d->pad_h >= 0 && d->pad_w >= 0 &&
-         ceil_div(g->kg, BAND_MB) * BAND_MB * 8 <= g->kg * 9;
+         clnn__ceil_div(g->kg, BAND_MB) * BAND_MB * 8 <= g->kg * 9;
 }
 
 /* Pack w as [G][ceil(Kg/mb)][kd][mb] at element 0 of ws. */
 static clnn_status pack_weight_blocks(clnn_context *ctx, const conv_geom *g, clnn_conv_mem w, bool transposed,
                                       int64_t mb, cl_mem ws, const char *op) {
   clnn_kernel_ref k;
-  size_t global[3] = {(size_t)g->kd, (size_t)ceil_div(g->kg, mb), (size_t)g->d->groups};
+  size_t global[3] = {(size_t)g->kd, (size_t)clnn__ceil_div(g->kg, mb), (size_t)g->d->groups};
   size_t local[3] = {1, 1, 1};
   CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_pack_blocks", &k));
   return clnn__launch(ctx, &k,
@@ -597,7 +589,7 @@ static bool band_fits(const clnn_context *ctx, const conv_geom *g) {
 static clnn_status direct_band(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
                                bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
   const clnn_conv2d_desc *d = g->d;
-  int64_t wpk = d->groups * ceil_div(g->kg, BAND_MB) * BAND_MB * g->kd;
+  int64_t wpk = d->groups * clnn__ceil_div(g->kg, BAND_MB) * BAND_MB * g->kd;
   int64_t rows = g->oh * d->n * d->groups / 64;
   rows = rows < 1 ? 1 : rows > 8 ? 8 : rows;
   cl_mem ws;
@@ -609,7 +601,7 @@ static clnn_status direct_band(clnn_context *ctx, const conv_geom *g, clnn_conv_
            (long long)d->kh, (long long)d->kw, BAND_NV, BAND_NP, (long long)band_ring_class(g), b.mem ? 1 : 0, act);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_direct_band", &k));
-  size_t global[2] = {(size_t)ceil_div(g->oh, rows), (size_t)(d->n * d->groups)}, local[2] = {1, 1};
+  size_t global[2] = {(size_t)clnn__ceil_div(g->oh, rows), (size_t)(d->n * d->groups)}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(b),
                                 CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w),
@@ -636,17 +628,17 @@ typedef struct grouped_plan {
 static grouped_plan grouped_make_plan(const conv_geom *g) {
   const clnn_conv2d_desc *d = g->d;
   grouped_plan p;
-  int64_t nstrip = ceil_div(g->ow, 16), most = GROUPED_MAX_M / g->kg;
+  int64_t nstrip = clnn__ceil_div(g->ow, 16), most = GROUPED_MAX_M / g->kg;
   p.ns = nstrip < most ? nstrip : most;
   if (p.ns < 1) p.ns = 1;
   if (p.ns > 4) p.ns = 4;
   p.r = GROUPED_MAX_ACC / (p.ns * g->kg);
   if (p.r > 4) p.r = 4;
   if (p.r < 1) p.r = 1;
-  int64_t sw = d->stride_w, cols = ceil_div(g->ow, p.ns * 16) * p.ns * 16;
-  int64_t plen = cols + (d->kw - 1) * d->dilation_w / sw, need = ceil_div(d->w + 2 * d->pad_w, sw);
+  int64_t sw = d->stride_w, cols = clnn__ceil_div(g->ow, p.ns * 16) * p.ns * 16;
+  int64_t plen = cols + (d->kw - 1) * d->dilation_w / sw, need = clnn__ceil_div(d->w + 2 * d->pad_w, sw);
   if (plen < need) plen = need;
-  p.rowlen = sw * ceil_div(plen, 16) * 16;
+  p.rowlen = sw * clnn__ceil_div(plen, 16) * 16;
   int64_t span = (p.r - 1) * d->stride_h + (d->kh - 1) * d->dilation_h + 1;
   for (p.win = 1; p.win < span;) p.win *= 2;
   int64_t floats = g->cg * p.win * p.rowlen + p.rowlen;
@@ -671,9 +663,9 @@ static clnn_status grouped_direct(clnn_context *ctx, const conv_geom *g, clnn_co
                                   bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
   const clnn_conv2d_desc *d = g->d;
   grouped_plan p = grouped_make_plan(g);
-  int64_t items = d->n * d->groups, bands = ceil_div(64, items);
+  int64_t items = d->n * d->groups, bands = clnn__ceil_div(64, items);
   if (bands > g->oh) bands = g->oh;
-  int64_t rows = ceil_div(ceil_div(g->oh, bands), p.r) * p.r;
+  int64_t rows = clnn__ceil_div(clnn__ceil_div(g->oh, bands), p.r) * p.r;
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)(d->groups * g->kd * g->kg) * sizeof(float), &ws));
   CLNN_TRY(pack_weight_blocks(ctx, g, w, transposed_w, g->kg, ws, op));
@@ -684,7 +676,7 @@ static clnn_status grouped_direct(clnn_context *ctx, const conv_geom *g, clnn_co
            (long long)d->stride_w, (long long)p.ns, (long long)p.r, (long long)p.local, b.mem ? 1 : 0, act);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_grouped_direct", &k));
-  size_t global[2] = {(size_t)ceil_div(g->oh, rows), (size_t)items}, local[2] = {1, 1};
+  size_t global[2] = {(size_t)clnn__ceil_div(g->oh, rows), (size_t)items}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(b),
                                 CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w),
@@ -744,18 +736,9 @@ typedef struct conv_fwd_variant {
 
 #define FWD_PROBLEM(p) ((const clnn_conv_fwd_problem *)(p))
 
-static bool is_depthwise(const clnn_conv2d_desc *d) { return d->groups == d->c && d->k % d->c == 0; }
-static bool is_stride1(const clnn_conv2d_desc *d) { return d->stride_h == 1 && d->stride_w == 1; }
-static bool is_1x1_plain(const clnn_conv2d_desc *d) {
-  return d->kh == 1 && d->kw == 1 && is_stride1(d) && d->pad_h == 0 && d->pad_w == 0;
-}
-
 /* The checks most variants start with; false with a reason when one fails. */
 static bool plain_weights(const clnn_conv_fwd_problem *p, char *why, size_t n) {
   return !p->transposed_w || clnn__why(why, n, "runs plain convolutions, not transposed weights");
-}
-static bool own_engine(const clnn_context *ctx, char *why, size_t n) {
-  return clnn__use_own_gemm(ctx) || clnn__why(why, n, "an own-engine kernel, and the GEMM engine is CLBlast");
 }
 
 static bool depthwise_flat_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
@@ -764,7 +747,7 @@ static bool depthwise_flat_applies(const clnn_context *ctx, const void *problem,
   const conv_geom *g = p->g;
   clnn_conv_dwf_geom f;
   if (!plain_weights(p, why, n)) return false;
-  if (!is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  if (!clnn__conv_is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
   return clnn__conv_dw_flat(g->d, g->oh, g->ow, false, &f) ||
          clnn__why(why, n, "planes too large for its private buffers");
 }
@@ -782,7 +765,7 @@ static bool depthwise_strips_applies(const clnn_context *ctx, const void *proble
   (void)ctx;
   const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
   if (!plain_weights(p, why, n)) return false;
-  if (!is_depthwise(p->g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  if (!clnn__conv_is_depthwise(p->g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
   return clnn__conv_dw_fits(p->g->d, p->g->ow) || clnn__why(why, n, "rows too long for its private ring");
 }
 
@@ -798,12 +781,13 @@ static bool gemm_1x1_applies(const clnn_context *ctx, const void *problem, char 
   const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
   const clnn_conv2d_desc *d = p->g->d;
   if (!plain_weights(p, why, n)) return false;
-  if (!is_1x1_plain(d)) return clnn__why(why, n, "not a 1x1 kernel with stride 1 and no padding");
-  return !bad_stride(d->h * d->w) || clnn__why(why, n, "h * w is a power of two of 1024 or more (cache conflicts)");
+  if (!clnn__conv_is_1x1_plain(d)) return clnn__why(why, n, "not a 1x1 kernel with stride 1 and no padding");
+  return !clnn__bad_stride(d->h * d->w) ||
+         clnn__why(why, n, "h * w is a power of two of 1024 or more (cache conflicts)");
 }
 
 static bool gemm_1x1_packed_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
-  if (!gemm_1x1_applies(ctx, problem, why, n) || !own_engine(ctx, why, n)) return false;
+  if (!gemm_1x1_applies(ctx, problem, why, n) || !clnn__conv_own_engine(ctx, why, n)) return false;
   return clnn__conv_1x1_chunked(ctx, FWD_PROBLEM(problem)->g->d) ||
          clnn__why(why, n, "needs groups == 1 and planes of 16 pixels or more");
 }
@@ -817,8 +801,8 @@ static clnn_status gemm_1x1_run(clnn_context *ctx, const conv_geom *g, clnn_conv
 
 static bool strided_1x1_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
-  if (!plain_weights(p, why, n) || !own_engine(ctx, why, n)) return false;
-  if (is_stride1(p->g->d)) return clnn__why(why, n, "stride 1 (the 1x1 and implicit GEMMs take those)");
+  if (!plain_weights(p, why, n) || !clnn__conv_own_engine(ctx, why, n)) return false;
+  if (clnn__conv_is_stride1(p->g->d)) return clnn__why(why, n, "stride 1 (the 1x1 and implicit GEMMs take those)");
   return strided_1x1(ctx, p->g) || clnn__why(why, n, "not a 1x1 kernel with groups == 1 and 16+ output pixels");
 }
 
@@ -831,7 +815,7 @@ static clnn_status strided_1x1_run(clnn_context *ctx, const conv_geom *g, clnn_c
 
 static bool grouped_direct_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
-  if (!own_engine(ctx, why, n)) return false;
+  if (!clnn__conv_own_engine(ctx, why, n)) return false;
   return use_grouped_direct(ctx, p->g) ||
          clnn__why(why, n, "needs 2+ input and at most %d output channels per group, stride_w <= 4, "
                            "no negative padding and its window in half the local memory", GROUPED_MAX_M);
@@ -839,7 +823,7 @@ static bool grouped_direct_applies(const clnn_context *ctx, const void *problem,
 
 static bool direct_band_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
-  if (!own_engine(ctx, why, n)) return false;
+  if (!clnn__conv_own_engine(ctx, why, n)) return false;
   if (!use_direct_band(p->g))
     return clnn__why(why, n, "needs stride 1, no negative padding and output channels in blocks of %d", BAND_MB);
   return band_fits(ctx, p->g) || clnn__why(why, n, "its row ring is over half the local memory");
@@ -857,15 +841,15 @@ static bool packed_panel_fits(const clnn_context *ctx, char *why, size_t n) {
 
 static bool implicit_gemm_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const clnn_conv2d_desc *d = FWD_PROBLEM(problem)->g->d;
-  if (!own_engine(ctx, why, n)) return false;
-  if (!is_stride1(d) || d->pad_h < 0 || d->pad_w < 0)
+  if (!clnn__conv_own_engine(ctx, why, n)) return false;
+  if (!clnn__conv_is_stride1(d) || d->pad_h < 0 || d->pad_w < 0)
     return clnn__why(why, n, "needs stride 1 and no negative padding");
   return packed_panel_fits(ctx, why, n);
 }
 
 static bool gather_gemm_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)problem;
-  return own_engine(ctx, why, n) && packed_panel_fits(ctx, why, n);
+  return clnn__conv_own_engine(ctx, why, n) && packed_panel_fits(ctx, why, n);
 }
 
 static bool plain_weights_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {

@@ -49,16 +49,7 @@
 #define C2I_ROWS 8
 
 typedef clnn_conv_geom conv_geom;
-#define ceil_div clnn__ceil_div
 
-static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
-static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-static bool is_depthwise(const clnn_conv2d_desc *d) { return d->groups == d->c && d->k % d->c == 0; }
-static bool is_stride1(const clnn_conv2d_desc *d) { return d->stride_h == 1 && d->stride_w == 1; }
-/* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
-static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }
 
 /* ------------------------------------------------------------ algorithms */
 
@@ -76,7 +67,7 @@ static clnn_status bwd_data_depthwise_flat(clnn_context *ctx, const conv_geom *g
   const clnn_conv2d_desc *d = g->d;
   clnn_kernel_ref k;
   CLNN_TRY(clnn__conv_dwf_kernel(ctx, d, f, act, act_alpha, "conv_dwf_bwd_data", &k));
-  size_t global[2] = {(size_t)d->c, (size_t)ceil_div(d->n, f->g)}, local[2] = {1, 1};
+  size_t global[2] = {(size_t)d->c, (size_t)clnn__ceil_div(d->n, f->g)}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(bias),
                                 CLNN_ARG_CONV_MEM(dx), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k),
@@ -113,7 +104,7 @@ static clnn_status transpose_weights(clnn_context *ctx, const conv_geom *g, clnn
   int64_t rest = g->kd; /* cg * kh * kw */
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_transpose_w", &k));
-  size_t global[2] = {(size_t)round_up(rest, 16), (size_t)g->d->groups}, local[2] = {16, 1};
+  size_t global[2] = {(size_t)clnn__round_up(rest, 16), (size_t)g->d->groups}, local[2] = {16, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(w), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(g->kg),
                                 CLNN_ARG_I32(rest)),
@@ -198,7 +189,7 @@ static clnn_status launch_col2im(clnn_context *ctx, const conv_geom *g, cl_mem c
   snprintf(opts, sizeof opts, "-DCOL2IM=1 -DHAS_BIAS=%d%s", bias.mem ? 1 : 0, acts);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_col2im", &k));
-  size_t global[2] = {(size_t)ceil_div(d->h, C2I_ROWS), (size_t)(nimg * d->c)}, local[2] = {1, 1};
+  size_t global[2] = {(size_t)clnn__ceil_div(d->h, C2I_ROWS), (size_t)(nimg * d->c)}, local[2] = {1, 1};
   return clnn__launch(
       ctx, &k,
       CLNN_ARGS(CLNN_ARG_MEM(col), CLNN_ARG_U64(col_off), CLNN_ARG_CONV_MEM(bias), CLNN_ARG_CONV_MEM(dx),
@@ -220,7 +211,7 @@ static clnn_status bwd_data_col2im(clnn_context *ctx, const conv_geom *g, clnn_c
   CLNN_TRY(clnn__workspace(ctx, (size_t)(wt + chunk * per_image) * sizeof(float), &ws));
   CLNN_TRY(transpose_weights(ctx, g, w, ws, op));
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
-    int64_t nimg = min64(chunk, d->n - img0);
+    int64_t nimg = clnn__min64(chunk, d->n - img0);
     clnn_gemm_job j = clnn__gemm_job(g->kd, g->npix, g->kg);
     j.nb1 = nimg;
     j.nb2 = d->groups;
@@ -267,15 +258,11 @@ typedef struct bwd_data_variant {
 
 #define BD_PROBLEM(p) ((const bwd_data_problem *)(p))
 
-static bool own_engine(const clnn_context *ctx, char *why, size_t n) {
-  return clnn__use_own_gemm(ctx) || clnn__why(why, n, "an own-engine kernel, and the GEMM engine is CLBlast");
-}
-
 static bool bd_depthwise_flat_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)ctx;
   const conv_geom *g = BD_PROBLEM(problem)->g;
   clnn_conv_dwf_geom f;
-  if (!is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  if (!clnn__conv_is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
   return clnn__conv_dw_flat(g->d, g->oh, g->ow, true, &f) ||
          clnn__why(why, n, "planes too large for its private buffers, or padding beyond the kernel's extent");
 }
@@ -290,20 +277,21 @@ static clnn_status bd_depthwise_flat_run(clnn_context *ctx, const conv_geom *g, 
 static bool bd_depthwise_strips_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)ctx;
   const conv_geom *g = BD_PROBLEM(problem)->g;
-  if (!is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  if (!clnn__conv_is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
   return clnn__conv_dw_fits(g->d, g->ow) || clnn__why(why, n, "rows too long for its private ring");
 }
 
 static bool bd_gemm_1x1_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)ctx;
   const clnn_conv2d_desc *d = BD_PROBLEM(problem)->g->d;
-  if (!(d->kh == 1 && d->kw == 1 && is_stride1(d) && d->pad_h == 0 && d->pad_w == 0))
+  if (!clnn__conv_is_1x1_plain(d))
     return clnn__why(why, n, "not a 1x1 kernel with stride 1 and no padding");
-  return !bad_stride(d->h * d->w) || clnn__why(why, n, "h * w is a power of two of 1024 or more (cache conflicts)");
+  return !clnn__bad_stride(d->h * d->w) ||
+         clnn__why(why, n, "h * w is a power of two of 1024 or more (cache conflicts)");
 }
 
 static bool bd_gemm_1x1_packed_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
-  if (!bd_gemm_1x1_applies(ctx, problem, why, n) || !own_engine(ctx, why, n)) return false;
+  if (!bd_gemm_1x1_applies(ctx, problem, why, n) || !clnn__conv_own_engine(ctx, why, n)) return false;
   return clnn__conv_1x1_chunked(ctx, BD_PROBLEM(problem)->g->d) ||
          clnn__why(why, n, "needs groups == 1 and planes of 16 pixels or more");
 }
@@ -313,8 +301,8 @@ static bool bd_gemm_1x1_packed_applies(const clnn_context *ctx, const void *prob
  * CPU runtime and Oclgrind): ask the forward's plan, as the run will. */
 static bool bd_as_fwd_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const bwd_data_problem *p = BD_PROBLEM(problem);
-  if (!own_engine(ctx, why, n)) return false;
-  if (!is_stride1(p->g->d)) return clnn__why(why, n, "needs stride 1");
+  if (!clnn__conv_own_engine(ctx, why, n)) return false;
+  if (!clnn__conv_is_stride1(p->g->d)) return clnn__why(why, n, "needs stride 1");
   clnn_conv2d_desc td = as_fwd_desc(p->g, p->act, 0.0f);
   conv_geom tg = clnn__conv_geometry(&td, p->g->d->h, p->g->d->w);
   clnn_conv_fwd_problem fp = {&tg, true};
@@ -327,10 +315,10 @@ static bool bd_as_fwd_applies(const clnn_context *ctx, const void *problem, char
  * sub-pixel forward (ops/deconv_internal.h). */
 static bool bd_subpixel_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const bwd_data_problem *p = BD_PROBLEM(problem);
-  if (!own_engine(ctx, why, n)) return false;
+  if (!clnn__conv_own_engine(ctx, why, n)) return false;
   if (!p->allow_subpixel) return clnn__why(why, n, "the caller holds the outer workspace it needs");
   if (p->has_bias || p->act != CLNN_ACT_IDENTITY) return clnn__why(why, n, "no fused bias or activation");
-  if (is_stride1(p->g->d)) return clnn__why(why, n, "needs a stride above 1");
+  if (clnn__conv_is_stride1(p->g->d)) return clnn__why(why, n, "needs a stride above 1");
   return clnn__deconv_subpixel_bwd_data_applies(ctx, p->g->d) ||
          clnn__why(why, n, "the transposed convolution's planner would not pick sub-pixel here");
 }
@@ -415,7 +403,7 @@ static clnn_status launch_sum_parts(clnn_context *ctx, cl_mem parts, int64_t n, 
                                     bool accumulate, const char *op) {
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_sum_parts", &k));
-  size_t global[1] = {(size_t)round_up(n, 16)}, local[1] = {16};
+  size_t global[1] = {(size_t)clnn__round_up(n, 16)}, local[1] = {16};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_MEM(parts), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(out), CLNN_ARG_I32(n),
                                 CLNN_ARG_I32(nparts), CLNN_ARG_I32(accumulate ? 1 : 0)),
@@ -432,10 +420,10 @@ static clnn_status bwd_weights_depthwise_flat(clnn_context *ctx, const conv_geom
                                               clnn_conv_mem x, clnn_conv_mem dy, clnn_conv_mem dw, bool accumulate) {
   const clnn_conv2d_desc *d = g->d;
   const char *op = "conv2d_bwd_weights:depthwise_flat";
-  int64_t taps = d->kh * d->kw, fills = ceil_div(d->n, f->g);
-  int64_t parts = min64(fills, ceil_div(DWF_BWDW_ITEMS, d->k));
-  int64_t img_per_part = ceil_div(fills, parts) * f->g;
-  parts = ceil_div(d->n, img_per_part);
+  int64_t taps = d->kh * d->kw, fills = clnn__ceil_div(d->n, f->g);
+  int64_t parts = clnn__min64(fills, clnn__ceil_div(DWF_BWDW_ITEMS, d->k));
+  int64_t img_per_part = clnn__ceil_div(fills, parts) * f->g;
+  parts = clnn__ceil_div(d->n, img_per_part);
   if ((uint64_t)(parts * d->k * taps) * sizeof(float) > ctx->workspace_limit) parts = 1, img_per_part = d->n;
   clnn_conv_mem out = dw;
   cl_mem ws = NULL;
@@ -470,9 +458,9 @@ static clnn_status bwd_weights_depthwise(clnn_context *ctx, const conv_geom *g, 
   const char *op = "conv2d_bwd_weights:depthwise_direct";
   clnn_conv_dw_geom b = clnn__conv_dw_geometry(d, g->ow);
   int64_t taps = d->kh * d->kw;
-  int64_t parts = min64(d->n, ceil_div(BWD_TARGET_ITEMS, d->k));
-  int64_t img_per_part = ceil_div(d->n, parts);
-  parts = ceil_div(d->n, img_per_part);
+  int64_t parts = clnn__min64(d->n, clnn__ceil_div(BWD_TARGET_ITEMS, d->k));
+  int64_t img_per_part = clnn__ceil_div(d->n, parts);
+  parts = clnn__ceil_div(d->n, img_per_part);
   if ((uint64_t)(parts * d->k * taps) * sizeof(float) > ctx->workspace_limit) parts = 1, img_per_part = d->n;
   clnn_conv_mem out = dw;
   cl_mem ws = NULL;
@@ -516,8 +504,8 @@ static clnn_status bwd_weights_1x1(clnn_context *ctx, const conv_geom *g, clnn_c
   const clnn_conv2d_desc *d = g->d;
   const char *op = "conv2d_bwd_weights:gemm_1x1";
   int64_t per_image = (d->k + d->c) * g->npix * (int64_t)sizeof(float);
-  int64_t img_per_part = max64(1, min64(C1W_PART_BYTES / per_image, ceil_div(d->n, C1W_MIN_PARTS)));
-  int64_t parts = ceil_div(d->n, img_per_part);
+  int64_t img_per_part = clnn__max64(1, clnn__min64(C1W_PART_BYTES / per_image, clnn__ceil_div(d->n, C1W_MIN_PARTS)));
+  int64_t parts = clnn__ceil_div(d->n, img_per_part);
   if ((uint64_t)(parts * d->k * d->c) * sizeof(float) > ctx->workspace_limit) parts = 1, img_per_part = d->n;
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)(parts * d->k * d->c) * sizeof(float), &ws));
@@ -538,7 +526,7 @@ static clnn_status bwd_weights_1x1(clnn_context *ctx, const conv_geom *g, clnn_c
 typedef enum bw_mode { BW_DIRECT, BW_PADDED, BW_GATHER } bw_mode;
 
 static bw_mode bwd_weights_mode(const clnn_conv2d_desc *d) {
-  return !is_stride1(d) ? BW_GATHER : (d->pad_h == 0 && d->pad_w == 0) ? BW_DIRECT : BW_PADDED;
+  return !clnn__conv_is_stride1(d) ? BW_GATHER : (d->pad_h == 0 && d->pad_w == 0) ? BW_DIRECT : BW_PADDED;
 }
 
 /* Bytes of local memory conv_bwdw_packed declares in a mode: the dy tile,
@@ -556,12 +544,12 @@ static clnn_status bwd_weights_packed(clnn_context *ctx, const conv_geom *g, cln
   int64_t hs = d->h, ws_w = d->w, plane = d->h * d->w, wgrid = mode == BW_GATHER ? g->ow : d->w;
   if (mode == BW_PADDED) hs = pp.hp, ws_w = pp.wp, plane = pp.plane, wgrid = pp.wp;
   int64_t q = g->oh * wgrid;
-  int64_t kgp = round_up(g->kg, 32), kdp = round_up(g->kd, 8), nblk = ceil_div(kgp, BW_NB);
+  int64_t kgp = clnn__round_up(g->kg, 32), kdp = clnn__round_up(g->kd, 8), nblk = clnn__ceil_div(kgp, BW_NB);
   /* Parts per image: enough work-items, each at least one sub-chunk. */
-  int64_t ppi = ceil_div(BWD_TARGET_ITEMS, d->n * d->groups * nblk);
-  ppi = max64(1, min64(ppi, ceil_div(q, BW_PC)));
-  int64_t q_per_part = round_up(ceil_div(q, ppi), BW_PC);
-  ppi = ceil_div(q, q_per_part);
+  int64_t ppi = clnn__ceil_div(BWD_TARGET_ITEMS, d->n * d->groups * nblk);
+  ppi = clnn__max64(1, clnn__min64(ppi, clnn__ceil_div(q, BW_PC)));
+  int64_t q_per_part = clnn__round_up(clnn__ceil_div(q, ppi), BW_PC);
+  ppi = clnn__ceil_div(q, q_per_part);
   int64_t slot_elems = d->groups * kdp * kgp;
   int64_t planes_per_image = mode == BW_PADDED ? d->c * pp.plane : 0, chunk;
   CLNN_TRY(clnn__conv_chunk(ctx, d->n, ppi * slot_elems + planes_per_image, 0, BW_BUDGET,
@@ -579,7 +567,7 @@ static clnn_status bwd_weights_packed(clnn_context *ctx, const conv_geom *g, cln
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_bwdw_packed", &k));
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
-    int64_t nimg = min64(chunk, d->n - img0);
+    int64_t nimg = clnn__min64(chunk, d->n - img0);
     clnn_conv_mem src = x;
     int64_t src_img0 = 0;
     if (mode == BW_PADDED) {
@@ -604,7 +592,7 @@ static clnn_status bwd_weights_packed(clnn_context *ctx, const conv_geom *g, cln
   }
   clnn_kernel_ref kr;
   CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_bwdw_reduce", &kr));
-  size_t global[2] = {(size_t)round_up(d->k, 16), (size_t)g->kd}, local[2] = {16, 1};
+  size_t global[2] = {(size_t)clnn__round_up(d->k, 16), (size_t)g->kd}, local[2] = {16, 1};
   return clnn__launch(ctx, &kr,
                       CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(dw), CLNN_ARG_I32(slots),
                                 CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->kg), CLNN_ARG_I32(g->kd),
@@ -622,7 +610,7 @@ static clnn_status bwd_weights_im2col(clnn_context *ctx, const conv_geom *g, cln
   cl_mem col;
   CLNN_TRY(clnn__workspace(ctx, (size_t)(chunk * per_image) * sizeof(float), &col));
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
-    int64_t nimg = min64(chunk, d->n - img0);
+    int64_t nimg = clnn__min64(chunk, d->n - img0);
     CLNN_TRY(clnn__conv_im2col(ctx, g, x, (clnn_conv_mem){col, 0}, CLNN_COL_TRANSPOSED, img0, nimg, op));
     for (int64_t i = 0; i < nimg; i++) {
       clnn_gemm_job j = clnn__gemm_job(g->kg, g->kd, g->npix);
@@ -668,7 +656,7 @@ static bool bw_depthwise_flat_applies(const clnn_context *ctx, const void *probl
   (void)ctx;
   const conv_geom *g = BW_GEOM(problem);
   clnn_conv_dwf_geom f;
-  if (!is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  if (!clnn__conv_is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
   return clnn__conv_dw_flat(g->d, g->oh, g->ow, false, &f) || clnn__why(why, n, "planes too large for its buffers");
 }
 
@@ -682,12 +670,12 @@ static clnn_status bw_depthwise_flat_run(clnn_context *ctx, const conv_geom *g, 
 static bool bw_depthwise_strips_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)ctx;
   const conv_geom *g = BW_GEOM(problem);
-  if (!is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  if (!clnn__conv_is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
   return clnn__conv_dw_fits(g->d, g->ow) || clnn__why(why, n, "rows too long for its private ring");
 }
 
 static bool bw_gemm_1x1_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
-  if (!own_engine(ctx, why, n)) return false;
+  if (!clnn__conv_own_engine(ctx, why, n)) return false;
   return clnn__conv_1x1_chunked(ctx, BW_GEOM(problem)->d) ||
          clnn__why(why, n, "needs a 1x1 kernel, stride 1, no padding, groups == 1 and 16+ pixel planes");
 }
@@ -696,7 +684,7 @@ static bool bw_gemm_1x1_applies(const clnn_context *ctx, const void *problem, ch
  * (Intel's CPU runtime and Oclgrind have 32 KiB) would fail the launch with
  * CL_OUT_OF_RESOURCES, so it steps aside there. */
 static bool bw_packed_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
-  if (!own_engine(ctx, why, n)) return false;
+  if (!clnn__conv_own_engine(ctx, why, n)) return false;
   uint64_t need = bwd_weights_local_bytes(bwd_weights_mode(BW_GEOM(problem)->d));
   return need <= ctx->caps.local_mem_size ||
          clnn__why(why, n, "needs %llu KiB of local memory", (unsigned long long)(need >> 10));
@@ -704,7 +692,7 @@ static bool bw_packed_applies(const clnn_context *ctx, const void *problem, char
 
 static clnn_status bw_packed_run(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem dy,
                                  clnn_conv_mem dw, bool accumulate) {
-  const char *op = is_stride1(g->d) ? "conv2d_bwd_weights:implicit_gemm" : "conv2d_bwd_weights:im2col_gemm";
+  const char *op = clnn__conv_is_stride1(g->d) ? "conv2d_bwd_weights:implicit_gemm" : "conv2d_bwd_weights:im2col_gemm";
   return bwd_weights_packed(ctx, g, x, dy, dw, accumulate, op);
 }
 
@@ -754,7 +742,7 @@ clnn_conv_algo clnn__conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn
   if (clnn__plan_query(ctx, &clnn__conv_bwd_weights_variants, &g, &i) != CLNN_SUCCESS)
     return CLNN_CONV_ALGO_IM2COL_GEMM;
   /* the packed GEMM is named implicit_gemm at stride 1 and im2col_gemm otherwise */
-  if (bwd_weights_variants[i].run == bw_packed_run && !is_stride1(d)) return CLNN_CONV_ALGO_IM2COL_GEMM;
+  if (bwd_weights_variants[i].run == bw_packed_run && !clnn__conv_is_stride1(d)) return CLNN_CONV_ALGO_IM2COL_GEMM;
   return bwd_weights_variants[i].algo;
 }
 

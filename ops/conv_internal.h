@@ -39,6 +39,18 @@ static inline clnn_conv_mem clnn__conv_mem_at(clnn_conv_mem m, int64_t elems) {
 
 #define CLNN_ARG_CONV_MEM(m) CLNN_ARG_MEM((m).mem), CLNN_ARG_U64((m).off)
 
+/* Shapes the variants test for (d validated). */
+static inline bool clnn__conv_is_depthwise(const clnn_conv2d_desc *d) { return d->groups == d->c && d->k % d->c == 0; }
+static inline bool clnn__conv_is_stride1(const clnn_conv2d_desc *d) { return d->stride_h == 1 && d->stride_w == 1; }
+static inline bool clnn__conv_is_1x1_plain(const clnn_conv2d_desc *d) {
+  return d->kh == 1 && d->kw == 1 && clnn__conv_is_stride1(d) && d->pad_h == 0 && d->pad_w == 0;
+}
+/* The applies() test of a variant that runs libclnn's own GEMM-shaped
+ * kernels: false with the reason when the context routes GEMMs to CLBlast. */
+static inline bool clnn__conv_own_engine(const clnn_context *ctx, char *why, size_t n) {
+  return clnn__use_own_gemm(ctx) || clnn__why(why, n, "an own-engine kernel, and the GEMM engine is CLBlast");
+}
+
 /* Validate a descriptor (messages go to ctx) and give the output size. */
 clnn_status clnn__conv2d_check(clnn_context *ctx, const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow);
 
@@ -93,8 +105,6 @@ typedef struct clnn_conv_geom {
 } clnn_conv_geom;
 
 clnn_conv_geom clnn__conv_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow);
-
-static inline int64_t clnn__ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* Zero-padded planes for stride-1 shifted reads: width w + 2*pad_w and
  * enough rows that reads of the last 32-pixel tile stay inside. */

@@ -64,11 +64,6 @@
 #define FWD_MAX_WASTE 1.35
 #define BWD_MAX_WASTE 1.1
 
-#define ceil_div clnn__ceil_div
-
-static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
 /* ============================================================ descriptor */
 
 static const char *const algo_names[CLNN_CONV_TRANSPOSE_ALGO_COUNT_] = {"subpixel", "conv"};
@@ -171,13 +166,13 @@ typedef struct deconv_axis {
 
 static deconv_axis axis_make(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p, int64_t op, int64_t dil) {
   deconv_axis a = {in, out, k, s, p, op, dil, 0, 0, 0, 0, 0, 0, 0, 0};
-  a.taps = s == 1 ? k : ceil_div(k, s);
+  a.taps = s == 1 ? k : clnn__ceil_div(k, s);
   a.tdil = s == 1 ? dil : 1;
   a.off = p % s;
   const int64_t span = (a.taps - 1) * a.tdil;    /* dilated extent of the taps, minus 1 */
   const int64_t dmax = span - p / s;             /* Z row jz reads x from jz - zpad on; phase row j from j - dmax */
   const int64_t jmax = (out - 1 + a.off) / s;    /* last phase row y needs */
-  a.zpad = max64(0, max64(dmax, jmax - dmax - in + span + 1));
+  a.zpad = clnn__max64(0, clnn__max64(dmax, jmax - dmax - in + span + 1));
   a.shift = a.zpad - dmax;
   a.zlen = in + 2 * a.zpad - span;
   a.qlen = in + span;
@@ -315,9 +310,9 @@ static clnn_conv_mem at(clnn_conv_mem m, int64_t elems) { return clnn__conv_mem_
 #define ITEM_ELEMS 8192
 #define MIN_ITEMS 64
 static int64_t rows_per_item(int64_t nrows, int64_t row_elems, int64_t planes) {
-  int64_t rows = max64(1, ITEM_ELEMS / max64(1, row_elems));
-  while (rows > 1 && ceil_div(nrows, rows) * planes < MIN_ITEMS) rows = ceil_div(rows, 2);
-  return min64(rows, nrows);
+  int64_t rows = clnn__max64(1, ITEM_ELEMS / clnn__max64(1, row_elems));
+  while (rows > 1 && clnn__ceil_div(nrows, rows) * planes < MIN_ITEMS) rows = clnn__ceil_div(rows, 2);
+  return clnn__min64(rows, nrows);
 }
 
 /* deconv_pack_w: regrouped weights (backward = 0: wz, 1: wq) into out. */
@@ -361,7 +356,7 @@ static clnn_status launch_s2d(clnn_context *ctx, const s2d_geom *s, clnn_conv_me
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "deconv", "", "deconv_s2d", &k));
   int64_t planes = nimg * s->groups * s->cgo, rows = rows_per_item(s->hd, s->sh * s->sw * s->wd, planes);
-  size_t global[2] = {(size_t)ceil_div(s->hd, rows), (size_t)planes}, local[2] = {1, 1};
+  size_t global[2] = {(size_t)clnn__ceil_div(s->hd, rows), (size_t)planes}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(src), CLNN_ARG_CONV_MEM(dst), CLNN_ARG_I32(s->groups),
                                 CLNN_ARG_I32(s->cgo), CLNN_ARG_I32(s->hs), CLNN_ARG_I32(s->ws), CLNN_ARG_I32(s->hd),
@@ -387,7 +382,7 @@ static clnn_status launch_d2s(clnn_context *ctx, const deconv_plan *pl, clnn_con
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "deconv", opts, "deconv_d2s", &k));
   int64_t rows = rows_per_item(pl->oh, pl->ow, nimg * d->k);
-  size_t global[2] = {(size_t)ceil_div(pl->oh, rows), (size_t)(nimg * d->k)}, local[2] = {1, 1};
+  size_t global[2] = {(size_t)clnn__ceil_div(pl->oh, rows), (size_t)(nimg * d->k)}, local[2] = {1, 1};
   return clnn__launch(
       ctx, &k,
       CLNN_ARGS(CLNN_ARG_CONV_MEM(z), CLNN_ARG_CONV_MEM(b), CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(d->groups),
@@ -430,7 +425,7 @@ static clnn_status fwd_subpixel_chunks(clnn_context *ctx, const deconv_plan *pl,
   clnn_conv2d_desc zc = pl->zc;
   clnn_conv_mem none = {NULL, 0};
   for (int64_t img0 = 0; img0 < d->n; img0 += s->chunk) {
-    zc.n = min64(s->chunk, d->n - img0);
+    zc.n = clnn__min64(s->chunk, d->n - img0);
     CLNN_TRY(clnn__conv2d_fwd_run(ctx, &zc, at(x, img0 * d->c * d->h * d->w), wz, none, z));
     CLNN_TRY(launch_d2s(ctx, pl, z, b, at(y, img0 * d->k * pl->oh * pl->ow), zc.n, op));
   }
@@ -518,7 +513,7 @@ static clnn_status fwd_conv(clnn_context *ctx, const deconv_plan *pl, clnn_conv_
   clnn_conv2d_desc ec = pl->ec;
   clnn_conv_mem xe = {s.mem, 0};
   for (int64_t img0 = 0; img0 < d->n; img0 += s.chunk) {
-    ec.n = min64(s.chunk, d->n - img0);
+    ec.n = clnn__min64(s.chunk, d->n - img0);
     CLNN_TRY(launch_window(ctx, d->c, d->h, d->w, he, we, at(x, img0 * d->c * d->h * d->w), xe, ec.n, op));
     CLNN_TRY(clnn__conv2d_bwd_data_run_no_subpixel(ctx, &ec, xe, w, b, d->act, d->act_alpha,
                                                    at(y, img0 * d->k * pl->oh * pl->ow)));
@@ -545,7 +540,7 @@ static clnn_status bwd_subpixel_chunks(clnn_context *ctx, const deconv_plan *pl,
   clnn_conv2d_desc qc = pl->qc;
   clnn_conv_mem none = {NULL, 0};
   for (int64_t img0 = 0; img0 < d->n; img0 += s->chunk) {
-    qc.n = min64(s->chunk, d->n - img0);
+    qc.n = clnn__min64(s->chunk, d->n - img0);
     clnn_conv_mem x = at(a->x, img0 * d->c * d->h * d->w), dx = at(a->dx, img0 * d->c * d->h * d->w);
     CLNN_TRY(launch_s2d(ctx, &g, at(a->dy, img0 * d->k * pl->oh * pl->ow), q, qc.n, op));
     if (a->dw.mem) CLNN_TRY(clnn__conv2d_bwd_weights_run(ctx, &qc, q, x, dwq, img0 > 0));
@@ -584,7 +579,7 @@ static clnn_status bwd_conv_extended_chunks(clnn_context *ctx, const deconv_plan
   clnn_conv2d_desc ec = pl->ec;
   clnn_conv_mem xe = {s->mem, 0}, dxe = {s->mem, (size_t)(s->chunk * d->c * he * we)}, none = {NULL, 0};
   for (int64_t img0 = 0; img0 < d->n; img0 += s->chunk) {
-    ec.n = min64(s->chunk, d->n - img0);
+    ec.n = clnn__min64(s->chunk, d->n - img0);
     clnn_conv_mem dy = at(a->dy, img0 * d->k * pl->oh * pl->ow);
     if (a->dw.mem) {
       CLNN_TRY(launch_window(ctx, d->c, d->h, d->w, he, we, at(a->x, img0 * d->c * d->h * d->w), xe, ec.n, op));

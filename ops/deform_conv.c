@@ -143,8 +143,6 @@ static dc_geom geometry(const clnn_deform_conv2d_desc *desc, int64_t oh, int64_t
   return g;
 }
 
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 /* The sizes every sampling kernel takes, after its tensors: H W Ho Wo KH KW SH SW PH PW DH DW. */
 #define DC_GEOM_ARGS(g)                                                                           \
   CLNN_ARG_I32((g)->d->h), CLNN_ARG_I32((g)->d->w), CLNN_ARG_I32((g)->oh), CLNN_ARG_I32((g)->ow), \
@@ -253,7 +251,7 @@ static clnn_status launch_to_nhwc(clnn_context *ctx, const dc_geom *g, const cln
   const clnn_conv2d_desc *d = g->d;
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_to_nhwc", &k));
-  size_t global[3] = {(size_t)g->hp, (size_t)ceil_div(d->c, 16), (size_t)nimg};
+  size_t global[3] = {(size_t)g->hp, (size_t)clnn__ceil_div(d->c, 16), (size_t)nimg};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(DC_ARG(at_image(x, img0, d->c * d->h * d->w)), DC_ARG(xt),
                                 CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w)),
@@ -278,7 +276,7 @@ static clnn_status fwd_fused(clnn_context *ctx, const dc_geom *g, const clnn_ten
                              const clnn_tensor *b, clnn_tensor *y) {
   const clnn_conv2d_desc *d = g->d;
   const char *op = "deform_conv2d_fwd:fused";
-  const int64_t ntiles = ceil_div(g->kg, 32);
+  const int64_t ntiles = clnn__ceil_div(g->kg, 32);
   const int64_t wp_elems = d->groups * ntiles * g->kd * 32, xt_image = g->hp * g->wp * d->c;
   int64_t chunk = 1;
   CLNN_TRY(plan_chunk(ctx, g, wp_elems, xt_image, FWD_CHUNK_BYTES, &chunk));
@@ -303,7 +301,7 @@ static clnn_status fwd_fused(clnn_context *ctx, const dc_geom *g, const clnn_ten
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
     const int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk;
     CLNN_TRY(launch_to_nhwc(ctx, g, x, img0, nimg, ws_at(ws, wp_elems), op));
-    size_t global[3] = {(size_t)ceil_div(g->npix, 8), (size_t)(nimg * d->groups), 1};
+    size_t global[3] = {(size_t)clnn__ceil_div(g->npix, 8), (size_t)(nimg * d->groups), 1};
     CLNN_TRY(clnn__launch(
         ctx, &kfused,
         CLNN_ARGS(DC_ARG(ws_at(ws, wp_elems)), DC_ARG(at_image(offset, img0, off_image)),
@@ -334,7 +332,7 @@ static clnn_status fwd_im2col_gemm(clnn_context *ctx, const dc_geom *g, const cl
   const int64_t off_image = 2 * g->dg * g->taps * g->npix, mask_image = g->dg * g->taps * g->npix;
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
     const int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk;
-    size_t global[3] = {(size_t)ceil_div(g->npix, 64) * 64, (size_t)g->ldcol, (size_t)nimg};
+    size_t global[3] = {(size_t)clnn__ceil_div(g->npix, 64) * 64, (size_t)g->ldcol, (size_t)nimg};
     size_t local[3] = {64, 1, 1};
     CLNN_TRY(clnn__launch(
         ctx, &k,
@@ -459,7 +457,7 @@ static clnn_status bwd_dcol(clnn_context *ctx, const dc_geom *g, const bwd_plan 
   if (own_kernel) {
     clnn_kernel_ref k;
     CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_dcol", &k));
-    size_t global[3] = {(size_t)ceil_div(b->npix, 8), (size_t)d->groups, (size_t)b->nimg};
+    size_t global[3] = {(size_t)clnn__ceil_div(b->npix, 8), (size_t)d->groups, (size_t)b->nimg};
     return clnn__launch(ctx, &k,
                         CLNN_ARGS(DC_ARG(at_image(dy, b->img0, d->k * g->npix)), DC_ARG(ws_at(ws, l->wperm)),
                                   DC_ARG(ws_at(ws, l->dcol)), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->groups),
@@ -787,7 +785,7 @@ static gpu_bwd_plan plan_gpu_bwd(const clnn_context *ctx, const dc_geom *g, bool
   p.sample = doff || dmask || dw;
   p.wg = dc_gpu_wg(ctx);
   p.pts = g->dg * g->taps * g->npix;
-  p.blocks = ceil_div(p.pts, (int64_t)p.wg * GPU_RADIX_ITEMS);
+  p.blocks = clnn__ceil_div(p.pts, (int64_t)p.wg * GPU_RADIX_ITEMS);
   const int64_t col = (p.dsample || dw) ? g->ldcol * g->npix : 0, dyt = dw ? g->d->k * g->npix : 0;
   /* dx: keys and values twice (the sort's ping-pong), stq, sw (4 a point), cell starts, histograms */
   const int64_t sort = dx ? 9 * p.pts + g->dg * g->ncells + GPU_RADIX * p.blocks : 0;
@@ -857,7 +855,7 @@ static clnn_status gpu_bwd_dx(clnn_context *ctx, const dc_geom *g, const gpu_bwd
   const clnn_conv2d_desc *d = g->d;
   const size_t wg = p->wg;
   const int64_t npts = nimg * p->pts, nkeys = nimg * g->dg * g->ncells, nq = nimg * g->npix;
-  const int64_t nblocks = ceil_div(npts, (int64_t)wg * GPU_RADIX_ITEMS);
+  const int64_t nblocks = clnn__ceil_div(npts, (int64_t)wg * GPU_RADIX_ITEMS);
   const int64_t off_image = 2 * g->dg * g->taps * g->npix, mask_image = g->dg * g->taps * g->npix;
   const dc_mem off = at_image(offset, img0, off_image), msk = at_image(mask, img0, mask_image);
   clnn_kernel_ref kkeys, khist, kscan, kscatter, kstart, kweights, kgather;
@@ -943,7 +941,7 @@ static clnn_status gpu_bwd_dw(clnn_context *ctx, const dc_geom *g, const gpu_bwd
   clnn_kernel_ref k;
   CLNN_TRY(gpu_kernel(ctx, p->wg, "deform_conv_gpu_transpose_dy", &k));
   const size_t rows = p->wg / 32;
-  size_t global[3] = {(size_t)ceil_div(g->npix, 32) * 32, (size_t)ceil_div(d->k, 32) * rows, (size_t)nimg};
+  size_t global[3] = {(size_t)clnn__ceil_div(g->npix, 32) * 32, (size_t)clnn__ceil_div(d->k, 32) * rows, (size_t)nimg};
   size_t local[3] = {32, rows, 1};
   CLNN_TRY(clnn__launch(ctx, &k,
                         CLNN_ARGS(DC_ARG(at_image(dy, img0, d->k * g->npix)), DC_ARG(ws_at(ws, l->dyt)),
@@ -1009,10 +1007,10 @@ static clnn_status db_gpu_tree(clnn_context *ctx, const dc_geom *g, const clnn_t
   const char *op = "deform_conv2d_bwd:gpu_tree";
   const size_t wg = dc_gpu_wg(ctx);
   const int64_t total = d->n * g->npix;
-  int64_t slices = ceil_div(total, (int64_t)wg * 16);
+  int64_t slices = clnn__ceil_div(total, (int64_t)wg * 16);
   if (slices > GPU_DB_MAX_SLICES) slices = GPU_DB_MAX_SLICES;
   if ((uint64_t)(d->k * slices) * sizeof(float) > ctx->workspace_limit) slices = 1;
-  const int64_t slice_len = ceil_div(total, slices);
+  const int64_t slice_len = clnn__ceil_div(total, slices);
   clnn_kernel_ref kpart, kfinal;
   CLNN_TRY(gpu_kernel(ctx, wg, "deform_conv_gpu_db_partial", &kpart));
   cl_mem part = clnn__mem(db);
@@ -1181,7 +1179,6 @@ clnn_status clnn_deform_conv2d_fwd(clnn_context *ctx, const clnn_deform_conv2d_d
   CLNN_TRY(clnn__plan_pick(ctx, &clnn__deform_conv_fwd_variants, &prob, &i));
   return fwd_variants[i].run(ctx, &g, x, offset, mask, w, b, y);
 }
-
 
 clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
                                    const clnn_tensor *x, const clnn_tensor *offset,

@@ -293,17 +293,9 @@ static clnn_status mul_bwd_full_gpu(clnn_context *ctx, const elt_call *c) {
 /* Elements per work-item and slice of the GPU row reduction: 4 float4s. */
 #define GPU_SLICE_PER_ITEM 16
 
-/* The tree reduction's work-group: a power of two, one float4 per
- * work-item of a row or more, 64 at least (two warps; a wavefront), at most
- * CLNN_GPU_WG and what the device's work-group and local memory allow. */
-static size_t gpu_tree_wg(const clnn_context *ctx, int64_t inner) {
-  size_t wg = 64;
-  while (wg < CLNN_GPU_WG && (int64_t)wg * 4 < inner) wg <<= 1;
-  while (wg > 1 && ((ctx->caps.max_work_group_size && wg > ctx->caps.max_work_group_size) ||
-                    (ctx->caps.local_mem_size && wg * sizeof(float) > ctx->caps.local_mem_size)))
-    wg >>= 1;
-  return wg;
-}
+/* The tree reduction's work-group: one float4 per work-item of a row or
+ * more (clnn__gpu_tree_wg). */
+static size_t gpu_tree_wg(const clnn_context *ctx, int64_t inner) { return clnn__gpu_tree_wg(ctx, inner, 4); }
 
 /*
  * out[o] = sum over row o of dy * x, and dx = dy * s[o] (alpha when s is

@@ -92,9 +92,6 @@ static clnn_status check_bias(clnn_context *ctx, const clnn_linear_desc *d, cons
 
 /* --------------------------------------------------------- B operands */
 
-/* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
-static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }
-
 static int64_t panel_elems(int64_t n, int64_t k) { return (n + PANEL_N - 1) / PANEL_N * PANEL_N * k; }
 
 /*
@@ -134,7 +131,7 @@ static clnn_status gemm_prepare(clnn_context *ctx, const clnn_gemm_job *j, const
   b->t = t;
   b->ld = ld;
   b->trans = trans;
-  b->pack = own && (trans || bad_stride(ld)); /* the other engines read B transposed as it is */
+  b->pack = own && (trans || clnn__bad_stride(ld)); /* the other engines read B transposed as it is */
   b->ws_off = reserve;
   if (!b->pack) return reserve ? clnn__workspace(ctx, (size_t)reserve * sizeof(float), &b->ws) : CLNN_SUCCESS;
   b->cols = packable_cols(ctx, j->k, reserve);
@@ -313,8 +310,8 @@ static clnn_status weight_grad(clnn_context *ctx, const clnn_linear_desc *d, con
   j.c_off = (size_t)clnn__off(dw);
   j.ldc = d->in_features;
   j.beta = accumulate ? 1.0f : 0.0f;
-  const int64_t ldt = bad_stride(d->n) ? d->n + 16 : d->n, at_elems = d->out_features * ldt;
-  const bool x_packed = bad_stride(d->in_features);
+  const int64_t ldt = clnn__bad_stride(d->n) ? d->n + 16 : d->n, at_elems = d->out_features * ldt;
+  const bool x_packed = clnn__bad_stride(d->in_features);
   const bool transpose_a = clnn__use_own_gemm(ctx) &&
                            (x_packed ? packable_cols(ctx, d->n, at_elems) >= PANEL_N
                                      : at_elems <= workspace_floats(ctx));

@@ -32,8 +32,6 @@
 #define LCHUNK 4096
 #define MIN_BLOCK_ROWS 8
 
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 /* ----------------------------------------------------------- descriptors */
 
 clnn_loss_class_desc clnn_loss_class_desc_make(int64_t n, int64_t classes) {
@@ -168,7 +166,7 @@ static clnn_status launch_mean(clnn_context *ctx, int64_t n, ws_slot v, ws_slot 
   ws_slot src = v;
   int64_t np = n;
   if (n > LCHUNK) {
-    np = ceil_div(n, LCHUNK);
+    np = clnn__ceil_div(n, LCHUNK);
     snprintf(opts, sizeof opts, "-DLCHUNK=%d", LCHUNK);
     CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_sum_chunks", &k));
     size_t global[3] = {(size_t)np, 1, 1};
@@ -217,10 +215,10 @@ typedef struct class_plan {
 static class_plan class_plan_make(const clnn_loss_class_desc *d) {
   class_plan p;
   p.npos = d->n * d->inner;
-  p.nchunks = ceil_div(p.npos, LCHUNK);
+  p.nchunks = clnn__ceil_div(p.npos, LCHUNK);
   p.o_count_parts = 0;                                    /* per-chunk label counts */
   p.o_count_parts2 = p.nchunks;                           /* their chunk sums, when needed */
-  p.o_count = p.o_count_parts2 + ceil_div(p.nchunks, LCHUNK); /* the mean's divisor */
+  p.o_count = p.o_count_parts2 + clnn__ceil_div(p.nchunks, LCHUNK); /* the mean's divisor */
   p.o_rows = p.o_count + 1;                               /* one loss term per position */
   p.o_parts = p.o_rows + p.npos;                          /* chunk sums of the terms */
   p.total = p.o_parts + p.nchunks;
@@ -326,26 +324,12 @@ static clnn_status class_pix16(clnn_context *ctx, const class_call *c) { return 
 /* Values per work-item of one slice of the GPU means. */
 #define GPU_SLICE_PER_ITEM 16
 
-/* The work-group of a GPU reduction over rows of `len` values: a power of
- * two, one value per work-item or more, from 64 (two warps, a wavefront) to
- * CLNN_GPU_WG, within the device's work-group and local memory limits. */
-static size_t gpu_tree_wg(const clnn_context *ctx, int64_t len) {
-  size_t wg = 64;
-  while (wg < CLNN_GPU_WG && (int64_t)wg < len) wg <<= 1;
-  while (wg > 1 && ((ctx->caps.max_work_group_size && wg > ctx->caps.max_work_group_size) ||
-                    (ctx->caps.local_mem_size && wg * sizeof(float) > ctx->caps.local_mem_size)))
-    wg >>= 1;
-  return wg;
-}
-
-/* Work-groups of CLNN_GPU_WG, or the device's maximum if smaller. */
-static size_t gpu_flat_wg(const clnn_context *ctx) {
-  const size_t max = ctx->caps.max_work_group_size;
-  return max && max < CLNN_GPU_WG ? max : CLNN_GPU_WG;
-}
+/* The work-group of a GPU reduction over rows of `len` values: one value
+ * per work-item or more (clnn__gpu_tree_wg). */
+static size_t gpu_tree_wg(const clnn_context *ctx, int64_t len) { return clnn__gpu_tree_wg(ctx, len, 1); }
 
 /* Slices of a GPU mean over n values with work-groups of wg. */
-static int64_t gpu_slices(int64_t n, size_t wg) { return ceil_div(n, (int64_t)wg * GPU_SLICE_PER_ITEM); }
+static int64_t gpu_slices(int64_t n, size_t wg) { return clnn__ceil_div(n, (int64_t)wg * GPU_SLICE_PER_ITEM); }
 
 /*
  * A GPU mean: out = (one_minus ? 1 - s / d : s / d), s the sum of v[0 ..
@@ -411,7 +395,7 @@ static clnn_status launch_rows_gpu(clnn_context *ctx, const class_call *c, ws_sl
 
 /* Per-pixel logits: one position per work-item. */
 static clnn_status launch_pixels_gpu(clnn_context *ctx, const class_call *c, ws_slot rows, ws_slot count) {
-  const size_t wg = gpu_flat_wg(ctx), global = (size_t)(c->d->n * c->d->inner);
+  const size_t wg = clnn__gpu_flat_wg(ctx), global = (size_t)(c->d->n * c->d->inner);
   char opts[64];
   class_options(c, opts, sizeof opts);
   clnn_kernel_ref k;
@@ -551,7 +535,7 @@ static clnn_status infonce_plan_make(clnn_context *ctx, const clnn_loss_infonce_
   p->o_rows = p->o_se + p->m;
   p->o_diag = p->o_rows + p->m;
   p->o_parts = p->o_diag + p->n;
-  p->o_s = p->o_parts + ceil_div(p->m, LCHUNK);
+  p->o_s = p->o_parts + clnn__ceil_div(p->m, LCHUNK);
   const int64_t limit = (int64_t)(ctx->workspace_limit / sizeof(float));
   int64_t rows = (limit - p->o_s) / p->lds;
   if (rows >= p->s_rows) rows = p->s_rows;
@@ -702,8 +686,8 @@ static clnn_status infonce_block_stats(const infonce_run *r, int64_t i0, int64_t
                                     WS(p->o_mx), WS(p->o_se), WS(p->o_rows), WS(p->o_diag)),
                           rows, r->wg_rows));
   /* the columns: 16 per work-item (CPU) or one (GPU, work-groups of up to CLNN_GPU_WG) */
-  const size_t g_cols[3] = {(size_t)(r->kn->gpu ? p->n : ceil_div(p->n, 16)), 1, 1};
-  const size_t l_cols[3] = {r->kn->gpu ? gpu_flat_wg(r->ctx) : 1, 1, 1};
+  const size_t g_cols[3] = {(size_t)(r->kn->gpu ? p->n : clnn__ceil_div(p->n, 16)), 1, 1};
+  const size_t l_cols[3] = {r->kn->gpu ? clnn__gpu_flat_wg(r->ctx) : 1, 1, 1};
   return clnn__launch(r->ctx, &r->k_cols,
                       CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(rows), WS(p->o_s), CLNN_ARG_I32(p->lds),
                                 WS(p->o_mx), WS(p->o_se), WS(p->o_rows), WS(p->o_diag),

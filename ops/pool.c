@@ -264,24 +264,6 @@ static clnn_status bwd_generic_cpu(clnn_context *ctx, const pool_call *k) { retu
 
 /* ------------------------------------------------------------ GPU runs */
 
-/* Work-items per work-group of the one-element-per-work-item kernels. */
-static size_t gpu_wg(const clnn_context *ctx) {
-  size_t max = ctx->caps.max_work_group_size ? ctx->caps.max_work_group_size : CLNN_GPU_WG;
-  return max < CLNN_GPU_WG ? max : CLNN_GPU_WG;
-}
-
-/* The global average's work-group: a power of two from 64 (a wavefront)
- * to CLNN_GPU_WG, about one per 8 values of the plane, within the device's
- * limit and local memory (the tree's floats). */
-static size_t gpu_global_wg(const clnn_context *ctx, int64_t hw) {
-  size_t wg = 64;
-  while (wg < CLNN_GPU_WG && (int64_t)wg * 8 < hw) wg <<= 1;
-  while (wg > 1 && ((ctx->caps.max_work_group_size && wg > ctx->caps.max_work_group_size) ||
-                    (ctx->caps.local_mem_size && wg * sizeof(float) > ctx->caps.local_mem_size)))
-    wg >>= 1;
-  return wg;
-}
-
 /* The flat output (forward) or input (backward) is indexed with 32-bit ints. */
 static bool gpu_per_output_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)ctx;
@@ -298,7 +280,7 @@ static void gpu_options(const clnn_pool2d_desc *d, bool write_idx, size_t wg, ch
 
 static clnn_status fwd_global_gpu(clnn_context *ctx, const pool_call *k) {
   const clnn_pool2d_desc *d = k->pb.d;
-  const size_t wg = gpu_global_wg(ctx, d->h * d->w);
+  const size_t wg = clnn__gpu_tree_wg(ctx, d->h * d->w, 8); /* about 8 values of the plane a work-item */
   char opts[64];
   snprintf(opts, sizeof opts, "-DPOOL_MAX=0 -DPOOL_GPU_WG=%zu", wg);
   clnn_kernel_ref kr;
@@ -313,7 +295,7 @@ static clnn_status fwd_global_gpu(clnn_context *ctx, const pool_call *k) {
 static clnn_status fwd_per_output_gpu(clnn_context *ctx, const pool_call *k) {
   const clnn_pool2d_desc *d = k->pb.d;
   const int64_t oh = k->pb.oh, ow = k->pb.ow, total = d->n * d->c * oh * ow;
-  const size_t wg = gpu_wg(ctx);
+  const size_t wg = clnn__gpu_flat_wg(ctx);
   char opts[160];
   gpu_options(d, k->indices != NULL, wg, opts, sizeof opts);
   clnn_kernel_ref kr;
@@ -329,7 +311,7 @@ static clnn_status bwd_global_gpu(clnn_context *ctx, const pool_call *k) {
   const clnn_pool2d_desc *d = k->pb.d;
   const int64_t numel = d->n * d->c * d->h * d->w;
   char opts[64];
-  snprintf(opts, sizeof opts, "-DPOOL_MAX=0 -DPOOL_GPU_WG=%zu", gpu_wg(ctx));
+  snprintf(opts, sizeof opts, "-DPOOL_MAX=0 -DPOOL_GPU_WG=%zu", clnn__gpu_flat_wg(ctx));
   clnn_kernel_ref kr;
   CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_global_avg_bwd_gpu", &kr));
   size_t global, local;
@@ -343,7 +325,7 @@ static clnn_status bwd_global_gpu(clnn_context *ctx, const pool_call *k) {
 static clnn_status bwd_gather_gpu(clnn_context *ctx, const pool_call *k) {
   const clnn_pool2d_desc *d = k->pb.d;
   const int64_t oh = k->pb.oh, ow = k->pb.ow, total = d->n * d->c * d->h * d->w;
-  const size_t wg = gpu_wg(ctx);
+  const size_t wg = clnn__gpu_flat_wg(ctx);
   char opts[160];
   gpu_options(d, false, wg, opts, sizeof opts);
   clnn_kernel_ref kr;

@@ -117,12 +117,6 @@ static clnn_status ps_rows(clnn_context *ctx, const ps_call *c) {
                       2, global, local, c->op);
 }
 
-/* Work-groups of the GPU kernels: CLNN_GPU_WG, or the device's maximum if smaller. */
-static size_t gpu_wg(const clnn_context *ctx) {
-  const size_t max = ctx->caps.max_work_group_size;
-  return max && max < CLNN_GPU_WG ? max : CLNN_GPU_WG;
-}
-
 /* GPU: one output element per work-item (a gather). */
 static clnn_status ps_gpu_gather(clnn_context *ctx, const ps_call *c) {
   char opts[32];
@@ -130,7 +124,7 @@ static clnn_status ps_gpu_gather(clnn_context *ctx, const ps_call *c) {
   clnn_kernel_ref kr;
   CLNN_TRY(clnn__kernel(ctx, "resample", opts, c->to_wide ? "resample_to_wide_gpu" : "resample_to_deep_gpu", &kr));
   const int64_t total = c->n * c->k * c->r * c->r * c->h * c->w;
-  const size_t global = (size_t)total, local = gpu_wg(ctx);
+  const size_t global = (size_t)total, local = clnn__gpu_flat_wg(ctx);
   return clnn__launch(ctx, &kr,
                       CLNN_ARGS(CLNN_ARG_TENSOR(c->src), CLNN_ARG_TENSOR(c->dst), CLNN_ARG_I32(c->h),
                                 CLNN_ARG_I32(c->w), CLNN_ARG_I32(total)),
@@ -618,7 +612,7 @@ static clnn_status launch_gpu_with_table(clnn_context *ctx, const char *opts, co
   args[na++] = CLNN_ARG_U64(clnn__off(dst));
   args[na++] = CLNN_ARG_MEM(buf);
   for (int i = 0; i < nints; i++) args[na++] = (clnn_arg){sizeof(cl_int), &ints[i]};
-  const size_t global = (size_t)total, local = gpu_wg(ctx);
+  const size_t global = (size_t)total, local = clnn__gpu_flat_wg(ctx);
   clnn_status st = clnn__launch(ctx, &kr, args, na, 1, &global, &local, op);
   clReleaseMemObject(buf);
   return st;

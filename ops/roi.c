@@ -508,9 +508,6 @@ static clnn_status gpu_kernel(clnn_context *ctx, const char *name, clnn_kernel_r
   return clnn__kernel(ctx, "roi", opts, name, k);
 }
 
-/* Work-items rounded up to whole work-groups of wg. */
-static size_t round_up(size_t items, size_t wg) { return (items + wg - 1) / wg * wg; }
-
 /* roi.fwd.gpu_align / gpu_pool: one output element per work-item. */
 static clnn_status run_fwd_gpu(clnn_context *ctx, const roi_call *c) {
   const clnn_roi_desc *d = c->d;
@@ -519,7 +516,7 @@ static clnn_status run_fwd_gpu(clnn_context *ctx, const roi_call *c) {
   const int64_t total = d->num_rois * c->oc * d->pooled_h * d->pooled_w;
   clnn_kernel_ref k;
   CLNN_TRY(gpu_kernel(ctx, pool ? "roi_pool_fwd_gpu" : "roi_align_fwd_gpu", &k));
-  size_t local = (size_t)gpu_wg(ctx), global = round_up((size_t)total, local);
+  size_t local = (size_t)gpu_wg(ctx), global = (size_t)clnn__round_up(total, (int64_t)local);
   char op[48];
   snprintf(op, sizeof op, "roi_fwd:%s_gpu", op_names[d->op]);
   if (pool)
@@ -547,9 +544,9 @@ static clnn_status run_bwd_gpu(clnn_context *ctx, const roi_call *c) {
   const bool pool = d->op == CLNN_ROI_POOL || d->op == CLNN_PS_ROI_POOL;
   const int ps = is_ps(d);
   /* Work-items per image: a pixel of 4 channels each (roi_lanes_of in kernels/roi.cl). */
-  const int64_t lane_groups = ps ? (c->oc + GPU_LANES - 1) / GPU_LANES * d->pooled_h * d->pooled_w
-                                       : (d->c + GPU_LANES - 1) / GPU_LANES;
-  const size_t wg = (size_t)gpu_wg(ctx), groups = round_up((size_t)(lane_groups * d->h * d->w), wg) / wg;
+  const int64_t lane_groups = ps ? clnn__ceil_div(c->oc, GPU_LANES) * d->pooled_h * d->pooled_w
+                                 : clnn__ceil_div(d->c, GPU_LANES);
+  const size_t wg = (size_t)gpu_wg(ctx), groups = (size_t)clnn__ceil_div(lane_groups * d->h * d->w, (int64_t)wg);
   cl_mem ws;
   CLNN_TRY(workspace_with_index(ctx, c->h, 0, &ws));
   clnn_kernel_ref k, strays;

@@ -205,6 +205,15 @@ static inline int clnn__stream_output(const clnn_context *ctx, size_t bytes) {
   return ctx->is_cpu && bytes >= CLNN_STREAM_MIN_BYTES;
 }
 
+/* Small integer helpers of sizes and launch shapes (b > 0). */
+static inline int64_t clnn__ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static inline int64_t clnn__round_up(int64_t a, int64_t b) { return clnn__ceil_div(a, b) * b; }
+static inline int64_t clnn__min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t clnn__max64(int64_t a, int64_t b) { return a > b ? a : b; }
+/* Whether a GEMM row stride of ld floats is a power of two of 4 KiB or
+ * more: such rows collide in the cache (the ops pack or pick another path). */
+static inline bool clnn__bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }
+
 /* ---------------------------------------------------------- tensor checks */
 
 /* t must be non-NULL, of ctx, of dtype, and have exactly ndim dims equal to dims. */
@@ -369,6 +378,13 @@ bool clnn__name_in_list(const char *list, const char *name);
  * work: local = CLNN_GPU_WG (or the device's maximum, if smaller), global a
  * multiple of it, no more than the work needs nor than fills the device. */
 void clnn__gpu_stride_grid(const clnn_context *ctx, size_t items, size_t *global, size_t *local);
+/* The work-group of a flat GPU kernel: CLNN_GPU_WG, or the device's maximum if smaller. */
+size_t clnn__gpu_flat_wg(const clnn_context *ctx);
+/* The work-group of a GPU tree reduction over `values` values, per_item of
+ * them a work-item: a power of two from 64 (two warps, a wavefront) up to
+ * CLNN_GPU_WG while the values need more, then halved while above the
+ * device's work-group limit or its local memory (one float a work-item). */
+size_t clnn__gpu_tree_wg(const clnn_context *ctx, int64_t values, int64_t per_item);
 
 /* ----------------------------------------------------------- misc helpers */
 
