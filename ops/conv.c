@@ -1,6 +1,7 @@
 /*
- * conv.c - 2-D convolution dispatch: descriptor validation, algorithm choice
- * and the kernel launches of each algorithm (kernels/conv.cl, runtime/gemm.c).
+ * conv.c - 2-D convolution dispatch: algorithm choice and the kernel
+ * launches of each algorithm (kernels/conv.cl, runtime/gemm.c); the
+ * descriptor is desc/conv.c.
  *
  * Algorithms (clnn_conv_algo):
  *  - depthwise_direct: groups == c and k a multiple of c. Each work-item
@@ -41,73 +42,12 @@ const char *clnn_conv_algo_name(clnn_conv_algo algo) {
   return algo_names[algo];
 }
 
-clnn_conv2d_desc clnn_conv2d_desc_make(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k,
-                                       int64_t kh, int64_t kw) {
-  clnn_conv2d_desc d;
-  memset(&d, 0, sizeof d);
-  d.n = n;
-  d.c = c;
-  d.h = h;
-  d.w = w;
-  d.k = k;
-  d.kh = kh;
-  d.kw = kw;
-  d.stride_h = d.stride_w = 1;
-  d.dilation_h = d.dilation_w = 1;
-  d.groups = 1;
-  d.act = CLNN_ACT_IDENTITY;
-  return d;
-}
-
-/* Validation shared by clnn_conv2d_desc_check and the ops (messages go to ctx). */
-clnn_status clnn__conv2d_check(clnn_context *ctx, const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "k", d->k, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "kh", d->kh, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "kw", d->kw, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "stride_h", d->stride_h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "stride_w", d->stride_w, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "pad_h", d->pad_h, 0));
-  CLNN_TRY(clnn__check_dim(ctx, "pad_w", d->pad_w, 0));
-  CLNN_TRY(clnn__check_dim(ctx, "dilation_h", d->dilation_h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "dilation_w", d->dilation_w, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "groups", d->groups, 1));
-  if (d->c % d->groups || d->k % d->groups)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "groups = %lld does not divide c = %lld and k = %lld",
-                      (long long)d->groups, (long long)d->c, (long long)d->k);
-  if ((int)d->act < 0 || d->act >= CLNN_ACT_COUNT_)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->act = %d is not a clnn_activation", (int)d->act);
-  int64_t ext_h = d->dilation_h * (d->kh - 1) + 1, ext_w = d->dilation_w * (d->kw - 1) + 1;
-  if (ext_h > d->h + 2 * d->pad_h || ext_w > d->w + 2 * d->pad_w)
-    return clnn__fail(ctx, CLNN_ERR_SHAPE_MISMATCH,
-                      "the dilated kernel (%lld x %lld) is larger than the padded input (%lld x %lld)",
-                      (long long)ext_h, (long long)ext_w, (long long)(d->h + 2 * d->pad_h),
-                      (long long)(d->w + 2 * d->pad_w));
-  int64_t out_h = (d->h + 2 * d->pad_h - ext_h) / d->stride_h + 1;
-  int64_t out_w = (d->w + 2 * d->pad_w - ext_w) / d->stride_w + 1;
-  CLNN_TRY(clnn__check_numel(ctx, "the input", 4, (int64_t[]){d->n, d->c, d->h, d->w}));
-  CLNN_TRY(clnn__check_numel(ctx, "the weight", 4, (int64_t[]){d->k, d->c / d->groups, d->kh, d->kw}));
-  CLNN_TRY(clnn__check_numel(ctx, "the output", 4, (int64_t[]){d->n, d->k, out_h, out_w}));
-  if (oh) *oh = out_h;
-  if (ow) *ow = out_w;
-  return CLNN_SUCCESS;
-}
-
-clnn_status clnn_conv2d_desc_check(const clnn_conv2d_desc *desc, int64_t *out_h, int64_t *out_w) {
-  CLNN_ENTER(NULL);
-  return clnn__conv2d_check(NULL, desc, out_h, out_w);
-}
-
 clnn_status clnn_conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc *desc,
                                  clnn_conv_algo *algo) {
   CLNN_ENTER(NULL);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_CHECK_NULL(NULL, algo);
-  CLNN_TRY(clnn__conv2d_check(NULL, desc, NULL, NULL));
+  CLNN_TRY(clnn__conv2d_desc_check(NULL, desc, NULL, NULL));
   *algo = clnn__conv2d_fwd_algo(ctx, desc);
   return CLNN_SUCCESS;
 }
@@ -922,7 +862,7 @@ clnn_status clnn__conv_fwd_problem_run(clnn_context *ctx, const clnn_conv_fwd_pr
 
 clnn_conv_algo clnn__conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
   int64_t oh, ow;
-  clnn_conv2d_desc_check(d, &oh, &ow);
+  clnn__conv2d_out_size(d, &oh, &ow);
   conv_geom g = clnn__conv_geometry(d, oh, ow);
   clnn_conv_fwd_problem p = {&g, false};
   size_t i;
@@ -935,7 +875,7 @@ clnn_conv_algo clnn__conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_
 clnn_status clnn__conv2d_fwd_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem x, clnn_conv_mem w,
                                  clnn_conv_mem b, clnn_conv_mem y) {
   int64_t oh, ow;
-  CLNN_TRY(clnn__conv2d_check(ctx, d, &oh, &ow));
+  CLNN_TRY(clnn__conv2d_desc_check(ctx, d, &oh, &ow));
   conv_geom g = clnn__conv_geometry(d, oh, ow);
   clnn_conv_fwd_problem p = {&g, false};
   return clnn__conv_fwd_problem_run(ctx, &p, x, w, b, y, NULL);
@@ -946,7 +886,7 @@ clnn_status clnn_conv2d_fwd(clnn_context *ctx, const clnn_conv2d_desc *desc, con
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oh, ow;
-  CLNN_TRY(clnn__conv2d_check(ctx, desc, &oh, &ow));
+  CLNN_TRY(clnn__conv2d_desc_check(ctx, desc, &oh, &ow));
   const clnn_conv2d_desc *d = desc;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, d->c / d->groups, d->kh, d->kw};
   int64_t yd[4] = {d->n, d->k, oh, ow};

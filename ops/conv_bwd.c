@@ -50,14 +50,6 @@
 
 typedef clnn_conv_geom conv_geom;
 
-
-/* ------------------------------------------------------------ algorithms */
-
-static void out_size(const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow) {
-  *oh = (d->h + 2 * d->pad_h - d->dilation_h * (d->kh - 1) - 1) / d->stride_h + 1;
-  *ow = (d->w + 2 * d->pad_w - d->dilation_w * (d->kw - 1) - 1) / d->stride_w + 1;
-}
-
 /* ================================================================ bwd_data */
 
 /* Small planes: conv_dwf_bwd_data, G images per work-item. */
@@ -367,7 +359,7 @@ static clnn_status bwd_data_dispatch(clnn_context *ctx, const clnn_conv2d_desc *
                                      clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx,
                                      bool allow_subpixel) {
   int64_t oh, ow;
-  out_size(d, &oh, &ow);
+  clnn__conv2d_out_size(d, &oh, &ow);
   conv_geom g = clnn__conv_geometry(d, oh, ow);
   bwd_data_problem p = {&g, bias.mem != NULL, act, allow_subpixel};
   size_t i;
@@ -389,7 +381,7 @@ clnn_status clnn__conv2d_bwd_data_run(clnn_context *ctx, const clnn_conv2d_desc 
 
 clnn_conv_algo clnn__conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
   int64_t oh, ow;
-  out_size(d, &oh, &ow);
+  clnn__conv2d_out_size(d, &oh, &ow);
   conv_geom g = clnn__conv_geometry(d, oh, ow);
   bwd_data_problem p = {&g, false, CLNN_ACT_IDENTITY, true};
   size_t i;
@@ -727,7 +719,7 @@ const clnn_variant_table clnn__conv_bwd_weights_variants = {
 clnn_status clnn__conv2d_bwd_weights_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem x,
                                          clnn_conv_mem dy, clnn_conv_mem dw, bool accumulate) {
   int64_t oh, ow;
-  out_size(d, &oh, &ow);
+  clnn__conv2d_out_size(d, &oh, &ow);
   conv_geom g = clnn__conv_geometry(d, oh, ow);
   size_t i;
   CLNN_TRY(clnn__plan_pick(ctx, &clnn__conv_bwd_weights_variants, &g, &i));
@@ -736,7 +728,7 @@ clnn_status clnn__conv2d_bwd_weights_run(clnn_context *ctx, const clnn_conv2d_de
 
 clnn_conv_algo clnn__conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
   int64_t oh, ow;
-  out_size(d, &oh, &ow);
+  clnn__conv2d_out_size(d, &oh, &ow);
   conv_geom g = clnn__conv_geometry(d, oh, ow);
   size_t i;
   if (clnn__plan_query(ctx, &clnn__conv_bwd_weights_variants, &g, &i) != CLNN_SUCCESS)
@@ -784,7 +776,7 @@ const clnn_variant_table clnn__conv_bwd_bias_variants = {"conv", "bwd_b", &bwd_b
 clnn_status clnn__conv2d_bwd_bias_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
                                       clnn_conv_mem db, bool accumulate) {
   int64_t oh, ow;
-  out_size(d, &oh, &ow);
+  clnn__conv2d_out_size(d, &oh, &ow);
   size_t i;
   CLNN_TRY(clnn__plan_pick(ctx, &clnn__conv_bwd_bias_variants, d, &i));
   return bwd_bias_variants[i].run(ctx, d, oh * ow, dy, db, accumulate);
@@ -795,7 +787,7 @@ clnn_status clnn__conv2d_bwd_bias_run(clnn_context *ctx, const clnn_conv2d_desc 
 /* The checks every backward call starts with: context, descriptor, accumulate. */
 static clnn_status bwd_enter(clnn_context *ctx, const clnn_conv2d_desc *desc, int accumulate, int64_t *oh,
                              int64_t *ow) {
-  CLNN_TRY(clnn__conv2d_check(ctx, desc, oh, ow));
+  CLNN_TRY(clnn__conv2d_desc_check(ctx, desc, oh, ow));
   if (accumulate != 0 && accumulate != 1)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "accumulate = %d must be 0 or 1", accumulate);
   return CLNN_SUCCESS;
@@ -856,7 +848,7 @@ clnn_status clnn_conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_conv2d
   CLNN_ENTER(NULL);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_CHECK_NULL(NULL, algo);
-  CLNN_TRY(clnn__conv2d_check(NULL, desc, NULL, NULL));
+  CLNN_TRY(clnn__conv2d_desc_check(NULL, desc, NULL, NULL));
   *algo = clnn__conv2d_bwd_data_algo(ctx, desc);
   return CLNN_SUCCESS;
 }
@@ -866,7 +858,7 @@ clnn_status clnn_conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn_con
   CLNN_ENTER(NULL);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_CHECK_NULL(NULL, algo);
-  CLNN_TRY(clnn__conv2d_check(NULL, desc, NULL, NULL));
+  CLNN_TRY(clnn__conv2d_desc_check(NULL, desc, NULL, NULL));
   *algo = clnn__conv2d_bwd_weights_algo(ctx, desc);
   return CLNN_SUCCESS;
 }

@@ -11,14 +11,14 @@
  * all (but the last) on the descriptor of the equivalent forward convolution.
  *
  * The *_run functions take a descriptor already validated with
- * clnn__conv2d_check, and raw (cl_mem, element offset) operands whose sizes
+ * clnn__conv2d_desc_check, and raw (cl_mem, element offset) operands whose sizes
  * the caller has checked. They only enqueue. They use the context's shared
  * workspace, so a caller must not hold workspace data across them.
  */
 #ifndef CLNN_OPS_CONV_INTERNAL_H
 #define CLNN_OPS_CONV_INTERNAL_H
 
-#include "../runtime/internal.h"
+#include "../desc/desc.h"
 
 /* An operand: a buffer and an element offset into it; mem NULL = absent. */
 typedef struct clnn_conv_mem {
@@ -50,9 +50,6 @@ static inline bool clnn__conv_is_1x1_plain(const clnn_conv2d_desc *d) {
 static inline bool clnn__conv_own_engine(const clnn_context *ctx, char *why, size_t n) {
   return clnn__use_own_gemm(ctx) || clnn__why(why, n, "an own-engine kernel, and the GEMM engine is CLBlast");
 }
-
-/* Validate a descriptor (messages go to ctx) and give the output size. */
-clnn_status clnn__conv2d_check(clnn_context *ctx, const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow);
 
 /* ------------------------------------------------------------ entry points */
 

@@ -1,6 +1,6 @@
 /*
- * deform_conv.c - deformable convolution v1/v2 dispatch: descriptor and
- * tensor validation, workspace planning, the variant tables (fwd, bwd, bwd_b;
+ * deform_conv.c - deformable convolution v1/v2 dispatch: tensor validation
+ * (the descriptor is desc/deform_conv.c), workspace planning, the variant tables (fwd, bwd, bwd_b;
  * at the end) and the launches of kernels/deform_conv.cl and runtime/gemm.c.
  *
  * CPU-class variants. Forward:
@@ -28,7 +28,7 @@
  *
  * GPU-class variants: see "GPU variants" below.
  */
-#include "../runtime/internal.h"
+#include "../desc/desc.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -49,47 +49,6 @@ static const char *const algo_names[CLNN_DEFORM_CONV_ALGO_COUNT_] = {"fused", "i
 const char *clnn_deform_conv_algo_name(clnn_deform_conv_algo algo) {
   if ((int)algo < 0 || algo >= CLNN_DEFORM_CONV_ALGO_COUNT_) return "unknown";
   return algo_names[algo];
-}
-
-clnn_deform_conv2d_desc clnn_deform_conv2d_desc_make(int64_t n, int64_t c, int64_t h, int64_t w,
-                                                     int64_t k, int64_t kh, int64_t kw) {
-  clnn_deform_conv2d_desc d;
-  memset(&d, 0, sizeof d);
-  d.conv = clnn_conv2d_desc_make(n, c, h, w, k, kh, kw);
-  d.offset_groups = 1;
-  d.modulated = 0;
-  return d;
-}
-
-/* Validation shared by clnn_deform_conv2d_desc_check and the ops (messages to ctx). */
-static clnn_status desc_check(clnn_context *ctx, const clnn_deform_conv2d_desc *d, int64_t *oh,
-                              int64_t *ow) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  int64_t out_h, out_w;
-  clnn_status st = clnn_conv2d_desc_check(&d->conv, &out_h, &out_w);
-  if (st != CLNN_SUCCESS) {
-    const char *msg = clnn_context_errmsg(NULL), *prefix = "clnn_conv2d_desc_check: ";
-    if (!strncmp(msg, prefix, strlen(prefix))) msg += strlen(prefix);
-    return clnn__fail(ctx, st, "%s", msg); /* desc->conv's problem, e.g. "desc->stride_h = 0 ..." */
-  }
-  if (d->offset_groups < 1 || d->offset_groups > d->conv.c || d->conv.c % d->offset_groups)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->offset_groups = %lld does not divide c = %lld",
-                      (long long)d->offset_groups, (long long)d->conv.c);
-  if (d->modulated != 0 && d->modulated != 1)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->modulated = %d is not 0 or 1", d->modulated);
-  /* offset: n * 2*dg*kh*kw * out_h * out_w elements; every factor is <= 2^30. */
-  int64_t dims[5] = {d->conv.n, 2 * d->offset_groups, d->conv.kh * d->conv.kw, out_h, out_w}, numel;
-  if (!clnn__numel_ok(5, dims, &numel) || numel > CLNN_INDEX_MAX)
-    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the offset tensor has over 2^31 - 1 elements");
-  if (oh) *oh = out_h;
-  if (ow) *ow = out_w;
-  return CLNN_SUCCESS;
-}
-
-clnn_status clnn_deform_conv2d_desc_check(const clnn_deform_conv2d_desc *desc, int64_t *out_h,
-                                          int64_t *out_w) {
-  CLNN_ENTER(NULL);
-  return desc_check(NULL, desc, out_h, out_w);
 }
 
 /* -------------------------------------------------------------- geometry */
@@ -1148,7 +1107,7 @@ clnn_status clnn_deform_conv2d_fwd_algo(const clnn_context *ctx, const clnn_defo
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_CHECK_NULL(NULL, algo);
   int64_t oh = 0, ow = 0;
-  CLNN_TRY(desc_check(NULL, desc, &oh, &ow));
+  CLNN_TRY(clnn__deform_conv2d_desc_check(NULL, desc, &oh, &ow));
   const dc_geom g = geometry(desc, oh, ow);
   const dc_problem prob = {&g};
   size_t i;
@@ -1164,7 +1123,7 @@ clnn_status clnn_deform_conv2d_fwd(clnn_context *ctx, const clnn_deform_conv2d_d
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oh, ow;
-  CLNN_TRY(desc_check(ctx, desc, &oh, &ow));
+  CLNN_TRY(clnn__deform_conv2d_desc_check(ctx, desc, &oh, &ow));
   const dc_geom g = geometry(desc, oh, ow);
   const clnn_conv2d_desc *d = &desc->conv;
   CLNN_TRY(check_inputs(ctx, &g, x, offset, mask, w));
@@ -1188,7 +1147,7 @@ clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_d
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oh, ow;
-  CLNN_TRY(desc_check(ctx, desc, &oh, &ow));
+  CLNN_TRY(clnn__deform_conv2d_desc_check(ctx, desc, &oh, &ow));
   const dc_geom g = geometry(desc, oh, ow);
   const clnn_conv2d_desc *d = &desc->conv;
   CLNN_TRY(check_patch_size(ctx, &g));

@@ -17,45 +17,12 @@
  * so the forward pass writes the bias into y first and runs the GEMM with
  * beta = 1 (the activation stays fused in its epilogue).
  */
-#include "../runtime/internal.h"
+#include "../desc/desc.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #define PANEL_N 32
-
-clnn_linear_desc clnn_linear_desc_make(int64_t n, int64_t in_features, int64_t out_features) {
-  clnn_linear_desc d;
-  memset(&d, 0, sizeof d);
-  d.n = n;
-  d.in_features = in_features;
-  d.out_features = out_features;
-  d.act = CLNN_ACT_IDENTITY;
-  return d;
-}
-
-static clnn_status desc_check(clnn_context *ctx, const clnn_linear_desc *d) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "in_features", d->in_features, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "out_features", d->out_features, 1));
-  if ((int)d->act < 0 || d->act >= CLNN_ACT_COUNT_)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->act = %d is not a clnn_activation", (int)d->act);
-  CLNN_TRY(clnn__check_numel(ctx, "x", 2, (int64_t[]){d->n, d->in_features}));
-  CLNN_TRY(clnn__check_numel(ctx, "w", 2, (int64_t[]){d->out_features, d->in_features}));
-  CLNN_TRY(clnn__check_numel(ctx, "y", 2, (int64_t[]){d->n, d->out_features}));
-  /* packed operands (up to 31 columns of padding) are indexed with 32-bit ints too */
-  int64_t padded_out = (d->out_features + PANEL_N - 1) / PANEL_N * PANEL_N;
-  int64_t padded_in = (d->in_features + PANEL_N - 1) / PANEL_N * PANEL_N;
-  CLNN_TRY(clnn__check_numel(ctx, "the packed weight", 2, (int64_t[]){padded_out, d->in_features}));
-  CLNN_TRY(clnn__check_numel(ctx, "the packed weight", 2, (int64_t[]){padded_in, d->out_features}));
-  return clnn__check_numel(ctx, "the packed input", 2, (int64_t[]){padded_in, d->n});
-}
-
-clnn_status clnn_linear_desc_check(const clnn_linear_desc *desc) {
-  CLNN_ENTER(NULL);
-  return desc_check(NULL, desc);
-}
 
 /* ---------------------------------------------------------- tensor checks */
 
@@ -226,7 +193,7 @@ clnn_status clnn_linear_fwd(clnn_context *ctx, const clnn_linear_desc *desc, con
                             const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
-  CLNN_TRY(desc_check(ctx, desc));
+  CLNN_TRY(clnn__linear_desc_check(ctx, desc));
   const clnn_linear_desc *d = desc;
   CLNN_TRY(check_rows(ctx, x, "x", d->n, d->in_features));
   CLNN_TRY(check_weight(ctx, d, w, "w"));
@@ -273,7 +240,7 @@ clnn_status clnn_linear_bwd_data(clnn_context *ctx, const clnn_linear_desc *desc
                                  const clnn_tensor *dy, const clnn_tensor *w, clnn_tensor *dx) {
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
-  CLNN_TRY(desc_check(ctx, desc));
+  CLNN_TRY(clnn__linear_desc_check(ctx, desc));
   const clnn_linear_desc *d = desc;
   CLNN_TRY(check_rows(ctx, dy, "dy", d->n, d->out_features));
   CLNN_TRY(check_weight(ctx, d, w, "w"));
@@ -344,7 +311,7 @@ clnn_status clnn_linear_bwd_weights(clnn_context *ctx, const clnn_linear_desc *d
                                     clnn_tensor *db, int accumulate) {
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
-  CLNN_TRY(desc_check(ctx, desc));
+  CLNN_TRY(clnn__linear_desc_check(ctx, desc));
   const clnn_linear_desc *d = desc;
   if (!dw && !db) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "dw and db are both NULL");
   if (accumulate != 0 && accumulate != 1)

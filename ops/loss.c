@@ -23,7 +23,7 @@
  * trees over slices plus one work-group over the partials. Tables per pass
  * (fwd: the loss alone; bwd: loss and gradients in one call).
  */
-#include "../runtime/internal.h"
+#include "../desc/desc.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -31,80 +31,6 @@
 
 #define LCHUNK 4096
 #define MIN_BLOCK_ROWS 8
-
-/* ----------------------------------------------------------- descriptors */
-
-clnn_loss_class_desc clnn_loss_class_desc_make(int64_t n, int64_t classes) {
-  clnn_loss_class_desc d;
-  memset(&d, 0, sizeof d);
-  d.n = n;
-  d.classes = classes;
-  d.inner = 1;
-  d.ignore_index = -100;
-  d.grad_scale = 1.0f;
-  return d;
-}
-
-clnn_loss_infonce_desc clnn_loss_infonce_desc_make(int64_t n, int64_t dim, float temperature) {
-  clnn_loss_infonce_desc d;
-  memset(&d, 0, sizeof d);
-  d.n = n;
-  d.dim = dim;
-  d.temperature = temperature;
-  d.eps = 1e-12f;
-  d.variant = CLNN_INFONCE_NT_XENT;
-  d.grad_scale = 1.0f;
-  return d;
-}
-
-static clnn_status check_finite(clnn_context *ctx, const char *name, float v) {
-  if (!isfinite(v)) return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "desc->%s = %g is not finite", name, (double)v);
-  return CLNN_SUCCESS;
-}
-
-static clnn_status class_desc_check(clnn_context *ctx, const clnn_loss_class_desc *d) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "classes", d->classes, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "inner", d->inner, 1));
-  CLNN_TRY(check_finite(ctx, "label_smoothing", d->label_smoothing));
-  CLNN_TRY(check_finite(ctx, "grad_scale", d->grad_scale));
-  if (d->label_smoothing < 0.0f || d->label_smoothing > 1.0f)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->label_smoothing = %g is outside [0, 1]",
-                      (double)d->label_smoothing);
-  int64_t dims[3] = {d->n, d->classes, d->inner};
-  return clnn__check_numel(ctx, "the logits", 3, dims);
-}
-
-clnn_status clnn_loss_class_desc_check(const clnn_loss_class_desc *desc) {
-  CLNN_ENTER(NULL);
-  return class_desc_check(NULL, desc);
-}
-
-static clnn_status infonce_desc_check(clnn_context *ctx, const clnn_loss_infonce_desc *d) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "dim", d->dim, 1));
-  CLNN_TRY(check_finite(ctx, "temperature", d->temperature));
-  CLNN_TRY(check_finite(ctx, "eps", d->eps));
-  CLNN_TRY(check_finite(ctx, "grad_scale", d->grad_scale));
-  if (!(d->temperature > 0.0f))
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->temperature = %g must be positive", (double)d->temperature);
-  if (!(d->eps > 0.0f))
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->eps = %g must be positive", (double)d->eps);
-  if (d->variant != CLNN_INFONCE_NT_XENT && d->variant != CLNN_INFONCE_CROSS_VIEW)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->variant = %d is not a clnn_infonce_variant",
-                      (int)d->variant);
-  int64_t zd[2] = {d->n, d->dim}, sd[2] = {2 * d->n, 2 * d->n + 16}, ud[2] = {2 * d->n, d->dim + 16};
-  CLNN_TRY(clnn__check_numel(ctx, "z1", 2, zd));
-  CLNN_TRY(clnn__check_numel(ctx, "the similarity matrix", 2, sd));
-  return clnn__check_numel(ctx, "the normalised embeddings", 2, ud);
-}
-
-clnn_status clnn_loss_infonce_desc_check(const clnn_loss_infonce_desc *desc) {
-  CLNN_ENTER(NULL);
-  return infonce_desc_check(NULL, desc);
-}
 
 /* ---------------------------------------------------------- tensor checks */
 
@@ -192,7 +118,7 @@ typedef enum { KIND_XENT = 0, KIND_SOFTACC = 1 } class_kind;
 static clnn_status class_loss_check(clnn_context *ctx, class_kind kind, const clnn_loss_class_desc *d,
                                     const clnn_tensor *logits, const clnn_tensor *labels,
                                     const clnn_tensor *loss, const clnn_tensor *dlogits) {
-  CLNN_TRY(class_desc_check(ctx, d));
+  CLNN_TRY(clnn__loss_class_desc_check(ctx, d));
   if (kind == KIND_SOFTACC && d->label_smoothing != 0.0f)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "label_smoothing applies to cross-entropy only");
   CLNN_TRY(check_class_tensors(ctx, d, logits, labels));
@@ -788,7 +714,7 @@ clnn_status clnn_loss_infonce(clnn_context *ctx, const clnn_loss_infonce_desc *d
                               clnn_tensor *dz1, clnn_tensor *dz2) {
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
-  CLNN_TRY(infonce_desc_check(ctx, desc));
+  CLNN_TRY(clnn__loss_infonce_desc_check(ctx, desc));
   CLNN_TRY(check_embeddings(ctx, desc, z1, z2, loss, dz1, dz2));
   const bool grads = dz1 || dz2;
   const clnn_variant_table *t = grads ? &clnn__loss_infonce_bwd_variants : &clnn__loss_infonce_fwd_variants;

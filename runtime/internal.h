@@ -396,9 +396,6 @@ bool clnn__env_flag(const char *name);
 /* -D option text for an activation: " -DACT=<n> -DACT_ALPHA=<a>f". */
 void clnn__act_options(char *buf, size_t n, clnn_activation act, float alpha);
 
-/* Host reference of one activation in double (host/act.c). */
-double clnn__ref_act(double v, clnn_activation act, double alpha);
-
 /* --------------------------------------------------------------- gemm */
 
 /* How B is stored for the own engine. */
