@@ -15,7 +15,7 @@
  *    conv_col2im, where each dx element gathers its own contributions.
  *    On the own engine, strided problems where it pays (grouped 3x3 s2,
  *    5x5 s2, ...) run instead as the transposed convolution's sub-pixel
- *    forward (ops/deconv_internal.h): weights regrouped into stride_h *
+ *    forward (ops/subpixel.h): weights regrouped into stride_h *
  *    stride_w phase kernels, one stride-1 forward convolution, the phases
  *    interleaved. The algorithm query still names these im2col_gemm.
  * bwd_weights (dw = correlation of x with dy, summed over images):
@@ -28,8 +28,8 @@
  *    accumulating into dw (beta = 1) in image order.
  * bwd_bias: conv_bwd_bias, one work-item per channel.
  */
-#include "conv_internal.h"
-#include "deconv_internal.h"
+#include "conv_bwd.h"
+#include "subpixel.h"
 #include "../runtime/variants.h"
 
 #include <stdio.h>
@@ -304,14 +304,14 @@ static bool bd_as_fwd_applies(const clnn_context *ctx, const void *problem, char
 }
 
 /* Strided, own engine, no fused epilogue: the transposed convolution's
- * sub-pixel forward (ops/deconv_internal.h). */
+ * sub-pixel forward (ops/subpixel.h). */
 static bool bd_subpixel_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const bwd_data_problem *p = BD_PROBLEM(problem);
   if (!clnn__conv_own_engine(ctx, why, n)) return false;
   if (!p->allow_subpixel) return clnn__why(why, n, "the caller holds the outer workspace it needs");
   if (p->has_bias || p->act != CLNN_ACT_IDENTITY) return clnn__why(why, n, "no fused bias or activation");
   if (clnn__conv_is_stride1(p->g->d)) return clnn__why(why, n, "needs a stride above 1");
-  return clnn__deconv_subpixel_bwd_data_applies(ctx, p->g->d) ||
+  return clnn__subpixel_bwd_data_applies(ctx, p->g->d) ||
          clnn__why(why, n, "the transposed convolution's planner would not pick sub-pixel here");
 }
 
@@ -320,7 +320,7 @@ static clnn_status bd_subpixel_run(clnn_context *ctx, const conv_geom *g, clnn_c
   (void)bias;
   (void)act;
   (void)act_alpha;
-  return clnn__deconv_subpixel_bwd_data(ctx, g->d, dy, w, dx);
+  return clnn__subpixel_bwd_data(ctx, g->d, dy, w, dx);
 }
 
 static bool bd_gpu_depthwise_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {

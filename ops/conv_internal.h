@@ -1,14 +1,9 @@
 /*
- * conv_internal.h - what ops/conv.c (descriptor, forward) and
- * ops/conv_bwd.c (backward) share, and the entry points other op families
- * reuse instead of copying the math. Transposed convolution, for one, is
- *   forward   = clnn__conv2d_bwd_data_run (with its bias and activation),
- *   bwd_data  = clnn__conv2d_fwd_run (act identity in its descriptor),
- *   bwd_weights = clnn__conv2d_bwd_weights_run with x := its output gradient
- *               and dy := its input,
- *   bias gradient = clnn__conv2d_bwd_bias_run on a 1x1 descriptor whose k is
- *               its output channel count and whose image is its output,
- * all (but the last) on the descriptor of the equivalent forward convolution.
+ * conv_internal.h - the convolution's forward and building blocks
+ * (ops/conv.c) and its GPU-class kernels (ops/conv_gpu.c): what the
+ * backward passes (ops/conv_bwd.c, whose entry points are in
+ * ops/conv_bwd.h), the sub-pixel rewrite (ops/subpixel.h) and the
+ * transposed convolution build on instead of copying the math.
  *
  * The *_run functions take a descriptor already validated with
  * clnn__conv2d_desc_check, and raw (cl_mem, element offset) operands whose sizes
@@ -57,32 +52,8 @@ static inline bool clnn__conv_own_engine(const clnn_context *ctx, char *why, siz
 clnn_status clnn__conv2d_fwd_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem x, clnn_conv_mem w,
                                  clnn_conv_mem b, clnn_conv_mem y);
 
-/* dx = act(conv_transpose(dy, w) + bias[c]): the gradient of the forward
- * with respect to x when bias.mem is NULL and act is identity. */
-clnn_status clnn__conv2d_bwd_data_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
-                                      clnn_conv_mem w, clnn_conv_mem bias, clnn_activation act, float act_alpha,
-                                      clnn_conv_mem dx);
-
-/* The same without the sub-pixel route (ops/deconv_internal.h), which
- * uses the outer workspace: for callers that hold data there (deconv's
- * "conv" algorithm). clnn__conv2d_bwd_data_run takes that route for
- * strided problems without bias and activation where it pays. */
-clnn_status clnn__conv2d_bwd_data_run_no_subpixel(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
-                                                  clnn_conv_mem w, clnn_conv_mem bias, clnn_activation act,
-                                                  float act_alpha, clnn_conv_mem dx);
-
-/* dw (+)= the gradient of the forward with respect to w. */
-clnn_status clnn__conv2d_bwd_weights_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem x,
-                                         clnn_conv_mem dy, clnn_conv_mem dw, bool accumulate);
-
-/* db (+)= the sum of dy over images and pixels, per output channel. */
-clnn_status clnn__conv2d_bwd_bias_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
-                                      clnn_conv_mem db, bool accumulate);
-
-/* The algorithm each pass picks for a validated descriptor. */
+/* The algorithm the forward picks for a validated descriptor. */
 clnn_conv_algo clnn__conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc *d);
-clnn_conv_algo clnn__conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_conv2d_desc *d);
-clnn_conv_algo clnn__conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn_conv2d_desc *d);
 
 /* ----------------------------------------------- building blocks (ops only) */
 
