@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#define PANEL_N 32
+#define PANEL_N CLNN_TILE_NR /* the own GEMM's B panels (ops/linear.c packs them) */
 
 clnn_linear_desc clnn_linear_desc_make(int64_t n, int64_t in_features, int64_t out_features) {
   clnn_linear_desc d;

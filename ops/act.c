@@ -45,7 +45,7 @@ static clnn_status check_out(clnn_context *ctx, const clnn_act_desc *d, const cl
 static void program_options(const clnn_act_desc *d, char *buf, size_t n) {
   char act[64];
   clnn__act_options(act, sizeof act, d->act, d->alpha);
-  snprintf(buf, n, "-DGATE=%d%s", d->gate == CLNN_GATE_SECOND ? 2 : 1, act);
+  snprintf(buf, n, "-DGATE=%d%s", d->gate == CLNN_GATE_SECOND ? CLNN_ACT_GATE_SECOND : CLNN_ACT_GATE_FIRST, act);
 }
 
 /* Elements the kernels walk: all of them, or one image's half when gated. */

@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PANEL_N CLNN_CONV_PANEL_N
+#define PANEL_N CLNN_TILE_NR /* the own GEMM's B panels: 32-pixel tiles */
 #define IM2COL_CHUNK_BYTES CLNN_CONV_CHUNK_BYTES
 
 static const char *const algo_names[CLNN_CONV_ALGO_COUNT_] = {
@@ -119,12 +119,12 @@ bool clnn__conv_1x1_chunked(const clnn_context *ctx, const clnn_conv2d_desc *d) 
 
 /* Floats of conv_1x1_gemm's packed weights (rows of 8 output channels), at
  * the start of the workspace. */
-static int64_t conv_1x1_packed_floats(int64_t m, int64_t kd) { return clnn__ceil_div(m, 8) * 8 * kd; }
+static int64_t conv_1x1_packed_floats(int64_t m, int64_t kd) { return clnn__round_up(m, CLNN_TILE_MR) * kd; }
 
 clnn_status clnn__conv_1x1_gemm(clnn_context *ctx, int64_t n, int64_t m, int64_t kd, int64_t hw, clnn_conv_mem w,
                                 bool trans, clnn_conv_mem bias, clnn_activation act, float act_alpha,
                                 clnn_conv_mem x, clnn_conv_mem y, const char *op) {
-  int64_t mtiles = clnn__ceil_div(m, 8), nch = clnn__ceil_div(hw, 16);
+  int64_t mtiles = clnn__ceil_div(m, CLNN_TILE_MR), nch = clnn__ceil_div(hw, 16);
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)conv_1x1_packed_floats(m, kd) * sizeof(float), &ws));
   clnn_kernel_ref k;
@@ -247,8 +247,6 @@ static clnn_status fwd_im2col_gemm(clnn_context *ctx, const conv_geom *g, clnn_c
 
 /* Largest private buffer of the direct depthwise kernels, in floats. */
 #define DW_PRIV_MAX 16384
-/* Rows the depthwise kernels prepare ahead of use (DWB_AHEAD in kernels/conv.cl). */
-#define DWB_AHEAD 2
 
 clnn_conv_dw_geom clnn__conv_dw_geometry(const clnn_conv2d_desc *d, int64_t ow) {
   clnn_conv_dw_geom b;
@@ -267,8 +265,8 @@ clnn_conv_dw_geom clnn__conv_dw_geometry(const clnn_conv2d_desc *d, int64_t ow) 
   b.rowlen = clnn__ceil_div(clnn__max64(data_len, phase_len), 64 * sw) * 64 * sw;
   /* bwd_data: dy rows one dx row reads; forward: x rows of two output rows;
    * bwd_weights: x rows of one output row; each plus the rows prepared ahead */
-  int64_t ring_data = (d->kh - 1) * d->dilation_h / d->stride_h + 2 + DWB_AHEAD;
-  int64_t ring_x = (d->kh - 1) * d->dilation_h + 1 + d->stride_h + DWB_AHEAD;
+  int64_t ring_data = (d->kh - 1) * d->dilation_h / d->stride_h + 2 + CLNN_CONV_DWB_AHEAD;
+  int64_t ring_x = (d->kh - 1) * d->dilation_h + 1 + d->stride_h + CLNN_CONV_DWB_AHEAD;
   for (b.ring = 4; b.ring < clnn__max64(ring_data, ring_x);) b.ring *= 2;
   return b;
 }
@@ -424,7 +422,7 @@ clnn_status clnn__conv_pad(clnn_context *ctx, clnn_conv_mem src, int64_t nplanes
 
 /* Elements of the weights packed as [G][ceil(Kg/8)][kd][8]. */
 static int64_t packed_weight_elems(const conv_geom *g) {
-  return g->d->groups * clnn__ceil_div(g->kg, 8) * 8 * g->kd;
+  return g->d->groups * clnn__round_up(g->kg, CLNN_TILE_MR) * g->kd;
 }
 
 /* Pack the weights into ws at element 0: gemm_pack_a, or conv_pack_wt for
@@ -432,7 +430,7 @@ static int64_t packed_weight_elems(const conv_geom *g) {
 static clnn_status pack_weights(clnn_context *ctx, const conv_geom *g, clnn_conv_mem w, bool transposed,
                                 cl_mem ws, const char *op) {
   clnn_kernel_ref k;
-  size_t global[3] = {(size_t)g->kd, (size_t)clnn__ceil_div(g->kg, 8), (size_t)g->d->groups};
+  size_t global[3] = {(size_t)g->kd, (size_t)clnn__ceil_div(g->kg, CLNN_TILE_MR), (size_t)g->d->groups};
   size_t local[3] = {1, 1, 1};
   if (transposed) {
     CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_pack_wt", &k));

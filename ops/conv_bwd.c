@@ -45,8 +45,6 @@
 #define BWD_TARGET_ITEMS 16
 /* Partial sums and padded planes of one chunk of images. */
 #define BW_BUDGET ((size_t)64 << 20)
-/* dx rows per work-item of conv_col2im (C2I_ROWS in kernels/conv.cl). */
-#define C2I_ROWS 8
 
 typedef clnn_conv_geom conv_geom;
 
@@ -181,7 +179,7 @@ static clnn_status launch_col2im(clnn_context *ctx, const conv_geom *g, cl_mem c
   snprintf(opts, sizeof opts, "-DCOL2IM=1 -DHAS_BIAS=%d%s", bias.mem ? 1 : 0, acts);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_col2im", &k));
-  size_t global[2] = {(size_t)clnn__ceil_div(d->h, C2I_ROWS), (size_t)(nimg * d->c)}, local[2] = {1, 1};
+  size_t global[2] = {(size_t)clnn__ceil_div(d->h, CLNN_CONV_C2I_ROWS), (size_t)(nimg * d->c)}, local[2] = {1, 1};
   return clnn__launch(
       ctx, &k,
       CLNN_ARGS(CLNN_ARG_MEM(col), CLNN_ARG_U64(col_off), CLNN_ARG_CONV_MEM(bias), CLNN_ARG_CONV_MEM(dx),
@@ -536,7 +534,8 @@ static clnn_status bwd_weights_packed(clnn_context *ctx, const conv_geom *g, cln
   int64_t hs = d->h, ws_w = d->w, plane = d->h * d->w, wgrid = mode == BW_GATHER ? g->ow : d->w;
   if (mode == BW_PADDED) hs = pp.hp, ws_w = pp.wp, plane = pp.plane, wgrid = pp.wp;
   int64_t q = g->oh * wgrid;
-  int64_t kgp = clnn__round_up(g->kg, 32), kdp = clnn__round_up(g->kd, 8), nblk = clnn__ceil_div(kgp, BW_NB);
+  int64_t kgp = clnn__round_up(g->kg, CLNN_TILE_NR), kdp = clnn__round_up(g->kd, CLNN_TILE_MR);
+  int64_t nblk = clnn__ceil_div(kgp, BW_NB);
   /* Parts per image: enough work-items, each at least one sub-chunk. */
   int64_t ppi = clnn__ceil_div(BWD_TARGET_ITEMS, d->n * d->groups * nblk);
   ppi = clnn__max64(1, clnn__min64(ppi, clnn__ceil_div(q, BW_PC)));

@@ -56,7 +56,7 @@ clnn_status clnn__conv_gpu_fwd(clnn_context *ctx, const clnn_conv_geom *g, clnn_
   const int64_t nn = d->n * g->npix;
   clnn_gpu_tile t = clnn__gpu_tile_for(ctx, g->kg, nn, d->groups);
   char opts[384];
-  conv_options(g, &t, 1, b.mem != NULL, d->act, d->act_alpha, opts, sizeof opts);
+  conv_options(g, &t, CLNN_GG_CONV_FWD, b.mem != NULL, d->act, d->act_alpha, opts, sizeof opts);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "gemm_gpu", opts, "conv_fwd_gpu", &k));
   size_t global[3], local[3];
@@ -83,7 +83,7 @@ clnn_status clnn__conv_gpu_bwd_data(clnn_context *ctx, const clnn_conv_geom *g, 
   CLNN_TRY(clnn__workspace(ctx, (size_t)wt_elems * sizeof(float), &ws));
   clnn_gpu_tile t = clnn__gpu_tile_for(ctx, g->cg, nn, d->groups);
   char opts[384];
-  conv_options(g, &t, 2, bias.mem != NULL, act, act_alpha, opts, sizeof opts);
+  conv_options(g, &t, CLNN_GG_CONV_BWD_DATA, bias.mem != NULL, act, act_alpha, opts, sizeof opts);
   clnn_kernel_ref pack, k;
   CLNN_TRY(clnn__kernel(ctx, "gemm_gpu", opts, "conv_gpu_pack_wt", &pack));
   CLNN_TRY(clnn__kernel(ctx, "gemm_gpu", opts, "conv_bwd_data_gpu", &k));
@@ -132,7 +132,7 @@ clnn_status clnn__conv_gpu_bwd_weights(clnn_context *ctx, const clnn_conv_geom *
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)(splits * out_elems) * sizeof(float), &ws));
   char opts[384];
-  conv_options(g, &t, 3, false, CLNN_ACT_IDENTITY, 0.0f, opts, sizeof opts);
+  conv_options(g, &t, CLNN_GG_CONV_BWD_WEIGHTS, false, CLNN_ACT_IDENTITY, 0.0f, opts, sizeof opts);
   clnn_kernel_ref k, sum;
   CLNN_TRY(clnn__kernel(ctx, "gemm_gpu", opts, "conv_bwd_weights_gpu", &k));
   CLNN_TRY(clnn__kernel(ctx, "gemm_gpu", opts, "gemm_gpu_sum_splits", &sum));

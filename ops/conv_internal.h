@@ -57,7 +57,6 @@ clnn_conv_algo clnn__conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_
 
 /* ----------------------------------------------- building blocks (ops only) */
 
-#define CLNN_CONV_PANEL_N 32
 /* Scratch of one chunk of images (patches, padded planes): small enough to
  * stay in the last-level cache between the kernel writing it and the next
  * reading it. */

@@ -235,8 +235,8 @@ static clnn_status fwd_fused(clnn_context *ctx, const dc_geom *g, const clnn_ten
                              const clnn_tensor *b, clnn_tensor *y) {
   const clnn_conv2d_desc *d = g->d;
   const char *op = "deform_conv2d_fwd:fused";
-  const int64_t ntiles = clnn__ceil_div(g->kg, 32);
-  const int64_t wp_elems = d->groups * ntiles * g->kd * 32, xt_image = g->hp * g->wp * d->c;
+  const int64_t ntiles = clnn__ceil_div(g->kg, CLNN_TILE_NR);
+  const int64_t wp_elems = d->groups * ntiles * g->kd * CLNN_TILE_NR, xt_image = g->hp * g->wp * d->c;
   int64_t chunk = 1;
   CLNN_TRY(plan_chunk(ctx, g, wp_elems, xt_image, FWD_CHUNK_BYTES, &chunk));
   cl_mem ws;
@@ -260,7 +260,7 @@ static clnn_status fwd_fused(clnn_context *ctx, const dc_geom *g, const clnn_ten
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
     const int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk;
     CLNN_TRY(launch_to_nhwc(ctx, g, x, img0, nimg, ws_at(ws, wp_elems), op));
-    size_t global[3] = {(size_t)clnn__ceil_div(g->npix, 8), (size_t)(nimg * d->groups), 1};
+    size_t global[3] = {(size_t)clnn__ceil_div(g->npix, CLNN_TILE_MR), (size_t)(nimg * d->groups), 1};
     CLNN_TRY(clnn__launch(
         ctx, &kfused,
         CLNN_ARGS(DC_ARG(ws_at(ws, wp_elems)), DC_ARG(at_image(offset, img0, off_image)),
@@ -639,9 +639,9 @@ static clnn_status bwd_bands(clnn_context *ctx, const dc_geom *g, bwd_plan *p, c
 /* Scratch per chunk for the GPU variants: larger than the CPU path's
  * cache-sized chunks, GEMMs on GPUs want many columns. */
 #define GPU_CHUNK_BYTES ((size_t)64 << 20)
-/* Keys per work-item of the radix kernels (DC_ITEMS in the kernels) and digits per pass. */
-#define GPU_RADIX_ITEMS 4
-#define GPU_RADIX 16
+/* Keys per work-item of the radix kernels and digits per pass (kernels/shared.h). */
+#define GPU_RADIX_ITEMS CLNN_DC_RADIX_ITEMS
+#define GPU_RADIX CLNN_DC_RADIX
 /* Slices of the db reduction: enough work-groups to fill a GPU when K is small. */
 #define GPU_DB_MAX_SLICES 64
 
@@ -899,9 +899,10 @@ static clnn_status gpu_bwd_dw(clnn_context *ctx, const dc_geom *g, const gpu_bwd
   const int64_t nq = nimg * g->npix;
   clnn_kernel_ref k;
   CLNN_TRY(gpu_kernel(ctx, p->wg, "deform_conv_gpu_transpose_dy", &k));
-  const size_t rows = p->wg / 32;
-  size_t global[3] = {(size_t)clnn__ceil_div(g->npix, 32) * 32, (size_t)clnn__ceil_div(d->k, 32) * rows, (size_t)nimg};
-  size_t local[3] = {32, rows, 1};
+  const size_t rows = p->wg / CLNN_DC_TILE;
+  size_t global[3] = {(size_t)clnn__round_up(g->npix, CLNN_DC_TILE), (size_t)clnn__ceil_div(d->k, CLNN_DC_TILE) * rows,
+                      (size_t)nimg};
+  size_t local[3] = {CLNN_DC_TILE, rows, 1};
   CLNN_TRY(clnn__launch(ctx, &k,
                         CLNN_ARGS(DC_ARG(at_image(dy, img0, d->k * g->npix)), DC_ARG(ws_at(ws, l->dyt)),
                                   CLNN_ARG_I32(d->k), CLNN_ARG_I32(g->npix)),
@@ -1008,13 +1009,13 @@ static bool own_engine_applies(const clnn_context *ctx, const void *problem, cha
   return clnn__use_own_gemm(ctx) || clnn__why(why, n, "an own-engine kernel, and the GEMM engine is CLBlast");
 }
 
-/* The fused kernel keeps 8 x FUSED_FK floats of A in local memory; a device
- * with less (Intel's CPU runtime and Oclgrind have 32 KiB) would fail its
- * launch with CL_OUT_OF_RESOURCES. */
+/* The fused kernel keeps CLNN_TILE_MR x FUSED_FK floats of A in local
+ * memory; a device with less (Intel's CPU runtime and Oclgrind have 32 KiB)
+ * would fail its launch with CL_OUT_OF_RESOURCES. */
 static bool fused_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   if (!own_engine_applies(ctx, problem, why, n)) return false;
-  return (uint64_t)8 * FUSED_FK * sizeof(float) <= ctx->caps.local_mem_size ||
-         clnn__why(why, n, "needs %d KiB of local memory", (int)(8 * FUSED_FK * sizeof(float) / 1024));
+  const uint64_t bytes = (uint64_t)CLNN_TILE_MR * FUSED_FK * sizeof(float);
+  return bytes <= ctx->caps.local_mem_size || clnn__why(why, n, "needs %d KiB of local memory", (int)(bytes / 1024));
 }
 
 static bool gpu_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {

@@ -22,7 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PANEL_N 32
+#define PANEL_N CLNN_TILE_NR /* the own GEMM's B panels */
 
 /* ---------------------------------------------------------- tensor checks */
 
@@ -116,7 +116,7 @@ static clnn_status pack_chunk(clnn_context *ctx, const b_operand *b, clnn_gemm_j
                               int64_t nc, const char *op) {
   /* first element of the chunk in t: row c0 of the transpose, or column c0 */
   const cl_ulong t_off = clnn__off(b->t) + (cl_ulong)(b->trans ? c0 * b->ld : c0);
-  const size_t global[3] = {(size_t)((j->k + 15) / 16), (size_t)((nc + PANEL_N - 1) / PANEL_N), 1};
+  const size_t global[3] = {(size_t)clnn__ceil_div(j->k, CLNN_LINEAR_PACK_KB), (size_t)clnn__ceil_div(nc, PANEL_N), 1};
   const size_t local[3] = {1, 1, 1};
   CLNN_TRY(clnn__launch(ctx, &b->pack_kernel,
                         CLNN_ARGS(CLNN_ARG_I32(j->k), CLNN_ARG_I32(nc), CLNN_ARG_MEM(clnn__mem(b->t)),

@@ -29,7 +29,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define LCHUNK 4096
+#define LCHUNK CLNN_LOSS_CHUNK /* positions per chunk of a CPU mean (kernels/shared.h) */
 #define MIN_BLOCK_ROWS 8
 
 /* ---------------------------------------------------------- tensor checks */
@@ -93,15 +93,13 @@ static clnn_status launch_mean(clnn_context *ctx, int64_t n, ws_slot v, ws_slot 
   int64_t np = n;
   if (n > LCHUNK) {
     np = clnn__ceil_div(n, LCHUNK);
-    snprintf(opts, sizeof opts, "-DLCHUNK=%d", LCHUNK);
-    CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_sum_chunks", &k));
+    CLNN_TRY(clnn__kernel(ctx, "loss", "", "loss_sum_chunks", &k));
     size_t global[3] = {(size_t)np, 1, 1};
     CLNN_TRY(clnn__launch(ctx, &k, CLNN_ARGS(CLNN_ARG_I32(n), ARG_SLOT(v), ARG_SLOT(parts)), 1, global,
                           local, op));
     src = parts;
   }
-  snprintf(opts, sizeof opts, "-DLCHUNK=%d -DHAS_COUNT=%d -DONE_MINUS=%d", LCHUNK, count ? 1 : 0,
-           one_minus ? 1 : 0);
+  snprintf(opts, sizeof opts, "-DHAS_COUNT=%d -DONE_MINUS=%d", count ? 1 : 0, one_minus ? 1 : 0);
   CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_finish", &k));
   ws_slot cnt = count ? *count : slot_at(NULL, 0);
   size_t global[3] = {1, 1, 1};
@@ -113,7 +111,7 @@ static clnn_status launch_mean(clnn_context *ctx, int64_t n, ws_slot v, ws_slot 
 
 /* ----------------------------------------------------- classification */
 
-typedef enum { KIND_XENT = 0, KIND_SOFTACC = 1 } class_kind;
+typedef enum { KIND_XENT = CLNN_LOSS_XENT, KIND_SOFTACC = CLNN_LOSS_SOFTACC } class_kind;
 
 static clnn_status class_loss_check(clnn_context *ctx, class_kind kind, const clnn_loss_class_desc *d,
                                     const clnn_tensor *logits, const clnn_tensor *labels,
@@ -154,10 +152,8 @@ static class_plan class_plan_make(const clnn_loss_class_desc *d) {
 /* ws[o_count] = number of labels that are not ignore_index. */
 static clnn_status launch_count_valid(clnn_context *ctx, const class_plan *p, cl_mem ws,
                                       const clnn_tensor *labels, int32_t ignore_index, const char *op) {
-  char opts[32];
-  snprintf(opts, sizeof opts, "-DLCHUNK=%d", LCHUNK);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_count_valid", &k));
+  CLNN_TRY(clnn__kernel(ctx, "loss", "", "loss_count_valid", &k));
   const size_t global[3] = {(size_t)p->nchunks, 1, 1}, local[3] = {1, 1, 1};
   /* one chunk: its count is the total */
   const ws_slot dst = slot_at(ws, p->nchunks > 1 ? p->o_count_parts : p->o_count);
@@ -247,8 +243,8 @@ static clnn_status class_pix16(clnn_context *ctx, const class_call *c) { return 
 
 /* ----------------------------------------------- GPU-class launches */
 
-/* Values per work-item of one slice of the GPU means. */
-#define GPU_SLICE_PER_ITEM 16
+/* Values per work-item of one slice of the GPU means (kernels/shared.h). */
+#define GPU_SLICE_PER_ITEM CLNN_LOSS_GPU_SLICE_ITEMS
 
 /* The work-group of a GPU reduction over rows of `len` values: one value
  * per work-item or more (clnn__gpu_tree_wg). */
@@ -282,10 +278,10 @@ static clnn_status launch_mean_gpu(clnn_context *ctx, const gpu_mean *m, const c
   char opts[128];
   clnn_kernel_ref k;
   ws_slot src = m->v;
-  int mode = m->labels ? 1 : 0; /* MODE_COUNT: labels, MODE_SUM: floats */
+  int mode = m->labels ? CLNN_LOSS_MEAN_COUNT : CLNN_LOSS_MEAN_SUM;
   int64_t np = m->n;
   if (slices > 1) {
-    snprintf(opts, sizeof opts, "-DWG=%zu -DSLICE=%lld -DMODE=%d", wg, (long long)wg * GPU_SLICE_PER_ITEM, mode);
+    snprintf(opts, sizeof opts, "-DWG=%zu -DMODE=%d", wg, mode);
     CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_reduce_gpu", &k));
     const size_t global = (size_t)slices * wg;
     CLNN_TRY(clnn__launch(ctx, &k,
@@ -293,7 +289,7 @@ static clnn_status launch_mean_gpu(clnn_context *ctx, const gpu_mean *m, const c
                                     CLNN_ARG_I32(m->ignore_index), ARG_SLOT(m->parts)),
                           1, &global, &wg, op));
     src = m->parts;
-    mode = 0; /* the partials are sums (of counts) */
+    mode = CLNN_LOSS_MEAN_SUM; /* the partials are sums (of counts) */
     np = slices;
   }
   snprintf(opts, sizeof opts, "-DWG=%zu -DMODE=%d -DHAS_COUNT=%d -DONE_MINUS=%d", wg, mode, m->count ? 1 : 0,

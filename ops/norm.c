@@ -421,9 +421,6 @@ static clnn_status bwd_units(clnn_context *ctx, const bn_call *k) {
 
 /* ------------------------------------------------------------ GPU runs */
 
-/* Values per work-item of a level-one slice (kernels/norm.cl BN_ITEMS). */
-#define BN_GPU_ITEMS 16
-
 /* The GPU reductions' work-group: CLNN_GPU_WG, halved while over the
  * device's limit (the trees need a power of two). */
 static int gpu_wg(const clnn_context *ctx) {
@@ -452,7 +449,7 @@ static bn_gpu_split gpu_split_of(const clnn_context *ctx, const clnn_batchnorm_d
   bn_gpu_split s;
   s.wg = gpu_wg(ctx);
   s.m = d->n * d->h * d->w;
-  const int64_t slice = (int64_t)s.wg * BN_GPU_ITEMS;
+  const int64_t slice = (int64_t)s.wg * CLNN_BN_GPU_ITEMS;
   s.groups = (s.m + slice - 1) / slice;
   s.coef_off = (size_t)(d->c * s.groups * 3);
   s.dcoef_off = s.coef_off + (size_t)(4 * d->c);

@@ -25,18 +25,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Roles of a list call (kernels/optim.cl): 0 updated tensor, 1 read-only
- * input (gradient, or the parameter of the EMA), 2-4 optimizer state. */
-#define ROLES 5
-#define ROLE_P 0
-#define ROLE_G 1
-#define ROLE_M 2
-#define ROLE_V 3
-#define ROLE_X 4
-#define SEG_ROW 9
-/* Buffer sets per launch: tensors in up to SETS different combinations of
- * buffers share a launch (separate tensors: one launch per SETS tensors). */
-#define SETS 8
+/* Roles of a list call, the segment table's row and the buffer sets per
+ * launch (tensors in up to SETS different combinations of buffers share a
+ * launch; separate tensors: one launch per SETS tensors) are the kernels'
+ * (kernels/shared.h). */
+#define ROLES CLNN_OPTIM_ROLES
+#define ROLE_P CLNN_OPTIM_ROLE_P
+#define ROLE_G CLNN_OPTIM_ROLE_G
+#define ROLE_M CLNN_OPTIM_ROLE_M
+#define ROLE_V CLNN_OPTIM_ROLE_V
+#define ROLE_X CLNN_OPTIM_ROLE_X
+#define SEG_ROW CLNN_OPTIM_SEG_ROW
+#define SETS CLNN_OPTIM_SETS
 
 /* CPU shape: elements per work-item and block; 16 KiB per stream keeps the
  * seven streams of an Adam block in L2 while the next block is fetched. */
@@ -200,7 +200,7 @@ typedef struct plan {
   size_t nbatches;
   launch_batch *batches;
   cl_mem table;    /* count rows of SEG_ROW cl_ulongs */
-  char opts[96];   /* "-DWG=.. -DBLOCK=.. -DSETS=.." */
+  char opts[96];   /* "-DWG=.. -DBLOCK=.." */
 } plan;
 
 typedef struct entry {
@@ -319,8 +319,8 @@ static clnn_status plan_make(const optim_call *c, bool gpu_shape, plan *p) {
   memset(p, 0, sizeof *p);
   p->wg = gpu_shape ? gpu_work_group_size(ctx) : 1;
   p->block = gpu_shape ? (uint64_t)p->wg * GPU_ELEMS_PER_ITEM : BLOCK_CPU;
-  snprintf(p->opts, sizeof p->opts, "%s-DWG=%d -DBLOCK=%llu -DSETS=%d", gpu_shape ? "-DGPU_SHAPE=1 " : "", p->wg,
-           (unsigned long long)p->block, SETS);
+  snprintf(p->opts, sizeof p->opts, "%s-DWG=%d -DBLOCK=%llu", gpu_shape ? "-DGPU_SHAPE=1 " : "", p->wg,
+           (unsigned long long)p->block);
   int first = 0;
   while (!c->role[first]) first++;
   entry *e = malloc(c->count * sizeof *e);
@@ -403,7 +403,7 @@ typedef struct check_kernels {
 
 static clnn_status get_check_kernels(clnn_context *ctx, const plan *p, check_kernels *k) {
   char opts[128];
-  snprintf(opts, sizeof opts, "-DOPT=4 %s", p->opts);
+  snprintf(opts, sizeof opts, "-DOPT=%d %s", CLNN_OPTIM_CLIP, p->opts);
   CLNN_TRY(clnn__kernel(ctx, "optim", opts, "optim_check_finite", &k->check));
   return clnn__kernel(ctx, "optim", opts, "optim_flags_reduce", &k->reduce);
 }
@@ -469,9 +469,11 @@ static clnn_status adam_step(clnn_context *ctx, const clnn_adam_desc *d, bool de
   if (count == 0) return write_no_inf(ctx, found_inf);
 
   /* Weight decay 0 builds the same program for Adam and AdamW: same bits. */
-  int decay = d->weight_decay == 0.0 ? 0 : decoupled ? 2 : 1;
+  int decay = d->weight_decay == 0.0 ? CLNN_OPTIM_DECAY_NONE
+              : decoupled             ? CLNN_OPTIM_DECAY_DECOUPLED
+                                      : CLNN_OPTIM_DECAY_L2;
   char opts[160];
-  snprintf(opts, sizeof opts, "-DOPT=1 %s -DDECAY=%d -DAMSGRAD=%d", p.opts, decay, d->amsgrad);
+  snprintf(opts, sizeof opts, "-DOPT=%d %s -DDECAY=%d -DAMSGRAD=%d", CLNN_OPTIM_ADAM, p.opts, decay, d->amsgrad);
   bool check = d->skip_nonfinite || found_inf;
   clnn_kernel_ref k;
   check_kernels ck;
@@ -535,7 +537,7 @@ clnn_status clnn_sgd_step(clnn_context *ctx, const clnn_sgd_desc *desc, size_t c
   if (count == 0) return write_no_inf(ctx, found_inf);
 
   char opts[160];
-  snprintf(opts, sizeof opts, "-DOPT=2 %s -DSGD_DECAY=%d -DMOMENTUM=%d -DNESTEROV=%d", p.opts,
+  snprintf(opts, sizeof opts, "-DOPT=%d %s -DSGD_DECAY=%d -DMOMENTUM=%d -DNESTEROV=%d", CLNN_OPTIM_SGD, p.opts,
            desc->weight_decay != 0.0, momentum, desc->nesterov);
   bool check = desc->skip_nonfinite || found_inf;
   clnn_kernel_ref k;
@@ -579,7 +581,7 @@ clnn_status clnn_ema_update(clnn_context *ctx, double decay, size_t count, clnn_
   const float coef = (float)(w < 0.5 ? w : -(1.0 - w));
   const int from_param = w < 0.5 ? 0 : 1;
   char opts[128];
-  snprintf(opts, sizeof opts, "-DOPT=3 %s", p.opts);
+  snprintf(opts, sizeof opts, "-DOPT=%d %s", CLNN_OPTIM_EMA, p.opts);
   clnn_kernel_ref k;
   clnn_status st = clnn__kernel(ctx, "optim", opts, "optim_ema", &k);
   if (st == CLNN_SUCCESS) {
@@ -614,7 +616,7 @@ clnn_status clnn_clip_grad_norm(clnn_context *ctx, size_t count, clnn_tensor *co
     return clnn__fill_f32(ctx, clnn__mem(total_norm), (size_t)clnn__off(total_norm), 1, 0.0f);
   }
   char opts[128];
-  snprintf(opts, sizeof opts, "-DOPT=4 %s", p.opts);
+  snprintf(opts, sizeof opts, "-DOPT=%d %s", CLNN_OPTIM_CLIP, p.opts);
   clnn_kernel_ref kp, kf, ks;
   cl_mem ws = NULL;
   const float mn = max_norm > FLT_MAX ? INFINITY : (float)max_norm;

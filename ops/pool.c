@@ -15,9 +15,9 @@
 
 /* Work-items per work-group of the element-wise global backward. */
 #define POOL_LOCAL 16
-/* The rows kernels' private buffers (kernels/pool.cl POOL_ROWBUF, POOL_OUTBUF). */
-#define POOL_ROWBUF 2048
-#define POOL_OUTBUF 1024
+/* The rows kernels' private buffers (kernels/shared.h). */
+#define POOL_ROWBUF CLNN_POOL_ROWBUF
+#define POOL_OUTBUF CLNN_POOL_OUTBUF
 
 /* Global average pooling: one window per plane, exactly the plane. */
 static bool is_global_avg(const clnn_pool2d_desc *d) {

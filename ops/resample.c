@@ -394,8 +394,8 @@ static clnn_status resize_fwd_run(clnn_context *ctx, const clnn_resize_desc *d, 
   return st;
 }
 
-/* dx columns per chunk of the backward kernel (CHUNK in kernels/resample.cl). */
-#define BWD_CHUNK 16
+/* dx columns per chunk of the backward kernel (kernels/shared.h). */
+#define BWD_CHUNK CLNN_RESIZE_BWD_CHUNK
 
 /*
  * Backward table: row starts (h + 1), row entries (dy row, weight bits),

@@ -378,8 +378,8 @@ typedef struct roi_call {
  * RoI's staged geometry (roi_align_geom, the larger: 28 bytes), pixel box
  * (16) and number (4). */
 #define GPU_LOCAL_PER_ITEM 48
-/* Channels per work-item of the GPU backward kernels (ROI_LANES). */
-#define GPU_LANES 4
+/* Channels per work-item of the GPU backward kernels (kernels/shared.h). */
+#define GPU_LANES CLNN_ROI_GPU_LANES
 
 /* The GPU kernels' work-group size: CLNN_GPU_WG, halved while above the
  * device's maximum or while the staged RoIs would not fit its local
@@ -433,7 +433,7 @@ static clnn_status run_bwd_gpu(clnn_context *ctx, const roi_call *c) {
   const clnn_roi_desc *d = c->d;
   const bool pool = d->op == CLNN_ROI_POOL || d->op == CLNN_PS_ROI_POOL;
   const int ps = clnn__roi_is_ps(d);
-  /* Work-items per image: a pixel of 4 channels each (roi_lanes_of in kernels/roi.cl). */
+  /* Work-items per image: a pixel of GPU_LANES channels each (roi_lanes_of in kernels/roi.cl). */
   const int64_t lane_groups = ps ? clnn__ceil_div(c->oc, GPU_LANES) * d->pooled_h * d->pooled_w
                                  : clnn__ceil_div(d->c, GPU_LANES);
   const size_t wg = (size_t)gpu_wg(ctx), groups = (size_t)clnn__ceil_div(lane_groups * d->h * d->w, (int64_t)wg);

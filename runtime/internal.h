@@ -7,6 +7,7 @@
 #define CLNN_INTERNAL_H
 
 #include "clnn.h"
+#include "../kernels/shared.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -365,10 +366,7 @@ bool clnn__name_in_list(const char *list, const char *name);
 
 /* ------------------------------------------------------ GPU launch shapes */
 
-/* Work-items per work-group of the GPU-class memory-bound kernels: a
- * multiple of every vendor's SIMD width (32, 64) that leaves room for
- * several groups per compute unit (GPU-NOTES: 64-256). */
-#define CLNN_GPU_WG 256
+/* CLNN_GPU_WG, the GPU-class kernels' work-group size, is in kernels/shared.h. */
 /* Work-groups per compute unit a grid-stride kernel launches at most: enough
  * resident groups to hide memory latency, few enough that each work-item
  * loops a while (launch and scheduling costs amortised). */
@@ -401,7 +399,7 @@ void clnn__act_options(char *buf, size_t n, clnn_activation act, float alpha);
 /* How B is stored for the own engine. */
 typedef enum clnn_b_layout {
   CLNN_B_ROWMAJOR = 0, /* K x N, row stride ldb */
-  CLNN_B_PANELS = 1    /* [ceil(N/32)][K][32], zero padded (see kernels/gemm.cl) */
+  CLNN_B_PANELS = 1    /* [ceil(N/NR)][K][NR] (CLNN_TILE_NR), zero padded (see kernels/gemm.cl) */
 } clnn_b_layout;
 
 /*
