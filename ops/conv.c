@@ -340,7 +340,7 @@ bool clnn__conv_dwf_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, 
 }
 
 bool clnn__conv_dw_flat(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool bwd_data, clnn_conv_dwf_geom *f) {
-  if (d->groups != d->c || d->k % d->c) return false;
+  if (!clnn__conv_is_depthwise(d)) return false;
   if (!clnn__conv_dwf_geometry(d, oh, ow, bwd_data, f)) return false;
   return d->h * d->w <= DWF_MAX_PLANE;
 }
@@ -725,7 +725,7 @@ static bool gemm_1x1_applies(const clnn_context *ctx, const void *problem, char 
 }
 
 static bool gemm_1x1_packed_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
-  if (!gemm_1x1_applies(ctx, problem, why, n) || !clnn__conv_own_engine(ctx, why, n)) return false;
+  if (!gemm_1x1_applies(ctx, problem, why, n) || !clnn__own_engine_applies(ctx, why, n)) return false;
   return clnn__conv_1x1_chunked(ctx, FWD_PROBLEM(problem)->g->d) ||
          clnn__why(why, n, "needs groups == 1 and planes of 16 pixels or more");
 }
@@ -739,7 +739,7 @@ static clnn_status gemm_1x1_run(clnn_context *ctx, const conv_geom *g, clnn_conv
 
 static bool strided_1x1_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
-  if (!plain_weights(p, why, n) || !clnn__conv_own_engine(ctx, why, n)) return false;
+  if (!plain_weights(p, why, n) || !clnn__own_engine_applies(ctx, why, n)) return false;
   if (clnn__conv_is_stride1(p->g->d)) return clnn__why(why, n, "stride 1 (the 1x1 and implicit GEMMs take those)");
   return strided_1x1(ctx, p->g) || clnn__why(why, n, "not a 1x1 kernel with groups == 1 and 16+ output pixels");
 }
@@ -753,7 +753,7 @@ static clnn_status strided_1x1_run(clnn_context *ctx, const conv_geom *g, clnn_c
 
 static bool grouped_direct_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
-  if (!clnn__conv_own_engine(ctx, why, n)) return false;
+  if (!clnn__own_engine_applies(ctx, why, n)) return false;
   return use_grouped_direct(ctx, p->g) ||
          clnn__why(why, n, "needs 2+ input and at most %d output channels per group, stride_w <= 4, "
                            "no negative padding and its window in half the local memory", GROUPED_MAX_M);
@@ -761,7 +761,7 @@ static bool grouped_direct_applies(const clnn_context *ctx, const void *problem,
 
 static bool direct_band_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
-  if (!clnn__conv_own_engine(ctx, why, n)) return false;
+  if (!clnn__own_engine_applies(ctx, why, n)) return false;
   if (!use_direct_band(p->g))
     return clnn__why(why, n, "needs stride 1, no negative padding and output channels in blocks of %d", BAND_MB);
   return band_fits(ctx, p->g) || clnn__why(why, n, "its row ring is over half the local memory");
@@ -779,7 +779,7 @@ static bool packed_panel_fits(const clnn_context *ctx, char *why, size_t n) {
 
 static bool implicit_gemm_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const clnn_conv2d_desc *d = FWD_PROBLEM(problem)->g->d;
-  if (!clnn__conv_own_engine(ctx, why, n)) return false;
+  if (!clnn__own_engine_applies(ctx, why, n)) return false;
   if (!clnn__conv_is_stride1(d) || d->pad_h < 0 || d->pad_w < 0)
     return clnn__why(why, n, "needs stride 1 and no negative padding");
   return packed_panel_fits(ctx, why, n);
@@ -787,7 +787,7 @@ static bool implicit_gemm_applies(const clnn_context *ctx, const void *problem, 
 
 static bool gather_gemm_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)problem;
-  return clnn__conv_own_engine(ctx, why, n) && packed_panel_fits(ctx, why, n);
+  return clnn__own_engine_applies(ctx, why, n) && packed_panel_fits(ctx, why, n);
 }
 
 static bool plain_weights_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {

@@ -281,7 +281,7 @@ static bool bd_gemm_1x1_applies(const clnn_context *ctx, const void *problem, ch
 }
 
 static bool bd_gemm_1x1_packed_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
-  if (!bd_gemm_1x1_applies(ctx, problem, why, n) || !clnn__conv_own_engine(ctx, why, n)) return false;
+  if (!bd_gemm_1x1_applies(ctx, problem, why, n) || !clnn__own_engine_applies(ctx, why, n)) return false;
   return clnn__conv_1x1_chunked(ctx, BD_PROBLEM(problem)->g->d) ||
          clnn__why(why, n, "needs groups == 1 and planes of 16 pixels or more");
 }
@@ -291,7 +291,7 @@ static bool bd_gemm_1x1_packed_applies(const clnn_context *ctx, const void *prob
  * CPU runtime and Oclgrind): ask the forward's plan, as the run will. */
 static bool bd_as_fwd_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const bwd_data_problem *p = BD_PROBLEM(problem);
-  if (!clnn__conv_own_engine(ctx, why, n)) return false;
+  if (!clnn__own_engine_applies(ctx, why, n)) return false;
   if (!clnn__conv_is_stride1(p->g->d)) return clnn__why(why, n, "needs stride 1");
   clnn_conv2d_desc td = as_fwd_desc(p->g, p->act, 0.0f);
   conv_geom tg = clnn__conv_geometry(&td, p->g->d->h, p->g->d->w);
@@ -305,7 +305,7 @@ static bool bd_as_fwd_applies(const clnn_context *ctx, const void *problem, char
  * sub-pixel forward (ops/subpixel.h). */
 static bool bd_subpixel_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const bwd_data_problem *p = BD_PROBLEM(problem);
-  if (!clnn__conv_own_engine(ctx, why, n)) return false;
+  if (!clnn__own_engine_applies(ctx, why, n)) return false;
   if (!p->allow_subpixel) return clnn__why(why, n, "the caller holds the outer workspace it needs");
   if (p->has_bias || p->act != CLNN_ACT_IDENTITY) return clnn__why(why, n, "no fused bias or activation");
   if (clnn__conv_is_stride1(p->g->d)) return clnn__why(why, n, "needs a stride above 1");
@@ -666,7 +666,7 @@ static bool bw_depthwise_strips_applies(const clnn_context *ctx, const void *pro
 }
 
 static bool bw_gemm_1x1_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
-  if (!clnn__conv_own_engine(ctx, why, n)) return false;
+  if (!clnn__own_engine_applies(ctx, why, n)) return false;
   return clnn__conv_1x1_chunked(ctx, BW_GEOM(problem)->d) ||
          clnn__why(why, n, "needs a 1x1 kernel, stride 1, no padding, groups == 1 and 16+ pixel planes");
 }
@@ -675,7 +675,7 @@ static bool bw_gemm_1x1_applies(const clnn_context *ctx, const void *problem, ch
  * (Intel's CPU runtime and Oclgrind have 32 KiB) would fail the launch with
  * CL_OUT_OF_RESOURCES, so it steps aside there. */
 static bool bw_packed_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
-  if (!clnn__conv_own_engine(ctx, why, n)) return false;
+  if (!clnn__own_engine_applies(ctx, why, n)) return false;
   uint64_t need = bwd_weights_local_bytes(bwd_weights_mode(BW_GEOM(problem)->d));
   return need <= ctx->caps.local_mem_size ||
          clnn__why(why, n, "needs %llu KiB of local memory", (unsigned long long)(need >> 10));

@@ -40,11 +40,6 @@ static inline bool clnn__conv_is_stride1(const clnn_conv2d_desc *d) { return d->
 static inline bool clnn__conv_is_1x1_plain(const clnn_conv2d_desc *d) {
   return d->kh == 1 && d->kw == 1 && clnn__conv_is_stride1(d) && d->pad_h == 0 && d->pad_w == 0;
 }
-/* The applies() test of a variant that runs libclnn's own GEMM-shaped
- * kernels: false with the reason when the context routes GEMMs to CLBlast. */
-static inline bool clnn__conv_own_engine(const clnn_context *ctx, char *why, size_t n) {
-  return clnn__use_own_gemm(ctx) || clnn__why(why, n, "an own-engine kernel, and the GEMM engine is CLBlast");
-}
 
 /* ------------------------------------------------------------ entry points */
 

@@ -1006,7 +1006,7 @@ typedef struct dc_problem {
 
 static bool own_engine_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)problem;
-  return clnn__use_own_gemm(ctx) || clnn__why(why, n, "an own-engine kernel, and the GEMM engine is CLBlast");
+  return clnn__own_engine_applies(ctx, why, n);
 }
 
 /* The fused kernel keeps CLNN_TILE_MR x FUSED_FK floats of A in local

@@ -436,6 +436,11 @@ clnn_gemm_job clnn__gemm_job(int64_t m, int64_t n, int64_t k);
 /* Whether ops on ctx use libclnn's own GEMM-shaped kernels (CLNN_GEMM own, or
  * auto on a CPU-class context) rather than routing GEMMs through CLBlast. */
 bool clnn__use_own_gemm(const clnn_context *ctx);
+/* The applies() test of a variant that runs libclnn's own GEMM-shaped
+ * kernels: false with the reason when the context routes GEMMs to CLBlast. */
+static inline bool clnn__own_engine_applies(const clnn_context *ctx, char *why, size_t n) {
+  return clnn__use_own_gemm(ctx) || clnn__why(why, n, "an own-engine kernel, and the GEMM engine is CLBlast");
+}
 
 /* Plan (gemm.mm's variant table) and run a job. */
 clnn_status clnn__gemm_run(clnn_context *ctx, const clnn_gemm_job *job, const char *op);
