@@ -1,34 +1,46 @@
 /*
- * conv.c - 2-D convolution dispatch: algorithm choice and the kernel
- * launches of each algorithm (kernels/conv.cl, runtime/gemm.c); the
- * descriptor is desc/conv.c.
+ * conv.c - 2-D convolution forward: its variant table (at the end, best
+ * first) and the launches of each variant (kernels/conv.cl, runtime/gemm.c),
+ * plus the building blocks the backward passes share (ops/conv_internal.h).
+ * The descriptor is desc/conv.c, the GPU-class kernels ops/conv_gpu.c
+ * (conv.fwd.gpu_depthwise, conv.fwd.gpu_implicit_gemm).
  *
- * Algorithms (clnn_conv_algo):
- *  - depthwise_direct: groups == c and k a multiple of c. Each work-item
- *    walks one output plane, keeping the input rows it needs in a private
- *    ring, zero-padded (no bounds checks in the tap loops: branches stop PoCL
- *    vectorizing) and split by column phase for strides; four 16-wide
- *    strips at a time (independent FMA chains). The backward depthwise
- *    kernels share its program (kernels/conv.cl, DWB_*).
- *  - implicit_gemm: stride 1 on the own engine. The input is copied once
- *    into zero-padded planes, and the GEMM reads its B rows as shifted views
- *    of them: no im2col matrix at all. Grouped convolutions with at most
- *    16 output channels per group (ResNeXt / RegNet), under this algorithm
- *    or im2col_gemm, run conv_grouped_direct instead (clnn__conv_packed_gemm).
- *  - gemm_1x1: 1x1 kernel, stride 1, no padding: x itself is the GEMM's B.
- *  - im2col_gemm: everything else. im2col writes the input patches of a chunk
- *    of images into the workspace (as 32-wide panels for the own GEMM, row-
- *    major for CLBlast), then one batched GEMM with the bias and activation
- *    fused. The chunk is sized so the patches stay cache-sized and under the
- *    workspace limit. On the own engine, patches are instead gathered per
- *    32-pixel tile by conv_packed_gemm, straight from x.
- * The backward passes are in ops/conv_bwd.c; ops/conv_internal.h holds what
- * both files (and transposed convolution) share.
+ * The CPU-class variants (the own engine's kernels unless noted):
+ *  - depthwise_flat, depthwise_strips (any class and engine): groups == c
+ *    and k a multiple of c. Small planes run the flat kernels, where every
+ *    tap is one shift of the flat output position over zero-padded planes
+ *    of several images. The strip kernels give each work-item one output
+ *    plane, keeping the input rows it needs in a private ring, zero-padded
+ *    (no bounds checks in the tap loops: branches stop PoCL vectorizing)
+ *    and split by column phase for strides; four 16-wide strips at a time
+ *    (independent FMA chains). The backward's depthwise kernels share the
+ *    programs (kernels/conv.cl, DWF_*, DWB_*).
+ *  - gemm_1x1_packed, and gemm_1x1 (any class and engine): 1x1 kernel,
+ *    stride 1, no padding: x itself is the GEMM's B (conv_1x1_gemm over
+ *    16-pixel chunks of the planes, or the engine's batched GEMM).
+ *  - strided_1x1: a strided 1x1 of one group (ResNet's downsampling
+ *    shortcut): the subsampled input, then conv_1x1_gemm.
+ *  - grouped_direct: few output channels per group (ResNeXt / RegNet), all
+ *    of a group's per work-item, pixels along the vectors.
+ *  - direct_band: stride 1: bands of output rows, the padded input rows in
+ *    a local-memory ring, 8-pixel x 32-channel micro-tiles.
+ *  - implicit_gemm: stride 1: the input copied once into zero-padded planes,
+ *    conv_packed_gemm reading its patch rows as shifted views of them.
+ *  - gather_gemm: any stride: conv_packed_gemm gathering each 32-pixel
+ *    tile's patches straight from x.
+ *  - im2col_gemm (any class and engine, the last resort): im2col writes the
+ *    patches of a chunk of images into the workspace (32-wide panels for
+ *    the own GEMM, row-major for CLBlast), then one batched GEMM with the
+ *    bias and activation fused; the chunk stays cache-sized and under the
+ *    workspace limit.
+ * Each entry also names the clnn_conv_algo that clnn_conv2d_fwd_algo
+ * reports for it. The packed variants (grouped_direct .. gather_gemm) also
+ * take transposed weights: bwd_data's stride-1 route and the transposed
+ * convolution plan their work as such forwards.
  */
 #include "conv_internal.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define PANEL_N CLNN_TILE_NR /* the own GEMM's B panels: 32-pixel tiles */
@@ -301,8 +313,10 @@ clnn_status clnn__conv_dw_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, c
 static const int64_t dwf_buf_classes[] = {1024, 2048, 4096};
 #define DWF_BUF_MAX 4096
 
-bool clnn__conv_dwf_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool bwd_data,
-                             clnn_conv_dwf_geom *f) {
+/* The flat kernels' geometry for d (bwd_data: that pass, else the forward
+ * and bwd_weights); false when they do not apply (mult > 1 in bwd_data is
+ * fine; padding beyond the kernel's extent in bwd_data is not). */
+static bool dwf_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool bwd_data, clnn_conv_dwf_geom *f) {
   memset(f, 0, sizeof *f);
   (void)ow;
   int64_t ext_h = (d->kh - 1) * d->dilation_h, ext_w = (d->kw - 1) * d->dilation_w;
@@ -341,7 +355,7 @@ bool clnn__conv_dwf_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, 
 
 bool clnn__conv_dw_flat(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool bwd_data, clnn_conv_dwf_geom *f) {
   if (!clnn__conv_is_depthwise(d)) return false;
-  if (!clnn__conv_dwf_geometry(d, oh, ow, bwd_data, f)) return false;
+  if (!dwf_geometry(d, oh, ow, bwd_data, f)) return false;
   return d->h * d->w <= DWF_MAX_PLANE;
 }
 
@@ -839,12 +853,6 @@ static const conv_fwd_variant fwd_variants[] = {
 const clnn_variant_table clnn__conv_fwd_variants = {"conv", "fwd", &fwd_variants[0].v,
                                                     sizeof fwd_variants / sizeof fwd_variants[0],
                                                     sizeof fwd_variants[0]};
-
-clnn_status clnn__conv_fwd_plan(clnn_context *ctx, const clnn_conv_fwd_problem *p, const char *op) {
-  (void)op;
-  size_t i;
-  return clnn__plan_pick(ctx, &clnn__conv_fwd_variants, p, &i);
-}
 
 clnn_status clnn__conv_fwd_problem_run(clnn_context *ctx, const clnn_conv_fwd_problem *p, clnn_conv_mem x,
                                        clnn_conv_mem w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {

@@ -1,32 +1,37 @@
 /*
  * conv_bwd.c - 2-D convolution backward: the data, weight and bias
- * gradients (kernels/conv.cl). Every algorithm is deterministic: scatters
- * are written as gathers and every reduction has a fixed order.
+ * gradients (kernels/conv.cl), one variant table per pass (after each
+ * pass's launches, best first; each entry also names the clnn_conv_algo
+ * the legacy queries report for it). Every variant is deterministic:
+ * scatters are written as gathers and every reduction has a fixed order.
+ * The GPU-class variants (gpu_*) are ops/conv_gpu.c's.
  *
- * bwd_data (dx = transposed convolution of dy with w):
- *  - depthwise_direct: groups == c; conv_dw_bwd_data, one work-item per dx
- *    plane, dy rows in a private ring (stride 2: even and odd dx columns
- *    computed apart; larger strides: dy rows zero-inserted).
- *  - gemm_1x1: 1x1, stride 1, no padding: dx = w^T dy, one batched GEMM.
- *  - implicit_gemm: stride 1 on the own engine. bwd_data is then a forward
+ * bwd_d (dx = transposed convolution of dy with w):
+ *  - depthwise_flat, depthwise_strips: groups == c; the forward's depthwise
+ *    programs. The strip kernel gives each work-item one dx plane, dy rows
+ *    in a private ring (stride 2: even and odd dx columns computed apart;
+ *    larger strides: dy rows zero-inserted).
+ *  - gemm_1x1_packed, gemm_1x1: 1x1, stride 1, no padding: dx = w^T dy.
+ *  - as_fwd: stride 1 on the own engine. bwd_data is then a forward
  *    convolution of dy (padding dil*(k-1) - pad) with the weights' channels
- *    swapped and taps flipped: the forward's conv_packed_gemm runs it.
- *  - im2col_gemm: otherwise. dcol = w^T dy (GEMM, chunks of images), then
+ *    swapped and taps flipped, planned on the forward's table.
+ *  - subpixel: strided problems on the own engine where it pays (grouped
+ *    3x3 s2, 5x5 s2, ...): the transposed convolution's sub-pixel forward
+ *    (ops/subpixel.h): weights regrouped into stride_h * stride_w phase
+ *    kernels, one stride-1 forward convolution, the phases interleaved.
+ *  - col2im: the rest. dcol = w^T dy (GEMM, chunks of images), then
  *    conv_col2im, where each dx element gathers its own contributions.
- *    On the own engine, strided problems where it pays (grouped 3x3 s2,
- *    5x5 s2, ...) run instead as the transposed convolution's sub-pixel
- *    forward (ops/subpixel.h): weights regrouped into stride_h *
- *    stride_w phase kernels, one stride-1 forward convolution, the phases
- *    interleaved. The algorithm query still names these im2col_gemm.
- * bwd_weights (dw = correlation of x with dy, summed over images):
- *  - depthwise_direct: conv_dw_bwd_weights, per (channel, part of the batch).
- *  - implicit_gemm / im2col_gemm on the own engine: conv_bwdw_packed, a GEMM
- *    with the pixels as its reduction axis, per-slot partial sums added in
- *    slot order by conv_bwdw_reduce (stride 1 reads padded planes of x,
- *    other strides gather patches).
- *  - im2col_gemm on CLBlast: transposed im2col, then one GEMM per image
- *    accumulating into dw (beta = 1) in image order.
- * bwd_bias: conv_bwd_bias, one work-item per channel.
+ * bwd_w (dw = correlation of x with dy, summed over images):
+ *  - depthwise_flat, depthwise_strips: per (channel, part of the batch).
+ *  - gemm_1x1_packed: 1x1 on planes of 16 pixels or more: dot products of
+ *    dy and x rows per part of the batch, the parts added in order.
+ *  - packed (own engine): conv_bwdw_packed, a GEMM with the pixels as its
+ *    reduction axis, per-slot partial sums added in slot order by
+ *    conv_bwdw_reduce (stride 1 reads padded planes of x, other strides
+ *    gather patches).
+ *  - im2col_gemm: transposed im2col, then one GEMM per image accumulating
+ *    into dw (beta = 1) in image order.
+ * bwd_b: per_channel, conv_bwd_bias, one work-item per channel.
  */
 #include "conv_bwd.h"
 #include "subpixel.h"

@@ -115,11 +115,6 @@ typedef struct clnn_conv_dwf_geom {
   int64_t buf;    /* DWF_BUF: floats of each private buffer, a size class */
   int64_t pt, pl; /* bwd_data: row and column of dy's first element in its plane */
 } clnn_conv_dwf_geom;
-/* The flat kernels' geometry for d (bwd_data: that pass, else the forward
- * and bwd_weights); false when they do not apply (mult > 1 in bwd_data is
- * fine; padding beyond the kernel's extent in bwd_data is not). */
-bool clnn__conv_dwf_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool bwd_data,
-                             clnn_conv_dwf_geom *f);
 /* Whether the depthwise pass runs the flat kernels (small planes) rather
  * than the strip kernels; fills *f when it does. */
 bool clnn__conv_dw_flat(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool bwd_data, clnn_conv_dwf_geom *f);

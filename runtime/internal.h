@@ -108,10 +108,11 @@ struct clnn_context {
   int n_programs, cap_programs;
 
   bool profiling;
-  /* Set by clnn__plan_run: launches, fills and CLBlast calls return success
-   * without enqueueing, while everything before them (checks, chunk sizes
-   * against the workspace limit, workspace allocation, program builds) runs
-   * as usual. */
+  /* Set while an op rehearses inner ops (the transposed convolution's
+   * backward runs its passes once this way before running them for real):
+   * launches, fills and CLBlast calls return success without enqueueing,
+   * while everything before them (checks, chunk sizes against the
+   * workspace limit, workspace allocation, program builds) runs as usual. */
   bool plan_only;
   clnn_profile_record *prof;
   size_t n_prof, cap_prof;
