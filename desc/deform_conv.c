@@ -21,12 +21,7 @@ clnn_status clnn__deform_conv2d_desc_check(clnn_context *ctx, const clnn_deform_
                                            int64_t *ow) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
   int64_t out_h, out_w;
-  clnn_status st = clnn_conv2d_desc_check(&d->conv, &out_h, &out_w);
-  if (st != CLNN_SUCCESS) {
-    const char *msg = clnn_context_errmsg(NULL), *prefix = "clnn_conv2d_desc_check: ";
-    if (!strncmp(msg, prefix, strlen(prefix))) msg += strlen(prefix);
-    return clnn__fail(ctx, st, "%s", msg); /* desc->conv's problem, e.g. "desc->stride_h = 0 ..." */
-  }
+  CLNN_TRY(clnn__conv2d_desc_check(ctx, &d->conv, &out_h, &out_w)); /* e.g. "desc->stride_h = 0 ..." */
   if (d->offset_groups < 1 || d->offset_groups > d->conv.c || d->conv.c % d->offset_groups)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->offset_groups = %lld does not divide c = %lld",
                       (long long)d->offset_groups, (long long)d->conv.c);
