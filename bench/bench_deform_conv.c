@@ -10,7 +10,7 @@
  *        dmask (m1), dw, db (with bias). C and R modes run the forward too
  *        (R mode writes y.npy, as the other families' bwd passes do); P mode
  *        times the gradients alone.
- * Random inputs (C, P) follow ../shared/anchors/suite.json: offsets N(0, 1),
+ * Random inputs (C, P) follow the project's anchor suite: offsets N(0, 1),
  * mask U(0, 1), the rest U(-1, 1).
  */
 #include <stdio.h>

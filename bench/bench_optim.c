@@ -8,7 +8,7 @@
  *   clip_grad_norm n1000 max_norm=1
  * n is the total number of parameters. tensors= splits them into a list:
  * "resnet50" uses the 161 parameter tensors of torchvision's ResNet-50
- * (../shared/anchors/suite.json, 25,557,032 elements), scaled so that they
+ * (the project's anchor suite, 25,557,032 elements), scaled so that they
  * add up to n (n25557032 or no n gives the exact sizes); an integer K gives
  * K near-equal tensors. The list's tensors are views into one flat tensor
  * per role, back to back (an arena), so the .npy files are flat (n).
@@ -32,7 +32,7 @@ enum { K_ADAMW, K_ADAM, K_SGD, K_EMA, K_CLIP };
 #define MAX_TENSORS 100000
 
 /* torchvision resnet50's parameter sizes, in model.parameters() order
- * (the adamw_resnet50_161t case of ../shared/anchors/suite.json). */
+ * (the adamw_resnet50_161t case of the project's anchor suite). */
 static const int64_t resnet50_sizes[RESNET50_TENSORS] = {
     9408, 64, 64, 4096, 64, 64, 36864, 64, 64, 16384, 256, 256, 16384, 256, 256, 16384, 64, 64,
     36864, 64, 64, 16384, 256, 256, 16384, 64, 64, 36864, 64, 64, 16384, 256, 256, 32768, 128, 128,

@@ -21,6 +21,7 @@
 #include "bench.h"
 #include "npy.h"
 #include "peak.h"
+#include "timing.h"
 
 bench_options bench_opt = {NULL, 1, 0, 'C'};
 
@@ -41,16 +42,6 @@ typedef struct run_config {
 
 /* ------------------------------------------------------------- helpers */
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static uint64_t hash_str(const char *s) {
   uint64_t h = 0xcbf29ce484222325ULL;
@@ -449,9 +440,9 @@ static int run_perf(clnn_context *ctx, bench_problem *p, const run_config *cfg) 
   while (runs < cfg->max_runs && (runs < cfg->min_runs || total < cfg->target_s)) {
     clnn_profile_reset(ctx);
     clnn_context_clear_variants(ctx);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if ((st = p->fam->run_device(ctx, p)) || (st = clnn_context_finish(ctx))) return report_failure(ctx, p, st);
-    times[runs] = now_s() - t0;
+    times[runs] = bench_now_s() - t0;
     if (cfg->device_timer) { /* first launch's start to last launch's end, on the device */
       double ms = 0.0;
       if ((st = clnn_profile_span(ctx, &ms))) return report_failure(ctx, p, st);
@@ -460,7 +451,7 @@ static int run_perf(clnn_context *ctx, bench_problem *p, const run_config *cfg) 
     total += times[runs++];
   }
   note_variant(ctx, p);
-  qsort(times, (size_t)runs, sizeof times[0], cmp_double);
+  qsort(times, (size_t)runs, sizeof times[0], bench_cmp_double);
   result r = {0};
   r.ok = true;
   r.runs = runs;

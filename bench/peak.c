@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "timing.h"
 
 static const char *peak_src =
     "__kernel void peak_fma(__global float *out, const int iters) {\n"
@@ -34,16 +35,6 @@ static const char *peak_src =
     "  a[i] = b[i] + q * c[i];\n"
     "}\n";
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* Median wall time of one launch of k over global items: each of reps samples
  * times `batch` back-to-back launches, so that on a GPU, where one triad
@@ -54,12 +45,12 @@ static double time_kernel(cl_command_queue q, cl_kernel k, size_t global, size_t
   clEnqueueNDRangeKernel(q, k, 1, NULL, &global, &local, 0, NULL, NULL); /* warm-up */
   clFinish(q);
   for (int r = 0; r < reps; r++) {
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (int b = 0; b < batch; b++) clEnqueueNDRangeKernel(q, k, 1, NULL, &global, &local, 0, NULL, NULL);
     clFinish(q);
-    t[r] = (now_s() - t0) / batch;
+    t[r] = (bench_now_s() - t0) / batch;
   }
-  qsort(t, (size_t)reps, sizeof t[0], cmp_double);
+  qsort(t, (size_t)reps, sizeof t[0], bench_cmp_double);
   return t[reps / 2];
 }
 

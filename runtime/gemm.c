@@ -147,7 +147,9 @@ static clnn_status bias_act_pass(clnn_context *ctx, const clnn_gemm_job *j, cons
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "gemm", opts, "gemm_bias_act", &k));
   size_t global[3] = {(size_t)j->n, (size_t)j->m, (size_t)(j->nb1 * j->nb2)};
-  size_t local[3] = {1, 1, 1};
+  /* One element per work-item: work-groups of one suit PoCL (each is a
+   * scheduling step), a GPU needs a row segment per group. */
+  size_t local[3] = {ctx->is_cpu ? 1 : 64, 1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_I32(j->m), CLNN_ARG_I32(j->n), CLNN_ARG_I32(j->nb2),
                                 CLNN_ARG_MEM(j->c), CLNN_ARG_U64(j->c_off), CLNN_ARG_I32(j->ldc),

@@ -117,6 +117,8 @@ BENCH=$BUILD/bench/clnn-bench
 # -------------------------------------------------------------------- 3. info
 "$BUILD/tools/clnn-info" >> "$LOG" 2>&1
 say "clnn-info: exit $?"
+# The device's measured FMA and copy (triad) peaks, the roofline's two ceilings.
+"$BENCH" --mode=P --timer device --max-runs 7 "add n3612672" 2>&1 | grep -i "peak\|^P " >> "$LOG"
 
 # ------------------------------------- 4. ctest and C mode, side by side
 # C mode runs one clnn-bench process per problem line, twelve at a time: the

@@ -30,21 +30,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "../bench/timing.h"
 
 typedef struct tile {
   int mwg, nwg, kwg, mdim, ndim;
 } tile;
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* The shape rules of kernels/gemm_gpu.cl (clnn__gpu_tile_valid) and the device's limits. */
 static bool tile_ok(const tile *t, const clnn_device_caps *c) {
@@ -126,18 +117,18 @@ static double time_problem(clnn_context *ctx, const problem *p) {
   double t[5], result = -1.0;
   if (!operands_make(ctx, p, &o)) goto done;
   if (run_once(ctx, p, &o) != CLNN_SUCCESS || clnn_context_finish(ctx) != CLNN_SUCCESS) goto done;
-  double t0 = now_s();
+  double t0 = bench_now_s();
   if (run_once(ctx, p, &o) != CLNN_SUCCESS || clnn_context_finish(ctx) != CLNN_SUCCESS) goto done;
-  int reps = (int)(0.02 / (now_s() - t0 + 1e-9)) + 1; /* batches of about 20 ms */
+  int reps = (int)(0.02 / (bench_now_s() - t0 + 1e-9)) + 1; /* batches of about 20 ms */
   if (reps > 50) reps = 50;
   for (int b = 0; b < 5; b++) {
-    t0 = now_s();
+    t0 = bench_now_s();
     for (int r = 0; r < reps; r++)
       if (run_once(ctx, p, &o) != CLNN_SUCCESS) goto done;
     if (clnn_context_finish(ctx) != CLNN_SUCCESS) goto done;
-    t[b] = (now_s() - t0) / reps;
+    t[b] = (bench_now_s() - t0) / reps;
   }
-  qsort(t, 5, sizeof t[0], cmp_double);
+  qsort(t, 5, sizeof t[0], bench_cmp_double);
   result = t[2];
 done:
   operands_free(&o);
@@ -218,7 +209,7 @@ static bool best_tile(search *s, const clnn_device_caps *caps, const problem *pr
           if (large ? (t.mwg < 64 || t.nwg < 64) : (t.mwg > 64 || t.nwg > 64)) continue;
           if (quick && (t.kwg == 8 || t.mwg != t.nwg)) continue;
           if (!memcmp(&t, &first, sizeof t)) continue;
-          if (now_s() > deadline) {
+          if (bench_now_s() > deadline) {
             fprintf(stderr, "clnn-tune: time is up for this search after %d candidates in all\n", s->tried);
             return *best_s > 0.0;
           }
@@ -288,7 +279,7 @@ int main(int argc, char **argv) {
 
   search s = {0};
   tile ts, tl;
-  double ss, sl, start = now_s();
+  double ss, sl, start = bench_now_s();
   fprintf(stderr, "small tile (%s):\n", tiny ? "tiny conv3x3, three passes" : "conv3x3 anchor, three passes");
   bool have_small = best_tile(&s, &caps, small, 3, false, quick, start + 0.45 * max_s, &ts, &ss);
   fprintf(stderr, "large tile (%s):\n", tiny ? "tiny GEMM and conv1x1" : "2048^3 GEMM and conv1x1 anchor");

@@ -2,7 +2,7 @@
 
 Passes as in clnn-bench: fwd (no autograd), and for the backward passes the
 gradients PyTorch's autograd computes given grad_output, the way
-../shared/anchors/torch_suite.py measures them (forward not timed):
+the anchor suite's PyTorch script measures them (forward not timed):
   bwd_d  the input only             torch.autograd.grad(y, [x], dy)
   bwd_w  the weight (and the bias)  torch.autograd.grad(y, [w, b], dy)
   bwd    all of them                torch.autograd.grad(y, [x, w, b], dy)

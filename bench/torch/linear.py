@@ -1,7 +1,7 @@
 """PyTorch equivalents of clnn-bench "linear" problems (fwd, bwd_d, bwd_w).
 
 Backward passes time torch.autograd.grad on a graph built once (retain_graph),
-as ../shared/anchors/torch_suite.py does: the backward alone.
+as the anchor suite's PyTorch script does: the backward alone.
 """
 import torch
 import torch.nn.functional as F

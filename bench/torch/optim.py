@@ -2,13 +2,13 @@
 
     adamw / adam  torch.optim.AdamW / Adam with PyTorch's default foreach
                   setting, state created by one untimed step (as
-                  ../shared/anchors/torch_suite.py does), then opt.step
+                  the anchor suite's PyTorch script does), then opt.step
     sgd           torch.optim.SGD (momentum buffers created the same way)
     ema           ema.lerp_(p, 1 - decay) over the list
     clip_grad_norm  torch.nn.utils.clip_grad_norm_(params, max_norm)
 
 n and tensors= split the parameters exactly as bench/bench_optim.c does
-(tensors=resnet50: the 161 ResNet-50 sizes of ../shared/anchors/suite.json,
+(tensors=resnet50: the 161 ResNet-50 sizes of the project's anchor suite,
 scaled to add up to n). Keys without a PyTorch counterpart in these classes
 (scale, skip) make the twin return None: those problems are not compared.
 compare.py finds this module through FAMILIES and calls make_family().
