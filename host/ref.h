@@ -9,7 +9,7 @@
 #ifndef CLNN_HOST_REF_H
 #define CLNN_HOST_REF_H
 
-#include "../runtime/internal.h"
+#include "../desc/desc.h"
 
 /* A malloc'd double copy of n floats (NULL src gives NULL); NULL on OOM sets *ok = false. */
 double *clnn__ref_f64_copy(const float *src, size_t n, bool *ok);
@@ -40,14 +40,6 @@ clnn_status clnn__ref_pixel_shuffle_f64(const clnn_pixel_shuffle_desc *d, bool u
                                         const double *src, double *dst);
 /* Resize forward (src = x, dst = y) or backward (src = dy, dst = dx). */
 clnn_status clnn__ref_resize_f64(const clnn_resize_desc *d, bool backward, const double *src, double *dst);
-/*
- * PyTorch's sampling of one dimension of a resize from in to out elements:
- * output o reads inputs i0[o] and i1[o] with weights l0[o] and l1[o] (for
- * nearest i1 = i0, l0 = 1, l1 = 0). scale is the descriptor's scale_h or
- * scale_w. The device op builds its tables with this same function.
- */
-void clnn__resize_taps(int64_t in, int64_t out, clnn_resize_mode mode, int align_corners, double scale,
-                       int32_t *i0, int32_t *i1, float *l0, float *l1);
 
 /* ------------------------------------------------------------------- roi */
 /* RoI geometry uses the float32 rois (see host/roi.c); values are double.
@@ -69,8 +61,9 @@ clnn_status clnn__ref_deform_conv2d_bwd_f64(const clnn_deform_conv2d_desc *d, co
                                             double *dmask, double *dw, double *db);
 
 /* ------------------------------------------------------------------- act */
-/* f'(v) of one activation (clnn__ref_act is f itself, in runtime/internal.h);
- * PyTorch's one-sided choices at the kinks, as kernels/common.h act_grad_*. */
+/* One activation in double: f(v), and f'(v) with PyTorch's one-sided
+ * choices at the kinks, as kernels/common.h act_grad_*. */
+double clnn__ref_act(double v, clnn_activation act, double alpha);
 double clnn__ref_act_deriv(double v, clnn_activation act, double alpha);
 clnn_status clnn__ref_act_fwd_f64(const clnn_act_desc *d, const double *x, double *y);
 clnn_status clnn__ref_act_bwd_f64(const clnn_act_desc *d, const double *x, const double *dy, double *dx);

@@ -1,98 +1,18 @@
 /*
  * resample.c - host reference of the resample family (pixel shuffle and
  * unshuffle, nearest and bilinear resize), forward and backward, in double
- * (see ref.h), plus the one definition of PyTorch's sampling rules that the
- * device ops also use to build their tables (clnn__resize_taps).
+ * (see ref.h), on PyTorch's sampling rules (clnn__resize_taps,
+ * desc/resample.c), which the device ops also build their tables from.
  *
  * The resize backward is written as the scatter that defines it (every
  * output gradient added to the inputs its forward read); the device gathers
  * instead, and tests/test_resample.c checks both against each other and
  * this scatter against finite differences of the forward.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ref.h"
-
-/* ------------------------------------------------------- sampling rules */
-
-/*
- * ATen's compute_scales_value<float>: the source step per output step, from
- * a given scale factor (1 / scale, rounded to float) or from the sizes
- * (float division of the sizes).
- */
-static float step_from_scale(int64_t in, int64_t out, double scale) {
-  if (scale > 0.0) return (float)(1.0 / scale);
-  return (float)in / (float)out;
-}
-
-/* ATen's nearest_idx: copies when sizes match, halves for exactly 2x (torch
- * applies both even when a scale factor is given), else floor(dst * step)
- * with a float product, clamped to the last input. */
-static int32_t nearest_src(int64_t dst, int64_t in, int64_t out, double scale) {
-  if (out == in) return (int32_t)dst;
-  if (out == 2 * in) return (int32_t)(dst >> 1);
-  const float step = step_from_scale(in, out, scale);
-  int64_t src = (int64_t)floorf((float)dst * step);
-  return (int32_t)(src < in - 1 ? src : in - 1);
-}
-
-/* ATen's area_pixel_compute_scale<float> for linear modes. */
-static float linear_step(int64_t in, int64_t out, int align_corners, double scale) {
-  if (align_corners) return out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f;
-  return step_from_scale(in, out, scale);
-}
-
-/*
- * ATen's compute_source_index_and_lambda (torch 1.13 on CPU): the step is a
- * float, but the source position is computed in double (its accumulate
- * type): step * dst for align_corners = 1, else step * (dst + 0.5) - 0.5
- * clamped at 0. i0 is its integer part, i1 the next index (i0 itself at the
- * last input), l1 = (float)(pos - i0) and l0 = 1 - l1 in float. Checked
- * against torch's weights bit for bit (bench/torch/resample.py --check).
- * i0 and l1 are also clamped to [0, in - 1] and [0, 1], which only matters
- * for a scale that does not fit the sizes (newer torch clamps the same way).
- */
-static void linear_src(int64_t dst, int64_t in, int64_t out, int align_corners, float step,
-                       int32_t *i0, int32_t *i1, float *l0, float *l1) {
-  if (out == in) {
-    *i0 = *i1 = (int32_t)dst;
-    *l0 = 1.0f;
-    *l1 = 0.0f;
-    return;
-  }
-  double pos;
-  if (align_corners) {
-    pos = (double)step * (double)dst;
-  } else {
-    pos = (double)step * ((double)dst + 0.5) - 0.5;
-    if (pos < 0.0) pos = 0.0;
-  }
-  int64_t a = (int64_t)pos;
-  if (a > in - 1) a = in - 1;
-  float frac = (float)(pos - (double)a);
-  if (frac < 0.0f) frac = 0.0f;
-  if (frac > 1.0f) frac = 1.0f;
-  *i0 = (int32_t)a;
-  *i1 = (int32_t)(a < in - 1 ? a + 1 : a);
-  *l1 = frac;
-  *l0 = 1.0f - frac;
-}
-
-void clnn__resize_taps(int64_t in, int64_t out, clnn_resize_mode mode, int align_corners, double scale,
-                       int32_t *i0, int32_t *i1, float *l0, float *l1) {
-  if (mode == CLNN_RESIZE_NEAREST) {
-    for (int64_t o = 0; o < out; o++) {
-      i0[o] = i1[o] = nearest_src(o, in, out, scale);
-      l0[o] = 1.0f;
-      l1[o] = 0.0f;
-    }
-    return;
-  }
-  const float step = linear_step(in, out, align_corners, scale);
-  for (int64_t o = 0; o < out; o++) linear_src(o, in, out, align_corners, step, &i0[o], &i1[o], &l0[o], &l1[o]);
-}
 
 /* ---------------------------------------------------------- pixel shuffle */
 

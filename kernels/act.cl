@@ -12,11 +12,11 @@
  * run in place (y == x, dx == dy), each element read before it is written by
  * the same work-item.
  *
- * Common -D: ACT, ACT_ALPHA (common.h), GATE (1 = y = ACT(a) * b,
- * 2 = y = a * ACT(b); gated kernels only).
+ * Common -D: ACT, ACT_ALPHA (common.h), GATE (CLNN_ACT_GATE_FIRST: y =
+ * ACT(a) * b, CLNN_ACT_GATE_SECOND: y = a * ACT(b); gated kernels only).
  */
 #ifndef GATE
-#define GATE 1
+#define GATE CLNN_ACT_GATE_FIRST
 #endif
 
 /*
@@ -55,9 +55,12 @@ __kernel void act_bwd(__global const float *x_base, const ulong x_off, __global 
 
 /* The gated value and its two partial gradients, for one element or 16. */
 #define GLU_DEFINE(T, suffix)                                                     \
-  T glu_##suffix(T a, T b) { return GATE == 1 ? act_##suffix(a) * b : a * act_##suffix(b); } \
+  T glu_##suffix(T a, T b) {                                                      \
+    return GATE == CLNN_ACT_GATE_FIRST ? act_##suffix(a) * b                      \
+                                       : a * act_##suffix(b);                     \
+  }                                                                               \
   void glu_grad_##suffix(T a, T b, T dy, T *da, T *db) {                          \
-    if (GATE == 1) {                                                              \
+    if (GATE == CLNN_ACT_GATE_FIRST) {                                            \
       *da = act_grad_##suffix(a, dy * b);                                         \
       *db = dy * act_##suffix(a);                                                 \
     } else {                                                                      \

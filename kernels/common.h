@@ -1,5 +1,6 @@
 /*
- * common.h - prepended to every kernels/<family>.cl when a program is built.
+ * common.h - prepended to every kernels/<family>.cl when a program is built
+ * (after shared.h, the constants the host shares with the kernels).
  * Holds the helpers several families share: tensor-argument macros and the
  * activation functions (selected at build time with -DACT=<clnn_activation>).
  *
@@ -26,17 +27,17 @@
 #define ACT_ALPHA 0.0f
 #endif
 
-/* clnn_activation values (include/clnn.h). */
-#define ACT_IDENTITY 0
-#define ACT_RELU 1
-#define ACT_LEAKY_RELU 2
-#define ACT_ELU 3
-#define ACT_SIGMOID 4
-#define ACT_TANH 5
-#define ACT_GELU 6
-#define ACT_GELU_TANH 7
-#define ACT_SILU 8
-#define ACT_HARDSWISH 9
+/* clnn_activation values (kernels/shared.h). */
+#define ACT_IDENTITY CLNN_ACT_CODE_IDENTITY
+#define ACT_RELU CLNN_ACT_CODE_RELU
+#define ACT_LEAKY_RELU CLNN_ACT_CODE_LEAKY_RELU
+#define ACT_ELU CLNN_ACT_CODE_ELU
+#define ACT_SIGMOID CLNN_ACT_CODE_SIGMOID
+#define ACT_TANH CLNN_ACT_CODE_TANH
+#define ACT_GELU CLNN_ACT_CODE_GELU
+#define ACT_GELU_TANH CLNN_ACT_CODE_GELU_TANH
+#define ACT_SILU CLNN_ACT_CODE_SILU
+#define ACT_HARDSWISH CLNN_ACT_CODE_HARDSWISH
 
 /*
  * Math helpers of the activations: polynomials, rational functions and one

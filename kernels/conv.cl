@@ -15,6 +15,12 @@
  * when its binary is saved, so each specialised program (conv_im2col with
  * PANELS, conv_packed_gemm with CP_KC, ...) holds just its own kernel.
  */
+/* The packed paths hold the CPU register tile (kernels/shared.h) as eight
+ * rows of two float16 and index 32-pixel tiles with shifts. */
+#if CLNN_TILE_MR != 8 || CLNN_TILE_NR != 32
+#error "kernels/conv.cl is written for the 8 x 32 register tile"
+#endif
+
 #if !defined(PANELS) && !defined(CP_KC) && !defined(COL2IM) && !defined(DWB_KH) && !defined(BW_PC) && \
     !defined(DWF_KH) && !defined(C1_GEMM) && !defined(C1W_TM) && !defined(CB_KH) && \
     !defined(GD_M)
@@ -120,7 +126,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_pad(
  * NDRange (ceil(Ho*Wgrid/32), images * G), local (1, 1).
  */
 #ifdef CP_KC
-#define CP_MR 8
+#define CP_MR CLNN_TILE_MR
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_packed_gemm(
     CTENSOR(src), const int Hs, const int Ws, const ulong plane, CTENSOR(w), CTENSOR(bias),
     TENSOR(y), const int C, const int K, const int G, const int Ho, const int Wo, const int Wgrid,
@@ -472,7 +478,7 @@ __kernel void conv_transpose_w(CTENSOR(w), TENSOR(wt), const int rows, const int
  * NDRange (ceil(H / C2I_ROWS), images in chunk * C), local (1, 1).
  */
 #ifdef COL2IM
-#define C2I_ROWS 8
+#define C2I_ROWS CLNN_CONV_C2I_ROWS
 #define C2I_COLS 256
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_col2im(
     CTENSOR(col), CTENSOR(bias), TENSOR(dx), const int C, const int H, const int W, const int Ho,
@@ -526,7 +532,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_col2im(
  */
 #ifdef DWB_KH
 #define DWB_TAPS (DWB_KH * DWB_KW)
-#define DWB_AHEAD 2 /* rows prepared ahead of use (the host sizes the ring for it) */
+#define DWB_AHEAD CLNN_CONV_DWB_AHEAD /* rows prepared ahead of use (the host sizes the ring for it) */
 
 /*
  * conv_dw_bwd_data: dx of a depthwise convolution, any stride and dilation,

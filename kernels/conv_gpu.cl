@@ -26,7 +26,7 @@
 #define ACCUMULATE 0
 #endif
 #ifndef WG
-#define WG 256
+#define WG CLNN_GPU_WG
 #endif
 
 /*

@@ -127,7 +127,10 @@ CLNN_DEFINE_ACT(float8, dc_f8)
  * y (at the chunk's first image), has_bias, modulated, then sizes.
  * NDRange (ceil(Ho*Wo / 8), images * G), local (1, 1).
  */
-#define FM 8
+#define FM CLNN_TILE_MR
+#if CLNN_TILE_MR != 8 || CLNN_TILE_NR != 32
+#error "the fused forward and deform_conv_pack_w are written for the 8 x 32 register tile"
+#endif
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_fwd_fused(
     CTENSOR(xt), CTENSOR(offset), CTENSOR(mask), CTENSOR(wp), CTENSOR(bias), TENSOR(y),
     const int has_bias, const int modulated, const int C, const int K, const int G, const int DG,
@@ -450,11 +453,11 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_dx_gath
  * -D: DC_GPU, DC_WG.
  */
 #ifndef DC_WG
-#define DC_WG 256
+#define DC_WG CLNN_GPU_WG
 #endif
-#define DC_RADIX 16 /* digits of one radix-sort pass (4 bits) */
-#define DC_ITEMS 4  /* keys per work-item of the radix kernels */
-#define DC_TILE 32  /* side of a transpose tile */
+#define DC_RADIX CLNN_DC_RADIX      /* digits of one radix-sort pass (4 bits) */
+#define DC_ITEMS CLNN_DC_RADIX_ITEMS /* keys per work-item of the radix kernels */
+#define DC_TILE CLNN_DC_TILE         /* side of a transpose tile */
 
 /* Pixel (iy, ix) of a plane; zero outside the image, which is never read. */
 float dc_gpu_pixel(__global const float *plane, const int iy, const int ix, const int H, const int W) {

@@ -11,15 +11,9 @@
  *   a, b, c  inputs        y, z  outputs        alpha, beta  scalars
  *   inner    elements per row of x for the broadcast multiply (s[i / inner])
  */
-#define OP_ADD 0      /* y = alpha a + beta b */
-#define OP_SCALE 1    /* y = alpha a */
-#define OP_ADD_BWD 2  /* y = alpha a, z = beta a (a = dy; HAS_Y / HAS_Z) */
-#define OP_MUL_FULL 3 /* y = a b (s of x's shape) */
-#define OP_MUL_ROW 4  /* y = a b[i / inner]; the vector kernel needs inner % 16 == 0 */
-#define OP_MUL_BWD_FULL 5 /* y = a c (dx = dy s), z = a b (ds = dy x) with a = dy, b = x, c = s */
-
+/* -DOP: CLNN_ELTWISE_OP_* (kernels/shared.h). */
 #ifndef OP
-#define OP OP_ADD
+#define OP CLNN_ELTWISE_OP_ADD
 #endif
 #ifndef HAS_Y
 #define HAS_Y 1
@@ -38,22 +32,22 @@
 #define V_LD(t, i) vload16(0, AT(t) + (i))
 #define V_ST(v, t, i) vstore16((v), 0, AT(t) + (i))
 
-/* The op on element(s) from index i; S is the factor of OP_MUL_ROW. */
-#if OP == OP_ADD
+/* The op on element(s) from index i; S is the factor of CLNN_ELTWISE_OP_MUL_ROW. */
+#if OP == CLNN_ELTWISE_OP_ADD
 #define ELT_BODY(LD, ST, i) ST(alpha * LD(a, i) + beta * LD(b, i), y, i)
-#elif OP == OP_SCALE
+#elif OP == CLNN_ELTWISE_OP_SCALE
 #define ELT_BODY(LD, ST, i) ST(alpha * LD(a, i), y, i)
-#elif OP == OP_ADD_BWD
+#elif OP == CLNN_ELTWISE_OP_ADD_BWD
 #define ELT_BODY(LD, ST, i)              \
   do {                                   \
     if (HAS_Y) ST(alpha * LD(a, i), y, i); \
     if (HAS_Z) ST(beta * LD(a, i), z, i);  \
   } while (0)
-#elif OP == OP_MUL_FULL
+#elif OP == CLNN_ELTWISE_OP_MUL_FULL
 #define ELT_BODY(LD, ST, i) ST(LD(a, i) * LD(b, i), y, i)
-#elif OP == OP_MUL_ROW
+#elif OP == CLNN_ELTWISE_OP_MUL_ROW
 #define ELT_BODY(LD, ST, i) ST(LD(a, i) * AT(b)[(i) / inner], y, i)
-#elif OP == OP_MUL_BWD_FULL
+#elif OP == CLNN_ELTWISE_OP_MUL_BWD_FULL
 #define ELT_BODY(LD, ST, i)                 \
   do {                                      \
     if (HAS_Y) ST(LD(a, i) * LD(c, i), y, i); \
@@ -122,12 +116,10 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_mul_add_row
  *   dx[o][i] = dy[o][i] * s[o]            (HAS_Y, for i in the chunk)
  *   part[o * nchunks + ch] = sum dy * x   (HAS_Z; lanes then tail, in order)
  * s[o] is alpha instead when SCALAR_S (the scale op, one row).
- * -D: CHUNK, HAS_Y, HAS_Z, SCALAR_S. NDRange (nchunks, outer), local (1, 1).
+ * -D: HAS_Y, HAS_Z, SCALAR_S. NDRange (nchunks, outer), local (1, 1).
  * a = dy, b = x, c = s, y = dx, z = part.
  */
-#ifndef CHUNK
-#define CHUNK 4096
-#endif
+#define CHUNK CLNN_ELTWISE_CHUNK
 #ifndef SCALAR_S
 #define SCALAR_S 0
 #endif
@@ -189,15 +181,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_sum_chunks(
  * with more than one slice a second launch sums each row's partials the
  * same way. Same inputs, same bits; no atomics.
  */
-#define GOP_ADD 0          /* y = alpha a + beta b */
-#define GOP_SCALE 1        /* y = alpha a */
-#define GOP_ADD_BWD 2      /* y = alpha a, z = beta a (HAS_Y / HAS_Z) */
-#define GOP_MUL_FULL 3     /* y = a b (s of x's shape) */
-#define GOP_MUL_BCAST 4    /* y = a b[e / inner] */
-#define GOP_MUL_BWD_FULL 5 /* y = a c (dx = dy s), z = a b (ds = dy x); a = dy, b = x, c = s */
-#define GOP_MUL_ADD 6      /* y = a b[e / inner] + beta c[e / inner] (x s + beta t) */
+/* -DGOP: CLNN_ELTWISE_GOP_* (kernels/shared.h). */
 #ifndef GOP
-#define GOP GOP_ADD
+#define GOP CLNN_ELTWISE_GOP_ADD
 #endif
 
 /* The factors t[e / inner] of elements e .. e + 3 (all inside the tensor). */
@@ -213,27 +199,27 @@ inline float4 bcast4(__global const float *t, const int e, const int inner) {
 #define G1_FAC(t, i) AT(t)[(i) / inner]
 
 /* The op on the element(s) at index i; FAC reads a broadcast factor. */
-#if GOP == GOP_ADD
+#if GOP == CLNN_ELTWISE_GOP_ADD
 #define GPU_BODY(LD, ST, FAC, i) ST(alpha * LD(a, i) + beta * LD(b, i), y, i)
-#elif GOP == GOP_SCALE
+#elif GOP == CLNN_ELTWISE_GOP_SCALE
 #define GPU_BODY(LD, ST, FAC, i) ST(alpha * LD(a, i), y, i)
-#elif GOP == GOP_ADD_BWD
+#elif GOP == CLNN_ELTWISE_GOP_ADD_BWD
 #define GPU_BODY(LD, ST, FAC, i)             \
   do {                                       \
     if (HAS_Y) ST(alpha * LD(a, i), y, i); \
     if (HAS_Z) ST(beta * LD(a, i), z, i);  \
   } while (0)
-#elif GOP == GOP_MUL_FULL
+#elif GOP == CLNN_ELTWISE_GOP_MUL_FULL
 #define GPU_BODY(LD, ST, FAC, i) ST(LD(a, i) * LD(b, i), y, i)
-#elif GOP == GOP_MUL_BCAST
+#elif GOP == CLNN_ELTWISE_GOP_MUL_BCAST
 #define GPU_BODY(LD, ST, FAC, i) ST(LD(a, i) * FAC(b, i), y, i)
-#elif GOP == GOP_MUL_BWD_FULL
+#elif GOP == CLNN_ELTWISE_GOP_MUL_BWD_FULL
 #define GPU_BODY(LD, ST, FAC, i)                \
   do {                                          \
     if (HAS_Y) ST(LD(a, i) * LD(c, i), y, i); \
     if (HAS_Z) ST(LD(a, i) * LD(b, i), z, i); \
   } while (0)
-#elif GOP == GOP_MUL_ADD
+#elif GOP == CLNN_ELTWISE_GOP_MUL_ADD
 #define GPU_BODY(LD, ST, FAC, i) ST(fma(LD(a, i), FAC(b, i), beta * FAC(c, i)), y, i)
 #endif
 
@@ -250,11 +236,9 @@ __kernel void eltwise_gpu(const int n, ELT_ARGS) {
 }
 
 #ifndef WG
-#define WG 256
+#define WG CLNN_GPU_WG
 #endif
-#ifndef SLICE
-#define SLICE 4096
-#endif
+#define SLICE (CLNN_ELTWISE_GPU_SLICE_ITEMS * WG)
 
 /* The sum of v over the work-group, as a tree in red[WG] (WG a power of
  * two); every work-item gets it. All work-items must call it. */

@@ -18,8 +18,11 @@
 #define HAS_BIAS 0 /* 1: add bias[i2 * bias_s2 + m] to row m */
 #endif
 
-#define MR 8
-#define NR 32
+#define MR CLNN_TILE_MR
+#define NR CLNN_TILE_NR
+#if MR != 8 || NR != 32
+#error "the microkernel holds an 8 x 32 tile: eight rows of two float16"
+#endif
 
 #define FMA_TILE_ROW(i, av)                                  \
   do {                                                       \

@@ -23,17 +23,17 @@
  * turn n into an image and a pixel there), and only the k part is decoded
  * per slice.
  *
- * Modes (GG_MODE):
- *  0 gemm: A (trans or not), B (trans or not), batched over the NDRange's
+ * Modes (GG_MODE, the CLNN_GG_* codes of kernels/shared.h):
+ *  GEMM: A (trans or not), B (trans or not), batched over the NDRange's
  *    third axis with two strides, C = act(alpha AB + beta C + bias[row]).
- *  1 conv_fwd: A = weights [G][Kg][Cg*KH*KW], B = patches of x (im2col on the
- *    fly), columns = (image, output pixel), one group per third-axis index;
- *    y = act(AB + bias).
- *  2 conv_bwd_data: A = the weights transposed per group, [G][Cg][Kg*KH*KW]
+ *  CONV_FWD: A = weights [G][Kg][Cg*KH*KW], B = patches of x (im2col on
+ *    the fly), columns = (image, output pixel), one group per third-axis
+ *    index; y = act(AB + bias).
+ *  CONV_BWD_DATA: A = the weights transposed per group, [G][Cg][Kg*KH*KW]
  *    (conv_gpu_pack_wt), B = dy gathered at the output pixels each input
  *    pixel feeds (stride divisibility checked), columns = (image, input
  *    pixel); dx = act(AB + bias) (bias and act: the transposed convolution).
- *  3 conv_bwd_weights: rows = output channels, columns = (c, kh, kw), K =
+ *  CONV_BWD_WEIGHTS: rows = output channels, columns = (c, kh, kw), K =
  *    (image, output pixel), split into GG_SPLIT-free slices: each work-group
  *    of the third axis (split s, group g) sums its range of K into its own
  *    partial tile; gemm_gpu_sum_splits adds the partials in split order.
@@ -58,7 +58,7 @@
 #define GG_NDIM 16
 #endif
 #ifndef GG_MODE
-#define GG_MODE 0
+#define GG_MODE CLNN_GG_GEMM
 #endif
 #ifndef HAS_BIAS
 #define HAS_BIAS 0
@@ -71,10 +71,10 @@
 #define GG_LOADS_B (GG_KWG * GG_NWG / GG_WG)
 
 /* Which operand is loaded along K (see above). */
-#if GG_MODE == 0
+#if GG_MODE == CLNN_GG_GEMM
 #define GG_A_ALONG_K (!GG_A_TRANS)
 #define GG_B_ALONG_K (GG_B_TRANS)
-#elif GG_MODE == 3
+#elif GG_MODE == CLNN_GG_CONV_BWD_WEIGHTS
 #define GG_A_ALONG_K 1
 #define GG_B_ALONG_K 1
 #else
@@ -129,7 +129,7 @@
     GG_MULTIPLY_SLICE(As, Bs, acc, tx, ty);                                      \
   }
 
-#if GG_MODE == 0
+#if GG_MODE == CLNN_GG_GEMM
 /*
  * gemm_gpu: C_b = act(alpha * op(A_b) B_b + beta * C_b + bias_b[row]) for
  * batch b = i1 * nb2 + i2 (third NDRange axis), each operand at off + i1 *
@@ -181,7 +181,7 @@ __kernel __attribute__((reqd_work_group_size(GG_NDIM, GG_MDIM, 1))) void gemm_gp
 }
 #endif
 
-#if GG_MODE == 1
+#if GG_MODE == CLNN_GG_CONV_FWD
 /*
  * conv_fwd_gpu: y[img][g*Kg + m][p] = act(sum_kk w[g][m][kk] x_patch(img, p)[kk]
  * + bias) over kk = (c, kh, kw) of group g; columns n = img * OHW + p over the
@@ -234,7 +234,7 @@ __kernel __attribute__((reqd_work_group_size(GG_NDIM, GG_MDIM, 1))) void conv_fw
 }
 #endif
 
-#if GG_MODE == 2
+#if GG_MODE == CLNN_GG_CONV_BWD_DATA
 /*
  * conv_bwd_data_gpu: dx[img][g*Cg + m][q] = act(sum_kk wt[g][m][kk] dy_at(img,
  * q, kk) + bias), kk = (k, kh, kw) over the group's output channels, where
@@ -299,7 +299,7 @@ __kernel void conv_gpu_pack_wt(CTENSOR(w), TENSOR(wt), const int Kg, const int C
 }
 #endif
 
-#if GG_MODE == 3
+#if GG_MODE == CLNN_GG_CONV_BWD_WEIGHTS
 /*
  * conv_bwd_weights_gpu: the partial dw of split s over reduction indices q in
  * [s * qper, min((s + 1) * qper, nimg * OHW)), q = img * OHW + p:

@@ -6,8 +6,8 @@
  * per access (../shared/POCL-NOTES.md); the per-element transpose is the
  * one for GPUs (CLBlast engine).
  */
-#define NR 32 /* panel width of kernels/gemm.cl */
-#define KB 16 /* k values per work-item when packing */
+#define NR CLNN_TILE_NR      /* panel width of kernels/gemm.cl */
+#define KB CLNN_LINEAR_PACK_KB /* k values per work-item when packing */
 
 #ifndef TRANS
 #define TRANS 0

@@ -11,14 +11,12 @@
  * Class layout: position r = b * inner + p (sample b, spatial index p) has
  * its label at labels[r] and class k at logits[(b * classes + k) * inner + p].
  */
-#ifndef LCHUNK
-#define LCHUNK 4096
-#endif
+#define LCHUNK CLNN_LOSS_CHUNK
 
 /*
  * loss_count_valid: part[c] = how many labels of chunk c (positions
  * [c * LCHUNK, (c + 1) * LCHUNK)) are not ignore_index.
- * -D: LCHUNK. NDRange (chunks), local (1). ws: the workspace.
+ * NDRange (chunks), local (1). ws: the workspace.
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_count_valid(
     const int npos, CITENSOR(labels), const int ignore_index, TENSOR(part)) {
@@ -31,7 +29,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_count_valid(
 
 /*
  * loss_sum_chunks: part[c] = sum of v[c * LCHUNK ...] over one chunk, in
- * order. -D: LCHUNK. NDRange (chunks), local (1).
+ * order. NDRange (chunks), local (1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_sum_chunks(const int n, CTENSOR(v),
                                                                              TENSOR(part)) {
@@ -68,8 +66,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_finish(
 
 /* ---------------------------------------------------- classification */
 
-#define KIND_XENT 0
-#define KIND_SOFTACC 1
+#define KIND_XENT CLNN_LOSS_XENT
+#define KIND_SOFTACC CLNN_LOSS_SOFTACC
 #ifndef KIND
 #define KIND KIND_XENT
 #endif
@@ -511,14 +509,12 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_normalize_b
  * work-item returns before the last barrier of its kernel.
  */
 #ifndef WG
-#define WG 256
+#define WG CLNN_GPU_WG
 #endif
-#ifndef SLICE
-#define SLICE (16 * WG)
-#endif
-/* Means: sum floats (0) or count the labels that are not ignore_index (1). */
-#define MODE_SUM 0
-#define MODE_COUNT 1
+#define SLICE (CLNN_LOSS_GPU_SLICE_ITEMS * WG)
+/* Means: sum floats or count the labels that are not ignore_index. */
+#define MODE_SUM CLNN_LOSS_MEAN_SUM
+#define MODE_COUNT CLNN_LOSS_MEAN_COUNT
 #ifndef MODE
 #define MODE MODE_SUM
 #endif
@@ -570,7 +566,7 @@ inline float strided_share(__global const float *v, __global const int *labels, 
 /*
  * loss_reduce_gpu: part[g] = the sum (MODE_SUM) or count (MODE_COUNT) of
  * slice g, elements [g * SLICE, min(n, (g + 1) * SLICE)).
- * -D: WG, SLICE, MODE. NDRange (slices * WG), local (WG).
+ * -D: WG, MODE. NDRange (slices * WG), local (WG).
  */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void loss_reduce_gpu(
     const int n, CTENSOR(v), CITENSOR(labels), const int ignore_index, TENSOR(part)) {

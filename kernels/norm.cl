@@ -588,11 +588,11 @@ __kernel void bnorm_bwd_apply_flat(CTENSOR(x), CTENSOR(dy), TENSOR(dx), __global
  */
 #if !CLNN_DEVICE_CPU || defined(BN_WG)
 #ifndef BN_WG
-#define BN_WG 256
+#define BN_WG CLNN_GPU_WG
 #endif
 /* Values per work-item of a level-one slice (kept in registers: the loops
  * over them unroll, so the array needs no memory). */
-#define BN_ITEMS 16
+#define BN_ITEMS CLNN_BN_GPU_ITEMS
 #define BN_SLICE (BN_WG * BN_ITEMS)
 
 /* A position in a channel's values: image and place in the plane, advanced

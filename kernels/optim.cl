@@ -22,8 +22,9 @@
  * steps over a table that stays in cache) and updates the block.
  *
  * Build options (every kernel):
- *   OPT    which kernels to compile: 1 Adam, 2 SGD, 3 EMA, 4 gradient
- *          utilities (one option set builds only what a call needs)
+ *   OPT    which kernels to compile: CLNN_OPTIM_ADAM, _SGD, _EMA, _CLIP
+ *          (gradient utilities; kernels/shared.h): one option set builds
+ *          only what a call needs
  *   GPU_SHAPE  0 (default) = CPU shape, the optim.*.vec16 variants: WG is
  *          1, one work-item owns a block and walks it with float16
  *          (POCL-NOTES: only float16 gets 512-bit registers; float4 is not
@@ -39,32 +40,27 @@
  *   WG     work-group size (1 in the CPU shape; a power of two in the GPU
  *          shape: the tree reductions halve it)
  *   BLOCK  elements per block (a multiple of 16, and of 4 * WG)
- *   SETS   buffer sets per launch (8; the argument lists below spell 8 out)
+ * The buffer sets per launch (SETS) and the table's row (SEG_ROW) are
+ * kernels/shared.h's.
  * Kernel-specific options are listed above each kernel. The arithmetic is
  * PyTorch's formula with scalars the host computes in double (bias
  * corrections, step size, 1 - lr * wd) and rounds to float once.
  */
 #ifndef OPT
-#define OPT 1
+#define OPT CLNN_OPTIM_ADAM
 #endif
 #ifndef GPU_SHAPE
 #define GPU_SHAPE 0
 #endif
-#ifndef WG
-#define WG 1
-#endif
-#ifndef BLOCK
-#define BLOCK 4096
-#endif
 
-#ifndef SETS
-#define SETS 8
-#endif
+#define SETS CLNN_OPTIM_SETS
 #if SETS != 8
 #error "the SET_ARGS / SET_PICK macros spell out 8 sets"
 #endif
-
-#define SEG_ROW 9
+#define SEG_ROW CLNN_OPTIM_SEG_ROW
+#if CLNN_OPTIM_ROLES != 5
+#error "the GPU shape's row_aligned test spells out the 5 roles' offsets"
+#endif
 
 /* A role's SETS buffer arguments, and the one a row's set index picks. */
 #define SET_ARGS(T, name) T name##0, T name##1, T name##2, T name##3, T name##4, T name##5, T name##6, T name##7
@@ -138,10 +134,10 @@ inline __global const ulong *segment_row(__global const ulong *seg, const int ns
 /* torch.maximum: the larger of a and b, NaN when either is NaN. */
 #define MAX_NAN(a, b) select((a), (b), isless((a), (b)) | isnan(b))
 
-#if OPT == 1
+#if OPT == CLNN_OPTIM_ADAM
 /* ------------------------------------------------------------ Adam, AdamW */
 #ifndef DECAY
-#define DECAY 0 /* 0 none, 1 L2 (Adam: g += wd * p), 2 decoupled (AdamW: p *= 1 - lr * wd) */
+#define DECAY CLNN_OPTIM_DECAY_NONE /* or CLNN_OPTIM_DECAY_L2, CLNN_OPTIM_DECAY_DECOUPLED */
 #endif
 #ifndef AMSGRAD
 #define AMSGRAD 0
@@ -150,7 +146,7 @@ inline __global const ulong *segment_row(__global const ulong *seg, const int ns
 /*
  * One Adam update on values of type T (float or float16), in place:
  *   g = grad * gmul                (gmul = +-1 / grad_scale: maximize, loss scaling)
- *   g += wd * p                    (DECAY 1)      p *= decay (DECAY 2)
+ *   g += wd * p                    (DECAY_L2)     p *= decay (DECAY_DECOUPLED)
  *   m = beta1 * m + (1 - beta1) * g
  *   v = beta2 * v + (1 - beta2) * g * g
  *   x = max(x, v)                  (AMSGRAD; the denominator then uses x)
@@ -159,8 +155,8 @@ inline __global const ulong *segment_row(__global const ulong *seg, const int ns
 #define ADAM_UPDATE(T, p, g, m, v, x)                                    \
   do {                                                                   \
     g = g * (T)(gmul);                                                   \
-    if (DECAY == 1) g = fma((T)(wd), p, g);                              \
-    if (DECAY == 2) p = p * (T)(decay);                                  \
+    if (DECAY == CLNN_OPTIM_DECAY_L2) g = fma((T)(wd), p, g);            \
+    if (DECAY == CLNN_OPTIM_DECAY_DECOUPLED) p = p * (T)(decay);         \
     m = fma((T)(beta1), m, (T)(omb1)*g);                                 \
     v = fma((T)(beta2), v, (T)(omb2)*g * g);                             \
     T den_src_ = v;                                                      \
@@ -187,11 +183,11 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_adam(
     const float omb2, const float step_size, const float inv_sqrt_bc2, const float eps) {
   if (skip_base && skip_base[skip_off]) return;
   BLOCK_PROLOGUE;
-  __global float *p = ROLE_PTR(p_, 0);
-  __global const float *g = ROLE_PTR(g_, 1);
-  __global float *m = ROLE_PTR(m_, 2);
-  __global float *v = ROLE_PTR(v_, 3);
-  __global float *x = AMSGRAD ? ROLE_PTR(x_, 4) : p;
+  __global float *p = ROLE_PTR(p_, CLNN_OPTIM_ROLE_P);
+  __global const float *g = ROLE_PTR(g_, CLNN_OPTIM_ROLE_G);
+  __global float *m = ROLE_PTR(m_, CLNN_OPTIM_ROLE_M);
+  __global float *v = ROLE_PTR(v_, CLNN_OPTIM_ROLE_V);
+  __global float *x = AMSGRAD ? ROLE_PTR(x_, CLNN_OPTIM_ROLE_X) : p;
   int i;
   VEC_LOOP(i) {
     VT pv = VLOAD(p + i), gv = VLOAD(g + i), mv = VLOAD(m + i);
@@ -211,9 +207,9 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_adam(
     if (AMSGRAD) x[i] = xv;
   }
 }
-#endif /* OPT == 1 */
+#endif /* OPT == CLNN_OPTIM_ADAM */
 
-#if OPT == 2
+#if OPT == CLNN_OPTIM_SGD
 /* -------------------------------------------------------------------- SGD */
 #ifndef SGD_DECAY
 #define SGD_DECAY 0 /* 1: d += wd * p */
@@ -257,9 +253,9 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_sgd(
     const float lr, const int first) {
   if (skip_base && skip_base[skip_off]) return;
   BLOCK_PROLOGUE;
-  __global float *p = ROLE_PTR(p_, 0);
-  __global const float *g = ROLE_PTR(g_, 1);
-  __global float *b = MOMENTUM ? ROLE_PTR(b_, 2) : p;
+  __global float *p = ROLE_PTR(p_, CLNN_OPTIM_ROLE_P);
+  __global const float *g = ROLE_PTR(g_, CLNN_OPTIM_ROLE_G);
+  __global float *b = MOMENTUM ? ROLE_PTR(b_, CLNN_OPTIM_ROLE_M) : p;
   int i;
   VEC_LOOP(i) {
     VT pv = VLOAD(p + i), gv = VLOAD(g + i);
@@ -275,9 +271,9 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_sgd(
     if (MOMENTUM) b[i] = bv;
   }
 }
-#endif /* OPT == 2 */
+#endif /* OPT == CLNN_OPTIM_SGD */
 
-#if OPT == 3
+#if OPT == CLNN_OPTIM_EMA
 /* -------------------------------------------------------------------- EMA */
 
 /*
@@ -291,8 +287,8 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_ema(
     SET_ARGS(__global float *restrict, e_), SET_ARGS(__global const float *restrict, p_), SEG_ARGS,
     const float coef, const int from_param) {
   BLOCK_PROLOGUE;
-  __global float *e = ROLE_PTR(e_, 0);
-  __global const float *p = ROLE_PTR(p_, 1);
+  __global float *e = ROLE_PTR(e_, CLNN_OPTIM_ROLE_P);
+  __global const float *p = ROLE_PTR(p_, CLNN_OPTIM_ROLE_G);
   int i;
   VEC_LOOP(i) {
     const VT ev = VLOAD(e + i), pv = VLOAD(p + i);
@@ -303,9 +299,9 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_ema(
     e[i] = fma(coef, pv - ev, from_param ? pv : ev);
   }
 }
-#endif /* OPT == 3 */
+#endif /* OPT == CLNN_OPTIM_EMA */
 
-#if OPT == 4
+#if OPT == CLNN_OPTIM_CLIP
 /* ----------------------------------------------------- gradient utilities */
 
 #if GPU_SHAPE
@@ -343,7 +339,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_ema(
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_check_finite(
     SET_ARGS(__global const float *restrict, g_), SEG_ARGS, ITENSOR(flags), const float gmul) {
   BLOCK_PROLOGUE;
-  __global const float *g = ROLE_PTR(g_, 1);
+  __global const float *g = ROLE_PTR(g_, CLNN_OPTIM_ROLE_G);
   VT accv = (VT)(0.0f);
   float acc = 0.0f;
   int i;
@@ -391,7 +387,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_flags_reduce
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_norm_partial(
     SET_ARGS(__global const float *restrict, g_), SEG_ARGS, TENSOR(partial)) {
   BLOCK_PROLOGUE;
-  __global const float *g = ROLE_PTR(g_, 1);
+  __global const float *g = ROLE_PTR(g_, CLNN_OPTIM_ROLE_G);
   VT sv = (VT)(0.0f), cv = (VT)(0.0f);
   float s = 0.0f, c = 0.0f;
   int i;
@@ -460,9 +456,9 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_scale(
   const float k = AT(coef)[0];
   if (k >= 1.0f) return;
   BLOCK_PROLOGUE;
-  __global float *g = ROLE_PTR(g_, 1);
+  __global float *g = ROLE_PTR(g_, CLNN_OPTIM_ROLE_G);
   int i;
   VEC_LOOP(i) VSTORE(VLOAD(g + i) * k, g + i);
   TAIL_LOOP(i) g[i] *= k;
 }
-#endif /* OPT == 4 */
+#endif /* OPT == CLNN_OPTIM_CLIP */

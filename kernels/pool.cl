@@ -37,8 +37,8 @@
 #define POOL_SW 0
 #endif
 /* Private row buffers of the rows kernels, in floats (ops/pool.c checks). */
-#define POOL_ROWBUF 2048
-#define POOL_OUTBUF 1024
+#define POOL_ROWBUF CLNN_POOL_ROWBUF
+#define POOL_OUTBUF CLNN_POOL_OUTBUF
 #if POOL_MAX
 #define POOL_PAD (-INFINITY)
 #else
@@ -377,7 +377,7 @@ __kernel void pool_global_avg_bwd(CTENSOR(dy), TENSOR(dx), const int HW, const f
  */
 #if !CLNN_DEVICE_CPU || defined(POOL_GPU_WG)
 #ifndef POOL_GPU_WG
-#define POOL_GPU_WG 256
+#define POOL_GPU_WG CLNN_GPU_WG
 #endif
 
 /*

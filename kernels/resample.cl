@@ -182,7 +182,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void resample_resize_fwd
 }
 
 /* Backward: dx columns per chunk (the fast kernels' float16 width). */
-#define CHUNK 16
+#define CHUNK CLNN_RESIZE_BWD_CHUNK
 /* Longest dy column span a chunk may need for the private-row path. */
 #define SPAN_MAX 1024
 

@@ -871,7 +871,7 @@ __kernel __attribute__((reqd_work_group_size(ROI_WG, 1, 1))) void roi_pool_fwd_g
  * Lane j's dy is PH*PW floats after lane j-1's in both cases; its dx plane
  * is cstride planes after it (1, or PH*PW for PS).
  */
-#define ROI_LANES 4
+#define ROI_LANES CLNN_ROI_GPU_LANES
 
 /* The lanes of a work-item: e = group * H*W + pixel within image n, group
  * = block of ROI_LANES channels (PS: (output channel block, bin)). */

@@ -1,14 +1,13 @@
 /*
- * act.c - activation layers (kernels/act.cl): descriptor validation, the
- * tensor checks, and the launches of the plain and gated kernels.
+ * act.c - activation layers (kernels/act.cl): the tensor checks and the
+ * launches of the plain and gated kernels (the descriptor: desc/act.c).
  *
  * The activation is a compile-time choice (-DACT, -DACT_ALPHA, -DGATE), so
  * each (activation, alpha, gate) is one small program, built once per
  * context and then cached on disk like every other.
  */
-#include "../runtime/internal.h"
+#include "../desc/desc.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,59 +17,6 @@
 #ifndef ACT_LOCAL
 #define ACT_LOCAL 64
 #endif
-
-clnn_act_desc clnn_act_desc_make(int64_t n, int64_t c, int64_t h, int64_t w, clnn_activation act) {
-  clnn_act_desc d;
-  memset(&d, 0, sizeof d);
-  d.n = n;
-  d.c = c;
-  d.h = h;
-  d.w = w;
-  d.act = act;
-  d.alpha = act == CLNN_ACT_LEAKY_RELU ? 0.01f : act == CLNN_ACT_ELU ? 1.0f : 0.0f;
-  d.gate = CLNN_GATE_NONE;
-  return d;
-}
-
-clnn_act_desc clnn_act_desc_swiglu(int64_t n, int64_t c, int64_t h, int64_t w) {
-  clnn_act_desc d = clnn_act_desc_make(n, c, h, w, CLNN_ACT_SILU);
-  d.gate = CLNN_GATE_FIRST;
-  return d;
-}
-
-clnn_act_desc clnn_act_desc_geglu(int64_t n, int64_t c, int64_t h, int64_t w) {
-  clnn_act_desc d = clnn_act_desc_make(n, c, h, w, CLNN_ACT_GELU);
-  d.gate = CLNN_GATE_FIRST;
-  return d;
-}
-
-/* Validation shared by clnn_act_desc_check and the ops (messages go to ctx). */
-static clnn_status desc_check(clnn_context *ctx, const clnn_act_desc *d, int64_t *out_c) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
-  if ((int)d->act < 0 || d->act >= CLNN_ACT_COUNT_)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->act = %d is not a clnn_activation", (int)d->act);
-  if ((int)d->gate < 0 || d->gate >= CLNN_GATE_COUNT_)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->gate = %d is not a clnn_act_gate", (int)d->gate);
-  if (!isfinite(d->alpha))
-    return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "desc->alpha is %g", (double)d->alpha);
-  if (d->gate != CLNN_GATE_NONE && d->c % 2)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "a gated activation needs an even channel count, desc->c = %lld",
-                      (long long)d->c);
-  int64_t dims[4] = {d->n, d->c, d->h, d->w}, numel;
-  if (!clnn__numel_ok(4, dims, &numel) || numel > CLNN_INDEX_MAX)
-    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the input has over 2^31 - 1 elements");
-  if (out_c) *out_c = d->gate == CLNN_GATE_NONE ? d->c : d->c / 2;
-  return CLNN_SUCCESS;
-}
-
-clnn_status clnn_act_desc_check(const clnn_act_desc *desc, int64_t *out_c) {
-  CLNN_ENTER(NULL);
-  return desc_check(NULL, desc, out_c);
-}
 
 /*
  * t must be an (n, c, h, w) float tensor of ctx; (n, c, h) when w == 1 and
@@ -99,7 +45,7 @@ static clnn_status check_out(clnn_context *ctx, const clnn_act_desc *d, const cl
 static void program_options(const clnn_act_desc *d, char *buf, size_t n) {
   char act[64];
   clnn__act_options(act, sizeof act, d->act, d->alpha);
-  snprintf(buf, n, "-DGATE=%d%s", d->gate == CLNN_GATE_SECOND ? 2 : 1, act);
+  snprintf(buf, n, "-DGATE=%d%s", d->gate == CLNN_GATE_SECOND ? CLNN_ACT_GATE_SECOND : CLNN_ACT_GATE_FIRST, act);
 }
 
 /* Elements the kernels walk: all of them, or one image's half when gated. */
@@ -177,7 +123,7 @@ clnn_status clnn_act_fwd(clnn_context *ctx, const clnn_act_desc *desc, const cln
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t yc = 0;
-  CLNN_TRY(desc_check(ctx, desc, &yc));
+  CLNN_TRY(clnn__act_desc_check(ctx, desc, &yc));
   const clnn_act_desc *d = desc;
   CLNN_TRY(check_nchw(ctx, x, "x", d->n, d->c, d->h, d->w));
   CLNN_TRY(check_nchw(ctx, y, "y", d->n, yc, d->h, d->w));
@@ -190,7 +136,7 @@ clnn_status clnn_act_bwd(clnn_context *ctx, const clnn_act_desc *desc, const cln
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t yc = 0;
-  CLNN_TRY(desc_check(ctx, desc, &yc));
+  CLNN_TRY(clnn__act_desc_check(ctx, desc, &yc));
   const clnn_act_desc *d = desc;
   CLNN_TRY(check_nchw(ctx, x, "x", d->n, d->c, d->h, d->w));
   CLNN_TRY(check_nchw(ctx, dy, "dy", d->n, yc, d->h, d->w));

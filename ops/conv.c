@@ -1,36 +1,49 @@
 /*
- * conv.c - 2-D convolution dispatch: descriptor validation, algorithm choice
- * and the kernel launches of each algorithm (kernels/conv.cl, runtime/gemm.c).
+ * conv.c - 2-D convolution forward: its variant table (at the end, best
+ * first) and the launches of each variant (kernels/conv.cl, runtime/gemm.c),
+ * plus the building blocks the backward passes share (ops/conv_internal.h).
+ * The descriptor is desc/conv.c, the GPU-class kernels ops/conv_gpu.c
+ * (conv.fwd.gpu_depthwise, conv.fwd.gpu_implicit_gemm).
  *
- * Algorithms (clnn_conv_algo):
- *  - depthwise_direct: groups == c and k a multiple of c. Each work-item
- *    walks one output plane, keeping the input rows it needs in a private
- *    ring, zero-padded (no bounds checks in the tap loops: branches stop PoCL
- *    vectorizing) and split by column phase for strides; four 16-wide
- *    strips at a time (independent FMA chains). The backward depthwise
- *    kernels share its program (kernels/conv.cl, DWB_*).
- *  - implicit_gemm: stride 1 on the own engine. The input is copied once
- *    into zero-padded planes, and the GEMM reads its B rows as shifted views
- *    of them: no im2col matrix at all. Grouped convolutions with at most
- *    16 output channels per group (ResNeXt / RegNet), under this algorithm
- *    or im2col_gemm, run conv_grouped_direct instead (clnn__conv_packed_gemm).
- *  - gemm_1x1: 1x1 kernel, stride 1, no padding: x itself is the GEMM's B.
- *  - im2col_gemm: everything else. im2col writes the input patches of a chunk
- *    of images into the workspace (as 32-wide panels for the own GEMM, row-
- *    major for CLBlast), then one batched GEMM with the bias and activation
- *    fused. The chunk is sized so the patches stay cache-sized and under the
- *    workspace limit. On the own engine, patches are instead gathered per
- *    32-pixel tile by conv_packed_gemm, straight from x.
- * The backward passes are in ops/conv_bwd.c; ops/conv_internal.h holds what
- * both files (and transposed convolution) share.
+ * The CPU-class variants (the own engine's kernels unless noted):
+ *  - depthwise_flat, depthwise_strips (any class and engine): groups == c
+ *    and k a multiple of c. Small planes run the flat kernels, where every
+ *    tap is one shift of the flat output position over zero-padded planes
+ *    of several images. The strip kernels give each work-item one output
+ *    plane, keeping the input rows it needs in a private ring, zero-padded
+ *    (no bounds checks in the tap loops: branches stop PoCL vectorizing)
+ *    and split by column phase for strides; four 16-wide strips at a time
+ *    (independent FMA chains). The backward's depthwise kernels share the
+ *    programs (kernels/conv.cl, DWF_*, DWB_*).
+ *  - gemm_1x1_packed, and gemm_1x1 (any class and engine): 1x1 kernel,
+ *    stride 1, no padding: x itself is the GEMM's B (conv_1x1_gemm over
+ *    16-pixel chunks of the planes, or the engine's batched GEMM).
+ *  - strided_1x1: a strided 1x1 of one group (ResNet's downsampling
+ *    shortcut): the subsampled input, then conv_1x1_gemm.
+ *  - grouped_direct: few output channels per group (ResNeXt / RegNet), all
+ *    of a group's per work-item, pixels along the vectors.
+ *  - direct_band: stride 1: bands of output rows, the padded input rows in
+ *    a local-memory ring, 8-pixel x 32-channel micro-tiles.
+ *  - implicit_gemm: stride 1: the input copied once into zero-padded planes,
+ *    conv_packed_gemm reading its patch rows as shifted views of them.
+ *  - gather_gemm: any stride: conv_packed_gemm gathering each 32-pixel
+ *    tile's patches straight from x.
+ *  - im2col_gemm (any class and engine, the last resort): im2col writes the
+ *    patches of a chunk of images into the workspace (32-wide panels for
+ *    the own GEMM, row-major for CLBlast), then one batched GEMM with the
+ *    bias and activation fused; the chunk stays cache-sized and under the
+ *    workspace limit.
+ * Each entry also names the clnn_conv_algo that clnn_conv2d_fwd_algo
+ * reports for it. The packed variants (grouped_direct .. gather_gemm) also
+ * take transposed weights: bwd_data's stride-1 route and the transposed
+ * convolution plan their work as such forwards.
  */
 #include "conv_internal.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#define PANEL_N CLNN_CONV_PANEL_N
+#define PANEL_N CLNN_TILE_NR /* the own GEMM's B panels: 32-pixel tiles */
 #define IM2COL_CHUNK_BYTES CLNN_CONV_CHUNK_BYTES
 
 static const char *const algo_names[CLNN_CONV_ALGO_COUNT_] = {
@@ -41,76 +54,12 @@ const char *clnn_conv_algo_name(clnn_conv_algo algo) {
   return algo_names[algo];
 }
 
-clnn_conv2d_desc clnn_conv2d_desc_make(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k,
-                                       int64_t kh, int64_t kw) {
-  clnn_conv2d_desc d;
-  memset(&d, 0, sizeof d);
-  d.n = n;
-  d.c = c;
-  d.h = h;
-  d.w = w;
-  d.k = k;
-  d.kh = kh;
-  d.kw = kw;
-  d.stride_h = d.stride_w = 1;
-  d.dilation_h = d.dilation_w = 1;
-  d.groups = 1;
-  d.act = CLNN_ACT_IDENTITY;
-  return d;
-}
-
-/* Validation shared by clnn_conv2d_desc_check and the ops (messages go to ctx). */
-clnn_status clnn__conv2d_check(clnn_context *ctx, const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "k", d->k, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "kh", d->kh, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "kw", d->kw, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "stride_h", d->stride_h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "stride_w", d->stride_w, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "pad_h", d->pad_h, 0));
-  CLNN_TRY(clnn__check_dim(ctx, "pad_w", d->pad_w, 0));
-  CLNN_TRY(clnn__check_dim(ctx, "dilation_h", d->dilation_h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "dilation_w", d->dilation_w, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "groups", d->groups, 1));
-  if (d->c % d->groups || d->k % d->groups)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "groups = %lld does not divide c = %lld and k = %lld",
-                      (long long)d->groups, (long long)d->c, (long long)d->k);
-  if ((int)d->act < 0 || d->act >= CLNN_ACT_COUNT_)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->act = %d is not a clnn_activation", (int)d->act);
-  int64_t ext_h = d->dilation_h * (d->kh - 1) + 1, ext_w = d->dilation_w * (d->kw - 1) + 1;
-  if (ext_h > d->h + 2 * d->pad_h || ext_w > d->w + 2 * d->pad_w)
-    return clnn__fail(ctx, CLNN_ERR_SHAPE_MISMATCH,
-                      "the dilated kernel (%lld x %lld) is larger than the padded input (%lld x %lld)",
-                      (long long)ext_h, (long long)ext_w, (long long)(d->h + 2 * d->pad_h),
-                      (long long)(d->w + 2 * d->pad_w));
-  int64_t out_h = (d->h + 2 * d->pad_h - ext_h) / d->stride_h + 1;
-  int64_t out_w = (d->w + 2 * d->pad_w - ext_w) / d->stride_w + 1;
-  CLNN_TRY(clnn__check_numel(ctx, "the input", 4, (int64_t[]){d->n, d->c, d->h, d->w}));
-  CLNN_TRY(clnn__check_numel(ctx, "the weight", 4, (int64_t[]){d->k, d->c / d->groups, d->kh, d->kw}));
-  CLNN_TRY(clnn__check_numel(ctx, "the output", 4, (int64_t[]){d->n, d->k, out_h, out_w}));
-  if (oh) *oh = out_h;
-  if (ow) *ow = out_w;
-  return CLNN_SUCCESS;
-}
-
-clnn_status clnn_conv2d_desc_check(const clnn_conv2d_desc *desc, int64_t *out_h, int64_t *out_w) {
-  CLNN_ENTER(NULL);
-  return clnn__conv2d_check(NULL, desc, out_h, out_w);
-}
-
-/* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
-static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }
-
 clnn_status clnn_conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc *desc,
                                  clnn_conv_algo *algo) {
   CLNN_ENTER(NULL);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_CHECK_NULL(NULL, algo);
-  CLNN_TRY(clnn__conv2d_check(NULL, desc, NULL, NULL));
+  CLNN_TRY(clnn__conv2d_desc_check(NULL, desc, NULL, NULL));
   *algo = clnn__conv2d_fwd_algo(ctx, desc);
   return CLNN_SUCCESS;
 }
@@ -130,7 +79,6 @@ clnn_conv_geom clnn__conv_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_
 }
 
 typedef clnn_conv_geom conv_geom;
-#define ceil_div clnn__ceil_div
 
 clnn_status clnn__conv_chunk(clnn_context *ctx, int64_t n, int64_t per_image, int64_t fixed, size_t budget,
                              const char *what, int64_t *chunk) {
@@ -183,12 +131,12 @@ bool clnn__conv_1x1_chunked(const clnn_context *ctx, const clnn_conv2d_desc *d) 
 
 /* Floats of conv_1x1_gemm's packed weights (rows of 8 output channels), at
  * the start of the workspace. */
-static int64_t conv_1x1_packed_floats(int64_t m, int64_t kd) { return ceil_div(m, 8) * 8 * kd; }
+static int64_t conv_1x1_packed_floats(int64_t m, int64_t kd) { return clnn__round_up(m, CLNN_TILE_MR) * kd; }
 
 clnn_status clnn__conv_1x1_gemm(clnn_context *ctx, int64_t n, int64_t m, int64_t kd, int64_t hw, clnn_conv_mem w,
                                 bool trans, clnn_conv_mem bias, clnn_activation act, float act_alpha,
                                 clnn_conv_mem x, clnn_conv_mem y, const char *op) {
-  int64_t mtiles = ceil_div(m, 8), nch = ceil_div(hw, 16);
+  int64_t mtiles = clnn__ceil_div(m, CLNN_TILE_MR), nch = clnn__ceil_div(hw, 16);
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)conv_1x1_packed_floats(m, kd) * sizeof(float), &ws));
   clnn_kernel_ref k;
@@ -202,7 +150,7 @@ clnn_status clnn__conv_1x1_gemm(clnn_context *ctx, int64_t n, int64_t m, int64_t
   clnn__act_options(acts, sizeof acts, act, act_alpha);
   snprintf(opts, sizeof opts, "-DC1_GEMM=1 -DHAS_BIAS=%d%s", bias.mem ? 1 : 0, acts);
   CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_1x1_gemm", &k));
-  size_t global[2] = {(size_t)mtiles, (size_t)ceil_div(n * nch, 2)}, local[2] = {1, 1};
+  size_t global[2] = {(size_t)mtiles, (size_t)clnn__ceil_div(n * nch, 2)}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(bias),
                                 CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(n), CLNN_ARG_I32(m), CLNN_ARG_I32(kd),
@@ -285,7 +233,7 @@ static clnn_status fwd_im2col_gemm(clnn_context *ctx, const conv_geom *g, clnn_c
                                    clnn_conv_mem b, clnn_conv_mem y) {
   const clnn_conv2d_desc *d = g->d;
   bool panels = clnn__use_own_gemm(ctx);
-  int64_t ncols = panels ? ceil_div(g->npix, PANEL_N) * PANEL_N : g->npix;
+  int64_t ncols = panels ? clnn__ceil_div(g->npix, PANEL_N) * PANEL_N : g->npix;
   int64_t per_group = g->kd * ncols; /* elements of one image and group */
   int64_t per_image = per_group * d->groups, chunk;
   CLNN_TRY(clnn__conv_chunk(ctx, d->n, per_image, 0, IM2COL_CHUNK_BYTES, "patches", &chunk));
@@ -311,10 +259,6 @@ static clnn_status fwd_im2col_gemm(clnn_context *ctx, const conv_geom *g, clnn_c
 
 /* Largest private buffer of the direct depthwise kernels, in floats. */
 #define DW_PRIV_MAX 16384
-/* Rows the depthwise kernels prepare ahead of use (DWB_AHEAD in kernels/conv.cl). */
-#define DWB_AHEAD 2
-
-static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 clnn_conv_dw_geom clnn__conv_dw_geometry(const clnn_conv2d_desc *d, int64_t ow) {
   clnn_conv_dw_geom b;
@@ -322,20 +266,20 @@ clnn_conv_dw_geom clnn__conv_dw_geometry(const clnn_conv2d_desc *d, int64_t ow) 
   if (sw == 2) {
     /* bwd_data, even/odd columns apart: dy at off2 + ox; reads reach off2 + round64(w)/2 + (pad_w+1)/2 + 15 */
     int64_t off2 = (off + 1) / 2;
-    data_len = max64(off2 + ceil_div(d->w, 64) * 32 + (d->pad_w + 1) / 2 + 1, off2 + ow);
+    data_len = clnn__max64(off2 + clnn__ceil_div(d->w, 64) * 32 + (d->pad_w + 1) / 2 + 1, off2 + ow);
   } else {
     /* bwd_data, zero insertion: reads reach round64(w) - 1 + pad_w + off, writes off + (ow-1)*stride_w */
-    data_len = max64(ceil_div(d->w, 64) * 64 + d->pad_w + off, off + (ow - 1) * sw + 1);
+    data_len = clnn__max64(clnn__ceil_div(d->w, 64) * 64 + d->pad_w + off, off + (ow - 1) * sw + 1);
   }
   /* forward and bwd_weights: per phase, 64-column blocks plus the largest tap offset */
-  b.nstrip = ceil_div(ow, 16);
-  int64_t phase_len = (ceil_div(ow, 64) * 64 + off / sw) * sw;
-  b.rowlen = ceil_div(max64(data_len, phase_len), 64 * sw) * 64 * sw;
+  b.nstrip = clnn__ceil_div(ow, 16);
+  int64_t phase_len = (clnn__ceil_div(ow, 64) * 64 + off / sw) * sw;
+  b.rowlen = clnn__ceil_div(clnn__max64(data_len, phase_len), 64 * sw) * 64 * sw;
   /* bwd_data: dy rows one dx row reads; forward: x rows of two output rows;
    * bwd_weights: x rows of one output row; each plus the rows prepared ahead */
-  int64_t ring_data = (d->kh - 1) * d->dilation_h / d->stride_h + 2 + DWB_AHEAD;
-  int64_t ring_x = (d->kh - 1) * d->dilation_h + 1 + d->stride_h + DWB_AHEAD;
-  for (b.ring = 4; b.ring < max64(ring_data, ring_x);) b.ring *= 2;
+  int64_t ring_data = (d->kh - 1) * d->dilation_h / d->stride_h + 2 + CLNN_CONV_DWB_AHEAD;
+  int64_t ring_x = (d->kh - 1) * d->dilation_h + 1 + d->stride_h + CLNN_CONV_DWB_AHEAD;
+  for (b.ring = 4; b.ring < clnn__max64(ring_data, ring_x);) b.ring *= 2;
   return b;
 }
 
@@ -369,10 +313,10 @@ clnn_status clnn__conv_dw_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, c
 static const int64_t dwf_buf_classes[] = {1024, 2048, 4096};
 #define DWF_BUF_MAX 4096
 
-static int64_t round_up64(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
-
-bool clnn__conv_dwf_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool bwd_data,
-                             clnn_conv_dwf_geom *f) {
+/* The flat kernels' geometry for d (bwd_data: that pass, else the forward
+ * and bwd_weights); false when they do not apply (mult > 1 in bwd_data is
+ * fine; padding beyond the kernel's extent in bwd_data is not). */
+static bool dwf_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool bwd_data, clnn_conv_dwf_geom *f) {
   memset(f, 0, sizeof *f);
   (void)ow;
   int64_t ext_h = (d->kh - 1) * d->dilation_h, ext_w = (d->kw - 1) * d->dilation_w;
@@ -388,15 +332,15 @@ bool clnn__conv_dwf_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, 
     (void)oh;
   } else {
     nph = d->stride_h * d->stride_w;
-    f->hs = ceil_div(d->h + 2 * d->pad_h, d->stride_h);
-    f->ws = ceil_div(d->w + 2 * d->pad_w, d->stride_w);
+    f->hs = clnn__ceil_div(d->h + 2 * d->pad_h, d->stride_h);
+    f->ws = clnn__ceil_div(d->w + 2 * d->pad_w, d->stride_w);
     max_off = ext_h / d->stride_h * f->ws + ext_w / d->stride_w;
   }
   int64_t plane = f->hs * f->ws;
   for (f->g = DWF_TARGET / plane < 1 ? 1 : DWF_TARGET / plane; f->g >= 1; f->g--) {
     if (f->g > d->n) f->g = d->n;
-    f->nq = round_up64(f->g * plane, 64);
-    f->phs = round_up64(f->nq + max_off, 16);
+    f->nq = clnn__round_up(f->g * plane, 64);
+    f->phs = clnn__round_up(f->nq + max_off, 16);
     int64_t need = nph * f->phs > f->nq ? nph * f->phs : f->nq;
     if (need > DWF_BUF_MAX) continue;
     for (size_t i = 0; i < sizeof dwf_buf_classes / sizeof dwf_buf_classes[0]; i++)
@@ -410,8 +354,8 @@ bool clnn__conv_dwf_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, 
 }
 
 bool clnn__conv_dw_flat(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool bwd_data, clnn_conv_dwf_geom *f) {
-  if (d->groups != d->c || d->k % d->c) return false;
-  if (!clnn__conv_dwf_geometry(d, oh, ow, bwd_data, f)) return false;
+  if (!clnn__conv_is_depthwise(d)) return false;
+  if (!dwf_geometry(d, oh, ow, bwd_data, f)) return false;
   return d->h * d->w <= DWF_MAX_PLANE;
 }
 
@@ -431,7 +375,7 @@ static clnn_status fwd_depthwise_flat(clnn_context *ctx, const conv_geom *g, con
   const clnn_conv2d_desc *d = g->d;
   clnn_kernel_ref k;
   CLNN_TRY(clnn__conv_dwf_kernel(ctx, d, f, d->act, d->act_alpha, "conv_dwf_fwd", &k));
-  size_t global[2] = {(size_t)d->k, (size_t)ceil_div(d->n, f->g)}, local[2] = {1, 1};
+  size_t global[2] = {(size_t)d->k, (size_t)clnn__ceil_div(d->n, f->g)}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(b),
                                 CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k),
@@ -466,9 +410,9 @@ clnn_conv_planes clnn__conv_planes(const conv_geom *g) {
   const clnn_conv2d_desc *d = g->d;
   clnn_conv_planes pp;
   pp.wp = d->w + 2 * d->pad_w;
-  int64_t tiles = ceil_div(g->oh * pp.wp, PANEL_N);
+  int64_t tiles = clnn__ceil_div(g->oh * pp.wp, PANEL_N);
   int64_t need = tiles * PANEL_N + (d->kh - 1) * d->dilation_h * pp.wp + (d->kw - 1) * d->dilation_w;
-  pp.hp = ceil_div(need, pp.wp);
+  pp.hp = clnn__ceil_div(need, pp.wp);
   pp.plane = pp.hp * pp.wp;
   return pp;
 }
@@ -492,7 +436,7 @@ clnn_status clnn__conv_pad(clnn_context *ctx, clnn_conv_mem src, int64_t nplanes
 
 /* Elements of the weights packed as [G][ceil(Kg/8)][kd][8]. */
 static int64_t packed_weight_elems(const conv_geom *g) {
-  return g->d->groups * ceil_div(g->kg, 8) * 8 * g->kd;
+  return g->d->groups * clnn__round_up(g->kg, CLNN_TILE_MR) * g->kd;
 }
 
 /* Pack the weights into ws at element 0: gemm_pack_a, or conv_pack_wt for
@@ -500,7 +444,7 @@ static int64_t packed_weight_elems(const conv_geom *g) {
 static clnn_status pack_weights(clnn_context *ctx, const conv_geom *g, clnn_conv_mem w, bool transposed,
                                 cl_mem ws, const char *op) {
   clnn_kernel_ref k;
-  size_t global[3] = {(size_t)g->kd, (size_t)ceil_div(g->kg, 8), (size_t)g->d->groups};
+  size_t global[3] = {(size_t)g->kd, (size_t)clnn__ceil_div(g->kg, CLNN_TILE_MR), (size_t)g->d->groups};
   size_t local[3] = {1, 1, 1};
   if (transposed) {
     CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_pack_wt", &k));
@@ -529,7 +473,7 @@ static clnn_status launch_packed(clnn_context *ctx, const conv_geom *g, cl_mem w
            b.mem ? 1 : 0, act);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_packed_gemm", &k));
-  size_t global[2] = {(size_t)ceil_div(g->oh * wgrid, PANEL_N), (size_t)(nimg * d->groups)};
+  size_t global[2] = {(size_t)clnn__ceil_div(g->oh * wgrid, PANEL_N), (size_t)(nimg * d->groups)};
   size_t local[2] = {1, 1};
   return clnn__launch(
       ctx, &k,
@@ -560,14 +504,14 @@ static clnn_status launch_packed(clnn_context *ctx, const conv_geom *g, cl_mem w
 static bool use_direct_band(const conv_geom *g) {
   const clnn_conv2d_desc *d = g->d;
   return d->stride_h == 1 && d->stride_w == 1 && d->pad_h >= 0 && d->pad_w >= 0 &&
-         ceil_div(g->kg, BAND_MB) * BAND_MB * 8 <= g->kg * 9;
+         clnn__ceil_div(g->kg, BAND_MB) * BAND_MB * 8 <= g->kg * 9;
 }
 
 /* Pack w as [G][ceil(Kg/mb)][kd][mb] at element 0 of ws. */
 static clnn_status pack_weight_blocks(clnn_context *ctx, const conv_geom *g, clnn_conv_mem w, bool transposed,
                                       int64_t mb, cl_mem ws, const char *op) {
   clnn_kernel_ref k;
-  size_t global[3] = {(size_t)g->kd, (size_t)ceil_div(g->kg, mb), (size_t)g->d->groups};
+  size_t global[3] = {(size_t)g->kd, (size_t)clnn__ceil_div(g->kg, mb), (size_t)g->d->groups};
   size_t local[3] = {1, 1, 1};
   CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_pack_blocks", &k));
   return clnn__launch(ctx, &k,
@@ -597,7 +541,7 @@ static bool band_fits(const clnn_context *ctx, const conv_geom *g) {
 static clnn_status direct_band(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
                                bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
   const clnn_conv2d_desc *d = g->d;
-  int64_t wpk = d->groups * ceil_div(g->kg, BAND_MB) * BAND_MB * g->kd;
+  int64_t wpk = d->groups * clnn__ceil_div(g->kg, BAND_MB) * BAND_MB * g->kd;
   int64_t rows = g->oh * d->n * d->groups / 64;
   rows = rows < 1 ? 1 : rows > 8 ? 8 : rows;
   cl_mem ws;
@@ -609,7 +553,7 @@ static clnn_status direct_band(clnn_context *ctx, const conv_geom *g, clnn_conv_
            (long long)d->kh, (long long)d->kw, BAND_NV, BAND_NP, (long long)band_ring_class(g), b.mem ? 1 : 0, act);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_direct_band", &k));
-  size_t global[2] = {(size_t)ceil_div(g->oh, rows), (size_t)(d->n * d->groups)}, local[2] = {1, 1};
+  size_t global[2] = {(size_t)clnn__ceil_div(g->oh, rows), (size_t)(d->n * d->groups)}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(b),
                                 CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w),
@@ -636,17 +580,17 @@ typedef struct grouped_plan {
 static grouped_plan grouped_make_plan(const conv_geom *g) {
   const clnn_conv2d_desc *d = g->d;
   grouped_plan p;
-  int64_t nstrip = ceil_div(g->ow, 16), most = GROUPED_MAX_M / g->kg;
+  int64_t nstrip = clnn__ceil_div(g->ow, 16), most = GROUPED_MAX_M / g->kg;
   p.ns = nstrip < most ? nstrip : most;
   if (p.ns < 1) p.ns = 1;
   if (p.ns > 4) p.ns = 4;
   p.r = GROUPED_MAX_ACC / (p.ns * g->kg);
   if (p.r > 4) p.r = 4;
   if (p.r < 1) p.r = 1;
-  int64_t sw = d->stride_w, cols = ceil_div(g->ow, p.ns * 16) * p.ns * 16;
-  int64_t plen = cols + (d->kw - 1) * d->dilation_w / sw, need = ceil_div(d->w + 2 * d->pad_w, sw);
+  int64_t sw = d->stride_w, cols = clnn__ceil_div(g->ow, p.ns * 16) * p.ns * 16;
+  int64_t plen = cols + (d->kw - 1) * d->dilation_w / sw, need = clnn__ceil_div(d->w + 2 * d->pad_w, sw);
   if (plen < need) plen = need;
-  p.rowlen = sw * ceil_div(plen, 16) * 16;
+  p.rowlen = sw * clnn__ceil_div(plen, 16) * 16;
   int64_t span = (p.r - 1) * d->stride_h + (d->kh - 1) * d->dilation_h + 1;
   for (p.win = 1; p.win < span;) p.win *= 2;
   int64_t floats = g->cg * p.win * p.rowlen + p.rowlen;
@@ -671,9 +615,9 @@ static clnn_status grouped_direct(clnn_context *ctx, const conv_geom *g, clnn_co
                                   bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
   const clnn_conv2d_desc *d = g->d;
   grouped_plan p = grouped_make_plan(g);
-  int64_t items = d->n * d->groups, bands = ceil_div(64, items);
+  int64_t items = d->n * d->groups, bands = clnn__ceil_div(64, items);
   if (bands > g->oh) bands = g->oh;
-  int64_t rows = ceil_div(ceil_div(g->oh, bands), p.r) * p.r;
+  int64_t rows = clnn__ceil_div(clnn__ceil_div(g->oh, bands), p.r) * p.r;
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)(d->groups * g->kd * g->kg) * sizeof(float), &ws));
   CLNN_TRY(pack_weight_blocks(ctx, g, w, transposed_w, g->kg, ws, op));
@@ -684,7 +628,7 @@ static clnn_status grouped_direct(clnn_context *ctx, const conv_geom *g, clnn_co
            (long long)d->stride_w, (long long)p.ns, (long long)p.r, (long long)p.local, b.mem ? 1 : 0, act);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_grouped_direct", &k));
-  size_t global[2] = {(size_t)ceil_div(g->oh, rows), (size_t)items}, local[2] = {1, 1};
+  size_t global[2] = {(size_t)clnn__ceil_div(g->oh, rows), (size_t)items}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(b),
                                 CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w),
@@ -744,18 +688,9 @@ typedef struct conv_fwd_variant {
 
 #define FWD_PROBLEM(p) ((const clnn_conv_fwd_problem *)(p))
 
-static bool is_depthwise(const clnn_conv2d_desc *d) { return d->groups == d->c && d->k % d->c == 0; }
-static bool is_stride1(const clnn_conv2d_desc *d) { return d->stride_h == 1 && d->stride_w == 1; }
-static bool is_1x1_plain(const clnn_conv2d_desc *d) {
-  return d->kh == 1 && d->kw == 1 && is_stride1(d) && d->pad_h == 0 && d->pad_w == 0;
-}
-
 /* The checks most variants start with; false with a reason when one fails. */
 static bool plain_weights(const clnn_conv_fwd_problem *p, char *why, size_t n) {
   return !p->transposed_w || clnn__why(why, n, "runs plain convolutions, not transposed weights");
-}
-static bool own_engine(const clnn_context *ctx, char *why, size_t n) {
-  return clnn__use_own_gemm(ctx) || clnn__why(why, n, "an own-engine kernel, and the GEMM engine is CLBlast");
 }
 
 static bool depthwise_flat_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
@@ -764,7 +699,7 @@ static bool depthwise_flat_applies(const clnn_context *ctx, const void *problem,
   const conv_geom *g = p->g;
   clnn_conv_dwf_geom f;
   if (!plain_weights(p, why, n)) return false;
-  if (!is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  if (!clnn__conv_is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
   return clnn__conv_dw_flat(g->d, g->oh, g->ow, false, &f) ||
          clnn__why(why, n, "planes too large for its private buffers");
 }
@@ -782,7 +717,7 @@ static bool depthwise_strips_applies(const clnn_context *ctx, const void *proble
   (void)ctx;
   const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
   if (!plain_weights(p, why, n)) return false;
-  if (!is_depthwise(p->g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  if (!clnn__conv_is_depthwise(p->g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
   return clnn__conv_dw_fits(p->g->d, p->g->ow) || clnn__why(why, n, "rows too long for its private ring");
 }
 
@@ -798,12 +733,13 @@ static bool gemm_1x1_applies(const clnn_context *ctx, const void *problem, char 
   const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
   const clnn_conv2d_desc *d = p->g->d;
   if (!plain_weights(p, why, n)) return false;
-  if (!is_1x1_plain(d)) return clnn__why(why, n, "not a 1x1 kernel with stride 1 and no padding");
-  return !bad_stride(d->h * d->w) || clnn__why(why, n, "h * w is a power of two of 1024 or more (cache conflicts)");
+  if (!clnn__conv_is_1x1_plain(d)) return clnn__why(why, n, "not a 1x1 kernel with stride 1 and no padding");
+  return !clnn__bad_stride(d->h * d->w) ||
+         clnn__why(why, n, "h * w is a power of two of 1024 or more (cache conflicts)");
 }
 
 static bool gemm_1x1_packed_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
-  if (!gemm_1x1_applies(ctx, problem, why, n) || !own_engine(ctx, why, n)) return false;
+  if (!gemm_1x1_applies(ctx, problem, why, n) || !clnn__own_engine_applies(ctx, why, n)) return false;
   return clnn__conv_1x1_chunked(ctx, FWD_PROBLEM(problem)->g->d) ||
          clnn__why(why, n, "needs groups == 1 and planes of 16 pixels or more");
 }
@@ -817,8 +753,8 @@ static clnn_status gemm_1x1_run(clnn_context *ctx, const conv_geom *g, clnn_conv
 
 static bool strided_1x1_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
-  if (!plain_weights(p, why, n) || !own_engine(ctx, why, n)) return false;
-  if (is_stride1(p->g->d)) return clnn__why(why, n, "stride 1 (the 1x1 and implicit GEMMs take those)");
+  if (!plain_weights(p, why, n) || !clnn__own_engine_applies(ctx, why, n)) return false;
+  if (clnn__conv_is_stride1(p->g->d)) return clnn__why(why, n, "stride 1 (the 1x1 and implicit GEMMs take those)");
   return strided_1x1(ctx, p->g) || clnn__why(why, n, "not a 1x1 kernel with groups == 1 and 16+ output pixels");
 }
 
@@ -831,7 +767,7 @@ static clnn_status strided_1x1_run(clnn_context *ctx, const conv_geom *g, clnn_c
 
 static bool grouped_direct_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
-  if (!own_engine(ctx, why, n)) return false;
+  if (!clnn__own_engine_applies(ctx, why, n)) return false;
   return use_grouped_direct(ctx, p->g) ||
          clnn__why(why, n, "needs 2+ input and at most %d output channels per group, stride_w <= 4, "
                            "no negative padding and its window in half the local memory", GROUPED_MAX_M);
@@ -839,7 +775,7 @@ static bool grouped_direct_applies(const clnn_context *ctx, const void *problem,
 
 static bool direct_band_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
-  if (!own_engine(ctx, why, n)) return false;
+  if (!clnn__own_engine_applies(ctx, why, n)) return false;
   if (!use_direct_band(p->g))
     return clnn__why(why, n, "needs stride 1, no negative padding and output channels in blocks of %d", BAND_MB);
   return band_fits(ctx, p->g) || clnn__why(why, n, "its row ring is over half the local memory");
@@ -857,15 +793,15 @@ static bool packed_panel_fits(const clnn_context *ctx, char *why, size_t n) {
 
 static bool implicit_gemm_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const clnn_conv2d_desc *d = FWD_PROBLEM(problem)->g->d;
-  if (!own_engine(ctx, why, n)) return false;
-  if (!is_stride1(d) || d->pad_h < 0 || d->pad_w < 0)
+  if (!clnn__own_engine_applies(ctx, why, n)) return false;
+  if (!clnn__conv_is_stride1(d) || d->pad_h < 0 || d->pad_w < 0)
     return clnn__why(why, n, "needs stride 1 and no negative padding");
   return packed_panel_fits(ctx, why, n);
 }
 
 static bool gather_gemm_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)problem;
-  return own_engine(ctx, why, n) && packed_panel_fits(ctx, why, n);
+  return clnn__own_engine_applies(ctx, why, n) && packed_panel_fits(ctx, why, n);
 }
 
 static bool plain_weights_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
@@ -918,12 +854,6 @@ const clnn_variant_table clnn__conv_fwd_variants = {"conv", "fwd", &fwd_variants
                                                     sizeof fwd_variants / sizeof fwd_variants[0],
                                                     sizeof fwd_variants[0]};
 
-clnn_status clnn__conv_fwd_plan(clnn_context *ctx, const clnn_conv_fwd_problem *p, const char *op) {
-  (void)op;
-  size_t i;
-  return clnn__plan_pick(ctx, &clnn__conv_fwd_variants, p, &i);
-}
-
 clnn_status clnn__conv_fwd_problem_run(clnn_context *ctx, const clnn_conv_fwd_problem *p, clnn_conv_mem x,
                                        clnn_conv_mem w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
   size_t i;
@@ -938,7 +868,7 @@ clnn_status clnn__conv_fwd_problem_run(clnn_context *ctx, const clnn_conv_fwd_pr
 
 clnn_conv_algo clnn__conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
   int64_t oh, ow;
-  clnn_conv2d_desc_check(d, &oh, &ow);
+  clnn__conv2d_out_size(d, &oh, &ow);
   conv_geom g = clnn__conv_geometry(d, oh, ow);
   clnn_conv_fwd_problem p = {&g, false};
   size_t i;
@@ -951,7 +881,7 @@ clnn_conv_algo clnn__conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_
 clnn_status clnn__conv2d_fwd_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem x, clnn_conv_mem w,
                                  clnn_conv_mem b, clnn_conv_mem y) {
   int64_t oh, ow;
-  CLNN_TRY(clnn__conv2d_check(ctx, d, &oh, &ow));
+  CLNN_TRY(clnn__conv2d_desc_check(ctx, d, &oh, &ow));
   conv_geom g = clnn__conv_geometry(d, oh, ow);
   clnn_conv_fwd_problem p = {&g, false};
   return clnn__conv_fwd_problem_run(ctx, &p, x, w, b, y, NULL);
@@ -962,7 +892,7 @@ clnn_status clnn_conv2d_fwd(clnn_context *ctx, const clnn_conv2d_desc *desc, con
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oh, ow;
-  CLNN_TRY(clnn__conv2d_check(ctx, desc, &oh, &ow));
+  CLNN_TRY(clnn__conv2d_desc_check(ctx, desc, &oh, &ow));
   const clnn_conv2d_desc *d = desc;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, d->c / d->groups, d->kh, d->kw};
   int64_t yd[4] = {d->n, d->k, oh, ow};

@@ -1,35 +1,40 @@
 /*
  * conv_bwd.c - 2-D convolution backward: the data, weight and bias
- * gradients (kernels/conv.cl). Every algorithm is deterministic: scatters
- * are written as gathers and every reduction has a fixed order.
+ * gradients (kernels/conv.cl), one variant table per pass (after each
+ * pass's launches, best first; each entry also names the clnn_conv_algo
+ * the legacy queries report for it). Every variant is deterministic:
+ * scatters are written as gathers and every reduction has a fixed order.
+ * The GPU-class variants (gpu_*) are ops/conv_gpu.c's.
  *
- * bwd_data (dx = transposed convolution of dy with w):
- *  - depthwise_direct: groups == c; conv_dw_bwd_data, one work-item per dx
- *    plane, dy rows in a private ring (stride 2: even and odd dx columns
- *    computed apart; larger strides: dy rows zero-inserted).
- *  - gemm_1x1: 1x1, stride 1, no padding: dx = w^T dy, one batched GEMM.
- *  - implicit_gemm: stride 1 on the own engine. bwd_data is then a forward
+ * bwd_d (dx = transposed convolution of dy with w):
+ *  - depthwise_flat, depthwise_strips: groups == c; the forward's depthwise
+ *    programs. The strip kernel gives each work-item one dx plane, dy rows
+ *    in a private ring (stride 2: even and odd dx columns computed apart;
+ *    larger strides: dy rows zero-inserted).
+ *  - gemm_1x1_packed, gemm_1x1: 1x1, stride 1, no padding: dx = w^T dy.
+ *  - as_fwd: stride 1 on the own engine. bwd_data is then a forward
  *    convolution of dy (padding dil*(k-1) - pad) with the weights' channels
- *    swapped and taps flipped: the forward's conv_packed_gemm runs it.
- *  - im2col_gemm: otherwise. dcol = w^T dy (GEMM, chunks of images), then
+ *    swapped and taps flipped, planned on the forward's table.
+ *  - subpixel: strided problems on the own engine where it pays (grouped
+ *    3x3 s2, 5x5 s2, ...): the transposed convolution's sub-pixel forward
+ *    (ops/subpixel.h): weights regrouped into stride_h * stride_w phase
+ *    kernels, one stride-1 forward convolution, the phases interleaved.
+ *  - col2im: the rest. dcol = w^T dy (GEMM, chunks of images), then
  *    conv_col2im, where each dx element gathers its own contributions.
- *    On the own engine, strided problems where it pays (grouped 3x3 s2,
- *    5x5 s2, ...) run instead as the transposed convolution's sub-pixel
- *    forward (ops/deconv_internal.h): weights regrouped into stride_h *
- *    stride_w phase kernels, one stride-1 forward convolution, the phases
- *    interleaved. The algorithm query still names these im2col_gemm.
- * bwd_weights (dw = correlation of x with dy, summed over images):
- *  - depthwise_direct: conv_dw_bwd_weights, per (channel, part of the batch).
- *  - implicit_gemm / im2col_gemm on the own engine: conv_bwdw_packed, a GEMM
- *    with the pixels as its reduction axis, per-slot partial sums added in
- *    slot order by conv_bwdw_reduce (stride 1 reads padded planes of x,
- *    other strides gather patches).
- *  - im2col_gemm on CLBlast: transposed im2col, then one GEMM per image
- *    accumulating into dw (beta = 1) in image order.
- * bwd_bias: conv_bwd_bias, one work-item per channel.
+ * bwd_w (dw = correlation of x with dy, summed over images):
+ *  - depthwise_flat, depthwise_strips: per (channel, part of the batch).
+ *  - gemm_1x1_packed: 1x1 on planes of 16 pixels or more: dot products of
+ *    dy and x rows per part of the batch, the parts added in order.
+ *  - packed (own engine): conv_bwdw_packed, a GEMM with the pixels as its
+ *    reduction axis, per-slot partial sums added in slot order by
+ *    conv_bwdw_reduce (stride 1 reads padded planes of x, other strides
+ *    gather patches).
+ *  - im2col_gemm: transposed im2col, then one GEMM per image accumulating
+ *    into dw (beta = 1) in image order.
+ * bwd_b: per_channel, conv_bwd_bias, one work-item per channel.
  */
-#include "conv_internal.h"
-#include "deconv_internal.h"
+#include "conv_bwd.h"
+#include "subpixel.h"
 #include "../runtime/variants.h"
 
 #include <stdio.h>
@@ -45,27 +50,8 @@
 #define BWD_TARGET_ITEMS 16
 /* Partial sums and padded planes of one chunk of images. */
 #define BW_BUDGET ((size_t)64 << 20)
-/* dx rows per work-item of conv_col2im (C2I_ROWS in kernels/conv.cl). */
-#define C2I_ROWS 8
 
 typedef clnn_conv_geom conv_geom;
-#define ceil_div clnn__ceil_div
-
-static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
-static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-static bool is_depthwise(const clnn_conv2d_desc *d) { return d->groups == d->c && d->k % d->c == 0; }
-static bool is_stride1(const clnn_conv2d_desc *d) { return d->stride_h == 1 && d->stride_w == 1; }
-/* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
-static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }
-
-/* ------------------------------------------------------------ algorithms */
-
-static void out_size(const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow) {
-  *oh = (d->h + 2 * d->pad_h - d->dilation_h * (d->kh - 1) - 1) / d->stride_h + 1;
-  *ow = (d->w + 2 * d->pad_w - d->dilation_w * (d->kw - 1) - 1) / d->stride_w + 1;
-}
 
 /* ================================================================ bwd_data */
 
@@ -76,7 +62,7 @@ static clnn_status bwd_data_depthwise_flat(clnn_context *ctx, const conv_geom *g
   const clnn_conv2d_desc *d = g->d;
   clnn_kernel_ref k;
   CLNN_TRY(clnn__conv_dwf_kernel(ctx, d, f, act, act_alpha, "conv_dwf_bwd_data", &k));
-  size_t global[2] = {(size_t)d->c, (size_t)ceil_div(d->n, f->g)}, local[2] = {1, 1};
+  size_t global[2] = {(size_t)d->c, (size_t)clnn__ceil_div(d->n, f->g)}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(bias),
                                 CLNN_ARG_CONV_MEM(dx), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->k),
@@ -113,7 +99,7 @@ static clnn_status transpose_weights(clnn_context *ctx, const conv_geom *g, clnn
   int64_t rest = g->kd; /* cg * kh * kw */
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_transpose_w", &k));
-  size_t global[2] = {(size_t)round_up(rest, 16), (size_t)g->d->groups}, local[2] = {16, 1};
+  size_t global[2] = {(size_t)clnn__round_up(rest, 16), (size_t)g->d->groups}, local[2] = {16, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(w), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(g->kg),
                                 CLNN_ARG_I32(rest)),
@@ -198,7 +184,7 @@ static clnn_status launch_col2im(clnn_context *ctx, const conv_geom *g, cl_mem c
   snprintf(opts, sizeof opts, "-DCOL2IM=1 -DHAS_BIAS=%d%s", bias.mem ? 1 : 0, acts);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_col2im", &k));
-  size_t global[2] = {(size_t)ceil_div(d->h, C2I_ROWS), (size_t)(nimg * d->c)}, local[2] = {1, 1};
+  size_t global[2] = {(size_t)clnn__ceil_div(d->h, CLNN_CONV_C2I_ROWS), (size_t)(nimg * d->c)}, local[2] = {1, 1};
   return clnn__launch(
       ctx, &k,
       CLNN_ARGS(CLNN_ARG_MEM(col), CLNN_ARG_U64(col_off), CLNN_ARG_CONV_MEM(bias), CLNN_ARG_CONV_MEM(dx),
@@ -220,7 +206,7 @@ static clnn_status bwd_data_col2im(clnn_context *ctx, const conv_geom *g, clnn_c
   CLNN_TRY(clnn__workspace(ctx, (size_t)(wt + chunk * per_image) * sizeof(float), &ws));
   CLNN_TRY(transpose_weights(ctx, g, w, ws, op));
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
-    int64_t nimg = min64(chunk, d->n - img0);
+    int64_t nimg = clnn__min64(chunk, d->n - img0);
     clnn_gemm_job j = clnn__gemm_job(g->kd, g->npix, g->kg);
     j.nb1 = nimg;
     j.nb2 = d->groups;
@@ -267,15 +253,11 @@ typedef struct bwd_data_variant {
 
 #define BD_PROBLEM(p) ((const bwd_data_problem *)(p))
 
-static bool own_engine(const clnn_context *ctx, char *why, size_t n) {
-  return clnn__use_own_gemm(ctx) || clnn__why(why, n, "an own-engine kernel, and the GEMM engine is CLBlast");
-}
-
 static bool bd_depthwise_flat_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)ctx;
   const conv_geom *g = BD_PROBLEM(problem)->g;
   clnn_conv_dwf_geom f;
-  if (!is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  if (!clnn__conv_is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
   return clnn__conv_dw_flat(g->d, g->oh, g->ow, true, &f) ||
          clnn__why(why, n, "planes too large for its private buffers, or padding beyond the kernel's extent");
 }
@@ -290,20 +272,21 @@ static clnn_status bd_depthwise_flat_run(clnn_context *ctx, const conv_geom *g, 
 static bool bd_depthwise_strips_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)ctx;
   const conv_geom *g = BD_PROBLEM(problem)->g;
-  if (!is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  if (!clnn__conv_is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
   return clnn__conv_dw_fits(g->d, g->ow) || clnn__why(why, n, "rows too long for its private ring");
 }
 
 static bool bd_gemm_1x1_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)ctx;
   const clnn_conv2d_desc *d = BD_PROBLEM(problem)->g->d;
-  if (!(d->kh == 1 && d->kw == 1 && is_stride1(d) && d->pad_h == 0 && d->pad_w == 0))
+  if (!clnn__conv_is_1x1_plain(d))
     return clnn__why(why, n, "not a 1x1 kernel with stride 1 and no padding");
-  return !bad_stride(d->h * d->w) || clnn__why(why, n, "h * w is a power of two of 1024 or more (cache conflicts)");
+  return !clnn__bad_stride(d->h * d->w) ||
+         clnn__why(why, n, "h * w is a power of two of 1024 or more (cache conflicts)");
 }
 
 static bool bd_gemm_1x1_packed_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
-  if (!bd_gemm_1x1_applies(ctx, problem, why, n) || !own_engine(ctx, why, n)) return false;
+  if (!bd_gemm_1x1_applies(ctx, problem, why, n) || !clnn__own_engine_applies(ctx, why, n)) return false;
   return clnn__conv_1x1_chunked(ctx, BD_PROBLEM(problem)->g->d) ||
          clnn__why(why, n, "needs groups == 1 and planes of 16 pixels or more");
 }
@@ -313,8 +296,8 @@ static bool bd_gemm_1x1_packed_applies(const clnn_context *ctx, const void *prob
  * CPU runtime and Oclgrind): ask the forward's plan, as the run will. */
 static bool bd_as_fwd_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const bwd_data_problem *p = BD_PROBLEM(problem);
-  if (!own_engine(ctx, why, n)) return false;
-  if (!is_stride1(p->g->d)) return clnn__why(why, n, "needs stride 1");
+  if (!clnn__own_engine_applies(ctx, why, n)) return false;
+  if (!clnn__conv_is_stride1(p->g->d)) return clnn__why(why, n, "needs stride 1");
   clnn_conv2d_desc td = as_fwd_desc(p->g, p->act, 0.0f);
   conv_geom tg = clnn__conv_geometry(&td, p->g->d->h, p->g->d->w);
   clnn_conv_fwd_problem fp = {&tg, true};
@@ -324,14 +307,14 @@ static bool bd_as_fwd_applies(const clnn_context *ctx, const void *problem, char
 }
 
 /* Strided, own engine, no fused epilogue: the transposed convolution's
- * sub-pixel forward (ops/deconv_internal.h). */
+ * sub-pixel forward (ops/subpixel.h). */
 static bool bd_subpixel_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const bwd_data_problem *p = BD_PROBLEM(problem);
-  if (!own_engine(ctx, why, n)) return false;
+  if (!clnn__own_engine_applies(ctx, why, n)) return false;
   if (!p->allow_subpixel) return clnn__why(why, n, "the caller holds the outer workspace it needs");
   if (p->has_bias || p->act != CLNN_ACT_IDENTITY) return clnn__why(why, n, "no fused bias or activation");
-  if (is_stride1(p->g->d)) return clnn__why(why, n, "needs a stride above 1");
-  return clnn__deconv_subpixel_bwd_data_applies(ctx, p->g->d) ||
+  if (clnn__conv_is_stride1(p->g->d)) return clnn__why(why, n, "needs a stride above 1");
+  return clnn__subpixel_bwd_data_applies(ctx, p->g->d) ||
          clnn__why(why, n, "the transposed convolution's planner would not pick sub-pixel here");
 }
 
@@ -340,7 +323,7 @@ static clnn_status bd_subpixel_run(clnn_context *ctx, const conv_geom *g, clnn_c
   (void)bias;
   (void)act;
   (void)act_alpha;
-  return clnn__deconv_subpixel_bwd_data(ctx, g->d, dy, w, dx);
+  return clnn__subpixel_bwd_data(ctx, g->d, dy, w, dx);
 }
 
 static bool bd_gpu_depthwise_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
@@ -379,7 +362,7 @@ static clnn_status bwd_data_dispatch(clnn_context *ctx, const clnn_conv2d_desc *
                                      clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx,
                                      bool allow_subpixel) {
   int64_t oh, ow;
-  out_size(d, &oh, &ow);
+  clnn__conv2d_out_size(d, &oh, &ow);
   conv_geom g = clnn__conv_geometry(d, oh, ow);
   bwd_data_problem p = {&g, bias.mem != NULL, act, allow_subpixel};
   size_t i;
@@ -401,7 +384,7 @@ clnn_status clnn__conv2d_bwd_data_run(clnn_context *ctx, const clnn_conv2d_desc 
 
 clnn_conv_algo clnn__conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
   int64_t oh, ow;
-  out_size(d, &oh, &ow);
+  clnn__conv2d_out_size(d, &oh, &ow);
   conv_geom g = clnn__conv_geometry(d, oh, ow);
   bwd_data_problem p = {&g, false, CLNN_ACT_IDENTITY, true};
   size_t i;
@@ -415,7 +398,7 @@ static clnn_status launch_sum_parts(clnn_context *ctx, cl_mem parts, int64_t n, 
                                     bool accumulate, const char *op) {
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_sum_parts", &k));
-  size_t global[1] = {(size_t)round_up(n, 16)}, local[1] = {16};
+  size_t global[1] = {(size_t)clnn__round_up(n, 16)}, local[1] = {16};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_MEM(parts), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(out), CLNN_ARG_I32(n),
                                 CLNN_ARG_I32(nparts), CLNN_ARG_I32(accumulate ? 1 : 0)),
@@ -432,10 +415,10 @@ static clnn_status bwd_weights_depthwise_flat(clnn_context *ctx, const conv_geom
                                               clnn_conv_mem x, clnn_conv_mem dy, clnn_conv_mem dw, bool accumulate) {
   const clnn_conv2d_desc *d = g->d;
   const char *op = "conv2d_bwd_weights:depthwise_flat";
-  int64_t taps = d->kh * d->kw, fills = ceil_div(d->n, f->g);
-  int64_t parts = min64(fills, ceil_div(DWF_BWDW_ITEMS, d->k));
-  int64_t img_per_part = ceil_div(fills, parts) * f->g;
-  parts = ceil_div(d->n, img_per_part);
+  int64_t taps = d->kh * d->kw, fills = clnn__ceil_div(d->n, f->g);
+  int64_t parts = clnn__min64(fills, clnn__ceil_div(DWF_BWDW_ITEMS, d->k));
+  int64_t img_per_part = clnn__ceil_div(fills, parts) * f->g;
+  parts = clnn__ceil_div(d->n, img_per_part);
   if ((uint64_t)(parts * d->k * taps) * sizeof(float) > ctx->workspace_limit) parts = 1, img_per_part = d->n;
   clnn_conv_mem out = dw;
   cl_mem ws = NULL;
@@ -470,9 +453,9 @@ static clnn_status bwd_weights_depthwise(clnn_context *ctx, const conv_geom *g, 
   const char *op = "conv2d_bwd_weights:depthwise_direct";
   clnn_conv_dw_geom b = clnn__conv_dw_geometry(d, g->ow);
   int64_t taps = d->kh * d->kw;
-  int64_t parts = min64(d->n, ceil_div(BWD_TARGET_ITEMS, d->k));
-  int64_t img_per_part = ceil_div(d->n, parts);
-  parts = ceil_div(d->n, img_per_part);
+  int64_t parts = clnn__min64(d->n, clnn__ceil_div(BWD_TARGET_ITEMS, d->k));
+  int64_t img_per_part = clnn__ceil_div(d->n, parts);
+  parts = clnn__ceil_div(d->n, img_per_part);
   if ((uint64_t)(parts * d->k * taps) * sizeof(float) > ctx->workspace_limit) parts = 1, img_per_part = d->n;
   clnn_conv_mem out = dw;
   cl_mem ws = NULL;
@@ -516,8 +499,8 @@ static clnn_status bwd_weights_1x1(clnn_context *ctx, const conv_geom *g, clnn_c
   const clnn_conv2d_desc *d = g->d;
   const char *op = "conv2d_bwd_weights:gemm_1x1";
   int64_t per_image = (d->k + d->c) * g->npix * (int64_t)sizeof(float);
-  int64_t img_per_part = max64(1, min64(C1W_PART_BYTES / per_image, ceil_div(d->n, C1W_MIN_PARTS)));
-  int64_t parts = ceil_div(d->n, img_per_part);
+  int64_t img_per_part = clnn__max64(1, clnn__min64(C1W_PART_BYTES / per_image, clnn__ceil_div(d->n, C1W_MIN_PARTS)));
+  int64_t parts = clnn__ceil_div(d->n, img_per_part);
   if ((uint64_t)(parts * d->k * d->c) * sizeof(float) > ctx->workspace_limit) parts = 1, img_per_part = d->n;
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)(parts * d->k * d->c) * sizeof(float), &ws));
@@ -538,7 +521,7 @@ static clnn_status bwd_weights_1x1(clnn_context *ctx, const conv_geom *g, clnn_c
 typedef enum bw_mode { BW_DIRECT, BW_PADDED, BW_GATHER } bw_mode;
 
 static bw_mode bwd_weights_mode(const clnn_conv2d_desc *d) {
-  return !is_stride1(d) ? BW_GATHER : (d->pad_h == 0 && d->pad_w == 0) ? BW_DIRECT : BW_PADDED;
+  return !clnn__conv_is_stride1(d) ? BW_GATHER : (d->pad_h == 0 && d->pad_w == 0) ? BW_DIRECT : BW_PADDED;
 }
 
 /* Bytes of local memory conv_bwdw_packed declares in a mode: the dy tile,
@@ -556,12 +539,13 @@ static clnn_status bwd_weights_packed(clnn_context *ctx, const conv_geom *g, cln
   int64_t hs = d->h, ws_w = d->w, plane = d->h * d->w, wgrid = mode == BW_GATHER ? g->ow : d->w;
   if (mode == BW_PADDED) hs = pp.hp, ws_w = pp.wp, plane = pp.plane, wgrid = pp.wp;
   int64_t q = g->oh * wgrid;
-  int64_t kgp = round_up(g->kg, 32), kdp = round_up(g->kd, 8), nblk = ceil_div(kgp, BW_NB);
+  int64_t kgp = clnn__round_up(g->kg, CLNN_TILE_NR), kdp = clnn__round_up(g->kd, CLNN_TILE_MR);
+  int64_t nblk = clnn__ceil_div(kgp, BW_NB);
   /* Parts per image: enough work-items, each at least one sub-chunk. */
-  int64_t ppi = ceil_div(BWD_TARGET_ITEMS, d->n * d->groups * nblk);
-  ppi = max64(1, min64(ppi, ceil_div(q, BW_PC)));
-  int64_t q_per_part = round_up(ceil_div(q, ppi), BW_PC);
-  ppi = ceil_div(q, q_per_part);
+  int64_t ppi = clnn__ceil_div(BWD_TARGET_ITEMS, d->n * d->groups * nblk);
+  ppi = clnn__max64(1, clnn__min64(ppi, clnn__ceil_div(q, BW_PC)));
+  int64_t q_per_part = clnn__round_up(clnn__ceil_div(q, ppi), BW_PC);
+  ppi = clnn__ceil_div(q, q_per_part);
   int64_t slot_elems = d->groups * kdp * kgp;
   int64_t planes_per_image = mode == BW_PADDED ? d->c * pp.plane : 0, chunk;
   CLNN_TRY(clnn__conv_chunk(ctx, d->n, ppi * slot_elems + planes_per_image, 0, BW_BUDGET,
@@ -579,7 +563,7 @@ static clnn_status bwd_weights_packed(clnn_context *ctx, const conv_geom *g, cln
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_bwdw_packed", &k));
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
-    int64_t nimg = min64(chunk, d->n - img0);
+    int64_t nimg = clnn__min64(chunk, d->n - img0);
     clnn_conv_mem src = x;
     int64_t src_img0 = 0;
     if (mode == BW_PADDED) {
@@ -604,7 +588,7 @@ static clnn_status bwd_weights_packed(clnn_context *ctx, const conv_geom *g, cln
   }
   clnn_kernel_ref kr;
   CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_bwdw_reduce", &kr));
-  size_t global[2] = {(size_t)round_up(d->k, 16), (size_t)g->kd}, local[2] = {16, 1};
+  size_t global[2] = {(size_t)clnn__round_up(d->k, 16), (size_t)g->kd}, local[2] = {16, 1};
   return clnn__launch(ctx, &kr,
                       CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(dw), CLNN_ARG_I32(slots),
                                 CLNN_ARG_I32(d->groups), CLNN_ARG_I32(g->kg), CLNN_ARG_I32(g->kd),
@@ -622,7 +606,7 @@ static clnn_status bwd_weights_im2col(clnn_context *ctx, const conv_geom *g, cln
   cl_mem col;
   CLNN_TRY(clnn__workspace(ctx, (size_t)(chunk * per_image) * sizeof(float), &col));
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
-    int64_t nimg = min64(chunk, d->n - img0);
+    int64_t nimg = clnn__min64(chunk, d->n - img0);
     CLNN_TRY(clnn__conv_im2col(ctx, g, x, (clnn_conv_mem){col, 0}, CLNN_COL_TRANSPOSED, img0, nimg, op));
     for (int64_t i = 0; i < nimg; i++) {
       clnn_gemm_job j = clnn__gemm_job(g->kg, g->kd, g->npix);
@@ -668,7 +652,7 @@ static bool bw_depthwise_flat_applies(const clnn_context *ctx, const void *probl
   (void)ctx;
   const conv_geom *g = BW_GEOM(problem);
   clnn_conv_dwf_geom f;
-  if (!is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  if (!clnn__conv_is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
   return clnn__conv_dw_flat(g->d, g->oh, g->ow, false, &f) || clnn__why(why, n, "planes too large for its buffers");
 }
 
@@ -682,12 +666,12 @@ static clnn_status bw_depthwise_flat_run(clnn_context *ctx, const conv_geom *g, 
 static bool bw_depthwise_strips_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)ctx;
   const conv_geom *g = BW_GEOM(problem);
-  if (!is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  if (!clnn__conv_is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
   return clnn__conv_dw_fits(g->d, g->ow) || clnn__why(why, n, "rows too long for its private ring");
 }
 
 static bool bw_gemm_1x1_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
-  if (!own_engine(ctx, why, n)) return false;
+  if (!clnn__own_engine_applies(ctx, why, n)) return false;
   return clnn__conv_1x1_chunked(ctx, BW_GEOM(problem)->d) ||
          clnn__why(why, n, "needs a 1x1 kernel, stride 1, no padding, groups == 1 and 16+ pixel planes");
 }
@@ -696,7 +680,7 @@ static bool bw_gemm_1x1_applies(const clnn_context *ctx, const void *problem, ch
  * (Intel's CPU runtime and Oclgrind have 32 KiB) would fail the launch with
  * CL_OUT_OF_RESOURCES, so it steps aside there. */
 static bool bw_packed_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
-  if (!own_engine(ctx, why, n)) return false;
+  if (!clnn__own_engine_applies(ctx, why, n)) return false;
   uint64_t need = bwd_weights_local_bytes(bwd_weights_mode(BW_GEOM(problem)->d));
   return need <= ctx->caps.local_mem_size ||
          clnn__why(why, n, "needs %llu KiB of local memory", (unsigned long long)(need >> 10));
@@ -704,7 +688,7 @@ static bool bw_packed_applies(const clnn_context *ctx, const void *problem, char
 
 static clnn_status bw_packed_run(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem dy,
                                  clnn_conv_mem dw, bool accumulate) {
-  const char *op = is_stride1(g->d) ? "conv2d_bwd_weights:implicit_gemm" : "conv2d_bwd_weights:im2col_gemm";
+  const char *op = clnn__conv_is_stride1(g->d) ? "conv2d_bwd_weights:implicit_gemm" : "conv2d_bwd_weights:im2col_gemm";
   return bwd_weights_packed(ctx, g, x, dy, dw, accumulate, op);
 }
 
@@ -739,7 +723,7 @@ const clnn_variant_table clnn__conv_bwd_weights_variants = {
 clnn_status clnn__conv2d_bwd_weights_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem x,
                                          clnn_conv_mem dy, clnn_conv_mem dw, bool accumulate) {
   int64_t oh, ow;
-  out_size(d, &oh, &ow);
+  clnn__conv2d_out_size(d, &oh, &ow);
   conv_geom g = clnn__conv_geometry(d, oh, ow);
   size_t i;
   CLNN_TRY(clnn__plan_pick(ctx, &clnn__conv_bwd_weights_variants, &g, &i));
@@ -748,13 +732,13 @@ clnn_status clnn__conv2d_bwd_weights_run(clnn_context *ctx, const clnn_conv2d_de
 
 clnn_conv_algo clnn__conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
   int64_t oh, ow;
-  out_size(d, &oh, &ow);
+  clnn__conv2d_out_size(d, &oh, &ow);
   conv_geom g = clnn__conv_geometry(d, oh, ow);
   size_t i;
   if (clnn__plan_query(ctx, &clnn__conv_bwd_weights_variants, &g, &i) != CLNN_SUCCESS)
     return CLNN_CONV_ALGO_IM2COL_GEMM;
   /* the packed GEMM is named implicit_gemm at stride 1 and im2col_gemm otherwise */
-  if (bwd_weights_variants[i].run == bw_packed_run && !is_stride1(d)) return CLNN_CONV_ALGO_IM2COL_GEMM;
+  if (bwd_weights_variants[i].run == bw_packed_run && !clnn__conv_is_stride1(d)) return CLNN_CONV_ALGO_IM2COL_GEMM;
   return bwd_weights_variants[i].algo;
 }
 
@@ -796,7 +780,7 @@ const clnn_variant_table clnn__conv_bwd_bias_variants = {"conv", "bwd_b", &bwd_b
 clnn_status clnn__conv2d_bwd_bias_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
                                       clnn_conv_mem db, bool accumulate) {
   int64_t oh, ow;
-  out_size(d, &oh, &ow);
+  clnn__conv2d_out_size(d, &oh, &ow);
   size_t i;
   CLNN_TRY(clnn__plan_pick(ctx, &clnn__conv_bwd_bias_variants, d, &i));
   return bwd_bias_variants[i].run(ctx, d, oh * ow, dy, db, accumulate);
@@ -807,7 +791,7 @@ clnn_status clnn__conv2d_bwd_bias_run(clnn_context *ctx, const clnn_conv2d_desc 
 /* The checks every backward call starts with: context, descriptor, accumulate. */
 static clnn_status bwd_enter(clnn_context *ctx, const clnn_conv2d_desc *desc, int accumulate, int64_t *oh,
                              int64_t *ow) {
-  CLNN_TRY(clnn__conv2d_check(ctx, desc, oh, ow));
+  CLNN_TRY(clnn__conv2d_desc_check(ctx, desc, oh, ow));
   if (accumulate != 0 && accumulate != 1)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "accumulate = %d must be 0 or 1", accumulate);
   return CLNN_SUCCESS;
@@ -868,7 +852,7 @@ clnn_status clnn_conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_conv2d
   CLNN_ENTER(NULL);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_CHECK_NULL(NULL, algo);
-  CLNN_TRY(clnn__conv2d_check(NULL, desc, NULL, NULL));
+  CLNN_TRY(clnn__conv2d_desc_check(NULL, desc, NULL, NULL));
   *algo = clnn__conv2d_bwd_data_algo(ctx, desc);
   return CLNN_SUCCESS;
 }
@@ -878,7 +862,7 @@ clnn_status clnn_conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn_con
   CLNN_ENTER(NULL);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_CHECK_NULL(NULL, algo);
-  CLNN_TRY(clnn__conv2d_check(NULL, desc, NULL, NULL));
+  CLNN_TRY(clnn__conv2d_desc_check(NULL, desc, NULL, NULL));
   *algo = clnn__conv2d_bwd_weights_algo(ctx, desc);
   return CLNN_SUCCESS;
 }

@@ -11,8 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define ceil_div clnn__ceil_div
-
 /* Local memory of a gemm_gpu tile (both staged slices, rows padded by one). */
 static uint64_t tile_local_bytes(const clnn_gpu_tile *t) {
   return (uint64_t)t->kwg * (uint64_t)(t->mwg + t->nwg + 2) * sizeof(float);
@@ -41,8 +39,8 @@ static void conv_options(const clnn_conv_geom *g, const clnn_gpu_tile *t, int mo
 
 /* The GEMM grid for an m x n output per group (third axis: z work-groups). */
 static void gemm_grid(const clnn_gpu_tile *t, int64_t m, int64_t n, int64_t z, size_t global[3], size_t local[3]) {
-  global[0] = (size_t)(ceil_div(n, t->nwg) * t->ndim);
-  global[1] = (size_t)(ceil_div(m, t->mwg) * t->mdim);
+  global[0] = (size_t)(clnn__ceil_div(n, t->nwg) * t->ndim);
+  global[1] = (size_t)(clnn__ceil_div(m, t->mwg) * t->mdim);
   global[2] = (size_t)z;
   local[0] = (size_t)t->ndim;
   local[1] = (size_t)t->mdim;
@@ -58,7 +56,7 @@ clnn_status clnn__conv_gpu_fwd(clnn_context *ctx, const clnn_conv_geom *g, clnn_
   const int64_t nn = d->n * g->npix;
   clnn_gpu_tile t = clnn__gpu_tile_for(ctx, g->kg, nn, d->groups);
   char opts[384];
-  conv_options(g, &t, 1, b.mem != NULL, d->act, d->act_alpha, opts, sizeof opts);
+  conv_options(g, &t, CLNN_GG_CONV_FWD, b.mem != NULL, d->act, d->act_alpha, opts, sizeof opts);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "gemm_gpu", opts, "conv_fwd_gpu", &k));
   size_t global[3], local[3];
@@ -85,7 +83,7 @@ clnn_status clnn__conv_gpu_bwd_data(clnn_context *ctx, const clnn_conv_geom *g, 
   CLNN_TRY(clnn__workspace(ctx, (size_t)wt_elems * sizeof(float), &ws));
   clnn_gpu_tile t = clnn__gpu_tile_for(ctx, g->cg, nn, d->groups);
   char opts[384];
-  conv_options(g, &t, 2, bias.mem != NULL, act, act_alpha, opts, sizeof opts);
+  conv_options(g, &t, CLNN_GG_CONV_BWD_DATA, bias.mem != NULL, act, act_alpha, opts, sizeof opts);
   clnn_kernel_ref pack, k;
   CLNN_TRY(clnn__kernel(ctx, "gemm_gpu", opts, "conv_gpu_pack_wt", &pack));
   CLNN_TRY(clnn__kernel(ctx, "gemm_gpu", opts, "conv_bwd_data_gpu", &k));
@@ -119,9 +117,9 @@ clnn_status clnn__conv_gpu_bwd_weights(clnn_context *ctx, const clnn_conv_geom *
   const char *op = "conv2d_bwd_weights:gpu_implicit_gemm";
   const int64_t nq = d->n * g->npix, out_elems = d->groups * g->kg * g->kd;
   clnn_gpu_tile t = clnn__gpu_tile_for(ctx, g->kg, g->kd, d->groups);
-  int64_t tiles = ceil_div(g->kg, t.mwg) * ceil_div(g->kd, t.nwg) * d->groups;
-  int64_t splits = ceil_div((int64_t)ctx->caps.compute_units * GPU_BWDW_GROUPS_PER_CU, tiles);
-  int64_t most = ceil_div(nq, MIN_SPLIT_PIXELS);
+  int64_t tiles = clnn__ceil_div(g->kg, t.mwg) * clnn__ceil_div(g->kd, t.nwg) * d->groups;
+  int64_t splits = clnn__ceil_div((int64_t)ctx->caps.compute_units * GPU_BWDW_GROUPS_PER_CU, tiles);
+  int64_t most = clnn__ceil_div(nq, MIN_SPLIT_PIXELS);
   if (splits > most) splits = most;
   int64_t room = (int64_t)(ctx->workspace_limit / sizeof(float)) / out_elems;
   if (splits > room) splits = room;
@@ -129,12 +127,12 @@ clnn_status clnn__conv_gpu_bwd_weights(clnn_context *ctx, const clnn_conv_geom *
     return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED, "the weight gradient's %lld floats exceed the workspace limit",
                       (long long)out_elems);
   /* Splits of whole K slices, so that every split but the last is full. */
-  int64_t qper = ceil_div(ceil_div(nq, splits), t.kwg) * t.kwg;
-  splits = ceil_div(nq, qper);
+  int64_t qper = clnn__ceil_div(clnn__ceil_div(nq, splits), t.kwg) * t.kwg;
+  splits = clnn__ceil_div(nq, qper);
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)(splits * out_elems) * sizeof(float), &ws));
   char opts[384];
-  conv_options(g, &t, 3, false, CLNN_ACT_IDENTITY, 0.0f, opts, sizeof opts);
+  conv_options(g, &t, CLNN_GG_CONV_BWD_WEIGHTS, false, CLNN_ACT_IDENTITY, 0.0f, opts, sizeof opts);
   clnn_kernel_ref k, sum;
   CLNN_TRY(clnn__kernel(ctx, "gemm_gpu", opts, "conv_bwd_weights_gpu", &k));
   CLNN_TRY(clnn__kernel(ctx, "gemm_gpu", opts, "gemm_gpu_sum_splits", &sum));
@@ -218,7 +216,7 @@ clnn_status clnn__conv_gpu_dw_bwd_weights(clnn_context *ctx, const clnn_conv_geo
 #define DW_MAX_TAPS 49
 
 bool clnn__conv_gpu_dw_applies(const clnn_context *ctx, const clnn_conv2d_desc *d, char *why, size_t n) {
-  if (!(d->groups == d->c && d->k % d->c == 0)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
+  if (!clnn__conv_is_depthwise(d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
   if (d->kh * d->kw > DW_MAX_TAPS) return clnn__why(why, n, "over %d taps", DW_MAX_TAPS);
   return ctx->caps.max_work_group_size >= CLNN_GPU_WG || clnn__why(why, n, "needs work-groups of %d", CLNN_GPU_WG);
 }

@@ -1,24 +1,19 @@
 /*
- * conv_internal.h - what ops/conv.c (descriptor, forward) and
- * ops/conv_bwd.c (backward) share, and the entry points other op families
- * reuse instead of copying the math. Transposed convolution, for one, is
- *   forward   = clnn__conv2d_bwd_data_run (with its bias and activation),
- *   bwd_data  = clnn__conv2d_fwd_run (act identity in its descriptor),
- *   bwd_weights = clnn__conv2d_bwd_weights_run with x := its output gradient
- *               and dy := its input,
- *   bias gradient = clnn__conv2d_bwd_bias_run on a 1x1 descriptor whose k is
- *               its output channel count and whose image is its output,
- * all (but the last) on the descriptor of the equivalent forward convolution.
+ * conv_internal.h - the convolution's forward and building blocks
+ * (ops/conv.c) and its GPU-class kernels (ops/conv_gpu.c): what the
+ * backward passes (ops/conv_bwd.c, whose entry points are in
+ * ops/conv_bwd.h), the sub-pixel rewrite (ops/subpixel.h) and the
+ * transposed convolution build on instead of copying the math.
  *
  * The *_run functions take a descriptor already validated with
- * clnn__conv2d_check, and raw (cl_mem, element offset) operands whose sizes
+ * clnn__conv2d_desc_check, and raw (cl_mem, element offset) operands whose sizes
  * the caller has checked. They only enqueue. They use the context's shared
  * workspace, so a caller must not hold workspace data across them.
  */
 #ifndef CLNN_OPS_CONV_INTERNAL_H
 #define CLNN_OPS_CONV_INTERNAL_H
 
-#include "../runtime/internal.h"
+#include "../desc/desc.h"
 
 /* An operand: a buffer and an element offset into it; mem NULL = absent. */
 typedef struct clnn_conv_mem {
@@ -39,8 +34,12 @@ static inline clnn_conv_mem clnn__conv_mem_at(clnn_conv_mem m, int64_t elems) {
 
 #define CLNN_ARG_CONV_MEM(m) CLNN_ARG_MEM((m).mem), CLNN_ARG_U64((m).off)
 
-/* Validate a descriptor (messages go to ctx) and give the output size. */
-clnn_status clnn__conv2d_check(clnn_context *ctx, const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow);
+/* Shapes the variants test for (d validated). */
+static inline bool clnn__conv_is_depthwise(const clnn_conv2d_desc *d) { return d->groups == d->c && d->k % d->c == 0; }
+static inline bool clnn__conv_is_stride1(const clnn_conv2d_desc *d) { return d->stride_h == 1 && d->stride_w == 1; }
+static inline bool clnn__conv_is_1x1_plain(const clnn_conv2d_desc *d) {
+  return d->kh == 1 && d->kw == 1 && clnn__conv_is_stride1(d) && d->pad_h == 0 && d->pad_w == 0;
+}
 
 /* ------------------------------------------------------------ entry points */
 
@@ -48,36 +47,11 @@ clnn_status clnn__conv2d_check(clnn_context *ctx, const clnn_conv2d_desc *d, int
 clnn_status clnn__conv2d_fwd_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem x, clnn_conv_mem w,
                                  clnn_conv_mem b, clnn_conv_mem y);
 
-/* dx = act(conv_transpose(dy, w) + bias[c]): the gradient of the forward
- * with respect to x when bias.mem is NULL and act is identity. */
-clnn_status clnn__conv2d_bwd_data_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
-                                      clnn_conv_mem w, clnn_conv_mem bias, clnn_activation act, float act_alpha,
-                                      clnn_conv_mem dx);
-
-/* The same without the sub-pixel route (ops/deconv_internal.h), which
- * uses the outer workspace: for callers that hold data there (deconv's
- * "conv" algorithm). clnn__conv2d_bwd_data_run takes that route for
- * strided problems without bias and activation where it pays. */
-clnn_status clnn__conv2d_bwd_data_run_no_subpixel(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
-                                                  clnn_conv_mem w, clnn_conv_mem bias, clnn_activation act,
-                                                  float act_alpha, clnn_conv_mem dx);
-
-/* dw (+)= the gradient of the forward with respect to w. */
-clnn_status clnn__conv2d_bwd_weights_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem x,
-                                         clnn_conv_mem dy, clnn_conv_mem dw, bool accumulate);
-
-/* db (+)= the sum of dy over images and pixels, per output channel. */
-clnn_status clnn__conv2d_bwd_bias_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
-                                      clnn_conv_mem db, bool accumulate);
-
-/* The algorithm each pass picks for a validated descriptor. */
+/* The algorithm the forward picks for a validated descriptor. */
 clnn_conv_algo clnn__conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc *d);
-clnn_conv_algo clnn__conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_conv2d_desc *d);
-clnn_conv_algo clnn__conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn_conv2d_desc *d);
 
 /* ----------------------------------------------- building blocks (ops only) */
 
-#define CLNN_CONV_PANEL_N 32
 /* Scratch of one chunk of images (patches, padded planes): small enough to
  * stay in the last-level cache between the kernel writing it and the next
  * reading it. */
@@ -93,8 +67,6 @@ typedef struct clnn_conv_geom {
 } clnn_conv_geom;
 
 clnn_conv_geom clnn__conv_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow);
-
-static inline int64_t clnn__ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* Zero-padded planes for stride-1 shifted reads: width w + 2*pad_w and
  * enough rows that reads of the last 32-pixel tile stay inside. */
@@ -143,11 +115,6 @@ typedef struct clnn_conv_dwf_geom {
   int64_t buf;    /* DWF_BUF: floats of each private buffer, a size class */
   int64_t pt, pl; /* bwd_data: row and column of dy's first element in its plane */
 } clnn_conv_dwf_geom;
-/* The flat kernels' geometry for d (bwd_data: that pass, else the forward
- * and bwd_weights); false when they do not apply (mult > 1 in bwd_data is
- * fine; padding beyond the kernel's extent in bwd_data is not). */
-bool clnn__conv_dwf_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool bwd_data,
-                             clnn_conv_dwf_geom *f);
 /* Whether the depthwise pass runs the flat kernels (small planes) rather
  * than the strip kernels; fills *f when it does. */
 bool clnn__conv_dw_flat(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool bwd_data, clnn_conv_dwf_geom *f);

@@ -1,7 +1,7 @@
 /*
  * deconv.c - transposed 2-D convolution (conv_transpose2d), forward and
- * backward, run on the convolution family's passes (ops/conv_internal.h)
- * plus the regrouping kernels of kernels/deconv.cl.
+ * backward, run on the convolution family's passes (ops/conv_internal.h,
+ * ops/conv_bwd.h) and the sub-pixel rewrite (ops/subpixel.h).
  *
  * The transposed convolution T of x is the data gradient of the
  * "equivalent convolution" E from (n, k, out_h, out_w) to (n, c, h, w) with
@@ -13,63 +13,21 @@
  * patches: both far slower than a stride-1 convolution. So the "subpixel"
  * algorithm rewrites the strided problem as stride-1 convolutions.
  *
- * Sub-pixel forward, one dimension (stride s, pad p, dilation 1, kernel k):
- * an output o receives x[i] w[r] for o = i*s - p + r. Write o + off = s*j + b
- * with off = p mod s and phase b in [0, s): the taps that reach o are
- * r = s*m + b, m in [0, A) with A = ceil(k/s), from i = j + p/s - m. So every
- * phase b is a stride-1 correlation of x with A taps (flipped), and all
- * phases share the same window: stacking the phases as output channels,
- *   Z[(b, co)][jz] = sum_{ci, t} x[ci][jz - zpad + t] wz[(b, co)][ci][t],
- *   wz[(b, co)][ci][t] = w[ci][co][s*(A-1-t) + b] (zero past the kernel),
- * is ONE stride-1 convolution (padding zpad) with s*k output channels, and
- *   y[co][o] = Z[(b, co)][j + shift],  shift = zpad - (A - 1 - p/s).
- * zpad is the smallest padding for which every y element lands inside Z
- * (Z may have a few rows more than y needs). With stride 1 the "phase" is
- * unique and the taps are the kernel's own, dilation included.
- * Sub-pixel backward: dx[i] = sum_r dy[i*s - p + r] w[r]. Regroup dy as
- *   Q[(b, co)][jq] = dy[co][s*jq + b - p]   (zero outside dy),
- * then dx[i] = sum_{b, t} Q[(b, co)][i + t] wq[ci][(b, co)][t] with
- * wq[ci][(b, co)][t] = w[ci][co][s*t + b]: a stride-1 convolution Q -> dx
- * without padding. Its weight gradient (x as that convolution's output
- * gradient) is dw regrouped: dw[ci][co][s*t + b] = dwq[ci][(b, co)][t].
- * In 2-D the phases are pairs (bh, bw). The regroupings are gathers
- * (deconv_s2d, deconv_d2s, deconv_pack_w, deconv_unpack_dw); the
- * convolutions are clnn__conv2d_fwd_run / clnn__conv2d_bwd_weights_run,
- * whatever algorithm those pick (implicit GEMM on CPU devices).
- *
- * The regrouped tensors must outlive the convolution calls, which use the
- * context's workspace, so they live in its second one, the outer workspace
- * (clnn__outer_workspace), filled chunk of images by chunk of images.
+ * The rewrite, its regrouping kernels and the choice between the two
+ * algorithms are ops/subpixel.c's, shared with the convolution's data
+ * gradient; its forward runs there, and its backward is put together
+ * below: per chunk of images, dy is regrouped into Q (deconv_s2d), dwq
+ * (+)= E'.bwd_weights(Q, x), dx = E'.fwd(Q) with the regrouped weights, and
+ * dw is dwq regrouped back (deconv_unpack_dw). Scratch that outlives the
+ * inner convolutions (the conv algorithm's zero-extended planes too) is in
+ * the outer workspace (clnn__subpixel_scratch).
  */
-#include "conv_internal.h"
-#include "deconv_internal.h"
+#include "conv_bwd.h"
+#include "subpixel.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-/* Scratch of one chunk of images at most (and never over the workspace limit). */
-#define DECONV_CHUNK_BYTES ((size_t)32 << 20)
-/*
- * Sub-pixel is chosen (unless CLNN_CONV_TRANSPOSE_ALGO says otherwise)
- * while its waste, the multiply-adds it runs per useful one, stays under
- * these bounds: the zero taps of the regrouped kernels (ceil(k/s)*s of them
- * per k) times the spatial overhead of the stride-1 convolutions (rows and
- * columns of Z that y does not need, and the padded columns the implicit
- * GEMM computes and drops). Measured on the CPU device against the conv
- * algorithm (docs/BENCHMARKS.md): the forward gains about 1.4x at no waste
- * and breaks even near 1.4; the backward gains 5-10% at no waste and loses
- * from about 1.15 on.
- */
-#define FWD_MAX_WASTE 1.35
-#define BWD_MAX_WASTE 1.1
-
-#define ceil_div clnn__ceil_div
-
-static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-/* ============================================================ descriptor */
+/* ============================================================ algorithms */
 
 static const char *const algo_names[CLNN_CONV_TRANSPOSE_ALGO_COUNT_] = {"subpixel", "conv"};
 
@@ -78,170 +36,29 @@ const char *clnn_conv_transpose_algo_name(clnn_conv_transpose_algo algo) {
   return algo_names[algo];
 }
 
-clnn_conv_transpose2d_desc clnn_conv_transpose2d_desc_make(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k,
-                                                           int64_t kh, int64_t kw) {
-  clnn_conv_transpose2d_desc d;
-  memset(&d, 0, sizeof d);
-  d.n = n;
-  d.c = c;
-  d.h = h;
-  d.w = w;
-  d.k = k;
-  d.kh = kh;
-  d.kw = kw;
-  d.stride_h = d.stride_w = 1;
-  d.dilation_h = d.dilation_w = 1;
-  d.groups = 1;
-  d.act = CLNN_ACT_IDENTITY;
-  return d;
-}
-
-/* PyTorch's rule: output padding below the stride or below the dilation. */
-static clnn_status check_output_pad(clnn_context *ctx, const char *name, int64_t op, int64_t s, int64_t dil) {
-  if (op >= s && op >= dil)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
-                      "desc->%s = %lld must be smaller than the stride (%lld) or the dilation (%lld)", name,
-                      (long long)op, (long long)s, (long long)dil);
-  return CLNN_SUCCESS;
-}
-
-/* Output length of one dimension (may be below 1: the caller rejects it). */
-static int64_t out_len(int64_t in, int64_t k, int64_t s, int64_t p, int64_t op, int64_t dil) {
-  return (in - 1) * s - 2 * p + dil * (k - 1) + op + 1;
-}
-
-/* Validation shared by clnn_conv_transpose2d_desc_check and the ops (messages go to ctx). */
-static clnn_status deconv_check(clnn_context *ctx, const clnn_conv_transpose2d_desc *d, int64_t *oh, int64_t *ow) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "k", d->k, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "kh", d->kh, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "kw", d->kw, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "stride_h", d->stride_h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "stride_w", d->stride_w, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "pad_h", d->pad_h, 0));
-  CLNN_TRY(clnn__check_dim(ctx, "pad_w", d->pad_w, 0));
-  CLNN_TRY(clnn__check_dim(ctx, "output_pad_h", d->output_pad_h, 0));
-  CLNN_TRY(clnn__check_dim(ctx, "output_pad_w", d->output_pad_w, 0));
-  CLNN_TRY(clnn__check_dim(ctx, "dilation_h", d->dilation_h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "dilation_w", d->dilation_w, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "groups", d->groups, 1));
-  CLNN_TRY(check_output_pad(ctx, "output_pad_h", d->output_pad_h, d->stride_h, d->dilation_h));
-  CLNN_TRY(check_output_pad(ctx, "output_pad_w", d->output_pad_w, d->stride_w, d->dilation_w));
-  if (d->c % d->groups || d->k % d->groups)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "groups = %lld does not divide c = %lld and k = %lld",
-                      (long long)d->groups, (long long)d->c, (long long)d->k);
-  if ((int)d->act < 0 || d->act >= CLNN_ACT_COUNT_)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->act = %d is not a clnn_activation", (int)d->act);
-  int64_t out_h = out_len(d->h, d->kh, d->stride_h, d->pad_h, d->output_pad_h, d->dilation_h);
-  int64_t out_w = out_len(d->w, d->kw, d->stride_w, d->pad_w, d->output_pad_w, d->dilation_w);
-  if (out_h < 1 || out_w < 1)
-    return clnn__fail(ctx, CLNN_ERR_SHAPE_MISMATCH,
-                      "the output would be %lld x %lld: the padding (%lld, %lld) removes more than the input and "
-                      "the dilated kernel cover",
-                      (long long)out_h, (long long)out_w, (long long)d->pad_h, (long long)d->pad_w);
-  CLNN_TRY(clnn__check_numel(ctx, "the input", 4, (int64_t[]){d->n, d->c, d->h, d->w}));
-  CLNN_TRY(clnn__check_numel(ctx, "the weight", 4, (int64_t[]){d->c, d->k / d->groups, d->kh, d->kw}));
-  CLNN_TRY(clnn__check_numel(ctx, "the output", 4, (int64_t[]){d->n, d->k, out_h, out_w}));
-  if (oh) *oh = out_h;
-  if (ow) *ow = out_w;
-  return CLNN_SUCCESS;
-}
-
-clnn_status clnn_conv_transpose2d_desc_check(const clnn_conv_transpose2d_desc *desc, int64_t *out_h,
-                                             int64_t *out_w) {
-  CLNN_ENTER(NULL);
-  return deconv_check(NULL, desc, out_h, out_w);
-}
-
 /* ================================================================== plan */
 
-/* One spatial dimension of the problem and of its sub-pixel rewrite (see the banner). */
-typedef struct deconv_axis {
-  int64_t in, out, k, s, p, op, dil; /* input and output length, kernel, stride, pad, output pad, dilation */
-  int64_t taps, tdil;                /* sub-pixel convolutions: kernel length and dilation */
-  int64_t off;                       /* output o is phase (o + off) % s of phase row (o + off) / s */
-  int64_t zpad, shift, zlen;         /* forward: Z's padding, Z row of phase row 0, Z's length */
-  int64_t qlen;                      /* backward: length of the regrouped dy */
-  int64_t ext;                       /* conv algorithm: E's output minus in (op / s) */
-} deconv_axis;
-
-static deconv_axis axis_make(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p, int64_t op, int64_t dil) {
-  deconv_axis a = {in, out, k, s, p, op, dil, 0, 0, 0, 0, 0, 0, 0, 0};
-  a.taps = s == 1 ? k : ceil_div(k, s);
-  a.tdil = s == 1 ? dil : 1;
-  a.off = p % s;
-  const int64_t span = (a.taps - 1) * a.tdil;    /* dilated extent of the taps, minus 1 */
-  const int64_t dmax = span - p / s;             /* Z row jz reads x from jz - zpad on; phase row j from j - dmax */
-  const int64_t jmax = (out - 1 + a.off) / s;    /* last phase row y needs */
-  a.zpad = max64(0, max64(dmax, jmax - dmax - in + span + 1));
-  a.shift = a.zpad - dmax;
-  a.zlen = in + 2 * a.zpad - span;
-  a.qlen = in + span;
-  a.ext = op / s;
-  return a;
-}
-
+/* A validated problem, the rewrite of it and the algorithm of each pass. */
 typedef struct deconv_plan {
   const clnn_conv_transpose2d_desc *d;
   clnn_conv_transpose_algo fwd_algo, bwd_algo;
   int64_t oh, ow;
-  int64_t cgi, cgo; /* channels per group: input (x), output (y) */
-  int64_t phases;   /* stride_h * stride_w */
-  deconv_axis ah, aw;
-  clnn_conv2d_desc zc; /* subpixel forward: x -> Z (n, phases*k, zlen_h, zlen_w) */
-  clnn_conv2d_desc qc; /* subpixel backward: Q (n, phases*k, qlen_h, qlen_w) -> dx */
-  clnn_conv2d_desc ec; /* conv: the equivalent convolution (n, k, oh, ow) -> (n, c, h + ext_h, w + ext_w) */
-  clnn_conv2d_desc bc; /* the bias gradient: a 1x1 convolution whose output is y */
+  clnn_subpixel_plan sp;  /* the subpixel algorithm */
+  int64_t ext_h, ext_w;   /* conv algorithm: E's output minus the input (op / s) */
+  clnn_conv2d_desc ec;    /* conv: the equivalent convolution (n, k, oh, ow) -> (n, c, h + ext_h, w + ext_w) */
+  clnn_conv2d_desc bc;    /* the bias gradient: a 1x1 convolution whose output is y */
 } deconv_plan;
 
-/* Whether the sub-pixel rewrite applies: dilation only where the stride is
- * 1, regrouped tensors within 32-bit indexing. */
-static bool subpixel_applies(const deconv_plan *pl) {
-  const clnn_conv_transpose2d_desc *d = pl->d;
-  if ((d->stride_h > 1 && d->dilation_h > 1) || (d->stride_w > 1 && d->dilation_w > 1)) return false;
-  int64_t n;
-  int64_t zd[4] = {d->n, pl->phases * d->k, pl->ah.zlen, pl->aw.zlen};
-  int64_t qd[4] = {d->n, pl->phases * d->k, pl->ah.qlen, pl->aw.qlen};
-  int64_t wd[4] = {pl->phases * d->k, pl->cgi, pl->ah.taps, pl->aw.taps};
-  return clnn__numel_ok(4, zd, &n) && n <= CLNN_INDEX_MAX && clnn__numel_ok(4, qd, &n) && n <= CLNN_INDEX_MAX &&
-         clnn__numel_ok(4, wd, &n) && n <= CLNN_INDEX_MAX && pl->phases * d->k <= CLNN_DIM_MAX;
-}
-
-/* Multiply-adds of the regrouped kernels per original one. */
-static double tap_waste(const deconv_plan *pl) {
-  return (double)(pl->phases * pl->ah.taps * pl->aw.taps) / (double)(pl->d->kh * pl->d->kw);
-}
-
-/* Forward: Z's rows times its padded width, per element of y's phases. */
-static double fwd_waste(const deconv_plan *pl) {
-  double grid = (double)pl->ah.zlen * (double)(pl->d->w + 2 * pl->aw.zpad);
-  return tap_waste(pl) * grid * (double)pl->phases / ((double)pl->oh * (double)pl->ow);
-}
-
-/* Backward: dx's rows times Q's width, per element of dx. */
-static double bwd_waste(const deconv_plan *pl) { return tap_waste(pl) * (double)pl->aw.qlen / (double)pl->d->w; }
-
-/* The plan of a descriptor already validated (deconv_check gave oh, ow). */
-/* Whether CLNN_CONV_TRANSPOSE_ALGO names this algorithm ("subpixel", "conv"). */
-static bool algo_forced(const clnn_context *ctx, clnn_conv_transpose_algo algo) {
-  return ctx->env.transpose_algo == (int)algo;
-}
-
+/* The plan of a descriptor validated with output size oh x ow. */
 static deconv_plan plan_make(const clnn_context *ctx, const clnn_conv_transpose2d_desc *d, int64_t oh, int64_t ow) {
   deconv_plan pl;
   memset(&pl, 0, sizeof pl);
   pl.d = d;
   pl.oh = oh;
   pl.ow = ow;
-  pl.cgi = d->c / d->groups;
-  pl.cgo = d->k / d->groups;
-  pl.phases = d->stride_h * d->stride_w;
-  pl.ah = axis_make(d->h, oh, d->kh, d->stride_h, d->pad_h, d->output_pad_h, d->dilation_h);
-  pl.aw = axis_make(d->w, ow, d->kw, d->stride_w, d->pad_w, d->output_pad_w, d->dilation_w);
+  pl.sp = clnn__subpixel_plan(d, oh, ow);
+  pl.ext_h = d->output_pad_h / d->stride_h;
+  pl.ext_w = d->output_pad_w / d->stride_w;
 
   /* conv: E maps (n, k, oh, ow) to (n, c, h + ext_h, w + ext_w). */
   pl.ec = clnn_conv2d_desc_make(d->n, d->k, oh, ow, d->c, d->kh, d->kw);
@@ -254,30 +71,10 @@ static deconv_plan plan_make(const clnn_context *ctx, const clnn_conv_transpose2
   pl.ec.groups = d->groups;
   pl.bc = clnn_conv2d_desc_make(d->n, d->k, oh, ow, d->k, 1, 1);
 
-  /* subpixel: x -> Z and Q -> dx. */
-  pl.zc = clnn_conv2d_desc_make(d->n, d->c, d->h, d->w, pl.phases * d->k, pl.ah.taps, pl.aw.taps);
-  pl.zc.pad_h = pl.ah.zpad;
-  pl.zc.pad_w = pl.aw.zpad;
-  pl.zc.dilation_h = pl.ah.tdil;
-  pl.zc.dilation_w = pl.aw.tdil;
-  pl.zc.groups = d->groups;
-  pl.qc = clnn_conv2d_desc_make(d->n, pl.phases * d->k, pl.ah.qlen, pl.aw.qlen, d->c, pl.ah.taps, pl.aw.taps);
-  pl.qc.dilation_h = pl.ah.tdil;
-  pl.qc.dilation_w = pl.aw.tdil;
-  pl.qc.groups = d->groups;
-
-  /* Stride 1 without output padding: E's own passes are already stride-1
-   * convolutions, with nothing to regroup. */
-  bool plain = d->stride_h == 1 && d->stride_w == 1 && d->output_pad_h == 0 && d->output_pad_w == 0;
-  bool sub = !plain && subpixel_applies(&pl);
-  pl.fwd_algo = pl.bwd_algo = CLNN_CONV_TRANSPOSE_ALGO_CONV;
-  if (sub && fwd_waste(&pl) <= FWD_MAX_WASTE) pl.fwd_algo = CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL;
-  if (sub && bwd_waste(&pl) <= BWD_MAX_WASTE) pl.bwd_algo = CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL;
-  /* CLNN_CONV_TRANSPOSE_ALGO=subpixel or conv overrides the choice (for
-   * tests and experiments); subpixel still only where it applies. */
-  if (algo_forced(ctx, CLNN_CONV_TRANSPOSE_ALGO_CONV)) pl.fwd_algo = pl.bwd_algo = CLNN_CONV_TRANSPOSE_ALGO_CONV;
-  if (algo_forced(ctx, CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL) && subpixel_applies(&pl))
-    pl.fwd_algo = pl.bwd_algo = CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL;
+  pl.fwd_algo = clnn__subpixel_chosen(ctx, &pl.sp, false) ? CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL
+                                                           : CLNN_CONV_TRANSPOSE_ALGO_CONV;
+  pl.bwd_algo = clnn__subpixel_chosen(ctx, &pl.sp, true) ? CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL
+                                                          : CLNN_CONV_TRANSPOSE_ALGO_CONV;
   return pl;
 }
 
@@ -287,7 +84,7 @@ static clnn_status algo_query(const clnn_context *ctx, const clnn_conv_transpose
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_CHECK_NULL(NULL, algo);
   int64_t oh, ow;
-  CLNN_TRY(deconv_check(NULL, desc, &oh, &ow));
+  CLNN_TRY(clnn__conv_transpose2d_desc_check(NULL, desc, &oh, &ow));
   deconv_plan pl = plan_make(ctx, desc, oh, ow);
   *algo = bwd ? pl.bwd_algo : pl.fwd_algo;
   return CLNN_SUCCESS;
@@ -305,204 +102,9 @@ clnn_status clnn_conv_transpose2d_bwd_algo(const clnn_context *ctx, const clnn_c
   return algo_query(ctx, desc, true, algo);
 }
 
-/* ============================================================== launches */
-
-static clnn_conv_mem at(clnn_conv_mem m, int64_t elems) { return clnn__conv_mem_at(m, elems); }
-
-/* Rows per work-item of the regrouping kernels: about ITEM_ELEMS elements
- * each (a work-group of one item costs a few microseconds to schedule),
- * yet at least MIN_ITEMS work-items when there are rows enough. */
-#define ITEM_ELEMS 8192
-#define MIN_ITEMS 64
-static int64_t rows_per_item(int64_t nrows, int64_t row_elems, int64_t planes) {
-  int64_t rows = max64(1, ITEM_ELEMS / max64(1, row_elems));
-  while (rows > 1 && ceil_div(nrows, rows) * planes < MIN_ITEMS) rows = ceil_div(rows, 2);
-  return min64(rows, nrows);
-}
-
-/* deconv_pack_w: regrouped weights (backward = 0: wz, 1: wq) into out. */
-static clnn_status launch_pack_w(clnn_context *ctx, const deconv_plan *pl, clnn_conv_mem w, clnn_conv_mem out,
-                                 int backward, const char *op) {
-  const clnn_conv_transpose2d_desc *d = pl->d;
-  clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "deconv", "", "deconv_pack_w", &k));
-  size_t global[2] = {(size_t)pl->phases, (size_t)(backward ? d->c : d->k)}, local[2] = {1, 1};
-  return clnn__launch(ctx, &k,
-                      CLNN_ARGS(CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(out), CLNN_ARG_I32(d->groups),
-                                CLNN_ARG_I32(pl->cgi), CLNN_ARG_I32(pl->cgo), CLNN_ARG_I32(d->kh),
-                                CLNN_ARG_I32(d->kw), CLNN_ARG_I32(d->stride_h), CLNN_ARG_I32(d->stride_w),
-                                CLNN_ARG_I32(pl->ah.taps), CLNN_ARG_I32(pl->aw.taps), CLNN_ARG_I32(backward)),
-                      2, global, local, op);
-}
-
-/* deconv_unpack_dw: dw (+)= the regrouped weight gradient dwq. */
-static clnn_status launch_unpack_dw(clnn_context *ctx, const deconv_plan *pl, clnn_conv_mem dwq, clnn_conv_mem dw,
-                                   bool accumulate, const char *op) {
-  const clnn_conv_transpose2d_desc *d = pl->d;
-  clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "deconv", "", "deconv_unpack_dw", &k));
-  size_t global[1] = {(size_t)d->c}, local[1] = {1};
-  return clnn__launch(ctx, &k,
-                      CLNN_ARGS(CLNN_ARG_CONV_MEM(dwq), CLNN_ARG_CONV_MEM(dw), CLNN_ARG_I32(d->c),
-                                CLNN_ARG_I32(pl->cgo), CLNN_ARG_I32(d->kh), CLNN_ARG_I32(d->kw),
-                                CLNN_ARG_I32(d->stride_h), CLNN_ARG_I32(d->stride_w), CLNN_ARG_I32(pl->ah.taps),
-                                CLNN_ARG_I32(pl->aw.taps), CLNN_ARG_I32(accumulate ? 1 : 0)),
-                      1, global, local, op);
-}
-
-/* The geometry of one deconv_s2d launch: G groups of Cgo source channels,
- * strides (phases) sh x sw, source offset (ph, pw), plane sizes. */
-typedef struct s2d_geom {
-  int64_t groups, cgo, hs, ws, hd, wd, sh, sw, ph, pw;
-} s2d_geom;
-
-static clnn_status launch_s2d(clnn_context *ctx, const s2d_geom *s, clnn_conv_mem src, clnn_conv_mem dst,
-                              int64_t nimg, const char *op) {
-  clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "deconv", "", "deconv_s2d", &k));
-  int64_t planes = nimg * s->groups * s->cgo, rows = rows_per_item(s->hd, s->sh * s->sw * s->wd, planes);
-  size_t global[2] = {(size_t)ceil_div(s->hd, rows), (size_t)planes}, local[2] = {1, 1};
-  return clnn__launch(ctx, &k,
-                      CLNN_ARGS(CLNN_ARG_CONV_MEM(src), CLNN_ARG_CONV_MEM(dst), CLNN_ARG_I32(s->groups),
-                                CLNN_ARG_I32(s->cgo), CLNN_ARG_I32(s->hs), CLNN_ARG_I32(s->ws), CLNN_ARG_I32(s->hd),
-                                CLNN_ARG_I32(s->wd), CLNN_ARG_I32(s->sh), CLNN_ARG_I32(s->sw), CLNN_ARG_I32(s->ph),
-                                CLNN_ARG_I32(s->pw), CLNN_ARG_I32(rows)),
-                      2, global, local, op);
-}
-
-/* A window copy of nimg images of c planes: zero-extend or crop to hd x wd. */
-static clnn_status launch_window(clnn_context *ctx, int64_t c, int64_t hs, int64_t ws, int64_t hd, int64_t wd,
-                                 clnn_conv_mem src, clnn_conv_mem dst, int64_t nimg, const char *op) {
-  s2d_geom s = {1, c, hs, ws, hd, wd, 1, 1, 0, 0};
-  return launch_s2d(ctx, &s, src, dst, nimg, op);
-}
-
-/* deconv_d2s: y of nimg images from their phase planes Z, bias and activation. */
-static clnn_status launch_d2s(clnn_context *ctx, const deconv_plan *pl, clnn_conv_mem z, clnn_conv_mem b,
-                              clnn_conv_mem y, int64_t nimg, const char *op) {
-  const clnn_conv_transpose2d_desc *d = pl->d;
-  char opts[96], acts[64];
-  clnn__act_options(acts, sizeof acts, d->act, d->act_alpha);
-  snprintf(opts, sizeof opts, "-DDECONV_D2S=1%s", acts);
-  clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "deconv", opts, "deconv_d2s", &k));
-  int64_t rows = rows_per_item(pl->oh, pl->ow, nimg * d->k);
-  size_t global[2] = {(size_t)ceil_div(pl->oh, rows), (size_t)(nimg * d->k)}, local[2] = {1, 1};
-  return clnn__launch(
-      ctx, &k,
-      CLNN_ARGS(CLNN_ARG_CONV_MEM(z), CLNN_ARG_CONV_MEM(b), CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(d->groups),
-                CLNN_ARG_I32(pl->cgo), CLNN_ARG_I32(pl->ah.zlen), CLNN_ARG_I32(pl->aw.zlen), CLNN_ARG_I32(pl->oh),
-                CLNN_ARG_I32(pl->ow), CLNN_ARG_I32(d->stride_h), CLNN_ARG_I32(d->stride_w),
-                CLNN_ARG_I32(pl->ah.off), CLNN_ARG_I32(pl->aw.off), CLNN_ARG_I32(pl->ah.shift),
-                CLNN_ARG_I32(pl->aw.shift), CLNN_ARG_I32(b.mem ? 1 : 0), CLNN_ARG_I32(rows)),
-      2, global, local, op);
-}
-
-/* ================================================================ scratch */
-
-/*
- * Scratch for fixed elements plus per_image elements for each image of a
- * chunk, in the context's outer workspace (the convolutions inside use the
- * workspace itself). The chunk is sized by clnn__conv_chunk: the budget and
- * the workspace limit (UNSUPPORTED when one image does not fit).
- */
-typedef struct scratch {
-  cl_mem mem;
-  int64_t chunk;
-} scratch;
-
-static clnn_status scratch_get(clnn_context *ctx, int64_t n, int64_t per_image, int64_t fixed, const char *what,
-                               scratch *s) {
-  CLNN_TRY(clnn__conv_chunk(ctx, n, per_image, fixed, DECONV_CHUNK_BYTES, what, &s->chunk));
-  return clnn__outer_workspace(ctx, (size_t)(fixed + s->chunk * per_image) * sizeof(float), &s->mem);
-}
-
 /* ================================================================ forward */
 
-/* x -> Z (one stride-1 convolution per chunk of images) -> y (deconv_d2s). */
-static clnn_status fwd_subpixel_chunks(clnn_context *ctx, const deconv_plan *pl, const scratch *s, clnn_conv_mem x,
-                                       clnn_conv_mem w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
-  const clnn_conv_transpose2d_desc *d = pl->d;
-  clnn_conv_mem wz = {s->mem, 0};
-  int64_t wz_elems = pl->phases * d->k * pl->cgi * pl->ah.taps * pl->aw.taps;
-  clnn_conv_mem z = {s->mem, (size_t)wz_elems};
-  CLNN_TRY(launch_pack_w(ctx, pl, w, wz, 0, op));
-  clnn_conv2d_desc zc = pl->zc;
-  clnn_conv_mem none = {NULL, 0};
-  for (int64_t img0 = 0; img0 < d->n; img0 += s->chunk) {
-    zc.n = min64(s->chunk, d->n - img0);
-    CLNN_TRY(clnn__conv2d_fwd_run(ctx, &zc, at(x, img0 * d->c * d->h * d->w), wz, none, z));
-    CLNN_TRY(launch_d2s(ctx, pl, z, b, at(y, img0 * d->k * pl->oh * pl->ow), zc.n, op));
-  }
-  return CLNN_SUCCESS;
-}
-
-static clnn_status fwd_subpixel(clnn_context *ctx, const deconv_plan *pl, clnn_conv_mem x, clnn_conv_mem w,
-                                clnn_conv_mem b, clnn_conv_mem y) {
-  const clnn_conv_transpose2d_desc *d = pl->d;
-  const char *op = "conv_transpose2d_fwd:subpixel";
-  int64_t per_image = pl->phases * d->k * pl->ah.zlen * pl->aw.zlen;
-  int64_t fixed = pl->phases * d->k * pl->cgi * pl->ah.taps * pl->aw.taps;
-  scratch s;
-  CLNN_TRY(scratch_get(ctx, d->n, per_image, fixed, "sub-pixel planes", &s));
-  return fwd_subpixel_chunks(ctx, pl, &s, x, w, b, y, op);
-}
-
-/* ============================================ conv bwd_data (deconv_internal.h) */
-
-/* The transposed convolution whose forward is d's data gradient. */
-static clnn_conv_transpose2d_desc transposed_of(const clnn_conv2d_desc *d) {
-  int64_t oh = 0, ow = 0;
-  clnn_conv2d_desc_check(d, &oh, &ow); /* d is validated: only its output size is wanted */
-  clnn_conv_transpose2d_desc t = clnn_conv_transpose2d_desc_make(d->n, d->k, oh, ow, d->c, d->kh, d->kw);
-  t.stride_h = d->stride_h;
-  t.stride_w = d->stride_w;
-  t.pad_h = d->pad_h;
-  t.pad_w = d->pad_w;
-  t.dilation_h = d->dilation_h;
-  t.dilation_w = d->dilation_w;
-  t.groups = d->groups;
-  t.output_pad_h = d->h - out_len(oh, d->kh, d->stride_h, d->pad_h, 0, d->dilation_h);
-  t.output_pad_w = d->w - out_len(ow, d->kw, d->stride_w, d->pad_w, 0, d->dilation_w);
-  return t; /* act identity: the data gradient has no bias or activation */
-}
-
-/*
- * Conv bwd_data takes the sub-pixel route where the planner picks it for
- * the transposed convolution, and also up to a larger waste than the
- * planner's: there the alternative is conv bwd_data's own column matrix +
- * col2im, which grouped problems (many small GEMMs) run far slower than
- * the stride-1 grouped kernels. Measured (clnn-bench --pass=bwd_d, CPU
- * device, waste in parentheses): 3x3 stride 2 g32 with 4 and 8 channels
- * per group 2.9x and 2.3x faster (1.97); 5x5 stride 2 groups 1 1.3x
- * faster (1.54); 3x3 stride 2 groups 1 1.2x slower (1.97); 1x1 stride 2
- * 3x slower (4.3).
- */
-#define CONV_BWD_DATA_MAX_WASTE 1.6
-#define CONV_BWD_DATA_MAX_WASTE_GROUPED 2.0
-
-bool clnn__deconv_subpixel_bwd_data_applies(const clnn_context *ctx, const clnn_conv2d_desc *d) {
-  if (d->stride_h == 1 && d->stride_w == 1) return false;
-  clnn_conv_transpose2d_desc t = transposed_of(d);
-  int64_t oh, ow;
-  if (deconv_check(NULL, &t, &oh, &ow) != CLNN_SUCCESS) return false;
-  deconv_plan pl = plan_make(ctx, &t, oh, ow);
-  if (pl.fwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL) return true;
-  if (algo_forced(ctx, CLNN_CONV_TRANSPOSE_ALGO_CONV) || !subpixel_applies(&pl)) return false;
-  double bound = d->groups > 1 ? CONV_BWD_DATA_MAX_WASTE_GROUPED : CONV_BWD_DATA_MAX_WASTE;
-  return fwd_waste(&pl) <= bound;
-}
-
-clnn_status clnn__deconv_subpixel_bwd_data(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
-                                           clnn_conv_mem w, clnn_conv_mem dx) {
-  clnn_conv_transpose2d_desc t = transposed_of(d);
-  int64_t oh, ow;
-  CLNN_TRY(deconv_check(ctx, &t, &oh, &ow));
-  deconv_plan pl = plan_make(ctx, &t, oh, ow);
-  CLNN_TRY(clnn__conv2d_check(ctx, &pl.zc, NULL, NULL));
-  clnn_conv_mem none = {NULL, 0};
-  return fwd_subpixel(ctx, &pl, dy, w, none, dx);
-}
+static clnn_conv_mem at(clnn_conv_mem m, int64_t elems) { return clnn__conv_mem_at(m, elems); }
 
 /* E.bwd_data with the bias and activation fused; when output padding makes
  * E's output larger than x (ext > 0), x is zero-extended chunk by chunk. */
@@ -510,16 +112,16 @@ static clnn_status fwd_conv(clnn_context *ctx, const deconv_plan *pl, clnn_conv_
                             clnn_conv_mem b, clnn_conv_mem y) {
   const clnn_conv_transpose2d_desc *d = pl->d;
   const char *op = "conv_transpose2d_fwd:conv";
-  if (pl->ah.ext == 0 && pl->aw.ext == 0)
+  if (pl->ext_h == 0 && pl->ext_w == 0)
     return clnn__conv2d_bwd_data_run_no_subpixel(ctx, &pl->ec, x, w, b, d->act, d->act_alpha, y);
-  int64_t he = d->h + pl->ah.ext, we = d->w + pl->aw.ext;
-  scratch s;
-  CLNN_TRY(scratch_get(ctx, d->n, d->c * he * we, 0, "zero-extended input", &s));
+  int64_t he = d->h + pl->ext_h, we = d->w + pl->ext_w;
+  clnn_subpixel_scratch s;
+  CLNN_TRY(clnn__subpixel_scratch(ctx, d->n, d->c * he * we, 0, "zero-extended input", &s));
   clnn_conv2d_desc ec = pl->ec;
   clnn_conv_mem xe = {s.mem, 0};
   for (int64_t img0 = 0; img0 < d->n; img0 += s.chunk) {
-    ec.n = min64(s.chunk, d->n - img0);
-    CLNN_TRY(launch_window(ctx, d->c, d->h, d->w, he, we, at(x, img0 * d->c * d->h * d->w), xe, ec.n, op));
+    ec.n = clnn__min64(s.chunk, d->n - img0);
+    CLNN_TRY(clnn__subpixel_window(ctx, d->c, d->h, d->w, he, we, at(x, img0 * d->c * d->h * d->w), xe, ec.n, op));
     CLNN_TRY(clnn__conv2d_bwd_data_run_no_subpixel(ctx, &ec, xe, w, b, d->act, d->act_alpha,
                                                    at(y, img0 * d->k * pl->oh * pl->ow)));
   }
@@ -535,36 +137,35 @@ typedef struct bwd_args {
 } bwd_args;
 
 /* Per chunk: dy -> Q (deconv_s2d); dwq (+)= E'.bwd_weights(Q, x); dx = E'.fwd(Q). */
-static clnn_status bwd_subpixel_chunks(clnn_context *ctx, const deconv_plan *pl, const scratch *s,
-                                       const bwd_args *a, int64_t wq_elems, const char *op) {
-  const clnn_conv_transpose2d_desc *d = pl->d;
+static clnn_status bwd_subpixel_chunks(clnn_context *ctx, const clnn_subpixel_plan *sp,
+                                       const clnn_subpixel_scratch *s, const bwd_args *a, int64_t wq_elems,
+                                       const char *op) {
+  const clnn_conv_transpose2d_desc *d = sp->d;
   clnn_conv_mem wq = {s->mem, 0}, dwq = {s->mem, (size_t)wq_elems}, q = {s->mem, (size_t)(2 * wq_elems)};
-  if (a->dx.mem) CLNN_TRY(launch_pack_w(ctx, pl, a->w, wq, 1, op));
-  s2d_geom g = {d->groups, pl->cgo, pl->oh, pl->ow, pl->ah.qlen, pl->aw.qlen,
-                d->stride_h, d->stride_w, d->pad_h, d->pad_w};
-  clnn_conv2d_desc qc = pl->qc;
+  if (a->dx.mem) CLNN_TRY(clnn__subpixel_pack_w(ctx, sp, a->w, wq, 1, op));
+  clnn_conv2d_desc qc = sp->qc;
   clnn_conv_mem none = {NULL, 0};
   for (int64_t img0 = 0; img0 < d->n; img0 += s->chunk) {
-    qc.n = min64(s->chunk, d->n - img0);
+    qc.n = clnn__min64(s->chunk, d->n - img0);
     clnn_conv_mem x = at(a->x, img0 * d->c * d->h * d->w), dx = at(a->dx, img0 * d->c * d->h * d->w);
-    CLNN_TRY(launch_s2d(ctx, &g, at(a->dy, img0 * d->k * pl->oh * pl->ow), q, qc.n, op));
+    CLNN_TRY(clnn__subpixel_regroup_dy(ctx, sp, at(a->dy, img0 * d->k * sp->oh * sp->ow), q, qc.n, op));
     if (a->dw.mem) CLNN_TRY(clnn__conv2d_bwd_weights_run(ctx, &qc, q, x, dwq, img0 > 0));
     if (a->dx.mem) CLNN_TRY(clnn__conv2d_fwd_run(ctx, &qc, q, wq, none, dx));
   }
-  if (a->dw.mem) CLNN_TRY(launch_unpack_dw(ctx, pl, dwq, a->dw, a->accumulate, op));
+  if (a->dw.mem) CLNN_TRY(clnn__subpixel_unpack_dw(ctx, sp, dwq, a->dw, a->accumulate, op));
   return CLNN_SUCCESS;
 }
 
-static clnn_status bwd_subpixel(clnn_context *ctx, const deconv_plan *pl, const bwd_args *a) {
-  const clnn_conv_transpose2d_desc *d = pl->d;
+static clnn_status bwd_subpixel(clnn_context *ctx, const clnn_subpixel_plan *sp, const bwd_args *a) {
+  const clnn_conv_transpose2d_desc *d = sp->d;
   const char *op = "conv_transpose2d_bwd:subpixel";
   /* Room for both wq and dwq whatever is asked: the same chunks (and so
    * the same bits) in a combined call and in separate ones. */
-  int64_t wq_elems = d->c * pl->phases * pl->cgo * pl->ah.taps * pl->aw.taps;
-  int64_t per_image = pl->phases * d->k * pl->ah.qlen * pl->aw.qlen;
-  scratch s;
-  CLNN_TRY(scratch_get(ctx, d->n, per_image, 2 * wq_elems, "regrouped output gradient", &s));
-  return bwd_subpixel_chunks(ctx, pl, &s, a, wq_elems, op);
+  int64_t wq_elems = d->c * sp->phases * sp->cgo * sp->ah.taps * sp->aw.taps;
+  int64_t per_image = sp->phases * d->k * sp->ah.qlen * sp->aw.qlen;
+  clnn_subpixel_scratch s;
+  CLNN_TRY(clnn__subpixel_scratch(ctx, d->n, per_image, 2 * wq_elems, "regrouped output gradient", &s));
+  return bwd_subpixel_chunks(ctx, sp, &s, a, wq_elems, op);
 }
 
 /* dx = E.fwd(dy), dw (+)= E.bwd_weights(dy, x), straight on the tensors. */
@@ -578,21 +179,21 @@ static clnn_status bwd_conv_direct(clnn_context *ctx, const deconv_plan *pl, con
 /* Output padding of a stride or more (dilated kernels only): E's output is
  * (h + ext_h) x (w + ext_w). Per chunk, x is zero-extended for dw and E's
  * output cropped into dx. */
-static clnn_status bwd_conv_extended_chunks(clnn_context *ctx, const deconv_plan *pl, const scratch *s,
+static clnn_status bwd_conv_extended_chunks(clnn_context *ctx, const deconv_plan *pl, const clnn_subpixel_scratch *s,
                                             const bwd_args *a, int64_t he, int64_t we, const char *op) {
   const clnn_conv_transpose2d_desc *d = pl->d;
   clnn_conv2d_desc ec = pl->ec;
   clnn_conv_mem xe = {s->mem, 0}, dxe = {s->mem, (size_t)(s->chunk * d->c * he * we)}, none = {NULL, 0};
   for (int64_t img0 = 0; img0 < d->n; img0 += s->chunk) {
-    ec.n = min64(s->chunk, d->n - img0);
+    ec.n = clnn__min64(s->chunk, d->n - img0);
     clnn_conv_mem dy = at(a->dy, img0 * d->k * pl->oh * pl->ow);
     if (a->dw.mem) {
-      CLNN_TRY(launch_window(ctx, d->c, d->h, d->w, he, we, at(a->x, img0 * d->c * d->h * d->w), xe, ec.n, op));
+      CLNN_TRY(clnn__subpixel_window(ctx, d->c, d->h, d->w, he, we, at(a->x, img0 * d->c * d->h * d->w), xe, ec.n, op));
       CLNN_TRY(clnn__conv2d_bwd_weights_run(ctx, &ec, dy, xe, a->dw, a->accumulate || img0 > 0));
     }
     if (a->dx.mem) {
       CLNN_TRY(clnn__conv2d_fwd_run(ctx, &ec, dy, a->w, none, dxe));
-      CLNN_TRY(launch_window(ctx, d->c, he, we, d->h, d->w, dxe, at(a->dx, img0 * d->c * d->h * d->w), ec.n, op));
+      CLNN_TRY(clnn__subpixel_window(ctx, d->c, he, we, d->h, d->w, dxe, at(a->dx, img0 * d->c * d->h * d->w), ec.n, op));
     }
   }
   return CLNN_SUCCESS;
@@ -600,17 +201,17 @@ static clnn_status bwd_conv_extended_chunks(clnn_context *ctx, const deconv_plan
 
 static clnn_status bwd_conv(clnn_context *ctx, const deconv_plan *pl, const bwd_args *a) {
   const clnn_conv_transpose2d_desc *d = pl->d;
-  if (pl->ah.ext == 0 && pl->aw.ext == 0) return bwd_conv_direct(ctx, pl, a);
-  int64_t he = d->h + pl->ah.ext, we = d->w + pl->aw.ext;
-  scratch s;
-  CLNN_TRY(scratch_get(ctx, d->n, 2 * d->c * he * we, 0, "zero-extended input and its gradient", &s));
+  if (pl->ext_h == 0 && pl->ext_w == 0) return bwd_conv_direct(ctx, pl, a);
+  int64_t he = d->h + pl->ext_h, we = d->w + pl->ext_w;
+  clnn_subpixel_scratch s;
+  CLNN_TRY(clnn__subpixel_scratch(ctx, d->n, 2 * d->c * he * we, 0, "zero-extended input and its gradient", &s));
   return bwd_conv_extended_chunks(ctx, pl, &s, a, he, we, "conv_transpose2d_bwd:conv");
 }
 
 static clnn_status bwd_run(clnn_context *ctx, const deconv_plan *pl, const bwd_args *a) {
   if (a->dx.mem || a->dw.mem) {
     if (pl->bwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL)
-      CLNN_TRY(bwd_subpixel(ctx, pl, a));
+      CLNN_TRY(bwd_subpixel(ctx, &pl->sp, a));
     else
       CLNN_TRY(bwd_conv(ctx, pl, a));
   }
@@ -620,10 +221,10 @@ static clnn_status bwd_run(clnn_context *ctx, const deconv_plan *pl, const bwd_a
 
 /* ============================================================== variants
  * The forward and the backward each choose between the two algorithms
- * above. plan_make scores sub-pixel against conv with the waste bounds
- * measured on CPU devices (and CLNN_CONV_TRANSPOSE_ALGO); sub-pixel's
- * regrouping kernels are CPU-shaped, so on GPU-class devices the conv
- * algorithm runs, whose passes are the convolution's GPU variants. */
+ * above. clnn__subpixel_chosen scores sub-pixel against conv with the
+ * waste bounds measured on CPU devices (and CLNN_CONV_TRANSPOSE_ALGO);
+ * sub-pixel's regrouping kernels are CPU-shaped, so on GPU-class devices
+ * the conv algorithm runs, whose passes are the convolution's GPU variants. */
 
 typedef struct deconv_variant {
   clnn_variant v;
@@ -640,7 +241,7 @@ static const deconv_variant fwd_variants[2], bwd_variants[2]; /* below: applies(
 
 static bool subpixel_variant_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const deconv_problem *p = problem;
-  if (!subpixel_applies(p->pl)) return clnn__why(why, n, "the regrouped kernels would not fit this problem");
+  if (!clnn__subpixel_fits(&p->pl->sp)) return clnn__why(why, n, "the regrouped kernels would not fit this problem");
   const deconv_variant *self = p->bwd ? &bwd_variants[0] : &fwd_variants[0];
   if (clnn__variant_forced(ctx, &self->v)) return true; /* forced: the waste bound is only the default */
   clnn_conv_transpose_algo chosen = p->bwd ? p->pl->bwd_algo : p->pl->fwd_algo;
@@ -690,16 +291,16 @@ static clnn_status note_algo(clnn_context *ctx, deconv_plan *pl, bool bwd) {
 static clnn_status enter(clnn_context *ctx, const clnn_conv_transpose2d_desc *desc, int accumulate,
                          deconv_plan *pl) {
   int64_t oh, ow;
-  CLNN_TRY(deconv_check(ctx, desc, &oh, &ow));
+  CLNN_TRY(clnn__conv_transpose2d_desc_check(ctx, desc, &oh, &ow));
   if (accumulate != 0 && accumulate != 1)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "accumulate = %d must be 0 or 1", accumulate);
   *pl = plan_make(ctx, desc, oh, ow);
   CLNN_TRY(pick_algos(ctx, pl));
-  if (pl->fwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL) CLNN_TRY(clnn__conv2d_check(ctx, &pl->zc, NULL, NULL));
-  if (pl->bwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL) CLNN_TRY(clnn__conv2d_check(ctx, &pl->qc, NULL, NULL));
+  if (pl->fwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL) CLNN_TRY(clnn__conv2d_desc_check(ctx, &pl->sp.zc, NULL, NULL));
+  if (pl->bwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL) CLNN_TRY(clnn__conv2d_desc_check(ctx, &pl->sp.qc, NULL, NULL));
   if (pl->fwd_algo == CLNN_CONV_TRANSPOSE_ALGO_CONV || pl->bwd_algo == CLNN_CONV_TRANSPOSE_ALGO_CONV)
-    CLNN_TRY(clnn__conv2d_check(ctx, &pl->ec, NULL, NULL));
-  return clnn__conv2d_check(ctx, &pl->bc, NULL, NULL);
+    CLNN_TRY(clnn__conv2d_desc_check(ctx, &pl->ec, NULL, NULL));
+  return clnn__conv2d_desc_check(ctx, &pl->bc, NULL, NULL);
 }
 
 static void dims_x(const clnn_conv_transpose2d_desc *d, int64_t out[4]) {
@@ -732,7 +333,7 @@ clnn_status clnn_conv_transpose2d_fwd(clnn_context *ctx, const clnn_conv_transpo
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", b, "b"));
   CLNN_TRY(note_algo(ctx, &pl, false));
   if (pl.fwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL)
-    return fwd_subpixel(ctx, &pl, clnn__conv_mem(x), clnn__conv_mem(w), clnn__conv_mem(b), clnn__conv_mem(y));
+    return clnn__subpixel_fwd(ctx, &pl.sp, clnn__conv_mem(x), clnn__conv_mem(w), clnn__conv_mem(b), clnn__conv_mem(y));
   return fwd_conv(ctx, &pl, clnn__conv_mem(x), clnn__conv_mem(w), clnn__conv_mem(b), clnn__conv_mem(y));
 }
 

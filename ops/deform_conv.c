@@ -1,6 +1,6 @@
 /*
- * deform_conv.c - deformable convolution v1/v2 dispatch: descriptor and
- * tensor validation, workspace planning, the variant tables (fwd, bwd, bwd_b;
+ * deform_conv.c - deformable convolution v1/v2 dispatch: tensor validation
+ * (the descriptor is desc/deform_conv.c), workspace planning, the variant tables (fwd, bwd, bwd_b;
  * at the end) and the launches of kernels/deform_conv.cl and runtime/gemm.c.
  *
  * CPU-class variants. Forward:
@@ -28,7 +28,7 @@
  *
  * GPU-class variants: see "GPU variants" below.
  */
-#include "../runtime/internal.h"
+#include "../desc/desc.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -49,47 +49,6 @@ static const char *const algo_names[CLNN_DEFORM_CONV_ALGO_COUNT_] = {"fused", "i
 const char *clnn_deform_conv_algo_name(clnn_deform_conv_algo algo) {
   if ((int)algo < 0 || algo >= CLNN_DEFORM_CONV_ALGO_COUNT_) return "unknown";
   return algo_names[algo];
-}
-
-clnn_deform_conv2d_desc clnn_deform_conv2d_desc_make(int64_t n, int64_t c, int64_t h, int64_t w,
-                                                     int64_t k, int64_t kh, int64_t kw) {
-  clnn_deform_conv2d_desc d;
-  memset(&d, 0, sizeof d);
-  d.conv = clnn_conv2d_desc_make(n, c, h, w, k, kh, kw);
-  d.offset_groups = 1;
-  d.modulated = 0;
-  return d;
-}
-
-/* Validation shared by clnn_deform_conv2d_desc_check and the ops (messages to ctx). */
-static clnn_status desc_check(clnn_context *ctx, const clnn_deform_conv2d_desc *d, int64_t *oh,
-                              int64_t *ow) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  int64_t out_h, out_w;
-  clnn_status st = clnn_conv2d_desc_check(&d->conv, &out_h, &out_w);
-  if (st != CLNN_SUCCESS) {
-    const char *msg = clnn_context_errmsg(NULL), *prefix = "clnn_conv2d_desc_check: ";
-    if (!strncmp(msg, prefix, strlen(prefix))) msg += strlen(prefix);
-    return clnn__fail(ctx, st, "%s", msg); /* desc->conv's problem, e.g. "desc->stride_h = 0 ..." */
-  }
-  if (d->offset_groups < 1 || d->offset_groups > d->conv.c || d->conv.c % d->offset_groups)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->offset_groups = %lld does not divide c = %lld",
-                      (long long)d->offset_groups, (long long)d->conv.c);
-  if (d->modulated != 0 && d->modulated != 1)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->modulated = %d is not 0 or 1", d->modulated);
-  /* offset: n * 2*dg*kh*kw * out_h * out_w elements; every factor is <= 2^30. */
-  int64_t dims[5] = {d->conv.n, 2 * d->offset_groups, d->conv.kh * d->conv.kw, out_h, out_w}, numel;
-  if (!clnn__numel_ok(5, dims, &numel) || numel > CLNN_INDEX_MAX)
-    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the offset tensor has over 2^31 - 1 elements");
-  if (oh) *oh = out_h;
-  if (ow) *ow = out_w;
-  return CLNN_SUCCESS;
-}
-
-clnn_status clnn_deform_conv2d_desc_check(const clnn_deform_conv2d_desc *desc, int64_t *out_h,
-                                          int64_t *out_w) {
-  CLNN_ENTER(NULL);
-  return desc_check(NULL, desc, out_h, out_w);
 }
 
 /* -------------------------------------------------------------- geometry */
@@ -142,8 +101,6 @@ static dc_geom geometry(const clnn_deform_conv2d_desc *desc, int64_t oh, int64_t
   while (g.dxv < 4 && (common / g.vec) % (g.dxv * 2) == 0) g.dxv *= 2;
   return g;
 }
-
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* The sizes every sampling kernel takes, after its tensors: H W Ho Wo KH KW SH SW PH PW DH DW. */
 #define DC_GEOM_ARGS(g)                                                                           \
@@ -253,7 +210,7 @@ static clnn_status launch_to_nhwc(clnn_context *ctx, const dc_geom *g, const cln
   const clnn_conv2d_desc *d = g->d;
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_to_nhwc", &k));
-  size_t global[3] = {(size_t)g->hp, (size_t)ceil_div(d->c, 16), (size_t)nimg};
+  size_t global[3] = {(size_t)g->hp, (size_t)clnn__ceil_div(d->c, 16), (size_t)nimg};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(DC_ARG(at_image(x, img0, d->c * d->h * d->w)), DC_ARG(xt),
                                 CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w)),
@@ -278,8 +235,8 @@ static clnn_status fwd_fused(clnn_context *ctx, const dc_geom *g, const clnn_ten
                              const clnn_tensor *b, clnn_tensor *y) {
   const clnn_conv2d_desc *d = g->d;
   const char *op = "deform_conv2d_fwd:fused";
-  const int64_t ntiles = ceil_div(g->kg, 32);
-  const int64_t wp_elems = d->groups * ntiles * g->kd * 32, xt_image = g->hp * g->wp * d->c;
+  const int64_t ntiles = clnn__ceil_div(g->kg, CLNN_TILE_NR);
+  const int64_t wp_elems = d->groups * ntiles * g->kd * CLNN_TILE_NR, xt_image = g->hp * g->wp * d->c;
   int64_t chunk = 1;
   CLNN_TRY(plan_chunk(ctx, g, wp_elems, xt_image, FWD_CHUNK_BYTES, &chunk));
   cl_mem ws;
@@ -303,7 +260,7 @@ static clnn_status fwd_fused(clnn_context *ctx, const dc_geom *g, const clnn_ten
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
     const int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk;
     CLNN_TRY(launch_to_nhwc(ctx, g, x, img0, nimg, ws_at(ws, wp_elems), op));
-    size_t global[3] = {(size_t)ceil_div(g->npix, 8), (size_t)(nimg * d->groups), 1};
+    size_t global[3] = {(size_t)clnn__ceil_div(g->npix, CLNN_TILE_MR), (size_t)(nimg * d->groups), 1};
     CLNN_TRY(clnn__launch(
         ctx, &kfused,
         CLNN_ARGS(DC_ARG(ws_at(ws, wp_elems)), DC_ARG(at_image(offset, img0, off_image)),
@@ -334,7 +291,7 @@ static clnn_status fwd_im2col_gemm(clnn_context *ctx, const dc_geom *g, const cl
   const int64_t off_image = 2 * g->dg * g->taps * g->npix, mask_image = g->dg * g->taps * g->npix;
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
     const int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk;
-    size_t global[3] = {(size_t)ceil_div(g->npix, 64) * 64, (size_t)g->ldcol, (size_t)nimg};
+    size_t global[3] = {(size_t)clnn__ceil_div(g->npix, 64) * 64, (size_t)g->ldcol, (size_t)nimg};
     size_t local[3] = {64, 1, 1};
     CLNN_TRY(clnn__launch(
         ctx, &k,
@@ -459,7 +416,7 @@ static clnn_status bwd_dcol(clnn_context *ctx, const dc_geom *g, const bwd_plan 
   if (own_kernel) {
     clnn_kernel_ref k;
     CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_dcol", &k));
-    size_t global[3] = {(size_t)ceil_div(b->npix, 8), (size_t)d->groups, (size_t)b->nimg};
+    size_t global[3] = {(size_t)clnn__ceil_div(b->npix, 8), (size_t)d->groups, (size_t)b->nimg};
     return clnn__launch(ctx, &k,
                         CLNN_ARGS(DC_ARG(at_image(dy, b->img0, d->k * g->npix)), DC_ARG(ws_at(ws, l->wperm)),
                                   DC_ARG(ws_at(ws, l->dcol)), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->groups),
@@ -682,9 +639,9 @@ static clnn_status bwd_bands(clnn_context *ctx, const dc_geom *g, bwd_plan *p, c
 /* Scratch per chunk for the GPU variants: larger than the CPU path's
  * cache-sized chunks, GEMMs on GPUs want many columns. */
 #define GPU_CHUNK_BYTES ((size_t)64 << 20)
-/* Keys per work-item of the radix kernels (DC_ITEMS in the kernels) and digits per pass. */
-#define GPU_RADIX_ITEMS 4
-#define GPU_RADIX 16
+/* Keys per work-item of the radix kernels and digits per pass (kernels/shared.h). */
+#define GPU_RADIX_ITEMS CLNN_DC_RADIX_ITEMS
+#define GPU_RADIX CLNN_DC_RADIX
 /* Slices of the db reduction: enough work-groups to fill a GPU when K is small. */
 #define GPU_DB_MAX_SLICES 64
 
@@ -787,7 +744,7 @@ static gpu_bwd_plan plan_gpu_bwd(const clnn_context *ctx, const dc_geom *g, bool
   p.sample = doff || dmask || dw;
   p.wg = dc_gpu_wg(ctx);
   p.pts = g->dg * g->taps * g->npix;
-  p.blocks = ceil_div(p.pts, (int64_t)p.wg * GPU_RADIX_ITEMS);
+  p.blocks = clnn__ceil_div(p.pts, (int64_t)p.wg * GPU_RADIX_ITEMS);
   const int64_t col = (p.dsample || dw) ? g->ldcol * g->npix : 0, dyt = dw ? g->d->k * g->npix : 0;
   /* dx: keys and values twice (the sort's ping-pong), stq, sw (4 a point), cell starts, histograms */
   const int64_t sort = dx ? 9 * p.pts + g->dg * g->ncells + GPU_RADIX * p.blocks : 0;
@@ -857,7 +814,7 @@ static clnn_status gpu_bwd_dx(clnn_context *ctx, const dc_geom *g, const gpu_bwd
   const clnn_conv2d_desc *d = g->d;
   const size_t wg = p->wg;
   const int64_t npts = nimg * p->pts, nkeys = nimg * g->dg * g->ncells, nq = nimg * g->npix;
-  const int64_t nblocks = ceil_div(npts, (int64_t)wg * GPU_RADIX_ITEMS);
+  const int64_t nblocks = clnn__ceil_div(npts, (int64_t)wg * GPU_RADIX_ITEMS);
   const int64_t off_image = 2 * g->dg * g->taps * g->npix, mask_image = g->dg * g->taps * g->npix;
   const dc_mem off = at_image(offset, img0, off_image), msk = at_image(mask, img0, mask_image);
   clnn_kernel_ref kkeys, khist, kscan, kscatter, kstart, kweights, kgather;
@@ -942,9 +899,10 @@ static clnn_status gpu_bwd_dw(clnn_context *ctx, const dc_geom *g, const gpu_bwd
   const int64_t nq = nimg * g->npix;
   clnn_kernel_ref k;
   CLNN_TRY(gpu_kernel(ctx, p->wg, "deform_conv_gpu_transpose_dy", &k));
-  const size_t rows = p->wg / 32;
-  size_t global[3] = {(size_t)ceil_div(g->npix, 32) * 32, (size_t)ceil_div(d->k, 32) * rows, (size_t)nimg};
-  size_t local[3] = {32, rows, 1};
+  const size_t rows = p->wg / CLNN_DC_TILE;
+  size_t global[3] = {(size_t)clnn__round_up(g->npix, CLNN_DC_TILE), (size_t)clnn__ceil_div(d->k, CLNN_DC_TILE) * rows,
+                      (size_t)nimg};
+  size_t local[3] = {CLNN_DC_TILE, rows, 1};
   CLNN_TRY(clnn__launch(ctx, &k,
                         CLNN_ARGS(DC_ARG(at_image(dy, img0, d->k * g->npix)), DC_ARG(ws_at(ws, l->dyt)),
                                   CLNN_ARG_I32(d->k), CLNN_ARG_I32(g->npix)),
@@ -1009,10 +967,10 @@ static clnn_status db_gpu_tree(clnn_context *ctx, const dc_geom *g, const clnn_t
   const char *op = "deform_conv2d_bwd:gpu_tree";
   const size_t wg = dc_gpu_wg(ctx);
   const int64_t total = d->n * g->npix;
-  int64_t slices = ceil_div(total, (int64_t)wg * 16);
+  int64_t slices = clnn__ceil_div(total, (int64_t)wg * 16);
   if (slices > GPU_DB_MAX_SLICES) slices = GPU_DB_MAX_SLICES;
   if ((uint64_t)(d->k * slices) * sizeof(float) > ctx->workspace_limit) slices = 1;
-  const int64_t slice_len = ceil_div(total, slices);
+  const int64_t slice_len = clnn__ceil_div(total, slices);
   clnn_kernel_ref kpart, kfinal;
   CLNN_TRY(gpu_kernel(ctx, wg, "deform_conv_gpu_db_partial", &kpart));
   cl_mem part = clnn__mem(db);
@@ -1048,16 +1006,16 @@ typedef struct dc_problem {
 
 static bool own_engine_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)problem;
-  return clnn__use_own_gemm(ctx) || clnn__why(why, n, "an own-engine kernel, and the GEMM engine is CLBlast");
+  return clnn__own_engine_applies(ctx, why, n);
 }
 
-/* The fused kernel keeps 8 x FUSED_FK floats of A in local memory; a device
- * with less (Intel's CPU runtime and Oclgrind have 32 KiB) would fail its
- * launch with CL_OUT_OF_RESOURCES. */
+/* The fused kernel keeps CLNN_TILE_MR x FUSED_FK floats of A in local
+ * memory; a device with less (Intel's CPU runtime and Oclgrind have 32 KiB)
+ * would fail its launch with CL_OUT_OF_RESOURCES. */
 static bool fused_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   if (!own_engine_applies(ctx, problem, why, n)) return false;
-  return (uint64_t)8 * FUSED_FK * sizeof(float) <= ctx->caps.local_mem_size ||
-         clnn__why(why, n, "needs %d KiB of local memory", (int)(8 * FUSED_FK * sizeof(float) / 1024));
+  const uint64_t bytes = (uint64_t)CLNN_TILE_MR * FUSED_FK * sizeof(float);
+  return bytes <= ctx->caps.local_mem_size || clnn__why(why, n, "needs %d KiB of local memory", (int)(bytes / 1024));
 }
 
 static bool gpu_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
@@ -1150,7 +1108,7 @@ clnn_status clnn_deform_conv2d_fwd_algo(const clnn_context *ctx, const clnn_defo
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_CHECK_NULL(NULL, algo);
   int64_t oh = 0, ow = 0;
-  CLNN_TRY(desc_check(NULL, desc, &oh, &ow));
+  CLNN_TRY(clnn__deform_conv2d_desc_check(NULL, desc, &oh, &ow));
   const dc_geom g = geometry(desc, oh, ow);
   const dc_problem prob = {&g};
   size_t i;
@@ -1166,7 +1124,7 @@ clnn_status clnn_deform_conv2d_fwd(clnn_context *ctx, const clnn_deform_conv2d_d
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oh, ow;
-  CLNN_TRY(desc_check(ctx, desc, &oh, &ow));
+  CLNN_TRY(clnn__deform_conv2d_desc_check(ctx, desc, &oh, &ow));
   const dc_geom g = geometry(desc, oh, ow);
   const clnn_conv2d_desc *d = &desc->conv;
   CLNN_TRY(check_inputs(ctx, &g, x, offset, mask, w));
@@ -1182,7 +1140,6 @@ clnn_status clnn_deform_conv2d_fwd(clnn_context *ctx, const clnn_deform_conv2d_d
   return fwd_variants[i].run(ctx, &g, x, offset, mask, w, b, y);
 }
 
-
 clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
                                    const clnn_tensor *x, const clnn_tensor *offset,
                                    const clnn_tensor *mask, const clnn_tensor *w, const clnn_tensor *dy,
@@ -1191,7 +1148,7 @@ clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_d
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oh, ow;
-  CLNN_TRY(desc_check(ctx, desc, &oh, &ow));
+  CLNN_TRY(clnn__deform_conv2d_desc_check(ctx, desc, &oh, &ow));
   const dc_geom g = geometry(desc, oh, ow);
   const clnn_conv2d_desc *d = &desc->conv;
   CLNN_TRY(check_patch_size(ctx, &g));

@@ -23,9 +23,7 @@
 
 #define VEC 16
 #define GROUP 8
-#define CHUNK 4096
-
-enum { OP_ADD = 0, OP_SCALE = 1, OP_ADD_BWD = 2, OP_MUL_FULL = 3, OP_MUL_ROW = 4, OP_MUL_BWD_FULL = 5 };
+#define CHUNK CLNN_ELTWISE_CHUNK /* elements per chunk of the CPU row reduction (kernels/shared.h) */
 
 /* ---------------------------------------------------------------- checks */
 
@@ -133,8 +131,7 @@ static clnn_status launch_rowdot(clnn_context *ctx, const clnn_tensor *dy, const
                                  clnn_tensor *out, int64_t outer, int64_t inner, const char *name) {
   const int64_t nchunks = (inner + CHUNK - 1) / CHUNK;
   char opts[96];
-  snprintf(opts, sizeof opts, "-DCHUNK=%d -DHAS_Y=%d -DHAS_Z=1 -DSCALAR_S=%d", CHUNK, dx ? 1 : 0,
-           s ? 0 : 1);
+  snprintf(opts, sizeof opts, "-DHAS_Y=%d -DHAS_Z=1 -DSCALAR_S=%d", dx ? 1 : 0, s ? 0 : 1);
   clnn_kernel_ref k_dot, k_sum;
   cl_mem parts = NULL;
   CLNN_TRY(clnn__kernel(ctx, "eltwise", opts, "eltwise_rowdot", &k_dot));
@@ -229,22 +226,22 @@ static clnn_status plan_run(clnn_context *ctx, const clnn_variant_table *t, cons
 /* ------------------------------------------------ CPU-class launches */
 
 static clnn_status add_vec16(clnn_context *ctx, const elt_call *c) {
-  return launch_flat(ctx, OP_ADD, c->n, &c->e, c->op);
+  return launch_flat(ctx, CLNN_ELTWISE_OP_ADD, c->n, &c->e, c->op);
 }
 static clnn_status add_bwd_vec16(clnn_context *ctx, const elt_call *c) {
-  return launch_flat(ctx, OP_ADD_BWD, c->n, &c->e, c->op);
+  return launch_flat(ctx, CLNN_ELTWISE_OP_ADD_BWD, c->n, &c->e, c->op);
 }
 static clnn_status scale_vec16(clnn_context *ctx, const elt_call *c) {
-  return launch_flat(ctx, OP_SCALE, c->n, &c->e, c->op);
+  return launch_flat(ctx, CLNN_ELTWISE_OP_SCALE, c->n, &c->e, c->op);
 }
 static clnn_status scale_bwd_rowdot(clnn_context *ctx, const elt_call *c) {
   return launch_rowdot(ctx, c->e.a, c->e.b, NULL, c->e.alpha, c->e.y, c->e.z, 1, c->n, c->op);
 }
 static clnn_status mul_full_vec16(clnn_context *ctx, const elt_call *c) {
-  return launch_flat(ctx, OP_MUL_FULL, c->outer, &c->e, c->op);
+  return launch_flat(ctx, CLNN_ELTWISE_OP_MUL_FULL, c->outer, &c->e, c->op);
 }
 static clnn_status mul_row_vec16(clnn_context *ctx, const elt_call *c) {
-  return launch_flat(ctx, OP_MUL_ROW, c->n, &c->e, c->op);
+  return launch_flat(ctx, CLNN_ELTWISE_OP_MUL_ROW, c->n, &c->e, c->op);
 }
 
 /* One work-item per row: kernel (eltwise_mul_rows, eltwise_mul_add_rows) over outer rows. */
@@ -259,7 +256,7 @@ static clnn_status mul_add_rows(clnn_context *ctx, const elt_call *c) {
   return launch_rows(ctx, "eltwise_mul_add_rows", c);
 }
 static clnn_status mul_bwd_full_vec16(clnn_context *ctx, const elt_call *c) {
-  return launch_flat(ctx, OP_MUL_BWD_FULL, c->outer, &c->e, c->op);
+  return launch_flat(ctx, CLNN_ELTWISE_OP_MUL_BWD_FULL, c->outer, &c->e, c->op);
 }
 static clnn_status mul_bwd_rowdot(clnn_context *ctx, const elt_call *c) {
   return launch_rowdot(ctx, c->e.a, c->e.b, c->e.c, 1.0f, c->e.y, c->e.z, c->outer, c->e.inner, c->op);
@@ -267,7 +264,6 @@ static clnn_status mul_bwd_rowdot(clnn_context *ctx, const elt_call *c) {
 
 /* ------------------------------------------------ GPU-class launches */
 
-enum { GOP_ADD = 0, GOP_SCALE, GOP_ADD_BWD, GOP_MUL_FULL, GOP_MUL_BCAST, GOP_MUL_BWD_FULL, GOP_MUL_ADD };
 
 /* eltwise_gpu with op gop over the call's n elements. */
 static clnn_status launch_gpu(clnn_context *ctx, int gop, const elt_call *c) {
@@ -280,30 +276,34 @@ static clnn_status launch_gpu(clnn_context *ctx, int gop, const elt_call *c) {
   return clnn__launch(ctx, &k, CLNN_ARGS(CLNN_ARG_I32(c->n), ELT_ARG_LIST(&c->e)), 1, &global, &local, c->op);
 }
 
-static clnn_status add_gpu(clnn_context *ctx, const elt_call *c) { return launch_gpu(ctx, GOP_ADD, c); }
-static clnn_status add_bwd_gpu(clnn_context *ctx, const elt_call *c) { return launch_gpu(ctx, GOP_ADD_BWD, c); }
-static clnn_status scale_gpu(clnn_context *ctx, const elt_call *c) { return launch_gpu(ctx, GOP_SCALE, c); }
-static clnn_status mul_full_gpu(clnn_context *ctx, const elt_call *c) { return launch_gpu(ctx, GOP_MUL_FULL, c); }
-static clnn_status mul_bcast_gpu(clnn_context *ctx, const elt_call *c) { return launch_gpu(ctx, GOP_MUL_BCAST, c); }
-static clnn_status mul_add_gpu(clnn_context *ctx, const elt_call *c) { return launch_gpu(ctx, GOP_MUL_ADD, c); }
+static clnn_status add_gpu(clnn_context *ctx, const elt_call *c) {
+  return launch_gpu(ctx, CLNN_ELTWISE_GOP_ADD, c);
+}
+static clnn_status add_bwd_gpu(clnn_context *ctx, const elt_call *c) {
+  return launch_gpu(ctx, CLNN_ELTWISE_GOP_ADD_BWD, c);
+}
+static clnn_status scale_gpu(clnn_context *ctx, const elt_call *c) {
+  return launch_gpu(ctx, CLNN_ELTWISE_GOP_SCALE, c);
+}
+static clnn_status mul_full_gpu(clnn_context *ctx, const elt_call *c) {
+  return launch_gpu(ctx, CLNN_ELTWISE_GOP_MUL_FULL, c);
+}
+static clnn_status mul_bcast_gpu(clnn_context *ctx, const elt_call *c) {
+  return launch_gpu(ctx, CLNN_ELTWISE_GOP_MUL_BCAST, c);
+}
+static clnn_status mul_add_gpu(clnn_context *ctx, const elt_call *c) {
+  return launch_gpu(ctx, CLNN_ELTWISE_GOP_MUL_ADD, c);
+}
 static clnn_status mul_bwd_full_gpu(clnn_context *ctx, const elt_call *c) {
-  return launch_gpu(ctx, GOP_MUL_BWD_FULL, c);
+  return launch_gpu(ctx, CLNN_ELTWISE_GOP_MUL_BWD_FULL, c);
 }
 
-/* Elements per work-item and slice of the GPU row reduction: 4 float4s. */
-#define GPU_SLICE_PER_ITEM 16
+/* Elements per work-item and slice of the GPU row reduction: 4 float4s (kernels/shared.h). */
+#define GPU_SLICE_PER_ITEM CLNN_ELTWISE_GPU_SLICE_ITEMS
 
-/* The tree reduction's work-group: a power of two, one float4 per
- * work-item of a row or more, 64 at least (two warps; a wavefront), at most
- * CLNN_GPU_WG and what the device's work-group and local memory allow. */
-static size_t gpu_tree_wg(const clnn_context *ctx, int64_t inner) {
-  size_t wg = 64;
-  while (wg < CLNN_GPU_WG && (int64_t)wg * 4 < inner) wg <<= 1;
-  while (wg > 1 && ((ctx->caps.max_work_group_size && wg > ctx->caps.max_work_group_size) ||
-                    (ctx->caps.local_mem_size && wg * sizeof(float) > ctx->caps.local_mem_size)))
-    wg >>= 1;
-  return wg;
-}
+/* The tree reduction's work-group: one float4 per work-item of a row or
+ * more (clnn__gpu_tree_wg). */
+static size_t gpu_tree_wg(const clnn_context *ctx, int64_t inner) { return clnn__gpu_tree_wg(ctx, inner, 4); }
 
 /*
  * out[o] = sum over row o of dy * x, and dx = dy * s[o] (alpha when s is
@@ -316,8 +316,7 @@ static clnn_status launch_rowdot_gpu(clnn_context *ctx, const clnn_tensor *dy, c
   const size_t wg = gpu_tree_wg(ctx, inner);
   const int64_t slice = (int64_t)wg * GPU_SLICE_PER_ITEM, slices = (inner + slice - 1) / slice;
   char opts[128];
-  snprintf(opts, sizeof opts, "-DWG=%zu -DSLICE=%lld -DHAS_Y=%d -DSCALAR_S=%d", wg, (long long)slice, dx ? 1 : 0,
-           s ? 0 : 1);
+  snprintf(opts, sizeof opts, "-DWG=%zu -DHAS_Y=%d -DSCALAR_S=%d", wg, dx ? 1 : 0, s ? 0 : 1);
   clnn_kernel_ref k_dot, k_sum;
   cl_mem parts = NULL;
   CLNN_TRY(clnn__kernel(ctx, "eltwise", opts, "eltwise_rowdot_gpu", &k_dot));

@@ -17,45 +17,12 @@
  * so the forward pass writes the bias into y first and runs the GEMM with
  * beta = 1 (the activation stays fused in its epilogue).
  */
-#include "../runtime/internal.h"
+#include "../desc/desc.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define PANEL_N 32
-
-clnn_linear_desc clnn_linear_desc_make(int64_t n, int64_t in_features, int64_t out_features) {
-  clnn_linear_desc d;
-  memset(&d, 0, sizeof d);
-  d.n = n;
-  d.in_features = in_features;
-  d.out_features = out_features;
-  d.act = CLNN_ACT_IDENTITY;
-  return d;
-}
-
-static clnn_status desc_check(clnn_context *ctx, const clnn_linear_desc *d) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "in_features", d->in_features, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "out_features", d->out_features, 1));
-  if ((int)d->act < 0 || d->act >= CLNN_ACT_COUNT_)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->act = %d is not a clnn_activation", (int)d->act);
-  CLNN_TRY(clnn__check_numel(ctx, "x", 2, (int64_t[]){d->n, d->in_features}));
-  CLNN_TRY(clnn__check_numel(ctx, "w", 2, (int64_t[]){d->out_features, d->in_features}));
-  CLNN_TRY(clnn__check_numel(ctx, "y", 2, (int64_t[]){d->n, d->out_features}));
-  /* packed operands (up to 31 columns of padding) are indexed with 32-bit ints too */
-  int64_t padded_out = (d->out_features + PANEL_N - 1) / PANEL_N * PANEL_N;
-  int64_t padded_in = (d->in_features + PANEL_N - 1) / PANEL_N * PANEL_N;
-  CLNN_TRY(clnn__check_numel(ctx, "the packed weight", 2, (int64_t[]){padded_out, d->in_features}));
-  CLNN_TRY(clnn__check_numel(ctx, "the packed weight", 2, (int64_t[]){padded_in, d->out_features}));
-  return clnn__check_numel(ctx, "the packed input", 2, (int64_t[]){padded_in, d->n});
-}
-
-clnn_status clnn_linear_desc_check(const clnn_linear_desc *desc) {
-  CLNN_ENTER(NULL);
-  return desc_check(NULL, desc);
-}
+#define PANEL_N CLNN_TILE_NR /* the own GEMM's B panels */
 
 /* ---------------------------------------------------------- tensor checks */
 
@@ -91,9 +58,6 @@ static clnn_status check_bias(clnn_context *ctx, const clnn_linear_desc *d, cons
 }
 
 /* --------------------------------------------------------- B operands */
-
-/* A power-of-two row stride of 4 KiB or more makes GEMM rows collide in the cache. */
-static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }
 
 static int64_t panel_elems(int64_t n, int64_t k) { return (n + PANEL_N - 1) / PANEL_N * PANEL_N * k; }
 
@@ -134,7 +98,7 @@ static clnn_status gemm_prepare(clnn_context *ctx, const clnn_gemm_job *j, const
   b->t = t;
   b->ld = ld;
   b->trans = trans;
-  b->pack = own && (trans || bad_stride(ld)); /* the other engines read B transposed as it is */
+  b->pack = own && (trans || clnn__bad_stride(ld)); /* the other engines read B transposed as it is */
   b->ws_off = reserve;
   if (!b->pack) return reserve ? clnn__workspace(ctx, (size_t)reserve * sizeof(float), &b->ws) : CLNN_SUCCESS;
   b->cols = packable_cols(ctx, j->k, reserve);
@@ -152,7 +116,7 @@ static clnn_status pack_chunk(clnn_context *ctx, const b_operand *b, clnn_gemm_j
                               int64_t nc, const char *op) {
   /* first element of the chunk in t: row c0 of the transpose, or column c0 */
   const cl_ulong t_off = clnn__off(b->t) + (cl_ulong)(b->trans ? c0 * b->ld : c0);
-  const size_t global[3] = {(size_t)((j->k + 15) / 16), (size_t)((nc + PANEL_N - 1) / PANEL_N), 1};
+  const size_t global[3] = {(size_t)clnn__ceil_div(j->k, CLNN_LINEAR_PACK_KB), (size_t)clnn__ceil_div(nc, PANEL_N), 1};
   const size_t local[3] = {1, 1, 1};
   CLNN_TRY(clnn__launch(ctx, &b->pack_kernel,
                         CLNN_ARGS(CLNN_ARG_I32(j->k), CLNN_ARG_I32(nc), CLNN_ARG_MEM(clnn__mem(b->t)),
@@ -229,7 +193,7 @@ clnn_status clnn_linear_fwd(clnn_context *ctx, const clnn_linear_desc *desc, con
                             const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
-  CLNN_TRY(desc_check(ctx, desc));
+  CLNN_TRY(clnn__linear_desc_check(ctx, desc));
   const clnn_linear_desc *d = desc;
   CLNN_TRY(check_rows(ctx, x, "x", d->n, d->in_features));
   CLNN_TRY(check_weight(ctx, d, w, "w"));
@@ -276,7 +240,7 @@ clnn_status clnn_linear_bwd_data(clnn_context *ctx, const clnn_linear_desc *desc
                                  const clnn_tensor *dy, const clnn_tensor *w, clnn_tensor *dx) {
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
-  CLNN_TRY(desc_check(ctx, desc));
+  CLNN_TRY(clnn__linear_desc_check(ctx, desc));
   const clnn_linear_desc *d = desc;
   CLNN_TRY(check_rows(ctx, dy, "dy", d->n, d->out_features));
   CLNN_TRY(check_weight(ctx, d, w, "w"));
@@ -313,8 +277,8 @@ static clnn_status weight_grad(clnn_context *ctx, const clnn_linear_desc *d, con
   j.c_off = (size_t)clnn__off(dw);
   j.ldc = d->in_features;
   j.beta = accumulate ? 1.0f : 0.0f;
-  const int64_t ldt = bad_stride(d->n) ? d->n + 16 : d->n, at_elems = d->out_features * ldt;
-  const bool x_packed = bad_stride(d->in_features);
+  const int64_t ldt = clnn__bad_stride(d->n) ? d->n + 16 : d->n, at_elems = d->out_features * ldt;
+  const bool x_packed = clnn__bad_stride(d->in_features);
   const bool transpose_a = clnn__use_own_gemm(ctx) &&
                            (x_packed ? packable_cols(ctx, d->n, at_elems) >= PANEL_N
                                      : at_elems <= workspace_floats(ctx));
@@ -347,7 +311,7 @@ clnn_status clnn_linear_bwd_weights(clnn_context *ctx, const clnn_linear_desc *d
                                     clnn_tensor *db, int accumulate) {
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
-  CLNN_TRY(desc_check(ctx, desc));
+  CLNN_TRY(clnn__linear_desc_check(ctx, desc));
   const clnn_linear_desc *d = desc;
   if (!dw && !db) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "dw and db are both NULL");
   if (accumulate != 0 && accumulate != 1)

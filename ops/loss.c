@@ -23,90 +23,14 @@
  * trees over slices plus one work-group over the partials. Tables per pass
  * (fwd: the loss alone; bwd: loss and gradients in one call).
  */
-#include "../runtime/internal.h"
+#include "../desc/desc.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#define LCHUNK 4096
+#define LCHUNK CLNN_LOSS_CHUNK /* positions per chunk of a CPU mean (kernels/shared.h) */
 #define MIN_BLOCK_ROWS 8
-
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-/* ----------------------------------------------------------- descriptors */
-
-clnn_loss_class_desc clnn_loss_class_desc_make(int64_t n, int64_t classes) {
-  clnn_loss_class_desc d;
-  memset(&d, 0, sizeof d);
-  d.n = n;
-  d.classes = classes;
-  d.inner = 1;
-  d.ignore_index = -100;
-  d.grad_scale = 1.0f;
-  return d;
-}
-
-clnn_loss_infonce_desc clnn_loss_infonce_desc_make(int64_t n, int64_t dim, float temperature) {
-  clnn_loss_infonce_desc d;
-  memset(&d, 0, sizeof d);
-  d.n = n;
-  d.dim = dim;
-  d.temperature = temperature;
-  d.eps = 1e-12f;
-  d.variant = CLNN_INFONCE_NT_XENT;
-  d.grad_scale = 1.0f;
-  return d;
-}
-
-static clnn_status check_finite(clnn_context *ctx, const char *name, float v) {
-  if (!isfinite(v)) return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "desc->%s = %g is not finite", name, (double)v);
-  return CLNN_SUCCESS;
-}
-
-static clnn_status class_desc_check(clnn_context *ctx, const clnn_loss_class_desc *d) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "classes", d->classes, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "inner", d->inner, 1));
-  CLNN_TRY(check_finite(ctx, "label_smoothing", d->label_smoothing));
-  CLNN_TRY(check_finite(ctx, "grad_scale", d->grad_scale));
-  if (d->label_smoothing < 0.0f || d->label_smoothing > 1.0f)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->label_smoothing = %g is outside [0, 1]",
-                      (double)d->label_smoothing);
-  int64_t dims[3] = {d->n, d->classes, d->inner};
-  return clnn__check_numel(ctx, "the logits", 3, dims);
-}
-
-clnn_status clnn_loss_class_desc_check(const clnn_loss_class_desc *desc) {
-  CLNN_ENTER(NULL);
-  return class_desc_check(NULL, desc);
-}
-
-static clnn_status infonce_desc_check(clnn_context *ctx, const clnn_loss_infonce_desc *d) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "dim", d->dim, 1));
-  CLNN_TRY(check_finite(ctx, "temperature", d->temperature));
-  CLNN_TRY(check_finite(ctx, "eps", d->eps));
-  CLNN_TRY(check_finite(ctx, "grad_scale", d->grad_scale));
-  if (!(d->temperature > 0.0f))
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->temperature = %g must be positive", (double)d->temperature);
-  if (!(d->eps > 0.0f))
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->eps = %g must be positive", (double)d->eps);
-  if (d->variant != CLNN_INFONCE_NT_XENT && d->variant != CLNN_INFONCE_CROSS_VIEW)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->variant = %d is not a clnn_infonce_variant",
-                      (int)d->variant);
-  int64_t zd[2] = {d->n, d->dim}, sd[2] = {2 * d->n, 2 * d->n + 16}, ud[2] = {2 * d->n, d->dim + 16};
-  CLNN_TRY(clnn__check_numel(ctx, "z1", 2, zd));
-  CLNN_TRY(clnn__check_numel(ctx, "the similarity matrix", 2, sd));
-  return clnn__check_numel(ctx, "the normalised embeddings", 2, ud);
-}
-
-clnn_status clnn_loss_infonce_desc_check(const clnn_loss_infonce_desc *desc) {
-  CLNN_ENTER(NULL);
-  return infonce_desc_check(NULL, desc);
-}
 
 /* ---------------------------------------------------------- tensor checks */
 
@@ -168,16 +92,14 @@ static clnn_status launch_mean(clnn_context *ctx, int64_t n, ws_slot v, ws_slot 
   ws_slot src = v;
   int64_t np = n;
   if (n > LCHUNK) {
-    np = ceil_div(n, LCHUNK);
-    snprintf(opts, sizeof opts, "-DLCHUNK=%d", LCHUNK);
-    CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_sum_chunks", &k));
+    np = clnn__ceil_div(n, LCHUNK);
+    CLNN_TRY(clnn__kernel(ctx, "loss", "", "loss_sum_chunks", &k));
     size_t global[3] = {(size_t)np, 1, 1};
     CLNN_TRY(clnn__launch(ctx, &k, CLNN_ARGS(CLNN_ARG_I32(n), ARG_SLOT(v), ARG_SLOT(parts)), 1, global,
                           local, op));
     src = parts;
   }
-  snprintf(opts, sizeof opts, "-DLCHUNK=%d -DHAS_COUNT=%d -DONE_MINUS=%d", LCHUNK, count ? 1 : 0,
-           one_minus ? 1 : 0);
+  snprintf(opts, sizeof opts, "-DHAS_COUNT=%d -DONE_MINUS=%d", count ? 1 : 0, one_minus ? 1 : 0);
   CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_finish", &k));
   ws_slot cnt = count ? *count : slot_at(NULL, 0);
   size_t global[3] = {1, 1, 1};
@@ -189,12 +111,12 @@ static clnn_status launch_mean(clnn_context *ctx, int64_t n, ws_slot v, ws_slot 
 
 /* ----------------------------------------------------- classification */
 
-typedef enum { KIND_XENT = 0, KIND_SOFTACC = 1 } class_kind;
+typedef enum { KIND_XENT = CLNN_LOSS_XENT, KIND_SOFTACC = CLNN_LOSS_SOFTACC } class_kind;
 
 static clnn_status class_loss_check(clnn_context *ctx, class_kind kind, const clnn_loss_class_desc *d,
                                     const clnn_tensor *logits, const clnn_tensor *labels,
                                     const clnn_tensor *loss, const clnn_tensor *dlogits) {
-  CLNN_TRY(class_desc_check(ctx, d));
+  CLNN_TRY(clnn__loss_class_desc_check(ctx, d));
   if (kind == KIND_SOFTACC && d->label_smoothing != 0.0f)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "label_smoothing applies to cross-entropy only");
   CLNN_TRY(check_class_tensors(ctx, d, logits, labels));
@@ -217,10 +139,10 @@ typedef struct class_plan {
 static class_plan class_plan_make(const clnn_loss_class_desc *d) {
   class_plan p;
   p.npos = d->n * d->inner;
-  p.nchunks = ceil_div(p.npos, LCHUNK);
+  p.nchunks = clnn__ceil_div(p.npos, LCHUNK);
   p.o_count_parts = 0;                                    /* per-chunk label counts */
   p.o_count_parts2 = p.nchunks;                           /* their chunk sums, when needed */
-  p.o_count = p.o_count_parts2 + ceil_div(p.nchunks, LCHUNK); /* the mean's divisor */
+  p.o_count = p.o_count_parts2 + clnn__ceil_div(p.nchunks, LCHUNK); /* the mean's divisor */
   p.o_rows = p.o_count + 1;                               /* one loss term per position */
   p.o_parts = p.o_rows + p.npos;                          /* chunk sums of the terms */
   p.total = p.o_parts + p.nchunks;
@@ -230,10 +152,8 @@ static class_plan class_plan_make(const clnn_loss_class_desc *d) {
 /* ws[o_count] = number of labels that are not ignore_index. */
 static clnn_status launch_count_valid(clnn_context *ctx, const class_plan *p, cl_mem ws,
                                       const clnn_tensor *labels, int32_t ignore_index, const char *op) {
-  char opts[32];
-  snprintf(opts, sizeof opts, "-DLCHUNK=%d", LCHUNK);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_count_valid", &k));
+  CLNN_TRY(clnn__kernel(ctx, "loss", "", "loss_count_valid", &k));
   const size_t global[3] = {(size_t)p->nchunks, 1, 1}, local[3] = {1, 1, 1};
   /* one chunk: its count is the total */
   const ws_slot dst = slot_at(ws, p->nchunks > 1 ? p->o_count_parts : p->o_count);
@@ -323,29 +243,15 @@ static clnn_status class_pix16(clnn_context *ctx, const class_call *c) { return 
 
 /* ----------------------------------------------- GPU-class launches */
 
-/* Values per work-item of one slice of the GPU means. */
-#define GPU_SLICE_PER_ITEM 16
+/* Values per work-item of one slice of the GPU means (kernels/shared.h). */
+#define GPU_SLICE_PER_ITEM CLNN_LOSS_GPU_SLICE_ITEMS
 
-/* The work-group of a GPU reduction over rows of `len` values: a power of
- * two, one value per work-item or more, from 64 (two warps, a wavefront) to
- * CLNN_GPU_WG, within the device's work-group and local memory limits. */
-static size_t gpu_tree_wg(const clnn_context *ctx, int64_t len) {
-  size_t wg = 64;
-  while (wg < CLNN_GPU_WG && (int64_t)wg < len) wg <<= 1;
-  while (wg > 1 && ((ctx->caps.max_work_group_size && wg > ctx->caps.max_work_group_size) ||
-                    (ctx->caps.local_mem_size && wg * sizeof(float) > ctx->caps.local_mem_size)))
-    wg >>= 1;
-  return wg;
-}
-
-/* Work-groups of CLNN_GPU_WG, or the device's maximum if smaller. */
-static size_t gpu_flat_wg(const clnn_context *ctx) {
-  const size_t max = ctx->caps.max_work_group_size;
-  return max && max < CLNN_GPU_WG ? max : CLNN_GPU_WG;
-}
+/* The work-group of a GPU reduction over rows of `len` values: one value
+ * per work-item or more (clnn__gpu_tree_wg). */
+static size_t gpu_tree_wg(const clnn_context *ctx, int64_t len) { return clnn__gpu_tree_wg(ctx, len, 1); }
 
 /* Slices of a GPU mean over n values with work-groups of wg. */
-static int64_t gpu_slices(int64_t n, size_t wg) { return ceil_div(n, (int64_t)wg * GPU_SLICE_PER_ITEM); }
+static int64_t gpu_slices(int64_t n, size_t wg) { return clnn__ceil_div(n, (int64_t)wg * GPU_SLICE_PER_ITEM); }
 
 /*
  * A GPU mean: out = (one_minus ? 1 - s / d : s / d), s the sum of v[0 ..
@@ -372,10 +278,10 @@ static clnn_status launch_mean_gpu(clnn_context *ctx, const gpu_mean *m, const c
   char opts[128];
   clnn_kernel_ref k;
   ws_slot src = m->v;
-  int mode = m->labels ? 1 : 0; /* MODE_COUNT: labels, MODE_SUM: floats */
+  int mode = m->labels ? CLNN_LOSS_MEAN_COUNT : CLNN_LOSS_MEAN_SUM;
   int64_t np = m->n;
   if (slices > 1) {
-    snprintf(opts, sizeof opts, "-DWG=%zu -DSLICE=%lld -DMODE=%d", wg, (long long)wg * GPU_SLICE_PER_ITEM, mode);
+    snprintf(opts, sizeof opts, "-DWG=%zu -DMODE=%d", wg, mode);
     CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_reduce_gpu", &k));
     const size_t global = (size_t)slices * wg;
     CLNN_TRY(clnn__launch(ctx, &k,
@@ -383,7 +289,7 @@ static clnn_status launch_mean_gpu(clnn_context *ctx, const gpu_mean *m, const c
                                     CLNN_ARG_I32(m->ignore_index), ARG_SLOT(m->parts)),
                           1, &global, &wg, op));
     src = m->parts;
-    mode = 0; /* the partials are sums (of counts) */
+    mode = CLNN_LOSS_MEAN_SUM; /* the partials are sums (of counts) */
     np = slices;
   }
   snprintf(opts, sizeof opts, "-DWG=%zu -DMODE=%d -DHAS_COUNT=%d -DONE_MINUS=%d", wg, mode, m->count ? 1 : 0,
@@ -411,7 +317,7 @@ static clnn_status launch_rows_gpu(clnn_context *ctx, const class_call *c, ws_sl
 
 /* Per-pixel logits: one position per work-item. */
 static clnn_status launch_pixels_gpu(clnn_context *ctx, const class_call *c, ws_slot rows, ws_slot count) {
-  const size_t wg = gpu_flat_wg(ctx), global = (size_t)(c->d->n * c->d->inner);
+  const size_t wg = clnn__gpu_flat_wg(ctx), global = (size_t)(c->d->n * c->d->inner);
   char opts[64];
   class_options(c, opts, sizeof opts);
   clnn_kernel_ref k;
@@ -551,7 +457,7 @@ static clnn_status infonce_plan_make(clnn_context *ctx, const clnn_loss_infonce_
   p->o_rows = p->o_se + p->m;
   p->o_diag = p->o_rows + p->m;
   p->o_parts = p->o_diag + p->n;
-  p->o_s = p->o_parts + ceil_div(p->m, LCHUNK);
+  p->o_s = p->o_parts + clnn__ceil_div(p->m, LCHUNK);
   const int64_t limit = (int64_t)(ctx->workspace_limit / sizeof(float));
   int64_t rows = (limit - p->o_s) / p->lds;
   if (rows >= p->s_rows) rows = p->s_rows;
@@ -702,8 +608,8 @@ static clnn_status infonce_block_stats(const infonce_run *r, int64_t i0, int64_t
                                     WS(p->o_mx), WS(p->o_se), WS(p->o_rows), WS(p->o_diag)),
                           rows, r->wg_rows));
   /* the columns: 16 per work-item (CPU) or one (GPU, work-groups of up to CLNN_GPU_WG) */
-  const size_t g_cols[3] = {(size_t)(r->kn->gpu ? p->n : ceil_div(p->n, 16)), 1, 1};
-  const size_t l_cols[3] = {r->kn->gpu ? gpu_flat_wg(r->ctx) : 1, 1, 1};
+  const size_t g_cols[3] = {(size_t)(r->kn->gpu ? p->n : clnn__ceil_div(p->n, 16)), 1, 1};
+  const size_t l_cols[3] = {r->kn->gpu ? clnn__gpu_flat_wg(r->ctx) : 1, 1, 1};
   return clnn__launch(r->ctx, &r->k_cols,
                       CLNN_ARGS(CLNN_ARG_I32(p->n), CLNN_ARG_I32(rows), WS(p->o_s), CLNN_ARG_I32(p->lds),
                                 WS(p->o_mx), WS(p->o_se), WS(p->o_rows), WS(p->o_diag),
@@ -804,7 +710,7 @@ clnn_status clnn_loss_infonce(clnn_context *ctx, const clnn_loss_infonce_desc *d
                               clnn_tensor *dz1, clnn_tensor *dz2) {
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
-  CLNN_TRY(infonce_desc_check(ctx, desc));
+  CLNN_TRY(clnn__loss_infonce_desc_check(ctx, desc));
   CLNN_TRY(check_embeddings(ctx, desc, z1, z2, loss, dz1, dz2));
   const bool grads = dz1 || dz2;
   const clnn_variant_table *t = grads ? &clnn__loss_infonce_bwd_variants : &clnn__loss_infonce_fwd_variants;

@@ -16,11 +16,10 @@
  * whole pass per work-item); the GPU-class variants (work-group
  * reductions, float4 passes) and the variant tables are after them.
  */
-#include "../runtime/internal.h"
+#include "../desc/desc.h"
 
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* Values per level-one work unit: big planes are cut into chunks of this
@@ -31,48 +30,6 @@
  * more than 1 (see ops/act.c), and small enough that rounding a plane's
  * HW / 16 + 1 work-items up to it leaves few idle. */
 #define BN_LOCAL 16
-
-clnn_batchnorm_desc clnn_batchnorm_desc_make(int64_t n, int64_t c, int64_t h, int64_t w) {
-  clnn_batchnorm_desc d;
-  memset(&d, 0, sizeof d);
-  d.n = n;
-  d.c = c;
-  d.h = h;
-  d.w = w;
-  d.eps = 1e-5f;
-  d.momentum = 0.1f;
-  d.cumulative = 0;
-  d.affine = 1;
-  d.act = CLNN_ACT_IDENTITY;
-  return d;
-}
-
-static clnn_status desc_check(clnn_context *ctx, const clnn_batchnorm_desc *d) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
-  if (!isfinite(d->eps)) return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "desc->eps is %g", (double)d->eps);
-  if (d->eps < 0) return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->eps = %g is negative", (double)d->eps);
-  if (!isfinite(d->momentum))
-    return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "desc->momentum is %g", (double)d->momentum);
-  if (d->momentum < 0 || d->momentum > 1)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->momentum = %g is outside [0, 1]", (double)d->momentum);
-  if ((int)d->act < 0 || d->act >= CLNN_ACT_COUNT_)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->act = %d is not a clnn_activation", (int)d->act);
-  if (!isfinite(d->act_alpha))
-    return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "desc->act_alpha is %g", (double)d->act_alpha);
-  int64_t dims[4] = {d->n, d->c, d->h, d->w}, numel;
-  if (!clnn__numel_ok(4, dims, &numel) || numel > CLNN_INDEX_MAX)
-    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the input has over 2^31 - 1 elements");
-  return CLNN_SUCCESS;
-}
-
-clnn_status clnn_batchnorm_desc_check(const clnn_batchnorm_desc *desc) {
-  CLNN_ENTER(NULL);
-  return desc_check(NULL, desc);
-}
 
 /* ------------------------------------------------------------ arguments */
 
@@ -463,9 +420,6 @@ static clnn_status bwd_units(clnn_context *ctx, const bn_call *k) {
 
 /* ------------------------------------------------------------ GPU runs */
 
-/* Values per work-item of a level-one slice (kernels/norm.cl BN_ITEMS). */
-#define BN_GPU_ITEMS 16
-
 /* The GPU reductions' work-group: CLNN_GPU_WG, halved while over the
  * device's limit (the trees need a power of two). */
 static int gpu_wg(const clnn_context *ctx) {
@@ -494,7 +448,7 @@ static bn_gpu_split gpu_split_of(const clnn_context *ctx, const clnn_batchnorm_d
   bn_gpu_split s;
   s.wg = gpu_wg(ctx);
   s.m = d->n * d->h * d->w;
-  const int64_t slice = (int64_t)s.wg * BN_GPU_ITEMS;
+  const int64_t slice = (int64_t)s.wg * CLNN_BN_GPU_ITEMS;
   s.groups = (s.m + slice - 1) / slice;
   s.coef_off = (size_t)(d->c * s.groups * 3);
   s.dcoef_off = s.coef_off + (size_t)(4 * d->c);
@@ -709,7 +663,7 @@ clnn_status clnn_batchnorm_fwd_training(clnn_context *ctx, const clnn_batchnorm_
                                         int64_t *num_batches_tracked) {
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
-  CLNN_TRY(desc_check(ctx, desc));
+  CLNN_TRY(clnn__batchnorm_desc_check(ctx, desc));
   const clnn_batchnorm_desc *d = desc;
   CLNN_TRY(check_training(ctx, d, x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var,
                           num_batches_tracked));
@@ -736,7 +690,7 @@ clnn_status clnn_batchnorm_fwd_inference(clnn_context *ctx, const clnn_batchnorm
                                          const clnn_tensor *running_var, clnn_tensor *y) {
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
-  CLNN_TRY(desc_check(ctx, desc));
+  CLNN_TRY(clnn__batchnorm_desc_check(ctx, desc));
   const clnn_batchnorm_desc *d = desc;
   CLNN_TRY(check_nchw(ctx, x, "x", d));
   CLNN_TRY(check_affine(ctx, d, gamma, beta));
@@ -792,7 +746,7 @@ clnn_status clnn_batchnorm_bwd(clnn_context *ctx, const clnn_batchnorm_desc *des
                                clnn_tensor *dgamma, clnn_tensor *dbeta) {
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
-  CLNN_TRY(desc_check(ctx, desc));
+  CLNN_TRY(clnn__batchnorm_desc_check(ctx, desc));
   const clnn_batchnorm_desc *d = desc;
   CLNN_TRY(check_bwd(ctx, d, x, dy, gamma, beta, save_mean, "save_mean", save_invstd, "save_invstd", dx, dgamma,
                      dbeta));
@@ -818,7 +772,7 @@ clnn_status clnn_batchnorm_bwd_inference(clnn_context *ctx, const clnn_batchnorm
                                          clnn_tensor *dbeta) {
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
-  CLNN_TRY(desc_check(ctx, desc));
+  CLNN_TRY(clnn__batchnorm_desc_check(ctx, desc));
   const clnn_batchnorm_desc *d = desc;
   CLNN_TRY(check_bwd(ctx, d, x, dy, gamma, beta, running_mean, "running_mean", running_var, "running_var", dx,
                      dgamma, dbeta));

@@ -17,7 +17,7 @@
  * Scalars (bias corrections, step size, 1 - lr * wd, 1 / grad_scale) are
  * computed in double here and rounded to float once.
  */
-#include "../runtime/internal.h"
+#include "../desc/desc.h"
 
 #include <float.h>
 #include <math.h>
@@ -25,18 +25,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Roles of a list call (kernels/optim.cl): 0 updated tensor, 1 read-only
- * input (gradient, or the parameter of the EMA), 2-4 optimizer state. */
-#define ROLES 5
-#define ROLE_P 0
-#define ROLE_G 1
-#define ROLE_M 2
-#define ROLE_V 3
-#define ROLE_X 4
-#define SEG_ROW 9
-/* Buffer sets per launch: tensors in up to SETS different combinations of
- * buffers share a launch (separate tensors: one launch per SETS tensors). */
-#define SETS 8
+/* Roles of a list call, the segment table's row and the buffer sets per
+ * launch (tensors in up to SETS different combinations of buffers share a
+ * launch; separate tensors: one launch per SETS tensors) are the kernels'
+ * (kernels/shared.h). */
+#define ROLES CLNN_OPTIM_ROLES
+#define ROLE_P CLNN_OPTIM_ROLE_P
+#define ROLE_G CLNN_OPTIM_ROLE_G
+#define ROLE_M CLNN_OPTIM_ROLE_M
+#define ROLE_V CLNN_OPTIM_ROLE_V
+#define ROLE_X CLNN_OPTIM_ROLE_X
+#define SEG_ROW CLNN_OPTIM_SEG_ROW
+#define SETS CLNN_OPTIM_SETS
 
 /* CPU shape: elements per work-item and block; 16 KiB per stream keeps the
  * seven streams of an Adam block in L2 while the next block is fetched. */
@@ -45,135 +45,6 @@
  * of a block: 4096 elements per block at 256 work-items, enough work per
  * group to hide the segment-table lookup. */
 #define GPU_ELEMS_PER_ITEM 16
-
-/* ------------------------------------------------------------ descriptors */
-
-clnn_adam_desc clnn_adam_desc_make(double lr, int64_t step) {
-  clnn_adam_desc d;
-  memset(&d, 0, sizeof d);
-  d.lr = lr;
-  d.beta1 = 0.9;
-  d.beta2 = 0.999;
-  d.eps = 1e-8;
-  d.step = step;
-  d.grad_scale = 1.0;
-  return d;
-}
-
-clnn_sgd_desc clnn_sgd_desc_make(double lr, int64_t step) {
-  clnn_sgd_desc d;
-  memset(&d, 0, sizeof d);
-  d.lr = lr;
-  d.step = step;
-  d.grad_scale = 1.0;
-  return d;
-}
-
-static clnn_status check_nonneg(clnn_context *ctx, const char *name, double v) {
-  if (!(v >= 0.0) || isinf(v))
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %g must be finite and >= 0", name, v);
-  return CLNN_SUCCESS;
-}
-
-static clnn_status check_beta(clnn_context *ctx, const char *name, double v) {
-  if (!(v >= 0.0 && v < 1.0))
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %g is outside [0, 1)", name, v);
-  return CLNN_SUCCESS;
-}
-
-static clnn_status check_flag(clnn_context *ctx, const char *name, int v) {
-  if (v != 0 && v != 1) return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %d is not 0 or 1", name, v);
-  return CLNN_SUCCESS;
-}
-
-static clnn_status check_common(clnn_context *ctx, int64_t step, double grad_scale, int maximize,
-                                int skip) {
-  if (step < 1)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->step = %lld must be >= 1 (1 on the first step)",
-                      (long long)step);
-  if (!(grad_scale > 0.0) || isinf(grad_scale))
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->grad_scale = %g must be finite and > 0", grad_scale);
-  CLNN_TRY(check_flag(ctx, "maximize", maximize));
-  return check_flag(ctx, "skip_nonfinite", skip);
-}
-
-/* A scalar the kernels get as float: it must stay finite after rounding. */
-static clnn_status float_scalar(clnn_context *ctx, const char *what, double v, float *out) {
-  if (!(fabs(v) <= FLT_MAX))
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "%s = %g is not a finite float32", what, v);
-  *out = (float)v;
-  return CLNN_SUCCESS;
-}
-
-/* What the Adam kernel computes with, derived from a descriptor. */
-typedef struct adam_scalars {
-  float gmul, wd, decay, beta1, omb1, beta2, omb2, step_size, inv_sqrt_bc2, eps;
-} adam_scalars;
-
-static clnn_status adam_check(clnn_context *ctx, const clnn_adam_desc *d, adam_scalars *s) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(check_nonneg(ctx, "lr", d->lr));
-  CLNN_TRY(check_beta(ctx, "beta1", d->beta1));
-  CLNN_TRY(check_beta(ctx, "beta2", d->beta2));
-  CLNN_TRY(check_nonneg(ctx, "eps", d->eps));
-  CLNN_TRY(check_nonneg(ctx, "weight_decay", d->weight_decay));
-  CLNN_TRY(check_flag(ctx, "amsgrad", d->amsgrad));
-  CLNN_TRY(check_common(ctx, d->step, d->grad_scale, d->maximize, d->skip_nonfinite));
-  adam_scalars t = {0};
-  const double bc1 = 1.0 - pow(d->beta1, (double)d->step);
-  const double bc2 = 1.0 - pow(d->beta2, (double)d->step);
-  CLNN_TRY(float_scalar(ctx, "the gradient factor (maximize ? -1 : 1) / grad_scale",
-                        (d->maximize ? -1.0 : 1.0) / d->grad_scale, &t.gmul));
-  CLNN_TRY(float_scalar(ctx, "desc->weight_decay", d->weight_decay, &t.wd));
-  CLNN_TRY(float_scalar(ctx, "1 - lr * weight_decay", 1.0 - d->lr * d->weight_decay, &t.decay));
-  CLNN_TRY(float_scalar(ctx, "the step size lr / (1 - beta1^t)", d->lr / bc1, &t.step_size));
-  CLNN_TRY(float_scalar(ctx, "1 / sqrt(1 - beta2^t)", 1.0 / sqrt(bc2), &t.inv_sqrt_bc2));
-  CLNN_TRY(float_scalar(ctx, "desc->eps", d->eps, &t.eps));
-  t.beta1 = (float)d->beta1;
-  t.omb1 = (float)(1.0 - d->beta1);
-  t.beta2 = (float)d->beta2;
-  t.omb2 = (float)(1.0 - d->beta2);
-  if (s) *s = t;
-  return CLNN_SUCCESS;
-}
-
-clnn_status clnn_adam_desc_check(const clnn_adam_desc *desc) {
-  CLNN_ENTER(NULL);
-  return adam_check(NULL, desc, NULL);
-}
-
-typedef struct sgd_scalars {
-  float gmul, wd, momentum, omd, lr;
-} sgd_scalars;
-
-static clnn_status sgd_check(clnn_context *ctx, const clnn_sgd_desc *d, sgd_scalars *s) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(check_nonneg(ctx, "lr", d->lr));
-  CLNN_TRY(check_nonneg(ctx, "momentum", d->momentum));
-  CLNN_TRY(check_nonneg(ctx, "weight_decay", d->weight_decay));
-  if (!isfinite(d->dampening))
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->dampening = %g is not finite", d->dampening);
-  CLNN_TRY(check_flag(ctx, "nesterov", d->nesterov));
-  if (d->nesterov && (d->momentum <= 0.0 || d->dampening != 0.0))
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
-                      "Nesterov momentum needs momentum > 0 and dampening == 0 (momentum %g, dampening %g)",
-                      d->momentum, d->dampening);
-  CLNN_TRY(check_common(ctx, d->step, d->grad_scale, d->maximize, d->skip_nonfinite));
-  sgd_scalars t = {0};
-  CLNN_TRY(float_scalar(ctx, "the gradient factor (maximize ? -1 : 1) / grad_scale",
-                        (d->maximize ? -1.0 : 1.0) / d->grad_scale, &t.gmul));
-  CLNN_TRY(float_scalar(ctx, "desc->lr", d->lr, &t.lr));
-  CLNN_TRY(float_scalar(ctx, "desc->weight_decay", d->weight_decay, &t.wd));
-  CLNN_TRY(float_scalar(ctx, "desc->momentum", d->momentum, &t.momentum));
-  CLNN_TRY(float_scalar(ctx, "1 - desc->dampening", 1.0 - d->dampening, &t.omd));
-  if (s) *s = t;
-  return CLNN_SUCCESS;
-}
-
-clnn_status clnn_sgd_desc_check(const clnn_sgd_desc *desc) {
-  CLNN_ENTER(NULL);
-  return sgd_check(NULL, desc, NULL);
-}
 
 /* ------------------------------------------------------------ list checks */
 
@@ -329,7 +200,7 @@ typedef struct plan {
   size_t nbatches;
   launch_batch *batches;
   cl_mem table;    /* count rows of SEG_ROW cl_ulongs */
-  char opts[96];   /* "-DWG=.. -DBLOCK=.. -DSETS=.." */
+  char opts[96];   /* "-DWG=.. -DBLOCK=.." */
 } plan;
 
 typedef struct entry {
@@ -448,8 +319,8 @@ static clnn_status plan_make(const optim_call *c, bool gpu_shape, plan *p) {
   memset(p, 0, sizeof *p);
   p->wg = gpu_shape ? gpu_work_group_size(ctx) : 1;
   p->block = gpu_shape ? (uint64_t)p->wg * GPU_ELEMS_PER_ITEM : BLOCK_CPU;
-  snprintf(p->opts, sizeof p->opts, "%s-DWG=%d -DBLOCK=%llu -DSETS=%d", gpu_shape ? "-DGPU_SHAPE=1 " : "", p->wg,
-           (unsigned long long)p->block, SETS);
+  snprintf(p->opts, sizeof p->opts, "%s-DWG=%d -DBLOCK=%llu", gpu_shape ? "-DGPU_SHAPE=1 " : "", p->wg,
+           (unsigned long long)p->block);
   int first = 0;
   while (!c->role[first]) first++;
   entry *e = malloc(c->count * sizeof *e);
@@ -532,7 +403,7 @@ typedef struct check_kernels {
 
 static clnn_status get_check_kernels(clnn_context *ctx, const plan *p, check_kernels *k) {
   char opts[128];
-  snprintf(opts, sizeof opts, "-DOPT=4 %s", p->opts);
+  snprintf(opts, sizeof opts, "-DOPT=%d %s", CLNN_OPTIM_CLIP, p->opts);
   CLNN_TRY(clnn__kernel(ctx, "optim", opts, "optim_check_finite", &k->check));
   return clnn__kernel(ctx, "optim", opts, "optim_flags_reduce", &k->reduce);
 }
@@ -580,8 +451,8 @@ static clnn_status adam_step(clnn_context *ctx, const clnn_adam_desc *d, bool de
                              clnn_tensor *found_inf) {
   const char *op = decoupled ? "adamw_step" : "adam_step";
   CLNN_CHECK_NULL(ctx, ctx);
-  adam_scalars s = {0};
-  CLNN_TRY(adam_check(ctx, d, &s));
+  clnn_adam_scalars s = {0};
+  CLNN_TRY(clnn__adam_desc_check(ctx, d, &s));
   optim_call c;
   call_init(&c, ctx, count);
   call_role(&c, ROLE_P, "params", (const clnn_tensor *const *)params, true);
@@ -598,9 +469,11 @@ static clnn_status adam_step(clnn_context *ctx, const clnn_adam_desc *d, bool de
   if (count == 0) return write_no_inf(ctx, found_inf);
 
   /* Weight decay 0 builds the same program for Adam and AdamW: same bits. */
-  int decay = d->weight_decay == 0.0 ? 0 : decoupled ? 2 : 1;
+  int decay = d->weight_decay == 0.0 ? CLNN_OPTIM_DECAY_NONE
+              : decoupled             ? CLNN_OPTIM_DECAY_DECOUPLED
+                                      : CLNN_OPTIM_DECAY_L2;
   char opts[160];
-  snprintf(opts, sizeof opts, "-DOPT=1 %s -DDECAY=%d -DAMSGRAD=%d", p.opts, decay, d->amsgrad);
+  snprintf(opts, sizeof opts, "-DOPT=%d %s -DDECAY=%d -DAMSGRAD=%d", CLNN_OPTIM_ADAM, p.opts, decay, d->amsgrad);
   bool check = d->skip_nonfinite || found_inf;
   clnn_kernel_ref k;
   check_kernels ck;
@@ -647,8 +520,8 @@ clnn_status clnn_sgd_step(clnn_context *ctx, const clnn_sgd_desc *desc, size_t c
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(ctx, ctx);
   const char *op = "sgd_step";
-  sgd_scalars s = {0};
-  CLNN_TRY(sgd_check(ctx, desc, &s));
+  clnn_sgd_scalars s = {0};
+  CLNN_TRY(clnn__sgd_desc_check(ctx, desc, &s));
   const bool momentum = desc->momentum != 0.0;
   optim_call c;
   call_init(&c, ctx, count);
@@ -664,7 +537,7 @@ clnn_status clnn_sgd_step(clnn_context *ctx, const clnn_sgd_desc *desc, size_t c
   if (count == 0) return write_no_inf(ctx, found_inf);
 
   char opts[160];
-  snprintf(opts, sizeof opts, "-DOPT=2 %s -DSGD_DECAY=%d -DMOMENTUM=%d -DNESTEROV=%d", p.opts,
+  snprintf(opts, sizeof opts, "-DOPT=%d %s -DSGD_DECAY=%d -DMOMENTUM=%d -DNESTEROV=%d", CLNN_OPTIM_SGD, p.opts,
            desc->weight_decay != 0.0, momentum, desc->nesterov);
   bool check = desc->skip_nonfinite || found_inf;
   clnn_kernel_ref k;
@@ -708,7 +581,7 @@ clnn_status clnn_ema_update(clnn_context *ctx, double decay, size_t count, clnn_
   const float coef = (float)(w < 0.5 ? w : -(1.0 - w));
   const int from_param = w < 0.5 ? 0 : 1;
   char opts[128];
-  snprintf(opts, sizeof opts, "-DOPT=3 %s", p.opts);
+  snprintf(opts, sizeof opts, "-DOPT=%d %s", CLNN_OPTIM_EMA, p.opts);
   clnn_kernel_ref k;
   clnn_status st = clnn__kernel(ctx, "optim", opts, "optim_ema", &k);
   if (st == CLNN_SUCCESS) {
@@ -743,7 +616,7 @@ clnn_status clnn_clip_grad_norm(clnn_context *ctx, size_t count, clnn_tensor *co
     return clnn__fill_f32(ctx, clnn__mem(total_norm), (size_t)clnn__off(total_norm), 1, 0.0f);
   }
   char opts[128];
-  snprintf(opts, sizeof opts, "-DOPT=4 %s", p.opts);
+  snprintf(opts, sizeof opts, "-DOPT=%d %s", CLNN_OPTIM_CLIP, p.opts);
   clnn_kernel_ref kp, kf, ks;
   cl_mem ws = NULL;
   const float mn = max_norm > FLT_MAX ? INFINITY : (float)max_norm;

@@ -1,6 +1,6 @@
 /*
- * pool.c - 2-D pooling (kernels/pool.cl): descriptor validation with
- * PyTorch's output-size rules, argument checks, and the launches: the row
+ * pool.c - 2-D pooling (kernels/pool.cl): argument checks (the descriptor
+ * and its output-size rules are desc/pool.c) and the launches: the row
  * kernels (one output row or input row per work-item, private padded rows,
  * 16 outputs per vector), the generic windowed kernels when a row does not
  * fit the private buffers, or the plane reductions when the pooling is
@@ -8,86 +8,16 @@
  * the GPU-class ones (one output or one dx element per work-item, the
  * global average as a work-group reduction) and the variant tables follow.
  */
-#include "../runtime/internal.h"
+#include "../desc/desc.h"
 
 #include <stdio.h>
 #include <string.h>
 
 /* Work-items per work-group of the element-wise global backward. */
 #define POOL_LOCAL 16
-/* The rows kernels' private buffers (kernels/pool.cl POOL_ROWBUF, POOL_OUTBUF). */
-#define POOL_ROWBUF 2048
-#define POOL_OUTBUF 1024
-
-clnn_pool2d_desc clnn_pool2d_desc_make(int64_t n, int64_t c, int64_t h, int64_t w, clnn_pool_mode mode,
-                                       int64_t kh, int64_t kw) {
-  clnn_pool2d_desc d;
-  memset(&d, 0, sizeof d);
-  d.n = n;
-  d.c = c;
-  d.h = h;
-  d.w = w;
-  d.kh = kh;
-  d.kw = kw;
-  d.stride_h = kh;
-  d.stride_w = kw;
-  d.mode = mode;
-  return d;
-}
-
-clnn_pool2d_desc clnn_pool2d_desc_global(int64_t n, int64_t c, int64_t h, int64_t w) {
-  clnn_pool2d_desc d = clnn_pool2d_desc_make(n, c, h, w, CLNN_POOL_AVG, h, w);
-  d.stride_h = d.stride_w = 1;
-  return d;
-}
-
-/* PyTorch's pooling_output_shape (dilation 1); < 1 means no output. */
-static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, bool ceil_mode) {
-  int64_t num = in + 2 * p - k + (ceil_mode ? s - 1 : 0);
-  int64_t out = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1;
-  if (ceil_mode && (out - 1) * s >= in + p) out--;
-  return out;
-}
-
-static clnn_status desc_check(clnn_context *ctx, const clnn_pool2d_desc *d, int64_t *oh, int64_t *ow) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "kh", d->kh, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "kw", d->kw, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "stride_h", d->stride_h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "stride_w", d->stride_w, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "pad_h", d->pad_h, 0));
-  CLNN_TRY(clnn__check_dim(ctx, "pad_w", d->pad_w, 0));
-  if ((int)d->mode < 0 || d->mode >= CLNN_POOL_MODE_COUNT_)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->mode = %d is not a clnn_pool_mode", (int)d->mode);
-  if (d->pad_h > d->kh / 2 || d->pad_w > d->kw / 2)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
-                      "padding (%lld, %lld) is more than half the kernel (%lld, %lld), as PyTorch forbids",
-                      (long long)d->pad_h, (long long)d->pad_w, (long long)d->kh, (long long)d->kw);
-  if (d->divisor < 0 || d->divisor > CLNN_INDEX_MAX || (d->divisor && d->mode == CLNN_POOL_MAX))
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->divisor = %lld is invalid%s", (long long)d->divisor,
-                      d->mode == CLNN_POOL_MAX ? " (max pooling has no divisor)" : "");
-  const int64_t out_h = out_size(d->h, d->kh, d->stride_h, d->pad_h, d->ceil_mode != 0);
-  const int64_t out_w = out_size(d->w, d->kw, d->stride_w, d->pad_w, d->ceil_mode != 0);
-  if (out_h < 1 || out_w < 1)
-    return clnn__fail(ctx, CLNN_ERR_SHAPE_MISMATCH, "the kernel (%lld x %lld) is larger than the padded input (%lld x %lld)",
-                      (long long)d->kh, (long long)d->kw, (long long)(d->h + 2 * d->pad_h),
-                      (long long)(d->w + 2 * d->pad_w));
-  int64_t dims[4] = {d->n, d->c, d->h, d->w}, numel;
-  if (!clnn__numel_ok(4, dims, &numel) || numel > CLNN_INDEX_MAX)
-    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the input has over 2^31 - 1 elements");
-  if (oh) *oh = out_h;
-  if (ow) *ow = out_w;
-  return CLNN_SUCCESS;
-}
-
-clnn_status clnn_pool2d_desc_check(const clnn_pool2d_desc *desc, int64_t *out_h, int64_t *out_w) {
-  CLNN_ENTER(NULL);
-  return desc_check(NULL, desc, out_h, out_w);
-}
+/* The rows kernels' private buffers (kernels/shared.h). */
+#define POOL_ROWBUF CLNN_POOL_ROWBUF
+#define POOL_OUTBUF CLNN_POOL_OUTBUF
 
 /* Global average pooling: one window per plane, exactly the plane. */
 static bool is_global_avg(const clnn_pool2d_desc *d) {
@@ -264,24 +194,6 @@ static clnn_status bwd_generic_cpu(clnn_context *ctx, const pool_call *k) { retu
 
 /* ------------------------------------------------------------ GPU runs */
 
-/* Work-items per work-group of the one-element-per-work-item kernels. */
-static size_t gpu_wg(const clnn_context *ctx) {
-  size_t max = ctx->caps.max_work_group_size ? ctx->caps.max_work_group_size : CLNN_GPU_WG;
-  return max < CLNN_GPU_WG ? max : CLNN_GPU_WG;
-}
-
-/* The global average's work-group: a power of two from 64 (a wavefront)
- * to CLNN_GPU_WG, about one per 8 values of the plane, within the device's
- * limit and local memory (the tree's floats). */
-static size_t gpu_global_wg(const clnn_context *ctx, int64_t hw) {
-  size_t wg = 64;
-  while (wg < CLNN_GPU_WG && (int64_t)wg * 8 < hw) wg <<= 1;
-  while (wg > 1 && ((ctx->caps.max_work_group_size && wg > ctx->caps.max_work_group_size) ||
-                    (ctx->caps.local_mem_size && wg * sizeof(float) > ctx->caps.local_mem_size)))
-    wg >>= 1;
-  return wg;
-}
-
 /* The flat output (forward) or input (backward) is indexed with 32-bit ints. */
 static bool gpu_per_output_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)ctx;
@@ -298,7 +210,7 @@ static void gpu_options(const clnn_pool2d_desc *d, bool write_idx, size_t wg, ch
 
 static clnn_status fwd_global_gpu(clnn_context *ctx, const pool_call *k) {
   const clnn_pool2d_desc *d = k->pb.d;
-  const size_t wg = gpu_global_wg(ctx, d->h * d->w);
+  const size_t wg = clnn__gpu_tree_wg(ctx, d->h * d->w, 8); /* about 8 values of the plane a work-item */
   char opts[64];
   snprintf(opts, sizeof opts, "-DPOOL_MAX=0 -DPOOL_GPU_WG=%zu", wg);
   clnn_kernel_ref kr;
@@ -313,7 +225,7 @@ static clnn_status fwd_global_gpu(clnn_context *ctx, const pool_call *k) {
 static clnn_status fwd_per_output_gpu(clnn_context *ctx, const pool_call *k) {
   const clnn_pool2d_desc *d = k->pb.d;
   const int64_t oh = k->pb.oh, ow = k->pb.ow, total = d->n * d->c * oh * ow;
-  const size_t wg = gpu_wg(ctx);
+  const size_t wg = clnn__gpu_flat_wg(ctx);
   char opts[160];
   gpu_options(d, k->indices != NULL, wg, opts, sizeof opts);
   clnn_kernel_ref kr;
@@ -329,7 +241,7 @@ static clnn_status bwd_global_gpu(clnn_context *ctx, const pool_call *k) {
   const clnn_pool2d_desc *d = k->pb.d;
   const int64_t numel = d->n * d->c * d->h * d->w;
   char opts[64];
-  snprintf(opts, sizeof opts, "-DPOOL_MAX=0 -DPOOL_GPU_WG=%zu", gpu_wg(ctx));
+  snprintf(opts, sizeof opts, "-DPOOL_MAX=0 -DPOOL_GPU_WG=%zu", clnn__gpu_flat_wg(ctx));
   clnn_kernel_ref kr;
   CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_global_avg_bwd_gpu", &kr));
   size_t global, local;
@@ -343,7 +255,7 @@ static clnn_status bwd_global_gpu(clnn_context *ctx, const pool_call *k) {
 static clnn_status bwd_gather_gpu(clnn_context *ctx, const pool_call *k) {
   const clnn_pool2d_desc *d = k->pb.d;
   const int64_t oh = k->pb.oh, ow = k->pb.ow, total = d->n * d->c * d->h * d->w;
-  const size_t wg = gpu_wg(ctx);
+  const size_t wg = clnn__gpu_flat_wg(ctx);
   char opts[160];
   gpu_options(d, false, wg, opts, sizeof opts);
   clnn_kernel_ref kr;
@@ -389,7 +301,7 @@ clnn_status clnn_pool2d_fwd(clnn_context *ctx, const clnn_pool2d_desc *desc, con
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oh, ow;
-  CLNN_TRY(desc_check(ctx, desc, &oh, &ow));
+  CLNN_TRY(clnn__pool2d_desc_check(ctx, desc, &oh, &ow));
   const clnn_pool2d_desc *d = desc;
   int64_t xd[4] = {d->n, d->c, d->h, d->w};
   CLNN_TRY(clnn__check_tensor(ctx, x, "x", CLNN_FLOAT32, 4, xd));
@@ -409,7 +321,7 @@ clnn_status clnn_pool2d_bwd(clnn_context *ctx, const clnn_pool2d_desc *desc, con
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oh, ow;
-  CLNN_TRY(desc_check(ctx, desc, &oh, &ow));
+  CLNN_TRY(clnn__pool2d_desc_check(ctx, desc, &oh, &ow));
   const clnn_pool2d_desc *d = desc;
   int64_t xd[4] = {d->n, d->c, d->h, d->w};
   CLNN_TRY(check_out_shape(ctx, dy, "dy", CLNN_FLOAT32, d, oh, ow));

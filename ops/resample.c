@@ -6,7 +6,7 @@
  *    (n, k*r*r, h, w) and a "wide" (n, k, h*r, w*r) tensor; two kernels
  *    (to_wide, to_deep) serve the four calls.
  *  - Resize: the host computes PyTorch's sampling positions once per call
- *    (clnn__resize_taps, host/resample.c), lays them out as tables, and
+ *    (clnn__resize_taps, desc/resample.c), lays them out as tables, and
  *    sends them in a read-only buffer created with the data (no queue
  *    stall; the buffer is released after the launch and lives until the
  *    kernel is done). Backward tables are the transposed lists: for every
@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../host/ref.h"
+#include "../desc/desc.h"
 
 /* Elements a work-item writes per launch, about: enough to amortise its
  * start, small enough to leave many work-groups for the compute units. */
@@ -37,47 +37,6 @@
 #define FAST_MIN 16
 
 /* --------------------------------------------------------- pixel shuffle */
-
-static clnn_status ps_check(clnn_context *ctx, const clnn_pixel_shuffle_desc *d, bool unshuffle,
-                            int64_t y_dims[4]) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "r", d->r, 1));
-  const int64_t r = d->r, xd[4] = {d->n, d->c, d->h, d->w};
-  CLNN_TRY(clnn__check_numel(ctx, "x", 4, xd));
-  int64_t yd[4];
-  if (!unshuffle) {
-    if (r > d->c || d->c % (r * r))
-      return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
-                        "pixel_shuffle needs channels divisible by r*r: c = %lld, r = %lld", (long long)d->c,
-                        (long long)r);
-    yd[0] = d->n, yd[1] = d->c / (r * r), yd[2] = d->h * r, yd[3] = d->w * r;
-  } else {
-    if (d->h % r || d->w % r)
-      return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
-                        "pixel_unshuffle needs h and w divisible by r: h = %lld, w = %lld, r = %lld",
-                        (long long)d->h, (long long)d->w, (long long)r);
-    if (d->c > CLNN_DIM_MAX / (r * r))
-      return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "c * r * r is over 2^30");
-    yd[0] = d->n, yd[1] = d->c * r * r, yd[2] = d->h / r, yd[3] = d->w / r;
-  }
-  /* y has x's element count, so it fits when x does. */
-  if (y_dims) memcpy(y_dims, yd, sizeof yd);
-  return CLNN_SUCCESS;
-}
-
-clnn_status clnn_pixel_shuffle_desc_check(const clnn_pixel_shuffle_desc *desc, int64_t y_dims[4]) {
-  CLNN_ENTER(NULL);
-  return ps_check(NULL, desc, false, y_dims);
-}
-
-clnn_status clnn_pixel_unshuffle_desc_check(const clnn_pixel_shuffle_desc *desc, int64_t y_dims[4]) {
-  CLNN_ENTER(NULL);
-  return ps_check(NULL, desc, true, y_dims);
-}
 
 /* Rows per work-item: about ITEM_ELEMS elements each, but at least
  * MIN_ITEMS work-items when the problem allows. */
@@ -117,12 +76,6 @@ static clnn_status ps_rows(clnn_context *ctx, const ps_call *c) {
                       2, global, local, c->op);
 }
 
-/* Work-groups of the GPU kernels: CLNN_GPU_WG, or the device's maximum if smaller. */
-static size_t gpu_wg(const clnn_context *ctx) {
-  const size_t max = ctx->caps.max_work_group_size;
-  return max && max < CLNN_GPU_WG ? max : CLNN_GPU_WG;
-}
-
 /* GPU: one output element per work-item (a gather). */
 static clnn_status ps_gpu_gather(clnn_context *ctx, const ps_call *c) {
   char opts[32];
@@ -130,7 +83,7 @@ static clnn_status ps_gpu_gather(clnn_context *ctx, const ps_call *c) {
   clnn_kernel_ref kr;
   CLNN_TRY(clnn__kernel(ctx, "resample", opts, c->to_wide ? "resample_to_wide_gpu" : "resample_to_deep_gpu", &kr));
   const int64_t total = c->n * c->k * c->r * c->r * c->h * c->w;
-  const size_t global = (size_t)total, local = gpu_wg(ctx);
+  const size_t global = (size_t)total, local = clnn__gpu_flat_wg(ctx);
   return clnn__launch(ctx, &kr,
                       CLNN_ARGS(CLNN_ARG_TENSOR(c->src), CLNN_ARG_TENSOR(c->dst), CLNN_ARG_I32(c->h),
                                 CLNN_ARG_I32(c->w), CLNN_ARG_I32(total)),
@@ -156,7 +109,7 @@ static clnn_status ps_run(clnn_context *ctx, const clnn_pixel_shuffle_desc *d, b
                           const clnn_tensor *src, clnn_tensor *dst) {
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t yd[4];
-  CLNN_TRY(ps_check(ctx, d, unshuffle, yd));
+  CLNN_TRY(clnn__pixel_shuffle_desc_check(ctx, d, unshuffle, yd));
   const int64_t xd[4] = {d->n, d->c, d->h, d->w};
   const char *sname = backward ? "dy" : "x", *dname = backward ? "dx" : "y";
   CLNN_TRY(clnn__check_tensor(ctx, src, sname, CLNN_FLOAT32, 4, backward ? yd : xd));
@@ -202,54 +155,6 @@ clnn_status clnn_pixel_unshuffle_bwd(clnn_context *ctx, const clnn_pixel_shuffle
 }
 
 /* ---------------------------------------------------------------- resize */
-
-clnn_resize_desc clnn_resize_desc_make(int64_t n, int64_t c, int64_t h, int64_t w, int64_t out_h,
-                                       int64_t out_w, clnn_resize_mode mode) {
-  clnn_resize_desc d;
-  memset(&d, 0, sizeof d);
-  d.n = n;
-  d.c = c;
-  d.h = h;
-  d.w = w;
-  d.out_h = out_h;
-  d.out_w = out_w;
-  d.mode = mode;
-  return d;
-}
-
-static clnn_status check_scale(clnn_context *ctx, const char *name, double s) {
-  if (s != s || s - s != 0.0)
-    return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "desc->%s = %g is not finite", name, s);
-  if (s < 0.0) return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->%s = %g is negative (0 = none)", name, s);
-  return CLNN_SUCCESS;
-}
-
-static clnn_status resize_check(clnn_context *ctx, const clnn_resize_desc *d) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "out_h", d->out_h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "out_w", d->out_w, 1));
-  if (d->mode != CLNN_RESIZE_NEAREST && d->mode != CLNN_RESIZE_BILINEAR)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->mode = %d is not a clnn_resize_mode", (int)d->mode);
-  if (d->align_corners != 0 && d->align_corners != 1)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->align_corners = %d is not 0 or 1", d->align_corners);
-  if (d->align_corners && d->mode == CLNN_RESIZE_NEAREST)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "align_corners applies to bilinear only (as in torch)");
-  CLNN_TRY(check_scale(ctx, "scale_h", d->scale_h));
-  CLNN_TRY(check_scale(ctx, "scale_w", d->scale_w));
-  const int64_t xd[4] = {d->n, d->c, d->h, d->w}, yd[4] = {d->n, d->c, d->out_h, d->out_w};
-  CLNN_TRY(clnn__check_numel(ctx, "x", 4, xd));
-  CLNN_TRY(clnn__check_numel(ctx, "y", 4, yd));
-  return CLNN_SUCCESS;
-}
-
-clnn_status clnn_resize_desc_check(const clnn_resize_desc *desc) {
-  CLNN_ENTER(NULL);
-  return resize_check(NULL, desc);
-}
 
 /* The taps of one dimension (see clnn__resize_taps). */
 typedef struct taps {
@@ -424,7 +329,7 @@ static clnn_status launch_with_table(clnn_context *ctx, const char *opts, const 
 
 static clnn_status resize_validate(clnn_context *ctx, const clnn_resize_desc *d, bool backward,
                                    const clnn_tensor *src, const clnn_tensor *dst) {
-  CLNN_TRY(resize_check(ctx, d));
+  CLNN_TRY(clnn__resize_desc_check(ctx, d));
   const int64_t xd[4] = {d->n, d->c, d->h, d->w}, yd[4] = {d->n, d->c, d->out_h, d->out_w};
   const char *sname = backward ? "dy" : "x", *dname = backward ? "dx" : "y";
   CLNN_TRY(clnn__check_tensor(ctx, src, sname, CLNN_FLOAT32, 4, backward ? yd : xd));
@@ -489,8 +394,8 @@ static clnn_status resize_fwd_run(clnn_context *ctx, const clnn_resize_desc *d, 
   return st;
 }
 
-/* dx columns per chunk of the backward kernel (CHUNK in kernels/resample.cl). */
-#define BWD_CHUNK 16
+/* dx columns per chunk of the backward kernel (kernels/shared.h). */
+#define BWD_CHUNK CLNN_RESIZE_BWD_CHUNK
 
 /*
  * Backward table: row starts (h + 1), row entries (dy row, weight bits),
@@ -618,7 +523,7 @@ static clnn_status launch_gpu_with_table(clnn_context *ctx, const char *opts, co
   args[na++] = CLNN_ARG_U64(clnn__off(dst));
   args[na++] = CLNN_ARG_MEM(buf);
   for (int i = 0; i < nints; i++) args[na++] = (clnn_arg){sizeof(cl_int), &ints[i]};
-  const size_t global = (size_t)total, local = gpu_wg(ctx);
+  const size_t global = (size_t)total, local = clnn__gpu_flat_wg(ctx);
   clnn_status st = clnn__launch(ctx, &kr, args, na, 1, &global, &local, op);
   clReleaseMemObject(buf);
   return st;

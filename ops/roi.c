@@ -1,7 +1,8 @@
 /*
  * roi.c - RoI pooling dispatch (RoI align, RoI pool, PS-RoI align, PS-RoI
- * pool; forward and backward): descriptor and RoI validation, the per-image
- * RoI index, workspace chunking and the kernel launches (kernels/roi.cl).
+ * pool; forward and backward): the per-image RoI index, workspace chunking
+ * and the kernel launches (kernels/roi.cl). The descriptor and the RoI
+ * rows are validated by desc/roi.c.
  *
  * Paths:
  *  - RoI align / RoI pool / PS RoI align forward: the features are packed
@@ -33,13 +34,13 @@
  *    their bins, which no forward writes, in a second small launch).
  * Variant tables (roi.fwd, roi.bwd) pick among them, best first.
  *
- * Every call first reads the RoIs back (blocking) to validate them - a bad
- * RoI fails before anything is enqueued - and to build the per-image RoI
- * index [offsets (n + 1) | RoI numbers sorted by image], which it writes at
- * the start of the workspace (the backward passes and the panel forward
- * read it).
+ * Every call first reads the RoIs back (blocking) to validate them
+ * (clnn__roi_rois_check: a bad RoI fails before anything is enqueued) and
+ * to build the per-image RoI index [offsets (n + 1) | RoI numbers sorted by
+ * image], which it writes at the start of the workspace (the backward
+ * passes and the panel forward read it).
  */
-#include "../runtime/internal.h"
+#include "../desc/desc.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -50,117 +51,6 @@
 /* Most channel blocks per work-item of the panel kernels (kernels/roi.cl). */
 #define FWD_V_MAX 4
 #define BWD_V_MAX 4
-/* Scaled RoI coordinates beyond this are rejected: the kernels convert them
- * to int, and float32 has no integer resolution past 2^24 anyway. */
-#define COORD_MAX 16777216.0f
-
-static const char *const op_names[CLNN_ROI_OP_COUNT_] = {"roi_align", "roi_pool", "ps_roi_align",
-                                                         "ps_roi_pool"};
-
-const char *clnn_roi_op_name(clnn_roi_op op) {
-  if ((int)op < 0 || op >= CLNN_ROI_OP_COUNT_) return NULL;
-  return op_names[op];
-}
-
-clnn_roi_desc clnn_roi_desc_make(clnn_roi_op op, int64_t n, int64_t c, int64_t h, int64_t w,
-                                 int64_t num_rois, int64_t pooled_h, int64_t pooled_w,
-                                 float spatial_scale) {
-  clnn_roi_desc d;
-  memset(&d, 0, sizeof d);
-  d.op = op;
-  d.n = n;
-  d.c = c;
-  d.h = h;
-  d.w = w;
-  d.num_rois = num_rois;
-  d.pooled_h = pooled_h;
-  d.pooled_w = pooled_w;
-  d.spatial_scale = spatial_scale;
-  d.sampling_ratio = -1;
-  d.aligned = 0;
-  return d;
-}
-
-static bool is_ps(const clnn_roi_desc *d) { return d->op == CLNN_PS_ROI_ALIGN || d->op == CLNN_PS_ROI_POOL; }
-
-/* ------------------------------------------------------------ validation */
-
-/* Validation shared by clnn_roi_desc_check, the ops and the reference. */
-static clnn_status desc_check(clnn_context *ctx, const clnn_roi_desc *d, int64_t *out_c) {
-  if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  if ((int)d->op < 0 || d->op >= CLNN_ROI_OP_COUNT_)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->op = %d is not a clnn_roi_op", (int)d->op);
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "num_rois", d->num_rois, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "pooled_h", d->pooled_h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "pooled_w", d->pooled_w, 1));
-  if (!isfinite(d->spatial_scale) || !(d->spatial_scale > 0.0f))
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->spatial_scale = %g must be finite and > 0",
-                      (double)d->spatial_scale);
-  if (d->aligned != 0 && d->aligned != 1)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->aligned = %d must be 0 or 1", d->aligned);
-  if (d->sampling_ratio > (1 << 15))
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->sampling_ratio = %lld is above 2^15",
-                      (long long)d->sampling_ratio);
-  int64_t bins;
-  if (!clnn__mul_ok(d->pooled_h, d->pooled_w, &bins) || bins > CLNN_INDEX_MAX)
-    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "pooled_h * pooled_w is over 2^31 - 1");
-  int64_t oc = d->c;
-  if (is_ps(d)) {
-    if (d->c % bins)
-      return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
-                        "%s needs c = %lld divisible by pooled_h * pooled_w = %lld", op_names[d->op],
-                        (long long)d->c, (long long)bins);
-    oc = d->c / bins;
-  }
-  CLNN_TRY(clnn__check_numel(ctx, "the input", 4, (int64_t[]){d->n, d->c, d->h, d->w}));
-  CLNN_TRY(clnn__check_numel(ctx, "the output", 4, (int64_t[]){d->num_rois, d->c, d->pooled_h, d->pooled_w}));
-  if (d->n + 1 + d->num_rois > CLNN_INDEX_MAX) /* the per-image RoI index is indexed with ints */
-    return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "n + num_rois + 1 is over 2^31 - 1");
-  if (out_c) *out_c = oc;
-  return CLNN_SUCCESS;
-}
-
-clnn_status clnn_roi_desc_check(const clnn_roi_desc *desc, int64_t *out_c) {
-  CLNN_ENTER(NULL);
-  return desc_check(NULL, desc, out_c);
-}
-
-/* Every row: finite, integer batch index in range, x1 <= x2, y1 <= y2, and
- * scaled coordinates within +-2^24. */
-static clnn_status rois_check(clnn_context *ctx, const clnn_roi_desc *d, const float *rois) {
-  for (int64_t k = 0; k < d->num_rois; k++) {
-    const float *r = rois + k * 5;
-    for (int i = 0; i < 5; i++)
-      if (!isfinite(r[i]))
-        return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "rois[%lld] = [%g, %g, %g, %g, %g] has a NaN or infinite value",
-                          (long long)k, (double)r[0], (double)r[1], (double)r[2], (double)r[3], (double)r[4]);
-    if (r[0] != floorf(r[0]) || r[0] < 0.0f || (double)r[0] >= (double)d->n)
-      return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
-                        "rois[%lld]: batch index %g is not an integer in [0, %lld)", (long long)k,
-                        (double)r[0], (long long)d->n);
-    if (r[3] < r[1] || r[4] < r[2])
-      return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
-                        "rois[%lld] = [%g, %g, %g, %g, %g] has x2 < x1 or y2 < y1", (long long)k,
-                        (double)r[0], (double)r[1], (double)r[2], (double)r[3], (double)r[4]);
-    for (int i = 1; i < 5; i++)
-      if (!(fabsf(r[i] * d->spatial_scale) <= COORD_MAX))
-        return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
-                          "rois[%lld]: coordinate %g times spatial_scale is beyond +-2^24", (long long)k,
-                          (double)r[i]);
-  }
-  return CLNN_SUCCESS;
-}
-
-clnn_status clnn_roi_rois_check(const clnn_roi_desc *desc, const float *rois) {
-  CLNN_ENTER(NULL);
-  CLNN_TRY(desc_check(NULL, desc, NULL));
-  CLNN_CHECK_NULL(NULL, rois);
-  return rois_check(NULL, desc, rois);
-}
 
 /* -------------------------------------------------------- RoI index */
 
@@ -202,7 +92,7 @@ static clnn_status load_rois(clnn_context *ctx, const clnn_roi_desc *d, const cl
     return clnn__fail(ctx, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory for %lld RoIs", (long long)d->num_rois);
   }
   cl_int err = clEnqueueReadBuffer(ctx->queue, rois->buf->mem, CL_TRUE, rois->offset, bytes, h->rois, 0, NULL, NULL);
-  clnn_status st = err == CL_SUCCESS ? rois_check(ctx, d, h->rois) : clnn__cl_fail(ctx, err, "reading rois");
+  clnn_status st = err == CL_SUCCESS ? clnn__roi_rois_check(ctx, d, h->rois) : clnn__cl_fail(ctx, err, "reading rois");
   if (st == CLNN_SUCCESS) build_index(d, h->rois, h->idx, next);
   else roi_host_free(h);
   free(next);
@@ -488,8 +378,8 @@ typedef struct roi_call {
  * RoI's staged geometry (roi_align_geom, the larger: 28 bytes), pixel box
  * (16) and number (4). */
 #define GPU_LOCAL_PER_ITEM 48
-/* Channels per work-item of the GPU backward kernels (ROI_LANES). */
-#define GPU_LANES 4
+/* Channels per work-item of the GPU backward kernels (kernels/shared.h). */
+#define GPU_LANES CLNN_ROI_GPU_LANES
 
 /* The GPU kernels' work-group size: CLNN_GPU_WG, halved while above the
  * device's maximum or while the staged RoIs would not fit its local
@@ -508,20 +398,17 @@ static clnn_status gpu_kernel(clnn_context *ctx, const char *name, clnn_kernel_r
   return clnn__kernel(ctx, "roi", opts, name, k);
 }
 
-/* Work-items rounded up to whole work-groups of wg. */
-static size_t round_up(size_t items, size_t wg) { return (items + wg - 1) / wg * wg; }
-
 /* roi.fwd.gpu_align / gpu_pool: one output element per work-item. */
 static clnn_status run_fwd_gpu(clnn_context *ctx, const roi_call *c) {
   const clnn_roi_desc *d = c->d;
   const bool pool = d->op == CLNN_ROI_POOL || d->op == CLNN_PS_ROI_POOL;
-  const int ps = is_ps(d);
+  const int ps = clnn__roi_is_ps(d);
   const int64_t total = d->num_rois * c->oc * d->pooled_h * d->pooled_w;
   clnn_kernel_ref k;
   CLNN_TRY(gpu_kernel(ctx, pool ? "roi_pool_fwd_gpu" : "roi_align_fwd_gpu", &k));
-  size_t local = (size_t)gpu_wg(ctx), global = round_up((size_t)total, local);
+  size_t local = (size_t)gpu_wg(ctx), global = (size_t)clnn__round_up(total, (int64_t)local);
   char op[48];
-  snprintf(op, sizeof op, "roi_fwd:%s_gpu", op_names[d->op]);
+  snprintf(op, sizeof op, "roi_fwd:%s_gpu", clnn_roi_op_name(d->op));
   if (pool)
     return clnn__launch(ctx, &k,
                         CLNN_ARGS(CLNN_ARG_TENSOR(c->x), CLNN_ARG_TENSOR(c->rois), CLNN_ARG_TENSOR(c->y),
@@ -545,11 +432,11 @@ static clnn_status run_fwd_gpu(clnn_context *ctx, const roi_call *c) {
 static clnn_status run_bwd_gpu(clnn_context *ctx, const roi_call *c) {
   const clnn_roi_desc *d = c->d;
   const bool pool = d->op == CLNN_ROI_POOL || d->op == CLNN_PS_ROI_POOL;
-  const int ps = is_ps(d);
-  /* Work-items per image: a pixel of 4 channels each (roi_lanes_of in kernels/roi.cl). */
-  const int64_t lane_groups = ps ? (c->oc + GPU_LANES - 1) / GPU_LANES * d->pooled_h * d->pooled_w
-                                       : (d->c + GPU_LANES - 1) / GPU_LANES;
-  const size_t wg = (size_t)gpu_wg(ctx), groups = round_up((size_t)(lane_groups * d->h * d->w), wg) / wg;
+  const int ps = clnn__roi_is_ps(d);
+  /* Work-items per image: a pixel of GPU_LANES channels each (roi_lanes_of in kernels/roi.cl). */
+  const int64_t lane_groups = ps ? clnn__ceil_div(c->oc, GPU_LANES) * d->pooled_h * d->pooled_w
+                                 : clnn__ceil_div(d->c, GPU_LANES);
+  const size_t wg = (size_t)gpu_wg(ctx), groups = (size_t)clnn__ceil_div(lane_groups * d->h * d->w, (int64_t)wg);
   cl_mem ws;
   CLNN_TRY(workspace_with_index(ctx, c->h, 0, &ws));
   clnn_kernel_ref k, strays;
@@ -557,7 +444,7 @@ static clnn_status run_bwd_gpu(clnn_context *ctx, const roi_call *c) {
   if (d->op == CLNN_ROI_POOL) CLNN_TRY(gpu_kernel(ctx, "roi_pool_bwd_strays", &strays));
   size_t global = groups * (size_t)d->n * wg, local = wg;
   char op[48];
-  snprintf(op, sizeof op, "roi_bwd:%s_gpu", op_names[d->op]);
+  snprintf(op, sizeof op, "roi_bwd:%s_gpu", clnn_roi_op_name(d->op));
   if (!pool)
     return clnn__launch(ctx, &k,
                         CLNN_ARGS(CLNN_ARG_TENSOR(c->dy), CLNN_ARG_TENSOR(c->rois), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
@@ -638,7 +525,7 @@ static bool pool_applies(const clnn_context *ctx, const void *problem, char *why
 
 static bool ps_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)ctx;
-  return is_ps(((const roi_call *)problem)->d) || clnn__why(why, n, "not position-sensitive");
+  return clnn__roi_is_ps(((const roi_call *)problem)->d) || clnn__why(why, n, "not position-sensitive");
 }
 
 static bool roi_pool_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
@@ -708,7 +595,7 @@ static clnn_status plan_and_run(clnn_context *ctx, const clnn_variant_table *t, 
 static clnn_status check_argmax(clnn_context *ctx, const clnn_roi_desc *d, const clnn_tensor *argmax, bool required) {
   if (d->op != CLNN_ROI_POOL) {
     if (argmax)
-      return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "argument 'argmax' must be NULL for %s", op_names[d->op]);
+      return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "argument 'argmax' must be NULL for %s", clnn_roi_op_name(d->op));
     return CLNN_SUCCESS;
   }
   if (!argmax && !required) return CLNN_SUCCESS;
@@ -721,7 +608,7 @@ clnn_status clnn_roi_fwd(clnn_context *ctx, const clnn_roi_desc *desc, const cln
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oc = 0; /* set by desc_check; initialised for the compiler */
-  CLNN_TRY(desc_check(ctx, desc, &oc));
+  CLNN_TRY(clnn__roi_desc_check(ctx, desc, &oc));
   const clnn_roi_desc *d = desc;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, rd[2] = {d->num_rois, 5};
   int64_t yd[4] = {d->num_rois, oc, d->pooled_h, d->pooled_w};
@@ -743,7 +630,7 @@ clnn_status clnn_roi_bwd(clnn_context *ctx, const clnn_roi_desc *desc, const cln
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   int64_t oc = 0; /* set by desc_check; initialised for the compiler */
-  CLNN_TRY(desc_check(ctx, desc, &oc));
+  CLNN_TRY(clnn__roi_desc_check(ctx, desc, &oc));
   const clnn_roi_desc *d = desc;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, rd[2] = {d->num_rois, 5};
   int64_t yd[4] = {d->num_rois, oc, d->pooled_h, d->pooled_w};

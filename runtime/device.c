@@ -190,9 +190,22 @@ clnn_status clnn__env_read(clnn_env *e) {
 
 /* ------------------------------------------------------------ launch shapes */
 
+size_t clnn__gpu_flat_wg(const clnn_context *ctx) {
+  const size_t max = ctx->caps.max_work_group_size;
+  return max && max < CLNN_GPU_WG ? max : CLNN_GPU_WG;
+}
+
+size_t clnn__gpu_tree_wg(const clnn_context *ctx, int64_t values, int64_t per_item) {
+  size_t wg = 64;
+  while (wg < CLNN_GPU_WG && (int64_t)wg * per_item < values) wg <<= 1;
+  while (wg > 1 && ((ctx->caps.max_work_group_size && wg > ctx->caps.max_work_group_size) ||
+                    (ctx->caps.local_mem_size && wg * sizeof(float) > ctx->caps.local_mem_size)))
+    wg >>= 1;
+  return wg;
+}
+
 void clnn__gpu_stride_grid(const clnn_context *ctx, size_t items, size_t *global, size_t *local) {
-  size_t wg = CLNN_GPU_WG;
-  if (ctx->caps.max_work_group_size && ctx->caps.max_work_group_size < wg) wg = ctx->caps.max_work_group_size;
+  const size_t wg = clnn__gpu_flat_wg(ctx);
   size_t groups = (items + wg - 1) / wg;
   size_t cap = (size_t)(ctx->caps.compute_units ? ctx->caps.compute_units : 1) * CLNN_GPU_GROUPS_PER_CU;
   if (groups > cap) groups = cap;

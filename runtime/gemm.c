@@ -17,9 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TILE_M 8
-#define TILE_N 32
-
 clnn_gemm_job clnn__gemm_job(int64_t m, int64_t n, int64_t k) {
   clnn_gemm_job j;
   memset(&j, 0, sizeof j);
@@ -31,8 +28,6 @@ clnn_gemm_job clnn__gemm_job(int64_t m, int64_t n, int64_t k) {
   j.act = CLNN_ACT_IDENTITY;
   return j;
 }
-
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 bool clnn__use_own_gemm(const clnn_context *ctx) { return ctx->is_cpu && ctx->gemm != CLNN_GEMM_CLBLAST; }
 
@@ -61,7 +56,7 @@ static bool tile_fits(const clnn_context *ctx, const clnn_gpu_tile *t) {
 clnn_gpu_tile clnn__gpu_tile_for(const clnn_context *ctx, int64_t m, int64_t n, int64_t nb) {
   const clnn_gpu_tile *big = &ctx->tune.tile_large, *narrow = &ctx->tune.tile_narrow;
   if (m <= narrow->mwg && tile_fits(ctx, narrow)) return *narrow;
-  int64_t big_tiles = ceil_div(m, big->mwg) * ceil_div(n, big->nwg) * nb;
+  int64_t big_tiles = clnn__ceil_div(m, big->mwg) * clnn__ceil_div(n, big->nwg) * nb;
   if (tile_fits(ctx, big) && m >= big->mwg * 3 / 4 && n >= big->nwg * 3 / 4 &&
       big_tiles >= 2 * (int64_t)ctx->caps.compute_units)
     return *big;
@@ -78,11 +73,11 @@ static clnn_status gemm_gpu(clnn_context *ctx, const clnn_gemm_job *j, const cha
   char opts[256], tile[128], act[64];
   clnn__gpu_tile_options(&t, tile, sizeof tile);
   clnn__act_options(act, sizeof act, j->act, j->act_alpha);
-  snprintf(opts, sizeof opts, "%s -DGG_MODE=0 -DGG_A_TRANS=%d -DGG_B_TRANS=%d -DHAS_BIAS=%d%s", tile,
+  snprintf(opts, sizeof opts, "%s -DGG_MODE=%d -DGG_A_TRANS=%d -DGG_B_TRANS=%d -DHAS_BIAS=%d%s", tile, CLNN_GG_GEMM,
            j->a_trans ? 1 : 0, j->b_trans ? 1 : 0, j->bias ? 1 : 0, act);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "gemm_gpu", opts, "gemm_gpu", &k));
-  size_t global[3] = {(size_t)(ceil_div(j->n, t.nwg) * t.ndim), (size_t)(ceil_div(j->m, t.mwg) * t.mdim),
+  size_t global[3] = {(size_t)(clnn__ceil_div(j->n, t.nwg) * t.ndim), (size_t)(clnn__ceil_div(j->m, t.mwg) * t.mdim),
                       (size_t)(j->nb1 * j->nb2)};
   size_t local[3] = {(size_t)t.ndim, (size_t)t.mdim, 1};
   return clnn__launch(
@@ -96,7 +91,6 @@ static clnn_status gemm_gpu(clnn_context *ctx, const clnn_gemm_job *j, const cha
       3, global, local, op);
 }
 
-
 /* ------------------------------------------------------------ own engine */
 
 static clnn_status gemm_own(clnn_context *ctx, const clnn_gemm_job *j, const char *op) {
@@ -108,7 +102,7 @@ static clnn_status gemm_own(clnn_context *ctx, const clnn_gemm_job *j, const cha
            j->b_layout == CLNN_B_PANELS ? 1 : 0, j->bias ? 1 : 0, act);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "gemm", opts, "gemm_tile8x32", &k));
-  size_t global[3] = {(size_t)ceil_div(j->m, TILE_M), (size_t)ceil_div(j->n, TILE_N),
+  size_t global[3] = {(size_t)clnn__ceil_div(j->m, CLNN_TILE_MR), (size_t)clnn__ceil_div(j->n, CLNN_TILE_NR),
                       (size_t)(j->nb1 * j->nb2)};
   size_t local[3] = {1, 1, 1};
   return clnn__launch(
@@ -274,19 +268,18 @@ static clnn_status check_matrix(clnn_context *ctx, const clnn_tensor *t, const c
 }
 
 /* A power-of-two row stride of 4 KiB or more makes rows collide in the cache. */
-static bool bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }
 
 /* Own engine: pack B into panels when it is transposed or has a bad stride. */
 static clnn_status gemm_own_public(clnn_context *ctx, clnn_gemm_job *j, bool b_trans) {
-  if (!b_trans && !bad_stride(j->ldb)) return gemm_own(ctx, j, "gemm");
-  int64_t panel_elems = ceil_div(j->n, TILE_N) * TILE_N * j->k;
+  if (!b_trans && !clnn__bad_stride(j->ldb)) return gemm_own(ctx, j, "gemm");
+  int64_t panel_elems = clnn__ceil_div(j->n, CLNN_TILE_NR) * CLNN_TILE_NR * j->k;
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)panel_elems * sizeof(float), &ws));
   char opts[64];
   snprintf(opts, sizeof opts, "-DB_TRANS=%d", b_trans ? 1 : 0);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "gemm", opts, "gemm_pack_b", &k));
-  size_t global[3] = {(size_t)j->k, (size_t)ceil_div(j->n, TILE_N), 1};
+  size_t global[3] = {(size_t)j->k, (size_t)clnn__ceil_div(j->n, CLNN_TILE_NR), 1};
   size_t local[3] = {1, 1, 1};
   CLNN_TRY(clnn__launch(ctx, &k,
                         CLNN_ARGS(CLNN_ARG_I32(j->n), CLNN_ARG_I32(j->k), CLNN_ARG_I32(1),
@@ -296,7 +289,7 @@ static clnn_status gemm_own_public(clnn_context *ctx, clnn_gemm_job *j, bool b_t
                         3, global, local, "gemm:pack_b"));
   j->b = ws;
   j->b_off = 0;
-  j->ldb = TILE_N;
+  j->ldb = CLNN_TILE_NR;
   j->b_layout = CLNN_B_PANELS;
   return gemm_own(ctx, j, "gemm");
 }

@@ -7,6 +7,7 @@
 #define CLNN_INTERNAL_H
 
 #include "clnn.h"
+#include "../kernels/shared.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -107,10 +108,11 @@ struct clnn_context {
   int n_programs, cap_programs;
 
   bool profiling;
-  /* Set by clnn__plan_run: launches, fills and CLBlast calls return success
-   * without enqueueing, while everything before them (checks, chunk sizes
-   * against the workspace limit, workspace allocation, program builds) runs
-   * as usual. */
+  /* Set while an op rehearses inner ops (the transposed convolution's
+   * backward runs its passes once this way before running them for real):
+   * launches, fills and CLBlast calls return success without enqueueing,
+   * while everything before them (checks, chunk sizes against the
+   * workspace limit, workspace allocation, program builds) runs as usual. */
   bool plan_only;
   clnn_profile_record *prof;
   size_t n_prof, cap_prof;
@@ -204,6 +206,15 @@ clnn_status clnn__check_numel(clnn_context *ctx, const char *what, int ndim, con
 static inline int clnn__stream_output(const clnn_context *ctx, size_t bytes) {
   return ctx->is_cpu && bytes >= CLNN_STREAM_MIN_BYTES;
 }
+
+/* Small integer helpers of sizes and launch shapes (b > 0). */
+static inline int64_t clnn__ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static inline int64_t clnn__round_up(int64_t a, int64_t b) { return clnn__ceil_div(a, b) * b; }
+static inline int64_t clnn__min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t clnn__max64(int64_t a, int64_t b) { return a > b ? a : b; }
+/* Whether a GEMM row stride of ld floats is a power of two of 4 KiB or
+ * more: such rows collide in the cache (the ops pack or pick another path). */
+static inline bool clnn__bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld - 1)) == 0; }
 
 /* ---------------------------------------------------------- tensor checks */
 
@@ -356,10 +367,7 @@ bool clnn__name_in_list(const char *list, const char *name);
 
 /* ------------------------------------------------------ GPU launch shapes */
 
-/* Work-items per work-group of the GPU-class memory-bound kernels: a
- * multiple of every vendor's SIMD width (32, 64) that leaves room for
- * several groups per compute unit (GPU-NOTES: 64-256). */
-#define CLNN_GPU_WG 256
+/* CLNN_GPU_WG, the GPU-class kernels' work-group size, is in kernels/shared.h. */
 /* Work-groups per compute unit a grid-stride kernel launches at most: enough
  * resident groups to hide memory latency, few enough that each work-item
  * loops a while (launch and scheduling costs amortised). */
@@ -369,6 +377,13 @@ bool clnn__name_in_list(const char *list, const char *name);
  * work: local = CLNN_GPU_WG (or the device's maximum, if smaller), global a
  * multiple of it, no more than the work needs nor than fills the device. */
 void clnn__gpu_stride_grid(const clnn_context *ctx, size_t items, size_t *global, size_t *local);
+/* The work-group of a flat GPU kernel: CLNN_GPU_WG, or the device's maximum if smaller. */
+size_t clnn__gpu_flat_wg(const clnn_context *ctx);
+/* The work-group of a GPU tree reduction over `values` values, per_item of
+ * them a work-item: a power of two from 64 (two warps, a wavefront) up to
+ * CLNN_GPU_WG while the values need more, then halved while above the
+ * device's work-group limit or its local memory (one float a work-item). */
+size_t clnn__gpu_tree_wg(const clnn_context *ctx, int64_t values, int64_t per_item);
 
 /* ----------------------------------------------------------- misc helpers */
 
@@ -380,15 +395,12 @@ bool clnn__env_flag(const char *name);
 /* -D option text for an activation: " -DACT=<n> -DACT_ALPHA=<a>f". */
 void clnn__act_options(char *buf, size_t n, clnn_activation act, float alpha);
 
-/* Host reference of one activation in double (host/act.c). */
-double clnn__ref_act(double v, clnn_activation act, double alpha);
-
 /* --------------------------------------------------------------- gemm */
 
 /* How B is stored for the own engine. */
 typedef enum clnn_b_layout {
   CLNN_B_ROWMAJOR = 0, /* K x N, row stride ldb */
-  CLNN_B_PANELS = 1    /* [ceil(N/32)][K][32], zero padded (see kernels/gemm.cl) */
+  CLNN_B_PANELS = 1    /* [ceil(N/NR)][K][NR] (CLNN_TILE_NR), zero padded (see kernels/gemm.cl) */
 } clnn_b_layout;
 
 /*
@@ -425,6 +437,11 @@ clnn_gemm_job clnn__gemm_job(int64_t m, int64_t n, int64_t k);
 /* Whether ops on ctx use libclnn's own GEMM-shaped kernels (CLNN_GEMM own, or
  * auto on a CPU-class context) rather than routing GEMMs through CLBlast. */
 bool clnn__use_own_gemm(const clnn_context *ctx);
+/* The applies() test of a variant that runs libclnn's own GEMM-shaped
+ * kernels: false with the reason when the context routes GEMMs to CLBlast. */
+static inline bool clnn__own_engine_applies(const clnn_context *ctx, char *why, size_t n) {
+  return clnn__use_own_gemm(ctx) || clnn__why(why, n, "an own-engine kernel, and the GEMM engine is CLBlast");
+}
 
 /* Plan (gemm.mm's variant table) and run a job. */
 clnn_status clnn__gemm_run(clnn_context *ctx, const clnn_gemm_job *job, const char *op);

@@ -2,8 +2,8 @@
  * program.c - kernel sources, program builds and their two caches, kernel
  * lookup and launch.
  *
- * A program is one family's source (kernels/<family>.cl, after common.h)
- * built with one option string. Built programs live in the context for its
+ * A program is one family's source (kernels/<family>.cl, after shared.h and
+ * common.h) built with one option string. Built programs live in the context for its
  * lifetime (memory cache) and, as device binaries, in a directory on disk
  * (disk cache) keyed by everything that could change the binary: library
  * version, platform and driver version, device name, options and a hash of
@@ -29,6 +29,10 @@
 #define CACHE_MAX_FILE ((size_t)1 << 30)
 
 /* --------------------------------------------------------------- sources */
+
+/* A program's sources, in order: shared.h (the constants the host shares),
+ * common.h (helpers), kernels/<family>.cl. */
+#define SOURCES 3
 
 typedef struct source_text {
   char *data;
@@ -221,8 +225,8 @@ static clnn_status build_failed(clnn_context *ctx, cl_program prog, cl_int err, 
 
 static clnn_status build_from_source(clnn_context *ctx, const char *family, const char *options,
                                      const source_text *src, int nsrc, cl_program *out) {
-  const char *strings[2];
-  size_t lengths[2];
+  const char *strings[SOURCES];
+  size_t lengths[SOURCES];
   for (int i = 0; i < nsrc; i++) strings[i] = src[i].data, lengths[i] = src[i].size;
   cl_int err;
   cl_program prog = clCreateProgramWithSource(ctx->cl, (cl_uint)nsrc, strings, lengths, &err);
@@ -300,22 +304,22 @@ static clnn_status program_create(clnn_context *ctx, const char *family, const c
                                   clnn_program_entry **out) {
   char file[256];
   snprintf(file, sizeof file, "%s.cl", family);
-  source_text src[2] = {{0}};
-  clnn_status st = load_source(ctx, "common.h", &src[0]);
-  if (st == CLNN_SUCCESS) st = load_source(ctx, file, &src[1]);
+  source_text src[SOURCES] = {{0}};
+  clnn_status st = load_source(ctx, "shared.h", &src[0]);
+  if (st == CLNN_SUCCESS) st = load_source(ctx, "common.h", &src[1]);
+  if (st == CLNN_SUCCESS) st = load_source(ctx, file, &src[2]);
   char *opts = NULL, *key = NULL;
   cl_program prog = NULL;
   if (st == CLNN_SUCCESS) st = full_options(ctx, options, &opts);
-  if (st == CLNN_SUCCESS && !(key = make_disk_key(ctx, opts, src, 2)))
+  if (st == CLNN_SUCCESS && !(key = make_disk_key(ctx, opts, src, SOURCES)))
     st = clnn__fail(ctx, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory");
   uint64_t key_hash = key ? clnn__fnv1a(CLNN_FNV_INIT, key, strlen(key)) : 0;
   bool from_source = false;
   if (st == CLNN_SUCCESS && !build_from_cache(ctx, opts, key, key_hash, &prog)) {
-    st = build_from_source(ctx, family, opts, src, 2, &prog);
+    st = build_from_source(ctx, family, opts, src, SOURCES, &prog);
     from_source = true;
   }
-  free(src[0].data);
-  free(src[1].data);
+  for (int i = 0; i < SOURCES; i++) free(src[i].data);
   free(opts);
   if (st == CLNN_SUCCESS)
     st = grow(ctx, (void **)&ctx->programs, &ctx->cap_programs, ctx->n_programs + 1,

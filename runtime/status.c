@@ -175,6 +175,15 @@ const char *clnn_activation_name(clnn_activation act) {
   return act_names[act];
 }
 
+/* -DACT passes a clnn_activation's value: the kernels' codes must be the same. */
+_Static_assert(CLNN_ACT_IDENTITY == CLNN_ACT_CODE_IDENTITY && CLNN_ACT_RELU == CLNN_ACT_CODE_RELU &&
+                   CLNN_ACT_LEAKY_RELU == CLNN_ACT_CODE_LEAKY_RELU && CLNN_ACT_ELU == CLNN_ACT_CODE_ELU &&
+                   CLNN_ACT_SIGMOID == CLNN_ACT_CODE_SIGMOID && CLNN_ACT_TANH == CLNN_ACT_CODE_TANH &&
+                   CLNN_ACT_GELU == CLNN_ACT_CODE_GELU && CLNN_ACT_GELU_TANH == CLNN_ACT_CODE_GELU_TANH &&
+                   CLNN_ACT_SILU == CLNN_ACT_CODE_SILU && CLNN_ACT_HARDSWISH == CLNN_ACT_CODE_HARDSWISH &&
+                   CLNN_ACT_COUNT_ == 10,
+               "kernels/shared.h's activation codes differ from clnn_activation");
+
 void clnn__act_options(char *buf, size_t n, clnn_activation act, float alpha) {
   /* %a keeps alpha exact; OpenCL C accepts hexadecimal float literals. */
   snprintf(buf, n, " -DACT=%d -DACT_ALPHA=%af", (int)act, (double)alpha);

@@ -1,7 +1,7 @@
 #!/bin/sh
 # kernel_lint.sh KERNEL_DIR - portability rules for the OpenCL C sources that
 # a test on PoCL cannot see, checked on the preprocessed text a non-CPU device
-# compiles (common.h, then each family's source, CLNN_DEVICE_CPU=0, as a
+# compiles (shared.h, common.h, then each family's source, CLNN_DEVICE_CPU=0, as a
 # Clang-based driver sees it):
 #  - no compiler built-in (__builtin_*): PoCL accepts __builtin_prefetch on a
 #    __global pointer, NVIDIA's OpenCL compiler refuses the whole program;
@@ -11,7 +11,7 @@ set -eu
 dir=$1
 status=0
 for f in "$dir"/*.cl; do
-  out=$(cat "$dir/common.h" "$f" | cc -E -P -x c -D__clang__=1 -D__OPENCL_VERSION__=120 \
+  out=$(cat "$dir/shared.h" "$dir/common.h" "$f" | cc -E -P -x c -D__clang__=1 -D__OPENCL_VERSION__=120 \
         -DCL_VERSION_1_2=120 -DCLNN_DEVICE_CPU=0 - 2>&1) || {
     echo "$f: preprocessing failed: $out"
     status=1

@@ -15,8 +15,8 @@
 #include "common/rmode.h"
 #include "common/testutil.h"
 #include "host/ref.h"
-#include "ops/conv_internal.h"
-#include "ops/deconv_internal.h"
+#include "ops/conv_bwd.h"
+#include "ops/subpixel.h"
 
 typedef struct conv_case {
   int n, c, h, w, k, kh, kw, sh, sw, ph, pw, dh, dw, g;
@@ -69,7 +69,7 @@ static const conv_case cases[] = {
     {1, 24, 30, 9, 24, 3, 3, 1, 1, 1, 1, 1, 1, 6, 1, CLNN_ACT_IDENTITY},  /* grouped_direct: bands of rows */
     {2, 16, 19, 23, 16, 5, 5, 2, 2, 2, 3, 2, 1, 2, 1, CLNN_ACT_IDENTITY}, /* grouped_direct: 5x5, s2, dilation, odd pads */
     {1, 8, 14, 17, 8, 3, 3, 3, 3, 1, 1, 1, 1, 2, 1, CLNN_ACT_RELU},       /* grouped_direct: stride 3 */
-    /* bwd_data through deconv's sub-pixel forward (ops/deconv_internal.h), output padding 1: */
+    /* bwd_data through the sub-pixel forward (ops/subpixel.h), output padding 1: */
     {2, 6, 16, 14, 5, 5, 5, 2, 2, 2, 2, 1, 1, 1, 0, CLNN_ACT_IDENTITY},   /* 5x5 stride 2, groups 1 */
     {2, 128, 10, 9, 128, 3, 3, 2, 2, 1, 1, 1, 1, 32, 0, CLNN_ACT_IDENTITY}, /* ResNeXt g32x4d, stride 2 */
     {1, 6, 13, 11, 7, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, CLNN_ACT_IDENTITY},   /* stride 3, groups 1 */
@@ -589,14 +589,14 @@ END_TEST
  * padded planes and gathered (negative padding), col2im, 1x1 GEMM and
  * depthwise; exact on integers. ReLU, as in the forward cases, so that
  * most programs are shared with them (cold compiles cost test time). */
-/* The strided bwd_data cases above run partly through deconv's sub-pixel
+/* The strided bwd_data cases above run partly through the sub-pixel
  * forward (their results are checked by the cases' tests): make sure the
  * route is really taken by several of them, across strides and groups. */
 START_TEST(test_bwd_data_subpixel_route) {
   int routed = 0, strides3 = 0, grouped = 0;
   for (int i = 0; i < N_CASES; i++) {
     clnn_conv2d_desc d = desc_of(&cases[i]);
-    if (!clnn__deconv_subpixel_bwd_data_applies(tu_ctx(), &d)) continue;
+    if (!clnn__subpixel_bwd_data_applies(tu_ctx(), &d)) continue;
     routed++;
     strides3 += d.stride_h == 3;
     grouped += d.groups > 1;
@@ -606,10 +606,10 @@ START_TEST(test_bwd_data_subpixel_route) {
   /* 1x1 stride 2 (3 of 4 phases empty) and dilation with stride stay on col2im. */
   clnn_conv2d_desc d = clnn_conv2d_desc_make(2, 8, 15, 13, 8, 1, 1);
   d.stride_h = d.stride_w = 2;
-  ck_assert(!clnn__deconv_subpixel_bwd_data_applies(tu_ctx(), &d));
+  ck_assert(!clnn__subpixel_bwd_data_applies(tu_ctx(), &d));
   d = clnn_conv2d_desc_make(2, 8, 13, 11, 16, 3, 3);
   d.stride_h = d.stride_w = d.dilation_h = d.dilation_w = d.groups = 2;
-  ck_assert(!clnn__deconv_subpixel_bwd_data_applies(tu_ctx(), &d));
+  ck_assert(!clnn__subpixel_bwd_data_applies(tu_ctx(), &d));
 }
 END_TEST
 

@@ -437,9 +437,9 @@ START_TEST(test_build_failure_has_log) {
   const char *kdir = tmp_dir("kernels");
   char path[1024];
   FILE *f;
-  /* A broken common.h breaks every family's program. */
-  static const char *const files[] = {"common.h", "conv.cl", "gemm.cl", "gemm_gpu.cl", "conv_gpu.cl"};
-  for (int i = 0; i < 5; i++) {
+  /* A broken common.h breaks every family's program (shared.h, read first, is empty). */
+  static const char *const files[] = {"common.h", "shared.h", "conv.cl", "gemm.cl", "gemm_gpu.cl", "conv_gpu.cl"};
+  for (int i = 0; i < 6; i++) {
     snprintf(path, sizeof path, "%s/%s", kdir, files[i]);
     f = fopen(path, "w");
     ck_assert(f != NULL);
@@ -468,7 +468,7 @@ START_TEST(test_build_failure_has_log) {
   TU_OK(clnn_tensor_create(ctx2, CLNN_FLOAT32, 4, wd, &w2));
   TU_OK(clnn_tensor_create(ctx2, CLNN_FLOAT32, 4, yd, &y2));
   ck_assert_int_eq(clnn_conv2d_fwd(ctx2, &d, x2, w2, NULL, y2), CLNN_ERR_IO);
-  ck_assert(strstr(clnn_context_errmsg(ctx2), "/nonexistent-clnn-dir/common.h") != NULL);
+  ck_assert(strstr(clnn_context_errmsg(ctx2), "/nonexistent-clnn-dir/shared.h") != NULL);
   unsetenv("CLNN_KERNEL_DIR");
   clnn_tensor_free(x);
   clnn_tensor_free(w);
