@@ -61,6 +61,12 @@ typedef enum bench_fill {
   BENCH_FILL_CUSTOM = 2   /* the family's fill() */
 } bench_fill;
 
+/* The most elements a tensor of a problem may have: 2^36 (256 GiB of
+ * float32, past any device), or less where size_t is narrow, so that a byte
+ * count never wraps. */
+#define BENCH_MAX_NUMEL \
+  ((size_t)(SIZE_MAX / 8 < ((uint64_t)1 << 36) ? SIZE_MAX / 8 : ((uint64_t)1 << 36)))
+
 typedef struct bench_tensor {
   char name[24]; /* .npy file stem in R mode: x, w, b, y, dy, ... */
   bench_role role;

@@ -62,9 +62,11 @@ typedef struct optim_problem {
  * round(cumulative * n / total) (bench/torch/optim.py does the same). */
 static bool resnet50_split(int64_t n, int64_t *sizes, char *err, size_t errlen) {
   int64_t cum = 0, prev = 0;
+  /* round(cum * n / total) without the product: n = q * total + r. */
+  const int64_t q = n / RESNET50_NUMEL, r = n % RESNET50_NUMEL;
   for (int i = 0; i < RESNET50_TENSORS; i++) {
     cum += resnet50_sizes[i];
-    int64_t b = (cum * n + RESNET50_NUMEL / 2) / RESNET50_NUMEL;
+    int64_t b = cum * q + (cum * r + RESNET50_NUMEL / 2) / RESNET50_NUMEL;
     sizes[i] = b - prev;
     prev = b;
     if (sizes[i] < 1) {
@@ -188,8 +190,8 @@ static bool optim_setup_kind(bench_problem *p, bench_args *a, int kind, char *er
   p->params = o;
   o->kind = kind;
   bool ok = true, have_n = bench_arg_int(a, "n", &o->n, &ok);
-  if (!ok || (have_n && o->n < 1)) {
-    snprintf(err, errlen, "n must be a positive integer");
+  if (!ok || (have_n && (o->n < 1 || (uint64_t)o->n > BENCH_MAX_NUMEL))) {
+    snprintf(err, errlen, "n must be a whole number from 1 to 2^36");
     return false;
   }
   if (!split_list(o, a, &have_n, err, errlen)) return false;

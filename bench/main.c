@@ -11,6 +11,7 @@
  * file, 3 the library or device failed.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,10 @@
 bench_options bench_opt = {NULL, 1, 0, 'C'};
 
 enum { EXIT_CHECK = 1, EXIT_USAGE = 2, EXIT_DEVICE = 3 };
+enum { MAX_RUNS = 1000 }; /* --min-runs and --max-runs: the timing table's size */
+/* The longest descriptor (bench_problem.text and the parse buffers hold it
+ * whole; a longer one is refused, never cut into another problem). */
+enum { MAX_DESCRIPTOR = 511 };
 
 typedef struct run_config {
   char mode;             /* 'C', 'P' or 'R' */
@@ -95,7 +100,9 @@ bench_tensor *bench_add(bench_problem *p, const char *name, bench_role role, cln
   t->numel = 1;
   for (int i = 0; i < ndim; i++) {
     t->dims[i] = dims[i];
-    t->numel *= (size_t)(dims[i] > 0 ? dims[i] : 0);
+    size_t d = (size_t)(dims[i] > 0 ? dims[i] : 0);
+    /* Saturate rather than wrap: problem_setup refuses what is too large. */
+    t->numel = d && t->numel > BENCH_MAX_NUMEL / d ? BENCH_MAX_NUMEL + 1 : t->numel * d;
   }
   t->fill = BENCH_FILL_UNIFORM;
   t->lo = -1.0;
@@ -165,6 +172,10 @@ static bool file_exists(const char *path) {
 static bool problem_setup(bench_problem *p, const char *text, const run_config *cfg, char *err,
                           size_t errlen) {
   memset(p, 0, sizeof *p);
+  if (strlen(text) > MAX_DESCRIPTOR) {
+    snprintf(err, errlen, "descriptor of %zu characters: at most %d", strlen(text), MAX_DESCRIPTOR);
+    return false;
+  }
   snprintf(p->text, sizeof p->text, "%s", text);
   while (*text == ' ' || *text == '\t') text++;
   size_t len = strcspn(text, " \t");
@@ -205,6 +216,11 @@ static bool problem_setup(bench_problem *p, const char *text, const run_config *
   p->tol = 1e-5;
   if (!p->fam->setup(p, &args, err, errlen)) return false;
   if (!bench_args_all_used(&args, err, errlen)) return false;
+  for (int i = 0; i < p->nt; i++)
+    if (p->t[i].numel > BENCH_MAX_NUMEL) {
+      snprintf(err, errlen, "tensor %s would have more than 2^36 elements", p->t[i].name);
+      return false;
+    }
   return true;
 }
 
@@ -354,6 +370,35 @@ static int report_failure(clnn_context *ctx, const bench_problem *p, clnn_status
   return EXIT_DEVICE;
 }
 
+/*
+ * After an op call failed: whether every output still holds what it held
+ * before (the poison upload() wrote, or an updated input's old values), as
+ * a failed call must leave them. True when the read-back itself fails.
+ */
+static bool outputs_untouched(const bench_problem *p) {
+  const float poison_f = NAN, poison_i = -1.0f;
+  for (int i = 0; i < p->nt; i++) {
+    const bench_tensor *t = &p->t[i];
+    if (t->role == BENCH_IN) continue;
+    uint32_t *now = malloc(t->numel ? t->numel * 4 : 4);
+    if (!now || clnn_tensor_read(t->dev, now, t->numel * 4) != CLNN_SUCCESS) {
+      free(now);
+      return true;
+    }
+    uint32_t poison;
+    memcpy(&poison, t->dtype == CLNN_INT32 ? &poison_i : &poison_f, 4);
+    bool same = true;
+    for (size_t k = 0; same && k < t->numel; k++)
+      same = t->role == BENCH_OUT ? now[k] == poison : now[k] == ((const uint32_t *)t->host)[k];
+    free(now);
+    if (!same) {
+      fprintf(stderr, "clnn-bench: %s: the failed call changed its output %s\n", p->text, t->name);
+      return false;
+    }
+  }
+  return true;
+}
+
 static void compare_outputs(bench_problem *p, result *r) {
   r->ok = true;
   r->checked = true;
@@ -413,9 +458,12 @@ static int run_check(clnn_context *ctx, bench_problem *p, const run_config *cfg)
     return EXIT_DEVICE;
   }
   clnn_context_clear_variants(ctx);
-  if ((st = upload(ctx, p, true)) || (st = p->fam->run_device(ctx, p)) ||
-      (st = clnn_context_finish(ctx)) || (st = download(p)))
-    return report_failure(ctx, p, st);
+  if ((st = upload(ctx, p, true))) return report_failure(ctx, p, st);
+  if ((st = p->fam->run_device(ctx, p))) {
+    int rc = report_failure(ctx, p, st);
+    return outputs_untouched(p) ? rc : EXIT_CHECK;
+  }
+  if ((st = clnn_context_finish(ctx)) || (st = download(p))) return report_failure(ctx, p, st);
   note_variant(ctx, p);
   result r = {0};
   compare_outputs(p, &r);
@@ -434,7 +482,7 @@ static int run_perf(clnn_context *ctx, bench_problem *p, const run_config *cfg) 
   for (int i = 0; i < cfg->warmup; i++) {
     if ((st = p->fam->run_device(ctx, p)) || (st = clnn_context_finish(ctx))) return report_failure(ctx, p, st);
   }
-  double times[1000];
+  double times[MAX_RUNS];
   int runs = 0;
   double total = 0;
   while (runs < cfg->max_runs && (runs < cfg->min_runs || total < cfg->target_s)) {
@@ -462,6 +510,38 @@ static int run_perf(clnn_context *ctx, bench_problem *p, const run_config *cfg) 
   print_profile(ctx, cfg);
   print_json(cfg, ctx, p, &r);
   return 0;
+}
+
+/* Write every output of p (inputs updated in place, such as an optimizer's
+ * param, included) to dir/<name>.npy, all or none: each goes to a synced
+ * temporary file first, and only when all are written are they renamed. */
+static bool write_outputs(bench_problem *p, const char *dir) {
+  enum { PATH_MAX_LEN = 4200 };
+  char(*tmp)[PATH_MAX_LEN] = malloc(sizeof *tmp * BENCH_MAX_TENSORS);
+  int out_index[BENCH_MAX_TENSORS], written = 0;
+  char path[PATH_MAX_LEN], err[PATH_MAX_LEN + 256] = "out of memory";
+  bool ok = tmp != NULL;
+  for (int i = 0; i < p->nt && ok; i++) {
+    bench_tensor *t = &p->t[i];
+    if (t->role == BENCH_IN) continue;
+    snprintf(path, sizeof path, "%s/%s.npy", dir, t->name);
+    ok = npy_write_temp(path, t->dtype, t->ndim, t->dims, t->host, tmp[written], PATH_MAX_LEN, err, sizeof err);
+    if (ok) out_index[written++] = i;
+  }
+  const bool wrote_all = ok;
+  int committed = 0;
+  while (ok && committed < written) {
+    snprintf(path, sizeof path, "%s/%s.npy", dir, p->t[out_index[committed]].name);
+    ok = npy_commit(tmp[committed], path, err, sizeof err); /* removes its temporary on failure */
+    if (ok) committed++;
+  }
+  /* The temporaries never renamed (one whose rename failed is gone already). */
+  for (int i = wrote_all && !ok ? committed + 1 : committed; i < written; i++) remove(tmp[i]);
+  if (!ok)
+    fprintf(stderr, "clnn-bench: %s (%s)\n", err,
+            committed ? "some outputs were replaced before the failure" : "no output changed");
+  free(tmp);
+  return ok;
 }
 
 static int run_files(clnn_context *ctx, bench_problem *p, const run_config *cfg) {
@@ -497,15 +577,7 @@ static int run_files(clnn_context *ctx, bench_problem *p, const run_config *cfg)
       (st = clnn_context_finish(ctx)) || (st = download(p)))
     return report_failure(ctx, p, st);
   note_variant(ctx, p);
-  for (int i = 0; i < p->nt; i++) {
-    bench_tensor *t = &p->t[i];
-    if (t->role == BENCH_IN) continue;
-    snprintf(path, sizeof path, "%s/%s.npy", cfg->dir, t->name);
-    if (!npy_write(path, t->dtype, t->ndim, t->dims, t->host, err, sizeof err)) {
-      fprintf(stderr, "clnn-bench: %s\n", err);
-      return EXIT_USAGE;
-    }
-  }
+  if (!write_outputs(p, cfg->dir)) return EXIT_USAGE;
   result r = {0};
   r.ok = true;
   print_row(cfg, p, &r);
@@ -618,15 +690,57 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name) {
   return NULL;
 }
 
+/* A whole decimal number in [lo, hi] for option name, else a message and false. */
+static bool whole_option(const char *name, const char *v, long long lo, long long hi, long long *out) {
+  char *end;
+  errno = 0;
+  long long x = strtoll(v, &end, 10);
+  if (end == v || *end || errno || x < lo || x > hi) {
+    fprintf(stderr, "clnn-bench: %s must be a whole number from %lld to %lld, not '%s'\n", name, lo, hi, v);
+    return false;
+  }
+  *out = x;
+  return true;
+}
+
+static bool int_option(const char *name, const char *v, int lo, int hi, int *out) {
+  long long x;
+  if (!whole_option(name, v, lo, hi, &x)) return false;
+  *out = (int)x;
+  return true;
+}
+
+/* A finite number > 0 for option name, else a message and false. */
+static bool positive_option(const char *name, const char *v, double *out) {
+  char *end;
+  double x = strtod(v, &end);
+  if (end == v || *end || !(x > 0) || !isfinite(x)) {
+    fprintf(stderr, "clnn-bench: %s must be a number above 0, not '%s'\n", name, v);
+    return false;
+  }
+  *out = x;
+  return true;
+}
+
 static int add_batch(const char *path, char ***list, int *n, int *cap) {
   FILE *f = fopen(path, "r");
   if (!f) {
     fprintf(stderr, "clnn-bench: cannot open batch file %s: %s\n", path, strerror(errno));
     return EXIT_USAGE;
   }
-  char line[1024];
-  while (fgets(line, sizeof line, f)) {
+  char *line = NULL;
+  size_t line_cap = 0;
+  int lineno = 0;
+  while (getline(&line, &line_cap, f) >= 0) {
     char *s = line;
+    lineno++;
+    if (strlen(s) > MAX_DESCRIPTOR) {
+      fprintf(stderr, "clnn-bench: %s:%d: a line over %d characters is no descriptor\n", path, lineno,
+              MAX_DESCRIPTOR);
+      free(line);
+      fclose(f);
+      return EXIT_USAGE;
+    }
     s[strcspn(s, "#\r\n")] = '\0';
     while (*s == ' ' || *s == '\t') s++;
     size_t len = strlen(s);
@@ -639,6 +753,7 @@ static int add_batch(const char *path, char ***list, int *n, int *cap) {
     }
     (*list)[(*n)++] = strdup(s);
   }
+  free(line);
   fclose(f);
   return 0;
 }
@@ -657,6 +772,7 @@ int main(int argc, char **argv) {
   int nprobs = 0, cap = 0, rc = 0;
   for (int i = 1; i < argc; i++) {
     const char *v;
+    bool ok = true;
     if ((v = opt_value(argc, argv, &i, "--mode"))) {
       cfg.mode = (char)(v[0] & ~0x20);
       if (strlen(v) != 1 || !strchr("CPRI", cfg.mode)) {
@@ -676,24 +792,32 @@ int main(int argc, char **argv) {
     } else if ((v = opt_value(argc, argv, &i, "--pass"))) cfg.pass = v;
     else if ((v = opt_value(argc, argv, &i, "--dir"))) cfg.dir = v;
     else if ((v = opt_value(argc, argv, &i, "--json"))) json_path = v;
-    else if ((v = opt_value(argc, argv, &i, "--device"))) device = atoi(v);
     else if ((v = opt_value(argc, argv, &i, "--rois"))) bench_opt.rois_file = v;
-    else if ((v = opt_value(argc, argv, &i, "--steps"))) bench_opt.steps = atoi(v);
-    else if ((v = opt_value(argc, argv, &i, "--seed"))) bench_opt.seed = strtoull(v, NULL, 10);
-    else if ((v = opt_value(argc, argv, &i, "--warmup"))) cfg.warmup = atoi(v);
-    else if ((v = opt_value(argc, argv, &i, "--min-runs"))) cfg.min_runs = atoi(v);
-    else if ((v = opt_value(argc, argv, &i, "--max-runs"))) cfg.max_runs = atoi(v);
-    else if ((v = opt_value(argc, argv, &i, "--timer"))) {
+    /* Numbers are checked whole and in range (a run count indexes a table). */
+    else if ((v = opt_value(argc, argv, &i, "--device"))) ok = int_option("--device", v, 0, 1 << 20, &device);
+    else if ((v = opt_value(argc, argv, &i, "--steps"))) ok = int_option("--steps", v, 1, 1 << 20, &bench_opt.steps);
+    else if ((v = opt_value(argc, argv, &i, "--warmup"))) ok = int_option("--warmup", v, 0, 1000, &cfg.warmup);
+    else if ((v = opt_value(argc, argv, &i, "--min-runs"))) ok = int_option("--min-runs", v, 1, MAX_RUNS, &cfg.min_runs);
+    else if ((v = opt_value(argc, argv, &i, "--max-runs"))) ok = int_option("--max-runs", v, 1, MAX_RUNS, &cfg.max_runs);
+    else if ((v = opt_value(argc, argv, &i, "--seed"))) {
+      long long seed;
+      ok = whole_option("--seed", v, 0, LLONG_MAX, &seed);
+      bench_opt.seed = (uint64_t)seed;
+    } else if ((v = opt_value(argc, argv, &i, "--timer"))) {
       if (strcmp(v, "wall") && strcmp(v, "device")) {
         fprintf(stderr, "clnn-bench: --timer must be wall or device\n");
         rc = EXIT_USAGE;
         goto done;
       }
       cfg.device_timer = !strcmp(v, "device");
-    } else if ((v = opt_value(argc, argv, &i, "--time"))) cfg.target_s = atof(v);
-    else if ((v = opt_value(argc, argv, &i, "--peak-gflops"))) cfg.peak.gflops = atof(v), measure_peak = false;
-    else if ((v = opt_value(argc, argv, &i, "--peak-gbps"))) cfg.peak.gbps = atof(v), measure_peak = false;
-    else if ((v = opt_value(argc, argv, &i, "--batch"))) {
+    } else if ((v = opt_value(argc, argv, &i, "--time"))) ok = positive_option("--time", v, &cfg.target_s);
+    else if ((v = opt_value(argc, argv, &i, "--peak-gflops"))) {
+      ok = positive_option("--peak-gflops", v, &cfg.peak.gflops);
+      measure_peak = false;
+    } else if ((v = opt_value(argc, argv, &i, "--peak-gbps"))) {
+      ok = positive_option("--peak-gbps", v, &cfg.peak.gbps);
+      measure_peak = false;
+    } else if ((v = opt_value(argc, argv, &i, "--batch"))) {
       if ((rc = add_batch(v, &probs, &nprobs, &cap))) goto done;
     } else if (!strcmp(argv[i], "--no-bias")) cfg.no_bias = true;
     else if (!strcmp(argv[i], "--no-peak")) measure_peak = false;
@@ -714,6 +838,10 @@ int main(int argc, char **argv) {
       }
       probs[nprobs++] = strdup(argv[i]);
     }
+    if (!ok) {
+      rc = EXIT_USAGE;
+      goto done;
+    }
   }
   if (nprobs == 0) {
     usage(stderr);
@@ -725,10 +853,7 @@ int main(int argc, char **argv) {
     rc = EXIT_USAGE;
     goto done;
   }
-  if (cfg.min_runs < 1) cfg.min_runs = 1;
-  if (cfg.max_runs > 1000) cfg.max_runs = 1000;
-  if (cfg.max_runs < cfg.min_runs) cfg.max_runs = cfg.min_runs;
-  if (bench_opt.steps < 1) bench_opt.steps = 1;
+  if (cfg.max_runs < cfg.min_runs) cfg.max_runs = cfg.min_runs; /* both <= MAX_RUNS */
   if (json_path && !(cfg.json = fopen(json_path, "a"))) {
     fprintf(stderr, "clnn-bench: cannot open %s: %s\n", json_path, strerror(errno));
     rc = EXIT_USAGE;

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define NPY_MAX_HEADER 65536
 
@@ -45,7 +47,7 @@ static bool parse_shape(const char *p, npy_array *out) {
     long long v = strtoll(p, &end, 10);
     if (end == p || errno || v < 0 || v > ((int64_t)1 << 40)) return false;
     out->dims[out->ndim++] = v;
-    if (v != 0 && out->numel > SIZE_MAX / (size_t)v) return false;
+    if (v != 0 && out->numel > SIZE_MAX / 4 / (size_t)v) return false; /* the byte count fits */
     out->numel *= (size_t)v;
     p = end;
     while (isspace((unsigned char)*p)) p++;
@@ -61,6 +63,11 @@ bool npy_read(const char *path, npy_array *out, char *err, size_t errlen) {
   if (!f) {
     snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     return false;
+  }
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    fclose(f);
+    return fail(err, errlen, path, "not a regular file");
   }
   unsigned char pre[12];
   char *header = NULL;
@@ -109,6 +116,9 @@ bool npy_read(const char *path, npy_array *out, char *err, size_t errlen) {
     goto done;
   }
   size_t bytes = out->numel * 4;
+  /* The file must hold the data before anything that large is allocated. */
+  long data_at = ftell(f);
+  if (data_at < 0 || (uint64_t)st.st_size - (uint64_t)data_at < bytes) goto truncated;
   out->data = malloc(bytes ? bytes : 1);
   if (!out->data) {
     fail(err, errlen, path, "out of memory");
@@ -133,8 +143,8 @@ done:
   return ok;
 }
 
-bool npy_write(const char *path, clnn_dtype dtype, int ndim, const int64_t *dims, const void *data,
-               char *err, size_t errlen) {
+bool npy_write_temp(const char *path, clnn_dtype dtype, int ndim, const int64_t *dims, const void *data,
+                    char *tmp, size_t tmp_len, char *err, size_t errlen) {
   char shape[256] = "(";
   size_t numel = 1;
   for (int i = 0; i < ndim; i++) {
@@ -152,16 +162,47 @@ bool npy_write(const char *path, clnn_dtype dtype, int ndim, const int64_t *dims
   memset(header + len, ' ', (size_t)pad);
   header[len + pad] = '\n';
   uint16_t hlen = (uint16_t)(len + pad + 1);
-  FILE *f = fopen(path, "wb");
+  /* A new file of its own beside path (O_EXCL), with the mode a plain
+   * create would give. */
+  snprintf(tmp, tmp_len, "%s.tmp.XXXXXX", path);
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    snprintf(err, errlen, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
+    return false;
+  }
+  mode_t mask = umask(022);
+  umask(mask);
+  fchmod(fd, 0666 & ~mask);
+  FILE *f = fdopen(fd, "wb");
   if (!f) {
-    snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+    snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+    close(fd);
+    remove(tmp);
     return false;
   }
   unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff),
                            (unsigned char)(hlen >> 8)};
   bool ok = fwrite(pre, 1, 10, f) == 10 && fwrite(header, 1, hlen, f) == hlen &&
-            fwrite(data, 4, numel, f) == numel;
+            fwrite(data, 4, numel, f) == numel && fflush(f) == 0 && fsync(fd) == 0;
+  int saved = errno;
   ok = (fclose(f) == 0) && ok;
-  if (!ok) snprintf(err, errlen, "%s: write failed", path);
+  if (!ok) {
+    snprintf(err, errlen, "%s: write failed: %s", path, strerror(saved ? saved : errno));
+    remove(tmp);
+  }
   return ok;
+}
+
+bool npy_commit(const char *tmp, const char *path, char *err, size_t errlen) {
+  if (rename(tmp, path) == 0) return true;
+  snprintf(err, errlen, "%s: cannot replace it: %s", path, strerror(errno));
+  remove(tmp);
+  return false;
+}
+
+bool npy_write(const char *path, clnn_dtype dtype, int ndim, const int64_t *dims, const void *data,
+               char *err, size_t errlen) {
+  char tmp[4200];
+  return npy_write_temp(path, dtype, ndim, dims, data, tmp, sizeof tmp, err, errlen) &&
+         npy_commit(tmp, path, err, errlen);
 }

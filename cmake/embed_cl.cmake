@@ -1,12 +1,12 @@
 # embed_cl.cmake - turn kernel sources into C byte arrays (cmake -P script).
 #
-#   cmake -DOUT=<file.c> -DSOURCES=<a.cl|b.h|...> -P embed_cl.cmake
+#   cmake -DOUT=<file.c> -DSOURCES=<a.cl|b.h|...> -DBASE=<kernels dir> -P embed_cl.cmake
 #
 # Writes one array per file plus the table clnn_embedded_sources[] that
-# runtime/program.c searches by file name. Byte arrays rather than string
+# runtime/program.c searches by file name, relative to BASE ("conv/im2col.cl"). Byte arrays rather than string
 # literals: C has no raw strings and some compilers cap literal length.
-if(NOT OUT OR NOT SOURCES)
-  message(FATAL_ERROR "embed_cl.cmake needs -DOUT=... and -DSOURCES=...")
+if(NOT OUT OR NOT SOURCES OR NOT BASE)
+  message(FATAL_ERROR "embed_cl.cmake needs -DOUT=..., -DSOURCES=... and -DBASE=...")
 endif()
 string(REPLACE "|" ";" SOURCES "${SOURCES}")
 
@@ -17,7 +17,7 @@ string(APPEND body "struct clnn_embedded_source { const char *name; const unsign
 set(table "")
 set(index 0)
 foreach(src IN LISTS SOURCES)
-  get_filename_component(name "${src}" NAME)
+  file(RELATIVE_PATH name "${BASE}" "${src}")
   file(READ "${src}" hex HEX)
   string(LENGTH "${hex}" hexlen)
   math(EXPR size "${hexlen} / 2")

@@ -38,6 +38,10 @@ clnn_status clnn__batchnorm_desc_check(clnn_context *ctx, const clnn_batchnorm_d
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->act = %d is not a clnn_activation", (int)d->act);
   if (!isfinite(d->act_alpha))
     return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "desc->act_alpha is %g", (double)d->act_alpha);
+  if (d->affine != 0 && d->affine != 1)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->affine = %d must be 0 or 1", d->affine);
+  if (d->cumulative != 0 && d->cumulative != 1)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->cumulative = %d must be 0 or 1", d->cumulative);
   int64_t dims[4] = {d->n, d->c, d->h, d->w}, numel;
   if (!clnn__numel_ok(4, dims, &numel) || numel > CLNN_INDEX_MAX)
     return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "the input has over 2^31 - 1 elements");

@@ -20,7 +20,8 @@
  *  - A bad argument is detected before anything is enqueued: nothing is
  *    written when a call fails validation.
  *  - A context, and everything created from it, is used by one thread at a
- *    time. Distinct contexts are independent.
+ *    time. Distinct contexts are independent: threads may create, use and
+ *    free their own contexts at once.
  *  - Host reference functions (clnn_ref_*) take the same descriptors and plain
  *    float pointers; they accumulate in double and are meant for validation.
  */
@@ -143,7 +144,12 @@ clnn_status clnn_context_create(const clnn_context_options *options, clnn_contex
 clnn_status clnn_context_wrap(cl_context cl_ctx, cl_command_queue queue,
                               const clnn_context_options *options, clnn_context **out);
 
-/** Wait for the queue, save any program binaries not yet cached, release everything. NULL is a no-op. */
+/**
+ * Wait for the queue, save any program binaries not yet cached, release
+ * everything. NULL is a no-op. Tensors and buffers still alive keep what
+ * they need: they can still be read, written and freed (no op runs on them
+ * any more), and the last one freed releases the rest.
+ */
 void clnn_context_free(clnn_context *ctx);
 
 /**
@@ -271,6 +277,11 @@ typedef struct clnn_cache_stats {
   int memory_hits;
   int saved_to_disk;
   int rejected_disk_files; /* corrupt or foreign cache files ignored */
+  /* Why the disk cache is off, once a program was looked for: "" when it is
+   * on (or off by request); else its folder and what is wrong with it. A
+   * folder is used only when it belongs to the user (or root) and neither
+   * group nor others can write it: anything in it runs as code. */
+  char disk_cache_off[256];
 } clnn_cache_stats;
 clnn_status clnn_context_cache_stats(const clnn_context *ctx, clnn_cache_stats *out);
 

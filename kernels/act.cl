@@ -6,7 +6,7 @@
  * with the fused epilogues of conv and GEMM.
  *
  * Every kernel gives each work-item 16 consecutive elements as one float16
- * (POCL-NOTES: only explicit float16 gets 512-bit registers on PoCL), and the
+ * (PoCL gives 512-bit registers only to explicit float16), and the
  * one work-item past the last full vector does the scalar tail, so no bounds
  * check sits on the vector path. Pointers are not restrict: the ungated ops
  * run in place (y == x, dx == dy), each element read before it is written by

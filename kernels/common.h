@@ -274,6 +274,35 @@ CLNN_DEFINE_ACT_GRAD(float, f1)
 CLNN_DEFINE_ACT_GRAD(float16, f16)
 CLNN_DEFINE_ACT_GRAD(float4, f4)
 
+/* ------------------------------------------------- work-group reductions */
+
+/*
+ * clnn_group_sum(v, red, n), clnn_group_sum4 and clnn_group_max: v reduced
+ * over a work-group of n work-items (n, a power of two, is the group's
+ * size) as a tree in red[0 .. n), always in the same order, so a GPU-class
+ * reduction gives the same bits on every run without atomics. Every
+ * work-item gets the result and must make the call (it holds barriers);
+ * red is free again when it returns. The maximum passes over a NaN (fmax),
+ * as the CPU kernels do.
+ */
+#define CLNN_DEFINE_GROUP_REDUCE(T, name, COMBINE)                   \
+  inline T name(const T v, __local T *red, const int n) {            \
+    const int lid = get_local_id(0);                                 \
+    red[lid] = v;                                                    \
+    barrier(CLK_LOCAL_MEM_FENCE);                                    \
+    for (int span = n / 2; span > 0; span >>= 1) {                   \
+      if (lid < span) red[lid] = COMBINE(red[lid], red[lid + span]); \
+      barrier(CLK_LOCAL_MEM_FENCE);                                  \
+    }                                                                \
+    const T r = red[0];                                              \
+    barrier(CLK_LOCAL_MEM_FENCE);                                    \
+    return r;                                                        \
+  }
+#define CLNN_REDUCE_ADD(a, b) ((a) + (b))
+CLNN_DEFINE_GROUP_REDUCE(float, clnn_group_sum, CLNN_REDUCE_ADD)
+CLNN_DEFINE_GROUP_REDUCE(float4, clnn_group_sum4, CLNN_REDUCE_ADD)
+CLNN_DEFINE_GROUP_REDUCE(float, clnn_group_max, fmax)
+
 /* ------------------------------------------------------- streaming stores */
 
 /*

@@ -1,6 +1,6 @@
 /*
  * eltwise.cl - element-wise ops (add, broadcast multiply, scale) and their
- * backward passes. Shaped for PoCL on CPUs (../shared/POCL-NOTES.md):
+ * backward passes. Shaped for PoCL on CPUs (docs/DESIGN.md, "Kernels on CPU devices"):
  * each work-item of the main kernels handles 16 consecutive floats as one
  * float16, with no bounds checks; the few elements past the last full
  * group of 8 work-items go to a scalar tail kernel. Reductions (gradients
@@ -163,8 +163,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_sum_chunks(
 }
 
 /* ------------------------------------------------------------ GPU variants
- * Shaped for GPUs (../shared/GPU-NOTES.md, "memory-bound ops" and
- * "deterministic reductions"); the host plans them for GPU-class devices.
+ * Shaped for GPUs (docs/DESIGN.md, "Kernels on GPU devices":
+ * element-wise passes and reductions); the host plans them for GPU-class devices.
  *
  * eltwise_gpu: one float4 per work-item per step of a grid-stride loop
  * (neighbouring work-items on neighbouring float4s: coalesced), the n % 4
@@ -240,21 +240,6 @@ __kernel void eltwise_gpu(const int n, ELT_ARGS) {
 #endif
 #define SLICE (CLNN_ELTWISE_GPU_SLICE_ITEMS * WG)
 
-/* The sum of v over the work-group, as a tree in red[WG] (WG a power of
- * two); every work-item gets it. All work-items must call it. */
-inline float group_sum(float v, __local float *red) {
-  const int lid = get_local_id(0);
-  red[lid] = v;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int span = WG / 2; span > 0; span >>= 1) {
-    if (lid < span) red[lid] += red[lid + span];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  const float sum = red[0];
-  barrier(CLK_LOCAL_MEM_FENCE); /* red is free again when this returns */
-  return sum;
-}
-
 /*
  * eltwise_rowdot_gpu: work-group (sl, o) takes elements [sl * SLICE,
  * min(inner, (sl + 1) * SLICE)) of row o (rows of inner elements):
@@ -294,7 +279,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void eltwise_rowdot_gpu
     if (HAS_Y) dx[t] = g * s;
     acc = fma(g, x[t], acc);
   }
-  const float sum = group_sum(acc, red);
+  const float sum = clnn_group_sum(acc, red, WG);
   if (lid == 0) AT(z)[(size_t)o * slices + sl] = sum;
 }
 
@@ -309,6 +294,6 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void eltwise_sum_parts_
   __global const float *p = AT(a) + (size_t)o * inner;
   float acc = 0.0f;
   for (int i = lid; i < inner; i += WG) acc += p[i];
-  const float sum = group_sum(acc, red);
+  const float sum = clnn_group_sum(acc, red, WG);
   if (lid == 0) AT(y)[o] = sum;
 }

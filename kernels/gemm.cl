@@ -1,6 +1,6 @@
 /*
  * gemm.cl - libclnn's own matrix multiply, shaped for CPU devices (see
- * ../shared/POCL-NOTES.md): one work-item owns an 8 x 32 tile of C in sixteen
+ * docs/DESIGN.md, "Kernels on CPU devices"): one work-item owns an 8 x 32 tile of C in sixteen
  * float16 registers, work-groups of one work-item, no local memory. Plus the
  * small kernels around it: packing B into K-contiguous panels, and the
  * bias/activation epilogue used after CLBlast.

@@ -3,7 +3,7 @@
  * (the GEMMs themselves run on runtime/gemm.c): packing B operands into the
  * own GEMM's 32-wide panels, transposes, the bias broadcast the forward GEMM
  * accumulates onto, and the bias gradient. The CPU kernels move 16 floats
- * per access (../shared/POCL-NOTES.md); the per-element transpose is the
+ * per access (docs/DESIGN.md, "Kernels on CPU devices"); the per-element transpose is the
  * one for GPUs (CLBlast engine).
  */
 #define NR CLNN_TILE_NR      /* panel width of kernels/gemm.cl */

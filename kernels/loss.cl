@@ -493,7 +493,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_normalize_b
 }
 
 /* ------------------------------------------------------------ GPU variants
- * Shaped for GPUs (../shared/GPU-NOTES.md); the host plans them for
+ * Shaped for GPUs (docs/DESIGN.md, "Kernels on GPU devices"); the host plans them for
  * GPU-class devices. Work-groups of WG work-items (a power of two, -DWG):
  *  - a row of classes (plain logits), a row of the similarity matrix, an
  *    embedding: one work-group, each work-item over its elements strided by
@@ -519,35 +519,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_normalize_b
 #define MODE MODE_SUM
 #endif
 
-/* The sum of v over the work-group by a tree in red[WG]; every work-item
- * gets it. All work-items must call it. */
-inline float group_sum(const float v, __local float *red) {
-  const int lid = get_local_id(0);
-  red[lid] = v;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int span = WG / 2; span > 0; span >>= 1) {
-    if (lid < span) red[lid] += red[lid + span];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  const float r = red[0];
-  barrier(CLK_LOCAL_MEM_FENCE); /* red is free again when this returns */
-  return r;
-}
-
-/* The maximum likewise (fmax: a NaN is passed over, as in the CPU kernels). */
-inline float group_max(const float v, __local float *red) {
-  const int lid = get_local_id(0);
-  red[lid] = v;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int span = WG / 2; span > 0; span >>= 1) {
-    if (lid < span) red[lid] = fmax(red[lid], red[lid + span]);
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  const float r = red[0];
-  barrier(CLK_LOCAL_MEM_FENCE);
-  return r;
-}
-
 /* This work-item's share, in order, of elements [i0, i1) of v (MODE_SUM)
  * or of the labels that are not ignore_index (MODE_COUNT, exact as an int). */
 inline float strided_share(__global const float *v, __global const int *labels, const int ignore_index,
@@ -572,7 +543,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void loss_reduce_gpu(
     const int n, CTENSOR(v), CITENSOR(labels), const int ignore_index, TENSOR(part)) {
   __local float red[WG];
   const int g = get_group_id(0), i0 = g * SLICE, i1 = min(n, i0 + SLICE);
-  const float s = group_sum(strided_share(AT(v), AT(labels), ignore_index, i0, i1), red);
+  const float s = clnn_group_sum(strided_share(AT(v), AT(labels), ignore_index, i0, i1), red, WG);
   if (get_local_id(0) == 0) AT(part)[g] = s;
 }
 
@@ -585,7 +556,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void loss_finish_gpu(
     const int np, CTENSOR(v), CITENSOR(labels), const int ignore_index, CTENSOR(count), const float divisor,
     TENSOR(out)) {
   __local float red[WG];
-  const float s = group_sum(strided_share(AT(v), AT(labels), ignore_index, 0, np), red);
+  const float s = clnn_group_sum(strided_share(AT(v), AT(labels), ignore_index, 0, np), red, WG);
   if (get_local_id(0) != 0) return;
 #if HAS_COUNT
   const float d = AT(count)[0];
@@ -650,16 +621,16 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void loss_class_row_gpu
    * loops do not take an early return before a barrier). */
   float m = -INFINITY;
   for (int k = lid; k < classes; k += WG) m = fmax(m, z[k]);
-  m = group_max(m, red);
+  m = clnn_group_max(m, red, WG);
   float sum = 0.0f, zsum = 0.0f;
   for (int k = lid; k < classes; k += WG) {
     const float v = z[k] - m;
     sum += exp(v);
     zsum += v;
   }
-  sum = group_sum(sum, red);
+  sum = clnn_group_sum(sum, red, WG);
 #if KIND == KIND_XENT
-  zsum = group_sum(zsum, red);
+  zsum = clnn_group_sum(zsum, red, WG);
 #endif
   if (skipped(y, ignore_index, classes)) {
     const float v = skipped_value(y, ignore_index);
@@ -727,7 +698,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void infonce_normalize_
   __global const float *z = i < n ? AT(z1) + (size_t)i * dim : AT(z2) + (size_t)(i - n) * dim;
   float ss = 0.0f;
   for (int c = lid; c < dim; c += WG) ss = fma(z[c], z[c], ss);
-  const float r = sqrt(group_sum(ss, red));
+  const float r = sqrt(clnn_group_sum(ss, red, WG));
   const float inv = 1.0f / fmax(r, eps);
   __global float *urow = AT(u) + (size_t)i * ldu;
   __global float *ucol = AT(ut) + i;
@@ -748,11 +719,11 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void infonce_row_stats_
   float m = -INFINITY;
   for (int k = lid; k < 2 * n; k += WG)
     if (k != i) m = fmax(m, row[k]);
-  m = group_max(m, red);
+  m = clnn_group_max(m, red, WG);
   float sum = 0.0f;
   for (int k = lid; k < 2 * n; k += WG)
     if (k != i) sum += exp(row[k] - m);
-  sum = group_sum(sum, red);
+  sum = clnn_group_sum(sum, red, WG);
   if (lid != 0) return;
   const int pos = i < n ? i + n : i - n;
   AT(mx)[i] = m;
@@ -769,10 +740,10 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void infonce_cv_row_sta
   __global const float *row = AT(s) + (size_t)r * lds;
   float m = -INFINITY;
   for (int k = lid; k < n; k += WG) m = fmax(m, row[k]);
-  m = group_max(m, red);
+  m = clnn_group_max(m, red, WG);
   float sum = 0.0f;
   for (int k = lid; k < n; k += WG) sum += exp(row[k] - m);
-  sum = group_sum(sum, red);
+  sum = clnn_group_sum(sum, red, WG);
   if (lid != 0) return;
   AT(mx)[i] = m;
   AT(se)[i] = sum;
@@ -847,7 +818,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void infonce_normalize_
   const float r = AT(norm)[i];
   float dot = 0.0f;
   for (int c = lid; c < dim; c += WG) dot = fma(ur[c], dur[c], dot);
-  dot = group_sum(dot, red);
+  dot = clnn_group_sum(dot, red, WG);
   if (!wanted) return; /* after the barriers (see loss_class_row_gpu) */
   const float inv = 1.0f / (r > eps ? r : eps);
   for (int c = lid; c < dim; c += WG) dz[c] = r > eps ? (dur[c] - ur[c] * dot) * inv : dur[c] * inv;

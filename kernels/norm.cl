@@ -616,21 +616,6 @@ inline void bn_walk_step(bn_walk *w, const int q, const int rem, const int HW) {
   }
 }
 
-/* Sum of v over the work-group, as a tree in red[0 .. BN_WG) in a fixed
- * order; every work-item gets it. All work-items must call it. */
-inline float4 bn_group_sum4(const float4 v, __local float4 *red) {
-  const int lid = get_local_id(0);
-  red[lid] = v;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int s = BN_WG / 2; s > 0; s >>= 1) {
-    if (lid < s) red[lid] += red[lid + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  const float4 total = red[0];
-  barrier(CLK_LOCAL_MEM_FENCE); /* red may be reused at once */
-  return total;
-}
-
 /* Chan et al.'s merge of two (count, mean, m2) triples; either may be empty. */
 inline float4 bn_chan_merge(const float4 a, const float4 b) {
   if (b.x == 0.0f) return a;
@@ -678,14 +663,14 @@ __kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1))) void bnorm_stats_gpu
     sum += v[k];
     bn_walk_step(&w, q, rem, HW);
   }
-  const float dmean = bn_group_sum4((float4)(sum, 0.0f, 0.0f, 0.0f), red).x / (float)n;
+  const float dmean = clnn_group_sum4((float4)(sum, 0.0f, 0.0f, 0.0f), red, BN_WG).x / (float)n;
   float m2 = 0.0f;
 #pragma unroll
   for (int k = 0; k < BN_ITEMS; k++) {
     const float d = v[k] - dmean;
     if (lid + k * BN_WG < n) m2 = fma(d, d, m2);
   }
-  m2 = bn_group_sum4((float4)(m2, 0.0f, 0.0f, 0.0f), red).x;
+  m2 = clnn_group_sum4((float4)(m2, 0.0f, 0.0f, 0.0f), red, BN_WG).x;
   if (lid == 0) {
     __global float *out = AT(ws) + ((size_t)c * G + g) * 3;
     out[0] = shift;
@@ -897,7 +882,7 @@ __kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1))) void bnorm_bwd_gpu_p
     }
     bn_walk_step(&w, q, rem, HW);
   }
-  acc = bn_group_sum4(acc, red);
+  acc = clnn_group_sum4(acc, red, BN_WG);
   if (lid == 0) {
     __global float *out = AT(ws) + ((size_t)c * G + g) * 3;
     out[0] = acc.x;
@@ -922,7 +907,7 @@ __kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1))) void bnorm_bwd_gpu_f
   __global const float *part = AT(ws) + (size_t)c * G * 3;
   float4 acc = (float4)(0.0f);
   for (int g = lid; g < G; g += BN_WG) acc += (float4)(part[3 * g], part[3 * g + 1], part[3 * g + 2], 0.0f);
-  acc = bn_group_sum4(acc, red);
+  acc = clnn_group_sum4(acc, red, BN_WG);
   if (lid == 0) {
     const float4 rec = bn_record_of(AT(mean_in), AT(stat), is_var, eps, affine, AT(gamma), AT(beta), c);
     vstore4(rec, c, AT(ws) + coef_off);

@@ -27,12 +27,12 @@
  *          only what a call needs
  *   GPU_SHAPE  0 (default) = CPU shape, the optim.*.vec16 variants: WG is
  *          1, one work-item owns a block and walks it with float16
- *          (POCL-NOTES: only float16 gets 512-bit registers; float4 is not
+ *          (PoCL gives 512-bit registers only to float16; float4 is not
  *          widened); its tail goes element by element.
  *          1 = GPU shape, the optim.*.gpu_vec4 variants: the WG work-items
  *          of a group walk the block one float4 each per step, neighbours
- *          on neighbouring float4s (coalesced; GPU-NOTES "memory-bound
- *          ops"), then the block's n % 4 tail element by element. Where the
+ *          on neighbouring float4s (coalesced; docs/DESIGN.md,
+ *          "Kernels on GPU devices"), then the block's n % 4 tail element by element. Where the
  *          row's offsets are all multiples of 4 (16-byte aligned: buffers
  *          start aligned) the float4s are loaded as such, else with vload4
  *          (4-byte alignment); which elements a work-item owns is the same

@@ -10,7 +10,7 @@
  *  - pool_fwd_rows / pool_bwd_rows (rows up to POOL_ROWBUF floats): the
  *    forward copies each input row it needs into a private row padded with
  *    -inf (max) or 0 (average), then updates 16 outputs at a time as one
- *    float16, with no bounds checks (POCL-NOTES: branches stop PoCL
+ *    float16, with no bounds checks (branches stop PoCL
  *    vectorising). Padding never wins a max and adds nothing to a sum, so
  *    the results equal the clipped windows'. The backward gives each
  *    work-item one input row and lets the outputs that depend on it add
@@ -470,13 +470,8 @@ __kernel __attribute__((reqd_work_group_size(POOL_GPU_WG, 1, 1))) void pool_glob
   __global const float *xp = AT(x) + (size_t)p * HW;
   float sum = 0.0f;
   for (int j = lid; j < HW; j += POOL_GPU_WG) sum += xp[j];
-  red[lid] = sum;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int s = POOL_GPU_WG / 2; s > 0; s >>= 1) {
-    if (lid < s) red[lid] += red[lid + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  if (lid == 0) AT(y)[p] = red[0] / div;
+  sum = clnn_group_sum(sum, red, POOL_GPU_WG);
+  if (lid == 0) AT(y)[p] = sum / div;
 }
 
 /*

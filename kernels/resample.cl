@@ -1,7 +1,7 @@
 /*
  * resample.cl - pixel shuffle / unshuffle and nearest / bilinear resize,
- * forward and backward (NCHW, float32). Written for CPU devices after
- * ../shared/POCL-NOTES.md: work-groups of one work-item that each stream
+ * forward and backward (NCHW, float32). Written for CPU devices
+ * (docs/DESIGN.md, "Kernels on CPU devices"): work-groups of one work-item that each stream
  * whole rows in float16 pieces, no bounds checks inside the element loops
  * (the host hands every kernel the ranges where the fast pattern holds; the
  * rest goes through the generic table code).
@@ -357,7 +357,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void resample_resize_bwd
 }
 
 /* ------------------------------------------------------------ GPU variants
- * Shaped for GPUs (../shared/GPU-NOTES.md): one output element per
+ * Shaped for GPUs (docs/DESIGN.md, "Kernels on GPU devices"): one output element per
  * work-item, consecutive work-items on consecutive output elements (along
  * the output width), so that every store is coalesced and the loads of
  * neighbouring work-items are close; 1-D NDRange over the output rounded up

@@ -16,7 +16,7 @@
  * Geometry (box scaling, rounding, bin edges, sample positions and counts)
  * follows torchvision's CPU kernels in float32 operation by operation, with
  * contraction off so no FMA changes a rounding: the same cells and samples
- * are chosen. All kernels run work-groups of one work-item (POCL-NOTES).
+ * are chosen. All kernels run work-groups of one work-item (docs/DESIGN.md, "Kernels on CPU devices").
  */
 #pragma OPENCL FP_CONTRACT OFF
 

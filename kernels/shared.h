@@ -29,7 +29,7 @@
 
 /* Work-items per work-group of the GPU-class memory-bound kernels: a
  * multiple of every vendor's SIMD width (32, 64) that leaves room for
- * several groups per compute unit (GPU-NOTES: 64-256). Kernels whose
+ * several groups per compute unit (64 to 256 work-items). Kernels whose
  * work-group size the host passes (-DWG and the like) default to it when
  * a CPU-class program only compiles them. */
 #define CLNN_GPU_WG 256
@@ -38,7 +38,7 @@
  * columns (two float16 accumulators a row). kernels/gemm.cl's microkernel
  * computes one MR x NR tile of C, its B operand is packed in NR-wide
  * panels and A in MR-row panels; conv_packed_gemm, conv_1x1_gemm,
- * conv_bwdw_packed (kernels/conv.cl) and deform_conv_fwd_fused use the same
+ * conv_bwdw_packed (kernels/conv/) and deform_conv_fwd_fused use the same
  * tile, and the host pads, packs and sizes its launches by it. The kernels
  * index panels with shifts and masks and hold NR columns as two float16:
  * they check these values at build time. */
@@ -48,7 +48,7 @@
 /* linear_pack_panels (kernels/linear.cl): k values per work-item. */
 #define CLNN_LINEAR_PACK_KB 16
 
-/* conv_col2im (kernels/conv.cl): dx rows per work-item. */
+/* conv_col2im (kernels/conv/col2im.cl): dx rows per work-item. */
 #define CLNN_CONV_C2I_ROWS 8
 /* The depthwise strip kernels (conv_dw_*): input rows prepared ahead of
  * use; the host sizes their private ring for them. */
@@ -130,7 +130,7 @@
 #define CLNN_DC_RADIX_ITEMS 4
 #define CLNN_DC_TILE 32
 
-/* The modes of the GPU GEMM (kernels/gemm_gpu.cl, -DGG_MODE): a plain GEMM,
+/* The modes of the GPU GEMM (kernels/gemm_gpu.h, -DGG_MODE): a plain GEMM,
  * or a convolution pass as an implicit GEMM. */
 #define CLNN_GG_GEMM 0
 #define CLNN_GG_CONV_FWD 1

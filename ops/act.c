@@ -58,7 +58,7 @@ static int64_t kernel_count(const clnn_act_desc *d) {
  *  - vec16 (CPU): 16 consecutive elements per work-item as one float16,
  *    work-groups of ACT_LOCAL, the scalar tail on one work-item;
  *  - gpu (GPU): one float4 per work-item and step of a grid-stride loop,
- *    work-groups of 256 (coalesced, GPU-NOTES "memory-bound ops").
+ *    work-groups of 256 (coalesced; docs/DESIGN.md, "Kernels on GPU devices").
  */
 
 typedef struct act_variant {

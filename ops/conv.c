@@ -1,6 +1,6 @@
 /*
  * conv.c - 2-D convolution forward: its variant table (at the end, best
- * first) and the launches of each variant (kernels/conv.cl, runtime/gemm.c),
+ * first) and the launches of each variant (kernels/conv/, runtime/gemm.c),
  * plus the building blocks the backward passes share (ops/conv_internal.h).
  * The descriptor is desc/conv.c, the GPU-class kernels ops/conv_gpu.c
  * (conv.fwd.gpu_depthwise, conv.fwd.gpu_implicit_gemm).
@@ -14,7 +14,7 @@
  *    (no bounds checks in the tap loops: branches stop PoCL vectorizing)
  *    and split by column phase for strides; four 16-wide strips at a time
  *    (independent FMA chains). The backward's depthwise kernels share the
- *    programs (kernels/conv.cl, DWF_*, DWB_*).
+ *    programs (kernels/conv/depthwise_flat.cl, depthwise_strips.cl).
  *  - gemm_1x1_packed, and gemm_1x1 (any class and engine): 1x1 kernel,
  *    stride 1, no padding: x itself is the GEMM's B (conv_1x1_gemm over
  *    16-pixel chunks of the planes, or the engine's batched GEMM).
@@ -140,7 +140,7 @@ clnn_status clnn__conv_1x1_gemm(clnn_context *ctx, int64_t n, int64_t m, int64_t
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)conv_1x1_packed_floats(m, kd) * sizeof(float), &ws));
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_1x1_pack_a", &k));
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("support"), "", "conv_1x1_pack_a", &k));
   size_t gp[2] = {(size_t)kd, (size_t)mtiles}, lp[2] = {1, 1};
   CLNN_TRY(clnn__launch(ctx, &k,
                         CLNN_ARGS(CLNN_ARG_CONV_MEM(w), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(m),
@@ -149,7 +149,7 @@ clnn_status clnn__conv_1x1_gemm(clnn_context *ctx, int64_t n, int64_t m, int64_t
   char opts[128], acts[64];
   clnn__act_options(acts, sizeof acts, act, act_alpha);
   snprintf(opts, sizeof opts, "-DC1_GEMM=1 -DHAS_BIAS=%d%s", bias.mem ? 1 : 0, acts);
-  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_1x1_gemm", &k));
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("gemm_1x1"), opts, "conv_1x1_gemm", &k));
   size_t global[2] = {(size_t)mtiles, (size_t)clnn__ceil_div(n * nch, 2)}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(bias),
@@ -183,7 +183,7 @@ clnn_status clnn__conv_im2col(clnn_context *ctx, const conv_geom *g, clnn_conv_m
   char opts[32];
   snprintf(opts, sizeof opts, "-DPANELS=%d", layout);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_im2col", &k));
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("im2col"), opts, "conv_im2col", &k));
   size_t global[3] = {(size_t)g->kd, (size_t)d->groups, (size_t)nimg};
   size_t local[3] = {1, 1, 1};
   return clnn__launch(
@@ -296,7 +296,7 @@ clnn_status clnn__conv_dw_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, c
            "-DDWB_FWD=%d -DDWB_KH=%lld -DDWB_KW=%lld -DDWB_SH=%lld -DDWB_SW=%lld -DDWB_ROWLEN=%lld -DDWB_RING=%lld%s",
            strcmp(name, "conv_dw_fwd") == 0, (long long)d->kh, (long long)d->kw, (long long)d->stride_h,
            (long long)d->stride_w, (long long)b->rowlen, (long long)b->ring, acts);
-  return clnn__kernel(ctx, "conv", opts, name, k);
+  return clnn__kernel(ctx, CLNN_CONV_SOURCES("depthwise_strips"), opts, name, k);
 }
 
 /* ------------------------------------------------------ depthwise flat */
@@ -367,7 +367,7 @@ clnn_status clnn__conv_dwf_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, 
            "-DDWF_KH=%lld -DDWF_KW=%lld -DDWF_SH=%lld -DDWF_SW=%lld -DDWF_DH=%lld -DDWF_DW=%lld -DDWF_BUF=%lld%s",
            (long long)d->kh, (long long)d->kw, (long long)d->stride_h, (long long)d->stride_w,
            (long long)d->dilation_h, (long long)d->dilation_w, (long long)f->buf, acts);
-  return clnn__kernel(ctx, "conv", opts, name, k);
+  return clnn__kernel(ctx, CLNN_CONV_SOURCES("depthwise_flat"), opts, name, k);
 }
 
 static clnn_status fwd_depthwise_flat(clnn_context *ctx, const conv_geom *g, const clnn_conv_dwf_geom *f,
@@ -421,7 +421,7 @@ clnn_status clnn__conv_pad(clnn_context *ctx, clnn_conv_mem src, int64_t nplanes
                            cl_mem ws, int64_t ws_off, const clnn_conv_planes *pp, int64_t pad_h, int64_t pad_w,
                            const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_pad", &k));
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("support"), "", "conv_pad", &k));
   size_t global[2] = {(size_t)pp->hp, (size_t)nplanes}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(src), CLNN_ARG_MEM(ws), CLNN_ARG_U64(ws_off), CLNN_ARG_I32(h),
@@ -447,7 +447,7 @@ static clnn_status pack_weights(clnn_context *ctx, const conv_geom *g, clnn_conv
   size_t global[3] = {(size_t)g->kd, (size_t)clnn__ceil_div(g->kg, CLNN_TILE_MR), (size_t)g->d->groups};
   size_t local[3] = {1, 1, 1};
   if (transposed) {
-    CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_pack_wt", &k));
+    CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("support"), "", "conv_pack_wt", &k));
     return clnn__launch(ctx, &k,
                         CLNN_ARGS(CLNN_ARG_I32(g->kg), CLNN_ARG_I32(g->cg), CLNN_ARG_I32(g->d->kh * g->d->kw),
                                   CLNN_ARG_CONV_MEM(w), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0)),
@@ -472,7 +472,7 @@ static clnn_status launch_packed(clnn_context *ctx, const conv_geom *g, cl_mem w
   snprintf(opts, sizeof opts, "-DCP_KC=%d -DCP_PADDED=%d -DHAS_BIAS=%d%s", CLNN_CONV_KC, padded ? 1 : 0,
            b.mem ? 1 : 0, act);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_packed_gemm", &k));
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("packed_gemm"), opts, "conv_packed_gemm", &k));
   size_t global[2] = {(size_t)clnn__ceil_div(g->oh * wgrid, PANEL_N), (size_t)(nimg * d->groups)};
   size_t local[2] = {1, 1};
   return clnn__launch(
@@ -513,7 +513,7 @@ static clnn_status pack_weight_blocks(clnn_context *ctx, const conv_geom *g, cln
   clnn_kernel_ref k;
   size_t global[3] = {(size_t)g->kd, (size_t)clnn__ceil_div(g->kg, mb), (size_t)g->d->groups};
   size_t local[3] = {1, 1, 1};
-  CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_pack_blocks", &k));
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("support"), "", "conv_pack_blocks", &k));
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_I32(g->kg), CLNN_ARG_I32(g->cg), CLNN_ARG_I32(g->d->kh * g->d->kw),
                                 CLNN_ARG_I32(transposed ? 1 : 0), CLNN_ARG_I32(mb), CLNN_ARG_CONV_MEM(w),
@@ -552,7 +552,7 @@ static clnn_status direct_band(clnn_context *ctx, const conv_geom *g, clnn_conv_
   snprintf(opts, sizeof opts, "-DCB_KH=%lld -DCB_KW=%lld -DCB_NV=%d -DCB_NP=%d -DCB_RING=%lld -DHAS_BIAS=%d%s",
            (long long)d->kh, (long long)d->kw, BAND_NV, BAND_NP, (long long)band_ring_class(g), b.mem ? 1 : 0, act);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_direct_band", &k));
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("direct_band"), opts, "conv_direct_band", &k));
   size_t global[2] = {(size_t)clnn__ceil_div(g->oh, rows), (size_t)(d->n * d->groups)}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(b),
@@ -566,9 +566,9 @@ static clnn_status direct_band(clnn_context *ctx, const conv_geom *g, clnn_conv_
 /* ------------------------------------------------------ grouped_direct
  * conv_grouped_direct: few channels per group (ResNeXt / RegNet). Pixels
  * along the vectors as in the depthwise kernels, all output channels of a
- * group per work-item; see kernels/conv.cl. */
+ * group per work-item; see kernels/conv/grouped_direct.cl. */
 #define GROUPED_MAX_M 16 /* output channels per group it takes */
-#define GROUPED_MAX_ACC 24 /* float16 accumulators per block (POCL-NOTES: ~24 before spills) */
+#define GROUPED_MAX_ACC 24 /* float16 accumulators per block (about 24 fit before PoCL spills registers) */
 
 /* Block and window of conv_grouped_direct for g. */
 typedef struct grouped_plan {
@@ -627,7 +627,7 @@ static clnn_status grouped_direct(clnn_context *ctx, const conv_geom *g, clnn_co
            "-DGD_LOCAL=%lld -DHAS_BIAS=%d%s", (long long)g->kg, (long long)d->kh, (long long)d->kw,
            (long long)d->stride_w, (long long)p.ns, (long long)p.r, (long long)p.local, b.mem ? 1 : 0, act);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_grouped_direct", &k));
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("grouped_direct"), opts, "conv_grouped_direct", &k));
   size_t global[2] = {(size_t)clnn__ceil_div(g->oh, rows), (size_t)items}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(b),

@@ -1,6 +1,6 @@
 /*
  * conv_bwd.c - 2-D convolution backward: the data, weight and bias
- * gradients (kernels/conv.cl), one variant table per pass (after each
+ * gradients (kernels/conv/), one variant table per pass (after each
  * pass's launches, best first; each entry also names the clnn_conv_algo
  * the legacy queries report for it). Every variant is deterministic:
  * scatters are written as gathers and every reduction has a fixed order.
@@ -98,7 +98,7 @@ static clnn_status transpose_weights(clnn_context *ctx, const conv_geom *g, clnn
                                      const char *op) {
   int64_t rest = g->kd; /* cg * kh * kw */
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_transpose_w", &k));
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("support"), "", "conv_transpose_w", &k));
   size_t global[2] = {(size_t)clnn__round_up(rest, 16), (size_t)g->d->groups}, local[2] = {16, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(w), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(g->kg),
@@ -183,7 +183,7 @@ static clnn_status launch_col2im(clnn_context *ctx, const conv_geom *g, cl_mem c
   clnn__act_options(acts, sizeof acts, act, act_alpha);
   snprintf(opts, sizeof opts, "-DCOL2IM=1 -DHAS_BIAS=%d%s", bias.mem ? 1 : 0, acts);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_col2im", &k));
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("col2im"), opts, "conv_col2im", &k));
   size_t global[2] = {(size_t)clnn__ceil_div(d->h, CLNN_CONV_C2I_ROWS), (size_t)(nimg * d->c)}, local[2] = {1, 1};
   return clnn__launch(
       ctx, &k,
@@ -397,7 +397,7 @@ clnn_conv_algo clnn__conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_co
 static clnn_status launch_sum_parts(clnn_context *ctx, cl_mem parts, int64_t n, int64_t nparts, clnn_conv_mem out,
                                     bool accumulate, const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_sum_parts", &k));
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("support"), "", "conv_sum_parts", &k));
   size_t global[1] = {(size_t)clnn__round_up(n, 16)}, local[1] = {16};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_MEM(parts), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(out), CLNN_ARG_I32(n),
@@ -507,7 +507,7 @@ static clnn_status bwd_weights_1x1(clnn_context *ctx, const conv_geom *g, clnn_c
   char opts[64];
   snprintf(opts, sizeof opts, "-DC1W_TM=%d -DC1W_TN=%d", C1W_TM, C1W_TN);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_1x1_bwdw", &k));
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("gemm_1x1"), opts, "conv_1x1_bwdw", &k));
   size_t global[1] = {(size_t)parts}, local[1] = {1};
   CLNN_TRY(clnn__launch(ctx, &k,
                         CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(dy), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
@@ -561,7 +561,7 @@ static clnn_status bwd_weights_packed(clnn_context *ctx, const conv_geom *g, cln
   snprintf(opts, sizeof opts, "-DBW_PC=%d -DBW_KC=%d -DBW_NB=%d -DBW_PADDED=%d -DBW_ROWS_IN_PLACE=%d", BW_PC, BW_KC,
            BW_NB, mode == BW_GATHER ? 0 : 1, mode == BW_PADDED ? 1 : 0);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "conv", opts, "conv_bwdw_packed", &k));
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("bwdw_packed"), opts, "conv_bwdw_packed", &k));
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
     int64_t nimg = clnn__min64(chunk, d->n - img0);
     clnn_conv_mem src = x;
@@ -587,7 +587,7 @@ static clnn_status bwd_weights_packed(clnn_context *ctx, const conv_geom *g, cln
         3, global, local, op));
   }
   clnn_kernel_ref kr;
-  CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_bwdw_reduce", &kr));
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("support"), "", "conv_bwdw_reduce", &kr));
   size_t global[2] = {(size_t)clnn__round_up(d->k, 16), (size_t)g->kd}, local[2] = {16, 1};
   return clnn__launch(ctx, &kr,
                       CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(dw), CLNN_ARG_I32(slots),
@@ -747,7 +747,7 @@ clnn_conv_algo clnn__conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn
 static clnn_status bias_reduce_run(clnn_context *ctx, const clnn_conv2d_desc *d, int64_t npix, clnn_conv_mem dy,
                                    clnn_conv_mem db, bool accumulate) {
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "conv", "", "conv_bwd_bias", &k));
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("bwd_bias"), "", "conv_bwd_bias", &k));
   size_t global[1] = {(size_t)d->k}, local[1] = {1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(db), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->k),

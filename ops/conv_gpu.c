@@ -1,9 +1,11 @@
 /*
- * conv_gpu.c - the GPU-class variants of convolution (GPU-NOTES): the three
- * passes as implicit GEMMs on kernels/gemm_gpu.cl (patches gathered while a
+ * conv_gpu.c - the GPU-class variants of convolution (docs/DESIGN.md,
+ * "Kernels on GPU devices"): the three
+ * passes as implicit GEMMs on kernels/gemm_gpu.h (patches gathered while a
  * tile is staged, nothing materialised but the transposed weights of
  * bwd_data and the split partial sums of bwd_weights), and the depthwise
- * passes and the bias gradient as direct kernels (kernels/conv_gpu.cl).
+ * passes and the bias gradient as direct kernels
+ * (kernels/conv/depthwise_gpu.cl, kernels/conv/bwd_bias_gpu.cl).
  * ops/conv.c and ops/conv_bwd.c list them in their variant tables.
  */
 #include "conv_internal.h"
@@ -58,7 +60,7 @@ clnn_status clnn__conv_gpu_fwd(clnn_context *ctx, const clnn_conv_geom *g, clnn_
   char opts[384];
   conv_options(g, &t, CLNN_GG_CONV_FWD, b.mem != NULL, d->act, d->act_alpha, opts, sizeof opts);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "gemm_gpu", opts, "conv_fwd_gpu", &k));
+  CLNN_TRY(clnn__kernel(ctx, "gemm_gpu.h conv/implicit_gemm_gpu", opts, "conv_fwd_gpu", &k));
   size_t global[3], local[3];
   gemm_grid(&t, g->kg, nn, d->groups, global, local);
   return clnn__launch(ctx, &k,
@@ -85,8 +87,8 @@ clnn_status clnn__conv_gpu_bwd_data(clnn_context *ctx, const clnn_conv_geom *g, 
   char opts[384];
   conv_options(g, &t, CLNN_GG_CONV_BWD_DATA, bias.mem != NULL, act, act_alpha, opts, sizeof opts);
   clnn_kernel_ref pack, k;
-  CLNN_TRY(clnn__kernel(ctx, "gemm_gpu", opts, "conv_gpu_pack_wt", &pack));
-  CLNN_TRY(clnn__kernel(ctx, "gemm_gpu", opts, "conv_bwd_data_gpu", &k));
+  CLNN_TRY(clnn__kernel(ctx, "gemm_gpu.h conv/implicit_gemm_gpu", opts, "conv_gpu_pack_wt", &pack));
+  CLNN_TRY(clnn__kernel(ctx, "gemm_gpu.h conv/implicit_gemm_gpu", opts, "conv_bwd_data_gpu", &k));
   size_t pg[2] = {(size_t)(g->kg * g->cg * taps), (size_t)d->groups}, pl[2] = {64, 1};
   CLNN_TRY(clnn__launch(ctx, &pack,
                         CLNN_ARGS(CLNN_ARG_CONV_MEM(w), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(g->kg),
@@ -134,8 +136,8 @@ clnn_status clnn__conv_gpu_bwd_weights(clnn_context *ctx, const clnn_conv_geom *
   char opts[384];
   conv_options(g, &t, CLNN_GG_CONV_BWD_WEIGHTS, false, CLNN_ACT_IDENTITY, 0.0f, opts, sizeof opts);
   clnn_kernel_ref k, sum;
-  CLNN_TRY(clnn__kernel(ctx, "gemm_gpu", opts, "conv_bwd_weights_gpu", &k));
-  CLNN_TRY(clnn__kernel(ctx, "gemm_gpu", opts, "gemm_gpu_sum_splits", &sum));
+  CLNN_TRY(clnn__kernel(ctx, "gemm_gpu.h conv/implicit_gemm_gpu", opts, "conv_bwd_weights_gpu", &k));
+  CLNN_TRY(clnn__kernel(ctx, "gemm_gpu.h conv/implicit_gemm_gpu", opts, "gemm_gpu_sum_splits", &sum));
   size_t global[3], local[3];
   gemm_grid(&t, g->kg, g->kd, splits * d->groups, global, local);
   CLNN_TRY(clnn__launch(ctx, &k,
@@ -164,7 +166,7 @@ static clnn_status dw_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, bool 
   snprintf(opts, sizeof opts, "-DKH=%lld -DKW=%lld -DMULT=%lld -DHAS_BIAS=%d -DACCUMULATE=%d -DWG=%d%s",
            (long long)d->kh, (long long)d->kw, (long long)(d->k / d->c), bias ? 1 : 0, accumulate ? 1 : 0,
            CLNN_GPU_WG, acts);
-  return clnn__kernel(ctx, "conv_gpu", opts, name, k);
+  return clnn__kernel(ctx, "conv/depthwise_gpu", opts, name, k);
 }
 
 #define DW_GEOMETRY_ARGS(d, g)                                                                                \
@@ -228,7 +230,7 @@ clnn_status clnn__conv_gpu_bwd_bias(clnn_context *ctx, const clnn_conv2d_desc *d
   char opts[64];
   snprintf(opts, sizeof opts, "-DACCUMULATE=%d -DWG=%d", accumulate ? 1 : 0, CLNN_GPU_WG);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "conv_gpu", opts, "conv_bwd_bias_gpu", &k));
+  CLNN_TRY(clnn__kernel(ctx, "conv/bwd_bias_gpu", opts, "conv_bwd_bias_gpu", &k));
   size_t global[2] = {CLNN_GPU_WG, (size_t)d->k}, local[2] = {CLNN_GPU_WG, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(db), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->k),

@@ -15,6 +15,10 @@
 
 #include "../desc/desc.h"
 
+/* The source list (clnn__kernel) of a CPU-class convolution program: the
+ * helpers of kernels/conv/common.h, then kernels/conv/<file>.cl. */
+#define CLNN_CONV_SOURCES(file) "conv/common.h conv/" file
+
 /* An operand: a buffer and an element offset into it; mem NULL = absent. */
 typedef struct clnn_conv_mem {
   cl_mem mem;
@@ -104,7 +108,7 @@ clnn_status clnn__conv_dw_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, c
                                  clnn_activation act, float act_alpha, const char *name, clnn_kernel_ref *k);
 
 /* The flat depthwise kernels (conv_dwf_fwd, conv_dwf_bwd_data,
- * conv_dwf_bwd_weights in kernels/conv.cl) for small planes: each buffer
+ * conv_dwf_bwd_weights in kernels/conv/depthwise_flat.cl) for small planes: each buffer
  * fill holds the zero-padded (phase-split) planes of g images as one flat
  * array, and every tap is one shift of the flat output position. */
 typedef struct clnn_conv_dwf_geom {
@@ -122,7 +126,7 @@ bool clnn__conv_dw_flat(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool 
 clnn_status clnn__conv_dwf_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, const clnn_conv_dwf_geom *f,
                                   clnn_activation act, float act_alpha, const char *name, clnn_kernel_ref *k);
 
-/* The chunked 1x1 kernels (kernels/conv.cl conv_1x1_gemm, conv_1x1_bwdw):
+/* The chunked 1x1 kernels (kernels/conv/gemm_1x1.cl conv_1x1_gemm, conv_1x1_bwdw):
  * planes cut into 16-pixel chunks, so planes of any size >= 16 fill the
  * vectors. Whether they run for d (own engine, groups 1, 1x1, stride 1, no
  * padding, 16 <= h*w). */
@@ -155,7 +159,7 @@ clnn_status clnn__conv_fwd_problem_run(clnn_context *ctx, const clnn_conv_fwd_pr
 
 /* ------------------------------------------- GPU-class variants (conv_gpu.c) */
 
-/* Whether the device takes kernels/gemm_gpu.cl's smallest tile (work-group
+/* Whether the device takes kernels/gemm_gpu.h's smallest tile (work-group
  * size and local memory); false with a reason. */
 bool clnn__conv_gpu_gemm_fits(const clnn_context *ctx, char *why, size_t n);
 /* Whether the depthwise GPU kernels take d; false with a reason. */

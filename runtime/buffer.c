@@ -14,6 +14,7 @@ static clnn_status buffer_new(clnn_context *ctx, cl_mem mem, size_t size, clnn_b
   b->mem = mem;
   b->size = size;
   b->refs = 1;
+  ctx->live_buffers++;
   *out = b;
   return CLNN_SUCCESS;
 }
@@ -59,8 +60,10 @@ void clnn__buffer_retain(clnn_buffer *b) { b->refs++; }
 void clnn_buffer_free(clnn_buffer *buf) {
   if (!buf) return;
   if (--buf->refs > 0) return;
+  clnn_context *ctx = buf->ctx;
   clReleaseMemObject(buf->mem);
   free(buf);
+  clnn__context_drop_buffer(ctx);
 }
 
 size_t clnn_buffer_size(const clnn_buffer *buf) { return buf ? buf->size : 0; }

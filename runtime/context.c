@@ -5,6 +5,8 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +26,24 @@ clnn_context_options clnn_context_options_default(void) {
 
 /* ------------------------------------------------------------ device choice */
 
-/* Parse a non-negative decimal index; -1 when s is not one. */
+/*
+ * Platform and device discovery, and the device queries of a new context,
+ * run one thread at a time. Distinct contexts are independent, but PoCL 3.1
+ * crashes when two threads create their first context at once (a race in
+ * its own device discovery that a plain OpenCL program shows too), so the
+ * library serialises the part of context creation that reaches it.
+ */
+static pthread_mutex_t discovery_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Parse a non-negative decimal index: -1 when s is not all digits (then it
+ * is a name), INT_MAX when it is one too large to be any device's. */
 static int parse_index(const char *s) {
   if (!s || !*s) return -1;
-  char *end;
+  for (const char *p = s; *p; p++)
+    if (*p < '0' || *p > '9') return -1;
   errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || *end || v < 0 || v > 1 << 20) return -1;
+  long v = strtol(s, NULL, 10);
+  if (errno || v > 1 << 20) return INT_MAX;
   return (int)v;
 }
 
@@ -73,8 +86,17 @@ static bool platform_matches(cl_platform_id p, const char *name_part) {
  * Resolve the device: options first, then CLNN_PLATFORM / CLNN_DEVICE (an
  * index or a substring of the name), then the first GPU, then the first device.
  */
-static clnn_status choose_device(const clnn_context_options *o, cl_platform_id *pp,
-                                 cl_device_id *pd) {
+/* An index for a message: the environment's text when it came from there
+ * (it may be too large for an int), else the number. */
+static const char *index_text(int index, const char *env_text) {
+  static _Thread_local char buf[16];
+  if (env_text) return env_text;
+  snprintf(buf, sizeof buf, "%d", index);
+  return buf;
+}
+
+static clnn_status choose_device_locked(const clnn_context_options *o, cl_platform_id *pp,
+                                        cl_device_id *pd) {
   device_list dl;
   CLNN_TRY(list_devices(&dl));
   const char *env_p = getenv("CLNN_PLATFORM");
@@ -97,8 +119,8 @@ static clnn_status choose_device(const clnn_context_options *o, cl_platform_id *
                         plat_name);
   }
   if (plat >= (int)dl.n_platforms)
-    return clnn__fail(NULL, CLNN_ERR_NO_DEVICE, "platform index %d out of range (%u platforms)", plat,
-                      dl.n_platforms);
+    return clnn__fail(NULL, CLNN_ERR_NO_DEVICE, "platform index %s out of range (%u platforms)",
+                      index_text(plat, o->platform_index < 0 ? env_p : NULL), dl.n_platforms);
   /* Walk the devices in clnn-info order, restricted to one platform if chosen. */
   int counter = 0;
   cl_platform_id first_gpu_p = NULL, first_p = NULL;
@@ -119,7 +141,8 @@ static clnn_status choose_device(const clnn_context_options *o, cl_platform_id *
     }
   }
   if (dev >= 0)
-    return clnn__fail(NULL, CLNN_ERR_NO_DEVICE, "device index %d out of range (%d devices)", dev, counter);
+    return clnn__fail(NULL, CLNN_ERR_NO_DEVICE, "device index %s out of range (%d devices)",
+                      index_text(dev, o->device_index < 0 ? env_d : NULL), counter);
   if (dev_name)
     return clnn__fail(NULL, CLNN_ERR_NO_DEVICE, "no OpenCL device name contains '%s' (CLNN_DEVICE)", dev_name);
   if (first_gpu) {
@@ -190,16 +213,13 @@ static clnn_status query_device(clnn_context *ctx) {
   return clnn__tune_load(&ctx->caps, ctx->env.tune_file, &ctx->tune);
 }
 
-clnn_status clnn_context_create(const clnn_context_options *options, clnn_context **out) {
-  CLNN_ENTER(NULL);
-  CLNN_CHECK_NULL(NULL, out);
-  *out = NULL;
-  clnn_context_options o = options ? *options : clnn_context_options_default();
+/* clnn_context_create with discovery_lock held. */
+static clnn_status create_locked(const clnn_context_options *o, clnn_context **out) {
   cl_platform_id platform;
   cl_device_id device;
-  CLNN_TRY(choose_device(&o, &platform, &device));
+  CLNN_TRY(choose_device_locked(o, &platform, &device));
   clnn_context *ctx = NULL;
-  CLNN_TRY(context_alloc(&o, &ctx));
+  CLNN_TRY(context_alloc(o, &ctx));
   ctx->platform = platform;
   ctx->device = device;
   cl_int err;
@@ -222,6 +242,17 @@ clnn_status clnn_context_create(const clnn_context_options *options, clnn_contex
   }
   *out = ctx;
   return CLNN_SUCCESS;
+}
+
+clnn_status clnn_context_create(const clnn_context_options *options, clnn_context **out) {
+  CLNN_ENTER(NULL);
+  CLNN_CHECK_NULL(NULL, out);
+  *out = NULL;
+  clnn_context_options o = options ? *options : clnn_context_options_default();
+  pthread_mutex_lock(&discovery_lock);
+  clnn_status st = create_locked(&o, out);
+  pthread_mutex_unlock(&discovery_lock);
+  return st;
 }
 
 clnn_status clnn_context_wrap(cl_context cl_ctx, cl_command_queue queue,
@@ -253,7 +284,9 @@ clnn_status clnn_context_wrap(cl_context cl_ctx, cl_command_queue queue,
   clRetainCommandQueue(queue);
   ctx->cl = cl_ctx;
   ctx->queue = queue;
+  pthread_mutex_lock(&discovery_lock);
   clnn_status st = query_device(ctx);
+  pthread_mutex_unlock(&discovery_lock);
   if (st != CLNN_SUCCESS) {
     clnn_context_free(ctx);
     return st;
@@ -267,21 +300,47 @@ static void profile_release(clnn_context *ctx) {
   ctx->n_prof = 0;
 }
 
-void clnn_context_free(clnn_context *ctx) {
-  if (!ctx) return;
+/* Everything but what a live buffer needs (the queue, the OpenCL context,
+ * the message buffer); may run twice. */
+static void release_resources(clnn_context *ctx) {
   if (ctx->queue) clFinish(ctx->queue);
   if (ctx->queue) clnn__cache_save_all(ctx);
   clnn__programs_release(ctx);
   profile_release(ctx);
   free(ctx->prof);
+  ctx->prof = NULL;
+  ctx->cap_prof = 0;
   if (ctx->workspace) clReleaseMemObject(ctx->workspace);
   if (ctx->outer_workspace) clReleaseMemObject(ctx->outer_workspace);
+  ctx->workspace = ctx->outer_workspace = NULL;
+  ctx->workspace_size = ctx->outer_workspace_size = 0;
+}
+
+static void destroy(clnn_context *ctx) {
+  release_resources(ctx);
   if (ctx->queue) clReleaseCommandQueue(ctx->queue);
   if (ctx->cl) clReleaseContext(ctx->cl);
   free(ctx->cache_dir);
   clnn__env_free(&ctx->env);
   free(ctx->errmsg);
   free(ctx);
+}
+
+/* Tensors and buffers may outlive the call: their reads, writes and frees
+ * still work (they keep the queue and the OpenCL context), and the last one
+ * freed frees the context. */
+void clnn_context_free(clnn_context *ctx) {
+  if (!ctx) return;
+  if (ctx->live_buffers > 0) {
+    release_resources(ctx);
+    ctx->released = true;
+    return;
+  }
+  destroy(ctx);
+}
+
+void clnn__context_drop_buffer(clnn_context *ctx) {
+  if (--ctx->live_buffers == 0 && ctx->released) destroy(ctx);
 }
 
 clnn_status clnn_context_finish(clnn_context *ctx) {

@@ -1,7 +1,7 @@
 /*
  * gemm.c - matrix multiply for every op that needs one. The variants of
  * gemm.mm, best first:
- *  - gpu_tiled (GPU class): kernels/gemm_gpu.cl, local-memory tiles and a
+ *  - gpu_tiled (GPU class): kernels/gemm_gpu.cl on gemm_gpu.h, local-memory tiles and a
  *    register block per work-item, bias and activation fused, one launch for
  *    every batch;
  *  - tile8x32 (CPU class): kernels/gemm.cl, one work-item per 8 x 32 register
@@ -76,7 +76,7 @@ static clnn_status gemm_gpu(clnn_context *ctx, const clnn_gemm_job *j, const cha
   snprintf(opts, sizeof opts, "%s -DGG_MODE=%d -DGG_A_TRANS=%d -DGG_B_TRANS=%d -DHAS_BIAS=%d%s", tile, CLNN_GG_GEMM,
            j->a_trans ? 1 : 0, j->b_trans ? 1 : 0, j->bias ? 1 : 0, act);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "gemm_gpu", opts, "gemm_gpu", &k));
+  CLNN_TRY(clnn__kernel(ctx, "gemm_gpu.h gemm_gpu", opts, "gemm_gpu", &k));
   size_t global[3] = {(size_t)(clnn__ceil_div(j->n, t.nwg) * t.ndim), (size_t)(clnn__ceil_div(j->m, t.mwg) * t.mdim),
                       (size_t)(j->nb1 * j->nb2)};
   size_t local[3] = {(size_t)t.ndim, (size_t)t.mdim, 1};

@@ -8,6 +8,7 @@
 
 #include "clnn.h"
 #include "../kernels/shared.h"
+#include "fault.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -18,12 +19,12 @@
 typedef struct clnn_kernel_entry {
   char *name;
   cl_kernel kernel;
-  size_t (*local_seen)[3]; /* local sizes launched so far (see POCL-NOTES: each costs a compile) */
+  size_t (*local_seen)[3]; /* local sizes launched so far (on PoCL each new one costs a compile) */
   int n_local_seen, cap_local_seen;
 } clnn_kernel_entry;
 
 typedef struct clnn_program_entry {
-  char *family;
+  char *sources; /* the source list of clnn__kernel */
   char *options;
   cl_program program;
   char *disk_key;   /* full identity string written into the cache file */
@@ -66,7 +67,7 @@ typedef struct clnn_gpu_tile_ {
   int mwg, nwg, kwg, mdim, ndim;
 } clnn_gpu_tile_;
 typedef struct clnn_tune {
-  clnn_gpu_tile_ tile_large, tile_small, tile_narrow; /* kernels/gemm_gpu.cl's tiles */
+  clnn_gpu_tile_ tile_large, tile_small, tile_narrow; /* kernels/gemm_gpu.h's tiles */
   bool plain_clblast;                    /* plain GEMMs on CLBlast rather than gemm_gpu */
   char source[600];                      /* which table and section gave them */
 } clnn_tune;
@@ -104,6 +105,12 @@ struct clnn_context {
 
   char *cache_dir; /* NULL: disk cache off */
   clnn_cache_stats stats;
+  /* Buffers (and so tensors) alive; each keeps the context's OpenCL
+   * objects, so one outliving clnn_context_free is still usable, and the
+   * last one freed frees the context (clnn__context_drop_buffer). */
+  int live_buffers;
+  bool released; /* clnn_context_free was called */
+  bool cache_checked, cache_trusted; /* the disk cache folder's check, done on first use */
   clnn_program_entry **programs;
   int n_programs, cap_programs;
 
@@ -237,7 +244,7 @@ static inline cl_ulong clnn__off(const clnn_tensor *t) {
 
 /* Embedded kernel sources (generated at build time from kernels/). */
 typedef struct clnn_embedded_source {
-  const char *name; /* "common.h", "conv.cl", ... */
+  const char *name; /* "common.h", "conv/im2col.cl", ... */
   const unsigned char *data;
   size_t size;
 } clnn_embedded_source;
@@ -251,10 +258,13 @@ typedef struct clnn_kernel_ref {
 } clnn_kernel_ref;
 
 /*
- * Find or build the program of family (kernels/<family>.cl after common.h)
- * with options (the -D list), and the kernel named name inside it.
+ * Find or build the program of a source list with options (the -D list),
+ * and the kernel named name inside it. The list names files under kernels/,
+ * separated by spaces (".cl" is added to a name without a dot): "act" is
+ * kernels/act.cl, "conv/common.h conv/direct_band" two files of conv/. Every
+ * program starts with shared.h and common.h.
  */
-clnn_status clnn__kernel(clnn_context *ctx, const char *family, const char *options,
+clnn_status clnn__kernel(clnn_context *ctx, const char *sources, const char *options,
                          const char *name, clnn_kernel_ref *out);
 
 /* One kernel argument: its size and where its value is. */
@@ -296,6 +306,9 @@ clnn_status clnn__workspace(clnn_context *ctx, size_t bytes, cl_mem *out);
  * it across those calls (ops/deconv.c around the convolution's passes).
  * Grown like the workspace, released with the context. */
 clnn_status clnn__outer_workspace(clnn_context *ctx, size_t bytes, cl_mem *out);
+/* A buffer of ctx was freed: when it was the last and the context was
+ * released, the context goes too. */
+void clnn__context_drop_buffer(clnn_context *ctx);
 
 /* clCreateBuffer with status mapping (device OOM, too large). */
 clnn_status clnn__alloc(clnn_context *ctx, size_t bytes, cl_mem *out);
@@ -387,8 +400,7 @@ size_t clnn__gpu_tree_wg(const clnn_context *ctx, int64_t values, int64_t per_it
 
 /* ----------------------------------------------------------- misc helpers */
 
-uint64_t clnn__fnv1a(uint64_t h, const void *data, size_t n);
-#define CLNN_FNV_INIT 0xcbf29ce484222325ULL
+/* clnn__fnv1a and CLNN_FNV_INIT are in cache_file.h. */
 /* Whether the environment variable name is set to a true-ish value ("1", "yes", "on"). */
 bool clnn__env_flag(const char *name);
 
@@ -446,7 +458,7 @@ static inline bool clnn__own_engine_applies(const clnn_context *ctx, char *why, 
 /* Plan (gemm.mm's variant table) and run a job. */
 clnn_status clnn__gemm_run(clnn_context *ctx, const clnn_gemm_job *job, const char *op);
 
-/* The GPU engine's tile shape (kernels/gemm_gpu.cl): work-group tile
+/* The GPU engine's tile shape (kernels/gemm_gpu.h): work-group tile
  * mwg x nwg of C, K slices of kwg, mdim x ndim work-items. */
 typedef clnn_gpu_tile_ clnn_gpu_tile;
 /* Whether a tile satisfies the kernel's shape rules: MDIM | MWG, NDIM | NWG,

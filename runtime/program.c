@@ -2,13 +2,17 @@
  * program.c - kernel sources, program builds and their two caches, kernel
  * lookup and launch.
  *
- * A program is one family's source (kernels/<family>.cl, after shared.h and
- * common.h) built with one option string. Built programs live in the context for its
+ * A program is a list of sources (files under kernels/, after shared.h and
+ * common.h: "act" or "conv/common.h conv/direct_band.cl") built with one
+ * option string. Built programs live in the context for its
  * lifetime (memory cache) and, as device binaries, in a directory on disk
  * (disk cache) keyed by everything that could change the binary: library
  * version, platform and driver version, device name, options and a hash of
  * the sources. A cache file that is truncated, corrupt or made for another
- * key is ignored and rebuilt, never trusted.
+ * key is ignored and rebuilt, never trusted. The checksum finds damage, not
+ * tampering: what keeps others' binaries out is that the folder is used
+ * only when no one but its owner (the user, or root) can write it, the rule
+ * ssh applies to ~/.ssh; docs/DESIGN.md, "Threat model and guarantees".
  *
  * On PoCL a kernel is compiled again for each new work-group size it is
  * launched with, and the program binary carries those compilations. So a
@@ -16,31 +20,80 @@
  * dirty programs are saved again (clnn_context_save_cache, clnn_context_free).
  */
 #include "internal.h"
+#include "cache_file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CACHE_MAGIC "CLNNBIN1"
-#define CACHE_FORMAT_VERSION 1u
-#define CACHE_MAX_FILE ((size_t)1 << 30)
 
 /* --------------------------------------------------------------- sources */
 
 /* A program's sources, in order: shared.h (the constants the host shares),
- * common.h (helpers), kernels/<family>.cl. */
-#define SOURCES 3
+ * common.h (helpers), then the files of its source list. */
+#define MAX_SOURCES 8
+#define SOURCE_NAME_MAX 64
 
 typedef struct source_text {
   char *data;
   size_t size;
 } source_text;
 
+/*
+ * Open path for reading if it is a regular file: never blocking on a FIFO
+ * or a device, and, with no_symlink, not through a final symbolic link.
+ * NULL with errno set otherwise (EINVAL: not a regular file).
+ */
+static FILE *open_regular(const char *path, bool no_symlink) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | (no_symlink ? O_NOFOLLOW : 0));
+  if (fd < 0) return NULL;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    errno = EINVAL;
+    return NULL;
+  }
+  int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  FILE *f = fdopen(fd, "rb");
+  if (!f) close(fd);
+  return f;
+}
+
+/*
+ * Whether the files of dir may become code this process runs: a directory
+ * owned by the effective user or by root that neither group nor others can
+ * write. why (n bytes) says what is wrong when it is not.
+ */
+static bool folder_trusted(const char *dir, char *why, size_t n) {
+  struct stat st;
+  if (stat(dir, &st) != 0) {
+    snprintf(why, n, "'%s': %s", dir, strerror(errno));
+    return false;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    snprintf(why, n, "'%s' is not a folder", dir);
+    return false;
+  }
+  if (st.st_uid != geteuid() && st.st_uid != 0) {
+    snprintf(why, n, "'%s' belongs to another user (uid %ld)", dir, (long)st.st_uid);
+    return false;
+  }
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    snprintf(why, n, "'%s' is writable by %s (mode %03o)", dir, (st.st_mode & S_IWOTH) ? "others" : "its group",
+             (unsigned)(st.st_mode & 0777));
+    return false;
+  }
+  return true;
+}
+
 static clnn_status read_file(clnn_context *ctx, const char *path, source_text *out) {
-  FILE *f = fopen(path, "rb");
+  FILE *f = open_regular(path, false);
+  if (!f && errno == EINVAL) return clnn__fail(ctx, CLNN_ERR_IO, "kernel source '%s' is not a regular file", path);
   if (!f) return clnn__fail(ctx, CLNN_ERR_IO, "cannot open kernel source '%s': %s", path, strerror(errno));
   char *buf = NULL;
   size_t n = 0, cap = 0;
@@ -75,7 +128,9 @@ static clnn_status read_file(clnn_context *ctx, const char *path, source_text *o
 static clnn_status load_source(clnn_context *ctx, const char *file, source_text *out) {
   const char *dir = ctx->env.kernel_dir;
   if (dir) {
-    char path[4096];
+    char path[4096], why[512];
+    if (!folder_trusted(dir, why, sizeof why))
+      return clnn__fail(ctx, CLNN_ERR_IO, "CLNN_KERNEL_DIR is not used: %s", why);
     snprintf(path, sizeof path, "%s/%s", dir, file);
     return read_file(ctx, path, out);
   }
@@ -110,7 +165,8 @@ static void cache_path(const clnn_context *ctx, uint64_t key_hash, char *buf, si
   snprintf(buf, n, "%s/%016llx.clbin", ctx->cache_dir, (unsigned long long)key_hash);
 }
 
-/* mkdir -p; errors surface later when the file cannot be written. */
+/* mkdir -p, the last folder private to the user; what fails shows in the
+ * trust check that follows. */
 static void make_dirs(const char *dir) {
   char tmp[4096];
   snprintf(tmp, sizeof tmp, "%s", dir);
@@ -120,40 +176,28 @@ static void make_dirs(const char *dir) {
     mkdir(tmp, 0755);
     *p = '/';
   }
-  mkdir(tmp, 0755);
+  mkdir(tmp, 0700);
 }
 
-static bool read_exact(FILE *f, void *dst, size_t n) { return fread(dst, 1, n, f) == n; }
+/* Whether the disk cache is used: settled on first use, when its folder is
+ * created if missing and checked (folder_trusted). An untrusted folder turns
+ * the disk cache off for the context, and clnn_context_cache_stats says why. */
+static bool disk_cache_on(clnn_context *ctx) {
+  if (!ctx->cache_dir) return false;
+  if (ctx->cache_checked) return ctx->cache_trusted;
+  ctx->cache_checked = true;
+  make_dirs(ctx->cache_dir);
+  char why[sizeof ctx->stats.disk_cache_off];
+  ctx->cache_trusted = folder_trusted(ctx->cache_dir, why, sizeof why);
+  if (!ctx->cache_trusted) snprintf(ctx->stats.disk_cache_off, sizeof ctx->stats.disk_cache_off, "%s", why);
+  return ctx->cache_trusted;
+}
 
 /* Read a cache file; true and a malloc'd binary if it is whole and made for key. */
 static bool cache_file_load(const char *path, const char *key, unsigned char **bin, size_t *bin_size) {
-  FILE *f = fopen(path, "rb");
+  FILE *f = open_regular(path, true);
   if (!f) return false;
-  bool ok = false;
-  unsigned char *data = NULL;
-  char *fkey = NULL;
-  char magic[8];
-  uint32_t version, key_len;
-  uint64_t size, sum;
-  if (!read_exact(f, magic, 8) || memcmp(magic, CACHE_MAGIC, 8)) goto done;
-  if (!read_exact(f, &version, 4) || version != CACHE_FORMAT_VERSION) goto done;
-  if (!read_exact(f, &key_len, 4) || key_len != strlen(key)) goto done;
-  fkey = malloc(key_len + 1u);
-  if (!fkey || !read_exact(f, fkey, key_len) || memcmp(fkey, key, key_len)) goto done;
-  if (!read_exact(f, &size, 8) || size == 0 || size > CACHE_MAX_FILE) goto done;
-  data = malloc((size_t)size);
-  if (!data || !read_exact(f, data, (size_t)size)) goto done;
-  if (!read_exact(f, &sum, 8)) goto done;
-  uint64_t h = clnn__fnv1a(CLNN_FNV_INIT, key, key_len);
-  h = clnn__fnv1a(h, data, (size_t)size);
-  if (h != sum || fgetc(f) != EOF) goto done;
-  *bin = data;
-  *bin_size = (size_t)size;
-  data = NULL;
-  ok = true;
-done:
-  free(data);
-  free(fkey);
+  bool ok = clnn__cache_file_read(f, key, bin, bin_size);
   fclose(f);
   return ok;
 }
@@ -169,20 +213,16 @@ static clnn_status cache_file_save(clnn_context *ctx, clnn_program_entry *pe) {
     free(bin);
     return clnn__cl_fail(ctx, err, "clGetProgramInfo(CL_PROGRAM_BINARIES)");
   }
-  make_dirs(ctx->cache_dir);
   char path[4200], tmp[4300];
   cache_path(ctx, pe->key_hash, path, sizeof path);
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  FILE *f = fopen(tmp, "wb");
+  /* A fresh file of its own (O_EXCL: never one planted there, nor a link). */
+  snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
+  int fd = mkstemp(tmp);
+  FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+  if (fd >= 0 && !f) close(fd);
   bool ok = f != NULL;
   if (ok) {
-    uint32_t version = CACHE_FORMAT_VERSION, key_len = (uint32_t)strlen(pe->disk_key);
-    uint64_t size = bin_size;
-    uint64_t h = clnn__fnv1a(clnn__fnv1a(CLNN_FNV_INIT, pe->disk_key, key_len), bin, bin_size);
-    ok = fwrite(CACHE_MAGIC, 1, 8, f) == 8 && fwrite(&version, 4, 1, f) == 1 &&
-         fwrite(&key_len, 4, 1, f) == 1 && fwrite(pe->disk_key, 1, key_len, f) == key_len &&
-         fwrite(&size, 8, 1, f) == 1 && fwrite(bin, 1, bin_size, f) == bin_size &&
-         fwrite(&h, 8, 1, f) == 1;
+    ok = clnn__cache_file_write(f, pe->disk_key, bin, bin_size);
     ok = (fclose(f) == 0) && ok;
   }
   free(bin);
@@ -192,13 +232,13 @@ static clnn_status cache_file_save(clnn_context *ctx, clnn_program_entry *pe) {
     ctx->stats.saved_to_disk++;
     return CLNN_SUCCESS;
   }
-  remove(tmp);
+  if (fd >= 0) remove(tmp);
   /* A read-only cache directory is not an error for the op that built the program. */
   return CLNN_SUCCESS;
 }
 
 clnn_status clnn__cache_save_all(clnn_context *ctx) {
-  if (!ctx->cache_dir) return CLNN_SUCCESS;
+  if (!disk_cache_on(ctx)) return CLNN_SUCCESS;
   for (int i = 0; i < ctx->n_programs; i++)
     if (ctx->programs[i]->dirty) CLNN_TRY(cache_file_save(ctx, ctx->programs[i]));
   return CLNN_SUCCESS;
@@ -206,7 +246,7 @@ clnn_status clnn__cache_save_all(clnn_context *ctx) {
 
 /* ---------------------------------------------------------------- builds */
 
-static clnn_status build_failed(clnn_context *ctx, cl_program prog, cl_int err, const char *family,
+static clnn_status build_failed(clnn_context *ctx, cl_program prog, cl_int err, const char *sources,
                                 const char *options) {
   size_t log_size = 0;
   clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &log_size);
@@ -217,23 +257,24 @@ static clnn_status build_failed(clnn_context *ctx, cl_program prog, cl_int err, 
     log[log_size] = '\0';
   }
   clnn_status st = clnn__fail(ctx, CLNN_ERR_BUILD_FAILED,
-                              "building kernels/%s.cl with options '%s' failed: %s (%d)\nbuild log:\n%s",
-                              family, options, clnn__cl_error_name(err), (int)err, log ? log : "");
+                              "building the program of kernels/ '%s' with options '%s' failed: %s (%d)\n"
+                              "build log:\n%s",
+                              sources, options, clnn__cl_error_name(err), (int)err, log ? log : "");
   free(log);
   return st;
 }
 
-static clnn_status build_from_source(clnn_context *ctx, const char *family, const char *options,
+static clnn_status build_from_source(clnn_context *ctx, const char *sources, const char *options,
                                      const source_text *src, int nsrc, cl_program *out) {
-  const char *strings[SOURCES];
-  size_t lengths[SOURCES];
+  const char *strings[MAX_SOURCES];
+  size_t lengths[MAX_SOURCES];
   for (int i = 0; i < nsrc; i++) strings[i] = src[i].data, lengths[i] = src[i].size;
   cl_int err;
   cl_program prog = clCreateProgramWithSource(ctx->cl, (cl_uint)nsrc, strings, lengths, &err);
   if (err != CL_SUCCESS) return clnn__cl_fail(ctx, err, "clCreateProgramWithSource");
   err = clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL);
   if (err != CL_SUCCESS) {
-    clnn_status st = build_failed(ctx, prog, err, family, options);
+    clnn_status st = build_failed(ctx, prog, err, sources, options);
     clReleaseProgram(prog);
     return st;
   }
@@ -245,12 +286,13 @@ static clnn_status build_from_source(clnn_context *ctx, const char *family, cons
 /* Try the disk cache; false (and nothing to clean up) when it does not serve. */
 static bool build_from_cache(clnn_context *ctx, const char *options, const char *key,
                              uint64_t key_hash, cl_program *out) {
-  if (!ctx->cache_dir) return false;
+  if (!disk_cache_on(ctx)) return false;
   char path[4200];
   cache_path(ctx, key_hash, path, sizeof path);
   unsigned char *bin = NULL;
   size_t size = 0;
-  if (access(path, F_OK) != 0) return false;
+  struct stat st;
+  if (lstat(path, &st) != 0) return false;
   if (!cache_file_load(path, key, &bin, &size)) {
     ctx->stats.rejected_disk_files++;
     return false;
@@ -299,34 +341,54 @@ static clnn_status grow(clnn_context *ctx, void **arr, int *cap, int need, size_
   return CLNN_SUCCESS;
 }
 
+/* The file names of a source list: shared.h, common.h, then each
+ * space-separated name of the list, ".cl" added to a name without a dot. */
+static clnn_status source_names(clnn_context *ctx, const char *list, char names[MAX_SOURCES][SOURCE_NAME_MAX],
+                                int *count) {
+  int n = 0;
+  snprintf(names[n++], SOURCE_NAME_MAX, "shared.h");
+  snprintf(names[n++], SOURCE_NAME_MAX, "common.h");
+  for (const char *p = list; *p;) {
+    while (*p == ' ') p++;
+    size_t len = strcspn(p, " ");
+    if (len == 0) break;
+    if (n == MAX_SOURCES || len + 4 > SOURCE_NAME_MAX)
+      return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "kernel source list '%s' is too long", list);
+    bool has_dot = memchr(p, '.', len) != NULL;
+    snprintf(names[n++], SOURCE_NAME_MAX, "%.*s%s", (int)len, p, has_dot ? "" : ".cl");
+    p += len;
+  }
+  *count = n;
+  return CLNN_SUCCESS;
+}
+
 /* Build (or load) the program and append its entry to ctx->programs. */
-static clnn_status program_create(clnn_context *ctx, const char *family, const char *options,
+static clnn_status program_create(clnn_context *ctx, const char *sources, const char *options,
                                   clnn_program_entry **out) {
-  char file[256];
-  snprintf(file, sizeof file, "%s.cl", family);
-  source_text src[SOURCES] = {{0}};
-  clnn_status st = load_source(ctx, "shared.h", &src[0]);
-  if (st == CLNN_SUCCESS) st = load_source(ctx, "common.h", &src[1]);
-  if (st == CLNN_SUCCESS) st = load_source(ctx, file, &src[2]);
+  char names[MAX_SOURCES][SOURCE_NAME_MAX];
+  int nsrc = 0;
+  source_text src[MAX_SOURCES] = {{0}};
+  clnn_status st = source_names(ctx, sources, names, &nsrc);
+  for (int i = 0; st == CLNN_SUCCESS && i < nsrc; i++) st = load_source(ctx, names[i], &src[i]);
   char *opts = NULL, *key = NULL;
   cl_program prog = NULL;
   if (st == CLNN_SUCCESS) st = full_options(ctx, options, &opts);
-  if (st == CLNN_SUCCESS && !(key = make_disk_key(ctx, opts, src, SOURCES)))
+  if (st == CLNN_SUCCESS && !(key = make_disk_key(ctx, opts, src, nsrc)))
     st = clnn__fail(ctx, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory");
   uint64_t key_hash = key ? clnn__fnv1a(CLNN_FNV_INIT, key, strlen(key)) : 0;
   bool from_source = false;
   if (st == CLNN_SUCCESS && !build_from_cache(ctx, opts, key, key_hash, &prog)) {
-    st = build_from_source(ctx, family, opts, src, SOURCES, &prog);
+    st = build_from_source(ctx, sources, opts, src, nsrc, &prog);
     from_source = true;
   }
-  for (int i = 0; i < SOURCES; i++) free(src[i].data);
+  for (int i = 0; i < MAX_SOURCES; i++) free(src[i].data);
   free(opts);
   if (st == CLNN_SUCCESS)
     st = grow(ctx, (void **)&ctx->programs, &ctx->cap_programs, ctx->n_programs + 1,
               sizeof *ctx->programs);
   char *fam = NULL, *opt_copy = NULL;
   clnn_program_entry *pe = NULL;
-  if (st == CLNN_SUCCESS && (!(fam = strdup(family)) || !(opt_copy = strdup(options)) ||
+  if (st == CLNN_SUCCESS && (!(fam = strdup(sources)) || !(opt_copy = strdup(options)) ||
                              !(pe = calloc(1, sizeof *pe))))
     st = clnn__fail(ctx, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory");
   if (st != CLNN_SUCCESS) {
@@ -338,7 +400,7 @@ static clnn_status program_create(clnn_context *ctx, const char *family, const c
     return st;
   }
   ctx->programs[ctx->n_programs++] = pe;
-  pe->family = fam;
+  pe->sources = fam;
   pe->options = opt_copy;
   pe->program = prog;
   pe->disk_key = key;
@@ -348,24 +410,24 @@ static clnn_status program_create(clnn_context *ctx, const char *family, const c
   return CLNN_SUCCESS;
 }
 
-static clnn_status program_get(clnn_context *ctx, const char *family, const char *options,
+static clnn_status program_get(clnn_context *ctx, const char *sources, const char *options,
                                clnn_program_entry **out) {
   for (int i = 0; i < ctx->n_programs; i++) {
     clnn_program_entry *pe = ctx->programs[i];
-    if (!strcmp(pe->family, family) && !strcmp(pe->options, options)) {
+    if (!strcmp(pe->sources, sources) && !strcmp(pe->options, options)) {
       ctx->stats.memory_hits++;
       *out = pe;
       return CLNN_SUCCESS;
     }
   }
-  return program_create(ctx, family, options, out);
+  return program_create(ctx, sources, options, out);
 }
 
 /* Entries are allocated one by one, so refs stay valid for the context's life. */
-clnn_status clnn__kernel(clnn_context *ctx, const char *family, const char *options,
+clnn_status clnn__kernel(clnn_context *ctx, const char *sources, const char *options,
                          const char *name, clnn_kernel_ref *out) {
   clnn_program_entry *pe;
-  CLNN_TRY(program_get(ctx, family, options ? options : "", &pe));
+  CLNN_TRY(program_get(ctx, sources, options ? options : "", &pe));
   for (int i = 0; i < pe->n_kernels; i++) {
     if (!strcmp(pe->kernels[i]->name, name)) {
       out->program = pe;
@@ -378,7 +440,7 @@ clnn_status clnn__kernel(clnn_context *ctx, const char *family, const char *opti
   cl_kernel k = clCreateKernel(pe->program, name, &err);
   if (err != CL_SUCCESS) {
     return clnn__fail(ctx, err == CL_INVALID_KERNEL_NAME ? CLNN_ERR_BUILD_FAILED : CLNN_ERR_OPENCL,
-                      "clCreateKernel('%s') in kernels/%s.cl failed: %s (%d)", name, family,
+                      "clCreateKernel('%s') in the program of kernels/ '%s' failed: %s (%d)", name, sources,
                       clnn__cl_error_name(err), (int)err);
   }
   clnn_kernel_entry *ke = calloc(1, sizeof *ke);
@@ -405,7 +467,7 @@ void clnn__programs_release(clnn_context *ctx) {
     }
     free(pe->kernels);
     clReleaseProgram(pe->program);
-    free(pe->family);
+    free(pe->sources);
     free(pe->options);
     free(pe->disk_key);
     free(pe);

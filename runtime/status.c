@@ -151,15 +151,6 @@ const char *clnn__dims_str(char *buf, size_t n, int ndim, const int64_t *dims) {
   return buf;
 }
 
-uint64_t clnn__fnv1a(uint64_t h, const void *data, size_t n) {
-  const unsigned char *p = data;
-  for (size_t i = 0; i < n; i++) {
-    h ^= p[i];
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
 bool clnn__env_flag(const char *name) {
   const char *v = getenv(name);
   if (!v) return false;

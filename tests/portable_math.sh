@@ -10,7 +10,7 @@ shift
 grep -q CLNN_NO_X86_BUILTINS "$src/common.h" || { echo "common.h no longer tests CLNN_NO_X86_BUILTINS"; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/clnn-portable-math-XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT
-cp "$src"/* "$work"/ || exit 1
+cp -R "$src"/. "$work"/ || exit 1
 { echo "#define CLNN_NO_X86_BUILTINS 1"; cat "$src/common.h"; } > "$work/common.h"
 for t in "$@"; do
   echo "== $t with CLNN_NO_X86_BUILTINS"

@@ -676,6 +676,15 @@ START_TEST(test_bad_descriptors) {
   d = bd;
   d.act_alpha = NAN;
   TU_FAILS(CLNN_ERR_NOT_FINITE, clnn_batchnorm_fwd_inference(ctx, &d, bx, bg, bb, brm, brv, by));
+  /* the flags are 0 or 1, as their documentation says (7 and 3 were taken) */
+  d = bd;
+  d.affine = 7;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, TRAIN(&d, &nbt));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "affine") != NULL);
+  d = bd;
+  d.cumulative = 3;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, TRAIN(&d, &nbt));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "cumulative") != NULL);
   d = bd;
   d.c = 0;
   TU_FAILS(CLNN_ERR_INVALID_VALUE, TRAIN(&d, &nbt));

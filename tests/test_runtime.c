@@ -5,7 +5,9 @@
  * build failures with their log, and profiling.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +165,27 @@ START_TEST(test_buffer_round_trip) {
   clnn_buffer_free(b);
   TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_buffer_create(ctx, 0, &b));
   TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_buffer_create(ctx, 16, NULL));
+}
+END_TEST
+
+/* A tensor that outlives its context (clnn_tensor_read after
+ * clnn_context_free was a use-after-free): still readable, then freed. */
+START_TEST(test_tensor_outlives_context) {
+  clnn_context *ctx = context_with_cache("");
+  int64_t dims[1] = {5};
+  float src[5] = {1, 2, 3, 4, 5}, dst[5] = {0};
+  clnn_tensor *t, *view;
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 1, dims, &t));
+  TU_OK(clnn_tensor_write(t, src, sizeof src));
+  int64_t two[1] = {2};
+  TU_OK(clnn_tensor_view(clnn_tensor_buffer(t), 8, CLNN_FLOAT32, 1, two, &view));
+  clnn_context_free(ctx);
+  TU_OK(clnn_tensor_read(t, dst, sizeof dst));
+  ck_assert(!memcmp(src, dst, sizeof src));
+  clnn_tensor_free(t);
+  TU_OK(clnn_tensor_read(view, dst, 2 * sizeof(float)));
+  ck_assert(dst[0] == 3 && dst[1] == 4);
+  clnn_tensor_free(view); /* the last one: the context goes with it (LeakSanitizer checks) */
 }
 END_TEST
 
@@ -432,14 +455,226 @@ START_TEST(test_disabled_cache) {
 }
 END_TEST
 
+/* ------------------------------------------------ what the cache trusts */
+
+/* Anyone who could write the cache folder could make the library run their
+ * binaries (one compiled with ACT=1 under the ACT=0 key made conv apply a
+ * ReLU): a folder that group or others can write is not used at all. */
+START_TEST(test_cache_folder_writable_by_others_unused) {
+  const char *dir = tmp_dir("shared-cache");
+  ck_assert(chmod(dir, 0777) == 0);
+  clnn_context *a = context_with_cache(dir);
+  conv_smoke(a);
+  TU_OK(clnn_context_save_cache(a));
+  clnn_cache_stats s;
+  TU_OK(clnn_context_cache_stats(a, &s));
+  ck_assert_int_eq(s.saved_to_disk, 0);
+  ck_assert_int_eq(s.loaded_from_disk, 0);
+  ck_assert_msg(strstr(s.disk_cache_off, dir) && strstr(s.disk_cache_off, "writable by others"), "reason: '%s'",
+                s.disk_cache_off);
+  clnn_context_free(a);
+  ck_assert_int_eq(for_each_file(dir, remember_first), 0);
+  /* Group-writable: the same. */
+  ck_assert(chmod(dir, 0770) == 0);
+  clnn_context *b = context_with_cache(dir);
+  conv_smoke(b);
+  TU_OK(clnn_context_cache_stats(b, &s));
+  ck_assert_msg(strstr(s.disk_cache_off, "writable by its group"), "reason: '%s'", s.disk_cache_off);
+  clnn_context_free(b);
+  ck_assert_int_eq(for_each_file(dir, remember_first), 0);
+  /* A private folder is used, and says nothing. */
+  ck_assert(chmod(dir, 0700) == 0);
+  clnn_context *c = context_with_cache(dir);
+  conv_smoke(c);
+  TU_OK(clnn_context_save_cache(c));
+  TU_OK(clnn_context_cache_stats(c, &s));
+  ck_assert_str_eq(s.disk_cache_off, "");
+  ck_assert_int_ge(s.saved_to_disk, 1);
+  clnn_context_free(c);
+}
+END_TEST
+
+/* A new cache folder is made private to the user. */
+START_TEST(test_cache_folder_made_private) {
+  char dir[600];
+  snprintf(dir, sizeof dir, "%s/new/cache", tmp_dir("made"));
+  clnn_context *a = context_with_cache(dir);
+  conv_smoke(a);
+  clnn_context_free(a);
+  struct stat st;
+  ck_assert(stat(dir, &st) == 0);
+  ck_assert_int_eq(st.st_mode & 0777, 0700);
+}
+END_TEST
+
+static char plant_dir[600];
+static int planted;
+/* In plant_dir, put a symbolic link (index even) or a FIFO (odd) under the
+ * name of a real cache file, and a link under the temporary name an earlier
+ * version wrote through (<file>.tmp.<pid>); the links point to a victim. */
+static void plant(const char *path, int index) {
+  const char *name = strrchr(path, '/') + 1;
+  char p[1200], victim[700], tmpname[1300];
+  snprintf(victim, sizeof victim, "%s/victim", plant_dir);
+  snprintf(p, sizeof p, "%s/%s", plant_dir, name);
+  if (index % 2 == 0) ck_assert(symlink(victim, p) == 0);
+  else ck_assert(mkfifo(p, 0600) == 0);
+  snprintf(tmpname, sizeof tmpname, "%s.tmp.%ld", p, (long)getpid());
+  ck_assert(symlink(victim, tmpname) == 0);
+  planted++;
+}
+
+/* Cache files that are links or FIFOs are not followed, not opened (a FIFO
+ * hung the process) and not written through. */
+START_TEST(test_cache_links_and_fifos_refused) {
+  char src[600]; /* tmp_dir's buffer is reused below */
+  snprintf(src, sizeof src, "%s", tmp_dir("plant-src"));
+  clnn_context *a = context_with_cache(src);
+  conv_smoke(a);
+  clnn_context_free(a);
+  snprintf(plant_dir, sizeof plant_dir, "%s", tmp_dir("plant"));
+  char victim[700];
+  snprintf(victim, sizeof victim, "%s/victim", plant_dir);
+  FILE *v = fopen(victim, "w");
+  ck_assert(v != NULL);
+  fputs("do not touch", v);
+  fclose(v);
+  planted = 0;
+  for_each_file(src, plant);
+  ck_assert_int_ge(planted, 2);
+  clnn_context *b = context_with_cache(plant_dir);
+  conv_smoke(b);
+  clnn_cache_stats s;
+  TU_OK(clnn_context_cache_stats(b, &s));
+  ck_assert_int_eq(s.loaded_from_disk, 0);
+  ck_assert_int_eq(s.rejected_disk_files, planted);
+  clnn_context_free(b); /* tries to save: must not write through a link */
+  char text[64] = "";
+  v = fopen(victim, "r");
+  ck_assert(v != NULL && fgets(text, sizeof text, v));
+  fclose(v);
+  ck_assert_str_eq(text, "do not touch");
+}
+END_TEST
+
+/* CLNN_KERNEL_DIR: a FIFO in place of a source is an error, not a hang, and
+ * a folder others can write is not read. */
+START_TEST(test_kernel_dir_checks) {
+  const char *kdir = tmp_dir("kernels-fifo");
+  char path[1024];
+  snprintf(path, sizeof path, "%s/shared.h", kdir);
+  ck_assert(mkfifo(path, 0600) == 0);
+  setenv("CLNN_KERNEL_DIR", kdir, 1);
+  clnn_context *ctx = context_with_cache("");
+  clnn_act_desc ad = clnn_act_desc_make(1, 1, 2, 2, CLNN_ACT_RELU);
+  int64_t dims[4] = {1, 1, 2, 2};
+  clnn_tensor *t;
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, dims, &t));
+  ck_assert_int_eq(clnn_act_fwd(ctx, &ad, t, t), CLNN_ERR_IO);
+  ck_assert_msg(strstr(clnn_context_errmsg(ctx), "not a regular file"), "%s", clnn_context_errmsg(ctx));
+  clnn_tensor_free(t);
+  clnn_context_free(ctx);
+  ck_assert(chmod(kdir, 0777) == 0);
+  ctx = context_with_cache("");
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, dims, &t));
+  ck_assert_int_eq(clnn_act_fwd(ctx, &ad, t, t), CLNN_ERR_IO);
+  ck_assert_msg(strstr(clnn_context_errmsg(ctx), "writable by others"), "%s", clnn_context_errmsg(ctx));
+  unsetenv("CLNN_KERNEL_DIR");
+  clnn_tensor_free(t);
+  clnn_context_free(ctx);
+}
+END_TEST
+
+/* ------------------------------------------------------------- threads */
+
+/* Each thread creates its own context, runs a convolution and frees it,
+ * ROUNDS times; PoCL 3.1 crashed when two threads created their first
+ * contexts at once. Every result must be the same bits. */
+#define THREADS 4
+#define ROUNDS 50
+typedef struct thread_job {
+  float y[2 * 5 * 9 * 7];
+  int failures;
+  char msg[256];
+} thread_job;
+
+static void *thread_rounds(void *arg) {
+  thread_job *job = arg;
+  clnn_conv2d_desc d = clnn_conv2d_desc_make(2, 3, 9, 7, 5, 3, 3);
+  d.pad_h = d.pad_w = 1;
+  float x[2 * 3 * 9 * 7], w[5 * 3 * 3 * 3];
+  tu_fill_uniform(x, sizeof x / 4, 11, -1, 1);
+  tu_fill_uniform(w, sizeof w / 4, 12, -1, 1);
+  int64_t xd[4] = {2, 3, 9, 7}, wd[4] = {5, 3, 3, 3}, yd[4] = {2, 5, 9, 7};
+  for (int r = 0; r < ROUNDS; r++) {
+    clnn_context_options o = clnn_context_options_default();
+    o.cache_dir = "";
+    clnn_context *ctx = NULL;
+    clnn_tensor *tx = NULL, *tw = NULL, *ty = NULL;
+    float y[2 * 5 * 9 * 7];
+    clnn_status st = clnn_context_create(&o, &ctx);
+    if (st == CLNN_SUCCESS) st = clnn_tensor_create(ctx, CLNN_FLOAT32, 4, xd, &tx);
+    if (st == CLNN_SUCCESS) st = clnn_tensor_create(ctx, CLNN_FLOAT32, 4, wd, &tw);
+    if (st == CLNN_SUCCESS) st = clnn_tensor_create(ctx, CLNN_FLOAT32, 4, yd, &ty);
+    if (st == CLNN_SUCCESS) st = clnn_tensor_write(tx, x, sizeof x);
+    if (st == CLNN_SUCCESS) st = clnn_tensor_write(tw, w, sizeof w);
+    if (st == CLNN_SUCCESS) st = clnn_conv2d_fwd(ctx, &d, tx, tw, NULL, ty);
+    if (st == CLNN_SUCCESS) st = clnn_tensor_read(ty, y, sizeof y);
+    if (st != CLNN_SUCCESS) {
+      job->failures++;
+      snprintf(job->msg, sizeof job->msg, "%s", clnn_context_errmsg(ctx));
+    } else if (r == 0) {
+      memcpy(job->y, y, sizeof y);
+    } else if (memcmp(job->y, y, sizeof y)) {
+      job->failures++;
+      snprintf(job->msg, sizeof job->msg, "round %d gave other bits", r);
+    }
+    clnn_tensor_free(tx);
+    clnn_tensor_free(tw);
+    clnn_tensor_free(ty);
+    clnn_context_free(ctx);
+  }
+  return NULL;
+}
+
+START_TEST(test_threads_own_contexts) {
+  static thread_job jobs[THREADS];
+  pthread_t th[THREADS];
+  memset(jobs, 0, sizeof jobs);
+  for (int i = 0; i < THREADS; i++) ck_assert_int_eq(pthread_create(&th[i], NULL, thread_rounds, &jobs[i]), 0);
+  for (int i = 0; i < THREADS; i++) ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+  for (int i = 0; i < THREADS; i++) {
+    ck_assert_msg(jobs[i].failures == 0, "thread %d: %d failures, %s", i, jobs[i].failures, jobs[i].msg);
+    ck_assert_msg(!memcmp(jobs[i].y, jobs[0].y, sizeof jobs[0].y), "thread %d gave other bits", i);
+  }
+}
+END_TEST
+
 /* A kernel that does not compile: BUILD_FAILED with the compiler's log. */
 START_TEST(test_build_failure_has_log) {
   const char *kdir = tmp_dir("kernels");
   char path[1024];
   FILE *f;
   /* A broken common.h breaks every family's program (shared.h, read first, is empty). */
-  static const char *const files[] = {"common.h", "shared.h", "conv.cl", "gemm.cl", "gemm_gpu.cl", "conv_gpu.cl"};
-  for (int i = 0; i < 6; i++) {
+  static const char *const files[] = {"common.h",
+                                      "shared.h",
+                                      "gemm.cl",
+                                      "gemm_gpu.h",
+                                      "gemm_gpu.cl",
+                                      "conv/common.h",
+                                      "conv/support.cl",
+                                      "conv/im2col.cl",
+                                      "conv/packed_gemm.cl",
+                                      "conv/direct_band.cl",
+                                      "conv/grouped_direct.cl",
+                                      "conv/gemm_1x1.cl",
+                                      "conv/depthwise_flat.cl",
+                                      "conv/depthwise_strips.cl",
+                                      "conv/depthwise_gpu.cl",
+                                      "conv/implicit_gemm_gpu.cl"};
+  snprintf(path, sizeof path, "%s/conv", kdir);
+  ck_assert(mkdir(path, 0700) == 0 || errno == EEXIST);
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     snprintf(path, sizeof path, "%s/%s", kdir, files[i]);
     f = fopen(path, "w");
     ck_assert(f != NULL);
@@ -460,7 +695,7 @@ START_TEST(test_build_failure_has_log) {
   const char *msg = clnn_context_errmsg(ctx);
   ck_assert_msg(strstr(msg, "build log") && strstr(msg, "undefined_thing_42"), "message: %s", msg);
   ck_assert(strstr(msg, "clnn_conv2d_fwd") == msg);
-  /* A missing source file in CLNN_KERNEL_DIR is an IO error naming the file. */
+  /* A missing CLNN_KERNEL_DIR is an IO error naming it. */
   setenv("CLNN_KERNEL_DIR", "/nonexistent-clnn-dir", 1);
   clnn_context *ctx2 = context_with_cache("");
   clnn_tensor *x2, *w2, *y2;
@@ -468,7 +703,7 @@ START_TEST(test_build_failure_has_log) {
   TU_OK(clnn_tensor_create(ctx2, CLNN_FLOAT32, 4, wd, &w2));
   TU_OK(clnn_tensor_create(ctx2, CLNN_FLOAT32, 4, yd, &y2));
   ck_assert_int_eq(clnn_conv2d_fwd(ctx2, &d, x2, w2, NULL, y2), CLNN_ERR_IO);
-  ck_assert(strstr(clnn_context_errmsg(ctx2), "/nonexistent-clnn-dir/shared.h") != NULL);
+  ck_assert_msg(strstr(clnn_context_errmsg(ctx2), "/nonexistent-clnn-dir") != NULL, "%s", clnn_context_errmsg(ctx2));
   unsetenv("CLNN_KERNEL_DIR");
   clnn_tensor_free(x);
   clnn_tensor_free(w);
@@ -564,6 +799,7 @@ static Suite *runtime_suite(void) {
   tcase_add_test(tc, test_device_choice);
   tcase_add_test(tc, test_buffer_round_trip);
   tcase_add_test(tc, test_device_out_of_memory);
+  tcase_add_test(tc, test_tensor_outlives_context);
   tcase_add_test(tc, test_tensor_shapes_and_views);
   tcase_add_test(tc, test_wrap_caller_objects);
   tcase_add_test(tc, test_program_caches);
@@ -573,6 +809,11 @@ static Suite *runtime_suite(void) {
   tcase_add_test(tc, test_foreign_cache_file_rebuilt);
   tcase_add_test(tc, test_disabled_cache);
   tcase_add_test(tc, test_build_failure_has_log);
+  tcase_add_test(tc, test_cache_folder_writable_by_others_unused);
+  tcase_add_test(tc, test_cache_folder_made_private);
+  tcase_add_test(tc, test_cache_links_and_fifos_refused);
+  tcase_add_test(tc, test_kernel_dir_checks);
+  tcase_add_test(tc, test_threads_own_contexts);
   tcase_add_test(tc, test_profiling);
   suite_add_tcase(s, tc);
   return s;

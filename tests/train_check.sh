@@ -75,10 +75,12 @@ head -c 100000 "$ck" > "$work/cut.st"
 expect_error "run past the data" "$train" --data "$data" --eval "$work/cut.st" --test-limit 10
 printf '\377\377\377\377\377\377\377\177{}' > "$work/huge.st"
 expect_error "header length" "$train" --data "$data" --eval "$work/huge.st" --test-limit 10
-# mkst FILE JSON DATA: a safetensors file with that header (under 256 bytes) and data.
+# mkst FILE JSON DATA: a safetensors file with that header (under 64 KiB) and data.
 mkst() {
   len=$(printf '%s' "$2" | wc -c)
-  printf "\\$(printf '%03o' "$len")\\000\\000\\000\\000\\000\\000\\000%s%s" "$2" "$3" > "$1"
+  lo=$(printf '%03o' $((len % 256)))
+  hi=$(printf '%03o' $((len / 256)))
+  printf "\\$lo\\$hi\\000\\000\\000\\000\\000\\000%s%s" "$2" "$3" > "$1"
 }
 mkst "$work/json.st" '{"a":{"dtype":}' ''
 expect_error "malformed header" "$train" --data "$data" --eval "$work/json.st" --test-limit 10
@@ -90,4 +92,22 @@ mkst "$work/size.st" '{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}' 'a
 expect_error "float32 elements" "$train" --data "$data" --eval "$work/size.st" --test-limit 10
 mkst "$work/other.st" '{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}' 'abcd'
 expect_error "no tensor" "$train" --data "$data" --eval "$work/other.st" --test-limit 10
+mkst "$work/dup.st" '{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}' 'abcdefgh'
+expect_error "appears twice" "$train" --data "$data" --eval "$work/dup.st" --test-limit 10
+mkst "$work/epoch.st" '{"__metadata__":{"epoch":"-3"},"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}' 'abcd'
+expect_error "whole number" "$train" --data "$data" --eval "$work/epoch.st" --test-limit 10
+mkst "$work/epoch2.st" '{"__metadata__":{"epoch":"99999999999"},"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}' 'abcd'
+expect_error "whole number" "$train" --data "$data" --eval "$work/epoch2.st" --test-limit 10
+long=$(head -c 1100 /dev/zero | tr '\000' a)
+mkst "$work/meta.st" "{\"__metadata__\":{\"note\":\"$long\"},\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}" 'abcd'
+expect_error "at most 1023" "$train" --data "$data" --eval "$work/meta.st" --test-limit 10
+
+echo "== a resume keeps the log to the checkpoint's epochs, and clears killed saves"
+echo "9,1,0,1,1,1,1,1,1" >> "$csv"
+touch "$work/run/checkpoint.safetensors.tmp.abcdef"
+"$train" --data "$data" --epochs 4 --batch 64 --train-limit 256 --test-limit 100 --warmup-epochs 0 --quiet --out "$work/run" \
+  --resume "$work/run/checkpoint.safetensors" || fail "second resume exited $?"
+[ "$(wc -l < "$csv")" -eq 5 ] || { cat "$csv"; fail "the log is not the header and epochs 1-4"; }
+awk -F, 'NR > 1 && $1 != NR - 1 { exit 1 }' "$csv" || { cat "$csv"; fail "the log's epochs are not 1-4 in order"; }
+[ ! -e "$work/run/checkpoint.safetensors.tmp.abcdef" ] || fail "a stale temporary checkpoint was left"
 echo "clnn-train end-to-end checks passed"

@@ -6,6 +6,7 @@
  *   clnn-info
  *   clnn-info --rf "k7s2p3,k3s2p1,k3p1*4"   receptive field of a layer stack
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,8 +71,9 @@ static bool parse_rf_layer(const char *tok, clnn_rf_layer *l, long *repeat) {
   while (*tok && *tok != '*') {
     char key = *tok++;
     char *end;
+    errno = 0;
     long v = strtol(tok, &end, 10);
-    if (end == tok) return false;
+    if (end == tok || errno) return false;
     tok = end;
     if (key == 'k') l->kernel = v;
     else if (key == 's') l->stride = v;
@@ -81,8 +83,9 @@ static bool parse_rf_layer(const char *tok, clnn_rf_layer *l, long *repeat) {
   }
   if (*tok == '*') {
     char *end;
+    errno = 0;
     *repeat = strtol(tok + 1, &end, 10);
-    if (end == tok + 1 || *end || *repeat < 1) return false;
+    if (end == tok + 1 || *end || errno || *repeat < 1) return false;
   }
   return l->kernel > 0;
 }
@@ -98,8 +101,9 @@ static int print_receptive_field(const char *spec) {
   for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
     clnn_rf_layer l;
     long repeat;
-    if (!parse_rf_layer(tok, &l, &repeat) || n + repeat > MAX_LAYERS) {
-      fprintf(stderr, "clnn-info: cannot read layer '%s' (expected e.g. k3s2p1d1, or k3p1*4)\n", tok);
+    if (!parse_rf_layer(tok, &l, &repeat) || repeat > MAX_LAYERS - n) {
+      fprintf(stderr, "clnn-info: cannot read layer '%s' (expected e.g. k3s2p1d1, or k3p1*4; %d layers at most)\n",
+              tok, MAX_LAYERS);
       return 2;
     }
     while (repeat--) layers[n++] = l;

@@ -4,7 +4,7 @@
  *
  *   clnn-tune [--quick] [--max-seconds S] [--out FILE]
  *
- * It searches the tile shapes of kernels/gemm_gpu.cl (MWG NWG KWG MDIM NDIM,
+ * It searches the tile shapes of kernels/gemm_gpu.h (MWG NWG KWG MDIM NDIM,
  * every shape the kernel's rules and the device allow within a bounded grid)
  * on representative problems, and which engine runs plain GEMMs:
  *  - gemm.tile_small on the anchor 3x3 convolution (8x64x56x56, 64 filters),
@@ -37,7 +37,7 @@ typedef struct tile {
 } tile;
 
 
-/* The shape rules of kernels/gemm_gpu.cl (clnn__gpu_tile_valid) and the device's limits. */
+/* The shape rules of kernels/gemm_gpu.h (clnn__gpu_tile_valid) and the device's limits. */
 static bool tile_ok(const tile *t, const clnn_device_caps *c) {
   int wg = t->mdim * t->ndim;
   if (wg < 64 || wg > 1024 || (size_t)wg > c->max_work_group_size) return false;

@@ -30,6 +30,28 @@ static bool read_all(gzFile f, void *dst, size_t n) {
   return true;
 }
 
+/* Read exactly n bytes into a new buffer that grows with what arrives (a
+ * compressed file does not say its length: a header claiming terabytes must
+ * not make that allocation before the data runs out). NULL on EOF or error. */
+static unsigned char *read_alloc(gzFile f, size_t n) {
+  unsigned char *buf = NULL;
+  size_t have = 0, cap = 0;
+  while (have < n) {
+    if (have == cap) {
+      size_t grown = cap ? cap * 2 : (size_t)1 << 20;
+      cap = grown > n ? n : grown;
+      unsigned char *nb = realloc(buf, cap);
+      if (!nb) break;
+      buf = nb;
+    }
+    if (!read_all(f, buf + have, cap - have)) break;
+    have = cap;
+  }
+  if (have == n && n) return buf;
+  free(buf);
+  return NULL;
+}
+
 /* Open path and read its header: ndims dimensions after the magic. */
 static gzFile open_idx(const char *path, uint32_t magic, int ndims, uint32_t *dims, char *err, size_t errlen) {
   gzFile f = gzopen(path, "rb");
@@ -76,17 +98,11 @@ bool idx_load(const char *dir, const char *prefix, idx_dataset *out, char *err, 
     goto done;
   }
   size_t npix = (size_t)idims[0] * idims[1] * idims[2];
-  out->images = malloc(npix);
-  out->labels = malloc(idims[0]);
-  if (!out->images || !out->labels) {
-    snprintf(err, errlen, "out of memory loading %s", ipath);
-    goto done;
-  }
-  if (!read_all(fi, out->images, npix)) {
+  if (!(out->images = read_alloc(fi, npix))) {
     snprintf(err, errlen, "%s: truncated (expected %zu bytes of pixels)", ipath, npix);
     goto done;
   }
-  if (!read_all(fl, out->labels, idims[0])) {
+  if (!(out->labels = read_alloc(fl, idims[0]))) {
     snprintf(err, errlen, "%s: truncated (expected %u labels)", lpath, idims[0]);
     goto done;
   }

@@ -24,16 +24,21 @@ typedef struct st_tensor {
 typedef struct st_file {
   int count;
   st_tensor *tensors;
-  char metadata[1024]; /* the "__metadata__" object as raw JSON, or "" */
+  char metadata[1024]; /* the "__metadata__" object as raw JSON, or ""; longer is refused */
 } st_file;
 
+/* st_write's temporary files are named path + ST_TMP_SUFFIX + six characters. */
+#define ST_TMP_SUFFIX ".tmp."
+
 /*
- * Write count tensors to path (through a temporary file, then renamed, so a
- * crash never leaves a half-written checkpoint). metadata_json is a JSON
- * object of string values or NULL.
+ * Write count tensors to path: a new temporary file beside it, synced, then
+ * renamed over it, so a crash leaves the old file or the new one, never half
+ * of one. metadata_json is a JSON object of string values or NULL.
  */
 bool st_write(const char *path, const st_tensor *tensors, int count, const char *metadata_json, char *err,
               size_t errlen);
+/* Remove the temporary files a killed st_write of path left behind. */
+void st_remove_stale_temporaries(const char *path);
 
 /*
  * Read path. Every byte is checked: header length within the file, the JSON

@@ -11,12 +11,14 @@
  * DIR/curves.svg and DIR/checkpoint.safetensors (every epoch).
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "chart.h"
 #include "data.h"
@@ -97,6 +99,8 @@ static void usage(FILE *f) {
           "  --quiet                only the per-epoch lines\n");
 }
 
+#define MAX_EPOCHS 100000 /* --epochs, and a checkpoint's "epoch" */
+
 static bool parse_options(int argc, char **argv, options *o) {
   memset(o, 0, sizeof *o);
   o->data_dir = "/usr/share/datasets/fashion-mnist";
@@ -146,7 +150,7 @@ static bool parse_options(int argc, char **argv, options *o) {
     }
 #undef OPT
   }
-  if (o->epochs < 1 || o->batch < 1 || o->lr < 0 || o->weight_decay < 0 || o->label_smoothing < 0 ||
+  if (o->epochs < 1 || o->epochs > MAX_EPOCHS || o->batch < 1 || o->lr < 0 || o->weight_decay < 0 || o->label_smoothing < 0 ||
       o->label_smoothing > 1 || o->phi < 0 || o->phi > 8 || o->crop_pad < 0 || o->warmup_epochs < 0 ||
       o->predict_count < 1) {
     fprintf(stderr, "clnn-train: an option is out of range\n");
@@ -365,12 +369,26 @@ static bool save_checkpoint(trainer *tr, const char *path) {
   return ok;
 }
 
-/* The integer value of "key":"N" in a safetensors metadata object (0 if absent). */
-static long long meta_int(const char *meta, const char *key) {
+/* The integer value of "key":"N" in a safetensors metadata object into *v
+ * (0 if absent); false with a message when it is not a whole number in
+ * [0, max]. */
+static bool meta_int(const char *meta, const char *key, long long max, long long *v) {
   char pat[64];
   snprintf(pat, sizeof pat, "\"%s\":\"", key);
   const char *p = strstr(meta, pat);
-  return p ? strtoll(p + strlen(pat), NULL, 10) : 0;
+  *v = 0;
+  if (!p) return true;
+  p += strlen(pat);
+  char *end;
+  errno = 0;
+  long long x = strtoll(p, &end, 10);
+  if (end == p || *end != '"' || errno || x < 0 || x > max) {
+    fprintf(stderr, "clnn-train: checkpoint metadata \"%s\" is \"%.*s\": expected a whole number in [0, %lld]\n",
+            key, (int)strcspn(p, "\""), p, max);
+    return false;
+  }
+  *v = x;
+  return true;
 }
 
 /* Copy a named tensor of the expected shape into a buffer range. */
@@ -399,7 +417,10 @@ static bool load_checkpoint(trainer *tr, const char *path, bool with_optimizer) 
     return false;
   }
   graph *g = &tr->g;
-  bool ok = true;
+  /* The metadata first: a bad value refuses the file before anything is loaded. */
+  long long nbt = 0, epoch = 0, step = 0;
+  bool ok = meta_int(f.metadata, "num_batches_tracked", LLONG_MAX / 2, &nbt) &&
+            meta_int(f.metadata, "epoch", MAX_EPOCHS, &epoch) && meta_int(f.metadata, "step", LLONG_MAX / 2, &step);
   char name[160];
   for (int i = 0; ok && i < g->n_params; i++) {
     g_param *p = &g->params[i];
@@ -409,7 +430,6 @@ static bool load_checkpoint(trainer *tr, const char *path, bool with_optimizer) 
     snprintf(name, sizeof name, "optimizer.exp_avg_sq.%s", p->name);
     if (ok && with_optimizer) ok = load_tensor(tr, &f, name, p->ndim, p->dims, tr->v_arena, p->offset, true);
   }
-  long long nbt = meta_int(f.metadata, "num_batches_tracked");
   for (int i = 0; ok && i < g->n_ops; i++) {
     g_op *op = &g->ops[i];
     if (op->kind != G_BN) continue;
@@ -420,14 +440,55 @@ static bool load_checkpoint(trainer *tr, const char *path, bool with_optimizer) 
     op->num_batches_tracked = nbt;
   }
   if (ok) {
-    tr->epoch = (int)meta_int(f.metadata, "epoch");
-    tr->step = meta_int(f.metadata, "step");
+    tr->epoch = (int)epoch;
+    tr->step = step;
   }
   st_free(&f);
   return ok;
 }
 
 /* ------------------------------------------------------------- logging */
+
+#define LOG_HEADER "epoch,steps,lr,train_loss,train_acc,test_loss,test_acc,epoch_s,images_per_s\n"
+
+/*
+ * log.csv, open for appending, for a run that starts after epoch `done`: a
+ * new file with its header, or on a resume the old one cut to the rows of
+ * epochs 1 .. done (a crash between a checkpoint and its row, or an older
+ * run, may have left others). Written through a temporary file and renamed,
+ * so the old log is never lost half-way. NULL with a message on failure.
+ */
+static FILE *open_log(const char *path, int done) {
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
+  int fd = mkstemp(tmp);
+  FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
+  if (!out) {
+    fprintf(stderr, "clnn-train: cannot write %s: %s\n", path, strerror(errno));
+    if (fd >= 0) close(fd), remove(tmp);
+    return NULL;
+  }
+  bool ok = fputs(LOG_HEADER, out) >= 0;
+  FILE *in = done > 0 ? fopen(path, "r") : NULL;
+  if (in) {
+    char *line = NULL;
+    size_t cap = 0;
+    for (int row = 0; ok && getline(&line, &cap, in) >= 0; row++) {
+      long epoch = row ? strtol(line, NULL, 10) : 0; /* row 0: the header */
+      if (epoch >= 1 && epoch <= done) ok = fputs(line, out) >= 0;
+    }
+    free(line);
+    fclose(in);
+  }
+  ok = ok && fflush(out) == 0 && fsync(fd) == 0 && rename(tmp, path) == 0;
+  if (!ok) {
+    fprintf(stderr, "clnn-train: cannot write %s: %s\n", path, strerror(errno));
+    fclose(out);
+    remove(tmp);
+    return NULL;
+  }
+  return out;
+}
 
 typedef struct history {
   double x[1000], train_loss[1000], train_acc[1000], test_acc[1000], test_loss[1000];
@@ -568,14 +629,14 @@ static int run_training(trainer *tr, const idx_dataset *train, const idx_dataset
   }
   int64_t total = (int64_t)steps_per_epoch * o->epochs, warmup = (int64_t)steps_per_epoch * o->warmup_epochs;
   char path[4096];
+  snprintf(path, sizeof path, "%s/checkpoint.safetensors", o->out_dir);
+  st_remove_stale_temporaries(path); /* a run killed while saving */
   snprintf(path, sizeof path, "%s/log.csv", o->out_dir);
-  FILE *csv = fopen(path, tr->epoch > 0 ? "a" : "w");
+  FILE *csv = open_log(path, tr->epoch);
   if (!csv) {
-    fprintf(stderr, "clnn-train: cannot write %s\n", path);
     loader_free(&l);
     return 1;
   }
-  if (tr->epoch == 0) fprintf(csv, "epoch,steps,lr,train_loss,train_acc,test_loss,test_acc,epoch_s,images_per_s\n");
   static history h; /* large: keep it off the stack */
   memset(&h, 0, sizeof h);
   printf("training on %s: %d images, %d steps of %d per epoch, %d epochs\n", clnn_context_device_name(tr->ctx),
@@ -625,9 +686,6 @@ static int run_training(trainer *tr, const idx_dataset *train, const idx_dataset
     printf("epoch %d/%d: %d batches, loss %.4f, train acc %.2f%%, test acc %.2f%%, %.1f s, %.0f img/s, ETA %s\n",
            epoch + 1, o->epochs, steps_per_epoch, train_loss, 100 * train_acc, 100 * test_acc, train_s, ips, eta);
     fflush(stdout);
-    fprintf(csv, "%d,%lld,%.6g,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f\n", epoch + 1, (long long)tr->step, lr, train_loss,
-            train_acc, test_loss, test_acc, train_s, ips);
-    fflush(csv);
     if (h.n < 1000) {
       h.x[h.n] = epoch + 1;
       h.train_loss[h.n] = train_loss;
@@ -639,6 +697,14 @@ static int run_training(trainer *tr, const idx_dataset *train, const idx_dataset
     write_chart(o, &h);
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", o->out_dir);
     if (!save_checkpoint(tr, path)) goto fail;
+    /* The row goes in only once the checkpoint that covers it is committed,
+     * so a resume never repeats one. */
+    fprintf(csv, "%d,%lld,%.6g,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f\n", epoch + 1, (long long)tr->step, lr, train_loss,
+            train_acc, test_loss, test_acc, train_s, ips);
+    if (fflush(csv) != 0 || fsync(fileno(csv)) != 0) {
+      fprintf(stderr, "clnn-train: cannot write %s/log.csv: %s\n", o->out_dir, strerror(errno));
+      goto fail;
+    }
   }
   fclose(csv);
   loader_free(&l);

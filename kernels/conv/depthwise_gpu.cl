@@ -1,14 +1,13 @@
 /*
- * conv_gpu.cl - the GPU-class convolution kernels that are not GEMMs (those
- * are in gemm_gpu.cl): depthwise convolution in all three passes, and the
- * bias gradient. One output element per work-item, neighbouring work-items
- * on neighbouring pixels of a plane (coalesced), plane index on the second
- * NDRange axis; the reductions (weight and bias gradients) are work-group
- * trees in local memory in a fixed order: deterministic, no atomics.
+ * conv/depthwise_gpu.cl - conv.*.gpu_depthwise: depthwise convolution in all
+ * three passes, one output element per work-item, neighbouring work-items
+ * on neighbouring pixels of a plane (coalesced), the plane index on the
+ * second NDRange axis; the weight gradient is a work-group tree per tap in
+ * local memory, in a fixed order: deterministic, no atomics.
  *
  * -D: KH KW (kernel size: the tap loops unroll), MULT (output channels per
- * input channel, k = c * MULT), HAS_BIAS, ACT, ACCUMULATE (gradients),
- * WG (work-items per group of the reductions, a power of two).
+ * input channel, k = c * MULT), HAS_BIAS, ACT, ACCUMULATE (weight gradient),
+ * WG (work-items per group of the weight gradient, a power of two).
  */
 #ifndef KH
 #define KH 3
@@ -88,20 +87,6 @@ __kernel void conv_dw_bwd_data_gpu(CTENSOR(dy), CTENSOR(w), CTENSOR(b), TENSOR(d
   AT(dx)[(size_t)plane * H * W + q] = act_f1(acc + (HAS_BIAS ? AT(b)[c] : 0.0f));
 }
 
-/* Tree-sum v over the work-group (WG work-items) in a fixed order; the
- * total is returned to every work-item. scratch: WG floats. */
-inline float conv_gpu_group_sum(float v, __local float *scratch) {
-  const int l = get_local_id(0);
-  barrier(CLK_LOCAL_MEM_FENCE); /* scratch may still be read from the last call */
-  scratch[l] = v;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int stride = WG / 2; stride > 0; stride >>= 1) {
-    if (l < stride) scratch[l] += scratch[l + stride];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  return scratch[0];
-}
-
 /*
  * conv_dw_bwd_weights_gpu: dw[o][r][s] (+)= sum over images and output
  * pixels of dy[img][o][p] x[img][o / MULT] at the tap's input pixel. One
@@ -135,26 +120,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void conv_dw_bwd_weight
   }
 #pragma unroll
   for (int t = 0; t < KH * KW; t++) {
-    const float total = conv_gpu_group_sum(acc[t], scratch);
+    const float total = clnn_group_sum(acc[t], scratch, WG);
     if (get_local_id(0) == 0) AT(dw)[o * KH * KW + t] = ACCUMULATE ? AT(dw)[o * KH * KW + t] + total : total;
   }
-}
-
-/*
- * conv_bwd_bias_gpu: db[k] (+)= sum over images and pixels of dy[img][k].
- * One work-group per channel, work-items striding over the pixels of each
- * image in turn, then a tree sum. NDRange (WG, K), local (WG, 1).
- */
-__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void conv_bwd_bias_gpu(CTENSOR(dy), TENSOR(db),
-                                                                                const int N, const int K,
-                                                                                const int HW) {
-  __local float scratch[WG];
-  const int k = get_group_id(1);
-  float acc = 0.0f;
-  for (int img = 0; img < N; img++) {
-    __global const float *plane = AT(dy) + (size_t)(img * K + k) * HW;
-    for (int p = get_local_id(0); p < HW; p += WG) acc += plane[p];
-  }
-  const float total = conv_gpu_group_sum(acc, scratch);
-  if (get_local_id(0) == 0) AT(db)[k] = ACCUMULATE ? AT(db)[k] + total : total;
 }

@@ -1,0 +1,49 @@
+/*
+ * conv/common.h - what several of the convolution's CPU-class kernels use:
+ * the register-tile shape they are written for, and small vector helpers.
+ * Every conv/ program is shared.h, common.h, this file, then its own .cl.
+ */
+
+/* The packed paths hold the CPU register tile (kernels/shared.h) as eight
+ * rows of two float16 and index 32-pixel tiles with shifts. */
+#if CLNN_TILE_MR != 8 || CLNN_TILE_NR != 32
+#error "kernels/conv/ is written for the 8 x 32 register tile"
+#endif
+
+/* Sum of the 16 lanes in a fixed tree order (deterministic). */
+float conv_hsum16(float16 v) {
+  const float8 a = v.lo + v.hi;
+  const float4 b = a.lo + a.hi;
+  const float2 c = b.lo + b.hi;
+  return c.x + c.y;
+}
+
+/* 16 floats from p, of which only the first n (may be <= 0) exist: zeros after. */
+float16 conv_load16_upto(__global const float *p, const int n) {
+  if (n >= 16) return vload16(0, p);
+  float t[16];
+  for (int l = 0; l < 16; l++) t[l] = l < n ? p[l] : 0.0f;
+  return vload16(0, t);
+}
+
+/* Zero a private buffer of n floats (n a multiple of 16). */
+inline void conv_zero_private(float *p, const int n) {
+  for (int j = 0; j < n; j += 16) vstore16((float16)(0.0f), 0, p + j);
+}
+
+/* Store the first n (may be <= 0) of 16 floats to p, in vector pieces
+ * straight from registers (a round trip through a private array stalls on
+ * store forwarding). */
+void conv_store16_upto(const float16 v, __global float *p, int n) {
+  if (n >= 16) {
+    vstore16(v, 0, p);
+    return;
+  }
+  float8 h = v.lo;
+  if (n >= 8) vstore8(h, 0, p), p += 8, n -= 8, h = v.hi;
+  float4 q = h.lo;
+  if (n >= 4) vstore4(q, 0, p), p += 4, n -= 4, q = h.hi;
+  float2 d = q.lo;
+  if (n >= 2) vstore2(d, 0, p), p += 2, n -= 2, d = q.hi;
+  if (n >= 1) p[0] = d.x;
+}
