@@ -331,12 +331,18 @@ static void destroy(clnn_context *ctx) {
  * freed frees the context. */
 void clnn_context_free(clnn_context *ctx) {
   if (!ctx) return;
+#ifdef CLNN_FAULT_INJECTION
+  clnn__fault_teardown(1);
+#endif
   if (ctx->live_buffers > 0) {
     release_resources(ctx);
     ctx->released = true;
-    return;
+  } else {
+    destroy(ctx);
   }
-  destroy(ctx);
+#ifdef CLNN_FAULT_INJECTION
+  clnn__fault_teardown(0);
+#endif
 }
 
 void clnn__context_drop_buffer(clnn_context *ctx) {

@@ -12,6 +12,8 @@
 enum { F_BUFFER, F_BUILD, F_ENQUEUE, F_READ, F_WRITE, F_FINISH, F_CLASSES };
 static const char *const class_names[F_CLASSES] = {"buffer", "build", "enqueue", "read", "write", "finish"};
 
+static int in_teardown;
+
 /* Whether this call of class c is the one to fail (CLNN_FAULT, read once). */
 static int hit(int c) {
   static int armed_class = -2;
@@ -26,9 +28,12 @@ static int hit(int c) {
     if (v && armed_class < 0) fprintf(stderr, "libclnn: CLNN_FAULT='%s' names no fault class\n", v);
   }
   if (c != armed_class || ++calls[c] != armed_n) return 0;
-  fprintf(stderr, "libclnn: injected fault %s:%ld\n", class_names[c], armed_n);
+  fprintf(stderr, "libclnn: injected fault %s:%ld%s\n", class_names[c], armed_n,
+          in_teardown ? " (in clnn_context_free, which has no status to return)" : "");
   return 1;
 }
+
+void clnn__fault_teardown(int inside) { in_teardown = inside; }
 
 cl_mem clnn__fault_clCreateBuffer(cl_context c, cl_mem_flags f, size_t n, void *host, cl_int *err) {
   if (hit(F_BUFFER)) {

@@ -33,6 +33,9 @@ cl_int clnn__fault_clEnqueueWriteBuffer(cl_command_queue q, cl_mem m, cl_bool bl
 cl_int clnn__fault_clEnqueueFillBuffer(cl_command_queue q, cl_mem m, const void *pat, size_t pat_n, size_t off,
                                        size_t n, cl_uint nw, const cl_event *wait, cl_event *ev);
 cl_int clnn__fault_clFinish(cl_command_queue q);
+/* clnn_context_free brackets its work with these: a fault injected there is
+ * reported as such (a void function has no status to return). */
+void clnn__fault_teardown(int inside);
 
 #ifndef CLNN_FAULT_IMPLEMENTATION
 #define clCreateBuffer clnn__fault_clCreateBuffer
