@@ -26,7 +26,8 @@ bool bench_conv_desc_parse(bench_args *a, clnn_conv2d_desc *d, char *err, size_t
   bench_arg_pair(a, "sh", "sw", 1, &d->stride_h, &d->stride_w, &ok);
   bench_arg_pair(a, "ph", "pw", 0, &d->pad_h, &d->pad_w, &ok);
   bench_arg_pair(a, "dh", "dw", 1, &d->dilation_h, &d->dilation_w, &ok);
-  if (bench_arg_int(a, "mb", &v, &ok)) d->n = v;
+  const bool have_n = bench_arg_int(a, "mb", &v, &ok);
+  if (have_n) d->n = v; /* "mb0": a batch of 0, for the ops that take one */
   if (bench_arg_int(a, "ic", &v, &ok)) d->c = v;
   if (bench_arg_int(a, "oc", &v, &ok)) d->k = v;
   d->groups = 1;
@@ -36,11 +37,14 @@ bool bench_conv_desc_parse(bench_args *a, clnn_conv2d_desc *d, char *err, size_t
     snprintf(err, errlen, "a conv key has a non-integer value");
     return false;
   }
-  if (!d->n || !d->c || !d->h || !d->k || !d->kh) {
+  if (!have_n || !d->c || !d->h || !d->k || !d->kh) {
     snprintf(err, errlen, "conv needs at least mb, ic, ih, oc and kh");
     return false;
   }
-  clnn_status st = clnn_conv2d_desc_check(d, NULL, NULL);
+  /* The rest is checked as for one image; the op says whether it takes 0. */
+  clnn_conv2d_desc one = *d;
+  if (one.n == 0) one.n = 1;
+  clnn_status st = clnn_conv2d_desc_check(&one, NULL, NULL);
   if (st != CLNN_SUCCESS) {
     snprintf(err, errlen, "%s", clnn_context_errmsg(NULL));
     return false;

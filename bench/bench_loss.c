@@ -51,8 +51,10 @@ static bool class_setup(bench_problem *p, bench_args *a, bool smoothing, char *e
   if (smoothing) bench_arg_real(a, "smooth", &smooth, &ok);
   lp->c = clnn_loss_class_desc_make(mb, nc);
   read_grad_scale(a, &lp->c.grad_scale, &ok);
-  if (!ok || !mb || !nc || (ih && !iw) || (!ih && iw)) {
-    snprintf(err, errlen, "needs integer mb and nc (and ih, iw for per-pixel logits)");
+  /* ih and iw at most 2^30 (every descriptor field's bound) before their product is formed */
+  const int64_t dim_max = (int64_t)1 << 30;
+  if (!ok || !mb || !nc || (ih && !iw) || (!ih && iw) || ih < 0 || iw < 0 || ih > dim_max || iw > dim_max) {
+    snprintf(err, errlen, "needs integer mb and nc (and ih, iw in [1, 2^30] for per-pixel logits)");
     return false;
   }
   lp->c.inner = ih ? ih * iw : 1;

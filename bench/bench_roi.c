@@ -106,7 +106,8 @@ static float *read_roi_file(const char *path, int64_t *rows, char *err, size_t e
 
 /* ------------------------------------------------------------- setup */
 
-static bool parse_desc(bench_args *a, clnn_roi_op op, clnn_roi_desc *d, char *err, size_t errlen) {
+/* *have_n: whether the descriptor gives the RoI count ("n0": no RoIs). */
+static bool parse_desc(bench_args *a, clnn_roi_op op, clnn_roi_desc *d, bool *have_n, char *err, size_t errlen) {
   bool ok = true;
   int64_t v, n = 0, c = 0, h = 0, w = 0, k = 0, ph = 0, pw = 0;
   double scale = 1.0;
@@ -115,7 +116,7 @@ static bool parse_desc(bench_args *a, clnn_roi_op op, clnn_roi_desc *d, char *er
   bench_arg_int(a, "ih", &h, &ok);
   w = h;
   bench_arg_int(a, "iw", &w, &ok);
-  bench_arg_int(a, "n", &k, &ok);
+  *have_n = bench_arg_int(a, "n", &k, &ok);
   bench_arg_int(a, "oh", &ph, &ok);
   pw = ph;
   bench_arg_int(a, "ow", &pw, &ok);
@@ -138,21 +139,22 @@ static bool parse_desc(bench_args *a, clnn_roi_op op, clnn_roi_desc *d, char *er
 
 static bool roi_setup(bench_problem *p, bench_args *a, clnn_roi_op op, char *err, size_t errlen) {
   clnn_roi_desc d;
-  if (!parse_desc(a, op, &d, err, errlen)) return false;
+  bool have_n;
+  if (!parse_desc(a, op, &d, &have_n, err, errlen)) return false;
   const char *path = bench_opt.rois_file;
   bench_arg_str(a, "rois", &path);
   float *file = NULL;
   int64_t rows = 0;
   if (path) {
     if (!(file = read_roi_file(path, &rows, err, errlen))) return false;
-    if (d.num_rois == 0) d.num_rois = rows;
+    if (!have_n) d.num_rois = rows;
     if (d.num_rois != rows) {
       snprintf(err, errlen, "n%lld, but %s holds %lld RoI rows", (long long)d.num_rois, path, (long long)rows);
       free(file);
       return false;
     }
-  } else if (d.num_rois == 0) {
-    snprintf(err, errlen, "%s needs n (the RoI count) or a RoI file", clnn_roi_op_name(op));
+  } else if (!have_n) {
+    snprintf(err, errlen, "%s needs n (the RoI count; n0 for none) or a RoI file", clnn_roi_op_name(op));
     return false;
   }
   roi_params *rp = calloc(1, sizeof *rp + (size_t)rows * 5 * sizeof(float));

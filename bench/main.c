@@ -376,7 +376,8 @@ static int report_failure(clnn_context *ctx, const bench_problem *p, clnn_status
  * a failed call must leave them. True when the read-back itself fails.
  */
 static bool outputs_untouched(const bench_problem *p) {
-  const float poison_f = NAN, poison_i = -1.0f;
+  const float poison_f = NAN; /* upload()'s fill: NaN, or -1 in an int32 tensor */
+  const int32_t poison_i = -1;
   for (int i = 0; i < p->nt; i++) {
     const bench_tensor *t = &p->t[i];
     if (t->role == BENCH_IN) continue;
@@ -386,7 +387,8 @@ static bool outputs_untouched(const bench_problem *p) {
       return true;
     }
     uint32_t poison;
-    memcpy(&poison, t->dtype == CLNN_INT32 ? &poison_i : &poison_f, 4);
+    if (t->dtype == CLNN_INT32) memcpy(&poison, &poison_i, 4);
+    else memcpy(&poison, &poison_f, 4);
     bool same = true;
     for (size_t k = 0; same && k < t->numel; k++)
       same = t->role == BENCH_OUT ? now[k] == poison : now[k] == ((const uint32_t *)t->host)[k];

@@ -15,16 +15,17 @@
 clnn_status clnn__pixel_shuffle_desc_check(clnn_context *ctx, const clnn_pixel_shuffle_desc *d, bool unshuffle,
                                            int64_t y_dims[4]) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
+  /* Empty tensors (a 0 in any size) are valid, as in torch: nothing to move. */
+  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 0));
   CLNN_TRY(clnn__check_dim(ctx, "r", d->r, 1));
   const int64_t r = d->r, xd[4] = {d->n, d->c, d->h, d->w};
   CLNN_TRY(clnn__check_numel(ctx, "x", 4, xd));
   int64_t yd[4];
   if (!unshuffle) {
-    if (r > d->c || d->c % (r * r))
+    if (d->c % (r * r))
       return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
                         "pixel_shuffle needs channels divisible by r*r: c = %lld, r = %lld", (long long)d->c,
                         (long long)r);
@@ -78,8 +79,9 @@ static clnn_status check_scale(clnn_context *ctx, const char *name, double s) {
 
 clnn_status clnn__resize_desc_check(clnn_context *ctx, const clnn_resize_desc *d) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
+  /* A batch or channel count of 0 is valid, as in torch (empty in, empty out). */
+  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 0));
   CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
   CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
   CLNN_TRY(clnn__check_dim(ctx, "out_h", d->out_h, 1));

@@ -48,7 +48,8 @@ clnn_status clnn__roi_desc_check(clnn_context *ctx, const clnn_roi_desc *d, int6
   CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
   CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
   CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "num_rois", d->num_rois, 1));
+  /* No RoIs is a valid call (an image without proposals), as in torchvision. */
+  CLNN_TRY(clnn__check_dim(ctx, "num_rois", d->num_rois, 0));
   CLNN_TRY(clnn__check_dim(ctx, "pooled_h", d->pooled_h, 1));
   CLNN_TRY(clnn__check_dim(ctx, "pooled_w", d->pooled_w, 1));
   if (!isfinite(d->spatial_scale) || !(d->spatial_scale > 0.0f))
@@ -96,10 +97,9 @@ clnn_status clnn__roi_rois_check(clnn_context *ctx, const clnn_roi_desc *d, cons
       return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
                         "rois[%lld]: batch index %g is not an integer in [0, %lld)", (long long)k,
                         (double)r[0], (long long)d->n);
-    if (r[3] < r[1] || r[4] < r[2])
-      return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
-                        "rois[%lld] = [%g, %g, %g, %g, %g] has x2 < x1 or y2 < y1", (long long)k,
-                        (double)r[0], (double)r[1], (double)r[2], (double)r[3], (double)r[4]);
+    /* x2 < x1 or y2 < y1 is valid, as in torchvision: roi_align clamps the
+     * size to 1 (aligned = 0) or keeps it negative (aligned = 1), the pools
+     * clamp it, and the geometry of every op follows its torchvision kernel. */
     for (int i = 1; i < 5; i++)
       if (!(fabsf(r[i] * d->spatial_scale) <= COORD_MAX))
         return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
@@ -112,6 +112,7 @@ clnn_status clnn__roi_rois_check(clnn_context *ctx, const clnn_roi_desc *d, cons
 clnn_status clnn_roi_rois_check(const clnn_roi_desc *desc, const float *rois) {
   CLNN_ENTER(NULL);
   CLNN_TRY(clnn__roi_desc_check(NULL, desc, NULL));
+  if (desc->num_rois == 0) return CLNN_SUCCESS; /* rois may be NULL */
   CLNN_CHECK_NULL(NULL, rois);
   return clnn__roi_rois_check(NULL, desc, rois);
 }

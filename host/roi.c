@@ -243,8 +243,10 @@ clnn_status clnn_ref_roi_fwd(const clnn_roi_desc *desc, const float *x, const fl
   CLNN_TRY(clnn_roi_desc_check(desc, NULL));
   clnn__enter(NULL, "clnn_ref_roi_fwd");
   CLNN_CHECK_NULL(NULL, x);
-  CLNN_CHECK_NULL(NULL, rois);
-  CLNN_CHECK_NULL(NULL, y);
+  if (desc->num_rois) { /* with no RoIs, rois and y may be NULL */
+    CLNN_CHECK_NULL(NULL, rois);
+    CLNN_CHECK_NULL(NULL, y);
+  }
   size_t nx, ny;
   sizes(desc, &nx, &ny);
   bool ok = true;
@@ -262,8 +264,10 @@ clnn_status clnn_ref_roi_bwd(const clnn_roi_desc *desc, const float *dy, const f
   CLNN_ENTER(NULL);
   CLNN_TRY(clnn_roi_desc_check(desc, NULL));
   clnn__enter(NULL, "clnn_ref_roi_bwd");
-  CLNN_CHECK_NULL(NULL, dy);
-  CLNN_CHECK_NULL(NULL, rois);
+  if (desc->num_rois) { /* with no RoIs, dy and rois may be NULL */
+    CLNN_CHECK_NULL(NULL, dy);
+    CLNN_CHECK_NULL(NULL, rois);
+  }
   CLNN_CHECK_NULL(NULL, dx);
   size_t nx, ny;
   sizes(desc, &nx, &ny);

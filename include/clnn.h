@@ -354,7 +354,11 @@ size_t clnn_dtype_size(clnn_dtype dtype);
 
 /**
  * Create a tensor with its own device memory. ndim in [1, CLNN_MAX_DIMS],
- * every dim > 0. Contents are undefined until written.
+ * every dim >= 0. A tensor with a 0 among its dims is empty, as in PyTorch:
+ * reading, writing or filling it moves nothing (src and dst may be NULL).
+ * The ops that take empty tensors say so (RoI ops with no RoIs, resize,
+ * pixel (un)shuffle and deformable convolution with a batch of 0); the
+ * others refuse them. Contents are undefined until written.
  * Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE, CLNN_ERR_SIZE_OVERFLOW,
  * CLNN_ERR_DEVICE_OUT_OF_MEMORY.
  */
@@ -788,7 +792,7 @@ const char *clnn_roi_op_name(clnn_roi_op op);
 typedef struct clnn_roi_desc {
   clnn_roi_op op;
   int64_t n, c, h, w;         /* features */
-  int64_t num_rois;           /* rows of rois (>= 1) */
+  int64_t num_rois;           /* rows of rois (>= 0: with none, y is empty and dx zero) */
   int64_t pooled_h, pooled_w; /* output bins per RoI */
   float spatial_scale;        /* feature pixels per image pixel, finite and > 0 (e.g. 1/16) */
   int64_t sampling_ratio;     /* align ops: samples per bin side, <= 0 = adaptive; pool ops ignore it */
@@ -817,8 +821,9 @@ clnn_status clnn_roi_desc_check(const clnn_roi_desc *desc, int64_t *out_c);
  * Validate RoI rows on the host (desc->num_rois rows of 5 floats). Statuses:
  * CLNN_ERR_NULL_POINTER, those of clnn_roi_desc_check, CLNN_ERR_NOT_FINITE
  * (a NaN or infinite value), CLNN_ERR_INVALID_VALUE (batch index not an
- * integer in [0, n), x2 < x1 or y2 < y1, a coordinate whose scaled magnitude
- * exceeds 2^24). The message names the first bad row.
+ * integer in [0, n), a coordinate whose scaled magnitude exceeds 2^24).
+ * x2 < x1 or y2 < y1 is valid, as in torchvision. The message names the
+ * first bad row.
  */
 clnn_status clnn_roi_rois_check(const clnn_roi_desc *desc, const float *rois);
 

@@ -759,8 +759,10 @@ int roi_clamp_index(float v, int n) { return (int)fmin(fmax(v, 0.0f), (float)(n 
  * after the clamps.
  */
 int4 roi_align_box(const roi_align_geom *g, int PH, int PW, int H, int W) {
-  const float y0 = g->start_h, y1 = g->start_h + (float)PH * g->bin_h;
-  const float x0 = g->start_w, x1 = g->start_w + (float)PW * g->bin_w;
+  /* A box of negative size (aligned, x2 < x1) samples from its start backwards. */
+  const float ya = g->start_h, yb = g->start_h + (float)PH * g->bin_h;
+  const float xa = g->start_w, xb = g->start_w + (float)PW * g->bin_w;
+  const float y0 = fmin(ya, yb), y1 = fmax(ya, yb), x0 = fmin(xa, xb), x1 = fmax(xa, xb);
   const float sy = ROI_BIN_SLACK + ROI_REL_SLACK * (fabs(y0) + fabs(y1)), sx = ROI_BIN_SLACK + ROI_REL_SLACK * (fabs(x0) + fabs(x1));
   if (y1 + sy < -1.0f || y0 - sy > (float)H || x1 + sx < -1.0f || x0 - sx > (float)W) return (int4)(1, 0, 1, 0);
   return (int4)(roi_clamp_index(floor(y0 - sy) - 1.0f, H), roi_clamp_index(floor(y1 + sy) + 1.0f, H),

@@ -1134,6 +1134,7 @@ clnn_status clnn_deform_conv2d_fwd(clnn_context *ctx, const clnn_deform_conv2d_d
   const dc_named outs[] = {{y, "y"}};
   const dc_named ins[] = {{x, "x"}, {offset, "offset"}, {mask, "mask"}, {w, "w"}, {b, "b"}};
   CLNN_TRY(check_overlaps(ctx, outs, 1, ins, 5));
+  if (d->n == 0) return CLNN_SUCCESS; /* no images: y is empty */
   const dc_problem prob = {&g};
   size_t i;
   CLNN_TRY(clnn__plan_pick(ctx, &clnn__deform_conv_fwd_variants, &prob, &i));
@@ -1159,6 +1160,11 @@ clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_d
   const dc_named outs[] = {{dx, "dx"}, {doffset, "doffset"}, {dmask, "dmask"}, {dw, "dw"}, {db, "db"}};
   const dc_named ins[] = {{x, "x"}, {offset, "offset"}, {mask, "mask"}, {w, "w"}, {dy, "dy"}};
   CLNN_TRY(check_overlaps(ctx, outs, 5, ins, 5));
+  if (d->n == 0) { /* no images: dx, doffset and dmask are empty, dw and db zero */
+    if (dw) CLNN_TRY(clnn__fill_f32(ctx, clnn__mem(dw), (size_t)clnn__off(dw), clnn_tensor_numel(dw), 0.0f));
+    if (db) CLNN_TRY(clnn__fill_f32(ctx, clnn__mem(db), (size_t)clnn__off(db), clnn_tensor_numel(db), 0.0f));
+    return CLNN_SUCCESS;
+  }
 
   const dc_problem prob = {&g};
   size_t i;

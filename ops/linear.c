@@ -151,6 +151,23 @@ static clnn_status gemm_run(clnn_context *ctx, clnn_gemm_job j, const b_operand 
   return CLNN_SUCCESS;
 }
 
+/* Build the GEMM kernels gemm_run(j, b) launches (a chunk width's each: the
+ * full chunk and the last), launching nothing: a build that fails then
+ * fails before anything is written. */
+static clnn_status gemm_build(clnn_context *ctx, clnn_gemm_job j, const b_operand *b) {
+  if (!b->pack) {
+    j.b_layout = CLNN_B_ROWMAJOR;
+    j.b_trans = b->trans;
+    return clnn__gemm_prepare(ctx, &j);
+  }
+  j.b_layout = CLNN_B_PANELS;
+  const int64_t n_total = j.n, last = n_total % b->cols;
+  j.n = b->cols < n_total ? b->cols : n_total;
+  CLNN_TRY(clnn__gemm_prepare(ctx, &j));
+  j.n = last;
+  return n_total > b->cols && last ? clnn__gemm_prepare(ctx, &j) : CLNN_SUCCESS;
+}
+
 /* ------------------------------------------------------------- variants
  * The GEMMs plan themselves (gemm.mm); what the linear variants choose is
  * the shape of the bias kernels around them: one row per work-item (CPU)
@@ -219,6 +236,7 @@ clnn_status clnn_linear_fwd(clnn_context *ctx, const clnn_linear_desc *desc, con
   if (b) {
     clnn_kernel_ref k;
     CLNN_TRY(clnn__kernel(ctx, "linear", "", v->bias_kernel, &k));
+    CLNN_TRY(gemm_build(ctx, j, &bw)); /* the bias goes into y first */
     if (v->gpu) {
       size_t global[2] = {(size_t)d->out_features, (size_t)d->n}, local[2] = {64, 1};
       CLNN_TRY(clnn__launch(ctx, &k,
@@ -332,12 +350,13 @@ clnn_status clnn_linear_bwd_weights(clnn_context *ctx, const clnn_linear_desc *d
 
   const linear_variant *v;
   CLNN_TRY(pick(ctx, &clnn__linear_bwd_weights_variants, d, &v));
+  /* The bias gradient's kernel is built before dw is written. */
+  char opts[32];
+  snprintf(opts, sizeof opts, "-DACCUMULATE=%d", accumulate);
+  clnn_kernel_ref k = {NULL, NULL};
+  if (db) CLNN_TRY(clnn__kernel(ctx, "linear", opts, v->bias_kernel, &k));
   if (dw) CLNN_TRY(weight_grad(ctx, d, x, dy, dw, accumulate));
   if (db) {
-    char opts[32];
-    snprintf(opts, sizeof opts, "-DACCUMULATE=%d", accumulate);
-    clnn_kernel_ref k;
-    CLNN_TRY(clnn__kernel(ctx, "linear", opts, v->bias_kernel, &k));
     size_t global[3] = {(size_t)(v->gpu ? d->out_features : (d->out_features + 15) / 16), 1, 1};
     size_t local[3] = {v->gpu ? 64 : 1, 1, 1};
     CLNN_TRY(clnn__launch(ctx, &k,

@@ -115,6 +115,7 @@ static clnn_status ps_run(clnn_context *ctx, const clnn_pixel_shuffle_desc *d, b
   CLNN_TRY(clnn__check_tensor(ctx, src, sname, CLNN_FLOAT32, 4, backward ? yd : xd));
   CLNN_TRY(clnn__check_tensor(ctx, dst, dname, CLNN_FLOAT32, 4, backward ? xd : yd));
   CLNN_TRY(clnn__check_no_overlap(ctx, dst, dname, src, sname));
+  if (clnn_tensor_numel(src) == 0) return CLNN_SUCCESS; /* empty in, empty out */
   /* The deep side's geometry: x for shuffle, y for unshuffle. */
   const int64_t *deep = unshuffle ? yd : xd;
   const int64_t r = d->r;
@@ -629,6 +630,7 @@ static clnn_status resize_run(clnn_context *ctx, const clnn_resize_desc *d, bool
                               clnn_tensor *dst) {
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(resize_validate(ctx, d, backward, src, dst));
+  if (d->n == 0 || d->c == 0) return CLNN_SUCCESS; /* empty in, empty out */
   const clnn_variant_table *t = backward ? &clnn__resample_resize_bwd_variants : &clnn__resample_resize_fwd_variants;
   size_t i;
   CLNN_TRY(clnn__plan_pick(ctx, t, d, &i));

@@ -68,15 +68,21 @@ void clnn__gpu_tile_options(const clnn_gpu_tile *t, char *buf, size_t n) {
            t->ndim);
 }
 
-static clnn_status gemm_gpu(clnn_context *ctx, const clnn_gemm_job *j, const char *op) {
-  clnn_gpu_tile t = clnn__gpu_tile_for(ctx, j->m, j->n, j->nb1 * j->nb2);
+/* The tiled kernel (built on first use) and its tile, for job j. */
+static clnn_status gemm_gpu_kernel(clnn_context *ctx, const clnn_gemm_job *j, clnn_gpu_tile *t, clnn_kernel_ref *k) {
+  *t = clnn__gpu_tile_for(ctx, j->m, j->n, j->nb1 * j->nb2);
   char opts[256], tile[128], act[64];
-  clnn__gpu_tile_options(&t, tile, sizeof tile);
+  clnn__gpu_tile_options(t, tile, sizeof tile);
   clnn__act_options(act, sizeof act, j->act, j->act_alpha);
   snprintf(opts, sizeof opts, "%s -DGG_MODE=%d -DGG_A_TRANS=%d -DGG_B_TRANS=%d -DHAS_BIAS=%d%s", tile, CLNN_GG_GEMM,
            j->a_trans ? 1 : 0, j->b_trans ? 1 : 0, j->bias ? 1 : 0, act);
+  return clnn__kernel(ctx, "gemm_gpu.h gemm_gpu", opts, "gemm_gpu", k);
+}
+
+static clnn_status gemm_gpu(clnn_context *ctx, const clnn_gemm_job *j, const char *op) {
+  clnn_gpu_tile t;
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "gemm_gpu.h gemm_gpu", opts, "gemm_gpu", &k));
+  CLNN_TRY(gemm_gpu_kernel(ctx, j, &t, &k));
   size_t global[3] = {(size_t)(clnn__ceil_div(j->n, t.nwg) * t.ndim), (size_t)(clnn__ceil_div(j->m, t.mwg) * t.mdim),
                       (size_t)(j->nb1 * j->nb2)};
   size_t local[3] = {(size_t)t.ndim, (size_t)t.mdim, 1};
@@ -93,15 +99,20 @@ static clnn_status gemm_gpu(clnn_context *ctx, const clnn_gemm_job *j, const cha
 
 /* ------------------------------------------------------------ own engine */
 
-static clnn_status gemm_own(clnn_context *ctx, const clnn_gemm_job *j, const char *op) {
+/* The 8 x 32 tile kernel for job j (built on first use). */
+static clnn_status gemm_own_kernel(clnn_context *ctx, const clnn_gemm_job *j, clnn_kernel_ref *k) {
   if (j->b_trans) /* clnn_gemm packs a transposed B into panels before it gets here */
     return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED, "the CPU GEMM engine reads B untransposed (internal error)");
   char opts[160], act[64];
   clnn__act_options(act, sizeof act, j->act, j->act_alpha);
   snprintf(opts, sizeof opts, "-DA_TRANS=%d -DB_PANELS=%d -DHAS_BIAS=%d%s", j->a_trans ? 1 : 0,
            j->b_layout == CLNN_B_PANELS ? 1 : 0, j->bias ? 1 : 0, act);
+  return clnn__kernel(ctx, "gemm", opts, "gemm_tile8x32", k);
+}
+
+static clnn_status gemm_own(clnn_context *ctx, const clnn_gemm_job *j, const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "gemm", opts, "gemm_tile8x32", &k));
+  CLNN_TRY(gemm_own_kernel(ctx, j, &k));
   size_t global[3] = {(size_t)clnn__ceil_div(j->m, CLNN_TILE_MR), (size_t)clnn__ceil_div(j->n, CLNN_TILE_NR),
                       (size_t)(j->nb1 * j->nb2)};
   size_t local[3] = {1, 1, 1};
@@ -230,6 +241,17 @@ static const gemm_variant gemm_variants[] = {
 const clnn_variant_table clnn__gemm_variants = {"gemm", "mm", &gemm_variants[0].v,
                                                 sizeof gemm_variants / sizeof gemm_variants[0],
                                                 sizeof gemm_variants[0]};
+
+clnn_status clnn__gemm_prepare(clnn_context *ctx, const clnn_gemm_job *job) {
+  if (job->m <= 0 || job->n <= 0 || job->k <= 0 || job->nb1 <= 0 || job->nb2 <= 0) return CLNN_SUCCESS;
+  size_t i;
+  CLNN_TRY(clnn__plan_check(ctx, &clnn__gemm_variants, job, &i));
+  clnn_kernel_ref k;
+  clnn_gpu_tile t;
+  if (gemm_variants[i].run == gemm_gpu) return gemm_gpu_kernel(ctx, job, &t, &k);
+  if (gemm_variants[i].run == gemm_own) return gemm_own_kernel(ctx, job, &k);
+  return CLNN_SUCCESS; /* CLBlast builds its own kernels */
+}
 
 clnn_status clnn__gemm_run(clnn_context *ctx, const clnn_gemm_job *job, const char *op) {
   if (job->m <= 0 || job->n <= 0 || job->k <= 0 || job->nb1 <= 0 || job->nb2 <= 0)

@@ -189,7 +189,7 @@ const char *clnn__cl_error_name(cl_int err);
 
 /* a * b into *out; false on overflow of int64 or negative operands. */
 bool clnn__mul_ok(int64_t a, int64_t b, int64_t *out);
-/* Product of dims; false on overflow or a non-positive dim. */
+/* Product of dims; false on overflow or a negative dim (0 is an empty tensor). */
 bool clnn__numel_ok(int ndim, const int64_t *dims, int64_t *out);
 /* Largest element count a kernel indexes with 32-bit ints. */
 #define CLNN_INDEX_MAX ((int64_t)INT32_MAX)
@@ -457,6 +457,10 @@ static inline bool clnn__own_engine_applies(const clnn_context *ctx, char *why, 
 
 /* Plan (gemm.mm's variant table) and run a job. */
 clnn_status clnn__gemm_run(clnn_context *ctx, const clnn_gemm_job *job, const char *op);
+/* Plan a job and build its kernel without launching: an op that launches
+ * something before its GEMM calls it first, so that a failed build cannot
+ * leave an output half-written. */
+clnn_status clnn__gemm_prepare(clnn_context *ctx, const clnn_gemm_job *job);
 
 /* The GPU engine's tile shape (kernels/gemm_gpu.h): work-group tile
  * mwg x nwg of C, K slices of kwg, mdim x ndim work-items. */

@@ -120,7 +120,7 @@ bool clnn__mul_ok(int64_t a, int64_t b, int64_t *out) {
 bool clnn__numel_ok(int ndim, const int64_t *dims, int64_t *out) {
   int64_t n = 1;
   for (int i = 0; i < ndim; i++) {
-    if (dims[i] <= 0 || !clnn__mul_ok(n, dims[i], &n)) return false;
+    if (dims[i] < 0 || !clnn__mul_ok(n, dims[i], &n)) return false;
   }
   *out = n;
   return true;

@@ -22,9 +22,8 @@ static clnn_status check_shape(clnn_context *ctx, clnn_dtype dtype, int ndim, co
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "ndim %d is outside [1, %d]", ndim, CLNN_MAX_DIMS);
   CLNN_CHECK_NULL(ctx, dims);
   for (int i = 0; i < ndim; i++)
-    if (dims[i] <= 0)
-      return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "dims[%d] = %lld is not positive", i,
-                        (long long)dims[i]);
+    if (dims[i] < 0)
+      return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "dims[%d] = %lld is negative", i, (long long)dims[i]);
   int64_t n, b;
   if (!clnn__numel_ok(ndim, dims, &n) || !clnn__mul_ok(n, (int64_t)clnn_dtype_size(dtype), &b) ||
       (uint64_t)b > (uint64_t)SIZE_MAX) {
@@ -60,7 +59,9 @@ clnn_status clnn_tensor_create(clnn_context *ctx, clnn_dtype dtype, int ndim, co
   size_t bytes;
   CLNN_TRY(check_shape(ctx, dtype, ndim, dims, &bytes));
   clnn_buffer *buf;
-  CLNN_TRY(clnn_buffer_create(ctx, bytes, &buf));
+  /* An empty tensor (a 0 among the dims, as PyTorch allows) still gets a
+   * buffer, of one element: OpenCL has no buffers of 0 bytes. */
+  CLNN_TRY(clnn_buffer_create(ctx, bytes ? bytes : clnn_dtype_size(dtype), &buf));
   clnn__enter(ctx, "clnn_tensor_create");
   clnn_status st = tensor_new(ctx, buf, 0, dtype, ndim, dims, bytes, out);
   if (st != CLNN_SUCCESS) clnn_buffer_free(buf);
@@ -143,8 +144,9 @@ clnn_status clnn_tensor_write(clnn_tensor *t, const void *src, size_t bytes) {
   CLNN_CHECK_NULL(NULL, t);
   clnn_context *ctx = t->ctx;
   CLNN_ENTER(ctx);
-  CLNN_CHECK_NULL(ctx, src);
   CLNN_TRY(check_bytes(ctx, t, bytes));
+  if (bytes == 0) return CLNN_SUCCESS; /* an empty tensor */
+  CLNN_CHECK_NULL(ctx, src);
   CLNN_TRY_CL(ctx, clEnqueueWriteBuffer(ctx->queue, t->buf->mem, CL_TRUE, t->offset, bytes, src, 0,
                                         NULL, NULL));
   return CLNN_SUCCESS;
@@ -154,8 +156,9 @@ clnn_status clnn_tensor_read(const clnn_tensor *t, void *dst, size_t bytes) {
   CLNN_CHECK_NULL(NULL, t);
   clnn_context *ctx = t->ctx;
   CLNN_ENTER(ctx);
-  CLNN_CHECK_NULL(ctx, dst);
   CLNN_TRY(check_bytes(ctx, t, bytes));
+  if (bytes == 0) return CLNN_SUCCESS; /* an empty tensor */
+  CLNN_CHECK_NULL(ctx, dst);
   CLNN_TRY_CL(ctx, clEnqueueReadBuffer(ctx->queue, t->buf->mem, CL_TRUE, t->offset, bytes, dst, 0,
                                        NULL, NULL));
   return CLNN_SUCCESS;
@@ -165,6 +168,7 @@ clnn_status clnn_tensor_fill(clnn_tensor *t, float value) {
   CLNN_CHECK_NULL(NULL, t);
   clnn_context *ctx = t->ctx;
   CLNN_ENTER(ctx);
+  if (t->numel == 0) return CLNN_SUCCESS; /* an empty tensor */
   if (t->dtype == CLNN_INT32) {
     cl_int v = (cl_int)value;
     CLNN_TRY_CL(ctx, clEnqueueFillBuffer(ctx->queue, t->buf->mem, &v, sizeof v, t->offset,

@@ -203,6 +203,39 @@ START_TEST(test_bad_descriptors) {
 }
 END_TEST
 
+/* Inputs that overflowed or were cut: each must exit 2 with a message, no
+ * crash (the sanitizer build reports any overflow). */
+START_TEST(test_hostile_arguments) {
+  char out[8192], args[2048];
+  ck_assert_int_eq(run_bench("--mode=P --min-runs 2000 \"add n7\"", out, sizeof out), 2); /* was a stack overflow */
+  ck_assert_msg(strstr(out, "--min-runs"), "%s", out);
+  ck_assert_int_eq(run_bench("--mode=P --time abc \"add n7\"", out, sizeof out), 2);
+  ck_assert_int_eq(run_bench("--mode=C --seed -4 \"add n7\"", out, sizeof out), 2);
+  ck_assert_int_eq(run_bench("--mode=C \"sgd n25800222222222222 tensors=resnet50\"", out, sizeof out), 2);
+  ck_assert_msg(strstr(out, "2^36"), "%s", out);
+  ck_assert_int_eq(run_bench("--mode=C \"adam n5555555555555555502\"", out, sizeof out), 2);
+  /* a descriptor over 511 characters is refused, not cut into another problem */
+  char longdesc[700];
+  snprintf(longdesc, sizeof longdesc, "add n7 %0600d", 0);
+  snprintf(args, sizeof args, "--mode=C \"%s\"", longdesc);
+  ck_assert_int_eq(run_bench(args, out, sizeof out), 2);
+  ck_assert_msg(strstr(out, "at most 511"), "%s", out);
+  char p[256];
+  path_of(p, sizeof p, "longbatch");
+  FILE *f = fopen(p, "w");
+  fprintf(f, "%s\n", longdesc);
+  fclose(f);
+  snprintf(args, sizeof args, "--mode=C --batch %s", p);
+  ck_assert_int_eq(run_bench(args, out, sizeof out), 2);
+  ck_assert_msg(strstr(out, "over 511"), "%s", out);
+  /* RoIs: none at all is a valid problem ("n0") */
+  ck_assert_msg(run_bench("--mode=C --pass=all \"roi_align mb1ic4ih9iw9 n0 oh2ow2 sr2 scale0.5\"", out, sizeof out) == 0,
+                "%s", out);
+  ck_assert_msg(run_bench("--mode=C --pass=all \"deform_conv mb0ic4ih6iw5oc3kh3ph1\"", out, sizeof out) == 0, "%s",
+                out);
+}
+END_TEST
+
 /* --pass takes a comma-separated list (tests/oclgrind.sh runs fwd,bwd in
  * one process): each pass in turn, and an unknown one still fails. */
 START_TEST(test_pass_list) {
@@ -224,6 +257,7 @@ static Suite *bench_suite(void) {
   tcase_add_test(tc, test_c_and_p_modes_json);
   tcase_add_test(tc, test_bad_descriptors);
   tcase_add_test(tc, test_pass_list);
+  tcase_add_test(tc, test_hostile_arguments);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -376,6 +376,42 @@ END_TEST
 /* Zero offsets (mask 1) sample exactly on the pixels: the forward equals the
  * plain convolution bit for bit on integer data, on both engines, and the
  * gradients equal the reference exactly. */
+/* A batch of 0 (torchvision takes it): the forward succeeds on an empty y,
+ * the backward zeroes dw and db and leaves the empty gradients, on the
+ * device and in the reference. */
+START_TEST(test_empty_batch) {
+  clnn_context *ctx = tu_ctx();
+  clnn_deform_conv2d_desc d = clnn_deform_conv2d_desc_make(0, 4, 6, 5, 3, 3, 3);
+  d.conv.pad_h = d.conv.pad_w = 1;
+  d.modulated = 1;
+  int64_t oh, ow;
+  TU_OK(clnn_deform_conv2d_desc_check(&d, &oh, &ow));
+  int64_t xd[4] = {0, 4, 6, 5}, od[4] = {0, 18, oh, ow}, md[4] = {0, 9, oh, ow}, wd[4] = {3, 4, 3, 3}, bd[1] = {3},
+          yd[4] = {0, 3, oh, ow};
+  float w[3 * 4 * 9], dw[3 * 4 * 9], db[3];
+  tu_fill_uniform(w, 3 * 4 * 9, 5, -1, 1);
+  clnn_tensor *x = tu_tensor(4, xd, NULL), *off = tu_tensor(4, od, NULL), *mask = tu_tensor(4, md, NULL);
+  clnn_tensor *tw = tu_tensor(4, wd, w), *tb = tu_tensor(1, bd, NULL), *y = tu_tensor(4, yd, NULL);
+  clnn_tensor *dx = tu_tensor(4, xd, NULL), *doff = tu_tensor(4, od, NULL), *dm = tu_tensor(4, md, NULL);
+  clnn_tensor *tdw = tu_tensor(4, wd, NULL), *tdb = tu_tensor(1, bd, NULL);
+  TU_OK(clnn_deform_conv2d_fwd(ctx, &d, x, off, mask, tw, tb, y));
+  tu_poison(tdw);
+  tu_poison(tdb);
+  TU_OK(clnn_deform_conv2d_bwd(ctx, &d, x, off, mask, tw, y, dx, doff, dm, tdw, tdb));
+  TU_OK(clnn_tensor_read(tdw, dw, sizeof dw));
+  TU_OK(clnn_tensor_read(tdb, db, sizeof db));
+  for (int i = 0; i < 3 * 4 * 9; i++) ck_assert_msg(dw[i] == 0.0f, "dw[%d] = %g for a batch of 0", i, (double)dw[i]);
+  for (int i = 0; i < 3; i++) ck_assert(db[i] == 0.0f);
+  float dummy = 0.0f;
+  TU_OK(clnn_ref_deform_conv2d_fwd(&d, &dummy, &dummy, &dummy, w, NULL, &dummy));
+  for (int i = 0; i < 3 * 4 * 9; i++) dw[i] = NAN;
+  TU_OK(clnn_ref_deform_conv2d_bwd(&d, &dummy, &dummy, &dummy, w, &dummy, &dummy, &dummy, &dummy, dw, db));
+  for (int i = 0; i < 3 * 4 * 9; i++) ck_assert(dw[i] == 0.0f);
+  clnn_tensor *all[] = {x, off, mask, tw, tb, y, dx, doff, dm, tdw, tdb};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
+}
+END_TEST
+
 START_TEST(test_zero_offsets_equal_conv) {
   static const int picks[] = {0, 1, 3, 4, 7};
   clnn_context_options o = clnn_context_options_default();
@@ -897,6 +933,7 @@ static Suite *deform_conv_suite(void) {
   tcase_add_test(tc, test_clblast_engine);
   tcase_add_test(tc, test_forward_activation);
   tcase_add_test(tc, test_zero_offsets_equal_conv);
+  tcase_add_test(tc, test_empty_batch);
   tcase_add_test(tc, test_all_outside);
   tcase_add_test(tc, test_nonfinite_offsets);
   tcase_add_loop_test(tc, test_partial_gradients, 0, 2);

@@ -360,6 +360,35 @@ static void assert_untouched(void) {
   tu_assert_poisoned(outs, sizeof outs / sizeof outs[0]);
 }
 
+/* Empty tensors, as torch takes them: every op succeeds and writes nothing,
+ * and the reductions over no element (ds of a mul whose x has a 0 past s's
+ * dims, dalpha of a scale) are 0, torch's empty sum. */
+START_TEST(test_empty_tensors) {
+  clnn_context *ctx = tu_ctx();
+  const int64_t xd[4] = {2, 0, 3, 3}, sd[4] = {2, 1, 1, 1}, zd[4] = {0, 3, 1, 1}, one[1] = {1};
+  clnn_tensor *x = dev(4, xd, NULL), *dy = dev(4, xd, NULL), *dx = dev(4, xd, NULL);
+  clnn_tensor *s = dev(4, sd, NULL), *t = dev(4, sd, NULL), *ds = dev(4, sd, NULL), *dalpha = dev(1, one, NULL);
+  TU_OK(clnn_eltwise_add(ctx, 1.0f, x, 2.0f, dy, dx));
+  TU_OK(clnn_eltwise_add_bwd(ctx, 1.0f, 2.0f, dy, dx, NULL));
+  TU_OK(clnn_eltwise_scale(ctx, 3.0f, x, dx));
+  TU_OK(clnn_eltwise_mul(ctx, x, s, dx));
+  TU_OK(clnn_eltwise_mul_add(ctx, x, s, 0.5f, t, dx));
+  TU_OK(clnn_eltwise_mul_bwd(ctx, x, s, dy, dx, ds));
+  TU_OK(clnn_eltwise_scale_bwd(ctx, 3.0f, x, dy, dx, dalpha));
+  float *got = tu_download(ds);
+  ck_assert(got[0] == 0.0f && got[1] == 0.0f);
+  free(got);
+  got = tu_download(dalpha);
+  ck_assert(got[0] == 0.0f);
+  free(got);
+  /* s empty too (a batch of 0): nothing to write anywhere */
+  clnn_tensor *x0 = dev(4, (const int64_t[]){0, 3, 2, 2}, NULL), *s0 = dev(4, zd, NULL), *ds0 = dev(4, zd, NULL);
+  TU_OK(clnn_eltwise_mul_bwd(ctx, x0, s0, x0, NULL, ds0));
+  clnn_tensor *objs[] = {x, dy, dx, s, t, ds, dalpha, x0, s0, ds0};
+  for (size_t i = 0; i < sizeof objs / sizeof objs[0]; i++) clnn_tensor_free(objs[i]);
+}
+END_TEST
+
 START_TEST(test_bad_pointers) {
   clnn_context *ctx = tu_ctx();
   TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_eltwise_add(NULL, 1.0f, bx, 1.0f, bx, by));
@@ -467,6 +496,7 @@ static Suite *eltwise_suite(void) {
   tcase_add_loop_test(tc, test_reductions_float_deterministic, 0, N_MUL);
   tcase_add_loop_test(tc, test_scale_bwd, 0, N_FLAT);
   tcase_add_test(tc, test_reference_backward_fd);
+  tcase_add_test(tc, test_empty_tensors);
   suite_add_tcase(s, tc);
   TCase *bad = tcase_create("bad_input");
   tcase_add_checked_fixture(bad, bad_setup, bad_teardown);

@@ -584,7 +584,7 @@ START_TEST(test_bad_shuffle_descriptors) {
   TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pixel_shuffle_bwd(ctx, &d, by_ps, bx));
   ck_assert(errmsg_has("desc->r"));
   d = bpd;
-  d.h = 0;
+  d.h = -1;
   TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pixel_shuffle_fwd(ctx, &d, bx, by_ps));
   d = bpd;
   d.n = -1;
@@ -602,6 +602,48 @@ START_TEST(test_bad_shuffle_descriptors) {
   float buf[240];
   TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_ref_pixel_shuffle_fwd(&d, buf, buf));
   assert_untouched();
+}
+END_TEST
+
+/* Empty tensors, as torch takes them: pixel (un)shuffle with 0 images,
+ * channels, rows or columns, and resize of 0 images or channels, succeed on
+ * empty tensors and write nothing, on the device and in the reference. */
+START_TEST(test_empty_tensors) {
+  clnn_context *ctx = tu_ctx();
+  static const int64_t shapes[][4] = {{0, 8, 2, 4}, {2, 0, 2, 4}, {2, 8, 0, 4}, {2, 8, 4, 0}};
+  for (int i = 0; i < 4; i++) {
+    for (int unshuffle = 0; unshuffle < 2; unshuffle++) {
+      clnn_pixel_shuffle_desc d = {shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], 2};
+      int64_t yd[4];
+      TU_OK(unshuffle ? clnn_pixel_unshuffle_desc_check(&d, yd) : clnn_pixel_shuffle_desc_check(&d, yd));
+      clnn_tensor *x, *y;
+      TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, shapes[i], &x));
+      TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, yd, &y));
+      TU_OK(unshuffle ? clnn_pixel_unshuffle_fwd(ctx, &d, x, y) : clnn_pixel_shuffle_fwd(ctx, &d, x, y));
+      TU_OK(unshuffle ? clnn_pixel_unshuffle_bwd(ctx, &d, y, x) : clnn_pixel_shuffle_bwd(ctx, &d, y, x));
+      float dummy;
+      TU_OK(unshuffle ? clnn_ref_pixel_unshuffle_fwd(&d, &dummy, &dummy)
+                      : clnn_ref_pixel_shuffle_fwd(&d, &dummy, &dummy));
+      clnn_tensor_free(x);
+      clnn_tensor_free(y);
+    }
+  }
+  for (int i = 0; i < 2; i++) {
+    clnn_resize_desc d = brd;
+    if (i == 0) d.n = 0;
+    else d.c = 0;
+    int64_t xd[4] = {d.n, d.c, d.h, d.w}, yd[4] = {d.n, d.c, d.out_h, d.out_w};
+    clnn_tensor *x, *y;
+    TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, xd, &x));
+    TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, yd, &y));
+    TU_OK(clnn_resize_fwd(ctx, &d, x, y));
+    TU_OK(clnn_resize_bwd(ctx, &d, y, x));
+    float dummy;
+    TU_OK(clnn_ref_resize_fwd(&d, &dummy, &dummy));
+    TU_OK(clnn_ref_resize_bwd(&d, &dummy, &dummy));
+    clnn_tensor_free(x);
+    clnn_tensor_free(y);
+  }
 }
 END_TEST
 
@@ -717,6 +759,7 @@ static Suite *resample_suite(void) {
   tcase_add_test(bad, test_bad_pointers);
   tcase_add_test(bad, test_bad_shuffle_descriptors);
   tcase_add_test(bad, test_bad_resize_descriptors);
+  tcase_add_test(bad, test_empty_tensors);
   tcase_add_test(bad, test_bad_shapes_aliasing_context);
   suite_add_tcase(s, bad);
   return s;

@@ -117,6 +117,18 @@ START_TEST(test_device_choice) {
   setenv("CLNN_DEVICE", "no-such-device-name", 1);
   TU_FAILS(CLNN_ERR_NO_DEVICE, clnn_context_create(NULL, &ctx));
   ck_assert(strstr(clnn_context_errmsg(NULL), "no-such-device-name") != NULL);
+  /* An index too large for any device is an index, not a name that matched nothing. */
+  setenv("CLNN_DEVICE", "99999999999", 1);
+  TU_FAILS(CLNN_ERR_NO_DEVICE, clnn_context_create(NULL, &ctx));
+  ck_assert_msg(strstr(clnn_context_errmsg(NULL), "index 99999999999 out of range"), "%s",
+                clnn_context_errmsg(NULL));
+  unsetenv("CLNN_DEVICE");
+  setenv("CLNN_CONV_TRANSPOSE_ALGO", "bogus", 1);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_context_create(NULL, &ctx));
+  unsetenv("CLNN_CONV_TRANSPOSE_ALGO");
+  setenv("CLNN_OPTIM_WG", "abc", 1);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_context_create(NULL, &ctx));
+  unsetenv("CLNN_OPTIM_WG");
   setenv("CLNN_DEVICE", "0", 1);
   TU_OK(clnn_context_create(NULL, &ctx));
   clnn_context_free(ctx);
@@ -240,7 +252,18 @@ START_TEST(test_tensor_shapes_and_views) {
   /* Bad shapes. */
   int64_t neg[2] = {3, -1}, zero[2] = {3, 0}, huge[3] = {(int64_t)1 << 40, (int64_t)1 << 40, 16};
   TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_tensor_create(ctx, CLNN_FLOAT32, 2, neg, &bad));
-  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_tensor_create(ctx, CLNN_FLOAT32, 2, zero, &bad));
+  /* An empty tensor, as PyTorch allows: created, read, written and filled
+   * without touching the device. */
+  clnn_tensor *empty;
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 2, zero, &empty));
+  ck_assert_uint_eq(clnn_tensor_numel(empty), 0);
+  ck_assert_uint_eq(clnn_tensor_bytes(empty), 0);
+  TU_OK(clnn_tensor_write(empty, NULL, 0));
+  TU_OK(clnn_tensor_read(empty, NULL, 0));
+  TU_OK(clnn_tensor_fill(empty, 1.0f));
+  float one = 1.0f;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_tensor_read(empty, &one, sizeof one));
+  clnn_tensor_free(empty);
   TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_tensor_create(ctx, CLNN_FLOAT32, 0, dims, &bad));
   TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_tensor_create(ctx, CLNN_FLOAT32, 9, dims, &bad));
   TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_tensor_create(ctx, (clnn_dtype)5, 1, dims, &bad));
