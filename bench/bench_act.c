@@ -64,12 +64,12 @@ static bool act_setup(bench_problem *p, bench_args *a, char *err, size_t errlen)
   p->params = d;
   bool ok = true;
   int64_t n = 0, c = 0, h = 0, w = 0;
-  bench_arg_int(a, "mb", &n, &ok);
-  bench_arg_int(a, "ic", &c, &ok);
-  bench_arg_int(a, "ih", &h, &ok);
+  /* present keys, not non-zero ones: "mb0" or "ih0" is an empty tensor */
+  const bool have_n = bench_arg_int(a, "mb", &n, &ok), have_c = bench_arg_int(a, "ic", &c, &ok);
+  const bool have_h = bench_arg_int(a, "ih", &h, &ok);
   w = h;
   bench_arg_int(a, "iw", &w, &ok);
-  if (!ok || !n || !c || !h) {
+  if (!ok || !have_n || !have_c || !have_h) {
     snprintf(err, errlen, "act needs integer mb, ic and ih");
     return false;
   }

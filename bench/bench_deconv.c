@@ -24,7 +24,7 @@
 static bool parse_desc(bench_args *a, clnn_conv_transpose2d_desc *d, char *err, size_t errlen) {
   bool ok = true;
   *d = clnn_conv_transpose2d_desc_make(0, 0, 0, 0, 0, 0, 0);
-  bench_arg_int(a, "mb", &d->n, &ok);
+  const bool have_n = bench_arg_int(a, "mb", &d->n, &ok); /* "mb0": a batch of 0 */
   bench_arg_int(a, "ic", &d->c, &ok);
   bench_arg_int(a, "oc", &d->k, &ok);
   bench_arg_pair(a, "ih", "iw", 0, &d->h, &d->w, &ok);
@@ -39,7 +39,7 @@ static bool parse_desc(bench_args *a, clnn_conv_transpose2d_desc *d, char *err, 
     snprintf(err, errlen, "a deconv key has a non-integer value");
     return false;
   }
-  if (!d->n || !d->c || !d->h || !d->k || !d->kh) {
+  if (!have_n || !d->c || !d->h || !d->k || !d->kh) {
     snprintf(err, errlen, "deconv needs at least mb, ic, ih, oc and kh");
     return false;
   }

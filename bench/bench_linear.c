@@ -26,13 +26,13 @@ static bool linear_setup(bench_problem *p, bench_args *a, char *err, size_t errl
   p->params = lp;
   bool ok = true;
   int64_t mb = 0, ic = 0, oc = 0;
-  bench_arg_int(a, "mb", &mb, &ok);
+  const bool have_mb = bench_arg_int(a, "mb", &mb, &ok); /* "mb0": no rows */
   bench_arg_int(a, "ic", &ic, &ok);
   bench_arg_int(a, "oc", &oc, &ok);
   lp->d = clnn_linear_desc_make(mb, ic, oc);
   lp->accumulate = bench_arg_word(a, "acc");
   if (!bench_arg_act(a, &lp->d.act, err, errlen)) return false;
-  if (!ok || !mb || !ic || !oc) {
+  if (!ok || !have_mb || !ic || !oc) {
     snprintf(err, errlen, "linear needs integer mb, ic and oc");
     return false;
   }

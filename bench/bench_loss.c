@@ -42,7 +42,7 @@ static bool class_setup(bench_problem *p, bench_args *a, bool smoothing, char *e
   bool ok = true;
   int64_t mb = 0, nc = 0, ih = 0, iw = 0, ignore = -100;
   double smooth = 0.0;
-  bench_arg_int(a, "mb", &mb, &ok);
+  const bool have_mb = bench_arg_int(a, "mb", &mb, &ok); /* "mb0": a batch of 0 */
   bench_arg_int(a, "nc", &nc, &ok);
   bench_arg_int(a, "ih", &ih, &ok);
   iw = ih;
@@ -53,7 +53,7 @@ static bool class_setup(bench_problem *p, bench_args *a, bool smoothing, char *e
   read_grad_scale(a, &lp->c.grad_scale, &ok);
   /* ih and iw at most 2^30 (every descriptor field's bound) before their product is formed */
   const int64_t dim_max = (int64_t)1 << 30;
-  if (!ok || !mb || !nc || (ih && !iw) || (!ih && iw) || ih < 0 || iw < 0 || ih > dim_max || iw > dim_max) {
+  if (!ok || !have_mb || !nc || (ih && !iw) || (!ih && iw) || ih < 0 || iw < 0 || ih > dim_max || iw > dim_max) {
     snprintf(err, errlen, "needs integer mb and nc (and ih, iw in [1, 2^30] for per-pixel logits)");
     return false;
   }

@@ -66,12 +66,12 @@ static bool norm_setup(bench_problem *p, bench_args *a, char *err, size_t errlen
   p->params = np;
   bool ok = true;
   int64_t n = 0, c = 0, h = 0, w;
-  bench_arg_int(a, "mb", &n, &ok);
-  bench_arg_int(a, "ic", &c, &ok);
-  bench_arg_int(a, "ih", &h, &ok);
+  /* present keys, not non-zero ones: "mb0" is an empty batch */
+  const bool have_n = bench_arg_int(a, "mb", &n, &ok), have_c = bench_arg_int(a, "ic", &c, &ok);
+  const bool have_h = bench_arg_int(a, "ih", &h, &ok);
   w = h;
   bench_arg_int(a, "iw", &w, &ok);
-  if (!ok || !n || !c || !h) {
+  if (!ok || !have_n || !have_c || !have_h) {
     snprintf(err, errlen, "bnorm needs integer mb, ic and ih");
     return false;
   }
@@ -93,7 +93,7 @@ static bool norm_setup(bench_problem *p, bench_args *a, char *err, size_t errlen
     snprintf(err, errlen, "%s", clnn_context_errmsg(NULL));
     return false;
   }
-  if (!np->infer && n * h * w < 2) { /* the library says so at run time; say it as a descriptor error */
+  if (!np->infer && n * h * w == 1) { /* the library says so at run time; say it as a descriptor error */
     snprintf(err, errlen, "training batch norm needs more than one value per channel (mb*ih*iw = %lld)",
              (long long)(n * h * w));
     return false;

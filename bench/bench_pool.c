@@ -46,8 +46,8 @@ static bool pool_setup(bench_problem *p, bench_args *a, char *err, size_t errlen
   clnn_pool2d_desc *d = &pp->d;
   bool ok = true, global;
   int64_t v, n = 0, c = 0, h = 0, w;
-  bench_arg_int(a, "mb", &n, &ok);
-  bench_arg_int(a, "ic", &c, &ok);
+  const bool have_n = bench_arg_int(a, "mb", &n, &ok); /* "mb0": a batch of 0 */
+  const bool have_c = bench_arg_int(a, "ic", &c, &ok);
   bench_arg_int(a, "ih", &h, &ok);
   w = h;
   bench_arg_int(a, "iw", &w, &ok);
@@ -74,7 +74,7 @@ static bool pool_setup(bench_problem *p, bench_args *a, char *err, size_t errlen
   }
   if (bench_arg_int(a, "div", &v, &ok)) d->divisor = v;
   d->ceil_mode = bench_arg_word(a, "ceil");
-  if (!ok || !n || !c || !h || !d->kh) {
+  if (!ok || !have_n || !have_c || !h || !d->kh) {
     snprintf(err, errlen, "pool needs integer mb, ic, ih and kh (or global)");
     return false;
   }

@@ -34,10 +34,10 @@ clnn_act_desc clnn_act_desc_geglu(int64_t n, int64_t c, int64_t h, int64_t w) {
 
 clnn_status clnn__act_desc_check(clnn_context *ctx, const clnn_act_desc *d, int64_t *out_c) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 0)); /* a batch of 0: empty outputs, as in torch */
+  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 0));
   if ((int)d->act < 0 || d->act >= CLNN_ACT_COUNT_)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->act = %d is not a clnn_activation", (int)d->act);
   if ((int)d->gate < 0 || d->gate >= CLNN_GATE_COUNT_)

@@ -37,7 +37,7 @@ void clnn__conv2d_out_size(const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow) 
 
 clnn_status clnn__conv2d_desc_check(clnn_context *ctx, const clnn_conv2d_desc *d, int64_t *oh, int64_t *ow) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 0)); /* a batch of 0: empty outputs, as in torch */
   CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
   CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
   CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));

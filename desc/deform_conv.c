@@ -21,12 +21,8 @@ clnn_status clnn__deform_conv2d_desc_check(clnn_context *ctx, const clnn_deform_
                                            int64_t *ow) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
   int64_t out_h, out_w;
-  /* A batch of 0 is valid, as in torchvision (empty y; zero dw and db);
-   * the rest of the convolution is checked as for one image. */
-  if (d->conv.n < 0) return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->n = %lld is negative", (long long)d->conv.n);
-  clnn_conv2d_desc one = d->conv;
-  one.n = d->conv.n ? d->conv.n : 1;
-  CLNN_TRY(clnn__conv2d_desc_check(ctx, &one, &out_h, &out_w)); /* e.g. "desc->stride_h = 0 ..." */
+  /* as a convolution's, a batch of 0 included (torchvision: empty y, zero dw and db) */
+  CLNN_TRY(clnn__conv2d_desc_check(ctx, &d->conv, &out_h, &out_w)); /* e.g. "desc->stride_h = 0 ..." */
   if (d->offset_groups < 1 || d->offset_groups > d->conv.c || d->conv.c % d->offset_groups)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->offset_groups = %lld does not divide c = %lld",
                       (long long)d->offset_groups, (long long)d->conv.c);

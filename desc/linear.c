@@ -21,7 +21,7 @@ clnn_linear_desc clnn_linear_desc_make(int64_t n, int64_t in_features, int64_t o
 
 clnn_status clnn__linear_desc_check(clnn_context *ctx, const clnn_linear_desc *d) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 0)); /* a batch of 0: empty outputs, as in torch */
   CLNN_TRY(clnn__check_dim(ctx, "in_features", d->in_features, 1));
   CLNN_TRY(clnn__check_dim(ctx, "out_features", d->out_features, 1));
   if ((int)d->act < 0 || d->act >= CLNN_ACT_COUNT_)

@@ -38,7 +38,7 @@ static clnn_status check_finite(clnn_context *ctx, const char *name, float v) {
 
 clnn_status clnn__loss_class_desc_check(clnn_context *ctx, const clnn_loss_class_desc *d) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
+  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 0)); /* a batch of 0: the mean over nothing, NaN */
   CLNN_TRY(clnn__check_dim(ctx, "classes", d->classes, 1));
   CLNN_TRY(clnn__check_dim(ctx, "inner", d->inner, 1));
   CLNN_TRY(check_finite(ctx, "label_smoothing", d->label_smoothing));

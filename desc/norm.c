@@ -24,10 +24,11 @@ clnn_batchnorm_desc clnn_batchnorm_desc_make(int64_t n, int64_t c, int64_t h, in
 
 clnn_status clnn__batchnorm_desc_check(clnn_context *ctx, const clnn_batchnorm_desc *d) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
-  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
+  /* 0 anywhere is an empty tensor, as torch takes it (see clnn.h) */
+  CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 0));
   if (!isfinite(d->eps)) return clnn__fail(ctx, CLNN_ERR_NOT_FINITE, "desc->eps is %g", (double)d->eps);
   if (d->eps < 0) return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->eps = %g is negative", (double)d->eps);
   if (!isfinite(d->momentum))

@@ -52,7 +52,7 @@ clnn_status clnn__ref_batchnorm_fwd_training_f64(const clnn_batchnorm_desc *d, c
                                                  double *running_var, int64_t *num_batches_tracked) {
   CLNN_TRY(clnn_batchnorm_desc_check(d));
   const int64_t hw = d->h * d->w, m = d->n * hw;
-  if (m < 2) return clnn__fail(NULL, CLNN_ERR_INVALID_VALUE, "training needs more than one value per channel");
+  if (m == 1) return clnn__fail(NULL, CLNN_ERR_INVALID_VALUE, "training needs more than one value per channel");
   CLNN_CHECK_NULL(NULL, x);
   CLNN_CHECK_NULL(NULL, y);
   CLNN_TRY(check_affine(d, gamma, beta));
@@ -78,7 +78,7 @@ clnn_status clnn__ref_batchnorm_fwd_training_f64(const clnn_batchnorm_desc *d, c
       save_mean[ch] = mean;
       save_invstd[ch] = invstd;
     }
-    if (running_mean) {
+    if (running_mean && m > 0) { /* an empty batch leaves them, as torch does */
       running_mean[ch] = (1.0 - factor) * running_mean[ch] + factor * mean;
       running_var[ch] = (1.0 - factor) * running_var[ch] + factor * m2 / (double)(m - 1);
     }

@@ -482,7 +482,9 @@ clnn_conv2d_desc clnn_conv2d_desc_make(int64_t n, int64_t c, int64_t h, int64_t 
 
 /**
  * Validate a descriptor and compute the output size. out_h / out_w may be
- * NULL. Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (non-positive
+ * NULL. n may be 0 (a batch of 0, as torch: y and dx are empty, dw and db
+ * are 0, or unchanged when accumulating). Statuses: CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_INVALID_VALUE (any other non-positive
  * size, stride or dilation, negative padding, groups not dividing c and k,
  * unknown activation), CLNN_ERR_SHAPE_MISMATCH (kernel larger than the padded
  * input), CLNN_ERR_SIZE_OVERFLOW (a tensor over 2^31 - 1 elements).
@@ -1025,7 +1027,9 @@ clnn_conv_transpose2d_desc clnn_conv_transpose2d_desc_make(int64_t n, int64_t c,
 
 /**
  * Validate a descriptor and compute the output size (out_h / out_w may be
- * NULL). Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (a size,
+ * NULL). n may be 0 (a batch of 0, as torch: y and dx are empty, dw and db
+ * are 0, or unchanged when accumulating). Statuses: CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_INVALID_VALUE (another size,
  * stride or dilation below 1 or over 2^30, negative padding or output
  * padding, output padding not smaller than the stride or the dilation,
  * groups not dividing c and k, unknown activation),
@@ -1385,7 +1389,8 @@ clnn_act_desc clnn_act_desc_geglu(int64_t n, int64_t c, int64_t h, int64_t w);
 
 /**
  * Validate a descriptor; *out_c (may be NULL) receives y's channel count.
- * Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (non-positive or
+ * Any size may be 0 (an empty tensor: nothing is written).
+ * Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (negative or
  * over 2^30 sizes, unknown act or gate, odd c when gated),
  * CLNN_ERR_NOT_FINITE (alpha NaN or infinite), CLNN_ERR_SIZE_OVERFLOW (a
  * tensor over 2^31 - 1 elements).
@@ -1457,8 +1462,12 @@ typedef struct clnn_batchnorm_desc {
 clnn_batchnorm_desc clnn_batchnorm_desc_make(int64_t n, int64_t c, int64_t h, int64_t w);
 
 /**
- * Validate a descriptor. Statuses: CLNN_ERR_NULL_POINTER,
- * CLNN_ERR_INVALID_VALUE (sizes outside [1, 2^30], eps < 0, momentum outside
+ * Validate a descriptor. Any size may be 0, as torch takes empty tensors:
+ * with no value per channel (n, h or w 0) the training forward leaves the
+ * running statistics, writes NaN save_mean / save_invstd (a mean over
+ * nothing) and still increments num_batches_tracked, and the backward
+ * passes give dgamma = dbeta = 0. Statuses: CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_INVALID_VALUE (sizes outside [0, 2^30], eps < 0, momentum outside
  * [0, 1], unknown act), CLNN_ERR_NOT_FINITE (eps, momentum or act_alpha NaN or
  * infinite), CLNN_ERR_SIZE_OVERFLOW (over 2^31 - 1 elements).
  */
@@ -1471,7 +1480,8 @@ clnn_status clnn_batchnorm_desc_check(const clnn_batchnorm_desc *desc);
  * running_var (both or neither) are read and updated in place.
  * num_batches_tracked: a host counter, incremented by one when the call
  * succeeds (may be NULL unless desc->cumulative and running stats are given).
- * Needs M > 1 (CLNN_ERR_INVALID_VALUE otherwise, as PyTorch). y must not
+ * Refuses M = n*h*w = 1 (CLNN_ERR_INVALID_VALUE, as PyTorch; M = 0 is the
+ * empty batch of clnn_batchnorm_desc_check). y must not
  * overlap any input. Statuses: those of clnn_batchnorm_desc_check,
  * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (a tensor given that the
  * descriptor excludes, one of a pair missing), CLNN_ERR_SHAPE_MISMATCH,
@@ -1598,8 +1608,9 @@ clnn_pool2d_desc clnn_pool2d_desc_global(int64_t n, int64_t c, int64_t h, int64_
 
 /**
  * Validate a descriptor and compute the output size (out_h / out_w may be
- * NULL). Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (sizes
- * outside [1, 2^30], negative padding, pad > kernel / 2, unknown mode,
+ * NULL). n and c may be 0 (empty tensors: nothing is written). Statuses:
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (other sizes outside
+ * [1, 2^30], negative padding, pad > kernel / 2, unknown mode,
  * negative divisor or a divisor with MAX), CLNN_ERR_SHAPE_MISMATCH (no output
  * position: the kernel is larger than the padded input),
  * CLNN_ERR_SIZE_OVERFLOW (a tensor over 2^31 - 1 elements).
@@ -1658,7 +1669,8 @@ typedef struct clnn_linear_desc {
 clnn_linear_desc clnn_linear_desc_make(int64_t n, int64_t in_features, int64_t out_features);
 
 /**
- * Validate a descriptor. Statuses: CLNN_ERR_NULL_POINTER,
+ * Validate a descriptor. n may be 0 (no rows: y and dx are empty, dw and
+ * db are 0, or unchanged when accumulating). Statuses: CLNN_ERR_NULL_POINTER,
  * CLNN_ERR_INVALID_VALUE (a size outside [1, 2^30], unknown activation),
  * CLNN_ERR_SIZE_OVERFLOW (a tensor over 2^31 - 1 elements).
  */
@@ -1823,7 +1835,9 @@ clnn_loss_class_desc clnn_loss_class_desc_make(int64_t n, int64_t classes);
 
 /**
  * Validate a descriptor. Statuses: CLNN_ERR_NULL_POINTER,
- * CLNN_ERR_INVALID_VALUE (a size outside [1, 2^30], label_smoothing outside
+ * CLNN_ERR_INVALID_VALUE (classes or inner outside [1, 2^30], n outside
+ * [0, 2^30] (a batch of 0: the loss is NaN, torch's mean over nothing,
+ * and dlogits is empty), label_smoothing outside
  * [0, 1]), CLNN_ERR_NOT_FINITE (NaN or infinite smoothing or grad_scale),
  * CLNN_ERR_SIZE_OVERFLOW.
  */

@@ -128,6 +128,7 @@ clnn_status clnn_act_fwd(clnn_context *ctx, const clnn_act_desc *desc, const cln
   CLNN_TRY(check_nchw(ctx, x, "x", d->n, d->c, d->h, d->w));
   CLNN_TRY(check_nchw(ctx, y, "y", d->n, yc, d->h, d->w));
   CLNN_TRY(check_out(ctx, d, y, "y", x, "x"));
+  if (x->numel == 0) return CLNN_SUCCESS; /* an empty tensor: nothing to write */
   return launch(ctx, d, false, CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(y), CLNN_ARG_I32(kernel_count(d))));
 }
 
@@ -143,6 +144,7 @@ clnn_status clnn_act_bwd(clnn_context *ctx, const clnn_act_desc *desc, const cln
   CLNN_TRY(check_nchw(ctx, dx, "dx", d->n, d->c, d->h, d->w));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", x, "x"));
   CLNN_TRY(check_out(ctx, d, dx, "dx", dy, "dy"));
+  if (x->numel == 0) return CLNN_SUCCESS; /* an empty tensor: nothing to write */
   return launch(ctx, d, true,
                 CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(dx), CLNN_ARG_I32(kernel_count(d))));
 }

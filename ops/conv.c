@@ -903,5 +903,6 @@ clnn_status clnn_conv2d_fwd(clnn_context *ctx, const clnn_conv2d_desc *desc, con
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", w, "w"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", b, "b"));
+  if (d->n == 0) return CLNN_SUCCESS; /* no images: y is empty */
   return clnn__conv2d_fwd_run(ctx, d, clnn__conv_mem(x), clnn__conv_mem(w), clnn__conv_mem(b), clnn__conv_mem(y));
 }

@@ -811,6 +811,7 @@ clnn_status clnn_conv2d_bwd_data(clnn_context *ctx, const clnn_conv2d_desc *desc
   CLNN_TRY(clnn__check_tensor(ctx, dx, "dx", CLNN_FLOAT32, 4, xd));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", dy, "dy"));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", w, "w"));
+  if (d->n == 0) return CLNN_SUCCESS; /* no images: dx is empty */
   clnn_conv_mem none = {NULL, 0};
   return clnn__conv2d_bwd_data_run(ctx, d, clnn__conv_mem(dy), clnn__conv_mem(w), none, CLNN_ACT_IDENTITY, 0.0f,
                                    clnn__conv_mem(dx));
@@ -830,6 +831,7 @@ clnn_status clnn_conv2d_bwd_weights(clnn_context *ctx, const clnn_conv2d_desc *d
   CLNN_TRY(clnn__check_tensor(ctx, dw, "dw", CLNN_FLOAT32, 4, wd));
   CLNN_TRY(clnn__check_no_overlap(ctx, dw, "dw", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, dw, "dw", dy, "dy"));
+  if (d->n == 0) return accumulate ? CLNN_SUCCESS : clnn__zero_tensor(ctx, dw); /* a sum over no image */
   return clnn__conv2d_bwd_weights_run(ctx, d, clnn__conv_mem(x), clnn__conv_mem(dy), clnn__conv_mem(dw),
                                       accumulate == 1);
 }
@@ -845,6 +847,7 @@ clnn_status clnn_conv2d_bwd_bias(clnn_context *ctx, const clnn_conv2d_desc *desc
   CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", CLNN_FLOAT32, 4, yd));
   CLNN_TRY(clnn__check_tensor(ctx, db, "db", CLNN_FLOAT32, 1, &d->k));
   CLNN_TRY(clnn__check_no_overlap(ctx, db, "db", dy, "dy"));
+  if (d->n == 0) return accumulate ? CLNN_SUCCESS : clnn__zero_tensor(ctx, db); /* a sum over no image */
   return clnn__conv2d_bwd_bias_run(ctx, d, clnn__conv_mem(dy), clnn__conv_mem(db), accumulate == 1);
 }
 

@@ -331,6 +331,7 @@ clnn_status clnn_conv_transpose2d_fwd(clnn_context *ctx, const clnn_conv_transpo
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", w, "w"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", b, "b"));
+  if (desc->n == 0) return CLNN_SUCCESS; /* no images: y is empty */
   CLNN_TRY(note_algo(ctx, &pl, false));
   if (pl.fwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL)
     return clnn__subpixel_fwd(ctx, &pl.sp, clnn__conv_mem(x), clnn__conv_mem(w), clnn__conv_mem(b), clnn__conv_mem(y));
@@ -368,6 +369,10 @@ static clnn_status bwd_checked(clnn_context *ctx, const clnn_conv_transpose2d_de
     for (int i = 0; i < 3; i++) CLNN_TRY(clnn__check_no_overlap(ctx, outs[o], out_names[o], ins[i], in_names[i]));
     for (int p = o + 1; p < 3; p++)
       CLNN_TRY(clnn__check_no_overlap(ctx, outs[o], out_names[o], outs[p], out_names[p]));
+  }
+  if (desc->n == 0) { /* no images: dx is empty; dw and db are sums over nothing */
+    if (!accumulate) CLNN_TRY(clnn__zero_tensor(ctx, dw));
+    return accumulate ? CLNN_SUCCESS : clnn__zero_tensor(ctx, db);
   }
   bwd_args a = {clnn__conv_mem(dw ? x : NULL), clnn__conv_mem(dx ? w : NULL), clnn__conv_mem(dy),
                 clnn__conv_mem(dx), clnn__conv_mem(dw), clnn__conv_mem(db), accumulate == 1};

@@ -1161,8 +1161,8 @@ clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_d
   const dc_named ins[] = {{x, "x"}, {offset, "offset"}, {mask, "mask"}, {w, "w"}, {dy, "dy"}};
   CLNN_TRY(check_overlaps(ctx, outs, 5, ins, 5));
   if (d->n == 0) { /* no images: dx, doffset and dmask are empty, dw and db zero */
-    if (dw) CLNN_TRY(clnn__fill_f32(ctx, clnn__mem(dw), (size_t)clnn__off(dw), clnn_tensor_numel(dw), 0.0f));
-    if (db) CLNN_TRY(clnn__fill_f32(ctx, clnn__mem(db), (size_t)clnn__off(db), clnn_tensor_numel(db), 0.0f));
+    if (dw) CLNN_TRY(clnn__zero_tensor(ctx, dw));
+    if (db) CLNN_TRY(clnn__zero_tensor(ctx, db));
     return CLNN_SUCCESS;
   }
 

@@ -219,6 +219,7 @@ clnn_status clnn_linear_fwd(clnn_context *ctx, const clnn_linear_desc *desc, con
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", w, "w"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", b, "b"));
+  if (d->n == 0) return CLNN_SUCCESS; /* no rows: y is empty */
 
   clnn_gemm_job j = clnn__gemm_job(d->n, d->out_features, d->in_features);
   j.a = clnn__mem(x);
@@ -265,6 +266,7 @@ clnn_status clnn_linear_bwd_data(clnn_context *ctx, const clnn_linear_desc *desc
   CLNN_TRY(check_rows(ctx, dx, "dx", d->n, d->in_features));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", dy, "dy"));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", w, "w"));
+  if (d->n == 0) return CLNN_SUCCESS; /* no rows: dx is empty */
 
   clnn_gemm_job j = clnn__gemm_job(d->n, d->in_features, d->out_features);
   j.a = clnn__mem(dy);
@@ -346,6 +348,11 @@ clnn_status clnn_linear_bwd_weights(clnn_context *ctx, const clnn_linear_desc *d
     CLNN_TRY(check_bias(ctx, d, db, "db"));
     CLNN_TRY(clnn__check_no_overlap(ctx, db, "db", dy, "dy"));
     CLNN_TRY(clnn__check_no_overlap(ctx, db, "db", x, "x"));
+  }
+  if (d->n == 0) { /* no rows: the gradients are sums over nothing, 0 (or unchanged when accumulating) */
+    if (dw && !accumulate) CLNN_TRY(clnn__zero_tensor(ctx, dw));
+    if (db && !accumulate) CLNN_TRY(clnn__zero_tensor(ctx, db));
+    return CLNN_SUCCESS;
   }
 
   const linear_variant *v;

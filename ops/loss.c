@@ -394,6 +394,8 @@ static clnn_status class_loss(clnn_context *ctx, class_kind kind, const clnn_los
                               const clnn_tensor *logits, const clnn_tensor *labels, clnn_tensor *loss,
                               clnn_tensor *dlogits, const char *op) {
   CLNN_TRY(class_loss_check(ctx, kind, d, logits, labels, loss, dlogits));
+  /* No position: the mean over nothing is NaN, as torch's, and dlogits is empty. */
+  if (d->n == 0) return clnn__fill_f32(ctx, clnn__mem(loss), (size_t)clnn__off(loss), 1, NAN);
   const class_call c = {kind, d, logits, labels, loss, dlogits, op};
   const clnn_variant_table *t = dlogits ? &clnn__loss_class_bwd_variants : &clnn__loss_class_fwd_variants;
   size_t i;

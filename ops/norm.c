@@ -621,13 +621,27 @@ static clnn_status plan_and_run(clnn_context *ctx, const clnn_variant_table *t, 
 
 /* ---------------------------------------------------------------- public */
 
+/* A batch with no value per channel (n, h or w 0): the statistics are a
+ * mean over nothing, NaN, as torch.mean of an empty tensor. */
+static clnn_status fill_empty_batch_stats(clnn_context *ctx, clnn_tensor *save_mean, clnn_tensor *save_invstd) {
+  if (!save_mean) return CLNN_SUCCESS;
+  CLNN_TRY(clnn__fill_f32(ctx, save_mean->buf->mem, save_mean->offset / 4, save_mean->numel, NAN));
+  return clnn__fill_f32(ctx, save_invstd->buf->mem, save_invstd->offset / 4, save_invstd->numel, NAN);
+}
+
+/* The parameter gradients of an empty batch: sums over nothing. */
+static clnn_status zero_param_grads(clnn_context *ctx, clnn_tensor *dgamma, clnn_tensor *dbeta) {
+  CLNN_TRY(clnn__zero_tensor(ctx, dgamma));
+  return clnn__zero_tensor(ctx, dbeta);
+}
+
 /* Every check of the training forward's arguments (nothing is enqueued yet). */
 static clnn_status check_training(clnn_context *ctx, const clnn_batchnorm_desc *d, const clnn_tensor *x,
                                   const clnn_tensor *gamma, const clnn_tensor *beta, const clnn_tensor *y,
                                   const clnn_tensor *save_mean, const clnn_tensor *save_invstd,
                                   const clnn_tensor *running_mean, const clnn_tensor *running_var,
                                   const int64_t *num_batches_tracked) {
-  if (d->n * d->h * d->w < 2)
+  if (d->n * d->h * d->w == 1) /* 0 values is an empty batch, 1 has no variance */
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
                       "training needs more than one value per channel (n * h * w = %lld)",
                       (long long)(d->n * d->h * d->w));
@@ -668,6 +682,11 @@ clnn_status clnn_batchnorm_fwd_training(clnn_context *ctx, const clnn_batchnorm_
   CLNN_TRY(check_training(ctx, d, x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var,
                           num_batches_tracked));
   const int64_t tracked = num_batches_tracked ? *num_batches_tracked + 1 : 1;
+  if (d->n * d->h * d->w == 0) { /* torch's empty batch: running stats kept, the counter still counts */
+    CLNN_TRY(fill_empty_batch_stats(ctx, save_mean, save_invstd));
+    if (num_batches_tracked) *num_batches_tracked = tracked;
+    return CLNN_SUCCESS;
+  }
   const bn_call call = {.d = d,
                         .x = x,
                         .gamma = gamma,
@@ -701,6 +720,7 @@ clnn_status clnn_batchnorm_fwd_inference(clnn_context *ctx, const clnn_batchnorm
   const clnn_tensor *ins[5] = {in_place ? NULL : x, gamma, beta, running_mean, running_var};
   const char *names[5] = {"x", "gamma", "beta", "running_mean", "running_var"};
   CLNN_TRY(check_out(ctx, y, "y", ins, names, 5));
+  if (x->numel == 0) return CLNN_SUCCESS; /* an empty tensor: nothing to write */
   const bn_call call = {.d = d,
                         .x = x,
                         .gamma = gamma,
@@ -750,6 +770,7 @@ clnn_status clnn_batchnorm_bwd(clnn_context *ctx, const clnn_batchnorm_desc *des
   const clnn_batchnorm_desc *d = desc;
   CLNN_TRY(check_bwd(ctx, d, x, dy, gamma, beta, save_mean, "save_mean", save_invstd, "save_invstd", dx, dgamma,
                      dbeta));
+  if (d->n * d->h * d->w == 0) return zero_param_grads(ctx, dgamma, dbeta);
   const bn_call call = {.d = d,
                         .x = x,
                         .dy = dy,
@@ -776,6 +797,7 @@ clnn_status clnn_batchnorm_bwd_inference(clnn_context *ctx, const clnn_batchnorm
   const clnn_batchnorm_desc *d = desc;
   CLNN_TRY(check_bwd(ctx, d, x, dy, gamma, beta, running_mean, "running_mean", running_var, "running_var", dx,
                      dgamma, dbeta));
+  if (d->n * d->h * d->w == 0) return zero_param_grads(ctx, dgamma, dbeta);
   const bn_call call = {.d = d,
                         .x = x,
                         .dy = dy,

@@ -312,6 +312,7 @@ clnn_status clnn_pool2d_fwd(clnn_context *ctx, const clnn_pool2d_desc *desc, con
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, indices, "indices", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, indices, "indices", y, "y"));
+  if (x->numel == 0) return CLNN_SUCCESS; /* 0 images or channels: nothing to write */
   const pool_call call = {.pb = {d, oh, ow}, .x = x, .y = y, .indices = indices};
   return plan_and_run(ctx, &clnn__pool_fwd_variants, &call);
 }
@@ -335,6 +336,7 @@ clnn_status clnn_pool2d_bwd(clnn_context *ctx, const clnn_pool2d_desc *desc, con
   CLNN_TRY(clnn__check_tensor(ctx, dx, "dx", CLNN_FLOAT32, 4, xd));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", dy, "dy"));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", indices, "indices"));
+  if (dx->numel == 0) return CLNN_SUCCESS; /* 0 images or channels: nothing to write */
   const pool_call call = {.pb = {d, oh, ow}, .dy = dy, .dx = dx, .indices = indices};
   return plan_and_run(ctx, &clnn__pool_bwd_variants, &call);
 }

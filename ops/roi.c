@@ -643,7 +643,7 @@ clnn_status clnn_roi_bwd(clnn_context *ctx, const clnn_roi_desc *desc, const cln
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", rois, "rois"));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", argmax, "argmax"));
   /* No RoI reaches x: its gradient is zero, as torchvision returns it. */
-  if (d->num_rois == 0) return clnn__fill_f32(ctx, clnn__mem(dx), (size_t)clnn__off(dx), clnn_tensor_numel(dx), 0.0f);
+  if (d->num_rois == 0) return clnn__zero_tensor(ctx, dx);
   roi_call c = {d, oc, NULL, rois, NULL, dy, argmax, NULL, NULL, dx};
   return plan_and_run(ctx, &clnn__roi_bwd_variants, &c);
 }

@@ -511,3 +511,7 @@ clnn_status clnn__fill_f32(clnn_context *ctx, cl_mem mem, size_t off, size_t cou
                                        count * sizeof(float), 0, NULL, NULL));
   return CLNN_SUCCESS;
 }
+
+clnn_status clnn__zero_tensor(clnn_context *ctx, clnn_tensor *t) {
+  return t ? clnn__fill_f32(ctx, t->buf->mem, t->offset / sizeof(float), t->numel, 0.0f) : CLNN_SUCCESS;
+}

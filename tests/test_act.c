@@ -442,7 +442,7 @@ END_TEST
 START_TEST(test_bad_descriptors) {
   clnn_context *ctx = tu_ctx();
   clnn_act_desc d = bd;
-  d.n = 0;
+  d.n = -1; /* 0 is an empty tensor (test_empty_tensors) */
   TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_act_fwd(ctx, &d, bx, by));
   ck_assert(strstr(clnn_context_errmsg(ctx), "desc->n") != NULL);
   d = bd;
@@ -517,6 +517,34 @@ START_TEST(test_bad_shapes_and_aliasing) {
 }
 END_TEST
 
+
+/* Empty tensors, as torch takes them: a 0 in any of n, c, h, w, plain and
+ * gated, forward and backward, on the device and in the reference, succeed
+ * and write nothing. */
+START_TEST(test_empty_tensors) {
+  clnn_context *ctx = tu_ctx();
+  static const int64_t shapes[4][4] = {{0, 4, 3, 3}, {2, 0, 3, 3}, {2, 4, 0, 3}, {2, 4, 3, 0}};
+  for (int i = 0; i < 4; i++) {
+    for (int gated = 0; gated < 2; gated++) {
+      clnn_act_desc d = clnn_act_desc_make(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], CLNN_ACT_GELU);
+      if (gated) d.gate = CLNN_GATE_FIRST;
+      int64_t yc;
+      TU_OK(clnn_act_desc_check(&d, &yc));
+      int64_t yd[4] = {d.n, yc, d.h, d.w};
+      clnn_tensor *x = tu_tensor(4, shapes[i], NULL), *y = tu_tensor(4, yd, NULL), *dx = tu_tensor(4, shapes[i], NULL);
+      TU_OK(clnn_act_fwd(ctx, &d, x, y));
+      TU_OK(clnn_act_bwd(ctx, &d, x, y, dx));
+      float dummy = 0.0f;
+      TU_OK(clnn_ref_act_fwd(&d, &dummy, &dummy));
+      TU_OK(clnn_ref_act_bwd(&d, &dummy, &dummy, &dummy));
+      clnn_tensor_free(x);
+      clnn_tensor_free(y);
+      clnn_tensor_free(dx);
+    }
+  }
+}
+END_TEST
+
 static Suite *act_suite(void) {
   Suite *s = suite_create("act");
   TCase *tc = tcase_create("device");
@@ -525,6 +553,7 @@ static Suite *act_suite(void) {
   tcase_add_loop_test(tc, test_special_values, 0, CLNN_ACT_COUNT_);
   tcase_add_loop_test(tc, test_range_sweep, 0, CLNN_ACT_COUNT_);
   tcase_add_test(tc, test_in_place_and_2d);
+  tcase_add_test(tc, test_empty_tensors);
   tcase_add_test(tc, test_conv_epilogue);
   tcase_add_test(tc, test_bench_r_mode);
   suite_add_tcase(s, tc);

@@ -995,6 +995,46 @@ START_TEST(test_bwd_bad_aliasing_and_context) {
 }
 END_TEST
 
+
+/* A batch of 0, as torch takes it: y and dx are empty, dw and db are sums
+ * over no image (0, or unchanged when accumulating), on the device and in
+ * the reference. */
+START_TEST(test_empty_batch) {
+  clnn_context *ctx = tu_ctx();
+  clnn_conv2d_desc d = clnn_conv2d_desc_make(0, 4, 6, 5, 6, 3, 3);
+  d.pad_h = d.pad_w = 1;
+  d.groups = 2;
+  d.act = CLNN_ACT_RELU;
+  int64_t oh, ow;
+  TU_OK(clnn_conv2d_desc_check(&d, &oh, &ow));
+  int64_t xd[4] = {0, 4, 6, 5}, wd[4] = {6, 2, 3, 3}, bd[1] = {6}, yd[4] = {0, 6, oh, ow};
+  clnn_tensor *x = tu_tensor(4, xd, NULL), *w = tu_tensor(4, wd, NULL), *b = tu_tensor(1, bd, NULL);
+  clnn_tensor *y = tu_tensor(4, yd, NULL), *dx = tu_tensor(4, xd, NULL), *dw = tu_tensor(4, wd, NULL);
+  clnn_tensor *db = tu_tensor(1, bd, NULL);
+  tu_poison(w);
+  TU_OK(clnn_conv2d_fwd(ctx, &d, x, w, b, y));
+  TU_OK(clnn_conv2d_bwd_data(ctx, &d, y, w, dx));
+  tu_poison(dw);
+  tu_poison(db);
+  TU_OK(clnn_conv2d_bwd_weights(ctx, &d, x, y, dw, 0));
+  TU_OK(clnn_conv2d_bwd_bias(ctx, &d, y, db, 0));
+  tu_assert_zero("dw", dw);
+  tu_assert_zero("db", db);
+  TU_OK(clnn_conv2d_bwd_weights(ctx, &d, x, y, dw, 1));
+  tu_assert_zero("dw (accumulated)", dw);
+  float dummy = 0.0f, hw[6 * 2 * 9], hb[6];
+  for (int i = 0; i < 6 * 2 * 9; i++) hw[i] = NAN;
+  for (int i = 0; i < 6; i++) hb[i] = NAN;
+  TU_OK(clnn_ref_conv2d_fwd(&d, &dummy, hw, hb, &dummy));
+  TU_OK(clnn_ref_conv2d_bwd_weights(&d, &dummy, &dummy, hw, 0));
+  TU_OK(clnn_ref_conv2d_bwd_bias(&d, &dummy, hb, 0));
+  for (int i = 0; i < 6 * 2 * 9; i++) ck_assert(hw[i] == 0.0f);
+  for (int i = 0; i < 6; i++) ck_assert(hb[i] == 0.0f);
+  clnn_tensor *all[] = {x, w, b, y, dx, dw, db};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
+}
+END_TEST
+
 static Suite *conv_suite(void) {
   Suite *s = suite_create("conv");
   TCase *tc = tcase_create("forward");
@@ -1004,6 +1044,7 @@ static Suite *conv_suite(void) {
   tcase_add_test(tc, test_fwd_clblast_engine);
   tcase_add_test(tc, test_fwd_chunked_workspace);
   tcase_add_test(tc, test_algo_choice);
+  tcase_add_test(tc, test_empty_batch);
   suite_add_tcase(s, tc);
   TCase *bad = tcase_create("bad_input");
   tcase_add_checked_fixture(bad, bad_setup, bad_teardown);

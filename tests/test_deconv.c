@@ -628,7 +628,7 @@ START_TEST(test_bad_descriptors) {
   d.output_pad_h = -1;
   expect_bad(&d, CLNN_ERR_INVALID_VALUE, "output_pad_h");
   d = bd;
-  d.n = 0;
+  d.n = -1; /* 0 is an empty batch (test_empty_batch) */
   expect_bad(&d, CLNN_ERR_INVALID_VALUE, "desc->n");
   d = bd;
   d.c = -4;
@@ -813,6 +813,46 @@ START_TEST(test_bench) {
 }
 END_TEST
 
+
+/* A batch of 0, as torch takes it: y and dx are empty, dw and db are sums
+ * over no image (0, or unchanged when accumulating), on the device and in
+ * the reference. */
+START_TEST(test_empty_batch) {
+  clnn_context *ctx = tu_ctx();
+  clnn_conv_transpose2d_desc d = clnn_conv_transpose2d_desc_make(0, 4, 5, 6, 6, 3, 3);
+  d.stride_h = d.stride_w = 2;
+  d.groups = 2;
+  int64_t oh, ow;
+  TU_OK(clnn_conv_transpose2d_desc_check(&d, &oh, &ow));
+  int64_t xd[4] = {0, 4, 5, 6}, wd[4] = {4, 3, 3, 3}, bd[1] = {6}, yd[4] = {0, 6, oh, ow};
+  clnn_tensor *x = tu_tensor(4, xd, NULL), *w = tu_tensor(4, wd, NULL), *b = tu_tensor(1, bd, NULL);
+  clnn_tensor *y = tu_tensor(4, yd, NULL), *dx = tu_tensor(4, xd, NULL), *dw = tu_tensor(4, wd, NULL);
+  clnn_tensor *db = tu_tensor(1, bd, NULL);
+  tu_poison(w);
+  TU_OK(clnn_conv_transpose2d_fwd(ctx, &d, x, w, b, y));
+  tu_poison(dw);
+  tu_poison(db);
+  TU_OK(clnn_conv_transpose2d_bwd(ctx, &d, x, w, y, dx, dw, db, 0));
+  tu_assert_zero("dw", dw);
+  tu_assert_zero("db", db);
+  tu_poison(dw);
+  TU_OK(clnn_conv_transpose2d_bwd_weights(ctx, &d, x, y, dw, 0));
+  tu_assert_zero("dw (alone)", dw);
+  TU_OK(clnn_conv_transpose2d_bwd(ctx, &d, x, w, y, dx, dw, db, 1));
+  tu_assert_zero("dw (accumulated)", dw);
+  float dummy = 0.0f, hw[4 * 3 * 9], hb[6];
+  for (int i = 0; i < 4 * 3 * 9; i++) hw[i] = NAN;
+  for (int i = 0; i < 6; i++) hb[i] = NAN;
+  TU_OK(clnn_ref_conv_transpose2d_fwd(&d, &dummy, hw, hb, &dummy));
+  TU_OK(clnn_ref_conv_transpose2d_bwd_weights(&d, &dummy, &dummy, hw, 0));
+  TU_OK(clnn_ref_conv_transpose2d_bwd_bias(&d, &dummy, hb, 0));
+  for (int i = 0; i < 4 * 3 * 9; i++) ck_assert(hw[i] == 0.0f);
+  for (int i = 0; i < 6; i++) ck_assert(hb[i] == 0.0f);
+  clnn_tensor *all[] = {x, w, b, y, dx, dw, db};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
+}
+END_TEST
+
 static Suite *deconv_suite(void) {
   Suite *s = suite_create("deconv");
   TCase *tc = tcase_create("cases");
@@ -822,6 +862,7 @@ static Suite *deconv_suite(void) {
   tcase_add_loop_test(tc, test_integer_case, 0, 3 * N_CASES);
   tcase_add_loop_test(tc, test_float_deterministic, 0, 2 * N_CASES);
   tcase_add_test(tc, test_algo_choice);
+  tcase_add_test(tc, test_empty_batch);
   tcase_add_test(tc, test_clblast_engine);
   tcase_add_test(tc, test_chunked_scratch);
   tcase_add_test(tc, test_bench);

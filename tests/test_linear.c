@@ -394,7 +394,7 @@ END_TEST
 START_TEST(test_bad_descriptors) {
   clnn_context *ctx = tu_ctx();
   clnn_linear_desc d = bd;
-  d.n = 0;
+  d.n = -1; /* 0 is an empty batch (test_empty_batch) */
   TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_linear_fwd(ctx, &d, bx, bw, bb, by));
   ck_assert(strstr(clnn_context_errmsg(ctx), "desc->n") != NULL);
   d = bd;
@@ -484,6 +484,40 @@ START_TEST(test_bad_aliasing_and_context) {
 }
 END_TEST
 
+
+/* No rows, as torch takes them: y and dx are empty, dw and db are sums over
+ * no row (0, or unchanged when accumulating), on the device and in the
+ * reference. */
+START_TEST(test_empty_batch) {
+  clnn_context *ctx = tu_ctx();
+  clnn_linear_desc d = clnn_linear_desc_make(0, 37, 5);
+  TU_OK(clnn_linear_desc_check(&d));
+  int64_t xd[2] = {0, 37}, wd[2] = {5, 37}, bd[1] = {5}, yd[2] = {0, 5};
+  clnn_tensor *x = tu_tensor(2, xd, NULL), *w = tu_tensor(2, wd, NULL), *b = tu_tensor(1, bd, NULL);
+  clnn_tensor *y = tu_tensor(2, yd, NULL), *dx = tu_tensor(2, xd, NULL), *dw = tu_tensor(2, wd, NULL);
+  clnn_tensor *db = tu_tensor(1, bd, NULL);
+  tu_poison(w);
+  TU_OK(clnn_linear_fwd(ctx, &d, x, w, b, y));
+  TU_OK(clnn_linear_bwd_data(ctx, &d, y, w, dx));
+  tu_poison(dw);
+  tu_poison(db);
+  TU_OK(clnn_linear_bwd_weights(ctx, &d, x, y, dw, db, 0));
+  tu_assert_zero("dw", dw);
+  tu_assert_zero("db", db);
+  TU_OK(clnn_linear_bwd_weights(ctx, &d, x, y, dw, db, 1));
+  tu_assert_zero("dw (accumulated)", dw);
+  float dummy = 0.0f, hw[5 * 37], hb[5];
+  for (int i = 0; i < 5 * 37; i++) hw[i] = NAN;
+  for (int i = 0; i < 5; i++) hb[i] = NAN;
+  TU_OK(clnn_ref_linear_fwd(&d, &dummy, hw, hb, &dummy));
+  TU_OK(clnn_ref_linear_bwd_weights(&d, &dummy, &dummy, hw, hb, 0));
+  for (int i = 0; i < 5 * 37; i++) ck_assert(hw[i] == 0.0f);
+  for (int i = 0; i < 5; i++) ck_assert(hb[i] == 0.0f);
+  clnn_tensor *all[] = {x, w, b, y, dx, dw, db};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
+}
+END_TEST
+
 static Suite *linear_suite(void) {
   Suite *s = suite_create("linear");
   TCase *tc = tcase_create("passes");
@@ -494,6 +528,7 @@ static Suite *linear_suite(void) {
   tcase_add_test(tc, test_chunked_packing);
   tcase_add_test(tc, test_accumulate_and_4d);
   tcase_add_test(tc, test_reference_backward_fd);
+  tcase_add_test(tc, test_empty_batch);
   suite_add_tcase(s, tc);
   TCase *bad = tcase_create("bad_input");
   tcase_add_checked_fixture(bad, bad_setup, bad_teardown);

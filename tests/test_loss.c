@@ -636,6 +636,35 @@ START_TEST(test_bad_aliasing_and_context) {
 }
 END_TEST
 
+/* A batch of 0, as torch's cross_entropy takes it: the mean over no
+ * position is NaN, and dlogits is empty; on the device and in the reference. */
+START_TEST(test_empty_batch) {
+  clnn_context *ctx = tu_ctx();
+  clnn_loss_class_desc d = clnn_loss_class_desc_make(0, 5);
+  TU_OK(clnn_loss_class_desc_check(&d));
+  const int64_t ld[2] = {0, 5}, yd[1] = {0}, one[1] = {1};
+  clnn_tensor *logits = tu_tensor(2, ld, NULL), *dlogits = tu_tensor(2, ld, NULL), *loss = tu_tensor(1, one, NULL);
+  clnn_tensor *labels;
+  TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 1, yd, &labels));
+  for (int k = 0; k < 2; k++) {
+    const float seven = 7.0f; /* not NaN: the poison must differ from the answer */
+    TU_OK(clnn_tensor_write(loss, &seven, sizeof seven));
+    TU_OK(k ? clnn_loss_soft_accuracy(ctx, &d, logits, labels, loss, dlogits)
+            : clnn_loss_xent(ctx, &d, logits, labels, loss, dlogits));
+    float got = 0.0f, ref = 0.0f, dummy = 0.0f;
+    int32_t no_label = 0;
+    TU_OK(clnn_tensor_read(loss, &got, sizeof got));
+    TU_OK(k ? clnn_ref_loss_soft_accuracy(&d, &dummy, &no_label, &ref, &dummy)
+            : clnn_ref_loss_xent(&d, &dummy, &no_label, &ref, &dummy));
+    ck_assert_msg(isnan(got) && isnan(ref), "loss %d of a batch of 0: %g (reference %g)", k, (double)got, (double)ref);
+  }
+  clnn_tensor_free(logits);
+  clnn_tensor_free(dlogits);
+  clnn_tensor_free(loss);
+  clnn_tensor_free(labels);
+}
+END_TEST
+
 static Suite *loss_suite(void) {
   Suite *s = suite_create("loss");
   TCase *tc = tcase_create("losses");
@@ -643,6 +672,7 @@ static Suite *loss_suite(void) {
   tcase_add_loop_test(tc, test_xent_case, 0, N_CLASS);
   tcase_add_loop_test(tc, test_softacc_case, 0, N_CLASS);
   tcase_add_test(tc, test_all_ignored);
+  tcase_add_test(tc, test_empty_batch);
   tcase_add_test(tc, test_bad_label_values);
   tcase_add_test(tc, test_class_reference_fd);
   tcase_add_loop_test(tc, test_infonce_case, 0, N_INFONCE);

@@ -686,7 +686,7 @@ START_TEST(test_bad_descriptors) {
   TU_FAILS(CLNN_ERR_INVALID_VALUE, TRAIN(&d, &nbt));
   ck_assert(strstr(clnn_context_errmsg(ctx), "cumulative") != NULL);
   d = bd;
-  d.c = 0;
+  d.c = -1; /* 0 is an empty tensor (test_empty_batch) */
   TU_FAILS(CLNN_ERR_INVALID_VALUE, TRAIN(&d, &nbt));
   d = bd;
   d.n = 1 << 20;
@@ -751,6 +751,62 @@ START_TEST(test_bad_tensors) {
 }
 END_TEST
 
+/* Empty batches, as torch takes them (n, h or w 0, and c 0): the training
+ * forward keeps the running statistics, saves NaN statistics (a mean over
+ * nothing) and counts the batch; inference writes nothing; both backward
+ * passes give dgamma = dbeta = 0. Device and reference agree. */
+START_TEST(test_empty_batch) {
+  clnn_context *ctx = tu_ctx();
+  static const int64_t shapes[4][4] = {{0, 3, 4, 4}, {2, 3, 0, 4}, {2, 3, 4, 0}, {2, 0, 4, 4}};
+  for (int s = 0; s < 4; s++) {
+    clnn_batchnorm_desc d = clnn_batchnorm_desc_make(shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3]);
+    d.act = CLNN_ACT_RELU;
+    TU_OK(clnn_batchnorm_desc_check(&d));
+    const int64_t c = d.c, cd[1] = {c};
+    float stats[3] = {0.5f, -1.0f, 2.0f}, ones[3] = {1.0f, 1.0f, 1.0f};
+    clnn_tensor *x = tu_tensor(4, shapes[s], NULL), *y = tu_tensor(4, shapes[s], NULL), *dx = tu_tensor(4, shapes[s], NULL);
+    clnn_tensor *g = tu_tensor(1, cd, ones), *b = tu_tensor(1, cd, stats), *rm = tu_tensor(1, cd, stats);
+    clnn_tensor *rv = tu_tensor(1, cd, ones), *sm = tu_tensor(1, cd, NULL), *si = tu_tensor(1, cd, NULL);
+    clnn_tensor *dg = tu_tensor(1, cd, NULL), *db = tu_tensor(1, cd, NULL);
+    int64_t nbt = 4;
+    TU_OK(clnn_batchnorm_fwd_training(ctx, &d, x, g, b, y, sm, si, rm, rv, &nbt));
+    ck_assert(nbt == 5);
+    float got[3], ref_rm[3] = {0.5f, -1.0f, 2.0f}, ref_rv[3] = {1.0f, 1.0f, 1.0f}, ref_sm[3], ref_si[3], dummy = 0.0f;
+    int64_t ref_nbt = 4;
+    if (c) {
+      TU_OK(clnn_tensor_read(rm, got, sizeof got));
+      for (int i = 0; i < 3; i++) ck_assert(got[i] == stats[i]);
+      TU_OK(clnn_tensor_read(rv, got, sizeof got));
+      for (int i = 0; i < 3; i++) ck_assert(got[i] == 1.0f);
+      TU_OK(clnn_tensor_read(sm, got, sizeof got));
+      for (int i = 0; i < 3; i++) ck_assert(isnan(got[i]));
+    }
+    TU_OK(clnn_ref_batchnorm_fwd_training(&d, &dummy, ones, stats, &dummy, ref_sm, ref_si, ref_rm, ref_rv, &ref_nbt));
+    ck_assert(ref_nbt == 5);
+    for (int i = 0; i < c; i++) ck_assert(ref_rm[i] == stats[i] && ref_rv[i] == 1.0f && isnan(ref_sm[i]));
+    TU_OK(clnn_batchnorm_fwd_inference(ctx, &d, x, g, b, rm, rv, y));
+    for (int frozen = 0; frozen < 2; frozen++) {
+      tu_poison(dg);
+      tu_poison(db);
+      TU_OK(frozen ? clnn_batchnorm_bwd_inference(ctx, &d, x, y, g, b, rm, rv, dx, dg, db)
+                   : clnn_batchnorm_bwd(ctx, &d, x, y, g, b, sm, si, dx, dg, db));
+      if (c) {
+        TU_OK(clnn_tensor_read(dg, got, sizeof got));
+        for (int i = 0; i < 3; i++) ck_assert_msg(got[i] == 0.0f, "dgamma[%d] = %g", i, (double)got[i]);
+        TU_OK(clnn_tensor_read(db, got, sizeof got));
+        for (int i = 0; i < 3; i++) ck_assert(got[i] == 0.0f);
+      }
+      float rdg[3] = {NAN, NAN, NAN}, rdb[3] = {NAN, NAN, NAN};
+      TU_OK(frozen ? clnn_ref_batchnorm_bwd_inference(&d, &dummy, &dummy, ones, stats, stats, ones, &dummy, rdg, rdb)
+                   : clnn_ref_batchnorm_bwd(&d, &dummy, &dummy, ones, stats, ref_sm, ref_si, &dummy, rdg, rdb));
+      for (int i = 0; i < c; i++) ck_assert(rdg[i] == 0.0f && rdb[i] == 0.0f);
+    }
+    clnn_tensor *all[] = {x, y, dx, g, b, rm, rv, sm, si, dg, db};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
+  }
+}
+END_TEST
+
 static Suite *norm_suite(void) {
   Suite *s = suite_create("norm");
   TCase *tc = tcase_create("device");
@@ -762,6 +818,7 @@ static Suite *norm_suite(void) {
   tcase_add_loop_test(tc, test_inference_forward, 0, N_CASES);
   tcase_add_loop_test(tc, test_backward, 0, N_CASES);
   tcase_add_test(tc, test_single_value_per_channel);
+  tcase_add_test(tc, test_empty_batch);
   tcase_add_test(tc, test_bench_r_mode);
   suite_add_tcase(s, tc);
   TCase *ref = tcase_create("reference");

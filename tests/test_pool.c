@@ -542,6 +542,37 @@ START_TEST(test_foreign_indices) {
 }
 END_TEST
 
+
+/* Empty tensors, as torch takes them: 0 images or 0 channels, max (with
+ * indices) and average, forward and backward, on the device and in the
+ * reference, succeed and write nothing. */
+START_TEST(test_empty_tensors) {
+  clnn_context *ctx = tu_ctx();
+  static const int64_t nc[2][2] = {{0, 3}, {2, 0}};
+  for (int i = 0; i < 2; i++) {
+    for (int max = 0; max < 2; max++) {
+      clnn_pool2d_desc d = clnn_pool2d_desc_make(nc[i][0], nc[i][1], 7, 6, max ? CLNN_POOL_MAX : CLNN_POOL_AVG, 3, 3);
+      d.stride_h = d.stride_w = 2;
+      int64_t oh, ow;
+      TU_OK(clnn_pool2d_desc_check(&d, &oh, &ow));
+      int64_t xd[4] = {d.n, d.c, 7, 6}, yd[4] = {d.n, d.c, oh, ow};
+      clnn_tensor *x = tu_tensor(4, xd, NULL), *y = tu_tensor(4, yd, NULL), *dx = tu_tensor(4, xd, NULL), *idx;
+      TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 4, yd, &idx));
+      TU_OK(clnn_pool2d_fwd(ctx, &d, x, y, max ? idx : NULL));
+      TU_OK(clnn_pool2d_bwd(ctx, &d, y, max ? idx : NULL, dx));
+      float dummy = 0.0f;
+      int32_t di = 0;
+      TU_OK(clnn_ref_pool2d_fwd(&d, &dummy, &dummy, max ? &di : NULL));
+      TU_OK(clnn_ref_pool2d_bwd(&d, &dummy, max ? &di : NULL, &dummy));
+      clnn_tensor_free(x);
+      clnn_tensor_free(y);
+      clnn_tensor_free(dx);
+      clnn_tensor_free(idx);
+    }
+  }
+}
+END_TEST
+
 static Suite *pool_suite(void) {
   Suite *s = suite_create("pool");
   TCase *tc = tcase_create("device");
@@ -550,6 +581,7 @@ static Suite *pool_suite(void) {
   tcase_add_loop_test(tc, test_float_case_deterministic, 0, N_CASES);
   tcase_add_test(tc, test_nan_and_inf);
   tcase_add_test(tc, test_global_2d);
+  tcase_add_test(tc, test_empty_tensors);
   tcase_add_test(tc, test_bench_r_mode);
   suite_add_tcase(s, tc);
   TCase *ref = tcase_create("reference");

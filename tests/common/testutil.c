@@ -111,6 +111,12 @@ void tu_assert_poisoned(clnn_tensor *const *outs, size_t n) {
   }
 }
 
+void tu_assert_zero(const char *what, const clnn_tensor *t) {
+  float *h = tu_download(t);
+  for (size_t i = 0; i < clnn_tensor_numel(t); i++) ck_assert_msg(h[i] == 0.0f, "%s[%zu] = %g", what, i, (double)h[i]);
+  free(h);
+}
+
 bool tu_compare(const char *what, const float *got, const float *ref, size_t n, double rel_tol,
                 double abs_tol, tu_cmp *out) {
   tu_cmp c = {0.0, 0.0, SIZE_MAX, 0};

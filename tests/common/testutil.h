@@ -57,6 +57,9 @@ float *tu_download(const clnn_tensor *t);
 /* Finish the context, then fail unless every element of the n tensors
  * still holds the NaN of tu_poison (a failed call must write nothing). */
 void tu_assert_poisoned(clnn_tensor *const *outs, size_t n);
+/* Fail unless every element of t is 0 (a NaN fails): the gradient of a sum
+ * over nothing, such as dw for a batch of 0. */
+void tu_assert_zero(const char *what, const clnn_tensor *t);
 
 /* ---------------------------------------------------------- comparison */
 
