@@ -318,7 +318,8 @@ static bool save_checkpoint(trainer *tr, const char *path) {
   int cap = g->n_params * 3 + g->n_ops * 2, n = 0;
   st_tensor *ts = calloc((size_t)cap, sizeof *ts);
   float **bufs = calloc((size_t)cap, sizeof *bufs);
-  bool ok = ts && bufs;
+  clnn_status st = ts && bufs ? CLNN_SUCCESS : CLNN_ERR_HOST_OUT_OF_MEMORY;
+  bool ok = st == CLNN_SUCCESS;
   for (int i = 0; ok && i < g->n_params; i++) {
     g_param *p = &g->params[i];
     const char *prefix[3] = {"", "optimizer.exp_avg.", "optimizer.exp_avg_sq."};
@@ -330,8 +331,9 @@ static bool save_checkpoint(trainer *tr, const char *path) {
       memcpy(t->dims, p->dims, sizeof p->dims);
       t->numel = p->numel;
       t->data = bufs[n] = malloc(p->numel * sizeof(float));
-      ok = t->data && clnn_buffer_read(arena[k], p->offset * sizeof(float), t->data, p->numel * sizeof(float)) ==
-                          CLNN_SUCCESS;
+      st = t->data ? clnn_buffer_read(arena[k], p->offset * sizeof(float), t->data, p->numel * sizeof(float))
+                   : CLNN_ERR_HOST_OUT_OF_MEMORY;
+      ok = st == CLNN_SUCCESS;
       n++;
     }
   }
@@ -347,10 +349,14 @@ static bool save_checkpoint(trainer *tr, const char *path) {
       t->dims[0] = op->bn.c;
       t->numel = (size_t)op->bn.c;
       t->data = bufs[n] = malloc(t->numel * sizeof(float));
-      ok = t->data && clnn_tensor_read(stat[k], t->data, t->numel * sizeof(float)) == CLNN_SUCCESS;
+      st = t->data ? clnn_tensor_read(stat[k], t->data, t->numel * sizeof(float)) : CLNN_ERR_HOST_OUT_OF_MEMORY;
+      ok = st == CLNN_SUCCESS;
       n++;
     }
   }
+  if (!ok) /* the checkpoint on disk stays the last one committed */
+    fprintf(stderr, "clnn-train: cannot read the model back for %s: %s: %s\n", path, clnn_status_name(st),
+            st == CLNN_ERR_HOST_OUT_OF_MEMORY ? "out of host memory" : clnn_context_errmsg(tr->ctx));
   char meta[512], err[512];
   int64_t nbt = 0;
   for (int i = 0; i < g->n_ops; i++)
@@ -768,6 +774,8 @@ static bool dump_state(trainer *tr, const char *path, bool grads, const float *e
     else ok = false;
   }
   char err[512];
+  if (!ok)
+    fprintf(stderr, "clnn-train: cannot read the model back for %s: %s\n", path, clnn_context_errmsg(tr->ctx));
   if (ok && !st_write(path, ts, n, NULL, err, sizeof err)) {
     fprintf(stderr, "clnn-train: %s\n", err);
     ok = false;
