@@ -40,7 +40,7 @@ static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, bool ceil_m
 clnn_status clnn__pool2d_desc_check(clnn_context *ctx, const clnn_pool2d_desc *d, int64_t *oh, int64_t *ow) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
   CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 0)); /* a batch of 0: empty outputs, as in torch */
-  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1)); /* torch pools a batch of 0, not 0 channels */
   CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
   CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
   CLNN_TRY(clnn__check_dim(ctx, "kh", d->kh, 1));

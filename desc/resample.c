@@ -79,9 +79,10 @@ static clnn_status check_scale(clnn_context *ctx, const char *name, double s) {
 
 clnn_status clnn__resize_desc_check(clnn_context *ctx, const clnn_resize_desc *d) {
   if (!d) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'desc' is NULL");
-  /* A batch or channel count of 0 is valid, as in torch (empty in, empty out). */
+  /* A batch of 0 is valid, as in torch (empty in, empty out); torch's
+   * interpolate refuses 0 channels ("Non-empty 4D data tensor expected"). */
   CLNN_TRY(clnn__check_dim(ctx, "n", d->n, 0));
-  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 0));
+  CLNN_TRY(clnn__check_dim(ctx, "c", d->c, 1));
   CLNN_TRY(clnn__check_dim(ctx, "h", d->h, 1));
   CLNN_TRY(clnn__check_dim(ctx, "w", d->w, 1));
   CLNN_TRY(clnn__check_dim(ctx, "out_h", d->out_h, 1));

@@ -356,9 +356,12 @@ size_t clnn_dtype_size(clnn_dtype dtype);
  * Create a tensor with its own device memory. ndim in [1, CLNN_MAX_DIMS],
  * every dim >= 0. A tensor with a 0 among its dims is empty, as in PyTorch:
  * reading, writing or filling it moves nothing (src and dst may be NULL).
- * The ops that take empty tensors say so (RoI ops with no RoIs, resize,
- * pixel (un)shuffle and deformable convolution with a batch of 0); the
- * others refuse them. Contents are undefined until written.
+ * The other dims of an empty tensor must still multiply to at most
+ * 2^31 - 1. The ops take empty tensors where torch does, and each
+ * descriptor check says which sizes may be 0 (a batch of 0 in every
+ * family but InfoNCE; no RoIs; channels or spatial sizes 0 for act,
+ * eltwise, batch norm and pixel (un)shuffle). Contents are undefined until
+ * written.
  * Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE, CLNN_ERR_SIZE_OVERFLOW,
  * CLNN_ERR_DEVICE_OUT_OF_MEMORY.
  */
@@ -811,8 +814,8 @@ clnn_roi_desc clnn_roi_desc_make(clnn_roi_op op, int64_t n, int64_t c, int64_t h
 
 /**
  * Validate a descriptor and give the output channel count (out_c may be
- * NULL). Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (unknown op,
- * sizes outside [1, 2^30], spatial_scale not finite or <= 0, aligned not 0/1,
+ * NULL). num_rois may be 0 (y empty, dx zero). Statuses: CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_INVALID_VALUE (unknown op, other sizes outside [1, 2^30], spatial_scale not finite or <= 0, aligned not 0/1,
  * sampling_ratio above 2^15, c not divisible by pooled_h * pooled_w for the
  * position-sensitive ops), CLNN_ERR_SIZE_OVERFLOW (a tensor over 2^31 - 1
  * elements, or n + num_rois over 2^31 - 2).
@@ -888,8 +891,9 @@ typedef struct clnn_pixel_shuffle_desc {
 /**
  * Validate a descriptor for pixel_shuffle (resp. pixel_unshuffle) and give
  * the forward output's shape in y_dims (may be NULL). Statuses:
- * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (a size or r below 1 or over
- * 2^30, r*r not dividing c, resp. r not dividing h and w),
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (a negative size or one over
+ * 2^30 (0 is an empty tensor), r below 1, r*r not dividing c, resp. r not
+ * dividing h and w),
  * CLNN_ERR_SIZE_OVERFLOW (a tensor over 2^31 - 1 elements).
  */
 clnn_status clnn_pixel_shuffle_desc_check(const clnn_pixel_shuffle_desc *desc, int64_t y_dims[4]);
@@ -955,8 +959,9 @@ clnn_resize_desc clnn_resize_desc_make(int64_t n, int64_t c, int64_t h, int64_t 
                                        int64_t out_w, clnn_resize_mode mode);
 
 /**
- * Validate a descriptor. Statuses: CLNN_ERR_NULL_POINTER,
- * CLNN_ERR_INVALID_VALUE (a size below 1 or over 2^30, unknown mode,
+ * Validate a descriptor. n may be 0 (an empty batch); c may not, as in
+ * torch. Statuses: CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_INVALID_VALUE (another size below 1 or over 2^30, unknown mode,
  * align_corners not 0/1 or set with nearest, negative scale),
  * CLNN_ERR_NOT_FINITE (a NaN or infinite scale), CLNN_ERR_SIZE_OVERFLOW
  * (a tensor over 2^31 - 1 elements).
@@ -1608,8 +1613,8 @@ clnn_pool2d_desc clnn_pool2d_desc_global(int64_t n, int64_t c, int64_t h, int64_
 
 /**
  * Validate a descriptor and compute the output size (out_h / out_w may be
- * NULL). n and c may be 0 (empty tensors: nothing is written). Statuses:
- * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (other sizes outside
+ * NULL). n may be 0 (a batch of 0: nothing is written); c may not, as in
+ * torch. Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (other sizes outside
  * [1, 2^30], negative padding, pad > kernel / 2, unknown mode,
  * negative divisor or a divisor with MAX), CLNN_ERR_SHAPE_MISMATCH (no output
  * position: the kernel is larger than the padded input),

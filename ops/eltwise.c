@@ -77,8 +77,11 @@ static clnn_status broadcast_split(clnn_context *ctx, const clnn_tensor *x, cons
                       clnn__dims_str(sd, sizeof sd, s->ndim, s->dims),
                       clnn__dims_str(xd, sizeof xd, x->ndim, x->dims));
   }
+  /* inner from x's trailing dims, not numel(x) / numel(s): s may be empty */
+  int64_t n = 1;
+  for (int i = lead; i < x->ndim; i++) n *= x->dims[i];
   *outer = (int64_t)s->numel;
-  *inner = (int64_t)(x->numel / s->numel);
+  *inner = n;
   return CLNN_SUCCESS;
 }
 
@@ -473,7 +476,7 @@ clnn_status clnn_eltwise_mul_bwd(clnn_context *ctx, const clnn_tensor *x, const 
     CLNN_TRY(inner == 1 ? check_inplace(ctx, dx, "dx", s, "s") : clnn__check_no_overlap(ctx, dx, "dx", s, "s"));
   }
   /* No element to sum over (x has a 0 past s's leading dims): ds = 0, as torch's empty sums. */
-  if (inner == 0) return ds ? clnn_tensor_fill(ds, 0.0f) : CLNN_SUCCESS;
+  if (inner == 0) return clnn__zero_tensor(ctx, ds);
   elt_call c = {{dy, ds ? x : NULL, s, dx, ds, 1.0f, 0.0f, inner}, outer * inner, outer, "eltwise_mul_bwd"};
   return plan_run(ctx, &clnn__eltwise_mul_bwd_variants, &c);
 }
@@ -533,7 +536,7 @@ clnn_status clnn_eltwise_scale_bwd(clnn_context *ctx, float alpha, const clnn_te
     CLNN_TRY(clnn__check_no_overlap(ctx, dalpha, "dalpha", dx, "dx"));
     CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", x, "x"));
   }
-  if (n == 0) return dalpha ? clnn_tensor_fill(dalpha, 0.0f) : CLNN_SUCCESS; /* an empty sum is 0 */
+  if (n == 0) return clnn__zero_tensor(ctx, dalpha); /* an empty sum is 0 */
   elt_call c = {{dy, dalpha ? x : NULL, NULL, dx, dalpha, alpha, 0.0f, 1}, n, n, "eltwise_scale_bwd"};
   return plan_run(ctx, &clnn__eltwise_scale_bwd_variants, &c);
 }

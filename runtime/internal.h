@@ -189,7 +189,8 @@ const char *clnn__cl_error_name(cl_int err);
 
 /* a * b into *out; false on overflow of int64 or negative operands. */
 bool clnn__mul_ok(int64_t a, int64_t b, int64_t *out);
-/* Product of dims; false on overflow or a negative dim (0 is an empty tensor). */
+/* Product of dims; false on overflow or a negative dim. 0 is an empty tensor,
+ * whose other dims must still multiply to at most CLNN_INDEX_MAX. */
 bool clnn__numel_ok(int ndim, const int64_t *dims, int64_t *out);
 /* Largest element count a kernel indexes with 32-bit ints. */
 #define CLNN_INDEX_MAX ((int64_t)INT32_MAX)

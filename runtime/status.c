@@ -118,11 +118,17 @@ bool clnn__mul_ok(int64_t a, int64_t b, int64_t *out) {
 }
 
 bool clnn__numel_ok(int ndim, const int64_t *dims, int64_t *out) {
+  /* The product of the nonzero dims must fit too, so that an empty tensor's
+   * other sizes stay bounded (code multiplies them without the 0). */
   int64_t n = 1;
+  bool empty = false;
   for (int i = 0; i < ndim; i++) {
-    if (dims[i] < 0 || !clnn__mul_ok(n, dims[i], &n)) return false;
+    if (dims[i] < 0) return false;
+    if (dims[i] == 0) empty = true;
+    else if (!clnn__mul_ok(n, dims[i], &n)) return false;
   }
-  *out = n;
+  if (empty && n > CLNN_INDEX_MAX) return false;
+  *out = empty ? 0 : n;
   return true;
 }
 

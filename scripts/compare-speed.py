@@ -70,6 +70,8 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = ap.parse_args()
+    if args.rounds < 5:
+        ap.error("--rounds must be at least 5: the every-round test needs them (1 in 252 by chance)")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     os.chdir(root)  # RoI problems name their files relative to the checkout
     batches = args.batches or sorted(os.path.join("bench/inputs", f) for f in os.listdir("bench/inputs")
@@ -86,7 +88,7 @@ def main():
                     times.setdefault(key, {n: [] for n in names})[name].append(ms)
         print("round %d/%d done" % (r + 1, args.rounds), file=sys.stderr)
     worse, noisy, ratios = [], [], []  # ratio above the bar; of those, rounds separated (worse, noisy)
-    above, ctl_above = 0, 0
+    above, ctl_above, missing = 0, 0, []
     ctl = args.control is not None
     if args.markdown:
         print("| problem | pass | old ms | new ms | new / old |%s\n|---|---|---|---|---|%s" %
@@ -94,7 +96,7 @@ def main():
     for (problem, pass_), t in times.items():
         if any(not t[n] for n in names):
             print("MISSING %s %s (%s)" % (problem, pass_, ", ".join("%s %d runs" % (n, len(t[n])) for n in names)))
-            worse.append((problem, pass_, float("nan")))
+            missing.append((problem, pass_))
             continue
         med = {n: statistics.median(t[n]) for n in names}
         ratio = med["new"] / med["old"]
@@ -129,7 +131,9 @@ def main():
               "%d of them slower in every round" % (ctl_above, 100 * args.slower, len(noisy)))
     for p, ps, r in worse:
         print("SLOWER %.3f %s %s" % (r, ps, p))
-    return 1 if worse else 0
+    if missing:
+        print("%d problem-passes missing from a build's runs" % len(missing))
+    return 1 if worse or missing else 0
 
 
 if __name__ == "__main__":

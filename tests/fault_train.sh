@@ -29,7 +29,9 @@ mkdir -m 700 "$CLNN_CACHE_DIR"
 args="--data $data --batch 64 --train-limit 128 --test-limit 64 --warmup-epochs 0 --quiet"
 
 # shellcheck disable=SC2086 # args is a word list
-"$train" $args --epochs 1 --out "$work/base" > "$work/base.log" 2>&1 || { cat "$work/base.log"; echo "FAIL: the first run exited $?"; exit 1; }
+"$train" $args --epochs 1 --out "$work/base" > "$work/base.log" 2>&1
+rc=$?
+[ "$rc" -eq 0 ] || { cat "$work/base.log"; echo "FAIL: the first run exited $rc"; exit 1; }
 CLNN_FAULT=finish:1 "$train" $args --epochs 1 --out "$work/probe" > "$work/probe.log" 2>&1
 grep -q "injected fault" "$work/probe.log" || { echo "clnn-train is not built with CLNN_FAULT_INJECTION: skipping"; exit 77; }
 
