@@ -34,6 +34,8 @@ double clnn__ref_act(double v, clnn_activation act, double alpha) {
       double r6 = v + 3.0 < 0 ? 0.0 : (v + 3.0 > 6.0 ? 6.0 : v + 3.0);
       return v * r6 / 6.0;
     }
+    case CLNN_ACT_RELU6:
+      return v < 0 ? 0.0 : (v > 6.0 ? 6.0 : v);
     default:
       return v;
   }
@@ -76,6 +78,8 @@ double clnn__ref_act_deriv(double v, clnn_activation act, double alpha) {
     case CLNN_ACT_HARDSWISH:
       if (v < -3.0) return 0.0;
       return v <= 3.0 ? v / 3.0 + 0.5 : 1.0;
+    case CLNN_ACT_RELU6:
+      return v > 0.0 && v < 6.0 ? 1.0 : 0.0;
     default:
       return 1.0;
   }

@@ -285,6 +285,19 @@ typedef struct clnn_cache_stats {
 } clnn_cache_stats;
 clnn_status clnn_context_cache_stats(const clnn_context *ctx, clnn_cache_stats *out);
 
+/* ------------------------------------------------------------------ memory */
+
+/** Device memory the context allocated: buffers made by clnn_buffer_create
+ * and clnn_tensor_create, and the workspaces ops grow (not wrapped cl_mems,
+ * not small per-launch tables). */
+typedef struct clnn_memory_stats {
+  size_t current_bytes; /* allocated now */
+  size_t peak_bytes;    /* the most allocated at once since creation or clnn_context_reset_peak */
+} clnn_memory_stats;
+clnn_status clnn_context_memory(const clnn_context *ctx, clnn_memory_stats *out);
+/** Start a new high-water mark from what is allocated now. */
+void clnn_context_reset_peak(clnn_context *ctx);
+
 /* --------------------------------------------------------------- profiling */
 
 /** One kernel launch recorded when profiling is on. */
@@ -425,6 +438,7 @@ typedef enum clnn_activation {
   CLNN_ACT_GELU_TANH = 7, /* tanh approximation */
   CLNN_ACT_SILU = 8,      /* x * sigmoid(x), a.k.a. swish */
   CLNN_ACT_HARDSWISH = 9,
+  CLNN_ACT_RELU6 = 10,    /* min(max(x, 0), 6), PyTorch's ReLU6 (hardtanh 0..6) */
   CLNN_ACT_COUNT_
 } clnn_activation;
 

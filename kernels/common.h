@@ -38,6 +38,7 @@
 #define ACT_GELU_TANH CLNN_ACT_CODE_GELU_TANH
 #define ACT_SILU CLNN_ACT_CODE_SILU
 #define ACT_HARDSWISH CLNN_ACT_CODE_HARDSWISH
+#define ACT_RELU6 CLNN_ACT_CODE_RELU6
 
 /*
  * Math helpers of the activations: polynomials, rational functions and one
@@ -216,6 +217,8 @@ CLNN_DEFINE_ACT_MATH(float4, f4)
       return v / ((T)(1.0f) + clnn_exp_##suffix(-1.5957691216057307f * (v + 0.044715f * v * v * v))); \
     if (ACT == ACT_SILU) return v / ((T)(1.0f) + clnn_exp_##suffix(-v));                              \
     if (ACT == ACT_HARDSWISH) return v * (clamp(v + 3.0f, 0.0f, 6.0f) * (1.0f / 6.0f));               \
+    if (ACT == ACT_RELU6) /* selects, not clamp(): NaN stays NaN */                                   \
+      return select(select(v, (T)(6.0f), v > (T)(6.0f)), zero, v < zero);                           \
     return v;                                                                                         \
   }
 
@@ -227,8 +230,8 @@ CLNN_DEFINE_ACT(float4, f4)
  * act_grad_<T>(v, dy): dy * ACT'(v), the backward of act_<T> given its input
  * v. At the kinks the one-sided choice is PyTorch's: relu'(0) = 0,
  * leaky_relu'(0) = alpha, elu'(0) = alpha, hardswish'(-3) = -0.5 and
- * hardswish'(3) = 1.5; a NaN input gives what PyTorch gives (dy for relu,
- * elu and hardswish, alpha * dy for leaky_relu, NaN for the smooth ones).
+ * hardswish'(3) = 1.5, relu6'(0) = relu6'(6) = 0; a NaN input gives what PyTorch gives (dy for relu,
+ * elu and hardswish, alpha * dy for leaky_relu, 0 for relu6, NaN for the smooth ones).
  * host/act.c (clnn__ref_act_deriv) computes the same functions in double (with
  * libm's tanh and erf where the device has its own approximations); other
  * families (fused epilogues, batch norm with an activation) call these to
@@ -267,6 +270,8 @@ CLNN_DEFINE_ACT(float4, f4)
       const T mid = dy * (v * (1.0f / 3.0f) + 0.5f);                                           \
       return select(select(dy, mid, v <= (T)(3.0f)), zero, v < (T)(-3.0f));                    \
     }                                                                                          \
+    if (ACT == ACT_RELU6) /* PyTorch's hardtanh: 0 at both kinks and for NaN */                \
+      return select(zero, dy, v > zero && v < (T)(6.0f));                                     \
     return dy;                                                                                 \
   }
 

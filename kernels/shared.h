@@ -22,6 +22,7 @@
 #define CLNN_ACT_CODE_GELU_TANH 7
 #define CLNN_ACT_CODE_SILU 8
 #define CLNN_ACT_CODE_HARDSWISH 9
+#define CLNN_ACT_CODE_RELU6 10
 /* -DGATE of the gated activations: the activation on the first half of the
  * channels (y = ACT(a) * b) or on the second (y = a * ACT(b)). */
 #define CLNN_ACT_GATE_FIRST 1

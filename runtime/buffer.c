@@ -27,7 +27,11 @@ clnn_status clnn_buffer_create(clnn_context *ctx, size_t bytes, clnn_buffer **ou
   cl_mem mem;
   CLNN_TRY(clnn__alloc(ctx, bytes, &mem));
   clnn_status st = buffer_new(ctx, mem, bytes, out);
-  if (st != CLNN_SUCCESS) clReleaseMemObject(mem);
+  if (st != CLNN_SUCCESS) {
+    clnn__release(ctx, mem, bytes);
+    return st;
+  }
+  (*out)->counted = bytes;
   return st;
 }
 
@@ -61,7 +65,7 @@ void clnn_buffer_free(clnn_buffer *buf) {
   if (!buf) return;
   if (--buf->refs > 0) return;
   clnn_context *ctx = buf->ctx;
-  clReleaseMemObject(buf->mem);
+  clnn__release(ctx, buf->mem, buf->counted);
   free(buf);
   clnn__context_drop_buffer(ctx);
 }

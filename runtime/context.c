@@ -310,8 +310,8 @@ static void release_resources(clnn_context *ctx) {
   free(ctx->prof);
   ctx->prof = NULL;
   ctx->cap_prof = 0;
-  if (ctx->workspace) clReleaseMemObject(ctx->workspace);
-  if (ctx->outer_workspace) clReleaseMemObject(ctx->outer_workspace);
+  clnn__release(ctx, ctx->workspace, ctx->workspace_size);
+  clnn__release(ctx, ctx->outer_workspace, ctx->outer_workspace_size);
   ctx->workspace = ctx->outer_workspace = NULL;
   ctx->workspace_size = ctx->outer_workspace_size = 0;
 }
@@ -468,7 +468,26 @@ clnn_status clnn__alloc(clnn_context *ctx, size_t bytes, cl_mem *out) {
   cl_mem m = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
   if (err != CL_SUCCESS) return clnn__cl_fail(ctx, err, "clCreateBuffer");
   *out = m;
+  ctx->mem_current += bytes;
+  if (ctx->mem_current > ctx->mem_peak) ctx->mem_peak = ctx->mem_current;
   return CLNN_SUCCESS;
+}
+
+void clnn__release(clnn_context *ctx, cl_mem mem, size_t bytes) {
+  if (!mem) return;
+  clReleaseMemObject(mem);
+  ctx->mem_current -= bytes <= ctx->mem_current ? bytes : ctx->mem_current;
+}
+
+clnn_status clnn_context_memory(const clnn_context *ctx, clnn_memory_stats *out) {
+  if (!ctx || !out) return CLNN_ERR_NULL_POINTER;
+  out->current_bytes = ctx->mem_current;
+  out->peak_bytes = ctx->mem_peak;
+  return CLNN_SUCCESS;
+}
+
+void clnn_context_reset_peak(clnn_context *ctx) {
+  if (ctx) ctx->mem_peak = ctx->mem_current;
 }
 
 clnn_status clnn__workspace(clnn_context *ctx, size_t bytes, cl_mem *out) {
@@ -482,7 +501,7 @@ clnn_status clnn__workspace(clnn_context *ctx, size_t bytes, cl_mem *out) {
   size_t want = (bytes + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);
   cl_mem m;
   CLNN_TRY(clnn__alloc(ctx, want, &m));
-  if (ctx->workspace) clReleaseMemObject(ctx->workspace);
+  clnn__release(ctx, ctx->workspace, ctx->workspace_size);
   ctx->workspace = m;
   ctx->workspace_size = want;
   *out = m;
@@ -498,7 +517,7 @@ clnn_status clnn__outer_workspace(clnn_context *ctx, size_t bytes, cl_mem *out) 
   size_t want = (bytes + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);
   cl_mem m;
   CLNN_TRY(clnn__alloc(ctx, want, &m));
-  if (ctx->outer_workspace) clReleaseMemObject(ctx->outer_workspace);
+  clnn__release(ctx, ctx->outer_workspace, ctx->outer_workspace_size);
   ctx->outer_workspace = m;
   ctx->outer_workspace_size = want;
   *out = m;

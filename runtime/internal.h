@@ -109,6 +109,9 @@ struct clnn_context {
    * objects, so one outliving clnn_context_free is still usable, and the
    * last one freed frees the context (clnn__context_drop_buffer). */
   int live_buffers;
+  /* Device memory made by clnn__alloc and not yet released (buffers the
+   * caller created, workspaces), and its high-water mark. */
+  size_t mem_current, mem_peak;
   bool released; /* clnn_context_free was called */
   bool cache_checked, cache_trusted; /* the disk cache folder's check, done on first use */
   clnn_program_entry **programs;
@@ -132,7 +135,8 @@ struct clnn_buffer {
   clnn_context *ctx;
   cl_mem mem;
   size_t size;
-  int refs; /* the handle plus every tensor view on it */
+  size_t counted; /* bytes counted in ctx->mem_current: size, or 0 when wrapped */
+  int refs;       /* the handle plus every tensor view on it */
 };
 
 struct clnn_tensor {
@@ -301,6 +305,8 @@ void clnn__programs_release(clnn_context *ctx);
 /* A device scratch buffer of at least bytes, shared by all ops of ctx (the
  * queue is in order, so consecutive ops may reuse it). */
 clnn_status clnn__workspace(clnn_context *ctx, size_t bytes, cl_mem *out);
+/* Release memory made by clnn__alloc (bytes as allocated), for the counts. */
+void clnn__release(clnn_context *ctx, cl_mem mem, size_t bytes);
 
 /* A second scratch buffer of at least bytes, for an op that runs other
  * ops' internal entry points (which use clnn__workspace) and keeps data in

@@ -165,7 +165,7 @@ bool clnn__env_flag(const char *name) {
 
 static const char *const act_names[CLNN_ACT_COUNT_] = {
     "identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "gelu", "gelu_tanh", "silu",
-    "hardswish"};
+    "hardswish", "relu6"};
 
 const char *clnn_activation_name(clnn_activation act) {
   if ((int)act < 0 || act >= CLNN_ACT_COUNT_) return NULL;
@@ -178,7 +178,7 @@ _Static_assert(CLNN_ACT_IDENTITY == CLNN_ACT_CODE_IDENTITY && CLNN_ACT_RELU == C
                    CLNN_ACT_SIGMOID == CLNN_ACT_CODE_SIGMOID && CLNN_ACT_TANH == CLNN_ACT_CODE_TANH &&
                    CLNN_ACT_GELU == CLNN_ACT_CODE_GELU && CLNN_ACT_GELU_TANH == CLNN_ACT_CODE_GELU_TANH &&
                    CLNN_ACT_SILU == CLNN_ACT_CODE_SILU && CLNN_ACT_HARDSWISH == CLNN_ACT_CODE_HARDSWISH &&
-                   CLNN_ACT_COUNT_ == 10,
+                   CLNN_ACT_RELU6 == CLNN_ACT_CODE_RELU6 && CLNN_ACT_COUNT_ == 11,
                "kernels/shared.h's activation codes differ from clnn_activation");
 
 void clnn__act_options(char *buf, size_t n, clnn_activation act, float alpha) {

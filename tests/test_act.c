@@ -40,6 +40,7 @@ static const act_case cases[] = {
     {1, 5, 13, 11, CLNN_ACT_GELU_TANH, 0.0f, NONE},
     {3, 4, 8, 4, CLNN_ACT_SILU, 0.0f, NONE},          /* 384: exactly 24 vectors */
     {2, 5, 9, 9, CLNN_ACT_HARDSWISH, 0.0f, NONE},
+    {3, 5, 7, 9, CLNN_ACT_RELU6, 0.0f, NONE},         /* 945: tail; clamps at 0 and 6 */
     {2, 6, 5, 7, CLNN_ACT_SILU, 0.0f, FIRST},         /* SwiGLU: 105 per half, tail */
     {3, 8, 4, 4, CLNN_ACT_GELU, 0.0f, FIRST},         /* GeGLU: 64 per half */
     {2, 10, 3, 3, CLNN_ACT_SIGMOID, 0.0f, SECOND},    /* GLU */
@@ -171,7 +172,7 @@ static bool saturates_alike(float got, double ref, float unit, float same) {
 }
 static const float specials[] = {NAN,   INFINITY, -INFINITY, 0.0f,    -0.0f, 3.0f,   -3.0f,
                                  1e-4f, -1e-4f,   100.0f,    -100.0f, 30.0f, -30.0f, 1e-30f,
-                                 -9.0f, 0.5f,     9.05f,     -9.05f,  1e20f, -1e20f, 3e38f};
+                                 -9.0f, 0.5f,     9.05f,     -9.05f,  1e20f, -1e20f, 3e38f, 6.0f, 5.99f, 6.01f};
 
 START_TEST(test_special_values) {
   const clnn_activation act = (clnn_activation)_i;
@@ -256,6 +257,9 @@ START_TEST(test_reference_values) {
   ck_assert(clnn__ref_act_deriv(-3.0, CLNN_ACT_HARDSWISH, 0) == -0.5);
   ck_assert(clnn__ref_act_deriv(3.0, CLNN_ACT_HARDSWISH, 0) == 1.5);
   ck_assert(clnn__ref_act_deriv(NAN, CLNN_ACT_RELU, 0) == 1.0);
+  ck_assert(clnn__ref_act(7.5, CLNN_ACT_RELU6, 0) == 6.0 && clnn__ref_act(-2.0, CLNN_ACT_RELU6, 0) == 0.0);
+  ck_assert(clnn__ref_act_deriv(0.0, CLNN_ACT_RELU6, 0) == 0.0 && clnn__ref_act_deriv(6.0, CLNN_ACT_RELU6, 0) == 0.0);
+  ck_assert(clnn__ref_act_deriv(5.0, CLNN_ACT_RELU6, 0) == 1.0 && clnn__ref_act_deriv(NAN, CLNN_ACT_RELU6, 0) == 0.0);
   ck_assert(clnn__ref_act_deriv(NAN, CLNN_ACT_LEAKY_RELU, a) == a);
 }
 END_TEST

@@ -180,6 +180,45 @@ START_TEST(test_buffer_round_trip) {
 }
 END_TEST
 
+/* The memory counts follow buffers, views and wrapped memory. */
+START_TEST(test_memory_stats) {
+  clnn_context *ctx = tu_ctx();
+  clnn_memory_stats m0, m;
+  TU_OK(clnn_context_memory(ctx, &m0));
+  clnn_context_reset_peak(ctx);
+  clnn_buffer *a, *b;
+  TU_OK(clnn_buffer_create(ctx, 4000, &a));
+  TU_OK(clnn_buffer_create(ctx, 1000, &b));
+  clnn_tensor *view;
+  int64_t d = 10;
+  TU_OK(clnn_tensor_view(a, 0, CLNN_FLOAT32, 1, &d, &view));
+  TU_OK(clnn_context_memory(ctx, &m));
+  ck_assert_uint_eq(m.current_bytes, m0.current_bytes + 5000);
+  ck_assert_uint_eq(m.peak_bytes, m0.current_bytes + 5000);
+  clnn_buffer_free(a); /* the view keeps it */
+  TU_OK(clnn_context_memory(ctx, &m));
+  ck_assert_uint_eq(m.current_bytes, m0.current_bytes + 5000);
+  clnn_tensor_free(view);
+  clnn_buffer_free(b);
+  TU_OK(clnn_context_memory(ctx, &m));
+  ck_assert_uint_eq(m.current_bytes, m0.current_bytes);
+  ck_assert_uint_eq(m.peak_bytes, m0.current_bytes + 5000);
+  clnn_context_reset_peak(ctx);
+  TU_OK(clnn_context_memory(ctx, &m));
+  ck_assert_uint_eq(m.peak_bytes, m0.current_bytes);
+  /* a wrapped cl_mem is the caller's: not counted */
+  cl_int err;
+  cl_mem mem = clCreateBuffer(clnn_context_cl_context(ctx), CL_MEM_READ_WRITE, 4096, NULL, &err);
+  ck_assert_int_eq(err, CL_SUCCESS);
+  TU_OK(clnn_buffer_wrap(ctx, mem, &a));
+  TU_OK(clnn_context_memory(ctx, &m));
+  ck_assert_uint_eq(m.current_bytes, m0.current_bytes);
+  clnn_buffer_free(a);
+  clReleaseMemObject(mem);
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_context_memory(ctx, NULL));
+}
+END_TEST
+
 /* A tensor that outlives its context (clnn_tensor_read after
  * clnn_context_free was a use-after-free): still readable, then freed. */
 START_TEST(test_tensor_outlives_context) {
@@ -821,6 +860,7 @@ static Suite *runtime_suite(void) {
   tcase_add_test(tc, test_status_strings);
   tcase_add_test(tc, test_device_choice);
   tcase_add_test(tc, test_buffer_round_trip);
+  tcase_add_test(tc, test_memory_stats);
   tcase_add_test(tc, test_device_out_of_memory);
   tcase_add_test(tc, test_tensor_outlives_context);
   tcase_add_test(tc, test_tensor_shapes_and_views);

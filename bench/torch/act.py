@@ -11,6 +11,7 @@ from descriptor import hw
 ACTS = {
     "identity": lambda t, a: t,
     "relu": lambda t, a: F.relu(t),
+    "relu6": lambda t, a: F.relu6(t),
     "leaky_relu": lambda t, a: F.leaky_relu(t, a),
     "elu": lambda t, a: F.elu(t, a),
     "sigmoid": lambda t, a: torch.sigmoid(t),

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from descriptor import hw
 
-ACTS = {"relu": F.relu, "silu": F.silu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+ACTS = {"relu": F.relu, "relu6": F.relu6, "silu": F.silu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
         "gelu": F.gelu, "hardswish": F.hardswish}
 
 

@@ -6,7 +6,7 @@ as the anchor suite's PyTorch script does: the backward alone.
 import torch
 import torch.nn.functional as F
 
-ACTS = {"relu": F.relu, "silu": F.silu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+ACTS = {"relu": F.relu, "relu6": F.relu6, "silu": F.silu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
         "gelu": F.gelu, "hardswish": F.hardswish}
 
 
