@@ -1,5 +1,5 @@
 /* fuzz_safetensors.c - examples/train/safetensors.c's reader on any bytes. */
-#include "examples/train/safetensors.h"
+#include "examples/common/safetensors.h"
 #include "fuzz_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -1,0 +1,172 @@
+/*
+ * graph.h - a small static computation graph over libclnn ops, enough to
+ * train and run CNNs (clnn-train's Fashion-MNIST net, clnn-net's torchvision
+ * networks): nodes are device tensors (with a gradient each), ops are
+ * recorded once in forward order, then run forward and, in reverse, backward.
+ * Every op enqueues its kernels; nothing waits for the device inside a pass.
+ *
+ * Parameters live in one "arena" buffer (and their gradients in another,
+ * laid out the same), so the optimizer updates all of them in a launch or two.
+ *
+ * Memory (graph_set_memory_plan): by default every node owns its tensors.
+ * A plan lets tensors whose lifetimes do not overlap share one arena:
+ *   G_MEM_INFER  node values live from the op that writes them to the last
+ *                op that reads them; no gradients exist (forward only).
+ *   G_MEM_TRAIN  node values live for the whole step (the backward pass reads
+ *                them); gradients live from the first backward op that writes
+ *                them to the last that reads them.
+ */
+#ifndef CLNN_COMMON_GRAPH_H
+#define CLNN_COMMON_GRAPH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "clnn.h"
+
+#define G_MAX_NODES 1024
+#define G_MAX_OPS 1024
+#define G_MAX_PARAMS 512
+
+typedef struct g_param {
+  char name[96];
+  int ndim;
+  int64_t dims[4];
+  size_t offset, numel; /* in floats, within the arenas */
+  bool decay;           /* weight decay applies (weights yes; BN and biases no) */
+  clnn_tensor *w, *g;   /* views into the parameter and gradient arenas */
+} g_param;
+
+typedef struct g_node {
+  int ndim;
+  int64_t dims[4];
+  clnn_tensor *t;    /* value */
+  clnn_tensor *g;    /* gradient (allocated when needed) */
+  clnn_tensor *tmp;  /* scratch for a second gradient contribution */
+  bool needs_grad;
+  bool g_written; /* the gradient already holds a contribution this pass */
+  bool fan_in;    /* more than one op reads it: its gradient needs tmp */
+} g_node;
+
+typedef enum g_op_kind {
+  G_CONV,    /* out = conv(in0, w) + b (b optional) */
+  G_BN,      /* out = act(batchnorm(in0)) */
+  G_GAP,     /* out (n, c, 1, 1) = mean over h, w */
+  G_LINEAR,  /* out (n, o) = in0 (n, i) w^T + b */
+  G_ACT,     /* out = act(in0) */
+  G_MUL,     /* out = in0 * in1 (in1 broadcast over its trailing 1s) */
+  G_ADD,     /* out = in0 + in1 */
+  G_MAXPOOL, /* out = max_pool2d(in0) */
+  G_DCN,     /* out = deform_conv2d v2 (in0, offset in1, mask in2, w) + b */
+  G_DROPOUT  /* training: out = in0 * mask (drawn each forward); eval: a copy */
+} g_op_kind;
+
+/* A convolution's settings (torch.nn.Conv2d's, square). */
+typedef struct g_conv_spec {
+  int64_t out_channels, kernel, stride, pad, dilation, groups;
+  bool bias;
+} g_conv_spec;
+
+typedef struct g_op {
+  g_op_kind kind;
+  int in0, in1, in2, out; /* node indices (-1: none) */
+  g_param *w, *b;         /* conv / linear weight and bias; BN gamma and beta */
+  clnn_conv2d_desc conv;
+  clnn_deform_conv2d_desc dcn;
+  clnn_batchnorm_desc bn;
+  clnn_tensor *running_mean, *running_var, *save_mean, *save_invstd;
+  int64_t num_batches_tracked;
+  clnn_pool2d_desc pool;
+  clnn_tensor *indices; /* G_MAXPOOL: argmax positions for the backward */
+  clnn_linear_desc linear;
+  clnn_act_desc act;
+  double drop_p;        /* G_DROPOUT: probability of zeroing */
+  bool drop_per_sample; /* zero whole samples (stochastic depth, "row") */
+  clnn_tensor *mask;    /* G_DROPOUT: this step's 0 or 1/(1-p) factors */
+  float *host_mask;
+  bool mask_live; /* the mask of this step was applied (training forward) */
+  /* A G_GAP and a G_MUL that read the same node (squeeze-excitation): the
+   * input's gradient dy * s + dpool / (h*w) is computed in one pass when
+   * the G_GAP's backward runs, after the G_MUL's (which then only reduces
+   * ds). partner: the other op's index. */
+  bool se_fused;
+  int partner;
+  char name[64]; /* the layer's name prefix, for checkpoints */
+} g_op;
+
+typedef enum g_mem_plan { G_MEM_OWN = 0, G_MEM_INFER, G_MEM_TRAIN } g_mem_plan;
+
+typedef struct graph {
+  clnn_context *ctx;
+  int n_nodes, n_ops, n_params;
+  g_node nodes[G_MAX_NODES];
+  g_op ops[G_MAX_OPS];
+  g_param params[G_MAX_PARAMS];
+  size_t arena_size; /* floats */
+  clnn_buffer *param_arena, *grad_arena;
+  g_mem_plan plan;
+  clnn_buffer *value_arena, *grad_node_arena; /* the shared memory of a plan */
+  size_t value_bytes, grad_bytes;             /* what the plan needs (sum if unshared: *_unshared) */
+  size_t value_bytes_unshared, grad_bytes_unshared;
+  uint64_t dropout_seed; /* masks are a function of (seed, step, op, element) */
+  int64_t dropout_step;  /* training forwards run so far */
+  bool dropout_off;      /* dropout ops pass their input through even in training */
+  bool finalized;
+} graph;
+
+/* ------------------------------------------------------------ building */
+
+void graph_init(graph *g, clnn_context *ctx);
+/* A node of the given shape (2-D or 4-D). Its tensor is made at finalize. */
+int graph_node(graph *g, int ndim, const int64_t *dims, bool needs_grad);
+/* A parameter; its memory is assigned at finalize. */
+g_param *graph_param(graph *g, const char *name, int ndim, const int64_t *dims, bool decay);
+
+/* Ops; each returns its output node (or -1 when the graph is full or a shape is wrong). */
+int graph_conv_ex(graph *g, const char *name, int in, const g_conv_spec *s);
+/* "Same" padding (kernel / 2), dilation 1, no bias. */
+int graph_conv(graph *g, const char *name, int in, int64_t k, int64_t kernel, int64_t stride, int64_t groups);
+/* Modulated deformable convolution (DCNv2): offset (n, 2*k*k, oh, ow), mask (n, k*k, oh, ow). */
+int graph_deform_conv(graph *g, const char *name, int in, int offset, int mask, const g_conv_spec *s);
+int graph_bn(graph *g, const char *name, int in, clnn_activation act);
+int graph_gap(graph *g, int in);
+int graph_maxpool(graph *g, int in, int64_t kernel, int64_t stride, int64_t pad);
+int graph_linear(graph *g, const char *name, int in, int64_t out_features);
+int graph_act(graph *g, int in, clnn_activation act);
+int graph_mul(graph *g, int x, int s);
+int graph_add(graph *g, int a, int b);
+/* torch.nn.Dropout(p) (per_sample false) or StochasticDepth(p, "row"). */
+int graph_dropout(graph *g, int in, double p, bool per_sample);
+
+/* Before graph_finalize: how node tensors share memory (see above). */
+void graph_set_memory_plan(graph *g, g_mem_plan plan);
+/* Allocate every tensor and the arenas. */
+clnn_status graph_finalize(graph *g);
+void graph_free(graph *g);
+
+/* ------------------------------------------------------------- running */
+
+/* Forward pass; training = batch statistics (and running-stat updates) and dropout. */
+clnn_status graph_forward(graph *g, bool training);
+/*
+ * Backward pass from the gradient already written into node out's g (e.g.
+ * by the loss): every parameter's gradient is overwritten.
+ */
+clnn_status graph_backward(graph *g, int out);
+
+/* Total parameter count. */
+size_t graph_param_count(const graph *g);
+
+/* ---------------------------------------------------------- state dict */
+
+/*
+ * Parameters and batch-norm running statistics under their torch state-dict
+ * names (conv1.weight, bn1.running_mean, ...). graph_load_state reads a
+ * safetensors file (every tensor of the graph must be there, float32, with
+ * its shape; num_batches_tracked is optional); graph_save_state writes one
+ * (num_batches_tracked as a float32 scalar). False with a message in err.
+ */
+bool graph_load_state(graph *g, const char *path, char *err, size_t errlen);
+bool graph_save_state(graph *g, const char *path, char *err, size_t errlen);
+
+#endif
