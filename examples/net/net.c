@@ -24,7 +24,7 @@
 
 typedef struct options {
   const char *model, *weights, *input, *labels, *save_logits, *save_weights, *json;
-  bool train, profile, quiet, dropout;
+  bool train, profile, quiet, dropout, launches;
   int batch, size, classes, steps, warmup, device;
   const char *optim;
   double lr, momentum, wd;
@@ -71,6 +71,7 @@ static void usage(FILE *f) {
           "                       (sgd 1e-4, adamw 0.01)\n"
           "  --no-dropout         dropout and stochastic depth pass through in training too\n"
           "  --no-profile         skip the profiled run (time per op, launches per step)\n"
+          "  --launches           also list every launch of the profiled step (kernel, op, ms)\n"
           "  --json FILE          append one JSON record of the run to FILE\n"
           "  --device N           OpenCL device index as clnn-info lists them\n"
           "  --quiet              only the summary line\n"
@@ -147,6 +148,7 @@ static bool parse_options(int argc, char **argv, options *o) {
       takes = false;
       if (!strcmp(a, "--no-dropout")) o->dropout = false;
       else if (!strcmp(a, "--no-profile")) o->profile = false;
+      else if (!strcmp(a, "--launches")) o->launches = true;
       else if (!strcmp(a, "--quiet")) o->quiet = true;
       else {
         fprintf(stderr, "clnn-net: unknown option %s (see --help)\n", a);
@@ -452,6 +454,8 @@ static bool run_profiled(const options *o, const npy_array *x, results *r, FILE 
     ops[k].launches++;
     total += e[i].ms;
   }
+  for (size_t i = 0; ok && o->launches && i < count; i++)
+    fprintf(out, "  launch %4zu %-36s %-40s %8.3f ms\n", i, e[i].kernel, e[i].op, e[i].ms);
   if (ops) {
     r->launches = count;
     qsort(ops, (size_t)n_ops, sizeof *ops, by_ms_desc);
