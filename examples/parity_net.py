@@ -4,7 +4,9 @@
 For each model, builds torchvision's network with a fixed seed, exports its
 state_dict to safetensors, and runs clnn-net on it:
   * inference: the logits of one eval-mode forward, against torchvision's in
-    float64 (relative L2 error <= 1e-4);
+    float64 (relative L2 error <= 1e-4), with random batch-norm statistics
+    and DCN offsets (perturb_for_inference) so that folding and sampling
+    are exercised;
   * training: 5 SGD steps (momentum, weight decay on conv and linear weights
     only, dropout off) on one batch; the logits of the first (train-mode)
     forward (<= 1e-4), then all the weights, all the BN running statistics
@@ -77,6 +79,25 @@ def build(name, seed):
                 block.conv2 = DeformConv(block.conv2)
         return m
     return getattr(torchvision.models, name)()
+
+
+def perturb_for_inference(model, seed):
+    """Give every batch norm non-trivial statistics and affine parameters, and
+    the DCN offset/mask convs non-zero weights, so that the eval forward checks
+    clnn-net's folding of batch norm into the conv before it, and deformable
+    sampling at fractional offsets, not an identity."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5, generator=g)
+                m.bias.normal_(0.0, 0.2, generator=g)
+                m.running_mean.normal_(0.0, 0.2, generator=g)
+                m.running_var.uniform_(0.5, 2.0, generator=g)
+            elif isinstance(m, DeformConv):
+                m.offset.weight.normal_(0.0, 0.01, generator=g)
+                m.mask.weight.normal_(0.0, 0.01, generator=g)
+    return model
 
 
 def write_safetensors(path, tensors):
@@ -178,9 +199,12 @@ def check_model(clnn_net, name, batch, size, tmp):
 
     # inference
     ypath = os.path.join(tmp, "y.npy")
-    run([clnn_net, "--model", name, "--weights", wpath, "--input", xpath, "--save-logits", ypath,
+    ref = perturb_for_inference(build(name, seed=7), seed=11)
+    epath = os.path.join(tmp, f"{name}-eval.safetensors")
+    write_safetensors(epath, ref.state_dict())
+    run([clnn_net, "--model", name, "--weights", epath, "--input", xpath, "--save-logits", ypath,
          "--steps", "1", "--warmup", "0", "--no-profile", "--quiet"])
-    ref = model.double().eval()
+    ref = ref.double().eval()
     with torch.no_grad():
         want = ref(torch.from_numpy(x).double()).numpy()
     e = rel(np.load(ypath), want)

@@ -3,6 +3,7 @@
  */
 #include "graph.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,7 @@ static g_op *new_op(graph *g, g_op_kind kind, const char *name, int in0, int in1
   op->in1 = in1;
   op->in2 = -1;
   op->out = -1;
+  op->fold = -1;
   snprintf(op->name, sizeof op->name, "%s", name ? name : "");
   return op;
 }
@@ -295,10 +297,16 @@ static size_t node_bytes(const g_node *n) {
   return (b + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
 }
 
-static bool op_reads(const g_op *op, int node) { return op->in0 == node || op->in1 == node || op->in2 == node; }
+static bool op_reads(const g_op *op, int node) {
+  return !op->elided && (op->in0 == node || op->in1 == node || op->in2 == node);
+}
+
+static bool op_writes(const g_op *op, int node) { return !op->elided && op->out == node; }
 
 /* Forward lifetimes: from the op that writes a node (0 for inputs) to the
- * last op that reads it; inputs and unread nodes (outputs) live throughout. */
+ * last op that reads it; inputs and unread nodes (outputs) live throughout.
+ * A node no op writes or reads any more (the output of a conv with a folded
+ * batch norm, of an elided dropout) gets step 0 alone: its view is never used. */
 static int value_items(const graph *g, live_item *items) {
   const int end_of_pass = g->n_ops + 1;
   for (int i = 0; i < g->n_nodes; i++) {
@@ -310,10 +318,11 @@ static int value_items(const graph *g, live_item *items) {
     it->end = -1;
     bool produced = false;
     for (int j = 0; j < g->n_ops; j++) {
-      if (g->ops[j].out == i) it->start = j + 1, produced = true;
+      if (op_writes(&g->ops[j], i)) it->start = j + 1, produced = true;
       if (op_reads(&g->ops[j], i)) it->end = j + 1;
     }
-    if (!produced || it->end < 0) it->end = end_of_pass;
+    if (!produced && it->end < 0) it->end = 0;
+    else if (!produced || it->end < 0) it->end = end_of_pass;
   }
   return g->n_nodes;
 }
@@ -448,6 +457,9 @@ static clnn_status op_state(graph *g, g_op *op) {
     TRY(vec(ctx, op->bn.c, 1.0f, &op->save_invstd));
   } else if (op->kind == G_MAXPOOL && g->plan != G_MEM_INFER) {
     TRY(clnn_tensor_create(ctx, CLNN_INT32, out->ndim, out->dims, &op->indices));
+  } else if (op->kind == G_CONV && op->fold >= 0) {
+    TRY(clnn_tensor_create(ctx, CLNN_FLOAT32, op->w->ndim, op->w->dims, &op->fold_w));
+    TRY(clnn_tensor_create(ctx, CLNN_FLOAT32, 1, &op->conv.k, &op->fold_b));
   } else if (op->kind == G_DROPOUT && g->plan != G_MEM_INFER) {
     int64_t md[4] = {out->dims[0], 1, 1, 1};
     const int64_t *dims = op->drop_per_sample ? md : out->dims;
@@ -458,8 +470,58 @@ static clnn_status op_state(graph *g, g_op *op) {
   return CLNN_SUCCESS;
 }
 
+/* The op that writes node i (-1: none, an input). */
+static int producer(const graph *g, int i) {
+  for (int j = 0; j < g->n_ops; j++)
+    if (op_writes(&g->ops[j], i)) return j;
+  return -1;
+}
+
+static int reader_count(const graph *g, int i) {
+  int n = 0;
+  for (int j = 0; j < g->n_ops; j++) n += op_reads(&g->ops[j], i);
+  return n;
+}
+
+/* Inference: fold each batch norm into the convolution whose output only it reads. */
+static void plan_bn_folds(graph *g) {
+  for (int i = 0; i < g->n_ops; i++) {
+    g_op *bn = &g->ops[i];
+    if (bn->kind != G_BN || reader_count(g, bn->in0) != 1) continue;
+    const int j = producer(g, bn->in0);
+    if (j < 0 || g->ops[j].kind != G_CONV) continue;
+    g_op *conv = &g->ops[j];
+    conv->fold = i;
+    conv->fold_conv = conv->conv;
+    conv->fold_conv.act = bn->bn.act;
+    conv->fold_conv.act_alpha = bn->bn.act_alpha;
+    conv->out = bn->out;
+    bn->elided = true;
+  }
+}
+
+/* Inference: an eval-mode dropout is the identity, so its readers read its input. */
+static void plan_dropout_aliases(graph *g) {
+  for (int i = 0; i < g->n_ops; i++) {
+    g_op *d = &g->ops[i];
+    if (d->kind != G_DROPOUT || reader_count(g, d->out) == 0) continue; /* the graph's output: keep the copy */
+    for (int j = 0; j < g->n_ops; j++) {
+      g_op *r = &g->ops[j];
+      if (r->in0 == d->out) r->in0 = d->in0;
+      if (r->in1 == d->out) r->in1 = d->in0;
+      if (r->in2 == d->out) r->in2 = d->in0;
+    }
+    d->elided = true;
+  }
+}
+
 clnn_status graph_finalize(graph *g) {
   clnn_context *ctx = g->ctx;
+  if (g->plan == G_MEM_INFER) {
+    plan_bn_folds(g);
+    plan_dropout_aliases(g);
+  }
+  g->fold_stale = true;
   assign_offsets(g);
   count_readers(g);
   TRY(clnn_buffer_create(ctx, g->arena_size * sizeof(float), &g->param_arena));
@@ -493,6 +555,8 @@ void graph_free(graph *g) {
     clnn_tensor_free(op->save_invstd);
     clnn_tensor_free(op->indices);
     clnn_tensor_free(op->mask);
+    clnn_tensor_free(op->fold_w);
+    clnn_tensor_free(op->fold_b);
     free(op->host_mask);
   }
   clnn_buffer_free(g->param_arena);
@@ -550,11 +614,64 @@ static clnn_status draw_masks(graph *g, bool training) {
 
 static const clnn_tensor *bias_of(const g_op *op) { return op->b ? op->b->w : NULL; }
 
+/* One tensor's contents read back into a new host array (NULL on failure). */
+static float *read_back(const clnn_tensor *t) {
+  float *h = malloc(clnn_tensor_bytes(t));
+  if (h && clnn_tensor_read(t, h, clnn_tensor_bytes(t)) != CLNN_SUCCESS) {
+    free(h);
+    return NULL;
+  }
+  return h;
+}
+
+/* Like read_back, with the failure's own status. */
+static clnn_status read_new(const clnn_tensor *t, float **out) {
+  *out = malloc(clnn_tensor_bytes(t));
+  if (!*out) return CLNN_ERR_HOST_OUT_OF_MEMORY;
+  return clnn_tensor_read(t, *out, clnn_tensor_bytes(t));
+}
+
+/*
+ * fold_w = w * s and fold_b = beta + (b - mean) * s per output channel, with
+ * s = gamma / sqrt(running_var + eps), computed in double and rounded once.
+ */
+static clnn_status fold_bn(graph *g, g_op *conv) {
+  const g_op *bn = &g->ops[conv->fold];
+  const size_t k = (size_t)conv->conv.k, per_k = conv->w->numel / k;
+  float *w = NULL, *b = NULL, *gamma = NULL, *beta = NULL, *mean = NULL, *var = NULL;
+  clnn_status st = read_new(conv->w->w, &w);
+  if (st == CLNN_SUCCESS && conv->b) st = read_new(conv->b->w, &b);
+  if (st == CLNN_SUCCESS) st = read_new(bn->w->w, &gamma);
+  if (st == CLNN_SUCCESS) st = read_new(bn->b->w, &beta);
+  if (st == CLNN_SUCCESS) st = read_new(bn->running_mean, &mean);
+  if (st == CLNN_SUCCESS) st = read_new(bn->running_var, &var);
+  for (size_t o = 0; st == CLNN_SUCCESS && o < k; o++) {
+    const double s = (double)gamma[o] / sqrt((double)var[o] + (double)bn->bn.eps);
+    for (size_t i = 0; i < per_k; i++) w[o * per_k + i] = (float)((double)w[o * per_k + i] * s);
+    beta[o] = (float)((double)beta[o] + ((b ? (double)b[o] : 0.0) - (double)mean[o]) * s);
+  }
+  if (st == CLNN_SUCCESS) st = clnn_tensor_write(conv->fold_w, w, conv->w->numel * sizeof(float));
+  if (st == CLNN_SUCCESS) st = clnn_tensor_write(conv->fold_b, beta, k * sizeof(float));
+  free(w), free(b), free(gamma), free(beta), free(mean), free(var);
+  return st;
+}
+
+void graph_params_changed(graph *g) { g->fold_stale = true; }
+
+static clnn_status refold(graph *g) {
+  for (int i = 0; i < g->n_ops; i++)
+    if (g->ops[i].kind == G_CONV && g->ops[i].fold >= 0) TRY(fold_bn(g, &g->ops[i]));
+  g->fold_stale = false;
+  return CLNN_SUCCESS;
+}
+
 static clnn_status op_forward(graph *g, g_op *op, bool training) {
   clnn_context *ctx = g->ctx;
   clnn_tensor *x = g->nodes[op->in0].t, *y = g->nodes[op->out].t;
+  if (op->elided) return CLNN_SUCCESS;
   switch (op->kind) {
     case G_CONV:
+      if (op->fold >= 0) return clnn_conv2d_fwd(ctx, &op->fold_conv, x, op->fold_w, op->fold_b, y);
       return clnn_conv2d_fwd(ctx, &op->conv, x, op->w->w, bias_of(op), y);
     case G_DCN:
       return clnn_deform_conv2d_fwd(ctx, &op->dcn, x, g->nodes[op->in1].t, g->nodes[op->in2].t, op->w->w,
@@ -587,6 +704,7 @@ static clnn_status op_forward(graph *g, g_op *op, bool training) {
 
 clnn_status graph_forward(graph *g, bool training) {
   if (training && g->plan == G_MEM_INFER) return CLNN_ERR_UNSUPPORTED; /* no indices, masks or gradients */
+  if (g->plan == G_MEM_INFER && g->fold_stale) TRY(refold(g));
   TRY(draw_masks(g, training));
   for (int i = 0; i < g->n_ops; i++) TRY(op_forward(g, &g->ops[i], training));
   return CLNN_SUCCESS;
@@ -754,17 +872,8 @@ bool graph_load_state(graph *g, const char *path, char *err, size_t errlen) {
       op->num_batches_tracked = (int64_t)t->data[0];
   }
   st_free(&f);
+  g->fold_stale = true;
   return ok;
-}
-
-/* One tensor's contents read back into a new host array. */
-static float *read_back(const clnn_tensor *t) {
-  float *h = malloc(clnn_tensor_bytes(t));
-  if (h && clnn_tensor_read(t, h, clnn_tensor_bytes(t)) != CLNN_SUCCESS) {
-    free(h);
-    return NULL;
-  }
-  return h;
 }
 
 static int bn_count(const graph *g) {
@@ -777,7 +886,8 @@ bool graph_save_state(graph *g, const char *path, char *err, size_t errlen) {
   const int max = g->n_params + 3 * bn_count(g);
   st_tensor *ts = calloc((size_t)max, sizeof *ts);
   float *counts = calloc((size_t)bn_count(g) + 1, sizeof *counts);
-  bool ok = ts && counts;
+  bool *owned = calloc((size_t)max + 1, sizeof *owned); /* ts[i].data is a read-back array to free */
+  bool ok = ts && counts && owned;
   int n = 0, nb = 0;
   for (int i = 0; ok && i < g->n_params; i++) {
     const g_param *p = &g->params[i];
@@ -786,7 +896,7 @@ bool graph_save_state(graph *g, const char *path, char *err, size_t errlen) {
     t->ndim = p->ndim;
     memcpy(t->dims, p->dims, sizeof p->dims);
     t->numel = p->numel;
-    ok = (t->data = read_back(p->w)) != NULL;
+    ok = owned[n - 1] = (t->data = read_back(p->w)) != NULL;
   }
   for (int i = 0; ok && i < g->n_ops; i++) {
     const g_op *op = &g->ops[i];
@@ -799,7 +909,7 @@ bool graph_save_state(graph *g, const char *path, char *err, size_t errlen) {
       t->ndim = 1;
       t->dims[0] = op->bn.c;
       t->numel = (size_t)op->bn.c;
-      ok = (t->data = read_back(src[k])) != NULL;
+      ok = owned[n - 1] = (t->data = read_back(src[k])) != NULL;
     }
     st_tensor *t = &ts[n++];
     snprintf(t->name, sizeof t->name, "%s.num_batches_tracked", op->name);
@@ -811,8 +921,9 @@ bool graph_save_state(graph *g, const char *path, char *err, size_t errlen) {
   if (!ok) snprintf(err, errlen, "out of host memory or a failed read-back: %s", clnn_context_errmsg(g->ctx));
   if (ok) ok = st_write(path, ts, n, NULL, err, errlen);
   for (int i = 0; ts && i < n; i++)
-    if (!strstr(ts[i].name, "num_batches_tracked")) free(ts[i].data);
+    if (owned[i]) free(ts[i].data);
   free(ts);
   free(counts);
+  free(owned);
   return ok;
 }

@@ -91,6 +91,17 @@ typedef struct g_op {
    * ds). partner: the other op's index. */
   bool se_fused;
   int partner;
+  /* Inference plans only (see graph_finalize): a G_CONV followed by the
+   * G_BN that alone reads its output runs as one convolution with the batch
+   * norm folded into its weights and bias (fold_w, fold_b, made from the
+   * parameters and running statistics) and the batch norm's activation as
+   * its epilogue, writing the G_BN's output node. fold: that G_BN's index
+   * (-1: none). elided: the op does not run (a folded G_BN, or an eval-mode
+   * G_DROPOUT whose readers now read its input). */
+  int fold;
+  bool elided;
+  clnn_conv2d_desc fold_conv;
+  clnn_tensor *fold_w, *fold_b;
   char name[64]; /* the layer's name prefix, for checkpoints */
 } g_op;
 
@@ -111,6 +122,7 @@ typedef struct graph {
   uint64_t dropout_seed; /* masks are a function of (seed, step, op, element) */
   int64_t dropout_step;  /* training forwards run so far */
   bool dropout_off;      /* dropout ops pass their input through even in training */
+  bool fold_stale;       /* the folded conv weights predate a parameter change */
   bool finalized;
 } graph;
 
@@ -140,14 +152,25 @@ int graph_dropout(graph *g, int in, double p, bool per_sample);
 
 /* Before graph_finalize: how node tensors share memory (see above). */
 void graph_set_memory_plan(graph *g, g_mem_plan plan);
-/* Allocate every tensor and the arenas. */
+/*
+ * Allocate every tensor and the arenas. With G_MEM_INFER it also folds each
+ * batch norm into the convolution before it (y = conv(x, w * s) + (beta -
+ * mean * s), s = gamma / sqrt(var + eps), as torch.nn.utils.fusion's fuse_conv_bn_eval)
+ * and lets readers of an eval-mode dropout read its input.
+ */
 clnn_status graph_finalize(graph *g);
 void graph_free(graph *g);
 
 /* ------------------------------------------------------------- running */
 
-/* Forward pass; training = batch statistics (and running-stat updates) and dropout. */
+/*
+ * Forward pass; training = batch statistics (and running-stat updates) and
+ * dropout. An inference plan refolds its batch norms first when a parameter
+ * changed (graph_load_state, or a caller's graph_params_changed).
+ */
 clnn_status graph_forward(graph *g, bool training);
+/* Say that parameters or running statistics were written from outside the graph. */
+void graph_params_changed(graph *g);
 /*
  * Backward pass from the gradient already written into node out's g (e.g.
  * by the loss): every parameter's gradient is overwritten.

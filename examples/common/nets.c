@@ -224,6 +224,13 @@ static bool is_bn_param(const graph *g, const g_param *p) {
   return false;
 }
 
+/* The in_features of the linear layer that owns p (0: none). */
+static int64_t linear_fan_in(const graph *g, const g_param *p) {
+  for (int i = 0; i < g->n_ops; i++)
+    if (g->ops[i].kind == G_LINEAR && (g->ops[i].w == p || g->ops[i].b == p)) return g->ops[i].linear.in_features;
+  return 0;
+}
+
 /*
  * One parameter's values, as torchvision's constructors set them:
  * - conv weights: kaiming_normal_(mode="fan_out", nonlinearity="relu"), std sqrt(2 / (k * kh * kw));
@@ -249,7 +256,7 @@ static void init_values(const net *m, const graph *g, const g_param *p, rng *r, 
   const bool linear_weight = p->ndim == 2, linear_bias = p->ndim == 1 && !strncmp(p->name, "fc.", 3);
   if (m->kind == NET_RESNET18 || m->kind == NET_RESNET18_DCN) {
     if (!linear_weight && !linear_bias) return;
-    const double bound = 1.0 / sqrt(512.0); /* fan_in of fc */
+    const double bound = 1.0 / sqrt((double)linear_fan_in(g, p));
     for (size_t i = 0; i < p->numel; i++) v[i] = (float)(bound * (2.0 * rng_uniform(r) - 1.0));
   } else if (linear_weight && m->kind == NET_MOBILENET_V2) {
     for (size_t i = 0; i < p->numel; i++) v[i] = (float)(0.01 * rng_normal(r));
@@ -270,5 +277,6 @@ clnn_status net_init_params(const net *m, graph *g, uint64_t seed) {
     st = clnn_tensor_write(p->w, v, p->numel * sizeof *v);
     free(v);
   }
+  graph_params_changed(g);
   return st;
 }
