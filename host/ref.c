@@ -30,3 +30,14 @@ void clnn__ref_to_f32(float *dst, const double *src, size_t n) {
 void clnn__ref_store_f32(float *dst, const double *src, size_t n, int accumulate) {
   for (size_t i = 0; i < n; i++) dst[i] = (float)((accumulate ? (double)dst[i] : 0.0) + src[i]);
 }
+
+double clnn__ref_dtype_rel_l2(clnn_dtype dt) {
+  switch (dt) {
+    case CLNN_FLOAT16:
+      return 2e-3;
+    case CLNN_BFLOAT16:
+      return 1e-2;
+    default:
+      return 0.0;
+  }
+}

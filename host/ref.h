@@ -20,6 +20,16 @@ void clnn__ref_to_f32(float *dst, const double *src, size_t n);
 /* dst[i] = (float)((accumulate ? dst[i] : 0) + src[i]): added in double, rounded once. */
 void clnn__ref_store_f32(float *dst, const double *src, size_t n, int accumulate);
 
+/*
+ * The one place that says how close a half-precision result must be to the
+ * reference computed on the same (rounded) inputs: the relative L2 error of
+ * float32 math rounded once to the type is about its unit roundoff (2^-11
+ * for float16, 2^-8 for bfloat16); these bars leave room for float32
+ * reductions and a second rounding of stored intermediates. 0 for float32
+ * (each family keeps its own float32 tolerance).
+ */
+double clnn__ref_dtype_rel_l2(clnn_dtype dt);
+
 /* ------------------------------------------------------------------ conv */
 clnn_status clnn__ref_conv2d_fwd_f64(const clnn_conv2d_desc *d, const double *x, const double *w,
                                      const double *b, double *y);

@@ -358,12 +358,34 @@ clnn_status clnn_buffer_fill(clnn_buffer *buf, size_t offset, size_t bytes, cons
 
 #define CLNN_MAX_DIMS 8
 
-typedef enum clnn_dtype { CLNN_FLOAT32 = 0, CLNN_INT32 = 1 } clnn_dtype;
+/*
+ * Element types. The half-precision types are storage formats: kernels load
+ * them, compute in float32, and round once on store, to nearest even.
+ *   CLNN_FLOAT16   IEEE 754 binary16 (torch.float16).
+ *   CLNN_BFLOAT16  the high 16 bits of a float32 (torch.bfloat16).
+ * Ops that take half-precision tensors say so in their comment (today: the
+ * activations, clnn_act_*); the others return CLNN_ERR_INVALID_VALUE naming
+ * the argument and its type.
+ */
+typedef enum clnn_dtype { CLNN_FLOAT32 = 0, CLNN_INT32 = 1, CLNN_FLOAT16 = 2, CLNN_BFLOAT16 = 3 } clnn_dtype;
 
 typedef struct clnn_tensor clnn_tensor;
 
-/** Size in bytes of one element of the type (4 for both types today). */
+/** Size in bytes of one element of the type: 4, or 2 for the half types (0 for an unknown value). */
 size_t clnn_dtype_size(clnn_dtype dtype);
+/** "float32", "int32", "float16" or "bfloat16" (NULL for an unknown value). */
+const char *clnn_dtype_name(clnn_dtype dtype);
+
+/**
+ * Host conversions between float32 and a float type's storage (dst and src
+ * hold n elements of that type: 4 or 2 bytes each; CLNN_FLOAT32 copies).
+ * float32 to half rounds to nearest even, as the kernels do: values beyond
+ * the type's range become +-inf, NaN stays NaN (quiet), float16 keeps
+ * subnormals. Half to float32 is exact. Statuses: CLNN_ERR_NULL_POINTER
+ * (n > 0 and a NULL array), CLNN_ERR_INVALID_VALUE (not a float type).
+ */
+clnn_status clnn_pack_f32(clnn_dtype dtype, const float *src, void *dst, size_t n);
+clnn_status clnn_unpack_f32(clnn_dtype dtype, const void *src, float *dst, size_t n);
 
 /**
  * Create a tensor with its own device memory. ndim in [1, CLNN_MAX_DIMS],
@@ -416,6 +438,14 @@ clnn_buffer *clnn_tensor_buffer(const clnn_tensor *t);
  */
 clnn_status clnn_tensor_write(clnn_tensor *t, const void *src, size_t bytes);
 clnn_status clnn_tensor_read(const clnn_tensor *t, void *dst, size_t bytes);
+
+/**
+ * Blocking copies of a float tensor of any float type from and to float32
+ * host arrays of clnn_tensor_numel(t) elements (count must equal it),
+ * converted with clnn_pack_f32 / clnn_unpack_f32.
+ */
+clnn_status clnn_tensor_write_f32(clnn_tensor *t, const float *src, size_t count);
+clnn_status clnn_tensor_read_f32(const clnn_tensor *t, float *dst, size_t count);
 
 /** Enqueue: set every element to value (converted to the tensor's type). */
 clnn_status clnn_tensor_fill(clnn_tensor *t, float value);
@@ -1419,7 +1449,10 @@ clnn_status clnn_act_desc_check(const clnn_act_desc *desc, int64_t *out_c);
 /**
  * y = f(x) (or the gated form). Ungated, y may be x itself (same buffer and
  * offset: in place); any other overlap is CLNN_ERR_ALIASING.
- * Statuses: those of clnn_act_desc_check, CLNN_ERR_NULL_POINTER,
+ * The tensors (here and in clnn_act_bwd) are float32, float16 or bfloat16,
+ * all of one type (CLNN_ERR_INVALID_VALUE names the one that differs); the
+ * math is float32, rounded once on store.
+ * Statuses: those of clnn_act_desc_check, CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE,
  * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
  * CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
  */

@@ -12,7 +12,10 @@
  * run in place (y == x, dx == dy), each element read before it is written by
  * the same work-item.
  *
- * Common -D: ACT, ACT_ALPHA (common.h), GATE (CLNN_ACT_GATE_FIRST: y =
+ * Tensors are float32, float16 or bfloat16 (-DDT, the LOAD / STORE macros
+ * of common.h): the math is float32 either way.
+ *
+ * Common -D: ACT, ACT_ALPHA (common.h), DT, GATE (CLNN_ACT_GATE_FIRST: y =
  * ACT(a) * b, CLNN_ACT_GATE_SECOND: y = a * ACT(b); gated kernels only).
  */
 #ifndef GATE
@@ -24,15 +27,15 @@
  * NDRange (n / 16 + 1), any local size (the launch rounds up; extra
  * work-items return).
  */
-__kernel void act_fwd(__global const float *x_base, const ulong x_off, __global float *y_base,
+__kernel void act_fwd(__global const STORE_T *x_base, const ulong x_off, __global STORE_T *y_base,
                       const ulong y_off, const int n) {
   const int i = get_global_id(0), nvec = n >> 4;
-  __global const float *x = x_base + x_off;
-  __global float *y = y_base + y_off;
+  __global const STORE_T *x = x_base + x_off;
+  __global STORE_T *y = y_base + y_off;
   if (i < nvec) {
-    vstore16(act_f16(vload16(i, x)), i, y);
+    STORE16(act_f16(LOAD16(i, x)), i, y);
   } else if (i == nvec) {
-    for (int j = nvec << 4; j < n; j++) y[j] = act_f1(x[j]);
+    for (int j = nvec << 4; j < n; j++) STORE1(act_f1(LOAD1(x, j)), y, j);
   }
 }
 
@@ -40,16 +43,16 @@ __kernel void act_fwd(__global const float *x_base, const ulong x_off, __global 
  * act_bwd: dx[i] = dy[i] * ACT'(x[i]) for i < n.
  * NDRange (n / 16 + 1), any local size.
  */
-__kernel void act_bwd(__global const float *x_base, const ulong x_off, __global const float *dy_base,
-                      const ulong dy_off, __global float *dx_base, const ulong dx_off, const int n) {
+__kernel void act_bwd(__global const STORE_T *x_base, const ulong x_off, __global const STORE_T *dy_base,
+                      const ulong dy_off, __global STORE_T *dx_base, const ulong dx_off, const int n) {
   const int i = get_global_id(0), nvec = n >> 4;
-  __global const float *x = x_base + x_off;
-  __global const float *dy = dy_base + dy_off;
-  __global float *dx = dx_base + dx_off;
+  __global const STORE_T *x = x_base + x_off;
+  __global const STORE_T *dy = dy_base + dy_off;
+  __global STORE_T *dx = dx_base + dx_off;
   if (i < nvec) {
-    vstore16(act_grad_f16(vload16(i, x), vload16(i, dy)), i, dx);
+    STORE16(act_grad_f16(LOAD16(i, x), LOAD16(i, dy)), i, dx);
   } else if (i == nvec) {
-    for (int j = nvec << 4; j < n; j++) dx[j] = act_grad_f1(x[j], dy[j]);
+    for (int j = nvec << 4; j < n; j++) STORE1(act_grad_f1(LOAD1(x, j), LOAD1(dy, j)), dx, j);
   }
 }
 
@@ -77,16 +80,16 @@ GLU_DEFINE(float4, f4)
  * (hlen = c/2 * h * w elements), y[img][i] = glu(a[i], b[i]).
  * NDRange (hlen / 16 + 1, n images), any local size.
  */
-__kernel void act_glu_fwd(__global const float *restrict x_base, const ulong x_off,
-                          __global float *restrict y_base, const ulong y_off, const int hlen) {
+__kernel void act_glu_fwd(__global const STORE_T *restrict x_base, const ulong x_off,
+                          __global STORE_T *restrict y_base, const ulong y_off, const int hlen) {
   const int i = get_global_id(0), img = get_global_id(1), nvec = hlen >> 4;
-  __global const float *a = x_base + x_off + (size_t)img * 2 * hlen;
-  __global const float *b = a + hlen;
-  __global float *y = y_base + y_off + (size_t)img * hlen;
+  __global const STORE_T *a = x_base + x_off + (size_t)img * 2 * hlen;
+  __global const STORE_T *b = a + hlen;
+  __global STORE_T *y = y_base + y_off + (size_t)img * hlen;
   if (i < nvec) {
-    vstore16(glu_f16(vload16(i, a), vload16(i, b)), i, y);
+    STORE16(glu_f16(LOAD16(i, a), LOAD16(i, b)), i, y);
   } else if (i == nvec) {
-    for (int j = nvec << 4; j < hlen; j++) y[j] = glu_f1(a[j], b[j]);
+    for (int j = nvec << 4; j < hlen; j++) STORE1(glu_f1(LOAD1(a, j), LOAD1(b, j)), y, j);
   }
 }
 
@@ -94,26 +97,26 @@ __kernel void act_glu_fwd(__global const float *restrict x_base, const ulong x_o
  * act_glu_bwd: dx[img] = [da, db] from x[img] = [a, b] and dy[img].
  * NDRange (hlen / 16 + 1, n images), any local size.
  */
-__kernel void act_glu_bwd(__global const float *restrict x_base, const ulong x_off,
-                          __global const float *restrict dy_base, const ulong dy_off,
-                          __global float *restrict dx_base, const ulong dx_off, const int hlen) {
+__kernel void act_glu_bwd(__global const STORE_T *restrict x_base, const ulong x_off,
+                          __global const STORE_T *restrict dy_base, const ulong dy_off,
+                          __global STORE_T *restrict dx_base, const ulong dx_off, const int hlen) {
   const int i = get_global_id(0), img = get_global_id(1), nvec = hlen >> 4;
-  __global const float *a = x_base + x_off + (size_t)img * 2 * hlen;
-  __global const float *b = a + hlen;
-  __global const float *dy = dy_base + dy_off + (size_t)img * hlen;
-  __global float *da = dx_base + dx_off + (size_t)img * 2 * hlen;
-  __global float *db = da + hlen;
+  __global const STORE_T *a = x_base + x_off + (size_t)img * 2 * hlen;
+  __global const STORE_T *b = a + hlen;
+  __global const STORE_T *dy = dy_base + dy_off + (size_t)img * hlen;
+  __global STORE_T *da = dx_base + dx_off + (size_t)img * 2 * hlen;
+  __global STORE_T *db = da + hlen;
   if (i < nvec) {
     float16 ga, gb;
-    glu_grad_f16(vload16(i, a), vload16(i, b), vload16(i, dy), &ga, &gb);
-    vstore16(ga, i, da);
-    vstore16(gb, i, db);
+    glu_grad_f16(LOAD16(i, a), LOAD16(i, b), LOAD16(i, dy), &ga, &gb);
+    STORE16(ga, i, da);
+    STORE16(gb, i, db);
   } else if (i == nvec) {
     for (int j = nvec << 4; j < hlen; j++) {
       float ga, gb;
-      glu_grad_f1(a[j], b[j], dy[j], &ga, &gb);
-      da[j] = ga;
-      db[j] = gb;
+      glu_grad_f1(LOAD1(a, j), LOAD1(b, j), LOAD1(dy, j), &ga, &gb);
+      STORE1(ga, da, j);
+      STORE1(gb, db, j);
     }
   }
 }
@@ -126,62 +129,62 @@ __kernel void act_glu_bwd(__global const float *restrict x_base, const ulong x_o
  */
 
 /* act_fwd_gpu: y[i] = ACT(x[i]) for i < n. */
-__kernel void act_fwd_gpu(__global const float *x_base, const ulong x_off, __global float *y_base,
+__kernel void act_fwd_gpu(__global const STORE_T *x_base, const ulong x_off, __global STORE_T *y_base,
                           const ulong y_off, const int n) {
-  __global const float *x = x_base + x_off;
-  __global float *y = y_base + y_off;
+  __global const STORE_T *x = x_base + x_off;
+  __global STORE_T *y = y_base + y_off;
   const int nvec = n >> 2, step = get_global_size(0);
-  for (int i = get_global_id(0); i < nvec; i += step) vstore4(act_f4(vload4(i, x)), i, y);
+  for (int i = get_global_id(0); i < nvec; i += step) STORE4(act_f4(LOAD4(i, x)), i, y);
   const int j = (nvec << 2) + get_global_id(0);
-  if (j < n) y[j] = act_f1(x[j]);
+  if (j < n) STORE1(act_f1(LOAD1(x, j)), y, j);
 }
 
 /* act_bwd_gpu: dx[i] = dy[i] * ACT'(x[i]) for i < n. */
-__kernel void act_bwd_gpu(__global const float *x_base, const ulong x_off, __global const float *dy_base,
-                          const ulong dy_off, __global float *dx_base, const ulong dx_off, const int n) {
-  __global const float *x = x_base + x_off;
-  __global const float *dy = dy_base + dy_off;
-  __global float *dx = dx_base + dx_off;
+__kernel void act_bwd_gpu(__global const STORE_T *x_base, const ulong x_off, __global const STORE_T *dy_base,
+                          const ulong dy_off, __global STORE_T *dx_base, const ulong dx_off, const int n) {
+  __global const STORE_T *x = x_base + x_off;
+  __global const STORE_T *dy = dy_base + dy_off;
+  __global STORE_T *dx = dx_base + dx_off;
   const int nvec = n >> 2, step = get_global_size(0);
-  for (int i = get_global_id(0); i < nvec; i += step) vstore4(act_grad_f4(vload4(i, x), vload4(i, dy)), i, dx);
+  for (int i = get_global_id(0); i < nvec; i += step) STORE4(act_grad_f4(LOAD4(i, x), LOAD4(i, dy)), i, dx);
   const int j = (nvec << 2) + get_global_id(0);
-  if (j < n) dx[j] = act_grad_f1(x[j], dy[j]);
+  if (j < n) STORE1(act_grad_f1(LOAD1(x, j), LOAD1(dy, j)), dx, j);
 }
 
 /* act_glu_fwd_gpu: the gated forward (see act_glu_fwd), images along the
  * second NDRange axis. */
-__kernel void act_glu_fwd_gpu(__global const float *restrict x_base, const ulong x_off,
-                              __global float *restrict y_base, const ulong y_off, const int hlen) {
+__kernel void act_glu_fwd_gpu(__global const STORE_T *restrict x_base, const ulong x_off,
+                              __global STORE_T *restrict y_base, const ulong y_off, const int hlen) {
   const int img = get_global_id(1), nvec = hlen >> 2, step = get_global_size(0);
-  __global const float *a = x_base + x_off + (size_t)img * 2 * hlen;
-  __global const float *b = a + hlen;
-  __global float *y = y_base + y_off + (size_t)img * hlen;
-  for (int i = get_global_id(0); i < nvec; i += step) vstore4(glu_f4(vload4(i, a), vload4(i, b)), i, y);
+  __global const STORE_T *a = x_base + x_off + (size_t)img * 2 * hlen;
+  __global const STORE_T *b = a + hlen;
+  __global STORE_T *y = y_base + y_off + (size_t)img * hlen;
+  for (int i = get_global_id(0); i < nvec; i += step) STORE4(glu_f4(LOAD4(i, a), LOAD4(i, b)), i, y);
   const int j = (nvec << 2) + get_global_id(0);
-  if (j < hlen) y[j] = glu_f1(a[j], b[j]);
+  if (j < hlen) STORE1(glu_f1(LOAD1(a, j), LOAD1(b, j)), y, j);
 }
 
 /* act_glu_bwd_gpu: the gated backward (see act_glu_bwd). */
-__kernel void act_glu_bwd_gpu(__global const float *restrict x_base, const ulong x_off,
-                              __global const float *restrict dy_base, const ulong dy_off,
-                              __global float *restrict dx_base, const ulong dx_off, const int hlen) {
+__kernel void act_glu_bwd_gpu(__global const STORE_T *restrict x_base, const ulong x_off,
+                              __global const STORE_T *restrict dy_base, const ulong dy_off,
+                              __global STORE_T *restrict dx_base, const ulong dx_off, const int hlen) {
   const int img = get_global_id(1), nvec = hlen >> 2, step = get_global_size(0);
-  __global const float *a = x_base + x_off + (size_t)img * 2 * hlen;
-  __global const float *b = a + hlen;
-  __global const float *dy = dy_base + dy_off + (size_t)img * hlen;
-  __global float *da = dx_base + dx_off + (size_t)img * 2 * hlen;
-  __global float *db = da + hlen;
+  __global const STORE_T *a = x_base + x_off + (size_t)img * 2 * hlen;
+  __global const STORE_T *b = a + hlen;
+  __global const STORE_T *dy = dy_base + dy_off + (size_t)img * hlen;
+  __global STORE_T *da = dx_base + dx_off + (size_t)img * 2 * hlen;
+  __global STORE_T *db = da + hlen;
   for (int i = get_global_id(0); i < nvec; i += step) {
     float4 ga, gb;
-    glu_grad_f4(vload4(i, a), vload4(i, b), vload4(i, dy), &ga, &gb);
-    vstore4(ga, i, da);
-    vstore4(gb, i, db);
+    glu_grad_f4(LOAD4(i, a), LOAD4(i, b), LOAD4(i, dy), &ga, &gb);
+    STORE4(ga, i, da);
+    STORE4(gb, i, db);
   }
   const int j = (nvec << 2) + get_global_id(0);
   if (j < hlen) {
     float ga, gb;
-    glu_grad_f1(a[j], b[j], dy[j], &ga, &gb);
-    da[j] = ga;
-    db[j] = gb;
+    glu_grad_f1(LOAD1(a, j), LOAD1(b, j), LOAD1(dy, j), &ga, &gb);
+    STORE1(ga, da, j);
+    STORE1(gb, db, j);
   }
 }

@@ -18,6 +18,62 @@
 #define CITENSOR(name) __global const int *restrict name##_base, ulong name##_off
 #define AT(name) (name##_base + name##_off)
 
+/* ------------------------------------------------------- storage types
+ * Kernels that accept half-precision tensors are built with -DDT=<clnn_dtype>
+ * (0 float32, 2 float16, 3 bfloat16; kernels/shared.h) and read and write
+ * their float tensors through these macros: STORE_T is the element type in
+ * memory; LOADn / STOREn convert n elements at index i (in units of n) to
+ * and from float, and LOAD1 / STORE1 one element at index j. The math is
+ * float32 either way, rounded once on store, to nearest even:
+ *  - float16 through OpenCL 1.2's core vload_half / vstore_half_rte (no
+ *    cl_khr_fp16 needed: half is only a pointer type here);
+ *  - bfloat16 is the high 16 bits of a float32: a load shifts, a store adds
+ *    0x7fff plus the kept lowest bit before dropping 16 bits, and keeps a
+ *    NaN a (quiet) NaN where the rounding would carry it into infinity.
+ */
+#ifndef DT
+#define DT CLNN_DTYPE_CODE_FLOAT32
+#endif
+#if DT == CLNN_DTYPE_CODE_FLOAT16
+#define STORE_T half
+#define LOAD1(p, j) vload_half((j), (p))
+#define STORE1(v, p, j) vstore_half_rte((v), (j), (p))
+#define LOAD4(i, p) vload_half4((i), (p))
+#define STORE4(v, i, p) vstore_half4_rte((v), (i), (p))
+#define LOAD16(i, p) vload_half16((i), (p))
+#define STORE16(v, i, p) vstore_half16_rte((v), (i), (p))
+#elif DT == CLNN_DTYPE_CODE_BFLOAT16
+#define STORE_T ushort
+/* The NaN test is on the bits: PoCL calls a library function for isnan on
+ * vectors, which made a bfloat16 store slower than a float32 one. */
+inline uint bf16_round1(float v) {
+  const uint u = as_uint(v);
+  return (u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+#define CLNN_DEFINE_BF16_ROUND(n)                                                                  \
+  inline uint##n bf16_round##n(float##n v) {                                                       \
+    const uint##n u = as_uint##n(v);                                                               \
+    return select((u + 0x7fffu + ((u >> 16) & 1u)) >> 16, (u >> 16) | 0x40u,                      \
+                  as_uint##n((u & 0x7fffffffu) > 0x7f800000u));                                    \
+  }
+CLNN_DEFINE_BF16_ROUND(4)
+CLNN_DEFINE_BF16_ROUND(16)
+#define LOAD1(p, j) as_float((uint)(p)[j] << 16)
+#define STORE1(v, p, j) ((p)[j] = (ushort)bf16_round1(v))
+#define LOAD4(i, p) as_float4(convert_uint4(vload4((i), (p))) << 16)
+#define STORE4(v, i, p) vstore4(convert_ushort4(bf16_round4(v)), (i), (p))
+#define LOAD16(i, p) as_float16(convert_uint16(vload16((i), (p))) << 16)
+#define STORE16(v, i, p) vstore16(convert_ushort16(bf16_round16(v)), (i), (p))
+#else
+#define STORE_T float
+#define LOAD1(p, j) ((p)[j])
+#define STORE1(v, p, j) ((p)[j] = (v))
+#define LOAD4(i, p) vload4((i), (p))
+#define STORE4(v, i, p) vstore4((v), (i), (p))
+#define LOAD16(i, p) vload16((i), (p))
+#define STORE16(v, i, p) vstore16((v), (i), (p))
+#endif
+
 /* ------------------------------------------------------------ activations */
 
 #ifndef ACT

@@ -23,6 +23,11 @@
 #define CLNN_ACT_CODE_SILU 8
 #define CLNN_ACT_CODE_HARDSWISH 9
 #define CLNN_ACT_CODE_RELU6 10
+/* The storage codes of -DDT: clnn_dtype's float values (kernels/common.h's
+ * LOAD / STORE macros; runtime/status.c checks that they agree). */
+#define CLNN_DTYPE_CODE_FLOAT32 0
+#define CLNN_DTYPE_CODE_FLOAT16 2
+#define CLNN_DTYPE_CODE_BFLOAT16 3
 /* -DGATE of the gated activations: the activation on the first half of the
  * channels (y = ACT(a) * b) or on the second (y = a * ACT(b)). */
 #define CLNN_ACT_GATE_FIRST 1

@@ -2,9 +2,10 @@
  * act.c - activation layers (kernels/act.cl): the tensor checks and the
  * launches of the plain and gated kernels (the descriptor: desc/act.c).
  *
- * The activation is a compile-time choice (-DACT, -DACT_ALPHA, -DGATE), so
- * each (activation, alpha, gate) is one small program, built once per
- * context and then cached on disk like every other.
+ * The activation is a compile-time choice (-DACT, -DACT_ALPHA, -DGATE), and
+ * so is the tensors' type (-DDT: float32, float16 or bfloat16, all tensors
+ * of a call alike), so each (activation, alpha, gate, type) is one small
+ * program, built once per context and then cached on disk like every other.
  */
 #include "../desc/desc.h"
 
@@ -19,16 +20,16 @@
 #endif
 
 /*
- * t must be an (n, c, h, w) float tensor of ctx; (n, c, h) when w == 1 and
- * (n, c) when h == w == 1 are accepted too (outputs of linear layers).
+ * t must be an (n, c, h, w) tensor of ctx of type dt; (n, c, h) when w == 1
+ * and (n, c) when h == w == 1 are accepted too (outputs of linear layers).
  */
-static clnn_status check_nchw(clnn_context *ctx, const clnn_tensor *t, const char *name, int64_t n,
-                              int64_t c, int64_t h, int64_t w) {
+static clnn_status check_nchw(clnn_context *ctx, const clnn_tensor *t, const char *name, clnn_dtype dt,
+                              int64_t n, int64_t c, int64_t h, int64_t w) {
   int64_t dims[4] = {n, c, h, w};
   int ndim = 4;
   if (t && t->ndim == 3 && w == 1) ndim = 3;
   if (t && t->ndim == 2 && h == 1 && w == 1) ndim = 2;
-  return clnn__check_tensor(ctx, t, name, CLNN_FLOAT32, ndim, dims);
+  return clnn__check_tensor(ctx, t, name, dt, ndim, dims);
 }
 
 /* The same memory at the same offset: an in-place call. */
@@ -42,10 +43,11 @@ static clnn_status check_out(clnn_context *ctx, const clnn_act_desc *d, const cl
   return clnn__check_no_overlap(ctx, out, out_name, in, in_name);
 }
 
-static void program_options(const clnn_act_desc *d, char *buf, size_t n) {
+static void program_options(const clnn_act_desc *d, clnn_dtype dt, char *buf, size_t n) {
   char act[64];
   clnn__act_options(act, sizeof act, d->act, d->alpha);
-  snprintf(buf, n, "-DGATE=%d%s", d->gate == CLNN_GATE_SECOND ? CLNN_ACT_GATE_SECOND : CLNN_ACT_GATE_FIRST, act);
+  snprintf(buf, n, "-DGATE=%d -DDT=%d%s", d->gate == CLNN_GATE_SECOND ? CLNN_ACT_GATE_SECOND : CLNN_ACT_GATE_FIRST,
+           (int)dt, act);
 }
 
 /* Elements the kernels walk: all of them, or one image's half when gated. */
@@ -92,14 +94,16 @@ ACT_TABLE(fwd);
 ACT_TABLE(bwd);
 
 /* Plan the pass and launch its kernel: plain over numel elements, gated over images. */
-static clnn_status launch(clnn_context *ctx, const clnn_act_desc *d, bool bwd, const clnn_arg *args, int nargs) {
+static clnn_status launch(clnn_context *ctx, const clnn_act_desc *d, clnn_dtype dt, bool bwd, const clnn_arg *args,
+                          int nargs) {
   const clnn_variant_table *t = bwd ? &clnn__act_bwd_variants : &clnn__act_fwd_variants;
   size_t i;
   CLNN_TRY(clnn__plan_pick(ctx, t, d, &i));
   const act_variant *v = (const act_variant *)CLNN_VARIANT_AT(t, i);
-  char opts[128], op[48];
-  program_options(d, opts, sizeof opts);
-  snprintf(op, sizeof op, "act_%s:%s", bwd ? "bwd" : "fwd", v->v.name + strlen("act.fwd."));
+  char opts[128], op[64];
+  program_options(d, dt, opts, sizeof opts);
+  snprintf(op, sizeof op, "act_%s:%s%s%s", bwd ? "bwd" : "fwd", v->v.name + strlen("act.fwd."),
+           dt == CLNN_FLOAT32 ? "" : ":", dt == CLNN_FLOAT32 ? "" : clnn_dtype_name(dt));
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "act", opts, bwd ? v->bwd_kernel : v->fwd_kernel, &k));
   const bool gated = d->gate != CLNN_GATE_NONE;
@@ -125,11 +129,13 @@ clnn_status clnn_act_fwd(clnn_context *ctx, const clnn_act_desc *desc, const cln
   int64_t yc = 0;
   CLNN_TRY(clnn__act_desc_check(ctx, desc, &yc));
   const clnn_act_desc *d = desc;
-  CLNN_TRY(check_nchw(ctx, x, "x", d->n, d->c, d->h, d->w));
-  CLNN_TRY(check_nchw(ctx, y, "y", d->n, yc, d->h, d->w));
+  clnn_dtype dt;
+  CLNN_TRY(clnn__check_float_type(ctx, x, "x", &dt));
+  CLNN_TRY(check_nchw(ctx, x, "x", dt, d->n, d->c, d->h, d->w));
+  CLNN_TRY(check_nchw(ctx, y, "y", dt, d->n, yc, d->h, d->w));
   CLNN_TRY(check_out(ctx, d, y, "y", x, "x"));
   if (x->numel == 0) return CLNN_SUCCESS; /* an empty tensor: nothing to write */
-  return launch(ctx, d, false, CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(y), CLNN_ARG_I32(kernel_count(d))));
+  return launch(ctx, d, dt, false, CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(y), CLNN_ARG_I32(kernel_count(d))));
 }
 
 clnn_status clnn_act_bwd(clnn_context *ctx, const clnn_act_desc *desc, const clnn_tensor *x,
@@ -139,12 +145,14 @@ clnn_status clnn_act_bwd(clnn_context *ctx, const clnn_act_desc *desc, const cln
   int64_t yc = 0;
   CLNN_TRY(clnn__act_desc_check(ctx, desc, &yc));
   const clnn_act_desc *d = desc;
-  CLNN_TRY(check_nchw(ctx, x, "x", d->n, d->c, d->h, d->w));
-  CLNN_TRY(check_nchw(ctx, dy, "dy", d->n, yc, d->h, d->w));
-  CLNN_TRY(check_nchw(ctx, dx, "dx", d->n, d->c, d->h, d->w));
+  clnn_dtype dt;
+  CLNN_TRY(clnn__check_float_type(ctx, x, "x", &dt));
+  CLNN_TRY(check_nchw(ctx, x, "x", dt, d->n, d->c, d->h, d->w));
+  CLNN_TRY(check_nchw(ctx, dy, "dy", dt, d->n, yc, d->h, d->w));
+  CLNN_TRY(check_nchw(ctx, dx, "dx", dt, d->n, d->c, d->h, d->w));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", x, "x"));
   CLNN_TRY(check_out(ctx, d, dx, "dx", dy, "dy"));
   if (x->numel == 0) return CLNN_SUCCESS; /* an empty tensor: nothing to write */
-  return launch(ctx, d, true,
+  return launch(ctx, d, dt, true,
                 CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(dx), CLNN_ARG_I32(kernel_count(d))));
 }

@@ -231,6 +231,11 @@ static inline bool clnn__bad_stride(int64_t ld) { return ld >= 1024 && (ld & (ld
 /* ---------------------------------------------------------- tensor checks */
 
 /* t must be non-NULL, of ctx, of dtype, and have exactly ndim dims equal to dims. */
+/* float32, float16 or bfloat16 (runtime/dtype.c). */
+bool clnn__dtype_is_float(clnn_dtype dtype);
+/* t is a tensor of ctx of a float type: *dtype receives the type (the
+ * other tensors of the op then go through clnn__check_tensor with it). */
+clnn_status clnn__check_float_type(clnn_context *ctx, const clnn_tensor *t, const char *name, clnn_dtype *dtype);
 clnn_status clnn__check_tensor(clnn_context *ctx, const clnn_tensor *t, const char *name,
                                clnn_dtype dtype, int ndim, const int64_t *dims);
 /* out must not share bytes with in (either may be NULL: then nothing to check). */

@@ -7,12 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t clnn_dtype_size(clnn_dtype dtype) {
-  (void)dtype;
-  return 4; /* float32 and int32 */
-}
-
-static bool dtype_ok(clnn_dtype d) { return d == CLNN_FLOAT32 || d == CLNN_INT32; }
+static bool dtype_ok(clnn_dtype d) { return clnn_dtype_name(d) != NULL; }
 
 /* Validate type and shape; bytes receives the tensor's size. */
 static clnn_status check_shape(clnn_context *ctx, clnn_dtype dtype, int ndim, const int64_t *dims,
@@ -175,12 +170,28 @@ clnn_status clnn_tensor_fill(clnn_tensor *t, float value) {
                                          clnn_tensor_bytes(t), 0, NULL, NULL));
     return CLNN_SUCCESS;
   }
+  if (t->dtype != CLNN_FLOAT32) { /* a half type: its 2-byte pattern */
+    uint16_t h;
+    CLNN_TRY(clnn_pack_f32(t->dtype, &value, &h, 1));
+    CLNN_TRY_CL(ctx, clEnqueueFillBuffer(ctx->queue, t->buf->mem, &h, sizeof h, t->offset,
+                                         clnn_tensor_bytes(t), 0, NULL, NULL));
+    return CLNN_SUCCESS;
+  }
   CLNN_TRY_CL(ctx, clEnqueueFillBuffer(ctx->queue, t->buf->mem, &value, sizeof value, t->offset,
                                        clnn_tensor_bytes(t), 0, NULL, NULL));
   return CLNN_SUCCESS;
 }
 
 /* ------------------------------------------------------------ op checks */
+
+clnn_status clnn__check_float_type(clnn_context *ctx, const clnn_tensor *t, const char *name, clnn_dtype *dtype) {
+  if (!t) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument '%s' is NULL", name);
+  if (!clnn__dtype_is_float(t->dtype))
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "argument '%s' has dtype %s, expected a float type", name,
+                      clnn_dtype_name(t->dtype));
+  *dtype = t->dtype;
+  return CLNN_SUCCESS;
+}
 
 clnn_status clnn__check_tensor(clnn_context *ctx, const clnn_tensor *t, const char *name,
                                clnn_dtype dtype, int ndim, const int64_t *dims) {
@@ -189,8 +200,7 @@ clnn_status clnn__check_tensor(clnn_context *ctx, const clnn_tensor *t, const ch
     return clnn__fail(ctx, CLNN_ERR_CONTEXT_MISMATCH, "argument '%s' belongs to another context", name);
   if (t->dtype != dtype)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "argument '%s' has dtype %s, expected %s", name,
-                      t->dtype == CLNN_INT32 ? "int32" : "float32",
-                      dtype == CLNN_INT32 ? "int32" : "float32");
+                      clnn_dtype_name(t->dtype), clnn_dtype_name(dtype));
   bool same = t->ndim == ndim;
   for (int i = 0; same && i < ndim; i++) same = t->dims[i] == dims[i];
   if (!same) {

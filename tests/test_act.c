@@ -427,6 +427,26 @@ static void assert_untouched(void) {
   free(dx);
 }
 
+/* Tensors of a call share one float type: a mix, or int32, is refused by name. */
+START_TEST(test_bad_dtypes) {
+  clnn_context *ctx = tu_ctx();
+  clnn_tensor *hx = tu_tensor_dt(CLNN_FLOAT16, 4, bxd, NULL), *hy = tu_tensor_dt(CLNN_BFLOAT16, 4, byd, NULL);
+  clnn_tensor *ix = NULL;
+  TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 4, bxd, &ix));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_act_fwd(ctx, &bd, hx, by));
+  ck_assert_msg(strstr(clnn_context_errmsg(ctx), "'y'") && strstr(clnn_context_errmsg(ctx), "float16"), "%s",
+                clnn_context_errmsg(ctx));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_act_fwd(ctx, &bd, hx, hy));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_act_fwd(ctx, &bd, ix, by));
+  ck_assert_msg(strstr(clnn_context_errmsg(ctx), "int32"), "%s", clnn_context_errmsg(ctx));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_act_bwd(ctx, &bd, bx, bdy, hx));
+  clnn_tensor_free(hx);
+  clnn_tensor_free(hy);
+  clnn_tensor_free(ix);
+  assert_untouched();
+}
+END_TEST
+
 START_TEST(test_bad_pointers) {
   clnn_context *ctx = tu_ctx();
   TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_act_fwd(NULL, &bd, bx, by));
@@ -525,6 +545,137 @@ END_TEST
 /* Empty tensors, as torch takes them: a 0 in any of n, c, h, w, plain and
  * gated, forward and backward, on the device and in the reference, succeed
  * and write nothing. */
+/* ------------------------------------------------------- half precision */
+
+static const clnn_dtype half_types[] = {CLNN_FLOAT16, CLNN_BFLOAT16};
+#define N_HALF_TYPES 2
+
+/* Where half precision has its edges: NaN, +-inf, +-0, a float16 overflow
+ * (70000 is inf once rounded), a float16 subnormal, a ReLU6 kink. */
+static const float half_specials[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 70000.0f, -70000.0f, 3e-6f, 6.0f};
+#define N_HALF_SPECIALS (sizeof half_specials / sizeof half_specials[0])
+
+/* got against the reference rounded to dt: NaN where it is NaN, the same
+ * infinity, else within one unit in the last place of the type (the two
+ * float32 results may straddle a rounding boundary), plus the float32
+ * tolerance and, for float16, its smallest subnormal. */
+static bool half_agrees(float got, float ref_r, clnn_dtype dt) {
+  if (isnan(got) || isnan(ref_r)) return isnan(got) && isnan(ref_r);
+  if (isinf(got) || isinf(ref_r)) return got == ref_r;
+  const double ulp = dt == CLNN_FLOAT16 ? 0x1p-10 : 0x1p-7, tiny = dt == CLNN_FLOAT16 ? 0x1p-24 : 0.0;
+  return fabs((double)got - ref_r) <= ulp * fabs((double)ref_r) + ABS_TOL + tiny;
+}
+
+/* Every element agrees (half_agrees) and the relative L2 error over the
+ * finite ones is within the type's bar (host/ref.h). */
+static void check_half(const char *what, const char *pass, const float *got, const float *ref, size_t n,
+                       clnn_dtype dt) {
+  float *ref_r = tu_alloc(n);
+  memcpy(ref_r, ref, n * sizeof *ref);
+  tu_round_to(dt, ref_r, n);
+  double err2 = 0.0, ref2 = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    ck_assert_msg(half_agrees(got[i], ref_r[i], dt), "%s dt=%s: %s [%zu] device %.9g, reference %.9g (%.9g unrounded)",
+                  what, clnn_dtype_name(dt), pass, i, (double)got[i], (double)ref_r[i], (double)ref[i]);
+    if (!isfinite(ref_r[i])) continue;
+    err2 += ((double)got[i] - ref[i]) * ((double)got[i] - ref[i]);
+    ref2 += (double)ref[i] * ref[i];
+  }
+  const double e = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
+  ck_assert_msg(e <= clnn__ref_dtype_rel_l2(dt), "%s dt=%s: %s rel L2 %.3g", what, clnn_dtype_name(dt), pass, e);
+  free(ref_r);
+}
+
+/* Forward and backward in dt (outputs poisoned first), read back as float32. */
+static void run_device_dt(const problem *p, clnn_dtype dt, float **y_out, float **dx_out) {
+  clnn_context *ctx = tu_ctx();
+  clnn_tensor *x = tu_tensor_dt(dt, 4, p->xdims, p->x), *dy = tu_tensor_dt(dt, 4, p->ydims, p->dy);
+  clnn_tensor *y = tu_tensor_dt(dt, 4, p->ydims, NULL), *dx = tu_tensor_dt(dt, 4, p->xdims, NULL);
+  tu_poison(y);
+  tu_poison(dx);
+  clnn_status st = clnn_act_fwd(ctx, &p->d, x, y);
+  ck_assert_msg(st == CLNN_SUCCESS, "%s: %s", p->what, clnn_context_errmsg(ctx));
+  st = clnn_act_bwd(ctx, &p->d, x, dy, dx);
+  ck_assert_msg(st == CLNN_SUCCESS, "%s: %s", p->what, clnn_context_errmsg(ctx));
+  *y_out = tu_download_f32(y);
+  *dx_out = tu_download_f32(dx);
+  clnn_tensor_free(x);
+  clnn_tensor_free(dy);
+  clnn_tensor_free(y);
+  clnn_tensor_free(dx);
+}
+
+/* Every case in float16 and bfloat16: inputs rounded to the type, the
+ * reference on those, the device (float32 math, one rounding on store)
+ * against it rounded the same way; specials included, bit-identical repeats. */
+START_TEST(test_half_precision) {
+  const clnn_dtype dt = half_types[_i % N_HALF_TYPES];
+  clnn_act_desc d = desc_of(&cases[_i / N_HALF_TYPES]);
+  problem p;
+  problem_make(&p, &d, 300 + (uint64_t)_i);
+  for (size_t i = 0; i < N_HALF_SPECIALS; i++) p.x[(i * 7) % p.nx] = half_specials[i];
+  tu_round_to(dt, p.x, p.nx);
+  tu_round_to(dt, p.dy, p.ny);
+  problem_ref(&p);
+  float *y1, *dx1, *y2, *dx2;
+  run_device_dt(&p, dt, &y1, &dx1);
+  run_device_dt(&p, dt, &y2, &dx2);
+  check_half(p.what, "forward", y1, p.y_ref, p.ny, dt);
+  check_half(p.what, "backward", dx1, p.dx_ref, p.nx, dt);
+  ck_assert_msg(!memcmp(y1, y2, p.ny * sizeof(float)), "%s: two forward runs differ", p.what);
+  ck_assert_msg(!memcmp(dx1, dx2, p.nx * sizeof(float)), "%s: two backward runs differ", p.what);
+  free(y1);
+  free(dx1);
+  free(y2);
+  free(dx2);
+  problem_free(&p);
+}
+END_TEST
+
+/* The host conversions: exact round trips, ties to even, overflow to inf,
+ * float16 subnormals, NaN kept. */
+START_TEST(test_half_conversions) {
+  const float f16_in[] = {1.0f, 65504.0f, 65519.0f, 65520.0f, 1e9f, 0x1p-24f, 0x1p-25f, 0x1.8p-25f,
+                          1.0f + 0x1p-11f, 1.0f + 0x1.8p-11f, -2.0f, 0x1p-14f, 0x1.ff8p-15f};
+  const float f16_out[] = {1.0f, 65504.0f, 65504.0f, INFINITY, INFINITY, 0x1p-24f, 0.0f, 0x1p-24f,
+                           1.0f, 1.0f + 0x1p-10f, -2.0f, 0x1p-14f, 0x1.ff8p-15f};
+  const float bf16_in[] = {1.0f, 1.0f + 0x1p-8f, 1.0f + 0x1.8p-8f, 3e38f, 3.4028235e38f, -0x1p-130f};
+  const float bf16_out[] = {1.0f, 1.0f, 1.0f + 0x1p-7f, 0x1.c4p+127f, INFINITY, -0x1p-130f};
+  float got[16];
+  uint16_t h[16];
+  const size_t n16 = sizeof f16_in / sizeof f16_in[0], nb = sizeof bf16_in / sizeof bf16_in[0];
+  TU_OK(clnn_pack_f32(CLNN_FLOAT16, f16_in, h, n16));
+  TU_OK(clnn_unpack_f32(CLNN_FLOAT16, h, got, n16));
+  for (size_t i = 0; i < n16; i++)
+    ck_assert_msg(got[i] == f16_out[i], "float16(%a) = %a, expected %a", (double)f16_in[i], (double)got[i],
+                  (double)f16_out[i]);
+  TU_OK(clnn_pack_f32(CLNN_BFLOAT16, bf16_in, h, nb));
+  TU_OK(clnn_unpack_f32(CLNN_BFLOAT16, h, got, nb));
+  for (size_t i = 0; i < nb; i++)
+    ck_assert_msg(got[i] == bf16_out[i], "bfloat16(%a) = %a, expected %a", (double)bf16_in[i], (double)got[i],
+                  (double)bf16_out[i]);
+  const float nan_in[2] = {NAN, -NAN};
+  for (int t = 0; t < N_HALF_TYPES; t++) {
+    TU_OK(clnn_pack_f32(half_types[t], nan_in, h, 2));
+    TU_OK(clnn_unpack_f32(half_types[t], h, got, 2));
+    ck_assert(isnan(got[0]) && isnan(got[1]));
+  }
+  /* every float16 bit pattern survives unpack then pack */
+  for (uint32_t b = 0; b < 0x10000u; b++) {
+    uint16_t in = (uint16_t)b, out;
+    float f;
+    TU_OK(clnn_unpack_f32(CLNN_FLOAT16, &in, &f, 1));
+    TU_OK(clnn_pack_f32(CLNN_FLOAT16, &f, &out, 1));
+    ck_assert_msg(out == in || (isnan(f) && (out & 0x7c00u) == 0x7c00u && (out & 0x3ffu)), "float16 %04x -> %a -> %04x",
+                  (unsigned)in, (double)f, (unsigned)out);
+  }
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pack_f32(CLNN_INT32, f16_in, h, 1));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_unpack_f32(CLNN_FLOAT16, NULL, got, 1));
+  ck_assert_str_eq(clnn_dtype_name(CLNN_BFLOAT16), "bfloat16");
+  ck_assert_int_eq((int)clnn_dtype_size(CLNN_FLOAT16), 2);
+}
+END_TEST
+
 START_TEST(test_empty_tensors) {
   clnn_context *ctx = tu_ctx();
   static const int64_t shapes[4][4] = {{0, 4, 3, 3}, {2, 0, 3, 3}, {2, 4, 0, 3}, {2, 4, 3, 0}};
@@ -558,6 +709,8 @@ static Suite *act_suite(void) {
   tcase_add_loop_test(tc, test_range_sweep, 0, CLNN_ACT_COUNT_);
   tcase_add_test(tc, test_in_place_and_2d);
   tcase_add_test(tc, test_empty_tensors);
+  tcase_add_loop_test(tc, test_half_precision, 0, N_CASES * N_HALF_TYPES);
+  tcase_add_test(tc, test_half_conversions);
   tcase_add_test(tc, test_conv_epilogue);
   tcase_add_test(tc, test_bench_r_mode);
   suite_add_tcase(s, tc);
@@ -568,6 +721,7 @@ static Suite *act_suite(void) {
   TCase *bad = tcase_create("bad_input");
   tcase_add_checked_fixture(bad, bad_setup, bad_teardown);
   tcase_add_test(bad, test_bad_pointers);
+  tcase_add_test(bad, test_bad_dtypes);
   tcase_add_test(bad, test_bad_descriptors);
   tcase_add_test(bad, test_bad_shapes_and_aliasing);
   suite_add_tcase(s, bad);

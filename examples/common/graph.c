@@ -306,7 +306,8 @@ static bool op_writes(const g_op *op, int node) { return !op->elided && op->out 
 /* Forward lifetimes: from the op that writes a node (0 for inputs) to the
  * last op that reads it; inputs and unread nodes (outputs) live throughout.
  * A node no op writes or reads any more (the output of a conv with a folded
- * batch norm, of an elided dropout) gets step 0 alone: its view is never used. */
+ * batch norm, of an elided dropout) gets an interval of its own before the
+ * pass, which meets no other: its view is never used. */
 static int value_items(const graph *g, live_item *items) {
   const int end_of_pass = g->n_ops + 1;
   for (int i = 0; i < g->n_nodes; i++) {
@@ -321,7 +322,7 @@ static int value_items(const graph *g, live_item *items) {
       if (op_writes(&g->ops[j], i)) it->start = j + 1, produced = true;
       if (op_reads(&g->ops[j], i)) it->end = j + 1;
     }
-    if (!produced && it->end < 0) it->end = 0;
+    if (!produced && it->end < 0) it->start = it->end = -1 - i;
     else if (!produced || it->end < 0) it->end = end_of_pass;
   }
   return g->n_nodes;

@@ -94,6 +94,29 @@ clnn_tensor *tu_tensor(int ndim, const int64_t *dims, const float *host) {
   return t;
 }
 
+clnn_tensor *tu_tensor_dt(clnn_dtype dt, int ndim, const int64_t *dims, const float *host) {
+  clnn_tensor *t = NULL;
+  TU_OK(clnn_tensor_create(tu_ctx(), dt, ndim, dims, &t));
+  if (host) TU_OK(clnn_tensor_write_f32(t, host, clnn_tensor_numel(t)));
+  return t;
+}
+
+float *tu_download_f32(const clnn_tensor *t) {
+  float *p = tu_alloc(clnn_tensor_numel(t));
+  TU_OK(clnn_tensor_read_f32(t, p, clnn_tensor_numel(t)));
+  return p;
+}
+
+void tu_round_to(clnn_dtype dt, float *p, size_t n) {
+  uint16_t *h = malloc(n * sizeof *h + 1);
+  ck_assert_ptr_nonnull(h);
+  if (dt != CLNN_FLOAT32) {
+    TU_OK(clnn_pack_f32(dt, p, h, n));
+    TU_OK(clnn_unpack_f32(dt, h, p, n));
+  }
+  free(h);
+}
+
 void tu_poison(clnn_tensor *t) { TU_OK(clnn_tensor_fill(t, NAN)); }
 
 float *tu_download(const clnn_tensor *t) {

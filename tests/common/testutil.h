@@ -50,6 +50,13 @@ float *tu_nan_array(size_t n);
 
 /* A float32 device tensor with the given dims (up to 8), optionally uploaded. */
 clnn_tensor *tu_tensor(int ndim, const int64_t *dims, const float *host);
+/* A device tensor of a float type (float32, float16, bfloat16), optionally
+ * uploaded from float32 values (rounded to the type on the way). */
+clnn_tensor *tu_tensor_dt(clnn_dtype dt, int ndim, const int64_t *dims, const float *host);
+/* Read a float tensor of any float type back as float32 values. */
+float *tu_download_f32(const clnn_tensor *t);
+/* Round n float32 values to dt's precision in place (what a kernel loads). */
+void tu_round_to(clnn_dtype dt, float *p, size_t n);
 /* Fill a device tensor with NaN so an element the op never writes fails. */
 void tu_poison(clnn_tensor *t);
 /* Read a tensor back into a new host array. */
