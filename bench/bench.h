@@ -70,7 +70,9 @@ typedef enum bench_fill {
 typedef struct bench_tensor {
   char name[24]; /* .npy file stem in R mode: x, w, b, y, dy, ... */
   bench_role role;
-  clnn_dtype dtype;
+  clnn_dtype dtype; /* host data: CLNN_FLOAT32 (float) or CLNN_INT32 */
+  clnn_dtype store; /* device tensor and .npy type: dtype, or the problem's dt for a float tensor
+                       (host data then holds values rounded to it) */
   int ndim;
   int64_t dims[CLNN_MAX_DIMS];
   size_t numel;
@@ -88,6 +90,7 @@ typedef struct bench_problem {
   const struct bench_family *fam;
   char text[512];   /* the descriptor as given */
   char pass[16];    /* fwd, bwd, bwd_d, bwd_w, step */
+  clnn_dtype dt;    /* dt=f32|f16|bf16: the type of the float tensors (set before setup) */
   bool bias;        /* problem has a bias (C/P: unless --no-bias; R: b.npy exists) */
   const char *dir;  /* R mode: the directory (families may look for optional files) */
   void *params;     /* the family's parsed descriptor (freed with free()) */
@@ -112,9 +115,13 @@ typedef struct bench_family {
   clnn_status (*run_device)(clnn_context *ctx, bench_problem *p);
   /* Reference on host data: inputs in t[i].host, outputs into t[i].ref. */
   clnn_status (*run_ref)(bench_problem *p);
+  bool half; /* takes dt=f16 and dt=bf16 (its float tensors in that type) */
 } bench_family;
 
-/* Declare a tensor; returns it for further settings (fill, tol). */
+/* Bytes of one element of the problem's float tensors (4, or 2 for dt=f16 and
+ * dt=bf16): what P mode's byte counts multiply. */
+double bench_elem_bytes(const bench_problem *p);
+/* Declare a tensor; returns it for further settings (fill, tol, store). */
 bench_tensor *bench_add(bench_problem *p, const char *name, bench_role role, clnn_dtype dtype,
                         int ndim, const int64_t *dims);
 /* Find a tensor by name (NULL if absent). */

@@ -91,11 +91,11 @@ static bool act_setup(bench_problem *p, bench_args *a, char *err, size_t errlen)
   double nx = (double)n * c * h * w, ny = (double)n * yc * h * w;
   if (!strcmp(p->pass, "fwd")) {
     bench_add(p, "y", BENCH_OUT, CLNN_FLOAT32, 4, yd);
-    p->bytes = 4.0 * (nx + ny);
+    p->bytes = bench_elem_bytes(p) * (nx + ny);
   } else {
     bench_add(p, "dy", BENCH_IN, CLNN_FLOAT32, 4, yd);
     bench_add(p, "dx", BENCH_OUT, CLNN_FLOAT32, 4, xd);
-    p->bytes = 4.0 * (2.0 * nx + ny);
+    p->bytes = bench_elem_bytes(p) * (2.0 * nx + ny);
   }
   return true;
 }
@@ -117,6 +117,7 @@ static clnn_status act_run_ref(bench_problem *p) {
 static const bench_family act_family = {
     .name = "act",
     .passes = "fwd,bwd",
+    .half = true,
     .setup = act_setup,
     .fill = NULL,
     .run_device = act_run_device,

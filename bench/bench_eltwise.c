@@ -227,13 +227,13 @@ static clnn_status mul_add_run_ref(bench_problem *p) {
                                   bench_ref_in(p, "t"), bench_ref_out(p, "y"));
 }
 
-static const bench_family add_family = {"add", "fwd,bwd", add_setup, NULL, add_run_device, add_run_ref};
-static const bench_family mul_family = {"mul", "fwd,bwd", mul_setup, NULL, mul_run_device, mul_run_ref};
+static const bench_family add_family = {"add", "fwd,bwd", add_setup, NULL, add_run_device, add_run_ref, false};
+static const bench_family mul_family = {"mul", "fwd,bwd", mul_setup, NULL, mul_run_device, mul_run_ref, false};
 static const bench_family scale_family = {"scale", "fwd,bwd", scale_setup, NULL, scale_run_device,
-                                          scale_run_ref};
+                                          scale_run_ref, false};
 
 static const bench_family mul_add_family = {"mul_add", "fwd", mul_add_setup, NULL, mul_add_run_device,
-                                            mul_add_run_ref};
+                                            mul_add_run_ref, false};
 
 const bench_family *const bench_eltwise_families[] = {&add_family, &mul_family, &scale_family, &mul_add_family,
                                                       NULL};

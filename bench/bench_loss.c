@@ -169,10 +169,10 @@ static clnn_status infonce_run_ref(bench_problem *p) {
 }
 
 static const bench_family xent_family = {"xent", "fwd,bwd", xent_setup, class_fill, xent_run_device,
-                                         xent_run_ref};
+                                         xent_run_ref, false};
 static const bench_family softacc_family = {"softacc", "fwd,bwd", softacc_setup, class_fill,
-                                            softacc_run_device, softacc_run_ref};
+                                            softacc_run_device, softacc_run_ref, false};
 static const bench_family infonce_family = {"infonce", "fwd,bwd", infonce_setup, NULL, infonce_run_device,
-                                            infonce_run_ref};
+                                            infonce_run_ref, false};
 
 const bench_family *const bench_loss_families[] = {&xent_family, &softacc_family, &infonce_family, NULL};

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "bench.h"
+#include "../host/ref.h"
 #include "npy.h"
 #include "peak.h"
 #include "timing.h"
@@ -35,6 +36,7 @@ enum { MAX_DESCRIPTOR = 511 };
 typedef struct run_config {
   char mode;             /* 'C', 'P' or 'R' */
   const char *pass;      /* NULL: the family's default */
+  const char *dt;        /* --dt: the type of descriptors without a dt= key (NULL: f32) */
   const char *dir;       /* R mode */
   bool no_bias;
   int warmup, min_runs, max_runs;
@@ -63,7 +65,25 @@ static uint64_t rng_next(uint64_t *s) {
 }
 static double rng_uniform(uint64_t *s) { return (double)(rng_next(s) >> 11) * 0x1.0p-53; }
 
+/* A float tensor stored in a half type holds values that type can hold, so
+ * the reference sees exactly what the kernels load. */
+static void round_to_store(bench_tensor *t) {
+  if (t->dtype != CLNN_FLOAT32 || t->store == CLNN_FLOAT32) return;
+  uint16_t *h = malloc(t->numel ? t->numel * sizeof *h : 1);
+  if (!h) abort(); /* a few MB at most, after the float array itself fitted */
+  clnn_pack_f32(t->store, t->host, h, t->numel);
+  clnn_unpack_f32(t->store, h, t->host, t->numel);
+  free(h);
+}
+
+static void fill_values(bench_problem *p, bench_tensor *t, uint64_t seed);
+
 static void fill_tensor(bench_problem *p, bench_tensor *t, uint64_t seed) {
+  fill_values(p, t, seed);
+  round_to_store(t);
+}
+
+static void fill_values(bench_problem *p, bench_tensor *t, uint64_t seed) {
   if (t->fill == BENCH_FILL_CUSTOM && p->fam->fill) {
     p->fam->fill(p, t, seed);
     return;
@@ -88,6 +108,8 @@ static void fill_tensor(bench_problem *p, bench_tensor *t, uint64_t seed) {
 
 /* -------------------------------------------------------- problem API */
 
+double bench_elem_bytes(const bench_problem *p) { return (double)clnn_dtype_size(p->dt); }
+
 bench_tensor *bench_add(bench_problem *p, const char *name, bench_role role, clnn_dtype dtype,
                         int ndim, const int64_t *dims) {
   if (p->nt >= BENCH_MAX_TENSORS) return NULL;
@@ -96,6 +118,7 @@ bench_tensor *bench_add(bench_problem *p, const char *name, bench_role role, cln
   snprintf(t->name, sizeof t->name, "%s", name);
   t->role = role;
   t->dtype = dtype;
+  t->store = dtype == CLNN_FLOAT32 ? p->dt : dtype;
   t->ndim = ndim;
   t->numel = 1;
   for (int i = 0; i < ndim; i++) {
@@ -169,6 +192,30 @@ static bool file_exists(const char *path) {
 }
 
 /* Parse and set up; false with a message in err. */
+/* dt=f32|f16|bf16 (float32 when absent); half types only for families that take them. */
+static bool parse_dt(bench_problem *p, bench_args *args, const char *dt_default, char *err, size_t errlen) {
+  static const struct {
+    const char *word;
+    clnn_dtype dt;
+  } names[] = {{"f32", CLNN_FLOAT32}, {"f16", CLNN_FLOAT16}, {"bf16", CLNN_BFLOAT16}};
+  const char *v = NULL;
+  p->dt = CLNN_FLOAT32;
+  if (!bench_arg_str(args, "dt", &v)) v = dt_default;
+  if (!v) return true;
+  size_t i = 0;
+  while (i < sizeof names / sizeof names[0] && strcmp(v, names[i].word)) i++;
+  if (i == sizeof names / sizeof names[0]) {
+    snprintf(err, errlen, "dt=%s: the types are f32, f16 and bf16", v);
+    return false;
+  }
+  p->dt = names[i].dt;
+  if (p->dt != CLNN_FLOAT32 && !p->fam->half) {
+    snprintf(err, errlen, "dt=%s: %s does not take half-precision tensors yet (only float32)", v, p->fam->name);
+    return false;
+  }
+  return true;
+}
+
 static bool problem_setup(bench_problem *p, const char *text, const run_config *cfg, char *err,
                           size_t errlen) {
   memset(p, 0, sizeof *p);
@@ -214,6 +261,7 @@ static bool problem_setup(bench_problem *p, const char *text, const run_config *
     p->bias = file_exists(path);
   }
   p->tol = 1e-5;
+  if (!parse_dt(p, &args, cfg->dt, err, errlen)) return false;
   if (!p->fam->setup(p, &args, err, errlen)) return false;
   if (!bench_args_all_used(&args, err, errlen)) return false;
   for (int i = 0; i < p->nt; i++)
@@ -230,11 +278,12 @@ static clnn_status upload(clnn_context *ctx, bench_problem *p, bool poison_outpu
   for (int i = 0; i < p->nt; i++) {
     bench_tensor *t = &p->t[i];
     if (!t->dev) {
-      clnn_status st = clnn_tensor_create(ctx, t->dtype, t->ndim, t->dims, &t->dev);
+      clnn_status st = clnn_tensor_create(ctx, t->store, t->ndim, t->dims, &t->dev);
       if (st != CLNN_SUCCESS) return st;
     }
     clnn_status st = CLNN_SUCCESS;
-    if (t->role != BENCH_OUT) st = clnn_tensor_write(t->dev, t->host, t->numel * 4);
+    if (t->role != BENCH_OUT && t->dtype == CLNN_FLOAT32) st = clnn_tensor_write_f32(t->dev, t->host, t->numel);
+    else if (t->role != BENCH_OUT) st = clnn_tensor_write(t->dev, t->host, t->numel * 4);
     else if (poison_outputs) st = clnn_tensor_fill(t->dev, t->dtype == CLNN_INT32 ? -1.0f : NAN);
     if (st != CLNN_SUCCESS) return st;
   }
@@ -245,7 +294,8 @@ static clnn_status download(bench_problem *p) {
   for (int i = 0; i < p->nt; i++) {
     bench_tensor *t = &p->t[i];
     if (t->role == BENCH_IN) continue;
-    clnn_status st = clnn_tensor_read(t->dev, t->host, t->numel * 4);
+    clnn_status st = t->dtype == CLNN_FLOAT32 ? clnn_tensor_read_f32(t->dev, t->host, t->numel)
+                                              : clnn_tensor_read(t->dev, t->host, t->numel * 4);
     if (st != CLNN_SUCCESS) return st;
   }
   return CLNN_SUCCESS;
@@ -382,7 +432,8 @@ static bool outputs_untouched(const bench_problem *p) {
     const bench_tensor *t = &p->t[i];
     if (t->role == BENCH_IN) continue;
     uint32_t *now = malloc(t->numel ? t->numel * 4 : 4);
-    if (!now || clnn_tensor_read(t->dev, now, t->numel * 4) != CLNN_SUCCESS) {
+    if (!now || (t->dtype == CLNN_FLOAT32 ? clnn_tensor_read_f32(t->dev, (float *)now, t->numel)
+                                          : clnn_tensor_read(t->dev, now, t->numel * 4)) != CLNN_SUCCESS) {
       free(now);
       return true;
     }
@@ -429,6 +480,7 @@ static void compare_outputs(bench_problem *p, result *r) {
     }
     double rel = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
     double tol = t->tol > 0 ? t->tol : p->tol;
+    if (t->store != t->dtype) tol = fmax(tol, clnn__ref_dtype_rel_l2(t->store)); /* host/ref.h */
     bool ok = !nan_bad && rel <= tol && !isnan(rel);
     if (nan_bad) rel = NAN;
     if (!ok || rel > r->rel_l2 || !r->worst[0]) {
@@ -514,6 +566,26 @@ static int run_perf(clnn_context *ctx, bench_problem *p, const run_config *cfg) 
   return 0;
 }
 
+/* t's host data as its .npy holds it: the float values packed to the
+ * tensor's half type (a new array into *packed, to free), else as they are. */
+static const void *npy_data(const bench_tensor *t, void **packed) {
+  *packed = NULL;
+  if (t->store == t->dtype) return t->host;
+  *packed = malloc(t->numel ? t->numel * clnn_dtype_size(t->store) : 1);
+  if (*packed) clnn_pack_f32(t->store, t->host, *packed, t->numel);
+  return *packed;
+}
+
+static bool npy_write_tensor_temp(const char *path, const bench_tensor *t, char *tmp, size_t tmp_len, char *err,
+                                  size_t errlen) {
+  void *packed;
+  const void *data = npy_data(t, &packed);
+  bool ok = data && npy_write_temp(path, t->store, t->ndim, t->dims, data, tmp, tmp_len, err, errlen);
+  if (!data) snprintf(err, errlen, "%s: out of memory", path);
+  free(packed);
+  return ok;
+}
+
 /* Write every output of p (inputs updated in place, such as an optimizer's
  * param, included) to dir/<name>.npy, all or none: each goes to a synced
  * temporary file first, and only when all are written are they renamed. */
@@ -527,7 +599,7 @@ static bool write_outputs(bench_problem *p, const char *dir) {
     bench_tensor *t = &p->t[i];
     if (t->role == BENCH_IN) continue;
     snprintf(path, sizeof path, "%s/%s.npy", dir, t->name);
-    ok = npy_write_temp(path, t->dtype, t->ndim, t->dims, t->host, tmp[written], PATH_MAX_LEN, err, sizeof err);
+    ok = npy_write_tensor_temp(path, t, tmp[written], PATH_MAX_LEN, err, sizeof err);
     if (ok) out_index[written++] = i;
   }
   const bool wrote_all = ok;
@@ -557,7 +629,7 @@ static int run_files(clnn_context *ctx, bench_problem *p, const run_config *cfg)
       fprintf(stderr, "clnn-bench: %s\n", err);
       return EXIT_USAGE;
     }
-    bool same = a.dtype == t->dtype && a.ndim == t->ndim;
+    bool same = a.dtype == t->store && a.ndim == t->ndim;
     for (int k = 0; same && k < t->ndim; k++) same = a.dims[k] == t->dims[k];
     if (!same) {
       char want[160] = "", got[160] = "";
@@ -566,9 +638,19 @@ static int run_files(clnn_context *ctx, bench_problem *p, const run_config *cfg)
       for (int k = 0; k < a.ndim; k++)
         snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", k ? "," : "", (long long)a.dims[k]);
       fprintf(stderr, "clnn-bench: %s: shape (%s) %s, the descriptor needs (%s) %s\n", path, got,
-              a.dtype == CLNN_INT32 ? "int32" : "float32", want, t->dtype == CLNN_INT32 ? "int32" : "float32");
+              clnn_dtype_name(a.dtype), want, clnn_dtype_name(t->store));
       free(a.data);
       return EXIT_USAGE;
+    }
+    if (t->store != t->dtype) { /* a half type: the host side works in float */
+      float *f = malloc(a.numel ? a.numel * sizeof *f : 1);
+      if (!f) {
+        free(a.data);
+        return fprintf(stderr, "clnn-bench: out of memory\n"), EXIT_DEVICE;
+      }
+      clnn_unpack_f32(t->store, a.data, f, a.numel);
+      free(a.data);
+      a.data = f;
     }
     t->host = a.data;
   }
@@ -598,7 +680,8 @@ static int run_inputs(bench_problem *p, const run_config *cfg) {
     if (t->role == BENCH_OUT) continue;
     fill_tensor(p, t, seed + (uint64_t)i * 7919);
     snprintf(path, sizeof path, "%s/%s.npy", cfg->dir, t->name);
-    if (!npy_write(path, t->dtype, t->ndim, t->dims, t->host, err, sizeof err)) {
+    char tmp[4200];
+    if (!npy_write_tensor_temp(path, t, tmp, sizeof tmp, err, sizeof err) || !npy_commit(tmp, path, err, sizeof err)) {
       fprintf(stderr, "clnn-bench: %s\n", err);
       return EXIT_USAGE;
     }
@@ -663,6 +746,7 @@ static void usage(FILE *f) {
           "  --dir DIR         R mode: read inputs from and write outputs to DIR/<name>.npy;\n"
           "                    I mode: write the inputs there\n"
           "  --json FILE       append one JSON object per problem to FILE\n"
+          "  --dt=f32|f16|bf16 the tensors' type where a descriptor has no dt= key (default f32)\n"
           "  --device N        OpenCL device N in clnn-info order (default: as the library picks)\n"
           "  --no-bias         problems without bias (C and P modes)\n"
           "  --rois FILE       RoI rows \"batch x1 y1 x2 y2\" for the roi families\n"
@@ -793,6 +877,7 @@ int main(int argc, char **argv) {
       goto done;
     } else if ((v = opt_value(argc, argv, &i, "--pass"))) cfg.pass = v;
     else if ((v = opt_value(argc, argv, &i, "--dir"))) cfg.dir = v;
+    else if ((v = opt_value(argc, argv, &i, "--dt"))) cfg.dt = v;
     else if ((v = opt_value(argc, argv, &i, "--json"))) json_path = v;
     else if ((v = opt_value(argc, argv, &i, "--rois"))) bench_opt.rois_file = v;
     /* Numbers are checked whole and in range (a run count indexes a table). */

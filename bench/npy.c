@@ -57,6 +57,10 @@ static bool parse_shape(const char *p, npy_array *out) {
   return true;
 }
 
+/* Bytes per element (here, not clnn_dtype_size: the fuzz harness builds
+ * this file without the library). */
+static size_t elem_size(clnn_dtype dtype) { return dtype == CLNN_FLOAT16 || dtype == CLNN_BFLOAT16 ? 2 : 4; }
+
 bool npy_read(const char *path, npy_array *out, char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
   FILE *f = fopen(path, "rb");
@@ -103,8 +107,15 @@ bool npy_read(const char *path, npy_array *out, char *err, size_t errlen) {
   }
   if (!strncmp(descr, "'<f4'", 5)) out->dtype = CLNN_FLOAT32;
   else if (!strncmp(descr, "'<i4'", 5)) out->dtype = CLNN_INT32;
+  else if (!strncmp(descr, "'<f2'", 5)) out->dtype = CLNN_FLOAT16;
+  else if (!strncmp(descr, "'<u2'", 5)) out->dtype = CLNN_BFLOAT16;
   else {
-    fail(err, errlen, path, "dtype must be little-endian float32 ('<f4') or int32 ('<i4')");
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "dtype %.12s: must be little-endian float32 ('<f4'), int32 ('<i4'), float16 ('<f2') or "
+             "bfloat16 bits ('<u2')",
+             descr);
+    fail(err, errlen, path, msg);
     goto done;
   }
   if (strncmp(order, "False", 5)) {
@@ -115,7 +126,7 @@ bool npy_read(const char *path, npy_array *out, char *err, size_t errlen) {
     fail(err, errlen, path, "cannot parse the shape in the header");
     goto done;
   }
-  size_t bytes = out->numel * 4;
+  size_t bytes = out->numel * elem_size(out->dtype);
   /* The file must hold the data before anything that large is allocated. */
   long data_at = ftell(f);
   if (data_at < 0 || (uint64_t)st.st_size - (uint64_t)data_at < bytes) goto truncated;
@@ -143,6 +154,20 @@ done:
   return ok;
 }
 
+/* The descr of a type: bfloat16 has none in NumPy, so its bit patterns go as uint16. */
+static const char *npy_descr(clnn_dtype dtype) {
+  switch (dtype) {
+    case CLNN_INT32:
+      return "<i4";
+    case CLNN_FLOAT16:
+      return "<f2";
+    case CLNN_BFLOAT16:
+      return "<u2";
+    default:
+      return "<f4";
+  }
+}
+
 bool npy_write_temp(const char *path, clnn_dtype dtype, int ndim, const int64_t *dims, const void *data,
                     char *tmp, size_t tmp_len, char *err, size_t errlen) {
   char shape[256] = "(";
@@ -155,7 +180,7 @@ bool npy_write_temp(const char *path, clnn_dtype dtype, int ndim, const int64_t 
   strcat(shape, ")");
   char header[512];
   int len = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
-                     dtype == CLNN_INT32 ? "<i4" : "<f4", shape);
+                     npy_descr(dtype), shape);
   /* Pad with spaces so magic + length + header + newline is a multiple of 64. */
   int total = 10 + len + 1;
   int pad = (64 - total % 64) % 64;
@@ -183,7 +208,7 @@ bool npy_write_temp(const char *path, clnn_dtype dtype, int ndim, const int64_t 
   unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff),
                            (unsigned char)(hlen >> 8)};
   bool ok = fwrite(pre, 1, 10, f) == 10 && fwrite(header, 1, hlen, f) == hlen &&
-            fwrite(data, 4, numel, f) == numel && fflush(f) == 0 && fsync(fd) == 0;
+            fwrite(data, elem_size(dtype), numel, f) == numel && fflush(f) == 0 && fsync(fd) == 0;
   int saved = errno;
   ok = (fclose(f) == 0) && ok;
   if (!ok) {

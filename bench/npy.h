@@ -1,6 +1,8 @@
 /*
- * npy.h - reading and writing NumPy .npy files (format 1.0-3.0): float32 or
- * int32, little-endian, C order. Anything else is refused with a message.
+ * npy.h - reading and writing NumPy .npy files (format 1.0-3.0): float32,
+ * int32, float16 ('<f2') or bfloat16 (its bit patterns as '<u2': NumPy has
+ * no bfloat16), little-endian, C order. Anything else is refused with a
+ * message that names what the file holds.
  */
 #ifndef CLNN_NPY_H
 #define CLNN_NPY_H

@@ -33,7 +33,7 @@ __kernel void act_fwd(__global const STORE_T *x_base, const ulong x_off, __globa
   __global const STORE_T *x = x_base + x_off;
   __global STORE_T *y = y_base + y_off;
   if (i < nvec) {
-    STORE16(act_f16(LOAD16(i, x)), i, y);
+    STOREP16(act_f16(LOADP16(i, x)), i, y);
   } else if (i == nvec) {
     for (int j = nvec << 4; j < n; j++) STORE1(act_f1(LOAD1(x, j)), y, j);
   }
@@ -50,7 +50,7 @@ __kernel void act_bwd(__global const STORE_T *x_base, const ulong x_off, __globa
   __global const STORE_T *dy = dy_base + dy_off;
   __global STORE_T *dx = dx_base + dx_off;
   if (i < nvec) {
-    STORE16(act_grad_f16(LOAD16(i, x), LOAD16(i, dy)), i, dx);
+    STOREP16(act_grad_f16(LOADP16(i, x), LOADP16(i, dy)), i, dx);
   } else if (i == nvec) {
     for (int j = nvec << 4; j < n; j++) STORE1(act_grad_f1(LOAD1(x, j), LOAD1(dy, j)), dx, j);
   }
@@ -87,7 +87,7 @@ __kernel void act_glu_fwd(__global const STORE_T *restrict x_base, const ulong x
   __global const STORE_T *b = a + hlen;
   __global STORE_T *y = y_base + y_off + (size_t)img * hlen;
   if (i < nvec) {
-    STORE16(glu_f16(LOAD16(i, a), LOAD16(i, b)), i, y);
+    STOREP16(glu_f16(LOADP16(i, a), LOADP16(i, b)), i, y);
   } else if (i == nvec) {
     for (int j = nvec << 4; j < hlen; j++) STORE1(glu_f1(LOAD1(a, j), LOAD1(b, j)), y, j);
   }
@@ -108,9 +108,9 @@ __kernel void act_glu_bwd(__global const STORE_T *restrict x_base, const ulong x
   __global STORE_T *db = da + hlen;
   if (i < nvec) {
     float16 ga, gb;
-    glu_grad_f16(LOAD16(i, a), LOAD16(i, b), LOAD16(i, dy), &ga, &gb);
-    STORE16(ga, i, da);
-    STORE16(gb, i, db);
+    glu_grad_f16(LOADP16(i, a), LOADP16(i, b), LOADP16(i, dy), &ga, &gb);
+    STOREP16(ga, i, da);
+    STOREP16(gb, i, db);
   } else if (i == nvec) {
     for (int j = nvec << 4; j < hlen; j++) {
       float ga, gb;

@@ -43,17 +43,30 @@ static clnn_status check_out(clnn_context *ctx, const clnn_act_desc *d, const cl
   return clnn__check_no_overlap(ctx, out, out_name, in, in_name);
 }
 
-static void program_options(const clnn_act_desc *d, clnn_dtype dt, char *buf, size_t n) {
-  char act[64];
-  clnn__act_options(act, sizeof act, d->act, d->alpha);
-  snprintf(buf, n, "-DGATE=%d -DDT=%d%s", d->gate == CLNN_GATE_SECOND ? CLNN_ACT_GATE_SECOND : CLNN_ACT_GATE_FIRST,
-           (int)dt, act);
-}
-
 /* Elements the kernels walk: all of them, or one image's half when gated. */
 static int64_t kernel_count(const clnn_act_desc *d) {
   return d->gate == CLNN_GATE_NONE ? d->n * d->c * d->h * d->w : d->c / 2 * d->h * d->w;
 }
+
+/*
+ * bfloat16 kernels load and store pairs of elements as uints (common.h's
+ * BF16_PAIRS) when every pointer they form is 4-byte aligned: each tensor at
+ * an even element offset and, gated, an even half length (the second half
+ * and each image's rows start hlen elements further).
+ */
+static bool bf16_pairs_fit(const clnn_act_desc *d, clnn_dtype dt, const clnn_tensor *a, const clnn_tensor *b,
+                           const clnn_tensor *c) {
+  if (dt != CLNN_BFLOAT16 || (d->gate != CLNN_GATE_NONE && kernel_count(d) % 2)) return false;
+  return clnn__off(a) % 2 == 0 && clnn__off(b) % 2 == 0 && (!c || clnn__off(c) % 2 == 0);
+}
+
+static void program_options(const clnn_act_desc *d, clnn_dtype dt, bool pairs, char *buf, size_t n) {
+  char act[64];
+  clnn__act_options(act, sizeof act, d->act, d->alpha);
+  snprintf(buf, n, "-DGATE=%d -DDT=%d -DBF16_PAIRS=%d%s",
+           d->gate == CLNN_GATE_SECOND ? CLNN_ACT_GATE_SECOND : CLNN_ACT_GATE_FIRST, (int)dt, pairs ? 1 : 0, act);
+}
+
 
 /* ------------------------------------------------------------- variants
  * Two shapes, each with a plain and a gated kernel:
@@ -94,14 +107,14 @@ ACT_TABLE(fwd);
 ACT_TABLE(bwd);
 
 /* Plan the pass and launch its kernel: plain over numel elements, gated over images. */
-static clnn_status launch(clnn_context *ctx, const clnn_act_desc *d, clnn_dtype dt, bool bwd, const clnn_arg *args,
-                          int nargs) {
+static clnn_status launch(clnn_context *ctx, const clnn_act_desc *d, clnn_dtype dt, bool pairs, bool bwd,
+                          const clnn_arg *args, int nargs) {
   const clnn_variant_table *t = bwd ? &clnn__act_bwd_variants : &clnn__act_fwd_variants;
   size_t i;
   CLNN_TRY(clnn__plan_pick(ctx, t, d, &i));
   const act_variant *v = (const act_variant *)CLNN_VARIANT_AT(t, i);
   char opts[128], op[64];
-  program_options(d, dt, opts, sizeof opts);
+  program_options(d, dt, pairs, opts, sizeof opts);
   snprintf(op, sizeof op, "act_%s:%s%s%s", bwd ? "bwd" : "fwd", v->v.name + strlen("act.fwd."),
            dt == CLNN_FLOAT32 ? "" : ":", dt == CLNN_FLOAT32 ? "" : clnn_dtype_name(dt));
   clnn_kernel_ref k;
@@ -135,7 +148,7 @@ clnn_status clnn_act_fwd(clnn_context *ctx, const clnn_act_desc *desc, const cln
   CLNN_TRY(check_nchw(ctx, y, "y", dt, d->n, yc, d->h, d->w));
   CLNN_TRY(check_out(ctx, d, y, "y", x, "x"));
   if (x->numel == 0) return CLNN_SUCCESS; /* an empty tensor: nothing to write */
-  return launch(ctx, d, dt, false, CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(y), CLNN_ARG_I32(kernel_count(d))));
+  return launch(ctx, d, dt, bf16_pairs_fit(d, dt, x, y, NULL), false, CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(y), CLNN_ARG_I32(kernel_count(d))));
 }
 
 clnn_status clnn_act_bwd(clnn_context *ctx, const clnn_act_desc *desc, const clnn_tensor *x,
@@ -153,6 +166,6 @@ clnn_status clnn_act_bwd(clnn_context *ctx, const clnn_act_desc *desc, const cln
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", x, "x"));
   CLNN_TRY(check_out(ctx, d, dx, "dx", dy, "dy"));
   if (x->numel == 0) return CLNN_SUCCESS; /* an empty tensor: nothing to write */
-  return launch(ctx, d, dt, true,
+  return launch(ctx, d, dt, bf16_pairs_fit(d, dt, x, dy, dx), true,
                 CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(dx), CLNN_ARG_I32(kernel_count(d))));
 }
