@@ -200,7 +200,8 @@ static bool parse_dt(bench_problem *p, bench_args *args, const char *dt_default,
   } names[] = {{"f32", CLNN_FLOAT32}, {"f16", CLNN_FLOAT16}, {"bf16", CLNN_BFLOAT16}};
   const char *v = NULL;
   p->dt = CLNN_FLOAT32;
-  if (!bench_arg_str(args, "dt", &v)) v = dt_default;
+  bool from_option = false;
+  if (!bench_arg_str(args, "dt", &v)) v = dt_default, from_option = true;
   if (!v) return true;
   size_t i = 0;
   while (i < sizeof names / sizeof names[0] && strcmp(v, names[i].word)) i++;
@@ -209,6 +210,10 @@ static bool parse_dt(bench_problem *p, bench_args *args, const char *dt_default,
     return false;
   }
   p->dt = names[i].dt;
+  if (from_option) { /* the table and the JSON name the type, as if the descriptor had said it */
+    size_t len = strlen(p->text);
+    snprintf(p->text + len, sizeof p->text - len, " dt=%s", v);
+  }
   if (p->dt != CLNN_FLOAT32 && !p->fam->half) {
     snprintf(err, errlen, "dt=%s: %s does not take half-precision tensors yet (only float32)", v, p->fam->name);
     return false;
@@ -877,7 +882,14 @@ int main(int argc, char **argv) {
       goto done;
     } else if ((v = opt_value(argc, argv, &i, "--pass"))) cfg.pass = v;
     else if ((v = opt_value(argc, argv, &i, "--dir"))) cfg.dir = v;
-    else if ((v = opt_value(argc, argv, &i, "--dt"))) cfg.dt = v;
+    else if ((v = opt_value(argc, argv, &i, "--dt"))) {
+      cfg.dt = v;
+      if (strcmp(v, "f32") && strcmp(v, "f16") && strcmp(v, "bf16")) {
+        fprintf(stderr, "clnn-bench: --dt must be f32, f16 or bf16, not '%s'\n", v);
+        rc = EXIT_USAGE;
+        goto done;
+      }
+    }
     else if ((v = opt_value(argc, argv, &i, "--json"))) json_path = v;
     else if ((v = opt_value(argc, argv, &i, "--rois"))) bench_opt.rois_file = v;
     /* Numbers are checked whole and in range (a run count indexes a table). */

@@ -111,10 +111,11 @@ bool npy_read(const char *path, npy_array *out, char *err, size_t errlen) {
   else if (!strncmp(descr, "'<u2'", 5)) out->dtype = CLNN_BFLOAT16;
   else {
     char msg[160];
+    const int dlen = descr[0] == '\'' ? (int)strcspn(descr + 1, "'") + 2 : (int)strcspn(descr, ",}");
     snprintf(msg, sizeof msg,
-             "dtype %.12s: must be little-endian float32 ('<f4'), int32 ('<i4'), float16 ('<f2') or "
+             "dtype %.*s: must be little-endian float32 ('<f4'), int32 ('<i4'), float16 ('<f2') or "
              "bfloat16 bits ('<u2')",
-             descr);
+             dlen < 24 ? dlen : 24, descr);
     fail(err, errlen, path, msg);
     goto done;
   }

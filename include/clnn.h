@@ -381,7 +381,8 @@ const char *clnn_dtype_name(clnn_dtype dtype);
  * hold n elements of that type: 4 or 2 bytes each; CLNN_FLOAT32 copies).
  * float32 to half rounds to nearest even, as the kernels do: values beyond
  * the type's range become +-inf, NaN stays NaN (quiet), float16 keeps
- * subnormals. Half to float32 is exact. Statuses: CLNN_ERR_NULL_POINTER
+ * subnormals. Half to float32 is exact. dst may be src (in place); no other
+ * overlap is allowed. Statuses: CLNN_ERR_NULL_POINTER
  * (n > 0 and a NULL array), CLNN_ERR_INVALID_VALUE (not a float type).
  */
 clnn_status clnn_pack_f32(clnn_dtype dtype, const float *src, void *dst, size_t n);

@@ -135,7 +135,7 @@ __kernel void act_fwd_gpu(__global const STORE_T *x_base, const ulong x_off, __g
   __global STORE_T *y = y_base + y_off;
   const int nvec = n >> 2, step = get_global_size(0);
   for (int i = get_global_id(0); i < nvec; i += step) STORE4(act_f4(LOAD4(i, x)), i, y);
-  const int j = (nvec << 2) + get_global_id(0);
+  const long j = ((long)nvec << 2) + (long)get_global_id(0); /* long: near 2^31 elements an int wraps */
   if (j < n) STORE1(act_f1(LOAD1(x, j)), y, j);
 }
 
@@ -147,7 +147,7 @@ __kernel void act_bwd_gpu(__global const STORE_T *x_base, const ulong x_off, __g
   __global STORE_T *dx = dx_base + dx_off;
   const int nvec = n >> 2, step = get_global_size(0);
   for (int i = get_global_id(0); i < nvec; i += step) STORE4(act_grad_f4(LOAD4(i, x), LOAD4(i, dy)), i, dx);
-  const int j = (nvec << 2) + get_global_id(0);
+  const long j = ((long)nvec << 2) + (long)get_global_id(0); /* long: near 2^31 elements an int wraps */
   if (j < n) STORE1(act_grad_f1(LOAD1(x, j), LOAD1(dy, j)), dx, j);
 }
 
@@ -160,7 +160,7 @@ __kernel void act_glu_fwd_gpu(__global const STORE_T *restrict x_base, const ulo
   __global const STORE_T *b = a + hlen;
   __global STORE_T *y = y_base + y_off + (size_t)img * hlen;
   for (int i = get_global_id(0); i < nvec; i += step) STORE4(glu_f4(LOAD4(i, a), LOAD4(i, b)), i, y);
-  const int j = (nvec << 2) + get_global_id(0);
+  const long j = ((long)nvec << 2) + (long)get_global_id(0); /* long: near 2^31 elements an int wraps */
   if (j < hlen) STORE1(glu_f1(LOAD1(a, j), LOAD1(b, j)), y, j);
 }
 
@@ -180,7 +180,7 @@ __kernel void act_glu_bwd_gpu(__global const STORE_T *restrict x_base, const ulo
     STORE4(ga, i, da);
     STORE4(gb, i, db);
   }
-  const int j = (nvec << 2) + get_global_id(0);
+  const long j = ((long)nvec << 2) + (long)get_global_id(0); /* long: near 2^31 elements an int wraps */
   if (j < hlen) {
     float ga, gb;
     glu_grad_f1(LOAD1(a, j), LOAD1(b, j), LOAD1(dy, j), &ga, &gb);

@@ -794,7 +794,7 @@ __kernel void bnorm_apply_gpu(CTENSOR(x), TENSOR(y), __global const float *restr
     bn_records4(recs, ch, same, &mean, &invstd, &scale, &shift);
     vstore4(act_f4(fma(vload4(i, xv) - mean, scale, shift)), i, yv);
   }
-  const int j = (nvec << 2) + get_global_id(0);
+  const long j = ((long)nvec << 2) + (long)get_global_id(0); /* long: near 2^31 elements an int wraps */
   if (j < n) {
     const float4 rec = vload4(j / HW % C, recs);
     yv[j] = act_f1(fma(xv[j] - rec.x, rec.z, rec.w));
@@ -844,7 +844,7 @@ __kernel void bnorm_infer_gpu(__global const float *x_base, const ulong x_off, _
     }
     vstore4(act_f4(fma(vload4(i, xv) - mean, scale, shift)), i, yv);
   }
-  const int j = (nvec << 2) + get_global_id(0);
+  const long j = ((long)nvec << 2) + (long)get_global_id(0); /* long: near 2^31 elements an int wraps */
   if (j < n) {
     const float4 rec = bn_record_of(rm, rv, 1, eps, affine, gm, bt, j / HW % C);
     yv[j] = act_f1(fma(xv[j] - rec.x, rec.z, rec.w));
@@ -939,7 +939,7 @@ __kernel void bnorm_bwd_apply_gpu(CTENSOR(x), CTENSOR(dy), TENSOR(dx), __global 
     const float4 xj = vload4(i, xv), dz = BN_DZ(float4, f4, xj, vload4(i, gv));
     vstore4(fma(k1, dz, fma(k2, xj - mean, k3)), i, out);
   }
-  const int j = (nvec << 2) + get_global_id(0);
+  const long j = ((long)nvec << 2) + (long)get_global_id(0); /* long: near 2^31 elements an int wraps */
   if (j < n) {
     const int c = j / HW % C;
     const float4 rec = vload4(c, recs), drec = vload4(c, drecs);

@@ -90,7 +90,8 @@ static clnn_status check_lists(const optim_call *c) {
       if (t->ctx != ctx)
         return clnn__fail(ctx, CLNN_ERR_CONTEXT_MISMATCH, "%s[%zu] belongs to another context", nm, i);
       if (t->dtype != CLNN_FLOAT32)
-        return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "%s[%zu] is int32, expected float32", nm, i);
+        return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "%s[%zu] is %s, expected float32", nm, i,
+                          clnn_dtype_name(t->dtype));
       const clnn_tensor *ref = c->role[first][i];
       if (t->numel != ref->numel)
         return clnn__fail(ctx, CLNN_ERR_SHAPE_MISMATCH, "%s[%zu] has %zu elements, %s[%zu] has %zu", nm, i,
@@ -103,8 +104,7 @@ static clnn_status check_lists(const optim_call *c) {
       return clnn__fail(ctx, CLNN_ERR_CONTEXT_MISMATCH, "%s belongs to another context", c->scalar_name);
     if (s->dtype != c->scalar_dtype || s->numel != 1)
       return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "%s must be a %s tensor of one element (it has %zu %s)",
-                        c->scalar_name, c->scalar_dtype == CLNN_INT32 ? "int32" : "float32", s->numel,
-                        s->dtype == CLNN_INT32 ? "int32" : "float32");
+                        c->scalar_name, clnn_dtype_name(c->scalar_dtype), s->numel, clnn_dtype_name(s->dtype));
   }
   return CLNN_SUCCESS;
 }

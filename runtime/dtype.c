@@ -96,13 +96,14 @@ static float bf16_to_f32(uint16_t b) { return bits_float((uint32_t)b << 16); }
 
 static clnn_status check_conversion(clnn_dtype dtype, const void *src, const void *dst, size_t n) {
   if (n > 0 && (!src || !dst))
-    return clnn__fail(NULL, CLNN_ERR_NULL_POINTER, "a NULL array for %zu elements", n);
+    return clnn__fail(NULL, CLNN_ERR_NULL_POINTER, "argument '%s' is NULL (n = %zu)", src ? "dst" : "src", n);
   if (!clnn__dtype_is_float(dtype))
     return clnn__fail(NULL, CLNN_ERR_INVALID_VALUE, "dtype %d is not a float type", (int)dtype);
   return CLNN_SUCCESS;
 }
 
 clnn_status clnn_pack_f32(clnn_dtype dtype, const float *src, void *dst, size_t n) {
+  CLNN_ENTER(NULL);
   CLNN_TRY(check_conversion(dtype, src, dst, n));
   uint16_t *h = dst;
   if (dtype == CLNN_FLOAT32 && n) memmove(dst, src, n * sizeof *src);
@@ -114,19 +115,21 @@ clnn_status clnn_pack_f32(clnn_dtype dtype, const float *src, void *dst, size_t 
 }
 
 clnn_status clnn_unpack_f32(clnn_dtype dtype, const void *src, float *dst, size_t n) {
+  CLNN_ENTER(NULL);
   CLNN_TRY(check_conversion(dtype, src, dst, n));
   const uint16_t *h = src;
   if (dtype == CLNN_FLOAT32 && n) memmove(dst, src, n * sizeof *dst);
+  /* from the last element down, so that dst == src (in place) works: dst[i]
+   * overwrites h[2i] and h[2i + 1], which are not before h[i] */
   if (dtype == CLNN_FLOAT16)
-    for (size_t i = 0; i < n; i++) dst[i] = f16_to_f32(h[i]);
+    for (size_t i = n; i-- > 0;) dst[i] = f16_to_f32(h[i]);
   if (dtype == CLNN_BFLOAT16)
-    for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(h[i]);
+    for (size_t i = n; i-- > 0;) dst[i] = bf16_to_f32(h[i]);
   return CLNN_SUCCESS;
 }
 
 /* A float tensor and a count that matches it. */
-static clnn_status check_f32_copy(const clnn_tensor *t, const void *host, size_t count) {
-  CLNN_CHECK_NULL(NULL, t);
+static clnn_status check_f32_copy(const clnn_tensor *t, const void *host, const char *name, size_t count) {
   clnn_context *ctx = t->ctx;
   if (!clnn__dtype_is_float(t->dtype))
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "the tensor has dtype %s, not a float type",
@@ -134,12 +137,15 @@ static clnn_status check_f32_copy(const clnn_tensor *t, const void *host, size_t
   if (count != t->numel)
     return clnn__fail(ctx, count < t->numel ? CLNN_ERR_BUFFER_TOO_SMALL : CLNN_ERR_INVALID_VALUE,
                       "%zu host elements, the tensor has %zu", count, t->numel);
-  if (count) CLNN_CHECK_NULL(ctx, host);
+  if (count && !host) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument '%s' is NULL", name);
   return CLNN_SUCCESS;
 }
 
 clnn_status clnn_tensor_write_f32(clnn_tensor *t, const float *src, size_t count) {
-  CLNN_TRY(check_f32_copy(t, src, count));
+  CLNN_ENTER(NULL); /* a NULL t's message names this function */
+  CLNN_CHECK_NULL(NULL, t);
+  CLNN_ENTER(t->ctx);
+  CLNN_TRY(check_f32_copy(t, src, "src", count));
   if (t->dtype == CLNN_FLOAT32) return clnn_tensor_write(t, src, count * sizeof *src);
   uint16_t *packed = malloc(count ? count * sizeof *packed : 1);
   if (!packed) return clnn__fail(t->ctx, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory");
@@ -150,7 +156,10 @@ clnn_status clnn_tensor_write_f32(clnn_tensor *t, const float *src, size_t count
 }
 
 clnn_status clnn_tensor_read_f32(const clnn_tensor *t, float *dst, size_t count) {
-  CLNN_TRY(check_f32_copy(t, dst, count));
+  CLNN_ENTER(NULL); /* a NULL t's message names this function */
+  CLNN_CHECK_NULL(NULL, t);
+  CLNN_ENTER(t->ctx);
+  CLNN_TRY(check_f32_copy(t, dst, "dst", count));
   if (t->dtype == CLNN_FLOAT32) return clnn_tensor_read(t, dst, count * sizeof *dst);
   uint16_t *packed = malloc(count ? count * sizeof *packed : 1);
   if (!packed) return clnn__fail(t->ctx, CLNN_ERR_HOST_OUT_OF_MEMORY, "out of host memory");

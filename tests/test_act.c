@@ -669,6 +669,15 @@ START_TEST(test_half_conversions) {
     ck_assert_msg(out == in || (isnan(f) && (out & 0x7c00u) == 0x7c00u && (out & 0x3ffu)), "float16 %04x -> %a -> %04x",
                   (unsigned)in, (double)f, (unsigned)out);
   }
+  /* in place: pack into the floats' own memory, then unpack back over it */
+  for (int t = 0; t < N_HALF_TYPES; t++) {
+    float inplace[4] = {1.5f, -2.0f, 3.25f, 0.5f};
+    TU_OK(clnn_pack_f32(half_types[t], inplace, inplace, 4));
+    TU_OK(clnn_unpack_f32(half_types[t], inplace, inplace, 4));
+    ck_assert_msg(inplace[0] == 1.5f && inplace[1] == -2.0f && inplace[2] == 3.25f && inplace[3] == 0.5f,
+                  "in-place %s round trip: %g %g %g %g", clnn_dtype_name(half_types[t]), (double)inplace[0],
+                  (double)inplace[1], (double)inplace[2], (double)inplace[3]);
+  }
   TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pack_f32(CLNN_INT32, f16_in, h, 1));
   TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_unpack_f32(CLNN_FLOAT16, NULL, got, 1));
   ck_assert_str_eq(clnn_dtype_name(CLNN_BFLOAT16), "bfloat16");
