@@ -102,24 +102,11 @@ static void problem_free(problem *p) {
   free(p->dx_ref);
 }
 
-/* Device forward (y poisoned first) and backward (dx poisoned first). */
-static void run_device(const problem *p, float **y_out, float **dx_out) {
-  clnn_context *ctx = tu_ctx();
-  clnn_tensor *x = tu_tensor(4, p->xdims, p->x), *dy = tu_tensor(4, p->ydims, p->dy);
-  clnn_tensor *y = tu_tensor(4, p->ydims, NULL), *dx = tu_tensor(4, p->xdims, NULL);
-  tu_poison(y);
-  tu_poison(dx);
-  clnn_status st = clnn_act_fwd(ctx, &p->d, x, y);
-  ck_assert_msg(st == CLNN_SUCCESS, "%s: %s", p->what, clnn_context_errmsg(ctx));
-  st = clnn_act_bwd(ctx, &p->d, x, dy, dx);
-  ck_assert_msg(st == CLNN_SUCCESS, "%s: %s", p->what, clnn_context_errmsg(ctx));
-  *y_out = tu_download(y);
-  *dx_out = tu_download(dx);
-  clnn_tensor_free(x);
-  clnn_tensor_free(dy);
-  clnn_tensor_free(y);
-  clnn_tensor_free(dx);
-}
+/* Device forward (y poisoned first) and backward (dx poisoned first), in
+ * tensors of type dt, read back as float32. */
+static void run_device_dt(const problem *p, clnn_dtype dt, float **y_out, float **dx_out);
+
+static void run_device(const problem *p, float **y_out, float **dx_out) { run_device_dt(p, CLNN_FLOAT32, y_out, dx_out); }
 
 /* A few float ulps: the device uses its own exp, and rational functions for
  * tanh and GELU (kernels/common.h); their error is absolute where PyTorch's
@@ -586,7 +573,6 @@ static void check_half(const char *what, const char *pass, const float *got, con
   free(ref_r);
 }
 
-/* Forward and backward in dt (outputs poisoned first), read back as float32. */
 static void run_device_dt(const problem *p, clnn_dtype dt, float **y_out, float **dx_out) {
   clnn_context *ctx = tu_ctx();
   clnn_tensor *x = tu_tensor_dt(dt, 4, p->xdims, p->x), *dy = tu_tensor_dt(dt, 4, p->ydims, p->dy);
