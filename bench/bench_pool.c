@@ -13,6 +13,7 @@
  *        (int32, like y: iy * iw + ix within the plane)
  *   bwd: dy (like y), indices (max only) -> dx (like x)
  * In C and P modes the backward's indices come from a max pool of random x.
+ * dt=f16|bf16: x, y, dy and dx in that type (the indices stay int32).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,7 +95,7 @@ static bool pool_setup(bench_problem *p, bench_args *a, char *err, size_t errlen
     if (max) bench_add(p, "indices", BENCH_IN, CLNN_INT32, 4, yd)->fill = BENCH_FILL_CUSTOM;
     bench_add(p, "dx", BENCH_OUT, CLNN_FLOAT32, 4, xd);
   }
-  p->bytes = 4.0 * (nx + ny + (max ? ny : 0.0));
+  p->bytes = bench_elem_bytes(p) * (nx + ny) + (max ? 4.0 * ny : 0.0); /* the indices stay int32 */
   return true;
 }
 
@@ -141,6 +142,7 @@ static clnn_status pool_run_ref(bench_problem *p) {
 static const bench_family pool_family = {
     .name = "pool",
     .passes = "fwd,bwd",
+    .half = true,
     .setup = pool_setup,
     .fill = pool_fill,
     .run_device = pool_run_device,

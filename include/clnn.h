@@ -364,7 +364,7 @@ clnn_status clnn_buffer_fill(clnn_buffer *buf, size_t offset, size_t bytes, cons
  *   CLNN_FLOAT16   IEEE 754 binary16 (torch.float16).
  *   CLNN_BFLOAT16  the high 16 bits of a float32 (torch.bfloat16).
  * Ops that take half-precision tensors say so in their comment (today: the
- * activations, clnn_act_*); the others return CLNN_ERR_INVALID_VALUE naming
+ * activations, clnn_act_*, and pooling, clnn_pool2d_*); the others return CLNN_ERR_INVALID_VALUE naming
  * the argument and its type.
  */
 typedef enum clnn_dtype { CLNN_FLOAT32 = 0, CLNN_INT32 = 1, CLNN_FLOAT16 = 2, CLNN_BFLOAT16 = 3 } clnn_dtype;
@@ -1614,7 +1614,7 @@ clnn_status clnn_ref_batchnorm_bwd_inference(const clnn_batchnorm_desc *desc, co
 /* -------------------------------------------------------------------- pool */
 
 /*
- * 2-D pooling over NCHW float32, with PyTorch's semantics (max_pool2d with
+ * 2-D pooling over NCHW tensors, with PyTorch's semantics (max_pool2d with
  * return_indices, avg_pool2d):
  *   x: (n, c, h, w)   y: (n, c, out_h, out_w)   indices: int32, like y
  *   out = floor((in + 2*pad - kernel) / stride) + 1, or with ceil_mode the
@@ -1634,6 +1634,10 @@ clnn_status clnn_ref_batchnorm_bwd_inference(const clnn_batchnorm_desc *desc, co
  * The backward gathers: each dx element sums, in a fixed order, the dy of
  * the outputs that chose it (MAX: indices[o] equals its position) or cover
  * it (AVG: dy / divisor). Same inputs, same bits; no atomics.
+ * x, y, dy and dx (forward and backward) are float32, float16 or bfloat16,
+ * all of one type (CLNN_ERR_INVALID_VALUE names the one that differs);
+ * indices are int32 with every type. The math is float32 (a maximum, a sum
+ * and its quotient), rounded once on store: a maximum is stored exactly.
  */
 typedef enum clnn_pool_mode {
   CLNN_POOL_MAX = 0,
@@ -1674,8 +1678,9 @@ clnn_status clnn_pool2d_desc_check(const clnn_pool2d_desc *desc, int64_t *out_h,
  * Forward pooling. indices (int32) is optional with MAX (NULL when no
  * backward follows) and must be NULL with AVG. y and indices must not
  * overlap x or each other. Statuses: those of clnn_pool2d_desc_check,
- * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (indices with AVG, wrong
- * dtype), CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH,
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (indices with AVG, a
+ * dtype that is not a float type or differs from x's, indices not int32),
+ * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH,
  * CLNN_ERR_ALIASING, CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
  */
 clnn_status clnn_pool2d_fwd(clnn_context *ctx, const clnn_pool2d_desc *desc, const clnn_tensor *x,

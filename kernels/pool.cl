@@ -1,6 +1,12 @@
 /*
- * pool.cl - 2-D max and average pooling over NCHW float32, forward and
+ * pool.cl - 2-D max and average pooling over NCHW tensors, forward and
  * backward, and the global-average special case as a plane reduction.
+ *
+ * The data tensors (x, y, dy, dx) are float32, float16 or bfloat16 (-DDT,
+ * the LOAD / STORE macros of common.h; the indices stay int32): every
+ * value is loaded to float, maxima, sums and quotients are float32 (private
+ * rows, accumulators and local memory included), and each output is
+ * rounded once when stored. A maximum stores a loaded value: exact.
  *
  * Windows follow PyTorch: output o covers rows [o*SH - PH, o*SH - PH + KH)
  * clipped to [0, H) for the data, and (average, count_include_pad) to
@@ -19,10 +25,11 @@
  *  - pool_fwd / pool_bwd: plain loops over the clipped windows, for rows
  *    too long for the private buffers.
  *
- * -D: POOL_MAX (1: max, 0: average), COUNT_PAD (average: 1 = divide by the
- *     padded window area, 0 = by the covered inputs), WRITE_IDX (max: also
- *     write the argmax), POOL_SW (the rows kernels: column stride 1 or 2
- *     read the row with vector loads; 0 gathers any stride).
+ * -D: DT (the data tensors' type), POOL_MAX (1: max, 0: average),
+ *     COUNT_PAD (average: 1 = divide by the padded window area, 0 = by the
+ *     covered inputs), WRITE_IDX (max: also write the argmax), POOL_SW (the
+ *     rows kernels: column stride 1 or 2 read the row with vector loads; 0
+ *     gathers any stride).
  */
 #ifndef POOL_MAX
 #define POOL_MAX 1
@@ -39,6 +46,10 @@
 /* Private row buffers of the rows kernels, in floats (ops/pool.c checks). */
 #define POOL_ROWBUF CLNN_POOL_ROWBUF
 #define POOL_OUTBUF CLNN_POOL_OUTBUF
+/* A data tensor argument in the storage type (STORE_T: float, half or the
+ * bfloat16 bits as ushort). */
+#define STENSOR(name) __global STORE_T *restrict name##_base, ulong name##_off
+#define CSTENSOR(name) __global const STORE_T *restrict name##_base, ulong name##_off
 #if POOL_MAX
 #define POOL_PAD (-INFINITY)
 #else
@@ -78,11 +89,18 @@ float16 pool_divisor16(pool_span r, int ox0, int SW, int PW, int KW, int W, int 
 #endif
 }
 
-/* dst[0 .. n) = src[0 .. n): 16 at a time, then the tail. */
-void pool_copy_row(__global float *dst, const float *src, int n) {
+/* dst[0 .. n) = src[0 .. n) as float (a private row): 16 at a time, then the tail. */
+void pool_load_row(float *dst, __global const STORE_T *src, int n) {
   int j = 0;
-  for (; j + 16 <= n; j += 16) vstore16(vload16(0, src + j), 0, dst + j);
-  for (; j < n; j++) dst[j] = src[j];
+  for (; j + 16 <= n; j += 16) vstore16(LOAD16(0, src + j), 0, dst + j);
+  for (; j < n; j++) dst[j] = LOAD1(src, j);
+}
+
+/* dst[0 .. n) = src[0 .. n), each rounded once to the storage type: 16 at a time, then the tail. */
+void pool_store_row(__global STORE_T *dst, const float *src, int n) {
+  int j = 0;
+  for (; j + 16 <= n; j += 16) STORE16(vload16(0, src + j), 0, dst + j);
+  for (; j < n; j++) STORE1(src[j], dst, j);
 }
 
 /*
@@ -92,13 +110,13 @@ void pool_copy_row(__global float *dst, const float *src, int n) {
  * position (PyTorch's choice for a window of -inf).
  * NDRange (OH, N * C), local (1, 1).
  */
-__kernel void pool_fwd(CTENSOR(x), TENSOR(y), ITENSOR(idx), const int H, const int W, const int OH,
+__kernel void pool_fwd(CSTENSOR(x), STENSOR(y), ITENSOR(idx), const int H, const int W, const int OH,
                        const int OW, const int KH, const int KW, const int SH, const int SW, const int PH,
                        const int PW, const int divisor) {
   const int oy = get_global_id(0), p = get_global_id(1);
   if (oy >= OH) return;
-  __global const float *xp = AT(x) + (size_t)p * H * W;
-  __global float *yp = AT(y) + ((size_t)p * OH + oy) * OW;
+  __global const STORE_T *xp = AT(x) + (size_t)p * H * W;
+  __global STORE_T *yp = AT(y) + ((size_t)p * OH + oy) * OW;
   const pool_span r = span_of(oy, SH, PH, KH, H);
 #if POOL_MAX && WRITE_IDX
   __global int *ip = AT(idx) + ((size_t)p * OH + oy) * OW;
@@ -110,20 +128,20 @@ __kernel void pool_fwd(CTENSOR(x), TENSOR(y), ITENSOR(idx), const int H, const i
     int best_i = r.lo * W + c.lo;
     for (int iy = r.lo; iy < r.hi; iy++)
       for (int ix = c.lo; ix < c.hi; ix++) {
-        const float v = xp[iy * W + ix];
+        const float v = LOAD1(xp, iy * W + ix);
         const bool take = v > best || isnan(v);
         best = take ? v : best;
         best_i = take ? iy * W + ix : best_i;
       }
-    yp[ox] = best;
+    STORE1(best, yp, ox);
 #if WRITE_IDX
     ip[ox] = best_i;
 #endif
 #else
     float sum = 0.0f;
     for (int iy = r.lo; iy < r.hi; iy++)
-      for (int ix = c.lo; ix < c.hi; ix++) sum += xp[iy * W + ix];
-    yp[ox] = sum / pool_divisor(r, c, divisor);
+      for (int ix = c.lo; ix < c.hi; ix++) sum += LOAD1(xp, iy * W + ix);
+    STORE1(sum / pool_divisor(r, c, divisor), yp, ox);
 #endif
   }
 }
@@ -134,16 +152,16 @@ __kernel void pool_fwd(CTENSOR(x), TENSOR(y), ITENSOR(idx), const int H, const i
  * max adds dy[o] where idx[o] names this position, average dy[o] / divisor.
  * NDRange (H, N * C), local (1, 1).
  */
-__kernel void pool_bwd(CTENSOR(dy), CITENSOR(idx), TENSOR(dx), const int H, const int W, const int OH,
+__kernel void pool_bwd(CSTENSOR(dy), CITENSOR(idx), STENSOR(dx), const int H, const int W, const int OH,
                        const int OW, const int KH, const int KW, const int SH, const int SW, const int PH,
                        const int PW, const int divisor) {
   const int iy = get_global_id(0), p = get_global_id(1);
   if (iy >= H) return;
-  __global const float *gp = AT(dy) + (size_t)p * OH * OW;
+  __global const STORE_T *gp = AT(dy) + (size_t)p * OH * OW;
 #if POOL_MAX
   __global const int *ip = AT(idx) + (size_t)p * OH * OW;
 #endif
-  __global float *out = AT(dx) + ((size_t)p * H + iy) * W;
+  __global STORE_T *out = AT(dx) + ((size_t)p * H + iy) * W;
   /* outputs oy with oy*SH - PH <= iy < oy*SH - PH + KH */
   const int ty = iy + PH - KH + 1;
   const int oy0 = ty <= 0 ? 0 : (ty + SH - 1) / SH, oy1 = min(OH - 1, (iy + PH) / SH);
@@ -157,13 +175,13 @@ __kernel void pool_bwd(CTENSOR(dy), CITENSOR(idx), TENSOR(dx), const int H, cons
 #endif
       for (int ox = ox0; ox <= ox1; ox++) {
 #if POOL_MAX
-        sum += ip[oy * OW + ox] == iy * W + ix ? gp[oy * OW + ox] : 0.0f;
+        sum += ip[oy * OW + ox] == iy * W + ix ? LOAD1(gp, oy * OW + ox) : 0.0f;
 #else
-        sum += gp[oy * OW + ox] / pool_divisor(r, span_of(ox, SW, PW, KW, W), divisor);
+        sum += LOAD1(gp, oy * OW + ox) / pool_divisor(r, span_of(ox, SW, PW, KW, W), divisor);
 #endif
       }
     }
-    out[ix] = sum;
+    STORE1(sum, out, ix);
   }
 }
 
@@ -189,11 +207,11 @@ float16 pool_gather(const float *row, int ox0, int s, int SW) {
  * NDRange (OH, N * C), local (1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_fwd_rows(
-    CTENSOR(x), TENSOR(y), ITENSOR(idx), const int H, const int W, const int OH, const int OW, const int KH,
+    CSTENSOR(x), STENSOR(y), ITENSOR(idx), const int H, const int W, const int OH, const int OW, const int KH,
     const int KW, const int SH, const int SW, const int PH, const int PW, const int divisor, const int rowlen) {
   const int oy = get_global_id(0), p = get_global_id(1);
   if (oy >= OH) return;
-  __global const float *xp = AT(x) + (size_t)p * H * W;
+  __global const STORE_T *xp = AT(x) + (size_t)p * H * W;
   const pool_span r = span_of(oy, SH, PH, KH, H);
   const int strips = (OW + 15) >> 4;
   float row[POOL_ROWBUF], acc[POOL_OUTBUF];
@@ -209,10 +227,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_fwd_rows(
 #endif
   for (int j = 0; j < rowlen; j++) row[j] = POOL_PAD;
   for (int iy = r.lo; iy < r.hi; iy++) {
-    __global const float *src = xp + (size_t)iy * W;
-    int j = 0;
-    for (; j + 16 <= W; j += 16) vstore16(vload16(0, src + j), 0, row + PW + j);
-    for (; j < W; j++) row[PW + j] = src[j];
+    pool_load_row(row + PW, xp + (size_t)iy * W, W);
     for (int t = 0; t < strips; t++) {
       const int ox0 = t * 16;
       float16 a = vload16(t, acc);
@@ -240,7 +255,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_fwd_rows(
   for (int t = 0; t < strips; t++)
     vstore16(vload16(t, acc) / pool_divisor16(r, t * 16, SW, PW, KW, W, divisor), t, acc);
 #endif
-  pool_copy_row(AT(y) + ((size_t)p * OH + oy) * OW, acc, OW);
+  pool_store_row(AT(y) + ((size_t)p * OH + oy) * OW, acc, OW);
 #if POOL_MAX && WRITE_IDX
   __global int *ip = AT(idx) + ((size_t)p * OH + oy) * OW;
   int j = 0;
@@ -266,13 +281,13 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_fwd_rows(
  * NDRange (H, N * C), local (1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_bwd_rows(
-    CTENSOR(dy), CITENSOR(idx), TENSOR(dx), const int H, const int W, const int OH, const int OW, const int KH,
+    CSTENSOR(dy), CITENSOR(idx), STENSOR(dx), const int H, const int W, const int OH, const int OW, const int KH,
     const int KW, const int SH, const int SW, const int PH, const int PW, const int divisor) {
   const int iy = get_global_id(0), p = get_global_id(1);
   if (iy >= H) return;
   const int ty = iy + PH - KH + 1;
   const int oy0 = ty <= 0 ? 0 : (ty + SH - 1) / SH, oy1 = min(OH - 1, (iy + PH) / SH);
-  __global const float *gp = AT(dy) + (size_t)p * OH * OW;
+  __global const STORE_T *gp = AT(dy) + (size_t)p * OH * OW;
   float acc[POOL_ROWBUF + 1];
 #if POOL_MAX
   for (int ix = 0; ix <= W; ix++) acc[ix] = 0.0f;
@@ -283,7 +298,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_bwd_rows(
       const pool_span c = span_of(ox, SW, PW, KW, W);
       /* no branch on the data (it would be mispredicted half the time) */
       const int col = ip[oy * OW + ox] - row0;
-      acc[col >= c.lo && col < c.hi ? col : W] += gp[oy * OW + ox];
+      acc[col >= c.lo && col < c.hi ? col : W] += LOAD1(gp, oy * OW + ox);
     }
   const float *res = acc;
 #else
@@ -298,7 +313,11 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_bwd_rows(
   for (int j = 0; j < strips * 16 + lead; j++) share[j] = 0.0f;
   for (int oy = oy0; oy <= oy1; oy++) {
     const pool_span r = span_of(oy, SH, PH, KH, H);
+#if DT == CLNN_DTYPE_CODE_FLOAT32
     for (int ox = 0; ox < OW; ox++) share[lead + ox] = gp[oy * OW + ox];
+#else /* 16 conversions at once: a float16 stride-1 backward took about 0.8x an element loop's time */
+    pool_load_row(share + lead, gp + oy * OW, OW);
+#endif
     for (int t = 0; t < (OW + 15) >> 4; t++) {
       const int16 ox = (int16)(t * 16) + (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
       const float16 g = vload16(0, share + lead + t * 16) / pool_divisor16(r, t * 16, SW, PW, KW, W, divisor);
@@ -317,7 +336,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_bwd_rows(
   }
   const float *res = acc + PW;
 #endif
-  pool_copy_row(AT(dx) + ((size_t)p * H + iy) * W, res, W);
+  pool_store_row(AT(dx) + ((size_t)p * H + iy) * W, res, W);
 }
 
 /* Sum of the 16 lanes in a fixed pairwise order. */
@@ -332,16 +351,16 @@ float pool_hsum16(float16 v) {
  * pool_global_avg_fwd: y[p] = sum(plane p) / div, 16 lanes at a time.
  * NDRange (N * C), local (1).
  */
-__kernel void pool_global_avg_fwd(CTENSOR(x), TENSOR(y), const int HW, const float div, const int planes) {
+__kernel void pool_global_avg_fwd(CSTENSOR(x), STENSOR(y), const int HW, const float div, const int planes) {
   const int p = get_global_id(0);
   if (p >= planes) return;
-  __global const float *xp = AT(x) + (size_t)p * HW;
+  __global const STORE_T *xp = AT(x) + (size_t)p * HW;
   const int nvec = HW >> 4;
   float16 acc = (float16)(0.0f);
-  for (int j = 0; j < nvec; j++) acc += vload16(j, xp);
+  for (int j = 0; j < nvec; j++) acc += LOAD16(j, xp);
   float sum = pool_hsum16(acc);
-  for (int j = nvec << 4; j < HW; j++) sum += xp[j];
-  AT(y)[p] = sum / div;
+  for (int j = nvec << 4; j < HW; j++) sum += LOAD1(xp, j);
+  STORE1(sum / div, AT(y), p);
 }
 
 /*
@@ -349,14 +368,27 @@ __kernel void pool_global_avg_fwd(CTENSOR(x), TENSOR(y), const int HW, const flo
  * by the work-item past the last full vector.
  * NDRange (HW / 16 + 1, N * C), any local size.
  */
-__kernel void pool_global_avg_bwd(CTENSOR(dy), TENSOR(dx), const int HW, const float div) {
+__kernel void pool_global_avg_bwd(CSTENSOR(dy), STENSOR(dx), const int HW, const float div) {
   const int i = get_global_id(0), p = get_global_id(1), nvec = HW >> 4;
-  const float g = AT(dy)[p] / div;
-  __global float *out = AT(dx) + (size_t)p * HW;
+  const float g = LOAD1(AT(dy), p) / div;
+  __global STORE_T *out = AT(dx) + (size_t)p * HW;
   if (i < nvec) {
-    vstore16((float16)(g), i, out);
+#if DT == CLNN_DTYPE_CODE_BFLOAT16
+    /* one rounding for the 16, stored as 8 uints where aligned: PoCL narrows
+     * and stores a ushort16 element by element (STORE16 here made a bfloat16
+     * 8x144x56x56 backward take about 0.6 ms, this about 0.4; float32 0.25
+     * to 0.4, on 2 noisy cores) */
+    const uint h = bf16_round1(g);
+    __global ushort *q = out + (size_t)i * 16;
+    if (((ulong)q & 3) == 0)
+      vstore8((uint8)(h | (h << 16)), 0, (__global uint *)q);
+    else
+      vstore16((ushort16)((ushort)h), 0, q);
+#else
+    STORE16((float16)(g), i, out);
+#endif
   } else if (i == nvec) {
-    for (int j = nvec << 4; j < HW; j++) out[j] = g;
+    for (int j = nvec << 4; j < HW; j++) STORE1(g, out, j);
   }
 }
 
@@ -387,7 +419,7 @@ __kernel void pool_global_avg_bwd(CTENSOR(dy), TENSOR(dx), const int HW, const f
  * position).
  * NDRange (total rounded up to the work-group), any local size.
  */
-__kernel void pool_fwd_gpu(CTENSOR(x), TENSOR(y), ITENSOR(idx), const int H, const int W, const int OH,
+__kernel void pool_fwd_gpu(CSTENSOR(x), STENSOR(y), ITENSOR(idx), const int H, const int W, const int OH,
                            const int OW, const int KH, const int KW, const int SH, const int SW, const int PH,
                            const int PW, const int divisor, const int total) {
   const int o = get_global_id(0);
@@ -395,27 +427,27 @@ __kernel void pool_fwd_gpu(CTENSOR(x), TENSOR(y), ITENSOR(idx), const int H, con
   /* remainders as differences: a / and % pair becomes an LLVM freeze,
    * which Oclgrind 21.10's --uninitialized cannot interpret */
   const int t = o / OW, p = t / OH, ox = o - t * OW, oy = t - p * OH;
-  __global const float *xp = AT(x) + (size_t)p * H * W;
+  __global const STORE_T *xp = AT(x) + (size_t)p * H * W;
   const pool_span r = span_of(oy, SH, PH, KH, H), c = span_of(ox, SW, PW, KW, W);
 #if POOL_MAX
   float best = -INFINITY;
   int best_i = r.lo * W + c.lo;
   for (int iy = r.lo; iy < r.hi; iy++)
     for (int ix = c.lo; ix < c.hi; ix++) {
-      const float v = xp[iy * W + ix];
+      const float v = LOAD1(xp, iy * W + ix);
       const bool take = v > best || isnan(v);
       best = take ? v : best;
       best_i = take ? iy * W + ix : best_i;
     }
-  AT(y)[o] = best;
+  STORE1(best, AT(y), o);
 #if WRITE_IDX
   AT(idx)[o] = best_i;
 #endif
 #else
   float sum = 0.0f;
   for (int iy = r.lo; iy < r.hi; iy++)
-    for (int ix = c.lo; ix < c.hi; ix++) sum += xp[iy * W + ix];
-  AT(y)[o] = sum / pool_divisor(r, c, divisor);
+    for (int ix = c.lo; ix < c.hi; ix++) sum += LOAD1(xp, iy * W + ix);
+  STORE1(sum / pool_divisor(r, c, divisor), AT(y), o);
 #endif
 }
 
@@ -426,13 +458,13 @@ __kernel void pool_fwd_gpu(CTENSOR(x), TENSOR(y), ITENSOR(idx), const int H, con
  * dy[o] / divisor (average).
  * NDRange (total rounded up to the work-group), any local size.
  */
-__kernel void pool_bwd_gpu(CTENSOR(dy), CITENSOR(idx), TENSOR(dx), const int H, const int W, const int OH,
+__kernel void pool_bwd_gpu(CSTENSOR(dy), CITENSOR(idx), STENSOR(dx), const int H, const int W, const int OH,
                            const int OW, const int KH, const int KW, const int SH, const int SW, const int PH,
                            const int PW, const int divisor, const int total) {
   const int i = get_global_id(0);
   if (i >= total) return;
   const int t = i / W, p = t / H, ix = i - t * W, iy = t - p * H; /* see pool_fwd_gpu */
-  __global const float *gp = AT(dy) + (size_t)p * OH * OW;
+  __global const STORE_T *gp = AT(dy) + (size_t)p * OH * OW;
 #if POOL_MAX
   __global const int *ip = AT(idx) + (size_t)p * OH * OW;
   const int here = iy * W + ix;
@@ -448,13 +480,13 @@ __kernel void pool_bwd_gpu(CTENSOR(dy), CITENSOR(idx), TENSOR(dx), const int H, 
 #endif
     for (int ox = ox0; ox <= ox1; ox++) {
 #if POOL_MAX
-      sum += ip[oy * OW + ox] == here ? gp[oy * OW + ox] : 0.0f;
+      sum += ip[oy * OW + ox] == here ? LOAD1(gp, oy * OW + ox) : 0.0f;
 #else
-      sum += gp[oy * OW + ox] / pool_divisor(r, span_of(ox, SW, PW, KW, W), divisor);
+      sum += LOAD1(gp, oy * OW + ox) / pool_divisor(r, span_of(ox, SW, PW, KW, W), divisor);
 #endif
     }
   }
-  AT(dx)[i] = sum;
+  STORE1(sum, AT(dx), i);
 }
 
 /*
@@ -464,14 +496,14 @@ __kernel void pool_bwd_gpu(CTENSOR(dy), CITENSOR(idx), TENSOR(dx), const int H, 
  * NDRange (N * C * POOL_GPU_WG), local (POOL_GPU_WG), a power of two.
  */
 __kernel __attribute__((reqd_work_group_size(POOL_GPU_WG, 1, 1))) void pool_global_avg_fwd_gpu(
-    CTENSOR(x), TENSOR(y), const int HW, const float div) {
+    CSTENSOR(x), STENSOR(y), const int HW, const float div) {
   __local float red[POOL_GPU_WG];
   const int lid = get_local_id(0), p = get_group_id(0);
-  __global const float *xp = AT(x) + (size_t)p * HW;
+  __global const STORE_T *xp = AT(x) + (size_t)p * HW;
   float sum = 0.0f;
-  for (int j = lid; j < HW; j += POOL_GPU_WG) sum += xp[j];
+  for (int j = lid; j < HW; j += POOL_GPU_WG) sum += LOAD1(xp, j);
   sum = clnn_group_sum(sum, red, POOL_GPU_WG);
-  if (lid == 0) AT(y)[p] = sum / div;
+  if (lid == 0) STORE1(sum / div, AT(y), p);
 }
 
 /*
@@ -480,9 +512,9 @@ __kernel __attribute__((reqd_work_group_size(POOL_GPU_WG, 1, 1))) void pool_glob
  * n % 4 tail after the loop.
  * NDRange: a grid-stride grid, any local size.
  */
-__kernel void pool_global_avg_bwd_gpu(CTENSOR(dy), TENSOR(dx), const int HW, const float div, const int n) {
-  __global const float *g = AT(dy);
-  __global float *out = AT(dx);
+__kernel void pool_global_avg_bwd_gpu(CSTENSOR(dy), STENSOR(dx), const int HW, const float div, const int n) {
+  __global const STORE_T *g = AT(dy);
+  __global STORE_T *out = AT(dx);
   const int nvec = n >> 2, step = get_global_size(0);
   /* plane p and place r of the work-item's float4, moved on by the grid's
    * stride (dp planes and dr places) without divisions */
@@ -491,15 +523,16 @@ __kernel void pool_global_avg_bwd_gpu(CTENSOR(dy), TENSOR(dx), const int HW, con
   for (int i = get_global_id(0); i < nvec; i += step) {
     float4 v;
     if (r + 3 < HW)
-      v = (float4)(g[p] / div);
+      v = (float4)(LOAD1(g, p) / div);
     else /* lanes of the next planes (several when HW < 4) */
-      v = (float4)(g[p] / div, g[p + (r + 1) / HW] / div, g[p + (r + 2) / HW] / div, g[p + (r + 3) / HW] / div);
-    vstore4(v, i, out);
+      v = (float4)(LOAD1(g, p) / div, LOAD1(g, p + (r + 1) / HW) / div, LOAD1(g, p + (r + 2) / HW) / div,
+                   LOAD1(g, p + (r + 3) / HW) / div);
+    STORE4(v, i, out);
     p += dp;
     r += dr;
     if (r >= HW) r -= HW, p++;
   }
-  const int j = (nvec << 2) + get_global_id(0);
-  if (j < n) out[j] = g[j / HW] / div;
+  const long j = ((long)nvec << 2) + get_global_id(0); /* long: no wrap near 2^31 */
+  if (j < n) STORE1(LOAD1(g, j / HW) / div, out, j);
 }
 #endif /* GPU variants */

@@ -7,6 +7,11 @@
  * global (kernel = input, no padding). Those are the CPU-class variants;
  * the GPU-class ones (one output or one dx element per work-item, the
  * global average as a work-group reduction) and the variant tables follow.
+ *
+ * x, y, dy and dx are float32, float16 or bfloat16, all of one type (the
+ * indices are int32 whatever it is): the type is a compile-time choice of
+ * every pool program (-DDT, kernels/common.h), which computes in float32
+ * and rounds once on store.
  */
 #include "../desc/desc.h"
 
@@ -32,10 +37,23 @@ static clnn_status check_out_shape(clnn_context *ctx, const clnn_tensor *t, cons
   return clnn__check_tensor(ctx, t, name, dtype, ndim, dims);
 }
 
-static void program_options(const clnn_pool2d_desc *d, bool write_idx, char *buf, size_t n) {
+static void program_options(const clnn_pool2d_desc *d, clnn_dtype dt, bool write_idx, char *buf, size_t n) {
   const int sw = d->stride_w == 1 || d->stride_w == 2 ? (int)d->stride_w : 0;
-  snprintf(buf, n, "-DPOOL_MAX=%d -DCOUNT_PAD=%d -DWRITE_IDX=%d -DPOOL_SW=%d", d->mode == CLNN_POOL_MAX ? 1 : 0,
-           d->mode == CLNN_POOL_AVG ? 1 : 0, write_idx ? 1 : 0, sw);
+  snprintf(buf, n, "-DPOOL_MAX=%d -DCOUNT_PAD=%d -DWRITE_IDX=%d -DPOOL_SW=%d -DDT=%d", d->mode == CLNN_POOL_MAX ? 1 : 0,
+           d->mode == CLNN_POOL_AVG ? 1 : 0, write_idx ? 1 : 0, sw, (int)dt);
+}
+
+/* The global kernels' options: average, the type, and a GPU work-group (0: none). */
+static void global_options(clnn_dtype dt, size_t wg, char *buf, size_t n) {
+  int len = snprintf(buf, n, "-DPOOL_MAX=0 -DDT=%d", (int)dt);
+  if (wg && len > 0 && (size_t)len < n) snprintf(buf + len, n - (size_t)len, " -DPOOL_GPU_WG=%zu", wg);
+}
+
+/* The profiling name of a launch: pool2d_<pass>:<kind>, then :float16 or
+ * :bfloat16 for the half types. */
+static const char *op_name(char *buf, size_t n, const char *base, clnn_dtype dt) {
+  snprintf(buf, n, "%s%s%s", base, dt == CLNN_FLOAT32 ? "" : ":", dt == CLNN_FLOAT32 ? "" : clnn_dtype_name(dt));
+  return buf;
 }
 
 /* Length of pool_fwd_rows' padded row: the input with its left padding,
@@ -95,6 +113,7 @@ typedef struct pool_problem {
  * indices) and writes dx. */
 typedef struct pool_call {
   pool_problem pb;
+  clnn_dtype dt; /* of x, y, dy and dx */
   const clnn_tensor *x, *dy;
   clnn_tensor *y, *dx;
   const clnn_tensor *indices; /* written by the forward, read by the backward */
@@ -128,21 +147,23 @@ static bool bwd_rows_applies(const clnn_context *ctx, const void *problem, char 
 static clnn_status fwd_global_cpu(clnn_context *ctx, const pool_call *k) {
   const clnn_pool2d_desc *d = k->pb.d;
   clnn_kernel_ref kr;
-  CLNN_TRY(clnn__kernel(ctx, "pool", "-DPOOL_MAX=0", "pool_global_avg_fwd", &kr));
+  char opts[64], op[48];
+  global_options(k->dt, 0, opts, sizeof opts);
+  CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_global_avg_fwd", &kr));
   size_t global[1] = {(size_t)(d->n * d->c)}, local[1] = {1};
   return clnn__launch(ctx, &kr,
                       CLNN_ARGS(CLNN_ARG_TENSOR(k->x), CLNN_ARG_TENSOR(k->y), CLNN_ARG_I32(d->h * d->w),
                                 CLNN_ARG_F32(global_divisor(d)), CLNN_ARG_I32(d->n * d->c)),
-                      1, global, local, "pool2d_fwd:global_avg");
+                      1, global, local, op_name(op, sizeof op, "pool2d_fwd:global_avg", k->dt));
 }
 
 /* The windowed forward on one output row per work-item (kernel: pool_fwd_rows or pool_fwd). */
 static clnn_status fwd_rows_kernel(clnn_context *ctx, const pool_call *k, bool rows) {
   const clnn_pool2d_desc *d = k->pb.d;
   const int64_t oh = k->pb.oh, ow = k->pb.ow;
-  char opts[128];
-  program_options(d, k->indices != NULL, opts, sizeof opts);
-  const char *op = d->mode == CLNN_POOL_MAX ? "pool2d_fwd:max" : "pool2d_fwd:avg";
+  char opts[128], name[48];
+  program_options(d, k->dt, k->indices != NULL, opts, sizeof opts);
+  const char *op = op_name(name, sizeof name, d->mode == CLNN_POOL_MAX ? "pool2d_fwd:max" : "pool2d_fwd:avg", k->dt);
   size_t global[2] = {(size_t)oh, (size_t)(d->n * d->c)}, local[2] = {1, 1};
   clnn_kernel_ref kr;
   if (rows) {
@@ -165,28 +186,31 @@ static clnn_status fwd_generic_cpu(clnn_context *ctx, const pool_call *k) { retu
 static clnn_status bwd_global_cpu(clnn_context *ctx, const pool_call *k) {
   const clnn_pool2d_desc *d = k->pb.d;
   clnn_kernel_ref kr;
-  CLNN_TRY(clnn__kernel(ctx, "pool", "-DPOOL_MAX=0", "pool_global_avg_bwd", &kr));
+  char opts[64], op[48];
+  global_options(k->dt, 0, opts, sizeof opts);
+  CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_global_avg_bwd", &kr));
   size_t global[2] = {(size_t)(d->h * d->w / 16 + 1), (size_t)(d->n * d->c)};
   size_t local[2] = {d->h * d->w >= 16 * POOL_LOCAL ? POOL_LOCAL : 1, 1};
   return clnn__launch(ctx, &kr,
                       CLNN_ARGS(CLNN_ARG_TENSOR(k->dy), CLNN_ARG_TENSOR(k->dx), CLNN_ARG_I32(d->h * d->w),
                                 CLNN_ARG_F32(global_divisor(d))),
-                      2, global, local, "pool2d_bwd:global_avg");
+                      2, global, local, op_name(op, sizeof op, "pool2d_bwd:global_avg", k->dt));
 }
 
 /* The windowed backward on one input row per work-item (pool_bwd_rows or pool_bwd). */
 static clnn_status bwd_rows_kernel(clnn_context *ctx, const pool_call *k, bool rows) {
   const clnn_pool2d_desc *d = k->pb.d;
   const int64_t oh = k->pb.oh, ow = k->pb.ow;
-  char opts[128];
-  program_options(d, false, opts, sizeof opts);
+  char opts[128], op[48];
+  program_options(d, k->dt, false, opts, sizeof opts);
   clnn_kernel_ref kr;
   CLNN_TRY(clnn__kernel(ctx, "pool", opts, rows ? "pool_bwd_rows" : "pool_bwd", &kr));
   size_t global[2] = {(size_t)d->h, (size_t)(d->n * d->c)}, local[2] = {1, 1};
   return clnn__launch(ctx, &kr,
                       CLNN_ARGS(CLNN_ARG_TENSOR(k->dy), CLNN_ARG_TENSOR(k->indices), CLNN_ARG_TENSOR(k->dx),
                                 POOL_GEOMETRY_ARGS(d, oh, ow)),
-                      2, global, local, d->mode == CLNN_POOL_MAX ? "pool2d_bwd:max" : "pool2d_bwd:avg");
+                      2, global, local,
+                      op_name(op, sizeof op, d->mode == CLNN_POOL_MAX ? "pool2d_bwd:max" : "pool2d_bwd:avg", k->dt));
 }
 
 static clnn_status bwd_rows_cpu(clnn_context *ctx, const pool_call *k) { return bwd_rows_kernel(ctx, k, true); }
@@ -202,8 +226,8 @@ static bool gpu_per_output_applies(const clnn_context *ctx, const void *problem,
   return d->n * d->c * pb->oh * pb->ow <= CLNN_INDEX_MAX || clnn__why(why, n, "the output has over 2^31 - 1 elements");
 }
 
-static void gpu_options(const clnn_pool2d_desc *d, bool write_idx, size_t wg, char *buf, size_t n) {
-  program_options(d, write_idx, buf, n);
+static void gpu_options(const clnn_pool2d_desc *d, clnn_dtype dt, bool write_idx, size_t wg, char *buf, size_t n) {
+  program_options(d, dt, write_idx, buf, n);
   size_t len = strlen(buf);
   snprintf(buf + len, n - len, " -DPOOL_GPU_WG=%zu", wg);
 }
@@ -211,37 +235,38 @@ static void gpu_options(const clnn_pool2d_desc *d, bool write_idx, size_t wg, ch
 static clnn_status fwd_global_gpu(clnn_context *ctx, const pool_call *k) {
   const clnn_pool2d_desc *d = k->pb.d;
   const size_t wg = clnn__gpu_tree_wg(ctx, d->h * d->w, 8); /* about 8 values of the plane a work-item */
-  char opts[64];
-  snprintf(opts, sizeof opts, "-DPOOL_MAX=0 -DPOOL_GPU_WG=%zu", wg);
+  char opts[64], op[48];
+  global_options(k->dt, wg, opts, sizeof opts);
   clnn_kernel_ref kr;
   CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_global_avg_fwd_gpu", &kr));
   size_t global[1] = {(size_t)(d->n * d->c) * wg}, local[1] = {wg};
   return clnn__launch(ctx, &kr,
                       CLNN_ARGS(CLNN_ARG_TENSOR(k->x), CLNN_ARG_TENSOR(k->y), CLNN_ARG_I32(d->h * d->w),
                                 CLNN_ARG_F32(global_divisor(d))),
-                      1, global, local, "pool2d_fwd:global_avg");
+                      1, global, local, op_name(op, sizeof op, "pool2d_fwd:global_avg", k->dt));
 }
 
 static clnn_status fwd_per_output_gpu(clnn_context *ctx, const pool_call *k) {
   const clnn_pool2d_desc *d = k->pb.d;
   const int64_t oh = k->pb.oh, ow = k->pb.ow, total = d->n * d->c * oh * ow;
   const size_t wg = clnn__gpu_flat_wg(ctx);
-  char opts[160];
-  gpu_options(d, k->indices != NULL, wg, opts, sizeof opts);
+  char opts[160], op[48];
+  gpu_options(d, k->dt, k->indices != NULL, wg, opts, sizeof opts);
   clnn_kernel_ref kr;
   CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_fwd_gpu", &kr));
   size_t global[1] = {(size_t)total}, local[1] = {wg};
   return clnn__launch(ctx, &kr,
                       CLNN_ARGS(CLNN_ARG_TENSOR(k->x), CLNN_ARG_TENSOR(k->y), CLNN_ARG_TENSOR(k->indices),
                                 POOL_GEOMETRY_ARGS(d, oh, ow), CLNN_ARG_I32(total)),
-                      1, global, local, d->mode == CLNN_POOL_MAX ? "pool2d_fwd:max" : "pool2d_fwd:avg");
+                      1, global, local,
+                      op_name(op, sizeof op, d->mode == CLNN_POOL_MAX ? "pool2d_fwd:max" : "pool2d_fwd:avg", k->dt));
 }
 
 static clnn_status bwd_global_gpu(clnn_context *ctx, const pool_call *k) {
   const clnn_pool2d_desc *d = k->pb.d;
   const int64_t numel = d->n * d->c * d->h * d->w;
-  char opts[64];
-  snprintf(opts, sizeof opts, "-DPOOL_MAX=0 -DPOOL_GPU_WG=%zu", clnn__gpu_flat_wg(ctx));
+  char opts[64], op[48];
+  global_options(k->dt, clnn__gpu_flat_wg(ctx), opts, sizeof opts);
   clnn_kernel_ref kr;
   CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_global_avg_bwd_gpu", &kr));
   size_t global, local;
@@ -249,22 +274,23 @@ static clnn_status bwd_global_gpu(clnn_context *ctx, const pool_call *k) {
   return clnn__launch(ctx, &kr,
                       CLNN_ARGS(CLNN_ARG_TENSOR(k->dy), CLNN_ARG_TENSOR(k->dx), CLNN_ARG_I32(d->h * d->w),
                                 CLNN_ARG_F32(global_divisor(d)), CLNN_ARG_I32(numel)),
-                      1, &global, &local, "pool2d_bwd:global_avg");
+                      1, &global, &local, op_name(op, sizeof op, "pool2d_bwd:global_avg", k->dt));
 }
 
 static clnn_status bwd_gather_gpu(clnn_context *ctx, const pool_call *k) {
   const clnn_pool2d_desc *d = k->pb.d;
   const int64_t oh = k->pb.oh, ow = k->pb.ow, total = d->n * d->c * d->h * d->w;
   const size_t wg = clnn__gpu_flat_wg(ctx);
-  char opts[160];
-  gpu_options(d, false, wg, opts, sizeof opts);
+  char opts[160], op[48];
+  gpu_options(d, k->dt, false, wg, opts, sizeof opts);
   clnn_kernel_ref kr;
   CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_bwd_gpu", &kr));
   size_t global[1] = {(size_t)total}, local[1] = {wg};
   return clnn__launch(ctx, &kr,
                       CLNN_ARGS(CLNN_ARG_TENSOR(k->dy), CLNN_ARG_TENSOR(k->indices), CLNN_ARG_TENSOR(k->dx),
                                 POOL_GEOMETRY_ARGS(d, oh, ow), CLNN_ARG_I32(total)),
-                      1, global, local, d->mode == CLNN_POOL_MAX ? "pool2d_bwd:max" : "pool2d_bwd:avg");
+                      1, global, local,
+                      op_name(op, sizeof op, d->mode == CLNN_POOL_MAX ? "pool2d_bwd:max" : "pool2d_bwd:avg", k->dt));
 }
 
 /* ---------------------------------------------------------------- tables */
@@ -304,8 +330,10 @@ clnn_status clnn_pool2d_fwd(clnn_context *ctx, const clnn_pool2d_desc *desc, con
   CLNN_TRY(clnn__pool2d_desc_check(ctx, desc, &oh, &ow));
   const clnn_pool2d_desc *d = desc;
   int64_t xd[4] = {d->n, d->c, d->h, d->w};
-  CLNN_TRY(clnn__check_tensor(ctx, x, "x", CLNN_FLOAT32, 4, xd));
-  CLNN_TRY(check_out_shape(ctx, y, "y", CLNN_FLOAT32, d, oh, ow));
+  clnn_dtype dt;
+  CLNN_TRY(clnn__check_float_type(ctx, x, "x", &dt));
+  CLNN_TRY(clnn__check_tensor(ctx, x, "x", dt, 4, xd));
+  CLNN_TRY(check_out_shape(ctx, y, "y", dt, d, oh, ow));
   if (indices && d->mode != CLNN_POOL_MAX)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "average pooling writes no 'indices'");
   if (indices) CLNN_TRY(check_out_shape(ctx, indices, "indices", CLNN_INT32, d, oh, ow));
@@ -313,7 +341,7 @@ clnn_status clnn_pool2d_fwd(clnn_context *ctx, const clnn_pool2d_desc *desc, con
   CLNN_TRY(clnn__check_no_overlap(ctx, indices, "indices", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, indices, "indices", y, "y"));
   if (x->numel == 0) return CLNN_SUCCESS; /* 0 images or channels: nothing to write */
-  const pool_call call = {.pb = {d, oh, ow}, .x = x, .y = y, .indices = indices};
+  const pool_call call = {.pb = {d, oh, ow}, .dt = dt, .x = x, .y = y, .indices = indices};
   return plan_and_run(ctx, &clnn__pool_fwd_variants, &call);
 }
 
@@ -325,7 +353,9 @@ clnn_status clnn_pool2d_bwd(clnn_context *ctx, const clnn_pool2d_desc *desc, con
   CLNN_TRY(clnn__pool2d_desc_check(ctx, desc, &oh, &ow));
   const clnn_pool2d_desc *d = desc;
   int64_t xd[4] = {d->n, d->c, d->h, d->w};
-  CLNN_TRY(check_out_shape(ctx, dy, "dy", CLNN_FLOAT32, d, oh, ow));
+  clnn_dtype dt;
+  CLNN_TRY(clnn__check_float_type(ctx, dy, "dy", &dt));
+  CLNN_TRY(check_out_shape(ctx, dy, "dy", dt, d, oh, ow));
   if (d->mode == CLNN_POOL_MAX) {
     if (!indices)
       return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument 'indices' is NULL (max pooling needs them)");
@@ -333,10 +363,10 @@ clnn_status clnn_pool2d_bwd(clnn_context *ctx, const clnn_pool2d_desc *desc, con
   } else if (indices) {
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "average pooling takes no 'indices'");
   }
-  CLNN_TRY(clnn__check_tensor(ctx, dx, "dx", CLNN_FLOAT32, 4, xd));
+  CLNN_TRY(clnn__check_tensor(ctx, dx, "dx", dt, 4, xd));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", dy, "dy"));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", indices, "indices"));
   if (dx->numel == 0) return CLNN_SUCCESS; /* 0 images or channels: nothing to write */
-  const pool_call call = {.pb = {d, oh, ow}, .dy = dy, .dx = dx, .indices = indices};
+  const pool_call call = {.pb = {d, oh, ow}, .dt = dt, .dy = dy, .dx = dx, .indices = indices};
   return plan_and_run(ctx, &clnn__pool_bwd_variants, &call);
 }

@@ -542,37 +542,7 @@ static const clnn_dtype half_types[] = {CLNN_FLOAT16, CLNN_BFLOAT16};
 static const float half_specials[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 70000.0f, -70000.0f, 3e-6f, 6.0f};
 #define N_HALF_SPECIALS (sizeof half_specials / sizeof half_specials[0])
 
-/* got against the reference rounded to dt: NaN where it is NaN, the same
- * infinity, else within one unit in the last place of the type (the two
- * float32 results may straddle a rounding boundary), plus the float32
- * tolerance and, for float16, its smallest subnormal. */
-static bool half_agrees(float got, float ref_r, clnn_dtype dt) {
-  if (isnan(got) || isnan(ref_r)) return isnan(got) && isnan(ref_r);
-  if (isinf(got) || isinf(ref_r)) return got == ref_r;
-  const double ulp = dt == CLNN_FLOAT16 ? 0x1p-10 : 0x1p-7, tiny = dt == CLNN_FLOAT16 ? 0x1p-24 : 0.0;
-  return fabs((double)got - ref_r) <= ulp * fabs((double)ref_r) + ABS_TOL + tiny;
-}
-
-/* Every element agrees (half_agrees) and the relative L2 error over the
- * finite ones is within the type's bar (host/ref.h). */
-static void check_half(const char *what, const char *pass, const float *got, const float *ref, size_t n,
-                       clnn_dtype dt) {
-  float *ref_r = tu_alloc(n);
-  memcpy(ref_r, ref, n * sizeof *ref);
-  tu_round_to(dt, ref_r, n);
-  double err2 = 0.0, ref2 = 0.0;
-  for (size_t i = 0; i < n; i++) {
-    ck_assert_msg(half_agrees(got[i], ref_r[i], dt), "%s dt=%s: %s [%zu] device %.9g, reference %.9g (%.9g unrounded)",
-                  what, clnn_dtype_name(dt), pass, i, (double)got[i], (double)ref_r[i], (double)ref[i]);
-    if (!isfinite(ref_r[i])) continue;
-    err2 += ((double)got[i] - ref[i]) * ((double)got[i] - ref[i]);
-    ref2 += (double)ref[i] * ref[i];
-  }
-  const double e = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
-  ck_assert_msg(e <= clnn__ref_dtype_rel_l2(dt), "%s dt=%s: %s rel L2 %.3g", what, clnn_dtype_name(dt), pass, e);
-  free(ref_r);
-}
-
+/* Forward and backward in dt (outputs poisoned first), read back as float32. */
 static void run_device_dt(const problem *p, clnn_dtype dt, float **y_out, float **dx_out) {
   clnn_context *ctx = tu_ctx();
   clnn_tensor *x = tu_tensor_dt(dt, 4, p->xdims, p->x), *dy = tu_tensor_dt(dt, 4, p->ydims, p->dy);
@@ -606,8 +576,8 @@ START_TEST(test_half_precision) {
   float *y1, *dx1, *y2, *dx2;
   run_device_dt(&p, dt, &y1, &dx1);
   run_device_dt(&p, dt, &y2, &dx2);
-  check_half(p.what, "forward", y1, p.y_ref, p.ny, dt);
-  check_half(p.what, "backward", dx1, p.dx_ref, p.nx, dt);
+  tu_check_half(p.what, "forward", y1, p.y_ref, p.ny, dt);
+  tu_check_half(p.what, "backward", dx1, p.dx_ref, p.nx, dt);
   ck_assert_msg(!memcmp(y1, y2, p.ny * sizeof(float)), "%s: two forward runs differ", p.what);
   ck_assert_msg(!memcmp(dx1, dx2, p.nx * sizeof(float)), "%s: two backward runs differ", p.what);
   free(y1);

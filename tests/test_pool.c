@@ -7,8 +7,10 @@
  * one value and of many per work-item, planes smaller than a work-group)
  * and that they are what test_pool.gpu runs, integer inputs where results
  * must be exact (ties included), NaN and -inf windows, bit-identical
- * repeats, the reference backward against double-precision finite
- * differences, output sizes against PyTorch's, and bad arguments.
+ * repeats, every case again in float16 and bfloat16 (and views at odd
+ * element offsets), the reference backward against double-precision finite
+ * differences, output sizes against PyTorch's, and bad arguments (mixed
+ * types included).
  */
 #include <math.h>
 #include <stdio.h>
@@ -87,7 +89,8 @@ typedef struct problem {
   char what[200];
 } problem;
 
-static void problem_make(problem *p, const clnn_pool2d_desc *d, bool integers, uint64_t seed) {
+/* Sizes and random inputs (no reference yet: problem_ref). */
+static void problem_init(problem *p, const clnn_pool2d_desc *d, bool integers, uint64_t seed) {
   p->d = *d;
   TU_OK(clnn_pool2d_desc_check(d, &p->oh, &p->ow));
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, yd[4] = {d->n, d->c, p->oh, p->ow};
@@ -106,10 +109,19 @@ static void problem_make(problem *p, const clnn_pool2d_desc *d, bool integers, u
   }
   p->y_ref = tu_alloc(p->ny);
   p->dx_ref = tu_alloc(p->nx);
-  p->idx_ref = d->mode == MAX ? malloc(p->ny * sizeof(int32_t)) : NULL;
-  TU_OK(clnn_ref_pool2d_fwd(d, p->x, p->y_ref, p->idx_ref));
-  TU_OK(clnn_ref_pool2d_bwd(d, p->dy, p->idx_ref, p->dx_ref));
+  p->idx_ref = d->mode == MAX ? malloc(p->ny * sizeof(int32_t) + 1) : NULL;
   describe(d, p->what, sizeof p->what);
+}
+
+/* The reference on the inputs as they are now. */
+static void problem_ref(problem *p) {
+  TU_OK(clnn_ref_pool2d_fwd(&p->d, p->x, p->y_ref, p->idx_ref));
+  TU_OK(clnn_ref_pool2d_bwd(&p->d, p->dy, p->idx_ref, p->dx_ref));
+}
+
+static void problem_make(problem *p, const clnn_pool2d_desc *d, bool integers, uint64_t seed) {
+  problem_init(p, d, integers, seed);
+  problem_ref(p);
 }
 
 static void problem_free(problem *p) {
@@ -134,17 +146,18 @@ static void assert_planned_class(const char *what) {
   clnn_context_clear_variants(ctx);
 }
 
-/* Device forward and backward (outputs poisoned first); the backward uses
- * the device forward's indices. */
+/* Device forward and backward with x, y, dy and dx of type dt (outputs
+ * poisoned first, read back as float32); the backward uses the device
+ * forward's indices. */
 typedef struct device_result {
   float *y, *dx;
   int32_t *idx;
 } device_result;
 
-static device_result run_device(const problem *p) {
+static device_result run_device_dt(const problem *p, clnn_dtype dt) {
   clnn_context *ctx = tu_ctx();
-  clnn_tensor *x = tu_tensor(4, p->xdims, p->x), *y = tu_tensor(4, p->ydims, NULL);
-  clnn_tensor *dy = tu_tensor(4, p->ydims, p->dy), *dx = tu_tensor(4, p->xdims, NULL), *idx = NULL;
+  clnn_tensor *x = tu_tensor_dt(dt, 4, p->xdims, p->x), *y = tu_tensor_dt(dt, 4, p->ydims, NULL);
+  clnn_tensor *dy = tu_tensor_dt(dt, 4, p->ydims, p->dy), *dx = tu_tensor_dt(dt, 4, p->xdims, NULL), *idx = NULL;
   if (p->d.mode == MAX) {
     TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 4, p->ydims, &idx));
     TU_OK(clnn_tensor_fill(idx, -1.0f));
@@ -158,7 +171,7 @@ static device_result run_device(const problem *p) {
   st = clnn_pool2d_bwd(ctx, &p->d, dy, idx, dx);
   ck_assert_msg(st == CLNN_SUCCESS, "%s: %s", p->what, clnn_context_errmsg(ctx));
   assert_planned_class(p->what);
-  device_result r = {tu_download(y), tu_download(dx), NULL};
+  device_result r = {tu_download_f32(y), tu_download_f32(dx), NULL};
   if (idx) {
     r.idx = malloc(p->ny * sizeof(int32_t));
     TU_OK(clnn_tensor_read(idx, r.idx, p->ny * sizeof(int32_t)));
@@ -170,6 +183,8 @@ static device_result run_device(const problem *p) {
   clnn_tensor_free(idx);
   return r;
 }
+
+static device_result run_device(const problem *p) { return run_device_dt(p, CLNN_FLOAT32); }
 
 static void device_result_free(device_result *r) {
   free(r->y);
@@ -252,6 +267,100 @@ START_TEST(test_nan_and_inf) {
     device_result_free(&r);
     problem_free(&p);
   }
+}
+END_TEST
+
+/* ------------------------------------------------------- half precision */
+
+static const clnn_dtype half_types[] = {CLNN_FLOAT16, CLNN_BFLOAT16};
+#define N_HALF_TYPES 2
+
+/* Where half precision has its edges: NaN, +-inf, +-0, a float16 overflow
+ * (70000 is inf once rounded), its largest finite value, a float16
+ * subnormal, a value that rounds to -0 in float16. In x they decide maxima
+ * and poison averages; in dy they reach dx through the indices or the
+ * shares. */
+static const float half_specials[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 70000.0f, -70000.0f, 65504.0f, 3e-6f, -1e-8f};
+#define N_HALF_SPECIALS (sizeof half_specials / sizeof half_specials[0])
+
+static void assert_same_results(const problem *p, const device_result *a, const device_result *b) {
+  ck_assert_msg(!memcmp(a->y, b->y, p->ny * sizeof(float)), "%s: two forward runs differ", p->what);
+  ck_assert_msg(!memcmp(a->dx, b->dx, p->nx * sizeof(float)), "%s: two backward runs differ", p->what);
+  if (p->d.mode == MAX) ck_assert_msg(!memcmp(a->idx, b->idx, p->ny * sizeof(int32_t)), "%s: indices differ", p->what);
+}
+
+/* Every case in float16 and bfloat16: inputs (specials included) rounded
+ * to the type, the reference on those, the device (float32 math, one
+ * rounding on store) against it rounded the same way; the indices exactly
+ * the reference's (the maxima compare loaded values: ties and NaN as in
+ * float32); two runs bit-identical. */
+START_TEST(test_half_precision) {
+  const clnn_dtype dt = half_types[_i % N_HALF_TYPES];
+  clnn_pool2d_desc d = desc_of(&cases[_i / N_HALF_TYPES]);
+  problem p;
+  problem_init(&p, &d, false, 700 + (uint64_t)_i);
+  for (size_t i = 0; i < N_HALF_SPECIALS; i++) p.x[(i * 7) % p.nx] = half_specials[i];
+  for (size_t i = 0; i < N_HALF_SPECIALS; i += 3) p.dy[(i * 11 + 3) % p.ny] = half_specials[i];
+  tu_round_to(dt, p.x, p.nx);
+  tu_round_to(dt, p.dy, p.ny);
+  problem_ref(&p);
+  device_result r1 = run_device_dt(&p, dt), r2 = run_device_dt(&p, dt);
+  tu_check_half(p.what, "forward", r1.y, p.y_ref, p.ny, dt);
+  tu_check_half(p.what, "backward", r1.dx, p.dx_ref, p.nx, dt);
+  if (d.mode == MAX) assert_same_indices(&p, r1.idx);
+  assert_same_results(&p, &r1, &r2);
+  device_result_free(&r1);
+  device_result_free(&r2);
+  problem_free(&p);
+}
+END_TEST
+
+/* A view of dims at element offset off of buf, of type dt, optionally uploaded. */
+static clnn_tensor *view_at(clnn_buffer *buf, size_t off, clnn_dtype dt, const int64_t *dims, const float *host) {
+  clnn_tensor *t;
+  TU_OK(clnn_tensor_view(buf, off * clnn_dtype_size(dt), dt, 4, dims, &t));
+  if (host) TU_OK(clnn_tensor_write_f32(t, host, clnn_tensor_numel(t)));
+  return t;
+}
+
+/* Half tensors at odd element offsets of one buffer (2-byte aligned only:
+ * the kernels' vector loads and stores of half and ushort must take that),
+ * a max, an average and a global average case in both types. */
+START_TEST(test_half_odd_offsets) {
+  static const int which[] = {0, 16, 17};
+  clnn_context *ctx = tu_ctx();
+  for (int t = 0; t < N_HALF_TYPES; t++)
+    for (size_t k = 0; k < sizeof which / sizeof which[0]; k++) {
+      const clnn_dtype dt = half_types[t];
+      clnn_pool2d_desc d = desc_of(&cases[which[k]]);
+      problem p;
+      problem_init(&p, &d, false, 800 + (uint64_t)(t * 8 + k));
+      tu_round_to(dt, p.x, p.nx);
+      tu_round_to(dt, p.dy, p.ny);
+      problem_ref(&p);
+      const size_t ox = 1, oy = ox + p.nx + 2, ody = oy + p.ny + 1, odx = ody + p.ny + 2;
+      clnn_buffer *buf;
+      TU_OK(clnn_buffer_create(ctx, (odx + p.nx + 1) * clnn_dtype_size(dt), &buf));
+      clnn_tensor *x = view_at(buf, ox, dt, p.xdims, p.x), *y = view_at(buf, oy, dt, p.ydims, NULL);
+      clnn_tensor *dy = view_at(buf, ody, dt, p.ydims, p.dy), *dx = view_at(buf, odx, dt, p.xdims, NULL), *idx = NULL;
+      if (d.mode == MAX) TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 4, p.ydims, &idx));
+      tu_poison(y);
+      tu_poison(dx);
+      TU_OK(clnn_pool2d_fwd(ctx, &d, x, y, idx));
+      TU_OK(clnn_pool2d_bwd(ctx, &d, dy, idx, dx));
+      float *got_y = tu_download_f32(y), *got_dx = tu_download_f32(dx);
+      tu_check_half(p.what, "forward (odd offset)", got_y, p.y_ref, p.ny, dt);
+      tu_check_half(p.what, "backward (odd offset)", got_dx, p.dx_ref, p.nx, dt);
+      free(got_y);
+      free(got_dx);
+      clnn_tensor_free(x);
+      clnn_tensor_free(y);
+      clnn_tensor_free(dy);
+      clnn_tensor_free(dx);
+      clnn_tensor_free(idx);
+      clnn_buffer_free(buf);
+      problem_free(&p);
+    }
 }
 END_TEST
 
@@ -523,6 +632,41 @@ START_TEST(test_bad_tensors) {
 }
 END_TEST
 
+/* x, y, dy and dx share one float type: a mix, or int32, is refused naming
+ * the argument; the indices stay int32 with half data. */
+START_TEST(test_bad_dtypes) {
+  clnn_context *ctx = tu_ctx();
+  clnn_tensor *hx = tu_tensor_dt(CLNN_FLOAT16, 4, bxd, NULL), *hy = tu_tensor_dt(CLNN_FLOAT16, 4, byd, NULL);
+  clnn_tensor *by16 = tu_tensor_dt(CLNN_BFLOAT16, 4, byd, NULL), *bdx16 = tu_tensor_dt(CLNN_BFLOAT16, 4, bxd, NULL);
+  clnn_tensor *ix = NULL;
+  TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 4, bxd, &ix));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pool2d_fwd(ctx, &bd, hx, by, bidx));
+  ck_assert_msg(strstr(clnn_context_errmsg(ctx), "'y'") && strstr(clnn_context_errmsg(ctx), "float16"), "%s",
+                clnn_context_errmsg(ctx));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pool2d_fwd(ctx, &bd, hx, by16, bidx));
+  ck_assert_msg(strstr(clnn_context_errmsg(ctx), "bfloat16"), "%s", clnn_context_errmsg(ctx));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pool2d_fwd(ctx, &bd, bx, hy, bidx));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pool2d_fwd(ctx, &bd, ix, by, bidx));
+  ck_assert_msg(strstr(clnn_context_errmsg(ctx), "'x'") && strstr(clnn_context_errmsg(ctx), "int32"), "%s",
+                clnn_context_errmsg(ctx));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pool2d_fwd(ctx, &bd, hx, hy, by16)); /* half indices */
+  ck_assert_msg(strstr(clnn_context_errmsg(ctx), "'indices'"), "%s", clnn_context_errmsg(ctx));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pool2d_bwd(ctx, &bd, hy, bidx, bdx));
+  ck_assert_msg(strstr(clnn_context_errmsg(ctx), "'dx'") && strstr(clnn_context_errmsg(ctx), "float16"), "%s",
+                clnn_context_errmsg(ctx));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pool2d_bwd(ctx, &bd, by16, bidx, hx));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pool2d_bwd(ctx, &bd, bdy, bidx, bdx16));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pool2d_bwd(ctx, &bd, hy, hy, hx)); /* half indices */
+  ck_assert_msg(strstr(clnn_context_errmsg(ctx), "'indices'"), "%s", clnn_context_errmsg(ctx));
+  clnn_tensor_free(hx);
+  clnn_tensor_free(hy);
+  clnn_tensor_free(by16);
+  clnn_tensor_free(bdx16);
+  clnn_tensor_free(ix);
+  assert_untouched();
+}
+END_TEST
+
 /* Indices that name no position of their window add nothing (no crash). */
 START_TEST(test_foreign_indices) {
   clnn_context *ctx = tu_ctx();
@@ -544,19 +688,22 @@ END_TEST
 
 
 /* A batch of 0, as torch takes it (not 0 channels, which torch refuses): max (with
- * indices) and average, forward and backward, on the device and in the
- * reference, succeed and write nothing. */
+ * indices) and average, forward and backward, in each float type, on the
+ * device and in the reference, succeed and write nothing. */
 START_TEST(test_empty_tensors) {
   clnn_context *ctx = tu_ctx();
   static const int64_t nc[1][2] = {{0, 3}};
-  for (int i = 0; i < 1; i++) {
+  static const clnn_dtype types[] = {CLNN_FLOAT32, CLNN_FLOAT16, CLNN_BFLOAT16};
+  for (int i = 0; i < 3; i++) {
+    const clnn_dtype dt = types[i];
     for (int max = 0; max < 2; max++) {
-      clnn_pool2d_desc d = clnn_pool2d_desc_make(nc[i][0], nc[i][1], 7, 6, max ? CLNN_POOL_MAX : CLNN_POOL_AVG, 3, 3);
+      clnn_pool2d_desc d = clnn_pool2d_desc_make(nc[0][0], nc[0][1], 7, 6, max ? CLNN_POOL_MAX : CLNN_POOL_AVG, 3, 3);
       d.stride_h = d.stride_w = 2;
       int64_t oh, ow;
       TU_OK(clnn_pool2d_desc_check(&d, &oh, &ow));
       int64_t xd[4] = {d.n, d.c, 7, 6}, yd[4] = {d.n, d.c, oh, ow};
-      clnn_tensor *x = tu_tensor(4, xd, NULL), *y = tu_tensor(4, yd, NULL), *dx = tu_tensor(4, xd, NULL), *idx;
+      clnn_tensor *x = tu_tensor_dt(dt, 4, xd, NULL), *y = tu_tensor_dt(dt, 4, yd, NULL);
+      clnn_tensor *dx = tu_tensor_dt(dt, 4, xd, NULL), *idx;
       TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 4, yd, &idx));
       TU_OK(clnn_pool2d_fwd(ctx, &d, x, y, max ? idx : NULL));
       TU_OK(clnn_pool2d_bwd(ctx, &d, y, max ? idx : NULL, dx));
@@ -584,6 +731,8 @@ static Suite *pool_suite(void) {
   tcase_add_test(tc, test_nan_and_inf);
   tcase_add_test(tc, test_global_2d);
   tcase_add_test(tc, test_empty_tensors);
+  tcase_add_loop_test(tc, test_half_precision, 0, N_CASES * N_HALF_TYPES);
+  tcase_add_test(tc, test_half_odd_offsets);
   tcase_add_test(tc, test_bench_r_mode);
   suite_add_tcase(s, tc);
   TCase *ref = tcase_create("reference");
@@ -595,6 +744,7 @@ static Suite *pool_suite(void) {
   tcase_add_test(bad, test_bad_pointers);
   tcase_add_test(bad, test_bad_descriptors);
   tcase_add_test(bad, test_bad_tensors);
+  tcase_add_test(bad, test_bad_dtypes);
   tcase_add_test(bad, test_foreign_indices);
   suite_add_tcase(s, bad);
   return s;

@@ -3,6 +3,8 @@
  */
 #include "testutil.h"
 
+#include "host/ref.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +117,31 @@ void tu_round_to(clnn_dtype dt, float *p, size_t n) {
     TU_OK(clnn_unpack_f32(dt, h, p, n));
   }
   free(h);
+}
+
+bool tu_half_agrees(float got, float ref_r, clnn_dtype dt) {
+  if (isnan(got) || isnan(ref_r)) return isnan(got) && isnan(ref_r);
+  if (isinf(got) || isinf(ref_r)) return got == ref_r;
+  const double ulp = dt == CLNN_FLOAT16 ? 0x1p-10 : 0x1p-7, tiny = dt == CLNN_FLOAT16 ? 0x1p-24 : 0.0;
+  return fabs((double)got - ref_r) <= ulp * fabs((double)ref_r) + 1e-6 + tiny;
+}
+
+void tu_check_half(const char *what, const char *pass, const float *got, const float *ref, size_t n,
+                   clnn_dtype dt) {
+  float *ref_r = tu_alloc(n);
+  if (n) memcpy(ref_r, ref, n * sizeof *ref);
+  tu_round_to(dt, ref_r, n);
+  double err2 = 0.0, ref2 = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    ck_assert_msg(tu_half_agrees(got[i], ref_r[i], dt), "%s dt=%s: %s [%zu] device %.9g, reference %.9g (%.9g unrounded)",
+                  what, clnn_dtype_name(dt), pass, i, (double)got[i], (double)ref_r[i], (double)ref[i]);
+    if (!isfinite(ref_r[i])) continue;
+    err2 += ((double)got[i] - ref[i]) * ((double)got[i] - ref[i]);
+    ref2 += (double)ref[i] * ref[i];
+  }
+  const double e = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
+  ck_assert_msg(e <= clnn__ref_dtype_rel_l2(dt), "%s dt=%s: %s rel L2 %.3g", what, clnn_dtype_name(dt), pass, e);
+  free(ref_r);
 }
 
 void tu_poison(clnn_tensor *t) { TU_OK(clnn_tensor_fill(t, NAN)); }
