@@ -73,6 +73,9 @@ CLNN_DEFINE_BF16_ROUND(16)
 #define LOAD16(i, p) vload16((i), (p))
 #define STORE16(v, i, p) vstore16((v), (i), (p))
 #endif
+/* Tensor arguments in the storage type (as TENSOR / CTENSOR for float). */
+#define TENSOR_DT(name) __global STORE_T *restrict name##_base, ulong name##_off
+#define CTENSOR_DT(name) __global const STORE_T *restrict name##_base, ulong name##_off
 
 /* ------------------------------------------------------------ activations */
 

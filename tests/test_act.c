@@ -542,49 +542,12 @@ START_TEST(test_bad_shapes_and_aliasing) {
 END_TEST
 
 
-/* Empty tensors, as torch takes them: a 0 in any of n, c, h, w, plain and
- * gated, forward and backward, on the device and in the reference, succeed
- * and write nothing. */
 /* ------------------------------------------------------- half precision */
-
-static const clnn_dtype half_types[] = {CLNN_FLOAT16, CLNN_BFLOAT16};
-#define N_HALF_TYPES 2
 
 /* Where half precision has its edges: NaN, +-inf, +-0, a float16 overflow
  * (70000 is inf once rounded), a float16 subnormal, a ReLU6 kink. */
 static const float half_specials[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 70000.0f, -70000.0f, 3e-6f, 6.0f};
 #define N_HALF_SPECIALS (sizeof half_specials / sizeof half_specials[0])
-
-/* got against the reference rounded to dt: NaN where it is NaN, the same
- * infinity, else within one unit in the last place of the type (the two
- * float32 results may straddle a rounding boundary), plus the float32
- * tolerance and, for float16, its smallest subnormal. */
-static bool half_agrees(float got, float ref_r, clnn_dtype dt) {
-  if (isnan(got) || isnan(ref_r)) return isnan(got) && isnan(ref_r);
-  if (isinf(got) || isinf(ref_r)) return got == ref_r;
-  const double ulp = dt == CLNN_FLOAT16 ? 0x1p-10 : 0x1p-7, tiny = dt == CLNN_FLOAT16 ? 0x1p-24 : 0.0;
-  return fabs((double)got - ref_r) <= ulp * fabs((double)ref_r) + ABS_TOL + tiny;
-}
-
-/* Every element agrees (half_agrees) and the relative L2 error over the
- * finite ones is within the type's bar (host/ref.h). */
-static void check_half(const char *what, const char *pass, const float *got, const float *ref, size_t n,
-                       clnn_dtype dt) {
-  float *ref_r = tu_alloc(n);
-  memcpy(ref_r, ref, n * sizeof *ref);
-  tu_round_to(dt, ref_r, n);
-  double err2 = 0.0, ref2 = 0.0;
-  for (size_t i = 0; i < n; i++) {
-    ck_assert_msg(half_agrees(got[i], ref_r[i], dt), "%s dt=%s: %s [%zu] device %.9g, reference %.9g (%.9g unrounded)",
-                  what, clnn_dtype_name(dt), pass, i, (double)got[i], (double)ref_r[i], (double)ref[i]);
-    if (!isfinite(ref_r[i])) continue;
-    err2 += ((double)got[i] - ref[i]) * ((double)got[i] - ref[i]);
-    ref2 += (double)ref[i] * ref[i];
-  }
-  const double e = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
-  ck_assert_msg(e <= clnn__ref_dtype_rel_l2(dt), "%s dt=%s: %s rel L2 %.3g", what, clnn_dtype_name(dt), pass, e);
-  free(ref_r);
-}
 
 /* Forward and backward in dt (outputs poisoned first), read back as float32. */
 static void run_device_dt(const problem *p, clnn_dtype dt, float **y_out, float **dx_out) {
@@ -607,10 +570,12 @@ static void run_device_dt(const problem *p, clnn_dtype dt, float **y_out, float 
 
 /* Every case in float16 and bfloat16: inputs rounded to the type, the
  * reference on those, the device (float32 math, one rounding on store)
- * against it rounded the same way; specials included, bit-identical repeats. */
+ * against it rounded the same way (tu_check_half, within the float32
+ * tolerance besides the type's unit); specials included, bit-identical
+ * repeats. */
 START_TEST(test_half_precision) {
-  const clnn_dtype dt = half_types[_i % N_HALF_TYPES];
-  clnn_act_desc d = desc_of(&cases[_i / N_HALF_TYPES]);
+  const clnn_dtype dt = tu_half_types[_i % TU_N_HALF_TYPES];
+  clnn_act_desc d = desc_of(&cases[_i / TU_N_HALF_TYPES]);
   problem p;
   problem_make(&p, &d, 300 + (uint64_t)_i);
   for (size_t i = 0; i < N_HALF_SPECIALS; i++) p.x[(i * 7) % p.nx] = half_specials[i];
@@ -620,8 +585,8 @@ START_TEST(test_half_precision) {
   float *y1, *dx1, *y2, *dx2;
   run_device_dt(&p, dt, &y1, &dx1);
   run_device_dt(&p, dt, &y2, &dx2);
-  check_half(p.what, "forward", y1, p.y_ref, p.ny, dt);
-  check_half(p.what, "backward", dx1, p.dx_ref, p.nx, dt);
+  tu_check_half(p.what, "forward", y1, p.y_ref, p.ny, dt, ABS_TOL);
+  tu_check_half(p.what, "backward", dx1, p.dx_ref, p.nx, dt, ABS_TOL);
   ck_assert_msg(!memcmp(y1, y2, p.ny * sizeof(float)), "%s: two forward runs differ", p.what);
   ck_assert_msg(!memcmp(dx1, dx2, p.nx * sizeof(float)), "%s: two backward runs differ", p.what);
   free(y1);
@@ -655,9 +620,9 @@ START_TEST(test_half_conversions) {
     ck_assert_msg(got[i] == bf16_out[i], "bfloat16(%a) = %a, expected %a", (double)bf16_in[i], (double)got[i],
                   (double)bf16_out[i]);
   const float nan_in[2] = {NAN, -NAN};
-  for (int t = 0; t < N_HALF_TYPES; t++) {
-    TU_OK(clnn_pack_f32(half_types[t], nan_in, h, 2));
-    TU_OK(clnn_unpack_f32(half_types[t], h, got, 2));
+  for (int t = 0; t < TU_N_HALF_TYPES; t++) {
+    TU_OK(clnn_pack_f32(tu_half_types[t], nan_in, h, 2));
+    TU_OK(clnn_unpack_f32(tu_half_types[t], h, got, 2));
     ck_assert(isnan(got[0]) && isnan(got[1]));
   }
   /* every float16 bit pattern survives unpack then pack */
@@ -676,6 +641,9 @@ START_TEST(test_half_conversions) {
 }
 END_TEST
 
+/* Empty tensors, as torch takes them: a 0 in any of n, c, h, w, plain and
+ * gated, forward and backward, on the device and in the reference, succeed
+ * and write nothing. */
 START_TEST(test_empty_tensors) {
   clnn_context *ctx = tu_ctx();
   static const int64_t shapes[4][4] = {{0, 4, 3, 3}, {2, 0, 3, 3}, {2, 4, 0, 3}, {2, 4, 3, 0}};
@@ -709,7 +677,7 @@ static Suite *act_suite(void) {
   tcase_add_loop_test(tc, test_range_sweep, 0, CLNN_ACT_COUNT_);
   tcase_add_test(tc, test_in_place_and_2d);
   tcase_add_test(tc, test_empty_tensors);
-  tcase_add_loop_test(tc, test_half_precision, 0, N_CASES * N_HALF_TYPES);
+  tcase_add_loop_test(tc, test_half_precision, 0, N_CASES * TU_N_HALF_TYPES);
   tcase_add_test(tc, test_half_conversions);
   tcase_add_test(tc, test_conv_epilogue);
   tcase_add_test(tc, test_bench_r_mode);
