@@ -101,7 +101,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_mul_rows(EL
   const size_t base = (size_t)o * inner;
   const float s = S_LD(b, o);
   int i = 0;
-  for (; i + 16 <= inner; i += 16) V_ST(V_LD(a, base + i) * s, y, base + i);
+  for (; i <= inner - 16; i += 16) V_ST(V_LD(a, base + i) * s, y, base + i); /* not i + 16: it wraps near 2^31 */
   for (; i < inner; i++) S_ST(S_LD(a, base + i) * s, y, base + i);
 }
 
@@ -115,7 +115,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_mul_add_row
   const size_t base = (size_t)o * inner;
   const float s = S_LD(b, o), bt = beta * S_LD(c, o);
   int i = 0;
-  for (; i + 16 <= inner; i += 16) V_ST(fma(V_LD(a, base + i), (float16)(s), (float16)(bt)), y, base + i);
+  for (; i <= inner - 16; i += 16) V_ST(fma(V_LD(a, base + i), (float16)(s), (float16)(bt)), y, base + i);
   for (; i < inner; i++) S_ST(fma(S_LD(a, base + i), s, bt), y, base + i);
 }
 
@@ -156,7 +156,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_rowdot(ELT_
 #endif
   float16 acc = (float16)(0.0f);
   int i = i0;
-  for (; i + 16 <= i1; i += 16) {
+  for (; i <= i1 - 16; i += 16) { /* not i + 16: it wraps near 2^31 */
     const float16 g = V_LD(a, base + i);
     if (HAS_Y) V_ST(g * s, y, base + i);
     if (HAS_Z) acc = fma(g, V_LD(b, base + i), acc);
@@ -252,7 +252,7 @@ inline float4 bcast4(__global const STORE_T *t, const int e, const int inner) {
 __kernel void eltwise_gpu(const int n, ELT_ARGS) {
   const int nvec = n >> 2, step = get_global_size(0);
   for (int v = get_global_id(0); v < nvec; v += step) GPU_BODY(G4_LD, G4_ST, G4_FAC, v << 2);
-  const int j = (nvec << 2) + get_global_id(0);
+  const long j = ((long)nvec << 2) + (long)get_global_id(0); /* long: near 2^31 elements an int wraps */
   if (j < n) GPU_BODY(S_LD, S_ST, G1_FAC, j);
 }
 
