@@ -364,8 +364,9 @@ clnn_status clnn_buffer_fill(clnn_buffer *buf, size_t offset, size_t bytes, cons
  *   CLNN_FLOAT16   IEEE 754 binary16 (torch.float16).
  *   CLNN_BFLOAT16  the high 16 bits of a float32 (torch.bfloat16).
  * Ops that take half-precision tensors say so in their comment (today: the
- * activations, clnn_act_*, and pooling, clnn_pool2d_*); the others return CLNN_ERR_INVALID_VALUE naming
- * the argument and its type.
+ * activations, clnn_act_*, pooling, clnn_pool2d_*, and the element-wise ops,
+ * clnn_eltwise_*); the others return CLNN_ERR_INVALID_VALUE naming the argument
+ * and its type.
  */
 typedef enum clnn_dtype { CLNN_FLOAT32 = 0, CLNN_INT32 = 1, CLNN_FLOAT16 = 2, CLNN_BFLOAT16 = 3 } clnn_dtype;
 
@@ -1774,18 +1775,24 @@ clnn_status clnn_ref_linear_bwd_weights(const clnn_linear_desc *desc, const floa
 /* ----------------------------------------------------------------- eltwise */
 
 /*
- * Element-wise ops on float32 tensors: add (residual connections),
- * multiply with broadcast (squeeze-excitation scaling), scale; each with its
- * backward. Sizes come from the tensors. Outputs may be the very same memory
- * as an input of the same shape (in place: same buffer, same offset); any
- * other overlap is CLNN_ERR_ALIASING. Scale factors must be finite
- * (CLNN_ERR_NOT_FINITE). Reductions (the gradients of broadcast factors)
- * run in a fixed order, without atomics: same inputs, same bits.
+ * Element-wise ops: add (residual connections), multiply with broadcast
+ * (squeeze-excitation scaling), scale; each with its backward. Sizes come
+ * from the tensors. The tensors (of every function below) are float32,
+ * float16 or bfloat16, all those of a call of one type
+ * (CLNN_ERR_INVALID_VALUE names the one that differs from the first); the
+ * math is float32, rounded once on store; the scalars (alpha, beta) are
+ * float32. Outputs may be the very same memory as an input of the same
+ * shape (in place: same buffer, same offset); any other overlap is
+ * CLNN_ERR_ALIASING. Scale factors must be finite (CLNN_ERR_NOT_FINITE).
+ * Reductions (the gradients of broadcast factors) accumulate in float32,
+ * rounded once to the tensors' type, in a fixed order, without atomics:
+ * same inputs, same bits.
  * Common statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_SHAPE_MISMATCH,
- * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_INVALID_VALUE (not float32),
- * CLNN_ERR_SIZE_OVERFLOW (over 2^31 - 1 elements), CLNN_ERR_ALIASING,
- * CLNN_ERR_NOT_FINITE, CLNN_ERR_DEVICE_OUT_OF_MEMORY (the reductions' chunk
- * sums live in the workspace), CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
+ * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_INVALID_VALUE (not a float type, or
+ * not the first tensor's type), CLNN_ERR_SIZE_OVERFLOW (over 2^31 - 1
+ * elements), CLNN_ERR_ALIASING, CLNN_ERR_NOT_FINITE,
+ * CLNN_ERR_DEVICE_OUT_OF_MEMORY (the reductions' float32 chunk sums live in
+ * the workspace), CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
  */
 
 /** y = alpha * a + beta * b; a, b and y of one shape. */
@@ -1836,8 +1843,11 @@ clnn_status clnn_eltwise_scale_bwd(clnn_context *ctx, float alpha, const clnn_te
                                    const clnn_tensor *dy, clnn_tensor *dx, clnn_tensor *dalpha);
 
 /*
- * Host references. n: elements; for mul, x is viewed as (outer, inner) and s
- * as (outer): outer = the number of elements of s, inner = numel(x) / outer.
+ * Host references, on float32 arrays in double precision (for a half type,
+ * give them inputs rounded to it with clnn_pack_f32 then clnn_unpack_f32,
+ * and round their results the same way). n: elements; for mul, x is viewed
+ * as (outer, inner) and s as (outer): outer = the number of elements of s,
+ * inner = numel(x) / outer.
  * Optional outputs may be NULL as in the device functions. Statuses:
  * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (a size outside
  * [1, 2^31 - 1]), CLNN_ERR_SIZE_OVERFLOW, CLNN_ERR_NOT_FINITE,

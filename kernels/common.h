@@ -103,6 +103,9 @@ inline void bf16_storep16(float16 v, size_t i, __global ushort *p) {
 #define LOADP16(i, p) LOAD16((i), (p))
 #define STOREP16(v, i, p) STORE16((v), (i), (p))
 #endif
+/* Tensor arguments in the storage type (as TENSOR / CTENSOR for float). */
+#define TENSOR_DT(name) __global STORE_T *restrict name##_base, ulong name##_off
+#define CTENSOR_DT(name) __global const STORE_T *restrict name##_base, ulong name##_off
 
 /* ------------------------------------------------------------ activations */
 

@@ -10,6 +10,12 @@
  * Every kernel takes the same tensors (unused ones may be NULL):
  *   a, b, c  inputs        y, z  outputs        alpha, beta  scalars
  *   inner    elements per row of x for the broadcast multiply (s[i / inner])
+ *
+ * Tensors are float32, float16 or bfloat16 (-DDT, all tensors of a call
+ * alike; common.h's LOAD / STORE macros): the math is float32 either way,
+ * rounded once on store. The partial sums of the reductions (the chunk and
+ * slice sums in the workspace) are float32 whatever DT is; a gradient is
+ * rounded to DT once, when its row's total is stored.
  */
 /* -DOP: CLNN_ELTWISE_OP_* (kernels/shared.h). */
 #ifndef OP
@@ -22,15 +28,18 @@
 #define HAS_Z 0
 #endif
 
-#define ELT_ARGS                                                                              \
-  CTENSOR(a), CTENSOR(b), CTENSOR(c), TENSOR(y), TENSOR(z), const float alpha, const float beta, \
-      const int inner
+/* The argument list, with a's and z's element types: STORE_T for tensors,
+ * float for the reductions' partial sums (a of the sums, z of rowdot). */
+#define ELT_ARGS_OF(A_T, Z_T)                                                                            \
+  __global const A_T *restrict a_base, ulong a_off, CTENSOR_DT(b), CTENSOR_DT(c), TENSOR_DT(y),         \
+      __global Z_T *restrict z_base, ulong z_off, const float alpha, const float beta, const int inner
+#define ELT_ARGS ELT_ARGS_OF(STORE_T, STORE_T)
 
-/* Load / store one element (S_) or 16 (V_) at element index i. */
-#define S_LD(t, i) AT(t)[i]
-#define S_ST(v, t, i) (AT(t)[i] = (v))
-#define V_LD(t, i) vload16(0, AT(t) + (i))
-#define V_ST(v, t, i) vstore16((v), 0, AT(t) + (i))
+/* Load / store one element (S_) or 16 (V_) at element index i, as float. */
+#define S_LD(t, i) LOAD1(AT(t), (i))
+#define S_ST(v, t, i) STORE1((v), AT(t), (i))
+#define V_LD(t, i) LOAD16(0, AT(t) + (i))
+#define V_ST(v, t, i) STORE16((v), 0, AT(t) + (i))
 
 /* The op on element(s) from index i; S is the factor of CLNN_ELTWISE_OP_MUL_ROW. */
 #if OP == CLNN_ELTWISE_OP_ADD
@@ -46,7 +55,7 @@
 #elif OP == CLNN_ELTWISE_OP_MUL_FULL
 #define ELT_BODY(LD, ST, i) ST(LD(a, i) * LD(b, i), y, i)
 #elif OP == CLNN_ELTWISE_OP_MUL_ROW
-#define ELT_BODY(LD, ST, i) ST(LD(a, i) * AT(b)[(i) / inner], y, i)
+#define ELT_BODY(LD, ST, i) ST(LD(a, i) * S_LD(b, (i) / inner), y, i)
 #elif OP == CLNN_ELTWISE_OP_MUL_BWD_FULL
 #define ELT_BODY(LD, ST, i)                 \
   do {                                      \
@@ -57,7 +66,7 @@
 
 /*
  * eltwise_vec: the op on 16 elements per work-item, from element 0.
- * -D: OP, HAS_Y, HAS_Z. NDRange (a multiple of 8 vectors), local (8).
+ * -D: OP, HAS_Y, HAS_Z, DT. NDRange (a multiple of 8 vectors), local (8).
  */
 __kernel __attribute__((reqd_work_group_size(8, 1, 1))) void eltwise_vec(ELT_ARGS) {
   const int i = get_global_id(0) * 16;
@@ -85,28 +94,28 @@ inline float hsum16(const float16 v) {
 /*
  * eltwise_mul_rows: y[o][i] = x[o][i] * s[o] for rows whose length (inner)
  * is not a multiple of 16: one work-item per row, float16 then scalar tail.
- * -D: none. NDRange (outer), local (1). a = x, b = s.
+ * -D: DT. NDRange (outer), local (1). a = x, b = s.
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_mul_rows(ELT_ARGS) {
   const int o = get_global_id(0);
   const size_t base = (size_t)o * inner;
-  const float s = AT(b)[o];
+  const float s = S_LD(b, o);
   int i = 0;
-  for (; i + 16 <= inner; i += 16) V_ST(V_LD(a, base + i) * s, y, base + i);
+  for (; i <= inner - 16; i += 16) V_ST(V_LD(a, base + i) * s, y, base + i); /* not i + 16: it wraps near 2^31 */
   for (; i < inner; i++) S_ST(S_LD(a, base + i) * s, y, base + i);
 }
 
 /*
  * eltwise_mul_add_rows: y[o][i] = x[o][i] * s[o] + beta * t[o], one
  * work-item per row of any length: float16, then the scalar tail.
- * -D: none. NDRange (outer), local (1). a = x, b = s, c = t.
+ * -D: DT. NDRange (outer), local (1). a = x, b = s, c = t.
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_mul_add_rows(ELT_ARGS) {
   const int o = get_global_id(0);
   const size_t base = (size_t)o * inner;
-  const float s = AT(b)[o], bt = beta * AT(c)[o];
+  const float s = S_LD(b, o), bt = beta * S_LD(c, o);
   int i = 0;
-  for (; i + 16 <= inner; i += 16) V_ST(fma(V_LD(a, base + i), (float16)(s), (float16)(bt)), y, base + i);
+  for (; i <= inner - 16; i += 16) V_ST(fma(V_LD(a, base + i), (float16)(s), (float16)(bt)), y, base + i);
   for (; i < inner; i++) S_ST(fma(S_LD(a, base + i), s, bt), y, base + i);
 }
 
@@ -116,14 +125,26 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_mul_add_row
  *   dx[o][i] = dy[o][i] * s[o]            (HAS_Y, for i in the chunk)
  *   part[o * nchunks + ch] = sum dy * x   (HAS_Z; lanes then tail, in order)
  * s[o] is alpha instead when SCALAR_S (the scale op, one row).
- * -D: HAS_Y, HAS_Z, SCALAR_S. NDRange (nchunks, outer), local (1, 1).
+ * z is float32 partials (Z_DT = CLNN_DTYPE_CODE_FLOAT32), or, with one chunk
+ * per row, the result itself in the tensors' type (Z_DT = DT).
+ * -D: HAS_Y, HAS_Z, SCALAR_S, DT, Z_DT. NDRange (nchunks, outer), local (1, 1).
  * a = dy, b = x, c = s, y = dx, z = part.
  */
 #define CHUNK CLNN_ELTWISE_CHUNK
 #ifndef SCALAR_S
 #define SCALAR_S 0
 #endif
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_rowdot(ELT_ARGS) {
+#ifndef Z_DT
+#define Z_DT CLNN_DTYPE_CODE_FLOAT32
+#endif
+#if Z_DT == CLNN_DTYPE_CODE_FLOAT32
+#define Z_T float
+#define Z_ST(v, j) (AT(z)[j] = (v))
+#else
+#define Z_T STORE_T
+#define Z_ST(v, j) STORE1((v), AT(z), (j))
+#endif
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_rowdot(ELT_ARGS_OF(STORE_T, Z_T)) {
   const int ch = get_global_id(0), o = get_global_id(1);
   const int nchunks = get_global_size(0);
   const size_t base = (size_t)o * inner;
@@ -131,11 +152,11 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_rowdot(ELT_
 #if SCALAR_S
   const float s = alpha;
 #else
-  const float s = AT(c)[o];
+  const float s = S_LD(c, o);
 #endif
   float16 acc = (float16)(0.0f);
   int i = i0;
-  for (; i + 16 <= i1; i += 16) {
+  for (; i <= i1 - 16; i += 16) { /* not i + 16: it wraps near 2^31 */
     const float16 g = V_LD(a, base + i);
     if (HAS_Y) V_ST(g * s, y, base + i);
     if (HAS_Z) acc = fma(g, V_LD(b, base + i), acc);
@@ -146,20 +167,20 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_rowdot(ELT_
     if (HAS_Y) S_ST(g * s, y, base + i);
     if (HAS_Z) sum = fma(g, S_LD(b, base + i), sum);
   }
-  if (HAS_Z) AT(z)[(size_t)o * nchunks + ch] = sum;
+  if (HAS_Z) Z_ST(sum, (size_t)o * nchunks + ch);
 }
 
 /*
  * eltwise_sum_chunks: out[o] = sum over ch of part[o * nchunks + ch], in
- * order. -D: none. NDRange (outer), local (1). a = part, y = out,
- * inner = nchunks.
+ * order (float32 partials, the sum rounded once to DT). -D: DT.
+ * NDRange (outer), local (1). a = part, y = out, inner = nchunks.
  */
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_sum_chunks(ELT_ARGS) {
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_sum_chunks(ELT_ARGS_OF(float, STORE_T)) {
   const int o = get_global_id(0);
   __global const float *p = AT(a) + (size_t)o * inner;
   float sum = 0.0f;
   for (int ch = 0; ch < inner; ch++) sum += p[ch];
-  AT(y)[o] = sum;
+  S_ST(sum, y, o);
 }
 
 /* ------------------------------------------------------------ GPU variants
@@ -187,16 +208,16 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void eltwise_sum_chunks(
 #endif
 
 /* The factors t[e / inner] of elements e .. e + 3 (all inside the tensor). */
-inline float4 bcast4(__global const float *t, const int e, const int inner) {
+inline float4 bcast4(__global const STORE_T *t, const int e, const int inner) {
   const int o = e / inner;
-  if (e - o * inner + 4 <= inner) return (float4)(t[o]);
-  return (float4)(t[o], t[(e + 1) / inner], t[(e + 2) / inner], t[(e + 3) / inner]);
+  if (e - o * inner + 4 <= inner) return (float4)(LOAD1(t, o));
+  return (float4)(LOAD1(t, o), LOAD1(t, (e + 1) / inner), LOAD1(t, (e + 2) / inner), LOAD1(t, (e + 3) / inner));
 }
 
-#define G4_LD(t, i) vload4(0, AT(t) + (i))
-#define G4_ST(v, t, i) vstore4((v), 0, AT(t) + (i))
+#define G4_LD(t, i) LOAD4(0, AT(t) + (i))
+#define G4_ST(v, t, i) STORE4((v), 0, AT(t) + (i))
 #define G4_FAC(t, i) bcast4(AT(t), (i), inner)
-#define G1_FAC(t, i) AT(t)[(i) / inner]
+#define G1_FAC(t, i) S_LD(t, (i) / inner)
 
 /* The op on the element(s) at index i; FAC reads a broadcast factor. */
 #if GOP == CLNN_ELTWISE_GOP_ADD
@@ -225,13 +246,13 @@ inline float4 bcast4(__global const float *t, const int e, const int inner) {
 
 /*
  * eltwise_gpu: the op GOP on elements [0, n).
- * -D: GOP, HAS_Y, HAS_Z. NDRange: any multiple of the work-group (the host
+ * -D: GOP, HAS_Y, HAS_Z, DT. NDRange: any multiple of the work-group (the host
  * sizes it to fill the device), local: any.
  */
 __kernel void eltwise_gpu(const int n, ELT_ARGS) {
   const int nvec = n >> 2, step = get_global_size(0);
   for (int v = get_global_id(0); v < nvec; v += step) GPU_BODY(G4_LD, G4_ST, G4_FAC, v << 2);
-  const int j = (nvec << 2) + get_global_id(0);
+  const long j = ((long)nvec << 2) + (long)get_global_id(0); /* long: near 2^31 elements an int wraps */
   if (j < n) GPU_BODY(S_LD, S_ST, G1_FAC, j);
 }
 
@@ -246,11 +267,12 @@ __kernel void eltwise_gpu(const int n, ELT_ARGS) {
  *   dx = dy * s[o]                (HAS_Y; s[o] is alpha when SCALAR_S)
  *   part[o * slices + sl] = sum dy * x   (each work-item in order over its
  *   float4s, lanes in order, then the slice's n % 4 tail, then the tree).
- * -D: WG, SLICE (a multiple of 4), HAS_Y, SCALAR_S.
+ * z is float32 partials or the result in DT, as eltwise_rowdot's (Z_DT).
+ * -D: WG, SLICE (a multiple of 4), HAS_Y, SCALAR_S, DT, Z_DT.
  * NDRange (slices * WG, outer), local (WG, 1). a = dy, b = x, c = s,
  * y = dx, z = part.
  */
-__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void eltwise_rowdot_gpu(ELT_ARGS) {
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void eltwise_rowdot_gpu(ELT_ARGS_OF(STORE_T, Z_T)) {
   __local float red[WG];
   const int lid = get_local_id(0), sl = get_group_id(0), o = get_global_id(1);
   const int slices = get_num_groups(0);
@@ -259,15 +281,15 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void eltwise_rowdot_gpu
 #if SCALAR_S
   const float s = alpha;
 #else
-  const float s = AT(c)[o];
+  const float s = S_LD(c, o);
 #endif
-  __global const float *dy = AT(a) + base + i0;
-  __global const float *x = AT(b) + base + i0;
-  __global float *dx = AT(y) + base + i0;
+  __global const STORE_T *dy = AT(a) + base + i0;
+  __global const STORE_T *x = AT(b) + base + i0;
+  __global STORE_T *dx = AT(y) + base + i0;
   float acc = 0.0f;
   for (int v = lid; v < nvec; v += WG) {
-    const float4 g = vload4(v, dy), xv = vload4(v, x);
-    if (HAS_Y) vstore4(g * s, v, dx);
+    const float4 g = LOAD4(v, dy), xv = LOAD4(v, x);
+    if (HAS_Y) STORE4(g * s, v, dx);
     acc = fma(g.x, xv.x, acc);
     acc = fma(g.y, xv.y, acc);
     acc = fma(g.z, xv.z, acc);
@@ -275,25 +297,26 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void eltwise_rowdot_gpu
   }
   const int t = (nvec << 2) + lid;
   if (t < len) {
-    const float g = dy[t];
-    if (HAS_Y) dx[t] = g * s;
-    acc = fma(g, x[t], acc);
+    const float g = LOAD1(dy, t);
+    if (HAS_Y) STORE1(g * s, dx, t);
+    acc = fma(g, LOAD1(x, t), acc);
   }
   const float sum = clnn_group_sum(acc, red, WG);
-  if (lid == 0) AT(z)[(size_t)o * slices + sl] = sum;
+  if (lid == 0) Z_ST(sum, (size_t)o * slices + sl);
 }
 
 /*
  * eltwise_sum_parts_gpu: out[o] = the sum of part[o * inner ...] over one
- * row of inner partials (each work-item its strided partials in order, then
- * the tree). -D: WG. NDRange (WG, outer), local (WG, 1). a = part, y = out.
+ * row of inner float32 partials (each work-item its strided partials in
+ * order, then the tree; the sum rounded once to DT). -D: WG, DT.
+ * NDRange (WG, outer), local (WG, 1). a = part, y = out.
  */
-__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void eltwise_sum_parts_gpu(ELT_ARGS) {
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void eltwise_sum_parts_gpu(ELT_ARGS_OF(float, STORE_T)) {
   __local float red[WG];
   const int lid = get_local_id(0), o = get_global_id(1);
   __global const float *p = AT(a) + (size_t)o * inner;
   float acc = 0.0f;
   for (int i = lid; i < inner; i += WG) acc += p[i];
   const float sum = clnn_group_sum(acc, red, WG);
-  if (lid == 0) AT(y)[o] = sum;
+  if (lid == 0) S_ST(sum, y, o);
 }

@@ -46,10 +46,6 @@
 /* Private row buffers of the rows kernels, in floats (ops/pool.c checks). */
 #define POOL_ROWBUF CLNN_POOL_ROWBUF
 #define POOL_OUTBUF CLNN_POOL_OUTBUF
-/* A data tensor argument in the storage type (STORE_T: float, half or the
- * bfloat16 bits as ushort). */
-#define STENSOR(name) __global STORE_T *restrict name##_base, ulong name##_off
-#define CSTENSOR(name) __global const STORE_T *restrict name##_base, ulong name##_off
 #if POOL_MAX
 #define POOL_PAD (-INFINITY)
 #else
@@ -110,7 +106,7 @@ void pool_store_row(__global STORE_T *dst, const float *src, int n) {
  * position (PyTorch's choice for a window of -inf).
  * NDRange (OH, N * C), local (1, 1).
  */
-__kernel void pool_fwd(CSTENSOR(x), STENSOR(y), ITENSOR(idx), const int H, const int W, const int OH,
+__kernel void pool_fwd(CTENSOR_DT(x), TENSOR_DT(y), ITENSOR(idx), const int H, const int W, const int OH,
                        const int OW, const int KH, const int KW, const int SH, const int SW, const int PH,
                        const int PW, const int divisor) {
   const int oy = get_global_id(0), p = get_global_id(1);
@@ -152,7 +148,7 @@ __kernel void pool_fwd(CSTENSOR(x), STENSOR(y), ITENSOR(idx), const int H, const
  * max adds dy[o] where idx[o] names this position, average dy[o] / divisor.
  * NDRange (H, N * C), local (1, 1).
  */
-__kernel void pool_bwd(CSTENSOR(dy), CITENSOR(idx), STENSOR(dx), const int H, const int W, const int OH,
+__kernel void pool_bwd(CTENSOR_DT(dy), CITENSOR(idx), TENSOR_DT(dx), const int H, const int W, const int OH,
                        const int OW, const int KH, const int KW, const int SH, const int SW, const int PH,
                        const int PW, const int divisor) {
   const int iy = get_global_id(0), p = get_global_id(1);
@@ -207,7 +203,7 @@ float16 pool_gather(const float *row, int ox0, int s, int SW) {
  * NDRange (OH, N * C), local (1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_fwd_rows(
-    CSTENSOR(x), STENSOR(y), ITENSOR(idx), const int H, const int W, const int OH, const int OW, const int KH,
+    CTENSOR_DT(x), TENSOR_DT(y), ITENSOR(idx), const int H, const int W, const int OH, const int OW, const int KH,
     const int KW, const int SH, const int SW, const int PH, const int PW, const int divisor, const int rowlen) {
   const int oy = get_global_id(0), p = get_global_id(1);
   if (oy >= OH) return;
@@ -281,7 +277,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_fwd_rows(
  * NDRange (H, N * C), local (1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_bwd_rows(
-    CSTENSOR(dy), CITENSOR(idx), STENSOR(dx), const int H, const int W, const int OH, const int OW, const int KH,
+    CTENSOR_DT(dy), CITENSOR(idx), TENSOR_DT(dx), const int H, const int W, const int OH, const int OW, const int KH,
     const int KW, const int SH, const int SW, const int PH, const int PW, const int divisor) {
   const int iy = get_global_id(0), p = get_global_id(1);
   if (iy >= H) return;
@@ -351,7 +347,7 @@ float pool_hsum16(float16 v) {
  * pool_global_avg_fwd: y[p] = sum(plane p) / div, 16 lanes at a time.
  * NDRange (N * C), local (1).
  */
-__kernel void pool_global_avg_fwd(CSTENSOR(x), STENSOR(y), const int HW, const float div, const int planes) {
+__kernel void pool_global_avg_fwd(CTENSOR_DT(x), TENSOR_DT(y), const int HW, const float div, const int planes) {
   const int p = get_global_id(0);
   if (p >= planes) return;
   __global const STORE_T *xp = AT(x) + (size_t)p * HW;
@@ -368,7 +364,7 @@ __kernel void pool_global_avg_fwd(CSTENSOR(x), STENSOR(y), const int HW, const f
  * by the work-item past the last full vector.
  * NDRange (HW / 16 + 1, N * C), any local size.
  */
-__kernel void pool_global_avg_bwd(CSTENSOR(dy), STENSOR(dx), const int HW, const float div) {
+__kernel void pool_global_avg_bwd(CTENSOR_DT(dy), TENSOR_DT(dx), const int HW, const float div) {
   const int i = get_global_id(0), p = get_global_id(1), nvec = HW >> 4;
   const float g = LOAD1(AT(dy), p) / div;
   __global STORE_T *out = AT(dx) + (size_t)p * HW;
@@ -419,7 +415,7 @@ __kernel void pool_global_avg_bwd(CSTENSOR(dy), STENSOR(dx), const int HW, const
  * position).
  * NDRange (total rounded up to the work-group), any local size.
  */
-__kernel void pool_fwd_gpu(CSTENSOR(x), STENSOR(y), ITENSOR(idx), const int H, const int W, const int OH,
+__kernel void pool_fwd_gpu(CTENSOR_DT(x), TENSOR_DT(y), ITENSOR(idx), const int H, const int W, const int OH,
                            const int OW, const int KH, const int KW, const int SH, const int SW, const int PH,
                            const int PW, const int divisor, const int total) {
   const int o = get_global_id(0);
@@ -458,7 +454,7 @@ __kernel void pool_fwd_gpu(CSTENSOR(x), STENSOR(y), ITENSOR(idx), const int H, c
  * dy[o] / divisor (average).
  * NDRange (total rounded up to the work-group), any local size.
  */
-__kernel void pool_bwd_gpu(CSTENSOR(dy), CITENSOR(idx), STENSOR(dx), const int H, const int W, const int OH,
+__kernel void pool_bwd_gpu(CTENSOR_DT(dy), CITENSOR(idx), TENSOR_DT(dx), const int H, const int W, const int OH,
                            const int OW, const int KH, const int KW, const int SH, const int SW, const int PH,
                            const int PW, const int divisor, const int total) {
   const int i = get_global_id(0);
@@ -496,7 +492,7 @@ __kernel void pool_bwd_gpu(CSTENSOR(dy), CITENSOR(idx), STENSOR(dx), const int H
  * NDRange (N * C * POOL_GPU_WG), local (POOL_GPU_WG), a power of two.
  */
 __kernel __attribute__((reqd_work_group_size(POOL_GPU_WG, 1, 1))) void pool_global_avg_fwd_gpu(
-    CSTENSOR(x), STENSOR(y), const int HW, const float div) {
+    CTENSOR_DT(x), TENSOR_DT(y), const int HW, const float div) {
   __local float red[POOL_GPU_WG];
   const int lid = get_local_id(0), p = get_group_id(0);
   __global const STORE_T *xp = AT(x) + (size_t)p * HW;
@@ -512,7 +508,7 @@ __kernel __attribute__((reqd_work_group_size(POOL_GPU_WG, 1, 1))) void pool_glob
  * n % 4 tail after the loop.
  * NDRange: a grid-stride grid, any local size.
  */
-__kernel void pool_global_avg_bwd_gpu(CSTENSOR(dy), STENSOR(dx), const int HW, const float div, const int n) {
+__kernel void pool_global_avg_bwd_gpu(CTENSOR_DT(dy), TENSOR_DT(dx), const int HW, const float div, const int n) {
   __global const STORE_T *g = AT(dy);
   __global STORE_T *out = AT(dx);
   const int nvec = n >> 2, step = get_global_size(0);

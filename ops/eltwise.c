@@ -14,6 +14,12 @@
  * the chunking depends on the shape only, so the bits never change.
  * Those are the CPU-class variants; the GPU-class ones (float4 grid-stride
  * kernels, work-group tree reductions) and the tables are at the end.
+ *
+ * The tensors of a call are float32, float16 or bfloat16, all of one type
+ * (the first tensor's): every kernel is built with -DDT=<type> and loads
+ * and stores through common.h's LOAD / STORE macros, with float32 math and
+ * one rounding on store. The reductions' partial sums stay float32 in the
+ * workspace; a gradient is rounded to the type once, when stored.
  */
 #include "../runtime/internal.h"
 
@@ -27,22 +33,34 @@
 
 /* ---------------------------------------------------------------- checks */
 
-/* A float32 tensor of ctx with at most 2^31 - 1 elements. */
-static clnn_status check_float(clnn_context *ctx, const clnn_tensor *t, const char *name) {
+/* A tensor of ctx of type dt with at most 2^31 - 1 elements. */
+static clnn_status check_float(clnn_context *ctx, const clnn_tensor *t, const char *name, clnn_dtype dt) {
   if (!t) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument '%s' is NULL", name);
   int64_t dims[CLNN_MAX_DIMS];
   memcpy(dims, t->dims, sizeof dims);
-  CLNN_TRY(clnn__check_tensor(ctx, t, name, CLNN_FLOAT32, t->ndim, dims)); /* context, dtype */
+  CLNN_TRY(clnn__check_tensor(ctx, t, name, dt, t->ndim, dims)); /* context, dtype */
   if ((int64_t)t->numel > CLNN_INDEX_MAX)
     return clnn__fail(ctx, CLNN_ERR_SIZE_OVERFLOW, "argument '%s' has %zu elements, over 2^31 - 1",
                       name, t->numel);
   return CLNN_SUCCESS;
 }
 
-/* t: float32 of ref's shape. */
+/* The call's first tensor: of a float type, which *dt receives (the others must share it). */
+static clnn_status check_first(clnn_context *ctx, const clnn_tensor *t, const char *name, clnn_dtype *dt) {
+  CLNN_TRY(clnn__check_float_type(ctx, t, name, dt));
+  return check_float(ctx, t, name, *dt);
+}
+
+/* t: of ref's type and shape. */
 static clnn_status check_like(clnn_context *ctx, const clnn_tensor *t, const char *name,
                               const clnn_tensor *ref) {
-  return clnn__check_tensor(ctx, t, name, CLNN_FLOAT32, ref->ndim, ref->dims);
+  return clnn__check_tensor(ctx, t, name, ref->dtype, ref->ndim, ref->dims);
+}
+
+/* The op's name for profiles: "eltwise_add", "eltwise_add:float16". */
+static const char *op_name(char *buf, size_t n, const char *op, clnn_dtype dt) {
+  snprintf(buf, n, "%s%s%s", op, dt == CLNN_FLOAT32 ? "" : ":", dt == CLNN_FLOAT32 ? "" : clnn_dtype_name(dt));
+  return buf;
 }
 
 /* out may be exactly in (same buffer and bytes: in place); any other overlap is aliasing. */
@@ -93,6 +111,7 @@ typedef struct elt_args {
   clnn_tensor *y, *z;
   float alpha, beta;
   int64_t inner;
+  clnn_dtype dt; /* of every tensor (-DDT) */
 } elt_args;
 
 #define ELT_ARG_LIST(e)                                                                        \
@@ -100,15 +119,15 @@ typedef struct elt_args {
       CLNN_ARG_TENSOR((e)->y), CLNN_ARG_TENSOR((e)->z), CLNN_ARG_F32((e)->alpha),               \
       CLNN_ARG_F32((e)->beta), CLNN_ARG_I32((e)->inner)
 
-static void elt_options(char *buf, size_t n, int op, bool has_y, bool has_z) {
-  snprintf(buf, n, "-DOP=%d -DHAS_Y=%d -DHAS_Z=%d", op, has_y ? 1 : 0, has_z ? 1 : 0);
+static void elt_options(char *buf, size_t n, int op, bool has_y, bool has_z, clnn_dtype dt) {
+  snprintf(buf, n, "-DOP=%d -DHAS_Y=%d -DHAS_Z=%d -DDT=%d", op, has_y ? 1 : 0, has_z ? 1 : 0, (int)dt);
 }
 
 /* The op on n elements: vectors in groups of 8 work-items, then the tail. */
 static clnn_status launch_flat(clnn_context *ctx, int op, int64_t n, const elt_args *e,
                                const char *name) {
   char opts[64];
-  elt_options(opts, sizeof opts, op, e->y != NULL, e->z != NULL);
+  elt_options(opts, sizeof opts, op, e->y != NULL, e->z != NULL, e->dt);
   const int64_t nvec = n / (VEC * GROUP) * GROUP, start = nvec * VEC;
   clnn_kernel_ref k;
   if (nvec > 0) {
@@ -128,18 +147,23 @@ static clnn_status launch_flat(clnn_context *ctx, int op, int64_t n, const elt_a
 /*
  * Row reductions: out[o] = sum_i dy[o][i] * x[o][i] over (outer, inner), and
  * optionally dx = dy * s (s[o], or alpha when s is NULL) in the same pass.
+ * The chunk sums are float32 (the workspace); with one chunk per row the
+ * first launch stores the result itself, in dy's type (-DZ_DT).
  */
 static clnn_status launch_rowdot(clnn_context *ctx, const clnn_tensor *dy, const clnn_tensor *x,
                                  const clnn_tensor *s, float alpha, clnn_tensor *dx,
                                  clnn_tensor *out, int64_t outer, int64_t inner, const char *name) {
   const int64_t nchunks = (inner + CHUNK - 1) / CHUNK;
-  char opts[96];
-  snprintf(opts, sizeof opts, "-DHAS_Y=%d -DHAS_Z=1 -DSCALAR_S=%d", dx ? 1 : 0, s ? 0 : 1);
+  const clnn_dtype dt = dy->dtype, zdt = nchunks > 1 ? CLNN_FLOAT32 : dt;
+  char opts[96], sum_opts[16];
+  snprintf(opts, sizeof opts, "-DHAS_Y=%d -DHAS_Z=1 -DSCALAR_S=%d -DDT=%d -DZ_DT=%d", dx ? 1 : 0, s ? 0 : 1, (int)dt,
+           (int)zdt);
+  snprintf(sum_opts, sizeof sum_opts, "-DDT=%d", (int)dt);
   clnn_kernel_ref k_dot, k_sum;
   cl_mem parts = NULL;
   CLNN_TRY(clnn__kernel(ctx, "eltwise", opts, "eltwise_rowdot", &k_dot));
   if (nchunks > 1) {
-    CLNN_TRY(clnn__kernel(ctx, "eltwise", "", "eltwise_sum_chunks", &k_sum));
+    CLNN_TRY(clnn__kernel(ctx, "eltwise", sum_opts, "eltwise_sum_chunks", &k_sum));
     CLNN_TRY(clnn__workspace(ctx, (size_t)(outer * nchunks) * sizeof(float), &parts));
   }
   /* with one chunk per row, the partial sums are the result */
@@ -249,8 +273,10 @@ static clnn_status mul_row_vec16(clnn_context *ctx, const elt_call *c) {
 
 /* One work-item per row: kernel (eltwise_mul_rows, eltwise_mul_add_rows) over outer rows. */
 static clnn_status launch_rows(clnn_context *ctx, const char *kernel, const elt_call *c) {
+  char opts[16];
+  snprintf(opts, sizeof opts, "-DDT=%d", (int)c->e.dt);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "eltwise", "", kernel, &k));
+  CLNN_TRY(clnn__kernel(ctx, "eltwise", opts, kernel, &k));
   size_t global[3] = {(size_t)c->outer, 1, 1}, local[3] = {1, 1, 1};
   return clnn__launch(ctx, &k, CLNN_ARGS(ELT_ARG_LIST(&c->e)), 1, global, local, c->op);
 }
@@ -271,7 +297,8 @@ static clnn_status mul_bwd_rowdot(clnn_context *ctx, const elt_call *c) {
 /* eltwise_gpu with op gop over the call's n elements. */
 static clnn_status launch_gpu(clnn_context *ctx, int gop, const elt_call *c) {
   char opts[64];
-  snprintf(opts, sizeof opts, "-DGOP=%d -DHAS_Y=%d -DHAS_Z=%d", gop, c->e.y ? 1 : 0, c->e.z ? 1 : 0);
+  snprintf(opts, sizeof opts, "-DGOP=%d -DHAS_Y=%d -DHAS_Z=%d -DDT=%d", gop, c->e.y ? 1 : 0, c->e.z ? 1 : 0,
+           (int)c->e.dt);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "eltwise", opts, "eltwise_gpu", &k));
   size_t global, local;
@@ -310,16 +337,19 @@ static size_t gpu_tree_wg(const clnn_context *ctx, int64_t inner) { return clnn_
 
 /*
  * out[o] = sum over row o of dy * x, and dx = dy * s[o] (alpha when s is
- * NULL) when dx is given: one work-group per slice of a row, partials in
- * the workspace and a second launch when a row has more than one slice.
+ * NULL) when dx is given: one work-group per slice of a row, float32
+ * partials in the workspace and a second launch when a row has more than
+ * one slice (with one, the first launch stores the result in dy's type).
  */
 static clnn_status launch_rowdot_gpu(clnn_context *ctx, const clnn_tensor *dy, const clnn_tensor *x,
                                      const clnn_tensor *s, float alpha, clnn_tensor *dx, clnn_tensor *out,
                                      int64_t outer, int64_t inner, const char *name) {
   const size_t wg = gpu_tree_wg(ctx, inner);
   const int64_t slice = (int64_t)wg * GPU_SLICE_PER_ITEM, slices = (inner + slice - 1) / slice;
+  const clnn_dtype dt = dy->dtype, zdt = slices > 1 ? CLNN_FLOAT32 : dt;
   char opts[128];
-  snprintf(opts, sizeof opts, "-DWG=%zu -DHAS_Y=%d -DSCALAR_S=%d", wg, dx ? 1 : 0, s ? 0 : 1);
+  snprintf(opts, sizeof opts, "-DWG=%zu -DHAS_Y=%d -DSCALAR_S=%d -DDT=%d -DZ_DT=%d", wg, dx ? 1 : 0, s ? 0 : 1,
+           (int)dt, (int)zdt);
   clnn_kernel_ref k_dot, k_sum;
   cl_mem parts = NULL;
   CLNN_TRY(clnn__kernel(ctx, "eltwise", opts, "eltwise_rowdot_gpu", &k_dot));
@@ -391,13 +421,13 @@ ELT_TABLE(mul_add_fwd, {{"eltwise.mul_add_fwd.gpu_bcast_vec4", GPU, NULL}, mul_a
 
 /* dx = dy * s: the forward of dy. */
 static clnn_status mul_bwd_as_fwd(clnn_context *ctx, const elt_call *c) {
-  elt_call f = {{c->e.a, c->e.c, NULL, c->e.y, NULL, 1.0f, 0.0f, c->e.inner}, c->n, c->outer, c->op};
+  elt_call f = {{c->e.a, c->e.c, NULL, c->e.y, NULL, 1.0f, 0.0f, c->e.inner, c->e.dt}, c->n, c->outer, c->op};
   return plan_run(ctx, &clnn__eltwise_mul_fwd_variants, &f);
 }
 
 /* dx = alpha dy: the forward of dy. */
 static clnn_status scale_bwd_as_fwd(clnn_context *ctx, const elt_call *c) {
-  elt_call f = {{c->e.a, NULL, NULL, c->e.y, NULL, c->e.alpha, 0.0f, 1}, c->n, c->n, c->op};
+  elt_call f = {{c->e.a, NULL, NULL, c->e.y, NULL, c->e.alpha, 0.0f, 1, c->e.dt}, c->n, c->n, c->op};
   return plan_run(ctx, &clnn__eltwise_scale_fwd_variants, &f);
 }
 
@@ -409,13 +439,15 @@ clnn_status clnn_eltwise_add(clnn_context *ctx, float alpha, const clnn_tensor *
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(check_finite(ctx, "alpha", alpha));
   CLNN_TRY(check_finite(ctx, "beta", beta));
-  CLNN_TRY(check_float(ctx, a, "a"));
+  clnn_dtype dt;
+  CLNN_TRY(check_first(ctx, a, "a", &dt));
   CLNN_TRY(check_like(ctx, b, "b", a));
   CLNN_TRY(check_like(ctx, y, "y", a));
   CLNN_TRY(check_inplace(ctx, y, "y", a, "a"));
   CLNN_TRY(check_inplace(ctx, y, "y", b, "b"));
   const int64_t n = (int64_t)a->numel;
-  elt_call c = {{a, b, NULL, y, NULL, alpha, beta, 1}, n, n, "eltwise_add"};
+  char name[32];
+  elt_call c = {{a, b, NULL, y, NULL, alpha, beta, 1, dt}, n, n, op_name(name, sizeof name, "eltwise_add", dt)};
   return plan_run(ctx, &clnn__eltwise_add_fwd_variants, &c);
 }
 
@@ -425,7 +457,8 @@ clnn_status clnn_eltwise_add_bwd(clnn_context *ctx, float alpha, float beta, con
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(check_finite(ctx, "alpha", alpha));
   CLNN_TRY(check_finite(ctx, "beta", beta));
-  CLNN_TRY(check_float(ctx, dy, "dy"));
+  clnn_dtype dt;
+  CLNN_TRY(check_first(ctx, dy, "dy", &dt));
   if (!da && !db) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "da and db are both NULL");
   if (da) CLNN_TRY(check_like(ctx, da, "da", dy));
   if (db) CLNN_TRY(check_like(ctx, db, "db", dy));
@@ -433,7 +466,8 @@ clnn_status clnn_eltwise_add_bwd(clnn_context *ctx, float alpha, float beta, con
   CLNN_TRY(check_inplace(ctx, db, "db", dy, "dy"));
   CLNN_TRY(clnn__check_no_overlap(ctx, da, "da", db, "db"));
   const int64_t n = (int64_t)dy->numel;
-  elt_call c = {{dy, NULL, NULL, da, db, alpha, beta, 1}, n, n, "eltwise_add_bwd"};
+  char name[32];
+  elt_call c = {{dy, NULL, NULL, da, db, alpha, beta, 1, dt}, n, n, op_name(name, sizeof name, "eltwise_add_bwd", dt)};
   return plan_run(ctx, &clnn__eltwise_add_bwd_variants, &c);
 }
 
@@ -441,14 +475,17 @@ clnn_status clnn_eltwise_mul(clnn_context *ctx, const clnn_tensor *x, const clnn
                              clnn_tensor *y) {
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
-  CLNN_TRY(check_float(ctx, x, "x"));
-  CLNN_TRY(check_float(ctx, s, "s"));
+  clnn_dtype dt;
+  CLNN_TRY(check_first(ctx, x, "x", &dt));
+  CLNN_TRY(check_float(ctx, s, "s", dt));
   int64_t outer, inner;
   CLNN_TRY(broadcast_split(ctx, x, s, &outer, &inner));
   CLNN_TRY(check_like(ctx, y, "y", x));
   CLNN_TRY(check_inplace(ctx, y, "y", x, "x"));
   CLNN_TRY(inner == 1 ? check_inplace(ctx, y, "y", s, "s") : clnn__check_no_overlap(ctx, y, "y", s, "s"));
-  elt_call c = {{x, s, NULL, y, NULL, 1.0f, 0.0f, inner}, outer * inner, outer, "eltwise_mul"};
+  char name[32];
+  elt_call c = {{x, s, NULL, y, NULL, 1.0f, 0.0f, inner, dt}, outer * inner, outer,
+                op_name(name, sizeof name, "eltwise_mul", dt)};
   return plan_run(ctx, &clnn__eltwise_mul_fwd_variants, &c);
 }
 
@@ -457,8 +494,9 @@ clnn_status clnn_eltwise_mul_bwd(clnn_context *ctx, const clnn_tensor *x, const 
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   if (!dx && !ds) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "dx and ds are both NULL");
-  CLNN_TRY(check_float(ctx, dy, "dy"));
-  CLNN_TRY(check_float(ctx, s, "s"));
+  clnn_dtype dt;
+  CLNN_TRY(check_first(ctx, dy, "dy", &dt));
+  CLNN_TRY(check_float(ctx, s, "s", dt));
   int64_t outer, inner;
   CLNN_TRY(broadcast_split(ctx, dy, s, &outer, &inner));
   if (ds) {
@@ -477,7 +515,9 @@ clnn_status clnn_eltwise_mul_bwd(clnn_context *ctx, const clnn_tensor *x, const 
   }
   /* No element to sum over (x has a 0 past s's leading dims): ds = 0, as torch's empty sums. */
   if (inner == 0) return clnn__zero_tensor(ctx, ds);
-  elt_call c = {{dy, ds ? x : NULL, s, dx, ds, 1.0f, 0.0f, inner}, outer * inner, outer, "eltwise_mul_bwd"};
+  char name[32];
+  elt_call c = {{dy, ds ? x : NULL, s, dx, ds, 1.0f, 0.0f, inner, dt}, outer * inner, outer,
+                op_name(name, sizeof name, "eltwise_mul_bwd", dt)};
   return plan_run(ctx, &clnn__eltwise_mul_bwd_variants, &c);
 }
 
@@ -486,8 +526,9 @@ clnn_status clnn_eltwise_mul_add(clnn_context *ctx, const clnn_tensor *x, const 
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(check_finite(ctx, "beta", beta));
-  CLNN_TRY(check_float(ctx, x, "x"));
-  CLNN_TRY(check_float(ctx, s, "s"));
+  clnn_dtype dt;
+  CLNN_TRY(check_first(ctx, x, "x", &dt));
+  CLNN_TRY(check_float(ctx, s, "s", dt));
   int64_t outer, inner;
   CLNN_TRY(broadcast_split(ctx, x, s, &outer, &inner));
   CLNN_TRY(check_like(ctx, t, "t", s));
@@ -495,7 +536,9 @@ clnn_status clnn_eltwise_mul_add(clnn_context *ctx, const clnn_tensor *x, const 
   CLNN_TRY(check_inplace(ctx, y, "y", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", s, "s"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", t, "t"));
-  elt_call c = {{x, s, t, y, NULL, 1.0f, beta, inner}, outer * inner, outer, "eltwise_mul_add"};
+  char name[32];
+  elt_call c = {{x, s, t, y, NULL, 1.0f, beta, inner, dt}, outer * inner, outer,
+                op_name(name, sizeof name, "eltwise_mul_add", dt)};
   return plan_run(ctx, &clnn__eltwise_mul_add_fwd_variants, &c);
 }
 
@@ -503,11 +546,13 @@ clnn_status clnn_eltwise_scale(clnn_context *ctx, float alpha, const clnn_tensor
   CLNN_OP_ENTER(ctx);
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(check_finite(ctx, "alpha", alpha));
-  CLNN_TRY(check_float(ctx, x, "x"));
+  clnn_dtype dt;
+  CLNN_TRY(check_first(ctx, x, "x", &dt));
   CLNN_TRY(check_like(ctx, y, "y", x));
   CLNN_TRY(check_inplace(ctx, y, "y", x, "x"));
   const int64_t n = (int64_t)x->numel;
-  elt_call c = {{x, NULL, NULL, y, NULL, alpha, 0.0f, 1}, n, n, "eltwise_scale"};
+  char name[32];
+  elt_call c = {{x, NULL, NULL, y, NULL, alpha, 0.0f, 1, dt}, n, n, op_name(name, sizeof name, "eltwise_scale", dt)};
   return plan_run(ctx, &clnn__eltwise_scale_fwd_variants, &c);
 }
 
@@ -517,7 +562,8 @@ clnn_status clnn_eltwise_scale_bwd(clnn_context *ctx, float alpha, const clnn_te
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(check_finite(ctx, "alpha", alpha));
   if (!dx && !dalpha) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "dx and dalpha are both NULL");
-  CLNN_TRY(check_float(ctx, dy, "dy"));
+  clnn_dtype dt;
+  CLNN_TRY(check_first(ctx, dy, "dy", &dt));
   if (dx) {
     CLNN_TRY(check_like(ctx, dx, "dx", dy));
     CLNN_TRY(check_inplace(ctx, dx, "dx", dy, "dy"));
@@ -525,7 +571,7 @@ clnn_status clnn_eltwise_scale_bwd(clnn_context *ctx, float alpha, const clnn_te
   const int64_t n = (int64_t)dy->numel;
   if (dalpha) {
     CLNN_TRY(check_like(ctx, x, "x", dy));
-    CLNN_TRY(check_float(ctx, dalpha, "dalpha"));
+    CLNN_TRY(check_float(ctx, dalpha, "dalpha", dt));
     if (dalpha->numel != 1) {
       char got[256];
       return clnn__fail(ctx, CLNN_ERR_SHAPE_MISMATCH, "argument 'dalpha' has shape %s, expected one element",
@@ -537,6 +583,8 @@ clnn_status clnn_eltwise_scale_bwd(clnn_context *ctx, float alpha, const clnn_te
     CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", x, "x"));
   }
   if (n == 0) return clnn__zero_tensor(ctx, dalpha); /* an empty sum is 0 */
-  elt_call c = {{dy, dalpha ? x : NULL, NULL, dx, dalpha, alpha, 0.0f, 1}, n, n, "eltwise_scale_bwd"};
+  char name[32];
+  elt_call c = {{dy, dalpha ? x : NULL, NULL, dx, dalpha, alpha, 0.0f, 1, dt}, n, n,
+                op_name(name, sizeof name, "eltwise_scale_bwd", dt)};
   return plan_run(ctx, &clnn__eltwise_scale_bwd_variants, &c);
 }

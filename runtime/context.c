@@ -532,5 +532,13 @@ clnn_status clnn__fill_f32(clnn_context *ctx, cl_mem mem, size_t off, size_t cou
 }
 
 clnn_status clnn__zero_tensor(clnn_context *ctx, clnn_tensor *t) {
-  return t ? clnn__fill_f32(ctx, t->buf->mem, t->offset / sizeof(float), t->numel, 0.0f) : CLNN_SUCCESS;
+  if (!t) return CLNN_SUCCESS;
+  if (clnn_dtype_size(t->dtype) == sizeof(float))
+    return clnn__fill_f32(ctx, t->buf->mem, t->offset / sizeof(float), t->numel, 0.0f);
+  /* a half type: +0 is the all-zero 2-byte pattern in both */
+  if (t->numel == 0 || ctx->plan_only) return CLNN_SUCCESS;
+  const uint16_t zero = 0;
+  CLNN_TRY_CL(ctx, clEnqueueFillBuffer(ctx->queue, t->buf->mem, &zero, sizeof zero, t->offset, clnn_tensor_bytes(t), 0,
+                                       NULL, NULL));
+  return CLNN_SUCCESS;
 }

@@ -334,8 +334,9 @@ void clnn__profile_record(clnn_context *ctx, cl_event ev, const char *kernel, co
 
 /* Enqueue a fill of count floats at element offset off of mem with value. */
 clnn_status clnn__fill_f32(clnn_context *ctx, cl_mem mem, size_t off, size_t count, float value);
-/* Zero a float32 tensor: the gradient of a sum over nothing (a batch of 0,
- * no RoI), as torch returns it. t may be NULL (an output not asked for). */
+/* Zero a float tensor (float32, or a 2-byte half type): the gradient of a
+ * sum over nothing (a batch of 0, no RoI), as torch returns it. t may be
+ * NULL (an output not asked for). */
 clnn_status clnn__zero_tensor(clnn_context *ctx, clnn_tensor *t);
 
 /* --------------------------------------------------------------- variants */

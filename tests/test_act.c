@@ -529,13 +529,7 @@ START_TEST(test_bad_shapes_and_aliasing) {
 END_TEST
 
 
-/* Empty tensors, as torch takes them: a 0 in any of n, c, h, w, plain and
- * gated, forward and backward, on the device and in the reference, succeed
- * and write nothing. */
 /* ------------------------------------------------------- half precision */
-
-static const clnn_dtype half_types[] = {CLNN_FLOAT16, CLNN_BFLOAT16};
-#define N_HALF_TYPES 2
 
 /* Where half precision has its edges: NaN, +-inf, +-0, a float16 overflow
  * (70000 is inf once rounded), a float16 subnormal, a ReLU6 kink. */
@@ -563,10 +557,12 @@ static void run_device_dt(const problem *p, clnn_dtype dt, float **y_out, float 
 
 /* Every case in float16 and bfloat16: inputs rounded to the type, the
  * reference on those, the device (float32 math, one rounding on store)
- * against it rounded the same way; specials included, bit-identical repeats. */
+ * against it rounded the same way (tu_check_half, within the float32
+ * tolerance besides the type's unit); specials included, bit-identical
+ * repeats. */
 START_TEST(test_half_precision) {
-  const clnn_dtype dt = half_types[_i % N_HALF_TYPES];
-  clnn_act_desc d = desc_of(&cases[_i / N_HALF_TYPES]);
+  const clnn_dtype dt = tu_half_types[_i % TU_N_HALF_TYPES];
+  clnn_act_desc d = desc_of(&cases[_i / TU_N_HALF_TYPES]);
   problem p;
   problem_make(&p, &d, 300 + (uint64_t)_i);
   for (size_t i = 0; i < N_HALF_SPECIALS; i++) p.x[(i * 7) % p.nx] = half_specials[i];
@@ -576,8 +572,8 @@ START_TEST(test_half_precision) {
   float *y1, *dx1, *y2, *dx2;
   run_device_dt(&p, dt, &y1, &dx1);
   run_device_dt(&p, dt, &y2, &dx2);
-  tu_check_half(p.what, "forward", y1, p.y_ref, p.ny, dt);
-  tu_check_half(p.what, "backward", dx1, p.dx_ref, p.nx, dt);
+  tu_check_half(p.what, "forward", y1, p.y_ref, p.ny, dt, ABS_TOL);
+  tu_check_half(p.what, "backward", dx1, p.dx_ref, p.nx, dt, ABS_TOL);
   ck_assert_msg(!memcmp(y1, y2, p.ny * sizeof(float)), "%s: two forward runs differ", p.what);
   ck_assert_msg(!memcmp(dx1, dx2, p.nx * sizeof(float)), "%s: two backward runs differ", p.what);
   free(y1);
@@ -611,9 +607,9 @@ START_TEST(test_half_conversions) {
     ck_assert_msg(got[i] == bf16_out[i], "bfloat16(%a) = %a, expected %a", (double)bf16_in[i], (double)got[i],
                   (double)bf16_out[i]);
   const float nan_in[2] = {NAN, -NAN};
-  for (int t = 0; t < N_HALF_TYPES; t++) {
-    TU_OK(clnn_pack_f32(half_types[t], nan_in, h, 2));
-    TU_OK(clnn_unpack_f32(half_types[t], h, got, 2));
+  for (int t = 0; t < TU_N_HALF_TYPES; t++) {
+    TU_OK(clnn_pack_f32(tu_half_types[t], nan_in, h, 2));
+    TU_OK(clnn_unpack_f32(tu_half_types[t], h, got, 2));
     ck_assert(isnan(got[0]) && isnan(got[1]));
   }
   /* every float16 bit pattern survives unpack then pack */
@@ -626,12 +622,12 @@ START_TEST(test_half_conversions) {
                   (unsigned)in, (double)f, (unsigned)out);
   }
   /* in place: pack into the floats' own memory, then unpack back over it */
-  for (int t = 0; t < N_HALF_TYPES; t++) {
+  for (int t = 0; t < TU_N_HALF_TYPES; t++) {
     float inplace[4] = {1.5f, -2.0f, 3.25f, 0.5f};
-    TU_OK(clnn_pack_f32(half_types[t], inplace, inplace, 4));
-    TU_OK(clnn_unpack_f32(half_types[t], inplace, inplace, 4));
+    TU_OK(clnn_pack_f32(tu_half_types[t], inplace, inplace, 4));
+    TU_OK(clnn_unpack_f32(tu_half_types[t], inplace, inplace, 4));
     ck_assert_msg(inplace[0] == 1.5f && inplace[1] == -2.0f && inplace[2] == 3.25f && inplace[3] == 0.5f,
-                  "in-place %s round trip: %g %g %g %g", clnn_dtype_name(half_types[t]), (double)inplace[0],
+                  "in-place %s round trip: %g %g %g %g", clnn_dtype_name(tu_half_types[t]), (double)inplace[0],
                   (double)inplace[1], (double)inplace[2], (double)inplace[3]);
   }
   TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pack_f32(CLNN_INT32, f16_in, h, 1));
@@ -641,6 +637,9 @@ START_TEST(test_half_conversions) {
 }
 END_TEST
 
+/* Empty tensors, as torch takes them: a 0 in any of n, c, h, w, plain and
+ * gated, forward and backward, on the device and in the reference, succeed
+ * and write nothing. */
 START_TEST(test_empty_tensors) {
   clnn_context *ctx = tu_ctx();
   static const int64_t shapes[4][4] = {{0, 4, 3, 3}, {2, 0, 3, 3}, {2, 4, 0, 3}, {2, 4, 3, 0}};
@@ -674,7 +673,7 @@ static Suite *act_suite(void) {
   tcase_add_loop_test(tc, test_range_sweep, 0, CLNN_ACT_COUNT_);
   tcase_add_test(tc, test_in_place_and_2d);
   tcase_add_test(tc, test_empty_tensors);
-  tcase_add_loop_test(tc, test_half_precision, 0, N_CASES * N_HALF_TYPES);
+  tcase_add_loop_test(tc, test_half_precision, 0, N_CASES * TU_N_HALF_TYPES);
   tcase_add_test(tc, test_half_conversions);
   tcase_add_test(tc, test_conv_epilogue);
   tcase_add_test(tc, test_bench_r_mode);

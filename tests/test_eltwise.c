@@ -9,6 +9,8 @@
  * more elements than one pass of the grid, rows of 2 and 3 elements and
  * rows that float4s cross, reductions over several slices of 4096), and
  * that each suite runs its class's variants (test_eltwise.gpu the GPU ones).
+ * Every case again in float16 and bfloat16 (special values, in-place calls,
+ * repeats) and calls that mix types.
  */
 #include <math.h>
 #include <stdio.h>
@@ -29,6 +31,20 @@ static clnn_tensor *dev(int ndim, const int64_t *dims, const float *host) {
 
 static float *fetch_free(clnn_tensor *t) {
   float *h = tu_download(t);
+  clnn_tensor_free(t);
+  return h;
+}
+
+/* A tensor of a float type dt: uploaded from host (rounded to dt), or poisoned. */
+static clnn_tensor *dev_dt(clnn_dtype dt, int ndim, const int64_t *dims, const float *host) {
+  clnn_tensor *t = tu_tensor_dt(dt, ndim, dims, host);
+  if (!host) tu_poison(t);
+  return t;
+}
+
+/* Read back as float32 and free. */
+static float *fetch_free_f32(clnn_tensor *t) {
+  float *h = tu_download_f32(t);
   clnn_tensor_free(t);
   return h;
 }
@@ -360,14 +376,28 @@ static void assert_untouched(void) {
   tu_assert_poisoned(outs, sizeof outs / sizeof outs[0]);
 }
 
-/* Empty tensors, as torch takes them: every op succeeds and writes nothing,
- * and the reductions over no element (ds of a mul whose x has a 0 past s's
- * dims, dalpha of a scale) are 0, torch's empty sum. */
+static const clnn_dtype float_types[] = {CLNN_FLOAT32, CLNN_FLOAT16, CLNN_BFLOAT16};
+#define N_FLOAT_TYPES (int)(sizeof float_types / sizeof float_types[0])
+
+/* Empty tensors, as torch takes them, in each float type: every op succeeds
+ * and writes nothing, and the reductions over no element (ds of a mul whose
+ * x has a 0 past s's dims, dalpha of a scale) are 0, torch's empty sum,
+ * written over their own elements only (ds and dalpha share a buffer with
+ * a poisoned guard after them). */
 START_TEST(test_empty_tensors) {
   clnn_context *ctx = tu_ctx();
-  const int64_t xd[4] = {2, 0, 3, 3}, sd[4] = {2, 1, 1, 1}, zd[4] = {0, 3, 1, 1}, one[1] = {1};
-  clnn_tensor *x = dev(4, xd, NULL), *dy = dev(4, xd, NULL), *dx = dev(4, xd, NULL);
-  clnn_tensor *s = dev(4, sd, NULL), *t = dev(4, sd, NULL), *ds = dev(4, sd, NULL), *dalpha = dev(1, one, NULL);
+  const clnn_dtype dt = float_types[_i];
+  const size_t es = clnn_dtype_size(dt);
+  const int64_t xd[4] = {2, 0, 3, 3}, sd[4] = {2, 1, 1, 1}, zd[4] = {0, 3, 1, 1}, one[1] = {1}, nguard = 5;
+  clnn_tensor *x = dev_dt(dt, 4, xd, NULL), *dy = dev_dt(dt, 4, xd, NULL), *dx = dev_dt(dt, 4, xd, NULL);
+  clnn_tensor *s = dev_dt(dt, 4, sd, NULL), *t = dev_dt(dt, 4, sd, NULL);
+  clnn_buffer *buf;
+  clnn_tensor *ds, *dalpha, *guard;
+  TU_OK(clnn_buffer_create(ctx, 8 * es, &buf));
+  TU_OK(clnn_tensor_view(buf, 0, dt, 4, sd, &ds));
+  TU_OK(clnn_tensor_view(buf, 2 * es, dt, 1, one, &dalpha));
+  TU_OK(clnn_tensor_view(buf, 3 * es, dt, 1, &nguard, &guard));
+  tu_poison(ds), tu_poison(dalpha), tu_poison(guard);
   TU_OK(clnn_eltwise_add(ctx, 1.0f, x, 2.0f, dy, dx));
   TU_OK(clnn_eltwise_add_bwd(ctx, 1.0f, 2.0f, dy, dx, NULL));
   TU_OK(clnn_eltwise_scale(ctx, 3.0f, x, dx));
@@ -375,19 +405,236 @@ START_TEST(test_empty_tensors) {
   TU_OK(clnn_eltwise_mul_add(ctx, x, s, 0.5f, t, dx));
   TU_OK(clnn_eltwise_mul_bwd(ctx, x, s, dy, dx, ds));
   TU_OK(clnn_eltwise_scale_bwd(ctx, 3.0f, x, dy, dx, dalpha));
-  float *got = tu_download(ds);
-  ck_assert(got[0] == 0.0f && got[1] == 0.0f);
-  free(got);
-  got = tu_download(dalpha);
-  ck_assert(got[0] == 0.0f);
-  free(got);
+  tu_assert_zero("ds", ds);
+  tu_assert_zero("dalpha", dalpha);
+  tu_assert_poisoned(&guard, 1);
   /* s empty too (a batch of 0): nothing to write anywhere */
-  clnn_tensor *x0 = dev(4, (const int64_t[]){0, 3, 2, 2}, NULL), *s0 = dev(4, zd, NULL), *ds0 = dev(4, zd, NULL);
+  clnn_tensor *x0 = dev_dt(dt, 4, (const int64_t[]){0, 3, 2, 2}, NULL), *s0 = dev_dt(dt, 4, zd, NULL);
+  clnn_tensor *ds0 = dev_dt(dt, 4, zd, NULL);
   TU_OK(clnn_eltwise_mul_bwd(ctx, x0, s0, x0, NULL, ds0));
-  clnn_tensor *objs[] = {x, dy, dx, s, t, ds, dalpha, x0, s0, ds0};
+  clnn_tensor *objs[] = {x, dy, dx, s, t, ds, dalpha, guard, x0, s0, ds0};
   for (size_t i = 0; i < sizeof objs / sizeof objs[0]; i++) clnn_tensor_free(objs[i]);
+  clnn_buffer_free(buf);
 }
 END_TEST
+
+/* ------------------------------------------------------- half precision */
+
+/* Where half precision has its edges: NaN, +-inf, +-0, float16 overflow
+ * (70000 is inf once rounded; 65504, its largest value, overflows when
+ * doubled or scaled), float16 subnormals. */
+static const float half_specials[] = {NAN,      INFINITY, -INFINITY, 0.0f,  -0.0f,
+                                      70000.0f, -70000.0f, 65504.0f, 3e-6f, -3e-6f};
+#define N_HALF_SPECIALS (sizeof half_specials / sizeof half_specials[0])
+
+/* n normals times scale rounded to dt, with the specials at (i * step +
+ * first) % n when step > 0 (later ones win where positions meet). */
+static float *half_inputs(clnn_dtype dt, size_t n, uint64_t seed, float scale, size_t first, size_t step) {
+  float *p = normals(n, seed);
+  for (size_t i = 0; i < n; i++) p[i] *= scale;
+  for (size_t i = 0; step && i < N_HALF_SPECIALS; i++) p[(i * step + first) % n] = half_specials[i];
+  tu_round_to(dt, p, n);
+  return p;
+}
+
+/* The flat ops' outputs in the half-precision test: their passes and the
+ * output each in-place call must reproduce. */
+enum { F_ADD, F_DA, F_DB, F_SCALE, F_DX, F_DALPHA, F_DX_SP, F_DALPHA_SP, F_DX_ALONE, F_ADD_IP, F_SCALE_IP, F_DA_IP,
+       F_DX_IP, F_DALPHA_IP, F_COUNT };
+static const char *const flat_pass[F_COUNT] = {"add",
+                                               "add_bwd da",
+                                               "add_bwd db",
+                                               "scale",
+                                               "scale_bwd dx",
+                                               "scale_bwd dalpha",
+                                               "scale_bwd dx (specials)",
+                                               "scale_bwd dalpha (specials)",
+                                               "scale_bwd dx alone",
+                                               "add in place",
+                                               "scale in place",
+                                               "add_bwd da in place",
+                                               "scale_bwd dx in place",
+                                               "scale_bwd dalpha (dx in place)"};
+static const int flat_like[F_COUNT] = {F_ADD,       F_DA, F_DB,  F_SCALE, F_DX, F_DALPHA, F_DX_SP,
+                                       F_DALPHA_SP, F_DX, F_ADD, F_SCALE, F_DA, F_DX,     F_DALPHA};
+static bool flat_is_dalpha(int k) { return k == F_DALPHA || k == F_DALPHA_SP || k == F_DALPHA_IP; }
+
+/* The flat ops in dt on n elements: a and b hold specials, c and d are
+ * finite (dalpha's accuracy); outputs poisoned first, in-place outputs
+ * uploaded from the input they replace. */
+static void run_flat_dt(clnn_dtype dt, int64_t n, float *const in[4], float *out[F_COUNT]) {
+  clnn_context *ctx = tu_ctx();
+  const int64_t one = 1;
+  clnn_tensor *a = dev_dt(dt, 1, &n, in[0]), *b = dev_dt(dt, 1, &n, in[1]);
+  clnn_tensor *c = dev_dt(dt, 1, &n, in[2]), *d = dev_dt(dt, 1, &n, in[3]);
+  const float *src[F_COUNT] = {[F_ADD_IP] = in[1], [F_SCALE_IP] = in[0], [F_DA_IP] = in[0], [F_DX_IP] = in[3]};
+  clnn_tensor *t[F_COUNT];
+  for (int k = 0; k < F_COUNT; k++) t[k] = dev_dt(dt, 1, flat_is_dalpha(k) ? &one : &n, src[k]);
+  TU_OK(clnn_eltwise_add(ctx, 0.5f, a, -2.0f, b, t[F_ADD]));
+  TU_OK(clnn_eltwise_add_bwd(ctx, 0.5f, -2.0f, a, t[F_DA], t[F_DB]));
+  TU_OK(clnn_eltwise_scale(ctx, -2.0f, a, t[F_SCALE]));
+  TU_OK(clnn_eltwise_scale_bwd(ctx, 1.5f, c, d, t[F_DX], t[F_DALPHA]));
+  TU_OK(clnn_eltwise_scale_bwd(ctx, 1.5f, c, a, t[F_DX_SP], t[F_DALPHA_SP]));
+  TU_OK(clnn_eltwise_scale_bwd(ctx, 1.5f, NULL, d, t[F_DX_ALONE], NULL));
+  TU_OK(clnn_eltwise_add(ctx, 0.5f, a, -2.0f, t[F_ADD_IP], t[F_ADD_IP]));
+  TU_OK(clnn_eltwise_scale(ctx, -2.0f, t[F_SCALE_IP], t[F_SCALE_IP]));
+  TU_OK(clnn_eltwise_add_bwd(ctx, 0.5f, -2.0f, t[F_DA_IP], t[F_DA_IP], NULL));
+  TU_OK(clnn_eltwise_scale_bwd(ctx, 1.5f, c, t[F_DX_IP], t[F_DX_IP], t[F_DALPHA_IP]));
+  assert_planned_class("flat ops in half precision");
+  for (int k = 0; k < F_COUNT; k++) out[k] = fetch_free_f32(t[k]);
+  clnn_tensor_free(a), clnn_tensor_free(b), clnn_tensor_free(c), clnn_tensor_free(d);
+}
+
+/* add, scale and their backward passes in float16 and bfloat16 over the
+ * flat sizes: inputs rounded to the type, the reference on those, the
+ * device (float32 math, one rounding on store) against it rounded the same
+ * way; specials, in-place calls and bit-identical repeats. */
+START_TEST(test_half_flat) {
+  const clnn_dtype dt = tu_half_types[_i % TU_N_HALF_TYPES];
+  const int64_t n = flat_sizes[_i / TU_N_HALF_TYPES];
+  const size_t nn = (size_t)n;
+  const uint64_t seed = 200 + 4 * (uint64_t)_i;
+  float *in[4] = {half_inputs(dt, nn, seed, 3.0f, 0, 7), half_inputs(dt, nn, seed + 1, 3.0f, 2, 5),
+                  half_inputs(dt, nn, seed + 2, 1.0f, 0, 0), half_inputs(dt, nn, seed + 3, 1.0f, 0, 0)};
+  float *ref[F_COUNT] = {NULL};
+  for (int k = 0; k < F_COUNT; k++)
+    if (flat_like[k] == k) ref[k] = tu_alloc(flat_is_dalpha(k) ? 1 : nn);
+  TU_OK(clnn_ref_eltwise_add(n, 0.5f, in[0], -2.0f, in[1], ref[F_ADD]));
+  TU_OK(clnn_ref_eltwise_add_bwd(n, 0.5f, -2.0f, in[0], ref[F_DA], ref[F_DB]));
+  TU_OK(clnn_ref_eltwise_scale(n, -2.0f, in[0], ref[F_SCALE]));
+  TU_OK(clnn_ref_eltwise_scale_bwd(n, 1.5f, in[2], in[3], ref[F_DX], ref[F_DALPHA]));
+  TU_OK(clnn_ref_eltwise_scale_bwd(n, 1.5f, in[2], in[0], ref[F_DX_SP], ref[F_DALPHA_SP]));
+  float *got[F_COUNT], *again[F_COUNT];
+  run_flat_dt(dt, n, in, got);
+  run_flat_dt(dt, n, in, again);
+  char what[64];
+  snprintf(what, sizeof what, "eltwise n%lld", (long long)n);
+  for (int k = 0; k < F_COUNT; k++) {
+    const size_t m = flat_is_dalpha(k) ? 1 : nn;
+    /* dalpha: float32 sums of terms of a few units, against a double sum */
+    tu_check_half(what, flat_pass[k], got[k], ref[flat_like[k]], m, dt, flat_is_dalpha(k) ? 1e-6 * (double)n : 0.0);
+    ck_assert_msg(!memcmp(got[k], again[k], m * sizeof(float)), "%s dt=%s: %s differs between runs", what,
+                  clnn_dtype_name(dt), flat_pass[k]);
+    free(got[k]), free(again[k]);
+  }
+  for (int k = 0; k < F_COUNT; k++) free(ref[k]);
+  for (int i = 0; i < 4; i++) free(in[i]);
+}
+END_TEST
+
+/* The broadcast ops' outputs in the half-precision test. */
+enum { M_Y, M_DX, M_DS, M_DS_ALONE, M_MA, M_Y_IP, M_DX_IP, M_MA_IP, M_COUNT };
+static const char *const mul_pass[M_COUNT] = {"fwd", "bwd dx", "bwd ds", "bwd ds alone", "mul_add",
+                                              "fwd in place", "bwd dx in place", "mul_add in place"};
+static const int mul_like[M_COUNT] = {M_Y, M_DX, M_DS, M_DS, M_MA, M_Y, M_DX, M_MA};
+static bool mul_is_ds(int k) { return k == M_DS || k == M_DS_ALONE; }
+
+/* mul, its backward and mul_add in dt: in = {x, s, dy, t}; outputs poisoned
+ * first, in-place outputs uploaded from the input they replace. */
+static void run_mul_dt(clnn_dtype dt, const mul_case *mc, float *const in[4], float *out[M_COUNT]) {
+  clnn_context *ctx = tu_ctx();
+  clnn_tensor *x = dev_dt(dt, 4, mc->x, in[0]), *s = dev_dt(dt, 4, mc->s, in[1]);
+  clnn_tensor *dy = dev_dt(dt, 4, mc->x, in[2]), *t = dev_dt(dt, 4, mc->s, in[3]);
+  const float *src[M_COUNT] = {[M_Y_IP] = in[0], [M_DX_IP] = in[2], [M_MA_IP] = in[0]};
+  clnn_tensor *o[M_COUNT];
+  for (int k = 0; k < M_COUNT; k++) o[k] = dev_dt(dt, 4, mul_is_ds(k) ? mc->s : mc->x, src[k]);
+  TU_OK(clnn_eltwise_mul(ctx, x, s, o[M_Y]));
+  TU_OK(clnn_eltwise_mul_bwd(ctx, x, s, dy, o[M_DX], o[M_DS]));
+  TU_OK(clnn_eltwise_mul_bwd(ctx, x, s, dy, NULL, o[M_DS_ALONE]));
+  TU_OK(clnn_eltwise_mul_add(ctx, x, s, 0.25f, t, o[M_MA]));
+  TU_OK(clnn_eltwise_mul(ctx, o[M_Y_IP], s, o[M_Y_IP]));
+  TU_OK(clnn_eltwise_mul_bwd(ctx, NULL, s, o[M_DX_IP], o[M_DX_IP], NULL));
+  TU_OK(clnn_eltwise_mul_add(ctx, o[M_MA_IP], s, 0.25f, t, o[M_MA_IP]));
+  assert_planned_class("broadcast ops in half precision");
+  for (int k = 0; k < M_COUNT; k++) out[k] = fetch_free_f32(o[k]);
+  clnn_tensor_free(x), clnn_tensor_free(s), clnn_tensor_free(dy), clnn_tensor_free(t);
+}
+
+/* mul (every broadcast path), its backward and mul_add in float16 and
+ * bfloat16, as test_half_flat: specials in x and dy (the rows they reach
+ * give NaN or inf sums in ds, the others test the float32 accumulation). */
+START_TEST(test_half_mul) {
+  const clnn_dtype dt = tu_half_types[_i % TU_N_HALF_TYPES];
+  const mul_case *c = &mul_cases[_i / TU_N_HALF_TYPES];
+  const size_t nx = numel_of(4, c->x), ns = numel_of(4, c->s);
+  const int64_t outer = (int64_t)ns, inner = (int64_t)(nx / ns);
+  const uint64_t seed = 400 + 4 * (uint64_t)_i;
+  float *in[4] = {half_inputs(dt, nx, seed, 2.0f, 0, 7), half_inputs(dt, ns, seed + 1, 1.0f, 0, 0),
+                  half_inputs(dt, nx, seed + 2, 1.0f, 3, 11), half_inputs(dt, ns, seed + 3, 1.0f, 0, 0)};
+  float *ref[M_COUNT] = {NULL};
+  for (int k = 0; k < M_COUNT; k++)
+    if (mul_like[k] == k) ref[k] = tu_alloc(mul_is_ds(k) ? ns : nx);
+  TU_OK(clnn_ref_eltwise_mul(outer, inner, in[0], in[1], ref[M_Y]));
+  TU_OK(clnn_ref_eltwise_mul_bwd(outer, inner, in[0], in[1], in[2], ref[M_DX], ref[M_DS]));
+  TU_OK(clnn_ref_eltwise_mul_add(outer, inner, in[0], in[1], 0.25f, in[3], ref[M_MA]));
+  float *got[M_COUNT], *again[M_COUNT];
+  run_mul_dt(dt, c, in, got);
+  run_mul_dt(dt, c, in, again);
+  char what[160];
+  mul_what(c, "bwd", what, sizeof what);
+  for (int k = 0; k < M_COUNT; k++) {
+    const size_t m = mul_is_ds(k) ? ns : nx;
+    /* ds: float32 sums of inner terms of a few units, against a double sum */
+    tu_check_half(what, mul_pass[k], got[k], ref[mul_like[k]], m, dt, mul_is_ds(k) ? 1e-6 * (double)inner : 0.0);
+    ck_assert_msg(!memcmp(got[k], again[k], m * sizeof(float)), "%s dt=%s: %s differs between runs", what,
+                  clnn_dtype_name(dt), mul_pass[k]);
+    free(got[k]), free(again[k]);
+  }
+  for (int k = 0; k < M_COUNT; k++) free(ref[k]);
+  for (int i = 0; i < 4; i++) free(in[i]);
+}
+END_TEST
+
+/* The tensors of a call share one float type (the first tensor's): a mix,
+ * or int32, is refused naming the argument, and nothing is written. */
+#define REFUSED(name, expr)                                                                              \
+  do {                                                                                                   \
+    TU_FAILS(CLNN_ERR_INVALID_VALUE, expr);                                                              \
+    ck_assert_msg(strstr(clnn_context_errmsg(ctx), "'" name "'"), "%s: %s", #expr, clnn_context_errmsg(ctx)); \
+  } while (0)
+START_TEST(test_bad_dtypes) {
+  clnn_context *ctx = tu_ctx();
+  const int64_t one = 1;
+  clnn_tensor *hx = dev_dt(CLNN_FLOAT16, 4, bxd, NULL), *hs = dev_dt(CLNN_FLOAT16, 4, bsd, NULL);
+  clnn_tensor *gx = dev_dt(CLNN_BFLOAT16, 4, bxd, NULL), *ix = NULL;
+  clnn_tensor *hy = dev_dt(CLNN_FLOAT16, 4, bxd, NULL), *hds = dev_dt(CLNN_FLOAT16, 4, bsd, NULL);
+  clnn_tensor *hda = dev_dt(CLNN_FLOAT16, 1, &one, NULL);
+  TU_OK(clnn_tensor_fill(hx, 1.0f));
+  TU_OK(clnn_tensor_fill(hs, 1.0f));
+  TU_OK(clnn_tensor_fill(gx, 1.0f));
+  TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 4, bxd, &ix));
+  REFUSED("b", clnn_eltwise_add(ctx, 1.0f, hx, 1.0f, bx, hy));
+  ck_assert_msg(strstr(clnn_context_errmsg(ctx), "float32") && strstr(clnn_context_errmsg(ctx), "float16"), "%s",
+                clnn_context_errmsg(ctx));
+  REFUSED("b", clnn_eltwise_add(ctx, 1.0f, hx, 1.0f, gx, hy));
+  REFUSED("y", clnn_eltwise_add(ctx, 1.0f, hx, 1.0f, hx, by));
+  REFUSED("a", clnn_eltwise_add(ctx, 1.0f, ix, 1.0f, ix, by));
+  ck_assert_msg(strstr(clnn_context_errmsg(ctx), "int32"), "%s", clnn_context_errmsg(ctx));
+  REFUSED("da", clnn_eltwise_add_bwd(ctx, 1.0f, 1.0f, hx, bdx, NULL));
+  REFUSED("db", clnn_eltwise_add_bwd(ctx, 1.0f, 1.0f, bx, NULL, hy));
+  REFUSED("s", clnn_eltwise_mul(ctx, hx, bs, hy));
+  REFUSED("s", clnn_eltwise_mul(ctx, bx, hs, by));
+  REFUSED("y", clnn_eltwise_mul(ctx, hx, hs, by));
+  REFUSED("x", clnn_eltwise_mul_bwd(ctx, bx, hs, hx, hy, hds));
+  REFUSED("s", clnn_eltwise_mul_bwd(ctx, bx, hs, bx, bdx, bds));
+  REFUSED("ds", clnn_eltwise_mul_bwd(ctx, hx, hs, hx, hy, bds));
+  REFUSED("dx", clnn_eltwise_mul_bwd(ctx, NULL, hs, hx, bdx, NULL));
+  REFUSED("s", clnn_eltwise_mul_add(ctx, gx, hs, 1.0f, hs, by));
+  REFUSED("t", clnn_eltwise_mul_add(ctx, hx, hs, 1.0f, bs, hy));
+  REFUSED("y", clnn_eltwise_mul_add(ctx, hx, hs, 1.0f, hs, by));
+  REFUSED("y", clnn_eltwise_scale(ctx, 2.0f, hx, by));
+  REFUSED("x", clnn_eltwise_scale(ctx, 2.0f, ix, by));
+  REFUSED("dx", clnn_eltwise_scale_bwd(ctx, 1.0f, hx, hx, bdx, NULL));
+  REFUSED("x", clnn_eltwise_scale_bwd(ctx, 1.0f, bx, hx, hy, hda));
+  REFUSED("dalpha", clnn_eltwise_scale_bwd(ctx, 1.0f, hx, hx, NULL, bda));
+  clnn_tensor *half_outs[] = {hy, hds, hda};
+  tu_assert_poisoned(half_outs, sizeof half_outs / sizeof half_outs[0]);
+  clnn_tensor *objs[] = {hx, hs, gx, ix, hy, hds, hda};
+  for (size_t i = 0; i < sizeof objs / sizeof objs[0]; i++) clnn_tensor_free(objs[i]);
+  assert_untouched();
+}
+END_TEST
+#undef REFUSED
 
 START_TEST(test_bad_pointers) {
   clnn_context *ctx = tu_ctx();
@@ -496,11 +743,14 @@ static Suite *eltwise_suite(void) {
   tcase_add_loop_test(tc, test_reductions_float_deterministic, 0, N_MUL);
   tcase_add_loop_test(tc, test_scale_bwd, 0, N_FLAT);
   tcase_add_test(tc, test_reference_backward_fd);
-  tcase_add_test(tc, test_empty_tensors);
+  tcase_add_loop_test(tc, test_empty_tensors, 0, N_FLOAT_TYPES);
+  tcase_add_loop_test(tc, test_half_flat, 0, N_FLAT * TU_N_HALF_TYPES);
+  tcase_add_loop_test(tc, test_half_mul, 0, N_MUL * TU_N_HALF_TYPES);
   suite_add_tcase(s, tc);
   TCase *bad = tcase_create("bad_input");
   tcase_add_checked_fixture(bad, bad_setup, bad_teardown);
   tcase_add_test(bad, test_bad_pointers);
+  tcase_add_test(bad, test_bad_dtypes);
   tcase_add_test(bad, test_bad_values_and_shapes);
   tcase_add_test(bad, test_bad_aliasing_and_context);
   suite_add_tcase(s, bad);

@@ -272,9 +272,6 @@ END_TEST
 
 /* ------------------------------------------------------- half precision */
 
-static const clnn_dtype half_types[] = {CLNN_FLOAT16, CLNN_BFLOAT16};
-#define N_HALF_TYPES 2
-
 /* Where half precision has its edges: NaN, +-inf, +-0, a float16 overflow
  * (70000 is inf once rounded), its largest finite value, a float16
  * subnormal, a value that rounds to -0 in float16. In x they decide maxima
@@ -295,8 +292,8 @@ static void assert_same_results(const problem *p, const device_result *a, const 
  * the reference's (the maxima compare loaded values: ties and NaN as in
  * float32); two runs bit-identical. */
 START_TEST(test_half_precision) {
-  const clnn_dtype dt = half_types[_i % N_HALF_TYPES];
-  clnn_pool2d_desc d = desc_of(&cases[_i / N_HALF_TYPES]);
+  const clnn_dtype dt = tu_half_types[_i % TU_N_HALF_TYPES];
+  clnn_pool2d_desc d = desc_of(&cases[_i / TU_N_HALF_TYPES]);
   problem p;
   problem_init(&p, &d, false, 700 + (uint64_t)_i);
   for (size_t i = 0; i < N_HALF_SPECIALS; i++) p.x[(i * 7) % p.nx] = half_specials[i];
@@ -305,8 +302,8 @@ START_TEST(test_half_precision) {
   tu_round_to(dt, p.dy, p.ny);
   problem_ref(&p);
   device_result r1 = run_device_dt(&p, dt), r2 = run_device_dt(&p, dt);
-  tu_check_half(p.what, "forward", r1.y, p.y_ref, p.ny, dt);
-  tu_check_half(p.what, "backward", r1.dx, p.dx_ref, p.nx, dt);
+  tu_check_half(p.what, "forward", r1.y, p.y_ref, p.ny, dt, 1e-6);
+  tu_check_half(p.what, "backward", r1.dx, p.dx_ref, p.nx, dt, 1e-6);
   if (d.mode == MAX) assert_same_indices(&p, r1.idx);
   assert_same_results(&p, &r1, &r2);
   device_result_free(&r1);
@@ -329,9 +326,9 @@ static clnn_tensor *view_at(clnn_buffer *buf, size_t off, clnn_dtype dt, const i
 START_TEST(test_half_odd_offsets) {
   static const int which[] = {0, 16, 17};
   clnn_context *ctx = tu_ctx();
-  for (int t = 0; t < N_HALF_TYPES; t++)
+  for (int t = 0; t < TU_N_HALF_TYPES; t++)
     for (size_t k = 0; k < sizeof which / sizeof which[0]; k++) {
-      const clnn_dtype dt = half_types[t];
+      const clnn_dtype dt = tu_half_types[t];
       clnn_pool2d_desc d = desc_of(&cases[which[k]]);
       problem p;
       problem_init(&p, &d, false, 800 + (uint64_t)(t * 8 + k));
@@ -349,8 +346,8 @@ START_TEST(test_half_odd_offsets) {
       TU_OK(clnn_pool2d_fwd(ctx, &d, x, y, idx));
       TU_OK(clnn_pool2d_bwd(ctx, &d, dy, idx, dx));
       float *got_y = tu_download_f32(y), *got_dx = tu_download_f32(dx);
-      tu_check_half(p.what, "forward (odd offset)", got_y, p.y_ref, p.ny, dt);
-      tu_check_half(p.what, "backward (odd offset)", got_dx, p.dx_ref, p.nx, dt);
+      tu_check_half(p.what, "forward (odd offset)", got_y, p.y_ref, p.ny, dt, 1e-6);
+      tu_check_half(p.what, "backward (odd offset)", got_dx, p.dx_ref, p.nx, dt, 1e-6);
       free(got_y);
       free(got_dx);
       clnn_tensor_free(x);
@@ -731,7 +728,7 @@ static Suite *pool_suite(void) {
   tcase_add_test(tc, test_nan_and_inf);
   tcase_add_test(tc, test_global_2d);
   tcase_add_test(tc, test_empty_tensors);
-  tcase_add_loop_test(tc, test_half_precision, 0, N_CASES * N_HALF_TYPES);
+  tcase_add_loop_test(tc, test_half_precision, 0, N_CASES * TU_N_HALF_TYPES);
   tcase_add_test(tc, test_half_odd_offsets);
   tcase_add_test(tc, test_bench_r_mode);
   suite_add_tcase(s, tc);

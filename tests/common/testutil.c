@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/ref.h"
+
 static clnn_context *the_ctx;
 
 clnn_context *tu_ctx(void) {
@@ -119,31 +121,6 @@ void tu_round_to(clnn_dtype dt, float *p, size_t n) {
   free(h);
 }
 
-bool tu_half_agrees(float got, float ref_r, clnn_dtype dt) {
-  if (isnan(got) || isnan(ref_r)) return isnan(got) && isnan(ref_r);
-  if (isinf(got) || isinf(ref_r)) return got == ref_r;
-  const double ulp = dt == CLNN_FLOAT16 ? 0x1p-10 : 0x1p-7, tiny = dt == CLNN_FLOAT16 ? 0x1p-24 : 0.0;
-  return fabs((double)got - ref_r) <= ulp * fabs((double)ref_r) + 1e-6 + tiny;
-}
-
-void tu_check_half(const char *what, const char *pass, const float *got, const float *ref, size_t n,
-                   clnn_dtype dt) {
-  float *ref_r = tu_alloc(n);
-  if (n) memcpy(ref_r, ref, n * sizeof *ref);
-  tu_round_to(dt, ref_r, n);
-  double err2 = 0.0, ref2 = 0.0;
-  for (size_t i = 0; i < n; i++) {
-    ck_assert_msg(tu_half_agrees(got[i], ref_r[i], dt), "%s dt=%s: %s [%zu] device %.9g, reference %.9g (%.9g unrounded)",
-                  what, clnn_dtype_name(dt), pass, i, (double)got[i], (double)ref_r[i], (double)ref[i]);
-    if (!isfinite(ref_r[i])) continue;
-    err2 += ((double)got[i] - ref[i]) * ((double)got[i] - ref[i]);
-    ref2 += (double)ref[i] * ref[i];
-  }
-  const double e = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
-  ck_assert_msg(e <= clnn__ref_dtype_rel_l2(dt), "%s dt=%s: %s rel L2 %.3g", what, clnn_dtype_name(dt), pass, e);
-  free(ref_r);
-}
-
 void tu_poison(clnn_tensor *t) { TU_OK(clnn_tensor_fill(t, NAN)); }
 
 float *tu_download(const clnn_tensor *t) {
@@ -152,19 +129,56 @@ float *tu_download(const clnn_tensor *t) {
   return p;
 }
 
+/* A tensor's values as float32: a float type converted, int32 as its bytes. */
+static float *download_values(const clnn_tensor *t) {
+  return clnn_tensor_dtype(t) == CLNN_INT32 ? tu_download(t) : tu_download_f32(t);
+}
+
 void tu_assert_poisoned(clnn_tensor *const *outs, size_t n) {
   TU_OK(clnn_context_finish(tu_ctx()));
   for (size_t t = 0; t < n; t++) {
-    float *v = tu_download(outs[t]);
+    float *v = download_values(outs[t]);
     for (size_t i = 0; i < clnn_tensor_numel(outs[t]); i++) ck_assert_msg(isnan(v[i]), "output %zu [%zu] written", t, i);
     free(v);
   }
 }
 
 void tu_assert_zero(const char *what, const clnn_tensor *t) {
-  float *h = tu_download(t);
+  float *h = download_values(t);
   for (size_t i = 0; i < clnn_tensor_numel(t); i++) ck_assert_msg(h[i] == 0.0f, "%s[%zu] = %g", what, i, (double)h[i]);
   free(h);
+}
+
+/* ------------------------------------------------------- half precision */
+
+const clnn_dtype tu_half_types[TU_N_HALF_TYPES] = {CLNN_FLOAT16, CLNN_BFLOAT16};
+
+bool tu_half_agrees(float got, float ref_r, clnn_dtype dt, double abs_tol) {
+  if (isnan(got) || isnan(ref_r)) return isnan(got) && isnan(ref_r);
+  if (isinf(got) || isinf(ref_r)) return got == ref_r;
+  const double ulp = dt == CLNN_FLOAT16 ? 0x1p-10 : 0x1p-7, tiny = dt == CLNN_FLOAT16 ? 0x1p-24 : 0.0;
+  return fabs((double)got - ref_r) <= ulp * fabs((double)ref_r) + abs_tol + tiny;
+}
+
+void tu_check_half(const char *what, const char *pass, const float *got, const float *ref, size_t n, clnn_dtype dt,
+                   double abs_tol) {
+  float *ref_r = tu_alloc(n);
+  if (n) memcpy(ref_r, ref, n * sizeof *ref);
+  tu_round_to(dt, ref_r, n);
+  /* the type's smallest normal: below it a value has fewer bits (float16's subnormals) */
+  const double min_normal = dt == CLNN_FLOAT16 ? 0x1p-14 : 0x1p-126;
+  double err2 = 0.0, ref2 = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    ck_assert_msg(tu_half_agrees(got[i], ref_r[i], dt, abs_tol),
+                  "%s dt=%s: %s [%zu] device %.9g, reference %.9g (%.9g unrounded)", what, clnn_dtype_name(dt), pass,
+                  i, (double)got[i], (double)ref_r[i], (double)ref[i]);
+    if (!isfinite(ref_r[i]) || fabs((double)ref_r[i]) < min_normal) continue;
+    err2 += ((double)got[i] - ref[i]) * ((double)got[i] - ref[i]);
+    ref2 += (double)ref[i] * ref[i];
+  }
+  const double e = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
+  ck_assert_msg(e <= clnn__ref_dtype_rel_l2(dt), "%s dt=%s: %s rel L2 %.3g", what, clnn_dtype_name(dt), pass, e);
+  free(ref_r);
 }
 
 bool tu_compare(const char *what, const float *got, const float *ref, size_t n, double rel_tol,

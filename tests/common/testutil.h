@@ -57,17 +57,6 @@ clnn_tensor *tu_tensor_dt(clnn_dtype dt, int ndim, const int64_t *dims, const fl
 float *tu_download_f32(const clnn_tensor *t);
 /* Round n float32 values to dt's precision in place (what a kernel loads). */
 void tu_round_to(clnn_dtype dt, float *p, size_t n);
-/* A half-precision result got (read back as float32) against the reference
- * already rounded to dt: NaN where it is NaN, the same infinity, else within
- * one unit in the last place of the type (the device's float32 result and
- * the double reference may straddle a rounding boundary), plus 1e-6 and,
- * for float16, its smallest subnormal. */
-bool tu_half_agrees(float got, float ref_r, clnn_dtype dt);
-/* Every element of got agrees (tu_half_agrees) with ref rounded to dt, and
- * the relative L2 error over the finite ones is within the type's bar
- * (clnn__ref_dtype_rel_l2, host/ref.h); what and pass name a failure. */
-void tu_check_half(const char *what, const char *pass, const float *got, const float *ref, size_t n,
-                   clnn_dtype dt);
 /* Fill a device tensor with NaN so an element the op never writes fails. */
 void tu_poison(clnn_tensor *t);
 /* Read a tensor back into a new host array. */
@@ -97,6 +86,32 @@ typedef struct tu_cmp {
  */
 bool tu_compare(const char *what, const float *got, const float *ref, size_t n, double rel_tol,
                 double abs_tol, tu_cmp *out);
+
+/* ------------------------------------------------------- half precision */
+
+/* float16 and bfloat16, for tests that run every case in both. */
+#define TU_N_HALF_TYPES 2
+extern const clnn_dtype tu_half_types[TU_N_HALF_TYPES];
+
+/*
+ * got (a device result of type dt, read back as float32) against ref_r, the
+ * reference already rounded to dt: NaN where it is NaN, the same infinity,
+ * else within one unit in the last place of the type (float32 math rounded
+ * once and the double reference rounded once may straddle a rounding
+ * boundary), plus abs_tol and, for float16, its smallest subnormal.
+ */
+bool tu_half_agrees(float got, float ref_r, clnn_dtype dt, double abs_tol);
+
+/*
+ * Every element of got agrees (tu_half_agrees) with ref rounded to dt, and
+ * the relative L2 error against ref is within the type's bar
+ * (clnn__ref_dtype_rel_l2, host/ref.h) over the elements whose rounded
+ * reference is finite and normal in the type (a float16 subnormal has fewer
+ * bits: the element check bounds it). what and pass name the case in the
+ * failure message.
+ */
+void tu_check_half(const char *what, const char *pass, const float *got, const float *ref, size_t n, clnn_dtype dt,
+                   double abs_tol);
 
 /* Assert a status, printing the context's message on failure. */
 #define TU_OK(expr)                                                                         \
