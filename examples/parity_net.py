@@ -19,6 +19,16 @@ state_dict to safetensors, and runs clnn-net on it:
     float32 code can meet the bar there, so the limit is the larger of the
     bar and 10x PyTorch's float32 error, measured in the same run.
 
+  * half precision (--precision f16,bf16): the inference logits of clnn-net
+    --precision f16 / bf16 against torchvision's in float64. The bar is the
+    larger of the type's tolerance (host/ref.h: 2e-3 float16, 1e-2 bfloat16)
+    and HALF_FACTOR times the error of a float64 emulation of the same
+    rounding points (conv and linear weights and the input rounded to the
+    type, every layer's output rounded to it): what rounding alone costs
+    this network, so a kernel that reads or writes a half tensor wrongly
+    fails by orders of magnitude while the rounding noise of deep networks
+    passes.
+
 resnet18_dcn is resnet18 with layer3's and layer4's 3x3 convs replaced by
 DeformConv below (torchvision.ops.deform_conv2d with a mask; the offset and
 mask convs are zero at the start, as in the DCNv2 paper).
@@ -43,6 +53,9 @@ import torchvision
 from torchvision.ops import deform_conv2d
 
 TOL = 1e-4
+HALF_TOL = {"f16": 2e-3, "bf16": 1e-2}  # host/ref.h's clnn__ref_dtype_rel_l2
+HALF_TYPES = {"f16": torch.float16, "bf16": torch.bfloat16}
+HALF_FACTOR = 3
 TOL_UPDATE = 1e-2
 F32_FACTOR = 10  # see the docstring: the float32 limit of a chaotic network
 STEPS = 5
@@ -184,7 +197,43 @@ def flat(d, keys, base=None):
     return np.concatenate([(d[k] - (base[k] if base else 0)).ravel() for k in keys])
 
 
-def check_model(clnn_net, name, batch, size, tmp):
+def rounded_forward(model, x, dtype):
+    """model (float64, eval) on x with libclnn's half-precision rounding
+    points emulated: conv and linear weights and biases and the input rounded
+    to dtype, each leaf module's output rounded to dtype (batch norm's
+    parameters and statistics stay as they are, as in clnn-net)."""
+    def rnd(t):
+        return t.to(dtype).double()
+    m = model
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, (nn.Conv2d, nn.Linear, DeformConv)):
+                for p in mod.parameters(recurse=False):
+                    p.copy_(rnd(p))
+    hooks = [mod.register_forward_hook(lambda _m, _i, out: rnd(out))
+             for mod in m.modules() if len(list(mod.children())) == 0 or isinstance(mod, DeformConv)]
+    try:
+        with torch.no_grad():
+            return m(rnd(torch.from_numpy(x).double())).numpy()
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def check_half(clnn_net, name, precision, epath, xpath, x, want, tmp):
+    ypath = os.path.join(tmp, "y-half.npy")
+    run([clnn_net, "--model", name, "--weights", epath, "--input", xpath, "--save-logits", ypath,
+         "--precision", precision, "--steps", "1", "--warmup", "0", "--no-profile", "--quiet"])
+    e = rel(np.load(ypath), want)
+    model = perturb_for_inference(build(name, seed=7), seed=11).double().eval()
+    e_emul = rel(rounded_forward(model, x, HALF_TYPES[precision]), want)
+    limit = max(HALF_TOL[precision], HALF_FACTOR * e_emul)
+    print(f"{name:16s} infer logits {precision:4s}        rel L2 {e:.2e} (float64 emulation of the rounding: "
+          f"{e_emul:.2e}; limit {limit:.1e})")
+    return [] if e <= limit else [f"{name} infer logits in {precision}: {e:.2e} > {limit:.1e}"]
+
+
+def check_model(clnn_net, name, batch, size, tmp, precisions, train=True):
     failures = []
     model = build(name, seed=7)
     init = {k: v.clone() for k, v in model.state_dict().items()}
@@ -211,6 +260,10 @@ def check_model(clnn_net, name, batch, size, tmp):
     print(f"{name:16s} infer logits             rel L2 {e:.2e}")
     if not e <= TOL:
         failures.append(f"{name} infer logits {e:.2e}")
+    for p in precisions:
+        failures += check_half(clnn_net, name, p, epath, xpath, x, want, tmp)
+    if not train:
+        return failures
 
     # training: 5 SGD steps on one batch
     out = os.path.join(tmp, f"{name}-trained.safetensors")
@@ -254,14 +307,20 @@ def main():
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--steps", type=int, default=5, help="training steps (5)")
+    ap.add_argument("--precision", default="", help="also check inference in these types (f16,bf16)")
+    ap.add_argument("--no-train", action="store_true", help="inference checks only")
     a = ap.parse_args()
+    bad = [p for p in a.precision.split(",") if p and p not in HALF_TYPES]
+    if bad:
+        ap.error(f"--precision takes f16 and bf16, not {bad[0]}")
     global STEPS
     STEPS = a.steps
     torch.set_num_threads(2)
     failures = []
     with tempfile.TemporaryDirectory(prefix="clnn-parity-net-") as tmp:
         for name in a.models.split(","):
-            failures += check_model(a.clnn_net, name, a.batch, a.size, tmp)
+            failures += check_model(a.clnn_net, name, a.batch, a.size, tmp,
+                                    [p for p in a.precision.split(",") if p], not a.no_train)
     for f in failures:
         print("FAIL:", f)
     print("parity_net:", "ok" if not failures else f"{len(failures)} failures")

@@ -99,6 +99,8 @@ static bool conv_params(graph *g, g_op *op, const char *name, const clnn_conv2d_
   int64_t wd[4] = {c->k, c->c / c->groups, c->kh, c->kw};
   op->w = named_param(g, name, "weight", 4, wd, true);
   if (bias) op->b = named_param(g, name, "bias", 1, &c->k, false);
+  if (op->w) op->w->follows_dt = true;
+  if (op->b) op->b->follows_dt = true;
   return op->w && (!bias || op->b);
 }
 
@@ -189,6 +191,7 @@ int graph_linear(graph *g, const char *name, int in, int64_t out_features) {
   op->w = named_param(g, name, "weight", 2, wd, true);
   op->b = named_param(g, name, "bias", 1, &out_features, false);
   if (!op->w || !op->b) return -1;
+  op->w->follows_dt = op->b->follows_dt = true;
   int64_t od[4] = {d[0], out_features, 1, 1};
   return op_output(g, op, 4, od);
 }
@@ -239,6 +242,19 @@ int graph_dropout(graph *g, int in, double p, bool per_sample) {
 /* ------------------------------------------------------ memory planning */
 
 void graph_set_memory_plan(graph *g, g_mem_plan plan) { g->plan = plan; }
+
+void graph_set_precision(graph *g, clnn_dtype dt) { g->dt = dt; }
+
+bool graph_precision_of(const char *name, clnn_dtype *dt) {
+  static const char *const names[3] = {"f32", "f16", "bf16"};
+  static const clnn_dtype types[3] = {CLNN_FLOAT32, CLNN_FLOAT16, CLNN_BFLOAT16};
+  for (int i = 0; name && i < 3; i++)
+    if (!strcmp(name, names[i])) {
+      *dt = types[i];
+      return true;
+    }
+  return false;
+}
 
 /*
  * A tensor to place in a shared arena: bytes, and the interval [start, end]
@@ -291,8 +307,8 @@ static long long place_items(live_item *items, int n) {
   return (long long)total;
 }
 
-static size_t node_bytes(const g_node *n) {
-  size_t b = sizeof(float);
+static size_t node_bytes(const graph *g, const g_node *n) {
+  size_t b = clnn_dtype_size(g->dt);
   for (int d = 0; d < n->ndim; d++) b *= (size_t)n->dims[d];
   return (b + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
 }
@@ -314,7 +330,7 @@ static int value_items(const graph *g, live_item *items) {
     live_item *it = &items[i];
     memset(it, 0, sizeof *it);
     it->node = i;
-    it->bytes = node_bytes(&g->nodes[i]);
+    it->bytes = node_bytes(g, &g->nodes[i]);
     it->start = 0;
     it->end = -1;
     bool produced = false;
@@ -355,7 +371,7 @@ static int grad_items(const graph *g, live_item *items) {
     live_item *it = &items[n++];
     memset(it, 0, sizeof *it);
     it->node = i;
-    it->bytes = node_bytes(node);
+    it->bytes = node_bytes(g, node);
     it->start = start;
     it->end = end;
     if (node->fan_in) { /* the scratch, same lifetime; node + G_MAX_NODES marks it */
@@ -366,8 +382,8 @@ static int grad_items(const graph *g, live_item *items) {
   return n;
 }
 
-static clnn_status view_in(clnn_buffer *arena, size_t offset, const g_node *n, clnn_tensor **out) {
-  return clnn_tensor_view(arena, offset, CLNN_FLOAT32, n->ndim, n->dims, out);
+static clnn_status view_in(const graph *g, clnn_buffer *arena, size_t offset, const g_node *n, clnn_tensor **out) {
+  return clnn_tensor_view(arena, offset, g->dt, n->ndim, n->dims, out);
 }
 
 static clnn_status plan_values(graph *g) {
@@ -382,7 +398,7 @@ static clnn_status plan_values(graph *g) {
     st = clnn_buffer_create(g->ctx, g->value_bytes ? g->value_bytes : 1, &g->value_arena);
   }
   for (int i = 0; st == CLNN_SUCCESS && i < n; i++)
-    st = view_in(g->value_arena, items[i].offset, &g->nodes[items[i].node], &g->nodes[items[i].node].t);
+    st = view_in(g, g->value_arena, items[i].offset, &g->nodes[items[i].node], &g->nodes[items[i].node].t);
   free(items);
   return st;
 }
@@ -401,7 +417,7 @@ static clnn_status plan_grads(graph *g) {
   for (int i = 0; st == CLNN_SUCCESS && i < n; i++) {
     const bool scratch = items[i].node >= G_MAX_NODES;
     g_node *node = &g->nodes[items[i].node % G_MAX_NODES];
-    st = view_in(g->grad_node_arena, items[i].offset, node, scratch ? &node->tmp : &node->g);
+    st = view_in(g, g->grad_node_arena, items[i].offset, node, scratch ? &node->tmp : &node->g);
   }
   free(items);
   return st;
@@ -414,16 +430,84 @@ static clnn_status vec(clnn_context *ctx, int64_t n, float value, clnn_tensor **
   return clnn_tensor_fill(*out, value);
 }
 
-/* Give parameters arena offsets: decayed ones first, so each group is one range. */
+/* The optimizer group of a parameter: decayed ones first; in a half
+ * graph, those that follow its type before the float32 ones. */
+static int group_key(const graph *g, const g_param *p) {
+  const int by_type = g->dt != CLNN_FLOAT32 && !p->follows_dt ? 2 : 0;
+  return by_type + (p->decay ? 0 : 1);
+}
+
+/* Give parameters arena offsets group by group, so each group is one range
+ * of the masters (and of m and v), and record the groups. */
 static void assign_offsets(graph *g) {
   size_t at = 0;
-  for (int pass = 0; pass < 2; pass++)
+  g->n_groups = 0;
+  g->n_follow = 0;
+  for (int key = 0; key < G_MAX_GROUPS; key++) {
+    const size_t start = at;
     for (int i = 0; i < g->n_params; i++)
-      if (g->params[i].decay == (pass == 0)) {
+      if (group_key(g, &g->params[i]) == key) {
         g->params[i].offset = at;
         at += g->params[i].numel;
       }
+    if (at == start) continue;
+    g_param_group *gr = &g->groups[g->n_groups++];
+    memset(gr, 0, sizeof *gr);
+    gr->offset = start;
+    gr->numel = at - start;
+    gr->decay = key % 2 == 0;
+    if (g->dt != CLNN_FLOAT32 && key < 2) g->n_follow = at;
+  }
   g->arena_size = at;
+}
+
+/* Gradients of parameters that follow the graph's type first, in that
+ * type, then (from an aligned byte) the float32 ones. */
+static size_t grad_offset_of(const graph *g, size_t offset) {
+  const size_t half_bytes = g->n_follow * clnn_dtype_size(g->dt);
+  if (offset < g->n_follow) return offset * clnn_dtype_size(g->dt);
+  return (half_bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN + (offset - g->n_follow) * sizeof(float);
+}
+
+/* Master, gradient and model-copy views of parameter p (offsets assigned). */
+static clnn_status param_views(graph *g, g_param *p) {
+  const bool half = p->offset < g->n_follow;
+  p->grad_offset = grad_offset_of(g, p->offset);
+  TRY(clnn_tensor_view(g->param_arena, p->offset * sizeof(float), CLNN_FLOAT32, p->ndim, p->dims, &p->w));
+  TRY(clnn_tensor_view(g->grad_arena, p->grad_offset, half ? g->dt : CLNN_FLOAT32, p->ndim, p->dims, &p->g));
+  if (half)
+    TRY(clnn_tensor_view(g->copy_arena, p->offset * clnn_dtype_size(g->dt), g->dt, p->ndim, p->dims, &p->h));
+  return CLNN_SUCCESS;
+}
+
+/* The same views over each optimizer group. */
+static clnn_status group_views(graph *g, g_param_group *gr) {
+  const bool half = gr->offset < g->n_follow;
+  const clnn_dtype gdt = half ? g->dt : CLNN_FLOAT32;
+  const int64_t n = (int64_t)gr->numel;
+  TRY(clnn_tensor_view(g->param_arena, gr->offset * sizeof(float), CLNN_FLOAT32, 1, &n, &gr->w));
+  TRY(clnn_tensor_view(g->grad_arena, grad_offset_of(g, gr->offset), gdt, 1, &n, &gr->g));
+  if (half) TRY(clnn_tensor_view(g->copy_arena, gr->offset * clnn_dtype_size(g->dt), g->dt, 1, &n, &gr->h));
+  return CLNN_SUCCESS;
+}
+
+/* The three parameter arenas and every view into them. */
+static clnn_status param_arenas(graph *g) {
+  clnn_context *ctx = g->ctx;
+  const size_t master_bytes = g->arena_size * sizeof(float);
+  const size_t grad_bytes = g->arena_size ? grad_offset_of(g, g->arena_size) : 0;
+  const size_t copy_bytes = g->n_follow * clnn_dtype_size(g->dt);
+  TRY(clnn_buffer_create(ctx, master_bytes ? master_bytes : 1, &g->param_arena));
+  TRY(clnn_buffer_create(ctx, grad_bytes ? grad_bytes : 1, &g->grad_arena));
+  if (copy_bytes) TRY(clnn_buffer_create(ctx, copy_bytes, &g->copy_arena));
+  for (int i = 0; i < g->n_params; i++) TRY(param_views(g, &g->params[i]));
+  for (int i = 0; i < g->n_groups; i++) TRY(group_views(g, &g->groups[i]));
+  return CLNN_SUCCESS;
+}
+
+int graph_param_groups(const graph *g, const g_param_group **out) {
+  *out = g->groups;
+  return g->n_groups;
 }
 
 /* Nodes read by more than one op need scratch for the second gradient. */
@@ -440,9 +524,9 @@ static clnn_status node_tensors(graph *g) {
   if (g->plan == G_MEM_INFER) return plan_values(g);
   for (int i = 0; i < g->n_nodes; i++) {
     g_node *n = &g->nodes[i];
-    TRY(clnn_tensor_create(ctx, CLNN_FLOAT32, n->ndim, n->dims, &n->t));
+    TRY(clnn_tensor_create(ctx, g->dt, n->ndim, n->dims, &n->t));
     g->value_bytes += clnn_tensor_bytes(n->t);
-    if (n->needs_grad && g->plan == G_MEM_OWN) TRY(clnn_tensor_create(ctx, CLNN_FLOAT32, n->ndim, n->dims, &n->g));
+    if (n->needs_grad && g->plan == G_MEM_OWN) TRY(clnn_tensor_create(ctx, g->dt, n->ndim, n->dims, &n->g));
   }
   g->value_bytes_unshared = g->value_bytes;
   return g->plan == G_MEM_TRAIN ? plan_grads(g) : CLNN_SUCCESS;
@@ -459,13 +543,13 @@ static clnn_status op_state(graph *g, g_op *op) {
   } else if (op->kind == G_MAXPOOL && g->plan != G_MEM_INFER) {
     TRY(clnn_tensor_create(ctx, CLNN_INT32, out->ndim, out->dims, &op->indices));
   } else if (op->kind == G_CONV && op->fold >= 0) {
-    TRY(clnn_tensor_create(ctx, CLNN_FLOAT32, op->w->ndim, op->w->dims, &op->fold_w));
-    TRY(clnn_tensor_create(ctx, CLNN_FLOAT32, 1, &op->conv.k, &op->fold_b));
+    TRY(clnn_tensor_create(ctx, g->dt, op->w->ndim, op->w->dims, &op->fold_w));
+    TRY(clnn_tensor_create(ctx, g->dt, 1, &op->conv.k, &op->fold_b));
   } else if (op->kind == G_DROPOUT && g->plan != G_MEM_INFER) {
     int64_t md[4] = {out->dims[0], 1, 1, 1};
     const int64_t *dims = op->drop_per_sample ? md : out->dims;
-    TRY(clnn_tensor_create(ctx, CLNN_FLOAT32, out->ndim, dims, &op->mask));
-    op->host_mask = malloc(clnn_tensor_bytes(op->mask));
+    TRY(clnn_tensor_create(ctx, g->dt, out->ndim, dims, &op->mask));
+    op->host_mask = malloc(clnn_tensor_numel(op->mask) * sizeof(float));
     if (!op->host_mask) return CLNN_ERR_HOST_OUT_OF_MEMORY;
   }
   return CLNN_SUCCESS;
@@ -517,21 +601,14 @@ static void plan_dropout_aliases(graph *g) {
 }
 
 clnn_status graph_finalize(graph *g) {
-  clnn_context *ctx = g->ctx;
   if (g->plan == G_MEM_INFER) {
     plan_bn_folds(g);
     plan_dropout_aliases(g);
   }
-  g->fold_stale = true;
+  g->fold_stale = g->copy_stale = true;
   assign_offsets(g);
   count_readers(g);
-  TRY(clnn_buffer_create(ctx, g->arena_size * sizeof(float), &g->param_arena));
-  TRY(clnn_buffer_create(ctx, g->arena_size * sizeof(float), &g->grad_arena));
-  for (int i = 0; i < g->n_params; i++) {
-    g_param *p = &g->params[i];
-    TRY(clnn_tensor_view(g->param_arena, p->offset * sizeof(float), CLNN_FLOAT32, p->ndim, p->dims, &p->w));
-    TRY(clnn_tensor_view(g->grad_arena, p->offset * sizeof(float), CLNN_FLOAT32, p->ndim, p->dims, &p->g));
-  }
+  TRY(param_arenas(g));
   TRY(node_tensors(g));
   for (int i = 0; i < g->n_ops; i++) TRY(op_state(g, &g->ops[i]));
   g->finalized = true;
@@ -542,6 +619,12 @@ void graph_free(graph *g) {
   for (int i = 0; i < g->n_params; i++) {
     clnn_tensor_free(g->params[i].w);
     clnn_tensor_free(g->params[i].g);
+    clnn_tensor_free(g->params[i].h);
+  }
+  for (int i = 0; i < g->n_groups; i++) {
+    clnn_tensor_free(g->groups[i].w);
+    clnn_tensor_free(g->groups[i].g);
+    clnn_tensor_free(g->groups[i].h);
   }
   for (int i = 0; i < g->n_nodes; i++) {
     clnn_tensor_free(g->nodes[i].t);
@@ -562,6 +645,7 @@ void graph_free(graph *g) {
   }
   clnn_buffer_free(g->param_arena);
   clnn_buffer_free(g->grad_arena);
+  clnn_buffer_free(g->copy_arena);
   clnn_buffer_free(g->value_arena);
   clnn_buffer_free(g->grad_node_arena);
   memset(g, 0, sizeof *g);
@@ -595,7 +679,7 @@ static clnn_status draw_mask(graph *g, int op_index) {
     double u = (double)(mix64(base + i) >> 11) * (1.0 / 9007199254740992.0);
     op->host_mask[i] = u < op->drop_p ? 0.0f : keep_scale;
   }
-  return clnn_tensor_write(op->mask, op->host_mask, n * sizeof(float));
+  return clnn_tensor_write_f32(op->mask, op->host_mask, n);
 }
 
 /* Every dropout mask of this training forward, written before any launch
@@ -613,7 +697,10 @@ static clnn_status draw_masks(graph *g, bool training) {
 
 /* -------------------------------------------------------------- forward */
 
-static const clnn_tensor *bias_of(const g_op *op) { return op->b ? op->b->w : NULL; }
+/* What an op reads of parameter p: its model copy in a half graph, else the master. */
+static const clnn_tensor *model_of(const g_param *p) { return p->h ? p->h : p->w; }
+
+static const clnn_tensor *bias_of(const g_op *op) { return op->b ? model_of(op->b) : NULL; }
 
 /* One tensor's contents read back into a new host array (NULL on failure). */
 static float *read_back(const clnn_tensor *t) {
@@ -651,13 +738,30 @@ static clnn_status fold_bn(graph *g, g_op *conv) {
     for (size_t i = 0; i < per_k; i++) w[o * per_k + i] = (float)((double)w[o * per_k + i] * s);
     beta[o] = (float)((double)beta[o] + ((b ? (double)b[o] : 0.0) - (double)mean[o]) * s);
   }
-  if (st == CLNN_SUCCESS) st = clnn_tensor_write(conv->fold_w, w, conv->w->numel * sizeof(float));
-  if (st == CLNN_SUCCESS) st = clnn_tensor_write(conv->fold_b, beta, k * sizeof(float));
+  if (st == CLNN_SUCCESS) st = clnn_tensor_write_f32(conv->fold_w, w, conv->w->numel);
+  if (st == CLNN_SUCCESS) st = clnn_tensor_write_f32(conv->fold_b, beta, k);
   free(w), free(b), free(gamma), free(beta), free(mean), free(var);
   return st;
 }
 
-void graph_params_changed(graph *g) { g->fold_stale = true; }
+void graph_params_changed(graph *g) { g->fold_stale = g->copy_stale = true; }
+
+/* Each model copy rewritten from its master, rounded once (a half graph
+ * after initialisation or loading; the optimizer keeps them current after
+ * its steps). */
+static clnn_status sync_copies(graph *g) {
+  for (int i = 0; i < g->n_params; i++) {
+    const g_param *p = &g->params[i];
+    if (!p->h) continue;
+    float *w = NULL;
+    clnn_status st = read_new(p->w, &w);
+    if (st == CLNN_SUCCESS) st = clnn_tensor_write_f32(p->h, w, p->numel);
+    free(w);
+    TRY(st);
+  }
+  g->copy_stale = false;
+  return CLNN_SUCCESS;
+}
 
 static clnn_status refold(graph *g) {
   for (int i = 0; i < g->n_ops; i++)
@@ -673,9 +777,9 @@ static clnn_status op_forward(graph *g, g_op *op, bool training) {
   switch (op->kind) {
     case G_CONV:
       if (op->fold >= 0) return clnn_conv2d_fwd(ctx, &op->fold_conv, x, op->fold_w, op->fold_b, y);
-      return clnn_conv2d_fwd(ctx, &op->conv, x, op->w->w, bias_of(op), y);
+      return clnn_conv2d_fwd(ctx, &op->conv, x, model_of(op->w), bias_of(op), y);
     case G_DCN:
-      return clnn_deform_conv2d_fwd(ctx, &op->dcn, x, g->nodes[op->in1].t, g->nodes[op->in2].t, op->w->w,
+      return clnn_deform_conv2d_fwd(ctx, &op->dcn, x, g->nodes[op->in1].t, g->nodes[op->in2].t, model_of(op->w),
                                     bias_of(op), y);
     case G_BN:
       if (training)
@@ -689,7 +793,7 @@ static clnn_status op_forward(graph *g, g_op *op, bool training) {
     case G_MAXPOOL:
       return clnn_pool2d_fwd(ctx, &op->pool, x, y, training ? op->indices : NULL);
     case G_LINEAR:
-      return clnn_linear_fwd(ctx, &op->linear, x, op->w->w, op->b->w, y);
+      return clnn_linear_fwd(ctx, &op->linear, x, model_of(op->w), bias_of(op), y);
     case G_ACT:
       return clnn_act_fwd(ctx, &op->act, x, y);
     case G_MUL:
@@ -706,6 +810,7 @@ static clnn_status op_forward(graph *g, g_op *op, bool training) {
 clnn_status graph_forward(graph *g, bool training) {
   if (training && g->plan == G_MEM_INFER) return CLNN_ERR_UNSUPPORTED; /* no indices, masks or gradients */
   if (g->plan == G_MEM_INFER && g->fold_stale) TRY(refold(g));
+  if (g->copy_stale) TRY(sync_copies(g));
   TRY(draw_masks(g, training));
   for (int i = 0; i < g->n_ops; i++) TRY(op_forward(g, &g->ops[i], training));
   return CLNN_SUCCESS;
@@ -727,7 +832,7 @@ static clnn_status grad_target(graph *g, int i, clnn_tensor **out) {
     *out = n->g;
     return CLNN_SUCCESS;
   }
-  if (!n->tmp) TRY(clnn_tensor_create(g->ctx, CLNN_FLOAT32, n->ndim, n->dims, &n->tmp));
+  if (!n->tmp) TRY(clnn_tensor_create(g->ctx, g->dt, n->ndim, n->dims, &n->tmp));
   *out = n->tmp;
   return CLNN_SUCCESS;
 }
@@ -744,7 +849,7 @@ static clnn_status grad_done(graph *g, int i) {
 static clnn_status conv_backward(graph *g, g_op *op, clnn_tensor *dx) {
   clnn_context *ctx = g->ctx;
   clnn_tensor *dy = g->nodes[op->out].g;
-  if (dx) TRY(clnn_conv2d_bwd_data(ctx, &op->conv, dy, op->w->w, dx));
+  if (dx) TRY(clnn_conv2d_bwd_data(ctx, &op->conv, dy, model_of(op->w), dx));
   TRY(clnn_conv2d_bwd_weights(ctx, &op->conv, g->nodes[op->in0].t, dy, op->w->g, 0));
   if (op->b) TRY(clnn_conv2d_bwd_bias(ctx, &op->conv, dy, op->b->g, 0));
   return CLNN_SUCCESS;
@@ -755,7 +860,7 @@ static clnn_status dcn_backward(graph *g, g_op *op, clnn_tensor *dx) {
   TRY(grad_target(g, op->in1, &doffset));
   TRY(grad_target(g, op->in2, &dmask));
   TRY(clnn_deform_conv2d_bwd(g->ctx, &op->dcn, g->nodes[op->in0].t, g->nodes[op->in1].t, g->nodes[op->in2].t,
-                             op->w->w, g->nodes[op->out].g, dx, doffset, dmask, op->w->g,
+                             model_of(op->w), g->nodes[op->out].g, dx, doffset, dmask, op->w->g,
                              op->b ? op->b->g : NULL));
   TRY(grad_done(g, op->in1));
   return grad_done(g, op->in2);
@@ -791,7 +896,7 @@ static clnn_status op_backward(graph *g, g_op *op) {
       if (dx) TRY(clnn_pool2d_bwd(ctx, &op->pool, dy, op->indices, dx));
       break;
     case G_LINEAR:
-      if (dx) TRY(clnn_linear_bwd_data(ctx, &op->linear, dy, op->w->w, dx));
+      if (dx) TRY(clnn_linear_bwd_data(ctx, &op->linear, dy, model_of(op->w), dx));
       TRY(clnn_linear_bwd_weights(ctx, &op->linear, in->t, dy, op->w->g, op->b->g, 0));
       break;
     case G_ACT:
@@ -873,7 +978,7 @@ bool graph_load_state(graph *g, const char *path, char *err, size_t errlen) {
       op->num_batches_tracked = (int64_t)t->data[0];
   }
   st_free(&f);
-  g->fold_stale = true;
+  graph_params_changed(g);
   return ok;
 }
 

@@ -8,6 +8,12 @@
  * Parameters live in one "arena" buffer (and their gradients in another,
  * laid out the same), so the optimizer updates all of them in a launch or two.
  *
+ * Precision (graph_set_precision): node values and gradients are float32,
+ * float16 or bfloat16 (mixed precision, as torch's autocast): the weights
+ * and biases of convolutions and linear layers are float32 masters with a
+ * model copy in the graph's type, which the ops read, and gradients in that
+ * type; batch-norm parameters and statistics stay float32.
+ *
  * Memory (graph_set_memory_plan): by default every node owns its tensors.
  * A plan lets tensors whose lifetimes do not overlap share one arena:
  *   G_MEM_INFER  node values live from the op that writes them to the last
@@ -32,9 +38,12 @@ typedef struct g_param {
   char name[96];
   int ndim;
   int64_t dims[4];
-  size_t offset, numel; /* in floats, within the arenas */
+  size_t offset, numel; /* in elements, within the arenas (the gradient arena: see grad_offset) */
+  size_t grad_offset;   /* in bytes, within the gradient arena */
   bool decay;           /* weight decay applies (weights yes; BN and biases no) */
-  clnn_tensor *w, *g;   /* views into the parameter and gradient arenas */
+  bool follows_dt;      /* read by a conv or linear op: model copy and gradient in the graph's type */
+  clnn_tensor *w, *g;   /* views into the parameter (float32 masters) and gradient arenas */
+  clnn_tensor *h;       /* the model copy in the graph's type (NULL: the graph is float32, or BN's) */
 } g_param;
 
 typedef struct g_node {
@@ -105,6 +114,14 @@ typedef struct g_op {
   char name[64]; /* the layer's name prefix, for checkpoints */
 } g_op;
 
+/* A group of parameters for the optimizer (graph_param_groups). */
+#define G_MAX_GROUPS 4
+typedef struct g_param_group {
+  size_t offset, numel;
+  bool decay;
+  clnn_tensor *w, *g, *h;
+} g_param_group;
+
 typedef enum g_mem_plan { G_MEM_OWN = 0, G_MEM_INFER, G_MEM_TRAIN } g_mem_plan;
 
 typedef struct graph {
@@ -113,8 +130,10 @@ typedef struct graph {
   g_node nodes[G_MAX_NODES];
   g_op ops[G_MAX_OPS];
   g_param params[G_MAX_PARAMS];
-  size_t arena_size; /* floats */
-  clnn_buffer *param_arena, *grad_arena;
+  clnn_dtype dt;      /* node values and gradients (graph_set_precision) */
+  size_t arena_size;  /* parameters, in elements */
+  size_t n_follow;    /* the first n_follow of them follow dt (model copy arena) */
+  clnn_buffer *param_arena, *grad_arena, *copy_arena;
   g_mem_plan plan;
   clnn_buffer *value_arena, *grad_node_arena; /* the shared memory of a plan */
   size_t value_bytes, grad_bytes;             /* what the plan needs (sum if unshared: *_unshared) */
@@ -123,6 +142,9 @@ typedef struct graph {
   int64_t dropout_step;  /* training forwards run so far */
   bool dropout_off;      /* dropout ops pass their input through even in training */
   bool fold_stale;       /* the folded conv weights predate a parameter change */
+  bool copy_stale;       /* the model copies predate a parameter change */
+  g_param_group groups[G_MAX_GROUPS];
+  int n_groups;
   bool finalized;
 } graph;
 
@@ -152,6 +174,10 @@ int graph_dropout(graph *g, int in, double p, bool per_sample);
 
 /* Before graph_finalize: how node tensors share memory (see above). */
 void graph_set_memory_plan(graph *g, g_mem_plan plan);
+/* Before graph_finalize: the type of node values and gradients (float32 by default; see above). */
+void graph_set_precision(graph *g, clnn_dtype dt);
+/* The type a --precision value names: f32, f16 or bf16 (clnn-bench's dt= names); false otherwise. */
+bool graph_precision_of(const char *name, clnn_dtype *dt);
 /*
  * Allocate every tensor and the arenas. With G_MEM_INFER it also folds each
  * batch norm into the convolution before it (y = conv(x, w * s) + (beta -
@@ -169,7 +195,9 @@ void graph_free(graph *g);
  * changed (graph_load_state, or a caller's graph_params_changed).
  */
 clnn_status graph_forward(graph *g, bool training);
-/* Say that parameters or running statistics were written from outside the graph. */
+/* Say that parameters or running statistics were written from outside the
+ * graph: the next forward refolds batch norms and rewrites the model copies
+ * from the masters. */
 void graph_params_changed(graph *g);
 /*
  * Backward pass from the gradient already written into node out's g (e.g.
@@ -179,6 +207,17 @@ clnn_status graph_backward(graph *g, int out);
 
 /* Total parameter count. */
 size_t graph_param_count(const graph *g);
+
+/*
+ * Parameters the optimizer updates with one call each: a range of the
+ * arena whose members share weight decay and type. w: the float32 masters;
+ * g: their gradients (the graph's type when h is set, else float32); h: the
+ * model copy in the graph's type that the optimizer rewrites with the
+ * masters (NULL for float32). offset and numel in elements of the arena,
+ * where optimizer state (m, v) mirrors the masters. Views owned by the
+ * graph. Returns the number of groups (at most G_MAX_GROUPS).
+ */
+int graph_param_groups(const graph *g, const g_param_group **out);
 
 /* ---------------------------------------------------------- state dict */
 

@@ -29,6 +29,7 @@ typedef struct options {
   const char *optim;
   double lr, momentum, wd;
   uint64_t seed;
+  clnn_dtype dt; /* --precision: node values and gradients */
 } options;
 
 /* One network on one context, ready to step. */
@@ -38,7 +39,7 @@ typedef struct session {
   graph g;
   net m;
   clnn_tensor *labels, *loss, *logits2, *dlogits2;
-  clnn_tensor *p[2], *gr[2], *m1[2], *m2[2]; /* param, grad and optimizer state: decayed, rest */
+  clnn_tensor *m1[G_MAX_GROUPS], *m2[G_MAX_GROUPS]; /* optimizer state of each parameter group */
   clnn_buffer *state1, *state2;
   int64_t step;
 } session;
@@ -57,6 +58,9 @@ static void usage(FILE *f) {
           "  --weights F          a torchvision state_dict in safetensors (float32; num_batches_tracked\n"
           "                       optional); default: torchvision's initialisation, seeded\n"
           "  --seed N             initialisation, input and dropout seed (1)\n"
+          "  --precision P        f32 (default), f16 or bf16: activations and gradients in that type, conv and\n"
+          "                       linear weights read from a half copy of float32 masters (the optimizer\n"
+          "                       updates the masters and rewrites the copy), batch norm in float32\n"
           "  --input X.npy        float32 (N, 3, H, W) images: sets --batch and --size (H == W);\n"
           "                       default: N(0, 1) noise from the seed\n"
           "  --labels L.npy       int32 (N) class indices for training (default: i mod classes)\n"
@@ -138,6 +142,7 @@ static bool parse_options(int argc, char **argv, options *o) {
     else if (!strcmp(a, "--save-logits")) o->save_logits = v;
     else if (!strcmp(a, "--save-weights")) o->save_weights = v;
     else if (!strcmp(a, "--json")) o->json = v;
+    else if (!strcmp(a, "--precision")) ok = graph_precision_of(v, &o->dt);
     else if (!strcmp(a, "--optim")) {
       ok = v && (!strcmp(v, "sgd") || !strcmp(v, "adamw"));
       o->optim = v;
@@ -187,49 +192,49 @@ static bool parse_options(int argc, char **argv, options *o) {
   } while (0)
 
 static clnn_status view_of(const clnn_tensor *t, int ndim, const int64_t *dims, clnn_tensor **out) {
-  return clnn_tensor_view(clnn_tensor_buffer(t), clnn_tensor_offset_bytes(t), CLNN_FLOAT32, ndim, dims, out);
+  return clnn_tensor_view(clnn_tensor_buffer(t), clnn_tensor_offset_bytes(t), clnn_tensor_dtype(t), ndim, dims, out);
 }
 
-/* The optimizer's two parameter groups (weight decay or not) as flat views of the arenas. */
+/* Optimizer state mirroring the parameter masters, viewed per parameter
+ * group of the graph (weight decay or not; float32 or half gradients). */
 static bool optimizer_init(session *s) {
   graph *g = &s->g;
-  size_t n_decay = 0;
-  for (int i = 0; i < g->n_params; i++) n_decay += g->params[i].decay ? g->params[i].numel : 0;
+  const g_param_group *groups;
+  const int n = graph_param_groups(g, &groups);
   const size_t bytes = g->arena_size * sizeof(float);
   const bool adamw = !strcmp(s->o->optim, "adamw");
-  CHECK(s, clnn_buffer_create(s->ctx, bytes, &s->state1));
-  if (adamw) CHECK(s, clnn_buffer_create(s->ctx, bytes, &s->state2));
+  CHECK(s, clnn_buffer_create(s->ctx, bytes ? bytes : 1, &s->state1));
+  if (adamw) CHECK(s, clnn_buffer_create(s->ctx, bytes ? bytes : 1, &s->state2));
   const float zero = 0.0f;
   CHECK(s, clnn_buffer_fill(s->state1, 0, bytes, &zero, sizeof zero));
   if (adamw) CHECK(s, clnn_buffer_fill(s->state2, 0, bytes, &zero, sizeof zero));
-  const int64_t counts[2] = {(int64_t)n_decay, (int64_t)(g->arena_size - n_decay)};
-  const size_t offsets[2] = {0, n_decay * sizeof(float)};
-  for (int k = 0; k < 2; k++) {
-    if (counts[k] == 0) continue;
-    CHECK(s, clnn_tensor_view(g->param_arena, offsets[k], CLNN_FLOAT32, 1, &counts[k], &s->p[k]));
-    CHECK(s, clnn_tensor_view(g->grad_arena, offsets[k], CLNN_FLOAT32, 1, &counts[k], &s->gr[k]));
-    CHECK(s, clnn_tensor_view(s->state1, offsets[k], CLNN_FLOAT32, 1, &counts[k], &s->m1[k]));
-    if (adamw) CHECK(s, clnn_tensor_view(s->state2, offsets[k], CLNN_FLOAT32, 1, &counts[k], &s->m2[k]));
+  for (int k = 0; k < n; k++) {
+    const int64_t count = (int64_t)groups[k].numel;
+    const size_t at = groups[k].offset * sizeof(float);
+    CHECK(s, clnn_tensor_view(s->state1, at, CLNN_FLOAT32, 1, &count, &s->m1[k]));
+    if (adamw) CHECK(s, clnn_tensor_view(s->state2, at, CLNN_FLOAT32, 1, &count, &s->m2[k]));
   }
   return true;
 }
 
 static bool optimizer_step(session *s) {
   const options *o = s->o;
+  const g_param_group *groups;
+  const int n = graph_param_groups(&s->g, &groups);
   s->step++;
-  for (int k = 0; k < 2; k++) {
-    if (!s->p[k]) continue;
-    const double wd = k == 0 ? o->wd : 0.0;
+  for (int k = 0; k < n; k++) {
+    clnn_tensor *w = groups[k].w;
+    const clnn_tensor *gr = groups[k].g;
+    const double wd = groups[k].decay ? o->wd : 0.0;
     if (!strcmp(o->optim, "adamw")) {
       clnn_adam_desc d = clnn_adam_desc_make(o->lr, s->step);
       d.weight_decay = wd;
-      CHECK(s, clnn_adamw_step(s->ctx, &d, 1, &s->p[k], (const clnn_tensor *const *)&s->gr[k], &s->m1[k],
-                               &s->m2[k], NULL, NULL));
+      CHECK(s, clnn_adamw_step(s->ctx, &d, 1, &w, &gr, &s->m1[k], &s->m2[k], NULL, NULL));
     } else {
       clnn_sgd_desc d = clnn_sgd_desc_make(o->lr, s->step);
       d.momentum = o->momentum;
       d.weight_decay = wd;
-      CHECK(s, clnn_sgd_step(s->ctx, &d, 1, &s->p[k], (const clnn_tensor *const *)&s->gr[k], &s->m1[k], NULL));
+      CHECK(s, clnn_sgd_step(s->ctx, &d, 1, &w, &gr, &s->m1[k], NULL));
     }
   }
   return true;
@@ -254,7 +259,7 @@ static bool upload_inputs(session *s, const npy_array *x) {
       if (i + 1 < n_img) host[i + 1] = (float)(r * sin(6.283185307179586 * u2));
     }
   }
-  clnn_status st = clnn_tensor_write(s->g.nodes[s->m.input].t, x ? x->data : host, n_img * sizeof(float));
+  clnn_status st = clnn_tensor_write_f32(s->g.nodes[s->m.input].t, x ? x->data : host, n_img);
   free(host);
   CHECK(s, st);
   if (!o->train) return true;
@@ -288,9 +293,12 @@ static bool upload_inputs(session *s, const npy_array *x) {
 }
 
 static void session_free(session *s) {
-  clnn_tensor *ts[] = {s->labels, s->loss, s->logits2, s->dlogits2, s->p[0], s->p[1], s->gr[0], s->gr[1],
-                       s->m1[0], s->m1[1], s->m2[0], s->m2[1]};
+  clnn_tensor *ts[] = {s->labels, s->loss, s->logits2, s->dlogits2};
   for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) clnn_tensor_free(ts[i]);
+  for (int k = 0; k < G_MAX_GROUPS; k++) {
+    clnn_tensor_free(s->m1[k]);
+    clnn_tensor_free(s->m2[k]);
+  }
   clnn_buffer_free(s->state1);
   clnn_buffer_free(s->state2);
   graph_free(&s->g);
@@ -318,6 +326,7 @@ static bool session_open(session *s, const options *o, bool profiling, const npy
     return false;
   }
   graph_set_memory_plan(&s->g, o->train ? G_MEM_TRAIN : G_MEM_INFER);
+  graph_set_precision(&s->g, o->dt);
   CHECK(s, graph_finalize(&s->g));
   if (o->weights) {
     char err[512];
@@ -375,7 +384,7 @@ static bool save_logits(session *s) {
   const size_t count = (size_t)s->o->batch * (size_t)s->o->classes;
   float *h = malloc(count * sizeof *h);
   if (!h) return false;
-  clnn_status st = clnn_tensor_read(s->logits2, h, count * sizeof *h);
+  clnn_status st = clnn_tensor_read_f32(s->logits2, h, count);
   char err[512] = "";
   const int64_t dims[2] = {s->o->batch, s->o->classes};
   bool ok = st == CLNN_SUCCESS && npy_write(s->o->save_logits, CLNN_FLOAT32, 2, dims, h, err, sizeof err);
@@ -478,10 +487,10 @@ static bool append_json(const options *o, const results *r, const char *device) 
     return false;
   }
   fprintf(f,
-          "{\"model\": \"%s\", \"mode\": \"%s\", \"batch\": %d, \"size\": %d, \"steps\": %d, "
+          "{\"model\": \"%s\", \"mode\": \"%s\", \"precision\": \"%s\", \"batch\": %d, \"size\": %d, \"steps\": %d, "
           "\"ms_per_step\": %.3f, \"ms_min\": %.3f, \"images_per_s\": %.3f, \"launches_per_step\": %zu, "
           "\"peak_bytes\": %zu, \"device\": \"%s\"}\n",
-          o->model, o->train ? "train" : "infer", o->batch, o->size, o->steps, r->ms_median, r->ms_min,
+          o->model, o->train ? "train" : "infer", clnn_dtype_name(o->dt), o->batch, o->size, o->steps, r->ms_median, r->ms_min,
           r->images_per_s, r->launches, r->peak_bytes, device);
   bool ok = fclose(f) == 0;
   if (!ok) fprintf(stderr, "clnn-net: writing %s failed\n", o->json);

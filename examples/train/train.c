@@ -37,6 +37,7 @@ typedef struct options {
   int crop_pad;
   bool flip, quiet;
   uint64_t seed;
+  clnn_dtype dt; /* --precision: activations and gradients */
 } options;
 
 /* Everything a run holds on the device. */
@@ -46,10 +47,8 @@ typedef struct trainer {
   model m;
   options opt;
   clnn_tensor *labels, *loss, *dlogits2, *logits2; /* 2-D views for the loss */
-  clnn_tensor *m_arena_decay, *v_arena_decay, *m_arena_rest, *v_arena_rest;
-  clnn_tensor *p_decay, *g_decay, *p_rest, *g_rest;
+  clnn_tensor *adam_m[G_MAX_GROUPS], *adam_v[G_MAX_GROUPS]; /* AdamW's state of each parameter group */
   clnn_buffer *m_arena, *v_arena;
-  size_t n_decay, n_rest;
   int64_t step; /* optimizer steps taken */
   int epoch;    /* epochs completed */
   float *host_x, *host_logits;
@@ -91,6 +90,9 @@ static void usage(FILE *f) {
           "  --train-limit N        use the first N training images (all)\n"
           "  --test-limit N         use the first N test images (all)\n"
           "  --seed N               initialisation, shuffling and augmentation seed (1)\n"
+          "  --precision P          f32 (default), f16 or bf16: mixed precision, activations and gradients\n"
+          "                         in that type, float32 master weights, batch norm in float32; f16 with\n"
+          "                         dynamic loss scaling\n"
           "  --device N             OpenCL device index as clnn-info lists them\n"
           "  --resume CKPT          continue training from a checkpoint\n"
           "  --eval CKPT            print the test accuracy of a checkpoint and exit\n"
@@ -138,6 +140,12 @@ static bool parse_options(int argc, char **argv, options *o) {
     else if (OPT("--predict")) o->predict = v;
     else if (OPT("--parity")) o->parity = v;
     else if (OPT("--count")) o->predict_count = atoi(v);
+    else if (OPT("--precision")) {
+      if (!graph_precision_of(v, &o->dt)) {
+        fprintf(stderr, "clnn-train: --precision must be f32, f16 or bf16\n");
+        return false;
+      }
+    }
     else if (!strcmp(a, "--no-flip")) o->flip = false;
     else if (!strcmp(a, "--quiet")) o->quiet = true;
     else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -177,34 +185,29 @@ static bool trainer_init(trainer *tr, const options *opt) {
     fprintf(stderr, "clnn-train: the network does not fit the graph limits\n");
     return false;
   }
+  graph_set_precision(&tr->g, opt->dt);
   CHECK(tr, graph_finalize(&tr->g));
   graph *g = &tr->g;
   int64_t n = opt->batch, classes = 10, one = 1, d2[2] = {n, classes};
   CHECK(tr, clnn_tensor_create(tr->ctx, CLNN_INT32, 1, &n, &tr->labels));
   CHECK(tr, clnn_tensor_create(tr->ctx, CLNN_FLOAT32, 1, &one, &tr->loss));
-  CHECK(tr, clnn_tensor_view(clnn_tensor_buffer(g->nodes[tr->m.logits].t), 0, CLNN_FLOAT32, 2, d2, &tr->logits2));
-  CHECK(tr, clnn_tensor_view(clnn_tensor_buffer(g->nodes[tr->m.logits].g), 0, CLNN_FLOAT32, 2, d2, &tr->dlogits2));
-  /* Optimizer state mirrors the parameter arena: decayed group first. */
-  for (int i = 0; i < g->n_params; i++) {
-    if (g->params[i].decay) tr->n_decay += g->params[i].numel;
-    else tr->n_rest += g->params[i].numel;
-  }
+  CHECK(tr, clnn_tensor_view(clnn_tensor_buffer(g->nodes[tr->m.logits].t), 0, opt->dt, 2, d2, &tr->logits2));
+  CHECK(tr, clnn_tensor_view(clnn_tensor_buffer(g->nodes[tr->m.logits].g), 0, opt->dt, 2, d2, &tr->dlogits2));
+  /* Optimizer state mirrors the parameter masters, viewed per parameter group. */
   size_t bytes = g->arena_size * sizeof(float);
   CHECK(tr, clnn_buffer_create(tr->ctx, bytes, &tr->m_arena));
   CHECK(tr, clnn_buffer_create(tr->ctx, bytes, &tr->v_arena));
   float zero = 0.0f;
   CHECK(tr, clnn_buffer_fill(tr->m_arena, 0, bytes, &zero, 4));
   CHECK(tr, clnn_buffer_fill(tr->v_arena, 0, bytes, &zero, 4));
-  int64_t nd = (int64_t)tr->n_decay, nr = (int64_t)tr->n_rest;
-  size_t off = tr->n_decay * sizeof(float);
-  CHECK(tr, clnn_tensor_view(g->param_arena, 0, CLNN_FLOAT32, 1, &nd, &tr->p_decay));
-  CHECK(tr, clnn_tensor_view(g->grad_arena, 0, CLNN_FLOAT32, 1, &nd, &tr->g_decay));
-  CHECK(tr, clnn_tensor_view(tr->m_arena, 0, CLNN_FLOAT32, 1, &nd, &tr->m_arena_decay));
-  CHECK(tr, clnn_tensor_view(tr->v_arena, 0, CLNN_FLOAT32, 1, &nd, &tr->v_arena_decay));
-  CHECK(tr, clnn_tensor_view(g->param_arena, off, CLNN_FLOAT32, 1, &nr, &tr->p_rest));
-  CHECK(tr, clnn_tensor_view(g->grad_arena, off, CLNN_FLOAT32, 1, &nr, &tr->g_rest));
-  CHECK(tr, clnn_tensor_view(tr->m_arena, off, CLNN_FLOAT32, 1, &nr, &tr->m_arena_rest));
-  CHECK(tr, clnn_tensor_view(tr->v_arena, off, CLNN_FLOAT32, 1, &nr, &tr->v_arena_rest));
+  const g_param_group *groups;
+  const int n_groups = graph_param_groups(g, &groups);
+  for (int k = 0; k < n_groups; k++) {
+    const int64_t count = (int64_t)groups[k].numel;
+    const size_t at = groups[k].offset * sizeof(float);
+    CHECK(tr, clnn_tensor_view(tr->m_arena, at, CLNN_FLOAT32, 1, &count, &tr->adam_m[k]));
+    CHECK(tr, clnn_tensor_view(tr->v_arena, at, CLNN_FLOAT32, 1, &count, &tr->adam_v[k]));
+  }
   int side = tr->m.image_size;
   tr->host_x = malloc((size_t)n * side * side * sizeof(float));
   tr->host_logits = malloc((size_t)n * classes * sizeof(float));
@@ -218,9 +221,12 @@ static bool trainer_init(trainer *tr, const options *opt) {
 }
 
 static void trainer_free(trainer *tr) {
-  clnn_tensor *ts[] = {tr->labels, tr->loss, tr->dlogits2, tr->logits2, tr->m_arena_decay, tr->v_arena_decay,
-                       tr->m_arena_rest, tr->v_arena_rest, tr->p_decay, tr->g_decay, tr->p_rest, tr->g_rest};
+  clnn_tensor *ts[] = {tr->labels, tr->loss, tr->dlogits2, tr->logits2};
   for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) clnn_tensor_free(ts[i]);
+  for (int k = 0; k < G_MAX_GROUPS; k++) {
+    clnn_tensor_free(tr->adam_m[k]);
+    clnn_tensor_free(tr->adam_v[k]);
+  }
   clnn_buffer_free(tr->m_arena);
   clnn_buffer_free(tr->v_arena);
   graph_free(&tr->g);
@@ -243,7 +249,7 @@ static double learning_rate(const options *o, int64_t step, int64_t total, int64
 static bool upload_batch(trainer *tr) {
   graph *g = &tr->g;
   int side = tr->m.image_size;
-  CHECK(tr, clnn_tensor_write(g->nodes[tr->m.input].t, tr->host_x, (size_t)tr->opt.batch * side * side * sizeof(float)));
+  CHECK(tr, clnn_tensor_write_f32(g->nodes[tr->m.input].t, tr->host_x, (size_t)tr->opt.batch * side * side));
   CHECK(tr, clnn_tensor_write(tr->labels, tr->host_labels, (size_t)tr->opt.batch * sizeof(int32_t)));
   return true;
 }
@@ -269,15 +275,17 @@ static bool train_step(trainer *tr, double lr, float *loss, int *correct) {
   CHECK(tr, clnn_loss_xent(tr->ctx, &ld, tr->logits2, tr->labels, tr->loss, tr->dlogits2));
   CHECK(tr, graph_backward(g, tr->m.logits));
   tr->step++;
-  clnn_adam_desc ad = clnn_adam_desc_make(lr, tr->step);
-  ad.weight_decay = tr->opt.weight_decay;
-  CHECK(tr, clnn_adamw_step(tr->ctx, &ad, 1, &tr->p_decay, (const clnn_tensor *const *)&tr->g_decay,
-                            &tr->m_arena_decay, &tr->v_arena_decay, NULL, NULL));
-  ad.weight_decay = 0.0;
-  CHECK(tr, clnn_adamw_step(tr->ctx, &ad, 1, &tr->p_rest, (const clnn_tensor *const *)&tr->g_rest,
-                            &tr->m_arena_rest, &tr->v_arena_rest, NULL, NULL));
+  const g_param_group *groups;
+  const int n_groups = graph_param_groups(g, &groups);
+  for (int k = 0; k < n_groups; k++) { /* weight decay on conv and linear weights only */
+    clnn_adam_desc ad = clnn_adam_desc_make(lr, tr->step);
+    ad.weight_decay = groups[k].decay ? tr->opt.weight_decay : 0.0;
+    clnn_tensor *w = groups[k].w;
+    const clnn_tensor *gr = groups[k].g;
+    CHECK(tr, clnn_adamw_step(tr->ctx, &ad, 1, &w, &gr, &tr->adam_m[k], &tr->adam_v[k], NULL, NULL));
+  }
   CHECK(tr, clnn_tensor_read(tr->loss, loss, sizeof *loss));
-  CHECK(tr, clnn_tensor_read(tr->logits2, tr->host_logits, (size_t)tr->opt.batch * 10 * sizeof(float)));
+  CHECK(tr, clnn_tensor_read_f32(tr->logits2, tr->host_logits, (size_t)tr->opt.batch * 10));
   *correct = count_correct(tr->host_logits, tr->host_labels, tr->opt.batch);
   return true;
 }
@@ -293,7 +301,7 @@ static bool evaluate(trainer *tr, const idx_dataset *test, int limit, double *ac
     loader_batch(&l, first, tr->opt.batch, false, tr->host_x, tr->host_labels); /* wraps: padding rows */
     if (!upload_batch(tr)) break;
     CHECK(tr, graph_forward(&tr->g, false));
-    CHECK(tr, clnn_tensor_read(tr->logits2, tr->host_logits, (size_t)tr->opt.batch * 10 * sizeof(float)));
+    CHECK(tr, clnn_tensor_read_f32(tr->logits2, tr->host_logits, (size_t)tr->opt.batch * 10));
     correct += count_correct(tr->host_logits, tr->host_labels, n);
     for (int i = 0; i < n; i++) {
       const float *z = tr->host_logits + i * 10;
@@ -449,6 +457,7 @@ static bool load_checkpoint(trainer *tr, const char *path, bool with_optimizer) 
     tr->epoch = (int)epoch;
     tr->step = step;
   }
+  graph_params_changed(g); /* model copies of a half graph follow the loaded masters */
   st_free(&f);
   return ok;
 }
@@ -599,7 +608,7 @@ static int run_predict(trainer *tr, const idx_dataset *test) {
   loader_free(&l);
   if (!upload_batch(tr)) return 1;
   if (graph_forward(&tr->g, false) != CLNN_SUCCESS ||
-      clnn_tensor_read(tr->logits2, tr->host_logits, (size_t)tr->opt.batch * 10 * sizeof(float)) != CLNN_SUCCESS) {
+      clnn_tensor_read_f32(tr->logits2, tr->host_logits, (size_t)tr->opt.batch * 10) != CLNN_SUCCESS) {
     fprintf(stderr, "clnn-train: %s\n", clnn_context_errmsg(tr->ctx));
     return 1;
   }
@@ -737,7 +746,7 @@ static bool dump_state(trainer *tr, const char *path, bool grads, const float *e
     memcpy(t->dims, p->dims, sizeof p->dims);
     t->numel = p->numel;
     t->data = malloc(p->numel * sizeof(float));
-    ok = t->data && clnn_tensor_read(grads ? p->g : p->w, t->data, p->numel * sizeof(float)) == CLNN_SUCCESS;
+    ok = t->data && clnn_tensor_read_f32(grads ? p->g : p->w, t->data, p->numel) == CLNN_SUCCESS;
   }
   for (int i = 0; ok && !grads && i < g->n_ops; i++) {
     g_op *op = &g->ops[i];
