@@ -23,19 +23,24 @@
 #if DT == CLNN_DTYPE_CODE_FLOAT32
 #define RAW_T float
 #define RAW16 float16
-#define RAW_MASK16 uint16 /* shuffle2's mask: unsigned, as wide as an element */
 #else
 #define RAW_T ushort
 #define RAW16 ushort16
-#define RAW_MASK16 ushort16
 #endif
 #define RTENSOR(name) __global RAW_T *restrict name##_base, ulong name##_off
 #define CRTENSOR(name) __global const RAW_T *restrict name##_base, ulong name##_off
 
-/* Interleave a and b: (a0, b0, a1, b1, ...) as two 16-lane halves; M is the
- * mask type (uint16 for float lanes, RAW_MASK16 for raw elements). */
-#define ZIP_LO(M) (M)(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
-#define ZIP_HI(M) (M)(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+/* Interleave a and b: (a0, b0, a1, b1, ...) as two 16-lane halves of type
+ * T. Written as vector literals of swizzles, not shuffle2: PoCL runs a
+ * shuffle2 of ushort16 element by element (a float16 pixel shuffle took
+ * 5-10x its float32 time that way), while literals become one constant
+ * shuffle for every lane type. */
+#define ZIP_LO(T, a, b)                                                                                 \
+  (T)((a).s0, (b).s0, (a).s1, (b).s1, (a).s2, (b).s2, (a).s3, (b).s3, (a).s4, (b).s4, (a).s5, (b).s5,   \
+      (a).s6, (b).s6, (a).s7, (b).s7)
+#define ZIP_HI(T, a, b)                                                                                 \
+  (T)((a).s8, (b).s8, (a).s9, (b).s9, (a).sa, (b).sa, (a).sb, (b).sb, (a).sc, (b).sc, (a).sd, (b).sd,   \
+      (a).se, (b).se, (a).sf, (b).sf)
 
 /* ------------------------------------------------------------ pixel shuffle */
 
@@ -73,8 +78,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void resample_to_wide(
       __global const RAW_T *in1 = in + deep_plane;
       for (; x + 16 <= w; x += 16) {
         const RAW16 a = vload16(0, in + x), b = vload16(0, in1 + x);
-        vstore16(shuffle2(a, b, ZIP_LO(RAW_MASK16)), 0, out + 2 * x);
-        vstore16(shuffle2(a, b, ZIP_HI(RAW_MASK16)), 0, out + 2 * x + 16);
+        vstore16(ZIP_LO(RAW16, a, b), 0, out + 2 * x);
+        vstore16(ZIP_HI(RAW16, a, b), 0, out + 2 * x + 16);
       }
 #endif
       for (; x < w; x++)
@@ -149,6 +154,19 @@ inline void resize_one(__global FWD_T *out, __global const int *restrict cx, con
 #endif
 }
 
+#if XFAST == 2
+/* Bilinear 2x, 16 pairs from m: outputs 2m+1 .. 2m+32 from inputs m .. m+16. */
+inline void bilinear2x_16(__global FWD_T *out, __global const FWD_T *r0, __global const FWD_T *r1, const int m,
+                          const float ly0, const float ly1) {
+  const float16 a0 = LOAD16(0, r0 + m), b0 = LOAD16(0, r0 + m + 1);
+  const float16 a1 = LOAD16(0, r1 + m), b1 = LOAD16(0, r1 + m + 1);
+  const float16 odd = ly0 * (a0 * 0.75f + b0 * 0.25f) + ly1 * (a1 * 0.75f + b1 * 0.25f);
+  const float16 even = ly0 * (a0 * 0.25f + b0 * 0.75f) + ly1 * (a1 * 0.25f + b1 * 0.75f);
+  STORE16(ZIP_LO(float16, odd, even), 0, out + 2 * m + 1);
+  STORE16(ZIP_HI(float16, odd, even), 0, out + 2 * m + 17);
+}
+#endif
+
 /*
  * resample_resize_fwd: y = resize(x).
  * -D: DT, BILINEAR (0 nearest, 1 bilinear), XFAST (0, 1 = nearest 2x: inputs
@@ -183,22 +201,22 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void resample_resize_fwd
     int m = flo;
     for (; m + 16 <= fhi; m += 16) {
       const RAW16 a = vload16(0, r0 + m);
-      vstore16(shuffle2(a, a, ZIP_LO(RAW_MASK16)), 0, out + 2 * m);
-      vstore16(shuffle2(a, a, ZIP_HI(RAW_MASK16)), 0, out + 2 * m + 16);
+      vstore16(ZIP_LO(RAW16, a, a), 0, out + 2 * m);
+      vstore16(ZIP_HI(RAW16, a, a), 0, out + 2 * m + 16);
     }
     for (; m < fhi; m++) out[2 * m] = out[2 * m + 1] = r0[m];
     for (int ox = 2 * fhi; ox < ow; ox++) resize_one(out, cx, ow, ox, r0, r1, ly0, ly1);
 #else
     for (int ox = 0; ox < 2 * flo + 1; ox++) resize_one(out, cx, ow, ox, r0, r1, ly0, ly1);
     int m = flo;
-    for (; m + 16 <= fhi; m += 16) {
-      const float16 a0 = LOAD16(0, r0 + m), b0 = LOAD16(0, r0 + m + 1);
-      const float16 a1 = LOAD16(0, r1 + m), b1 = LOAD16(0, r1 + m + 1);
-      const float16 odd = ly0 * (a0 * 0.75f + b0 * 0.25f) + ly1 * (a1 * 0.75f + b1 * 0.25f);
-      const float16 even = ly0 * (a0 * 0.25f + b0 * 0.75f) + ly1 * (a1 * 0.25f + b1 * 0.75f);
-      STORE16(shuffle2(odd, even, ZIP_LO(uint16)), 0, out + 2 * m + 1);
-      STORE16(shuffle2(odd, even, ZIP_HI(uint16)), 0, out + 2 * m + 17);
-    }
+    for (; m + 16 <= fhi; m += 16) bilinear2x_16(out, r0, r1, m, ly0, ly1);
+#if DT != CLNN_DTYPE_CODE_FLOAT32
+    /* The last pairs as one more 16-wide piece ending at fhi (the host's range
+     * has 16 pairs at least), rewriting a few outputs with the same values:
+     * a half element on its own costs a conversion call in PoCL. */
+    if (m < fhi) bilinear2x_16(out, r0, r1, fhi - 16, ly0, ly1);
+    m = fhi;
+#endif
     for (; m < fhi; m++) {
       const float a0 = LOAD1(r0, m), b0 = LOAD1(r0, m + 1), a1 = LOAD1(r1, m), b1 = LOAD1(r1, m + 1);
       STORE1(ly0 * (a0 * 0.75f + b0 * 0.25f) + ly1 * (a1 * 0.75f + b1 * 0.25f), out, 2 * m + 1);

@@ -50,10 +50,13 @@ static const char *op_name(char *buf, size_t n, const char *base, clnn_dtype dt)
 
 /* --------------------------------------------------------- pixel shuffle */
 
-/* Rows per work-item: about ITEM_ELEMS elements each, but at least
- * MIN_ITEMS work-items when the problem allows. */
-static int rows_per_item(int64_t nrows, int64_t elems_per_row, int64_t planes) {
-  int64_t rows = (ITEM_ELEMS + elems_per_row - 1) / elems_per_row;
+/* Rows per work-item: about ITEM_ELEMS float32 elements each (as many
+ * bytes of a narrower type: the start of a work-item, not its bytes, is
+ * what the count amortises), but at least MIN_ITEMS work-items when the
+ * problem allows. */
+static int rows_per_item(int64_t nrows, int64_t elems_per_row, int64_t planes, clnn_dtype dt) {
+  const int64_t item_elems = ITEM_ELEMS * 4 / (int64_t)clnn_dtype_size(dt);
+  int64_t rows = (item_elems + elems_per_row - 1) / elems_per_row;
   if (rows > nrows) rows = nrows;
   while (rows > 1 && planes * ((nrows + rows - 1) / rows) < MIN_ITEMS) rows = (rows + 1) / 2;
   return (int)(rows < 1 ? 1 : rows);
@@ -81,7 +84,7 @@ static clnn_status ps_rows(clnn_context *ctx, const ps_call *c) {
   snprintf(opts, sizeof opts, "-DPS_R=%d -DDT=%d", (int)c->r, (int)c->dt);
   clnn_kernel_ref kr;
   CLNN_TRY(clnn__kernel(ctx, "resample", opts, c->to_wide ? "resample_to_wide" : "resample_to_deep", &kr));
-  const int rows = rows_per_item(c->h, c->r * c->r * c->w, c->n * c->k);
+  const int rows = rows_per_item(c->h, c->r * c->r * c->w, c->n * c->k, c->dt);
   size_t global[2] = {(size_t)((c->h + rows - 1) / rows), (size_t)(c->n * c->k)}, local[2] = {1, 1};
   return clnn__launch(ctx, &kr,
                       CLNN_ARGS(CLNN_ARG_TENSOR(c->src), CLNN_ARG_TENSOR(c->dst), CLNN_ARG_I32(c->h),
@@ -407,7 +410,7 @@ static clnn_status resize_fwd_run(clnn_context *ctx, const clnn_resize_desc *d, 
   char opts[64];
   snprintf(opts, sizeof opts, "-DBILINEAR=%d -DXFAST=%d -DDT=%d", bilinear ? 1 : 0, xfast, (int)x->dtype);
   const int64_t planes = d->n * d->c;
-  const int rows = rows_per_item(d->out_h, d->out_w, planes);
+  const int rows = rows_per_item(d->out_h, d->out_w, planes, x->dtype);
   const int ints[7] = {(int)d->h, (int)d->w, (int)d->out_h, (int)d->out_w, rows, flo, fhi};
   clnn_status st = launch_with_table(ctx, opts, "resample_resize_fwd", tab, words, x, y, ints, 7,
                                      (size_t)((d->out_h + rows - 1) / rows), (size_t)planes, "resize_fwd");
@@ -451,7 +454,7 @@ static void chunks_generic(int32_t *ch, int *nch, const gather_list *gx, int64_t
 }
 
 static int32_t *bwd_table(const gather_list *gy, const gather_list *gx, int64_t h, int64_t w, int kx, int flo,
-                          int fhi, size_t *words, int *cols_at, int *chunks_at, int *nch) {
+                          int fhi, bool overlap, size_t *words, int *cols_at, int *chunks_at, int *nch) {
   const int64_t max_chunks = w / BWD_CHUNK + 3;
   *cols_at = (int)(h + 1 + 2 * gy->count);
   *chunks_at = (int)(*cols_at + 2 * kx * w);
@@ -476,7 +479,14 @@ static int32_t *bwd_table(const gather_list *gy, const gather_list *gx, int64_t 
   int64_t at = 0;
   if (fhi - flo >= BWD_CHUNK) {
     chunks_generic(ch, nch, gx, 0, flo);
-    for (at = flo; at < fhi; at += BWD_CHUNK) chunk_add(ch, nch, gx, at, fhi - at < BWD_CHUNK ? fhi - at : BWD_CHUNK, true);
+    for (at = flo; at + BWD_CHUNK <= fhi; at += BWD_CHUNK) chunk_add(ch, nch, gx, at, BWD_CHUNK, true);
+    /* The rest of the range: its own short chunk, or with overlap (half
+     * types, where a column on its own pays a conversion call in PoCL) a
+     * full one ending at fhi that rewrites a few columns with the same values. */
+    if (at < fhi) {
+      if (overlap) chunk_add(ch, nch, gx, fhi - BWD_CHUNK, BWD_CHUNK, true);
+      else chunk_add(ch, nch, gx, at, fhi - at, true);
+    }
     at = fhi;
   }
   chunks_generic(ch, nch, gx, at, w);
@@ -510,7 +520,8 @@ static clnn_status resize_bwd_run(clnn_context *ctx, const clnn_resize_desc *d, 
   }
   size_t words;
   int cols_at, chunks_at, nch;
-  int32_t *tab = bwd_table(&gy, &gx, d->h, d->w, kx, flo, fhi, &words, &cols_at, &chunks_at, &nch);
+  int32_t *tab =
+      bwd_table(&gy, &gx, d->h, d->w, kx, flo, fhi, dy->dtype != CLNN_FLOAT32, &words, &cols_at, &chunks_at, &nch);
   gather_free(&gy);
   gather_free(&gx);
   if (!tab) return oom(ctx);
@@ -518,7 +529,7 @@ static clnn_status resize_bwd_run(clnn_context *ctx, const clnn_resize_desc *d, 
   snprintf(opts, sizeof opts, "-DBILINEAR=%d -DXFAST=%d -DKX=%d -DDT=%d", bilinear ? 1 : 0, xfast, kx,
            (int)dy->dtype);
   const int64_t planes = d->n * d->c;
-  const int rows = rows_per_item(d->h, d->w, planes);
+  const int rows = rows_per_item(d->h, d->w, planes, dy->dtype);
   const int ints[8] = {(int)d->h, (int)d->w, (int)d->out_h, (int)d->out_w, rows, cols_at, chunks_at, nch};
   clnn_status st = launch_with_table(ctx, opts, "resample_resize_bwd", tab, words, dy, dx, ints, 8,
                                      (size_t)((d->h + rows - 1) / rows), (size_t)planes, "resize_bwd");
