@@ -11,6 +11,7 @@
  * Passes: fwd (x -> y) and bwd (dy -> dx). In C and R modes the bwd pass
  * also runs the forward: R mode reads x.npy and dy.npy and writes y.npy and
  * dx.npy. In P mode bwd times the backward alone (dy -> dx).
+ * dt=f16|bf16: x, y, dy and dx in that type (2 bytes an element).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +45,7 @@ static void declare(bench_problem *p, const int64_t xd[4], const int64_t yd[4]) 
     bench_add(p, "dx", BENCH_OUT, CLNN_FLOAT32, 4, xd);
   }
   /* Timed traffic: the one direction that runs in P mode. */
-  p->bytes = 4.0 * ((double)xd[0] * xd[1] * xd[2] * xd[3] + (double)yd[0] * yd[1] * yd[2] * yd[3]);
+  p->bytes = bench_elem_bytes(p) * ((double)xd[0] * xd[1] * xd[2] * xd[3] + (double)yd[0] * yd[1] * yd[2] * yd[3]);
   p->flops = 0;
 }
 
@@ -119,6 +120,7 @@ static clnn_status ps_run_ref(bench_problem *p) {
 static const bench_family pixel_shuffle_family = {
     .name = "pixel_shuffle",
     .passes = "fwd,bwd",
+    .half = true,
     .setup = shuffle_setup,
     .fill = NULL,
     .run_device = ps_run_device,
@@ -128,6 +130,7 @@ static const bench_family pixel_shuffle_family = {
 static const bench_family pixel_unshuffle_family = {
     .name = "pixel_unshuffle",
     .passes = "fwd,bwd",
+    .half = true,
     .setup = unshuffle_setup,
     .fill = NULL,
     .run_device = ps_run_device,
@@ -201,6 +204,7 @@ static clnn_status resize_run_ref(bench_problem *p) {
 static const bench_family resize_family = {
     .name = "resize",
     .passes = "fwd,bwd",
+    .half = true,
     .setup = resize_setup,
     .fill = NULL,
     .run_device = resize_run_device,

@@ -913,12 +913,17 @@ clnn_status clnn_ref_roi_bwd(const clnn_roi_desc *desc, const float *dy, const f
 
 /* ---------------------------------------------------------------- resample */
 /*
- * Raising (and lowering) resolution without learned weights, NCHW float32,
+ * Raising (and lowering) resolution without learned weights, NCHW tensors,
  * with the semantics of torch.nn.functional: pixel_shuffle / pixel_unshuffle
  * and interpolate(mode='nearest' | 'bilinear'). Every op has a backward
  * that gathers (each input gradient sums the output gradients that read it,
  * in a fixed order): same inputs, same bits, no atomics. Transposed
  * convolution, the learned way up, has its own section below.
+ * Tensors (x, y, dy, dx) are float32, float16 or bfloat16, all of one type
+ * (CLNN_ERR_INVALID_VALUE names the one that differs, or an int32 one).
+ * Pixel shuffle and the nearest forward move elements bit for bit (NaN
+ * payloads and -0 kept); bilinear blends and backward sums are computed in
+ * float32, in a fixed order, and rounded once on store (to nearest even).
  */
 
 /**
@@ -951,8 +956,10 @@ clnn_status clnn_pixel_unshuffle_desc_check(const clnn_pixel_shuffle_desc *desc,
  * Tensors must have exactly the shapes above, belong to ctx, and the output
  * must not overlap the input; they stay the caller's (nothing is retained).
  * Enqueued on the context's queue. Statuses: those of the _desc_check,
- * CLNN_ERR_NULL_POINTER, CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH,
- * CLNN_ERR_ALIASING, CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (a dtype that is not a float
+ * type or differs from the input's), CLNN_ERR_SHAPE_MISMATCH,
+ * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING, CLNN_ERR_BUILD_FAILED,
+ * CLNN_ERR_OPENCL.
  */
 clnn_status clnn_pixel_shuffle_fwd(clnn_context *ctx, const clnn_pixel_shuffle_desc *desc,
                                    const clnn_tensor *x, clnn_tensor *y);
@@ -1022,7 +1029,8 @@ clnn_status clnn_resize_desc_check(const clnn_resize_desc *desc);
  * in a small buffer of their own, released once the kernels are done.
  * The tensors stay the caller's; nothing is retained after the call.
  * Statuses: those of clnn_resize_desc_check, CLNN_ERR_NULL_POINTER,
- * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
+ * CLNN_ERR_INVALID_VALUE (a dtype that is not a float type or differs from
+ * the input's), CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
  * CLNN_ERR_SIZE_OVERFLOW (tables too large for one buffer or 32-bit
  * indices), CLNN_ERR_HOST_OUT_OF_MEMORY, CLNN_ERR_DEVICE_OUT_OF_MEMORY,
  * CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.

@@ -20,6 +20,11 @@
  * per work-item, neighbours along the output width; the resize backward as
  * a gather per dx element over the same transposed lists) and the variant
  * tables follow each op's CPU code.
+ *
+ * Tensors are float32, float16 or bfloat16, all of one type, a compile-time
+ * choice of every program (-DDT): moves (pixel shuffle, nearest forward)
+ * copy the elements' bits, blends and sums run in float32 and round once
+ * on store. Every variant takes every type.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -36,12 +41,22 @@
 /* A fast horizontal range shorter than this is not worth another program. */
 #define FAST_MIN 16
 
+/* The profiling name of a launch: base, then :float16 or :bfloat16 for the
+ * half types (float32 keeps its name). */
+static const char *op_name(char *buf, size_t n, const char *base, clnn_dtype dt) {
+  snprintf(buf, n, "%s%s%s", base, dt == CLNN_FLOAT32 ? "" : ":", dt == CLNN_FLOAT32 ? "" : clnn_dtype_name(dt));
+  return buf;
+}
+
 /* --------------------------------------------------------- pixel shuffle */
 
-/* Rows per work-item: about ITEM_ELEMS elements each, but at least
- * MIN_ITEMS work-items when the problem allows. */
-static int rows_per_item(int64_t nrows, int64_t elems_per_row, int64_t planes) {
-  int64_t rows = (ITEM_ELEMS + elems_per_row - 1) / elems_per_row;
+/* Rows per work-item: about ITEM_ELEMS float32 elements each (as many
+ * bytes of a narrower type: the start of a work-item, not its bytes, is
+ * what the count amortises), but at least MIN_ITEMS work-items when the
+ * problem allows. */
+static int rows_per_item(int64_t nrows, int64_t elems_per_row, int64_t planes, clnn_dtype dt) {
+  const int64_t item_elems = ITEM_ELEMS * 4 / (int64_t)clnn_dtype_size(dt);
+  int64_t rows = (item_elems + elems_per_row - 1) / elems_per_row;
   if (rows > nrows) rows = nrows;
   while (rows > 1 && planes * ((nrows + rows - 1) / rows) < MIN_ITEMS) rows = (rows + 1) / 2;
   return (int)(rows < 1 ? 1 : rows);
@@ -52,6 +67,7 @@ static int rows_per_item(int64_t nrows, int64_t elems_per_row, int64_t planes) {
 typedef struct ps_call {
   int64_t n, k, h, w, r;
   bool to_wide;
+  clnn_dtype dt; /* of src and dst: half types move 2-byte elements */
   const clnn_tensor *src;
   clnn_tensor *dst;
   const char *op;
@@ -64,22 +80,22 @@ typedef struct ps_variant {
 
 /* CPU: deep rows per work-item (about ITEM_ELEMS elements), float16 shuffles for r = 2. */
 static clnn_status ps_rows(clnn_context *ctx, const ps_call *c) {
-  char opts[32];
-  snprintf(opts, sizeof opts, "-DPS_R=%d", (int)c->r);
+  char opts[48], op[48];
+  snprintf(opts, sizeof opts, "-DPS_R=%d -DDT=%d", (int)c->r, (int)c->dt);
   clnn_kernel_ref kr;
   CLNN_TRY(clnn__kernel(ctx, "resample", opts, c->to_wide ? "resample_to_wide" : "resample_to_deep", &kr));
-  const int rows = rows_per_item(c->h, c->r * c->r * c->w, c->n * c->k);
+  const int rows = rows_per_item(c->h, c->r * c->r * c->w, c->n * c->k, c->dt);
   size_t global[2] = {(size_t)((c->h + rows - 1) / rows), (size_t)(c->n * c->k)}, local[2] = {1, 1};
   return clnn__launch(ctx, &kr,
                       CLNN_ARGS(CLNN_ARG_TENSOR(c->src), CLNN_ARG_TENSOR(c->dst), CLNN_ARG_I32(c->h),
                                 CLNN_ARG_I32(c->w), CLNN_ARG_I32(rows)),
-                      2, global, local, c->op);
+                      2, global, local, op_name(op, sizeof op, c->op, c->dt));
 }
 
 /* GPU: one output element per work-item (a gather). */
 static clnn_status ps_gpu_gather(clnn_context *ctx, const ps_call *c) {
-  char opts[32];
-  snprintf(opts, sizeof opts, "-DPS_R=%d", (int)c->r);
+  char opts[48], op[48];
+  snprintf(opts, sizeof opts, "-DPS_R=%d -DDT=%d", (int)c->r, (int)c->dt);
   clnn_kernel_ref kr;
   CLNN_TRY(clnn__kernel(ctx, "resample", opts, c->to_wide ? "resample_to_wide_gpu" : "resample_to_deep_gpu", &kr));
   const int64_t total = c->n * c->k * c->r * c->r * c->h * c->w;
@@ -87,7 +103,7 @@ static clnn_status ps_gpu_gather(clnn_context *ctx, const ps_call *c) {
   return clnn__launch(ctx, &kr,
                       CLNN_ARGS(CLNN_ARG_TENSOR(c->src), CLNN_ARG_TENSOR(c->dst), CLNN_ARG_I32(c->h),
                                 CLNN_ARG_I32(c->w), CLNN_ARG_I32(total)),
-                      1, &global, &local, c->op);
+                      1, &global, &local, op_name(op, sizeof op, c->op, c->dt));
 }
 
 /* One table per call: shuffle and unshuffle, forward and backward. */
@@ -112,14 +128,16 @@ static clnn_status ps_run(clnn_context *ctx, const clnn_pixel_shuffle_desc *d, b
   CLNN_TRY(clnn__pixel_shuffle_desc_check(ctx, d, unshuffle, yd));
   const int64_t xd[4] = {d->n, d->c, d->h, d->w};
   const char *sname = backward ? "dy" : "x", *dname = backward ? "dx" : "y";
-  CLNN_TRY(clnn__check_tensor(ctx, src, sname, CLNN_FLOAT32, 4, backward ? yd : xd));
-  CLNN_TRY(clnn__check_tensor(ctx, dst, dname, CLNN_FLOAT32, 4, backward ? xd : yd));
+  clnn_dtype dt;
+  CLNN_TRY(clnn__check_float_type(ctx, src, sname, &dt));
+  CLNN_TRY(clnn__check_tensor(ctx, src, sname, dt, 4, backward ? yd : xd));
+  CLNN_TRY(clnn__check_tensor(ctx, dst, dname, dt, 4, backward ? xd : yd));
   CLNN_TRY(clnn__check_no_overlap(ctx, dst, dname, src, sname));
   if (clnn_tensor_numel(src) == 0) return CLNN_SUCCESS; /* empty in, empty out */
   /* The deep side's geometry: x for shuffle, y for unshuffle. */
   const int64_t *deep = unshuffle ? yd : xd;
   const int64_t r = d->r;
-  const ps_call c = {d->n, deep[1] / (r * r), deep[2], deep[3], r, unshuffle == backward, src, dst,
+  const ps_call c = {d->n, deep[1] / (r * r), deep[2], deep[3], r, unshuffle == backward, dt, src, dst,
                      unshuffle ? (backward ? "pixel_unshuffle_bwd" : "pixel_unshuffle_fwd")
                                : (backward ? "pixel_shuffle_bwd" : "pixel_shuffle_fwd")};
   const clnn_variant_table *t = unshuffle ? (backward ? &clnn__resample_unshuffle_bwd_variants
@@ -307,7 +325,9 @@ static clnn_status table_buffer(clnn_context *ctx, const int32_t *words, size_t 
 static clnn_status launch_with_table(clnn_context *ctx, const char *opts, const char *name, const int32_t *tab,
                                      size_t tab_words, const clnn_tensor *src, clnn_tensor *dst,
                                      const int *ints, int nints, size_t nrows_items, size_t planes,
-                                     const char *op) {
+                                     const char *base_op) {
+  char op[48];
+  op_name(op, sizeof op, base_op, src->dtype);
   clnn_kernel_ref kr;
   CLNN_TRY(clnn__kernel(ctx, "resample", opts, name, &kr));
   cl_mem buf;
@@ -328,13 +348,16 @@ static clnn_status launch_with_table(clnn_context *ctx, const char *opts, const 
   return st;
 }
 
+/* The tensors' shapes, their one float type (src's), no overlap. */
 static clnn_status resize_validate(clnn_context *ctx, const clnn_resize_desc *d, bool backward,
                                    const clnn_tensor *src, const clnn_tensor *dst) {
   CLNN_TRY(clnn__resize_desc_check(ctx, d));
   const int64_t xd[4] = {d->n, d->c, d->h, d->w}, yd[4] = {d->n, d->c, d->out_h, d->out_w};
   const char *sname = backward ? "dy" : "x", *dname = backward ? "dx" : "y";
-  CLNN_TRY(clnn__check_tensor(ctx, src, sname, CLNN_FLOAT32, 4, backward ? yd : xd));
-  CLNN_TRY(clnn__check_tensor(ctx, dst, dname, CLNN_FLOAT32, 4, backward ? xd : yd));
+  clnn_dtype dt;
+  CLNN_TRY(clnn__check_float_type(ctx, src, sname, &dt));
+  CLNN_TRY(clnn__check_tensor(ctx, src, sname, dt, 4, backward ? yd : xd));
+  CLNN_TRY(clnn__check_tensor(ctx, dst, dname, dt, 4, backward ? xd : yd));
   return clnn__check_no_overlap(ctx, dst, dname, src, sname);
 }
 
@@ -385,9 +408,9 @@ static clnn_status resize_fwd_run(clnn_context *ctx, const clnn_resize_desc *d, 
   int32_t *tab = fwd_table(ty, tx, &words);
   if (!tab) return oom(ctx);
   char opts[64];
-  snprintf(opts, sizeof opts, "-DBILINEAR=%d -DXFAST=%d", bilinear ? 1 : 0, xfast);
+  snprintf(opts, sizeof opts, "-DBILINEAR=%d -DXFAST=%d -DDT=%d", bilinear ? 1 : 0, xfast, (int)x->dtype);
   const int64_t planes = d->n * d->c;
-  const int rows = rows_per_item(d->out_h, d->out_w, planes);
+  const int rows = rows_per_item(d->out_h, d->out_w, planes, x->dtype);
   const int ints[7] = {(int)d->h, (int)d->w, (int)d->out_h, (int)d->out_w, rows, flo, fhi};
   clnn_status st = launch_with_table(ctx, opts, "resample_resize_fwd", tab, words, x, y, ints, 7,
                                      (size_t)((d->out_h + rows - 1) / rows), (size_t)planes, "resize_fwd");
@@ -431,7 +454,7 @@ static void chunks_generic(int32_t *ch, int *nch, const gather_list *gx, int64_t
 }
 
 static int32_t *bwd_table(const gather_list *gy, const gather_list *gx, int64_t h, int64_t w, int kx, int flo,
-                          int fhi, size_t *words, int *cols_at, int *chunks_at, int *nch) {
+                          int fhi, bool overlap, size_t *words, int *cols_at, int *chunks_at, int *nch) {
   const int64_t max_chunks = w / BWD_CHUNK + 3;
   *cols_at = (int)(h + 1 + 2 * gy->count);
   *chunks_at = (int)(*cols_at + 2 * kx * w);
@@ -456,7 +479,14 @@ static int32_t *bwd_table(const gather_list *gy, const gather_list *gx, int64_t 
   int64_t at = 0;
   if (fhi - flo >= BWD_CHUNK) {
     chunks_generic(ch, nch, gx, 0, flo);
-    for (at = flo; at < fhi; at += BWD_CHUNK) chunk_add(ch, nch, gx, at, fhi - at < BWD_CHUNK ? fhi - at : BWD_CHUNK, true);
+    for (at = flo; at + BWD_CHUNK <= fhi; at += BWD_CHUNK) chunk_add(ch, nch, gx, at, BWD_CHUNK, true);
+    /* The rest of the range: its own short chunk, or with overlap (half
+     * types, where a column on its own pays a conversion call in PoCL) a
+     * full one ending at fhi that rewrites a few columns with the same values. */
+    if (at < fhi) {
+      if (overlap) chunk_add(ch, nch, gx, fhi - BWD_CHUNK, BWD_CHUNK, true);
+      else chunk_add(ch, nch, gx, at, fhi - at, true);
+    }
     at = fhi;
   }
   chunks_generic(ch, nch, gx, at, w);
@@ -490,14 +520,16 @@ static clnn_status resize_bwd_run(clnn_context *ctx, const clnn_resize_desc *d, 
   }
   size_t words;
   int cols_at, chunks_at, nch;
-  int32_t *tab = bwd_table(&gy, &gx, d->h, d->w, kx, flo, fhi, &words, &cols_at, &chunks_at, &nch);
+  int32_t *tab =
+      bwd_table(&gy, &gx, d->h, d->w, kx, flo, fhi, dy->dtype != CLNN_FLOAT32, &words, &cols_at, &chunks_at, &nch);
   gather_free(&gy);
   gather_free(&gx);
   if (!tab) return oom(ctx);
   char opts[80];
-  snprintf(opts, sizeof opts, "-DBILINEAR=%d -DXFAST=%d -DKX=%d", bilinear ? 1 : 0, xfast, kx);
+  snprintf(opts, sizeof opts, "-DBILINEAR=%d -DXFAST=%d -DKX=%d -DDT=%d", bilinear ? 1 : 0, xfast, kx,
+           (int)dy->dtype);
   const int64_t planes = d->n * d->c;
-  const int rows = rows_per_item(d->h, d->w, planes);
+  const int rows = rows_per_item(d->h, d->w, planes, dy->dtype);
   const int ints[8] = {(int)d->h, (int)d->w, (int)d->out_h, (int)d->out_w, rows, cols_at, chunks_at, nch};
   clnn_status st = launch_with_table(ctx, opts, "resample_resize_bwd", tab, words, dy, dx, ints, 8,
                                      (size_t)((d->h + rows - 1) / rows), (size_t)planes, "resize_bwd");
@@ -511,7 +543,9 @@ static clnn_status resize_bwd_run(clnn_context *ctx, const clnn_resize_desc *d, 
  * in its own buffer, released once enqueued; ints follow src, dst, table. */
 static clnn_status launch_gpu_with_table(clnn_context *ctx, const char *opts, const char *name, const int32_t *tab,
                                          size_t tab_words, const clnn_tensor *src, clnn_tensor *dst,
-                                         const int *ints, int nints, int64_t total, const char *op) {
+                                         const int *ints, int nints, int64_t total, const char *base_op) {
+  char op[48];
+  op_name(op, sizeof op, base_op, src->dtype);
   clnn_kernel_ref kr;
   CLNN_TRY(clnn__kernel(ctx, "resample", opts, name, &kr));
   cl_mem buf;
@@ -538,7 +572,7 @@ static clnn_status resize_fwd_gpu(clnn_context *ctx, const clnn_resize_desc *d, 
   int32_t *tab = fwd_table(ty, tx, &words);
   if (!tab) return oom(ctx);
   char opts[32];
-  snprintf(opts, sizeof opts, "-DBILINEAR=%d", d->mode == CLNN_RESIZE_BILINEAR ? 1 : 0);
+  snprintf(opts, sizeof opts, "-DBILINEAR=%d -DDT=%d", d->mode == CLNN_RESIZE_BILINEAR ? 1 : 0, (int)x->dtype);
   const int64_t total = d->n * d->c * d->out_h * d->out_w;
   const int ints[5] = {(int)d->h, (int)d->w, (int)d->out_h, (int)d->out_w, (int)total};
   clnn_status st =
@@ -589,7 +623,7 @@ static clnn_status resize_bwd_gpu(clnn_context *ctx, const clnn_resize_desc *d, 
   gather_free(&gx);
   if (st != CLNN_SUCCESS) return st;
   char opts[32];
-  snprintf(opts, sizeof opts, "-DBILINEAR=%d", bilinear ? 1 : 0);
+  snprintf(opts, sizeof opts, "-DBILINEAR=%d -DDT=%d", bilinear ? 1 : 0, (int)dy->dtype);
   const int64_t total = d->n * d->c * d->h * d->w;
   const int ints[6] = {(int)d->h, (int)d->w, (int)d->out_h, (int)d->out_w, cols_at, (int)total};
   st = launch_gpu_with_table(ctx, opts, "resample_resize_bwd_gpu", tab, words, dy, dx, ints, 6, total,

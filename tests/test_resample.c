@@ -10,7 +10,11 @@
  * device run checks that the variant planned is of the context's class
  * (test_resample.gpu: the GPU gathers), and the cases include the GPU
  * kernels' edges: element counts no work-group of 256 divides, planes of one
- * element, rows longer than a work-group.
+ * element, rows longer than a work-group. Every case runs again in float16
+ * and bfloat16 (inputs rounded to the type, specials included, against the
+ * reference on those); pixel shuffle and the nearest forward must copy
+ * every 2-byte pattern exactly (NaN payloads, -0); half views at odd element
+ * offsets, empty tensors and mixed types.
  */
 #include <math.h>
 #include <stdio.h>
@@ -39,18 +43,25 @@ static void assert_planned_class(const char *what) {
 /* Run a device op on src (host) -> dst of dst_dims with dst poisoned first. */
 typedef clnn_status (*op_fn)(clnn_context *ctx, const void *desc, const clnn_tensor *src, clnn_tensor *dst);
 
-static float *run_device(op_fn op, const void *desc, const int64_t src_dims[4], const float *src,
-                         const int64_t dst_dims[4], const char *what) {
-  clnn_tensor *s = tu_tensor(4, src_dims, src), *d = tu_tensor(4, dst_dims, NULL);
+/* The same with src and dst of type dt: src is rounded to it on upload, the
+ * result read back as float32. */
+static float *run_device_dt(op_fn op, const void *desc, const int64_t src_dims[4], const float *src,
+                            const int64_t dst_dims[4], clnn_dtype dt, const char *what) {
+  clnn_tensor *s = tu_tensor_dt(dt, 4, src_dims, src), *d = tu_tensor_dt(dt, 4, dst_dims, NULL);
   tu_poison(d);
   clnn_context_clear_variants(tu_ctx());
   clnn_status st = op(tu_ctx(), desc, s, d);
   ck_assert_msg(st == CLNN_SUCCESS, "%s: %s: %s", what, clnn_status_name(st), clnn_context_errmsg(tu_ctx()));
   assert_planned_class(what);
-  float *out = tu_download(d);
+  float *out = tu_download_f32(d);
   clnn_tensor_free(s);
   clnn_tensor_free(d);
   return out;
+}
+
+static float *run_device(op_fn op, const void *desc, const int64_t src_dims[4], const float *src,
+                         const int64_t dst_dims[4], const char *what) {
+  return run_device_dt(op, desc, src_dims, src, dst_dims, CLNN_FLOAT32, what);
 }
 
 /* ----------------------------------------------------------- pixel shuffle */
@@ -507,6 +518,231 @@ START_TEST(test_views_at_offsets) {
 }
 END_TEST
 
+/* ------------------------------------------------------- half precision */
+
+static const char *dt_key(clnn_dtype dt) { return dt == CLNN_FLOAT16 ? "dt=f16" : "dt=bf16"; }
+
+/* Where half precision has its edges: NaN, +-inf, +-0, a float16 overflow
+ * (70000 is inf once rounded), its largest finite value, values whose sums
+ * overflow float16 (+-60000: two of them make an inf on store), a float16
+ * subnormal, a value that rounds to -0 in float16. */
+static const float half_specials[] = {NAN,      INFINITY, -INFINITY, 0.0f,  -0.0f, 70000.0f,
+                                      65504.0f, 60000.0f, -60000.0f, 3e-6f, -1e-8f};
+#define N_HALF_SPECIALS (sizeof half_specials / sizeof half_specials[0])
+
+/* The specials at first, first + stride, ... (mod n) of p. */
+static void put_specials(float *p, size_t n, size_t first, size_t stride) {
+  for (size_t i = 0; i < N_HALF_SPECIALS; i++) p[(first + i * stride) % n] = half_specials[i];
+}
+
+/* Every resize case in float16 and bfloat16: inputs (specials included)
+ * rounded to the type, the double reference on those, the device (float32
+ * math, one rounding on store) against it rounded the same way, outputs
+ * poisoned, two runs bit-identical. The absolute slack is the float32
+ * test's: sums of many terms in float32 against the double reference. */
+START_TEST(test_resize_half) {
+  const clnn_dtype dt = tu_half_types[_i % TU_N_HALF_TYPES];
+  const clnn_resize_desc d = rs_desc(&rs_cases[_i / TU_N_HALF_TYPES]);
+  char what[192];
+  rs_describe(&d, what, sizeof what);
+  snprintf(what + strlen(what), sizeof what - strlen(what), " %s", dt_key(dt));
+  const int64_t xd[4] = {d.n, d.c, d.h, d.w}, yd[4] = {d.n, d.c, d.out_h, d.out_w};
+  const size_t nx = numel4(xd), ny = numel4(yd);
+  float *x = tu_alloc(nx), *dy = tu_alloc(ny), *y_ref = tu_alloc(ny), *dx_ref = tu_alloc(nx);
+  tu_fill_normal(x, nx, 600 + (uint64_t)_i, 0.0f, 1.0f);
+  tu_fill_normal(dy, ny, 700 + (uint64_t)_i, 0.0f, 1.0f);
+  put_specials(x, nx, 3, 7);
+  put_specials(dy, ny, 5, 11);
+  tu_round_to(dt, x, nx);
+  tu_round_to(dt, dy, ny);
+  TU_OK(clnn_ref_resize_fwd(&d, x, y_ref));
+  TU_OK(clnn_ref_resize_bwd(&d, dy, dx_ref));
+  const double terms = ceil((double)d.out_h / d.h) * ceil((double)d.out_w / d.w) * 4.0;
+  const double abs_tol = 2e-6 * (terms > 64 ? terms / 64 : 1.0);
+  float *y[2], *dx[2];
+  for (int rep = 0; rep < 2; rep++) {
+    y[rep] = run_device_dt(op_rs_fwd, &d, xd, x, yd, dt, what);
+    dx[rep] = run_device_dt(op_rs_bwd, &d, yd, dy, xd, dt, what);
+  }
+  tu_check_half(what, "forward", y[0], y_ref, ny, dt, abs_tol);
+  tu_check_half(what, "backward", dx[0], dx_ref, nx, dt, abs_tol);
+  ck_assert_msg(!memcmp(y[0], y[1], ny * sizeof(float)), "%s: forward repeats differ", what);
+  ck_assert_msg(!memcmp(dx[0], dx[1], nx * sizeof(float)), "%s: backward repeats differ", what);
+  for (int rep = 0; rep < 2; rep++) {
+    free(y[rep]);
+    free(dx[rep]);
+  }
+  free(x);
+  free(dy);
+  free(y_ref);
+  free(dx_ref);
+}
+END_TEST
+
+/* --- moves copy bits: pixel shuffle (both ways) and the nearest forward */
+
+typedef clnn_status (*ref_fn)(const void *desc, const float *src, float *dst);
+static clnn_status ref_ps_fwd(const void *d, const float *s, float *o) { return clnn_ref_pixel_shuffle_fwd(d, s, o); }
+static clnn_status ref_ps_bwd(const void *d, const float *s, float *o) { return clnn_ref_pixel_shuffle_bwd(d, s, o); }
+static clnn_status ref_pu_fwd(const void *d, const float *s, float *o) { return clnn_ref_pixel_unshuffle_fwd(d, s, o); }
+static clnn_status ref_pu_bwd(const void *d, const float *s, float *o) { return clnn_ref_pixel_unshuffle_bwd(d, s, o); }
+static clnn_status ref_rs_fwd(const void *d, const float *s, float *o) { return clnn_ref_resize_fwd(d, s, o); }
+
+/* n random 2-byte patterns, and among them NaN with payloads (quiet and
+ * signalling, both signs, in either type's layout), -0, +-inf and the
+ * smallest float16 subnormal. */
+static uint16_t *random_bits(size_t n, uint64_t seed) {
+  static const uint16_t forced[] = {0x7c01, 0xfe01, 0x7f81, 0xff80, 0x8000, 0x7c00, 0xfc00, 0x7fff, 0x0001};
+  uint16_t *b = malloc(n * sizeof *b + 1);
+  ck_assert_ptr_nonnull(b);
+  tu_rng r = tu_rng_make(seed);
+  for (size_t i = 0; i < n; i++) b[i] = (uint16_t)(tu_rng_next(&r) >> 48);
+  for (size_t k = 0; k < sizeof forced / sizeof forced[0]; k++) b[(k * 5) % n] = forced[k];
+  return b;
+}
+
+/* The reference move applied to bit patterns: each pattern travels as the
+ * float of its integer value (exact), so the expected bits are exact. */
+static uint16_t *ref_bits(ref_fn ref, const void *desc, const uint16_t *src, size_t nsrc, size_t ndst) {
+  float *s = tu_alloc(nsrc), *d = tu_alloc(ndst);
+  for (size_t i = 0; i < nsrc; i++) s[i] = (float)src[i];
+  TU_OK(ref(desc, s, d));
+  uint16_t *out = malloc(ndst * sizeof *out + 1);
+  ck_assert_ptr_nonnull(out);
+  for (size_t i = 0; i < ndst; i++) out[i] = (uint16_t)d[i];
+  free(s);
+  free(d);
+  return out;
+}
+
+/* op on random bit patterns of type dt (dst poisoned) equals the reference
+ * move bit for bit, twice. */
+static void check_bits_moved(op_fn op, ref_fn ref, const void *desc, const int64_t src_dims[4],
+                             const int64_t dst_dims[4], clnn_dtype dt, uint64_t seed, const char *what) {
+  const size_t nsrc = numel4(src_dims), ndst = numel4(dst_dims);
+  uint16_t *bits = random_bits(nsrc, seed), *want = ref_bits(ref, desc, bits, nsrc, ndst);
+  uint16_t *got = malloc(ndst * sizeof *got + 1);
+  ck_assert_ptr_nonnull(got);
+  for (int rep = 0; rep < 2; rep++) {
+    clnn_tensor *s = tu_tensor_dt(dt, 4, src_dims, NULL), *d = tu_tensor_dt(dt, 4, dst_dims, NULL);
+    TU_OK(clnn_tensor_write(s, bits, nsrc * sizeof *bits));
+    tu_poison(d);
+    clnn_context_clear_variants(tu_ctx());
+    TU_OK(op(tu_ctx(), desc, s, d));
+    assert_planned_class(what);
+    TU_OK(clnn_tensor_read(d, got, ndst * sizeof *got));
+    for (size_t i = 0; i < ndst; i++)
+      ck_assert_msg(got[i] == want[i], "%s %s: [%zu] is 0x%04x, the move gives 0x%04x", what, dt_key(dt), i,
+                    got[i], want[i]);
+    clnn_tensor_free(s);
+    clnn_tensor_free(d);
+  }
+  free(bits);
+  free(want);
+  free(got);
+}
+
+/* Every pixel shuffle case, both directions, forward and backward, in both
+ * half types: exact bit copies. */
+START_TEST(test_shuffle_half_bits) {
+  const clnn_dtype dt = tu_half_types[_i % TU_N_HALF_TYPES];
+  const ps_case *c = &ps_cases[_i / TU_N_HALF_TYPES];
+  const clnn_pixel_shuffle_desc d = {c->n, c->c, c->h, c->w, c->r};
+  const clnn_pixel_shuffle_desc u = {c->n, c->c / (c->r * c->r), c->h * c->r, c->w * c->r, c->r};
+  int64_t yd[4], uyd[4];
+  TU_OK(clnn_pixel_shuffle_desc_check(&d, yd));
+  TU_OK(clnn_pixel_unshuffle_desc_check(&u, uyd));
+  const int64_t xd[4] = {d.n, d.c, d.h, d.w}, uxd[4] = {u.n, u.c, u.h, u.w};
+  const uint64_t seed = 900 + 4 * (uint64_t)_i;
+  check_bits_moved(op_ps_fwd, ref_ps_fwd, &d, xd, yd, dt, seed, "pixel_shuffle fwd");
+  check_bits_moved(op_ps_bwd, ref_ps_bwd, &d, yd, xd, dt, seed + 1, "pixel_shuffle bwd");
+  check_bits_moved(op_pu_fwd, ref_pu_fwd, &u, uxd, uyd, dt, seed + 2, "pixel_unshuffle fwd");
+  check_bits_moved(op_pu_bwd, ref_pu_bwd, &u, uyd, uxd, dt, seed + 3, "pixel_unshuffle bwd");
+}
+END_TEST
+
+/* The nearest forward of every nearest case copies bits too. */
+START_TEST(test_nearest_half_bits) {
+  const clnn_dtype dt = tu_half_types[_i % TU_N_HALF_TYPES];
+  const clnn_resize_desc d = rs_desc(&rs_cases[_i / TU_N_HALF_TYPES]);
+  if (d.mode != CLNN_RESIZE_NEAREST) return;
+  char what[192];
+  rs_describe(&d, what, sizeof what);
+  const int64_t xd[4] = {d.n, d.c, d.h, d.w}, yd[4] = {d.n, d.c, d.out_h, d.out_w};
+  check_bits_moved(op_rs_fwd, ref_rs_fwd, &d, xd, yd, dt, 1100 + (uint64_t)_i, what);
+}
+END_TEST
+
+/* op on views of type dt at odd element offsets of one buffer (2-byte
+ * aligned only: the kernels' 16-lane loads and stores must take that),
+ * against ref (computed on src rounded to dt). */
+static void check_view_half(op_fn op, const void *desc, const int64_t src_dims[4], const float *src,
+                            const int64_t dst_dims[4], const float *ref, clnn_dtype dt, const char *what,
+                            const char *pass) {
+  const size_t nsrc = numel4(src_dims), ndst = numel4(dst_dims), es = clnn_dtype_size(dt);
+  const size_t osrc = 1, odst = (osrc + nsrc + 2) | 1;
+  clnn_buffer *buf;
+  TU_OK(clnn_buffer_create(tu_ctx(), (odst + ndst + 1) * es, &buf));
+  clnn_tensor *s, *d;
+  TU_OK(clnn_tensor_view(buf, osrc * es, dt, 4, src_dims, &s));
+  TU_OK(clnn_tensor_view(buf, odst * es, dt, 4, dst_dims, &d));
+  TU_OK(clnn_tensor_write_f32(s, src, nsrc));
+  tu_poison(d);
+  TU_OK(op(tu_ctx(), desc, s, d));
+  float *got = tu_download_f32(d);
+  tu_check_half(what, pass, got, ref, ndst, dt, 2e-6);
+  free(got);
+  clnn_tensor_free(s);
+  clnn_tensor_free(d);
+  clnn_buffer_free(buf);
+}
+
+/* Bilinear and nearest 2x (the fast paths), a generic resize and pixel
+ * shuffle r = 2, forward and backward, on half views at odd offsets. */
+START_TEST(test_half_odd_offsets) {
+  static const rs_case rc[] = {{2, 3, 9, 40, 18, 80, BIL, 0, 0, 0},
+                               {2, 3, 8, 40, 16, 80, NEAR, 0, 0, 0},
+                               {1, 2, 13, 10, 29, 33, BIL, 0, 0, 0}};
+  for (int t = 0; t < TU_N_HALF_TYPES; t++) {
+    const clnn_dtype dt = tu_half_types[t];
+    for (size_t k = 0; k < sizeof rc / sizeof rc[0]; k++) {
+      const clnn_resize_desc d = rs_desc(&rc[k]);
+      char what[192];
+      rs_describe(&d, what, sizeof what);
+      snprintf(what + strlen(what), sizeof what - strlen(what), " %s at odd offsets", dt_key(dt));
+      const int64_t xd[4] = {d.n, d.c, d.h, d.w}, yd[4] = {d.n, d.c, d.out_h, d.out_w};
+      const size_t nx = numel4(xd), ny = numel4(yd);
+      float *x = tu_alloc(nx), *dy = tu_alloc(ny), *y_ref = tu_alloc(ny), *dx_ref = tu_alloc(nx);
+      tu_fill_normal(x, nx, 1200 + k, 0.0f, 1.0f);
+      tu_fill_normal(dy, ny, 1300 + k, 0.0f, 1.0f);
+      tu_round_to(dt, x, nx);
+      tu_round_to(dt, dy, ny);
+      TU_OK(clnn_ref_resize_fwd(&d, x, y_ref));
+      TU_OK(clnn_ref_resize_bwd(&d, dy, dx_ref));
+      check_view_half(op_rs_fwd, &d, xd, x, yd, y_ref, dt, what, "forward");
+      check_view_half(op_rs_bwd, &d, yd, dy, xd, dx_ref, dt, what, "backward");
+      free(x);
+      free(dy);
+      free(y_ref);
+      free(dx_ref);
+    }
+    const clnn_pixel_shuffle_desc pd = {2, 12, 3, 37, 2};
+    const int64_t pxd[4] = {2, 12, 3, 37}, pyd[4] = {2, 3, 6, 74};
+    const size_t n = numel4(pxd);
+    float *x = tu_alloc(n), *y_ref = tu_alloc(n);
+    tu_fill_normal(x, n, 1400, 0.0f, 1.0f);
+    tu_round_to(dt, x, n);
+    TU_OK(clnn_ref_pixel_shuffle_fwd(&pd, x, y_ref));
+    check_view_half(op_ps_fwd, &pd, pxd, x, pyd, y_ref, dt, "pixel_shuffle at odd offsets", "forward");
+    check_view_half(op_ps_bwd, &pd, pyd, y_ref, pxd, x, dt, "pixel_shuffle at odd offsets", "backward");
+    check_view_half(op_pu_fwd, &(clnn_pixel_shuffle_desc){2, 3, 6, 74, 2}, pyd, y_ref, pxd, x, dt,
+                    "pixel_unshuffle at odd offsets", "forward");
+    free(x);
+    free(y_ref);
+  }
+}
+END_TEST
+
 /* ------------------------------------------------------------ bad input */
 
 /* Valid tensors for pixel_shuffle mb2ic8ih3iw5 r2 and resize mb2ic8ih3iw5 oh7ow9. */
@@ -607,9 +843,13 @@ END_TEST
 
 /* Empty tensors, as torch takes them: pixel (un)shuffle with 0 images,
  * channels, rows or columns, and resize of 0 images or channels, succeed on
- * empty tensors and write nothing, on the device and in the reference. */
+ * empty tensors of each float type and write nothing, on the device and in
+ * the reference. */
 START_TEST(test_empty_tensors) {
   clnn_context *ctx = tu_ctx();
+  static const clnn_dtype types[] = {CLNN_FLOAT32, CLNN_FLOAT16, CLNN_BFLOAT16};
+  for (int t = 0; t < 3; t++) {
+  const clnn_dtype dt = types[t];
   static const int64_t shapes[][4] = {{0, 8, 2, 4}, {2, 0, 2, 4}, {2, 8, 0, 4}, {2, 8, 4, 0}};
   for (int i = 0; i < 4; i++) {
     for (int unshuffle = 0; unshuffle < 2; unshuffle++) {
@@ -617,8 +857,8 @@ START_TEST(test_empty_tensors) {
       int64_t yd[4];
       TU_OK(unshuffle ? clnn_pixel_unshuffle_desc_check(&d, yd) : clnn_pixel_shuffle_desc_check(&d, yd));
       clnn_tensor *x, *y;
-      TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, shapes[i], &x));
-      TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, yd, &y));
+      TU_OK(clnn_tensor_create(ctx, dt, 4, shapes[i], &x));
+      TU_OK(clnn_tensor_create(ctx, dt, 4, yd, &y));
       TU_OK(unshuffle ? clnn_pixel_unshuffle_fwd(ctx, &d, x, y) : clnn_pixel_shuffle_fwd(ctx, &d, x, y));
       TU_OK(unshuffle ? clnn_pixel_unshuffle_bwd(ctx, &d, y, x) : clnn_pixel_shuffle_bwd(ctx, &d, y, x));
       float dummy;
@@ -633,8 +873,8 @@ START_TEST(test_empty_tensors) {
     d.n = 0;
     int64_t xd[4] = {d.n, d.c, d.h, d.w}, yd[4] = {d.n, d.c, d.out_h, d.out_w};
     clnn_tensor *x, *y;
-    TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, xd, &x));
-    TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, yd, &y));
+    TU_OK(clnn_tensor_create(ctx, dt, 4, xd, &x));
+    TU_OK(clnn_tensor_create(ctx, dt, 4, yd, &y));
     TU_OK(clnn_resize_fwd(ctx, &d, x, y));
     TU_OK(clnn_resize_bwd(ctx, &d, y, x));
     float dummy;
@@ -642,6 +882,7 @@ START_TEST(test_empty_tensors) {
     TU_OK(clnn_ref_resize_bwd(&d, &dummy, &dummy));
     clnn_tensor_free(x);
     clnn_tensor_free(y);
+  }
   }
   /* 0 channels: torch's interpolate refuses them too */
   clnn_resize_desc c0 = brd;
@@ -738,6 +979,42 @@ START_TEST(test_bad_shapes_aliasing_context) {
 }
 END_TEST
 
+/* x, y, dy and dx share one float type: a mix, or int32, is refused with
+ * CLNN_ERR_INVALID_VALUE naming the argument and its type. */
+START_TEST(test_bad_dtypes) {
+  clnn_context *ctx = tu_ctx();
+  const int64_t xd[4] = {2, 8, 3, 5}, ypd[4] = {2, 2, 6, 10}, yrd[4] = {2, 8, 7, 9};
+  clnn_tensor *hx = tu_tensor_dt(CLNN_FLOAT16, 4, xd, NULL), *bx16 = tu_tensor_dt(CLNN_BFLOAT16, 4, xd, NULL);
+  clnn_tensor *hy_rs = tu_tensor_dt(CLNN_FLOAT16, 4, yrd, NULL), *by_ps16 = tu_tensor_dt(CLNN_BFLOAT16, 4, ypd, NULL);
+  clnn_tensor *ix;
+  TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 4, xd, &ix));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_resize_fwd(ctx, &brd, hx, by_rs));
+  ck_assert_msg(errmsg_has("'y'") && errmsg_has("float16"), "%s", clnn_context_errmsg(ctx));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_resize_fwd(ctx, &brd, bx16, hy_rs));
+  ck_assert_msg(errmsg_has("'y'") && errmsg_has("bfloat16"), "%s", clnn_context_errmsg(ctx));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_resize_fwd(ctx, &brd, ix, by_rs));
+  ck_assert_msg(errmsg_has("'x'") && errmsg_has("int32"), "%s", clnn_context_errmsg(ctx));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_resize_bwd(ctx, &brd, hy_rs, bx));
+  ck_assert_msg(errmsg_has("'dx'") && errmsg_has("float16"), "%s", clnn_context_errmsg(ctx));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pixel_shuffle_fwd(ctx, &bpd, hx, by_ps16));
+  ck_assert_msg(errmsg_has("'y'") && errmsg_has("bfloat16"), "%s", clnn_context_errmsg(ctx));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pixel_shuffle_fwd(ctx, &bpd, bx, by_ps16));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pixel_shuffle_bwd(ctx, &bpd, by_ps16, hx));
+  ck_assert_msg(errmsg_has("'dx'"), "%s", clnn_context_errmsg(ctx));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pixel_shuffle_fwd(ctx, &bpd, ix, by_ps));
+  ck_assert_msg(errmsg_has("'x'") && errmsg_has("int32"), "%s", clnn_context_errmsg(ctx));
+  const clnn_pixel_shuffle_desc ud = {2, 2, 6, 10, 2}; /* the inverse of bpd */
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_pixel_unshuffle_bwd(ctx, &ud, ix, by_ps));
+  ck_assert_msg(errmsg_has("'dy'") && errmsg_has("int32"), "%s", clnn_context_errmsg(ctx));
+  clnn_tensor_free(hx);
+  clnn_tensor_free(bx16);
+  clnn_tensor_free(hy_rs);
+  clnn_tensor_free(by_ps16);
+  clnn_tensor_free(ix);
+  assert_untouched();
+}
+END_TEST
+
 static Suite *resample_suite(void) {
   Suite *s = suite_create("resample");
   TCase *ps = tcase_create("pixel_shuffle");
@@ -757,6 +1034,13 @@ static Suite *resample_suite(void) {
   tcase_add_test(rs, test_reference_backward_fd);
   tcase_add_test(rs, test_views_at_offsets);
   suite_add_tcase(s, rs);
+  TCase *half = tcase_create("half");
+  tcase_set_timeout(half, 600);
+  tcase_add_loop_test(half, test_resize_half, 0, N_RS * TU_N_HALF_TYPES);
+  tcase_add_loop_test(half, test_shuffle_half_bits, 0, N_PS * TU_N_HALF_TYPES);
+  tcase_add_loop_test(half, test_nearest_half_bits, 0, N_RS * TU_N_HALF_TYPES);
+  tcase_add_test(half, test_half_odd_offsets);
+  suite_add_tcase(s, half);
   TCase *bad = tcase_create("bad_input");
   tcase_add_checked_fixture(bad, bad_setup, bad_teardown);
   tcase_add_test(bad, test_bad_pointers);
@@ -764,6 +1048,7 @@ static Suite *resample_suite(void) {
   tcase_add_test(bad, test_bad_resize_descriptors);
   tcase_add_test(bad, test_empty_tensors);
   tcase_add_test(bad, test_bad_shapes_aliasing_context);
+  tcase_add_test(bad, test_bad_dtypes);
   suite_add_tcase(s, bad);
   return s;
 }
