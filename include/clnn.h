@@ -1737,8 +1737,16 @@ clnn_status clnn_linear_desc_check(const clnn_linear_desc *desc);
 
 /**
  * y = act(x W^T + b). b may be NULL. y must not overlap x, w or b.
+ * Types: x, w, b and y (and in the backward passes dy, dx, dw, db) are
+ * float32, float16 or bfloat16, all of one type (x's, or dy's). Half
+ * tensors are widened to float32 for the GEMMs (float32 products and sums,
+ * bias and activation), and each output element is rounded to the type
+ * once, to nearest even; an accumulated gradient rounds old value plus sum
+ * once. Half calls use the context's outer workspace for the float32
+ * copies (about 4 bytes per element of the tensors involved).
  * Statuses: those of clnn_linear_desc_check, CLNN_ERR_NULL_POINTER,
  * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
+ * CLNN_ERR_INVALID_VALUE (a tensor of another type, named with its type),
  * CLNN_ERR_UNSUPPORTED (the workspace limit cannot hold 32 columns of a
  * packed GEMM operand; wider operands are packed in chunks of columns),
  * CLNN_ERR_BUILD_FAILED, CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL, CLNN_ERR_BLAS.

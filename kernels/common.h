@@ -107,6 +107,42 @@ inline void bf16_storep16(float16 v, size_t i, __global ushort *p) {
 #define TENSOR_DT(name) __global STORE_T *restrict name##_base, ulong name##_off
 #define CTENSOR_DT(name) __global const STORE_T *restrict name##_base, ulong name##_off
 
+/*
+ * LOADU16(p) / STOREU16(v, p): 16 consecutive elements at p (STORE_T *) as
+ * a float16, for pointers with no alignment beyond the element's (views at
+ * any element offset, rows of any length).
+ * float32: vload16 / vstore16 as before. Half types: PoCL's 16-wide half
+ * and ushort loads assume the vector's natural alignment (32 bytes; a view
+ * at an odd element offset faulted on an aligned vector move), so the
+ * vector form runs only where p is 32-byte aligned, else element by element.
+ */
+#if DT == CLNN_DTYPE_CODE_FLOAT32
+#define LOADU16(p) vload16(0, (p))
+#define STOREU16(v, p) vstore16((v), 0, (p))
+#else
+typedef union {
+  float16 v;
+  float s[16];
+} lanes16;
+inline float16 loadu16(__global const STORE_T *p) {
+  if (((ulong)p & 31) == 0) return LOAD16(0, p);
+  lanes16 u;
+  for (int i = 0; i < 16; i++) u.s[i] = LOAD1(p, i);
+  return u.v;
+}
+inline void storeu16(const float16 v, __global STORE_T *p) {
+  if (((ulong)p & 31) == 0) {
+    STORE16(v, 0, p);
+    return;
+  }
+  lanes16 u;
+  u.v = v;
+  for (int i = 0; i < 16; i++) STORE1(u.s[i], p, i);
+}
+#define LOADU16(p) loadu16(p)
+#define STOREU16(v, p) storeu16((v), (p))
+#endif
+
 /* ------------------------------------------------------------ activations */
 
 #ifndef ACT

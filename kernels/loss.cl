@@ -75,41 +75,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_finish(
 #define HAS_GRAD 1
 #endif
 
-/*
- * LOADU16(p) / STOREU16(v, p): 16 consecutive logits (or embedding values)
- * at p as a float16, for pointers with no alignment beyond the element's.
- * float32: vload16 / vstore16 as before. Half types: PoCL's 16-wide half
- * and ushort loads assume the vector's natural alignment (32 bytes; a view
- * at an odd element offset faulted on an aligned vector move), so the
- * vector form runs only where p is 32-byte aligned, else element by element.
- */
-#if DT == CLNN_DTYPE_CODE_FLOAT32
-#define LOADU16(p) vload16(0, (p))
-#define STOREU16(v, p) vstore16((v), 0, (p))
-#else
-typedef union {
-  float16 v;
-  float s[16];
-} lanes16;
-inline float16 loadu16(__global const STORE_T *p) {
-  if (((ulong)p & 31) == 0) return LOAD16(0, p);
-  lanes16 u;
-  for (int i = 0; i < 16; i++) u.s[i] = LOAD1(p, i);
-  return u.v;
-}
-inline void storeu16(const float16 v, __global STORE_T *p) {
-  if (((ulong)p & 31) == 0) {
-    STORE16(v, 0, p);
-    return;
-  }
-  lanes16 u;
-  u.v = v;
-  for (int i = 0; i < 16; i++) STORE1(u.s[i], p, i);
-}
-#define LOADU16(p) loadu16(p)
-#define STOREU16(v, p) storeu16((v), (p))
-#endif
-
 /* Sum of the 16 lanes in a fixed (pairwise) order. */
 inline float hsum16(const float16 v) {
   const float8 s8 = v.lo + v.hi;

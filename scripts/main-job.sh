@@ -17,10 +17,10 @@ echo "== correctness: every op against the host reference (clnn-bench --mode=C)"
 status=0
 ./build/bench/clnn-bench --mode=C --pass=all $batches --json build/bench-check.jsonl || status=$?
 echo
-echo "== half precision: the families that take it (act, pool, losses), in float16 and bfloat16 (clnn-bench --dt)"
+echo "== half precision: the families that take it (act, pool, linear, losses), in float16 and bfloat16 (clnn-bench --dt)"
 for dt in f16 bf16; do
   ./build/bench/clnn-bench --mode=C --pass=all --dt=$dt --batch bench/inputs/act --batch bench/inputs/pool \
-    --batch bench/inputs/loss \
+    --batch bench/inputs/linear --batch bench/inputs/loss \
     --json build/bench-check.jsonl || status=$?
 done
 echo
