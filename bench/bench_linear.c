@@ -8,6 +8,7 @@
  *   bwd_d  dy (mb, oc), w -> dx (mb, ic)
  *   bwd_w  x, dy -> dw (oc, ic), db (oc) if the problem has a bias
  *          (with acc, dw and db are read first and updated)
+ * dt=f16|bf16: every tensor in that type.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,7 @@ static bool linear_setup(bench_problem *p, bench_args *a, char *err, size_t errl
     elems = (double)(mb * ic + oc * ic + mb * oc + (p->bias ? oc : 0));
   }
   p->flops = 2.0 * (double)mb * (double)ic * (double)oc;
-  p->bytes = 4.0 * elems;
+  p->bytes = bench_elem_bytes(p) * elems;
   return true;
 }
 
@@ -91,6 +92,7 @@ static clnn_status linear_run_ref(bench_problem *p) {
 static const bench_family linear_family = {
     .name = "linear",
     .passes = "fwd,bwd_d,bwd_w",
+    .half = true,
     .setup = linear_setup,
     .fill = NULL,
     .run_device = linear_run_device,

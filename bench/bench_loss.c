@@ -12,6 +12,8 @@
  *   xent, softacc  logits (mb, nc[, ih, iw]), labels (mb[, ih, iw]) int32
  *                  -> loss (1), dlogits (bwd)
  *   infonce        z1, z2 (mb, d) -> loss (1), dz1, dz2 (bwd)
+ * dt=f16|bf16: logits and dlogits, z1, z2, dz1 and dz2 in that type; the
+ * loss stays float32 and the labels int32.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,12 @@ static bool read_grad_scale(bench_args *a, float *gs, bool *ok) {
   double v;
   if (bench_arg_real(a, "gs", &v, ok)) *gs = (float)v;
   return *ok;
+}
+
+/* The loss: one float32 element whatever the problem's type. */
+static void add_loss(bench_problem *p) {
+  const int64_t one = 1;
+  bench_add(p, "loss", BENCH_OUT, CLNN_FLOAT32, 1, &one)->store = CLNN_FLOAT32;
 }
 
 /* ------------------------------------------------------ classification */
@@ -64,16 +72,17 @@ static bool class_setup(bench_problem *p, bench_args *a, bool smoothing, char *e
     snprintf(err, errlen, "%s", clnn_context_errmsg(NULL));
     return false;
   }
-  int64_t ld[4] = {mb, nc, ih, iw}, yd[3] = {mb, ih, iw}, one = 1;
+  int64_t ld[4] = {mb, nc, ih, iw}, yd[3] = {mb, ih, iw};
   const int nd = ih ? 4 : 2;
   bench_tensor *logits = bench_add(p, "logits", BENCH_IN, CLNN_FLOAT32, nd, ld);
   logits->fill = BENCH_FILL_NORMAL;
   logits->lo = 0.0;
   logits->hi = 3.0;
   bench_add(p, "labels", BENCH_IN, CLNN_INT32, nd - 1, yd)->fill = BENCH_FILL_CUSTOM;
-  bench_add(p, "loss", BENCH_OUT, CLNN_FLOAT32, 1, &one);
+  add_loss(p);
   if (is_bwd(p)) bench_add(p, "dlogits", BENCH_OUT, CLNN_FLOAT32, nd, ld);
-  p->bytes = 4.0 * (double)(mb * lp->c.inner) * (double)(nc * (is_bwd(p) ? 2 : 1) + 1);
+  /* logits (and dlogits) in the problem's type, one int32 label per position */
+  p->bytes = (double)(mb * lp->c.inner) * (bench_elem_bytes(p) * (double)(nc * (is_bwd(p) ? 2 : 1)) + 4.0);
   return true;
 }
 
@@ -140,11 +149,11 @@ static bool infonce_setup(bench_problem *p, bench_args *a, char *err, size_t err
     snprintf(err, errlen, "%s", clnn_context_errmsg(NULL));
     return false;
   }
-  int64_t zd[2] = {mb, dim}, one = 1;
+  int64_t zd[2] = {mb, dim};
   bench_add(p, "z1", BENCH_IN, CLNN_FLOAT32, 2, zd)->fill = BENCH_FILL_NORMAL;
   bench_add(p, "z2", BENCH_IN, CLNN_FLOAT32, 2, zd)->fill = BENCH_FILL_NORMAL;
   bench_find(p, "z1")->lo = bench_find(p, "z2")->lo = 0.0;
-  bench_add(p, "loss", BENCH_OUT, CLNN_FLOAT32, 1, &one);
+  add_loss(p);
   if (is_bwd(p)) {
     bench_add(p, "dz1", BENCH_OUT, CLNN_FLOAT32, 2, zd);
     bench_add(p, "dz2", BENCH_OUT, CLNN_FLOAT32, 2, zd);
@@ -153,7 +162,7 @@ static bool infonce_setup(bench_problem *p, bench_args *a, char *err, size_t err
   const double side = lp->i.variant == CLNN_INFONCE_CROSS_VIEW ? (double)mb : 2.0 * (double)mb;
   const double gemm = 2.0 * side * side * (double)dim;
   p->flops = gemm * (is_bwd(p) ? (lp->i.variant == CLNN_INFONCE_CROSS_VIEW ? 3.0 : 2.0) : 1.0);
-  p->bytes = 4.0 * 2.0 * (double)(mb * dim) * (is_bwd(p) ? 2.0 : 1.0);
+  p->bytes = bench_elem_bytes(p) * 2.0 * (double)(mb * dim) * (is_bwd(p) ? 2.0 : 1.0);
   return true;
 }
 
@@ -169,10 +178,10 @@ static clnn_status infonce_run_ref(bench_problem *p) {
 }
 
 static const bench_family xent_family = {"xent", "fwd,bwd", xent_setup, class_fill, xent_run_device,
-                                         xent_run_ref, false};
+                                         xent_run_ref, true};
 static const bench_family softacc_family = {"softacc", "fwd,bwd", softacc_setup, class_fill,
-                                            softacc_run_device, softacc_run_ref, false};
+                                            softacc_run_device, softacc_run_ref, true};
 static const bench_family infonce_family = {"infonce", "fwd,bwd", infonce_setup, NULL, infonce_run_device,
-                                            infonce_run_ref, false};
+                                            infonce_run_ref, true};
 
 const bench_family *const bench_loss_families[] = {&xent_family, &softacc_family, &infonce_family, NULL};

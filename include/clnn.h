@@ -1745,8 +1745,16 @@ clnn_status clnn_linear_desc_check(const clnn_linear_desc *desc);
 
 /**
  * y = act(x W^T + b). b may be NULL. y must not overlap x, w or b.
+ * Types: x, w, b and y (and in the backward passes dy, dx, dw, db) are
+ * float32, float16 or bfloat16, all of one type (x's, or dy's). Half
+ * tensors are widened to float32 for the GEMMs (float32 products and sums,
+ * bias and activation), and each output element is rounded to the type
+ * once, to nearest even; an accumulated gradient rounds old value plus sum
+ * once. Half calls use the context's outer workspace for the float32
+ * copies (about 4 bytes per element of the tensors involved).
  * Statuses: those of clnn_linear_desc_check, CLNN_ERR_NULL_POINTER,
  * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
+ * CLNN_ERR_INVALID_VALUE (a tensor of another type, named with its type),
  * CLNN_ERR_UNSUPPORTED (the workspace limit cannot hold 32 columns of a
  * packed GEMM operand; wider operands are packed in chunks of columns),
  * CLNN_ERR_BUILD_FAILED, CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL, CLNN_ERR_BLAS.
@@ -1929,9 +1937,15 @@ clnn_status clnn_loss_class_desc_check(const clnn_loss_class_desc *desc);
  * loss: one-element tensor. dlogits: logits' shape, or NULL for the loss
  * alone. Outputs must not overlap the inputs. A NaN logit makes its
  * position's gradient row and the loss NaN.
+ * Types: logits float32, float16 or bfloat16, dlogits of the logits' type,
+ * labels int32, loss float32 in every case. Half logits are read as
+ * float32 (maximum, log-sum-exp and mean in float32) and each gradient is
+ * rounded to the type once, when stored (to nearest even); a float16 logit
+ * that overflowed to +inf makes its row NaN, as in float32.
  * Statuses: those of clnn_loss_class_desc_check, CLNN_ERR_NULL_POINTER,
  * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
- * CLNN_ERR_INVALID_VALUE (wrong dtype), CLNN_ERR_DEVICE_OUT_OF_MEMORY,
+ * CLNN_ERR_INVALID_VALUE (a type other than the above: the message names
+ * the argument and its type), CLNN_ERR_DEVICE_OUT_OF_MEMORY,
  * CLNN_ERR_BUILD_FAILED, CLNN_ERR_OPENCL.
  */
 clnn_status clnn_loss_xent(clnn_context *ctx, const clnn_loss_class_desc *desc,
@@ -1998,6 +2012,9 @@ clnn_status clnn_loss_infonce_desc_check(const clnn_loss_infonce_desc *desc);
  * the workspace, in blocks of rows when it does not fit the context's
  * workspace limit (recomputed for the backward; the results stay
  * deterministic for a given limit, and for NT-Xent independent of it).
+ * Types: z1 float32, float16 or bfloat16; z2, dz1 and dz2 of z1's type;
+ * loss float32. The normalised embeddings, similarities and their GEMMs are
+ * float32 in the workspace whatever the type; dz is rounded once on store.
  * Statuses: as clnn_loss_xent, CLNN_ERR_UNSUPPORTED (the workspace limit is
  * too small for the normalised embeddings plus 8 rows of similarities).
  */

@@ -18,35 +18,37 @@
  * P[nt][k][j] = B(k, nt * 32 + j) (kernels/gemm.cl's B_PANELS layout).
  * TRANS = 0: B(k, n) = t[k * ld + n] (row-major K x N);
  * TRANS = 1: B(k, n) = t[n * ld + k] (t holds B^T, e.g. the weight W for W^T).
- * -D: TRANS. NDRange (ceil(K / 16), ceil(N / 32)), local (1, 1): each
+ * t is in the storage type (-DDT: a half weight is read and widened here,
+ * so the GEMM's microkernel stays float32); the panels are float32.
+ * -D: TRANS, DT. NDRange (ceil(K / 16), ceil(N / 32)), local (1, 1): each
  * work-item a 16 x 32 block, through a private tile when transposing.
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void linear_pack_panels(
-    const int K, const int N, CTENSOR(t), const int ld, TENSOR(p)) {
+    const int K, const int N, CTENSOR_DT(t), const int ld, TENSOR(p)) {
   const int k0 = get_global_id(0) * KB, nt = get_global_id(1), n0 = nt * NR;
   const int kn = min(KB, K - k0), nn = min(NR, N - n0);
-  __global const float *src = AT(t);
+  __global const STORE_T *src = AT(t);
   __global float *dst = AT(p) + ((size_t)nt * K + k0) * NR;
   float tile[KB][NR];
 #if TRANS
   if (kn == KB) {
     for (int j = 0; j < nn; j++) {
       float col[KB];
-      vstore16(vload16(0, src + (size_t)(n0 + j) * ld + k0), 0, col);
+      vstore16(LOADU16(src + (size_t)(n0 + j) * ld + k0), 0, col);
       for (int kk = 0; kk < KB; kk++) tile[kk][j] = col[kk];
     }
   } else {
     for (int j = 0; j < nn; j++)
-      for (int kk = 0; kk < kn; kk++) tile[kk][j] = src[(size_t)(n0 + j) * ld + k0 + kk];
+      for (int kk = 0; kk < kn; kk++) tile[kk][j] = LOAD1(src, (size_t)(n0 + j) * ld + k0 + kk);
   }
 #else
   for (int kk = 0; kk < kn; kk++) {
-    __global const float *row = src + (size_t)(k0 + kk) * ld + n0;
+    __global const STORE_T *row = src + (size_t)(k0 + kk) * ld + n0;
     if (nn == NR) {
-      vstore16(vload16(0, row), 0, tile[kk]);
-      vstore16(vload16(1, row), 0, tile[kk] + 16);
+      vstore16(LOADU16(row), 0, tile[kk]);
+      vstore16(LOADU16(row + 16), 0, tile[kk] + 16);
     } else {
-      for (int j = 0; j < nn; j++) tile[kk][j] = row[j];
+      for (int j = 0; j < nn; j++) tile[kk][j] = LOAD1(row, j);
     }
   }
 #endif
@@ -151,4 +153,34 @@ __kernel void linear_bias_grad_gpu(const int n, const int out, CTENSOR(dy), TENS
   acc = AT(db)[o] + acc;
 #endif
   AT(db)[o] = acc;
+}
+
+/* ------------------------------------------------------ half precision
+ * A float16 or bfloat16 linear call runs the float32 GEMMs on float32
+ * copies of its operands (ops/linear.c): these two kernels widen a tensor
+ * into such a copy and round a float32 result into the tensor's type, once
+ * (to nearest even). COPY_CHUNK elements per work-item, 16 at a time, then
+ * the tail one by one; indices are long (a 2-byte tensor may hold 2^31
+ * elements). -D: DT. NDRange (ceil(n / COPY_CHUNK)), local (1).
+ */
+#define COPY_CHUNK 4096
+
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void linear_to_f32(const ulong n, CTENSOR_DT(src),
+                                                                           TENSOR(dst)) {
+  const long i0 = (long)get_global_id(0) * COPY_CHUNK, i1 = min((long)n, i0 + COPY_CHUNK);
+  __global const STORE_T *s = AT(src);
+  __global float *d = AT(dst);
+  long i = i0;
+  for (; i <= i1 - 16; i += 16) vstore16(LOADU16(s + i), 0, d + i);
+  for (; i < i1; i++) d[i] = LOAD1(s, i);
+}
+
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void linear_from_f32(const ulong n, CTENSOR(src),
+                                                                             TENSOR_DT(dst)) {
+  const long i0 = (long)get_global_id(0) * COPY_CHUNK, i1 = min((long)n, i0 + COPY_CHUNK);
+  __global const float *s = AT(src);
+  __global STORE_T *d = AT(dst);
+  long i = i0;
+  for (; i <= i1 - 16; i += 16) STOREU16(vload16(0, s + i), d + i);
+  for (; i < i1; i++) STORE1(s[i], d, i);
 }

@@ -102,8 +102,8 @@ inline float hmax16(const float16 v) {
  * Maxima use fmax: a NaN logit still reaches the sum of exponentials.
  */
 #define CLASS_ARGS                                                                                 \
-  const int n, const int classes, const int inner, CTENSOR(logits), CITENSOR(labels),               \
-      TENSOR(dlogits), TENSOR(rowloss), CTENSOR(count), const float smoothing, const int ignore_index, \
+  const int n, const int classes, const int inner, CTENSOR_DT(logits), CITENSOR(labels),            \
+      TENSOR_DT(dlogits), TENSOR(rowloss), CTENSOR(count), const float smoothing, const int ignore_index, \
       const float grad_scale
 
 /*
@@ -114,26 +114,26 @@ inline float hmax16(const float16 v) {
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_class_rows(CLASS_ARGS, const int p0) {
   const int p = p0 + get_global_id(0), b = get_global_id(1);
   const int r = b * inner + p;
-  __global const float *z = AT(logits) + (size_t)b * classes * inner + p;
+  __global const STORE_T *z = AT(logits) + (size_t)b * classes * inner + p;
   const int y = AT(labels)[r];
   if (y == ignore_index || y < 0 || y >= classes) {
     const float v = y == ignore_index ? 0.0f : NAN;
     AT(rowloss)[r] = v;
 #if HAS_GRAD
-    __global float *g = AT(dlogits) + (size_t)b * classes * inner + p;
-    for (int k = 0; k < classes; k++) g[(size_t)k * inner] = v;
+    __global STORE_T *g = AT(dlogits) + (size_t)b * classes * inner + p;
+    for (int k = 0; k < classes; k++) STORE1(v, g, (size_t)k * inner);
 #endif
     return;
   }
   float m = -INFINITY;
-  for (int k = 0; k < classes; k++) m = fmax(m, z[(size_t)k * inner]);
+  for (int k = 0; k < classes; k++) m = fmax(m, LOAD1(z, (size_t)k * inner));
   float sum = 0.0f, zsum = 0.0f; /* zsum: sum of z - m, for the smoothing term */
   for (int k = 0; k < classes; k++) {
-    const float v = z[(size_t)k * inner] - m;
+    const float v = LOAD1(z, (size_t)k * inner) - m;
     sum += exp(v);
     zsum += v;
   }
-  const float zy = z[(size_t)y * inner] - m, q_off = smoothing / classes;
+  const float zy = LOAD1(z, (size_t)y * inner) - m, q_off = smoothing / classes;
 #if KIND == KIND_XENT
   AT(rowloss)[r] = log(sum) - ((1.0f - smoothing) * zy + q_off * zsum);
 #else
@@ -143,14 +143,14 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_class_rows(CLA
   (void)q_off;
 #endif
 #if HAS_GRAD
-  __global float *g = AT(dlogits) + (size_t)b * classes * inner + p;
+  __global STORE_T *g = AT(dlogits) + (size_t)b * classes * inner + p;
   const float gs = grad_scale / AT(count)[0], inv_sum = 1.0f / sum;
   for (int k = 0; k < classes; k++) {
-    const float pk = exp(z[(size_t)k * inner] - m) * inv_sum;
+    const float pk = exp(LOAD1(z, (size_t)k * inner) - m) * inv_sum;
 #if KIND == KIND_XENT
-    g[(size_t)k * inner] = gs * (pk - (k == y ? 1.0f - smoothing + q_off : q_off));
+    STORE1(gs * (pk - (k == y ? 1.0f - smoothing + q_off : q_off)), g, (size_t)k * inner);
 #else
-    g[(size_t)k * inner] = -gs * py * ((k == y ? 1.0f : 0.0f) - pk);
+    STORE1(-gs * py * ((k == y ? 1.0f : 0.0f) - pk), g, (size_t)k * inner);
 #endif
   }
 #endif
@@ -163,36 +163,36 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_class_rows(CLA
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_class_contig(CLASS_ARGS) {
   const int r = get_global_id(0);
-  __global const float *z = AT(logits) + (size_t)r * classes;
+  __global const STORE_T *z = AT(logits) + (size_t)r * classes;
   const int y = AT(labels)[r];
   const int kv = classes / 16 * 16;
   if (y == ignore_index || y < 0 || y >= classes) {
     const float v = y == ignore_index ? 0.0f : NAN;
     AT(rowloss)[r] = v;
 #if HAS_GRAD
-    __global float *g = AT(dlogits) + (size_t)r * classes;
-    for (int k = 0; k < kv; k += 16) vstore16((float16)(v), 0, g + k);
-    for (int k = kv; k < classes; k++) g[k] = v;
+    __global STORE_T *g = AT(dlogits) + (size_t)r * classes;
+    for (int k = 0; k < kv; k += 16) STOREU16((float16)(v), g + k);
+    for (int k = kv; k < classes; k++) STORE1(v, g, k);
 #endif
     return;
   }
   float16 m16 = (float16)(-INFINITY);
-  for (int k = 0; k < kv; k += 16) m16 = fmax(m16, vload16(0, z + k));
+  for (int k = 0; k < kv; k += 16) m16 = fmax(m16, LOADU16(z + k));
   float m = hmax16(m16);
-  for (int k = kv; k < classes; k++) m = fmax(m, z[k]);
+  for (int k = kv; k < classes; k++) m = fmax(m, LOAD1(z, k));
   float16 s16 = (float16)(0.0f), zs16 = (float16)(0.0f);
   for (int k = 0; k < kv; k += 16) {
-    const float16 v = vload16(0, z + k) - m;
+    const float16 v = LOADU16(z + k) - m;
     s16 += exp(v);
     zs16 += v;
   }
   float sum = hsum16(s16), zsum = hsum16(zs16);
   for (int k = kv; k < classes; k++) {
-    const float v = z[k] - m;
+    const float v = LOAD1(z, k) - m;
     sum += exp(v);
     zsum += v;
   }
-  const float inv_sum = 1.0f / sum, zy = z[y] - m, q_off = smoothing / classes;
+  const float inv_sum = 1.0f / sum, zy = LOAD1(z, y) - m, q_off = smoothing / classes;
   (void)inv_sum; /* unused by cross-entropy without gradient */
 #if KIND == KIND_XENT
   AT(rowloss)[r] = log(sum) - ((1.0f - smoothing) * zy + q_off * zsum);
@@ -204,16 +204,16 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_class_contig(C
 #endif
 #if HAS_GRAD
   /* every class as if it were not the label, then the label's entry */
-  __global float *g = AT(dlogits) + (size_t)r * classes;
+  __global STORE_T *g = AT(dlogits) + (size_t)r * classes;
   const float gs = grad_scale / AT(count)[0];
 #if KIND == KIND_XENT
   const float a = gs * inv_sum, c = -gs * q_off, label_fix = -gs * (1.0f - smoothing);
 #else
   const float a = gs * py * inv_sum, c = 0.0f, label_fix = -gs * py;
 #endif
-  for (int k = 0; k < kv; k += 16) vstore16(fma(exp(vload16(0, z + k) - m), a, c), 0, g + k);
-  for (int k = kv; k < classes; k++) g[k] = fma(exp(z[k] - m), a, c);
-  g[y] = fma(exp(zy), a, c) + label_fix;
+  for (int k = 0; k < kv; k += 16) STOREU16(fma(exp(LOADU16(z + k) - m), a, c), g + k);
+  for (int k = kv; k < classes; k++) STORE1(fma(exp(LOAD1(z, k) - m), a, c), g, k);
+  STORE1(fma(exp(zy), a, c) + label_fix, g, y); /* from float32: still one rounding */
 #endif
 }
 
@@ -226,15 +226,15 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_class_contig(C
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_class_pix(CLASS_ARGS) {
   const int p = get_global_id(0) * 16, b = get_global_id(1);
   const int r = b * inner + p;
-  __global const float *z = AT(logits) + (size_t)b * classes * inner + p;
+  __global const STORE_T *z = AT(logits) + (size_t)b * classes * inner + p;
   const int16 y = vload16(0, AT(labels) + r);
   const int16 ignored = y == (int16)(ignore_index);
   const int16 bad = ~ignored & (y < (int16)(0) | y >= (int16)(classes));
   float16 m = (float16)(-INFINITY);
-  for (int k = 0; k < classes; k++) m = fmax(m, vload16(0, z + (size_t)k * inner));
+  for (int k = 0; k < classes; k++) m = fmax(m, LOADU16(z + (size_t)k * inner));
   float16 sum = (float16)(0.0f), zsum = (float16)(0.0f), zy = (float16)(0.0f);
   for (int k = 0; k < classes; k++) {
-    const float16 v = vload16(0, z + (size_t)k * inner) - m;
+    const float16 v = LOADU16(z + (size_t)k * inner) - m;
     sum += exp(v);
     zsum += v;
     zy = select(zy, v, y == (int16)(k));
@@ -254,10 +254,10 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_class_pix(CLAS
   term = select(term, (float16)(NAN), bad);
   vstore16(term, 0, AT(rowloss) + r);
 #if HAS_GRAD
-  __global float *g = AT(dlogits) + (size_t)b * classes * inner + p;
+  __global STORE_T *g = AT(dlogits) + (size_t)b * classes * inner + p;
   const float gs = grad_scale / AT(count)[0];
   for (int k = 0; k < classes; k++) {
-    const float16 pk = exp(vload16(0, z + (size_t)k * inner) - m) * inv_sum;
+    const float16 pk = exp(LOADU16(z + (size_t)k * inner) - m) * inv_sum;
     const int16 is_y = y == (int16)(k);
 #if KIND == KIND_XENT
     float16 gk = gs * (pk - select((float16)(q_off), (float16)(q_on), is_y));
@@ -266,7 +266,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_class_pix(CLAS
 #endif
     gk = select(gk, (float16)(0.0f), ignored);
     gk = select(gk, (float16)(NAN), bad);
-    vstore16(gk, 0, g + (size_t)k * inner);
+    STOREU16(gk, g + (size_t)k * inner);
   }
 #endif
 }
@@ -284,24 +284,24 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void loss_class_pix(CLAS
  * -D: none. NDRange (2n), local (1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_normalize(
-    const int n, const int dim, CTENSOR(z1), CTENSOR(z2), const float eps, TENSOR(u), const int ldu,
+    const int n, const int dim, CTENSOR_DT(z1), CTENSOR_DT(z2), const float eps, TENSOR(u), const int ldu,
     TENSOR(ut), const int ldt, TENSOR(norm)) {
   const int i = get_global_id(0);
-  __global const float *z = i < n ? AT(z1) + (size_t)i * dim : AT(z2) + (size_t)(i - n) * dim;
+  __global const STORE_T *z = i < n ? AT(z1) + (size_t)i * dim : AT(z2) + (size_t)(i - n) * dim;
   float16 acc = (float16)(0.0f);
   int c = 0;
   for (; c + 16 <= dim; c += 16) {
-    const float16 v = vload16(0, z + c);
+    const float16 v = LOADU16(z + c);
     acc = fma(v, v, acc);
   }
   float ss = hsum16(acc);
-  for (; c < dim; c++) ss = fma(z[c], z[c], ss);
+  for (; c < dim; c++) ss = fma(LOAD1(z, c), LOAD1(z, c), ss);
   const float r = sqrt(ss);
   const float inv = 1.0f / fmax(r, eps);
   __global float *urow = AT(u) + (size_t)i * ldu;
   __global float *ucol = AT(ut) + i;
   for (c = 0; c < dim; c++) {
-    const float v = z[c] * inv;
+    const float v = LOAD1(z, c) * inv;
     urow[c] = v;
     ucol[(size_t)c * ldt] = v;
   }
@@ -473,11 +473,11 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_cv_grad(
 #endif
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_normalize_bwd(
     const int n, const int dim, CTENSOR(u), CTENSOR(du), const int ldu, CTENSOR(norm),
-    const float eps, TENSOR(dz1), TENSOR(dz2)) {
+    const float eps, TENSOR_DT(dz1), TENSOR_DT(dz2)) {
   const int i = get_global_id(0);
   const bool wanted = i < n ? HAS_DZ1 : HAS_DZ2;
   if (!wanted) return;
-  __global float *dz = i < n ? AT(dz1) + (size_t)i * dim : AT(dz2) + (size_t)(i - n) * dim;
+  __global STORE_T *dz = i < n ? AT(dz1) + (size_t)i * dim : AT(dz2) + (size_t)(i - n) * dim;
   __global const float *ur = AT(u) + (size_t)i * ldu;
   __global const float *dur = AT(du) + (size_t)i * ldu;
   const float r = AT(norm)[i];
@@ -485,10 +485,10 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void infonce_normalize_b
   for (int c = 0; c < dim; c++) dot = fma(ur[c], dur[c], dot);
   if (r > eps) {
     const float inv = 1.0f / r;
-    for (int c = 0; c < dim; c++) dz[c] = (dur[c] - ur[c] * dot) * inv;
+    for (int c = 0; c < dim; c++) STORE1((dur[c] - ur[c] * dot) * inv, dz, c);
   } else {
     const float inv = 1.0f / eps;
-    for (int c = 0; c < dim; c++) dz[c] = dur[c] * inv;
+    for (int c = 0; c < dim; c++) STORE1(dur[c] * inv, dz, c);
   }
 }
 
@@ -613,18 +613,18 @@ inline bool skipped(const int y, const int ignore_index, const int classes) {
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void loss_class_row_gpu(CLASS_ARGS) {
   __local float red[WG];
   const int r = get_group_id(0), lid = get_local_id(0);
-  __global const float *z = AT(logits) + (size_t)r * classes;
-  __global float *g = AT(dlogits) + (size_t)r * classes;
+  __global const STORE_T *z = AT(logits) + (size_t)r * classes;
+  __global STORE_T *g = AT(dlogits) + (size_t)r * classes;
   const int y = AT(labels)[r];
   /* The reductions run for a skipped row too, so that no work-item leaves
    * before the barriers (the whole group would, but PoCL's work-group
    * loops do not take an early return before a barrier). */
   float m = -INFINITY;
-  for (int k = lid; k < classes; k += WG) m = fmax(m, z[k]);
+  for (int k = lid; k < classes; k += WG) m = fmax(m, LOAD1(z, k));
   m = clnn_group_max(m, red, WG);
   float sum = 0.0f, zsum = 0.0f;
   for (int k = lid; k < classes; k += WG) {
-    const float v = z[k] - m;
+    const float v = LOAD1(z, k) - m;
     sum += exp(v);
     zsum += v;
   }
@@ -636,14 +636,15 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void loss_class_row_gpu
     const float v = skipped_value(y, ignore_index);
     if (lid == 0) AT(rowloss)[r] = v;
     if (HAS_GRAD)
-      for (int k = lid; k < classes; k += WG) g[k] = v;
+      for (int k = lid; k < classes; k += WG) STORE1(v, g, k);
     return;
   }
   const float gs = HAS_GRAD ? grad_scale / AT(count)[0] : 0.0f;
-  const class_coefs q = class_coefs_of(sum, z[y] - m, zsum, smoothing, classes, gs);
+  const class_coefs q = class_coefs_of(sum, LOAD1(z, y) - m, zsum, smoothing, classes, gs);
   if (lid == 0) AT(rowloss)[r] = q.term;
 #if HAS_GRAD
-  for (int k = lid; k < classes; k += WG) g[k] = fma(exp(z[k] - m), q.a, q.c) + (k == y ? q.fix : 0.0f);
+  for (int k = lid; k < classes; k += WG)
+    STORE1(fma(exp(LOAD1(z, k) - m), q.a, q.c) + (k == y ? q.fix : 0.0f), g, k);
 #endif
 }
 
@@ -657,30 +658,30 @@ __kernel void loss_class_pix_gpu(CLASS_ARGS) {
   if (r >= n * inner) return;
   const int b = r / inner, p = r - b * inner;
   const size_t at = (size_t)b * classes * inner + p;
-  __global const float *z = AT(logits) + at;
-  __global float *g = AT(dlogits) + at;
+  __global const STORE_T *z = AT(logits) + at;
+  __global STORE_T *g = AT(dlogits) + at;
   const int y = AT(labels)[r];
   if (skipped(y, ignore_index, classes)) {
     const float v = skipped_value(y, ignore_index);
     AT(rowloss)[r] = v;
     if (HAS_GRAD)
-      for (int k = 0; k < classes; k++) g[(size_t)k * inner] = v;
+      for (int k = 0; k < classes; k++) STORE1(v, g, (size_t)k * inner);
     return;
   }
   float m = -INFINITY;
-  for (int k = 0; k < classes; k++) m = fmax(m, z[(size_t)k * inner]);
+  for (int k = 0; k < classes; k++) m = fmax(m, LOAD1(z, (size_t)k * inner));
   float sum = 0.0f, zsum = 0.0f;
   for (int k = 0; k < classes; k++) {
-    const float v = z[(size_t)k * inner] - m;
+    const float v = LOAD1(z, (size_t)k * inner) - m;
     sum += exp(v);
     zsum += v;
   }
   const float gs = HAS_GRAD ? grad_scale / AT(count)[0] : 0.0f;
-  const class_coefs q = class_coefs_of(sum, z[(size_t)y * inner] - m, zsum, smoothing, classes, gs);
+  const class_coefs q = class_coefs_of(sum, LOAD1(z, (size_t)y * inner) - m, zsum, smoothing, classes, gs);
   AT(rowloss)[r] = q.term;
 #if HAS_GRAD
   for (int k = 0; k < classes; k++)
-    g[(size_t)k * inner] = fma(exp(z[(size_t)k * inner] - m), q.a, q.c) + (k == y ? q.fix : 0.0f);
+    STORE1(fma(exp(LOAD1(z, (size_t)k * inner) - m), q.a, q.c) + (k == y ? q.fix : 0.0f), g, (size_t)k * inner);
 #endif
 }
 
@@ -691,19 +692,19 @@ __kernel void loss_class_pix_gpu(CLASS_ARGS) {
 
 /* infonce_normalize_gpu: as infonce_normalize; the sum of squares by a tree. */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void infonce_normalize_gpu(
-    const int n, const int dim, CTENSOR(z1), CTENSOR(z2), const float eps, TENSOR(u), const int ldu,
+    const int n, const int dim, CTENSOR_DT(z1), CTENSOR_DT(z2), const float eps, TENSOR(u), const int ldu,
     TENSOR(ut), const int ldt, TENSOR(norm)) {
   __local float red[WG];
   const int i = get_group_id(0), lid = get_local_id(0);
-  __global const float *z = i < n ? AT(z1) + (size_t)i * dim : AT(z2) + (size_t)(i - n) * dim;
+  __global const STORE_T *z = i < n ? AT(z1) + (size_t)i * dim : AT(z2) + (size_t)(i - n) * dim;
   float ss = 0.0f;
-  for (int c = lid; c < dim; c += WG) ss = fma(z[c], z[c], ss);
+  for (int c = lid; c < dim; c += WG) ss = fma(LOAD1(z, c), LOAD1(z, c), ss);
   const float r = sqrt(clnn_group_sum(ss, red, WG));
   const float inv = 1.0f / fmax(r, eps);
   __global float *urow = AT(u) + (size_t)i * ldu;
   __global float *ucol = AT(ut) + i;
   for (int c = lid; c < dim; c += WG) {
-    const float v = z[c] * inv;
+    const float v = LOAD1(z, c) * inv;
     urow[c] = v;
     ucol[(size_t)c * ldt] = v;
   }
@@ -808,11 +809,11 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void infonce_cv_grad_gp
 /* infonce_normalize_bwd_gpu: as infonce_normalize_bwd; u_i . du_i by a tree. */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void infonce_normalize_bwd_gpu(
     const int n, const int dim, CTENSOR(u), CTENSOR(du), const int ldu, CTENSOR(norm), const float eps,
-    TENSOR(dz1), TENSOR(dz2)) {
+    TENSOR_DT(dz1), TENSOR_DT(dz2)) {
   __local float red[WG];
   const int i = get_group_id(0), lid = get_local_id(0);
   const bool wanted = i < n ? HAS_DZ1 : HAS_DZ2;
-  __global float *dz = i < n ? AT(dz1) + (size_t)i * dim : AT(dz2) + (size_t)(i - n) * dim;
+  __global STORE_T *dz = i < n ? AT(dz1) + (size_t)i * dim : AT(dz2) + (size_t)(i - n) * dim;
   __global const float *ur = AT(u) + (size_t)i * ldu;
   __global const float *dur = AT(du) + (size_t)i * ldu;
   const float r = AT(norm)[i];
@@ -821,5 +822,5 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void infonce_normalize_
   dot = clnn_group_sum(dot, red, WG);
   if (!wanted) return; /* after the barriers (see loss_class_row_gpu) */
   const float inv = 1.0f / (r > eps ? r : eps);
-  for (int c = lid; c < dim; c += WG) dz[c] = r > eps ? (dur[c] - ur[c] * dot) * inv : dur[c] * inv;
+  for (int c = lid; c < dim; c += WG) STORE1(r > eps ? (dur[c] - ur[c] * dot) * inv : dur[c] * inv, dz, c);
 }

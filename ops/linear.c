@@ -16,6 +16,15 @@
  * is. The GEMM's fused bias is per row of C; the linear bias is per column,
  * so the forward pass writes the bias into y first and runs the GEMM with
  * beta = 1 (the activation stays fused in its epilogue).
+ *
+ * Half precision: x, w, b, y (dy, dx, dw, db) are float32, float16 or
+ * bfloat16, all of one type. The GEMMs stay float32 (runtime/gemm.c's
+ * engines take float32 operands): a half call widens its operands into
+ * float32 copies in the outer workspace, runs the float32 code on them and
+ * rounds each result into the caller's tensor once (section "half
+ * precision" at the end). An operand the own engine packs into panels
+ * anyway (the forward's W^T) is not copied: the packing kernel reads it in
+ * its own type.
  */
 #include "../desc/desc.h"
 
@@ -26,18 +35,18 @@
 
 /* ---------------------------------------------------------- tensor checks */
 
-/* A float32 tensor of rows x cols: first dim rows, the others multiplying to cols. */
+/* A tensor of type dt and rows x cols: first dim rows, the others multiplying to cols. */
 static clnn_status check_rows(clnn_context *ctx, const clnn_tensor *t, const char *name, int64_t rows,
-                              int64_t cols) {
+                              int64_t cols, clnn_dtype dt) {
   if (!t) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument '%s' is NULL", name);
   int64_t want[2] = {rows, cols};
-  if (t->ndim < 2) return clnn__check_tensor(ctx, t, name, CLNN_FLOAT32, 2, want);
+  if (t->ndim < 2) return clnn__check_tensor(ctx, t, name, dt, 2, want);
   int64_t rest = 1;
   for (int i = 1; i < t->ndim; i++) rest *= t->dims[i];
   if (t->dims[0] == rows && rest == cols) {
     int64_t same[CLNN_MAX_DIMS];
     memcpy(same, t->dims, sizeof same);
-    return clnn__check_tensor(ctx, t, name, CLNN_FLOAT32, t->ndim, same); /* context and dtype */
+    return clnn__check_tensor(ctx, t, name, dt, t->ndim, same); /* context and dtype */
   }
   char got[256];
   return clnn__fail(ctx, CLNN_ERR_SHAPE_MISMATCH,
@@ -46,15 +55,22 @@ static clnn_status check_rows(clnn_context *ctx, const clnn_tensor *t, const cha
                     (long long)cols, (long long)rows, (long long)cols, (long long)rows, (long long)cols);
 }
 
+/* The call's first tensor: of a float type, which *dt receives (the others must share it). */
+static clnn_status check_first_rows(clnn_context *ctx, const clnn_tensor *t, const char *name, int64_t rows,
+                                    int64_t cols, clnn_dtype *dt) {
+  CLNN_TRY(clnn__check_float_type(ctx, t, name, dt));
+  return check_rows(ctx, t, name, rows, cols, *dt);
+}
+
 static clnn_status check_weight(clnn_context *ctx, const clnn_linear_desc *d, const clnn_tensor *w,
-                                const char *name) {
+                                const char *name, clnn_dtype dt) {
   int64_t wd[2] = {d->out_features, d->in_features};
-  return clnn__check_tensor(ctx, w, name, CLNN_FLOAT32, 2, wd);
+  return clnn__check_tensor(ctx, w, name, dt, 2, wd);
 }
 
 static clnn_status check_bias(clnn_context *ctx, const clnn_linear_desc *d, const clnn_tensor *b,
-                              const char *name) {
-  return clnn__check_tensor(ctx, b, name, CLNN_FLOAT32, 1, &d->out_features);
+                              const char *name, clnn_dtype dt) {
+  return clnn__check_tensor(ctx, b, name, dt, 1, &d->out_features);
 }
 
 /* --------------------------------------------------------- B operands */
@@ -91,14 +107,20 @@ static int64_t packable_cols(const clnn_context *ctx, int64_t k, int64_t reserve
   return room <= 0 ? 0 : room / k / PANEL_N * PANEL_N;
 }
 
+/* Whether B (row stride ld, transposed or not) is packed into panels: the
+ * own engine reads neither a transposed B nor rows at a bad stride fast;
+ * the other engines read B transposed as it is. */
+static bool b_packed(const clnn_context *ctx, int64_t ld, bool trans) {
+  return clnn__use_own_gemm(ctx) && (trans || clnn__bad_stride(ld));
+}
+
 static clnn_status gemm_prepare(clnn_context *ctx, const clnn_gemm_job *j, const clnn_tensor *t,
                                 int64_t ld, bool trans, int64_t reserve, b_operand *b) {
-  const bool own = clnn__use_own_gemm(ctx);
   memset(b, 0, sizeof *b);
   b->t = t;
   b->ld = ld;
   b->trans = trans;
-  b->pack = own && (trans || clnn__bad_stride(ld)); /* the other engines read B transposed as it is */
+  b->pack = b_packed(ctx, ld, trans);
   b->ws_off = reserve;
   if (!b->pack) return reserve ? clnn__workspace(ctx, (size_t)reserve * sizeof(float), &b->ws) : CLNN_SUCCESS;
   b->cols = packable_cols(ctx, j->k, reserve);
@@ -107,7 +129,9 @@ static clnn_status gemm_prepare(clnn_context *ctx, const clnn_gemm_job *j, const
                       "%lld x %d floats of packed GEMM operand exceed the workspace limit of %zu bytes",
                       (long long)j->k, PANEL_N, ctx->workspace_limit);
   if (b->cols > j->n) b->cols = j->n;
-  CLNN_TRY(clnn__kernel(ctx, "linear", trans ? "-DTRANS=1" : "-DTRANS=0", "linear_pack_panels", &b->pack_kernel));
+  char opts[32]; /* t may be a half tensor: packing widens it to float32 */
+  snprintf(opts, sizeof opts, "-DTRANS=%d -DDT=%d", trans ? 1 : 0, (int)t->dtype);
+  CLNN_TRY(clnn__kernel(ctx, "linear", opts, "linear_pack_panels", &b->pack_kernel));
   return clnn__workspace(ctx, (size_t)(reserve + panel_elems(b->cols, j->k)) * sizeof(float), &b->ws);
 }
 
@@ -204,23 +228,11 @@ static clnn_status pick(clnn_context *ctx, const clnn_variant_table *t, const cl
   return CLNN_SUCCESS;
 }
 
-/* ---------------------------------------------------------------- ops */
+/* ------------------------------------------------------- float32 passes */
 
-clnn_status clnn_linear_fwd(clnn_context *ctx, const clnn_linear_desc *desc, const clnn_tensor *x,
-                            const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
-  CLNN_OP_ENTER(ctx);
-  CLNN_CHECK_NULL(NULL, ctx);
-  CLNN_TRY(clnn__linear_desc_check(ctx, desc));
-  const clnn_linear_desc *d = desc;
-  CLNN_TRY(check_rows(ctx, x, "x", d->n, d->in_features));
-  CLNN_TRY(check_weight(ctx, d, w, "w"));
-  if (b) CLNN_TRY(check_bias(ctx, d, b, "b"));
-  CLNN_TRY(check_rows(ctx, y, "y", d->n, d->out_features));
-  CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", x, "x"));
-  CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", w, "w"));
-  CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", b, "b"));
-  if (d->n == 0) return CLNN_SUCCESS; /* no rows: y is empty */
-
+/* The forward on float32 x, b, y (w float32, or of a half type when the own engine packs it). */
+static clnn_status fwd_run(clnn_context *ctx, const clnn_linear_desc *d, const clnn_tensor *x, const clnn_tensor *w,
+                           const clnn_tensor *b, clnn_tensor *y) {
   clnn_gemm_job j = clnn__gemm_job(d->n, d->out_features, d->in_features);
   j.a = clnn__mem(x);
   j.a_off = (size_t)clnn__off(x);
@@ -255,19 +267,9 @@ clnn_status clnn_linear_fwd(clnn_context *ctx, const clnn_linear_desc *desc, con
   return gemm_run(ctx, j, &bw, "linear_fwd");
 }
 
-clnn_status clnn_linear_bwd_data(clnn_context *ctx, const clnn_linear_desc *desc,
-                                 const clnn_tensor *dy, const clnn_tensor *w, clnn_tensor *dx) {
-  CLNN_OP_ENTER(ctx);
-  CLNN_CHECK_NULL(NULL, ctx);
-  CLNN_TRY(clnn__linear_desc_check(ctx, desc));
-  const clnn_linear_desc *d = desc;
-  CLNN_TRY(check_rows(ctx, dy, "dy", d->n, d->out_features));
-  CLNN_TRY(check_weight(ctx, d, w, "w"));
-  CLNN_TRY(check_rows(ctx, dx, "dx", d->n, d->in_features));
-  CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", dy, "dy"));
-  CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", w, "w"));
-  if (d->n == 0) return CLNN_SUCCESS; /* no rows: dx is empty */
-
+/* dX = dY W on float32 dy, dx (w float32, or of a half type when the own engine packs it). */
+static clnn_status bwd_data_run(clnn_context *ctx, const clnn_linear_desc *d, const clnn_tensor *dy,
+                                const clnn_tensor *w, clnn_tensor *dx) {
   clnn_gemm_job j = clnn__gemm_job(d->n, d->in_features, d->out_features);
   j.a = clnn__mem(dy);
   j.a_off = (size_t)clnn__off(dy);
@@ -326,35 +328,9 @@ static clnn_status weight_grad(clnn_context *ctx, const clnn_linear_desc *d, con
   return gemm_run(ctx, j, &bx, op);
 }
 
-clnn_status clnn_linear_bwd_weights(clnn_context *ctx, const clnn_linear_desc *desc,
-                                    const clnn_tensor *x, const clnn_tensor *dy, clnn_tensor *dw,
-                                    clnn_tensor *db, int accumulate) {
-  CLNN_OP_ENTER(ctx);
-  CLNN_CHECK_NULL(NULL, ctx);
-  CLNN_TRY(clnn__linear_desc_check(ctx, desc));
-  const clnn_linear_desc *d = desc;
-  if (!dw && !db) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "dw and db are both NULL");
-  if (accumulate != 0 && accumulate != 1)
-    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "accumulate = %d is not 0 or 1", accumulate);
-  CLNN_TRY(check_rows(ctx, dy, "dy", d->n, d->out_features));
-  if (dw) {
-    CLNN_TRY(check_rows(ctx, x, "x", d->n, d->in_features));
-    CLNN_TRY(check_weight(ctx, d, dw, "dw"));
-    CLNN_TRY(clnn__check_no_overlap(ctx, dw, "dw", x, "x"));
-    CLNN_TRY(clnn__check_no_overlap(ctx, dw, "dw", dy, "dy"));
-    CLNN_TRY(clnn__check_no_overlap(ctx, dw, "dw", db, "db"));
-  }
-  if (db) {
-    CLNN_TRY(check_bias(ctx, d, db, "db"));
-    CLNN_TRY(clnn__check_no_overlap(ctx, db, "db", dy, "dy"));
-    CLNN_TRY(clnn__check_no_overlap(ctx, db, "db", x, "x"));
-  }
-  if (d->n == 0) { /* no rows: the gradients are sums over nothing, 0 (or unchanged when accumulating) */
-    if (dw && !accumulate) CLNN_TRY(clnn__zero_tensor(ctx, dw));
-    if (db && !accumulate) CLNN_TRY(clnn__zero_tensor(ctx, db));
-    return CLNN_SUCCESS;
-  }
-
+/* dW and db on float32 dy, dw, db (x float32, or of a half type when the own engine packs it). */
+static clnn_status bwd_weights_run(clnn_context *ctx, const clnn_linear_desc *d, const clnn_tensor *x,
+                                   const clnn_tensor *dy, clnn_tensor *dw, clnn_tensor *db, int accumulate) {
   const linear_variant *v;
   CLNN_TRY(pick(ctx, &clnn__linear_bwd_weights_variants, d, &v));
   /* The bias gradient's kernel is built before dw is written. */
@@ -372,4 +348,192 @@ clnn_status clnn_linear_bwd_weights(clnn_context *ctx, const clnn_linear_desc *d
                           1, global, local, "linear_bwd_weights:bias"));
   }
   return CLNN_SUCCESS;
+}
+
+/* ------------------------------------------------------ half precision
+ * A float16 / bfloat16 call stages float32 copies of its tensors in the
+ * outer workspace (the GEMMs and the packing use the inner one), as views
+ * of a stand-in buffer over it, so the float32 code above runs unchanged:
+ * inputs are widened (linear_to_f32), results rounded into the caller's
+ * tensors once (linear_from_f32). Outputs are written only by that last
+ * step. A gradient accumulated onto (accumulate = 1) is widened first, so
+ * old value plus sum is rounded once.
+ */
+#define STAGE_MAX 6
+
+typedef struct f32_stage {
+  clnn_context *ctx;
+  clnn_buffer buf; /* stands for the outer workspace */
+  size_t floats;   /* laid out so far */
+  clnn_tensor views[STAGE_MAX];
+  int nviews;
+} f32_stage;
+
+static f32_stage *stage_init(f32_stage *s, clnn_context *ctx) {
+  memset(s, 0, sizeof *s);
+  s->ctx = ctx;
+  return s;
+}
+
+/* A float32 copy of t's shape in the stage (its memory exists after stage_alloc). */
+static clnn_tensor *stage_copy(f32_stage *s, const clnn_tensor *t) {
+  clnn_tensor *v = &s->views[s->nviews++];
+  *v = *t;
+  v->buf = &s->buf;
+  v->offset = s->floats * sizeof(float);
+  v->dtype = CLNN_FLOAT32;
+  s->floats += (t->numel + 15) / 16 * 16; /* each copy 64-byte aligned */
+  return v;
+}
+
+/* An operand the GEMM reads as it is (packed: the packing widens it), else a copy. */
+static const clnn_tensor *stage_operand(f32_stage *s, const clnn_tensor *t, bool packed) {
+  return packed ? t : stage_copy(s, t);
+}
+
+static clnn_status stage_alloc(f32_stage *s) {
+  CLNN_TRY(clnn__outer_workspace(s->ctx, s->floats * sizeof(float), &s->buf.mem));
+  s->buf.ctx = s->ctx;
+  s->buf.size = s->floats * sizeof(float);
+  s->buf.refs = 1;
+  return CLNN_SUCCESS;
+}
+
+/* kernel (linear_to_f32 or linear_from_f32) from src to dst; half is whichever is not float32. */
+static clnn_status convert(clnn_context *ctx, const char *kernel, const clnn_tensor *src, const clnn_tensor *dst,
+                           const char *op) {
+  if (src == dst || !src->numel) return CLNN_SUCCESS; /* an operand used as it is */
+  const clnn_dtype dt = src->dtype == CLNN_FLOAT32 ? dst->dtype : src->dtype;
+  char opts[16];
+  snprintf(opts, sizeof opts, "-DDT=%d", (int)dt);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "linear", opts, kernel, &k));
+  const size_t global[3] = {(size_t)clnn__ceil_div((int64_t)src->numel, 4096), 1, 1}, local[3] = {1, 1, 1};
+  return clnn__launch(ctx, &k, CLNN_ARGS(CLNN_ARG_U64(src->numel), CLNN_ARG_TENSOR(src), CLNN_ARG_TENSOR(dst)), 1,
+                      global, local, op);
+}
+
+static clnn_status widen(clnn_context *ctx, const clnn_tensor *t, const clnn_tensor *copy, const char *op) {
+  return convert(ctx, "linear_to_f32", t, copy, op);
+}
+
+static clnn_status narrow(clnn_context *ctx, const clnn_tensor *copy, clnn_tensor *t, const char *op) {
+  return convert(ctx, "linear_from_f32", copy, t, op);
+}
+
+static clnn_status fwd_half(clnn_context *ctx, const clnn_linear_desc *d, const clnn_tensor *x, const clnn_tensor *w,
+                            const clnn_tensor *b, clnn_tensor *y) {
+  const char *op = "linear_fwd:convert";
+  f32_stage s;
+  stage_init(&s, ctx);
+  const clnn_tensor *x32 = stage_copy(&s, x), *b32 = b ? stage_copy(&s, b) : NULL;
+  const clnn_tensor *w32 = stage_operand(&s, w, b_packed(ctx, d->in_features, true));
+  clnn_tensor *y32 = stage_copy(&s, y);
+  CLNN_TRY(stage_alloc(&s));
+  CLNN_TRY(widen(ctx, x, x32, op));
+  CLNN_TRY(widen(ctx, w, w32, op));
+  if (b) CLNN_TRY(widen(ctx, b, b32, op));
+  CLNN_TRY(fwd_run(ctx, d, x32, w32, b32, y32));
+  return narrow(ctx, y32, y, op);
+}
+
+static clnn_status bwd_data_half(clnn_context *ctx, const clnn_linear_desc *d, const clnn_tensor *dy,
+                                 const clnn_tensor *w, clnn_tensor *dx) {
+  const char *op = "linear_bwd_data:convert";
+  f32_stage s;
+  stage_init(&s, ctx);
+  const clnn_tensor *dy32 = stage_copy(&s, dy), *w32 = stage_operand(&s, w, b_packed(ctx, d->in_features, false));
+  clnn_tensor *dx32 = stage_copy(&s, dx);
+  CLNN_TRY(stage_alloc(&s));
+  CLNN_TRY(widen(ctx, dy, dy32, op));
+  CLNN_TRY(widen(ctx, w, w32, op));
+  CLNN_TRY(bwd_data_run(ctx, d, dy32, w32, dx32));
+  return narrow(ctx, dx32, dx, op);
+}
+
+static clnn_status bwd_weights_half(clnn_context *ctx, const clnn_linear_desc *d, const clnn_tensor *x,
+                                    const clnn_tensor *dy, clnn_tensor *dw, clnn_tensor *db, int accumulate) {
+  const char *op = "linear_bwd_weights:convert";
+  f32_stage s;
+  stage_init(&s, ctx);
+  const clnn_tensor *dy32 = stage_copy(&s, dy);
+  const clnn_tensor *x32 = dw ? stage_operand(&s, x, b_packed(ctx, d->in_features, false)) : NULL;
+  clnn_tensor *dw32 = dw ? stage_copy(&s, dw) : NULL, *db32 = db ? stage_copy(&s, db) : NULL;
+  CLNN_TRY(stage_alloc(&s));
+  CLNN_TRY(widen(ctx, dy, dy32, op));
+  if (dw) CLNN_TRY(widen(ctx, x, x32, op));
+  if (accumulate && dw) CLNN_TRY(widen(ctx, dw, dw32, op));
+  if (accumulate && db) CLNN_TRY(widen(ctx, db, db32, op));
+  CLNN_TRY(bwd_weights_run(ctx, d, x32, dy32, dw32, db32, accumulate));
+  if (dw) CLNN_TRY(narrow(ctx, dw32, dw, op));
+  return db ? narrow(ctx, db32, db, op) : CLNN_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- ops */
+
+clnn_status clnn_linear_fwd(clnn_context *ctx, const clnn_linear_desc *desc, const clnn_tensor *x,
+                            const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
+  CLNN_OP_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_TRY(clnn__linear_desc_check(ctx, desc));
+  const clnn_linear_desc *d = desc;
+  clnn_dtype dt;
+  CLNN_TRY(check_first_rows(ctx, x, "x", d->n, d->in_features, &dt));
+  CLNN_TRY(check_weight(ctx, d, w, "w", dt));
+  if (b) CLNN_TRY(check_bias(ctx, d, b, "b", dt));
+  CLNN_TRY(check_rows(ctx, y, "y", d->n, d->out_features, dt));
+  CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", x, "x"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", w, "w"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", b, "b"));
+  if (d->n == 0) return CLNN_SUCCESS; /* no rows: y is empty */
+  return dt == CLNN_FLOAT32 ? fwd_run(ctx, d, x, w, b, y) : fwd_half(ctx, d, x, w, b, y);
+}
+
+clnn_status clnn_linear_bwd_data(clnn_context *ctx, const clnn_linear_desc *desc,
+                                 const clnn_tensor *dy, const clnn_tensor *w, clnn_tensor *dx) {
+  CLNN_OP_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_TRY(clnn__linear_desc_check(ctx, desc));
+  const clnn_linear_desc *d = desc;
+  clnn_dtype dt;
+  CLNN_TRY(check_first_rows(ctx, dy, "dy", d->n, d->out_features, &dt));
+  CLNN_TRY(check_weight(ctx, d, w, "w", dt));
+  CLNN_TRY(check_rows(ctx, dx, "dx", d->n, d->in_features, dt));
+  CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", dy, "dy"));
+  CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", w, "w"));
+  if (d->n == 0) return CLNN_SUCCESS; /* no rows: dx is empty */
+  return dt == CLNN_FLOAT32 ? bwd_data_run(ctx, d, dy, w, dx) : bwd_data_half(ctx, d, dy, w, dx);
+}
+
+clnn_status clnn_linear_bwd_weights(clnn_context *ctx, const clnn_linear_desc *desc,
+                                    const clnn_tensor *x, const clnn_tensor *dy, clnn_tensor *dw,
+                                    clnn_tensor *db, int accumulate) {
+  CLNN_OP_ENTER(ctx);
+  CLNN_CHECK_NULL(NULL, ctx);
+  CLNN_TRY(clnn__linear_desc_check(ctx, desc));
+  const clnn_linear_desc *d = desc;
+  if (!dw && !db) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "dw and db are both NULL");
+  if (accumulate != 0 && accumulate != 1)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "accumulate = %d is not 0 or 1", accumulate);
+  clnn_dtype dt;
+  CLNN_TRY(check_first_rows(ctx, dy, "dy", d->n, d->out_features, &dt));
+  if (dw) {
+    CLNN_TRY(check_rows(ctx, x, "x", d->n, d->in_features, dt));
+    CLNN_TRY(check_weight(ctx, d, dw, "dw", dt));
+    CLNN_TRY(clnn__check_no_overlap(ctx, dw, "dw", x, "x"));
+    CLNN_TRY(clnn__check_no_overlap(ctx, dw, "dw", dy, "dy"));
+    CLNN_TRY(clnn__check_no_overlap(ctx, dw, "dw", db, "db"));
+  }
+  if (db) {
+    CLNN_TRY(check_bias(ctx, d, db, "db", dt));
+    CLNN_TRY(clnn__check_no_overlap(ctx, db, "db", dy, "dy"));
+    CLNN_TRY(clnn__check_no_overlap(ctx, db, "db", x, "x"));
+  }
+  if (d->n == 0) { /* no rows: the gradients are sums over nothing, 0 (or unchanged when accumulating) */
+    if (dw && !accumulate) CLNN_TRY(clnn__zero_tensor(ctx, dw));
+    if (db && !accumulate) CLNN_TRY(clnn__zero_tensor(ctx, db));
+    return CLNN_SUCCESS;
+  }
+  return dt == CLNN_FLOAT32 ? bwd_weights_run(ctx, d, x, dy, dw, db, accumulate)
+                            : bwd_weights_half(ctx, d, x, dy, dw, db, accumulate);
 }

@@ -22,6 +22,13 @@
  * the maxima and sums, one pixel per work-item, and means as work-group
  * trees over slices plus one work-group over the partials. Tables per pass
  * (fwd: the loss alone; bwd: loss and gradients in one call).
+ *
+ * Half precision: logits (and dlogits), z1, z2 (and dz1, dz2) are float32,
+ * float16 or bfloat16, one type per call (logits' or z1's). The kernels
+ * that touch them are built with -DDT and load and store through
+ * kernels/common.h's macros; everything in the workspace (loss terms,
+ * maxima, sums, U, S) stays float32, the loss is always a float32 tensor,
+ * and a gradient is rounded to the type once, when stored.
  */
 #include "../desc/desc.h"
 
@@ -45,7 +52,7 @@ static clnn_status check_scalar(clnn_context *ctx, const clnn_tensor *t, const c
   return clnn__check_tensor(ctx, t, name, CLNN_FLOAT32, t->ndim, t->dims);
 }
 
-/* logits (n, classes, d1, ...) with d1 * ... == inner; labels (n, d1, ...). */
+/* logits (n, classes, d1, ...) of a float type with d1 * ... == inner; labels (n, d1, ...). */
 static clnn_status check_class_tensors(clnn_context *ctx, const clnn_loss_class_desc *d,
                                        const clnn_tensor *logits, const clnn_tensor *labels) {
   CLNN_CHECK_NULL(ctx, logits);
@@ -60,11 +67,19 @@ static clnn_status check_class_tensors(clnn_context *ctx, const clnn_loss_class_
                       clnn__dims_str(got, sizeof got, logits->ndim, logits->dims), (long long)d->n,
                       (long long)d->classes, (long long)d->inner);
   }
-  CLNN_TRY(clnn__check_tensor(ctx, logits, "logits", CLNN_FLOAT32, logits->ndim, logits->dims));
+  clnn_dtype dt;
+  CLNN_TRY(clnn__check_float_type(ctx, logits, "logits", &dt));
+  CLNN_TRY(clnn__check_tensor(ctx, logits, "logits", dt, logits->ndim, logits->dims));
   int64_t want[CLNN_MAX_DIMS];
   want[0] = d->n;
   for (int i = 2; i < logits->ndim; i++) want[i - 1] = logits->dims[i];
   return clnn__check_tensor(ctx, labels, "labels", CLNN_INT32, logits->ndim - 1, want);
+}
+
+/* The op's name for profiles: "loss_xent", "loss_xent:float16". */
+static const char *op_name(char *buf, size_t n, const char *op, clnn_dtype dt) {
+  snprintf(buf, n, "%s%s%s", op, dt == CLNN_FLOAT32 ? "" : ":", dt == CLNN_FLOAT32 ? "" : clnn_dtype_name(dt));
+  return buf;
 }
 
 /* ------------------------------------------------------------ reductions */
@@ -124,7 +139,8 @@ static clnn_status class_loss_check(clnn_context *ctx, class_kind kind, const cl
   CLNN_TRY(clnn__check_no_overlap(ctx, loss, "loss", logits, "logits"));
   CLNN_TRY(clnn__check_no_overlap(ctx, loss, "loss", labels, "labels"));
   if (!dlogits) return CLNN_SUCCESS;
-  CLNN_TRY(clnn__check_tensor(ctx, dlogits, "dlogits", CLNN_FLOAT32, logits->ndim, logits->dims));
+  /* the gradient in the logits' type; the loss is float32 whatever they are */
+  CLNN_TRY(clnn__check_tensor(ctx, dlogits, "dlogits", logits->dtype, logits->ndim, logits->dims));
   CLNN_TRY(clnn__check_no_overlap(ctx, dlogits, "dlogits", logits, "logits"));
   CLNN_TRY(clnn__check_no_overlap(ctx, dlogits, "dlogits", labels, "labels"));
   return clnn__check_no_overlap(ctx, loss, "loss", dlogits, "dlogits");
@@ -184,7 +200,7 @@ typedef struct class_call {
       CLNN_ARG_I32((c)->d->ignore_index), CLNN_ARG_F32((c)->d->grad_scale)
 
 static void class_options(const class_call *c, char *buf, size_t n) {
-  snprintf(buf, n, "-DKIND=%d -DHAS_GRAD=%d", (int)c->kind, c->dlogits ? 1 : 0);
+  snprintf(buf, n, "-DKIND=%d -DHAS_GRAD=%d -DDT=%d", (int)c->kind, c->dlogits ? 1 : 0, (int)c->logits->dtype);
 }
 
 /* The kernel(s) writing every position's loss term and gradient row. */
@@ -308,7 +324,8 @@ static clnn_status launch_mean_gpu(clnn_context *ctx, const gpu_mean *m, const c
 static clnn_status launch_rows_gpu(clnn_context *ctx, const class_call *c, ws_slot rows, ws_slot count) {
   const size_t wg = gpu_tree_wg(ctx, c->d->classes);
   char opts[96];
-  snprintf(opts, sizeof opts, "-DWG=%zu -DKIND=%d -DHAS_GRAD=%d", wg, (int)c->kind, c->dlogits ? 1 : 0);
+  snprintf(opts, sizeof opts, "-DWG=%zu -DKIND=%d -DHAS_GRAD=%d -DDT=%d", wg, (int)c->kind, c->dlogits ? 1 : 0,
+           (int)c->logits->dtype);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, "loss", opts, "loss_class_row_gpu", &k));
   const size_t global = (size_t)c->d->n * wg;
@@ -396,7 +413,8 @@ static clnn_status class_loss(clnn_context *ctx, class_kind kind, const clnn_los
   CLNN_TRY(class_loss_check(ctx, kind, d, logits, labels, loss, dlogits));
   /* No position: the mean over nothing is NaN, as torch's, and dlogits is empty. */
   if (d->n == 0) return clnn__fill_f32(ctx, clnn__mem(loss), (size_t)clnn__off(loss), 1, NAN);
-  const class_call c = {kind, d, logits, labels, loss, dlogits, op};
+  char name[40];
+  const class_call c = {kind, d, logits, labels, loss, dlogits, op_name(name, sizeof name, op, logits->dtype)};
   const clnn_variant_table *t = dlogits ? &clnn__loss_class_bwd_variants : &clnn__loss_class_fwd_variants;
   size_t i;
   CLNN_TRY(clnn__plan_pick(ctx, t, &c, &i));
@@ -516,11 +534,13 @@ static clnn_status check_embeddings(clnn_context *ctx, const clnn_loss_infonce_d
                                     const clnn_tensor *z1, const clnn_tensor *z2, const clnn_tensor *loss,
                                     const clnn_tensor *dz1, const clnn_tensor *dz2) {
   int64_t zd[2] = {d->n, d->dim};
-  CLNN_TRY(clnn__check_tensor(ctx, z1, "z1", CLNN_FLOAT32, 2, zd));
-  CLNN_TRY(clnn__check_tensor(ctx, z2, "z2", CLNN_FLOAT32, 2, zd));
+  clnn_dtype dt; /* z1's: z2, dz1 and dz2 share it; the loss is float32 */
+  CLNN_TRY(clnn__check_float_type(ctx, z1, "z1", &dt));
+  CLNN_TRY(clnn__check_tensor(ctx, z1, "z1", dt, 2, zd));
+  CLNN_TRY(clnn__check_tensor(ctx, z2, "z2", dt, 2, zd));
   CLNN_TRY(check_scalar(ctx, loss, "loss"));
-  if (dz1) CLNN_TRY(clnn__check_tensor(ctx, dz1, "dz1", CLNN_FLOAT32, 2, zd));
-  if (dz2) CLNN_TRY(clnn__check_tensor(ctx, dz2, "dz2", CLNN_FLOAT32, 2, zd));
+  if (dz1) CLNN_TRY(clnn__check_tensor(ctx, dz1, "dz1", dt, 2, zd));
+  if (dz2) CLNN_TRY(clnn__check_tensor(ctx, dz2, "dz2", dt, 2, zd));
   const clnn_tensor *outs[3] = {loss, dz1, dz2}, *ins[2] = {z1, z2};
   const char *out_names[3] = {"loss", "dz1", "dz2"}, *in_names[2] = {"z1", "z2"};
   for (int o = 0; o < 3; o++) {
@@ -555,7 +575,7 @@ typedef struct infonce_run {
 #define WS(off) CLNN_ARG_MEM(r->ws), CLNN_ARG_U64((cl_ulong)(off))
 
 static clnn_status infonce_setup(infonce_run *r, clnn_context *ctx, const clnn_loss_infonce_desc *d,
-                                 const infonce_kernels *kn, bool has_dz1, bool has_dz2) {
+                                 const infonce_kernels *kn, clnn_dtype dt, bool has_dz1, bool has_dz2) {
   r->ctx = ctx;
   r->d = d;
   r->kn = kn;
@@ -564,22 +584,23 @@ static clnn_status infonce_setup(infonce_run *r, clnn_context *ctx, const clnn_l
   const bool cross = r->p.cross;
   /* GPU: one program per work-group size (-DWG), sized to S's rows and to
    * the embeddings; the CPU kernels' programs keep their options. */
-  char rows_opts[32] = "", embed_opts[32] = "";
+  char rows_opts[32] = "", embed_opts[48] = "";
   r->wg_rows = r->wg_embed = 1;
   if (kn->gpu) {
     r->wg_rows = gpu_tree_wg(ctx, r->p.s_cols);
     r->wg_embed = gpu_tree_wg(ctx, d->dim);
     snprintf(rows_opts, sizeof rows_opts, "-DWG=%zu", r->wg_rows);
-    snprintf(embed_opts, sizeof embed_opts, "-DWG=%zu", r->wg_embed);
   }
+  /* only the kernels over the embeddings read z or write dz: -DDT for those */
+  if (kn->gpu) snprintf(embed_opts, sizeof embed_opts, "-DWG=%zu -DDT=%d", r->wg_embed, (int)dt);
+  else snprintf(embed_opts, sizeof embed_opts, "-DDT=%d", (int)dt);
   CLNN_TRY(clnn__kernel(ctx, "loss", embed_opts, kn->norm, &r->k_norm));
   CLNN_TRY(clnn__kernel(ctx, "loss", rows_opts, cross ? kn->cv_stats : kn->stats, &r->k_stats));
   if (cross) CLNN_TRY(clnn__kernel(ctx, "loss", rows_opts, kn->cv_cols, &r->k_cols));
   if (!has_dz1 && !has_dz2) return CLNN_SUCCESS;
   CLNN_TRY(clnn__kernel(ctx, "loss", rows_opts, cross ? kn->cv_grad : kn->grad, &r->k_grad));
   char opts[64];
-  snprintf(opts, sizeof opts, "%s%s-DHAS_DZ1=%d -DHAS_DZ2=%d", embed_opts, kn->gpu ? " " : "", has_dz1 ? 1 : 0,
-           has_dz2 ? 1 : 0);
+  snprintf(opts, sizeof opts, "%s -DHAS_DZ1=%d -DHAS_DZ2=%d", embed_opts, has_dz1 ? 1 : 0, has_dz2 ? 1 : 0);
   return clnn__kernel(ctx, "loss", opts, kn->back, &r->k_back);
 }
 
@@ -719,8 +740,8 @@ clnn_status clnn_loss_infonce(clnn_context *ctx, const clnn_loss_infonce_desc *d
   size_t i;
   CLNN_TRY(clnn__plan_pick(ctx, t, desc, &i));
   infonce_run r;
-  CLNN_TRY(infonce_setup(&r, ctx, desc, &((const infonce_variant *)CLNN_VARIANT_AT(t, i))->kernels, dz1 != NULL,
-                         dz2 != NULL));
+  CLNN_TRY(infonce_setup(&r, ctx, desc, &((const infonce_variant *)CLNN_VARIANT_AT(t, i))->kernels, z1->dtype,
+                         dz1 != NULL, dz2 != NULL));
   CLNN_TRY(infonce_forward(&r, z1, z2, loss));
   if (!dz1 && !dz2) return CLNN_SUCCESS;
   return infonce_backward(&r, dz1, dz2);

@@ -4,7 +4,9 @@
  * bwd_weights (overwrite and accumulate), odd sizes, power-of-two strides,
  * both GEMM engines, chunked packing under a small workspace limit,
  * (n, c, 1, 1) tensors, bit-identical repeats, the reference backward
- * against finite differences, and bad arguments.
+ * against finite differences, and bad arguments. Every case again in
+ * float16 and bfloat16 (odd-offset views, accumulate, specials, both
+ * engines, chunked packing, empty batches, mixed-type errors).
  */
 #include <math.h>
 #include <stdio.h>
@@ -337,6 +339,183 @@ END_TEST
 /* ------------------------------------------------------------ bad input */
 
 /* Valid tensors for linear mb4ic6oc3; outputs poisoned. */
+/* ------------------------------------------------------- half precision
+ * Every case again in float16 and bfloat16: the reference on the inputs
+ * rounded to the type, outputs poisoned in the type and held to
+ * tu_check_half; the repeat on views at odd element offsets (2-byte
+ * aligned only) must give the same bits; accumulate = 1 rounds old value
+ * plus sum once.
+ */
+
+/* A tensor of dt on ctx: fresh (off 0) or a view at element offset off of
+ * its own buffer; NaN unless host is given. */
+typedef struct half_view {
+  clnn_buffer *buf;
+  clnn_tensor *t;
+} half_view;
+
+static half_view half_make(clnn_context *ctx, clnn_dtype dt, size_t off, int ndim, const int64_t *dims,
+                           const float *host) {
+  half_view v = {NULL, NULL};
+  size_t numel = 1;
+  for (int i = 0; i < ndim; i++) numel *= (size_t)dims[i];
+  if (off == 0) {
+    TU_OK(clnn_tensor_create(ctx, dt, ndim, dims, &v.t));
+  } else {
+    TU_OK(clnn_buffer_create(ctx, (off + numel + 1) * clnn_dtype_size(dt), &v.buf));
+    TU_OK(clnn_tensor_view(v.buf, off * clnn_dtype_size(dt), dt, ndim, dims, &v.t));
+  }
+  if (host) TU_OK(clnn_tensor_write_f32(v.t, host, numel));
+  else TU_OK(clnn_tensor_fill(v.t, NAN));
+  return v;
+}
+
+static float *half_take(half_view *v) {
+  float *h = tu_download_f32(v->t);
+  clnn_tensor_free(v->t);
+  if (v->buf) clnn_buffer_free(v->buf);
+  return h;
+}
+
+/* The problem's inputs (and accumulate's starting values) rounded to dt, and its reference again. */
+static void problem_round(problem *p, clnn_dtype dt) {
+  const size_t no = (size_t)p->d.out_features;
+  tu_round_to(dt, p->x, p->nx);
+  tu_round_to(dt, p->w, p->nw);
+  if (p->b) tu_round_to(dt, p->b, no);
+  tu_round_to(dt, p->dy, p->ny);
+  tu_round_to(dt, p->dw0, p->nw);
+  tu_round_to(dt, p->db0, no);
+  TU_OK(clnn_ref_linear_fwd(&p->d, p->x, p->w, p->b, p->y));
+  TU_OK(clnn_ref_linear_bwd_data(&p->d, p->dy, p->w, p->dx));
+  TU_OK(clnn_ref_linear_bwd_weights(&p->d, p->x, p->dy, p->dw, p->db, 0));
+}
+
+/* The three passes in dt on ctx (tensors at element offset off when off > 0);
+ * accumulate = 1 starts dw and db from dw0 and db0. */
+static results run_device_dt(clnn_context *ctx, const problem *p, clnn_dtype dt, size_t off, int accumulate) {
+  const clnn_linear_desc *d = &p->d;
+  int64_t xd[2] = {d->n, d->in_features}, wd[2] = {d->out_features, d->in_features};
+  int64_t yd[2] = {d->n, d->out_features}, bd[1] = {d->out_features};
+  half_view x = half_make(ctx, dt, off, 2, xd, p->x), w = half_make(ctx, dt, off + 1, 2, wd, p->w);
+  half_view b = {NULL, NULL}, dy = half_make(ctx, dt, off + 3, 2, yd, p->dy);
+  if (p->b) b = half_make(ctx, dt, off, 1, bd, p->b);
+  half_view y = half_make(ctx, dt, off, 2, yd, NULL), dx = half_make(ctx, dt, off + 2, 2, xd, NULL);
+  half_view dw = half_make(ctx, dt, off, 2, wd, accumulate ? p->dw0 : NULL);
+  half_view db = half_make(ctx, dt, off + 4, 1, bd, accumulate ? p->db0 : NULL);
+  TU_OK(clnn_linear_fwd(ctx, d, x.t, w.t, b.t, y.t));
+  TU_OK(clnn_linear_bwd_data(ctx, d, dy.t, w.t, dx.t));
+  TU_OK(clnn_linear_bwd_weights(ctx, d, x.t, dy.t, dw.t, db.t, accumulate));
+  results r = {half_take(&y), half_take(&dx), half_take(&dw), half_take(&db)};
+  free(half_take(&x)), free(half_take(&w)), free(half_take(&dy));
+  if (b.t) free(half_take(&b));
+  return r;
+}
+
+/* r against p's reference (plus dw0, db0 when accumulated) in dt. */
+static void check_half_all(const problem *p, const results *r, clnn_dtype dt, int accumulate, const char *how) {
+  char what[256];
+  const size_t no = (size_t)p->d.out_features;
+  describe(&p->d, p->bias, "fwd", what, sizeof what);
+  tu_check_half(what, how, r->y, p->y, p->ny, dt, 1e-5);
+  describe(&p->d, p->bias, "bwd_d", what, sizeof what);
+  tu_check_half(what, how, r->dx, p->dx, p->nx, dt, 1e-5);
+  describe(&p->d, p->bias, "bwd_w", what, sizeof what);
+  float *dw = tu_alloc(p->nw), *db = tu_alloc(no);
+  for (size_t i = 0; i < p->nw; i++) dw[i] = p->dw[i] + (accumulate ? p->dw0[i] : 0.0f);
+  for (size_t i = 0; i < no; i++) db[i] = p->db[i] + (accumulate ? p->db0[i] : 0.0f);
+  tu_check_half(what, how, r->dw, dw, p->nw, dt, 1e-5);
+  tu_check_half(what, how, r->db, db, no, dt, 1e-5);
+  free(dw), free(db);
+}
+
+static bool results_same(const problem *p, const results *a, const results *b) {
+  return !memcmp(a->y, b->y, p->ny * sizeof(float)) && !memcmp(a->dx, b->dx, p->nx * sizeof(float)) &&
+         !memcmp(a->dw, b->dw, p->nw * sizeof(float)) &&
+         !memcmp(a->db, b->db, (size_t)p->d.out_features * sizeof(float));
+}
+
+START_TEST(test_half_case) {
+  const linear_case *c = &cases[_i % N_CASES];
+  const clnn_dtype dt = tu_half_types[_i / N_CASES];
+  clnn_linear_desc d = desc_of(c);
+  problem p;
+  problem_make(&p, &d, c->bias, false, 500 + (uint64_t)_i);
+  problem_round(&p, dt);
+  results r1 = run_device_dt(tu_ctx(), &p, dt, 0, 0), r2 = run_device_dt(tu_ctx(), &p, dt, 5, 0);
+  check_half_all(&p, &r1, dt, 0, "plain tensors");
+  ck_assert_msg(results_same(&p, &r1, &r2), "dt=%s case %d: views at odd offsets change the bits",
+                clnn_dtype_name(dt), _i % N_CASES);
+  results r3 = run_device_dt(tu_ctx(), &p, dt, 3, 1);
+  check_half_all(&p, &r3, dt, 1, "accumulate");
+  results_free(&r1), results_free(&r2), results_free(&r3);
+  problem_free(&p);
+}
+END_TEST
+
+/* NaN and float16 overflow (7e4: inf in float16, finite in bfloat16) in x
+ * and dy reach the rows and columns the reference says, nothing more. */
+START_TEST(test_half_specials) {
+  const clnn_dtype dt = tu_half_types[_i];
+  clnn_linear_desc d = clnn_linear_desc_make(9, 40, 70);
+  problem p;
+  problem_make(&p, &d, 1, false, 600 + (uint64_t)_i);
+  p.x[1 * 40 + 4] = NAN;
+  p.x[3 * 40 + 7] = 7e4f;
+  p.dy[5 * 70 + 2] = NAN;
+  p.dy[6 * 70 + 9] = -7e4f;
+  problem_round(&p, dt);
+  results r = run_device_dt(tu_ctx(), &p, dt, 1, 0);
+  check_half_all(&p, &r, dt, 0, "specials");
+  results_free(&r);
+  problem_free(&p);
+}
+END_TEST
+
+/* The other engines and packing paths in half: CLBlast (operands copied to
+ * float32, read as they are) and the own engine packing W^T in column
+ * chunks under a small workspace limit (the packing reads the half weight). */
+START_TEST(test_half_engines) {
+  const clnn_dtype dt = tu_half_types[_i];
+  for (int engine = 0; engine < 2; engine++) {
+    clnn_context_options o = clnn_context_options_default();
+    o.gemm = engine ? CLNN_GEMM_CLBLAST : CLNN_GEMM_OWN;
+    if (!engine) o.workspace_limit = 40 * 32 * sizeof(float) * 2; /* two 32-wide panels of K = 40 */
+    clnn_context *ctx;
+    TU_OK(clnn_context_create(&o, &ctx));
+    clnn_linear_desc d = clnn_linear_desc_make(9, 40, 150);
+    d.act = CLNN_ACT_RELU;
+    problem p;
+    problem_make(&p, &d, 1, false, 700 + (uint64_t)(2 * _i + engine));
+    problem_round(&p, dt);
+    results r = run_device_dt(ctx, &p, dt, 1, 1);
+    check_half_all(&p, &r, dt, 1, engine ? "CLBlast" : "own engine, chunked packing");
+    results_free(&r);
+    problem_free(&p);
+    clnn_context_free(ctx);
+  }
+}
+END_TEST
+
+/* No rows in half types: y and dx empty, dw and db zeros (2-byte fills). */
+START_TEST(test_half_empty_batch) {
+  const clnn_dtype dt = tu_half_types[_i];
+  clnn_context *ctx = tu_ctx();
+  clnn_linear_desc d = clnn_linear_desc_make(0, 37, 5);
+  int64_t xd[2] = {0, 37}, wd[2] = {5, 37}, bd[1] = {5}, yd[2] = {0, 5};
+  half_view x = half_make(ctx, dt, 0, 2, xd, NULL), w = half_make(ctx, dt, 1, 2, wd, NULL);
+  half_view y = half_make(ctx, dt, 0, 2, yd, NULL), dx = half_make(ctx, dt, 0, 2, xd, NULL);
+  half_view dw = half_make(ctx, dt, 3, 2, wd, NULL), db = half_make(ctx, dt, 1, 1, bd, NULL);
+  TU_OK(clnn_linear_fwd(ctx, &d, x.t, w.t, NULL, y.t));
+  TU_OK(clnn_linear_bwd_data(ctx, &d, y.t, w.t, dx.t));
+  TU_OK(clnn_linear_bwd_weights(ctx, &d, x.t, y.t, dw.t, db.t, 0));
+  tu_assert_zero("dw", dw.t);
+  tu_assert_zero("db", db.t);
+  half_view *all[] = {&x, &w, &y, &dx, &dw, &db};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(half_take(all[i]));
+}
+END_TEST
+
 static clnn_tensor *bx, *bw, *bb, *by, *bdy, *bdx, *bdw, *bdb;
 static clnn_linear_desc bd;
 
@@ -518,6 +697,42 @@ START_TEST(test_empty_batch) {
 }
 END_TEST
 
+/* Mixed types are refused by name before anything is written; int32 is not a float type. */
+START_TEST(test_bad_mixed_types) {
+  clnn_context *ctx = tu_ctx();
+  int64_t xd[2] = {4, 6}, wd[2] = {3, 6}, bdim[1] = {3}, yd[2] = {4, 3};
+  clnn_tensor *x16 = tu_tensor_dt(CLNN_FLOAT16, 2, xd, NULL), *w16 = tu_tensor_dt(CLNN_FLOAT16, 2, wd, NULL);
+  clnn_tensor *wbf = tu_tensor_dt(CLNN_BFLOAT16, 2, wd, NULL), *b16 = tu_tensor_dt(CLNN_FLOAT16, 1, bdim, NULL);
+  clnn_tensor *y16 = tu_tensor_dt(CLNN_FLOAT16, 2, yd, NULL), *dw16 = tu_tensor_dt(CLNN_FLOAT16, 2, wd, NULL);
+  clnn_tensor *xi;
+  TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 2, xd, &xi));
+  tu_poison(y16), tu_poison(dw16);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_linear_fwd(ctx, &bd, x16, wbf, b16, y16));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'w' has dtype bfloat16, expected float16") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_linear_fwd(ctx, &bd, x16, w16, bb, y16));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'b' has dtype float32, expected float16") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_linear_fwd(ctx, &bd, x16, w16, b16, by));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'y' has dtype float32") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_linear_fwd(ctx, &bd, xi, w16, b16, y16));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'x' has dtype int32, expected a float type") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_linear_bwd_data(ctx, &bd, y16, w16, bdx));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'dx' has dtype float32, expected float16") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_linear_bwd_data(ctx, &bd, bdy, w16, bdx));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'w' has dtype float16, expected float32") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_linear_bwd_weights(ctx, &bd, bx, y16, dw16, NULL, 0));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'x' has dtype float32, expected float16") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_linear_bwd_weights(ctx, &bd, x16, y16, dw16, bdb, 0));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'db' has dtype float32, expected float16") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_linear_bwd_weights(ctx, &bd, x16, y16, wbf, NULL, 1));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'dw' has dtype bfloat16") != NULL);
+  clnn_tensor *outs[] = {y16, dw16};
+  tu_assert_poisoned(outs, 2);
+  clnn_tensor *all[] = {x16, w16, wbf, b16, y16, dw16, xi};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
+  assert_untouched();
+}
+END_TEST
+
 static Suite *linear_suite(void) {
   Suite *s = suite_create("linear");
   TCase *tc = tcase_create("passes");
@@ -530,12 +745,20 @@ static Suite *linear_suite(void) {
   tcase_add_test(tc, test_reference_backward_fd);
   tcase_add_test(tc, test_empty_batch);
   suite_add_tcase(s, tc);
+  TCase *half = tcase_create("half");
+  tcase_set_timeout(half, 600);
+  tcase_add_loop_test(half, test_half_case, 0, N_CASES * TU_N_HALF_TYPES);
+  tcase_add_loop_test(half, test_half_specials, 0, TU_N_HALF_TYPES);
+  tcase_add_loop_test(half, test_half_engines, 0, TU_N_HALF_TYPES);
+  tcase_add_loop_test(half, test_half_empty_batch, 0, TU_N_HALF_TYPES);
+  suite_add_tcase(s, half);
   TCase *bad = tcase_create("bad_input");
   tcase_add_checked_fixture(bad, bad_setup, bad_teardown);
   tcase_add_test(bad, test_bad_pointers);
   tcase_add_test(bad, test_bad_descriptors);
   tcase_add_test(bad, test_bad_shapes);
   tcase_add_test(bad, test_bad_aliasing_and_context);
+  tcase_add_test(bad, test_bad_mixed_types);
   suite_add_tcase(s, bad);
   return s;
 }

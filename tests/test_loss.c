@@ -8,7 +8,9 @@
  * differences, and bad arguments. The GPU variants' edges too (rows of
  * classes, of S and embeddings longer than a work-group of 256, pixel
  * counts that no work-group divides, means over more than one slice of
- * 4096), and that each suite runs its class's variants.
+ * 4096), and that each suite runs its class's variants. Every case
+ * again with float16 and bfloat16 logits and embeddings (special values,
+ * odd-offset views, empty batches, mixed-type errors).
  */
 #include <math.h>
 #include <stdio.h>
@@ -665,6 +667,209 @@ START_TEST(test_empty_batch) {
 }
 END_TEST
 
+/* ------------------------------------------------------- half precision
+ * Every case again with float16 and bfloat16 logits / embeddings: the
+ * reference runs on the inputs rounded to the type, the loss (float32) is
+ * held to the float32 tolerance, the gradients (in the type, poisoned
+ * first) to tu_check_half. The repeat runs on views at odd element offsets
+ * (2-byte aligned only) and must give the same bits.
+ */
+
+/* A tensor of dt: a fresh one (off 0) or a view at element offset off of a
+ * new buffer (freed with the tensor's owner below); NaN unless host is given. */
+typedef struct half_view {
+  clnn_buffer *buf;
+  clnn_tensor *t;
+} half_view;
+
+static half_view half_make(clnn_dtype dt, size_t off, int ndim, const int64_t *dims, const float *host) {
+  half_view v = {NULL, NULL};
+  size_t numel = 1;
+  for (int i = 0; i < ndim; i++) numel *= (size_t)dims[i];
+  if (off == 0) {
+    v.t = tu_tensor_dt(dt, ndim, dims, NULL);
+  } else {
+    TU_OK(clnn_buffer_create(tu_ctx(), (off + numel + 1) * clnn_dtype_size(dt), &v.buf));
+    TU_OK(clnn_tensor_view(v.buf, off * clnn_dtype_size(dt), dt, ndim, dims, &v.t));
+  }
+  if (host) TU_OK(clnn_tensor_write_f32(v.t, host, numel));
+  else tu_poison(v.t);
+  return v;
+}
+
+static void half_free(half_view *v) {
+  clnn_tensor_free(v->t);
+  if (v->buf) clnn_buffer_free(v->buf);
+}
+
+/* Loss (and dlogits when grad) of p in type dt, tensors at element offset off. */
+static void class_run_dt(class_kind k, const class_problem *p, clnn_dtype dt, size_t off, bool grad, float *loss,
+                         float **dlogits) {
+  int64_t one = 1;
+  half_view tl = half_make(dt, off, p->ndim, p->ldims, p->logits), tg = {NULL, NULL};
+  if (grad) tg = half_make(dt, off + 2, p->ndim, p->ldims, NULL);
+  clnn_tensor *ty = dev_i32(tu_ctx(), p->ndim - 1, p->ydims, p->labels), *tloss = dev_f32(tu_ctx(), 1, &one, NULL);
+  TU_OK(class_device(tu_ctx(), k, &p->d, tl.t, ty, tloss, tg.t));
+  TU_OK(clnn_tensor_read(tloss, loss, sizeof(float)));
+  if (grad) *dlogits = tu_download_f32(tg.t), half_free(&tg);
+  half_free(&tl);
+  clnn_tensor_free(ty);
+  clnn_tensor_free(tloss);
+}
+
+static void check_class_half(class_kind k, int i, clnn_dtype dt) {
+  class_case c = class_cases[i];
+  if (k == SOFTACC) c.smoothing = 0.0f;
+  class_problem p;
+  class_problem_make(&p, &c, 1000 + (uint64_t)i);
+  tu_round_to(dt, p.logits, p.nl); /* what the kernels load */
+  float ref_loss, got_loss, got_loss2, got_loss3, *ref_g = tu_alloc(p.nl), *got_g, *got_g2;
+  TU_OK(class_ref(k, &p.d, p.logits, p.labels, &ref_loss, ref_g));
+  char what[192];
+  class_what(k, &c, what, sizeof what);
+  clnn_context_clear_variants(tu_ctx());
+  class_run_dt(k, &p, dt, 0, true, &got_loss, &got_g);
+  class_run_dt(k, &p, dt, 3, true, &got_loss2, &got_g2); /* odd element offsets */
+  class_run_dt(k, &p, dt, 0, false, &got_loss3, NULL);
+  assert_planned_class(tu_ctx(), what);
+  ck_assert_msg(isfinite(got_loss), "%s dt=%s: loss %g", what, clnn_dtype_name(dt), (double)got_loss);
+  ck_assert(tu_compare(what, &got_loss, &ref_loss, 1, 1e-5, 1e-6, NULL));
+  tu_check_half(what, "dlogits", got_g, ref_g, p.nl, dt, 1e-7 * c.grad_scale);
+  ck_assert_msg(!memcmp(&got_loss, &got_loss2, sizeof(float)) && !memcmp(got_g, got_g2, p.nl * sizeof(float)),
+                "%s dt=%s: a second run (views at odd offsets) differs", what, clnn_dtype_name(dt));
+  ck_assert_msg(!memcmp(&got_loss, &got_loss3, sizeof(float)), "%s: the loss depends on dlogits", what);
+  free(ref_g), free(got_g), free(got_g2);
+  class_problem_free(&p);
+}
+
+START_TEST(test_xent_half_case) { check_class_half(XENT, _i % N_CLASS, tu_half_types[_i / N_CLASS]); }
+END_TEST
+
+START_TEST(test_softacc_half_case) { check_class_half(SOFTACC, _i % N_CLASS, tu_half_types[_i / N_CLASS]); }
+END_TEST
+
+/* Special logits in half types: a NaN, a float16 overflow (7e4 is inf in
+ * float16, finite in bfloat16) and its negative, each in its own row of a
+ * plain and a per-pixel problem; rows without one stay finite. */
+START_TEST(test_class_half_specials) {
+  const class_case cases[2] = {{6, 37, 0, 0, 0.0f, 0, 1.0f, 2.0f}, {2, 5, 3, 7, 0.0f, 0, 1.0f, 2.0f}};
+  const clnn_dtype dt = tu_half_types[_i / 2];
+  class_case c = cases[_i % 2];
+  class_problem p;
+  class_problem_make(&p, &c, 2300 + (uint64_t)_i);
+  const size_t in = (size_t)p.d.inner, cl = (size_t)c.classes;
+  p.logits[(1 * cl + 3) * in] = NAN;       /* position 0 of sample 1 (row 1 when plain) */
+  p.logits[(0 * cl + 2) * in + in / 2] = 7e4f; /* sample 0 */
+  p.logits[(c.n - 1) * cl * in + in - 1] = -7e4f;
+  tu_round_to(dt, p.logits, p.nl);
+  for (int k = 0; k < 2; k++) {
+    float ref_loss, loss, *ref_g = tu_alloc(p.nl), *g;
+    TU_OK(class_ref((class_kind)k, &p.d, p.logits, p.labels, &ref_loss, ref_g));
+    class_run_dt((class_kind)k, &p, dt, 1, true, &loss, &g);
+    ck_assert(isnan(loss) && isnan(ref_loss));
+    tu_check_half(k ? "softacc specials" : "xent specials", "dlogits", g, ref_g, p.nl, dt, 1e-7);
+    free(ref_g), free(g);
+  }
+  class_problem_free(&p);
+}
+END_TEST
+
+/* A batch of 0 in half types: NaN loss, nothing written to the empty dlogits. */
+START_TEST(test_empty_batch_half) {
+  const clnn_dtype dt = tu_half_types[_i];
+  clnn_loss_class_desc d = clnn_loss_class_desc_make(0, 5);
+  const int64_t ld[2] = {0, 5}, yd[1] = {0}, one[1] = {1};
+  clnn_tensor *logits = tu_tensor_dt(dt, 2, ld, NULL), *dlogits = tu_tensor_dt(dt, 2, ld, NULL);
+  clnn_tensor *loss = tu_tensor(1, one, NULL), *labels;
+  TU_OK(clnn_tensor_create(tu_ctx(), CLNN_INT32, 1, yd, &labels));
+  for (int k = 0; k < 2; k++) {
+    const float seven = 7.0f;
+    TU_OK(clnn_tensor_write(loss, &seven, sizeof seven));
+    TU_OK(class_device(tu_ctx(), (class_kind)k, &d, logits, labels, loss, dlogits));
+    float got = 0.0f;
+    TU_OK(clnn_tensor_read(loss, &got, sizeof got));
+    ck_assert_msg(isnan(got), "dt=%s: loss %d of a batch of 0: %g", clnn_dtype_name(dt), k, (double)got);
+  }
+  clnn_tensor_free(logits), clnn_tensor_free(dlogits), clnn_tensor_free(loss), clnn_tensor_free(labels);
+}
+END_TEST
+
+/* InfoNCE of p's embeddings in type dt (views at element offset off when off > 0). */
+static infonce_out infonce_run_dt(const clnn_loss_infonce_desc *d, const float *z1, const float *z2, clnn_dtype dt,
+                                  size_t off) {
+  int64_t zd[2] = {d->n, d->dim}, one = 1;
+  half_view t1 = half_make(dt, off, 2, zd, z1), t2 = half_make(dt, off + 2, 2, zd, z2);
+  half_view g1 = half_make(dt, off + 4, 2, zd, NULL), g2 = half_make(dt, off + 6, 2, zd, NULL);
+  clnn_tensor *tl = dev_f32(tu_ctx(), 1, &one, NULL);
+  TU_OK(clnn_loss_infonce(tu_ctx(), d, t1.t, t2.t, tl, g1.t, g2.t));
+  infonce_out o;
+  TU_OK(clnn_tensor_read(tl, &o.loss, sizeof(float)));
+  o.dz1 = tu_download_f32(g1.t);
+  o.dz2 = tu_download_f32(g2.t);
+  half_free(&t1), half_free(&t2), half_free(&g1), half_free(&g2);
+  clnn_tensor_free(tl);
+  return o;
+}
+
+START_TEST(test_infonce_half_case) {
+  const infonce_case *c = &infonce_cases[_i % N_INFONCE];
+  const clnn_dtype dt = tu_half_types[_i / N_INFONCE];
+  clnn_loss_infonce_desc d = infonce_desc(c);
+  const size_t nz = (size_t)(c->n * c->dim);
+  float *z1 = tu_alloc(nz), *z2 = tu_alloc(nz), *r1 = tu_alloc(nz), *r2 = tu_alloc(nz), ref_loss;
+  tu_fill_normal(z1, nz, 3000 + (uint64_t)_i, 0.0f, 1.0f);
+  tu_fill_normal(z2, nz, 3100 + (uint64_t)_i, 0.0f, 1.0f);
+  for (size_t i = 0; i < nz; i++) z2[i] = 0.7f * z1[i] + 0.5f * z2[i];
+  tu_round_to(dt, z1, nz);
+  tu_round_to(dt, z2, nz);
+  TU_OK(clnn_ref_loss_infonce(&d, z1, z2, &ref_loss, r1, r2));
+  char what[160];
+  snprintf(what, sizeof what, "infonce mb%dd%d t=%g%s gs=%g --pass=bwd", c->n, c->dim, (double)c->t,
+           c->variant == CLNN_INFONCE_CROSS_VIEW ? " cross" : "", (double)c->grad_scale);
+  clnn_context_clear_variants(tu_ctx());
+  infonce_out a = infonce_run_dt(&d, z1, z2, dt, 0), b = infonce_run_dt(&d, z1, z2, dt, 1);
+  assert_planned_class(tu_ctx(), what);
+  ck_assert(tu_compare(what, &a.loss, &ref_loss, 1, 1e-5, 1e-6, NULL));
+  tu_check_half(what, "dz1", a.dz1, r1, nz, dt, 1e-7);
+  tu_check_half(what, "dz2", a.dz2, r2, nz, dt, 1e-7);
+  ck_assert_msg(!memcmp(&a.loss, &b.loss, sizeof(float)) && !memcmp(a.dz1, b.dz1, nz * sizeof(float)) &&
+                    !memcmp(a.dz2, b.dz2, nz * sizeof(float)),
+                "%s dt=%s: a second run (views at odd offsets) differs", what, clnn_dtype_name(dt));
+  infonce_free(&a), infonce_free(&b);
+  free(z1), free(z2), free(r1), free(r2);
+}
+END_TEST
+
+/* Mixed types are refused by name before anything is written: the gradient
+ * in another type than the logits / z1, a half loss, z2 of another type. */
+START_TEST(test_bad_mixed_types) {
+  clnn_context *ctx = tu_ctx();
+  int64_t ld[2] = {4, 3}, one = 1;
+  clnn_tensor *l16 = tu_tensor_dt(CLNN_FLOAT16, 2, ld, NULL), *g16 = tu_tensor_dt(CLNN_FLOAT16, 2, ld, NULL);
+  clnn_tensor *gbf = tu_tensor_dt(CLNN_BFLOAT16, 2, ld, NULL), *loss16 = tu_tensor_dt(CLNN_FLOAT16, 1, &one, NULL);
+  tu_poison(g16), tu_poison(gbf), tu_poison(loss16);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_loss_xent(ctx, &bcd, l16, blab, bloss, gbf));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'dlogits' has dtype bfloat16, expected float16") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_loss_soft_accuracy(ctx, &bcd, l16, blab, bloss, bdlog));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'dlogits' has dtype float32") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_loss_xent(ctx, &bcd, blog, blab, bloss, g16));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_loss_xent(ctx, &bcd, l16, blab, loss16, g16));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'loss' has dtype float16, expected float32") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_loss_infonce(ctx, &bid, l16, bz, bloss, NULL, NULL));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'z2' has dtype float32, expected float16") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_loss_infonce(ctx, &bid, l16, l16, bloss, bdz1, NULL));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'dz1'") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_loss_infonce(ctx, &bid, l16, l16, bloss, g16, gbf));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'dz2' has dtype bfloat16") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_loss_infonce(ctx, &bid, blab, blab, bloss, NULL, NULL));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'z1' has dtype int32, expected a float type") != NULL);
+  clnn_tensor *outs[] = {g16, gbf, loss16};
+  tu_assert_poisoned(outs, 3);
+  clnn_tensor_free(l16), clnn_tensor_free(g16), clnn_tensor_free(gbf), clnn_tensor_free(loss16);
+  assert_untouched();
+}
+END_TEST
+
 static Suite *loss_suite(void) {
   Suite *s = suite_create("loss");
   TCase *tc = tcase_create("losses");
@@ -680,12 +885,21 @@ static Suite *loss_suite(void) {
   tcase_add_test(tc, test_infonce_reference_fd);
   tcase_add_test(tc, test_infonce_hand_value);
   suite_add_tcase(s, tc);
+  TCase *half = tcase_create("half");
+  tcase_set_timeout(half, 600);
+  tcase_add_loop_test(half, test_xent_half_case, 0, N_CLASS * TU_N_HALF_TYPES);
+  tcase_add_loop_test(half, test_softacc_half_case, 0, N_CLASS * TU_N_HALF_TYPES);
+  tcase_add_loop_test(half, test_class_half_specials, 0, 2 * TU_N_HALF_TYPES);
+  tcase_add_loop_test(half, test_empty_batch_half, 0, TU_N_HALF_TYPES);
+  tcase_add_loop_test(half, test_infonce_half_case, 0, N_INFONCE * TU_N_HALF_TYPES);
+  suite_add_tcase(s, half);
   TCase *bad = tcase_create("bad_input");
   tcase_add_checked_fixture(bad, bad_setup, bad_teardown);
   tcase_add_test(bad, test_bad_pointers);
   tcase_add_test(bad, test_bad_descriptors);
   tcase_add_test(bad, test_bad_shapes_and_types);
   tcase_add_test(bad, test_bad_aliasing_and_context);
+  tcase_add_test(bad, test_bad_mixed_types);
   suite_add_tcase(s, bad);
   return s;
 }
