@@ -457,22 +457,29 @@ inline void bn_bwd_apply_plane(__global const STORE_T *restrict xv, __global con
 }
 
 /*
- * BN_KEEP_DZ: bnorm_bwd_channel may keep dz in dx between its passes (see
- * there): with an activation, and in float32 only. A half dx would round
- * dz before the second pass uses it, a second rounding of the gradient; a
- * half type recomputes dz instead.
+ * BN_KEEP_DZ: bnorm_bwd_channel may keep dz between its passes (see
+ * there), with an activation: in dx itself in float32; in a float32
+ * scratch the host gives (dzs, the workspace) in the half types, where dx
+ * would round dz before the second pass uses it (a second rounding of the
+ * gradient). Recomputing dz instead made a float16 backward with SiLU
+ * about 2x slower than float32's.
  */
-#if ACT != ACT_IDENTITY && DT == CLNN_DTYPE_CODE_FLOAT32
+#if ACT != ACT_IDENTITY
 #define BN_KEEP_DZ 1
 #else
 #define BN_KEEP_DZ 0
 #endif
+#if DT == CLNN_DTYPE_CODE_FLOAT32
+#define BN_DZ_KEEP_AT(dx, dzs) (dx)
+#else
+#define BN_DZ_KEEP_AT(dx, dzs) (dzs)
+#endif
 
 #if BN_KEEP_DZ
-/* Over one unit, as bn_unit_bwd_sums, also storing dz into dz_out (the
- * same positions as x): the second pass then reads dz instead of
- * recomputing the activation's gradient. */
-inline float3 bn_unit_bwd_sums_keep(__global const float *x, __global const float *dy, __global float *dz_out,
+/* Over one unit, as bn_unit_bwd_sums, also storing dz into dz_out (float32,
+ * the same positions as x, in the lane order of LOADP16): the second pass
+ * then reads dz instead of recomputing the activation's gradient. */
+inline float3 bn_unit_bwd_sums_keep(__global const STORE_T *x, __global const STORE_T *dy, __global float *dz_out,
                                     const bn_unit u, const int C, const int HW, const float mean,
                                     const float scale, const float shift) {
   const int nvec = u.len >> 4;
@@ -480,17 +487,17 @@ inline float3 bn_unit_bwd_sums_keep(__global const float *x, __global const floa
   float t1 = 0.0f, t2 = 0.0f, t3 = 0.0f;
   for (int img = u.img0; img < u.img1; img++) {
     const size_t off = ((size_t)img * C + u.c) * HW + u.start;
-    __global const float *xv = x + off, *g = dy + off;
+    __global const STORE_T *xv = x + off, *g = dy + off;
     __global float *o = dz_out + off;
     for (int j = 0; j < nvec; j++) {
-      const float16 xj = vload16(j, xv), dz = BN_DZ(float16, f16, xj, vload16(j, g)), dev = xj - mean;
+      const float16 xj = LOADP16(j, xv), dz = BN_DZ(float16, f16, xj, LOADP16(j, g)), dev = xj - mean;
       vstore16(dz, j, o);
       s1 += dz;
       s2 = fma(dz, dev, s2);
       s3 += dev;
     }
     for (int j = nvec << 4; j < u.len; j++) {
-      const float dz = BN_DZ(float, f1, xv[j], g[j]), dev = xv[j] - mean;
+      const float xs = LOAD1(xv, j), dz = BN_DZ(float, f1, xs, LOAD1(g, j)), dev = xs - mean;
       o[j] = dz;
       t1 += dz;
       t2 = fma(dz, dev, t2);
@@ -500,15 +507,15 @@ inline float3 bn_unit_bwd_sums_keep(__global const float *x, __global const floa
   return (float3)(hsum16(s1) + t1, hsum16(s2) + t2, hsum16(s3) + t3);
 }
 
-/* dx = k1 * dz + k2 * (x - mean) + k3 over one plane, dz read from (and dx
- * written over) io. */
-inline void bn_bwd_apply_plane_dz(__global const float *restrict xv, __global float *restrict io, const int HW,
-                                  const float mean, const float4 rec) {
+/* dx = k1 * dz + k2 * (x - mean) + k3 over one plane, dz read from dz (in
+ * float32 the same memory as out: written over). */
+inline void bn_bwd_apply_plane_dz(__global const STORE_T *restrict xv, __global const float *dz,
+                                  __global STORE_T *out, const int HW, const float mean, const float4 rec) {
   const int nvec = HW >> 4;
   const float k1 = rec.x, k2 = rec.y, k3 = rec.z;
   for (int i = 0; i < nvec; i++)
-    vstore16(fma((float16)(k1), vload16(i, io), fma((float16)(k2), vload16(i, xv) - mean, (float16)(k3))), i, io);
-  for (int j = nvec << 4; j < HW; j++) io[j] = fma(k1, io[j], fma(k2, xv[j] - mean, k3));
+    STOREP16(fma((float16)(k1), vload16(i, dz), fma((float16)(k2), LOADP16(i, xv) - mean, (float16)(k3))), i, out);
+  for (int j = nvec << 4; j < HW; j++) STORE1(fma(k1, dz[j], fma(k2, LOAD1(xv, j) - mean, k3)), out, j);
 }
 #endif /* BN_KEEP_DZ */
 
@@ -521,8 +528,10 @@ inline void bn_bwd_apply_plane_dz(__global const float *restrict xv, __global fl
  * come from memory once instead of twice; with dx asked and an activation,
  * the first pass keeps dz (dy through the activation) in dx, so the second
  * reads x and dz from the cache and the activation's gradient is computed
- * once. stream: streaming stores for dx (too large for the cache); dz is
- * then recomputed rather than kept.
+ * once (half types: dz kept in dzs, BN_KEEP_DZ). stream: streaming
+ * stores for dx (too large for the cache, float32 only). keep_dz: the host
+ * says dz may be kept (float32: not streaming, as dz would come back from
+ * memory; half types: dzs holds a float per element).
  * NDRange (C), local (1).
  */
 __kernel void bnorm_bwd_channel(CTENSOR_DT(x), CTENSOR_DT(dy), TENSOR_DT(dx), CTENSOR(mean), CTENSOR(stat),
@@ -530,7 +539,7 @@ __kernel void bnorm_bwd_channel(CTENSOR_DT(x), CTENSOR_DT(dy), TENSOR_DT(dx), CT
                                 const int chunk_arg, const int chunks_arg, const int ipi, const int P, const float M,
                                 const int frozen, const int affine, CTENSOR(gamma), CTENSOR(beta),
                                 const int want_dgamma, TENSOR(dgamma), const int want_dbeta, TENSOR(dbeta),
-                                const int want_dx, const int stream) {
+                                const int want_dx, const int stream, const int keep_dz, TENSOR(dzs)) {
   const int c = get_global_id(0);
   if (c >= C) return;
   BN_CHANNEL_PLANE;
@@ -538,15 +547,13 @@ __kernel void bnorm_bwd_channel(CTENSOR_DT(x), CTENSOR_DT(dy), TENSOR_DT(dx), CT
   const float invstd = is_var ? 1.0f / sqrt(s + eps) : s;
   const float g = affine ? AT(gamma)[c] : 1.0f, shift = affine ? AT(beta)[c] : 0.0f;
   const float mu = AT(mean)[c], scale = g * invstd;
-  /* without an activation dz is dy itself: nothing to keep; dx streamed
-   * to memory: keeping dz there would read it back from memory; a half
-   * dx would round it (BN_KEEP_DZ) */
-  const bool keep = BN_KEEP_DZ && want_dx && !stream;
+  /* without an activation dz is dy itself: nothing to keep */
+  const bool keep = BN_KEEP_DZ && want_dx && keep_dz;
   float sdz = 0.0f, sdzx = 0.0f, sx = 0.0f;
   for (int q = 0; q < P; q++) {
     const bn_unit u = bn_unit_of(q % chunks, (q / chunks) * C + c, C, N, HW, chunk, chunks, ipi);
 #if BN_KEEP_DZ
-    const float3 t = keep ? bn_unit_bwd_sums_keep(AT(x), AT(dy), AT(dx), u, C, HW, mu, scale, shift)
+    const float3 t = keep ? bn_unit_bwd_sums_keep(AT(x), AT(dy), BN_DZ_KEEP_AT(AT(dx), AT(dzs)), u, C, HW, mu, scale, shift)
                           : bn_unit_bwd_sums(AT(x), AT(dy), u, C, HW, mu, scale, shift);
 #else
     const float3 t = bn_unit_bwd_sums(AT(x), AT(dy), u, C, HW, mu, scale, shift);
@@ -562,7 +569,7 @@ __kernel void bnorm_bwd_channel(CTENSOR_DT(x), CTENSOR_DT(dy), TENSOR_DT(dx), CT
     const size_t off = ((size_t)img * C + c) * HW;
 #if BN_KEEP_DZ
     if (keep) {
-      bn_bwd_apply_plane_dz(AT(x) + off, AT(dx) + off, HW, mu, rec);
+      bn_bwd_apply_plane_dz(AT(x) + off, BN_DZ_KEEP_AT(AT(dx), AT(dzs)) + off, AT(dx) + off, HW, mu, rec);
       continue;
     }
 #endif

@@ -331,6 +331,22 @@ static clnn_status launch_fwd_channel(clnn_context *ctx, const clnn_batchnorm_de
       1, global, local, op);
 }
 
+/*
+ * Whether the per-channel backward keeps dz (dy through the activation)
+ * between its passes, and where: float32 keeps it in dx unless dx streams
+ * to memory; a half type keeps it in a float32 scratch of numel floats in
+ * the workspace (dx would round it), when the workspace allows (else dz is
+ * recomputed: slower, same result).
+ */
+static bool bwd_keep_dz(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_types *ty, const clnn_tensor *dx,
+                        bool stream, cl_mem *scratch) {
+  *scratch = NULL;
+  if (!dx || d->act == CLNN_ACT_IDENTITY) return false;
+  if (ty->dt == CLNN_FLOAT32) return !stream;
+  const size_t bytes = (size_t)dx->numel * sizeof(float);
+  return bytes <= ctx->workspace_limit && clnn__workspace(ctx, bytes, scratch) == CLNN_SUCCESS;
+}
+
 /* The whole backward per channel, from (mean, invstd) or (mean, variance). */
 static clnn_status launch_bwd_channel(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_types *ty, const bn_split *s,
                                       const clnn_tensor *x, const clnn_tensor *dy, const clnn_tensor *mean,
@@ -339,6 +355,10 @@ static clnn_status launch_bwd_channel(clnn_context *ctx, const clnn_batchnorm_de
                                       clnn_tensor *dbeta, const char *op) {
   clnn_kernel_ref k;
   CLNN_TRY(channel_kernel(ctx, d, ty, s, "bnorm_bwd_channel", &k));
+  /* streaming stores are float32's (the kernels store half outputs plainly) */
+  const bool stream = dx && ty->dt == CLNN_FLOAT32 && clnn__stream_output(ctx, clnn_tensor_bytes(dx));
+  cl_mem scratch;
+  const bool keep = bwd_keep_dz(ctx, d, ty, dx, stream, &scratch);
   size_t global[1] = {(size_t)d->c}, local[1] = {1};
   return clnn__launch(
       ctx, &k,
@@ -349,7 +369,7 @@ static clnn_status launch_bwd_channel(clnn_context *ctx, const clnn_batchnorm_de
                 CLNN_ARG_I32(frozen ? 1 : 0), CLNN_ARG_I32(d->affine ? 1 : 0), CLNN_ARG_TENSOR(gamma),
                 CLNN_ARG_TENSOR(beta), CLNN_ARG_I32(dgamma ? 1 : 0), CLNN_ARG_TENSOR(dgamma),
                 CLNN_ARG_I32(dbeta ? 1 : 0), CLNN_ARG_TENSOR(dbeta), CLNN_ARG_I32(dx ? 1 : 0),
-                CLNN_ARG_I32(dx && clnn__stream_output(ctx, clnn_tensor_bytes(dx)))),
+                CLNN_ARG_I32(stream ? 1 : 0), CLNN_ARG_I32(keep ? 1 : 0), CLNN_ARG_MEM(scratch), CLNN_ARG_U64(0)),
       1, global, local, op);
 }
 
