@@ -736,6 +736,51 @@ START_TEST(test_half_odd_offsets) {
 }
 END_TEST
 
+/* dx of a half-type backward on context ctx (x, dy of p, the frozen statistics). */
+static float *half_dx_on(clnn_context *ctx, const problem *p) {
+  clnn_tensor *t[7];
+  const float *host[6] = {p->x, p->dy, p->gamma, p->beta, p->rmean, p->rvar};
+  int64_t c = p->d.c;
+  for (int i = 0; i < 7; i++) {
+    const bool act = i < 2 || i == 6;
+    TU_OK(clnn_tensor_create(ctx, act ? p->dt : CLNN_FLOAT32, act ? 4 : 1, act ? p->dims : &c, &t[i]));
+    if (i < 6) TU_OK(clnn_tensor_write_f32(t[i], host[i], clnn_tensor_numel(t[i])));
+  }
+  TU_OK(clnn_tensor_fill(t[6], NAN));
+  TU_OK(clnn_batchnorm_bwd_inference(ctx, &p->d, t[0], t[1], t[2], t[3], t[4], t[5], t[6], NULL, NULL));
+  float *dx = tu_alloc(p->nx);
+  TU_OK(clnn_tensor_read_f32(t[6], dx, p->nx));
+  for (int i = 0; i < 7; i++) clnn_tensor_free(t[i]);
+  return dx;
+}
+
+/* The per-channel backward with an activation keeps dz in a float32
+ * workspace scratch in half types; a workspace limit too small for it makes
+ * the kernel recompute dz instead: the same bits, and the reference's. */
+START_TEST(test_half_keep_dz_fallback) {
+  const clnn_dtype dt = tu_half_types[_i];
+  clnn_batchnorm_desc d = clnn_batchnorm_desc_make(4, 8, 6, 6);
+  d.act = CLNN_ACT_SILU;
+  d.act_alpha = 1.0f;
+  problem p;
+  problem_make(&p, &d, 0.0f, 88 + (uint64_t)_i);
+  half_inputs(&p, dt);
+  clnn_context_options o = clnn_context_options_default();
+  o.workspace_limit = 1024; /* under the scratch's 1152 floats */
+  clnn_context *small;
+  TU_OK(clnn_context_create(&o, &small));
+  float *kept = half_dx_on(tu_ctx(), &p), *recomputed = half_dx_on(small, &p);
+  ck_assert_msg(!memcmp(kept, recomputed, p.nx * sizeof(float)), "%s: kept and recomputed dz differ", p.what);
+  bwd_result ref = ref_backward(&p, true, p.rmean, p.rvar);
+  tu_check_half(p.what, "frozen dx", kept, ref.dx, p.nx, dt, 1e-4);
+  bwd_result_free(&ref);
+  free(kept);
+  free(recomputed);
+  clnn_context_free(small);
+  problem_free(&p);
+}
+END_TEST
+
 /* ------------------------------------------------- finite differences */
 
 typedef struct fd_problem {
@@ -1093,6 +1138,7 @@ static Suite *norm_suite(void) {
   tcase_add_loop_test(tc, test_half_precision, 0, N_CASES * TU_N_HALF_TYPES);
   tcase_add_loop_test(tc, test_half_specials, 0, TU_N_HALF_TYPES);
   tcase_add_test(tc, test_half_odd_offsets);
+  tcase_add_loop_test(tc, test_half_keep_dz_fallback, 0, TU_N_HALF_TYPES);
   suite_add_tcase(s, tc);
   TCase *ref = tcase_create("reference");
   tcase_add_test(ref, test_reference_backward_fd);
