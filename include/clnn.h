@@ -1509,6 +1509,13 @@ clnn_status clnn_ref_act_bwd(const clnn_act_desc *desc, const float *x, const fl
  * Shapes: x, y, dy, dx (n, c, h, w), or (n, c, h) when w == 1, or (n, c)
  * when h == w == 1; every per-channel tensor (gamma, beta, running_mean,
  * running_var, save_mean, save_invstd, dgamma, dbeta) is (c).
+ *
+ * Types: x, y, dy and dx are float32, float16 or bfloat16, all of x's type
+ * (CLNN_ERR_INVALID_VALUE names the one that differs, or an int32 x); the
+ * per-channel tensors are float32 with every type (as torch's mixed
+ * precision keeps BN parameters and statistics). The math is float32 (the
+ * statistics and sums in the same fixed order as for float32 data), each
+ * y or dx element rounded once on store, to nearest even.
  */
 typedef struct clnn_batchnorm_desc {
   int64_t n, c, h, w;

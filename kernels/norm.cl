@@ -24,9 +24,27 @@
  *   forward:  {mean_hi, invstd, scale = gamma * invstd, shift = beta - mean_lo * scale}
  *   backward: {k1, k2, k3, 0}: dx = k1 * dz + k2 * (x - mean) + k3
  *
- * -D (every kernel): ACT, ACT_ALPHA (the fused activation); BN_HW (the
- * per-channel kernels: the plane size, when small).
+ * -D (every kernel): ACT, ACT_ALPHA (the fused activation); DT, the type of
+ * x, y, dy and dx (float32, float16 or bfloat16; common.h's LOAD / STORE
+ * macros convert, the math and everything in the workspace stays float32,
+ * each output is rounded once on store); BF16_PAIRS (bfloat16, every plane
+ * 4-byte aligned: the 16-element loops load pairs, common.h); BN_HW (the
+ * per-channel kernels: the plane size, when small). gamma, beta and the
+ * statistics are float32 in every type.
  */
+
+/* A 16-element vector store of an output, streaming (past the caches) when
+ * stream is set. Only float32 streams: clnn_store16_stream takes floats,
+ * and a half output is half as large, so the host asks for it only there. */
+inline void bn_store16(const float16 v, const size_t i, __global STORE_T *y, const int stream) {
+#if DT == CLNN_DTYPE_CODE_FLOAT32
+  if (stream) {
+    clnn_store16_stream(v, y + 16 * i);
+    return;
+  }
+#endif
+  STOREP16(v, i, y);
+}
 
 /* Sum of the 16 lanes in a fixed pairwise order. */
 float hsum16(float16 v) {
@@ -61,28 +79,28 @@ bn_unit bn_unit_of(int k, int gc, int C, int N, int HW, int chunk, int chunks, i
 }
 
 /* The partial statistics (shift, dmean, m2) of one unit (see the top). */
-inline float3 bn_unit_stats(__global const float *x, const bn_unit u, const int C, const int HW) {
+inline float3 bn_unit_stats(__global const STORE_T *x, const bn_unit u, const int C, const int HW) {
   const int nvec = u.len >> 4;
-  __global const float *first = x + ((size_t)u.img0 * C + u.c) * HW + u.start;
-  const float shift = first[0];
+  __global const STORE_T *first = x + ((size_t)u.img0 * C + u.c) * HW + u.start;
+  const float shift = LOAD1(first, 0);
   float16 acc = (float16)(0.0f);
   float sum = 0.0f;
   for (int img = u.img0; img < u.img1; img++) {
-    __global const float *v = x + ((size_t)img * C + u.c) * HW + u.start;
-    for (int j = 0; j < nvec; j++) acc += vload16(j, v) - shift;
-    for (int j = nvec << 4; j < u.len; j++) sum += v[j] - shift;
+    __global const STORE_T *v = x + ((size_t)img * C + u.c) * HW + u.start;
+    for (int j = 0; j < nvec; j++) acc += LOADP16(j, v) - shift;
+    for (int j = nvec << 4; j < u.len; j++) sum += LOAD1(v, j) - shift;
   }
   const float dmean = (hsum16(acc) + sum) / (float)((u.img1 - u.img0) * u.len);
   acc = (float16)(0.0f);
   float m2 = 0.0f;
   for (int img = u.img0; img < u.img1; img++) {
-    __global const float *v = x + ((size_t)img * C + u.c) * HW + u.start;
+    __global const STORE_T *v = x + ((size_t)img * C + u.c) * HW + u.start;
     for (int j = 0; j < nvec; j++) {
-      const float16 d = (vload16(j, v) - shift) - dmean;
+      const float16 d = (LOADP16(j, v) - shift) - dmean;
       acc = fma(d, d, acc);
     }
     for (int j = nvec << 4; j < u.len; j++) {
-      const float d = (v[j] - shift) - dmean;
+      const float d = (LOAD1(v, j) - shift) - dmean;
       m2 = fma(d, d, m2);
     }
   }
@@ -93,7 +111,7 @@ inline float3 bn_unit_stats(__global const float *x, const bn_unit u, const int 
  * bnorm_stats_partial: the partial statistics (shift, dmean, m2) of one unit.
  * NDRange (chunks, groups * C), local (1, 1).
  */
-__kernel void bnorm_stats_partial(CTENSOR(x), TENSOR(ws), const int N, const int C, const int HW,
+__kernel void bnorm_stats_partial(CTENSOR_DT(x), TENSOR(ws), const int N, const int C, const int HW,
                                   const int chunk, const int chunks, const int ipi, const int P) {
   const int k = get_global_id(0), gc = get_global_id(1);
   if (k >= chunks) return;
@@ -205,33 +223,28 @@ __kernel void bnorm_coef(CTENSOR(mean), CTENSOR(stat), const int is_var, const f
  * plane's tail. y may be x (inference in place): no restrict.
  * NDRange (HW / 16 + 1, N * C), any local size.
  */
-__kernel void bnorm_apply(__global const float *x_base, const ulong x_off, __global float *y_base,
+__kernel void bnorm_apply(__global const STORE_T *x_base, const ulong x_off, __global STORE_T *y_base,
                           const ulong y_off, __global const float *ws_base, const ulong coef_off,
                           const int C, const int HW) {
   const int i = get_global_id(0), p = get_global_id(1), nvec = HW >> 4;
   __global const float *coef = ws_base + coef_off + 4 * (size_t)(p % C);
   const float mean = coef[0], scale = coef[2], shift = coef[3];
-  __global const float *x = x_base + x_off + (size_t)p * HW;
-  __global float *y = y_base + y_off + (size_t)p * HW;
+  __global const STORE_T *x = x_base + x_off + (size_t)p * HW;
+  __global STORE_T *y = y_base + y_off + (size_t)p * HW;
   if (i < nvec) {
-    vstore16(act_f16(fma(vload16(i, x) - mean, (float16)(scale), (float16)(shift))), i, y);
+    STOREP16(act_f16(fma(LOADP16(i, x) - mean, (float16)(scale), (float16)(shift))), i, y);
   } else if (i == nvec) {
-    for (int j = nvec << 4; j < HW; j++) y[j] = act_f1(fma(x[j] - mean, scale, shift));
+    for (int j = nvec << 4; j < HW; j++) STORE1(act_f1(fma(LOAD1(x, j) - mean, scale, shift)), y, j);
   }
 }
 
 /* One whole plane of bnorm_apply (streaming stores when stream). */
-inline void bn_apply_plane(__global const float *restrict x, __global float *restrict y, const int HW,
+inline void bn_apply_plane(__global const STORE_T *restrict x, __global STORE_T *restrict y, const int HW,
                            const float mean, const float scale, const float shift, const int stream) {
   const int nvec = HW >> 4;
-  for (int i = 0; i < nvec; i++) {
-    const float16 v = act_f16(fma(vload16(i, x) - mean, (float16)(scale), (float16)(shift)));
-    if (stream)
-      clnn_store16_stream(v, y + 16 * i);
-    else
-      vstore16(v, i, y);
-  }
-  for (int j = nvec << 4; j < HW; j++) y[j] = act_f1(fma(x[j] - mean, scale, shift));
+  for (int i = 0; i < nvec; i++)
+    bn_store16(act_f16(fma(LOADP16(i, x) - mean, (float16)(scale), (float16)(shift))), i, y, stream);
+  for (int j = nvec << 4; j < HW; j++) STORE1(act_f1(fma(LOAD1(x, j) - mean, scale, shift)), y, j);
 }
 
 /*
@@ -256,7 +269,7 @@ inline void bn_apply_plane(__global const float *restrict x, __global float *res
  * streaming stores for y (an output too large for the cache).
  * NDRange (C), local (1).
  */
-__kernel void bnorm_fwd_channel(CTENSOR(x), TENSOR(y), const int N, const int C, const int HW_arg,
+__kernel void bnorm_fwd_channel(CTENSOR_DT(x), TENSOR_DT(y), const int N, const int C, const int HW_arg,
                                 const int chunk_arg, const int chunks_arg, const int ipi, const int P,
                                 const float eps, const int affine, CTENSOR(gamma), CTENSOR(beta), const int save,
                                 TENSOR(save_mean), TENSOR(save_invstd), const int running,
@@ -287,18 +300,18 @@ __kernel void bnorm_fwd_channel(CTENSOR(x), TENSOR(y), const int N, const int C,
  * channel and the position in the plane advance without divisions).
  * NDRange (numel / 16 + 1), any local size.
  */
-__kernel void bnorm_apply_flat(__global const float *x_base, const ulong x_off, __global float *y_base,
+__kernel void bnorm_apply_flat(__global const STORE_T *x_base, const ulong x_off, __global STORE_T *y_base,
                                const ulong y_off, __global const float *ws_base, const ulong coef_off,
                                const int C, const int HW, const int numel) {
   if (get_global_id(0) * 16 >= (size_t)numel) return;
   const int start = get_global_id(0) * 16, end = min(start, numel - 16) + 16;
   int c = (start / HW) % C, r = start % HW;
-  __global const float *x = x_base + x_off;
-  __global float *y = y_base + y_off;
+  __global const STORE_T *x = x_base + x_off;
+  __global STORE_T *y = y_base + y_off;
   __global const float *coefs = ws_base + coef_off;
   for (int e = start; e < end; e++) {
     __global const float *coef = coefs + 4 * c;
-    y[e] = act_f1(fma(x[e] - coef[0], coef[2], coef[3]));
+    STORE1(act_f1(fma(LOAD1(x, e) - coef[0], coef[2], coef[3])), y, e);
     if (++r == HW) r = 0, c = c + 1 == C ? 0 : c + 1;
   }
 }
@@ -309,22 +322,22 @@ __kernel void bnorm_apply_flat(__global const float *x_base, const ulong x_off, 
 
 /* Over one unit: sum(dz), sum(dz * (x - mean)), sum(x - mean), with the
  * coefficient record's mean, scale, shift (for the activation's input). */
-inline float3 bn_unit_bwd_sums(__global const float *x, __global const float *dy, const bn_unit u, const int C,
+inline float3 bn_unit_bwd_sums(__global const STORE_T *x, __global const STORE_T *dy, const bn_unit u, const int C,
                                const int HW, const float mean, const float scale, const float shift) {
   const int nvec = u.len >> 4;
   float16 s1 = (float16)(0.0f), s2 = (float16)(0.0f), s3 = (float16)(0.0f);
   float t1 = 0.0f, t2 = 0.0f, t3 = 0.0f;
   for (int img = u.img0; img < u.img1; img++) {
     const size_t off = ((size_t)img * C + u.c) * HW + u.start;
-    __global const float *xv = x + off, *g = dy + off;
+    __global const STORE_T *xv = x + off, *g = dy + off;
     for (int j = 0; j < nvec; j++) {
-      const float16 xj = vload16(j, xv), dz = BN_DZ(float16, f16, xj, vload16(j, g)), dev = xj - mean;
+      const float16 xj = LOADP16(j, xv), dz = BN_DZ(float16, f16, xj, LOADP16(j, g)), dev = xj - mean;
       s1 += dz;
       s2 = fma(dz, dev, s2);
       s3 += dev;
     }
     for (int j = nvec << 4; j < u.len; j++) {
-      const float dz = BN_DZ(float, f1, xv[j], g[j]), dev = xv[j] - mean;
+      const float xs = LOAD1(xv, j), dz = BN_DZ(float, f1, xs, LOAD1(g, j)), dev = xs - mean;
       t1 += dz;
       t2 = fma(dz, dev, t2);
       t3 += dev;
@@ -340,7 +353,7 @@ inline float3 bn_unit_bwd_sums(__global const float *x, __global const float *dy
  * goes to ws[(c * P + q) * 3 ...].
  * NDRange (chunks, groups * C), local (1, 1).
  */
-__kernel void bnorm_bwd_partial(CTENSOR(x), CTENSOR(dy), TENSOR(ws), const ulong coef_off, const int N,
+__kernel void bnorm_bwd_partial(CTENSOR_DT(x), CTENSOR_DT(dy), TENSOR(ws), const ulong coef_off, const int N,
                                 const int C, const int HW, const int chunk, const int chunks, const int ipi,
                                 const int P) {
   const int k = get_global_id(0), gc = get_global_id(1);
@@ -406,51 +419,67 @@ __kernel void bnorm_bwd_final(TENSOR(ws), const ulong coef_off, const ulong dcoe
  * bnorm_bwd_apply: dx = k1 * dz + k2 * (x - mean) + k3 over plane p.
  * NDRange (HW / 16 + 1, N * C), any local size.
  */
-__kernel void bnorm_bwd_apply(CTENSOR(x), CTENSOR(dy), TENSOR(dx), __global const float *restrict ws_base,
+__kernel void bnorm_bwd_apply(CTENSOR_DT(x), CTENSOR_DT(dy), TENSOR_DT(dx), __global const float *restrict ws_base,
                               const ulong coef_off, const ulong dcoef_off, const int C, const int HW) {
   const int i = get_global_id(0), p = get_global_id(1), nvec = HW >> 4;
   __global const float *coef = ws_base + coef_off + 4 * (size_t)(p % C);
   __global const float *rec = ws_base + dcoef_off + 4 * (size_t)(p % C);
   const float mean = coef[0], scale = coef[2], shift = coef[3];
   const float k1 = rec[0], k2 = rec[1], k3 = rec[2];
-  __global const float *xv = AT(x) + (size_t)p * HW;
-  __global const float *g = AT(dy) + (size_t)p * HW;
-  __global float *out = AT(dx) + (size_t)p * HW;
+  __global const STORE_T *xv = AT(x) + (size_t)p * HW;
+  __global const STORE_T *g = AT(dy) + (size_t)p * HW;
+  __global STORE_T *out = AT(dx) + (size_t)p * HW;
   if (i < nvec) {
-    const float16 xj = vload16(i, xv), dz = BN_DZ(float16, f16, xj, vload16(i, g));
-    vstore16(fma((float16)(k1), dz, fma((float16)(k2), xj - mean, (float16)(k3))), i, out);
+    const float16 xj = LOADP16(i, xv), dz = BN_DZ(float16, f16, xj, LOADP16(i, g));
+    STOREP16(fma((float16)(k1), dz, fma((float16)(k2), xj - mean, (float16)(k3))), i, out);
   } else if (i == nvec) {
     for (int j = nvec << 4; j < HW; j++) {
-      const float dz = BN_DZ(float, f1, xv[j], g[j]);
-      out[j] = fma(k1, dz, fma(k2, xv[j] - mean, k3));
+      const float xs = LOAD1(xv, j), dz = BN_DZ(float, f1, xs, LOAD1(g, j));
+      STORE1(fma(k1, dz, fma(k2, xs - mean, k3)), out, j);
     }
   }
 }
 
 /* One whole plane of bnorm_bwd_apply. */
-inline void bn_bwd_apply_plane(__global const float *restrict xv, __global const float *restrict g,
-                               __global float *restrict out, const int HW, const float mean, const float scale,
+inline void bn_bwd_apply_plane(__global const STORE_T *restrict xv, __global const STORE_T *restrict g,
+                               __global STORE_T *restrict out, const int HW, const float mean, const float scale,
                                const float shift, const float4 rec, const int stream) {
   const int nvec = HW >> 4;
   const float k1 = rec.x, k2 = rec.y, k3 = rec.z;
   for (int i = 0; i < nvec; i++) {
-    const float16 xj = vload16(i, xv), dz = BN_DZ(float16, f16, xj, vload16(i, g));
-    const float16 v = fma((float16)(k1), dz, fma((float16)(k2), xj - mean, (float16)(k3)));
-    if (stream)
-      clnn_store16_stream(v, out + 16 * i);
-    else
-      vstore16(v, i, out);
+    const float16 xj = LOADP16(i, xv), dz = BN_DZ(float16, f16, xj, LOADP16(i, g));
+    bn_store16(fma((float16)(k1), dz, fma((float16)(k2), xj - mean, (float16)(k3))), i, out, stream);
   }
   for (int j = nvec << 4; j < HW; j++) {
-    const float dz = BN_DZ(float, f1, xv[j], g[j]);
-    out[j] = fma(k1, dz, fma(k2, xv[j] - mean, k3));
+    const float xs = LOAD1(xv, j), dz = BN_DZ(float, f1, xs, LOAD1(g, j));
+    STORE1(fma(k1, dz, fma(k2, xs - mean, k3)), out, j);
   }
 }
 
-/* Over one unit, as bn_unit_bwd_sums, also storing dz into dz_out (the
- * same positions as x): the second pass then reads dz instead of
- * recomputing the activation's gradient. */
-inline float3 bn_unit_bwd_sums_keep(__global const float *x, __global const float *dy, __global float *dz_out,
+/*
+ * BN_KEEP_DZ: bnorm_bwd_channel may keep dz between its passes (see
+ * there), with an activation: in dx itself in float32; in a float32
+ * scratch the host gives (dzs, the workspace) in the half types, where dx
+ * would round dz before the second pass uses it (a second rounding of the
+ * gradient). Recomputing dz instead made a float16 backward with SiLU
+ * about 2x slower than float32's.
+ */
+#if ACT != ACT_IDENTITY
+#define BN_KEEP_DZ 1
+#else
+#define BN_KEEP_DZ 0
+#endif
+#if DT == CLNN_DTYPE_CODE_FLOAT32
+#define BN_DZ_KEEP_AT(dx, dzs) (dx)
+#else
+#define BN_DZ_KEEP_AT(dx, dzs) (dzs)
+#endif
+
+#if BN_KEEP_DZ
+/* Over one unit, as bn_unit_bwd_sums, also storing dz into dz_out (float32,
+ * the same positions as x, in the lane order of LOADP16): the second pass
+ * then reads dz instead of recomputing the activation's gradient. */
+inline float3 bn_unit_bwd_sums_keep(__global const STORE_T *x, __global const STORE_T *dy, __global float *dz_out,
                                     const bn_unit u, const int C, const int HW, const float mean,
                                     const float scale, const float shift) {
   const int nvec = u.len >> 4;
@@ -458,17 +487,17 @@ inline float3 bn_unit_bwd_sums_keep(__global const float *x, __global const floa
   float t1 = 0.0f, t2 = 0.0f, t3 = 0.0f;
   for (int img = u.img0; img < u.img1; img++) {
     const size_t off = ((size_t)img * C + u.c) * HW + u.start;
-    __global const float *xv = x + off, *g = dy + off;
+    __global const STORE_T *xv = x + off, *g = dy + off;
     __global float *o = dz_out + off;
     for (int j = 0; j < nvec; j++) {
-      const float16 xj = vload16(j, xv), dz = BN_DZ(float16, f16, xj, vload16(j, g)), dev = xj - mean;
+      const float16 xj = LOADP16(j, xv), dz = BN_DZ(float16, f16, xj, LOADP16(j, g)), dev = xj - mean;
       vstore16(dz, j, o);
       s1 += dz;
       s2 = fma(dz, dev, s2);
       s3 += dev;
     }
     for (int j = nvec << 4; j < u.len; j++) {
-      const float dz = BN_DZ(float, f1, xv[j], g[j]), dev = xv[j] - mean;
+      const float xs = LOAD1(xv, j), dz = BN_DZ(float, f1, xs, LOAD1(g, j)), dev = xs - mean;
       o[j] = dz;
       t1 += dz;
       t2 = fma(dz, dev, t2);
@@ -478,16 +507,17 @@ inline float3 bn_unit_bwd_sums_keep(__global const float *x, __global const floa
   return (float3)(hsum16(s1) + t1, hsum16(s2) + t2, hsum16(s3) + t3);
 }
 
-/* dx = k1 * dz + k2 * (x - mean) + k3 over one plane, dz read from (and dx
- * written over) io. */
-inline void bn_bwd_apply_plane_dz(__global const float *restrict xv, __global float *restrict io, const int HW,
-                                  const float mean, const float4 rec) {
+/* dx = k1 * dz + k2 * (x - mean) + k3 over one plane, dz read from dz (in
+ * float32 the same memory as out: written over). */
+inline void bn_bwd_apply_plane_dz(__global const STORE_T *restrict xv, __global const float *dz,
+                                  __global STORE_T *out, const int HW, const float mean, const float4 rec) {
   const int nvec = HW >> 4;
   const float k1 = rec.x, k2 = rec.y, k3 = rec.z;
   for (int i = 0; i < nvec; i++)
-    vstore16(fma((float16)(k1), vload16(i, io), fma((float16)(k2), vload16(i, xv) - mean, (float16)(k3))), i, io);
-  for (int j = nvec << 4; j < HW; j++) io[j] = fma(k1, io[j], fma(k2, xv[j] - mean, k3));
+    STOREP16(fma((float16)(k1), vload16(i, dz), fma((float16)(k2), LOADP16(i, xv) - mean, (float16)(k3))), i, out);
+  for (int j = nvec << 4; j < HW; j++) STORE1(fma(k1, dz[j], fma(k2, LOAD1(xv, j) - mean, k3)), out, j);
 }
+#endif /* BN_KEEP_DZ */
 
 /*
  * bnorm_bwd_channel: the whole backward of channel c in one work-item, for
@@ -498,16 +528,18 @@ inline void bn_bwd_apply_plane_dz(__global const float *restrict xv, __global fl
  * come from memory once instead of twice; with dx asked and an activation,
  * the first pass keeps dz (dy through the activation) in dx, so the second
  * reads x and dz from the cache and the activation's gradient is computed
- * once. stream: streaming stores for dx (too large for the cache); dz is
- * then recomputed rather than kept.
+ * once (half types: dz kept in dzs, BN_KEEP_DZ). stream: streaming
+ * stores for dx (too large for the cache, float32 only). keep_dz: the host
+ * says dz may be kept (float32: not streaming, as dz would come back from
+ * memory; half types: dzs holds a float per element).
  * NDRange (C), local (1).
  */
-__kernel void bnorm_bwd_channel(CTENSOR(x), CTENSOR(dy), TENSOR(dx), CTENSOR(mean), CTENSOR(stat),
+__kernel void bnorm_bwd_channel(CTENSOR_DT(x), CTENSOR_DT(dy), TENSOR_DT(dx), CTENSOR(mean), CTENSOR(stat),
                                 const int is_var, const float eps, const int N, const int C, const int HW_arg,
                                 const int chunk_arg, const int chunks_arg, const int ipi, const int P, const float M,
                                 const int frozen, const int affine, CTENSOR(gamma), CTENSOR(beta),
                                 const int want_dgamma, TENSOR(dgamma), const int want_dbeta, TENSOR(dbeta),
-                                const int want_dx, const int stream) {
+                                const int want_dx, const int stream, const int keep_dz, TENSOR(dzs)) {
   const int c = get_global_id(0);
   if (c >= C) return;
   BN_CHANNEL_PLANE;
@@ -515,18 +547,17 @@ __kernel void bnorm_bwd_channel(CTENSOR(x), CTENSOR(dy), TENSOR(dx), CTENSOR(mea
   const float invstd = is_var ? 1.0f / sqrt(s + eps) : s;
   const float g = affine ? AT(gamma)[c] : 1.0f, shift = affine ? AT(beta)[c] : 0.0f;
   const float mu = AT(mean)[c], scale = g * invstd;
-  /* without an activation dz is dy itself: nothing to keep; dx streamed
-   * to memory: keeping dz there would read it back from memory */
-#if ACT == ACT_IDENTITY
-  const bool keep = false;
-#else
-  const bool keep = want_dx && !stream;
-#endif
+  /* without an activation dz is dy itself: nothing to keep */
+  const bool keep = BN_KEEP_DZ && want_dx && keep_dz;
   float sdz = 0.0f, sdzx = 0.0f, sx = 0.0f;
   for (int q = 0; q < P; q++) {
     const bn_unit u = bn_unit_of(q % chunks, (q / chunks) * C + c, C, N, HW, chunk, chunks, ipi);
-    const float3 t = keep ? bn_unit_bwd_sums_keep(AT(x), AT(dy), AT(dx), u, C, HW, mu, scale, shift)
+#if BN_KEEP_DZ
+    const float3 t = keep ? bn_unit_bwd_sums_keep(AT(x), AT(dy), BN_DZ_KEEP_AT(AT(dx), AT(dzs)), u, C, HW, mu, scale, shift)
                           : bn_unit_bwd_sums(AT(x), AT(dy), u, C, HW, mu, scale, shift);
+#else
+    const float3 t = bn_unit_bwd_sums(AT(x), AT(dy), u, C, HW, mu, scale, shift);
+#endif
     sdz += t.x;
     sdzx += t.y;
     sx += t.z;
@@ -536,10 +567,13 @@ __kernel void bnorm_bwd_channel(CTENSOR(x), CTENSOR(dy), TENSOR(dx), CTENSOR(mea
   if (!want_dx) return;
   for (int img = 0; img < N; img++) {
     const size_t off = ((size_t)img * C + c) * HW;
-    if (keep)
-      bn_bwd_apply_plane_dz(AT(x) + off, AT(dx) + off, HW, mu, rec);
-    else
-      bn_bwd_apply_plane(AT(x) + off, AT(dy) + off, AT(dx) + off, HW, mu, scale, shift, rec, stream);
+#if BN_KEEP_DZ
+    if (keep) {
+      bn_bwd_apply_plane_dz(AT(x) + off, BN_DZ_KEEP_AT(AT(dx), AT(dzs)) + off, AT(dx) + off, HW, mu, rec);
+      continue;
+    }
+#endif
+    bn_bwd_apply_plane(AT(x) + off, AT(dy) + off, AT(dx) + off, HW, mu, scale, shift, rec, stream);
   }
 }
 
@@ -548,7 +582,7 @@ __kernel void bnorm_bwd_channel(CTENSOR(x), CTENSOR(dy), TENSOR(dx), CTENSOR(mea
  * bnorm_apply_flat): 16 consecutive elements per work-item.
  * NDRange (numel / 16 + 1), any local size.
  */
-__kernel void bnorm_bwd_apply_flat(CTENSOR(x), CTENSOR(dy), TENSOR(dx), __global const float *restrict ws_base,
+__kernel void bnorm_bwd_apply_flat(CTENSOR_DT(x), CTENSOR_DT(dy), TENSOR_DT(dx), __global const float *restrict ws_base,
                                    const ulong coef_off, const ulong dcoef_off, const int C, const int HW,
                                    const int numel) {
   if (get_global_id(0) * 16 >= (size_t)numel) return;
@@ -557,8 +591,8 @@ __kernel void bnorm_bwd_apply_flat(CTENSOR(x), CTENSOR(dy), TENSOR(dx), __global
   for (int e = start; e < end; e++) {
     __global const float *coef = ws_base + coef_off + 4 * c, *rec = ws_base + dcoef_off + 4 * c;
     const float mean = coef[0], scale = coef[2], shift = coef[3];
-    const float xv = AT(x)[e], dz = BN_DZ(float, f1, xv, AT(dy)[e]);
-    AT(dx)[e] = fma(rec[0], dz, fma(rec[1], xv - mean, rec[2]));
+    const float xv = LOAD1(AT(x), e), dz = BN_DZ(float, f1, xv, LOAD1(AT(dy), e));
+    STORE1(fma(rec[0], dz, fma(rec[1], xv - mean, rec[2])), AT(dx), e);
     if (++r == HW) r = 0, c = c + 1 == C ? 0 : c + 1;
   }
 }
@@ -643,23 +677,23 @@ inline float4 bn_group_merge(const float4 v, __local float4 *red) {
  * ws[(c * G + g) * 3 ...]. M = N * HW.
  * NDRange (G * BN_WG, C), local (BN_WG, 1).
  */
-__kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1))) void bnorm_stats_gpu(CTENSOR(x), TENSOR(ws),
+__kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1))) void bnorm_stats_gpu(CTENSOR_DT(x), TENSOR(ws),
                                                                                  const int C, const int HW,
                                                                                  const int M, const int G) {
   __local float4 red[BN_WG];
   const int lid = get_local_id(0), g = get_group_id(0), c = get_global_id(1);
   const int start = g * BN_SLICE, n = min(BN_SLICE, M - start);
   const size_t img_stride = (size_t)C * HW;
-  __global const float *xc = AT(x) + (size_t)c * HW;
+  __global const STORE_T *xc = AT(x) + (size_t)c * HW;
   const bn_walk first = bn_walk_at(start, HW);
-  const float shift = xc[first.img * img_stride + first.r];
+  const float shift = LOAD1(xc, first.img * img_stride + first.r);
   const int q = BN_WG / HW, rem = BN_WG % HW;
   bn_walk w = bn_walk_at(start + lid, HW);
   float v[BN_ITEMS], sum = 0.0f;
 #pragma unroll
   for (int k = 0; k < BN_ITEMS; k++) {
     v[k] = 0.0f;
-    if (lid + k * BN_WG < n) v[k] = xc[w.img * img_stride + w.r] - shift;
+    if (lid + k * BN_WG < n) v[k] = LOAD1(xc, w.img * img_stride + w.r) - shift;
     sum += v[k];
     bn_walk_step(&w, q, rem, HW);
   }
@@ -781,10 +815,11 @@ inline void bn_records4(__global const float *recs, const int4 ch, const bool sa
  * to the first work-items after the loop.
  * NDRange: a grid-stride grid, any local size.
  */
-__kernel void bnorm_apply_gpu(CTENSOR(x), TENSOR(y), __global const float *restrict ws_base, const ulong coef_off,
+__kernel void bnorm_apply_gpu(CTENSOR_DT(x), TENSOR_DT(y), __global const float *restrict ws_base, const ulong coef_off,
                               const int C, const int HW, const int n) {
-  __global const float *xv = AT(x), *recs = ws_base + coef_off;
-  __global float *yv = AT(y);
+  __global const STORE_T *xv = AT(x);
+  __global const float *recs = ws_base + coef_off;
+  __global STORE_T *yv = AT(y);
   const int nvec = n >> 2, step = get_global_size(0);
   bn_pos at = bn_pos_start(get_global_id(0) << 2, step << 2, C, HW);
   for (int i = get_global_id(0); i < nvec; i += step, bn_pos_next(&at, C, HW)) {
@@ -792,12 +827,12 @@ __kernel void bnorm_apply_gpu(CTENSOR(x), TENSOR(y), __global const float *restr
     const int4 ch = bn_channels4(at, C, HW, &same);
     float4 mean, invstd, scale, shift;
     bn_records4(recs, ch, same, &mean, &invstd, &scale, &shift);
-    vstore4(act_f4(fma(vload4(i, xv) - mean, scale, shift)), i, yv);
+    STORE4(act_f4(fma(LOAD4(i, xv) - mean, scale, shift)), i, yv);
   }
   const long j = ((long)nvec << 2) + (long)get_global_id(0); /* long: near 2^31 elements an int wraps */
   if (j < n) {
     const float4 rec = vload4(j / HW % C, recs);
-    yv[j] = act_f1(fma(xv[j] - rec.x, rec.z, rec.w));
+    STORE1(act_f1(fma(LOAD1(xv, j) - rec.x, rec.z, rec.w)), yv, j);
   }
 }
 
@@ -820,12 +855,12 @@ inline float4 bn_record_of(__global const float *mean, __global const float *sta
  * may be x (in place): no restrict.
  * NDRange: a grid-stride grid, any local size.
  */
-__kernel void bnorm_infer_gpu(__global const float *x_base, const ulong x_off, __global float *y_base,
+__kernel void bnorm_infer_gpu(__global const STORE_T *x_base, const ulong x_off, __global STORE_T *y_base,
                               const ulong y_off, CTENSOR(running_mean), CTENSOR(running_var), const float eps,
                               const int affine, CTENSOR(gamma), CTENSOR(beta), const int C, const int HW,
                               const int n) {
-  __global const float *xv = x_base + x_off;
-  __global float *yv = y_base + y_off;
+  __global const STORE_T *xv = x_base + x_off;
+  __global STORE_T *yv = y_base + y_off;
   __global const float *rm = AT(running_mean), *rv = AT(running_var), *gm = AT(gamma), *bt = AT(beta);
   const int nvec = n >> 2, step = get_global_size(0);
   bn_pos at = bn_pos_start(get_global_id(0) << 2, step << 2, C, HW);
@@ -842,12 +877,12 @@ __kernel void bnorm_infer_gpu(__global const float *x_base, const ulong x_off, _
       scale = (float4)(a.z, b.z, cc.z, d.z);
       shift = (float4)(a.w, b.w, cc.w, d.w);
     }
-    vstore4(act_f4(fma(vload4(i, xv) - mean, scale, shift)), i, yv);
+    STORE4(act_f4(fma(LOAD4(i, xv) - mean, scale, shift)), i, yv);
   }
   const long j = ((long)nvec << 2) + (long)get_global_id(0); /* long: near 2^31 elements an int wraps */
   if (j < n) {
     const float4 rec = bn_record_of(rm, rv, 1, eps, affine, gm, bt, j / HW % C);
-    yv[j] = act_f1(fma(xv[j] - rec.x, rec.z, rec.w));
+    STORE1(act_f1(fma(LOAD1(xv, j) - rec.x, rec.z, rec.w)), yv, j);
   }
 }
 
@@ -859,7 +894,7 @@ __kernel void bnorm_infer_gpu(__global const float *x_base, const ulong x_off, _
  * NDRange (G * BN_WG, C), local (BN_WG, 1).
  */
 __kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1))) void bnorm_bwd_gpu_partial(
-    CTENSOR(x), CTENSOR(dy), TENSOR(ws), CTENSOR(mean_in), CTENSOR(stat), const int is_var, const float eps,
+    CTENSOR_DT(x), CTENSOR_DT(dy), TENSOR(ws), CTENSOR(mean_in), CTENSOR(stat), const int is_var, const float eps,
     const int affine, CTENSOR(gamma), CTENSOR(beta), const int C, const int HW, const int M, const int G) {
   __local float4 red[BN_WG];
   const int lid = get_local_id(0), g = get_group_id(0), c = get_global_id(1);
@@ -867,7 +902,7 @@ __kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1))) void bnorm_bwd_gpu_p
   const float mean = rec.x, scale = rec.z, shift = rec.w; /* BN_DZ's names */
   const int start = g * BN_SLICE, n = min(BN_SLICE, M - start);
   const size_t img_stride = (size_t)C * HW;
-  __global const float *xc = AT(x) + (size_t)c * HW, *gc = AT(dy) + (size_t)c * HW;
+  __global const STORE_T *xc = AT(x) + (size_t)c * HW, *gc = AT(dy) + (size_t)c * HW;
   const int q = BN_WG / HW, rem = BN_WG % HW;
   bn_walk w = bn_walk_at(start + lid, HW);
   float4 acc = (float4)(0.0f);
@@ -875,7 +910,7 @@ __kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1))) void bnorm_bwd_gpu_p
   for (int k = 0; k < BN_ITEMS; k++) {
     if (lid + k * BN_WG < n) {
       const size_t at = w.img * img_stride + w.r;
-      const float xv = xc[at], dz = BN_DZ(float, f1, xv, gc[at]), dev = xv - mean;
+      const float xv = LOAD1(xc, at), dz = BN_DZ(float, f1, xv, LOAD1(gc, at)), dev = xv - mean;
       acc.x += dz;
       acc.y = fma(dz, dev, acc.y);
       acc.z += dev;
@@ -923,11 +958,12 @@ __kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1))) void bnorm_bwd_gpu_f
  * work-item per step, the tail after the loop.
  * NDRange: a grid-stride grid, any local size.
  */
-__kernel void bnorm_bwd_apply_gpu(CTENSOR(x), CTENSOR(dy), TENSOR(dx), __global const float *restrict ws_base,
+__kernel void bnorm_bwd_apply_gpu(CTENSOR_DT(x), CTENSOR_DT(dy), TENSOR_DT(dx), __global const float *restrict ws_base,
                                   const ulong coef_off, const ulong dcoef_off, const int C, const int HW,
                                   const int n) {
-  __global const float *xv = AT(x), *gv = AT(dy), *recs = ws_base + coef_off, *drecs = ws_base + dcoef_off;
-  __global float *out = AT(dx);
+  __global const STORE_T *xv = AT(x), *gv = AT(dy);
+  __global const float *recs = ws_base + coef_off, *drecs = ws_base + dcoef_off;
+  __global STORE_T *out = AT(dx);
   const int nvec = n >> 2, step = get_global_size(0);
   bn_pos at = bn_pos_start(get_global_id(0) << 2, step << 2, C, HW);
   for (int i = get_global_id(0); i < nvec; i += step, bn_pos_next(&at, C, HW)) {
@@ -936,16 +972,16 @@ __kernel void bnorm_bwd_apply_gpu(CTENSOR(x), CTENSOR(dy), TENSOR(dx), __global 
     float4 mean, invstd, scale, shift, k1, k2, k3, unused;
     bn_records4(recs, ch, same, &mean, &invstd, &scale, &shift);
     bn_records4(drecs, ch, same, &k1, &k2, &k3, &unused);
-    const float4 xj = vload4(i, xv), dz = BN_DZ(float4, f4, xj, vload4(i, gv));
-    vstore4(fma(k1, dz, fma(k2, xj - mean, k3)), i, out);
+    const float4 xj = LOAD4(i, xv), dz = BN_DZ(float4, f4, xj, LOAD4(i, gv));
+    STORE4(fma(k1, dz, fma(k2, xj - mean, k3)), i, out);
   }
   const long j = ((long)nvec << 2) + (long)get_global_id(0); /* long: near 2^31 elements an int wraps */
   if (j < n) {
     const int c = j / HW % C;
     const float4 rec = vload4(c, recs), drec = vload4(c, drecs);
     const float mean = rec.x, scale = rec.z, shift = rec.w;
-    const float dz = BN_DZ(float, f1, xv[j], gv[j]);
-    out[j] = fma(drec.x, dz, fma(drec.y, xv[j] - mean, drec.z));
+    const float xs = LOAD1(xv, j), dz = BN_DZ(float, f1, xs, LOAD1(gv, j));
+    STORE1(fma(drec.x, dz, fma(drec.y, xs - mean, drec.z)), out, j);
   }
 }
 #endif /* GPU variants */

@@ -15,6 +15,13 @@
  * Those are the CPU-class variants (and the per-channel kernels that do a
  * whole pass per work-item); the GPU-class variants (work-group
  * reductions, float4 passes) and the variant tables are after them.
+ *
+ * x, y, dy and dx are float32, float16 or bfloat16, all of one type (x's);
+ * gamma, beta, the running and saved statistics and dgamma / dbeta are
+ * float32 in every type (torch's mixed precision keeps them so). The type
+ * is a compile-time choice of every norm program (-DDT, kernels/common.h):
+ * kernels load, compute and reduce in float32 and round once on store, so
+ * the statistics and the workspace are the same in every type.
  */
 #include "../desc/desc.h"
 
@@ -31,16 +38,49 @@
  * HW / 16 + 1 work-items up to it leaves few idle. */
 #define BN_LOCAL 16
 
+/* The type of a call's activation tensors, as its programs are built for it. */
+typedef struct bn_types {
+  clnn_dtype dt; /* of x, y, dy, dx */
+  bool pairs;    /* bfloat16 with every plane 4-byte aligned: -DBF16_PAIRS=1 */
+} bn_types;
+
 /* ------------------------------------------------------------ arguments */
 
-/* An activation tensor: (n, c, h, w); (n, c, h) when w == 1; (n, c) when h == w == 1. */
-static clnn_status check_nchw(clnn_context *ctx, const clnn_tensor *t, const char *name,
+/* An activation tensor of type dt: (n, c, h, w); (n, c, h) when w == 1; (n, c) when h == w == 1. */
+static clnn_status check_nchw(clnn_context *ctx, const clnn_tensor *t, const char *name, clnn_dtype dt,
                               const clnn_batchnorm_desc *d) {
   int64_t dims[4] = {d->n, d->c, d->h, d->w};
   int ndim = 4;
   if (t && t->ndim == 3 && d->w == 1) ndim = 3;
   if (t && t->ndim == 2 && d->h == 1 && d->w == 1) ndim = 2;
-  return clnn__check_tensor(ctx, t, name, CLNN_FLOAT32, ndim, dims);
+  return clnn__check_tensor(ctx, t, name, dt, ndim, dims);
+}
+
+/* x's type, which every activation tensor of the call must have: float32,
+ * float16 or bfloat16 (an int32 x is refused naming it). */
+static clnn_status x_type(clnn_context *ctx, const clnn_tensor *x, clnn_dtype *dt) {
+  return clnn__check_float_type(ctx, x, "x", dt);
+}
+
+/*
+ * The program types of a call. bfloat16 kernels load and store pairs of
+ * elements as uints (common.h's BF16_PAIRS; PoCL converts ushort vectors
+ * element by element) when every 16-element vector they touch is 4-byte
+ * aligned: each plane starts at an even element (even h * w, so the
+ * chunks of a plane are too) of a tensor at an even element offset.
+ */
+static bn_types types_of(const clnn_batchnorm_desc *d, clnn_dtype dt, const clnn_tensor *const *ts, int n) {
+  bn_types t = {dt, dt == CLNN_BFLOAT16 && (d->h * d->w) % 2 == 0};
+  for (int i = 0; i < n; i++)
+    if (ts[i] && clnn__off(ts[i]) % 2) t.pairs = false;
+  return t;
+}
+
+/* The options every norm program gets: the activation and the types. */
+static void program_options(const clnn_batchnorm_desc *d, const bn_types *ty, char *buf, size_t n) {
+  char act[64];
+  clnn__act_options(act, sizeof act, d->act, d->act_alpha);
+  snprintf(buf, n, "-DDT=%d -DBF16_PAIRS=%d%s", (int)ty->dt, ty->pairs ? 1 : 0, act);
 }
 
 static clnn_status check_channel(clnn_context *ctx, const clnn_tensor *t, const char *name,
@@ -110,27 +150,27 @@ static clnn_status get_workspace(clnn_context *ctx, const bn_split *s, cl_mem *w
   return clnn__workspace(ctx, bytes, ws);
 }
 
-static clnn_status kernel_of(clnn_context *ctx, const clnn_batchnorm_desc *d, const char *name,
+static clnn_status kernel_of(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_types *ty, const char *name,
                              clnn_kernel_ref *k) {
-  char opts[64];
-  clnn__act_options(opts, sizeof opts, d->act, d->act_alpha);
+  char opts[128];
+  program_options(d, ty, opts, sizeof opts);
   return clnn__kernel(ctx, "norm", opts, name, k);
 }
 
 /* Build (or find) every kernel an entry point launches before enqueueing
  * the first, so a build failure leaves the outputs and running stats alone. */
-static clnn_status prepare(clnn_context *ctx, const clnn_batchnorm_desc *d, const char *const *names, int n) {
+static clnn_status prepare(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_types *ty, const char *const *names, int n) {
   clnn_kernel_ref k;
-  for (int i = 0; i < n; i++) CLNN_TRY(kernel_of(ctx, d, names[i], &k));
+  for (int i = 0; i < n; i++) CLNN_TRY(kernel_of(ctx, d, ty, names[i], &k));
   return CLNN_SUCCESS;
 }
 
 /* -------------------------------------------------------------- launches */
 
-static clnn_status launch_stats(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s,
+static clnn_status launch_stats(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_types *ty, const bn_split *s,
                                 const clnn_tensor *x, cl_mem ws, const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(kernel_of(ctx, d, "bnorm_stats_partial", &k));
+  CLNN_TRY(kernel_of(ctx, d, ty, "bnorm_stats_partial", &k));
   size_t global[2] = {(size_t)s->chunks, (size_t)(s->groups * d->c)}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(d->n),
@@ -139,12 +179,12 @@ static clnn_status launch_stats(clnn_context *ctx, const clnn_batchnorm_desc *d,
                       2, global, local, op);
 }
 
-static clnn_status launch_stats_final(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s,
+static clnn_status launch_stats_final(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_types *ty, const bn_split *s,
                                       cl_mem ws, const clnn_tensor *gamma, const clnn_tensor *beta,
                                       clnn_tensor *save_mean, clnn_tensor *save_invstd, clnn_tensor *rmean,
                                       clnn_tensor *rvar, float factor, const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(kernel_of(ctx, d, "bnorm_stats_final", &k));
+  CLNN_TRY(kernel_of(ctx, d, ty, "bnorm_stats_final", &k));
   size_t global[1] = {(size_t)d->c}, local[1] = {1};
   return clnn__launch(
       ctx, &k,
@@ -158,11 +198,11 @@ static clnn_status launch_stats_final(clnn_context *ctx, const clnn_batchnorm_de
 }
 
 /* Coefficient record from (mean, invstd) or (mean, variance). */
-static clnn_status launch_coef(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s,
+static clnn_status launch_coef(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_types *ty, const bn_split *s,
                                const clnn_tensor *mean, const clnn_tensor *stat, bool is_var,
                                const clnn_tensor *gamma, const clnn_tensor *beta, cl_mem ws, const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(kernel_of(ctx, d, "bnorm_coef", &k));
+  CLNN_TRY(kernel_of(ctx, d, ty, "bnorm_coef", &k));
   size_t global[1] = {(size_t)d->c}, local[1] = {1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_TENSOR(mean), CLNN_ARG_TENSOR(stat), CLNN_ARG_I32(is_var ? 1 : 0),
@@ -182,10 +222,10 @@ static const char *bwd_apply_kernel(const bn_split *s) {
   return s->hw < BN_SMALL_PLANE ? "bnorm_bwd_apply_flat" : "bnorm_bwd_apply";
 }
 
-static clnn_status launch_apply(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s,
+static clnn_status launch_apply(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_types *ty, const bn_split *s,
                                 const clnn_tensor *x, clnn_tensor *y, cl_mem ws, const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(kernel_of(ctx, d, apply_kernel(s), &k));
+  CLNN_TRY(kernel_of(ctx, d, ty, apply_kernel(s), &k));
   if (s->hw < BN_SMALL_PLANE) {
     const int64_t numel = d->n * d->c * s->hw;
     size_t global[1] = {(size_t)(numel / 16 + 1)}, local[1] = {BN_LOCAL};
@@ -203,11 +243,11 @@ static clnn_status launch_apply(clnn_context *ctx, const clnn_batchnorm_desc *d,
 }
 
 /* The backward after the coefficient record is in place. */
-static clnn_status launch_bwd(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s, cl_mem ws,
+static clnn_status launch_bwd(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_types *ty, const bn_split *s, cl_mem ws,
                               const clnn_tensor *x, const clnn_tensor *dy, const clnn_tensor *gamma, bool frozen,
                               clnn_tensor *dx, clnn_tensor *dgamma, clnn_tensor *dbeta, const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(kernel_of(ctx, d, "bnorm_bwd_partial", &k));
+  CLNN_TRY(kernel_of(ctx, d, ty, "bnorm_bwd_partial", &k));
   size_t gp[2] = {(size_t)s->chunks, (size_t)(s->groups * d->c)}, lp[2] = {1, 1};
   CLNN_TRY(clnn__launch(ctx, &k,
                         CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(dy), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
@@ -215,7 +255,7 @@ static clnn_status launch_bwd(clnn_context *ctx, const clnn_batchnorm_desc *d, c
                                   CLNN_ARG_I32(s->hw), CLNN_ARG_I32(s->chunk), CLNN_ARG_I32(s->chunks),
                                   CLNN_ARG_I32(s->ipi), CLNN_ARG_I32(s->p)),
                         2, gp, lp, op));
-  CLNN_TRY(kernel_of(ctx, d, "bnorm_bwd_final", &k));
+  CLNN_TRY(kernel_of(ctx, d, ty, "bnorm_bwd_final", &k));
   size_t gf[1] = {(size_t)d->c}, lf[1] = {1};
   CLNN_TRY(clnn__launch(
       ctx, &k,
@@ -226,7 +266,7 @@ static clnn_status launch_bwd(clnn_context *ctx, const clnn_batchnorm_desc *d, c
                 CLNN_ARG_TENSOR(dbeta)),
       1, gf, lf, op));
   if (!dx) return CLNN_SUCCESS;
-  CLNN_TRY(kernel_of(ctx, d, bwd_apply_kernel(s), &k));
+  CLNN_TRY(kernel_of(ctx, d, ty, bwd_apply_kernel(s), &k));
   if (s->hw < BN_SMALL_PLANE) {
     const int64_t numel = d->n * d->c * s->hw;
     size_t gf1[1] = {(size_t)(numel / 16 + 1)}, lf1[1] = {BN_LOCAL};
@@ -262,10 +302,10 @@ static bool use_channel_kernels(const clnn_batchnorm_desc *d, const bn_split *s)
  * kernels (-DBN_HW): their few vectors per plane then unroll. */
 #define BN_CHANNEL_CONST_HW 256
 
-static clnn_status channel_kernel(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s,
+static clnn_status channel_kernel(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_types *ty, const bn_split *s,
                                   const char *name, clnn_kernel_ref *k) {
-  char opts[96];
-  clnn__act_options(opts, sizeof opts, d->act, d->act_alpha);
+  char opts[160];
+  program_options(d, ty, opts, sizeof opts);
   if (s->hw <= BN_CHANNEL_CONST_HW) {
     size_t len = strlen(opts);
     snprintf(opts + len, sizeof opts - len, " -DBN_HW=%lld", (long long)s->hw);
@@ -273,12 +313,12 @@ static clnn_status channel_kernel(clnn_context *ctx, const clnn_batchnorm_desc *
   return clnn__kernel(ctx, "norm", opts, name, k);
 }
 
-static clnn_status launch_fwd_channel(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s,
+static clnn_status launch_fwd_channel(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_types *ty, const bn_split *s,
                                       const clnn_tensor *x, const clnn_tensor *gamma, const clnn_tensor *beta,
                                       clnn_tensor *y, clnn_tensor *save_mean, clnn_tensor *save_invstd,
                                       clnn_tensor *rmean, clnn_tensor *rvar, float factor, const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(channel_kernel(ctx, d, s, "bnorm_fwd_channel", &k));
+  CLNN_TRY(channel_kernel(ctx, d, ty, s, "bnorm_fwd_channel", &k));
   size_t global[1] = {(size_t)d->c}, local[1] = {1};
   return clnn__launch(
       ctx, &k,
@@ -291,14 +331,34 @@ static clnn_status launch_fwd_channel(clnn_context *ctx, const clnn_batchnorm_de
       1, global, local, op);
 }
 
+/*
+ * Whether the per-channel backward keeps dz (dy through the activation)
+ * between its passes, and where: float32 keeps it in dx unless dx streams
+ * to memory; a half type keeps it in a float32 scratch of numel floats in
+ * the workspace (dx would round it), when the workspace allows (else dz is
+ * recomputed: slower, same result).
+ */
+static bool bwd_keep_dz(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_types *ty, const clnn_tensor *dx,
+                        bool stream, cl_mem *scratch) {
+  *scratch = NULL;
+  if (!dx || d->act == CLNN_ACT_IDENTITY) return false;
+  if (ty->dt == CLNN_FLOAT32) return !stream;
+  const size_t bytes = (size_t)dx->numel * sizeof(float);
+  return bytes <= ctx->workspace_limit && clnn__workspace(ctx, bytes, scratch) == CLNN_SUCCESS;
+}
+
 /* The whole backward per channel, from (mean, invstd) or (mean, variance). */
-static clnn_status launch_bwd_channel(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_split *s,
+static clnn_status launch_bwd_channel(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_types *ty, const bn_split *s,
                                       const clnn_tensor *x, const clnn_tensor *dy, const clnn_tensor *mean,
                                       const clnn_tensor *stat, bool frozen, const clnn_tensor *gamma,
                                       const clnn_tensor *beta, clnn_tensor *dx, clnn_tensor *dgamma,
                                       clnn_tensor *dbeta, const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(channel_kernel(ctx, d, s, "bnorm_bwd_channel", &k));
+  CLNN_TRY(channel_kernel(ctx, d, ty, s, "bnorm_bwd_channel", &k));
+  /* streaming stores are float32's (the kernels store half outputs plainly) */
+  const bool stream = dx && ty->dt == CLNN_FLOAT32 && clnn__stream_output(ctx, clnn_tensor_bytes(dx));
+  cl_mem scratch;
+  const bool keep = bwd_keep_dz(ctx, d, ty, dx, stream, &scratch);
   size_t global[1] = {(size_t)d->c}, local[1] = {1};
   return clnn__launch(
       ctx, &k,
@@ -309,7 +369,7 @@ static clnn_status launch_bwd_channel(clnn_context *ctx, const clnn_batchnorm_de
                 CLNN_ARG_I32(frozen ? 1 : 0), CLNN_ARG_I32(d->affine ? 1 : 0), CLNN_ARG_TENSOR(gamma),
                 CLNN_ARG_TENSOR(beta), CLNN_ARG_I32(dgamma ? 1 : 0), CLNN_ARG_TENSOR(dgamma),
                 CLNN_ARG_I32(dbeta ? 1 : 0), CLNN_ARG_TENSOR(dbeta), CLNN_ARG_I32(dx ? 1 : 0),
-                CLNN_ARG_I32(dx && clnn__stream_output(ctx, clnn_tensor_bytes(dx)))),
+                CLNN_ARG_I32(stream ? 1 : 0), CLNN_ARG_I32(keep ? 1 : 0), CLNN_ARG_MEM(scratch), CLNN_ARG_U64(0)),
       1, global, local, op);
 }
 
@@ -329,6 +389,7 @@ static clnn_status launch_bwd_channel(clnn_context *ctx, const clnn_batchnorm_de
 /* One call's arguments, whichever the pass (unused members NULL). */
 typedef struct bn_call {
   const clnn_batchnorm_desc *d;
+  bn_types ty; /* of the activation tensors */
   const clnn_tensor *x, *dy, *gamma, *beta;
   /* inference: the running statistics; backward: save_mean / save_invstd,
    * or the running statistics when frozen */
@@ -370,7 +431,7 @@ static bool flat_applies(const clnn_context *ctx, const void *problem, char *why
 
 static clnn_status train_channel(clnn_context *ctx, const bn_call *k) {
   const bn_split s = split_of(k->d);
-  return launch_fwd_channel(ctx, k->d, &s, k->x, k->gamma, k->beta, k->y, k->save_mean, k->save_invstd, k->rmean,
+  return launch_fwd_channel(ctx, k->d, &k->ty, &s, k->x, k->gamma, k->beta, k->y, k->save_mean, k->save_invstd, k->rmean,
                             k->rvar, k->factor, k->op);
 }
 
@@ -380,11 +441,11 @@ static clnn_status train_units(clnn_context *ctx, const bn_call *k) {
   cl_mem ws;
   CLNN_TRY(get_workspace(ctx, &s, &ws));
   const char *const kernels[] = {"bnorm_stats_partial", "bnorm_stats_final", apply_kernel(&s)};
-  CLNN_TRY(prepare(ctx, d, kernels, 3));
-  CLNN_TRY(launch_stats(ctx, d, &s, k->x, ws, k->op));
-  CLNN_TRY(launch_stats_final(ctx, d, &s, ws, k->gamma, k->beta, k->save_mean, k->save_invstd, k->rmean, k->rvar,
+  CLNN_TRY(prepare(ctx, d, &k->ty, kernels, 3));
+  CLNN_TRY(launch_stats(ctx, d, &k->ty, &s, k->x, ws, k->op));
+  CLNN_TRY(launch_stats_final(ctx, d, &k->ty, &s, ws, k->gamma, k->beta, k->save_mean, k->save_invstd, k->rmean, k->rvar,
                               k->factor, k->op));
-  return launch_apply(ctx, d, &s, k->x, k->y, ws, k->op);
+  return launch_apply(ctx, d, &k->ty, &s, k->x, k->y, ws, k->op);
 }
 
 static clnn_status infer_coef_apply(clnn_context *ctx, const bn_call *k) {
@@ -396,14 +457,14 @@ static clnn_status infer_coef_apply(clnn_context *ctx, const bn_call *k) {
   cl_mem ws;
   CLNN_TRY(get_workspace(ctx, &s, &ws));
   const char *const kernels[] = {"bnorm_coef", apply_kernel(&s)};
-  CLNN_TRY(prepare(ctx, d, kernels, 2));
-  CLNN_TRY(launch_coef(ctx, d, &s, k->mean, k->stat, true, k->gamma, k->beta, ws, k->op));
-  return launch_apply(ctx, d, &s, k->x, k->y, ws, k->op);
+  CLNN_TRY(prepare(ctx, d, &k->ty, kernels, 2));
+  CLNN_TRY(launch_coef(ctx, d, &k->ty, &s, k->mean, k->stat, true, k->gamma, k->beta, ws, k->op));
+  return launch_apply(ctx, d, &k->ty, &s, k->x, k->y, ws, k->op);
 }
 
 static clnn_status bwd_channel(clnn_context *ctx, const bn_call *k) {
   const bn_split s = split_of(k->d);
-  return launch_bwd_channel(ctx, k->d, &s, k->x, k->dy, k->mean, k->stat, k->frozen, k->gamma, k->beta, k->dx,
+  return launch_bwd_channel(ctx, k->d, &k->ty, &s, k->x, k->dy, k->mean, k->stat, k->frozen, k->gamma, k->beta, k->dx,
                             k->dgamma, k->dbeta, k->op);
 }
 
@@ -413,9 +474,9 @@ static clnn_status bwd_units(clnn_context *ctx, const bn_call *k) {
   cl_mem ws;
   CLNN_TRY(get_workspace(ctx, &s, &ws));
   const char *const kernels[] = {"bnorm_coef", "bnorm_bwd_partial", "bnorm_bwd_final", bwd_apply_kernel(&s)};
-  CLNN_TRY(prepare(ctx, d, kernels, 4));
-  CLNN_TRY(launch_coef(ctx, d, &s, k->mean, k->stat, k->frozen, k->gamma, k->beta, ws, k->op));
-  return launch_bwd(ctx, d, &s, ws, k->x, k->dy, k->gamma, k->frozen, k->dx, k->dgamma, k->dbeta, k->op);
+  CLNN_TRY(prepare(ctx, d, &k->ty, kernels, 4));
+  CLNN_TRY(launch_coef(ctx, d, &k->ty, &s, k->mean, k->stat, k->frozen, k->gamma, k->beta, ws, k->op));
+  return launch_bwd(ctx, d, &k->ty, &s, ws, k->x, k->dy, k->gamma, k->frozen, k->dx, k->dgamma, k->dbeta, k->op);
 }
 
 /* ------------------------------------------------------------ GPU runs */
@@ -464,20 +525,20 @@ static clnn_status gpu_workspace(clnn_context *ctx, const bn_gpu_split *s, cl_me
   return clnn__workspace(ctx, bytes, ws);
 }
 
-static clnn_status gpu_kernel(clnn_context *ctx, const clnn_batchnorm_desc *d, int wg, const char *name,
+static clnn_status gpu_kernel(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_types *ty, int wg, const char *name,
                               clnn_kernel_ref *k) {
-  char opts[96];
-  clnn__act_options(opts, sizeof opts, d->act, d->act_alpha);
+  char opts[160];
+  program_options(d, ty, opts, sizeof opts);
   size_t len = strlen(opts);
   snprintf(opts + len, sizeof opts - len, " -DBN_WG=%d", wg);
   return clnn__kernel(ctx, "norm", opts, name, k);
 }
 
 /* Build every kernel of a GPU run before the first launch (see prepare). */
-static clnn_status gpu_prepare(clnn_context *ctx, const clnn_batchnorm_desc *d, int wg, const char *const *names,
+static clnn_status gpu_prepare(clnn_context *ctx, const clnn_batchnorm_desc *d, const bn_types *ty, int wg, const char *const *names,
                                int n) {
   clnn_kernel_ref k;
-  for (int i = 0; i < n; i++) CLNN_TRY(gpu_kernel(ctx, d, wg, names[i], &k));
+  for (int i = 0; i < n; i++) CLNN_TRY(gpu_kernel(ctx, d, ty, wg, names[i], &k));
   return CLNN_SUCCESS;
 }
 
@@ -503,17 +564,17 @@ static clnn_status train_gpu(clnn_context *ctx, const bn_call *k) {
   cl_mem ws;
   CLNN_TRY(gpu_workspace(ctx, &s, &ws));
   const char *const kernels[] = {"bnorm_stats_gpu", "bnorm_stats_gpu_final", "bnorm_apply_gpu"};
-  CLNN_TRY(gpu_prepare(ctx, d, s.wg, kernels, 3));
+  CLNN_TRY(gpu_prepare(ctx, d, &k->ty, s.wg, kernels, 3));
   const int hw = (int)(d->h * d->w);
   clnn_kernel_ref kr;
   size_t global[2], local[2];
-  CLNN_TRY(gpu_kernel(ctx, d, s.wg, "bnorm_stats_gpu", &kr));
+  CLNN_TRY(gpu_kernel(ctx, d, &k->ty, s.wg, "bnorm_stats_gpu", &kr));
   gpu_slices_grid(&s, d, global, local);
   CLNN_TRY(clnn__launch(ctx, &kr,
                         CLNN_ARGS(CLNN_ARG_TENSOR(k->x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(d->c),
                                   CLNN_ARG_I32(hw), CLNN_ARG_I32(s.m), CLNN_ARG_I32(s.groups)),
                         2, global, local, k->op));
-  CLNN_TRY(gpu_kernel(ctx, d, s.wg, "bnorm_stats_gpu_final", &kr));
+  CLNN_TRY(gpu_kernel(ctx, d, &k->ty, s.wg, "bnorm_stats_gpu_final", &kr));
   global[0] = (size_t)d->c * (size_t)s.wg;
   CLNN_TRY(clnn__launch(
       ctx, &kr,
@@ -523,7 +584,7 @@ static clnn_status train_gpu(clnn_context *ctx, const bn_call *k) {
                 CLNN_ARG_TENSOR(k->save_mean), CLNN_ARG_TENSOR(k->save_invstd), CLNN_ARG_I32(k->rmean ? 1 : 0),
                 CLNN_ARG_TENSOR(k->rmean), CLNN_ARG_TENSOR(k->rvar), CLNN_ARG_F32(k->factor)),
       1, global, local, k->op));
-  CLNN_TRY(gpu_kernel(ctx, d, s.wg, "bnorm_apply_gpu", &kr));
+  CLNN_TRY(gpu_kernel(ctx, d, &k->ty, s.wg, "bnorm_apply_gpu", &kr));
   return gpu_launch_elementwise(ctx, d, &kr,
                                 CLNN_ARGS(CLNN_ARG_TENSOR(k->x), CLNN_ARG_TENSOR(k->y), CLNN_ARG_MEM(ws),
                                           CLNN_ARG_U64(s.coef_off), CLNN_ARG_I32(d->c), CLNN_ARG_I32(hw),
@@ -534,7 +595,7 @@ static clnn_status train_gpu(clnn_context *ctx, const bn_call *k) {
 static clnn_status infer_gpu(clnn_context *ctx, const bn_call *k) {
   const clnn_batchnorm_desc *d = k->d;
   clnn_kernel_ref kr;
-  CLNN_TRY(gpu_kernel(ctx, d, gpu_wg(ctx), "bnorm_infer_gpu", &kr));
+  CLNN_TRY(gpu_kernel(ctx, d, &k->ty, gpu_wg(ctx), "bnorm_infer_gpu", &kr));
   const int hw = (int)(d->h * d->w);
   return gpu_launch_elementwise(
       ctx, d, &kr,
@@ -550,11 +611,11 @@ static clnn_status bwd_gpu(clnn_context *ctx, const bn_call *k) {
   cl_mem ws;
   CLNN_TRY(gpu_workspace(ctx, &s, &ws));
   const char *const kernels[] = {"bnorm_bwd_gpu_partial", "bnorm_bwd_gpu_final", "bnorm_bwd_apply_gpu"};
-  CLNN_TRY(gpu_prepare(ctx, d, s.wg, kernels, k->dx ? 3 : 2));
+  CLNN_TRY(gpu_prepare(ctx, d, &k->ty, s.wg, kernels, k->dx ? 3 : 2));
   const int hw = (int)(d->h * d->w), is_var = k->frozen ? 1 : 0;
   clnn_kernel_ref kr;
   size_t global[2], local[2];
-  CLNN_TRY(gpu_kernel(ctx, d, s.wg, "bnorm_bwd_gpu_partial", &kr));
+  CLNN_TRY(gpu_kernel(ctx, d, &k->ty, s.wg, "bnorm_bwd_gpu_partial", &kr));
   gpu_slices_grid(&s, d, global, local);
   CLNN_TRY(clnn__launch(ctx, &kr,
                         CLNN_ARGS(CLNN_ARG_TENSOR(k->x), CLNN_ARG_TENSOR(k->dy), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
@@ -563,7 +624,7 @@ static clnn_status bwd_gpu(clnn_context *ctx, const bn_call *k) {
                                   CLNN_ARG_TENSOR(k->beta), CLNN_ARG_I32(d->c), CLNN_ARG_I32(hw), CLNN_ARG_I32(s.m),
                                   CLNN_ARG_I32(s.groups)),
                         2, global, local, k->op));
-  CLNN_TRY(gpu_kernel(ctx, d, s.wg, "bnorm_bwd_gpu_final", &kr));
+  CLNN_TRY(gpu_kernel(ctx, d, &k->ty, s.wg, "bnorm_bwd_gpu_final", &kr));
   global[0] = (size_t)d->c * (size_t)s.wg;
   CLNN_TRY(clnn__launch(
       ctx, &kr,
@@ -575,7 +636,7 @@ static clnn_status bwd_gpu(clnn_context *ctx, const bn_call *k) {
                 CLNN_ARG_TENSOR(k->dbeta)),
       1, global, local, k->op));
   if (!k->dx) return CLNN_SUCCESS;
-  CLNN_TRY(gpu_kernel(ctx, d, s.wg, "bnorm_bwd_apply_gpu", &kr));
+  CLNN_TRY(gpu_kernel(ctx, d, &k->ty, s.wg, "bnorm_bwd_apply_gpu", &kr));
   return gpu_launch_elementwise(ctx, d, &kr,
                                 CLNN_ARGS(CLNN_ARG_TENSOR(k->x), CLNN_ARG_TENSOR(k->dy), CLNN_ARG_TENSOR(k->dx),
                                           CLNN_ARG_MEM(ws), CLNN_ARG_U64(s.coef_off), CLNN_ARG_U64(s.dcoef_off),
@@ -645,9 +706,11 @@ static clnn_status check_training(clnn_context *ctx, const clnn_batchnorm_desc *
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE,
                       "training needs more than one value per channel (n * h * w = %lld)",
                       (long long)(d->n * d->h * d->w));
-  CLNN_TRY(check_nchw(ctx, x, "x", d));
+  clnn_dtype dt;
+  CLNN_TRY(x_type(ctx, x, &dt));
+  CLNN_TRY(check_nchw(ctx, x, "x", dt, d));
   CLNN_TRY(check_affine(ctx, d, gamma, beta));
-  CLNN_TRY(check_nchw(ctx, y, "y", d));
+  CLNN_TRY(check_nchw(ctx, y, "y", dt, d));
   CLNN_TRY(check_pair(ctx, save_mean, "save_mean", save_invstd, "save_invstd", d));
   CLNN_TRY(check_pair(ctx, running_mean, "running_mean", running_var, "running_var", d));
   if (d->cumulative && running_mean && !num_batches_tracked)
@@ -687,7 +750,9 @@ clnn_status clnn_batchnorm_fwd_training(clnn_context *ctx, const clnn_batchnorm_
     if (num_batches_tracked) *num_batches_tracked = tracked;
     return CLNN_SUCCESS;
   }
+  const clnn_tensor *acts[2] = {x, y};
   const bn_call call = {.d = d,
+                        .ty = types_of(d, x->dtype, acts, 2),
                         .x = x,
                         .gamma = gamma,
                         .beta = beta,
@@ -711,17 +776,21 @@ clnn_status clnn_batchnorm_fwd_inference(clnn_context *ctx, const clnn_batchnorm
   CLNN_CHECK_NULL(NULL, ctx);
   CLNN_TRY(clnn__batchnorm_desc_check(ctx, desc));
   const clnn_batchnorm_desc *d = desc;
-  CLNN_TRY(check_nchw(ctx, x, "x", d));
+  clnn_dtype dt;
+  CLNN_TRY(x_type(ctx, x, &dt));
+  CLNN_TRY(check_nchw(ctx, x, "x", dt, d));
   CLNN_TRY(check_affine(ctx, d, gamma, beta));
   CLNN_TRY(check_channel(ctx, running_mean, "running_mean", d));
   CLNN_TRY(check_channel(ctx, running_var, "running_var", d));
-  CLNN_TRY(check_nchw(ctx, y, "y", d));
+  CLNN_TRY(check_nchw(ctx, y, "y", dt, d));
   bool in_place = y->buf->mem == x->buf->mem && y->offset == x->offset;
   const clnn_tensor *ins[5] = {in_place ? NULL : x, gamma, beta, running_mean, running_var};
   const char *names[5] = {"x", "gamma", "beta", "running_mean", "running_var"};
   CLNN_TRY(check_out(ctx, y, "y", ins, names, 5));
   if (x->numel == 0) return CLNN_SUCCESS; /* an empty tensor: nothing to write */
+  const clnn_tensor *acts[2] = {x, y};
   const bn_call call = {.d = d,
+                        .ty = types_of(d, dt, acts, 2),
                         .x = x,
                         .gamma = gamma,
                         .beta = beta,
@@ -737,14 +806,16 @@ static clnn_status check_bwd(clnn_context *ctx, const clnn_batchnorm_desc *d, co
                              const clnn_tensor *dy, const clnn_tensor *gamma, const clnn_tensor *beta,
                              const clnn_tensor *mean, const char *mean_name, const clnn_tensor *stat,
                              const char *stat_name, clnn_tensor *dx, clnn_tensor *dgamma, clnn_tensor *dbeta) {
-  CLNN_TRY(check_nchw(ctx, x, "x", d));
-  CLNN_TRY(check_nchw(ctx, dy, "dy", d));
+  clnn_dtype dt;
+  CLNN_TRY(x_type(ctx, x, &dt));
+  CLNN_TRY(check_nchw(ctx, x, "x", dt, d));
+  CLNN_TRY(check_nchw(ctx, dy, "dy", dt, d));
   CLNN_TRY(check_affine(ctx, d, gamma, beta));
   CLNN_TRY(check_channel(ctx, mean, mean_name, d));
   CLNN_TRY(check_channel(ctx, stat, stat_name, d));
   if (!dx && !dgamma && !dbeta)
     return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "'dx', 'dgamma' and 'dbeta' are all NULL");
-  if (dx) CLNN_TRY(check_nchw(ctx, dx, "dx", d));
+  if (dx) CLNN_TRY(check_nchw(ctx, dx, "dx", dt, d));
   if (!d->affine && (dgamma || dbeta))
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->affine is 0 but '%s' is given", dgamma ? "dgamma" : "dbeta");
   if (dgamma) CLNN_TRY(check_channel(ctx, dgamma, "dgamma", d));
@@ -771,7 +842,9 @@ clnn_status clnn_batchnorm_bwd(clnn_context *ctx, const clnn_batchnorm_desc *des
   CLNN_TRY(check_bwd(ctx, d, x, dy, gamma, beta, save_mean, "save_mean", save_invstd, "save_invstd", dx, dgamma,
                      dbeta));
   if (d->n * d->h * d->w == 0) return zero_param_grads(ctx, dgamma, dbeta);
+  const clnn_tensor *acts[3] = {x, dy, dx};
   const bn_call call = {.d = d,
+                        .ty = types_of(d, x->dtype, acts, 3),
                         .x = x,
                         .dy = dy,
                         .gamma = gamma,
@@ -798,7 +871,9 @@ clnn_status clnn_batchnorm_bwd_inference(clnn_context *ctx, const clnn_batchnorm
   CLNN_TRY(check_bwd(ctx, d, x, dy, gamma, beta, running_mean, "running_mean", running_var, "running_var", dx,
                      dgamma, dbeta));
   if (d->n * d->h * d->w == 0) return zero_param_grads(ctx, dgamma, dbeta);
+  const clnn_tensor *acts[3] = {x, dy, dx};
   const bn_call call = {.d = d,
+                        .ty = types_of(d, x->dtype, acts, 3),
                         .x = x,
                         .dy = dy,
                         .gamma = gamma,

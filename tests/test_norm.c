@@ -7,7 +7,11 @@
  * grouped, channels over several GPU work-groups, one value per channel,
  * inputs with mean 1e4, bit-identical repeats, the variants' device class
  * (GPU-class ones in test_norm.gpu), the reference backward against
- * double-precision finite differences, and bad arguments.
+ * double-precision finite differences, and bad arguments. Every case also
+ * runs with x, y, dy, dx in float16 and bfloat16 (statistics and parameters
+ * float32) against the reference on inputs rounded to the type, with
+ * special values, views at odd element offsets, empty tensors in each type
+ * and mixed-type errors.
  */
 #include <math.h>
 #include <stdio.h>
@@ -69,6 +73,7 @@ static void describe(const clnn_batchnorm_desc *d, float mean, char *buf, size_t
 /* Host data of one problem. */
 typedef struct problem {
   clnn_batchnorm_desc d;
+  clnn_dtype dt; /* of x, y, dy, dx on the device (float32 unless a half test sets it) */
   size_t nx, nc;
   int64_t dims[4];
   float *x, *dy, *gamma, *beta, *rmean, *rvar;
@@ -77,6 +82,7 @@ typedef struct problem {
 
 static void problem_make(problem *p, const clnn_batchnorm_desc *d, float mean, uint64_t seed) {
   p->d = *d;
+  p->dt = CLNN_FLOAT32;
   TU_OK(clnn_batchnorm_desc_check(d));
   p->nx = (size_t)(d->n * d->c * d->h * d->w);
   p->nc = (size_t)d->c;
@@ -111,7 +117,7 @@ static void problem_free(problem *p) {
 
 static clnn_tensor *act_tensor(const problem *p, const float *data) {
   int r = rank_of(&p->d);
-  return tu_tensor(r, p->dims, data);
+  return tu_tensor_dt(p->dt, r, p->dims, data);
 }
 
 static clnn_tensor *chan_tensor(const problem *p, const float *data) {
@@ -164,7 +170,7 @@ static fwd_result run_training(const problem *p, int64_t nbt) {
   clnn_status st = clnn_batchnorm_fwd_training(ctx, &p->d, x, g, b, y, sm, si, rm, rv, &r.nbt);
   ck_assert_msg(st == CLNN_SUCCESS, "%s: %s", p->what, clnn_context_errmsg(ctx));
   assert_planned_class(p->what);
-  r.y = tu_download(y);
+  r.y = tu_download_f32(y);
   r.save_mean = tu_download(sm);
   r.save_invstd = tu_download(si);
   r.rmean = tu_download(rm);
@@ -193,10 +199,20 @@ static fwd_result ref_training(const problem *p, int64_t nbt) {
  * of 1e4 is held to the same standard as a mean of 0. */
 #define TOL 1e-5
 
+/* y of type p->dt against the reference: float32 within TOL, a half type
+ * within one unit of its last place plus TOL (tu_check_half). */
+static void compare_act_output(const problem *p, const char *pass, const float *got, const float *ref, double tol) {
+  char what[200];
+  snprintf(what, sizeof what, "%s: %s", p->what, pass);
+  if (p->dt == CLNN_FLOAT32)
+    ck_assert_msg(tu_compare(what, got, ref, p->nx, tol, tol, NULL), "%s", what);
+  else
+    tu_check_half(p->what, pass, got, ref, p->nx, p->dt, tol);
+}
+
 static void compare_training(const problem *p, const fwd_result *got, const fwd_result *ref) {
   char what[200];
-  snprintf(what, sizeof what, "%s: y", p->what);
-  ck_assert_msg(tu_compare(what, got->y, ref->y, p->nx, TOL, TOL, NULL), "%s", what);
+  compare_act_output(p, "y", got->y, ref->y, TOL);
   /* The batch mean of centred data is near 0: its relative error means little. */
   for (size_t c = 0; c < p->nc; c++)
     ck_assert_msg(fabs((double)got->save_mean[c] - ref->save_mean[c]) <= TOL * (1.0 + fabs(ref->save_mean[c])),
@@ -374,7 +390,7 @@ static bwd_result run_backward(const problem *p, bool frozen, const float *mean,
                           : clnn_batchnorm_bwd(ctx, &p->d, x, dy, g, b, tm, ts, dx, dg, db);
   ck_assert_msg(st == CLNN_SUCCESS, "%s: %s", p->what, clnn_context_errmsg(ctx));
   assert_planned_class(p->what);
-  bwd_result r = {dx ? tu_download(dx) : NULL, dg ? tu_download(dg) : NULL, db ? tu_download(db) : NULL};
+  bwd_result r = {dx ? tu_download_f32(dx) : NULL, dg ? tu_download(dg) : NULL, db ? tu_download(db) : NULL};
   clnn_tensor *all[] = {x, dy, g, b, tm, ts, dx, dg, db};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
   return r;
@@ -399,7 +415,9 @@ static void compare_backward(const problem *p, const bwd_result *got, const bwd_
   char what[220];
   snprintf(what, sizeof what, "%s: %s dx", p->what, mode);
   double dx_tol = p->d.act != CLNN_ACT_IDENTITY && fabs(mean) > 1e3 ? 1e-3 : 1e-4;
-  if (got->dx) ck_assert_msg(tu_compare(what, got->dx, ref->dx, p->nx, dx_tol, dx_tol > 1e-4 ? dx_tol : TOL, NULL), "%s", what);
+  if (got->dx && p->dt != CLNN_FLOAT32) tu_check_half(p->what, what, got->dx, ref->dx, p->nx, p->dt, dx_tol);
+  if (got->dx && p->dt == CLNN_FLOAT32)
+    ck_assert_msg(tu_compare(what, got->dx, ref->dx, p->nx, dx_tol, dx_tol > 1e-4 ? dx_tol : TOL, NULL), "%s", what);
   double scale = sqrt((double)(p->d.n * p->d.h * p->d.w));
   snprintf(what, sizeof what, "%s: %s dgamma", p->what, mode);
   if (got->dgamma) ck_assert_msg(tu_compare(what, got->dgamma, ref->dgamma, p->nc, 1e-5, TOL * scale, NULL), "%s", what);
@@ -507,6 +525,259 @@ START_TEST(test_bench_r_mode) {
   fwd_result_free(&ref);
   problem_free(&p);
   rm_close(&dir);
+}
+END_TEST
+
+/* ------------------------------------------------------- half precision */
+
+/* x and dy of p rounded to dt (what the device loads), and the device
+ * tensors x, y, dy, dx of that type; the reference then runs on the same
+ * values in double. */
+static void half_inputs(problem *p, clnn_dtype dt) {
+  p->dt = dt;
+  tu_round_to(dt, p->x, p->nx);
+  tu_round_to(dt, p->dy, p->nx);
+  size_t len = strlen(p->what);
+  snprintf(p->what + len, sizeof p->what - len, " dt=%s", dt == CLNN_FLOAT16 ? "f16" : "bf16");
+}
+
+/* Every case in float16 and bfloat16: the training forward (y of the type,
+ * the statistics float32), inference, and both backward passes, against
+ * the reference on the rounded inputs; outputs poisoned (run_training,
+ * run_backward), repeats bit-identical. */
+START_TEST(test_half_precision) {
+  const bn_case *c = &cases[_i / TU_N_HALF_TYPES];
+  const clnn_dtype dt = tu_half_types[_i % TU_N_HALF_TYPES];
+  clnn_batchnorm_desc d = desc_of(c);
+  problem p;
+  problem_make(&p, &d, c->mean, 400 + (uint64_t)_i);
+  half_inputs(&p, dt);
+  fwd_result ref = ref_training(&p, 4);
+  fwd_result got = run_training(&p, 4), again = run_training(&p, 4);
+  compare_training(&p, &got, &ref);
+  ck_assert_msg(!memcmp(got.y, again.y, p.nx * sizeof(float)), "%s: two runs differ", p.what);
+  ck_assert(!memcmp(got.save_invstd, again.save_invstd, p.nc * sizeof(float)));
+  /* inference, to a poisoned y and in place */
+  float *iref = tu_alloc(p.nx);
+  TU_OK(clnn_ref_batchnorm_fwd_inference(&d, p.x, p.gamma, p.beta, p.rmean, p.rvar, iref));
+  clnn_tensor *x = act_tensor(&p, p.x), *y = act_tensor(&p, NULL);
+  clnn_tensor *g = chan_tensor(&p, p.gamma), *b = chan_tensor(&p, p.beta);
+  clnn_tensor *rm = chan_tensor(&p, p.rmean), *rv = chan_tensor(&p, p.rvar);
+  tu_poison(y);
+  clnn_context_clear_variants(tu_ctx());
+  TU_OK(clnn_batchnorm_fwd_inference(tu_ctx(), &d, x, g, b, rm, rv, y));
+  assert_planned_class(p.what);
+  TU_OK(clnn_batchnorm_fwd_inference(tu_ctx(), &d, x, g, b, rm, rv, x));
+  float *iy = tu_download_f32(y), *in_place = tu_download_f32(x);
+  compare_act_output(&p, "inference y", iy, iref, TOL);
+  ck_assert_msg(!memcmp(iy, in_place, p.nx * sizeof(float)), "%s: in place differs", p.what);
+  free(iy);
+  free(in_place);
+  free(iref);
+  clnn_tensor *ts[] = {x, y, g, b, rm, rv};
+  for (size_t i = 0; i < 6; i++) clnn_tensor_free(ts[i]);
+  /* backward with the statistics the device forward saved, then frozen */
+  bwd_result bref = ref_backward(&p, false, got.save_mean, got.save_invstd);
+  bwd_result bgot = run_backward(&p, false, got.save_mean, got.save_invstd, "xgb");
+  bwd_result bagain = run_backward(&p, false, got.save_mean, got.save_invstd, "xgb");
+  compare_backward(&p, &bgot, &bref, "training", c->mean);
+  ck_assert_msg(!memcmp(bgot.dx, bagain.dx, p.nx * sizeof(float)), "%s: two backward runs differ", p.what);
+  bwd_result_free(&bagain);
+  bwd_result_free(&bgot);
+  bwd_result_free(&bref);
+  bref = ref_backward(&p, true, p.rmean, p.rvar);
+  bgot = run_backward(&p, true, p.rmean, p.rvar, "xgb");
+  compare_backward(&p, &bgot, &bref, "inference", c->mean);
+  bwd_result_free(&bgot);
+  bwd_result_free(&bref);
+  fwd_result_free(&ref);
+  fwd_result_free(&got);
+  fwd_result_free(&again);
+  problem_free(&p);
+}
+END_TEST
+
+/* A float32 output with special values: NaN where the reference is NaN,
+ * the same infinity, else within tol (relative and absolute). */
+static void check_f32_specials(const char *what, const float *got, const float *ref, size_t n, double tol) {
+  for (size_t i = 0; i < n; i++) {
+    const bool ok = isnan(ref[i])   ? isnan(got[i])
+                    : isinf(ref[i]) ? got[i] == ref[i]
+                                    : fabs((double)got[i] - ref[i]) <= tol * (1.0 + fabs(ref[i]));
+    ck_assert_msg(ok, "%s [%zu]: device %.9g, reference %.9g", what, i, (double)got[i], (double)ref[i]);
+  }
+}
+
+/*
+ * Special values in half precision (channels of (3, 4, 6, 7)): channel 0
+ * has a NaN in x (the channel is NaN, as in torch), channel 1 a 70000,
+ * float16's overflow to infinity (its statistics are NaN) and a finite
+ * outlier in bfloat16, channel 2 gamma = 3e4, so y and dx overflow
+ * float16 to +-inf; the frozen backward gets a NaN (channel 0) and a -inf
+ * (channel 3) in dy. No NaN where the reference has none.
+ */
+START_TEST(test_half_specials) {
+  const clnn_dtype dt = tu_half_types[_i];
+  clnn_batchnorm_desc d = clnn_batchnorm_desc_make(3, 4, 6, 7);
+  problem p;
+  problem_make(&p, &d, 0.0f, 91 + (uint64_t)_i);
+  const size_t hw = 42;
+  p.x[(1 * 4 + 0) * hw + 5] = NAN;
+  p.x[(2 * 4 + 1) * hw + 17] = 70000.0f;
+  p.x[(0 * 4 + 2) * hw + 3] = 4.0f; /* xhat well over 65504 / 3e4 */
+  p.gamma[2] = 3e4f;
+  half_inputs(&p, dt);
+  fwd_result ref = ref_training(&p, 0), got = run_training(&p, 0);
+  compare_act_output(&p, "training y", got.y, ref.y, TOL);
+  for (size_t c = 0; c < p.nc; c++) {
+    if (dt == CLNN_FLOAT16 && c == 1) { /* an infinite x: mean inf in double, NaN here; variance NaN in both */
+      ck_assert(isnan(got.save_invstd[c]) && isnan(got.rvar[c]));
+      continue;
+    }
+    check_f32_specials(p.what, &got.save_mean[c], &ref.save_mean[c], 1, TOL);
+    check_f32_specials(p.what, &got.save_invstd[c], &ref.save_invstd[c], 1, TOL);
+    check_f32_specials(p.what, &got.rvar[c], &ref.rvar[c], 1, TOL);
+  }
+  if (dt == CLNN_FLOAT16) {
+    bool overflow = false;
+    for (size_t i = 0; i < p.nx; i++) overflow |= isinf(got.y[i]);
+    ck_assert_msg(overflow, "%s: gamma 3e4 made no float16 infinity", p.what);
+  }
+  /* the training backward on the saved statistics (NaN channels stay NaN) */
+  bwd_result bref = ref_backward(&p, false, got.save_mean, got.save_invstd);
+  bwd_result bgot = run_backward(&p, false, got.save_mean, got.save_invstd, "xgb");
+  tu_check_half(p.what, "training dx", bgot.dx, bref.dx, p.nx, dt, 1e-4);
+  check_f32_specials(p.what, bgot.dgamma, bref.dgamma, p.nc, 1e-4);
+  check_f32_specials(p.what, bgot.dbeta, bref.dbeta, p.nc, 1e-4);
+  bwd_result_free(&bgot);
+  bwd_result_free(&bref);
+  /* frozen statistics with special dy; x finite again (a frozen dx is
+   * dy * gamma * invstd, which torch computes without x: the kernels'
+   * 0 * (x - mean) term would make an infinite or NaN x's element NaN) */
+  p.x[(1 * 4 + 0) * hw + 5] = 0.0f;
+  p.x[(2 * 4 + 1) * hw + 17] = 0.0f;
+  p.dy[(0 * 4 + 0) * hw + 9] = NAN;
+  p.dy[(2 * 4 + 3) * hw + 40] = -INFINITY;
+  bref = ref_backward(&p, true, p.rmean, p.rvar);
+  bgot = run_backward(&p, true, p.rmean, p.rvar, "xgb");
+  tu_check_half(p.what, "frozen dx", bgot.dx, bref.dx, p.nx, dt, 1e-4);
+  /* dgamma of channel 3 (an infinite dy) is NaN here, -inf in the
+   * reference: the kernels' 0 * sum(dz) term (float32 does the same) */
+  check_f32_specials(p.what, bgot.dgamma, bref.dgamma, 3, 1e-4);
+  check_f32_specials(p.what, bgot.dbeta, bref.dbeta, p.nc, 1e-4);
+  ck_assert(isinf(bgot.dbeta[3]) && bgot.dbeta[3] < 0);
+  bwd_result_free(&bgot);
+  bwd_result_free(&bref);
+  fwd_result_free(&ref);
+  fwd_result_free(&got);
+  problem_free(&p);
+}
+END_TEST
+
+/* A view of dims (rank r) at element offset off of buf, of type dt, optionally uploaded. */
+static clnn_tensor *view_at(clnn_buffer *buf, size_t off, clnn_dtype dt, int r, const int64_t *dims,
+                            const float *host) {
+  clnn_tensor *t;
+  TU_OK(clnn_tensor_view(buf, off * clnn_dtype_size(dt), dt, r, dims, &t));
+  if (host) TU_OK(clnn_tensor_write_f32(t, host, clnn_tensor_numel(t)));
+  return t;
+}
+
+/*
+ * x, y, dy, dx as views at odd element offsets of one buffer (a half
+ * tensor's data then starts 2 bytes past a 4-byte boundary: the bfloat16
+ * kernels must not take pairs there, the vector loads must take the
+ * offset), for both half types, per-channel (even planes) and flat shapes.
+ */
+START_TEST(test_half_odd_offsets) {
+  static const int shapes[2][4] = {{2, 3, 5, 6}, {9, 5, 1, 1}};
+  for (int t = 0; t < TU_N_HALF_TYPES; t++)
+    for (int sh = 0; sh < 2; sh++) {
+      const clnn_dtype dt = tu_half_types[t];
+      clnn_batchnorm_desc d = clnn_batchnorm_desc_make(shapes[sh][0], shapes[sh][1], shapes[sh][2], shapes[sh][3]);
+      d.act = CLNN_ACT_SILU;
+      d.act_alpha = 1.0f;
+      problem p;
+      problem_make(&p, &d, 0.5f, 60 + (uint64_t)(t * 2 + sh));
+      half_inputs(&p, dt);
+      const int r = rank_of(&d);
+      const size_t ox = 1, oy = ox + p.nx + 2, ody = oy + p.nx + 2, odx = ody + p.nx + 2;
+      clnn_buffer *buf;
+      TU_OK(clnn_buffer_create(tu_ctx(), (odx + p.nx + 1) * clnn_dtype_size(dt), &buf));
+      clnn_tensor *x = view_at(buf, ox, dt, r, p.dims, p.x), *y = view_at(buf, oy, dt, r, p.dims, NULL);
+      clnn_tensor *dy = view_at(buf, ody, dt, r, p.dims, p.dy), *dx = view_at(buf, odx, dt, r, p.dims, NULL);
+      clnn_tensor *g = chan_tensor(&p, p.gamma), *b = chan_tensor(&p, p.beta);
+      clnn_tensor *sm = chan_tensor(&p, p.rmean), *si = chan_tensor(&p, p.rmean);
+      clnn_tensor *rm = chan_tensor(&p, p.rmean), *rv = chan_tensor(&p, p.rvar);
+      tu_poison(y);
+      tu_poison(dx);
+      fwd_result ref = ref_training(&p, 0);
+      TU_OK(clnn_batchnorm_fwd_training(tu_ctx(), &d, x, g, b, y, sm, si, NULL, NULL, NULL));
+      float *got_y = tu_download_f32(y), *got_sm = tu_download(sm), *got_si = tu_download(si);
+      compare_act_output(&p, "training y (odd offset)", got_y, ref.y, TOL);
+      TU_OK(clnn_batchnorm_bwd(tu_ctx(), &d, x, dy, g, b, sm, si, dx, NULL, NULL));
+      float *got_dx = tu_download_f32(dx);
+      bwd_result bref = ref_backward(&p, false, got_sm, got_si);
+      tu_check_half(p.what, "training dx (odd offset)", got_dx, bref.dx, p.nx, dt, 1e-4);
+      tu_poison(y);
+      TU_OK(clnn_batchnorm_fwd_inference(tu_ctx(), &d, x, g, b, rm, rv, y));
+      float *got_iy = tu_download_f32(y), *iref = tu_alloc(p.nx);
+      TU_OK(clnn_ref_batchnorm_fwd_inference(&d, p.x, p.gamma, p.beta, p.rmean, p.rvar, iref));
+      compare_act_output(&p, "inference y (odd offset)", got_iy, iref, TOL);
+      float *arrays[] = {got_y, got_sm, got_si, got_dx, got_iy, iref};
+      for (size_t i = 0; i < 6; i++) free(arrays[i]);
+      bwd_result_free(&bref);
+      fwd_result_free(&ref);
+      clnn_tensor *ts[] = {x, y, dy, dx, g, b, sm, si, rm, rv};
+      for (size_t i = 0; i < 10; i++) clnn_tensor_free(ts[i]);
+      clnn_buffer_free(buf);
+      problem_free(&p);
+    }
+}
+END_TEST
+
+/* dx of a half-type backward on context ctx (x, dy of p, the frozen statistics). */
+static float *half_dx_on(clnn_context *ctx, const problem *p) {
+  clnn_tensor *t[7];
+  const float *host[6] = {p->x, p->dy, p->gamma, p->beta, p->rmean, p->rvar};
+  int64_t c = p->d.c;
+  for (int i = 0; i < 7; i++) {
+    const bool act = i < 2 || i == 6;
+    TU_OK(clnn_tensor_create(ctx, act ? p->dt : CLNN_FLOAT32, act ? 4 : 1, act ? p->dims : &c, &t[i]));
+    if (i < 6) TU_OK(clnn_tensor_write_f32(t[i], host[i], clnn_tensor_numel(t[i])));
+  }
+  TU_OK(clnn_tensor_fill(t[6], NAN));
+  TU_OK(clnn_batchnorm_bwd_inference(ctx, &p->d, t[0], t[1], t[2], t[3], t[4], t[5], t[6], NULL, NULL));
+  float *dx = tu_alloc(p->nx);
+  TU_OK(clnn_tensor_read_f32(t[6], dx, p->nx));
+  for (int i = 0; i < 7; i++) clnn_tensor_free(t[i]);
+  return dx;
+}
+
+/* The per-channel backward with an activation keeps dz in a float32
+ * workspace scratch in half types; a workspace limit too small for it makes
+ * the kernel recompute dz instead: the same bits, and the reference's. */
+START_TEST(test_half_keep_dz_fallback) {
+  const clnn_dtype dt = tu_half_types[_i];
+  clnn_batchnorm_desc d = clnn_batchnorm_desc_make(4, 8, 6, 6);
+  d.act = CLNN_ACT_SILU;
+  d.act_alpha = 1.0f;
+  problem p;
+  problem_make(&p, &d, 0.0f, 88 + (uint64_t)_i);
+  half_inputs(&p, dt);
+  clnn_context_options o = clnn_context_options_default();
+  o.workspace_limit = 1024; /* under the scratch's 1152 floats */
+  clnn_context *small;
+  TU_OK(clnn_context_create(&o, &small));
+  float *kept = half_dx_on(tu_ctx(), &p), *recomputed = half_dx_on(small, &p);
+  ck_assert_msg(!memcmp(kept, recomputed, p.nx * sizeof(float)), "%s: kept and recomputed dz differ", p.what);
+  bwd_result ref = ref_backward(&p, true, p.rmean, p.rvar);
+  tu_check_half(p.what, "frozen dx", kept, ref.dx, p.nx, dt, 1e-4);
+  bwd_result_free(&ref);
+  free(kept);
+  free(recomputed);
+  clnn_context_free(small);
+  problem_free(&p);
 }
 END_TEST
 
@@ -751,6 +1022,46 @@ START_TEST(test_bad_tensors) {
 }
 END_TEST
 
+/* Mixed types: x, y, dy, dx of one float type, the per-channel tensors
+ * float32 whatever it is; an int32 x. Each refusal names the argument and
+ * its type, and writes nothing. */
+START_TEST(test_bad_dtypes) {
+  clnn_context *ctx = tu_ctx();
+  int64_t nbt = 0;
+  clnn_tensor *hx = tu_tensor_dt(CLNN_FLOAT16, 4, bdims, NULL), *hy = tu_tensor_dt(CLNN_FLOAT16, 4, bdims, NULL);
+  clnn_tensor *bfy = tu_tensor_dt(CLNN_BFLOAT16, 4, bdims, NULL), *hg = tu_tensor_dt(CLNN_FLOAT16, 1, &bc, NULL);
+  clnn_tensor *ix;
+  TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 4, bdims, &ix));
+  TU_OK(clnn_tensor_fill(hx, 1.0f));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_batchnorm_fwd_training(ctx, &bd, hx, bg, bb, by, bsm, bsi, brm, brv, &nbt));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'y'") && strstr(clnn_context_errmsg(ctx), "float32"));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_batchnorm_fwd_training(ctx, &bd, bx, bg, bb, hy, bsm, bsi, brm, brv, &nbt));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'y'") && strstr(clnn_context_errmsg(ctx), "float16"));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_batchnorm_fwd_training(ctx, &bd, hx, bg, bb, bfy, bsm, bsi, brm, brv, &nbt));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "bfloat16") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_batchnorm_fwd_training(ctx, &bd, hx, hg, bb, hy, bsm, bsi, brm, brv, &nbt));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'gamma'") && strstr(clnn_context_errmsg(ctx), "float16"));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_batchnorm_fwd_training(ctx, &bd, ix, bg, bb, by, bsm, bsi, brm, brv, &nbt));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'x'") && strstr(clnn_context_errmsg(ctx), "int32"));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_batchnorm_fwd_inference(ctx, &bd, hx, bg, bb, brm, hg, hy));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'running_var'") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_batchnorm_fwd_inference(ctx, &bd, hx, bg, bb, brm, brv, by));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'y'") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_batchnorm_bwd(ctx, &bd, hx, bfy, bg, bb, bsm, bsi, hy, NULL, NULL));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'dy'") && strstr(clnn_context_errmsg(ctx), "bfloat16"));
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_batchnorm_bwd(ctx, &bd, hx, hy, bg, bb, bsm, bsi, bdx, NULL, NULL));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'dx'") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_batchnorm_bwd_inference(ctx, &bd, hx, hy, bg, bb, brm, brv, NULL, hg, NULL));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'dgamma'") != NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_batchnorm_bwd(ctx, &bd, ix, by, bg, bb, bsm, bsi, bdx, NULL, NULL));
+  ck_assert(strstr(clnn_context_errmsg(ctx), "'x'") != NULL);
+  clnn_tensor *all[] = {hx, hy, bfy, hg, ix};
+  for (size_t i = 0; i < 5; i++) clnn_tensor_free(all[i]);
+  ck_assert_int_eq(nbt, 0);
+  assert_untouched();
+}
+END_TEST
+
 /* Empty batches, as torch takes them (n, h or w 0, and c 0): the training
  * forward keeps the running statistics, saves NaN statistics (a mean over
  * nothing) and counts the batch; inference writes nothing; both backward
@@ -758,13 +1069,17 @@ END_TEST
 START_TEST(test_empty_batch) {
   clnn_context *ctx = tu_ctx();
   static const int64_t shapes[4][4] = {{0, 3, 4, 4}, {2, 3, 0, 4}, {2, 3, 4, 0}, {2, 0, 4, 4}};
-  for (int s = 0; s < 4; s++) {
-    clnn_batchnorm_desc d = clnn_batchnorm_desc_make(shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3]);
+  static const clnn_dtype types[3] = {CLNN_FLOAT32, CLNN_FLOAT16, CLNN_BFLOAT16};
+  for (int s = 0; s < 4 * 3; s++) {
+    const clnn_dtype dt = types[s / 4]; /* of x, y, dx: the statistics stay float32 */
+    const int64_t *shape = shapes[s % 4];
+    clnn_batchnorm_desc d = clnn_batchnorm_desc_make(shape[0], shape[1], shape[2], shape[3]);
     d.act = CLNN_ACT_RELU;
     TU_OK(clnn_batchnorm_desc_check(&d));
     const int64_t c = d.c, cd[1] = {c};
     float stats[3] = {0.5f, -1.0f, 2.0f}, ones[3] = {1.0f, 1.0f, 1.0f};
-    clnn_tensor *x = tu_tensor(4, shapes[s], NULL), *y = tu_tensor(4, shapes[s], NULL), *dx = tu_tensor(4, shapes[s], NULL);
+    clnn_tensor *x = tu_tensor_dt(dt, 4, shape, NULL), *y = tu_tensor_dt(dt, 4, shape, NULL);
+    clnn_tensor *dx = tu_tensor_dt(dt, 4, shape, NULL);
     clnn_tensor *g = tu_tensor(1, cd, ones), *b = tu_tensor(1, cd, stats), *rm = tu_tensor(1, cd, stats);
     clnn_tensor *rv = tu_tensor(1, cd, ones), *sm = tu_tensor(1, cd, NULL), *si = tu_tensor(1, cd, NULL);
     clnn_tensor *dg = tu_tensor(1, cd, NULL), *db = tu_tensor(1, cd, NULL);
@@ -820,6 +1135,10 @@ static Suite *norm_suite(void) {
   tcase_add_test(tc, test_single_value_per_channel);
   tcase_add_test(tc, test_empty_batch);
   tcase_add_test(tc, test_bench_r_mode);
+  tcase_add_loop_test(tc, test_half_precision, 0, N_CASES * TU_N_HALF_TYPES);
+  tcase_add_loop_test(tc, test_half_specials, 0, TU_N_HALF_TYPES);
+  tcase_add_test(tc, test_half_odd_offsets);
+  tcase_add_loop_test(tc, test_half_keep_dz_fallback, 0, TU_N_HALF_TYPES);
   suite_add_tcase(s, tc);
   TCase *ref = tcase_create("reference");
   tcase_add_test(ref, test_reference_backward_fd);
@@ -829,6 +1148,7 @@ static Suite *norm_suite(void) {
   tcase_add_test(bad, test_bad_pointers);
   tcase_add_test(bad, test_bad_descriptors);
   tcase_add_test(bad, test_bad_tensors);
+  tcase_add_test(bad, test_bad_dtypes);
   suite_add_tcase(s, bad);
   return s;
 }
