@@ -242,14 +242,42 @@ void roi_scatter16_dt(__global STORE_T *p, size_t s, float16 v, int nc) {
 ROI_DEFINE_STREAM_OUT(roi_stream_out, float, float16)
 ROI_DEFINE_STREAM_OUT(roi_stream_out_int, int, int16)
 
-/* roi_stream_out_dt: n staged floats to a DT tensor, each rounded once
- * (float32: roi_stream_out; a half type 16 at a time, vstore_half16 and
- * the bfloat16 store need only 2-byte alignment). */
+/*
+ * roi_stream_out_dt: n staged floats to a DT tensor, each rounded once.
+ * float32: roi_stream_out. A half type: the whole 64-byte lines of dst (32
+ * elements) leave as non-temporal stores of 16 uints, as float32's do (y
+ * is write-bound: about 4x its input here); the rest 16 or 1 at a time
+ * (vstore_half16 and the bfloat16 store need only 2-byte alignment).
+ * roi_round32 rounds 32 floats into the uints of their bits, element 2k in
+ * the low half of uint k: float16 through vstore_half16_rte into private
+ * memory, bfloat16 as even and odd lanes (no ushort narrowing, which PoCL
+ * runs element by element).
+ */
 #if DT == CLNN_DTYPE_CODE_FLOAT32
 #define roi_stream_out_dt roi_stream_out
 #else
+uint16 roi_round32(const float *src) {
+  const float16 a = vload16(0, src), b = vload16(1, src);
+#if DT == CLNN_DTYPE_CODE_FLOAT16
+  uint w[16];
+  vstore_half16_rte(a, 0, (__private half *)w);
+  vstore_half16_rte(b, 1, (__private half *)w);
+  return vload16(0, w);
+#else
+  const float16 even = (float16)(a.even, b.even), odd = (float16)(a.odd, b.odd);
+  return bf16_round16(even) | (bf16_round16(odd) << 16);
+#endif
+}
+
 void roi_stream_out_dt(__global STORE_T *dst, const float *src, int n) {
   int i = 0;
+#if ROI_NT_STORE
+  const int head = (int)((64 - ((ulong)dst & 63)) & 63) / 2; /* elements up to a line boundary */
+  if (head + 32 <= n) {
+    for (; i < head; i++) STORE1(src[i], dst, i);
+    for (; i + 32 <= n; i += 32) __builtin_nontemporal_store(roi_round32(src + i), (__global uint16 *)(dst + i));
+  }
+#endif
   for (; i + 16 <= n; i += 16) STORE16(vload16(0, src + i), 0, dst + i);
   for (; i < n; i++) STORE1(src[i], dst, i);
 }
