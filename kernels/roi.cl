@@ -22,7 +22,7 @@
  * bfloat16; -DDT, kernels/common.h), loaded with LOAD1 and stored with
  * STORE1/STORE16; rois and the panels are float32, argmax int. Every sum,
  * maximum and weight is float32 and an output is rounded once, on its
- * store. Three CPU kernels add into their output in place (roi_pool_bwd,
+ * store. Four CPU kernels add into their output in place (roi_pool_bwd,
  * roi_ps_fwd, roi_ps_pool_bwd / roi_ps_align_bwd): a half type would round
  * at every add, so they keep float32 tensors and the host's variant table
  * (ops/roi.c) picks them for float32 only.
