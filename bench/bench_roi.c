@@ -17,6 +17,8 @@
  * dy (like y, read) and dx (like x, written): the first run also runs the
  * forward (y, argmax), later runs time the backward alone, as PyTorch's
  * backward is timed given its saved forward.
+ * dt=f16|bf16: x, y, dy and dx in that type; rois stay float32 and argmax
+ * int32 (as the API takes them).
  */
 #include <math.h>
 #include <stdio.h>
@@ -181,7 +183,9 @@ static bool roi_setup(bench_problem *p, bench_args *a, clnn_roi_op op, char *err
   int64_t ad[4] = {q->num_rois, q->c, q->pooled_h, q->pooled_w};
   bench_tensor *t = bench_add(p, "x", BENCH_IN, CLNN_FLOAT32, 4, xd);
   t->fill = BENCH_FILL_NORMAL, t->lo = 0.0, t->hi = 1.0;
-  bench_add(p, "rois", BENCH_IN, CLNN_FLOAT32, 2, rd)->fill = BENCH_FILL_CUSTOM;
+  t = bench_add(p, "rois", BENCH_IN, CLNN_FLOAT32, 2, rd);
+  t->fill = BENCH_FILL_CUSTOM;
+  t->store = CLNN_FLOAT32; /* the boxes stay float32 whatever dt is */
   if (rp->bwd) {
     t = bench_add(p, "dy", BENCH_IN, CLNN_FLOAT32, 4, yd);
     t->fill = BENCH_FILL_NORMAL, t->lo = 0.0, t->hi = 1.0;
@@ -192,7 +196,8 @@ static bool roi_setup(bench_problem *p, bench_args *a, clnn_roi_op op, char *err
   double nx = (double)q->n * q->c * q->h * q->w, ny = (double)q->num_rois * rp->oc * q->pooled_h * q->pooled_w;
   double na = op == CLNN_ROI_POOL ? ny : 0.0;
   p->flops = 0;
-  p->bytes = 4.0 * (nx + 5.0 * q->num_rois + ny + na); /* fwd: x, rois, y; bwd: dy, rois, dx (+ argmax) */
+  /* fwd: x, rois, y; bwd: dy, rois, dx (+ argmax); rois and argmax 4 bytes in every dt */
+  p->bytes = bench_elem_bytes(p) * (nx + ny) + 4.0 * (5.0 * q->num_rois + na);
   snprintf(p->algo, sizeof p->algo, "%s", path_name(op, rp->bwd));
   return true;
 }
@@ -253,7 +258,8 @@ static clnn_status roi_run_ref(bench_problem *p) {
                                              .setup = stem##_setup,                            \
                                              .fill = roi_fill,                                 \
                                              .run_device = roi_run_device,                     \
-                                             .run_ref = roi_run_ref};
+                                             .run_ref = roi_run_ref,                           \
+                                             .half = true};
 
 ROI_FAMILY(roi_align, CLNN_ROI_ALIGN)
 ROI_FAMILY(roi_pool, CLNN_ROI_POOL)

@@ -828,6 +828,18 @@ clnn_status clnn_ref_deform_conv2d_bwd(const clnn_deform_conv2d_desc *desc, cons
  * whole planes (or channel blocks) of dx (CPU-class kernels) or one pixel
  * of a few channels of dx (GPU-class kernels) and adds the contributions of
  * the RoIs of its image in RoI order, so the same inputs give the same bits.
+ *
+ * Types: x, y, dy and dx (forward and backward) are float32, float16 or
+ * bfloat16, all of one type (CLNN_ERR_INVALID_VALUE names the one that
+ * differs). rois stay float32 in every type: a float16 coordinate of a
+ * 1333-pixel image is off by up to half a pixel, a bfloat16 one by up to 4,
+ * which moves bins. (torchvision's roi_align kernels require rois of the
+ * input's type; its autocast runs the op in float32 and casts y back;
+ * libclnn takes half features with float32 boxes directly.) argmax is
+ * int32 in every type. Bilinear weights, sums, maxima and gradients are
+ * float32, and each y or dx element is rounded once on store (to nearest
+ * even): a RoI pool maximum is stored exactly, its argmax is the one the
+ * float32 values give.
  */
 typedef enum clnn_roi_op {
   CLNN_ROI_ALIGN = 0,    /* torchvision.ops.roi_align */
@@ -884,7 +896,9 @@ clnn_status clnn_roi_rois_check(const clnn_roi_desc *desc, const float *rois);
  * the shapes above, belong to ctx, and y / argmax must not overlap the inputs
  * or each other. Blocks until rois can be read (see above).
  * Statuses: those of clnn_roi_desc_check and clnn_roi_rois_check,
- * CLNN_ERR_NULL_POINTER, CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH,
+ * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (x not a float type, y of
+ * another type than x, rois not float32, argmax not int32),
+ * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH,
  * CLNN_ERR_ALIASING, CLNN_ERR_UNSUPPORTED (RoI align and RoI pool: the feature
  * planes one work-item reads do not fit the context's workspace limit), CLNN_ERR_BUILD_FAILED,
  * CLNN_ERR_HOST_OUT_OF_MEMORY, CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL.
@@ -896,8 +910,9 @@ clnn_status clnn_roi_fwd(clnn_context *ctx, const clnn_roi_desc *desc, const cln
  * dx = d(sum(y * dy)) / dx: the gradient w.r.t. the features, every element
  * of dx written (zero where no RoI reaches). ROI_POOL needs the argmax of its
  * forward (entries outside [-1, h*w) are ignored); the other ops need
- * argmax == NULL. dx must not overlap dy, rois or argmax.
- * Statuses: as clnn_roi_fwd.
+ * argmax == NULL. dx must not overlap dy, rois or argmax. dy and dx: one
+ * float type, as x and y above.
+ * Statuses: as clnn_roi_fwd (dy for x, dx for y).
  */
 clnn_status clnn_roi_bwd(clnn_context *ctx, const clnn_roi_desc *desc, const clnn_tensor *dy,
                          const clnn_tensor *rois, const clnn_tensor *argmax, clnn_tensor *dx);

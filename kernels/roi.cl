@@ -17,6 +17,15 @@
  * follows torchvision's CPU kernels in float32 operation by operation, with
  * contraction off so no FMA changes a rounding: the same cells and samples
  * are chosen. All kernels run work-groups of one work-item (docs/DESIGN.md, "Kernels on CPU devices").
+ *
+ * Types: x, y, dy and dx are in the storage type DT (float32, float16 or
+ * bfloat16; -DDT, kernels/common.h), loaded with LOAD1 and stored with
+ * STORE1/STORE16; rois and the panels are float32, argmax int. Every sum,
+ * maximum and weight is float32 and an output is rounded once, on its
+ * store. Four CPU kernels add into their output in place (roi_pool_bwd,
+ * roi_ps_fwd, roi_ps_pool_bwd / roi_ps_align_bwd): a half type would round
+ * at every add, so they keep float32 tensors and the host's variant table
+ * (ops/roi.c) picks them for float32 only.
  */
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -114,11 +123,12 @@ int4 roi_pool_bin(const roi_pool_geom *g, int ph, int pw, int lim_h, int lim_w) 
   return (int4)(h0, h1, w0, w1);
 }
 
-/* Gather 16 floats p[0], p[s], ..., p[15 s] (16 channel planes). */
-#define ROI_GATHER16(p, s)                                                                           \
-  (float16)((p)[0], (p)[(s)], (p)[2 * (s)], (p)[3 * (s)], (p)[4 * (s)], (p)[5 * (s)], (p)[6 * (s)], \
-            (p)[7 * (s)], (p)[8 * (s)], (p)[9 * (s)], (p)[10 * (s)], (p)[11 * (s)], (p)[12 * (s)],  \
-            (p)[13 * (s)], (p)[14 * (s)], (p)[15 * (s)])
+/* Gather 16 elements p[0], p[s], ..., p[15 s] of DT (16 channel planes) as floats. */
+#define ROI_GATHER16(p, s)                                                                                 \
+  (float16)(LOAD1(p, 0), LOAD1(p, (s)), LOAD1(p, 2 * (s)), LOAD1(p, 3 * (s)), LOAD1(p, 4 * (s)),          \
+            LOAD1(p, 5 * (s)), LOAD1(p, 6 * (s)), LOAD1(p, 7 * (s)), LOAD1(p, 8 * (s)), LOAD1(p, 9 * (s)), \
+            LOAD1(p, 10 * (s)), LOAD1(p, 11 * (s)), LOAD1(p, 12 * (s)), LOAD1(p, 13 * (s)),               \
+            LOAD1(p, 14 * (s)), LOAD1(p, 15 * (s)))
 
 /* Store the 16 lanes of v (T16, scalar type T) to p[0], p[s], ..., p[15 s]
  * when nc == 16, or the first nc of them. Lane by lane with constant
@@ -138,13 +148,31 @@ int4 roi_pool_bin(const roi_pool_geom *g, int ph, int pw, int lim_h, int lim_w) 
     }                                                                                                \
   } while (0)
 
-/* p[0], p[s], ..., p[(nc-1) s] as a float16, zeros past nc (nc may be <= 0). */
-float16 roi_gather16(__global const float *p, int s, int nc) {
+/* p[0], p[s], ..., p[(nc-1) s] (DT) as a float16, zeros past nc (nc may be <= 0). */
+float16 roi_gather16(__global const STORE_T *p, int s, int nc) {
   if (nc >= 16) return ROI_GATHER16(p, s);
   float part[16]; /* the partial last block only */
-  for (int l = 0; l < 16; l++) part[l] = l < nc ? p[l * s] : 0.0f;
+  for (int l = 0; l < 16; l++) part[l] = l < nc ? LOAD1(p, l * s) : 0.0f;
   return vload16(0, part);
 }
+
+/*
+ * ROI_SCATTER_OUT(p, s, v, nc): the first nc lanes of float16 v into a DT
+ * tensor at p[0], p[s], ..., each rounded once. float32 keeps
+ * ROI_SCATTER16's lane-by-lane stores; a half type goes through a private
+ * row and STORE1 (only the unstaged outputs of over ROI_TILE_BINS bins and
+ * roi_unpack take this path).
+ */
+#if DT == CLNN_DTYPE_CODE_FLOAT32
+#define ROI_SCATTER_OUT(p, s, v, nc) ROI_SCATTER16(float, p, s, v, nc)
+#else
+void roi_scatter16_dt(__global STORE_T *p, size_t s, float16 v, int nc) {
+  float lanes[16];
+  vstore16(v, 0, lanes);
+  for (int l = 0; l < nc; l++) STORE1(lanes[l], p, l * s);
+}
+#define ROI_SCATTER_OUT(p, s, v, nc) roi_scatter16_dt((p), (s), (v), (nc))
+#endif
 
 /* Software prefetch (CPU devices compiled by Clang; a no-op elsewhere).
  * Backward kernels walk one RoI's block of dy after another at a large
@@ -214,6 +242,47 @@ float16 roi_gather16(__global const float *p, int s, int nc) {
 ROI_DEFINE_STREAM_OUT(roi_stream_out, float, float16)
 ROI_DEFINE_STREAM_OUT(roi_stream_out_int, int, int16)
 
+/*
+ * roi_stream_out_dt: n staged floats to a DT tensor, each rounded once.
+ * float32: roi_stream_out. A half type: the whole 64-byte lines of dst (32
+ * elements) leave as non-temporal stores of 16 uints, as float32's do (y
+ * is write-bound: about 4x its input here); the rest 16 or 1 at a time
+ * (vstore_half16 and the bfloat16 store need only 2-byte alignment).
+ * roi_round32 rounds 32 floats into the uints of their bits, element 2k in
+ * the low half of uint k: float16 through vstore_half16_rte into private
+ * memory, bfloat16 as even and odd lanes (no ushort narrowing, which PoCL
+ * runs element by element).
+ */
+#if DT == CLNN_DTYPE_CODE_FLOAT32
+#define roi_stream_out_dt roi_stream_out
+#else
+uint16 roi_round32(const float *src) {
+  const float16 a = vload16(0, src), b = vload16(1, src);
+#if DT == CLNN_DTYPE_CODE_FLOAT16
+  uint w[16];
+  vstore_half16_rte(a, 0, (__private half *)w);
+  vstore_half16_rte(b, 1, (__private half *)w);
+  return vload16(0, w);
+#else
+  const float16 even = (float16)(a.even, b.even), odd = (float16)(a.odd, b.odd);
+  return bf16_round16(even) | (bf16_round16(odd) << 16);
+#endif
+}
+
+void roi_stream_out_dt(__global STORE_T *dst, const float *src, int n) {
+  int i = 0;
+#if ROI_NT_STORE
+  const int head = (int)((64 - ((ulong)dst & 63)) & 63) / 2; /* elements up to a line boundary */
+  if (head + 32 <= n) {
+    for (; i < head; i++) STORE1(src[i], dst, i);
+    for (; i + 32 <= n; i += 32) __builtin_nontemporal_store(roi_round32(src + i), (__global uint16 *)(dst + i));
+  }
+#endif
+  for (; i + 16 <= n; i += 16) STORE16(vload16(0, src + i), 0, dst + i);
+  for (; i < n; i++) STORE1(src[i], dst, i);
+}
+#endif
+
 /* ------------------------------------------------------------ pack/unpack */
 
 /*
@@ -228,19 +297,19 @@ ROI_DEFINE_STREAM_OUT(roi_stream_out_int, int, int16)
  * NDRange (H, ncb * PB, images in chunk), local (1, 1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pack(
-    CTENSOR(x), TENSOR(xp), const int C, const int H, const int W, const int n0, const int cb0,
+    CTENSOR_DT(x), TENSOR(xp), const int C, const int H, const int W, const int n0, const int cb0,
     const int ncb, const int PB) {
   const int h = get_global_id(0), j = get_global_id(1), i = get_global_id(2);
   const int jb = j / PB, b = j % PB;
   const int HW = H * W, c0 = (cb0 + jb) * 16, nc = min(16, C / PB - c0);
   const size_t lane = (size_t)PB * HW; /* between consecutive channels of a block */
-  __global const float *src = AT(x) + ((size_t)(n0 + i) * C + (size_t)c0 * PB + b) * HW + (size_t)h * W;
+  __global const STORE_T *src = AT(x) + ((size_t)(n0 + i) * C + (size_t)c0 * PB + b) * HW + (size_t)h * W;
   __global float *dst = AT(xp) + (((size_t)i * ncb * PB + j) * HW + (size_t)h * W) * 16;
   if (nc == 16) {
     for (int w = 0; w < W; w++) vstore16(ROI_GATHER16(src + w, lane), w, dst);
   } else {
     for (int w = 0; w < W; w++)
-      for (int l = 0; l < 16; l++) dst[w * 16 + l] = l < nc ? src[l * lane + w] : 0.0f;
+      for (int l = 0; l < 16; l++) dst[w * 16 + l] = l < nc ? LOAD1(src, l * lane + w) : 0.0f;
   }
 }
 
@@ -251,15 +320,15 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pack(
  * written, xp read.
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_unpack(
-    TENSOR(x), CTENSOR(xp), const int C, const int H, const int W, const int n0, const int cb0,
+    TENSOR_DT(x), CTENSOR(xp), const int C, const int H, const int W, const int n0, const int cb0,
     const int ncb) {
   const int h = get_global_id(0), j = get_global_id(1), i = get_global_id(2);
   const int HW = H * W, c0 = (cb0 + j) * 16, nc = min(16, C - c0);
-  __global float *dst = AT(x) + ((size_t)(n0 + i) * C + c0) * HW + (size_t)h * W;
+  __global STORE_T *dst = AT(x) + ((size_t)(n0 + i) * C + c0) * HW + (size_t)h * W;
   __global const float *src = AT(xp) + (((size_t)i * ncb + j) * HW + (size_t)h * W) * 16;
   for (int w = 0; w < W; w++) {
     const float16 v = vload16(w, src);
-    ROI_SCATTER16(float, dst + w, HW, v, nc);
+    ROI_SCATTER_OUT(dst + w, HW, v, nc);
   }
 }
 
@@ -287,7 +356,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_unpack(
  * NDRange (nslots, ncb / ROI_V), local (1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_fwd(
-    CTENSOR(xp), CTENSOR(rois), CITENSOR(idx), TENSOR(y), const int N, const int OC, const int H,
+    CTENSOR(xp), CTENSOR(rois), CITENSOR(idx), TENSOR_DT(y), const int N, const int OC, const int H,
     const int W, const int PH, const int PW, const float scale, const float offset, const int min1,
     const int SR, const int n0, const int cb0, const int ncb, const int slot0, const int nslots,
     const int PB) {
@@ -298,7 +367,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_fwd(
   const int n = (int)roi[0], HW = H * W, PHW = PH * PW, c0 = (cb0 + jb) * 16, C = OC;
   __global const float *panels = AT(xp) + ((size_t)(n - n0) * ncb + jb) * PB * HW * 16;
   const size_t pstride = (size_t)PB * HW * 16; /* to the next block's panels */
-  __global float *out = AT(y) + ((size_t)k * C + c0) * PHW;
+  __global STORE_T *out = AT(y) + ((size_t)k * C + c0) * PHW;
   const roi_align_geom g = roi_align_geometry(roi, scale, offset, min1, PH, PW, SR);
   const bool staged = PHW <= ROI_TILE_BINS;
   float tile[ROI_V * 16 * ROI_TILE_BINS];
@@ -329,13 +398,13 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_fwd(
         const int nc = min(16, C - c0 - 16 * v), b = ph * PW + pw;
         const float16 r = acc[v] / g.count;
         if (staged) ROI_SCATTER16(float, tile + v * 16 * PHW + b, PHW, r, 16);
-        else if (nc > 0) ROI_SCATTER16(float, out + (size_t)v * 16 * PHW + b, PHW, r, nc);
+        else if (nc > 0) ROI_SCATTER_OUT(out + (size_t)v * 16 * PHW + b, PHW, r, nc);
       }
     }
   }
   for (int v = 0; staged && v < ROI_V; v++) {
     const int nc = min(16, C - c0 - 16 * v);
-    if (nc > 0) roi_stream_out(out + (size_t)v * 16 * PHW, tile + v * 16 * PHW, nc * PHW);
+    if (nc > 0) roi_stream_out_dt(out + (size_t)v * 16 * PHW, tile + v * 16 * PHW, nc * PHW);
   }
 }
 
@@ -351,7 +420,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_fwd(
  * NDRange (ncb / ROI_V, images in chunk), local (1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_bwd(
-    TENSOR(xp), CTENSOR(rois), CITENSOR(idx), CTENSOR(dy), const int N, const int C, const int H,
+    TENSOR(xp), CTENSOR(rois), CITENSOR(idx), CTENSOR_DT(dy), const int N, const int C, const int H,
     const int W, const int PH, const int PW, const float scale, const float offset, const int min1,
     const int SR, const int n0, const int cb0, const int ncb) {
   const int jb = get_global_id(0) * ROI_V, i = get_global_id(1);
@@ -364,7 +433,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_bwd(
   for (int s = AT(idx)[n]; s < s1; s++) {
     const int k = order[s];
     __global const float *roi = AT(rois) + (size_t)k * 5;
-    __global const float *dyk = AT(dy) + ((size_t)k * C + c0) * PHW;
+    __global const STORE_T *dyk = AT(dy) + ((size_t)k * C + c0) * PHW;
     const roi_align_geom g = roi_align_geometry(roi, scale, offset, min1, PH, PW, SR);
     for (int ph = 0; ph < PH; ph++) {
       for (int pw = 0; pw < PW; pw++) {
@@ -408,7 +477,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_align_bwd(
  * NDRange (nslots, ncb / ROI_V), local (1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_fwd(
-    CTENSOR(xp), CTENSOR(rois), CITENSOR(idx), TENSOR(y), ITENSOR(argmax), const int has_argmax,
+    CTENSOR(xp), CTENSOR(rois), CITENSOR(idx), TENSOR_DT(y), ITENSOR(argmax), const int has_argmax,
     const int N, const int C, const int H, const int W, const int PH, const int PW, const float scale,
     const int n0, const int cb0, const int ncb, const int slot0, const int nslots) {
   const int s = get_global_id(0), jb = get_global_id(1) * ROI_V;
@@ -454,7 +523,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_fwd(
           ROI_SCATTER16(float, tile + v * 16 * PHW + b, PHW, m[v], 16);
           ROI_SCATTER16(int, itile + v * 16 * PHW + b, PHW, am[v], 16);
         } else if (nc > 0) {
-          ROI_SCATTER16(float, AT(y) + o, PHW, m[v], nc);
+          ROI_SCATTER_OUT(AT(y) + o, PHW, m[v], nc);
           if (has_argmax) ROI_SCATTER16(int, AT(argmax) + o, PHW, am[v], nc);
         }
       }
@@ -463,7 +532,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_fwd(
   for (int v = 0; staged && v < ROI_V; v++) {
     const int nc = min(16, C - c0 - 16 * v);
     if (nc <= 0) continue;
-    roi_stream_out(AT(y) + out0 + (size_t)v * 16 * PHW, tile + v * 16 * PHW, nc * PHW);
+    roi_stream_out_dt(AT(y) + out0 + (size_t)v * 16 * PHW, tile + v * 16 * PHW, nc * PHW);
     if (has_argmax) roi_stream_out_int(AT(argmax) + out0 + (size_t)v * 16 * PHW, itile + v * 16 * PHW, nc * PHW);
   }
 }
@@ -474,7 +543,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_fwd(
  * image in RoI order adds dy of every bin at that bin's argmax. Reading the
  * 16 channels' bins of a RoI together streams one contiguous block of dy and
  * argmax (the next RoI's blocks are prefetched); argmax entries outside
- * [0, HW) add nothing.
+ * [0, HW) add nothing. float32 only (it adds into dx in place); the half
+ * types take roi_pool_bwd_panels.
  * Args: dy, argmax, idx, dx; N, C, HW, PHW.
  * NDRange (ceil(C / 16), N), local (1, 1).
  */
@@ -505,6 +575,38 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_bwd(
   }
 }
 
+/*
+ * roi_pool_bwd_panels: RoI pool backward into float32 panels (then
+ * roi_unpack rounds each dx element once): as roi_pool_bwd, in the same
+ * order (RoI order, then bin order), but one work-item owns the panel of
+ * (channel block jb of the chunk, image i of the chunk), pixel-major with
+ * the 16 channels interleaved. The half types' path: dx in place would
+ * round at every add.
+ * Args: xp panels (written), dy, argmax, idx; N, C, HW, PHW, n0, cb0, ncb.
+ * NDRange (ncb, images in chunk), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_bwd_panels(
+    TENSOR(xp), CTENSOR_DT(dy), CITENSOR(argmax), CITENSOR(idx), const int N, const int C, const int HW,
+    const int PHW, const int n0, const int cb0, const int ncb) {
+  const int jb = get_global_id(0), i = get_global_id(1), n = n0 + i;
+  const int c0 = (cb0 + jb) * 16, nc = min(16, C - c0);
+  __global float *panel = AT(xp) + ((size_t)i * ncb + jb) * HW * 16;
+  for (int p = 0; p < HW; p++) vstore16((float16)(0.0f), p, panel);
+  __global const int *order = AT(idx) + N + 1;
+  const int s1 = AT(idx)[n + 1];
+  for (int s = AT(idx)[n]; s < s1; s++) {
+    const size_t base = ((size_t)order[s] * C + c0) * PHW;
+    __global const STORE_T *g = AT(dy) + base;
+    __global const int *a = AT(argmax) + base;
+    for (int l = 0; l < nc; l++) {
+      for (int b = l * PHW; b < (l + 1) * PHW; b++) {
+        const int p = a[b];
+        if ((uint)p < (uint)HW) panel[(size_t)p * 16 + l] += LOAD1(g, b);
+      }
+    }
+  }
+}
+
 /* ------------------------------------------------- position-sensitive */
 
 /*
@@ -515,7 +617,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_bwd(
  * (this work-item owns y[k, :, b]); pool averages the bin's cells (bins
  * clipped to H-1, W-1 as torchvision; empty bin 0). A row per work-item
  * rather than a bin keeps the work-group count (each costs the runtime
- * some scheduling) well below the bin count.
+ * some scheduling) well below the bin count. float32 only (align adds
+ * into y in place); the half types take roi_align_fwd_gpu / roi_pool_fwd_gpu.
  * Args: x, rois, y; C, H, W, PH, PW, OC (= C / (PH*PW)), scale, SR, pool.
  * NDRange (PH, K), local (1, 1).
  */
@@ -569,7 +672,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_ps_fwd(
  * n) owns the dx planes that bin reads (channels c * PH*PW + b for every c):
  * it zeroes them, then for each RoI of the image in RoI order computes the
  * bin's cells once (clipped to H-1, W-1 as the forward) and adds
- * dy[k, c, b] / area to each of them in every plane.
+ * dy[k, c, b] / area to each of them in every plane. float32 only (it adds
+ * into dx in place); the half types take roi_pool_bwd_gpu.
  * Args: dy, rois, idx, dx; N, C, H, W, PH, PW, OC, scale.
  * NDRange (PH*PW, N), local (1, 1).
  */
@@ -605,7 +709,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_ps_pool_bwd(
  * n) owns the dx planes that bin reads (channels c * PH*PW + b for every
  * c): it zeroes them, then for each RoI of the image in RoI order computes
  * the bin's samples once and adds dy[k, c, b] / count times the bilinear
- * weights to every plane.
+ * weights to every plane. float32 only (it adds into dx in place); the half
+ * types take roi_align_bwd_gpu.
  * Args: dy, rois, idx, dx; N, C, H, W, PH, PW, OC, scale, SR.
  * NDRange (PH*PW, N), local (1, 1).
  */
@@ -795,7 +900,7 @@ bool roi_cell_in(int4 r, int h, int w) { return h >= r.s0 && h < r.s1 && w >= r.
  * NDRange (total rounded up to ROI_WG), local (ROI_WG).
  */
 __kernel __attribute__((reqd_work_group_size(ROI_WG, 1, 1))) void roi_align_fwd_gpu(
-    CTENSOR(x), CTENSOR(rois), TENSOR(y), const int C, const int H, const int W, const int PH, const int PW,
+    CTENSOR_DT(x), CTENSOR(rois), TENSOR_DT(y), const int C, const int H, const int W, const int PH, const int PW,
     const int OC, const float scale, const float offset, const int min1, const int SR, const int ps,
     const int total) {
   const size_t gid = get_global_id(0);
@@ -804,7 +909,7 @@ __kernel __attribute__((reqd_work_group_size(ROI_WG, 1, 1))) void roi_align_fwd_
   const int ph = b / PW, pw = b % PW;
   __global const float *roi = AT(rois) + (size_t)k * 5;
   const int n = (int)roi[0], cin = ps ? c * PHW + b : c;
-  __global const float *plane = AT(x) + ((size_t)n * C + cin) * H * W;
+  __global const STORE_T *plane = AT(x) + ((size_t)n * C + cin) * H * W;
   const roi_align_geom g = roi_align_geometry(roi, scale, offset, min1, PH, PW, SR);
   float acc = 0.0f;
   for (int iy = 0; iy < g.grid_h; iy++) {
@@ -813,13 +918,13 @@ __kernel __attribute__((reqd_work_group_size(ROI_WG, 1, 1))) void roi_align_fwd_
       int4 o;
       float4 wt;
       if (!roi_bilinear(yy, roi_sample_x(&g, pw, ix), H, W, &o, &wt)) continue;
-      acc = fma(wt.s0, plane[o.s0], acc);
-      acc = fma(wt.s1, plane[o.s1], acc);
-      acc = fma(wt.s2, plane[o.s2], acc);
-      acc = fma(wt.s3, plane[o.s3], acc);
+      acc = fma(wt.s0, LOAD1(plane, o.s0), acc);
+      acc = fma(wt.s1, LOAD1(plane, o.s1), acc);
+      acc = fma(wt.s2, LOAD1(plane, o.s2), acc);
+      acc = fma(wt.s3, LOAD1(plane, o.s3), acc);
     }
   }
-  AT(y)[i] = acc / g.count;
+  STORE1(acc / g.count, AT(y), i);
 }
 
 /*
@@ -832,7 +937,7 @@ __kernel __attribute__((reqd_work_group_size(ROI_WG, 1, 1))) void roi_align_fwd_
  * total. NDRange (total rounded up to ROI_WG), local (ROI_WG).
  */
 __kernel __attribute__((reqd_work_group_size(ROI_WG, 1, 1))) void roi_pool_fwd_gpu(
-    CTENSOR(x), CTENSOR(rois), TENSOR(y), ITENSOR(argmax), const int has_argmax, const int C, const int H,
+    CTENSOR_DT(x), CTENSOR(rois), TENSOR_DT(y), ITENSOR(argmax), const int has_argmax, const int C, const int H,
     const int W, const int PH, const int PW, const int OC, const float scale, const int ps, const int total) {
   const size_t gid = get_global_id(0);
   if (gid >= (size_t)total) return;
@@ -840,25 +945,25 @@ __kernel __attribute__((reqd_work_group_size(ROI_WG, 1, 1))) void roi_pool_fwd_g
   const int ph = b / PW, pw = b % PW;
   __global const float *roi = AT(rois) + (size_t)k * 5;
   const int n = (int)roi[0], cin = ps ? c * PHW + b : c;
-  __global const float *plane = AT(x) + ((size_t)n * C + cin) * H * W;
+  __global const STORE_T *plane = AT(x) + ((size_t)n * C + cin) * H * W;
   const roi_pool_geom g = roi_pool_geometry(roi, scale, ps ? 0 : 1, PH, PW);
   const int4 r = roi_pool_bin(&g, ph, pw, ps ? H - 1 : H, ps ? W - 1 : W);
   const bool empty = r.s1 <= r.s0 || r.s3 <= r.s2;
   if (ps) {
     float sum = 0.0f;
     for (int h = r.s0; h < r.s1; h++)
-      for (int w = r.s2; w < r.s3; w++) sum += plane[h * W + w];
-    AT(y)[i] = empty ? 0.0f : sum / (float)((r.s1 - r.s0) * (r.s3 - r.s2));
+      for (int w = r.s2; w < r.s3; w++) sum += LOAD1(plane, h * W + w);
+    STORE1(empty ? 0.0f : sum / (float)((r.s1 - r.s0) * (r.s3 - r.s2)), AT(y), i);
     return;
   }
   float m = empty ? 0.0f : -ROI_FLT_MAX;
   int am = -1;
   for (int h = r.s0; h < r.s1; h++)
     for (int w = r.s2; w < r.s3; w++) {
-      const float v = plane[h * W + w];
+      const float v = LOAD1(plane, h * W + w);
       if (v > m) m = v, am = h * W + w;
     }
-  AT(y)[i] = m;
+  STORE1(m, AT(y), i);
   if (has_argmax) AT(argmax)[i] = am;
 }
 
@@ -903,9 +1008,10 @@ roi_lanes roi_lanes_of(size_t e, int C, int OC, int H, int W, int PHW, int ps) {
   return l;
 }
 
-/* p[0], p[s], p[2s], p[3s], zeros past nl lanes (nothing read there). */
-float4 roi_load_lanes(__global const float *p, size_t s, int nl) {
-  return (float4)(p[0], nl > 1 ? p[s] : 0.0f, nl > 2 ? p[2 * s] : 0.0f, nl > 3 ? p[3 * s] : 0.0f);
+/* p[0], p[s], p[2s], p[3s] (DT) as floats, zeros past nl lanes (nothing read there). */
+float4 roi_load_lanes(__global const STORE_T *p, size_t s, int nl) {
+  return (float4)(LOAD1(p, 0), nl > 1 ? LOAD1(p, s) : 0.0f, nl > 2 ? LOAD1(p, 2 * s) : 0.0f,
+                  nl > 3 ? LOAD1(p, 3 * s) : 0.0f);
 }
 int4 roi_load_lanes_int(__global const int *p, size_t s, int nl) {
   return (int4)(p[0], nl > 1 ? p[s] : -1, nl > 2 ? p[2 * s] : -1, nl > 3 ? p[3 * s] : -1);
@@ -916,7 +1022,7 @@ int4 roi_load_lanes_int(__global const int *p, size_t s, int nl) {
  * bins (all of them, or bin b for PS), dy[bin] * wy * wx / count with wy,
  * wx the axes' summed sample weights. dyk: lane 0's dy bins of the RoI.
  */
-float4 roi_align_pixel_grad(const roi_align_geom *g, __global const float *dyk, const roi_lanes *l, int H, int W,
+float4 roi_align_pixel_grad(const roi_align_geom *g, __global const STORE_T *dyk, const roi_lanes *l, int H, int W,
                             int PH, int PW) {
   int ph0, ph1, pw0, pw1;
   if (l->b >= 0) {
@@ -944,14 +1050,14 @@ float4 roi_align_pixel_grad(const roi_align_geom *g, __global const float *dyk, 
   return sum / g->count;
 }
 
-/* Write the lanes' gradients into dx of image n. */
-void roi_store_lanes(__global float *dxn, const roi_lanes *l, int HW, float4 v) {
-  __global float *at = dxn + (size_t)l->cin0 * HW + l->p;
+/* Write the lanes' gradients into dx (DT) of image n, each rounded once. */
+void roi_store_lanes(__global STORE_T *dxn, const roi_lanes *l, int HW, float4 v) {
+  __global STORE_T *at = dxn + (size_t)l->cin0 * HW + l->p;
   const size_t s = (size_t)l->cstride * HW;
-  at[0] = v.x;
-  if (l->nl > 1) at[s] = v.y;
-  if (l->nl > 2) at[2 * s] = v.z;
-  if (l->nl > 3) at[3 * s] = v.w;
+  STORE1(v.x, at, 0);
+  if (l->nl > 1) STORE1(v.y, at, s);
+  if (l->nl > 2) STORE1(v.z, at, 2 * s);
+  if (l->nl > 3) STORE1(v.w, at, 3 * s);
 }
 
 /*
@@ -965,7 +1071,7 @@ void roi_store_lanes(__global float *dxn, const roi_lanes *l, int HW, float4 v) 
  * NDRange (groups * N * ROI_WG), local (ROI_WG).
  */
 __kernel __attribute__((reqd_work_group_size(ROI_WG, 1, 1))) void roi_align_bwd_gpu(
-    CTENSOR(dy), CTENSOR(rois), CITENSOR(idx), TENSOR(dx), const int N, const int C, const int H, const int W,
+    CTENSOR_DT(dy), CTENSOR(rois), CITENSOR(idx), TENSOR_DT(dx), const int N, const int C, const int H, const int W,
     const int PH, const int PW, const int OC, const float scale, const float offset, const int min1, const int SR,
     const int ps, const int groups) {
   __local roi_align_geom geo[ROI_WG];
@@ -1007,7 +1113,7 @@ __kernel __attribute__((reqd_work_group_size(ROI_WG, 1, 1))) void roi_align_bwd_
  * scale, ps, groups. NDRange (groups * N * ROI_WG), local (ROI_WG).
  */
 __kernel __attribute__((reqd_work_group_size(ROI_WG, 1, 1))) void roi_pool_bwd_gpu(
-    CTENSOR(dy), CITENSOR(argmax), CTENSOR(rois), CITENSOR(idx), TENSOR(dx), const int N, const int C,
+    CTENSOR_DT(dy), CITENSOR(argmax), CTENSOR(rois), CITENSOR(idx), TENSOR_DT(dx), const int N, const int C,
     const int H, const int W, const int PH, const int PW, const int OC, const float scale, const int ps,
     const int groups) {
   __local roi_pool_geom geo[ROI_WG];
@@ -1065,6 +1171,11 @@ __kernel __attribute__((reqd_work_group_size(ROI_WG, 1, 1))) void roi_pool_bwd_g
  * Args: dy, argmax, rois, idx, dx; N, C, H, W, PH, PW, scale.
  * NDRange (C * N * ROI_WG), local (ROI_WG).
  */
+/* The argmax of entry j (RoI order[s_begin + j / PHW], bin j % PHW) of channel c. */
+int roi_pool_entry(__global const int *argmax, __global const int *order, int s_begin, int C, int c, int PHW, int j) {
+  return argmax[((size_t)order[s_begin + j / PHW] * C + c) * PHW + j % PHW];
+}
+
 bool roi_pool_stray(__global const float *roi, float scale, int PH, int PW, int H, int W, int bin, int a) {
   if (a < 0 || a >= H * W) return false;
   const roi_pool_geom g = roi_pool_geometry(roi, scale, 1, PH, PW);
@@ -1072,7 +1183,7 @@ bool roi_pool_stray(__global const float *roi, float scale, int PH, int PW, int 
 }
 
 __kernel __attribute__((reqd_work_group_size(ROI_WG, 1, 1))) void roi_pool_bwd_strays(
-    CTENSOR(dy), CITENSOR(argmax), CTENSOR(rois), CITENSOR(idx), TENSOR(dx), const int N, const int C,
+    CTENSOR_DT(dy), CITENSOR(argmax), CTENSOR(rois), CITENSOR(idx), TENSOR_DT(dx), const int N, const int C,
     const int H, const int W, const int PH, const int PW, const float scale) {
   __local int found[ROI_WG];
   const int lid = get_local_id(0), c = get_group_id(0) % C, n = get_group_id(0) / C, PHW = PH * PW;
@@ -1091,13 +1202,37 @@ __kernel __attribute__((reqd_work_group_size(ROI_WG, 1, 1))) void roi_pool_bwd_s
     barrier(CLK_LOCAL_MEM_FENCE);
   }
   if (!found[0] || lid != 0) return;
-  __global float *plane = AT(dx) + ((size_t)n * C + c) * H * W;
+  __global STORE_T *plane = AT(dx) + ((size_t)n * C + c) * H * W;
+#if DT == CLNN_DTYPE_CODE_FLOAT32
   for (int j = 0; j < entries; j++) {
     const int k = order[s_begin + j / PHW], bin = j % PHW;
     const size_t at = ((size_t)k * C + c) * PHW + bin;
     const int a = AT(argmax)[at];
     if (roi_pool_stray(AT(rois) + (size_t)k * 5, scale, PH, PW, H, W, bin, a)) plane[a] += AT(dy)[at];
   }
+#else
+  /* A half dx holds the gather's sum already rounded: adding to it would
+   * round twice. Each pixel a stray entry names is instead stored once
+   * more from the float32 sum of every entry of the image and channel that
+   * names it (in-bin and stray: what the gather added plus the strays), in
+   * entry order; its first stray entry does it. Slow only when many
+   * entries stray, which no forward produces. */
+  for (int j = 0; j < entries; j++) {
+    const int a = roi_pool_entry(AT(argmax), order, s_begin, C, c, PHW, j);
+    if (!roi_pool_stray(AT(rois) + (size_t)order[s_begin + j / PHW] * 5, scale, PH, PW, H, W, j % PHW, a)) continue;
+    bool first = true;
+    for (int e = 0; first && e < j; e++)
+      first = roi_pool_entry(AT(argmax), order, s_begin, C, c, PHW, e) != a ||
+              !roi_pool_stray(AT(rois) + (size_t)order[s_begin + e / PHW] * 5, scale, PH, PW, H, W, e % PHW, a);
+    if (!first) continue;
+    float sum = 0.0f;
+    for (int e = 0; e < entries; e++) {
+      const size_t at = ((size_t)order[s_begin + e / PHW] * C + c) * PHW + e % PHW;
+      if (AT(argmax)[at] == a) sum += LOAD1(AT(dy), at);
+    }
+    STORE1(sum, plane, a);
+  }
+#endif
 }
 
 #endif /* ROI_WG */

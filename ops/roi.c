@@ -34,6 +34,17 @@
  *    their bins, which no forward writes, in a second small launch).
  * Variant tables (roi.fwd, roi.bwd) pick among them, best first.
  *
+ * Types: x, y, dy and dx are float32, float16 or bfloat16, all of one type
+ * (a compile-time choice of every roi program, -DDT); rois float32, argmax
+ * int32 with every type. Kernels compute in float32 (the panels are
+ * float32 whatever the type) and round each output once on store. The
+ * CPU kernels that add into their output in place (RoI pool backward on
+ * planes, the PS planes backward, PS RoI align straight from x) would round
+ * at every add in a half type: the rule float32_only keeps them to
+ * float32, and the half types take roi.bwd.pool_panels (panels, then one
+ * rounding in roi_unpack) and the gather kernels (roi.fwd.per_output,
+ * roi.bwd.gather: float32 accumulators in registers).
+ *
  * Every call first reads the RoIs back (blocking) to validate them
  * (clnn__roi_rois_check: a bad RoI fails before anything is enqueued) and
  * to build the per-image RoI index [offsets (n + 1) | RoI numbers sorted by
@@ -172,12 +183,19 @@ static bool next_chunk(const clnn_roi_desc *d, const chunk_plan *p, chunk *c) {
 
 static const size_t local1[3] = {1, 1, 1};
 
-/* A kernel of kernels/roi.cl built with -DROI_V=v (1 for the kernels that
- * do not use it, so they share one program). */
-static clnn_status roi_kernel(clnn_context *ctx, int v, const char *name, clnn_kernel_ref *k) {
-  char opts[32];
-  snprintf(opts, sizeof opts, "-DROI_V=%d", v);
+/* A kernel of kernels/roi.cl built for tensors of type dt with -DROI_V=v
+ * (1 for the kernels that do not use it, so they share one program). */
+static clnn_status roi_kernel(clnn_context *ctx, clnn_dtype dt, int v, const char *name, clnn_kernel_ref *k) {
+  char opts[48];
+  snprintf(opts, sizeof opts, "-DROI_V=%d -DDT=%d", v, (int)dt);
   return clnn__kernel(ctx, "roi", opts, name, k);
+}
+
+/* The profiling name of a launch: base, then :float16 or :bfloat16 for the
+ * half types (as pool's). */
+static const char *op_name(char *buf, size_t n, const char *base, clnn_dtype dt) {
+  snprintf(buf, n, "%s%s%s", base, dt == CLNN_FLOAT32 ? "" : ":", dt == CLNN_FLOAT32 ? "" : clnn_dtype_name(dt));
+  return buf;
 }
 
 /*
@@ -203,7 +221,7 @@ static int choose_v(const clnn_context *ctx, const clnn_roi_desc *d, int64_t oc,
 static clnn_status launch_pack(clnn_context *ctx, int v, const clnn_roi_desc *d, int64_t pb, const clnn_tensor *x,
                                cl_mem ws, size_t panel_off, const chunk *c, const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(roi_kernel(ctx, v, "roi_pack", &k));
+  CLNN_TRY(roi_kernel(ctx, x->dtype, v, "roi_pack", &k));
   size_t global[3] = {(size_t)d->h, (size_t)(c->ncb * pb), (size_t)c->nimg};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(panel_off),
@@ -216,7 +234,7 @@ static clnn_status launch_pack(clnn_context *ctx, int v, const clnn_roi_desc *d,
 static clnn_status launch_unpack(clnn_context *ctx, int v, const clnn_roi_desc *d, clnn_tensor *dx, cl_mem ws,
                                  size_t panel_off, const chunk *c, const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(roi_kernel(ctx, v, "roi_unpack", &k));
+  CLNN_TRY(roi_kernel(ctx, dx->dtype, v, "roi_unpack", &k));
   size_t global[3] = {(size_t)d->h, (size_t)c->ncb, (size_t)c->nimg};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_TENSOR(dx), CLNN_ARG_MEM(ws), CLNN_ARG_U64(panel_off),
@@ -240,12 +258,14 @@ static clnn_status fwd_packed(clnn_context *ctx, const clnn_roi_desc *d, int64_t
                               const chunk_plan *plan, int v, int64_t pb, const clnn_tensor *x,
                               const clnn_tensor *rois, clnn_tensor *y, clnn_tensor *argmax) {
   const bool pool = d->op == CLNN_ROI_POOL;
-  const char *op = pool ? "roi_fwd:roi_pool" : d->op == CLNN_ROI_ALIGN ? "roi_fwd:roi_align" : "roi_fwd:ps_roi_align";
+  char op[48];
+  op_name(op, sizeof op,
+          pool ? "roi_fwd:roi_pool" : d->op == CLNN_ROI_ALIGN ? "roi_fwd:roi_align" : "roi_fwd:ps_roi_align", y->dtype);
   cl_mem ws;
   size_t ioff = index_floats(h);
   CLNN_TRY(workspace_with_index(ctx, h, (size_t)(plan->panel_floats * plan->cbs * plan->imgs), &ws));
   clnn_kernel_ref k;
-  CLNN_TRY(roi_kernel(ctx, v, pool ? "roi_pool_fwd" : "roi_align_fwd", &k));
+  CLNN_TRY(roi_kernel(ctx, y->dtype, v, pool ? "roi_pool_fwd" : "roi_align_fwd", &k));
   const cl_int *off = h->idx;
   chunk c = {0, 0, 0, 0};
   while (next_chunk(d, plan, &c)) {
@@ -281,7 +301,8 @@ static clnn_status fwd_packed(clnn_context *ctx, const clnn_roi_desc *d, int64_t
 /* RoI align backward: accumulate into panels, then unpack into dx. */
 static clnn_status bwd_align_packed(clnn_context *ctx, const clnn_roi_desc *d, const roi_host *h,
                                     const clnn_tensor *dy, const clnn_tensor *rois, clnn_tensor *dx) {
-  const char *op = "roi_bwd:roi_align";
+  char op[48];
+  op_name(op, sizeof op, "roi_bwd:roi_align", dx->dtype);
   chunk_plan plan = {0, 0, 0, 0};
   const int v = choose_v(ctx, d, d->c, true);
   plan_chunks(ctx, d, v, 1, &plan); /* fits: roi.bwd.align_panels applies */
@@ -289,7 +310,7 @@ static clnn_status bwd_align_packed(clnn_context *ctx, const clnn_roi_desc *d, c
   size_t ioff = index_floats(h);
   CLNN_TRY(workspace_with_index(ctx, h, (size_t)(plan.panel_floats * plan.cbs * plan.imgs), &ws));
   clnn_kernel_ref k;
-  CLNN_TRY(roi_kernel(ctx, v, "roi_align_bwd", &k));
+  CLNN_TRY(roi_kernel(ctx, dx->dtype, v, "roi_align_bwd", &k));
   chunk c = {0, 0, 0, 0};
   while (next_chunk(d, &plan, &c)) {
     size_t global[2] = {(size_t)(c.ncb / v), (size_t)c.nimg};
@@ -312,7 +333,7 @@ static clnn_status bwd_pool_planes(clnn_context *ctx, const clnn_roi_desc *d, co
   cl_mem ws;
   CLNN_TRY(workspace_with_index(ctx, h, 0, &ws));
   clnn_kernel_ref k;
-  CLNN_TRY(roi_kernel(ctx, 1, "roi_pool_bwd", &k));
+  CLNN_TRY(roi_kernel(ctx, dx->dtype, 1, "roi_pool_bwd", &k));
   size_t global[2] = {(size_t)((d->c + CB - 1) / CB), (size_t)d->n};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(argmax), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
@@ -321,12 +342,39 @@ static clnn_status bwd_pool_planes(clnn_context *ctx, const clnn_roi_desc *d, co
                       2, global, local1, "roi_bwd:roi_pool");
 }
 
+/* RoI pool backward into float32 panels, then roi_unpack rounds each dx
+ * element once (the half types' CPU path: bwd_pool_planes adds into dx). */
+static clnn_status bwd_pool_panels(clnn_context *ctx, const clnn_roi_desc *d, const roi_host *h,
+                                   const clnn_tensor *dy, const clnn_tensor *argmax, clnn_tensor *dx) {
+  char op[48];
+  op_name(op, sizeof op, "roi_bwd:roi_pool", dx->dtype);
+  chunk_plan plan = {0, 0, 0, 0};
+  plan_chunks(ctx, d, 1, 1, &plan); /* fits: roi.bwd.pool_panels applies */
+  cl_mem ws;
+  size_t ioff = index_floats(h);
+  CLNN_TRY(workspace_with_index(ctx, h, (size_t)(plan.panel_floats * plan.cbs * plan.imgs), &ws));
+  clnn_kernel_ref k;
+  CLNN_TRY(roi_kernel(ctx, dx->dtype, 1, "roi_pool_bwd_panels", &k));
+  chunk c = {0, 0, 0, 0};
+  while (next_chunk(d, &plan, &c)) {
+    size_t global[2] = {(size_t)c.ncb, (size_t)c.nimg};
+    CLNN_TRY(clnn__launch(ctx, &k,
+                          CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(ioff), CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(argmax),
+                                    CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c),
+                                    CLNN_ARG_I32(d->h * d->w), CLNN_ARG_I32(d->pooled_h * d->pooled_w),
+                                    CLNN_ARG_I32(c.n0), CLNN_ARG_I32(c.cb0), CLNN_ARG_I32(c.ncb)),
+                          2, global, local1, op));
+    CLNN_TRY(launch_unpack(ctx, 1, d, dx, ws, ioff, &c, op));
+  }
+  return CLNN_SUCCESS;
+}
+
 /* PS forward straight from x: one work-item per (bin row, RoI). */
 static clnn_status fwd_ps(clnn_context *ctx, const clnn_roi_desc *d, int64_t oc, const clnn_tensor *x,
                           const clnn_tensor *rois, clnn_tensor *y) {
   const bool pool = d->op == CLNN_PS_ROI_POOL;
   clnn_kernel_ref k;
-  CLNN_TRY(roi_kernel(ctx, 1, "roi_ps_fwd", &k));
+  CLNN_TRY(roi_kernel(ctx, y->dtype, 1, "roi_ps_fwd", &k));
   size_t global[2] = {(size_t)d->pooled_h, (size_t)d->num_rois};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(rois), CLNN_ARG_TENSOR(y), CLNN_ARG_I32(d->c),
@@ -344,7 +392,7 @@ static clnn_status bwd_ps(clnn_context *ctx, const clnn_roi_desc *d, int64_t oc,
   cl_mem ws;
   CLNN_TRY(workspace_with_index(ctx, h, 0, &ws));
   clnn_kernel_ref k;
-  CLNN_TRY(roi_kernel(ctx, 1, pool ? "roi_ps_pool_bwd" : "roi_ps_align_bwd", &k));
+  CLNN_TRY(roi_kernel(ctx, dx->dtype, 1, pool ? "roi_ps_pool_bwd" : "roi_ps_align_bwd", &k));
   size_t global[2] = {(size_t)(d->pooled_h * d->pooled_w), (size_t)d->n};
   if (pool)
     return clnn__launch(ctx, &k,
@@ -392,9 +440,9 @@ static int gpu_wg(const clnn_context *ctx) {
   return (int)wg;
 }
 
-static clnn_status gpu_kernel(clnn_context *ctx, const char *name, clnn_kernel_ref *k) {
-  char opts[48];
-  snprintf(opts, sizeof opts, "-DROI_V=1 -DROI_WG=%d", gpu_wg(ctx));
+static clnn_status gpu_kernel(clnn_context *ctx, clnn_dtype dt, const char *name, clnn_kernel_ref *k) {
+  char opts[64];
+  snprintf(opts, sizeof opts, "-DROI_V=1 -DROI_WG=%d -DDT=%d", gpu_wg(ctx), (int)dt);
   return clnn__kernel(ctx, "roi", opts, name, k);
 }
 
@@ -405,10 +453,11 @@ static clnn_status run_fwd_gpu(clnn_context *ctx, const roi_call *c) {
   const int ps = clnn__roi_is_ps(d);
   const int64_t total = d->num_rois * c->oc * d->pooled_h * d->pooled_w;
   clnn_kernel_ref k;
-  CLNN_TRY(gpu_kernel(ctx, pool ? "roi_pool_fwd_gpu" : "roi_align_fwd_gpu", &k));
+  CLNN_TRY(gpu_kernel(ctx, c->y->dtype, pool ? "roi_pool_fwd_gpu" : "roi_align_fwd_gpu", &k));
   size_t local = (size_t)gpu_wg(ctx), global = (size_t)clnn__round_up(total, (int64_t)local);
-  char op[48];
-  snprintf(op, sizeof op, "roi_fwd:%s_gpu", clnn_roi_op_name(d->op));
+  char base[40], op[56];
+  snprintf(base, sizeof base, "roi_fwd:%s_gpu", clnn_roi_op_name(d->op));
+  op_name(op, sizeof op, base, c->y->dtype);
   if (pool)
     return clnn__launch(ctx, &k,
                         CLNN_ARGS(CLNN_ARG_TENSOR(c->x), CLNN_ARG_TENSOR(c->rois), CLNN_ARG_TENSOR(c->y),
@@ -440,11 +489,13 @@ static clnn_status run_bwd_gpu(clnn_context *ctx, const roi_call *c) {
   cl_mem ws;
   CLNN_TRY(workspace_with_index(ctx, c->h, 0, &ws));
   clnn_kernel_ref k, strays;
-  CLNN_TRY(gpu_kernel(ctx, pool ? "roi_pool_bwd_gpu" : "roi_align_bwd_gpu", &k));
-  if (d->op == CLNN_ROI_POOL) CLNN_TRY(gpu_kernel(ctx, "roi_pool_bwd_strays", &strays));
+  const clnn_dtype dt = c->dx->dtype;
+  CLNN_TRY(gpu_kernel(ctx, dt, pool ? "roi_pool_bwd_gpu" : "roi_align_bwd_gpu", &k));
+  if (d->op == CLNN_ROI_POOL) CLNN_TRY(gpu_kernel(ctx, dt, "roi_pool_bwd_strays", &strays));
   size_t global = groups * (size_t)d->n * wg, local = wg;
-  char op[48];
-  snprintf(op, sizeof op, "roi_bwd:%s_gpu", clnn_roi_op_name(d->op));
+  char base[40], op[56];
+  snprintf(base, sizeof base, "roi_bwd:%s_gpu", clnn_roi_op_name(d->op));
+  op_name(op, sizeof op, base, dt);
   if (!pool)
     return clnn__launch(ctx, &k,
                         CLNN_ARGS(CLNN_ARG_TENSOR(c->dy), CLNN_ARG_TENSOR(c->rois), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
@@ -496,15 +547,22 @@ static clnn_status run_bwd_pool_planes(clnn_context *ctx, const roi_call *c) {
   return bwd_pool_planes(ctx, c->d, c->h, c->dy, c->argmax_in, c->dx);
 }
 
+static clnn_status run_bwd_pool_panels(clnn_context *ctx, const roi_call *c) {
+  return bwd_pool_panels(ctx, c->d, c->h, c->dy, c->argmax_in, c->dx);
+}
+
 static clnn_status run_bwd_ps_planes(clnn_context *ctx, const roi_call *c) {
   return bwd_ps(ctx, c->d, c->oc, c->h, c->dy, c->rois, c->dx);
 }
 
 /* ------------------------------------------------------------- variants
  * roi.fwd: gpu_align, gpu_pool (GPU); panels, then ps_direct (CPU: PS RoI
- * pool, and PS RoI align whose panels do not fit the workspace).
+ * pool, and PS RoI align whose panels do not fit the workspace; float32),
+ * then per_output (CPU, half types: the GPU-class kernels for the PS ops).
  * roi.bwd: gpu_align_gather, gpu_pool_gather (GPU); align_panels,
- * pool_planes, ps_planes (CPU).
+ * pool_planes (float32), pool_panels, ps_planes (float32), then gather
+ * (CPU, half types: the GPU-class gathers, for the PS ops and for RoI pool
+ * whose panels do not fit the workspace).
  */
 typedef struct roi_variant {
   clnn_variant v;
@@ -533,6 +591,41 @@ static bool roi_pool_applies(const clnn_context *ctx, const void *problem, char 
   return ((const roi_call *)problem)->d->op == CLNN_ROI_POOL || clnn__why(why, n, "not RoI pool");
 }
 
+/* The type of the call's float tensors (all one type: checked on entry). */
+static clnn_dtype call_dtype(const roi_call *c) { return (c->y ? c->y : c->dx)->dtype; }
+
+/* Rule float32_only: the kernel adds into its output tensor in place,
+ * which in a half type would round at every add instead of once. */
+static bool float32_only(const roi_call *c, char *why, size_t n) {
+  return call_dtype(c) == CLNN_FLOAT32 ||
+         clnn__why(why, n, "adds into its output in place: float32 only (a %s output would round at every add)",
+                   clnn_dtype_name(call_dtype(c)));
+}
+
+static bool ps_float32_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  return ps_applies(ctx, problem, why, n) && float32_only(problem, why, n);
+}
+
+static bool roi_pool_float32_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  return roi_pool_applies(ctx, problem, why, n) && float32_only(problem, why, n);
+}
+
+/* Rule half_only: the CPU fallbacks onto the GPU-class kernels stand in
+ * for what float32_only leaves out; float32 keeps its CPU kernels (and their
+ * statuses) unchanged. */
+static bool half_only(const roi_call *c, char *why, size_t n) {
+  return call_dtype(c) != CLNN_FLOAT32 || clnn__why(why, n, "a half-type fallback (float32 has its CPU kernels)");
+}
+
+static bool ps_half_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  return ps_applies(ctx, problem, why, n) && half_only(problem, why, n);
+}
+
+static bool half_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  (void)ctx;
+  return half_only(problem, why, n);
+}
+
 /* Whether the panels of v channel blocks fit the workspace (panel variants). */
 static bool panels_fit(const clnn_context *ctx, const clnn_roi_desc *d, int v, int64_t pb, char *why, size_t n) {
   chunk_plan plan = {0, 0, 0, 0};
@@ -555,11 +648,17 @@ static bool bwd_align_panels_applies(const clnn_context *ctx, const void *proble
   return panels_fit(ctx, c->d, choose_v(ctx, c->d, c->d->c, true), 1, why, n);
 }
 
+static bool bwd_pool_panels_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  const roi_call *c = problem;
+  return roi_pool_applies(ctx, problem, why, n) && panels_fit(ctx, c->d, 1, 1, why, n);
+}
+
 static const roi_variant roi_fwd_table[] = {
     {{"roi.fwd.gpu_align", CLNN_DEVICE_CLASS_GPU, align_applies}, run_fwd_gpu},
     {{"roi.fwd.gpu_pool", CLNN_DEVICE_CLASS_GPU, pool_applies}, run_fwd_gpu},
     {{"roi.fwd.panels", CLNN_DEVICE_CLASS_CPU, fwd_panels_applies}, run_fwd_panels},
-    {{"roi.fwd.ps_direct", CLNN_DEVICE_CLASS_CPU, ps_applies}, run_fwd_ps_direct},
+    {{"roi.fwd.ps_direct", CLNN_DEVICE_CLASS_CPU, ps_float32_applies}, run_fwd_ps_direct},
+    {{"roi.fwd.per_output", CLNN_DEVICE_CLASS_CPU, ps_half_applies}, run_fwd_gpu},
 };
 const clnn_variant_table clnn__roi_fwd_variants = {"roi", "fwd", &roi_fwd_table[0].v,
                                                    sizeof roi_fwd_table / sizeof roi_fwd_table[0],
@@ -569,8 +668,10 @@ static const roi_variant roi_bwd_table[] = {
     {{"roi.bwd.gpu_align_gather", CLNN_DEVICE_CLASS_GPU, align_applies}, run_bwd_gpu},
     {{"roi.bwd.gpu_pool_gather", CLNN_DEVICE_CLASS_GPU, pool_applies}, run_bwd_gpu},
     {{"roi.bwd.align_panels", CLNN_DEVICE_CLASS_CPU, bwd_align_panels_applies}, run_bwd_align_panels},
-    {{"roi.bwd.pool_planes", CLNN_DEVICE_CLASS_CPU, roi_pool_applies}, run_bwd_pool_planes},
-    {{"roi.bwd.ps_planes", CLNN_DEVICE_CLASS_CPU, ps_applies}, run_bwd_ps_planes},
+    {{"roi.bwd.pool_planes", CLNN_DEVICE_CLASS_CPU, roi_pool_float32_applies}, run_bwd_pool_planes},
+    {{"roi.bwd.pool_panels", CLNN_DEVICE_CLASS_CPU, bwd_pool_panels_applies}, run_bwd_pool_panels},
+    {{"roi.bwd.ps_planes", CLNN_DEVICE_CLASS_CPU, ps_float32_applies}, run_bwd_ps_planes},
+    {{"roi.bwd.gather", CLNN_DEVICE_CLASS_CPU, half_applies}, run_bwd_gpu},
 };
 const clnn_variant_table clnn__roi_bwd_variants = {"roi", "bwd", &roi_bwd_table[0].v,
                                                    sizeof roi_bwd_table / sizeof roi_bwd_table[0],
@@ -612,9 +713,11 @@ clnn_status clnn_roi_fwd(clnn_context *ctx, const clnn_roi_desc *desc, const cln
   const clnn_roi_desc *d = desc;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, rd[2] = {d->num_rois, 5};
   int64_t yd[4] = {d->num_rois, oc, d->pooled_h, d->pooled_w};
-  CLNN_TRY(clnn__check_tensor(ctx, x, "x", CLNN_FLOAT32, 4, xd));
+  clnn_dtype dt; /* of x and y; the boxes stay float32 (see clnn.h) */
+  CLNN_TRY(clnn__check_float_type(ctx, x, "x", &dt));
+  CLNN_TRY(clnn__check_tensor(ctx, x, "x", dt, 4, xd));
   CLNN_TRY(clnn__check_tensor(ctx, rois, "rois", CLNN_FLOAT32, 2, rd));
-  CLNN_TRY(clnn__check_tensor(ctx, y, "y", CLNN_FLOAT32, 4, yd));
+  CLNN_TRY(clnn__check_tensor(ctx, y, "y", dt, 4, yd));
   CLNN_TRY(check_argmax(ctx, d, argmax, false));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", rois, "rois"));
@@ -635,10 +738,12 @@ clnn_status clnn_roi_bwd(clnn_context *ctx, const clnn_roi_desc *desc, const cln
   const clnn_roi_desc *d = desc;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, rd[2] = {d->num_rois, 5};
   int64_t yd[4] = {d->num_rois, oc, d->pooled_h, d->pooled_w};
-  CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", CLNN_FLOAT32, 4, yd));
+  clnn_dtype dt; /* of dy and dx; the boxes stay float32 (see clnn.h) */
+  CLNN_TRY(clnn__check_float_type(ctx, dy, "dy", &dt));
+  CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", dt, 4, yd));
   CLNN_TRY(clnn__check_tensor(ctx, rois, "rois", CLNN_FLOAT32, 2, rd));
   CLNN_TRY(check_argmax(ctx, d, argmax, true));
-  CLNN_TRY(clnn__check_tensor(ctx, dx, "dx", CLNN_FLOAT32, 4, xd));
+  CLNN_TRY(clnn__check_tensor(ctx, dx, "dx", dt, 4, xd));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", dy, "dy"));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", rois, "rois"));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", argmax, "argmax"));

@@ -185,26 +185,32 @@ static clnn_tensor *int_tensor(clnn_context *ctx, int ndim, const int64_t *dims,
   return t;
 }
 
-static clnn_tensor *float_tensor(clnn_context *ctx, int ndim, const int64_t *dims, const float *host) {
+/* A tensor of float type dt, uploaded from float32 values (rounded to dt) when host is given. */
+static clnn_tensor *dt_tensor(clnn_context *ctx, clnn_dtype dt, int ndim, const int64_t *dims, const float *host) {
   clnn_tensor *t;
-  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, ndim, dims, &t));
-  if (host) TU_OK(clnn_tensor_write(t, host, clnn_tensor_bytes(t)));
+  TU_OK(clnn_tensor_create(ctx, dt, ndim, dims, &t));
+  if (host) TU_OK(clnn_tensor_write_f32(t, host, clnn_tensor_numel(t)));
   return t;
 }
 
-/* Device forward with y poisoned (NaN) and argmax poisoned (-7); y and,
- * for ROI_POOL, argmax (when am is not NULL) come back to the host. */
-static clnn_status dev_fwd(clnn_context *ctx, const problem *p, float *y, int32_t *am) {
+static clnn_tensor *float_tensor(clnn_context *ctx, int ndim, const int64_t *dims, const float *host) {
+  return dt_tensor(ctx, CLNN_FLOAT32, ndim, dims, host);
+}
+
+/* Device forward with x and y of type dt (rois float32), y poisoned (NaN)
+ * and argmax poisoned (-7); y (as float32) and, for ROI_POOL, argmax (when
+ * am is not NULL) come back to the host. */
+static clnn_status dev_fwd_dt(clnn_context *ctx, const problem *p, clnn_dtype dt, float *y, int32_t *am) {
   const clnn_roi_desc *d = &p->d;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, rd[2] = {d->num_rois, 5};
   int64_t yd[4] = {d->num_rois, p->oc, d->pooled_h, d->pooled_w}, ad[4] = {d->num_rois, d->c, d->pooled_h, d->pooled_w};
-  clnn_tensor *tx = float_tensor(ctx, 4, xd, p->x), *tr = float_tensor(ctx, 2, rd, p->rois);
-  clnn_tensor *ty = float_tensor(ctx, 4, yd, NULL), *ta = am ? int_tensor(ctx, 4, ad, NULL) : NULL;
+  clnn_tensor *tx = dt_tensor(ctx, dt, 4, xd, p->x), *tr = float_tensor(ctx, 2, rd, p->rois);
+  clnn_tensor *ty = dt_tensor(ctx, dt, 4, yd, NULL), *ta = am ? int_tensor(ctx, 4, ad, NULL) : NULL;
   TU_OK(clnn_tensor_fill(ty, NAN));
   if (ta) TU_OK(clnn_tensor_fill(ta, -7.0f));
   clnn_status st = clnn_roi_fwd(ctx, d, tx, tr, ty, ta);
   if (st == CLNN_SUCCESS) {
-    TU_OK(clnn_tensor_read(ty, y, p->ny * sizeof(float)));
+    TU_OK(clnn_tensor_read_f32(ty, y, p->ny));
     if (ta) TU_OK(clnn_tensor_read(ta, am, p->ny * sizeof(int32_t)));
   }
   clnn_tensor_free(tx);
@@ -214,21 +220,30 @@ static clnn_status dev_fwd(clnn_context *ctx, const problem *p, float *y, int32_
   return st;
 }
 
-/* Device backward (dx poisoned with NaN) given argmax (ROI_POOL). */
-static clnn_status dev_bwd(clnn_context *ctx, const problem *p, const int32_t *am, float *dx) {
+static clnn_status dev_fwd(clnn_context *ctx, const problem *p, float *y, int32_t *am) {
+  return dev_fwd_dt(ctx, p, CLNN_FLOAT32, y, am);
+}
+
+/* Device backward with dy and dx of type dt (dx poisoned with NaN) given
+ * argmax (ROI_POOL). */
+static clnn_status dev_bwd_dt(clnn_context *ctx, const problem *p, clnn_dtype dt, const int32_t *am, float *dx) {
   const clnn_roi_desc *d = &p->d;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, rd[2] = {d->num_rois, 5};
   int64_t yd[4] = {d->num_rois, p->oc, d->pooled_h, d->pooled_w};
-  clnn_tensor *tdy = float_tensor(ctx, 4, yd, p->dy), *tr = float_tensor(ctx, 2, rd, p->rois);
-  clnn_tensor *tdx = float_tensor(ctx, 4, xd, NULL), *ta = am ? int_tensor(ctx, 4, yd, am) : NULL;
+  clnn_tensor *tdy = dt_tensor(ctx, dt, 4, yd, p->dy), *tr = float_tensor(ctx, 2, rd, p->rois);
+  clnn_tensor *tdx = dt_tensor(ctx, dt, 4, xd, NULL), *ta = am ? int_tensor(ctx, 4, yd, am) : NULL;
   TU_OK(clnn_tensor_fill(tdx, NAN));
   clnn_status st = clnn_roi_bwd(ctx, d, tdy, tr, ta, tdx);
-  if (st == CLNN_SUCCESS) TU_OK(clnn_tensor_read(tdx, dx, p->nx * sizeof(float)));
+  if (st == CLNN_SUCCESS) TU_OK(clnn_tensor_read_f32(tdx, dx, p->nx));
   clnn_tensor_free(tdy);
   clnn_tensor_free(tr);
   clnn_tensor_free(tdx);
   clnn_tensor_free(ta);
   return st;
+}
+
+static clnn_status dev_bwd(clnn_context *ctx, const problem *p, const int32_t *am, float *dx) {
+  return dev_bwd_dt(ctx, p, CLNN_FLOAT32, am, dx);
 }
 
 static void assert_same_ints(const char *what, const int32_t *got, const int32_t *ref, size_t n) {
@@ -432,27 +447,29 @@ END_TEST
  * on the device and in the reference, in every op. */
 START_TEST(test_zero_rois) {
   static const clnn_roi_op ops[] = {CLNN_ROI_ALIGN, CLNN_ROI_POOL, CLNN_PS_ROI_ALIGN, CLNN_PS_ROI_POOL};
+  static const clnn_dtype types[] = {CLNN_FLOAT32, CLNN_FLOAT16, CLNN_BFLOAT16};
+  const clnn_dtype dt = types[_i / 4]; /* empty y and dy in every float type */
   clnn_context *ctx = tu_ctx();
-  clnn_roi_desc d = clnn_roi_desc_make(ops[_i], 2, 8, 5, 6, 0, 2, 2, 0.5f);
+  clnn_roi_desc d = clnn_roi_desc_make(ops[_i % 4], 2, 8, 5, 6, 0, 2, 2, 0.5f);
   int64_t oc;
   TU_OK(clnn_roi_desc_check(&d, &oc));
   int64_t xd[4] = {2, 8, 5, 6}, rd[2] = {0, 5}, yd[4] = {0, oc, 2, 2};
   float *x = tu_alloc(2 * 8 * 5 * 6), *dx = tu_alloc(2 * 8 * 5 * 6);
   tu_fill_uniform(x, 2 * 8 * 5 * 6, 77, -1, 1);
-  clnn_tensor *tx = tu_tensor(4, xd, x), *tdx = tu_tensor(4, xd, NULL), *trois, *ty, *targ = NULL;
+  clnn_tensor *tx = dt_tensor(ctx, dt, 4, xd, x), *tdx = dt_tensor(ctx, dt, 4, xd, NULL), *trois, *ty, *targ = NULL;
   TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 2, rd, &trois));
-  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, yd, &ty));
-  if (ops[_i] == CLNN_ROI_POOL) TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 4, (int64_t[]){0, 8, 2, 2}, &targ));
+  TU_OK(clnn_tensor_create(ctx, dt, 4, yd, &ty));
+  if (d.op == CLNN_ROI_POOL) TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 4, (int64_t[]){0, 8, 2, 2}, &targ));
   TU_OK(clnn_roi_fwd(ctx, &d, tx, trois, ty, targ));
-  tu_poison(tdx);
+  TU_OK(clnn_tensor_fill(tdx, NAN));
   TU_OK(clnn_roi_bwd(ctx, &d, ty, trois, targ, tdx));
-  TU_OK(clnn_tensor_read(tdx, dx, 2 * 8 * 5 * 6 * sizeof(float)));
+  TU_OK(clnn_tensor_read_f32(tdx, dx, 2 * 8 * 5 * 6));
   for (int i = 0; i < 2 * 8 * 5 * 6; i++) ck_assert_msg(dx[i] == 0.0f, "dx[%d] = %g with no RoIs", i, (double)dx[i]);
   /* the reference: rois, y and dy may be NULL when there are none */
   for (int i = 0; i < 2 * 8 * 5 * 6; i++) dx[i] = NAN;
   TU_OK(clnn_ref_roi_fwd(&d, x, NULL, NULL, NULL));
   int32_t none = 0;
-  TU_OK(clnn_ref_roi_bwd(&d, NULL, NULL, ops[_i] == CLNN_ROI_POOL ? &none : NULL, dx));
+  TU_OK(clnn_ref_roi_bwd(&d, NULL, NULL, d.op == CLNN_ROI_POOL ? &none : NULL, dx));
   for (int i = 0; i < 2 * 8 * 5 * 6; i++) ck_assert(dx[i] == 0.0f);
   clnn_tensor_free(tx);
   clnn_tensor_free(tdx);
@@ -515,17 +532,20 @@ END_TEST
 /* A context that plans the GPU-class RoI variants of the align ops (align)
  * or of the pool ops on any device (CLNN_VARIANT forces one variant per
  * table; the environment is read when a context is made). */
-static clnn_context *gpu_variant_ctx(bool align) {
+static clnn_context *forced_ctx(const char *variants) {
   const char *old = getenv("CLNN_VARIANT");
   char *saved = old ? strdup(old) : NULL;
-  setenv("CLNN_VARIANT", align ? "roi.fwd.gpu_align,roi.bwd.gpu_align_gather" : "roi.fwd.gpu_pool,roi.bwd.gpu_pool_gather",
-         1);
+  setenv("CLNN_VARIANT", variants, 1);
   clnn_context *ctx;
   TU_OK(clnn_context_create(NULL, &ctx));
   if (saved) setenv("CLNN_VARIANT", saved, 1);
   else unsetenv("CLNN_VARIANT");
   free(saved);
   return ctx;
+}
+
+static clnn_context *gpu_variant_ctx(bool align) {
+  return forced_ctx(align ? "roi.fwd.gpu_align,roi.bwd.gpu_align_gather" : "roi.fwd.gpu_pool,roi.bwd.gpu_pool_gather");
 }
 
 /* GPU edge cases: RoIs per image beyond one staging round (256), planes
@@ -614,6 +634,230 @@ START_TEST(test_chunked_workspace) {
     clnn_context_free(ctx);
     problem_free(&p);
   }
+}
+END_TEST
+
+/* ------------------------------------------------------- half precision */
+
+/* Where half precision has its edges: NaN, +-inf, +-0, a float16 overflow
+ * (70000 rounds to inf), float16's largest finite value, a float16
+ * subnormal and a value under bfloat16's ulp at 1. */
+static const float half_specials[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 70000.0f, -70000.0f, 65504.0f, 3e-6f, -1e-8f};
+#define N_HALF_SPECIALS (sizeof half_specials / sizeof half_specials[0])
+/* Absolute slack of the half checks (on top of one unit of the type): the
+ * float32 sums of the kernels against the double reference. */
+#define HALF_ABS_TOL 1e-5
+
+/* Round x and dy to dt (what the kernels load) and recompute the references
+ * on them; the RoIs stay float32. */
+static void problem_round_to(problem *p, clnn_dtype dt) {
+  tu_round_to(dt, p->x, p->nx);
+  tu_round_to(dt, p->dy, p->ny);
+  TU_OK(clnn_ref_roi_fwd(&p->d, p->x, p->rois, p->y_ref, p->am_ref));
+  TU_OK(clnn_ref_roi_bwd(&p->d, p->dy, p->rois, p->am_ref, p->dx_ref));
+}
+
+/* Forward and backward in dt on ctx against the reference of the rounded
+ * inputs (outputs poisoned), each twice: the repeats give the same bits and
+ * RoI pool's argmax is exactly the reference's (a maximum is a loaded value:
+ * no rounding can move it, ties included). */
+static void check_problem_half(clnn_context *ctx, const problem *p, clnn_dtype dt) {
+  const bool pool = p->d.op == CLNN_ROI_POOL;
+  float *y1 = tu_alloc(p->ny), *y2 = tu_alloc(p->ny), *dx1 = tu_alloc(p->nx), *dx2 = tu_alloc(p->nx);
+  int32_t *am = pool ? malloc(p->ny * sizeof *am) : NULL;
+  ck_assert_msg(dev_fwd_dt(ctx, p, dt, y1, am) == CLNN_SUCCESS, "%s: %s", p->what, clnn_context_errmsg(ctx));
+  tu_check_half(p->what, "forward", y1, p->y_ref, p->ny, dt, HALF_ABS_TOL);
+  if (pool) assert_same_ints(p->what, am, p->am_ref, p->ny);
+  TU_OK(dev_fwd_dt(ctx, p, dt, y2, am));
+  ck_assert_msg(!memcmp(y1, y2, p->ny * sizeof *y1), "%s: two forward runs differ", p->what);
+  ck_assert_msg(dev_bwd_dt(ctx, p, dt, p->am_ref, dx1) == CLNN_SUCCESS, "%s: %s", p->what, clnn_context_errmsg(ctx));
+  tu_check_half(p->what, "backward", dx1, p->dx_ref, p->nx, dt, HALF_ABS_TOL);
+  TU_OK(dev_bwd_dt(ctx, p, dt, p->am_ref, dx2));
+  ck_assert_msg(!memcmp(dx1, dx2, p->nx * sizeof *dx1), "%s: two backward runs differ", p->what);
+  free(y1);
+  free(y2);
+  free(dx1);
+  free(dx2);
+  free(am);
+}
+
+/* Every case of the table in float16 and bfloat16, with special values in
+ * x and dy (on the CPU class: the panels, the float32-only rule's
+ * fallbacks; test_roi.gpu: the GPU-class kernels). The align ops get no
+ * infinite dy (nor 70000, infinite in float16): where a sample's corner
+ * of weight 0 meets an infinite dy the scatter (reference, CPU panels)
+ * gives 0 * inf = NaN, while the gather kernels sum the axis weights
+ * first and give inf, in float32 as well; not a half-precision question. */
+START_TEST(test_half_precision) {
+  const clnn_dtype dt = tu_half_types[_i % TU_N_HALF_TYPES];
+  clnn_roi_desc d = desc_of(&cases[_i / TU_N_HALF_TYPES]);
+  problem p;
+  problem_make(&p, &d, 5000 + 17 * (uint64_t)(_i / TU_N_HALF_TYPES), NULL);
+  for (size_t i = 0; i < N_HALF_SPECIALS; i++) p.x[(i * 97 + 5) % p.nx] = half_specials[i];
+  const bool align = d.op == CLNN_ROI_ALIGN || d.op == CLNN_PS_ROI_ALIGN;
+  for (size_t i = 0; i < N_HALF_SPECIALS; i++)
+    if (!align || fabsf(half_specials[i]) <= 65504.0f || isnan(half_specials[i]))
+      p.dy[(i * 11 + 3) % p.ny] = half_specials[i];
+  problem_round_to(&p, dt);
+  check_problem_half(tu_ctx(), &p, dt);
+  problem_free(&p);
+}
+END_TEST
+
+/* The GPU-class kernels in both half types on any device (forced), on
+ * their edge cases: many RoIs per image, planes around a work-group. */
+START_TEST(test_half_gpu_variants) {
+  clnn_context *align_ctx = gpu_variant_ctx(true), *pool_ctx = gpu_variant_ctx(false);
+  static const size_t picks[] = {0, 1, 2, 3, 4, 5, 8};
+  for (size_t i = 0; i < sizeof picks / sizeof picks[0]; i++) {
+    const clnn_dtype dt = tu_half_types[i % TU_N_HALF_TYPES];
+    clnn_roi_desc d = desc_of(&gpu_edge_cases[picks[i]]);
+    problem p;
+    problem_make(&p, &d, 9400 + (uint64_t)i, NULL);
+    problem_round_to(&p, dt);
+    const bool align = d.op == CLNN_ROI_ALIGN || d.op == CLNN_PS_ROI_ALIGN;
+    check_problem_half(align ? align_ctx : pool_ctx, &p, dt);
+    problem_free(&p);
+  }
+  clnn_context_free(align_ctx);
+  clnn_context_free(pool_ctx);
+}
+END_TEST
+
+/* RoI pool backward in a half type with argmax entries outside their bin
+ * (added: each dx element still rounded once, from its float32 sum) and
+ * outside the map (ignored), on ctx. */
+static void check_argmax_edits_half(clnn_context *ctx, clnn_dtype dt) {
+  clnn_roi_desc d = clnn_roi_desc_make(CLNN_ROI_POOL, 2, 5, 6, 7, 11, 2, 3, 1.0f);
+  problem p;
+  problem_make(&p, &d, 9050, NULL);
+  problem_round_to(&p, dt);
+  int32_t *am = malloc(p.ny * sizeof *am);
+  memcpy(am, p.am_ref, p.ny * sizeof *am);
+  static const int32_t bad[] = {6 * 7, -2, INT32_MAX, INT32_MIN};
+  for (size_t i = 0; i < p.ny; i += 7) am[i] = (int32_t)((i * 13) % 42); /* anywhere in the 6x7 plane */
+  for (size_t i = 3; i < p.ny; i += 11) am[i] = bad[(i / 11) % 4];
+  float *want = tu_alloc(p.nx), *got = tu_alloc(p.nx), *again = tu_alloc(p.nx);
+  TU_OK(clnn_ref_roi_bwd(&d, p.dy, p.rois, am, want));
+  TU_OK(dev_bwd_dt(ctx, &p, dt, am, got));
+  tu_check_half(p.what, "backward, edited argmax", got, want, p.nx, dt, HALF_ABS_TOL);
+  TU_OK(dev_bwd_dt(ctx, &p, dt, am, again));
+  ck_assert_msg(!memcmp(got, again, p.nx * sizeof *got), "two backward runs with edited argmax differ");
+  free(am);
+  free(want);
+  free(got);
+  free(again);
+  problem_free(&p);
+}
+
+START_TEST(test_half_pool_bwd_argmax_edits) {
+  clnn_context *pool_ctx = gpu_variant_ctx(false);
+  for (int t = 0; t < TU_N_HALF_TYPES; t++) {
+    check_argmax_edits_half(tu_ctx(), tu_half_types[t]);
+    check_argmax_edits_half(pool_ctx, tu_half_types[t]);
+  }
+  clnn_context_free(pool_ctx);
+}
+END_TEST
+
+/* A view of dims at element offset off of buf, of type dt, optionally uploaded. */
+static clnn_tensor *view_at(clnn_buffer *buf, size_t off, clnn_dtype dt, int ndim, const int64_t *dims,
+                            const float *host) {
+  clnn_tensor *t;
+  TU_OK(clnn_tensor_view(buf, off * clnn_dtype_size(dt), dt, ndim, dims, &t));
+  if (host) TU_OK(clnn_tensor_write_f32(t, host, clnn_tensor_numel(t)));
+  return t;
+}
+
+/* Views at odd element offsets in one buffer per tensor kind (a 2-byte
+ * element at an odd offset is only 2-byte aligned: the kernels' half
+ * loads and stores must take that), rois at an odd float offset too, every
+ * op, both half types. */
+START_TEST(test_half_odd_offsets) {
+  static const size_t pick[] = {0, 7, 12, 15};
+  clnn_context *ctx = tu_ctx();
+  for (int t = 0; t < TU_N_HALF_TYPES; t++)
+    for (size_t i = 0; i < sizeof pick / sizeof pick[0]; i++) {
+      const clnn_dtype dt = tu_half_types[t];
+      clnn_roi_desc d = desc_of(&cases[pick[i]]);
+      problem p;
+      problem_make(&p, &d, 9500 + i, NULL);
+      problem_round_to(&p, dt);
+      int64_t xd[4] = {d.n, d.c, d.h, d.w}, rd[2] = {d.num_rois, 5}, yd[4] = {d.num_rois, p.oc, d.pooled_h, d.pooled_w};
+      const size_t ox = 3, oy = ox + p.nx + 5, ody = oy + p.ny + 1, odx = ody + p.ny + 7;
+      clnn_buffer *buf, *rbuf;
+      TU_OK(clnn_buffer_create(ctx, (odx + p.nx + 1) * clnn_dtype_size(dt), &buf));
+      TU_OK(clnn_buffer_create(ctx, ((size_t)d.num_rois * 5 + 1) * sizeof(float), &rbuf));
+      clnn_tensor *x = view_at(buf, ox, dt, 4, xd, p.x), *y = view_at(buf, oy, dt, 4, yd, NULL);
+      clnn_tensor *dy = view_at(buf, ody, dt, 4, yd, p.dy), *dx = view_at(buf, odx, dt, 4, xd, NULL);
+      clnn_tensor *rois = view_at(rbuf, 1, CLNN_FLOAT32, 2, rd, p.rois), *am = NULL;
+      if (d.op == CLNN_ROI_POOL) am = int_tensor(ctx, 4, yd, NULL);
+      TU_OK(clnn_tensor_fill(y, NAN));
+      TU_OK(clnn_tensor_fill(dx, NAN));
+      TU_OK(clnn_roi_fwd(ctx, &d, x, rois, y, am));
+      TU_OK(clnn_roi_bwd(ctx, &d, dy, rois, am, dx));
+      float *got_y = tu_download_f32(y), *got_dx = tu_download_f32(dx);
+      tu_check_half(p.what, "forward (odd offsets)", got_y, p.y_ref, p.ny, dt, HALF_ABS_TOL);
+      tu_check_half(p.what, "backward (odd offsets)", got_dx, p.dx_ref, p.nx, dt, HALF_ABS_TOL);
+      free(got_y);
+      free(got_dx);
+      clnn_tensor_free(x);
+      clnn_tensor_free(y);
+      clnn_tensor_free(dy);
+      clnn_tensor_free(dx);
+      clnn_tensor_free(rois);
+      clnn_tensor_free(am);
+      clnn_buffer_free(buf);
+      clnn_buffer_free(rbuf);
+      problem_free(&p);
+    }
+}
+END_TEST
+
+/* The float32_only rule: on a CPU-class device the kernels that add into
+ * their output in place serve float32 and never a half type (which takes
+ * the panels or the gather kernels), and forcing one on a half problem is
+ * a clear UNSUPPORTED naming the rule. */
+START_TEST(test_half_variant_rules) {
+  clnn_device_caps caps;
+  TU_OK(clnn_context_device_caps(tu_ctx(), &caps));
+  if (caps.plan_class != CLNN_DEVICE_CLASS_CPU) return; /* GPU class: no such kernels */
+  static const struct {
+    clnn_roi_op op;
+    const char *f32, *half;
+  } rules[] = {
+      {CLNN_ROI_POOL, "roi.fwd.panels,roi.bwd.pool_planes", "roi.fwd.panels,roi.bwd.pool_panels"},
+      {CLNN_PS_ROI_POOL, "roi.fwd.ps_direct,roi.bwd.ps_planes", "roi.fwd.per_output,roi.bwd.gather"},
+      {CLNN_PS_ROI_ALIGN, "roi.fwd.panels,roi.bwd.ps_planes", "roi.fwd.panels,roi.bwd.gather"},
+  };
+  for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++)
+    for (int t = -1; t < TU_N_HALF_TYPES; t++) {
+      const clnn_dtype dt = t < 0 ? CLNN_FLOAT32 : tu_half_types[t];
+      clnn_roi_desc d = clnn_roi_desc_make(rules[r].op, 2, 36, 7, 8, 6, 3, 3, 0.5f);
+      problem p;
+      problem_make(&p, &d, 9600 + r, NULL);
+      float *y = tu_alloc(p.ny), *dx = tu_alloc(p.nx);
+      clnn_context_clear_variants(tu_ctx());
+      TU_OK(dev_fwd_dt(tu_ctx(), &p, dt, y, NULL));
+      TU_OK(dev_bwd_dt(tu_ctx(), &p, dt, p.am_ref, dx));
+      ck_assert_str_eq(clnn_context_last_variant(tu_ctx(), NULL), t < 0 ? rules[r].f32 : rules[r].half);
+      free(y);
+      free(dx);
+      problem_free(&p);
+    }
+  clnn_roi_desc d = clnn_roi_desc_make(CLNN_PS_ROI_POOL, 2, 36, 7, 8, 6, 3, 3, 0.5f);
+  problem p;
+  problem_make(&p, &d, 9610, NULL);
+  clnn_context *ctx = forced_ctx("roi.fwd.ps_direct,roi.bwd.ps_planes");
+  float *y = tu_alloc(p.ny), *dx = tu_alloc(p.nx);
+  ck_assert_int_eq(dev_fwd_dt(ctx, &p, CLNN_FLOAT16, y, NULL), CLNN_ERR_UNSUPPORTED);
+  ck_assert_msg(strstr(clnn_context_errmsg(ctx), "float32 only") != NULL, "%s", clnn_context_errmsg(ctx));
+  ck_assert_int_eq(dev_bwd_dt(ctx, &p, CLNN_BFLOAT16, NULL, dx), CLNN_ERR_UNSUPPORTED);
+  ck_assert_msg(strstr(clnn_context_errmsg(ctx), "float32 only") != NULL, "%s", clnn_context_errmsg(ctx));
+  free(y);
+  free(dx);
+  clnn_context_free(ctx);
+  problem_free(&p);
 }
 END_TEST
 
@@ -868,6 +1112,55 @@ START_TEST(test_bad_shapes_and_types) {
 }
 END_TEST
 
+/* Fail unless the context's message names the argument and the type. */
+static void assert_msg_names(const char *arg, const char *type) {
+  const char *m = clnn_context_errmsg(tu_ctx());
+  ck_assert_msg(strstr(m, arg) != NULL && strstr(m, type) != NULL, "message '%s' should name %s and %s", m, arg, type);
+}
+
+/* Half types: x, y, dy and dx all of one float type, rois float32 (also
+ * with half data), argmax int32; each mix is INVALID_VALUE naming the
+ * argument and its type, and writes nothing. */
+START_TEST(test_bad_dtypes) {
+  clnn_context *ctx = tu_ctx();
+  clnn_roi_desc pd = bd;
+  pd.op = CLNN_ROI_POOL;
+  int64_t xd[4] = {2, 8, 6, 5}, rd[2] = {3, 5}, yd[4] = {3, 8, 2, 2};
+  clnn_tensor *hx = dt_tensor(ctx, CLNN_FLOAT16, 4, xd, NULL), *hy = dt_tensor(ctx, CLNN_FLOAT16, 4, yd, NULL);
+  clnn_tensor *bfy = dt_tensor(ctx, CLNN_BFLOAT16, 4, yd, NULL), *bfdx = dt_tensor(ctx, CLNN_BFLOAT16, 4, xd, NULL);
+  clnn_tensor *hrois = dt_tensor(ctx, CLNN_FLOAT16, 2, rd, good_rois), *iy = int_tensor(ctx, 4, yd, NULL);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_roi_fwd(ctx, &bd, hx, brois, by, NULL)); /* f16 x, f32 y */
+  assert_msg_names("'y'", "float32");
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_roi_fwd(ctx, &bd, hx, brois, bfy, NULL)); /* f16 x, bf16 y */
+  assert_msg_names("'y'", "bfloat16");
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_roi_fwd(ctx, &bd, bx, brois, hy, NULL)); /* f32 x, f16 y */
+  assert_msg_names("'y'", "float16");
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_roi_fwd(ctx, &bd, hx, hrois, hy, NULL)); /* half boxes */
+  assert_msg_names("'rois'", "float16");
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_roi_fwd(ctx, &pd, hx, brois, hy, hy)); /* half argmax */
+  assert_msg_names("'argmax'", "float16");
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_roi_fwd(ctx, &bd, hx, brois, iy, NULL)); /* int32 y */
+  assert_msg_names("'y'", "int32");
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_roi_bwd(ctx, &bd, iy, brois, NULL, bdx)); /* int32 dy */
+  assert_msg_names("'dy'", "int32");
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_roi_bwd(ctx, &bd, hy, brois, NULL, bdx)); /* f16 dy, f32 dx */
+  assert_msg_names("'dx'", "float32");
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_roi_bwd(ctx, &bd, hy, brois, NULL, bfdx)); /* f16 dy, bf16 dx */
+  assert_msg_names("'dx'", "bfloat16");
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_roi_bwd(ctx, &bd, hy, hrois, NULL, hx)); /* half boxes */
+  assert_msg_names("'rois'", "float16");
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_roi_bwd(ctx, &pd, hy, brois, hy, hx)); /* half argmax */
+  assert_msg_names("'argmax'", "float16");
+  clnn_tensor_free(hx);
+  clnn_tensor_free(hy);
+  clnn_tensor_free(bfy);
+  clnn_tensor_free(bfdx);
+  clnn_tensor_free(hrois);
+  clnn_tensor_free(iy);
+  assert_untouched();
+}
+END_TEST
+
 START_TEST(test_bad_aliasing_and_context) {
   clnn_context *ctx = tu_ctx();
   /* y viewing the memory of x */
@@ -926,7 +1219,7 @@ static Suite *roi_suite(void) {
   tcase_add_loop_test(tc, test_matches_torchvision, 0, (int)(sizeof golden_cases / sizeof golden_cases[0]));
   tcase_add_loop_test(tc, test_reference_backward_by_finite_differences, 0, 8);
   tcase_add_loop_test(tc, test_images_without_rois, 0, 4);
-  tcase_add_loop_test(tc, test_zero_rois, 0, 4);
+  tcase_add_loop_test(tc, test_zero_rois, 0, 12);
   tcase_add_loop_test(tc, test_negative_boxes, 0, 10);
   tcase_add_test(tc, test_pool_bwd_ignores_bad_argmax);
   tcase_add_test(tc, test_pool_bwd_adds_stray_argmax);
@@ -934,6 +1227,11 @@ static Suite *roi_suite(void) {
   tcase_add_test(tc, test_chunked_workspace);
   tcase_add_test(tc, test_names_and_defaults);
   tcase_add_test(tc, test_bench_r_mode);
+  tcase_add_loop_test(tc, test_half_precision, 0, N_CASES * TU_N_HALF_TYPES);
+  tcase_add_test(tc, test_half_gpu_variants);
+  tcase_add_test(tc, test_half_pool_bwd_argmax_edits);
+  tcase_add_test(tc, test_half_odd_offsets);
+  tcase_add_test(tc, test_half_variant_rules);
   suite_add_tcase(s, tc);
   TCase *bad = tcase_create("bad_input");
   tcase_add_checked_fixture(bad, bad_setup, bad_teardown);
@@ -941,6 +1239,7 @@ static Suite *roi_suite(void) {
   tcase_add_test(bad, test_bad_descriptors);
   tcase_add_test(bad, test_bad_rois);
   tcase_add_test(bad, test_bad_shapes_and_types);
+  tcase_add_test(bad, test_bad_dtypes);
   tcase_add_test(bad, test_bad_aliasing_and_context);
   suite_add_tcase(s, bad);
   return s;
