@@ -136,6 +136,14 @@ static void section_options(char *buf, size_t n, const char *section, const dc_g
   snprintf(buf, n, "-D%s -DVEC=%d%s", section, g->vec, extra);
 }
 
+/* " -DDT=<type>" for a program that reads tensors of a half type, "" for
+ * float32 (so float32 programs keep their options). */
+static const char *dt_option(char *buf, size_t n, clnn_dtype dt) {
+  if (dt == CLNN_FLOAT32) return "";
+  snprintf(buf, n, " -DDT=%d", (int)dt);
+  return buf;
+}
+
 /* ------------------------------------------------------------ validation */
 
 /* x decides the call's type (*dt); every other float tensor must share it. */
@@ -212,7 +220,8 @@ static clnn_status launch_to_nhwc(clnn_context *ctx, const dc_geom *g, const cln
                                   int64_t img0, int64_t nimg, dc_mem xt, const char *op) {
   const clnn_conv2d_desc *d = g->d;
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_to_nhwc", &k));
+  char dt[16];
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", dt_option(dt, sizeof dt, x->dtype), "deform_conv_to_nhwc", &k));
   size_t global[3] = {(size_t)g->hp, (size_t)clnn__ceil_div(d->c, 16), (size_t)nimg};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(DC_ARG(at_image(x, img0, d->c * d->h * d->w)), DC_ARG(xt),
@@ -245,11 +254,14 @@ static clnn_status fwd_fused(clnn_context *ctx, const dc_geom *g, const clnn_ten
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)(wp_elems + chunk * xt_image) * sizeof(float), &ws));
 
-  char opts[192], act[64], extra[128];
+  char opts[192], act[64], extra[128], dtbuf[16];
   clnn_kernel_ref kpack, kfused;
-  CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_pack_w", &kpack));
+  /* x, w, offset, mask, b and y of one type: float32, or a half type when
+   * fwd_half lets this variant read it itself (K' in one block). */
+  const char *dt = dt_option(dtbuf, sizeof dtbuf, y->dtype);
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", dt, "deform_conv_pack_w", &kpack));
   clnn__act_options(act, sizeof act, d->act, d->act_alpha);
-  snprintf(extra, sizeof extra, " -DFK=%d%s", FUSED_FK, act);
+  snprintf(extra, sizeof extra, " -DFK=%d%s%s", FUSED_FK, act, dt);
   section_options(opts, sizeof opts, "DC_FWD", g, extra);
   CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, "deform_conv_fwd_fused", &kfused));
 
@@ -1114,8 +1126,9 @@ const clnn_variant_table clnn__deform_conv_bwd_bias_variants = {"deform_conv", "
  * once, to nearest even, into its tensor (deform_conv_pack). So every
  * variant, CPU and GPU class, takes the half types, the GEMM engines stay
  * float32, and float32 calls do not pass here. The price is a pass over
- * each tensor, small next to the sampling and the GEMMs (the report of the
- * half-precision work has the measured ratio). */
+ * each tensor, small next to the sampling and the GEMMs. One exception,
+ * the common forward on CPUs: the fused variant reads the half tensors
+ * itself when K' fits its block (fused_reads_half). */
 
 #define DC_MAX_STAGED 12
 
@@ -1178,9 +1191,16 @@ static clnn_status unstage_half(clnn_context *ctx, const dc_staged *s, clnn_tens
   return CLNN_SUCCESS;
 }
 
+/* The fused forward reads half tensors itself (its copies of x and w are
+ * float32 already, it widens the offsets, mask and bias as it loads them and
+ * rounds y once in its epilogue) when its partial sums never pass through
+ * y: K' within one block of FUSED_FK rows. */
+static bool fused_reads_half(const dc_geom *g) { return g->kd <= FUSED_FK; }
+
 static clnn_status fwd_half(clnn_context *ctx, const dc_geom *g, clnn_dtype dt, dc_fwd_fn run,
                             const clnn_tensor *x, const clnn_tensor *offset, const clnn_tensor *mask,
                             const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
+  if (run == fwd_fused && fused_reads_half(g)) return fwd_fused(ctx, g, x, offset, mask, w, b, y);
   const char *op = dt == CLNN_FLOAT16 ? "deform_conv2d_fwd:float16" : "deform_conv2d_fwd:bfloat16";
   const clnn_tensor *ins[6] = {x, offset, mask, w, b, y};
   clnn_tensor *outs[6] = {NULL, NULL, NULL, NULL, NULL, y};
