@@ -208,8 +208,13 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_fwd_fus
         float out[FM];
         for (int i = 0; i < FM; i++) out[i] = tile[i][j];
         if (p0 + FM <= npix) {
-          vstore8(act_dc_f8(vload8(0, out) + bv), 0, out);
+          const float8 v = act_dc_f8(vload8(0, out) + bv);
+#if DT == CLNN_DTYPE_CODE_FLOAT16
+          vstore_half8_rte(v, 0, yp); /* one conversion of 8 (PoCL: F16C), not 8 scalar ones */
+#else
+          vstore8(v, 0, out);
           for (int i = 0; i < FM; i++) STORE1(out[i], yp, i);
+#endif
         } else {
           for (int i = 0; i < npix - p0; i++) STORE1(act_f1(out[i] + bv), yp, i);
         }
