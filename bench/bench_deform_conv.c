@@ -12,6 +12,8 @@
  *        times the gradients alone.
  * Random inputs (C, P) follow the project's anchor suite: offsets N(0, 1),
  * mask U(0, 1), the rest U(-1, 1).
+ * dt=f16|bf16: every tensor in that type (the op computes in float32 and
+ * rounds each output once); bytes count 2 an element.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,14 +61,15 @@ static bool dc_setup(bench_problem *p, bench_args *a, char *err, size_t errlen) 
   bench_add(p, "w", BENCH_IN, CLNN_FLOAT32, 4, wd);
   if (p->bias) bench_add(p, "b", BENCH_IN, CLNN_FLOAT32, 1, &d->k);
   double macs = (double)d->n * d->k * (d->c / d->groups) * taps * oh * ow;
+  const double eb = bench_elem_bytes(p);
   double in_bytes =
-      4.0 * ((double)d->n * d->c * d->h * d->w + (double)d->n * (2 + m) * dg * taps * oh * ow +
+      eb * ((double)d->n * d->c * d->h * d->w + (double)d->n * (2 + m) * dg * taps * oh * ow +
              (double)d->k * (d->c / d->groups) * taps);
-  double y_bytes = 4.0 * (double)d->n * d->k * oh * ow;
+  double y_bytes = eb * (double)d->n * d->k * oh * ow;
   if (!bwd) {
     bench_add(p, "y", BENCH_OUT, CLNN_FLOAT32, 4, yd);
     p->flops = 2.0 * macs;
-    p->bytes = in_bytes + y_bytes + (p->bias ? 4.0 * d->k : 0.0);
+    p->bytes = in_bytes + y_bytes + (p->bias ? eb * d->k : 0.0);
     return true;
   }
   bench_add(p, "dy", BENCH_IN, CLNN_FLOAT32, 4, yd);
@@ -123,6 +126,7 @@ static const bench_family deform_conv_family = {
     .fill = NULL,
     .run_device = dc_run_device,
     .run_ref = dc_run_ref,
+    .half = true,
 };
 
 const bench_family *const bench_deform_conv_families[] = {&deform_conv_family, NULL};

@@ -731,9 +731,16 @@ clnn_status clnn_deform_conv2d_fwd_algo(const clnn_context *ctx, const clnn_defo
  * shapes above and belong to ctx; y must not overlap any input. Scratch memory
  * comes from the context's workspace: images are processed in chunks under
  * workspace_limit (CLNN_ERR_UNSUPPORTED, with the size needed, when one image
- * does not fit). Statuses: those of clnn_deform_conv2d_desc_check,
+ * does not fit). Types: x, offset, mask, w, b and y are float32, float16 or
+ * bfloat16, all of x's type (as torchvision's deform_conv2d requires one
+ * type); the math is float32 whatever the type (sampling positions from the
+ * loaded offsets, bilinear sums, the GEMM), each output rounded once to
+ * nearest even. A half-precision call also uses float32 copies of its
+ * tensors in the context's outer workspace (4 bytes an element of every
+ * tensor). Statuses: those of clnn_deform_conv2d_desc_check,
  * CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (mask given for v1 or missing
- * for v2, a tensor not float32), CLNN_ERR_SHAPE_MISMATCH,
+ * for v2, x not of a float type, another tensor not of x's type; the message
+ * names the argument and its type), CLNN_ERR_SHAPE_MISMATCH,
  * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING, CLNN_ERR_UNSUPPORTED,
  * CLNN_ERR_SIZE_OVERFLOW (im2col_gemm only: one image's patch matrix,
  * out_h*out_w x c*kh*kw, over 2^31 - 1 elements), CLNN_ERR_BUILD_FAILED,
@@ -754,7 +761,10 @@ clnn_status clnn_deform_conv2d_fwd(clnn_context *ctx, const clnn_deform_conv2d_d
  * accumulated into. Deterministic: no atomics; every element sums its
  * contributions in a fixed order, so repeated calls give the same bits (dx is
  * a gather over sampling points bucketed by the pixel cell they fall in).
- * Inputs as for clnn_deform_conv2d_fwd (no bias is needed). Outputs must not
+ * Inputs as for clnn_deform_conv2d_fwd (no bias is needed); dy and every
+ * gradient of x's type too (float32, float16 or bfloat16: float32 math, each
+ * gradient rounded once; doffset in a half type keeps the type's precision
+ * of a sum of corner differences). Outputs must not
  * overlap the inputs or each other. Statuses: as clnn_deform_conv2d_fwd, with
  * CLNN_ERR_SIZE_OVERFLOW whenever one image's patch matrix (out_h*out_w x
  * c*kh*kw) has over 2^31 - 1 elements, and CLNN_ERR_INVALID_VALUE for a

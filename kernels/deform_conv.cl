@@ -26,7 +26,8 @@
  * is compiled with it, and PoCL compiles slowly): -DDC_FWD the fused
  * forward kernel, -DDC_BWD the backward kernels that work on channel
  * vectors, -DDC_GPU the GPU-class variants' kernels (layouts of their own,
- * described there), none the small layout kernels. Switches that cost nothing at
+ * described there), -DDC_CONVERT the half types' conversions, none the
+ * small layout kernels. Switches that cost nothing at
  * run time (mask, bias, which gradients) are arguments, not -D options, so
  * few programs exist.
  */
@@ -58,20 +59,21 @@ float dc_sum16(float16 v) { return dc_sum8(v.lo) + dc_sum8(v.hi); }
 
 /* Where tap (ki, kj) of output pixel (oy, ox) samples: offset channels 2t, 2t+1
  * of the pixel's offset group, read at p with plane stride npix; mask m when
- * modulated, else 1. */
+ * modulated, else 1. The offsets are of the program's type (-DDT: the fused
+ * forward reads half offsets itself; every other program is float32). */
 typedef struct dc_point {
   float y, x, m;
 } dc_point;
 
-dc_point dc_point_at(__global const float *off, __global const float *msk, const int modulated,
+dc_point dc_point_at(__global const STORE_T *off, __global const STORE_T *msk, const int modulated,
                      const int npix, const int p, const int oy, const int ox, const int ki,
                      const int kj, const int SH, const int SW, const int PH, const int PW,
                      const int DH, const int DW) {
   dc_point pt;
   /* As torchvision: integer base position plus the float shift, one rounding. */
-  pt.y = (float)(oy * SH - PH + ki * DH) + off[p];
-  pt.x = (float)(ox * SW - PW + kj * DW) + off[npix + p];
-  pt.m = modulated ? msk[p] : 1.0f;
+  pt.y = (float)(oy * SH - PH + ki * DH) + LOAD1(off, p);
+  pt.x = (float)(ox * SW - PW + kj * DW) + LOAD1(off, npix + p);
+  pt.m = modulated ? LOAD1(msk, p) : 1.0f;
   return pt;
 }
 
@@ -125,6 +127,8 @@ CLNN_DEFINE_ACT(float8, dc_f8)
  * -D: DC_FWD, FK, VEC, ACT, ACT_ALPHA.
  * Args: xt (this chunk's planes), offset, mask, wp (packed weights), bias,
  * y (at the chunk's first image), has_bias, modulated, then sizes.
+ * -DDT (half types): offset, mask, bias and y of that type, read and
+ * rounded here (xt and wp are float32 copies), only with K' <= FK.
  * NDRange (ceil(Ho*Wo / 8), images * G), local (1, 1).
  */
 #define FM CLNN_TILE_MR
@@ -132,7 +136,7 @@ CLNN_DEFINE_ACT(float8, dc_f8)
 #error "the fused forward and deform_conv_pack_w are written for the 8 x 32 register tile"
 #endif
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_fwd_fused(
-    CTENSOR(xt), CTENSOR(offset), CTENSOR(mask), CTENSOR(wp), CTENSOR(bias), TENSOR(y),
+    CTENSOR(xt), CTENSOR_DT(offset), CTENSOR_DT(mask), CTENSOR(wp), CTENSOR_DT(bias), TENSOR_DT(y),
     const int has_bias, const int modulated, const int C, const int K, const int G, const int DG,
     const int H, const int W, const int Ho, const int Wo, const int KH, const int KW, const int SH,
     const int SW, const int PH, const int PW, const int DH, const int DW) {
@@ -144,8 +148,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_fwd_fus
   const int Cg = C / G, Kg = K / G, Cog = C / DG, taps = KH * KW, Kd = taps * Cg;
   const int Wp = W + 2, ntiles = (Kg + 31) / 32;
   __global const float *X = AT(xt) + (size_t)img * (H + 3) * Wp * C + g * Cg;
-  __global const float *OFF = AT(offset) + (size_t)img * DG * 2 * taps * npix;
-  __global const float *MSK = AT(mask) + (size_t)img * DG * taps * npix;
+  __global const STORE_T *OFF = AT(offset) + (size_t)img * DG * 2 * taps * npix;
+  __global const STORE_T *MSK = AT(mask) + (size_t)img * DG * taps * npix;
 
   for (int kb = 0; kb < Kd; kb += FK) {
     const int kn = min(FK, Kd - kb);
@@ -196,8 +200,25 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_fwd_fus
       const int ncols = min(32, Kg - nt * 32);
       for (int j = 0; j < ncols; j++) {
         const int ko = g * Kg + nt * 32 + j;
-        __global float *yp = AT(y) + ((size_t)img * K + ko) * npix + p0;
-        const float bv = (has_bias && last) ? AT(bias)[ko] : 0.0f;
+        __global STORE_T *yp = AT(y) + ((size_t)img * K + ko) * npix + p0;
+        const float bv = (has_bias && last) ? LOAD1(AT(bias), ko) : 0.0f;
+#if DT != CLNN_DTYPE_CODE_FLOAT32
+        /* A half y: the host runs this only when K' fits one block (first
+         * and last), so the sums are final here and rounded once. */
+        float out[FM];
+        for (int i = 0; i < FM; i++) out[i] = tile[i][j];
+        if (p0 + FM <= npix) {
+          const float8 v = act_dc_f8(vload8(0, out) + bv);
+#if DT == CLNN_DTYPE_CODE_FLOAT16
+          vstore_half8_rte(v, 0, yp); /* one conversion of 8 (PoCL: F16C), not 8 scalar ones */
+#else
+          vstore8(v, 0, out);
+          for (int i = 0; i < FM; i++) STORE1(out[i], yp, i);
+#endif
+        } else {
+          for (int i = 0; i < npix - p0; i++) STORE1(act_f1(out[i] + bv), yp, i);
+        }
+#else
         if (p0 + FM <= npix) {
           float8 v = (float8)(tile[0][j], tile[1][j], tile[2][j], tile[3][j], tile[4][j], tile[5][j],
                               tile[6][j], tile[7][j]);
@@ -211,6 +232,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_fwd_fus
             yp[i] = last ? act_f1(v + bv) : v;
           }
         }
+#endif
       }
     }
   }
@@ -869,6 +891,43 @@ __kernel void deform_conv_gpu_db_final(CTENSOR(part), TENSOR(db), const int K, c
   AT(db)[k] = total;
 }
 
+/* ================================== half types (-DDC_CONVERT -DDT=..) */
+#elif defined(DC_CONVERT)
+
+/*
+ * A float16 or bfloat16 call runs the float32 kernels of this file on
+ * float32 copies of its tensors (ops/deform_conv.c, "Half types"):
+ * deform_conv_unpack widens an input into its copy, deform_conv_pack rounds
+ * an output's float32 result once, to nearest even, into the tensor.
+ * 16 elements a work-item; the flat index is a ulong, since a 2-byte tensor
+ * may hold close to 2^31 elements and i + 16 must not wrap.
+ * -D: DC_CONVERT, DT. Args: src, dst, n (elements).
+ * NDRange (ceil(n / 16) rounded up to the local size), local (any).
+ */
+__kernel void deform_conv_unpack(CTENSOR_DT(src), TENSOR(dst), const ulong n) {
+  const ulong i = (ulong)get_global_id(0) * 16;
+  if (i >= n) return;
+  __global const STORE_T *s = AT(src) + i;
+  __global float *d = AT(dst) + i;
+  if (n - i >= 16) {
+    vstore16(LOAD16(0, s), 0, d);
+  } else {
+    for (ulong j = 0; j < n - i; j++) d[j] = LOAD1(s, j);
+  }
+}
+
+__kernel void deform_conv_pack(CTENSOR(src), TENSOR_DT(dst), const ulong n) {
+  const ulong i = (ulong)get_global_id(0) * 16;
+  if (i >= n) return;
+  __global const float *s = AT(src) + i;
+  __global STORE_T *d = AT(dst) + i;
+  if (n - i >= 16) {
+    STORE16(vload16(0, s), 0, d);
+  } else {
+    for (ulong j = 0; j < n - i; j++) STORE1(s[j], d, j);
+  }
+}
+
 /* ======================= layouts, small GEMMs, the CLBlast path on CPUs */
 #else
 
@@ -877,31 +936,32 @@ __kernel void deform_conv_gpu_db_final(CTENSOR(part), TENSOR(db), const int K, c
  * channel-last planes xt described at the top of this file.
  * NDRange (Hp, ceil(C / 16), images), local (1, 1, 1). Each work-item writes
  * a padded row for 16 channels (16 read streams, contiguous writes).
+ * x is of the program's type (-DDT; the fused forward's half x is widened here).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_to_nhwc(
-    CTENSOR(x), TENSOR(xt), const int C, const int H, const int W) {
+    CTENSOR_DT(x), TENSOR(xt), const int C, const int H, const int W) {
   const int r = get_global_id(0), c0 = get_global_id(1) * 16, img = get_global_id(2);
   const int Hp = H + 3, Wp = W + 2, iy = r - 1;
   if (r >= Hp || c0 >= C) return;
   const int nc = min(16, C - c0);
   __global float *out = AT(xt) + ((size_t)img * Hp + r) * Wp * C + c0;
-  __global const float *in = AT(x) + ((size_t)img * C + c0) * H * W + (size_t)iy * W;
+  __global const STORE_T *in = AT(x) + ((size_t)img * C + c0) * H * W + (size_t)iy * W;
   const bool row_in = iy >= 0 && iy < H;
   for (int col = 0; col < Wp; col++) {
     const int ix = col - 1;
     const bool in_img = row_in && ix >= 0 && ix < W;
-    for (int c = 0; c < nc; c++) out[(size_t)col * C + c] = in_img ? in[(size_t)c * H * W + ix] : 0.0f;
+    for (int c = 0; c < nc; c++) out[(size_t)col * C + c] = in_img ? LOAD1(in, (size_t)c * H * W + ix) : 0.0f;
   }
 }
 
 /*
  * deform_conv_pack_w: weights (K, Cg, KH, KW) into the forward kernel's
  * B panels [G][ceil(Kg/32)][Kd][32], row k' = t * Cg + c, column n = output
- * channel g * Kg + nt * 32 + n (zero past Kg).
+ * channel g * Kg + nt * 32 + n (zero past Kg). w of the program's type (-DDT).
  * NDRange (Kd, ceil(Kg/32), G), local (1, 1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_pack_w(
-    CTENSOR(w), TENSOR(wp), const int K, const int G, const int Cg, const int taps) {
+    CTENSOR_DT(w), TENSOR(wp), const int K, const int G, const int Cg, const int taps) {
   const int kp = get_global_id(0), nt = get_global_id(1), g = get_global_id(2);
   const int Kd = Cg * taps, Kg = K / G, ntiles = (Kg + 31) / 32;
   if (kp >= Kd) return;
@@ -909,7 +969,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void deform_conv_pack_w(
   __global float *out = AT(wp) + (((size_t)g * ntiles + nt) * Kd + kp) * 32;
   for (int j = 0; j < 32; j++) {
     const int n = nt * 32 + j;
-    out[j] = n < Kg ? AT(w)[((size_t)(g * Kg + n) * Cg + c) * taps + t] : 0.0f;
+    out[j] = n < Kg ? LOAD1(AT(w), ((size_t)(g * Kg + n) * Cg + c) * taps + t) : 0.0f;
   }
 }
 

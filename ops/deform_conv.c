@@ -26,7 +26,8 @@
  *     input pixel gathers from the four cells around it.
  * Then dw = dW' back in (c, kh, kw) order; db = sum of dy (bwd_b.lanes16).
  *
- * GPU-class variants: see "GPU variants" below.
+ * GPU-class variants: see "GPU variants" below. float16 and bfloat16 calls
+ * run the same variants on float32 copies: see "half types" at the end.
  */
 #include "../desc/desc.h"
 
@@ -135,23 +136,33 @@ static void section_options(char *buf, size_t n, const char *section, const dc_g
   snprintf(buf, n, "-D%s -DVEC=%d%s", section, g->vec, extra);
 }
 
+/* " -DDT=<type>" for a program that reads tensors of a half type, "" for
+ * float32 (so float32 programs keep their options). */
+static const char *dt_option(char *buf, size_t n, clnn_dtype dt) {
+  if (dt == CLNN_FLOAT32) return "";
+  snprintf(buf, n, " -DDT=%d", (int)dt);
+  return buf;
+}
+
 /* ------------------------------------------------------------ validation */
 
+/* x decides the call's type (*dt); every other float tensor must share it. */
 static clnn_status check_inputs(clnn_context *ctx, const dc_geom *g, const clnn_tensor *x,
                                 const clnn_tensor *offset, const clnn_tensor *mask,
-                                const clnn_tensor *w) {
+                                const clnn_tensor *w, clnn_dtype *dt) {
   const clnn_conv2d_desc *d = g->d;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, g->cg, d->kh, d->kw};
   int64_t od[4] = {d->n, 2 * g->dg * g->taps, g->oh, g->ow},
           md[4] = {d->n, g->dg * g->taps, g->oh, g->ow};
-  CLNN_TRY(clnn__check_tensor(ctx, x, "x", CLNN_FLOAT32, 4, xd));
-  CLNN_TRY(clnn__check_tensor(ctx, offset, "offset", CLNN_FLOAT32, 4, od));
+  CLNN_TRY(clnn__check_float_type(ctx, x, "x", dt));
+  CLNN_TRY(clnn__check_tensor(ctx, x, "x", *dt, 4, xd));
+  CLNN_TRY(clnn__check_tensor(ctx, offset, "offset", *dt, 4, od));
   if (g->desc->modulated && !mask)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->modulated is 1 but 'mask' is NULL");
   if (!g->desc->modulated && mask)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->modulated is 0 but a 'mask' is given");
-  if (mask) CLNN_TRY(clnn__check_tensor(ctx, mask, "mask", CLNN_FLOAT32, 4, md));
-  CLNN_TRY(clnn__check_tensor(ctx, w, "w", CLNN_FLOAT32, 4, wd));
+  if (mask) CLNN_TRY(clnn__check_tensor(ctx, mask, "mask", *dt, 4, md));
+  CLNN_TRY(clnn__check_tensor(ctx, w, "w", *dt, 4, wd));
   return CLNN_SUCCESS;
 }
 
@@ -209,7 +220,8 @@ static clnn_status launch_to_nhwc(clnn_context *ctx, const dc_geom *g, const cln
                                   int64_t img0, int64_t nimg, dc_mem xt, const char *op) {
   const clnn_conv2d_desc *d = g->d;
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_to_nhwc", &k));
+  char dt[16];
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", dt_option(dt, sizeof dt, x->dtype), "deform_conv_to_nhwc", &k));
   size_t global[3] = {(size_t)g->hp, (size_t)clnn__ceil_div(d->c, 16), (size_t)nimg};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(DC_ARG(at_image(x, img0, d->c * d->h * d->w)), DC_ARG(xt),
@@ -242,11 +254,14 @@ static clnn_status fwd_fused(clnn_context *ctx, const dc_geom *g, const clnn_ten
   cl_mem ws;
   CLNN_TRY(clnn__workspace(ctx, (size_t)(wp_elems + chunk * xt_image) * sizeof(float), &ws));
 
-  char opts[192], act[64], extra[128];
+  char opts[192], act[64], extra[128], dtbuf[16];
   clnn_kernel_ref kpack, kfused;
-  CLNN_TRY(clnn__kernel(ctx, "deform_conv", "", "deform_conv_pack_w", &kpack));
+  /* x, w, offset, mask, b and y of one type: float32, or a half type when
+   * fwd_half lets this variant read it itself (K' in one block). */
+  const char *dt = dt_option(dtbuf, sizeof dtbuf, y->dtype);
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", dt, "deform_conv_pack_w", &kpack));
   clnn__act_options(act, sizeof act, d->act, d->act_alpha);
-  snprintf(extra, sizeof extra, " -DFK=%d%s", FUSED_FK, act);
+  snprintf(extra, sizeof extra, " -DFK=%d%s%s", FUSED_FK, act, dt);
   section_options(opts, sizeof opts, "DC_FWD", g, extra);
   CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, "deform_conv_fwd_fused", &kfused));
 
@@ -554,20 +569,20 @@ static clnn_status launch_db(clnn_context *ctx, const dc_geom *g, const clnn_ten
                       1, global, LOCAL1, op);
 }
 
-static clnn_status check_bwd_outputs(clnn_context *ctx, const dc_geom *g, const clnn_tensor *dx,
+static clnn_status check_bwd_outputs(clnn_context *ctx, const dc_geom *g, clnn_dtype dt, const clnn_tensor *dx,
                                      const clnn_tensor *doffset, const clnn_tensor *dmask,
                                      const clnn_tensor *dw, const clnn_tensor *db) {
   const clnn_conv2d_desc *d = g->d;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, g->cg, d->kh, d->kw};
   int64_t od[4] = {d->n, 2 * g->dg * g->taps, g->oh, g->ow},
           md[4] = {d->n, g->dg * g->taps, g->oh, g->ow};
-  if (dx) CLNN_TRY(clnn__check_tensor(ctx, dx, "dx", CLNN_FLOAT32, 4, xd));
-  if (doffset) CLNN_TRY(clnn__check_tensor(ctx, doffset, "doffset", CLNN_FLOAT32, 4, od));
+  if (dx) CLNN_TRY(clnn__check_tensor(ctx, dx, "dx", dt, 4, xd));
+  if (doffset) CLNN_TRY(clnn__check_tensor(ctx, doffset, "doffset", dt, 4, od));
   if (dmask && !g->desc->modulated)
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "desc->modulated is 0 but a 'dmask' is given");
-  if (dmask) CLNN_TRY(clnn__check_tensor(ctx, dmask, "dmask", CLNN_FLOAT32, 4, md));
-  if (dw) CLNN_TRY(clnn__check_tensor(ctx, dw, "dw", CLNN_FLOAT32, 4, wd));
-  if (db) CLNN_TRY(clnn__check_tensor(ctx, db, "db", CLNN_FLOAT32, 1, &d->k));
+  if (dmask) CLNN_TRY(clnn__check_tensor(ctx, dmask, "dmask", dt, 4, md));
+  if (dw) CLNN_TRY(clnn__check_tensor(ctx, dw, "dw", dt, 4, wd));
+  if (db) CLNN_TRY(clnn__check_tensor(ctx, db, "db", dt, 1, &d->k));
   return CLNN_SUCCESS;
 }
 
@@ -1100,6 +1115,117 @@ const clnn_variant_table clnn__deform_conv_bwd_bias_variants = {"deform_conv", "
                                                                 sizeof db_variants / sizeof db_variants[0],
                                                                 sizeof db_variants[0]};
 
+/* ============================================================ half types
+ * x, offset, mask, w, b, y and the gradients are float32, float16 or
+ * bfloat16, all of one type. A half-precision call runs the float32
+ * variant the tables pick, on float32 copies of its tensors in the
+ * context's outer workspace (the variants use the inner one): every input
+ * is widened once (deform_conv_unpack), the variant computes as it does in
+ * float32 (sampling positions from the loaded offsets, bilinear sums, the
+ * GEMMs and every reduction in the same order), and each output is rounded
+ * once, to nearest even, into its tensor (deform_conv_pack). So every
+ * variant, CPU and GPU class, takes the half types, the GEMM engines stay
+ * float32, and float32 calls do not pass here. The price is a pass over
+ * each tensor, small next to the sampling and the GEMMs. One exception,
+ * the common forward on CPUs: the fused variant reads the half tensors
+ * itself when K' fits its block (fused_reads_half). */
+
+#define DC_MAX_STAGED 12
+
+typedef struct dc_staged {
+  clnn_dtype dt;
+  clnn_buffer buf;                  /* the outer workspace, viewed by the copies */
+  clnn_tensor copy[DC_MAX_STAGED];  /* float32 copy i of tensor i */
+  clnn_tensor *view[DC_MAX_STAGED]; /* &copy[i], or NULL for a NULL tensor */
+} dc_staged;
+
+/* One conversion launch: unpack (half -> float32) or pack (float32 -> half, rounded). */
+static clnn_status launch_convert(clnn_context *ctx, clnn_dtype dt, bool pack, const clnn_tensor *src,
+                                  const clnn_tensor *dst, const char *op) {
+  const size_t n = src->numel, local = 64;
+  if (n == 0) return CLNN_SUCCESS;
+  char opts[48];
+  snprintf(opts, sizeof opts, "-DDC_CONVERT -DDT=%d", (int)dt);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, pack ? "deform_conv_pack" : "deform_conv_unpack", &k));
+  size_t global[3] = {(size_t)clnn__round_up((int64_t)clnn__ceil_div((int64_t)n, 16), (int64_t)local), 1, 1};
+  size_t lsize[3] = {local, 1, 1};
+  return clnn__launch(ctx, &k, CLNN_ARGS(CLNN_ARG_TENSOR(src), CLNN_ARG_TENSOR(dst), CLNN_ARG_U64(n)), 1, global,
+                      lsize, op);
+}
+
+/* float32 copies of the n tensors ts (NULL ones stay NULL), the first nin
+ * of them inputs, widened now. Copies start on 64-byte boundaries. */
+static clnn_status stage_half(clnn_context *ctx, clnn_dtype dt, const clnn_tensor *const *ts, int n, int nin,
+                              dc_staged *s, const char *op) {
+  size_t total = 0;
+  for (int i = 0; i < n; i++)
+    if (ts[i]) total += (ts[i]->numel + 15) / 16 * 16;
+  cl_mem mem;
+  CLNN_TRY(clnn__outer_workspace(ctx, total * sizeof(float), &mem));
+  memset(s, 0, sizeof *s);
+  s->dt = dt;
+  s->buf.ctx = ctx;
+  s->buf.mem = mem;
+  s->buf.size = total * sizeof(float);
+  s->buf.refs = 1;
+  size_t at = 0;
+  for (int i = 0; i < n; i++) {
+    if (!ts[i]) continue;
+    s->copy[i] = *ts[i];
+    s->copy[i].buf = &s->buf;
+    s->copy[i].offset = at * sizeof(float);
+    s->copy[i].dtype = CLNN_FLOAT32;
+    s->view[i] = &s->copy[i];
+    at += (ts[i]->numel + 15) / 16 * 16;
+    if (i < nin) CLNN_TRY(launch_convert(ctx, dt, false, ts[i], s->view[i], op));
+  }
+  return CLNN_SUCCESS;
+}
+
+/* Round the float32 results of outputs [first, n) into their tensors. */
+static clnn_status unstage_half(clnn_context *ctx, const dc_staged *s, clnn_tensor *const *ts, int first, int n,
+                                const char *op) {
+  for (int i = first; i < n; i++)
+    if (ts[i]) CLNN_TRY(launch_convert(ctx, s->dt, true, s->view[i], ts[i], op));
+  return CLNN_SUCCESS;
+}
+
+/* The fused forward reads half tensors itself (its copies of x and w are
+ * float32 already, it widens the offsets, mask and bias as it loads them and
+ * rounds y once in its epilogue) when its partial sums never pass through
+ * y: K' within one block of FUSED_FK rows. */
+static bool fused_reads_half(const dc_geom *g) { return g->kd <= FUSED_FK; }
+
+static clnn_status fwd_half(clnn_context *ctx, const dc_geom *g, clnn_dtype dt, dc_fwd_fn run,
+                            const clnn_tensor *x, const clnn_tensor *offset, const clnn_tensor *mask,
+                            const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
+  if (run == fwd_fused && fused_reads_half(g)) return fwd_fused(ctx, g, x, offset, mask, w, b, y);
+  const char *op = dt == CLNN_FLOAT16 ? "deform_conv2d_fwd:float16" : "deform_conv2d_fwd:bfloat16";
+  const clnn_tensor *ins[6] = {x, offset, mask, w, b, y};
+  clnn_tensor *outs[6] = {NULL, NULL, NULL, NULL, NULL, y};
+  dc_staged s;
+  CLNN_TRY(stage_half(ctx, dt, ins, 6, 5, &s, op));
+  CLNN_TRY(run(ctx, g, s.view[0], s.view[1], s.view[2], s.view[3], s.view[4], s.view[5]));
+  return unstage_half(ctx, &s, outs, 5, 6, op);
+}
+
+static clnn_status bwd_half(clnn_context *ctx, const dc_geom *g, clnn_dtype dt, const dc_bwd_args *a,
+                            clnn_tensor *db, dc_bwd_fn run, dc_db_fn run_db) {
+  const char *op = dt == CLNN_FLOAT16 ? "deform_conv2d_bwd:float16" : "deform_conv2d_bwd:bfloat16";
+  const clnn_tensor *ins[10] = {a->x, a->offset, a->mask, a->w, a->dy, a->dx, a->doffset, a->dmask, a->dw, db};
+  clnn_tensor *outs[10] = {NULL, NULL, NULL, NULL, NULL, a->dx, a->doffset, a->dmask, a->dw, db};
+  dc_staged s;
+  CLNN_TRY(stage_half(ctx, dt, ins, 10, 5, &s, op));
+  clnn_tensor *const *v = s.view;
+  if (run) {
+    const dc_bwd_args f = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]};
+    CLNN_TRY(run(ctx, g, &f));
+  }
+  if (run_db) CLNN_TRY(run_db(ctx, g, v[4], v[9]));
+  return unstage_half(ctx, &s, outs, 5, 10, op);
+}
+
 /* --------------------------------------------------------------- public */
 
 clnn_status clnn_deform_conv2d_fwd_algo(const clnn_context *ctx, const clnn_deform_conv2d_desc *desc,
@@ -1127,10 +1253,11 @@ clnn_status clnn_deform_conv2d_fwd(clnn_context *ctx, const clnn_deform_conv2d_d
   CLNN_TRY(clnn__deform_conv2d_desc_check(ctx, desc, &oh, &ow));
   const dc_geom g = geometry(desc, oh, ow);
   const clnn_conv2d_desc *d = &desc->conv;
-  CLNN_TRY(check_inputs(ctx, &g, x, offset, mask, w));
-  if (b) CLNN_TRY(clnn__check_tensor(ctx, b, "b", CLNN_FLOAT32, 1, &d->k));
+  clnn_dtype dt;
+  CLNN_TRY(check_inputs(ctx, &g, x, offset, mask, w, &dt));
+  if (b) CLNN_TRY(clnn__check_tensor(ctx, b, "b", dt, 1, &d->k));
   int64_t yd[4] = {d->n, d->k, oh, ow};
-  CLNN_TRY(clnn__check_tensor(ctx, y, "y", CLNN_FLOAT32, 4, yd));
+  CLNN_TRY(clnn__check_tensor(ctx, y, "y", dt, 4, yd));
   const dc_named outs[] = {{y, "y"}};
   const dc_named ins[] = {{x, "x"}, {offset, "offset"}, {mask, "mask"}, {w, "w"}, {b, "b"}};
   CLNN_TRY(check_overlaps(ctx, outs, 1, ins, 5));
@@ -1138,6 +1265,7 @@ clnn_status clnn_deform_conv2d_fwd(clnn_context *ctx, const clnn_deform_conv2d_d
   const dc_problem prob = {&g};
   size_t i;
   CLNN_TRY(clnn__plan_pick(ctx, &clnn__deform_conv_fwd_variants, &prob, &i));
+  if (dt != CLNN_FLOAT32) return fwd_half(ctx, &g, dt, fwd_variants[i].run, x, offset, mask, w, b, y);
   return fwd_variants[i].run(ctx, &g, x, offset, mask, w, b, y);
 }
 
@@ -1153,10 +1281,11 @@ clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_d
   const dc_geom g = geometry(desc, oh, ow);
   const clnn_conv2d_desc *d = &desc->conv;
   CLNN_TRY(check_patch_size(ctx, &g));
-  CLNN_TRY(check_inputs(ctx, &g, x, offset, mask, w));
+  clnn_dtype dt;
+  CLNN_TRY(check_inputs(ctx, &g, x, offset, mask, w, &dt));
   int64_t yd[4] = {d->n, d->k, oh, ow};
-  CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", CLNN_FLOAT32, 4, yd));
-  CLNN_TRY(check_bwd_outputs(ctx, &g, dx, doffset, dmask, dw, db));
+  CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", dt, 4, yd));
+  CLNN_TRY(check_bwd_outputs(ctx, &g, dt, dx, doffset, dmask, dw, db));
   const dc_named outs[] = {{dx, "dx"}, {doffset, "doffset"}, {dmask, "dmask"}, {dw, "dw"}, {db, "db"}};
   const dc_named ins[] = {{x, "x"}, {offset, "offset"}, {mask, "mask"}, {w, "w"}, {dy, "dy"}};
   CLNN_TRY(check_overlaps(ctx, outs, 5, ins, 5));
@@ -1168,14 +1297,19 @@ clnn_status clnn_deform_conv2d_bwd(clnn_context *ctx, const clnn_deform_conv2d_d
 
   const dc_problem prob = {&g};
   size_t i;
+  dc_bwd_fn run = NULL;
+  dc_db_fn run_db = NULL;
   if (dx || doffset || dmask || dw) {
     CLNN_TRY(clnn__plan_pick(ctx, &clnn__deform_conv_bwd_variants, &prob, &i));
-    const dc_bwd_args a = {x, offset, mask, w, dy, dx, doffset, dmask, dw};
-    CLNN_TRY(bwd_variants[i].run(ctx, &g, &a));
+    run = bwd_variants[i].run;
   }
   if (db) {
     CLNN_TRY(clnn__plan_pick(ctx, &clnn__deform_conv_bwd_bias_variants, &prob, &i));
-    CLNN_TRY(db_variants[i].run(ctx, &g, dy, db));
+    run_db = db_variants[i].run;
   }
+  const dc_bwd_args a = {x, offset, mask, w, dy, dx, doffset, dmask, dw};
+  if (dt != CLNN_FLOAT32) return bwd_half(ctx, &g, dt, &a, db, run, run_db);
+  if (run) CLNN_TRY(run(ctx, &g, &a));
+  if (run_db) CLNN_TRY(run_db(ctx, &g, dy, db));
   return CLNN_SUCCESS;
 }

@@ -8,7 +8,10 @@
  * that push every sample outside give the bias, NaN/Inf offsets read zero;
  * the reference backward against double-precision finite differences
  * (points near integer positions and near the border, never within the step
- * of a kink); and bad arguments (right status, nothing written).
+ * of a kink); and bad arguments (right status, nothing written). Every case
+ * again in float16 and bfloat16 (inputs rounded to the type, the reference
+ * on them; views at odd element offsets; NaN/Inf offsets and float16
+ * overflow; CLBlast; a batch of 0) and mixed-type errors.
  */
 #include <math.h>
 #include <stdio.h>
@@ -209,9 +212,14 @@ static void reference(const problem *p, results *r) {
 /* Device tensors of a problem, created on ctx. */
 typedef struct dev {
   clnn_tensor *x, *off, *mask, *w, *b, *dy, *y, *dx, *doff, *dmask, *dw, *db;
+  clnn_buffer *buf; /* the views' buffer (dev_make_dt with views), else NULL */
 } dev;
 
-static void dev_make(clnn_context *ctx, const problem *p, dev *t) {
+/* Device tensors of a problem in type dt (inputs uploaded, rounded to dt on
+ * the way; outputs poisoned). views: every tensor a view of one buffer at an
+ * odd element offset (2-byte aligned only, for the half types), so the
+ * kernels must take element offsets that no vector load is aligned to. */
+static void dev_make_dt(clnn_context *ctx, const problem *p, clnn_dtype dt, bool views, dev *t) {
   const clnn_conv2d_desc *c = &p->d.conv;
   const int64_t taps = c->kh * c->kw, dg = p->d.offset_groups;
   int64_t xd[4] = {c->n, c->c, c->h, c->w}, wd[4] = {c->k, c->c / c->groups, c->kh, c->kw};
@@ -236,20 +244,38 @@ static void dev_make(clnn_context *ctx, const problem *p, dev *t) {
              {&t->dmask, 4, md, NULL, p->mask != NULL},
              {&t->dw, 4, wd, NULL, true},
              {&t->db, 1, &c->k, NULL, true}};
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+  const size_t nall = sizeof all / sizeof all[0], esize = clnn_dtype_size(dt);
+  size_t at = 1; /* element offsets 1, then odd gaps */
+  size_t offs[12];
+  for (size_t i = 0; i < nall; i++) {
+    int64_t numel = 1;
+    for (int d = 0; d < all[i].ndim; d++) numel *= all[i].dims[d];
+    offs[i] = at;
+    at += (size_t)numel + (numel % 2 ? 2 : 3); /* the next one starts odd */
+  }
+  if (views) TU_OK(clnn_buffer_create(ctx, at * esize, &t->buf));
+  for (size_t i = 0; i < nall; i++) {
     if (!all[i].want) continue;
-    TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, all[i].ndim, all[i].dims, all[i].t));
-    if (all[i].host)
+    if (views)
+      TU_OK(clnn_tensor_view(t->buf, offs[i] * esize, dt, all[i].ndim, all[i].dims, all[i].t));
+    else
+      TU_OK(clnn_tensor_create(ctx, dt, all[i].ndim, all[i].dims, all[i].t));
+    if (all[i].host && dt == CLNN_FLOAT32)
       TU_OK(clnn_tensor_write(*all[i].t, all[i].host, clnn_tensor_bytes(*all[i].t)));
+    else if (all[i].host)
+      TU_OK(clnn_tensor_write_f32(*all[i].t, all[i].host, clnn_tensor_numel(*all[i].t)));
     else
       TU_OK(clnn_tensor_fill(*all[i].t, NAN)); /* an element the op never writes fails */
   }
 }
 
+static void dev_make(clnn_context *ctx, const problem *p, dev *t) { dev_make_dt(ctx, p, CLNN_FLOAT32, false, t); }
+
 static void dev_free(dev *t) {
   clnn_tensor *all[] = {t->x, t->off, t->mask, t->w,     t->b,  t->dy,
                         t->y, t->dx,  t->doff, t->dmask, t->dw, t->db};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
+  clnn_buffer_free(t->buf);
 }
 
 static float *read_or_null(const clnn_tensor *t) { return t ? tu_download(t) : NULL; }
@@ -753,6 +779,191 @@ END_TEST
 static problem bp;
 static dev bt;
 
+/* ------------------------------------------------------ half precision */
+
+/* Round a problem's inputs to dt: what the kernels load, so the reference
+ * computed on them afterwards sees the same values. */
+static void problem_round(problem *p, clnn_dtype dt) {
+  tu_round_to(dt, p->x, p->nx);
+  tu_round_to(dt, p->off, p->noff);
+  if (p->mask) tu_round_to(dt, p->mask, p->nmask);
+  tu_round_to(dt, p->w, p->nw);
+  if (p->b) tu_round_to(dt, p->b, p->nb);
+  tu_round_to(dt, p->dy, p->ny);
+}
+
+/* Forward and backward in type dt, outputs poisoned, read back as float32. */
+static void run_device_dt(clnn_context *ctx, const problem *p, clnn_dtype dt, bool views, results *r) {
+  dev t;
+  dev_make_dt(ctx, p, dt, views, &t);
+  clnn_status st = clnn_deform_conv2d_fwd(ctx, &p->d, t.x, t.off, t.mask, t.w, t.b, t.y);
+  ck_assert_msg(st == CLNN_SUCCESS, "%s dt=%s: fwd: %s", p->what, clnn_dtype_name(dt), clnn_context_errmsg(ctx));
+  st = clnn_deform_conv2d_bwd(ctx, &p->d, t.x, t.off, t.mask, t.w, t.dy, t.dx, t.doff, t.dmask, t.dw, t.db);
+  ck_assert_msg(st == CLNN_SUCCESS, "%s dt=%s: bwd: %s", p->what, clnn_dtype_name(dt), clnn_context_errmsg(ctx));
+  r->y = tu_download_f32(t.y);
+  r->dx = tu_download_f32(t.dx);
+  r->doff = tu_download_f32(t.doff);
+  r->dmask = t.dmask ? tu_download_f32(t.dmask) : NULL;
+  r->dw = tu_download_f32(t.dw);
+  r->db = tu_download_f32(t.db);
+  dev_free(&t);
+}
+
+/* One output against the reference rounded to dt (tu_check_half): float32
+ * math rounded once may differ from the double reference by a unit in the
+ * last place of dt, plus float32's own error, bounded by 1e-5 of the
+ * output's largest finite magnitude (cancellation near 0). */
+static void check_half_output(const problem *p, const char *name, const float *got, const float *ref, size_t n,
+                              clnn_dtype dt) {
+  double scale = 0.0;
+  for (size_t i = 0; i < n; i++)
+    if (isfinite(ref[i]) && fabs((double)ref[i]) > scale) scale = fabs((double)ref[i]);
+  char what[400];
+  snprintf(what, sizeof what, "%s dt=%s (%s)", p->what, dt == CLNN_FLOAT16 ? "f16" : "bf16", name);
+  tu_check_half(what, strcmp(name, "y") ? "bwd" : "fwd", got, ref, n, dt, 1e-5 * scale);
+}
+
+static void check_half_all(const problem *p, const results *got, const results *ref, clnn_dtype dt) {
+  check_half_output(p, "y", got->y, ref->y, p->ny, dt);
+  check_half_output(p, "dx", got->dx, ref->dx, p->nx, dt);
+  check_half_output(p, "doffset", got->doff, ref->doff, p->noff, dt);
+  if (p->mask) check_half_output(p, "dmask", got->dmask, ref->dmask, p->nmask, dt);
+  check_half_output(p, "dw", got->dw, ref->dw, p->nw, dt);
+  check_half_output(p, "db", got->db, ref->db, p->nb, dt);
+}
+
+static void assert_same_results(const problem *p, const results *a, const results *b) {
+  ck_assert_msg(same_bits(a->y, b->y, p->ny), "%s: two forward runs differ", p->what);
+  ck_assert_msg(same_bits(a->dx, b->dx, p->nx) && same_bits(a->doff, b->doff, p->noff) &&
+                    same_bits(a->dmask, b->dmask, p->nmask) && same_bits(a->dw, b->dw, p->nw) &&
+                    same_bits(a->db, b->db, p->nb),
+                "%s: two backward runs differ", p->what);
+}
+
+/* Every case in float16 and bfloat16 (loop index: case * 2 + type), on
+ * random inputs rounded to the type, every output against the reference,
+ * a repeat bit-identical; odd cases on views at odd element offsets. */
+START_TEST(test_half_cases) {
+  const dc_case *c = &cases[_i / TU_N_HALF_TYPES];
+  const clnn_dtype dt = tu_half_types[_i % TU_N_HALF_TYPES];
+  const bool views = (_i / TU_N_HALF_TYPES) % 2 == 1;
+  clnn_deform_conv2d_desc d = desc_of(c);
+  problem p;
+  problem_make(&p, &d, c->bias, false, OFF_RANDOM, 1100 + (uint64_t)_i);
+  problem_round(&p, dt);
+  results ref, got1, got2;
+  reference(&p, &ref);
+  run_device_dt(tu_ctx(), &p, dt, views, &got1);
+  check_half_all(&p, &got1, &ref, dt);
+  run_device_dt(tu_ctx(), &p, dt, views, &got2);
+  assert_same_results(&p, &got1, &got2);
+  results_free(&ref);
+  results_free(&got1);
+  results_free(&got2);
+  problem_free(&p);
+}
+END_TEST
+
+/* Special values in both types: NaN, +-Inf and huge offsets (1e38 is Inf in
+ * float16) read zero; and values past float16's range: x of +-24000 on
+ * integer weights gives sums past 65504, Inf in float16 (as the rounded
+ * reference), finite in bfloat16. Offsets of halves keep the bilinear
+ * weights exact, so float32 and the reference agree before the rounding. */
+START_TEST(test_half_specials) {
+  static const int picks[] = {0, 1, 7, 12};
+  for (int t = 0; t < TU_N_HALF_TYPES; t++)
+    for (size_t i = 0; i < sizeof picks / sizeof picks[0]; i++) {
+      const clnn_dtype dt = tu_half_types[t];
+      const dc_case *c = &cases[picks[i]];
+      clnn_deform_conv2d_desc d = desc_of(c);
+      for (int big = 0; big < 2; big++) {
+        problem p;
+        problem_make(&p, &d, c->bias, big, big ? OFF_HALVES : OFF_NONFINITE, 1200 + (uint64_t)(t * 8 + i));
+        if (big)
+          for (size_t j = 0; j < p.nx; j++) p.x[j] *= 8000.0f;
+        problem_round(&p, dt);
+        results ref, got;
+        reference(&p, &ref);
+        run_device_dt(tu_ctx(), &p, dt, false, &got);
+        check_half_all(&p, &got, &ref, dt);
+        /* the large problem does pass float16's range (65520 rounds to Inf), and only float16 overflows */
+        bool past = false, inf = false;
+        for (size_t j = 0; j < p.ny; j++) {
+          past |= fabs((double)ref.y[j]) >= 65520.0;
+          inf |= isinf(got.y[j]);
+        }
+        if (big) ck_assert_msg(past && inf == (dt == CLNN_FLOAT16), "%s: y past float16's range: %d, Inf: %d", p.what,
+                               past, inf);
+        results_free(&ref);
+        results_free(&got);
+        problem_free(&p);
+      }
+    }
+}
+END_TEST
+
+/* The GEMM path (CLBlast) in both types, and a fused activation. */
+START_TEST(test_half_clblast_and_act) {
+  clnn_context_options o = clnn_context_options_default();
+  o.gemm = CLNN_GEMM_CLBLAST;
+  clnn_context *blast;
+  TU_OK(clnn_context_create(&o, &blast));
+  static const int picks[] = {0, 8, 12};
+  for (int t = 0; t < TU_N_HALF_TYPES; t++)
+    for (size_t i = 0; i < sizeof picks / sizeof picks[0]; i++) {
+      const clnn_dtype dt = tu_half_types[t];
+      clnn_deform_conv2d_desc d = desc_of(&cases[picks[i]]);
+      if (i == 1) d.conv.act = CLNN_ACT_SILU;
+      problem p;
+      problem_make(&p, &d, true, false, OFF_RANDOM, 1300 + (uint64_t)(t * 8 + i));
+      problem_round(&p, dt);
+      results ref, got, got_blast;
+      reference(&p, &ref);
+      run_device_dt(tu_ctx(), &p, dt, false, &got);
+      run_device_dt(blast, &p, dt, false, &got_blast);
+      check_half_all(&p, &got, &ref, dt);
+      check_half_all(&p, &got_blast, &ref, dt);
+      results_free(&ref);
+      results_free(&got);
+      results_free(&got_blast);
+      problem_free(&p);
+    }
+  clnn_context_free(blast);
+}
+END_TEST
+
+/* A batch of 0 in both types: y and the image gradients are empty, dw and db zero. */
+START_TEST(test_half_empty_batch) {
+  clnn_context *ctx = tu_ctx();
+  for (int t = 0; t < TU_N_HALF_TYPES; t++) {
+    const clnn_dtype dt = tu_half_types[t];
+    clnn_deform_conv2d_desc d = clnn_deform_conv2d_desc_make(0, 4, 6, 5, 3, 3, 3);
+    d.conv.pad_h = d.conv.pad_w = 1;
+    d.modulated = 1;
+    int64_t oh, ow;
+    TU_OK(clnn_deform_conv2d_desc_check(&d, &oh, &ow));
+    int64_t xd[4] = {0, 4, 6, 5}, od[4] = {0, 18, oh, ow}, md[4] = {0, 9, oh, ow}, wd[4] = {3, 4, 3, 3},
+            bd[1] = {3}, yd[4] = {0, 3, oh, ow};
+    float w[3 * 4 * 9];
+    tu_fill_uniform(w, 3 * 4 * 9, 5, -1, 1);
+    clnn_tensor *x = tu_tensor_dt(dt, 4, xd, NULL), *off = tu_tensor_dt(dt, 4, od, NULL),
+                *mask = tu_tensor_dt(dt, 4, md, NULL), *tw = tu_tensor_dt(dt, 4, wd, w),
+                *tb = tu_tensor_dt(dt, 1, bd, NULL), *y = tu_tensor_dt(dt, 4, yd, NULL),
+                *dx = tu_tensor_dt(dt, 4, xd, NULL), *doff = tu_tensor_dt(dt, 4, od, NULL),
+                *dm = tu_tensor_dt(dt, 4, md, NULL), *tdw = tu_tensor_dt(dt, 4, wd, NULL),
+                *tdb = tu_tensor_dt(dt, 1, bd, NULL);
+    TU_OK(clnn_deform_conv2d_fwd(ctx, &d, x, off, mask, tw, tb, y));
+    tu_poison(tdw);
+    tu_poison(tdb);
+    TU_OK(clnn_deform_conv2d_bwd(ctx, &d, x, off, mask, tw, y, dx, doff, dm, tdw, tdb));
+    tu_assert_zero("dw", tdw);
+    tu_assert_zero("db", tdb);
+    clnn_tensor *all[] = {x, off, mask, tw, tb, y, dx, doff, dm, tdw, tdb};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
+  }
+}
+END_TEST
+
 static void bad_setup(void) {
   const dc_case c = {2, 4, 8, 8, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1};
   clnn_deform_conv2d_desc d = desc_of(&c);
@@ -925,6 +1136,47 @@ START_TEST(test_bad_aliasing_and_context) {
 }
 END_TEST
 
+/* Types: all float tensors of a call share x's type; a mix, or int32 where a
+ * float is needed, is refused naming the argument and its type, and
+ * nothing is written. */
+static void expect_type_error(const char *arg, const char *type) {
+  const char *msg = clnn_context_errmsg(tu_ctx());
+  char quoted[32];
+  snprintf(quoted, sizeof quoted, "'%s'", arg);
+  ck_assert_msg(strstr(msg, quoted) && strstr(msg, type), "message '%s' should name %s and %s", msg, quoted, type);
+}
+
+START_TEST(test_bad_types) {
+  clnn_context *ctx = tu_ctx();
+  const clnn_deform_conv2d_desc *d = &bp.d;
+  int64_t xd[4] = {2, 4, 8, 8}, yd[4] = {2, 6, 8, 8}, wd[4] = {6, 4, 3, 3}, bd[1] = {6};
+  clnn_tensor *x16 = tu_tensor_dt(CLNN_FLOAT16, 4, xd, bp.x), *y16 = tu_tensor_dt(CLNN_FLOAT16, 4, yd, NULL);
+  clnn_tensor *dwb = tu_tensor_dt(CLNN_BFLOAT16, 4, wd, NULL), *db16 = tu_tensor_dt(CLNN_FLOAT16, 1, bd, NULL);
+  clnn_tensor *xi;
+  TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 4, xd, &xi));
+  tu_poison(y16);
+  tu_poison(dwb);
+  tu_poison(db16);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, FWD(ctx, d, x16, bt.off, bt.mask, bt.w, bt.b, bt.y));
+  expect_type_error("offset", "float32");
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, FWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, bt.b, y16));
+  expect_type_error("y", "float16");
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, FWD(ctx, d, xi, bt.off, bt.mask, bt.w, bt.b, bt.y));
+  expect_type_error("x", "int32");
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, BWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.dx, bt.doff, bt.dmask, dwb, bt.db));
+  expect_type_error("dw", "bfloat16");
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, BWD(ctx, d, bt.x, bt.off, bt.mask, bt.w, bt.dy, bt.dx, bt.doff, bt.dmask, bt.dw, db16));
+  expect_type_error("db", "float16");
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, BWD(ctx, d, x16, bt.off, bt.mask, bt.w, bt.dy, bt.dx, bt.doff, bt.dmask, bt.dw, bt.db));
+  expect_type_error("offset", "float32");
+  clnn_tensor *outs[] = {y16, dwb, db16};
+  tu_assert_poisoned(outs, 3);
+  clnn_tensor *all[] = {x16, y16, dwb, db16, xi};
+  for (size_t i = 0; i < 5; i++) clnn_tensor_free(all[i]);
+  assert_untouched();
+}
+END_TEST
+
 static Suite *deform_conv_suite(void) {
   Suite *s = suite_create("deform_conv");
   TCase *tc = tcase_create("device");
@@ -939,6 +1191,10 @@ static Suite *deform_conv_suite(void) {
   tcase_add_loop_test(tc, test_partial_gradients, 0, 2);
   tcase_add_test(tc, test_chunked_workspace);
   tcase_add_test(tc, test_gpu_edges);
+  tcase_add_loop_test(tc, test_half_cases, 0, N_CASES * TU_N_HALF_TYPES);
+  tcase_add_test(tc, test_half_specials);
+  tcase_add_test(tc, test_half_clblast_and_act);
+  tcase_add_test(tc, test_half_empty_batch);
   suite_add_tcase(s, tc);
   TCase *ref = tcase_create("reference");
   tcase_set_timeout(ref, 600);
@@ -950,6 +1206,7 @@ static Suite *deform_conv_suite(void) {
   tcase_add_test(bad, test_bad_descriptors);
   tcase_add_test(bad, test_bad_shapes);
   tcase_add_test(bad, test_bad_aliasing_and_context);
+  tcase_add_test(bad, test_bad_types);
   suite_add_tcase(s, bad);
   return s;
 }
