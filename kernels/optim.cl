@@ -98,7 +98,15 @@ inline __global const ulong *segment_row(__global const ulong *seg, const int ns
   BLOCK_PROLOGUE_ROW;  \
   const bool row_aligned = ((row[4] | row[5] | row[6] | row[7] | row[8] | row[9]) & 3) == 0
 #else
-#define BLOCK_PROLOGUE BLOCK_PROLOGUE_ROW
+/* bf16_pairs: every bfloat16 role of the row starts at an even element
+ * (4-byte aligned: start is a multiple of BLOCK), see bf16_load16_pairs. */
+#define BF16_ODD(r, dt) ((dt) == CLNN_DTYPE_CODE_BFLOAT16 ? row[4 + (r)] & 1 : 0)
+#define BLOCK_PROLOGUE                                                                                   \
+  BLOCK_PROLOGUE_ROW;                                                                                    \
+  const bool bf16_pairs = (BF16_ODD(CLNN_OPTIM_ROLE_P, PDT) | BF16_ODD(CLNN_OPTIM_ROLE_G, GDT) |         \
+                           BF16_ODD(CLNN_OPTIM_ROLE_M, SDT) | BF16_ODD(CLNN_OPTIM_ROLE_V, SDT) |         \
+                           BF16_ODD(CLNN_OPTIM_ROLE_X, SDT) | BF16_ODD(CLNN_OPTIM_ROLE_C, CDT)) == 0;    \
+  (void)bf16_pairs
 #endif
 #define ROLE_PTR(name, r) (SET_PICK(name, row[3]) + row[4 + (r)] + start)
 
@@ -158,13 +166,35 @@ inline __global const ulong *segment_row(__global const ulong *seg, const int ns
  * the row allows it.
  */
 #if !GPU_SHAPE
+/*
+ * bfloat16 in the CPU shape: PoCL widens and narrows a ushort16 element by
+ * element, which made a bfloat16 Adam state slower than a float32 one. Where
+ * the block's bfloat16 tensors start 4-byte aligned (bf16_pairs, from the
+ * row's offsets) 16 values move as 8 uints instead: the low halves are the
+ * even elements, the high halves the odd ones, interleaved back into
+ * element order (the step mixes types, so every lane must be its element).
+ */
+inline float16 bf16_load16_pairs(__global const ushort *p) {
+  const uint8 u = vload8(0, (__global const uint *)p);
+  const float8 e = as_float8(u << 16), o = as_float8(u & 0xffff0000u);
+  /* a vector literal of swizzles, not shuffle2: PoCL's shuffle2 moves element by element */
+  return (float16)(e.s0, o.s0, e.s1, o.s1, e.s2, o.s2, e.s3, o.s3, e.s4, o.s4, e.s5, o.s5, e.s6, o.s6, e.s7, o.s7);
+}
+inline void bf16_store16_pairs(float16 v, __global ushort *p) {
+  const uint16 r = bf16_round16(v);
+  vstore8(r.even | (r.odd << 16), 0, (__global uint *)p);
+}
 #define VT float16
 #define LOADV_0(p) vload16(0, (p))
 #define STOREV_0(v, p) vstore16((v), 0, (p))
 #define LOADV_2(p) vload_half16(0, (p))
 #define STOREV_2(v, p) vstore_half16_rte((v), 0, (p))
-#define LOADV_3(p) as_float16(convert_uint16(vload16(0, (p))) << 16)
-#define STOREV_3(v, p) vstore16(convert_ushort16(bf16_round16(v)), 0, (p))
+#define LOADV_3(p) (bf16_pairs ? bf16_load16_pairs(p) : as_float16(convert_uint16(vload16(0, (p))) << 16))
+#define STOREV_3(v, p)                                           \
+  do {                                                           \
+    if (bf16_pairs) bf16_store16_pairs((v), (p));                \
+    else vstore16(convert_ushort16(bf16_round16(v)), 0, (p));    \
+  } while (0)
 #define VEC_LOOP(i) for (i = 0; i + 16 <= n; i += 16)
 #define TAIL_LOOP(i) for (; i < n; i++)
 #else
