@@ -17,6 +17,13 @@
  * Tensors: param (updated), grad, m and v (Adam state), vmax (amsgrad=1),
  * m (SGD momentum buffer; not read when t=0, where PyTorch creates it),
  * found_inf (int32, skip=1), ema, norm (clip_grad_norm: the total norm).
+ *
+ * Half precision (mixed-precision training): dt=f16|bf16 makes the
+ * gradients of a step that type and adds a model copy of that type ("copy",
+ * written from the new master by the *_step_copy ops); param stays float32
+ * (the master). state=bf16 (any dt) keeps m, v, vmax or the momentum buffer
+ * in bfloat16. ema and clip_grad_norm run their tensors in dt (norm stays
+ * float32). P mode counts the bytes of each tensor's real type.
  */
 #include <math.h>
 #include <stdio.h>
@@ -54,6 +61,8 @@ typedef struct optim_problem {
   clnn_adam_desc adam;
   clnn_sgd_desc sgd;
   double decay, max_norm;
+  clnn_dtype state; /* m, v, vmax, momentum: float32 or bfloat16 (state=) */
+  bool copy;        /* a half model copy (dt=f16|bf16 for a step) */
   int ntensors;
   int64_t sizes[MAX_TENSORS];
 } optim_problem;
@@ -145,6 +154,15 @@ static bool parse_keys(optim_problem *o, bench_args *a, char *err, size_t errlen
     real_key(a, "max_norm", &o->max_norm, &ok);
   }
   if (o->kind <= K_SGD && bench_arg_int(a, "t", &o->t, &ok) && o->t < 0) ok = false;
+  const char *state = NULL;
+  o->state = CLNN_FLOAT32;
+  if (o->kind <= K_SGD && bench_arg_str(a, "state", &state)) {
+    if (!strcmp(state, "bf16")) o->state = CLNN_BFLOAT16;
+    else if (strcmp(state, "f32")) {
+      snprintf(err, errlen, "state=%s: expected f32 or bf16 (the optimizer state's type)", state);
+      return false;
+    }
+  }
   if (!ok) {
     snprintf(err, errlen, "a key has a malformed value (numbers; flags 0 or 1; t >= 0)");
     return false;
@@ -169,18 +187,21 @@ static bool parse_keys(optim_problem *o, bench_args *a, char *err, size_t errlen
   return true;
 }
 
-/* Bytes moved per element by one call. */
-static double bytes_per_element(const optim_problem *o) {
+/* Bytes moved per element by one call, each tensor in its type: e the
+ * gradient's (and copy's, EMA's, clipped gradient's) size, s the state's;
+ * the master parameter is float32 (read and written). */
+static double bytes_per_element(const optim_problem *o, double e) {
+  const double s = (double)clnn_dtype_size(o->state), copy = o->copy ? e : 0.0;
   switch (o->kind) {
   case K_ADAMW:
   case K_ADAM:
-    return 4.0 * (7 + (o->adam.amsgrad ? 2 : 0) + (o->adam.skip_nonfinite ? 1 : 0));
+    return 8.0 + e + s * (4 + (o->adam.amsgrad ? 2 : 0)) + (o->adam.skip_nonfinite ? e : 0.0) + copy;
   case K_SGD:
-    return 4.0 * (3 + (o->sgd.momentum != 0 ? (o->t == 0 ? 1 : 2) : 0) + (o->sgd.skip_nonfinite ? 1 : 0));
+    return 8.0 + e + s * (o->sgd.momentum != 0 ? (o->t == 0 ? 1 : 2) : 0) + (o->sgd.skip_nonfinite ? e : 0.0) + copy;
   case K_EMA:
-    return 4.0 * 3;
+    return e * 3;
   default:
-    return 4.0 * 3; /* norm pass reads, scaling reads and writes (when it clips) */
+    return e * 3; /* norm pass reads, scaling reads and writes (when it clips) */
   }
 }
 
@@ -202,22 +223,30 @@ static bool optim_setup_kind(bench_problem *p, bench_args *a, int kind, char *er
   if (!parse_keys(o, a, err, errlen)) return false;
   const int64_t dims[1] = {o->n}, one[1] = {1};
   bench_tensor *t;
+  o->copy = kind <= K_SGD && p->dt != CLNN_FLOAT32;
   if (kind == K_ADAMW || kind == K_ADAM) {
-    bench_add(p, "param", BENCH_INOUT, CLNN_FLOAT32, 1, dims)->fill = BENCH_FILL_NORMAL;
+    t = bench_add(p, "param", BENCH_INOUT, CLNN_FLOAT32, 1, dims);
+    t->fill = BENCH_FILL_NORMAL;
+    t->store = CLNN_FLOAT32; /* the master stays float32 */
     bench_add(p, "grad", BENCH_IN, CLNN_FLOAT32, 1, dims)->fill = BENCH_FILL_NORMAL;
     t = bench_add(p, "m", BENCH_INOUT, CLNN_FLOAT32, 1, dims);
-    t->lo = -0.1, t->hi = 0.1;
+    t->lo = -0.1, t->hi = 0.1, t->store = o->state;
     t = bench_add(p, "v", BENCH_INOUT, CLNN_FLOAT32, 1, dims);
-    t->lo = 0.0, t->hi = 0.01;
+    t->lo = 0.0, t->hi = 0.01, t->store = o->state;
     if (o->adam.amsgrad) {
       t = bench_add(p, "vmax", BENCH_INOUT, CLNN_FLOAT32, 1, dims);
-      t->lo = 0.0, t->hi = 0.02;
+      t->lo = 0.0, t->hi = 0.02, t->store = o->state;
     }
+    if (o->copy) bench_add(p, "copy", BENCH_OUT, CLNN_FLOAT32, 1, dims);
     if (o->adam.skip_nonfinite) bench_add(p, "found_inf", BENCH_OUT, CLNN_INT32, 1, one);
   } else if (kind == K_SGD) {
-    bench_add(p, "param", BENCH_INOUT, CLNN_FLOAT32, 1, dims)->fill = BENCH_FILL_NORMAL;
+    t = bench_add(p, "param", BENCH_INOUT, CLNN_FLOAT32, 1, dims);
+    t->fill = BENCH_FILL_NORMAL;
+    t->store = CLNN_FLOAT32;
     bench_add(p, "grad", BENCH_IN, CLNN_FLOAT32, 1, dims)->fill = BENCH_FILL_NORMAL;
-    if (o->sgd.momentum != 0) bench_add(p, "m", o->t == 0 ? BENCH_OUT : BENCH_INOUT, CLNN_FLOAT32, 1, dims);
+    if (o->sgd.momentum != 0)
+      bench_add(p, "m", o->t == 0 ? BENCH_OUT : BENCH_INOUT, CLNN_FLOAT32, 1, dims)->store = o->state;
+    if (o->copy) bench_add(p, "copy", BENCH_OUT, CLNN_FLOAT32, 1, dims);
     if (o->sgd.skip_nonfinite) bench_add(p, "found_inf", BENCH_OUT, CLNN_INT32, 1, one);
   } else if (kind == K_EMA) {
     bench_add(p, "ema", BENCH_INOUT, CLNN_FLOAT32, 1, dims)->fill = BENCH_FILL_NORMAL;
@@ -227,10 +256,10 @@ static bool optim_setup_kind(bench_problem *p, bench_args *a, int kind, char *er
     t = bench_add(p, "grad", BENCH_INOUT, CLNN_FLOAT32, 1, dims);
     t->fill = BENCH_FILL_NORMAL;
     t->lo = 0.0, t->hi = 2.0 * (o->max_norm > 0 && isfinite(o->max_norm) ? o->max_norm : 1.0) / sqrt((double)o->n);
-    bench_add(p, "norm", BENCH_OUT, CLNN_FLOAT32, 1, one);
+    bench_add(p, "norm", BENCH_OUT, CLNN_FLOAT32, 1, one)->store = CLNN_FLOAT32;
   }
   int steps = kind <= K_SGD ? bench_opt.steps : 1;
-  p->bytes = bytes_per_element(o) * (double)o->n * steps;
+  p->bytes = bytes_per_element(o, bench_elem_bytes(p)) * (double)o->n * steps;
   p->tol = 1e-5;
   snprintf(p->algo, sizeof p->algo, "%d tensor%s", o->ntensors, o->ntensors > 1 ? "s" : "");
   return true;
@@ -242,23 +271,23 @@ static bool optim_setup_kind(bench_problem *p, bench_args *a, int kind, char *er
 static clnn_status make_views(const optim_problem *o, clnn_tensor *flat, clnn_tensor **views) {
   if (!flat) return CLNN_SUCCESS;
   size_t off = clnn_tensor_offset_bytes(flat);
+  const clnn_dtype dt = clnn_tensor_dtype(flat);
   for (int i = 0; i < o->ntensors; i++) {
-    clnn_status st =
-        clnn_tensor_view(clnn_tensor_buffer(flat), off, CLNN_FLOAT32, 1, &o->sizes[i], &views[i]);
+    clnn_status st = clnn_tensor_view(clnn_tensor_buffer(flat), off, dt, 1, &o->sizes[i], &views[i]);
     if (st != CLNN_SUCCESS) return st;
-    off += (size_t)o->sizes[i] * sizeof(float);
+    off += (size_t)o->sizes[i] * clnn_dtype_size(dt);
   }
   return CLNN_SUCCESS;
 }
 
-#define NAMES 5
+#define NAMES 6
 
 static clnn_status optim_run_device(clnn_context *ctx, bench_problem *p) {
   const optim_problem *o = p->params;
-  static const char *const names[NAMES] = {"param", "grad", "m", "v", "vmax"};
+  static const char *const names[NAMES] = {"param", "grad", "m", "v", "vmax", "copy"};
   const char *const *nm = names;
-  static const char *const ema_names[NAMES] = {"ema", "param", NULL, NULL, NULL};
-  static const char *const clip_names[NAMES] = {"grad", NULL, NULL, NULL, NULL};
+  static const char *const ema_names[NAMES] = {"ema", "param", NULL, NULL, NULL, NULL};
+  static const char *const clip_names[NAMES] = {"grad", NULL, NULL, NULL, NULL, NULL};
   if (o->kind == K_EMA) nm = ema_names;
   if (o->kind == K_CLIP) nm = clip_names;
   clnn_tensor **lists[NAMES] = {0};
@@ -276,12 +305,14 @@ static clnn_status optim_run_device(clnn_context *ctx, bench_problem *p) {
     if (o->kind == K_ADAMW || o->kind == K_ADAM) {
       clnn_adam_desc d = o->adam;
       d.step = o->t + 1 + k;
-      st = (o->kind == K_ADAMW ? clnn_adamw_step : clnn_adam_step)(
-          ctx, &d, nt, lists[0], (const clnn_tensor *const *)lists[1], lists[2], lists[3], lists[4], found);
+      st = (o->kind == K_ADAMW ? clnn_adamw_step_copy : clnn_adam_step_copy)(
+          ctx, &d, nt, lists[0], (const clnn_tensor *const *)lists[1], lists[2], lists[3], lists[4], lists[5],
+          found);
     } else if (o->kind == K_SGD) {
       clnn_sgd_desc d = o->sgd;
       d.step = o->t + 1 + k;
-      st = clnn_sgd_step(ctx, &d, nt, lists[0], (const clnn_tensor *const *)lists[1], lists[2], found);
+      st = clnn_sgd_step_copy(ctx, &d, nt, lists[0], (const clnn_tensor *const *)lists[1], lists[2], lists[5],
+                              found);
     } else if (o->kind == K_EMA) {
       st = clnn_ema_update(ctx, o->decay, nt, lists[0], (const clnn_tensor *const *)lists[1]);
     } else {
@@ -323,6 +354,9 @@ static clnn_status optim_run_ref(bench_problem *p) {
       st = clnn_ref_clip_grad_norm(n, bench_ref_out(p, "grad"), o->max_norm, bench_ref_out(p, "norm"));
     }
   }
+  /* The model copy is the new master (compared at the copy type's tolerance). */
+  float *copy = bench_ref_out(p, "copy");
+  if (st == CLNN_SUCCESS && copy) memcpy(copy, param, n * sizeof *copy);
   return st;
 }
 
@@ -342,6 +376,7 @@ static bool setup_clip(bench_problem *p, bench_args *a, char *e, size_t n) { ret
       .fill = NULL,                       \
       .run_device = optim_run_device,     \
       .run_ref = optim_run_ref,           \
+      .half = true,                       \
   }
 
 OPTIM_FAMILY(adamw_family, "adamw", setup_adamw);

@@ -127,3 +127,64 @@ clnn_status clnn_sgd_desc_check(const clnn_sgd_desc *desc) {
   CLNN_ENTER(NULL);
   return clnn__sgd_desc_check(NULL, desc, NULL);
 }
+
+/* ------------------------------------------------- dynamic loss scaling */
+
+clnn_grad_scaler clnn_grad_scaler_make(double init_scale) {
+  clnn_grad_scaler s;
+  memset(&s, 0, sizeof s);
+  s.scale = init_scale;
+  s.growth_factor = 2.0;
+  s.backoff_factor = 0.5;
+  s.growth_interval = 2000;
+  return s;
+}
+
+clnn_status clnn_grad_scaler_check(const clnn_grad_scaler *s) {
+  CLNN_CHECK_NULL(NULL, s);
+  if (!(s->scale > 0.0) || !(s->scale <= FLT_MAX))
+    return clnn__fail(NULL, CLNN_ERR_INVALID_VALUE, "scaler->scale = %g must be a finite float32 > 0", s->scale);
+  if (!(s->growth_factor > 1.0) || isinf(s->growth_factor))
+    return clnn__fail(NULL, CLNN_ERR_INVALID_VALUE, "scaler->growth_factor = %g must be finite and > 1",
+                      s->growth_factor);
+  if (!(s->backoff_factor > 0.0 && s->backoff_factor < 1.0))
+    return clnn__fail(NULL, CLNN_ERR_INVALID_VALUE, "scaler->backoff_factor = %g is outside (0, 1)",
+                      s->backoff_factor);
+  if (s->growth_interval < 1)
+    return clnn__fail(NULL, CLNN_ERR_INVALID_VALUE, "scaler->growth_interval = %lld must be >= 1",
+                      (long long)s->growth_interval);
+  if (s->growth_tracker < 0 || s->growth_tracker >= s->growth_interval)
+    return clnn__fail(NULL, CLNN_ERR_INVALID_VALUE, "scaler->growth_tracker = %lld is outside [0, growth_interval)",
+                      (long long)s->growth_tracker);
+  return CLNN_SUCCESS;
+}
+
+/*
+ * torch.cuda.amp.GradScaler's update (_amp_update_scale_): the scale is a
+ * float32 value, each new one the double product rounded to float, and a
+ * growth that would overflow float32 is not taken (the tracker still
+ * resets). A step whose gradients overflowed backs off and restarts the
+ * count; growth_interval good steps in a row grow the scale.
+ */
+clnn_status clnn_grad_scaler_update(clnn_grad_scaler *s, int found_inf) {
+  CLNN_ENTER(NULL);
+  CLNN_TRY(clnn_grad_scaler_check(s));
+  if (found_inf) {
+    const float backed = (float)(s->scale * s->backoff_factor);
+    if (!(backed > 0.0f))
+      return clnn__fail(NULL, CLNN_ERR_INVALID_VALUE, "scaler->scale = %g cannot back off further (underflow)",
+                        s->scale);
+    s->scale = backed;
+    s->growth_tracker = 0;
+    return CLNN_SUCCESS;
+  }
+  const int64_t successful = s->growth_tracker + 1;
+  if (successful == s->growth_interval) {
+    const float grown = (float)(s->scale * s->growth_factor);
+    if (isfinite(grown)) s->scale = grown;
+    s->growth_tracker = 0;
+  } else {
+    s->growth_tracker = successful;
+  }
+  return CLNN_SUCCESS;
+}

@@ -1230,10 +1230,35 @@ clnn_status clnn_ref_conv_transpose2d_bwd_bias(const clnn_conv_transpose2d_desc 
 /*
  * Optimizer steps, gradient clipping and the parameter EMA, each over a LIST
  * of tensors in one call. Entry i of every array describes parameter i:
- * params[i], grads[i] and its state tensors must all be float32 tensors of
- * ctx with the same number of elements (their shapes may differ, e.g. a
- * flat state view for a 4-D weight), and no tensor that a call writes may
+ * params[i], grads[i] and its state tensors must all be tensors of ctx
+ * with the same number of elements (their shapes may differ, e.g. a flat
+ * state view for a 4-D weight), and no tensor that a call writes may
  * overlap any other tensor of the call (CLNN_ERR_ALIASING).
+ *
+ * Half precision (mixed-precision training). The tensors of one array
+ * share one type, and:
+ *  - params (the MASTER weights of a step) are float32;
+ *  - grads are float32, float16 or bfloat16;
+ *  - the state (exp_avgs, exp_avg_sqs, max_exp_avg_sqs; SGD's
+ *    momentum_bufs) is float32 or bfloat16, all of one type. In bfloat16
+ *    each stored value is rounded once to nearest even (relative error up
+ *    to 2^-9); the step itself uses the unrounded float32 values, so the
+ *    rounding enters through the next step's m and v: an error of about
+ *    0.2-0.4% in the following update's size, unbiased, which Adam's
+ *    normalisation does not accumulate (v's error cancels in sqrt(v) to
+ *    half its size). float16 state is refused: v = g^2 of small gradients
+ *    underflows float16's range;
+ *  - the *_step_copy forms also write model_copies[i] (float16 or bfloat16,
+ *    one type): the new master value rounded once, in the same pass; the
+ *    copy is what a half-precision network reads. NULL: no copy (as the
+ *    plain forms);
+ *  - clnn_clip_grad_norm takes float32, float16 or bfloat16 gradients
+ *    (squares summed in float32; a clipped half gradient is rounded once),
+ *    clnn_ema_update an EMA and params of any of the three (each array one
+ *    type; the EMA is rounded once on store).
+ * The math is float32 in every case. A type outside these, or a list that
+ * mixes types, fails with CLNN_ERR_INVALID_VALUE naming the tensor and its
+ * type. With float16 gradients use loss scaling (clnn_grad_scaler below).
  *
  * Launches: the tensors whose roles each live in one buffer (views into an
  * arena buffer per role, made with clnn_tensor_view, or a single tensor)
@@ -1307,7 +1332,8 @@ clnn_status clnn_adam_desc_check(const clnn_adam_desc *desc);
  * (may be NULL) without amsgrad. found_inf may be NULL (see above).
  * Statuses: those of clnn_adam_desc_check, CLNN_ERR_NULL_POINTER,
  * CLNN_ERR_SHAPE_MISMATCH (element counts differ), CLNN_ERR_INVALID_VALUE
- * (not float32; found_inf not an int32 tensor of one element),
+ * (a type outside those above, a list of mixed types; found_inf not an
+ * int32 tensor of one element),
  * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING, CLNN_ERR_SIZE_OVERFLOW,
  * CLNN_ERR_BUILD_FAILED, CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_HOST_OUT_OF_MEMORY,
  * CLNN_ERR_OPENCL.
@@ -1327,6 +1353,23 @@ clnn_status clnn_adamw_step(clnn_context *ctx, const clnn_adam_desc *desc, size_
                             clnn_tensor *const *params, const clnn_tensor *const *grads,
                             clnn_tensor *const *exp_avgs, clnn_tensor *const *exp_avg_sqs,
                             clnn_tensor *const *max_exp_avg_sqs, clnn_tensor *found_inf);
+
+/**
+ * clnn_adam_step / clnn_adamw_step that also write the half-precision model
+ * copy: model_copies[i] (float16 or bfloat16, NULL: none) receives the new
+ * params[i] rounded once, in the same pass (a skipped step leaves it as it
+ * is). params[i] stays the float32 master. Same statuses.
+ */
+clnn_status clnn_adam_step_copy(clnn_context *ctx, const clnn_adam_desc *desc, size_t count,
+                                clnn_tensor *const *params, const clnn_tensor *const *grads,
+                                clnn_tensor *const *exp_avgs, clnn_tensor *const *exp_avg_sqs,
+                                clnn_tensor *const *max_exp_avg_sqs, clnn_tensor *const *model_copies,
+                                clnn_tensor *found_inf);
+clnn_status clnn_adamw_step_copy(clnn_context *ctx, const clnn_adam_desc *desc, size_t count,
+                                 clnn_tensor *const *params, const clnn_tensor *const *grads,
+                                 clnn_tensor *const *exp_avgs, clnn_tensor *const *exp_avg_sqs,
+                                 clnn_tensor *const *max_exp_avg_sqs, clnn_tensor *const *model_copies,
+                                 clnn_tensor *found_inf);
 
 /**
  * Host references of the two steps on one flat array of n elements (a list
@@ -1380,6 +1423,12 @@ clnn_status clnn_sgd_step(clnn_context *ctx, const clnn_sgd_desc *desc, size_t c
                           clnn_tensor *const *params, const clnn_tensor *const *grads,
                           clnn_tensor *const *momentum_bufs, clnn_tensor *found_inf);
 
+/** clnn_sgd_step that also writes the model copies, as clnn_adam_step_copy. */
+clnn_status clnn_sgd_step_copy(clnn_context *ctx, const clnn_sgd_desc *desc, size_t count,
+                               clnn_tensor *const *params, const clnn_tensor *const *grads,
+                               clnn_tensor *const *momentum_bufs, clnn_tensor *const *model_copies,
+                               clnn_tensor *found_inf);
+
 /** Host reference of clnn_sgd_step on one flat array (momentum_buf may be NULL without momentum). */
 clnn_status clnn_ref_sgd_step(const clnn_sgd_desc *desc, size_t n, float *param, const float *grad,
                               float *momentum_buf, int *found_inf);
@@ -1423,6 +1472,52 @@ clnn_status clnn_ema_update(clnn_context *ctx, double decay, size_t count, clnn_
 
 /** Host reference of clnn_ema_update on one flat array. */
 clnn_status clnn_ref_ema_update(double decay, size_t n, float *ema, const float *param);
+
+/*
+ * Dynamic loss scaling, torch.cuda.amp.GradScaler's rule, with the scale on
+ * the host. Each training step:
+ *   1. multiply the loss (or the loss gradient) by scaler.scale;
+ *   2. step with desc.grad_scale = scaler.scale, desc.skip_nonfinite = 1 and
+ *      a found_inf tensor: on overflow nothing is updated (params, state,
+ *      model copies untouched);
+ *   3. clnn_grad_scaler_update_from(&scaler, found_inf, &found) (it waits
+ *      for the step); advance desc.step only when found == 0.
+ * The update: on overflow scale *= backoff_factor and the count of good
+ * steps restarts; after growth_interval good steps in a row scale *=
+ * growth_factor (not past float32's range) and the count restarts. The
+ * scale is a float32 value (as torch's tensor), so powers of two stay exact
+ * and 1 / scale is exact in the kernels. Deterministic: the same sequence
+ * of found_inf gives the same scales.
+ */
+typedef struct clnn_grad_scaler {
+  double scale;            /* the current loss scale, a finite float32 > 0 */
+  double growth_factor;    /* > 1 (torch: 2) */
+  double backoff_factor;   /* in (0, 1) (torch: 0.5) */
+  int64_t growth_interval; /* >= 1 good steps before growing (torch: 2000) */
+  int64_t growth_tracker;  /* good steps since the last change, in [0, growth_interval) */
+} clnn_grad_scaler;
+
+/** torch's defaults with the given initial scale (torch's is 65536 = 2^16). */
+clnn_grad_scaler clnn_grad_scaler_make(double init_scale);
+
+/** Validate. Statuses: CLNN_ERR_NULL_POINTER, CLNN_ERR_INVALID_VALUE (a field outside its range). */
+clnn_status clnn_grad_scaler_check(const clnn_grad_scaler *scaler);
+
+/**
+ * One update with the step's outcome (found_inf non-zero: the gradients
+ * overflowed). Statuses: those of clnn_grad_scaler_check, and
+ * CLNN_ERR_INVALID_VALUE when a back-off would underflow the scale to 0.
+ */
+clnn_status clnn_grad_scaler_update(clnn_grad_scaler *scaler, int found_inf);
+
+/**
+ * Read a step's found_inf (an int32 tensor of one element; waits for the
+ * step), store it in *found (may be NULL) and update the scaler with it.
+ * Statuses: those of clnn_grad_scaler_update, CLNN_ERR_NULL_POINTER,
+ * CLNN_ERR_INVALID_VALUE (found_inf not an int32 tensor of one element),
+ * CLNN_ERR_OPENCL.
+ */
+clnn_status clnn_grad_scaler_update_from(clnn_grad_scaler *scaler, const clnn_tensor *found_inf, int *found);
 
 
 

@@ -40,16 +40,9 @@
 #ifndef BF16_PAIRS
 #define BF16_PAIRS 0
 #endif
-#if DT == CLNN_DTYPE_CODE_FLOAT16
-#define STORE_T half
-#define LOAD1(p, j) vload_half((j), (p))
-#define STORE1(v, p, j) vstore_half_rte((v), (j), (p))
-#define LOAD4(i, p) vload_half4((i), (p))
-#define STORE4(v, i, p) vstore_half4_rte((v), (i), (p))
-#define LOAD16(i, p) vload_half16((i), (p))
-#define STORE16(v, i, p) vstore_half16_rte((v), (i), (p))
-#elif DT == CLNN_DTYPE_CODE_BFLOAT16
-#define STORE_T ushort
+/* bfloat16 rounding (float -> the 16 kept bits, to nearest even), defined
+ * whatever DT is: kernels with tensors of several types (the optimizers'
+ * half gradients and bfloat16 state) use it beside their DT. */
 /* The NaN test is on the bits: PoCL calls a library function for isnan on
  * vectors, which made a bfloat16 store slower than a float32 one. */
 inline uint bf16_round1(float v) {
@@ -64,6 +57,16 @@ inline uint bf16_round1(float v) {
   }
 CLNN_DEFINE_BF16_ROUND(4)
 CLNN_DEFINE_BF16_ROUND(16)
+#if DT == CLNN_DTYPE_CODE_FLOAT16
+#define STORE_T half
+#define LOAD1(p, j) vload_half((j), (p))
+#define STORE1(v, p, j) vstore_half_rte((v), (j), (p))
+#define LOAD4(i, p) vload_half4((i), (p))
+#define STORE4(v, i, p) vstore_half4_rte((v), (i), (p))
+#define LOAD16(i, p) vload_half16((i), (p))
+#define STORE16(v, i, p) vstore_half16_rte((v), (i), (p))
+#elif DT == CLNN_DTYPE_CODE_BFLOAT16
+#define STORE_T ushort
 #define LOAD1(p, j) as_float((uint)(p)[j] << 16)
 #define STORE1(v, p, j) ((p)[j] = (ushort)bf16_round1(v))
 #define LOAD4(i, p) as_float4(convert_uint4(vload4((i), (p))) << 16)

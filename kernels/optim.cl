@@ -58,8 +58,8 @@
 #error "the SET_ARGS / SET_PICK macros spell out 8 sets"
 #endif
 #define SEG_ROW CLNN_OPTIM_SEG_ROW
-#if CLNN_OPTIM_ROLES != 5
-#error "the GPU shape's row_aligned test spells out the 5 roles' offsets"
+#if CLNN_OPTIM_ROLES != 6
+#error "the GPU shape's row_aligned test spells out the 6 roles' offsets"
 #endif
 
 /* A role's SETS buffer arguments, and the one a row's set index picks. */
@@ -84,7 +84,7 @@ inline __global const ulong *segment_row(__global const ulong *seg, const int ns
  * element within the tensor (start), its length (n) and its output slot;
  * in the GPU shape also row_aligned: whether every role's tensor of the row
  * starts 16-byte aligned (unused roles have offset 0, start is a multiple
- * of BLOCK), uniform over the work-group so VLOAD / VSTORE never diverge.
+ * of BLOCK), uniform over the work-group so the float32 LOADV / STOREV never diverge.
  */
 #define BLOCK_PROLOGUE_ROW                                               \
   const ulong blk = get_group_id(0);                                     \
@@ -96,9 +96,17 @@ inline __global const ulong *segment_row(__global const ulong *seg, const int ns
 #if GPU_SHAPE
 #define BLOCK_PROLOGUE \
   BLOCK_PROLOGUE_ROW;  \
-  const bool row_aligned = ((row[4] | row[5] | row[6] | row[7] | row[8]) & 3) == 0
+  const bool row_aligned = ((row[4] | row[5] | row[6] | row[7] | row[8] | row[9]) & 3) == 0
 #else
-#define BLOCK_PROLOGUE BLOCK_PROLOGUE_ROW
+/* bf16_pairs: every bfloat16 role of the row starts at an even element
+ * (4-byte aligned: start is a multiple of BLOCK), see bf16_load16_pairs. */
+#define BF16_ODD(r, dt) ((dt) == CLNN_DTYPE_CODE_BFLOAT16 ? row[4 + (r)] & 1 : 0)
+#define BLOCK_PROLOGUE                                                                                   \
+  BLOCK_PROLOGUE_ROW;                                                                                    \
+  const bool bf16_pairs = (BF16_ODD(CLNN_OPTIM_ROLE_P, PDT) | BF16_ODD(CLNN_OPTIM_ROLE_G, GDT) |         \
+                           BF16_ODD(CLNN_OPTIM_ROLE_M, SDT) | BF16_ODD(CLNN_OPTIM_ROLE_V, SDT) |         \
+                           BF16_ODD(CLNN_OPTIM_ROLE_X, SDT) | BF16_ODD(CLNN_OPTIM_ROLE_C, CDT)) == 0;    \
+  (void)bf16_pairs
 #endif
 #define ROLE_PTR(name, r) (SET_PICK(name, row[3]) + row[4 + (r)] + start)
 
@@ -106,27 +114,101 @@ inline __global const ulong *segment_row(__global const ulong *seg, const int ns
 #define SEG_ARGS __global const ulong *restrict seg_base, const ulong seg_off, const int nseg
 
 /*
+ * Storage types. Each role's tensors have one type per launch, a build
+ * option holding its clnn_dtype code (kernels/shared.h: 0 float32,
+ * 2 float16, 3 bfloat16):
+ *   PDT  role P (the master parameter of a step: float32; the EMA)
+ *   GDT  role G (the gradient; the EMA's parameter)
+ *   SDT  roles M, V, X (optimizer state: float32 or bfloat16)
+ *   CDT  role C (the model copy a step writes; float16 or bfloat16)
+ * Every value is converted to float on load and the math is float32; a
+ * store rounds once, to nearest even (kernels/common.h's conversions).
+ * ELEM(dt) is the element type in memory; LOADV / STOREV move one vector of
+ * the shape (below) at an element pointer, LOADS / STORES element j.
+ */
+#ifndef PDT
+#define PDT 0
+#endif
+#ifndef GDT
+#define GDT 0
+#endif
+#ifndef SDT
+#define SDT 0
+#endif
+#ifndef CDT
+#define CDT 0
+#endif
+#define OPT_CAT_(a, b) a##b
+#define OPT_CAT(a, b) OPT_CAT_(a, b)
+#define ELEM_0 float
+#define ELEM_2 half
+#define ELEM_3 ushort
+#define ELEM(dt) OPT_CAT(ELEM_, dt)
+#define LOADS(dt, p, j) OPT_CAT(LOADS_, dt)((p), (j))
+#define STORES(dt, v, p, j) OPT_CAT(STORES_, dt)((v), (p), (j))
+#define LOADV(dt, p) OPT_CAT(LOADV_, dt)(p)
+#define STOREV(dt, v, p) OPT_CAT(STOREV_, dt)((v), (p))
+#define LOADS_0(p, j) ((p)[j])
+#define STORES_0(v, p, j) ((p)[j] = (v))
+#define LOADS_2(p, j) vload_half((j), (p))
+#define STORES_2(v, p, j) vstore_half_rte((v), (j), (p))
+#define LOADS_3(p, j) as_float((uint)(p)[j] << 16)
+#define STORES_3(v, p, j) ((p)[j] = (ushort)bf16_round1(v))
+
+/*
  * Element loops and their vectors. VEC_LOOP walks whole vectors of type VT
- * (VLOAD / VSTORE at an element pointer), TAIL_LOOP the rest one element at
+ * (LOADV / STOREV at an element pointer), TAIL_LOOP the rest one element at
  * a time. CPU shape: float16 from the block's start, then the tail. GPU
  * shape: work-item l takes float4 number l, l + WG, ... of the block (the
  * same elements whatever the alignment, see the header), then the n % 4
- * tail goes to the first work-items.
+ * tail goes to the first work-items. Half types need only 2-byte alignment
+ * (vload_half, ushort vectors); float32 takes the aligned float4 path when
+ * the row allows it.
  */
 #if !GPU_SHAPE
+/*
+ * bfloat16 in the CPU shape: PoCL widens and narrows a ushort16 element by
+ * element, which made a bfloat16 Adam state slower than a float32 one. Where
+ * the block's bfloat16 tensors start 4-byte aligned (bf16_pairs, from the
+ * row's offsets) 16 values move as 8 uints instead: the low halves are the
+ * even elements, the high halves the odd ones, interleaved back into
+ * element order (the step mixes types, so every lane must be its element).
+ */
+inline float16 bf16_load16_pairs(__global const ushort *p) {
+  const uint8 u = vload8(0, (__global const uint *)p);
+  const float8 e = as_float8(u << 16), o = as_float8(u & 0xffff0000u);
+  /* a vector literal of swizzles, not shuffle2: PoCL's shuffle2 moves element by element */
+  return (float16)(e.s0, o.s0, e.s1, o.s1, e.s2, o.s2, e.s3, o.s3, e.s4, o.s4, e.s5, o.s5, e.s6, o.s6, e.s7, o.s7);
+}
+inline void bf16_store16_pairs(float16 v, __global ushort *p) {
+  const uint16 r = bf16_round16(v);
+  vstore8(r.even | (r.odd << 16), 0, (__global uint *)p);
+}
 #define VT float16
-#define VLOAD(p) vload16(0, (p))
-#define VSTORE(v, p) vstore16((v), 0, (p))
+#define LOADV_0(p) vload16(0, (p))
+#define STOREV_0(v, p) vstore16((v), 0, (p))
+#define LOADV_2(p) vload_half16(0, (p))
+#define STOREV_2(v, p) vstore_half16_rte((v), 0, (p))
+#define LOADV_3(p) (bf16_pairs ? bf16_load16_pairs(p) : as_float16(convert_uint16(vload16(0, (p))) << 16))
+#define STOREV_3(v, p)                                           \
+  do {                                                           \
+    if (bf16_pairs) bf16_store16_pairs((v), (p));                \
+    else vstore16(convert_ushort16(bf16_round16(v)), 0, (p));    \
+  } while (0)
 #define VEC_LOOP(i) for (i = 0; i + 16 <= n; i += 16)
 #define TAIL_LOOP(i) for (; i < n; i++)
 #else
 #define VT float4
-#define VLOAD(p) (row_aligned ? *(__global const float4 *)(p) : vload4(0, (p)))
-#define VSTORE(v, p)                          \
-  do {                                        \
+#define LOADV_0(p) (row_aligned ? *(__global const float4 *)(p) : vload4(0, (p)))
+#define STOREV_0(v, p)                              \
+  do {                                              \
     if (row_aligned) *(__global float4 *)(p) = (v); \
-    else vstore4((v), 0, (p));                \
+    else vstore4((v), 0, (p));                      \
   } while (0)
+#define LOADV_2(p) vload_half4(0, (p))
+#define STOREV_2(v, p) vstore_half4_rte((v), 0, (p))
+#define LOADV_3(p) as_float4(convert_uint4(vload4(0, (p))) << 16)
+#define STOREV_3(v, p) vstore4(convert_ushort4(bf16_round4(v)), 0, (p))
 #define VEC_LOOP(i) for (i = (int)get_local_id(0) * 4; i + 4 <= n; i += 4 * WG)
 #define TAIL_LOOP(i) for (i = (n & ~3) + (int)get_local_id(0); i < n; i += WG)
 #endif
@@ -170,41 +252,50 @@ inline __global const ulong *segment_row(__global const ulong *seg, const int ns
 
 /*
  * optim_adam: one Adam or AdamW step (DECAY, AMSGRAD as above).
- * NDRange (blocks * WG), local (WG). Arguments: the buffer sets of the five
- * roles (x_ all NULL without AMSGRAD), the segment table, skip (NULL, or
- * an int that makes every work-item return when non-zero: the non-finite
- * check ran before), then the scalars of ADAM_UPDATE.
+ * NDRange (blocks * WG), local (WG). Arguments: the buffer sets of the six
+ * roles (x_ all NULL without AMSGRAD, c_ all NULL without a model copy),
+ * the segment table, skip (NULL, or an int that makes every work-item
+ * return when non-zero: the non-finite check ran before), then the scalars
+ * of ADAM_UPDATE. The update runs on the loaded float values; m, v and x
+ * are rounded once to SDT as they are stored (the step itself used the
+ * float values), and the model copy is the new master value rounded once
+ * to CDT.
  */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_adam(
-    SET_ARGS(__global float *restrict, p_), SET_ARGS(__global const float *restrict, g_),
-    SET_ARGS(__global float *restrict, m_), SET_ARGS(__global float *restrict, v_),
-    SET_ARGS(__global float *restrict, x_), SEG_ARGS, __global const int *restrict skip_base,
-    const ulong skip_off, const float gmul, const float wd, const float decay, const float beta1, const float omb1, const float beta2,
-    const float omb2, const float step_size, const float inv_sqrt_bc2, const float eps) {
+    SET_ARGS(__global float *restrict, p_), SET_ARGS(__global const ELEM(GDT) *restrict, g_),
+    SET_ARGS(__global ELEM(SDT) *restrict, m_), SET_ARGS(__global ELEM(SDT) *restrict, v_),
+    SET_ARGS(__global ELEM(SDT) *restrict, x_), SET_ARGS(__global ELEM(CDT) *restrict, c_), SEG_ARGS,
+    __global const int *restrict skip_base, const ulong skip_off, const float gmul, const float wd,
+    const float decay, const float beta1, const float omb1, const float beta2, const float omb2,
+    const float step_size, const float inv_sqrt_bc2, const float eps) {
   if (skip_base && skip_base[skip_off]) return;
   BLOCK_PROLOGUE;
   __global float *p = ROLE_PTR(p_, CLNN_OPTIM_ROLE_P);
-  __global const float *g = ROLE_PTR(g_, CLNN_OPTIM_ROLE_G);
-  __global float *m = ROLE_PTR(m_, CLNN_OPTIM_ROLE_M);
-  __global float *v = ROLE_PTR(v_, CLNN_OPTIM_ROLE_V);
-  __global float *x = AMSGRAD ? ROLE_PTR(x_, CLNN_OPTIM_ROLE_X) : p;
+  __global const ELEM(GDT) *g = ROLE_PTR(g_, CLNN_OPTIM_ROLE_G);
+  __global ELEM(SDT) *m = ROLE_PTR(m_, CLNN_OPTIM_ROLE_M);
+  __global ELEM(SDT) *v = ROLE_PTR(v_, CLNN_OPTIM_ROLE_V);
+  __global ELEM(SDT) *x = AMSGRAD ? ROLE_PTR(x_, CLNN_OPTIM_ROLE_X) : m;
+  __global ELEM(CDT) *c = CDT ? ROLE_PTR(c_, CLNN_OPTIM_ROLE_C) : 0;
   int i;
   VEC_LOOP(i) {
-    VT pv = VLOAD(p + i), gv = VLOAD(g + i), mv = VLOAD(m + i);
-    VT vv = VLOAD(v + i), xv = AMSGRAD ? VLOAD(x + i) : pv;
+    VT pv = LOADV(0, p + i), gv = LOADV(GDT, g + i), mv = LOADV(SDT, m + i);
+    VT vv = LOADV(SDT, v + i), xv = AMSGRAD ? LOADV(SDT, x + i) : pv;
     ADAM_UPDATE(VT, pv, gv, mv, vv, xv);
-    VSTORE(pv, p + i);
-    VSTORE(mv, m + i);
-    VSTORE(vv, v + i);
-    if (AMSGRAD) VSTORE(xv, x + i);
+    STOREV(0, pv, p + i);
+    STOREV(SDT, mv, m + i);
+    STOREV(SDT, vv, v + i);
+    if (AMSGRAD) STOREV(SDT, xv, x + i);
+    if (CDT) STOREV(CDT, pv, c + i);
   }
   TAIL_LOOP(i) {
-    float pv = p[i], gv = g[i], mv = m[i], vv = v[i], xv = AMSGRAD ? x[i] : pv;
+    float pv = p[i], gv = LOADS(GDT, g, i), mv = LOADS(SDT, m, i), vv = LOADS(SDT, v, i);
+    float xv = AMSGRAD ? LOADS(SDT, x, i) : pv;
     ADAM_UPDATE(float, pv, gv, mv, vv, xv);
     p[i] = pv;
-    m[i] = mv;
-    v[i] = vv;
-    if (AMSGRAD) x[i] = xv;
+    STORES(SDT, mv, m, i);
+    STORES(SDT, vv, v, i);
+    if (AMSGRAD) STORES(SDT, xv, x, i);
+    if (CDT) STORES(CDT, pv, c, i);
   }
 }
 #endif /* OPT == CLNN_OPTIM_ADAM */
@@ -245,30 +336,35 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_adam(
  * gradient and momentum buffer (b_ all NULL without MOMENTUM), the segment table, skip
  * (as optim_adam), gmul, wd, momentum, omd = 1 - dampening, lr, and first
  * (1 on the first step: the buffer is set to d, as PyTorch creates it).
+ * Types as optim_adam: the momentum buffer is SDT (rounded once on store,
+ * the step uses the float value), the model copy c_ (NULL: none) CDT.
  */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_sgd(
-    SET_ARGS(__global float *restrict, p_), SET_ARGS(__global const float *restrict, g_),
-    SET_ARGS(__global float *restrict, b_), SEG_ARGS, __global const int *restrict skip_base,
-    const ulong skip_off, const float gmul, const float wd, const float momentum, const float omd,
-    const float lr, const int first) {
+    SET_ARGS(__global float *restrict, p_), SET_ARGS(__global const ELEM(GDT) *restrict, g_),
+    SET_ARGS(__global ELEM(SDT) *restrict, b_), SET_ARGS(__global ELEM(CDT) *restrict, c_), SEG_ARGS,
+    __global const int *restrict skip_base, const ulong skip_off, const float gmul, const float wd,
+    const float momentum, const float omd, const float lr, const int first) {
   if (skip_base && skip_base[skip_off]) return;
   BLOCK_PROLOGUE;
   __global float *p = ROLE_PTR(p_, CLNN_OPTIM_ROLE_P);
-  __global const float *g = ROLE_PTR(g_, CLNN_OPTIM_ROLE_G);
-  __global float *b = MOMENTUM ? ROLE_PTR(b_, CLNN_OPTIM_ROLE_M) : p;
+  __global const ELEM(GDT) *g = ROLE_PTR(g_, CLNN_OPTIM_ROLE_G);
+  __global ELEM(SDT) *b = MOMENTUM ? ROLE_PTR(b_, CLNN_OPTIM_ROLE_M) : 0;
+  __global ELEM(CDT) *c = CDT ? ROLE_PTR(c_, CLNN_OPTIM_ROLE_C) : 0;
   int i;
   VEC_LOOP(i) {
-    VT pv = VLOAD(p + i), gv = VLOAD(g + i);
-    VT bv = MOMENTUM && !first ? VLOAD(b + i) : (VT)(0.0f);
+    VT pv = LOADV(0, p + i), gv = LOADV(GDT, g + i);
+    VT bv = MOMENTUM && !first ? LOADV(SDT, b + i) : (VT)(0.0f);
     SGD_UPDATE(VT, pv, gv, bv);
-    VSTORE(pv, p + i);
-    if (MOMENTUM) VSTORE(bv, b + i);
+    STOREV(0, pv, p + i);
+    if (MOMENTUM) STOREV(SDT, bv, b + i);
+    if (CDT) STOREV(CDT, pv, c + i);
   }
   TAIL_LOOP(i) {
-    float pv = p[i], gv = g[i], bv = MOMENTUM && !first ? b[i] : 0.0f;
+    float pv = p[i], gv = LOADS(GDT, g, i), bv = MOMENTUM && !first ? LOADS(SDT, b, i) : 0.0f;
     SGD_UPDATE(float, pv, gv, bv);
     p[i] = pv;
-    if (MOMENTUM) b[i] = bv;
+    if (MOMENTUM) STORES(SDT, bv, b, i);
+    if (CDT) STORES(CDT, pv, c, i);
   }
 }
 #endif /* OPT == CLNN_OPTIM_SGD */
@@ -281,22 +377,23 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_sgd(
  * forms (exact at both ends): ema + w * (p - ema) when w < 0.5, else
  * p - (1 - w) * (p - ema). The host passes coef = w or -(1 - w) and
  * from_param = 0 or 1 accordingly.
- * NDRange (blocks * WG), local (WG). Roles: 0 the EMA (updated), 1 the parameter.
+ * NDRange (blocks * WG), local (WG). Roles: 0 the EMA (updated, type PDT),
+ * 1 the parameter (GDT); float math, the EMA rounded once on store.
  */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_ema(
-    SET_ARGS(__global float *restrict, e_), SET_ARGS(__global const float *restrict, p_), SEG_ARGS,
+    SET_ARGS(__global ELEM(PDT) *restrict, e_), SET_ARGS(__global const ELEM(GDT) *restrict, p_), SEG_ARGS,
     const float coef, const int from_param) {
   BLOCK_PROLOGUE;
-  __global float *e = ROLE_PTR(e_, CLNN_OPTIM_ROLE_P);
-  __global const float *p = ROLE_PTR(p_, CLNN_OPTIM_ROLE_G);
+  __global ELEM(PDT) *e = ROLE_PTR(e_, CLNN_OPTIM_ROLE_P);
+  __global const ELEM(GDT) *p = ROLE_PTR(p_, CLNN_OPTIM_ROLE_G);
   int i;
   VEC_LOOP(i) {
-    const VT ev = VLOAD(e + i), pv = VLOAD(p + i);
-    VSTORE(fma((VT)(coef), pv - ev, from_param ? pv : ev), e + i);
+    const VT ev = LOADV(PDT, e + i), pv = LOADV(GDT, p + i);
+    STOREV(PDT, fma((VT)(coef), pv - ev, from_param ? pv : ev), e + i);
   }
   TAIL_LOOP(i) {
-    const float ev = e[i], pv = p[i];
-    e[i] = fma(coef, pv - ev, from_param ? pv : ev);
+    const float ev = LOADS(PDT, e, i), pv = LOADS(GDT, p, i);
+    STORES(PDT, fma(coef, pv - ev, from_param ? pv : ev), e, i);
   }
 }
 #endif /* OPT == CLNN_OPTIM_EMA */
@@ -337,14 +434,14 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_ema(
  * NDRange (blocks * WG), local (WG).
  */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_check_finite(
-    SET_ARGS(__global const float *restrict, g_), SEG_ARGS, ITENSOR(flags), const float gmul) {
+    SET_ARGS(__global const ELEM(GDT) *restrict, g_), SEG_ARGS, ITENSOR(flags), const float gmul) {
   BLOCK_PROLOGUE;
-  __global const float *g = ROLE_PTR(g_, CLNN_OPTIM_ROLE_G);
+  __global const ELEM(GDT) *g = ROLE_PTR(g_, CLNN_OPTIM_ROLE_G);
   VT accv = (VT)(0.0f);
   float acc = 0.0f;
   int i;
-  VEC_LOOP(i) accv += VLOAD(g + i) * gmul * 0.0f;
-  TAIL_LOOP(i) acc += g[i] * gmul * 0.0f;
+  VEC_LOOP(i) accv += LOADV(GDT, g + i) * gmul * 0.0f;
+  TAIL_LOOP(i) acc += LOADS(GDT, g, i) * gmul * 0.0f;
   int bad = any(isnan(accv)) | isnan(acc);
 #if GPU_SHAPE
   __local int scratch[WG];
@@ -377,7 +474,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_flags_reduce
 
 /*
  * optim_norm_partial: partial[slot] = sum of squares of the block's
- * gradient (role 1). CPU shape: 16 Kahan lanes, then the lanes and the
+ * gradient (role 1, GDT, squared in float). CPU shape: 16 Kahan lanes, then the lanes and the
  * tail in order; GPU shape: 4 Kahan lanes per work-item, its lanes and tail
  * element in order, then a tree over the work-items (the first level of
  * the global norm's two-level reduction; optim_norm_finalize is the
@@ -385,14 +482,14 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_flags_reduce
  * NDRange (blocks * WG), local (WG).
  */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_norm_partial(
-    SET_ARGS(__global const float *restrict, g_), SEG_ARGS, TENSOR(partial)) {
+    SET_ARGS(__global const ELEM(GDT) *restrict, g_), SEG_ARGS, TENSOR(partial)) {
   BLOCK_PROLOGUE;
-  __global const float *g = ROLE_PTR(g_, CLNN_OPTIM_ROLE_G);
+  __global const ELEM(GDT) *g = ROLE_PTR(g_, CLNN_OPTIM_ROLE_G);
   VT sv = (VT)(0.0f), cv = (VT)(0.0f);
   float s = 0.0f, c = 0.0f;
   int i;
   VEC_LOOP(i) {
-    const VT x = VLOAD(g + i);
+    const VT x = LOADV(GDT, g + i);
     KAHAN_ADD(VT, sv, cv, x * x);
   }
 #if !GPU_SHAPE
@@ -406,7 +503,10 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_norm_partial
   KAHAN_ADD(float, s, c, lanes.z);
   KAHAN_ADD(float, s, c, lanes.w);
 #endif
-  TAIL_LOOP(i) KAHAN_ADD(float, s, c, g[i] * g[i]);
+  TAIL_LOOP(i) {
+    const float x = LOADS(GDT, g, i);
+    KAHAN_ADD(float, s, c, x * x);
+  }
 #if GPU_SHAPE
   __local float scratch[WG];
   LOCAL_REDUCE(float, scratch, s - c, OP_ADD);
@@ -447,18 +547,19 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_norm_finaliz
 }
 
 /*
- * optim_scale: multiply the gradient (role 1) by coef = coef_base[coef_off]
+ * optim_scale: multiply the gradient (role 1, GDT: the product rounded once
+ * on store) by coef = coef_base[coef_off]
  * unless coef >= 1 (x * 1 == x, so the write is skipped; NaN multiplies).
  * NDRange (blocks * WG), local (WG).
  */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_scale(
-    SET_ARGS(__global float *restrict, g_), SEG_ARGS, CTENSOR(coef)) {
+    SET_ARGS(__global ELEM(GDT) *restrict, g_), SEG_ARGS, CTENSOR(coef)) {
   const float k = AT(coef)[0];
   if (k >= 1.0f) return;
   BLOCK_PROLOGUE;
-  __global float *g = ROLE_PTR(g_, CLNN_OPTIM_ROLE_G);
+  __global ELEM(GDT) *g = ROLE_PTR(g_, CLNN_OPTIM_ROLE_G);
   int i;
-  VEC_LOOP(i) VSTORE(VLOAD(g + i) * k, g + i);
-  TAIL_LOOP(i) g[i] *= k;
+  VEC_LOOP(i) STOREV(GDT, LOADV(GDT, g + i) * k, g + i);
+  TAIL_LOOP(i) STORES(GDT, LOADS(GDT, g, i) * k, g, i);
 }
 #endif /* OPT == CLNN_OPTIM_CLIP */

@@ -67,15 +67,17 @@
 
 /* The optimizer list kernels (kernels/optim.cl): the roles of a call's
  * tensors (the updated tensor, the read-only input - a gradient, or the
- * EMA's parameter - and up to three optimizer states), the buffer sets per
+ * EMA's parameter - up to three optimizer states, and the half-precision
+ * model copy an optimizer writes from the new master weight), the buffer sets per
  * launch, and the cl_ulongs per row of the segment table the host writes
  * (four, then an offset per role). */
-#define CLNN_OPTIM_ROLES 5
+#define CLNN_OPTIM_ROLES 6
 #define CLNN_OPTIM_ROLE_P 0
 #define CLNN_OPTIM_ROLE_G 1
 #define CLNN_OPTIM_ROLE_M 2
 #define CLNN_OPTIM_ROLE_V 3
 #define CLNN_OPTIM_ROLE_X 4
+#define CLNN_OPTIM_ROLE_C 5
 #define CLNN_OPTIM_SETS 8
 #define CLNN_OPTIM_SEG_ROW (4 + CLNN_OPTIM_ROLES)
 /* -DOPT: the kernels a program holds; -DDECAY: Adam's weight decay. */

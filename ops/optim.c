@@ -16,6 +16,13 @@
  *
  * Scalars (bias corrections, step size, 1 - lr * wd, 1 / grad_scale) are
  * computed in double here and rounded to float once.
+ *
+ * Types. Each role's tensors share one type per call, and the kernels are
+ * built for it (-DPDT/-DGDT/-DSDT/-DCDT, kernels/optim.cl): the steps'
+ * master parameters are float32, gradients float32, float16 or bfloat16,
+ * the state (m, v, vmax; SGD's momentum) float32 or bfloat16, and the model
+ * copy (optional) float16 or bfloat16. The math is float32 throughout; a
+ * half tensor is rounded once when stored. Every variant takes every type.
  */
 #include "../desc/desc.h"
 
@@ -35,6 +42,7 @@
 #define ROLE_M CLNN_OPTIM_ROLE_M
 #define ROLE_V CLNN_OPTIM_ROLE_V
 #define ROLE_X CLNN_OPTIM_ROLE_X
+#define ROLE_C CLNN_OPTIM_ROLE_C
 #define SEG_ROW CLNN_OPTIM_SEG_ROW
 #define SETS CLNN_OPTIM_SETS
 
@@ -48,6 +56,14 @@
 
 /* ------------------------------------------------------------ list checks */
 
+/* Type masks: the clnn_dtypes a role accepts. */
+#define T_F32 (1u << CLNN_FLOAT32)
+#define T_F16 (1u << CLNN_FLOAT16)
+#define T_BF16 (1u << CLNN_BFLOAT16)
+#define T_HALF (T_F16 | T_BF16)
+#define T_FLOAT (T_F32 | T_HALF)
+#define T_STATE (T_F32 | T_BF16) /* float16 cannot hold v = g^2 of small gradients */
+
 /* The tensors of one call: for each role its array (NULL when unused). */
 typedef struct optim_call {
   clnn_context *ctx;
@@ -55,6 +71,8 @@ typedef struct optim_call {
   const clnn_tensor *const *role[ROLES];
   const char *role_name[ROLES];
   bool role_written[ROLES];
+  unsigned role_types[ROLES]; /* accepted types (T_* mask) */
+  clnn_dtype dtype[ROLES];    /* the role's type, found by check_lists (float32 when unused) */
   const clnn_tensor *scalar_out; /* found_inf / total_norm, or NULL */
   const char *scalar_name;
   clnn_dtype scalar_dtype;
@@ -66,13 +84,61 @@ static void call_init(optim_call *c, clnn_context *ctx, size_t count) {
   c->count = count;
 }
 
-static void call_role(optim_call *c, int r, const char *name, const clnn_tensor *const *arr, bool written) {
+static void call_role(optim_call *c, int r, const char *name, const clnn_tensor *const *arr, bool written,
+                      unsigned types) {
   c->role[r] = arr;
   c->role_name[r] = name;
   c->role_written[r] = written;
+  c->role_types[r] = types;
 }
 
-static clnn_status check_lists(const optim_call *c) {
+/* "float32, float16 or bfloat16": the names of a type mask, for messages. */
+static const char *types_str(unsigned types, char *buf, size_t n) {
+  static const clnn_dtype order[] = {CLNN_FLOAT32, CLNN_FLOAT16, CLNN_BFLOAT16};
+  int total = 0, k = 0;
+  for (int i = 0; i < 3; i++) total += (types >> order[i]) & 1u;
+  buf[0] = '\0';
+  for (int i = 0; i < 3; i++) {
+    if (!((types >> order[i]) & 1u)) continue;
+    size_t len = strlen(buf);
+    snprintf(buf + len, n - len, "%s%s", k == 0 ? "" : k == total - 1 ? " or " : ", ", clnn_dtype_name(order[i]));
+    k++;
+  }
+  return buf;
+}
+
+/* A role's tensor i against the role's accepted types and its first
+ * tensor's type (the kernels are built for one type per role). */
+static clnn_status check_type(const optim_call *c, int r, size_t i) {
+  const clnn_tensor *t = c->role[r][i];
+  const char *nm = c->role_name[r];
+  if (!((c->role_types[r] >> t->dtype) & 1u)) {
+    char want[64];
+    return clnn__fail(c->ctx, CLNN_ERR_INVALID_VALUE, "%s[%zu] is %s, expected %s", nm, i,
+                      clnn_dtype_name(t->dtype), types_str(c->role_types[r], want, sizeof want));
+  }
+  const clnn_dtype first = c->role[r][0]->dtype;
+  if (t->dtype != first)
+    return clnn__fail(c->ctx, CLNN_ERR_INVALID_VALUE, "%s[%zu] is %s but %s[0] is %s: a list has one type",
+                      nm, i, clnn_dtype_name(t->dtype), nm, clnn_dtype_name(first));
+  return CLNN_SUCCESS;
+}
+
+/* The optimizer state (m, v, vmax) is one type: the kernel has one SDT. */
+static clnn_status check_state_types(optim_call *c) {
+  int first = -1;
+  for (int r = ROLE_M; r <= ROLE_X; r++) {
+    if (!c->role[r]) continue;
+    if (first < 0) first = r;
+    else if (c->dtype[r] != c->dtype[first])
+      return clnn__fail(c->ctx, CLNN_ERR_INVALID_VALUE, "%s[0] is %s but %s[0] is %s: the state tensors share one type",
+                        c->role_name[r], clnn_dtype_name(c->dtype[r]), c->role_name[first],
+                        clnn_dtype_name(c->dtype[first]));
+  }
+  return CLNN_SUCCESS;
+}
+
+static clnn_status check_lists(optim_call *c) {
   clnn_context *ctx = c->ctx;
   int first = -1;
   for (int r = 0; r < ROLES; r++) {
@@ -89,15 +155,15 @@ static clnn_status check_lists(const optim_call *c) {
       if (!t) return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "%s[%zu] is NULL", nm, i);
       if (t->ctx != ctx)
         return clnn__fail(ctx, CLNN_ERR_CONTEXT_MISMATCH, "%s[%zu] belongs to another context", nm, i);
-      if (t->dtype != CLNN_FLOAT32)
-        return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "%s[%zu] is %s, expected float32", nm, i,
-                          clnn_dtype_name(t->dtype));
+      CLNN_TRY(check_type(c, r, i));
       const clnn_tensor *ref = c->role[first][i];
       if (t->numel != ref->numel)
         return clnn__fail(ctx, CLNN_ERR_SHAPE_MISMATCH, "%s[%zu] has %zu elements, %s[%zu] has %zu", nm, i,
                           t->numel, c->role_name[first], i, ref->numel);
     }
   }
+  for (int r = 0; r < ROLES; r++) c->dtype[r] = c->role[r] && c->count > 0 ? c->role[r][0]->dtype : CLNN_FLOAT32;
+  CLNN_TRY(check_state_types(c));
   const clnn_tensor *s = c->scalar_out;
   if (s) {
     if (s->ctx != ctx)
@@ -200,7 +266,7 @@ typedef struct plan {
   size_t nbatches;
   launch_batch *batches;
   cl_mem table;    /* count rows of SEG_ROW cl_ulongs */
-  char opts[96];   /* "-DWG=.. -DBLOCK=.." */
+  char opts[160];  /* "-DWG=.. -DBLOCK=.. -DPDT=.. -DGDT=.. -DSDT=.. -DCDT=.." */
 } plan;
 
 typedef struct entry {
@@ -319,8 +385,13 @@ static clnn_status plan_make(const optim_call *c, bool gpu_shape, plan *p) {
   memset(p, 0, sizeof *p);
   p->wg = gpu_shape ? gpu_work_group_size(ctx) : 1;
   p->block = gpu_shape ? (uint64_t)p->wg * GPU_ELEMS_PER_ITEM : BLOCK_CPU;
-  snprintf(p->opts, sizeof p->opts, "%s-DWG=%d -DBLOCK=%llu", gpu_shape ? "-DGPU_SHAPE=1 " : "", p->wg,
-           (unsigned long long)p->block);
+  /* Role types; SDT is the state's (M's, else V's...), CDT 0 without a copy. */
+  int sdt = CLNN_FLOAT32;
+  for (int r = ROLE_X; r >= ROLE_M; r--)
+    if (c->role[r]) sdt = c->dtype[r];
+  snprintf(p->opts, sizeof p->opts, "%s-DWG=%d -DBLOCK=%llu -DPDT=%d -DGDT=%d -DSDT=%d -DCDT=%d",
+           gpu_shape ? "-DGPU_SHAPE=1 " : "", p->wg, (unsigned long long)p->block, (int)c->dtype[ROLE_P],
+           (int)c->dtype[ROLE_G], sdt, c->role[ROLE_C] ? (int)c->dtype[ROLE_C] : 0);
   int first = 0;
   while (!c->role[first]) first++;
   entry *e = malloc(c->count * sizeof *e);
@@ -402,7 +473,7 @@ typedef struct check_kernels {
 } check_kernels;
 
 static clnn_status get_check_kernels(clnn_context *ctx, const plan *p, check_kernels *k) {
-  char opts[128];
+  char opts[192];
   snprintf(opts, sizeof opts, "-DOPT=%d %s", CLNN_OPTIM_CLIP, p->opts);
   CLNN_TRY(clnn__kernel(ctx, "optim", opts, "optim_check_finite", &k->check));
   return clnn__kernel(ctx, "optim", opts, "optim_flags_reduce", &k->reduce);
@@ -428,7 +499,7 @@ static clnn_status enqueue_check(clnn_context *ctx, const plan *p, const check_k
 
 /* The common part of every list call: validate, pick the pass's variant
  * (table), then plan. */
-static clnn_status prepare(const optim_call *c, const clnn_variant_table *table, plan *p) {
+static clnn_status prepare(optim_call *c, const clnn_variant_table *table, plan *p) {
   CLNN_TRY(check_lists(c));
   CLNN_TRY(check_overlaps(c));
   if (c->count == 0) return CLNN_SUCCESS;
@@ -448,18 +519,19 @@ static clnn_status write_no_inf(clnn_context *ctx, const clnn_tensor *found_inf)
 static clnn_status adam_step(clnn_context *ctx, const clnn_adam_desc *d, bool decoupled, size_t count,
                              clnn_tensor *const *params, const clnn_tensor *const *grads,
                              clnn_tensor *const *m, clnn_tensor *const *v, clnn_tensor *const *vmax,
-                             clnn_tensor *found_inf) {
+                             clnn_tensor *const *copies, clnn_tensor *found_inf) {
   const char *op = decoupled ? "adamw_step" : "adam_step";
   CLNN_CHECK_NULL(ctx, ctx);
   clnn_adam_scalars s = {0};
   CLNN_TRY(clnn__adam_desc_check(ctx, d, &s));
   optim_call c;
   call_init(&c, ctx, count);
-  call_role(&c, ROLE_P, "params", (const clnn_tensor *const *)params, true);
-  call_role(&c, ROLE_G, "grads", grads, false);
-  call_role(&c, ROLE_M, "exp_avgs", (const clnn_tensor *const *)m, true);
-  call_role(&c, ROLE_V, "exp_avg_sqs", (const clnn_tensor *const *)v, true);
-  if (d->amsgrad) call_role(&c, ROLE_X, "max_exp_avg_sqs", (const clnn_tensor *const *)vmax, true);
+  call_role(&c, ROLE_P, "params", (const clnn_tensor *const *)params, true, T_F32);
+  call_role(&c, ROLE_G, "grads", grads, false, T_FLOAT);
+  call_role(&c, ROLE_M, "exp_avgs", (const clnn_tensor *const *)m, true, T_STATE);
+  call_role(&c, ROLE_V, "exp_avg_sqs", (const clnn_tensor *const *)v, true, T_STATE);
+  if (d->amsgrad) call_role(&c, ROLE_X, "max_exp_avg_sqs", (const clnn_tensor *const *)vmax, true, T_STATE);
+  if (copies) call_role(&c, ROLE_C, "model_copies", (const clnn_tensor *const *)copies, true, T_HALF);
   c.scalar_out = found_inf;
   c.scalar_name = "found_inf";
   c.scalar_dtype = CLNN_INT32;
@@ -472,7 +544,7 @@ static clnn_status adam_step(clnn_context *ctx, const clnn_adam_desc *d, bool de
   int decay = d->weight_decay == 0.0 ? CLNN_OPTIM_DECAY_NONE
               : decoupled             ? CLNN_OPTIM_DECAY_DECOUPLED
                                       : CLNN_OPTIM_DECAY_L2;
-  char opts[160];
+  char opts[256];
   snprintf(opts, sizeof opts, "-DOPT=%d %s -DDECAY=%d -DAMSGRAD=%d", CLNN_OPTIM_ADAM, p.opts, decay, d->amsgrad);
   bool check = d->skip_nonfinite || found_inf;
   clnn_kernel_ref k;
@@ -483,9 +555,9 @@ static clnn_status adam_step(clnn_context *ctx, const clnn_adam_desc *d, bool de
   if (st == CLNN_SUCCESS && check) st = clnn__workspace(ctx, (size_t)(p.nslots + 1) * sizeof(cl_int), &ws);
   if (st == CLNN_SUCCESS && check) st = enqueue_check(ctx, &p, &ck, ws, s.gmul, found_inf, op);
   if (st == CLNN_SUCCESS) {
-    static const int roles[] = {ROLE_P, ROLE_G, ROLE_M, ROLE_V, ROLE_X};
+    static const int roles[] = {ROLE_P, ROLE_G, ROLE_M, ROLE_V, ROLE_X, ROLE_C};
     cl_mem skip = d->skip_nonfinite ? ws : NULL;
-    st = launch_batches(ctx, &p, &k, roles, 5,
+    st = launch_batches(ctx, &p, &k, roles, 6,
                        CLNN_ARGS(CLNN_ARG_MEM(skip), CLNN_ARG_U64(p.nslots), CLNN_ARG_F32(s.gmul),
                                  CLNN_ARG_F32(s.wd), CLNN_ARG_F32(s.decay), CLNN_ARG_F32(s.beta1),
                                  CLNN_ARG_F32(s.omb1), CLNN_ARG_F32(s.beta2), CLNN_ARG_F32(s.omb2),
@@ -501,7 +573,8 @@ clnn_status clnn_adam_step(clnn_context *ctx, const clnn_adam_desc *desc, size_t
                            clnn_tensor *const *exp_avgs, clnn_tensor *const *exp_avg_sqs,
                            clnn_tensor *const *max_exp_avg_sqs, clnn_tensor *found_inf) {
   CLNN_OP_ENTER(ctx);
-  return adam_step(ctx, desc, false, count, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, found_inf);
+  return adam_step(ctx, desc, false, count, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, NULL,
+                   found_inf);
 }
 
 clnn_status clnn_adamw_step(clnn_context *ctx, const clnn_adam_desc *desc, size_t count,
@@ -509,15 +582,35 @@ clnn_status clnn_adamw_step(clnn_context *ctx, const clnn_adam_desc *desc, size_
                             clnn_tensor *const *exp_avgs, clnn_tensor *const *exp_avg_sqs,
                             clnn_tensor *const *max_exp_avg_sqs, clnn_tensor *found_inf) {
   CLNN_OP_ENTER(ctx);
-  return adam_step(ctx, desc, true, count, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, found_inf);
+  return adam_step(ctx, desc, true, count, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, NULL,
+                   found_inf);
+}
+
+clnn_status clnn_adam_step_copy(clnn_context *ctx, const clnn_adam_desc *desc, size_t count,
+                                clnn_tensor *const *params, const clnn_tensor *const *grads,
+                                clnn_tensor *const *exp_avgs, clnn_tensor *const *exp_avg_sqs,
+                                clnn_tensor *const *max_exp_avg_sqs, clnn_tensor *const *model_copies,
+                                clnn_tensor *found_inf) {
+  CLNN_OP_ENTER(ctx);
+  return adam_step(ctx, desc, false, count, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, model_copies,
+                   found_inf);
+}
+
+clnn_status clnn_adamw_step_copy(clnn_context *ctx, const clnn_adam_desc *desc, size_t count,
+                                 clnn_tensor *const *params, const clnn_tensor *const *grads,
+                                 clnn_tensor *const *exp_avgs, clnn_tensor *const *exp_avg_sqs,
+                                 clnn_tensor *const *max_exp_avg_sqs, clnn_tensor *const *model_copies,
+                                 clnn_tensor *found_inf) {
+  CLNN_OP_ENTER(ctx);
+  return adam_step(ctx, desc, true, count, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, model_copies,
+                   found_inf);
 }
 
 /* -------------------------------------------------------------------- SGD */
 
-clnn_status clnn_sgd_step(clnn_context *ctx, const clnn_sgd_desc *desc, size_t count,
-                          clnn_tensor *const *params, const clnn_tensor *const *grads,
-                          clnn_tensor *const *momentum_bufs, clnn_tensor *found_inf) {
-  CLNN_OP_ENTER(ctx);
+static clnn_status sgd_step(clnn_context *ctx, const clnn_sgd_desc *desc, size_t count, clnn_tensor *const *params,
+                            const clnn_tensor *const *grads, clnn_tensor *const *momentum_bufs,
+                            clnn_tensor *const *copies, clnn_tensor *found_inf) {
   CLNN_CHECK_NULL(ctx, ctx);
   const char *op = "sgd_step";
   clnn_sgd_scalars s = {0};
@@ -525,9 +618,11 @@ clnn_status clnn_sgd_step(clnn_context *ctx, const clnn_sgd_desc *desc, size_t c
   const bool momentum = desc->momentum != 0.0;
   optim_call c;
   call_init(&c, ctx, count);
-  call_role(&c, ROLE_P, "params", (const clnn_tensor *const *)params, true);
-  call_role(&c, ROLE_G, "grads", grads, false);
-  if (momentum) call_role(&c, ROLE_M, "momentum_bufs", (const clnn_tensor *const *)momentum_bufs, true);
+  call_role(&c, ROLE_P, "params", (const clnn_tensor *const *)params, true, T_F32);
+  call_role(&c, ROLE_G, "grads", grads, false, T_FLOAT);
+  if (momentum)
+    call_role(&c, ROLE_M, "momentum_bufs", (const clnn_tensor *const *)momentum_bufs, true, T_STATE);
+  if (copies) call_role(&c, ROLE_C, "model_copies", (const clnn_tensor *const *)copies, true, T_HALF);
   c.scalar_out = found_inf;
   c.scalar_name = "found_inf";
   c.scalar_dtype = CLNN_INT32;
@@ -536,7 +631,7 @@ clnn_status clnn_sgd_step(clnn_context *ctx, const clnn_sgd_desc *desc, size_t c
   CLNN_TRY(prepare(&c, &clnn__optim_sgd_variants, &p));
   if (count == 0) return write_no_inf(ctx, found_inf);
 
-  char opts[160];
+  char opts[256];
   snprintf(opts, sizeof opts, "-DOPT=%d %s -DSGD_DECAY=%d -DMOMENTUM=%d -DNESTEROV=%d", CLNN_OPTIM_SGD, p.opts,
            desc->weight_decay != 0.0, momentum, desc->nesterov);
   bool check = desc->skip_nonfinite || found_inf;
@@ -548,9 +643,9 @@ clnn_status clnn_sgd_step(clnn_context *ctx, const clnn_sgd_desc *desc, size_t c
   if (st == CLNN_SUCCESS && check) st = clnn__workspace(ctx, (size_t)(p.nslots + 1) * sizeof(cl_int), &ws);
   if (st == CLNN_SUCCESS && check) st = enqueue_check(ctx, &p, &ck, ws, s.gmul, found_inf, op);
   if (st == CLNN_SUCCESS) {
-    static const int roles[] = {ROLE_P, ROLE_G, ROLE_M};
+    static const int roles[] = {ROLE_P, ROLE_G, ROLE_M, ROLE_C};
     cl_mem skip = desc->skip_nonfinite ? ws : NULL;
-    st = launch_batches(ctx, &p, &k, roles, 3,
+    st = launch_batches(ctx, &p, &k, roles, 4,
                        CLNN_ARGS(CLNN_ARG_MEM(skip), CLNN_ARG_U64(p.nslots), CLNN_ARG_F32(s.gmul),
                                  CLNN_ARG_F32(s.wd), CLNN_ARG_F32(s.momentum), CLNN_ARG_F32(s.omd),
                                  CLNN_ARG_F32(s.lr), CLNN_ARG_I32(desc->step == 1)),
@@ -558,6 +653,21 @@ clnn_status clnn_sgd_step(clnn_context *ctx, const clnn_sgd_desc *desc, size_t c
   }
   plan_free(&p);
   return st;
+}
+
+clnn_status clnn_sgd_step(clnn_context *ctx, const clnn_sgd_desc *desc, size_t count,
+                          clnn_tensor *const *params, const clnn_tensor *const *grads,
+                          clnn_tensor *const *momentum_bufs, clnn_tensor *found_inf) {
+  CLNN_OP_ENTER(ctx);
+  return sgd_step(ctx, desc, count, params, grads, momentum_bufs, NULL, found_inf);
+}
+
+clnn_status clnn_sgd_step_copy(clnn_context *ctx, const clnn_sgd_desc *desc, size_t count,
+                               clnn_tensor *const *params, const clnn_tensor *const *grads,
+                               clnn_tensor *const *momentum_bufs, clnn_tensor *const *model_copies,
+                               clnn_tensor *found_inf) {
+  CLNN_OP_ENTER(ctx);
+  return sgd_step(ctx, desc, count, params, grads, momentum_bufs, model_copies, found_inf);
 }
 
 /* -------------------------------------------------------------------- EMA */
@@ -570,8 +680,8 @@ clnn_status clnn_ema_update(clnn_context *ctx, double decay, size_t count, clnn_
     return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "decay = %g is outside [0, 1]", decay);
   optim_call c;
   call_init(&c, ctx, count);
-  call_role(&c, ROLE_P, "ema", (const clnn_tensor *const *)ema, true);
-  call_role(&c, ROLE_G, "params", params, false);
+  call_role(&c, ROLE_P, "ema", (const clnn_tensor *const *)ema, true, T_FLOAT);
+  call_role(&c, ROLE_G, "params", params, false, T_FLOAT);
   plan p;
   memset(&p, 0, sizeof p);
   CLNN_TRY(prepare(&c, &clnn__optim_ema_variants, &p));
@@ -580,7 +690,7 @@ clnn_status clnn_ema_update(clnn_context *ctx, double decay, size_t count, clnn_
   const double w = 1.0 - decay;
   const float coef = (float)(w < 0.5 ? w : -(1.0 - w));
   const int from_param = w < 0.5 ? 0 : 1;
-  char opts[128];
+  char opts[192];
   snprintf(opts, sizeof opts, "-DOPT=%d %s", CLNN_OPTIM_EMA, p.opts);
   clnn_kernel_ref k;
   clnn_status st = clnn__kernel(ctx, "optim", opts, "optim_ema", &k);
@@ -604,7 +714,7 @@ clnn_status clnn_clip_grad_norm(clnn_context *ctx, size_t count, clnn_tensor *co
                       max_norm);
   optim_call c;
   call_init(&c, ctx, count);
-  call_role(&c, ROLE_G, "grads", (const clnn_tensor *const *)grads, true);
+  call_role(&c, ROLE_G, "grads", (const clnn_tensor *const *)grads, true, T_FLOAT);
   c.scalar_out = total_norm;
   c.scalar_name = "total_norm";
   c.scalar_dtype = CLNN_FLOAT32;
@@ -615,7 +725,7 @@ clnn_status clnn_clip_grad_norm(clnn_context *ctx, size_t count, clnn_tensor *co
     if (!total_norm) return CLNN_SUCCESS;
     return clnn__fill_f32(ctx, clnn__mem(total_norm), (size_t)clnn__off(total_norm), 1, 0.0f);
   }
-  char opts[128];
+  char opts[192];
   snprintf(opts, sizeof opts, "-DOPT=%d %s", CLNN_OPTIM_CLIP, p.opts);
   clnn_kernel_ref kp, kf, ks;
   cl_mem ws = NULL;
@@ -640,4 +750,20 @@ clnn_status clnn_clip_grad_norm(clnn_context *ctx, size_t count, clnn_tensor *co
                        "clip_grad_norm");
   plan_free(&p);
   return st;
+}
+
+/* ------------------------------------------------- dynamic loss scaling */
+
+clnn_status clnn_grad_scaler_update_from(clnn_grad_scaler *scaler, const clnn_tensor *found_inf, int *found) {
+  CLNN_ENTER(NULL);
+  CLNN_CHECK_NULL(NULL, found_inf);
+  clnn_context *ctx = found_inf->ctx;
+  if (found_inf->dtype != CLNN_INT32 || found_inf->numel != 1)
+    return clnn__fail(ctx, CLNN_ERR_INVALID_VALUE, "found_inf must be an int32 tensor of one element (it has %zu %s)",
+                      found_inf->numel, clnn_dtype_name(found_inf->dtype));
+  CLNN_TRY(clnn_grad_scaler_check(scaler));
+  int32_t v = 0;
+  CLNN_TRY(clnn_tensor_read(found_inf, &v, sizeof v)); /* waits for the step that wrote it */
+  if (found) *found = v != 0;
+  return clnn_grad_scaler_update(scaler, v != 0);
 }

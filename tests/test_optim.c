@@ -52,6 +52,7 @@ static bool in_arena(int layout, int role, int i) {
 /* One role's tensors: views into an arena (with GAP sentinel floats between
  * them) or tensors of their own. Host data is their concatenation. */
 typedef struct tlist {
+  clnn_dtype dt; /* every tensor's type (the arena's too) */
   int n;
   int64_t sizes[MAXT];
   size_t total;
@@ -62,10 +63,12 @@ typedef struct tlist {
   clnn_tensor *t[MAXT];
 } tlist;
 
+/* Host data is float32 whatever the list's type (half types convert,
+ * rounding to nearest even on the way in). */
 static void tlist_write(tlist *l, const float *host) {
   size_t k = 0;
   for (int i = 0; i < l->n; i++) {
-    TU_OK(clnn_tensor_write(l->t[i], host + k, (size_t)l->sizes[i] * sizeof(float)));
+    TU_OK(clnn_tensor_write_f32(l->t[i], host + k, (size_t)l->sizes[i]));
     k += (size_t)l->sizes[i];
   }
 }
@@ -73,14 +76,16 @@ static void tlist_write(tlist *l, const float *host) {
 static void tlist_read(const tlist *l, float *host) {
   size_t k = 0;
   for (int i = 0; i < l->n; i++) {
-    TU_OK(clnn_tensor_read(l->t[i], host + k, (size_t)l->sizes[i] * sizeof(float)));
+    TU_OK(clnn_tensor_read_f32(l->t[i], host + k, (size_t)l->sizes[i]));
     k += (size_t)l->sizes[i];
   }
 }
 
-static void tlist_make(tlist *l, clnn_context *ctx, int n, const int64_t *sizes, int layout, int role,
-                       const float *host) {
+/* A list of type dt; views sit at odd element offsets (GAP is odd). */
+static void tlist_make_dt(tlist *l, clnn_context *ctx, clnn_dtype dt, int n, const int64_t *sizes, int layout,
+                          int role, const float *host) {
   memset(l, 0, sizeof *l);
+  l->dt = dt;
   l->n = n;
   size_t pos = GAP;
   for (int i = 0; i < n; i++) {
@@ -97,30 +102,36 @@ static void tlist_make(tlist *l, clnn_context *ctx, int n, const int64_t *sizes,
     int64_t d = (int64_t)pos;
     float *fill = tu_alloc(pos);
     for (size_t i = 0; i < pos; i++) fill[i] = SENTINEL;
-    TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 1, &d, &l->arena));
-    TU_OK(clnn_tensor_write(l->arena, fill, pos * sizeof(float)));
+    TU_OK(clnn_tensor_create(ctx, dt, 1, &d, &l->arena));
+    TU_OK(clnn_tensor_write_f32(l->arena, fill, pos));
     free(fill);
   }
   for (int i = 0; i < n; i++) {
     if (l->viewed[i])
-      TU_OK(clnn_tensor_view(clnn_tensor_buffer(l->arena), l->off[i] * sizeof(float), CLNN_FLOAT32, 1,
-                             &sizes[i], &l->t[i]));
+      TU_OK(clnn_tensor_view(clnn_tensor_buffer(l->arena), l->off[i] * clnn_dtype_size(dt), dt, 1, &sizes[i],
+                             &l->t[i]));
     else
-      TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 1, &sizes[i], &l->t[i]));
+      TU_OK(clnn_tensor_create(ctx, dt, 1, &sizes[i], &l->t[i]));
   }
   if (host) tlist_write(l, host);
+}
+
+static void tlist_make(tlist *l, clnn_context *ctx, int n, const int64_t *sizes, int layout, int role,
+                       const float *host) {
+  tlist_make_dt(l, ctx, CLNN_FLOAT32, n, sizes, layout, role, host);
 }
 
 /* The arena's gaps must still hold the sentinel: nothing outside a tensor is written. */
 static void tlist_check_gaps(const tlist *l, const char *what) {
   if (!l->arena) return;
-  float *a = tu_download(l->arena);
+  float *a = tu_download_f32(l->arena), sentinel = SENTINEL;
+  tu_round_to(l->dt, &sentinel, 1);
   size_t bad = 0, k = 0;
   for (size_t i = 0; i < l->arena_len; i++) {
     bool inside = false;
     for (int j = 0; j < l->n; j++)
       inside |= l->viewed[j] && i >= l->off[j] && i < l->off[j] + (size_t)l->sizes[j];
-    if (!inside && a[i] != SENTINEL) bad++, k = i;
+    if (!inside && a[i] != sentinel) bad++, k = i;
   }
   free(a);
   ck_assert_msg(bad == 0, "%s: %zu arena elements outside the tensors were written (e.g. [%zu])", what, bad, k);
@@ -1295,6 +1306,635 @@ START_TEST(test_bad_lists) {
 }
 END_TEST
 
+/* ------------------------------------------------------- half precision */
+
+/*
+ * Mixed precision: float32 master parameters, float16 or bfloat16
+ * gradients, float32 or bfloat16 state, and an optional float16 or bfloat16
+ * model copy. Each step starts from the device's state as read back (so the
+ * reference sees the same rounded inputs) and checks: the master against
+ * the reference as in float32, bfloat16 state against the reference
+ * rounded once (tu_check_half), the model copy bit for bit equal to the
+ * device's new master rounded once, and within an ulp of the reference.
+ * Copies start poisoned (NaN), so an unwritten element fails.
+ */
+#define NO_COPY CLNN_INT32 /* "no model copy" in a case's copy type */
+
+typedef struct half_types {
+  clnn_dtype g, s, c; /* gradient, state, copy (NO_COPY: none) */
+} half_types;
+
+/* Every gradient type with and without bfloat16 state, with no copy and
+ * with each copy type. */
+static const half_types half_type_sets[] = {
+    {CLNN_FLOAT16, CLNN_FLOAT32, NO_COPY},      {CLNN_FLOAT16, CLNN_BFLOAT16, NO_COPY},
+    {CLNN_FLOAT16, CLNN_FLOAT32, CLNN_FLOAT16}, {CLNN_FLOAT16, CLNN_BFLOAT16, CLNN_FLOAT16},
+    {CLNN_FLOAT16, CLNN_BFLOAT16, CLNN_BFLOAT16}, {CLNN_BFLOAT16, CLNN_FLOAT32, NO_COPY},
+    {CLNN_BFLOAT16, CLNN_BFLOAT16, NO_COPY},    {CLNN_BFLOAT16, CLNN_FLOAT32, CLNN_BFLOAT16},
+    {CLNN_BFLOAT16, CLNN_BFLOAT16, CLNN_BFLOAT16}, {CLNN_BFLOAT16, CLNN_FLOAT32, CLNN_FLOAT16},
+    {CLNN_FLOAT32, CLNN_BFLOAT16, CLNN_BFLOAT16},
+};
+#define N_HALF_TYPES (int)(sizeof half_type_sets / sizeof half_type_sets[0])
+
+static void half_types_name(const half_types *t, char *buf, size_t n) {
+  snprintf(buf, n, "grads %s, state %s, copy %s", clnn_dtype_name(t->g), clnn_dtype_name(t->s),
+           t->c == NO_COPY ? "none" : clnn_dtype_name(t->c));
+}
+
+static double max_abs(const float *a, size_t n) {
+  double m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (fabs((double)a[i]) > m) m = fabs((double)a[i]);
+  return m;
+}
+
+/* A state output: float32 as expect_close, bfloat16 against the reference
+ * rounded once (absolute slack for elements that cancel, as expect_close). */
+static void expect_state(const char *what, const char *name, int t, clnn_dtype dt, const float *got,
+                         const float *ref, size_t n) {
+  if (dt == CLNN_FLOAT32) expect_close(what, name, t, got, ref, n);
+  else tu_check_half(what, name, got, ref, n, dt, 1e-6 * max_abs(ref, n));
+}
+
+/* The model copy: exactly the device's new master rounded once, and within
+ * an ulp of the reference's. */
+static void expect_copy(const char *what, clnn_dtype dt, const float *copy, const float *master,
+                        const float *ref_master, size_t n) {
+  float *want = copy_of(master, n);
+  tu_round_to(dt, want, n);
+  for (size_t i = 0; i < n; i++)
+    ck_assert_msg(!memcmp(&copy[i], &want[i], sizeof(float)), "%s: copy[%zu] = %.9g, master %.9g rounds to %.9g",
+                  what, i, (double)copy[i], (double)master[i], (double)want[i]);
+  tu_check_half(what, "model copy", copy, ref_master, n, dt, 1e-6 * max_abs(ref_master, n));
+  free(want);
+}
+
+/* Gradients of type dt: normal(0, sigma) rounded to dt (what the device holds). */
+static void half_grads(float *g, size_t n, uint64_t seed, float sigma, clnn_dtype dt) {
+  tu_fill_normal(g, n, seed, 0.0f, sigma);
+  tu_round_to(dt, g, n);
+}
+
+typedef struct half_adam_case {
+  int adamw, n;
+  int64_t sizes[MAXT];
+  int layout, amsgrad;
+  double wd, scale;
+} half_adam_case;
+
+static const half_adam_case half_adam_cases[] = {
+    {1, 6, {7, 1, 16, 4099, 33, 9001}, L_MIXED, 0, 0.01, 1},
+    {0, 5, {15, 8193, 3, 64, 130}, L_CROSS, 1, 0.1, 1024},
+    {1, 3, {333, 4097, 17}, L_SEPARATE, 1, 0.05, 3},
+};
+#define N_HALF_ADAM (int)(sizeof half_adam_cases / sizeof half_adam_cases[0])
+
+static clnn_status half_adam_dev(clnn_context *ctx, const half_adam_case *c, const clnn_adam_desc *d, adam_dev *dv,
+                                 tlist *copy, clnn_tensor *found) {
+  clnn_tensor *const *copies = copy ? copy->t : NULL;
+  return (c->adamw ? clnn_adamw_step_copy : clnn_adam_step_copy)(ctx, d, (size_t)dv->p.n, dv->p.t,
+                                                                 (const clnn_tensor *const *)dv->g.t, dv->m.t,
+                                                                 dv->v.t, d->amsgrad ? dv->x.t : NULL, copies, found);
+}
+
+/* Three steps of one case in one type set; the last is run twice from the
+ * same state and must give the same bits. */
+static void run_half_adam(clnn_context *ctx, const half_adam_case *c, const half_types *ty, uint64_t seed) {
+  char what[320], tn[96];
+  half_types_name(ty, tn, sizeof tn);
+  snprintf(what, sizeof what, "%s n%zu tensors=%d amsgrad=%d scale=%g (%s), %s", c->adamw ? "adamw" : "adam",
+           total_of(c->n, c->sizes), c->n, c->amsgrad, c->scale, layout_names[c->layout], tn);
+  const size_t total = total_of(c->n, c->sizes);
+  adam_state h, r, a;
+  adam_state_init(&h, total, true, seed);
+  adam_state_init(&a, total, false, seed);
+  adam_dev dv;
+  tlist_make(&dv.p, ctx, c->n, c->sizes, c->layout, R_P, h.p);
+  tlist_make_dt(&dv.g, ctx, ty->g, c->n, c->sizes, c->layout, R_G, NULL);
+  tlist_make_dt(&dv.m, ctx, ty->s, c->n, c->sizes, c->layout, R_M, h.m);
+  tlist_make_dt(&dv.v, ctx, ty->s, c->n, c->sizes, c->layout, R_V, h.v);
+  tlist_make_dt(&dv.x, ctx, ty->s, c->n, c->sizes, c->layout, R_X, h.x);
+  tlist copy;
+  float *nan = tu_nan_array(total), *gc = tu_alloc(total), *g = tu_alloc(total);
+  if (ty->c != NO_COPY) tlist_make_dt(&copy, ctx, ty->c, c->n, c->sizes, c->layout, R_P, nan);
+  for (int k = 1; k <= 3; k++) {
+    half_grads(g, total, seed + 50 + (uint64_t)k, (float)c->scale, ty->g);
+    tlist_write(&dv.g, g);
+    adam_dev_read(&dv, &h); /* the state as the device holds it */
+    r = adam_state_copy(&h);
+    adam_case ac = {c->adamw, c->n, {0}, c->layout, 1e-3, c->wd, c->amsgrad, 0, c->scale, 0};
+    clnn_adam_desc d = adam_desc_of(&ac, 5 + k);
+    TU_OK(half_adam_dev(ctx, c, &d, &dv, ty->c != NO_COPY ? &copy : NULL, NULL));
+    TU_OK(ref_adam(c->adamw, &d, &r, g, NULL));
+    adam_dev_read(&dv, &a);
+    expect_close(what, "param", k, a.p, r.p, total);
+    expect_state(what, "m", k, ty->s, a.m, r.m, total);
+    expect_state(what, "v", k, ty->s, a.v, r.v, total);
+    if (c->amsgrad) expect_state(what, "vmax", k, ty->s, a.x, r.x, total);
+    if (ty->c != NO_COPY) {
+      tlist_read(&copy, gc);
+      expect_copy(what, ty->c, gc, a.p, r.p, total);
+    }
+    if (k == 3) { /* again from the same state: the same bits */
+      adam_state b = adam_state_copy(&a);
+      tlist_write(&dv.p, h.p), tlist_write(&dv.m, h.m), tlist_write(&dv.v, h.v), tlist_write(&dv.x, h.x);
+      if (ty->c != NO_COPY) tlist_write(&copy, nan);
+      TU_OK(half_adam_dev(ctx, c, &d, &dv, ty->c != NO_COPY ? &copy : NULL, NULL));
+      adam_dev_read(&dv, &b);
+      ck_assert_msg(same_bits(a.p, b.p, total) && same_bits(a.m, b.m, total) && same_bits(a.v, b.v, total) &&
+                        same_bits(a.x, b.x, total),
+                    "%s: a repeat changed the bits", what);
+      if (ty->c != NO_COPY) {
+        float *gc2 = tu_alloc(total);
+        tlist_read(&copy, gc2);
+        ck_assert_msg(same_bits(gc, gc2, total), "%s: a repeat changed the copy's bits", what);
+        free(gc2);
+      }
+      adam_state_free(&b);
+    }
+    adam_state_free(&r);
+  }
+  if (ty->c != NO_COPY) {
+    tlist_check_gaps(&copy, what);
+    tlist_free(&copy);
+  }
+  adam_dev_free(&dv, what);
+  adam_state_free(&h);
+  adam_state_free(&a);
+  free(nan), free(gc), free(g);
+}
+
+START_TEST(test_half_adam) {
+  for (int t = 0; t < N_HALF_TYPES; t++)
+    run_half_adam(tu_ctx(), &half_adam_cases[_i], &half_type_sets[t], 7000 + 13 * (uint64_t)(_i * N_HALF_TYPES + t));
+}
+END_TEST
+
+/* The GPU-class kernels (float4 per work-item) at work-groups of 64. */
+START_TEST(test_half_adam_gpu_shape) {
+  clnn_context *ctx = gpu_shape_ctx("64");
+  for (int t = 0; t < N_HALF_TYPES; t++) run_half_adam(ctx, &half_adam_cases[t % N_HALF_ADAM], &half_type_sets[t], 7500 + (uint64_t)t);
+  expect_variant(ctx, "optim.adam.gpu_vec4", 64);
+  clnn_context_free(ctx);
+}
+END_TEST
+
+/* SGD (momentum in float32 or bfloat16, Nesterov, weight decay) in each
+ * type set, CPU and GPU class; the buffer starts NaN (step 1 writes it
+ * without reading it). */
+static void run_half_sgd(clnn_context *ctx, const half_types *ty, int nesterov, uint64_t seed) {
+  static const int64_t sizes[5] = {15, 8193, 3, 64, 130};
+  const size_t total = total_of(5, sizes);
+  char what[256], tn[96];
+  half_types_name(ty, tn, sizeof tn);
+  snprintf(what, sizeof what, "sgd nesterov=%d %s", nesterov, tn);
+  float *p = tu_alloc(total), *g = tu_alloc(total), *nan = tu_nan_array(total);
+  float *hp = tu_alloc(total), *hb = tu_alloc(total), *rp = tu_alloc(total), *rb = tu_alloc(total);
+  float *gc = tu_alloc(total);
+  tu_fill_normal(p, total, seed, 0, 1);
+  tlist P, G, B, C;
+  tlist_make(&P, ctx, 5, sizes, L_MIXED, R_P, p);
+  tlist_make_dt(&G, ctx, ty->g, 5, sizes, L_MIXED, R_G, NULL);
+  tlist_make_dt(&B, ctx, ty->s, 5, sizes, L_MIXED, R_M, nan);
+  if (ty->c != NO_COPY) tlist_make_dt(&C, ctx, ty->c, 5, sizes, L_MIXED, R_P, nan);
+  for (int k = 1; k <= 3; k++) {
+    half_grads(g, total, seed + (uint64_t)k, 1.0f, ty->g);
+    tlist_write(&G, g);
+    tlist_read(&P, rp);
+    tlist_read(&B, rb);
+    clnn_sgd_desc d = clnn_sgd_desc_make(0.05, k);
+    d.momentum = 0.9;
+    d.nesterov = nesterov;
+    d.dampening = nesterov ? 0.0 : 0.1;
+    d.weight_decay = 1e-4;
+    TU_OK(clnn_sgd_step_copy(ctx, &d, 5, P.t, (const clnn_tensor *const *)G.t, B.t, ty->c != NO_COPY ? C.t : NULL,
+                             NULL));
+    TU_OK(clnn_ref_sgd_step(&d, total, rp, g, rb, NULL));
+    tlist_read(&P, hp);
+    tlist_read(&B, hb);
+    expect_close(what, "param", k, hp, rp, total);
+    expect_state(what, "buf", k, ty->s, hb, rb, total);
+    if (ty->c != NO_COPY) {
+      tlist_read(&C, gc);
+      expect_copy(what, ty->c, gc, hp, rp, total);
+    }
+  }
+  tlist_check_gaps(&P, what), tlist_check_gaps(&G, what), tlist_check_gaps(&B, what);
+  tlist_free(&P), tlist_free(&G), tlist_free(&B);
+  if (ty->c != NO_COPY) {
+    tlist_check_gaps(&C, what);
+    tlist_free(&C);
+  }
+  free(p), free(g), free(nan), free(hp), free(hb), free(rp), free(rb), free(gc);
+}
+
+START_TEST(test_half_sgd) {
+  clnn_context *gpu = gpu_shape_ctx("32");
+  for (int t = 0; t < N_HALF_TYPES; t++) {
+    run_half_sgd(tu_ctx(), &half_type_sets[t], t % 2, 8000 + (uint64_t)t);
+    run_half_sgd(gpu, &half_type_sets[t], (t + 1) % 2, 8100 + (uint64_t)t);
+  }
+  clnn_context_free(gpu);
+}
+END_TEST
+
+/*
+ * Non-finite half gradients: a float16 gradient that overflowed (70000
+ * rounds to inf), an infinity, a NaN, in the vector body or the tail, in
+ * either shape: found_inf is 1 and with skip_nonfinite nothing changes, the
+ * model copy included. Gradients that are finite in the type step.
+ */
+START_TEST(test_half_skip_nonfinite) {
+  static const int64_t sizes[3] = {19, 4113, 77};
+  const size_t total = 19 + 4113 + 77;
+  const size_t bad_at[] = {3, 19 + 4100, total - 1};
+  const float bad_val[] = {70000.0f, -INFINITY, NAN};
+  for (int shape = 0; shape < 2; shape++) {
+    clnn_context *ctx = shape ? gpu_shape_ctx("32") : tu_ctx();
+    for (int ti = 0; ti < TU_N_HALF_TYPES; ti++) {
+      const clnn_dtype dt = tu_half_types[ti];
+      float *p = tu_alloc(total), *m = tu_alloc(total), *v = tu_alloc(total), *g = tu_alloc(total);
+      float *c0 = tu_alloc(total), *h = tu_alloc(total);
+      tu_fill_normal(p, total, 1, 0, 1);
+      tu_fill_normal(m, total, 2, 0, 0.1f);
+      tu_fill_uniform(v, total, 3, 0, 0.01f);
+      tu_round_to(CLNN_BFLOAT16, m, total);
+      tu_round_to(CLNN_BFLOAT16, v, total);
+      memcpy(c0, p, total * sizeof *c0);
+      tu_round_to(dt, c0, total);
+      tlist P, G, M, V, C;
+      tlist_make(&P, ctx, 3, sizes, L_ARENA, R_P, p);
+      tlist_make_dt(&G, ctx, dt, 3, sizes, L_ARENA, R_G, NULL);
+      tlist_make_dt(&M, ctx, CLNN_BFLOAT16, 3, sizes, L_ARENA, R_M, m);
+      tlist_make_dt(&V, ctx, CLNN_BFLOAT16, 3, sizes, L_ARENA, R_V, v);
+      tlist_make_dt(&C, ctx, dt, 3, sizes, L_ARENA, R_P, c0);
+      clnn_tensor *found = int_scalar(ctx);
+      clnn_adam_desc d = clnn_adam_desc_make(1e-3, 4);
+      d.skip_nonfinite = 1;
+      d.grad_scale = 1024;
+      for (size_t b = 0; b < sizeof bad_at / sizeof bad_at[0]; b++) {
+        if (dt == CLNN_BFLOAT16 && bad_val[b] == 70000.0f) continue; /* finite in bfloat16 */
+        half_grads(g, total, 10 + b, 1.0f, dt);
+        g[bad_at[b]] = bad_val[b];
+        tlist_write(&G, g);
+        TU_OK(clnn_adamw_step_copy(ctx, &d, 3, P.t, (const clnn_tensor *const *)G.t, M.t, V.t, NULL, C.t, found));
+        ck_assert_msg(read_found(found) == 1, "%s: %g at %zu not found", clnn_dtype_name(dt), (double)bad_val[b],
+                      bad_at[b]);
+        tlist_read(&P, h);
+        ck_assert_msg(same_bits(h, p, total), "%s: a skipped step changed params", clnn_dtype_name(dt));
+        tlist_read(&M, h);
+        ck_assert_msg(same_bits(h, m, total), "%s: a skipped step changed m", clnn_dtype_name(dt));
+        tlist_read(&V, h);
+        ck_assert_msg(same_bits(h, v, total), "%s: a skipped step changed v", clnn_dtype_name(dt));
+        tlist_read(&C, h);
+        ck_assert_msg(same_bits(h, c0, total), "%s: a skipped step changed the copy", clnn_dtype_name(dt));
+      }
+      /* The largest finite gradients of the type step (found 0). */
+      half_grads(g, total, 99, 1.0f, dt);
+      g[5] = dt == CLNN_FLOAT16 ? 65504.0f : 3.0e38f;
+      tlist_write(&G, g);
+      TU_OK(clnn_adamw_step_copy(ctx, &d, 3, P.t, (const clnn_tensor *const *)G.t, M.t, V.t, NULL, C.t, found));
+      ck_assert_int_eq(read_found(found), 0);
+      tlist_read(&P, h);
+      ck_assert_msg(!same_bits(h, p, total), "a finite step changed nothing");
+      tlist_free(&P), tlist_free(&G), tlist_free(&M), tlist_free(&V), tlist_free(&C);
+      clnn_tensor_free(found);
+      free(p), free(m), free(v), free(g), free(c0), free(h);
+    }
+    if (shape) clnn_context_free(ctx);
+  }
+}
+END_TEST
+
+/* Clipping half gradients (squares summed in float32, the clipped value
+ * rounded once) and the EMA over half tensors, against the reference on the
+ * rounded inputs, both shapes; NaN in a half gradient makes all NaN. */
+START_TEST(test_half_clip_and_ema) {
+  static const int64_t sizes[4] = {5, 4097, 1, 300};
+  const size_t total = 5 + 4097 + 1 + 300;
+  float *g = tu_alloc(total), *h = tu_alloc(total), *r = tu_alloc(total), *e = tu_alloc(total);
+  int64_t one = 1;
+  for (int shape = 0; shape < 2; shape++) {
+    clnn_context *ctx = shape ? gpu_shape_ctx("64") : tu_ctx();
+    clnn_tensor *norm_t;
+    TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 1, &one, &norm_t));
+    for (int ti = 0; ti < TU_N_HALF_TYPES; ti++) {
+      const clnn_dtype dt = tu_half_types[ti];
+      half_grads(g, total, 300 + (uint64_t)ti, 0.1f, dt);
+      tlist G;
+      tlist_make_dt(&G, ctx, dt, 4, sizes, L_MIXED, R_G, g);
+      double ref_norm = 0;
+      for (size_t i = 0; i < total; i++) ref_norm += (double)g[i] * g[i];
+      ref_norm = sqrt(ref_norm);
+      TU_OK(clnn_clip_grad_norm(ctx, 4, G.t, 0.5 * ref_norm, norm_t));
+      float got_norm;
+      TU_OK(clnn_tensor_read(norm_t, &got_norm, sizeof got_norm));
+      ck_assert_msg(fabs(got_norm - ref_norm) <= 1e-6 * ref_norm, "%s: norm %.9g, double %.9g", clnn_dtype_name(dt),
+                    got_norm, ref_norm);
+      memcpy(r, g, total * sizeof *r);
+      TU_OK(clnn_ref_clip_grad_norm(total, r, 0.5 * ref_norm, NULL));
+      tlist_read(&G, h);
+      tu_check_half("clip_grad_norm", "grad", h, r, total, dt, 0.0);
+      tlist_check_gaps(&G, "clip_grad_norm half");
+      g[4000] = NAN;
+      tlist_write(&G, g);
+      TU_OK(clnn_clip_grad_norm(ctx, 4, G.t, 1.0, norm_t));
+      tlist_read(&G, h);
+      for (size_t i = 0; i < total; i++) ck_assert_msg(isnan(h[i]), "%s: [%zu] not NaN", clnn_dtype_name(dt), i);
+      tlist_free(&G);
+    }
+    /* EMA: (ema type, params type) pairs, two decays (both lerp forms). */
+    static const clnn_dtype pairs[][2] = {{CLNN_BFLOAT16, CLNN_BFLOAT16},
+                                          {CLNN_FLOAT16, CLNN_FLOAT32},
+                                          {CLNN_FLOAT32, CLNN_BFLOAT16},
+                                          {CLNN_FLOAT16, CLNN_FLOAT16}};
+    const double decays[] = {0.999, 0.3};
+    for (size_t pi = 0; pi < 4; pi++)
+      for (int k = 0; k < 2; k++) {
+        tu_fill_normal(e, total, 400 + pi, 0, 1);
+        tu_fill_normal(g, total, 500 + pi, 0, 1);
+        tu_round_to(pairs[pi][0], e, total);
+        tu_round_to(pairs[pi][1], g, total);
+        tlist E, P;
+        tlist_make_dt(&E, ctx, pairs[pi][0], 4, sizes, L_MIXED, R_P, e);
+        tlist_make_dt(&P, ctx, pairs[pi][1], 4, sizes, L_SEPARATE, R_G, g);
+        TU_OK(clnn_ema_update(ctx, decays[k], 4, E.t, (const clnn_tensor *const *)P.t));
+        memcpy(r, e, total * sizeof *r);
+        TU_OK(clnn_ref_ema_update(decays[k], total, r, g));
+        tlist_read(&E, h);
+        char what[96];
+        snprintf(what, sizeof what, "ema %s <- %s decay %g", clnn_dtype_name(pairs[pi][0]),
+                 clnn_dtype_name(pairs[pi][1]), decays[k]);
+        if (pairs[pi][0] == CLNN_FLOAT32) expect_close(what, "ema", 1, h, r, total);
+        else tu_check_half(what, "ema", h, r, total, pairs[pi][0], 1e-6);
+        tlist_check_gaps(&E, what);
+        tlist_free(&E), tlist_free(&P);
+      }
+    clnn_tensor_free(norm_t);
+    if (shape) clnn_context_free(ctx);
+  }
+  free(g), free(h), free(r), free(e);
+}
+END_TEST
+
+/* Types a role does not take, and lists that mix types: refused with the
+ * tensor and its type named, nothing written. count == 0 with copies: a
+ * no-op that reports no non-finite gradient. */
+static void expect_type_error(clnn_status st, const char *what, const char *needle) {
+  ck_assert_msg(st == CLNN_ERR_INVALID_VALUE, "%s: %s, expected CLNN_ERR_INVALID_VALUE", what, clnn_status_name(st));
+  const char *msg = clnn_context_errmsg(tu_ctx());
+  ck_assert_msg(strstr(msg, needle), "%s: message \"%s\" lacks \"%s\"", what, msg, needle);
+}
+
+START_TEST(test_half_bad_types) {
+  clnn_context *ctx = tu_ctx();
+  const int64_t sizes[2] = {20, 7};
+  tlist P, P16, G, G16, Gb, M, Mb, M16, V, Vb, C16, C32;
+  float *nan = tu_nan_array(27);
+  tlist_make(&P, ctx, 2, sizes, L_SEPARATE, R_P, nan);
+  tlist_make_dt(&P16, ctx, CLNN_FLOAT16, 2, sizes, L_SEPARATE, R_P, nan);
+  tlist_make(&G, ctx, 2, sizes, L_SEPARATE, R_G, nan);
+  tlist_make_dt(&G16, ctx, CLNN_FLOAT16, 2, sizes, L_SEPARATE, R_G, nan);
+  tlist_make_dt(&Gb, ctx, CLNN_BFLOAT16, 2, sizes, L_SEPARATE, R_G, nan);
+  tlist_make(&M, ctx, 2, sizes, L_SEPARATE, R_M, nan);
+  tlist_make_dt(&Mb, ctx, CLNN_BFLOAT16, 2, sizes, L_SEPARATE, R_M, nan);
+  tlist_make_dt(&M16, ctx, CLNN_FLOAT16, 2, sizes, L_SEPARATE, R_M, nan);
+  tlist_make(&V, ctx, 2, sizes, L_SEPARATE, R_V, nan);
+  tlist_make_dt(&Vb, ctx, CLNN_BFLOAT16, 2, sizes, L_SEPARATE, R_V, nan);
+  tlist_make_dt(&C16, ctx, CLNN_FLOAT16, 2, sizes, L_SEPARATE, R_P, nan);
+  tlist_make(&C32, ctx, 2, sizes, L_SEPARATE, R_P, nan);
+  clnn_adam_desc d = clnn_adam_desc_make(1e-3, 1);
+  const clnn_tensor *const *g16 = (const clnn_tensor *const *)G16.t;
+  expect_type_error(clnn_adamw_step_copy(ctx, &d, 2, P16.t, g16, M.t, V.t, NULL, NULL, NULL), "half master",
+                    "params[0] is float16, expected float32");
+  expect_type_error(clnn_adamw_step_copy(ctx, &d, 2, P.t, g16, M16.t, V.t, NULL, NULL, NULL), "float16 state",
+                    "exp_avgs[0] is float16, expected float32 or bfloat16");
+  expect_type_error(clnn_adamw_step_copy(ctx, &d, 2, P.t, g16, Mb.t, V.t, NULL, NULL, NULL), "mixed state",
+                    "exp_avg_sqs[0] is float32 but exp_avgs[0] is bfloat16");
+  expect_type_error(clnn_adamw_step_copy(ctx, &d, 2, P.t, g16, M.t, V.t, NULL, C32.t, NULL), "float32 copy",
+                    "model_copies[0] is float32, expected float16 or bfloat16");
+  clnn_tensor *mixed_g[2] = {G16.t[0], Gb.t[1]};
+  expect_type_error(clnn_adamw_step_copy(ctx, &d, 2, P.t, (const clnn_tensor *const *)mixed_g, M.t, V.t, NULL,
+                                         C16.t, NULL),
+                    "mixed gradients", "grads[1] is bfloat16 but grads[0] is float16");
+  int64_t n20 = 20;
+  clnn_tensor *ints;
+  TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 1, &n20, &ints));
+  clnn_tensor *int_g[2] = {ints, G.t[1]};
+  expect_type_error(clnn_adamw_step(ctx, &d, 2, P.t, (const clnn_tensor *const *)int_g, M.t, V.t, NULL, NULL),
+                    "int32 gradient", "grads[0] is int32, expected float32, float16 or bfloat16");
+  clnn_sgd_desc s = clnn_sgd_desc_make(0.1, 2);
+  s.momentum = 0.9;
+  expect_type_error(clnn_sgd_step_copy(ctx, &s, 2, P.t, g16, M16.t, C16.t, NULL), "sgd float16 momentum",
+                    "momentum_bufs[0] is float16");
+  expect_type_error(clnn_sgd_step_copy(ctx, &s, 2, P16.t, g16, Mb.t, C16.t, NULL), "sgd half master",
+                    "params[0] is float16");
+  clnn_tensor *int_e[2] = {ints, P.t[1]};
+  expect_type_error(clnn_ema_update(ctx, 0.9, 2, int_e, (const clnn_tensor *const *)G16.t), "int32 ema",
+                    "ema[0] is int32");
+  clnn_tensor *mixed_c[2] = {G16.t[0], Gb.t[1]};
+  expect_type_error(clnn_clip_grad_norm(ctx, 2, mixed_c, 1.0, NULL), "clip mixed", "grads[1] is bfloat16 but grads[0]");
+  /* Nothing was written by any of them. */
+  tlist *all[] = {&P, &P16, &M, &Mb, &M16, &V, &Vb, &C16, &C32};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tu_assert_poisoned(all[i]->t, 2);
+  /* count == 0 */
+  clnn_tensor *found = int_scalar(ctx);
+  TU_OK(clnn_adamw_step_copy(ctx, &d, 0, NULL, NULL, NULL, NULL, NULL, NULL, found));
+  ck_assert_int_eq(read_found(found), 0);
+  TU_OK(clnn_tensor_fill(found, -1.0f));
+  TU_OK(clnn_sgd_step_copy(ctx, &s, 0, NULL, NULL, NULL, NULL, found));
+  ck_assert_int_eq(read_found(found), 0);
+  clnn_tensor_free(found);
+  clnn_tensor_free(ints);
+  tlist *every[] = {&P, &P16, &G, &G16, &Gb, &M, &Mb, &M16, &V, &Vb, &C16, &C32};
+  for (size_t i = 0; i < sizeof every / sizeof every[0]; i++) tlist_free(every[i]);
+  free(nan);
+}
+END_TEST
+
+/* Empty tensors (0 elements) in half lists: nothing to do, the rest steps. */
+START_TEST(test_half_empty_tensors) {
+  clnn_context *ctx = tu_ctx();
+  const int64_t sizes[3] = {0, 33, 0};
+  float *p = tu_alloc(33), *g = tu_alloc(33), *nan = tu_nan_array(33), *h = tu_alloc(33), *rp = tu_alloc(33);
+  float *rb = tu_nan_array(33);
+  tu_fill_normal(p, 33, 1, 0, 1);
+  half_grads(g, 33, 2, 1, CLNN_BFLOAT16);
+  tlist P, G, B, C;
+  tlist_make(&P, ctx, 3, sizes, L_SEPARATE, R_P, p);
+  tlist_make_dt(&G, ctx, CLNN_BFLOAT16, 3, sizes, L_SEPARATE, R_G, g);
+  tlist_make_dt(&B, ctx, CLNN_BFLOAT16, 3, sizes, L_SEPARATE, R_M, nan);
+  tlist_make_dt(&C, ctx, CLNN_FLOAT16, 3, sizes, L_SEPARATE, R_P, nan);
+  clnn_sgd_desc s = clnn_sgd_desc_make(0.1, 1);
+  s.momentum = 0.9;
+  TU_OK(clnn_sgd_step_copy(ctx, &s, 3, P.t, (const clnn_tensor *const *)G.t, B.t, C.t, NULL));
+  memcpy(rp, p, 33 * sizeof *rp);
+  TU_OK(clnn_ref_sgd_step(&s, 33, rp, g, rb, NULL));
+  tlist_read(&P, h);
+  expect_close("sgd with empty tensors", "param", 1, h, rp, 33);
+  float *c = tu_alloc(33);
+  tlist_read(&C, c);
+  expect_copy("sgd with empty tensors", CLNN_FLOAT16, c, h, rp, 33);
+  tlist_free(&P), tlist_free(&G), tlist_free(&B), tlist_free(&C);
+  free(p), free(g), free(nan), free(h), free(rp), free(rb), free(c);
+}
+END_TEST
+
+/* ------------------------------------------------- dynamic loss scaling */
+
+/*
+ * GradScaler's rule written out here (torch/cuda/amp/grad_scaler.py and
+ * _amp_update_scale_): a float32 scale; overflow: scale *= backoff,
+ * tracker = 0; else tracker + 1, and at growth_interval: scale *= growth
+ * (kept only if finite), tracker = 0.
+ */
+typedef struct model_scaler {
+  float scale;
+  long tracker;
+} model_scaler;
+
+static void model_update(model_scaler *m, int found, double growth, double backoff, long interval) {
+  if (found) {
+    m->scale = (float)(m->scale * backoff);
+    m->tracker = 0;
+  } else if (++m->tracker == interval) {
+    const float g = (float)(m->scale * growth);
+    if (isfinite(g)) m->scale = g;
+    m->tracker = 0;
+  }
+}
+
+START_TEST(test_grad_scaler_rule) {
+  clnn_grad_scaler s = clnn_grad_scaler_make(65536.0);
+  ck_assert(s.growth_factor == 2.0 && s.backoff_factor == 0.5 && s.growth_interval == 2000 && s.growth_tracker == 0);
+  /* A random sequence of overflows with a short interval, and the default one. */
+  for (int round = 0; round < 2; round++) {
+    s = clnn_grad_scaler_make(round ? 65536.0 : 1024.0);
+    if (!round) s.growth_interval = 3;
+    model_scaler m = {(float)s.scale, 0};
+    tu_rng rng = tu_rng_make(77 + (uint64_t)round);
+    const int steps = round ? 9000 : 500;
+    for (int k = 0; k < steps; k++) {
+      const int found = tu_rng_uniform(&rng, 0, 1) < (round ? 0.0003 : 0.2);
+      TU_OK(clnn_grad_scaler_update(&s, found));
+      model_update(&m, found, 2.0, 0.5, (long)s.growth_interval);
+      ck_assert_msg(s.scale == (double)m.scale && s.growth_tracker == m.tracker,
+                    "step %d: scale %g tracker %lld, model %g %ld", k, s.scale, (long long)s.growth_tracker,
+                    (double)m.scale, m.tracker);
+    }
+  }
+  /* A sequence worked by hand from torch's CUDA kernel
+   * (_amp_update_scale_cuda_kernel; torch 1.13 has no CPU kernel for it, so
+   * it cannot run here), growth_interval 2, from scale 8, found_inf =
+   * 0 0 0 1 0 0 1 1 0 0 0 0: growth, back-off, the interval restarting. */
+  static const int found_seq[12] = {0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 0, 0};
+  static const double torch_scales[12] = {8, 16, 16, 8, 8, 16, 8, 4, 4, 8, 8, 16};
+  static const long torch_trackers[12] = {1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0};
+  s = clnn_grad_scaler_make(8.0);
+  s.growth_interval = 2;
+  for (int k = 0; k < 12; k++) {
+    TU_OK(clnn_grad_scaler_update(&s, found_seq[k]));
+    ck_assert_msg(s.scale == torch_scales[k] && s.growth_tracker == torch_trackers[k],
+                  "step %d: scale %g tracker %lld, torch %g %ld", k, s.scale, (long long)s.growth_tracker,
+                  torch_scales[k], torch_trackers[k]);
+  }
+  /* No growth past float32: the scale stays, the tracker restarts. */
+  s = clnn_grad_scaler_make(0x1p127);
+  s.growth_interval = 1;
+  TU_OK(clnn_grad_scaler_update(&s, 0));
+  ck_assert(s.scale == 0x1p127 && s.growth_tracker == 0);
+  /* Bad fields. */
+  clnn_grad_scaler bad = clnn_grad_scaler_make(0.0);
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_grad_scaler_update(&bad, 0));
+  bad = clnn_grad_scaler_make(1.0);
+  bad.backoff_factor = 1.0;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_grad_scaler_check(&bad));
+  bad = clnn_grad_scaler_make(1.0);
+  bad.growth_interval = 0;
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_grad_scaler_check(&bad));
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_grad_scaler_update(NULL, 0));
+}
+END_TEST
+
+/*
+ * Training loop with float16 gradients, a float16 model copy and dynamic
+ * loss scaling: the gradients are a fixed set times the scale, rounded to
+ * float16 (so a large scale overflows). Each overflow is found, skips the
+ * step (master, m, v, copy unchanged) and halves the scale; good steps
+ * advance desc.step and, every growth_interval of them, double it. The
+ * scale sequence must match the model's and the final master must match a
+ * float32 AdamW run over the non-skipped steps only.
+ */
+START_TEST(test_grad_scaler_training) {
+  clnn_context *ctx = tu_ctx();
+  const int64_t sizes[2] = {100, 29};
+  const size_t total = 129;
+  float *g0 = tu_alloc(total), *g = tu_alloc(total), *p = tu_alloc(total), *zero = tu_alloc(total);
+  float *h = tu_alloc(total), *before = tu_alloc(total), *nan = tu_nan_array(total);
+  tu_fill_normal(g0, total, 5, 0, 1.0f);
+  g0[7] = 3.0f; /* times 2^15 = 98304: over float16's 65504 */
+  tu_fill_normal(p, total, 6, 0, 1);
+  memset(zero, 0, total * sizeof *zero);
+  tlist P, G, M, V, C;
+  tlist_make(&P, ctx, 2, sizes, L_ARENA, R_P, p);
+  tlist_make_dt(&G, ctx, CLNN_FLOAT16, 2, sizes, L_ARENA, R_G, NULL);
+  tlist_make_dt(&M, ctx, CLNN_BFLOAT16, 2, sizes, L_ARENA, R_M, zero);
+  tlist_make_dt(&V, ctx, CLNN_BFLOAT16, 2, sizes, L_ARENA, R_V, zero);
+  tlist_make_dt(&C, ctx, CLNN_FLOAT16, 2, sizes, L_ARENA, R_P, nan);
+  clnn_tensor *found_t = int_scalar(ctx);
+  clnn_grad_scaler sc = clnn_grad_scaler_make(0x1p16);
+  sc.growth_interval = 3;
+  model_scaler model = {0x1p16f, 0};
+  int64_t step = 1;
+  int skipped = 0;
+  for (int k = 0; k < 16; k++) {
+    for (size_t i = 0; i < total; i++) g[i] = (float)(g0[i] * sc.scale);
+    tlist_write(&G, g); /* rounds to float16: 3 * 2^15 and above overflow to inf */
+    tlist_read(&P, before);
+    clnn_adam_desc d = clnn_adam_desc_make(1e-2, step);
+    d.weight_decay = 0.01;
+    d.grad_scale = sc.scale;
+    d.skip_nonfinite = 1;
+    TU_OK(clnn_adamw_step_copy(ctx, &d, 2, P.t, (const clnn_tensor *const *)G.t, M.t, V.t, NULL, C.t, found_t));
+    int found = -1;
+    TU_OK(clnn_grad_scaler_update_from(&sc, found_t, &found));
+    float *r16 = copy_of(g, total); /* what float16 holds: 65520 and above round to inf */
+    tu_round_to(CLNN_FLOAT16, r16, total);
+    int want_found = 0;
+    for (size_t i = 0; i < total; i++) want_found |= isinf(r16[i]) != 0;
+    free(r16);
+    ck_assert_msg(found == want_found, "step %d: found %d, expected %d (scale %g)", k, found, want_found,
+                  (double)model.scale);
+    model_update(&model, want_found, 2.0, 0.5, 3);
+    ck_assert_msg(sc.scale == (double)model.scale && sc.growth_tracker == model.tracker, "step %d: scale %g, model %g",
+                  k, sc.scale, (double)model.scale);
+    tlist_read(&P, h);
+    if (found) {
+      ck_assert_msg(same_bits(h, before, total), "step %d: an overflow step changed the master", k);
+      skipped++;
+    } else {
+      step++;
+    }
+  }
+  ck_assert_msg(skipped >= 2 && step >= 8, "the sequence should skip and grow (skipped %d, good %lld)", skipped,
+                (long long)step - 1);
+  /* The copy is the final master rounded once. */
+  float *c = tu_alloc(total);
+  tlist_read(&C, c);
+  tlist_read(&P, h);
+  for (size_t i = 0; i < total; i++) {
+    float want = h[i];
+    tu_round_to(CLNN_FLOAT16, &want, 1);
+    ck_assert_msg(c[i] == want, "copy[%zu] %g, master %g", i, (double)c[i], (double)h[i]);
+  }
+  /* found_inf must be an int32 scalar. */
+  TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_grad_scaler_update_from(&sc, P.t[0], NULL));
+  clnn_tensor_free(found_t);
+  tlist_free(&P), tlist_free(&G), tlist_free(&M), tlist_free(&V), tlist_free(&C);
+  free(g0), free(g), free(p), free(zero), free(h), free(before), free(nan), free(c);
+}
+END_TEST
+
 /* ------------------------------------------------------- clnn-bench, R mode */
 
 static char dir[128];
@@ -1468,6 +2108,18 @@ static Suite *optim_suite(void) {
   tcase_add_test(tc, test_ema_update);
   tcase_add_test(tc, test_gpu_variant_edges);
   suite_add_tcase(s, tc);
+  TCase *half = tcase_create("half");
+  tcase_set_timeout(half, 900);
+  tcase_add_loop_test(half, test_half_adam, 0, N_HALF_ADAM);
+  tcase_add_test(half, test_half_adam_gpu_shape);
+  tcase_add_test(half, test_half_sgd);
+  tcase_add_test(half, test_half_skip_nonfinite);
+  tcase_add_test(half, test_half_clip_and_ema);
+  tcase_add_test(half, test_half_bad_types);
+  tcase_add_test(half, test_half_empty_tensors);
+  tcase_add_test(half, test_grad_scaler_rule);
+  tcase_add_test(half, test_grad_scaler_training);
+  suite_add_tcase(s, half);
   TCase *bad = tcase_create("bad_input");
   tcase_set_timeout(bad, 600);
   tcase_add_checked_fixture(bad, bad_setup, bad_teardown);
