@@ -11,6 +11,7 @@
  *   mul_add fwd: x, s, t -> y
  * The word dx_only makes mul's and scale's backward compute dx alone (no ds,
  * no dalpha; the backward that is the forward of dy).
+ * dt=f16|bf16: every tensor in that type, ds and dalpha included.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,7 +75,7 @@ static bool add_setup(bench_problem *p, bench_args *a, char *err, size_t errlen)
     bench_add(p, "b", BENCH_IN, CLNN_FLOAT32, 1, &e->n);
     bench_add(p, "y", BENCH_OUT, CLNN_FLOAT32, 1, &e->n);
   }
-  p->bytes = 3.0 * 4.0 * (double)e->n;
+  p->bytes = 3.0 * bench_elem_bytes(p) * (double)e->n;
   return true;
 }
 
@@ -128,7 +129,7 @@ static bool mul_setup(bench_problem *p, bench_args *a, char *err, size_t errlen)
   }
   double ns = (double)(sd[0] * sd[1] * sd[2] * sd[3]);
   const bool reduces = is_bwd(p) && !e->dx_only;
-  p->bytes = 4.0 * (reduces ? 3.0 * (double)numel + 2.0 * ns : 2.0 * (double)numel + ns);
+  p->bytes = bench_elem_bytes(p) * (reduces ? 3.0 * (double)numel + 2.0 * ns : 2.0 * (double)numel + ns);
   return true;
 }
 
@@ -168,7 +169,7 @@ static bool scale_setup(bench_problem *p, bench_args *a, char *err, size_t errle
     bench_add(p, "x", BENCH_IN, CLNN_FLOAT32, 1, &e->n);
     bench_add(p, "y", BENCH_OUT, CLNN_FLOAT32, 1, &e->n);
   }
-  p->bytes = 4.0 * (reduces ? 3.0 * (double)e->n + 1.0 : 2.0 * (double)e->n);
+  p->bytes = bench_elem_bytes(p) * (reduces ? 3.0 * (double)e->n + 1.0 : 2.0 * (double)e->n);
   return true;
 }
 
@@ -210,7 +211,7 @@ static bool mul_add_setup(bench_problem *p, bench_args *a, char *err, size_t err
   bench_add(p, "s", BENCH_IN, CLNN_FLOAT32, 4, sd);
   bench_add(p, "t", BENCH_IN, CLNN_FLOAT32, 4, sd);
   bench_add(p, "y", BENCH_OUT, CLNN_FLOAT32, 4, xd);
-  p->bytes = 4.0 * (2.0 * (double)numel + 2.0 * (double)(e->mb * e->ic));
+  p->bytes = bench_elem_bytes(p) * (2.0 * (double)numel + 2.0 * (double)(e->mb * e->ic));
   return true;
 }
 
@@ -227,13 +228,13 @@ static clnn_status mul_add_run_ref(bench_problem *p) {
                                   bench_ref_in(p, "t"), bench_ref_out(p, "y"));
 }
 
-static const bench_family add_family = {"add", "fwd,bwd", add_setup, NULL, add_run_device, add_run_ref, false};
-static const bench_family mul_family = {"mul", "fwd,bwd", mul_setup, NULL, mul_run_device, mul_run_ref, false};
+static const bench_family add_family = {"add", "fwd,bwd", add_setup, NULL, add_run_device, add_run_ref, true};
+static const bench_family mul_family = {"mul", "fwd,bwd", mul_setup, NULL, mul_run_device, mul_run_ref, true};
 static const bench_family scale_family = {"scale", "fwd,bwd", scale_setup, NULL, scale_run_device,
-                                          scale_run_ref, false};
+                                          scale_run_ref, true};
 
 static const bench_family mul_add_family = {"mul_add", "fwd", mul_add_setup, NULL, mul_add_run_device,
-                                            mul_add_run_ref, false};
+                                            mul_add_run_ref, true};
 
 const bench_family *const bench_eltwise_families[] = {&add_family, &mul_family, &scale_family, &mul_add_family,
                                                       NULL};

@@ -17,10 +17,13 @@ echo "== correctness: every op against the host reference (clnn-bench --mode=C)"
 status=0
 ./build/bench/clnn-bench --mode=C --pass=all $batches --json build/bench-check.jsonl || status=$?
 echo
-echo "== half precision: the families that take it (act, pool), in float16 and bfloat16 (clnn-bench --dt)"
+# the families whose ops take float16 and bfloat16 tensors (bench/inputs/<name>)
+half_families="act pool eltwise"
+half_batches=""
+for f in $half_families; do half_batches="$half_batches --batch bench/inputs/$f"; done
+echo "== half precision: $half_families in float16 and bfloat16 (clnn-bench --dt)"
 for dt in f16 bf16; do
-  ./build/bench/clnn-bench --mode=C --pass=all --dt=$dt --batch bench/inputs/act --batch bench/inputs/pool \
-    --json build/bench-check.jsonl || status=$?
+  ./build/bench/clnn-bench --mode=C --pass=all --dt=$dt $half_batches --json build/bench-check.jsonl || status=$?
 done
 echo
 echo "== speed on the default device (clnn-bench --mode=P; median of the timed runs)"
