@@ -13,7 +13,9 @@
  * conv_half_widen: dst[j] = src[j] as float32, for j < n. Work-item i takes
  * elements 16i .. 16i+15; the one holding the end of the tensor takes the
  * rest one by one. src may sit at any element offset (a view): the vector
- * loads need only the element's own alignment. NDRange (ceil(n / 16) + 1).
+ * loads need only the element's own alignment. NDRange (n / 16 + 1), in
+ * work-groups of 64 (of 1, PoCL's cost per work-group made the staging of
+ * a depthwise convolution's tensors take longer than the convolution).
  */
 __kernel void conv_half_widen(CTENSOR_DT(src), TENSOR(dst), const long n) {
   const long i = get_global_id(0);
@@ -29,7 +31,7 @@ __kernel void conv_half_widen(CTENSOR_DT(src), TENSOR(dst), const long n) {
 /*
  * conv_half_round: dst[j] = src[j] rounded to the storage type (nearest
  * even; NaN stays NaN, float16 overflow gives infinity), for j < n. The
- * same split as conv_half_widen. NDRange (ceil(n / 16) + 1).
+ * same split as conv_half_widen.
  */
 __kernel void conv_half_round(CTENSOR(src), TENSOR_DT(dst), const long n) {
   const long i = get_global_id(0);
