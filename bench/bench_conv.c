@@ -10,6 +10,7 @@
  *   bwd_w  x, dy -> dw, and db with a bias
  *   bwd    x, w, dy -> dx, dw, and db with a bias
  * The backward passes ignore act (dy is the gradient before activation).
+ * dt=f16|bf16: every tensor in that type.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,8 +55,8 @@ bool bench_conv_desc_parse(bench_args *a, clnn_conv2d_desc *d, char *err, size_t
 
 static double tensor_bytes(const bench_problem *p) {
   double b = 0;
-  for (int i = 0; i < p->nt; i++) b += 4.0 * (double)p->t[i].numel;
-  return b;
+  for (int i = 0; i < p->nt; i++) b += (double)p->t[i].numel;
+  return bench_elem_bytes(p) * b; /* every tensor has the problem's float type */
 }
 
 static bool conv_setup(bench_problem *p, bench_args *a, char *err, size_t errlen) {
@@ -134,6 +135,7 @@ static clnn_status conv_run_ref(bench_problem *p) {
 static const bench_family conv_family = {
     .name = "conv",
     .passes = "fwd,bwd_d,bwd_w,bwd",
+    .half = true,
     .setup = conv_setup,
     .fill = NULL,
     .run_device = conv_run_device,

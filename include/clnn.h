@@ -559,8 +559,15 @@ clnn_status clnn_conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc
 /**
  * y = act(conv(x, w) + b). b may be NULL. Tensors must have exactly the
  * shapes above, belong to ctx, and y must not overlap x, w or b.
+ * x, w, b and y are float32, float16 or bfloat16, all of one type (the
+ * backward passes below too). Half tensors are widened to float32 copies in
+ * a workspace, the float32 convolution runs on them (float32 accumulation,
+ * the same order as for float32 tensors), and each output is rounded once,
+ * to nearest even.
  * Statuses: those of clnn_conv2d_desc_check, CLNN_ERR_NULL_POINTER,
- * CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
+ * CLNN_ERR_INVALID_VALUE (a tensor not of a float type, or of another type
+ * than x; the message names it), CLNN_ERR_SHAPE_MISMATCH,
+ * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING,
  * CLNN_ERR_BUILD_FAILED, CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL, CLNN_ERR_BLAS.
  */
 clnn_status clnn_conv2d_fwd(clnn_context *ctx, const clnn_conv2d_desc *desc, const clnn_tensor *x,
@@ -583,9 +590,13 @@ clnn_status clnn_ref_conv2d_fwd(const clnn_conv2d_desc *desc, const float *x, co
  * Deterministic: no atomics; every sum is taken in a fixed order, so the
  * same inputs give the same bits on every run (on the same device, engine
  * and workspace limit).
+ * Tensors are float32, float16 or bfloat16, all of one type, as in the
+ * forward: half gradients are computed in float32 and rounded once (with
+ * accumulate = 1, the sum of the old gradient and the new one is).
  * Statuses of all three: those of clnn_conv2d_desc_check,
  * CLNN_ERR_NULL_POINTER, CLNN_ERR_SHAPE_MISMATCH (a tensor does not have the
- * shape above), CLNN_ERR_INVALID_VALUE (not float32, accumulate not 0 or 1),
+ * shape above), CLNN_ERR_INVALID_VALUE (a tensor not of a float type or of
+ * another type than the first input, x or dy; accumulate not 0 or 1),
  * CLNN_ERR_CONTEXT_MISMATCH, CLNN_ERR_ALIASING (the output overlaps an
  * input), CLNN_ERR_UNSUPPORTED (one image's scratch data exceeds the
  * context's workspace limit), CLNN_ERR_BUILD_FAILED,

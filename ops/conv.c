@@ -887,6 +887,22 @@ clnn_status clnn__conv2d_fwd_run(clnn_context *ctx, const clnn_conv2d_desc *d, c
   return clnn__conv_fwd_problem_run(ctx, &p, x, w, b, y, NULL);
 }
 
+/* The forward on float16 or bfloat16 tensors: x, w and b widened to
+ * float32 copies, the float32 forward, y rounded once (ops/conv_half.c). */
+static clnn_status fwd_half(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_dtype dt, const clnn_tensor *x,
+                            const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
+  const clnn_tensor *all[4] = {x, w, b, y};
+  clnn_conv_stage s;
+  clnn_conv_mem x32, w32, b32;
+  CLNN_TRY(clnn__conv_stage_begin(ctx, dt, all, 4, "conv2d_fwd:half_stage", &s));
+  CLNN_TRY(clnn__conv_stage_in(ctx, &s, x, &x32));
+  CLNN_TRY(clnn__conv_stage_in(ctx, &s, w, &w32));
+  CLNN_TRY(clnn__conv_stage_in(ctx, &s, b, &b32));
+  clnn_conv_mem y32 = clnn__conv_stage_out(&s, y);
+  CLNN_TRY(clnn__conv2d_fwd_run(ctx, d, x32, w32, b32, y32));
+  return clnn__conv_stage_round(ctx, &s, y32, y);
+}
+
 clnn_status clnn_conv2d_fwd(clnn_context *ctx, const clnn_conv2d_desc *desc, const clnn_tensor *x,
                             const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
   CLNN_OP_ENTER(ctx);
@@ -896,13 +912,16 @@ clnn_status clnn_conv2d_fwd(clnn_context *ctx, const clnn_conv2d_desc *desc, con
   const clnn_conv2d_desc *d = desc;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, d->c / d->groups, d->kh, d->kw};
   int64_t yd[4] = {d->n, d->k, oh, ow};
-  CLNN_TRY(clnn__check_tensor(ctx, x, "x", CLNN_FLOAT32, 4, xd));
-  CLNN_TRY(clnn__check_tensor(ctx, w, "w", CLNN_FLOAT32, 4, wd));
-  if (b) CLNN_TRY(clnn__check_tensor(ctx, b, "b", CLNN_FLOAT32, 1, &d->k));
-  CLNN_TRY(clnn__check_tensor(ctx, y, "y", CLNN_FLOAT32, 4, yd));
+  clnn_dtype dt; /* x's type; every other tensor must have it */
+  CLNN_TRY(clnn__check_float_type(ctx, x, "x", &dt));
+  CLNN_TRY(clnn__check_tensor(ctx, x, "x", dt, 4, xd));
+  CLNN_TRY(clnn__check_tensor(ctx, w, "w", dt, 4, wd));
+  if (b) CLNN_TRY(clnn__check_tensor(ctx, b, "b", dt, 1, &d->k));
+  CLNN_TRY(clnn__check_tensor(ctx, y, "y", dt, 4, yd));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", w, "w"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", b, "b"));
   if (d->n == 0) return CLNN_SUCCESS; /* no images: y is empty */
+  if (dt != CLNN_FLOAT32) return fwd_half(ctx, d, dt, x, w, b, y);
   return clnn__conv2d_fwd_run(ctx, d, clnn__conv_mem(x), clnn__conv_mem(w), clnn__conv_mem(b), clnn__conv_mem(y));
 }

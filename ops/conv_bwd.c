@@ -311,7 +311,10 @@ static bool bd_as_fwd_applies(const clnn_context *ctx, const void *problem, char
 static bool bd_subpixel_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const bwd_data_problem *p = BD_PROBLEM(problem);
   if (!clnn__own_engine_applies(ctx, why, n)) return false;
-  if (!p->allow_subpixel) return clnn__why(why, n, "the caller holds the outer workspace it needs");
+  /* deconv's "conv" algorithm and every half-precision bwd_data (its float32
+   * copies, ops/conv_half.c) hold the outer workspace */
+  if (!p->allow_subpixel)
+    return clnn__why(why, n, "the caller holds the outer workspace it needs (deconv, or float16/bfloat16 staging)");
   if (p->has_bias || p->act != CLNN_ACT_IDENTITY) return clnn__why(why, n, "no fused bias or activation");
   if (clnn__conv_is_stride1(p->g->d)) return clnn__why(why, n, "needs a stride above 1");
   return clnn__subpixel_bwd_data_applies(ctx, p->g->d) ||
@@ -788,6 +791,57 @@ clnn_status clnn__conv2d_bwd_bias_run(clnn_context *ctx, const clnn_conv2d_desc 
 
 /* ================================================================== public */
 
+/*
+ * The passes on float16 or bfloat16 tensors (ops/conv_half.c): inputs
+ * widened to float32 copies, the float32 pass, the output rounded once. An
+ * accumulated gradient is widened too, so that old + new is rounded once.
+ * bwd_data cannot take the sub-pixel route: the copies hold the outer
+ * workspace it needs (its variant rule refuses it then).
+ */
+static clnn_status bwd_data_half(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_dtype dt, const clnn_tensor *dy,
+                                 const clnn_tensor *w, clnn_tensor *dx) {
+  const clnn_tensor *all[3] = {dy, w, dx};
+  clnn_conv_stage s;
+  clnn_conv_mem dy32, w32, none = {NULL, 0};
+  CLNN_TRY(clnn__conv_stage_begin(ctx, dt, all, 3, "conv2d_bwd_data:half_stage", &s));
+  CLNN_TRY(clnn__conv_stage_in(ctx, &s, dy, &dy32));
+  CLNN_TRY(clnn__conv_stage_in(ctx, &s, w, &w32));
+  clnn_conv_mem dx32 = clnn__conv_stage_out(&s, dx);
+  CLNN_TRY(clnn__conv2d_bwd_data_run_no_subpixel(ctx, d, dy32, w32, none, CLNN_ACT_IDENTITY, 0.0f, dx32));
+  return clnn__conv_stage_round(ctx, &s, dx32, dx);
+}
+
+static clnn_status bwd_weights_half(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_dtype dt,
+                                    const clnn_tensor *x, const clnn_tensor *dy, clnn_tensor *dw, bool accumulate) {
+  const clnn_tensor *all[3] = {x, dy, dw};
+  clnn_conv_stage s;
+  clnn_conv_mem x32, dy32, dw32;
+  CLNN_TRY(clnn__conv_stage_begin(ctx, dt, all, 3, "conv2d_bwd_weights:half_stage", &s));
+  CLNN_TRY(clnn__conv_stage_in(ctx, &s, x, &x32));
+  CLNN_TRY(clnn__conv_stage_in(ctx, &s, dy, &dy32));
+  if (accumulate)
+    CLNN_TRY(clnn__conv_stage_in(ctx, &s, dw, &dw32));
+  else
+    dw32 = clnn__conv_stage_out(&s, dw);
+  CLNN_TRY(clnn__conv2d_bwd_weights_run(ctx, d, x32, dy32, dw32, accumulate));
+  return clnn__conv_stage_round(ctx, &s, dw32, dw);
+}
+
+static clnn_status bwd_bias_half(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_dtype dt, const clnn_tensor *dy,
+                                 clnn_tensor *db, bool accumulate) {
+  const clnn_tensor *all[2] = {dy, db};
+  clnn_conv_stage s;
+  clnn_conv_mem dy32, db32;
+  CLNN_TRY(clnn__conv_stage_begin(ctx, dt, all, 2, "conv2d_bwd_bias:half_stage", &s));
+  CLNN_TRY(clnn__conv_stage_in(ctx, &s, dy, &dy32));
+  if (accumulate)
+    CLNN_TRY(clnn__conv_stage_in(ctx, &s, db, &db32));
+  else
+    db32 = clnn__conv_stage_out(&s, db);
+  CLNN_TRY(clnn__conv2d_bwd_bias_run(ctx, d, dy32, db32, accumulate));
+  return clnn__conv_stage_round(ctx, &s, db32, db);
+}
+
 /* The checks every backward call starts with: context, descriptor, accumulate. */
 static clnn_status bwd_enter(clnn_context *ctx, const clnn_conv2d_desc *desc, int accumulate, int64_t *oh,
                              int64_t *ow) {
@@ -806,12 +860,15 @@ clnn_status clnn_conv2d_bwd_data(clnn_context *ctx, const clnn_conv2d_desc *desc
   const clnn_conv2d_desc *d = desc;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, d->c / d->groups, d->kh, d->kw};
   int64_t yd[4] = {d->n, d->k, oh, ow};
-  CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", CLNN_FLOAT32, 4, yd));
-  CLNN_TRY(clnn__check_tensor(ctx, w, "w", CLNN_FLOAT32, 4, wd));
-  CLNN_TRY(clnn__check_tensor(ctx, dx, "dx", CLNN_FLOAT32, 4, xd));
+  clnn_dtype dt; /* dy's type; w and dx must have it */
+  CLNN_TRY(clnn__check_float_type(ctx, dy, "dy", &dt));
+  CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", dt, 4, yd));
+  CLNN_TRY(clnn__check_tensor(ctx, w, "w", dt, 4, wd));
+  CLNN_TRY(clnn__check_tensor(ctx, dx, "dx", dt, 4, xd));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", dy, "dy"));
   CLNN_TRY(clnn__check_no_overlap(ctx, dx, "dx", w, "w"));
   if (d->n == 0) return CLNN_SUCCESS; /* no images: dx is empty */
+  if (dt != CLNN_FLOAT32) return bwd_data_half(ctx, d, dt, dy, w, dx);
   clnn_conv_mem none = {NULL, 0};
   return clnn__conv2d_bwd_data_run(ctx, d, clnn__conv_mem(dy), clnn__conv_mem(w), none, CLNN_ACT_IDENTITY, 0.0f,
                                    clnn__conv_mem(dx));
@@ -826,12 +883,15 @@ clnn_status clnn_conv2d_bwd_weights(clnn_context *ctx, const clnn_conv2d_desc *d
   const clnn_conv2d_desc *d = desc;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, d->c / d->groups, d->kh, d->kw};
   int64_t yd[4] = {d->n, d->k, oh, ow};
-  CLNN_TRY(clnn__check_tensor(ctx, x, "x", CLNN_FLOAT32, 4, xd));
-  CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", CLNN_FLOAT32, 4, yd));
-  CLNN_TRY(clnn__check_tensor(ctx, dw, "dw", CLNN_FLOAT32, 4, wd));
+  clnn_dtype dt; /* x's type; dy and dw must have it */
+  CLNN_TRY(clnn__check_float_type(ctx, x, "x", &dt));
+  CLNN_TRY(clnn__check_tensor(ctx, x, "x", dt, 4, xd));
+  CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", dt, 4, yd));
+  CLNN_TRY(clnn__check_tensor(ctx, dw, "dw", dt, 4, wd));
   CLNN_TRY(clnn__check_no_overlap(ctx, dw, "dw", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, dw, "dw", dy, "dy"));
   if (d->n == 0) return accumulate ? CLNN_SUCCESS : clnn__zero_tensor(ctx, dw); /* a sum over no image */
+  if (dt != CLNN_FLOAT32) return bwd_weights_half(ctx, d, dt, x, dy, dw, accumulate == 1);
   return clnn__conv2d_bwd_weights_run(ctx, d, clnn__conv_mem(x), clnn__conv_mem(dy), clnn__conv_mem(dw),
                                       accumulate == 1);
 }
@@ -844,10 +904,13 @@ clnn_status clnn_conv2d_bwd_bias(clnn_context *ctx, const clnn_conv2d_desc *desc
   CLNN_TRY(bwd_enter(ctx, desc, accumulate, &oh, &ow));
   const clnn_conv2d_desc *d = desc;
   int64_t yd[4] = {d->n, d->k, oh, ow};
-  CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", CLNN_FLOAT32, 4, yd));
-  CLNN_TRY(clnn__check_tensor(ctx, db, "db", CLNN_FLOAT32, 1, &d->k));
+  clnn_dtype dt; /* dy's type; db must have it */
+  CLNN_TRY(clnn__check_float_type(ctx, dy, "dy", &dt));
+  CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", dt, 4, yd));
+  CLNN_TRY(clnn__check_tensor(ctx, db, "db", dt, 1, &d->k));
   CLNN_TRY(clnn__check_no_overlap(ctx, db, "db", dy, "dy"));
   if (d->n == 0) return accumulate ? CLNN_SUCCESS : clnn__zero_tensor(ctx, db); /* a sum over no image */
+  if (dt != CLNN_FLOAT32) return bwd_bias_half(ctx, d, dt, dy, db, accumulate == 1);
   return clnn__conv2d_bwd_bias_run(ctx, d, clnn__conv_mem(dy), clnn__conv_mem(db), accumulate == 1);
 }
 

@@ -184,4 +184,26 @@ clnn_status clnn__conv_gpu_dw_bwd_weights(clnn_context *ctx, const clnn_conv_geo
 clnn_status clnn__conv_gpu_bwd_bias(clnn_context *ctx, const clnn_conv2d_desc *d, int64_t npix, clnn_conv_mem dy,
                                     clnn_conv_mem db, bool accumulate);
 
+/* ------------------------------------- half-precision staging (conv_half.c) */
+
+/* The float32 copies of one half-precision pass's tensors, in the outer
+ * workspace: inputs widened before the pass, outputs rounded after it. */
+typedef struct clnn_conv_stage {
+  clnn_dtype dt;  /* the tensors' type: CLNN_FLOAT16 or CLNN_BFLOAT16 */
+  cl_mem ws;      /* the outer workspace */
+  int64_t used;   /* floats handed out so far */
+  const char *op; /* the profile's name of the staging launches */
+} clnn_conv_stage;
+
+/* Reserve room for float32 copies of the count tensors (NULL ones take none);
+ * every later stage call takes one of them, in any order. */
+clnn_status clnn__conv_stage_begin(clnn_context *ctx, clnn_dtype dt, const clnn_tensor *const *tensors, int count,
+                                   const char *op, clnn_conv_stage *s);
+/* A float32 copy of t (t NULL: an absent operand, {NULL, 0}). */
+clnn_status clnn__conv_stage_in(clnn_context *ctx, clnn_conv_stage *s, const clnn_tensor *t, clnn_conv_mem *out);
+/* A float32 slot the size of t, for the pass to write. */
+clnn_conv_mem clnn__conv_stage_out(clnn_conv_stage *s, const clnn_tensor *t);
+/* t = f32 rounded to t's type, once. */
+clnn_status clnn__conv_stage_round(clnn_context *ctx, const clnn_conv_stage *s, clnn_conv_mem f32, clnn_tensor *t);
+
 #endif /* CLNN_OPS_CONV_INTERNAL_H */
