@@ -363,10 +363,12 @@ clnn_status clnn_buffer_fill(clnn_buffer *buf, size_t offset, size_t bytes, cons
  * them, compute in float32, and round once on store, to nearest even.
  *   CLNN_FLOAT16   IEEE 754 binary16 (torch.float16).
  *   CLNN_BFLOAT16  the high 16 bits of a float32 (torch.bfloat16).
- * Ops that take half-precision tensors say so in their comment (today: the
- * activations, clnn_act_*, pooling, clnn_pool2d_*, and the element-wise ops,
- * clnn_eltwise_*); the others return CLNN_ERR_INVALID_VALUE naming the argument
- * and its type.
+ * Every op family takes half-precision tensors except transposed
+ * convolution (clnn_conv_transpose2d_*, which returns CLNN_ERR_INVALID_VALUE naming
+ * the argument and its type); each op's comment says which of its tensors
+ * may be half and which stay float32 (batch-norm parameters and statistics,
+ * losses, RoI boxes, optimizer master weights). The kernels compute in
+ * float32 and round once on store.
  */
 typedef enum clnn_dtype { CLNN_FLOAT32 = 0, CLNN_INT32 = 1, CLNN_FLOAT16 = 2, CLNN_BFLOAT16 = 3 } clnn_dtype;
 

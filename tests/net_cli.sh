@@ -24,6 +24,14 @@ for m in resnet18 mobilenet_v2 efficientnet_b0 resnet18_dcn; do
   expect 0 "last loss" --model "$m" --mode train --batch 2 --size 32 --steps 1 --warmup 0 --optim adamw \
     --json "$TMP/r.jsonl"
 done
+# mixed precision: a training step in each half type (float16 with loss scaling, SGD and AdamW
+# writing the half model copies), the DCN network's deformable convs included
+for p in f16 bf16; do
+  expect 0 "last loss" --model resnet18_dcn --mode train --precision "$p" --batch 2 --size 32 --steps 1 --warmup 1
+  expect 0 "last loss" --model mobilenet_v2 --mode train --precision "$p" --optim adamw --batch 2 --size 32 \
+    --steps 1 --warmup 0 --no-profile
+done
+expect 2 "bad or missing value for --precision" --model resnet18 --precision f64
 [ "$(wc -l <"$TMP/r.jsonl")" -eq 4 ] || { echo "FAIL: --json wrote $(wc -l <"$TMP/r.jsonl") records"; fail=1; }
 expect 2 "--model must be" --model resnet50
 expect 2 "bad or missing value for --batch" --model resnet18 --batch 0

@@ -584,6 +584,41 @@ START_TEST(test_half_precision) {
 }
 END_TEST
 
+/* Every case in both half types on views at odd element offsets of one
+ * buffer (2-byte aligned only: the vector loads and stores of half and
+ * ushort must take that, and bfloat16 must leave its uint-pair path). */
+START_TEST(test_half_odd_offsets) {
+  const clnn_dtype dt = tu_half_types[_i % TU_N_HALF_TYPES];
+  clnn_act_desc d = desc_of(&cases[_i / TU_N_HALF_TYPES]);
+  clnn_context *ctx = tu_ctx();
+  problem p;
+  problem_make(&p, &d, 500 + (uint64_t)_i);
+  tu_round_to(dt, p.x, p.nx);
+  tu_round_to(dt, p.dy, p.ny);
+  problem_ref(&p);
+  const size_t ox = 1, oy = ox + p.nx + 2, ody = oy + p.ny + 2, odx = ody + p.ny + 2;
+  clnn_buffer *buf;
+  TU_OK(clnn_buffer_create(ctx, (odx + p.nx + 1) * clnn_dtype_size(dt), &buf));
+  clnn_tensor *x = tu_view_dt(buf, ox, dt, 4, p.xdims, p.x), *y = tu_view_dt(buf, oy, dt, 4, p.ydims, NULL);
+  clnn_tensor *dy = tu_view_dt(buf, ody, dt, 4, p.ydims, p.dy), *dx = tu_view_dt(buf, odx, dt, 4, p.xdims, NULL);
+  tu_poison(y);
+  tu_poison(dx);
+  TU_OK(clnn_act_fwd(ctx, &p.d, x, y));
+  TU_OK(clnn_act_bwd(ctx, &p.d, x, dy, dx));
+  float *got_y = tu_download_f32(y), *got_dx = tu_download_f32(dx);
+  tu_check_half(p.what, "forward (odd offset)", got_y, p.y_ref, p.ny, dt, ABS_TOL);
+  tu_check_half(p.what, "backward (odd offset)", got_dx, p.dx_ref, p.nx, dt, ABS_TOL);
+  free(got_y);
+  free(got_dx);
+  clnn_tensor_free(x);
+  clnn_tensor_free(y);
+  clnn_tensor_free(dy);
+  clnn_tensor_free(dx);
+  clnn_buffer_free(buf);
+  problem_free(&p);
+}
+END_TEST
+
 /* The host conversions: exact round trips, ties to even, overflow to inf,
  * float16 subnormals, NaN kept. */
 START_TEST(test_half_conversions) {
@@ -674,6 +709,7 @@ static Suite *act_suite(void) {
   tcase_add_test(tc, test_in_place_and_2d);
   tcase_add_test(tc, test_empty_tensors);
   tcase_add_loop_test(tc, test_half_precision, 0, N_CASES * TU_N_HALF_TYPES);
+  tcase_add_loop_test(tc, test_half_odd_offsets, 0, N_CASES * TU_N_HALF_TYPES);
   tcase_add_test(tc, test_half_conversions);
   tcase_add_test(tc, test_conv_epilogue);
   tcase_add_test(tc, test_bench_r_mode);

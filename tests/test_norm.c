@@ -675,14 +675,6 @@ START_TEST(test_half_specials) {
 END_TEST
 
 /* A view of dims (rank r) at element offset off of buf, of type dt, optionally uploaded. */
-static clnn_tensor *view_at(clnn_buffer *buf, size_t off, clnn_dtype dt, int r, const int64_t *dims,
-                            const float *host) {
-  clnn_tensor *t;
-  TU_OK(clnn_tensor_view(buf, off * clnn_dtype_size(dt), dt, r, dims, &t));
-  if (host) TU_OK(clnn_tensor_write_f32(t, host, clnn_tensor_numel(t)));
-  return t;
-}
-
 /*
  * x, y, dy, dx as views at odd element offsets of one buffer (a half
  * tensor's data then starts 2 bytes past a 4-byte boundary: the bfloat16
@@ -704,8 +696,8 @@ START_TEST(test_half_odd_offsets) {
       const size_t ox = 1, oy = ox + p.nx + 2, ody = oy + p.nx + 2, odx = ody + p.nx + 2;
       clnn_buffer *buf;
       TU_OK(clnn_buffer_create(tu_ctx(), (odx + p.nx + 1) * clnn_dtype_size(dt), &buf));
-      clnn_tensor *x = view_at(buf, ox, dt, r, p.dims, p.x), *y = view_at(buf, oy, dt, r, p.dims, NULL);
-      clnn_tensor *dy = view_at(buf, ody, dt, r, p.dims, p.dy), *dx = view_at(buf, odx, dt, r, p.dims, NULL);
+      clnn_tensor *x = tu_view_dt(buf, ox, dt, r, p.dims, p.x), *y = tu_view_dt(buf, oy, dt, r, p.dims, NULL);
+      clnn_tensor *dy = tu_view_dt(buf, ody, dt, r, p.dims, p.dy), *dx = tu_view_dt(buf, odx, dt, r, p.dims, NULL);
       clnn_tensor *g = chan_tensor(&p, p.gamma), *b = chan_tensor(&p, p.beta);
       clnn_tensor *sm = chan_tensor(&p, p.rmean), *si = chan_tensor(&p, p.rmean);
       clnn_tensor *rm = chan_tensor(&p, p.rmean), *rv = chan_tensor(&p, p.rvar);

@@ -313,13 +313,6 @@ START_TEST(test_half_precision) {
 END_TEST
 
 /* A view of dims at element offset off of buf, of type dt, optionally uploaded. */
-static clnn_tensor *view_at(clnn_buffer *buf, size_t off, clnn_dtype dt, const int64_t *dims, const float *host) {
-  clnn_tensor *t;
-  TU_OK(clnn_tensor_view(buf, off * clnn_dtype_size(dt), dt, 4, dims, &t));
-  if (host) TU_OK(clnn_tensor_write_f32(t, host, clnn_tensor_numel(t)));
-  return t;
-}
-
 /* Half tensors at odd element offsets of one buffer (2-byte aligned only:
  * the kernels' vector loads and stores of half and ushort must take that),
  * a max, an average and a global average case in both types. */
@@ -338,8 +331,8 @@ START_TEST(test_half_odd_offsets) {
       const size_t ox = 1, oy = ox + p.nx + 2, ody = oy + p.ny + 1, odx = ody + p.ny + 2;
       clnn_buffer *buf;
       TU_OK(clnn_buffer_create(ctx, (odx + p.nx + 1) * clnn_dtype_size(dt), &buf));
-      clnn_tensor *x = view_at(buf, ox, dt, p.xdims, p.x), *y = view_at(buf, oy, dt, p.ydims, NULL);
-      clnn_tensor *dy = view_at(buf, ody, dt, p.ydims, p.dy), *dx = view_at(buf, odx, dt, p.xdims, NULL), *idx = NULL;
+      clnn_tensor *x = tu_view_dt(buf, ox, dt, 4, p.xdims, p.x), *y = tu_view_dt(buf, oy, dt, 4, p.ydims, NULL);
+      clnn_tensor *dy = tu_view_dt(buf, ody, dt, 4, p.ydims, p.dy), *dx = tu_view_dt(buf, odx, dt, 4, p.xdims, NULL), *idx = NULL;
       if (d.mode == MAX) TU_OK(clnn_tensor_create(ctx, CLNN_INT32, 4, p.ydims, &idx));
       tu_poison(y);
       tu_poison(dx);

@@ -761,14 +761,6 @@ START_TEST(test_half_pool_bwd_argmax_edits) {
 END_TEST
 
 /* A view of dims at element offset off of buf, of type dt, optionally uploaded. */
-static clnn_tensor *view_at(clnn_buffer *buf, size_t off, clnn_dtype dt, int ndim, const int64_t *dims,
-                            const float *host) {
-  clnn_tensor *t;
-  TU_OK(clnn_tensor_view(buf, off * clnn_dtype_size(dt), dt, ndim, dims, &t));
-  if (host) TU_OK(clnn_tensor_write_f32(t, host, clnn_tensor_numel(t)));
-  return t;
-}
-
 /* Views at odd element offsets in one buffer per tensor kind (a 2-byte
  * element at an odd offset is only 2-byte aligned: the kernels' half
  * loads and stores must take that), rois at an odd float offset too, every
@@ -788,9 +780,9 @@ START_TEST(test_half_odd_offsets) {
       clnn_buffer *buf, *rbuf;
       TU_OK(clnn_buffer_create(ctx, (odx + p.nx + 1) * clnn_dtype_size(dt), &buf));
       TU_OK(clnn_buffer_create(ctx, ((size_t)d.num_rois * 5 + 1) * sizeof(float), &rbuf));
-      clnn_tensor *x = view_at(buf, ox, dt, 4, xd, p.x), *y = view_at(buf, oy, dt, 4, yd, NULL);
-      clnn_tensor *dy = view_at(buf, ody, dt, 4, yd, p.dy), *dx = view_at(buf, odx, dt, 4, xd, NULL);
-      clnn_tensor *rois = view_at(rbuf, 1, CLNN_FLOAT32, 2, rd, p.rois), *am = NULL;
+      clnn_tensor *x = tu_view_dt(buf, ox, dt, 4, xd, p.x), *y = tu_view_dt(buf, oy, dt, 4, yd, NULL);
+      clnn_tensor *dy = tu_view_dt(buf, ody, dt, 4, yd, p.dy), *dx = tu_view_dt(buf, odx, dt, 4, xd, NULL);
+      clnn_tensor *rois = tu_view_dt(rbuf, 1, CLNN_FLOAT32, 2, rd, p.rois), *am = NULL;
       if (d.op == CLNN_ROI_POOL) am = int_tensor(ctx, 4, yd, NULL);
       TU_OK(clnn_tensor_fill(y, NAN));
       TU_OK(clnn_tensor_fill(dx, NAN));

@@ -110,4 +110,12 @@ touch "$work/run/checkpoint.safetensors.tmp.abcdef"
 [ "$(wc -l < "$csv")" -eq 5 ] || { cat "$csv"; fail "the log is not the header and epochs 1-4"; }
 awk -F, 'NR > 1 && $1 != NR - 1 { exit 1 }' "$csv" || { cat "$csv"; fail "the log's epochs are not 1-4 in order"; }
 [ ! -e "$work/run/checkpoint.safetensors.tmp.abcdef" ] || fail "a stale temporary checkpoint was left"
+echo "== mixed precision: a float16 run (loss scaling) resumes from a float32 checkpoint, bfloat16 evaluates it"
+"$train" --data "$data" --precision f16 --epochs 5 --batch 64 --train-limit 256 --test-limit 100 --warmup-epochs 0 \
+  --out "$work/run" --resume "$work/run/checkpoint.safetensors" > "$work/f16.txt" || fail "float16 resume exited $?"
+grep -q "loss scale" "$work/f16.txt" || fail "a float16 run printed no loss scale"
+"$train" --data "$data" --precision bf16 --eval "$work/run/checkpoint.safetensors" --test-limit 1000 > "$work/eval16.txt" ||
+  fail "bfloat16 eval exited $?"
+grep -q "test accuracy" "$work/eval16.txt" || fail "bfloat16 eval printed no accuracy"
+expect_error "precision must be" "$train" --precision f8 --epochs 1
 echo "clnn-train end-to-end checks passed"

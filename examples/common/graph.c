@@ -510,6 +510,20 @@ int graph_param_groups(const graph *g, const g_param_group **out) {
   return g->n_groups;
 }
 
+clnn_status graph_grads_overflow(graph *g, bool *overflow) {
+  *overflow = false;
+  const int64_t one = 1;
+  if (!g->grad_norm) TRY(clnn_tensor_create(g->ctx, CLNN_FLOAT32, 1, &one, &g->grad_norm));
+  for (int k = 0; k < g->n_groups; k++) {
+    clnn_tensor *gr = g->groups[k].g;
+    float norm = 0.0f;
+    TRY(clnn_clip_grad_norm(g->ctx, 1, &gr, INFINITY, g->grad_norm)); /* INFINITY: measure, do not clip */
+    TRY(clnn_tensor_read(g->grad_norm, &norm, sizeof norm));
+    if (!isfinite(norm)) *overflow = true;
+  }
+  return CLNN_SUCCESS;
+}
+
 /* Nodes read by more than one op need scratch for the second gradient. */
 static void count_readers(graph *g) {
   for (int i = 0; i < g->n_nodes; i++) {
@@ -646,6 +660,7 @@ void graph_free(graph *g) {
   clnn_buffer_free(g->param_arena);
   clnn_buffer_free(g->grad_arena);
   clnn_buffer_free(g->copy_arena);
+  clnn_tensor_free(g->grad_norm);
   clnn_buffer_free(g->value_arena);
   clnn_buffer_free(g->grad_node_arena);
   memset(g, 0, sizeof *g);

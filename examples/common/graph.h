@@ -145,6 +145,7 @@ typedef struct graph {
   bool copy_stale;       /* the model copies predate a parameter change */
   g_param_group groups[G_MAX_GROUPS];
   int n_groups;
+  clnn_tensor *grad_norm; /* graph_grads_overflow's result (made on first use) */
   bool finalized;
 } graph;
 
@@ -218,6 +219,15 @@ size_t graph_param_count(const graph *g);
  * graph. Returns the number of groups (at most G_MAX_GROUPS).
  */
 int graph_param_groups(const graph *g, const g_param_group **out);
+
+/*
+ * Whether any parameter gradient holds a NaN or an infinity (a float16
+ * step whose loss scale overflowed: GradScaler's check before it steps),
+ * from the global L2 norm of each group, read back: waits for the backward
+ * pass. Every group is checked before any is updated, so a step is skipped
+ * or taken whole.
+ */
+clnn_status graph_grads_overflow(graph *g, bool *overflow);
 
 /* ---------------------------------------------------------- state dict */
 

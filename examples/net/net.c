@@ -42,6 +42,8 @@ typedef struct session {
   clnn_tensor *m1[G_MAX_GROUPS], *m2[G_MAX_GROUPS]; /* optimizer state of each parameter group */
   clnn_buffer *state1, *state2;
   int64_t step;
+  bool scaling; /* float16 training: dynamic loss scaling (clnn_grad_scaler) */
+  clnn_grad_scaler scaler;
 } session;
 
 static void usage(FILE *f) {
@@ -217,24 +219,34 @@ static bool optimizer_init(session *s) {
   return true;
 }
 
-static bool optimizer_step(session *s) {
+/* One step of every parameter group (each rewriting its half model copy,
+ * if any), or none when a float16 step's scaled gradients overflowed. */
+static bool optimizer_step(session *s, float grad_scale) {
   const options *o = s->o;
+  if (s->scaling) {
+    bool overflow;
+    CHECK(s, graph_grads_overflow(&s->g, &overflow));
+    CHECK(s, clnn_grad_scaler_update(&s->scaler, overflow));
+    if (overflow) return true;
+  }
   const g_param_group *groups;
   const int n = graph_param_groups(&s->g, &groups);
   s->step++;
   for (int k = 0; k < n; k++) {
-    clnn_tensor *w = groups[k].w;
+    clnn_tensor *w = groups[k].w, *copy = groups[k].h, **copies = copy ? &copy : NULL;
     const clnn_tensor *gr = groups[k].g;
     const double wd = groups[k].decay ? o->wd : 0.0;
     if (!strcmp(o->optim, "adamw")) {
       clnn_adam_desc d = clnn_adam_desc_make(o->lr, s->step);
       d.weight_decay = wd;
-      CHECK(s, clnn_adamw_step(s->ctx, &d, 1, &w, &gr, &s->m1[k], &s->m2[k], NULL, NULL));
+      d.grad_scale = grad_scale;
+      CHECK(s, clnn_adamw_step_copy(s->ctx, &d, 1, &w, &gr, &s->m1[k], &s->m2[k], NULL, copies, NULL));
     } else {
       clnn_sgd_desc d = clnn_sgd_desc_make(o->lr, s->step);
       d.momentum = o->momentum;
       d.weight_decay = wd;
-      CHECK(s, clnn_sgd_step(s->ctx, &d, 1, &w, &gr, &s->m1[k], NULL));
+      d.grad_scale = grad_scale;
+      CHECK(s, clnn_sgd_step_copy(s->ctx, &d, 1, &w, &gr, &s->m1[k], copies, NULL));
     }
   }
   return true;
@@ -327,6 +339,8 @@ static bool session_open(session *s, const options *o, bool profiling, const npy
   }
   graph_set_memory_plan(&s->g, o->train ? G_MEM_TRAIN : G_MEM_INFER);
   graph_set_precision(&s->g, o->dt);
+  s->scaling = o->train && o->dt == CLNN_FLOAT16;
+  s->scaler = clnn_grad_scaler_make(65536.0); /* torch.cuda.amp.GradScaler's defaults */
   CHECK(s, graph_finalize(&s->g));
   if (o->weights) {
     char err[512];
@@ -355,10 +369,11 @@ static bool session_step(session *s) {
     return true;
   }
   clnn_loss_class_desc ld = clnn_loss_class_desc_make(s->o->batch, s->o->classes);
+  ld.grad_scale = s->scaling ? (float)s->scaler.scale : 1.0f;
   CHECK(s, graph_forward(&s->g, true));
   CHECK(s, clnn_loss_xent(s->ctx, &ld, s->logits2, s->labels, s->loss, s->dlogits2));
   CHECK(s, graph_backward(&s->g, s->m.logits));
-  return optimizer_step(s);
+  return optimizer_step(s, ld.grad_scale);
 }
 
 /* ------------------------------------------------------------- results */

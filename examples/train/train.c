@@ -50,6 +50,9 @@ typedef struct trainer {
   clnn_tensor *adam_m[G_MAX_GROUPS], *adam_v[G_MAX_GROUPS]; /* AdamW's state of each parameter group */
   clnn_buffer *m_arena, *v_arena;
   int64_t step; /* optimizer steps taken */
+  bool scaling;  /* float16: dynamic loss scaling (bfloat16 has float32's range and needs none) */
+  clnn_grad_scaler scaler;
+  int64_t skipped; /* steps skipped on overflow */
   int epoch;    /* epochs completed */
   float *host_x, *host_logits;
   int32_t *host_labels;
@@ -186,6 +189,8 @@ static bool trainer_init(trainer *tr, const options *opt) {
     return false;
   }
   graph_set_precision(&tr->g, opt->dt);
+  tr->scaling = opt->dt == CLNN_FLOAT16;
+  tr->scaler = clnn_grad_scaler_make(65536.0); /* torch.cuda.amp.GradScaler's defaults */
   CHECK(tr, graph_finalize(&tr->g));
   graph *g = &tr->g;
   int64_t n = opt->batch, classes = 10, one = 1, d2[2] = {n, classes};
@@ -266,28 +271,45 @@ static int count_correct(const float *logits, const int32_t *labels, int n) {
   return ok;
 }
 
+/* The loss of the step and its count of correct predictions (reads wait for the step). */
+static bool read_step_result(trainer *tr, float *loss, int *correct) {
+  CHECK(tr, clnn_tensor_read(tr->loss, loss, sizeof *loss));
+  CHECK(tr, clnn_tensor_read_f32(tr->logits2, tr->host_logits, (size_t)tr->opt.batch * 10));
+  *correct = count_correct(tr->host_logits, tr->host_labels, tr->opt.batch);
+  return true;
+}
+
 /* One training step on the uploaded batch; returns its loss and correct count. */
 static bool train_step(trainer *tr, double lr, float *loss, int *correct) {
   graph *g = &tr->g;
   clnn_loss_class_desc ld = clnn_loss_class_desc_make(tr->opt.batch, 10);
   ld.label_smoothing = (float)tr->opt.label_smoothing;
+  ld.grad_scale = tr->scaling ? (float)tr->scaler.scale : 1.0f;
   CHECK(tr, graph_forward(g, true));
   CHECK(tr, clnn_loss_xent(tr->ctx, &ld, tr->logits2, tr->labels, tr->loss, tr->dlogits2));
   CHECK(tr, graph_backward(g, tr->m.logits));
+  if (tr->scaling) { /* the gradients carry the scale; an overflow skips the step and halves it */
+    bool overflow;
+    CHECK(tr, graph_grads_overflow(g, &overflow));
+    CHECK(tr, clnn_grad_scaler_update(&tr->scaler, overflow));
+    if (overflow) {
+      tr->skipped++;
+      return read_step_result(tr, loss, correct);
+    }
+  }
   tr->step++;
   const g_param_group *groups;
   const int n_groups = graph_param_groups(g, &groups);
   for (int k = 0; k < n_groups; k++) { /* weight decay on conv and linear weights only */
     clnn_adam_desc ad = clnn_adam_desc_make(lr, tr->step);
     ad.weight_decay = groups[k].decay ? tr->opt.weight_decay : 0.0;
-    clnn_tensor *w = groups[k].w;
+    ad.grad_scale = ld.grad_scale;
+    clnn_tensor *w = groups[k].w, *copy = groups[k].h;
     const clnn_tensor *gr = groups[k].g;
-    CHECK(tr, clnn_adamw_step(tr->ctx, &ad, 1, &w, &gr, &tr->adam_m[k], &tr->adam_v[k], NULL, NULL));
+    CHECK(tr, clnn_adamw_step_copy(tr->ctx, &ad, 1, &w, &gr, &tr->adam_m[k], &tr->adam_v[k], NULL,
+                                   copy ? &copy : NULL, NULL));
   }
-  CHECK(tr, clnn_tensor_read(tr->loss, loss, sizeof *loss));
-  CHECK(tr, clnn_tensor_read_f32(tr->logits2, tr->host_logits, (size_t)tr->opt.batch * 10));
-  *correct = count_correct(tr->host_logits, tr->host_labels, tr->opt.batch);
-  return true;
+  return read_step_result(tr, loss, correct);
 }
 
 /* Accuracy (and mean loss) over a dataset with BN in inference mode. */
@@ -700,6 +722,8 @@ static int run_training(trainer *tr, const idx_dataset *train, const idx_dataset
     format_eta((now_s() - run_start) / (epoch + 1 - first_epoch) * (o->epochs - epoch - 1), eta, sizeof eta);
     printf("epoch %d/%d: %d batches, loss %.4f, train acc %.2f%%, test acc %.2f%%, %.1f s, %.0f img/s, ETA %s\n",
            epoch + 1, o->epochs, steps_per_epoch, train_loss, 100 * train_acc, 100 * test_acc, train_s, ips, eta);
+    if (tr->scaling)
+      printf("  loss scale %g, %lld steps skipped on overflow so far\n", tr->scaler.scale, (long long)tr->skipped);
     fflush(stdout);
     if (h.n < 1000) {
       h.x[h.n] = epoch + 1;
@@ -863,6 +887,9 @@ int main(int argc, char **argv) {
   int rc = 1;
   if (trainer_init(&tr, &o)) {
     if (!o.quiet && !o.eval && !o.predict && !o.parity) model_print(&tr.m, &tr.g, stdout);
+    if (!o.quiet && o.dt != CLNN_FLOAT32)
+      printf("precision: %s activations and gradients, float32 master weights and batch norm%s\n",
+             clnn_dtype_name(o.dt), tr.scaling ? ", dynamic loss scaling" : "");
     if (o.parity) rc = run_parity(&tr, &train);
     else if (o.eval) rc = run_eval(&tr, &test);
     else if (o.predict) rc = run_predict(&tr, &test);

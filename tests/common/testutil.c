@@ -105,6 +105,14 @@ clnn_tensor *tu_tensor_dt(clnn_dtype dt, int ndim, const int64_t *dims, const fl
   return t;
 }
 
+clnn_tensor *tu_view_dt(clnn_buffer *buf, size_t off, clnn_dtype dt, int ndim, const int64_t *dims,
+                        const float *host) {
+  clnn_tensor *t;
+  TU_OK(clnn_tensor_view(buf, off * clnn_dtype_size(dt), dt, ndim, dims, &t));
+  if (host) TU_OK(clnn_tensor_write_f32(t, host, clnn_tensor_numel(t)));
+  return t;
+}
+
 float *tu_download_f32(const clnn_tensor *t) {
   float *p = tu_alloc(clnn_tensor_numel(t));
   TU_OK(clnn_tensor_read_f32(t, p, clnn_tensor_numel(t)));

@@ -53,6 +53,11 @@ clnn_tensor *tu_tensor(int ndim, const int64_t *dims, const float *host);
 /* A device tensor of a float type (float32, float16, bfloat16), optionally
  * uploaded from float32 values (rounded to the type on the way). */
 clnn_tensor *tu_tensor_dt(clnn_dtype dt, int ndim, const int64_t *dims, const float *host);
+/* A view of dims at element offset off of buf (of dt's elements; an odd
+ * offset of a 2-byte type is only 2-byte aligned), written from host
+ * (float32 values, converted) unless host is NULL. */
+clnn_tensor *tu_view_dt(clnn_buffer *buf, size_t off, clnn_dtype dt, int ndim, const int64_t *dims,
+                        const float *host);
 /* Read a float tensor of any float type back as float32 values. */
 float *tu_download_f32(const clnn_tensor *t);
 /* Round n float32 values to dt's precision in place (what a kernel loads). */
