@@ -1102,6 +1102,82 @@ START_TEST(test_half_odd_offsets) {
 }
 END_TEST
 
+/* One pass of a half problem on a context with the given workspace limit:
+ * the forward (bwd = false) or the combined backward, accumulating onto dw0
+ * and db0. On success the outputs are checked against the half reference;
+ * on failure (UNSUPPORTED, naming the workspace) y and dx must still hold
+ * their poison and dw, db their old values. */
+static clnn_status half_run_limited(const problem *p, clnn_dtype dt, size_t limit, bool bwd) {
+  const clnn_conv_transpose2d_desc *d = &p->d;
+  clnn_context_options o = clnn_context_options_default();
+  o.workspace_limit = limit;
+  clnn_context *ctx;
+  TU_OK(clnn_context_create(&o, &ctx));
+  int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->c, d->k / d->groups, d->kh, d->kw};
+  int64_t yd[4] = {d->n, d->k, p->oh, p->ow};
+  clnn_tensor *t[8];
+  const float *host[8] = {p->x, p->w, p->b, p->dy, NULL, NULL, p->dw0, p->db0};
+  const int64_t *dims[8] = {xd, wd, &d->k, yd, yd, xd, wd, &d->k};
+  const int ndim[8] = {4, 4, 1, 4, 4, 4, 4, 1};
+  for (int i = 0; i < 8; i++) {
+    TU_OK(clnn_tensor_create(ctx, dt, ndim[i], dims[i], &t[i]));
+    if (host[i])
+      TU_OK(clnn_tensor_write_f32(t[i], host[i], clnn_tensor_numel(t[i])));
+    else
+      TU_OK(clnn_tensor_fill(t[i], NAN));
+  }
+  clnn_status st = bwd ? clnn_conv_transpose2d_bwd(ctx, d, t[0], t[1], t[3], t[5], t[6], t[7], 1)
+                       : clnn_conv_transpose2d_fwd(ctx, d, t[0], t[1], t[2], t[4]);
+  if (st != CLNN_SUCCESS) {
+    ck_assert_msg(st == CLNN_ERR_UNSUPPORTED, "%s: %s", p->what, clnn_context_errmsg(ctx));
+    ck_assert_msg(strstr(clnn_context_errmsg(ctx), "workspace") != NULL, "%s", clnn_context_errmsg(ctx));
+  }
+  float *got[4] = {tu_download_f32(t[4]), tu_download_f32(t[5]), tu_download_f32(t[6]), tu_download_f32(t[7])};
+  const float *ref[4] = {p->ref_y, p->ref_dx, p->ref_dw_acc, p->ref_db_acc};
+  const float *old[4] = {NULL, NULL, p->dw0, p->db0};
+  const size_t n[4] = {p->ny, p->nx, p->nw, p->nb};
+  static const char *const pass[4] = {"fwd y, chunked", "bwd dx, chunked", "bwd dw (accumulate), chunked",
+                                      "bwd db (accumulate), chunked"};
+  for (int i = bwd ? 1 : 0; i < (bwd ? 4 : 1); i++) {
+    if (st == CLNN_SUCCESS) half_cmp(p, pass[i], got[i], ref[i], n[i], dt);
+    for (size_t j = 0; st != CLNN_SUCCESS && j < n[i]; j++)
+      ck_assert_msg(old[i] ? got[i][j] == old[i][j] : isnan(got[i][j]), "%s: %s written by a failed call",
+                    p->what, pass[i]);
+  }
+  for (int i = 0; i < 4; i++) free(got[i]);
+  for (int i = 0; i < 8; i++) clnn_tensor_free(t[i]);
+  clnn_context_free(ctx);
+  return st;
+}
+
+/* test_chunked_scratch in float16 and bfloat16: at the smallest workspace
+ * limit each pass runs at (images in chunks; the float32 copies are not in
+ * the limited scratch), the results agree with the half reference, and
+ * below it the call fails cleanly. Sub-pixel, conv with zero-extended x. */
+START_TEST(test_half_chunked_scratch) {
+  static const dc_case chunk_cases[] = {
+      {5, 5, 11, 13, 7, 4, 4, 2, 2, 1, 1, 0, 0, 1, 1, 1, 1, CLNN_ACT_RELU},
+      {5, 4, 9, 10, 4, 3, 3, 2, 2, 2, 1, 2, 2, 3, 3, 1, 1, CLNN_ACT_IDENTITY},
+  };
+  static const char *const algos[] = {"subpixel", "conv"};
+  for (int t = 0; t < TU_N_HALF_TYPES; t++)
+    for (size_t i = 0; i < sizeof chunk_cases / sizeof chunk_cases[0]; i++) {
+      problem p;
+      half_make(&p, &chunk_cases[i], tu_half_types[t], 4500 + i);
+      force_algo(algos[i]);
+      for (int pass = 0; pass < 2; pass++) {
+        size_t limit = 2 << 10;
+        while (half_run_limited(&p, tu_half_types[t], limit, pass == 1) != CLNN_SUCCESS) {
+          limit *= 2;
+          ck_assert_msg(limit <= (4 << 20), "%s: no workspace limit up to 4 MiB works", p.what);
+        }
+      }
+      force_algo(NULL);
+      problem_free(&p);
+    }
+}
+END_TEST
+
 /* The sub-pixel routes stay open to half tensors (their float32 copies are
  * not in the outer workspace the routes use): on a CPU-class device the
  * 4x4 stride-2 case runs both passes through them in every type. */
@@ -1240,6 +1316,7 @@ static Suite *deconv_suite(void) {
   tcase_add_test(half, test_half_specials);
   tcase_add_test(half, test_half_odd_offsets);
   tcase_add_test(half, test_half_subpixel_route);
+  tcase_add_test(half, test_half_chunked_scratch);
   tcase_add_test(half, test_half_empty_batch);
   tcase_add_test(half, test_half_type_errors);
   suite_add_tcase(s, half);
