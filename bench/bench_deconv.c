@@ -13,6 +13,7 @@
  *          modes it runs the forward too (R mode also writes y.npy), in
  *          P mode it times the gradients alone.
  * The backward passes ignore act (dy is the gradient before activation).
+ * dt=f16|bf16: every tensor in that type (2 bytes an element).
  * FLOPs per gradient or forward: 2*mb*ic*(oc/g)*kh*kw*ih*iw.
  */
 #include <stdio.h>
@@ -74,9 +75,9 @@ static bool deconv_setup(bench_problem *p, bench_args *a, char *err, size_t errl
   if (weights) bench_add(p, "dw", BENCH_OUT, CLNN_FLOAT32, 4, wd);
   if (weights && p->bias) bench_add(p, "db", BENCH_OUT, CLNN_FLOAT32, 1, &d->k);
   p->flops = 2.0 * macs * (fwd ? 1 : (data ? 1 : 0) + (weights ? 1 : 0));
-  double bytes = 0;
-  for (int i = 0; i < p->nt; i++) bytes += 4.0 * (double)p->t[i].numel;
-  p->bytes = bytes;
+  double elems = 0;
+  for (int i = 0; i < p->nt; i++) elems += (double)p->t[i].numel;
+  p->bytes = bench_elem_bytes(p) * elems; /* every tensor has the problem's float type */
   return true;
 }
 
@@ -117,6 +118,7 @@ static clnn_status deconv_run_ref(bench_problem *p) {
 static const bench_family deconv_family = {
     .name = "deconv",
     .passes = "fwd,bwd_d,bwd_w,bwd",
+    .half = true,
     .setup = deconv_setup,
     .fill = NULL,
     .run_device = deconv_run_device,

@@ -363,12 +363,11 @@ clnn_status clnn_buffer_fill(clnn_buffer *buf, size_t offset, size_t bytes, cons
  * them, compute in float32, and round once on store, to nearest even.
  *   CLNN_FLOAT16   IEEE 754 binary16 (torch.float16).
  *   CLNN_BFLOAT16  the high 16 bits of a float32 (torch.bfloat16).
- * Every op family takes half-precision tensors except transposed
- * convolution (clnn_conv_transpose2d_*, which returns CLNN_ERR_INVALID_VALUE naming
- * the argument and its type); each op's comment says which of its tensors
- * may be half and which stay float32 (batch-norm parameters and statistics,
- * losses, RoI boxes, optimizer master weights). The kernels compute in
- * float32 and round once on store.
+ * Every op family takes half-precision tensors; each op's comment says
+ * which of its tensors may be half and which stay float32 (batch-norm
+ * parameters and statistics, losses, RoI boxes, optimizer master weights).
+ * A type an op does not take returns CLNN_ERR_INVALID_VALUE naming the
+ * argument and its type.
  */
 typedef enum clnn_dtype { CLNN_FLOAT32 = 0, CLNN_INT32 = 1, CLNN_FLOAT16 = 2, CLNN_BFLOAT16 = 3 } clnn_dtype;
 
@@ -1174,7 +1173,13 @@ clnn_status clnn_conv_transpose2d_bwd_algo(const clnn_context *ctx, const clnn_c
 
 /*
  * All transposed-convolution calls: tensors must have exactly the shapes
- * above, be float32 and belong to ctx; outputs must not overlap inputs (or
+ * above, be float32, float16 or bfloat16, all of one type (that of x in
+ * the forward, of dy in the backward), and belong to ctx. Half tensors are
+ * widened to float32 copies in a third scratch buffer of the context, the
+ * float32 calls run on them (either algorithm, float32 accumulation in the
+ * same order as for float32 tensors), and each output is rounded once, to
+ * nearest even (with accumulate = 1, the old gradient plus the new one is).
+ * Outputs must not overlap inputs (or
  * each other); everything is validated before anything is enqueued, so a
  * call that fails validation writes nothing. The calls enqueue and return.
  * They run the convolution family's kernels (the convolution's passes on
@@ -1189,7 +1194,9 @@ clnn_status clnn_conv_transpose2d_bwd_algo(const clnn_context *ctx, const clnn_c
  * convolutions before it enqueues any, so it fails before writing anything).
  * Statuses of all of them: those of clnn_conv_transpose2d_desc_check,
  * CLNN_ERR_NULL_POINTER, CLNN_ERR_SHAPE_MISMATCH, CLNN_ERR_INVALID_VALUE
- * (a tensor not float32, accumulate not 0 or 1), CLNN_ERR_CONTEXT_MISMATCH,
+ * (a tensor not of a float type, or of another type than x or dy: the
+ * message names it and its type; accumulate not 0 or 1),
+ * CLNN_ERR_CONTEXT_MISMATCH,
  * CLNN_ERR_ALIASING, CLNN_ERR_UNSUPPORTED, CLNN_ERR_BUILD_FAILED,
  * CLNN_ERR_DEVICE_OUT_OF_MEMORY, CLNN_ERR_OPENCL, CLNN_ERR_BLAS.
  */

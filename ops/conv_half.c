@@ -17,6 +17,11 @@
  * workspace as well, bwd_data's sub-pixel route, is refused by its
  * variant-table rule (the caller holds the outer workspace): half
  * bwd_data runs clnn__conv2d_bwd_data_run_no_subpixel.
+ *
+ * The transposed convolution (ops/deconv.c) uses the outer workspace for
+ * its own sub-pixel scratch, so its copies go into a third buffer instead
+ * (clnn__conv_stage_begin_apart, clnn__stage_workspace): every deconv
+ * route stays open to half tensors.
  */
 #include "conv_internal.h"
 
@@ -34,14 +39,26 @@ static int64_t stage_floats(const clnn_tensor *t) {
   return t ? clnn__round_up((int64_t)t->numel, STAGE_ALIGN) : 0;
 }
 
-clnn_status clnn__conv_stage_begin(clnn_context *ctx, clnn_dtype dt, const clnn_tensor *const *tensors, int count,
-                                   const char *op, clnn_conv_stage *s) {
+/* Room for the copies of the count tensors in the buffer grow() hands out. */
+static clnn_status stage_begin(clnn_context *ctx, clnn_dtype dt, const clnn_tensor *const *tensors, int count,
+                               const char *op, clnn_status (*grow)(clnn_context *, size_t, cl_mem *),
+                               clnn_conv_stage *s) {
   int64_t floats = 0;
   for (int i = 0; i < count; i++) floats += stage_floats(tensors[i]);
   s->dt = dt;
   s->used = 0;
   s->op = op;
-  return clnn__outer_workspace(ctx, (size_t)floats * sizeof(float), &s->ws);
+  return grow(ctx, (size_t)floats * sizeof(float), &s->ws);
+}
+
+clnn_status clnn__conv_stage_begin(clnn_context *ctx, clnn_dtype dt, const clnn_tensor *const *tensors, int count,
+                                   const char *op, clnn_conv_stage *s) {
+  return stage_begin(ctx, dt, tensors, count, op, clnn__outer_workspace, s);
+}
+
+clnn_status clnn__conv_stage_begin_apart(clnn_context *ctx, clnn_dtype dt, const clnn_tensor *const *tensors,
+                                         int count, const char *op, clnn_conv_stage *s) {
+  return stage_begin(ctx, dt, tensors, count, op, clnn__stage_workspace, s);
 }
 
 /* The next free float32 slot of t's size. */

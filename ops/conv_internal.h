@@ -187,10 +187,11 @@ clnn_status clnn__conv_gpu_bwd_bias(clnn_context *ctx, const clnn_conv2d_desc *d
 /* ------------------------------------- half-precision staging (conv_half.c) */
 
 /* The float32 copies of one half-precision pass's tensors, in the outer
- * workspace: inputs widened before the pass, outputs rounded after it. */
+ * workspace (or the stage workspace): inputs widened before the pass,
+ * outputs rounded after it. */
 typedef struct clnn_conv_stage {
   clnn_dtype dt;  /* the tensors' type: CLNN_FLOAT16 or CLNN_BFLOAT16 */
-  cl_mem ws;      /* the outer workspace */
+  cl_mem ws;      /* the outer (or the stage) workspace */
   int64_t used;   /* floats handed out so far */
   const char *op; /* the profile's name of the staging launches */
 } clnn_conv_stage;
@@ -199,6 +200,10 @@ typedef struct clnn_conv_stage {
  * every later stage call takes one of them, in any order. */
 clnn_status clnn__conv_stage_begin(clnn_context *ctx, clnn_dtype dt, const clnn_tensor *const *tensors, int count,
                                    const char *op, clnn_conv_stage *s);
+/* The same in the context's stage workspace (clnn__stage_workspace), for a
+ * caller whose float32 pass uses the outer workspace itself (deconv). */
+clnn_status clnn__conv_stage_begin_apart(clnn_context *ctx, clnn_dtype dt, const clnn_tensor *const *tensors,
+                                         int count, const char *op, clnn_conv_stage *s);
 /* A float32 copy of t (t NULL: an absent operand, {NULL, 0}). */
 clnn_status clnn__conv_stage_in(clnn_context *ctx, clnn_conv_stage *s, const clnn_tensor *t, clnn_conv_mem *out);
 /* A float32 slot the size of t, for the pass to write. */

@@ -21,6 +21,15 @@
  * dw is dwq regrouped back (deconv_unpack_dw). Scratch that outlives the
  * inner convolutions (the conv algorithm's zero-extended planes too) is in
  * the outer workspace (clnn__subpixel_scratch).
+ *
+ * Half precision (float16, bfloat16) is staged as the convolution's passes
+ * are (ops/conv_half.c): each input is widened once into a float32 copy,
+ * the float32 pass below runs on the copies (either algorithm, either
+ * device class, the same accumulation order), and each output is rounded
+ * once (an accumulated gradient: old + new, rounded once). The copies sit
+ * in the context's stage workspace, not the outer one, because both
+ * algorithms keep their own scratch in the outer workspace; so no route is
+ * closed to half tensors.
  */
 #include "conv_bwd.h"
 #include "subpixel.h"
@@ -126,6 +135,13 @@ static clnn_status fwd_conv(clnn_context *ctx, const deconv_plan *pl, clnn_conv_
                                                    at(y, img0 * d->k * pl->oh * pl->ow)));
   }
   return CLNN_SUCCESS;
+}
+
+/* The forward of the plan's algorithm on float32 memory. */
+static clnn_status fwd_run(clnn_context *ctx, const deconv_plan *pl, clnn_conv_mem x, clnn_conv_mem w,
+                           clnn_conv_mem b, clnn_conv_mem y) {
+  if (pl->fwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL) return clnn__subpixel_fwd(ctx, &pl->sp, x, w, b, y);
+  return fwd_conv(ctx, pl, x, w, b, y);
 }
 
 /* =============================================================== backward */
@@ -283,6 +299,67 @@ static clnn_status note_algo(clnn_context *ctx, deconv_plan *pl, bool bwd) {
   return clnn__plan_pick(ctx, bwd ? &clnn__deconv_bwd_variants : &clnn__deconv_fwd_variants, &p, &i);
 }
 
+/* ============================================================ half staging */
+
+/* The forward on float16 or bfloat16 tensors: x, w and b widened to float32
+ * copies, the float32 forward of the chosen algorithm, y rounded once. */
+static clnn_status fwd_half(clnn_context *ctx, const deconv_plan *pl, clnn_dtype dt, const clnn_tensor *x,
+                            const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
+  const clnn_tensor *all[4] = {x, w, b, y};
+  clnn_conv_stage s;
+  clnn_conv_mem x32, w32, b32;
+  CLNN_TRY(clnn__conv_stage_begin_apart(ctx, dt, all, 4, "conv_transpose2d_fwd:half_stage", &s));
+  CLNN_TRY(clnn__conv_stage_in(ctx, &s, x, &x32));
+  CLNN_TRY(clnn__conv_stage_in(ctx, &s, w, &w32));
+  CLNN_TRY(clnn__conv_stage_in(ctx, &s, b, &b32));
+  clnn_conv_mem y32 = clnn__conv_stage_out(&s, y);
+  CLNN_TRY(fwd_run(ctx, pl, x32, w32, b32, y32));
+  return clnn__conv_stage_round(ctx, &s, y32, y);
+}
+
+/* The backward's tensors, for the staging of a half call (NULL: not used). */
+typedef struct bwd_tensors {
+  const clnn_tensor *x, *w, *dy;
+  clnn_tensor *dx, *dw, *db;
+} bwd_tensors;
+
+/* A float32 gradient slot: the old values widened when accumulating (so
+ * that old + new is rounded once), else a slot the pass overwrites. */
+static clnn_status stage_grad(clnn_context *ctx, clnn_conv_stage *s, const clnn_tensor *g, bool accumulate,
+                              clnn_conv_mem *out) {
+  if (!g) {
+    *out = (clnn_conv_mem){NULL, 0};
+    return CLNN_SUCCESS;
+  }
+  if (accumulate) return clnn__conv_stage_in(ctx, s, g, out);
+  *out = clnn__conv_stage_out(s, g);
+  return CLNN_SUCCESS;
+}
+
+/* Widen the inputs of a half backward call into a (float32 mems) and give
+ * its gradients float32 slots. */
+static clnn_status bwd_stage_in(clnn_context *ctx, clnn_dtype dt, const bwd_tensors *t, bool accumulate,
+                                clnn_conv_stage *s, bwd_args *a) {
+  const clnn_tensor *all[6] = {t->x, t->w, t->dy, t->dx, t->dw, t->db};
+  CLNN_TRY(clnn__conv_stage_begin_apart(ctx, dt, all, 6, "conv_transpose2d_bwd:half_stage", s));
+  a->accumulate = accumulate;
+  CLNN_TRY(clnn__conv_stage_in(ctx, s, t->x, &a->x));
+  CLNN_TRY(clnn__conv_stage_in(ctx, s, t->w, &a->w));
+  CLNN_TRY(clnn__conv_stage_in(ctx, s, t->dy, &a->dy));
+  a->dx = t->dx ? clnn__conv_stage_out(s, t->dx) : (clnn_conv_mem){NULL, 0};
+  CLNN_TRY(stage_grad(ctx, s, t->dw, accumulate, &a->dw));
+  return stage_grad(ctx, s, t->db, accumulate, &a->db);
+}
+
+/* Round each float32 gradient of a once into its half tensor. */
+static clnn_status bwd_stage_out(clnn_context *ctx, const clnn_conv_stage *s, const bwd_tensors *t,
+                                 const bwd_args *a) {
+  if (t->dx) CLNN_TRY(clnn__conv_stage_round(ctx, s, a->dx, t->dx));
+  if (t->dw) CLNN_TRY(clnn__conv_stage_round(ctx, s, a->dw, t->dw));
+  if (t->db) CLNN_TRY(clnn__conv_stage_round(ctx, s, a->db, t->db));
+  return CLNN_SUCCESS;
+}
+
 /* ================================================================= public */
 
 /* Context, descriptor and accumulate checks every call starts with; the
@@ -324,18 +401,19 @@ clnn_status clnn_conv_transpose2d_fwd(clnn_context *ctx, const clnn_conv_transpo
   dims_x(desc, xd);
   dims_w(desc, wd);
   dims_y(&pl, yd);
-  CLNN_TRY(clnn__check_tensor(ctx, x, "x", CLNN_FLOAT32, 4, xd));
-  CLNN_TRY(clnn__check_tensor(ctx, w, "w", CLNN_FLOAT32, 4, wd));
-  if (b) CLNN_TRY(clnn__check_tensor(ctx, b, "b", CLNN_FLOAT32, 1, &desc->k));
-  CLNN_TRY(clnn__check_tensor(ctx, y, "y", CLNN_FLOAT32, 4, yd));
+  clnn_dtype dt; /* x's type; every other tensor must have it */
+  CLNN_TRY(clnn__check_float_type(ctx, x, "x", &dt));
+  CLNN_TRY(clnn__check_tensor(ctx, x, "x", dt, 4, xd));
+  CLNN_TRY(clnn__check_tensor(ctx, w, "w", dt, 4, wd));
+  if (b) CLNN_TRY(clnn__check_tensor(ctx, b, "b", dt, 1, &desc->k));
+  CLNN_TRY(clnn__check_tensor(ctx, y, "y", dt, 4, yd));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", x, "x"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", w, "w"));
   CLNN_TRY(clnn__check_no_overlap(ctx, y, "y", b, "b"));
   if (desc->n == 0) return CLNN_SUCCESS; /* no images: y is empty */
   CLNN_TRY(note_algo(ctx, &pl, false));
-  if (pl.fwd_algo == CLNN_CONV_TRANSPOSE_ALGO_SUBPIXEL)
-    return clnn__subpixel_fwd(ctx, &pl.sp, clnn__conv_mem(x), clnn__conv_mem(w), clnn__conv_mem(b), clnn__conv_mem(y));
-  return fwd_conv(ctx, &pl, clnn__conv_mem(x), clnn__conv_mem(w), clnn__conv_mem(b), clnn__conv_mem(y));
+  if (dt != CLNN_FLOAT32) return fwd_half(ctx, &pl, dt, x, w, b, y);
+  return fwd_run(ctx, &pl, clnn__conv_mem(x), clnn__conv_mem(w), clnn__conv_mem(b), clnn__conv_mem(y));
 }
 
 /* The backward calls after CLNN_ENTER: validate everything, then run. */
@@ -350,16 +428,18 @@ static clnn_status bwd_checked(clnn_context *ctx, const clnn_conv_transpose2d_de
   dims_x(desc, xd);
   dims_w(desc, wd);
   dims_y(&pl, yd);
-  CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", CLNN_FLOAT32, 4, yd));
+  clnn_dtype dt; /* dy's type; every other tensor must have it */
+  CLNN_TRY(clnn__check_float_type(ctx, dy, "dy", &dt));
+  CLNN_TRY(clnn__check_tensor(ctx, dy, "dy", dt, 4, yd));
   if (dx) {
-    CLNN_TRY(clnn__check_tensor(ctx, w, "w", CLNN_FLOAT32, 4, wd));
-    CLNN_TRY(clnn__check_tensor(ctx, dx, "dx", CLNN_FLOAT32, 4, xd));
+    CLNN_TRY(clnn__check_tensor(ctx, w, "w", dt, 4, wd));
+    CLNN_TRY(clnn__check_tensor(ctx, dx, "dx", dt, 4, xd));
   }
   if (dw) {
-    CLNN_TRY(clnn__check_tensor(ctx, x, "x", CLNN_FLOAT32, 4, xd));
-    CLNN_TRY(clnn__check_tensor(ctx, dw, "dw", CLNN_FLOAT32, 4, wd));
+    CLNN_TRY(clnn__check_tensor(ctx, x, "x", dt, 4, xd));
+    CLNN_TRY(clnn__check_tensor(ctx, dw, "dw", dt, 4, wd));
   }
-  if (db) CLNN_TRY(clnn__check_tensor(ctx, db, "db", CLNN_FLOAT32, 1, &desc->k));
+  if (db) CLNN_TRY(clnn__check_tensor(ctx, db, "db", dt, 1, &desc->k));
   /* Outputs against every input they are computed from, and against each other. */
   const clnn_tensor *ins[3] = {dy, dx ? w : NULL, dw ? x : NULL};
   const char *in_names[3] = {"dy", "w", "x"};
@@ -374,17 +454,22 @@ static clnn_status bwd_checked(clnn_context *ctx, const clnn_conv_transpose2d_de
     if (!accumulate) CLNN_TRY(clnn__zero_tensor(ctx, dw));
     return accumulate ? CLNN_SUCCESS : clnn__zero_tensor(ctx, db);
   }
-  bwd_args a = {clnn__conv_mem(dw ? x : NULL), clnn__conv_mem(dx ? w : NULL), clnn__conv_mem(dy),
+  bwd_tensors t = {dw ? x : NULL, dx ? w : NULL, dy, dx, dw, db};
+  bwd_args a = {clnn__conv_mem(t.x), clnn__conv_mem(t.w), clnn__conv_mem(dy),
                 clnn__conv_mem(dx), clnn__conv_mem(dw), clnn__conv_mem(db), accumulate == 1};
+  clnn_conv_stage s;
+  if (dt != CLNN_FLOAT32) CLNN_TRY(bwd_stage_in(ctx, dt, &t, accumulate == 1, &s, &a));
   /* The inner convolutions size their chunks (and refuse one image over the
    * workspace limit) as they go: a first pass that enqueues nothing finds
-   * any such failure before the second writes a gradient. */
+   * any such failure before the second writes a gradient (a half call's
+   * copies are written by then, its tensors not). */
   if (dx || dw) CLNN_TRY(note_algo(ctx, &pl, true));
   ctx->plan_only = true;
   clnn_status planned = bwd_run(ctx, &pl, &a);
   ctx->plan_only = false;
   CLNN_TRY(planned);
-  return bwd_run(ctx, &pl, &a);
+  CLNN_TRY(bwd_run(ctx, &pl, &a));
+  return dt != CLNN_FLOAT32 ? bwd_stage_out(ctx, &s, &t, &a) : CLNN_SUCCESS;
 }
 
 clnn_status clnn_conv_transpose2d_bwd(clnn_context *ctx, const clnn_conv_transpose2d_desc *desc,

@@ -312,8 +312,9 @@ static void release_resources(clnn_context *ctx) {
   ctx->cap_prof = 0;
   clnn__release(ctx, ctx->workspace, ctx->workspace_size);
   clnn__release(ctx, ctx->outer_workspace, ctx->outer_workspace_size);
-  ctx->workspace = ctx->outer_workspace = NULL;
-  ctx->workspace_size = ctx->outer_workspace_size = 0;
+  clnn__release(ctx, ctx->stage_workspace, ctx->stage_workspace_size);
+  ctx->workspace = ctx->outer_workspace = ctx->stage_workspace = NULL;
+  ctx->workspace_size = ctx->outer_workspace_size = ctx->stage_workspace_size = 0;
 }
 
 static void destroy(clnn_context *ctx) {
@@ -490,38 +491,35 @@ void clnn_context_reset_peak(clnn_context *ctx) {
   if (ctx) ctx->mem_peak = ctx->mem_current;
 }
 
-clnn_status clnn__workspace(clnn_context *ctx, size_t bytes, cl_mem *out) {
+/* Grow one of the context's scratch buffers to at least bytes, in 1 MiB
+ * steps; releasing the old buffer is safe while queued commands still use
+ * it: OpenCL frees it once they complete. */
+static clnn_status grow_scratch(clnn_context *ctx, cl_mem *mem, size_t *size, size_t bytes, cl_mem *out) {
   if (bytes == 0) bytes = 1;
-  if (ctx->workspace && ctx->workspace_size >= bytes) {
-    *out = ctx->workspace;
+  if (*mem && *size >= bytes) {
+    *out = *mem;
     return CLNN_SUCCESS;
   }
-  /* Grow in 1 MiB steps; releasing the old buffer is safe while queued
-   * commands still use it: OpenCL frees it once they complete. */
   size_t want = (bytes + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);
   cl_mem m;
   CLNN_TRY(clnn__alloc(ctx, want, &m));
-  clnn__release(ctx, ctx->workspace, ctx->workspace_size);
-  ctx->workspace = m;
-  ctx->workspace_size = want;
+  clnn__release(ctx, *mem, *size);
+  *mem = m;
+  *size = want;
   *out = m;
   return CLNN_SUCCESS;
 }
 
+clnn_status clnn__workspace(clnn_context *ctx, size_t bytes, cl_mem *out) {
+  return grow_scratch(ctx, &ctx->workspace, &ctx->workspace_size, bytes, out);
+}
+
 clnn_status clnn__outer_workspace(clnn_context *ctx, size_t bytes, cl_mem *out) {
-  if (bytes == 0) bytes = 1;
-  if (ctx->outer_workspace && ctx->outer_workspace_size >= bytes) {
-    *out = ctx->outer_workspace;
-    return CLNN_SUCCESS;
-  }
-  size_t want = (bytes + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);
-  cl_mem m;
-  CLNN_TRY(clnn__alloc(ctx, want, &m));
-  clnn__release(ctx, ctx->outer_workspace, ctx->outer_workspace_size);
-  ctx->outer_workspace = m;
-  ctx->outer_workspace_size = want;
-  *out = m;
-  return CLNN_SUCCESS;
+  return grow_scratch(ctx, &ctx->outer_workspace, &ctx->outer_workspace_size, bytes, out);
+}
+
+clnn_status clnn__stage_workspace(clnn_context *ctx, size_t bytes, cl_mem *out) {
+  return grow_scratch(ctx, &ctx->stage_workspace, &ctx->stage_workspace_size, bytes, out);
 }
 
 clnn_status clnn__fill_f32(clnn_context *ctx, cl_mem mem, size_t off, size_t count, float value) {

@@ -102,6 +102,8 @@ struct clnn_context {
   size_t workspace_size;
   cl_mem outer_workspace; /* clnn__outer_workspace: held across inner ops' calls */
   size_t outer_workspace_size;
+  cl_mem stage_workspace; /* clnn__stage_workspace: held across an outer op's whole call */
+  size_t stage_workspace_size;
 
   char *cache_dir; /* NULL: disk cache off */
   clnn_cache_stats stats;
@@ -318,6 +320,10 @@ void clnn__release(clnn_context *ctx, cl_mem mem, size_t bytes);
  * it across those calls (ops/deconv.c around the convolution's passes).
  * Grown like the workspace, released with the context. */
 clnn_status clnn__outer_workspace(clnn_context *ctx, size_t bytes, cl_mem *out);
+/* A third scratch buffer, for data held across an op that itself uses the
+ * outer workspace: the float32 copies of a half-precision transposed
+ * convolution's tensors (ops/deconv.c) around its sub-pixel passes. */
+clnn_status clnn__stage_workspace(clnn_context *ctx, size_t bytes, cl_mem *out);
 /* A buffer of ctx was freed: when it was the last and the context was
  * released, the context goes too. */
 void clnn__context_drop_buffer(clnn_context *ctx);

@@ -18,7 +18,7 @@ status=0
 ./build/bench/clnn-bench --mode=C --pass=all $batches --json build/bench-check.jsonl || status=$?
 echo
 # the families whose ops take float16 and bfloat16 tensors (bench/inputs/<name>)
-half_families="act pool eltwise resample loss linear norm roi deform_conv optim conv"
+half_families="act pool eltwise resample loss linear norm roi deform_conv optim conv deconv"
 half_batches=""
 for f in $half_families; do half_batches="$half_batches --batch bench/inputs/$f"; done
 echo "== half precision: $half_families in float16 and bfloat16 (clnn-bench --dt)"

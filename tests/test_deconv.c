@@ -5,7 +5,9 @@
  * non-square sizes, batch 1 to 4, bias on and off, activations), both
  * algorithms, outputs poisoned before each run, bit-identical repeats,
  * combined and separate backward calls, both GEMM engines, chunked scratch,
- * clnn-bench's descriptor and R mode, and bad arguments. The reference's
+ * clnn-bench's descriptor and R mode, and bad arguments; every case again
+ * in float16 and bfloat16 under each algorithm, with special values, odd
+ * view offsets, empty batches and mixed-type errors. The reference's
  * backward passes are checked by central finite differences in double, and
  * the reference forward against the convolution's data gradient (which it
  * is, by definition).
@@ -853,6 +855,447 @@ START_TEST(test_empty_batch) {
 }
 END_TEST
 
+/* ========================================================= half precision */
+
+/*
+ * Every case in float16 and bfloat16, under each algorithm: inputs drawn as
+ * floats and rounded to the type, the references computed on the rounded
+ * inputs, the device outputs poisoned with NaN first and compared element
+ * by element (tu_check_half: one unit of the type plus abs_tol, NaN and
+ * infinities exactly) and by the type's relative L2 bar (host/ref.h). The
+ * device sums in float32 where the reference sums in double: abs_tol, 1e-4
+ * of the output's scale, allows that, far below a half unit there.
+ */
+
+static const char *dt_name(clnn_dtype dt) { return dt == CLNN_FLOAT16 ? "f16" : "bf16"; }
+
+/* abs_tol of tu_check_half: 1e-4 of the root mean square of the finite
+ * reference values (the specials' NaN and infinities left out). */
+static double half_tol(const float *ref, size_t n) {
+  double s = 0.0;
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (isfinite(ref[i])) {
+      s += (double)ref[i] * ref[i];
+      m++;
+    }
+  return m ? 1e-4 * sqrt(s / (double)m) : 0.0;
+}
+
+/* Round p's inputs to dt and recompute every reference on them. */
+static void half_refs(problem *p, clnn_dtype dt) {
+  const clnn_conv_transpose2d_desc *d = &p->d;
+  float *in[6] = {p->x, p->w, p->b, p->dy, p->dw0, p->db0};
+  size_t n[6] = {p->nx, p->nw, p->nb, p->ny, p->nw, p->nb};
+  for (int i = 0; i < 6; i++)
+    if (in[i]) tu_round_to(dt, in[i], n[i]);
+  memcpy(p->ref_dw_acc, p->dw0, p->nw * sizeof(float));
+  memcpy(p->ref_db_acc, p->db0, p->nb * sizeof(float));
+  TU_OK(clnn_ref_conv_transpose2d_fwd(d, p->x, p->w, p->b, p->ref_y));
+  TU_OK(clnn_ref_conv_transpose2d_bwd_data(d, p->dy, p->w, p->ref_dx));
+  TU_OK(clnn_ref_conv_transpose2d_bwd_weights(d, p->x, p->dy, p->ref_dw, 0));
+  TU_OK(clnn_ref_conv_transpose2d_bwd_bias(d, p->dy, p->ref_db, 0));
+  TU_OK(clnn_ref_conv_transpose2d_bwd_weights(d, p->x, p->dy, p->ref_dw_acc, 1));
+  TU_OK(clnn_ref_conv_transpose2d_bwd_bias(d, p->dy, p->ref_db_acc, 1));
+}
+
+/* Case c as a float problem in dt (inputs rounded, references on them). */
+static void half_make(problem *p, const dc_case *c, clnn_dtype dt, uint64_t seed) {
+  clnn_conv_transpose2d_desc d = desc_of(c);
+  problem_make(p, &d, c->bias, false, seed);
+  half_refs(p, dt);
+  snprintf(p->what + strlen(p->what), sizeof p->what - strlen(p->what), " dt=%s", dt_name(dt));
+}
+
+/* Forward and all three gradients in dt, as run() does in float32: outputs
+ * poisoned first, dw and db starting from dw0 and db0 when accumulating. */
+static result half_run(clnn_context *ctx, const problem *p, clnn_dtype dt, bwd_mode mode, int accumulate) {
+  const clnn_conv_transpose2d_desc *d = &p->d;
+  int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->c, d->k / d->groups, d->kh, d->kw};
+  int64_t yd[4] = {d->n, d->k, p->oh, p->ow};
+  clnn_tensor *x = tu_tensor_dt(dt, 4, xd, p->x), *w = tu_tensor_dt(dt, 4, wd, p->w);
+  clnn_tensor *b = p->b ? tu_tensor_dt(dt, 1, &d->k, p->b) : NULL, *dy = tu_tensor_dt(dt, 4, yd, p->dy);
+  clnn_tensor *y = tu_tensor_dt(dt, 4, yd, NULL), *dx = tu_tensor_dt(dt, 4, xd, NULL);
+  clnn_tensor *dw = tu_tensor_dt(dt, 4, wd, NULL), *db = tu_tensor_dt(dt, 1, &d->k, NULL);
+  tu_poison(y);
+  tu_poison(dx);
+  if (accumulate) {
+    TU_OK(clnn_tensor_write_f32(dw, p->dw0, p->nw));
+    TU_OK(clnn_tensor_write_f32(db, p->db0, p->nb));
+  } else {
+    tu_poison(dw);
+    tu_poison(db);
+  }
+  clnn_status st = clnn_conv_transpose2d_fwd(ctx, d, x, w, b, y);
+  ck_assert_msg(st == CLNN_SUCCESS, "%s: fwd: %s", p->what, clnn_context_errmsg(ctx));
+  if (mode == BWD_COMBINED) {
+    st = clnn_conv_transpose2d_bwd(ctx, d, x, w, dy, dx, dw, db, accumulate);
+    ck_assert_msg(st == CLNN_SUCCESS, "%s: bwd: %s", p->what, clnn_context_errmsg(ctx));
+  } else {
+    st = clnn_conv_transpose2d_bwd_data(ctx, d, dy, w, dx);
+    ck_assert_msg(st == CLNN_SUCCESS, "%s: bwd_data: %s", p->what, clnn_context_errmsg(ctx));
+    st = clnn_conv_transpose2d_bwd_weights(ctx, d, x, dy, dw, accumulate);
+    ck_assert_msg(st == CLNN_SUCCESS, "%s: bwd_weights: %s", p->what, clnn_context_errmsg(ctx));
+    st = clnn_conv_transpose2d_bwd_bias(ctx, d, dy, db, accumulate);
+    ck_assert_msg(st == CLNN_SUCCESS, "%s: bwd_bias: %s", p->what, clnn_context_errmsg(ctx));
+  }
+  result r = {tu_download_f32(y), tu_download_f32(dx), tu_download_f32(dw), tu_download_f32(db)};
+  clnn_tensor *all[] = {x, w, b, dy, y, dx, dw, db};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
+  return r;
+}
+
+/* One output of a half run against its reference. */
+static void half_cmp(const problem *p, const char *pass, const float *got, const float *ref, size_t n,
+                     clnn_dtype dt) {
+  tu_check_half(p->what, pass, got, ref, n, dt, half_tol(ref, n));
+}
+
+static void half_check(const problem *p, const result *r, int accumulate, clnn_dtype dt) {
+  half_cmp(p, "fwd y", r->y, p->ref_y, p->ny, dt);
+  half_cmp(p, "bwd_data dx", r->dx, p->ref_dx, p->nx, dt);
+  half_cmp(p, accumulate ? "bwd_weights dw (accumulate)" : "bwd_weights dw", r->dw,
+           accumulate ? p->ref_dw_acc : p->ref_dw, p->nw, dt);
+  half_cmp(p, accumulate ? "bwd_bias db (accumulate)" : "bwd_bias db", r->db, accumulate ? p->ref_db_acc : p->ref_db,
+           p->nb, dt);
+}
+
+/* Two runs give the same bits (NaN included: compared as bytes). */
+static void half_same(const problem *p, const result *a, const result *b, const char *how) {
+  ck_assert_msg(same_bits(a->y, b->y, p->ny), "%s: y differs (%s)", p->what, how);
+  ck_assert_msg(same_bits(a->dx, b->dx, p->nx), "%s: dx differs (%s)", p->what, how);
+  ck_assert_msg(same_bits(a->dw, b->dw, p->nw), "%s: dw differs (%s)", p->what, how);
+  ck_assert_msg(same_bits(a->db, b->db, p->nb), "%s: db differs (%s)", p->what, how);
+}
+
+/* Case ci in float16 or bfloat16 under algorithm mode (chosen, sub-pixel
+ * forced, conv forced): _i = (mode * N_CASES + ci) * 2 + type. Gradients
+ * overwritten and accumulated, combined and separate calls; every fourth
+ * case again the other way round, bit-identical. */
+START_TEST(test_half_case) {
+  const int type = _i % 2, ci = (_i / 2) % N_CASES, mode = _i / 2 / N_CASES;
+  const clnn_dtype dt = tu_half_types[type];
+  problem p;
+  half_make(&p, &cases[ci], dt, 3000 + 10 * (uint64_t)ci + (uint64_t)type);
+  if (modes[mode]) snprintf(p.what + strlen(p.what), sizeof p.what - strlen(p.what), " [%s]", modes[mode]);
+  force_algo(modes[mode]);
+  bwd_mode first = ci % 2 ? BWD_COMBINED : BWD_SEPARATE, other = ci % 2 ? BWD_SEPARATE : BWD_COMBINED;
+  result r = half_run(tu_ctx(), &p, dt, first, 0);
+  half_check(&p, &r, 0, dt);
+  if (ci % 4 == 0) {
+    result again = half_run(tu_ctx(), &p, dt, other, 0);
+    half_same(&p, &r, &again, "a repeat, combined against separate backward calls");
+    result_free(&again);
+  }
+  result_free(&r);
+  r = half_run(tu_ctx(), &p, dt, other, 1);
+  half_check(&p, &r, 1, dt);
+  result_free(&r);
+  force_algo(NULL);
+  problem_free(&p);
+}
+END_TEST
+
+/*
+ * Special values: NaN, +-inf and values whose products overflow float16 (not
+ * bfloat16) in x and dy, with large weights; they must reach the outputs as
+ * the reference's do. The weights stay finite, and the cases are those
+ * whose sub-pixel kernels have no zero taps (a kernel a multiple of the
+ * stride, or stride 1): a padded tap or zero-padded plane times an
+ * infinity is a NaN only the device makes (as in float32). For the same
+ * reason the weight gradient, which multiplies dy's zero padding by x, is
+ * checked with the specials in dy only. Both algorithms.
+ */
+START_TEST(test_half_specials) {
+  static const int which[] = {0, 3, 7, 8};
+  static const float specials[] = {NAN, INFINITY, -INFINITY, 300.0f, -300.0f, 65504.0f};
+  const size_t ns = sizeof specials / sizeof specials[0];
+  for (int mode = 0; mode < 3; mode += 2)
+    for (int t = 0; t < TU_N_HALF_TYPES; t++)
+      for (size_t k = 0; k < sizeof which / sizeof which[0]; k++) {
+        const clnn_dtype dt = tu_half_types[t];
+        force_algo(modes[mode]);
+        problem p;
+        half_make(&p, &cases[which[k]], dt, 4000 + (uint64_t)(t * 32 + k));
+        if (modes[mode]) snprintf(p.what + strlen(p.what), sizeof p.what - strlen(p.what), " [%s]", modes[mode]);
+        for (size_t i = 0; i < p.nx; i += 7) p.x[i] = specials[(i / 7) % ns];
+        for (size_t i = 3; i < p.ny; i += 11) p.dy[i] = specials[(i / 11 + 1) % ns];
+        for (size_t i = 0; i < p.nw; i++) p.w[i] *= 200.0f; /* large products: float16 overflows */
+        half_refs(&p, dt);
+        result r = half_run(tu_ctx(), &p, dt, BWD_COMBINED, 0);
+        half_cmp(&p, "fwd y (specials)", r.y, p.ref_y, p.ny, dt);
+        half_cmp(&p, "bwd_data dx (specials)", r.dx, p.ref_dx, p.nx, dt);
+        half_cmp(&p, "bwd_bias db (specials)", r.db, p.ref_db, p.nb, dt);
+        result_free(&r);
+        /* weights: specials in dy, x finite */
+        for (size_t i = 0; i < p.nx; i += 7) p.x[i] = 0.5f;
+        half_refs(&p, dt);
+        r = half_run(tu_ctx(), &p, dt, BWD_SEPARATE, 0);
+        half_cmp(&p, "bwd_weights dw (specials in dy)", r.dw, p.ref_dw, p.nw, dt);
+        result again = half_run(tu_ctx(), &p, dt, BWD_COMBINED, 0);
+        half_same(&p, &r, &again, "specials, combined against separate");
+        result_free(&again);
+        result_free(&r);
+        problem_free(&p);
+      }
+  force_algo(NULL);
+}
+END_TEST
+
+/* A half view of dims at element offset off of buf, optionally uploaded. */
+static clnn_tensor *half_view(clnn_buffer *buf, size_t off, clnn_dtype dt, int ndim, const int64_t *dims,
+                              const float *host) {
+  clnn_tensor *t;
+  TU_OK(clnn_tensor_view(buf, off * clnn_dtype_size(dt), dt, ndim, dims, &t));
+  if (host) TU_OK(clnn_tensor_write_f32(t, host, clnn_tensor_numel(t)));
+  return t;
+}
+
+/* Every tensor a view at an odd element offset of one buffer (2-byte
+ * aligned only), every pass, in both types, under both algorithms. */
+START_TEST(test_half_odd_offsets) {
+  static const int which[] = {0, 1, 3, 8, 11};
+  for (int mode = 0; mode < 3; mode += 2)
+    for (int t = 0; t < TU_N_HALF_TYPES; t++)
+      for (size_t k = 0; k < sizeof which / sizeof which[0]; k++) {
+        const clnn_dtype dt = tu_half_types[t];
+        force_algo(modes[mode]);
+        clnn_context *ctx = tu_ctx();
+        problem p;
+        half_make(&p, &cases[which[k]], dt, 5000 + (uint64_t)(t * 8 + k));
+        const clnn_conv_transpose2d_desc *d = &p.d;
+        int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->c, d->k / d->groups, d->kh, d->kw};
+        int64_t yd[4] = {d->n, d->k, p.oh, p.ow};
+        /* x, w, b, dy, y, dx, dw, db one after another, each at an odd offset */
+        const size_t sizes[8] = {p.nx, p.nw, p.nb, p.ny, p.ny, p.nx, p.nw, p.nb};
+        size_t off[8], end = 1;
+        for (int i = 0; i < 8; i++) {
+          off[i] = end | 1;
+          end = off[i] + sizes[i] + 2;
+        }
+        clnn_buffer *buf;
+        TU_OK(clnn_buffer_create(ctx, (end + 1) * clnn_dtype_size(dt), &buf));
+        clnn_tensor *x = half_view(buf, off[0], dt, 4, xd, p.x), *w = half_view(buf, off[1], dt, 4, wd, p.w);
+        clnn_tensor *b = half_view(buf, off[2], dt, 1, &d->k, p.b ? p.b : p.db0);
+        clnn_tensor *dy = half_view(buf, off[3], dt, 4, yd, p.dy), *y = half_view(buf, off[4], dt, 4, yd, NULL);
+        clnn_tensor *dx = half_view(buf, off[5], dt, 4, xd, NULL), *dw = half_view(buf, off[6], dt, 4, wd, NULL);
+        clnn_tensor *db = half_view(buf, off[7], dt, 1, &d->k, NULL);
+        clnn_tensor *outs[] = {y, dx, dw, db};
+        for (size_t i = 0; i < 4; i++) tu_poison(outs[i]);
+        TU_OK(clnn_conv_transpose2d_fwd(ctx, d, x, w, p.b ? b : NULL, y));
+        TU_OK(clnn_conv_transpose2d_bwd(ctx, d, x, w, dy, dx, dw, db, 0));
+        float *got[4] = {tu_download_f32(y), tu_download_f32(dx), tu_download_f32(dw), tu_download_f32(db)};
+        const float *ref[4] = {p.ref_y, p.ref_dx, p.ref_dw, p.ref_db};
+        const size_t n[4] = {p.ny, p.nx, p.nw, p.nb};
+        static const char *const pass[4] = {"fwd (odd offset)", "bwd dx (odd offset)", "bwd dw (odd offset)",
+                                            "bwd db (odd offset)"};
+        for (int i = 0; i < 4; i++) {
+          half_cmp(&p, pass[i], got[i], ref[i], n[i], dt);
+          free(got[i]);
+        }
+        clnn_tensor *all[] = {x, w, b, dy, y, dx, dw, db};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
+        clnn_buffer_free(buf);
+        problem_free(&p);
+      }
+  force_algo(NULL);
+}
+END_TEST
+
+/* One pass of a half problem on a context with the given workspace limit:
+ * the forward (bwd = false) or the combined backward, accumulating onto dw0
+ * and db0. On success the outputs are checked against the half reference;
+ * on failure (UNSUPPORTED, naming the workspace) y and dx must still hold
+ * their poison and dw, db their old values. */
+static clnn_status half_run_limited(const problem *p, clnn_dtype dt, size_t limit, bool bwd) {
+  const clnn_conv_transpose2d_desc *d = &p->d;
+  clnn_context_options o = clnn_context_options_default();
+  o.workspace_limit = limit;
+  clnn_context *ctx;
+  TU_OK(clnn_context_create(&o, &ctx));
+  int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->c, d->k / d->groups, d->kh, d->kw};
+  int64_t yd[4] = {d->n, d->k, p->oh, p->ow};
+  clnn_tensor *t[8];
+  const float *host[8] = {p->x, p->w, p->b, p->dy, NULL, NULL, p->dw0, p->db0};
+  const int64_t *dims[8] = {xd, wd, &d->k, yd, yd, xd, wd, &d->k};
+  const int ndim[8] = {4, 4, 1, 4, 4, 4, 4, 1};
+  for (int i = 0; i < 8; i++) {
+    TU_OK(clnn_tensor_create(ctx, dt, ndim[i], dims[i], &t[i]));
+    if (host[i])
+      TU_OK(clnn_tensor_write_f32(t[i], host[i], clnn_tensor_numel(t[i])));
+    else
+      TU_OK(clnn_tensor_fill(t[i], NAN));
+  }
+  clnn_status st = bwd ? clnn_conv_transpose2d_bwd(ctx, d, t[0], t[1], t[3], t[5], t[6], t[7], 1)
+                       : clnn_conv_transpose2d_fwd(ctx, d, t[0], t[1], t[2], t[4]);
+  if (st != CLNN_SUCCESS) {
+    ck_assert_msg(st == CLNN_ERR_UNSUPPORTED, "%s: %s", p->what, clnn_context_errmsg(ctx));
+    ck_assert_msg(strstr(clnn_context_errmsg(ctx), "workspace") != NULL, "%s", clnn_context_errmsg(ctx));
+  }
+  float *got[4] = {tu_download_f32(t[4]), tu_download_f32(t[5]), tu_download_f32(t[6]), tu_download_f32(t[7])};
+  const float *ref[4] = {p->ref_y, p->ref_dx, p->ref_dw_acc, p->ref_db_acc};
+  const float *old[4] = {NULL, NULL, p->dw0, p->db0};
+  const size_t n[4] = {p->ny, p->nx, p->nw, p->nb};
+  static const char *const pass[4] = {"fwd y, chunked", "bwd dx, chunked", "bwd dw (accumulate), chunked",
+                                      "bwd db (accumulate), chunked"};
+  for (int i = bwd ? 1 : 0; i < (bwd ? 4 : 1); i++) {
+    if (st == CLNN_SUCCESS) half_cmp(p, pass[i], got[i], ref[i], n[i], dt);
+    for (size_t j = 0; st != CLNN_SUCCESS && j < n[i]; j++)
+      ck_assert_msg(old[i] ? got[i][j] == old[i][j] : isnan(got[i][j]), "%s: %s written by a failed call",
+                    p->what, pass[i]);
+  }
+  for (int i = 0; i < 4; i++) free(got[i]);
+  for (int i = 0; i < 8; i++) clnn_tensor_free(t[i]);
+  clnn_context_free(ctx);
+  return st;
+}
+
+/* test_chunked_scratch in float16 and bfloat16: at the smallest workspace
+ * limit each pass runs at (images in chunks; the float32 copies are not in
+ * the limited scratch), the results agree with the half reference, and
+ * below it the call fails cleanly. Sub-pixel, conv with zero-extended x. */
+START_TEST(test_half_chunked_scratch) {
+  static const dc_case chunk_cases[] = {
+      {5, 5, 11, 13, 7, 4, 4, 2, 2, 1, 1, 0, 0, 1, 1, 1, 1, CLNN_ACT_RELU},
+      {5, 4, 9, 10, 4, 3, 3, 2, 2, 2, 1, 2, 2, 3, 3, 1, 1, CLNN_ACT_IDENTITY},
+  };
+  static const char *const algos[] = {"subpixel", "conv"};
+  for (int t = 0; t < TU_N_HALF_TYPES; t++)
+    for (size_t i = 0; i < sizeof chunk_cases / sizeof chunk_cases[0]; i++) {
+      problem p;
+      half_make(&p, &chunk_cases[i], tu_half_types[t], 4500 + i);
+      force_algo(algos[i]);
+      for (int pass = 0; pass < 2; pass++) {
+        size_t limit = 2 << 10;
+        while (half_run_limited(&p, tu_half_types[t], limit, pass == 1) != CLNN_SUCCESS) {
+          limit *= 2;
+          ck_assert_msg(limit <= (4 << 20), "%s: no workspace limit up to 4 MiB works", p.what);
+        }
+      }
+      force_algo(NULL);
+      problem_free(&p);
+    }
+}
+END_TEST
+
+/* The sub-pixel routes stay open to half tensors (their float32 copies are
+ * not in the outer workspace the routes use): on a CPU-class device the
+ * 4x4 stride-2 case runs both passes through them in every type. */
+START_TEST(test_half_subpixel_route) {
+  force_algo("subpixel"); /* the planner's waste bound keeps this small case on conv */
+  clnn_context *ctx = tu_ctx();
+  if (!clnn_context_is_cpu(ctx)) {
+    force_algo(NULL);
+    return; /* the sub-pixel variants are CPU-class */
+  }
+  const clnn_dtype types[3] = {CLNN_FLOAT32, CLNN_FLOAT16, CLNN_BFLOAT16};
+  for (int t = 0; t < 3; t++) {
+    problem p;
+    clnn_conv_transpose2d_desc d = desc_of(&cases[0]);
+    problem_make(&p, &d, 1, false, 6000);
+    int64_t xd[4] = {d.n, d.c, d.h, d.w}, wd[4] = {d.c, d.k / d.groups, d.kh, d.kw}, yd[4] = {d.n, d.k, p.oh, p.ow};
+    clnn_tensor *x = tu_tensor_dt(types[t], 4, xd, p.x), *w = tu_tensor_dt(types[t], 4, wd, p.w);
+    clnn_tensor *dy = tu_tensor_dt(types[t], 4, yd, p.dy), *y = tu_tensor_dt(types[t], 4, yd, NULL);
+    clnn_tensor *dx = tu_tensor_dt(types[t], 4, xd, NULL), *dw = tu_tensor_dt(types[t], 4, wd, NULL);
+    TU_OK(clnn_conv_transpose2d_fwd(ctx, &d, x, w, NULL, y));
+    const char *v = clnn_context_last_variant(ctx, NULL);
+    ck_assert_msg(strstr(v, "deconv.fwd.subpixel") != NULL, "%s: fwd ran %s", clnn_dtype_name(types[t]), v);
+    TU_OK(clnn_conv_transpose2d_bwd(ctx, &d, x, w, dy, dx, dw, NULL, 0));
+    v = clnn_context_last_variant(ctx, NULL);
+    ck_assert_msg(strstr(v, "deconv.bwd.subpixel") != NULL, "%s: bwd ran %s", clnn_dtype_name(types[t]), v);
+    clnn_tensor *all[] = {x, w, dy, y, dx, dw};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
+    problem_free(&p);
+  }
+  force_algo(NULL);
+}
+END_TEST
+
+/* A batch of 0 in each half type: y and dx empty, dw and db zero (or
+ * unchanged when accumulating). */
+START_TEST(test_half_empty_batch) {
+  clnn_context *ctx = tu_ctx();
+  for (int t = 0; t < TU_N_HALF_TYPES; t++) {
+    const clnn_dtype dt = tu_half_types[t];
+    clnn_conv_transpose2d_desc d = clnn_conv_transpose2d_desc_make(0, 4, 5, 6, 6, 3, 3);
+    d.stride_h = d.stride_w = 2;
+    d.groups = 2;
+    int64_t oh, ow;
+    TU_OK(clnn_conv_transpose2d_desc_check(&d, &oh, &ow));
+    int64_t xd[4] = {0, 4, 5, 6}, wd[4] = {4, 3, 3, 3}, bd[1] = {6}, yd[4] = {0, 6, oh, ow};
+    clnn_tensor *x = tu_tensor_dt(dt, 4, xd, NULL), *w = tu_tensor_dt(dt, 4, wd, NULL);
+    clnn_tensor *b = tu_tensor_dt(dt, 1, bd, NULL), *y = tu_tensor_dt(dt, 4, yd, NULL);
+    clnn_tensor *dx = tu_tensor_dt(dt, 4, xd, NULL), *dw = tu_tensor_dt(dt, 4, wd, NULL);
+    clnn_tensor *db = tu_tensor_dt(dt, 1, bd, NULL);
+    tu_poison(w);
+    TU_OK(clnn_conv_transpose2d_fwd(ctx, &d, x, w, b, y));
+    tu_poison(dw);
+    tu_poison(db);
+    TU_OK(clnn_conv_transpose2d_bwd(ctx, &d, x, w, y, dx, dw, db, 0));
+    tu_assert_zero("dw (half)", dw);
+    tu_assert_zero("db (half)", db);
+    tu_poison(dw);
+    TU_OK(clnn_conv_transpose2d_bwd_weights(ctx, &d, x, y, dw, 0));
+    tu_assert_zero("dw (half, alone)", dw);
+    TU_OK(clnn_conv_transpose2d_bwd_bias(ctx, &d, y, db, 1));
+    tu_assert_zero("db (half, accumulated)", db);
+    clnn_tensor *all[] = {x, w, b, y, dx, dw, db};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
+  }
+}
+END_TEST
+
+/* The call fails with CLNN_ERR_INVALID_VALUE and a message naming the
+ * argument and its type (and the expected one, want, unless NULL). */
+static void expect_type_error(clnn_status st, const char *arg, const char *got, const char *want) {
+  const char *msg = clnn_context_errmsg(tu_ctx());
+  char quoted[32];
+  snprintf(quoted, sizeof quoted, "'%s'", arg);
+  ck_assert_msg(st == CLNN_ERR_INVALID_VALUE, "%s: %s", arg, clnn_status_name(st));
+  ck_assert_msg(strstr(msg, quoted) && strstr(msg, got) && (!want || strstr(msg, want)), "message: %s", msg);
+}
+
+/* Mixed types and int32 where a float is needed: refused, naming the
+ * argument and its type, with nothing written (outputs stay poisoned). */
+START_TEST(test_half_type_errors) {
+  clnn_context *ctx = tu_ctx();
+  clnn_conv_transpose2d_desc d = clnn_conv_transpose2d_desc_make(2, 4, 5, 5, 6, 4, 4);
+  d.stride_h = d.stride_w = 2;
+  d.pad_h = d.pad_w = 1;
+  int64_t oh, ow;
+  TU_OK(clnn_conv_transpose2d_desc_check(&d, &oh, &ow));
+  int64_t xd[4] = {2, 4, 5, 5}, wd[4] = {4, 6, 4, 4}, bd[1] = {6}, yd[4] = {2, 6, oh, ow};
+  const clnn_dtype H = CLNN_FLOAT16, B = CLNN_BFLOAT16, F = CLNN_FLOAT32;
+  clnn_tensor *x = tu_tensor_dt(H, 4, xd, NULL), *w = tu_tensor_dt(H, 4, wd, NULL), *b = tu_tensor_dt(H, 1, bd, NULL);
+  clnn_tensor *y = tu_tensor_dt(H, 4, yd, NULL), *dy = tu_tensor_dt(H, 4, yd, NULL), *dx = tu_tensor_dt(H, 4, xd, NULL);
+  clnn_tensor *dw = tu_tensor_dt(H, 4, wd, NULL), *db = tu_tensor_dt(H, 1, bd, NULL);
+  clnn_tensor *w_bf = tu_tensor_dt(B, 4, wd, NULL), *b_f32 = tu_tensor_dt(F, 1, bd, NULL);
+  clnn_tensor *y_bf = tu_tensor_dt(B, 4, yd, NULL), *dx_f32 = tu_tensor_dt(F, 4, xd, NULL);
+  clnn_tensor *dw_bf = tu_tensor_dt(B, 4, wd, NULL), *db_f32 = tu_tensor_dt(F, 1, bd, NULL);
+  clnn_tensor *x_bf = tu_tensor_dt(B, 4, xd, NULL);
+  clnn_tensor *x_i32 = tu_tensor_dt(CLNN_INT32, 4, xd, NULL), *dy_i32 = tu_tensor_dt(CLNN_INT32, 4, yd, NULL);
+  clnn_tensor *outs[] = {y, dx, dw, db, y_bf, dx_f32, dw_bf, db_f32};
+  for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) tu_poison(outs[i]);
+  expect_type_error(clnn_conv_transpose2d_fwd(ctx, &d, x, w_bf, b, y), "w", "bfloat16", "float16");
+  expect_type_error(clnn_conv_transpose2d_fwd(ctx, &d, x, w, b_f32, y), "b", "float32", "float16");
+  expect_type_error(clnn_conv_transpose2d_fwd(ctx, &d, x, w, b, y_bf), "y", "bfloat16", "float16");
+  expect_type_error(clnn_conv_transpose2d_fwd(ctx, &d, x_i32, w, b, y), "x", "int32", NULL);
+  expect_type_error(clnn_conv_transpose2d_bwd_data(ctx, &d, dy, w_bf, dx), "w", "bfloat16", "float16");
+  expect_type_error(clnn_conv_transpose2d_bwd_data(ctx, &d, dy, w, dx_f32), "dx", "float32", "float16");
+  expect_type_error(clnn_conv_transpose2d_bwd_data(ctx, &d, dy_i32, w, dx), "dy", "int32", NULL);
+  expect_type_error(clnn_conv_transpose2d_bwd_weights(ctx, &d, x, dy, dw_bf, 0), "dw", "bfloat16", "float16");
+  expect_type_error(clnn_conv_transpose2d_bwd_weights(ctx, &d, x_i32, dy, dw, 0), "x", "int32", "float16");
+  expect_type_error(clnn_conv_transpose2d_bwd_weights(ctx, &d, x, dy_i32, dw, 0), "dy", "int32", NULL);
+  expect_type_error(clnn_conv_transpose2d_bwd_bias(ctx, &d, dy, db_f32, 0), "db", "float32", "float16");
+  expect_type_error(clnn_conv_transpose2d_bwd_bias(ctx, &d, dy_i32, db, 0), "dy", "int32", NULL);
+  expect_type_error(clnn_conv_transpose2d_bwd(ctx, &d, x_bf, w, dy, dx, dw, db, 0), "x", "bfloat16", "float16");
+  expect_type_error(clnn_conv_transpose2d_bwd(ctx, &d, x, w, dy, dx, dw, db_f32, 0), "db", "float32", "float16");
+  tu_assert_poisoned(outs, sizeof outs / sizeof outs[0]);
+  clnn_tensor *all[] = {x, w, b, y, dy, dx, dw, db, w_bf, b_f32, y_bf, dx_f32, dw_bf, db_f32, x_bf, x_i32, dy_i32};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
+}
+END_TEST
+
 static Suite *deconv_suite(void) {
   Suite *s = suite_create("deconv");
   TCase *tc = tcase_create("cases");
@@ -867,6 +1310,16 @@ static Suite *deconv_suite(void) {
   tcase_add_test(tc, test_chunked_scratch);
   tcase_add_test(tc, test_bench);
   suite_add_tcase(s, tc);
+  TCase *half = tcase_create("half");
+  tcase_set_timeout(half, 600);
+  tcase_add_loop_test(half, test_half_case, 0, 2 * 3 * N_CASES);
+  tcase_add_test(half, test_half_specials);
+  tcase_add_test(half, test_half_odd_offsets);
+  tcase_add_test(half, test_half_subpixel_route);
+  tcase_add_test(half, test_half_chunked_scratch);
+  tcase_add_test(half, test_half_empty_batch);
+  tcase_add_test(half, test_half_type_errors);
+  suite_add_tcase(s, half);
   TCase *bad = tcase_create("bad_input");
   tcase_add_checked_fixture(bad, bad_setup, bad_teardown);
   tcase_add_test(bad, test_bad_pointers);
