@@ -40,6 +40,11 @@
 #define S_ST(v, t, i) STORE1((v), AT(t), (i))
 #define V_LD(t, i) LOAD16(0, AT(t) + (i))
 #define V_ST(v, t, i) STORE16((v), 0, AT(t) + (i))
+/* The same for eltwise_vec, whose i is a multiple of 16 and whose ops treat
+ * the 16 lanes alike: bfloat16 may move them as uint pairs (LOADP16,
+ * -DBF16_PAIRS, set by the host when every tensor is 4-byte aligned). */
+#define VP_LD(t, i) LOADP16((i) / 16, AT(t))
+#define VP_ST(v, t, i) STOREP16((v), (i) / 16, AT(t))
 
 /* The op on element(s) from index i; S is the factor of CLNN_ELTWISE_OP_MUL_ROW. */
 #if OP == CLNN_ELTWISE_OP_ADD
@@ -66,11 +71,11 @@
 
 /*
  * eltwise_vec: the op on 16 elements per work-item, from element 0.
- * -D: OP, HAS_Y, HAS_Z, DT. NDRange (a multiple of 8 vectors), local (8).
+ * -D: OP, HAS_Y, HAS_Z, DT, BF16_PAIRS. NDRange (a multiple of 8 vectors), local (8).
  */
 __kernel __attribute__((reqd_work_group_size(8, 1, 1))) void eltwise_vec(ELT_ARGS) {
   const int i = get_global_id(0) * 16;
-  ELT_BODY(V_LD, V_ST, i);
+  ELT_BODY(VP_LD, VP_ST, i);
 }
 
 /*

@@ -119,15 +119,31 @@ typedef struct elt_args {
       CLNN_ARG_TENSOR((e)->y), CLNN_ARG_TENSOR((e)->z), CLNN_ARG_F32((e)->alpha),               \
       CLNN_ARG_F32((e)->beta), CLNN_ARG_I32((e)->inner)
 
-static void elt_options(char *buf, size_t n, int op, bool has_y, bool has_z, clnn_dtype dt) {
-  snprintf(buf, n, "-DOP=%d -DHAS_Y=%d -DHAS_Z=%d -DDT=%d", op, has_y ? 1 : 0, has_z ? 1 : 0, (int)dt);
+/*
+ * bfloat16 flat kernels move element pairs as uints (common.h's BF16_PAIRS:
+ * PoCL widens and narrows ushort vectors element by element, which made a
+ * bfloat16 add slower than a float32 one) when every pointer they form is
+ * 4-byte aligned: each tensor at an even element offset (the vectors start
+ * at multiples of 16 elements).
+ */
+static bool bf16_pairs_fit(const elt_args *e) {
+  const clnn_tensor *t[5] = {e->a, e->b, e->c, e->y, e->z};
+  if (e->dt != CLNN_BFLOAT16) return false;
+  for (int i = 0; i < 5; i++)
+    if (t[i] && clnn__off(t[i]) % 2) return false;
+  return true;
+}
+
+static void elt_options(char *buf, size_t n, int op, const elt_args *e) {
+  snprintf(buf, n, "-DOP=%d -DHAS_Y=%d -DHAS_Z=%d -DDT=%d -DBF16_PAIRS=%d", op, e->y ? 1 : 0, e->z ? 1 : 0,
+           (int)e->dt, bf16_pairs_fit(e) ? 1 : 0);
 }
 
 /* The op on n elements: vectors in groups of 8 work-items, then the tail. */
 static clnn_status launch_flat(clnn_context *ctx, int op, int64_t n, const elt_args *e,
                                const char *name) {
-  char opts[64];
-  elt_options(opts, sizeof opts, op, e->y != NULL, e->z != NULL, e->dt);
+  char opts[80];
+  elt_options(opts, sizeof opts, op, e);
   const int64_t nvec = n / (VEC * GROUP) * GROUP, start = nvec * VEC;
   clnn_kernel_ref k;
   if (nvec > 0) {
