@@ -618,7 +618,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_pool_bwd_panels
  * clipped to H-1, W-1 as torchvision; empty bin 0). A row per work-item
  * rather than a bin keeps the work-group count (each costs the runtime
  * some scheduling) well below the bin count. float32 only (align adds
- * into y in place); the half types take roi_align_fwd_gpu / roi_pool_fwd_gpu.
+ * into y in place); half tensors run it on float32 copies (ops/roi.c).
  * Args: x, rois, y; C, H, W, PH, PW, OC (= C / (PH*PW)), scale, SR, pool.
  * NDRange (PH, K), local (1, 1).
  */
@@ -673,7 +673,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_ps_fwd(
  * it zeroes them, then for each RoI of the image in RoI order computes the
  * bin's cells once (clipped to H-1, W-1 as the forward) and adds
  * dy[k, c, b] / area to each of them in every plane. float32 only (it adds
- * into dx in place); the half types take roi_pool_bwd_gpu.
+ * into dx in place); half tensors run it on float32 copies (ops/roi.c).
  * Args: dy, rois, idx, dx; N, C, H, W, PH, PW, OC, scale.
  * NDRange (PH*PW, N), local (1, 1).
  */
@@ -709,8 +709,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void roi_ps_pool_bwd(
  * n) owns the dx planes that bin reads (channels c * PH*PW + b for every
  * c): it zeroes them, then for each RoI of the image in RoI order computes
  * the bin's samples once and adds dy[k, c, b] / count times the bilinear
- * weights to every plane. float32 only (it adds into dx in place); the half
- * types take roi_align_bwd_gpu.
+ * weights to every plane. float32 only (it adds into dx in place); half
+ * tensors run it on float32 copies (ops/roi.c).
  * Args: dy, rois, idx, dx; N, C, H, W, PH, PW, OC, scale, SR.
  * NDRange (PH*PW, N), local (1, 1).
  */

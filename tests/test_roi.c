@@ -808,8 +808,8 @@ END_TEST
 
 /* The float32_only rule: on a CPU-class device the kernels that add into
  * their output in place serve float32 and never a half type (which takes
- * the panels or the gather kernels), and forcing one on a half problem is
- * a clear UNSUPPORTED naming the rule. */
+ * the panels or the same kernels on float32 copies), and forcing one on a
+ * half problem is a clear UNSUPPORTED naming the rule. */
 START_TEST(test_half_variant_rules) {
   clnn_device_caps caps;
   TU_OK(clnn_context_device_caps(tu_ctx(), &caps));
@@ -819,8 +819,8 @@ START_TEST(test_half_variant_rules) {
     const char *f32, *half;
   } rules[] = {
       {CLNN_ROI_POOL, "roi.fwd.panels,roi.bwd.pool_planes", "roi.fwd.panels,roi.bwd.pool_panels"},
-      {CLNN_PS_ROI_POOL, "roi.fwd.ps_direct,roi.bwd.ps_planes", "roi.fwd.per_output,roi.bwd.gather"},
-      {CLNN_PS_ROI_ALIGN, "roi.fwd.panels,roi.bwd.ps_planes", "roi.fwd.panels,roi.bwd.gather"},
+      {CLNN_PS_ROI_POOL, "roi.fwd.ps_direct,roi.bwd.ps_planes", "roi.fwd.ps_direct_staged,roi.bwd.ps_planes_staged"},
+      {CLNN_PS_ROI_ALIGN, "roi.fwd.panels,roi.bwd.ps_planes", "roi.fwd.panels,roi.bwd.ps_planes_staged"},
   };
   for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++)
     for (int t = -1; t < TU_N_HALF_TYPES; t++) {
@@ -850,6 +850,27 @@ START_TEST(test_half_variant_rules) {
   free(dx);
   clnn_context_free(ctx);
   problem_free(&p);
+}
+END_TEST
+
+/* The half types' last resort for the PS ops on a CPU-class device (the
+ * GPU-class gathers, should staging fail), forced, in both types. */
+START_TEST(test_half_ps_fallbacks) {
+  clnn_device_caps caps;
+  TU_OK(clnn_context_device_caps(tu_ctx(), &caps));
+  if (caps.plan_class != CLNN_DEVICE_CLASS_CPU) return; /* the GPU class runs these kernels by name */
+  clnn_context *ctx = forced_ctx("roi.fwd.per_output,roi.bwd.gather");
+  static const clnn_roi_op ops[] = {CLNN_PS_ROI_POOL, CLNN_PS_ROI_ALIGN};
+  for (int t = 0; t < TU_N_HALF_TYPES; t++)
+    for (size_t o = 0; o < 2; o++) {
+      clnn_roi_desc d = clnn_roi_desc_make(ops[o], 2, 36, 7, 8, 6, 3, 3, 0.5f);
+      problem p;
+      problem_make(&p, &d, 9620 + o, NULL);
+      problem_round_to(&p, tu_half_types[t]);
+      check_problem_half(ctx, &p, tu_half_types[t]);
+      problem_free(&p);
+    }
+  clnn_context_free(ctx);
 }
 END_TEST
 
@@ -1224,6 +1245,7 @@ static Suite *roi_suite(void) {
   tcase_add_test(tc, test_half_pool_bwd_argmax_edits);
   tcase_add_test(tc, test_half_odd_offsets);
   tcase_add_test(tc, test_half_variant_rules);
+  tcase_add_test(tc, test_half_ps_fallbacks);
   suite_add_tcase(s, tc);
   TCase *bad = tcase_create("bad_input");
   tcase_add_checked_fixture(bad, bad_setup, bad_teardown);
