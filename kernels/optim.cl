@@ -97,16 +97,24 @@ inline __global const ulong *segment_row(__global const ulong *seg, const int ns
 #define BLOCK_PROLOGUE \
   BLOCK_PROLOGUE_ROW;  \
   const bool row_aligned = ((row[4] | row[5] | row[6] | row[7] | row[8] | row[9]) & 3) == 0
+#define BLOCK_PROLOGUE_LANEWISE BLOCK_PROLOGUE
 #else
 /* bf16_pairs: every bfloat16 role of the row starts at an even element
  * (4-byte aligned: start is a multiple of BLOCK), see bf16_load16_pairs. */
 #define BF16_ODD(r, dt) ((dt) == CLNN_DTYPE_CODE_BFLOAT16 ? row[4 + (r)] & 1 : 0)
-#define BLOCK_PROLOGUE                                                                                   \
+#define BLOCK_PROLOGUE_PAIRS(lanewise)                                                                   \
   BLOCK_PROLOGUE_ROW;                                                                                    \
   const bool bf16_pairs = (BF16_ODD(CLNN_OPTIM_ROLE_P, PDT) | BF16_ODD(CLNN_OPTIM_ROLE_G, GDT) |         \
                            BF16_ODD(CLNN_OPTIM_ROLE_M, SDT) | BF16_ODD(CLNN_OPTIM_ROLE_V, SDT) |         \
                            BF16_ODD(CLNN_OPTIM_ROLE_X, SDT) | BF16_ODD(CLNN_OPTIM_ROLE_C, CDT)) == 0;    \
-  (void)bf16_pairs
+  const bool pair_order = (lanewise) && ANY_BF16 && bf16_pairs;                                          \
+  (void)bf16_pairs;                                                                                      \
+  (void)pair_order
+/* The reductions keep element order in their lanes (the sum's order, hence
+ * its bits, must not depend on the tensors' alignment); the lane-wise
+ * updates may run in pair order (see bf16_load16_po). */
+#define BLOCK_PROLOGUE BLOCK_PROLOGUE_PAIRS(false)
+#define BLOCK_PROLOGUE_LANEWISE BLOCK_PROLOGUE_PAIRS(true)
 #endif
 #define ROLE_PTR(name, r) (SET_PICK(name, row[3]) + row[4 + (r)] + start)
 
@@ -138,6 +146,9 @@ inline __global const ulong *segment_row(__global const ulong *seg, const int ns
 #ifndef CDT
 #define CDT 0
 #endif
+/* Whether any role is bfloat16 (the CPU shape's pair order applies only then). */
+#define ANY_BF16 (PDT == CLNN_DTYPE_CODE_BFLOAT16 || GDT == CLNN_DTYPE_CODE_BFLOAT16 || \
+                  SDT == CLNN_DTYPE_CODE_BFLOAT16 || CDT == CLNN_DTYPE_CODE_BFLOAT16)
 #define OPT_CAT_(a, b) a##b
 #define OPT_CAT(a, b) OPT_CAT_(a, b)
 #define ELEM_0 float
@@ -171,29 +182,49 @@ inline __global const ulong *segment_row(__global const ulong *seg, const int ns
  * element, which made a bfloat16 Adam state slower than a float32 one. Where
  * the block's bfloat16 tensors start 4-byte aligned (bf16_pairs, from the
  * row's offsets) 16 values move as 8 uints instead: the low halves are the
- * even elements, the high halves the odd ones, interleaved back into
- * element order (the step mixes types, so every lane must be its element).
+ * even elements, the high halves the odd ones.
+ *
+ * Pair order (pair_order: the lane-wise updates, Adam, SGD, EMA and the
+ * gradient scale, when a role is bfloat16 and bf16_pairs holds): lanes 0-7
+ * hold the vector's even elements, lanes 8-15 its odd ones, for EVERY role.
+ * A bfloat16 vector then loads and stores with a shift and a mask, and
+ * only float32 and float16 roles are permuted (one shuffle each way); the
+ * update is lane by lane, so every element gets the same bits as in element
+ * order. The reductions (non-finite check, norm) use element order: their
+ * bfloat16 pairs are interleaved back (bf16_load16_pairs).
  */
-inline float16 bf16_load16_pairs(__global const ushort *p) {
+inline float16 bf16_load16_po(__global const ushort *p) {
   const uint8 u = vload8(0, (__global const uint *)p);
-  const float8 e = as_float8(u << 16), o = as_float8(u & 0xffff0000u);
-  /* a vector literal of swizzles, not shuffle2: PoCL's shuffle2 moves element by element */
-  return (float16)(e.s0, o.s0, e.s1, o.s1, e.s2, o.s2, e.s3, o.s3, e.s4, o.s4, e.s5, o.s5, e.s6, o.s6, e.s7, o.s7);
+  return (float16)(as_float8(u << 16), as_float8(u & 0xffff0000u));
 }
-inline void bf16_store16_pairs(float16 v, __global ushort *p) {
-  const uint16 r = bf16_round16(v);
-  vstore8(r.even | (r.odd << 16), 0, (__global uint *)p);
+/* Round to nearest even as bf16_round16, kept in the high halves: the odd
+ * elements then need a mask rather than two shifts, and NaN (quieted) is
+ * one unordered compare. */
+inline void bf16_store16_po(float16 v, __global ushort *p) {
+  const uint16 u = as_uint16(v);
+  const uint16 r = select(u + 0x7fffu + ((u >> 16) & 1u), u | 0x00400000u, as_uint16(v != v)); /* NaN */
+  vstore8((r.lo >> 16) | (r.hi & 0xffff0000u), 0, (__global uint *)p);
+}
+inline float16 to_pair_order(float16 v) { return (float16)(v.even, v.odd); }
+/* a swizzle, not shuffle: PoCL's shuffle moves element by element */
+inline float16 from_pair_order(float16 v) { return v.s08192a3b4c5d6e7f; }
+inline float16 bf16_load16_pairs(__global const ushort *p) {
+  return from_pair_order(bf16_load16_po(p));
 }
 #define VT float16
-#define LOADV_0(p) vload16(0, (p))
-#define STOREV_0(v, p) vstore16((v), 0, (p))
-#define LOADV_2(p) vload_half16(0, (p))
-#define STOREV_2(v, p) vstore_half16_rte((v), 0, (p))
-#define LOADV_3(p) (bf16_pairs ? bf16_load16_pairs(p) : as_float16(convert_uint16(vload16(0, (p))) << 16))
-#define STOREV_3(v, p)                                           \
-  do {                                                           \
-    if (bf16_pairs) bf16_store16_pairs((v), (p));                \
-    else vstore16(convert_ushort16(bf16_round16(v)), 0, (p));    \
+#define LOADV_0(p) (pair_order ? to_pair_order(vload16(0, (p))) : vload16(0, (p)))
+#define STOREV_0(v, p) vstore16(pair_order ? from_pair_order(v) : (v), 0, (p))
+#define LOADV_2(p) (pair_order ? to_pair_order(vload_half16(0, (p))) : vload_half16(0, (p)))
+#define STOREV_2(v, p) vstore_half16_rte(pair_order ? from_pair_order(v) : (v), 0, (p))
+#define LOADV_3(p)                                                   \
+  (pair_order   ? bf16_load16_po(p)                                  \
+   : bf16_pairs ? bf16_load16_pairs(p)                               \
+                : as_float16(convert_uint16(vload16(0, (p))) << 16))
+#define STOREV_3(v, p)                                                       \
+  do {                                                                       \
+    if (pair_order) bf16_store16_po((v), (p));                               \
+    else if (bf16_pairs) bf16_store16_po(to_pair_order(v), (p));             \
+    else vstore16(convert_ushort16(bf16_round16(v)), 0, (p));                \
   } while (0)
 #define VEC_LOOP(i) for (i = 0; i + 16 <= n; i += 16)
 #define TAIL_LOOP(i) for (; i < n; i++)
@@ -269,7 +300,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_adam(
     const float decay, const float beta1, const float omb1, const float beta2, const float omb2,
     const float step_size, const float inv_sqrt_bc2, const float eps) {
   if (skip_base && skip_base[skip_off]) return;
-  BLOCK_PROLOGUE;
+  BLOCK_PROLOGUE_LANEWISE;
   __global float *p = ROLE_PTR(p_, CLNN_OPTIM_ROLE_P);
   __global const ELEM(GDT) *g = ROLE_PTR(g_, CLNN_OPTIM_ROLE_G);
   __global ELEM(SDT) *m = ROLE_PTR(m_, CLNN_OPTIM_ROLE_M);
@@ -345,7 +376,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_sgd(
     __global const int *restrict skip_base, const ulong skip_off, const float gmul, const float wd,
     const float momentum, const float omd, const float lr, const int first) {
   if (skip_base && skip_base[skip_off]) return;
-  BLOCK_PROLOGUE;
+  BLOCK_PROLOGUE_LANEWISE;
   __global float *p = ROLE_PTR(p_, CLNN_OPTIM_ROLE_P);
   __global const ELEM(GDT) *g = ROLE_PTR(g_, CLNN_OPTIM_ROLE_G);
   __global ELEM(SDT) *b = MOMENTUM ? ROLE_PTR(b_, CLNN_OPTIM_ROLE_M) : 0;
@@ -383,7 +414,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_sgd(
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_ema(
     SET_ARGS(__global ELEM(PDT) *restrict, e_), SET_ARGS(__global const ELEM(GDT) *restrict, p_), SEG_ARGS,
     const float coef, const int from_param) {
-  BLOCK_PROLOGUE;
+  BLOCK_PROLOGUE_LANEWISE;
   __global ELEM(PDT) *e = ROLE_PTR(e_, CLNN_OPTIM_ROLE_P);
   __global const ELEM(GDT) *p = ROLE_PTR(p_, CLNN_OPTIM_ROLE_G);
   int i;
@@ -556,7 +587,7 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void optim_scale(
     SET_ARGS(__global ELEM(GDT) *restrict, g_), SEG_ARGS, CTENSOR(coef)) {
   const float k = AT(coef)[0];
   if (k >= 1.0f) return;
-  BLOCK_PROLOGUE;
+  BLOCK_PROLOGUE_LANEWISE;
   __global ELEM(GDT) *g = ROLE_PTR(g_, CLNN_OPTIM_ROLE_G);
   int i;
   VEC_LOOP(i) STOREV(GDT, LOADV(GDT, g + i) * k, g + i);
