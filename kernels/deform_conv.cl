@@ -26,8 +26,8 @@
  * is compiled with it, and PoCL compiles slowly): -DDC_FWD the fused
  * forward kernel, -DDC_BWD the backward kernels that work on channel
  * vectors, -DDC_GPU the GPU-class variants' kernels (layouts of their own,
- * described there), -DDC_CONVERT the half types' conversions, none the
- * small layout kernels. Switches that cost nothing at
+ * described there), none the small layout kernels (the half types'
+ * conversions are runtime/stage.c's). Switches that cost nothing at
  * run time (mask, bias, which gradients) are arguments, not -D options, so
  * few programs exist.
  */
@@ -889,43 +889,6 @@ __kernel void deform_conv_gpu_db_final(CTENSOR(part), TENSOR(db), const int K, c
   float total = 0.0f;
   for (int s = 0; s < slices; s++) total += AT(part)[(size_t)k * slices + s];
   AT(db)[k] = total;
-}
-
-/* ================================== half types (-DDC_CONVERT -DDT=..) */
-#elif defined(DC_CONVERT)
-
-/*
- * A float16 or bfloat16 call runs the float32 kernels of this file on
- * float32 copies of its tensors (ops/deform_conv.c, "Half types"):
- * deform_conv_unpack widens an input into its copy, deform_conv_pack rounds
- * an output's float32 result once, to nearest even, into the tensor.
- * 16 elements a work-item; the flat index is a ulong, since a 2-byte tensor
- * may hold close to 2^31 elements and i + 16 must not wrap.
- * -D: DC_CONVERT, DT. Args: src, dst, n (elements).
- * NDRange (ceil(n / 16) rounded up to the local size), local (any).
- */
-__kernel void deform_conv_unpack(CTENSOR_DT(src), TENSOR(dst), const ulong n) {
-  const ulong i = (ulong)get_global_id(0) * 16;
-  if (i >= n) return;
-  __global const STORE_T *s = AT(src) + i;
-  __global float *d = AT(dst) + i;
-  if (n - i >= 16) {
-    vstore16(LOAD16(0, s), 0, d);
-  } else {
-    for (ulong j = 0; j < n - i; j++) d[j] = LOAD1(s, j);
-  }
-}
-
-__kernel void deform_conv_pack(CTENSOR(src), TENSOR_DT(dst), const ulong n) {
-  const ulong i = (ulong)get_global_id(0) * 16;
-  if (i >= n) return;
-  __global const float *s = AT(src) + i;
-  __global STORE_T *d = AT(dst) + i;
-  if (n - i >= 16) {
-    STORE16(vload16(0, s), 0, d);
-  } else {
-    for (ulong j = 0; j < n - i; j++) STORE1(s[j], d, j);
-  }
 }
 
 /* ======================= layouts, small GEMMs, the CLBlast path on CPUs */

@@ -154,33 +154,3 @@ __kernel void linear_bias_grad_gpu(const int n, const int out, CTENSOR(dy), TENS
 #endif
   AT(db)[o] = acc;
 }
-
-/* ------------------------------------------------------ half precision
- * A float16 or bfloat16 linear call runs the float32 GEMMs on float32
- * copies of its operands (ops/linear.c): these two kernels widen a tensor
- * into such a copy and round a float32 result into the tensor's type, once
- * (to nearest even). COPY_CHUNK elements per work-item, 16 at a time, then
- * the tail one by one; indices are long (a 2-byte tensor may hold 2^31
- * elements). -D: DT. NDRange (ceil(n / COPY_CHUNK)), local (1).
- */
-#define COPY_CHUNK 4096
-
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void linear_to_f32(const ulong n, CTENSOR_DT(src),
-                                                                           TENSOR(dst)) {
-  const long i0 = (long)get_global_id(0) * COPY_CHUNK, i1 = min((long)n, i0 + COPY_CHUNK);
-  __global const STORE_T *s = AT(src);
-  __global float *d = AT(dst);
-  long i = i0;
-  for (; i <= i1 - 16; i += 16) vstore16(LOADU16(s + i), 0, d + i);
-  for (; i < i1; i++) d[i] = LOAD1(s, i);
-}
-
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void linear_from_f32(const ulong n, CTENSOR(src),
-                                                                             TENSOR_DT(dst)) {
-  const long i0 = (long)get_global_id(0) * COPY_CHUNK, i1 = min((long)n, i0 + COPY_CHUNK);
-  __global const float *s = AT(src);
-  __global STORE_T *d = AT(dst);
-  long i = i0;
-  for (; i <= i1 - 16; i += 16) STOREU16(vload16(0, s + i), d + i);
-  for (; i < i1; i++) STORE1(s[i], d, i);
-}

@@ -1119,75 +1119,29 @@ const clnn_variant_table clnn__deform_conv_bwd_bias_variants = {"deform_conv", "
  * x, offset, mask, w, b, y and the gradients are float32, float16 or
  * bfloat16, all of one type. A half-precision call runs the float32
  * variant the tables pick, on float32 copies of its tensors in the
- * context's outer workspace (the variants use the inner one): every input
- * is widened once (deform_conv_unpack), the variant computes as it does in
+ * context's outer workspace (clnn__stage_*; the variants use the inner
+ * one): every input is widened once, the variant computes as it does in
  * float32 (sampling positions from the loaded offsets, bilinear sums, the
  * GEMMs and every reduction in the same order), and each output is rounded
- * once, to nearest even, into its tensor (deform_conv_pack). So every
+ * once, to nearest even, into its tensor. So every
  * variant, CPU and GPU class, takes the half types, the GEMM engines stay
  * float32, and float32 calls do not pass here. The price is a pass over
  * each tensor, small next to the sampling and the GEMMs. One exception,
  * the common forward on CPUs: the fused variant reads the half tensors
  * itself when K' fits its block (fused_reads_half). */
 
-#define DC_MAX_STAGED 12
-
-typedef struct dc_staged {
-  clnn_dtype dt;
-  clnn_buffer buf;                  /* the outer workspace, viewed by the copies */
-  clnn_tensor copy[DC_MAX_STAGED];  /* float32 copy i of tensor i */
-  clnn_tensor *view[DC_MAX_STAGED]; /* &copy[i], or NULL for a NULL tensor */
-} dc_staged;
-
-/* One conversion launch: unpack (half -> float32) or pack (float32 -> half, rounded). */
-static clnn_status launch_convert(clnn_context *ctx, clnn_dtype dt, bool pack, const clnn_tensor *src,
-                                  const clnn_tensor *dst, const char *op) {
-  const size_t n = src->numel, local = 64;
-  if (n == 0) return CLNN_SUCCESS;
-  char opts[48];
-  snprintf(opts, sizeof opts, "-DDC_CONVERT -DDT=%d", (int)dt);
-  clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "deform_conv", opts, pack ? "deform_conv_pack" : "deform_conv_unpack", &k));
-  size_t global[3] = {(size_t)clnn__round_up((int64_t)clnn__ceil_div((int64_t)n, 16), (int64_t)local), 1, 1};
-  size_t lsize[3] = {local, 1, 1};
-  return clnn__launch(ctx, &k, CLNN_ARGS(CLNN_ARG_TENSOR(src), CLNN_ARG_TENSOR(dst), CLNN_ARG_U64(n)), 1, global,
-                      lsize, op);
-}
-
-/* float32 copies of the n tensors ts (NULL ones stay NULL), the first nin
- * of them inputs, widened now. Copies start on 64-byte boundaries. */
-static clnn_status stage_half(clnn_context *ctx, clnn_dtype dt, const clnn_tensor *const *ts, int n, int nin,
-                              dc_staged *s, const char *op) {
-  size_t total = 0;
-  for (int i = 0; i < n; i++)
-    if (ts[i]) total += (ts[i]->numel + 15) / 16 * 16;
-  cl_mem mem;
-  CLNN_TRY(clnn__outer_workspace(ctx, total * sizeof(float), &mem));
-  memset(s, 0, sizeof *s);
-  s->dt = dt;
-  s->buf.ctx = ctx;
-  s->buf.mem = mem;
-  s->buf.size = total * sizeof(float);
-  s->buf.refs = 1;
-  size_t at = 0;
-  for (int i = 0; i < n; i++) {
-    if (!ts[i]) continue;
-    s->copy[i] = *ts[i];
-    s->copy[i].buf = &s->buf;
-    s->copy[i].offset = at * sizeof(float);
-    s->copy[i].dtype = CLNN_FLOAT32;
-    s->view[i] = &s->copy[i];
-    at += (ts[i]->numel + 15) / 16 * 16;
-    if (i < nin) CLNN_TRY(launch_convert(ctx, dt, false, ts[i], s->view[i], op));
-  }
+/* The float32 copies of the n tensors ts (NULL ones stay NULL) into
+ * copies[], the first nin of them inputs, widened now. */
+static clnn_status stage_half(clnn_stage *s, const clnn_tensor *const *ts, int n, int nin, clnn_tensor **copies) {
+  for (int i = 0; i < n; i++) copies[i] = clnn__stage_copy(s, ts[i]);
+  CLNN_TRY(clnn__stage_alloc(s));
+  for (int i = 0; i < nin; i++) CLNN_TRY(clnn__stage_widen(s, ts[i], copies[i]));
   return CLNN_SUCCESS;
 }
 
 /* Round the float32 results of outputs [first, n) into their tensors. */
-static clnn_status unstage_half(clnn_context *ctx, const dc_staged *s, clnn_tensor *const *ts, int first, int n,
-                                const char *op) {
-  for (int i = first; i < n; i++)
-    if (ts[i]) CLNN_TRY(launch_convert(ctx, s->dt, true, s->view[i], ts[i], op));
+static clnn_status unstage_half(clnn_stage *s, clnn_tensor *const *copies, clnn_tensor *const *ts, int first, int n) {
+  for (int i = first; i < n; i++) CLNN_TRY(clnn__stage_round(s, copies[i], ts[i]));
   return CLNN_SUCCESS;
 }
 
@@ -1201,29 +1155,28 @@ static clnn_status fwd_half(clnn_context *ctx, const dc_geom *g, clnn_dtype dt, 
                             const clnn_tensor *x, const clnn_tensor *offset, const clnn_tensor *mask,
                             const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
   if (run == fwd_fused && fused_reads_half(g)) return fwd_fused(ctx, g, x, offset, mask, w, b, y);
-  const char *op = dt == CLNN_FLOAT16 ? "deform_conv2d_fwd:float16" : "deform_conv2d_fwd:bfloat16";
   const clnn_tensor *ins[6] = {x, offset, mask, w, b, y};
-  clnn_tensor *outs[6] = {NULL, NULL, NULL, NULL, NULL, y};
-  dc_staged s;
-  CLNN_TRY(stage_half(ctx, dt, ins, 6, 5, &s, op));
-  CLNN_TRY(run(ctx, g, s.view[0], s.view[1], s.view[2], s.view[3], s.view[4], s.view[5]));
-  return unstage_half(ctx, &s, outs, 5, 6, op);
+  clnn_tensor *outs[6] = {NULL, NULL, NULL, NULL, NULL, y}, *v[6];
+  clnn_stage s;
+  clnn__stage_init(&s, ctx, dt, dt == CLNN_FLOAT16 ? "deform_conv2d_fwd:float16" : "deform_conv2d_fwd:bfloat16");
+  CLNN_TRY(stage_half(&s, ins, 6, 5, v));
+  CLNN_TRY(run(ctx, g, v[0], v[1], v[2], v[3], v[4], v[5]));
+  return unstage_half(&s, v, outs, 5, 6);
 }
 
 static clnn_status bwd_half(clnn_context *ctx, const dc_geom *g, clnn_dtype dt, const dc_bwd_args *a,
                             clnn_tensor *db, dc_bwd_fn run, dc_db_fn run_db) {
-  const char *op = dt == CLNN_FLOAT16 ? "deform_conv2d_bwd:float16" : "deform_conv2d_bwd:bfloat16";
   const clnn_tensor *ins[10] = {a->x, a->offset, a->mask, a->w, a->dy, a->dx, a->doffset, a->dmask, a->dw, db};
-  clnn_tensor *outs[10] = {NULL, NULL, NULL, NULL, NULL, a->dx, a->doffset, a->dmask, a->dw, db};
-  dc_staged s;
-  CLNN_TRY(stage_half(ctx, dt, ins, 10, 5, &s, op));
-  clnn_tensor *const *v = s.view;
+  clnn_tensor *outs[10] = {NULL, NULL, NULL, NULL, NULL, a->dx, a->doffset, a->dmask, a->dw, db}, *v[10];
+  clnn_stage s;
+  clnn__stage_init(&s, ctx, dt, dt == CLNN_FLOAT16 ? "deform_conv2d_bwd:float16" : "deform_conv2d_bwd:bfloat16");
+  CLNN_TRY(stage_half(&s, ins, 10, 5, v));
   if (run) {
     const dc_bwd_args f = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]};
     CLNN_TRY(run(ctx, g, &f));
   }
   if (run_db) CLNN_TRY(run_db(ctx, g, v[4], v[9]));
-  return unstage_half(ctx, &s, outs, 5, 10, op);
+  return unstage_half(&s, v, outs, 5, 10);
 }
 
 /* --------------------------------------------------------------- public */

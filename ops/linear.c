@@ -351,122 +351,71 @@ static clnn_status bwd_weights_run(clnn_context *ctx, const clnn_linear_desc *d,
 }
 
 /* ------------------------------------------------------ half precision
- * A float16 / bfloat16 call stages float32 copies of its tensors in the
- * outer workspace (the GEMMs and the packing use the inner one), as views
- * of a stand-in buffer over it, so the float32 code above runs unchanged:
- * inputs are widened (linear_to_f32), results rounded into the caller's
- * tensors once (linear_from_f32). Outputs are written only by that last
- * step. A gradient accumulated onto (accumulate = 1) is widened first, so
- * old value plus sum is rounded once.
+ * A float16 / bfloat16 call runs the float32 code above unchanged on
+ * float32 copies of its tensors (clnn__stage_*, in the outer workspace; the
+ * GEMMs and the packing use the inner one): inputs are widened, results
+ * rounded into the caller's tensors once. Outputs are written only by that
+ * last step. A gradient accumulated onto (accumulate = 1) is widened first,
+ * so old value plus sum is rounded once. An operand the GEMM packs is read
+ * as it is: the packing widens it.
  */
-#define STAGE_MAX 6
 
-typedef struct f32_stage {
-  clnn_context *ctx;
-  clnn_buffer buf; /* stands for the outer workspace */
-  size_t floats;   /* laid out so far */
-  clnn_tensor views[STAGE_MAX];
-  int nviews;
-} f32_stage;
-
-static f32_stage *stage_init(f32_stage *s, clnn_context *ctx) {
-  memset(s, 0, sizeof *s);
-  s->ctx = ctx;
-  return s;
+/* An operand the GEMM reads as it is (packed), else a copy. */
+static const clnn_tensor *stage_operand(clnn_stage *s, const clnn_tensor *t, bool packed) {
+  return packed ? t : clnn__stage_copy(s, t);
 }
 
-/* A float32 copy of t's shape in the stage (its memory exists after stage_alloc). */
-static clnn_tensor *stage_copy(f32_stage *s, const clnn_tensor *t) {
-  clnn_tensor *v = &s->views[s->nviews++];
-  *v = *t;
-  v->buf = &s->buf;
-  v->offset = s->floats * sizeof(float);
-  v->dtype = CLNN_FLOAT32;
-  s->floats += (t->numel + 15) / 16 * 16; /* each copy 64-byte aligned */
-  return v;
-}
-
-/* An operand the GEMM reads as it is (packed: the packing widens it), else a copy. */
-static const clnn_tensor *stage_operand(f32_stage *s, const clnn_tensor *t, bool packed) {
-  return packed ? t : stage_copy(s, t);
-}
-
-static clnn_status stage_alloc(f32_stage *s) {
-  CLNN_TRY(clnn__outer_workspace(s->ctx, s->floats * sizeof(float), &s->buf.mem));
-  s->buf.ctx = s->ctx;
-  s->buf.size = s->floats * sizeof(float);
-  s->buf.refs = 1;
-  return CLNN_SUCCESS;
-}
-
-/* kernel (linear_to_f32 or linear_from_f32) from src to dst; half is whichever is not float32. */
-static clnn_status convert(clnn_context *ctx, const char *kernel, const clnn_tensor *src, const clnn_tensor *dst,
-                           const char *op) {
-  if (src == dst || !src->numel) return CLNN_SUCCESS; /* an operand used as it is */
-  const clnn_dtype dt = src->dtype == CLNN_FLOAT32 ? dst->dtype : src->dtype;
-  char opts[16];
-  snprintf(opts, sizeof opts, "-DDT=%d", (int)dt);
-  clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, "linear", opts, kernel, &k));
-  const size_t global[3] = {(size_t)clnn__ceil_div((int64_t)src->numel, 4096), 1, 1}, local[3] = {1, 1, 1};
-  return clnn__launch(ctx, &k, CLNN_ARGS(CLNN_ARG_U64(src->numel), CLNN_ARG_TENSOR(src), CLNN_ARG_TENSOR(dst)), 1,
-                      global, local, op);
-}
-
-static clnn_status widen(clnn_context *ctx, const clnn_tensor *t, const clnn_tensor *copy, const char *op) {
-  return convert(ctx, "linear_to_f32", t, copy, op);
-}
-
-static clnn_status narrow(clnn_context *ctx, const clnn_tensor *copy, clnn_tensor *t, const char *op) {
-  return convert(ctx, "linear_from_f32", copy, t, op);
+/* copy = t widened, unless the operand is t itself (packed). */
+static clnn_status widen(clnn_stage *s, const clnn_tensor *t, const clnn_tensor *copy) {
+  return copy == t ? CLNN_SUCCESS : clnn__stage_widen(s, t, copy);
 }
 
 static clnn_status fwd_half(clnn_context *ctx, const clnn_linear_desc *d, const clnn_tensor *x, const clnn_tensor *w,
                             const clnn_tensor *b, clnn_tensor *y) {
-  const char *op = "linear_fwd:convert";
-  f32_stage s;
-  stage_init(&s, ctx);
-  const clnn_tensor *x32 = stage_copy(&s, x), *b32 = b ? stage_copy(&s, b) : NULL;
+  clnn_stage s;
+  clnn__stage_init(&s, ctx, y->dtype, "linear_fwd:convert");
+  const clnn_tensor *x32 = clnn__stage_copy(&s, x), *b32 = clnn__stage_copy(&s, b);
   const clnn_tensor *w32 = stage_operand(&s, w, b_packed(ctx, d->in_features, true));
-  clnn_tensor *y32 = stage_copy(&s, y);
-  CLNN_TRY(stage_alloc(&s));
-  CLNN_TRY(widen(ctx, x, x32, op));
-  CLNN_TRY(widen(ctx, w, w32, op));
-  if (b) CLNN_TRY(widen(ctx, b, b32, op));
+  clnn_tensor *y32 = clnn__stage_copy(&s, y);
+  CLNN_TRY(clnn__stage_alloc(&s));
+  CLNN_TRY(widen(&s, x, x32));
+  CLNN_TRY(widen(&s, w, w32));
+  CLNN_TRY(widen(&s, b, b32));
   CLNN_TRY(fwd_run(ctx, d, x32, w32, b32, y32));
-  return narrow(ctx, y32, y, op);
+  return clnn__stage_round(&s, y32, y);
 }
 
 static clnn_status bwd_data_half(clnn_context *ctx, const clnn_linear_desc *d, const clnn_tensor *dy,
                                  const clnn_tensor *w, clnn_tensor *dx) {
-  const char *op = "linear_bwd_data:convert";
-  f32_stage s;
-  stage_init(&s, ctx);
-  const clnn_tensor *dy32 = stage_copy(&s, dy), *w32 = stage_operand(&s, w, b_packed(ctx, d->in_features, false));
-  clnn_tensor *dx32 = stage_copy(&s, dx);
-  CLNN_TRY(stage_alloc(&s));
-  CLNN_TRY(widen(ctx, dy, dy32, op));
-  CLNN_TRY(widen(ctx, w, w32, op));
+  clnn_stage s;
+  clnn__stage_init(&s, ctx, dx->dtype, "linear_bwd_data:convert");
+  const clnn_tensor *dy32 = clnn__stage_copy(&s, dy);
+  const clnn_tensor *w32 = stage_operand(&s, w, b_packed(ctx, d->in_features, false));
+  clnn_tensor *dx32 = clnn__stage_copy(&s, dx);
+  CLNN_TRY(clnn__stage_alloc(&s));
+  CLNN_TRY(widen(&s, dy, dy32));
+  CLNN_TRY(widen(&s, w, w32));
   CLNN_TRY(bwd_data_run(ctx, d, dy32, w32, dx32));
-  return narrow(ctx, dx32, dx, op);
+  return clnn__stage_round(&s, dx32, dx);
 }
 
 static clnn_status bwd_weights_half(clnn_context *ctx, const clnn_linear_desc *d, const clnn_tensor *x,
                                     const clnn_tensor *dy, clnn_tensor *dw, clnn_tensor *db, int accumulate) {
-  const char *op = "linear_bwd_weights:convert";
-  f32_stage s;
-  stage_init(&s, ctx);
-  const clnn_tensor *dy32 = stage_copy(&s, dy);
+  clnn_stage s;
+  clnn__stage_init(&s, ctx, dy->dtype, "linear_bwd_weights:convert");
+  const clnn_tensor *dy32 = clnn__stage_copy(&s, dy);
   const clnn_tensor *x32 = dw ? stage_operand(&s, x, b_packed(ctx, d->in_features, false)) : NULL;
-  clnn_tensor *dw32 = dw ? stage_copy(&s, dw) : NULL, *db32 = db ? stage_copy(&s, db) : NULL;
-  CLNN_TRY(stage_alloc(&s));
-  CLNN_TRY(widen(ctx, dy, dy32, op));
-  if (dw) CLNN_TRY(widen(ctx, x, x32, op));
-  if (accumulate && dw) CLNN_TRY(widen(ctx, dw, dw32, op));
-  if (accumulate && db) CLNN_TRY(widen(ctx, db, db32, op));
+  clnn_tensor *dw32 = clnn__stage_copy(&s, dw), *db32 = clnn__stage_copy(&s, db);
+  CLNN_TRY(clnn__stage_alloc(&s));
+  CLNN_TRY(widen(&s, dy, dy32));
+  if (dw) CLNN_TRY(widen(&s, x, x32));
+  if (accumulate) {
+    CLNN_TRY(widen(&s, dw, dw32));
+    CLNN_TRY(widen(&s, db, db32));
+  }
   CLNN_TRY(bwd_weights_run(ctx, d, x32, dy32, dw32, db32, accumulate));
-  if (dw) CLNN_TRY(narrow(ctx, dw32, dw, op));
-  return db ? narrow(ctx, db32, db, op) : CLNN_SUCCESS;
+  CLNN_TRY(clnn__stage_round(&s, dw32, dw));
+  return clnn__stage_round(&s, db32, db);
 }
 
 /* ---------------------------------------------------------------- ops */

@@ -47,7 +47,7 @@
  * widened once, the output rounded once; the gather kernels in their place
  * took 10x the forward's time and 100x the backward's on PoCL). The gather
  * kernels (roi.fwd.per_output, roi.bwd.gather: float32 accumulators in
- * registers) remain the half types' last resort.
+ * registers) remain below them in the tables.
  *
  * Every call first reads the RoIs back (blocking) to validate them
  * (clnn__roi_rois_check: a bad RoI fails before anything is enqueued) and
@@ -56,7 +56,6 @@
  * passes and the panel forward read it).
  */
 #include "../desc/desc.h"
-#include "conv_internal.h" /* the half staging (clnn__conv_stage_*) */
 
 #include <math.h>
 #include <stdio.h>
@@ -375,16 +374,16 @@ static clnn_status bwd_pool_panels(clnn_context *ctx, const clnn_roi_desc *d, co
 }
 
 /* PS forward straight from x: one work-item per (bin row, RoI). x and y
- * are float32 operands (the tensors themselves, or the staged copies of
- * half ones: run_fwd_ps_staged). */
-static clnn_status fwd_ps(clnn_context *ctx, const clnn_roi_desc *d, int64_t oc, clnn_conv_mem x,
-                          const clnn_tensor *rois, clnn_conv_mem y) {
+ * are float32 (the tensors themselves, or the staged copies of half ones:
+ * run_fwd_ps_staged). */
+static clnn_status fwd_ps(clnn_context *ctx, const clnn_roi_desc *d, int64_t oc, const clnn_tensor *x,
+                          const clnn_tensor *rois, clnn_tensor *y) {
   const bool pool = d->op == CLNN_PS_ROI_POOL;
   clnn_kernel_ref k;
-  CLNN_TRY(roi_kernel(ctx, CLNN_FLOAT32, 1, "roi_ps_fwd", &k));
+  CLNN_TRY(roi_kernel(ctx, y->dtype, 1, "roi_ps_fwd", &k));
   size_t global[2] = {(size_t)d->pooled_h, (size_t)d->num_rois};
   return clnn__launch(ctx, &k,
-                      CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_TENSOR(rois), CLNN_ARG_CONV_MEM(y), CLNN_ARG_I32(d->c),
+                      CLNN_ARGS(CLNN_ARG_TENSOR(x), CLNN_ARG_TENSOR(rois), CLNN_ARG_TENSOR(y), CLNN_ARG_I32(d->c),
                                 CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(d->pooled_h),
                                 CLNN_ARG_I32(d->pooled_w), CLNN_ARG_I32(oc), CLNN_ARG_F32(d->spatial_scale),
                                 CLNN_ARG_I32(sampling(d)), CLNN_ARG_I32(pool)),
@@ -392,25 +391,25 @@ static clnn_status fwd_ps(clnn_context *ctx, const clnn_roi_desc *d, int64_t oc,
 }
 
 /* Position-sensitive backward: one work-item per (bin, image) owns the dx
- * planes that bin reads. dy and dx are float32 operands, as fwd_ps's. */
+ * planes that bin reads. dy and dx are float32, as fwd_ps's x and y. */
 static clnn_status bwd_ps(clnn_context *ctx, const clnn_roi_desc *d, int64_t oc, const roi_host *h,
-                          clnn_conv_mem dy, const clnn_tensor *rois, clnn_conv_mem dx) {
+                          const clnn_tensor *dy, const clnn_tensor *rois, clnn_tensor *dx) {
   const bool pool = d->op == CLNN_PS_ROI_POOL;
   cl_mem ws;
   CLNN_TRY(workspace_with_index(ctx, h, 0, &ws));
   clnn_kernel_ref k;
-  CLNN_TRY(roi_kernel(ctx, CLNN_FLOAT32, 1, pool ? "roi_ps_pool_bwd" : "roi_ps_align_bwd", &k));
+  CLNN_TRY(roi_kernel(ctx, dx->dtype, 1, pool ? "roi_ps_pool_bwd" : "roi_ps_align_bwd", &k));
   size_t global[2] = {(size_t)(d->pooled_h * d->pooled_w), (size_t)d->n};
   if (pool)
     return clnn__launch(ctx, &k,
-                        CLNN_ARGS(CLNN_ARG_CONV_MEM(dy), CLNN_ARG_TENSOR(rois), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
-                                  CLNN_ARG_CONV_MEM(dx), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h),
+                        CLNN_ARGS(CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(rois), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
+                                  CLNN_ARG_TENSOR(dx), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h),
                                   CLNN_ARG_I32(d->w), CLNN_ARG_I32(d->pooled_h), CLNN_ARG_I32(d->pooled_w),
                                   CLNN_ARG_I32(oc), CLNN_ARG_F32(d->spatial_scale)),
                         2, global, local1, "roi_bwd:ps_roi_pool");
   return clnn__launch(ctx, &k,
-                      CLNN_ARGS(CLNN_ARG_CONV_MEM(dy), CLNN_ARG_TENSOR(rois), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
-                                CLNN_ARG_CONV_MEM(dx), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h),
+                      CLNN_ARGS(CLNN_ARG_TENSOR(dy), CLNN_ARG_TENSOR(rois), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0),
+                                CLNN_ARG_TENSOR(dx), CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->c), CLNN_ARG_I32(d->h),
                                 CLNN_ARG_I32(d->w), CLNN_ARG_I32(d->pooled_h), CLNN_ARG_I32(d->pooled_w),
                                 CLNN_ARG_I32(oc), CLNN_ARG_F32(d->spatial_scale), CLNN_ARG_I32(sampling(d))),
                       2, global, local1, "roi_bwd:ps_roi_align");
@@ -543,23 +542,23 @@ static clnn_status run_fwd_panels(clnn_context *ctx, const roi_call *c) {
 
 /* roi.fwd.ps_direct: the PS ops straight from x. */
 static clnn_status run_fwd_ps_direct(clnn_context *ctx, const roi_call *c) {
-  return fwd_ps(ctx, c->d, c->oc, clnn__conv_mem(c->x), c->rois, clnn__conv_mem(c->y));
+  return fwd_ps(ctx, c->d, c->oc, c->x, c->rois, c->y);
 }
 
 /* roi.fwd.ps_direct_staged: the same kernel for half x and y. PS RoI align
  * adds into y in place, so x is widened once into a float32 copy, the
- * float32 kernel writes a float32 y, and y is rounded once (the staging of
- * ops/conv_half.c, in the outer workspace; the RoI index uses the shared
+ * float32 kernel writes a float32 y, and y is rounded once
+ * (clnn__stage_*, in the outer workspace; the RoI index uses the inner
  * one). */
 static clnn_status run_fwd_ps_staged(clnn_context *ctx, const roi_call *c) {
-  const clnn_tensor *copies[2] = {c->x, c->y};
-  clnn_conv_stage s;
-  clnn_conv_mem x32;
-  CLNN_TRY(clnn__conv_stage_begin(ctx, c->y->dtype, copies, 2, "roi_fwd:half_stage", &s));
-  CLNN_TRY(clnn__conv_stage_in(ctx, &s, c->x, &x32));
-  const clnn_conv_mem y32 = clnn__conv_stage_out(&s, c->y);
+  clnn_stage s;
+  clnn__stage_init(&s, ctx, c->y->dtype, "roi_fwd:half_stage");
+  const clnn_tensor *x32 = clnn__stage_copy(&s, c->x);
+  clnn_tensor *y32 = clnn__stage_copy(&s, c->y);
+  CLNN_TRY(clnn__stage_alloc(&s));
+  CLNN_TRY(clnn__stage_widen(&s, c->x, x32));
   CLNN_TRY(fwd_ps(ctx, c->d, c->oc, x32, c->rois, y32));
-  return clnn__conv_stage_round(ctx, &s, y32, c->y);
+  return clnn__stage_round(&s, y32, c->y);
 }
 
 static clnn_status run_bwd_align_panels(clnn_context *ctx, const roi_call *c) {
@@ -575,27 +574,28 @@ static clnn_status run_bwd_pool_panels(clnn_context *ctx, const roi_call *c) {
 }
 
 static clnn_status run_bwd_ps_planes(clnn_context *ctx, const roi_call *c) {
-  return bwd_ps(ctx, c->d, c->oc, c->h, clnn__conv_mem(c->dy), c->rois, clnn__conv_mem(c->dx));
+  return bwd_ps(ctx, c->d, c->oc, c->h, c->dy, c->rois, c->dx);
 }
 
 /* roi.bwd.ps_planes_staged: the planes kernel for half dy and dx, which
  * adds into dx in place: staged as run_fwd_ps_staged (dx rounded once). */
 static clnn_status run_bwd_ps_planes_staged(clnn_context *ctx, const roi_call *c) {
-  const clnn_tensor *copies[2] = {c->dy, c->dx};
-  clnn_conv_stage s;
-  clnn_conv_mem dy32;
-  CLNN_TRY(clnn__conv_stage_begin(ctx, c->dx->dtype, copies, 2, "roi_bwd:half_stage", &s));
-  CLNN_TRY(clnn__conv_stage_in(ctx, &s, c->dy, &dy32));
-  const clnn_conv_mem dx32 = clnn__conv_stage_out(&s, c->dx);
+  clnn_stage s;
+  clnn__stage_init(&s, ctx, c->dx->dtype, "roi_bwd:half_stage");
+  const clnn_tensor *dy32 = clnn__stage_copy(&s, c->dy);
+  clnn_tensor *dx32 = clnn__stage_copy(&s, c->dx);
+  CLNN_TRY(clnn__stage_alloc(&s));
+  CLNN_TRY(clnn__stage_widen(&s, c->dy, dy32));
   CLNN_TRY(bwd_ps(ctx, c->d, c->oc, c->h, dy32, c->rois, dx32));
-  return clnn__conv_stage_round(ctx, &s, dx32, c->dx);
+  return clnn__stage_round(&s, dx32, c->dx);
 }
 
 /* ------------------------------------------------------------- variants
  * roi.fwd: gpu_align, gpu_pool (GPU); panels, then ps_direct (CPU: PS RoI
  * pool, and PS RoI align whose panels do not fit the workspace; float32)
  * or ps_direct_staged (its half twin), then per_output (CPU, half types:
- * the GPU-class kernels, should staging fail).
+ * the GPU-class kernels; ps_direct_staged always applies before it, so
+ * only CLNN_VARIANT reaches it).
  * roi.bwd: gpu_align_gather, gpu_pool_gather (GPU); align_panels,
  * pool_planes (float32), pool_panels, ps_planes (float32) or
  * ps_planes_staged (half), then gather (CPU, half types: the GPU-class

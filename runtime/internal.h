@@ -328,6 +328,37 @@ clnn_status clnn__stage_workspace(clnn_context *ctx, size_t bytes, cl_mem *out);
  * released, the context goes too. */
 void clnn__context_drop_buffer(clnn_context *ctx);
 
+/* ------------------------------------------------- half-precision staging
+ * An op whose float32 code runs unchanged on float32 copies of a
+ * half-precision call's tensors (linear, deform_conv, the RoI planes
+ * kernels; runtime/stage.c, kernels/stage.cl): the copies are tensor views
+ * of the originals' shapes, laid out in the outer workspace (the float32
+ * code uses the inner one) at 64-byte boundaries; inputs are widened into
+ * them before the pass and outputs rounded once (nearest even) after it.
+ * The convolution has its own staging over buffer operands
+ * (ops/conv_half.c). */
+#define CLNN_STAGE_MAX 12
+typedef struct clnn_stage {
+  clnn_context *ctx;
+  clnn_dtype dt;                    /* the call's half type */
+  const char *op;                   /* the profile's name of the conversions */
+  clnn_buffer buf;                  /* stands for the outer workspace */
+  size_t floats;                    /* laid out so far */
+  clnn_tensor copy[CLNN_STAGE_MAX]; /* the views; the stage must not move */
+  int ncopies;
+} clnn_stage;
+
+void clnn__stage_init(clnn_stage *s, clnn_context *ctx, clnn_dtype dt, const char *op);
+/* A float32 view of t's shape in the stage (NULL for NULL t); it has
+ * memory once clnn__stage_alloc has run. */
+clnn_tensor *clnn__stage_copy(clnn_stage *s, const clnn_tensor *t);
+/* Back every view laid out so far by the outer workspace. */
+clnn_status clnn__stage_alloc(clnn_stage *s);
+/* copy = t widened to float32 (t NULL or empty: nothing to do). */
+clnn_status clnn__stage_widen(clnn_stage *s, const clnn_tensor *t, const clnn_tensor *copy);
+/* t = copy rounded once to t's type (t NULL or empty: nothing to do). */
+clnn_status clnn__stage_round(clnn_stage *s, const clnn_tensor *copy, clnn_tensor *t);
+
 /* clCreateBuffer with status mapping (device OOM, too large). */
 clnn_status clnn__alloc(clnn_context *ctx, size_t bytes, cl_mem *out);
 
