@@ -861,7 +861,9 @@ clnn_status clnn_ref_deform_conv2d_bwd(const clnn_deform_conv2d_desc *desc, cons
  * int32 in every type. Bilinear weights, sums, maxima and gradients are
  * float32, and each y or dx element is rounded once on store (to nearest
  * even): a RoI pool maximum is stored exactly, its argmax is the one the
- * float32 values give.
+ * float32 values give. On CPU-class devices the position-sensitive ops in a
+ * half type also use float32 copies of their input and output in the
+ * context's outer workspace (4 bytes an element of each).
  */
 typedef enum clnn_roi_op {
   CLNN_ROI_ALIGN = 0,    /* torchvision.ops.roi_align */
