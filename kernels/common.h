@@ -43,18 +43,23 @@
 /* bfloat16 rounding (float -> the 16 kept bits, to nearest even), defined
  * whatever DT is: kernels with tensors of several types (the optimizers'
  * half gradients and bfloat16 state) use it beside their DT. */
-/* The NaN test is on the bits: PoCL calls a library function for isnan on
- * vectors, which made a bfloat16 store slower than a float32 one. */
+/* NaN is found by v != v, a single unordered compare (PoCL calls a library
+ * function for isnan on vectors, which made a bfloat16 store slower than a
+ * float32 one; a test on the bits took three integer operations). NaN
+ * keeps its sign and payload, quieted. */
 inline uint bf16_round1(float v) {
   const uint u = as_uint(v);
-  return (u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  return v != v ? (u >> 16) | 0x40u : (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
 }
+/* The rounded value left in the high 16 bits (the low ones are garbage):
+ * what a pair store puts in an odd element's half, and >> 16 of it is
+ * bf16_round##n. */
 #define CLNN_DEFINE_BF16_ROUND(n)                                                                  \
-  inline uint##n bf16_round##n(float##n v) {                                                       \
+  inline uint##n bf16_round_hi##n(float##n v) {                                                    \
     const uint##n u = as_uint##n(v);                                                               \
-    return select((u + 0x7fffu + ((u >> 16) & 1u)) >> 16, (u >> 16) | 0x40u,                      \
-                  as_uint##n((u & 0x7fffffffu) > 0x7f800000u));                                    \
-  }
+    return select(u + 0x7fffu + ((u >> 16) & 1u), u | 0x00400000u, as_uint##n(v != v));          \
+  }                                                                                                \
+  inline uint##n bf16_round##n(float##n v) { return bf16_round_hi##n(v) >> 16; }
 CLNN_DEFINE_BF16_ROUND(4)
 CLNN_DEFINE_BF16_ROUND(16)
 #if DT == CLNN_DTYPE_CODE_FLOAT16
@@ -83,8 +88,8 @@ inline float16 bf16_loadp16(size_t i, __global const ushort *p) {
   return (float16)(as_float8(u << 16), as_float8(u & 0xffff0000u));
 }
 inline void bf16_storep16(float16 v, size_t i, __global ushort *p) {
-  const uint16 r = bf16_round16(v);
-  vstore8(r.lo | (r.hi << 16), i, (__global uint *)p);
+  const uint16 r = bf16_round_hi16(v);
+  vstore8((r.lo >> 16) | (r.hi & 0xffff0000u), i, (__global uint *)p);
 }
 #define LOADP16(i, p) bf16_loadp16((i), (p))
 #define STOREP16(v, i, p) bf16_storep16((v), (i), (p))

@@ -197,12 +197,9 @@ inline float16 bf16_load16_po(__global const ushort *p) {
   const uint8 u = vload8(0, (__global const uint *)p);
   return (float16)(as_float8(u << 16), as_float8(u & 0xffff0000u));
 }
-/* Round to nearest even as bf16_round16, kept in the high halves: the odd
- * elements then need a mask rather than two shifts, and NaN (quieted) is
- * one unordered compare. */
+/* (common.h's bf16_storep16 at an element pointer) */
 inline void bf16_store16_po(float16 v, __global ushort *p) {
-  const uint16 u = as_uint16(v);
-  const uint16 r = select(u + 0x7fffu + ((u >> 16) & 1u), u | 0x00400000u, as_uint16(v != v)); /* NaN */
+  const uint16 r = bf16_round_hi16(v);
   vstore8((r.lo >> 16) | (r.hi & 0xffff0000u), 0, (__global uint *)p);
 }
 inline float16 to_pair_order(float16 v) { return (float16)(v.even, v.odd); }
