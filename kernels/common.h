@@ -168,8 +168,11 @@ inline void storeu16(const float16 v, __global STORE_T *p) {
  * PoCL 3.1 on x86 runs vload16 / vstore16 of ushort16 element by element
  * (a stored ushort16 became 16 two-byte stores, objdump of the cached
  * kernel); a dereference of a 2-byte-aligned vector type is one vmovdqu.
- * float16 keeps vload_half16 / vstore_half16_rte, which are already one
- * vcvtph2ps / vcvtps2ph on memory; float32 is vload16 / vstore16 as before.
+ * float16 converts in private memory, where vload_half16 / vstore_half16_rte
+ * are one vcvtph2ps / vcvtps2ph: on global memory PoCL's forms tell the
+ * compiler the pointer is 32-byte aligned, and a store of a value it could
+ * convert once (a broadcast in a loop) became an aligned vmovaps that
+ * faulted at an odd element offset. float32 is vload16 / vstore16.
  * VLOAD16_US / VSTORE16_US are the raw 2-byte moves, for kernels that copy
  * half elements without converting them.
  */
@@ -179,9 +182,26 @@ typedef ushort16 __attribute__((aligned(2))) clnn_ushort16_a2;
 #if DT == CLNN_DTYPE_CODE_BFLOAT16
 #define LOADV16(p) as_float16(convert_uint16(VLOAD16_US(p)) << 16)
 #define STOREV16(v, p) VSTORE16_US(convert_ushort16(bf16_round16(v)), (p))
+#elif DT == CLNN_DTYPE_CODE_FLOAT16
+typedef union {
+  ushort16 v;
+  half h[16];
+} clnn_half16_bits;
+inline float16 clnn_loadv16_f16(__global const half *p) {
+  clnn_half16_bits u;
+  u.v = VLOAD16_US(p);
+  return vload_half16(0, u.h);
+}
+inline void clnn_storev16_f16(const float16 v, __global half *p) {
+  clnn_half16_bits u;
+  vstore_half16_rte(v, 0, u.h);
+  VSTORE16_US(u.v, p);
+}
+#define LOADV16(p) clnn_loadv16_f16(p)
+#define STOREV16(v, p) clnn_storev16_f16((v), (p))
 #else
-#define LOADV16(p) LOAD16(0, (p))
-#define STOREV16(v, p) STORE16((v), 0, (p))
+#define LOADV16(p) vload16(0, (p))
+#define STOREV16(v, p) vstore16((v), 0, (p))
 #endif
 
 /* ------------------------------------------------------------ activations */

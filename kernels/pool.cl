@@ -609,6 +609,7 @@ __kernel void pool_global_avg_fwd(CTENSOR_DT(x), TENSOR_DT(y), const int HW, con
   STORE1(sum / div, AT(y), p);
 }
 
+#if DT == CLNN_DTYPE_CODE_FLOAT32
 /*
  * pool_global_avg_bwd: dx[p][i] = dy[p] / div, 16 per work-item, the tail
  * by the work-item past the last full vector.
@@ -619,24 +620,35 @@ __kernel void pool_global_avg_bwd(CTENSOR_DT(dy), TENSOR_DT(dx), const int HW, c
   const float g = LOAD1(AT(dy), p) / div;
   __global STORE_T *out = AT(dx) + (size_t)p * HW;
   if (i < nvec) {
-#if DT == CLNN_DTYPE_CODE_BFLOAT16
-    /* one rounding for the 16, stored as 8 uints where aligned: PoCL narrows
-     * and stores a ushort16 element by element (STORE16 here made a bfloat16
-     * 8x144x56x56 backward take about 0.6 ms, this about 0.4; float32 0.25
-     * to 0.4, on 2 noisy cores) */
-    const uint h = bf16_round1(g);
-    __global ushort *q = out + (size_t)i * 16;
-    if (((ulong)q & 3) == 0)
-      vstore8((uint8)(h | (h << 16)), 0, (__global uint *)q);
-    else
-      vstore16((ushort16)((ushort)h), 0, q);
-#else
     STORE16((float16)(g), i, out);
-#endif
   } else if (i == nvec) {
     for (int j = nvec << 4; j < HW; j++) STORE1(g, out, j);
   }
 }
+#else
+/* 16-element vectors per work-item of the half global backward (ops/pool.c sizes the NDRange with it). */
+#define POOL_GLOBAL_HALF_VECS CLNN_POOL_GLOBAL_HALF_VECS
+/*
+ * pool_global_avg_bwd (half types): dx[p][i] = dy[p] / div, rounded once,
+ * POOL_GLOBAL_HALF_VECS vectors of 16 per work-item (one vector moved only
+ * 32 bytes, and each work-item converts its dy element on its own, a
+ * float16 conversion call: at one vector a work-item a float16
+ * 8x144x56x56 backward took float32's time), stored as single unaligned
+ * vector moves (common.h's STOREV16); the work-item whose vectors reach
+ * the last full one also writes the tail.
+ * NDRange (HW / 16 / POOL_GLOBAL_HALF_VECS + 1, N * C), any local size.
+ */
+__kernel void pool_global_avg_bwd(CTENSOR_DT(dy), TENSOR_DT(dx), const int HW, const float div) {
+  const int nvec = HW >> 4, v0 = get_global_id(0) * POOL_GLOBAL_HALF_VECS, p = get_global_id(1);
+  if (v0 > nvec) return;
+  const float g = LOAD1(AT(dy), p) / div;
+  __global STORE_T *out = AT(dx) + (size_t)p * HW;
+  const int v1 = min(v0 + POOL_GLOBAL_HALF_VECS, nvec);
+  for (int v = v0; v < v1; v++) STOREV16((float16)(g), out + ((size_t)v << 4));
+  if (nvec < v0 + POOL_GLOBAL_HALF_VECS)
+    for (int j = nvec << 4; j < HW; j++) STORE1(g, out, j);
+}
+#endif
 
 /* ------------------------------------------------------------ GPU variants
  * Compiled into GPU-class programs, and into any program of a GPU variant

@@ -198,8 +198,10 @@ static clnn_status bwd_global_cpu(clnn_context *ctx, const pool_call *k) {
   char opts[64], op[48];
   global_options(k->dt, 0, opts, sizeof opts);
   CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_global_avg_bwd", &kr));
-  size_t global[2] = {(size_t)(d->h * d->w / 16 + 1), (size_t)(d->n * d->c)};
-  size_t local[2] = {d->h * d->w >= 16 * POOL_LOCAL ? POOL_LOCAL : 1, 1};
+  /* float32: a vector of 16 per work-item; half types several (kernels/pool.cl) */
+  const int64_t per = k->dt == CLNN_FLOAT32 ? 1 : CLNN_POOL_GLOBAL_HALF_VECS, nvec = d->h * d->w / 16;
+  size_t global[2] = {(size_t)(nvec / per + 1), (size_t)(d->n * d->c)};
+  size_t local[2] = {nvec / per >= POOL_LOCAL ? POOL_LOCAL : 1, 1};
   return clnn__launch(ctx, &kr,
                       CLNN_ARGS(CLNN_ARG_TENSOR(k->dy), CLNN_ARG_TENSOR(k->dx), CLNN_ARG_I32(d->h * d->w),
                                 CLNN_ARG_F32(global_divisor(d))),
