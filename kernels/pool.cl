@@ -293,6 +293,44 @@ void pool_fwd_2x2_row(__global const STORE_T *xp, __global STORE_T *yp, __global
 }
 #endif
 
+#ifndef POOL_K3S1
+#define POOL_K3S1 0
+#endif
+#if POOL_K3S1
+/*
+ * Output row oy of a half average pool with 3-column windows, column
+ * stride 1 and column padding 1 (-DPOOL_K3S1=1: ops/pool.c sets it for half
+ * types only; OW == W), for rows of 16 outputs or more: each 16 outputs
+ * from ox0 sum, row by row, the input columns ox0 - 1, ox0 and ox0 + 1 read
+ * as three 16-wide vectors straight from memory (the padding column a
+ * zero lane shifted in at either edge), in registers, then divide; the
+ * last 16 from OW - 16. Same additions in the same order as pool_fwd_rows
+ * (padding adds +0 there too), same bits, but no private rows: their
+ * stores and the unaligned reloads that followed cost as much as the sums.
+ */
+void pool_fwd_k3s1_row(__global const STORE_T *xp, __global STORE_T *yp, const pool_span r, const int KH,
+                       const int W, const int OW, const int divisor) {
+  for (int t = 0; t < OW; t += 16) {
+    const int ox0 = min(t, OW - 16);
+    float16 a = (float16)(0.0f);
+    for (int iy = r.lo; iy < r.hi; iy++) {
+      __global const STORE_T *row = xp + (size_t)iy * W + ox0;
+      const float16 m = LOADV16(row);
+      const float16 l = ox0 >= 1 ? LOADV16(row - 1)
+                                 : (float16)(0.0f, m.s0, m.s1, m.s2, m.s3, m.s4, m.s5, m.s6, m.s7, m.s8, m.s9,
+                                             m.sa, m.sb, m.sc, m.sd, m.se);
+      const float16 n = ox0 + 17 <= W ? LOADV16(row + 1)
+                                      : (float16)(m.s1, m.s2, m.s3, m.s4, m.s5, m.s6, m.s7, m.s8, m.s9, m.sa,
+                                                  m.sb, m.sc, m.sd, m.se, m.sf, 0.0f);
+      a += l;
+      a += m;
+      a += n;
+    }
+    STOREV16(a / pool_divisor16(r, ox0, 1, 1, 3, W, divisor), yp + ox0);
+  }
+}
+#endif
+
 /*
  * pool_fwd_rows: output row oy of plane p per work-item, 16 outputs per
  * float16. Each covered input row goes into a private row padded with
@@ -311,6 +349,12 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_fwd_rows(
   return;
 #endif
   const pool_span r = span_of(oy, SH, PH, KH, H);
+#if POOL_K3S1
+  if (OW >= 16) {
+    pool_fwd_k3s1_row(xp, AT(y) + ((size_t)p * OH + oy) * OW, r, KH, W, OW, divisor);
+    return;
+  }
+#endif
   const int strips = (OW + 15) >> 4;
   float row[POOL_ROWBUF], acc[POOL_OUTBUF];
 #if POOL_MAX

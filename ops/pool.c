@@ -45,11 +45,18 @@ static bool half_max_2x2(const clnn_pool2d_desc *d, clnn_dtype dt) {
          d->stride_w == 2 && d->pad_h == 0 && d->pad_w == 0;
 }
 
+/* A half average pool of 3-column windows, column stride 1, column padding
+ * 1 (any rows): pool_fwd_rows sums rows of 16 outputs or more in registers
+ * straight from memory (POOL_K3S1; float32 keeps the private rows). */
+static bool half_avg_k3s1(const clnn_pool2d_desc *d, clnn_dtype dt) {
+  return dt != CLNN_FLOAT32 && d->mode != CLNN_POOL_MAX && d->kw == 3 && d->stride_w == 1 && d->pad_w == 1;
+}
+
 static void program_options(const clnn_pool2d_desc *d, clnn_dtype dt, bool write_idx, char *buf, size_t n) {
   const int sw = d->stride_w == 1 || d->stride_w == 2 ? (int)d->stride_w : 0;
-  snprintf(buf, n, "-DPOOL_MAX=%d -DCOUNT_PAD=%d -DWRITE_IDX=%d -DPOOL_SW=%d -DDT=%d -DPOOL_2X2=%d",
+  snprintf(buf, n, "-DPOOL_MAX=%d -DCOUNT_PAD=%d -DWRITE_IDX=%d -DPOOL_SW=%d -DDT=%d -DPOOL_2X2=%d -DPOOL_K3S1=%d",
            d->mode == CLNN_POOL_MAX ? 1 : 0, d->mode == CLNN_POOL_AVG ? 1 : 0, write_idx ? 1 : 0, sw, (int)dt,
-           half_max_2x2(d, dt) ? 1 : 0);
+           half_max_2x2(d, dt) ? 1 : 0, half_avg_k3s1(d, dt) ? 1 : 0);
 }
 
 /* The global kernels' options: average, the type, and a GPU work-group (0: none). */

@@ -66,6 +66,11 @@ static const pool_case cases[] = {
     {2, 2, 9, 71, MAX, 2, 2, 2, 2, 0, 0, 0, 0},
     {2, 3, 9, 37, MAX, 3, 3, 1, 1, 1, 1, 0, 0},
     {1, 3, 7, 45, MAX, 3, 3, 2, 2, 1, 1, 1, 0},
+    /* the half 3-column stride-1 average summed in registers: a row of 37
+     * (both edges, the last 16 again) in ceil mode, and a row of exactly 16
+     * (both edges in one vector) with row stride 2, padding excluded */
+    {2, 3, 9, 37, AVG, 3, 3, 1, 1, 1, 1, 1, 0},
+    {1, 2, 7, 16, AVGX, 3, 3, 2, 1, 1, 1, 0, 0},
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
@@ -325,9 +330,10 @@ END_TEST
 /* Half tensors at odd element offsets of one buffer (2-byte aligned only:
  * the kernels' vector loads and stores of half and ushort must take that),
  * a max, an average and a global average case in both types, and the
- * half max paths' cases (2x2 stride 2 direct, the backward's vector gather). */
+ * half paths' cases (max 2x2 stride 2 direct, the max backward's vector
+ * gather, the 3-column stride-1 average in registers). */
 START_TEST(test_half_odd_offsets) {
-  static const int which[] = {0, 16, 17, 21, 22, 23, 24};
+  static const int which[] = {0, 16, 17, 21, 22, 23, 24, 25, 26};
   clnn_context *ctx = tu_ctx();
   for (int t = 0; t < TU_N_HALF_TYPES; t++)
     for (size_t k = 0; k < sizeof which / sizeof which[0]; k++) {
