@@ -166,6 +166,49 @@ inline void storeu16(const float16 v, __global STORE_T *p) {
 #define STOREU16(v, p) storeu16((v), (p))
 #endif
 
+/*
+ * LOADV16(p) / STOREV16(v, p): 16 consecutive elements at p (STORE_T *) as
+ * a float16, p aligned to its element only (views at odd element offsets,
+ * rows of any length), each moved as ONE unaligned vector access.
+ * PoCL 3.1 on x86 runs vload16 / vstore16 of ushort16 element by element
+ * (a stored ushort16 became 16 two-byte stores, objdump of the cached
+ * kernel); a dereference of a 2-byte-aligned vector type is one vmovdqu.
+ * float16 converts in private memory, where vload_half16 / vstore_half16_rte
+ * are one vcvtph2ps / vcvtps2ph: on global memory PoCL's forms tell the
+ * compiler the pointer is 32-byte aligned, and a store of a value it could
+ * convert once (a broadcast in a loop) became an aligned vmovaps that
+ * faulted at an odd element offset. float32 is vload16 / vstore16.
+ * VLOAD16_US / VSTORE16_US are the raw 2-byte moves, for kernels that copy
+ * half elements without converting them.
+ */
+typedef ushort16 __attribute__((aligned(2))) clnn_ushort16_a2;
+#define VLOAD16_US(p) (*(__global const clnn_ushort16_a2 *)(p))
+#define VSTORE16_US(v, p) (*(__global clnn_ushort16_a2 *)(p) = (v))
+#if DT == CLNN_DTYPE_CODE_BFLOAT16
+#define LOADV16(p) as_float16(convert_uint16(VLOAD16_US(p)) << 16)
+#define STOREV16(v, p) VSTORE16_US(convert_ushort16(bf16_round16(v)), (p))
+#elif DT == CLNN_DTYPE_CODE_FLOAT16
+typedef union {
+  ushort16 v;
+  half h[16];
+} clnn_half16_bits;
+inline float16 clnn_loadv16_f16(__global const half *p) {
+  clnn_half16_bits u;
+  u.v = VLOAD16_US(p);
+  return vload_half16(0, u.h);
+}
+inline void clnn_storev16_f16(const float16 v, __global half *p) {
+  clnn_half16_bits u;
+  vstore_half16_rte(v, 0, u.h);
+  VSTORE16_US(u.v, p);
+}
+#define LOADV16(p) clnn_loadv16_f16(p)
+#define STOREV16(v, p) clnn_storev16_f16((v), (p))
+#else
+#define LOADV16(p) vload16(0, (p))
+#define STOREV16(v, p) vstore16((v), 0, (p))
+#endif
+
 /* ------------------------------------------------------------ activations */
 
 #ifndef ACT

@@ -85,6 +85,7 @@ float16 pool_divisor16(pool_span r, int ox0, int SW, int PW, int KW, int W, int 
 #endif
 }
 
+#if DT == CLNN_DTYPE_CODE_FLOAT32
 /* dst[0 .. n) = src[0 .. n) as float (a private row): 16 at a time, then the tail. */
 void pool_load_row(float *dst, __global const STORE_T *src, int n) {
   int j = 0;
@@ -98,6 +99,36 @@ void pool_store_row(__global STORE_T *dst, const float *src, int n) {
   for (; j + 16 <= n; j += 16) STORE16(vload16(0, src + j), 0, dst + j);
   for (; j < n; j++) STORE1(src[j], dst, j);
 }
+#else
+/* The half forms: every piece a 16-wide vector move and conversion
+ * (common.h's LOADV16 / STOREV16), a row of n >= 16 ending with one more
+ * piece at n - 16 that converts a few elements again to the same values. A
+ * lone half element costs PoCL a conversion call (float16: about 15 scalar
+ * instructions a load, more a rounded store), and a row of 56 inputs or 28
+ * outputs left 8 or 12 of them to the tail loop. Rows under 16 stay element
+ * by element. */
+void pool_load_row(float *dst, __global const STORE_T *src, int n) {
+  if (n < 16) {
+    for (int j = 0; j < n; j++) dst[j] = LOAD1(src, j);
+    return;
+  }
+  for (int j = 0; j < n; j += 16) {
+    const int at = min(j, n - 16);
+    vstore16(LOADV16(src + at), 0, dst + at);
+  }
+}
+
+void pool_store_row(__global STORE_T *dst, const float *src, int n) {
+  if (n < 16) {
+    for (int j = 0; j < n; j++) STORE1(src[j], dst, j);
+    return;
+  }
+  for (int j = 0; j < n; j += 16) {
+    const int at = min(j, n - 16);
+    STOREV16(vload16(0, src + at), dst + at);
+  }
+}
+#endif
 
 /*
  * pool_fwd (generic): one output row oy of plane p (p = image * C + channel) per
@@ -195,6 +226,111 @@ float16 pool_gather(const float *row, int ox0, int s, int SW) {
 #endif
 }
 
+#ifndef POOL_2X2
+#define POOL_2X2 0
+#endif
+#if POOL_2X2
+/* A max step: lanes where v is greater or NaN take v and its position. */
+void pool_take16(float16 *a, int16 *ai, const float16 v, const int16 at) {
+  const int16 take = isgreater(v, *a) | isnan(v);
+  *a = select(*a, v, take);
+  *ai = select(*ai, at, take);
+}
+
+/*
+ * Output row oy of a half max pool with 2x2 windows, stride 2 and no
+ * padding (-DPOOL_2X2=1: ops/pool.c sets it for half types only), straight
+ * from input rows 2oy and 2oy + 1 (one in ceil mode at the bottom edge):
+ * 16 outputs from 32 inputs of each row, loaded as two vectors and split
+ * into even and odd columns, the last 16 from W / 2 - 16 (computing a few
+ * outputs again, the same values), the outputs whose window passes the
+ * right edge (ceil mode) or rows of under 32 inputs one by one. Same
+ * order as pool_fwd_rows (rows, then columns; NaN wins, ties keep the
+ * first), same bits, but no private rows: at 28 outputs a row their
+ * filling cost as much as the maxima, and moving half the bytes bought
+ * nothing.
+ */
+void pool_fwd_2x2_row(__global const STORE_T *xp, __global STORE_T *yp, __global int *ip, const int oy, const int H,
+                      const int W, const int OW) {
+  const int iy0 = 2 * oy, iy1 = min(iy0 + 2, H), full = W / 2; /* full: outputs with both columns */
+  const int16 lane2 = 2 * (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  int ox = 0;
+  if (full >= 16) {
+    for (int t = 0; t < full; t += 16) {
+      const int ox0 = min(t, full - 16);
+      float16 a = (float16)(-INFINITY);
+      int16 ai = (int16)(iy0 * W + 2 * ox0) + lane2;
+      for (int iy = iy0; iy < iy1; iy++) {
+        __global const STORE_T *row = xp + (size_t)iy * W + 2 * ox0;
+        const float16 lo = LOADV16(row), hi = LOADV16(row + 16);
+        const int16 at = (int16)(iy * W + 2 * ox0) + lane2;
+        pool_take16(&a, &ai, (float16)(lo.even, hi.even), at);
+        pool_take16(&a, &ai, (float16)(lo.odd, hi.odd), at + 1);
+      }
+      STOREV16(a, yp + ox0);
+#if WRITE_IDX
+      vstore16(ai, 0, ip + ox0);
+#endif
+    }
+    ox = full;
+  }
+  for (; ox < OW; ox++) {
+    const int ix1 = min(2 * ox + 2, W);
+    float best = -INFINITY;
+    int best_i = iy0 * W + 2 * ox;
+    for (int iy = iy0; iy < iy1; iy++)
+      for (int ix = 2 * ox; ix < ix1; ix++) {
+        const float v = LOAD1(xp, iy * W + ix);
+        const bool take = v > best || isnan(v);
+        best = take ? v : best;
+        best_i = take ? iy * W + ix : best_i;
+      }
+    STORE1(best, yp, ox);
+#if WRITE_IDX
+    ip[ox] = best_i;
+#endif
+  }
+}
+#endif
+
+#ifndef POOL_K3S1
+#define POOL_K3S1 0
+#endif
+#if POOL_K3S1
+/*
+ * Output row oy of a half average pool with 3-column windows, column
+ * stride 1 and column padding 1 (-DPOOL_K3S1=1: ops/pool.c sets it for half
+ * types only; OW == W), for rows of 16 outputs or more: each 16 outputs
+ * from ox0 sum, row by row, the input columns ox0 - 1, ox0 and ox0 + 1 read
+ * as three 16-wide vectors straight from memory (the padding column a
+ * zero lane shifted in at either edge), in registers, then divide; the
+ * last 16 from OW - 16. Same additions in the same order as pool_fwd_rows
+ * (padding adds +0 there too), same bits, but no private rows: their
+ * stores and the unaligned reloads that followed cost as much as the sums.
+ */
+void pool_fwd_k3s1_row(__global const STORE_T *xp, __global STORE_T *yp, const pool_span r, const int KH,
+                       const int W, const int OW, const int divisor) {
+  for (int t = 0; t < OW; t += 16) {
+    const int ox0 = min(t, OW - 16);
+    float16 a = (float16)(0.0f);
+    for (int iy = r.lo; iy < r.hi; iy++) {
+      __global const STORE_T *row = xp + (size_t)iy * W + ox0;
+      const float16 m = LOADV16(row);
+      const float16 l = ox0 >= 1 ? LOADV16(row - 1)
+                                 : (float16)(0.0f, m.s0, m.s1, m.s2, m.s3, m.s4, m.s5, m.s6, m.s7, m.s8, m.s9,
+                                             m.sa, m.sb, m.sc, m.sd, m.se);
+      const float16 n = ox0 + 17 <= W ? LOADV16(row + 1)
+                                      : (float16)(m.s1, m.s2, m.s3, m.s4, m.s5, m.s6, m.s7, m.s8, m.s9, m.sa,
+                                                  m.sb, m.sc, m.sd, m.se, m.sf, 0.0f);
+      a += l;
+      a += m;
+      a += n;
+    }
+    STOREV16(a / pool_divisor16(r, ox0, 1, 1, 3, W, divisor), yp + ox0);
+  }
+}
+#endif
+
 /*
  * pool_fwd_rows: output row oy of plane p per work-item, 16 outputs per
  * float16. Each covered input row goes into a private row padded with
@@ -208,7 +344,17 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_fwd_rows(
   const int oy = get_global_id(0), p = get_global_id(1);
   if (oy >= OH) return;
   __global const STORE_T *xp = AT(x) + (size_t)p * H * W;
+#if POOL_2X2
+  pool_fwd_2x2_row(xp, AT(y) + ((size_t)p * OH + oy) * OW, AT(idx) + ((size_t)p * OH + oy) * OW, oy, H, W, OW);
+  return;
+#endif
   const pool_span r = span_of(oy, SH, PH, KH, H);
+#if POOL_K3S1
+  if (OW >= 16) {
+    pool_fwd_k3s1_row(xp, AT(y) + ((size_t)p * OH + oy) * OW, r, KH, W, OW, divisor);
+    return;
+  }
+#endif
   const int strips = (OW + 15) >> 4;
   float row[POOL_ROWBUF], acc[POOL_OUTBUF];
 #if POOL_MAX
@@ -260,13 +406,142 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_fwd_rows(
 #endif
 }
 
+#if POOL_2X2
+/* (v0, v0, v1, v1, ..., v7, v7) of the 8 lanes at 8 * half of v. */
+#define POOL_TWICE8(T, v) (T)((v).s0, (v).s0, (v).s1, (v).s1, (v).s2, (v).s2, (v).s3, (v).s3, \
+                              (v).s4, (v).s4, (v).s5, (v).s5, (v).s6, (v).s6, (v).s7, (v).s7)
+
+/*
+ * dx row iy of the half 2x2 stride-2 max pool without padding (POOL_2X2):
+ * windows do not overlap, so dx[iy][ix] is 0 + dy[o] when indices[o] of
+ * the one output o = (iy / 2, ix / 2) names it, else 0 (what the scatter
+ * gives: a sum of one term, or none). 16 outputs (32 columns) per step from
+ * one dy and one indices vector, the last step from W / 2 - 16 again; the
+ * columns past the last full window and short rows one by one, and a row
+ * below the last window (floor mode, odd H) all zero.
+ */
+void pool_bwd_2x2_row(__global const STORE_T *gp, __global const int *ip, __global STORE_T *out, const int iy,
+                      const int W, const int OH, const int OW) {
+  const int oy = iy / 2, full = oy < OH ? min(OW, W / 2) : 0, here = iy * W;
+  const int16 lane2 = 2 * (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const float16 zero = (float16)(0.0f);
+  int ix = 0;
+  if (full >= 16) {
+    for (int t = 0; t < full; t += 16) {
+      const int ox0 = min(t, full - 16);
+      const float16 g = LOADV16(gp + oy * OW + ox0);
+      const int16 idx = vload16(0, ip + oy * OW + ox0);
+      const int16 at = (int16)(here + 2 * ox0) + lane2; /* even columns; odd ones at + 1 */
+      const int16 i_lo = POOL_TWICE8(int16, idx.lo), i_hi = POOL_TWICE8(int16, idx.hi);
+      const int16 a_lo = POOL_TWICE8(int16, at.lo) + (int16)(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1);
+      const int16 a_hi = POOL_TWICE8(int16, at.hi) + (int16)(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1);
+      STOREV16(zero + select(zero, POOL_TWICE8(float16, g.lo), i_lo == a_lo), out + 2 * ox0);
+      STOREV16(zero + select(zero, POOL_TWICE8(float16, g.hi), i_hi == a_hi), out + 2 * ox0 + 16);
+    }
+    ix = 2 * full;
+  }
+  for (; ix < W; ix++) {
+    const int ox = ix / 2;
+    const bool hit = oy < OH && ox < OW && ip[oy * OW + ox] == here + ix;
+    STORE1(hit ? 0.0f + LOAD1(gp, oy * OW + ox) : 0.0f, out, ix);
+  }
+}
+#endif
+
+/* The half max backward with column stride 1 or 2 is a vector gather
+ * (pool_bwd_max_vec); float32 and other strides keep pool_bwd_rows' scatter. */
+#define POOL_BWD_MAX_VEC (POOL_MAX && DT != CLNN_DTYPE_CODE_FLOAT32 && (POOL_SW == 1 || POOL_SW == 2))
+#if POOL_BWD_MAX_VEC
+/* The expanded rows' length (pool_bwd_max_vec), in elements. */
+#define POOL_EXPBUF (POOL_ROWBUF + POOL_OUTBUF)
+
+/* Each of 8 lanes twice: (v0, v0, v1, v1, ..., v7, v7), as vector literals
+ * (one constant shuffle; see resample.cl's ZIP_LO). */
+#define POOL_TWICE(T, v)                                                                                  \
+  (T)((v).s0, (v).s0, (v).s1, (v).s1, (v).s2, (v).s2, (v).s3, (v).s3, (v).s4, (v).s4, (v).s5, (v).s5,   \
+      (v).s6, (v).s6, (v).s7, (v).s7)
+
+/*
+ * The max backward of input row iy as a gather, 16 columns per vector: dx
+ * column ix sums, over the covering output rows and then columns in
+ * ascending order (the scatter's order), dy[o] where indices[o] == iy * W + ix.
+ * Adding 0 for the other outputs keeps the bits: the sum starts at +0 and
+ * cannot become -0 (round to nearest), so s + 0 == s, and a NaN or
+ * infinite dy that does not hit adds nothing.
+ * The outputs covering ix are ox = (ix + PW) / SW - k for k = 0 .. ceil(KW / SW) - 1
+ * (descending k is ascending ox), where the window of ox still holds ix when
+ * (ix + PW) % SW + SW * k < KW (always for stride 1). For each output row
+ * the dy values (widened) and the indices go into private rows expanded by
+ * SW, eg[lead + c] and ei[lead + c] for output ox = c / SW, with 0 and -1
+ * (which no position equals) for the outputs before 0 and from OW on, so
+ * each k is one contiguous 16-lane load at lead + ix + PW - SW * k.
+ * Returns false, having written nothing, when the rows do not fit the
+ * private buffers (the caller then scatters).
+ */
+bool pool_bwd_max_vec(__global const STORE_T *gp, __global const int *ip, __global STORE_T *out, const int iy,
+                      const int oy0, const int oy1, const int W, const int OW, const int KW, const int SW,
+                      const int PW) {
+  const int lead = KW - 1, strips = (W + 15) >> 4, per = 16 / SW;
+  const int blocks = (OW + per - 1) / per;                    /* expanded 16 at a time */
+  const int elen = max(lead + strips * 16 + PW, lead + blocks * 16); /* read and written */
+  if (elen > POOL_EXPBUF || blocks * per > POOL_ROWBUF + 16) return false;
+  float acc[POOL_ROWBUF + 16], eg[POOL_EXPBUF], tg[POOL_ROWBUF + 16];
+  int ei[POOL_EXPBUF], ti[POOL_ROWBUF + 16];
+  for (int j = 0; j < strips * 16; j++) acc[j] = 0.0f;
+  /* the padding: before the expanded rows, after them, after the rows */
+  for (int j = 0; j < lead; j++) eg[j] = 0.0f, ei[j] = -1;
+  for (int j = lead + blocks * 16; j < elen; j++) eg[j] = 0.0f, ei[j] = -1;
+  for (int j = OW; j < blocks * per; j++) tg[j] = 0.0f, ti[j] = -1;
+  const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const int kn = (KW + SW - 1) / SW;
+  for (int oy = oy0; oy <= oy1; oy++) {
+    pool_load_row(tg, gp + oy * OW, OW);
+    if (OW < 16) {
+      for (int j = 0; j < OW; j++) ti[j] = ip[oy * OW + j];
+    } else { /* the last 16 from OW - 16, as pool_load_row */
+      for (int j = 0; j < OW; j += 16) {
+        const int at = min(j, OW - 16);
+        vstore16(vload16(0, ip + oy * OW + at), 0, ti + at);
+      }
+    }
+    for (int b = 0; b < blocks; b++) {
+#if POOL_SW == 1
+      vstore16(vload16(b, tg), 0, eg + lead + 16 * b);
+      vstore16(vload16(b, ti), 0, ei + lead + 16 * b);
+#else
+      const float8 g = vload8(b, tg);
+      const int8 i = vload8(b, ti);
+      vstore16(POOL_TWICE(float16, g), 0, eg + lead + 16 * b);
+      vstore16(POOL_TWICE(int16, i), 0, ei + lead + 16 * b);
+#endif
+    }
+    for (int t = 0; t < strips; t++) {
+      const int16 ix = (int16)(t * 16) + lane;
+      float16 a = vload16(t, acc);
+      for (int k = kn - 1; k >= 0; k--) {
+        const int at = lead + t * 16 + PW - SW * k;
+        int16 hit = vload16(0, ei + at) == (int16)(iy * W) + ix;
+#if POOL_SW == 2
+        hit &= ((ix + PW) & 1) + 2 * k < KW;
+#endif
+        a += select((float16)(0.0f), vload16(0, eg + at), hit);
+      }
+      vstore16(a, t, acc);
+    }
+  }
+  pool_store_row(out, acc, W);
+  return true;
+}
+#endif
+
 /*
  * pool_bwd_rows: input row iy of plane p per work-item; the outputs whose
  * windows cover the row add into a private row, so no two work-items write
  * the same element and each element sums its terms in a fixed order.
  *  - max: output rows then columns ascending, dy[o] goes to the column
  *    indices[o] names when that position is in this row and in o's window
- *    (W + 1 <= POOL_ROWBUF + 1 floats; a miss lands in the spare slot W).
+ *    (W + 1 <= POOL_ROWBUF + 1 floats; a miss lands in the spare slot W);
+ *    half types first widen each dy row into a private row (OW <= POOL_ROWBUF + 1).
  *  - average: per covering output row, the shares dy[o] / divisor of all
  *    its outputs first (a vector loop), then for each kernel column k every
  *    output adds its share at padded column ox * SW + k (with stride 1 each
@@ -286,16 +561,35 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void pool_bwd_rows(
   __global const STORE_T *gp = AT(dy) + (size_t)p * OH * OW;
   float acc[POOL_ROWBUF + 1];
 #if POOL_MAX
-  for (int ix = 0; ix <= W; ix++) acc[ix] = 0.0f;
   __global const int *ip = AT(idx) + (size_t)p * OH * OW;
+#if POOL_2X2
+  pool_bwd_2x2_row(gp, ip, AT(dx) + ((size_t)p * H + iy) * W, iy, W, OH, OW);
+  return;
+#elif POOL_BWD_MAX_VEC
+  if (pool_bwd_max_vec(gp, ip, AT(dx) + ((size_t)p * H + iy) * W, iy, oy0, oy1, W, OW, KW, SW, PW)) return;
+#endif
+  for (int ix = 0; ix <= W; ix++) acc[ix] = 0.0f;
   const int row0 = iy * W;
-  for (int oy = oy0; oy <= oy1; oy++)
+#if DT != CLNN_DTYPE_CODE_FLOAT32
+  /* each dy row widened once, 16 at a time (a lone half load is a conversion
+   * call); OW <= W + 1 (padding is at most half the window) */
+  float g[POOL_ROWBUF + 1];
+#endif
+  for (int oy = oy0; oy <= oy1; oy++) {
+#if DT != CLNN_DTYPE_CODE_FLOAT32
+    pool_load_row(g, gp + oy * OW, OW);
+#endif
     for (int ox = 0; ox < OW; ox++) {
       const pool_span c = span_of(ox, SW, PW, KW, W);
       /* no branch on the data (it would be mispredicted half the time) */
       const int col = ip[oy * OW + ox] - row0;
-      acc[col >= c.lo && col < c.hi ? col : W] += LOAD1(gp, oy * OW + ox);
+#if DT == CLNN_DTYPE_CODE_FLOAT32
+      acc[col >= c.lo && col < c.hi ? col : W] += gp[oy * OW + ox];
+#else
+      acc[col >= c.lo && col < c.hi ? col : W] += g[ox];
+#endif
     }
+  }
   const float *res = acc;
 #else
   /* share[KW - 1 + ox] = dy[oy][ox] / divisor for 0 <= ox < OW, zero around it:
@@ -353,12 +647,13 @@ __kernel void pool_global_avg_fwd(CTENSOR_DT(x), TENSOR_DT(y), const int HW, con
   __global const STORE_T *xp = AT(x) + (size_t)p * HW;
   const int nvec = HW >> 4;
   float16 acc = (float16)(0.0f);
-  for (int j = 0; j < nvec; j++) acc += LOAD16(j, xp);
+  for (int j = 0; j < nvec; j++) acc += LOADV16(xp + ((size_t)j << 4));
   float sum = pool_hsum16(acc);
   for (int j = nvec << 4; j < HW; j++) sum += LOAD1(xp, j);
   STORE1(sum / div, AT(y), p);
 }
 
+#if DT == CLNN_DTYPE_CODE_FLOAT32
 /*
  * pool_global_avg_bwd: dx[p][i] = dy[p] / div, 16 per work-item, the tail
  * by the work-item past the last full vector.
@@ -369,24 +664,35 @@ __kernel void pool_global_avg_bwd(CTENSOR_DT(dy), TENSOR_DT(dx), const int HW, c
   const float g = LOAD1(AT(dy), p) / div;
   __global STORE_T *out = AT(dx) + (size_t)p * HW;
   if (i < nvec) {
-#if DT == CLNN_DTYPE_CODE_BFLOAT16
-    /* one rounding for the 16, stored as 8 uints where aligned: PoCL narrows
-     * and stores a ushort16 element by element (STORE16 here made a bfloat16
-     * 8x144x56x56 backward take about 0.6 ms, this about 0.4; float32 0.25
-     * to 0.4, on 2 noisy cores) */
-    const uint h = bf16_round1(g);
-    __global ushort *q = out + (size_t)i * 16;
-    if (((ulong)q & 3) == 0)
-      vstore8((uint8)(h | (h << 16)), 0, (__global uint *)q);
-    else
-      vstore16((ushort16)((ushort)h), 0, q);
-#else
     STORE16((float16)(g), i, out);
-#endif
   } else if (i == nvec) {
     for (int j = nvec << 4; j < HW; j++) STORE1(g, out, j);
   }
 }
+#else
+/* 16-element vectors per work-item of the half global backward (ops/pool.c sizes the NDRange with it). */
+#define POOL_GLOBAL_HALF_VECS CLNN_POOL_GLOBAL_HALF_VECS
+/*
+ * pool_global_avg_bwd (half types): dx[p][i] = dy[p] / div, rounded once,
+ * POOL_GLOBAL_HALF_VECS vectors of 16 per work-item (one vector moved only
+ * 32 bytes, and each work-item converts its dy element on its own, a
+ * float16 conversion call: at one vector a work-item a float16
+ * 8x144x56x56 backward took float32's time), stored as single unaligned
+ * vector moves (common.h's STOREV16); the work-item whose vectors reach
+ * the last full one also writes the tail.
+ * NDRange (HW / 16 / POOL_GLOBAL_HALF_VECS + 1, N * C), any local size.
+ */
+__kernel void pool_global_avg_bwd(CTENSOR_DT(dy), TENSOR_DT(dx), const int HW, const float div) {
+  const int nvec = HW >> 4, v0 = get_global_id(0) * POOL_GLOBAL_HALF_VECS, p = get_global_id(1);
+  if (v0 > nvec) return;
+  const float g = LOAD1(AT(dy), p) / div;
+  __global STORE_T *out = AT(dx) + (size_t)p * HW;
+  const int v1 = min(v0 + POOL_GLOBAL_HALF_VECS, nvec);
+  for (int v = v0; v < v1; v++) STOREV16((float16)(g), out + ((size_t)v << 4));
+  if (nvec < v0 + POOL_GLOBAL_HALF_VECS)
+    for (int j = nvec << 4; j < HW; j++) STORE1(g, out, j);
+}
+#endif
 
 /* ------------------------------------------------------------ GPU variants
  * Compiled into GPU-class programs, and into any program of a GPU variant

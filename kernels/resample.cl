@@ -23,9 +23,15 @@
 #if DT == CLNN_DTYPE_CODE_FLOAT32
 #define RAW_T float
 #define RAW16 float16
+#define RAW16_LOAD(p) vload16(0, (p))
+#define RAW16_STORE(v, p) vstore16((v), 0, (p))
 #else
 #define RAW_T ushort
 #define RAW16 ushort16
+/* one vector move each (common.h: PoCL's vload16 / vstore16 of ushort16
+ * move element by element) */
+#define RAW16_LOAD(p) VLOAD16_US(p)
+#define RAW16_STORE(v, p) VSTORE16_US((v), (p))
 #endif
 #define RTENSOR(name) __global RAW_T *restrict name##_base, ulong name##_off
 #define CRTENSOR(name) __global const RAW_T *restrict name##_base, ulong name##_off
@@ -77,9 +83,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void resample_to_wide(
 #if PS_R == 2
       __global const RAW_T *in1 = in + deep_plane;
       for (; x + 16 <= w; x += 16) {
-        const RAW16 a = vload16(0, in + x), b = vload16(0, in1 + x);
-        vstore16(ZIP_LO(RAW16, a, b), 0, out + 2 * x);
-        vstore16(ZIP_HI(RAW16, a, b), 0, out + 2 * x + 16);
+        const RAW16 a = RAW16_LOAD(in + x), b = RAW16_LOAD(in1 + x);
+        RAW16_STORE(ZIP_LO(RAW16, a, b), out + 2 * x);
+        RAW16_STORE(ZIP_HI(RAW16, a, b), out + 2 * x + 16);
       }
 #endif
       for (; x < w; x++)
@@ -105,9 +111,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void resample_to_deep(
 #if PS_R == 2
       __global RAW_T *out1 = out + deep_plane;
       for (; x + 16 <= w; x += 16) {
-        const RAW16 a = vload16(0, in + 2 * x), b = vload16(0, in + 2 * x + 16);
-        vstore16((RAW16)(a.even, b.even), 0, out + x);
-        vstore16((RAW16)(a.odd, b.odd), 0, out1 + x);
+        const RAW16 a = RAW16_LOAD(in + 2 * x), b = RAW16_LOAD(in + 2 * x + 16);
+        RAW16_STORE((RAW16)(a.even, b.even), out + x);
+        RAW16_STORE((RAW16)(a.odd, b.odd), out1 + x);
       }
 #endif
       for (; x < w; x++)
@@ -167,7 +173,7 @@ inline void widen_row(float *f, __global const FWD_T *r, const int n) {
   }
   for (int j = 0; j < n; j += 16) {
     const int at = min(j, n - 16);
-    vstore16(LOAD16(0, r + at), 0, f + at);
+    vstore16(LOADV16(r + at), 0, f + at);
   }
 }
 
@@ -196,7 +202,7 @@ inline void bilinear_row_staged(__global FWD_T *out, __global const int *restric
       piece[t] = ly0 * (f0[u] * lx0 + f0[v] * lx1) + ly1 * (f1[u] * lx0 + f1[v] * lx1);
     }
     if (n == 16)
-      STORE16(vload16(0, piece), 0, out + at);
+      STOREV16(vload16(0, piece), out + at);
     else
       for (int t = 0; t < n; t++) STORE1(piece[t], out, at + t);
   }
@@ -207,12 +213,12 @@ inline void bilinear_row_staged(__global FWD_T *out, __global const int *restric
 /* Bilinear 2x, 16 pairs from m: outputs 2m+1 .. 2m+32 from inputs m .. m+16. */
 inline void bilinear2x_16(__global FWD_T *out, __global const FWD_T *r0, __global const FWD_T *r1, const int m,
                           const float ly0, const float ly1) {
-  const float16 a0 = LOAD16(0, r0 + m), b0 = LOAD16(0, r0 + m + 1);
-  const float16 a1 = LOAD16(0, r1 + m), b1 = LOAD16(0, r1 + m + 1);
+  const float16 a0 = LOADV16(r0 + m), b0 = LOADV16(r0 + m + 1);
+  const float16 a1 = LOADV16(r1 + m), b1 = LOADV16(r1 + m + 1);
   const float16 odd = ly0 * (a0 * 0.75f + b0 * 0.25f) + ly1 * (a1 * 0.75f + b1 * 0.25f);
   const float16 even = ly0 * (a0 * 0.25f + b0 * 0.75f) + ly1 * (a1 * 0.25f + b1 * 0.75f);
-  STORE16(ZIP_LO(float16, odd, even), 0, out + 2 * m + 1);
-  STORE16(ZIP_HI(float16, odd, even), 0, out + 2 * m + 17);
+  STOREV16(ZIP_LO(float16, odd, even), out + 2 * m + 1);
+  STOREV16(ZIP_HI(float16, odd, even), out + 2 * m + 17);
 }
 #endif
 
@@ -255,9 +261,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void resample_resize_fwd
     for (int ox = 0; ox < 2 * flo; ox++) resize_one(out, cx, ow, ox, r0, r1, ly0, ly1);
     int m = flo;
     for (; m + 16 <= fhi; m += 16) {
-      const RAW16 a = vload16(0, r0 + m);
-      vstore16(ZIP_LO(RAW16, a, a), 0, out + 2 * m);
-      vstore16(ZIP_HI(RAW16, a, a), 0, out + 2 * m + 16);
+      const RAW16 a = RAW16_LOAD(r0 + m);
+      RAW16_STORE(ZIP_LO(RAW16, a, a), out + 2 * m);
+      RAW16_STORE(ZIP_HI(RAW16, a, a), out + 2 * m + 16);
     }
     for (; m < fhi; m++) out[2 * m] = out[2 * m + 1] = r0[m];
     for (int ox = 2 * fhi; ox < ow; ox++) resize_one(out, cx, ow, ox, r0, r1, ly0, ly1);
@@ -323,7 +329,7 @@ inline void resize_bwd_chunk(__global STORE_T *out, const int ix0, const int n, 
 #endif
       acc += select((float16)(0.0f), g, o >= 0);
     }
-    STORE16(acc, 0, out);
+    STOREV16(acc, out);
     return;
   }
   for (int t = 0; t < n; t++) {
@@ -384,17 +390,17 @@ inline void resize_bwd_fast(__global STORE_T *out, const int ix, const int n, __
     for (int e = e0; e < e1; e++) {
       __global const STORE_T *row = dyp + (size_t)re[2 * e] * ow + 2 * ix;
 #if XFAST == 1
-      const float16 a = LOAD16(0, row), b = LOAD16(0, row + 16);
+      const float16 a = LOADV16(row), b = LOADV16(row + 16);
       acc += (float16)(a.even, b.even) + (float16)(a.odd, b.odd);
 #else
-      const float16 p = LOAD16(0, row - 1), q = LOAD16(0, row + 15);
-      const float16 r = LOAD16(0, row + 1), s = LOAD16(0, row + 17);
+      const float16 p = LOADV16(row - 1), q = LOADV16(row + 15);
+      const float16 r = LOADV16(row + 1), s = LOADV16(row + 17);
       const float16 g = (float16)(p.even, q.even) * 0.25f + (float16)(p.odd, q.odd) * 0.75f +
                         (float16)(r.even, s.even) * 0.75f + (float16)(r.odd, s.odd) * 0.25f;
       acc += as_float(re[2 * e + 1]) * g;
 #endif
     }
-    STORE16(acc, 0, out);
+    STOREV16(acc, out);
     return;
   }
   for (int t = 0; t < n; t++) {

@@ -64,6 +64,8 @@
  * ops/pool.c runs them only on rows that fit). */
 #define CLNN_POOL_ROWBUF 2048
 #define CLNN_POOL_OUTBUF 1024
+/* 16-element vectors per work-item of the half global average backward. */
+#define CLNN_POOL_GLOBAL_HALF_VECS 4
 
 /* The optimizer list kernels (kernels/optim.cl): the roles of a call's
  * tensors (the updated tensor, the read-only input - a gradient, or the

@@ -37,10 +37,26 @@ static clnn_status check_out_shape(clnn_context *ctx, const clnn_tensor *t, cons
   return clnn__check_tensor(ctx, t, name, dtype, ndim, dims);
 }
 
+/* A half max pool of 2x2 windows, stride 2, no padding: pool_fwd_rows
+ * reads its rows straight from memory (POOL_2X2; float32 keeps the private
+ * rows, whose speed and bits it was measured with). */
+static bool half_max_2x2(const clnn_pool2d_desc *d, clnn_dtype dt) {
+  return dt != CLNN_FLOAT32 && d->mode == CLNN_POOL_MAX && d->kh == 2 && d->kw == 2 && d->stride_h == 2 &&
+         d->stride_w == 2 && d->pad_h == 0 && d->pad_w == 0;
+}
+
+/* A half average pool of 3-column windows, column stride 1, column padding
+ * 1 (any rows): pool_fwd_rows sums rows of 16 outputs or more in registers
+ * straight from memory (POOL_K3S1; float32 keeps the private rows). */
+static bool half_avg_k3s1(const clnn_pool2d_desc *d, clnn_dtype dt) {
+  return dt != CLNN_FLOAT32 && d->mode != CLNN_POOL_MAX && d->kw == 3 && d->stride_w == 1 && d->pad_w == 1;
+}
+
 static void program_options(const clnn_pool2d_desc *d, clnn_dtype dt, bool write_idx, char *buf, size_t n) {
   const int sw = d->stride_w == 1 || d->stride_w == 2 ? (int)d->stride_w : 0;
-  snprintf(buf, n, "-DPOOL_MAX=%d -DCOUNT_PAD=%d -DWRITE_IDX=%d -DPOOL_SW=%d -DDT=%d", d->mode == CLNN_POOL_MAX ? 1 : 0,
-           d->mode == CLNN_POOL_AVG ? 1 : 0, write_idx ? 1 : 0, sw, (int)dt);
+  snprintf(buf, n, "-DPOOL_MAX=%d -DCOUNT_PAD=%d -DWRITE_IDX=%d -DPOOL_SW=%d -DDT=%d -DPOOL_2X2=%d -DPOOL_K3S1=%d",
+           d->mode == CLNN_POOL_MAX ? 1 : 0, d->mode == CLNN_POOL_AVG ? 1 : 0, write_idx ? 1 : 0, sw, (int)dt,
+           half_max_2x2(d, dt) ? 1 : 0, half_avg_k3s1(d, dt) ? 1 : 0);
 }
 
 /* The global kernels' options: average, the type, and a GPU work-group (0: none). */
@@ -75,7 +91,7 @@ static bool fwd_rows_fit(const clnn_pool2d_desc *d, int64_t ow) {
 /* pool_bwd_rows' private rows: the input row (max), or the padded span of
  * one output row's windows and its shares (average). */
 static bool bwd_rows_fit(const clnn_pool2d_desc *d, int64_t ow) {
-  if (d->mode == CLNN_POOL_MAX) return d->w <= POOL_ROWBUF;
+  if (d->mode == CLNN_POOL_MAX) return d->w <= POOL_ROWBUF && ow <= POOL_ROWBUF + 1; /* the half dy row */
   const int64_t cols16 = (ow + d->kw - 1 + 15) / 16 * 16; /* see pool_bwd_rows */
   return (ow - 1) * d->stride_w + d->kw <= POOL_ROWBUF && cols16 <= POOL_ROWBUF &&
          cols16 + d->kw - 1 <= POOL_OUTBUF && d->pad_w + d->w <= POOL_ROWBUF;
@@ -189,8 +205,10 @@ static clnn_status bwd_global_cpu(clnn_context *ctx, const pool_call *k) {
   char opts[64], op[48];
   global_options(k->dt, 0, opts, sizeof opts);
   CLNN_TRY(clnn__kernel(ctx, "pool", opts, "pool_global_avg_bwd", &kr));
-  size_t global[2] = {(size_t)(d->h * d->w / 16 + 1), (size_t)(d->n * d->c)};
-  size_t local[2] = {d->h * d->w >= 16 * POOL_LOCAL ? POOL_LOCAL : 1, 1};
+  /* float32: a vector of 16 per work-item; half types several (kernels/pool.cl) */
+  const int64_t per = k->dt == CLNN_FLOAT32 ? 1 : CLNN_POOL_GLOBAL_HALF_VECS, nvec = d->h * d->w / 16;
+  size_t global[2] = {(size_t)(nvec / per + 1), (size_t)(d->n * d->c)};
+  size_t local[2] = {nvec / per >= POOL_LOCAL ? POOL_LOCAL : 1, 1};
   return clnn__launch(ctx, &kr,
                       CLNN_ARGS(CLNN_ARG_TENSOR(k->dy), CLNN_ARG_TENSOR(k->dx), CLNN_ARG_I32(d->h * d->w),
                                 CLNN_ARG_F32(global_divisor(d))),

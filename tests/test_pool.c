@@ -57,6 +57,20 @@ static const pool_case cases[] = {
     {2, 3, 1, 1, AVG, 1, 1, 1, 1, 0, 0, 0, 0},      /* global over one value */
     {2, 7, 5, 3, AVG, 5, 3, 1, 1, 0, 0, 0, 4},      /* global, divisor override */
     {5, 3, 3, 3, MAX, 2, 2, 1, 1, 0, 0, 0, 0},      /* planes of 4 outputs, 9 inputs */
+    /* the half max paths (CPU class): 2x2 stride 2 read straight from
+     * memory, 16 outputs a vector, the last vector again from W / 2 - 16,
+     * then the columns one by one: a ceil-mode column and an odd width
+     * over 32, then a dropped last row and column (floor mode, odd H and W);
+     * the backward's vector gather with stride 1 and stride 2, rows over 16 */
+    {2, 3, 10, 37, MAX, 2, 2, 2, 2, 0, 0, 1, 0},
+    {2, 2, 9, 71, MAX, 2, 2, 2, 2, 0, 0, 0, 0},
+    {2, 3, 9, 37, MAX, 3, 3, 1, 1, 1, 1, 0, 0},
+    {1, 3, 7, 45, MAX, 3, 3, 2, 2, 1, 1, 1, 0},
+    /* the half 3-column stride-1 average summed in registers: a row of 37
+     * (both edges, the last 16 again) in ceil mode, and a row of exactly 16
+     * (both edges in one vector) with row stride 2, padding excluded */
+    {2, 3, 9, 37, AVG, 3, 3, 1, 1, 1, 1, 1, 0},
+    {1, 2, 7, 16, AVGX, 3, 3, 2, 1, 1, 1, 0, 0},
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
@@ -315,9 +329,11 @@ END_TEST
 /* A view of dims at element offset off of buf, of type dt, optionally uploaded. */
 /* Half tensors at odd element offsets of one buffer (2-byte aligned only:
  * the kernels' vector loads and stores of half and ushort must take that),
- * a max, an average and a global average case in both types. */
+ * a max, an average and a global average case in both types, and the
+ * half paths' cases (max 2x2 stride 2 direct, the max backward's vector
+ * gather, the 3-column stride-1 average in registers). */
 START_TEST(test_half_odd_offsets) {
-  static const int which[] = {0, 16, 17};
+  static const int which[] = {0, 16, 17, 21, 22, 23, 24, 25, 26};
   clnn_context *ctx = tu_ctx();
   for (int t = 0; t < TU_N_HALF_TYPES; t++)
     for (size_t k = 0; k < sizeof which / sizeof which[0]; k++) {
