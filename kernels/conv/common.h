@@ -18,11 +18,20 @@ float conv_hsum16(float16 v) {
   return c.x + c.y;
 }
 
-/* 16 floats from p, of which only the first n (may be <= 0) exist: zeros after. */
-float16 conv_load16_upto(__global const float *p, const int n) {
-  if (n >= 16) return vload16(0, p);
+/*
+ * The depthwise kernels read and write their tensors in the storage type DT
+ * (kernels/common.h: float32, float16 or bfloat16) and compute in float32:
+ * the helpers below widen on load and round once on store. A float32
+ * build expands them to the plain float code. Half tensors may be views at
+ * any element offset, so their 16-wide accesses go through LOADU16 /
+ * STOREU16 (no alignment beyond the element's).
+ */
+
+/* 16 elements from p as floats, of which only the first n (may be <= 0) exist: zeros after. */
+float16 conv_load16_upto(__global const STORE_T *p, const int n) {
+  if (n >= 16) return LOADU16(p);
   float t[16];
-  for (int l = 0; l < 16; l++) t[l] = l < n ? p[l] : 0.0f;
+  for (int l = 0; l < 16; l++) t[l] = l < n ? LOAD1(p, l) : 0.0f;
   return vload16(0, t);
 }
 
@@ -31,14 +40,19 @@ inline void conv_zero_private(float *p, const int n) {
   for (int j = 0; j < n; j += 16) vstore16((float16)(0.0f), 0, p + j);
 }
 
-/* Store the first n (may be <= 0) of 16 floats to p, in vector pieces
- * straight from registers (a round trip through a private array stalls on
- * store forwarding). */
-void conv_store16_upto(const float16 v, __global float *p, int n) {
+/* Store the first n (may be <= 0) of 16 floats to p, rounded to DT once;
+ * float32 in vector pieces straight from registers (a round trip through a
+ * private array stalls on store forwarding). */
+void conv_store16_upto(const float16 v, __global STORE_T *p, int n) {
   if (n >= 16) {
-    vstore16(v, 0, p);
+    STOREU16(v, p);
     return;
   }
+#if DT != CLNN_DTYPE_CODE_FLOAT32
+  float t[16];
+  vstore16(v, 0, t);
+  for (int l = 0; l < n; l++) STORE1(t[l], p, l);
+#else
   float8 h = v.lo;
   if (n >= 8) vstore8(h, 0, p), p += 8, n -= 8, h = v.hi;
   float4 q = h.lo;
@@ -46,4 +60,5 @@ void conv_store16_upto(const float16 v, __global float *p, int n) {
   float2 d = q.lo;
   if (n >= 2) vstore2(d, 0, p), p += 2, n -= 2, d = q.hi;
   if (n >= 1) p[0] = d.x;
+#endif
 }
