@@ -40,9 +40,8 @@
 /* Copy n floats in vector pieces (16, 8, 4, 2, 1): the planes' rows are
  * short (4 to 28 floats), where an element loop costs a load and a store
  * per float. Half tensors (DT, conv/common.h) are widened on the way in
- * and rounded once on the way out: 16 at a time, then element by element
- * (their rows start at any 2-byte offset, which the narrower vector
- * pieces would need aligned). */
+ * and rounded once on the way out, 16 at a time (their rows start at any
+ * 2-byte offset, which the narrower vector pieces would need aligned). */
 inline void conv_dwf_copy_in(float *dst, __global const STORE_T *src, const int n) {
   int j = 0;
 #if DT == CLNN_DTYPE_CODE_FLOAT32
@@ -65,8 +64,12 @@ inline void conv_dwf_copy_out(__global STORE_T *dst, const float *src, const int
   if (n - j >= 2) vstore2(vload2(0, src + j), 0, dst + j), j += 2;
   if (n - j >= 1) dst[j] = src[j];
 #else
-  for (; j + 16 <= n; j += 16) STOREU16(vload16(0, src + j), dst + j);
-  for (; j < n; j++) STORE1(src[j], dst, j);
+  for (; j + 16 <= n; j += 16) conv_half_store_upto(conv_half_round16(vload16(0, src + j)), dst + j, 16);
+  if (j < n) {
+    float t[16]; /* the last piece, zeros after: no read past the private buffer */
+    for (int l = 0; l < 16; l++) t[l] = l < n - j ? src[j + l] : 0.0f;
+    conv_half_store_upto(conv_half_round16(vload16(0, t)), dst + j, n - j);
+  }
 #endif
 }
 inline void conv_dwf_copy(float *dst, const float *src, const int n) {
