@@ -34,7 +34,9 @@
  *    bias and activation fused; the chunk stays cache-sized and under the
  *    workspace limit.
  * Each entry also names the clnn_conv_algo that clnn_conv2d_fwd_algo
- * reports for it. The packed variants (grouped_direct .. gather_gemm) also
+ * reports for it, and its rule for float16 / bfloat16 tensors
+ * (clnn_conv_half_rule): the depthwise variants take them directly, the
+ * others run on staged float32 copies (ops/conv_half.c). The packed variants (grouped_direct .. gather_gemm) also
  * take transposed weights: bwd_data's stride-1 route and the transposed
  * convolution plan their work as such forwards.
  */
@@ -867,7 +869,8 @@ static const conv_fwd_variant fwd_variants[] = {
      implicit_gemm_padded, NULL},
     {{"conv.fwd.gather_gemm", CLNN_DEVICE_CLASS_CPU, gather_gemm_applies}, CLNN_CONV_ALGO_IM2COL_GEMM,
      implicit_gemm_gather, NULL},
-    {{"conv.fwd.im2col_gemm", CLNN_CLASS_ANY, plain_weights_applies}, CLNN_CONV_ALGO_IM2COL_GEMM, im2col_gemm_run, NULL},
+    {{"conv.fwd.im2col_gemm", CLNN_CLASS_ANY, plain_weights_applies}, CLNN_CONV_ALGO_IM2COL_GEMM, im2col_gemm_run,
+     NULL},
 };
 
 const clnn_variant_table clnn__conv_fwd_variants = {"conv", "fwd", &fwd_variants[0].v,

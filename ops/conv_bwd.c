@@ -747,7 +747,8 @@ static const bwd_weights_variant bwd_weights_variants[] = {
      CLNN_CONV_ALGO_DEPTHWISE_DIRECT, bwd_weights_depthwise, clnn__conv_half_direct},
     {{"conv.bwd_w.gemm_1x1_packed", CLNN_DEVICE_CLASS_CPU, bw_gemm_1x1_applies}, CLNN_CONV_ALGO_GEMM_1X1,
      bwd_weights_1x1, NULL},
-    {{"conv.bwd_w.packed", CLNN_DEVICE_CLASS_CPU, bw_packed_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM, bw_packed_run, NULL},
+    {{"conv.bwd_w.packed", CLNN_DEVICE_CLASS_CPU, bw_packed_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM, bw_packed_run,
+     NULL},
     {{"conv.bwd_w.im2col_gemm", CLNN_CLASS_ANY, NULL}, CLNN_CONV_ALGO_IM2COL_GEMM, bwd_weights_im2col, NULL},
 };
 
