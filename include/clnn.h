@@ -561,10 +561,12 @@ clnn_status clnn_conv2d_fwd_algo(const clnn_context *ctx, const clnn_conv2d_desc
  * y = act(conv(x, w) + b). b may be NULL. Tensors must have exactly the
  * shapes above, belong to ctx, and y must not overlap x, w or b.
  * x, w, b and y are float32, float16 or bfloat16, all of one type (the
- * backward passes below too). Half tensors are widened to float32 copies in
- * a workspace, the float32 convolution runs on them (float32 accumulation,
- * the same order as for float32 tensors), and each output is rounded once,
- * to nearest even.
+ * backward passes below too). Half tensors are computed in float32
+ * (float32 accumulation, the same order as for float32 tensors) and each
+ * output is rounded once, to nearest even: the depthwise kernels (CPU
+ * class) load the half tensors themselves; the other variants run on
+ * float32 copies of them in a workspace. Either way the result is the
+ * float32 variant's on the half inputs, rounded once.
  * Statuses: those of clnn_conv2d_desc_check, CLNN_ERR_NULL_POINTER,
  * CLNN_ERR_INVALID_VALUE (a tensor not of a float type, or of another type
  * than x; the message names it), CLNN_ERR_SHAPE_MISMATCH,

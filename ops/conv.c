@@ -34,7 +34,9 @@
  *    bias and activation fused; the chunk stays cache-sized and under the
  *    workspace limit.
  * Each entry also names the clnn_conv_algo that clnn_conv2d_fwd_algo
- * reports for it. The packed variants (grouped_direct .. gather_gemm) also
+ * reports for it, and its rule for float16 / bfloat16 tensors
+ * (clnn_conv_half_rule): the depthwise variants take them directly, the
+ * others run on staged float32 copies (ops/conv_half.c). The packed variants (grouped_direct .. gather_gemm) also
  * take transposed weights: bwd_data's stride-1 route and the transposed
  * convolution plan their work as such forwards.
  */
@@ -75,7 +77,24 @@ clnn_conv_geom clnn__conv_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_
   g.kg = d->k / d->groups;
   g.kd = g.cg * d->kh * d->kw;
   g.npix = oh * ow;
+  g.dt = CLNN_FLOAT32;
   return g;
+}
+
+bool clnn__conv_half_direct(const clnn_conv_geom *g) {
+  (void)g;
+  return true;
+}
+
+#define CONV_STR_(x) #x
+#define CONV_STR(x) CONV_STR_(x)
+
+const char *clnn__conv_dt_option(clnn_dtype dt) {
+  switch (dt) {
+  case CLNN_FLOAT16: return " -DDT=" CONV_STR(CLNN_DTYPE_CODE_FLOAT16);
+  case CLNN_BFLOAT16: return " -DDT=" CONV_STR(CLNN_DTYPE_CODE_BFLOAT16);
+  default: return "";
+  }
 }
 
 typedef clnn_conv_geom conv_geom;
@@ -289,13 +308,14 @@ bool clnn__conv_dw_fits(const clnn_conv2d_desc *d, int64_t ow) {
 }
 
 clnn_status clnn__conv_dw_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, const clnn_conv_dw_geom *b,
-                                 clnn_activation act, float act_alpha, const char *name, clnn_kernel_ref *k) {
+                                 clnn_dtype dt, clnn_activation act, float act_alpha, const char *name,
+                                 clnn_kernel_ref *k) {
   char opts[256], acts[64];
   clnn__act_options(acts, sizeof acts, act, act_alpha);
   snprintf(opts, sizeof opts,
-           "-DDWB_FWD=%d -DDWB_KH=%lld -DDWB_KW=%lld -DDWB_SH=%lld -DDWB_SW=%lld -DDWB_ROWLEN=%lld -DDWB_RING=%lld%s",
+           "-DDWB_FWD=%d -DDWB_KH=%lld -DDWB_KW=%lld -DDWB_SH=%lld -DDWB_SW=%lld -DDWB_ROWLEN=%lld -DDWB_RING=%lld%s%s",
            strcmp(name, "conv_dw_fwd") == 0, (long long)d->kh, (long long)d->kw, (long long)d->stride_h,
-           (long long)d->stride_w, (long long)b->rowlen, (long long)b->ring, acts);
+           (long long)d->stride_w, (long long)b->rowlen, (long long)b->ring, acts, clnn__conv_dt_option(dt));
   return clnn__kernel(ctx, CLNN_CONV_SOURCES("depthwise_strips"), opts, name, k);
 }
 
@@ -360,13 +380,14 @@ bool clnn__conv_dw_flat(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool 
 }
 
 clnn_status clnn__conv_dwf_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, const clnn_conv_dwf_geom *f,
-                                  clnn_activation act, float act_alpha, const char *name, clnn_kernel_ref *k) {
-  char opts[192], acts[64];
+                                  clnn_dtype dt, clnn_activation act, float act_alpha, const char *name,
+                                  clnn_kernel_ref *k) {
+  char opts[224], acts[64];
   clnn__act_options(acts, sizeof acts, act, act_alpha);
   snprintf(opts, sizeof opts,
-           "-DDWF_KH=%lld -DDWF_KW=%lld -DDWF_SH=%lld -DDWF_SW=%lld -DDWF_DH=%lld -DDWF_DW=%lld -DDWF_BUF=%lld%s",
+           "-DDWF_KH=%lld -DDWF_KW=%lld -DDWF_SH=%lld -DDWF_SW=%lld -DDWF_DH=%lld -DDWF_DW=%lld -DDWF_BUF=%lld%s%s",
            (long long)d->kh, (long long)d->kw, (long long)d->stride_h, (long long)d->stride_w,
-           (long long)d->dilation_h, (long long)d->dilation_w, (long long)f->buf, acts);
+           (long long)d->dilation_h, (long long)d->dilation_w, (long long)f->buf, acts, clnn__conv_dt_option(dt));
   return clnn__kernel(ctx, CLNN_CONV_SOURCES("depthwise_flat"), opts, name, k);
 }
 
@@ -374,7 +395,7 @@ static clnn_status fwd_depthwise_flat(clnn_context *ctx, const conv_geom *g, con
                                       clnn_conv_mem x, clnn_conv_mem w, clnn_conv_mem b, clnn_conv_mem y) {
   const clnn_conv2d_desc *d = g->d;
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__conv_dwf_kernel(ctx, d, f, d->act, d->act_alpha, "conv_dwf_fwd", &k));
+  CLNN_TRY(clnn__conv_dwf_kernel(ctx, d, f, g->dt, d->act, d->act_alpha, "conv_dwf_fwd", &k));
   size_t global[2] = {(size_t)d->k, (size_t)clnn__ceil_div(d->n, f->g)}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(b),
@@ -393,7 +414,7 @@ static clnn_status fwd_depthwise(clnn_context *ctx, const conv_geom *g, clnn_con
   if (clnn__conv_dw_flat(d, g->oh, g->ow, false, &f)) return fwd_depthwise_flat(ctx, g, &f, x, w, b, y);
   clnn_conv_dw_geom dg = clnn__conv_dw_geometry(d, g->ow);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &dg, d->act, d->act_alpha, "conv_dw_fwd", &k));
+  CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &dg, g->dt, d->act, d->act_alpha, "conv_dw_fwd", &k));
   size_t global[1] = {(size_t)(d->n * d->k)}, local[1] = {1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(b),
@@ -684,6 +705,7 @@ typedef struct conv_fwd_variant {
   clnn_variant v;
   clnn_conv_algo algo; /* what clnn_conv2d_fwd_algo reports for it */
   conv_fwd_fn run;
+  clnn_conv_half_rule half_direct; /* NULL: half tensors are staged */
 } conv_fwd_variant;
 
 #define FWD_PROBLEM(p) ((const clnn_conv_fwd_problem *)(p))
@@ -827,37 +849,48 @@ static bool gpu_implicit_gemm_applies(const clnn_context *ctx, const void *probl
 
 static const conv_fwd_variant fwd_variants[] = {
     {{"conv.fwd.gpu_depthwise", CLNN_DEVICE_CLASS_GPU, gpu_depthwise_applies}, CLNN_CONV_ALGO_DEPTHWISE_DIRECT,
-     clnn__conv_gpu_dw_fwd},
+     clnn__conv_gpu_dw_fwd, NULL},
     {{"conv.fwd.gpu_implicit_gemm", CLNN_DEVICE_CLASS_GPU, gpu_implicit_gemm_applies},
-     CLNN_CONV_ALGO_IMPLICIT_GEMM, clnn__conv_gpu_fwd},
+     CLNN_CONV_ALGO_IMPLICIT_GEMM, clnn__conv_gpu_fwd, NULL},
     {{"conv.fwd.depthwise_flat", CLNN_CLASS_ANY, depthwise_flat_applies}, CLNN_CONV_ALGO_DEPTHWISE_DIRECT,
-     depthwise_flat_run},
+     depthwise_flat_run, clnn__conv_half_direct},
     {{"conv.fwd.depthwise_strips", CLNN_CLASS_ANY, depthwise_strips_applies}, CLNN_CONV_ALGO_DEPTHWISE_DIRECT,
-     depthwise_strips_run},
+     depthwise_strips_run, clnn__conv_half_direct},
     {{"conv.fwd.gemm_1x1_packed", CLNN_DEVICE_CLASS_CPU, gemm_1x1_packed_applies}, CLNN_CONV_ALGO_GEMM_1X1,
-     gemm_1x1_run},
-    {{"conv.fwd.gemm_1x1", CLNN_CLASS_ANY, gemm_1x1_applies}, CLNN_CONV_ALGO_GEMM_1X1, gemm_1x1_run},
+     gemm_1x1_run, NULL},
+    {{"conv.fwd.gemm_1x1", CLNN_CLASS_ANY, gemm_1x1_applies}, CLNN_CONV_ALGO_GEMM_1X1, gemm_1x1_run, NULL},
     {{"conv.fwd.strided_1x1", CLNN_DEVICE_CLASS_CPU, strided_1x1_applies}, CLNN_CONV_ALGO_IM2COL_GEMM,
-     strided_1x1_run},
+     strided_1x1_run, NULL},
     {{"conv.fwd.grouped_direct", CLNN_DEVICE_CLASS_CPU, grouped_direct_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM,
-     grouped_direct},
+     grouped_direct, NULL},
     {{"conv.fwd.direct_band", CLNN_DEVICE_CLASS_CPU, direct_band_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM,
-     direct_band},
+     direct_band, NULL},
     {{"conv.fwd.implicit_gemm", CLNN_DEVICE_CLASS_CPU, implicit_gemm_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM,
-     implicit_gemm_padded},
+     implicit_gemm_padded, NULL},
     {{"conv.fwd.gather_gemm", CLNN_DEVICE_CLASS_CPU, gather_gemm_applies}, CLNN_CONV_ALGO_IM2COL_GEMM,
-     implicit_gemm_gather},
-    {{"conv.fwd.im2col_gemm", CLNN_CLASS_ANY, plain_weights_applies}, CLNN_CONV_ALGO_IM2COL_GEMM, im2col_gemm_run},
+     implicit_gemm_gather, NULL},
+    {{"conv.fwd.im2col_gemm", CLNN_CLASS_ANY, plain_weights_applies}, CLNN_CONV_ALGO_IM2COL_GEMM, im2col_gemm_run,
+     NULL},
 };
 
 const clnn_variant_table clnn__conv_fwd_variants = {"conv", "fwd", &fwd_variants[0].v,
                                                     sizeof fwd_variants / sizeof fwd_variants[0],
                                                     sizeof fwd_variants[0]};
 
+/* Whether variant i runs p's tensors as they are: float32 ones, or half
+ * ones by its rule. */
+static bool fwd_takes(size_t i, const clnn_conv_fwd_problem *p) {
+  const clnn_conv_half_rule rule = fwd_variants[i].half_direct;
+  return p->g->dt == CLNN_FLOAT32 || (rule && rule(p->g));
+}
+
 clnn_status clnn__conv_fwd_problem_run(clnn_context *ctx, const clnn_conv_fwd_problem *p, clnn_conv_mem x,
                                        clnn_conv_mem w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
   size_t i;
   CLNN_TRY(clnn__plan_pick(ctx, &clnn__conv_fwd_variants, p, &i));
+  if (!fwd_takes(i, p)) /* callers ask clnn__conv_fwd_half_direct first */
+    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED, "%s does not take %s tensors directly", fwd_variants[i].v.name,
+                      clnn_dtype_name(p->g->dt));
   char own_op[64];
   if (!op) { /* the profile's name: the op and the variant */
     snprintf(own_op, sizeof own_op, "conv2d_fwd:%s", fwd_variants[i].v.name + strlen("conv.fwd."));
@@ -887,10 +920,24 @@ clnn_status clnn__conv2d_fwd_run(clnn_context *ctx, const clnn_conv2d_desc *d, c
   return clnn__conv_fwd_problem_run(ctx, &p, x, w, b, y, NULL);
 }
 
-/* The forward on float16 or bfloat16 tensors: x, w and b widened to
- * float32 copies, the float32 forward, y rounded once (ops/conv_half.c). */
+bool clnn__conv_fwd_half_direct(const clnn_context *ctx, const clnn_conv_fwd_problem *p) {
+  size_t i;
+  return clnn__plan_query(ctx, &clnn__conv_fwd_variants, p, &i) == CLNN_SUCCESS && fwd_takes(i, p);
+}
+
+/* The forward on float16 or bfloat16 tensors: on them directly where the
+ * planned variant's rule says so; otherwise x, w and b widened to float32
+ * copies, the float32 forward, y rounded once (ops/conv_half.c). */
 static clnn_status fwd_half(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_dtype dt, const clnn_tensor *x,
                             const clnn_tensor *w, const clnn_tensor *b, clnn_tensor *y) {
+  int64_t oh, ow;
+  clnn__conv2d_out_size(d, &oh, &ow);
+  conv_geom g = clnn__conv_geometry(d, oh, ow);
+  g.dt = dt;
+  clnn_conv_fwd_problem p = {&g, false};
+  if (clnn__conv_fwd_half_direct(ctx, &p))
+    return clnn__conv_fwd_problem_run(ctx, &p, clnn__conv_mem(x), clnn__conv_mem(w), clnn__conv_mem(b),
+                                      clnn__conv_mem(y), NULL);
   const clnn_tensor *all[4] = {x, w, b, y};
   clnn_conv_stage s;
   clnn_conv_mem x32, w32, b32;

@@ -61,7 +61,7 @@ static clnn_status bwd_data_depthwise_flat(clnn_context *ctx, const conv_geom *g
                                            float act_alpha, clnn_conv_mem dx) {
   const clnn_conv2d_desc *d = g->d;
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__conv_dwf_kernel(ctx, d, f, act, act_alpha, "conv_dwf_bwd_data", &k));
+  CLNN_TRY(clnn__conv_dwf_kernel(ctx, d, f, g->dt, act, act_alpha, "conv_dwf_bwd_data", &k));
   size_t global[2] = {(size_t)d->c, (size_t)clnn__ceil_div(d->n, f->g)}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(bias),
@@ -81,7 +81,7 @@ static clnn_status bwd_data_depthwise(clnn_context *ctx, const conv_geom *g, cln
     return bwd_data_depthwise_flat(ctx, g, &f, dy, w, bias, act, act_alpha, dx);
   clnn_conv_dw_geom b = clnn__conv_dw_geometry(d, g->ow);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &b, act, act_alpha, "conv_dw_bwd_data", &k));
+  CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &b, g->dt, act, act_alpha, "conv_dw_bwd_data", &k));
   size_t global[1] = {(size_t)(d->n * d->c)}, local[1] = {1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(w), CLNN_ARG_CONV_MEM(bias),
@@ -249,6 +249,7 @@ typedef struct bwd_data_variant {
   clnn_variant v;
   clnn_conv_algo algo; /* what clnn_conv2d_bwd_data_algo reports for it */
   bwd_data_fn run;
+  clnn_conv_half_rule half_direct; /* NULL: half tensors are staged */
 } bwd_data_variant;
 
 #define BD_PROBLEM(p) ((const bwd_data_problem *)(p))
@@ -275,6 +276,11 @@ static bool bd_depthwise_strips_applies(const clnn_context *ctx, const void *pro
   if (!clnn__conv_is_depthwise(g->d)) return clnn__why(why, n, "not depthwise (groups == c, k a multiple of c)");
   return clnn__conv_dw_fits(g->d, g->ow) || clnn__why(why, n, "rows too long for its private ring");
 }
+
+/* With a channel multiplier above 1 the strip kernel adds each channel's
+ * share to the dx it stored for the previous one: a half dx would be
+ * rounded between channels, so those problems are staged. */
+static bool bd_depthwise_strips_half(const conv_geom *g) { return g->d->k == g->d->c; }
 
 static bool bd_gemm_1x1_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   (void)ctx;
@@ -340,26 +346,43 @@ static bool bd_gpu_implicit_gemm_applies(const clnn_context *ctx, const void *pr
 
 static const bwd_data_variant bwd_data_variants[] = {
     {{"conv.bwd_d.gpu_depthwise", CLNN_DEVICE_CLASS_GPU, bd_gpu_depthwise_applies}, CLNN_CONV_ALGO_DEPTHWISE_DIRECT,
-     clnn__conv_gpu_dw_bwd_data},
+     clnn__conv_gpu_dw_bwd_data, NULL},
     {{"conv.bwd_d.gpu_implicit_gemm", CLNN_DEVICE_CLASS_GPU, bd_gpu_implicit_gemm_applies},
-     CLNN_CONV_ALGO_IMPLICIT_GEMM, clnn__conv_gpu_bwd_data},
+     CLNN_CONV_ALGO_IMPLICIT_GEMM, clnn__conv_gpu_bwd_data, NULL},
     {{"conv.bwd_d.depthwise_flat", CLNN_CLASS_ANY, bd_depthwise_flat_applies}, CLNN_CONV_ALGO_DEPTHWISE_DIRECT,
-     bd_depthwise_flat_run},
+     bd_depthwise_flat_run, clnn__conv_half_direct},
     {{"conv.bwd_d.depthwise_strips", CLNN_CLASS_ANY, bd_depthwise_strips_applies},
-     CLNN_CONV_ALGO_DEPTHWISE_DIRECT, bwd_data_depthwise},
+     CLNN_CONV_ALGO_DEPTHWISE_DIRECT, bwd_data_depthwise, bd_depthwise_strips_half},
     {{"conv.bwd_d.gemm_1x1_packed", CLNN_DEVICE_CLASS_CPU, bd_gemm_1x1_packed_applies}, CLNN_CONV_ALGO_GEMM_1X1,
-     bwd_data_gemm_1x1},
-    {{"conv.bwd_d.gemm_1x1", CLNN_CLASS_ANY, bd_gemm_1x1_applies}, CLNN_CONV_ALGO_GEMM_1X1, bwd_data_gemm_1x1},
+     bwd_data_gemm_1x1, NULL},
+    {{"conv.bwd_d.gemm_1x1", CLNN_CLASS_ANY, bd_gemm_1x1_applies}, CLNN_CONV_ALGO_GEMM_1X1, bwd_data_gemm_1x1, NULL},
     {{"conv.bwd_d.as_fwd", CLNN_DEVICE_CLASS_CPU, bd_as_fwd_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM,
-     bwd_data_implicit},
+     bwd_data_implicit, NULL},
     {{"conv.bwd_d.subpixel", CLNN_DEVICE_CLASS_CPU, bd_subpixel_applies}, CLNN_CONV_ALGO_IM2COL_GEMM,
-     bd_subpixel_run},
-    {{"conv.bwd_d.col2im", CLNN_CLASS_ANY, NULL}, CLNN_CONV_ALGO_IM2COL_GEMM, bwd_data_col2im},
+     bd_subpixel_run, NULL},
+    {{"conv.bwd_d.col2im", CLNN_CLASS_ANY, NULL}, CLNN_CONV_ALGO_IM2COL_GEMM, bwd_data_col2im, NULL},
 };
 
 const clnn_variant_table clnn__conv_bwd_data_variants = {"conv", "bwd_d", &bwd_data_variants[0].v,
                                                          sizeof bwd_data_variants / sizeof bwd_data_variants[0],
                                                          sizeof bwd_data_variants[0]};
+
+/* Whether variant i runs p's tensors as they are: float32 ones, or half
+ * ones by its rule. */
+static bool bd_takes(size_t i, const bwd_data_problem *p) {
+  const clnn_conv_half_rule rule = bwd_data_variants[i].half_direct;
+  return p->g->dt == CLNN_FLOAT32 || (rule && rule(p->g));
+}
+
+static clnn_status bwd_data_problem_run(clnn_context *ctx, const bwd_data_problem *p, clnn_conv_mem dy,
+                                        clnn_conv_mem w, clnn_conv_mem bias, float act_alpha, clnn_conv_mem dx) {
+  size_t i;
+  CLNN_TRY(clnn__plan_pick(ctx, &clnn__conv_bwd_data_variants, p, &i));
+  if (!bd_takes(i, p)) /* bwd_data_half asks first */
+    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED, "%s does not take %s tensors directly", bwd_data_variants[i].v.name,
+                      clnn_dtype_name(p->g->dt));
+  return bwd_data_variants[i].run(ctx, p->g, dy, w, bias, p->act, act_alpha, dx);
+}
 
 static clnn_status bwd_data_dispatch(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy, clnn_conv_mem w,
                                      clnn_conv_mem bias, clnn_activation act, float act_alpha, clnn_conv_mem dx,
@@ -368,9 +391,7 @@ static clnn_status bwd_data_dispatch(clnn_context *ctx, const clnn_conv2d_desc *
   clnn__conv2d_out_size(d, &oh, &ow);
   conv_geom g = clnn__conv_geometry(d, oh, ow);
   bwd_data_problem p = {&g, bias.mem != NULL, act, allow_subpixel};
-  size_t i;
-  CLNN_TRY(clnn__plan_pick(ctx, &clnn__conv_bwd_data_variants, &p, &i));
-  return bwd_data_variants[i].run(ctx, &g, dy, w, bias, act, act_alpha, dx);
+  return bwd_data_problem_run(ctx, &p, dy, w, bias, act_alpha, dx);
 }
 
 clnn_status clnn__conv2d_bwd_data_run_no_subpixel(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem dy,
@@ -397,16 +418,24 @@ clnn_conv_algo clnn__conv2d_bwd_data_algo(const clnn_context *ctx, const clnn_co
 
 /* ============================================================= bwd_weights */
 
+/* out (+)= the nparts partial sums in order; out of type dt (a half out is
+ * rounded once). */
 static clnn_status launch_sum_parts(clnn_context *ctx, cl_mem parts, int64_t n, int64_t nparts, clnn_conv_mem out,
-                                    bool accumulate, const char *op) {
+                                    clnn_dtype dt, bool accumulate, const char *op) {
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("support"), "", "conv_sum_parts", &k));
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("support"), clnn__conv_dt_option(dt), "conv_sum_parts", &k));
   size_t global[1] = {(size_t)clnn__round_up(n, 16)}, local[1] = {16};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_MEM(parts), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(out), CLNN_ARG_I32(n),
                                 CLNN_ARG_I32(nparts), CLNN_ARG_I32(accumulate ? 1 : 0)),
                       1, global, local, op);
 }
+
+/* The depthwise weight-gradient kernels write float32 sums: into dw itself
+ * (a float32 dw, one part of the batch) or into partial sums in the
+ * workspace that conv_sum_parts adds in part order (several parts, or a
+ * half dw, which is rounded once there). */
+static bool dw_via_parts(const conv_geom *g, int64_t parts) { return parts > 1 || g->dt != CLNN_FLOAT32; }
 
 /* Work-items the flat depthwise weight gradient aims for: parts of the
  * batch are added while there are fewer (channels x parts). */
@@ -423,15 +452,16 @@ static clnn_status bwd_weights_depthwise_flat(clnn_context *ctx, const conv_geom
   int64_t img_per_part = clnn__ceil_div(fills, parts) * f->g;
   parts = clnn__ceil_div(d->n, img_per_part);
   if ((uint64_t)(parts * d->k * taps) * sizeof(float) > ctx->workspace_limit) parts = 1, img_per_part = d->n;
+  const bool via_parts = dw_via_parts(g, parts);
   clnn_conv_mem out = dw;
   cl_mem ws = NULL;
-  if (parts > 1) {
+  if (via_parts) {
     CLNN_TRY(clnn__workspace(ctx, (size_t)(parts * d->k * taps) * sizeof(float), &ws));
     out.mem = ws;
     out.off = 0;
   }
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__conv_dwf_kernel(ctx, d, f, CLNN_ACT_IDENTITY, 0.0f, "conv_dwf_bwd_weights", &k));
+  CLNN_TRY(clnn__conv_dwf_kernel(ctx, d, f, g->dt, CLNN_ACT_IDENTITY, 0.0f, "conv_dwf_bwd_weights", &k));
   size_t global[2] = {(size_t)d->k, (size_t)parts}, local[2] = {1, 1};
   CLNN_TRY(clnn__launch(ctx, &k,
                         CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(out),
@@ -439,9 +469,9 @@ static clnn_status bwd_weights_depthwise_flat(clnn_context *ctx, const conv_geom
                                   CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow),
                                   CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(f->g), CLNN_ARG_I32(f->hs),
                                   CLNN_ARG_I32(f->ws), CLNN_ARG_I32(f->phs), CLNN_ARG_I32(f->nq),
-                                  CLNN_ARG_I32(img_per_part), CLNN_ARG_I32(parts > 1 ? 0 : accumulate)),
+                                  CLNN_ARG_I32(img_per_part), CLNN_ARG_I32(via_parts ? 0 : accumulate)),
                         2, global, local, op));
-  if (parts > 1) return launch_sum_parts(ctx, ws, d->k * taps, parts, dw, accumulate, op);
+  if (via_parts) return launch_sum_parts(ctx, ws, d->k * taps, parts, dw, g->dt, accumulate, op);
   return CLNN_SUCCESS;
 }
 
@@ -460,15 +490,16 @@ static clnn_status bwd_weights_depthwise(clnn_context *ctx, const conv_geom *g, 
   int64_t img_per_part = clnn__ceil_div(d->n, parts);
   parts = clnn__ceil_div(d->n, img_per_part);
   if ((uint64_t)(parts * d->k * taps) * sizeof(float) > ctx->workspace_limit) parts = 1, img_per_part = d->n;
+  const bool via_parts = dw_via_parts(g, parts);
   clnn_conv_mem out = dw;
   cl_mem ws = NULL;
-  if (parts > 1) {
+  if (via_parts) {
     CLNN_TRY(clnn__workspace(ctx, (size_t)(parts * d->k * taps) * sizeof(float), &ws));
     out.mem = ws;
     out.off = 0;
   }
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &b, CLNN_ACT_IDENTITY, 0.0f, "conv_dw_bwd_weights", &k));
+  CLNN_TRY(clnn__conv_dw_kernel(ctx, d, &b, g->dt, CLNN_ACT_IDENTITY, 0.0f, "conv_dw_bwd_weights", &k));
   size_t global[2] = {(size_t)d->k, (size_t)parts}, local[2] = {1, 1};
   CLNN_TRY(clnn__launch(ctx, &k,
                         CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_CONV_MEM(dy), CLNN_ARG_CONV_MEM(out),
@@ -476,9 +507,9 @@ static clnn_status bwd_weights_depthwise(clnn_context *ctx, const conv_geom *g, 
                                   CLNN_ARG_I32(d->w), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow),
                                   CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w), CLNN_ARG_I32(d->dilation_h),
                                   CLNN_ARG_I32(d->dilation_w), CLNN_ARG_I32(b.nstrip), CLNN_ARG_I32(img_per_part),
-                                  CLNN_ARG_I32(parts > 1 ? 0 : accumulate)),
+                                  CLNN_ARG_I32(via_parts ? 0 : accumulate)),
                         2, global, local, op));
-  if (parts > 1) return launch_sum_parts(ctx, ws, d->k * taps, parts, dw, accumulate, op);
+  if (via_parts) return launch_sum_parts(ctx, ws, d->k * taps, parts, dw, g->dt, accumulate, op);
   return CLNN_SUCCESS;
 }
 
@@ -517,7 +548,7 @@ static clnn_status bwd_weights_1x1(clnn_context *ctx, const conv_geom *g, clnn_c
                                   CLNN_ARG_I32(d->n), CLNN_ARG_I32(d->k), CLNN_ARG_I32(d->c),
                                   CLNN_ARG_I32(g->npix), CLNN_ARG_I32(img_per_part)),
                         1, global, local, op));
-  return launch_sum_parts(ctx, ws, d->k * d->c, parts, dw, accumulate, op);
+  return launch_sum_parts(ctx, ws, d->k * d->c, parts, dw, CLNN_FLOAT32, accumulate, op);
 }
 
 /* How conv_bwdw_packed reads patches. */
@@ -647,6 +678,7 @@ typedef struct bwd_weights_variant {
   clnn_variant v;
   clnn_conv_algo algo; /* what clnn_conv2d_bwd_weights_algo reports for it */
   bwd_weights_fn run;
+  clnn_conv_half_rule half_direct; /* NULL: half tensors are staged */
 } bwd_weights_variant;
 
 #define BW_GEOM(p) ((const conv_geom *)(p))
@@ -706,31 +738,47 @@ static bool bw_gpu_implicit_gemm_applies(const clnn_context *ctx, const void *pr
 
 static const bwd_weights_variant bwd_weights_variants[] = {
     {{"conv.bwd_w.gpu_depthwise", CLNN_DEVICE_CLASS_GPU, bw_gpu_depthwise_applies},
-     CLNN_CONV_ALGO_DEPTHWISE_DIRECT, clnn__conv_gpu_dw_bwd_weights},
+     CLNN_CONV_ALGO_DEPTHWISE_DIRECT, clnn__conv_gpu_dw_bwd_weights, NULL},
     {{"conv.bwd_w.gpu_implicit_gemm", CLNN_DEVICE_CLASS_GPU, bw_gpu_implicit_gemm_applies},
-     CLNN_CONV_ALGO_IMPLICIT_GEMM, clnn__conv_gpu_bwd_weights},
+     CLNN_CONV_ALGO_IMPLICIT_GEMM, clnn__conv_gpu_bwd_weights, NULL},
     {{"conv.bwd_w.depthwise_flat", CLNN_CLASS_ANY, bw_depthwise_flat_applies}, CLNN_CONV_ALGO_DEPTHWISE_DIRECT,
-     bw_depthwise_flat_run},
+     bw_depthwise_flat_run, clnn__conv_half_direct},
     {{"conv.bwd_w.depthwise_strips", CLNN_CLASS_ANY, bw_depthwise_strips_applies},
-     CLNN_CONV_ALGO_DEPTHWISE_DIRECT, bwd_weights_depthwise},
+     CLNN_CONV_ALGO_DEPTHWISE_DIRECT, bwd_weights_depthwise, clnn__conv_half_direct},
     {{"conv.bwd_w.gemm_1x1_packed", CLNN_DEVICE_CLASS_CPU, bw_gemm_1x1_applies}, CLNN_CONV_ALGO_GEMM_1X1,
-     bwd_weights_1x1},
-    {{"conv.bwd_w.packed", CLNN_DEVICE_CLASS_CPU, bw_packed_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM, bw_packed_run},
-    {{"conv.bwd_w.im2col_gemm", CLNN_CLASS_ANY, NULL}, CLNN_CONV_ALGO_IM2COL_GEMM, bwd_weights_im2col},
+     bwd_weights_1x1, NULL},
+    {{"conv.bwd_w.packed", CLNN_DEVICE_CLASS_CPU, bw_packed_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM, bw_packed_run,
+     NULL},
+    {{"conv.bwd_w.im2col_gemm", CLNN_CLASS_ANY, NULL}, CLNN_CONV_ALGO_IM2COL_GEMM, bwd_weights_im2col, NULL},
 };
 
 const clnn_variant_table clnn__conv_bwd_weights_variants = {
     "conv", "bwd_w", &bwd_weights_variants[0].v, sizeof bwd_weights_variants / sizeof bwd_weights_variants[0],
     sizeof bwd_weights_variants[0]};
 
+/* Whether variant i runs g's tensors as they are: float32 ones, or half
+ * ones by its rule. */
+static bool bw_takes(size_t i, const conv_geom *g) {
+  const clnn_conv_half_rule rule = bwd_weights_variants[i].half_direct;
+  return g->dt == CLNN_FLOAT32 || (rule && rule(g));
+}
+
+static clnn_status bwd_weights_geom_run(clnn_context *ctx, const conv_geom *g, clnn_conv_mem x, clnn_conv_mem dy,
+                                        clnn_conv_mem dw, bool accumulate) {
+  size_t i;
+  CLNN_TRY(clnn__plan_pick(ctx, &clnn__conv_bwd_weights_variants, g, &i));
+  if (!bw_takes(i, g)) /* bwd_weights_half asks first */
+    return clnn__fail(ctx, CLNN_ERR_UNSUPPORTED, "%s does not take %s tensors directly",
+                      bwd_weights_variants[i].v.name, clnn_dtype_name(g->dt));
+  return bwd_weights_variants[i].run(ctx, g, x, dy, dw, accumulate);
+}
+
 clnn_status clnn__conv2d_bwd_weights_run(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_conv_mem x,
                                          clnn_conv_mem dy, clnn_conv_mem dw, bool accumulate) {
   int64_t oh, ow;
   clnn__conv2d_out_size(d, &oh, &ow);
   conv_geom g = clnn__conv_geometry(d, oh, ow);
-  size_t i;
-  CLNN_TRY(clnn__plan_pick(ctx, &clnn__conv_bwd_weights_variants, &g, &i));
-  return bwd_weights_variants[i].run(ctx, &g, x, dy, dw, accumulate);
+  return bwd_weights_geom_run(ctx, &g, x, dy, dw, accumulate);
 }
 
 clnn_conv_algo clnn__conv2d_bwd_weights_algo(const clnn_context *ctx, const clnn_conv2d_desc *d) {
@@ -792,17 +840,29 @@ clnn_status clnn__conv2d_bwd_bias_run(clnn_context *ctx, const clnn_conv2d_desc 
 /* ================================================================== public */
 
 /*
- * The passes on float16 or bfloat16 tensors (ops/conv_half.c): inputs
- * widened to float32 copies, the float32 pass, the output rounded once. An
- * accumulated gradient is widened too, so that old + new is rounded once.
- * bwd_data cannot take the sub-pixel route: the copies hold the outer
- * workspace it needs (its variant rule refuses it then).
+ * The passes on float16 or bfloat16 tensors: where the planned variant's
+ * rule says so (the depthwise ones), on the half tensors themselves;
+ * otherwise staged (ops/conv_half.c): inputs widened to float32 copies,
+ * the float32 pass, the output rounded once. An accumulated gradient is
+ * widened too, so that old + new is rounded once. A staged bwd_data cannot
+ * take the sub-pixel route: the copies hold the outer workspace it needs
+ * (its variant rule refuses it then), so the direct question is asked of
+ * the same plan (allow_subpixel false).
  */
 static clnn_status bwd_data_half(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_dtype dt, const clnn_tensor *dy,
                                  const clnn_tensor *w, clnn_tensor *dx) {
+  int64_t oh, ow;
+  clnn__conv2d_out_size(d, &oh, &ow);
+  conv_geom g = clnn__conv_geometry(d, oh, ow);
+  g.dt = dt;
+  bwd_data_problem p = {&g, false, CLNN_ACT_IDENTITY, false};
+  size_t i;
+  clnn_conv_mem none = {NULL, 0};
+  if (clnn__plan_query(ctx, &clnn__conv_bwd_data_variants, &p, &i) == CLNN_SUCCESS && bd_takes(i, &p))
+    return bwd_data_problem_run(ctx, &p, clnn__conv_mem(dy), clnn__conv_mem(w), none, 0.0f, clnn__conv_mem(dx));
   const clnn_tensor *all[3] = {dy, w, dx};
   clnn_conv_stage s;
-  clnn_conv_mem dy32, w32, none = {NULL, 0};
+  clnn_conv_mem dy32, w32;
   CLNN_TRY(clnn__conv_stage_begin(ctx, dt, all, 3, "conv2d_bwd_data:half_stage", &s));
   CLNN_TRY(clnn__conv_stage_in(ctx, &s, dy, &dy32));
   CLNN_TRY(clnn__conv_stage_in(ctx, &s, w, &w32));
@@ -813,6 +873,13 @@ static clnn_status bwd_data_half(clnn_context *ctx, const clnn_conv2d_desc *d, c
 
 static clnn_status bwd_weights_half(clnn_context *ctx, const clnn_conv2d_desc *d, clnn_dtype dt,
                                     const clnn_tensor *x, const clnn_tensor *dy, clnn_tensor *dw, bool accumulate) {
+  int64_t oh, ow;
+  clnn__conv2d_out_size(d, &oh, &ow);
+  conv_geom g = clnn__conv_geometry(d, oh, ow);
+  g.dt = dt;
+  size_t i;
+  if (clnn__plan_query(ctx, &clnn__conv_bwd_weights_variants, &g, &i) == CLNN_SUCCESS && bw_takes(i, &g))
+    return bwd_weights_geom_run(ctx, &g, clnn__conv_mem(x), clnn__conv_mem(dy), clnn__conv_mem(dw), accumulate);
   const clnn_tensor *all[3] = {x, dy, dw};
   clnn_conv_stage s;
   clnn_conv_mem x32, dy32, dw32;

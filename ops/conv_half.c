@@ -1,10 +1,13 @@
 /*
  * conv_half.c - the convolution's passes on float16 and bfloat16 tensors.
  *
- * Every variant of the four passes (ops/conv.c, conv_bwd.c, conv_gpu.c) is
- * written for float32, and most of them already copy their inputs once
- * before the math (packed weights, padded planes, im2col panels). A half
- * pass therefore stages its tensors: each input is widened once into
+ * The depthwise variants take half tensors directly (their rule in the
+ * variant tables, clnn_conv_half_rule: memory-bound, they would spend more
+ * on the copies than on the math). Every other variant of the four passes
+ * (ops/conv.c, conv_bwd.c, conv_gpu.c) is written for float32, and most of
+ * them already copy their inputs once before the math (packed weights,
+ * padded planes, im2col panels). A half pass on one of those therefore
+ * stages its tensors: each input is widened once into
  * float32 (kernels/conv/half.cl), the float32 pass runs on the copies as it
  * runs for float32 tensors (the same variant, the same accumulation order),
  * and its float32 result is rounded once into the half output (nearest

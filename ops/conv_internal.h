@@ -68,9 +68,30 @@ typedef struct clnn_conv_geom {
   int64_t cg, kg; /* channels per group, in and out */
   int64_t kd;     /* GEMM depth: cg * kh * kw */
   int64_t npix;   /* oh * ow */
+  /* The tensors' storage type: CLNN_FLOAT32 (clnn__conv_geometry's), or
+   * float16 / bfloat16 for the variants that take half tensors directly
+   * (their variant-table rule, clnn_conv_half_rule). */
+  clnn_dtype dt;
 } clnn_conv_geom;
 
 clnn_conv_geom clnn__conv_geometry(const clnn_conv2d_desc *d, int64_t oh, int64_t ow);
+
+/*
+ * How a variant takes float16 and bfloat16 tensors, one rule per entry of
+ * the variant tables: NULL, or false for g, means staged (ops/conv_half.c:
+ * float32 copies around the float32 variant); true means the variant runs
+ * on the half tensors themselves (g->dt set to their type): its kernels
+ * load the storage type, compute as in float32 and round once on store, so
+ * the result is the staged one without the copies. The depthwise variants
+ * do: they are memory-bound, and the copies cost more than the kernels.
+ */
+typedef bool (*clnn_conv_half_rule)(const clnn_conv_geom *g);
+/* The rule of a variant that takes every half problem it applies to. */
+bool clnn__conv_half_direct(const clnn_conv_geom *g);
+
+/* " -DDT=<code>" for a half type, "" for float32 (whose programs stay the
+ * ones built without it). */
+const char *clnn__conv_dt_option(clnn_dtype dt);
 
 /* Zero-padded planes for stride-1 shifted reads: width w + 2*pad_w and
  * enough rows that reads of the last 32-pixel tile stay inside. */
@@ -103,9 +124,11 @@ typedef struct clnn_conv_dw_geom {
 clnn_conv_dw_geom clnn__conv_dw_geometry(const clnn_conv2d_desc *d, int64_t ow);
 /* Whether the private buffers fit (else the GEMM paths run depthwise problems too). */
 bool clnn__conv_dw_fits(const clnn_conv2d_desc *d, int64_t ow);
-/* Kernel name of the depthwise program for d with activation act (the epilogue). */
+/* Kernel name of the depthwise program for d with activation act (the
+ * epilogue), for tensors of type dt. */
 clnn_status clnn__conv_dw_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, const clnn_conv_dw_geom *b,
-                                 clnn_activation act, float act_alpha, const char *name, clnn_kernel_ref *k);
+                                 clnn_dtype dt, clnn_activation act, float act_alpha, const char *name,
+                                 clnn_kernel_ref *k);
 
 /* The flat depthwise kernels (conv_dwf_fwd, conv_dwf_bwd_data,
  * conv_dwf_bwd_weights in kernels/conv/depthwise_flat.cl) for small planes: each buffer
@@ -122,9 +145,11 @@ typedef struct clnn_conv_dwf_geom {
 /* Whether the depthwise pass runs the flat kernels (small planes) rather
  * than the strip kernels; fills *f when it does. */
 bool clnn__conv_dw_flat(const clnn_conv2d_desc *d, int64_t oh, int64_t ow, bool bwd_data, clnn_conv_dwf_geom *f);
-/* Kernel name of the flat depthwise program for d with activation act. */
+/* Kernel name of the flat depthwise program for d with activation act, for
+ * tensors of type dt. */
 clnn_status clnn__conv_dwf_kernel(clnn_context *ctx, const clnn_conv2d_desc *d, const clnn_conv_dwf_geom *f,
-                                  clnn_activation act, float act_alpha, const char *name, clnn_kernel_ref *k);
+                                  clnn_dtype dt, clnn_activation act, float act_alpha, const char *name,
+                                  clnn_kernel_ref *k);
 
 /* The chunked 1x1 kernels (kernels/conv/gemm_1x1.cl conv_1x1_gemm, conv_1x1_bwdw):
  * planes cut into 16-pixel chunks, so planes of any size >= 16 fill the
@@ -153,7 +178,12 @@ typedef struct clnn_conv_fwd_problem {
   bool transposed_w;
 } clnn_conv_fwd_problem;
 
-/* Plan (ops/conv.c's variant table) and run the forward problem p. */
+/* Whether the variant planned for p runs its half tensors directly (its
+ * rule); true for float32 problems. */
+bool clnn__conv_fwd_half_direct(const clnn_context *ctx, const clnn_conv_fwd_problem *p);
+
+/* Plan (ops/conv.c's variant table) and run the forward problem p; a half
+ * p (p->g->dt) only where clnn__conv_fwd_half_direct says so. */
 clnn_status clnn__conv_fwd_problem_run(clnn_context *ctx, const clnn_conv_fwd_problem *p, clnn_conv_mem x,
                                        clnn_conv_mem w, clnn_conv_mem b, clnn_conv_mem y, const char *op);
 

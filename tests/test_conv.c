@@ -1117,18 +1117,27 @@ static void half_result_free(half_result *r) {
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
 }
 
-/* Run the four passes on ctx in h's type: outputs poisoned first, then the
- * weight and bias gradients once more accumulating onto dw0 and db0. */
-static half_result half_run(clnn_context *ctx, const half_problem *h) {
+/* A tensor of type dt on ctx, uploaded from host unless NULL. */
+static clnn_tensor *ctx_tensor(clnn_context *ctx, clnn_dtype dt, int ndim, const int64_t *dims, const float *host) {
+  clnn_tensor *t = NULL;
+  TU_OK(clnn_tensor_create(ctx, dt, ndim, dims, &t));
+  if (host) TU_OK(clnn_tensor_write_f32(t, host, clnn_tensor_numel(t)));
+  return t;
+}
+
+/* Run the four passes on ctx in type dt (h's, or float32 on h's rounded
+ * inputs): outputs poisoned first, then the weight and bias gradients once
+ * more accumulating onto dw0 and db0. */
+static half_result half_run_as(clnn_context *ctx, const half_problem *h, clnn_dtype dt) {
   const bwd_problem *p = &h->b;
   const clnn_conv2d_desc *d = &p->d;
-  const clnn_dtype dt = h->dt;
   int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, d->c / d->groups, d->kh, d->kw};
   int64_t yd[4] = {d->n, d->k, p->oh, p->ow};
-  clnn_tensor *x = tu_tensor_dt(dt, 4, xd, p->x), *w = tu_tensor_dt(dt, 4, wd, p->w);
-  clnn_tensor *b = h->bias ? tu_tensor_dt(dt, 1, &d->k, h->bias) : NULL, *dy = tu_tensor_dt(dt, 4, yd, p->dy);
-  clnn_tensor *y = tu_tensor_dt(dt, 4, yd, NULL), *dx = tu_tensor_dt(dt, 4, xd, NULL);
-  clnn_tensor *dw = tu_tensor_dt(dt, 4, wd, NULL), *db = tu_tensor_dt(dt, 1, &d->k, NULL);
+  clnn_tensor *x = ctx_tensor(ctx, dt, 4, xd, p->x), *w = ctx_tensor(ctx, dt, 4, wd, p->w);
+  clnn_tensor *b = h->bias ? ctx_tensor(ctx, dt, 1, &d->k, h->bias) : NULL;
+  clnn_tensor *dy = ctx_tensor(ctx, dt, 4, yd, p->dy);
+  clnn_tensor *y = ctx_tensor(ctx, dt, 4, yd, NULL), *dx = ctx_tensor(ctx, dt, 4, xd, NULL);
+  clnn_tensor *dw = ctx_tensor(ctx, dt, 4, wd, NULL), *db = ctx_tensor(ctx, dt, 1, &d->k, NULL);
   clnn_tensor *outs[] = {y, dx, dw, db};
   for (size_t i = 0; i < 4; i++) tu_poison(outs[i]);
   half_result r;
@@ -1152,6 +1161,8 @@ static half_result half_run(clnn_context *ctx, const half_problem *h) {
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
   return r;
 }
+
+static half_result half_run(clnn_context *ctx, const half_problem *h) { return half_run_as(ctx, h, h->dt); }
 
 /* Every output against its reference (tu_check_half). */
 static void half_check(const half_problem *h, const half_result *r) {
@@ -1241,56 +1252,56 @@ START_TEST(test_half_specials) {
 }
 END_TEST
 
-/* A half view of dims at element offset off of buf, optionally uploaded. */
 /* Every tensor a view at an odd element offset of one buffer (2-byte
- * aligned only), every pass, in both types. */
+ * aligned only), every pass of case c in type dt on ctx. */
+static void half_odd_offsets(clnn_context *ctx, const conv_case *c, clnn_dtype dt, uint64_t seed) {
+  half_problem h;
+  half_make(&h, c, dt, seed);
+  half_refs(&h);
+  bwd_problem *p = &h.b;
+  const clnn_conv2d_desc *d = &p->d;
+  int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, d->c / d->groups, d->kh, d->kw};
+  int64_t yd[4] = {d->n, d->k, p->oh, p->ow};
+  /* x, w, b, dy, y, dx, dw, db one after another, each at an odd offset */
+  const size_t sizes[8] = {p->nx, p->nw, p->nb, p->ny, p->ny, p->nx, p->nw, p->nb};
+  size_t off[8], end = 1;
+  for (int i = 0; i < 8; i++) {
+    off[i] = end | 1;
+    end = off[i] + sizes[i] + 2;
+  }
+  clnn_buffer *buf;
+  TU_OK(clnn_buffer_create(ctx, (end + 1) * clnn_dtype_size(dt), &buf));
+  clnn_tensor *x = tu_view_dt(buf, off[0], dt, 4, xd, p->x), *w = tu_view_dt(buf, off[1], dt, 4, wd, p->w);
+  clnn_tensor *b = tu_view_dt(buf, off[2], dt, 1, &d->k, h.bias ? h.bias : p->db0);
+  clnn_tensor *dy = tu_view_dt(buf, off[3], dt, 4, yd, p->dy), *y = tu_view_dt(buf, off[4], dt, 4, yd, NULL);
+  clnn_tensor *dx = tu_view_dt(buf, off[5], dt, 4, xd, NULL), *dw = tu_view_dt(buf, off[6], dt, 4, wd, NULL);
+  clnn_tensor *db = tu_view_dt(buf, off[7], dt, 1, &d->k, NULL);
+  clnn_tensor *outs[] = {y, dx, dw, db};
+  for (size_t i = 0; i < 4; i++) tu_poison(outs[i]);
+  TU_OK(clnn_conv2d_fwd(ctx, d, x, w, h.bias ? b : NULL, y));
+  TU_OK(clnn_conv2d_bwd_data(ctx, d, dy, w, dx));
+  TU_OK(clnn_conv2d_bwd_weights(ctx, d, x, dy, dw, 0));
+  TU_OK(clnn_conv2d_bwd_bias(ctx, d, dy, db, 0));
+  float *got[4] = {tu_download_f32(y), tu_download_f32(dx), tu_download_f32(dw), tu_download_f32(db)};
+  const float *ref[4] = {h.ref_y, p->ref_dx, p->ref_dw, p->ref_db};
+  const size_t n[4] = {p->ny, p->nx, p->nw, p->nb};
+  static const char *const pass[4] = {"fwd (odd offset)", "bwd_data (odd offset)", "bwd_weights (odd offset)",
+                                      "bwd_bias (odd offset)"};
+  for (int i = 0; i < 4; i++) {
+    tu_check_half(p->what, pass[i], got[i], ref[i], n[i], dt, half_tol(ref[i], n[i]));
+    free(got[i]);
+  }
+  clnn_tensor *all[] = {x, w, b, dy, y, dx, dw, db};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
+  clnn_buffer_free(buf);
+  half_free(&h);
+}
+
 START_TEST(test_half_odd_offsets) {
   static const int which[] = {0, 1, 8, 3};
-  clnn_context *ctx = tu_ctx();
   for (int t = 0; t < TU_N_HALF_TYPES; t++)
-    for (size_t k = 0; k < sizeof which / sizeof which[0]; k++) {
-      const clnn_dtype dt = tu_half_types[t];
-      half_problem h;
-      half_make(&h, &cases[which[k]], dt, 7000 + (uint64_t)(t * 8 + k));
-      half_refs(&h);
-      bwd_problem *p = &h.b;
-      const clnn_conv2d_desc *d = &p->d;
-      int64_t xd[4] = {d->n, d->c, d->h, d->w}, wd[4] = {d->k, d->c / d->groups, d->kh, d->kw};
-      int64_t yd[4] = {d->n, d->k, p->oh, p->ow};
-      /* x, w, b, dy, y, dx, dw, db one after another, each at an odd offset */
-      const size_t sizes[8] = {p->nx, p->nw, p->nb, p->ny, p->ny, p->nx, p->nw, p->nb};
-      size_t off[8], end = 1;
-      for (int i = 0; i < 8; i++) {
-        off[i] = end | 1;
-        end = off[i] + sizes[i] + 2;
-      }
-      clnn_buffer *buf;
-      TU_OK(clnn_buffer_create(ctx, (end + 1) * clnn_dtype_size(dt), &buf));
-      clnn_tensor *x = tu_view_dt(buf, off[0], dt, 4, xd, p->x), *w = tu_view_dt(buf, off[1], dt, 4, wd, p->w);
-      clnn_tensor *b = tu_view_dt(buf, off[2], dt, 1, &d->k, h.bias ? h.bias : p->db0);
-      clnn_tensor *dy = tu_view_dt(buf, off[3], dt, 4, yd, p->dy), *y = tu_view_dt(buf, off[4], dt, 4, yd, NULL);
-      clnn_tensor *dx = tu_view_dt(buf, off[5], dt, 4, xd, NULL), *dw = tu_view_dt(buf, off[6], dt, 4, wd, NULL);
-      clnn_tensor *db = tu_view_dt(buf, off[7], dt, 1, &d->k, NULL);
-      clnn_tensor *outs[] = {y, dx, dw, db};
-      for (size_t i = 0; i < 4; i++) tu_poison(outs[i]);
-      TU_OK(clnn_conv2d_fwd(ctx, d, x, w, h.bias ? b : NULL, y));
-      TU_OK(clnn_conv2d_bwd_data(ctx, d, dy, w, dx));
-      TU_OK(clnn_conv2d_bwd_weights(ctx, d, x, dy, dw, 0));
-      TU_OK(clnn_conv2d_bwd_bias(ctx, d, dy, db, 0));
-      float *got[4] = {tu_download_f32(y), tu_download_f32(dx), tu_download_f32(dw), tu_download_f32(db)};
-      const float *ref[4] = {h.ref_y, p->ref_dx, p->ref_dw, p->ref_db};
-      const size_t n[4] = {p->ny, p->nx, p->nw, p->nb};
-      static const char *const pass[4] = {"fwd (odd offset)", "bwd_data (odd offset)", "bwd_weights (odd offset)",
-                                          "bwd_bias (odd offset)"};
-      for (int i = 0; i < 4; i++) {
-        tu_check_half(p->what, pass[i], got[i], ref[i], n[i], dt, half_tol(ref[i], n[i]));
-        free(got[i]);
-      }
-      clnn_tensor *all[] = {x, w, b, dy, y, dx, dw, db};
-      for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
-      clnn_buffer_free(buf);
-      half_free(&h);
-    }
+    for (size_t k = 0; k < sizeof which / sizeof which[0]; k++)
+      half_odd_offsets(tu_ctx(), &cases[which[k]], tu_half_types[t], 7000 + (uint64_t)(t * 8 + k));
 }
 END_TEST
 
@@ -1367,6 +1378,147 @@ START_TEST(test_half_type_errors) {
   tu_assert_poisoned(outs, sizeof outs / sizeof outs[0]);
   clnn_tensor *all[] = {x, w, b, y, dy, dx, dw, db, w_bf, b_f32, y_bf, dx_f32, dw_bf, db_f32, x_i32, dy_i32};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clnn_tensor_free(all[i]);
+}
+END_TEST
+
+/*
+ * The depthwise variants take half tensors directly (their rule in the
+ * variant tables, clnn_conv_half_rule in ops/conv_internal.h): no staging
+ * launches, and every output is bit for bit the float32 variant's on the
+ * rounded inputs, rounded once. Each CPU-class depthwise variant is forced
+ * in turn (they run in both device classes) over every depthwise case of
+ * the table, in both types, and on views at odd element offsets; then the
+ * default plan: direct on the CPU class, staged around the GPU-class
+ * depthwise kernels on the GPU class. The one exception is the strip
+ * bwd_data with a channel multiplier above 1: it adds each channel's share
+ * to the dx it stored, so its rule stages it.
+ */
+static const int dw_cases[] = {8, 9, 10, 11, 12, 13, 23, 26, 30, 31};
+
+/* A context with profiling on, with CLNN_VARIANT = forced (NULL: its own plan). */
+static clnn_context *profiled_ctx(const char *forced) {
+  const char *old = getenv("CLNN_VARIANT");
+  char *saved = old ? strdup(old) : NULL;
+  if (forced) setenv("CLNN_VARIANT", forced, 1);
+  else unsetenv("CLNN_VARIANT");
+  clnn_context_options o = clnn_context_options_default();
+  o.profiling = 1;
+  clnn_context *ctx;
+  TU_OK(clnn_context_create(&o, &ctx));
+  if (saved) setenv("CLNN_VARIANT", saved, 1);
+  else unsetenv("CLNN_VARIANT");
+  free(saved);
+  return ctx;
+}
+
+/* Whether a launch recorded since the last reset ran for op (its prefix). */
+static bool profile_has(clnn_context *ctx, const char *op) {
+  size_t n = 0;
+  TU_OK(clnn_profile_get(ctx, NULL, 0, &n));
+  clnn_profile_entry *e = calloc(n ? n : 1, sizeof *e);
+  ck_assert_ptr_nonnull(e);
+  TU_OK(clnn_profile_get(ctx, e, n, &n));
+  bool found = false;
+  for (size_t i = 0; i < n; i++) found = found || strncmp(e[i].op, op, strlen(op)) == 0;
+  free(e);
+  return found;
+}
+
+/* half must be f32 rounded to dt, bit for bit (f32 is rounded in place). */
+static void same_bits_as_rounded(const char *what, const char *pass, const float *half, float *f32, size_t n,
+                                 clnn_dtype dt) {
+  tu_round_to(dt, f32, n);
+  for (size_t i = 0; i < n; i++)
+    ck_assert_msg(!memcmp(&half[i], &f32[i], sizeof(float)), "%s %s [%zu]: %a, the float32 variant rounded: %a",
+                  what, pass, i, (double)half[i], (double)f32[i]);
+}
+
+/* Whether the forced depthwise variant ("flat" or "strips") takes d in all three passes. */
+static bool dw_variant_takes(const char *kind, const clnn_conv2d_desc *d) {
+  int64_t oh, ow;
+  TU_OK(clnn_conv2d_desc_check(d, &oh, &ow));
+  if (strcmp(kind, "strips") == 0) return clnn__conv_dw_fits(d, ow);
+  clnn_conv_dwf_geom f;
+  return clnn__conv_dw_flat(d, oh, ow, false, &f) && clnn__conv_dw_flat(d, oh, ow, true, &f);
+}
+
+/* One half problem on ctx (a depthwise variant forced): checked against the
+ * reference, the staging launches it may make, and the float32 variant's bits. */
+static void dw_direct_case(clnn_context *ctx, half_problem *h, bool staged_dx) {
+  const bwd_problem *p = &h->b;
+  TU_OK(clnn_profile_reset(ctx));
+  half_result r = half_run(ctx, h);
+  half_check(h, &r);
+  ck_assert_msg(!profile_has(ctx, "conv2d_fwd:half_stage"), "%s: the forward staged its tensors", p->what);
+  ck_assert_msg(profile_has(ctx, "conv2d_bwd_data:half_stage") == staged_dx, "%s: bwd_data %s", p->what,
+                staged_dx ? "ran directly, its rule stages it" : "staged its tensors");
+  ck_assert_msg(!profile_has(ctx, "conv2d_bwd_weights:half_stage"), "%s: bwd_weights staged its tensors", p->what);
+  half_result f = half_run_as(ctx, h, CLNN_FLOAT32);
+  same_bits_as_rounded(p->what, "fwd y", r.y, f.y, p->ny, h->dt);
+  same_bits_as_rounded(p->what, "bwd_data dx", r.dx, f.dx, p->nx, h->dt);
+  same_bits_as_rounded(p->what, "bwd_weights dw", r.dw, f.dw, p->nw, h->dt);
+  same_bits_as_rounded(p->what, "bwd_weights dw (accumulate)", r.dw_acc, f.dw_acc, p->nw, h->dt);
+  half_result_free(&f);
+  half_result_free(&r);
+}
+
+START_TEST(test_half_depthwise_direct) {
+  static const char *const kinds[] = {"flat", "strips"};
+  for (int v = 0; v < 2; v++) {
+    char forced[160];
+    snprintf(forced, sizeof forced, "conv.fwd.depthwise_%s,conv.bwd_d.depthwise_%s,conv.bwd_w.depthwise_%s",
+             kinds[v], kinds[v], kinds[v]);
+    clnn_context *ctx = profiled_ctx(forced);
+    int ran = 0;
+    for (size_t k = 0; k < sizeof dw_cases / sizeof dw_cases[0]; k++)
+      for (int t = 0; t < TU_N_HALF_TYPES; t++) {
+        const conv_case *c = &cases[dw_cases[k]];
+        half_problem h;
+        half_make(&h, c, tu_half_types[t], 8000 + (uint64_t)(v * 64 + k * 2 + t));
+        if (dw_variant_takes(kinds[v], &h.b.d)) {
+          half_refs(&h);
+          dw_direct_case(ctx, &h, v == 1 && c->k != c->c);
+          ran++;
+        }
+        half_free(&h);
+      }
+    ck_assert_int_ge(ran, 8);
+    for (int t = 0; t < TU_N_HALF_TYPES; t++) {
+      half_odd_offsets(ctx, &cases[8], tu_half_types[t], 8200 + (uint64_t)(v * 4 + t));   /* 13-wide rows */
+      half_odd_offsets(ctx, &cases[31], tu_half_types[t], 8300 + (uint64_t)(v * 4 + t)); /* 70-wide rows */
+    }
+    clnn_context_free(ctx);
+  }
+  /* the default plan: small planes (flat) and 47 x 45 ones (strips) */
+  static const conv_case planned[] = {
+      {3, 12, 11, 13, 12, 3, 3, 1, 1, 1, 1, 1, 1, 12, 1, CLNN_ACT_IDENTITY},
+      {2, 4, 47, 45, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4, 1, CLNN_ACT_RELU},
+  };
+  clnn_context *ctx = profiled_ctx(NULL);
+  const bool cpu = clnn_context_is_cpu(ctx);
+  for (size_t k = 0; k < sizeof planned / sizeof planned[0]; k++)
+    for (int t = 0; t < TU_N_HALF_TYPES; t++) {
+      half_problem h;
+      half_make(&h, &planned[k], tu_half_types[t], 8400 + (uint64_t)(k * 2 + t));
+      half_refs(&h);
+      TU_OK(clnn_profile_reset(ctx));
+      half_result r = half_run(ctx, &h);
+      half_check(&h, &r);
+      /* each pass staged exactly when the GPU-class kernels ran it */
+      static const char *const pass[] = {"conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weights"};
+      for (int i = 0; i < 3; i++) {
+        char stage[64], gpu[64];
+        snprintf(stage, sizeof stage, "%s:half_stage", pass[i]);
+        snprintf(gpu, sizeof gpu, "%s:gpu_depthwise", pass[i]);
+        const bool staged = profile_has(ctx, stage), on_gpu_kernels = profile_has(ctx, gpu);
+        ck_assert_msg(!(cpu && on_gpu_kernels), "%s: %s on the CPU class", h.b.what, gpu);
+        ck_assert_msg(staged == on_gpu_kernels, "%s: %s %s", h.b.what, pass[i],
+                      staged ? "staged around the CPU-class kernels" : "ran the GPU-class kernels unstaged");
+      }
+      half_result_free(&r);
+      half_free(&h);
+    }
+  clnn_context_free(ctx);
 }
 END_TEST
 
@@ -1466,6 +1618,7 @@ static Suite *conv_suite(void) {
   tcase_add_test(half, test_half_empty_batch);
   tcase_add_test(half, test_half_type_errors);
   tcase_add_test(half, test_half_subpixel_refused);
+  tcase_add_test(half, test_half_depthwise_direct);
   suite_add_tcase(s, half);
   return s;
 }

@@ -11,6 +11,10 @@
  *     of conv_dwf_bwd_data), DWF_BUF (floats of each private buffer, a size
  *     class), DWF_DH, DWF_DW (dilation), ACT, ACT_ALPHA (the epilogue of
  *     conv_dwf_fwd and conv_dwf_bwd_data). Sizes are arguments.
+ * DT (kernels/common.h, default float32): the storage type of x, w, bias,
+ * dy, y and dx. Half planes are widened as they enter the private
+ * buffers, the math is the float32 kernels' (same order), and y / dx are
+ * rounded once on store; the weight gradient's sums stay float32 (out).
  *
  * A zero-padded plane of row stride Ws is one flat array: output pixel
  * (oy, ox) is flat position q = oy*Ws + ox, and tap (r, s) of every pixel is
@@ -35,22 +39,38 @@
 
 /* Copy n floats in vector pieces (16, 8, 4, 2, 1): the planes' rows are
  * short (4 to 28 floats), where an element loop costs a load and a store
- * per float. */
-inline void conv_dwf_copy_in(float *dst, __global const float *src, const int n) {
+ * per float. Half tensors (DT, conv/common.h) are widened on the way in
+ * and rounded once on the way out, 16 at a time (their rows start at any
+ * 2-byte offset, which the narrower vector pieces would need aligned). */
+inline void conv_dwf_copy_in(float *dst, __global const STORE_T *src, const int n) {
   int j = 0;
+#if DT == CLNN_DTYPE_CODE_FLOAT32
   for (; j + 16 <= n; j += 16) vstore16(vload16(0, src + j), 0, dst + j);
   if (n - j >= 8) vstore8(vload8(0, src + j), 0, dst + j), j += 8;
   if (n - j >= 4) vstore4(vload4(0, src + j), 0, dst + j), j += 4;
   if (n - j >= 2) vstore2(vload2(0, src + j), 0, dst + j), j += 2;
   if (n - j >= 1) dst[j] = src[j];
+#else
+  for (; j + 16 <= n; j += 16) vstore16(LOADU16(src + j), 0, dst + j);
+  for (; j < n; j++) dst[j] = LOAD1(src, j);
+#endif
 }
-inline void conv_dwf_copy_out(__global float *dst, const float *src, const int n) {
+inline void conv_dwf_copy_out(__global STORE_T *dst, const float *src, const int n) {
   int j = 0;
+#if DT == CLNN_DTYPE_CODE_FLOAT32
   for (; j + 16 <= n; j += 16) vstore16(vload16(0, src + j), 0, dst + j);
   if (n - j >= 8) vstore8(vload8(0, src + j), 0, dst + j), j += 8;
   if (n - j >= 4) vstore4(vload4(0, src + j), 0, dst + j), j += 4;
   if (n - j >= 2) vstore2(vload2(0, src + j), 0, dst + j), j += 2;
   if (n - j >= 1) dst[j] = src[j];
+#else
+  for (; j + 16 <= n; j += 16) conv_half_store_upto(conv_half_round16(vload16(0, src + j)), dst + j, 16);
+  if (j < n) {
+    float t[16]; /* the last piece, zeros after: no read past the private buffer */
+    for (int l = 0; l < 16; l++) t[l] = l < n - j ? src[j + l] : 0.0f;
+    conv_half_store_upto(conv_half_round16(vload16(0, t)), dst + j, n - j);
+  }
+#endif
 }
 inline void conv_dwf_copy(float *dst, const float *src, const int n) {
   int j = 0;
@@ -75,13 +95,13 @@ inline void conv_dwf_copy(float *dst, const float *src, const int n) {
  * (zero-padded, kept by the caller, zero from the start) and is split into
  * even and odd columns with shuffles. Otherwise element by element.
  */
-inline void conv_dwf_fill(float *buf, float *lin, __global const float *src, const ulong img_stride, const int nimg,
+inline void conv_dwf_fill(float *buf, float *lin, __global const STORE_T *src, const ulong img_stride, const int nimg,
                           const int H, const int W, const int PH, const int PW, const int Ws, const int plane,
                           const int PHS) {
   for (int i = 0; i < nimg; i++) {
-    __global const float *xp = src + i * img_stride;
+    __global const STORE_T *xp = src + i * img_stride;
     for (int iy = 0; iy < H; iy++) {
-      __global const float *row = xp + iy * W;
+      __global const STORE_T *row = xp + iy * W;
       const int py = iy + PH;
       float *dst = buf + (py % DWF_SH) * DWF_SW * PHS + i * plane + (py / DWF_SH) * Ws;
 #if DWF_SW == 1
@@ -105,7 +125,7 @@ inline void conv_dwf_fill(float *buf, float *lin, __global const float *src, con
 #endif
       for (int ix = 0; ix < W; ix++) {
         const int px = ix + PW;
-        dst[(px % DWF_SW) * PHS + px / DWF_SW] = row[ix];
+        dst[(px % DWF_SW) * PHS + px / DWF_SW] = LOAD1(row, ix);
       }
 #endif
     }
@@ -154,7 +174,7 @@ inline int conv_dwf_row(const int r, const int Ws, const int PHS) {
  * NDRange (K, ceil(N / G)), local (1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dwf_fwd(
-    CTENSOR(x), CTENSOR(w), CTENSOR(bias), TENSOR(y), const int N, const int C, const int K, const int H,
+    CTENSOR_DT(x), CTENSOR_DT(w), CTENSOR_DT(bias), TENSOR_DT(y), const int N, const int C, const int K, const int H,
     const int W, const int Ho, const int Wo, const int PH, const int PW, const int G, const int Hs, const int Ws,
     const int PHS, const int nq, const int has_bias) {
   const int ko = get_global_id(0), img0 = get_global_id(1) * G;
@@ -166,10 +186,10 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dwf_fwd(
   conv_dwf_fill(buf, lin, AT(x) + ((size_t)img0 * C + ci) * H * W, (ulong)C * H * W, nimg, H, W, PH, PW, Ws,
                 plane, PHS);
   float wv[DWF_TAPS];
-  for (int t = 0; t < DWF_TAPS; t++) wv[t] = AT(w)[ko * DWF_TAPS + t];
+  for (int t = 0; t < DWF_TAPS; t++) wv[t] = LOAD1(AT(w), ko * DWF_TAPS + t);
   int rows[DWF_KH];
   for (int r = 0; r < DWF_KH; r++) rows[r] = conv_dwf_row(r, Ws, PHS);
-  const float bv = has_bias ? AT(bias)[ko] : 0.0f;
+  const float bv = has_bias ? LOAD1(AT(bias), ko) : 0.0f;
   for (int q = 0; q < nq; q += 64) {
     float16 a0, a1, a2, a3;
     DWF_BLOCK64(buf, q, rows, PHS, wv, a0, a1, a2, a3);
@@ -199,7 +219,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dwf_fwd(
 #define DWF_COL_PHASE(s) 0
 #define DWF_COL(s) ((s)*DWF_DW)
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dwf_bwd_data(
-    CTENSOR(dy), CTENSOR(w), CTENSOR(bias), TENSOR(dx), const int N, const int C, const int K, const int H,
+    CTENSOR_DT(dy), CTENSOR_DT(w), CTENSOR_DT(bias), TENSOR_DT(dx), const int N, const int C, const int K, const int H,
     const int W, const int Ho, const int Wo, const int PT, const int PL, const int G, const int Hb, const int Wb,
     const int ext, const int nq, const int has_bias) {
   const int c = get_global_id(0), img0 = get_global_id(1) * G;
@@ -209,12 +229,12 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dwf_bwd_data(
   conv_zero_private(buf, ext);
   int rows[DWF_KH];
   for (int r = 0; r < DWF_KH; r++) rows[r] = r * DWF_DH * Wb;
-  const float bv = has_bias ? AT(bias)[c] : 0.0f;
+  const float bv = has_bias ? LOAD1(AT(bias), c) : 0.0f;
   for (int m = 0; m < mult; m++) {
     const int ko = c * mult + m;
     for (int i = 0; i < nimg; i++)
       for (int oy = 0; oy < Ho; oy++) {
-        __global const float *src = AT(dy) + (((size_t)(img0 + i) * K + ko) * Ho + oy) * Wo;
+        __global const STORE_T *src = AT(dy) + (((size_t)(img0 + i) * K + ko) * Ho + oy) * Wo;
         float *dst = buf + i * plane + (PT + oy * DWF_SH) * Wb + PL;
 #if DWF_SW == 1
         conv_dwf_copy_in(dst, src, Wo);
@@ -232,11 +252,11 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dwf_bwd_data(
           conv_dwf_copy(dst + 2 * ox, t, 2 * n - 1);
         }
 #else
-        for (int ox = 0; ox < Wo; ox++) dst[ox * DWF_SW] = src[ox];
+        for (int ox = 0; ox < Wo; ox++) dst[ox * DWF_SW] = LOAD1(src, ox);
 #endif
       }
     float wv[DWF_TAPS]; /* flipped in both directions */
-    for (int t = 0; t < DWF_TAPS; t++) wv[t] = AT(w)[ko * DWF_TAPS + DWF_TAPS - 1 - t];
+    for (int t = 0; t < DWF_TAPS; t++) wv[t] = LOAD1(AT(w), ko * DWF_TAPS + DWF_TAPS - 1 - t);
     for (int q = 0; q < nq; q += 64) {
       float16 a[4];
       DWF_BLOCK64(buf, q, rows, 0, wv, a[0], a[1], a[2], a[3]);
@@ -268,12 +288,13 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dwf_bwd_data(
  * keeps 16 lane sums over positions and images in order; the lanes are
  * added in a fixed tree at the end. Deterministic.
  * Args: G, Hs, Ws, PHS, nq as conv_dwf_fwd; img_per_part (a multiple of G);
- * out is dw itself (accumulate 0 or 1) or, with several parts, partial sums
- * [part][K][KH*KW] (accumulate 0).
+ * out (float32) is dw itself (accumulate 0 or 1) or, with several parts or
+ * a half dw, partial sums [part][K][KH*KW] (accumulate 0) that
+ * conv_sum_parts adds.
  * NDRange (K, parts), local (1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dwf_bwd_weights(
-    CTENSOR(x), CTENSOR(dy), TENSOR(out), const int N, const int C, const int K, const int H, const int W,
+    CTENSOR_DT(x), CTENSOR_DT(dy), TENSOR(out), const int N, const int C, const int K, const int H, const int W,
     const int Ho, const int Wo, const int PH, const int PW, const int G, const int Hs, const int Ws, const int PHS,
     const int nq, const int img_per_part, const int accumulate) {
   const int ko = get_global_id(0), part = get_global_id(1);

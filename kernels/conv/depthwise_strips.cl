@@ -16,6 +16,10 @@
  * The dilations and whether there is a bias are arguments, so problems that
  * differ only in those (or in sizes that round to the same buffers) share
  * the program.
+ * DT (kernels/common.h, default float32): the storage type of x, w, bias,
+ * dy, y and dx. Half rows are widened as they enter the private rows and
+ * rings, the math is the float32 kernels' (same order), and y / dx are
+ * rounded once on store; the weight gradient's sums stay float32 (out).
  */
 #define DWB_TAPS (DWB_KH * DWB_KW)
 #define DWB_AHEAD CLNN_CONV_DWB_AHEAD /* rows prepared ahead of use (the host sizes the ring for it) */
@@ -40,13 +44,13 @@
 /* Spread dy row src (Wo values) into ring row dst at stride DWB_SW (1 for
  * SW <= 2) from off. Everything else in the ring stays zero from the start:
  * no row writes anywhere else. */
-inline void conv_dwb_prepare_row(float *dst, __global const float *src, const int Wo, const int off) {
+inline void conv_dwb_prepare_row(float *dst, __global const STORE_T *src, const int Wo, const int off) {
 #if DWB_SW <= 2
   int j = 0;
-  for (; j + 16 <= Wo; j += 16) vstore16(vload16(0, src + j), 0, dst + off + j);
-  for (; j < Wo; j++) dst[off + j] = src[j];
+  for (; j + 16 <= Wo; j += 16) vstore16(LOADU16(src + j), 0, dst + off + j);
+  for (; j < Wo; j++) dst[off + j] = LOAD1(src, j);
 #else
-  for (int ox = 0; ox < Wo; ox++) dst[off + ox * DWB_SW] = src[ox];
+  for (int ox = 0; ox < Wo; ox++) dst[off + ox * DWB_SW] = LOAD1(src, ox);
 #endif
 }
 
@@ -55,7 +59,7 @@ inline void conv_dwb_prepare_row(float *dst, __global const float *src, const in
 #define DWB_EVEN_ODD_HI (uint16)(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
-    CTENSOR(dy), CTENSOR(w), CTENSOR(bias), TENSOR(dx), const int C, const int K, const int H,
+    CTENSOR_DT(dy), CTENSOR_DT(w), CTENSOR_DT(bias), TENSOR_DT(dx), const int C, const int K, const int H,
     const int W, const int Ho, const int Wo, const int PH, const int PW, const int DH, const int DW,
     const int has_bias) {
   const int plane = get_global_id(0);
@@ -75,15 +79,15 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
 #else
   const int off = (DWB_KW - 1) * DW;
 #endif
-  __global float *out = AT(dx) + (size_t)plane * H * W;
+  __global STORE_T *out = AT(dx) + (size_t)plane * H * W;
   float ring[DWB_RING * DWB_ROWLEN];
   conv_zero_private(ring, DWB_RING * DWB_ROWLEN);
-  const float bv = has_bias ? AT(bias)[c] : 0.0f;
+  const float bv = has_bias ? LOAD1(AT(bias), c) : 0.0f;
   for (int m = 0; m < mult; m++) {
     const int ko = c * mult + m;
-    __global const float *src = AT(dy) + ((size_t)img * K + ko) * Ho * Wo;
+    __global const STORE_T *src = AT(dy) + ((size_t)img * K + ko) * Ho * Wo;
     float wv[DWB_TAPS];
-    for (int i = 0; i < DWB_TAPS; i++) wv[i] = AT(w)[ko * DWB_TAPS + i];
+    for (int i = 0; i < DWB_TAPS; i++) wv[i] = LOAD1(AT(w), ko * DWB_TAPS + i);
     int next_oy = 0; /* the next dy row to bring into the ring */
     for (int iy = 0; iy < H; iy++) {
       /* Tap row r reaches dy row (iy + PH - r*DH) / SH when that divides.
@@ -98,7 +102,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
         const int t = iy + PH - r * DH, oy = t / DWB_SH;
         row_at[r] = (t >= 0 && oy * DWB_SH == t && oy < Ho) ? (oy & (DWB_RING - 1)) * DWB_ROWLEN : -1;
       }
-      __global float *orow = out + (size_t)iy * W;
+      __global STORE_T *orow = out + (size_t)iy * W;
       /* 64 columns (four independent FMA chains) per block: one chain per
        * strip would wait on the FMA latency. */
       for (int ix0 = 0; ix0 < W; ix0 += 64) {
@@ -145,6 +149,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
 #endif
         for (int q = 0; q < 4; q++) {
           float16 v = acc[q];
+          /* (a half dx would be rounded here between channels: the
+           * variant table stages half problems with mult > 1) */
           if (m > 0) v += conv_load16_upto(orow + ix0 + 16 * q, W - ix0 - 16 * q);
           if (m == mult - 1) v = act_f16(v + bv);
           conv_store16_upto(v, orow + ix0 + 16 * q, W - ix0 - 16 * q);
@@ -170,7 +176,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_data(
  * output lanes. Only the data columns are written: the padding of ph (one
  * phase) or of lin (the row before the split, kept by the caller) is zero
  * from the start and stays so. */
-inline void conv_dww_prepare_row(float *ph, float *lin, __global const float *src, const int W, const int PW,
+inline void conv_dww_prepare_row(float *ph, float *lin, __global const STORE_T *src, const int W, const int PW,
                                  const int nj) {
 #if DWB_SW == 1
   float *dst = ph;
@@ -179,8 +185,8 @@ inline void conv_dww_prepare_row(float *ph, float *lin, __global const float *sr
 #endif
   const int n = min(W, nj * DWB_SW - PW);
   int j = 0;
-  for (; j + 16 <= n; j += 16) vstore16(vload16(0, src + j), 0, dst + PW + j);
-  for (; j < n; j++) dst[PW + j] = src[j];
+  for (; j + 16 <= n; j += 16) vstore16(LOADU16(src + j), 0, dst + PW + j);
+  for (; j < n; j++) dst[PW + j] = LOAD1(src, j);
 #if DWB_SW == 2
   for (j = 0; j < nj; j += 16) {
     const float16 a = vload16(0, lin + 2 * j), b = vload16(1, lin + 2 * j);
@@ -207,15 +213,15 @@ inline void conv_dww_prepare_row(float *ph, float *lin, __global const float *sr
  * NDRange (N * K), local (1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_fwd(
-    CTENSOR(x), CTENSOR(w), CTENSOR(bias), TENSOR(y), const int C, const int K, const int H, const int W,
+    CTENSOR_DT(x), CTENSOR_DT(w), CTENSOR_DT(bias), TENSOR_DT(y), const int C, const int K, const int H, const int W,
     const int Ho, const int Wo, const int PH, const int PW, const int DH, const int DW, const int has_bias) {
   const int plane = get_global_id(0);
   const int ko = plane % K, img = plane / K, ci = ko / (K / C);
-  __global const float *xp = AT(x) + ((size_t)img * C + ci) * H * W;
-  __global float *out = AT(y) + (size_t)plane * Ho * Wo;
+  __global const STORE_T *xp = AT(x) + ((size_t)img * C + ci) * H * W;
+  __global STORE_T *out = AT(y) + (size_t)plane * Ho * Wo;
   float wv[DWB_TAPS];
-  for (int i = 0; i < DWB_TAPS; i++) wv[i] = AT(w)[ko * DWB_TAPS + i];
-  const float bv = has_bias ? AT(bias)[ko] : 0.0f;
+  for (int i = 0; i < DWB_TAPS; i++) wv[i] = LOAD1(AT(w), ko * DWB_TAPS + i);
+  const float bv = has_bias ? LOAD1(AT(bias), ko) : 0.0f;
   float ring[(DWB_RING + 1) * DWB_ROWLEN], lin[DWB_ROWLEN]; /* the last ring row stays zero */
   float *const zero_row = ring + DWB_RING * DWB_ROWLEN;
   conv_zero_private(ring, (DWB_RING + 1) * DWB_ROWLEN);
@@ -283,13 +289,13 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_fwd(
  * split by phase, prepared ahead of use: no bounds checks in the tap loops).
  * Every tap keeps 16 lane sums over rows, strips and images in order; the
  * lanes are added in a fixed tree at the end. Deterministic.
- * Args: nstrip = ceil(Wo / 16); img_per_part images per part; out is dw
- * itself (accumulate 0 or 1) or, with several parts, partial sums
- * [part][K][KH*KW] (accumulate 0).
+ * Args: nstrip = ceil(Wo / 16); img_per_part images per part; out (float32)
+ * is dw itself (accumulate 0 or 1) or, with several parts or a half dw,
+ * partial sums [part][K][KH*KW] (accumulate 0) that conv_sum_parts adds.
  * NDRange (K, parts), local (1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_weights(
-    CTENSOR(x), CTENSOR(dy), TENSOR(out), const int N, const int C, const int K, const int H,
+    CTENSOR_DT(x), CTENSOR_DT(dy), TENSOR(out), const int N, const int C, const int K, const int H,
     const int W, const int Ho, const int Wo, const int PH, const int PW, const int DH, const int DW,
     const int nstrip, const int img_per_part, const int accumulate) {
   const int ko = get_global_id(0), part = get_global_id(1);
@@ -306,18 +312,18 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_dw_bwd_weights
   for (int s = 0; s < DWB_KW; s++) tap_at[s] = ((s * DW) % DWB_SW) * DWB_PLEN + (s * DW) / DWB_SW;
   const int img_end = min(N, (part + 1) * img_per_part);
   for (int img = part * img_per_part; img < img_end; img++) {
-    __global const float *xp = AT(x) + ((size_t)img * C + ci) * H * W;
-    __global const float *dp = AT(dy) + ((size_t)img * K + ko) * Ho * Wo;
+    __global const STORE_T *xp = AT(x) + ((size_t)img * C + ci) * H * W;
+    __global const STORE_T *dp = AT(dy) + ((size_t)img * K + ko) * Ho * Wo;
     int next_iy = 0; /* the next input row to bring into the ring */
     for (int oy = 0; oy < Ho; oy++) {
       const int iy0 = oy * DWB_SH - PH;
       next_iy = max(next_iy, iy0);
       for (; next_iy <= min(H - 1, iy0 + (DWB_KH - 1) * DH + DWB_AHEAD); next_iy++)
         conv_dww_prepare_row(ring + (next_iy & (DWB_RING - 1)) * DWB_ROWLEN, lin, xp + (size_t)next_iy * W, W, PW, nj);
-      __global const float *drow = dp + (size_t)oy * Wo;
+      __global const STORE_T *drow = dp + (size_t)oy * Wo;
       int j = 0;
-      for (; j + 16 <= Wo; j += 16) vstore16(vload16(0, drow + j), 0, dyrow + j);
-      for (; j < Wo; j++) dyrow[j] = drow[j];
+      for (; j + 16 <= Wo; j += 16) vstore16(LOADU16(drow + j), 0, dyrow + j);
+      for (; j < Wo; j++) dyrow[j] = LOAD1(drow, j);
       for (; j < nstrip * 16; j++) dyrow[j] = 0.0f;
 #pragma unroll
       for (int r = 0; r < DWB_KH; r++) {

@@ -115,14 +115,16 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_1x1_pack_a(
 
 /*
  * conv_sum_parts: out[i] = (accumulate ? out[i] : 0) + sum over p < nparts
- * of parts[p * n + i], p in order. NDRange (n), local (any).
+ * of parts[p * n + i], p in order. out has the storage type DT
+ * (kernels/common.h): a half dw is widened, summed in float32 and rounded
+ * once. NDRange (n), local (any).
  */
-__kernel void conv_sum_parts(CTENSOR(parts), TENSOR(out), const int n, const int nparts, const int accumulate) {
+__kernel void conv_sum_parts(CTENSOR(parts), TENSOR_DT(out), const int n, const int nparts, const int accumulate) {
   const int i = get_global_id(0);
   if (i >= n) return;
   float v = 0.0f;
   for (int p = 0; p < nparts; p++) v += AT(parts)[(size_t)p * n + i];
-  AT(out)[i] = (accumulate ? AT(out)[i] : 0.0f) + v;
+  STORE1((accumulate ? LOAD1(AT(out), i) : 0.0f) + v, AT(out), i);
 }
 
 /*
