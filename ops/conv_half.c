@@ -7,9 +7,9 @@
  * (ops/conv.c, conv_bwd.c, conv_gpu.c) is written for float32, and most of
  * them already copy their inputs once before the math (packed weights,
  * padded planes, im2col panels). A half pass on one of those therefore
- * stages its tensors: each input is widened once into
- * float32 (kernels/conv/half.cl), the float32 pass runs on the copies as it
- * runs for float32 tensors (the same variant, the same accumulation order),
+ * stages its tensors: each input is widened once into float32 (the
+ * runtime's staging kernels, kernels/stage.cl), the float32 pass runs on
+ * the copies as it runs for float32 tensors (the same variant, the same accumulation order),
  * and its float32 result is rounded once into the half output (nearest
  * even). The result equals the float32 computation on the half inputs,
  * rounded once, on every variant and device class, and float32 calls never
@@ -71,13 +71,14 @@ static clnn_conv_mem stage_slot(clnn_conv_stage *s, const clnn_tensor *t) {
   return m;
 }
 
-/* One launch of conv_half_widen or conv_half_round over n elements. */
+/* One launch of stage_widen or stage_round (kernels/stage.cl, runtime/stage.c's
+ * kernels: the convolution lays out buffer operands itself) over n elements. */
 static clnn_status stage_launch(clnn_context *ctx, const clnn_conv_stage *s, const char *kernel, clnn_conv_mem src,
                                 clnn_conv_mem dst, int64_t n) {
   char opts[32];
   snprintf(opts, sizeof opts, "-DDT=%d", (int)s->dt);
   clnn_kernel_ref k;
-  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("half"), opts, kernel, &k));
+  CLNN_TRY(clnn__kernel(ctx, "stage", opts, kernel, &k));
   /* one work-item per 16 elements plus the tail's, in groups of 64 (the
    * kernels bound-check the rounded-up range) */
   size_t global[1] = {(size_t)(n / 16 + 1)}, local[1] = {STAGE_LOCAL};
@@ -91,11 +92,11 @@ clnn_status clnn__conv_stage_in(clnn_context *ctx, clnn_conv_stage *s, const cln
     return CLNN_SUCCESS;
   }
   *out = stage_slot(s, t);
-  return stage_launch(ctx, s, "conv_half_widen", clnn__conv_mem(t), *out, (int64_t)t->numel);
+  return stage_launch(ctx, s, "stage_widen", clnn__conv_mem(t), *out, (int64_t)t->numel);
 }
 
 clnn_conv_mem clnn__conv_stage_out(clnn_conv_stage *s, const clnn_tensor *t) { return stage_slot(s, t); }
 
 clnn_status clnn__conv_stage_round(clnn_context *ctx, const clnn_conv_stage *s, clnn_conv_mem f32, clnn_tensor *t) {
-  return stage_launch(ctx, s, "conv_half_round", f32, clnn__conv_mem(t), (int64_t)t->numel);
+  return stage_launch(ctx, s, "stage_round", f32, clnn__conv_mem(t), (int64_t)t->numel);
 }

@@ -335,8 +335,8 @@ void clnn__context_drop_buffer(clnn_context *ctx);
  * of the originals' shapes, laid out in the outer workspace (the float32
  * code uses the inner one) at 64-byte boundaries; inputs are widened into
  * them before the pass and outputs rounded once (nearest even) after it.
- * The convolution has its own staging over buffer operands
- * (ops/conv_half.c). */
+ * The convolution lays out buffer operands of its own (ops/conv_half.c)
+ * and converts with the same kernels. */
 #define CLNN_STAGE_MAX 12
 typedef struct clnn_stage {
   clnn_context *ctx;
