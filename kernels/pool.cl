@@ -137,6 +137,26 @@ void pool_store_row(__global STORE_T *dst, const float *src, int n) {
  * position (PyTorch's choice for a window of -inf).
  * NDRange (OH, N * C), local (1, 1).
  */
+#if POOL_MAX
+/* The largest x over rows [y0, y1) and columns [x0, x1) of a plane W wide,
+ * NaN winning as in torch, and its flat index in *at (the window's first
+ * element when every value is -inf): pool_fwd, pool_fwd_gpu and the
+ * scalar tail of the 2x2 kernel. */
+static inline float max_window(__global const STORE_T *xp, int W, int y0, int y1, int x0, int x1, int *at) {
+  float best = -INFINITY;
+  int best_i = y0 * W + x0;
+  for (int iy = y0; iy < y1; iy++)
+    for (int ix = x0; ix < x1; ix++) {
+      const float v = LOAD1(xp, iy * W + ix);
+      const bool take = v > best || isnan(v);
+      best = take ? v : best;
+      best_i = take ? iy * W + ix : best_i;
+    }
+  *at = best_i;
+  return best;
+}
+#endif
+
 __kernel void pool_fwd(CTENSOR_DT(x), TENSOR_DT(y), ITENSOR(idx), const int H, const int W, const int OH,
                        const int OW, const int KH, const int KW, const int SH, const int SW, const int PH,
                        const int PW, const int divisor) {
@@ -151,16 +171,8 @@ __kernel void pool_fwd(CTENSOR_DT(x), TENSOR_DT(y), ITENSOR(idx), const int H, c
   for (int ox = 0; ox < OW; ox++) {
     const pool_span c = span_of(ox, SW, PW, KW, W);
 #if POOL_MAX
-    float best = -INFINITY;
-    int best_i = r.lo * W + c.lo;
-    for (int iy = r.lo; iy < r.hi; iy++)
-      for (int ix = c.lo; ix < c.hi; ix++) {
-        const float v = LOAD1(xp, iy * W + ix);
-        const bool take = v > best || isnan(v);
-        best = take ? v : best;
-        best_i = take ? iy * W + ix : best_i;
-      }
-    STORE1(best, yp, ox);
+    int best_i;
+    STORE1(max_window(xp, W, r.lo, r.hi, c.lo, c.hi, &best_i), yp, ox);
 #if WRITE_IDX
     ip[ox] = best_i;
 #endif
@@ -276,16 +288,8 @@ void pool_fwd_2x2_row(__global const STORE_T *xp, __global STORE_T *yp, __global
   }
   for (; ox < OW; ox++) {
     const int ix1 = min(2 * ox + 2, W);
-    float best = -INFINITY;
-    int best_i = iy0 * W + 2 * ox;
-    for (int iy = iy0; iy < iy1; iy++)
-      for (int ix = 2 * ox; ix < ix1; ix++) {
-        const float v = LOAD1(xp, iy * W + ix);
-        const bool take = v > best || isnan(v);
-        best = take ? v : best;
-        best_i = take ? iy * W + ix : best_i;
-      }
-    STORE1(best, yp, ox);
+    int best_i;
+    STORE1(max_window(xp, W, iy0, iy1, 2 * ox, ix1, &best_i), yp, ox);
 #if WRITE_IDX
     ip[ox] = best_i;
 #endif
@@ -732,16 +736,8 @@ __kernel void pool_fwd_gpu(CTENSOR_DT(x), TENSOR_DT(y), ITENSOR(idx), const int 
   __global const STORE_T *xp = AT(x) + (size_t)p * H * W;
   const pool_span r = span_of(oy, SH, PH, KH, H), c = span_of(ox, SW, PW, KW, W);
 #if POOL_MAX
-  float best = -INFINITY;
-  int best_i = r.lo * W + c.lo;
-  for (int iy = r.lo; iy < r.hi; iy++)
-    for (int ix = c.lo; ix < c.hi; ix++) {
-      const float v = LOAD1(xp, iy * W + ix);
-      const bool take = v > best || isnan(v);
-      best = take ? v : best;
-      best_i = take ? iy * W + ix : best_i;
-    }
-  STORE1(best, AT(y), o);
+  int best_i;
+  STORE1(max_window(xp, W, r.lo, r.hi, c.lo, c.hi, &best_i), AT(y), o);
 #if WRITE_IDX
   AT(idx)[o] = best_i;
 #endif

@@ -545,20 +545,36 @@ static clnn_status run_fwd_ps_direct(clnn_context *ctx, const roi_call *c) {
   return fwd_ps(ctx, c->d, c->oc, c->x, c->rois, c->y);
 }
 
-/* roi.fwd.ps_direct_staged: the same kernel for half x and y. PS RoI align
- * adds into y in place, so x is widened once into a float32 copy, the
- * float32 kernel writes a float32 y, and y is rounded once
- * (clnn__stage_*, in the outer workspace; the RoI index uses the inner
- * one). */
-static clnn_status run_fwd_ps_staged(clnn_context *ctx, const roi_call *c) {
+/* The PS kernels add into their output in place, so for half tensors they
+ * run on float32 copies: the input (x forward, dy backward) is widened
+ * once, the float32 run writes a float32 output (y or dx), and that is
+ * rounded once (clnn__stage_*, in the outer workspace; the RoI index uses
+ * the inner one). run32 is the float32 variant's run. */
+static clnn_status run_ps_staged(clnn_context *ctx, const roi_call *c, bool backward,
+                                 clnn_status (*run32)(clnn_context *, const roi_call *)) {
+  const clnn_tensor *in = backward ? c->dy : c->x;
+  clnn_tensor *out = backward ? c->dx : c->y;
   clnn_stage s;
-  clnn__stage_init(&s, ctx, c->y->dtype, "roi_fwd:half_stage");
-  const clnn_tensor *x32 = clnn__stage_copy(&s, c->x);
-  clnn_tensor *y32 = clnn__stage_copy(&s, c->y);
+  clnn__stage_init(&s, ctx, out->dtype, backward ? "roi_bwd:half_stage" : "roi_fwd:half_stage");
+  const clnn_tensor *in32 = clnn__stage_copy(&s, in);
+  clnn_tensor *out32 = clnn__stage_copy(&s, out);
   CLNN_TRY(clnn__stage_alloc(&s));
-  CLNN_TRY(clnn__stage_widen(&s, c->x, x32));
-  CLNN_TRY(fwd_ps(ctx, c->d, c->oc, x32, c->rois, y32));
-  return clnn__stage_round(&s, y32, c->y);
+  CLNN_TRY(clnn__stage_widen(&s, in, in32));
+  roi_call c32 = *c;
+  if (backward) {
+    c32.dy = in32;
+    c32.dx = out32;
+  } else {
+    c32.x = in32;
+    c32.y = out32;
+  }
+  CLNN_TRY(run32(ctx, &c32));
+  return clnn__stage_round(&s, out32, out);
+}
+
+/* roi.fwd.ps_direct_staged: ps_direct for half x and y. */
+static clnn_status run_fwd_ps_staged(clnn_context *ctx, const roi_call *c) {
+  return run_ps_staged(ctx, c, false, run_fwd_ps_direct);
 }
 
 static clnn_status run_bwd_align_panels(clnn_context *ctx, const roi_call *c) {
@@ -577,17 +593,9 @@ static clnn_status run_bwd_ps_planes(clnn_context *ctx, const roi_call *c) {
   return bwd_ps(ctx, c->d, c->oc, c->h, c->dy, c->rois, c->dx);
 }
 
-/* roi.bwd.ps_planes_staged: the planes kernel for half dy and dx, which
- * adds into dx in place: staged as run_fwd_ps_staged (dx rounded once). */
+/* roi.bwd.ps_planes_staged: ps_planes for half dy and dx. */
 static clnn_status run_bwd_ps_planes_staged(clnn_context *ctx, const roi_call *c) {
-  clnn_stage s;
-  clnn__stage_init(&s, ctx, c->dx->dtype, "roi_bwd:half_stage");
-  const clnn_tensor *dy32 = clnn__stage_copy(&s, c->dy);
-  clnn_tensor *dx32 = clnn__stage_copy(&s, c->dx);
-  CLNN_TRY(clnn__stage_alloc(&s));
-  CLNN_TRY(clnn__stage_widen(&s, c->dy, dy32));
-  CLNN_TRY(bwd_ps(ctx, c->d, c->oc, c->h, dy32, c->rois, dx32));
-  return clnn__stage_round(&s, dx32, c->dx);
+  return run_ps_staged(ctx, c, true, run_bwd_ps_planes);
 }
 
 /* ------------------------------------------------------------- variants
