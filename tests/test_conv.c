@@ -1264,13 +1264,10 @@ static void half_odd_offsets(clnn_context *ctx, const conv_case *c, clnn_dtype d
   int64_t yd[4] = {d->n, d->k, p->oh, p->ow};
   /* x, w, b, dy, y, dx, dw, db one after another, each at an odd offset */
   const size_t sizes[8] = {p->nx, p->nw, p->nb, p->ny, p->ny, p->nx, p->nw, p->nb};
-  size_t off[8], end = 1;
-  for (int i = 0; i < 8; i++) {
-    off[i] = end | 1;
-    end = off[i] + sizes[i] + 2;
-  }
+  size_t off[8];
+  const size_t len = tu_odd_offsets(sizes, 8, off);
   clnn_buffer *buf;
-  TU_OK(clnn_buffer_create(ctx, (end + 1) * clnn_dtype_size(dt), &buf));
+  TU_OK(clnn_buffer_create(ctx, len * clnn_dtype_size(dt), &buf));
   clnn_tensor *x = tu_view_dt(buf, off[0], dt, 4, xd, p->x), *w = tu_view_dt(buf, off[1], dt, 4, wd, p->w);
   clnn_tensor *b = tu_view_dt(buf, off[2], dt, 1, &d->k, h.bias ? h.bias : p->db0);
   clnn_tensor *dy = tu_view_dt(buf, off[3], dt, 4, yd, p->dy), *y = tu_view_dt(buf, off[4], dt, 4, yd, NULL);

@@ -1042,15 +1042,6 @@ START_TEST(test_half_specials) {
 }
 END_TEST
 
-/* A half view of dims at element offset off of buf, optionally uploaded. */
-static clnn_tensor *half_view(clnn_buffer *buf, size_t off, clnn_dtype dt, int ndim, const int64_t *dims,
-                              const float *host) {
-  clnn_tensor *t;
-  TU_OK(clnn_tensor_view(buf, off * clnn_dtype_size(dt), dt, ndim, dims, &t));
-  if (host) TU_OK(clnn_tensor_write_f32(t, host, clnn_tensor_numel(t)));
-  return t;
-}
-
 /* Every tensor a view at an odd element offset of one buffer (2-byte
  * aligned only), every pass, in both types, under both algorithms. */
 START_TEST(test_half_odd_offsets) {
@@ -1068,18 +1059,15 @@ START_TEST(test_half_odd_offsets) {
         int64_t yd[4] = {d->n, d->k, p.oh, p.ow};
         /* x, w, b, dy, y, dx, dw, db one after another, each at an odd offset */
         const size_t sizes[8] = {p.nx, p.nw, p.nb, p.ny, p.ny, p.nx, p.nw, p.nb};
-        size_t off[8], end = 1;
-        for (int i = 0; i < 8; i++) {
-          off[i] = end | 1;
-          end = off[i] + sizes[i] + 2;
-        }
+        size_t off[8];
+        const size_t len = tu_odd_offsets(sizes, 8, off);
         clnn_buffer *buf;
-        TU_OK(clnn_buffer_create(ctx, (end + 1) * clnn_dtype_size(dt), &buf));
-        clnn_tensor *x = half_view(buf, off[0], dt, 4, xd, p.x), *w = half_view(buf, off[1], dt, 4, wd, p.w);
-        clnn_tensor *b = half_view(buf, off[2], dt, 1, &d->k, p.b ? p.b : p.db0);
-        clnn_tensor *dy = half_view(buf, off[3], dt, 4, yd, p.dy), *y = half_view(buf, off[4], dt, 4, yd, NULL);
-        clnn_tensor *dx = half_view(buf, off[5], dt, 4, xd, NULL), *dw = half_view(buf, off[6], dt, 4, wd, NULL);
-        clnn_tensor *db = half_view(buf, off[7], dt, 1, &d->k, NULL);
+        TU_OK(clnn_buffer_create(ctx, len * clnn_dtype_size(dt), &buf));
+        clnn_tensor *x = tu_view_dt(buf, off[0], dt, 4, xd, p.x), *w = tu_view_dt(buf, off[1], dt, 4, wd, p.w);
+        clnn_tensor *b = tu_view_dt(buf, off[2], dt, 1, &d->k, p.b ? p.b : p.db0);
+        clnn_tensor *dy = tu_view_dt(buf, off[3], dt, 4, yd, p.dy), *y = tu_view_dt(buf, off[4], dt, 4, yd, NULL);
+        clnn_tensor *dx = tu_view_dt(buf, off[5], dt, 4, xd, NULL), *dw = tu_view_dt(buf, off[6], dt, 4, wd, NULL);
+        clnn_tensor *db = tu_view_dt(buf, off[7], dt, 1, &d->k, NULL);
         clnn_tensor *outs[] = {y, dx, dw, db};
         for (size_t i = 0; i < 4; i++) tu_poison(outs[i]);
         TU_OK(clnn_conv_transpose2d_fwd(ctx, d, x, w, p.b ? b : NULL, y));

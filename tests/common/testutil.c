@@ -113,6 +113,15 @@ clnn_tensor *tu_view_dt(clnn_buffer *buf, size_t off, clnn_dtype dt, int ndim, c
   return t;
 }
 
+size_t tu_odd_offsets(const size_t *sizes, int n, size_t *off) {
+  size_t end = 1;
+  for (int i = 0; i < n; i++) {
+    off[i] = end | 1;
+    end = off[i] + sizes[i] + 2;
+  }
+  return end + 1;
+}
+
 float *tu_download_f32(const clnn_tensor *t) {
   float *p = tu_alloc(clnn_tensor_numel(t));
   TU_OK(clnn_tensor_read_f32(t, p, clnn_tensor_numel(t)));

@@ -58,6 +58,11 @@ clnn_tensor *tu_tensor_dt(clnn_dtype dt, int ndim, const int64_t *dims, const fl
  * (float32 values, converted) unless host is NULL. */
 clnn_tensor *tu_view_dt(clnn_buffer *buf, size_t off, clnn_dtype dt, int ndim, const int64_t *dims,
                         const float *host);
+/* Lay out n tensors of sizes[i] elements one after another in one buffer,
+ * each at an odd element offset (off[i]) with a gap of 2 between them, so
+ * that a 2-byte type is only 2-byte aligned; returns the buffer's length in
+ * elements. */
+size_t tu_odd_offsets(const size_t *sizes, int n, size_t *off);
 /* Read a float tensor of any float type back as float32 values. */
 float *tu_download_f32(const clnn_tensor *t);
 /* Round n float32 values to dt's precision in place (what a kernel loads). */
