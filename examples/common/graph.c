@@ -717,17 +717,8 @@ static const clnn_tensor *model_of(const g_param *p) { return p->h ? p->h : p->w
 
 static const clnn_tensor *bias_of(const g_op *op) { return op->b ? model_of(op->b) : NULL; }
 
-/* One tensor's contents read back into a new host array (NULL on failure). */
-static float *read_back(const clnn_tensor *t) {
-  float *h = malloc(clnn_tensor_bytes(t));
-  if (h && clnn_tensor_read(t, h, clnn_tensor_bytes(t)) != CLNN_SUCCESS) {
-    free(h);
-    return NULL;
-  }
-  return h;
-}
-
-/* Like read_back, with the failure's own status. */
+/* One tensor's contents read back into a new host array, with the
+ * failure's status. */
 static clnn_status read_new(const clnn_tensor *t, float **out) {
   *out = malloc(clnn_tensor_bytes(t));
   if (!*out) return CLNN_ERR_HOST_OUT_OF_MEMORY;
@@ -971,80 +962,138 @@ static bool load_into(graph *g, const st_file *f, const char *name, int ndim, co
   return true;
 }
 
-bool graph_load_state(graph *g, const char *path, char *err, size_t errlen) {
-  st_file f;
-  if (!st_read(path, &f, err, errlen)) return false;
+bool graph_load_state_from(graph *g, const st_file *f, char *err, size_t errlen) {
   bool ok = true;
   char name[160];
   for (int i = 0; ok && i < g->n_params; i++) {
     const g_param *p = &g->params[i];
-    ok = load_into(g, &f, p->name, p->ndim, p->dims, g->param_arena, p->offset, err, errlen);
+    ok = load_into(g, f, p->name, p->ndim, p->dims, g->param_arena, p->offset, err, errlen);
   }
   for (int i = 0; ok && i < g->n_ops; i++) {
     g_op *op = &g->ops[i];
     if (op->kind != G_BN) continue;
     snprintf(name, sizeof name, "%s.running_mean", op->name);
-    ok = load_into(g, &f, name, 1, &op->bn.c, clnn_tensor_buffer(op->running_mean), 0, err, errlen);
+    ok = load_into(g, f, name, 1, &op->bn.c, clnn_tensor_buffer(op->running_mean), 0, err, errlen);
     snprintf(name, sizeof name, "%s.running_var", op->name);
-    if (ok) ok = load_into(g, &f, name, 1, &op->bn.c, clnn_tensor_buffer(op->running_var), 0, err, errlen);
+    if (ok) ok = load_into(g, f, name, 1, &op->bn.c, clnn_tensor_buffer(op->running_var), 0, err, errlen);
     snprintf(name, sizeof name, "%s.num_batches_tracked", op->name);
-    const st_tensor *t = st_find(&f, name);
+    const st_tensor *t = st_find(f, name);
     if (ok && t && t->numel == 1 && t->data[0] >= 0.0f && t->data[0] < 9.0e15f)
       op->num_batches_tracked = (int64_t)t->data[0];
   }
-  st_free(&f);
-  graph_params_changed(g);
+  graph_params_changed(g); /* model copies of a half graph follow the loaded masters */
   return ok;
 }
 
-static int bn_count(const graph *g) {
-  int n = 0;
-  for (int i = 0; i < g->n_ops; i++) n += g->ops[i].kind == G_BN;
-  return n;
+bool graph_load_state(graph *g, const char *path, char *err, size_t errlen) {
+  st_file f;
+  if (!st_read(path, &f, err, errlen)) return false;
+  const bool ok = graph_load_state_from(g, &f, err, errlen);
+  st_free(&f);
+  return ok;
+}
+
+void g_state_list_init(g_state_list *l) {
+  memset(l, 0, sizeof *l);
+  l->ok = true;
+}
+
+void g_state_list_free(g_state_list *l) {
+  for (int i = 0; i < l->n; i++) free(l->t[i].data);
+  free(l->t);
+  g_state_list_init(l);
+}
+
+/* A new entry with its own array of numel floats, or NULL (ok false). */
+static st_tensor *state_entry(g_state_list *l, const char *name, int ndim, const int64_t *dims) {
+  if (!l->ok) return NULL;
+  size_t numel = 1;
+  for (int i = 0; i < ndim; i++) numel *= (size_t)dims[i];
+  if (l->n == l->cap) {
+    const int cap = l->cap ? 2 * l->cap : 64;
+    st_tensor *t = realloc(l->t, (size_t)cap * sizeof *t);
+    if (!t) goto oom;
+    l->t = t;
+    l->cap = cap;
+  }
+  st_tensor *t = &l->t[l->n];
+  memset(t, 0, sizeof *t);
+  if (!(t->data = malloc((numel ? numel : 1) * sizeof(float)))) goto oom;
+  const size_t len = strlen(name);
+  if (len >= sizeof t->name) {
+    free(t->data);
+    l->ok = false;
+    snprintf(l->err, sizeof l->err, "the tensor name '%.40s...' is longer than a safetensors entry takes", name);
+    return NULL;
+  }
+  memcpy(t->name, name, len + 1);
+  t->ndim = ndim;
+  if (ndim) memcpy(t->dims, dims, (size_t)ndim * sizeof *dims);
+  t->numel = numel;
+  l->n++;
+  return t;
+oom:
+  l->ok = false;
+  snprintf(l->err, sizeof l->err, "out of host memory while gathering '%s'", name);
+  return NULL;
+}
+
+static bool state_failed(g_state_list *l, const char *name, clnn_status st) {
+  l->ok = false;
+  snprintf(l->err, sizeof l->err, "reading '%s' back: %s", name, clnn_status_name(st));
+  return false;
+}
+
+bool g_state_list_add(g_state_list *l, const char *name, int ndim, const int64_t *dims, const clnn_tensor *src) {
+  st_tensor *t = state_entry(l, name, ndim, dims);
+  if (!t) return false;
+  const clnn_status st = clnn_tensor_read_f32(src, t->data, t->numel);
+  return st == CLNN_SUCCESS || state_failed(l, name, st);
+}
+
+bool g_state_list_add_buffer(g_state_list *l, const char *name, int ndim, const int64_t *dims, clnn_buffer *buf,
+                             size_t offset) {
+  st_tensor *t = state_entry(l, name, ndim, dims);
+  if (!t) return false;
+  const clnn_status st = clnn_buffer_read(buf, offset * sizeof(float), t->data, t->numel * sizeof(float));
+  return st == CLNN_SUCCESS || state_failed(l, name, st);
+}
+
+bool g_state_list_add_host(g_state_list *l, const char *name, int ndim, const int64_t *dims, const float *data) {
+  st_tensor *t = state_entry(l, name, ndim, dims);
+  if (t) memcpy(t->data, data, t->numel * sizeof(float));
+  return t != NULL;
+}
+
+bool graph_state_append(graph *g, g_state_list *l, g_state_what what) {
+  char name[160];
+  for (int i = 0; i < g->n_params; i++) {
+    const g_param *p = &g->params[i];
+    snprintf(name, sizeof name, "%s%s", what.prefix ? what.prefix : "", p->name);
+    g_state_list_add(l, name, p->ndim, p->dims, what.grads ? p->g : p->w);
+  }
+  for (int i = 0; what.stats && i < g->n_ops; i++) {
+    const g_op *op = &g->ops[i];
+    if (op->kind != G_BN) continue;
+    snprintf(name, sizeof name, "%s.running_mean", op->name);
+    g_state_list_add(l, name, 1, &op->bn.c, op->running_mean);
+    snprintf(name, sizeof name, "%s.running_var", op->name);
+    g_state_list_add(l, name, 1, &op->bn.c, op->running_var);
+    if (!what.counts) continue;
+    const float count = (float)op->num_batches_tracked;
+    snprintf(name, sizeof name, "%s.num_batches_tracked", op->name);
+    g_state_list_add_host(l, name, 0, NULL, &count);
+  }
+  return l->ok;
 }
 
 bool graph_save_state(graph *g, const char *path, char *err, size_t errlen) {
-  const int max = g->n_params + 3 * bn_count(g);
-  st_tensor *ts = calloc((size_t)max, sizeof *ts);
-  float *counts = calloc((size_t)bn_count(g) + 1, sizeof *counts);
-  bool *owned = calloc((size_t)max + 1, sizeof *owned); /* ts[i].data is a read-back array to free */
-  bool ok = ts && counts && owned;
-  int n = 0, nb = 0;
-  for (int i = 0; ok && i < g->n_params; i++) {
-    const g_param *p = &g->params[i];
-    st_tensor *t = &ts[n++];
-    snprintf(t->name, sizeof t->name, "%s", p->name);
-    t->ndim = p->ndim;
-    memcpy(t->dims, p->dims, sizeof p->dims);
-    t->numel = p->numel;
-    ok = owned[n - 1] = (t->data = read_back(p->w)) != NULL;
-  }
-  for (int i = 0; ok && i < g->n_ops; i++) {
-    const g_op *op = &g->ops[i];
-    if (op->kind != G_BN) continue;
-    const char *suffix[2] = {"running_mean", "running_var"};
-    const clnn_tensor *src[2] = {op->running_mean, op->running_var};
-    for (int k = 0; ok && k < 2; k++) {
-      st_tensor *t = &ts[n++];
-      snprintf(t->name, sizeof t->name, "%s.%s", op->name, suffix[k]);
-      t->ndim = 1;
-      t->dims[0] = op->bn.c;
-      t->numel = (size_t)op->bn.c;
-      ok = owned[n - 1] = (t->data = read_back(src[k])) != NULL;
-    }
-    st_tensor *t = &ts[n++];
-    snprintf(t->name, sizeof t->name, "%s.num_batches_tracked", op->name);
-    t->ndim = 0;
-    t->numel = 1;
-    counts[nb] = (float)op->num_batches_tracked;
-    t->data = &counts[nb++];
-  }
-  if (!ok) snprintf(err, errlen, "out of host memory or a failed read-back: %s", clnn_context_errmsg(g->ctx));
-  if (ok) ok = st_write(path, ts, n, NULL, err, errlen);
-  for (int i = 0; ts && i < n; i++)
-    if (owned[i]) free(ts[i].data);
-  free(ts);
-  free(counts);
-  free(owned);
+  g_state_list l;
+  g_state_list_init(&l);
+  const g_state_what what = {.stats = true, .counts = true};
+  bool ok = graph_state_append(g, &l, what);
+  if (!ok) snprintf(err, errlen, "%s: %s", l.err, clnn_context_errmsg(g->ctx));
+  if (ok) ok = st_write(path, l.t, l.n, NULL, err, errlen);
+  g_state_list_free(&l);
   return ok;
 }

@@ -231,14 +231,51 @@ clnn_status graph_grads_overflow(graph *g, bool *overflow);
 
 /* ---------------------------------------------------------- state dict */
 
+struct st_tensor;
+struct st_file;
+
+/*
+ * A list of safetensors entries read back from the device, whose float32
+ * host arrays it owns: what a caller gathers before st_write. After a failed
+ * add, ok is false, err says why and later adds do nothing.
+ */
+typedef struct g_state_list {
+  struct st_tensor *t;
+  int n, cap;
+  bool ok;
+  char err[256];
+} g_state_list;
+
+void g_state_list_init(g_state_list *l);
+void g_state_list_free(g_state_list *l);
+/* Entry name of dims holding src (any float type), converted to float32. */
+bool g_state_list_add(g_state_list *l, const char *name, int ndim, const int64_t *dims, const clnn_tensor *src);
+/* Entry name holding numel float32 elements of buf from element offset. */
+bool g_state_list_add_buffer(g_state_list *l, const char *name, int ndim, const int64_t *dims, clnn_buffer *buf,
+                             size_t offset);
+/* Entry name holding a copy of numel host values. */
+bool g_state_list_add_host(g_state_list *l, const char *name, int ndim, const int64_t *dims, const float *data);
+
+/* What graph_state_append adds: every parameter (under prefix + its name),
+ * or every parameter's gradient, and optionally the batch-norm running
+ * statistics and num_batches_tracked (a float32 scalar), torch's names. */
+typedef struct g_state_what {
+  const char *prefix;
+  bool grads, stats, counts;
+} g_state_what;
+bool graph_state_append(graph *g, g_state_list *l, g_state_what what);
+
 /*
  * Parameters and batch-norm running statistics under their torch state-dict
  * names (conv1.weight, bn1.running_mean, ...). graph_load_state reads a
  * safetensors file (every tensor of the graph must be there, float32, with
- * its shape; num_batches_tracked is optional); graph_save_state writes one
- * (num_batches_tracked as a float32 scalar). False with a message in err.
+ * its shape; num_batches_tracked is optional); graph_load_state_from does
+ * the same from a file already read (a caller that reads more of it).
+ * graph_save_state writes one (num_batches_tracked as a float32 scalar).
+ * False with a message in err.
  */
 bool graph_load_state(graph *g, const char *path, char *err, size_t errlen);
+bool graph_load_state_from(graph *g, const struct st_file *f, char *err, size_t errlen);
 bool graph_save_state(graph *g, const char *path, char *err, size_t errlen);
 
 #endif

@@ -342,51 +342,27 @@ static bool evaluate(trainer *tr, const idx_dataset *test, int limit, double *ac
 
 /* --------------------------------------------------------- checkpoints */
 
-/* Parameters, BN running statistics and optimizer moments, PyTorch names. */
+/* The graph's state dict (parameters and BN running statistics, PyTorch
+ * names) and the optimizer's moments (optimizer.exp_avg.NAME,
+ * optimizer.exp_avg_sq.NAME); epoch, step and the BN batch count go in the
+ * metadata. */
 static bool save_checkpoint(trainer *tr, const char *path) {
   graph *g = &tr->g;
-  int cap = g->n_params * 3 + g->n_ops * 2, n = 0;
-  st_tensor *ts = calloc((size_t)cap, sizeof *ts);
-  float **bufs = calloc((size_t)cap, sizeof *bufs);
-  clnn_status st = ts && bufs ? CLNN_SUCCESS : CLNN_ERR_HOST_OUT_OF_MEMORY;
-  bool ok = st == CLNN_SUCCESS;
-  for (int i = 0; ok && i < g->n_params; i++) {
-    g_param *p = &g->params[i];
-    const char *prefix[3] = {"", "optimizer.exp_avg.", "optimizer.exp_avg_sq."};
-    clnn_buffer *arena[3] = {g->param_arena, tr->m_arena, tr->v_arena};
-    for (int k = 0; ok && k < 3; k++) {
-      st_tensor *t = &ts[n];
-      snprintf(t->name, sizeof t->name, "%s%s", prefix[k], p->name);
-      t->ndim = p->ndim;
-      memcpy(t->dims, p->dims, sizeof p->dims);
-      t->numel = p->numel;
-      t->data = bufs[n] = malloc(p->numel * sizeof(float));
-      st = t->data ? clnn_buffer_read(arena[k], p->offset * sizeof(float), t->data, p->numel * sizeof(float))
-                   : CLNN_ERR_HOST_OUT_OF_MEMORY;
-      ok = st == CLNN_SUCCESS;
-      n++;
-    }
+  g_state_list l;
+  g_state_list_init(&l);
+  graph_state_append(g, &l, (g_state_what){.stats = true});
+  char name[160];
+  for (int i = 0; i < g->n_params; i++) {
+    const g_param *p = &g->params[i];
+    snprintf(name, sizeof name, "optimizer.exp_avg.%s", p->name);
+    g_state_list_add_buffer(&l, name, p->ndim, p->dims, tr->m_arena, p->offset);
+    snprintf(name, sizeof name, "optimizer.exp_avg_sq.%s", p->name);
+    g_state_list_add_buffer(&l, name, p->ndim, p->dims, tr->v_arena, p->offset);
   }
-  for (int i = 0; ok && i < g->n_ops; i++) {
-    g_op *op = &g->ops[i];
-    if (op->kind != G_BN) continue;
-    clnn_tensor *stat[2] = {op->running_mean, op->running_var};
-    const char *suffix[2] = {"running_mean", "running_var"};
-    for (int k = 0; ok && k < 2; k++) {
-      st_tensor *t = &ts[n];
-      snprintf(t->name, sizeof t->name, "%s.%s", op->name, suffix[k]);
-      t->ndim = 1;
-      t->dims[0] = op->bn.c;
-      t->numel = (size_t)op->bn.c;
-      t->data = bufs[n] = malloc(t->numel * sizeof(float));
-      st = t->data ? clnn_tensor_read(stat[k], t->data, t->numel * sizeof(float)) : CLNN_ERR_HOST_OUT_OF_MEMORY;
-      ok = st == CLNN_SUCCESS;
-      n++;
-    }
-  }
+  bool ok = l.ok;
   if (!ok) /* the checkpoint on disk stays the last one committed */
-    fprintf(stderr, "clnn-train: cannot read the model back for %s: %s: %s\n", path, clnn_status_name(st),
-            st == CLNN_ERR_HOST_OUT_OF_MEMORY ? "out of host memory" : clnn_context_errmsg(tr->ctx));
+    fprintf(stderr, "clnn-train: cannot read the model back for %s: %s: %s\n", path, l.err,
+            clnn_context_errmsg(tr->ctx));
   char meta[512], err[512];
   int64_t nbt = 0;
   for (int i = 0; i < g->n_ops; i++)
@@ -395,13 +371,11 @@ static bool save_checkpoint(trainer *tr, const char *path) {
            "{\"format\":\"pt\",\"producer\":\"clnn-train\",\"epoch\":\"%d\",\"step\":\"%lld\",\"phi\":\"%g\","
            "\"num_batches_tracked\":\"%lld\",\"seed\":\"%llu\"}",
            tr->epoch, (long long)tr->step, tr->opt.phi, (long long)nbt, (unsigned long long)tr->opt.seed);
-  if (ok && !st_write(path, ts, n, meta, err, sizeof err)) {
+  if (ok && !st_write(path, l.t, l.n, meta, err, sizeof err)) {
     fprintf(stderr, "clnn-train: %s\n", err);
     ok = false;
   }
-  for (int i = 0; i < n; i++) free(bufs[i]);
-  free(bufs);
-  free(ts);
+  g_state_list_free(&l);
   return ok;
 }
 
@@ -427,13 +401,14 @@ static bool meta_int(const char *meta, const char *key, long long max, long long
   return true;
 }
 
-/* Copy a named tensor of the expected shape into a buffer range. */
+/* Copy a named tensor of the expected shape into a buffer range (the
+ * optimizer's moments; graph_load_state_from reads the model). */
 static bool load_tensor(trainer *tr, const st_file *f, const char *name, int ndim, const int64_t *dims,
-                        clnn_buffer *buf, size_t offset_floats, bool required) {
+                        clnn_buffer *buf, size_t offset_floats) {
   const st_tensor *t = st_find(f, name);
   if (!t) {
-    if (required) fprintf(stderr, "clnn-train: checkpoint has no tensor '%s'\n", name);
-    return !required;
+    fprintf(stderr, "clnn-train: checkpoint has no tensor '%s'\n", name);
+    return false;
   }
   bool same = t->ndim == ndim;
   for (int i = 0; same && i < ndim; i++) same = t->dims[i] == dims[i];
@@ -457,29 +432,24 @@ static bool load_checkpoint(trainer *tr, const char *path, bool with_optimizer) 
   long long nbt = 0, epoch = 0, step = 0;
   bool ok = meta_int(f.metadata, "num_batches_tracked", LLONG_MAX / 2, &nbt) &&
             meta_int(f.metadata, "epoch", MAX_EPOCHS, &epoch) && meta_int(f.metadata, "step", LLONG_MAX / 2, &step);
+  if (ok && !graph_load_state_from(g, &f, err, sizeof err)) {
+    fprintf(stderr, "clnn-train: %s: %s\n", path, err);
+    ok = false;
+  }
   char name[160];
-  for (int i = 0; ok && i < g->n_params; i++) {
+  for (int i = 0; ok && with_optimizer && i < g->n_params; i++) {
     g_param *p = &g->params[i];
-    ok = load_tensor(tr, &f, p->name, p->ndim, p->dims, g->param_arena, p->offset, true);
     snprintf(name, sizeof name, "optimizer.exp_avg.%s", p->name);
-    if (ok && with_optimizer) ok = load_tensor(tr, &f, name, p->ndim, p->dims, tr->m_arena, p->offset, true);
+    ok = load_tensor(tr, &f, name, p->ndim, p->dims, tr->m_arena, p->offset);
     snprintf(name, sizeof name, "optimizer.exp_avg_sq.%s", p->name);
-    if (ok && with_optimizer) ok = load_tensor(tr, &f, name, p->ndim, p->dims, tr->v_arena, p->offset, true);
+    if (ok) ok = load_tensor(tr, &f, name, p->ndim, p->dims, tr->v_arena, p->offset);
   }
-  for (int i = 0; ok && i < g->n_ops; i++) {
-    g_op *op = &g->ops[i];
-    if (op->kind != G_BN) continue;
-    snprintf(name, sizeof name, "%s.running_mean", op->name);
-    ok = load_tensor(tr, &f, name, 1, &op->bn.c, clnn_tensor_buffer(op->running_mean), 0, true);
-    snprintf(name, sizeof name, "%s.running_var", op->name);
-    if (ok) ok = load_tensor(tr, &f, name, 1, &op->bn.c, clnn_tensor_buffer(op->running_var), 0, true);
-    op->num_batches_tracked = nbt;
-  }
+  for (int i = 0; i < g->n_ops; i++)
+    if (g->ops[i].kind == G_BN) g->ops[i].num_batches_tracked = nbt;
   if (ok) {
     tr->epoch = (int)epoch;
     tr->step = step;
   }
-  graph_params_changed(g); /* model copies of a half graph follow the loaded masters */
   st_free(&f);
   return ok;
 }
@@ -758,63 +728,22 @@ fail:
 
 /* Write g's parameters (or their gradients) and BN statistics as named tensors. */
 static bool dump_state(trainer *tr, const char *path, bool grads, const float *extra_logits, float extra_loss) {
-  graph *g = &tr->g;
-  int cap = g->n_params + 2 * g->n_ops + 2, n = 0;
-  st_tensor *ts = calloc((size_t)cap, sizeof *ts);
-  bool ok = ts != NULL;
-  for (int i = 0; ok && i < g->n_params; i++) {
-    g_param *p = &g->params[i];
-    st_tensor *t = &ts[n++];
-    snprintf(t->name, sizeof t->name, "%s%s", grads ? "grad." : "", p->name);
-    t->ndim = p->ndim;
-    memcpy(t->dims, p->dims, sizeof p->dims);
-    t->numel = p->numel;
-    t->data = malloc(p->numel * sizeof(float));
-    ok = t->data && clnn_tensor_read_f32(grads ? p->g : p->w, t->data, p->numel) == CLNN_SUCCESS;
+  g_state_list l;
+  g_state_list_init(&l);
+  graph_state_append(&tr->g, &l, (g_state_what){.prefix = grads ? "grad." : "", .grads = grads, .stats = !grads});
+  if (extra_logits) {
+    const int64_t logits_dims[2] = {tr->opt.batch, 10}, one = 1;
+    g_state_list_add_host(&l, "logits", 2, logits_dims, extra_logits);
+    g_state_list_add_host(&l, "loss", 1, &one, &extra_loss);
   }
-  for (int i = 0; ok && !grads && i < g->n_ops; i++) {
-    g_op *op = &g->ops[i];
-    if (op->kind != G_BN) continue;
-    clnn_tensor *stat[2] = {op->running_mean, op->running_var};
-    const char *suffix[2] = {"running_mean", "running_var"};
-    for (int k = 0; ok && k < 2; k++) {
-      st_tensor *t = &ts[n++];
-      snprintf(t->name, sizeof t->name, "%s.%s", op->name, suffix[k]);
-      t->ndim = 1;
-      t->dims[0] = op->bn.c;
-      t->numel = (size_t)op->bn.c;
-      t->data = malloc(t->numel * sizeof(float));
-      ok = t->data && clnn_tensor_read(stat[k], t->data, t->numel * sizeof(float)) == CLNN_SUCCESS;
-    }
-  }
-  float loss_copy = extra_loss;
-  if (ok && extra_logits) {
-    st_tensor *t = &ts[n++];
-    snprintf(t->name, sizeof t->name, "logits");
-    t->ndim = 2;
-    t->dims[0] = tr->opt.batch;
-    t->dims[1] = 10;
-    t->numel = (size_t)tr->opt.batch * 10;
-    t->data = malloc(t->numel * sizeof(float));
-    if ((ok = t->data != NULL)) memcpy(t->data, extra_logits, t->numel * sizeof(float));
-    t = &ts[n++];
-    snprintf(t->name, sizeof t->name, "loss");
-    t->ndim = 1;
-    t->dims[0] = 1;
-    t->numel = 1;
-    t->data = malloc(sizeof(float));
-    if (t->data) *t->data = loss_copy;
-    else ok = false;
-  }
+  bool ok = l.ok;
   char err[512];
-  if (!ok)
-    fprintf(stderr, "clnn-train: cannot read the model back for %s: %s\n", path, clnn_context_errmsg(tr->ctx));
-  if (ok && !st_write(path, ts, n, NULL, err, sizeof err)) {
+  if (!ok) fprintf(stderr, "clnn-train: cannot read the model back for %s: %s: %s\n", path, l.err, clnn_context_errmsg(tr->ctx));
+  if (ok && !st_write(path, l.t, l.n, NULL, err, sizeof err)) {
     fprintf(stderr, "clnn-train: %s\n", err);
     ok = false;
   }
-  for (int i = 0; ts && i < n; i++) free(ts[i].data);
-  free(ts);
+  g_state_list_free(&l);
   return ok;
 }
 
