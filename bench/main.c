@@ -818,6 +818,23 @@ static bool positive_option(const char *name, const char *v, double *out) {
   return true;
 }
 
+/* A batch file's line with a relative rois=FILE made relative to the batch
+ * file's folder (bench/inputs/roi names roi_data/...), so that the file works
+ * from any working directory; NULL when out of memory. From the repository
+ * root, "--batch bench/inputs/roi" gives the same text as before. */
+static char *resolve_rois(const char *line, const char *batch_path) {
+  const char *key = strstr(line, " rois=");
+  const char *slash = strrchr(batch_path, '/');
+  if (!key || key[6] == '/' || !slash) return strdup(line);
+  const size_t head = (size_t)(key + 6 - line), dir = (size_t)(slash - batch_path) + 1;
+  char *out = malloc(strlen(line) + dir + 1);
+  if (!out) return NULL;
+  memcpy(out, line, head);
+  memcpy(out + head, batch_path, dir);
+  strcpy(out + head + dir, key + 6);
+  return out;
+}
+
 static int add_batch(const char *path, char ***list, int *n, int *cap) {
   FILE *f = fopen(path, "r");
   if (!f) {
@@ -847,7 +864,7 @@ static int add_batch(const char *path, char ***list, int *n, int *cap) {
       *list = realloc(*list, (size_t)*cap * sizeof **list);
       if (!*list) return EXIT_DEVICE;
     }
-    (*list)[(*n)++] = strdup(s);
+    if (!((*list)[(*n)++] = resolve_rois(s, path))) return EXIT_DEVICE;
   }
   free(line);
   fclose(f);

@@ -223,6 +223,19 @@ START_TEST(test_bad_descriptors) {
   snprintf(args, sizeof args, "--mode=C --batch %s", p);
   ck_assert_msg(run_bench(args, out, sizeof out) == 0, "%s", out);
   ck_assert_msg(strstr(out, "2 problem(s), 0 failed"), "%s", out);
+  /* A relative rois= file in a batch file is found next to the batch file,
+   * whatever the working directory (the test runs elsewhere). */
+  path_of(p, sizeof p, "boxes.txt");
+  f = fopen(p, "w");
+  fputs("# batch x1 y1 x2 y2\n0 1 1 6 5\n1 0 2 7 7\n", f);
+  fclose(f);
+  path_of(p, sizeof p, "roi_batch");
+  f = fopen(p, "w");
+  fputs("roi_align mb2ic3ih8oh2 rois=boxes.txt\n", f);
+  fclose(f);
+  snprintf(args, sizeof args, "--mode=C --batch %s", p);
+  ck_assert_msg(run_bench(args, out, sizeof out) == 0, "%s", out);
+  ck_assert_msg(strstr(out, "boxes.txt") && strstr(out, "pass"), "%s", out);
 }
 END_TEST
 
