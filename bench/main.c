@@ -1002,8 +1002,12 @@ int main(int argc, char **argv) {
   if (cfg.mode == 'P' && measure_peak) {
     char err[256];
     if (bench_measure_peak(ctx, &cfg.peak, err, sizeof err)) {
-      if (!cfg.quiet)
+      if (!cfg.quiet) {
         printf("device peak (measured now): FMA %.1f GFLOP/s, triad %.1f GB/s\n", cfg.peak.gflops, cfg.peak.gbps);
+        printf("%%fma, %%triad: GFLOP/s and GB/s as shares of these peaks; the triad streams 3 x 128 MiB from "
+               "memory, so over 100%% %%triad means a cache-resident working set (%%fma over 100%%: faster than "
+               "the simple FMA kernel)\n");
+      }
     } else {
       fprintf(stderr, "clnn-bench: %s\n", err);
     }
