@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -820,8 +821,10 @@ static bool positive_option(const char *name, const char *v, double *out) {
 
 /* A batch file's line with a relative rois=FILE made relative to the batch
  * file's folder (bench/inputs/roi names roi_data/...), so that the file works
- * from any working directory; NULL when out of memory. From the repository
- * root, "--batch bench/inputs/roi" gives the same text as before. */
+ * from any working directory; NULL when out of memory. A FILE that is not
+ * there stays as written, relative to the working directory, as older batch
+ * files expect (bench/half/compute.txt). From the repository root,
+ * "--batch bench/inputs/roi" gives the same problem text as before. */
 static char *resolve_rois(const char *line, const char *batch_path) {
   const char *key = strstr(line, " rois=");
   const char *slash = strrchr(batch_path, '/');
@@ -832,7 +835,14 @@ static char *resolve_rois(const char *line, const char *batch_path) {
   memcpy(out, line, head);
   memcpy(out + head, batch_path, dir);
   strcpy(out + head + dir, key + 6);
-  return out;
+  const size_t path_len = strcspn(out + head, " \t");
+  char saved = out[head + path_len];
+  out[head + path_len] = '\0';
+  const bool there = access(out + head, F_OK) == 0;
+  out[head + path_len] = saved;
+  if (there) return out;
+  free(out);
+  return strdup(line);
 }
 
 static int add_batch(const char *path, char ***list, int *n, int *cap) {
