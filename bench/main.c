@@ -268,7 +268,11 @@ static bool problem_setup(bench_problem *p, const char *text, const run_config *
   }
   p->tol = 1e-5;
   if (!parse_dt(p, &args, cfg->dt, err, errlen)) return false;
-  if (!p->fam->setup(p, &args, err, errlen)) return false;
+  if (!p->fam->setup(p, &args, err, errlen)) {
+    /* a value that did not parse is named, in every family's words alike */
+    if (args.bad >= 0) bench_args_explain(&args, p->fam->name, "", err, errlen);
+    return false;
+  }
   if (!bench_args_all_used(&args, err, errlen)) return false;
   for (int i = 0; i < p->nt; i++)
     if (p->t[i].numel > BENCH_MAX_NUMEL) {
