@@ -126,7 +126,8 @@ static bool real_option(const char *name, const char *v, double lo, double hi, d
   errno = 0;
   double r = strtod(v, &end);
   if (errno || end == v || *end || !(r >= lo && r <= hi)) {
-    fprintf(stderr, "clnn-train: option %s must be a number from %g to %g, not '%s'\n", name, lo, hi, v);
+    if (isinf(hi)) fprintf(stderr, "clnn-train: option %s must be a number of at least %g, not '%s'\n", name, lo, v);
+    else fprintf(stderr, "clnn-train: option %s must be a number from %g to %g, not '%s'\n", name, lo, hi, v);
     return false;
   }
   *out = r;
