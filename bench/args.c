@@ -9,6 +9,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,8 @@ static bool parse_token(const char *t, size_t len, bench_args *out, char *err, s
 
 bool bench_args_parse(const char *s, bench_args *out, char *err, size_t errlen) {
   out->n = 0;
+  out->bad = -1;
+  out->bad_real = false;
   while (*s) {
     while (isspace((unsigned char)*s)) s++;
     if (!*s) break;
@@ -74,6 +77,13 @@ bool bench_args_parse(const char *s, bench_args *out, char *err, size_t errlen) 
     if (!parse_token(t, (size_t)(s - t), out, err, errlen)) return false;
   }
   return true;
+}
+
+/* Remember the first argument whose value did not parse, for bench_args_explain. */
+static void note_bad(bench_args *a, const bench_arg *x, bool real) {
+  if (a->bad >= 0) return;
+  a->bad = (int)(x - a->a);
+  a->bad_real = real;
 }
 
 static bench_arg *find(bench_args *a, const char *key, bool with_value) {
@@ -93,6 +103,7 @@ bool bench_arg_int(bench_args *a, const char *key, int64_t *v, bool *ok) {
   errno = 0;
   long long r = strtoll(x->val, &end, 10);
   if (errno || *end || !*x->val) {
+    note_bad(a, x, false);
     *ok = false;
     return false;
   }
@@ -107,6 +118,7 @@ bool bench_arg_real(bench_args *a, const char *key, double *v, bool *ok) {
   errno = 0;
   double r = strtod(x->val, &end);
   if (errno || *end || !*x->val) {
+    note_bad(a, x, true);
     *ok = false;
     return false;
   }
@@ -152,4 +164,60 @@ bool bench_args_all_used(const bench_args *a, char *err, size_t errlen) {
     }
   }
   return true;
+}
+
+/* The argument key=value for key[0, klen); NULL if absent. Does not mark it used. */
+static const bench_arg *peek(const bench_args *a, const char *key, size_t klen) {
+  for (int i = 0; i < a->n; i++)
+    if (a->a[i].has_val && strlen(a->a[i].key) == klen && !strncmp(a->a[i].key, key, klen)) return &a->a[i];
+  return NULL;
+}
+
+/* Append formatted text to err, within errlen. */
+static void appendf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void appendf(char *err, size_t errlen, const char *fmt, ...) {
+  size_t used = strlen(err);
+  if (used + 1 >= errlen) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err + used, errlen - used, fmt, ap);
+  va_end(ap);
+}
+
+bool bench_args_explain(const bench_args *a, const char *family, const char *required, char *err,
+                        size_t errlen) {
+  if (a->bad >= 0) {
+    const bench_arg *x = &a->a[a->bad];
+    snprintf(err, errlen, "%s: key '%s' has a %s value '%s'", family, x->key,
+             a->bad_real ? "non-numeric" : "non-integer", x->val);
+    return false;
+  }
+  /* "mb, ic, ih, oc and kh" from "mb:0 ic ih oc kh", and what is wrong with each */
+  char list[128] = "", problems[256] = "";
+  int count = 0;
+  for (const char *k = required; *k;) {
+    const size_t len = strcspn(k, " :");
+    const char *next = k + len;
+    long long min = 1;
+    if (*next == ':') min = strtoll(next + 1, (char **)&next, 10);
+    const char *after = next + strspn(next, " ");
+    appendf(list, sizeof list, "%s%.*s", count++ ? (*after ? ", " : " and ") : "", (int)len, k);
+    const bench_arg *x = peek(a, k, len);
+    if (!x)
+      appendf(problems, sizeof problems, "%s%.*s is missing", *problems ? "; " : "", (int)len, k);
+    else if (strtoll(x->val, NULL, 10) < min)
+      appendf(problems, sizeof problems, "%s%.*s is %s, below %lld", *problems ? "; " : "", (int)len, k, x->val,
+              min);
+    k = after;
+  }
+  snprintf(err, errlen, "%s needs %s", family, list);
+  if (*problems) appendf(err, errlen, ": %s", problems);
+  /* An argument no lookup used is most likely the misspelling of a missing key. */
+  for (int i = 0; i < a->n; i++)
+    if (!a->a[i].used) {
+      appendf(err, errlen, "; unknown descriptor argument '%s%s%s'", a->a[i].key, a->a[i].has_val ? "=" : "",
+              a->a[i].val);
+      break;
+    }
+  return false;
 }

@@ -28,6 +28,8 @@ typedef struct bench_arg {
 typedef struct bench_args {
   int n;
   bench_arg a[64];
+  int bad;       /* the first argument whose value did not parse (-1: none), for messages */
+  bool bad_real; /* ... read as a real number rather than an integer */
 } bench_args;
 
 /* Split s (the descriptor after the family name); false with a message on error. */
@@ -40,6 +42,12 @@ bool bench_arg_str(bench_args *a, const char *key, const char **v);
 bool bench_arg_word(bench_args *a, const char *word);
 /* Error for any argument no lookup used (a typo must not be silently ignored). */
 bool bench_args_all_used(const bench_args *a, char *err, size_t errlen);
+/* A family's message for a descriptor it cannot use: a key whose value did
+ * not parse, else which of the required keys (space-separated; "mb:0" lets
+ * mb be 0, the others must be at least 1) are missing or too small, and any
+ * argument no lookup used (a misspelled key). Always returns false. */
+bool bench_args_explain(const bench_args *a, const char *family, const char *required, char *err,
+                        size_t errlen);
 /* An h/w key pair such as kh/kw: *h is the h key's value or def, *w the w
  * key's value or *h (so "kh3" alone means 3x3). A non-number is an error via *ok. */
 void bench_arg_pair(bench_args *a, const char *kh, const char *kw, int64_t def, int64_t *h, int64_t *w, bool *ok);

@@ -69,10 +69,7 @@ static bool act_setup(bench_problem *p, bench_args *a, char *err, size_t errlen)
   const bool have_h = bench_arg_int(a, "ih", &h, &ok);
   w = h;
   bench_arg_int(a, "iw", &w, &ok);
-  if (!ok || !have_n || !have_c || !have_h) {
-    snprintf(err, errlen, "act needs integer mb, ic and ih");
-    return false;
-  }
+  if (!ok || !have_n || !have_c || !have_h) return bench_args_explain(a, "act", "mb:0 ic:0 ih:0", err, errlen);
   clnn_act_desc base = clnn_act_desc_make(n, c, h, w, CLNN_ACT_IDENTITY);
   *d = base;
   if (!parse_activation(a, d, err, errlen) || !parse_gate(a, d, err, errlen)) return false;

@@ -34,14 +34,8 @@ bool bench_conv_desc_parse(bench_args *a, clnn_conv2d_desc *d, char *err, size_t
   d->groups = 1;
   if (bench_arg_int(a, "g", &v, &ok)) d->groups = v;
   if (!bench_arg_act(a, &d->act, err, errlen)) return false;
-  if (!ok) {
-    snprintf(err, errlen, "a conv key has a non-integer value");
-    return false;
-  }
-  if (!have_n || !d->c || !d->h || !d->k || !d->kh) {
-    snprintf(err, errlen, "conv needs at least mb, ic, ih, oc and kh");
-    return false;
-  }
+  if (!ok || !have_n || !d->c || !d->h || !d->k || !d->kh)
+    return bench_args_explain(a, "conv", "mb:0 ic ih oc kh", err, errlen);
   /* The rest is checked as for one image; the op says whether it takes 0. */
   clnn_conv2d_desc one = *d;
   if (one.n == 0) one.n = 1;

@@ -36,14 +36,8 @@ static bool parse_desc(bench_args *a, clnn_conv_transpose2d_desc *d, char *err, 
   bench_arg_pair(a, "dh", "dw", 1, &d->dilation_h, &d->dilation_w, &ok);
   bench_arg_int(a, "g", &d->groups, &ok);
   if (!bench_arg_act(a, &d->act, err, errlen)) return false;
-  if (!ok) {
-    snprintf(err, errlen, "a deconv key has a non-integer value");
-    return false;
-  }
-  if (!have_n || !d->c || !d->h || !d->k || !d->kh) {
-    snprintf(err, errlen, "deconv needs at least mb, ic, ih, oc and kh");
-    return false;
-  }
+  if (!ok || !have_n || !d->c || !d->h || !d->k || !d->kh)
+    return bench_args_explain(a, "deconv", "mb:0 ic ih oc kh", err, errlen);
   if (clnn_conv_transpose2d_desc_check(d, NULL, NULL) != CLNN_SUCCESS) {
     snprintf(err, errlen, "%s", clnn_context_errmsg(NULL));
     return false;

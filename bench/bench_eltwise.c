@@ -111,10 +111,7 @@ static bool mul_setup(bench_problem *p, bench_args *a, char *err, size_t errlen)
   e->full = bench_arg_word(a, "full");
   e->dx_only = bench_arg_word(a, "dx_only");
   int64_t xd[4] = {e->mb, e->ic, e->ih, e->iw}, numel;
-  if (!ok || !numel_ok(4, xd, &numel)) {
-    snprintf(err, errlen, "mul needs positive mb, ic, ih (iw = ih by default)");
-    return false;
-  }
+  if (!ok || !numel_ok(4, xd, &numel)) return bench_args_explain(a, "mul", "mb ic ih", err, errlen);
   int64_t sd[4] = {e->mb, e->ic, e->full ? e->ih : 1, e->full ? e->iw : 1};
   if (is_bwd(p)) {
     bench_add(p, "x", BENCH_IN, CLNN_FLOAT32, 4, xd);

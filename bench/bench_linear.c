@@ -33,10 +33,7 @@ static bool linear_setup(bench_problem *p, bench_args *a, char *err, size_t errl
   lp->d = clnn_linear_desc_make(mb, ic, oc);
   lp->accumulate = bench_arg_word(a, "acc");
   if (!bench_arg_act(a, &lp->d.act, err, errlen)) return false;
-  if (!ok || !have_mb || !ic || !oc) {
-    snprintf(err, errlen, "linear needs integer mb, ic and oc");
-    return false;
-  }
+  if (!ok || !have_mb || !ic || !oc) return bench_args_explain(a, "linear", "mb:0 ic oc", err, errlen);
   if (clnn_linear_desc_check(&lp->d) != CLNN_SUCCESS) {
     snprintf(err, errlen, "%s", clnn_context_errmsg(NULL));
     return false;

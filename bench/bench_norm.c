@@ -82,10 +82,7 @@ static bool norm_setup(bench_problem *p, bench_args *a, char *err, size_t errlen
   const bool have_h = bench_arg_int(a, "ih", &h, &ok);
   w = h;
   bench_arg_int(a, "iw", &w, &ok);
-  if (!ok || !have_n || !have_c || !have_h) {
-    snprintf(err, errlen, "bnorm needs integer mb, ic and ih");
-    return false;
-  }
+  if (!ok || !have_n || !have_c || !have_h) return bench_args_explain(a, "bnorm", "mb:0 ic:0 ih:0", err, errlen);
   clnn_batchnorm_desc *d = &np->d;
   *d = clnn_batchnorm_desc_make(n, c, h, w);
   double v, mean = 0.0, std = 1.0;

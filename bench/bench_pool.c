@@ -75,10 +75,8 @@ static bool pool_setup(bench_problem *p, bench_args *a, char *err, size_t errlen
   }
   if (bench_arg_int(a, "div", &v, &ok)) d->divisor = v;
   d->ceil_mode = bench_arg_word(a, "ceil");
-  if (!ok || !have_n || !have_c || !h || !d->kh) {
-    snprintf(err, errlen, "pool needs integer mb, ic, ih and kh (or global)");
-    return false;
-  }
+  if (!ok || !have_n || !have_c || !h || !d->kh)
+    return bench_args_explain(a, "pool", global ? "mb:0 ic:0 ih" : "mb:0 ic:0 ih kh", err, errlen);
   if (clnn_pool2d_desc_check(d, &pp->oh, &pp->ow) != CLNN_SUCCESS) {
     snprintf(err, errlen, "%s", clnn_context_errmsg(NULL));
     return false;

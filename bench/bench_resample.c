@@ -68,14 +68,7 @@ static bool ps_setup_dir(bench_problem *p, bench_args *a, char *err, size_t errl
   const bool have = parse_input(a, &d->n, &d->c, &d->h, &d->w, &ok);
   d->r = KEY_MISSING;
   bench_arg_int(a, "r", &d->r, &ok);
-  if (!ok) {
-    snprintf(err, errlen, "a %s key has a non-integer value", p->fam->name);
-    return false;
-  }
-  if (!have || d->r == KEY_MISSING) {
-    snprintf(err, errlen, "%s needs mb, ic, ih and r", p->fam->name);
-    return false;
-  }
+  if (!ok || !have || d->r == KEY_MISSING) return bench_args_explain(a, p->fam->name, "mb:0 ic:0 ih:0 r", err, errlen);
   int64_t yd[4];
   clnn_status st = unshuffle ? clnn_pixel_unshuffle_desc_check(d, yd) : clnn_pixel_shuffle_desc_check(d, yd);
   if (st != CLNN_SUCCESS) {
@@ -155,14 +148,7 @@ static bool resize_setup(bench_problem *p, bench_args *a, char *err, size_t errl
   bench_arg_real(a, "scale_h", &d->scale_h, &ok);
   bench_arg_real(a, "scale_w", &d->scale_w, &ok);
   const bool nearest = bench_arg_word(a, "nearest"), bilinear = bench_arg_word(a, "bilinear");
-  if (!ok) {
-    snprintf(err, errlen, "a resize key has a non-numeric value");
-    return false;
-  }
-  if (!have || d->out_h == KEY_MISSING) {
-    snprintf(err, errlen, "resize needs mb, ic, ih and oh");
-    return false;
-  }
+  if (!ok || !have || d->out_h == KEY_MISSING) return bench_args_explain(a, "resize", "mb:0 ic:0 ih:0 oh", err, errlen);
   if (nearest == bilinear) {
     snprintf(err, errlen, "resize needs exactly one of the words nearest and bilinear");
     return false;

@@ -128,14 +128,7 @@ static bool parse_desc(bench_args *a, clnn_roi_op op, clnn_roi_desc *d, bool *ha
     if (bench_arg_int(a, "sr", &v, &ok)) d->sampling_ratio = v;
   }
   if (op == CLNN_ROI_ALIGN && bench_arg_int(a, "aligned", &v, &ok)) d->aligned = (int)v;
-  if (!ok) {
-    snprintf(err, errlen, "a %s key has a malformed value", clnn_roi_op_name(op));
-    return false;
-  }
-  if (!n || !c || !h || !ph) {
-    snprintf(err, errlen, "%s needs at least mb, ic, ih and oh", clnn_roi_op_name(op));
-    return false;
-  }
+  if (!ok || !n || !c || !h || !ph) return bench_args_explain(a, clnn_roi_op_name(op), "mb ic ih oh", err, errlen);
   return true;
 }
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -267,7 +268,11 @@ static bool problem_setup(bench_problem *p, const char *text, const run_config *
   }
   p->tol = 1e-5;
   if (!parse_dt(p, &args, cfg->dt, err, errlen)) return false;
-  if (!p->fam->setup(p, &args, err, errlen)) return false;
+  if (!p->fam->setup(p, &args, err, errlen)) {
+    /* a value that did not parse is named, in every family's words alike */
+    if (args.bad >= 0) bench_args_explain(&args, p->fam->name, "", err, errlen);
+    return false;
+  }
   if (!bench_args_all_used(&args, err, errlen)) return false;
   for (int i = 0; i < p->nt; i++)
     if (p->t[i].numel > BENCH_MAX_NUMEL) {
@@ -818,6 +823,32 @@ static bool positive_option(const char *name, const char *v, double *out) {
   return true;
 }
 
+/* A batch file's line with a relative rois=FILE made relative to the batch
+ * file's folder (bench/inputs/roi names roi_data/...), so that the file works
+ * from any working directory; NULL when out of memory. A FILE that is not
+ * there stays as written, relative to the working directory, as older batch
+ * files expect (bench/half/compute.txt). From the repository root,
+ * "--batch bench/inputs/roi" gives the same problem text as before. */
+static char *resolve_rois(const char *line, const char *batch_path) {
+  const char *key = strstr(line, " rois=");
+  const char *slash = strrchr(batch_path, '/');
+  if (!key || key[6] == '/' || !slash) return strdup(line);
+  const size_t head = (size_t)(key + 6 - line), dir = (size_t)(slash - batch_path) + 1;
+  char *out = malloc(strlen(line) + dir + 1);
+  if (!out) return NULL;
+  memcpy(out, line, head);
+  memcpy(out + head, batch_path, dir);
+  strcpy(out + head + dir, key + 6);
+  const size_t path_len = strcspn(out + head, " \t");
+  char saved = out[head + path_len];
+  out[head + path_len] = '\0';
+  const bool there = access(out + head, F_OK) == 0;
+  out[head + path_len] = saved;
+  if (there) return out;
+  free(out);
+  return strdup(line);
+}
+
 static int add_batch(const char *path, char ***list, int *n, int *cap) {
   FILE *f = fopen(path, "r");
   if (!f) {
@@ -847,7 +878,7 @@ static int add_batch(const char *path, char ***list, int *n, int *cap) {
       *list = realloc(*list, (size_t)*cap * sizeof **list);
       if (!*list) return EXIT_DEVICE;
     }
-    (*list)[(*n)++] = strdup(s);
+    if (!((*list)[(*n)++] = resolve_rois(s, path))) return EXIT_DEVICE;
   }
   free(line);
   fclose(f);
@@ -985,8 +1016,12 @@ int main(int argc, char **argv) {
   if (cfg.mode == 'P' && measure_peak) {
     char err[256];
     if (bench_measure_peak(ctx, &cfg.peak, err, sizeof err)) {
-      if (!cfg.quiet)
+      if (!cfg.quiet) {
         printf("device peak (measured now): FMA %.1f GFLOP/s, triad %.1f GB/s\n", cfg.peak.gflops, cfg.peak.gbps);
+        printf("%%fma, %%triad: GFLOP/s and GB/s as shares of these peaks; the triad streams 3 x 128 MiB from "
+               "memory, so over 100%% %%triad means a cache-resident working set (%%fma over 100%%: faster than "
+               "the simple FMA kernel)\n");
+      }
     } else {
       fprintf(stderr, "clnn-bench: %s\n", err);
     }

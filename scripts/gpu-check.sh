@@ -128,7 +128,10 @@ check_lines() {
   local dir=/tmp/clnn-gpu-check i=0
   rm -rf "$dir"
   mkdir -p "$dir"
+  # one batch file per line, in $dir: a relative rois= file, relative to
+  # bench/inputs, becomes absolute
   sed 's/#.*//' "$ROOT"/bench/inputs/* 2> /dev/null | grep -v '^[[:space:]]*$' |
+    sed "s| rois=\([^/]\)| rois=$ROOT/bench/inputs/\1|" |
     while IFS= read -r line; do
       i=$((i + 1))
       printf '%s\n' "$line" > "$dir/$(printf %03d $i).txt"

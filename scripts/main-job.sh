@@ -28,4 +28,6 @@ done
 echo
 echo "== speed on the default device (clnn-bench --mode=P; median of the timed runs)"
 ./build/bench/clnn-bench --mode=P --pass=all $batches --json build/bench-perf.jsonl
+echo
+echo "results: build/bench-check.jsonl (checks, C mode) and build/bench-perf.jsonl (timings, P mode), one JSON line per problem and pass"
 exit $status

@@ -13,7 +13,8 @@ trap 'rm -rf "$work"' EXIT
 status=0
 for f in "$inputs"/*; do
   [ -f "$f" ] || continue
-  line=$(sed 's/#.*//' "$f" | grep -v '^[[:space:]]*$' | head -1)
+  # a relative rois= file is relative to the batch file's folder (bench/inputs)
+  line=$(sed 's/#.*//' "$f" | grep -v '^[[:space:]]*$' | head -1 | sed "s| rois=\([^/]\)| rois=$inputs/\1|")
   [ -n "$line" ] || continue
   rm -f "$work/out.jsonl"
   if ! CLNN_DEVICE_CLASS=gpu "$bench" --mode=P --quiet --no-peak --pass=all --warmup 0 --min-runs 1 --max-runs 1 \

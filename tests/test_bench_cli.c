@@ -146,7 +146,7 @@ START_TEST(test_r_mode_bad_files) {
     fputc('\n', f);
     fclose(f);
     ck_assert_int_eq(run_bench(args, out, sizeof out), 2);
-    ck_assert_msg(strstr(out, i == 0 ? "Fortran" : "dtype"), "%s", out);
+    ck_assert_msg(strstr(out, i == 0 ? "Fortran" : "dtype '<f8'"), "%s", out); /* says what it found */
   }
   /* missing x */
   remove(p);
@@ -191,6 +191,29 @@ START_TEST(test_bad_descriptors) {
   ck_assert_msg(strstr(out, "groups"), "%s", out);
   ck_assert_int_eq(run_bench("--mode=C --pass=sideways \"conv mb2ic8ih13oc16kh3\"", out, sizeof out), 2);
   ck_assert_int_eq(run_bench("--mode=X \"conv mb2ic8ih13oc16kh3\"", out, sizeof out), 2);
+  /* Each message names the key at fault: a misspelled required key (kx for
+   * kh), a missing one, a non-integer value, and mb0 where an op takes no
+   * empty batch (conv does: that one passes). */
+  static const struct {
+    const char *desc, *says[2];
+  } named[] = {
+      {"conv mb2ic8ih13oc16kx3", {"kh is missing", "'kx=3'"}},
+      {"conv ic8ih13oc16kh3", {"mb is missing", "mb, ic, ih, oc and kh"}},
+      {"conv mb2.5ic8ih13oc16kh3", {"'mb'", "'2.5'"}},
+      {"deconv mb2ic8ih13oc16kh3g1.5", {"'g'", "'1.5'"}},
+      {"pool max mb2ic3ih8kx2", {"kh is missing", "'kx=2'"}},
+      {"linear mb2ic3", {"oc is missing", "linear"}},
+      {"roi_align mb0ic3ih8oh2n2", {"mb is 0", "roi_align"}},
+      {"mul mb0ic3ih4", {"mb is 0", "mul"}},
+      {"resize nearest mb1ic2ih4 scale_h=x", {"'scale_h'", "non-numeric"}},
+  };
+  for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+    char args[256];
+    snprintf(args, sizeof args, "--mode=C \"%s\"", named[i].desc);
+    ck_assert_int_eq(run_bench(args, out, sizeof out), 2);
+    ck_assert_msg(strstr(out, named[i].says[0]) && strstr(out, named[i].says[1]), "%s: %s", named[i].desc, out);
+  }
+  ck_assert_msg(run_bench("--mode=C \"conv mb0ic8ih13oc16kh3\"", out, sizeof out) == 0, "%s", out);
   /* A batch file with comments and a bias-free line. */
   char p[256], args[512];
   path_of(p, sizeof p, "batch");
@@ -200,6 +223,19 @@ START_TEST(test_bad_descriptors) {
   snprintf(args, sizeof args, "--mode=C --batch %s", p);
   ck_assert_msg(run_bench(args, out, sizeof out) == 0, "%s", out);
   ck_assert_msg(strstr(out, "2 problem(s), 0 failed"), "%s", out);
+  /* A relative rois= file in a batch file is found next to the batch file,
+   * whatever the working directory (the test runs elsewhere). */
+  path_of(p, sizeof p, "boxes.txt");
+  f = fopen(p, "w");
+  fputs("# batch x1 y1 x2 y2\n0 1 1 6 5\n1 0 2 7 7\n", f);
+  fclose(f);
+  path_of(p, sizeof p, "roi_batch");
+  f = fopen(p, "w");
+  fputs("roi_align mb2ic3ih8oh2 rois=boxes.txt\n", f);
+  fclose(f);
+  snprintf(args, sizeof args, "--mode=C --batch %s", p);
+  ck_assert_msg(run_bench(args, out, sizeof out) == 0, "%s", out);
+  ck_assert_msg(strstr(out, "boxes.txt") && strstr(out, "pass"), "%s", out);
 }
 END_TEST
 

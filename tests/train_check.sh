@@ -118,4 +118,8 @@ grep -q "loss scale" "$work/f16.txt" || fail "a float16 run printed no loss scal
   fail "bfloat16 eval exited $?"
 grep -q "test accuracy" "$work/eval16.txt" || fail "bfloat16 eval printed no accuracy"
 expect_error "precision must be" "$train" --precision f8 --epochs 1
+# a bad number names its option and what was given
+expect_error "option --epochs must be a whole number from 1 to 100000, not '-1'" "$train" --epochs -1
+expect_error "option --epochs must be a whole number from 1 to 100000, not 'abc'" "$train" --epochs abc
+expect_error "option --batch must be a whole number from 1 to 2147483647, not '0'" "$train" --batch 0
 echo "clnn-train end-to-end checks passed"

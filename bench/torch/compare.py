@@ -154,12 +154,18 @@ def twin(family):
 
 
 def read_batch(path):
+    """The batch file's descriptors; a relative rois=FILE is taken relative to
+    the batch file's folder where it is there, as clnn-bench --batch does."""
+    def beside(name):
+        p = os.path.join(os.path.dirname(path), name)
+        return p if os.path.exists(p) else name
+
     out = []
     with open(path) as f:
         for line in f:
             line = line.split("#", 1)[0].strip()
             if line:
-                out.append(line)
+                out.append(re.sub(r" rois=(?!/)(\S+)", lambda m: " rois=" + beside(m.group(1)), line))
     return out
 
 

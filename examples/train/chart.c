@@ -8,12 +8,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#define W 760
+#define PLOT_W 530 /* the plotting area's width */
 #define PANEL_H 300
-#define ML 70 /* margins */
+#define ML 70 /* margins; the right one holds the legend and grows with its longest name */
 #define MR 160
 #define MT 36
 #define MB 46
+#define LEGEND_TEXT_X 38 /* the legend's names start this far right of the plot */
+#define CHAR_W 7.5       /* a generous width of one 12-px sans-serif character */
 
 /* A round tick step giving about n ticks over span. */
 static double nice_step(double span, int n) {
@@ -32,7 +34,27 @@ static void range_of(const chart_panel *p, bool want_x, double *lo, double *hi) 
       if (v > *hi) *hi = v;
     }
   if (!(*lo <= *hi)) *lo = 0, *hi = 1;
-  if (*hi - *lo < 1e-12) *hi = *lo + 1;
+  if (*hi - *lo < 1e-12) *lo -= 0.5, *hi = *lo + 1; /* one value: centred */
+}
+
+/* Whether every x is a whole number (epochs): then ticks fall on whole numbers only. */
+static bool whole_x(const chart_panel *p) {
+  for (int s = 0; s < p->n_series; s++)
+    for (int i = 0; i < p->series[s].n; i++) {
+      double v = p->series[s].x[i];
+      if (!isnan(v) && v != floor(v)) return false;
+    }
+  return true;
+}
+
+/* The right margin: wide enough for the longest series name in any panel. */
+static int right_margin(const chart_panel *panels, int n_panels) {
+  size_t longest = 0;
+  for (int i = 0; i < n_panels; i++)
+    for (int s = 0; s < panels[i].n_series; s++)
+      if (strlen(panels[i].series[s].name) > longest) longest = strlen(panels[i].series[s].name);
+  int need = LEGEND_TEXT_X + (int)ceil(CHAR_W * (double)longest) + 12;
+  return need > MR ? need : MR;
 }
 
 static void panel(FILE *f, const chart_panel *p, int y0) {
@@ -40,9 +62,10 @@ static void panel(FILE *f, const chart_panel *p, int y0) {
   range_of(p, true, &x0v, &x1v);
   range_of(p, false, &y0v, &y1v);
   double ys = nice_step(y1v - y0v, 5), xs = nice_step(x1v - x0v, 8);
+  if (whole_x(p) && xs < 1) xs = 1; /* no epoch 1.1, 1.2, ... */
   y0v = floor(y0v / ys) * ys;
   y1v = ceil(y1v / ys) * ys;
-  const int pw = W - ML - MR, ph = PANEL_H - MT - MB;
+  const int pw = PLOT_W, ph = PANEL_H - MT - MB;
 #define PX(v) (ML + ((v) - x0v) / (x1v - x0v) * pw)
 #define PY(v) (y0 + MT + ph - ((v) - y0v) / (y1v - y0v) * ph)
   fprintf(f, "<text x='%d' y='%d' font-size='15' font-weight='bold'>%s</text>\n", ML, y0 + 22, p->title);
@@ -71,7 +94,7 @@ static void panel(FILE *f, const chart_panel *p, int y0) {
     int ly = y0 + MT + 14 + 18 * s;
     fprintf(f, "<line x1='%d' x2='%d' y1='%d' y2='%d' stroke='%s' stroke-width='3'/>\n", ML + pw + 12,
             ML + pw + 32, ly - 4, ly - 4, se->color);
-    fprintf(f, "<text x='%d' y='%d' font-size='12'>%s</text>\n", ML + pw + 38, ly, se->name);
+    fprintf(f, "<text x='%d' y='%d' font-size='12'>%s</text>\n", ML + pw + LEGEND_TEXT_X, ly, se->name);
   }
 #undef PX
 #undef PY
@@ -83,8 +106,8 @@ bool chart_write_svg(const char *path, const chart_panel *panels, int n_panels, 
     snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
     return false;
   }
-  fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' font-family='sans-serif'>\n", W,
-          PANEL_H * n_panels);
+  fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' font-family='sans-serif'>\n",
+          ML + PLOT_W + right_margin(panels, n_panels), PANEL_H * n_panels);
   fprintf(f, "<rect width='100%%' height='100%%' fill='white'/>\n");
   for (int i = 0; i < n_panels; i++) panel(f, &panels[i], i * PANEL_H);
   fprintf(f, "</svg>\n");

@@ -106,6 +106,34 @@ static void usage(FILE *f) {
 
 #define MAX_EPOCHS 100000 /* --epochs, and a checkpoint's "epoch" */
 
+/* --name's value as a whole number in [lo, hi]; otherwise a message that names
+ * the option, its range and what was given (atoi would read "abc" as 0). */
+static bool int_option(const char *name, const char *v, long long lo, long long hi, int *out) {
+  char *end;
+  errno = 0;
+  long long r = strtoll(v, &end, 10);
+  if (errno || end == v || *end || r < lo || r > hi) {
+    fprintf(stderr, "clnn-train: option %s must be a whole number from %lld to %lld, not '%s'\n", name, lo, hi, v);
+    return false;
+  }
+  *out = (int)r;
+  return true;
+}
+
+/* The same for a real number in [lo, hi]. */
+static bool real_option(const char *name, const char *v, double lo, double hi, double *out) {
+  char *end;
+  errno = 0;
+  double r = strtod(v, &end);
+  if (errno || end == v || *end || !(r >= lo && r <= hi)) {
+    if (isinf(hi)) fprintf(stderr, "clnn-train: option %s must be a number of at least %g, not '%s'\n", name, lo, v);
+    else fprintf(stderr, "clnn-train: option %s must be a number from %g to %g, not '%s'\n", name, lo, hi, v);
+    return false;
+  }
+  *out = r;
+  return true;
+}
+
 static bool parse_options(int argc, char **argv, options *o) {
   memset(o, 0, sizeof *o);
   o->data_dir = "/usr/share/datasets/fashion-mnist";
@@ -121,28 +149,29 @@ static bool parse_options(int argc, char **argv, options *o) {
   o->seed = 1;
   o->device = -1;
   o->predict_count = 8;
-  for (int i = 1; i < argc; i++) {
+  bool ok = true;
+  for (int i = 1; i < argc && ok; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define OPT(name) (!strcmp(a, name) && v && (i++, 1))
     if (OPT("--data")) o->data_dir = v;
     else if (OPT("--out")) o->out_dir = v;
-    else if (OPT("--epochs")) o->epochs = atoi(v);
-    else if (OPT("--batch")) o->batch = atoi(v);
-    else if (OPT("--lr")) o->lr = atof(v);
-    else if (OPT("--wd")) o->weight_decay = atof(v);
-    else if (OPT("--warmup-epochs")) o->warmup_epochs = atoi(v);
-    else if (OPT("--label-smoothing")) o->label_smoothing = atof(v);
-    else if (OPT("--phi")) o->phi = atof(v);
-    else if (OPT("--crop-pad")) o->crop_pad = atoi(v);
-    else if (OPT("--train-limit")) o->train_limit = atoi(v);
-    else if (OPT("--test-limit")) o->test_limit = atoi(v);
+    else if (OPT("--epochs")) ok = int_option(a, v, 1, MAX_EPOCHS, &o->epochs);
+    else if (OPT("--batch")) ok = int_option(a, v, 1, INT_MAX, &o->batch);
+    else if (OPT("--lr")) ok = real_option(a, v, 0, HUGE_VAL, &o->lr);
+    else if (OPT("--wd")) ok = real_option(a, v, 0, HUGE_VAL, &o->weight_decay);
+    else if (OPT("--warmup-epochs")) ok = int_option(a, v, 0, MAX_EPOCHS, &o->warmup_epochs);
+    else if (OPT("--label-smoothing")) ok = real_option(a, v, 0, 1, &o->label_smoothing);
+    else if (OPT("--phi")) ok = real_option(a, v, 0, 8, &o->phi);
+    else if (OPT("--crop-pad")) ok = int_option(a, v, 0, INT_MAX, &o->crop_pad);
+    else if (OPT("--train-limit")) ok = int_option(a, v, 0, INT_MAX, &o->train_limit);
+    else if (OPT("--test-limit")) ok = int_option(a, v, 0, INT_MAX, &o->test_limit);
     else if (OPT("--seed")) o->seed = strtoull(v, NULL, 10);
-    else if (OPT("--device")) o->device = atoi(v);
+    else if (OPT("--device")) ok = int_option(a, v, -1, INT_MAX, &o->device);
     else if (OPT("--resume")) o->resume = v;
     else if (OPT("--eval")) o->eval = v;
     else if (OPT("--predict")) o->predict = v;
     else if (OPT("--parity")) o->parity = v;
-    else if (OPT("--count")) o->predict_count = atoi(v);
+    else if (OPT("--count")) ok = int_option(a, v, 1, INT_MAX, &o->predict_count);
     else if (OPT("--precision")) {
       if (!graph_precision_of(v, &o->dt)) {
         fprintf(stderr, "clnn-train: --precision must be f32, f16 or bf16\n");
@@ -161,13 +190,7 @@ static bool parse_options(int argc, char **argv, options *o) {
     }
 #undef OPT
   }
-  if (o->epochs < 1 || o->epochs > MAX_EPOCHS || o->batch < 1 || o->lr < 0 || o->weight_decay < 0 || o->label_smoothing < 0 ||
-      o->label_smoothing > 1 || o->phi < 0 || o->phi > 8 || o->crop_pad < 0 || o->warmup_epochs < 0 ||
-      o->predict_count < 1) {
-    fprintf(stderr, "clnn-train: an option is out of range\n");
-    return false;
-  }
-  return true;
+  return ok;
 }
 
 /* ------------------------------------------------------------- set-up */
