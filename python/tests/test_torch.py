@@ -1,0 +1,71 @@
+"""clnn.torch: drop-in results and gradients, and torch.autograd.gradcheck.
+
+gradcheck runs on float64 inputs that the wrappers compute in float32, so it
+uses eps=1e-3 and atol=rtol=1e-2 (docs/PYTHON.md): float32 rounding of a
+central difference with eps=1e-3 is ~1e-4 relative, far inside that bound.
+"""
+import torch
+import torchvision.ops as tvo
+from torch.autograd import gradcheck
+
+import clnn.torch as ct
+
+GRADCHECK = dict(eps=1e-3, atol=1e-2, rtol=1e-2)
+
+
+def test_deform_conv2d_drop_in():
+    x = torch.randn(2, 4, 7, 6, requires_grad=True)
+    off = (torch.randn(2, 2 * 2 * 9, 7, 6) * 1.5).requires_grad_(True)
+    m = torch.rand(2, 2 * 9, 7, 6, requires_grad=True)
+    w = torch.randn(6, 2, 3, 3, requires_grad=True)
+    b = torch.randn(6, requires_grad=True)
+    y = ct.deform_conv2d(x, off, w, b, padding=(1, 1), mask=m)
+    g = torch.randn(y.shape)
+    got = torch.autograd.grad((y * g).sum(), (x, off, m, w, b))
+    ref_y = tvo.deform_conv2d(x, off, w, b, padding=(1, 1), mask=m)
+    ref = torch.autograd.grad((ref_y * g).sum(), (x, off, m, w, b))
+    torch.testing.assert_close(y, ref_y, rtol=1e-4, atol=1e-4)
+    for a, r in zip(got, ref):
+        torch.testing.assert_close(a, r, rtol=1e-3, atol=1e-3)
+
+
+def test_roi_align_drop_in():
+    x = torch.randn(2, 3, 9, 9, requires_grad=True)
+    boxes = [torch.tensor([[0.0, 1, 7, 6]]), torch.tensor([[1.0, 0, 8, 3], [2, 2, 4, 4]])]
+    y = ct.roi_align(x, boxes, (2, 3), 0.5, 2, True)
+    ref = tvo.roi_align(x, boxes, (2, 3), 0.5, 2, True)
+    torch.testing.assert_close(y, ref, rtol=1e-4, atol=1e-4)
+    g = torch.randn(y.shape)
+    torch.testing.assert_close(torch.autograd.grad((y * g).sum(), x)[0],
+                               torch.autograd.grad((ref * g).sum(), x)[0], rtol=1e-4, atol=1e-4)
+
+
+def test_gradcheck_deform_conv2d():
+    x = torch.randn(2, 2, 4, 5, dtype=torch.float64, requires_grad=True)
+    # fractional parts in [0.35, 0.65]: bilinear sampling has kinks at integer positions
+    off = (torch.rand(2, 2 * 4, 3, 4, dtype=torch.float64) * 0.3 + 0.35).requires_grad_(True)
+    m = torch.rand(2, 4, 3, 4, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 2, 2, 2, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    assert gradcheck(lambda *a: ct.deform_conv2d(a[0], a[1], a[2], a[3], mask=a[4]), (x, off, w, b, m),
+                     **GRADCHECK)
+
+
+def test_gradcheck_roi_align():
+    x = torch.randn(2, 2, 6, 6, dtype=torch.float64, requires_grad=True)
+    boxes = torch.tensor([[0, 0.3, 0.6, 4.2, 3.7], [1, 1.1, 0.2, 5.3, 5.1]], dtype=torch.float64)
+    assert gradcheck(lambda x: ct.roi_align(x, boxes, 2, 1.0, 2), (x,), **GRADCHECK)
+
+
+def test_gradcheck_conv2d():
+    x = torch.randn(2, 4, 5, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    assert gradcheck(lambda x, w, b: ct.conv2d(x, w, b, 2, 1, 1, 2), (x, w, b), **GRADCHECK)
+
+
+def test_outputs_keep_dtype():
+    x = torch.randn(1, 2, 5, 5, dtype=torch.float64)
+    w = torch.randn(3, 2, 3, 3, dtype=torch.float64)
+    assert ct.conv2d(x, w).dtype == torch.float64
+    assert ct.conv2d(x.half(), w.half()).dtype == torch.float16
