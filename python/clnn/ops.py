@@ -259,3 +259,278 @@ def ps_roi_pool(input, boxes, output_size, spatial_scale=1.0):
 def ps_roi_pool_backward(grad_output, boxes, input_shape, spatial_scale=1.0):
     return _roi_bwd("ps_roi_pool_backward", _lib.PS_ROI_POOL, grad_output, boxes, input_shape, None,
                     spatial_scale)
+
+
+# -------------------------------------------------------- conv_transpose2d
+
+def _deconv_desc(op, x, w, stride, padding, output_padding, groups, dilation):
+    _tensor(op, "input", x, 4)
+    _tensor(op, "weight", w, 4)
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise invalid(f"{op}: groups must be an int >= 1, got {groups!r}")
+    d = _lib.ConvTranspose2dDesc()
+    d.n, d.c, d.h, d.w = x.shape
+    d.kh, d.kw = w.shape[2:]
+    d.k = w.shape[1] * int(groups)
+    d.stride_h, d.stride_w = _pair(op, "stride", stride)
+    d.pad_h, d.pad_w = _pair(op, "padding", padding)
+    d.output_pad_h, d.output_pad_w = _pair(op, "output_padding", output_padding)
+    d.dilation_h, d.dilation_w = _pair(op, "dilation", dilation)
+    d.groups = int(groups)
+    return d
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """torch.nn.functional.conv_transpose2d (weight: (c, k/groups, kh, kw))."""
+    d = _deconv_desc("conv_transpose2d", input, weight, stride, padding, output_padding, groups, dilation)
+    _opt("conv_transpose2d", "bias", bias, 1)
+    oh, ow = _out_hw(lib.clnn_conv_transpose2d_desc_check, d)
+    y = Tensor.empty((d.n, d.k, oh, ow), input.dtype, input.context)
+    input.context.call("clnn_conv_transpose2d_fwd", ctypes.byref(d), input._handle, weight._handle, _h(bias),
+                       y._handle)
+    return y
+
+
+def conv_transpose2d_backward(grad_output, input, weight, stride=1, padding=0, output_padding=0, groups=1,
+                              dilation=1, output_mask=(True, True, True)):
+    """(grad_input, grad_weight, grad_bias) of conv_transpose2d; None where output_mask says False."""
+    op = "conv_transpose2d_backward"
+    d = _deconv_desc(op, input, weight, stride, padding, output_padding, groups, dilation)
+    _tensor(op, "grad_output", grad_output, 4)
+    ctx, dt = input.context, grad_output.dtype
+    outs = [Tensor.empty(s, dt, ctx) if want else None
+            for s, want in zip((input.shape, weight.shape, (d.k,)), output_mask)]
+    if any(output_mask):
+        ctx.call("clnn_conv_transpose2d_bwd", ctypes.byref(d), input._handle, weight._handle, grad_output._handle,
+                 *[_h(t) for t in outs], 0)
+    return tuple(outs)
+
+
+# ---------------------------------------------------------------- pooling
+
+def _pool_desc(op, input_shape, mode, kernel_size, stride, padding, ceil_mode, divisor=None):
+    if len(input_shape) != 4:
+        raise invalid(f"{op}: input must be 4-D, got shape {tuple(input_shape)}", _lib.ERR_SHAPE_MISMATCH)
+    d = _lib.Pool2dDesc()
+    d.n, d.c, d.h, d.w = input_shape
+    d.kh, d.kw = _pair(op, "kernel_size", kernel_size)
+    d.stride_h, d.stride_w = _pair(op, "stride", kernel_size if stride is None or stride == [] else stride)
+    d.pad_h, d.pad_w = _pair(op, "padding", padding)
+    d.mode = mode
+    d.ceil_mode = 1 if ceil_mode else 0
+    d.divisor = 0 if divisor is None else int(divisor)
+    oh, ow = _out_hw(lib.clnn_pool2d_desc_check, d)
+    return d, (d.n, d.c, oh, ow)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """torch.nn.functional.max_pool2d (dilation 1 only); indices are int32 positions within each plane."""
+    _tensor("max_pool2d", "input", input)
+    if _pair("max_pool2d", "dilation", dilation) != (1, 1):
+        raise invalid("max_pool2d: dilation other than 1 is not supported", _lib.ERR_UNSUPPORTED)
+    d, shape = _pool_desc("max_pool2d", input.shape, _lib.POOL_MAX, kernel_size, stride, padding, ceil_mode)
+    y = Tensor.empty(shape, input.dtype, input.context)
+    idx = Tensor.empty(shape, "int32", input.context)
+    input.context.call("clnn_pool2d_fwd", ctypes.byref(d), input._handle, y._handle, idx._handle)
+    return (y, idx) if return_indices else y
+
+
+def max_pool2d_backward(grad_output, indices, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False):
+    _tensor("max_pool2d_backward", "grad_output", grad_output)
+    _tensor("max_pool2d_backward", "indices", indices)
+    d, _ = _pool_desc("max_pool2d_backward", tuple(input_shape), _lib.POOL_MAX, kernel_size, stride, padding,
+                      ceil_mode)
+    dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
+    grad_output.context.call("clnn_pool2d_bwd", ctypes.byref(d), grad_output._handle, indices._handle, dx._handle)
+    return dx
+
+
+def _avg_mode(count_include_pad):
+    return _lib.POOL_AVG if count_include_pad else _lib.POOL_AVG_EXCLUDE_PAD
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """torch.nn.functional.avg_pool2d."""
+    _tensor("avg_pool2d", "input", input)
+    d, shape = _pool_desc("avg_pool2d", input.shape, _avg_mode(count_include_pad), kernel_size, stride, padding,
+                          ceil_mode, divisor_override)
+    y = Tensor.empty(shape, input.dtype, input.context)
+    input.context.call("clnn_pool2d_fwd", ctypes.byref(d), input._handle, y._handle, None)
+    return y
+
+
+def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True, divisor_override=None):
+    _tensor("avg_pool2d_backward", "grad_output", grad_output)
+    d, _ = _pool_desc("avg_pool2d_backward", tuple(input_shape), _avg_mode(count_include_pad), kernel_size,
+                      stride, padding, ceil_mode, divisor_override)
+    dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
+    grad_output.context.call("clnn_pool2d_bwd", ctypes.byref(d), grad_output._handle, None, dx._handle)
+    return dx
+
+
+# ------------------------------------------------------------ interpolate
+
+def _resize_desc(op, input_shape, size, scale_factor, mode, align_corners):
+    if len(input_shape) != 4:
+        raise invalid(f"{op}: input must be 4-D, got shape {tuple(input_shape)}", _lib.ERR_SHAPE_MISMATCH)
+    modes = {"nearest": _lib.RESIZE_NEAREST, "bilinear": _lib.RESIZE_BILINEAR}
+    if mode not in modes:
+        raise invalid(f"{op}: mode must be 'nearest' or 'bilinear', got {mode!r}", _lib.ERR_UNSUPPORTED)
+    if (size is None) == (scale_factor is None):
+        raise invalid(f"{op}: give exactly one of size and scale_factor")
+    if mode == "nearest" and align_corners is not None:
+        raise invalid(f"{op}: align_corners only goes with mode='bilinear'")
+    d = _lib.ResizeDesc()
+    d.n, d.c, d.h, d.w = input_shape
+    d.mode = modes[mode]
+    d.align_corners = 1 if align_corners else 0
+    if size is not None:
+        d.out_h, d.out_w = _pair(op, "size", size)
+    else:
+        sh, sw = (scale_factor, scale_factor) if isinstance(scale_factor, (int, float)) else scale_factor
+        # torch 1.13 without recompute_scale_factor: floor(in * scale), and the kernel uses the scale.
+        d.scale_h, d.scale_w = float(sh), float(sw)
+        d.out_h, d.out_w = int(np.floor(d.h * d.scale_h)), int(np.floor(d.w * d.scale_w))
+    _check(lib.clnn_resize_desc_check(ctypes.byref(d)))
+    return d
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """torch.nn.functional.interpolate for 4-D input, mode 'nearest' or 'bilinear'."""
+    _tensor("interpolate", "input", input)
+    d = _resize_desc("interpolate", input.shape, size, scale_factor, mode, align_corners)
+    y = Tensor.empty((d.n, d.c, d.out_h, d.out_w), input.dtype, input.context)
+    input.context.call("clnn_resize_fwd", ctypes.byref(d), input._handle, y._handle)
+    return y
+
+
+def interpolate_backward(grad_output, input_shape, size=None, scale_factor=None, mode="nearest",
+                         align_corners=None):
+    _tensor("interpolate_backward", "grad_output", grad_output)
+    d = _resize_desc("interpolate_backward", tuple(input_shape), size, scale_factor, mode, align_corners)
+    dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
+    grad_output.context.call("clnn_resize_bwd", ctypes.byref(d), grad_output._handle, dx._handle)
+    return dx
+
+
+# ----------------------------------------------------------------- linear
+
+def _linear_rows(op, x, w):
+    _tensor(op, "input", x)
+    _tensor(op, "weight", w, 2)
+    if x.ndim < 1 or x.shape[-1] != w.shape[1]:
+        raise invalid(f"{op}: input's last dim must be weight.shape[1] = {w.shape[1]}, got shape {x.shape}",
+                      _lib.ERR_SHAPE_MISMATCH)
+    d = _lib.LinearDesc()
+    d.in_features, d.out_features = w.shape[1], w.shape[0]
+    d.n = x.numel // d.in_features if d.in_features else 0
+    _check(lib.clnn_linear_desc_check(ctypes.byref(d)))
+    return d
+
+
+def linear(input, weight, bias=None):
+    """torch.nn.functional.linear: input (*, in_features) -> (*, out_features)."""
+    d = _linear_rows("linear", input, weight)
+    _opt("linear", "bias", bias, 1)
+    y = Tensor.empty((d.n, d.out_features), input.dtype, input.context)
+    rows = input.reshape(d.n, d.in_features)
+    input.context.call("clnn_linear_fwd", ctypes.byref(d), rows._handle, weight._handle, _h(bias), y._handle)
+    return y.reshape(input.shape[:-1] + (d.out_features,))
+
+
+def linear_backward(grad_output, input, weight, output_mask=(True, True, True)):
+    """(grad_input, grad_weight, grad_bias) of linear; None where output_mask says False."""
+    d = _linear_rows("linear_backward", input, weight)
+    _tensor("linear_backward", "grad_output", grad_output)
+    ctx, dt = input.context, grad_output.dtype
+    dy = grad_output.reshape(d.n, d.out_features) if grad_output.numel == d.n * d.out_features else grad_output
+    dx = dw = db = None
+    if output_mask[0]:
+        dx = Tensor.empty((d.n, d.in_features), dt, ctx)
+        ctx.call("clnn_linear_bwd_data", ctypes.byref(d), dy._handle, weight._handle, dx._handle)
+        dx = dx.reshape(input.shape)
+    if output_mask[1]:
+        dw = Tensor.empty(weight.shape, dt, ctx)
+    if output_mask[2]:
+        db = Tensor.empty((d.out_features,), dt, ctx)
+    if dw is not None or db is not None:
+        rows = input.reshape(d.n, d.in_features)
+        ctx.call("clnn_linear_bwd_weights", ctypes.byref(d), rows._handle, dy._handle, _h(dw), _h(db), 0)
+    return dx, dw, db
+
+
+# ------------------------------------------------------------ activations
+
+def _act_desc(op, x, name, alpha):
+    _tensor(op, "input", x)
+    d = _lib.ActDesc()
+    d.n, d.c, d.h, d.w = 1, x.numel, 1, 1  # element-wise: any shape as one row
+    d.act = _lib.ACT[name]
+    d.alpha = float(alpha)
+    _check(lib.clnn_act_desc_check(ctypes.byref(d), None))
+    return d
+
+
+def _act(name, x, alpha=0.0):
+    d = _act_desc(name, x, name, alpha)
+    y = Tensor.empty(x.shape, x.dtype, x.context)
+    # The views must outlive the call: their handles are what C reads.
+    xv, yv = x.reshape(1, x.numel), y.reshape(1, x.numel)
+    x.context.call("clnn_act_fwd", ctypes.byref(d), xv._handle, yv._handle)
+    return y
+
+
+def activation_backward(grad_output, input, name, alpha=0.0):
+    """The gradient of activation `name` ("relu", "gelu_tanh", ...; alpha as the forward's) at input."""
+    if name not in _lib.ACT:
+        raise invalid(f"activation_backward: unknown activation {name!r}; one of {sorted(_lib.ACT)}")
+    d = _act_desc("activation_backward", input, name, alpha)
+    _tensor("activation_backward", "grad_output", grad_output)
+    if grad_output.shape != input.shape:
+        raise invalid(f"activation_backward: grad_output shape {grad_output.shape} != input shape {input.shape}",
+                      _lib.ERR_SHAPE_MISMATCH)
+    dx = Tensor.empty(input.shape, grad_output.dtype, input.context)
+    flat = (1, input.numel)
+    xv, dyv, dxv = input.reshape(flat), grad_output.reshape(flat), dx.reshape(flat)
+    input.context.call("clnn_act_bwd", ctypes.byref(d), xv._handle, dyv._handle, dxv._handle)
+    return dx
+
+
+def relu(input):
+    return _act("relu", input)
+
+
+def relu6(input):
+    return _act("relu6", input)
+
+
+def leaky_relu(input, negative_slope=0.01):
+    return _act("leaky_relu", input, negative_slope)
+
+
+def elu(input, alpha=1.0):
+    return _act("elu", input, alpha)
+
+
+def sigmoid(input):
+    return _act("sigmoid", input)
+
+
+def tanh(input):
+    return _act("tanh", input)
+
+
+def gelu(input, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise invalid(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _act("gelu" if approximate == "none" else "gelu_tanh", input)
+
+
+def silu(input):
+    return _act("silu", input)
+
+
+def hardswish(input):
+    return _act("hardswish", input)
