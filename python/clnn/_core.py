@@ -192,6 +192,16 @@ class Tensor:
             self._call("clnn_tensor_read", ptr, host.nbytes)
         return host
 
+    def __dlpack__(self, stream=None):
+        """DLPack export of a host copy (np.from_dlpack, torch.from_dlpack): the
+        device memory is read into a fresh numpy array, which the capsule owns."""
+        if stream is not None:
+            raise BufferError("clnn.Tensor exports host memory: stream must be None")
+        return self.to_numpy().__dlpack__()
+
+    def __dlpack_device__(self):
+        return (1, 0)  # kDLCPU: what is exported is the host copy
+
     def fill(self, value):
         """Enqueue: set every element to value."""
         self._call("clnn_tensor_fill", float(value))

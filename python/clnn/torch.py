@@ -13,7 +13,7 @@ import torch
 from . import ops
 from ._core import Tensor, default_context
 
-__all__ = ["deform_conv2d", "roi_align", "conv2d"]
+__all__ = ["deform_conv2d", "roi_align", "conv2d", "roi_pool", "ps_roi_align", "ps_roi_pool"]
 
 
 def _to_clnn(t, ctx):
@@ -123,3 +123,56 @@ class _Conv2d(torch.autograd.Function):
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """torch.nn.functional.conv2d, computed by libclnn."""
     return _Conv2d.apply(input, weight, bias, stride, padding, dilation, groups)
+
+
+class _RoiOp(torch.autograd.Function):
+    """roi_pool, ps_roi_align, ps_roi_pool: the gradient flows to input only."""
+
+    @staticmethod
+    def forward(fctx, input, boxes, name, output_size, spatial_scale, sampling_ratio):
+        ctx = default_context()
+        rois = ops._rois(name, _boxes(boxes), ctx)
+        x = _to_clnn(input, ctx)
+        argmax = None
+        if name == "roi_pool":
+            y, argmax = ops.roi_pool(x, rois, output_size, spatial_scale, return_argmax=True)
+        elif name == "ps_roi_align":
+            y = ops.ps_roi_align(x, rois, output_size, spatial_scale, sampling_ratio)
+        else:
+            y = ops.ps_roi_pool(x, rois, output_size, spatial_scale)
+        fctx.conf = (name, tuple(input.shape), spatial_scale, sampling_ratio)
+        fctx.rois, fctx.argmax = rois, argmax
+        fctx.like = input.new_empty(0)
+        return _to_torch(y, input)
+
+    @staticmethod
+    def backward(fctx, grad):
+        name, shape, scale, ratio = fctx.conf
+        g = _to_clnn(grad, fctx.rois.context)
+        if name == "roi_pool":
+            dx = ops.roi_pool_backward(g, fctx.rois, fctx.argmax, shape, scale)
+        elif name == "ps_roi_align":
+            dx = ops.ps_roi_align_backward(g, fctx.rois, shape, scale, ratio)
+        else:
+            dx = ops.ps_roi_pool_backward(g, fctx.rois, shape, scale)
+        return _to_torch(dx, fctx.like), None, None, None, None, None
+
+
+def _size(output_size):
+    return (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+
+
+def roi_pool(input, boxes, output_size, spatial_scale=1.0):
+    """torchvision.ops.roi_pool, computed by libclnn."""
+    return _RoiOp.apply(input, boxes, "roi_pool", _size(output_size), float(spatial_scale), -1)
+
+
+def ps_roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1):
+    """torchvision.ops.ps_roi_align, computed by libclnn."""
+    return _RoiOp.apply(input, boxes, "ps_roi_align", _size(output_size), float(spatial_scale), int(sampling_ratio))
+
+
+def ps_roi_pool(input, boxes, output_size, spatial_scale=1.0):
+    """torchvision.ops.ps_roi_pool, computed by libclnn (its backward is the exact
+    gradient of the forward; see include/clnn.h for where torchvision's differs)."""
+    return _RoiOp.apply(input, boxes, "ps_roi_pool", _size(output_size), float(spatial_scale), -1)

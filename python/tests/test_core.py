@@ -76,3 +76,13 @@ def test_non_tensor_arguments_raise():
         clnn.ops.conv2d(clnn.Tensor.zeros((3, 5, 5)), clnn.Tensor.zeros((2, 3, 3, 3)))
     with pytest.raises(clnn.Error):
         clnn.ops.conv2d(clnn.Tensor.zeros((1, 3, 5, 5)), clnn.Tensor.zeros((2, 3, 3, 3)), stride="x")
+
+
+def test_dlpack_host_export():
+    import torch
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    t = clnn.Tensor.from_numpy(a)
+    assert np.array_equal(np.from_dlpack(t), a)
+    assert torch.equal(torch.from_dlpack(t), torch.from_numpy(a))
+    h = clnn.Tensor.from_numpy(a.astype(np.float16))
+    assert torch.from_dlpack(h).dtype == torch.float16

@@ -69,3 +69,27 @@ def test_outputs_keep_dtype():
     w = torch.randn(3, 2, 3, 3, dtype=torch.float64)
     assert ct.conv2d(x, w).dtype == torch.float64
     assert ct.conv2d(x.half(), w.half()).dtype == torch.float16
+
+
+def test_roi_pool_and_ps_wrappers():
+    x = torch.randn(2, 8, 9, 9, requires_grad=True)
+    boxes = torch.tensor([[0, 0.3, 0.6, 7.2, 6.7], [1, 1.1, 0.2, 8.3, 5.1]])
+    for ours, ref, args in ((ct.roi_pool, tvo.roi_pool, ((2, 3), 1.0)),
+                            (ct.ps_roi_align, tvo.ps_roi_align, (2, 1.0, 2)),
+                            (ct.ps_roi_pool, tvo.ps_roi_pool, (2, 1.0))):
+        y, r = ours(x, boxes, *args), ref(x, boxes, *args)
+        torch.testing.assert_close(y, r, rtol=1e-4, atol=1e-4)
+    # gradients against torchvision where they agree (roi_pool, ps_roi_align) ...
+    for ours, ref, args in ((ct.roi_pool, tvo.roi_pool, ((2, 3), 1.0)),
+                            (ct.ps_roi_align, tvo.ps_roi_align, (2, 1.0, 2))):
+        g = torch.randn(ours(x, boxes, *args).shape)
+        torch.testing.assert_close(torch.autograd.grad((ours(x, boxes, *args) * g).sum(), x)[0],
+                                   torch.autograd.grad((ref(x, boxes, *args) * g).sum(), x)[0],
+                                   rtol=1e-4, atol=1e-4)
+    # ... and gradcheck for all three (ps_roi_pool's backward is the exact gradient of its forward)
+    xd = torch.randn(1, 8, 6, 6, dtype=torch.float64, requires_grad=True)
+    bd = torch.tensor([[0, 0.3, 0.6, 4.2, 3.7]], dtype=torch.float64)
+    assert gradcheck(lambda x: ct.ps_roi_align(x, bd, 2, 1.0, 2), (xd,), **GRADCHECK)
+    assert gradcheck(lambda x: ct.ps_roi_pool(x, bd, 2, 1.0), (xd,), **GRADCHECK)
+    xp = (torch.randperm(1 * 8 * 36, dtype=torch.float64).reshape(1, 8, 6, 6) / 10).requires_grad_(True)
+    assert gradcheck(lambda x: ct.roi_pool(x, bd, 2, 1.0), (xp,), **GRADCHECK)  # distinct values: no ties
