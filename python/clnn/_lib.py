@@ -86,6 +86,10 @@ class LinearDesc(ctypes.Structure):
                 ("act", c_int), ("act_alpha", c_float)]
 
 
+class PixelShuffleDesc(ctypes.Structure):
+    _fields_ = [(f, c_int64) for f in ("n", "c", "h", "w", "r")]
+
+
 class ActDesc(ctypes.Structure):
     _fields_ = [("n", c_int64), ("c", c_int64), ("h", c_int64), ("w", c_int64),
                 ("act", c_int), ("alpha", c_float), ("gate", c_int)]
@@ -143,6 +147,12 @@ _PROTOTYPES = {
     "clnn_linear_fwd": (c_int, [ctx_p, P(LinearDesc), ten_p, ten_p, ten_p, ten_p]),
     "clnn_linear_bwd_data": (c_int, [ctx_p, P(LinearDesc), ten_p, ten_p, ten_p]),
     "clnn_linear_bwd_weights": (c_int, [ctx_p, P(LinearDesc), ten_p, ten_p, ten_p, ten_p, c_int]),
+    "clnn_pixel_shuffle_desc_check": (c_int, [P(PixelShuffleDesc), i64p]),
+    "clnn_pixel_unshuffle_desc_check": (c_int, [P(PixelShuffleDesc), i64p]),
+    "clnn_pixel_shuffle_fwd": (c_int, [ctx_p, P(PixelShuffleDesc), ten_p, ten_p]),
+    "clnn_pixel_shuffle_bwd": (c_int, [ctx_p, P(PixelShuffleDesc), ten_p, ten_p]),
+    "clnn_pixel_unshuffle_fwd": (c_int, [ctx_p, P(PixelShuffleDesc), ten_p, ten_p]),
+    "clnn_pixel_unshuffle_bwd": (c_int, [ctx_p, P(PixelShuffleDesc), ten_p, ten_p]),
     "clnn_act_desc_check": (c_int, [P(ActDesc), i64p]),
     "clnn_act_fwd": (c_int, [ctx_p, P(ActDesc), ten_p, ten_p]),
     "clnn_act_bwd": (c_int, [ctx_p, P(ActDesc), ten_p, ten_p, ten_p]),

@@ -534,3 +534,51 @@ def silu(input):
 
 def hardswish(input):
     return _act("hardswish", input)
+
+
+# ---------------------------------------------------------- pixel shuffle
+
+def _shuffle(op, kind, shape, factor):
+    """The descriptor (of the forward input's shape) and the forward output's shape."""
+    if len(shape) != 4:
+        raise invalid(f"{op}: input must be 4-D, got shape {tuple(shape)}", _lib.ERR_SHAPE_MISMATCH)
+    if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)):
+        raise invalid(f"{op}: the factor must be an int, got {factor!r}")
+    d = _lib.PixelShuffleDesc(*shape, int(factor))
+    y = (ctypes.c_int64 * 4)()
+    _check(getattr(lib, f"clnn_{kind}_desc_check")(ctypes.byref(d), y))
+    return d, tuple(y)
+
+
+def _shuffle_fwd(kind, input, factor):
+    _tensor(kind, "input", input)
+    d, shape = _shuffle(kind, kind, input.shape, factor)
+    y = Tensor.empty(shape, input.dtype, input.context)
+    input.context.call(f"clnn_{kind}_fwd", ctypes.byref(d), input._handle, y._handle)
+    return y
+
+
+def _shuffle_bwd(kind, grad_output, input_shape, factor):
+    _tensor(kind + "_backward", "grad_output", grad_output)
+    d, _ = _shuffle(kind + "_backward", kind, tuple(input_shape), factor)
+    dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
+    grad_output.context.call(f"clnn_{kind}_bwd", ctypes.byref(d), grad_output._handle, dx._handle)
+    return dx
+
+
+def pixel_shuffle(input, upscale_factor):
+    """torch.nn.functional.pixel_shuffle for 4-D input."""
+    return _shuffle_fwd("pixel_shuffle", input, upscale_factor)
+
+
+def pixel_shuffle_backward(grad_output, input_shape, upscale_factor):
+    return _shuffle_bwd("pixel_shuffle", grad_output, input_shape, upscale_factor)
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """torch.nn.functional.pixel_unshuffle for 4-D input."""
+    return _shuffle_fwd("pixel_unshuffle", input, downscale_factor)
+
+
+def pixel_unshuffle_backward(grad_output, input_shape, downscale_factor):
+    return _shuffle_bwd("pixel_unshuffle", grad_output, input_shape, downscale_factor)

@@ -89,3 +89,17 @@ def test_more_bad_input_raises():
         ops.conv_transpose2d(x, dev(torch.randn(3, 2, 3, 3)))
     with pytest.raises(clnn.Error):
         ops.activation_backward(x, x, "swish")
+
+
+def test_pixel_shuffle():
+    x = torch.randn(2, 12, 3, 5)
+    y, gy, (dx,) = grads(lambda x: F.pixel_shuffle(x, 2), [x], None)
+    close(ops.pixel_shuffle(dev(x), 2), y, rtol=0, atol=0)
+    close(ops.pixel_shuffle_backward(dev(gy), x.shape, 2), dx, rtol=0, atol=0)
+    x = torch.randn(2, 3, 6, 4)
+    y, gy, (dx,) = grads(lambda x: F.pixel_unshuffle(x, 2), [x], None)
+    close(ops.pixel_unshuffle(dev(x), 2), y, rtol=0, atol=0)
+    close(ops.pixel_unshuffle_backward(dev(gy), x.shape, 2), dx, rtol=0, atol=0)
+    assert ops.pixel_shuffle(dev(torch.zeros(0, 4, 2, 2)), 2).shape == (0, 1, 4, 4)
+    with pytest.raises(clnn.Error):
+        ops.pixel_shuffle(dev(x), 2)  # 3 channels: not a multiple of 4
