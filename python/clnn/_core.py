@@ -134,7 +134,8 @@ class Tensor:
         context = context or default_context()
         code = dtype_code(dtype)
         shape = tuple(shape)
-        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in shape):
+        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and -2 ** 62 < d < 2 ** 62
+                   for d in shape):
             raise invalid(f"Tensor.empty: shape must hold ints, got {shape!r}")
         handle = ctypes.c_void_p()
         context.call("clnn_tensor_create", code, len(shape), _lib.dims(shape), ctypes.byref(handle))

@@ -36,12 +36,23 @@ def _h(t):
     return None if t is None else t._handle
 
 
+_I64_LIMIT = 2 ** 62  # ctypes would wrap larger ints silently into the descriptors' int64 fields
+
+
+def _int(op, name, v):
+    """An int argument, refused (not wrapped) when bool, not an int or out of int64 range."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not -_I64_LIMIT < int(v) < _I64_LIMIT:
+        raise invalid(f"{op}: {name} must be an int, got {v!r}")
+    return int(v)
+
+
 def _pair(op, name, v):
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return int(v), int(v)
-    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(e, (int, np.integer)) for e in v):
-        return int(v[0]), int(v[1])
-    raise invalid(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+    if isinstance(v, (tuple, list)) and len(v) == 2:
+        return _int(op, name, v[0]), _int(op, name, v[1])
+    if isinstance(v, (tuple, list)):
+        raise invalid(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+    v = _int(op, name, v)
+    return v, v
 
 
 def _out_hw(check, desc):
@@ -70,9 +81,7 @@ def _conv_desc(op, x, w, stride, padding, dilation, groups):
         padding = (total[0] // 2, total[1] // 2)
     d.pad_h, d.pad_w = _pair(op, "padding", padding)
     d.dilation_h, d.dilation_w = _pair(op, "dilation", dilation)
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
-        raise invalid(f"{op}: groups must be an int, got {groups!r}")
-    d.groups = int(groups)
+    d.groups = _int(op, "groups", groups)
     return d
 
 
@@ -188,7 +197,7 @@ def _roi_desc(op, code, input_shape, rois, output_size, spatial_scale, sampling_
     d.num_rois = rois.shape[0]
     d.pooled_h, d.pooled_w = _pair(op, "output_size", output_size)
     d.spatial_scale = float(spatial_scale)
-    d.sampling_ratio = int(sampling_ratio)
+    d.sampling_ratio = _int(op, "sampling_ratio", sampling_ratio)
     d.aligned = 1 if aligned else 0
     out_c = ctypes.c_int64()
     _check(lib.clnn_roi_desc_check(ctypes.byref(d), ctypes.byref(out_c)))
@@ -266,8 +275,9 @@ def ps_roi_pool_backward(grad_output, boxes, input_shape, spatial_scale=1.0):
 def _deconv_desc(op, x, w, stride, padding, output_padding, groups, dilation):
     _tensor(op, "input", x, 4)
     _tensor(op, "weight", w, 4)
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise invalid(f"{op}: groups must be an int >= 1, got {groups!r}")
+    groups = _int(op, "groups", groups)
+    if groups < 1:
+        raise invalid(f"{op}: groups must be >= 1, got {groups}")
     d = _lib.ConvTranspose2dDesc()
     d.n, d.c, d.h, d.w = x.shape
     d.kh, d.kw = w.shape[2:]
@@ -318,7 +328,7 @@ def _pool_desc(op, input_shape, mode, kernel_size, stride, padding, ceil_mode, d
     d.pad_h, d.pad_w = _pair(op, "padding", padding)
     d.mode = mode
     d.ceil_mode = 1 if ceil_mode else 0
-    d.divisor = 0 if divisor is None else int(divisor)
+    d.divisor = 0 if divisor is None else _int(op, "divisor_override", divisor)
     oh, ow = _out_hw(lib.clnn_pool2d_desc_check, d)
     return d, (d.n, d.c, oh, ow)
 
@@ -542,9 +552,7 @@ def _shuffle(op, kind, shape, factor):
     """The descriptor (of the forward input's shape) and the forward output's shape."""
     if len(shape) != 4:
         raise invalid(f"{op}: input must be 4-D, got shape {tuple(shape)}", _lib.ERR_SHAPE_MISMATCH)
-    if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)):
-        raise invalid(f"{op}: the factor must be an int, got {factor!r}")
-    d = _lib.PixelShuffleDesc(*shape, int(factor))
+    d = _lib.PixelShuffleDesc(*shape, _int(op, "the factor", factor))
     y = (ctypes.c_int64 * 4)()
     _check(getattr(lib, f"clnn_{kind}_desc_check")(ctypes.byref(d), y))
     return d, tuple(y)

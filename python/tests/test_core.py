@@ -86,3 +86,15 @@ def test_dlpack_host_export():
     assert torch.equal(torch.from_dlpack(t), torch.from_numpy(a))
     h = clnn.Tensor.from_numpy(a.astype(np.float16))
     assert torch.from_dlpack(h).dtype == torch.float16
+
+
+def test_huge_ints_are_refused_not_wrapped():
+    x, w = clnn.Tensor.zeros((1, 1, 5, 5)), clnn.Tensor.zeros((1, 1, 3, 3))
+    with pytest.raises(clnn.Error):
+        clnn.ops.conv2d(x, w, stride=2 ** 64 + 1)  # would wrap to 1 in an int64 field
+    with pytest.raises(clnn.Error):
+        clnn.ops.conv2d(x, w, padding=(1, 2, 3))
+    with pytest.raises(clnn.Error):
+        clnn.Tensor.empty((2 ** 64, 1))
+    with pytest.raises(clnn.Error):
+        clnn.ops.roi_align(x, np.zeros((1, 5), np.float32), 2, sampling_ratio=True)
