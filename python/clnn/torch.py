@@ -7,7 +7,6 @@ dtype asks for one) and come back with torch.from_numpy (shares the array the
 device was read into). Results have the inputs' dtype: float64 inputs are
 computed in float32 and cast back, which is what gradcheck sees.
 """
-import numpy as np
 import torch
 
 from . import ops
