@@ -193,6 +193,20 @@ class Tensor:
             self._call("clnn_tensor_read", ptr, host.nbytes)
         return host
 
+    def read_into(self, array):
+        """Read the tensor into an existing C-contiguous, writeable numpy array of its
+        shape and stored type (float32 for bfloat16): no host copy besides the read."""
+        want = np.dtype(_NUMPY_TYPE[self._dtype])
+        if (not isinstance(array, np.ndarray) or array.shape != self.shape or array.dtype != want
+                or not array.flags.c_contiguous or not array.flags.writeable):
+            raise invalid(f"read_into: needs a writeable C-contiguous {want} array of shape {self.shape}")
+        ptr = array.ctypes.data_as(ctypes.c_void_p)
+        if self._dtype == _lib.BFLOAT16:
+            self._call("clnn_tensor_read_f32", ptr, array.size)
+        else:
+            self._call("clnn_tensor_read", ptr, array.nbytes)
+        return array
+
     def __dlpack__(self, stream=None):
         """DLPack export of a host copy (np.from_dlpack, torch.from_dlpack): the
         device memory is read into a fresh numpy array, which the capsule owns."""

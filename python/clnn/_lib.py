@@ -90,6 +90,18 @@ class PixelShuffleDesc(ctypes.Structure):
     _fields_ = [(f, c_int64) for f in ("n", "c", "h", "w", "r")]
 
 
+class AdamDesc(ctypes.Structure):
+    _fields_ = [("lr", c_double), ("beta1", c_double), ("beta2", c_double), ("eps", c_double),
+                ("weight_decay", c_double), ("step", c_int64), ("amsgrad", c_int), ("maximize", c_int),
+                ("grad_scale", c_double), ("skip_nonfinite", c_int)]
+
+
+class SgdDesc(ctypes.Structure):
+    _fields_ = [("lr", c_double), ("momentum", c_double), ("dampening", c_double), ("weight_decay", c_double),
+                ("nesterov", c_int), ("maximize", c_int), ("step", c_int64), ("grad_scale", c_double),
+                ("skip_nonfinite", c_int)]
+
+
 class ActDesc(ctypes.Structure):
     _fields_ = [("n", c_int64), ("c", c_int64), ("h", c_int64), ("w", c_int64),
                 ("act", c_int), ("alpha", c_float), ("gate", c_int)]
@@ -153,6 +165,11 @@ _PROTOTYPES = {
     "clnn_pixel_shuffle_bwd": (c_int, [ctx_p, P(PixelShuffleDesc), ten_p, ten_p]),
     "clnn_pixel_unshuffle_fwd": (c_int, [ctx_p, P(PixelShuffleDesc), ten_p, ten_p]),
     "clnn_pixel_unshuffle_bwd": (c_int, [ctx_p, P(PixelShuffleDesc), ten_p, ten_p]),
+    "clnn_adam_desc_make": (AdamDesc, [c_double, c_int64]),
+    "clnn_sgd_desc_make": (SgdDesc, [c_double, c_int64]),
+    "clnn_adam_step": (c_int, [ctx_p, P(AdamDesc), c_size_t] + [P(c_void_p)] * 5 + [ten_p]),
+    "clnn_adamw_step": (c_int, [ctx_p, P(AdamDesc), c_size_t] + [P(c_void_p)] * 5 + [ten_p]),
+    "clnn_sgd_step": (c_int, [ctx_p, P(SgdDesc), c_size_t] + [P(c_void_p)] * 3 + [ten_p]),
     "clnn_act_desc_check": (c_int, [P(ActDesc), i64p]),
     "clnn_act_fwd": (c_int, [ctx_p, P(ActDesc), ten_p, ten_p]),
     "clnn_act_bwd": (c_int, [ctx_p, P(ActDesc), ten_p, ten_p, ten_p]),

@@ -10,6 +10,7 @@ computed in float32 and cast back, which is what gradcheck sees.
 import torch
 
 from . import ops
+from . import optim  # noqa: F401  (clnn.torch.optim.AdamW, Adam, SGD)
 from ._core import Tensor, default_context
 
 __all__ = ["deform_conv2d", "roi_align", "conv2d", "roi_pool", "ps_roi_align", "ps_roi_pool"]
