@@ -9,11 +9,12 @@ computed in float32 and cast back, which is what gradcheck sees.
 """
 import torch
 
-from . import ops
-from . import optim  # noqa: F401  (clnn.torch.optim.AdamW, Adam, SGD)
-from ._core import Tensor, default_context
+from . import _lib, ops
+from . import optim  # clnn.torch.optim.AdamW, Adam, SGD
+from ._core import Tensor, default_context, invalid
 
-__all__ = ["deform_conv2d", "roi_align", "conv2d", "roi_pool", "ps_roi_align", "ps_roi_pool"]
+__all__ = ["deform_conv2d", "roi_align", "conv2d", "roi_pool", "ps_roi_align", "ps_roi_pool", "conv_transpose2d",
+           "linear", "avg_pool2d", "max_pool2d", "interpolate", "optim"]
 
 
 def _to_clnn(t, ctx):
@@ -176,3 +177,85 @@ def ps_roi_pool(input, boxes, output_size, spatial_scale=1.0):
     """torchvision.ops.ps_roi_pool, computed by libclnn (its backward is the exact
     gradient of the forward; see include/clnn.h for where torchvision's differs)."""
     return _RoiOp.apply(input, boxes, "ps_roi_pool", _size(output_size), float(spatial_scale), -1)
+
+
+class _LearnedOp(torch.autograd.Function):
+    """conv_transpose2d and linear: (input, weight, bias) and fixed arguments."""
+
+    @staticmethod
+    def forward(fctx, name, input, weight, bias, *conf):
+        ctx = default_context()
+        x, w, b = (_to_clnn(t, ctx) for t in (input, weight, bias))
+        y = getattr(ops, name)(x, w, b, *conf)
+        fctx.name, fctx.conf, fctx.dev, fctx.has_bias = name, conf, (x, w), bias is not None
+        fctx.like = input.new_empty(0)
+        return _to_torch(y, input)
+
+    @staticmethod
+    def backward(fctx, grad):
+        x, w = fctx.dev
+        need = fctx.needs_input_grad
+        g = getattr(ops, fctx.name + "_backward")(_to_clnn(grad, x.context), x, w, *fctx.conf,
+                                                  output_mask=(need[1], need[2], need[3] and fctx.has_bias))
+        return (None,) + tuple(_to_torch(t, fctx.like) for t in g) + (None,) * len(fctx.conf)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """torch.nn.functional.conv_transpose2d, computed by libclnn."""
+    return _LearnedOp.apply("conv_transpose2d", input, weight, bias, stride, padding, output_padding, groups,
+                            dilation)
+
+
+def linear(input, weight, bias=None):
+    """torch.nn.functional.linear, computed by libclnn."""
+    return _LearnedOp.apply("linear", input, weight, bias)
+
+
+class _ShapeOp(torch.autograd.Function):
+    """avg_pool2d and interpolate: y = f(input); the backward needs only input's shape."""
+
+    @staticmethod
+    def forward(fctx, name, input, *conf):
+        y = getattr(ops, name)(_to_clnn(input, default_context()), *conf)
+        fctx.name, fctx.conf, fctx.shape = name, conf, tuple(input.shape)
+        fctx.like = input.new_empty(0)
+        return _to_torch(y, input)
+
+    @staticmethod
+    def backward(fctx, grad):
+        dx = getattr(ops, fctx.name + "_backward")(_to_clnn(grad, default_context()), fctx.shape, *fctx.conf)
+        return (None, _to_torch(dx, fctx.like)) + (None,) * len(fctx.conf)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """torch.nn.functional.avg_pool2d, computed by libclnn."""
+    return _ShapeOp.apply("avg_pool2d", input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                          divisor_override)
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """torch.nn.functional.interpolate (4-D input, 'nearest' or 'bilinear'), computed by libclnn."""
+    return _ShapeOp.apply("interpolate", input, size, scale_factor, mode, align_corners)
+
+
+class _MaxPool2d(torch.autograd.Function):
+    @staticmethod
+    def forward(fctx, input, kernel_size, stride, padding, ceil_mode):
+        y, idx = ops.max_pool2d(_to_clnn(input, default_context()), kernel_size, stride, padding, 1, ceil_mode,
+                                return_indices=True)
+        fctx.conf, fctx.idx, fctx.shape = (kernel_size, stride, padding, ceil_mode), idx, tuple(input.shape)
+        fctx.like = input.new_empty(0)
+        return _to_torch(y, input)
+
+    @staticmethod
+    def backward(fctx, grad):
+        dx = ops.max_pool2d_backward(_to_clnn(grad, fctx.idx.context), fctx.idx, fctx.shape, *fctx.conf)
+        return _to_torch(dx, fctx.like), None, None, None, None
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """torch.nn.functional.max_pool2d (dilation 1, no return_indices), computed by libclnn."""
+    if dilation not in (1, (1, 1), [1, 1]):
+        raise invalid("max_pool2d: dilation other than 1 is not supported", _lib.ERR_UNSUPPORTED)
+    return _MaxPool2d.apply(input, kernel_size, stride, padding, ceil_mode)

@@ -93,3 +93,29 @@ def test_roi_pool_and_ps_wrappers():
     assert gradcheck(lambda x: ct.ps_roi_pool(x, bd, 2, 1.0), (xd,), **GRADCHECK)
     xp = (torch.randperm(1 * 8 * 36, dtype=torch.float64).reshape(1, 8, 6, 6) / 10).requires_grad_(True)
     assert gradcheck(lambda x: ct.roi_pool(x, bd, 2, 1.0), (xp,), **GRADCHECK)  # distinct values: no ties
+
+
+def test_gradcheck_layers():
+    x = torch.randn(2, 4, 5, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    assert gradcheck(lambda x, w, b: ct.conv_transpose2d(x, w, b, 2, 1, 1, 2), (x, w, b), **GRADCHECK)
+    xl = torch.randn(2, 3, 7, dtype=torch.float64, requires_grad=True)
+    wl = torch.randn(4, 7, dtype=torch.float64, requires_grad=True)
+    bl = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    assert gradcheck(ct.linear, (xl, wl, bl), **GRADCHECK)
+    assert gradcheck(lambda x: ct.avg_pool2d(x, 3, 2, 1, count_include_pad=False), (x,), **GRADCHECK)
+    assert gradcheck(lambda x: ct.interpolate(x, scale_factor=1.5, mode="bilinear", align_corners=False), (x,),
+                     **GRADCHECK)
+    xp = (torch.randperm(2 * 4 * 25, dtype=torch.float64).reshape(2, 4, 5, 5) / 10).requires_grad_(True)
+    assert gradcheck(lambda x: ct.max_pool2d(x, 2, 2, 1), (xp,), **GRADCHECK)  # distinct values: no ties
+
+
+def test_layers_drop_in():
+    x = torch.randn(2, 4, 5, 5)
+    w = torch.randn(4, 3, 3, 3)
+    torch.testing.assert_close(ct.conv_transpose2d(x, w, None, 2, 1, 1, 2),
+                               torch.nn.functional.conv_transpose2d(x, w, None, 2, 1, 1, 2), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(ct.max_pool2d(x, 3, 2, 1, ceil_mode=True),
+                               torch.nn.functional.max_pool2d(x, 3, 2, 1, ceil_mode=True))
+    torch.testing.assert_close(ct.interpolate(x, size=(7, 3)), torch.nn.functional.interpolate(x, size=(7, 3)))
