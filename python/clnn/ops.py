@@ -1,0 +1,592 @@
+"""Functional ops over clnn.Tensor, named and argumented as torch.nn.functional
+and torchvision.ops. Each forward has a *_backward that returns the gradients.
+
+Sizes come from the tensors; the library checks every shape, dtype and
+context and the ops raise clnn.Error with its status and message.
+"""
+import ctypes
+
+import numpy as np
+
+from . import _lib
+from ._core import Error, Tensor, invalid
+from ._lib import lib
+
+
+def _check(status):
+    """Raise for a failed call that has no context (descriptor checks)."""
+    if status != _lib.SUCCESS:
+        raise Error(status, _lib.text(lib.clnn_context_errmsg(None)))
+
+
+def _tensor(op, name, t, ndim=None):
+    if not isinstance(t, Tensor):
+        raise invalid(f"{op}: {name} must be a clnn.Tensor, got {type(t).__name__}")
+    if ndim is not None and t.ndim != ndim:
+        raise invalid(f"{op}: {name} must be {ndim}-D, got shape {t.shape}", _lib.ERR_SHAPE_MISMATCH)
+    return t
+
+
+def _opt(op, name, t, ndim=None):
+    return None if t is None else _tensor(op, name, t, ndim)
+
+
+def _h(t):
+    """The C handle of an optional tensor (NULL for None)."""
+    return None if t is None else t._handle
+
+
+_I64_LIMIT = 2 ** 62  # ctypes would wrap larger ints silently into the descriptors' int64 fields
+
+
+def _int(op, name, v):
+    """An int argument, refused (not wrapped) when bool, not an int or out of int64 range."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not -_I64_LIMIT < int(v) < _I64_LIMIT:
+        raise invalid(f"{op}: {name} must be an int, got {v!r}")
+    return int(v)
+
+
+def _pair(op, name, v):
+    if isinstance(v, (tuple, list)) and len(v) == 2:
+        return _int(op, name, v[0]), _int(op, name, v[1])
+    if isinstance(v, (tuple, list)):
+        raise invalid(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+    v = _int(op, name, v)
+    return v, v
+
+
+def _out_hw(check, desc):
+    oh, ow = ctypes.c_int64(), ctypes.c_int64()
+    _check(check(ctypes.byref(desc), ctypes.byref(oh), ctypes.byref(ow)))
+    return oh.value, ow.value
+
+
+# ------------------------------------------------------------------ conv2d
+
+def _conv_desc(op, x, w, stride, padding, dilation, groups):
+    _tensor(op, "input", x, 4)
+    _tensor(op, "weight", w, 4)
+    d = _lib.Conv2dDesc()
+    d.n, d.c, d.h, d.w = x.shape
+    d.k, _, d.kh, d.kw = w.shape
+    d.stride_h, d.stride_w = _pair(op, "stride", stride)
+    if padding == "valid":
+        padding = 0
+    elif padding == "same":
+        # torch pads 'same' asymmetrically when the total is odd; the C API pads symmetrically.
+        total = [dl * (k - 1) for dl, k in zip(_pair(op, "dilation", dilation), (d.kh, d.kw))]
+        if any(t % 2 for t in total) or (d.stride_h, d.stride_w) != (1, 1):
+            raise invalid(f"{op}: padding='same' needs stride 1 and an even dilation*(kernel-1)",
+                          _lib.ERR_UNSUPPORTED)
+        padding = (total[0] // 2, total[1] // 2)
+    d.pad_h, d.pad_w = _pair(op, "padding", padding)
+    d.dilation_h, d.dilation_w = _pair(op, "dilation", dilation)
+    d.groups = _int(op, "groups", groups)
+    return d
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """torch.nn.functional.conv2d on clnn.Tensors (NCHW)."""
+    d = _conv_desc("conv2d", input, weight, stride, padding, dilation, groups)
+    _opt("conv2d", "bias", bias, 1)
+    oh, ow = _out_hw(lib.clnn_conv2d_desc_check, d)
+    y = Tensor.empty((d.n, d.k, oh, ow), input.dtype, input.context)
+    input.context.call("clnn_conv2d_fwd", ctypes.byref(d), input._handle, weight._handle, _h(bias), y._handle)
+    return y
+
+
+def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1, groups=1,
+                    output_mask=(True, True, True)):
+    """(grad_input, grad_weight, grad_bias) of conv2d; None where output_mask says False."""
+    d = _conv_desc("conv2d_backward", input, weight, stride, padding, dilation, groups)
+    _tensor("conv2d_backward", "grad_output", grad_output, 4)
+    ctx, sd, dt = input.context, ctypes.byref(d), grad_output.dtype
+    dx = dw = db = None
+    if output_mask[0]:
+        dx = Tensor.empty(input.shape, dt, ctx)
+        ctx.call("clnn_conv2d_bwd_data", sd, grad_output._handle, weight._handle, dx._handle)
+    if output_mask[1]:
+        dw = Tensor.empty(weight.shape, dt, ctx)
+        ctx.call("clnn_conv2d_bwd_weights", sd, input._handle, grad_output._handle, dw._handle, 0)
+    if output_mask[2]:
+        db = Tensor.empty((d.k,), dt, ctx)
+        ctx.call("clnn_conv2d_bwd_bias", sd, grad_output._handle, db._handle, 0)
+    return dx, dw, db
+
+
+# ----------------------------------------------------------- deform_conv2d
+
+def _deform_desc(op, x, offset, w, stride, padding, dilation, mask):
+    conv = _conv_desc(op, x, w, stride, padding, dilation, 1)
+    _tensor(op, "offset", offset, 4)
+    _opt(op, "mask", mask, 4)
+    cg = w.shape[1]
+    if cg == 0 or conv.c % cg:
+        raise invalid(f"{op}: input channels {conv.c} are not a multiple of weight.shape[1] = {cg}",
+                      _lib.ERR_SHAPE_MISMATCH)
+    conv.groups = conv.c // cg
+    taps = conv.kh * conv.kw
+    if offset.shape[1] == 0 or offset.shape[1] % (2 * taps):
+        raise invalid(f"{op}: offset has {offset.shape[1]} channels, not a positive multiple of "
+                      f"2*kh*kw = {2 * taps}", _lib.ERR_SHAPE_MISMATCH)
+    d = _lib.DeformConv2dDesc()
+    d.conv = conv
+    d.offset_groups = offset.shape[1] // (2 * taps)
+    d.modulated = 0 if mask is None else 1
+    return d
+
+
+def deform_conv2d(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                  mask=None):
+    """torchvision.ops.deform_conv2d on clnn.Tensors (v2 when mask is given)."""
+    d = _deform_desc("deform_conv2d", input, offset, weight, stride, padding, dilation, mask)
+    _opt("deform_conv2d", "bias", bias, 1)
+    oh, ow = _out_hw(lib.clnn_deform_conv2d_desc_check, d)
+    y = Tensor.empty((d.conv.n, d.conv.k, oh, ow), input.dtype, input.context)
+    input.context.call("clnn_deform_conv2d_fwd", ctypes.byref(d), input._handle, offset._handle, _h(mask),
+                       weight._handle, _h(bias), y._handle)
+    return y
+
+
+def deform_conv2d_backward(grad_output, input, offset, weight, stride=(1, 1), padding=(0, 0),
+                           dilation=(1, 1), mask=None, output_mask=(True, True, True, True, True)):
+    """(grad_input, grad_offset, grad_mask, grad_weight, grad_bias) of deform_conv2d.
+
+    grad_mask is None without a mask; any gradient output_mask leaves out is None.
+    """
+    op = "deform_conv2d_backward"
+    d = _deform_desc(op, input, offset, weight, stride, padding, dilation, mask)
+    _tensor(op, "grad_output", grad_output, 4)
+    ctx, dt = input.context, grad_output.dtype
+    want = list(output_mask)
+    want[2] = want[2] and mask is not None
+    shapes = (input.shape, offset.shape, None if mask is None else mask.shape, weight.shape, (d.conv.k,))
+    outs = [Tensor.empty(s, dt, ctx) if w else None for s, w in zip(shapes, want)]
+    if any(want):
+        ctx.call("clnn_deform_conv2d_bwd", ctypes.byref(d), input._handle, offset._handle, _h(mask),
+                 weight._handle, grad_output._handle, *[_h(t) for t in outs])
+    return tuple(outs)
+
+
+# --------------------------------------------------------------------- roi
+
+def _rois(op, boxes, context):
+    """boxes as a (K, 5) float32 clnn.Tensor: a Tensor as given, a (K, 5) array,
+    or a list of per-image (L, 4) arrays (torchvision's two forms)."""
+    if isinstance(boxes, Tensor):
+        return boxes
+    if isinstance(boxes, (list, tuple)):
+        rows = [np.concatenate([np.full((len(b), 1), i, np.float32), np.asarray(b, np.float32).reshape(-1, 4)], 1)
+                for i, b in enumerate(boxes)]
+        boxes = np.concatenate(rows, 0) if rows else np.zeros((0, 5), np.float32)
+    boxes = np.asarray(boxes, dtype=np.float32)
+    if boxes.ndim != 2 or boxes.shape[1] != 5:
+        raise invalid(f"{op}: boxes must be (K, 5) rows [batch, x1, y1, x2, y2], got shape {boxes.shape}",
+                      _lib.ERR_SHAPE_MISMATCH)
+    return Tensor.from_numpy(boxes, context)
+
+
+def _roi_desc(op, code, input_shape, rois, output_size, spatial_scale, sampling_ratio, aligned):
+    if len(input_shape) != 4:
+        raise invalid(f"{op}: input must be 4-D, got shape {tuple(input_shape)}", _lib.ERR_SHAPE_MISMATCH)
+    if rois.ndim != 2:
+        raise invalid(f"{op}: boxes must be (K, 5), got shape {rois.shape}", _lib.ERR_SHAPE_MISMATCH)
+    d = _lib.RoiDesc()
+    d.op = code
+    d.n, d.c, d.h, d.w = input_shape
+    d.num_rois = rois.shape[0]
+    d.pooled_h, d.pooled_w = _pair(op, "output_size", output_size)
+    d.spatial_scale = float(spatial_scale)
+    d.sampling_ratio = _int(op, "sampling_ratio", sampling_ratio)
+    d.aligned = 1 if aligned else 0
+    out_c = ctypes.c_int64()
+    _check(lib.clnn_roi_desc_check(ctypes.byref(d), ctypes.byref(out_c)))
+    return d, out_c.value
+
+
+def _roi_fwd(op, code, input, boxes, output_size, spatial_scale, sampling_ratio=-1, aligned=False):
+    _tensor(op, "input", input)
+    rois = _rois(op, boxes, input.context)
+    d, out_c = _roi_desc(op, code, input.shape, rois, output_size, spatial_scale, sampling_ratio, aligned)
+    y = Tensor.empty((d.num_rois, out_c, d.pooled_h, d.pooled_w), input.dtype, input.context)
+    argmax = Tensor.empty(y.shape, "int32", input.context) if code == _lib.ROI_POOL else None
+    input.context.call("clnn_roi_fwd", ctypes.byref(d), input._handle, rois._handle, y._handle, _h(argmax))
+    return y, argmax
+
+
+def _roi_bwd(op, code, grad_output, boxes, input_shape, argmax, spatial_scale, sampling_ratio=-1,
+             aligned=False):
+    _tensor(op, "grad_output", grad_output, 4)
+    rois = _rois(op, boxes, grad_output.context)
+    output_size = grad_output.shape[2:]
+    d, _ = _roi_desc(op, code, tuple(input_shape), rois, output_size, spatial_scale, sampling_ratio, aligned)
+    dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
+    grad_output.context.call("clnn_roi_bwd", ctypes.byref(d), grad_output._handle, rois._handle, _h(argmax),
+                             dx._handle)
+    return dx
+
+
+def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
+    """torchvision.ops.roi_align. boxes: a (K, 5) clnn.Tensor or array, or a list of (L, 4) arrays."""
+    return _roi_fwd("roi_align", _lib.ROI_ALIGN, input, boxes, output_size, spatial_scale, sampling_ratio,
+                    aligned)[0]
+
+
+def roi_align_backward(grad_output, boxes, input_shape, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
+    """The gradient of roi_align with respect to its input (of input_shape)."""
+    return _roi_bwd("roi_align_backward", _lib.ROI_ALIGN, grad_output, boxes, input_shape, None, spatial_scale,
+                    sampling_ratio, aligned)
+
+
+def roi_pool(input, boxes, output_size, spatial_scale=1.0, return_argmax=False):
+    """torchvision.ops.roi_pool; with return_argmax also the int32 argmax its backward needs."""
+    y, argmax = _roi_fwd("roi_pool", _lib.ROI_POOL, input, boxes, output_size, spatial_scale)
+    return (y, argmax) if return_argmax else y
+
+
+def roi_pool_backward(grad_output, boxes, argmax, input_shape, spatial_scale=1.0):
+    _tensor("roi_pool_backward", "argmax", argmax)
+    return _roi_bwd("roi_pool_backward", _lib.ROI_POOL, grad_output, boxes, input_shape, argmax, spatial_scale)
+
+
+def ps_roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1):
+    """torchvision.ops.ps_roi_align."""
+    return _roi_fwd("ps_roi_align", _lib.PS_ROI_ALIGN, input, boxes, output_size, spatial_scale,
+                    sampling_ratio)[0]
+
+
+def ps_roi_align_backward(grad_output, boxes, input_shape, spatial_scale=1.0, sampling_ratio=-1):
+    return _roi_bwd("ps_roi_align_backward", _lib.PS_ROI_ALIGN, grad_output, boxes, input_shape, None,
+                    spatial_scale, sampling_ratio)
+
+
+def ps_roi_pool(input, boxes, output_size, spatial_scale=1.0):
+    """torchvision.ops.ps_roi_pool (see include/clnn.h for where its backward differs from torchvision's)."""
+    return _roi_fwd("ps_roi_pool", _lib.PS_ROI_POOL, input, boxes, output_size, spatial_scale)[0]
+
+
+def ps_roi_pool_backward(grad_output, boxes, input_shape, spatial_scale=1.0):
+    return _roi_bwd("ps_roi_pool_backward", _lib.PS_ROI_POOL, grad_output, boxes, input_shape, None,
+                    spatial_scale)
+
+
+# -------------------------------------------------------- conv_transpose2d
+
+def _deconv_desc(op, x, w, stride, padding, output_padding, groups, dilation):
+    _tensor(op, "input", x, 4)
+    _tensor(op, "weight", w, 4)
+    groups = _int(op, "groups", groups)
+    if groups < 1:
+        raise invalid(f"{op}: groups must be >= 1, got {groups}")
+    d = _lib.ConvTranspose2dDesc()
+    d.n, d.c, d.h, d.w = x.shape
+    d.kh, d.kw = w.shape[2:]
+    d.k = w.shape[1] * int(groups)
+    d.stride_h, d.stride_w = _pair(op, "stride", stride)
+    d.pad_h, d.pad_w = _pair(op, "padding", padding)
+    d.output_pad_h, d.output_pad_w = _pair(op, "output_padding", output_padding)
+    d.dilation_h, d.dilation_w = _pair(op, "dilation", dilation)
+    d.groups = int(groups)
+    return d
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """torch.nn.functional.conv_transpose2d (weight: (c, k/groups, kh, kw))."""
+    d = _deconv_desc("conv_transpose2d", input, weight, stride, padding, output_padding, groups, dilation)
+    _opt("conv_transpose2d", "bias", bias, 1)
+    oh, ow = _out_hw(lib.clnn_conv_transpose2d_desc_check, d)
+    y = Tensor.empty((d.n, d.k, oh, ow), input.dtype, input.context)
+    input.context.call("clnn_conv_transpose2d_fwd", ctypes.byref(d), input._handle, weight._handle, _h(bias),
+                       y._handle)
+    return y
+
+
+def conv_transpose2d_backward(grad_output, input, weight, stride=1, padding=0, output_padding=0, groups=1,
+                              dilation=1, output_mask=(True, True, True)):
+    """(grad_input, grad_weight, grad_bias) of conv_transpose2d; None where output_mask says False."""
+    op = "conv_transpose2d_backward"
+    d = _deconv_desc(op, input, weight, stride, padding, output_padding, groups, dilation)
+    _tensor(op, "grad_output", grad_output, 4)
+    ctx, dt = input.context, grad_output.dtype
+    outs = [Tensor.empty(s, dt, ctx) if want else None
+            for s, want in zip((input.shape, weight.shape, (d.k,)), output_mask)]
+    if any(output_mask):
+        ctx.call("clnn_conv_transpose2d_bwd", ctypes.byref(d), input._handle, weight._handle, grad_output._handle,
+                 *[_h(t) for t in outs], 0)
+    return tuple(outs)
+
+
+# ---------------------------------------------------------------- pooling
+
+def _pool_desc(op, input_shape, mode, kernel_size, stride, padding, ceil_mode, divisor=None):
+    if len(input_shape) != 4:
+        raise invalid(f"{op}: input must be 4-D, got shape {tuple(input_shape)}", _lib.ERR_SHAPE_MISMATCH)
+    d = _lib.Pool2dDesc()
+    d.n, d.c, d.h, d.w = input_shape
+    d.kh, d.kw = _pair(op, "kernel_size", kernel_size)
+    d.stride_h, d.stride_w = _pair(op, "stride", kernel_size if stride is None or stride == [] else stride)
+    d.pad_h, d.pad_w = _pair(op, "padding", padding)
+    d.mode = mode
+    d.ceil_mode = 1 if ceil_mode else 0
+    d.divisor = 0 if divisor is None else _int(op, "divisor_override", divisor)
+    oh, ow = _out_hw(lib.clnn_pool2d_desc_check, d)
+    return d, (d.n, d.c, oh, ow)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """torch.nn.functional.max_pool2d (dilation 1 only); indices are int32 positions within each plane."""
+    _tensor("max_pool2d", "input", input)
+    if _pair("max_pool2d", "dilation", dilation) != (1, 1):
+        raise invalid("max_pool2d: dilation other than 1 is not supported", _lib.ERR_UNSUPPORTED)
+    d, shape = _pool_desc("max_pool2d", input.shape, _lib.POOL_MAX, kernel_size, stride, padding, ceil_mode)
+    y = Tensor.empty(shape, input.dtype, input.context)
+    idx = Tensor.empty(shape, "int32", input.context)
+    input.context.call("clnn_pool2d_fwd", ctypes.byref(d), input._handle, y._handle, idx._handle)
+    return (y, idx) if return_indices else y
+
+
+def max_pool2d_backward(grad_output, indices, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False):
+    _tensor("max_pool2d_backward", "grad_output", grad_output)
+    _tensor("max_pool2d_backward", "indices", indices)
+    d, _ = _pool_desc("max_pool2d_backward", tuple(input_shape), _lib.POOL_MAX, kernel_size, stride, padding,
+                      ceil_mode)
+    dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
+    grad_output.context.call("clnn_pool2d_bwd", ctypes.byref(d), grad_output._handle, indices._handle, dx._handle)
+    return dx
+
+
+def _avg_mode(count_include_pad):
+    return _lib.POOL_AVG if count_include_pad else _lib.POOL_AVG_EXCLUDE_PAD
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """torch.nn.functional.avg_pool2d."""
+    _tensor("avg_pool2d", "input", input)
+    d, shape = _pool_desc("avg_pool2d", input.shape, _avg_mode(count_include_pad), kernel_size, stride, padding,
+                          ceil_mode, divisor_override)
+    y = Tensor.empty(shape, input.dtype, input.context)
+    input.context.call("clnn_pool2d_fwd", ctypes.byref(d), input._handle, y._handle, None)
+    return y
+
+
+def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True, divisor_override=None):
+    _tensor("avg_pool2d_backward", "grad_output", grad_output)
+    d, _ = _pool_desc("avg_pool2d_backward", tuple(input_shape), _avg_mode(count_include_pad), kernel_size,
+                      stride, padding, ceil_mode, divisor_override)
+    dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
+    grad_output.context.call("clnn_pool2d_bwd", ctypes.byref(d), grad_output._handle, None, dx._handle)
+    return dx
+
+
+# ------------------------------------------------------------ interpolate
+
+def _resize_desc(op, input_shape, size, scale_factor, mode, align_corners):
+    if len(input_shape) != 4:
+        raise invalid(f"{op}: input must be 4-D, got shape {tuple(input_shape)}", _lib.ERR_SHAPE_MISMATCH)
+    modes = {"nearest": _lib.RESIZE_NEAREST, "bilinear": _lib.RESIZE_BILINEAR}
+    if mode not in modes:
+        raise invalid(f"{op}: mode must be 'nearest' or 'bilinear', got {mode!r}", _lib.ERR_UNSUPPORTED)
+    if (size is None) == (scale_factor is None):
+        raise invalid(f"{op}: give exactly one of size and scale_factor")
+    if mode == "nearest" and align_corners is not None:
+        raise invalid(f"{op}: align_corners only goes with mode='bilinear'")
+    d = _lib.ResizeDesc()
+    d.n, d.c, d.h, d.w = input_shape
+    d.mode = modes[mode]
+    d.align_corners = 1 if align_corners else 0
+    if size is not None:
+        d.out_h, d.out_w = _pair(op, "size", size)
+    else:
+        sh, sw = (scale_factor, scale_factor) if isinstance(scale_factor, (int, float)) else scale_factor
+        # torch 1.13 without recompute_scale_factor: floor(in * scale), and the kernel uses the scale.
+        d.scale_h, d.scale_w = float(sh), float(sw)
+        d.out_h, d.out_w = int(np.floor(d.h * d.scale_h)), int(np.floor(d.w * d.scale_w))
+    _check(lib.clnn_resize_desc_check(ctypes.byref(d)))
+    return d
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """torch.nn.functional.interpolate for 4-D input, mode 'nearest' or 'bilinear'."""
+    _tensor("interpolate", "input", input)
+    d = _resize_desc("interpolate", input.shape, size, scale_factor, mode, align_corners)
+    y = Tensor.empty((d.n, d.c, d.out_h, d.out_w), input.dtype, input.context)
+    input.context.call("clnn_resize_fwd", ctypes.byref(d), input._handle, y._handle)
+    return y
+
+
+def interpolate_backward(grad_output, input_shape, size=None, scale_factor=None, mode="nearest",
+                         align_corners=None):
+    _tensor("interpolate_backward", "grad_output", grad_output)
+    d = _resize_desc("interpolate_backward", tuple(input_shape), size, scale_factor, mode, align_corners)
+    dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
+    grad_output.context.call("clnn_resize_bwd", ctypes.byref(d), grad_output._handle, dx._handle)
+    return dx
+
+
+# ----------------------------------------------------------------- linear
+
+def _linear_rows(op, x, w):
+    _tensor(op, "input", x)
+    _tensor(op, "weight", w, 2)
+    if x.ndim < 1 or x.shape[-1] != w.shape[1]:
+        raise invalid(f"{op}: input's last dim must be weight.shape[1] = {w.shape[1]}, got shape {x.shape}",
+                      _lib.ERR_SHAPE_MISMATCH)
+    d = _lib.LinearDesc()
+    d.in_features, d.out_features = w.shape[1], w.shape[0]
+    d.n = x.numel // d.in_features if d.in_features else 0
+    _check(lib.clnn_linear_desc_check(ctypes.byref(d)))
+    return d
+
+
+def linear(input, weight, bias=None):
+    """torch.nn.functional.linear: input (*, in_features) -> (*, out_features)."""
+    d = _linear_rows("linear", input, weight)
+    _opt("linear", "bias", bias, 1)
+    y = Tensor.empty((d.n, d.out_features), input.dtype, input.context)
+    rows = input.reshape(d.n, d.in_features)
+    input.context.call("clnn_linear_fwd", ctypes.byref(d), rows._handle, weight._handle, _h(bias), y._handle)
+    return y.reshape(input.shape[:-1] + (d.out_features,))
+
+
+def linear_backward(grad_output, input, weight, output_mask=(True, True, True)):
+    """(grad_input, grad_weight, grad_bias) of linear; None where output_mask says False."""
+    d = _linear_rows("linear_backward", input, weight)
+    _tensor("linear_backward", "grad_output", grad_output)
+    ctx, dt = input.context, grad_output.dtype
+    dy = grad_output.reshape(d.n, d.out_features) if grad_output.numel == d.n * d.out_features else grad_output
+    dx = dw = db = None
+    if output_mask[0]:
+        dx = Tensor.empty((d.n, d.in_features), dt, ctx)
+        ctx.call("clnn_linear_bwd_data", ctypes.byref(d), dy._handle, weight._handle, dx._handle)
+        dx = dx.reshape(input.shape)
+    if output_mask[1]:
+        dw = Tensor.empty(weight.shape, dt, ctx)
+    if output_mask[2]:
+        db = Tensor.empty((d.out_features,), dt, ctx)
+    if dw is not None or db is not None:
+        rows = input.reshape(d.n, d.in_features)
+        ctx.call("clnn_linear_bwd_weights", ctypes.byref(d), rows._handle, dy._handle, _h(dw), _h(db), 0)
+    return dx, dw, db
+
+
+# ------------------------------------------------------------ activations
+
+def _act_desc(op, x, name, alpha):
+    _tensor(op, "input", x)
+    d = _lib.ActDesc()
+    d.n, d.c, d.h, d.w = 1, x.numel, 1, 1  # element-wise: any shape as one row
+    d.act = _lib.ACT[name]
+    d.alpha = float(alpha)
+    _check(lib.clnn_act_desc_check(ctypes.byref(d), None))
+    return d
+
+
+def _act(name, x, alpha=0.0):
+    d = _act_desc(name, x, name, alpha)
+    y = Tensor.empty(x.shape, x.dtype, x.context)
+    # The views must outlive the call: their handles are what C reads.
+    xv, yv = x.reshape(1, x.numel), y.reshape(1, x.numel)
+    x.context.call("clnn_act_fwd", ctypes.byref(d), xv._handle, yv._handle)
+    return y
+
+
+def activation_backward(grad_output, input, name, alpha=0.0):
+    """The gradient of activation `name` ("relu", "gelu_tanh", ...; alpha as the forward's) at input."""
+    if name not in _lib.ACT:
+        raise invalid(f"activation_backward: unknown activation {name!r}; one of {sorted(_lib.ACT)}")
+    d = _act_desc("activation_backward", input, name, alpha)
+    _tensor("activation_backward", "grad_output", grad_output)
+    if grad_output.shape != input.shape:
+        raise invalid(f"activation_backward: grad_output shape {grad_output.shape} != input shape {input.shape}",
+                      _lib.ERR_SHAPE_MISMATCH)
+    dx = Tensor.empty(input.shape, grad_output.dtype, input.context)
+    flat = (1, input.numel)
+    xv, dyv, dxv = input.reshape(flat), grad_output.reshape(flat), dx.reshape(flat)
+    input.context.call("clnn_act_bwd", ctypes.byref(d), xv._handle, dyv._handle, dxv._handle)
+    return dx
+
+
+def relu(input):
+    return _act("relu", input)
+
+
+def relu6(input):
+    return _act("relu6", input)
+
+
+def leaky_relu(input, negative_slope=0.01):
+    return _act("leaky_relu", input, negative_slope)
+
+
+def elu(input, alpha=1.0):
+    return _act("elu", input, alpha)
+
+
+def sigmoid(input):
+    return _act("sigmoid", input)
+
+
+def tanh(input):
+    return _act("tanh", input)
+
+
+def gelu(input, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise invalid(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _act("gelu" if approximate == "none" else "gelu_tanh", input)
+
+
+def silu(input):
+    return _act("silu", input)
+
+
+def hardswish(input):
+    return _act("hardswish", input)
+
+
+# ---------------------------------------------------------- pixel shuffle
+
+def _shuffle(op, kind, shape, factor):
+    """The descriptor (of the forward input's shape) and the forward output's shape."""
+    if len(shape) != 4:
+        raise invalid(f"{op}: input must be 4-D, got shape {tuple(shape)}", _lib.ERR_SHAPE_MISMATCH)
+    d = _lib.PixelShuffleDesc(*shape, _int(op, "the factor", factor))
+    y = (ctypes.c_int64 * 4)()
+    _check(getattr(lib, f"clnn_{kind}_desc_check")(ctypes.byref(d), y))
+    return d, tuple(y)
+
+
+def _shuffle_fwd(kind, input, factor):
+    _tensor(kind, "input", input)
+    d, shape = _shuffle(kind, kind, input.shape, factor)
+    y = Tensor.empty(shape, input.dtype, input.context)
+    input.context.call(f"clnn_{kind}_fwd", ctypes.byref(d), input._handle, y._handle)
+    return y
+
+
+def _shuffle_bwd(kind, grad_output, input_shape, factor):
+    _tensor(kind + "_backward", "grad_output", grad_output)
+    d, _ = _shuffle(kind + "_backward", kind, tuple(input_shape), factor)
+    dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
+    grad_output.context.call(f"clnn_{kind}_bwd", ctypes.byref(d), grad_output._handle, dx._handle)
+    return dx
+
+
+def pixel_shuffle(input, upscale_factor):
+    """torch.nn.functional.pixel_shuffle for 4-D input."""
+    return _shuffle_fwd("pixel_shuffle", input, upscale_factor)
+
+
+def pixel_shuffle_backward(grad_output, input_shape, upscale_factor):
+    return _shuffle_bwd("pixel_shuffle", grad_output, input_shape, upscale_factor)
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """torch.nn.functional.pixel_unshuffle for 4-D input."""
+    return _shuffle_fwd("pixel_unshuffle", input, downscale_factor)
+
+
+def pixel_unshuffle_backward(grad_output, input_shape, downscale_factor):
+    return _shuffle_bwd("pixel_unshuffle", grad_output, input_shape, downscale_factor)

@@ -1,0 +1,132 @@
+"""torch.optim.AdamW, Adam and SGD stepped by libclnn's fused multi-tensor kernels.
+
+The optimizer state (exp_avg, exp_avg_sq, max_exp_avg_sq, momentum_buffer)
+lives on the device for the whole run. Each step uploads the parameters and
+their gradients (the CPU tensors stay authoritative, so a parameter changed
+between steps is seen), runs one clnn_*_step call per group and step count,
+and reads the new values straight back into the parameters' memory.
+Exposed as clnn.torch.optim.
+"""
+import ctypes
+
+import torch
+
+from . import _lib
+from ._core import Tensor, default_context, invalid
+from ._lib import lib
+
+
+def _upload(t, ctx, into=None):
+    host = t.detach()
+    if host.dtype != torch.float32:
+        host = host.float()
+    host = host.contiguous().numpy()
+    if into is None:
+        return Tensor.from_numpy(host, ctx)
+    into.copy_from_numpy(host)
+    return into
+
+
+def _handles(tensors):
+    return (ctypes.c_void_p * len(tensors))(*[t._handle for t in tensors])
+
+
+def _write_back(p, dev):
+    """The new value into p's own memory when it is float32 and contiguous, else through a cast."""
+    if p.dtype == torch.float32 and p.is_contiguous():
+        dev.read_into(p.detach().numpy())
+    else:
+        with torch.no_grad():
+            p.copy_(torch.from_numpy(dev.to_numpy()))
+
+
+class _ClnnOptimizer(torch.optim.Optimizer):
+    _STATE = ()  # names of the device state tensors of each parameter
+
+    def __init__(self, params, defaults, context=None):
+        super().__init__(params, defaults)
+        self._ctx = context or default_context()
+
+    def _bucket(self, group):
+        """The parameters of group that have gradients, by the step number they take now."""
+        buckets = {}
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise invalid("clnn optimizers take dense gradients", _lib.ERR_UNSUPPORTED)
+            st = self.state[p]
+            if "step" not in st:
+                st["step"] = 0
+                st["dev"] = {name: Tensor.zeros(tuple(p.shape), "float32", self._ctx) for name in self._STATE}
+                st["param"] = Tensor.empty(tuple(p.shape), "float32", self._ctx)
+                st["grad"] = Tensor.empty(tuple(p.shape), "float32", self._ctx)
+            buckets.setdefault(st["step"] + 1, []).append(p)
+        return buckets
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for step, params in self._bucket(group).items():
+                states = [self.state[p] for p in params]
+                dev_p = [_upload(p, self._ctx, st["param"]) for p, st in zip(params, states)]
+                dev_g = [_upload(p.grad, self._ctx, st["grad"]) for p, st in zip(params, states)]
+                self._run(group, step, dev_p, dev_g, states)
+                for p, d, st in zip(params, dev_p, states):
+                    _write_back(p, d)
+                    st["step"] = step
+        return loss
+
+
+class Adam(_ClnnOptimizer):
+    """torch.optim.Adam's constructor arguments (foreach, capturable, differentiable, fused: not taken)."""
+    _STATE = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    _FN = "clnn_adam_step"
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
+                 maximize=False, context=None):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize), context)
+
+    def _run(self, group, step, dev_p, dev_g, states):
+        d = lib.clnn_adam_desc_make(float(group["lr"]), step)
+        d.beta1, d.beta2 = (float(b) for b in group["betas"])
+        d.eps, d.weight_decay = float(group["eps"]), float(group["weight_decay"])
+        d.amsgrad, d.maximize = int(bool(group["amsgrad"])), int(bool(group["maximize"]))
+        m = [st["dev"]["exp_avg"] for st in states]
+        v = [st["dev"]["exp_avg_sq"] for st in states]
+        vmax = [st["dev"]["max_exp_avg_sq"] for st in states]
+        self._ctx.call(self._FN, ctypes.byref(d), len(dev_p), _handles(dev_p), _handles(dev_g), _handles(m),
+                       _handles(v), _handles(vmax) if d.amsgrad else None, None)
+
+
+class AdamW(Adam):
+    """torch.optim.AdamW's constructor arguments (weight_decay defaults to 0.01, decoupled)."""
+    _FN = "clnn_adamw_step"
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+                 maximize=False, context=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, context=context)
+
+
+class SGD(_ClnnOptimizer):
+    """torch.optim.SGD's constructor arguments (lr required, as in torch)."""
+    _STATE = ("momentum_buffer",)
+
+    def __init__(self, params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False,
+                 context=None):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov, maximize=maximize), context)
+
+    def _run(self, group, step, dev_p, dev_g, states):
+        d = lib.clnn_sgd_desc_make(float(group["lr"]), step)
+        d.momentum, d.dampening = float(group["momentum"]), float(group["dampening"])
+        d.weight_decay = float(group["weight_decay"])
+        d.nesterov, d.maximize = int(bool(group["nesterov"])), int(bool(group["maximize"]))
+        bufs = [st["dev"]["momentum_buffer"] for st in states]
+        self._ctx.call("clnn_sgd_step", ctypes.byref(d), len(dev_p), _handles(dev_p), _handles(dev_g),
+                       _handles(bufs) if d.momentum else None, None)

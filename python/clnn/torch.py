@@ -1,0 +1,261 @@
+"""torch.autograd.Function wrappers with torchvision's and torch's signatures:
+`from clnn.torch import deform_conv2d, roi_align` is a drop-in for CPU tensors.
+
+Tensors go to the device through numpy (Tensor.numpy() shares the torch
+tensor's memory; the only host copy is a cast, float64 -> float32, where the
+dtype asks for one) and come back with torch.from_numpy (shares the array the
+device was read into). Results have the inputs' dtype: float64 inputs are
+computed in float32 and cast back, which is what gradcheck sees.
+"""
+import torch
+
+from . import _lib, ops
+from . import optim  # clnn.torch.optim.AdamW, Adam, SGD
+from ._core import Tensor, default_context, invalid
+
+__all__ = ["deform_conv2d", "roi_align", "conv2d", "roi_pool", "ps_roi_align", "ps_roi_pool", "conv_transpose2d",
+           "linear", "avg_pool2d", "max_pool2d", "interpolate", "optim"]
+
+
+def _to_clnn(t, ctx):
+    if t is None:
+        return None
+    t = t.detach()
+    if t.dtype == torch.float64:
+        t = t.float()
+    if t.dtype == torch.bfloat16:
+        return Tensor.from_numpy(t.float().contiguous().numpy(), ctx, dtype="bfloat16")
+    return Tensor.from_numpy(t.contiguous().numpy(), ctx)
+
+
+def _to_torch(t, like):
+    if t is None:
+        return None
+    out = torch.from_numpy(t.to_numpy())
+    return out if out.dtype == like.dtype else out.to(like.dtype)
+
+
+def _boxes(boxes):
+    """torchvision's boxes (a (K, 5) tensor or a list of (L, 4) tensors) as a (K, 5) float32 array."""
+    if isinstance(boxes, (list, tuple)):
+        return [b.detach().to(torch.float32).numpy() for b in boxes]
+    return boxes.detach().to(torch.float32).contiguous().numpy()
+
+
+class _DeformConv2d(torch.autograd.Function):
+    @staticmethod
+    def forward(fctx, input, offset, weight, bias, stride, padding, dilation, mask):
+        ctx = default_context()
+        args = [_to_clnn(t, ctx) for t in (input, offset, weight, bias, mask)]
+        x, off, w, b, m = args
+        y = ops.deform_conv2d(x, off, w, b, stride, padding, dilation, m)
+        fctx.save_for_backward(input, offset, weight, bias, mask)
+        fctx.conf = (stride, padding, dilation)
+        fctx.dev = (x, off, w, m)
+        return _to_torch(y, input)
+
+    @staticmethod
+    def backward(fctx, grad):
+        input, offset, weight, bias, mask = fctx.saved_tensors
+        x, off, w, m = fctx.dev
+        need = fctx.needs_input_grad
+        mask_want = (need[0], need[1], need[7], need[2], need[3] and bias is not None)
+        g = ops.deform_conv2d_backward(_to_clnn(grad, x.context), x, off, w, *fctx.conf, mask=m,
+                                       output_mask=mask_want)
+        dx, doff, dm, dw, db = (_to_torch(t, input) for t in g)
+        return dx, doff, dw, db, None, None, None, dm
+
+
+def deform_conv2d(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                  mask=None):
+    """torchvision.ops.deform_conv2d, computed by libclnn."""
+    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
+    return _DeformConv2d.apply(input, offset, weight, bias, pair(stride), pair(padding), pair(dilation), mask)
+
+
+class _RoiAlign(torch.autograd.Function):
+    @staticmethod
+    def forward(fctx, input, boxes, output_size, spatial_scale, sampling_ratio, aligned):
+        ctx = default_context()
+        rois = ops._rois("roi_align", _boxes(boxes), ctx)
+        y = ops.roi_align(_to_clnn(input, ctx), rois, output_size, spatial_scale, sampling_ratio, aligned)
+        fctx.conf = (tuple(input.shape), spatial_scale, sampling_ratio, aligned)
+        fctx.rois = rois
+        fctx.like = input.new_empty(0)
+        return _to_torch(y, input)
+
+    @staticmethod
+    def backward(fctx, grad):
+        shape, scale, ratio, aligned = fctx.conf
+        dx = ops.roi_align_backward(_to_clnn(grad, fctx.rois.context), fctx.rois, shape, scale, ratio, aligned)
+        return _to_torch(dx, fctx.like), None, None, None, None, None
+
+
+def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
+    """torchvision.ops.roi_align, computed by libclnn (the gradient flows to input only)."""
+    if isinstance(output_size, int):
+        output_size = (output_size, output_size)
+    return _RoiAlign.apply(input, boxes, tuple(output_size), float(spatial_scale), int(sampling_ratio),
+                           bool(aligned))
+
+
+class _Conv2d(torch.autograd.Function):
+    @staticmethod
+    def forward(fctx, input, weight, bias, stride, padding, dilation, groups):
+        ctx = default_context()
+        x, w, b = (_to_clnn(t, ctx) for t in (input, weight, bias))
+        y = ops.conv2d(x, w, b, stride, padding, dilation, groups)
+        fctx.conf = (stride, padding, dilation, groups)
+        fctx.dev = (x, w)
+        fctx.has_bias = bias is not None
+        fctx.like = input.new_empty(0)
+        return _to_torch(y, input)
+
+    @staticmethod
+    def backward(fctx, grad):
+        x, w = fctx.dev
+        need = fctx.needs_input_grad
+        g = ops.conv2d_backward(_to_clnn(grad, x.context), x, w, *fctx.conf,
+                                output_mask=(need[0], need[1], need[2] and fctx.has_bias))
+        dx, dw, db = (_to_torch(t, fctx.like) for t in g)
+        return dx, dw, db, None, None, None, None
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """torch.nn.functional.conv2d, computed by libclnn."""
+    return _Conv2d.apply(input, weight, bias, stride, padding, dilation, groups)
+
+
+class _RoiOp(torch.autograd.Function):
+    """roi_pool, ps_roi_align, ps_roi_pool: the gradient flows to input only."""
+
+    @staticmethod
+    def forward(fctx, input, boxes, name, output_size, spatial_scale, sampling_ratio):
+        ctx = default_context()
+        rois = ops._rois(name, _boxes(boxes), ctx)
+        x = _to_clnn(input, ctx)
+        argmax = None
+        if name == "roi_pool":
+            y, argmax = ops.roi_pool(x, rois, output_size, spatial_scale, return_argmax=True)
+        elif name == "ps_roi_align":
+            y = ops.ps_roi_align(x, rois, output_size, spatial_scale, sampling_ratio)
+        else:
+            y = ops.ps_roi_pool(x, rois, output_size, spatial_scale)
+        fctx.conf = (name, tuple(input.shape), spatial_scale, sampling_ratio)
+        fctx.rois, fctx.argmax = rois, argmax
+        fctx.like = input.new_empty(0)
+        return _to_torch(y, input)
+
+    @staticmethod
+    def backward(fctx, grad):
+        name, shape, scale, ratio = fctx.conf
+        g = _to_clnn(grad, fctx.rois.context)
+        if name == "roi_pool":
+            dx = ops.roi_pool_backward(g, fctx.rois, fctx.argmax, shape, scale)
+        elif name == "ps_roi_align":
+            dx = ops.ps_roi_align_backward(g, fctx.rois, shape, scale, ratio)
+        else:
+            dx = ops.ps_roi_pool_backward(g, fctx.rois, shape, scale)
+        return _to_torch(dx, fctx.like), None, None, None, None, None
+
+
+def _size(output_size):
+    return (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+
+
+def roi_pool(input, boxes, output_size, spatial_scale=1.0):
+    """torchvision.ops.roi_pool, computed by libclnn."""
+    return _RoiOp.apply(input, boxes, "roi_pool", _size(output_size), float(spatial_scale), -1)
+
+
+def ps_roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1):
+    """torchvision.ops.ps_roi_align, computed by libclnn."""
+    return _RoiOp.apply(input, boxes, "ps_roi_align", _size(output_size), float(spatial_scale), int(sampling_ratio))
+
+
+def ps_roi_pool(input, boxes, output_size, spatial_scale=1.0):
+    """torchvision.ops.ps_roi_pool, computed by libclnn (its backward is the exact
+    gradient of the forward; see include/clnn.h for where torchvision's differs)."""
+    return _RoiOp.apply(input, boxes, "ps_roi_pool", _size(output_size), float(spatial_scale), -1)
+
+
+class _LearnedOp(torch.autograd.Function):
+    """conv_transpose2d and linear: (input, weight, bias) and fixed arguments."""
+
+    @staticmethod
+    def forward(fctx, name, input, weight, bias, *conf):
+        ctx = default_context()
+        x, w, b = (_to_clnn(t, ctx) for t in (input, weight, bias))
+        y = getattr(ops, name)(x, w, b, *conf)
+        fctx.name, fctx.conf, fctx.dev, fctx.has_bias = name, conf, (x, w), bias is not None
+        fctx.like = input.new_empty(0)
+        return _to_torch(y, input)
+
+    @staticmethod
+    def backward(fctx, grad):
+        x, w = fctx.dev
+        need = fctx.needs_input_grad
+        g = getattr(ops, fctx.name + "_backward")(_to_clnn(grad, x.context), x, w, *fctx.conf,
+                                                  output_mask=(need[1], need[2], need[3] and fctx.has_bias))
+        return (None,) + tuple(_to_torch(t, fctx.like) for t in g) + (None,) * len(fctx.conf)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """torch.nn.functional.conv_transpose2d, computed by libclnn."""
+    return _LearnedOp.apply("conv_transpose2d", input, weight, bias, stride, padding, output_padding, groups,
+                            dilation)
+
+
+def linear(input, weight, bias=None):
+    """torch.nn.functional.linear, computed by libclnn."""
+    return _LearnedOp.apply("linear", input, weight, bias)
+
+
+class _ShapeOp(torch.autograd.Function):
+    """avg_pool2d and interpolate: y = f(input); the backward needs only input's shape."""
+
+    @staticmethod
+    def forward(fctx, name, input, *conf):
+        y = getattr(ops, name)(_to_clnn(input, default_context()), *conf)
+        fctx.name, fctx.conf, fctx.shape = name, conf, tuple(input.shape)
+        fctx.like = input.new_empty(0)
+        return _to_torch(y, input)
+
+    @staticmethod
+    def backward(fctx, grad):
+        dx = getattr(ops, fctx.name + "_backward")(_to_clnn(grad, default_context()), fctx.shape, *fctx.conf)
+        return (None, _to_torch(dx, fctx.like)) + (None,) * len(fctx.conf)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """torch.nn.functional.avg_pool2d, computed by libclnn."""
+    return _ShapeOp.apply("avg_pool2d", input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                          divisor_override)
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """torch.nn.functional.interpolate (4-D input, 'nearest' or 'bilinear'), computed by libclnn."""
+    return _ShapeOp.apply("interpolate", input, size, scale_factor, mode, align_corners)
+
+
+class _MaxPool2d(torch.autograd.Function):
+    @staticmethod
+    def forward(fctx, input, kernel_size, stride, padding, ceil_mode):
+        y, idx = ops.max_pool2d(_to_clnn(input, default_context()), kernel_size, stride, padding, 1, ceil_mode,
+                                return_indices=True)
+        fctx.conf, fctx.idx, fctx.shape = (kernel_size, stride, padding, ceil_mode), idx, tuple(input.shape)
+        fctx.like = input.new_empty(0)
+        return _to_torch(y, input)
+
+    @staticmethod
+    def backward(fctx, grad):
+        dx = ops.max_pool2d_backward(_to_clnn(grad, fctx.idx.context), fctx.idx, fctx.shape, *fctx.conf)
+        return _to_torch(dx, fctx.like), None, None, None, None
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """torch.nn.functional.max_pool2d (dilation 1, no return_indices), computed by libclnn."""
+    if dilation not in (1, (1, 1), [1, 1]):
+        raise invalid("max_pool2d: dilation other than 1 is not supported", _lib.ERR_UNSUPPORTED)
+    return _MaxPool2d.apply(input, kernel_size, stride, padding, ceil_mode)

@@ -1,0 +1,48 @@
+"""clnn.torch.optim against torch.optim: the same parameters after several steps."""
+import pytest
+import torch
+
+import clnn
+from clnn.torch import optim
+
+
+def run(make_opt, steps=5, skip_grad_at=None):
+    torch.manual_seed(3)
+    params = [torch.randn(4, 3, 3, 3, requires_grad=True), torch.randn(7, requires_grad=True),
+              torch.randn(5, 2, requires_grad=True)]
+    opt = make_opt(params)
+    for i in range(steps):
+        opt.zero_grad()
+        loss = sum((p * p * (k + 1)).sum() + p.sin().sum() for k, p in enumerate(params))
+        loss.backward()
+        if skip_grad_at == i:
+            params[1].grad = None  # a parameter without a gradient this step: it falls one step behind
+        opt.step()
+    return [p.detach() for p in params]
+
+
+CASES = [
+    ("AdamW", dict(lr=0.01)),
+    ("AdamW", dict(lr=0.02, betas=(0.8, 0.99), weight_decay=0.1, amsgrad=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.05, maximize=True)),
+    ("SGD", dict(lr=0.05)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    ("SGD", dict(lr=0.05, momentum=0.8, dampening=0.1)),
+]
+
+
+@pytest.mark.parametrize("name,kw", CASES)
+def test_matches_torch(name, kw):
+    ours = run(lambda ps: getattr(optim, name)(ps, **kw), skip_grad_at=2)
+    ref = run(lambda ps: getattr(torch.optim, name)(ps, **kw), skip_grad_at=2)
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_bad_hyperparameter_raises():
+    p = torch.randn(3, requires_grad=True)
+    p.grad = torch.ones(3)
+    opt = optim.AdamW([p], lr=0.01, betas=(1.5, 0.999))
+    with pytest.raises(clnn.Error) as e:
+        opt.step()
+    assert e.value.name == "CLNN_ERR_INVALID_VALUE"
