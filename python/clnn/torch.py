@@ -14,7 +14,7 @@ from . import optim  # clnn.torch.optim.AdamW, Adam, SGD
 from ._core import Tensor, default_context, invalid
 
 __all__ = ["deform_conv2d", "roi_align", "conv2d", "roi_pool", "ps_roi_align", "ps_roi_pool", "conv_transpose2d",
-           "linear", "avg_pool2d", "max_pool2d", "interpolate", "optim"]
+           "linear", "avg_pool2d", "max_pool2d", "interpolate", "batch_norm", "optim"]
 
 
 def _to_clnn(t, ctx):
@@ -259,3 +259,50 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if dilation not in (1, (1, 1), [1, 1]):
         raise invalid("max_pool2d: dilation other than 1 is not supported", _lib.ERR_UNSUPPORTED)
     return _MaxPool2d.apply(input, kernel_size, stride, padding, ceil_mode)
+
+
+def _channel32(t, ctx):
+    """A per-channel torch tensor as the float32 clnn.Tensor the C API takes for any input type."""
+    return None if t is None else Tensor.from_numpy(t.detach().to(torch.float32).contiguous().numpy(), ctx)
+
+
+def _write_into(t, dev):
+    """dev's values into the torch tensor t, in place (its own memory when float32 and contiguous)."""
+    if t.dtype == torch.float32 and t.is_contiguous():
+        dev.read_into(t.detach().numpy())
+    else:
+        with torch.no_grad():
+            t.copy_(torch.from_numpy(dev.to_numpy()))
+
+
+class _BatchNorm(torch.autograd.Function):
+    @staticmethod
+    def forward(fctx, input, weight, bias, running, training, momentum, eps):
+        ctx = default_context()
+        x = _to_clnn(input, ctx)
+        w, b = _channel32(weight, ctx), _channel32(bias, ctx)
+        rm, rv = (_channel32(t, ctx) for t in running)
+        y, save_mean, save_invstd = ops.batch_norm(x, rm, rv, w, b, training, momentum, eps, return_saved=True)
+        if training and rm is not None:
+            for t, d in zip(running, (rm, rv)):
+                _write_into(t, d)
+        fctx.dev = (x, w, rm, rv, save_mean, save_invstd)
+        fctx.conf = (training, eps)
+        fctx.like = (input.new_empty(0), None if weight is None else weight.new_empty(0),
+                     None if bias is None else bias.new_empty(0))
+        return _to_torch(y, input)
+
+    @staticmethod
+    def backward(fctx, grad):
+        x, w, rm, rv, save_mean, save_invstd = fctx.dev
+        training, eps = fctx.conf
+        need = fctx.needs_input_grad
+        g = ops.batch_norm_backward(_to_clnn(grad, x.context), x, w, rm, rv, save_mean, save_invstd, training, eps,
+                                    output_mask=need[:3])
+        return tuple(_to_torch(t, like) for t, like in zip(g, fctx.like)) + (None,) * 4
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """torch.nn.functional.batch_norm, computed by libclnn. In training, running_mean
+    and running_var (both or neither) are updated in place, as torch's."""
+    return _BatchNorm.apply(input, weight, bias, (running_mean, running_var), bool(training), momentum, eps)
