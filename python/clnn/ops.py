@@ -703,3 +703,72 @@ def batch_norm_backward(grad_output, input, weight=None, running_mean=None, runn
     ctx.call(name, ctypes.byref(d), x4._handle, dy4._handle, _h(gamma), _h(beta), mean._handle, stat._handle,
              _h(dx4), _h(dw), _h(db))
     return dx, dw, db
+
+
+# ---------------------------------------------------------- cross entropy
+
+def _xent_desc(op, input, target, weight, ignore_index, reduction, label_smoothing):
+    _tensor(op, "input", input)
+    if weight is not None:
+        raise invalid(f"{op}: class weights are not supported", _lib.ERR_UNSUPPORTED)
+    if reduction != "mean":
+        raise invalid(f"{op}: only reduction='mean' is supported, got {reduction!r}", _lib.ERR_UNSUPPORTED)
+    if input.ndim < 2:
+        raise invalid(f"{op}: input must be (N, C) or (N, C, d1, ...), got shape {input.shape}",
+                      _lib.ERR_SHAPE_MISMATCH)
+    d = lib.clnn_loss_class_desc_make(input.shape[0], input.shape[1])
+    d.inner = int(np.prod(input.shape[2:], dtype=np.int64))
+    ignore = _int(op, "ignore_index", ignore_index)
+    if not -2 ** 31 <= ignore < 2 ** 31:
+        raise invalid(f"{op}: ignore_index must fit in int32, got {ignore}")
+    d.ignore_index = ignore
+    d.label_smoothing = _number(op, "label_smoothing", label_smoothing)
+    _check(lib.clnn_loss_class_desc_check(ctypes.byref(d)))
+    return d, _labels(op, target, d, input.context)
+
+
+def _labels(op, target, d, context):
+    """target as an int32 clnn.Tensor: a Tensor as given (a label out of range makes
+    the loss NaN, as the C API cannot see it before the device runs), or an integer
+    array, checked here: each label in [0, C) or ignore_index."""
+    if isinstance(target, Tensor):
+        return target
+    labels = np.asarray(target)
+    if labels.dtype.kind not in "iu":
+        raise invalid(f"{op}: target must hold class indices (an integer array or int32 clnn.Tensor), "
+                      f"got {labels.dtype}", _lib.ERR_UNSUPPORTED if labels.dtype.kind == "f" else
+                      _lib.ERR_INVALID_VALUE)
+    bad = (labels != d.ignore_index) & ((labels < 0) | (labels >= d.classes))
+    if bad.any():
+        raise invalid(f"{op}: target holds {labels[bad].flat[0]}, outside [0, {d.classes}) and not "
+                      f"ignore_index {d.ignore_index}")
+    return Tensor.from_numpy(labels.astype(np.int32), context)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """torch.nn.functional.cross_entropy with class-index targets and reduction='mean':
+    input (N, C) or (N, C, d1, ...) logits, target (N) or (N, d1, ...) int32 labels
+    (a clnn.Tensor or an integer array). Returns a one-element float32 tensor of shape (1,)."""
+    d, labels = _xent_desc("cross_entropy", input, target, weight, ignore_index, reduction, label_smoothing)
+    loss = Tensor.empty((1,), "float32", input.context)
+    input.context.call("clnn_loss_xent", ctypes.byref(d), input._handle, labels._handle, loss._handle, None)
+    return loss
+
+
+def cross_entropy_backward(grad_output, input, target, weight=None, ignore_index=-100, reduction="mean",
+                           label_smoothing=0.0):
+    """The gradient of cross_entropy with respect to input, times grad_output (a number,
+    or a one-element clnn.Tensor, read to the host)."""
+    op = "cross_entropy_backward"
+    if isinstance(grad_output, Tensor):
+        if grad_output.numel != 1:
+            raise invalid(f"{op}: grad_output must have one element, got shape {grad_output.shape}",
+                          _lib.ERR_SHAPE_MISMATCH)
+        grad_output = float(grad_output.to_numpy().astype(np.float64).reshape(()))
+    d, labels = _xent_desc(op, input, target, weight, ignore_index, reduction, label_smoothing)
+    d.grad_scale = _number(op, "grad_output", grad_output)
+    _check(lib.clnn_loss_class_desc_check(ctypes.byref(d)))
+    loss = Tensor.empty((1,), "float32", input.context)
+    dx = Tensor.empty(input.shape, input.dtype, input.context)
+    input.context.call("clnn_loss_xent", ctypes.byref(d), input._handle, labels._handle, loss._handle, dx._handle)
+    return dx

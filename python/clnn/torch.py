@@ -14,7 +14,8 @@ from . import optim  # clnn.torch.optim.AdamW, Adam, SGD
 from ._core import Tensor, default_context, invalid
 
 __all__ = ["deform_conv2d", "roi_align", "conv2d", "roi_pool", "ps_roi_align", "ps_roi_pool", "conv_transpose2d",
-           "linear", "avg_pool2d", "max_pool2d", "interpolate", "batch_norm", "optim"]
+           "linear", "avg_pool2d", "max_pool2d", "interpolate", "batch_norm",
+           "cross_entropy", "optim"]
 
 
 def _to_clnn(t, ctx):
@@ -306,3 +307,46 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """torch.nn.functional.batch_norm, computed by libclnn. In training, running_mean
     and running_var (both or neither) are updated in place, as torch's."""
     return _BatchNorm.apply(input, weight, bias, (running_mean, running_var), bool(training), momentum, eps)
+
+
+class _CrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(fctx, input, target, ignore_index, label_smoothing, count):
+        ctx = default_context()
+        x = _to_clnn(input, ctx)
+        # the labels are checked on the host (in [0, C) or ignore_index) as they go to the device
+        _, labels = ops._xent_desc("cross_entropy", x, target.detach().numpy(), None, ignore_index, "mean",
+                                   label_smoothing)
+        loss = ops.cross_entropy(x, labels, None, ignore_index, "mean", label_smoothing)
+        fctx.dev, fctx.conf, fctx.count = (x, labels), (ignore_index, label_smoothing), count
+        fctx.like = input.new_empty(0)
+        out = _to_torch(loss, input).reshape(())
+        return out if count is None else out * count
+
+    @staticmethod
+    def backward(fctx, grad):
+        x, labels = fctx.dev
+        scale = float(grad) if fctx.count is None else float(grad) * fctx.count
+        ignore_index, label_smoothing = fctx.conf
+        dx = ops.cross_entropy_backward(scale, x, labels, None, ignore_index, "mean", label_smoothing)
+        return _to_torch(dx, fctx.like), None, None, None, None
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0):
+    """torch.nn.functional.cross_entropy with class-index targets, computed by libclnn:
+    reduction 'mean' or 'sum', no class weights."""
+    if weight is not None or size_average is not None or reduce is not None:
+        raise invalid("cross_entropy: weight, size_average and reduce are not supported", _lib.ERR_UNSUPPORTED)
+    if not isinstance(target, torch.Tensor) or target.is_floating_point() or target.is_complex():
+        raise invalid("cross_entropy: target must be a tensor of class indices (class probabilities are not "
+                      "supported)", _lib.ERR_UNSUPPORTED)
+    if reduction not in ("mean", "sum"):
+        raise invalid(f"cross_entropy: reduction must be 'mean' or 'sum', got {reduction!r}", _lib.ERR_UNSUPPORTED)
+    count = None
+    if reduction == "sum":
+        # sum = mean * (positions not ignored); with none, the sum over nothing is 0
+        count = int((target != ignore_index).sum())
+        if count == 0:
+            return input[:0].sum()  # 0, with a zero gradient
+    return _CrossEntropy.apply(input, target, ignore_index, label_smoothing, count)

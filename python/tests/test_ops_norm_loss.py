@@ -96,3 +96,62 @@ def test_batch_norm_bad_input_raises():
         ops.batch_norm(x, clnn.Tensor.zeros((3,), "float16"), c3)
     with pytest.raises(clnn.Error):
         ops.batch_norm_backward(x, x, training=True)  # no saved statistics
+
+
+@pytest.mark.parametrize("shape,smoothing", [((5, 7), 0.0), ((4, 3), 0.2), ((2, 4, 3, 5), 0.1), ((3, 6, 4), 0.0),
+                                             ((0, 4), 0.0)])
+def test_cross_entropy(shape, smoothing):
+    x = torch.randn(*shape) * 3
+    t = torch.randint(0, shape[1], (shape[0],) + shape[2:])
+    if t.numel() > 2:
+        t.view(-1)[1] = -100  # ignored
+    xg = x.clone().requires_grad_(True)
+    loss = F.cross_entropy(xg, t, label_smoothing=smoothing)
+    loss.backward()
+    target = clnn.Tensor.from_numpy(t.numpy().astype(np.int32))
+    got = ops.cross_entropy(dev(x), target, label_smoothing=smoothing)
+    assert got.shape == (1,)
+    np.testing.assert_allclose(got.to_numpy()[0], loss.item(), rtol=1e-5, atol=1e-6)
+    close(ops.cross_entropy_backward(1.0, dev(x), target, label_smoothing=smoothing), xg.grad, rtol=1e-5,
+          atol=1e-6)
+    # an integer array target (range-checked on the host), and grad_output scales the gradient
+    g = ops.cross_entropy_backward(dev(torch.tensor([2.5])), dev(x), t.numpy(), label_smoothing=smoothing)
+    close(g, xg.grad * 2.5, rtol=1e-5, atol=1e-6)
+
+
+def test_cross_entropy_ignore_index_and_half():
+    x = torch.randn(6, 5)
+    t = torch.tensor([0, 3, 7, 7, 4, 1])
+    ref = F.cross_entropy(x, t, ignore_index=7)
+    np.testing.assert_allclose(ops.cross_entropy(dev(x), t.numpy(), ignore_index=7).to_numpy()[0], ref.item(),
+                               rtol=1e-5)
+    xh = clnn.Tensor.from_numpy(x.numpy().astype(np.float16))
+    got = ops.cross_entropy(xh, t.numpy(), ignore_index=7)
+    assert got.dtype == "float32"
+    np.testing.assert_allclose(got.to_numpy()[0], F.cross_entropy(x.half().float(), t, ignore_index=7).item(),
+                               rtol=1e-4)
+    assert ops.cross_entropy_backward(1.0, xh, t.numpy(), ignore_index=7).dtype == "float16"
+
+
+def test_cross_entropy_bad_input_raises():
+    x = dev(torch.randn(4, 3))
+    t = np.array([0, 1, 2, 1])
+    for kw in (dict(reduction="sum"), dict(weight=dev(torch.ones(3))), dict(label_smoothing=1.5),
+               dict(ignore_index=2 ** 40)):
+        with pytest.raises(clnn.Error):
+            ops.cross_entropy(x, t, **kw)
+    with pytest.raises(clnn.Error) as e:
+        ops.cross_entropy(x, np.array([0, 1, 3, 1]))  # label 3 of 3 classes
+    assert e.value.name == "CLNN_ERR_INVALID_VALUE"
+    with pytest.raises(clnn.Error) as e:
+        ops.cross_entropy(x, np.zeros((4, 3), np.float32))  # class probabilities
+    assert e.value.name == "CLNN_ERR_UNSUPPORTED"
+    with pytest.raises(clnn.Error) as e:
+        ops.cross_entropy(x, np.array([0, 1, 2]))
+    assert e.value.name == "CLNN_ERR_SHAPE_MISMATCH"
+    with pytest.raises(clnn.Error):
+        ops.cross_entropy(x, clnn.Tensor.from_numpy(np.zeros(4, np.float32)))  # float labels
+    with pytest.raises(clnn.Error):
+        ops.cross_entropy(dev(torch.randn(4)), np.array([0]))
+    with pytest.raises(clnn.Error):
+        ops.cross_entropy_backward(float("nan"), x, t)

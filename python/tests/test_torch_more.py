@@ -50,3 +50,33 @@ def test_batch_norm_bad_input_raises():
         ct.batch_norm(torch.randn(1, 3), torch.zeros(3), torch.ones(3), training=True)
     with pytest.raises(clnn.Error):
         ct.batch_norm(torch.randn(2, 3), torch.zeros(4), torch.ones(4))
+
+
+def test_cross_entropy_drop_in():
+    x = torch.randn(6, 5, 3, requires_grad=True)
+    t = torch.randint(0, 5, (6, 3))
+    t[2, 1] = 4
+    for kw in (dict(), dict(reduction="sum"), dict(label_smoothing=0.15, ignore_index=4)):
+        y, ref = ct.cross_entropy(x, t, **kw), F.cross_entropy(x, t, **kw)
+        assert y.shape == () and y.dtype == torch.float32
+        torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(torch.autograd.grad(y * 1.7, x)[0], torch.autograd.grad(ref * 1.7, x)[0],
+                                   rtol=1e-5, atol=1e-6)
+    all_ignored = torch.full((6, 3), -100)
+    assert ct.cross_entropy(x, all_ignored, reduction="sum").item() == 0.0
+
+
+def test_gradcheck_cross_entropy():
+    x = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([0, 3, 1, 1, 2])
+    assert gradcheck(lambda x: ct.cross_entropy(x, t), (x,), **GRADCHECK)
+    assert gradcheck(lambda x: ct.cross_entropy(x, t, reduction="sum", label_smoothing=0.1), (x,), **GRADCHECK)
+
+
+def test_cross_entropy_bad_input_raises():
+    x = torch.randn(4, 3)
+    for t, kw in ((torch.tensor([0, 1, 3, 1]), {}), (torch.rand(4, 3), {}), (torch.tensor([0, 1, 2, 1]),
+                  dict(reduction="none")), (torch.tensor([0, 1, 2, 1]), dict(weight=torch.ones(3))),
+                  (torch.tensor([0, 1, 2]), {})):
+        with pytest.raises(clnn.Error):
+            ct.cross_entropy(x, t, **kw)
