@@ -15,7 +15,8 @@ from ._core import Tensor, default_context, invalid
 
 __all__ = ["deform_conv2d", "roi_align", "conv2d", "roi_pool", "ps_roi_align", "ps_roi_pool", "conv_transpose2d",
            "linear", "avg_pool2d", "max_pool2d", "interpolate", "batch_norm",
-           "cross_entropy", "optim"]
+           "cross_entropy", "pixel_shuffle", "pixel_unshuffle", "relu", "relu6", "leaky_relu", "elu", "sigmoid",
+           "tanh", "gelu", "silu", "hardswish", "optim"]
 
 
 def _to_clnn(t, ctx):
@@ -247,19 +248,24 @@ class _MaxPool2d(torch.autograd.Function):
                                 return_indices=True)
         fctx.conf, fctx.idx, fctx.shape = (kernel_size, stride, padding, ceil_mode), idx, tuple(input.shape)
         fctx.like = input.new_empty(0)
-        return _to_torch(y, input)
+        # torch's indices: int64 positions within each input plane (row * W + column)
+        indices = torch.from_numpy(idx.to_numpy()).to(torch.int64)
+        fctx.mark_non_differentiable(indices)
+        return _to_torch(y, input), indices
 
     @staticmethod
-    def backward(fctx, grad):
+    def backward(fctx, grad, _grad_indices):
         dx = ops.max_pool2d_backward(_to_clnn(grad, fctx.idx.context), fctx.idx, fctx.shape, *fctx.conf)
         return _to_torch(dx, fctx.like), None, None, None, None
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """torch.nn.functional.max_pool2d (dilation 1, no return_indices), computed by libclnn."""
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """torch.nn.functional.max_pool2d (dilation 1), computed by libclnn; with
+    return_indices also torch's int64 indices (positions within each input plane)."""
     if dilation not in (1, (1, 1), [1, 1]):
         raise invalid("max_pool2d: dilation other than 1 is not supported", _lib.ERR_UNSUPPORTED)
-    return _MaxPool2d.apply(input, kernel_size, stride, padding, ceil_mode)
+    y, indices = _MaxPool2d.apply(input, kernel_size, stride, padding, ceil_mode)
+    return (y, indices) if return_indices else y
 
 
 def _channel32(t, ctx):
@@ -350,3 +356,75 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         if count == 0:
             return input[:0].sum()  # 0, with a zero gradient
     return _CrossEntropy.apply(input, target, ignore_index, label_smoothing, count)
+
+
+def pixel_shuffle(input, upscale_factor):
+    """torch.nn.functional.pixel_shuffle (4-D input), computed by libclnn."""
+    return _ShapeOp.apply("pixel_shuffle", input, upscale_factor)
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """torch.nn.functional.pixel_unshuffle (4-D input), computed by libclnn."""
+    return _ShapeOp.apply("pixel_unshuffle", input, downscale_factor)
+
+
+class _Activation(torch.autograd.Function):
+    """y = act(input) element-wise; the backward is activation_backward at the saved input."""
+
+    @staticmethod
+    def forward(fctx, input, name, alpha):
+        x = _to_clnn(input, default_context())
+        y = ops._act(name, x, alpha)
+        fctx.dev, fctx.conf = x, (name, alpha)
+        fctx.like = input.new_empty(0)
+        return _to_torch(y, input)
+
+    @staticmethod
+    def backward(fctx, grad):
+        dx = ops.activation_backward(_to_clnn(grad, fctx.dev.context), fctx.dev, *fctx.conf)
+        return _to_torch(dx, fctx.like), None, None
+
+
+def _activation(name, input, alpha=0.0, inplace=False):
+    if inplace:
+        raise invalid(f"{name}: inplace=True is not supported (the result is a new tensor)", _lib.ERR_UNSUPPORTED)
+    return _Activation.apply(input, name, float(alpha))
+
+
+def relu(input, inplace=False):
+    """torch.nn.functional.relu, computed by libclnn (as are the activations below)."""
+    return _activation("relu", input, inplace=inplace)
+
+
+def relu6(input, inplace=False):
+    return _activation("relu6", input, inplace=inplace)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return _activation("leaky_relu", input, negative_slope, inplace)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return _activation("elu", input, alpha, inplace)
+
+
+def sigmoid(input):
+    return _activation("sigmoid", input)
+
+
+def tanh(input):
+    return _activation("tanh", input)
+
+
+def gelu(input, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise invalid(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _activation("gelu" if approximate == "none" else "gelu_tanh", input)
+
+
+def silu(input, inplace=False):
+    return _activation("silu", input, inplace=inplace)
+
+
+def hardswish(input, inplace=False):
+    return _activation("hardswish", input, inplace=inplace)
