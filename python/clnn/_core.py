@@ -17,6 +17,8 @@ _NUMPY_TYPE = {_lib.FLOAT32: np.float32, _lib.INT32: np.int32, _lib.FLOAT16: np.
 
 float32, int32, float16, bfloat16 = "float32", "int32", "float16", "bfloat16"
 
+_DL_CPU = 1  # DLPack's kDLCPU device type
+
 
 class Error(Exception):
     """A failed libclnn call, or an argument refused before it reaches C.
@@ -207,15 +209,43 @@ class Tensor:
             self._call("clnn_tensor_read", ptr, array.nbytes)
         return array
 
-    def __dlpack__(self, stream=None):
+    @classmethod
+    def from_dlpack(cls, obj, context=None, dtype=None):
+        """A device copy of any host (CPU) object with __dlpack__: a torch CPU tensor,
+        a NumPy array, ... np.from_dlpack reads it without a host copy, then it is
+        written to the device as from_numpy writes (same dtypes, same dtype= argument).
+        Not zero-copy: device memory is not host memory. Raises Error for an object
+        that is not on the CPU (CLNN_ERR_UNSUPPORTED) or one NumPy cannot take or
+        from_numpy cannot store (CLNN_ERR_INVALID_VALUE: int64, bool, bfloat16, ...)."""
+        if not hasattr(obj, "__dlpack__") or not hasattr(obj, "__dlpack_device__"):
+            raise invalid(f"from_dlpack: {type(obj).__name__} has no __dlpack__ / __dlpack_device__")
+        try:
+            device_type, device_id = obj.__dlpack_device__()
+        except Exception as e:  # a foreign object's failure, reported as ours
+            raise invalid(f"from_dlpack: __dlpack_device__ failed: {e}") from e
+        if device_type != _DL_CPU:
+            raise invalid(f"from_dlpack: only host (CPU) memory is taken, got DLPack device type {device_type} "
+                          f"(id {device_id}); copy it to the CPU first", _lib.ERR_UNSUPPORTED)
+        try:
+            array = np.from_dlpack(obj)
+        except (BufferError, TypeError, ValueError, RuntimeError) as e:
+            raise invalid(f"from_dlpack: NumPy cannot take this {type(obj).__name__}: {e}") from e
+        return cls.from_numpy(array, context, dtype)
+
+    def __dlpack__(self, stream=None, max_version=None, dl_device=None, copy=None):
         """DLPack export of a host copy (np.from_dlpack, torch.from_dlpack): the
-        device memory is read into a fresh numpy array, which the capsule owns."""
+        device memory is read into a fresh numpy array, which the capsule owns.
+        bfloat16 is exported as float32 (NumPy has no bfloat16)."""
         if stream is not None:
             raise BufferError("clnn.Tensor exports host memory: stream must be None")
+        if dl_device is not None and tuple(dl_device) != (_DL_CPU, 0):
+            raise BufferError(f"clnn.Tensor exports host (CPU) memory only, not DLPack device {dl_device}")
+        if copy is False:
+            raise BufferError("clnn.Tensor lives in device memory: exporting it always copies to the host")
         return self.to_numpy().__dlpack__()
 
     def __dlpack_device__(self):
-        return (1, 0)  # kDLCPU: what is exported is the host copy
+        return (_DL_CPU, 0)  # what is exported is the host copy
 
     def fill(self, value):
         """Enqueue: set every element to value."""

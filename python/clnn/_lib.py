@@ -90,6 +90,17 @@ class PixelShuffleDesc(ctypes.Structure):
     _fields_ = [(f, c_int64) for f in ("n", "c", "h", "w", "r")]
 
 
+class BatchnormDesc(ctypes.Structure):
+    _fields_ = [(f, c_int64) for f in ("n", "c", "h", "w")] + \
+               [("eps", c_float), ("momentum", c_float), ("cumulative", c_int), ("affine", c_int),
+                ("act", c_int), ("act_alpha", c_float)]
+
+
+class LossClassDesc(ctypes.Structure):
+    _fields_ = [("n", c_int64), ("classes", c_int64), ("inner", c_int64), ("label_smoothing", c_float),
+                ("ignore_index", ctypes.c_int32), ("grad_scale", c_float)]
+
+
 class AdamDesc(ctypes.Structure):
     _fields_ = [("lr", c_double), ("beta1", c_double), ("beta2", c_double), ("eps", c_double),
                 ("weight_decay", c_double), ("step", c_int64), ("amsgrad", c_int), ("maximize", c_int),
@@ -165,6 +176,15 @@ _PROTOTYPES = {
     "clnn_pixel_shuffle_bwd": (c_int, [ctx_p, P(PixelShuffleDesc), ten_p, ten_p]),
     "clnn_pixel_unshuffle_fwd": (c_int, [ctx_p, P(PixelShuffleDesc), ten_p, ten_p]),
     "clnn_pixel_unshuffle_bwd": (c_int, [ctx_p, P(PixelShuffleDesc), ten_p, ten_p]),
+    "clnn_batchnorm_desc_make": (BatchnormDesc, [c_int64] * 4),
+    "clnn_batchnorm_desc_check": (c_int, [P(BatchnormDesc)]),
+    "clnn_batchnorm_fwd_training": (c_int, [ctx_p, P(BatchnormDesc)] + [ten_p] * 8 + [i64p]),
+    "clnn_batchnorm_fwd_inference": (c_int, [ctx_p, P(BatchnormDesc)] + [ten_p] * 6),
+    "clnn_batchnorm_bwd": (c_int, [ctx_p, P(BatchnormDesc)] + [ten_p] * 9),
+    "clnn_batchnorm_bwd_inference": (c_int, [ctx_p, P(BatchnormDesc)] + [ten_p] * 9),
+    "clnn_loss_class_desc_make": (LossClassDesc, [c_int64, c_int64]),
+    "clnn_loss_class_desc_check": (c_int, [P(LossClassDesc)]),
+    "clnn_loss_xent": (c_int, [ctx_p, P(LossClassDesc)] + [ten_p] * 4),
     "clnn_adam_desc_make": (AdamDesc, [c_double, c_int64]),
     "clnn_sgd_desc_make": (SgdDesc, [c_double, c_int64]),
     "clnn_adam_step": (c_int, [ctx_p, P(AdamDesc), c_size_t] + [P(c_void_p)] * 5 + [ten_p]),

@@ -590,3 +590,185 @@ def pixel_unshuffle(input, downscale_factor):
 
 def pixel_unshuffle_backward(grad_output, input_shape, downscale_factor):
     return _shuffle_bwd("pixel_unshuffle", grad_output, input_shape, downscale_factor)
+
+
+# ------------------------------------------------------------- batch norm
+
+def _number(op, name, v, allow_none=False):
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise invalid(f"{op}: {name} must be a number, got {v!r}")
+    return float(v)
+
+
+def _bn_desc(op, input, momentum, eps, affine):
+    """The descriptor of an (N, C, *) input, its spatial dims folded into h and w."""
+    _tensor(op, "input", input)
+    if input.ndim < 2:
+        raise invalid(f"{op}: input must be (N, C, *), got shape {input.shape}", _lib.ERR_SHAPE_MISMATCH)
+    n, c, *spatial = input.shape
+    h = int(np.prod(spatial[:-1], dtype=np.int64)) if spatial else 1
+    w = spatial[-1] if spatial else 1
+    d = lib.clnn_batchnorm_desc_make(n, c, h, w)
+    d.eps = _number(op, "eps", eps)
+    d.momentum = _number(op, "momentum", momentum)
+    d.affine = 1 if affine else 0
+    _check(lib.clnn_batchnorm_desc_check(ctypes.byref(d)))
+    return d
+
+
+def _channel(op, name, t, c, ctx, fill=None):
+    """A per-channel float32 (C) tensor: t as given, or one filled with `fill` when t is None."""
+    if t is None:
+        return None if fill is None else Tensor.empty((c,), "float32", ctx).fill(fill)
+    return _tensor(op, name, t, 1)
+
+
+def _nchw(t, d):
+    """A 4-D view (n, c, h, w) of an (N, C, *) tensor, as the C API takes it."""
+    return t.reshape(d.n, d.c, d.h, d.w)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5,
+               return_saved=False):
+    """torch.nn.functional.batch_norm on an (N, C, *) clnn.Tensor.
+
+    The per-channel tensors (running_mean, running_var, weight, bias) are float32
+    (C) tensors whatever input's type. In training, running_mean and running_var
+    (both or neither) are updated in place with momentum (the running variance
+    with the unbiased batch variance, as torch). return_saved: also return the
+    batch mean and 1/sqrt(var + eps) that batch_norm_backward needs in training
+    (None, None in inference).
+    """
+    op = "batch_norm"
+    d = _bn_desc(op, input, momentum, eps, weight is not None or bias is not None)
+    ctx = input.context
+    gamma = _channel(op, "weight", weight, d.c, ctx, 1.0 if d.affine else None)
+    beta = _channel(op, "bias", bias, d.c, ctx, 0.0 if d.affine else None)
+    rm = _opt(op, "running_mean", running_mean, 1)
+    rv = _opt(op, "running_var", running_var, 1)
+    y = Tensor.empty(input.shape, input.dtype, ctx)
+    x4, y4 = _nchw(input, d), _nchw(y, d)
+    save_mean = save_invstd = None
+    if training:
+        if (rm is None) != (rv is None):
+            raise invalid(f"{op}: give both running_mean and running_var, or neither")
+        save_mean, save_invstd = Tensor.empty((d.c,), "float32", ctx), Tensor.empty((d.c,), "float32", ctx)
+        ctx.call("clnn_batchnorm_fwd_training", ctypes.byref(d), x4._handle, _h(gamma), _h(beta), y4._handle,
+                 save_mean._handle, save_invstd._handle, _h(rm), _h(rv), None)
+    else:
+        if rm is None or rv is None:
+            raise invalid(f"{op}: inference (training=False) needs running_mean and running_var")
+        ctx.call("clnn_batchnorm_fwd_inference", ctypes.byref(d), x4._handle, _h(gamma), _h(beta), rm._handle,
+                 rv._handle, y4._handle)
+    return (y, save_mean, save_invstd) if return_saved else y
+
+
+def batch_norm_backward(grad_output, input, weight=None, running_mean=None, running_var=None, save_mean=None,
+                        save_invstd=None, training=False, eps=1e-5, output_mask=(True, True, True)):
+    """(grad_input, grad_weight, grad_bias) of batch_norm, in torch's
+    native_batch_norm_backward order of arguments; None where output_mask says False.
+
+    Training needs the forward's save_mean and save_invstd (batch_norm(...,
+    return_saved=True)); inference the running statistics it used. weight None
+    means a scale of 1 (the bias does not enter the gradients).
+    """
+    op = "batch_norm_backward"
+    want = tuple(bool(m) for m in output_mask)
+    if len(want) != 3:
+        raise invalid(f"{op}: output_mask must have 3 entries, got {output_mask!r}")
+    d = _bn_desc(op, input, 0.1, eps, weight is not None or want[1] or want[2])
+    _tensor(op, "grad_output", grad_output)
+    if grad_output.shape != input.shape:
+        raise invalid(f"{op}: grad_output shape {grad_output.shape} != input shape {input.shape}",
+                      _lib.ERR_SHAPE_MISMATCH)
+    if not any(want):
+        return None, None, None
+    ctx, dt = input.context, grad_output.dtype
+    gamma = _channel(op, "weight", weight, d.c, ctx, 1.0 if d.affine else None)
+    beta = Tensor.zeros((d.c,), "float32", ctx) if d.affine else None  # only a fused activation reads it
+    dx = Tensor.empty(input.shape, dt, ctx) if want[0] else None
+    dw = Tensor.empty((d.c,), "float32", ctx) if want[1] else None
+    db = Tensor.empty((d.c,), "float32", ctx) if want[2] else None
+    x4, dy4, dx4 = _nchw(input, d), _nchw(grad_output, d), None if dx is None else _nchw(dx, d)
+    if training:
+        if save_mean is None or save_invstd is None:
+            raise invalid(f"{op}: training needs the forward's save_mean and save_invstd")
+        mean, stat, name = _tensor(op, "save_mean", save_mean, 1), _tensor(op, "save_invstd", save_invstd, 1), \
+            "clnn_batchnorm_bwd"
+    else:
+        if running_mean is None or running_var is None:
+            raise invalid(f"{op}: inference (training=False) needs running_mean and running_var")
+        mean, stat, name = _tensor(op, "running_mean", running_mean, 1), \
+            _tensor(op, "running_var", running_var, 1), "clnn_batchnorm_bwd_inference"
+    ctx.call(name, ctypes.byref(d), x4._handle, dy4._handle, _h(gamma), _h(beta), mean._handle, stat._handle,
+             _h(dx4), _h(dw), _h(db))
+    return dx, dw, db
+
+
+# ---------------------------------------------------------- cross entropy
+
+def _xent_desc(op, input, target, weight, ignore_index, reduction, label_smoothing):
+    _tensor(op, "input", input)
+    if weight is not None:
+        raise invalid(f"{op}: class weights are not supported", _lib.ERR_UNSUPPORTED)
+    if reduction != "mean":
+        raise invalid(f"{op}: only reduction='mean' is supported, got {reduction!r}", _lib.ERR_UNSUPPORTED)
+    if input.ndim < 2:
+        raise invalid(f"{op}: input must be (N, C) or (N, C, d1, ...), got shape {input.shape}",
+                      _lib.ERR_SHAPE_MISMATCH)
+    d = lib.clnn_loss_class_desc_make(input.shape[0], input.shape[1])
+    d.inner = int(np.prod(input.shape[2:], dtype=np.int64))
+    ignore = _int(op, "ignore_index", ignore_index)
+    if not -2 ** 31 <= ignore < 2 ** 31:
+        raise invalid(f"{op}: ignore_index must fit in int32, got {ignore}")
+    d.ignore_index = ignore
+    d.label_smoothing = _number(op, "label_smoothing", label_smoothing)
+    _check(lib.clnn_loss_class_desc_check(ctypes.byref(d)))
+    return d, _labels(op, target, d, input.context)
+
+
+def _labels(op, target, d, context):
+    """target as an int32 clnn.Tensor: a Tensor as given (a label out of range makes
+    the loss NaN, as the C API cannot see it before the device runs), or an integer
+    array, checked here: each label in [0, C) or ignore_index."""
+    if isinstance(target, Tensor):
+        return target
+    labels = np.asarray(target)
+    if labels.dtype.kind not in "iu":
+        raise invalid(f"{op}: target must hold class indices (an integer array or int32 clnn.Tensor), "
+                      f"got {labels.dtype}", _lib.ERR_UNSUPPORTED if labels.dtype.kind == "f" else
+                      _lib.ERR_INVALID_VALUE)
+    bad = (labels != d.ignore_index) & ((labels < 0) | (labels >= d.classes))
+    if bad.any():
+        raise invalid(f"{op}: target holds {labels[bad].flat[0]}, outside [0, {d.classes}) and not "
+                      f"ignore_index {d.ignore_index}")
+    return Tensor.from_numpy(labels.astype(np.int32), context)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """torch.nn.functional.cross_entropy with class-index targets and reduction='mean':
+    input (N, C) or (N, C, d1, ...) logits, target (N) or (N, d1, ...) int32 labels
+    (a clnn.Tensor or an integer array). Returns a one-element float32 tensor of shape (1,)."""
+    d, labels = _xent_desc("cross_entropy", input, target, weight, ignore_index, reduction, label_smoothing)
+    loss = Tensor.empty((1,), "float32", input.context)
+    input.context.call("clnn_loss_xent", ctypes.byref(d), input._handle, labels._handle, loss._handle, None)
+    return loss
+
+
+def cross_entropy_backward(grad_output, input, target, weight=None, ignore_index=-100, reduction="mean",
+                           label_smoothing=0.0):
+    """The gradient of cross_entropy with respect to input, times grad_output (a number,
+    or a one-element clnn.Tensor, read to the host)."""
+    op = "cross_entropy_backward"
+    if isinstance(grad_output, Tensor):
+        if grad_output.numel != 1:
+            raise invalid(f"{op}: grad_output must have one element, got shape {grad_output.shape}",
+                          _lib.ERR_SHAPE_MISMATCH)
+        grad_output = float(grad_output.to_numpy().astype(np.float64).reshape(()))
+    d, labels = _xent_desc(op, input, target, weight, ignore_index, reduction, label_smoothing)
+    d.grad_scale = _number(op, "grad_output", grad_output)
+    _check(lib.clnn_loss_class_desc_check(ctypes.byref(d)))
+    loss = Tensor.empty((1,), "float32", input.context)
+    dx = Tensor.empty(input.shape, input.dtype, input.context)
+    input.context.call("clnn_loss_xent", ctypes.byref(d), input._handle, labels._handle, loss._handle, dx._handle)
+    return dx

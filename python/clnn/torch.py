@@ -14,7 +14,9 @@ from . import optim  # clnn.torch.optim.AdamW, Adam, SGD
 from ._core import Tensor, default_context, invalid
 
 __all__ = ["deform_conv2d", "roi_align", "conv2d", "roi_pool", "ps_roi_align", "ps_roi_pool", "conv_transpose2d",
-           "linear", "avg_pool2d", "max_pool2d", "interpolate", "optim"]
+           "linear", "avg_pool2d", "max_pool2d", "interpolate", "batch_norm",
+           "cross_entropy", "pixel_shuffle", "pixel_unshuffle", "relu", "relu6", "leaky_relu", "elu", "sigmoid",
+           "tanh", "gelu", "silu", "hardswish", "optim"]
 
 
 def _to_clnn(t, ctx):
@@ -246,16 +248,183 @@ class _MaxPool2d(torch.autograd.Function):
                                 return_indices=True)
         fctx.conf, fctx.idx, fctx.shape = (kernel_size, stride, padding, ceil_mode), idx, tuple(input.shape)
         fctx.like = input.new_empty(0)
-        return _to_torch(y, input)
+        # torch's indices: int64 positions within each input plane (row * W + column)
+        indices = torch.from_numpy(idx.to_numpy()).to(torch.int64)
+        fctx.mark_non_differentiable(indices)
+        return _to_torch(y, input), indices
 
     @staticmethod
-    def backward(fctx, grad):
+    def backward(fctx, grad, _grad_indices):
         dx = ops.max_pool2d_backward(_to_clnn(grad, fctx.idx.context), fctx.idx, fctx.shape, *fctx.conf)
         return _to_torch(dx, fctx.like), None, None, None, None
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """torch.nn.functional.max_pool2d (dilation 1, no return_indices), computed by libclnn."""
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """torch.nn.functional.max_pool2d (dilation 1), computed by libclnn; with
+    return_indices also torch's int64 indices (positions within each input plane)."""
     if dilation not in (1, (1, 1), [1, 1]):
         raise invalid("max_pool2d: dilation other than 1 is not supported", _lib.ERR_UNSUPPORTED)
-    return _MaxPool2d.apply(input, kernel_size, stride, padding, ceil_mode)
+    y, indices = _MaxPool2d.apply(input, kernel_size, stride, padding, ceil_mode)
+    return (y, indices) if return_indices else y
+
+
+def _channel32(t, ctx):
+    """A per-channel torch tensor as the float32 clnn.Tensor the C API takes for any input type."""
+    return None if t is None else Tensor.from_numpy(t.detach().to(torch.float32).contiguous().numpy(), ctx)
+
+
+def _write_into(t, dev):
+    """dev's values into the torch tensor t, in place (its own memory when float32 and contiguous)."""
+    if t.dtype == torch.float32 and t.is_contiguous():
+        dev.read_into(t.detach().numpy())
+    else:
+        with torch.no_grad():
+            t.copy_(torch.from_numpy(dev.to_numpy()))
+
+
+class _BatchNorm(torch.autograd.Function):
+    @staticmethod
+    def forward(fctx, input, weight, bias, running, training, momentum, eps):
+        ctx = default_context()
+        x = _to_clnn(input, ctx)
+        w, b = _channel32(weight, ctx), _channel32(bias, ctx)
+        rm, rv = (_channel32(t, ctx) for t in running)
+        y, save_mean, save_invstd = ops.batch_norm(x, rm, rv, w, b, training, momentum, eps, return_saved=True)
+        if training and rm is not None:
+            for t, d in zip(running, (rm, rv)):
+                _write_into(t, d)
+        fctx.dev = (x, w, rm, rv, save_mean, save_invstd)
+        fctx.conf = (training, eps)
+        fctx.like = (input.new_empty(0), None if weight is None else weight.new_empty(0),
+                     None if bias is None else bias.new_empty(0))
+        return _to_torch(y, input)
+
+    @staticmethod
+    def backward(fctx, grad):
+        x, w, rm, rv, save_mean, save_invstd = fctx.dev
+        training, eps = fctx.conf
+        need = fctx.needs_input_grad
+        g = ops.batch_norm_backward(_to_clnn(grad, x.context), x, w, rm, rv, save_mean, save_invstd, training, eps,
+                                    output_mask=need[:3])
+        return tuple(_to_torch(t, like) for t, like in zip(g, fctx.like)) + (None,) * 4
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """torch.nn.functional.batch_norm, computed by libclnn. In training, running_mean
+    and running_var (both or neither) are updated in place, as torch's."""
+    return _BatchNorm.apply(input, weight, bias, (running_mean, running_var), bool(training), momentum, eps)
+
+
+class _CrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(fctx, input, target, ignore_index, label_smoothing, count):
+        ctx = default_context()
+        x = _to_clnn(input, ctx)
+        # the labels are checked on the host (in [0, C) or ignore_index) as they go to the device
+        _, labels = ops._xent_desc("cross_entropy", x, target.detach().numpy(), None, ignore_index, "mean",
+                                   label_smoothing)
+        loss = ops.cross_entropy(x, labels, None, ignore_index, "mean", label_smoothing)
+        fctx.dev, fctx.conf, fctx.count = (x, labels), (ignore_index, label_smoothing), count
+        fctx.like = input.new_empty(0)
+        out = _to_torch(loss, input).reshape(())
+        return out if count is None else out * count
+
+    @staticmethod
+    def backward(fctx, grad):
+        x, labels = fctx.dev
+        scale = float(grad) if fctx.count is None else float(grad) * fctx.count
+        ignore_index, label_smoothing = fctx.conf
+        dx = ops.cross_entropy_backward(scale, x, labels, None, ignore_index, "mean", label_smoothing)
+        return _to_torch(dx, fctx.like), None, None, None, None
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0):
+    """torch.nn.functional.cross_entropy with class-index targets, computed by libclnn:
+    reduction 'mean' or 'sum', no class weights."""
+    if weight is not None or size_average is not None or reduce is not None:
+        raise invalid("cross_entropy: weight, size_average and reduce are not supported", _lib.ERR_UNSUPPORTED)
+    if not isinstance(target, torch.Tensor) or target.is_floating_point() or target.is_complex():
+        raise invalid("cross_entropy: target must be a tensor of class indices (class probabilities are not "
+                      "supported)", _lib.ERR_UNSUPPORTED)
+    if reduction not in ("mean", "sum"):
+        raise invalid(f"cross_entropy: reduction must be 'mean' or 'sum', got {reduction!r}", _lib.ERR_UNSUPPORTED)
+    count = None
+    if reduction == "sum":
+        # sum = mean * (positions not ignored); with none, the sum over nothing is 0
+        count = int((target != ignore_index).sum())
+        if count == 0:
+            return input[:0].sum()  # 0, with a zero gradient
+    return _CrossEntropy.apply(input, target, ignore_index, label_smoothing, count)
+
+
+def pixel_shuffle(input, upscale_factor):
+    """torch.nn.functional.pixel_shuffle (4-D input), computed by libclnn."""
+    return _ShapeOp.apply("pixel_shuffle", input, upscale_factor)
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """torch.nn.functional.pixel_unshuffle (4-D input), computed by libclnn."""
+    return _ShapeOp.apply("pixel_unshuffle", input, downscale_factor)
+
+
+class _Activation(torch.autograd.Function):
+    """y = act(input) element-wise; the backward is activation_backward at the saved input."""
+
+    @staticmethod
+    def forward(fctx, input, name, alpha):
+        x = _to_clnn(input, default_context())
+        y = ops._act(name, x, alpha)
+        fctx.dev, fctx.conf = x, (name, alpha)
+        fctx.like = input.new_empty(0)
+        return _to_torch(y, input)
+
+    @staticmethod
+    def backward(fctx, grad):
+        dx = ops.activation_backward(_to_clnn(grad, fctx.dev.context), fctx.dev, *fctx.conf)
+        return _to_torch(dx, fctx.like), None, None
+
+
+def _activation(name, input, alpha=0.0, inplace=False):
+    if inplace:
+        raise invalid(f"{name}: inplace=True is not supported (the result is a new tensor)", _lib.ERR_UNSUPPORTED)
+    return _Activation.apply(input, name, float(alpha))
+
+
+def relu(input, inplace=False):
+    """torch.nn.functional.relu, computed by libclnn (as are the activations below)."""
+    return _activation("relu", input, inplace=inplace)
+
+
+def relu6(input, inplace=False):
+    return _activation("relu6", input, inplace=inplace)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return _activation("leaky_relu", input, negative_slope, inplace)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return _activation("elu", input, alpha, inplace)
+
+
+def sigmoid(input):
+    return _activation("sigmoid", input)
+
+
+def tanh(input):
+    return _activation("tanh", input)
+
+
+def gelu(input, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise invalid(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _activation("gelu" if approximate == "none" else "gelu_tanh", input)
+
+
+def silu(input, inplace=False):
+    return _activation("silu", input, inplace=inplace)
+
+
+def hardswish(input, inplace=False):
+    return _activation("hardswish", input, inplace=inplace)

@@ -98,3 +98,48 @@ def test_huge_ints_are_refused_not_wrapped():
         clnn.Tensor.empty((2 ** 64, 1))
     with pytest.raises(clnn.Error):
         clnn.ops.roi_align(x, np.zeros((1, 5), np.float32), 2, sampling_ratio=True)
+
+
+def test_dlpack_both_directions():
+    import torch
+    for t in (torch.randn(3, 4), torch.arange(-5, 7, dtype=torch.int32).reshape(2, 6)):
+        d = clnn.Tensor.from_dlpack(t)  # torch CPU tensor in
+        assert d.dtype == str(t.dtype).split(".")[1] and d.shape == tuple(t.shape)
+        back = torch.from_dlpack(d)  # and out, through a host copy
+        assert back.dtype == t.dtype and torch.equal(back, t)
+        a = t.numpy()
+        n = clnn.Tensor.from_dlpack(a)  # NumPy array in
+        assert np.array_equal(np.from_dlpack(n), a) and np.from_dlpack(n).dtype == a.dtype
+    # strided input is read through its strides; the export owns its memory
+    t = torch.arange(12, dtype=torch.float32).reshape(3, 4).t()
+    d = clnn.Tensor.from_dlpack(t)
+    assert torch.equal(torch.from_dlpack(d), t)
+    exported = torch.from_dlpack(d)  # (NumPy marks what it imports read-only)
+    exported[0, 0] = 99
+    assert d.to_numpy()[0, 0] == 0
+    assert clnn.Tensor.from_dlpack(torch.randn(2, dtype=torch.float64), dtype="float32").dtype == "float32"
+
+
+def test_dlpack_refuses_what_it_cannot_take():
+    import torch
+
+    class OnDevice:
+        def __dlpack__(self, stream=None):
+            raise AssertionError("never read")
+
+        def __dlpack_device__(self):
+            return (2, 0)  # kDLCUDA
+
+    with pytest.raises(clnn.Error) as e:
+        clnn.Tensor.from_dlpack(OnDevice())
+    assert e.value.name == "CLNN_ERR_UNSUPPORTED"
+    for bad in (torch.arange(3), torch.ones(2, dtype=torch.bfloat16), torch.ones(2, dtype=torch.bool),
+                np.arange(3, dtype=np.int64), torch.ones(2, requires_grad=True), [1.0, 2.0]):
+        with pytest.raises(clnn.Error) as e:
+            clnn.Tensor.from_dlpack(bad)
+        assert e.value.name == "CLNN_ERR_INVALID_VALUE"
+    t = clnn.Tensor.from_numpy(np.ones(3, np.float32))
+    with pytest.raises(BufferError):
+        t.__dlpack__(stream=1)
+    with pytest.raises(BufferError):
+        t.__dlpack__(copy=False)
