@@ -7,7 +7,8 @@ AdamW steps the weights still agree closely.
 
 Runs `clnn-train --parity DIR` (initial weights, 20 batches, first-step
 logits/loss/gradients, weights after 20 steps), then replays it with the
-PyTorch twin in examples/train_fmnist.py. Needs python3-torch and safetensors.
+PyTorch twin in examples/train_fmnist.py. Needs python3-torch. The record goes
+to a temporary folder, removed at the end, unless --dir keeps it.
 """
 import argparse
 import os
@@ -17,9 +18,9 @@ import tempfile
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_f32  # noqa: E402
 from train_fmnist import Net, load_checkpoint, make_optimizer  # noqa: E402
 
 
@@ -41,12 +42,19 @@ def main():
     ap.add_argument("--dir", help="keep the parity record here")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    out = args.dir or tempfile.mkdtemp(prefix="clnn-parity-")
+    if args.dir:
+        return check(args, args.dir)
+    with tempfile.TemporaryDirectory(prefix="clnn-parity-") as out:
+        return check(args, out)
+
+
+def check(args, out):
+    """Record the run in out, replay it in PyTorch; the exit status."""
     subprocess.run([args.bench, "--parity", out, "--batch", str(args.batch), "--lr", str(args.lr), "--wd",
                     str(args.wd), "--label-smoothing", str(args.label_smoothing)], check=True)
-    batches = load_file(os.path.join(out, "batches.safetensors"))
-    step0 = load_file(os.path.join(out, "step0.safetensors"))
-    final = load_file(os.path.join(out, "final.safetensors"))
+    batches = safetensors_f32.read(os.path.join(out, "batches.safetensors"), "torch")
+    step0 = safetensors_f32.read(os.path.join(out, "step0.safetensors"), "torch")
+    final = safetensors_f32.read(os.path.join(out, "final.safetensors"), "torch")
     xs, ys = batches["x"], batches["labels"].long()
 
     net = Net().double()
@@ -103,8 +111,8 @@ def main():
         var[0][0], var[0][1], *[e for e in stats if e[1].endswith("running_mean")][0]))
     ok2 = errs[0][0] <= 1e-3
     print("  -> %s (weights within 1e-3)" % ("pass" if ok2 else "FAIL"))
-    sys.exit(0 if ok and ok2 else 1)
+    return 0 if ok and ok2 else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -60,9 +60,7 @@ Needs python3-torch and python3-torchvision (Debian 12: 1.13 and 0.14).
 Exit status 0 when every check holds.
 """
 import argparse
-import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -72,6 +70,9 @@ import torch
 import torch.nn as nn
 import torchvision
 from torchvision.ops import deform_conv2d
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_f32  # noqa: E402
 
 TOL = 1e-4
 HALF_TOL = {"f16": 2e-3, "bf16": 1e-2}  # host/ref.h's clnn__ref_dtype_rel_l2
@@ -137,34 +138,11 @@ def perturb_for_inference(model, seed):
 
 
 def write_safetensors(path, tensors):
-    """A minimal safetensors writer: float32 tensors, C order."""
-    header, blobs, offset = {}, [], 0
-    for k, v in tensors.items():
-        a = np.ascontiguousarray(v.detach().cpu().numpy().astype(np.float32))
-        header[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
-        blobs.append(a.tobytes())
-        offset += a.nbytes
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
+    safetensors_f32.write(path, tensors)
 
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        b, e = v["data_offsets"]
-        out[k] = np.frombuffer(data[b:e], dtype=np.float32).reshape(v["shape"]).astype(np.float64)
-    return out
+    return {k: v.astype(np.float64) for k, v in safetensors_f32.read(path).items()}
 
 
 def rel(a, b):

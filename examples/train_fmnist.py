@@ -7,7 +7,7 @@ network, data pipeline and schedule, for comparison only (CI does not need it).
 
 Parameter and buffer names match clnn-train's safetensors checkpoints, so a
 libclnn checkpoint loads with load_checkpoint(). Needs Debian's python3-torch
-and, for checkpoints, the `safetensors` package.
+(checkpoints go through examples/safetensors_f32.py).
 """
 import argparse
 import gzip
@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import safetensors_f32
 
 STAGES = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 2), (6, 5, 1, 112, 1)]
 STEM, HEAD, SE_RATIO = 32, 256, 0.25
@@ -144,8 +146,7 @@ def make_optimizer(net, lr, wd):
 
 # ----------------------------------------------------------- checkpoints
 def load_checkpoint(net, path):
-    from safetensors.torch import load_file
-    state = load_file(path)
+    state = safetensors_f32.read(path, "torch")
     own = net.state_dict()
     for name in own:
         if name.endswith("num_batches_tracked"):
@@ -154,8 +155,7 @@ def load_checkpoint(net, path):
 
 
 def save_tensors(path, tensors):
-    from safetensors.torch import save_file
-    save_file({k: v.detach().contiguous().float() for k, v in tensors.items()}, path)
+    safetensors_f32.write(path, tensors)
 
 
 # ---------------------------------------------------------------- train
