@@ -885,6 +885,18 @@ static int add_batch(const char *path, char ***list, int *n, int *cap) {
   return 0;
 }
 
+/* The last line of a batch: a check counts failures; a timing run counts
+ * the problems it timed (its failures are problems that could not run). */
+static void print_summary(const run_config *cfg, int nprobs, int failures) {
+  if (cfg->mode != 'P') {
+    printf("%d problem(s), %d failed\n", nprobs, failures);
+  } else if (failures) {
+    printf("%d of %d problem(s) timed; %d could not run\n", nprobs - failures, nprobs, failures);
+  } else {
+    printf("%d problem(s) timed\n", nprobs);
+  }
+}
+
 int main(int argc, char **argv) {
   run_config cfg = {0};
   cfg.mode = 'C';
@@ -1033,7 +1045,7 @@ int main(int argc, char **argv) {
     if (r) failures++;
     if (r > rc) rc = r;
   }
-  if (!cfg.quiet && nprobs > 1) printf("%d problem(s), %d failed\n", nprobs, failures);
+  if (!cfg.quiet && nprobs > 1) print_summary(&cfg, nprobs, failures);
   clnn_context_free(ctx);
 done:
   for (int i = 0; i < nprobs; i++) free(probs[i]);

@@ -13,5 +13,13 @@ done
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 echo "installing:$missing"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+# apt's and dpkg's progress and debconf's notes go to a log, shown only when
+# a step fails (env: sudo would drop DEBIAN_FRONTEND from the environment).
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+quietly() {
+  "$@" > "$log" 2>&1 || { status=$?; cat "$log"; echo "install-deps: '$*' failed ($status)"; exit "$status"; }
+}
+quietly $SUDO apt-get update -qq
+quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+echo "installed:$missing"
