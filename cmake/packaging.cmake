@@ -46,7 +46,7 @@ set(CPACK_DEBIAN_TOOLS_PACKAGE_RECOMMENDS "pocl-opencl-icd | opencl-icd")
 set(CPACK_DEBIAN_TOOLS_PACKAGE_SUGGESTS "dataset-fashion-mnist")
 
 # The rest of each Depends line comes from the binaries (libc6, libclblast1,
-# ocl-icd-libopencl1, zlib1g). The tools link libclnn statically, so they
+# ocl-icd-libopencl1, zlib1g, libcjson1). The tools link libclnn statically, so they
 # need no libclnn0.
 set(CPACK_DEBIAN_LIB_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_TOOLS_PACKAGE_SHLIBDEPS ON)

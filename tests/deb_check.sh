@@ -67,6 +67,7 @@ lacks "$tools" usr/lib
 lacks "$tools" usr/include
 depends "$tools" '(^|, )libclblast1( |,|$)'
 depends "$tools" '(^|, )ocl-icd-libopencl1( |,|$)'
+depends "$tools" '(^|, )libcjson1( |,|$)' # clnn-train and clnn-net read safetensors headers with cJSON
 echo "three packages with the expected files and dependencies in $out"
 
 if [ "${CLNN_DEB_INSTALL:-0}" != 1 ] || [ "$(id -u)" -ne 0 ] || ! command -v apt-get > /dev/null; then
