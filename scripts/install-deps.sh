@@ -3,7 +3,7 @@
 # with. Installs only what is missing; uses sudo when not run as root.
 set -eu
 PACKAGES="build-essential cmake pkg-config ocl-icd-opencl-dev opencl-c-headers ocl-icd-libopencl1
-pocl-opencl-icd libclblast-dev check zlib1g-dev dataset-fashion-mnist clinfo oclgrind clang libclang-rt-14-dev
+pocl-opencl-icd libclblast-dev libcjson-dev check zlib1g-dev dataset-fashion-mnist clinfo oclgrind clang libclang-rt-14-dev
 python3-torchvision python3-pytest"
 missing=""
 for p in $PACKAGES; do

@@ -85,6 +85,12 @@ mkst() {
 }
 mkst "$work/json.st" '{"a":{"dtype":}' ''
 expect_error "malformed header" "$train" --data "$data" --eval "$work/json.st" --test-limit 10
+mkst "$work/trail.st" '{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}} x' 'abcd'
+expect_error "trailing bytes" "$train" --data "$data" --eval "$work/trail.st" --test-limit 10
+mkst "$work/nul.st" '{"x\u0000y":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}' 'abcd'
+expect_error "u0000" "$train" --data "$data" --eval "$work/nul.st" --test-limit 10
+mkst "$work/neg.st" '{"x":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}}' 'abcd'
+expect_error "non-negative integer" "$train" --data "$data" --eval "$work/neg.st" --test-limit 10
 mkst "$work/f16.st" '{"x":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}}' 'ab'
 expect_error "only F32" "$train" --data "$data" --eval "$work/f16.st" --test-limit 10
 mkst "$work/range.st" '{"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}' 'abcd'

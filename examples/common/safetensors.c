@@ -1,13 +1,17 @@
 /*
- * safetensors.c - see safetensors.h. The JSON header is parsed by a small
- * recursive-descent reader that accepts exactly what the format needs
- * (objects, arrays, strings, non-negative integers) and bounds every step.
+ * safetensors.c - see safetensors.h. The JSON header is untrusted input: it
+ * is parsed by cJSON (a widely used and fuzzed parser, Debian libcjson-dev)
+ * under a memory budget, and every value the format needs is then checked
+ * here (types, ranges, sizes).
  */
 #include "safetensors.h"
 
+#include <cJSON.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,178 +87,6 @@ void st_remove_stale_temporaries(const char *path) {
   closedir(d);
 }
 
-/* ------------------------------------------------------------ JSON reader */
-
-typedef struct jp {
-  const char *start, *s, *end;
-  char *err;
-  size_t errlen;
-  int depth;
-} jp;
-
-static bool jfail(jp *p, const char *what) {
-  snprintf(p->err, p->errlen, "malformed header: %s at byte %ld", what, (long)(p->s - p->start));
-  return false;
-}
-
-static void ws(jp *p) {
-  while (p->s < p->end && isspace((unsigned char)*p->s)) p->s++;
-}
-
-static bool expect(jp *p, char c) {
-  ws(p);
-  if (p->s >= p->end || *p->s != c) return jfail(p, "unexpected character");
-  p->s++;
-  return true;
-}
-
-/* A string without escapes other than \" and \\ (names and dtypes). */
-static bool jstring(jp *p, char *out, size_t n) {
-  if (!expect(p, '"')) return false;
-  size_t len = 0;
-  while (p->s < p->end && *p->s != '"') {
-    char c = *p->s++;
-    if (c == '\\') {
-      if (p->s >= p->end || (*p->s != '"' && *p->s != '\\' && *p->s != '/')) return jfail(p, "unsupported escape");
-      c = *p->s++;
-    }
-    if ((unsigned char)c < 0x20) return jfail(p, "control character in string");
-    if (len + 1 >= n) return jfail(p, "string too long");
-    out[len++] = c;
-  }
-  if (p->s >= p->end) return jfail(p, "unterminated string");
-  p->s++;
-  out[len] = '\0';
-  return true;
-}
-
-static bool juint(jp *p, uint64_t *v) {
-  ws(p);
-  if (p->s >= p->end || !isdigit((unsigned char)*p->s)) return jfail(p, "expected a non-negative integer");
-  uint64_t r = 0;
-  while (p->s < p->end && isdigit((unsigned char)*p->s)) {
-    if (r > (UINT64_MAX - 9) / 10) return jfail(p, "integer too large");
-    r = r * 10 + (uint64_t)(*p->s++ - '0');
-  }
-  *v = r;
-  return true;
-}
-
-/* [u, u, ...] into v (at most max). */
-static bool juint_array(jp *p, uint64_t *v, int max, int *n) {
-  if (!expect(p, '[')) return false;
-  *n = 0;
-  ws(p);
-  if (p->s < p->end && *p->s == ']') {
-    p->s++;
-    return true;
-  }
-  for (;;) {
-    if (*n >= max) return jfail(p, "array too long");
-    if (!juint(p, &v[(*n)++])) return false;
-    ws(p);
-    if (p->s < p->end && *p->s == ',') {
-      p->s++;
-      continue;
-    }
-    return expect(p, ']');
-  }
-}
-
-/* Skip any JSON value of the subset (for unknown keys and metadata). */
-static bool jskip(jp *p) {
-  if (++p->depth > 16) return jfail(p, "nested too deeply");
-  ws(p);
-  if (p->s >= p->end) return jfail(p, "unexpected end");
-  bool ok;
-  char buf[4096];
-  uint64_t u;
-  if (*p->s == '"') {
-    ok = jstring(p, buf, sizeof buf);
-  } else if (*p->s == '{' || *p->s == '[') {
-    char close = *p->s == '{' ? '}' : ']';
-    bool obj = *p->s == '{';
-    p->s++;
-    ws(p);
-    ok = true;
-    if (p->s < p->end && *p->s == close) {
-      p->s++;
-    } else {
-      for (;;) {
-        if (obj && (!jstring(p, buf, sizeof buf) || !expect(p, ':'))) return false;
-        if (!jskip(p)) return false;
-        ws(p);
-        if (p->s < p->end && *p->s == ',') {
-          p->s++;
-          continue;
-        }
-        ok = expect(p, close);
-        break;
-      }
-    }
-  } else {
-    ok = juint(p, &u);
-  }
-  p->depth--;
-  return ok;
-}
-
-/* One tensor entry: {"dtype": ..., "shape": [...], "data_offsets": [b, e]} */
-static bool jtensor(jp *p, st_tensor *t, uint64_t *begin, uint64_t *end) {
-  if (!expect(p, '{')) return false;
-  bool have_dtype = false, have_shape = false, have_offsets = false;
-  for (;;) {
-    char key[64];
-    if (!jstring(p, key, sizeof key) || !expect(p, ':')) return false;
-    if (!strcmp(key, "dtype")) {
-      char dt[32];
-      if (!jstring(p, dt, sizeof dt)) return false;
-      if (strcmp(dt, "F32")) {
-        snprintf(p->err, p->errlen, "tensor '%s' has dtype %s; only F32 is supported", t->name, dt);
-        return false;
-      }
-      have_dtype = true;
-    } else if (!strcmp(key, "shape")) {
-      uint64_t dims[ST_MAX_DIMS];
-      int n;
-      if (!juint_array(p, dims, ST_MAX_DIMS, &n)) return false;
-      t->ndim = n;
-      t->numel = 1;
-      for (int i = 0; i < n; i++) {
-        if (dims[i] > ((uint64_t)1 << 40) || (dims[i] && t->numel > ((size_t)1 << 40) / dims[i]))
-          return jfail(p, "shape too large");
-        t->dims[i] = (int64_t)dims[i];
-        t->numel *= (size_t)dims[i];
-      }
-      have_shape = true;
-    } else if (!strcmp(key, "data_offsets")) {
-      uint64_t off[2];
-      int n;
-      if (!juint_array(p, off, 2, &n)) return false;
-      if (n != 2 || off[1] < off[0]) return jfail(p, "bad data_offsets");
-      *begin = off[0];
-      *end = off[1];
-      have_offsets = true;
-    } else if (!jskip(p)) {
-      return false;
-    }
-    ws(p);
-    if (p->s < p->end && *p->s == ',') {
-      p->s++;
-      continue;
-    }
-    if (!expect(p, '}')) return false;
-    break;
-  }
-  if (!have_dtype || !have_shape || !have_offsets) return jfail(p, "tensor entry lacks dtype, shape or data_offsets");
-  if (*end - *begin != (uint64_t)t->numel * 4) {
-    snprintf(p->err, p->errlen, "tensor '%s': %llu bytes for %zu float32 elements", t->name,
-             (unsigned long long)(*end - *begin), t->numel);
-    return false;
-  }
-  return true;
-}
-
 /* ------------------------------------------------------------------ read */
 
 typedef struct range {
@@ -266,45 +98,200 @@ static int cmp_range(const void *a, const void *b) {
   return (x->begin > y->begin) - (x->begin < y->begin);
 }
 
-static bool parse_header(jp *p, st_file *out, range *ranges) {
-  if (!expect(p, '{')) return false;
-  ws(p);
-  if (p->s < p->end && *p->s == '}') {
-    p->s++;
-    return true;
+/* ------------------------------------------------------------ JSON header */
+
+/* cJSON builds a tree of the whole header, a node of 64 bytes per value,
+ * up to 32 times the header's length for one of tiny values ("[0,0,0,...").
+ * Its allocations draw on a fixed budget instead: the largest header this
+ * reader accepts (ST_MAX_TENSORS entries of 8 dimensions and 127-byte names)
+ * takes about 160 MiB. Per thread, like each parse. */
+#define ST_JSON_BUDGET ((size_t)256 << 20)
+static _Thread_local size_t json_budget;
+static _Thread_local bool json_over_budget;
+
+typedef union json_block {
+  size_t bytes;
+  max_align_t align;
+} json_block;
+
+static void *json_malloc(size_t n) {
+  if (n > json_budget || json_budget - n < sizeof(json_block)) {
+    json_over_budget = true;
+    return NULL;
   }
-  for (;;) {
-    char key[128];
-    if (!jstring(p, key, sizeof key) || !expect(p, ':')) return false;
-    if (!strcmp(key, "__metadata__")) {
-      ws(p);
-      const char *m0 = p->s;
-      if (!jskip(p)) return false;
-      size_t n = (size_t)(p->s - m0);
-      if (n >= sizeof out->metadata) {
-        snprintf(p->err, p->errlen, "__metadata__ of %zu bytes: at most %zu", n, sizeof out->metadata - 1);
+  json_block *b = malloc(sizeof *b + n);
+  if (!b) return NULL;
+  json_budget -= sizeof *b + n;
+  b->bytes = sizeof *b + n;
+  return b + 1;
+}
+
+static void json_free(void *p) {
+  if (!p) return;
+  json_block *b = (json_block *)p - 1;
+  json_budget += b->bytes;
+  free(b);
+}
+
+static pthread_once_t json_hooks_once = PTHREAD_ONCE_INIT;
+
+static void json_hooks_install(void) {
+  cJSON_Hooks hooks = {json_malloc, json_free};
+  cJSON_InitHooks(&hooks);
+}
+
+typedef struct header_error {
+  char *msg;
+  size_t len;
+} header_error;
+
+static bool malformed(header_error *e, const char *what) {
+  snprintf(e->msg, e->len, "malformed header: %s", what);
+  return false;
+}
+
+/* A whole number in [0, 2^53] (cJSON holds numbers as doubles, exact that far). */
+static bool json_uint(const cJSON *v, uint64_t *out) {
+  if (!cJSON_IsNumber(v)) return false;
+  double d = v->valuedouble;
+  if (!(d >= 0 && d <= 9007199254740992.0) || (double)(uint64_t)d != d) return false;
+  *out = (uint64_t)d;
+  return true;
+}
+
+/* [u, u, ...] into v (at most max). */
+static bool json_uint_array(const cJSON *a, uint64_t *v, int max, int *n, header_error *e) {
+  if (!cJSON_IsArray(a)) return malformed(e, "expected an array of non-negative integers");
+  *n = 0;
+  const cJSON *item;
+  cJSON_ArrayForEach(item, a) {
+    if (*n >= max) return malformed(e, "array too long");
+    if (!json_uint(item, &v[(*n)++])) return malformed(e, "expected a non-negative integer");
+  }
+  return true;
+}
+
+/* One tensor entry: {"dtype": ..., "shape": [...], "data_offsets": [b, e]};
+ * other keys are ignored; of a repeated key, the last one counts. */
+static bool json_tensor(const cJSON *entry, st_tensor *t, uint64_t *begin, uint64_t *end, header_error *e) {
+  if (!cJSON_IsObject(entry)) return malformed(e, "a tensor entry is not an object");
+  bool have_dtype = false, have_shape = false, have_offsets = false;
+  const cJSON *field;
+  cJSON_ArrayForEach(field, entry) {
+    if (!strcmp(field->string, "dtype")) {
+      if (!cJSON_IsString(field)) return malformed(e, "dtype is not a string");
+      if (strcmp(field->valuestring, "F32")) {
+        snprintf(e->msg, e->len, "tensor '%s' has dtype %.32s; only F32 is supported", t->name, field->valuestring);
         return false;
       }
-      memcpy(out->metadata, m0, n);
-      out->metadata[n] = '\0';
-    } else {
-      if (out->count >= ST_MAX_TENSORS) return jfail(p, "too many tensors");
-      st_tensor *t = &out->tensors[out->count];
-      memset(t, 0, sizeof *t);
-      snprintf(t->name, sizeof t->name, "%s", key);
-      if (!jtensor(p, t, &ranges[out->count].begin, &ranges[out->count].end)) return false;
-      out->count++;
+      have_dtype = true;
+    } else if (!strcmp(field->string, "shape")) {
+      uint64_t dims[ST_MAX_DIMS];
+      int n;
+      if (!json_uint_array(field, dims, ST_MAX_DIMS, &n, e)) return false;
+      t->ndim = n;
+      t->numel = 1;
+      for (int i = 0; i < n; i++) {
+        if (dims[i] > ((uint64_t)1 << 40) || (dims[i] && t->numel > ((size_t)1 << 40) / dims[i]))
+          return malformed(e, "shape too large");
+        t->dims[i] = (int64_t)dims[i];
+        t->numel *= (size_t)dims[i];
+      }
+      have_shape = true;
+    } else if (!strcmp(field->string, "data_offsets")) {
+      uint64_t off[2];
+      int n;
+      if (!json_uint_array(field, off, 2, &n, e)) return false;
+      if (n != 2 || off[1] < off[0]) return malformed(e, "bad data_offsets");
+      *begin = off[0];
+      *end = off[1];
+      have_offsets = true;
     }
-    ws(p);
-    if (p->s < p->end && *p->s == ',') {
-      p->s++;
+  }
+  if (!have_dtype || !have_shape || !have_offsets) return malformed(e, "tensor entry lacks dtype, shape or data_offsets");
+  if (*end - *begin != (uint64_t)t->numel * 4) {
+    snprintf(e->msg, e->len, "tensor '%s': %llu bytes for %zu float32 elements", t->name,
+             (unsigned long long)(*end - *begin), t->numel);
+    return false;
+  }
+  return true;
+}
+
+/* The header object's members: "__metadata__" (kept as compact JSON) and
+ * the tensors, in file order. */
+static bool header_members(const cJSON *root, st_file *out, range *ranges, size_t max_tensors, header_error *e) {
+  if (!cJSON_IsObject(root)) return malformed(e, "the header is not a JSON object");
+  const cJSON *member;
+  cJSON_ArrayForEach(member, root) {
+    if (!strcmp(member->string, "__metadata__")) {
+      char *meta = cJSON_PrintUnformatted(member);
+      if (!meta) return malformed(e, "__metadata__ cannot be printed (out of memory)");
+      size_t n = strlen(meta);
+      bool fits = n < sizeof out->metadata;
+      if (fits) memcpy(out->metadata, meta, n + 1);
+      cJSON_free(meta);
+      if (!fits) {
+        snprintf(e->msg, e->len, "__metadata__ of %zu bytes: at most %zu", n, sizeof out->metadata - 1);
+        return false;
+      }
       continue;
     }
-    if (!expect(p, '}')) return false;
-    ws(p);
-    if (p->s != p->end) return jfail(p, "trailing bytes after the header object");
-    return true;
+    if ((size_t)out->count >= max_tensors) return malformed(e, "too many tensors");
+    st_tensor *t = &out->tensors[out->count];
+    memset(t, 0, sizeof *t);
+    if (strlen(member->string) >= sizeof t->name) return malformed(e, "tensor name too long");
+    for (const char *c = member->string; *c; c++) /* cJSON lets them through; names get printed */
+      if ((unsigned char)*c < 0x20) return malformed(e, "control character in a tensor name");
+    snprintf(t->name, sizeof t->name, "%s", member->string);
+    if (!json_tensor(member, t, &ranges[out->count].begin, &ranges[out->count].end, e)) return false;
+    out->count++;
   }
+  return true;
+}
+
+/* Whether a string in the header escapes a NUL (\u0000): cJSON would end
+ * the C string there, so "a\u0000b" would silently become the name "a".
+ * Backslashes pair from the left, so "\\u0000" (a backslash, then u0000)
+ * is not one. */
+static bool has_nul_escape(const char *header, uint64_t hl) {
+  for (uint64_t i = 0; i + 1 < hl; i++)
+    if (header[i] == '\\') {
+      if (header[i + 1] == 'u' && i + 5 < hl && !memcmp(header + i + 2, "0000", 4)) return true;
+      i++; /* the escaped character */
+    }
+  return false;
+}
+
+/* Parse the hl bytes of header (one byte more allocated, a terminating
+ * NUL) with cJSON: one object, then nothing but whitespace. */
+static bool parse_header(const char *header, uint64_t hl, st_file *out, range *ranges, size_t max_tensors,
+                         char *err, size_t errlen) {
+  header_error e = {err, errlen};
+  if (has_nul_escape(header, hl)) return malformed(&e, "a string holds \\u0000");
+  pthread_once(&json_hooks_once, json_hooks_install);
+  json_budget = ST_JSON_BUDGET;
+  json_over_budget = false;
+  const char *parse_end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts(header, (size_t)hl, &parse_end, false);
+  if (!root) {
+    if (json_over_budget) {
+      snprintf(err, errlen, "header too large to parse: its JSON values take over %zu MiB", ST_JSON_BUDGET >> 20);
+      return false;
+    }
+    snprintf(err, errlen, "malformed header: not valid JSON at byte %ld",
+             parse_end ? (long)(parse_end - header) : 0L);
+    return false;
+  }
+  for (const char *c = parse_end; c < header + hl; c++)
+    if (!isspace((unsigned char)*c)) {
+      cJSON_Delete(root);
+      snprintf(err, errlen, "malformed header: trailing bytes after the header object at byte %ld",
+               (long)(c - header));
+      return false;
+    }
+  bool ok = header_members(root, out, ranges, max_tensors, &e);
+  cJSON_Delete(root);
+  return ok;
 }
 
 static int cmp_name(const void *a, const void *b) {
@@ -351,7 +338,7 @@ bool st_read(const char *path, st_file *out, char *err, size_t errlen) {
              fsize);
     goto done;
   }
-  header = malloc((size_t)hl);
+  header = malloc((size_t)hl + 1); /* + a NUL after it, for cJSON */
   uint64_t data_len = (uint64_t)fsize - 8 - hl;
   data = malloc(data_len ? (size_t)data_len : 1);
   /* every tensor entry takes at least ~40 header bytes: bound the table by that */
@@ -367,9 +354,9 @@ bool st_read(const char *path, st_file *out, char *err, size_t errlen) {
     snprintf(err, errlen, "%s: truncated", path);
     goto done;
   }
+  header[hl] = '\0';
   char jerr[256];
-  jp p = {header, header, header + hl, jerr, sizeof jerr, 0};
-  if (!parse_header(&p, out, ranges)) {
+  if (!parse_header(header, hl, out, ranges, max_tensors, jerr, sizeof jerr)) {
     snprintf(err, errlen, "%s: %s", path, jerr);
     goto done;
   }

@@ -31,7 +31,7 @@ for h in cache npy safetensors idx descriptor; do
   case $h in
     cache) extra="$src/runtime/cache_file.c" ;;
     npy) extra="$src/bench/npy.c" ;;
-    safetensors) extra="$src/examples/common/safetensors.c" ;;
+    safetensors) extra="$src/examples/common/safetensors.c $(pkg-config --cflags --libs libcjson)" ;;
     idx) extra="$src/examples/train/idx.c -lz" ;;
     descriptor) extra="$src/bench/args.c $src/bench/npy.c $src/bench/peak.c $src/bench/bench_*.c $build/bench/registry.c $clnn_libs" ;;
   esac
