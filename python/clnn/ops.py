@@ -175,9 +175,16 @@ def _rois(op, boxes, context):
     or a list of per-image (L, 4) arrays (torchvision's two forms)."""
     if isinstance(boxes, Tensor):
         return boxes
+    if boxes is None:
+        raise invalid(f"{op}: boxes must be a (K, 5) tensor or a list of (L, 4) tensors, got None")
     if isinstance(boxes, (list, tuple)):
-        rows = [np.concatenate([np.full((len(b), 1), i, np.float32), np.asarray(b, np.float32).reshape(-1, 4)], 1)
-                for i, b in enumerate(boxes)]
+        per_image = [np.asarray(b, np.float32) for b in boxes]
+        for i, b in enumerate(per_image):
+            # no reshape: a (L, 5) or (L, 6) entry would otherwise be regrouped into wrong (., 4) boxes
+            if b.ndim != 2 or b.shape[1] != 4:
+                raise invalid(f"{op}: boxes[{i}] must be (L, 4) rows [x1, y1, x2, y2], got shape {b.shape}",
+                              _lib.ERR_SHAPE_MISMATCH)
+        rows = [np.concatenate([np.full((len(b), 1), i, np.float32), b], 1) for i, b in enumerate(per_image)]
         boxes = np.concatenate(rows, 0) if rows else np.zeros((0, 5), np.float32)
     boxes = np.asarray(boxes, dtype=np.float32)
     if boxes.ndim != 2 or boxes.shape[1] != 5:
@@ -328,7 +335,10 @@ def _pool_desc(op, input_shape, mode, kernel_size, stride, padding, ceil_mode, d
     d.pad_h, d.pad_w = _pair(op, "padding", padding)
     d.mode = mode
     d.ceil_mode = 1 if ceil_mode else 0
+    # The C API reads divisor 0 as "no override"; torch refuses divisor_override=0.
     d.divisor = 0 if divisor is None else _int(op, "divisor_override", divisor)
+    if divisor is not None and d.divisor <= 0:
+        raise invalid(f"{op}: divisor_override must be a positive int, got {divisor!r}")
     oh, ow = _out_hw(lib.clnn_pool2d_desc_check, d)
     return d, (d.n, d.c, oh, ow)
 
@@ -399,12 +409,24 @@ def _resize_desc(op, input_shape, size, scale_factor, mode, align_corners):
     if size is not None:
         d.out_h, d.out_w = _pair(op, "size", size)
     else:
-        sh, sw = (scale_factor, scale_factor) if isinstance(scale_factor, (int, float)) else scale_factor
+        scales = _scales(op, scale_factor)
         # torch 1.13 without recompute_scale_factor: floor(in * scale), and the kernel uses the scale.
-        d.scale_h, d.scale_w = float(sh), float(sw)
+        d.scale_h, d.scale_w = scales
         d.out_h, d.out_w = int(np.floor(d.h * d.scale_h)), int(np.floor(d.w * d.scale_w))
     _check(lib.clnn_resize_desc_check(ctypes.byref(d)))
     return d
+
+
+def _scales(op, scale_factor):
+    """scale_factor as (h, w) floats, each finite and > 0 (NaN would not even floor to a size)."""
+    pair = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor, scale_factor)
+    if len(pair) != 2 or not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                                 for v in pair):
+        raise invalid(f"{op}: scale_factor must be a number or a pair of numbers, got {scale_factor!r}")
+    scales = tuple(float(v) for v in pair)
+    if not all(np.isfinite(v) and v > 0 for v in scales):
+        raise invalid(f"{op}: scale_factor must be finite and > 0, got {scale_factor!r}")
+    return scales
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):

@@ -37,11 +37,15 @@ def _to_torch(t, like):
     return out if out.dtype == like.dtype else out.to(like.dtype)
 
 
-def _boxes(boxes):
-    """torchvision's boxes (a (K, 5) tensor or a list of (L, 4) tensors) as a (K, 5) float32 array."""
-    if isinstance(boxes, (list, tuple)):
-        return [b.detach().to(torch.float32).numpy() for b in boxes]
-    return boxes.detach().to(torch.float32).contiguous().numpy()
+def _boxes(op, boxes):
+    """torchvision's boxes (a (K, 5) tensor or a list of (L, 4) tensors) as float32 arrays
+    (ops._rois checks their shapes)."""
+    parts = boxes if isinstance(boxes, (list, tuple)) else [boxes]
+    if not all(isinstance(b, torch.Tensor) for b in parts):
+        raise invalid(f"{op}: boxes must be a (K, 5) tensor or a list of (L, 4) tensors, got "
+                      f"{type(boxes).__name__}" + ("" if parts is not boxes else " holding a non-tensor"))
+    arrays = [b.detach().to(torch.float32).contiguous().numpy() for b in parts]
+    return arrays if isinstance(boxes, (list, tuple)) else arrays[0]
 
 
 class _DeformConv2d(torch.autograd.Function):
@@ -79,7 +83,7 @@ class _RoiAlign(torch.autograd.Function):
     @staticmethod
     def forward(fctx, input, boxes, output_size, spatial_scale, sampling_ratio, aligned):
         ctx = default_context()
-        rois = ops._rois("roi_align", _boxes(boxes), ctx)
+        rois = ops._rois("roi_align", _boxes("roi_align", boxes), ctx)
         y = ops.roi_align(_to_clnn(input, ctx), rois, output_size, spatial_scale, sampling_ratio, aligned)
         fctx.conf = (tuple(input.shape), spatial_scale, sampling_ratio, aligned)
         fctx.rois = rois
@@ -134,7 +138,7 @@ class _RoiOp(torch.autograd.Function):
     @staticmethod
     def forward(fctx, input, boxes, name, output_size, spatial_scale, sampling_ratio):
         ctx = default_context()
-        rois = ops._rois(name, _boxes(boxes), ctx)
+        rois = ops._rois(name, _boxes(name, boxes), ctx)
         x = _to_clnn(input, ctx)
         argmax = None
         if name == "roi_pool":

@@ -1,0 +1,46 @@
+"""Inputs a demanding user gives by mistake: each must raise clnn.Error with the
+right status (not a bare Python exception, not a silently wrong result)."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+import clnn
+import clnn.torch as ct
+
+
+def raises(name, fn):
+    with pytest.raises(clnn.Error) as e:
+        fn()
+    assert e.value.name == name, e.value
+    return e.value
+
+
+def test_roi_boxes_none_or_not_tensors():
+    feat = torch.randn(2, 3, 8, 8)
+    e = raises("CLNN_ERR_INVALID_VALUE", lambda: ct.roi_align(feat, None, 2))
+    assert "boxes" in e.message
+    raises("CLNN_ERR_INVALID_VALUE", lambda: ct.roi_pool(feat, [None], 2))
+
+
+def test_roi_box_list_of_wrong_width_is_not_regrouped():
+    # 2 rows of 6 values hold 12 numbers: they must not be read as 3 boxes of 4
+    feat = torch.randn(2, 3, 8, 8)
+    e = raises("CLNN_ERR_SHAPE_MISMATCH", lambda: ct.roi_align(feat, [torch.zeros(2, 6)], 2))
+    assert "boxes[0]" in e.message
+    raises("CLNN_ERR_SHAPE_MISMATCH", lambda: ct.ps_roi_align(feat.repeat(1, 4, 1, 1), [torch.zeros(4)], 2))
+    ok = ct.roi_align(feat, (torch.tensor([[0., 0, 4, 4]]), torch.zeros(0, 4)), 2)
+    assert ok.shape == (1, 3, 2, 2)
+
+
+def test_avg_pool_divisor_override_zero_refused():
+    # the C API reads divisor 0 as "none": passing it through returned plain averages
+    x = torch.randn(1, 2, 4, 4)
+    with pytest.raises(RuntimeError):
+        F.avg_pool2d(x, 2, divisor_override=0)
+    raises("CLNN_ERR_INVALID_VALUE", lambda: ct.avg_pool2d(x, 2, divisor_override=0))
+    raises("CLNN_ERR_INVALID_VALUE", lambda: ct.avg_pool2d(x, 2, divisor_override=-3))
+
+
+@pytest.mark.parametrize("scale", [float("nan"), float("inf"), -2.0, (2, 2, 2), "2"])
+def test_interpolate_bad_scale_factor(scale):
+    raises("CLNN_ERR_INVALID_VALUE", lambda: ct.interpolate(torch.randn(1, 1, 4, 4), scale_factor=scale))
