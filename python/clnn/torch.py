@@ -6,8 +6,14 @@ tensor's memory; the only host copy is a cast, float64 -> float32, where the
 dtype asks for one) and come back with torch.from_numpy (shares the array the
 device was read into). Results have the inputs' dtype: float64 inputs are
 computed in float32 and cast back, which is what gradcheck sees.
+
+Every backward is @once_differentiable (as torchvision's ops): the gradients it
+returns are not themselves differentiable, so a double backward through one
+(a gradient penalty, create_graph=True) raises instead of silently treating
+the gradient as a constant.
 """
 import torch
+from torch.autograd.function import once_differentiable
 
 from . import _lib, ops
 from . import optim  # clnn.torch.optim.AdamW, Adam, SGD
@@ -61,6 +67,7 @@ class _DeformConv2d(torch.autograd.Function):
         return _to_torch(y, input)
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad):
         input, offset, weight, bias, mask = fctx.saved_tensors
         x, off, w, m = fctx.dev
@@ -91,6 +98,7 @@ class _RoiAlign(torch.autograd.Function):
         return _to_torch(y, input)
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad):
         shape, scale, ratio, aligned = fctx.conf
         dx = ops.roi_align_backward(_to_clnn(grad, fctx.rois.context), fctx.rois, shape, scale, ratio, aligned)
@@ -118,6 +126,7 @@ class _Conv2d(torch.autograd.Function):
         return _to_torch(y, input)
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad):
         x, w = fctx.dev
         need = fctx.needs_input_grad
@@ -153,6 +162,7 @@ class _RoiOp(torch.autograd.Function):
         return _to_torch(y, input)
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad):
         name, shape, scale, ratio = fctx.conf
         g = _to_clnn(grad, fctx.rois.context)
@@ -198,6 +208,7 @@ class _LearnedOp(torch.autograd.Function):
         return _to_torch(y, input)
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad):
         x, w = fctx.dev
         need = fctx.needs_input_grad
@@ -228,6 +239,7 @@ class _ShapeOp(torch.autograd.Function):
         return _to_torch(y, input)
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad):
         dx = getattr(ops, fctx.name + "_backward")(_to_clnn(grad, default_context()), fctx.shape, *fctx.conf)
         return (None, _to_torch(dx, fctx.like)) + (None,) * len(fctx.conf)
@@ -258,6 +270,7 @@ class _MaxPool2d(torch.autograd.Function):
         return _to_torch(y, input), indices
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad, _grad_indices):
         dx = ops.max_pool2d_backward(_to_clnn(grad, fctx.idx.context), fctx.idx, fctx.shape, *fctx.conf)
         return _to_torch(dx, fctx.like), None, None, None, None
@@ -304,6 +317,7 @@ class _BatchNorm(torch.autograd.Function):
         return _to_torch(y, input)
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad):
         x, w, rm, rv, save_mean, save_invstd = fctx.dev
         training, eps = fctx.conf
@@ -334,6 +348,7 @@ class _CrossEntropy(torch.autograd.Function):
         return out if count is None else out * count
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad):
         x, labels = fctx.dev
         scale = float(grad) if fctx.count is None else float(grad) * fctx.count
@@ -384,6 +399,7 @@ class _Activation(torch.autograd.Function):
         return _to_torch(y, input)
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad):
         dx = ops.activation_backward(_to_clnn(grad, fctx.dev.context), fctx.dev, *fctx.conf)
         return _to_torch(dx, fctx.like), None, None

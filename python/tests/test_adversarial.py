@@ -44,3 +44,14 @@ def test_avg_pool_divisor_override_zero_refused():
 @pytest.mark.parametrize("scale", [float("nan"), float("inf"), -2.0, (2, 2, 2), "2"])
 def test_interpolate_bad_scale_factor(scale):
     raises("CLNN_ERR_INVALID_VALUE", lambda: ct.interpolate(torch.randn(1, 1, 4, 4), scale_factor=scale))
+
+
+def test_double_backward_raises_instead_of_dropping_the_penalty():
+    # a gradient penalty through conv2d: without once_differentiable the
+    # penalty's gradient with respect to the weight was silently left out
+    x = torch.randn(1, 2, 5, 5, requires_grad=True)
+    w = torch.randn(3, 2, 3, 3, requires_grad=True)
+    y = ct.conv2d(x, w)
+    g, = torch.autograd.grad(y.pow(2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        (y.sum() + g.pow(2).sum()).backward()
