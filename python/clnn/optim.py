@@ -56,13 +56,45 @@ class _ClnnOptimizer(torch.optim.Optimizer):
             if p.grad.is_sparse:
                 raise invalid("clnn optimizers take dense gradients", _lib.ERR_UNSUPPORTED)
             st = self.state[p]
-            if "step" not in st:
-                st["step"] = 0
-                st["dev"] = {name: Tensor.zeros(tuple(p.shape), "float32", self._ctx) for name in self._STATE}
-                st["param"] = Tensor.empty(tuple(p.shape), "float32", self._ctx)
-                st["grad"] = Tensor.empty(tuple(p.shape), "float32", self._ctx)
+            if "dev" not in st:
+                self._to_device(p, st)
             buckets.setdefault(st["step"] + 1, []).append(p)
         return buckets
+
+    def _to_device(self, p, st):
+        """Give p its device state: zeros for a new parameter, else the torch-format
+        state (CPU tensors) that load_state_dict put there."""
+        loaded = {name: st.get(name) for name in self._STATE}
+        if "step" in st:
+            step = int(float(st["step"]))
+        else:  # torch's SGD keeps no step: a momentum buffer means step 1 is behind it
+            step = 1 if any(v is not None for v in loaded.values()) else 0
+        shape = tuple(p.shape)
+        dev = {}
+        for name, value in loaded.items():
+            if value is not None and tuple(value.shape) != shape:
+                raise invalid(f"load_state_dict: state {name!r} has shape {tuple(value.shape)}, the parameter "
+                              f"{shape}", _lib.ERR_SHAPE_MISMATCH)
+            dev[name] = Tensor.zeros(shape, "float32", self._ctx) if value is None else _upload(value, self._ctx)
+        st.clear()
+        st.update(step=step, dev=dev, param=Tensor.empty(shape, "float32", self._ctx),
+                  grad=Tensor.empty(shape, "float32", self._ctx))
+
+    def state_dict(self):
+        """torch.optim's format: the device state read back into CPU tensors of each
+        parameter's dtype. It pickles (torch.save), and loads into this optimizer or
+        the torch.optim one of the same name (the clnn.Tensor state would do neither)."""
+        group_of = {id(p): g for g in self.param_groups for p in g["params"]}
+        host = {id(st): self._host_state(p, st, group_of[id(p)]) for p, st in self.state.items()}
+        sd = super().state_dict()
+        sd["state"] = {k: host[id(st)] if id(st) in host else st for k, st in sd["state"].items()}
+        return sd
+
+    def _host_state(self, p, st, group):
+        if "dev" not in st:
+            return dict(st)  # loaded and not stepped yet: still in torch's format
+        cpu = lambda t: torch.from_numpy(t.to_numpy()).to(p.dtype if p.is_floating_point() else torch.float32)
+        return self._export(st, group, cpu)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -103,6 +135,10 @@ class Adam(_ClnnOptimizer):
         self._ctx.call(self._FN, ctypes.byref(d), len(dev_p), _handles(dev_p), _handles(dev_g), _handles(m),
                        _handles(v), _handles(vmax) if d.amsgrad else None, None)
 
+    def _export(self, st, group, cpu):
+        names = self._STATE if group["amsgrad"] else self._STATE[:2]
+        return dict(step=torch.tensor(float(st["step"])), **{n: cpu(st["dev"][n]) for n in names})
+
 
 class AdamW(Adam):
     """torch.optim.AdamW's constructor arguments (weight_decay defaults to 0.01, decoupled)."""
@@ -130,3 +166,8 @@ class SGD(_ClnnOptimizer):
         bufs = [st["dev"]["momentum_buffer"] for st in states]
         self._ctx.call("clnn_sgd_step", ctypes.byref(d), len(dev_p), _handles(dev_p), _handles(dev_g),
                        _handles(bufs) if d.momentum else None, None)
+
+    def _export(self, st, group, cpu):
+        # torch's SGD: momentum_buffer None until a step with momentum made it
+        has_buf = group["momentum"] != 0 and st["step"] >= 1
+        return {"momentum_buffer": cpu(st["dev"]["momentum_buffer"]) if has_buf else None}
