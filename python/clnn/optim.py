@@ -114,13 +114,26 @@ class _ClnnOptimizer(torch.optim.Optimizer):
         return loss
 
 
+def _torch_only_options(name, foreach=None, **flags):
+    """torch's implementation switches: foreach is moot (every step is one multi-tensor
+    call); capturable, differentiable and fused ask for what a device step cannot give."""
+    asked = sorted(k for k, v in flags.items() if v)
+    if asked:
+        raise invalid(f"{name}: {', '.join(asked)}=True is not supported", _lib.ERR_UNSUPPORTED)
+
+
 class Adam(_ClnnOptimizer):
-    """torch.optim.Adam's constructor arguments (foreach, capturable, differentiable, fused: not taken)."""
+    """torch.optim.Adam's constructor arguments (foreach is ignored; capturable,
+    differentiable and fused=True raise CLNN_ERR_UNSUPPORTED)."""
     _STATE = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     _FN = "clnn_adam_step"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
-                 maximize=False, context=None):
+                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=False, context=None):
+        _torch_only_options(type(self).__name__, foreach, capturable=capturable, differentiable=differentiable,
+                            fused=fused)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise invalid(f"{type(self).__name__}: betas must be a pair, got {betas!r}")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize), context)
 
@@ -145,16 +158,19 @@ class AdamW(Adam):
     _FN = "clnn_adamw_step"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
-                 maximize=False, context=None):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, context=context)
+                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=False, context=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused, context=context)
 
 
 class SGD(_ClnnOptimizer):
-    """torch.optim.SGD's constructor arguments (lr required, as in torch)."""
+    """torch.optim.SGD's constructor arguments (lr required, as in torch; foreach is
+    ignored, differentiable=True raises CLNN_ERR_UNSUPPORTED)."""
     _STATE = ("momentum_buffer",)
 
     def __init__(self, params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False,
-                 context=None):
+                 foreach=None, differentiable=False, context=None):
+        _torch_only_options("SGD", foreach, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov, maximize=maximize), context)
 

@@ -82,8 +82,9 @@ class _DeformConv2d(torch.autograd.Function):
 def deform_conv2d(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
                   mask=None):
     """torchvision.ops.deform_conv2d, computed by libclnn."""
-    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
-    return _DeformConv2d.apply(input, offset, weight, bias, pair(stride), pair(padding), pair(dilation), mask)
+    op = "deform_conv2d"
+    return _DeformConv2d.apply(input, offset, weight, bias, ops._pair(op, "stride", stride),
+                               ops._pair(op, "padding", padding), ops._pair(op, "dilation", dilation), mask)
 
 
 class _RoiAlign(torch.autograd.Function):
@@ -107,9 +108,8 @@ class _RoiAlign(torch.autograd.Function):
 
 def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
     """torchvision.ops.roi_align, computed by libclnn (the gradient flows to input only)."""
-    if isinstance(output_size, int):
-        output_size = (output_size, output_size)
-    return _RoiAlign.apply(input, boxes, tuple(output_size), float(spatial_scale), int(sampling_ratio),
+    return _RoiAlign.apply(input, boxes, _size("roi_align", output_size), float(spatial_scale),
+                           ops._int("roi_align", "sampling_ratio", sampling_ratio),
                            bool(aligned))
 
 
@@ -175,24 +175,26 @@ class _RoiOp(torch.autograd.Function):
         return _to_torch(dx, fctx.like), None, None, None, None, None
 
 
-def _size(output_size):
-    return (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+def _size(op, output_size):
+    """An int or a pair of ints (numpy ints too) as a pair; anything else is a clnn.Error, not a TypeError."""
+    return ops._pair(op, "output_size", tuple(output_size) if isinstance(output_size, torch.Size) else output_size)
 
 
 def roi_pool(input, boxes, output_size, spatial_scale=1.0):
     """torchvision.ops.roi_pool, computed by libclnn."""
-    return _RoiOp.apply(input, boxes, "roi_pool", _size(output_size), float(spatial_scale), -1)
+    return _RoiOp.apply(input, boxes, "roi_pool", _size("roi_pool", output_size), float(spatial_scale), -1)
 
 
 def ps_roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1):
     """torchvision.ops.ps_roi_align, computed by libclnn."""
-    return _RoiOp.apply(input, boxes, "ps_roi_align", _size(output_size), float(spatial_scale), int(sampling_ratio))
+    return _RoiOp.apply(input, boxes, "ps_roi_align", _size("ps_roi_align", output_size), float(spatial_scale),
+                        ops._int("ps_roi_align", "sampling_ratio", sampling_ratio))
 
 
 def ps_roi_pool(input, boxes, output_size, spatial_scale=1.0):
     """torchvision.ops.ps_roi_pool, computed by libclnn (its backward is the exact
     gradient of the forward; see include/clnn.h for where torchvision's differs)."""
-    return _RoiOp.apply(input, boxes, "ps_roi_pool", _size(output_size), float(spatial_scale), -1)
+    return _RoiOp.apply(input, boxes, "ps_roi_pool", _size("ps_roi_pool", output_size), float(spatial_scale), -1)
 
 
 class _LearnedOp(torch.autograd.Function):
@@ -252,8 +254,15 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                           divisor_override)
 
 
-def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None,
+                antialias=False):
     """torch.nn.functional.interpolate (4-D input, 'nearest' or 'bilinear'), computed by libclnn."""
+    if antialias:
+        raise invalid("interpolate: antialias=True is not supported", _lib.ERR_UNSUPPORTED)
+    if recompute_scale_factor and scale_factor is not None and size is None and input.dim() == 4:
+        # torch: the size floor(in * scale) is kept and the scale forgotten, as if size had been given
+        sh, sw = ops._scales("interpolate", scale_factor)
+        size, scale_factor = (int(input.shape[2] * sh), int(input.shape[3] * sw)), None
     return _ShapeOp.apply("interpolate", input, size, scale_factor, mode, align_corners)
 
 

@@ -55,3 +55,33 @@ def test_double_backward_raises_instead_of_dropping_the_penalty():
     g, = torch.autograd.grad(y.pow(2).sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match="once_differentiable"):
         (y.sum() + g.pow(2).sum()).backward()
+
+
+def test_torch_signatures_take_numpy_ints_and_refuse_floats_clearly():
+    np = pytest.importorskip("numpy")
+    x, off, w = torch.randn(1, 2, 5, 5), torch.zeros(1, 18, 3, 3), torch.randn(2, 2, 3, 3)
+    torch.testing.assert_close(ct.deform_conv2d(x, off, w, stride=np.int64(1)), ct.deform_conv2d(x, off, w))
+    boxes = torch.tensor([[0., 0, 0, 3, 3]])
+    assert ct.roi_align(x, boxes, np.int64(2)).shape == (1, 2, 2, 2)
+    assert ct.roi_pool(x, boxes, torch.Size([2, 3])).shape == (1, 2, 2, 3)
+    raises("CLNN_ERR_INVALID_VALUE", lambda: ct.roi_align(x, boxes, 2.5))
+    raises("CLNN_ERR_INVALID_VALUE", lambda: ct.roi_align(x, boxes, 2, sampling_ratio=1.5))
+
+
+def test_interpolate_takes_torchs_keywords():
+    x = torch.randn(1, 2, 5, 7)
+    for mode, ac in (("nearest", None), ("bilinear", False), ("bilinear", True)):
+        ref = F.interpolate(x, scale_factor=1.7, mode=mode, align_corners=ac, recompute_scale_factor=True)
+        torch.testing.assert_close(ct.interpolate(x, scale_factor=1.7, mode=mode, align_corners=ac,
+                                                  recompute_scale_factor=True), ref)
+    raises("CLNN_ERR_UNSUPPORTED", lambda: ct.interpolate(x, scale_factor=0.5, mode="bilinear", antialias=True))
+
+
+def test_optimizers_take_torchs_keywords():
+    p = torch.zeros(2, requires_grad=True)
+    ct.optim.AdamW([p], foreach=False)
+    ct.optim.Adam([p], foreach=True, capturable=False, differentiable=False, fused=False)
+    ct.optim.SGD([p], lr=0.1, foreach=None)
+    raises("CLNN_ERR_UNSUPPORTED", lambda: ct.optim.AdamW([p], fused=True))
+    raises("CLNN_ERR_UNSUPPORTED", lambda: ct.optim.SGD([p], lr=0.1, differentiable=True))
+    raises("CLNN_ERR_INVALID_VALUE", lambda: ct.optim.AdamW([p], betas=(0.9, 0.9, 0.9)))
