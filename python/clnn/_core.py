@@ -100,11 +100,20 @@ def default_context():
         return _default
 
 
+def _context(context):
+    """context, or the default one for None; anything else is refused before C sees it."""
+    if context is None:
+        return default_context()
+    if not isinstance(context, Context):
+        raise invalid(f"context must be a clnn.Context or None, got {type(context).__name__}")
+    return context
+
+
 def dtype_code(dtype):
     """The clnn_dtype of a dtype name or numpy dtype."""
     if isinstance(dtype, str) and dtype in _DTYPE_BY_NAME:
         return _DTYPE_BY_NAME[dtype]
-    if isinstance(dtype, int) and dtype in _NAME_BY_DTYPE:
+    if isinstance(dtype, int) and not isinstance(dtype, bool) and dtype in _NAME_BY_DTYPE:
         return dtype
     try:
         name = np.dtype(dtype).name
@@ -133,8 +142,12 @@ class Tensor:
     @classmethod
     def empty(cls, shape, dtype=float32, context=None):
         """An uninitialised tensor of the given shape (1 to 8 dims, each >= 0)."""
-        context = context or default_context()
+        context = _context(context)
         code = dtype_code(dtype)
+        if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+            shape = (shape,)  # as torch.empty(5)
+        if not isinstance(shape, (tuple, list)):
+            raise invalid(f"Tensor.empty: shape must be a tuple of ints, got {shape!r}")
         shape = tuple(shape)
         if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and -2 ** 62 < d < 2 ** 62
                    for d in shape):
@@ -249,6 +262,8 @@ class Tensor:
 
     def fill(self, value):
         """Enqueue: set every element to value."""
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise invalid(f"fill: value must be a number, got {value!r}")
         self._call("clnn_tensor_fill", float(value))
         return self
 
@@ -257,6 +272,9 @@ class Tensor:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         shape = list(shape)
+        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in shape):
+            # int() would have read reshape(1.9, 50) as (1, 50)
+            raise invalid(f"reshape: shape must hold ints, got {tuple(shape)!r}")
         if shape.count(-1) == 1:
             known = int(np.prod([d for d in shape if d != -1]))
             if known == 0:

@@ -55,6 +55,21 @@ def _pair(op, name, v):
     return v, v
 
 
+def _shape(op, input_shape):
+    """A backward's input_shape as a tuple of ints (a float, None or a str raised TypeError in ctypes)."""
+    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
+        raise invalid(f"{op}: input_shape must be a sequence of ints, got {input_shape!r}")
+    return tuple(_int(op, "input_shape", d) for d in input_shape)
+
+
+def _mask(op, output_mask, n):
+    """output_mask as n bools (a short one raised IndexError)."""
+    want = tuple(bool(m) for m in output_mask)
+    if len(want) != n:
+        raise invalid(f"{op}: output_mask must have {n} entries, got {output_mask!r}")
+    return want
+
+
 def _out_hw(check, desc):
     oh, ow = ctypes.c_int64(), ctypes.c_int64()
     _check(check(ctypes.byref(desc), ctypes.byref(oh), ctypes.byref(ow)))
@@ -100,6 +115,7 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     """(grad_input, grad_weight, grad_bias) of conv2d; None where output_mask says False."""
     d = _conv_desc("conv2d_backward", input, weight, stride, padding, dilation, groups)
     _tensor("conv2d_backward", "grad_output", grad_output, 4)
+    output_mask = _mask("conv2d_backward", output_mask, 3)
     ctx, sd, dt = input.context, ctypes.byref(d), grad_output.dtype
     dx = dw = db = None
     if output_mask[0]:
@@ -158,7 +174,7 @@ def deform_conv2d_backward(grad_output, input, offset, weight, stride=(1, 1), pa
     d = _deform_desc(op, input, offset, weight, stride, padding, dilation, mask)
     _tensor(op, "grad_output", grad_output, 4)
     ctx, dt = input.context, grad_output.dtype
-    want = list(output_mask)
+    want = list(_mask(op, output_mask, 5))
     want[2] = want[2] and mask is not None
     shapes = (input.shape, offset.shape, None if mask is None else mask.shape, weight.shape, (d.conv.k,))
     outs = [Tensor.empty(s, dt, ctx) if w else None for s, w in zip(shapes, want)]
@@ -226,6 +242,7 @@ def _roi_bwd(op, code, grad_output, boxes, input_shape, argmax, spatial_scale, s
     _tensor(op, "grad_output", grad_output, 4)
     rois = _rois(op, boxes, grad_output.context)
     output_size = grad_output.shape[2:]
+    input_shape = _shape(op, input_shape)
     d, _ = _roi_desc(op, code, tuple(input_shape), rois, output_size, spatial_scale, sampling_ratio, aligned)
     dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
     grad_output.context.call("clnn_roi_bwd", ctypes.byref(d), grad_output._handle, rois._handle, _h(argmax),
@@ -314,6 +331,7 @@ def conv_transpose2d_backward(grad_output, input, weight, stride=1, padding=0, o
     op = "conv_transpose2d_backward"
     d = _deconv_desc(op, input, weight, stride, padding, output_padding, groups, dilation)
     _tensor(op, "grad_output", grad_output, 4)
+    output_mask = _mask(op, output_mask, 3)
     ctx, dt = input.context, grad_output.dtype
     outs = [Tensor.empty(s, dt, ctx) if want else None
             for s, want in zip((input.shape, weight.shape, (d.k,)), output_mask)]
@@ -358,7 +376,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 def max_pool2d_backward(grad_output, indices, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False):
     _tensor("max_pool2d_backward", "grad_output", grad_output)
     _tensor("max_pool2d_backward", "indices", indices)
-    d, _ = _pool_desc("max_pool2d_backward", tuple(input_shape), _lib.POOL_MAX, kernel_size, stride, padding,
+    input_shape = _shape("max_pool2d_backward", input_shape)
+    d, _ = _pool_desc("max_pool2d_backward", input_shape, _lib.POOL_MAX, kernel_size, stride, padding,
                       ceil_mode)
     dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
     grad_output.context.call("clnn_pool2d_bwd", ctypes.byref(d), grad_output._handle, indices._handle, dx._handle)
@@ -383,7 +402,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
                         count_include_pad=True, divisor_override=None):
     _tensor("avg_pool2d_backward", "grad_output", grad_output)
-    d, _ = _pool_desc("avg_pool2d_backward", tuple(input_shape), _avg_mode(count_include_pad), kernel_size,
+    input_shape = _shape("avg_pool2d_backward", input_shape)
+    d, _ = _pool_desc("avg_pool2d_backward", input_shape, _avg_mode(count_include_pad), kernel_size,
                       stride, padding, ceil_mode, divisor_override)
     dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
     grad_output.context.call("clnn_pool2d_bwd", ctypes.byref(d), grad_output._handle, None, dx._handle)
@@ -441,7 +461,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
 def interpolate_backward(grad_output, input_shape, size=None, scale_factor=None, mode="nearest",
                          align_corners=None):
     _tensor("interpolate_backward", "grad_output", grad_output)
-    d = _resize_desc("interpolate_backward", tuple(input_shape), size, scale_factor, mode, align_corners)
+    input_shape = _shape("interpolate_backward", input_shape)
+    d = _resize_desc("interpolate_backward", input_shape, size, scale_factor, mode, align_corners)
     dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
     grad_output.context.call("clnn_resize_bwd", ctypes.byref(d), grad_output._handle, dx._handle)
     return dx
@@ -476,6 +497,7 @@ def linear_backward(grad_output, input, weight, output_mask=(True, True, True)):
     """(grad_input, grad_weight, grad_bias) of linear; None where output_mask says False."""
     d = _linear_rows("linear_backward", input, weight)
     _tensor("linear_backward", "grad_output", grad_output)
+    output_mask = _mask("linear_backward", output_mask, 3)
     ctx, dt = input.context, grad_output.dtype
     dy = grad_output.reshape(d.n, d.out_features) if grad_output.numel == d.n * d.out_features else grad_output
     dx = dw = db = None
@@ -590,7 +612,8 @@ def _shuffle_fwd(kind, input, factor):
 
 def _shuffle_bwd(kind, grad_output, input_shape, factor):
     _tensor(kind + "_backward", "grad_output", grad_output)
-    d, _ = _shuffle(kind + "_backward", kind, tuple(input_shape), factor)
+    input_shape = _shape(kind + "_backward", input_shape)
+    d, _ = _shuffle(kind + "_backward", kind, input_shape, factor)
     dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
     grad_output.context.call(f"clnn_{kind}_bwd", ctypes.byref(d), grad_output._handle, dx._handle)
     return dx
@@ -695,9 +718,7 @@ def batch_norm_backward(grad_output, input, weight=None, running_mean=None, runn
     means a scale of 1 (the bias does not enter the gradients).
     """
     op = "batch_norm_backward"
-    want = tuple(bool(m) for m in output_mask)
-    if len(want) != 3:
-        raise invalid(f"{op}: output_mask must have 3 entries, got {output_mask!r}")
+    want = _mask(op, output_mask, 3)
     d = _bn_desc(op, input, 0.1, eps, weight is not None or want[1] or want[2])
     _tensor(op, "grad_output", grad_output)
     if grad_output.shape != input.shape:

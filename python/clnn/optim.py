@@ -12,7 +12,7 @@ import ctypes
 import torch
 
 from . import _lib
-from ._core import Tensor, default_context, invalid
+from ._core import Tensor, _context, invalid
 from ._lib import lib
 
 
@@ -45,7 +45,7 @@ class _ClnnOptimizer(torch.optim.Optimizer):
 
     def __init__(self, params, defaults, context=None):
         super().__init__(params, defaults)
-        self._ctx = context or default_context()
+        self._ctx = _context(context)
 
     def _bucket(self, group):
         """The parameters of group that have gradients, by the step number they take now."""

@@ -85,3 +85,33 @@ def test_optimizers_take_torchs_keywords():
     raises("CLNN_ERR_UNSUPPORTED", lambda: ct.optim.AdamW([p], fused=True))
     raises("CLNN_ERR_UNSUPPORTED", lambda: ct.optim.SGD([p], lr=0.1, differentiable=True))
     raises("CLNN_ERR_INVALID_VALUE", lambda: ct.optim.AdamW([p], betas=(0.9, 0.9, 0.9)))
+
+
+def test_core_arguments_of_the_wrong_kind_raise_clnn_error():
+    np = pytest.importorskip("numpy")
+    t = clnn.Tensor.zeros((2, 3))
+    raises("CLNN_ERR_INVALID_VALUE", lambda: t.reshape(1.9, 3))  # was read as (1, 3) and refused for size
+    raises("CLNN_ERR_INVALID_VALUE", lambda: clnn.Tensor.zeros((6,)).reshape(True, 6))
+    raises("CLNN_ERR_INVALID_VALUE", lambda: t.fill("a"))
+    raises("CLNN_ERR_INVALID_VALUE", lambda: t.fill(None))
+    raises("CLNN_ERR_INVALID_VALUE", lambda: clnn.Tensor.empty((2,), dtype=True))  # was int32
+    raises("CLNN_ERR_INVALID_VALUE", lambda: clnn.Tensor.empty(None))
+    raises("CLNN_ERR_INVALID_VALUE", lambda: clnn.Tensor.from_numpy(np.ones(3), context="cpu"))
+    assert clnn.Tensor.empty(5).shape == (5,)
+
+
+@pytest.mark.parametrize("call", [
+    lambda g, b, am: clnn.ops.roi_align_backward(g, b, (1, 2, 6.5, 6)),
+    lambda g, b, am: clnn.ops.roi_pool_backward(g, b, am, None),
+    lambda g, b, am: clnn.ops.avg_pool2d_backward(g, "abcd", 2),
+    lambda g, b, am: clnn.ops.interpolate_backward(g, (1, 2, 1.5, 1.5), size=2),
+    lambda g, b, am: clnn.ops.pixel_shuffle_backward(g, (1, 8.0, 1, 1), 2),
+    lambda g, b, am: clnn.ops.conv2d_backward(g, g, g, output_mask=(True,)),
+    lambda g, b, am: clnn.ops.linear_backward(g, g, clnn.Tensor.zeros((2, 2)), output_mask=(True, True)),
+])
+def test_backward_bad_input_shape_or_output_mask(call):
+    np = pytest.importorskip("numpy")
+    x = clnn.Tensor.from_numpy(np.random.rand(1, 2, 6, 6).astype(np.float32))
+    boxes = np.array([[0, 0, 0, 4, 4]], np.float32)
+    y, argmax = clnn.ops.roi_pool(x, boxes, 2, return_argmax=True)
+    raises("CLNN_ERR_INVALID_VALUE", lambda: call(clnn.Tensor.zeros((1, 2, 2, 2)), boxes, argmax))
