@@ -28,6 +28,9 @@ __all__ = ["deform_conv2d", "roi_align", "conv2d", "roi_pool", "ps_roi_align", "
 def _to_clnn(t, ctx):
     if t is None:
         return None
+    if t.device.type != "cpu":  # numpy() would raise a TypeError naming neither op nor argument
+        raise invalid(f"clnn.torch takes CPU tensors, got one on {t.device}; move it with .cpu() first",
+                      _lib.ERR_UNSUPPORTED)
     t = t.detach()
     if t.dtype == torch.float64:
         t = t.float()
@@ -377,6 +380,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                       "supported)", _lib.ERR_UNSUPPORTED)
     if reduction not in ("mean", "sum"):
         raise invalid(f"cross_entropy: reduction must be 'mean' or 'sum', got {reduction!r}", _lib.ERR_UNSUPPORTED)
+    if input.dim() == 1 and target.dim() == 0:  # torch's unbatched form: (C) logits, a 0-d label
+        input, target = input.unsqueeze(0), target.unsqueeze(0)
     count = None
     if reduction == "sum":
         # sum = mean * (positions not ignored); with none, the sum over nothing is 0
@@ -417,7 +422,8 @@ class _Activation(torch.autograd.Function):
 def _activation(name, input, alpha=0.0, inplace=False):
     if inplace:
         raise invalid(f"{name}: inplace=True is not supported (the result is a new tensor)", _lib.ERR_UNSUPPORTED)
-    return _Activation.apply(input, name, float(alpha))
+    # element-wise: computed flat, so that 0-d and more than 8-D tensors work as in torch
+    return _Activation.apply(input.reshape(-1), name, float(alpha)).reshape(input.shape)
 
 
 def relu(input, inplace=False):

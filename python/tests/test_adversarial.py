@@ -115,3 +115,26 @@ def test_backward_bad_input_shape_or_output_mask(call):
     boxes = np.array([[0, 0, 0, 4, 4]], np.float32)
     y, argmax = clnn.ops.roi_pool(x, boxes, 2, return_argmax=True)
     raises("CLNN_ERR_INVALID_VALUE", lambda: call(clnn.Tensor.zeros((1, 2, 2, 2)), boxes, argmax))
+
+
+def test_activations_take_0d_and_9d_tensors():
+    for shape in ((), (1,) * 9 + (3,)):
+        x = torch.randn(shape, requires_grad=True)
+        y = ct.silu(x)
+        ref = F.silu(x)
+        torch.testing.assert_close(y, ref)
+        torch.testing.assert_close(torch.autograd.grad(y.sum(), x)[0], torch.autograd.grad(ref.sum(), x)[0])
+
+
+def test_cross_entropy_unbatched():
+    x = torch.randn(5, requires_grad=True)
+    for reduction in ("mean", "sum"):
+        y = ct.cross_entropy(x, torch.tensor(3), reduction=reduction, label_smoothing=0.1)
+        ref = F.cross_entropy(x, torch.tensor(3), reduction=reduction, label_smoothing=0.1)
+        torch.testing.assert_close(y, ref)
+        torch.testing.assert_close(torch.autograd.grad(y, x)[0], torch.autograd.grad(ref, x)[0])
+
+
+def test_non_cpu_tensor_is_refused_by_name():
+    e = raises("CLNN_ERR_UNSUPPORTED", lambda: ct.relu(torch.empty(3, device="meta")))
+    assert "CPU" in e.message
