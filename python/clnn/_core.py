@@ -33,6 +33,12 @@ class Error(Exception):
         self.message = message
         super().__init__(f"{self.name}: {message}")
 
+    def __reduce__(self):
+        # Exception's default pickles self.args (the one formatted string), which
+        # __init__ cannot take back: an Error raised in a DataLoader worker or a
+        # multiprocessing pool then failed to cross back with a TypeError.
+        return type(self), (self.status, self.message)
+
 
 def invalid(message, status=_lib.ERR_INVALID_VALUE):
     """An Error for a bad argument found on the Python side."""

@@ -138,3 +138,11 @@ def test_cross_entropy_unbatched():
 def test_non_cpu_tensor_is_refused_by_name():
     e = raises("CLNN_ERR_UNSUPPORTED", lambda: ct.relu(torch.empty(3, device="meta")))
     assert "CPU" in e.message
+
+
+def test_error_pickles_and_copies():
+    import copy
+    import pickle
+    e = raises("CLNN_ERR_INVALID_VALUE", lambda: clnn.Tensor.zeros((2,)).fill("x"))
+    for back in (pickle.loads(pickle.dumps(e)), copy.copy(e)):
+        assert (back.status, back.name, back.message, str(back)) == (e.status, e.name, e.message, str(e))
