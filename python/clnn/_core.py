@@ -1,5 +1,6 @@
 """Context, Tensor and Error: the objects every op works on."""
 import ctypes
+import os
 import threading
 
 import numpy as np
@@ -40,6 +41,21 @@ class Error(Exception):
         return type(self), (self.status, self.message)
 
 
+# The process that set up OpenCL (made the first context). In a fork of it
+# (multiprocessing's default start method on Linux, DataLoader workers) the
+# OpenCL runtime's threads are gone and every call, even a new context, hangs.
+_opencl_pid = None
+
+
+def _same_process(what):
+    """Raise rather than hang when called in a fork of the process that set up OpenCL."""
+    if _opencl_pid is not None and os.getpid() != _opencl_pid:
+        raise Error(_lib.ERR_UNSUPPORTED,
+                    f"{what}: OpenCL was set up in process {_opencl_pid} and this process ({os.getpid()}) is a "
+                    "fork of it, where OpenCL calls hang; start workers with the 'spawn' or 'forkserver' "
+                    "method (DataLoader(multiprocessing_context='spawn')), or make clnn objects only after forking")
+
+
 def invalid(message, status=_lib.ERR_INVALID_VALUE):
     """An Error for a bad argument found on the Python side."""
     return Error(status, message)
@@ -61,17 +77,21 @@ class Context:
             if isinstance(device, bool) or not isinstance(device, int) or device < 0:
                 raise invalid(f"Context: device must be None or an index >= 0, got {device!r}")
             opts.device_index = device
+        global _opencl_pid
+        _same_process("Context")
         handle = ctypes.c_void_p()
         status = lib.clnn_context_create(ctypes.byref(opts), ctypes.byref(handle))
         if status != _lib.SUCCESS:
             raise Error(status, _lib.text(lib.clnn_context_errmsg(None)))
         self._handle = handle.value
+        self._pid = _opencl_pid = os.getpid()
         self.lock = threading.RLock()
 
     def __del__(self):
         # Tensors still alive keep what they need (clnn_context_free's contract).
         if getattr(self, "_handle", None) and lib is not None:
-            lib.clnn_context_free(self._handle)
+            if os.getpid() == self._pid:  # a fork's copy is only dropped (freeing would hang)
+                lib.clnn_context_free(self._handle)
             self._handle = None
 
     @property
@@ -84,6 +104,7 @@ class Context:
 
     def call(self, name, *args):
         """Run lib.<name>(ctx, *args) under the context's lock; raise Error on failure."""
+        _same_process(name)
         with self.lock:
             status = getattr(lib, name)(self._handle, *args)
             if status != _lib.SUCCESS:
@@ -291,6 +312,7 @@ class Tensor:
             raise invalid(f"reshape: shape {shape} does not hold {self.numel} elements", _lib.ERR_SHAPE_MISMATCH)
         if shape == self.shape:
             return self
+        _same_process("reshape")
         with self.context.lock:
             buf = lib.clnn_tensor_buffer(self._handle)
             off = lib.clnn_tensor_offset_bytes(self._handle)
@@ -302,6 +324,7 @@ class Tensor:
         return Tensor(handle.value, self.context, shape, self._dtype, base=self)
 
     def _call(self, name, *args):
+        _same_process(name)
         with self.context.lock:
             status = getattr(lib, name)(self._handle, *args)
             if status != _lib.SUCCESS:
@@ -321,8 +344,9 @@ class Tensor:
 
     def __del__(self):
         if getattr(self, "_handle", None) and lib is not None:
-            with self.context.lock:
-                lib.clnn_tensor_free(self._handle)
+            if os.getpid() == self.context._pid:  # as Context.__del__: a fork's copy is only dropped
+                with self.context.lock:
+                    lib.clnn_tensor_free(self._handle)
             self._handle = None
 
     def __repr__(self):

@@ -146,3 +146,26 @@ def test_error_pickles_and_copies():
     e = raises("CLNN_ERR_INVALID_VALUE", lambda: clnn.Tensor.zeros((2,)).fill("x"))
     for back in (pickle.loads(pickle.dumps(e)), copy.copy(e)):
         assert (back.status, back.name, back.message, str(back)) == (e.status, e.name, e.message, str(e))
+
+
+def _relu_in_child(queue):
+    try:
+        queue.put(str(ct.relu(torch.tensor([-1.0, 3.0])).tolist()))
+    except clnn.Error as e:
+        queue.put(e.name)
+
+
+def test_forked_child_raises_instead_of_hanging():
+    # OpenCL does not survive fork (DataLoader workers, multiprocessing's default
+    # on Linux): the child's first call used to hang for ever
+    import multiprocessing
+    ct.relu(torch.ones(2))  # OpenCL set up in this process
+    mp = multiprocessing.get_context("fork")
+    queue = mp.Queue()
+    child = mp.Process(target=_relu_in_child, args=(queue,))
+    child.start()
+    child.join(20)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked child hung")
+    assert queue.get(timeout=5) == "CLNN_ERR_UNSUPPORTED"
