@@ -139,9 +139,33 @@ class _Conv2d(torch.autograd.Function):
         return dx, dw, db, None, None, None, None
 
 
+def _unbatched(fn, input, *args):
+    """fn on a 3-D (C, H, W) input as torch does it: as a batch of one, squeezed back."""
+    if input.dim() != 3:
+        return fn(input, *args)
+    out = fn(input.unsqueeze(0), *args)
+    return tuple(t.squeeze(0) for t in out) if isinstance(out, tuple) else out.squeeze(0)
+
+
+def _same_padding(input, weight, stride, padding, dilation):
+    """torch's padding='same' when dilation*(kernel-1) is odd: the extra row and column
+    go at the bottom and right, padded here with F.pad (the C API pads symmetrically)."""
+    if padding != "same" or input.dim() != 4 or weight.dim() != 4:
+        return input, padding
+    dil = ops._pair("conv2d", "dilation", dilation)
+    total = [d * (k - 1) for d, k in zip(dil, weight.shape[2:])]
+    if not any(t % 2 for t in total) or ops._pair("conv2d", "stride", stride) != (1, 1):
+        return input, padding  # symmetric (or refused for its stride by ops.conv2d)
+    (th, tw) = total
+    return torch.nn.functional.pad(input, (tw // 2, tw - tw // 2, th // 2, th - th // 2)), 0
+
+
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """torch.nn.functional.conv2d, computed by libclnn."""
-    return _Conv2d.apply(input, weight, bias, stride, padding, dilation, groups)
+    """torch.nn.functional.conv2d, computed by libclnn ((C, H, W) input too)."""
+    def batched(x):
+        x, pad = _same_padding(x, weight, stride, padding, dilation)
+        return _Conv2d.apply(x, weight, bias, stride, pad, dilation, groups)
+    return _unbatched(batched, input)
 
 
 class _RoiOp(torch.autograd.Function):
@@ -224,8 +248,8 @@ class _LearnedOp(torch.autograd.Function):
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """torch.nn.functional.conv_transpose2d, computed by libclnn."""
-    return _LearnedOp.apply("conv_transpose2d", input, weight, bias, stride, padding, output_padding, groups,
-                            dilation)
+    return _unbatched(lambda x: _LearnedOp.apply("conv_transpose2d", x, weight, bias, stride, padding,
+                                                 output_padding, groups, dilation), input)
 
 
 def linear(input, weight, bias=None):
@@ -253,8 +277,8 @@ class _ShapeOp(torch.autograd.Function):
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """torch.nn.functional.avg_pool2d, computed by libclnn."""
-    return _ShapeOp.apply("avg_pool2d", input, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                          divisor_override)
+    return _unbatched(lambda x: _ShapeOp.apply("avg_pool2d", x, kernel_size, stride, padding, ceil_mode,
+                                               count_include_pad, divisor_override), input)
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None,
@@ -293,7 +317,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return_indices also torch's int64 indices (positions within each input plane)."""
     if dilation not in (1, (1, 1), [1, 1]):
         raise invalid("max_pool2d: dilation other than 1 is not supported", _lib.ERR_UNSUPPORTED)
-    y, indices = _MaxPool2d.apply(input, kernel_size, stride, padding, ceil_mode)
+    y, indices = _unbatched(lambda x: _MaxPool2d.apply(x, kernel_size, stride, padding, ceil_mode), input)
     return (y, indices) if return_indices else y
 
 
@@ -391,14 +415,23 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     return _CrossEntropy.apply(input, target, ignore_index, label_smoothing, count)
 
 
+def _leading_batch(name, input, factor):
+    """pixel (un)shuffle of a (*, C, H, W) input, as torch takes it: the leading dims as one batch."""
+    if input.dim() < 3:
+        raise invalid(f"{name}: input must be (*, C, H, W), got shape {tuple(input.shape)}", _lib.ERR_SHAPE_MISMATCH)
+    lead = tuple(input.shape[:-3])
+    y = _ShapeOp.apply(name, input.reshape((-1,) + tuple(input.shape[-3:])), factor)
+    return y.reshape(lead + tuple(y.shape[1:]))
+
+
 def pixel_shuffle(input, upscale_factor):
-    """torch.nn.functional.pixel_shuffle (4-D input), computed by libclnn."""
-    return _ShapeOp.apply("pixel_shuffle", input, upscale_factor)
+    """torch.nn.functional.pixel_shuffle ((*, C, H, W) input), computed by libclnn."""
+    return _leading_batch("pixel_shuffle", input, upscale_factor)
 
 
 def pixel_unshuffle(input, downscale_factor):
-    """torch.nn.functional.pixel_unshuffle (4-D input), computed by libclnn."""
-    return _ShapeOp.apply("pixel_unshuffle", input, downscale_factor)
+    """torch.nn.functional.pixel_unshuffle ((*, C, H, W) input), computed by libclnn."""
+    return _leading_batch("pixel_unshuffle", input, downscale_factor)
 
 
 class _Activation(torch.autograd.Function):

@@ -169,3 +169,35 @@ def test_forked_child_raises_instead_of_hanging():
         child.kill()
         pytest.fail("the forked child hung")
     assert queue.get(timeout=5) == "CLNN_ERR_UNSUPPORTED"
+
+
+def _same(fn, ref, *args):
+    args_a = [a.clone().requires_grad_() for a in args]
+    args_b = [a.clone().requires_grad_() for a in args]
+    ya, yb = fn(*args_a), ref(*args_b)
+    ya, yb = (ya[0], yb[0]) if isinstance(ya, tuple) else (ya, yb)
+    torch.testing.assert_close(ya, yb, rtol=1e-4, atol=1e-4)
+    g = torch.randn(yb.shape)
+    for a, b in zip(torch.autograd.grad((ya * g).sum(), args_a), torch.autograd.grad((yb * g).sum(), args_b)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kernel,dilation", [((2, 2), 1), ((2, 3), 1), ((3, 3), (1, 2)), ((4, 1), 1)])
+def test_conv2d_padding_same_odd_total(kernel, dilation):
+    # torch pads the odd extra row / column at the bottom / right; this used to raise UNSUPPORTED
+    _same(lambda x, w: ct.conv2d(x, w, padding="same", dilation=dilation),
+          lambda x, w: F.conv2d(x, w, padding="same", dilation=dilation),
+          torch.randn(2, 3, 6, 7), torch.randn(4, 3, *kernel))
+
+
+def test_unbatched_and_leading_dims_as_torch():
+    x3 = torch.randn(4, 6, 6)
+    _same(lambda x, w: ct.conv2d(x, w, padding=1), lambda x, w: F.conv2d(x, w, padding=1), x3, torch.randn(2, 4, 3, 3))
+    _same(lambda x, w: ct.conv_transpose2d(x, w, stride=2), lambda x, w: F.conv_transpose2d(x, w, stride=2), x3,
+          torch.randn(4, 2, 3, 3))
+    _same(lambda x: ct.max_pool2d(x, 2, return_indices=True), lambda x: F.max_pool2d(x, 2, return_indices=True), x3)
+    assert torch.equal(ct.max_pool2d(x3, 2, return_indices=True)[1], F.max_pool2d(x3, 2, return_indices=True)[1])
+    _same(lambda x: ct.avg_pool2d(x, 3, 2, 1), lambda x: F.avg_pool2d(x, 3, 2, 1), x3)
+    for shape in ((8, 2, 3), (2, 3, 8, 2, 3)):
+        _same(lambda x: ct.pixel_shuffle(x, 2), lambda x: F.pixel_shuffle(x, 2), torch.randn(shape))
+        _same(lambda x: ct.pixel_unshuffle(x, 2), lambda x: F.pixel_unshuffle(x, 2), torch.randn(shape[:-2] + (4, 6)))
