@@ -31,6 +31,10 @@ def _to_clnn(t, ctx):
     if t.device.type != "cpu":  # numpy() would raise a TypeError naming neither op nor argument
         raise invalid(f"clnn.torch takes CPU tensors, got one on {t.device}; move it with .cpu() first",
                       _lib.ERR_UNSUPPORTED)
+    if not t.is_floating_point():
+        # from_numpy's own refusal named from_numpy and its dtype= argument, neither of which the caller used
+        raise invalid(f"clnn.torch takes floating-point tensors (float32, float64, float16, bfloat16), got a "
+                      f"{t.dtype} tensor of shape {tuple(t.shape)}")
     t = t.detach()
     if t.dtype == torch.float64:
         t = t.float()

@@ -201,3 +201,9 @@ def test_unbatched_and_leading_dims_as_torch():
     for shape in ((8, 2, 3), (2, 3, 8, 2, 3)):
         _same(lambda x: ct.pixel_shuffle(x, 2), lambda x: F.pixel_shuffle(x, 2), torch.randn(shape))
         _same(lambda x: ct.pixel_unshuffle(x, 2), lambda x: F.pixel_unshuffle(x, 2), torch.randn(shape[:-2] + (4, 6)))
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool, torch.uint8])
+def test_integer_data_tensor_named_by_dtype_and_shape(dtype):
+    e = raises("CLNN_ERR_INVALID_VALUE", lambda: ct.conv2d(torch.ones(1, 1, 3, 3, dtype=dtype), torch.ones(1, 1, 2, 2)))
+    assert str(dtype) in e.message and "(1, 1, 3, 3)" in e.message and "from_numpy" not in e.message
