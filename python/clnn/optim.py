@@ -12,7 +12,7 @@ import ctypes
 import torch
 
 from . import _lib
-from ._core import Tensor, _context, invalid
+from ._core import Error, Tensor, _context, invalid
 from ._lib import lib
 
 
@@ -46,6 +46,22 @@ class _ClnnOptimizer(torch.optim.Optimizer):
     def __init__(self, params, defaults, context=None):
         super().__init__(params, defaults)
         self._ctx = _context(context)
+
+    def add_param_group(self, param_group):
+        """torch's, then the group's hyperparameters checked by the C API as a step
+        would check them: a bad lr or beta raises here, as torch's constructors do,
+        not at the first step."""
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        try:
+            desc = self._desc(group, 1)
+        except (TypeError, ValueError) as e:
+            self.param_groups.pop()
+            raise invalid(f"{type(self).__name__}: a hyperparameter is not a number ({e})") from e
+        status = getattr(lib, self._CHECK)(ctypes.byref(desc))
+        if status != _lib.SUCCESS:
+            self.param_groups.pop()
+            raise Error(status, _lib.text(lib.clnn_context_errmsg(None)))
 
     def _bucket(self, group):
         """The parameters of group that have gradients, by the step number they take now."""
@@ -127,6 +143,7 @@ class Adam(_ClnnOptimizer):
     differentiable and fused=True raise CLNN_ERR_UNSUPPORTED)."""
     _STATE = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     _FN = "clnn_adam_step"
+    _CHECK = "clnn_adam_desc_check"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=False, context=None):
@@ -137,11 +154,16 @@ class Adam(_ClnnOptimizer):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize), context)
 
-    def _run(self, group, step, dev_p, dev_g, states):
+    def _desc(self, group, step):
         d = lib.clnn_adam_desc_make(float(group["lr"]), step)
-        d.beta1, d.beta2 = (float(b) for b in group["betas"])
+        beta1, beta2 = group["betas"]
+        d.beta1, d.beta2 = float(beta1), float(beta2)
         d.eps, d.weight_decay = float(group["eps"]), float(group["weight_decay"])
         d.amsgrad, d.maximize = int(bool(group["amsgrad"])), int(bool(group["maximize"]))
+        return d
+
+    def _run(self, group, step, dev_p, dev_g, states):
+        d = self._desc(group, step)
         m = [st["dev"]["exp_avg"] for st in states]
         v = [st["dev"]["exp_avg_sq"] for st in states]
         vmax = [st["dev"]["max_exp_avg_sq"] for st in states]
@@ -167,6 +189,7 @@ class SGD(_ClnnOptimizer):
     """torch.optim.SGD's constructor arguments (lr required, as in torch; foreach is
     ignored, differentiable=True raises CLNN_ERR_UNSUPPORTED)."""
     _STATE = ("momentum_buffer",)
+    _CHECK = "clnn_sgd_desc_check"
 
     def __init__(self, params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False,
                  foreach=None, differentiable=False, context=None):
@@ -174,11 +197,15 @@ class SGD(_ClnnOptimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov, maximize=maximize), context)
 
-    def _run(self, group, step, dev_p, dev_g, states):
+    def _desc(self, group, step):
         d = lib.clnn_sgd_desc_make(float(group["lr"]), step)
         d.momentum, d.dampening = float(group["momentum"]), float(group["dampening"])
         d.weight_decay = float(group["weight_decay"])
         d.nesterov, d.maximize = int(bool(group["nesterov"])), int(bool(group["maximize"]))
+        return d
+
+    def _run(self, group, step, dev_p, dev_g, states):
+        d = self._desc(group, step)
         bufs = [st["dev"]["momentum_buffer"] for st in states]
         self._ctx.call("clnn_sgd_step", ctypes.byref(d), len(dev_p), _handles(dev_p), _handles(dev_g),
                        _handles(bufs) if d.momentum else None, None)

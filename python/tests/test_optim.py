@@ -39,13 +39,33 @@ def test_matches_torch(name, kw):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
-def test_bad_hyperparameter_raises():
+@pytest.mark.parametrize("make", [
+    lambda ps: optim.AdamW(ps, lr=0.01, betas=(1.5, 0.999)),
+    lambda ps: optim.Adam(ps, lr=-1.0),
+    lambda ps: optim.AdamW(ps, eps=-1e-8),
+    lambda ps: optim.AdamW(ps, lr="fast"),
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=-0.5),
+    lambda ps: optim.SGD(ps, lr=0.1, nesterov=True),  # nesterov without momentum
+])
+def test_bad_hyperparameter_raises_at_construction(make):
+    # as torch's constructors do (ValueError there), not at the first step
+    p = torch.randn(3, requires_grad=True)
+    with pytest.raises(clnn.Error) as e:
+        make([p])
+    assert e.value.name == "CLNN_ERR_INVALID_VALUE"
+
+
+def test_bad_hyperparameter_set_later_raises_at_step():
     p = torch.randn(3, requires_grad=True)
     p.grad = torch.ones(3)
-    opt = optim.AdamW([p], lr=0.01, betas=(1.5, 0.999))
+    opt = optim.AdamW([p], lr=0.01)
+    opt.param_groups[0]["betas"] = (1.5, 0.999)
     with pytest.raises(clnn.Error) as e:
         opt.step()
     assert e.value.name == "CLNN_ERR_INVALID_VALUE"
+    with pytest.raises(clnn.Error):
+        opt.add_param_group({"params": [torch.zeros(2, requires_grad=True)], "lr": -1.0})
+    assert len(opt.param_groups) == 1
 
 
 def _pair_steps(a, b, pa, pb, steps, seed):
