@@ -151,6 +151,9 @@ def dtype_code(dtype):
     raise invalid(f"dtype must be one of float32, float16, bfloat16, int32; got {dtype!r}")
 
 
+_MADE_HERE = object()  # the token Tensor() takes from the package's own constructors
+
+
 class Tensor:
     """A dense row-major tensor in device memory (clnn_tensor).
 
@@ -158,8 +161,13 @@ class Tensor:
     Ops enqueue on the context's queue; to_numpy waits for them.
     """
 
-    def __init__(self, handle, context, shape, dtype, base=None):
-        # Use Tensor.empty / from_numpy; this wraps a handle the package made.
+    def __init__(self, handle, context, shape, dtype, base=None, _made=None):
+        # Use Tensor.empty / from_numpy; this wraps a handle the package made. A
+        # handle from anywhere else would be dereferenced by C and crash the interpreter.
+        if _made is not _MADE_HERE:
+            self._handle = None
+            raise invalid("clnn.Tensor is made with Tensor.empty, zeros, from_numpy or from_dlpack, "
+                          "not from a handle")
         self._handle = handle
         self.context = context
         self.shape = tuple(int(d) for d in shape)
@@ -181,7 +189,7 @@ class Tensor:
             raise invalid(f"Tensor.empty: shape must hold ints, got {shape!r}")
         handle = ctypes.c_void_p()
         context.call("clnn_tensor_create", code, len(shape), _lib.dims(shape), ctypes.byref(handle))
-        return cls(handle.value, context, shape, code)
+        return cls(handle.value, context, shape, code, _made=_MADE_HERE)
 
     @classmethod
     def zeros(cls, shape, dtype=float32, context=None):
@@ -321,7 +329,7 @@ class Tensor:
                                           ctypes.byref(handle))
         if status != _lib.SUCCESS:
             raise Error(status, _lib.text(lib.clnn_context_errmsg(None)))
-        return Tensor(handle.value, self.context, shape, self._dtype, base=self)
+        return Tensor(handle.value, self.context, shape, self._dtype, base=self, _made=_MADE_HERE)
 
     def _call(self, name, *args):
         _same_process(name)

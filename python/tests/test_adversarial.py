@@ -207,3 +207,8 @@ def test_unbatched_and_leading_dims_as_torch():
 def test_integer_data_tensor_named_by_dtype_and_shape(dtype):
     e = raises("CLNN_ERR_INVALID_VALUE", lambda: ct.conv2d(torch.ones(1, 1, 3, 3, dtype=dtype), torch.ones(1, 1, 2, 2)))
     assert str(dtype) in e.message and "(1, 1, 3, 3)" in e.message and "from_numpy" not in e.message
+
+
+def test_tensor_from_a_raw_handle_is_refused():
+    # clnn.Tensor(12345, ctx, (3,), 0).to_numpy() handed C a garbage pointer: a segfault
+    raises("CLNN_ERR_INVALID_VALUE", lambda: clnn.Tensor(12345, clnn.default_context(), (3,), 0))
