@@ -31,7 +31,8 @@ class Error(Exception):
     def __init__(self, status, message):
         self.status = int(status)
         self.name = _lib.text(lib.clnn_status_name(self.status))
-        self.message = message
+        # a NULL-argument refusal may leave no detail where it is read: say at least what the status means
+        self.message = message or _lib.text(lib.clnn_status_str(self.status))
         super().__init__(f"{self.name}: {message}")
 
     def __reduce__(self):
@@ -321,6 +322,7 @@ class Tensor:
         if shape == self.shape:
             return self
         _same_process("reshape")
+        self._live("reshape")
         with self.context.lock:
             buf = lib.clnn_tensor_buffer(self._handle)
             off = lib.clnn_tensor_offset_bytes(self._handle)
@@ -331,8 +333,15 @@ class Tensor:
             raise Error(status, _lib.text(lib.clnn_context_errmsg(None)))
         return Tensor(handle.value, self.context, shape, self._dtype, base=self, _made=_MADE_HERE)
 
+    def _live(self, name):
+        """Refuse a tensor whose handle was freed (an explicit __del__): C would answer
+        CLNN_ERR_NULL_POINTER with its message in a place this call does not read."""
+        if self._handle is None:
+            raise Error(_lib.ERR_NULL_POINTER, f"{name}: this clnn.Tensor has been freed")
+
     def _call(self, name, *args):
         _same_process(name)
+        self._live(name)
         with self.context.lock:
             status = getattr(lib, name)(self._handle, *args)
             if status != _lib.SUCCESS:

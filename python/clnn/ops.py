@@ -22,6 +22,8 @@ def _check(status):
 def _tensor(op, name, t, ndim=None):
     if not isinstance(t, Tensor):
         raise invalid(f"{op}: {name} must be a clnn.Tensor, got {type(t).__name__}")
+    if t._handle is None:
+        raise invalid(f"{op}: {name} has been freed", _lib.ERR_NULL_POINTER)
     if ndim is not None and t.ndim != ndim:
         raise invalid(f"{op}: {name} must be {ndim}-D, got shape {t.shape}", _lib.ERR_SHAPE_MISMATCH)
     return t

@@ -212,3 +212,21 @@ def test_integer_data_tensor_named_by_dtype_and_shape(dtype):
 def test_tensor_from_a_raw_handle_is_refused():
     # clnn.Tensor(12345, ctx, (3,), 0).to_numpy() handed C a garbage pointer: a segfault
     raises("CLNN_ERR_INVALID_VALUE", lambda: clnn.Tensor(12345, clnn.default_context(), (3,), 0))
+
+
+def test_freed_tensor_says_so():
+    # after an explicit __del__ the status came with an empty message, or reshape's
+    # with a stale C function name (clnn_act_desc_check: argument 'buf' is NULL)
+    np = pytest.importorskip("numpy")
+    x = clnn.Tensor.from_numpy(np.arange(6, dtype=np.float32))
+    view = x.reshape(2, 3)
+    clnn.ops.relu(view)
+    x.__del__()
+    assert view.to_numpy().sum() == 15  # a view keeps the memory
+    for call in (lambda: x.to_numpy(), lambda: x.fill(0), lambda: x.reshape(3, 2), lambda: clnn.ops.relu(x)):
+        e = raises("CLNN_ERR_NULL_POINTER", call)
+        assert "freed" in e.message
+
+
+def test_error_message_is_never_empty():
+    assert clnn.Error(1, "").message
