@@ -225,7 +225,16 @@ def _roi_desc(op, code, input_shape, rois, output_size, spatial_scale, sampling_
     d.sampling_ratio = _int(op, "sampling_ratio", sampling_ratio)
     d.aligned = 1 if aligned else 0
     out_c = ctypes.c_int64()
+    empty_batch = d.n == 0
+    if empty_batch:
+        # torchvision returns an empty result for an empty batch; the C API wants n >= 1,
+        # so the rest is checked as for one image and the callers skip the C call
+        if d.num_rois:
+            raise invalid(f"{op}: {d.num_rois} boxes refer to images of an empty batch (input has 0 images)")
+        d.n = 1
     _check(lib.clnn_roi_desc_check(ctypes.byref(d), ctypes.byref(out_c)))
+    if empty_batch:
+        d.n = 0
     return d, out_c.value
 
 
@@ -235,7 +244,8 @@ def _roi_fwd(op, code, input, boxes, output_size, spatial_scale, sampling_ratio=
     d, out_c = _roi_desc(op, code, input.shape, rois, output_size, spatial_scale, sampling_ratio, aligned)
     y = Tensor.empty((d.num_rois, out_c, d.pooled_h, d.pooled_w), input.dtype, input.context)
     argmax = Tensor.empty(y.shape, "int32", input.context) if code == _lib.ROI_POOL else None
-    input.context.call("clnn_roi_fwd", ctypes.byref(d), input._handle, rois._handle, y._handle, _h(argmax))
+    if d.n:  # an empty batch has no boxes: nothing to compute
+        input.context.call("clnn_roi_fwd", ctypes.byref(d), input._handle, rois._handle, y._handle, _h(argmax))
     return y, argmax
 
 
@@ -247,8 +257,9 @@ def _roi_bwd(op, code, grad_output, boxes, input_shape, argmax, spatial_scale, s
     input_shape = _shape(op, input_shape)
     d, _ = _roi_desc(op, code, tuple(input_shape), rois, output_size, spatial_scale, sampling_ratio, aligned)
     dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
-    grad_output.context.call("clnn_roi_bwd", ctypes.byref(d), grad_output._handle, rois._handle, _h(argmax),
-                             dx._handle)
+    if d.n:
+        grad_output.context.call("clnn_roi_bwd", ctypes.byref(d), grad_output._handle, rois._handle, _h(argmax),
+                                 dx._handle)
     return dx
 
 

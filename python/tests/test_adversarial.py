@@ -230,3 +230,17 @@ def test_freed_tensor_says_so():
 
 def test_error_message_is_never_empty():
     assert clnn.Error(1, "").message
+
+
+@pytest.mark.parametrize("name,channels", [("roi_align", 4), ("roi_pool", 4), ("ps_roi_align", 8),
+                                           ("ps_roi_pool", 8)])
+def test_roi_ops_on_an_empty_batch(name, channels):
+    # torchvision returns (0, C', ph, pw); the C API's n >= 1 check refused it
+    torchvision = pytest.importorskip("torchvision")
+    x = torch.randn(0, channels, 6, 6, requires_grad=True)
+    y = getattr(ct, name)(x, torch.zeros(0, 5), 2)
+    ref = getattr(torchvision.ops, name)(x, torch.zeros(0, 5), 2)
+    assert y.shape == ref.shape
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+    raises("CLNN_ERR_INVALID_VALUE", lambda: getattr(ct, name)(x, torch.zeros(1, 5), 2))
