@@ -257,8 +257,12 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 def linear(input, weight, bias=None):
-    """torch.nn.functional.linear, computed by libclnn."""
-    return _LearnedOp.apply("linear", input, weight, bias)
+    """torch.nn.functional.linear, computed by libclnn (input (*, in_features), any number of dims)."""
+    if input.dim() <= 2:
+        return _LearnedOp.apply("linear", input, weight, bias)
+    # rows are rows: the leading dims folded into one (libclnn tensors have at most 8 dims)
+    y = _LearnedOp.apply("linear", input.reshape(-1, input.shape[-1]), weight, bias)
+    return y.reshape(tuple(input.shape[:-1]) + tuple(y.shape[1:]))
 
 
 class _ShapeOp(torch.autograd.Function):

@@ -244,3 +244,8 @@ def test_roi_ops_on_an_empty_batch(name, channels):
     y.sum().backward()
     assert x.grad.shape == x.shape
     raises("CLNN_ERR_INVALID_VALUE", lambda: getattr(ct, name)(x, torch.zeros(1, 5), 2))
+
+
+def test_linear_on_more_than_8_dims():
+    _same(lambda x, w, b: ct.linear(x, w, b), F.linear, torch.randn((1,) * 8 + (2, 3)), torch.randn(4, 3),
+          torch.randn(4))
