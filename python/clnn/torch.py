@@ -374,6 +374,11 @@ class _BatchNorm(torch.autograd.Function):
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """torch.nn.functional.batch_norm, computed by libclnn. In training, running_mean
     and running_var (both or neither) are updated in place, as torch's."""
+    if input.dim() > 3:  # the spatial dims folded into one: statistics are per channel whatever they are
+        y = _BatchNorm.apply(input.reshape(input.shape[0], input.shape[1], -1) if input.numel() else
+                             input.reshape(input.shape[0], input.shape[1], 0), weight, bias,
+                             (running_mean, running_var), bool(training), momentum, eps)
+        return y.reshape(input.shape)
     return _BatchNorm.apply(input, weight, bias, (running_mean, running_var), bool(training), momentum, eps)
 
 
@@ -420,6 +425,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         count = int((target != ignore_index).sum())
         if count == 0:
             return input[:0].sum()  # 0, with a zero gradient
+    if input.dim() > 3 and target.dim() == input.dim() - 1:  # positions folded into one dim (at most 8 on the device)
+        input = input.reshape(input.shape[0], input.shape[1], -1)
+        target = target.reshape(target.shape[0], -1)
     return _CrossEntropy.apply(input, target, ignore_index, label_smoothing, count)
 
 

@@ -249,3 +249,15 @@ def test_roi_ops_on_an_empty_batch(name, channels):
 def test_linear_on_more_than_8_dims():
     _same(lambda x, w, b: ct.linear(x, w, b), F.linear, torch.randn((1,) * 8 + (2, 3)), torch.randn(4, 3),
           torch.randn(4))
+
+
+def test_batch_norm_and_cross_entropy_on_more_than_8_dims():
+    shape = (3, 2) + (1,) * 6 + (2, 2)
+    rm, rv = torch.zeros(2), torch.ones(2)
+    rm_ref, rv_ref = rm.clone(), rv.clone()
+    _same(lambda x, w: ct.batch_norm(x, rm, rv, w, None, True),
+          lambda x, w: F.batch_norm(x, rm_ref, rv_ref, w, None, True), torch.randn(shape), torch.rand(2) + 0.5)
+    torch.testing.assert_close(rv, rv_ref)
+    target = torch.randint(0, 2, (3,) + shape[2:])
+    _same(lambda x: ct.cross_entropy(x, target).reshape(1), lambda x: F.cross_entropy(x, target).reshape(1),
+          torch.randn(shape))
