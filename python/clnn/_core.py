@@ -1,5 +1,6 @@
 """Context, Tensor and Error: the objects every op works on."""
 import ctypes
+import os
 import threading
 
 import numpy as np
@@ -30,8 +31,30 @@ class Error(Exception):
     def __init__(self, status, message):
         self.status = int(status)
         self.name = _lib.text(lib.clnn_status_name(self.status))
-        self.message = message
+        # a NULL-argument refusal may leave no detail where it is read: say at least what the status means
+        self.message = message or _lib.text(lib.clnn_status_str(self.status))
         super().__init__(f"{self.name}: {message}")
+
+    def __reduce__(self):
+        # Exception's default pickles self.args (the one formatted string), which
+        # __init__ cannot take back: an Error raised in a DataLoader worker or a
+        # multiprocessing pool then failed to cross back with a TypeError.
+        return type(self), (self.status, self.message)
+
+
+# The process that set up OpenCL (made the first context). In a fork of it
+# (multiprocessing's default start method on Linux, DataLoader workers) the
+# OpenCL runtime's threads are gone and every call, even a new context, hangs.
+_opencl_pid = None
+
+
+def _same_process(what):
+    """Raise rather than hang when called in a fork of the process that set up OpenCL."""
+    if _opencl_pid is not None and os.getpid() != _opencl_pid:
+        raise Error(_lib.ERR_UNSUPPORTED,
+                    f"{what}: OpenCL was set up in process {_opencl_pid} and this process ({os.getpid()}) is a "
+                    "fork of it, where OpenCL calls hang; start workers with the 'spawn' or 'forkserver' "
+                    "method (DataLoader(multiprocessing_context='spawn')), or make clnn objects only after forking")
 
 
 def invalid(message, status=_lib.ERR_INVALID_VALUE):
@@ -55,17 +78,21 @@ class Context:
             if isinstance(device, bool) or not isinstance(device, int) or device < 0:
                 raise invalid(f"Context: device must be None or an index >= 0, got {device!r}")
             opts.device_index = device
+        global _opencl_pid
+        _same_process("Context")
         handle = ctypes.c_void_p()
         status = lib.clnn_context_create(ctypes.byref(opts), ctypes.byref(handle))
         if status != _lib.SUCCESS:
             raise Error(status, _lib.text(lib.clnn_context_errmsg(None)))
         self._handle = handle.value
+        self._pid = _opencl_pid = os.getpid()
         self.lock = threading.RLock()
 
     def __del__(self):
         # Tensors still alive keep what they need (clnn_context_free's contract).
         if getattr(self, "_handle", None) and lib is not None:
-            lib.clnn_context_free(self._handle)
+            if os.getpid() == self._pid:  # a fork's copy is only dropped (freeing would hang)
+                lib.clnn_context_free(self._handle)
             self._handle = None
 
     @property
@@ -78,6 +105,7 @@ class Context:
 
     def call(self, name, *args):
         """Run lib.<name>(ctx, *args) under the context's lock; raise Error on failure."""
+        _same_process(name)
         with self.lock:
             status = getattr(lib, name)(self._handle, *args)
             if status != _lib.SUCCESS:
@@ -100,11 +128,20 @@ def default_context():
         return _default
 
 
+def _context(context):
+    """context, or the default one for None; anything else is refused before C sees it."""
+    if context is None:
+        return default_context()
+    if not isinstance(context, Context):
+        raise invalid(f"context must be a clnn.Context or None, got {type(context).__name__}")
+    return context
+
+
 def dtype_code(dtype):
     """The clnn_dtype of a dtype name or numpy dtype."""
     if isinstance(dtype, str) and dtype in _DTYPE_BY_NAME:
         return _DTYPE_BY_NAME[dtype]
-    if isinstance(dtype, int) and dtype in _NAME_BY_DTYPE:
+    if isinstance(dtype, int) and not isinstance(dtype, bool) and dtype in _NAME_BY_DTYPE:
         return dtype
     try:
         name = np.dtype(dtype).name
@@ -115,6 +152,9 @@ def dtype_code(dtype):
     raise invalid(f"dtype must be one of float32, float16, bfloat16, int32; got {dtype!r}")
 
 
+_MADE_HERE = object()  # the token Tensor() takes from the package's own constructors
+
+
 class Tensor:
     """A dense row-major tensor in device memory (clnn_tensor).
 
@@ -122,8 +162,13 @@ class Tensor:
     Ops enqueue on the context's queue; to_numpy waits for them.
     """
 
-    def __init__(self, handle, context, shape, dtype, base=None):
-        # Use Tensor.empty / from_numpy; this wraps a handle the package made.
+    def __init__(self, handle, context, shape, dtype, base=None, _made=None):
+        # Use Tensor.empty / from_numpy; this wraps a handle the package made. A
+        # handle from anywhere else would be dereferenced by C and crash the interpreter.
+        if _made is not _MADE_HERE:
+            self._handle = None
+            raise invalid("clnn.Tensor is made with Tensor.empty, zeros, from_numpy or from_dlpack, "
+                          "not from a handle")
         self._handle = handle
         self.context = context
         self.shape = tuple(int(d) for d in shape)
@@ -133,15 +178,19 @@ class Tensor:
     @classmethod
     def empty(cls, shape, dtype=float32, context=None):
         """An uninitialised tensor of the given shape (1 to 8 dims, each >= 0)."""
-        context = context or default_context()
+        context = _context(context)
         code = dtype_code(dtype)
+        if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+            shape = (shape,)  # as torch.empty(5)
+        if not isinstance(shape, (tuple, list)):
+            raise invalid(f"Tensor.empty: shape must be a tuple of ints, got {shape!r}")
         shape = tuple(shape)
         if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and -2 ** 62 < d < 2 ** 62
                    for d in shape):
             raise invalid(f"Tensor.empty: shape must hold ints, got {shape!r}")
         handle = ctypes.c_void_p()
         context.call("clnn_tensor_create", code, len(shape), _lib.dims(shape), ctypes.byref(handle))
-        return cls(handle.value, context, shape, code)
+        return cls(handle.value, context, shape, code, _made=_MADE_HERE)
 
     @classmethod
     def zeros(cls, shape, dtype=float32, context=None):
@@ -249,6 +298,8 @@ class Tensor:
 
     def fill(self, value):
         """Enqueue: set every element to value."""
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise invalid(f"fill: value must be a number, got {value!r}")
         self._call("clnn_tensor_fill", float(value))
         return self
 
@@ -257,6 +308,9 @@ class Tensor:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         shape = list(shape)
+        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in shape):
+            # int() would have read reshape(1.9, 50) as (1, 50)
+            raise invalid(f"reshape: shape must hold ints, got {tuple(shape)!r}")
         if shape.count(-1) == 1:
             known = int(np.prod([d for d in shape if d != -1]))
             if known == 0:
@@ -267,6 +321,8 @@ class Tensor:
             raise invalid(f"reshape: shape {shape} does not hold {self.numel} elements", _lib.ERR_SHAPE_MISMATCH)
         if shape == self.shape:
             return self
+        _same_process("reshape")
+        self._live("reshape")
         with self.context.lock:
             buf = lib.clnn_tensor_buffer(self._handle)
             off = lib.clnn_tensor_offset_bytes(self._handle)
@@ -275,9 +331,17 @@ class Tensor:
                                           ctypes.byref(handle))
         if status != _lib.SUCCESS:
             raise Error(status, _lib.text(lib.clnn_context_errmsg(None)))
-        return Tensor(handle.value, self.context, shape, self._dtype, base=self)
+        return Tensor(handle.value, self.context, shape, self._dtype, base=self, _made=_MADE_HERE)
+
+    def _live(self, name):
+        """Refuse a tensor whose handle was freed (an explicit __del__): C would answer
+        CLNN_ERR_NULL_POINTER with its message in a place this call does not read."""
+        if self._handle is None:
+            raise Error(_lib.ERR_NULL_POINTER, f"{name}: this clnn.Tensor has been freed")
 
     def _call(self, name, *args):
+        _same_process(name)
+        self._live(name)
         with self.context.lock:
             status = getattr(lib, name)(self._handle, *args)
             if status != _lib.SUCCESS:
@@ -297,8 +361,9 @@ class Tensor:
 
     def __del__(self):
         if getattr(self, "_handle", None) and lib is not None:
-            with self.context.lock:
-                lib.clnn_tensor_free(self._handle)
+            if os.getpid() == self.context._pid:  # as Context.__del__: a fork's copy is only dropped
+                with self.context.lock:
+                    lib.clnn_tensor_free(self._handle)
             self._handle = None
 
     def __repr__(self):

@@ -187,6 +187,8 @@ _PROTOTYPES = {
     "clnn_loss_xent": (c_int, [ctx_p, P(LossClassDesc)] + [ten_p] * 4),
     "clnn_adam_desc_make": (AdamDesc, [c_double, c_int64]),
     "clnn_sgd_desc_make": (SgdDesc, [c_double, c_int64]),
+    "clnn_adam_desc_check": (c_int, [P(AdamDesc)]),
+    "clnn_sgd_desc_check": (c_int, [P(SgdDesc)]),
     "clnn_adam_step": (c_int, [ctx_p, P(AdamDesc), c_size_t] + [P(c_void_p)] * 5 + [ten_p]),
     "clnn_adamw_step": (c_int, [ctx_p, P(AdamDesc), c_size_t] + [P(c_void_p)] * 5 + [ten_p]),
     "clnn_sgd_step": (c_int, [ctx_p, P(SgdDesc), c_size_t] + [P(c_void_p)] * 3 + [ten_p]),

@@ -22,6 +22,8 @@ def _check(status):
 def _tensor(op, name, t, ndim=None):
     if not isinstance(t, Tensor):
         raise invalid(f"{op}: {name} must be a clnn.Tensor, got {type(t).__name__}")
+    if t._handle is None:
+        raise invalid(f"{op}: {name} has been freed", _lib.ERR_NULL_POINTER)
     if ndim is not None and t.ndim != ndim:
         raise invalid(f"{op}: {name} must be {ndim}-D, got shape {t.shape}", _lib.ERR_SHAPE_MISMATCH)
     return t
@@ -53,6 +55,21 @@ def _pair(op, name, v):
         raise invalid(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
     v = _int(op, name, v)
     return v, v
+
+
+def _shape(op, input_shape):
+    """A backward's input_shape as a tuple of ints (a float, None or a str raised TypeError in ctypes)."""
+    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
+        raise invalid(f"{op}: input_shape must be a sequence of ints, got {input_shape!r}")
+    return tuple(_int(op, "input_shape", d) for d in input_shape)
+
+
+def _mask(op, output_mask, n):
+    """output_mask as n bools (a short one raised IndexError)."""
+    want = tuple(bool(m) for m in output_mask)
+    if len(want) != n:
+        raise invalid(f"{op}: output_mask must have {n} entries, got {output_mask!r}")
+    return want
 
 
 def _out_hw(check, desc):
@@ -100,6 +117,7 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     """(grad_input, grad_weight, grad_bias) of conv2d; None where output_mask says False."""
     d = _conv_desc("conv2d_backward", input, weight, stride, padding, dilation, groups)
     _tensor("conv2d_backward", "grad_output", grad_output, 4)
+    output_mask = _mask("conv2d_backward", output_mask, 3)
     ctx, sd, dt = input.context, ctypes.byref(d), grad_output.dtype
     dx = dw = db = None
     if output_mask[0]:
@@ -158,7 +176,7 @@ def deform_conv2d_backward(grad_output, input, offset, weight, stride=(1, 1), pa
     d = _deform_desc(op, input, offset, weight, stride, padding, dilation, mask)
     _tensor(op, "grad_output", grad_output, 4)
     ctx, dt = input.context, grad_output.dtype
-    want = list(output_mask)
+    want = list(_mask(op, output_mask, 5))
     want[2] = want[2] and mask is not None
     shapes = (input.shape, offset.shape, None if mask is None else mask.shape, weight.shape, (d.conv.k,))
     outs = [Tensor.empty(s, dt, ctx) if w else None for s, w in zip(shapes, want)]
@@ -175,9 +193,16 @@ def _rois(op, boxes, context):
     or a list of per-image (L, 4) arrays (torchvision's two forms)."""
     if isinstance(boxes, Tensor):
         return boxes
+    if boxes is None:
+        raise invalid(f"{op}: boxes must be a (K, 5) tensor or a list of (L, 4) tensors, got None")
     if isinstance(boxes, (list, tuple)):
-        rows = [np.concatenate([np.full((len(b), 1), i, np.float32), np.asarray(b, np.float32).reshape(-1, 4)], 1)
-                for i, b in enumerate(boxes)]
+        per_image = [np.asarray(b, np.float32) for b in boxes]
+        for i, b in enumerate(per_image):
+            # no reshape: a (L, 5) or (L, 6) entry would otherwise be regrouped into wrong (., 4) boxes
+            if b.ndim != 2 or b.shape[1] != 4:
+                raise invalid(f"{op}: boxes[{i}] must be (L, 4) rows [x1, y1, x2, y2], got shape {b.shape}",
+                              _lib.ERR_SHAPE_MISMATCH)
+        rows = [np.concatenate([np.full((len(b), 1), i, np.float32), b], 1) for i, b in enumerate(per_image)]
         boxes = np.concatenate(rows, 0) if rows else np.zeros((0, 5), np.float32)
     boxes = np.asarray(boxes, dtype=np.float32)
     if boxes.ndim != 2 or boxes.shape[1] != 5:
@@ -200,7 +225,16 @@ def _roi_desc(op, code, input_shape, rois, output_size, spatial_scale, sampling_
     d.sampling_ratio = _int(op, "sampling_ratio", sampling_ratio)
     d.aligned = 1 if aligned else 0
     out_c = ctypes.c_int64()
+    empty_batch = d.n == 0
+    if empty_batch:
+        # torchvision returns an empty result for an empty batch; the C API wants n >= 1,
+        # so the rest is checked as for one image and the callers skip the C call
+        if d.num_rois:
+            raise invalid(f"{op}: {d.num_rois} boxes refer to images of an empty batch (input has 0 images)")
+        d.n = 1
     _check(lib.clnn_roi_desc_check(ctypes.byref(d), ctypes.byref(out_c)))
+    if empty_batch:
+        d.n = 0
     return d, out_c.value
 
 
@@ -210,7 +244,8 @@ def _roi_fwd(op, code, input, boxes, output_size, spatial_scale, sampling_ratio=
     d, out_c = _roi_desc(op, code, input.shape, rois, output_size, spatial_scale, sampling_ratio, aligned)
     y = Tensor.empty((d.num_rois, out_c, d.pooled_h, d.pooled_w), input.dtype, input.context)
     argmax = Tensor.empty(y.shape, "int32", input.context) if code == _lib.ROI_POOL else None
-    input.context.call("clnn_roi_fwd", ctypes.byref(d), input._handle, rois._handle, y._handle, _h(argmax))
+    if d.n:  # an empty batch has no boxes: nothing to compute
+        input.context.call("clnn_roi_fwd", ctypes.byref(d), input._handle, rois._handle, y._handle, _h(argmax))
     return y, argmax
 
 
@@ -219,10 +254,12 @@ def _roi_bwd(op, code, grad_output, boxes, input_shape, argmax, spatial_scale, s
     _tensor(op, "grad_output", grad_output, 4)
     rois = _rois(op, boxes, grad_output.context)
     output_size = grad_output.shape[2:]
+    input_shape = _shape(op, input_shape)
     d, _ = _roi_desc(op, code, tuple(input_shape), rois, output_size, spatial_scale, sampling_ratio, aligned)
     dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
-    grad_output.context.call("clnn_roi_bwd", ctypes.byref(d), grad_output._handle, rois._handle, _h(argmax),
-                             dx._handle)
+    if d.n:
+        grad_output.context.call("clnn_roi_bwd", ctypes.byref(d), grad_output._handle, rois._handle, _h(argmax),
+                                 dx._handle)
     return dx
 
 
@@ -307,6 +344,7 @@ def conv_transpose2d_backward(grad_output, input, weight, stride=1, padding=0, o
     op = "conv_transpose2d_backward"
     d = _deconv_desc(op, input, weight, stride, padding, output_padding, groups, dilation)
     _tensor(op, "grad_output", grad_output, 4)
+    output_mask = _mask(op, output_mask, 3)
     ctx, dt = input.context, grad_output.dtype
     outs = [Tensor.empty(s, dt, ctx) if want else None
             for s, want in zip((input.shape, weight.shape, (d.k,)), output_mask)]
@@ -328,7 +366,10 @@ def _pool_desc(op, input_shape, mode, kernel_size, stride, padding, ceil_mode, d
     d.pad_h, d.pad_w = _pair(op, "padding", padding)
     d.mode = mode
     d.ceil_mode = 1 if ceil_mode else 0
+    # The C API reads divisor 0 as "no override"; torch refuses divisor_override=0.
     d.divisor = 0 if divisor is None else _int(op, "divisor_override", divisor)
+    if divisor is not None and d.divisor <= 0:
+        raise invalid(f"{op}: divisor_override must be a positive int, got {divisor!r}")
     oh, ow = _out_hw(lib.clnn_pool2d_desc_check, d)
     return d, (d.n, d.c, oh, ow)
 
@@ -348,7 +389,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 def max_pool2d_backward(grad_output, indices, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False):
     _tensor("max_pool2d_backward", "grad_output", grad_output)
     _tensor("max_pool2d_backward", "indices", indices)
-    d, _ = _pool_desc("max_pool2d_backward", tuple(input_shape), _lib.POOL_MAX, kernel_size, stride, padding,
+    input_shape = _shape("max_pool2d_backward", input_shape)
+    d, _ = _pool_desc("max_pool2d_backward", input_shape, _lib.POOL_MAX, kernel_size, stride, padding,
                       ceil_mode)
     dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
     grad_output.context.call("clnn_pool2d_bwd", ctypes.byref(d), grad_output._handle, indices._handle, dx._handle)
@@ -373,7 +415,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
                         count_include_pad=True, divisor_override=None):
     _tensor("avg_pool2d_backward", "grad_output", grad_output)
-    d, _ = _pool_desc("avg_pool2d_backward", tuple(input_shape), _avg_mode(count_include_pad), kernel_size,
+    input_shape = _shape("avg_pool2d_backward", input_shape)
+    d, _ = _pool_desc("avg_pool2d_backward", input_shape, _avg_mode(count_include_pad), kernel_size,
                       stride, padding, ceil_mode, divisor_override)
     dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
     grad_output.context.call("clnn_pool2d_bwd", ctypes.byref(d), grad_output._handle, None, dx._handle)
@@ -399,12 +442,24 @@ def _resize_desc(op, input_shape, size, scale_factor, mode, align_corners):
     if size is not None:
         d.out_h, d.out_w = _pair(op, "size", size)
     else:
-        sh, sw = (scale_factor, scale_factor) if isinstance(scale_factor, (int, float)) else scale_factor
+        scales = _scales(op, scale_factor)
         # torch 1.13 without recompute_scale_factor: floor(in * scale), and the kernel uses the scale.
-        d.scale_h, d.scale_w = float(sh), float(sw)
+        d.scale_h, d.scale_w = scales
         d.out_h, d.out_w = int(np.floor(d.h * d.scale_h)), int(np.floor(d.w * d.scale_w))
     _check(lib.clnn_resize_desc_check(ctypes.byref(d)))
     return d
+
+
+def _scales(op, scale_factor):
+    """scale_factor as (h, w) floats, each finite and > 0 (NaN would not even floor to a size)."""
+    pair = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor, scale_factor)
+    if len(pair) != 2 or not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                                 for v in pair):
+        raise invalid(f"{op}: scale_factor must be a number or a pair of numbers, got {scale_factor!r}")
+    scales = tuple(float(v) for v in pair)
+    if not all(np.isfinite(v) and v > 0 for v in scales):
+        raise invalid(f"{op}: scale_factor must be finite and > 0, got {scale_factor!r}")
+    return scales
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
@@ -419,7 +474,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
 def interpolate_backward(grad_output, input_shape, size=None, scale_factor=None, mode="nearest",
                          align_corners=None):
     _tensor("interpolate_backward", "grad_output", grad_output)
-    d = _resize_desc("interpolate_backward", tuple(input_shape), size, scale_factor, mode, align_corners)
+    input_shape = _shape("interpolate_backward", input_shape)
+    d = _resize_desc("interpolate_backward", input_shape, size, scale_factor, mode, align_corners)
     dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
     grad_output.context.call("clnn_resize_bwd", ctypes.byref(d), grad_output._handle, dx._handle)
     return dx
@@ -454,6 +510,7 @@ def linear_backward(grad_output, input, weight, output_mask=(True, True, True)):
     """(grad_input, grad_weight, grad_bias) of linear; None where output_mask says False."""
     d = _linear_rows("linear_backward", input, weight)
     _tensor("linear_backward", "grad_output", grad_output)
+    output_mask = _mask("linear_backward", output_mask, 3)
     ctx, dt = input.context, grad_output.dtype
     dy = grad_output.reshape(d.n, d.out_features) if grad_output.numel == d.n * d.out_features else grad_output
     dx = dw = db = None
@@ -568,7 +625,8 @@ def _shuffle_fwd(kind, input, factor):
 
 def _shuffle_bwd(kind, grad_output, input_shape, factor):
     _tensor(kind + "_backward", "grad_output", grad_output)
-    d, _ = _shuffle(kind + "_backward", kind, tuple(input_shape), factor)
+    input_shape = _shape(kind + "_backward", input_shape)
+    d, _ = _shuffle(kind + "_backward", kind, input_shape, factor)
     dx = Tensor.empty(tuple(input_shape), grad_output.dtype, grad_output.context)
     grad_output.context.call(f"clnn_{kind}_bwd", ctypes.byref(d), grad_output._handle, dx._handle)
     return dx
@@ -673,9 +731,7 @@ def batch_norm_backward(grad_output, input, weight=None, running_mean=None, runn
     means a scale of 1 (the bias does not enter the gradients).
     """
     op = "batch_norm_backward"
-    want = tuple(bool(m) for m in output_mask)
-    if len(want) != 3:
-        raise invalid(f"{op}: output_mask must have 3 entries, got {output_mask!r}")
+    want = _mask(op, output_mask, 3)
     d = _bn_desc(op, input, 0.1, eps, weight is not None or want[1] or want[2])
     _tensor(op, "grad_output", grad_output)
     if grad_output.shape != input.shape:

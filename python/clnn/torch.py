@@ -6,8 +6,14 @@ tensor's memory; the only host copy is a cast, float64 -> float32, where the
 dtype asks for one) and come back with torch.from_numpy (shares the array the
 device was read into). Results have the inputs' dtype: float64 inputs are
 computed in float32 and cast back, which is what gradcheck sees.
+
+Every backward is @once_differentiable (as torchvision's ops): the gradients it
+returns are not themselves differentiable, so a double backward through one
+(a gradient penalty, create_graph=True) raises instead of silently treating
+the gradient as a constant.
 """
 import torch
+from torch.autograd.function import once_differentiable
 
 from . import _lib, ops
 from . import optim  # clnn.torch.optim.AdamW, Adam, SGD
@@ -22,6 +28,13 @@ __all__ = ["deform_conv2d", "roi_align", "conv2d", "roi_pool", "ps_roi_align", "
 def _to_clnn(t, ctx):
     if t is None:
         return None
+    if t.device.type != "cpu":  # numpy() would raise a TypeError naming neither op nor argument
+        raise invalid(f"clnn.torch takes CPU tensors, got one on {t.device}; move it with .cpu() first",
+                      _lib.ERR_UNSUPPORTED)
+    if not t.is_floating_point():
+        # from_numpy's own refusal named from_numpy and its dtype= argument, neither of which the caller used
+        raise invalid(f"clnn.torch takes floating-point tensors (float32, float64, float16, bfloat16), got a "
+                      f"{t.dtype} tensor of shape {tuple(t.shape)}")
     t = t.detach()
     if t.dtype == torch.float64:
         t = t.float()
@@ -37,11 +50,15 @@ def _to_torch(t, like):
     return out if out.dtype == like.dtype else out.to(like.dtype)
 
 
-def _boxes(boxes):
-    """torchvision's boxes (a (K, 5) tensor or a list of (L, 4) tensors) as a (K, 5) float32 array."""
-    if isinstance(boxes, (list, tuple)):
-        return [b.detach().to(torch.float32).numpy() for b in boxes]
-    return boxes.detach().to(torch.float32).contiguous().numpy()
+def _boxes(op, boxes):
+    """torchvision's boxes (a (K, 5) tensor or a list of (L, 4) tensors) as float32 arrays
+    (ops._rois checks their shapes)."""
+    parts = boxes if isinstance(boxes, (list, tuple)) else [boxes]
+    if not all(isinstance(b, torch.Tensor) for b in parts):
+        raise invalid(f"{op}: boxes must be a (K, 5) tensor or a list of (L, 4) tensors, got "
+                      f"{type(boxes).__name__}" + ("" if parts is not boxes else " holding a non-tensor"))
+    arrays = [b.detach().to(torch.float32).contiguous().numpy() for b in parts]
+    return arrays if isinstance(boxes, (list, tuple)) else arrays[0]
 
 
 class _DeformConv2d(torch.autograd.Function):
@@ -57,6 +74,7 @@ class _DeformConv2d(torch.autograd.Function):
         return _to_torch(y, input)
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad):
         input, offset, weight, bias, mask = fctx.saved_tensors
         x, off, w, m = fctx.dev
@@ -71,15 +89,16 @@ class _DeformConv2d(torch.autograd.Function):
 def deform_conv2d(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
                   mask=None):
     """torchvision.ops.deform_conv2d, computed by libclnn."""
-    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
-    return _DeformConv2d.apply(input, offset, weight, bias, pair(stride), pair(padding), pair(dilation), mask)
+    op = "deform_conv2d"
+    return _DeformConv2d.apply(input, offset, weight, bias, ops._pair(op, "stride", stride),
+                               ops._pair(op, "padding", padding), ops._pair(op, "dilation", dilation), mask)
 
 
 class _RoiAlign(torch.autograd.Function):
     @staticmethod
     def forward(fctx, input, boxes, output_size, spatial_scale, sampling_ratio, aligned):
         ctx = default_context()
-        rois = ops._rois("roi_align", _boxes(boxes), ctx)
+        rois = ops._rois("roi_align", _boxes("roi_align", boxes), ctx)
         y = ops.roi_align(_to_clnn(input, ctx), rois, output_size, spatial_scale, sampling_ratio, aligned)
         fctx.conf = (tuple(input.shape), spatial_scale, sampling_ratio, aligned)
         fctx.rois = rois
@@ -87,6 +106,7 @@ class _RoiAlign(torch.autograd.Function):
         return _to_torch(y, input)
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad):
         shape, scale, ratio, aligned = fctx.conf
         dx = ops.roi_align_backward(_to_clnn(grad, fctx.rois.context), fctx.rois, shape, scale, ratio, aligned)
@@ -95,9 +115,8 @@ class _RoiAlign(torch.autograd.Function):
 
 def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
     """torchvision.ops.roi_align, computed by libclnn (the gradient flows to input only)."""
-    if isinstance(output_size, int):
-        output_size = (output_size, output_size)
-    return _RoiAlign.apply(input, boxes, tuple(output_size), float(spatial_scale), int(sampling_ratio),
+    return _RoiAlign.apply(input, boxes, _size("roi_align", output_size), float(spatial_scale),
+                           ops._int("roi_align", "sampling_ratio", sampling_ratio),
                            bool(aligned))
 
 
@@ -114,6 +133,7 @@ class _Conv2d(torch.autograd.Function):
         return _to_torch(y, input)
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad):
         x, w = fctx.dev
         need = fctx.needs_input_grad
@@ -123,9 +143,33 @@ class _Conv2d(torch.autograd.Function):
         return dx, dw, db, None, None, None, None
 
 
+def _unbatched(fn, input, *args):
+    """fn on a 3-D (C, H, W) input as torch does it: as a batch of one, squeezed back."""
+    if input.dim() != 3:
+        return fn(input, *args)
+    out = fn(input.unsqueeze(0), *args)
+    return tuple(t.squeeze(0) for t in out) if isinstance(out, tuple) else out.squeeze(0)
+
+
+def _same_padding(input, weight, stride, padding, dilation):
+    """torch's padding='same' when dilation*(kernel-1) is odd: the extra row and column
+    go at the bottom and right, padded here with F.pad (the C API pads symmetrically)."""
+    if padding != "same" or input.dim() != 4 or weight.dim() != 4:
+        return input, padding
+    dil = ops._pair("conv2d", "dilation", dilation)
+    total = [d * (k - 1) for d, k in zip(dil, weight.shape[2:])]
+    if not any(t % 2 for t in total) or ops._pair("conv2d", "stride", stride) != (1, 1):
+        return input, padding  # symmetric (or refused for its stride by ops.conv2d)
+    (th, tw) = total
+    return torch.nn.functional.pad(input, (tw // 2, tw - tw // 2, th // 2, th - th // 2)), 0
+
+
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """torch.nn.functional.conv2d, computed by libclnn."""
-    return _Conv2d.apply(input, weight, bias, stride, padding, dilation, groups)
+    """torch.nn.functional.conv2d, computed by libclnn ((C, H, W) input too)."""
+    def batched(x):
+        x, pad = _same_padding(x, weight, stride, padding, dilation)
+        return _Conv2d.apply(x, weight, bias, stride, pad, dilation, groups)
+    return _unbatched(batched, input)
 
 
 class _RoiOp(torch.autograd.Function):
@@ -134,7 +178,7 @@ class _RoiOp(torch.autograd.Function):
     @staticmethod
     def forward(fctx, input, boxes, name, output_size, spatial_scale, sampling_ratio):
         ctx = default_context()
-        rois = ops._rois(name, _boxes(boxes), ctx)
+        rois = ops._rois(name, _boxes(name, boxes), ctx)
         x = _to_clnn(input, ctx)
         argmax = None
         if name == "roi_pool":
@@ -149,6 +193,7 @@ class _RoiOp(torch.autograd.Function):
         return _to_torch(y, input)
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad):
         name, shape, scale, ratio = fctx.conf
         g = _to_clnn(grad, fctx.rois.context)
@@ -161,24 +206,26 @@ class _RoiOp(torch.autograd.Function):
         return _to_torch(dx, fctx.like), None, None, None, None, None
 
 
-def _size(output_size):
-    return (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+def _size(op, output_size):
+    """An int or a pair of ints (numpy ints too) as a pair; anything else is a clnn.Error, not a TypeError."""
+    return ops._pair(op, "output_size", tuple(output_size) if isinstance(output_size, torch.Size) else output_size)
 
 
 def roi_pool(input, boxes, output_size, spatial_scale=1.0):
     """torchvision.ops.roi_pool, computed by libclnn."""
-    return _RoiOp.apply(input, boxes, "roi_pool", _size(output_size), float(spatial_scale), -1)
+    return _RoiOp.apply(input, boxes, "roi_pool", _size("roi_pool", output_size), float(spatial_scale), -1)
 
 
 def ps_roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1):
     """torchvision.ops.ps_roi_align, computed by libclnn."""
-    return _RoiOp.apply(input, boxes, "ps_roi_align", _size(output_size), float(spatial_scale), int(sampling_ratio))
+    return _RoiOp.apply(input, boxes, "ps_roi_align", _size("ps_roi_align", output_size), float(spatial_scale),
+                        ops._int("ps_roi_align", "sampling_ratio", sampling_ratio))
 
 
 def ps_roi_pool(input, boxes, output_size, spatial_scale=1.0):
     """torchvision.ops.ps_roi_pool, computed by libclnn (its backward is the exact
     gradient of the forward; see include/clnn.h for where torchvision's differs)."""
-    return _RoiOp.apply(input, boxes, "ps_roi_pool", _size(output_size), float(spatial_scale), -1)
+    return _RoiOp.apply(input, boxes, "ps_roi_pool", _size("ps_roi_pool", output_size), float(spatial_scale), -1)
 
 
 class _LearnedOp(torch.autograd.Function):
@@ -194,6 +241,7 @@ class _LearnedOp(torch.autograd.Function):
         return _to_torch(y, input)
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad):
         x, w = fctx.dev
         need = fctx.needs_input_grad
@@ -204,13 +252,17 @@ class _LearnedOp(torch.autograd.Function):
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """torch.nn.functional.conv_transpose2d, computed by libclnn."""
-    return _LearnedOp.apply("conv_transpose2d", input, weight, bias, stride, padding, output_padding, groups,
-                            dilation)
+    return _unbatched(lambda x: _LearnedOp.apply("conv_transpose2d", x, weight, bias, stride, padding,
+                                                 output_padding, groups, dilation), input)
 
 
 def linear(input, weight, bias=None):
-    """torch.nn.functional.linear, computed by libclnn."""
-    return _LearnedOp.apply("linear", input, weight, bias)
+    """torch.nn.functional.linear, computed by libclnn (input (*, in_features), any number of dims)."""
+    if input.dim() <= 2:
+        return _LearnedOp.apply("linear", input, weight, bias)
+    # rows are rows: the leading dims folded into one (libclnn tensors have at most 8 dims)
+    y = _LearnedOp.apply("linear", input.reshape(-1, input.shape[-1]), weight, bias)
+    return y.reshape(tuple(input.shape[:-1]) + tuple(y.shape[1:]))
 
 
 class _ShapeOp(torch.autograd.Function):
@@ -224,6 +276,7 @@ class _ShapeOp(torch.autograd.Function):
         return _to_torch(y, input)
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad):
         dx = getattr(ops, fctx.name + "_backward")(_to_clnn(grad, default_context()), fctx.shape, *fctx.conf)
         return (None, _to_torch(dx, fctx.like)) + (None,) * len(fctx.conf)
@@ -232,12 +285,19 @@ class _ShapeOp(torch.autograd.Function):
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """torch.nn.functional.avg_pool2d, computed by libclnn."""
-    return _ShapeOp.apply("avg_pool2d", input, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                          divisor_override)
+    return _unbatched(lambda x: _ShapeOp.apply("avg_pool2d", x, kernel_size, stride, padding, ceil_mode,
+                                               count_include_pad, divisor_override), input)
 
 
-def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None,
+                antialias=False):
     """torch.nn.functional.interpolate (4-D input, 'nearest' or 'bilinear'), computed by libclnn."""
+    if antialias:
+        raise invalid("interpolate: antialias=True is not supported", _lib.ERR_UNSUPPORTED)
+    if recompute_scale_factor and scale_factor is not None and size is None and input.dim() == 4:
+        # torch: the size floor(in * scale) is kept and the scale forgotten, as if size had been given
+        sh, sw = ops._scales("interpolate", scale_factor)
+        size, scale_factor = (int(input.shape[2] * sh), int(input.shape[3] * sw)), None
     return _ShapeOp.apply("interpolate", input, size, scale_factor, mode, align_corners)
 
 
@@ -254,6 +314,7 @@ class _MaxPool2d(torch.autograd.Function):
         return _to_torch(y, input), indices
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad, _grad_indices):
         dx = ops.max_pool2d_backward(_to_clnn(grad, fctx.idx.context), fctx.idx, fctx.shape, *fctx.conf)
         return _to_torch(dx, fctx.like), None, None, None, None
@@ -264,7 +325,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return_indices also torch's int64 indices (positions within each input plane)."""
     if dilation not in (1, (1, 1), [1, 1]):
         raise invalid("max_pool2d: dilation other than 1 is not supported", _lib.ERR_UNSUPPORTED)
-    y, indices = _MaxPool2d.apply(input, kernel_size, stride, padding, ceil_mode)
+    y, indices = _unbatched(lambda x: _MaxPool2d.apply(x, kernel_size, stride, padding, ceil_mode), input)
     return (y, indices) if return_indices else y
 
 
@@ -300,6 +361,7 @@ class _BatchNorm(torch.autograd.Function):
         return _to_torch(y, input)
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad):
         x, w, rm, rv, save_mean, save_invstd = fctx.dev
         training, eps = fctx.conf
@@ -312,6 +374,11 @@ class _BatchNorm(torch.autograd.Function):
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """torch.nn.functional.batch_norm, computed by libclnn. In training, running_mean
     and running_var (both or neither) are updated in place, as torch's."""
+    if input.dim() > 3:  # the spatial dims folded into one: statistics are per channel whatever they are
+        y = _BatchNorm.apply(input.reshape(input.shape[0], input.shape[1], -1) if input.numel() else
+                             input.reshape(input.shape[0], input.shape[1], 0), weight, bias,
+                             (running_mean, running_var), bool(training), momentum, eps)
+        return y.reshape(input.shape)
     return _BatchNorm.apply(input, weight, bias, (running_mean, running_var), bool(training), momentum, eps)
 
 
@@ -330,6 +397,7 @@ class _CrossEntropy(torch.autograd.Function):
         return out if count is None else out * count
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad):
         x, labels = fctx.dev
         scale = float(grad) if fctx.count is None else float(grad) * fctx.count
@@ -349,23 +417,37 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                       "supported)", _lib.ERR_UNSUPPORTED)
     if reduction not in ("mean", "sum"):
         raise invalid(f"cross_entropy: reduction must be 'mean' or 'sum', got {reduction!r}", _lib.ERR_UNSUPPORTED)
+    if input.dim() == 1 and target.dim() == 0:  # torch's unbatched form: (C) logits, a 0-d label
+        input, target = input.unsqueeze(0), target.unsqueeze(0)
     count = None
     if reduction == "sum":
         # sum = mean * (positions not ignored); with none, the sum over nothing is 0
         count = int((target != ignore_index).sum())
         if count == 0:
             return input[:0].sum()  # 0, with a zero gradient
+    if input.dim() > 3 and target.dim() == input.dim() - 1:  # positions folded into one dim (at most 8 on the device)
+        input = input.reshape(input.shape[0], input.shape[1], -1)
+        target = target.reshape(target.shape[0], -1)
     return _CrossEntropy.apply(input, target, ignore_index, label_smoothing, count)
 
 
+def _leading_batch(name, input, factor):
+    """pixel (un)shuffle of a (*, C, H, W) input, as torch takes it: the leading dims as one batch."""
+    if input.dim() < 3:
+        raise invalid(f"{name}: input must be (*, C, H, W), got shape {tuple(input.shape)}", _lib.ERR_SHAPE_MISMATCH)
+    lead = tuple(input.shape[:-3])
+    y = _ShapeOp.apply(name, input.reshape((-1,) + tuple(input.shape[-3:])), factor)
+    return y.reshape(lead + tuple(y.shape[1:]))
+
+
 def pixel_shuffle(input, upscale_factor):
-    """torch.nn.functional.pixel_shuffle (4-D input), computed by libclnn."""
-    return _ShapeOp.apply("pixel_shuffle", input, upscale_factor)
+    """torch.nn.functional.pixel_shuffle ((*, C, H, W) input), computed by libclnn."""
+    return _leading_batch("pixel_shuffle", input, upscale_factor)
 
 
 def pixel_unshuffle(input, downscale_factor):
-    """torch.nn.functional.pixel_unshuffle (4-D input), computed by libclnn."""
-    return _ShapeOp.apply("pixel_unshuffle", input, downscale_factor)
+    """torch.nn.functional.pixel_unshuffle ((*, C, H, W) input), computed by libclnn."""
+    return _leading_batch("pixel_unshuffle", input, downscale_factor)
 
 
 class _Activation(torch.autograd.Function):
@@ -380,6 +462,7 @@ class _Activation(torch.autograd.Function):
         return _to_torch(y, input)
 
     @staticmethod
+    @once_differentiable
     def backward(fctx, grad):
         dx = ops.activation_backward(_to_clnn(grad, fctx.dev.context), fctx.dev, *fctx.conf)
         return _to_torch(dx, fctx.like), None, None
@@ -388,7 +471,8 @@ class _Activation(torch.autograd.Function):
 def _activation(name, input, alpha=0.0, inplace=False):
     if inplace:
         raise invalid(f"{name}: inplace=True is not supported (the result is a new tensor)", _lib.ERR_UNSUPPORTED)
-    return _Activation.apply(input, name, float(alpha))
+    # element-wise: computed flat, so that 0-d and more than 8-D tensors work as in torch
+    return _Activation.apply(input.reshape(-1), name, float(alpha)).reshape(input.shape)
 
 
 def relu(input, inplace=False):
