@@ -174,10 +174,13 @@ clnn_status clnn__cl_fail(clnn_context *ctx, cl_int err, const char *what);
 const char *clnn__cl_error_name(cl_int err);
 
 /* The status a public function returns for a NULL pointer argument. */
-#define CLNN_CHECK_NULL(ctx, p)                                                           \
-  do {                                                                                    \
-    if ((p) == NULL) return clnn__fail((ctx), CLNN_ERR_NULL_POINTER, "argument '%s' is NULL", #p); \
+/* A NULL argument; checked with a NULL ctx (before the function knows its
+ * context, so before CLNN_ENTER) the message still names this function. */
+#define CLNN_CHECK_NULL(ctx, p)                                            \
+  do {                                                                     \
+    if ((p) == NULL) return clnn__fail_null((ctx), __func__, #p);          \
   } while (0)
+clnn_status clnn__fail_null(clnn_context *ctx, const char *fn, const char *arg);
 
 #define CLNN_TRY(expr)                            \
   do {                                            \

@@ -62,6 +62,11 @@ clnn_status clnn__fail(clnn_context *ctx, clnn_status st, const char *fmt, ...) 
   return st;
 }
 
+clnn_status clnn__fail_null(clnn_context *ctx, const char *fn, const char *arg) {
+  if (!ctx) clnn__enter(NULL, fn); /* else the message would carry the last call's name */
+  return clnn__fail(ctx, CLNN_ERR_NULL_POINTER, "argument '%s' is NULL", arg);
+}
+
 const char *clnn_context_errmsg(const clnn_context *ctx) {
   return ctx ? ctx->errmsg : thread_errmsg;
 }

@@ -174,6 +174,15 @@ START_TEST(test_buffer_round_trip) {
   TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_buffer_fill(b, 2, 12, &pat, 4));
   TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_buffer_write(b, 0, NULL, 4));
   TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_buffer_read(NULL, 0, dst, 4));
+  /* A NULL checked before the call knows its context is still reported
+   * under the call's own name, not the previous call's. */
+  ck_assert_str_eq(clnn_context_errmsg(NULL), "clnn_buffer_read: argument 'buf' is NULL");
+  clnn_tensor *view = NULL;
+  const int64_t four = 4;
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_tensor_view(NULL, 0, CLNN_FLOAT32, 1, &four, &view));
+  ck_assert_str_eq(clnn_context_errmsg(NULL), "clnn_tensor_view: argument 'buf' is NULL");
+  TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_tensor_read(NULL, dst, 4));
+  ck_assert_str_eq(clnn_context_errmsg(NULL), "clnn_tensor_read: argument 't' is NULL");
   clnn_buffer_free(b);
   TU_FAILS(CLNN_ERR_INVALID_VALUE, clnn_buffer_create(ctx, 0, &b));
   TU_FAILS(CLNN_ERR_NULL_POINTER, clnn_buffer_create(ctx, 16, NULL));
