@@ -236,13 +236,7 @@ class Tensor:
 
     def to_numpy(self):
         """A host copy (waits for the ops that write the tensor). bfloat16 comes back as float32."""
-        host = np.empty(self.shape, dtype=_NUMPY_TYPE[self._dtype])
-        ptr = host.ctypes.data_as(ctypes.c_void_p)
-        if self._dtype == _lib.BFLOAT16:
-            self._call("clnn_tensor_read_f32", ptr, host.size)
-        else:
-            self._call("clnn_tensor_read", ptr, host.nbytes)
-        return host
+        return self.read_into(np.empty(self.shape, dtype=_NUMPY_TYPE[self._dtype]))
 
     def read_into(self, array):
         """Read the tensor into an existing C-contiguous, writeable numpy array of its

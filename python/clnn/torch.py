@@ -120,29 +120,6 @@ def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, a
                            bool(aligned))
 
 
-class _Conv2d(torch.autograd.Function):
-    @staticmethod
-    def forward(fctx, input, weight, bias, stride, padding, dilation, groups):
-        ctx = default_context()
-        x, w, b = (_to_clnn(t, ctx) for t in (input, weight, bias))
-        y = ops.conv2d(x, w, b, stride, padding, dilation, groups)
-        fctx.conf = (stride, padding, dilation, groups)
-        fctx.dev = (x, w)
-        fctx.has_bias = bias is not None
-        fctx.like = input.new_empty(0)
-        return _to_torch(y, input)
-
-    @staticmethod
-    @once_differentiable
-    def backward(fctx, grad):
-        x, w = fctx.dev
-        need = fctx.needs_input_grad
-        g = ops.conv2d_backward(_to_clnn(grad, x.context), x, w, *fctx.conf,
-                                output_mask=(need[0], need[1], need[2] and fctx.has_bias))
-        dx, dw, db = (_to_torch(t, fctx.like) for t in g)
-        return dx, dw, db, None, None, None, None
-
-
 def _unbatched(fn, input, *args):
     """fn on a 3-D (C, H, W) input as torch does it: as a batch of one, squeezed back."""
     if input.dim() != 3:
@@ -168,7 +145,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """torch.nn.functional.conv2d, computed by libclnn ((C, H, W) input too)."""
     def batched(x):
         x, pad = _same_padding(x, weight, stride, padding, dilation)
-        return _Conv2d.apply(x, weight, bias, stride, pad, dilation, groups)
+        return _LearnedOp.apply("conv2d", x, weight, bias, stride, pad, dilation, groups)
     return _unbatched(batched, input)
 
 
@@ -229,7 +206,7 @@ def ps_roi_pool(input, boxes, output_size, spatial_scale=1.0):
 
 
 class _LearnedOp(torch.autograd.Function):
-    """conv_transpose2d and linear: (input, weight, bias) and fixed arguments."""
+    """conv2d, conv_transpose2d and linear: (input, weight, bias) and fixed arguments."""
 
     @staticmethod
     def forward(fctx, name, input, weight, bias, *conf):
