@@ -94,30 +94,10 @@ def deform_conv2d(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0
                                ops._pair(op, "padding", padding), ops._pair(op, "dilation", dilation), mask)
 
 
-class _RoiAlign(torch.autograd.Function):
-    @staticmethod
-    def forward(fctx, input, boxes, output_size, spatial_scale, sampling_ratio, aligned):
-        ctx = default_context()
-        rois = ops._rois("roi_align", _boxes("roi_align", boxes), ctx)
-        y = ops.roi_align(_to_clnn(input, ctx), rois, output_size, spatial_scale, sampling_ratio, aligned)
-        fctx.conf = (tuple(input.shape), spatial_scale, sampling_ratio, aligned)
-        fctx.rois = rois
-        fctx.like = input.new_empty(0)
-        return _to_torch(y, input)
-
-    @staticmethod
-    @once_differentiable
-    def backward(fctx, grad):
-        shape, scale, ratio, aligned = fctx.conf
-        dx = ops.roi_align_backward(_to_clnn(grad, fctx.rois.context), fctx.rois, shape, scale, ratio, aligned)
-        return _to_torch(dx, fctx.like), None, None, None, None, None
-
-
 def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
     """torchvision.ops.roi_align, computed by libclnn (the gradient flows to input only)."""
-    return _RoiAlign.apply(input, boxes, _size("roi_align", output_size), float(spatial_scale),
-                           ops._int("roi_align", "sampling_ratio", sampling_ratio),
-                           bool(aligned))
+    return _RoiOp.apply(input, boxes, "roi_align", _size("roi_align", output_size), float(spatial_scale),
+                        ops._int("roi_align", "sampling_ratio", sampling_ratio), bool(aligned))
 
 
 def _unbatched(fn, input, *args):
@@ -150,21 +130,21 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 class _RoiOp(torch.autograd.Function):
-    """roi_pool, ps_roi_align, ps_roi_pool: the gradient flows to input only."""
+    """The RoI ops by name, with the arguments after spatial_scale that the op
+    takes (sampling_ratio, aligned); the gradient flows to input only."""
 
     @staticmethod
-    def forward(fctx, input, boxes, name, output_size, spatial_scale, sampling_ratio):
+    def forward(fctx, input, boxes, name, output_size, spatial_scale, *extra):
         ctx = default_context()
         rois = ops._rois(name, _boxes(name, boxes), ctx)
         x = _to_clnn(input, ctx)
-        argmax = None
-        if name == "roi_pool":
+        argmax = ()
+        if name == "roi_pool":  # its backward needs the forward's argmax
             y, argmax = ops.roi_pool(x, rois, output_size, spatial_scale, return_argmax=True)
-        elif name == "ps_roi_align":
-            y = ops.ps_roi_align(x, rois, output_size, spatial_scale, sampling_ratio)
+            argmax = (argmax,)
         else:
-            y = ops.ps_roi_pool(x, rois, output_size, spatial_scale)
-        fctx.conf = (name, tuple(input.shape), spatial_scale, sampling_ratio)
+            y = getattr(ops, name)(x, rois, output_size, spatial_scale, *extra)
+        fctx.conf = (name, tuple(input.shape), spatial_scale, extra)
         fctx.rois, fctx.argmax = rois, argmax
         fctx.like = input.new_empty(0)
         return _to_torch(y, input)
@@ -172,15 +152,10 @@ class _RoiOp(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(fctx, grad):
-        name, shape, scale, ratio = fctx.conf
-        g = _to_clnn(grad, fctx.rois.context)
-        if name == "roi_pool":
-            dx = ops.roi_pool_backward(g, fctx.rois, fctx.argmax, shape, scale)
-        elif name == "ps_roi_align":
-            dx = ops.ps_roi_align_backward(g, fctx.rois, shape, scale, ratio)
-        else:
-            dx = ops.ps_roi_pool_backward(g, fctx.rois, shape, scale)
-        return _to_torch(dx, fctx.like), None, None, None, None, None
+        name, shape, scale, extra = fctx.conf
+        dx = getattr(ops, name + "_backward")(_to_clnn(grad, fctx.rois.context), fctx.rois, *fctx.argmax,
+                                              shape, scale, *extra)
+        return (_to_torch(dx, fctx.like),) + (None,) * (4 + len(extra))
 
 
 def _size(op, output_size):
@@ -190,7 +165,7 @@ def _size(op, output_size):
 
 def roi_pool(input, boxes, output_size, spatial_scale=1.0):
     """torchvision.ops.roi_pool, computed by libclnn."""
-    return _RoiOp.apply(input, boxes, "roi_pool", _size("roi_pool", output_size), float(spatial_scale), -1)
+    return _RoiOp.apply(input, boxes, "roi_pool", _size("roi_pool", output_size), float(spatial_scale))
 
 
 def ps_roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1):
@@ -202,7 +177,7 @@ def ps_roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1
 def ps_roi_pool(input, boxes, output_size, spatial_scale=1.0):
     """torchvision.ops.ps_roi_pool, computed by libclnn (its backward is the exact
     gradient of the forward; see include/clnn.h for where torchvision's differs)."""
-    return _RoiOp.apply(input, boxes, "ps_roi_pool", _size("ps_roi_pool", output_size), float(spatial_scale), -1)
+    return _RoiOp.apply(input, boxes, "ps_roi_pool", _size("ps_roi_pool", output_size), float(spatial_scale))
 
 
 class _LearnedOp(torch.autograd.Function):
