@@ -33,6 +33,7 @@ static const char *const class_names[10] = {"T-shirt/top", "Trouser", "Pullover"
 typedef struct options {
   const char *data_dir, *out_dir, *resume, *eval, *predict, *parity;
   int epochs, batch, warmup_epochs, train_limit, test_limit, device, predict_count;
+  int max_steps; /* --max-steps: stop after this many optimizer steps in all (0: no limit) */
   double lr, weight_decay, label_smoothing, phi;
   int crop_pad;
   bool flip, quiet;
@@ -54,6 +55,7 @@ typedef struct trainer {
   clnn_grad_scaler scaler;
   int64_t skipped; /* steps skipped on overflow */
   int epoch;    /* epochs completed */
+  int epoch_step; /* steps already taken of epoch `epoch` + 1 (a --max-steps stop inside it) */
   float *host_x, *host_logits;
   int32_t *host_labels;
 } trainer;
@@ -97,6 +99,8 @@ static void usage(FILE *f) {
           "                         in that type, float32 master weights, batch norm in float32; f16 with\n"
           "                         dynamic loss scaling\n"
           "  --device N             OpenCL device index as clnn-info lists them\n"
+          "  --max-steps N          stop after N optimizer steps in all (a resumed run's included), even\n"
+          "                         inside an epoch, and write the checkpoint; --resume continues it\n"
           "  --resume CKPT          continue training from a checkpoint\n"
           "  --eval CKPT            print the test accuracy of a checkpoint and exit\n"
           "  --predict CKPT         print predictions for a few test images and exit (--count N)\n"
@@ -156,6 +160,7 @@ static bool parse_options(int argc, char **argv, options *o) {
     if (OPT("--data")) o->data_dir = v;
     else if (OPT("--out")) o->out_dir = v;
     else if (OPT("--epochs")) ok = int_option(a, v, 1, MAX_EPOCHS, &o->epochs);
+    else if (OPT("--max-steps")) ok = int_option(a, v, 1, INT_MAX, &o->max_steps);
     else if (OPT("--batch")) ok = int_option(a, v, 1, INT_MAX, &o->batch);
     else if (OPT("--lr")) ok = real_option(a, v, 0, HUGE_VAL, &o->lr);
     else if (OPT("--wd")) ok = real_option(a, v, 0, HUGE_VAL, &o->weight_decay);
@@ -391,9 +396,10 @@ static bool save_checkpoint(trainer *tr, const char *path) {
   for (int i = 0; i < g->n_ops; i++)
     if (g->ops[i].kind == G_BN) nbt = g->ops[i].num_batches_tracked;
   snprintf(meta, sizeof meta,
-           "{\"format\":\"pt\",\"producer\":\"clnn-train\",\"epoch\":\"%d\",\"step\":\"%lld\",\"phi\":\"%g\","
-           "\"num_batches_tracked\":\"%lld\",\"seed\":\"%llu\"}",
-           tr->epoch, (long long)tr->step, tr->opt.phi, (long long)nbt, (unsigned long long)tr->opt.seed);
+           "{\"format\":\"pt\",\"producer\":\"clnn-train\",\"epoch\":\"%d\",\"epoch_step\":\"%d\",\"step\":\"%lld\","
+           "\"phi\":\"%g\",\"num_batches_tracked\":\"%lld\",\"seed\":\"%llu\"}",
+           tr->epoch, tr->epoch_step, (long long)tr->step, tr->opt.phi, (long long)nbt,
+           (unsigned long long)tr->opt.seed);
   if (ok && !st_write(path, l.t, l.n, meta, err, sizeof err)) {
     fprintf(stderr, "clnn-train: %s\n", err);
     ok = false;
@@ -452,9 +458,10 @@ static bool load_checkpoint(trainer *tr, const char *path, bool with_optimizer) 
   }
   graph *g = &tr->g;
   /* The metadata first: a bad value refuses the file before anything is loaded. */
-  long long nbt = 0, epoch = 0, step = 0;
+  long long nbt = 0, epoch = 0, step = 0, epoch_step = 0;
   bool ok = meta_int(f.metadata, "num_batches_tracked", LLONG_MAX / 2, &nbt) &&
-            meta_int(f.metadata, "epoch", MAX_EPOCHS, &epoch) && meta_int(f.metadata, "step", LLONG_MAX / 2, &step);
+            meta_int(f.metadata, "epoch", MAX_EPOCHS, &epoch) && meta_int(f.metadata, "step", LLONG_MAX / 2, &step) &&
+            meta_int(f.metadata, "epoch_step", INT_MAX, &epoch_step);
   if (ok && !graph_load_state_from(g, &f, err, sizeof err)) {
     fprintf(stderr, "clnn-train: %s: %s\n", path, err);
     ok = false;
@@ -471,6 +478,7 @@ static bool load_checkpoint(trainer *tr, const char *path, bool with_optimizer) 
     if (g->ops[i].kind == G_BN) g->ops[i].num_batches_tracked = nbt;
   if (ok) {
     tr->epoch = (int)epoch;
+    tr->epoch_step = (int)epoch_step;
     tr->step = step;
   }
   st_free(&f);
@@ -657,6 +665,18 @@ static int run_training(trainer *tr, const idx_dataset *train, const idx_dataset
     loader_free(&l);
     return 1;
   }
+  if (tr->epoch_step >= steps_per_epoch) {
+    fprintf(stderr, "clnn-train: the checkpoint stopped after step %d of an epoch, but an epoch here has %d steps "
+            "(resume with the --batch and --train-limit it was trained with)\n", tr->epoch_step, steps_per_epoch);
+    loader_free(&l);
+    return 1;
+  }
+  if (o->max_steps && tr->step >= o->max_steps) {
+    printf("the checkpoint has taken %lld steps, --max-steps %d: nothing to train\n", (long long)tr->step,
+           o->max_steps);
+    loader_free(&l);
+    return 0;
+  }
   int64_t total = (int64_t)steps_per_epoch * o->epochs, warmup = (int64_t)steps_per_epoch * o->warmup_epochs;
   char path[4096];
   snprintf(path, sizeof path, "%s/checkpoint.safetensors", o->out_dir);
@@ -678,10 +698,16 @@ static int run_training(trainer *tr, const idx_dataset *train, const idx_dataset
     l.rng = o->seed * 0x9E3779B97F4A7C15ULL + 1000003ULL * (uint64_t)(epoch + 1);
     for (int i = 0; i < l.limit; i++) l.order[i] = i;
     loader_shuffle(&l);
+    /* A run stopped inside this epoch (--max-steps) goes on from its next
+     * step; the batches before it are drawn again, untrained, so that the
+     * augmentation's random draws continue where they stopped. */
+    const int first = tr->epoch_step;
+    for (int s = 0; s < first; s++) loader_batch(&l, s * o->batch, o->batch, true, tr->host_x, tr->host_labels);
     clnn_profile_reset(tr->ctx);
     double t0 = now_s(), loss_sum = 0, lr = 0;
-    int correct = 0;
-    for (int s = 0; s < steps_per_epoch; s++) {
+    int correct = 0, taken = 0;
+    bool stop_inside = false;
+    for (int s = first; s < steps_per_epoch && !stop_inside; s++) {
       loader_batch(&l, s * o->batch, o->batch, true, tr->host_x, tr->host_labels);
       if (!upload_batch(tr)) goto fail;
       lr = learning_rate(o, tr->step, total, warmup);
@@ -694,23 +720,35 @@ static int run_training(trainer *tr, const idx_dataset *train, const idx_dataset
       }
       loss_sum += loss;
       correct += ok;
+      taken++;
+      tr->epoch_step = s + 1;
+      stop_inside = o->max_steps && tr->step >= o->max_steps && s + 1 < steps_per_epoch;
       if (!o->quiet && ((s + 1) % 50 == 0 || s + 1 == steps_per_epoch)) {
-        double el = now_s() - t0, ips = (s + 1) * o->batch / el;
+        double el = now_s() - t0, ips = taken * o->batch / el;
         double left = (double)(total - tr->step) * o->batch / ips;
         char eta[32];
         format_eta(left, eta, sizeof eta);
         printf("  epoch %d/%d  step %d/%d  loss %.4f  acc %.2f%%  %.0f img/s  ETA %s\n", epoch + 1, o->epochs, s + 1,
-               steps_per_epoch, loss_sum / (s + 1), 100.0 * correct / ((s + 1) * o->batch), ips, eta);
+               steps_per_epoch, loss_sum / taken, 100.0 * correct / ((double)taken * o->batch), ips, eta);
         fflush(stdout);
       }
+    }
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", o->out_dir);
+    if (stop_inside) { /* no evaluation and no log row for a part of an epoch */
+      if (!save_checkpoint(tr, path)) goto fail;
+      printf("stopped after step %lld (--max-steps), %d of %d steps into epoch %d; checkpoint %s\n",
+             (long long)tr->step, tr->epoch_step, steps_per_epoch, epoch + 1, path);
+      break;
     }
     double train_s = now_s() - t0;
     if (getenv("CLNN_PROFILE")) print_profile(tr, steps_per_epoch);
     double test_acc, test_loss;
     if (!evaluate(tr, test, o->test_limit, &test_acc, &test_loss)) goto fail;
     tr->epoch = epoch + 1;
-    double ips = steps_per_epoch * o->batch / train_s;
-    double train_loss = loss_sum / steps_per_epoch, train_acc = (double)correct / (steps_per_epoch * o->batch);
+    tr->epoch_step = 0;
+    /* A resumed epoch's figures cover the steps this run took of it. */
+    double ips = taken * o->batch / train_s;
+    double train_loss = loss_sum / taken, train_acc = (double)correct / ((double)taken * o->batch);
     char eta[32];
     format_eta((now_s() - run_start) / (epoch + 1 - first_epoch) * (o->epochs - epoch - 1), eta, sizeof eta);
     printf("epoch %d/%d: %d batches, loss %.4f, train acc %.2f%%, test acc %.2f%%, %.1f s, %.0f img/s, ETA %s\n",
@@ -727,7 +765,6 @@ static int run_training(trainer *tr, const idx_dataset *train, const idx_dataset
       h.n++;
     }
     write_chart(o, &h);
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", o->out_dir);
     if (!save_checkpoint(tr, path)) goto fail;
     /* The row goes in only once the checkpoint that covers it is committed,
      * so a resume never repeats one. */
@@ -736,6 +773,11 @@ static int run_training(trainer *tr, const idx_dataset *train, const idx_dataset
     if (fflush(csv) != 0 || fsync(fileno(csv)) != 0) {
       fprintf(stderr, "clnn-train: cannot write %s/log.csv: %s\n", o->out_dir, strerror(errno));
       goto fail;
+    }
+    if (o->max_steps && tr->step >= o->max_steps) {
+      printf("stopped after step %lld (--max-steps), at the end of epoch %d; checkpoint %s\n", (long long)tr->step,
+             epoch + 1, path);
+      break;
     }
   }
   fclose(csv);
