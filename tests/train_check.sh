@@ -117,20 +117,23 @@ touch "$work/run/checkpoint.safetensors.tmp.abcdef"
 [ "$(wc -l < "$csv")" -eq 5 ] || { cat "$csv"; fail "the log is not the header and epochs 1-4"; }
 awk -F, 'NR > 1 && $1 != NR - 1 { exit 1 }' "$csv" || { cat "$csv"; fail "the log's epochs are not 1-4 in order"; }
 [ ! -e "$work/run/checkpoint.safetensors.tmp.abcdef" ] || fail "a stale temporary checkpoint was left"
-echo "== --max-steps stops inside an epoch (and at its end); a resume ends on the same bits as one run"
-short="--data $data --epochs 2 --batch 64 --train-limit 256 --test-limit 100 --warmup-epochs 0 --quiet"
-# shellcheck disable=SC2086 # $short is a list of options
-"$train" $short --out "$work/whole" > /dev/null || fail "the 8-step run exited $?"
-for stop in 5 4; do
-  # shellcheck disable=SC2086
-  "$train" $short --out "$work/part$stop" --max-steps "$stop" > "$work/part$stop.txt" || fail "--max-steps $stop exited $?"
-  grep -q "stopped after step $stop (--max-steps)" "$work/part$stop.txt" || { cat "$work/part$stop.txt"; fail "no stop line"; }
-  # shellcheck disable=SC2086
-  "$train" $short --out "$work/part$stop" --resume "$work/part$stop/checkpoint.safetensors" > /dev/null ||
-    fail "resuming the --max-steps $stop checkpoint exited $?"
-  cmp "$work/whole/checkpoint.safetensors" "$work/part$stop/checkpoint.safetensors" ||
-    fail "stopping at step $stop and resuming does not end on the 8-step run's checkpoint"
-done
+# Host logic only: the shortened (GPU-class) run leaves it to the full one.
+if [ "$images" -ge 3840 ]; then
+  echo "== --max-steps stops inside an epoch (and at its end); a resume ends on the same bits as one run"
+  short="--data $data --epochs 2 --batch 64 --train-limit 256 --test-limit 100 --warmup-epochs 0 --quiet"
+  # shellcheck disable=SC2086 # $short is a list of options
+  "$train" $short --out "$work/whole" > /dev/null || fail "the 8-step run exited $?"
+  for stop in 5 4; do
+    # shellcheck disable=SC2086
+    "$train" $short --out "$work/part$stop" --max-steps "$stop" > "$work/part$stop.txt" || fail "--max-steps $stop exited $?"
+    grep -q "stopped after step $stop (--max-steps)" "$work/part$stop.txt" || { cat "$work/part$stop.txt"; fail "no stop line"; }
+    # shellcheck disable=SC2086
+    "$train" $short --out "$work/part$stop" --resume "$work/part$stop/checkpoint.safetensors" > /dev/null ||
+      fail "resuming the --max-steps $stop checkpoint exited $?"
+    cmp "$work/whole/checkpoint.safetensors" "$work/part$stop/checkpoint.safetensors" ||
+      fail "stopping at step $stop and resuming does not end on the 8-step run's checkpoint"
+  done
+fi
 expect_error "option --max-steps must be a whole number" "$train" --max-steps 0
 echo "== mixed precision: a float16 run (loss scaling) resumes from a float32 checkpoint, bfloat16 evaluates it"
 "$train" --data "$data" --precision f16 --epochs 5 --batch 64 --train-limit 256 --test-limit 100 --warmup-epochs 0 \
