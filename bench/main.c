@@ -765,7 +765,7 @@ static void usage(FILE *f) {
           "  --device N        OpenCL device N in clnn-info order (default: as the library picks)\n"
           "  --no-bias         problems without bias (C and P modes)\n"
           "  --rois FILE       RoI rows \"batch x1 y1 x2 y2\" for the roi families\n"
-          "  --steps K         optimizer steps in R mode (default 1)\n"
+          "  --steps K         optimizer steps per call, in every mode (default 1)\n"
           "  --seed N          seed of the random inputs (default 0)\n"
           "  --warmup N --min-runs N --max-runs N --time S   P mode timing (2, 7, 30, 0.6)\n"
           "  --timer wall|device  P mode: wall clock around each run and clFinish (default), or the\n"

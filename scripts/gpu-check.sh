@@ -80,9 +80,10 @@ for f in "$DEBS"/*.deb; do
 done
 say "unpacked $n packages from $DEBS into $PFX"
 LIBDIR=$PFX/usr/lib/x86_64-linux-gnu
-# The packages' .pc files say prefix=/usr: point them at the prefix instead.
+# The packages' .pc files say prefix=/usr, or (libcjson) libdir and
+# includedir under /usr outright: point them at the prefix instead.
 for pc in "$LIBDIR"/pkgconfig/*.pc "$PFX"/usr/share/pkgconfig/*.pc; do
-  [ -f "$pc" ] && sed -i "s|^prefix=/usr\$|prefix=$PFX/usr|" "$pc"
+  [ -f "$pc" ] && sed -i -E "s#^(prefix|exec_prefix|libdir|includedir)=/usr(/|\$)#\\1=$PFX/usr\\2#" "$pc"
 done
 ocl_lib=${CLNN_GPU_OCL_LIB:-}
 [ -n "$ocl_lib" ] || ocl_lib=$(find /usr/local/nvidia /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib -maxdepth 3 \

@@ -10,7 +10,7 @@ dir=${1:-.gpu-debs}
 mkdir -p "$dir"
 (cd "$dir" && apt-get download ocl-icd-libopencl1 ocl-icd-opencl-dev opencl-c-headers \
    opencl-clhpp-headers libclblast1 libclblast-dev check libsubunit0 libsubunit-dev \
-   pkgconf pkgconf-bin libpkgconf3 pkg-config zlib1g-dev)
+   pkgconf pkgconf-bin libpkgconf3 pkg-config zlib1g-dev libcjson1 libcjson-dev)
 if [ -d /usr/share/datasets/fashion-mnist ]; then
   mkdir -p "$dir/fashion-mnist"
   cp /usr/share/datasets/fashion-mnist/*.gz "$dir/fashion-mnist/"

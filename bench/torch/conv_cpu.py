@@ -59,7 +59,7 @@ def clnn_cpu_ms(bench, desc, pass_, runs):
     def child(n):
         t0 = children_cpu_s()
         subprocess.run([bench, "--mode=P", "--no-peak", "--quiet", "--warmup", "1", "--min-runs", str(n),
-                        "--max-runs", str(n), "--time", "0", "--pass=" + pass_, desc],
+                        "--max-runs", str(n), "--time", "1e-6", "--pass=" + pass_, desc],
                        check=True, stdout=subprocess.DEVNULL)
         return children_cpu_s() - t0
     return (child(runs + 1) - child(1)) / runs * 1e3
