@@ -32,7 +32,8 @@ def _handles(tensors):
 
 
 def _write_back(p, dev):
-    """The new value into p's own memory when it is float32 and contiguous, else through a cast."""
+    """dev's values into the torch tensor p, in place: straight into p's own memory when it
+    is float32 and contiguous, else through a cast (also clnn.torch.batch_norm's running stats)."""
     if p.dtype == torch.float32 and p.is_contiguous():
         dev.read_into(p.detach().numpy())
     else:

@@ -286,15 +286,6 @@ def _channel32(t, ctx):
     return None if t is None else Tensor.from_numpy(t.detach().to(torch.float32).contiguous().numpy(), ctx)
 
 
-def _write_into(t, dev):
-    """dev's values into the torch tensor t, in place (its own memory when float32 and contiguous)."""
-    if t.dtype == torch.float32 and t.is_contiguous():
-        dev.read_into(t.detach().numpy())
-    else:
-        with torch.no_grad():
-            t.copy_(torch.from_numpy(dev.to_numpy()))
-
-
 class _BatchNorm(torch.autograd.Function):
     @staticmethod
     def forward(fctx, input, weight, bias, running, training, momentum, eps):
@@ -305,7 +296,7 @@ class _BatchNorm(torch.autograd.Function):
         y, save_mean, save_invstd = ops.batch_norm(x, rm, rv, w, b, training, momentum, eps, return_saved=True)
         if training and rm is not None:
             for t, d in zip(running, (rm, rv)):
-                _write_into(t, d)
+                optim._write_back(t, d)
         fctx.dev = (x, w, rm, rv, save_mean, save_invstd)
         fctx.conf = (training, eps)
         fctx.like = (input.new_empty(0), None if weight is None else weight.new_empty(0),
