@@ -4,7 +4,7 @@
 set -eu
 PACKAGES="build-essential cmake pkg-config ocl-icd-opencl-dev opencl-c-headers ocl-icd-libopencl1
 pocl-opencl-icd libclblast-dev libcjson-dev check zlib1g-dev dataset-fashion-mnist clinfo oclgrind clang libclang-rt-14-dev
-python3-torchvision python3-pytest"
+python3-torchvision python3-pytest openmpi-bin libopenmpi-dev"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

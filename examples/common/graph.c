@@ -655,6 +655,10 @@ void graph_free(graph *g) {
     clnn_tensor_free(op->mask);
     clnn_tensor_free(op->fold_w);
     clnn_tensor_free(op->fold_b);
+    clnn_tensor_free(op->sync_var);
+    clnn_tensor_free(op->sync_scale);
+    clnn_tensor_free(op->sync_shift);
+    clnn_tensor_free(op->sync_term);
     free(op->host_mask);
   }
   clnn_buffer_free(g->param_arena);
@@ -663,6 +667,9 @@ void graph_free(graph *g) {
   clnn_tensor_free(g->grad_norm);
   clnn_buffer_free(g->value_arena);
   clnn_buffer_free(g->grad_node_arena);
+  clnn_buffer_free(g->bn_scratch);
+  free(g->bn_sums);
+  free(g->bn_host);
   memset(g, 0, sizeof *g);
 }
 
@@ -776,6 +783,158 @@ static clnn_status refold(graph *g) {
   return CLNN_SUCCESS;
 }
 
+/* ------------------------------------------------- synchronized batch norm */
+
+void graph_set_dist(graph *g, const g_dist_hooks *hooks) {
+  if (hooks) g->dist = *hooks;
+  else memset(&g->dist, 0, sizeof g->dist);
+}
+
+/* The per-channel tensors of a synchronized batch norm and the graph's
+ * scratch for all of them, made on first use. */
+static clnn_status bn_sync_state(graph *g, g_op *op) {
+  if (!g->bn_sums) {
+    int64_t widest = 0;
+    size_t largest = 0;
+    for (int i = 0; i < g->n_ops; i++) {
+      const g_op *b = &g->ops[i];
+      if (b->kind != G_BN) continue;
+      widest = b->bn.c > widest ? b->bn.c : widest;
+      const size_t bytes = clnn_tensor_bytes(g->nodes[b->in0].t);
+      largest = bytes > largest ? bytes : largest;
+    }
+    g->bn_sums = malloc((size_t)(2 * widest + 1) * sizeof(double));
+    g->bn_host = malloc((size_t)(6 * widest) * sizeof(float));
+    if (!g->bn_sums || !g->bn_host) return CLNN_ERR_HOST_OUT_OF_MEMORY;
+    TRY(clnn_buffer_create(g->ctx, largest ? largest : 1, &g->bn_scratch));
+  }
+  if (!op->sync_var) {
+    const g_node *x = &g->nodes[op->in0];
+    TRY(vec(g->ctx, op->bn.c, 1.0f, &op->sync_var));
+    TRY(vec(g->ctx, op->bn.c, 0.0f, &op->sync_scale));
+    TRY(vec(g->ctx, op->bn.c, 0.0f, &op->sync_shift));
+    TRY(clnn_tensor_view(g->bn_scratch, 0, g->dt, x->ndim, x->dims, &op->sync_term));
+  }
+  return CLNN_SUCCESS;
+}
+
+/*
+ * This process's count, sum and sum of squares per channel into s (c sums,
+ * c sums of squares, the count), from the training kernel's batch mean and
+ * 1 / sqrt(var + eps) (it writes y too, which the caller rewrites).
+ */
+static clnn_status bn_local_sums(graph *g, g_op *op, double *s) {
+  const clnn_batchnorm_desc *d = &op->bn;
+  const int64_t c = d->c, m = d->n * d->h * d->w;
+  float *mean = g->bn_host, *invstd = mean + c;
+  clnn_tensor *x = g->nodes[op->in0].t;
+  if (m > 1) {
+    TRY(clnn_batchnorm_fwd_training(g->ctx, d, x, op->w->w, op->b->w, g->nodes[op->out].t, op->save_mean,
+                                    op->save_invstd, NULL, NULL, NULL));
+    TRY(clnn_tensor_read_f32(op->save_mean, mean, (size_t)c));
+    TRY(clnn_tensor_read_f32(op->save_invstd, invstd, (size_t)c));
+  } else if (m == 1) { /* one value per channel (the kernel refuses M = 1): it is the mean */
+    TRY(clnn_tensor_read_f32(x, mean, (size_t)c));
+  }
+  for (int64_t ch = 0; ch < c; ch++) {
+    const double mu = m ? mean[ch] : 0.0;
+    double var = m > 1 ? 1.0 / ((double)invstd[ch] * invstd[ch]) - d->eps : 0.0;
+    var = var > 0.0 ? var : 0.0;
+    s[ch] = (double)m * mu;
+    s[c + ch] = (double)m * (var + mu * mu);
+  }
+  s[2 * c] = (double)m;
+  return CLNN_SUCCESS;
+}
+
+/*
+ * Training forward over the global batch (torch.nn.SyncBatchNorm): every
+ * process's sums are added up (in double, the same bits everywhere), and the
+ * inference kernel normalises with the global mean and biased variance,
+ * which is exactly the training forward's gamma (x - mean) / sqrt(var + eps)
+ * + beta and activation. The running statistics take the global batch's
+ * unbiased variance, as torch's.
+ */
+static clnn_status bn_forward_synced(graph *g, g_op *op) {
+  const clnn_batchnorm_desc *d = &op->bn;
+  const int64_t c = d->c;
+  TRY(bn_sync_state(g, op));
+  double *s = g->bn_sums;
+  TRY(bn_local_sums(g, op, s));
+  TRY(g->dist.sum(g->dist.user, s, (size_t)(2 * c + 1)));
+  const double m = s[2 * c];
+  if (m == 1) return CLNN_ERR_INVALID_VALUE; /* one value per channel in the whole batch, as torch refuses */
+  op->num_batches_tracked++;
+  if (m == 0) return CLNN_SUCCESS; /* an empty batch leaves the running statistics */
+  float *mean = g->bn_host, *invstd = mean + c, *var = invstd + c, *run_mean = var + c, *run_var = run_mean + c;
+  TRY(clnn_tensor_read_f32(op->running_mean, run_mean, (size_t)c));
+  TRY(clnn_tensor_read_f32(op->running_var, run_var, (size_t)c));
+  const double factor = d->cumulative ? 1.0 / (double)op->num_batches_tracked : d->momentum;
+  for (int64_t ch = 0; ch < c; ch++) {
+    const double mu = s[ch] / m, v = fmax(s[c + ch] / m - mu * mu, 0.0);
+    mean[ch] = (float)mu;
+    invstd[ch] = (float)(1.0 / sqrt(v + d->eps));
+    var[ch] = (float)v;
+    run_mean[ch] = (float)((1.0 - factor) * run_mean[ch] + factor * mu);
+    run_var[ch] = (float)((1.0 - factor) * run_var[ch] + factor * v * m / (m - 1));
+  }
+  TRY(clnn_tensor_write_f32(op->save_mean, mean, (size_t)c));
+  TRY(clnn_tensor_write_f32(op->save_invstd, invstd, (size_t)c));
+  TRY(clnn_tensor_write_f32(op->sync_var, var, (size_t)c));
+  TRY(clnn_tensor_write_f32(op->running_mean, run_mean, (size_t)c));
+  TRY(clnn_tensor_write_f32(op->running_var, run_var, (size_t)c));
+  return clnn_batchnorm_fwd_inference(g->ctx, d, g->nodes[op->in0].t, op->w->w, op->b->w, op->save_mean,
+                                      op->sync_var, g->nodes[op->out].t);
+}
+
+/*
+ * Its backward. With dy' the gradient through the activation and xhat =
+ * (x - mean) * invstd over the global batch of M rows,
+ *   dx = gamma invstd (dy' - sum(dy') / M - xhat sum(dy' xhat) / M),
+ * the sums running over every process's rows. The inference backward gives
+ * the first term and this process's sums, which are its dbeta and dgamma
+ * (those stay this process's: the gradient reduction adds them up with the
+ * other parameters' afterwards). The sums go round, and an inference
+ * forward of x with scale -gamma invstd sum(dy' xhat) / M and shift
+ * -gamma invstd sum(dy') / M gives the rest, added to dx.
+ */
+static clnn_status bn_backward_synced(graph *g, g_op *op, clnn_tensor *dx) {
+  const clnn_batchnorm_desc *d = &op->bn;
+  const int64_t c = d->c;
+  clnn_tensor *x = g->nodes[op->in0].t;
+  TRY(bn_sync_state(g, op));
+  TRY(clnn_batchnorm_bwd_inference(g->ctx, d, x, g->nodes[op->out].g, op->w->w, op->b->w, op->save_mean,
+                                   op->sync_var, dx, op->w->g, op->b->g));
+  float *dbeta = g->bn_host, *dgamma = dbeta + c, *gamma = dgamma + c, *invstd = gamma + c, *scale = invstd + c,
+        *shift = scale + c;
+  TRY(clnn_tensor_read_f32(op->b->g, dbeta, (size_t)c));
+  TRY(clnn_tensor_read_f32(op->w->g, dgamma, (size_t)c));
+  double *s = g->bn_sums;
+  for (int64_t ch = 0; ch < c; ch++) {
+    s[ch] = dbeta[ch];
+    s[c + ch] = dgamma[ch];
+  }
+  s[2 * c] = (double)(d->n * d->h * d->w);
+  TRY(g->dist.sum(g->dist.user, s, (size_t)(2 * c + 1)));
+  const double m = s[2 * c];
+  if (!dx || m == 0) return CLNN_SUCCESS;
+  TRY(clnn_tensor_read_f32(op->w->w, gamma, (size_t)c));
+  TRY(clnn_tensor_read_f32(op->save_invstd, invstd, (size_t)c));
+  for (int64_t ch = 0; ch < c; ch++) {
+    const double k = -(double)gamma[ch] * invstd[ch] / m;
+    scale[ch] = (float)(k * s[c + ch]);
+    shift[ch] = (float)(k * s[ch]);
+  }
+  TRY(clnn_tensor_write_f32(op->sync_scale, scale, (size_t)c));
+  TRY(clnn_tensor_write_f32(op->sync_shift, shift, (size_t)c));
+  clnn_batchnorm_desc term = *d;
+  term.act = CLNN_ACT_IDENTITY;
+  term.affine = 1;
+  TRY(clnn_batchnorm_fwd_inference(g->ctx, &term, x, op->sync_scale, op->sync_shift, op->save_mean, op->sync_var,
+                                   op->sync_term));
+  return clnn_eltwise_add(g->ctx, 1.0f, dx, 1.0f, op->sync_term, dx);
+}
+
 static clnn_status op_forward(graph *g, g_op *op, bool training) {
   clnn_context *ctx = g->ctx;
   clnn_tensor *x = g->nodes[op->in0].t, *y = g->nodes[op->out].t;
@@ -788,6 +947,7 @@ static clnn_status op_forward(graph *g, g_op *op, bool training) {
       return clnn_deform_conv2d_fwd(ctx, &op->dcn, x, g->nodes[op->in1].t, g->nodes[op->in2].t, model_of(op->w),
                                     bias_of(op), y);
     case G_BN:
+      if (training && g->dist.sum) return bn_forward_synced(g, op);
       if (training)
         return clnn_batchnorm_fwd_training(ctx, &op->bn, x, op->w->w, op->b->w, y, op->save_mean,
                                            op->save_invstd, op->running_mean, op->running_var,
@@ -885,6 +1045,10 @@ static clnn_status op_backward(graph *g, g_op *op) {
       TRY(dcn_backward(g, op, dx));
       break;
     case G_BN:
+      if (g->dist.sum) {
+        TRY(bn_backward_synced(g, op, dx));
+        break;
+      }
       TRY(clnn_batchnorm_bwd(ctx, &op->bn, in->t, dy, op->w->w, op->b->w, op->save_mean, op->save_invstd,
                              dx, op->w->g, op->b->g));
       break;
@@ -934,7 +1098,10 @@ clnn_status graph_backward(graph *g, int out) {
   if (g->plan == G_MEM_INFER) return CLNN_ERR_UNSUPPORTED;
   for (int i = 0; i < g->n_nodes; i++) g->nodes[i].g_written = false;
   g->nodes[out].g_written = true;
-  for (int i = g->n_ops - 1; i >= 0; i--) TRY(op_backward(g, &g->ops[i]));
+  for (int i = g->n_ops - 1; i >= 0; i--) {
+    TRY(op_backward(g, &g->ops[i]));
+    if (g->dist.after_backward) TRY(g->dist.after_backward(g->dist.user, i));
+  }
   return CLNN_SUCCESS;
 }
 

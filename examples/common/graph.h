@@ -111,6 +111,11 @@ typedef struct g_op {
   bool elided;
   clnn_conv2d_desc fold_conv;
   clnn_tensor *fold_w, *fold_b;
+  /* G_BN under graph_set_dist's sum hook (synchronized batch norm): the
+   * global batch's biased variance, and the per-channel scale and shift of
+   * the backward's correction term (see bn_backward_synced). */
+  clnn_tensor *sync_var, *sync_scale, *sync_shift;
+  clnn_tensor *sync_term; /* that term, a view of the input's shape on graph.bn_scratch */
   char name[64]; /* the layer's name prefix, for checkpoints */
 } g_op;
 
@@ -123,6 +128,27 @@ typedef struct g_param_group {
 } g_param_group;
 
 typedef enum g_mem_plan { G_MEM_OWN = 0, G_MEM_INFER, G_MEM_TRAIN } g_mem_plan;
+
+/*
+ * Data-parallel training (clnn-train --dist): what the graph asks of the
+ * code that spreads a batch over processes. The graph itself knows nothing
+ * of MPI.
+ *   sum            --sync-bn: add count doubles elementwise over every
+ *                  process, in place, with the same result bits everywhere.
+ *                  With it, training-mode batch norms use the statistics of
+ *                  the global batch (torch.nn.SyncBatchNorm). NULL: each
+ *                  process normalises with its own rows.
+ *   after_backward called once op `op`'s backward is enqueued: the
+ *                  parameters that op owns hold their final gradients once
+ *                  the queue gets there, so their reduction can start while
+ *                  earlier layers' backward still runs.
+ * Both return CLNN_SUCCESS, or a failure they have already reported.
+ */
+typedef struct g_dist_hooks {
+  void *user;
+  clnn_status (*sum)(void *user, double *values, size_t count);
+  clnn_status (*after_backward)(void *user, int op);
+} g_dist_hooks;
 
 typedef struct graph {
   clnn_context *ctx;
@@ -146,6 +172,10 @@ typedef struct graph {
   g_param_group groups[G_MAX_GROUPS];
   int n_groups;
   clnn_tensor *grad_norm; /* graph_grads_overflow's result (made on first use) */
+  g_dist_hooks dist;      /* graph_set_dist */
+  clnn_buffer *bn_scratch; /* synchronized batch norm: the backward's correction term (largest input) */
+  double *bn_sums;         /* its sums across processes: 2 * channels + 1 of the widest batch norm */
+  float *bn_host;          /* and six per-channel float arrays */
   bool finalized;
 } graph;
 
@@ -205,6 +235,9 @@ void graph_params_changed(graph *g);
  * by the loss): every parameter's gradient is overwritten.
  */
 clnn_status graph_backward(graph *g, int out);
+
+/* Data-parallel hooks (see g_dist_hooks); NULL removes them. */
+void graph_set_dist(graph *g, const g_dist_hooks *hooks);
 
 /* Total parameter count. */
 size_t graph_param_count(const graph *g);

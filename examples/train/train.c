@@ -22,6 +22,7 @@
 
 #include "chart.h"
 #include "data.h"
+#include "dist.h"
 #include "graph.h"
 #include "idx.h"
 #include "model.h"
@@ -37,6 +38,10 @@ typedef struct options {
   double lr, weight_decay, label_smoothing, phi;
   int crop_pad;
   bool flip, quiet;
+  bool dist, sync_bn;    /* --dist (under mpirun), --sync-bn */
+  double dist_timeout;   /* --dist-timeout: seconds any collective may wait */
+  double bucket_mb;      /* --bucket-mb: gradient bucket size */
+  int check_every;       /* --check-every: steps between weight checksums across processes */
   uint64_t seed;
   clnn_dtype dt; /* --precision: activations and gradients */
 } options;
@@ -47,6 +52,9 @@ typedef struct trainer {
   graph g;
   model m;
   options opt;
+  dist *d;            /* --dist: the other processes (NULL: this one alone) */
+  int rank, ranks;    /* this process's place (0 of 1 without --dist) */
+  int rows;           /* rows of each global batch this process takes: batch / ranks */
   clnn_tensor *labels, *loss, *dlogits2, *logits2; /* 2-D views for the loss */
   clnn_tensor *adam_m[G_MAX_GROUPS], *adam_v[G_MAX_GROUPS]; /* AdamW's state of each parameter group */
   clnn_buffer *m_arena, *v_arena;
@@ -56,8 +64,10 @@ typedef struct trainer {
   int64_t skipped; /* steps skipped on overflow */
   int epoch;    /* epochs completed */
   int epoch_step; /* steps already taken of epoch `epoch` + 1 (a --max-steps stop inside it) */
-  float *host_x, *host_logits;
+  float *host_x, *host_logits; /* this process's rows */
   int32_t *host_labels;
+  float *batch_x;       /* the global batch as one process would draw it */
+  int32_t *batch_labels;
 } trainer;
 
 static double now_s(void) {
@@ -102,6 +112,12 @@ static void usage(FILE *f) {
           "  --max-steps N          stop after N optimizer steps in all (a resumed run's included), even\n"
           "                         inside an epoch, and write the checkpoint; --resume continues it\n"
           "  --resume CKPT          continue training from a checkpoint\n"
+          "  --dist                 data-parallel over MPI: start with mpirun -np N; --batch stays the\n"
+          "                         global batch (a multiple of N); see docs/DISTRIBUTED.md\n"
+          "  --sync-bn              with --dist: batch norm over the global batch\n"
+          "  --bucket-mb X          with --dist: gradient bucket size in MB (1)\n"
+          "  --dist-timeout S       with --dist: a collective waiting longer ends the job (300)\n"
+          "  --check-every N        with --dist: compare weight checksums every N steps (50)\n"
           "  --eval CKPT            print the test accuracy of a checkpoint and exit\n"
           "  --predict CKPT         print predictions for a few test images and exit (--count N)\n"
           "  --parity DIR           write a parity record for examples/parity_fmnist.py and exit\n"
@@ -153,6 +169,9 @@ static bool parse_options(int argc, char **argv, options *o) {
   o->seed = 1;
   o->device = -1;
   o->predict_count = 8;
+  o->dist_timeout = 300;
+  o->bucket_mb = 1;
+  o->check_every = 50;
   bool ok = true;
   for (int i = 1; i < argc && ok; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -183,6 +202,11 @@ static bool parse_options(int argc, char **argv, options *o) {
         return false;
       }
     }
+    else if (OPT("--bucket-mb")) ok = real_option(a, v, 0.001, 1024, &o->bucket_mb);
+    else if (OPT("--dist-timeout")) ok = real_option(a, v, 0.1, 1e6, &o->dist_timeout);
+    else if (OPT("--check-every")) ok = int_option(a, v, 1, INT_MAX, &o->check_every);
+    else if (!strcmp(a, "--dist")) o->dist = true;
+    else if (!strcmp(a, "--sync-bn")) o->sync_bn = true;
     else if (!strcmp(a, "--no-flip")) o->flip = false;
     else if (!strcmp(a, "--quiet")) o->quiet = true;
     else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -195,16 +219,35 @@ static bool parse_options(int argc, char **argv, options *o) {
     }
 #undef OPT
   }
+  if (ok && o->sync_bn && !o->dist) {
+    fprintf(stderr, "clnn-train: --sync-bn needs --dist\n");
+    return false;
+  }
+  if (ok && o->dist && (o->predict || o->parity)) {
+    fprintf(stderr, "clnn-train: --predict and --parity run in one process, without --dist\n");
+    return false;
+  }
   return ok;
 }
 
 /* ------------------------------------------------------------- set-up */
 
-static bool trainer_init(trainer *tr, const options *opt) {
+static bool trainer_init(trainer *tr, const options *opt, dist *d) {
   memset(tr, 0, sizeof *tr);
   tr->opt = *opt;
+  tr->d = d;
+  tr->rank = dist_rank(d);
+  tr->ranks = dist_size(d);
+  if (opt->batch % tr->ranks) {
+    if (tr->rank == 0)
+      fprintf(stderr, "clnn-train: --batch %d does not split over %d processes: give a multiple of %d\n",
+              opt->batch, tr->ranks, tr->ranks);
+    return false;
+  }
+  tr->rows = opt->batch / tr->ranks;
   clnn_context_options co = clnn_context_options_default();
   co.device_index = opt->device;
+  if (d && opt->device < 0) dist_pick_device(d, &co.platform_index, &co.device_index);
   clnn_status st = clnn_context_create(&co, &tr->ctx);
   if (st != CLNN_SUCCESS) {
     fprintf(stderr, "clnn-train: %s: %s\n", clnn_status_name(st), clnn_context_errmsg(NULL));
@@ -212,7 +255,7 @@ static bool trainer_init(trainer *tr, const options *opt) {
   }
   graph_init(&tr->g, tr->ctx);
   model_config cfg = {opt->phi, 1, 28, 10};
-  if (!model_build(&tr->m, &tr->g, &cfg, opt->batch)) {
+  if (!model_build(&tr->m, &tr->g, &cfg, tr->rows)) {
     fprintf(stderr, "clnn-train: the network does not fit the graph limits\n");
     return false;
   }
@@ -221,7 +264,7 @@ static bool trainer_init(trainer *tr, const options *opt) {
   tr->scaler = clnn_grad_scaler_make(65536.0); /* torch.cuda.amp.GradScaler's defaults */
   CHECK(tr, graph_finalize(&tr->g));
   graph *g = &tr->g;
-  int64_t n = opt->batch, classes = 10, one = 1, d2[2] = {n, classes};
+  int64_t n = tr->rows, classes = 10, one = 1, d2[2] = {n, classes};
   CHECK(tr, clnn_tensor_create(tr->ctx, CLNN_INT32, 1, &n, &tr->labels));
   CHECK(tr, clnn_tensor_create(tr->ctx, CLNN_FLOAT32, 1, &one, &tr->loss));
   CHECK(tr, clnn_tensor_view(clnn_tensor_buffer(g->nodes[tr->m.logits].t), 0, opt->dt, 2, d2, &tr->logits2));
@@ -245,11 +288,14 @@ static bool trainer_init(trainer *tr, const options *opt) {
   tr->host_x = malloc((size_t)n * side * side * sizeof(float));
   tr->host_logits = malloc((size_t)n * classes * sizeof(float));
   tr->host_labels = malloc((size_t)n * sizeof(int32_t));
-  if (!tr->host_x || !tr->host_logits || !tr->host_labels) {
+  tr->batch_x = malloc((size_t)opt->batch * side * side * sizeof(float));
+  tr->batch_labels = malloc((size_t)opt->batch * sizeof(int32_t));
+  if (!tr->host_x || !tr->host_logits || !tr->host_labels || !tr->batch_x || !tr->batch_labels) {
     fprintf(stderr, "clnn-train: out of host memory\n");
     return false;
   }
   CHECK(tr, model_init_params(g, opt->seed));
+  if (d && !dist_attach(d, g, (size_t)(opt->bucket_mb * 1e6), opt->sync_bn)) return false;
   return true;
 }
 
@@ -267,6 +313,8 @@ static void trainer_free(trainer *tr) {
   free(tr->host_x);
   free(tr->host_logits);
   free(tr->host_labels);
+  free(tr->batch_x);
+  free(tr->batch_labels);
 }
 
 /* ---------------------------------------------------------------- step */
@@ -278,12 +326,26 @@ static double learning_rate(const options *o, int64_t step, int64_t total, int64
   return o->lr * 0.5 * (1.0 + cos(3.14159265358979323846 * t));
 }
 
-/* Upload a batch; x and labels on the host. */
-static bool upload_batch(trainer *tr) {
+/* This process's rows of the global batch in batch_x / batch_labels: rows
+ * rank, rank + ranks, rank + 2 ranks, ... (all of them without --dist). */
+static void take_rows(trainer *tr) {
+  const size_t pixels = (size_t)tr->m.image_size * tr->m.image_size;
+  for (int i = 0; i < tr->rows; i++) {
+    const int row = tr->rank + i * tr->ranks;
+    memcpy(tr->host_x + i * pixels, tr->batch_x + row * pixels, pixels * sizeof(float));
+    tr->host_labels[i] = tr->batch_labels[row];
+  }
+}
+
+/* Draw global batch number `step` of the loader's order (rows step * batch
+ * onwards) and upload this process's rows of it. */
+static bool upload_batch(trainer *tr, data_loader *l, int first, bool train) {
   graph *g = &tr->g;
   int side = tr->m.image_size;
-  CHECK(tr, clnn_tensor_write_f32(g->nodes[tr->m.input].t, tr->host_x, (size_t)tr->opt.batch * side * side));
-  CHECK(tr, clnn_tensor_write(tr->labels, tr->host_labels, (size_t)tr->opt.batch * sizeof(int32_t)));
+  loader_batch(l, first, tr->opt.batch, train, tr->batch_x, tr->batch_labels);
+  take_rows(tr);
+  CHECK(tr, clnn_tensor_write_f32(g->nodes[tr->m.input].t, tr->host_x, (size_t)tr->rows * side * side));
+  CHECK(tr, clnn_tensor_write(tr->labels, tr->host_labels, (size_t)tr->rows * sizeof(int32_t)));
   return true;
 }
 
@@ -302,20 +364,26 @@ static int count_correct(const float *logits, const int32_t *labels, int n) {
 /* The loss of the step and its count of correct predictions (reads wait for the step). */
 static bool read_step_result(trainer *tr, float *loss, int *correct) {
   CHECK(tr, clnn_tensor_read(tr->loss, loss, sizeof *loss));
-  CHECK(tr, clnn_tensor_read_f32(tr->logits2, tr->host_logits, (size_t)tr->opt.batch * 10));
-  *correct = count_correct(tr->host_logits, tr->host_labels, tr->opt.batch);
+  CHECK(tr, clnn_tensor_read_f32(tr->logits2, tr->host_logits, (size_t)tr->rows * 10));
+  *correct = count_correct(tr->host_logits, tr->host_labels, tr->rows);
+  if (!tr->d) return true;
+  double both[2] = {*loss, *correct}; /* every process reports (and judges) the same figures */
+  if (!dist_sum(tr->d, both, 2)) return false;
+  *loss = (float)(both[0] / tr->ranks);
+  *correct = (int)both[1];
   return true;
 }
 
 /* One training step on the uploaded batch; returns its loss and correct count. */
 static bool train_step(trainer *tr, double lr, float *loss, int *correct) {
   graph *g = &tr->g;
-  clnn_loss_class_desc ld = clnn_loss_class_desc_make(tr->opt.batch, 10);
+  clnn_loss_class_desc ld = clnn_loss_class_desc_make(tr->rows, 10);
   ld.label_smoothing = (float)tr->opt.label_smoothing;
   ld.grad_scale = tr->scaling ? (float)tr->scaler.scale : 1.0f;
   CHECK(tr, graph_forward(g, true));
   CHECK(tr, clnn_loss_xent(tr->ctx, &ld, tr->logits2, tr->labels, tr->loss, tr->dlogits2));
   CHECK(tr, graph_backward(g, tr->m.logits));
+  if (tr->d && !dist_finish_grads(tr->d)) return false; /* the sums over every process's rows */
   if (tr->scaling) { /* the gradients carry the scale; an overflow skips the step and halves it */
     bool overflow;
     CHECK(tr, graph_grads_overflow(g, &overflow));
@@ -331,7 +399,7 @@ static bool train_step(trainer *tr, double lr, float *loss, int *correct) {
   for (int k = 0; k < n_groups; k++) { /* weight decay on conv and linear weights only */
     clnn_adam_desc ad = clnn_adam_desc_make(lr, tr->step);
     ad.weight_decay = groups[k].decay ? tr->opt.weight_decay : 0.0;
-    ad.grad_scale = ld.grad_scale;
+    ad.grad_scale = ld.grad_scale * tr->ranks; /* the mean of the processes' gradients */
     clnn_tensor *w = groups[k].w, *copy = groups[k].h;
     const clnn_tensor *gr = groups[k].g;
     CHECK(tr, clnn_adamw_step_copy(tr->ctx, &ad, 1, &w, &gr, &tr->adam_m[k], &tr->adam_v[k], NULL,
@@ -340,32 +408,35 @@ static bool train_step(trainer *tr, double lr, float *loss, int *correct) {
   return read_step_result(tr, loss, correct);
 }
 
-/* Accuracy (and mean loss) over a dataset with BN in inference mode. */
+/* Accuracy (and mean loss) over a dataset with BN in inference mode; with
+ * --dist each process takes its rows of every batch, and the counts and
+ * losses are summed. */
 static bool evaluate(trainer *tr, const idx_dataset *test, int limit, double *acc, double *loss) {
   data_loader l;
   if (!loader_init(&l, test, limit, 0, 0, false, tr->m.image_size)) return false;
-  int correct = 0, seen = 0;
-  double loss_sum = 0;
-  for (int first = 0; first < l.limit; first += tr->opt.batch) {
+  double sums[2] = {0, 0}; /* correct, loss */
+  bool ok = true;
+  for (int first = 0; ok && first < l.limit; first += tr->opt.batch) {
     int n = l.limit - first < tr->opt.batch ? l.limit - first : tr->opt.batch;
-    loader_batch(&l, first, tr->opt.batch, false, tr->host_x, tr->host_labels); /* wraps: padding rows */
-    if (!upload_batch(tr)) break;
-    CHECK(tr, graph_forward(&tr->g, false));
-    CHECK(tr, clnn_tensor_read_f32(tr->logits2, tr->host_logits, (size_t)tr->opt.batch * 10));
-    correct += count_correct(tr->host_logits, tr->host_labels, n);
-    for (int i = 0; i < n; i++) {
+    ok = upload_batch(tr, &l, first, false) && graph_forward(&tr->g, false) == CLNN_SUCCESS &&
+         clnn_tensor_read_f32(tr->logits2, tr->host_logits, (size_t)tr->rows * 10) == CLNN_SUCCESS;
+    int mine = 0; /* this process's rows that are not padding (the loader wraps) */
+    while (mine < tr->rows && tr->rank + mine * tr->ranks < n) mine++;
+    sums[0] += count_correct(tr->host_logits, tr->host_labels, mine);
+    for (int i = 0; ok && i < mine; i++) {
       const float *z = tr->host_logits + i * 10;
       double mx = z[0], s = 0;
       for (int c = 1; c < 10; c++) mx = fmax(mx, z[c]);
       for (int c = 0; c < 10; c++) s += exp(z[c] - mx);
-      loss_sum += mx + log(s) - z[tr->host_labels[i]];
+      sums[1] += mx + log(s) - z[tr->host_labels[i]];
     }
-    seen += n;
   }
   loader_free(&l);
-  *acc = seen ? (double)correct / seen : 0;
-  *loss = seen ? loss_sum / seen : 0;
-  return seen == l.limit || l.limit == 0;
+  if (!ok) fprintf(stderr, "clnn-train: evaluation failed: %s\n", clnn_context_errmsg(tr->ctx));
+  if (ok && tr->d) ok = dist_sum(tr->d, sums, 2);
+  *acc = l.limit ? sums[0] / l.limit : 0;
+  *loss = l.limit ? sums[1] / l.limit : 0;
+  return ok;
 }
 
 /* --------------------------------------------------------- checkpoints */
@@ -613,8 +684,67 @@ static bool load_data(const options *o, const char *prefix, idx_dataset *d) {
   return true;
 }
 
+/* --dist without --sync-bn: each process's batch norms kept their own
+ * running statistics; all take rank 0's (torch DDP's broadcast_buffers),
+ * so that every process evaluates and saves the same model. */
+static bool share_bn_stats(trainer *tr) {
+  if (!tr->d) return true;
+  for (int i = 0; i < tr->g.n_ops; i++) {
+    const g_op *op = &tr->g.ops[i];
+    if (op->kind != G_BN) continue;
+    const clnn_tensor *stats[2] = {op->running_mean, op->running_var};
+    for (int k = 0; k < 2; k++)
+      if (!dist_bcast_buffer(tr->d, clnn_tensor_buffer(stats[k]), 0, clnn_tensor_bytes(stats[k]))) return false;
+  }
+  tr->g.fold_stale = true;
+  return true;
+}
+
+/* --dist: every process starts from rank 0's parameters, optimizer
+ * moments, running statistics and counters (its seeded initialisation, or
+ * the checkpoint it resumed from). */
+static bool share_rank0_state(trainer *tr) {
+  if (!tr->d) return true;
+  graph *g = &tr->g;
+  const size_t bytes = g->arena_size * sizeof(float);
+  int64_t nbt = 0;
+  for (int i = 0; i < g->n_ops; i++)
+    if (g->ops[i].kind == G_BN) nbt = g->ops[i].num_batches_tracked;
+  int64_t counters[4] = {tr->epoch, tr->epoch_step, tr->step, nbt};
+  if (!dist_bcast_buffer(tr->d, g->param_arena, 0, bytes) || !dist_bcast_buffer(tr->d, tr->m_arena, 0, bytes) ||
+      !dist_bcast_buffer(tr->d, tr->v_arena, 0, bytes) || !share_bn_stats(tr) ||
+      !dist_bcast(tr->d, counters, sizeof counters))
+    return false;
+  tr->epoch = (int)counters[0];
+  tr->epoch_step = (int)counters[1];
+  tr->step = counters[2];
+  for (int i = 0; i < g->n_ops; i++)
+    if (g->ops[i].kind == G_BN) g->ops[i].num_batches_tracked = counters[3];
+  graph_params_changed(g);
+  return true;
+}
+
+/* --dist: whether every process holds the same weights (a 64-bit FNV-1a
+ * checksum of the parameter arena, compared across processes). */
+static bool weights_agree(trainer *tr) {
+  const size_t bytes = tr->g.arena_size * sizeof(float);
+  unsigned char *w = malloc(bytes ? bytes : 1);
+  if (!w || clnn_buffer_read(tr->g.param_arena, 0, w, bytes) != CLNN_SUCCESS) {
+    fprintf(stderr, "clnn-train: rank %d: cannot read the weights back: %s\n", tr->rank, clnn_context_errmsg(tr->ctx));
+    free(w);
+    return false;
+  }
+  uint64_t h = 14695981039346656037ULL;
+  for (size_t i = 0; i < bytes; i++) h = (h ^ w[i]) * 1099511628211ULL;
+  free(w);
+  char what[64];
+  snprintf(what, sizeof what, "the weights after step %lld", (long long)tr->step);
+  return dist_same(tr->d, h, what);
+}
+
 static int run_eval(trainer *tr, const idx_dataset *test) {
-  if (!load_checkpoint(tr, tr->opt.eval, false)) return 1;
+  if (tr->rank == 0 && !load_checkpoint(tr, tr->opt.eval, false)) return 1;
+  if (!share_rank0_state(tr)) return 1;
   double acc, loss;
   if (!evaluate(tr, test, tr->opt.test_limit, &acc, &loss)) return 1;
   printf("%s: test accuracy %.2f%% (loss %.4f) on %d images, epoch %d\n", tr->opt.eval, 100 * acc, loss,
@@ -627,9 +757,9 @@ static int run_predict(trainer *tr, const idx_dataset *test) {
   data_loader l;
   if (!loader_init(&l, test, 0, 0, 0, false, tr->m.image_size)) return 1;
   int n = tr->opt.predict_count < tr->opt.batch ? tr->opt.predict_count : tr->opt.batch;
-  loader_batch(&l, 0, tr->opt.batch, false, tr->host_x, tr->host_labels);
+  const bool uploaded = upload_batch(tr, &l, 0, false);
   loader_free(&l);
-  if (!upload_batch(tr)) return 1;
+  if (!uploaded) return 1;
   if (graph_forward(&tr->g, false) != CLNN_SUCCESS ||
       clnn_tensor_read_f32(tr->logits2, tr->host_logits, (size_t)tr->opt.batch * 10) != CLNN_SUCCESS) {
     fprintf(stderr, "clnn-train: %s\n", clnn_context_errmsg(tr->ctx));
@@ -652,8 +782,10 @@ static int run_predict(trainer *tr, const idx_dataset *test) {
 
 static int run_training(trainer *tr, const idx_dataset *train, const idx_dataset *test) {
   options *o = &tr->opt;
-  if (o->resume && !load_checkpoint(tr, o->resume, true)) return 1;
-  if (mkdir(o->out_dir, 0755) != 0 && errno != EEXIST) {
+  const bool writer = tr->rank == 0; /* --dist: rank 0 alone writes the files */
+  if (o->resume && writer && !load_checkpoint(tr, o->resume, true)) return 1;
+  if (!share_rank0_state(tr)) return 1;
+  if (writer && mkdir(o->out_dir, 0755) != 0 && errno != EEXIST) {
     fprintf(stderr, "clnn-train: cannot create %s: %s\n", o->out_dir, strerror(errno));
     return 1;
   }
@@ -680,12 +812,15 @@ static int run_training(trainer *tr, const idx_dataset *train, const idx_dataset
   int64_t total = (int64_t)steps_per_epoch * o->epochs, warmup = (int64_t)steps_per_epoch * o->warmup_epochs;
   char path[4096];
   snprintf(path, sizeof path, "%s/checkpoint.safetensors", o->out_dir);
-  st_remove_stale_temporaries(path); /* a run killed while saving */
-  snprintf(path, sizeof path, "%s/log.csv", o->out_dir);
-  FILE *csv = open_log(path, tr->epoch);
-  if (!csv) {
-    loader_free(&l);
-    return 1;
+  FILE *csv = NULL;
+  if (writer) {
+    st_remove_stale_temporaries(path); /* a run killed while saving */
+    snprintf(path, sizeof path, "%s/log.csv", o->out_dir);
+    csv = open_log(path, tr->epoch);
+    if (!csv) {
+      loader_free(&l);
+      return 1;
+    }
   }
   static history h; /* large: keep it off the stack */
   memset(&h, 0, sizeof h);
@@ -702,18 +837,18 @@ static int run_training(trainer *tr, const idx_dataset *train, const idx_dataset
      * step; the batches before it are drawn again, untrained, so that the
      * augmentation's random draws continue where they stopped. */
     const int first = tr->epoch_step;
-    for (int s = 0; s < first; s++) loader_batch(&l, s * o->batch, o->batch, true, tr->host_x, tr->host_labels);
+    for (int s = 0; s < first; s++) loader_batch(&l, s * o->batch, o->batch, true, tr->batch_x, tr->batch_labels);
     clnn_profile_reset(tr->ctx);
     double t0 = now_s(), loss_sum = 0, lr = 0;
     int correct = 0, taken = 0;
     bool stop_inside = false;
     for (int s = first; s < steps_per_epoch && !stop_inside; s++) {
-      loader_batch(&l, s * o->batch, o->batch, true, tr->host_x, tr->host_labels);
-      if (!upload_batch(tr)) goto fail;
+      if (!upload_batch(tr, &l, s * o->batch, true)) goto fail;
       lr = learning_rate(o, tr->step, total, warmup);
       float loss;
       int ok;
       if (!train_step(tr, lr, &loss, &ok)) goto fail;
+      if (tr->d && tr->step % o->check_every == 0 && !weights_agree(tr)) goto fail;
       if (!isfinite(loss)) {
         fprintf(stderr, "clnn-train: the loss became %g at step %lld\n", loss, (long long)tr->step);
         goto fail;
@@ -734,8 +869,9 @@ static int run_training(trainer *tr, const idx_dataset *train, const idx_dataset
       }
     }
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", o->out_dir);
+    if (tr->d && !(weights_agree(tr) && share_bn_stats(tr))) goto fail; /* the model rank 0 evaluates and saves */
     if (stop_inside) { /* no evaluation and no log row for a part of an epoch */
-      if (!save_checkpoint(tr, path)) goto fail;
+      if (writer && !save_checkpoint(tr, path)) goto fail;
       printf("stopped after step %lld (--max-steps), %d of %d steps into epoch %d; checkpoint %s\n",
              (long long)tr->step, tr->epoch_step, steps_per_epoch, epoch + 1, path);
       break;
@@ -764,13 +900,13 @@ static int run_training(trainer *tr, const idx_dataset *train, const idx_dataset
       h.test_acc[h.n] = 100 * test_acc;
       h.n++;
     }
-    write_chart(o, &h);
-    if (!save_checkpoint(tr, path)) goto fail;
+    if (writer) write_chart(o, &h);
+    if (writer && !save_checkpoint(tr, path)) goto fail;
     /* The row goes in only once the checkpoint that covers it is committed,
      * so a resume never repeats one. */
-    fprintf(csv, "%d,%lld,%.6g,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f\n", epoch + 1, (long long)tr->step, lr, train_loss,
+    if (writer) fprintf(csv, "%d,%lld,%.6g,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f\n", epoch + 1, (long long)tr->step, lr, train_loss,
             train_acc, test_loss, test_acc, train_s, ips);
-    if (fflush(csv) != 0 || fsync(fileno(csv)) != 0) {
+    if (writer && (fflush(csv) != 0 || fsync(fileno(csv)) != 0)) {
       fprintf(stderr, "clnn-train: cannot write %s/log.csv: %s\n", o->out_dir, strerror(errno));
       goto fail;
     }
@@ -780,11 +916,11 @@ static int run_training(trainer *tr, const idx_dataset *train, const idx_dataset
       break;
     }
   }
-  fclose(csv);
+  if (csv) fclose(csv);
   loader_free(&l);
   return 0;
 fail:
-  fclose(csv);
+  if (csv) fclose(csv);
   loader_free(&l);
   return 1;
 }
@@ -836,10 +972,9 @@ static int run_parity(trainer *tr, const idx_dataset *train) {
   int rc = 1;
   if (!xs || !ys) goto done;
   for (int s = 0; s < steps; s++) {
-    loader_batch(&l, s * o->batch, o->batch, false, tr->host_x, tr->host_labels);
-    memcpy(xs + per * s, tr->host_x, per * sizeof(float));
+    if (!upload_batch(tr, &l, s * o->batch, false)) goto done;
+    memcpy(xs + per * s, tr->host_x, per * sizeof(float)); /* one process: its rows are the batch */
     for (int i = 0; i < o->batch; i++) ys[s * o->batch + i] = (float)tr->host_labels[i];
-    if (!upload_batch(tr)) goto done;
     float loss;
     int correct;
     if (!train_step(tr, o->lr, &loss, &correct)) goto done;
@@ -871,15 +1006,24 @@ done:
 int main(int argc, char **argv) {
   options o;
   if (!parse_options(argc, argv, &o)) return 2;
+  dist *d = NULL;
+  if (o.dist) {
+    d = dist_start(&argc, &argv, o.dist_timeout);
+    if (!d) return 2;
+    if (dist_rank(d) != 0 && !freopen("/dev/null", "w", stdout)) /* rank 0 reports for all */
+      fprintf(stderr, "clnn-train: rank %d: cannot silence standard output\n", dist_rank(d));
+  }
   idx_dataset train = {0}, test = {0};
-  if (!load_data(&o, "t10k", &test)) return 2;
-  if (!o.eval && !o.predict && !load_data(&o, "train", &train)) {
+  if (!load_data(&o, "t10k", &test) || (!o.eval && !o.predict && !load_data(&o, "train", &train))) {
     idx_free(&test);
+    dist_stop(d, true);
     return 2;
   }
   trainer tr;
   int rc = 1;
-  if (trainer_init(&tr, &o)) {
+  if (trainer_init(&tr, &o, d)) {
+    if (d) printf("data-parallel over %d processes: %d rows of each batch of %d per process%s\n", tr.ranks, tr.rows,
+                  o.batch, o.sync_bn ? ", batch norm over the whole batch" : "");
     if (!o.quiet && !o.eval && !o.predict && !o.parity) model_print(&tr.m, &tr.g, stdout);
     if (!o.quiet && o.dt != CLNN_FLOAT32)
       printf("precision: %s activations and gradients, float32 master weights and batch norm%s\n",
@@ -889,8 +1033,10 @@ int main(int argc, char **argv) {
     else if (o.predict) rc = run_predict(&tr, &test);
     else rc = run_training(&tr, &train, &test);
   }
+  if (d && rc != 0) dist_stop(d, true); /* ends every process, at once: none waits for this one */
   trainer_free(&tr);
   idx_free(&train);
   idx_free(&test);
+  dist_stop(d, false);
   return rc;
 }

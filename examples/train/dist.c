@@ -1,0 +1,371 @@
+/*
+ * dist.c - dist.h over MPI (Open MPI on Debian: openmpi-bin,
+ * libopenmpi-dev).
+ *
+ * Gradient buckets: the parameters in the order the backward pass finishes
+ * them (last op first), cut into buckets of about bucket_bytes. When the op
+ * that completes a bucket has been enqueued, non-blocking reads copy its
+ * gradients into the bucket's host staging area (allocated once), and as
+ * soon as they land the bucket's MPI_Iallreduce starts, while the device
+ * goes on with the earlier layers. Buckets start in the same order on every
+ * process, as MPI requires of collectives.
+ *
+ * The sums use a user-defined operation declared non-commutative, so MPI
+ * adds the processes' values in rank order: one result, the same bits on
+ * every process and in every run with that many processes. (Float addition
+ * is not associative; MPI_SUM on floats would let the library pick an order
+ * by message size and topology.) The optimizer divides by the process count
+ * (its grad_scale), which for a power of two is exact.
+ */
+#define _GNU_SOURCE
+#include "dist.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <CL/cl.h>
+
+typedef struct bucket {
+  int first_param, n_params; /* in dist.order */
+  int completing_op;         /* the op whose backward finishes the bucket's last gradient */
+  size_t staging_offset, floats;
+  cl_event landed;      /* the reads into staging (NULL: not enqueued this step) */
+  MPI_Request request;  /* the sum (MPI_REQUEST_NULL: not started this step) */
+  bool started;
+} bucket;
+
+struct dist {
+  int rank, size, local_rank, local_size;
+  /* The gradient buckets' sums start when their gradients land, which is
+   * not at the same point of the backward pass on every process, while
+   * the batch norms' sums start at fixed points: on separate communicators
+   * each keeps one order everywhere, as MPI requires. */
+  MPI_Comm comm, grads_comm;
+  double timeout_s;
+  MPI_Op sum_float, sum_double;
+  graph *g;
+  int *order; /* parameter indices, in the order the backward pass finishes them */
+  bucket *buckets;
+  int n_buckets, next_to_start;
+  float *staging;
+  bool failed; /* a hook failed: the step is abandoned */
+};
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* inout = in + inout, element by element; in is the lower rank's. */
+static void add_floats(void *in, void *inout, int *len, MPI_Datatype *type) {
+  (void)type;
+  const float *a = in;
+  float *b = inout;
+  for (int i = 0; i < *len; i++) b[i] = a[i] + b[i];
+}
+
+static void add_doubles(void *in, void *inout, int *len, MPI_Datatype *type) {
+  (void)type;
+  const double *a = in;
+  double *b = inout;
+  for (int i = 0; i < *len; i++) b[i] = a[i] + b[i];
+}
+
+static bool mpi_ok(const dist *d, int rc, const char *what) {
+  if (rc == MPI_SUCCESS) return true;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  fprintf(stderr, "clnn-train: rank %d: %s failed: %s\n", d->rank, what, text);
+  return false;
+}
+
+/*
+ * Wait for n requests, giving MPI's progress engine the time; after the
+ * timeout, a message and false (a peer died or hangs). Spins briefly, then
+ * sleeps in short naps so that a waiting process leaves the cores to the
+ * device's threads.
+ */
+static bool wait_all(dist *d, int n, MPI_Request *r, const char *what) {
+  const double deadline = now_s() + d->timeout_s;
+  for (long spin = 0;; spin++) {
+    int done = 0;
+    if (!mpi_ok(d, MPI_Testall(n, r, &done, MPI_STATUSES_IGNORE), what)) return false;
+    if (done) return true;
+    if (spin % 256 == 0 && now_s() > deadline) {
+      fprintf(stderr,
+              "clnn-train: rank %d: %s did not finish within %g s (--dist-timeout): another process has died "
+              "or hangs\n", d->rank, what, d->timeout_s);
+      return false;
+    }
+    if (spin > 4000) nanosleep(&(struct timespec){0, 50000}, NULL);
+  }
+}
+
+dist *dist_start(int *argc, char ***argv, double timeout_s) {
+  if (MPI_Init(argc, argv) != MPI_SUCCESS) {
+    fprintf(stderr, "clnn-train: MPI_Init failed (start clnn-train --dist with mpirun)\n");
+    return NULL;
+  }
+  dist *d = calloc(1, sizeof *d);
+  if (!d) {
+    fprintf(stderr, "clnn-train: out of host memory\n");
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    return NULL;
+  }
+  d->timeout_s = timeout_s;
+  /* Failures come back as return codes, reported here, instead of aborting inside MPI. */
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  MPI_Comm_dup(MPI_COMM_WORLD, &d->comm); /* the duplicates inherit the error handler */
+  MPI_Comm_dup(MPI_COMM_WORLD, &d->grads_comm);
+  MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &d->size);
+  MPI_Comm node;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node);
+  MPI_Comm_rank(node, &d->local_rank);
+  MPI_Comm_size(node, &d->local_size);
+  MPI_Comm_free(&node);
+  MPI_Op_create(add_floats, 0, &d->sum_float); /* 0: not commutative, so summed in rank order */
+  MPI_Op_create(add_doubles, 0, &d->sum_double);
+  return d;
+}
+
+int dist_rank(const dist *d) { return d ? d->rank : 0; }
+int dist_size(const dist *d) { return d ? d->size : 1; }
+
+void dist_pick_device(const dist *d, int *platform, int *device) {
+  *platform = -1;
+  *device = -1;
+  cl_platform_id plats[16];
+  cl_uint n_plats = 0;
+  if (d->local_size < 2 || clGetPlatformIDs(16, plats, &n_plats) != CL_SUCCESS) return;
+  int gpus = 0, want = -1;
+  for (int pass = 0; pass < 2; pass++) { /* count the node's GPUs, then take ours */
+    int seen = 0;
+    for (cl_uint p = 0; p < n_plats && p < 16; p++) {
+      cl_device_id devs[64];
+      cl_uint n = 0;
+      if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 64, devs, &n) != CL_SUCCESS) continue;
+      for (cl_uint i = 0; i < n && i < 64; i++) {
+        cl_device_type type = 0;
+        clGetDeviceInfo(devs[i], CL_DEVICE_TYPE, sizeof type, &type, NULL);
+        if (!(type & CL_DEVICE_TYPE_GPU)) continue;
+        if (pass == 1 && seen == want) {
+          *platform = (int)p;
+          *device = (int)i;
+          return;
+        }
+        seen++;
+      }
+    }
+    gpus = seen;
+    if (gpus < 2) return; /* one device (or none) for the whole node: the default choice */
+    want = d->local_rank % gpus;
+  }
+}
+
+/* ------------------------------------------------------------ buckets */
+
+static bool enqueue_reads(dist *d, bucket *b) {
+  const graph *g = d->g;
+  cl_command_queue q = clnn_context_cl_queue(g->ctx);
+  cl_mem grads = clnn_buffer_cl_mem(g->grad_arena);
+  float *at = d->staging + b->staging_offset;
+  for (int k = 0; k < b->n_params; k++) {
+    const g_param *p = &g->params[d->order[b->first_param + k]];
+    const bool last = k == b->n_params - 1;
+    cl_int rc = clEnqueueReadBuffer(q, grads, CL_FALSE, p->grad_offset, p->numel * sizeof(float), at, 0, NULL,
+                                    last ? &b->landed : NULL);
+    if (rc != CL_SUCCESS) {
+      fprintf(stderr, "clnn-train: rank %d: reading gradients back failed (OpenCL error %d)\n", d->rank, rc);
+      return false;
+    }
+    at += p->numel;
+  }
+  return clFlush(q) == CL_SUCCESS;
+}
+
+static bool start_sum(dist *d, bucket *b) {
+  b->started = true;
+  return mpi_ok(d, MPI_Iallreduce(MPI_IN_PLACE, d->staging + b->staging_offset, (int)b->floats, MPI_FLOAT,
+                                  d->sum_float, d->grads_comm, &b->request),
+                "the gradient sum");
+}
+
+/* Start the sums of the buckets whose gradients have landed, in bucket
+ * order, and let MPI progress those already started. */
+static bool progress(dist *d) {
+  while (d->next_to_start < d->n_buckets) {
+    bucket *b = &d->buckets[d->next_to_start];
+    cl_int status = CL_QUEUED;
+    if (!b->landed) break;
+    clGetEventInfo(b->landed, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL);
+    if (status != CL_COMPLETE) break;
+    if (!start_sum(d, b)) return false;
+    d->next_to_start++;
+  }
+  for (int i = 0; i < d->next_to_start; i++) {
+    int done;
+    if (!mpi_ok(d, MPI_Test(&d->buckets[i].request, &done, MPI_STATUS_IGNORE), "the gradient sum")) return false;
+  }
+  return true;
+}
+
+static clnn_status after_backward(void *user, int op) {
+  dist *d = user;
+  for (int i = 0; i < d->n_buckets; i++)
+    if (d->buckets[i].completing_op == op && !enqueue_reads(d, &d->buckets[i])) d->failed = true;
+  if (!d->failed && !progress(d)) d->failed = true;
+  return d->failed ? CLNN_ERR_IO : CLNN_SUCCESS;
+}
+
+static clnn_status sum_hook(void *user, double *values, size_t count) {
+  return dist_sum(user, values, count) ? CLNN_SUCCESS : CLNN_ERR_IO;
+}
+
+/* The op that owns parameter i. */
+static int owner_op(const graph *g, const g_param *p) {
+  for (int i = 0; i < g->n_ops; i++)
+    if (g->ops[i].w == p || g->ops[i].b == p) return i;
+  return -1;
+}
+
+bool dist_attach(dist *d, graph *g, size_t bucket_bytes, bool sync_bn) {
+  d->g = g;
+  d->order = malloc((size_t)g->n_params * sizeof *d->order);
+  d->buckets = calloc((size_t)g->n_params + 1, sizeof *d->buckets);
+  d->staging = malloc(graph_param_count(g) * sizeof(float) + 1);
+  if (!d->order || !d->buckets || !d->staging) {
+    fprintf(stderr, "clnn-train: out of host memory\n");
+    return false;
+  }
+  int n = 0;
+  for (int op = g->n_ops - 1; op >= 0; op--) /* backward order */
+    for (int i = 0; i < g->n_params; i++)
+      if (owner_op(g, &g->params[i]) == op) d->order[n++] = i;
+  if (n != g->n_params) {
+    fprintf(stderr, "clnn-train: a parameter belongs to no op\n");
+    return false;
+  }
+  size_t at = 0;
+  bucket *b = NULL;
+  for (int k = 0; k < n; k++) {
+    const g_param *p = &g->params[d->order[k]];
+    if (g->dt != CLNN_FLOAT32 && p->follows_dt) {
+      fprintf(stderr, "clnn-train: --dist sums float32 gradients; train with --precision f32\n");
+      return false;
+    }
+    if (!b || b->floats * sizeof(float) >= bucket_bytes) {
+      b = &d->buckets[d->n_buckets++];
+      b->first_param = k;
+      b->staging_offset = at;
+    }
+    b->n_params++;
+    b->floats += p->numel;
+    b->completing_op = owner_op(g, p);
+    at += p->numel;
+  }
+  for (int i = 0; i < d->n_buckets; i++) d->buckets[i].request = MPI_REQUEST_NULL;
+  g_dist_hooks hooks = {d, sync_bn ? sum_hook : NULL, after_backward};
+  graph_set_dist(g, &hooks);
+  return true;
+}
+
+bool dist_finish_grads(dist *d) {
+  const graph *g = d->g;
+  bool ok = !d->failed;
+  for (int i = d->next_to_start; ok && i < d->n_buckets; i++) {
+    bucket *b = &d->buckets[i];
+    ok = b->landed && clWaitForEvents(1, &b->landed) == CL_SUCCESS && start_sum(d, b);
+  }
+  MPI_Request all[G_MAX_PARAMS + 1];
+  for (int i = 0; i < d->n_buckets; i++) all[i] = d->buckets[i].request;
+  ok = ok && wait_all(d, d->n_buckets, all, "the gradient sum");
+  cl_command_queue q = clnn_context_cl_queue(g->ctx);
+  cl_mem grads = clnn_buffer_cl_mem(g->grad_arena);
+  const float *at = d->staging;
+  for (int k = 0; ok && k < g->n_params; k++) { /* the optimizer's launches queue behind these */
+    const g_param *p = &g->params[d->order[k]];
+    ok = clEnqueueWriteBuffer(q, grads, CL_FALSE, p->grad_offset, p->numel * sizeof(float), at, 0, NULL, NULL) ==
+         CL_SUCCESS;
+    at += p->numel;
+  }
+  for (int i = 0; i < d->n_buckets; i++) {
+    bucket *b = &d->buckets[i];
+    if (b->landed) clReleaseEvent(b->landed);
+    b->landed = NULL;
+    b->started = false;
+    b->request = MPI_REQUEST_NULL;
+  }
+  d->next_to_start = 0;
+  d->failed = false;
+  if (!ok) fprintf(stderr, "clnn-train: rank %d: the gradient reduction failed\n", d->rank);
+  return ok;
+}
+
+/* ------------------------------------------------------- collectives */
+
+bool dist_sum(dist *d, double *values, size_t count) {
+  MPI_Request r;
+  return mpi_ok(d, MPI_Iallreduce(MPI_IN_PLACE, values, (int)count, MPI_DOUBLE, d->sum_double, d->comm, &r),
+                "a sum across processes") &&
+         wait_all(d, 1, &r, "a sum across processes");
+}
+
+bool dist_bcast(dist *d, void *data, size_t bytes) {
+  for (size_t at = 0; at < bytes;) { /* MPI counts are ints */
+    const size_t chunk = bytes - at < (1u << 30) ? bytes - at : (1u << 30);
+    MPI_Request r;
+    if (!mpi_ok(d, MPI_Ibcast((char *)data + at, (int)chunk, MPI_BYTE, 0, d->comm, &r), "a broadcast") ||
+        !wait_all(d, 1, &r, "a broadcast from rank 0"))
+      return false;
+    at += chunk;
+  }
+  return true;
+}
+
+bool dist_bcast_buffer(dist *d, clnn_buffer *buf, size_t offset, size_t bytes) {
+  void *host = malloc(bytes ? bytes : 1);
+  bool ok = host != NULL;
+  if (ok && d->rank == 0) ok = clnn_buffer_read(buf, offset, host, bytes) == CLNN_SUCCESS;
+  ok = dist_bcast(d, host, bytes) && ok;
+  if (ok && d->rank != 0) ok = clnn_buffer_write(buf, offset, host, bytes) == CLNN_SUCCESS;
+  if (!ok) fprintf(stderr, "clnn-train: rank %d: sharing rank 0's state failed\n", d->rank);
+  free(host);
+  return ok;
+}
+
+bool dist_same(dist *d, uint64_t value, const char *what) {
+  uint64_t *all = malloc((size_t)d->size * sizeof *all);
+  MPI_Request r;
+  bool ok = all && mpi_ok(d, MPI_Iallgather(&value, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, d->comm, &r),
+                          "a checksum exchange") &&
+            wait_all(d, 1, &r, "a checksum exchange");
+  for (int i = 1; ok && i < d->size; i++)
+    if (all[i] != all[0]) {
+      if (d->rank == 0)
+        fprintf(stderr, "clnn-train: %s differ across processes (rank %d's checksum %016llx, rank 0's %016llx): "
+                "the processes have diverged\n", what, i, (unsigned long long)all[i], (unsigned long long)all[0]);
+      ok = false;
+    }
+  free(all);
+  return ok;
+}
+
+void dist_stop(dist *d, bool failed) {
+  if (!d) return;
+  if (failed) MPI_Abort(MPI_COMM_WORLD, 1); /* ends every process; does not return */
+  MPI_Comm_free(&d->comm);
+  MPI_Comm_free(&d->grads_comm);
+  MPI_Op_free(&d->sum_float);
+  MPI_Op_free(&d->sum_double);
+  free(d->order);
+  free(d->buckets);
+  free(d->staging);
+  free(d);
+  MPI_Finalize();
+}
