@@ -10,6 +10,9 @@
  * goes on with the earlier layers. Buckets start in the same order on every
  * process, as MPI requires of collectives.
  *
+ * Half gradients (a float16 or bfloat16 graph) are widened to float32 on
+ * the host before the sum and rounded once after it.
+ *
  * The sums use a user-defined operation declared non-commutative, so MPI
  * adds the processes' values in rank order: one result, the same bits on
  * every process and in every run with that many processes. (Float addition
@@ -31,7 +34,8 @@
 typedef struct bucket {
   int first_param, n_params; /* in dist.order */
   int completing_op;         /* the op whose backward finishes the bucket's last gradient */
-  size_t staging_offset, floats;
+  size_t staging_offset, floats; /* in dist.staging (float32) */
+  size_t raw_offset;             /* in dist.raw (the gradients' own types) */
   cl_event landed;      /* the reads into staging (NULL: not enqueued this step) */
   MPI_Request request;  /* the sum (MPI_REQUEST_NULL: not started this step) */
   bool started;
@@ -50,7 +54,8 @@ struct dist {
   int *order; /* parameter indices, in the order the backward pass finishes them */
   bucket *buckets;
   int n_buckets, next_to_start;
-  float *staging;
+  float *staging; /* the gradients as float32, which MPI sums */
+  unsigned char *raw; /* as the device holds them: float16 or bfloat16 ones in a half graph */
   bool failed; /* a hook failed: the step is abandoned */
 };
 
@@ -170,26 +175,45 @@ void dist_pick_device(const dist *d, int *platform, int *device) {
 
 /* ------------------------------------------------------------ buckets */
 
+/* The type of parameter p's gradient. */
+static clnn_dtype grad_type(const graph *g, const g_param *p) { return p->h ? g->dt : CLNN_FLOAT32; }
+
 static bool enqueue_reads(dist *d, bucket *b) {
   const graph *g = d->g;
   cl_command_queue q = clnn_context_cl_queue(g->ctx);
   cl_mem grads = clnn_buffer_cl_mem(g->grad_arena);
-  float *at = d->staging + b->staging_offset;
+  unsigned char *at = d->raw + b->raw_offset;
   for (int k = 0; k < b->n_params; k++) {
     const g_param *p = &g->params[d->order[b->first_param + k]];
     const bool last = k == b->n_params - 1;
-    cl_int rc = clEnqueueReadBuffer(q, grads, CL_FALSE, p->grad_offset, p->numel * sizeof(float), at, 0, NULL,
-                                    last ? &b->landed : NULL);
+    const size_t bytes = p->numel * clnn_dtype_size(grad_type(g, p));
+    cl_int rc = clEnqueueReadBuffer(q, grads, CL_FALSE, p->grad_offset, bytes, at, 0, NULL, last ? &b->landed : NULL);
     if (rc != CL_SUCCESS) {
       fprintf(stderr, "clnn-train: rank %d: reading gradients back failed (OpenCL error %d)\n", d->rank, rc);
       return false;
     }
-    at += p->numel;
+    at += bytes;
   }
   return clFlush(q) == CL_SUCCESS;
 }
 
+/* Between raw (the gradients' types) and staging (float32), one bucket. */
+static void convert_bucket(dist *d, const bucket *b, bool to_float) {
+  const graph *g = d->g;
+  unsigned char *raw = d->raw + b->raw_offset;
+  float *f = d->staging + b->staging_offset;
+  for (int k = 0; k < b->n_params; k++) {
+    const g_param *p = &g->params[d->order[b->first_param + k]];
+    const clnn_dtype t = grad_type(g, p);
+    if (to_float) clnn_unpack_f32(t, raw, f, p->numel);
+    else clnn_pack_f32(t, f, raw, p->numel);
+    raw += p->numel * clnn_dtype_size(t);
+    f += p->numel;
+  }
+}
+
 static bool start_sum(dist *d, bucket *b) {
+  convert_bucket(d, b, true);
   b->started = true;
   return mpi_ok(d, MPI_Iallreduce(MPI_IN_PLACE, d->staging + b->staging_offset, (int)b->floats, MPI_FLOAT,
                                   d->sum_float, d->grads_comm, &b->request),
@@ -239,7 +263,8 @@ bool dist_attach(dist *d, graph *g, size_t bucket_bytes, bool sync_bn) {
   d->order = malloc((size_t)g->n_params * sizeof *d->order);
   d->buckets = calloc((size_t)g->n_params + 1, sizeof *d->buckets);
   d->staging = malloc(graph_param_count(g) * sizeof(float) + 1);
-  if (!d->order || !d->buckets || !d->staging) {
+  d->raw = malloc(graph_param_count(g) * sizeof(float) + 1);
+  if (!d->order || !d->buckets || !d->staging || !d->raw) {
     fprintf(stderr, "clnn-train: out of host memory\n");
     return false;
   }
@@ -251,23 +276,21 @@ bool dist_attach(dist *d, graph *g, size_t bucket_bytes, bool sync_bn) {
     fprintf(stderr, "clnn-train: a parameter belongs to no op\n");
     return false;
   }
-  size_t at = 0;
+  size_t at = 0, raw_at = 0;
   bucket *b = NULL;
   for (int k = 0; k < n; k++) {
     const g_param *p = &g->params[d->order[k]];
-    if (g->dt != CLNN_FLOAT32 && p->follows_dt) {
-      fprintf(stderr, "clnn-train: --dist sums float32 gradients; train with --precision f32\n");
-      return false;
-    }
     if (!b || b->floats * sizeof(float) >= bucket_bytes) {
       b = &d->buckets[d->n_buckets++];
       b->first_param = k;
       b->staging_offset = at;
+      b->raw_offset = raw_at;
     }
     b->n_params++;
     b->floats += p->numel;
     b->completing_op = owner_op(g, p);
     at += p->numel;
+    raw_at += p->numel * clnn_dtype_size(grad_type(g, p));
   }
   for (int i = 0; i < d->n_buckets; i++) d->buckets[i].request = MPI_REQUEST_NULL;
   g_dist_hooks hooks = {d, sync_bn ? sum_hook : NULL, after_backward};
@@ -287,12 +310,13 @@ bool dist_finish_grads(dist *d) {
   ok = ok && wait_all(d, d->n_buckets, all, "the gradient sum");
   cl_command_queue q = clnn_context_cl_queue(g->ctx);
   cl_mem grads = clnn_buffer_cl_mem(g->grad_arena);
-  const float *at = d->staging;
+  for (int i = 0; ok && i < d->n_buckets; i++) convert_bucket(d, &d->buckets[i], false);
+  const unsigned char *at = d->raw;
   for (int k = 0; ok && k < g->n_params; k++) { /* the optimizer's launches queue behind these */
     const g_param *p = &g->params[d->order[k]];
-    ok = clEnqueueWriteBuffer(q, grads, CL_FALSE, p->grad_offset, p->numel * sizeof(float), at, 0, NULL, NULL) ==
-         CL_SUCCESS;
-    at += p->numel;
+    const size_t bytes = p->numel * clnn_dtype_size(grad_type(g, p));
+    ok = clEnqueueWriteBuffer(q, grads, CL_FALSE, p->grad_offset, bytes, at, 0, NULL, NULL) == CL_SUCCESS;
+    at += bytes;
   }
   for (int i = 0; i < d->n_buckets; i++) {
     bucket *b = &d->buckets[i];
@@ -366,6 +390,7 @@ void dist_stop(dist *d, bool failed) {
   free(d->order);
   free(d->buckets);
   free(d->staging);
+  free(d->raw);
   free(d);
   MPI_Finalize();
 }

@@ -36,7 +36,7 @@ int dist_size(const dist *d);
 void dist_pick_device(const dist *d, int *platform, int *device);
 
 /* Let g's backward pass reduce its parameter gradients in buckets of about
- * bucket_bytes (float32 gradients only), and with sync_bn its batch norms
+ * bucket_bytes (summed in float32 whatever their type), and with sync_bn its batch norms
  * use the global batch. After graph_finalize. */
 bool dist_attach(dist *d, graph *g, size_t bucket_bytes, bool sync_bn);
 /* After graph_backward: the last buckets' reductions, then the summed
