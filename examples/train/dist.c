@@ -340,6 +340,19 @@ bool dist_sum(dist *d, double *values, size_t count) {
          wait_all(d, 1, &r, "a sum across processes");
 }
 
+bool dist_sum_floats(dist *d, float *values, size_t count) {
+  for (size_t at = 0; at < count;) { /* MPI counts are ints */
+    const size_t chunk = count - at < (1u << 28) ? count - at : (1u << 28);
+    MPI_Request r;
+    if (!mpi_ok(d, MPI_Iallreduce(MPI_IN_PLACE, values + at, (int)chunk, MPI_FLOAT, d->sum_float, d->grads_comm, &r),
+                "the gradient sum") ||
+        !wait_all(d, 1, &r, "the gradient sum"))
+      return false;
+    at += chunk;
+  }
+  return true;
+}
+
 bool dist_bcast(dist *d, void *data, size_t bytes) {
   for (size_t at = 0; at < bytes;) { /* MPI counts are ints */
     const size_t chunk = bytes - at < (1u << 30) ? bytes - at : (1u << 30);

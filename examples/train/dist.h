@@ -45,6 +45,8 @@ bool dist_finish_grads(dist *d);
 
 /* Sums of count doubles across processes, in place (fixed order). */
 bool dist_sum(dist *d, double *values, size_t count);
+/* The same for floats, as the gradient buckets are summed (bench/dist_sum.c times it). */
+bool dist_sum_floats(dist *d, float *values, size_t count);
 /* Rank 0's bytes to every process: host memory, and a device buffer range. */
 bool dist_bcast(dist *d, void *data, size_t bytes);
 bool dist_bcast_buffer(dist *d, clnn_buffer *buf, size_t offset, size_t bytes);

@@ -20,6 +20,7 @@ bool dist_attach(dist *d, graph *g, size_t bucket_bytes, bool sync_bn) {
 }
 bool dist_finish_grads(dist *d) { return (void)d, false; }
 bool dist_sum(dist *d, double *values, size_t count) { return (void)d, (void)values, (void)count, false; }
+bool dist_sum_floats(dist *d, float *values, size_t count) { return (void)d, (void)values, (void)count, false; }
 bool dist_bcast(dist *d, void *data, size_t bytes) { return (void)d, (void)data, (void)bytes, false; }
 bool dist_bcast_buffer(dist *d, clnn_buffer *buf, size_t offset, size_t bytes) {
   return (void)d, (void)buf, (void)offset, (void)bytes, false;
