@@ -57,6 +57,10 @@ struct dist {
   float *staging; /* the gradients as float32, which MPI sums */
   unsigned char *raw; /* as the device holds them: float16 or bfloat16 ones in a half graph */
   bool failed; /* a hook failed: the step is abandoned */
+  /* Time this process's host spent in dist_finish_grads once the backward
+   * pass was done (the part of the gradient sums it did not hide), and in the other sums
+   * (batch norm's, the step's loss), since dist_take_waits. */
+  double grads_wait_s, sums_wait_s;
 };
 
 static double now_s(void) {
@@ -305,6 +309,7 @@ bool dist_finish_grads(dist *d) {
     bucket *b = &d->buckets[i];
     ok = b->landed && clWaitForEvents(1, &b->landed) == CL_SUCCESS && start_sum(d, b);
   }
+  const double t0 = now_s(); /* the device has done the backward pass: what follows is not hidden */
   MPI_Request all[G_MAX_PARAMS + 1];
   for (int i = 0; i < d->n_buckets; i++) all[i] = d->buckets[i].request;
   ok = ok && wait_all(d, d->n_buckets, all, "the gradient sum");
@@ -327,6 +332,7 @@ bool dist_finish_grads(dist *d) {
   }
   d->next_to_start = 0;
   d->failed = false;
+  d->grads_wait_s += now_s() - t0;
   if (!ok) fprintf(stderr, "clnn-train: rank %d: the gradient reduction failed\n", d->rank);
   return ok;
 }
@@ -334,10 +340,20 @@ bool dist_finish_grads(dist *d) {
 /* ------------------------------------------------------- collectives */
 
 bool dist_sum(dist *d, double *values, size_t count) {
+  const double t0 = now_s();
   MPI_Request r;
-  return mpi_ok(d, MPI_Iallreduce(MPI_IN_PLACE, values, (int)count, MPI_DOUBLE, d->sum_double, d->comm, &r),
-                "a sum across processes") &&
-         wait_all(d, 1, &r, "a sum across processes");
+  const bool ok =
+      mpi_ok(d, MPI_Iallreduce(MPI_IN_PLACE, values, (int)count, MPI_DOUBLE, d->sum_double, d->comm, &r),
+             "a sum across processes") &&
+      wait_all(d, 1, &r, "a sum across processes");
+  d->sums_wait_s += now_s() - t0;
+  return ok;
+}
+
+void dist_take_waits(dist *d, double *grads_s, double *sums_s) {
+  *grads_s = d->grads_wait_s;
+  *sums_s = d->sums_wait_s;
+  d->grads_wait_s = d->sums_wait_s = 0;
 }
 
 bool dist_sum_floats(dist *d, float *values, size_t count) {

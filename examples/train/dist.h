@@ -54,6 +54,12 @@ bool dist_bcast_buffer(dist *d, clnn_buffer *buf, size_t offset, size_t bytes);
  * false with a message naming the processes that differ. */
 bool dist_same(dist *d, uint64_t value, const char *what);
 
+/* Seconds this process waited since the last call: in dist_finish_grads
+ * once the device had finished the backward pass (the part of the
+ * gradient sums it did not hide; the write-back included), and in
+ * dist_sum (batch norm's sums with --sync-bn, each step's loss). */
+void dist_take_waits(dist *d, double *grads_s, double *sums_s);
+
 /* MPI_Finalize after success; after a failure MPI_Abort, which ends every
  * process of the job (none waits for a peer that will not come). */
 void dist_stop(dist *d, bool failed);

@@ -878,6 +878,13 @@ static int run_training(trainer *tr, const idx_dataset *train, const idx_dataset
     }
     double train_s = now_s() - t0;
     if (getenv("CLNN_PROFILE")) print_profile(tr, steps_per_epoch);
+    if (tr->d) {
+      double grads_s, sums_s;
+      dist_take_waits(tr->d, &grads_s, &sums_s);
+      if (!o->quiet)
+        printf("  rank 0 waited %.2f ms a step for the gradient sums after the backward pass, %.2f ms in other sums\n",
+               1e3 * grads_s / taken, 1e3 * sums_s / taken);
+    }
     double test_acc, test_loss;
     if (!evaluate(tr, test, o->test_limit, &test_acc, &test_loss)) goto fail;
     tr->epoch = epoch + 1;
