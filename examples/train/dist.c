@@ -17,8 +17,9 @@
  * adds the processes' values in rank order: one result, the same bits on
  * every process and in every run with that many processes. (Float addition
  * is not associative; MPI_SUM on floats would let the library pick an order
- * by message size and topology.) The optimizer divides by the process count
- * (its grad_scale), which for a power of two is exact.
+ * by message size and topology.) Each process's loss is its rows' share of
+ * the whole batch's mean (clnn-train's train_step), so the sums are the
+ * whole batch's gradients.
  */
 #define _GNU_SOURCE
 #include "dist.h"

@@ -40,7 +40,8 @@ void dist_pick_device(const dist *d, int *platform, int *device);
  * use the global batch. After graph_finalize. */
 bool dist_attach(dist *d, graph *g, size_t bucket_bytes, bool sync_bn);
 /* After graph_backward: the last buckets' reductions, then the summed
- * gradients written back (enqueued) over the local ones. */
+ * gradients written back (enqueued) over the local ones: the whole batch's
+ * when each process's loss is its rows' share of the batch's mean. */
 bool dist_finish_grads(dist *d);
 
 /* Sums of count doubles across processes, in place (fixed order). */

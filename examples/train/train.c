@@ -379,7 +379,14 @@ static bool train_step(trainer *tr, double lr, float *loss, int *correct) {
   graph *g = &tr->g;
   clnn_loss_class_desc ld = clnn_loss_class_desc_make(tr->rows, 10);
   ld.label_smoothing = (float)tr->opt.label_smoothing;
-  ld.grad_scale = tr->scaling ? (float)tr->scaler.scale : 1.0f;
+  const float loss_scale = tr->scaling ? (float)tr->scaler.scale : 1.0f;
+  /* --dist: this process's loss is its rows' share of the whole batch's
+   * mean, 1/ranks of its own mean, so that every gradient (the activations'
+   * too) is what one process computes for these rows, and the sums of
+   * dist_finish_grads are the whole batch's gradients. With its own mean,
+   * the activations' gradients would be ranks times larger, and float16
+   * would overflow (and skip steps) where one process does not. */
+  ld.grad_scale = loss_scale / (float)tr->ranks;
   CHECK(tr, graph_forward(g, true));
   CHECK(tr, clnn_loss_xent(tr->ctx, &ld, tr->logits2, tr->labels, tr->loss, tr->dlogits2));
   CHECK(tr, graph_backward(g, tr->m.logits));
@@ -399,7 +406,7 @@ static bool train_step(trainer *tr, double lr, float *loss, int *correct) {
   for (int k = 0; k < n_groups; k++) { /* weight decay on conv and linear weights only */
     clnn_adam_desc ad = clnn_adam_desc_make(lr, tr->step);
     ad.weight_decay = groups[k].decay ? tr->opt.weight_decay : 0.0;
-    ad.grad_scale = ld.grad_scale * tr->ranks; /* the mean of the processes' gradients */
+    ad.grad_scale = loss_scale;
     clnn_tensor *w = groups[k].w, *copy = groups[k].h;
     const clnn_tensor *gr = groups[k].g;
     CHECK(tr, clnn_adamw_step_copy(tr->ctx, &ad, 1, &w, &gr, &tr->adam_m[k], &tr->adam_v[k], NULL,
