@@ -10,7 +10,8 @@
 #     with one process;
 #  4. faults: a killed process, and a stopped (hung) one, end the job within
 #     60 s with a message, and the last checkpoint still loads;
-#  5. bad combinations of options are refused with a message.
+#  5. bad combinations of options are refused with a message, and so are
+#     processes given different training options (mpirun's A : B form).
 # Exits 77 (skip) without Fashion-MNIST or without mpirun.
 set -u
 train=$1
@@ -100,4 +101,7 @@ echo "== option errors"
 grep -q "needs --dist" "$work/e.txt" || fail "--sync-bn without --dist: $(cat "$work/e.txt")"
 $mpi -np 2 "$train" $common --batch 63 --dist > "$work/e.txt" 2>&1 && fail "an odd batch over 2 processes ran"
 grep -q "does not split over 2 processes" "$work/e.txt" || fail "odd batch: $(cat "$work/e.txt")"
+$mpi -np 1 "$train" $common --dist : -np 1 "$train" $common --seed 7 --dist > "$work/e.txt" 2>&1 &&
+  fail "processes with different seeds ran"
+grep -q "training options differ across processes" "$work/e.txt" || fail "different seeds: $(cat "$work/e.txt")"
 echo "clnn-train --dist checks passed"

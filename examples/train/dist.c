@@ -393,7 +393,7 @@ bool dist_bcast_buffer(dist *d, clnn_buffer *buf, size_t offset, size_t bytes) {
   return ok;
 }
 
-bool dist_same(dist *d, uint64_t value, const char *what) {
+bool dist_same(dist *d, uint64_t value, const char *what, const char *meaning) {
   uint64_t *all = malloc((size_t)d->size * sizeof *all);
   MPI_Request r;
   bool ok = all && mpi_ok(d, MPI_Iallgather(&value, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, d->comm, &r),
@@ -402,8 +402,8 @@ bool dist_same(dist *d, uint64_t value, const char *what) {
   for (int i = 1; ok && i < d->size; i++)
     if (all[i] != all[0]) {
       if (d->rank == 0)
-        fprintf(stderr, "clnn-train: %s differ across processes (rank %d's checksum %016llx, rank 0's %016llx): "
-                "the processes have diverged\n", what, i, (unsigned long long)all[i], (unsigned long long)all[0]);
+        fprintf(stderr, "clnn-train: %s differ across processes (rank %d's checksum %016llx, rank 0's %016llx): %s\n",
+                what, i, (unsigned long long)all[i], (unsigned long long)all[0], meaning);
       ok = false;
     }
   free(all);

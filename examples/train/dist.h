@@ -51,9 +51,10 @@ bool dist_sum_floats(dist *d, float *values, size_t count);
 /* Rank 0's bytes to every process: host memory, and a device buffer range. */
 bool dist_bcast(dist *d, void *data, size_t bytes);
 bool dist_bcast_buffer(dist *d, clnn_buffer *buf, size_t offset, size_t bytes);
-/* Whether every process holds the same value (a checksum of its weights);
- * false with a message naming the processes that differ. */
-bool dist_same(dist *d, uint64_t value, const char *what);
+/* Whether every process holds the same value (a checksum of what);
+ * false on every process, and rank 0's message naming the processes that
+ * differ and what that means. */
+bool dist_same(dist *d, uint64_t value, const char *what, const char *meaning);
 
 /* Seconds this process waited since the last call: in dist_finish_grads
  * once the device had finished the backward pass (the part of the

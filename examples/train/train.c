@@ -238,13 +238,7 @@ static bool trainer_init(trainer *tr, const options *opt, dist *d) {
   tr->d = d;
   tr->rank = dist_rank(d);
   tr->ranks = dist_size(d);
-  if (opt->batch % tr->ranks) {
-    if (tr->rank == 0)
-      fprintf(stderr, "clnn-train: --batch %d does not split over %d processes: give a multiple of %d\n",
-              opt->batch, tr->ranks, tr->ranks);
-    return false;
-  }
-  tr->rows = opt->batch / tr->ranks;
+  tr->rows = opt->batch / tr->ranks; /* a whole number: dist_agree checked */
   clnn_context_options co = clnn_context_options_default();
   co.device_index = opt->device;
   if (d && opt->device < 0) dist_pick_device(d, &co.platform_index, &co.device_index);
@@ -731,8 +725,16 @@ static bool share_rank0_state(trainer *tr) {
   return true;
 }
 
-/* --dist: whether every process holds the same weights (a 64-bit FNV-1a
- * checksum of the parameter arena, compared across processes). */
+/* 64-bit FNV-1a of bytes, continuing from h (start: FNV_START). */
+#define FNV_START 14695981039346656037ULL
+static uint64_t fnv1a(uint64_t h, const void *bytes, size_t n) {
+  const unsigned char *b = bytes;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
+  return h;
+}
+
+/* --dist: whether every process holds the same weights (a checksum of the
+ * parameter arena, compared across processes). */
 static bool weights_agree(trainer *tr) {
   const size_t bytes = tr->g.arena_size * sizeof(float);
   unsigned char *w = malloc(bytes ? bytes : 1);
@@ -741,12 +743,11 @@ static bool weights_agree(trainer *tr) {
     free(w);
     return false;
   }
-  uint64_t h = 14695981039346656037ULL;
-  for (size_t i = 0; i < bytes; i++) h = (h ^ w[i]) * 1099511628211ULL;
+  const uint64_t h = fnv1a(FNV_START, w, bytes);
   free(w);
   char what[64];
   snprintf(what, sizeof what, "the weights after step %lld", (long long)tr->step);
-  return dist_same(tr->d, h, what);
+  return dist_same(tr->d, h, what, "the processes have diverged");
 }
 
 static int run_eval(trainer *tr, const idx_dataset *test) {
@@ -1017,6 +1018,53 @@ done:
   return rc;
 }
 
+/*
+ * --dist, on every process before any other collective: whether the
+ * processes were given the same options that shape training (one with
+ * another --seed would silently train on other rows; one with another
+ * --sync-bn, --phi or --bucket-mb would pair mismatched collectives), and
+ * whether --batch splits over them. --data, --out, --device, --quiet and
+ * --dist-timeout may differ. False on every process alike, rank 0 saying
+ * why, so the job can end through MPI_Finalize (an MPI_Abort from another
+ * process could kill rank 0 before its message is out).
+ */
+static bool dist_options_agree(const options *o, dist *d) {
+  uint64_t h = FNV_START;
+#define MIX(field) h = fnv1a(h, &o->field, sizeof o->field)
+  MIX(epochs), MIX(batch), MIX(warmup_epochs), MIX(train_limit), MIX(test_limit), MIX(max_steps), MIX(lr);
+  MIX(weight_decay), MIX(label_smoothing), MIX(phi), MIX(crop_pad), MIX(flip), MIX(sync_bn), MIX(bucket_mb);
+  MIX(check_every), MIX(seed), MIX(dt);
+#undef MIX
+  const bool modes[2] = {o->resume != NULL, o->eval != NULL}; /* rank 0 alone reads the file */
+  h = fnv1a(h, modes, sizeof modes);
+  if (!dist_same(d, h, "the training options", "start every process with the same options"))
+    return false;
+  if (o->batch % dist_size(d)) {
+    if (dist_rank(d) == 0)
+      fprintf(stderr, "clnn-train: --batch %d does not split over %d processes: give a multiple of %d\n", o->batch,
+              dist_size(d), dist_size(d));
+    return false;
+  }
+  return true;
+}
+
+/* The part of a dataset a run reads (its first `limit` images, 0: all) into h. */
+static uint64_t dataset_hash(uint64_t h, const idx_dataset *set, int limit) {
+  const size_t n = (size_t)(limit <= 0 || limit > set->count ? set->count : limit);
+  h = fnv1a(h, &n, sizeof n);
+  if (!set->images) return h;
+  h = fnv1a(h, set->images, n * (size_t)set->rows * (size_t)set->cols);
+  return fnv1a(h, set->labels, n);
+}
+
+/* --dist: whether every process read the same images and labels (each
+ * node reads its own copy of --data). False on every process alike. */
+static bool dist_data_agree(const options *o, dist *d, const idx_dataset *train, const idx_dataset *test) {
+  const uint64_t h = dataset_hash(dataset_hash(FNV_START, train, o->train_limit), test, o->test_limit);
+  return dist_same(d, h, "the images and labels read from --data",
+                   "give every process the same Fashion-MNIST files");
+}
+
 int main(int argc, char **argv) {
   options o;
   if (!parse_options(argc, argv, &o)) return 2;
@@ -1026,11 +1074,21 @@ int main(int argc, char **argv) {
     if (!d) return 2;
     if (dist_rank(d) != 0 && !freopen("/dev/null", "w", stdout)) /* rank 0 reports for all */
       fprintf(stderr, "clnn-train: rank %d: cannot silence standard output\n", dist_rank(d));
+    if (!dist_options_agree(&o, d)) {
+      dist_stop(d, false);
+      return 2;
+    }
   }
   idx_dataset train = {0}, test = {0};
   if (!load_data(&o, "t10k", &test) || (!o.eval && !o.predict && !load_data(&o, "train", &train))) {
     idx_free(&test);
-    dist_stop(d, true);
+    dist_stop(d, true); /* perhaps this process alone: the others wait in a collective */
+    return 2;
+  }
+  if (d && !dist_data_agree(&o, d, &train, &test)) {
+    idx_free(&train);
+    idx_free(&test);
+    dist_stop(d, false);
     return 2;
   }
   trainer tr;
