@@ -57,6 +57,7 @@ struct dist {
   int n_buckets, next_to_start;
   float *staging; /* the gradients as float32, which MPI sums */
   unsigned char *raw; /* as the device holds them: float16 or bfloat16 ones in a half graph */
+  uint64_t *gathered; /* dist_same's values, one per process */
   bool failed; /* a hook failed: the step is abandoned */
   /* Time this process's host spent in dist_finish_grads once the backward
    * pass was done (the part of the gradient sums it did not hide), and in the other sums
@@ -134,6 +135,14 @@ dist *dist_start(int *argc, char ***argv, double timeout_s) {
   MPI_Comm_dup(MPI_COMM_WORLD, &d->grads_comm);
   MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
   MPI_Comm_size(MPI_COMM_WORLD, &d->size);
+  /* Now, not in dist_same: a process that could not allocate there would
+   * skip the collective and leave the others to time out. */
+  d->gathered = malloc((size_t)d->size * sizeof *d->gathered);
+  if (!d->gathered) {
+    fprintf(stderr, "clnn-train: out of host memory\n");
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    return NULL;
+  }
   MPI_Comm node;
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node);
   MPI_Comm_rank(node, &d->local_rank);
@@ -394,10 +403,10 @@ bool dist_bcast_buffer(dist *d, clnn_buffer *buf, size_t offset, size_t bytes) {
 }
 
 bool dist_same(dist *d, uint64_t value, const char *what, const char *meaning) {
-  uint64_t *all = malloc((size_t)d->size * sizeof *all);
+  uint64_t *all = d->gathered;
   MPI_Request r;
-  bool ok = all && mpi_ok(d, MPI_Iallgather(&value, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, d->comm, &r),
-                          "a checksum exchange") &&
+  bool ok = mpi_ok(d, MPI_Iallgather(&value, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, d->comm, &r),
+                   "a checksum exchange") &&
             wait_all(d, 1, &r, "a checksum exchange");
   for (int i = 1; ok && i < d->size; i++)
     if (all[i] != all[0]) {
@@ -406,7 +415,6 @@ bool dist_same(dist *d, uint64_t value, const char *what, const char *meaning) {
                 what, i, (unsigned long long)all[i], (unsigned long long)all[0], meaning);
       ok = false;
     }
-  free(all);
   return ok;
 }
 
@@ -421,6 +429,7 @@ void dist_stop(dist *d, bool failed) {
   free(d->buckets);
   free(d->staging);
   free(d->raw);
+  free(d->gathered);
   free(d);
   MPI_Finalize();
 }

@@ -66,6 +66,7 @@ typedef struct trainer {
   int epoch_step; /* steps already taken of epoch `epoch` + 1 (a --max-steps stop inside it) */
   float *host_x, *host_logits; /* this process's rows */
   int32_t *host_labels;
+  unsigned char *host_weights; /* --dist: the parameter arena, for weights_agree */
   float *batch_x;       /* the global batch as one process would draw it */
   int32_t *batch_labels;
 } trainer;
@@ -289,6 +290,10 @@ static bool trainer_init(trainer *tr, const options *opt, dist *d) {
     return false;
   }
   CHECK(tr, model_init_params(g, opt->seed));
+  if (d && !(tr->host_weights = malloc(g->arena_size * sizeof(float) + 1))) {
+    fprintf(stderr, "clnn-train: out of host memory\n");
+    return false;
+  }
   if (d && !dist_attach(d, g, (size_t)(opt->bucket_mb * 1e6), opt->sync_bn)) return false;
   return true;
 }
@@ -309,6 +314,7 @@ static void trainer_free(trainer *tr) {
   free(tr->host_labels);
   free(tr->batch_x);
   free(tr->batch_labels);
+  free(tr->host_weights);
 }
 
 /* ---------------------------------------------------------------- step */
@@ -737,14 +743,11 @@ static uint64_t fnv1a(uint64_t h, const void *bytes, size_t n) {
  * parameter arena, compared across processes). */
 static bool weights_agree(trainer *tr) {
   const size_t bytes = tr->g.arena_size * sizeof(float);
-  unsigned char *w = malloc(bytes ? bytes : 1);
-  if (!w || clnn_buffer_read(tr->g.param_arena, 0, w, bytes) != CLNN_SUCCESS) {
+  if (clnn_buffer_read(tr->g.param_arena, 0, tr->host_weights, bytes) != CLNN_SUCCESS) {
     fprintf(stderr, "clnn-train: rank %d: cannot read the weights back: %s\n", tr->rank, clnn_context_errmsg(tr->ctx));
-    free(w);
     return false;
   }
-  const uint64_t h = fnv1a(FNV_START, w, bytes);
-  free(w);
+  const uint64_t h = fnv1a(FNV_START, tr->host_weights, bytes);
   char what[64];
   snprintf(what, sizeof what, "the weights after step %lld", (long long)tr->step);
   return dist_same(tr->d, h, what, "the processes have diverged");
@@ -1094,8 +1097,10 @@ int main(int argc, char **argv) {
   trainer tr;
   int rc = 1;
   if (trainer_init(&tr, &o, d)) {
-    if (d) printf("data-parallel over %d processes: %d rows of each batch of %d per process%s\n", tr.ranks, tr.rows,
-                  o.batch, o.sync_bn ? ", batch norm over the whole batch" : "");
+    if (d) printf("data-parallel over %d process%s: %d rows of each batch of %d per process%s\n", tr.ranks,
+                  tr.ranks == 1 ? "" : "es", tr.rows, o.batch, o.sync_bn ? ", batch norm over the whole batch" : "");
+    if (d && tr.ranks == 1) /* valid (mpirun -np 1), but more likely a forgotten mpirun */
+      fprintf(stderr, "clnn-train: --dist with one process (start it with mpirun -np N to spread the batch)\n");
     if (!o.quiet && !o.eval && !o.predict && !o.parity) model_print(&tr.m, &tr.g, stdout);
     if (!o.quiet && o.dt != CLNN_FLOAT32)
       printf("precision: %s activations and gradients, float32 master weights and batch norm%s\n",
