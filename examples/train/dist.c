@@ -109,8 +109,8 @@ static bool wait_all(dist *d, int n, MPI_Request *r, const char *what) {
     if (done) return true;
     if (spin % 256 == 0 && now_s() > deadline) {
       fprintf(stderr,
-              "clnn-train: rank %d: %s did not finish within %g s (--dist-timeout): another process has died "
-              "or hangs\n", d->rank, what, d->timeout_s);
+              "clnn-train: rank %d: %s did not finish within %g s (--dist-timeout): another process has died, "
+              "hangs, or lags this far behind\n", d->rank, what, d->timeout_s);
       return false;
     }
     if (spin > 4000) nanosleep(&(struct timespec){0, 50000}, NULL);
