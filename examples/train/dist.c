@@ -38,8 +38,7 @@ typedef struct bucket {
   size_t staging_offset, floats; /* in dist.staging (float32) */
   size_t raw_offset;             /* in dist.raw (the gradients' own types) */
   cl_event landed;      /* the reads into staging (NULL: not enqueued this step) */
-  MPI_Request request;  /* the sum (MPI_REQUEST_NULL: not started this step) */
-  bool started;
+  MPI_Request request;  /* the sum (MPI_REQUEST_NULL: not started this step, or done) */
 } bucket;
 
 struct dist {
@@ -228,7 +227,6 @@ static void convert_bucket(dist *d, const bucket *b, bool to_float) {
 
 static bool start_sum(dist *d, bucket *b) {
   convert_bucket(d, b, true);
-  b->started = true;
   return mpi_ok(d, MPI_Iallreduce(MPI_IN_PLACE, d->staging + b->staging_offset, (int)b->floats, MPI_FLOAT,
                                   d->sum_float, d->grads_comm, &b->request),
                 "the gradient sum");
@@ -312,36 +310,55 @@ bool dist_attach(dist *d, graph *g, size_t bucket_bytes, bool sync_bn) {
   return true;
 }
 
-bool dist_finish_grads(dist *d) {
-  const graph *g = d->g;
-  bool ok = !d->failed;
-  for (int i = d->next_to_start; ok && i < d->n_buckets; i++) {
+/* Start the sums that progress() has not: the device reaches their reads
+ * at the end of the backward pass. */
+static bool start_remaining_sums(dist *d) {
+  for (int i = d->next_to_start; i < d->n_buckets; i++) {
     bucket *b = &d->buckets[i];
-    ok = b->landed && clWaitForEvents(1, &b->landed) == CL_SUCCESS && start_sum(d, b);
+    if (!b->landed || clWaitForEvents(1, &b->landed) != CL_SUCCESS || !start_sum(d, b)) return false;
   }
-  const double t0 = now_s(); /* the device has done the backward pass: what follows is not hidden */
-  MPI_Request all[G_MAX_PARAMS + 1];
-  for (int i = 0; i < d->n_buckets; i++) all[i] = d->buckets[i].request;
-  ok = ok && wait_all(d, d->n_buckets, all, "the gradient sum");
+  return true;
+}
+
+/* The sums, in the gradients' own types, over the local gradients:
+ * enqueued, so that the optimizer's launches queue behind them. raw stays
+ * untouched until the next step's reads, which the queue orders after. */
+static bool write_back(dist *d) {
+  const graph *g = d->g;
   cl_command_queue q = clnn_context_cl_queue(g->ctx);
   cl_mem grads = clnn_buffer_cl_mem(g->grad_arena);
-  for (int i = 0; ok && i < d->n_buckets; i++) convert_bucket(d, &d->buckets[i], false);
+  for (int i = 0; i < d->n_buckets; i++) convert_bucket(d, &d->buckets[i], false);
   const unsigned char *at = d->raw;
-  for (int k = 0; ok && k < g->n_params; k++) { /* the optimizer's launches queue behind these */
+  for (int k = 0; k < g->n_params; k++) {
     const g_param *p = &g->params[d->order[k]];
     const size_t bytes = p->numel * clnn_dtype_size(grad_type(g, p));
-    ok = clEnqueueWriteBuffer(q, grads, CL_FALSE, p->grad_offset, bytes, at, 0, NULL, NULL) == CL_SUCCESS;
+    if (clEnqueueWriteBuffer(q, grads, CL_FALSE, p->grad_offset, bytes, at, 0, NULL, NULL) != CL_SUCCESS)
+      return false;
     at += bytes;
   }
+  return true;
+}
+
+/* Every bucket ready for the next step. After a failure, requests may still
+ * be pending: the caller ends the job (dist_stop aborts). */
+static void reset_buckets(dist *d) {
   for (int i = 0; i < d->n_buckets; i++) {
     bucket *b = &d->buckets[i];
     if (b->landed) clReleaseEvent(b->landed);
     b->landed = NULL;
-    b->started = false;
     b->request = MPI_REQUEST_NULL;
   }
   d->next_to_start = 0;
   d->failed = false;
+}
+
+bool dist_finish_grads(dist *d) {
+  bool ok = !d->failed && start_remaining_sums(d);
+  const double t0 = now_s(); /* the device has done the backward pass: what follows is not hidden */
+  MPI_Request all[G_MAX_PARAMS + 1];
+  for (int i = 0; i < d->n_buckets; i++) all[i] = d->buckets[i].request;
+  ok = ok && wait_all(d, d->n_buckets, all, "the gradient sum") && write_back(d);
+  reset_buckets(d);
   d->grads_wait_s += now_s() - t0;
   if (!ok) fprintf(stderr, "clnn-train: rank %d: the gradient reduction failed\n", d->rank);
   return ok;
