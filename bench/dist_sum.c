@@ -10,6 +10,7 @@
  * with the rank-order sum), and the bus bandwidth that implies,
  * 2 (N - 1) / N * S / time.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -27,18 +28,44 @@ static int by_value(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* Every argument a size in MB, from one float to 64 GB; otherwise rank 0
+ * says which is not (atof would read "abc" as 0, and "-1" as a count that
+ * wraps round). */
+#define MAX_MB 65536.0
+static bool sizes_ok(int argc, char **argv, bool speak) {
+  if (argc < 2) {
+    if (speak) fprintf(stderr, "usage: mpirun -np N clnn-dist-sum MB...\n");
+    return false;
+  }
+  for (int a = 1; a < argc; a++) {
+    char *end;
+    const double mb = strtod(argv[a], &end);
+    if (end == argv[a] || *end || !(mb * 1e6 >= sizeof(float) && mb <= MAX_MB)) {
+      if (speak)
+        fprintf(stderr, "clnn-dist-sum: a size must be a number of MB from %g to %g, not '%s'\n",
+                sizeof(float) / 1e6, MAX_MB, argv[a]);
+      return false;
+    }
+  }
+  return true;
+}
+
 int main(int argc, char **argv) {
   dist *d = dist_start(&argc, &argv, 300);
   if (!d) return 2;
   const int n = dist_size(d);
-  bool ok = argc > 1;
-  if (!ok && dist_rank(d) == 0) fprintf(stderr, "usage: mpirun -np N clnn-dist-sum MB...\n");
+  if (!sizes_ok(argc, argv, dist_rank(d) == 0)) { /* alike everywhere: no MPI_Abort to race rank 0's message */
+    dist_stop(d, false);
+    return 2;
+  }
+  bool ok = true;
   for (int a = 1; ok && a < argc; a++) {
-    const double mb = atof(argv[a]);
+    const double mb = strtod(argv[a], NULL);
     const size_t count = (size_t)(mb * 1e6 / sizeof(float));
-    float *v = calloc(count ? count : 1, sizeof *v);
+    float *v = calloc(count, sizeof *v);
     double ms[11];
-    ok = v && count > 0;
+    ok = v != NULL;
+    if (!ok) fprintf(stderr, "clnn-dist-sum: rank %d: no host memory for %g MB\n", dist_rank(d), mb);
     for (int r = -2; ok && r < 11; r++) {
       const double t0 = now_s();
       ok = dist_sum_floats(d, v, count);
