@@ -5,7 +5,7 @@
 #     L2 of 1e-5 (examples/dist_compare.py says which tensors no gradient
 #     reaches, and why they are not judged);
 #  2. determinism: a second 2-process run gives a byte-identical checkpoint,
-#     in float32 and in float16;
+#     in float32 and in float16 (which, like one process, skips no step);
 #  3. --resume with another process count, and a sharded --eval that agrees
 #     with one process;
 #  4. faults: a killed process, and a stopped (hung) one, end the job within
@@ -45,10 +45,14 @@ $mpi -np 2 "$train" $common --max-steps 20 --dist --sync-bn --out "$work/two-aga
 cmp "$work/two/checkpoint.safetensors" "$work/two-again/checkpoint.safetensors" || fail "two 2-process runs differ"
 # float16, with its loss scaling: half gradients are summed in float32
 for run in f16a f16b; do
-  $mpi -np 2 "$train" $common --max-steps 20 --dist --sync-bn --precision f16 --out "$work/$run" > /dev/null ||
+  $mpi -np 2 "$train" $common --max-steps 20 --dist --sync-bn --precision f16 --out "$work/$run" > "$work/$run.txt" ||
     fail "float16 run exited $?"
 done
 cmp "$work/f16a/checkpoint.safetensors" "$work/f16b/checkpoint.safetensors" || fail "two float16 2-process runs differ"
+# One process skips no step of these 20 at the initial scale; two must not
+# either (each process's gradients have one process's magnitudes).
+grep -q "loss scale 65536, 0 steps skipped" "$work/f16a.txt" ||
+  fail "2 float16 processes skipped steps: $(grep 'loss scale' "$work/f16a.txt")"
 
 echo "== resume with another process count; sharded eval"
 $mpi -np 2 "$train" $common --max-steps 10 --dist --sync-bn --out "$work/half" > /dev/null || fail "10-step run exited $?"
