@@ -174,6 +174,7 @@ static bool parse_options(int argc, char **argv, options *o) {
   o->bucket_mb = 1;
   o->check_every = 50;
   bool ok = true;
+  const char *dist_only = NULL; /* the last option given that means something only with --dist */
   for (int i = 1; i < argc && ok; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define OPT(name) (!strcmp(a, name) && v && (i++, 1))
@@ -203,11 +204,11 @@ static bool parse_options(int argc, char **argv, options *o) {
         return false;
       }
     }
-    else if (OPT("--bucket-mb")) ok = real_option(a, v, 0.001, 1024, &o->bucket_mb);
-    else if (OPT("--dist-timeout")) ok = real_option(a, v, 0.1, 1e6, &o->dist_timeout);
-    else if (OPT("--check-every")) ok = int_option(a, v, 1, INT_MAX, &o->check_every);
+    else if (OPT("--bucket-mb")) ok = real_option(a, v, 0.001, 1024, &o->bucket_mb), dist_only = a;
+    else if (OPT("--dist-timeout")) ok = real_option(a, v, 0.1, 1e6, &o->dist_timeout), dist_only = a;
+    else if (OPT("--check-every")) ok = int_option(a, v, 1, INT_MAX, &o->check_every), dist_only = a;
     else if (!strcmp(a, "--dist")) o->dist = true;
-    else if (!strcmp(a, "--sync-bn")) o->sync_bn = true;
+    else if (!strcmp(a, "--sync-bn")) o->sync_bn = true, dist_only = a;
     else if (!strcmp(a, "--no-flip")) o->flip = false;
     else if (!strcmp(a, "--quiet")) o->quiet = true;
     else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -220,8 +221,8 @@ static bool parse_options(int argc, char **argv, options *o) {
     }
 #undef OPT
   }
-  if (ok && o->sync_bn && !o->dist) {
-    fprintf(stderr, "clnn-train: --sync-bn needs --dist\n");
+  if (ok && dist_only && !o->dist) { /* silently ignored, it would look as if it had done something */
+    fprintf(stderr, "clnn-train: %s needs --dist\n", dist_only);
     return false;
   }
   if (ok && o->dist && (o->predict || o->parity)) {
