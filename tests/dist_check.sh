@@ -101,11 +101,13 @@ want="did not finish within" fault_run hung STOP --dist-timeout 5
 kill -9 $(pgrep -f -- "--out $work/hung") 2> /dev/null
 
 echo "== option errors"
-"$train" --data "$data" --sync-bn > "$work/e.txt" 2>&1 && fail "--sync-bn without --dist ran"
+# (--out and --max-steps bound what a regression would write and run)
+bad="$common --max-steps 1 --out $work/e"
+"$train" $bad --sync-bn > "$work/e.txt" 2>&1 && fail "--sync-bn without --dist ran"
 grep -q "needs --dist" "$work/e.txt" || fail "--sync-bn without --dist: $(cat "$work/e.txt")"
-$mpi -np 2 "$train" $common --batch 63 --dist > "$work/e.txt" 2>&1 && fail "an odd batch over 2 processes ran"
+$mpi -np 2 "$train" $bad --batch 63 --dist > "$work/e.txt" 2>&1 && fail "an odd batch over 2 processes ran"
 grep -q "does not split over 2 processes" "$work/e.txt" || fail "odd batch: $(cat "$work/e.txt")"
-$mpi -np 1 "$train" $common --dist : -np 1 "$train" $common --seed 7 --dist > "$work/e.txt" 2>&1 &&
+$mpi -np 1 "$train" $bad --dist : -np 1 "$train" $bad --dist --seed 7 > "$work/e.txt" 2>&1 &&
   fail "processes with different seeds ran"
 grep -q "training options differ across processes" "$work/e.txt" || fail "different seeds: $(cat "$work/e.txt")"
 echo "clnn-train --dist checks passed"

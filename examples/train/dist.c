@@ -425,14 +425,20 @@ bool dist_same(dist *d, uint64_t value, const char *what, const char *meaning) {
   bool ok = mpi_ok(d, MPI_Iallgather(&value, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, d->comm, &r),
                    "a checksum exchange") &&
             wait_all(d, 1, &r, "a checksum exchange");
-  for (int i = 1; ok && i < d->size; i++)
+  if (!ok) return false;
+  bool same = true;
+  for (int i = 1; same && i < d->size; i++)
     if (all[i] != all[0]) {
       if (d->rank == 0)
         fprintf(stderr, "clnn-train: %s differ across processes (rank %d's checksum %016llx, rank 0's %016llx): %s\n",
                 what, i, (unsigned long long)all[i], (unsigned long long)all[0], meaning);
-      ok = false;
+      same = false;
     }
-  return ok;
+  /* Every process saw the same values. Before any of them goes on to
+   * MPI_Abort, which could kill rank 0 before its message is out, rank 0
+   * has written it. */
+  if (!same && mpi_ok(d, MPI_Ibarrier(d->comm, &r), "a barrier")) wait_all(d, 1, &r, "a barrier");
+  return same;
 }
 
 void dist_stop(dist *d, bool failed) {
