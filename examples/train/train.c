@@ -240,7 +240,7 @@ static bool trainer_init(trainer *tr, const options *opt, dist *d) {
   tr->d = d;
   tr->rank = dist_rank(d);
   tr->ranks = dist_size(d);
-  tr->rows = opt->batch / tr->ranks; /* a whole number: dist_agree checked */
+  tr->rows = opt->batch / tr->ranks; /* a whole number: dist_options_agree checked */
   clnn_context_options co = clnn_context_options_default();
   co.device_index = opt->device;
   if (d && opt->device < 0) dist_pick_device(d, &co.platform_index, &co.device_index);
