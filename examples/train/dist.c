@@ -239,7 +239,11 @@ static bool progress(dist *d) {
     bucket *b = &d->buckets[d->next_to_start];
     cl_int status = CL_QUEUED;
     if (!b->landed) break;
-    clGetEventInfo(b->landed, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL);
+    if (clGetEventInfo(b->landed, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL) != CL_SUCCESS ||
+        status < 0) {
+      fprintf(stderr, "clnn-train: rank %d: reading gradients back failed (OpenCL status %d)\n", d->rank, status);
+      return false;
+    }
     if (status != CL_COMPLETE) break;
     if (!start_sum(d, b)) return false;
     d->next_to_start++;
@@ -312,10 +316,21 @@ bool dist_attach(dist *d, graph *g, size_t bucket_bytes, bool sync_bn) {
 
 /* Start the sums that progress() has not: the device reaches their reads
  * at the end of the backward pass. */
+/*
+ * Start the sums of the buckets still on the device as their gradients
+ * land. The host enqueues the whole backward pass long before the device
+ * gets through it, so most buckets land here, not in after_backward. MPI
+ * moves a non-blocking sum only inside MPI calls, so this polls: the
+ * landed events, and the sums already started, between naps of 0.1 ms that
+ * leave the core to the device's threads. The device's own time is not
+ * bounded here (no peer is involved).
+ */
 static bool start_remaining_sums(dist *d) {
-  for (int i = d->next_to_start; i < d->n_buckets; i++) {
-    bucket *b = &d->buckets[i];
-    if (!b->landed || clWaitForEvents(1, &b->landed) != CL_SUCCESS || !start_sum(d, b)) return false;
+  for (int i = d->next_to_start; i < d->n_buckets; i++)
+    if (!d->buckets[i].landed) return false; /* its reads were never enqueued */
+  while (d->next_to_start < d->n_buckets) {
+    if (!progress(d)) return false;
+    if (d->next_to_start < d->n_buckets) nanosleep(&(struct timespec){0, 100000}, NULL);
   }
   return true;
 }
