@@ -33,12 +33,8 @@ common="--data $data --epochs 1 --batch 64 --train-limit 1280 --test-limit 256 -
 free="--free \\.proj\\.bn\\.bias\$ --free (expand|head)\\.bn\\.running_mean\$"
 
 echo "== parity: 1 process against 2 with --sync-bn, 20 AdamW steps of batch 64"
-"$train" $common --max-steps 20 --out "$work/one" > "$work/one.txt" || fail "1-process run exited $?"
-$mpi -np 2 "$train" $common --max-steps 20 --dist --sync-bn --out "$work/two" > "$work/two.txt" ||
-  { cat "$work/two.txt"; fail "2-process run exited $?"; }
-grep -q "data-parallel over 2 processes" "$work/two.txt" || fail "the 2-process run did not say it was one"
-/usr/bin/python3 "$compare" "$work/one/checkpoint.safetensors" "$work/two/checkpoint.safetensors" --tol 1e-5 $free ||
-  fail "2 processes do not train like 1"
+bash "$here/../examples/dist_parity.sh" "$train" 2 64 "$work" || fail "2 processes do not train like 1"
+mv "$work/other" "$work/two"
 
 echo "== determinism: a second 2-process run"
 $mpi -np 2 "$train" $common --max-steps 20 --dist --sync-bn --out "$work/two-again" > /dev/null || fail "rerun exited $?"
