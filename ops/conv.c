@@ -795,6 +795,10 @@ static bool grouped_direct_applies(const clnn_context *ctx, const void *problem,
                            "no negative padding and its window in half the local memory", GROUPED_MAX_M);
 }
 
+static bool winograd_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  return clnn__conv_winograd_applies(ctx, FWD_PROBLEM(problem)->g, why, n);
+}
+
 static bool direct_band_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
   if (!clnn__own_engine_applies(ctx, why, n)) return false;
@@ -863,6 +867,8 @@ static const conv_fwd_variant fwd_variants[] = {
      strided_1x1_run, NULL},
     {{"conv.fwd.grouped_direct", CLNN_DEVICE_CLASS_CPU, grouped_direct_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM,
      grouped_direct, NULL},
+    {{"conv.fwd.winograd", CLNN_DEVICE_CLASS_CPU, winograd_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM,
+     clnn__conv_winograd_fwd, NULL},
     {{"conv.fwd.direct_band", CLNN_DEVICE_CLASS_CPU, direct_band_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM,
      direct_band, NULL},
     {{"conv.fwd.implicit_gemm", CLNN_DEVICE_CLASS_CPU, implicit_gemm_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM,

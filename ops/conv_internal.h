@@ -187,6 +187,16 @@ bool clnn__conv_fwd_half_direct(const clnn_context *ctx, const clnn_conv_fwd_pro
 clnn_status clnn__conv_fwd_problem_run(clnn_context *ctx, const clnn_conv_fwd_problem *p, clnn_conv_mem x,
                                        clnn_conv_mem w, clnn_conv_mem b, clnn_conv_mem y, const char *op);
 
+/* ---------------------------------------------- Winograd (conv_winograd.c) */
+
+/* Whether conv.fwd.winograd takes g (3x3, stride 1, dilation 1, one group,
+ * float32, the own engine, workspace for one image's tiles); false with a
+ * reason. Whether it wins is the variant table's rule (ops/conv.c). */
+bool clnn__conv_winograd_applies(const clnn_context *ctx, const clnn_conv_geom *g, char *why, size_t n);
+/* The forward by Winograd's F(m x m, 3 x 3), plain or transposed weights. */
+clnn_status clnn__conv_winograd_fwd(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                                    bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op);
+
 /* ------------------------------------------- GPU-class variants (conv_gpu.c) */
 
 /* Whether the device takes kernels/gemm_gpu.h's smallest tile (work-group

@@ -1,0 +1,243 @@
+/*
+ * conv/winograd.cl - conv.fwd.winograd: 3x3, stride 1, dilation 1, one
+ * group, as Winograd's minimal filtering F(m x m, 3 x 3) (m = WG_M, 2 or 4;
+ * alpha = m + 2 transform points a side). Three kernels around the own
+ * GEMM (kernels/gemm.cl, batched over the alpha^2 points):
+ *   U[t][k][c]       = (G g G^T)[t]       conv_wino_weights
+ *   V[t][p/32][c][32] = (B^T d B)[t]       conv_wino_input (GEMM B panels)
+ *   M[t][k][p]       = sum_c U[t][k][c] V[t][c][p]   gemm_tile8x32
+ *   y tile           = act(A^T M A + bias) conv_wino_output
+ * p numbers the m x m output tiles of a chunk of images, row-major per
+ * image. The matrices are Lavin and Gray's ("Fast Algorithms for
+ * Convolutional Neural Networks", 2015) with the points 0, +-1, (+-2), inf,
+ * written out as sums so that the common terms are shared.
+ */
+#ifndef WG_M
+#define WG_M 4
+#endif
+#if WG_M == 4
+#define WG_A 6
+#elif WG_M == 2
+#define WG_A 4
+#else
+#error "WG_M must be 2 or 4"
+#endif
+#define WG_T (WG_A * WG_A)
+
+/* r = B^T d for one column (or row) of alpha values. */
+inline void wino_in_1d(const float *d, float *r) {
+#if WG_M == 4
+  r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+  r[1] = -4.0f * (d[1] + d[2]) + d[3] + d[4];
+  r[2] = 4.0f * (d[1] - d[2]) - d[3] + d[4];
+  r[3] = 2.0f * (d[3] - d[1]) - d[2] + d[4];
+  r[4] = 2.0f * (d[1] - d[3]) - d[2] + d[4];
+  r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+#else
+  r[0] = d[0] - d[2];
+  r[1] = d[1] + d[2];
+  r[2] = d[2] - d[1];
+  r[3] = d[1] - d[3];
+#endif
+}
+
+/* r = G g for three taps. */
+inline void wino_w_1d(const float *g, float *r) {
+#if WG_M == 4
+  const float even = g[0] + g[2];
+  r[0] = 0.25f * g[0];
+  r[1] = -(even + g[1]) / 6.0f;
+  r[2] = -(even - g[1]) / 6.0f;
+  r[3] = g[0] / 24.0f + g[1] / 12.0f + g[2] / 6.0f;
+  r[4] = g[0] / 24.0f - g[1] / 12.0f + g[2] / 6.0f;
+  r[5] = g[2];
+#else
+  r[0] = g[0];
+  r[1] = 0.5f * (g[0] + g[1] + g[2]);
+  r[2] = 0.5f * (g[0] - g[1] + g[2]);
+  r[3] = g[2];
+#endif
+}
+
+/* o = A^T m for alpha values. */
+inline void wino_out_1d(const float *m, float *o) {
+#if WG_M == 4
+  const float s12 = m[1] + m[2], d12 = m[1] - m[2], s34 = m[3] + m[4], d34 = m[3] - m[4];
+  o[0] = m[0] + s12 + s34;
+  o[1] = d12 + 2.0f * d34;
+  o[2] = s12 + 4.0f * s34;
+  o[3] = d12 + 8.0f * d34 + m[5];
+#else
+  o[0] = m[0] + m[1] + m[2];
+  o[1] = m[1] - m[2] - m[3];
+#endif
+}
+
+/*
+ * conv_wino_weights: U[t][k][c] = (G g G^T)[t] for the 3x3 filter g of
+ * output channel k and input channel c. TRANSPOSED = 0: g = w[k][c];
+ * 1: bwd_data's flipped, channel-swapped weights, g[r][s] =
+ * w[c][k][2-r][2-s] (w holds C x K filters; see conv_pack_wt).
+ * NDRange (C, K), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_wino_weights(
+    CTENSOR(w), TENSOR(u), const int C, const int K, const int transposed) {
+  const int c = get_global_id(0), k = get_global_id(1);
+  if (c >= C || k >= K) return;
+  float g[9];
+  if (transposed) {
+    __global const float *src = AT(w) + ((size_t)c * K + k) * 9;
+    for (int t = 0; t < 9; t++) g[t] = src[8 - t];
+  } else {
+    __global const float *src = AT(w) + ((size_t)k * C + c) * 9;
+    for (int t = 0; t < 9; t++) g[t] = src[t];
+  }
+  float tmp[WG_A][3]; /* G g: alpha rows of three */
+  for (int s = 0; s < 3; s++) {
+    float col[3] = {g[s], g[3 + s], g[6 + s]}, r[WG_A];
+    wino_w_1d(col, r);
+    for (int i = 0; i < WG_A; i++) tmp[i][s] = r[i];
+  }
+  __global float *U = AT(u) + (size_t)k * C + c;
+  const size_t plane = (size_t)K * C;
+  for (int i = 0; i < WG_A; i++) {
+    float r[WG_A];
+    wino_w_1d(tmp[i], r);
+    for (int j = 0; j < WG_A; j++) U[(i * WG_A + j) * plane] = r[j];
+  }
+}
+
+/* The 1-D transforms on 16 tiles at once (one tile a lane). */
+inline void wino_in_1d16(const float16 *d, float16 *r) {
+#if WG_M == 4
+  r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+  r[1] = -4.0f * (d[1] + d[2]) + d[3] + d[4];
+  r[2] = 4.0f * (d[1] - d[2]) - d[3] + d[4];
+  r[3] = 2.0f * (d[3] - d[1]) - d[2] + d[4];
+  r[4] = 2.0f * (d[1] - d[3]) - d[2] + d[4];
+  r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+#else
+  r[0] = d[0] - d[2];
+  r[1] = d[1] + d[2];
+  r[2] = d[2] - d[1];
+  r[3] = d[1] - d[3];
+#endif
+}
+
+inline void wino_out_1d16(const float16 *m, float16 *o) {
+#if WG_M == 4
+  const float16 s12 = m[1] + m[2], d12 = m[1] - m[2], s34 = m[3] + m[4], d34 = m[3] - m[4];
+  o[0] = m[0] + s12 + s34;
+  o[1] = d12 + 2.0f * d34;
+  o[2] = s12 + 4.0f * s34;
+  o[3] = d12 + 8.0f * d34 + m[5];
+#else
+  o[0] = m[0] + m[1] + m[2];
+  o[1] = m[1] - m[2] - m[3];
+#endif
+}
+
+/*
+ * conv_wino_input: V = B^T d B for 16 consecutive tiles (the lanes of the
+ * vectors) and one input channel, stored into the GEMM's zero-padded B
+ * panels V[t][P/32][C][32] (tiles past P: zeros). Tile p of image img
+ * (th x tw tiles per image) reads x rows ty*m - PH .. + alpha - 1 and
+ * columns tx*m - PW .. + alpha - 1, zeros outside the image: each lane
+ * loads from clamped coordinates and is masked, so no lane branches.
+ * Every panel is written whole (launch ceil(P/32) * 2 groups).
+ * Args: x at the chunk's first image; P tiles in the chunk; vt_s floats per
+ * transform point in V.
+ * NDRange (2 * ceil(P/32), C), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_wino_input(
+    CTENSOR(x), TENSOR(v), const int C, const int H, const int W, const int PH, const int PW, const int th,
+    const int tw, const int P, const ulong vt_s) {
+  const int p0 = get_global_id(0) * 16, c = get_global_id(1);
+  const int tpi = th * tw;
+  __global float *V = AT(v) + ((size_t)(p0 / 32) * C + c) * 32 + p0 % 32;
+  __global const float *X = AT(x) + (size_t)c * H * W;
+  int16 rowoff[WG_A], col[WG_A];
+  int16 rowok[WG_A], colok[WG_A]; /* lane masks (-1: inside) */
+  {
+    const int16 p = (int16)(p0) + (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const int16 pc = min(p, (int16)(P - 1)), img = pc / tpi, q = pc % tpi;
+    const int16 iy0 = (q / tw) * WG_M - PH, ix0 = (q % tw) * WG_M - PW;
+    const int16 live = p < (int16)(P);
+    for (int i = 0; i < WG_A; i++) {
+      const int16 iy = iy0 + i, ix = ix0 + i;
+      rowoff[i] = (img * C * H + clamp(iy, 0, H - 1)) * W;
+      rowok[i] = live & (iy >= 0) & (iy < H);
+      col[i] = clamp(ix, 0, W - 1);
+      colok[i] = (ix >= 0) & (ix < W);
+    }
+  }
+  float16 tmp[WG_A][WG_A]; /* B^T d */
+  for (int j = 0; j < WG_A; j++) {
+    float16 d[WG_A], r[WG_A];
+    for (int i = 0; i < WG_A; i++) {
+      const int16 a = rowoff[i] + col[j];
+      const float16 g = (float16)(X[a.s0], X[a.s1], X[a.s2], X[a.s3], X[a.s4], X[a.s5], X[a.s6], X[a.s7], X[a.s8],
+                                  X[a.s9], X[a.sa], X[a.sb], X[a.sc], X[a.sd], X[a.se], X[a.sf]);
+      /* select, not a product with 0/1: padding is zero even next to an inf */
+      d[i] = select((float16)(0.0f), g, rowok[i] & colok[j]);
+    }
+    wino_in_1d16(d, r);
+    for (int i = 0; i < WG_A; i++) tmp[i][j] = r[i];
+  }
+  for (int i = 0; i < WG_A; i++) {
+    float16 r[WG_A];
+    wino_in_1d16(tmp[i], r);
+    for (int j = 0; j < WG_A; j++) vstore16(r[j], 0, V + (i * WG_A + j) * vt_s);
+  }
+}
+
+/*
+ * conv_wino_output: y = act(A^T M A + bias) for 16 consecutive tiles (the
+ * lanes) and one output channel; outputs past Ho x Wo are dropped.
+ * Args: M[t][k][p] (K rows of ldm >= round_up(P, 16) floats per point,
+ * mt_s floats per point); y at the chunk's first image.
+ * -D: HAS_BIAS, ACT, ACT_ALPHA.
+ * NDRange (ceil(P/16), K), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_wino_output(
+    CTENSOR(m), CTENSOR(bias), TENSOR(y), const int K, const int Ho, const int Wo, const int th, const int tw,
+    const int P, const int ldm, const ulong mt_s) {
+  const int p0 = get_global_id(0) * 16, k = get_global_id(1);
+  const int tpi = th * tw;
+#if HAS_BIAS
+  const float b = AT(bias)[k];
+#else
+  const float b = 0.0f;
+#endif
+  __global const float *Mk = AT(m) + (size_t)k * ldm + p0;
+  float16 tmp[WG_M][WG_A]; /* A^T M */
+  for (int j = 0; j < WG_A; j++) {
+    float16 col[WG_A], o[WG_M];
+    for (int i = 0; i < WG_A; i++) col[i] = vload16(0, Mk + (i * WG_A + j) * mt_s);
+    wino_out_1d16(col, o);
+    for (int i = 0; i < WG_M; i++) tmp[i][j] = o[i];
+  }
+  float out[WG_M][WG_M][16];
+  for (int i = 0; i < WG_M; i++) {
+    float16 o[WG_M];
+    wino_out_1d16(tmp[i], o);
+    for (int j = 0; j < WG_M; j++) vstore16(act_f16(o[j] + b), 0, out[i][j]);
+  }
+  const int n = min(16, P - p0);
+  for (int l = 0; l < n; l++) {
+    const int p = p0 + l, img = p / tpi, q = p % tpi, oy0 = (q / tw) * WG_M, ox0 = (q % tw) * WG_M;
+    __global float *Y = AT(y) + (((size_t)img * K + k) * Ho + oy0) * Wo + ox0;
+    const int rows = min(WG_M, Ho - oy0), cols = min(WG_M, Wo - ox0);
+    for (int i = 0; i < rows; i++) {
+      if (cols == WG_M) {
+#if WG_M == 4
+        vstore4((float4)(out[i][0][l], out[i][1][l], out[i][2][l], out[i][3][l]), 0, Y + (size_t)i * Wo);
+#else
+        vstore2((float2)(out[i][0][l], out[i][1][l]), 0, Y + (size_t)i * Wo);
+#endif
+      } else {
+        for (int j = 0; j < cols; j++) Y[(size_t)i * Wo + j] = out[i][j][l];
+      }
+    }
+  }
+}

@@ -1,0 +1,170 @@
+/*
+ * conv_winograd.c - conv.fwd.winograd: the 3x3, stride-1 convolution as
+ * Winograd's minimal filtering F(m x m, 3 x 3) (kernels/conv/winograd.cl),
+ * for the CPU class. bwd_data at stride 1 is planned as a forward of
+ * transposed weights (conv.bwd_d.as_fwd), so it runs here too.
+ *
+ * Three phases per chunk of images, after the weights' transform:
+ * conv_wino_input writes the transformed input tiles as the own GEMM's B
+ * panels, one batched gemm_tile8x32 multiplies them by the transformed
+ * weights at each of the alpha^2 transform points, conv_wino_output folds
+ * the products back into output tiles with the bias and activation fused.
+ * The GEMM does 36 multiplies per 16 outputs and input channel where the
+ * direct kernels do 144 (F(4x4, 3x3)).
+ *
+ * Accuracy (F(4x4, 3x3)): see WINO_M below and docs/DESIGN.md "Winograd".
+ */
+#include "conv_internal.h"
+
+#include <stdio.h>
+
+/*
+ * Output tile side m (alpha = m + 2 transform points a side). F(4x4, 3x3)
+ * was measured against F(2x2, 3x3) on ResNet-18's 3x3 layers (batch 8):
+ * see docs/DESIGN.md "Winograd". Its error against a float64 reference,
+ * relative L2 over the output, was (measured by examples/wino_accuracy.py)
+ * at most about 4e-7 for F(2x2) and 2e-6 for F(4x4) on those shapes, well
+ * under the network parity bar of 1e-4.
+ */
+#ifndef CLNN_WINO_M
+#define CLNN_WINO_M 4
+#endif
+#define WINO_A (CLNN_WINO_M + 2)
+#define WINO_T (WINO_A * WINO_A)
+#define WINO_PANEL CLNN_TILE_NR /* the GEMM's B panels: 32 tiles */
+
+/* Bytes of transformed tiles per chunk of images the chunking aims for
+ * (input and output transforms together); the transformed weights come on
+ * top, so that wide layers still get chunks of several images. */
+#define WINO_CHUNK_BYTES ((size_t)16 << 20)
+
+/* Row length of M for P tiles: conv_wino_output reads 16 tiles at a time. */
+static int64_t wino_ldm(int64_t p) { return clnn__round_up(p, 16); }
+
+typedef struct wino_geom {
+  int64_t th, tw, tpi; /* output tiles a column, a row, per image */
+  int64_t u;           /* floats of U: T * K * C */
+} wino_geom;
+
+static wino_geom wino_geometry(const clnn_conv_geom *g) {
+  wino_geom w;
+  w.th = clnn__ceil_div(g->oh, CLNN_WINO_M);
+  w.tw = clnn__ceil_div(g->ow, CLNN_WINO_M);
+  w.tpi = w.th * w.tw;
+  w.u = (int64_t)WINO_T * g->d->k * g->d->c;
+  return w;
+}
+
+/* Floats of the whole workspace for chunks of one image (the least it runs with). */
+static int64_t wino_least_floats(const clnn_conv_geom *g, const wino_geom *wg) {
+  const clnn_conv2d_desc *d = g->d;
+  return wg->u + (int64_t)WINO_T * (clnn__round_up(wg->tpi, WINO_PANEL) * d->c + d->k * wino_ldm(wg->tpi));
+}
+
+bool clnn__conv_winograd_applies(const clnn_context *ctx, const clnn_conv_geom *g, char *why, size_t n) {
+  const clnn_conv2d_desc *d = g->d;
+  if (!clnn__own_engine_applies(ctx, why, n)) return false;
+  if (d->kh != 3 || d->kw != 3 || !clnn__conv_is_stride1(d) || d->dilation_h != 1 || d->dilation_w != 1 ||
+      d->groups != 1)
+    return clnn__why(why, n, "needs a 3x3 kernel, stride 1, dilation 1 and one group");
+  if (d->pad_h < 0 || d->pad_w < 0) return clnn__why(why, n, "needs no negative padding");
+  if (g->dt != CLNN_FLOAT32) return clnn__why(why, n, "float32 only");
+  const wino_geom wg = wino_geometry(g);
+  const int64_t least = wino_least_floats(g, &wg);
+  if (least > CLNN_INDEX_MAX || (uint64_t)least * sizeof(float) > ctx->workspace_limit)
+    return clnn__why(why, n, "its transformed weights and one image's tiles need %lld bytes of workspace, over "
+                     "the limit of %zu", (long long)least * (long long)sizeof(float), ctx->workspace_limit);
+  return true;
+}
+
+static clnn_status wino_weights(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem w, bool transposed,
+                                cl_mem ws, const char *op) {
+  char opts[32];
+  snprintf(opts, sizeof opts, "-DWG_M=%d", CLNN_WINO_M);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("winograd"), opts, "conv_wino_weights", &k));
+  size_t global[2] = {(size_t)g->d->c, (size_t)g->d->k}, local[2] = {1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_CONV_MEM(w), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(g->d->c),
+                                CLNN_ARG_I32(g->d->k), CLNN_ARG_I32(transposed ? 1 : 0)),
+                      2, global, local, op);
+}
+
+static clnn_status wino_input(clnn_context *ctx, const clnn_conv_geom *g, const wino_geom *wg, clnn_conv_mem x,
+                              cl_mem ws, int64_t v_off, int64_t p, int64_t vt_s, const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  char opts[32];
+  snprintf(opts, sizeof opts, "-DWG_M=%d", CLNN_WINO_M);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("winograd"), opts, "conv_wino_input", &k));
+  size_t global[2] = {(size_t)(2 * clnn__ceil_div(p, WINO_PANEL)), (size_t)d->c}, local[2] = {1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(v_off), CLNN_ARG_I32(d->c),
+                                CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w),
+                                CLNN_ARG_I32(wg->th), CLNN_ARG_I32(wg->tw), CLNN_ARG_I32(p), CLNN_ARG_U64(vt_s)),
+                      2, global, local, op);
+}
+
+static clnn_status wino_output(clnn_context *ctx, const clnn_conv_geom *g, const wino_geom *wg, cl_mem ws,
+                               int64_t m_off, int64_t p, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  char opts[128], act[64];
+  clnn__act_options(act, sizeof act, d->act, d->act_alpha);
+  snprintf(opts, sizeof opts, "-DWG_M=%d -DHAS_BIAS=%d%s", CLNN_WINO_M, b.mem ? 1 : 0, act);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("winograd"), opts, "conv_wino_output", &k));
+  size_t global[2] = {(size_t)clnn__ceil_div(p, 16), (size_t)d->k}, local[2] = {1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(m_off), CLNN_ARG_CONV_MEM(b), CLNN_ARG_CONV_MEM(y),
+                                CLNN_ARG_I32(d->k), CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow), CLNN_ARG_I32(wg->th),
+                                CLNN_ARG_I32(wg->tw), CLNN_ARG_I32(p), CLNN_ARG_I32(wino_ldm(p)),
+                                CLNN_ARG_U64((uint64_t)d->k * wino_ldm(p))),
+                      2, global, local, op);
+}
+
+/* M[t] (K x P) = U[t] (K x C) V[t] (C x P, panels), for every point t. */
+static clnn_status wino_gemm(clnn_context *ctx, const clnn_conv_geom *g, cl_mem ws, int64_t v_off, int64_t vt_s,
+                             int64_t m_off, int64_t p, const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  clnn_gemm_job j = clnn__gemm_job(d->k, p, d->c);
+  j.nb1 = WINO_T;
+  j.a = ws;
+  j.a_off = 0;
+  j.lda = d->c;
+  j.a_s1 = d->k * d->c;
+  j.b = ws;
+  j.b_off = (size_t)v_off;
+  j.ldb = WINO_PANEL;
+  j.b_s1 = vt_s;
+  j.b_layout = CLNN_B_PANELS;
+  j.c = ws;
+  j.c_off = (size_t)m_off;
+  j.ldc = wino_ldm(p);
+  j.c_s1 = d->k * wino_ldm(p);
+  return clnn__gemm_run(ctx, &j, op);
+}
+
+clnn_status clnn__conv_winograd_fwd(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                                    bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  const wino_geom wg = wino_geometry(g);
+  /* per image: its tiles' V and M; fixed: U and the padding of V's last panel and M's rows */
+  const int64_t per_image = (int64_t)WINO_T * (d->c + d->k) * wg.tpi;
+  const int64_t fixed = wg.u + (int64_t)WINO_T * (d->c * (WINO_PANEL - 1) + d->k * 15);
+  int64_t chunk;
+  CLNN_TRY(clnn__conv_chunk(ctx, d->n, per_image, fixed, WINO_CHUNK_BYTES + (size_t)fixed * sizeof(float),
+                            "Winograd tiles", &chunk));
+  const int64_t pmax = chunk * wg.tpi, vt_max = clnn__round_up(pmax, WINO_PANEL) * d->c;
+  const int64_t v_off = wg.u, m_off = v_off + (int64_t)WINO_T * vt_max;
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)(m_off + (int64_t)WINO_T * d->k * wino_ldm(pmax)) * sizeof(float), &ws));
+  CLNN_TRY(wino_weights(ctx, g, w, transposed_w, ws, op));
+  for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
+    const int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk, p = nimg * wg.tpi;
+    const int64_t vt_s = clnn__round_up(p, WINO_PANEL) * d->c;
+    CLNN_TRY(wino_input(ctx, g, &wg, clnn__conv_mem_at(x, img0 * d->c * d->h * d->w), ws, v_off, p, vt_s, op));
+    CLNN_TRY(wino_gemm(ctx, g, ws, v_off, vt_s, m_off, p, op));
+    CLNN_TRY(wino_output(ctx, g, &wg, ws, m_off, p, b, clnn__conv_mem_at(y, img0 * d->k * g->npix), op));
+  }
+  return CLNN_SUCCESS;
+}
