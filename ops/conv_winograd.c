@@ -83,7 +83,7 @@ static clnn_status wino_weights(clnn_context *ctx, const clnn_conv_geom *g, clnn
   snprintf(opts, sizeof opts, "-DWG_M=%d", CLNN_WINO_M);
   clnn_kernel_ref k;
   CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("winograd"), opts, "conv_wino_weights", &k));
-  size_t global[2] = {(size_t)g->d->c, (size_t)g->d->k}, local[2] = {1, 1};
+  size_t global[2] = {(size_t)clnn__ceil_div(g->d->c, 16), (size_t)g->d->k}, local[2] = {1, 1};
   return clnn__launch(ctx, &k,
                       CLNN_ARGS(CLNN_ARG_CONV_MEM(w), CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_I32(g->d->c),
                                 CLNN_ARG_I32(g->d->k), CLNN_ARG_I32(transposed ? 1 : 0)),

@@ -73,37 +73,80 @@ inline void wino_out_1d(const float *m, float *o) {
 #endif
 }
 
+/* r = G g for three taps, 16 filters at once. */
+inline void wino_w_1d16(const float16 *g, float16 *r) {
+#if WG_M == 4
+  const float16 even = g[0] + g[2];
+  r[0] = 0.25f * g[0];
+  r[1] = -(even + g[1]) / 6.0f;
+  r[2] = -(even - g[1]) / 6.0f;
+  r[3] = g[0] / 24.0f + g[1] / 12.0f + g[2] / 6.0f;
+  r[4] = g[0] / 24.0f - g[1] / 12.0f + g[2] / 6.0f;
+  r[5] = g[2];
+#else
+  r[0] = g[0];
+  r[1] = 0.5f * (g[0] + g[1] + g[2]);
+  r[2] = 0.5f * (g[0] - g[1] + g[2]);
+  r[3] = g[2];
+#endif
+}
+
+/* 16 floats at p[0], p[s], ..., p[15 * s]. */
+#define WINO_GATHER16(p, s)                                                                                 \
+  ((float16)((p)[0], (p)[(s)], (p)[2 * (s)], (p)[3 * (s)], (p)[4 * (s)], (p)[5 * (s)], (p)[6 * (s)],        \
+             (p)[7 * (s)], (p)[8 * (s)], (p)[9 * (s)], (p)[10 * (s)], (p)[11 * (s)], (p)[12 * (s)],         \
+             (p)[13 * (s)], (p)[14 * (s)], (p)[15 * (s)]))
+
 /*
- * conv_wino_weights: U[t][k][c] = (G g G^T)[t] for the 3x3 filter g of
- * output channel k and input channel c. TRANSPOSED = 0: g = w[k][c];
+ * conv_wino_weights: U[t][k][c] = (G g G^T)[t] for the 3x3 filters g of
+ * output channel k and input channels c0 .. c0+15 (the lanes; channels past
+ * C read channel C-1 and are not stored). TRANSPOSED = 0: g = w[k][c];
  * 1: bwd_data's flipped, channel-swapped weights, g[r][s] =
  * w[c][k][2-r][2-s] (w holds C x K filters; see conv_pack_wt).
- * NDRange (C, K), local (1, 1).
+ * NDRange (ceil(C/16), K), local (1, 1).
  */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_wino_weights(
     CTENSOR(w), TENSOR(u), const int C, const int K, const int transposed) {
-  const int c = get_global_id(0), k = get_global_id(1);
-  if (c >= C || k >= K) return;
-  float g[9];
-  if (transposed) {
-    __global const float *src = AT(w) + ((size_t)c * K + k) * 9;
-    for (int t = 0; t < 9; t++) g[t] = src[8 - t];
+  const int c0 = get_global_id(0) * 16, k = get_global_id(1);
+  const int n = min(16, C - c0);
+  float16 g[9];
+  if (n < 16) { /* the last block: lanes past C repeat channel C-1 */
+    float t16[9][16];
+    for (int l = 0; l < 16; l++) {
+      const int c = c0 + min(l, n - 1);
+      __global const float *src = AT(w) + (transposed ? ((size_t)c * K + k) * 9 : ((size_t)k * C + c) * 9);
+      for (int t = 0; t < 9; t++) t16[t][l] = src[transposed ? 8 - t : t];
+    }
+    for (int t = 0; t < 9; t++) g[t] = vload16(0, t16[t]);
+  } else if (transposed) {
+    __global const float *src = AT(w) + ((size_t)c0 * K + k) * 9;
+    const int s = K * 9;
+    for (int t = 0; t < 9; t++) g[t] = WINO_GATHER16(src + 8 - t, s);
   } else {
-    __global const float *src = AT(w) + ((size_t)k * C + c) * 9;
-    for (int t = 0; t < 9; t++) g[t] = src[t];
+    __global const float *src = AT(w) + ((size_t)k * C + c0) * 9;
+    for (int t = 0; t < 9; t++) g[t] = WINO_GATHER16(src + t, 9);
   }
-  float tmp[WG_A][3]; /* G g: alpha rows of three */
+  float16 tmp[WG_A][3]; /* G g: alpha rows of three */
   for (int s = 0; s < 3; s++) {
-    float col[3] = {g[s], g[3 + s], g[6 + s]}, r[WG_A];
-    wino_w_1d(col, r);
+    float16 col[3] = {g[s], g[3 + s], g[6 + s]}, r[WG_A];
+    wino_w_1d16(col, r);
     for (int i = 0; i < WG_A; i++) tmp[i][s] = r[i];
   }
-  __global float *U = AT(u) + (size_t)k * C + c;
+  __global float *U = AT(u) + (size_t)k * C + c0;
   const size_t plane = (size_t)K * C;
   for (int i = 0; i < WG_A; i++) {
-    float r[WG_A];
-    wino_w_1d(tmp[i], r);
-    for (int j = 0; j < WG_A; j++) U[(i * WG_A + j) * plane] = r[j];
+    float16 r[WG_A];
+    wino_w_1d16(tmp[i], r);
+    for (int j = 0; j < WG_A; j++) {
+      __global float *dst = U + (i * WG_A + j) * plane;
+      if (n == 16) {
+        vstore16(r[j], 0, dst);
+      } else {
+        float o[16];
+        vstore16(r[j], 0, o);
+        for (int l = 0; l < n; l++) dst[l] = o[l];
+      }
+    }
   }
 }
 
