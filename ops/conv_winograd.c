@@ -55,10 +55,36 @@ static wino_geom wino_geometry(const clnn_conv_geom *g) {
   return w;
 }
 
-/* Floats of the whole workspace for chunks of one image (the least it runs with). */
-static int64_t wino_least_floats(const clnn_conv_geom *g, const wino_geom *wg) {
+/*
+ * Where it wins (clnn-bench A/B against conv.fwd.direct_band, batch 8
+ * unless noted; docs/DESIGN.md "Winograd"): ResNet-18's 3x3 layers, 64 to
+ * 512 channels, 1.2-1.8x (7x7 planes of 512 channels at batch 4: 1.2x),
+ * but not 32-channel layers (0.8x: the transforms, which move every tile
+ * through memory twice, cost more than the GEMM saves), 3 input channels
+ * (0.3x), or 7x7 planes at batch 1 or 2 (0.45-0.6x: 4 or 8 tiles a call do
+ * not pay for transforming 512 x 512 filters). So the planner takes it
+ * from 64 channels in and out and 16 tiles a call; CLNN_VARIANT forces it
+ * on any shape it can run.
+ */
+#define WINO_MIN_CHANNELS 64
+#define WINO_MIN_TILES 16
+
+/* Floats of the whole workspace for chunks of nimg images: U, then V
+ * (whole 32-tile panels), then M (rows of wino_ldm). */
+static int64_t wino_floats(const clnn_conv_geom *g, const wino_geom *wg, int64_t nimg) {
   const clnn_conv2d_desc *d = g->d;
-  return wg->u + (int64_t)WINO_T * (clnn__round_up(wg->tpi, WINO_PANEL) * d->c + d->k * wino_ldm(wg->tpi));
+  const int64_t p = nimg * wg->tpi;
+  return wg->u + (int64_t)WINO_T * (clnn__round_up(p, WINO_PANEL) * d->c + d->k * wino_ldm(p));
+}
+
+/* Images per chunk: about WINO_CHUNK_BYTES of tiles, within the workspace limit. */
+static int64_t wino_chunk(const clnn_context *ctx, const clnn_conv_geom *g, const wino_geom *wg) {
+  const clnn_conv2d_desc *d = g->d;
+  const int64_t per_image = (int64_t)WINO_T * (d->c + d->k) * wg->tpi;
+  int64_t c = (int64_t)(WINO_CHUNK_BYTES / sizeof(float)) / per_image;
+  c = c < 1 ? 1 : c > d->n ? d->n : c;
+  while (c > 1 && (uint64_t)wino_floats(g, wg, c) * sizeof(float) > ctx->workspace_limit) c--;
+  return c;
 }
 
 bool clnn__conv_winograd_applies(const clnn_context *ctx, const clnn_conv_geom *g, char *why, size_t n) {
@@ -70,10 +96,16 @@ bool clnn__conv_winograd_applies(const clnn_context *ctx, const clnn_conv_geom *
   if (d->pad_h < 0 || d->pad_w < 0) return clnn__why(why, n, "needs no negative padding");
   if (g->dt != CLNN_FLOAT32) return clnn__why(why, n, "float32 only");
   const wino_geom wg = wino_geometry(g);
-  const int64_t least = wino_least_floats(g, &wg);
+  const int64_t least = wino_floats(g, &wg, 1);
   if (least > CLNN_INDEX_MAX || (uint64_t)least * sizeof(float) > ctx->workspace_limit)
     return clnn__why(why, n, "its transformed weights and one image's tiles need %lld bytes of workspace, over "
                      "the limit of %zu", (long long)least * (long long)sizeof(float), ctx->workspace_limit);
+  if (clnn__name_in_list(ctx->env.variants, "conv.fwd.winograd")) return true; /* forced: any shape it runs */
+  if (d->c < WINO_MIN_CHANNELS || d->k < WINO_MIN_CHANNELS)
+    return clnn__why(why, n, "under %d channels in or out, where direct_band is faster", WINO_MIN_CHANNELS);
+  if (d->n * wg.tpi < WINO_MIN_TILES)
+    return clnn__why(why, n, "under %d output tiles a call, too few to pay for the weights' transform",
+                     WINO_MIN_TILES);
   return true;
 }
 
@@ -148,16 +180,10 @@ clnn_status clnn__conv_winograd_fwd(clnn_context *ctx, const clnn_conv_geom *g, 
                                     bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op) {
   const clnn_conv2d_desc *d = g->d;
   const wino_geom wg = wino_geometry(g);
-  /* per image: its tiles' V and M; fixed: U and the padding of V's last panel and M's rows */
-  const int64_t per_image = (int64_t)WINO_T * (d->c + d->k) * wg.tpi;
-  const int64_t fixed = wg.u + (int64_t)WINO_T * (d->c * (WINO_PANEL - 1) + d->k * 15);
-  int64_t chunk;
-  CLNN_TRY(clnn__conv_chunk(ctx, d->n, per_image, fixed, WINO_CHUNK_BYTES + (size_t)fixed * sizeof(float),
-                            "Winograd tiles", &chunk));
-  const int64_t pmax = chunk * wg.tpi, vt_max = clnn__round_up(pmax, WINO_PANEL) * d->c;
-  const int64_t v_off = wg.u, m_off = v_off + (int64_t)WINO_T * vt_max;
+  const int64_t chunk = wino_chunk(ctx, g, &wg), pmax = chunk * wg.tpi;
+  const int64_t v_off = wg.u, m_off = v_off + (int64_t)WINO_T * clnn__round_up(pmax, WINO_PANEL) * d->c;
   cl_mem ws;
-  CLNN_TRY(clnn__workspace(ctx, (size_t)(m_off + (int64_t)WINO_T * d->k * wino_ldm(pmax)) * sizeof(float), &ws));
+  CLNN_TRY(clnn__workspace(ctx, (size_t)wino_floats(g, &wg, chunk) * sizeof(float), &ws));
   CLNN_TRY(wino_weights(ctx, g, w, transposed_w, ws, op));
   for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
     const int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk, p = nimg * wg.tpi;

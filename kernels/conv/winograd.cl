@@ -208,9 +208,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_wino_input(
     const int16 live = p < (int16)(P);
     for (int i = 0; i < WG_A; i++) {
       const int16 iy = iy0 + i, ix = ix0 + i;
-      rowoff[i] = (img * C * H + clamp(iy, 0, H - 1)) * W;
+      rowoff[i] = (img * C * H + clamp(iy, (int16)(0), (int16)(H - 1))) * W;
       rowok[i] = live & (iy >= 0) & (iy < H);
-      col[i] = clamp(ix, 0, W - 1);
+      col[i] = clamp(ix, (int16)(0), (int16)(W - 1));
       colok[i] = (ix >= 0) & (ix < W);
     }
   }
@@ -234,11 +234,21 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_wino_input(
   }
 }
 
+/* 16 floats from p, zeros past the first n (the GEMM leaves M's row
+ * padding unwritten). */
+inline float16 wino_load_upto(__global const float *p, const int n) {
+  if (n == 16) return vload16(0, p);
+  float t[16];
+  for (int l = 0; l < 16; l++) t[l] = l < n ? p[l] : 0.0f;
+  return vload16(0, t);
+}
+
 /*
  * conv_wino_output: y = act(A^T M A + bias) for 16 consecutive tiles (the
  * lanes) and one output channel; outputs past Ho x Wo are dropped.
  * Args: M[t][k][p] (K rows of ldm >= round_up(P, 16) floats per point,
- * mt_s floats per point); y at the chunk's first image.
+ * mt_s floats per point; only the first P of a row read); y at the
+ * chunk's first image.
  * -D: HAS_BIAS, ACT, ACT_ALPHA.
  * NDRange (ceil(P/16), K), local (1, 1).
  */
@@ -253,10 +263,11 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_wino_output(
   const float b = 0.0f;
 #endif
   __global const float *Mk = AT(m) + (size_t)k * ldm + p0;
+  const int n = min(16, P - p0);
   float16 tmp[WG_M][WG_A]; /* A^T M */
   for (int j = 0; j < WG_A; j++) {
     float16 col[WG_A], o[WG_M];
-    for (int i = 0; i < WG_A; i++) col[i] = vload16(0, Mk + (i * WG_A + j) * mt_s);
+    for (int i = 0; i < WG_A; i++) col[i] = wino_load_upto(Mk + (i * WG_A + j) * mt_s, n);
     wino_out_1d16(col, o);
     for (int i = 0; i < WG_M; i++) tmp[i][j] = o[i];
   }
@@ -266,7 +277,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_wino_output(
     wino_out_1d16(tmp[i], o);
     for (int j = 0; j < WG_M; j++) vstore16(act_f16(o[j] + b), 0, out[i][j]);
   }
-  const int n = min(16, P - p0);
   for (int l = 0; l < n; l++) {
     const int p = p0 + l, img = p / tpi, q = p % tpi, oy0 = (q / tw) * WG_M, ox0 = (q % tw) * WG_M;
     __global float *Y = AT(y) + (((size_t)img * K + k) * Ho + oy0) * Wo + ox0;
