@@ -22,6 +22,9 @@
  *    shortcut): the subsampled input, then conv_1x1_gemm.
  *  - grouped_direct: few output channels per group (ResNeXt / RegNet), all
  *    of a group's per work-item, pixels along the vectors.
+ *  - winograd (ops/conv_winograd.c): 3x3, stride 1, dilation 1, one group,
+ *    64+ channels in and out: Winograd's F(4x4, 3x3), transforms around a
+ *    batched own GEMM over the 36 transform points.
  *  - direct_band: stride 1: bands of output rows, the padded input rows in
  *    a local-memory ring, 8-pixel x 32-channel micro-tiles.
  *  - implicit_gemm: stride 1: the input copied once into zero-padded planes,

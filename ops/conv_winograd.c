@@ -12,19 +12,22 @@
  * The GEMM does 36 multiplies per 16 outputs and input channel where the
  * direct kernels do 144 (F(4x4, 3x3)).
  *
- * Accuracy (F(4x4, 3x3)): see WINO_M below and docs/DESIGN.md "Winograd".
+ * Tile, accuracy and speed: docs/BENCHMARKS.md, "conv3x3 by Winograd".
  */
 #include "conv_internal.h"
 
 #include <stdio.h>
 
 /*
- * Output tile side m (alpha = m + 2 transform points a side). F(4x4, 3x3)
- * was measured against F(2x2, 3x3) on ResNet-18's 3x3 layers (batch 8):
- * see docs/DESIGN.md "Winograd". Its error against a float64 reference,
- * relative L2 over the output, was (measured by examples/wino_accuracy.py)
- * at most about 4e-7 for F(2x2) and 2e-6 for F(4x4) on those shapes, well
- * under the network parity bar of 1e-4.
+ * Output tile side m (alpha = m + 2 transform points a side; -DCLNN_WINO_M=2
+ * builds F(2x2, 3x3) for comparison). F(4x4) took 0.43-0.80x the time of
+ * F(2x2) on ResNet-18's 3x3 layers at batch 8 (clnn-bench, forward). Its
+ * error against the float64 reference (clnn-bench --mode=C, relative L2
+ * over the output) on those layers was 1.7e-6 (64 channels) to 3.5e-6
+ * (512), F(2x2)'s 2.6e-7 to 6.8e-7 and direct_band's 4.3e-7 to 1.1e-6:
+ * 30 times under the network parity bar of 1e-4. F(6x6, 3x3) would cut
+ * the GEMM's multiplies by another 44% (64 per 36 outputs), with larger
+ * transform coefficients and so more rounding error; not tried.
  */
 #ifndef CLNN_WINO_M
 #define CLNN_WINO_M 4
@@ -57,7 +60,7 @@ static wino_geom wino_geometry(const clnn_conv_geom *g) {
 
 /*
  * Where it wins (clnn-bench A/B against conv.fwd.direct_band, batch 8
- * unless noted; docs/DESIGN.md "Winograd"): ResNet-18's 3x3 layers, 64 to
+ * unless noted; docs/BENCHMARKS.md): ResNet-18's 3x3 layers, 64 to
  * 512 channels, 1.2-1.8x (7x7 planes of 512 channels at batch 4: 1.2x),
  * but not 32-channel layers (0.8x: the transforms, which move every tile
  * through memory twice, cost more than the GEMM saves), 3 input channels

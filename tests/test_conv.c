@@ -1581,8 +1581,8 @@ END_TEST
  * through conv.bwd_d.as_fwd) against the reference on poisoned outputs,
  * within 1e-5 relative L2 and 1e-4 of the output's scale per element
  * (F(4x4, 3x3) sums in float32 through transforms with weights up to 8: a
- * few times the direct kernels' rounding, measured in docs/DESIGN.md
- * "Winograd"); then in chunks of one image under a tight workspace limit;
+ * few times the direct kernels' rounding, measured in docs/BENCHMARKS.md
+ * "conv3x3 by Winograd"); then in chunks of one image under a tight workspace limit;
  * then a batch of 0.
  */
 typedef struct wino_case {
