@@ -90,7 +90,10 @@ static int64_t wino_chunk(const clnn_context *ctx, const clnn_conv_geom *g, cons
   return c;
 }
 
-bool clnn__conv_winograd_applies(const clnn_context *ctx, const clnn_conv_geom *g, char *why, size_t n) {
+/* The shapes both passes take and the planner's rule; least: the
+ * pass's workspace floats for one image; forced: the pass's variant name. */
+static bool wino_applies(const clnn_context *ctx, const clnn_conv_geom *g, int64_t least, const char *forced,
+                         char *why, size_t n) {
   const clnn_conv2d_desc *d = g->d;
   if (!clnn__own_engine_applies(ctx, why, n)) return false;
   if (d->kh != 3 || d->kw != 3 || !clnn__conv_is_stride1(d) || d->dilation_h != 1 || d->dilation_w != 1 ||
@@ -98,18 +101,20 @@ bool clnn__conv_winograd_applies(const clnn_context *ctx, const clnn_conv_geom *
     return clnn__why(why, n, "needs a 3x3 kernel, stride 1, dilation 1 and one group");
   if (d->pad_h < 0 || d->pad_w < 0) return clnn__why(why, n, "needs no negative padding");
   if (g->dt != CLNN_FLOAT32) return clnn__why(why, n, "float32 only");
-  const wino_geom wg = wino_geometry(g);
-  const int64_t least = wino_floats(g, &wg, 1);
   if (least > CLNN_INDEX_MAX || (uint64_t)least * sizeof(float) > ctx->workspace_limit)
-    return clnn__why(why, n, "its transformed weights and one image's tiles need %lld bytes of workspace, over "
-                     "the limit of %zu", (long long)least * (long long)sizeof(float), ctx->workspace_limit);
-  if (clnn__name_in_list(ctx->env.variants, "conv.fwd.winograd")) return true; /* forced: any shape it runs */
+    return clnn__why(why, n, "its transformed tiles need %lld bytes of workspace for one image, over the limit of %zu",
+                     (long long)least * (long long)sizeof(float), ctx->workspace_limit);
+  if (clnn__name_in_list(ctx->env.variants, forced)) return true; /* forced: any shape it runs */
   if (d->c < WINO_MIN_CHANNELS || d->k < WINO_MIN_CHANNELS)
     return clnn__why(why, n, "under %d channels in or out, where direct_band is faster", WINO_MIN_CHANNELS);
-  if (d->n * wg.tpi < WINO_MIN_TILES)
-    return clnn__why(why, n, "under %d output tiles a call, too few to pay for the weights' transform",
-                     WINO_MIN_TILES);
+  if (d->n * wino_geometry(g).tpi < WINO_MIN_TILES)
+    return clnn__why(why, n, "under %d output tiles a call, too few to pay for the transforms", WINO_MIN_TILES);
   return true;
+}
+
+bool clnn__conv_winograd_applies(const clnn_context *ctx, const clnn_conv_geom *g, char *why, size_t n) {
+  const wino_geom wg = wino_geometry(g);
+  return wino_applies(ctx, g, wino_floats(g, &wg, 1), "conv.fwd.winograd", why, n);
 }
 
 static clnn_status wino_weights(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem w, bool transposed,
@@ -196,4 +201,97 @@ clnn_status clnn__conv_winograd_fwd(clnn_context *ctx, const clnn_conv_geom *g, 
     CLNN_TRY(wino_output(ctx, g, &wg, ws, m_off, p, b, clnn__conv_mem_at(y, img0 * d->k * g->npix), op));
   }
   return CLNN_SUCCESS;
+}
+
+/* --------------------------------------------------------- bwd_weights */
+
+/* Row lengths of DYT (tiles) and S (input channels): the kernels read and
+ * write 16 at a time. */
+static int64_t wino_bw_floats(const clnn_conv_geom *g, const wino_geom *wg, int64_t nimg) {
+  const clnn_conv2d_desc *d = g->d;
+  const int64_t p = nimg * wg->tpi;
+  return (int64_t)WINO_T * (d->k * clnn__round_up(d->c, 16) + d->k * wino_ldm(p) + clnn__round_up(d->c, WINO_PANEL) * p);
+}
+
+bool clnn__conv_winograd_bwd_weights_applies(const clnn_context *ctx, const clnn_conv_geom *g, char *why, size_t n) {
+  const wino_geom wg = wino_geometry(g);
+  return wino_applies(ctx, g, wino_bw_floats(g, &wg, 1), "conv.bwd_w.winograd", why, n);
+}
+
+static clnn_status wino_bw_dy(clnn_context *ctx, const clnn_conv_geom *g, const wino_geom *wg, clnn_conv_mem dy,
+                              cl_mem ws, int64_t off, int64_t p, const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  char opts[32];
+  snprintf(opts, sizeof opts, "-DWG_M=%d", CLNN_WINO_M);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("winograd"), opts, "conv_wino_bw_dy", &k));
+  size_t global[2] = {(size_t)clnn__ceil_div(p, 16), (size_t)d->k}, local[2] = {1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_CONV_MEM(dy), CLNN_ARG_MEM(ws), CLNN_ARG_U64(off), CLNN_ARG_I32(d->k),
+                                CLNN_ARG_I32(g->oh), CLNN_ARG_I32(g->ow), CLNN_ARG_I32(wg->th), CLNN_ARG_I32(wg->tw),
+                                CLNN_ARG_I32(p), CLNN_ARG_I32(wino_ldm(p)), CLNN_ARG_U64((uint64_t)d->k * wino_ldm(p))),
+                      2, global, local, op);
+}
+
+static clnn_status wino_bw_x(clnn_context *ctx, const clnn_conv_geom *g, const wino_geom *wg, clnn_conv_mem x,
+                             cl_mem ws, int64_t off, int64_t p, const char *op) {
+  const clnn_conv2d_desc *d = g->d;
+  char opts[32];
+  snprintf(opts, sizeof opts, "-DWG_M=%d", CLNN_WINO_M);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("winograd"), opts, "conv_wino_bw_x", &k));
+  size_t global[2] = {(size_t)p, (size_t)(2 * clnn__ceil_div(d->c, WINO_PANEL))}, local[2] = {1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_CONV_MEM(x), CLNN_ARG_MEM(ws), CLNN_ARG_U64(off), CLNN_ARG_I32(d->c),
+                                CLNN_ARG_I32(d->h), CLNN_ARG_I32(d->w), CLNN_ARG_I32(d->pad_h), CLNN_ARG_I32(d->pad_w),
+                                CLNN_ARG_I32(wg->th), CLNN_ARG_I32(wg->tw), CLNN_ARG_I32(p),
+                                CLNN_ARG_U64((uint64_t)clnn__round_up(d->c, WINO_PANEL) * p)),
+                      2, global, local, op);
+}
+
+clnn_status clnn__conv_winograd_bwd_weights(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem x,
+                                            clnn_conv_mem dy, clnn_conv_mem dw, bool accumulate) {
+  const clnn_conv2d_desc *d = g->d;
+  const char *op = "conv2d_bwd_weights:winograd";
+  const wino_geom wg = wino_geometry(g);
+  const int64_t per_image = (int64_t)WINO_T * (d->c + d->k) * wg.tpi, lds = clnn__round_up(d->c, 16);
+  int64_t chunk = (int64_t)(WINO_CHUNK_BYTES / sizeof(float)) / per_image;
+  chunk = chunk < 1 ? 1 : chunk > d->n ? d->n : chunk;
+  while (chunk > 1 && (uint64_t)wino_bw_floats(g, &wg, chunk) * sizeof(float) > ctx->workspace_limit) chunk--;
+  const int64_t pmax = chunk * wg.tpi, s_floats = (int64_t)WINO_T * d->k * lds;
+  const int64_t dy_off = s_floats, x_off = dy_off + (int64_t)WINO_T * d->k * wino_ldm(pmax);
+  cl_mem ws;
+  CLNN_TRY(clnn__workspace(ctx, (size_t)wino_bw_floats(g, &wg, chunk) * sizeof(float), &ws));
+  for (int64_t img0 = 0; img0 < d->n; img0 += chunk) {
+    const int64_t nimg = d->n - img0 < chunk ? d->n - img0 : chunk, p = nimg * wg.tpi;
+    CLNN_TRY(wino_bw_dy(ctx, g, &wg, clnn__conv_mem_at(dy, img0 * d->k * g->npix), ws, dy_off, p, op));
+    CLNN_TRY(wino_bw_x(ctx, g, &wg, clnn__conv_mem_at(x, img0 * d->c * d->h * d->w), ws, x_off, p, op));
+    /* S[t] (K x C) (+)= DYT[t] (K x P) XT[t] (P x C, panels), in chunk order */
+    clnn_gemm_job j = clnn__gemm_job(d->k, d->c, p);
+    j.nb1 = WINO_T;
+    j.a = ws;
+    j.a_off = (size_t)dy_off;
+    j.lda = wino_ldm(p);
+    j.a_s1 = d->k * wino_ldm(p);
+    j.b = ws;
+    j.b_off = (size_t)x_off;
+    j.ldb = WINO_PANEL;
+    j.b_s1 = clnn__round_up(d->c, WINO_PANEL) * p;
+    j.b_layout = CLNN_B_PANELS;
+    j.c = ws;
+    j.c_off = 0;
+    j.ldc = lds;
+    j.c_s1 = d->k * lds;
+    j.beta = img0 > 0 ? 1.0f : 0.0f;
+    CLNN_TRY(clnn__gemm_run(ctx, &j, op));
+  }
+  char opts[32];
+  snprintf(opts, sizeof opts, "-DWG_M=%d", CLNN_WINO_M);
+  clnn_kernel_ref k;
+  CLNN_TRY(clnn__kernel(ctx, CLNN_CONV_SOURCES("winograd"), opts, "conv_wino_bw_out", &k));
+  size_t global[2] = {(size_t)clnn__ceil_div(d->c, 16), (size_t)d->k}, local[2] = {1, 1};
+  return clnn__launch(ctx, &k,
+                      CLNN_ARGS(CLNN_ARG_MEM(ws), CLNN_ARG_U64(0), CLNN_ARG_CONV_MEM(dw), CLNN_ARG_I32(d->c),
+                                CLNN_ARG_I32(lds), CLNN_ARG_U64((uint64_t)d->k * lds), CLNN_ARG_I32(accumulate ? 1 : 0)),
+                      2, global, local, op);
 }

@@ -294,3 +294,170 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_wino_output(
     }
   }
 }
+
+/* ----------------------------------------------------------- bwd_weights
+ * conv.bwd_w.winograd: the weight gradient dw[k][c] = sum over images and
+ * output pixels of dy[k] times the shifted x[c] is F(3x3, m x m): with the
+ * forward's matrices, y = A^T [(G g) . (B^T d)] gives by transposition
+ *   dw = G^T [ sum_p (A dy_p A^T) . (B^T x_p B) ] G
+ * for the m x m tile dy_p of dy and the alpha x alpha tile x_p of x that
+ * the forward's tile p reads. The sum over tiles is a GEMM per point t:
+ *   DYT[t][k][p] = (A dy_p A^T)[t]         conv_wino_bw_dy
+ *   XT[t][c/32][p][32] = (B^T x_p B)[t]    conv_wino_bw_x (GEMM B panels)
+ *   S[t][k][c] (+)= sum_p DYT XT           gemm_tile8x32, beta 1 after the first chunk
+ *   dw (+)= G^T S G                        conv_wino_bw_out
+ */
+
+/* u = A m for m values (A = (A^T)^T, alpha x m). */
+inline void wino_bw_dy_1d16(const float16 *d, float16 *u) {
+#if WG_M == 4
+  const float16 s02 = d[0] + d[2], d13 = d[1] + d[3], e02 = d[0] + 4.0f * d[2], e13 = 2.0f * d[1] + 8.0f * d[3];
+  u[0] = d[0];
+  u[1] = s02 + d13;
+  u[2] = s02 - d13;
+  u[3] = e02 + e13;
+  u[4] = e02 - e13;
+  u[5] = d[3];
+#else
+  u[0] = d[0];
+  u[1] = d[0] + d[1];
+  u[2] = d[0] - d[1];
+  u[3] = -d[1];
+#endif
+}
+
+/* w = G^T s for alpha values (three out). */
+inline void wino_bw_out_1d16(const float16 *s, float16 *w) {
+#if WG_M == 4
+  const float16 s12 = s[1] + s[2], d12 = s[2] - s[1], s34 = s[3] + s[4], d34 = s[3] - s[4];
+  w[0] = 0.25f * s[0] - s12 / 6.0f + s34 / 24.0f;
+  w[1] = d12 / 6.0f + d34 / 12.0f;
+  w[2] = -s12 / 6.0f + s34 / 6.0f + s[5];
+#else
+  w[0] = s[0] + 0.5f * (s[1] + s[2]);
+  w[1] = 0.5f * (s[1] - s[2]);
+  w[2] = 0.5f * (s[1] + s[2]) + s[3];
+#endif
+}
+
+/*
+ * conv_wino_bw_dy: DYT = A dy_p A^T for 16 consecutive tiles (the lanes)
+ * and one output channel; dy past Ho x Wo and tiles past P read as zeros.
+ * Args: dy at the chunk's first image; ldp (>= round_up(P, 16)) floats a
+ * row of DYT, dt_s floats per point.
+ * NDRange (ceil(P/16), K), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_wino_bw_dy(
+    CTENSOR(dy), TENSOR(u), const int K, const int Ho, const int Wo, const int th, const int tw, const int P,
+    const int ldp, const ulong dt_s) {
+  const int p0 = get_global_id(0) * 16, k = get_global_id(1);
+  const int tpi = th * tw;
+  __global const float *D = AT(dy) + (size_t)k * Ho * Wo;
+  int16 rowoff[WG_M], col[WG_M];
+  int16 rowok[WG_M], colok[WG_M];
+  {
+    const int16 p = (int16)(p0) + (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const int16 pc = min(p, (int16)(P - 1)), img = pc / tpi, q = pc % tpi;
+    const int16 oy0 = (q / tw) * WG_M, ox0 = (q % tw) * WG_M, live = p < (int16)(P);
+    for (int i = 0; i < WG_M; i++) {
+      const int16 oy = oy0 + i, ox = ox0 + i;
+      rowoff[i] = (img * K * Ho + min(oy, (int16)(Ho - 1))) * Wo;
+      rowok[i] = live & (oy < Ho);
+      col[i] = min(ox, (int16)(Wo - 1));
+      colok[i] = ox < Wo;
+    }
+  }
+  float16 tmp[WG_A][WG_M]; /* A dy */
+  for (int j = 0; j < WG_M; j++) {
+    float16 d[WG_M], r[WG_A];
+    for (int i = 0; i < WG_M; i++) {
+      const int16 a = rowoff[i] + col[j];
+      const float16 g = (float16)(D[a.s0], D[a.s1], D[a.s2], D[a.s3], D[a.s4], D[a.s5], D[a.s6], D[a.s7], D[a.s8],
+                                  D[a.s9], D[a.sa], D[a.sb], D[a.sc], D[a.sd], D[a.se], D[a.sf]);
+      d[i] = select((float16)(0.0f), g, rowok[i] & colok[j]);
+    }
+    wino_bw_dy_1d16(d, r);
+    for (int i = 0; i < WG_A; i++) tmp[i][j] = r[i];
+  }
+  __global float *U = AT(u) + (size_t)k * ldp + p0;
+  for (int i = 0; i < WG_A; i++) {
+    float16 r[WG_A];
+    wino_bw_dy_1d16(tmp[i], r);
+    for (int j = 0; j < WG_A; j++) vstore16(r[j], 0, U + (i * WG_A + j) * dt_s);
+  }
+}
+
+/*
+ * conv_wino_bw_x: XT = B^T x_p B for one tile p and 16 consecutive input
+ * channels (the lanes; channels past C repeat channel C-1), stored into
+ * the GEMM's B panels XT[t][C/32][P][32]. The tile's bounds are the same
+ * for every lane: zeros outside the image by a per-element test.
+ * NDRange (P, 2 * ceil(C/32)), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_wino_bw_x(
+    CTENSOR(x), TENSOR(v), const int C, const int H, const int W, const int PH, const int PW, const int th,
+    const int tw, const int P, const ulong xt_s) {
+  const int p = get_global_id(0), c0 = get_global_id(1) * 16;
+  const int tpi = th * tw, img = p / tpi, q = p % tpi, iy0 = (q / tw) * WG_M - PH, ix0 = (q % tw) * WG_M - PW;
+  __global const float *X = AT(x) + ((size_t)img * C + min(c0, C - 1)) * H * W;
+  /* lane l reads channel min(c0 + l, C - 1): offsets from channel c0 */
+  const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const int16 choff = (min((int16)(c0) + lane, (int16)(C - 1)) - (int16)(min(c0, C - 1))) * (H * W);
+  float16 tmp[WG_A][WG_A]; /* B^T x */
+  for (int j = 0; j < WG_A; j++) {
+    float16 d[WG_A], r[WG_A];
+    const int ix = ix0 + j;
+    for (int i = 0; i < WG_A; i++) {
+      const int iy = iy0 + i;
+      if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
+        d[i] = (float16)(0.0f);
+      } else {
+        __global const float *s = X + (size_t)iy * W + ix;
+        const int16 a = choff;
+        d[i] = (float16)(s[a.s0], s[a.s1], s[a.s2], s[a.s3], s[a.s4], s[a.s5], s[a.s6], s[a.s7], s[a.s8], s[a.s9],
+                         s[a.sa], s[a.sb], s[a.sc], s[a.sd], s[a.se], s[a.sf]);
+      }
+    }
+    wino_in_1d16(d, r);
+    for (int i = 0; i < WG_A; i++) tmp[i][j] = r[i];
+  }
+  __global float *V = AT(v) + ((size_t)(c0 / 32) * P + p) * 32 + c0 % 32;
+  for (int i = 0; i < WG_A; i++) {
+    float16 r[WG_A];
+    wino_in_1d16(tmp[i], r);
+    for (int j = 0; j < WG_A; j++) vstore16(r[j], 0, V + (i * WG_A + j) * xt_s);
+  }
+}
+
+/*
+ * conv_wino_bw_out: dw[k][c] (+)= G^T S[.][k][c] G for 16 consecutive input
+ * channels (the lanes) of one output channel.
+ * Args: S[t][k][c] (rows of lds >= round_up(C, 16) floats, st_s floats per
+ * point; only the first C of a row read); accumulate: add to dw.
+ * NDRange (ceil(C/16), K), local (1, 1).
+ */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_wino_bw_out(
+    CTENSOR(s), TENSOR(dw), const int C, const int lds, const ulong st_s, const int accumulate) {
+  const int c0 = get_global_id(0) * 16, k = get_global_id(1);
+  const int n = min(16, C - c0);
+  __global const float *Sk = AT(s) + (size_t)k * lds + c0;
+  float16 tmp[3][WG_A]; /* G^T S */
+  for (int j = 0; j < WG_A; j++) {
+    float16 col[WG_A], o[3];
+    for (int i = 0; i < WG_A; i++) col[i] = wino_load_upto(Sk + (i * WG_A + j) * st_s, n);
+    wino_bw_out_1d16(col, o);
+    for (int i = 0; i < 3; i++) tmp[i][j] = o[i];
+  }
+  float out[3][3][16];
+  for (int i = 0; i < 3; i++) {
+    float16 o[3];
+    wino_bw_out_1d16(tmp[i], o);
+    for (int j = 0; j < 3; j++) vstore16(o[j], 0, out[i][j]);
+  }
+  __global float *D = AT(dw) + ((size_t)k * C + c0) * 9;
+  for (int l = 0; l < n; l++)
+    for (int t = 0; t < 9; t++) {
+      const float v = out[t / 3][t % 3][l];
+      D[l * 9 + t] = accumulate ? D[l * 9 + t] + v : v;
+    }
+}
