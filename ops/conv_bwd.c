@@ -25,6 +25,9 @@
  *  - depthwise_flat, depthwise_strips: per (channel, part of the batch).
  *  - gemm_1x1_packed: 1x1 on planes of 16 pixels or more: dot products of
  *    dy and x rows per part of the batch, the parts added in order.
+ *  - winograd (ops/conv_winograd.c): 3x3, stride 1, one group, 64+ channels
+ *    in and out: F(3x3, 4x4), the tiles' transforms and a batched own GEMM
+ *    reducing over the tiles, per chunk of images in order.
  *  - packed (own engine): conv_bwdw_packed, a GEMM with the pixels as its
  *    reduction axis, per-slot partial sums added in slot order by
  *    conv_bwdw_reduce (stride 1 reads padded planes of x, other strides

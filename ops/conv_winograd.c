@@ -1,8 +1,10 @@
 /*
- * conv_winograd.c - conv.fwd.winograd: the 3x3, stride-1 convolution as
- * Winograd's minimal filtering F(m x m, 3 x 3) (kernels/conv/winograd.cl),
- * for the CPU class. bwd_data at stride 1 is planned as a forward of
- * transposed weights (conv.bwd_d.as_fwd), so it runs here too.
+ * conv_winograd.c - conv.fwd.winograd and conv.bwd_w.winograd: the 3x3,
+ * stride-1 convolution as Winograd's minimal filtering F(m x m, 3 x 3)
+ * (kernels/conv/winograd.cl), for the CPU class. bwd_data at stride 1 is
+ * planned as a forward of transposed weights (conv.bwd_d.as_fwd), so it
+ * runs here too; the weight gradient is F(3 x 3, m x m) with the same
+ * matrices (see the kernels' notes), at the end of this file.
  *
  * Three phases per chunk of images, after the weights' transform:
  * conv_wino_input writes the transformed input tiles as the own GEMM's B
