@@ -61,15 +61,17 @@ static wino_geom wino_geometry(const clnn_conv_geom *g) {
 }
 
 /*
- * Where it wins (clnn-bench A/B against conv.fwd.direct_band, batch 8
- * unless noted; docs/BENCHMARKS.md): ResNet-18's 3x3 layers, 64 to
- * 512 channels, 1.2-1.8x (7x7 planes of 512 channels at batch 4: 1.2x),
- * but not 32-channel layers (0.8x: the transforms, which move every tile
- * through memory twice, cost more than the GEMM saves), 3 input channels
- * (0.3x), or 7x7 planes at batch 1 or 2 (0.45-0.6x: 4 or 8 tiles a call do
- * not pay for transforming 512 x 512 filters). So the planner takes it
- * from 64 channels in and out and 16 tiles a call; CLNN_VARIANT forces it
- * on any shape it can run.
+ * Where the forward wins (clnn-bench A/B against conv.fwd.direct_band,
+ * batch 8 unless noted; docs/BENCHMARKS.md): ResNet-18's 3x3 layers, 64 to
+ * 512 channels, 1.3-2.3x forward and bwd_data (7x7 planes of 512 channels
+ * at batch 4: 1.2x), but not 32-channel layers (0.8x: the transforms, which
+ * move every tile through memory twice, cost more than the GEMM saves), 3
+ * input channels (0.3x), or 7x7 planes at batch 1 or 2 (0.45-0.6x: 4 or 8
+ * tiles a call do not pay for transforming 512 x 512 filters). So the
+ * planner takes it from 64 channels in and out and 16 tiles a call; the
+ * weight gradient follows the same rule (1.6-3.3x against
+ * conv.bwd_w.packed on those four layers; its small shapes not measured
+ * apart). CLNN_VARIANT forces either on any shape it can run.
  */
 #define WINO_MIN_CHANNELS 64
 #define WINO_MIN_TILES 16
