@@ -27,7 +27,16 @@ state_dict to safetensors, and runs clnn-net on it:
     PyTorch's float32 happens to stay on the same side.
     So where PyTorch's float32 error over the 5 steps exceeds
     WELL_CONDITIONED x a bar, the 5-step trajectory is printed but not
-    judged, and the steps are checked one at a time (check_stepwise):
+    judged, and the steps are checked one at a time (check_stepwise).
+    PyTorch's float32 run is one draw of float32 noise, and can land near
+    float64 where the trajectory is chaotic all the same (ResNet-18 here:
+    float64 runs from starts perturbed by 16 float32 ulps end up to 5e-5
+    (weights) and 2e-4 (BN statistics) from the unperturbed one, while
+    PyTorch's float32 run ends 2e-7 and 5e-7 away). So where clnn-net misses
+    a bar on the whole trajectory, NOISE_RUNS float64 runs from such
+    perturbed starts (trajectory_noise) decide too: if they spread beyond
+    WELL_CONDITIONED x a bar, the trajectory is chaotic and checked step by
+    step instead:
       - clnn-net runs STEPS single steps (momentum 0), each from the
         weights and BN statistics the one before saved;
       - each lands within the bar of a float64 step from the same state,
@@ -286,8 +295,16 @@ def check_model(clnn_net, name, batch, size, tmp, precisions, train=True):
                                        ("weight updates", params, start))]
     e32s = [rel(flat(ref32, keys, base), flat(ref64, keys, base)) for _, keys, base, _ in checks]
     judged = all(e32 <= WELL_CONDITIONED * bar for e32, (_, _, _, bar) in zip(e32s, checks))
-    for (what, keys, base, bar), e32 in zip(checks, e32s):
-        e = rel(flat(got, keys, base), flat(ref64, keys, base))
+    errs = [rel(flat(got, keys, base), flat(ref64, keys, base)) for _, keys, base, _ in checks]
+    if judged and any(not e <= bar for e, (_, _, _, bar) in zip(errs, checks)):
+        # PyTorch's float32 run is one draw of float32 noise; before failing,
+        # ask the trajectory itself: float64 runs from the state times
+        # 1 + 2^-20 u (as check_stepwise's noise)
+        spread = trajectory_noise(name, init, x, labels, checks, ref64)
+        for (what, _, _, bar), sp in zip(checks, spread):
+            print(f"{name:16s} after {STEPS} steps, {what:17s} float64 from a 16-ulp noisy start: rel L2 {sp:.2e}")
+        judged = all(sp <= WELL_CONDITIONED * bar for sp, (_, _, _, bar) in zip(spread, checks))
+    for (what, keys, base, bar), e32, e in zip(checks, e32s, errs):
         verdict = f"limit {bar:.0e}" if judged else "chaotic: not judged, see each step alone"
         print(f"{name:16s} after {STEPS} steps, {what:17s} rel L2 {e:.2e} (torch float32: {e32:.2e}; {verdict})")
         if judged and not e <= bar:
@@ -298,6 +315,18 @@ def check_model(clnn_net, name, batch, size, tmp, precisions, train=True):
     if not judged:
         failures += check_stepwise(clnn_net, name, init, x, labels, (xpath, lpath, wpath), tmp, checks)
     return failures
+
+
+def trajectory_noise(name, init, x, labels, checks, ref64):
+    """The largest error, per check, of NOISE_RUNS float64 STEPS-step runs
+    from init times 1 + NOISE u against the float64 run from init: what
+    float32-sized noise at the start alone costs the whole trajectory."""
+    spread = [0.0] * len(checks)
+    for seed in range(NOISE_RUNS):
+        run64, _ = train_torch(name, with_noise(init, seed), x, labels, torch.float64)
+        for i, (_, keys, base, _) in enumerate(checks):
+            spread[i] = max(spread[i], rel(flat(run64, keys, base), flat(ref64, keys, base)))
+    return spread
 
 
 def clnn_train(clnn_net, name, weights, xpath, lpath, out, steps, momentum, ypath=None):

@@ -22,6 +22,9 @@
  *    shortcut): the subsampled input, then conv_1x1_gemm.
  *  - grouped_direct: few output channels per group (ResNeXt / RegNet), all
  *    of a group's per work-item, pixels along the vectors.
+ *  - winograd (ops/conv_winograd.c): 3x3, stride 1, dilation 1, one group,
+ *    64+ channels in and out: Winograd's F(4x4, 3x3), transforms around a
+ *    batched own GEMM over the 36 transform points.
  *  - direct_band: stride 1: bands of output rows, the padded input rows in
  *    a local-memory ring, 8-pixel x 32-channel micro-tiles.
  *  - implicit_gemm: stride 1: the input copied once into zero-padded planes,
@@ -795,6 +798,10 @@ static bool grouped_direct_applies(const clnn_context *ctx, const void *problem,
                            "no negative padding and its window in half the local memory", GROUPED_MAX_M);
 }
 
+static bool winograd_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  return clnn__conv_winograd_applies(ctx, FWD_PROBLEM(problem)->g, why, n);
+}
+
 static bool direct_band_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   const clnn_conv_fwd_problem *p = FWD_PROBLEM(problem);
   if (!clnn__own_engine_applies(ctx, why, n)) return false;
@@ -863,6 +870,8 @@ static const conv_fwd_variant fwd_variants[] = {
      strided_1x1_run, NULL},
     {{"conv.fwd.grouped_direct", CLNN_DEVICE_CLASS_CPU, grouped_direct_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM,
      grouped_direct, NULL},
+    {{"conv.fwd.winograd", CLNN_DEVICE_CLASS_CPU, winograd_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM,
+     clnn__conv_winograd_fwd, NULL},
     {{"conv.fwd.direct_band", CLNN_DEVICE_CLASS_CPU, direct_band_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM,
      direct_band, NULL},
     {{"conv.fwd.implicit_gemm", CLNN_DEVICE_CLASS_CPU, implicit_gemm_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM,

@@ -25,6 +25,9 @@
  *  - depthwise_flat, depthwise_strips: per (channel, part of the batch).
  *  - gemm_1x1_packed: 1x1 on planes of 16 pixels or more: dot products of
  *    dy and x rows per part of the batch, the parts added in order.
+ *  - winograd (ops/conv_winograd.c): 3x3, stride 1, one group, 64+ channels
+ *    in and out: F(3x3, 4x4), the tiles' transforms and a batched own GEMM
+ *    reducing over the tiles, per chunk of images in order.
  *  - packed (own engine): conv_bwdw_packed, a GEMM with the pixels as its
  *    reduction axis, per-slot partial sums added in slot order by
  *    conv_bwdw_reduce (stride 1 reads padded planes of x, other strides
@@ -727,6 +730,10 @@ static clnn_status bw_packed_run(clnn_context *ctx, const conv_geom *g, clnn_con
   return bwd_weights_packed(ctx, g, x, dy, dw, accumulate, op);
 }
 
+static bool bw_winograd_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
+  return clnn__conv_winograd_bwd_weights_applies(ctx, BW_GEOM(problem), why, n);
+}
+
 static bool bw_gpu_depthwise_applies(const clnn_context *ctx, const void *problem, char *why, size_t n) {
   return clnn__conv_gpu_dw_applies(ctx, BW_GEOM(problem)->d, why, n);
 }
@@ -747,6 +754,8 @@ static const bwd_weights_variant bwd_weights_variants[] = {
      CLNN_CONV_ALGO_DEPTHWISE_DIRECT, bwd_weights_depthwise, clnn__conv_half_direct},
     {{"conv.bwd_w.gemm_1x1_packed", CLNN_DEVICE_CLASS_CPU, bw_gemm_1x1_applies}, CLNN_CONV_ALGO_GEMM_1X1,
      bwd_weights_1x1, NULL},
+    {{"conv.bwd_w.winograd", CLNN_DEVICE_CLASS_CPU, bw_winograd_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM,
+     clnn__conv_winograd_bwd_weights, NULL},
     {{"conv.bwd_w.packed", CLNN_DEVICE_CLASS_CPU, bw_packed_applies}, CLNN_CONV_ALGO_IMPLICIT_GEMM, bw_packed_run,
      NULL},
     {{"conv.bwd_w.im2col_gemm", CLNN_CLASS_ANY, NULL}, CLNN_CONV_ALGO_IM2COL_GEMM, bwd_weights_im2col, NULL},

@@ -187,6 +187,21 @@ bool clnn__conv_fwd_half_direct(const clnn_context *ctx, const clnn_conv_fwd_pro
 clnn_status clnn__conv_fwd_problem_run(clnn_context *ctx, const clnn_conv_fwd_problem *p, clnn_conv_mem x,
                                        clnn_conv_mem w, clnn_conv_mem b, clnn_conv_mem y, const char *op);
 
+/* ---------------------------------------------- Winograd (conv_winograd.c) */
+
+/* Whether conv.fwd.winograd takes g (3x3, stride 1, dilation 1, one group,
+ * float32, the own engine, workspace for one image's tiles); false with a
+ * reason. Whether it wins is the variant table's rule (ops/conv.c). */
+bool clnn__conv_winograd_applies(const clnn_context *ctx, const clnn_conv_geom *g, char *why, size_t n);
+/* The same for conv.bwd_w.winograd. */
+bool clnn__conv_winograd_bwd_weights_applies(const clnn_context *ctx, const clnn_conv_geom *g, char *why, size_t n);
+/* dw (+)= the weight gradient by Winograd's F(3 x 3, m x m) (kernels/conv/winograd.cl). */
+clnn_status clnn__conv_winograd_bwd_weights(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem x,
+                                            clnn_conv_mem dy, clnn_conv_mem dw, bool accumulate);
+/* The forward by Winograd's F(m x m, 3 x 3), plain or transposed weights. */
+clnn_status clnn__conv_winograd_fwd(clnn_context *ctx, const clnn_conv_geom *g, clnn_conv_mem x, clnn_conv_mem w,
+                                    bool transposed_w, clnn_conv_mem b, clnn_conv_mem y, const char *op);
+
 /* ------------------------------------------- GPU-class variants (conv_gpu.c) */
 
 /* Whether the device takes kernels/gemm_gpu.h's smallest tile (work-group

@@ -1571,6 +1571,166 @@ START_TEST(test_half_subpixel_refused) {
 }
 END_TEST
 
+/* ============================================================== Winograd */
+
+/*
+ * conv.fwd.winograd and conv.bwd_w.winograd (ops/conv_winograd.c) forced
+ * on shapes the planner would not give them: planes of 1, 2, 3, 5, 7 and 13 (no multiple of the
+ * 4 x 4 output tile), batches above 1, padding 0, 1 and 2, odd channel
+ * counts, a fused relu. Forward, bwd_data (its transposed weights,
+ * through conv.bwd_d.as_fwd) and bwd_weights against the reference on
+ * poisoned outputs (dw also accumulating),
+ * within 1e-5 relative L2 and 1e-4 of the output's scale per element
+ * (F(4x4, 3x3) sums in float32 through transforms with weights up to 8: a
+ * few times the direct kernels' rounding, measured in docs/BENCHMARKS.md
+ * "conv3x3 by Winograd"); then in chunks of one image under a tight workspace limit;
+ * then a batch of 0.
+ */
+typedef struct wino_case {
+  int n, c, h, w, k, pad;
+  clnn_activation act;
+} wino_case;
+
+static const wino_case wino_cases[] = {
+    {2, 5, 1, 1, 7, 1, CLNN_ACT_IDENTITY},  {3, 3, 2, 2, 4, 1, CLNN_ACT_IDENTITY},
+    {2, 7, 3, 3, 5, 0, CLNN_ACT_IDENTITY},  {2, 9, 5, 5, 11, 1, CLNN_ACT_RELU},
+    {1, 6, 7, 7, 9, 0, CLNN_ACT_IDENTITY},  {2, 17, 13, 13, 33, 1, CLNN_ACT_IDENTITY},
+    {3, 5, 13, 7, 3, 1, CLNN_ACT_RELU},     {2, 4, 5, 13, 6, 2, CLNN_ACT_IDENTITY},
+    {2, 64, 7, 7, 65, 1, CLNN_ACT_IDENTITY},
+};
+#define N_WINO (int)(sizeof wino_cases / sizeof wino_cases[0])
+#define WINO_TOL 1e-5     /* relative L2 */
+#define WINO_ELEM_TOL 1e-4 /* per element, of the output's root mean square */
+#define WINO_FORCED "conv.fwd.winograd,conv.bwd_w.winograd"
+
+/* A context that plans with CLNN_VARIANT = forced and the given workspace limit (0: default). */
+static clnn_context *forced_ctx(const char *forced, size_t workspace_limit) {
+  const char *old = getenv("CLNN_VARIANT");
+  char *saved = old ? strdup(old) : NULL;
+  setenv("CLNN_VARIANT", forced, 1);
+  clnn_context_options o = clnn_context_options_default();
+  o.workspace_limit = workspace_limit;
+  clnn_context *ctx;
+  TU_OK(clnn_context_create(&o, &ctx));
+  if (saved) setenv("CLNN_VARIANT", saved, 1);
+  else unsetenv("CLNN_VARIANT");
+  free(saved);
+  return ctx;
+}
+
+static clnn_conv2d_desc wino_desc(const wino_case *c) {
+  clnn_conv2d_desc d = clnn_conv2d_desc_make(c->n, c->c, c->h, c->w, c->k, 3, 3);
+  d.pad_h = d.pad_w = c->pad;
+  d.act = c->act;
+  return d;
+}
+
+/* The forward, bwd_data and bwd_weights of d on ctx against the reference
+ * (the weight gradient overwriting and accumulating); each must report
+ * its Winograd variant. */
+static void wino_check(clnn_context *ctx, const clnn_conv2d_desc *d, uint64_t seed) {
+  problem p;
+  problem_make(&p, d, 1, false, seed);
+  clnn_context_clear_variants(ctx);
+  float *got = run_device(ctx, &p);
+  ck_assert_msg(strstr(clnn_context_last_variant(ctx, NULL), "conv.fwd.winograd"), "%s ran %s", p.what,
+                clnn_context_last_variant(ctx, NULL));
+  ck_assert_msg(tu_compare(p.what, got, p.ref, p.ny, WINO_TOL, WINO_ELEM_TOL * rms(p.ref, p.ny), NULL),
+                "%s differs", p.what);
+  free(got);
+  problem_free(&p);
+  clnn_conv2d_desc bd = *d;
+  bd.act = CLNN_ACT_IDENTITY; /* the plain conv2d_bwd_data has no epilogue */
+  bwd_problem b;
+  bwd_make(&b, &bd, false, seed + 10);
+  for (int accumulate = 0; accumulate <= 1; accumulate++) {
+    clnn_context_clear_variants(ctx);
+    bwd_result r = bwd_run(ctx, &b, accumulate);
+    const char *ran = clnn_context_last_variant(ctx, NULL);
+    ck_assert_msg(strstr(ran, "conv.bwd_d.as_fwd,conv.fwd.winograd") && strstr(ran, "conv.bwd_w.winograd"),
+                  "%s ran %s", b.what, ran);
+    const struct {
+      const char *name;
+      const float *got, *ref;
+      size_t n;
+    } outs[] = {{"dx", r.dx, b.ref_dx, b.nx},
+                {"dw", r.dw, accumulate ? b.ref_dw_acc : b.ref_dw, b.nw},
+                {"db", r.db, accumulate ? b.ref_db_acc : b.ref_db, b.nb}};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+      char what[300];
+      snprintf(what, sizeof what, "%s (%s%s)", b.what, outs[i].name, accumulate ? ", accumulate" : "");
+      ck_assert_msg(tu_compare(what, outs[i].got, outs[i].ref, outs[i].n, WINO_TOL,
+                               WINO_ELEM_TOL * rms(outs[i].ref, outs[i].n), NULL),
+                    "%s differs", what);
+    }
+    bwd_result_free(&r);
+  }
+  bwd_free(&b);
+}
+
+START_TEST(test_winograd_forced) {
+  clnn_context *ctx = forced_ctx(WINO_FORCED, 0);
+  if (!clnn_context_is_cpu(ctx)) { /* CPU-class variants: GPU-class plans never reach them */
+    clnn_context_free(ctx);
+    return;
+  }
+  clnn_conv2d_desc d = wino_desc(&wino_cases[_i]);
+  wino_check(ctx, &d, 7000 + (uint64_t)_i * 20);
+  clnn_context_free(ctx);
+}
+END_TEST
+
+START_TEST(test_winograd_chunks_and_empty) {
+  /* 3 images of 13 x 13 (16 tiles each), 8 -> 8 channels. The forward
+   * needs U (36*8*8 floats) and per chunk V (whole 32-tile panels) and M
+   * (rows of 16): 1 image 64.5 KB, 2 images 82.9 KB, 3 images 138 KB;
+   * bwd_weights S (36*8*16) and per chunk DYT (rows of 16) and XT (32
+   * channels a panel): 1 image 110.6 KB, 2 images 202.8 KB. A limit just
+   * over 110.6 KB runs the forward in chunks of 2 + 1 images and the
+   * weight gradient in 3 chunks of 1, summed in order. */
+  const size_t one_image = (size_t)36 * (8 * 8 + 32 * 8 + 16 * 8) * sizeof(float);
+  const size_t bw_one_image = (size_t)36 * (8 * 16 + 8 * 16 + 32 * 16) * sizeof(float);
+  clnn_context *ctx = forced_ctx(WINO_FORCED, bw_one_image + 256);
+  if (!clnn_context_is_cpu(ctx)) {
+    clnn_context_free(ctx);
+    return;
+  }
+  clnn_conv2d_desc d = clnn_conv2d_desc_make(3, 8, 13, 13, 8, 3, 3);
+  d.pad_h = d.pad_w = 1;
+  wino_check(ctx, &d, 7500);
+  clnn_context_free(ctx);
+  /* below one image's tiles: the variant does not apply, and says why */
+  ctx = forced_ctx(WINO_FORCED, one_image / 2);
+  int64_t xd[4] = {3, 8, 13, 13}, wd[4] = {8, 8, 3, 3};
+  clnn_tensor *x, *w, *y;
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, xd, &x));
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, wd, &w));
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, xd, &y));
+  ck_assert_int_eq(clnn_conv2d_fwd(ctx, &d, x, w, NULL, y), CLNN_ERR_UNSUPPORTED);
+  ck_assert_msg(strstr(clnn_context_errmsg(ctx), "workspace"), "%s", clnn_context_errmsg(ctx));
+  clnn_tensor_free(x);
+  clnn_tensor_free(w);
+  clnn_tensor_free(y);
+  clnn_context_free(ctx);
+  /* a batch of 0: nothing to compute or plan, y and dx empty, dw zero */
+  ctx = forced_ctx(WINO_FORCED, 0);
+  d.n = 0;
+  int64_t ed[4] = {0, 8, 13, 13};
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, ed, &x));
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, wd, &w));
+  TU_OK(clnn_tensor_create(ctx, CLNN_FLOAT32, 4, ed, &y));
+  TU_OK(clnn_conv2d_fwd(ctx, &d, x, w, NULL, y));
+  TU_OK(clnn_conv2d_bwd_data(ctx, &d, y, w, x));
+  tu_poison(w);
+  TU_OK(clnn_conv2d_bwd_weights(ctx, &d, x, y, w, 0));
+  tu_assert_zero("dw", w);
+  clnn_tensor_free(x);
+  clnn_tensor_free(w);
+  clnn_tensor_free(y);
+  clnn_context_free(ctx);
+}
+END_TEST
+
 static Suite *conv_suite(void) {
   Suite *s = suite_create("conv");
   TCase *tc = tcase_create("forward");
@@ -1617,6 +1777,11 @@ static Suite *conv_suite(void) {
   tcase_add_test(half, test_half_subpixel_refused);
   tcase_add_test(half, test_half_depthwise_direct);
   suite_add_tcase(s, half);
+  TCase *wino = tcase_create("winograd");
+  tcase_set_timeout(wino, 300);
+  tcase_add_loop_test(wino, test_winograd_forced, 0, N_WINO);
+  tcase_add_test(wino, test_winograd_chunks_and_empty);
+  suite_add_tcase(s, wino);
   return s;
 }
 
