@@ -2,7 +2,7 @@
 # dist_scaling.sh [ROUNDS] - clnn-train's data-parallel scaling on this
 # machine (docs/DISTRIBUTED.md): 1 process against 2 (mpirun -np 2 --dist),
 # each process with one PoCL worker thread (POCL_MAX_PTHREAD_COUNT=1), the
-# same global batch of 64 and 3840 training images (60 steps), alternating
+# same global batch of 64 and 7680 training images (120 steps), alternating
 # in one run. Prints each run's training images/s (log.csv, evaluation not
 # included) and the medians' ratio; a first round of each warms the program
 # cache and is not counted.
@@ -14,7 +14,7 @@ work=$(mktemp -d /tmp/clnn-dist-scaling-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 export CLNN_CACHE_DIR="$work/cache" POCL_MAX_PTHREAD_COUNT=1
 mkdir -m 700 "$CLNN_CACHE_DIR"
-args="--data $data --epochs 1 --batch 64 --train-limit 3840 --test-limit 64 --warmup-epochs 0 --quiet"
+args="--data $data --epochs 1 --batch 64 --train-limit 7680 --test-limit 64 --warmup-epochs 0 --quiet"
 mpi="mpirun --allow-run-as-root --oversubscribe --mca btl self,vader"
 ips() { awk -F, 'NR == 2 { print $9 }' "$1/log.csv"; }
 run_one() { rm -rf "$work/o"; "$train" $args $extra --out "$work/o" > /dev/null; ips "$work/o"; }

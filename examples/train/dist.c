@@ -2,13 +2,18 @@
  * dist.c - dist.h over MPI (Open MPI on Debian: openmpi-bin,
  * libopenmpi-dev).
  *
- * Gradient buckets: the parameters in the order the backward pass finishes
- * them (last op first), cut into buckets of about bucket_bytes. When the op
- * that completes a bucket has been enqueued, non-blocking reads copy its
- * gradients into the bucket's host staging area (allocated once), and as
- * soon as they land the bucket's MPI_Iallreduce starts, while the device
- * goes on with the earlier layers. Buckets start in the same order on every
- * process, as MPI requires of collectives.
+ * Gradient buckets: ranges of the gradient arena of about bucket_bytes,
+ * cut from each end down, so that the backward pass, which finishes the
+ * parameters last-made first, completes them one after the other (the
+ * arena holds the parameters group by group, in the order they were made).
+ * When the op that completes a bucket has been enqueued, one non-blocking
+ * read copies its range into a host mirror of the arena (allocated once),
+ * and as soon as it lands the bucket's MPI_Iallreduce starts, while the
+ * device goes on with the earlier layers. One read and one write a bucket,
+ * not one a parameter: each command costs the device's thread time between
+ * kernels (a few hundred of them cost 2-process runs about 10% of their
+ * speed). Buckets start in the same order on every process, as MPI requires
+ * of collectives.
  *
  * Half gradients (a float16 or bfloat16 graph) are widened to float32 on
  * the host before the sum and rounded once after it.
@@ -33,10 +38,10 @@
 #include <CL/cl.h>
 
 typedef struct bucket {
-  int first_param, n_params; /* in dist.order */
+  int first_param, n_params; /* in dist.order (arena order) */
   int completing_op;         /* the op whose backward finishes the bucket's last gradient */
   size_t staging_offset, floats; /* in dist.staging (float32) */
-  size_t raw_offset;             /* in dist.raw (the gradients' own types) */
+  size_t lo, hi;                 /* its bytes of the gradient arena, and of dist.raw */
   cl_event landed;      /* the reads into staging (NULL: not enqueued this step) */
   MPI_Request request;  /* the sum (MPI_REQUEST_NULL: not started this step, or done) */
 } bucket;
@@ -55,7 +60,7 @@ struct dist {
   bucket *buckets;
   int n_buckets, next_to_start;
   float *staging; /* the gradients as float32, which MPI sums */
-  unsigned char *raw; /* as the device holds them: float16 or bfloat16 ones in a half graph */
+  unsigned char *raw; /* the gradient arena's mirror: float16 or bfloat16 gradients in a half graph */
   uint64_t *gathered; /* dist_same's values, one per process */
   bool failed; /* a hook failed: the step is abandoned */
   /* Time this process's host spent in dist_finish_grads once the backward
@@ -194,18 +199,11 @@ static clnn_dtype grad_type(const graph *g, const g_param *p) { return p->h ? g-
 static bool enqueue_reads(dist *d, bucket *b) {
   const graph *g = d->g;
   cl_command_queue q = clnn_context_cl_queue(g->ctx);
-  cl_mem grads = clnn_buffer_cl_mem(g->grad_arena);
-  unsigned char *at = d->raw + b->raw_offset;
-  for (int k = 0; k < b->n_params; k++) {
-    const g_param *p = &g->params[d->order[b->first_param + k]];
-    const bool last = k == b->n_params - 1;
-    const size_t bytes = p->numel * clnn_dtype_size(grad_type(g, p));
-    cl_int rc = clEnqueueReadBuffer(q, grads, CL_FALSE, p->grad_offset, bytes, at, 0, NULL, last ? &b->landed : NULL);
-    if (rc != CL_SUCCESS) {
-      fprintf(stderr, "clnn-train: rank %d: reading gradients back failed (OpenCL error %d)\n", d->rank, rc);
-      return false;
-    }
-    at += bytes;
+  cl_int rc = clEnqueueReadBuffer(q, clnn_buffer_cl_mem(g->grad_arena), CL_FALSE, b->lo, b->hi - b->lo,
+                                  d->raw + b->lo, 0, NULL, &b->landed);
+  if (rc != CL_SUCCESS) {
+    fprintf(stderr, "clnn-train: rank %d: reading gradients back failed (OpenCL error %d)\n", d->rank, rc);
+    return false;
   }
   return clFlush(q) == CL_SUCCESS;
 }
@@ -213,14 +211,12 @@ static bool enqueue_reads(dist *d, bucket *b) {
 /* Between raw (the gradients' types) and staging (float32), one bucket. */
 static void convert_bucket(dist *d, const bucket *b, bool to_float) {
   const graph *g = d->g;
-  unsigned char *raw = d->raw + b->raw_offset;
   float *f = d->staging + b->staging_offset;
   for (int k = 0; k < b->n_params; k++) {
     const g_param *p = &g->params[d->order[b->first_param + k]];
     const clnn_dtype t = grad_type(g, p);
-    if (to_float) clnn_unpack_f32(t, raw, f, p->numel);
-    else clnn_pack_f32(t, f, raw, p->numel);
-    raw += p->numel * clnn_dtype_size(t);
+    if (to_float) clnn_unpack_f32(t, d->raw + p->grad_offset, f, p->numel);
+    else clnn_pack_f32(t, f, d->raw + p->grad_offset, p->numel);
     f += p->numel;
   }
 }
@@ -274,63 +270,90 @@ static int owner_op(const graph *g, const g_param *p) {
   return -1;
 }
 
+static const graph *sorting_graph; /* qsort's comparators have no context argument */
+
+static int by_arena_place(const void *a, const void *b) {
+  const size_t x = sorting_graph->params[*(const int *)a].grad_offset;
+  const size_t y = sorting_graph->params[*(const int *)b].grad_offset;
+  return (x > y) - (x < y);
+}
+
+/* The order buckets complete in: the later op first (ties: the higher range). */
+static int by_completion(const void *a, const void *b) {
+  const bucket *x = a, *y = b;
+  if (x->completing_op != y->completing_op) return y->completing_op - x->completing_op;
+  return (y->lo > x->lo) - (y->lo < x->lo);
+}
+
+/* Cut the arena into buckets: from the end down, a new bucket at bucket_bytes. */
+static bool make_buckets(dist *d, size_t bucket_bytes) {
+  const graph *g = d->g;
+  for (int i = 0; i < g->n_params; i++) d->order[i] = i;
+  sorting_graph = g;
+  qsort(d->order, (size_t)g->n_params, sizeof *d->order, by_arena_place);
+  bucket *b = NULL;
+  for (int k = g->n_params - 1; k >= 0; k--) {
+    const g_param *p = &g->params[d->order[k]];
+    const int op = owner_op(g, p);
+    if (op < 0) {
+      fprintf(stderr, "clnn-train: parameter %s belongs to no op\n", p->name);
+      return false;
+    }
+    if (!b || (b->hi - b->lo) >= bucket_bytes) {
+      b = &d->buckets[d->n_buckets++];
+      b->completing_op = op;
+      b->hi = p->grad_offset + p->numel * clnn_dtype_size(grad_type(g, p));
+    }
+    b->first_param = k;
+    b->n_params++;
+    b->floats += p->numel;
+    b->lo = p->grad_offset;
+    b->completing_op = op < b->completing_op ? op : b->completing_op;
+  }
+  qsort(d->buckets, (size_t)d->n_buckets, sizeof *d->buckets, by_completion);
+  size_t at = 0;
+  for (int i = 0; i < d->n_buckets; i++) {
+    d->buckets[i].staging_offset = at;
+    d->buckets[i].request = MPI_REQUEST_NULL;
+    at += d->buckets[i].floats;
+  }
+  return true;
+}
+
 bool dist_attach(dist *d, graph *g, size_t bucket_bytes, bool sync_bn) {
   d->g = g;
   d->order = malloc((size_t)g->n_params * sizeof *d->order);
   d->buckets = calloc((size_t)g->n_params + 1, sizeof *d->buckets);
   d->staging = malloc(graph_param_count(g) * sizeof(float) + 1);
-  d->raw = malloc(graph_param_count(g) * sizeof(float) + 1);
+  d->raw = malloc(clnn_buffer_size(g->grad_arena) + 1);
   if (!d->order || !d->buckets || !d->staging || !d->raw) {
     fprintf(stderr, "clnn-train: out of host memory\n");
     return false;
   }
-  int n = 0;
-  for (int op = g->n_ops - 1; op >= 0; op--) /* backward order */
-    for (int i = 0; i < g->n_params; i++)
-      if (owner_op(g, &g->params[i]) == op) d->order[n++] = i;
-  if (n != g->n_params) {
-    fprintf(stderr, "clnn-train: a parameter belongs to no op\n");
-    return false;
-  }
-  size_t at = 0, raw_at = 0;
-  bucket *b = NULL;
-  for (int k = 0; k < n; k++) {
-    const g_param *p = &g->params[d->order[k]];
-    if (!b || b->floats * sizeof(float) >= bucket_bytes) {
-      b = &d->buckets[d->n_buckets++];
-      b->first_param = k;
-      b->staging_offset = at;
-      b->raw_offset = raw_at;
-    }
-    b->n_params++;
-    b->floats += p->numel;
-    b->completing_op = owner_op(g, p);
-    at += p->numel;
-    raw_at += p->numel * clnn_dtype_size(grad_type(g, p));
-  }
-  for (int i = 0; i < d->n_buckets; i++) d->buckets[i].request = MPI_REQUEST_NULL;
+  if (!make_buckets(d, bucket_bytes)) return false;
   g_dist_hooks hooks = {d, sync_bn ? sum_hook : NULL, after_backward};
   graph_set_dist(g, &hooks);
   return true;
 }
 
-/* Start the sums that progress() has not: the device reaches their reads
- * at the end of the backward pass. */
 /*
  * Start the sums of the buckets still on the device as their gradients
  * land. The host enqueues the whole backward pass long before the device
  * gets through it, so most buckets land here, not in after_backward. MPI
- * moves a non-blocking sum only inside MPI calls, so this polls: the
- * landed events, and the sums already started, between naps of 0.1 ms that
- * leave the core to the device's threads. The device's own time is not
- * bounded here (no peer is involved).
+ * moves a non-blocking sum only inside MPI calls: each started sum gets a
+ * turn (progress) before the host blocks on the next bucket's event.
+ * Polling the events instead (0.1 ms naps) cost the device 15-25% of its
+ * speed, waking the host thread on the core the process is bound to
+ * (bench/dist_scaling.sh, docs/DISTRIBUTED.md). The device's own time is
+ * not bounded here (no peer is involved).
  */
 static bool start_remaining_sums(dist *d) {
   for (int i = d->next_to_start; i < d->n_buckets; i++)
     if (!d->buckets[i].landed) return false; /* its reads were never enqueued */
   while (d->next_to_start < d->n_buckets) {
     if (!progress(d)) return false;
-    if (d->next_to_start < d->n_buckets) nanosleep(&(struct timespec){0, 100000}, NULL);
+    if (d->next_to_start < d->n_buckets && clWaitForEvents(1, &d->buckets[d->next_to_start].landed) != CL_SUCCESS)
+      return false;
   }
   return true;
 }
@@ -342,14 +365,11 @@ static bool write_back(dist *d) {
   const graph *g = d->g;
   cl_command_queue q = clnn_context_cl_queue(g->ctx);
   cl_mem grads = clnn_buffer_cl_mem(g->grad_arena);
-  for (int i = 0; i < d->n_buckets; i++) convert_bucket(d, &d->buckets[i], false);
-  const unsigned char *at = d->raw;
-  for (int k = 0; k < g->n_params; k++) {
-    const g_param *p = &g->params[d->order[k]];
-    const size_t bytes = p->numel * clnn_dtype_size(grad_type(g, p));
-    if (clEnqueueWriteBuffer(q, grads, CL_FALSE, p->grad_offset, bytes, at, 0, NULL, NULL) != CL_SUCCESS)
+  for (int i = 0; i < d->n_buckets; i++) {
+    const bucket *b = &d->buckets[i];
+    convert_bucket(d, b, false);
+    if (clEnqueueWriteBuffer(q, grads, CL_FALSE, b->lo, b->hi - b->lo, d->raw + b->lo, 0, NULL, NULL) != CL_SUCCESS)
       return false;
-    at += bytes;
   }
   return true;
 }
