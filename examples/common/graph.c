@@ -629,6 +629,8 @@ clnn_status graph_finalize(graph *g) {
   return CLNN_SUCCESS;
 }
 
+static void bn_sync_free(g_bn_sync *sy);
+
 void graph_free(graph *g) {
   for (int i = 0; i < g->n_params; i++) {
     clnn_tensor_free(g->params[i].w);
@@ -655,10 +657,7 @@ void graph_free(graph *g) {
     clnn_tensor_free(op->mask);
     clnn_tensor_free(op->fold_w);
     clnn_tensor_free(op->fold_b);
-    clnn_tensor_free(op->sync_var);
-    clnn_tensor_free(op->sync_scale);
-    clnn_tensor_free(op->sync_shift);
-    clnn_tensor_free(op->sync_term);
+    bn_sync_free(&op->sync);
     free(op->host_mask);
   }
   clnn_buffer_free(g->param_arena);
@@ -790,7 +789,7 @@ void graph_set_dist(graph *g, const g_dist_hooks *hooks) {
   else memset(&g->dist, 0, sizeof g->dist);
 }
 
-/* The per-channel tensors of a synchronized batch norm and the graph's
+/* The per-channel state of a synchronized batch norm and the graph's
  * scratch for all of them, made on first use. */
 static clnn_status bn_sync_state(graph *g, g_op *op) {
   if (!g->bn_sums) {
@@ -804,24 +803,37 @@ static clnn_status bn_sync_state(graph *g, g_op *op) {
       largest = bytes > largest ? bytes : largest;
     }
     g->bn_sums = malloc((size_t)(2 * widest + 1) * sizeof(double));
-    g->bn_host = malloc((size_t)(6 * widest) * sizeof(float));
+    g->bn_host = malloc((size_t)(4 * widest) * sizeof(float));
     if (!g->bn_sums || !g->bn_host) return CLNN_ERR_HOST_OUT_OF_MEMORY;
     TRY(clnn_buffer_create(g->ctx, largest ? largest : 1, &g->bn_scratch));
   }
-  if (!op->sync_var) {
+  g_bn_sync *sy = &op->sync;
+  if (!sy->buf) {
     const g_node *x = &g->nodes[op->in0];
-    TRY(vec(g->ctx, op->bn.c, 1.0f, &op->sync_var));
-    TRY(vec(g->ctx, op->bn.c, 0.0f, &op->sync_scale));
-    TRY(vec(g->ctx, op->bn.c, 0.0f, &op->sync_shift));
-    TRY(clnn_tensor_view(g->bn_scratch, 0, g->dt, x->ndim, x->dims, &op->sync_term));
+    const int64_t c = op->bn.c;
+    const size_t row = (size_t)c * sizeof(float);
+    clnn_tensor **views[6] = {&sy->local_mean, &sy->local_invstd, &sy->mean, &sy->var, &sy->scale, &sy->shift};
+    TRY(clnn_buffer_create(g->ctx, 6 * row, &sy->buf));
+    for (int k = 0; k < 6; k++) TRY(clnn_tensor_view(sy->buf, k * row, CLNN_FLOAT32, 1, &c, views[k]));
+    TRY(clnn_tensor_view(g->bn_scratch, 0, g->dt, x->ndim, x->dims, &sy->term));
+    sy->invstd = malloc(row * 2);
+    if (!sy->invstd) return CLNN_ERR_HOST_OUT_OF_MEMORY;
   }
   return CLNN_SUCCESS;
+}
+
+static void bn_sync_free(g_bn_sync *sy) {
+  clnn_tensor *views[7] = {sy->local_mean, sy->local_invstd, sy->mean, sy->var, sy->scale, sy->shift, sy->term};
+  for (int k = 0; k < 7; k++) clnn_tensor_free(views[k]);
+  clnn_buffer_free(sy->buf);
+  free(sy->invstd);
 }
 
 /*
  * This process's count, sum and sum of squares per channel into s (c sums,
  * c sums of squares, the count), from the training kernel's batch mean and
- * 1 / sqrt(var + eps) (it writes y too, which the caller rewrites).
+ * 1 / sqrt(var + eps), read back in one go (the kernel writes y too, which
+ * the caller rewrites).
  */
 static clnn_status bn_local_sums(graph *g, g_op *op, double *s) {
   const clnn_batchnorm_desc *d = &op->bn;
@@ -829,10 +841,9 @@ static clnn_status bn_local_sums(graph *g, g_op *op, double *s) {
   float *mean = g->bn_host, *invstd = mean + c;
   clnn_tensor *x = g->nodes[op->in0].t;
   if (m > 1) {
-    TRY(clnn_batchnorm_fwd_training(g->ctx, d, x, op->w->w, op->b->w, g->nodes[op->out].t, op->save_mean,
-                                    op->save_invstd, NULL, NULL, NULL));
-    TRY(clnn_tensor_read_f32(op->save_mean, mean, (size_t)c));
-    TRY(clnn_tensor_read_f32(op->save_invstd, invstd, (size_t)c));
+    TRY(clnn_batchnorm_fwd_training(g->ctx, d, x, op->w->w, op->b->w, g->nodes[op->out].t, op->sync.local_mean,
+                                    op->sync.local_invstd, NULL, NULL, NULL));
+    TRY(clnn_buffer_read(op->sync.buf, 0, mean, 2 * (size_t)c * sizeof(float)));
   } else if (m == 1) { /* one value per channel (the kernel refuses M = 1): it is the mean */
     TRY(clnn_tensor_read_f32(x, mean, (size_t)c));
   }
@@ -853,12 +864,13 @@ static clnn_status bn_local_sums(graph *g, g_op *op, double *s) {
  * inference kernel normalises with the global mean and biased variance,
  * which is exactly the training forward's gamma (x - mean) / sqrt(var + eps)
  * + beta and activation. The running statistics take the global batch's
- * unbiased variance, as torch's.
+ * unbiased variance, as torch's, updated on the device (no read-back).
  */
 static clnn_status bn_forward_synced(graph *g, g_op *op) {
   const clnn_batchnorm_desc *d = &op->bn;
   const int64_t c = d->c;
   TRY(bn_sync_state(g, op));
+  g_bn_sync *sy = &op->sync;
   double *s = g->bn_sums;
   TRY(bn_local_sums(g, op, s));
   TRY(g->dist.sum(g->dist.user, s, (size_t)(2 * c + 1)));
@@ -866,25 +878,42 @@ static clnn_status bn_forward_synced(graph *g, g_op *op) {
   if (m == 1) return CLNN_ERR_INVALID_VALUE; /* one value per channel in the whole batch, as torch refuses */
   op->num_batches_tracked++;
   if (m == 0) return CLNN_SUCCESS; /* an empty batch leaves the running statistics */
-  float *mean = g->bn_host, *invstd = mean + c, *var = invstd + c, *run_mean = var + c, *run_var = run_mean + c;
-  TRY(clnn_tensor_read_f32(op->running_mean, run_mean, (size_t)c));
-  TRY(clnn_tensor_read_f32(op->running_var, run_var, (size_t)c));
-  const double factor = d->cumulative ? 1.0 / (double)op->num_batches_tracked : d->momentum;
+  float *mean = g->bn_host, *var = mean + c;
   for (int64_t ch = 0; ch < c; ch++) {
     const double mu = s[ch] / m, v = fmax(s[c + ch] / m - mu * mu, 0.0);
     mean[ch] = (float)mu;
-    invstd[ch] = (float)(1.0 / sqrt(v + d->eps));
     var[ch] = (float)v;
-    run_mean[ch] = (float)((1.0 - factor) * run_mean[ch] + factor * mu);
-    run_var[ch] = (float)((1.0 - factor) * run_var[ch] + factor * v * m / (m - 1));
+    sy->invstd[ch] = 1.0 / sqrt(v + d->eps);
   }
-  TRY(clnn_tensor_write_f32(op->save_mean, mean, (size_t)c));
-  TRY(clnn_tensor_write_f32(op->save_invstd, invstd, (size_t)c));
-  TRY(clnn_tensor_write_f32(op->sync_var, var, (size_t)c));
-  TRY(clnn_tensor_write_f32(op->running_mean, run_mean, (size_t)c));
-  TRY(clnn_tensor_write_f32(op->running_var, run_var, (size_t)c));
-  return clnn_batchnorm_fwd_inference(g->ctx, d, g->nodes[op->in0].t, op->w->w, op->b->w, op->save_mean,
-                                      op->sync_var, g->nodes[op->out].t);
+  TRY(clnn_buffer_write(sy->buf, 2 * (size_t)c * sizeof(float), mean, 2 * (size_t)c * sizeof(float)));
+  const double factor = d->cumulative ? 1.0 / (double)op->num_batches_tracked : d->momentum;
+  TRY(clnn_eltwise_add(g->ctx, (float)(1.0 - factor), op->running_mean, (float)factor, sy->mean, op->running_mean));
+  TRY(clnn_eltwise_add(g->ctx, (float)(1.0 - factor), op->running_var, (float)(factor * m / (m - 1)), sy->var,
+                       op->running_var));
+  return clnn_batchnorm_fwd_inference(g->ctx, d, g->nodes[op->in0].t, op->w->w, op->b->w, sy->mean, sy->var,
+                                      g->nodes[op->out].t);
+}
+
+/* This process's dbeta (sum dy') and dgamma (sum dy' xhat) into s, and
+ * gamma into host: the parameter gradients in one read where the arena
+ * holds them side by side (a batch norm's weight, then its bias). */
+static clnn_status bn_local_grad_sums(graph *g, g_op *op, double *s, float *gamma) {
+  const int64_t c = op->bn.c;
+  float *dgamma = g->bn_host, *dbeta = dgamma + c;
+  const size_t row = (size_t)c * sizeof(float);
+  if (op->w->grad_offset + row == op->b->grad_offset && !op->w->h) {
+    TRY(clnn_buffer_read(g->grad_arena, op->w->grad_offset, dgamma, 2 * row));
+  } else {
+    TRY(clnn_tensor_read_f32(op->w->g, dgamma, (size_t)c));
+    TRY(clnn_tensor_read_f32(op->b->g, dbeta, (size_t)c));
+  }
+  TRY(clnn_tensor_read_f32(op->w->w, gamma, (size_t)c));
+  for (int64_t ch = 0; ch < c; ch++) {
+    s[ch] = dbeta[ch];
+    s[c + ch] = dgamma[ch];
+  }
+  s[2 * c] = (double)(op->bn.n * op->bn.h * op->bn.w);
+  return CLNN_SUCCESS;
 }
 
 /*
@@ -903,36 +932,29 @@ static clnn_status bn_backward_synced(graph *g, g_op *op, clnn_tensor *dx) {
   const int64_t c = d->c;
   clnn_tensor *x = g->nodes[op->in0].t;
   TRY(bn_sync_state(g, op));
-  TRY(clnn_batchnorm_bwd_inference(g->ctx, d, x, g->nodes[op->out].g, op->w->w, op->b->w, op->save_mean,
-                                   op->sync_var, dx, op->w->g, op->b->g));
-  float *dbeta = g->bn_host, *dgamma = dbeta + c, *gamma = dgamma + c, *invstd = gamma + c, *scale = invstd + c,
-        *shift = scale + c;
-  TRY(clnn_tensor_read_f32(op->b->g, dbeta, (size_t)c));
-  TRY(clnn_tensor_read_f32(op->w->g, dgamma, (size_t)c));
+  g_bn_sync *sy = &op->sync;
+  TRY(clnn_batchnorm_bwd_inference(g->ctx, d, x, g->nodes[op->out].g, op->w->w, op->b->w, sy->mean, sy->var, dx,
+                                   op->w->g, op->b->g));
   double *s = g->bn_sums;
-  for (int64_t ch = 0; ch < c; ch++) {
-    s[ch] = dbeta[ch];
-    s[c + ch] = dgamma[ch];
-  }
-  s[2 * c] = (double)(d->n * d->h * d->w);
+  /* scale and shift, side by side for one write, take the room of dgamma
+   * and dbeta once their sums are in s */
+  float *gamma = g->bn_host + 2 * c, *scale = g->bn_host, *shift = scale + c;
+  TRY(bn_local_grad_sums(g, op, s, gamma));
   TRY(g->dist.sum(g->dist.user, s, (size_t)(2 * c + 1)));
   const double m = s[2 * c];
   if (!dx || m == 0) return CLNN_SUCCESS;
-  TRY(clnn_tensor_read_f32(op->w->w, gamma, (size_t)c));
-  TRY(clnn_tensor_read_f32(op->save_invstd, invstd, (size_t)c));
   for (int64_t ch = 0; ch < c; ch++) {
-    const double k = -(double)gamma[ch] * invstd[ch] / m;
+    const double k = -(double)gamma[ch] * sy->invstd[ch] / m;
     scale[ch] = (float)(k * s[c + ch]);
     shift[ch] = (float)(k * s[ch]);
   }
-  TRY(clnn_tensor_write_f32(op->sync_scale, scale, (size_t)c));
-  TRY(clnn_tensor_write_f32(op->sync_shift, shift, (size_t)c));
+  const size_t row = (size_t)c * sizeof(float);
+  TRY(clnn_buffer_write(sy->buf, 4 * row, scale, 2 * row));
   clnn_batchnorm_desc term = *d;
   term.act = CLNN_ACT_IDENTITY;
   term.affine = 1;
-  TRY(clnn_batchnorm_fwd_inference(g->ctx, &term, x, op->sync_scale, op->sync_shift, op->save_mean, op->sync_var,
-                                   op->sync_term));
-  return clnn_eltwise_add(g->ctx, 1.0f, dx, 1.0f, op->sync_term, dx);
+  TRY(clnn_batchnorm_fwd_inference(g->ctx, &term, x, sy->scale, sy->shift, sy->mean, sy->var, sy->term));
+  return clnn_eltwise_add(g->ctx, 1.0f, dx, 1.0f, sy->term, dx);
 }
 
 static clnn_status op_forward(graph *g, g_op *op, bool training) {

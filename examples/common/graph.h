@@ -76,6 +76,19 @@ typedef struct g_conv_spec {
   bool bias;
 } g_conv_spec;
 
+/*
+ * A synchronized batch norm's state (graph.c, bn_forward_synced): its
+ * per-channel values live in one buffer, so that each crossing between host
+ * and device is one read or one write.
+ */
+typedef struct g_bn_sync {
+  clnn_buffer *buf; /* 6 c floats: the local batch's mean and 1 / std, the global mean and biased
+                     * variance, the backward's correction scale and shift */
+  clnn_tensor *local_mean, *local_invstd, *mean, *var, *scale, *shift; /* views of buf */
+  clnn_tensor *term; /* the backward's correction term: a view of the input's shape on graph.bn_scratch */
+  double *invstd;    /* host: the global 1 / sqrt(var + eps), for the backward */
+} g_bn_sync;
+
 typedef struct g_op {
   g_op_kind kind;
   int in0, in1, in2, out; /* node indices (-1: none) */
@@ -111,11 +124,7 @@ typedef struct g_op {
   bool elided;
   clnn_conv2d_desc fold_conv;
   clnn_tensor *fold_w, *fold_b;
-  /* G_BN under graph_set_dist's sum hook (synchronized batch norm): the
-   * global batch's biased variance, and the per-channel scale and shift of
-   * the backward's correction term (see bn_backward_synced). */
-  clnn_tensor *sync_var, *sync_scale, *sync_shift;
-  clnn_tensor *sync_term; /* that term, a view of the input's shape on graph.bn_scratch */
+  g_bn_sync sync; /* G_BN under graph_set_dist's sum hook (synchronized batch norm) */
   char name[64]; /* the layer's name prefix, for checkpoints */
 } g_op;
 
@@ -175,7 +184,7 @@ typedef struct graph {
   g_dist_hooks dist;      /* graph_set_dist */
   clnn_buffer *bn_scratch; /* synchronized batch norm: the backward's correction term (largest input) */
   double *bn_sums;         /* its sums across processes: 2 * channels + 1 of the widest batch norm */
-  float *bn_host;          /* and six per-channel float arrays */
+  float *bn_host;          /* and four per-channel float arrays */
   bool finalized;
 } graph;
 
