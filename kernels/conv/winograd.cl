@@ -24,55 +24,6 @@
 #endif
 #define WG_T (WG_A * WG_A)
 
-/* r = B^T d for one column (or row) of alpha values. */
-inline void wino_in_1d(const float *d, float *r) {
-#if WG_M == 4
-  r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
-  r[1] = -4.0f * (d[1] + d[2]) + d[3] + d[4];
-  r[2] = 4.0f * (d[1] - d[2]) - d[3] + d[4];
-  r[3] = 2.0f * (d[3] - d[1]) - d[2] + d[4];
-  r[4] = 2.0f * (d[1] - d[3]) - d[2] + d[4];
-  r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
-#else
-  r[0] = d[0] - d[2];
-  r[1] = d[1] + d[2];
-  r[2] = d[2] - d[1];
-  r[3] = d[1] - d[3];
-#endif
-}
-
-/* r = G g for three taps. */
-inline void wino_w_1d(const float *g, float *r) {
-#if WG_M == 4
-  const float even = g[0] + g[2];
-  r[0] = 0.25f * g[0];
-  r[1] = -(even + g[1]) / 6.0f;
-  r[2] = -(even - g[1]) / 6.0f;
-  r[3] = g[0] / 24.0f + g[1] / 12.0f + g[2] / 6.0f;
-  r[4] = g[0] / 24.0f - g[1] / 12.0f + g[2] / 6.0f;
-  r[5] = g[2];
-#else
-  r[0] = g[0];
-  r[1] = 0.5f * (g[0] + g[1] + g[2]);
-  r[2] = 0.5f * (g[0] - g[1] + g[2]);
-  r[3] = g[2];
-#endif
-}
-
-/* o = A^T m for alpha values. */
-inline void wino_out_1d(const float *m, float *o) {
-#if WG_M == 4
-  const float s12 = m[1] + m[2], d12 = m[1] - m[2], s34 = m[3] + m[4], d34 = m[3] - m[4];
-  o[0] = m[0] + s12 + s34;
-  o[1] = d12 + 2.0f * d34;
-  o[2] = s12 + 4.0f * s34;
-  o[3] = d12 + 8.0f * d34 + m[5];
-#else
-  o[0] = m[0] + m[1] + m[2];
-  o[1] = m[1] - m[2] - m[3];
-#endif
-}
-
 /* r = G g for three taps, 16 filters at once. */
 inline void wino_w_1d16(const float16 *g, float16 *r) {
 #if WG_M == 4
@@ -150,7 +101,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_wino_weights(
   }
 }
 
-/* The 1-D transforms on 16 tiles at once (one tile a lane). */
+/* The 1-D transforms on 16 tiles at once (one tile a lane): r = B^T d for
+ * one column (or row) of alpha values, and o = A^T m. */
 inline void wino_in_1d16(const float16 *d, float16 *r) {
 #if WG_M == 4
   r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
