@@ -21,6 +21,8 @@ data=${CLNN_FMNIST_DIR:-/usr/share/datasets/fashion-mnist}
 if [ -z "$work" ]; then
   work=$(mktemp -d /tmp/clnn-dist-parity-XXXXXX)
   trap 'rm -rf "$work"' EXIT
+else
+  mkdir -p "$work"
 fi
 if [ -z "${CLNN_CACHE_DIR:-}" ]; then # one private program cache for every process
   export CLNN_CACHE_DIR="$work/cache"

@@ -875,7 +875,11 @@ static clnn_status bn_forward_synced(graph *g, g_op *op) {
   TRY(bn_local_sums(g, op, s));
   TRY(g->dist.sum(g->dist.user, s, (size_t)(2 * c + 1)));
   const double m = s[2 * c];
-  if (m == 1) return CLNN_ERR_INVALID_VALUE; /* one value per channel in the whole batch, as torch refuses */
+  if (m == 1) { /* one value per channel in the whole batch, as torch refuses */
+    fprintf(stderr, "batch norm %s: one value per channel over every process's rows: training needs more\n",
+            op->name);
+    return CLNN_ERR_INVALID_VALUE;
+  }
   op->num_batches_tracked++;
   if (m == 0) return CLNN_SUCCESS; /* an empty batch leaves the running statistics */
   float *mean = g->bn_host, *var = mean + c;

@@ -285,7 +285,12 @@ static int by_completion(const void *a, const void *b) {
   return (y->lo > x->lo) - (y->lo < x->lo);
 }
 
-/* Cut the arena into buckets: from the end down, a new bucket at bucket_bytes. */
+/* The arena group a parameter belongs to (graph.c lays the arena out group
+ * by group: decayed or not, and in a half graph the model's type or not). */
+static int group_of(const g_param *p) { return (p->decay ? 0 : 1) + (p->h ? 0 : 2); }
+
+/* Cut the arena into buckets: from the end down, a new bucket at
+ * bucket_bytes and at each group's start. */
 static bool make_buckets(dist *d, size_t bucket_bytes) {
   const graph *g = d->g;
   for (int i = 0; i < g->n_params; i++) d->order[i] = i;
@@ -299,7 +304,10 @@ static bool make_buckets(dist *d, size_t bucket_bytes) {
       fprintf(stderr, "clnn-train: parameter %s belongs to no op\n", p->name);
       return false;
     }
-    if (!b || (b->hi - b->lo) >= bucket_bytes) {
+    /* a bucket stays in one group of the arena: a group's first
+     * parameters are the first layer's, whose backward comes last */
+    const bool new_group = b && group_of(p) != group_of(&g->params[d->order[k + 1]]);
+    if (!b || new_group || (b->hi - b->lo) >= bucket_bytes) {
       b = &d->buckets[d->n_buckets++];
       b->completing_op = op;
       b->hi = p->grad_offset + p->numel * clnn_dtype_size(grad_type(g, p));
@@ -318,6 +326,14 @@ static bool make_buckets(dist *d, size_t bucket_bytes) {
     at += d->buckets[i].floats;
   }
   return true;
+}
+
+void dist_print_buckets(const dist *d, FILE *f) {
+  fprintf(f, "gradient sums in %d bucket(s), in the order they complete:", d->n_buckets);
+  for (int i = 0; i < d->n_buckets; i++)
+    fprintf(f, "%s %.3f MB after op %d of %d", i ? "," : "", (double)(d->buckets[i].hi - d->buckets[i].lo) / 1e6,
+            d->buckets[i].completing_op, d->g->n_ops);
+  fprintf(f, " (the backward pass runs the ops from the last down)\n");
 }
 
 bool dist_attach(dist *d, graph *g, size_t bucket_bytes, bool sync_bn) {
@@ -445,8 +461,12 @@ bool dist_bcast(dist *d, void *data, size_t bytes) {
 
 bool dist_bcast_buffer(dist *d, clnn_buffer *buf, size_t offset, size_t bytes) {
   void *host = malloc(bytes ? bytes : 1);
-  bool ok = host != NULL;
-  if (ok && d->rank == 0) ok = clnn_buffer_read(buf, offset, host, bytes) == CLNN_SUCCESS;
+  if (!host) { /* the caller fails, and the job ends (dist_stop aborts the peers waiting in the broadcast) */
+    fprintf(stderr, "clnn-train: rank %d: out of host memory sharing rank 0's state\n", d->rank);
+    return false;
+  }
+  bool ok = true;
+  if (d->rank == 0) ok = clnn_buffer_read(buf, offset, host, bytes) == CLNN_SUCCESS;
   ok = dist_bcast(d, host, bytes) && ok;
   if (ok && d->rank != 0) ok = clnn_buffer_write(buf, offset, host, bytes) == CLNN_SUCCESS;
   if (!ok) fprintf(stderr, "clnn-train: rank %d: sharing rank 0's state failed\n", d->rank);

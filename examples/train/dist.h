@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "graph.h"
 
@@ -39,6 +40,8 @@ void dist_pick_device(const dist *d, int *platform, int *device);
  * bucket_bytes (summed in float32 whatever their type), and with sync_bn its batch norms
  * use the global batch. After graph_finalize. */
 bool dist_attach(dist *d, graph *g, size_t bucket_bytes, bool sync_bn);
+/* The buckets dist_attach cut: size, and the op whose backward completes each. */
+void dist_print_buckets(const dist *d, FILE *f);
 /* After graph_backward: the last buckets' reductions, then the summed
  * gradients written back (enqueued) over the local ones: the whole batch's
  * when each process's loss is its rows' share of the batch's mean. */
@@ -52,8 +55,8 @@ bool dist_sum_floats(dist *d, float *values, size_t count);
 bool dist_bcast(dist *d, void *data, size_t bytes);
 bool dist_bcast_buffer(dist *d, clnn_buffer *buf, size_t offset, size_t bytes);
 /* Whether every process holds the same value (a checksum of what);
- * false on every process, and rank 0's message naming the processes that
- * differ and what that means. */
+ * false on every process, and rank 0's message naming the first process
+ * that differs and what that means. */
 bool dist_same(dist *d, uint64_t value, const char *what, const char *meaning);
 
 /* Seconds this process waited since the last call: in dist_finish_grads

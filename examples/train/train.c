@@ -155,6 +155,19 @@ static bool real_option(const char *name, const char *v, double lo, double hi, d
   return true;
 }
 
+/* --seed: a whole number from 0 to 2^64 - 1 (strtoull alone would read "abc" as 0 and "-1" as 2^64 - 1). */
+static bool seed_option(const char *v, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long r = strtoull(v, &end, 10);
+  if (errno || end == v || *end || strchr(v, '-')) {
+    fprintf(stderr, "clnn-train: option --seed must be a whole number from 0 to %llu, not '%s'\n", ULLONG_MAX, v);
+    return false;
+  }
+  *out = r;
+  return true;
+}
+
 static bool parse_options(int argc, char **argv, options *o) {
   memset(o, 0, sizeof *o);
   o->data_dir = "/usr/share/datasets/fashion-mnist";
@@ -191,7 +204,7 @@ static bool parse_options(int argc, char **argv, options *o) {
     else if (OPT("--crop-pad")) ok = int_option(a, v, 0, INT_MAX, &o->crop_pad);
     else if (OPT("--train-limit")) ok = int_option(a, v, 0, INT_MAX, &o->train_limit);
     else if (OPT("--test-limit")) ok = int_option(a, v, 0, INT_MAX, &o->test_limit);
-    else if (OPT("--seed")) o->seed = strtoull(v, NULL, 10);
+    else if (OPT("--seed")) ok = seed_option(v, &o->seed);
     else if (OPT("--device")) ok = int_option(a, v, -1, INT_MAX, &o->device);
     else if (OPT("--resume")) o->resume = v;
     else if (OPT("--eval")) o->eval = v;
@@ -1098,6 +1111,7 @@ int main(int argc, char **argv) {
   trainer tr;
   int rc = 1;
   if (trainer_init(&tr, &o, d)) {
+    if (d && !o.quiet) dist_print_buckets(d, stdout);
     if (d) printf("data-parallel over %d process%s: %d rows of each batch of %d per process%s\n", tr.ranks,
                   tr.ranks == 1 ? "" : "es", tr.rows, o.batch, o.sync_bn ? ", batch norm over the whole batch" : "");
     if (d && tr.ranks == 1) /* valid (mpirun -np 1), but more likely a forgotten mpirun */
