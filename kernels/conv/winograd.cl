@@ -48,6 +48,12 @@ inline void wino_w_1d16(const float16 *g, float16 *r) {
              (p)[7 * (s)], (p)[8 * (s)], (p)[9 * (s)], (p)[10 * (s)], (p)[11 * (s)], (p)[12 * (s)],         \
              (p)[13 * (s)], (p)[14 * (s)], (p)[15 * (s)]))
 
+/* 16 floats at p[a.s0], ..., p[a.sf] (a: an int16 of element offsets). */
+#define WINO_GATHER16_AT(p, a)                                                                              \
+  ((float16)((p)[(a).s0], (p)[(a).s1], (p)[(a).s2], (p)[(a).s3], (p)[(a).s4], (p)[(a).s5], (p)[(a).s6],    \
+             (p)[(a).s7], (p)[(a).s8], (p)[(a).s9], (p)[(a).sa], (p)[(a).sb], (p)[(a).sc], (p)[(a).sd],    \
+             (p)[(a).se], (p)[(a).sf]))
+
 /*
  * conv_wino_weights: U[t][k][c] = (G g G^T)[t] for the 3x3 filters g of
  * output channel k and input channels c0 .. c0+15 (the lanes; channels past
@@ -171,8 +177,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_wino_input(
     float16 d[WG_A], r[WG_A];
     for (int i = 0; i < WG_A; i++) {
       const int16 a = rowoff[i] + col[j];
-      const float16 g = (float16)(X[a.s0], X[a.s1], X[a.s2], X[a.s3], X[a.s4], X[a.s5], X[a.s6], X[a.s7], X[a.s8],
-                                  X[a.s9], X[a.sa], X[a.sb], X[a.sc], X[a.sd], X[a.se], X[a.sf]);
+      const float16 g = WINO_GATHER16_AT(X, a);
       /* select, not a product with 0/1: padding is zero even next to an inf */
       d[i] = select((float16)(0.0f), g, rowok[i] & colok[j]);
     }
@@ -324,8 +329,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_wino_bw_dy(
     float16 d[WG_M], r[WG_A];
     for (int i = 0; i < WG_M; i++) {
       const int16 a = rowoff[i] + col[j];
-      const float16 g = (float16)(D[a.s0], D[a.s1], D[a.s2], D[a.s3], D[a.s4], D[a.s5], D[a.s6], D[a.s7], D[a.s8],
-                                  D[a.s9], D[a.sa], D[a.sb], D[a.sc], D[a.sd], D[a.se], D[a.sf]);
+      const float16 g = WINO_GATHER16_AT(D, a);
       d[i] = select((float16)(0.0f), g, rowok[i] & colok[j]);
     }
     wino_bw_dy_1d16(d, r);
@@ -366,8 +370,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_wino_bw_x(
       } else {
         __global const float *s = X + (size_t)iy * W + ix;
         const int16 a = choff;
-        d[i] = (float16)(s[a.s0], s[a.s1], s[a.s2], s[a.s3], s[a.s4], s[a.s5], s[a.s6], s[a.s7], s[a.s8], s[a.s9],
-                         s[a.sa], s[a.sb], s[a.sc], s[a.sd], s[a.se], s[a.sf]);
+        d[i] = WINO_GATHER16_AT(s, a);
       }
     }
     wino_in_1d16(d, r);
