@@ -1392,20 +1392,26 @@ END_TEST
  */
 static const int dw_cases[] = {8, 9, 10, 11, 12, 13, 23, 26, 30, 31};
 
-/* A context with profiling on, with CLNN_VARIANT = forced (NULL: its own plan). */
-static clnn_context *profiled_ctx(const char *forced) {
+/* A context made with options o while CLNN_VARIANT = forced (NULL: its
+ * own plan); the variable is restored after. */
+static clnn_context *ctx_with_variant(const char *forced, const clnn_context_options *o) {
   const char *old = getenv("CLNN_VARIANT");
   char *saved = old ? strdup(old) : NULL;
   if (forced) setenv("CLNN_VARIANT", forced, 1);
   else unsetenv("CLNN_VARIANT");
-  clnn_context_options o = clnn_context_options_default();
-  o.profiling = 1;
   clnn_context *ctx;
-  TU_OK(clnn_context_create(&o, &ctx));
+  TU_OK(clnn_context_create(o, &ctx));
   if (saved) setenv("CLNN_VARIANT", saved, 1);
   else unsetenv("CLNN_VARIANT");
   free(saved);
   return ctx;
+}
+
+/* A context with profiling on, with CLNN_VARIANT = forced (NULL: its own plan). */
+static clnn_context *profiled_ctx(const char *forced) {
+  clnn_context_options o = clnn_context_options_default();
+  o.profiling = 1;
+  return ctx_with_variant(forced, &o);
 }
 
 /* Whether a launch recorded since the last reset ran for op (its prefix). */
@@ -1605,17 +1611,9 @@ static const wino_case wino_cases[] = {
 
 /* A context that plans with CLNN_VARIANT = forced and the given workspace limit (0: default). */
 static clnn_context *forced_ctx(const char *forced, size_t workspace_limit) {
-  const char *old = getenv("CLNN_VARIANT");
-  char *saved = old ? strdup(old) : NULL;
-  setenv("CLNN_VARIANT", forced, 1);
   clnn_context_options o = clnn_context_options_default();
   o.workspace_limit = workspace_limit;
-  clnn_context *ctx;
-  TU_OK(clnn_context_create(&o, &ctx));
-  if (saved) setenv("CLNN_VARIANT", saved, 1);
-  else unsetenv("CLNN_VARIANT");
-  free(saved);
-  return ctx;
+  return ctx_with_variant(forced, &o);
 }
 
 static clnn_conv2d_desc wino_desc(const wino_case *c) {
