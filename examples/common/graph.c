@@ -816,7 +816,7 @@ static clnn_status bn_sync_state(graph *g, g_op *op) {
     TRY(clnn_buffer_create(g->ctx, 6 * row, &sy->buf));
     for (int k = 0; k < 6; k++) TRY(clnn_tensor_view(sy->buf, k * row, CLNN_FLOAT32, 1, &c, views[k]));
     TRY(clnn_tensor_view(g->bn_scratch, 0, g->dt, x->ndim, x->dims, &sy->term));
-    sy->invstd = malloc(row * 2);
+    sy->invstd = malloc((size_t)c * sizeof *sy->invstd);
     if (!sy->invstd) return CLNN_ERR_HOST_OUT_OF_MEMORY;
   }
   return CLNN_SUCCESS;

@@ -705,9 +705,11 @@ static bool load_data(const options *o, const char *prefix, idx_dataset *d) {
   return true;
 }
 
-/* --dist without --sync-bn: each process's batch norms kept their own
- * running statistics; all take rank 0's (torch DDP's broadcast_buffers),
- * so that every process evaluates and saves the same model. */
+/* --dist: every process takes rank 0's batch-norm running statistics, at
+ * the start and before each evaluation and checkpoint. Without --sync-bn
+ * each process kept its own (torch DDP's broadcast_buffers); with it they
+ * come from the same sums, and this keeps them identical even where
+ * devices of different kinds round the update differently. */
 static bool share_bn_stats(trainer *tr) {
   if (!tr->d) return true;
   for (int i = 0; i < tr->g.n_ops; i++) {
